@@ -1,0 +1,42 @@
+# The README's two commands. Each builds .venv with uv when needed (installing uv with pip if missing).
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+VENV := .venv
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+
+.PHONY: demo test lint typecheck contracts pytest bench venv clean
+
+$(UV):
+	$(PYTHON) -m pip install --user --quiet uv || $(PYTHON) -m pip install --quiet uv
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	touch $@
+
+venv: $(VENV)/.synced
+
+demo: venv
+	$(VENV)/bin/python -m flows.demo
+
+test: venv lint typecheck contracts pytest
+
+lint: venv
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+typecheck: venv
+	$(VENV)/bin/mypy --strict flows tasks
+
+contracts: venv
+	$(VENV)/bin/lint-imports
+
+pytest: venv
+	$(VENV)/bin/pytest
+
+bench: venv
+	$(VENV)/bin/python -m tests.benchmarks
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,268 @@
+"""The HTTP surface: OpenAI's /v1 routes plus the emulator's own /emulator inspection routes."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tasks.emulator import chat, streaming
+from tasks.emulator.config import EmulatorConfig
+from tasks.emulator.payloads import SERVER_ERROR_MESSAGE, error_body, response_object
+from tasks.emulator.service import Clock, Emulator, Faults, RateLimited, RealClock
+from tasks.emulator.validation import BadRequest, check_create, truthy
+
+Handler = Callable[[Request, Emulator], Awaitable[Response]]
+MODELS = ("gpt-4.1-mini", "gpt-4.1", "gpt-4o-mini", "gpt-5-mini", "gpt-5", "o3", "o4-mini")
+
+
+def json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(payload), status, headers, media_type="application/json")
+
+
+def error_response(
+    status: int,
+    message: str,
+    type_: str,
+    *,
+    param: str | None = None,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    return json_response(error_body(message, type_, param=param, code=code), status, headers)
+
+
+def not_found(response_id: str) -> Response:
+    return error_response(404, f"Response with id '{response_id}' not found.", "invalid_request_error")
+
+
+def rate_limited(exc: RateLimited, model: str | None) -> Response:
+    unit = "requests per min (RPM)" if exc.kind == "requests" else "tokens per min (TPM)"
+    message = (
+        f"Rate limit reached for {model or 'default'} in organization org-emulator on {unit}: "
+        f"Limit {exc.limit}. Please try again in {exc.wait:.3g}s."
+    )
+    return error_response(429, message, exc.kind, code="rate_limit_exceeded", headers=exc.headers())
+
+
+def include_of(request: Request) -> frozenset[str]:
+    params = request.query_params
+    return frozenset(params.getlist("include[]") + params.getlist("include"))
+
+
+# --- /v1/responses ---------------------------------------------------------------------------
+
+
+async def create_response(request: Request, emu: Emulator) -> Response:
+    try:
+        body = orjson.loads(await request.body())
+        check_create(body, emu.config.store_policy)
+        faults = Faults.parse(
+            request.headers.get("x-emulator-fault"), request.headers.get("x-emulator-latency")
+        )
+    except BadRequest as exc:
+        return error_response(400, exc.message, "invalid_request_error", param=exc.param, code=exc.code)
+    except (orjson.JSONDecodeError, ValueError) as exc:
+        return error_response(
+            400, f"We could not parse the JSON body of your request: {exc}", "invalid_request_error"
+        )
+    try:
+        emu.admit_create(body, faults.rate_limited)
+    except RateLimited as exc:
+        return rate_limited(exc, body.get("model"))
+    if emu.draw_http_error(body) or faults.http_error:
+        return error_response(500, SERVER_ERROR_MESSAGE, "server_error")
+    previous = body.get("previous_response_id")
+    if previous is not None and emu.get(previous) is None:
+        return error_response(
+            400,
+            f"Previous response with id '{previous}' not found.",
+            "invalid_request_error",
+            param="previous_response_id",
+        )
+    background = body.get("background") is True
+    record = emu.create(body, faults, background=background)
+    include = frozenset(body.get("include") or ())
+    if record.stream:
+        return streaming.stream_response(emu, record, -1, include, record.obfuscation)
+    if not background:
+        await asyncio.sleep(record.plan.work_time)
+    return json_response(response_object(record, record.visible(emu.elapsed(record)), include))
+
+
+async def retrieve_response(request: Request, emu: Emulator) -> Response:
+    response_id = request.path_params["response_id"]
+    params = request.query_params
+    try:
+        emu.admit_poll(request.headers.get("x-emulator-fault") == "rate-limit")
+    except RateLimited as exc:
+        return rate_limited(exc, None)
+    record = emu.get(response_id)
+    if record is None:
+        return not_found(response_id)
+    include = include_of(request)
+    if truthy(params.get("stream")):
+        problem = streaming.refuse_resume(emu, record)
+        if problem is not None:
+            return error_response(400, problem, "invalid_request_error", param="stream")
+        try:
+            after = int(params.get("starting_after", "-1"))
+        except ValueError:
+            return error_response(
+                400,
+                "Invalid 'starting_after': expected an integer.",
+                "invalid_request_error",
+                param="starting_after",
+            )
+        obfuscation = params.get("include_obfuscation") is None or truthy(params["include_obfuscation"])
+        return streaming.stream_response(emu, record, after, include, obfuscation)
+    return json_response(response_object(record, record.visible(emu.elapsed(record)), include))
+
+
+async def cancel_response(request: Request, emu: Emulator) -> Response:
+    response_id = request.path_params["response_id"]
+    try:
+        emu.admit_poll(request.headers.get("x-emulator-fault") == "rate-limit")
+    except RateLimited as exc:
+        return rate_limited(exc, None)
+    record = emu.get(response_id)
+    if record is None:
+        return not_found(response_id)
+    if not record.background:
+        return error_response(
+            400,
+            "Only responses created with background=true can be cancelled.",
+            "invalid_request_error",
+        )
+    emu.cancel(record)
+    return json_response(response_object(record, record.visible(emu.elapsed(record))))
+
+
+async def delete_response(request: Request, emu: Emulator) -> Response:
+    response_id = request.path_params["response_id"]
+    if emu.get(response_id) is None:
+        return not_found(response_id)
+    emu.delete(response_id)
+    return json_response({"id": response_id, "object": "response", "deleted": True})
+
+
+async def list_input_items(request: Request, emu: Emulator) -> Response:
+    response_id = request.path_params["response_id"]
+    record = emu.get(response_id)
+    if record is None:
+        return not_found(response_id)
+    items = _input_items(record.id, record.body.get("input"))
+    if request.query_params.get("order", "desc") == "desc":
+        items.reverse()
+    return json_response(
+        {
+            "object": "list",
+            "data": items,
+            "first_id": items[0]["id"] if items else None,
+            "last_id": items[-1]["id"] if items else None,
+            "has_more": False,
+        }
+    )
+
+
+def _input_items(response_id: str, value: Any) -> list[dict[str, Any]]:
+    raw = [{"role": "user", "content": value}] if isinstance(value, str) else list(value or [])
+    items = []
+    for index, item in enumerate(raw):
+        content = item.get("content")
+        if isinstance(content, str):
+            content = [{"type": "input_text", "text": content}]
+        items.append(
+            {
+                "id": f"msg_{response_id[5:29]}{index:024x}",
+                "type": item.get("type", "message"),
+                "role": item.get("role", "user"),
+                "status": "completed",
+                "content": content or [],
+            }
+        )
+    return items
+
+
+async def list_models(request: Request, emu: Emulator) -> Response:
+    created = 1_700_000_000
+    data = [{"id": m, "object": "model", "created": created, "owned_by": "rowrelay-emulator"} for m in MODELS]
+    return json_response({"object": "list", "data": data})
+
+
+async def chat_completions(request: Request, emu: Emulator) -> Response:
+    return await chat.create(request, emu)
+
+
+# --- inspection ------------------------------------------------------------------------------
+
+
+async def inspect_responses(request: Request, emu: Emulator) -> Response:
+    return json_response({"object": "list", "data": emu.listing()})
+
+
+async def inspect_stats(request: Request, emu: Emulator) -> Response:
+    return json_response(emu.stats())
+
+
+# --- wiring ----------------------------------------------------------------------------------
+
+_POLL_ROUTES = frozenset({"GET /v1/responses/{response_id}", "POST /v1/responses/{response_id}/cancel"})
+
+
+def _wrap(emu: Emulator, route: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    poll = route in _POLL_ROUTES
+    needs_key = route.split(" ", 1)[1].startswith("/v1/") and emu.config.api_key is not None
+    expected = f"Bearer {emu.config.api_key}"
+
+    async def endpoint(request: Request) -> Response:
+        if needs_key and request.headers.get("authorization") != expected:
+            response = error_response(
+                401,
+                "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
+                "invalid_request_error",
+                code="invalid_api_key",
+            )
+        else:
+            response = await handler(request, emu)
+        response.headers.update(emu.headers(poll))
+        response.headers["x-request-id"] = "req_" + secrets.token_hex(16)
+        response.headers["openai-processing-ms"] = "1"
+        response.headers["openai-version"] = "2020-10-01"
+        emu.routes[route] += 1
+        emu.status_codes[response.status_code] += 1
+        return response
+
+    return endpoint
+
+
+_TABLE: tuple[tuple[str, str, Handler], ...] = (
+    ("POST", "/v1/responses", create_response),
+    ("GET", "/v1/responses/{response_id}", retrieve_response),
+    ("DELETE", "/v1/responses/{response_id}", delete_response),
+    ("POST", "/v1/responses/{response_id}/cancel", cancel_response),
+    ("GET", "/v1/responses/{response_id}/input_items", list_input_items),
+    ("GET", "/v1/models", list_models),
+    ("POST", "/v1/chat/completions", chat_completions),
+    ("GET", "/emulator/responses", inspect_responses),
+    ("GET", "/emulator/stats", inspect_stats),
+)
+
+
+def create_app(config: EmulatorConfig | None = None, clock: Clock | None = None) -> Starlette:
+    """A fresh emulator app with its own state; `app.state.emulator` exposes it to tests."""
+    emu = Emulator(config or EmulatorConfig(), clock or RealClock())
+    routes = [
+        Route(path, _wrap(emu, f"{method} {path}", handler), methods=[method])
+        for method, path, handler in _TABLE
+    ]
+    app = Starlette(routes=routes)
+    app.state.emulator = emu
+    return app

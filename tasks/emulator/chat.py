@@ -1,0 +1,119 @@
+"""`POST /v1/chat/completions`: the synchronous backend with no background mode and no token."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from tasks.emulator.model import Plan
+from tasks.emulator.payloads import SERVER_ERROR_MESSAGE, error_body
+from tasks.emulator.service import Emulator, Faults, RateLimited
+
+
+def _error(status: int, message: str, type_: str, param: str | None = None, **extra: str) -> Response:
+    return Response(
+        orjson.dumps(error_body(message, type_, param=param, code=extra.get("code"))),
+        status,
+        media_type="application/json",
+    )
+
+
+async def create(request: Request, emu: Emulator) -> Response:
+    try:
+        body = orjson.loads(await request.body())
+        faults = Faults.parse(
+            request.headers.get("x-emulator-fault"), request.headers.get("x-emulator-latency")
+        )
+    except (orjson.JSONDecodeError, ValueError) as exc:
+        return _error(
+            400, f"We could not parse the JSON body of your request: {exc}", "invalid_request_error"
+        )
+    if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+        return _error(400, "Missing required parameter: 'model'.", "invalid_request_error", "model")
+    if not isinstance(body.get("messages"), list) or not body["messages"]:
+        return _error(400, "Missing required parameter: 'messages'.", "invalid_request_error", "messages")
+    try:
+        emu.admit_create(body, faults.rate_limited)
+    except RateLimited as exc:
+        response = _error(
+            429,
+            f"Rate limit reached on {exc.kind} per min. Please try again in {exc.wait:.3g}s.",
+            exc.kind,
+            code="rate_limit_exceeded",
+        )
+        response.headers.update(exc.headers())
+        return response
+    if emu.draw_http_error(body) or faults.http_error:
+        return _error(500, SERVER_ERROR_MESSAGE, "server_error")
+    plan = emu.plan(body, faults, background=False)
+    ident = "chatcmpl-" + secrets.token_hex(12)
+    created = int(time.time())
+    if body.get("stream") is True:
+        return StreamingResponse(_chunks(ident, created, body, plan), media_type="text/event-stream")
+    await asyncio.sleep(plan.work_time)
+    if plan.outcome == "failed":
+        return _error(500, SERVER_ERROR_MESSAGE, "server_error")
+    return Response(orjson.dumps(_completion(ident, created, body, plan)), media_type="application/json")
+
+
+def _usage(plan: Plan) -> dict[str, Any]:
+    return {
+        "prompt_tokens": plan.input_tokens,
+        "completion_tokens": plan.output_tokens,
+        "total_tokens": plan.input_tokens + plan.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": plan.reasoning_tokens},
+    }
+
+
+def _finish_reason(plan: Plan) -> str:
+    return "length" if plan.outcome == "incomplete" else "stop"
+
+
+def _completion(ident: str, created: int, body: dict[str, Any], plan: Plan) -> dict[str, Any]:
+    message = {"role": "assistant", "content": plan.text, "refusal": None}
+    choice = {
+        "index": 0,
+        "message": message,
+        "finish_reason": _finish_reason(plan),
+        "logprobs": None,
+    }
+    return {
+        "id": ident,
+        "object": "chat.completion",
+        "created": created,
+        "model": body["model"],
+        "choices": [choice],
+        "usage": _usage(plan),
+        "system_fingerprint": "fp_emulator",
+    }
+
+
+async def _chunks(ident: str, created: int, body: dict[str, Any], plan: Plan) -> AsyncIterator[bytes]:
+    def frame(delta: dict[str, Any], finish: str | None, usage: dict[str, Any] | None = None) -> bytes:
+        chunk = {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": body["model"],
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        }
+        if usage is not None:
+            chunk["usage"] = usage
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+    yield frame({"role": "assistant", "content": ""}, None)
+    step = plan.work_time / max(1, len(plan.chunks))
+    for piece in plan.chunks:
+        await asyncio.sleep(step)
+        yield frame({"content": piece}, None)
+    wants_usage = (body.get("stream_options") or {}).get("include_usage") is True
+    yield frame({}, _finish_reason(plan), _usage(plan) if wants_usage else None)
+    yield b"data: [DONE]\n\n"

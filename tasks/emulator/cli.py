@@ -1,0 +1,102 @@
+"""`rowrelay emulator` / `python -m tasks.emulator`: serve the Responses API emulator."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tasks.emulator.config import EmulatorConfig, LatencySpec
+from tasks.emulator.server import serve
+
+
+def _latency(text: str) -> LatencySpec:
+    try:
+        return LatencySpec.parse(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+def _token_range(text: str) -> tuple[int, int]:
+    try:
+        low, high = (int(part) for part in text.split(","))
+    except ValueError as exc:
+        raise typer.BadParameter(f"{text!r}: expected A,B (two integers)") from exc
+    return low, high
+
+
+def emulator(
+    host: Annotated[
+        str, typer.Option(help="Interface to bind (loopback unless you say otherwise).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seeds text, token counts, latencies and faults.")] = 0,
+    latency: Annotated[
+        str,
+        typer.Option(help="Work time per response: fixed:S | uniform:A,B | lognormal:MEDIAN,SIGMA."),
+    ] = "fixed:0",
+    output_tokens: Annotated[str, typer.Option(help="Range A,B of output tokens per answer.")] = "16,96",
+    rpm: Annotated[int | None, typer.Option(help="Creates per minute (429 beyond).")] = None,
+    tpm: Annotated[int | None, typer.Option(help="Tokens per minute on creates (429 beyond).")] = None,
+    poll_rpm: Annotated[
+        int | None, typer.Option(help="Retrieves, stream resumes and cancels per minute.")
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Require `Authorization: Bearer KEY` (401 otherwise).",
+            envvar="ROWRELAY_EMULATOR_API_KEY",
+        ),
+    ] = None,
+    fail_rate: Annotated[
+        float, typer.Option(help="Share of responses ending `failed` (server_error).")
+    ] = 0.0,
+    incomplete_rate: Annotated[
+        float, typer.Option(help="Share ending `incomplete` (max_output_tokens).")
+    ] = 0.0,
+    error_rate: Annotated[float, typer.Option(help="Share of creates answered with HTTP 500.")] = 0.0,
+    stuck_rate: Annotated[float, typer.Option(help="Share of background responses stuck in `queued`.")] = 0.0,
+    drop_stream_after: Annotated[int | None, typer.Option(help="Cut every stream after K events.")] = None,
+    retention: Annotated[
+        float | None, typer.Option(help="Seconds a response is held (404 afterwards).")
+    ] = None,
+    stream_window: Annotated[
+        float, typer.Option(help="Seconds a background stream stays resumable.")
+    ] = 300.0,
+    store_policy: Annotated[
+        str, typer.Option(help="legacy: background+store=false is refused; current: accepted.")
+    ] = "legacy",
+    error_shape: Annotated[str, typer.Option(help="SSE error event shape: nested | flat.")] = "nested",
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+) -> None:
+    """Serve a faithful local emulator of the OpenAI Responses API (background mode)."""
+    if store_policy not in ("legacy", "current"):
+        raise typer.BadParameter("expected legacy or current", param_hint="--store-policy")
+    if error_shape not in ("nested", "flat"):
+        raise typer.BadParameter("expected nested or flat", param_hint="--error-shape")
+    try:
+        config = EmulatorConfig(
+            seed=seed,
+            latency=_latency(latency),
+            output_tokens=_token_range(output_tokens),
+            rpm=rpm,
+            tpm=tpm,
+            poll_rpm=poll_rpm,
+            api_key=api_key,
+            fail_rate=fail_rate,
+            incomplete_rate=incomplete_rate,
+            error_rate=error_rate,
+            stuck_rate=stuck_rate,
+            drop_stream_after=drop_stream_after,
+            retention=retention,
+            stream_window=stream_window,
+            store_policy=store_policy,  # type: ignore[arg-type]
+            error_shape=error_shape,  # type: ignore[arg-type]
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    serve(config, host, port, announce=lambda line: print(line, flush=True), log_level=log_level)
+
+
+def main() -> None:
+    typer.run(emulator)

@@ -1,0 +1,118 @@
+"""The emulator's configuration: one frozen object, every option described.
+
+Nothing here reads the environment: the CLI (or a test) builds an `EmulatorConfig` and passes it down,
+so two emulators with different settings can live in one process.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+StorePolicy = Literal["legacy", "current"]
+ErrorShape = Literal["nested", "flat"]
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySpec:
+    """How long a response works, drawn per request: `fixed:S`, `uniform:A,B` or `lognormal:MEDIAN,SIGMA`."""
+
+    kind: Literal["fixed", "uniform", "lognormal"] = "fixed"
+    a: float = 0.0
+    b: float = 0.0
+
+    @classmethod
+    def parse(cls, text: str) -> LatencySpec:
+        kind, _, args = text.strip().partition(":")
+        try:
+            numbers = [float(part) for part in args.split(",")] if args else []
+        except ValueError as exc:
+            raise ValueError(f"latency {text!r}: numbers expected after the colon") from exc
+        if kind == "fixed" and len(numbers) == 1 and numbers[0] >= 0:
+            return cls("fixed", numbers[0], numbers[0])
+        if kind == "uniform" and len(numbers) == 2 and 0 <= numbers[0] <= numbers[1]:
+            return cls("uniform", numbers[0], numbers[1])
+        if kind == "lognormal" and len(numbers) == 2 and numbers[0] > 0 and numbers[1] >= 0:
+            return cls("lognormal", numbers[0], numbers[1])
+        raise ValueError(
+            f"latency {text!r}: expected fixed:S, uniform:A,B (0 <= A <= B) or lognormal:MEDIAN,SIGMA"
+        )
+
+    def draw(self, u1: float, u2: float) -> float:
+        """Map two uniform numbers in (0, 1) to a work time in seconds (pure, so it is deterministic)."""
+        if self.kind == "fixed":
+            return self.a
+        if self.kind == "uniform":
+            return self.a + (self.b - self.a) * u1
+        # Box-Muller: a standard normal from two uniforms, then exp to a lognormal around the median.
+        normal = math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+        return self.a * math.exp(self.b * normal)
+
+    def __str__(self) -> str:
+        if self.kind == "fixed":
+            return f"fixed:{self.a:g}"
+        return f"{self.kind}:{self.a:g},{self.b:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class EmulatorConfig:
+    """Everything that shapes the emulator's behaviour. Defaults need no configuration."""
+
+    seed: int = 0
+    """Seeds the fake model's text, token counts, latencies and fault draws."""
+    latency: LatencySpec = field(default_factory=LatencySpec)
+    """Work time of each response (from create to its terminal event)."""
+    output_tokens: tuple[int, int] = (16, 96)
+    """Inclusive range the fake model draws each answer's output tokens from."""
+    rpm: int | None = None
+    """Creates allowed per minute (responses and chat completions); None means unlimited."""
+    tpm: int | None = None
+    """Tokens allowed per minute on creates (input estimate + max output tokens); None: unlimited."""
+    poll_rpm: int | None = None
+    """Retrieves, stream resumes and cancels allowed per minute; None means unlimited."""
+    api_key: str | None = None
+    """When set, every /v1 request must carry `Authorization: Bearer <api_key>` (401 otherwise)."""
+    fail_rate: float = 0.0
+    """Share of background responses that end `failed` with `server_error`."""
+    incomplete_rate: float = 0.0
+    """Share of responses that end `incomplete` with reason `max_output_tokens`."""
+    error_rate: float = 0.0
+    """Share of creates answered with HTTP 500 (nothing is started)."""
+    stuck_rate: float = 0.0
+    """Share of background responses that stay `queued` until cancelled."""
+    drop_stream_after: int | None = None
+    """Cut every stream connection after this many events (the client must resume)."""
+    retention: float | None = None
+    """Seconds a response is held after creation; afterwards it is gone (404). None: forever."""
+    stream_window: float = 300.0
+    """Seconds after creation during which a background stream can be resumed (then 400)."""
+    store_policy: StorePolicy = "legacy"
+    """`legacy`: background with store=false is refused (400); `current`: accepted."""
+    error_shape: ErrorShape = "nested"
+    """Shape of the SSE `error` event: nested as production sends it, or flat as the spec says."""
+    emit_queued: bool = True
+    """Emit `response.queued` after `response.created` on background streams."""
+    done_sentinel: bool = False
+    """End response streams with `data: [DONE]` (OpenAI does not; some servers do)."""
+    max_deltas: int = 16
+    """Text deltas per answer are at most this many (tokens are grouped into chunks)."""
+
+    def __post_init__(self) -> None:
+        for name in ("fail_rate", "incomplete_rate", "error_rate", "stuck_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {value}")
+        low, high = self.output_tokens
+        if not 1 <= low <= high:
+            raise ValueError(f"output_tokens must satisfy 1 <= A <= B, got {low},{high}")
+        for name in ("rpm", "tpm", "poll_rpm", "drop_stream_after"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        if self.retention is not None and self.retention <= 0:
+            raise ValueError(f"retention must be positive, got {self.retention}")
+        if self.stream_window <= 0:
+            raise ValueError(f"stream_window must be positive, got {self.stream_window}")
+        if self.max_deltas < 1:
+            raise ValueError(f"max_deltas must be at least 1, got {self.max_deltas}")

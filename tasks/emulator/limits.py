@@ -1,0 +1,77 @@
+"""Token-bucket rate limits and OpenAI's `x-ratelimit-*` headers (time is always a parameter)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# A limit nobody reaches, reported when an option is unset, so the headers are always present.
+UNLIMITED = 1_000_000_000
+
+
+@dataclass(slots=True)
+class Bucket:
+    """A bucket of `limit` units that refills continuously over a minute, as OpenAI's limits do."""
+
+    limit: int
+    level: float
+    updated: float
+
+    @classmethod
+    def per_minute(cls, limit: int | None, now: float) -> Bucket:
+        size = limit or UNLIMITED
+        return cls(size, float(size), now)
+
+    def _refill(self, now: float) -> None:
+        if now > self.updated:
+            self.level = min(float(self.limit), self.level + (now - self.updated) * self.limit / 60.0)
+            self.updated = now
+
+    def wait_for(self, amount: float, now: float) -> float:
+        """Seconds until `amount` units are available (0 if they are now)."""
+        self._refill(now)
+        amount = min(amount, float(self.limit))  # a request larger than the limit waits for a full bucket
+        missing = amount - self.level
+        return 0.0 if missing <= 0 else missing * 60.0 / self.limit
+
+    def take(self, amount: float, now: float) -> None:
+        self._refill(now)
+        self.level -= min(amount, float(self.limit))
+
+    def remaining(self, now: float) -> int:
+        self._refill(now)
+        return max(0, math.floor(self.level))
+
+    def reset_after(self, now: float) -> float:
+        """Seconds until the bucket is full again."""
+        self._refill(now)
+        return (self.limit - self.level) * 60.0 / self.limit
+
+
+def go_duration(seconds: float) -> str:
+    """Format like Go's time.Duration, as OpenAI's reset headers do: `12ms`, `1.5s`, `6m0s`."""
+    if seconds < 1.0:
+        return f"{max(0, round(seconds * 1000))}ms"
+    if seconds < 60.0:
+        return f"{round(seconds, 3):g}s"
+    minutes, rest = divmod(seconds, 60.0)
+    return f"{int(minutes)}m{round(rest, 3):g}s"
+
+
+def ratelimit_headers(requests: Bucket, tokens: Bucket, now: float) -> dict[str, str]:
+    return {
+        "x-ratelimit-limit-requests": str(requests.limit),
+        "x-ratelimit-limit-tokens": str(tokens.limit),
+        "x-ratelimit-remaining-requests": str(requests.remaining(now)),
+        "x-ratelimit-remaining-tokens": str(tokens.remaining(now)),
+        "x-ratelimit-reset-requests": go_duration(requests.reset_after(now)),
+        "x-ratelimit-reset-tokens": go_duration(tokens.reset_after(now)),
+    }
+
+
+def retry_after_headers(wait: float) -> dict[str, str]:
+    """`retry-after` in whole seconds (at least 1, as the spec says) and the exact `retry-after-ms`."""
+    return {
+        "retry-after": str(max(1, math.ceil(wait))),
+        "retry-after-ms": str(max(1, round(wait * 1000))),
+    }

@@ -1,0 +1,172 @@
+"""The deterministic fake model: what a response will say, how long it works and how it ends.
+
+Everything is a pure function of the request, the seed and (for faults only) how many identical requests
+came before, so that a retried row can draw a different fault while its text stays the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+from tasks.emulator.config import EmulatorConfig
+
+Outcome = Literal["completed", "failed", "incomplete", "stuck"]
+ForcedFault = Literal["fail", "incomplete", "stuck"]
+
+_REASONING_MODEL = re.compile(r"^(o\d|gpt-5)", re.IGNORECASE)
+
+# Plain English words, so outputs read like text in a demo and tokenize as one token each.
+_WORDS = """
+    the customer reports that order delivery was late and asks for a refund while the team reviews
+    account billing details priority is high because the issue blocks login for several users we
+    recommend escalating to support engineering with the logs attached next steps include confirming
+    the plan resetting credentials and replying within one business day summary of the ticket
+    category sentiment neutral positive negative urgent routine product feature request bug report
+    question about invoice shipping address payment failed subscription renewal cancelled
+""".split()
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The fate of one response, fixed at creation."""
+
+    queue_delay: float
+    work_time: float
+    chunks: tuple[str, ...]
+    input_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    outcome: Outcome
+    reasoning: bool
+
+    @property
+    def text(self) -> str:
+        return "".join(self.chunks)
+
+
+def is_reasoning_model(model: str) -> bool:
+    """o-series and gpt-5* report reasoning tokens and emit a reasoning item first."""
+    return bool(_REASONING_MODEL.match(model))
+
+
+def request_digest(body: dict[str, Any]) -> bytes:
+    """A stable digest of what determines the answer: model, input and instructions."""
+    key = {k: body.get(k) for k in ("model", "input", "instructions", "messages")}
+    return hashlib.blake2b(orjson.dumps(key, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+
+
+def uniforms(seed: int, digest: bytes, salt: str, count: int) -> list[float]:
+    """`count` numbers in the open interval (0, 1), derived only from the arguments."""
+    raw = hashlib.blake2b(digest + f"|{seed}|{salt}".encode(), digest_size=8 * count).digest()
+    return [(int.from_bytes(raw[8 * i : 8 * i + 8], "big") + 0.5) / 2.0**64 for i in range(count)]
+
+
+def text_of_input(value: Any) -> str:
+    """Flatten a Responses `input` (string or item array) or chat `messages` into plain text."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "\n".join(text_of_input(item) for item in value)
+    if isinstance(value, dict):
+        for key in ("text", "content", "input_text", "output"):
+            if key in value:
+                return text_of_input(value[key])
+    return ""
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters a token, as OpenAI's rule of thumb says; at least one."""
+    return max(1, math.ceil(len(text) / 4))
+
+
+def plan_response(
+    config: EmulatorConfig,
+    body: dict[str, Any],
+    occurrence: int,
+    *,
+    background: bool,
+    forced_fault: ForcedFault | None = None,
+    forced_latency: float | None = None,
+) -> Plan:
+    """Decide everything about a response at creation time."""
+    digest = request_digest(body)
+    model = str(body.get("model") or "")
+    reasoning = is_reasoning_model(model)
+    shape = uniforms(config.seed, digest, "shape", 5)
+    low, high = config.output_tokens
+    wanted = low + min(high - low, int(shape[0] * (high - low + 1)))
+    reasoning_tokens = int(wanted * (0.5 + 2.5 * shape[1])) if reasoning else 0
+    prompt = text_of_input(body.get("instructions")) + text_of_input(body.get("input", body.get("messages")))
+    work_time = forced_latency if forced_latency is not None else config.latency.draw(shape[2], shape[3])
+    outcome = _draw_outcome(config, digest, occurrence, background, forced_fault)
+    visible = wanted
+    limit = body.get("max_output_tokens")
+    if isinstance(limit, int) and reasoning_tokens + wanted > limit:
+        outcome = "incomplete" if outcome == "completed" else outcome
+        visible = max(0, limit - reasoning_tokens)
+    if outcome == "incomplete" and visible == wanted:
+        visible = max(1, wanted // 2)
+    words = _words(config.seed, digest, visible)
+    return Plan(
+        queue_delay=0.0 if not background else min(0.5, 0.1 * work_time),
+        work_time=max(0.0, work_time),
+        chunks=_chunk(words, config.max_deltas),
+        input_tokens=estimate_tokens(prompt),
+        output_tokens=visible + reasoning_tokens,
+        reasoning_tokens=reasoning_tokens,
+        outcome=outcome,
+        reasoning=reasoning,
+    )
+
+
+def _draw_outcome(
+    config: EmulatorConfig,
+    digest: bytes,
+    occurrence: int,
+    background: bool,
+    forced: ForcedFault | None,
+) -> Outcome:
+    if forced == "fail":
+        return "failed"
+    if forced is not None:
+        return forced
+    fail, incomplete, stuck = uniforms(config.seed, digest, f"fault|{occurrence}", 3)
+    if fail < config.fail_rate:
+        return "failed"
+    if incomplete < config.incomplete_rate:
+        return "incomplete"
+    if background and stuck < config.stuck_rate:
+        return "stuck"
+    return "completed"
+
+
+def draw_create_error(config: EmulatorConfig, body: dict[str, Any], occurrence: int) -> bool:
+    """Whether this create is answered with HTTP 500 (nothing started)."""
+    if config.error_rate <= 0:
+        return False
+    (u,) = uniforms(config.seed, request_digest(body), f"error|{occurrence}", 1)
+    return u < config.error_rate
+
+
+def _words(seed: int, digest: bytes, count: int) -> list[str]:
+    if count == 0:
+        return []
+    raw = hashlib.shake_256(digest + f"|{seed}|words".encode()).digest(2 * count)
+    picks = [_WORDS[int.from_bytes(raw[2 * i : 2 * i + 2], "big") % len(_WORDS)] for i in range(count)]
+    picks[0] = picks[0].capitalize()
+    return [picks[0], *(" " + word for word in picks[1:])]
+
+
+def _chunk(words: list[str], max_deltas: int) -> tuple[str, ...]:
+    if not words:
+        return ()
+    size = math.ceil(len(words) / max_deltas)
+    return tuple("".join(words[i : i + size]) for i in range(0, len(words), size))

@@ -1,0 +1,223 @@
+"""Wire payloads: Response objects, stream events, error envelopes and SSE framing (all pure).
+
+Field names and shapes follow ../shared/PROTOCOL.md sections 1.2, 1.6 and 2, and the official OpenAPI
+spec's `Response`, `ResponseStreamEvent` and `ErrorResponse` schemas.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+
+from tasks.emulator.timeline import Entry, EntryKind, Record, Status, status_of
+
+_ECHOED = (
+    "temperature",
+    "top_p",
+    "tool_choice",
+    "tools",
+    "truncation",
+    "text",
+    "reasoning",
+    "user",
+)
+_DEFAULTS: dict[str, Any] = {
+    "temperature": 1.0,
+    "top_p": 1.0,
+    "tool_choice": "auto",
+    "tools": [],
+    "truncation": "disabled",
+    "text": {"format": {"type": "text"}},
+    "reasoning": {"effort": None, "summary": None},
+    "user": None,
+}
+SERVER_ERROR_MESSAGE = "The server had an error while processing your request. Sorry about that!"
+
+
+def error_body(
+    message: str, type_: str, *, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def response_object(
+    record: Record, seen: tuple[Entry, ...], include: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """The Response as it stands after the `seen` entries of its timeline."""
+    body = record.body
+    status = status_of(record, seen)
+    plan = record.plan
+    obj: dict[str, Any] = {
+        "id": record.id,
+        "object": "response",
+        "created_at": record.created_at,
+        "status": status,
+        "background": record.background,
+        "completed_at": None,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": body.get("instructions"),
+        "max_output_tokens": body.get("max_output_tokens"),
+        "metadata": body.get("metadata") or {},
+        "model": body.get("model"),
+        "output": output_items(record, seen, include),
+        "parallel_tool_calls": body.get("parallel_tool_calls", True),
+        "previous_response_id": body.get("previous_response_id"),
+        "service_tier": "default",
+        "store": record.store,
+        "usage": None,
+    }
+    for key in _ECHOED:
+        obj[key] = body.get(key, _DEFAULTS[key])
+    if status == "completed":
+        obj["completed_at"] = record.created_at + round(plan.work_time)
+        obj["usage"] = usage(record)
+    elif status == "incomplete":
+        obj["incomplete_details"] = {"reason": "max_output_tokens"}
+        obj["usage"] = usage(record)
+    elif status == "failed":
+        obj["error"] = {"code": "server_error", "message": SERVER_ERROR_MESSAGE}
+    return obj
+
+
+def usage(record: Record) -> dict[str, Any]:
+    plan = record.plan
+    return {
+        "input_tokens": plan.input_tokens,
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "output_tokens": plan.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": plan.reasoning_tokens},
+        "total_tokens": plan.input_tokens + plan.output_tokens,
+    }
+
+
+def output_items(record: Record, seen: tuple[Entry, ...], include: frozenset[str]) -> list[dict[str, Any]]:
+    kinds = {entry.kind for entry in seen}
+    items: list[dict[str, Any]] = []
+    if "reasoning_added" in kinds:
+        items.append(reasoning_item(record, include))
+    if "message_added" in kinds:
+        deltas = sum(1 for entry in seen if entry.kind == "delta")
+        status = _message_status(record, kinds)
+        items.append(message_item(record, "".join(record.plan.chunks[:deltas]), status))
+    return items
+
+
+def _message_status(record: Record, kinds: set[EntryKind]) -> str:
+    if "message_done" in kinds:
+        return "incomplete" if record.plan.outcome == "incomplete" else "completed"
+    return "in_progress"
+
+
+def reasoning_item(record: Record, include: frozenset[str]) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": record.reasoning_id, "type": "reasoning", "summary": []}
+    if "reasoning.encrypted_content" in include:
+        item["encrypted_content"] = hashlib.sha256(record.id.encode()).hexdigest()
+    return item
+
+
+def message_item(record: Record, text: str | None, status: str) -> dict[str, Any]:
+    content = [] if text is None else [output_text_part(text)]
+    return {
+        "id": record.message_id,
+        "type": "message",
+        "role": "assistant",
+        "status": status,
+        "content": content,
+    }
+
+
+def output_text_part(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def stream_event(
+    record: Record,
+    entries: tuple[Entry, ...],
+    index: int,
+    *,
+    error_shape: str,
+    obfuscation: bool,
+    include: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """Event number `index` of the record's timeline; its sequence_number is its index (C12)."""
+    entry = entries[index]
+    seen = entries[: index + 1]
+    plan = record.plan
+    message_index = 1 if plan.reasoning else 0
+    text_so_far = "".join(plan.chunks[: sum(1 for e in seen if e.kind == "delta")])
+    where = {"item_id": record.message_id, "output_index": message_index, "content_index": 0}
+    kind = entry.kind
+    event: dict[str, Any]
+    if kind in ("created", "queued", "in_progress"):
+        snapshot = response_object(record, seen, include)
+        snapshot["output"] = []
+        event = {"type": f"response.{kind}", "response": snapshot}
+    elif kind == "terminal":
+        snapshot = response_object(record, seen, include)
+        event = {"type": f"response.{snapshot['status']}", "response": snapshot}
+    elif kind == "reasoning_added":
+        item = reasoning_item(record, include)
+        event = {"type": "response.output_item.added", "output_index": 0, "item": item}
+    elif kind == "reasoning_done":
+        item = reasoning_item(record, include)
+        event = {"type": "response.output_item.done", "output_index": 0, "item": item}
+    elif kind == "message_added":
+        item = message_item(record, None, "in_progress")
+        event = {"type": "response.output_item.added", "output_index": message_index, "item": item}
+    elif kind == "part_added":
+        event = {"type": "response.content_part.added", **where, "part": output_text_part("")}
+    elif kind == "delta":
+        event = {
+            "type": "response.output_text.delta",
+            **where,
+            "delta": plan.chunks[entry.chunk],
+            "logprobs": [],
+        }
+        if obfuscation:
+            event["obfuscation"] = _obfuscation(record.id, index)
+    elif kind == "text_done":
+        event = {"type": "response.output_text.done", **where, "text": text_so_far, "logprobs": []}
+    elif kind == "part_done":
+        event = {
+            "type": "response.content_part.done",
+            **where,
+            "part": output_text_part(text_so_far),
+        }
+    elif kind == "message_done":
+        status = "incomplete" if plan.outcome == "incomplete" else "completed"
+        item = message_item(record, text_so_far, status)
+        event = {"type": "response.output_item.done", "output_index": message_index, "item": item}
+    else:  # error
+        event = _error_event(error_shape)
+    event["sequence_number"] = index
+    return event
+
+
+def _error_event(shape: str) -> dict[str, Any]:
+    if shape == "flat":
+        return {
+            "type": "error",
+            "code": "server_error",
+            "message": SERVER_ERROR_MESSAGE,
+            "param": None,
+        }
+    inner = {"type": "server_error", "code": "server_error", "message": SERVER_ERROR_MESSAGE}
+    return {"type": "error", "error": {**inner, "param": None}}
+
+
+def _obfuscation(response_id: str, index: int) -> str:
+    # Real deltas carry random padding so their sizes leak nothing; a fixed-looking token will do.
+    return hashlib.blake2b(f"{response_id}|{index}".encode(), digest_size=6).hexdigest()[: 3 + index % 8]
+
+
+def sse(event: dict[str, Any]) -> bytes:
+    """One SSE frame; `event:` repeats `data.type` as OpenAI does."""
+    kind: str = event["type"]
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+
+
+def current_status(record: Record, elapsed: float) -> Status:
+    return status_of(record, record.visible(elapsed))

@@ -1,0 +1,103 @@
+"""Run the emulator: as a foreground server (the CLI) or in a background thread (tests, notebooks)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import uvicorn
+from starlette.applications import Starlette
+
+from tasks.emulator.app import create_app
+from tasks.emulator.config import EmulatorConfig
+from tasks.emulator.service import Emulator
+
+
+def _uvicorn(app: Starlette, *, log_level: str) -> uvicorn.Server:
+    settings = uvicorn.Config(
+        app,
+        log_level=log_level,
+        access_log=False,
+        http="httptools",
+        loop="uvloop",
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+        timeout_keep_alive=30,
+        backlog=4096,
+    )
+    return uvicorn.Server(settings)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind before serving, so port 0 resolves to a real port we can announce."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def base_url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/v1"
+
+
+def serve(
+    config: EmulatorConfig,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    announce: Callable[[str], None] = print,
+    log_level: str = "warning",
+) -> None:
+    """Serve until SIGINT/SIGTERM (uvicorn handles both and shuts down cleanly)."""
+    sock = bind(host, port)
+    server = _uvicorn(create_app(config), log_level=log_level)
+    announce(f"rowrelay emulator listening on {base_url(sock)}")
+    server.run(sockets=[sock])
+
+
+class RunningEmulator:
+    """An emulator serving from a daemon thread; `url` ends in /v1, `emulator` is its live state."""
+
+    def __init__(self, config: EmulatorConfig, host: str = "127.0.0.1") -> None:
+        self._sock = bind(host, 0)
+        app = create_app(config)
+        self.emulator: Emulator = app.state.emulator
+        self._server = _uvicorn(app, log_level="error")
+        self.url = base_url(self._sock)
+        self._thread = threading.Thread(target=self._run, name="rowrelay-emulator", daemon=True)
+
+    def _run(self) -> None:
+        # uvicorn installs no signal handlers off the main thread, so the host process keeps its own.
+        self._server.run(sockets=[self._sock])
+
+    def start(self) -> RunningEmulator:
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("the emulator thread died while starting")
+            threading.Event().wait(0.005)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+
+@contextlib.contextmanager
+def running_emulator(config: EmulatorConfig | None = None) -> Iterator[RunningEmulator]:
+    """Start an emulator on a free port in a thread; yields it (`.url` is the SDK's base URL).
+
+    >>> with running_emulator() as emu:
+    ...     client = openai.OpenAI(base_url=emu.url, api_key="unused")
+    """
+    running = RunningEmulator(config or EmulatorConfig()).start()
+    try:
+        yield running
+    finally:
+        running.stop()

@@ -1,0 +1,277 @@
+"""The emulator's state: held responses, rate buckets and statistics, with no HTTP in sight.
+
+One `Emulator` per server; nothing is global, so two emulators can run in one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tasks.emulator.config import EmulatorConfig
+from tasks.emulator.limits import Bucket, ratelimit_headers, retry_after_headers
+from tasks.emulator.model import (
+    ForcedFault,
+    Plan,
+    draw_create_error,
+    estimate_tokens,
+    plan_response,
+    request_digest,
+    text_of_input,
+)
+from tasks.emulator.timeline import TERMINAL, Record
+
+_SWEEP_EVERY = 1000
+
+
+class Clock(Protocol):
+    """Where the emulator reads time; tests may pass their own."""
+
+    def monotonic(self) -> float: ...
+    def wall(self) -> float: ...
+
+
+class RealClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> float:
+        return time.time()
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """Faults forced on one request through the `x-emulator-fault` and `x-emulator-latency` headers."""
+
+    outcome: ForcedFault | None = None
+    http_error: bool = False
+    rate_limited: bool = False
+    drop_after: int | None = None
+    latency: float | None = None
+
+    @classmethod
+    def parse(cls, fault_header: str | None, latency_header: str | None) -> Faults:
+        outcome: ForcedFault | None = None
+        http_error = rate_limited = False
+        drop_after: int | None = None
+        for raw in (fault_header or "").split(","):
+            name, _, value = raw.strip().partition("=")
+            if name in ("fail", "incomplete", "stuck"):
+                outcome = name  # type: ignore[assignment]
+            elif name == "error":
+                http_error = True
+            elif name == "rate-limit":
+                rate_limited = True
+            elif name == "drop-stream":
+                drop_after = int(value or "1")
+            elif name:
+                raise ValueError(f"unknown x-emulator-fault {name!r}")
+        latency = float(latency_header) if latency_header else None
+        return cls(outcome, http_error, rate_limited, drop_after, latency)
+
+
+@dataclass(slots=True)
+class RateLimited(Exception):
+    """A request refused by a bucket; carries the OpenAI-style 429 details."""
+
+    kind: str  # "requests" or "tokens"
+    limit: int
+    wait: float
+
+    def headers(self) -> dict[str, str]:
+        return retry_after_headers(self.wait)
+
+
+@dataclass
+class Emulator:
+    config: EmulatorConfig = field(default_factory=EmulatorConfig)
+    clock: Clock = field(default_factory=RealClock)
+    records: dict[str, Record] = field(default_factory=dict)
+    occurrences: Counter[bytes] = field(default_factory=Counter)
+    routes: Counter[str] = field(default_factory=Counter)
+    status_codes: Counter[int] = field(default_factory=Counter)
+    watchers: dict[str, asyncio.Event] = field(default_factory=dict)
+    _creates: int = 0
+
+    def __post_init__(self) -> None:
+        now = self.clock.monotonic()
+        self.requests = Bucket.per_minute(self.config.rpm, now)
+        self.tokens = Bucket.per_minute(self.config.tpm, now)
+        self.polls = Bucket.per_minute(self.config.poll_rpm, now)
+
+    # --- rate limits -------------------------------------------------------------------------
+
+    def admit_create(self, body: dict[str, Any], forced: bool) -> None:
+        """Charge a create to the request and token buckets, or raise RateLimited."""
+        now = self.clock.monotonic()
+        cost = self.token_estimate(body)
+        if forced:
+            raise RateLimited("requests", self.requests.limit, 1.0)
+        wait = self.requests.wait_for(1, now)
+        if wait > 0:
+            raise RateLimited("requests", self.requests.limit, wait)
+        wait = self.tokens.wait_for(cost, now)
+        if wait > 0:
+            raise RateLimited("tokens", self.tokens.limit, wait)
+        self.requests.take(1, now)
+        self.tokens.take(cost, now)
+
+    def admit_poll(self, forced: bool = False) -> None:
+        now = self.clock.monotonic()
+        if forced:
+            raise RateLimited("requests", self.polls.limit, 1.0)
+        wait = self.polls.wait_for(1, now)
+        if wait > 0:
+            raise RateLimited("requests", self.polls.limit, wait)
+        self.polls.take(1, now)
+
+    def token_estimate(self, body: dict[str, Any]) -> int:
+        """What OpenAI charges a create against TPM: the prompt estimate plus the output ceiling."""
+        prompt = text_of_input(body.get("instructions")) + text_of_input(
+            body.get("input", body.get("messages"))
+        )
+        ceiling = body.get("max_output_tokens") or body.get("max_tokens")
+        ceiling = ceiling if isinstance(ceiling, int) else self.config.output_tokens[1]
+        return estimate_tokens(prompt) + ceiling
+
+    def headers(self, poll: bool) -> dict[str, str]:
+        now = self.clock.monotonic()
+        return ratelimit_headers(self.polls if poll else self.requests, self.tokens, now)
+
+    # --- responses ---------------------------------------------------------------------------
+
+    def draw_http_error(self, body: dict[str, Any]) -> bool:
+        digest = request_digest(body)
+        self.occurrences[digest] += 1
+        return draw_create_error(self.config, body, self.occurrences[digest])
+
+    def plan(self, body: dict[str, Any], faults: Faults, *, background: bool) -> Plan:
+        """The fake model's plan for this request (its fault draw depends on prior identical ones)."""
+        return plan_response(
+            self.config,
+            body,
+            self.occurrences[request_digest(body)],
+            background=background,
+            forced_fault=faults.outcome,
+            forced_latency=faults.latency,
+        )
+
+    def create(self, body: dict[str, Any], faults: Faults, *, background: bool) -> Record:
+        self._creates += 1
+        if self._creates % _SWEEP_EVERY == 0:
+            self.sweep()
+        plan = self.plan(body, faults, background=background)
+        stream_options = body.get("stream_options") or {}
+        record = Record(
+            id="resp_" + secrets.token_hex(24),
+            message_id="msg_" + secrets.token_hex(24),
+            reasoning_id="rs_" + secrets.token_hex(24),
+            body=body,
+            created_at=int(self.clock.wall()),
+            started=self.clock.monotonic(),
+            background=background,
+            stream=bool(body.get("stream")),
+            store=body.get("store") is not False,
+            plan=plan,
+            obfuscation=stream_options.get("include_obfuscation", True) is not False,
+            drop_after=faults.drop_after or self.config.drop_stream_after,
+        )
+        if record.store or background:
+            self.records[record.id] = record
+        return record
+
+    def elapsed(self, record: Record) -> float:
+        return self.clock.monotonic() - record.started
+
+    def get(self, response_id: str) -> Record | None:
+        """The record, unless unknown, deleted or past its retention time."""
+        record = self.records.get(response_id)
+        if record is None:
+            return None
+        if self._expired(record):
+            self._forget(response_id)
+            return None
+        return record
+
+    def cancel(self, record: Record) -> None:
+        """Stop a queued or in-progress background response; terminal ones are left as they are."""
+        elapsed = self.elapsed(record)
+        if record.status(elapsed) not in TERMINAL:
+            record.cancelled_after = elapsed
+            self._notify(record.id)
+
+    def delete(self, response_id: str) -> None:
+        self._forget(response_id)
+
+    def _forget(self, response_id: str) -> None:
+        self.records.pop(response_id, None)
+        self._notify(response_id)
+
+    def _expired(self, record: Record) -> bool:
+        retention = self.config.retention
+        return retention is not None and self.elapsed(record) > retention
+
+    def sweep(self) -> None:
+        """Drop responses past retention. Dicts keep creation order, so stop at the first young one."""
+        if self.config.retention is None:
+            return
+        for response_id, record in list(self.records.items()):
+            if not self._expired(record):
+                break
+            self._forget(response_id)
+
+    # --- waiting for change (streams) --------------------------------------------------------
+
+    def watcher(self, response_id: str) -> asyncio.Event:
+        """An event set when the response is cancelled or deleted (created only for streams)."""
+        event = self.watchers.get(response_id)
+        if event is None:
+            event = self.watchers[response_id] = asyncio.Event()
+        return event
+
+    def _notify(self, response_id: str) -> None:
+        event = self.watchers.pop(response_id, None)
+        if event is not None:
+            event.set()
+
+    # --- inspection --------------------------------------------------------------------------
+
+    def listing(self) -> list[dict[str, Any]]:
+        rows = []
+        for record in list(self.records.values()):
+            if self._expired(record):
+                continue
+            elapsed = self.elapsed(record)
+            status = record.status(elapsed)
+            finished = record.finished_after
+            completed_at = (
+                record.created_at + round(finished)
+                if status == "completed" and finished is not None
+                else None
+            )
+            rows.append(
+                {
+                    "id": record.id,
+                    "status": status,
+                    "background": record.background,
+                    "stream": record.stream,
+                    "model": record.body.get("model"),
+                    "metadata": record.body.get("metadata") or {},
+                    "created_at": record.created_at,
+                    "completed_at": completed_at,
+                }
+            )
+        return rows
+
+    def stats(self) -> dict[str, Any]:
+        final: Counter[str] = Counter(row["status"] for row in self.listing())
+        return {
+            "routes": dict(self.routes),
+            "status_codes": {str(code): n for code, n in sorted(self.status_codes.items())},
+            "final_status": dict(final),
+            "held": len(self.records),
+        }

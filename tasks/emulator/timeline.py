@@ -1,0 +1,124 @@
+"""A response's life as a timeline of events, each at a fixed offset from its creation.
+
+The timeline is derived from the record's plan, so the emulator stores no event log: the events seen so
+far, the status and the partial output at any instant are all folds over the timeline up to that
+instant. This is what makes background work belong to the server: it advances with the clock whether or
+not anyone is listening, and a resumed stream replays exactly the same numbered events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tasks.emulator.model import Plan
+
+EntryKind = Literal[
+    "created",
+    "queued",
+    "in_progress",
+    "reasoning_added",
+    "reasoning_done",
+    "message_added",
+    "part_added",
+    "delta",
+    "text_done",
+    "part_done",
+    "message_done",
+    "error",
+    "terminal",
+]
+Status = Literal["queued", "in_progress", "completed", "failed", "incomplete", "cancelled"]
+TERMINAL: frozenset[str] = frozenset({"completed", "failed", "incomplete", "cancelled"})
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    offset: float
+    kind: EntryKind
+    chunk: int = -1  # for deltas: index into plan.chunks
+
+
+@dataclass(slots=True)
+class Record:
+    """One response held by the emulator. Mutable only through cancel and delete."""
+
+    id: str
+    message_id: str
+    reasoning_id: str
+    body: dict[str, Any]
+    created_at: int
+    started: float  # monotonic clock reading at creation
+    background: bool
+    stream: bool
+    store: bool
+    plan: Plan
+    obfuscation: bool = True
+    drop_after: int | None = None
+    cancelled_after: float | None = None  # seconds after creation
+
+    @property
+    def entries(self) -> tuple[Entry, ...]:
+        # Rebuilt on demand (a few microseconds) rather than stored: 100,000 held responses would
+        # otherwise carry millions of small objects.
+        return build_timeline(self.plan, background=self.background)
+
+    def visible(self, elapsed: float) -> tuple[Entry, ...]:
+        """The entries that have happened `elapsed` seconds after creation."""
+        horizon = elapsed if self.cancelled_after is None else min(elapsed, self.cancelled_after)
+        entries = self.entries
+        # Timelines hold at most a few dozen entries; a linear scan is cheaper than bisect's setup.
+        count = 0
+        for entry in entries:
+            if entry.offset > horizon:
+                break
+            count += 1
+        return entries[:count]
+
+    def status(self, elapsed: float) -> Status:
+        return status_of(self, self.visible(elapsed))
+
+    @property
+    def finished_after(self) -> float | None:
+        """Seconds from creation to the terminal event, or None if it never ends on its own."""
+        last = self.entries[-1]
+        return last.offset if last.kind == "terminal" else None
+
+
+def status_of(record: Record, seen: tuple[Entry, ...]) -> Status:
+    if record.cancelled_after is not None:
+        return "cancelled"
+    last = seen[-1].kind if seen else "created"
+    if last == "terminal":
+        outcome = record.plan.outcome
+        return "completed" if outcome == "completed" else outcome  # type: ignore[return-value]
+    if last in ("created", "queued"):
+        return "queued" if record.background else "in_progress"
+    return "in_progress"
+
+
+def build_timeline(plan: Plan, *, background: bool) -> tuple[Entry, ...]:
+    start = plan.queue_delay
+    end = max(start, plan.work_time)
+    entries = [Entry(0.0, "created")]
+    if background:
+        entries.append(Entry(0.0, "queued"))
+    if plan.outcome == "stuck":
+        return tuple(entries)
+    entries.append(Entry(start, "in_progress"))
+    if plan.reasoning:
+        entries += [Entry(start, "reasoning_added"), Entry(start, "reasoning_done")]
+    entries += [Entry(start, "message_added"), Entry(start, "part_added")]
+    chunks = len(plan.chunks)
+    sent = chunks // 2 if plan.outcome == "failed" else chunks
+    entries += [Entry(start + (end - start) * (i + 1) / max(1, chunks), "delta", i) for i in range(sent)]
+    if plan.outcome == "failed":
+        entries += [Entry(end, "error"), Entry(end, "terminal")]
+    else:
+        entries += [
+            Entry(end, "text_done"),
+            Entry(end, "part_done"),
+            Entry(end, "message_done"),
+            Entry(end, "terminal"),
+        ]
+    return tuple(entries)

@@ -1,0 +1,57 @@
+"""Checks on create requests, answered with OpenAI's 400 `invalid_request_error` wording."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(slots=True)
+class BadRequest(Exception):
+    message: str
+    param: str | None = None
+    code: str | None = None
+
+
+def truthy(value: str | None) -> bool:
+    return value is not None and value.lower() in ("true", "1", "yes")
+
+
+def check_create(body: Any, store_policy: str) -> None:
+    """Refuse what OpenAI refuses; unknown fields are accepted, as the real API does."""
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("Missing required parameter: 'model'.", "model", "missing_required_parameter")
+    value = body.get("input")
+    if value is not None and not isinstance(value, (str, list)):
+        raise BadRequest("Invalid type for 'input': expected a string or an array.", "input")
+    for flag in ("background", "stream", "store"):
+        if body.get(flag) is not None and not isinstance(body[flag], bool):
+            raise BadRequest(f"Invalid type for '{flag}': expected a boolean.", flag)
+    if body.get("background") is True and body.get("store") is False and store_policy == "legacy":
+        raise BadRequest("Background mode requires store=true.", "store")
+    limit = body.get("max_output_tokens")
+    if limit is not None and (not isinstance(limit, int) or limit < 16):
+        raise BadRequest(
+            "Invalid 'max_output_tokens': integer below minimum value. "
+            f"Expected a value >= 16, but got {limit} instead.",
+            "max_output_tokens",
+            "integer_below_min_value",
+        )
+    _check_metadata(body.get("metadata"))
+
+
+def _check_metadata(metadata: Any) -> None:
+    if metadata is None:
+        return
+    if not isinstance(metadata, dict) or len(metadata) > 16:
+        raise BadRequest("Invalid 'metadata': expected an object with at most 16 keys.", "metadata")
+    for key, value in metadata.items():
+        if len(key) > 64 or not isinstance(value, str) or len(value) > 512:
+            raise BadRequest(
+                "Invalid 'metadata': keys are strings of at most 64 characters and values strings "
+                "of at most 512 characters.",
+                "metadata",
+            )

@@ -1,0 +1,47 @@
+"""rowrelay's errors: two branches, translated once at the boundary with `raise ... from exc`.
+
+RowrelayError
+├── TransientError          retry the same step later; no attempt is spent
+│   └── RateLimitedError    the server asked us to slow down (429), maybe with a retry-after
+└── TerminalError           do not retry this step
+    ├── UsageError          bad input, option or file: refused before any request is spent
+    ├── StateError          the state table is damaged, locked or from an unknown schema
+    │   └── LeaseHeldError  another live runner holds the batch
+    └── ResponseGoneError   the server no longer holds the response (404 on a token)
+"""
+
+from __future__ import annotations
+
+
+class RowrelayError(Exception):
+    """Base of every error rowrelay raises on purpose."""
+
+
+class TransientError(RowrelayError):
+    """Worth retrying: connection trouble, timeouts, 5xx, dropped streams, 429s."""
+
+
+class RateLimitedError(TransientError):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TerminalError(RowrelayError):
+    """Not worth retrying as it stands."""
+
+
+class UsageError(TerminalError):
+    """Bad input, option or file; nothing has been spent."""
+
+
+class StateError(TerminalError):
+    """The state table cannot be used as it is: damaged, locked, or written by a newer rowrelay."""
+
+
+class LeaseHeldError(StateError):
+    """Another live runner holds the batch's lease."""
+
+
+class ResponseGoneError(TerminalError):
+    """The server answered 404 for a continuation token: the response expired or was deleted."""

@@ -1,0 +1,90 @@
+"""rowrelay's settings: one frozen object, every field described, read from the environment once.
+
+Only this module reads the environment. `ROWRELAY_*` variables set rowrelay's own options; the SDK's own
+`OPENAI_*` and `AZURE_OPENAI_*` variables are read here too, so the rest of the code receives plain values.
+Keys are held as `SecretStr`, so they print as `**********` in logs, reprs and artifacts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tasks.records import WaitMode
+
+Backend = Literal["auto", "emulator", "openai", "azure", "chat"]
+
+
+class Settings(BaseSettings):
+    """Every option of a run. Defaults need no configuration: no key means the local emulator."""
+
+    model_config = SettingsConfigDict(env_prefix="ROWRELAY_", frozen=True, extra="ignore")
+
+    backend: Backend = Field(
+        "auto",
+        description="auto: OpenAI if a key or base URL is configured, else the embedded emulator; "
+        "emulator; openai (any OpenAI-compatible base URL); azure; chat (Chat Completions, no background).",
+    )
+    base_url: str | None = Field(
+        None,
+        description="API base URL ending in /v1 (OpenAI-compatible servers, a running emulator).",
+        validation_alias=AliasChoices("ROWRELAY_BASE_URL", "OPENAI_BASE_URL"),
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        description="API key; never written to the state table, logs, artifacts or outputs.",
+        validation_alias=AliasChoices("ROWRELAY_API_KEY", "OPENAI_API_KEY"),
+    )
+    azure_endpoint: str | None = Field(
+        None,
+        description="Azure OpenAI endpoint, e.g. https://NAME.openai.azure.com.",
+        validation_alias=AliasChoices("ROWRELAY_AZURE_ENDPOINT", "AZURE_OPENAI_ENDPOINT"),
+    )
+    azure_api_key: SecretStr | None = Field(
+        None,
+        description="Azure OpenAI key.",
+        validation_alias=AliasChoices("ROWRELAY_AZURE_API_KEY", "AZURE_OPENAI_API_KEY"),
+    )
+    azure_api_version: str = Field(
+        "2025-04-01-preview",
+        description="Azure OpenAI API version.",
+        validation_alias=AliasChoices("ROWRELAY_AZURE_API_VERSION", "OPENAI_API_VERSION"),
+    )
+    model: str = Field("gpt-4.1-mini", description="Model (or Azure deployment) name.")
+    mode: WaitMode = Field("poll", description="How to wait for background responses: poll or stream.")
+    rpm: int = Field(500, ge=1, description="Creates per minute the run may send.")
+    tpm: int = Field(2_000_000, ge=1, description="Tokens per minute (prompt estimate + max output).")
+    poll_rpm: int = Field(3_000, ge=1, description="Polls, stream resumes and cancels per minute.")
+    max_in_flight: int = Field(200, ge=1, description="Background responses open at once.")
+    max_attempts: int = Field(3, ge=1, description="Creates per row before it ends failed.")
+    max_output_tokens: int | None = Field(
+        None, ge=16, description="Ceiling on each answer's output tokens (also the TPM estimate)."
+    )
+    request_timeout: float = Field(60.0, gt=0, description="Seconds before one HTTP call times out.")
+    transport_retries: int = Field(
+        2,
+        ge=0,
+        description="SDK transport retries for polls, streams and cancels. Creates always use 0: a "
+        "create that timed out may have started a job, so rowrelay decides (see tasks.llm.client).",
+    )
+    queued_timeout: float = Field(
+        900.0, gt=0, description="A response still queued after this many seconds is cancelled and retried."
+    )
+    orphan_policy: Literal["resubmit", "hold"] = Field(
+        "resubmit", description="What to do with rows found `submitting` after a crash."
+    )
+    expired_policy: Literal["resubmit", "hold"] = Field(
+        "resubmit", description="What to do with rows whose response the server no longer holds."
+    )
+    checkpoint_interval: float = Field(0.2, gt=0, description="Longest wait before a group commit.")
+    checkpoint_rows: int = Field(1000, ge=1, description="Changed rows that force a group commit.")
+    state_dir: Path = Field(Path("data/state"), description="Where batch state tables live.")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once; explicit overrides (CLI flags, flow parameters) win."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**given)  # type: ignore[arg-type]
