@@ -1,0 +1,167 @@
+"""Write a batch's output: the input columns joined with each row's result, atomically.
+
+Rows keep input order and every input row is present, failed ones with their error; a row the results
+do not mention gets empty result columns. The file is written to a temp file in the target's
+directory, fsynced, then moved over the target with `os.replace`, so readers see the old file or the
+new one, never half of one. An input column named like a result column is refused rather than renamed:
+a silent prefix would change the schema downstream code reads.
+
+    >>> write_output(prepared.frame, results, "data/output/tickets.parquet")
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal, cast, get_args
+
+import pandas as pd
+import pyarrow as pa
+
+from tasks.errors import UsageError
+
+__all__ = ["OUTPUT_EXTENSIONS", "RESULT_COLUMNS", "OutputFormat", "write_output"]
+
+OutputFormat = Literal["parquet", "csv", "jsonl"]
+RESULT_COLUMNS: tuple[str, ...] = (
+    "rowrelay_status",
+    "output_text",
+    "error",
+    "input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
+"""Result columns every output carries, after the input's own columns."""
+_TOKEN_COLUMNS = ("input_tokens", "output_tokens", "reasoning_tokens")
+OUTPUT_EXTENSIONS: dict[str, OutputFormat] = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_parquet(path, index=False)
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_csv(path, index=False)
+
+
+def _write_jsonl(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_json(path, orient="records", lines=True, force_ascii=False, date_format="iso")
+
+
+_WRITERS: dict[OutputFormat, Callable[[pd.DataFrame, Path], None]] = {
+    "parquet": _write_parquet,
+    "csv": _write_csv,
+    "jsonl": _write_jsonl,
+}
+
+
+def _output_format(path: Path, format: str | None) -> OutputFormat:
+    if format is not None:
+        if format in get_args(OutputFormat):
+            return cast(OutputFormat, format)
+        raise UsageError(f"unknown output format {format!r} (use one of {', '.join(get_args(OutputFormat))})")
+    by_extension = OUTPUT_EXTENSIONS.get(path.suffix.lower())
+    if by_extension is None:
+        raise UsageError(
+            f"unknown output extension {path.suffix!r} for {path} "
+            f"(use one of {', '.join(OUTPUT_EXTENSIONS)}, or pass format=)"
+        )
+    return by_extension
+
+
+def _aligned_results(results: pd.DataFrame, n_rows: int) -> pd.DataFrame:
+    """Results reindexed to input positions 0..n-1, with the standard columns first."""
+    absent = [c for c in ("row_index", *RESULT_COLUMNS) if c not in results.columns]
+    if absent:
+        raise UsageError(f"results lack column(s): {', '.join(absent)}")
+    index = results["row_index"]
+    if index.isna().any() or not pd.api.types.is_integer_dtype(index):
+        raise UsageError("results' row_index must be integers, none missing")
+    outside = index[(index < 0) | (index >= n_rows)]
+    if len(outside):
+        raise UsageError(
+            f"results' row_index has value(s) outside 0..{n_rows - 1}: {outside.head(5).tolist()}"
+        )
+    if index.duplicated().any():
+        raise UsageError(f"results' row_index repeats: {index[index.duplicated()].head(5).tolist()}")
+    extra = [c for c in results.columns if c not in ("row_index", *RESULT_COLUMNS)]
+    aligned = results.set_index("row_index")[[*RESULT_COLUMNS, *extra]].reindex(range(n_rows))
+    for column in _TOKEN_COLUMNS:
+        aligned[column] = aligned[column].astype("Int64")
+    return aligned.reset_index(drop=True)
+
+
+def _joined(frame: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    aligned = _aligned_results(results, len(frame))
+    clashes = [str(c) for c in frame.columns if c in aligned.columns]
+    if clashes:
+        raise UsageError(
+            f"input column(s) {', '.join(clashes)} clash with result columns: rename them in the input"
+        )
+    return pd.concat([frame.reset_index(drop=True), aligned], axis=1)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable (a no-op where directories cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Run `write` on a temp file beside `path`, fsync it, then `os.replace` it over `path`.
+
+    On any failure the temp file is removed and `path` is left as it was.
+    """
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    temp = Path(temp_name)
+    try:
+        write(temp)
+        with temp.open("rb+") as file:
+            os.fsync(file.fileno())
+        temp.chmod(0o644)  # mkstemp creates 0600; an output is an ordinary file
+        temp.replace(path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def write_output(
+    frame: pd.DataFrame,
+    results: pd.DataFrame,
+    path: str | Path,
+    *,
+    format: OutputFormat | None = None,
+) -> Path:
+    """Write the input joined with its results to `path`, atomically; returns the path written.
+
+    `frame` is the input in input order; `results` has one row per `row_index` (position in `frame`)
+    with the `RESULT_COLUMNS`; any further result columns follow them. The format comes from `format`
+    or else the extension (``.parquet``/``.pq``, ``.csv``, ``.jsonl``/``.ndjson``); an unknown one is a
+    `UsageError`. Parent directories are created.
+    """
+    target = Path(path)
+    chosen = _output_format(target, format)
+    joined = _joined(frame, results)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    writer = _WRITERS[chosen]
+    try:
+        atomic_write(target, lambda temp: writer(joined, temp))
+    except (pa.ArrowException, ValueError, TypeError) as exc:
+        raise UsageError(f"cannot write the output to {target} as {chosen}: {exc}") from exc
+    return target
