@@ -6,7 +6,9 @@ RowrelayError
 └── TerminalError           do not retry this step
     ├── UsageError          bad input, option or file: refused before any request is spent
     ├── StateError          the state table is damaged, locked or from an unknown schema
-    │   └── LeaseHeldError  another live runner holds the batch
+    │   ├── LeaseHeldError  another live runner holds the batch
+    │   ├── CorruptSegmentError  a state file is torn or not a state file (named in the message)
+    │   └── IllegalTransition    a row was asked to move between statuses the table forbids
     └── ResponseGoneError   the server no longer holds the response (404 on a token)
 """
 
@@ -41,6 +43,25 @@ class StateError(TerminalError):
 
 class LeaseHeldError(StateError):
     """Another live runner holds the batch's lease."""
+
+
+class CorruptSegmentError(StateError):
+    """A state file is torn, truncated or not one of ours; `path` names it."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class IllegalTransition(StateError):
+    """A status change the transition table forbids (e.g. anything out of `completed`)."""
+
+    def __init__(self, row_key: str, old: str, new: str, reason: str = "") -> None:
+        detail = f": {reason}" if reason else ""
+        super().__init__(f"row {row_key!r}: illegal transition {old} -> {new}{detail}")
+        self.row_key = row_key
+        self.old = old
+        self.new = new
 
 
 class ResponseGoneError(TerminalError):

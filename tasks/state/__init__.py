@@ -1,0 +1,66 @@
+"""rowrelay's durable state table: one Parquet-backed row per input row, checkpointed before every wait.
+
+Each row's status and continuation token (response id) are made durable *before* the pipeline waits on
+them, so nothing submitted is paid twice and a crashed batch resumes where it stopped.
+
+    from tasks.state import StateTable
+
+    with StateTable.open(Path("data/state/b1"), batch_id="b1", writer="shard-0") as table:
+        table.add_pending([("row-0", 0, "sha256:...")])
+        table.transition("row-0", "submitting")      # write-ahead: durable before the create is sent
+        await table.commit()
+        table.transition("row-0", "queued", response_id="resp_123")
+        await table.commit()
+
+Layout and guarantees (details in each module's docstring):
+
+* `schema`: a fixed Arrow schema (types kept when all null), its version in the Parquet metadata, and
+  stepwise `migrations`.
+* `transitions`: the explicit, pure table of allowed status moves; `IllegalTransition` otherwise.
+* `segments`, `files`: a checkpoint writes only the rows changed since the last one, as an append-only
+  segment `segments/<writer>-<version>.parquet` (temp file, fsync, rename, fsync of the directory), so its
+  cost grows with the change, not with the table. `version` is strictly increasing per writer and starts
+  above every version in the directory, so the latest version of a row is max(version).
+* `commit`: group commit. `await table.commit()` returns once the caller's changes are durable; concurrent
+  callers share one write, at most every `checkpoint_interval` s, or at once at `checkpoint_rows` changes.
+* `compaction`: each writer folds only its *own* files into `snapshots/<writer>-<version>.parquet` (at
+  close, and when it has > 64 segments), writing the snapshot before deleting what it covers; writers on
+  disjoint shards therefore run side by side without ever deleting each other's segments.
+* `lease`: one runner per (batch, writer); a second one gets `LeaseHeldError` naming the holder; a stale
+  lease (dead pid on this host, or heartbeat older than `lease_timeout`) is taken over and reported.
+* `orphans`: a `submitting` row found on reload becomes `queued` (its id was durable) or `orphaned`.
+* A torn or foreign file raises `CorruptSegmentError` naming it (or is skipped and listed in
+  `table.problems` with `on_corrupt="skip"`); readers (`load`, `summary`) always skip and report.
+
+Reading mid-run, from any process and without the lease: `load(dir)` (a DataFrame, latest version of each
+row, by row_index) and `summary(dir)`. Raw DuckDB works too, but sees *every* version of every row:
+
+    duckdb.sql("select status, count(*) from read_parquet('DIR/**/*.parquet') group by all")  # all versions
+    duckdb.sql(f"select status, count(*) from ({latest_sql(DIR)}) group by all")             # latest only
+"""
+
+from tasks.errors import CorruptSegmentError, IllegalTransition, LeaseHeldError, StateError
+from tasks.state.reader import latest_sql, load, read_table, summary
+from tasks.state.schema import SCHEMA, SCHEMA_VERSION, RowState
+from tasks.state.table import COMPACT_SEGMENTS, OrphanPolicy, StateTable
+from tasks.state.transitions import TRANSITIONS, check_transition, is_allowed
+
+__all__ = [
+    "COMPACT_SEGMENTS",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "TRANSITIONS",
+    "CorruptSegmentError",
+    "IllegalTransition",
+    "LeaseHeldError",
+    "OrphanPolicy",
+    "RowState",
+    "StateError",
+    "StateTable",
+    "check_transition",
+    "is_allowed",
+    "latest_sql",
+    "load",
+    "read_table",
+    "summary",
+]

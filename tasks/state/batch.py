@@ -1,0 +1,44 @@
+"""`batch.json`: which batch a directory holds, written once, atomically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tasks.errors import StateError
+from tasks.state.files import BATCH_FILE, create_exclusive
+from tasks.state.schema import SCHEMA_VERSION, to_datetime
+
+
+def read_batch(directory: Path) -> dict[str, Any] | None:
+    path = directory / BATCH_FILE
+    try:
+        data: dict[str, Any] = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise StateError(f"{path}: unreadable batch file ({exc})") from exc
+    return data
+
+
+def ensure_batch(directory: Path, batch_id: str | None, now: float) -> str:
+    """The batch id of `directory`, recording it first if the directory is new.
+
+    A new directory takes `batch_id`, or its own name when none is given; an existing one must match.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    existing = read_batch(directory)
+    if existing is None:
+        record = {
+            "batch_id": batch_id or directory.name,
+            "created_at": to_datetime(now).isoformat(),
+            "schema_version": SCHEMA_VERSION,
+        }
+        create_exclusive(directory / BATCH_FILE, json.dumps(record, indent=2).encode())
+        existing = read_batch(directory)  # whoever won a race to create it
+        assert existing is not None
+    found = str(existing.get("batch_id"))
+    if batch_id is not None and batch_id != found:
+        raise StateError(f"{directory} holds batch {found!r}, not {batch_id!r}")
+    return found

@@ -1,0 +1,78 @@
+"""How one change turns a row's state into the next: pure, with the time passed in.
+
+Besides the fields the caller names, a status change fills in what the table can know by itself:
+
+* `-> submitting` starts a new attempt: `attempts += 1`, `submitted_at = now`, and the fields of the
+  previous response (id, cursor, error, output, usage, completed_at) are cleared, so a crash while
+  submitting can never be mistaken for the previous attempt's still-valid response id.
+* `-> completed | failed | incomplete | cancelled | expired` sets `completed_at = now` if not given.
+* every status change clears `note` unless one is given (a note explains the change it came with).
+
+`attempts` and `orphans` never decrease; identity columns (`row_key`, `row_index`, `status`, `version`,
+`writer`, `updated_at`) are not settable through fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from tasks.errors import StateError
+from tasks.records import RowStatus
+from tasks.state.schema import COLUMNS, RowState
+
+SETTABLE: frozenset[str] = frozenset(COLUMNS) - {
+    "row_key",
+    "row_index",
+    "status",
+    "version",
+    "writer",
+    "updated_at",
+}
+_ENDED: frozenset[RowStatus] = frozenset({"completed", "failed", "incomplete", "cancelled", "expired"})
+_PER_RESPONSE = (
+    "response_id",
+    "sequence_number",
+    "error_type",
+    "error_code",
+    "error_message",
+    "output_text",
+    "input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "completed_at",
+)
+
+
+def apply_change(
+    old: RowState, status: RowStatus, fields: Mapping[str, Any], *, now: datetime, writer: str
+) -> RowState:
+    """The row after moving to `status` with `fields` set (the move itself is checked elsewhere)."""
+    unknown = set(fields) - SETTABLE
+    if unknown:
+        raise TypeError(f"not settable on a row: {', '.join(sorted(unknown))}")
+    values = {name: getattr(old, name) for name in COLUMNS}
+    if status != old.status:
+        values["note"] = None
+        if status == "submitting":
+            values.update(dict.fromkeys(_PER_RESPONSE))
+            values["attempts"] = old.attempts + 1
+            values["submitted_at"] = now
+        elif status in _ENDED:
+            values["completed_at"] = now
+    values.update(fields)
+    values.update(status=status, updated_at=now, writer=writer)
+    for counter in ("attempts", "orphans"):
+        if values[counter] < getattr(old, counter):
+            was, now_is = getattr(old, counter), values[counter]
+            raise StateError(f"row {old.row_key!r}: {counter} may not decrease ({was} -> {now_is})")
+    return RowState(**values)
+
+
+def new_pending(row_key: str, row_index: int, input_hash: str, *, now: datetime, writer: str) -> RowState:
+    """A never-sent row."""
+    return RowState(
+        row_key, row_index, input_hash, "pending", None, None, 0, 0, None, None, None, None, None, None,
+        None, None, None, None, now, None, writer, 0,
+    )  # fmt: skip

@@ -1,0 +1,72 @@
+"""Group commit: many `await table.commit()` callers, one segment write.
+
+The first caller becomes the leader: it waits until `interval` has passed since the last write (or until
+`rows` changes are pending), snapshots the dirty rows on the event loop, and writes them in a worker thread.
+Every caller returns once the changes it made before calling are durable; callers that arrive while a write
+is under way wait for the next one. Cancelling a caller never cancels the write it joined.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Protocol
+
+
+class Committable(Protocol):
+    """What the group commit needs from the table."""
+
+    @property
+    def changes(self) -> int: ...  # changes made so far (a counter)
+    @property
+    def durable(self) -> int: ...  # changes known durable
+    @property
+    def pending_rows(self) -> int: ...  # distinct rows waiting for a write
+    @property
+    def last_write(self) -> float: ...  # clock time of the last write
+    async def write_pending(self) -> None: ...  # snapshot now, write in a thread
+
+
+def due(pending_rows: int, since_last: float, interval: float, rows: int) -> bool:
+    """The commit policy: write when the interval has elapsed or enough rows are pending."""
+    return pending_rows > 0 and (since_last >= interval or pending_rows >= rows)
+
+
+class GroupCommit:
+    def __init__(self, table: Committable, *, interval: float, rows: int, clock: Callable[[], float]):
+        self._table = table
+        self._interval = interval
+        self._rows = rows
+        self._clock = clock
+        self._leader: asyncio.Future[None] | None = None
+        self._wake: asyncio.Event | None = None
+
+    def wake(self) -> None:
+        """Called when the row threshold is reached: a waiting leader writes at once."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def commit(self) -> None:
+        target = self._table.changes
+        while self._table.durable < target:
+            if self._leader is None:
+                self._leader = asyncio.ensure_future(self._lead())
+            await asyncio.shield(self._leader)
+
+    async def maybe_commit(self) -> None:
+        table = self._table
+        if due(table.pending_rows, self._clock() - table.last_write, self._interval, self._rows):
+            await self.commit()
+
+    async def _lead(self) -> None:
+        try:
+            remaining = self._interval - (self._clock() - self._table.last_write)
+            if remaining > 0 and self._table.pending_rows < self._rows:
+                self._wake = self._wake or asyncio.Event()
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), min(remaining, self._interval))
+            await self._table.write_pending()
+        finally:
+            self._leader = None

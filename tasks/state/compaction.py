@@ -1,0 +1,41 @@
+"""Compaction: fold one writer's files into one snapshot, crash-safe, never touching other writers' files.
+
+Each writer compacts only its own files, under its own lease: the snapshot `snapshots/<w>-<v>.parquet`
+holds the latest state of every row whose latest version `w` wrote (each row keeps its own `version`), and
+covers every segment of `w` with version <= v and every older snapshot of `w`. The snapshot is written
+atomically *before* the covered files are deleted, so a crash in between leaves duplicates that are exact
+copies (same row, same version, same values) and readers resolve them to the same result. Rows `w` wrote
+whose latest version came from another writer are left to that writer's files, which `w` never deletes.
+A live writer's segments are therefore never lost, and no lease on the other shards is needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tasks.state.files import SNAPSHOTS, data_file_name, fsync_dir, list_state_files
+from tasks.state.segments import write_state_file
+
+
+def write_snapshot(directory: Path, writer: str, version: int, merged: pa.Table) -> int:
+    """Write `writer`'s snapshot at `version` from the merged latest table, then delete what it covers.
+
+    Returns the number of files deleted.
+    """
+    own = merged.filter(pc.equal(merged.column("writer"), pa.scalar(writer)))
+    folder = directory / SNAPSHOTS
+    folder.mkdir(exist_ok=True)
+    write_state_file(folder / data_file_name(writer, version), own)
+    covered = [
+        f
+        for f in list_state_files(directory)
+        if f.writer == writer and (f.version < version or (f.version == version and not f.snapshot))
+    ]
+    for state_file in covered:
+        state_file.path.unlink(missing_ok=True)
+    for parent in {f.path.parent for f in covered}:
+        fsync_dir(parent)
+    return len(covered)

@@ -1,0 +1,140 @@
+"""A lease per (batch, writer): one live runner per shard, refused loudly, taken over when stale.
+
+The lease is `DIR/leases/<writer>.json`, written atomically: host, pid, since, heartbeat and a random
+token. Its holder refreshes `heartbeat` (the table does it at checkpoints) and checks its token before each
+write, so a holder that lost its lease to a takeover stops instead of clobbering its successor's files.
+A lease is stale when its holder's pid is gone on this host, or its heartbeat is older than `timeout`.
+Acquiring is a read-decide-write made exclusive across processes by `flock` on `leases/<writer>.lock`;
+flock is released by the kernel if the process dies, so the critical section cannot wedge.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tasks.errors import LeaseHeldError
+from tasks.state.files import LEASES, atomic_write_bytes
+from tasks.state.schema import to_datetime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseInfo:
+    writer: str
+    host: str
+    pid: int
+    since: float
+    heartbeat: float
+    token: str
+
+    def describe(self) -> str:
+        since = to_datetime(self.since).isoformat(timespec="seconds")
+        beat = to_datetime(self.heartbeat).isoformat(timespec="seconds")
+        return f"host={self.host} pid={self.pid} since={since} heartbeat={beat}"
+
+
+def read_lease(path: Path) -> LeaseInfo | None:
+    """The lease at `path`, or None if there is none or it is unreadable (a torn lease holds nothing)."""
+    try:
+        data: dict[str, Any] = json.loads(path.read_bytes())
+        return LeaseInfo(**data)
+    except (FileNotFoundError, ValueError, TypeError):
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_reason(info: LeaseInfo, now: float, timeout: float) -> str | None:
+    """Why the lease no longer protects anything, or None if its holder looks alive."""
+    if info.host == socket.gethostname() and not _pid_alive(info.pid):
+        return f"holder pid {info.pid} is gone"
+    if now - info.heartbeat > timeout:
+        return f"heartbeat {now - info.heartbeat:.1f}s old (timeout {timeout:g}s)"
+    return None
+
+
+def writer_is_live(directory: Path, writer: str, now: float, timeout: float) -> bool:
+    """Whether some live runner holds `writer`'s lease (used to leave its in-flight rows alone)."""
+    info = read_lease(directory / LEASES / f"{writer}.json")
+    return info is not None and stale_reason(info, now, timeout) is None
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold the flock guarding the read-decide-write of the lease at `path`."""
+    with path.with_suffix(".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+class Lease:
+    """The held lease of one writer. Create with `Lease.acquire`; `release` when done."""
+
+    def __init__(self, path: Path, info: LeaseInfo, clock: Callable[[], float], takeover: str | None):
+        self.path = path
+        self.info = info
+        self.takeover = takeover
+        """Set when this lease was taken over from a stale holder: who and why."""
+        self._clock = clock
+
+    @classmethod
+    def acquire(cls, directory: Path, writer: str, *, timeout: float, clock: Callable[[], float]) -> Lease:
+        """Take `writer`'s lease, or raise `LeaseHeldError` naming the live holder."""
+        folder = directory / LEASES
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{writer}.json"
+        with _exclusive(path):
+            now = clock()
+            current = read_lease(path)
+            takeover = None
+            if current is not None:
+                reason = stale_reason(current, now, timeout)
+                if reason is None:
+                    raise LeaseHeldError(
+                        f"{directory}: writer {writer!r} is held by a live runner ({current.describe()})"
+                    )
+                takeover = f"took over stale lease of {current.describe()}: {reason}"
+                log.warning("%s: %s", path, takeover)
+            info = LeaseInfo(writer, socket.gethostname(), os.getpid(), now, now, secrets.token_hex(8))
+            atomic_write_bytes(path, json.dumps(asdict(info)).encode())
+        return cls(path, info, clock, takeover)
+
+    def check(self) -> None:
+        """Raise `LeaseHeldError` if someone else now holds this lease (we were taken over)."""
+        current = read_lease(self.path)
+        if current is None or current.token != self.info.token:
+            holder = current.describe() if current else "nobody"
+            raise LeaseHeldError(f"{self.path}: lease lost, now held by {holder}")
+
+    def heartbeat(self) -> None:
+        """Refresh the heartbeat (after checking the lease is still ours)."""
+        with _exclusive(self.path):
+            self.check()
+            self.info = LeaseInfo(**{**asdict(self.info), "heartbeat": self._clock()})
+            atomic_write_bytes(self.path, json.dumps(asdict(self.info)).encode())
+
+    def release(self) -> None:
+        """Give the lease up, if it is still ours (idempotent)."""
+        with _exclusive(self.path):
+            current = read_lease(self.path)
+            if current is not None and current.token == self.info.token:
+                self.path.unlink(missing_ok=True)

@@ -1,0 +1,47 @@
+"""Stepwise schema migrations: `MIGRATIONS[v]` turns a version-`v` table into a version-`v + 1` one.
+
+A file records its schema version in the Parquet metadata (`rowrelay.schema_version`); reading applies
+each step in turn up to `SCHEMA_VERSION`, so a new version only ever needs one new function. A file from a
+newer rowrelay is refused rather than guessed at.
+
+History:
+    1  the first layout: no `reasoning_tokens`, no `orphans` counter.
+    2  adds `reasoning_tokens` (int64, null when unknown) and `orphans` (int32, 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import pyarrow as pa
+
+from tasks.errors import StateError
+from tasks.state.schema import SCHEMA, SCHEMA_VERSION
+
+SCHEMA_V1 = pa.schema([f for f in SCHEMA if f.name not in ("reasoning_tokens", "orphans")])
+"""The version-1 columns (kept so tests can write a genuine old file)."""
+
+
+def _v1_to_v2(table: pa.Table) -> pa.Table:
+    n = table.num_rows
+    table = table.append_column(SCHEMA.field("reasoning_tokens"), pa.nulls(n, pa.int64()))
+    zeros = pa.array([0] * n, pa.int32()) if n else pa.array([], pa.int32())
+    return table.append_column(SCHEMA.field("orphans"), zeros)
+
+
+MIGRATIONS: Mapping[int, Callable[[pa.Table], pa.Table]] = {1: _v1_to_v2}
+
+
+def migrate(table: pa.Table, version: int, source: str) -> pa.Table:
+    """`table` (schema `version`, read from `source`) brought to the current `SCHEMA`, columns in order."""
+    if version > SCHEMA_VERSION:
+        raise StateError(
+            f"{source}: schema version {version} is newer than this rowrelay ({SCHEMA_VERSION}); upgrade"
+        )
+    while version < SCHEMA_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise StateError(f"{source}: no migration from schema version {version}")
+        table = step(table)
+        version += 1
+    return table.select(list(SCHEMA.names)).cast(SCHEMA)

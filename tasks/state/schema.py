@@ -1,0 +1,131 @@
+"""The state table's row: one frozen `RowState`, its fixed Arrow schema, and conversions between the two.
+
+Every column keeps its Arrow type even when all its values are null, so a segment written before any row
+completed still reads back as `int64` tokens and `timestamp[us, UTC]` times. `version` is not a business
+field: it is the number of the checkpoint that wrote this version of the row, and it makes "the latest
+version of each row" computable from the files alone (see `tasks.state.segments`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tasks.records import RowStatus
+
+SCHEMA_VERSION = 2
+"""Bumped whenever the columns change; older files are migrated on read (`tasks.state.migrations`)."""
+SCHEMA_VERSION_KEY = b"rowrelay.schema_version"
+
+_TS = pa.timestamp("us", tz="UTC")
+_FIELDS: list[pa.Field[Any]] = [
+    pa.field("row_key", pa.string(), nullable=False),
+    pa.field("row_index", pa.int64(), nullable=False),
+    pa.field("input_hash", pa.string(), nullable=False),
+    pa.field("status", pa.string(), nullable=False),
+    pa.field("response_id", pa.string()),
+    pa.field("sequence_number", pa.int64()),
+    pa.field("attempts", pa.int32(), nullable=False),
+    pa.field("orphans", pa.int32(), nullable=False),
+    pa.field("error_type", pa.string()),
+    pa.field("error_code", pa.string()),
+    pa.field("error_message", pa.string()),
+    pa.field("output_text", pa.string()),
+    pa.field("input_tokens", pa.int64()),
+    pa.field("output_tokens", pa.int64()),
+    pa.field("reasoning_tokens", pa.int64()),
+    pa.field("model", pa.string()),
+    pa.field("submitted_at", _TS),
+    pa.field("completed_at", _TS),
+    pa.field("updated_at", _TS, nullable=False),
+    pa.field("note", pa.string()),
+    pa.field("writer", pa.string(), nullable=False),
+    pa.field("version", pa.int64(), nullable=False),
+]
+SCHEMA = pa.schema(_FIELDS, metadata={SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode()})
+
+
+@dataclass(frozen=True, slots=True)
+class RowState:
+    """One version of one row. Attributes mirror `SCHEMA` column for column, in the same order."""
+
+    row_key: str
+    row_index: int
+    input_hash: str
+    status: RowStatus
+    response_id: str | None
+    sequence_number: int | None
+    attempts: int
+    orphans: int
+    error_type: str | None
+    error_code: str | None
+    error_message: str | None
+    output_text: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    reasoning_tokens: int | None
+    model: str | None
+    submitted_at: datetime | None
+    completed_at: datetime | None
+    updated_at: datetime
+    note: str | None
+    writer: str
+    version: int
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(RowState))
+assert tuple(SCHEMA.names) == COLUMNS, "RowState and SCHEMA must list the same columns in the same order"
+
+
+def to_datetime(seconds: float) -> datetime:
+    """An epoch time (what a `clock` returns) as the aware UTC datetime stored in the table."""
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def rows_to_table(rows: Sequence[RowState]) -> pa.Table:
+    """Rows as an Arrow table with exactly `SCHEMA` (types kept even when a column is all null)."""
+    arrays = [
+        pa.array([getattr(row, name) for row in rows], type=field.type)
+        for name, field in zip(COLUMNS, SCHEMA, strict=True)
+    ]
+    return pa.Table.from_arrays(arrays, schema=SCHEMA)
+
+
+def table_to_rows(table: pa.Table) -> list[RowState]:
+    """Every row of a `SCHEMA` table as RowState, converting column by column (the fast path)."""
+    columns = [table.column(name).to_pylist() for name in COLUMNS]
+    return [RowState(*values) for values in zip(*columns, strict=True)]
+
+
+def value_counts(column: Any) -> dict[str, int]:
+    """Occurrences of each value of an Arrow string column."""
+    if len(column) == 0:
+        return {}
+    counts: Any = pc.value_counts(column)
+    return dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True))
+
+
+def pending_table(keys: list[str], indexes: list[int], hashes: list[str], now: datetime, writer: str,
+                   version: int) -> pa.Table:  # fmt: skip
+    """Brand-new `pending` rows, built column by column (a million rows in well under a second)."""
+    n = len(keys)
+    columns: dict[str, Any] = {
+        name: pa.nulls(n, field.type) for name, field in zip(SCHEMA.names, SCHEMA, strict=True)
+    }
+    columns.update(
+        row_key=pa.array(keys, pa.string()),
+        row_index=pa.array(indexes, pa.int64()),
+        input_hash=pa.array(hashes, pa.string()),
+        status=pa.repeat(pa.scalar("pending"), n),
+        attempts=pa.repeat(pa.scalar(0, pa.int32()), n),
+        orphans=pa.repeat(pa.scalar(0, pa.int32()), n),
+        updated_at=pa.repeat(pa.scalar(now, SCHEMA.field("updated_at").type), n),
+        writer=pa.repeat(pa.scalar(writer), n),
+        version=pa.repeat(pa.scalar(version, pa.int64()), n),
+    )
+    return pa.Table.from_arrays([columns[name] for name in SCHEMA.names], schema=SCHEMA)

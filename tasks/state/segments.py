@@ -1,0 +1,101 @@
+"""Reading and writing state files, and folding many versions of a row into the latest.
+
+Every segment and snapshot holds whole rows with a `version`: the writer's checkpoint number, strictly
+increasing per writer and started above every version in the directory when the writer opens, so a later
+checkpoint of a row always carries a higher version than an earlier one, whoever wrote it. "Latest" is
+therefore max(`version`) per `row_key`; two records with the same key and version are copies of one
+checkpoint (a snapshot and a segment it covers, both present after a crash mid-compaction) and are equal.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from tasks.errors import CorruptSegmentError
+from tasks.state.files import StateFile, atomic_write, list_state_files
+from tasks.state.migrations import migrate
+from tasks.state.schema import SCHEMA, SCHEMA_VERSION_KEY
+
+log = logging.getLogger(__name__)
+
+
+def write_state_file(path: Path, table: pa.Table) -> None:
+    """Write `table` (already `SCHEMA`) durably and atomically to `path`."""
+
+    def write(handle: BinaryIO) -> None:
+        pq.write_table(table, handle, compression="zstd")
+
+    atomic_write(path, write)
+
+
+def read_state_file(path: Path) -> pa.Table:
+    """One state file as a current-`SCHEMA` table; `CorruptSegmentError` naming it if it is not readable.
+
+    `FileNotFoundError` passes through: the file was removed by a compaction after it was listed.
+    """
+    try:
+        parquet = pq.ParquetFile(path)
+        metadata = parquet.schema_arrow.metadata or {}
+        raw = metadata.get(SCHEMA_VERSION_KEY)
+        if raw is None:
+            raise CorruptSegmentError(f"{path}: not a rowrelay state file (no schema version)", str(path))
+        table = parquet.read()
+        return migrate(table, int(raw), str(path))
+    except FileNotFoundError:
+        raise
+    except CorruptSegmentError:
+        raise
+    except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
+        raise CorruptSegmentError(f"{path}: torn or corrupt state file ({exc})", str(path)) from exc
+
+
+def latest(tables: Iterable[pa.Table]) -> pa.Table:
+    """The latest version of each row across `tables`, sorted by `row_index`."""
+    parts = [t for t in tables if t.num_rows]
+    if not parts:
+        return SCHEMA.empty_table()
+    table = pa.concat_tables(parts).combine_chunks()
+    keys = table.column("row_key")
+    if pc.count_distinct(keys).as_py() != table.num_rows:
+        order = pc.sort_indices(table, sort_keys=[("row_key", "ascending"), ("version", "descending")])
+        table = table.take(order)
+        sorted_keys = table.column("row_key")
+        first = pc.not_equal(sorted_keys.slice(1), sorted_keys.slice(0, table.num_rows - 1))
+        keep = np.concatenate([[True], first.to_numpy(zero_copy_only=False)])
+        table = table.filter(pa.array(keep))
+    return table.take(pc.sort_indices(table, sort_keys=[("row_index", "ascending")])).combine_chunks()
+
+
+def read_latest(
+    directory: Path, *, skip_corrupt: bool, attempts: int = 5
+) -> tuple[pa.Table, list[StateFile], list[str]]:
+    """Read every state file: (latest rows, files read, problems).
+
+    A corrupt file raises `CorruptSegmentError` unless `skip_corrupt`, which reports it in `problems` and
+    goes on. If a listed file vanished (a concurrent compaction folded it into a snapshot), list again.
+    """
+    for _ in range(attempts):
+        files = list_state_files(directory)
+        tables: list[pa.Table] = []
+        problems: list[str] = []
+        try:
+            for state_file in files:
+                try:
+                    tables.append(read_state_file(state_file.path))
+                except CorruptSegmentError as exc:
+                    if not skip_corrupt:
+                        raise
+                    problems.append(str(exc))
+                    log.warning("skipping %s", exc)
+        except FileNotFoundError:
+            continue
+        return latest(tables), files, problems
+    raise CorruptSegmentError(f"{directory}: files kept vanishing while reading", str(directory))

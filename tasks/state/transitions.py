@@ -1,0 +1,65 @@
+"""The explicit transition table between row statuses: pure data and one pure check.
+
+    pending     -> submitting
+    submitting  -> queued | in_progress | completed | failed | incomplete | cancelled
+                   | pending   (the create was refused before anything started: 429 / 5xx)
+                   | orphaned  (found `submitting` without a response id on reload)
+    queued      -> in_progress | completed | failed | incomplete | cancelled | expired
+    in_progress -> completed | failed | incomplete | cancelled | expired
+    failed | incomplete | cancelled | expired | orphaned
+                -> submitting (retry by policy) | pending (made eligible again by `rowrelay retry`)
+    completed   -> nothing, ever
+
+A same-status move is always allowed (it is an update, e.g. a new stream cursor), except that nothing may
+be written over a completed row's status. With `hold_orphans`, `orphaned -> submitting` is refused: a held
+orphan waits for a person (`rowrelay retry` moves it to `pending`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from tasks.errors import IllegalTransition
+from tasks.records import RowStatus
+
+_RETRYABLE: frozenset[RowStatus] = frozenset({"submitting", "pending"})
+_ENDED: frozenset[RowStatus] = frozenset({"completed", "failed", "incomplete", "cancelled", "expired"})
+
+TRANSITIONS: Mapping[RowStatus, frozenset[RowStatus]] = {
+    "pending": frozenset({"submitting"}),
+    "submitting": frozenset(
+        {"queued", "in_progress", "completed", "failed", "incomplete", "cancelled", "pending", "orphaned"}
+    ),
+    "queued": frozenset({"in_progress", "completed", "failed", "incomplete", "cancelled", "expired"}),
+    "in_progress": _ENDED,
+    "completed": frozenset(),
+    "failed": _RETRYABLE,
+    "incomplete": _RETRYABLE,
+    "cancelled": _RETRYABLE,
+    "expired": _RETRYABLE,
+    "orphaned": _RETRYABLE,
+}
+"""Allowed moves out of each status (same-status updates are allowed separately)."""
+
+
+def is_allowed(old: RowStatus, new: RowStatus, *, hold_orphans: bool = False) -> bool:
+    """Whether a row may move from `old` to `new`."""
+    if old == new:
+        return True
+    if hold_orphans and old == "orphaned" and new == "submitting":
+        return False
+    return new in TRANSITIONS[old]
+
+
+def check_transition(row_key: str, old: RowStatus, new: RowStatus, *, hold_orphans: bool = False) -> None:
+    """Raise `IllegalTransition` (naming the row, `old` and `new`) unless the move is allowed."""
+    if is_allowed(old, new, hold_orphans=hold_orphans):
+        return
+    if old == "completed":
+        reason = "a completed row never changes status"
+    elif hold_orphans and old == "orphaned":
+        reason = "orphan_policy='hold': an orphan waits for `rowrelay retry`"
+    else:
+        allowed = ", ".join(sorted(TRANSITIONS[old])) or "nothing"
+        reason = f"from {old} only {allowed}"
+    raise IllegalTransition(row_key, old, new, reason)
