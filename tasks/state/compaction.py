@@ -11,6 +11,7 @@ A live writer's segments are therefore never lost, and no lease on the other sha
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,9 +21,12 @@ from tasks.state.files import SNAPSHOTS, data_file_name, fsync_dir, list_state_f
 from tasks.state.segments import write_state_file
 
 
-def write_snapshot(directory: Path, writer: str, version: int, merged: pa.Table) -> int:
+def write_snapshot(
+    directory: Path, writer: str, version: int, merged: pa.Table, *, keep: Collection[Path] = ()
+) -> int:
     """Write `writer`'s snapshot at `version` from the merged latest table, then delete what it covers.
 
+    Files in `keep` (damaged files skipped at open) are left in place, as evidence for a person.
     Returns the number of files deleted.
     """
     own = merged.filter(pc.equal(merged.column("writer"), pa.scalar(writer)))
@@ -32,7 +36,9 @@ def write_snapshot(directory: Path, writer: str, version: int, merged: pa.Table)
     covered = [
         f
         for f in list_state_files(directory)
-        if f.writer == writer and (f.version < version or (f.version == version and not f.snapshot))
+        if f.writer == writer
+        and f.path not in keep
+        and (f.version < version or (f.version == version and not f.snapshot))
     ]
     for state_file in covered:
         state_file.path.unlink(missing_ok=True)

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def read_table(directory: Path) -> tuple[pa.Table, list[str]]:
     """The latest version of every row as Arrow (sorted by row_index), and the problems met."""
-    table, _files, problems = read_latest(Path(directory), skip_corrupt=True)
+    table, _files, _damaged, problems = read_latest(Path(directory), skip_corrupt=True)
     for problem in problems:
         log.warning("%s", problem)
     return table, problems

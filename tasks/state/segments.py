@@ -76,8 +76,8 @@ def latest(tables: Iterable[pa.Table]) -> pa.Table:
 
 def read_latest(
     directory: Path, *, skip_corrupt: bool, attempts: int = 5
-) -> tuple[pa.Table, list[StateFile], list[str]]:
-    """Read every state file: (latest rows, files read, problems).
+) -> tuple[pa.Table, list[StateFile], list[Path], list[str]]:
+    """Read every state file: (latest rows, files read, damaged files skipped, problems).
 
     A corrupt file raises `CorruptSegmentError` unless `skip_corrupt`, which reports it in `problems` and
     goes on. If a listed file vanished (a concurrent compaction folded it into a snapshot), list again.
@@ -86,6 +86,7 @@ def read_latest(
         files = list_state_files(directory)
         tables: list[pa.Table] = []
         problems: list[str] = []
+        damaged: list[Path] = []
         try:
             for state_file in files:
                 try:
@@ -93,9 +94,10 @@ def read_latest(
                 except CorruptSegmentError as exc:
                     if not skip_corrupt:
                         raise
+                    damaged.append(state_file.path)
                     problems.append(str(exc))
                     log.warning("skipping %s", exc)
         except FileNotFoundError:
             continue
-        return latest(tables), files, problems
+        return latest(tables), [f for f in files if f.path not in damaged], damaged, problems
     raise CorruptSegmentError(f"{directory}: files kept vanishing while reading", str(directory))

@@ -60,6 +60,8 @@ class StateTable:
         self.batch_id = batch_id
         self.writer = writer
         self.problems: list[str] = []
+        self.damaged: list[Path] = []
+        """Damaged files skipped at open (`on_corrupt="skip"`): never deleted, not even by compaction."""
         self.lease = lease
         self._store = store
         self._next_version = next_version
@@ -102,11 +104,11 @@ class StateTable:
         lease = Lease.acquire(directory, writer, timeout=lease_timeout, clock=clock)
         try:
             remove_own_temps(directory, writer)
-            latest, files, problems = read_latest(directory, skip_corrupt=on_corrupt == "skip")
+            latest, files, damaged, problems = read_latest(directory, skip_corrupt=on_corrupt == "skip")
         except BaseException:
             lease.release()
             raise
-        versions = [f.version for f in files]
+        versions = [f.version for f in files] + [_name_version(p) for p in damaged]
         if latest.num_rows:
             versions.append(int(pa.compute.max(latest.column("version")).as_py()))
         own = sum(1 for f in files if f.writer == writer and not f.snapshot)
@@ -120,6 +122,7 @@ class StateTable:
         table = cls(directory, found_id, writer, lease, RowStore(latest), max(versions, default=0) + 1, own,
                     options)  # fmt: skip
         table.problems.extend(problems)
+        table.damaged.extend(damaged)
         if lease.takeover:
             table.problems.append(f"lease: {lease.takeover}")
         recover_orphans(table, lease_timeout=lease_timeout)
@@ -278,7 +281,7 @@ class StateTable:
             if batch.fold is None:
                 return None
             merged = merge_overlay(*batch.fold)
-            write_snapshot(self.directory, self.writer, batch.version, merged)
+            write_snapshot(self.directory, self.writer, batch.version, merged, keep=self.damaged)
             self._own_segments = 0
             return merged
         except BaseException:
@@ -322,3 +325,9 @@ class StateTable:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:  # fmt: skip
         self.close()
+
+
+def _name_version(path: Path) -> int:
+    """The version in a state file's name (`<writer>-<version>.parquet`), 0 if it has none."""
+    digits = path.stem.rpartition("-")[2]
+    return int(digits) if digits.isdigit() else 0

@@ -1,0 +1,99 @@
+"""The lease: one runner per (batch, writer); stale leases are taken over and reported."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tasks.errors import LeaseHeldError
+from tasks.state import StateTable
+from tests.state.conftest import FakeClock
+
+
+def _lease(directory: Path, writer: str = "main") -> dict[str, object]:
+    data: dict[str, object] = json.loads((directory / "leases" / f"{writer}.json").read_text())
+    return data
+
+
+def test_second_opener_is_refused_naming_the_holder(batch_dir: Path, clock: FakeClock) -> None:
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock):
+        with pytest.raises(LeaseHeldError) as caught:
+            StateTable.open(batch_dir, batch_id="b1", clock=clock)
+        message = str(caught.value)
+        assert f"pid={os.getpid()}" in message
+        assert f"host={socket.gethostname()}" in message
+        assert "since=" in message
+
+
+def test_other_writers_are_independent(batch_dir: Path, clock: FakeClock) -> None:
+    with (
+        StateTable.open(batch_dir, batch_id="b1", writer="shard-0", clock=clock),
+        StateTable.open(batch_dir, batch_id="b1", writer="shard-1", clock=clock),
+    ):
+        pass
+
+
+def test_release_on_close(batch_dir: Path, clock: FakeClock) -> None:
+    StateTable.open(batch_dir, batch_id="b1", clock=clock).close()
+    assert not (batch_dir / "leases" / "main.json").exists()
+    StateTable.open(batch_dir, batch_id="b1", clock=clock).close()
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_stale_lease_of_a_dead_pid_is_taken_over(batch_dir: Path, clock: FakeClock) -> None:
+    StateTable.open(batch_dir, batch_id="b1", clock=clock).close()
+    dead = _dead_pid()
+    lease = {"writer": "main", "host": socket.gethostname(), "pid": dead, "since": clock.now,
+             "heartbeat": clock.now, "token": "dead"}  # fmt: skip
+    (batch_dir / "leases" / "main.json").write_text(json.dumps(lease))
+    with StateTable.open(batch_dir, clock=clock) as table:
+        assert table.lease.takeover is not None
+        assert f"pid={dead}" in table.lease.takeover
+        assert "is gone" in table.lease.takeover
+        assert any("took over" in p for p in table.problems)
+        assert _lease(batch_dir)["pid"] == os.getpid()
+
+
+def test_heartbeat_timeout_with_a_fake_clock(batch_dir: Path, clock: FakeClock) -> None:
+    holder = StateTable.open(batch_dir, batch_id="b1", clock=clock, lease_timeout=60)
+    clock.advance(30)
+    with pytest.raises(LeaseHeldError):
+        StateTable.open(batch_dir, clock=clock, lease_timeout=60)
+    holder.heartbeat()
+    assert _lease(batch_dir)["heartbeat"] == clock.now
+    clock.advance(61)
+    with StateTable.open(batch_dir, clock=clock, lease_timeout=60) as taker:
+        assert taker.lease.takeover is not None
+        assert "heartbeat" in taker.lease.takeover
+
+
+def test_taken_over_holder_stops_writing(batch_dir: Path, clock: FakeClock) -> None:
+    holder = StateTable.open(batch_dir, batch_id="b1", clock=clock, lease_timeout=60)
+    holder.add_pending([("a", 0, "h")])
+    clock.advance(61)
+    with StateTable.open(batch_dir, clock=clock, lease_timeout=60):
+        holder.transition("a", "submitting")
+        with pytest.raises(LeaseHeldError, match="lease lost"):
+            holder.flush()
+    with pytest.raises(LeaseHeldError):
+        holder.close()  # the final flush is refused too; the successor's lease is left alone
+
+
+def test_checkpoints_refresh_the_heartbeat(batch_dir: Path, clock: FakeClock) -> None:
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock, lease_timeout=60) as table:
+        table.add_pending([("a", 0, "h")])
+        clock.advance(20)
+        table.transition("a", "submitting")
+        table.flush()
+        assert _lease(batch_dir)["heartbeat"] == clock.now

@@ -1,0 +1,72 @@
+"""The fixed Arrow schema (types survive all-null columns) and the stepwise migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tasks.errors import StateError
+from tasks.state import SCHEMA, SCHEMA_VERSION, StateTable, load
+from tasks.state.files import SEGMENTS
+from tasks.state.migrations import MIGRATIONS, SCHEMA_V1
+from tasks.state.schema import SCHEMA_VERSION_KEY
+from tests.state.conftest import FakeClock, rows
+
+
+def test_all_null_columns_keep_their_types(batch_dir: Path, clock: FakeClock) -> None:
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        table.add_pending(rows(3))
+    for path in (batch_dir / "snapshots").glob("*.parquet"):
+        written = pq.read_schema(path)
+        assert written.remove_metadata() == SCHEMA.remove_metadata()
+        assert written.metadata[SCHEMA_VERSION_KEY] == str(SCHEMA_VERSION).encode()
+    frame = load(batch_dir)
+    assert frame["input_tokens"].isna().all()
+    assert str(frame["completed_at"].dtype) == "datetime64[us, UTC]"
+
+
+def test_migrations_chain_to_the_current_version() -> None:
+    assert sorted(MIGRATIONS) == list(range(1, SCHEMA_VERSION))
+
+
+def _write_v1_segment(directory: Path) -> None:
+    ts = pa.scalar(1_700_000_000_000_000, pa.timestamp("us", tz="UTC"))
+    values = {
+        "row_key": ["old-0", "old-1"],
+        "row_index": [0, 1],
+        "input_hash": ["h0", "h1"],
+        "status": ["completed", "queued"],
+        "response_id": ["resp_a", "resp_b"],
+        "attempts": [1, 1],
+        "output_text": ["hello", None],
+        "updated_at": [ts, ts],
+        "writer": ["main", "main"],
+        "version": [1, 1],
+    }
+    arrays = [pa.array(values.get(f.name, [None, None]), f.type) for f in SCHEMA_V1]
+    old = pa.Table.from_arrays(arrays, schema=SCHEMA_V1.with_metadata({SCHEMA_VERSION_KEY: b"1"}))
+    (directory / SEGMENTS).mkdir(parents=True)
+    pq.write_table(old, directory / SEGMENTS / "main-0000000001.parquet")
+
+
+def test_v1_file_is_migrated_on_read(batch_dir: Path, clock: FakeClock) -> None:
+    _write_v1_segment(batch_dir)
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        assert table.get("old-0").output_text == "hello"
+        assert table.get("old-0").orphans == 0
+        assert table.get("old-0").reasoning_tokens is None
+        table.transition("old-1", "completed", reasoning_tokens=7)
+    frame = load(batch_dir)
+    assert frame["reasoning_tokens"].isna().tolist() == [True, False]
+    assert frame["reasoning_tokens"].iloc[1] == 7
+
+
+def test_newer_schema_is_refused(batch_dir: Path, clock: FakeClock) -> None:
+    (batch_dir / SEGMENTS).mkdir(parents=True)
+    newer = SCHEMA.empty_table().replace_schema_metadata({SCHEMA_VERSION_KEY: b"99"})
+    pq.write_table(newer, batch_dir / SEGMENTS / "main-0000000001.parquet")
+    with pytest.raises(StateError, match="newer"):
+        StateTable.open(batch_dir, batch_id="b1", clock=clock)

@@ -1,0 +1,152 @@
+"""The table's API: rows, keys, counts, add_pending, flush, group commit, close."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tasks.errors import StateError
+from tasks.state import StateTable, load
+from tasks.state.files import SEGMENTS
+from tests.state.conftest import FakeClock, rows
+
+
+def _segments(directory: Path) -> list[Path]:
+    return sorted((directory / SEGMENTS).glob("*.parquet"))
+
+
+def test_add_pending_adds_only_unseen(table: StateTable) -> None:
+    table.transition("row-000001", "submitting")
+    assert table.add_pending(rows(12)) == 2
+    assert len(table) == 12
+    assert table.get("row-000001").status == "submitting"
+    assert "row-000011" in table
+    assert "nope" not in table
+    assert table.add_pending([("dup", 50, "h"), ("dup", 51, "h")]) == 1
+
+
+def test_add_pending_is_durable_at_once(batch_dir: Path, table: StateTable) -> None:
+    assert len(load(batch_dir)) == 10
+
+
+def test_get_unknown_key(table: StateTable) -> None:
+    with pytest.raises(KeyError, match="nope"):
+        table.get("nope")
+
+
+def test_rows_and_keys_follow_row_index(batch_dir: Path, clock: FakeClock) -> None:
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        table.add_pending([("c", 2, "h"), ("a", 0, "h"), ("b", 1, "h")])
+        table.transition("b", "submitting")
+        assert table.keys_with_status(["pending"]) == ["a", "c"]
+        assert [r.row_key for r in table.rows()] == ["a", "b", "c"]
+        assert [r.status for r in table.rows(["submitting", "pending"])] == [
+            "pending",
+            "submitting",
+            "pending",
+        ]
+        assert table.counts()["pending"] == 2
+        assert table.counts()["submitting"] == 1
+
+
+def test_flush_writes_only_changed_rows(batch_dir: Path, table: StateTable) -> None:
+    before = _segments(batch_dir)
+    table.transition("row-000003", "submitting")
+    table.update("row-000003", note="why")
+    assert table.flush() == 1
+    assert table.flush() == 0
+    new = [p for p in _segments(batch_dir) if p not in before]
+    assert len(new) == 1
+
+
+def test_updated_at_and_writer_come_from_the_table(table: StateTable, clock: FakeClock) -> None:
+    clock.advance(5)
+    row = table.transition("row-000000", "submitting")
+    assert row.updated_at.timestamp() == clock.now
+    assert row.writer == "main"
+
+
+async def test_group_commit_coalesces_callers(batch_dir: Path, clock: FakeClock) -> None:
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock, checkpoint_interval=0.05) as table:
+        table.add_pending(rows(50))
+        before = len(_segments(batch_dir))
+
+        async def change_and_commit(i: int) -> None:
+            table.transition(f"row-{i:06d}", "submitting")
+            await table.commit()
+
+        await asyncio.gather(*(change_and_commit(i) for i in range(50)))
+        assert len(_segments(batch_dir)) - before <= 2
+        assert table.durable == table.changes
+        assert (load(batch_dir)["status"] == "submitting").all()
+
+
+async def test_commit_writes_at_once_at_the_row_threshold(batch_dir: Path, clock: FakeClock) -> None:
+    with StateTable.open(
+        batch_dir, batch_id="b1", clock=clock, checkpoint_interval=30.0, checkpoint_rows=5
+    ) as table:
+        table.add_pending(rows(5))
+        for key, _, _ in rows(5):
+            table.transition(key, "submitting")
+        await asyncio.wait_for(table.commit(), timeout=5)
+        assert table.pending_rows == 0
+
+
+async def test_maybe_commit_respects_the_interval(batch_dir: Path, clock: FakeClock) -> None:
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock, checkpoint_interval=10.0) as table:
+        table.add_pending(rows(3))
+        table.transition("row-000000", "submitting")
+        await table.maybe_commit()
+        assert table.pending_rows == 1
+        clock.advance(11)
+        await table.maybe_commit()
+        assert table.pending_rows == 0
+
+
+async def test_cancelled_caller_does_not_cancel_the_write(batch_dir: Path, clock: FakeClock) -> None:
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock, checkpoint_interval=0.05) as table:
+        table.add_pending(rows(3))
+        table.transition("row-000000", "submitting")
+        waiter = asyncio.ensure_future(table.commit())
+        await asyncio.sleep(0)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        await table.commit()
+        assert load(batch_dir).loc[0, "status"] == "submitting"
+
+
+def test_close_is_idempotent_and_final(batch_dir: Path, clock: FakeClock) -> None:
+    table = StateTable.open(batch_dir, batch_id="b1", clock=clock)
+    table.add_pending(rows(2))
+    table.close()
+    table.close()
+    with pytest.raises(StateError, match="closed"):
+        table.transition("row-000000", "submitting")
+
+
+def test_batch_id_is_checked(batch_dir: Path, clock: FakeClock) -> None:
+    StateTable.open(batch_dir, batch_id="b1", clock=clock).close()
+    with pytest.raises(StateError, match="holds batch 'b1'"):
+        StateTable.open(batch_dir, batch_id="other", clock=clock)
+    with StateTable.open(batch_dir, clock=clock) as table:
+        assert table.batch_id == "b1"
+
+
+def test_batch_id_defaults_to_the_directory_name(tmp_path: Path, clock: FakeClock) -> None:
+    with StateTable.open(tmp_path / "nightly", clock=clock) as table:
+        assert table.batch_id == "nightly"
+
+
+def test_reload_equals_memory(batch_dir: Path, clock: FakeClock) -> None:
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        table.add_pending(rows(20))
+        for i in range(0, 20, 2):
+            table.transition(f"row-{i:06d}", "submitting")
+            table.transition(f"row-{i:06d}", "completed", output_text=f"out {i}", input_tokens=i)
+        table.flush()
+        before = list(table.rows())
+    with StateTable.open(batch_dir, clock=clock) as table:
+        assert list(table.rows()) == before
