@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import string
 from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -85,8 +86,11 @@ def cell_text(value: object) -> str:
     return "" if _is_missing(value) else str(value)
 
 
-def render_template(template: str, row: Mapping[str, object]) -> str:
-    """Render one row; the same text `prepare` produces for that row in bulk."""
+def render_template(template: str, row: Mapping[Any, object]) -> str:
+    """Render one row (column name → value, e.g. from ``frame.to_dict("records")``).
+
+    Gives the same text `prepare` produces for that row in bulk.
+    """
     template_fields(template)
     out: list[str] = []
     for literal, name in _parse(template):

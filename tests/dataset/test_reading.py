@@ -1,0 +1,160 @@
+"""read_input: every format, round trips, and every refusal with its message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pandas as pd
+import pytest
+
+from tasks.dataset import read_input
+from tasks.errors import UsageError
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": ["007", "008", "010"],
+            "subject": ["Refund", "N/A", "Login, again"],
+            "body": ["line one\nline two", "NA", 'quote "this"'],
+        }
+    )
+
+
+def test_csv_keeps_strings_and_only_empty_cells_are_missing(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text('id,n,note\n007,1,NA\n008,2,\n010,3,"a, b"\n')
+    read = read_input(path)
+    assert read["id"].tolist() == ["007", "008", "010"]
+    assert read["n"].tolist() == ["1", "2", "3"]
+    assert read["note"].tolist()[0] == "NA"
+    assert pd.isna(read["note"].tolist()[1])
+    assert read["note"].tolist()[2] == "a, b"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".pq", ".jsonl", ".ndjson"])
+def test_round_trip(tmp_path: Path, frame: pd.DataFrame, suffix: str) -> None:
+    path = tmp_path / f"in{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif suffix in (".parquet", ".pq"):
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_json(path, orient="records", lines=True)
+    read = read_input(path)
+    assert read.to_dict("records") == frame.to_dict("records")
+
+
+def test_uppercase_extension_is_recognised(tmp_path: Path, frame: pd.DataFrame) -> None:
+    path = tmp_path / "IN.CSV"
+    frame.to_csv(path, index=False)
+    assert read_input(str(path))["id"].tolist() == ["007", "008", "010"]
+
+
+def test_json_list_of_records(tmp_path: Path) -> None:
+    path = tmp_path / "in.json"
+    path.write_bytes(orjson.dumps([{"id": "007", "n": 1}, {"id": "008", "n": 2, "extra": "x"}]))
+    read = read_input(path)
+    assert read["id"].tolist() == ["007", "008"]
+    assert read["n"].tolist() == [1, 2]
+    assert list(read.columns) == ["id", "n", "extra"]
+
+
+def test_json_holding_json_lines(tmp_path: Path) -> None:
+    path = tmp_path / "in.json"
+    path.write_text('{"id": "007"}\n\n{"id": "008"}\n')
+    assert read_input(path)["id"].tolist() == ["007", "008"]
+
+
+def test_dataframe_passes_through_as_a_copy(frame: pd.DataFrame) -> None:
+    read = read_input(frame)
+    pd.testing.assert_frame_equal(read, frame)
+    read.loc[0, "subject"] = "changed"
+    assert frame.loc[0, "subject"] == "Refund"
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.csv"
+    with pytest.raises(UsageError, match=r"input file not found: .*absent\.csv"):
+        read_input(path)
+
+
+def test_directory(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="input path is not a file"):
+        read_input(tmp_path)
+
+
+def test_unknown_extension(tmp_path: Path) -> None:
+    path = tmp_path / "in.xlsx"
+    path.write_text("x")
+    with pytest.raises(UsageError, match=r"unknown input extension '\.xlsx' for .*in\.xlsx \(use one of"):
+        read_input(path)
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("")
+    with pytest.raises(UsageError, match=r"input file is empty: .*in\.csv"):
+        read_input(path)
+
+
+def test_header_only_csv_has_no_rows(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("id,subject\n")
+    with pytest.raises(UsageError, match=r"in\.csv has no rows: nothing to send"):
+        read_input(path)
+
+
+def test_empty_dataframe() -> None:
+    with pytest.raises(UsageError, match="the input DataFrame has no rows"):
+        read_input(pd.DataFrame({"a": []}))
+
+
+def test_corrupt_parquet(tmp_path: Path) -> None:
+    path = tmp_path / "in.parquet"
+    path.write_bytes(b"this is not parquet at all")
+    with pytest.raises(UsageError, match=r"cannot read .*in\.parquet as parquet"):
+        read_input(path)
+
+
+def test_undecodable_csv(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"id,text\n1,\xff\xfe\xfa\n")
+    with pytest.raises(UsageError, match=r"cannot read .*in\.csv as csv"):
+        read_input(path)
+
+
+def test_bad_json_line_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"id": 1}\n{"id": 2\n')
+    with pytest.raises(UsageError, match=r"in\.jsonl: line 2 is not valid JSON"):
+        read_input(path)
+
+
+def test_json_line_that_is_not_an_object(tmp_path: Path) -> None:
+    path = tmp_path / "in.ndjson"
+    path.write_text('{"id": 1}\n\n[1, 2]\n')
+    with pytest.raises(UsageError, match=r"in\.ndjson: line 3 is not a JSON object \(got list\)"):
+        read_input(path)
+
+
+def test_json_list_of_non_records(tmp_path: Path) -> None:
+    path = tmp_path / "in.json"
+    path.write_text('[{"id": 1}, "oops"]')
+    with pytest.raises(UsageError, match=r"in\.json: record 2 is not a JSON object \(got str\)"):
+        read_input(path)
+
+
+def test_truncated_json_list(tmp_path: Path) -> None:
+    path = tmp_path / "in.json"
+    path.write_text('[{"id": 1}, ')
+    with pytest.raises(UsageError, match=r"in\.json: not valid JSON"):
+        read_input(path)
+
+
+def test_duplicate_column_names() -> None:
+    frame = pd.DataFrame([[1, 2]], columns=["a", "a"])
+    with pytest.raises(UsageError, match="the input DataFrame has duplicate column names: a"):
+        read_input(frame)

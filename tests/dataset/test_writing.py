@@ -1,0 +1,178 @@
+"""write_output: each format, input order, failed rows kept, atomic replacement, refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tasks.dataset import RESULT_COLUMNS, read_input, write_output
+from tasks.dataset import writing as writing_module
+from tasks.errors import UsageError
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    return pd.DataFrame({"ticket_id": ["007", "008", "009"], "subject": ["Refund", "Login", "Export"]})
+
+
+@pytest.fixture
+def results() -> pd.DataFrame:
+    # Deliberately out of order: the writer joins on row_index, not on position in `results`.
+    return pd.DataFrame(
+        {
+            "row_index": [2, 0, 1],
+            "rowrelay_status": ["completed", "failed", "completed"],
+            "output_text": ["P3 export bug", None, "P2 login"],
+            "error": [None, "RateLimited: attempts exhausted", None],
+            "input_tokens": [12, None, 10],
+            "output_tokens": [5, None, 4],
+            "reasoning_tokens": [0, None, 64],
+        }
+    )
+
+
+def _check(read: pd.DataFrame) -> None:
+    assert list(read.columns) == ["ticket_id", "subject", *RESULT_COLUMNS]
+    assert read["ticket_id"].astype(str).tolist() == ["007", "008", "009"]
+    assert read["rowrelay_status"].tolist() == ["failed", "completed", "completed"]
+    assert read["error"].tolist()[0] == "RateLimited: attempts exhausted"
+    assert pd.isna(read["output_text"].tolist()[0])
+    assert read["output_text"].tolist()[1:] == ["P2 login", "P3 export bug"]
+    assert [int(v) for v in read["reasoning_tokens"].tolist()[1:]] == [64, 0]
+
+
+@pytest.mark.parametrize("name", ["out.parquet", "out.pq", "out.csv", "out.jsonl", "out.ndjson"])
+def test_each_format_round_trips_in_input_order(
+    tmp_path: Path, frame: pd.DataFrame, results: pd.DataFrame, name: str
+) -> None:
+    written = write_output(frame, results, tmp_path / name)
+    assert written == tmp_path / name
+    read = read_input(written)
+    if name.endswith((".jsonl", ".ndjson")):
+        read["ticket_id"] = read["ticket_id"].astype(str)
+    _check(read)
+
+
+def test_parquet_keeps_token_counts_as_nullable_ints(
+    tmp_path: Path, frame: pd.DataFrame, results: pd.DataFrame
+) -> None:
+    read = pd.read_parquet(write_output(frame, results, tmp_path / "out.parquet"))
+    assert str(read["input_tokens"].dtype) == "Int64"
+    assert read["input_tokens"].tolist()[1:] == [10, 12]
+
+
+def test_format_overrides_extension(tmp_path: Path, frame: pd.DataFrame, results: pd.DataFrame) -> None:
+    written = write_output(frame, results, tmp_path / "out.txt", format="jsonl")
+    assert written.read_text().startswith('{"ticket_id":"007"')
+
+
+def test_unknown_extension_refused(tmp_path: Path, frame: pd.DataFrame, results: pd.DataFrame) -> None:
+    with pytest.raises(UsageError, match=r"unknown output extension '\.xlsx' for .*out\.xlsx"):
+        write_output(frame, results, tmp_path / "out.xlsx")
+    with pytest.raises(UsageError, match=r"unknown output extension '' for .*\bout \("):
+        write_output(frame, results, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_format_refused(tmp_path: Path, frame: pd.DataFrame, results: pd.DataFrame) -> None:
+    with pytest.raises(UsageError, match=r"unknown output format 'xml' \(use one of parquet, csv, jsonl\)"):
+        write_output(frame, results, tmp_path / "out.csv", format="xml")  # type: ignore[arg-type]
+
+
+def test_creates_parent_directories(tmp_path: Path, frame: pd.DataFrame, results: pd.DataFrame) -> None:
+    written = write_output(frame, results, tmp_path / "a" / "b" / "out.csv")
+    assert written.is_file()
+
+
+def test_rows_missing_from_results_are_kept_with_empty_results(tmp_path: Path, frame: pd.DataFrame) -> None:
+    partial = pd.DataFrame(
+        {"row_index": [1], **{c: ["completed" if c == "rowrelay_status" else None] for c in RESULT_COLUMNS}}
+    )
+    read = pd.read_parquet(write_output(frame, partial, tmp_path / "out.parquet"))
+    assert len(read) == 3
+    assert read["rowrelay_status"].isna().tolist() == [True, False, True]
+
+
+def test_extra_result_columns_follow_the_standard_ones(
+    tmp_path: Path, frame: pd.DataFrame, results: pd.DataFrame
+) -> None:
+    read = pd.read_parquet(
+        write_output(frame, results.assign(row_key=["c", "a", "b"]), tmp_path / "o.parquet")
+    )
+    assert list(read.columns)[-1] == "row_key"
+    assert read["row_key"].tolist() == ["a", "b", "c"]
+
+
+def test_input_column_clashing_with_a_result_column_is_refused(
+    tmp_path: Path, frame: pd.DataFrame, results: pd.DataFrame
+) -> None:
+    with pytest.raises(
+        UsageError, match="input column\\(s\\) error clash with result columns: rename them in the input"
+    ):
+        write_output(frame.assign(error="x"), results, tmp_path / "out.csv")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r.drop(columns=["error", "row_index"]), r"results lack column\(s\): row_index, error"),
+        (lambda r: r.assign(row_index=[0, 0, 1]), r"results' row_index repeats: \[0\]"),
+        (lambda r: r.assign(row_index=[0, 1, 3]), r"results' row_index has value\(s\) outside 0\.\.2: \[3\]"),
+        (lambda r: r.assign(row_index=[0.0, 1.0, None]), "results' row_index must be integers, none missing"),
+    ],
+)
+def test_malformed_results_refused(
+    tmp_path: Path, frame: pd.DataFrame, results: pd.DataFrame, change: object, message: str
+) -> None:
+    with pytest.raises(UsageError, match=message):
+        write_output(frame, change(results), tmp_path / "out.csv")  # type: ignore[operator]
+
+
+def test_failed_write_leaves_target_untouched_and_no_temp(
+    tmp_path: Path, frame: pd.DataFrame, results: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "out.csv"
+    target.write_text("previous output\n")
+
+    def half_then_crash(joined: pd.DataFrame, path: Path) -> None:
+        path.write_text("ticket_id,subj")
+        raise OSError("disk full")
+
+    monkeypatch.setitem(writing_module._WRITERS, "csv", half_then_crash)
+    with pytest.raises(OSError, match="disk full"):
+        write_output(frame, results, target)
+    assert target.read_text() == "previous output\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_failed_first_write_leaves_nothing(
+    tmp_path: Path, frame: pd.DataFrame, results: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(joined: pd.DataFrame, path: Path) -> None:
+        path.write_bytes(b"PAR1")
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(writing_module._WRITERS, "parquet", crash)
+    with pytest.raises(KeyboardInterrupt):
+        write_output(frame, results, tmp_path / "out.parquet")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_successful_write_replaces_and_leaves_no_temp(
+    tmp_path: Path, frame: pd.DataFrame, results: pd.DataFrame
+) -> None:
+    target = tmp_path / "out.csv"
+    target.write_text("previous output\n")
+    write_output(frame, results, target)
+    assert target.read_text().startswith("ticket_id,subject,rowrelay_status")
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+    assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_unwritable_values_become_a_usage_error(tmp_path: Path, results: pd.DataFrame) -> None:
+    mixed = pd.DataFrame({"v": pd.Series([1, "two", 3.0], dtype=object)})
+    with pytest.raises(UsageError, match=r"cannot write the output to .*out\.parquet as parquet"):
+        write_output(mixed, results, tmp_path / "out.parquet")
+    assert list(tmp_path.iterdir()) == []
