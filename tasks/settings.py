@@ -21,7 +21,9 @@ Backend = Literal["auto", "emulator", "openai", "azure", "chat"]
 class Settings(BaseSettings):
     """Every option of a run. Defaults need no configuration: no key means the local emulator."""
 
-    model_config = SettingsConfigDict(env_prefix="ROWRELAY_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="ROWRELAY_", frozen=True, extra="ignore", populate_by_name=True
+    )
 
     backend: Backend = Field(
         "auto",
@@ -81,7 +83,17 @@ class Settings(BaseSettings):
     )
     checkpoint_interval: float = Field(0.2, gt=0, description="Longest wait before a group commit.")
     checkpoint_rows: int = Field(1000, ge=1, description="Changed rows that force a group commit.")
-    state_dir: Path = Field(Path("data/state"), description="Where batch state tables live.")
+    state_dir: Path = Field(Path("data/state"), description="Where batch state tables live by default.")
+    output_dir: Path = Field(Path("data/output"), description="Where outputs go when no path is given.")
+    home: Path = Field(
+        Path("~/.rowrelay"),
+        description="rowrelay's own files: the embedded emulator's address, pid and log.",
+    )
+    emulator_args: str = Field(
+        "--latency lognormal:2,0.6 --seed 7",
+        description="Options for the embedded emulator started when no API key or base URL is set.",
+    )
+    shard_size: int = Field(1000, ge=1, description="Rows per Prefect shard task (never one task per row).")
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -1,0 +1,148 @@
+"""The rate budget: requests/min and tokens/min for creates, a separate budget for polls, a cap on what
+is in flight, and a shared pause that 429s and exhausted `x-ratelimit-*` headers set.
+
+Limit by weight, not by count: one aiolimiter bucket for requests, one for tokens (acquiring the
+estimate), a semaphore for open responses. A 429 storm only slows the batch: callers wait at the gate
+and retry, and no row is failed for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from aiolimiter import AsyncLimiter
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+DEFAULT_OUTPUT_ESTIMATE = 1024
+"""Output tokens assumed per answer when no max_output_tokens is set and nothing has been seen yet."""
+
+
+def parse_duration(text: str | None) -> float | None:
+    """Parse OpenAI's Go-style reset durations (`12ms`, `1s`, `6m0s`, `1h2m3.5s`) into seconds."""
+    if not text:
+        return None
+    parts = _DURATION.findall(text.strip())
+    if not parts:
+        try:
+            return float(text)
+        except ValueError:
+            return None
+    return sum(float(number) * _UNIT[unit] for number, unit in parts)
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from `retry-after-ms` (checked first, as the SDK does) or `retry-after`."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is not None:
+            try:
+                return max(0.0, float(value) * scale)
+            except ValueError:
+                continue
+    return None
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters a token, OpenAI's rule of thumb; good enough to budget TPM."""
+    return max(1, math.ceil(len(text) / 4))
+
+
+@dataclass
+class OutputEstimate:
+    """Running estimate of output tokens per answer, reconciled with the usage that comes back."""
+
+    ceiling: int | None
+    seen: int = 0
+    total: int = 0
+
+    def value(self) -> int:
+        if self.ceiling is not None:
+            return self.ceiling
+        if self.seen < 10:
+            return DEFAULT_OUTPUT_ESTIMATE
+        # Mean plus a margin: over-estimating wastes a little TPM, under-estimating earns 429s.
+        return math.ceil(1.25 * self.total / self.seen)
+
+    def observe(self, output_tokens: int) -> None:
+        self.seen += 1
+        self.total += output_tokens
+
+
+@dataclass
+class RateBudget:
+    """Pacing for one run. Build it inside the running loop (aiolimiter binds to the loop)."""
+
+    rpm: int
+    tpm: int
+    poll_rpm: int
+    max_in_flight: int
+    output: OutputEstimate
+    throttled: int = 0
+    _paused_until: float = 0.0
+    _requests: AsyncLimiter = field(init=False)
+    _tokens: AsyncLimiter = field(init=False)
+    _polls: AsyncLimiter = field(init=False)
+    in_flight: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._requests = AsyncLimiter(self.rpm, 60)
+        self._tokens = AsyncLimiter(self.tpm, 60)
+        self._polls = AsyncLimiter(self.poll_rpm, 60)
+        self.in_flight = asyncio.Semaphore(self.max_in_flight)
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def estimate(self, prompt_tokens: int) -> int:
+        return min(self.tpm, prompt_tokens + self.output.value())
+
+    async def _gate(self) -> None:
+        # Not an Event: the deadline can move later while we sleep, so re-check after waking.
+        while (wait := self._paused_until - self._now()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(wait)
+
+    async def acquire_create(self, tokens: int) -> None:
+        """Wait until a create of about `tokens` tokens fits the request and token budgets."""
+        await self._gate()
+        await self._requests.acquire()
+        await self._tokens.acquire(min(tokens, self.tpm))
+        await self._gate()  # a 429 elsewhere may have closed the gate while we queued
+
+    async def acquire_poll(self) -> None:
+        await self._gate()
+        await self._polls.acquire()
+
+    def pause(self, seconds: float) -> None:
+        """Hold every create and poll for `seconds` (a 429's retry-after, or an exhausted window)."""
+        self._paused_until = max(self._paused_until, self._now() + max(0.0, seconds))
+
+    def on_rate_limited(self, wait: float | None) -> None:
+        self.throttled += 1
+        self.pause(wait if wait is not None else 1.0)
+
+    def observe_headers(self, headers: Mapping[str, str], *, tokens_needed: int) -> None:
+        """Slow down before the server says no: an exhausted `x-ratelimit-remaining-*` pauses until
+        the matching reset. Servers that send -1/0 for unknown values (some Azure regions) are ignored."""
+        for unit, needed in (("requests", 1), ("tokens", tokens_needed)):
+            remaining = _int(headers.get(f"x-ratelimit-remaining-{unit}"))
+            limit = _int(headers.get(f"x-ratelimit-limit-{unit}"))
+            if remaining is None or limit is None or limit <= 0 or remaining < 0:
+                continue
+            if remaining < needed:
+                reset = parse_duration(headers.get(f"x-ratelimit-reset-{unit}"))
+                if reset:
+                    self.pause(min(reset, 60.0))
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(float(value))
+    except ValueError:
+        return None

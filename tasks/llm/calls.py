@@ -1,0 +1,155 @@
+"""What a backend returns, what it raises, and the one place SDK exceptions become rowrelay's.
+
+Every backend speaks in `Snapshot`s (the state of one response) and `StreamUpdate`s (one stream event,
+reduced to what the runner needs: its sequence number and, for lifecycle events, the snapshot).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, get_args
+
+import openai
+
+from tasks.errors import (
+    RateLimitedError,
+    ResponseGoneError,
+    TerminalError,
+    TransientError,
+)
+from tasks.llm.budget import retry_after
+
+ResponseStatus = Literal["queued", "in_progress", "completed", "failed", "incomplete", "cancelled"]
+TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "incomplete", "cancelled"})
+_STATUSES: frozenset[str] = frozenset(get_args(ResponseStatus))
+
+
+class MaybeSentError(TransientError):
+    """A create got no answer (timeout, dropped connection): it may or may not have started a job."""
+
+
+class RequestRejectedError(TerminalError):
+    """The server refused this row's request as invalid (400/422): retrying the same input won't help."""
+
+
+class BackendRefusedError(TerminalError):
+    """The server refused us, not the row (401/403, unknown model): the run stops."""
+
+
+class StreamUnavailableError(TerminalError):
+    """The response can no longer be streamed (past the stream window, or not a stream): poll instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class RowRequest:
+    """One row's create, as the runner asks for it."""
+
+    row_key: str
+    prompt: str
+    instructions: str | None
+    model: str
+    metadata: Mapping[str, str]
+    max_output_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The state of one response as last seen; `response_id` is None for backends with no token."""
+
+    response_id: str | None
+    status: ResponseStatus
+    output_text: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    model: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class StreamUpdate:
+    sequence_number: int
+    snapshot: Snapshot | None = None  # set on lifecycle and terminal events
+
+
+class Backend(Protocol):
+    """A place to run rows. `background=False` backends finish inside `create` and hold no token."""
+
+    name: str
+    background: bool
+
+    async def create(self, request: RowRequest) -> Snapshot: ...
+    def create_stream(self, request: RowRequest) -> AsyncGenerator[StreamUpdate, None]: ...
+    async def retrieve(self, response_id: str) -> Snapshot: ...
+    def resume(self, response_id: str, after: int) -> AsyncGenerator[StreamUpdate, None]: ...
+    async def cancel(self, response_id: str) -> Snapshot: ...
+    async def aclose(self) -> None: ...
+
+
+def snapshot_of(response: Any) -> Snapshot:
+    """Reduce an SDK `Response` (or anything shaped like one) to a Snapshot."""
+    usage = getattr(response, "usage", None)
+    details = getattr(usage, "output_tokens_details", None)
+    error = getattr(response, "error", None)
+    incomplete = getattr(response, "incomplete_details", None)
+    raw_status = getattr(response, "status", None)
+    # The SDK types status as optional; a server that omits it is still working as far as we know.
+    status: ResponseStatus = raw_status if raw_status in _STATUSES else "in_progress"
+    code = getattr(error, "code", None)
+    message = getattr(error, "message", None)
+    if status == "incomplete" and incomplete is not None:
+        code, message = "incomplete", f"incomplete: {getattr(incomplete, 'reason', None) or 'unknown'}"
+    text = response.output_text if status in ("completed", "incomplete") else None
+    return Snapshot(
+        response_id=response.id,
+        status=status,
+        output_text=text,
+        input_tokens=getattr(usage, "input_tokens", None),
+        output_tokens=getattr(usage, "output_tokens", None),
+        reasoning_tokens=getattr(details, "reasoning_tokens", None),
+        error_code=code,
+        error_message=message,
+        model=getattr(response, "model", None),
+    )
+
+
+def translate(exc: Exception, *, creating: bool = False) -> Exception:
+    """Map an SDK exception onto rowrelay's tree (use as `raise translate(exc) from exc`)."""
+    if isinstance(exc, openai.RateLimitError):
+        wait = retry_after(exc.response.headers)
+        return RateLimitedError(f"rate limited (429): {_message(exc)}", wait)
+    if isinstance(exc, openai.NotFoundError):
+        if creating:
+            return BackendRefusedError(f"the server has no such endpoint or model (404): {_message(exc)}")
+        return ResponseGoneError(f"the server no longer holds this response (404): {_message(exc)}")
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        return BackendRefusedError(f"the server refused our credentials: {_message(exc)}")
+    if isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
+        if getattr(exc, "param", None) == "stream":
+            return StreamUnavailableError(_message(exc))
+        return RequestRejectedError(f"request rejected ({exc.status_code}): {_message(exc)}")
+    if isinstance(exc, openai.APIStatusError):
+        return TransientError(f"server error ({exc.status_code}): {_message(exc)}")
+    if isinstance(exc, openai.APITimeoutError):
+        return (MaybeSentError if creating else TransientError)("the request timed out")
+    if isinstance(exc, openai.APIConnectionError):
+        return (MaybeSentError if creating else TransientError)(f"connection problem: {exc}")
+    if isinstance(exc, openai.APIError):
+        # Raised mid-stream for an `error` event (the nested shape production sends).
+        return TransientError(f"stream error event: {exc.message}")
+    return exc
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+    return exc.message

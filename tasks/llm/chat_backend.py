@@ -1,0 +1,63 @@
+"""Chat Completions: a backend with no background mode. Each row completes inside its create call,
+so there is no continuation token to checkpoint; the row still walks the same state machine."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import openai
+
+from tasks.errors import TerminalError
+from tasks.llm.calls import RowRequest, Snapshot, StreamUpdate, translate
+
+
+class ChatBackend:
+    background = False
+
+    def __init__(self, name: str, client: openai.AsyncOpenAI) -> None:
+        self.name = name
+        self._client = client
+
+    async def create(self, request: RowRequest) -> Snapshot:
+        messages: list[dict[str, str]] = []
+        if request.instructions:
+            messages.append({"role": "system", "content": request.instructions})
+        messages.append({"role": "user", "content": request.prompt})
+        try:
+            completion = await self._client.chat.completions.create(
+                model=request.model,
+                messages=messages,  # type: ignore[arg-type]
+                max_completion_tokens=request.max_output_tokens,
+            )
+        except openai.OpenAIError as exc:
+            raise translate(exc, creating=True) from exc
+        choice = completion.choices[0]
+        usage = completion.usage
+        details = usage.completion_tokens_details if usage else None
+        truncated = choice.finish_reason == "length"
+        return Snapshot(
+            response_id=None,
+            status="incomplete" if truncated else "completed",
+            output_text=choice.message.content or "",
+            input_tokens=usage.prompt_tokens if usage else None,
+            output_tokens=usage.completion_tokens if usage else None,
+            reasoning_tokens=details.reasoning_tokens if details else None,
+            error_code="incomplete" if truncated else None,
+            error_message="incomplete: length" if truncated else None,
+            model=completion.model,
+        )
+
+    def create_stream(self, request: RowRequest) -> AsyncGenerator[StreamUpdate, None]:
+        raise TerminalError("Chat Completions has no background mode to stream from; use poll mode")
+
+    async def retrieve(self, response_id: str) -> Snapshot:
+        raise TerminalError("Chat Completions holds no responses to retrieve")
+
+    def resume(self, response_id: str, after: int) -> AsyncGenerator[StreamUpdate, None]:
+        raise TerminalError("Chat Completions holds no streams to resume")
+
+    async def cancel(self, response_id: str) -> Snapshot:
+        raise TerminalError("Chat Completions has nothing to cancel")
+
+    async def aclose(self) -> None:
+        await self._client.close()

@@ -1,0 +1,77 @@
+"""Client factory: OpenAI, Azure OpenAI, any OpenAI-compatible base URL, or the emulator.
+
+Transport retries are set explicitly. Creates get `max_retries=0`: the SDK sends no Idempotency-Key,
+so a create retried after a read timeout may start a second background job that is paid for and never
+seen (PROTOCOL P20). Instead, the runner treats a create that got no answer as *maybe created*: the row
+counts an attempt and an orphan (with a note saying why) and is resubmitted under the row's attempt
+budget, so any duplicate is bounded, counted and visible rather than silent. Background creates return
+at once, so such timeouts are rare. Polls, resumes and cancels are idempotent: the SDK retries them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import openai
+
+from tasks.errors import UsageError
+from tasks.llm.calls import Backend
+from tasks.llm.chat_backend import ChatBackend
+from tasks.llm.responses_backend import HeadersHook, ResponsesBackend
+from tasks.settings import Settings
+
+EMULATOR_KEY = "rowrelay-emulator"  # the embedded emulator checks no key; the SDK insists on one
+
+
+def _timeout(settings: Settings) -> openai.Timeout:
+    return openai.Timeout(settings.request_timeout, connect=5.0)
+
+
+def _clients(
+    settings: Settings, backend: str, base_url: str | None
+) -> tuple[openai.AsyncOpenAI, openai.AsyncOpenAI]:
+    def make(retries: int) -> openai.AsyncOpenAI:
+        if backend == "azure":
+            if not settings.azure_endpoint or settings.azure_api_key is None:
+                raise UsageError("the azure backend needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY")
+            return openai.AsyncAzureOpenAI(
+                azure_endpoint=settings.azure_endpoint,
+                api_key=settings.azure_api_key.get_secret_value(),
+                api_version=settings.azure_api_version,
+                max_retries=retries,
+                timeout=_timeout(settings),
+            )
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        if backend == "emulator":
+            key = key or EMULATOR_KEY
+        if key is None:
+            raise UsageError(
+                "no API key: set OPENAI_API_KEY (or ROWRELAY_API_KEY), or use --backend emulator"
+            )
+        return openai.AsyncOpenAI(
+            api_key=key, base_url=base_url, max_retries=retries, timeout=_timeout(settings)
+        )
+
+    return make(0), make(settings.transport_retries)
+
+
+def make_backend(
+    settings: Settings, *, base_url: str | None = None, on_headers: HeadersHook | None = None
+) -> Backend:
+    """Build the backend the settings name (`auto` must be resolved by the caller first)."""
+    backend = settings.backend
+    url = base_url or settings.base_url
+    if backend == "auto":
+        raise UsageError("backend 'auto' must be resolved before building a client")
+    if backend == "emulator" and url is None:
+        raise UsageError("the emulator backend needs its base URL")
+    creates, reads = _clients(settings, backend, url)
+    if backend == "chat":
+        return ChatBackend("chat", reads)
+    return ResponsesBackend(backend, creates, reads, on_headers)
+
+
+def describe(settings: Settings, base_url: str | None) -> Mapping[str, str]:
+    """What a run talks to, safe to print or log (never the key)."""
+    where = base_url or settings.base_url or settings.azure_endpoint or "https://api.openai.com/v1"
+    return {"backend": settings.backend, "base_url": where, "model": settings.model}

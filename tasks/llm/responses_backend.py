@@ -1,0 +1,126 @@
+"""The Responses API in background mode: OpenAI, Azure OpenAI, any compatible server, the emulator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable, Mapping
+from typing import Any
+
+import openai
+from openai.types.responses import ResponseStreamEvent
+
+from tasks.llm.calls import RowRequest, Snapshot, StreamUpdate, snapshot_of, translate
+
+HeadersHook = Callable[[Mapping[str, str]], None]
+_LIFECYCLE = frozenset(
+    {
+        "response.created",
+        "response.queued",
+        "response.in_progress",
+        "response.completed",
+        "response.failed",
+        "response.incomplete",
+    }
+)
+
+
+class ResponsesBackend:
+    """Background responses through the official SDK.
+
+    Two clients share one connection pool's settings but differ in transport retries: creates use
+    none (a retried create after a timeout can start a second paid job: PROTOCOL P20), so the runner
+    decides what an unanswered create means; polls, streams and cancels are idempotent reads or
+    idempotent writes, so the SDK retries them itself.
+    """
+
+    background = True
+
+    def __init__(
+        self,
+        name: str,
+        creates: openai.AsyncOpenAI,
+        reads: openai.AsyncOpenAI,
+        on_headers: HeadersHook | None = None,
+    ) -> None:
+        self.name = name
+        self._creates = creates
+        self._reads = reads
+        self._on_headers = on_headers
+
+    def _body(self, request: RowRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": request.model,
+            "input": request.prompt,
+            "background": True,
+            "metadata": dict(request.metadata),
+        }
+        if request.instructions:
+            body["instructions"] = request.instructions
+        if request.max_output_tokens is not None:
+            body["max_output_tokens"] = request.max_output_tokens
+        return body
+
+    async def create(self, request: RowRequest) -> Snapshot:
+        try:
+            raw = await self._creates.responses.with_raw_response.create(**self._body(request))
+        except openai.OpenAIError as exc:
+            self._observe_error(exc)
+            raise translate(exc, creating=True) from exc
+        self._observe(raw.headers)
+        return snapshot_of(raw.parse())
+
+    async def create_stream(self, request: RowRequest) -> AsyncGenerator[StreamUpdate, None]:
+        try:
+            raw = await self._creates.responses.with_raw_response.create(**self._body(request), stream=True)
+        except openai.OpenAIError as exc:
+            self._observe_error(exc)
+            raise translate(exc, creating=True) from exc
+        self._observe(raw.headers)
+        async for update in _updates(raw.parse()):
+            yield update
+
+    async def retrieve(self, response_id: str) -> Snapshot:
+        try:
+            return snapshot_of(await self._reads.responses.retrieve(response_id))
+        except openai.OpenAIError as exc:
+            raise translate(exc) from exc
+
+    async def resume(self, response_id: str, after: int) -> AsyncGenerator[StreamUpdate, None]:
+        try:
+            # A server-side cursor (exclusive: events after `after`); responses.stream() would replay
+            # everything and filter locally (PROTOCOL P3).
+            stream = await self._reads.responses.retrieve(
+                response_id, stream=True, starting_after=after if after >= 0 else openai.omit
+            )
+        except openai.OpenAIError as exc:
+            raise translate(exc) from exc
+        async for update in _updates(stream):
+            yield update
+
+    async def cancel(self, response_id: str) -> Snapshot:
+        try:
+            return snapshot_of(await self._reads.responses.cancel(response_id))
+        except openai.OpenAIError as exc:
+            raise translate(exc) from exc
+
+    async def aclose(self) -> None:
+        await self._creates.close()
+        await self._reads.close()
+
+    def _observe(self, headers: Mapping[str, str]) -> None:
+        if self._on_headers is not None:
+            self._on_headers(headers)
+
+    def _observe_error(self, exc: Exception) -> None:
+        if isinstance(exc, openai.APIStatusError):
+            self._observe(exc.response.headers)
+
+
+async def _updates(stream: openai.AsyncStream[ResponseStreamEvent]) -> AsyncGenerator[StreamUpdate, None]:
+    """Reduce SDK events to updates; transport failures and `error` events become TransientError."""
+    try:
+        async with stream:
+            async for event in stream:
+                snapshot = snapshot_of(event.response) if event.type in _LIFECYCLE else None  # type: ignore[union-attr]
+                yield StreamUpdate(event.sequence_number, snapshot)
+    except openai.OpenAIError as exc:
+        raise translate(exc) from exc

@@ -1,0 +1,56 @@
+"""When to poll a background response next: a pure function of what has been seen.
+
+Polls cost rate budget, and a completion noticed late costs wall time. With no history the schedule
+is the guide's: a first look after about a second, then exponential backoff to a cap. Once latencies
+have been observed, the first poll lands near the fastest completions (the 10th percentile), and later
+polls tighten around the median and widen past the tail, so most rows need two or three polls and a
+completion is noticed within a small fraction of the typical latency.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+FIRST_POLL = 1.0
+BACKOFF = 1.6
+MIN_INTERVAL = 0.25
+MAX_INTERVAL = 30.0
+_WINDOW = 512  # latencies kept for the estimate
+
+
+@dataclass
+class LatencyModel:
+    """A sliding window of observed completion latencies (seconds), kept sorted for quantiles."""
+
+    samples: list[float] = field(default_factory=list)
+    _order: list[float] = field(default_factory=list)
+
+    def observe(self, seconds: float) -> None:
+        if len(self._order) >= _WINDOW:
+            bisect.insort(self.samples, seconds)
+            self.samples.remove(self._order.pop(0))
+        else:
+            bisect.insort(self.samples, seconds)
+        self._order.append(seconds)
+
+    def quantile(self, q: float) -> float | None:
+        if len(self.samples) < 8:
+            return None
+        index = min(len(self.samples) - 1, max(0, round(q * (len(self.samples) - 1))))
+        return self.samples[index]
+
+
+def next_poll_delay(elapsed: float, polls_done: int, model: LatencyModel) -> float:
+    """Seconds to wait before the next poll of a response created `elapsed` seconds ago."""
+    median = model.quantile(0.5)
+    if median is None:
+        return min(MAX_INTERVAL, FIRST_POLL * BACKOFF**polls_done)
+    early = model.quantile(0.1) or median
+    if polls_done == 0 and elapsed < early:
+        return max(MIN_INTERVAL, early - elapsed)
+    tail = model.quantile(0.95) or median
+    # Within the bulk, poll at a tenth of the median; past the tail, at a tenth of the time already
+    # spent, which backs off geometrically and keeps the detection lag near 10% of the latency.
+    step = 0.1 * (median if elapsed <= tail else elapsed)
+    return min(MAX_INTERVAL, max(MIN_INTERVAL, step))

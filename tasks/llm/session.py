@@ -1,0 +1,70 @@
+"""One run's collaborators, built inside the running loop and closed together.
+
+The backend, the rate budget (aiolimiter binds to the loop it first runs in), the row driver and the
+runner are made here from the settings, so callers (the flow, a notebook, the kill test) never wire
+them by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from tasks.llm.budget import OutputEstimate, RateBudget
+from tasks.llm.calls import Backend
+from tasks.llm.client import make_backend
+from tasks.llm.row import RowDriver, RowPolicy
+from tasks.llm.runner import BatchRunner, Progress
+from tasks.settings import Settings
+from tasks.state import StateTable
+
+
+@dataclass
+class Session:
+    backend: Backend
+    budget: RateBudget
+    driver: RowDriver
+    runner: BatchRunner
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()
+
+
+def open_session(
+    settings: Settings,
+    table: StateTable,
+    prompts: Mapping[str, str] | Callable[[str], str],
+    *,
+    instructions: str | None = None,
+    base_url: str | None = None,
+    progress: Callable[[Progress], None] | None = None,
+) -> Session:
+    """Build a run's collaborators; call from inside the event loop that will run them."""
+    budget = RateBudget(
+        rpm=settings.rpm,
+        tpm=settings.tpm,
+        poll_rpm=settings.poll_rpm,
+        max_in_flight=settings.max_in_flight,
+        output=OutputEstimate(settings.max_output_tokens),
+    )
+    output_budget = budget.output
+
+    def on_headers(headers: Mapping[str, str]) -> None:
+        budget.observe_headers(headers, tokens_needed=output_budget.value())
+
+    backend = make_backend(settings, base_url=base_url, on_headers=on_headers)
+    policy = RowPolicy(
+        batch_id=table.batch_id,
+        model=settings.model,
+        instructions=instructions,
+        mode=settings.mode,
+        max_attempts=settings.max_attempts,
+        max_output_tokens=settings.max_output_tokens,
+        queued_timeout=settings.queued_timeout,
+        orphan_policy=settings.orphan_policy,
+        expired_policy=settings.expired_policy,
+    )
+    lookup = prompts.__getitem__ if isinstance(prompts, Mapping) else prompts
+    driver = RowDriver(table, backend, budget, policy, lookup)
+    runner = BatchRunner(driver, progress=progress, checkpoint_interval=settings.checkpoint_interval)
+    return Session(backend, budget, driver, runner)

@@ -1,0 +1,227 @@
+"""The runner against the real emulator over a real socket, through the official SDK."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
+from tasks.llm import BackendRefusedError, RunReport
+from tasks.llm.session import open_session
+from tasks.settings import Settings
+from tasks.state import StateTable, load
+
+ROWS = 60
+
+
+def settings_for(emu: RunningEmulator, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "backend": "emulator",
+        "base_url": emu.url,
+        "model": "gpt-4.1-mini",
+        "rpm": 60_000,
+        "tpm": 100_000_000,
+        "poll_rpm": 60_000,
+        "max_in_flight": 50,
+        "max_attempts": 3,
+        "checkpoint_interval": 0.05,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def new_table(directory: Path, rows: int = ROWS) -> StateTable:
+    table = StateTable.open(directory, batch_id="test-batch", checkpoint_interval=0.05)
+    table.add_pending((f"row-{i:04d}", i, f"hash-{i}") for i in range(rows))
+    return table
+
+
+def prompts(rows: int = ROWS) -> dict[str, str]:
+    return {f"row-{i:04d}": f"Summarise ticket number {i}." for i in range(rows)}
+
+
+async def run_batch(emu: RunningEmulator, directory: Path, rows: int = ROWS, **overrides: Any) -> RunReport:
+    table = new_table(directory, rows)
+    session = open_session(settings_for(emu, **overrides), table, prompts(rows))
+    try:
+        return await session.runner.run()
+    finally:
+        await session.aclose()
+        table.close()
+
+
+def creates_per_row(emu: RunningEmulator) -> Counter[str]:
+    return Counter(r["metadata"].get("rowrelay_row") for r in emu.emulator.listing())
+
+
+@pytest.fixture
+def slow_emulator() -> Iterator[RunningEmulator]:
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("uniform:0.05,0.4"), seed=3)) as emu:
+        yield emu
+
+
+async def test_poll_mode_completes_every_row_exactly_once(
+    slow_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    report = await run_batch(slow_emulator, tmp_path / "batch")
+    assert report.counts == {"completed": ROWS}
+    assert set(creates_per_row(slow_emulator).values()) == {1}
+    frame = load(tmp_path / "batch")
+    held = {r["metadata"]["rowrelay_row"]: r for r in slow_emulator.emulator.listing()}
+    assert all(meta["rowrelay_batch"] == "test-batch" for meta in (r["metadata"] for r in held.values()))
+    assert (frame["status"] == "completed").all()
+    assert frame["output_text"].str.len().min() > 0
+    assert (frame["input_tokens"] > 0).all() and (frame["output_tokens"] > 0).all()
+    assert set(frame["response_id"]) == {held[key]["id"] for key in frame["row_key"]}
+    assert (frame["attempts"] == 1).all()
+
+
+async def test_recorded_output_is_exactly_what_the_server_holds(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    await run_batch(emulator, tmp_path / "batch", rows=5)
+    frame = load(tmp_path / "batch")
+    client = openai.AsyncOpenAI(base_url=emulator.url, api_key="x")
+    for response_id, text in zip(frame["response_id"], frame["output_text"], strict=True):
+        assert (await client.responses.retrieve(response_id)).output_text == text
+    await client.close()
+
+
+async def test_stream_mode_resumes_dropped_streams_from_the_cursor(tmp_path: Path) -> None:
+    config = EmulatorConfig(latency=LatencySpec.parse("fixed:0.3"), drop_stream_after=4)
+    with running_emulator(config) as emu:
+        report = await run_batch(emu, tmp_path / "batch", rows=20, mode="stream")
+        assert report.counts == {"completed": 20}
+        assert report.counters.resumes >= 20  # every stream was cut at least once
+        assert set(creates_per_row(emu).values()) == {1}
+        frame = load(tmp_path / "batch")
+        assert (frame["sequence_number"] > 4).all()  # the cursor followed the stream to its end
+        stats = emu.emulator.stats()
+        assert stats["routes"]["GET /v1/responses/{response_id}"] >= 20
+
+
+async def test_failed_responses_are_retried_then_recorded_with_their_error(tmp_path: Path) -> None:
+    config = EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"), fail_rate=0.5, seed=11)
+    with running_emulator(config) as emu:
+        report = await run_batch(emu, tmp_path / "batch", rows=40, max_attempts=2)
+    frame = load(tmp_path / "batch")
+    assert set(report.counts) <= {"completed", "failed"}
+    failed = frame[frame["status"] == "failed"]
+    assert len(failed) > 0 and (frame["status"] == "completed").sum() > 0
+    assert (failed["attempts"] == 2).all()
+    assert (failed["error_code"] == "server_error").all()
+    assert failed["note"].str.contains("gave up after 2 attempts").all()
+    retried = frame[(frame["status"] == "completed") & (frame["attempts"] == 2)]
+    assert len(retried) > 0  # some rows failed once and then succeeded
+
+
+async def test_http_500s_and_429s_slow_the_batch_but_spend_no_attempts(tmp_path: Path) -> None:
+    config = EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"), error_rate=0.3, rpm=1200, seed=5)
+    with running_emulator(config) as emu:
+        report = await run_batch(emu, tmp_path / "batch", rows=40)
+        codes = emu.emulator.stats()["status_codes"]
+    assert report.counts == {"completed": 40}
+    assert codes.get("500", 0) > 0 and codes.get("429", 0) > 0
+    frame = load(tmp_path / "batch")
+    assert (frame["attempts"] == 1).all()  # nothing was created by a refused create
+    assert report.counters.rate_limited > 0
+
+
+async def test_expired_tokens_are_resubmitted_by_policy_then_left_expired(tmp_path: Path) -> None:
+    config = EmulatorConfig(latency=LatencySpec.parse("fixed:3"), retention=0.5)
+    with running_emulator(config) as emu:
+        report = await run_batch(emu, tmp_path / "batch", rows=3, max_attempts=2)
+    frame = load(tmp_path / "batch")
+    assert report.counts == {"expired": 3}
+    assert (frame["attempts"] == 2).all()
+    assert frame["note"].str.contains("no longer holds").all()
+
+
+async def test_stuck_responses_are_cancelled_after_the_queued_timeout_and_retried(tmp_path: Path) -> None:
+    config = EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"), stuck_rate=0.4, seed=2)
+    with running_emulator(config) as emu:
+        report = await run_batch(emu, tmp_path / "batch", rows=20, queued_timeout=1.5, max_attempts=5)
+        statuses = Counter(r["status"] for r in emu.emulator.listing())
+    assert report.counts == {"completed": 20}
+    assert statuses["cancelled"] > 0  # the stuck ones were cancelled on the server
+
+
+async def test_cancelling_the_run_cancels_in_flight_responses_on_the_server(tmp_path: Path) -> None:
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:30"))) as emu:
+        table = new_table(tmp_path / "batch", rows=10)
+        session = open_session(settings_for(emu), table, prompts(10))
+        task = asyncio.create_task(session.runner.run())
+        while (
+            sum(r["status"] == "queued" or r["status"] == "in_progress" for r in emu.emulator.listing()) < 10
+        ):
+            await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await session.aclose()
+        table.close()
+        assert {r["status"] for r in emu.emulator.listing()} == {"cancelled"}
+    assert set(load(tmp_path / "batch")["status"]) == {"cancelled"}
+
+
+async def test_a_second_run_resumes_tokens_and_never_resends_completed_rows(
+    slow_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    await run_batch(slow_emulator, tmp_path / "batch")
+    before = creates_per_row(slow_emulator)
+    table = StateTable.open(tmp_path / "batch")
+    session = open_session(settings_for(slow_emulator), table, prompts())
+    report = await session.runner.run()
+    await session.aclose()
+    table.close()
+    assert report.counts == {"completed": ROWS}
+    assert report.counters.creates == 0
+    assert creates_per_row(slow_emulator) == before
+
+
+async def test_rows_holding_tokens_are_resumed_without_a_new_create(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    client = openai.AsyncOpenAI(base_url=emulator.url, api_key="x")
+    table = new_table(tmp_path / "batch", rows=3)
+    for key in ("row-0000", "row-0001", "row-0002"):
+        created = await client.responses.create(
+            model="gpt-4.1-mini",
+            input="adopted",
+            background=True,
+            extra_headers={"x-emulator-latency": "0.3"},
+        )
+        table.transition(key, "submitting")
+        table.transition(key, "queued", response_id=created.id, attempts=1)
+    table.flush()
+    await client.close()
+    session = open_session(settings_for(emulator), table, prompts(3))
+    report = await session.runner.run()
+    await session.aclose()
+    table.close()
+    assert report.counts == {"completed": 3}
+    assert report.counters.creates == 0
+
+
+async def test_chat_completions_backend_completes_rows_with_no_token(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    report = await run_batch(emulator, tmp_path / "batch", rows=10, backend="chat", api_key="unused")
+    assert report.counts == {"completed": 10}
+    frame = load(tmp_path / "batch")
+    assert frame["response_id"].isna().all()
+    assert (frame["output_text"].str.len() > 0).all()
+    assert emulator.emulator.stats()["routes"] == {"POST /v1/chat/completions": 10}
+
+
+async def test_bad_credentials_stop_the_run_with_a_clear_error(tmp_path: Path) -> None:
+    with running_emulator(EmulatorConfig(api_key="right")) as emu:
+        with pytest.raises(BackendRefusedError, match="credentials"):
+            await run_batch(emu, tmp_path / "batch", rows=3, api_key="wrong")
+    assert set(load(tmp_path / "batch")["status"]) == {"pending"}  # refused creates started nothing
