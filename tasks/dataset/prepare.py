@@ -144,9 +144,12 @@ def prepare(frame: pd.DataFrame, spec: InputSpec) -> PreparedInput:
     """
     if len(frame) == 0:
         raise UsageError("the input has no rows: nothing to send")
-    prompt_series = _render(frame, spec)
-    # Ids are checked before the hashing pass, so a bad id column is refused fast.
-    id_keys = _id_keys(frame, spec.id_column) if spec.id_column is not None else None
+    try:
+        prompt_series = _render(frame, spec)
+        # Ids are checked before the hashing pass, so a bad id column is refused fast.
+        id_keys = _id_keys(frame, spec.id_column) if spec.id_column is not None else None
+    except UnicodeEncodeError as exc:  # only a DataFrame built in memory can hold such text
+        raise UsageError(f"the input holds text that is not valid Unicode: {exc}") from exc
     prompts: list[str] = prompt_series.tolist()
     hashes = _input_hashes(prompts, spec.instructions)
     keys = id_keys if id_keys is not None else _hash_keys(hashes)

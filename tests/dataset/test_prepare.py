@@ -208,3 +208,9 @@ def test_prepared_row_is_frozen_and_slotted() -> None:
     assert not hasattr(row, "__dict__")
     with pytest.raises(AttributeError):
         row.prompt = "changed"  # type: ignore[misc]
+
+
+def test_text_that_is_not_unicode_is_refused() -> None:
+    frame = pd.DataFrame({"p": pd.Series(["x", "y\udfff"], dtype=object)})
+    with pytest.raises(UsageError, match="the input holds text that is not valid Unicode"):
+        prepare(frame, InputSpec(prompt_column="p"))
