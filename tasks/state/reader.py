@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.records import ROW_STATUSES
 from tasks.state.schema import value_counts
 from tasks.state.segments import read_latest
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ def read_table(directory: Path) -> tuple[pa.Table, list[str]]:
 def load(directory: Path) -> pd.DataFrame:
     """The latest state of every row, by row_index; damaged files are named in `.attrs["problems"]`."""
     table, problems = read_table(directory)
-    frame = table.to_pandas()
+    frame = table.to_pandas()  # pandas is imported here, not at import time: writers never need it
     frame.attrs["problems"] = problems
     return frame
 

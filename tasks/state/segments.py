@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from tasks.errors import CorruptSegmentError
 from tasks.state.files import StateFile, atomic_write, list_state_files
 from tasks.state.migrations import migrate
-from tasks.state.schema import SCHEMA, SCHEMA_VERSION_KEY
+from tasks.state.schema import SCHEMA_VERSION_KEY, empty_table
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def latest(tables: Iterable[pa.Table]) -> pa.Table:
     """The latest version of each row across `tables`, sorted by `row_index`."""
     parts = [t for t in tables if t.num_rows]
     if not parts:
-        return SCHEMA.empty_table()
+        return empty_table()
     table = pa.concat_tables(parts).combine_chunks()
     keys = table.column("row_key")
     if pc.count_distinct(keys).as_py() != table.num_rows:
