@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pandas as pd
 import pytest
 
@@ -176,3 +177,22 @@ def test_unwritable_values_become_a_usage_error(tmp_path: Path, results: pd.Data
     with pytest.raises(UsageError, match=r"cannot write the output to .*out\.parquet as parquet"):
         write_output(mixed, results, tmp_path / "out.parquet")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_jsonl_encodes_dates_nulls_nested_and_non_ascii(tmp_path: Path, results: pd.DataFrame) -> None:
+    frame = pd.DataFrame(
+        {
+            "when": pd.to_datetime(pd.Series(["2024-06-01 10:00", None, "2024-06-03 00:00"])),
+            "text": ["café ✓", None, "plain"],
+            "nested": pd.Series([{"k": [1, 2]}, None, [3]], dtype=object),
+            "n": pd.array([1, None, 3], dtype="Int64"),
+        }
+    )
+    lines = write_output(frame, results, tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [orjson.loads(line) for line in lines]
+    assert [r["when"] for r in records] == ["2024-06-01T10:00:00", None, "2024-06-03T00:00:00"]
+    assert [r["text"] for r in records] == ["café ✓", None, "plain"]
+    assert "café ✓" in lines[0]
+    assert [r["nested"] for r in records] == [{"k": [1, 2]}, None, [3]]
+    assert [r["n"] for r in records] == [1, None, 3]
+    assert [r["input_tokens"] for r in records] == [None, 10, 12]
