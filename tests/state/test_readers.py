@@ -1,0 +1,75 @@
+"""Readers (`load`, `summary`, `latest_sql`) work from any process, mid-run, without the lease."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+
+from tasks.state import StateTable, latest_sql, load, summary
+from tests.state.conftest import FakeClock, rows
+
+
+def _complete(table: StateTable, clock: FakeClock, key: str, seconds: float, tokens: int) -> None:
+    table.transition(key, "submitting")
+    table.transition(key, "queued", response_id=f"resp-{key}")
+    clock.advance(seconds)
+    table.transition(key, "completed", output_text="ok", input_tokens=tokens, output_tokens=2 * tokens,
+                     reasoning_tokens=1)  # fmt: skip
+
+
+def test_readable_while_a_writer_holds_the_lease(batch_dir: Path, clock: FakeClock) -> None:
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        table.add_pending(rows(10))
+        for i in range(4):
+            _complete(table, clock, f"row-{i:06d}", seconds=i + 1, tokens=10)
+        table.transition("row-000005", "submitting")
+        table.flush()
+        table.transition("row-000006", "submitting")  # not yet durable: readers cannot see it
+        frame = load(batch_dir)
+        assert list(frame["row_index"]) == list(range(10))
+        assert frame.set_index("row_key").loc["row-000005", "status"] == "submitting"
+        assert frame.set_index("row_key").loc["row-000006", "status"] == "pending"
+        report = summary(batch_dir)
+    assert report["rows"] == 10
+    assert report["counts"]["completed"] == 4
+    assert report["counts"]["submitting"] == 1
+    assert report["input_tokens"] == 40
+    assert report["output_tokens"] == 80
+    assert report["reasoning_tokens"] == 4
+    assert report["latency_p50"] == 2.5
+    assert 3.5 < report["latency_p95"] <= 4.0
+    assert report["problems"] == []
+
+
+def test_summary_of_an_empty_batch(batch_dir: Path, clock: FakeClock) -> None:
+    StateTable.open(batch_dir, batch_id="b1", clock=clock).close()
+    report = summary(batch_dir)
+    assert report["rows"] == 0
+    assert report["latency_p50"] is None
+
+
+def test_latest_sql_matches_load(batch_dir: Path, clock: FakeClock) -> None:
+    table = StateTable.open(batch_dir, batch_id="b1", clock=clock)
+    table.add_pending(rows(6))
+    for i in range(3):
+        _complete(table, clock, f"row-{i:06d}", seconds=1, tokens=1)
+        table.flush()
+    raw = duckdb.sql(f"select count(*) from read_parquet('{batch_dir}/**/*.parquet')").fetchall()
+    assert raw[0][0] > 6  # raw DuckDB sees every version of every row
+    latest = duckdb.sql(f"select row_key, status from ({latest_sql(batch_dir)})").fetchall()
+    frame = load(batch_dir)
+    assert latest == list(zip(frame["row_key"], frame["status"], strict=True))
+    counts = duckdb.sql(f"select status, count(*) n from ({latest_sql(batch_dir)}) group by all").fetchall()
+    assert dict(counts) == {"completed": 3, "pending": 3}
+    table.close()
+
+
+def test_timestamps_are_utc(batch_dir: Path, clock: FakeClock) -> None:
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        table.add_pending(rows(1))
+        row = table.transition("row-000000", "submitting")
+    assert row.submitted_at is not None
+    assert row.submitted_at.utcoffset() == timedelta(0)
+    assert load(batch_dir).loc[0, "submitted_at"].timestamp() == clock.now
