@@ -1,20 +1,143 @@
-"""The `rowrelay` command line."""
+"""The `rowrelay` command line: run (and resume) a batch, inspect, cancel, retry, export, serve.
+
+Exit codes: 0 every row completed; 1 some rows did not (failed, incomplete, cancelled, expired, held
+orphans); 2 a usage or input error (nothing was sent).
+"""
 
 from __future__ import annotations
 
-import typer
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
 
+import typer
+from rich.console import Console
+
+from flows import console_progress, state_commands
 from tasks.emulator.cli import emulator
+from tasks.errors import StateError, UsageError
 
 app = typer.Typer(
     name="rowrelay",
-    help="Run long background LLM requests over every row of a dataset.",
+    help="Run long background LLM requests over every row of a dataset: checkpointed and resumable.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
 app.command("emulator")(emulator)
+app.command("status")(state_commands.status)
+app.command("cancel")(state_commands.cancel)
+app.command("retry")(state_commands.retry)
+app.command("export")(state_commands.export)
+err = Console(stderr=True)
+
+Opt = typer.Option
 
 
 @app.callback()
-def main() -> None:
+def main(
+    verbose: Annotated[bool, Opt("--verbose", "-v", help="Show Prefect's and rowrelay's info logs.")] = False,
+) -> None:
     """rowrelay: background LLM requests over every row of a dataset, checkpointed and resumable."""
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("prefect").setLevel(level)
+
+
+@app.command()
+def run(
+    input: Annotated[Path, typer.Argument(help="CSV, Parquet or JSONL file, one request per row.")],
+    template: Annotated[
+        str | None, Opt(help="Prompt template over the columns, e.g. 'Triage: {body}'.")
+    ] = None,
+    prompt_column: Annotated[str | None, Opt(help="Column holding each row's whole prompt.")] = None,
+    instructions: Annotated[str | None, Opt(help="Instructions (system prompt) sent with every row.")] = None,
+    model: Annotated[str | None, Opt(help="Model or Azure deployment name.")] = None,
+    id_column: Annotated[str | None, Opt(help="Column of unique row ids (else a hash of each row).")] = None,
+    state: Annotated[Path | None, Opt(help="Batch state directory; the same one resumes.")] = None,
+    output: Annotated[Path | None, Opt(help="Output file (.parquet, .csv or .jsonl).")] = None,
+    mode: Annotated[str | None, Opt(help="How to wait: poll or stream.")] = None,
+    rpm: Annotated[int | None, Opt(help="Creates per minute.")] = None,
+    tpm: Annotated[int | None, Opt(help="Tokens per minute.")] = None,
+    max_in_flight: Annotated[int | None, Opt(help="Background responses open at once.")] = None,
+    max_attempts: Annotated[int | None, Opt(help="Creates per row before it ends failed.")] = None,
+    base_url: Annotated[str | None, Opt(help="OpenAI-compatible base URL ending in /v1.")] = None,
+    backend: Annotated[str | None, Opt(help="auto, emulator, openai, azure or chat.")] = None,
+) -> None:
+    """Run a batch, or resume it: the same command again picks up where it stopped."""
+    if mode is not None and mode not in ("poll", "stream"):
+        _usage(f"--mode must be poll or stream, not {mode!r}")
+    _precheck(input, template, prompt_column, id_column, instructions)
+    from flows.batch import run_batch  # Prefect's import costs a second: only when we will run
+
+    async def go() -> object:
+        with console_progress.bar(err) as sink:
+            token = console_progress.install(sink)
+            try:
+                return await run_batch(
+                    str(input), template=template, prompt_column=prompt_column, instructions=instructions,
+                    model=model, id_column=id_column, state=None if state is None else str(state),
+                    output=None if output is None else str(output), mode=mode, rpm=rpm, tpm=tpm,
+                    max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
+                    base_url=base_url,
+                )  # fmt: skip
+            finally:
+                console_progress.uninstall(token)
+
+    try:
+        result = asyncio.run(go())
+    except (UsageError, StateError) as exc:
+        _usage(str(exc))
+    except KeyboardInterrupt:
+        err.print(
+            "[yellow]interrupted:[/] in-flight responses were cancelled; run the same command to resume"
+        )
+        raise typer.Exit(130) from None
+    raise typer.Exit(console_progress.closing_summary(err, result))
+
+
+def _precheck(
+    path: Path,
+    template: str | None,
+    prompt_column: str | None,
+    id_column: str | None,
+    instructions: str | None,
+) -> None:
+    """Refuse a bad file or option before Prefect starts and before any request is spent."""
+    from tasks.dataset import InputSpec, prepare, read_input
+
+    try:
+        prepare(read_input(path), InputSpec(template, prompt_column, id_column, instructions))
+    except UsageError as exc:
+        _usage(str(exc))
+
+
+def _usage(message: str) -> None:
+    err.print(f"[red]error:[/] {message}")
+    raise typer.Exit(2)
+
+
+@app.command()
+def deploy(
+    input: Annotated[Path, typer.Argument(help="Input file the scheduled job reads each time.")],
+    cron: Annotated[str, Opt(help="Cron schedule, e.g. '0 2 * * *' (nightly at 02:00).")],
+    name: Annotated[str, Opt(help="Deployment name.")] = "rowrelay-nightly",
+    template: Annotated[str | None, Opt(help="Prompt template.")] = None,
+    prompt_column: Annotated[str | None, Opt(help="Prompt column.")] = None,
+    id_column: Annotated[str | None, Opt(help="Id column.")] = None,
+    state: Annotated[Path | None, Opt(help="State directory (reused by every scheduled run).")] = None,
+    output: Annotated[Path | None, Opt(help="Output file.")] = None,
+    model: Annotated[str | None, Opt(help="Model.")] = None,
+) -> None:
+    """Serve the batch flow as a Prefect deployment on a cron schedule (runs until stopped)."""
+    _precheck(input, template, prompt_column, id_column, None)
+    from flows.deploy import serve_deployment
+
+    serve_deployment(
+        name=name, cron=cron,
+        parameters={"source": str(input.resolve()), "template": template, "prompt_column": prompt_column,
+                    "id_column": id_column, "model": model,
+                    "state": None if state is None else str(state.resolve()),
+                    "output": None if output is None else str(output.resolve())},
+    )  # fmt: skip

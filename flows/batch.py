@@ -1,0 +1,171 @@
+"""The batch flow: every row of a dataset through a background LLM request, checkpointed and resumable.
+
+    load input ─▶ plan (state table) ─▶ process shards (async runner) ─▶ export
+
+`run_batch` is an async Prefect flow: call it from Python, `await` it in a notebook cell, or run it from
+a deployment. Running it again on the same state directory resumes: completed rows are never sent
+again, rows holding a continuation token are polled (or streamed from their cursor) first, and the
+rest are submitted under the rate budget.
+
+    result = await run_batch("data/sample/tickets.csv", template="Triage: {subject}\\n{body}",
+                             id_column="ticket_id")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import pandas as pd
+from prefect import flow
+from prefect.utilities.annotations import quote
+
+from flows.artifacts import ProgressArtifact, publish_summary
+from flows.backends import resolve_backend
+from tasks.dataset import InputSpec, PreparedInput
+from tasks.llm import Progress
+from tasks.llm.session import open_session
+from tasks.settings import Settings, load_settings
+from tasks.state import StateTable, summary
+from tasks.steps import export_results, load_input, plan_batch, process_shard
+
+log = logging.getLogger("rowrelay.flow")
+progress_sink: contextvars.ContextVar[Callable[[Progress], None] | None] = contextvars.ContextVar(
+    "rowrelay_progress_sink", default=None
+)
+"""Where a caller (the CLI's progress bar, a notebook widget) wants progress; set it before the flow."""
+RUN_FILE = "run.json"
+_SHARDS_AT_ONCE = 2
+T = TypeVar("T")
+
+
+def _whole(value: T) -> T:
+    """Hand a task its argument as is: Prefect would otherwise walk big objects looking for futures.
+    (`quote` is unwrapped before the task body runs, so the task sees the plain value.)"""
+    return cast(T, quote(value))
+
+
+# the next shard starts while the last one's tail finishes: the pipe never drains
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    batch_id: str
+    state_dir: str
+    output: str
+    counts: dict[str, int]
+    backend: str
+    base_url: str | None
+
+    @property
+    def all_completed(self) -> bool:
+        return all(count == 0 for status, count in self.counts.items() if status != "completed")
+
+
+@flow(name="rowrelay-batch", log_prints=False)
+async def run_batch(
+    source: Any,
+    template: str | None = None,
+    prompt_column: str | None = None,
+    instructions: str | None = None,
+    model: str | None = None,
+    id_column: str | None = None,
+    state: str | None = None,
+    output: str | None = None,
+    mode: str | None = None,
+    rpm: int | None = None,
+    tpm: int | None = None,
+    max_in_flight: int | None = None,
+    max_attempts: int | None = None,
+    backend: str | None = None,
+    base_url: str | None = None,
+) -> BatchResult:
+    """Run (or resume) a batch. `source` is a CSV/Parquet/JSONL path, or a DataFrame from Python."""
+    settings = load_settings(
+        model=model, mode=mode, rpm=rpm, tpm=tpm, max_in_flight=max_in_flight,
+        max_attempts=max_attempts, backend=backend, base_url=base_url,
+    )  # fmt: skip
+    spec = InputSpec(
+        template=template, prompt_column=prompt_column, id_column=id_column, instructions=instructions
+    )
+    prepared = load_input(_whole(source), spec)
+    state_dir = Path(state) if state else default_state_dir(settings, source, prepared)
+    out = Path(output) if output else settings.output_dir / f"{state_dir.name}.parquet"
+    settings, url = resolve_backend(settings)
+    table = StateTable.open(
+        state_dir,
+        checkpoint_interval=settings.checkpoint_interval,
+        checkpoint_rows=settings.checkpoint_rows,
+        orphan_policy=settings.orphan_policy,
+    )
+    try:
+        _record_run(state_dir, source, spec, out, settings, url)
+        await _process(settings, table, prepared, url)
+    finally:
+        table.close()
+    export_results(state_dir, prepared, out)
+    facts = summary(state_dir)
+    await publish_summary(table.batch_id, facts, state_dir)
+    counts = {status: int(n) for status, n in facts["counts"].items()}
+    return BatchResult(table.batch_id, str(state_dir), str(out), counts, settings.backend, url)
+
+
+async def _process(settings: Settings, table: StateTable, prepared: PreparedInput, url: str | None) -> None:
+    artifact = await ProgressArtifact.create(table.batch_id)
+    sink = progress_sink.get()
+
+    def on_progress(progress: Progress) -> None:
+        artifact(progress)
+        if sink is not None:
+            sink(progress)
+
+    prompts = {row.row_key: row.prompt for row in prepared.rows}
+    session = open_session(
+        settings, table, prompts, instructions=prepared.instructions, base_url=url, progress=on_progress
+    )
+    try:
+        plan = plan_batch(_whole(table), _whole(prepared), session.driver.wants_submit, settings.shard_size)
+        log.info(
+            "batch %s: %d rows, %d done, %d holding a token (resumed first), %d to send, %d shards",
+            table.batch_id, len(table), plan.already_done, plan.resumed, plan.to_send, len(plan.shards),
+        )  # fmt: skip
+        gate = asyncio.Semaphore(_SHARDS_AT_ONCE)
+
+        async def shard(number: int, keys: list[str]) -> dict[str, int]:
+            async with gate:
+                return await process_shard(_whole(session.runner), number, _whole(keys))
+
+        await asyncio.gather(*(shard(i, keys) for i, keys in enumerate(plan.shards)))
+    finally:
+        await session.aclose()
+        await artifact.finish()
+
+
+def default_state_dir(settings: Settings, source: Any, prepared: PreparedInput) -> Path:
+    """`data/state/<input name>-<fingerprint>`: the same input and spec resume the same batch."""
+    stem = "dataframe" if isinstance(source, pd.DataFrame) else Path(str(source)).stem
+    return settings.state_dir / f"{stem}-{prepared.fingerprint[:10]}"
+
+
+def _record_run(
+    state_dir: Path, source: Any, spec: InputSpec, out: Path, settings: Settings, url: str | None
+) -> None:
+    """What `rowrelay export`/`cancel` need later: never a key, only where and what."""
+    record = {
+        "input": None if isinstance(source, pd.DataFrame) else str(Path(str(source)).resolve()),
+        "spec": asdict(spec),
+        "output": str(out),
+        "backend": settings.backend,
+        "base_url": url,
+        "model": settings.model,
+        "mode": settings.mode,
+    }
+    temp = state_dir / f"{RUN_FILE}.tmp"
+    temp.write_text(json.dumps(record, indent=2))
+    temp.replace(state_dir / RUN_FILE)

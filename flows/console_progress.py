@@ -1,0 +1,79 @@
+"""The terminal's live progress bar and closing summary for `rowrelay run`."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from tasks.llm import Progress as RunProgress
+
+Sink = Callable[[RunProgress], None]
+
+
+@contextlib.contextmanager
+def bar(console: Console) -> Iterator[Sink]:
+    """A rich progress bar: rows done, failed, in flight, throughput and ETA."""
+    columns = (
+        TextColumn("[bold]rows"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TextColumn("[dim]elapsed"),
+        TimeElapsedColumn(),
+        TextColumn("[dim]eta"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False, refresh_per_second=4) as progress:
+        task = progress.add_task("rows", total=None, detail="starting")
+
+        def sink(update: RunProgress) -> None:
+            failed = sum(update.counts.get(s, 0) for s in ("failed", "incomplete", "cancelled", "expired"))
+            rate = update.done / update.elapsed if update.elapsed > 0 else 0.0
+            detail = f"failed {failed}  in flight {update.in_flight}  {rate:.1f} rows/s"
+            progress.update(task, total=update.total, completed=update.done, detail=detail)
+
+        yield sink
+
+
+def install(sink: Sink) -> contextvars.Token[Sink | None]:
+    from flows.batch import progress_sink
+
+    return progress_sink.set(sink)
+
+
+def uninstall(token: contextvars.Token[Sink | None]) -> None:
+    from flows.batch import progress_sink
+
+    progress_sink.reset(token)
+
+
+def closing_summary(console: Console, result: Any) -> int:
+    """Print the outcome and where things are; returns the exit code (0 all completed, else 1)."""
+    table = Table(title=f"batch {result.batch_id}", show_header=True)
+    table.add_column("status")
+    table.add_column("rows", justify="right")
+    for status, count in result.counts.items():
+        if count:
+            table.add_row(status, str(count))
+    console.print(table)
+    console.print(f"output: [bold]{result.output}[/]   state: {result.state_dir}   backend: {result.backend}")
+    if not result.all_completed:
+        console.print(
+            f"some rows did not complete: see `rowrelay status {result.state_dir}`; "
+            f"`rowrelay retry {result.state_dir}` makes them eligible again"
+        )
+        return 1
+    return 0

@@ -1,0 +1,23 @@
+"""Scheduled batches: the batch flow served as a Prefect deployment on a cron schedule.
+
+`flow.serve` is the lightest scheduled job (one long-lived process; each run executes in it):
+
+    rowrelay deploy data/sample/tickets.csv --cron "0 2 * * *" --template "..." --id-column ticket_id
+
+Every scheduled run uses the same state directory, so a run that was interrupted is resumed by the
+next one, and completed rows are never sent again. For several jobs or isolated infrastructure, use
+`prefect.yaml` with a process work pool instead (see the README).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flows.batch import run_batch
+
+
+def serve_deployment(*, name: str, cron: str, parameters: dict[str, Any]) -> None:
+    """Create (or update) the deployment and serve it until SIGINT/SIGTERM."""
+    given = {key: value for key, value in parameters.items() if value is not None}
+    # pause_on_shutdown=False: a restarted server process keeps its schedule (PREFECT.md §5).
+    run_batch.serve(name=name, cron=cron, parameters=given, pause_on_shutdown=False)

@@ -1,0 +1,100 @@
+"""The embedded default backend: a local emulator in its own detached process, reused across runs.
+
+Detached (a new session, its own log) so that a crash or Ctrl-C of `rowrelay run` does not take the
+server-side work with it, exactly as with a real API: the next run finds the same emulator, holding the
+same responses, and resumes them. Its address and pid are kept in `<home>/emulator.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tasks.errors import UsageError
+
+_STARTUP_SECONDS = 30.0
+_PREFIX = "rowrelay emulator listening on "
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/models", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def running_emulator_url(home: Path, args: str) -> str | None:
+    """The URL of an embedded emulator started earlier with the same options, if it still answers."""
+    info_path = home.expanduser() / "emulator.json"
+    try:
+        info = json.loads(info_path.read_text())
+    except (OSError, ValueError):
+        return None
+    if info.get("args") != args or not _alive(int(info.get("pid", 0))):
+        return None
+    url = str(info.get("url"))
+    return url if _answers(url) else None
+
+
+def ensure_emulator(home: Path, args: str) -> tuple[str, bool]:
+    """Reuse the embedded emulator or start one; returns (base URL, whether it was started now)."""
+    url = running_emulator_url(home, args)
+    if url is not None:
+        return url, False
+    home = home.expanduser()
+    home.mkdir(parents=True, exist_ok=True)
+    log = (home / "emulator.log").open("ab")
+    command = [sys.executable, "-m", "tasks.emulator", "--port", "0", *shlex.split(args)]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+    )
+    log.close()
+    url = _read_url(process)
+    info = {"url": url, "pid": process.pid, "args": args, "started_at": time.time()}
+    temp = home / "emulator.json.tmp"
+    temp.write_text(json.dumps(info))
+    temp.replace(home / "emulator.json")
+    return url, True
+
+
+def _read_url(process: subprocess.Popen[bytes]) -> str:
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], _STARTUP_SECONDS)
+    line = process.stdout.readline().decode().strip() if ready else ""
+    process.stdout.close()  # the emulator prints only this line; its logs go to the log file
+    if not line.startswith(_PREFIX):
+        process.kill()
+        raise UsageError(f"the embedded emulator did not start (it said {line!r}); see its emulator.log")
+    return line.removeprefix(_PREFIX)
+
+
+def stop_emulator(home: Path) -> bool:
+    """Stop the embedded emulator if one is running (it holds the batch's in-flight work!)."""
+    info_path = home.expanduser() / "emulator.json"
+    try:
+        pid = int(json.loads(info_path.read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return False
+    info_path.unlink(missing_ok=True)
+    if _alive(pid):
+        os.kill(pid, 15)
+        return True
+    return False

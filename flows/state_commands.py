@@ -1,0 +1,138 @@
+"""`rowrelay status | cancel | retry | export STATE`: work on a batch's state table without running it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tasks.dataset import InputSpec, prepare, read_input, write_output
+from tasks.errors import StateError, UsageError
+from tasks.llm import cancel_in_flight, make_backend
+from tasks.records import ROW_STATUSES, RowStatus
+from tasks.settings import load_settings
+from tasks.state import StateTable, summary
+from tasks.steps import results_frame
+
+out = Console()
+err = Console(stderr=True)
+StateArg = Annotated[Path, typer.Argument(help="The batch's state directory.")]
+_RETRY_DEFAULT = "failed,incomplete,expired,orphaned"
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/] {message}")
+    raise typer.Exit(2)
+
+
+def _existing(state: Path) -> Path:
+    if not (state / "batch.json").is_file():
+        _fail(f"{state} is not a rowrelay state directory (no batch.json)")
+    return state
+
+
+def _run_record(state: Path) -> dict[str, Any]:
+    try:
+        record: dict[str, Any] = json.loads((state / "run.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return record
+
+
+def status(state: StateArg) -> None:
+    """Counts by status, tokens, latency percentiles; readable while a run is going."""
+    facts = summary(_existing(state))
+    table = Table(title=f"batch {state.name}")
+    table.add_column("status")
+    table.add_column("rows", justify="right")
+    for name, count in facts["counts"].items():
+        if count:
+            table.add_row(name, str(count))
+    out.print(table)
+    p50, p95 = facts["latency_p50"], facts["latency_p95"]
+    out.print(
+        f"rows {facts['rows']}  tokens in {facts['input_tokens']} out {facts['output_tokens']} "
+        f"(reasoning {facts['reasoning_tokens']})  orphans {facts['orphans']}"
+    )
+    if p50 is not None:
+        out.print(f"latency p50 {p50:.2f}s  p95 {p95:.2f}s")
+    for problem in facts["problems"]:
+        err.print(f"[yellow]problem:[/] {problem}")
+
+
+def cancel(state: StateArg) -> None:
+    """Cancel the batch's in-flight background responses on the server (the state stays resumable)."""
+    record = _run_record(_existing(state))
+    overrides = {
+        "backend": record.get("backend"),
+        "base_url": record.get("base_url"),
+        "model": record.get("model"),
+    }
+    settings = load_settings(**overrides)
+    if settings.backend == "auto":
+        _fail("this batch never ran, so there is nothing in flight to cancel")
+
+    async def go() -> int:
+        backend = make_backend(settings, base_url=record.get("base_url"))
+        try:
+            with _open(state) as table:
+                return await cancel_in_flight(table, backend)
+        finally:
+            await backend.aclose()
+
+    try:
+        cancelled = asyncio.run(go())
+    except (UsageError, StateError) as exc:
+        _fail(str(exc))
+    out.print(f"cancelled {cancelled} in-flight responses; run the batch again to resume the rest")
+
+
+def retry(
+    state: StateArg,
+    status: Annotated[
+        str, typer.Option("--status", help="Statuses to make eligible again.")
+    ] = _RETRY_DEFAULT,
+) -> None:
+    """Make rows with these statuses eligible again (they go back to pending; completed never do)."""
+    wanted = [s.strip() for s in status.split(",") if s.strip()]
+    unknown = [s for s in wanted if s not in ROW_STATUSES]
+    if unknown or "completed" in wanted:
+        allowed = ", ".join(s for s in ROW_STATUSES if s != "completed")
+        _fail(f"--status takes {allowed}; not {unknown or 'completed'}")
+    statuses: list[RowStatus] = [s for s in ROW_STATUSES if s in wanted]
+    try:
+        with _open(_existing(state)) as table:
+            keys = table.keys_with_status(statuses)
+            for key in keys:
+                table.transition(key, "pending", note="made eligible again by rowrelay retry")
+    except StateError as exc:
+        _fail(str(exc))
+    out.print(f"{len(keys)} rows made eligible again; run the batch again to send them")
+
+
+def export(
+    state: StateArg,
+    output: Annotated[Path, typer.Option(help="Where to write (.parquet, .csv or .jsonl).")],
+    input: Annotated[Path | None, typer.Option(help="The batch's input, if it has moved.")] = None,
+) -> None:
+    """Write the input joined with each row's current result, in input order."""
+    record = _run_record(_existing(state))
+    source = input or (Path(record["input"]) if record.get("input") else None)
+    if source is None:
+        _fail("this batch's input was a DataFrame or is unknown: pass --input")
+        return
+    try:
+        prepared = prepare(read_input(source), InputSpec(**record.get("spec", {})))
+        path = write_output(prepared.frame, results_frame(state), output)
+    except UsageError as exc:
+        _fail(str(exc))
+    out.print(f"wrote {path}")
+
+
+def _open(state: Path) -> StateTable:
+    return StateTable.open(state)
