@@ -17,6 +17,7 @@ from tasks.emulator import chat, streaming
 from tasks.emulator.config import EmulatorConfig
 from tasks.emulator.payloads import SERVER_ERROR_MESSAGE, error_body, response_object
 from tasks.emulator.service import Clock, Emulator, Faults, RateLimited, RealClock
+from tasks.emulator.timeline import Record
 from tasks.emulator.validation import BadRequest, check_create, truthy
 
 Handler = Callable[[Request, Emulator], Awaitable[Response]]
@@ -92,9 +93,23 @@ async def create_response(request: Request, emu: Emulator) -> Response:
     include = frozenset(body.get("include") or ())
     if record.stream:
         return streaming.stream_response(emu, record, -1, include, record.obfuscation)
-    if not background:
-        await asyncio.sleep(record.plan.work_time)
-    return json_response(response_object(record, record.visible(emu.elapsed(record)), include))
+    if background:
+        # A background create answers at once with the `queued` snapshot, however short the work is;
+        # the first poll shows whatever progress the clock has made since.
+        return json_response(response_object(record, record.entries[:1], include))
+    horizon = await _until_finished(emu, record)
+    return json_response(response_object(record, record.visible(horizon), include))
+
+
+async def _until_finished(emu: Emulator, record: Record) -> float:
+    """Hold a foreground create until its terminal event; returns the elapsed time to render at.
+
+    Timers may fire a hair early, so the rendering horizon is at least the terminal event's offset."""
+    finished = record.finished_after or 0.0
+    remaining = finished - emu.elapsed(record)
+    if remaining > 0:
+        await asyncio.sleep(remaining)
+    return max(emu.elapsed(record), finished)
 
 
 async def retrieve_response(request: Request, emu: Emulator) -> Response:

@@ -67,6 +67,15 @@ def emulator(
         str, typer.Option(help="legacy: background+store=false is refused; current: accepted.")
     ] = "legacy",
     error_shape: Annotated[str, typer.Option(help="SSE error event shape: nested | flat.")] = "nested",
+    emit_queued: Annotated[
+        bool,
+        typer.Option("--emit-queued/--no-emit-queued", help="Send `response.queued` on background streams."),
+    ] = True,
+    done_sentinel: Annotated[
+        bool,
+        typer.Option("--done-sentinel/--no-done-sentinel", help="End response streams with `data: [DONE]`."),
+    ] = False,
+    max_deltas: Annotated[int, typer.Option(help="At most this many text deltas per answer.")] = 16,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Serve a faithful local emulator of the OpenAI Responses API (background mode)."""
@@ -92,6 +101,9 @@ def emulator(
             stream_window=stream_window,
             store_policy=store_policy,  # type: ignore[arg-type]
             error_shape=error_shape,  # type: ignore[arg-type]
+            emit_queued=emit_queued,
+            done_sentinel=done_sentinel,
+            max_deltas=max_deltas,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc

@@ -136,8 +136,9 @@ def _draw_outcome(
 ) -> Outcome:
     if forced == "fail":
         return "failed"
-    if forced is not None:
+    if forced == "incomplete" or (forced == "stuck" and background):
         return forced
+    # A forced `stuck` on a foreground request is ignored, as stuck_rate is: nothing could cancel it.
     fail, incomplete, stuck = uniforms(config.seed, digest, f"fault|{occurrence}", 3)
     if fail < config.fail_rate:
         return "failed"

@@ -21,7 +21,6 @@ _ECHOED = (
     "truncation",
     "text",
     "reasoning",
-    "user",
 )
 _DEFAULTS: dict[str, Any] = {
     "temperature": 1.0,
@@ -31,7 +30,6 @@ _DEFAULTS: dict[str, Any] = {
     "truncation": "disabled",
     "text": {"format": {"type": "text"}},
     "reasoning": {"effort": None, "summary": None},
-    "user": None,
 }
 SERVER_ERROR_MESSAGE = "The server had an error while processing your request. Sorry about that!"
 
@@ -43,11 +41,15 @@ def error_body(
 
 
 def response_object(
-    record: Record, seen: tuple[Entry, ...], include: frozenset[str] = frozenset()
+    record: Record, seen: tuple[Entry, ...], include: frozenset[str] = frozenset(), *, live: bool = True
 ) -> dict[str, Any]:
-    """The Response as it stands after the `seen` entries of its timeline."""
+    """The Response as it stands after the `seen` entries of its timeline.
+
+    `live=False` gives the snapshot a stream event carries: the state at that event, even if the
+    response was cancelled later (a replayed `response.created` must still say `queued`).
+    """
     body = record.body
-    status = status_of(record, seen)
+    status = status_of(record, seen, live=live)
     plan = record.plan
     obj: dict[str, Any] = {
         "id": record.id,
@@ -71,6 +73,9 @@ def response_object(
     }
     for key in _ECHOED:
         obj[key] = body.get(key, _DEFAULTS[key])
+    if body.get("user") is not None:
+        # Deprecated and typed `string` (not nullable) in the spec: sent only when the request set it.
+        obj["user"] = body["user"]
     if status == "completed":
         obj["completed_at"] = record.created_at + round(plan.work_time)
         obj["usage"] = usage(record)
@@ -152,11 +157,11 @@ def stream_event(
     kind = entry.kind
     event: dict[str, Any]
     if kind in ("created", "queued", "in_progress"):
-        snapshot = response_object(record, seen, include)
+        snapshot = response_object(record, seen, include, live=False)
         snapshot["output"] = []
         event = {"type": f"response.{kind}", "response": snapshot}
     elif kind == "terminal":
-        snapshot = response_object(record, seen, include)
+        snapshot = response_object(record, seen, include, live=False)
         event = {"type": f"response.{snapshot['status']}", "response": snapshot}
     elif kind == "reasoning_added":
         item = reasoning_item(record, include)

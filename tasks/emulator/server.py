@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from types import FrameType
 
 import uvicorn
 from starlette.applications import Starlette
@@ -36,6 +38,9 @@ def bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    # Listen now, not when uvicorn gets round to it: whoever reads the announced URL may connect at
+    # once, and a bound socket that is not yet listening refuses the connection.
+    sock.listen(4096)
     sock.set_inheritable(True)
     return sock
 
@@ -56,8 +61,21 @@ def serve(
     """Serve until SIGINT/SIGTERM (uvicorn handles both and shuts down cleanly)."""
     sock = bind(host, port)
     server = _uvicorn(create_app(config), log_level=log_level)
-    announce(f"rowrelay emulator listening on {base_url(sock)}")
-    server.run(sockets=[sock])
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    # uvicorn swaps in its own handlers while serving and, on the way out, re-raises the signal it
+    # caught to the handler it found; with the default handlers that kills the process (rc -15, or a
+    # KeyboardInterrupt traceback). Ours ends the server, so a signal is a clean exit with rc 0, also
+    # when it lands before uvicorn has installed its handlers.
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        announce(f"rowrelay emulator listening on {base_url(sock)}")
+        server.run(sockets=[sock])
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class RunningEmulator:

@@ -178,6 +178,7 @@ class Emulator:
             store=body.get("store") is not False,
             plan=plan,
             obfuscation=stream_options.get("include_obfuscation", True) is not False,
+            queued_event=self.config.emit_queued,
             drop_after=faults.drop_after or self.config.drop_stream_after,
         )
         if record.store or background:

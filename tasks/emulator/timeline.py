@@ -54,6 +54,7 @@ class Record:
     store: bool
     plan: Plan
     obfuscation: bool = True
+    queued_event: bool = True  # emit `response.queued` after `response.created` (background only)
     drop_after: int | None = None
     cancelled_after: float | None = None  # seconds after creation
 
@@ -61,7 +62,7 @@ class Record:
     def entries(self) -> tuple[Entry, ...]:
         # Rebuilt on demand (a few microseconds) rather than stored: 100,000 held responses would
         # otherwise carry millions of small objects.
-        return build_timeline(self.plan, background=self.background)
+        return build_timeline(self.plan, background=self.background, queued=self.queued_event)
 
     def visible(self, elapsed: float) -> tuple[Entry, ...]:
         """The entries that have happened `elapsed` seconds after creation."""
@@ -85,8 +86,10 @@ class Record:
         return last.offset if last.kind == "terminal" else None
 
 
-def status_of(record: Record, seen: tuple[Entry, ...]) -> Status:
-    if record.cancelled_after is not None:
+def status_of(record: Record, seen: tuple[Entry, ...], *, live: bool = True) -> Status:
+    """The status after the `seen` entries. `live` is the state now, including a cancel; `live=False`
+    is the state as it was at the last seen entry, which is what a replayed lifecycle event must show."""
+    if live and record.cancelled_after is not None:
         return "cancelled"
     last = seen[-1].kind if seen else "created"
     if last == "terminal":
@@ -97,11 +100,11 @@ def status_of(record: Record, seen: tuple[Entry, ...]) -> Status:
     return "in_progress"
 
 
-def build_timeline(plan: Plan, *, background: bool) -> tuple[Entry, ...]:
+def build_timeline(plan: Plan, *, background: bool, queued: bool = True) -> tuple[Entry, ...]:
     start = plan.queue_delay
     end = max(start, plan.work_time)
     entries = [Entry(0.0, "created")]
-    if background:
+    if background and queued:
         entries.append(Entry(0.0, "queued"))
     if plan.outcome == "stuck":
         return tuple(entries)

@@ -1,0 +1,93 @@
+"""The other routes: input items, models, Chat Completions, and the emulator's inspection endpoints."""
+
+from __future__ import annotations
+
+import httpx
+from openai import AsyncOpenAI
+
+from tasks.emulator import RunningEmulator
+from tests.emulator.contract import Spec
+
+
+async def test_input_items(client: AsyncOpenAI, spec: Spec) -> None:
+    created = await client.responses.create(
+        model="gpt-4.1",
+        input=[
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "one"}]},
+            {"type": "message", "role": "user", "content": "two"},
+        ],
+        background=True,
+    )
+    raw = await client.responses.input_items.with_raw_response.list(created.id, order="asc")
+    spec.check("ResponseItemList", raw.http_response.json())
+    page = await client.responses.input_items.list(created.id, order="asc")
+    texts = [item.content[0].text for item in page.data]  # type: ignore[union-attr]
+    assert texts == ["one", "two"]
+    newest_first = await client.responses.input_items.list(created.id)
+    assert [item.id for item in newest_first.data] == [item.id for item in reversed(page.data)]
+    plain = await client.responses.create(model="gpt-4.1", input="just text")
+    items = (await client.responses.input_items.list(plain.id)).data
+    assert items[0].role == "user"  # type: ignore[union-attr]
+
+
+async def test_models(client: AsyncOpenAI) -> None:
+    models = [model.id async for model in client.models.list()]
+    assert {"o3", "gpt-4.1-mini", "gpt-5"} <= set(models)
+
+
+async def test_chat_completions(client: AsyncOpenAI) -> None:
+    messages = [{"role": "user", "content": "hello"}]
+    completion = await client.chat.completions.create(model="gpt-4.1-mini", messages=messages)  # type: ignore[arg-type]
+    assert completion.object == "chat.completion"
+    assert completion.choices[0].message.content
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage is not None
+    stream = await client.chat.completions.create(
+        model="gpt-4.1-mini",
+        messages=messages,  # type: ignore[arg-type]
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = [chunk async for chunk in stream]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == completion.choices[0].message.content, "same request, same seed, same answer"
+    assert chunks[-1].usage is not None
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+async def test_inspection_endpoints(client: AsyncOpenAI, emulator: RunningEmulator) -> None:
+    done = await client.responses.create(
+        model="o3",
+        input="hi",
+        background=True,
+        metadata={"row": "1"},
+        extra_headers={"x-emulator-latency": "0"},
+    )
+    stuck = await client.responses.create(
+        model="gpt-4.1", input="hi", background=True, extra_headers={"x-emulator-fault": "stuck"}
+    )
+    await client.responses.retrieve(done.id)
+    await client.responses.cancel(stuck.id)
+    stream = await client.responses.create(model="gpt-4.1", input="hi", stream=True)
+    [event async for event in stream]
+    async with httpx.AsyncClient(base_url=emulator.url.removesuffix("/v1")) as http:
+        rows = (await http.get("/emulator/responses")).json()["data"]
+        await http.get("/v1/responses/resp_missing")
+        stats = (await http.get("/emulator/stats")).json()
+    fields = {"id", "status", "background", "stream", "model", "metadata", "created_at", "completed_at"}
+    assert all(set(row) == fields for row in rows)
+    by_id = {row["id"]: row for row in rows}
+    assert by_id[done.id]["status"] == "completed"
+    assert by_id[done.id]["metadata"] == {"row": "1"}
+    assert by_id[done.id]["completed_at"] >= by_id[done.id]["created_at"]
+    assert by_id[stuck.id]["status"] == "cancelled"
+    assert by_id[stuck.id]["completed_at"] is None
+    streamed = [row for row in rows if row["stream"]]
+    assert len(streamed) == 1
+    assert streamed[0]["background"] is False
+    assert stats["routes"]["POST /v1/responses"] == 3
+    assert stats["routes"]["GET /v1/responses/{response_id}"] == 2
+    assert stats["routes"]["POST /v1/responses/{response_id}/cancel"] == 1
+    assert stats["status_codes"] == {"200": 6, "404": 1}
+    assert stats["final_status"] == {"completed": 2, "cancelled": 1}
+    assert stats["held"] == 3
