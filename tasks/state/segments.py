@@ -57,12 +57,28 @@ def read_state_file(path: Path) -> pa.Table:
         raise CorruptSegmentError(f"{path}: torn or corrupt state file ({exc})", str(path)) from exc
 
 
-def latest(tables: Iterable[pa.Table]) -> pa.Table:
-    """The latest version of each row across `tables`, sorted by `row_index`."""
+def by_version(tables: Iterable[pa.Table]) -> pa.Table:
+    """All versions of all rows in one table, in ascending `version` order (stable)."""
     parts = [t for t in tables if t.num_rows]
     if not parts:
         return empty_table()
     table = pa.concat_tables(parts).combine_chunks()
+    versions = table.column("version").to_numpy()
+    if len(versions) > 1 and not bool(np.all(versions[1:] >= versions[:-1])):
+        table = table.take(np.argsort(versions, kind="stable"))
+    return table
+
+
+def _sorted_by_index(table: pa.Table) -> pa.Table:
+    indexes = table.column("row_index").to_numpy()
+    if len(indexes) > 1 and not bool(np.all(indexes[1:] >= indexes[:-1])):
+        table = table.take(np.argsort(indexes, kind="stable"))
+    return table
+
+
+def latest(tables: Iterable[pa.Table]) -> pa.Table:
+    """The latest version of each row across `tables`, sorted by `row_index`."""
+    table = by_version(tables)
     keys = table.column("row_key")
     if pc.count_distinct(keys).as_py() != table.num_rows:
         order = pc.sort_indices(table, sort_keys=[("row_key", "ascending"), ("version", "descending")])
@@ -71,14 +87,15 @@ def latest(tables: Iterable[pa.Table]) -> pa.Table:
         first = pc.not_equal(sorted_keys.slice(1), sorted_keys.slice(0, table.num_rows - 1))
         keep = np.concatenate([[True], first.to_numpy(zero_copy_only=False)])
         table = table.filter(pa.array(keep))
-    return table.take(pc.sort_indices(table, sort_keys=[("row_index", "ascending")])).combine_chunks()
+    return _sorted_by_index(table).combine_chunks()
 
 
 def read_latest(
-    directory: Path, *, skip_corrupt: bool, attempts: int = 5
+    directory: Path, *, skip_corrupt: bool, dedupe: bool = True, attempts: int = 5
 ) -> tuple[pa.Table, list[StateFile], list[Path], list[str]]:
     """Read every state file: (latest rows, files read, damaged files skipped, problems).
 
+    With `dedupe=False` the table holds every version, by ascending version (the caller folds them).
     A corrupt file raises `CorruptSegmentError` unless `skip_corrupt`, which reports it in `problems` and
     goes on. If a listed file vanished (a concurrent compaction folded it into a snapshot), list again.
     """
@@ -99,5 +116,6 @@ def read_latest(
                     log.warning("skipping %s", exc)
         except FileNotFoundError:
             continue
-        return latest(tables), [f for f in files if f.path not in damaged], damaged, problems
+        folded = latest(tables) if dedupe else by_version(tables)
+        return folded, [f for f in files if f.path not in damaged], damaged, problems
     raise CorruptSegmentError(f"{directory}: files kept vanishing while reading", str(directory))

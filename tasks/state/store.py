@@ -10,7 +10,7 @@ Positions in the base never move: new rows are appended, folds replace values in
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, KeysView, Mapping
 from typing import Any
 
 import numpy as np
@@ -46,13 +46,15 @@ def merge_overlay(base: pa.Table, overlay: Mapping[int, RowState]) -> pa.Table:
 class RowStore:
     """Latest state of every row; every key is in the base, the overlay only shadows base rows."""
 
-    def __init__(self, base: pa.Table) -> None:
-        self._set_base(base.combine_chunks())
-        keys: list[str] = self.base.column("row_key").to_pylist()  # type: ignore[assignment]
+    def __init__(self, versions: pa.Table) -> None:
+        """Build from every version of every row, in ascending version order: the last one wins."""
+        keys: list[str] = versions.column("row_key").to_pylist()  # type: ignore[assignment]
         self._pos: dict[str, int] = dict(zip(keys, range(len(keys)), strict=True))
-        if len(self._pos) != len(keys):
-            raise ValueError("duplicate row_key in the base table")
-        self._shadow: npt.NDArray[np.bool_] = np.zeros(len(keys), dtype=bool)
+        if len(self._pos) != len(keys):  # older versions present: keep the winners only
+            versions = versions.take(pa.array(list(self._pos.values()), pa.int64()))
+            self._pos = dict(zip(self._pos, range(len(self._pos)), strict=True))
+        self._set_base(versions.combine_chunks())
+        self._shadow: npt.NDArray[np.bool_] = np.zeros(len(self._pos), dtype=bool)
         self.overlay: dict[str, RowState] = {}
         self.counts: Counter[str] = Counter(value_counts(self.base.column("status")))
 
@@ -65,6 +67,9 @@ class RowStore:
 
     def __contains__(self, key: object) -> bool:
         return key in self._pos
+
+    def keys_view(self) -> KeysView[str]:
+        return self._pos.keys()
 
     def position(self, key: str) -> int:
         return self._pos[key]
@@ -89,7 +94,7 @@ class RowStore:
         start = len(self._pos)
         keys: list[str] = table.column("row_key").to_pylist()  # type: ignore[assignment]
         self._pos.update(zip(keys, range(start, start + len(keys)), strict=True))
-        self._set_base(pa.concat_tables([self.base, table]).combine_chunks())
+        self._set_base(pa.concat_tables([self.base, table]) if self.base.num_rows else table)
         self._shadow = np.concatenate([self._shadow, np.zeros(len(keys), dtype=bool)])
         self.counts.update(value_counts(table.column("status")))
 

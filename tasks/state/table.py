@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, KeysView
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -104,7 +104,9 @@ class StateTable:
         lease = Lease.acquire(directory, writer, timeout=lease_timeout, clock=clock)
         try:
             remove_own_temps(directory, writer)
-            latest, files, damaged, problems = read_latest(directory, skip_corrupt=on_corrupt == "skip")
+            latest, files, damaged, problems = read_latest(
+                directory, skip_corrupt=on_corrupt == "skip", dedupe=False
+            )
         except BaseException:
             lease.release()
             raise
@@ -167,17 +169,7 @@ class StateTable:
 
         Existing rows are untouched. Call it once with all rows: each call appends to the in-memory base.
         """
-        seen: set[str] = set()
-        keys: list[str] = []
-        indexes: list[int] = []
-        hashes: list[str] = []
-        for key, index, input_hash in rows:
-            if key in self._store or key in seen:
-                continue
-            seen.add(key)
-            keys.append(key)
-            indexes.append(index)
-            hashes.append(input_hash)
+        keys, indexes, hashes = _unseen(list(rows), self._store.keys_view())
         if not keys:
             return 0
         self._check_open()
@@ -331,3 +323,15 @@ def _name_version(path: Path) -> int:
     """The version in a state file's name (`<writer>-<version>.parquet`), 0 if it has none."""
     digits = path.stem.rpartition("-")[2]
     return int(digits) if digits.isdigit() else 0
+
+
+def _unseen(rows: list[tuple[str, int, str]], known: KeysView[str]) -> tuple[list[str], list[int], list[str]]:
+    """Columns of the rows whose key is neither `known` nor repeated earlier in `rows`."""
+    if not rows:
+        return [], [], []
+    keys, indexes, hashes = (list(column) for column in zip(*rows, strict=True))
+    if len(dict.fromkeys(keys)) == len(keys) and known.isdisjoint(keys):
+        return keys, indexes, hashes  # the common case, at C speed: a first add_pending
+    seen = set(known)
+    fresh = [i for i, key in enumerate(keys) if not (key in seen or seen.add(key))]  # type: ignore[func-returns-value]
+    return [keys[i] for i in fresh], [indexes[i] for i in fresh], [hashes[i] for i in fresh]
