@@ -225,11 +225,16 @@ class StateTable:
         return len(batch.keys)
 
     async def commit(self) -> None:
-        """Return once every change made before the call is durable (group commit, see `commit.py`)."""
+        """Return once every change made before the call is durable (group commit, see `commit.py`).
+
+        Also keeps the lease alive while nothing changes (a runner waiting on long responses).
+        """
+        self._beat_if_due()
         await self._group.commit()
 
     async def maybe_commit(self) -> None:
         """Commit only if `checkpoint_interval` elapsed or `checkpoint_rows` changes are pending."""
+        self._beat_if_due()
         await self._group.maybe_commit()
 
     async def write_pending(self) -> None:
@@ -242,6 +247,10 @@ class StateTable:
         """Refresh the lease's heartbeat now (checkpoints also do it, every `lease_timeout / 4`)."""
         self.lease.heartbeat()
         self._last_beat = self._clock()
+
+    def _beat_if_due(self) -> None:
+        if self._clock() - self._last_beat > self._lease_timeout / 4:
+            self.heartbeat()
 
     def _take_version(self) -> int:
         version = self._next_version
@@ -284,8 +293,7 @@ class StateTable:
 
     def _write_segment(self, version: int, table: pa.Table) -> None:
         self.lease.check()
-        if self._clock() - self._last_beat > self._lease_timeout / 4:
-            self.heartbeat()
+        self._beat_if_due()
         write_state_file(self.directory / SEGMENTS / data_file_name(self.writer, version), table)
         self._own_segments += 1
         self._last_write = self._clock()

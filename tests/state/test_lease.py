@@ -97,3 +97,13 @@ def test_checkpoints_refresh_the_heartbeat(batch_dir: Path, clock: FakeClock) ->
         table.transition("a", "submitting")
         table.flush()
         assert _lease(batch_dir)["heartbeat"] == clock.now
+
+
+async def test_commit_keeps_an_idle_lease_alive(batch_dir: Path, clock: FakeClock) -> None:
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock, lease_timeout=60) as table:
+        clock.advance(40)
+        await table.maybe_commit()  # nothing to write, but the heartbeat is refreshed
+        assert _lease(batch_dir)["heartbeat"] == clock.now
+        clock.advance(40)
+        with pytest.raises(LeaseHeldError):
+            StateTable.open(batch_dir, clock=clock, lease_timeout=60)
