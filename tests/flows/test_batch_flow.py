@@ -65,7 +65,8 @@ async def test_a_fresh_run_completes_every_row_and_writes_the_output_in_order(
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("uniform:0.05,0.5"))) as emu:
         result = await run_batch(str(source), **flow_args(tmp_path, emu))
         assert set(creates_per_row(emu).values()) == {1}
-    assert result.all_completed and result.counts["completed"] == 30
+    assert result.all_completed
+    assert result.counts["completed"] == 30
     output = pd.read_parquet(result.output)
     assert list(output["ticket_id"]) == [f"T-{i:05d}" for i in range(30)]
     assert (output["rowrelay_status"] == "completed").all()
@@ -103,7 +104,8 @@ async def test_failed_rows_are_in_the_output_with_their_error_and_retry_makes_th
         assert 0 < failed < 30
         output = pd.read_parquet(first.output)
         bad = output[output["rowrelay_status"] == "failed"]
-        assert len(bad) == failed and bad["error"].str.len().min() > 0
+        assert len(bad) == failed
+        assert bad["error"].str.len().min() > 0
         completed_before = set(output.loc[output["rowrelay_status"] == "completed", "ticket_id"])
         before = creates_per_row(emu)
         retry(tmp_path / "state", status="failed")

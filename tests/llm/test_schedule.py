@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from tasks.llm.schedule import FIRST_POLL, MAX_INTERVAL, MIN_INTERVAL, LatencyModel, next_poll_delay
@@ -11,7 +12,7 @@ def test_without_history_it_backs_off_from_about_a_second_to_a_cap() -> None:
     model = LatencyModel()
     delays = [next_poll_delay(0.0, n, model) for n in range(20)]
     assert delays[0] == FIRST_POLL
-    assert all(b >= a for a, b in zip(delays, delays[1:], strict=False))
+    assert all(b >= a for a, b in itertools.pairwise(delays))
     assert delays[-1] == MAX_INTERVAL
 
 
