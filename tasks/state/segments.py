@@ -62,7 +62,7 @@ def by_version(tables: Iterable[pa.Table]) -> pa.Table:
     parts = [t for t in tables if t.num_rows]
     if not parts:
         return empty_table()
-    table = pa.concat_tables(parts).combine_chunks()
+    table = pa.concat_tables(parts)
     versions = table.column("version").to_numpy()
     if len(versions) > 1 and not bool(np.all(versions[1:] >= versions[:-1])):
         table = table.take(np.argsort(versions, kind="stable"))
@@ -87,7 +87,7 @@ def latest(tables: Iterable[pa.Table]) -> pa.Table:
         first = pc.not_equal(sorted_keys.slice(1), sorted_keys.slice(0, table.num_rows - 1))
         keep = np.concatenate([[True], first.to_numpy(zero_copy_only=False)])
         table = table.filter(pa.array(keep))
-    return _sorted_by_index(table).combine_chunks()
+    return _sorted_by_index(table)
 
 
 def read_latest(
