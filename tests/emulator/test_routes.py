@@ -30,13 +30,17 @@ async def test_input_items(client: AsyncOpenAI, spec: Spec) -> None:
     assert items[0].role == "user"  # type: ignore[union-attr]
 
 
-async def test_models(client: AsyncOpenAI) -> None:
+async def test_models(client: AsyncOpenAI, spec: Spec) -> None:
+    raw = await client.models.with_raw_response.list()
+    spec.check("ListModelsResponse", raw.http_response.json())
     models = [model.id async for model in client.models.list()]
     assert {"o3", "gpt-4.1-mini", "gpt-5"} <= set(models)
 
 
-async def test_chat_completions(client: AsyncOpenAI) -> None:
+async def test_chat_completions(client: AsyncOpenAI, spec: Spec) -> None:
     messages = [{"role": "user", "content": "hello"}]
+    raw = await client.chat.completions.with_raw_response.create(model="gpt-4.1-mini", messages=messages)  # type: ignore[arg-type]
+    spec.check("CreateChatCompletionResponse", raw.http_response.json())
     completion = await client.chat.completions.create(model="gpt-4.1-mini", messages=messages)  # type: ignore[arg-type]
     assert completion.object == "chat.completion"
     assert completion.choices[0].message.content
