@@ -127,3 +127,9 @@ def remove_own_temps(directory: Path, writer: str) -> list[Path]:
                 Path(entry.path).unlink(missing_ok=True)
                 removed.append(Path(entry.path))
     return removed
+
+
+def version_in_name(path: Path) -> int:
+    """The version in a state file's name (`<writer>-<version>.parquet`), 0 if it has none."""
+    digits = path.stem.rpartition("-")[2]
+    return int(digits) if digits.isdigit() else 0

@@ -140,3 +140,15 @@ class RowStore:
             if self.overlay.get(row.row_key) is row:
                 del self.overlay[row.row_key]
                 self._shadow[position] = False
+
+
+def unseen(rows: list[tuple[str, int, str]], known: KeysView[str]) -> tuple[list[str], list[int], list[str]]:
+    """Columns of the rows whose key is neither `known` nor repeated earlier in `rows`."""
+    if not rows:
+        return [], [], []
+    keys, indexes, hashes = (list(column) for column in zip(*rows, strict=True))
+    if len(dict.fromkeys(keys)) == len(keys) and known.isdisjoint(keys):
+        return keys, indexes, hashes  # the common case, at C speed: a first add_pending
+    seen = set(known)
+    fresh = [i for i, key in enumerate(keys) if not (key in seen or seen.add(key))]  # type: ignore[func-returns-value]
+    return [keys[i] for i in fresh], [indexes[i] for i in fresh], [hashes[i] for i in fresh]

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, KeysView
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -20,12 +20,12 @@ from tasks.state.batch import ensure_batch
 from tasks.state.changes import apply_change
 from tasks.state.commit import GroupCommit
 from tasks.state.compaction import write_snapshot
-from tasks.state.files import SEGMENTS, WRITER_NAME, data_file_name, remove_own_temps
+from tasks.state.files import SEGMENTS, WRITER_NAME, data_file_name, remove_own_temps, version_in_name
 from tasks.state.lease import Lease
 from tasks.state.orphans import recover_orphans
 from tasks.state.schema import RowState, pending_table, rows_to_table, to_datetime
 from tasks.state.segments import read_latest, write_state_file
-from tasks.state.store import RowStore, merge_overlay
+from tasks.state.store import RowStore, merge_overlay, unseen
 from tasks.state.transitions import check_transition
 
 OrphanPolicy = Literal["resubmit", "hold"]
@@ -110,7 +110,7 @@ class StateTable:
         except BaseException:
             lease.release()
             raise
-        versions = [f.version for f in files] + [_name_version(p) for p in damaged]
+        versions = [f.version for f in files] + [version_in_name(p) for p in damaged]
         if latest.num_rows:
             versions.append(int(pa.compute.max(latest.column("version")).as_py()))
         own = sum(1 for f in files if f.writer == writer and not f.snapshot)
@@ -169,7 +169,7 @@ class StateTable:
 
         Existing rows are untouched. Call it once with all rows: each call appends to the in-memory base.
         """
-        keys, indexes, hashes = _unseen(list(rows), self._store.keys_view())
+        keys, indexes, hashes = unseen(list(rows), self._store.keys_view())
         if not keys:
             return 0
         self._check_open()
@@ -325,21 +325,3 @@ class StateTable:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:  # fmt: skip
         self.close()
-
-
-def _name_version(path: Path) -> int:
-    """The version in a state file's name (`<writer>-<version>.parquet`), 0 if it has none."""
-    digits = path.stem.rpartition("-")[2]
-    return int(digits) if digits.isdigit() else 0
-
-
-def _unseen(rows: list[tuple[str, int, str]], known: KeysView[str]) -> tuple[list[str], list[int], list[str]]:
-    """Columns of the rows whose key is neither `known` nor repeated earlier in `rows`."""
-    if not rows:
-        return [], [], []
-    keys, indexes, hashes = (list(column) for column in zip(*rows, strict=True))
-    if len(dict.fromkeys(keys)) == len(keys) and known.isdisjoint(keys):
-        return keys, indexes, hashes  # the common case, at C speed: a first add_pending
-    seen = set(known)
-    fresh = [i for i, key in enumerate(keys) if not (key in seen or seen.add(key))]  # type: ignore[func-returns-value]
-    return [keys[i] for i in fresh], [indexes[i] for i in fresh], [hashes[i] for i in fresh]
