@@ -2,9 +2,11 @@
 
 Besides the fields the caller names, a status change fills in what the table can know by itself:
 
-* `-> submitting` starts a new attempt: `attempts += 1`, `submitted_at = now`, and the fields of the
-  previous response (id, cursor, error, output, usage, completed_at) are cleared, so a crash while
-  submitting can never be mistaken for the previous attempt's still-valid response id.
+* `-> submitting` starts a new try: `submitted_at = now`, and the fields of the previous response (id,
+  cursor, error, output, usage, completed_at) are cleared, so a crash while submitting can never be
+  mistaken for the previous attempt's still-valid response id. `attempts` is the caller's to count:
+  rowrelay counts creates that started (or may have started) a job, not creates refused with a 429 or
+  5xx, which spend no attempt.
 * `-> completed | failed | incomplete | cancelled | expired` sets `completed_at = now` if not given.
 * every status change clears `note` unless one is given (a note explains the change it came with).
 
@@ -57,7 +59,6 @@ def apply_change(
         values["note"] = None
         if status == "submitting":
             values.update(dict.fromkeys(_PER_RESPONSE))
-            values["attempts"] = old.attempts + 1
             values["submitted_at"] = now
         elif status in _ENDED:
             values["completed_at"] = now

@@ -1,6 +1,6 @@
 """The explicit transition table between row statuses: pure data and one pure check.
 
-    pending     -> submitting
+    pending     -> submitting | failed (a bad row, refused before any request: e.g. a blank prompt)
     submitting  -> queued | in_progress | completed | failed | incomplete | cancelled
                    | pending   (the create was refused before anything started: 429 / 5xx)
                    | orphaned  (found `submitting` without a response id on reload)
@@ -26,7 +26,7 @@ _RETRYABLE: frozenset[RowStatus] = frozenset({"submitting", "pending"})
 _ENDED: frozenset[RowStatus] = frozenset({"completed", "failed", "incomplete", "cancelled", "expired"})
 
 TRANSITIONS: Mapping[RowStatus, frozenset[RowStatus]] = {
-    "pending": frozenset({"submitting"}),
+    "pending": frozenset({"submitting", "failed"}),
     "submitting": frozenset(
         {"queued", "in_progress", "completed", "failed", "incomplete", "cancelled", "pending", "orphaned"}
     ),

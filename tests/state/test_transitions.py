@@ -17,6 +17,7 @@ def test_every_status_has_an_entry() -> None:
     ("old", "new"),
     [
         ("pending", "submitting"),
+        ("pending", "failed"),
         ("submitting", "queued"),
         ("submitting", "pending"),
         ("submitting", "orphaned"),
@@ -75,10 +76,10 @@ def test_table_enforces_transitions(table: StateTable) -> None:
 
 def test_submitting_starts_a_clean_attempt(table: StateTable) -> None:
     table.transition("row-000000", "submitting")
-    table.transition("row-000000", "queued", response_id="resp_1", sequence_number=3)
+    table.transition("row-000000", "queued", response_id="resp_1", sequence_number=3, attempts=1)
     table.transition("row-000000", "failed", error_type="server_error", error_message="boom")
     row = table.transition("row-000000", "submitting")
-    assert row.attempts == 2
+    assert row.attempts == 1  # the caller counts attempts: a refused create must not spend one
     assert row.response_id is None
     assert row.sequence_number is None
     assert row.error_type is None
@@ -86,7 +87,7 @@ def test_submitting_starts_a_clean_attempt(table: StateTable) -> None:
 
 
 def test_counters_never_decrease(table: StateTable) -> None:
-    table.transition("row-000000", "submitting")
+    table.transition("row-000000", "submitting", attempts=1)
     with pytest.raises(StateError, match="attempts may not decrease"):
         table.update("row-000000", attempts=0)
 
