@@ -91,6 +91,8 @@ async def create_response(request: Request, emu: Emulator) -> Response:
     background = body.get("background") is True
     record = emu.create(body, faults, background=background)
     include = frozenset(body.get("include") or ())
+    if emu.config.create_delay:
+        await asyncio.sleep(emu.config.create_delay)  # the job already runs; the client just hears late
     if record.stream:
         return streaming.stream_response(emu, record, -1, include, record.obfuscation)
     if background:

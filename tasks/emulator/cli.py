@@ -41,6 +41,12 @@ def emulator(
     poll_rpm: Annotated[
         int | None, typer.Option(help="Retrieves, stream resumes and cancels per minute.")
     ] = None,
+    rate_window: Annotated[
+        float, typer.Option(help="Seconds of traffic a full rate bucket allows at once (60 = a minute's).")
+    ] = 60.0,
+    create_delay: Annotated[
+        float, typer.Option(help="Seconds a create takes to answer after its job has started.")
+    ] = 0.0,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -91,6 +97,8 @@ def emulator(
             rpm=rpm,
             tpm=tpm,
             poll_rpm=poll_rpm,
+            rate_window=rate_window,
+            create_delay=create_delay,
             api_key=api_key,
             fail_rate=fail_rate,
             incomplete_rate=incomplete_rate,

@@ -71,6 +71,12 @@ class EmulatorConfig:
     """Tokens allowed per minute on creates (input estimate + max output tokens); None: unlimited."""
     poll_rpm: int | None = None
     """Retrieves, stream resumes and cancels allowed per minute; None means unlimited."""
+    rate_window: float = 60.0
+    """Seconds of traffic a full rate bucket holds (the burst): 60 allows a whole minute's limit at once;
+    1 enforces it per second, as OpenAI may ("60,000 RPM may be enforced as 1,000 per second")."""
+    create_delay: float = 0.0
+    """Seconds a create takes to answer after its job has started (a slow first byte): the response
+    exists on the server before the client hears its id, the window in which a crash makes an orphan."""
     api_key: str | None = None
     """When set, every /v1 request must carry `Authorization: Bearer <api_key>` (401 otherwise)."""
     fail_rate: float = 0.0
@@ -112,6 +118,10 @@ class EmulatorConfig:
                 raise ValueError(f"{name} must be at least 1, got {value}")
         if self.retention is not None and self.retention <= 0:
             raise ValueError(f"retention must be positive, got {self.retention}")
+        if not 0 < self.rate_window <= 60:
+            raise ValueError(f"rate_window must be in (0, 60] seconds, got {self.rate_window}")
+        if self.create_delay < 0:
+            raise ValueError(f"create_delay must not be negative, got {self.create_delay}")
         if self.stream_window <= 0:
             raise ValueError(f"stream_window must be positive, got {self.stream_window}")
         if self.max_deltas < 1:

@@ -11,32 +11,39 @@ UNLIMITED = 1_000_000_000
 
 @dataclass(slots=True)
 class Bucket:
-    """A bucket of `limit` units that refills continuously over a minute, as OpenAI's limits do."""
+    """`limit` units a minute, refilled continuously, as OpenAI's limits are.
+
+    `capacity` is the burst a full bucket allows: the whole minute's limit by default, or less when the
+    limit is enforced over a shorter window (OpenAI: "60,000 requests/minute may be enforced as 1,000
+    requests/second").
+    """
 
     limit: int
+    capacity: float
     level: float
     updated: float
 
     @classmethod
-    def per_minute(cls, limit: int | None, now: float) -> Bucket:
+    def per_minute(cls, limit: int | None, now: float, window: float = 60.0) -> Bucket:
         size = limit or UNLIMITED
-        return cls(size, float(size), now)
+        capacity = max(1.0, size * min(window, 60.0) / 60.0)
+        return cls(size, capacity, capacity, now)
 
     def _refill(self, now: float) -> None:
         if now > self.updated:
-            self.level = min(float(self.limit), self.level + (now - self.updated) * self.limit / 60.0)
+            self.level = min(self.capacity, self.level + (now - self.updated) * self.limit / 60.0)
             self.updated = now
 
     def wait_for(self, amount: float, now: float) -> float:
         """Seconds until `amount` units are available (0 if they are now)."""
         self._refill(now)
-        amount = min(amount, float(self.limit))  # a request larger than the limit waits for a full bucket
+        amount = min(amount, self.capacity)  # a request larger than a full bucket waits for a full one
         missing = amount - self.level
         return 0.0 if missing <= 0 else missing * 60.0 / self.limit
 
     def take(self, amount: float, now: float) -> None:
         self._refill(now)
-        self.level -= min(amount, float(self.limit))
+        self.level -= min(amount, self.capacity)
 
     def remaining(self, now: float) -> int:
         self._refill(now)
@@ -45,7 +52,7 @@ class Bucket:
     def reset_after(self, now: float) -> float:
         """Seconds until the bucket is full again."""
         self._refill(now)
-        return (self.limit - self.level) * 60.0 / self.limit
+        return (self.capacity - self.level) * 60.0 / self.limit
 
 
 def go_duration(seconds: float) -> str:

@@ -99,9 +99,10 @@ class Emulator:
 
     def __post_init__(self) -> None:
         now = self.clock.monotonic()
-        self.requests = Bucket.per_minute(self.config.rpm, now)
-        self.tokens = Bucket.per_minute(self.config.tpm, now)
-        self.polls = Bucket.per_minute(self.config.poll_rpm, now)
+        window = self.config.rate_window
+        self.requests = Bucket.per_minute(self.config.rpm, now, window)
+        self.tokens = Bucket.per_minute(self.config.tpm, now, window)
+        self.polls = Bucket.per_minute(self.config.poll_rpm, now, window)
 
     # --- rate limits -------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -235,3 +236,35 @@ async def test_every_reply_carries_request_id_and_ratelimit_headers(
         check_headers(reply.headers)
         ids.add(reply.headers["x-request-id"])
     assert len(ids) == len(replies), "request ids are unique"
+
+
+async def test_a_short_rate_window_limits_bursts_but_keeps_the_per_minute_rate(
+    make_client: ClientFactory, spec: Spec
+) -> None:
+    # 600 RPM enforced per second: a burst of 10 passes, the 11th waits about 0.1 s for its token.
+    with running_emulator(EmulatorConfig(rpm=600, rate_window=1.0)) as emu:
+        client = make_client(emu)
+        for _ in range(10):
+            await client.responses.create(model="gpt-4.1", input="hi", background=True)
+        with pytest.raises(openai.RateLimitError) as caught:
+            await client.responses.create(model="gpt-4.1", input="hi", background=True)
+        await check_429(caught.value, spec, "requests")
+        headers = caught.value.response.headers
+        assert headers["x-ratelimit-limit-requests"] == "600"  # still reported per minute
+        assert 0 < float(headers["retry-after-ms"]) <= 150
+        await asyncio.sleep(float(headers["retry-after-ms"]) / 1000 + 0.02)
+        again = await client.responses.create(model="gpt-4.1", input="hi", background=True)
+        assert again.status == "queued"
+
+
+async def test_a_slow_create_has_started_its_job_before_the_client_hears_of_it(
+    make_client: ClientFactory,
+) -> None:
+    with running_emulator(EmulatorConfig(create_delay=0.5)) as emu:
+        client = make_client(emu)
+        pending = asyncio.ensure_future(client.responses.create(model="gpt-4.1", input="hi", background=True))
+        await asyncio.sleep(0.25)
+        held = emu.emulator.listing()
+        assert len(held) == 1  # the server holds the job while the create is still unanswered
+        created = await pending
+        assert created.id == held[0]["id"]

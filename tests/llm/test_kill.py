@@ -24,6 +24,10 @@ ROWS = 500
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def frame_orphans(state: Path) -> int:
+    return int(load(state)["orphans"].sum())
+
+
 def run_worker(url: str, state: Path, mode: str, log: Path, kill_after: float | None) -> int | None:
     """Run one worker; SIGKILL it after `kill_after` seconds (None: let it finish). Returns its rc."""
     command = [sys.executable, "-m", "tests.llm.kill_worker", url, str(state), str(ROWS), mode]
@@ -47,7 +51,9 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_only_counted_orp
 ) -> None:
     rng = random.Random(20261124 + len(mode))
     state = tmp_path / "batch"
-    config = EmulatorConfig(latency=LatencySpec.parse("uniform:0.5,2.5"), seed=9)
+    # Creates answer 0.2 s after their job starts, so some kills land between "the server started it"
+    # and "its id is durable": the orphan case the test is about.
+    config = EmulatorConfig(latency=LatencySpec.parse("uniform:0.5,2.5"), seed=9, create_delay=0.2)
     with running_emulator(config) as emu:
         kills = 0
         for attempt in range(5):
@@ -58,6 +64,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_only_counted_orp
         assert run_worker(emu.url, state, mode, final_log, None) == 0, final_log.read_text()[-3000:]
         listing = emu.emulator.listing()
     assert kills >= 3
+    assert frame_orphans(state) > 0, "no kill landed inside a create: the test did not test orphans"
     frame = load(state)
     assert len(frame) == ROWS
     assert (frame["status"] == "completed").all()
