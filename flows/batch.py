@@ -24,10 +24,13 @@ from typing import Any, TypeVar, cast
 
 import pandas as pd
 from prefect import flow
+from prefect.client.schemas.objects import FlowRun
+from prefect.runtime import flow_run as flow_run_context
 from prefect.utilities.annotations import quote
 
 from flows.artifacts import ProgressArtifact, publish_summary
 from flows.backends import resolve_backend
+from flows.cancelling import RUN_FILE, cancel_batch
 from tasks.dataset import InputSpec, PreparedInput
 from tasks.llm import Progress
 from tasks.llm.session import open_session
@@ -40,7 +43,6 @@ progress_sink: contextvars.ContextVar[Callable[[Progress], None] | None] = conte
     "rowrelay_progress_sink", default=None
 )
 """Where a caller (the CLI's progress bar, a notebook widget) wants progress; set it before the flow."""
-RUN_FILE = "run.json"
 _SHARDS_AT_ONCE = 2
 T = TypeVar("T")
 
@@ -68,7 +70,24 @@ class BatchResult:
         return all(count == 0 for status, count in self.counts.items() if status != "completed")
 
 
-@flow(name="rowrelay-batch", log_prints=False)
+_ACTIVE: dict[str, Path] = {}
+"""State directories of the batches this process is running, by flow run id (for the hook below)."""
+
+
+def _cancel_on_the_server(flow: object, flow_run: FlowRun, state: object) -> None:
+    """on_cancellation: cancel the batch's in-flight responses; the state table stays resumable."""
+    state_dir = _ACTIVE.pop(str(flow_run.id), None)
+    if state_dir is None:
+        return
+    try:
+        cancelled = cancel_batch(state_dir)
+    except Exception:
+        log.exception("could not cancel the in-flight responses of %s", state_dir)
+        return
+    log.warning("flow run cancelled: %d in-flight responses of %s cancelled", cancelled, state_dir)
+
+
+@flow(name="rowrelay-batch", log_prints=False, on_cancellation=[_cancel_on_the_server])
 async def run_batch(
     source: Any,
     template: str | None = None,
@@ -104,11 +123,16 @@ async def run_batch(
         checkpoint_rows=settings.checkpoint_rows,
         orphan_policy=settings.orphan_policy,
     )
+    run_id = flow_run_context.id
+    if run_id is not None:
+        _ACTIVE[run_id] = state_dir
     try:
         _record_run(state_dir, source, spec, out, settings, url)
         await _process(settings, table, prepared, url)
     finally:
         table.close()
+    if run_id is not None:
+        _ACTIVE.pop(run_id, None)
     export_results(state_dir, prepared, out)
     facts = summary(state_dir)
     await publish_summary(table.batch_id, facts, state_dir)

@@ -141,3 +141,7 @@ def deploy(
                     "state": None if state is None else str(state.resolve()),
                     "output": None if output is None else str(output.resolve())},
     )  # fmt: skip
+
+
+if __name__ == "__main__":
+    app()

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from flows.cancelling import cancel_batch, read_run_record
 from tasks.dataset import InputSpec, prepare, read_input, write_output
 from tasks.errors import StateError, UsageError
-from tasks.llm import cancel_in_flight, make_backend
 from tasks.records import ROW_STATUSES, RowStatus
-from tasks.settings import load_settings
 from tasks.state import StateTable, summary
 from tasks.steps import results_frame
 
@@ -34,14 +31,6 @@ def _existing(state: Path) -> Path:
     if not (state / "batch.json").is_file():
         _fail(f"{state} is not a rowrelay state directory (no batch.json)")
     return state
-
-
-def _run_record(state: Path) -> dict[str, Any]:
-    try:
-        record: dict[str, Any] = json.loads((state / "run.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return record
 
 
 def status(state: StateArg) -> None:
@@ -67,28 +56,11 @@ def status(state: StateArg) -> None:
 
 def cancel(state: StateArg) -> None:
     """Cancel the batch's in-flight background responses on the server (the state stays resumable)."""
-    record = _run_record(_existing(state))
-    overrides = {
-        "backend": record.get("backend"),
-        "base_url": record.get("base_url"),
-        "model": record.get("model"),
-    }
-    settings = load_settings(**overrides)
-    if settings.backend == "auto":
-        _fail("this batch never ran, so there is nothing in flight to cancel")
-
-    async def go() -> int:
-        backend = make_backend(settings, base_url=record.get("base_url"))
-        try:
-            with _open(state) as table:
-                return await cancel_in_flight(table, backend)
-        finally:
-            await backend.aclose()
-
     try:
-        cancelled = asyncio.run(go())
+        cancelled = cancel_batch(_existing(state))
     except (UsageError, StateError) as exc:
         _fail(str(exc))
+        return
     out.print(f"cancelled {cancelled} in-flight responses; run the batch again to resume the rest")
 
 
@@ -121,7 +93,7 @@ def export(
     input: Annotated[Path | None, typer.Option(help="The batch's input, if it has moved.")] = None,
 ) -> None:
     """Write the input joined with each row's current result, in input order."""
-    record = _run_record(_existing(state))
+    record = read_run_record(_existing(state))
     source = input or (Path(record["input"]) if record.get("input") else None)
     if source is None:
         _fail("this batch's input was a DataFrame or is unknown: pass --input")

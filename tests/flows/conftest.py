@@ -7,11 +7,13 @@ through PREFECT_API_URL. In-process flows get it through `temporary_settings`; s
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,3 +74,14 @@ def prefect_api(prefect_env: dict[str, str]) -> Iterator[str]:
 
     with temporary_settings(updates={PREFECT_API_URL: prefect_env["PREFECT_API_URL"]}):
         yield prefect_env["PREFECT_API_URL"]
+
+
+@pytest.fixture(autouse=True)
+def _collect_prefect_client_leftovers() -> Iterator[None]:
+    """Prefect's API client leaves keep-alive sockets and transports for the garbage collector.
+    Collect them here, with ResourceWarning silenced for just this sweep, so the warning (Prefect's
+    housekeeping, not ours) cannot surface as an error in whichever test the GC happens to run in."""
+    yield
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()

@@ -1,0 +1,64 @@
+"""Cancel a batch's in-flight background responses on the server, from its state directory alone.
+
+Used by `rowrelay cancel STATE` and by the flow's `on_cancellation` hook: a Prefect cancellation ends
+the flow with a termination signal rather than an asyncio cancellation, so the runner's own
+cancel-on-CancelledError path never runs; the hook is what reaches the server (PREFECT.md §6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from tasks.errors import UsageError
+from tasks.llm import cancel_in_flight, make_backend
+from tasks.settings import load_settings
+from tasks.state import StateTable
+
+RUN_FILE = "run.json"
+
+
+def read_run_record(state_dir: Path) -> dict[str, Any]:
+    """What the last run recorded about itself (never a key); {} if it never got that far."""
+    try:
+        record: dict[str, Any] = json.loads((state_dir / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record
+
+
+async def cancel_batch_async(state_dir: Path) -> int:
+    record = read_run_record(state_dir)
+    if not record.get("backend"):
+        raise UsageError(f"{state_dir}: this batch never ran, so nothing is in flight")
+    settings = load_settings(
+        backend=record["backend"], base_url=record.get("base_url"), model=record.get("model")
+    )
+    backend = make_backend(settings, base_url=record.get("base_url"))
+    try:
+        with StateTable.open(state_dir) as table:
+            return await cancel_in_flight(table, backend)
+    finally:
+        await backend.aclose()
+
+
+def cancel_batch(state_dir: Path) -> int:
+    """Synchronous, safe to call from inside a running event loop (it runs in its own thread)."""
+    result: list[int] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            result.append(asyncio.run(cancel_batch_async(state_dir)))
+        except BaseException as exc:  # handed back to the caller's thread below
+            failure.append(exc)
+
+    thread = threading.Thread(target=work, name="rowrelay-cancel")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result[0]

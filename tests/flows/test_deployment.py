@@ -1,0 +1,129 @@
+"""Scheduled jobs: `rowrelay deploy` serves a cron deployment on a real Prefect server.
+
+Run through `run_deployment` it completes; run again on the same state it resumes instead of
+resubmitting; cancelled from the Prefect API it cancels the batch's in-flight responses on the server
+and leaves a resumable state table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
+from tasks.state import load
+from tests.flows.conftest import ROOT
+from tests.flows.test_batch_flow import TEMPLATE, write_tickets
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(300),
+    pytest.mark.filterwarnings(
+        "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning"
+    ),
+]
+
+
+@contextmanager
+def served(
+    name: str, env: dict[str, str], emu: RunningEmulator, tmp_path: Path, rows: int
+) -> Iterator[tuple[str, Path]]:
+    """`rowrelay deploy` in a subprocess; yields the deployment's full name and the state dir."""
+    source = write_tickets(tmp_path / "tickets.csv", rows)
+    state = tmp_path / "state"
+    command = [
+        sys.executable, "-m", "flows.cli", "deploy", str(source), "--cron", "0 3 * * *", "--name", name,
+        "--template", TEMPLATE, "--id-column", "ticket_id", "--state", str(state),
+        "--output", str(tmp_path / "out.parquet"),
+    ]  # fmt: skip
+    run_env = {**env, "ROWRELAY_BACKEND": "emulator", "ROWRELAY_BASE_URL": emu.url}
+    with (tmp_path / f"serve-{name}.log").open("wb") as log:
+        server = subprocess.Popen(command, cwd=ROOT, env=run_env, stdout=log, stderr=log)
+        try:
+            yield f"rowrelay-batch/{name}", state
+        finally:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+async def wait_for_deployment(full_name: str, log: Path) -> object:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    deadline = time.monotonic() + 90
+    async with get_client() as client:
+        while True:
+            try:
+                return await client.read_deployment_by_name(full_name)
+            except ObjectNotFound:
+                assert time.monotonic() < deadline, f"deployment never appeared; see {log}"
+                await asyncio.sleep(0.5)
+
+
+async def test_the_cron_deployment_runs_and_a_second_run_resumes_instead_of_resubmitting(
+    prefect_env: dict[str, str], prefect_api: str, tmp_path: Path
+) -> None:
+    from prefect.deployments import run_deployment
+
+    with (
+        running_emulator(EmulatorConfig(latency=LatencySpec.parse("uniform:0.05,0.3"))) as emu,
+        served("ci", prefect_env, emu, tmp_path, rows=20) as (name, state),
+    ):
+        deployment = await wait_for_deployment(name, tmp_path / "serve-ci.log")
+        schedules = deployment.schedules  # type: ignore[attr-defined]
+        assert [s.schedule.cron for s in schedules] == ["0 3 * * *"]
+        first = await run_deployment(name, timeout=180)
+        assert first.state is not None
+        assert first.state.is_completed(), first.state
+        creates = len(emu.emulator.listing())
+        assert creates == 20
+        second = await run_deployment(name, timeout=180)
+        assert second.state is not None
+        assert second.state.is_completed()
+        assert len(emu.emulator.listing()) == creates  # resumed: nothing was sent again
+    assert (load(state)["status"] == "completed").all()
+
+
+async def test_cancelling_the_flow_run_cancels_in_flight_responses_on_the_server(
+    prefect_env: dict[str, str], prefect_api: str, tmp_path: Path
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.states import Cancelling
+
+    with (
+        running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:60"))) as emu,
+        served("cancel-me", prefect_env, emu, tmp_path, rows=12) as (name, state),
+    ):
+        await wait_for_deployment(name, tmp_path / "serve-cancel-me.log")
+        run = await run_deployment(name, timeout=0)
+        deadline = time.monotonic() + 120
+        while sum(r["status"] in ("queued", "in_progress") for r in emu.emulator.listing()) < 12:
+            assert time.monotonic() < deadline, (tmp_path / "serve-cancel-me.log").read_text()[-3000:]
+            await asyncio.sleep(0.2)
+        async with get_client() as client:
+            await client.set_flow_run_state(run.id, Cancelling(), force=True)
+            while True:
+                current = await client.read_flow_run(run.id)
+                assert current.state is not None
+                if current.state.is_final():
+                    break
+                assert time.monotonic() < deadline + 60
+                await asyncio.sleep(0.5)
+        assert current.state.is_cancelled(), current.state
+        statuses = {r["status"] for r in emu.emulator.listing()}
+    assert statuses == {"cancelled"}
+    frame = load(state)
+    assert set(frame["status"]) == {"cancelled"}  # resumable: `rowrelay retry` makes them pending
