@@ -75,9 +75,15 @@ _ACTIVE: dict[str, Path] = {}
 
 
 def _cancel_on_the_server(flow: object, flow_run: FlowRun, state: object) -> None:
-    """on_cancellation: cancel the batch's in-flight responses; the state table stays resumable."""
-    state_dir = _ACTIVE.pop(str(flow_run.id), None)
-    if state_dir is None:
+    """on_cancellation: cancel the batch's in-flight responses; the state table stays resumable.
+
+    Prefect may run this hook in the flow's process or, when it had to kill that process, in the
+    runner's; so the state directory comes from the run's parameters when given, else from this
+    process's record of the batches it is running."""
+    given = (flow_run.parameters or {}).get("state")
+    state_dir = Path(given) if given else _ACTIVE.pop(str(flow_run.id), None)
+    if state_dir is None or not (state_dir / RUN_FILE).exists():
+        log.warning("flow run %s cancelled before its batch started: nothing to cancel", flow_run.id)
         return
     try:
         cancelled = cancel_batch(state_dir)

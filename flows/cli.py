@@ -126,19 +126,26 @@ def deploy(
     template: Annotated[str | None, Opt(help="Prompt template.")] = None,
     prompt_column: Annotated[str | None, Opt(help="Prompt column.")] = None,
     id_column: Annotated[str | None, Opt(help="Id column.")] = None,
-    state: Annotated[Path | None, Opt(help="State directory (reused by every scheduled run).")] = None,
+    state: Annotated[
+        Path | None, Opt(help="State directory reused by every scheduled run (default: <state dir>/NAME).")
+    ] = None,
     output: Annotated[Path | None, Opt(help="Output file.")] = None,
     model: Annotated[str | None, Opt(help="Model.")] = None,
 ) -> None:
     """Serve the batch flow as a Prefect deployment on a cron schedule (runs until stopped)."""
     _precheck(input, template, prompt_column, id_column, None)
     from flows.deploy import serve_deployment
+    from tasks.settings import load_settings
+
+    # An explicit state directory, so every scheduled run (and a cancellation hook run by Prefect's
+    # runner process) finds the same batch.
+    state = state or load_settings().state_dir / name
 
     serve_deployment(
         name=name, cron=cron,
         parameters={"source": str(input.resolve()), "template": template, "prompt_column": prompt_column,
                     "id_column": id_column, "model": model,
-                    "state": None if state is None else str(state.resolve()),
+                    "state": str(state.resolve()),
                     "output": None if output is None else str(output.resolve())},
     )  # fmt: skip
 

@@ -76,6 +76,23 @@ def prefect_api(prefect_env: dict[str, str]) -> Iterator[str]:
         yield prefect_env["PREFECT_API_URL"]
 
 
+_PREFECT_LEFTOVERS = (
+    "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning",
+    "ignore:Exception ignored in. <function _SelectorTransport.__del__"
+    ":pytest.PytestUnraisableExceptionWarning",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Prefect's API client leaves keep-alive sockets and transports for the garbage collector; in
+    flow tests only, those two unraisable warnings (Prefect's housekeeping, not ours) are let through."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.path)).parents:
+            for spec in _PREFECT_LEFTOVERS:
+                item.add_marker(pytest.mark.filterwarnings(spec))
+
+
 @pytest.fixture(autouse=True)
 def _collect_prefect_client_leftovers() -> Iterator[None]:
     """Prefect's API client leaves keep-alive sockets and transports for the garbage collector.

@@ -18,11 +18,6 @@ from tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running
 from tasks.state import load
 from tests.flows.conftest import ROOT
 
-# Prefect's own API client leaves a keep-alive socket to its server for the GC to close; that is
-# Prefect's housekeeping, not ours, and only that one warning is let through.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning"
-)
 TEMPLATE = "Triage this ticket.\nSubject: {subject}\n\n{body}"
 
 

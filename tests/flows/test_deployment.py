@@ -26,10 +26,15 @@ from tests.flows.test_batch_flow import TEMPLATE, write_tickets
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(300),
-    pytest.mark.filterwarnings(
-        "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning"
-    ),
 ]
+
+
+def holds_tokens(state: Path, rows: int) -> bool:
+    if not (state / "batch.json").exists():
+        return False
+    frame = load(state)
+    waiting = frame["status"].isin(["queued", "in_progress"]) & frame["response_id"].notna()
+    return int(waiting.sum()) == rows
 
 
 @contextmanager
@@ -110,7 +115,9 @@ async def test_cancelling_the_flow_run_cancels_in_flight_responses_on_the_server
         await wait_for_deployment(name, tmp_path / "serve-cancel-me.log")
         run = await run_deployment(name, timeout=0)
         deadline = time.monotonic() + 120
-        while sum(r["status"] in ("queued", "in_progress") for r in emu.emulator.listing()) < 12:
+        # Cancel once every row's token is durable: a row whose create is still unanswered has no id
+        # to cancel with (it becomes a counted orphan instead, as the kill tests show).
+        while not holds_tokens(state, 12):
             assert time.monotonic() < deadline, (tmp_path / "serve-cancel-me.log").read_text()[-3000:]
             await asyncio.sleep(0.2)
         async with get_client() as client:
@@ -123,7 +130,9 @@ async def test_cancelling_the_flow_run_cancels_in_flight_responses_on_the_server
                 assert time.monotonic() < deadline + 60
                 await asyncio.sleep(0.5)
         assert current.state.is_cancelled(), current.state
-        statuses = {r["status"] for r in emu.emulator.listing()}
-    assert statuses == {"cancelled"}
+        # The on_cancellation hook may still be cancelling when the run shows CANCELLED.
+        while {r["status"] for r in emu.emulator.listing()} != {"cancelled"}:
+            assert time.monotonic() < deadline + 90, (tmp_path / "serve-cancel-me.log").read_text()[-3000:]
+            await asyncio.sleep(0.2)
     frame = load(state)
     assert set(frame["status"]) == {"cancelled"}  # resumable: `rowrelay retry` makes them pending

@@ -1,0 +1,198 @@
+"""The `rowrelay` CLI: every command and every exit code, in real processes where it matters."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
+from tasks.state import load
+from tests.flows.conftest import ROOT
+from tests.flows.test_batch_flow import TEMPLATE, write_tickets
+from tests.flows.test_deployment import holds_tokens
+
+
+def rowrelay(
+    args: list[str], env: dict[str, str], *, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "flows.cli", *args]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def run_args(source: Path, tmp_path: Path) -> list[str]:
+    return [
+        "run", str(source), "--template", TEMPLATE, "--id-column", "ticket_id",
+        "--state", str(tmp_path / "state"), "--output", str(tmp_path / "out.csv"),
+    ]  # fmt: skip
+
+
+def env_for(prefect_env: dict[str, str], emu: RunningEmulator, **extra: str) -> dict[str, str]:
+    return {**prefect_env, "ROWRELAY_BACKEND": "emulator", "ROWRELAY_BASE_URL": emu.url, **extra}
+
+
+# --- usage errors: exit 2 before anything is sent (in-process: they never reach Prefect) ----------
+
+
+@pytest.mark.parametrize(
+    ("setup", "extra", "message"),
+    [
+        ("missing", [], "not found"),
+        ("tickets", ["--id-column", "nope"], "nope"),
+        ("tickets", ["--template", "Hello {missing_column}"], "missing_column"),
+        ("empty", [], "no rows"),
+        ("duplicates", [], "duplicate"),
+        ("tickets", ["--mode", "sometimes"], "--mode"),
+        ("tickets", ["--template", "Hello {"], "template"),
+    ],
+)
+def test_bad_input_or_options_exit_2_and_send_nothing(
+    tmp_path: Path, emulator: RunningEmulator, setup: str, extra: list[str], message: str
+) -> None:
+    source = tmp_path / "input.csv"
+    if setup == "tickets":
+        write_tickets(source, 5)
+    elif setup == "empty":
+        source.write_text("ticket_id,subject,body\n")
+    elif setup == "duplicates":
+        pd.DataFrame(
+            {"ticket_id": ["a", "a", "b"], "subject": ["x", "y", "z"], "body": ["1", "2", "3"]}
+        ).to_csv(source, index=False)
+    args = [
+        "run",
+        str(source),
+        "--template",
+        "{subject}",
+        "--id-column",
+        "ticket_id",
+        "--base-url",
+        emulator.url,
+    ]
+    result = CliRunner().invoke(app, [*args, *extra])
+    assert result.exit_code == 2, result.output
+    assert message.lower() in result.output.lower()
+    assert emulator.emulator.listing() == []
+    assert not (tmp_path / "state").exists()
+
+
+def test_status_and_export_of_something_that_is_not_a_batch_exit_2(tmp_path: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["status", str(tmp_path)]).exit_code == 2
+    assert runner.invoke(app, ["export", str(tmp_path), "--output", str(tmp_path / "x.csv")]).exit_code == 2
+    assert runner.invoke(app, ["retry", str(tmp_path), "--status", "completed"]).exit_code == 2
+
+
+# --- real runs ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_run_completes_then_the_same_command_resumes_and_status_and_export_work(
+    prefect_env: dict[str, str], tmp_path: Path
+) -> None:
+    source = write_tickets(tmp_path / "tickets.csv", 25)
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("uniform:0.05,0.4"))) as emu:
+        env = env_for(prefect_env, emu)
+        first = rowrelay(run_args(source, tmp_path), env)
+        assert first.returncode == 0, first.stderr[-3000:]
+        assert "completed" in first.stderr
+        assert str(tmp_path / "out.csv") in first.stderr
+        again = rowrelay(run_args(source, tmp_path), env)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert len(emu.emulator.listing()) == 25  # the second run sent nothing
+    status = rowrelay(["status", str(tmp_path / "state")], env)
+    assert status.returncode == 0
+    assert "completed" in status.stdout
+    assert "25" in status.stdout
+    exported = rowrelay(["export", str(tmp_path / "state"), "--output", str(tmp_path / "again.jsonl")], env)
+    assert exported.returncode == 0, exported.stderr
+    rows = [json.loads(line) for line in (tmp_path / "again.jsonl").read_text().splitlines()]
+    assert [r["ticket_id"] for r in rows] == [f"T-{i:05d}" for i in range(25)]
+    assert {r["rowrelay_status"] for r in rows} == {"completed"}
+    assert list(pd.read_csv(tmp_path / "out.csv")["ticket_id"]) == [f"T-{i:05d}" for i in range(25)]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_failed_rows_exit_1_and_retry_makes_them_eligible_again(
+    prefect_env: dict[str, str], tmp_path: Path
+) -> None:
+    source = write_tickets(tmp_path / "tickets.csv", 20)
+    config = EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"), fail_rate=0.5, seed=3)
+    with running_emulator(config) as emu:
+        env = env_for(prefect_env, emu, ROWRELAY_MAX_ATTEMPTS="1")
+        first = rowrelay(run_args(source, tmp_path), env)
+        assert first.returncode == 1, first.stderr[-3000:]
+        failed = int((load(tmp_path / "state")["status"] == "failed").sum())
+        assert failed > 0
+        retried = rowrelay(["retry", str(tmp_path / "state")], env)
+        assert retried.returncode == 0
+        assert f"{failed} rows made eligible again" in retried.stdout
+        assert (load(tmp_path / "state")["status"] == "pending").sum() == failed
+        rowrelay(run_args(source, tmp_path), env)
+        creates = Counter(r["metadata"]["rowrelay_row"] for r in emu.emulator.listing())
+    assert sum(creates.values()) == 20 + failed  # exactly the failed rows were sent again
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_cancel_stops_the_server_side_work_of_a_crashed_run(
+    prefect_env: dict[str, str], tmp_path: Path
+) -> None:
+    source = write_tickets(tmp_path / "tickets.csv", 10)
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:120"))) as emu:
+        env = env_for(prefect_env, emu)
+        command = [sys.executable, "-m", "flows.cli", *run_args(source, tmp_path)]
+        with (tmp_path / "run.log").open("wb") as log:
+            run = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+            deadline = time.monotonic() + 120
+            while not holds_tokens(tmp_path / "state", 10):  # every id durable, then crash
+                assert run.poll() is None, (tmp_path / "run.log").read_text()
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            os.kill(run.pid, signal.SIGKILL)  # a crash: the server keeps working
+            run.wait()
+        assert {r["status"] for r in emu.emulator.listing()} <= {"queued", "in_progress"}
+        cancelled = rowrelay(["cancel", str(tmp_path / "state")], env)
+        assert cancelled.returncode == 0, cancelled.stderr
+        assert "cancelled 10 in-flight responses" in cancelled.stdout
+        assert {r["status"] for r in emu.emulator.listing()} == {"cancelled"}
+    assert set(load(tmp_path / "state")["status"]) == {"cancelled"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_with_no_key_or_url_run_starts_the_embedded_emulator_and_reuses_it(
+    prefect_env: dict[str, str], tmp_path: Path
+) -> None:
+    source = write_tickets(tmp_path / "tickets.csv", 8)
+    home = tmp_path / "home"
+    env = {
+        key: value
+        for key, value in prefect_env.items()
+        if not key.startswith(("OPENAI_", "AZURE_OPENAI_", "ROWRELAY_"))
+    }
+    env.update(ROWRELAY_HOME=str(home), ROWRELAY_EMULATOR_ARGS="--latency fixed:0.1")
+    try:
+        first = rowrelay(run_args(source, tmp_path), env)
+        assert first.returncode == 0, first.stderr[-3000:]
+        assert "started the embedded emulator" in first.stderr
+        info = json.loads((home / "emulator.json").read_text())
+        second = rowrelay(run_args(source, tmp_path), env)
+        assert second.returncode == 0, second.stderr[-3000:]
+        assert "reusing the embedded emulator" in second.stderr
+        assert json.loads((home / "emulator.json").read_text())["pid"] == info["pid"]
+    finally:
+        info_path = home / "emulator.json"
+        if info_path.exists():
+            os.kill(json.loads(info_path.read_text())["pid"], signal.SIGTERM)
