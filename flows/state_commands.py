@@ -33,7 +33,13 @@ def _existing(state: Path) -> Path:
     return state
 
 
-def status(state: StateArg) -> None:
+def status(
+    state: StateArg,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="Also draw latency, completions over time and statuses into this PNG."),
+    ] = None,
+) -> None:
     """Counts by status, tokens, latency percentiles; readable while a run is going."""
     facts = summary(_existing(state))
     table = Table(title=f"batch {state.name}")
@@ -52,6 +58,10 @@ def status(state: StateArg) -> None:
         out.print(f"latency p50 {p50:.2f}s  p95 {p95:.2f}s")
     for problem in facts["problems"]:
         err.print(f"[yellow]problem:[/] {problem}")
+    if plot is not None:
+        from tasks.plots import write_overview  # matplotlib's import costs: only when asked
+
+        out.print(f"wrote {write_overview(state, plot)}")
 
 
 def cancel(state: StateArg) -> None:
