@@ -1,0 +1,89 @@
+"""Every notebook under notebooks/ runs top to bottom in a real kernel (the venv's), against a real
+Prefect API, and ends by printing `all N <things> accounted for` (the convention for our notebooks).
+
+Notebooks are committed without outputs; that is checked here too. Run just these with
+`.venv/bin/pytest tests/notebooks`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import httpx
+import nbformat
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+ACCOUNTED = re.compile(r"all (\d+) [\w ]+ accounted for")
+
+
+def code_cells(notebook: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [cell for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def text_of(cell: nbformat.NotebookNode) -> str:
+    parts = []
+    for output in cell.get("outputs", []):
+        if output.output_type == "stream":
+            parts.append(output.text)
+        elif output.output_type in ("execute_result", "display_data"):
+            parts.append(output.data.get("text/plain", ""))
+    return "".join(parts)
+
+
+@pytest.fixture
+def kernel_env(
+    prefect_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """A `python3` kernel spec that is surely this venv's python (JUPYTER_PATH is searched first), and
+    the kernel's environment: the session's Prefect server, a private rowrelay home."""
+    jupyter = tmp_path / "jupyter"
+    spec = jupyter / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": "rowrelay", "language": "python"})
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(jupyter))
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
+    assert KernelSpecManager().get_kernel_spec("python3").argv[0] == sys.executable
+    return {
+        **prefect_env,
+        "JUPYTER_PATH": str(jupyter),
+        "JUPYTER_PLATFORM_DIRS": "1",
+        "ROWRELAY_HOME": str(tmp_path / "home"),
+    }
+
+
+def test_there_are_notebooks_and_they_are_committed_without_outputs() -> None:
+    assert NOTEBOOKS
+    for path in NOTEBOOKS:
+        cells = code_cells(nbformat.read(path, as_version=4))
+        assert [c.execution_count for c in cells if c.execution_count is not None] == [], path.name
+        assert [c.outputs for c in cells if c.outputs] == [], path.name
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_notebook_runs_top_to_bottom_and_accounts_for_every_row(
+    path: Path, kernel_env: dict[str, str]
+) -> None:
+    api = kernel_env["PREFECT_API_URL"]
+    runs_before = httpx.post(f"{api}/flow_runs/count", json={}).json()
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(path.parent)}}
+    )
+    client.execute(env=kernel_env)  # raises CellExecutionError, naming the cell, if one fails
+    cells = code_cells(notebook)
+    assert [o for c in cells for o in c.outputs if o.output_type == "error"] == []
+    final = text_of(cells[-1])
+    assert ACCOUNTED.search(final), final
+    assert httpx.post(f"{api}/flow_runs/count", json={}).json() > runs_before  # PREFECT_API_URL was used
