@@ -5,6 +5,9 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Compile site-packages to bytecode once at install: with PYTHONDONTWRITEBYTECODE set (as on CI
+# machines), every process would otherwise recompile Prefect, pandas and the SDK at import.
+export UV_COMPILE_BYTECODE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
 .PHONY: demo test lint typecheck contracts pytest bench venv clean
