@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tasks.records import WaitMode
 
-Backend = Literal["auto", "emulator", "openai", "azure", "chat"]
+Backend = Literal["auto", "emulator", "openai", "azure", "chat", "agent"]
 
 
 class Settings(BaseSettings):
@@ -28,7 +28,8 @@ class Settings(BaseSettings):
     backend: Backend = Field(
         "auto",
         description="auto: OpenAI if a key or base URL is configured, else the embedded emulator; "
-        "emulator; openai (any OpenAI-compatible base URL); azure; chat (Chat Completions, no background).",
+        "emulator; openai (any OpenAI-compatible base URL); azure; chat (Chat Completions, no background); "
+        "agent (a Microsoft Agent Framework agent on OpenAI or the base URL; see tasks.llm.agent_backend).",
     )
     base_url: str | None = Field(
         None,

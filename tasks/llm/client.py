@@ -11,7 +11,9 @@ at once, so such timeouts are rare. Polls, resumes and cancels are idempotent: t
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
+import httpx2
 import openai
 
 from tasks.errors import UsageError
@@ -20,11 +22,26 @@ from tasks.llm.chat_backend import ChatBackend
 from tasks.llm.responses_backend import HeadersHook, ResponsesBackend
 from tasks.settings import Settings
 
+if TYPE_CHECKING:
+    from tasks.llm.agent_backend import AgentSource
+
 EMULATOR_KEY = "rowrelay-emulator"  # the embedded emulator checks no key; the SDK insists on one
+
+
+_CONNECTIONS = 100
+"""HTTP connections per client. The SDK's default pool allows 1,000 but keeps 100 alive, and httpcore
+scans every pooled connection whenever a request ends: with ~1,000 rows polling at once the runner
+spent most of its CPU opening, scanning and closing connections (tests/benchmarks/bench_overhead.py).
+Background calls are short, so a pool that keeps every connection it opens serves them well."""
 
 
 def _timeout(settings: Settings) -> openai.Timeout:
     return openai.Timeout(settings.request_timeout, connect=5.0)
+
+
+def _pool() -> httpx2.AsyncClient:
+    limits = httpx2.Limits(max_connections=_CONNECTIONS, max_keepalive_connections=_CONNECTIONS)
+    return openai.DefaultAsyncHttpx2Client(limits=limits)
 
 
 def _clients(
@@ -40,6 +57,7 @@ def _clients(
                 api_version=settings.azure_api_version,
                 max_retries=retries,
                 timeout=_timeout(settings),
+                http_client=_pool(),
             )
         key = settings.api_key.get_secret_value() if settings.api_key else None
         if backend == "emulator":
@@ -49,26 +67,56 @@ def _clients(
                 "no API key: set OPENAI_API_KEY (or ROWRELAY_API_KEY), or use --backend emulator"
             )
         return openai.AsyncOpenAI(
-            api_key=key, base_url=base_url, max_retries=retries, timeout=_timeout(settings)
+            api_key=key,
+            base_url=base_url,
+            max_retries=retries,
+            timeout=_timeout(settings),
+            http_client=_pool(),
         )
 
     return make(0), make(settings.transport_retries)
 
 
 def make_backend(
-    settings: Settings, *, base_url: str | None = None, on_headers: HeadersHook | None = None
+    settings: Settings,
+    *,
+    base_url: str | None = None,
+    on_headers: HeadersHook | None = None,
+    agent: AgentSource | None = None,
 ) -> Backend:
-    """Build the backend the settings name (`auto` must be resolved by the caller first)."""
+    """Build the backend the settings name (`auto` must be resolved by the caller first).
+
+    With an `agent` (an Agent Framework agent, or a factory taking an `OpenAIChatClient`), rows are run
+    by that agent over the transport the settings name (emulator, openai, azure); backend `agent` with
+    no agent runs rowrelay's plain agent over OpenAI or the configured base URL.
+    """
     backend = settings.backend
     url = base_url or settings.base_url
     if backend == "auto":
         raise UsageError("backend 'auto' must be resolved before building a client")
     if backend == "emulator" and url is None:
         raise UsageError("the emulator backend needs its base URL")
+    if agent is not None or backend == "agent":
+        return _agent_backend(settings, url, agent)
     creates, reads = _clients(settings, backend, url)
     if backend == "chat":
         return ChatBackend("chat", reads)
     return ResponsesBackend(backend, creates, reads, on_headers)
+
+
+def _agent_backend(settings: Settings, url: str | None, agent: AgentSource | None) -> Backend:
+    from agent_framework import Agent  # Agent Framework is imported only when an agent runs rows
+
+    from tasks.llm.agent_backend import AgentBackend, default_agent
+
+    if settings.backend == "chat":
+        raise UsageError("an agent runs on the Responses API: use it with emulator, openai or azure")
+    source = default_agent if agent is None else agent
+    if isinstance(source, Agent):
+        return AgentBackend(source)  # the caller's agent on the caller's client
+    transport = "openai" if settings.backend == "agent" else settings.backend
+    creates, reads = _clients(settings, transport, url)
+    return AgentBackend(source, creates=creates, reads=reads, model=settings.model)
 
 
 def describe(settings: Settings, base_url: str | None) -> Mapping[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tasks.llm.budget import OutputEstimate, RateBudget
 from tasks.llm.calls import Backend
@@ -17,6 +18,9 @@ from tasks.llm.row import RowDriver, RowPolicy
 from tasks.llm.runner import BatchRunner, Progress
 from tasks.settings import Settings
 from tasks.state import StateTable
+
+if TYPE_CHECKING:
+    from tasks.llm.agent_backend import AgentSource
 
 
 @dataclass
@@ -38,8 +42,12 @@ def open_session(
     instructions: str | None = None,
     base_url: str | None = None,
     progress: Callable[[Progress], None] | None = None,
+    agent: AgentSource | None = None,
 ) -> Session:
-    """Build a run's collaborators; call from inside the event loop that will run them."""
+    """Build a run's collaborators; call from inside the event loop that will run them.
+
+    `agent` (an Agent Framework agent, or a factory taking an `OpenAIChatClient`) runs every row.
+    """
     budget = RateBudget(
         rpm=settings.rpm,
         tpm=settings.tpm,
@@ -52,7 +60,7 @@ def open_session(
     def on_headers(headers: Mapping[str, str]) -> None:
         budget.observe_headers(headers, tokens_needed=output_budget.value())
 
-    backend = make_backend(settings, base_url=base_url, on_headers=on_headers)
+    backend = make_backend(settings, base_url=base_url, on_headers=on_headers, agent=agent)
     policy = RowPolicy(
         batch_id=table.batch_id,
         model=settings.model,
