@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pandas as pd
 from prefect import flow
@@ -37,6 +37,9 @@ from tasks.llm.session import open_session
 from tasks.settings import Settings, load_settings
 from tasks.state import StateTable, summary
 from tasks.steps import export_results, load_input, plan_batch, process_shard
+
+if TYPE_CHECKING:
+    from tasks.llm.agent_backend import AgentFactory
 
 log = logging.getLogger("rowrelay.flow")
 progress_sink: contextvars.ContextVar[Callable[[Progress], None] | None] = contextvars.ContextVar(
@@ -110,8 +113,13 @@ async def run_batch(
     max_attempts: int | None = None,
     backend: str | None = None,
     base_url: str | None = None,
+    agent: str | None = None,
 ) -> BatchResult:
-    """Run (or resume) a batch. `source` is a CSV/Parquet/JSONL path, or a DataFrame from Python."""
+    """Run (or resume) a batch. `source` is a CSV/Parquet/JSONL path, or a DataFrame from Python.
+
+    `agent` names an Agent Framework agent factory, `package.module:function` taking an
+    `OpenAIChatClient` and returning an `Agent`: every row is then run by that agent.
+    """
     settings = load_settings(
         model=model, mode=mode, rpm=rpm, tpm=tpm, max_in_flight=max_in_flight,
         max_attempts=max_attempts, backend=backend, base_url=base_url,
@@ -120,6 +128,7 @@ async def run_batch(
         template=template, prompt_column=prompt_column, id_column=id_column, instructions=instructions
     )
     prepared = load_input(_whole(source), spec)
+    factory = _agent_factory(agent)
     state_dir = Path(state) if state else default_state_dir(settings, source, prepared)
     out = Path(output) if output else settings.output_dir / f"{state_dir.name}.parquet"
     settings, url = resolve_backend(settings)
@@ -133,8 +142,8 @@ async def run_batch(
     if run_id is not None:
         _ACTIVE[run_id] = state_dir
     try:
-        _record_run(state_dir, source, spec, out, settings, url)
-        await _process(settings, table, prepared, url)
+        _record_run(state_dir, source, spec, out, settings, url, agent)
+        await _process(settings, table, prepared, url, factory)
     finally:
         table.close()
     if run_id is not None:
@@ -146,7 +155,21 @@ async def run_batch(
     return BatchResult(table.batch_id, str(state_dir), str(out), counts, settings.backend, url)
 
 
-async def _process(settings: Settings, table: StateTable, prepared: PreparedInput, url: str | None) -> None:
+def _agent_factory(spec: str | None) -> AgentFactory | None:
+    if spec is None:
+        return None
+    from tasks.llm.agent_backend import load_agent_factory  # Agent Framework only when asked for
+
+    return load_agent_factory(spec)
+
+
+async def _process(
+    settings: Settings,
+    table: StateTable,
+    prepared: PreparedInput,
+    url: str | None,
+    agent: AgentFactory | None = None,
+) -> None:
     artifact = await ProgressArtifact.create(table.batch_id)
     sink = progress_sink.get()
 
@@ -157,8 +180,9 @@ async def _process(settings: Settings, table: StateTable, prepared: PreparedInpu
 
     prompts = {row.row_key: row.prompt for row in prepared.rows}
     session = open_session(
-        settings, table, prompts, instructions=prepared.instructions, base_url=url, progress=on_progress
-    )
+        settings, table, prompts, instructions=prepared.instructions, base_url=url, progress=on_progress,
+        agent=agent,
+    )  # fmt: skip
     try:
         plan = plan_batch(_whole(table), _whole(prepared), session.driver.wants_submit, settings.shard_size)
         log.info(
@@ -184,7 +208,13 @@ def default_state_dir(settings: Settings, source: Any, prepared: PreparedInput) 
 
 
 def _record_run(
-    state_dir: Path, source: Any, spec: InputSpec, out: Path, settings: Settings, url: str | None
+    state_dir: Path,
+    source: Any,
+    spec: InputSpec,
+    out: Path,
+    settings: Settings,
+    url: str | None,
+    agent: str | None = None,
 ) -> None:
     """What `rowrelay export`/`cancel` need later: never a key, only where and what."""
     record = {
@@ -195,6 +225,7 @@ def _record_run(
         "base_url": url,
         "model": settings.model,
         "mode": settings.mode,
+        "agent": agent,
     }
     temp = state_dir / f"{RUN_FILE}.tmp"
     temp.write_text(json.dumps(record, indent=2))

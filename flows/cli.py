@@ -63,12 +63,17 @@ def run(
     max_in_flight: Annotated[int | None, Opt(help="Background responses open at once.")] = None,
     max_attempts: Annotated[int | None, Opt(help="Creates per row before it ends failed.")] = None,
     base_url: Annotated[str | None, Opt(help="OpenAI-compatible base URL ending in /v1.")] = None,
-    backend: Annotated[str | None, Opt(help="auto, emulator, openai, azure or chat.")] = None,
+    backend: Annotated[str | None, Opt(help="auto, emulator, openai, azure, chat or agent.")] = None,
+    agent: Annotated[
+        str | None, Opt(help="Agent Framework agent factory module:function (OpenAIChatClient -> Agent).")
+    ] = None,
 ) -> None:
     """Run a batch, or resume it: the same command again picks up where it stopped."""
     if mode is not None and mode not in ("poll", "stream"):
         _usage(f"--mode must be poll or stream, not {mode!r}")
     _precheck(input, template, prompt_column, id_column, instructions)
+    if agent is not None:
+        _check_agent(agent)
     from flows.batch import run_batch  # Prefect's import costs a second: only when we will run
 
     async def go() -> object:
@@ -80,7 +85,7 @@ def run(
                     model=model, id_column=id_column, state=None if state is None else str(state),
                     output=None if output is None else str(output), mode=mode, rpm=rpm, tpm=tpm,
                     max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
-                    base_url=base_url,
+                    base_url=base_url, agent=agent,
                 )  # fmt: skip
             finally:
                 console_progress.uninstall(token)
@@ -109,6 +114,16 @@ def _precheck(
 
     try:
         prepare(read_input(path), InputSpec(template, prompt_column, id_column, instructions))
+    except UsageError as exc:
+        _usage(str(exc))
+
+
+def _check_agent(spec: str) -> None:
+    """Import the agent factory now: a bad --agent exits 2 before Prefect starts."""
+    from tasks.llm.agent_backend import load_agent_factory
+
+    try:
+        load_agent_factory(spec)
     except UsageError as exc:
         _usage(str(exc))
 
