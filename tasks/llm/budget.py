@@ -1,5 +1,6 @@
 """The rate budget: requests/min and tokens/min for creates, a separate budget for polls, a cap on what
-is in flight, and a shared pause that 429s and exhausted `x-ratelimit-*` headers set.
+is in flight, and pauses that 429s and exhausted `x-ratelimit-*` headers set: creates and polls each
+have their own, so a create limit never stops the run noticing completions.
 
 Limit by weight, not by count: one aiolimiter bucket for requests, one for tokens (acquiring the
 estimate), a semaphore for open responses. A 429 storm only slows the batch: callers wait at the gate
@@ -83,7 +84,8 @@ class RateBudget:
     max_in_flight: int
     output: OutputEstimate
     throttled: int = 0
-    _paused_until: float = 0.0
+    _creates_paused_until: float = 0.0
+    _polls_paused_until: float = 0.0
     _requests: AsyncLimiter = field(init=False)
     _tokens: AsyncLimiter = field(init=False)
     _polls: AsyncLimiter = field(init=False)
@@ -101,33 +103,47 @@ class RateBudget:
     def estimate(self, prompt_tokens: int) -> int:
         return min(self.tpm, prompt_tokens + self.output.value())
 
-    async def _gate(self) -> None:
+    async def _gate(self, poll: bool) -> None:
         # Not an Event: the deadline can move later while we sleep, so re-check after waking.
-        while (wait := self._paused_until - self._now()) > 0:  # noqa: ASYNC110
+        while (wait := self._paused_until(poll) - self._now()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(wait)
+
+    def _paused_until(self, poll: bool) -> float:
+        return self._polls_paused_until if poll else self._creates_paused_until
 
     async def acquire_create(self, tokens: int) -> None:
         """Wait until a create of about `tokens` tokens fits the request and token budgets."""
-        await self._gate()
+        await self._gate(poll=False)
         await self._requests.acquire()
         await self._tokens.acquire(min(tokens, self.tpm))
-        await self._gate()  # a 429 elsewhere may have closed the gate while we queued
+        await self._gate(poll=False)  # a 429 elsewhere may have closed the gate while we queued
 
     async def acquire_poll(self) -> None:
-        await self._gate()
+        await self._gate(poll=True)
         await self._polls.acquire()
 
-    def pause(self, seconds: float) -> None:
-        """Hold every create and poll for `seconds` (a 429's retry-after, or an exhausted window)."""
-        self._paused_until = max(self._paused_until, self._now() + max(0.0, seconds))
+    def pause(self, seconds: float, *, poll: bool = False) -> None:
+        """Hold creates (or, with `poll`, polls and resumes) for `seconds`."""
+        until = self._now() + max(0.0, seconds)
+        if poll:
+            self._polls_paused_until = max(self._polls_paused_until, until)
+        else:
+            self._creates_paused_until = max(self._creates_paused_until, until)
 
-    def on_rate_limited(self, wait: float | None) -> None:
+    def on_rate_limited(self, wait: float | None, *, poll: bool = False) -> None:
+        """A 429 pauses the kind of call that earned it, for the server's retry-after (else 1 s)."""
         self.throttled += 1
-        self.pause(wait if wait is not None else 1.0)
+        self.pause(wait if wait is not None else 1.0, poll=poll)
 
     def observe_headers(self, headers: Mapping[str, str], *, tokens_needed: int) -> None:
-        """Slow down before the server says no: an exhausted `x-ratelimit-remaining-*` pauses until
-        the matching reset. Servers that send -1/0 for unknown values (some Azure regions) are ignored."""
+        """Slow down before the server says no (headers of create responses; they pause creates).
+
+        An exhausted `x-ratelimit-remaining-*` pauses until what one more create needs has refilled,
+        not until the reset: `x-ratelimit-reset-*` is the time until the whole window is full again
+        (a minute when the limit is spent), while the bucket refills continuously, at
+        (limit - remaining) / reset per second. Waiting for the full reset idles a run that is exactly
+        on its limit for up to a minute at a time. Servers that send -1/0 for unknown values (some
+        Azure regions) are ignored."""
         for unit, needed in (("requests", 1), ("tokens", tokens_needed)):
             remaining = _int(headers.get(f"x-ratelimit-remaining-{unit}"))
             limit = _int(headers.get(f"x-ratelimit-limit-{unit}"))
@@ -136,7 +152,15 @@ class RateBudget:
             if remaining < needed:
                 reset = parse_duration(headers.get(f"x-ratelimit-reset-{unit}"))
                 if reset:
-                    self.pause(min(reset, 60.0))
+                    self.pause(min(reset, 60.0, refill_wait(needed, remaining, limit, reset)))
+
+
+def refill_wait(needed: int, remaining: int, limit: int, reset: float) -> float:
+    """Seconds until `needed` units are available, for a bucket that refills to `limit` in `reset`."""
+    missing = min(needed, limit) - remaining
+    if missing <= 0:
+        return 0.0
+    return missing * reset / max(1, limit - remaining)
 
 
 def _int(value: str | None) -> int | None:

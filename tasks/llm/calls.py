@@ -29,6 +29,11 @@ class MaybeSentError(TransientError):
     """A create got no answer (timeout, dropped connection): it may or may not have started a job."""
 
 
+class StreamErrorEvent(TransientError):
+    """The stream carried an `error` event: the response is failing, and replaying the stream from the
+    cursor would only meet the same event again. Ask for the response's state instead."""
+
+
 class RequestRejectedError(TerminalError):
     """The server refused this row's request as invalid (400/422): retrying the same input won't help."""
 
@@ -142,7 +147,7 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
         return (MaybeSentError if creating else TransientError)(f"connection problem: {exc}")
     if isinstance(exc, openai.APIError):
         # Raised mid-stream for an `error` event (the nested shape production sends).
-        return TransientError(f"stream error event: {exc.message}")
+        return StreamErrorEvent(f"stream error event: {exc.message}")
     return exc
 
 

@@ -25,6 +25,7 @@ from tasks.llm.calls import (
     RequestRejectedError,
     RowRequest,
     Snapshot,
+    StreamErrorEvent,
     StreamUnavailableError,
     StreamUpdate,
 )
@@ -217,7 +218,7 @@ class RowDriver:
                 return None
             except RateLimitedError as exc:
                 self.counters.rate_limited += 1
-                self.budget.on_rate_limited(exc.retry_after)
+                self.budget.on_rate_limited(exc.retry_after, poll=True)
                 continue
             except TransientError:
                 self.counters.transient_errors += 1
@@ -245,25 +246,28 @@ class RowDriver:
                 stream = self.backend.resume(response_id, cursor)
             try:
                 async with contextlib.aclosing(stream):
-                    async for update in stream:
+                    while (update := await self._next_event(key, stream)) is not None:
                         cursor = update.sequence_number
                         self.table.update(key, sequence_number=cursor)
                         if update.snapshot is not None:
                             if update.snapshot.terminal:
                                 return update.snapshot
                             self._note_progress(key, update.snapshot)
-                # Ended without a terminal event (cancelled elsewhere, or a server that closes early).
+                # Ended without a terminal event (cancelled elsewhere, a server that closes early, or
+                # a response still queued at its deadline): ask for the truth.
                 snapshot = await self.backend.retrieve(response_id)
                 if snapshot.terminal:
                     return snapshot
-            except StreamUnavailableError:
+                if await self._stuck(key, snapshot, _seconds_since(self.table.get(key).submitted_at)):
+                    return None
+            except (StreamUnavailableError, StreamErrorEvent):
                 return await self._poll(self.table.get(key))
             except ResponseGoneError as exc:
                 self._expire(key, exc)
                 return None
             except RateLimitedError as exc:
                 self.counters.rate_limited += 1
-                self.budget.on_rate_limited(exc.retry_after)
+                self.budget.on_rate_limited(exc.retry_after, poll=True)
             except TransientError:
                 self.counters.transient_errors += 1
                 # A drop after progress resumes at once; drops with nothing new back off.
@@ -271,6 +275,19 @@ class RowDriver:
                 await self.sleep(_backoff(drops) if drops else 0.0)
             last_cursor = cursor
             stream = None
+
+    async def _next_event(self, key: str, stream: AsyncGenerator[StreamUpdate, None]) -> StreamUpdate | None:
+        """The next event, or None when the stream ends or a still-queued response reaches its
+        queued deadline: a stuck stream sends only keep-alives, so waiting on it would never end."""
+        row = self.table.get(key)
+        limit = None
+        if row.status == "queued":
+            limit = max(0.0, self.policy.queued_timeout - _seconds_since(row.submitted_at))
+        try:
+            async with asyncio.timeout(limit):
+                return await anext(stream)
+        except (StopAsyncIteration, TimeoutError):
+            return None
 
     def _note_progress(self, key: str, snapshot: Snapshot) -> None:
         if snapshot.status != self.table.get(key).status and snapshot.status in IN_FLIGHT:
@@ -356,6 +373,10 @@ class RowDriver:
 def _backoff(failures: int) -> float:
     delay: float = min(_MAX_BACKOFF, 0.5 * 2.0 ** (failures - 1))
     return delay * random.uniform(0.75, 1.0)
+
+
+def _seconds_since(moment: datetime | None) -> float:
+    return 0.0 if moment is None else (_now() - moment).total_seconds()
 
 
 def _now() -> datetime:

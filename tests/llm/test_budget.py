@@ -11,6 +11,7 @@ from tasks.llm.budget import (
     OutputEstimate,
     RateBudget,
     parse_duration,
+    refill_wait,
     retry_after,
 )
 
@@ -51,34 +52,58 @@ def test_output_estimate_uses_ceiling_then_reconciles_with_usage() -> None:
     assert estimate.value() == 125  # mean plus a 25% margin
 
 
-async def test_a_429_closes_the_gate_for_creates_and_polls() -> None:
+async def test_a_429_on_a_create_pauses_creates_but_not_polls() -> None:
     budget = RateBudget(
         rpm=10_000, tpm=10_000_000, poll_rpm=10_000, max_in_flight=4, output=OutputEstimate(64)
     )
     loop = asyncio.get_running_loop()
     budget.on_rate_limited(0.2)
     start = loop.time()
+    await budget.acquire_poll()
+    assert loop.time() - start < 0.05
     await budget.acquire_create(100)
     assert loop.time() - start >= 0.19
     assert budget.throttled == 1
 
 
-async def test_exhausted_remaining_header_pauses_until_reset() -> None:
+async def test_a_429_on_a_poll_pauses_polls_but_not_creates() -> None:
     budget = RateBudget(
         rpm=10_000, tpm=10_000_000, poll_rpm=10_000, max_in_flight=4, output=OutputEstimate(64)
     )
     loop = asyncio.get_running_loop()
+    budget.on_rate_limited(0.2, poll=True)
+    start = loop.time()
+    await budget.acquire_create(100)
+    assert loop.time() - start < 0.05
+    await budget.acquire_poll()
+    assert loop.time() - start >= 0.19
+
+
+async def test_exhausted_remaining_header_pauses_creates_until_one_request_refills() -> None:
+    budget = RateBudget(
+        rpm=10_000, tpm=10_000_000, poll_rpm=10_000, max_in_flight=4, output=OutputEstimate(64)
+    )
+    loop = asyncio.get_running_loop()
+    # 2 requests refill in 300 ms, so the next one is there after 150 ms (not after the full reset).
     budget.observe_headers(
         {
-            "x-ratelimit-limit-requests": "60",
+            "x-ratelimit-limit-requests": "2",
             "x-ratelimit-remaining-requests": "0",
-            "x-ratelimit-reset-requests": "150ms",
+            "x-ratelimit-reset-requests": "300ms",
         },
         tokens_needed=10,
     )
     start = loop.time()
     await budget.acquire_poll()
-    assert loop.time() - start >= 0.14
+    assert loop.time() - start < 0.05
+    await budget.acquire_create(100)
+    assert 0.14 <= loop.time() - start < 0.28
+
+
+def test_refill_wait_is_the_time_for_the_missing_units() -> None:
+    assert refill_wait(1, 0, 3000, 60.0) == pytest.approx(0.02)
+    assert refill_wait(1, 5, 3000, 60.0) == 0.0
+    assert refill_wait(1000, 500, 2_000_000, 20.0) == pytest.approx(500 * 20.0 / 1_999_500)
 
 
 async def test_azure_style_negative_headers_are_ignored() -> None:

@@ -16,11 +16,12 @@ from tasks.llm import BackendRefusedError, RunReport
 from tasks.llm.session import open_session
 from tasks.settings import Settings
 from tasks.state import StateTable, load
+from tests.conftest import EmulatorProcess
 
 ROWS = 60
 
 
-def settings_for(emu: RunningEmulator, **overrides: Any) -> Settings:
+def settings_for(emu: RunningEmulator | EmulatorProcess, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "backend": "emulator",
         "base_url": emu.url,
@@ -46,7 +47,9 @@ def prompts(rows: int = ROWS) -> dict[str, str]:
     return {f"row-{i:04d}": f"Summarise ticket number {i}." for i in range(rows)}
 
 
-async def run_batch(emu: RunningEmulator, directory: Path, rows: int = ROWS, **overrides: Any) -> RunReport:
+async def run_batch(
+    emu: RunningEmulator | EmulatorProcess, directory: Path, rows: int = ROWS, **overrides: Any
+) -> RunReport:
     table = new_table(directory, rows)
     session = open_session(settings_for(emu, **overrides), table, prompts(rows))
     try:
