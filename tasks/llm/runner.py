@@ -73,7 +73,7 @@ class BatchRunner:
             for k in _in_scope(table.keys_with_status(_RETRYABLE), scope)
             if driver.wants_submit(table.get(k))
         ]
-        total = len(table) if scope is None else len(scope)
+        total = len(table)  # progress is the batch's, shards included: counts cover the whole table
         crashed: list[str] = []
         background = asyncio.create_task(self._housekeeping(total, started))
         try:
