@@ -39,8 +39,10 @@ def _timeout(settings: Settings) -> openai.Timeout:
     return openai.Timeout(settings.request_timeout, connect=5.0)
 
 
-def _pool() -> httpx2.AsyncClient:
-    limits = httpx2.Limits(max_connections=_CONNECTIONS, max_keepalive_connections=_CONNECTIONS)
+def _pool(settings: Settings) -> httpx2.AsyncClient:
+    # A stream holds its connection for the response's whole life: room for every row in flight.
+    size = _CONNECTIONS + (settings.max_in_flight if settings.mode == "stream" else 0)
+    limits = httpx2.Limits(max_connections=size, max_keepalive_connections=size)
     return openai.DefaultAsyncHttpx2Client(limits=limits)
 
 
@@ -57,7 +59,7 @@ def _clients(
                 api_version=settings.azure_api_version,
                 max_retries=retries,
                 timeout=_timeout(settings),
-                http_client=_pool(),
+                http_client=_pool(settings),
             )
         key = settings.api_key.get_secret_value() if settings.api_key else None
         if backend == "emulator":
@@ -71,7 +73,7 @@ def _clients(
             base_url=base_url,
             max_retries=retries,
             timeout=_timeout(settings),
-            http_client=_pool(),
+            http_client=_pool(settings),
         )
 
     return make(0), make(settings.transport_retries)
