@@ -1,0 +1,157 @@
+"""Shared pieces of the benchmark scripts: the emulator in its own pinned process, child processes that
+report their peak RSS, quantiles, machine load, and the results file.
+
+The emulator runs as `python -m tasks.emulator` pinned to the last core (`taskset`, via
+sched_setaffinity), and the measured side is pinned to the other cores, so the emulator's CPU does not
+steal from the pipeline's event loop. On a one-core machine both share it (said in the JSON).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.benchmarks.bench_state import _peak_rss_mb
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS_DIR = ROOT / "tests" / "benchmarks" / "results"
+
+__all__ = ["RESULTS_DIR", "ROOT", "Emulator", "emulator", "machine", "peak_rss_mb", "quantile", "write"]
+
+peak_rss_mb = _peak_rss_mb
+
+
+def cores() -> tuple[set[int], set[int]]:
+    """(emulator core, cores for everything else)."""
+    available = sorted(os.sched_getaffinity(0))
+    emulator_core = {available[-1]}
+    return emulator_core, set(available[:-1]) or emulator_core
+
+
+class Emulator:
+    """A running emulator process: its base URL and inspection endpoints."""
+
+    def __init__(self, process: subprocess.Popen[str], url: str) -> None:
+        self.process, self.url = process, url
+        self.root = url.removesuffix("/v1")
+
+    def listing(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = httpx.get(f"{self.root}/emulator/responses", timeout=120).json()["data"]
+        return rows
+
+    def stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = httpx.get(f"{self.root}/emulator/stats", timeout=120).json()
+        return stats
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def emulator(*options: str) -> Iterator[Emulator]:
+    """`python -m tasks.emulator --port 0 OPTIONS` pinned to its own core; stopped on exit."""
+    core, _ = cores()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tasks.emulator", "--port", "0", *options],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: os.sched_setaffinity(0, core),
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    match = re.search(r"(http://[\d.]+:\d+/v1)", line)
+    if match is None:
+        process.kill()
+        raise RuntimeError(f"emulator did not start: {line!r}")
+    try:
+        yield Emulator(process, match.group(1))
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_child(module: str, *args: str, env: dict[str, str] | None = None, timeout: float = 1800) -> Any:
+    """Run `python -m module ARGS` on the non-emulator cores; its last stdout line is JSON."""
+    _, others = cores()
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        preexec_fn=lambda: os.sched_setaffinity(0, others),
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{module} {' '.join(args)} failed:\n{done.stderr[-4000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result.setdefault("process_wall_s", time.monotonic() - started)
+    return result
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated quantile (q in [0, 1]); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def machine() -> dict[str, Any]:
+    """What the figures depend on: cores, Python, and the load when measured."""
+    emulator_core, others = cores()
+    return {
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "emulator_core": sorted(emulator_core),
+        "runner_cores": sorted(others),
+    }
+
+
+def write(name: str, result: dict[str, Any]) -> Path:
+    result = {**result, "machine": machine(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    path = RESULTS_DIR / f"{name}.json"
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"load average {os.getloadavg()[0]:.2f}; written to {path.relative_to(ROOT)}")
+    return path
+
+
+def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> None:
+    """Print a plain aligned table."""
+    cells = [[str(c) for c in header], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for n, row in enumerate(cells):
+        print(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+        if n == 0:
+            print("  ".join("-" * w for w in widths))

@@ -1,0 +1,177 @@
+"""Rate-limit efficiency: how close rowrelay runs to a create limit it shares with the server.
+
+    .venv/bin/python -m tests.benchmarks.bench_ratelimit [--quick] [--rows 5000] [--rpm 3000]
+
+5,000 rows against the emulator (own process, own core) with lognormal latency (median 3 s, sigma 0.4)
+and a create limit of R = 3,000/min held in a one-minute token bucket, as OpenAI's limits are; rowrelay
+runs with rpm=R, max_in_flight=1,000 and a poll budget out of the way, in its own process.
+
+Measured, all from the server's side unless said:
+- creates per minute ÷ R in the steady state. A full one-minute bucket admits R creates at once, so
+  the first seconds run faster than R; the steady window starts at the first create at which the run
+  has caught up with the bucket (cumulative creates within one second's refill of R + elapsed·R/60)
+  and ends at the last create. Also the whole-run figure: the ideal span of the creates, (N − R)·60/R,
+  ÷ the actual span from first to last create (1.0 means no create waited longer than the bucket asked).
+- 429s the server sent, as a share of create requests; polls per completed row (rowrelay's counter).
+- lag from a response completing on the server (its precise completion time in the emulator listing)
+  to rowrelay recording it (`completed_at` in the state table), p50/p95, against the median latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tasks.state import load
+from tests.benchmarks._common import Emulator, emulator, median, quantile, run_child, table, write
+
+LATENCY = "lognormal:3,0.4"
+MEDIAN_LATENCY = 3.0
+
+
+def emulator_options(rpm: int, seed: int = 11) -> list[str]:
+    return ["--latency", LATENCY, "--rpm", str(rpm), "--seed", str(seed)]
+
+
+def creates_efficiency(create_times: list[float], rpm: int) -> dict[str, float]:
+    """Steady-state creates/min ÷ R (after the bucket's initial burst) and whole-run ideal/actual span."""
+    times = sorted(create_times)
+    n, rate = len(times), rpm / 60.0
+    first, last = times[0], times[-1]
+    start = next(
+        (i for i, t in enumerate(times) if i + 1 >= rpm + (t - first) * rate - rate),
+        None,
+    )
+    steady = float("nan")
+    window = 0.0
+    if start is not None and last > times[start]:
+        window = last - times[start]
+        steady = (n - 1 - start) / window * 60.0 / rpm
+    ideal = max(0.0, (n - rpm) / rate)
+    return {
+        "steady_creates_per_min": steady * rpm,
+        "steady_ratio": steady,
+        "steady_window_s": window,
+        "steady_window_creates": n - 1 - (start or 0),
+        "span_s": last - first,
+        "ideal_span_s": ideal,
+        "span_ratio": ideal / (last - first) if last > first else float("nan"),
+    }
+
+
+def lags(listing: list[dict[str, Any]], state: Path) -> dict[str, float]:
+    """Seconds from server completion to rowrelay's record of it, for every completed row."""
+    done = {r["id"]: r["completed_at_precise"] for r in listing if r["completed_at_precise"] is not None}
+    latencies = [
+        r["completed_at_precise"] - r["created_at_precise"] for r in listing if r["completed_at_precise"]
+    ]
+    frame = load(state)
+    frame = frame[frame["status"] == "completed"]
+    values = [
+        _epoch(at) - done[rid]
+        for rid, at in zip(frame["response_id"], frame["completed_at"], strict=True)
+        if rid in done
+    ]
+    return {
+        "lag_p50_s": quantile(values, 0.5),
+        "lag_p95_s": quantile(values, 0.95),
+        "lag_max_s": max(values, default=float("nan")),
+        "server_latency_median_s": median(latencies),
+        "lag_p95_over_median_latency": quantile(values, 0.95) / median(latencies),
+    }
+
+
+def _epoch(value: Any) -> float:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return float(value.timestamp())
+
+
+def measure_rowrelay(emu: Emulator, rows: int, rpm: int, mode: str, tmp: Path) -> dict[str, Any]:
+    """One rowrelay run in its own process against `emu`, and what the server saw of it."""
+    state = tmp / f"state-{mode}"
+    run = run_child(
+        "tests.benchmarks._workload", "rowrelay", emu.url, str(state), str(rows), mode, str(rpm), "1000"
+    )
+    listing = emu.listing()
+    stats = emu.stats()
+    created = [r["created_at_precise"] for r in listing]
+    creates_sent = stats["routes"].get("POST /v1/responses", 0)
+    too_many = int(stats["status_codes"].get("429", 0))
+    completed = run["counts"].get("completed", 0)
+    return {
+        **run,
+        **creates_efficiency(created, rpm),
+        **lags(listing, state),
+        "requests": sum(stats["routes"].values()) - stats["routes"].get("GET /emulator/responses", 0),
+        "create_requests": creates_sent,
+        "server_429": too_many,
+        "server_429_share_of_creates": too_many / max(1, creates_sent),
+        "polls_per_completed_row": run["polls"] / max(1, completed),
+        "server_responses": len(listing),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=5000)
+    parser.add_argument("--rpm", type=int, default=3000)
+    parser.add_argument("--quick", action="store_true", help="1,500 rows at R = 1,200/min")
+    args = parser.parse_args(argv)
+    rows, rpm = (1500, 1200) if args.quick else (args.rows, args.rpm)
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-ratelimit-") as tmp,
+        emulator(*emulator_options(rpm)) as emu,
+    ):
+        result = measure_rowrelay(emu, rows, rpm, "poll", Path(tmp))
+    report(result, rows, rpm)
+    write("ratelimit", {"rows": rows, "rpm": rpm, "latency": LATENCY, "max_in_flight": 1000, **result})
+    return result
+
+
+def report(r: dict[str, Any], rows: int, rpm: int) -> None:
+    print(f"\nrate-limit efficiency: {rows:,} rows, R = {rpm:,} creates/min, latency {LATENCY}")
+    table(
+        [
+            (
+                "steady creates/min ÷ R",
+                f"{r['steady_ratio']:.3f}",
+                ">= 0.97",
+                f"{r['steady_window_creates']:,} creates over {r['steady_window_s']:.1f} s",
+            ),
+            (
+                "whole run: ideal ÷ actual create span",
+                f"{r['span_ratio']:.3f}",
+                "",
+                f"{r['ideal_span_s']:.1f} s ideal, {r['span_s']:.1f} s actual",
+            ),
+            (
+                "429s (share of create requests)",
+                f"{r['server_429_share_of_creates']:.2%}",
+                "<= 1%",
+                f"{r['server_429']} of {r['create_requests']:,}",
+            ),
+            (
+                "polls per completed row",
+                f"{r['polls_per_completed_row']:.2f}",
+                "<= 3",
+                f"{r['polls']:,} polls",
+            ),
+            ("lag p50 (s)", f"{r['lag_p50_s']:.3f}", "", ""),
+            (
+                "lag p95 (s)",
+                f"{r['lag_p95_s']:.3f}",
+                f"<= {0.1 * MEDIAN_LATENCY:.2f}",
+                f"{r['lag_p95_over_median_latency']:.1%} of the {r['server_latency_median_s']:.2f} s median",
+            ),
+            ("wall time (s)", f"{r['wall_s']:.1f}", "", f"peak RSS {r['peak_rss_mb']:.0f} MB"),
+        ],
+        ("measure", "value", "target", "detail"),
+    )
+
+
+if __name__ == "__main__":
+    main()
