@@ -114,16 +114,22 @@ async def _until_finished(emu: Emulator, record: Record) -> float:
     return max(emu.elapsed(record), finished)
 
 
-async def retrieve_response(request: Request, emu: Emulator) -> Response:
+def _polled_record(request: Request, emu: Emulator) -> Record | Response:
+    """Charge the poll budget and find the response: the record, or the 429/404 to answer with."""
     response_id = request.path_params["response_id"]
-    params = request.query_params
     try:
         emu.admit_poll(request.headers.get("x-emulator-fault") == "rate-limit")
     except RateLimited as exc:
         return rate_limited(exc, None)
     record = emu.get(response_id)
-    if record is None:
-        return not_found(response_id)
+    return not_found(response_id) if record is None else record
+
+
+async def retrieve_response(request: Request, emu: Emulator) -> Response:
+    record = _polled_record(request, emu)
+    if isinstance(record, Response):
+        return record
+    params = request.query_params
     include = include_of(request)
     if truthy(params.get("stream")):
         problem = streaming.refuse_resume(emu, record)
@@ -144,14 +150,9 @@ async def retrieve_response(request: Request, emu: Emulator) -> Response:
 
 
 async def cancel_response(request: Request, emu: Emulator) -> Response:
-    response_id = request.path_params["response_id"]
-    try:
-        emu.admit_poll(request.headers.get("x-emulator-fault") == "rate-limit")
-    except RateLimited as exc:
-        return rate_limited(exc, None)
-    record = emu.get(response_id)
-    if record is None:
-        return not_found(response_id)
+    record = _polled_record(request, emu)
+    if isinstance(record, Response):
+        return record
     if not record.background:
         return error_response(
             400,

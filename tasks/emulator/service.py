@@ -269,7 +269,9 @@ class Emulator:
                     "completed_at": completed_at,
                     "created_at_precise": record.started + wall_offset,
                     "completed_at_precise": (
-                        record.started + wall_offset + finished if completed_at is not None else None
+                        record.started + wall_offset + finished
+                        if status == "completed" and finished is not None
+                        else None
                     ),
                 }
             )

@@ -148,8 +148,7 @@ class RowDriver:
             else:
                 stream, snapshot = None, await self.backend.create(request)
         except RateLimitedError as exc:
-            self.counters.rate_limited += 1
-            self.budget.on_rate_limited(exc.retry_after)
+            self._throttled(exc, poll=False)
             self.table.transition(key, "pending")  # refused before anything started
             return "throttled"
         except RequestRejectedError as exc:
@@ -217,8 +216,7 @@ class RowDriver:
                 self._expire(key, exc)
                 return None
             except RateLimitedError as exc:
-                self.counters.rate_limited += 1
-                self.budget.on_rate_limited(exc.retry_after, poll=True)
+                self._throttled(exc, poll=True)
                 continue
             except TransientError:
                 self.counters.transient_errors += 1
@@ -266,8 +264,7 @@ class RowDriver:
                 self._expire(key, exc)
                 return None
             except RateLimitedError as exc:
-                self.counters.rate_limited += 1
-                self.budget.on_rate_limited(exc.retry_after, poll=True)
+                self._throttled(exc, poll=True)
             except TransientError:
                 self.counters.transient_errors += 1
                 # A drop after progress resumes at once; drops with nothing new back off.
@@ -288,6 +285,11 @@ class RowDriver:
                 return await anext(stream)
         except (StopAsyncIteration, TimeoutError):
             return None
+
+    def _throttled(self, exc: RateLimitedError, *, poll: bool) -> None:
+        """A 429 pauses the kind of call that earned it; the row just waits and tries again."""
+        self.counters.rate_limited += 1
+        self.budget.on_rate_limited(exc.retry_after, poll=poll)
 
     def _note_progress(self, key: str, snapshot: Snapshot) -> None:
         if snapshot.status != self.table.get(key).status and snapshot.status in IN_FLIGHT:

@@ -79,9 +79,12 @@ async def test_inspection_endpoints(client: AsyncOpenAI, emulator: RunningEmulat
         await http.get("/v1/responses/resp_missing")
         stats = (await http.get("/emulator/stats")).json()
     fields = {"id", "status", "background", "stream", "model", "metadata", "created_at", "completed_at"}
-    assert all(set(row) == fields for row in rows)
+    precise = {"created_at_precise", "completed_at_precise"}  # float seconds, for lag measurements
+    assert all(set(row) == fields | precise for row in rows)
     by_id = {row["id"]: row for row in rows}
     assert by_id[done.id]["status"] == "completed"
+    assert by_id[done.id]["completed_at_precise"] >= by_id[done.id]["created_at_precise"]
+    assert by_id[stuck.id]["completed_at_precise"] is None
     assert by_id[done.id]["metadata"] == {"row": "1"}
     assert by_id[done.id]["completed_at"] >= by_id[done.id]["created_at"]
     assert by_id[stuck.id]["status"] == "cancelled"
