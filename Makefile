@@ -25,8 +25,8 @@ demo: venv
 test: venv lint typecheck contracts pytest
 
 lint: venv
-	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --no-cache --check .
+	$(VENV)/bin/ruff check --no-cache .
 
 typecheck: venv
 	$(VENV)/bin/mypy --strict flows tasks

@@ -8,18 +8,14 @@ subprocesses (the CLI, `flow.serve`, a notebook's kernel) through their environm
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
-import contextlib
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
-
-import httpx
 
 import httpx
 import pytest
