@@ -20,6 +20,7 @@ import asyncio
 import csv
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,6 @@ from typing import Any
 import httpx
 
 from tests.benchmarks._common import RESULTS_DIR, emulator, median, peak_rss_mb, run_child, table, write
-from tests.flows.conftest import free_port
 
 PROFILE = RESULTS_DIR / "overhead_profile.txt"
 LIMITS = {"rpm": 10**7, "tpm": 10**12, "max_in_flight": 1000}
@@ -110,6 +110,13 @@ def child(argv: list[str]) -> None:
 
 
 # --- the driver ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def prefect_server(home: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
