@@ -78,6 +78,8 @@ class RowDriver:
     sleep: Sleep = asyncio.sleep
     latencies: LatencyModel = field(default_factory=LatencyModel)
     counters: RunCounters = field(default_factory=RunCounters)
+    finished_after: dict[str, float] = field(default_factory=dict)
+    """Polled rows: the estimated seconds from submit to the server finishing, for the schedule."""
 
     def wants_submit(self, row: RowState) -> bool:
         """Whether a run should (re)send this row now."""
@@ -204,6 +206,7 @@ class RowDriver:
         assert response_id is not None
         submitted = row.submitted_at or _now()
         polls = 0
+        running_at = 0.0  # seconds after submit when it was last seen still running
         while True:
             elapsed = (_now() - submitted).total_seconds()
             await self.sleep(next_poll_delay(elapsed, polls, self.latencies))
@@ -221,8 +224,14 @@ class RowDriver:
             except TransientError:
                 self.counters.transient_errors += 1
                 continue
+            seen_at = (_now() - submitted).total_seconds()
             if snapshot.terminal:
+                # It finished between the last look that found it running and this one. Learn that
+                # midpoint, not the moment we noticed: learning our own lag would push every later
+                # first poll later still.
+                self.finished_after[key] = (running_at + seen_at) / 2
                 return snapshot
+            running_at = seen_at
             if await self._stuck(key, snapshot, elapsed):
                 return None
             self._note_progress(key, snapshot)
@@ -318,8 +327,11 @@ class RowDriver:
             "reasoning_tokens": snapshot.reasoning_tokens,
         }
         if snapshot.status == "completed":
-            if row.submitted_at is not None:
-                self.latencies.observe((now - row.submitted_at).total_seconds())
+            latency = self.finished_after.pop(key, None)
+            if latency is None and row.submitted_at is not None:
+                latency = (now - row.submitted_at).total_seconds()  # seen live (stream) or at once
+            if latency is not None:
+                self.latencies.observe(latency)
             if snapshot.output_tokens is not None:
                 self.budget.output.observe(snapshot.output_tokens)
             self.table.transition(
