@@ -19,19 +19,10 @@ from pathlib import Path
 import httpx
 
 from tasks.errors import UsageError
+from tasks.state.lease import pid_alive
 
 _STARTUP_SECONDS = 30.0
 _PREFIX = "rowrelay emulator listening on "
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _answers(url: str) -> bool:
@@ -48,7 +39,7 @@ def running_emulator_url(home: Path, args: str) -> str | None:
         info = json.loads(info_path.read_text())
     except (OSError, ValueError):
         return None
-    if info.get("args") != args or not _alive(int(info.get("pid", 0))):
+    if info.get("args") != args or not pid_alive(int(info.get("pid", 0))):
         return None
     url = str(info.get("url"))
     return url if _answers(url) else None
@@ -94,7 +85,7 @@ def stop_emulator(home: Path) -> bool:
     except (OSError, ValueError, KeyError):
         return False
     info_path.unlink(missing_ok=True)
-    if _alive(pid):
+    if pid_alive(pid):
         os.kill(pid, 15)
         return True
     return False

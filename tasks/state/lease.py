@@ -53,7 +53,8 @@ def read_lease(path: Path) -> LeaseInfo | None:
         return None
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host (one we may not signal still counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -65,7 +66,7 @@ def _pid_alive(pid: int) -> bool:
 
 def stale_reason(info: LeaseInfo, now: float, timeout: float) -> str | None:
     """Why the lease no longer protects anything, or None if its holder looks alive."""
-    if info.host == socket.gethostname() and not _pid_alive(info.pid):
+    if info.host == socket.gethostname() and not pid_alive(info.pid):
         return f"holder pid {info.pid} is gone"
     if now - info.heartbeat > timeout:
         return f"heartbeat {now - info.heartbeat:.1f}s old (timeout {timeout:g}s)"
