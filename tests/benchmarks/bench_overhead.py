@@ -20,17 +20,14 @@ import asyncio
 import csv
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from tests.benchmarks._common import RESULTS_DIR, emulator, median, peak_rss_mb, run_child, table, write
+from tests.prefect_server import prefect_server
 
 PROFILE = RESULTS_DIR / "overhead_profile.txt"
 LIMITS = {"rpm": 10**7, "tpm": 10**12, "max_in_flight": 1000}
@@ -112,44 +109,6 @@ def child(argv: list[str]) -> None:
 # --- the driver ----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def prefect_server(home: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
-    """`prefect server start` on a free port with its own PREFECT_HOME (as tests/flows/conftest.py)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        "PREFECT_LOGGING_LEVEL": "WARNING",
-    }
-    log = (home / "server.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"prefect server did not start: {(home / 'server.log').read_text()[-2000:]}")
-        time.sleep(0.25)
-    return server, {**env, "PREFECT_API_URL": url}
-
-
 def one_run(
     kind: str, rows: int, tmp: Path, env: dict[str, str], profile: Path | None = None
 ) -> dict[str, Any]:
@@ -191,15 +150,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         tmp = Path(name)
         home = tmp / "prefect-home"
         home.mkdir()
-        server, prefect_env = prefect_server(home)
-        try:
+        with prefect_server(home) as prefect_env:
             runs: dict[str, list[dict[str, Any]]] = {"direct": [], "prefect": []}
             for _ in range(args.runs):  # interleaved, so drifting machine load hits both alike
                 runs["direct"].append(one_run("direct", rows, tmp, dict(os.environ)))
                 runs["prefect"].append(one_run("flow", rows, tmp, prefect_env))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
         profiled = one_run("direct", rows, tmp, dict(os.environ), PROFILE)
     direct = median([r["rows_per_s"] for r in runs["direct"]])
     flow = median([r["rows_per_s"] for r in runs["prefect"]])
