@@ -1,7 +1,8 @@
-"""A runner process for the kill test: `python -m tests.llm.kill_worker URL STATE_DIR ROWS MODE`.
+"""A runner process for the kill tests: `python -m tests.llm.kill_worker URL STATE_DIR ROWS MODE [AGENT]`.
 
 It plans ROWS rows into the state table (idempotent) and runs the batch to the end against the emulator
-at URL; the test SIGKILLs it at random moments and starts it again until every row is done.
+at URL; the test SIGKILLs it at random moments and starts it again until every row is done. With AGENT
+(`module:function`), every row is run by that Agent Framework agent.
 """
 
 from __future__ import annotations
@@ -15,14 +16,19 @@ from tasks.settings import Settings
 from tasks.state import StateTable
 
 
-async def main(url: str, state_dir: Path, rows: int, mode: str) -> int:
+async def main(url: str, state_dir: Path, rows: int, mode: str, agent_spec: str | None = None) -> int:
     table = StateTable.open(state_dir, batch_id="kill-test", checkpoint_interval=0.05, lease_timeout=5.0)
     table.add_pending((f"row-{i:04d}", i, f"hash-{i}") for i in range(rows))
     settings = Settings(
         backend="emulator", base_url=url, model="gpt-4.1-mini", mode=mode, rpm=100_000,  # type: ignore[arg-type]
         poll_rpm=100_000, max_in_flight=100, checkpoint_interval=0.05,
     )  # fmt: skip
-    session = open_session(settings, table, lambda key: f"Summarise {key}.")
+    agent = None
+    if agent_spec is not None:
+        from tasks.llm.agent_backend import load_agent_factory  # Agent Framework only when asked for
+
+        agent = load_agent_factory(agent_spec)
+    session = open_session(settings, table, lambda key: f"Summarise {key}.", agent=agent)
     try:
         report = await session.runner.run()
     finally:
@@ -33,4 +39,6 @@ async def main(url: str, state_dir: Path, rows: int, mode: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4])))
+    args = sys.argv[1:]
+    agent = args[4] if len(args) > 4 else None
+    sys.exit(asyncio.run(main(args[0], Path(args[1]), int(args[2]), args[3], agent)))

@@ -1,8 +1,8 @@
 """Crash safety with Agent Framework workers: SIGKILLed at random moments, rerun until done.
 
 As tests/llm/test_kill.py, but kills are timed by creates seen rather than seconds, and every row is run
-by an AF agent (tests/llm/agent_kill_worker.py): every row ends completed, and the emulator holds a row
-twice only where the table counted an orphan.
+by an AF agent (tests/llm/kill_worker.py given an agent factory): every row ends completed, and the
+emulator holds a row twice only where the table counted an orphan.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from tasks.state import load
 
 ROWS = 120
+AGENT = "tests.llm.agent_factories:make_agent"
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -33,7 +34,7 @@ def run_worker(
 
     Counting creates instead of seconds puts the kill inside the create phase however long the worker
     takes to start (imports take 2 to 8 s on a busy machine)."""
-    command = [sys.executable, "-m", "tests.llm.agent_kill_worker", url, str(state), str(ROWS), mode]
+    command = [sys.executable, "-m", "tests.llm.kill_worker", url, str(state), str(ROWS), mode, AGENT]
     baseline = created()
     deadline = time.monotonic() + 60
     with log.open("wb") as sink:
