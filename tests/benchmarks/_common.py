@@ -8,6 +8,7 @@ steal from the pipeline's event loop. On a one-core machine both share it (said 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -155,3 +156,14 @@ def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> None:
         )
         if n == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def workload_size(argv: list[str] | None, description: str) -> tuple[int, int]:
+    """Rows and the create limit R per minute of the shared rate-limit workload (the issue's 5,000 at
+    3,000/min; `--quick` scales down), parsed once for every benchmark that runs it."""
+    parser = argparse.ArgumentParser(description=description.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=5000)
+    parser.add_argument("--rpm", type=int, default=3000)
+    parser.add_argument("--quick", action="store_true", help="1,500 rows at R = 1,200/min")
+    args = parser.parse_args(argv)
+    return (1500, 1200) if args.quick else (args.rows, args.rpm)

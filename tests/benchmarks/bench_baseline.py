@@ -11,12 +11,11 @@ server's counts, peak memory is the runner process's VmHWM. rowrelay runs in pol
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks._common import emulator, run_child, table, write
+from tests.benchmarks._common import emulator, run_child, table, workload_size, write
 from tests.benchmarks.bench_ratelimit import emulator_options, measure_rowrelay
 
 
@@ -33,12 +32,7 @@ def measure_baseline(rows: int, rpm: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=5000)
-    parser.add_argument("--rpm", type=int, default=3000)
-    parser.add_argument("--quick", action="store_true", help="1,500 rows at R = 1,200/min")
-    args = parser.parse_args(argv)
-    rows, rpm = (1500, 1200) if args.quick else (args.rows, args.rpm)
+    rows, rpm = workload_size(argv, __doc__ or "")
     sides: dict[str, dict[str, Any]] = {"baseline": measure_baseline(rows, rpm)}
     with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tmp:
         for mode in ("poll", "stream"):

@@ -19,14 +19,22 @@ Measured, all from the server's side unless said:
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tasks.state import load
-from tests.benchmarks._common import Emulator, emulator, median, quantile, run_child, table, write
+from tests.benchmarks._common import (
+    Emulator,
+    emulator,
+    median,
+    quantile,
+    run_child,
+    table,
+    workload_size,
+    write,
+)
 
 LATENCY = "lognormal:3,0.4"
 MEDIAN_LATENCY = 3.0
@@ -116,12 +124,7 @@ def measure_rowrelay(emu: Emulator, rows: int, rpm: int, mode: str, tmp: Path) -
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=5000)
-    parser.add_argument("--rpm", type=int, default=3000)
-    parser.add_argument("--quick", action="store_true", help="1,500 rows at R = 1,200/min")
-    args = parser.parse_args(argv)
-    rows, rpm = (1500, 1200) if args.quick else (args.rows, args.rpm)
+    rows, rpm = workload_size(argv, __doc__ or "")
     with (
         tempfile.TemporaryDirectory(prefix="bench-ratelimit-") as tmp,
         emulator(*emulator_options(rpm)) as emu,
