@@ -12,12 +12,13 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from tasks.state import load
 
 ROWS = 500
@@ -28,19 +29,30 @@ def frame_orphans(state: Path) -> int:
     return int(load(state)["orphans"].sum())
 
 
-def run_worker(url: str, state: Path, mode: str, log: Path, kill_after: float | None) -> int | None:
-    """Run one worker; SIGKILL it after `kill_after` seconds (None: let it finish). Returns its rc."""
-    command = [sys.executable, "-m", "tests.llm.kill_worker", url, str(state), str(ROWS), mode]
+def run_worker(
+    emu: RunningEmulator, state: Path, mode: str, log: Path, kill_after_creates: int | None
+) -> int | None:
+    """Run one worker; SIGKILL it once the server has seen `kill_after_creates` new creates from it
+    (None: let it finish). Returns its rc, or None if it was killed.
+
+    Kills are timed by creates rather than seconds: process start-up varies by seconds with machine
+    load, while a kill just after a create arrives lands inside the window the test is about (the job
+    started, its id not yet durable: the emulator answers creates 0.2 s late)."""
+    command = [sys.executable, "-m", "tests.llm.kill_worker", emu.url, str(state), str(ROWS), mode]
+    before = len(emu.emulator.listing())
     with log.open("wb") as sink:
         worker = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=sink)
-        try:
-            return worker.wait(timeout=kill_after if kill_after is not None else 240)
-        except subprocess.TimeoutExpired:
-            if kill_after is None:
-                raise
-            os.kill(worker.pid, signal.SIGKILL)
-            worker.wait()
-            return None
+        if kill_after_creates is None:
+            return worker.wait(timeout=240)
+        deadline = time.monotonic() + 120
+        while worker.poll() is None and len(emu.emulator.listing()) - before < kill_after_creates:
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.01)
+        if worker.poll() is not None:
+            return worker.returncode
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+        return None
 
 
 @pytest.mark.slow
@@ -57,11 +69,10 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_only_counted_orp
     with running_emulator(config) as emu:
         kills = 0
         for attempt in range(5):
-            # Imports take about a second, so these land during real work at varied moments.
-            rc = run_worker(emu.url, state, mode, tmp_path / f"worker-{attempt}.log", rng.uniform(1.5, 4.0))
-            kills += rc is None
+            log = tmp_path / f"worker-{attempt}.log"
+            kills += run_worker(emu, state, mode, log, rng.randint(1, 80)) is None
         final_log = tmp_path / "worker-final.log"
-        assert run_worker(emu.url, state, mode, final_log, None) == 0, final_log.read_text()[-3000:]
+        assert run_worker(emu, state, mode, final_log, None) == 0, final_log.read_text()[-3000:]
         listing = emu.emulator.listing()
     assert kills >= 3
     assert frame_orphans(state) > 0, "no kill landed inside a create: the test did not test orphans"
