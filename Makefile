@@ -12,15 +12,23 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
 .PHONY: demo test lint typecheck contracts pytest bench venv clean
 
+# Static checkers find modules by folder, not through the editable install's import hook, so they read
+# this tree of links laid out as the installed package is (README, "Development").
+TREE := $(VENV)/tree
+
 $(VENV)/.synced: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --all-extras
+	mkdir -p $(TREE)/rowrelay
+	ln -sfn $(CURDIR)/flows/rowrelay/__init__.py $(CURDIR)/flows/rowrelay/py.typed $(TREE)/rowrelay/
+	ln -sfn $(CURDIR)/flows $(TREE)/rowrelay/flows
+	ln -sfn $(CURDIR)/tasks $(TREE)/rowrelay/tasks
 	touch $@
 
 venv: $(VENV)/.synced
 
 demo: venv
-	$(VENV)/bin/python -m flows.demo
+	$(VENV)/bin/python -m rowrelay.flows.demo
 
 test: venv lint typecheck contracts pytest
 
@@ -29,10 +37,10 @@ lint: venv
 	$(VENV)/bin/ruff check --no-cache .
 
 typecheck: venv
-	$(VENV)/bin/mypy --strict flows tasks
+	MYPYPATH=$(TREE) $(VENV)/bin/mypy --strict -p rowrelay
 
 contracts: venv
-	$(VENV)/bin/lint-imports
+	PYTHONPATH=$(TREE) $(VENV)/bin/lint-imports --no-cache
 
 pytest: venv
 	$(VENV)/bin/pytest

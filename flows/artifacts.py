@@ -21,8 +21,8 @@ from prefect.artifacts import (
     aupdate_progress_artifact,
 )
 
-from tasks.llm import Progress
-from tasks.state import load
+from rowrelay.tasks.llm import Progress
+from rowrelay.tasks.state import load
 
 log = logging.getLogger("rowrelay.artifacts")
 _FAILED_LISTED = 200

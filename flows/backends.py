@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from flows.embedded import ensure_emulator
-from tasks.settings import Settings
+from rowrelay.flows.embedded import ensure_emulator
+from rowrelay.tasks.settings import Settings
 
 log = logging.getLogger("rowrelay.backend")
 

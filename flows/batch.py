@@ -28,18 +28,18 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.runtime import flow_run as flow_run_context
 from prefect.utilities.annotations import quote
 
-from flows.artifacts import ProgressArtifact, publish_summary
-from flows.backends import resolve_backend
-from flows.cancelling import RUN_FILE, cancel_batch
-from tasks.dataset import InputSpec, PreparedInput
-from tasks.llm import Progress
-from tasks.llm.session import open_session
-from tasks.settings import Settings, load_settings
-from tasks.state import StateTable, summary
-from tasks.steps import export_results, load_input, plan_batch, process_shard
+from rowrelay.flows.artifacts import ProgressArtifact, publish_summary
+from rowrelay.flows.backends import resolve_backend
+from rowrelay.flows.cancelling import RUN_FILE, cancel_batch
+from rowrelay.tasks.dataset import InputSpec, PreparedInput
+from rowrelay.tasks.llm import Progress
+from rowrelay.tasks.llm.session import open_session
+from rowrelay.tasks.settings import Settings, load_settings
+from rowrelay.tasks.state import StateTable, summary
+from rowrelay.tasks.steps import export_results, load_input, plan_batch, process_shard
 
 if TYPE_CHECKING:
-    from tasks.llm.agent_backend import AgentFactory
+    from rowrelay.tasks.llm.agent_backend import AgentFactory
 
 log = logging.getLogger("rowrelay.flow")
 progress_sink: contextvars.ContextVar[Callable[[Progress], None] | None] = contextvars.ContextVar(
@@ -158,7 +158,7 @@ async def run_batch(
 def _agent_factory(spec: str | None) -> AgentFactory | None:
     if spec is None:
         return None
-    from tasks.llm.agent_backend import load_agent_factory  # Agent Framework only when asked for
+    from rowrelay.tasks.llm.agent_backend import load_agent_factory  # Agent Framework only when asked for
 
     return load_agent_factory(spec)
 

@@ -13,10 +13,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from tasks.errors import UsageError
-from tasks.llm import cancel_in_flight, make_backend
-from tasks.settings import load_settings
-from tasks.state import StateTable
+from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.llm import cancel_in_flight, make_backend
+from rowrelay.tasks.settings import load_settings
+from rowrelay.tasks.state import StateTable
 
 RUN_FILE = "run.json"
 

@@ -14,9 +14,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from flows import console_progress, state_commands
-from tasks.emulator.cli import emulator
-from tasks.errors import StateError, UsageError
+from rowrelay.flows import console_progress, state_commands
+from rowrelay.tasks.emulator.cli import emulator
+from rowrelay.tasks.errors import StateError, UsageError
 
 app = typer.Typer(
     name="rowrelay",
@@ -74,7 +74,7 @@ def run(
     _precheck(input, template, prompt_column, id_column, instructions)
     if agent is not None:
         _check_agent(agent)
-    from flows.batch import run_batch  # Prefect's import costs a second: only when we will run
+    from rowrelay.flows.batch import run_batch  # Prefect's import costs a second: only when we will run
 
     async def go() -> object:
         with console_progress.bar(err) as sink:
@@ -110,7 +110,7 @@ def _precheck(
     instructions: str | None,
 ) -> None:
     """Refuse a bad file or option before Prefect starts and before any request is spent."""
-    from tasks.dataset import InputSpec, prepare, read_input
+    from rowrelay.tasks.dataset import InputSpec, prepare, read_input
 
     try:
         prepare(read_input(path), InputSpec(template, prompt_column, id_column, instructions))
@@ -120,7 +120,7 @@ def _precheck(
 
 def _check_agent(spec: str) -> None:
     """Import the agent factory now: a bad --agent exits 2 before Prefect starts."""
-    from tasks.llm.agent_backend import load_agent_factory
+    from rowrelay.tasks.llm.agent_backend import load_agent_factory
 
     try:
         load_agent_factory(spec)
@@ -149,8 +149,8 @@ def deploy(
 ) -> None:
     """Serve the batch flow as a Prefect deployment on a cron schedule (runs until stopped)."""
     _precheck(input, template, prompt_column, id_column, None)
-    from flows.deploy import serve_deployment
-    from tasks.settings import load_settings
+    from rowrelay.flows.deploy import serve_deployment
+    from rowrelay.tasks.settings import load_settings
 
     # An explicit state directory, so every scheduled run (and a cancellation hook run by Prefect's
     # runner process) finds the same batch.

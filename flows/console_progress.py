@@ -18,7 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from tasks.llm import Progress as RunProgress
+from rowrelay.tasks.llm import Progress as RunProgress
 
 Sink = Callable[[RunProgress], None]
 
@@ -49,13 +49,13 @@ def bar(console: Console) -> Iterator[Sink]:
 
 
 def install(sink: Sink) -> contextvars.Token[Sink | None]:
-    from flows.batch import progress_sink
+    from rowrelay.flows.batch import progress_sink
 
     return progress_sink.set(sink)
 
 
 def uninstall(token: contextvars.Token[Sink | None]) -> None:
-    from flows.batch import progress_sink
+    from rowrelay.flows.batch import progress_sink
 
     progress_sink.reset(token)
 

@@ -11,7 +11,7 @@ import sys
 
 from typer.main import get_command
 
-from flows.cli import app
+from rowrelay.flows.cli import app
 
 SAMPLE = "data/sample/tickets.csv"
 TEMPLATE = (

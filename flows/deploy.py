@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows.batch import run_batch
+from rowrelay.flows.batch import run_batch
 
 
 def serve_deployment(*, name: str, cron: str, parameters: dict[str, Any]) -> None:

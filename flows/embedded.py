@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from tasks.errors import UsageError
-from tasks.state.lease import pid_alive
+from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.state.lease import pid_alive
 
 _STARTUP_SECONDS = 30.0
 _PREFIX = "rowrelay emulator listening on "
@@ -53,7 +53,7 @@ def ensure_emulator(home: Path, args: str) -> tuple[str, bool]:
     home = home.expanduser()
     home.mkdir(parents=True, exist_ok=True)
     log = (home / "emulator.log").open("ab")
-    command = [sys.executable, "-m", "tasks.emulator", "--port", "0", *shlex.split(args)]
+    command = [sys.executable, "-P", "-m", "rowrelay.tasks.emulator", "--port", "0", *shlex.split(args)]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
     )

@@ -9,12 +9,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.cancelling import cancel_batch, read_run_record
-from tasks.dataset import InputSpec, prepare, read_input, write_output
-from tasks.errors import StateError, UsageError
-from tasks.records import ROW_STATUSES, RowStatus
-from tasks.state import StateTable, summary
-from tasks.steps import results_frame
+from rowrelay.flows.cancelling import cancel_batch, read_run_record
+from rowrelay.tasks.dataset import InputSpec, prepare, read_input, write_output
+from rowrelay.tasks.errors import StateError, UsageError
+from rowrelay.tasks.records import ROW_STATUSES, RowStatus
+from rowrelay.tasks.state import StateTable, summary
+from rowrelay.tasks.steps import results_frame
 
 out = Console()
 err = Console(stderr=True)
@@ -59,7 +59,7 @@ def status(
     for problem in facts["problems"]:
         err.print(f"[yellow]problem:[/] {problem}")
     if plot is not None:
-        from tasks.plots import write_overview  # matplotlib's import costs: only when asked
+        from rowrelay.tasks.plots import write_overview  # matplotlib's import costs: only when asked
 
         out.print(f"wrote {write_overview(state, plot)}")
 

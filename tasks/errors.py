@@ -5,6 +5,7 @@ RowrelayError
 │   └── RateLimitedError    the server asked us to slow down (429), maybe with a retry-after
 └── TerminalError           do not retry this step
     ├── UsageError          bad input, option or file: refused before any request is spent
+    │   └── MissingExtraError    a feature needs an optional extra that is not installed
     ├── StateError          the state table is damaged, locked or from an unknown schema
     │   ├── LeaseHeldError  another live runner holds the batch
     │   ├── CorruptSegmentError  a state file is torn or not a state file (named in the message)
@@ -35,6 +36,14 @@ class TerminalError(RowrelayError):
 
 class UsageError(TerminalError):
     """Bad input, option or file; nothing has been spent."""
+
+
+class MissingExtraError(UsageError):
+    """A feature needs one of rowrelay's optional extras (`rowrelay[agents]`, `rowrelay[plots]`)."""
+
+    def __init__(self, extra: str, feature: str) -> None:
+        super().__init__(f"{feature} need rowrelay's optional extra: pip install 'rowrelay[{extra}]'")
+        self.extra = extra
 
 
 class StateError(TerminalError):

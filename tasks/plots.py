@@ -1,10 +1,10 @@
 """Pictures of a batch, drawn from its state table: latency, completions over time, rows by status.
 
-Each panel is a function that draws one state-table frame (`tasks.state.load(dir)`) on an Axes, a new one
-unless you pass yours, so a notebook can show them one at a time; `write_overview` puts the three side by
+Each panel is a function that draws one state-table frame (`rowrelay.load(dir)`) on an Axes, a new
+one unless you pass yours, so a notebook can show them one at a time; `write_overview` puts the three side by
 side in a PNG, readable mid-run from any process:
 
-    from tasks.plots import write_overview
+    from rowrelay.tasks.plots import write_overview
     write_overview(Path("data/state/demo-tickets"), Path("overview.png"))
 
 Figures are built with matplotlib's object API and rendered by the Agg canvas, never through `pyplot`:
@@ -19,14 +19,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-import matplotlib as mpl
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from tasks.records import ROW_STATUSES
-from tasks.state import load
+from rowrelay.tasks.errors import MissingExtraError
+from rowrelay.tasks.records import ROW_STATUSES
+
+try:
+    import matplotlib as mpl
+    from matplotlib.axes import Axes
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+except ImportError as exc:  # an optional extra: say which, rather than a bare ModuleNotFoundError
+    raise MissingExtraError("plots", "plots") from exc
+from rowrelay.tasks.state import load
 
 __all__ = ["latencies", "latency_ax", "overview", "status_ax", "timeline_ax", "write_overview"]
 

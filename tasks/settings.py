@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tasks.records import WaitMode
+from rowrelay.tasks.records import WaitMode
 
 Backend = Literal["auto", "emulator", "openai", "azure", "chat", "agent"]
 
@@ -29,7 +29,7 @@ class Settings(BaseSettings):
         "auto",
         description="auto: OpenAI if a key or base URL is configured, else the embedded emulator; "
         "emulator; openai (any OpenAI-compatible base URL); azure; chat (Chat Completions, no background); "
-        "agent (a Microsoft Agent Framework agent on OpenAI or the base URL; see tasks.llm.agent_backend).",
+        "agent (a Microsoft Agent Framework agent on OpenAI or the base URL; needs rowrelay[agents]).",
     )
     base_url: str | None = Field(
         None,
@@ -71,7 +71,7 @@ class Settings(BaseSettings):
         2,
         ge=0,
         description="SDK transport retries for polls, streams and cancels. Creates always use 0: a "
-        "create that timed out may have started a job, so rowrelay decides (see tasks.llm.client).",
+        "create that timed out may have started a job, so rowrelay decides (see rowrelay.tasks.llm.client).",
     )
     queued_timeout: float = Field(
         900.0, gt=0, description="A response still queued after this many seconds is cancelled and retried."

@@ -16,11 +16,11 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.dataset import InputSpec, PreparedInput, prepare, read_input, write_output
-from tasks.errors import UsageError
-from tasks.llm import BatchRunner
-from tasks.records import IN_FLIGHT, RowStatus
-from tasks.state import RowState, StateTable, load
+from rowrelay.tasks.dataset import InputSpec, PreparedInput, prepare, read_input, write_output
+from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.llm import BatchRunner
+from rowrelay.tasks.records import IN_FLIGHT, RowStatus
+from rowrelay.tasks.state import RowState, StateTable, load
 
 _RESULT_STATUS = "rowrelay_status"
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tasks.emulator import EmulatorConfig, RunningEmulator, running_emulator
+from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emulator
 from tests.prefect_server import prefect_server
 
 
@@ -44,11 +44,11 @@ def prefect_api(prefect_env: dict[str, str]) -> Iterator[str]:
 
 
 class EmulatorProcess:
-    """The emulator in its own process (`python -m tasks.emulator`), for load that would otherwise
+    """The emulator in its own process (`python -m rowrelay.tasks.emulator`), for load that would otherwise
     share one GIL with the runner under test. `url` ends in /v1; `get` reads inspection endpoints."""
 
     def __init__(self, *options: str) -> None:
-        command = [sys.executable, "-m", "tasks.emulator", "--port", "0", *options]
+        command = [sys.executable, "-P", "-m", "rowrelay.tasks.emulator", "--port", "0", *options]
         self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         assert self._process.stdout is not None
         line = self._process.stdout.readline().decode().strip()

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
-from tasks.plots import latencies, latency_ax, status_ax, timeline_ax, write_overview
-from tasks.state import load
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from rowrelay.tasks.plots import latencies, latency_ax, status_ax, timeline_ax, write_overview
+from rowrelay.tasks.state import load
 from tests.llm.test_runner import run_batch
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -71,7 +71,7 @@ def test_status_plot_prints_the_counts_and_where_it_wrote_the_picture(
 ) -> None:
     from typer.testing import CliRunner
 
-    from flows.cli import app
+    from rowrelay.flows.cli import app
 
     target = tmp_path / "status.png"
     result = CliRunner().invoke(app, ["status", str(state_dir), "--plot", str(target)])

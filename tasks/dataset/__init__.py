@@ -10,11 +10,11 @@ Everything here runs before a request is spent (read, validate, prepare) or afte
 
 from __future__ import annotations
 
-from tasks.dataset.prepare import input_fingerprint, prepare
-from tasks.dataset.reading import INPUT_EXTENSIONS, read_input
-from tasks.dataset.spec import InputSpec, PreparedInput, PreparedRow
-from tasks.dataset.templates import render_template, template_fields
-from tasks.dataset.writing import OUTPUT_EXTENSIONS, RESULT_COLUMNS, OutputFormat, write_output
+from rowrelay.tasks.dataset.prepare import input_fingerprint, prepare
+from rowrelay.tasks.dataset.reading import INPUT_EXTENSIONS, read_input
+from rowrelay.tasks.dataset.spec import InputSpec, PreparedInput, PreparedRow
+from rowrelay.tasks.dataset.templates import render_template, template_fields
+from rowrelay.tasks.dataset.writing import OUTPUT_EXTENSIONS, RESULT_COLUMNS, OutputFormat, write_output
 
 __all__ = [
     "INPUT_EXTENSIONS",

@@ -23,9 +23,9 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from tasks.dataset.spec import InputSpec, PreparedInput, PreparedRow
-from tasks.dataset.templates import column_text, render_column, template_fields
-from tasks.errors import UsageError
+from rowrelay.tasks.dataset.spec import InputSpec, PreparedInput, PreparedRow
+from rowrelay.tasks.dataset.templates import column_text, render_column, template_fields
+from rowrelay.tasks.errors import UsageError
 
 __all__ = ["input_fingerprint", "prepare"]
 

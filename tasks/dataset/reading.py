@@ -18,7 +18,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
-from tasks.errors import UsageError
+from rowrelay.tasks.errors import UsageError
 
 __all__ = ["INPUT_EXTENSIONS", "read_input"]
 

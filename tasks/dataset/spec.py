@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from tasks.dataset.templates import template_fields
-from tasks.errors import UsageError
+from rowrelay.tasks.dataset.templates import template_fields
+from rowrelay.tasks.errors import UsageError
 
 __all__ = ["InputSpec", "PreparedInput", "PreparedRow"]
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from tasks.errors import UsageError
+from rowrelay.tasks.errors import UsageError
 
 _FORMATTER = string.Formatter()
 

@@ -22,7 +22,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
-from tasks.errors import UsageError
+from rowrelay.tasks.errors import UsageError
 
 __all__ = ["OUTPUT_EXTENSIONS", "RESULT_COLUMNS", "OutputFormat", "write_output"]
 

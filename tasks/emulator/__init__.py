@@ -3,9 +3,9 @@
 rowrelay's default backend and its test double. It imports nothing else of rowrelay's.
 """
 
-from tasks.emulator.app import create_app
-from tasks.emulator.config import EmulatorConfig, LatencySpec
-from tasks.emulator.server import RunningEmulator, running_emulator, serve
+from rowrelay.tasks.emulator.app import create_app
+from rowrelay.tasks.emulator.config import EmulatorConfig, LatencySpec
+from rowrelay.tasks.emulator.server import RunningEmulator, running_emulator, serve
 
 __all__ = [
     "EmulatorConfig",

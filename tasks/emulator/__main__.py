@@ -1,5 +1,5 @@
-"""`python -m tasks.emulator [options]`: the same as `rowrelay emulator`."""
+"""`python -m rowrelay.tasks.emulator [options]`: the same as `rowrelay emulator`."""
 
-from tasks.emulator.cli import main
+from rowrelay.tasks.emulator.cli import main
 
 main()

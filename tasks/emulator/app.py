@@ -13,12 +13,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tasks.emulator import chat, streaming
-from tasks.emulator.config import EmulatorConfig
-from tasks.emulator.payloads import SERVER_ERROR_MESSAGE, error_body, response_object
-from tasks.emulator.service import Clock, Emulator, Faults, RateLimited, RealClock
-from tasks.emulator.timeline import Record
-from tasks.emulator.validation import BadRequest, check_create, truthy
+from rowrelay.tasks.emulator import chat, streaming
+from rowrelay.tasks.emulator.config import EmulatorConfig
+from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, error_body, response_object
+from rowrelay.tasks.emulator.service import Clock, Emulator, Faults, RateLimited, RealClock
+from rowrelay.tasks.emulator.timeline import Record
+from rowrelay.tasks.emulator.validation import BadRequest, check_create, truthy
 
 Handler = Callable[[Request, Emulator], Awaitable[Response]]
 MODELS = ("gpt-4.1-mini", "gpt-4.1", "gpt-4o-mini", "gpt-5-mini", "gpt-5", "o3", "o4-mini")

@@ -1,4 +1,4 @@
-"""`rowrelay emulator` / `python -m tasks.emulator`: serve the Responses API emulator."""
+"""`rowrelay emulator` / `python -m rowrelay.tasks.emulator`: serve the Responses API emulator."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from tasks.emulator.config import EmulatorConfig, LatencySpec
-from tasks.emulator.server import serve
+from rowrelay.tasks.emulator.config import EmulatorConfig, LatencySpec
+from rowrelay.tasks.emulator.server import serve
 
 
 def _latency(text: str) -> LatencySpec:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import orjson
 
-from tasks.emulator.config import EmulatorConfig
+from rowrelay.tasks.emulator.config import EmulatorConfig
 
 Outcome = Literal["completed", "failed", "incomplete", "stuck"]
 ForcedFault = Literal["fail", "incomplete", "stuck"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from tasks.emulator.timeline import Entry, EntryKind, Record, Status, status_of
+from rowrelay.tasks.emulator.timeline import Entry, EntryKind, Record, Status, status_of
 
 _ECHOED = (
     "temperature",

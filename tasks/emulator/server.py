@@ -12,9 +12,9 @@ from types import FrameType
 import uvicorn
 from starlette.applications import Starlette
 
-from tasks.emulator.app import create_app
-from tasks.emulator.config import EmulatorConfig
-from tasks.emulator.service import Emulator
+from rowrelay.tasks.emulator.app import create_app
+from rowrelay.tasks.emulator.config import EmulatorConfig
+from rowrelay.tasks.emulator.service import Emulator
 
 
 def _uvicorn(app: Starlette, *, log_level: str) -> uvicorn.Server:

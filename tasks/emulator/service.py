@@ -12,9 +12,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from tasks.emulator.config import EmulatorConfig
-from tasks.emulator.limits import Bucket, ratelimit_headers, retry_after_headers
-from tasks.emulator.model import (
+from rowrelay.tasks.emulator.config import EmulatorConfig
+from rowrelay.tasks.emulator.limits import Bucket, ratelimit_headers, retry_after_headers
+from rowrelay.tasks.emulator.model import (
     ForcedFault,
     Plan,
     draw_create_error,
@@ -23,7 +23,7 @@ from tasks.emulator.model import (
     request_digest,
     text_of_input,
 )
-from tasks.emulator.timeline import TERMINAL, Record
+from rowrelay.tasks.emulator.timeline import TERMINAL, Record
 
 _SWEEP_EVERY = 1000
 

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 
 from starlette.responses import StreamingResponse
 
-from tasks.emulator.payloads import sse, stream_event
-from tasks.emulator.service import Emulator
-from tasks.emulator.timeline import Record
+from rowrelay.tasks.emulator.payloads import sse, stream_event
+from rowrelay.tasks.emulator.service import Emulator
+from rowrelay.tasks.emulator.timeline import Record
 
 _KEEPALIVE_SECONDS = 15.0
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tasks.emulator.model import Plan
+from rowrelay.tasks.emulator.model import Plan
 
 EntryKind = Literal[
     "created",

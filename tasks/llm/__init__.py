@@ -1,10 +1,10 @@
 """Talking to models: client factory, rate budget, background calls and the per-shard runner."""
 
-from tasks.llm.budget import OutputEstimate, RateBudget
-from tasks.llm.calls import Backend, BackendRefusedError, RowRequest, Snapshot
-from tasks.llm.client import describe, make_backend
-from tasks.llm.row import RowDriver, RowPolicy, RunCounters
-from tasks.llm.runner import BatchRunner, Progress, RunReport, cancel_in_flight
+from rowrelay.tasks.llm.budget import OutputEstimate, RateBudget
+from rowrelay.tasks.llm.calls import Backend, BackendRefusedError, RowRequest, Snapshot
+from rowrelay.tasks.llm.client import describe, make_backend
+from rowrelay.tasks.llm.row import RowDriver, RowPolicy, RunCounters
+from rowrelay.tasks.llm.runner import BatchRunner, Progress, RunReport, cancel_in_flight
 
 __all__ = [
     "Backend",

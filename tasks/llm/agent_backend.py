@@ -26,18 +26,25 @@ How AF's behaviour is mapped onto the `Backend` protocol:
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import AsyncGenerator, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TypeAlias, TypeGuard
 
 import openai
-from agent_framework import Agent, AgentResponse, ResponseStream
-from agent_framework.exceptions import ChatClientException, ChatClientInvalidRequestException
-from agent_framework.openai import OpenAIChatClient, OpenAIChatOptions
-from agent_framework_openai import OpenAIContinuationToken
 
-from tasks.errors import RateLimitedError, TransientError, UsageError
-from tasks.llm.calls import (
+from rowrelay.tasks.errors import MissingExtraError, RateLimitedError, TransientError, UsageError
+
+try:
+    from agent_framework import Agent, AgentResponse, ResponseStream
+    from agent_framework.exceptions import ChatClientException, ChatClientInvalidRequestException
+    from agent_framework.openai import OpenAIChatClient, OpenAIChatOptions
+    from agent_framework_openai import OpenAIContinuationToken
+except ImportError as exc:  # an optional extra: say which, rather than a bare ModuleNotFoundError
+    raise MissingExtraError("agents", "Agent Framework agents") from exc
+from rowrelay.tasks.llm.calls import (
     RequestRejectedError,
     RowRequest,
     Snapshot,
@@ -46,8 +53,8 @@ from tasks.llm.calls import (
     snapshot_of,
     translate,
 )
-from tasks.records import IN_FLIGHT
-from tasks.state import RowState, StateTable
+from rowrelay.tasks.records import IN_FLIGHT
+from rowrelay.tasks.state import RowState, StateTable
 
 AnyAgent: TypeAlias = Agent[Any]
 AgentFactory: TypeAlias = Callable[[OpenAIChatClient], AnyAgent]
@@ -179,7 +186,7 @@ def load_agent_factory(spec: str) -> AgentFactory:
     if not colon or not module_name or not attribute.isidentifier():
         raise UsageError(f"--agent {spec!r}: expected module:function, e.g. mypackage.agents:make_agent")
     try:
-        module = importlib.import_module(module_name)
+        module = _import_user_module(module_name)
     except ImportError as exc:
         raise UsageError(f"--agent {spec!r}: cannot import {module_name!r}: {exc}") from exc
     factory = getattr(module, attribute, None)
@@ -188,6 +195,21 @@ def load_agent_factory(spec: str) -> AgentFactory:
     if not callable(factory) or isinstance(factory, Agent):
         raise UsageError(f"--agent {spec!r}: {attribute!r} must be a function (client) -> Agent")
     return factory  # type: ignore[no-any-return]
+
+
+def _import_user_module(name: str) -> ModuleType:
+    """The user's module, found from the working directory first, as uvicorn finds `app:app`: the
+    `rowrelay` script (and `python -P`) leave the working directory off `sys.path`. rowrelay's own
+    modules live under `rowrelay.`, so nothing of the user's can shadow them."""
+    here = str(Path.cwd())
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    return importlib.import_module(name)
+
+
+def is_agent(source: AgentSource) -> TypeGuard[AnyAgent]:
+    """An agent itself (run on its own client), rather than a factory rowrelay hands a client to."""
+    return isinstance(source, Agent)
 
 
 def default_agent(client: OpenAIChatClient) -> AnyAgent:

@@ -12,13 +12,13 @@ from typing import Any, Literal, Protocol, get_args
 
 import openai
 
-from tasks.errors import (
+from rowrelay.tasks.errors import (
     RateLimitedError,
     ResponseGoneError,
     TerminalError,
     TransientError,
 )
-from tasks.llm.budget import retry_after
+from rowrelay.tasks.llm.budget import retry_after
 
 ResponseStatus = Literal["queued", "in_progress", "completed", "failed", "incomplete", "cancelled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "incomplete", "cancelled"})

@@ -7,8 +7,8 @@ from collections.abc import AsyncGenerator
 
 import openai
 
-from tasks.errors import TerminalError
-from tasks.llm.calls import RowRequest, Snapshot, StreamUpdate, translate
+from rowrelay.tasks.errors import TerminalError
+from rowrelay.tasks.llm.calls import RowRequest, Snapshot, StreamUpdate, translate
 
 
 class ChatBackend:

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 import httpx2
 import openai
 
-from tasks.errors import UsageError
-from tasks.llm.calls import Backend
-from tasks.llm.chat_backend import ChatBackend
-from tasks.llm.responses_backend import HeadersHook, ResponsesBackend
-from tasks.settings import Settings
+from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.llm.calls import Backend
+from rowrelay.tasks.llm.chat_backend import ChatBackend
+from rowrelay.tasks.llm.responses_backend import HeadersHook, ResponsesBackend
+from rowrelay.tasks.settings import Settings
 
 if TYPE_CHECKING:
-    from tasks.llm.agent_backend import AgentSource
+    from rowrelay.tasks.llm.agent_backend import AgentSource
 
 EMULATOR_KEY = "rowrelay-emulator"  # the embedded emulator checks no key; the SDK insists on one
 
@@ -107,14 +107,13 @@ def make_backend(
 
 
 def _agent_backend(settings: Settings, url: str | None, agent: AgentSource | None) -> Backend:
-    from agent_framework import Agent  # Agent Framework is imported only when an agent runs rows
-
-    from tasks.llm.agent_backend import AgentBackend, default_agent
+    # Agent Framework (an optional extra) is imported only when an agent runs rows.
+    from rowrelay.tasks.llm.agent_backend import AgentBackend, default_agent, is_agent
 
     if settings.backend == "chat":
         raise UsageError("an agent runs on the Responses API: use it with emulator, openai or azure")
     source = default_agent if agent is None else agent
-    if isinstance(source, Agent):
+    if is_agent(source):
         return AgentBackend(source)  # the caller's agent on the caller's client
     transport = "openai" if settings.backend == "agent" else settings.backend
     creates, reads = _clients(settings, transport, url)

@@ -8,7 +8,7 @@ from typing import Any
 import openai
 from openai.types.responses import ResponseStreamEvent
 
-from tasks.llm.calls import RowRequest, Snapshot, StreamUpdate, snapshot_of, translate
+from rowrelay.tasks.llm.calls import RowRequest, Snapshot, StreamUpdate, snapshot_of, translate
 
 HeadersHook = Callable[[Mapping[str, str]], None]
 _LIFECYCLE = frozenset(

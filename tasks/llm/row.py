@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-from tasks.errors import RateLimitedError, ResponseGoneError, TransientError
-from tasks.llm.budget import RateBudget, estimate_tokens
-from tasks.llm.calls import (
+from rowrelay.tasks.errors import RateLimitedError, ResponseGoneError, TransientError
+from rowrelay.tasks.llm.budget import RateBudget, estimate_tokens
+from rowrelay.tasks.llm.calls import (
     Backend,
     BackendRefusedError,
     MaybeSentError,
@@ -29,9 +29,9 @@ from tasks.llm.calls import (
     StreamUnavailableError,
     StreamUpdate,
 )
-from tasks.llm.schedule import LatencyModel, next_poll_delay
-from tasks.records import IN_FLIGHT, RowStatus, WaitMode
-from tasks.state import RowState, StateTable
+from rowrelay.tasks.llm.schedule import LatencyModel, next_poll_delay
+from rowrelay.tasks.records import IN_FLIGHT, RowStatus, WaitMode
+from rowrelay.tasks.state import RowState, StateTable
 
 Sleep = Callable[[float], Awaitable[None]]
 Policy = Literal["resubmit", "hold"]

@@ -18,11 +18,11 @@ import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
-from tasks.errors import ResponseGoneError, TransientError
-from tasks.llm.calls import Backend, BackendRefusedError, Snapshot
-from tasks.llm.row import RowDriver, RunCounters
-from tasks.records import IN_FLIGHT, RowStatus
-from tasks.state import StateTable
+from rowrelay.tasks.errors import ResponseGoneError, TransientError
+from rowrelay.tasks.llm.calls import Backend, BackendRefusedError, Snapshot
+from rowrelay.tasks.llm.row import RowDriver, RunCounters
+from rowrelay.tasks.records import IN_FLIGHT, RowStatus
+from rowrelay.tasks.state import StateTable
 
 log = logging.getLogger("rowrelay.runner")
 _RETRYABLE: tuple[RowStatus, ...] = ("pending", "orphaned", "expired", "failed")

@@ -11,16 +11,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tasks.llm.budget import OutputEstimate, RateBudget
-from tasks.llm.calls import Backend
-from tasks.llm.client import make_backend
-from tasks.llm.row import RowDriver, RowPolicy
-from tasks.llm.runner import BatchRunner, Progress
-from tasks.settings import Settings
-from tasks.state import StateTable
+from rowrelay.tasks.llm.budget import OutputEstimate, RateBudget
+from rowrelay.tasks.llm.calls import Backend
+from rowrelay.tasks.llm.client import make_backend
+from rowrelay.tasks.llm.row import RowDriver, RowPolicy
+from rowrelay.tasks.llm.runner import BatchRunner, Progress
+from rowrelay.tasks.settings import Settings
+from rowrelay.tasks.state import StateTable
 
 if TYPE_CHECKING:
-    from tasks.llm.agent_backend import AgentSource
+    from rowrelay.tasks.llm.agent_backend import AgentSource
 
 
 @dataclass

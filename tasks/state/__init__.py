@@ -3,7 +3,7 @@
 Each row's status and continuation token (response id) are made durable *before* the pipeline waits on
 them, so nothing submitted is paid twice and a crashed batch resumes where it stopped.
 
-    from tasks.state import StateTable
+    from rowrelay.tasks.state import StateTable
 
     with StateTable.open(Path("data/state/b1"), batch_id="b1", writer="shard-0") as table:
         table.add_pending([("row-0", 0, "sha256:...")])
@@ -39,11 +39,11 @@ row, by row_index) and `summary(dir)`. Raw DuckDB works too, but sees *every* ve
     duckdb.sql(f"select status, count(*) from ({latest_sql(DIR)}) group by all")             # latest only
 """
 
-from tasks.errors import CorruptSegmentError, IllegalTransition, LeaseHeldError, StateError
-from tasks.state.reader import latest_sql, load, read_table, summary
-from tasks.state.schema import SCHEMA, SCHEMA_VERSION, RowState
-from tasks.state.table import COMPACT_SEGMENTS, OrphanPolicy, StateTable
-from tasks.state.transitions import TRANSITIONS, check_transition, is_allowed
+from rowrelay.tasks.errors import CorruptSegmentError, IllegalTransition, LeaseHeldError, StateError
+from rowrelay.tasks.state.reader import latest_sql, load, read_table, summary
+from rowrelay.tasks.state.schema import SCHEMA, SCHEMA_VERSION, RowState
+from rowrelay.tasks.state.table import COMPACT_SEGMENTS, OrphanPolicy, StateTable
+from rowrelay.tasks.state.transitions import TRANSITIONS, check_transition, is_allowed
 
 __all__ = [
     "COMPACT_SEGMENTS",

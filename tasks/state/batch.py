@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tasks.errors import StateError
-from tasks.state.files import BATCH_FILE, create_exclusive
-from tasks.state.schema import SCHEMA_VERSION, to_datetime
+from rowrelay.tasks.errors import StateError
+from rowrelay.tasks.state.files import BATCH_FILE, create_exclusive
+from rowrelay.tasks.state.schema import SCHEMA_VERSION, to_datetime
 
 
 def read_batch(directory: Path) -> dict[str, Any] | None:

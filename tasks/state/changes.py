@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from tasks.errors import StateError
-from tasks.records import RowStatus
-from tasks.state.schema import COLUMNS, RowState
+from rowrelay.tasks.errors import StateError
+from rowrelay.tasks.records import RowStatus
+from rowrelay.tasks.state.schema import COLUMNS, RowState
 
 SETTABLE: frozenset[str] = frozenset(COLUMNS) - {
     "row_key",

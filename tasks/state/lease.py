@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tasks.errors import LeaseHeldError
-from tasks.state.files import LEASES, atomic_write_bytes
-from tasks.state.schema import to_datetime
+from rowrelay.tasks.errors import LeaseHeldError
+from rowrelay.tasks.state.files import LEASES, atomic_write_bytes
+from rowrelay.tasks.state.schema import to_datetime
 
 log = logging.getLogger(__name__)
 

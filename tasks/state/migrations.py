@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 
 import pyarrow as pa
 
-from tasks.errors import StateError
-from tasks.state.schema import SCHEMA, SCHEMA_VERSION
+from rowrelay.tasks.errors import StateError
+from rowrelay.tasks.state.schema import SCHEMA, SCHEMA_VERSION
 
 SCHEMA_V1 = pa.schema([f for f in SCHEMA if f.name not in ("reasoning_tokens", "orphans")])
 """The version-1 columns (kept so tests can write a genuine old file)."""

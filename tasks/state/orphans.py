@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tasks.state.lease import writer_is_live
+from rowrelay.tasks.state.lease import writer_is_live
 
 if TYPE_CHECKING:
-    from tasks.state.table import StateTable
+    from rowrelay.tasks.state.table import StateTable
 
 
 def recover_orphans(table: StateTable, *, lease_timeout: float) -> int:

@@ -13,9 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tasks.records import ROW_STATUSES
-from tasks.state.schema import value_counts
-from tasks.state.segments import read_latest
+from rowrelay.tasks.records import ROW_STATUSES
+from rowrelay.tasks.state.schema import value_counts
+from rowrelay.tasks.state.segments import read_latest
 
 if TYPE_CHECKING:
     import pandas as pd

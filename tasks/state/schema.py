@@ -3,7 +3,7 @@
 Every column keeps its Arrow type even when all its values are null, so a segment written before any row
 completed still reads back as `int64` tokens and `timestamp[us, UTC]` times. `version` is not a business
 field: it is the number of the checkpoint that wrote this version of the row, and it makes "the latest
-version of each row" computable from the files alone (see `tasks.state.segments`).
+version of each row" computable from the files alone (see `rowrelay.tasks.state.segments`).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tasks.records import RowStatus
+from rowrelay.tasks.records import RowStatus
 
 SCHEMA_VERSION = 2
-"""Bumped whenever the columns change; older files are migrated on read (`tasks.state.migrations`)."""
+"""Bumped whenever the columns change; older files are migrated on read (`migrations`)."""
 SCHEMA_VERSION_KEY = b"rowrelay.schema_version"
 
 _TS = pa.timestamp("us", tz="UTC")

@@ -19,10 +19,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tasks.errors import CorruptSegmentError
-from tasks.state.files import StateFile, atomic_write, list_state_files
-from tasks.state.migrations import migrate
-from tasks.state.schema import SCHEMA_VERSION_KEY, empty_table
+from rowrelay.tasks.errors import CorruptSegmentError
+from rowrelay.tasks.state.files import StateFile, atomic_write, list_state_files
+from rowrelay.tasks.state.migrations import migrate
+from rowrelay.tasks.state.schema import SCHEMA_VERSION_KEY, empty_table
 
 log = logging.getLogger(__name__)
 

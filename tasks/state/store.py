@@ -18,8 +18,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tasks.records import RowStatus
-from tasks.state.schema import COLUMNS, SCHEMA, RowState, rows_to_table, table_to_rows, value_counts
+from rowrelay.tasks.records import RowStatus
+from rowrelay.tasks.state.schema import COLUMNS, SCHEMA, RowState, rows_to_table, table_to_rows, value_counts
 
 _CHUNK = 4096
 _STATUS = COLUMNS.index("status")

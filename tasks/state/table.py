@@ -14,19 +14,25 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from tasks.errors import StateError
-from tasks.records import ROW_STATUSES, RowStatus
-from tasks.state.batch import ensure_batch
-from tasks.state.changes import apply_change
-from tasks.state.commit import GroupCommit
-from tasks.state.compaction import write_snapshot
-from tasks.state.files import SEGMENTS, WRITER_NAME, data_file_name, remove_own_temps, version_in_name
-from tasks.state.lease import Lease
-from tasks.state.orphans import recover_orphans
-from tasks.state.schema import RowState, pending_table, rows_to_table, to_datetime
-from tasks.state.segments import read_latest, write_state_file
-from tasks.state.store import RowStore, merge_overlay, unseen
-from tasks.state.transitions import check_transition
+from rowrelay.tasks.errors import StateError
+from rowrelay.tasks.records import ROW_STATUSES, RowStatus
+from rowrelay.tasks.state.batch import ensure_batch
+from rowrelay.tasks.state.changes import apply_change
+from rowrelay.tasks.state.commit import GroupCommit
+from rowrelay.tasks.state.compaction import write_snapshot
+from rowrelay.tasks.state.files import (
+    SEGMENTS,
+    WRITER_NAME,
+    data_file_name,
+    remove_own_temps,
+    version_in_name,
+)
+from rowrelay.tasks.state.lease import Lease
+from rowrelay.tasks.state.orphans import recover_orphans
+from rowrelay.tasks.state.schema import RowState, pending_table, rows_to_table, to_datetime
+from rowrelay.tasks.state.segments import read_latest, write_state_file
+from rowrelay.tasks.state.store import RowStore, merge_overlay, unseen
+from rowrelay.tasks.state.transitions import check_transition
 
 OrphanPolicy = Literal["resubmit", "hold"]
 COMPACT_SEGMENTS = 64

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tasks.errors import IllegalTransition
-from tasks.records import RowStatus
+from rowrelay.tasks.errors import IllegalTransition
+from rowrelay.tasks.records import RowStatus
 
 _RETRYABLE: frozenset[RowStatus] = frozenset({"submitting", "pending"})
 _ENDED: frozenset[RowStatus] = frozenset({"completed", "failed", "incomplete", "cancelled", "expired"})

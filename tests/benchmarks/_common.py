@@ -1,7 +1,7 @@
 """Shared pieces of the benchmark scripts: the emulator in its own pinned process, child processes that
 report their peak RSS, quantiles, machine load, and the results file.
 
-The emulator runs as `python -m tasks.emulator` pinned to the last core (`taskset`, via
+The emulator runs as `python -m rowrelay.tasks.emulator` pinned to the last core (`taskset`, via
 sched_setaffinity), and the measured side is pinned to the other cores, so the emulator's CPU does not
 steal from the pipeline's event loop. On a one-core machine both share it (said in the JSON).
 """
@@ -62,10 +62,10 @@ class Emulator:
 
 @contextlib.contextmanager
 def emulator(*options: str) -> Iterator[Emulator]:
-    """`python -m tasks.emulator --port 0 OPTIONS` pinned to its own core; stopped on exit."""
+    """`python -m rowrelay.tasks.emulator --port 0 OPTIONS` pinned to its own core; stopped on exit."""
     core, _ = cores()
     process = subprocess.Popen(
-        [sys.executable, "-m", "tasks.emulator", "--port", "0", *options],
+        [sys.executable, "-P", "-m", "rowrelay.tasks.emulator", "--port", "0", *options],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

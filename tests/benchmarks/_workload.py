@@ -34,9 +34,9 @@ def prompt(i: int) -> str:
 async def run_rowrelay(
     url: str, state: Path, rows: int, mode: str, rpm: int, max_in_flight: int, profile: str | None
 ) -> dict[str, Any]:
-    from tasks.llm.session import open_session
-    from tasks.settings import Settings
-    from tasks.state import StateTable
+    from rowrelay.tasks.llm.session import open_session
+    from rowrelay.tasks.settings import Settings
+    from rowrelay.tasks.state import StateTable
 
     started = time.monotonic()
     table = StateTable.open(state, batch_id="bench")

@@ -30,9 +30,9 @@ BATCH = "crash-bench"
 
 
 async def _worker(url: str, state: Path, rows: int) -> None:
-    from tasks.llm.session import open_session
-    from tasks.settings import Settings
-    from tasks.state import StateTable
+    from rowrelay.tasks.llm.session import open_session
+    from rowrelay.tasks.settings import Settings
+    from rowrelay.tasks.state import StateTable
 
     table_ = StateTable.open(state, batch_id=BATCH, checkpoint_interval=0.05, lease_timeout=5.0)
     table_.add_pending((f"row-{i:05d}", i, f"hash-{i}") for i in range(rows))
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if argv[:1] == ["--child"]:
         asyncio.run(_worker(argv[1], Path(argv[2]), int(argv[3])))
         return {}
-    from tasks.state import load
+    from rowrelay.tasks.state import load
 
     quick = "--quick" in argv
     rows = 500 if quick else int(argv[argv.index("--rows") + 1]) if "--rows" in argv else 2000

@@ -34,7 +34,7 @@ BODY = json.dumps({"model": "gpt-4.1-mini", "input": "Classify this ticket.", "b
 def start_emulator(core: int) -> tuple[subprocess.Popen[str], str, int]:
     """The emulator in its own process pinned to `core`; returns (process, host, port)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "tasks.emulator", "--port", "0", "--latency", "fixed:0"],
+        [sys.executable, "-P", "-m", "rowrelay.tasks.emulator", "--port", "0", "--latency", "fixed:0"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -46,11 +46,11 @@ def write_csv(path: Path, rows: int) -> None:
 
 
 async def _direct(url: str, source: Path, state: Path, out: Path, profile: Path | None) -> dict[str, Any]:
-    from tasks.dataset import InputSpec, prepare, read_input, write_output
-    from tasks.llm.session import open_session
-    from tasks.settings import load_settings
-    from tasks.state import StateTable
-    from tasks.steps import results_frame
+    from rowrelay.tasks.dataset import InputSpec, prepare, read_input, write_output
+    from rowrelay.tasks.llm.session import open_session
+    from rowrelay.tasks.settings import load_settings
+    from rowrelay.tasks.state import StateTable
+    from rowrelay.tasks.steps import results_frame
 
     started = time.perf_counter()
     settings = load_settings(backend="emulator", base_url=url, **LIMITS)
@@ -81,7 +81,7 @@ async def _direct(url: str, source: Path, state: Path, out: Path, profile: Path 
 
 
 async def _flow(url: str, source: Path, state: Path, out: Path) -> dict[str, Any]:
-    from flows.batch import run_batch
+    from rowrelay.flows.batch import run_batch
 
     started = time.perf_counter()
     result = await run_batch(

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tasks.state import load
+from rowrelay.tasks.state import load
 from tests.benchmarks._common import (
     Emulator,
     emulator,

@@ -25,8 +25,8 @@ from tests.benchmarks.bench_state import _checkpoints, _measure_in_child
 def _plan_child(directory: Path, rows: int) -> None:
     import pandas as pd
 
-    from tasks.dataset import InputSpec, prepare
-    from tasks.state import StateTable
+    from rowrelay.tasks.dataset import InputSpec, prepare
+    from rowrelay.tasks.state import StateTable
 
     frame = pd.DataFrame(
         {

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tasks.state import StateTable, load
+from rowrelay.tasks.state import StateTable, load
 
 RESULTS = Path(__file__).parent / "results" / "state.json"
 CHANGED = 1000

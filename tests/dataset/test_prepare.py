@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.dataset import InputSpec, PreparedRow, input_fingerprint, prepare, read_input
-from tasks.errors import UsageError
+from rowrelay.tasks.dataset import InputSpec, PreparedRow, input_fingerprint, prepare, read_input
+from rowrelay.tasks.errors import UsageError
 
 TEMPLATE = "Subject: {subject}\n\n{body}"
 

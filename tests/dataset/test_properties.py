@@ -6,7 +6,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.dataset import InputSpec, prepare, render_template
+from rowrelay.tasks.dataset import InputSpec, prepare, render_template
 
 _cells = st.one_of(
     st.none(),

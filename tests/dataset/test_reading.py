@@ -8,8 +8,8 @@ import orjson
 import pandas as pd
 import pytest
 
-from tasks.dataset import read_input
-from tasks.errors import UsageError
+from rowrelay.tasks.dataset import read_input
+from rowrelay.tasks.errors import UsageError
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-from tasks.dataset import InputSpec, prepare, read_input
+from rowrelay.tasks.dataset import InputSpec, prepare, read_input
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 DEMO_TEMPLATE = (

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.dataset import render_template, template_fields
-from tasks.dataset.templates import render_column
-from tasks.errors import UsageError
+from rowrelay.tasks.dataset import render_template, template_fields
+from rowrelay.tasks.dataset.templates import render_column
+from rowrelay.tasks.errors import UsageError
 
 
 def test_fields_in_order_of_first_appearance_each_once() -> None:

@@ -8,9 +8,9 @@ import orjson
 import pandas as pd
 import pytest
 
-from tasks.dataset import RESULT_COLUMNS, read_input, write_output
-from tasks.dataset import writing as writing_module
-from tasks.errors import UsageError
+from rowrelay.tasks.dataset import RESULT_COLUMNS, read_input, write_output
+from rowrelay.tasks.dataset import writing as writing_module
+from rowrelay.tasks.errors import UsageError
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from openai import AsyncOpenAI
 
-from tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from tests.emulator.contract import Spec
 
 ClientFactory = Callable[..., AsyncOpenAI]

@@ -16,7 +16,7 @@ from typing import Any
 from agent_framework import Agent
 from agent_framework.openai import OpenAIChatClient, OpenAIChatOptions
 
-from tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 
 
 @contextlib.asynccontextmanager

@@ -1,4 +1,4 @@
-"""`python -m tasks.emulator` and `rowrelay emulator`: announce the URL first, serve, exit cleanly."""
+"""`python -m rowrelay.tasks.emulator` and `rowrelay emulator`: announce the URL, serve, exit cleanly."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tasks.emulator.cli import emulator
+from rowrelay.tasks.emulator.cli import emulator
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULE = [sys.executable, "-m", "tasks.emulator"]
+MODULE = [sys.executable, "-P", "-m", "rowrelay.tasks.emulator"]
 SCRIPT = [str(Path(sys.executable).parent / "rowrelay"), "emulator"]
 _APP = typer.Typer()
 _APP.command()(emulator)

@@ -11,7 +11,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
-from tasks.emulator import EmulatorConfig, RunningEmulator, running_emulator
+from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emulator
 from tests.emulator.conftest import ClientFactory
 from tests.emulator.contract import Spec
 

@@ -11,7 +11,7 @@ import pytest
 from openai import AsyncOpenAI
 from openai.types.responses import ResponseErrorEvent
 
-from tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from tests.emulator.conftest import ClientFactory, raw_sse
 from tests.emulator.contract import Spec, check_event, check_response
 

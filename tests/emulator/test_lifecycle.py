@@ -9,7 +9,7 @@ import httpx
 import pytest
 from openai import AsyncOpenAI
 
-from tasks.emulator import RunningEmulator
+from rowrelay.tasks.emulator import RunningEmulator
 from tests.emulator.contract import Spec, check_response
 
 LATENCY = {"x-emulator-latency": "0.3"}

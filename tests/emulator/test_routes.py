@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from openai import AsyncOpenAI
 
-from tasks.emulator import RunningEmulator
+from rowrelay.tasks.emulator import RunningEmulator
 from tests.emulator.contract import Spec
 
 

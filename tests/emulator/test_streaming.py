@@ -9,7 +9,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
-from tasks.emulator import EmulatorConfig, RunningEmulator, running_emulator
+from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emulator
 from tests.emulator.conftest import ClientFactory, raw_sse
 from tests.emulator.contract import Spec, check_event
 

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
-from tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
+from rowrelay.flows.cli import app
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from tests.flows.test_batch_flow import write_tickets
 from tests.flows.test_cli import env_for, rowrelay, run_args
 from tests.llm.agent_factories import INSTRUCTIONS

@@ -14,8 +14,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
-from tasks.state import load
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
+from rowrelay.tasks.state import load
 from tests.flows.conftest import ROOT
 
 TEMPLATE = "Triage this ticket.\nSubject: {subject}\n\n{body}"
@@ -54,7 +54,7 @@ async def test_a_fresh_run_completes_every_row_and_writes_the_output_in_order(
 ) -> None:
     from prefect.client.orchestration import get_client
 
-    from flows.batch import run_batch
+    from rowrelay.flows.batch import run_batch
 
     source = write_tickets(tmp_path / "tickets.csv", 30)
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("uniform:0.05,0.5"))) as emu:
@@ -76,7 +76,7 @@ async def test_a_fresh_run_completes_every_row_and_writes_the_output_in_order(
 async def test_a_dataframe_from_python_runs_too(
     prefect_api: str, tmp_path: Path, emulator: RunningEmulator
 ) -> None:
-    from flows.batch import run_batch
+    from rowrelay.flows.batch import run_batch
 
     frame = pd.DataFrame({"question": ["What is 2+2?", "Name a colour.", "Say hi."]})
     args = flow_args(tmp_path, emulator, template=None, id_column=None, prompt_column="question")
@@ -88,8 +88,8 @@ async def test_a_dataframe_from_python_runs_too(
 async def test_failed_rows_are_in_the_output_with_their_error_and_retry_makes_them_eligible(
     prefect_api: str, tmp_path: Path
 ) -> None:
-    from flows.batch import run_batch
-    from flows.state_commands import retry
+    from rowrelay.flows.batch import run_batch
+    from rowrelay.flows.state_commands import retry
 
     source = write_tickets(tmp_path / "tickets.csv", 30)
     config = EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"), fail_rate=0.4, seed=4)
@@ -122,7 +122,7 @@ def test_a_run_killed_part_way_resumes_without_creating_any_row_twice(
         args = flow_args(tmp_path, emu)
         script = (
             "import asyncio, json, sys\n"
-            "from flows.batch import run_batch\n"
+            "from rowrelay.flows.batch import run_batch\n"
             "args = json.loads(sys.argv[2])\n"
             "asyncio.run(run_batch(sys.argv[1], **args))\n"
         )

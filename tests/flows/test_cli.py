@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
-from tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
-from tasks.state import load
+from rowrelay.flows.cli import app
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
+from rowrelay.tasks.state import load
 from tests.flows.conftest import ROOT
 from tests.flows.test_batch_flow import TEMPLATE, write_tickets
 from tests.flows.test_deployment import holds_tokens
@@ -26,7 +26,7 @@ from tests.flows.test_deployment import holds_tokens
 def rowrelay(
     args: list[str], env: dict[str, str], *, timeout: float = 240
 ) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "flows.cli", *args]
+    command = [sys.executable, "-P", "-m", "rowrelay.flows.cli", *args]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -152,7 +152,7 @@ def test_cancel_stops_the_server_side_work_of_a_crashed_run(
     source = write_tickets(tmp_path / "tickets.csv", 10)
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:120"))) as emu:
         env = env_for(prefect_env, emu)
-        command = [sys.executable, "-m", "flows.cli", *run_args(source, tmp_path)]
+        command = [sys.executable, "-P", "-m", "rowrelay.flows.cli", *run_args(source, tmp_path)]
         with (tmp_path / "run.log").open("wb") as log:
             run = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
             deadline = time.monotonic() + 120

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
-from tasks.state import load
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
+from rowrelay.tasks.state import load
 from tests.flows.conftest import ROOT
 from tests.flows.test_batch_flow import TEMPLATE, write_tickets
 
@@ -45,7 +45,8 @@ def served(
     source = write_tickets(tmp_path / "tickets.csv", rows)
     state = tmp_path / "state"
     command = [
-        sys.executable, "-m", "flows.cli", "deploy", str(source), "--cron", "0 3 * * *", "--name", name,
+        sys.executable, "-P", "-m", "rowrelay.flows.cli", "deploy", str(source), "--cron", "0 3 * * *",
+        "--name", name,
         "--template", TEMPLATE, "--id-column", "ticket_id", "--state", str(state),
         "--output", str(tmp_path / "out.parquet"),
     ]  # fmt: skip

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.emulator import EmulatorConfig, running_emulator
+from rowrelay.tasks.emulator import EmulatorConfig, running_emulator
 from tests.flows.test_batch_flow import TEMPLATE, write_tickets
 
 SECRET = "sk-rowrelay-test-SECRET-0123456789"
@@ -21,7 +21,7 @@ async def test_the_api_key_is_never_written_anywhere(
 ) -> None:
     from prefect.client.orchestration import get_client
 
-    from flows.batch import run_batch
+    from rowrelay.flows.batch import run_batch
 
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)  # read the way users set it: the SDK's own variable
     source = write_tickets(tmp_path / "tickets.csv", 5)

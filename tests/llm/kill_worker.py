@@ -11,9 +11,9 @@ import asyncio
 import sys
 from pathlib import Path
 
-from tasks.llm.session import open_session
-from tasks.settings import Settings
-from tasks.state import StateTable
+from rowrelay.tasks.llm.session import open_session
+from rowrelay.tasks.settings import Settings
+from rowrelay.tasks.state import StateTable
 
 
 async def main(url: str, state_dir: Path, rows: int, mode: str, agent_spec: str | None = None) -> int:
@@ -25,7 +25,7 @@ async def main(url: str, state_dir: Path, rows: int, mode: str, agent_spec: str 
     )  # fmt: skip
     agent = None
     if agent_spec is not None:
-        from tasks.llm.agent_backend import load_agent_factory  # Agent Framework only when asked for
+        from rowrelay.tasks.llm.agent_backend import load_agent_factory  # Agent Framework only when asked for
 
         agent = load_agent_factory(agent_spec)
     session = open_session(settings, table, lambda key: f"Summarise {key}.", agent=agent)

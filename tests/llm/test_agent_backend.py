@@ -19,13 +19,18 @@ import pytest
 from agent_framework import Agent
 from agent_framework.openai import OpenAIChatClient, OpenAIChatOptions
 
-from tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
-from tasks.errors import UsageError
-from tasks.llm import RowRequest, RunReport
-from tasks.llm.agent_backend import AgentBackend, adopt_token, continuation_token_for, load_agent_factory
-from tasks.llm.client import make_backend
-from tasks.llm.session import open_session
-from tasks.state import StateTable, load
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
+from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.llm import RowRequest, RunReport
+from rowrelay.tasks.llm.agent_backend import (
+    AgentBackend,
+    adopt_token,
+    continuation_token_for,
+    load_agent_factory,
+)
+from rowrelay.tasks.llm.client import make_backend
+from rowrelay.tasks.llm.session import open_session
+from rowrelay.tasks.state import StateTable, load
 from tests.llm.agent_factories import INSTRUCTIONS, make_agent
 from tests.llm.test_runner import creates_per_row, new_table, prompts, settings_for
 

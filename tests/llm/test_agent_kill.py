@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
-from tasks.state import load
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from rowrelay.tasks.state import load
 
 ROWS = 120
 AGENT = "tests.llm.agent_factories:make_agent"

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tasks.llm.budget import (
+from rowrelay.tasks.llm.budget import (
     DEFAULT_OUTPUT_ESTIMATE,
     OutputEstimate,
     RateBudget,

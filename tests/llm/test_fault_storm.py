@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.state import load
+from rowrelay.tasks.state import load
 from tests.conftest import emulator_process
 from tests.llm.test_runner import run_batch
 

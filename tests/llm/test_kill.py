@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
-from tasks.state import load
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
+from rowrelay.tasks.state import load
 
 ROWS = 500
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,11 +11,11 @@ from typing import Any
 import openai
 import pytest
 
-from tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
-from tasks.llm import BackendRefusedError, RunReport
-from tasks.llm.session import open_session
-from tasks.settings import Settings
-from tasks.state import StateTable, load
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
+from rowrelay.tasks.llm import BackendRefusedError, RunReport
+from rowrelay.tasks.llm.session import open_session
+from rowrelay.tasks.settings import Settings
+from rowrelay.tasks.state import StateTable, load
 from tests.conftest import EmulatorProcess
 
 ROWS = 60

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.state import StateTable
+from rowrelay.tasks.state import StateTable
 
 
 class FakeClock:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from tasks.state import COMPACT_SEGMENTS, StateTable, load
-from tasks.state.files import SEGMENTS, SNAPSHOTS
+from rowrelay.tasks.state import COMPACT_SEGMENTS, StateTable, load
+from rowrelay.tasks.state.files import SEGMENTS, SNAPSHOTS
 from tests.state.conftest import FakeClock, rows
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.errors import CorruptSegmentError, StateError
-from tasks.state import StateTable, load, summary
-from tasks.state.files import SEGMENTS
+from rowrelay.tasks.errors import CorruptSegmentError, StateError
+from rowrelay.tasks.state import StateTable, load, summary
+from rowrelay.tasks.state.files import SEGMENTS
 from tests.state.conftest import FakeClock, rows
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.errors import LeaseHeldError
-from tasks.state import StateTable
+from rowrelay.tasks.errors import LeaseHeldError
+from rowrelay.tasks.state import StateTable
 from tests.state.conftest import FakeClock
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.errors import IllegalTransition
-from tasks.state import StateTable
+from rowrelay.tasks.errors import IllegalTransition
+from rowrelay.tasks.state import StateTable
 from tests.state.conftest import FakeClock, rows
 
 

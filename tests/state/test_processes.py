@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.state import StateTable, load, summary
+from rowrelay.tasks.state import StateTable, load, summary
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from tasks.state import StateTable, latest_sql, load, summary
+from rowrelay.tasks.state import StateTable, latest_sql, load, summary
 from tests.state.conftest import FakeClock, rows
 
 

@@ -8,11 +8,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.errors import StateError
-from tasks.state import SCHEMA, SCHEMA_VERSION, StateTable, load
-from tasks.state.files import SEGMENTS
-from tasks.state.migrations import MIGRATIONS, SCHEMA_V1
-from tasks.state.schema import SCHEMA_VERSION_KEY
+from rowrelay.tasks.errors import StateError
+from rowrelay.tasks.state import SCHEMA, SCHEMA_VERSION, StateTable, load
+from rowrelay.tasks.state.files import SEGMENTS
+from rowrelay.tasks.state.migrations import MIGRATIONS, SCHEMA_V1
+from rowrelay.tasks.state.schema import SCHEMA_VERSION_KEY
 from tests.state.conftest import FakeClock, rows
 
 

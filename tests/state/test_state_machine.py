@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from tasks.errors import IllegalTransition
-from tasks.records import ROW_STATUSES, RowStatus
-from tasks.state import StateTable, is_allowed
+from rowrelay.tasks.errors import IllegalTransition
+from rowrelay.tasks.records import ROW_STATUSES, RowStatus
+from rowrelay.tasks.state import StateTable, is_allowed
 from tests.state.conftest import FakeClock
 
 KEYS = [f"k{i}" for i in range(6)]

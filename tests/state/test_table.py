@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.errors import StateError
-from tasks.state import StateTable, load
-from tasks.state.files import SEGMENTS
+from rowrelay.tasks.errors import StateError
+from rowrelay.tasks.state import StateTable, load
+from rowrelay.tasks.state.files import SEGMENTS
 from tests.state.conftest import FakeClock, rows
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.errors import StateError
-from tasks.records import ROW_STATUSES
-from tasks.state import TRANSITIONS, IllegalTransition, StateTable, check_transition, is_allowed
+from rowrelay.tasks.errors import StateError
+from rowrelay.tasks.records import ROW_STATUSES
+from rowrelay.tasks.state import TRANSITIONS, IllegalTransition, StateTable, check_transition, is_allowed
 
 
 def test_every_status_has_an_entry() -> None:

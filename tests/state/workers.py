@@ -11,8 +11,8 @@ import random
 import sys
 from pathlib import Path
 
-from tasks.records import RowStatus
-from tasks.state import TRANSITIONS, StateTable
+from rowrelay.tasks.records import RowStatus
+from rowrelay.tasks.state import TRANSITIONS, StateTable
 
 # The path a row takes in the churn worker; orphaned rows (after a kill) are resubmitted.
 NEXT: dict[RowStatus, list[RowStatus]] = {

@@ -1,0 +1,111 @@
+"""rowrelay: run long background LLM requests over every row of a dataset, checkpointed and resumable.
+
+    from rowrelay import run_batch
+
+    result = await run_batch("data/sample/tickets.csv", template="Triage: {subject}\\n{body}")
+
+What this module exports is rowrelay's public API (pinned by tests/test_exported_members.py); everything
+under `rowrelay.flows` and `rowrelay.tasks` may change between releases. Names load on first use, so
+`import rowrelay` stays cheap and the emulator's own process (`python -m rowrelay.tasks.emulator`) never
+imports Prefect, pandas or the SDK it does not need.
+
+Prefect reads its settings when first imported, so the defaults it needs are set here, before any
+module of rowrelay imports it: the ephemeral server migrates a fresh database at first start, which can
+take longer than its 20 s default on a busy 2-core machine, and an offline machine should not try to
+send telemetry. Anything already set in the environment wins.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import TYPE_CHECKING
+
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+if TYPE_CHECKING:
+    from rowrelay.flows.batch import BatchResult, progress_sink, run_batch
+    from rowrelay.flows.state_commands import retry
+    from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
+    from rowrelay.tasks.errors import (
+        CorruptSegmentError,
+        IllegalTransition,
+        LeaseHeldError,
+        RateLimitedError,
+        ResponseGoneError,
+        RowrelayError,
+        StateError,
+        TerminalError,
+        TransientError,
+        UsageError,
+    )
+    from rowrelay.tasks.llm import Progress
+    from rowrelay.tasks.settings import Settings, load_settings
+    from rowrelay.tasks.state import StateTable, latest_sql, load, read_table, summary
+
+_HOMES = {
+    "rowrelay.flows.batch": ["BatchResult", "progress_sink", "run_batch"],
+    "rowrelay.flows.state_commands": ["retry"],
+    "rowrelay.tasks.emulator": ["EmulatorConfig", "LatencySpec", "RunningEmulator", "running_emulator"],
+    "rowrelay.tasks.errors": [
+        "CorruptSegmentError",
+        "IllegalTransition",
+        "LeaseHeldError",
+        "RateLimitedError",
+        "ResponseGoneError",
+        "RowrelayError",
+        "StateError",
+        "TerminalError",
+        "TransientError",
+        "UsageError",
+    ],
+    "rowrelay.tasks.llm": ["Progress"],
+    "rowrelay.tasks.settings": ["Settings", "load_settings"],
+    "rowrelay.tasks.state": ["StateTable", "latest_sql", "load", "read_table", "summary"],
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+"""Where each public name is defined; tests/test_exported_members.py checks it against `__all__`."""
+
+__all__ = [
+    "BatchResult",
+    "CorruptSegmentError",
+    "EmulatorConfig",
+    "IllegalTransition",
+    "LatencySpec",
+    "LeaseHeldError",
+    "Progress",
+    "RateLimitedError",
+    "ResponseGoneError",
+    "RowrelayError",
+    "RunningEmulator",
+    "Settings",
+    "StateError",
+    "StateTable",
+    "TerminalError",
+    "TransientError",
+    "UsageError",
+    "latest_sql",
+    "load",
+    "load_settings",
+    "progress_sink",
+    "read_table",
+    "retry",
+    "run_batch",
+    "running_emulator",
+    "summary",
+]
+
+
+def __getattr__(name: str) -> object:
+    """Load a public name from the module that defines it, once (PEP 562)."""
+    module = _HOME_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rowrelay' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

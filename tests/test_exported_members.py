@@ -1,0 +1,73 @@
+"""rowrelay's public API is what `rowrelay.__all__` lists: each name resolves, and nothing else is public.
+
+In the style of httpx's tests/test_exported_members.py: a name added to or dropped from the public
+surface shows up here as a failing test, so the change is deliberate.
+"""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+import rowrelay
+
+PUBLIC = {
+    # the batch flow and what it returns
+    "run_batch",
+    "BatchResult",
+    "progress_sink",
+    "Progress",
+    "retry",
+    # settings
+    "Settings",
+    "load_settings",
+    # reading a state table, mid-run or after
+    "StateTable",
+    "load",
+    "summary",
+    "read_table",
+    "latest_sql",
+    # the embedded emulator
+    "running_emulator",
+    "RunningEmulator",
+    "EmulatorConfig",
+    "LatencySpec",
+    # errors
+    "RowrelayError",
+    "TransientError",
+    "RateLimitedError",
+    "TerminalError",
+    "UsageError",
+    "StateError",
+    "LeaseHeldError",
+    "CorruptSegmentError",
+    "IllegalTransition",
+    "ResponseGoneError",
+}
+
+
+def test_all_lists_exactly_the_public_api() -> None:
+    assert set(rowrelay.__all__) == PUBLIC
+    assert rowrelay.__all__ == sorted(rowrelay.__all__)
+
+
+def test_every_exported_name_is_the_object_its_home_module_defines() -> None:
+    for name in rowrelay.__all__:
+        home = importlib.import_module(rowrelay._HOME_OF[name])
+        assert getattr(rowrelay, name) is getattr(home, name), name
+    assert set(rowrelay.__all__) <= set(dir(rowrelay))
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        _ = rowrelay.no_such_thing  # type: ignore[attr-defined]
+
+
+def test_importing_rowrelay_imports_none_of_its_heavy_dependencies() -> None:
+    """The emulator's own process imports `rowrelay` first: it must not pay for Prefect or pandas."""
+    script = "import sys, rowrelay; print(sorted({'prefect', 'pandas', 'openai'} & set(sys.modules)))"
+    shown = subprocess.run([sys.executable, "-P", "-c", script], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == "[]"

@@ -1,0 +1,152 @@
+"""What a user installs is one import package, `rowrelay`, that works from any working directory.
+
+The wheel is built from this checkout and installed into a fresh virtual environment (pinned to the
+lock, so the test installs what CI tested). Then, from a folder holding its own `tasks.py`, `tasks/`
+and `flows/` packages (what Prefect, invoke and Celery projects have), the installed `rowrelay` runs a
+batch on the embedded emulator, reads its state, exports it, serves the emulator, and imports in a
+Jupyter kernel started there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tomllib
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+UV = Path(sys.executable).parent / "uv"
+SOURCE_ROOTS = {"rowrelay.flows": ROOT / "flows", "rowrelay.tasks": ROOT / "tasks"}
+
+
+def test_every_source_package_is_listed_for_the_build() -> None:
+    """setuptools is given the package list explicitly: a new folder left out would vanish from wheels."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {"rowrelay"}
+    for name, folder in SOURCE_ROOTS.items():
+        for init in folder.rglob("__init__.py"):
+            relative = init.parent.relative_to(folder).parts
+            if relative[:1] != ("rowrelay",) and "__pycache__" not in relative:
+                on_disk.add(".".join((name, *relative)))
+    assert listed == on_disk
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run([UV, "build", "--wheel", "--out-dir", out, ROOT], check=True, capture_output=True)
+    (built,) = out.glob("rowrelay-*.whl")
+    return built
+
+
+def test_the_wheel_holds_only_rowrelay(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        tops = {name.split("/", 1)[0] for name in archive.namelist()}
+        names = set(archive.namelist())
+    dist_info = {top for top in tops if top.endswith(".dist-info")}
+    assert tops - dist_info == {"rowrelay"}
+    assert {"rowrelay/__init__.py", "rowrelay/py.typed", "rowrelay/flows/cli.py"} <= names
+    assert "rowrelay/tasks/emulator/__main__.py" in names
+    assert not any(name.startswith("rowrelay/flows/rowrelay/") for name in names)
+
+
+@pytest.fixture(scope="module")
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with the wheel (and ipykernel, for the notebook check); returns its bin folder."""
+    venv = tmp_path_factory.mktemp("venv")
+    pins = venv / "constraints.txt"
+    lock = [UV, "export", "--frozen", "--all-extras", "--no-emit-project", "--no-hashes", "-o", pins]
+    subprocess.run(lock, cwd=ROOT, check=True, capture_output=True)
+    subprocess.run([UV, "venv", "--python", sys.executable, venv], check=True, capture_output=True)
+    python = venv / "bin" / "python"
+    install = [UV, "pip", "install", "--python", python, "-c", pins, str(wheel), "ipykernel"]
+    subprocess.run(install, check=True, capture_output=True)
+    return venv / "bin"
+
+
+@pytest.fixture
+def user_project(tmp_path: Path) -> Path:
+    """A working directory with the generic names users' own projects have (Prefect's `flows/`,
+    invoke's `tasks.py`, Celery's `tasks/`), each saying whose it is."""
+    project = tmp_path / "project"
+    for package in ("tasks", "flows"):
+        (project / package).mkdir(parents=True)
+        (project / package / "__init__.py").write_text("WHOSE = 'the user'\n")
+    (project / "tasks.py").write_text("WHOSE = 'the user'\n")
+    (project / "tickets.csv").write_text("id,text\n1,first\n2,second\n3,third\n")
+    return project
+
+
+@pytest.fixture
+def env(prefect_env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, str]]:
+    """No key and no base URL (so the embedded emulator), a private rowrelay home; the emulator it
+    leaves running on purpose is stopped afterwards."""
+    home = tmp_path / "home"
+    clean = {k: v for k, v in prefect_env.items() if not k.startswith(("OPENAI_", "AZURE_", "ROWRELAY_"))}
+    clean.pop("VIRTUAL_ENV", None)
+    clean.pop("PYTHONPATH", None)
+    yield {**clean, "ROWRELAY_HOME": str(home), "ROWRELAY_EMULATOR_ARGS": "--latency fixed:0.2"}
+    record = home / "emulator.json"
+    if record.exists():
+        os.kill(json.loads(record.read_text())["pid"], signal.SIGTERM)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_installed_rowrelay_runs_from_a_folder_with_its_own_tasks_and_flows(
+    installed: Path, user_project: Path, env: dict[str, str]
+) -> None:
+    def rowrelay(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [installed / "rowrelay", *args]
+        done = subprocess.run(command, cwd=user_project, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, (args, done.stdout[-2000:], done.stderr[-3000:])
+        return done
+
+    rowrelay("run", "tickets.csv", "--template", "Say: {text}", "--id-column", "id", "--state", "state")
+    assert "completed" in rowrelay("status", "state").stdout
+    rowrelay("export", "state", "--output", "out.csv")
+    exported = (user_project / "out.csv").read_text().splitlines()
+    assert len(exported) == 4
+    assert all(",completed," in line for line in exported[1:])
+
+    served = subprocess.Popen(
+        [installed / "rowrelay", "emulator", "--port", "0"], cwd=user_project, env=env, stdout=subprocess.PIPE
+    )
+    assert served.stdout is not None
+    first = served.stdout.readline().decode()
+    served.send_signal(signal.SIGINT)
+    assert served.wait(timeout=30) == 0
+    assert first.startswith("rowrelay emulator listening on http://127.0.0.1:")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_installed_rowrelay_imports_in_a_jupyter_kernel_started_in_that_folder(
+    installed: Path, user_project: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    spec = tmp_path / "jupyter" / "kernels" / "fresh"
+    spec.mkdir(parents=True)
+    argv = [str(installed / "python"), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": "fresh", "language": "python"})
+    )
+    # The kernel runs in the project folder, so `import tasks` is the user's; rowrelay is unaffected.
+    source = (
+        "import flows, tasks\nfrom rowrelay import run_batch\nprint(run_batch.name, tasks.WHOSE, flows.WHOSE)"
+    )
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    kernel_env = {**env, "JUPYTER_PATH": str(tmp_path / "jupyter"), "JUPYTER_PLATFORM_DIRS": "1"}
+    client = NotebookClient(
+        notebook, kernel_name="fresh", timeout=120, resources={"metadata": {"path": str(user_project)}}
+    )
+    client.execute(env=kernel_env)
+    assert notebook.cells[0].outputs[0]["text"].strip() == "rowrelay-batch the user the user"
