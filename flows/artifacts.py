@@ -21,7 +21,7 @@ from prefect.artifacts import (
     aupdate_progress_artifact,
 )
 
-from rowrelay.tasks.llm import Progress
+from rowrelay.tasks.run import Progress
 from rowrelay.tasks.state import load
 
 log = logging.getLogger("rowrelay.artifacts")

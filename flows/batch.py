@@ -32,11 +32,10 @@ from rowrelay.flows.artifacts import ProgressArtifact, publish_summary
 from rowrelay.flows.backends import resolve_backend
 from rowrelay.flows.cancelling import RUN_FILE, cancel_batch
 from rowrelay.tasks.dataset import InputSpec, PreparedInput
-from rowrelay.tasks.llm import Progress
-from rowrelay.tasks.llm.session import open_session
+from rowrelay.tasks.run import Progress, open_session
 from rowrelay.tasks.settings import Settings, load_settings
 from rowrelay.tasks.state import StateTable, summary
-from rowrelay.tasks.steps import export_results, load_input, plan_batch, process_shard
+from rowrelay.tasks.steps import export_results, load_input, plan, process_shard
 
 if TYPE_CHECKING:
     from rowrelay.tasks.llm.agent_backend import AgentFactory
@@ -184,10 +183,10 @@ async def _process(
         agent=agent,
     )  # fmt: skip
     try:
-        plan = plan_batch(_whole(table), _whole(prepared), session.driver.wants_submit, settings.shard_size)
+        batch = plan(_whole(table), _whole(prepared), session.driver.context.policy, settings.shard_size)
         log.info(
             "batch %s: %d rows, %d done, %d holding a token (resumed first), %d to send, %d shards",
-            table.batch_id, len(table), plan.already_done, plan.resumed, plan.to_send, len(plan.shards),
+            table.batch_id, len(table), batch.already_done, batch.resumed, batch.to_send, len(batch.shards),
         )  # fmt: skip
         gate = asyncio.Semaphore(_SHARDS_AT_ONCE)
 
@@ -195,7 +194,7 @@ async def _process(
             async with gate:
                 return await process_shard(_whole(session.runner), number, _whole(keys))
 
-        await asyncio.gather(*(shard(i, keys) for i, keys in enumerate(plan.shards)))
+        await asyncio.gather(*(shard(i, keys) for i, keys in enumerate(batch.shards)))
     finally:
         await session.aclose()
         await artifact.finish()

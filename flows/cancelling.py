@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from rowrelay.tasks.errors import UsageError
-from rowrelay.tasks.llm import cancel_in_flight, make_backend
+from rowrelay.tasks.llm import make_backend
+from rowrelay.tasks.run import cancel_in_flight
 from rowrelay.tasks.settings import load_settings
 from rowrelay.tasks.state import StateTable
 

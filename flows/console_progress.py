@@ -18,7 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from rowrelay.tasks.llm import Progress as RunProgress
+from rowrelay.tasks.run import Progress as RunProgress
 
 Sink = Callable[[RunProgress], None]
 

@@ -1,4 +1,6 @@
-"""Small shared vocabulary: row statuses and the closed sets the layers agree on."""
+"""rowrelay's shared vocabulary: row statuses, the closed sets of them the layers agree on, policies and
+error types. Each set is defined here once and imported; nothing else spells one out.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +16,42 @@ RowStatus = Literal[
     "incomplete",  # ended early (e.g. max_output_tokens); output kept
     "cancelled",  # cancelled on request (ours or the server's)
     "expired",  # the server no longer holds its response (404 on the token)
-    "orphaned",  # was `submitting` at a crash: its create may or may not have reached the server
+    "orphaned",  # its create may have started a job nobody can see (a crash mid-create, no answer)
 ]
 ROW_STATUSES: tuple[RowStatus, ...] = get_args(RowStatus)
-IN_FLIGHT: frozenset[RowStatus] = frozenset({"queued", "in_progress"})
-"""Rows holding a continuation token that the server may still be working on."""
-FINAL: frozenset[RowStatus] = frozenset({"completed", "failed", "incomplete", "cancelled"})
-"""Statuses a run leaves alone; `rowrelay retry` makes failed/incomplete/cancelled eligible again."""
+
+HOLDING_TOKEN: frozenset[RowStatus] = frozenset({"queued", "in_progress"})
+"""Rows whose continuation token is durable and whose response the server may still be working on:
+a run waits on these first (poll, or stream from the saved cursor) before sending anything new."""
+IN_FLIGHT: frozenset[RowStatus] = HOLDING_TOKEN | {"submitting"}
+"""Rows sent (or being sent) that have not ended: what progress shows as in flight."""
+ENDED: frozenset[RowStatus] = frozenset({"completed", "failed", "incomplete", "cancelled"})
+"""Rows a response has ended; only `failed` ones may be sent again automatically (see SENDABLE)."""
+SENDABLE: tuple[RowStatus, ...] = ("pending", "orphaned", "expired", "failed")
+"""Statuses a run may (re)send; whether it does is the run plan's one decision (`run.plan.wants_submit`),
+by the row's attempts, error type and the orphan and expired policies."""
+RETRY_BY_DEFAULT: tuple[RowStatus, ...] = ("failed", "incomplete", "expired", "orphaned")
+"""What `rowrelay retry` makes eligible again (back to pending, attempts reset) unless told otherwise."""
 
 WaitMode = Literal["poll", "stream"]
+"""How a run waits for background responses."""
+Policy = Literal["resubmit", "hold"]
+"""What a run does with an orphaned or expired row: send it again (within its attempts), or hold it for a
+person (`rowrelay retry`)."""
+
+ErrorType = Literal[
+    "rejected",  # the server refused the request as invalid (400/422): never re-sent automatically
+    "transient",  # a create failed in a way that started nothing (429 aside): sent again at once
+    "maybe_created",  # a create got no answer: it may have started a job; counted as an orphan
+    "queued_timeout",  # queued on the server past `queued_timeout`: cancelled, sent again
+    "response_failed",  # the response ended `failed` (the server's error code is kept)
+    "expired",  # the server no longer holds the response
+    "incomplete",  # the response ended early (output kept)
+    "cancelled",  # the response was cancelled
+    "internal",  # a bug in rowrelay met this row: recorded, so the batch goes on
+    "bad_input",  # the row's input cannot make a request (e.g. an empty prompt)
+]
+ERROR_TYPES: tuple[ErrorType, ...] = get_args(ErrorType)
+NEVER_RESENT: frozenset[ErrorType] = frozenset({"rejected", "bad_input"})
+"""Error types whose rows stay failed until a person asks (`rowrelay retry`): the same input would fail
+the same way."""

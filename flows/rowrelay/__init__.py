@@ -40,7 +40,7 @@ if TYPE_CHECKING:
         TransientError,
         UsageError,
     )
-    from rowrelay.tasks.llm import Progress
+    from rowrelay.tasks.run import Progress
     from rowrelay.tasks.settings import Settings, load_settings
     from rowrelay.tasks.state import StateTable, latest_sql, load, read_table, summary
 
@@ -60,7 +60,7 @@ _HOMES = {
         "TransientError",
         "UsageError",
     ],
-    "rowrelay.tasks.llm": ["Progress"],
+    "rowrelay.tasks.run": ["Progress"],
     "rowrelay.tasks.settings": ["Settings", "load_settings"],
     "rowrelay.tasks.state": ["StateTable", "latest_sql", "load", "read_table", "summary"],
 }

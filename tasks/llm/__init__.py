@@ -1,25 +1,39 @@
-"""Talking to models: client factory, rate budget, background calls and the per-shard runner."""
+"""Talking to models: client factory, rate budget, backends and their calls. Knows nothing of the
+state table: a backend takes a `RowRequest` and answers in `Snapshot`s and `StreamUpdate`s."""
 
-from rowrelay.tasks.llm.budget import OutputEstimate, RateBudget
-from rowrelay.tasks.llm.calls import Backend, BackendRefusedError, RowRequest, Snapshot
+from rowrelay.tasks.llm.budget import OutputEstimate, RateBudget, estimate_tokens
+from rowrelay.tasks.llm.calls import (
+    Backend,
+    BackendRefusedError,
+    BackgroundBackend,
+    ForegroundBackend,
+    MaybeSentError,
+    RequestRejectedError,
+    RowRequest,
+    Snapshot,
+    StreamErrorEvent,
+    StreamUnavailableError,
+    StreamUpdate,
+    in_background,
+)
 from rowrelay.tasks.llm.client import describe, make_backend
-from rowrelay.tasks.llm.row import RowDriver, RowPolicy, RunCounters
-from rowrelay.tasks.llm.runner import BatchRunner, Progress, RunReport, cancel_in_flight
 
 __all__ = [
     "Backend",
     "BackendRefusedError",
-    "BatchRunner",
+    "BackgroundBackend",
+    "ForegroundBackend",
+    "MaybeSentError",
     "OutputEstimate",
-    "Progress",
     "RateBudget",
-    "RowDriver",
-    "RowPolicy",
+    "RequestRejectedError",
     "RowRequest",
-    "RunCounters",
-    "RunReport",
     "Snapshot",
-    "cancel_in_flight",
+    "StreamErrorEvent",
+    "StreamUnavailableError",
+    "StreamUpdate",
     "describe",
+    "estimate_tokens",
+    "in_background",
     "make_backend",
 ]

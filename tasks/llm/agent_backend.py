@@ -6,9 +6,8 @@
     session = open_session(settings, table, prompts, agent=make_agent)
     # or from the command line: rowrelay run data.csv --agent mypackage.agents:make_agent
 
-AF's continuation token is `{"response_id": ...}` (PROTOCOL 3.2), the very id the state table keeps, so
-tokens travel both ways: `continuation_token_for` hands any row to an AF agent, `adopt_token` hands an
-AF run to rowrelay.
+AF's continuation token is `{"response_id": ...}`, the very id the state table keeps, so tokens travel
+both ways (`rowrelay.tasks.run.tokens`).
 
 How AF's behaviour is mapped onto the `Backend` protocol:
 - Rows run with no `AgentSession`: a shared session would chain rows through `previous_response_id`.
@@ -28,7 +27,6 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import AsyncGenerator, Callable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeAlias, TypeGuard
@@ -53,8 +51,6 @@ from rowrelay.tasks.llm.calls import (
     snapshot_of,
     translate,
 )
-from rowrelay.tasks.records import IN_FLIGHT
-from rowrelay.tasks.state import RowState, StateTable
 
 AnyAgent: TypeAlias = Agent[Any]
 AgentFactory: TypeAlias = Callable[[OpenAIChatClient], AnyAgent]
@@ -74,8 +70,6 @@ class AgentBackend:
     and cancels; both clients are closed by `aclose`. Given an agent, it uses that agent for everything
     and leaves closing its client to its owner.
     """
-
-    background = True
 
     def __init__(
         self,
@@ -134,50 +128,6 @@ class AgentBackend:
     async def aclose(self) -> None:
         for client in self._owned:
             await client.close()
-
-
-def continuation_token_for(row_or_response_id: RowState | str) -> OpenAIContinuationToken:
-    """The AF continuation token of a row (or response id) rowrelay submitted, whatever its backend.
-
-    token = continuation_token_for(table.get("row-0007"))
-    answer = await agent.run(options=OpenAIChatOptions(continuation_token=token))
-    """
-    if isinstance(row_or_response_id, str):
-        response_id: str | None = row_or_response_id
-    else:
-        response_id = row_or_response_id.response_id
-    if not response_id:
-        raise UsageError("this row holds no response id: it was never accepted by the server")
-    return OpenAIContinuationToken(response_id=response_id)
-
-
-def adopt_token(table: StateTable, row_key: str, token: Mapping[str, Any]) -> RowState:
-    """Make a row wait on a response an AF agent started (its `continuation_token`); durable on return.
-
-    The row becomes `queued` with that response id, so the next run polls (or streams) it to the end
-    instead of creating a new one. AF tokens carry no stream cursor: a stream starts from the beginning.
-    """
-    response_id = token.get("response_id")
-    if not isinstance(response_id, str) or not response_id:
-        raise UsageError(f"not an Agent Framework continuation token: {dict(token)!r}")
-    row = table.get(row_key)
-    if row.response_id == response_id and row.status in IN_FLIGHT:
-        return row
-    if row.status in IN_FLIGHT:
-        raise UsageError(f"row {row_key!r} already waits on {row.response_id}; cancel it first")
-    if row.status != "submitting":
-        table.transition(row_key, "submitting")
-    adopted = table.transition(
-        row_key,
-        "queued",
-        response_id=response_id,
-        sequence_number=None,
-        attempts=row.attempts + 1,
-        submitted_at=datetime.now(UTC),
-        note="adopted an Agent Framework continuation token",
-    )
-    table.flush()
-    return adopted
 
 
 def load_agent_factory(spec: str) -> AgentFactory:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Literal, Protocol, TypeAlias, get_args, runtime_checkable
 
 import openai
 
@@ -83,18 +83,33 @@ class StreamUpdate:
     snapshot: Snapshot | None = None  # set on lifecycle and terminal events
 
 
-class Backend(Protocol):
-    """A place to run rows. `background=False` backends finish inside `create` and hold no token."""
+class ForegroundBackend(Protocol):
+    """A place to run rows that finishes each row inside `create` and holds no token (Chat Completions)."""
 
     name: str
-    background: bool
 
     async def create(self, request: RowRequest) -> Snapshot: ...
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class BackgroundBackend(ForegroundBackend, Protocol):
+    """A place to run rows in background mode: `create` returns at once with the response's id (the
+    continuation token), and the response is then polled, streamed, resumed or cancelled by that id."""
+
     def create_stream(self, request: RowRequest) -> AsyncGenerator[StreamUpdate, None]: ...
     async def retrieve(self, response_id: str) -> Snapshot: ...
     def resume(self, response_id: str, after: int) -> AsyncGenerator[StreamUpdate, None]: ...
     async def cancel(self, response_id: str) -> Snapshot: ...
-    async def aclose(self) -> None: ...
+
+
+Backend: TypeAlias = ForegroundBackend | BackgroundBackend
+"""Either kind; a run asks `in_background(backend)` once and takes the matching path."""
+
+
+def in_background(backend: Backend) -> BackgroundBackend | None:
+    """The backend as a background one, or None when it finishes rows inside `create`."""
+    return backend if isinstance(backend, BackgroundBackend) else None
 
 
 def snapshot_of(response: Any) -> Snapshot:

@@ -3,16 +3,13 @@ so there is no continuation token to checkpoint; the row still walks the same st
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-
 import openai
 
-from rowrelay.tasks.errors import TerminalError
-from rowrelay.tasks.llm.calls import RowRequest, Snapshot, StreamUpdate, translate
+from rowrelay.tasks.llm.calls import RowRequest, Snapshot, translate
 
 
 class ChatBackend:
-    background = False
+    """Rows through Chat Completions: a `ForegroundBackend`, no token, nothing to poll or cancel."""
 
     def __init__(self, name: str, client: openai.AsyncOpenAI) -> None:
         self.name = name
@@ -46,18 +43,6 @@ class ChatBackend:
             error_message="incomplete: length" if truncated else None,
             model=completion.model,
         )
-
-    def create_stream(self, request: RowRequest) -> AsyncGenerator[StreamUpdate, None]:
-        raise TerminalError("Chat Completions has no background mode to stream from; use poll mode")
-
-    async def retrieve(self, response_id: str) -> Snapshot:
-        raise TerminalError("Chat Completions holds no responses to retrieve")
-
-    def resume(self, response_id: str, after: int) -> AsyncGenerator[StreamUpdate, None]:
-        raise TerminalError("Chat Completions holds no streams to resume")
-
-    async def cancel(self, response_id: str) -> Snapshot:
-        raise TerminalError("Chat Completions has nothing to cancel")
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -102,7 +102,7 @@ def make_backend(
         return _agent_backend(settings, url, agent)
     creates, reads = _clients(settings, backend, url)
     if backend == "chat":
-        return ChatBackend("chat", reads)
+        return ChatBackend("chat", creates)  # a create is never retried: it may have started a paid job
     return ResponsesBackend(backend, creates, reads, on_headers)
 
 

@@ -32,8 +32,6 @@ class ResponsesBackend:
     idempotent writes, so the SDK retries them itself.
     """
 
-    background = True
-
     def __init__(
         self,
         name: str,

@@ -34,7 +34,7 @@ def prompt(i: int) -> str:
 async def run_rowrelay(
     url: str, state: Path, rows: int, mode: str, rpm: int, max_in_flight: int, profile: str | None
 ) -> dict[str, Any]:
-    from rowrelay.tasks.llm.session import open_session
+    from rowrelay.tasks.run import open_session
     from rowrelay.tasks.settings import Settings
     from rowrelay.tasks.state import StateTable
 

@@ -30,7 +30,7 @@ BATCH = "crash-bench"
 
 
 async def _worker(url: str, state: Path, rows: int) -> None:
-    from rowrelay.tasks.llm.session import open_session
+    from rowrelay.tasks.run import open_session
     from rowrelay.tasks.settings import Settings
     from rowrelay.tasks.state import StateTable
 

@@ -47,7 +47,7 @@ def write_csv(path: Path, rows: int) -> None:
 
 async def _direct(url: str, source: Path, state: Path, out: Path, profile: Path | None) -> dict[str, Any]:
     from rowrelay.tasks.dataset import InputSpec, prepare, read_input, write_output
-    from rowrelay.tasks.llm.session import open_session
+    from rowrelay.tasks.run import open_session
     from rowrelay.tasks.settings import load_settings
     from rowrelay.tasks.state import StateTable
     from rowrelay.tasks.steps import results_frame

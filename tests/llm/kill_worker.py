@@ -11,7 +11,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from rowrelay.tasks.llm.session import open_session
+from rowrelay.tasks.run import open_session
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
 

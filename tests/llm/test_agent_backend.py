@@ -21,15 +21,11 @@ from agent_framework.openai import OpenAIChatClient, OpenAIChatOptions
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.errors import UsageError
-from rowrelay.tasks.llm import RowRequest, RunReport
-from rowrelay.tasks.llm.agent_backend import (
-    AgentBackend,
-    adopt_token,
-    continuation_token_for,
-    load_agent_factory,
-)
+from rowrelay.tasks.llm import RowRequest
+from rowrelay.tasks.llm.agent_backend import AgentBackend, load_agent_factory
 from rowrelay.tasks.llm.client import make_backend
-from rowrelay.tasks.llm.session import open_session
+from rowrelay.tasks.run import RunReport, open_session
+from rowrelay.tasks.run.tokens import adopt_token, continuation_token_for
 from rowrelay.tasks.state import StateTable, load
 from tests.llm.agent_factories import INSTRUCTIONS, make_agent
 from tests.llm.test_runner import creates_per_row, new_table, prompts, settings_for

@@ -12,8 +12,8 @@ import openai
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
-from rowrelay.tasks.llm import BackendRefusedError, RunReport
-from rowrelay.tasks.llm.session import open_session
+from rowrelay.tasks.llm import BackendRefusedError
+from rowrelay.tasks.run import RunReport, open_session
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable, load
 from tests.conftest import EmulatorProcess

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 
-from rowrelay.tasks.llm.schedule import FIRST_POLL, MAX_INTERVAL, MIN_INTERVAL, LatencyModel, next_poll_delay
+from rowrelay.tasks.run.schedule import FIRST_POLL, MAX_INTERVAL, MIN_INTERVAL, LatencyModel, next_poll_delay
 
 
 def test_without_history_it_backs_off_from_about_a_second_to_a_cap() -> None:

@@ -11,11 +11,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rowrelay.tasks.llm.budget import OutputEstimate, RateBudget
-from rowrelay.tasks.llm.calls import Backend
-from rowrelay.tasks.llm.client import make_backend
-from rowrelay.tasks.llm.row import RowDriver, RowPolicy
-from rowrelay.tasks.llm.runner import BatchRunner, Progress
+from rowrelay.tasks.llm import Backend, OutputEstimate, RateBudget, make_backend
+from rowrelay.tasks.run.context import RowContext
+from rowrelay.tasks.run.driver import RowDriver
+from rowrelay.tasks.run.plan import RowPolicy
+from rowrelay.tasks.run.runner import BatchRunner, Progress
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
 
@@ -73,6 +73,6 @@ def open_session(
         expired_policy=settings.expired_policy,
     )
     lookup = prompts.__getitem__ if isinstance(prompts, Mapping) else prompts
-    driver = RowDriver(table, backend, budget, policy, lookup)
+    driver = RowDriver(RowContext(table, backend, budget, policy, lookup))
     runner = BatchRunner(driver, progress=progress, checkpoint_interval=settings.checkpoint_interval)
     return Session(backend, budget, driver, runner)

@@ -1,7 +1,6 @@
 """The per-shard runner: resume what holds a token, then submit the rest, concurrently, checkpointed.
 
-    driver = RowDriver(table, backend, budget, policy, prompts)
-    report = await BatchRunner(driver).run(keys)
+    report = await BatchRunner(RowDriver(context)).run(keys)      # or: open_session(...).runner
 
 Rows holding a continuation token are resumed first (poll, or stream from the saved cursor); then
 new, orphaned, expired and retryable failed rows are submitted under the rate budget. A background
@@ -19,13 +18,14 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 from rowrelay.tasks.errors import ResponseGoneError, TransientError
-from rowrelay.tasks.llm.calls import Backend, BackendRefusedError, Snapshot
-from rowrelay.tasks.llm.row import RowDriver, RunCounters
-from rowrelay.tasks.records import IN_FLIGHT, RowStatus
+from rowrelay.tasks.llm import Backend, BackendRefusedError, Snapshot, in_background
+from rowrelay.tasks.records import ENDED, HOLDING_TOKEN, IN_FLIGHT, RowStatus
+from rowrelay.tasks.run.context import RunCounters
+from rowrelay.tasks.run.driver import RowDriver
+from rowrelay.tasks.run.plan import send_order
 from rowrelay.tasks.state import StateTable
 
 log = logging.getLogger("rowrelay.runner")
-_RETRYABLE: tuple[RowStatus, ...] = ("pending", "orphaned", "expired", "failed")
 _CANCEL_CONCURRENCY = 32
 
 
@@ -40,11 +40,11 @@ class Progress:
 
     @property
     def done(self) -> int:
-        return sum(self.counts.get(s, 0) for s in ("completed", "failed", "incomplete", "cancelled"))
+        return sum(self.counts.get(status, 0) for status in ENDED)
 
     @property
     def in_flight(self) -> int:
-        return sum(self.counts.get(s, 0) for s in ("submitting", "queued", "in_progress"))
+        return sum(self.counts.get(status, 0) for status in IN_FLIGHT)
 
 
 @dataclass
@@ -64,22 +64,18 @@ class BatchRunner:
     checkpoint_interval: float = 0.2
 
     async def run(self, keys: Iterable[str] | None = None) -> RunReport:
-        table, driver = self.driver.table, self.driver
+        context = self.driver.context
+        table = context.table
         scope = None if keys is None else set(keys)
         started = time.monotonic()
-        resume = _in_scope(table.keys_with_status(IN_FLIGHT), scope)
-        fresh = [
-            k
-            for k in _in_scope(table.keys_with_status(_RETRYABLE), scope)
-            if driver.wants_submit(table.get(k))
-        ]
+        order = send_order(table, context.policy, scope)
         total = len(table)  # progress is the batch's, shards included: counts cover the whole table
         crashed: list[str] = []
         background = asyncio.create_task(self._housekeeping(total, started))
         try:
-            await self._drive_all([*resume, *fresh], crashed)
+            await self._drive_all(order, crashed)
         except asyncio.CancelledError:
-            cancelled = await asyncio.shield(cancel_in_flight(table, driver.backend, scope))
+            cancelled = await asyncio.shield(cancel_in_flight(table, context.backend, scope))
             log.warning("run cancelled: %d in-flight responses cancelled on the server", cancelled)
             raise
         finally:
@@ -89,10 +85,11 @@ class BatchRunner:
             table.flush()
             self._report_progress(total, started)
         counts = {status: n for status, n in table.counts().items() if n}
-        return RunReport(counts, driver.counters, time.monotonic() - started, 0, crashed)
+        return RunReport(counts, context.counters, time.monotonic() - started, 0, crashed)
 
     async def _drive_all(self, keys: list[str], crashed: list[str]) -> None:
-        gate = self.driver.budget.in_flight
+        context = self.driver.context
+        gate = context.budget.in_flight
 
         async def one(key: str) -> None:
             try:
@@ -103,7 +100,7 @@ class BatchRunner:
                 # A bug or surprise in one row must not take the batch down: record it on the row.
                 log.exception("row %s crashed", key)
                 crashed.append(key)
-                self.driver.table.transition(
+                context.table.transition(
                     key, "failed", error_type="internal", error_message=f"{type(exc).__name__}: {exc}"
                 )
             finally:
@@ -122,26 +119,30 @@ class BatchRunner:
         next_progress = 0.0
         while True:
             await asyncio.sleep(self.checkpoint_interval)
-            await self.driver.table.maybe_commit()
+            await self.driver.context.table.maybe_commit()
             if time.monotonic() >= next_progress:
                 self._report_progress(total, started)
                 next_progress = time.monotonic() + self.progress_interval
 
     def _report_progress(self, total: int, started: float) -> None:
         if self.progress is not None:
-            counts = self.driver.table.counts()
-            self.progress(Progress(counts, total, time.monotonic() - started, self.driver.counters))
+            context = self.driver.context
+            self.progress(
+                Progress(context.table.counts(), total, time.monotonic() - started, context.counters)
+            )
 
 
 async def cancel_in_flight(table: StateTable, backend: Backend, scope: Collection[str] | None = None) -> int:
     """Cancel every in-flight background response of the batch on the server; record the outcome.
 
-    Cancellation is best effort and races completion (PROTOCOL P7): a response that finished first is
-    recorded as what it became, not as cancelled.
+    Cancellation is best effort and races completion: a response that finished before the cancel
+    reached it stays what it became (the server answers with its final state), and is recorded so.
     """
-    if not backend.background:
-        return 0
-    keys = _in_scope(table.keys_with_status(IN_FLIGHT), None if scope is None else set(scope))
+    background = in_background(backend)
+    if background is None:
+        return 0  # a foreground backend holds no responses to cancel
+    wanted = None if scope is None else set(scope)
+    keys = [key for key in table.keys_with_status(HOLDING_TOKEN) if wanted is None or key in wanted]
     limit = asyncio.Semaphore(_CANCEL_CONCURRENCY)
     cancelled = 0
 
@@ -152,7 +153,7 @@ async def cancel_in_flight(table: StateTable, backend: Backend, scope: Collectio
             return
         async with limit:
             try:
-                snapshot: Snapshot = await backend.cancel(row.response_id)
+                snapshot: Snapshot = await background.cancel(row.response_id)
             except ResponseGoneError:
                 table.transition(key, "expired", error_type="expired", note="gone when cancelling")
                 return
@@ -168,7 +169,3 @@ async def cancel_in_flight(table: StateTable, backend: Backend, scope: Collectio
     await asyncio.gather(*(one(key) for key in keys))
     table.flush()
     return cancelled
-
-
-def _in_scope(keys: Iterable[str], scope: set[str] | None) -> list[str]:
-    return [k for k in keys if scope is None or k in scope]

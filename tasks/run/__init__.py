@@ -1,0 +1,30 @@
+"""One batch run: the plan (which rows to send, in what order), the row driver (submit, wait, record),
+the per-shard runner, the session that builds them inside the event loop, the poll schedule, and
+continuation-token interop with Agent Framework.
+
+    session = open_session(settings, table, prompts)
+    report = await session.runner.run(keys)
+"""
+
+from rowrelay.tasks.run.context import RowContext, RunCounters
+from rowrelay.tasks.run.driver import RowDriver
+from rowrelay.tasks.run.plan import BatchPlan, RowPolicy, plan_batch, send_order, wants_submit
+from rowrelay.tasks.run.runner import BatchRunner, Progress, RunReport, cancel_in_flight
+from rowrelay.tasks.run.session import Session, open_session
+
+__all__ = [
+    "BatchPlan",
+    "BatchRunner",
+    "Progress",
+    "RowContext",
+    "RowDriver",
+    "RowPolicy",
+    "RunCounters",
+    "RunReport",
+    "Session",
+    "cancel_in_flight",
+    "open_session",
+    "plan_batch",
+    "send_order",
+    "wants_submit",
+]

@@ -1,0 +1,74 @@
+"""What the parts of a row's life share: the table, the backend, the budget, the policy and the counters."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from rowrelay.tasks.errors import RateLimitedError
+from rowrelay.tasks.llm import Backend, BackgroundBackend, RateBudget, in_background
+from rowrelay.tasks.run.plan import RowPolicy
+from rowrelay.tasks.run.record import Change
+from rowrelay.tasks.state import StateTable
+
+Sleep = Callable[[float], Awaitable[None]]
+_MAX_BACKOFF = 30.0
+
+
+@dataclass
+class RunCounters:
+    """What a run did, for progress lines, artifacts and benchmarks."""
+
+    creates: int = 0
+    polls: int = 0
+    resumes: int = 0
+    rate_limited: int = 0
+    transient_errors: int = 0
+    maybe_created: int = 0
+
+
+@dataclass
+class RowContext:
+    """One run's collaborators, shared by every row task of the run."""
+
+    table: StateTable
+    backend: Backend
+    budget: RateBudget
+    policy: RowPolicy
+    prompts: Callable[[str], str]
+    sleep: Sleep = asyncio.sleep
+    counters: RunCounters = field(default_factory=RunCounters)
+    background: BackgroundBackend | None = field(init=False)
+    """The backend when it runs rows in the background (tokens to wait on), else None."""
+
+    def __post_init__(self) -> None:
+        self.background = in_background(self.backend)
+
+    @property
+    def streaming(self) -> bool:
+        return self.policy.mode == "stream" and self.background is not None
+
+    def apply(self, key: str, change: Change) -> None:
+        self.table.transition(key, change.status, **change.fields)
+
+    def throttled(self, exc: RateLimitedError, *, poll: bool) -> None:
+        """A 429 pauses the kind of call that earned it; the row just waits and tries again."""
+        self.counters.rate_limited += 1
+        self.budget.on_rate_limited(exc.retry_after, poll=poll)
+
+
+def backoff(failures: int) -> float:
+    """Seconds to wait after `failures` transient failures in a row: exponential, capped, jittered."""
+    delay: float = min(_MAX_BACKOFF, 0.5 * 2.0 ** (failures - 1))
+    return delay * random.uniform(0.75, 1.0)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def seconds_since(moment: datetime | None) -> float:
+    return 0.0 if moment is None else (now() - moment).total_seconds()

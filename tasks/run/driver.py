@@ -1,0 +1,75 @@
+"""One row's life: submit under the budget, wait (poll or stream), record the end.
+
+    driver = RowDriver(context)
+    await driver.drive("row-0007")     # as far as the row can go in this run
+
+A row's failure is data: whatever happens to one row is written into its state and never raised into
+the batch, except for errors that concern the whole run (bad credentials), which `BackendRefusedError`
+carries up. Each kind of retry has one owner: the SDK retries transport errors on reads, and the driver
+sends rows again as `plan.wants_submit` decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rowrelay.tasks.llm import Snapshot
+from rowrelay.tasks.records import HOLDING_TOKEN
+from rowrelay.tasks.run import record
+from rowrelay.tasks.run.context import RowContext, backoff, now
+from rowrelay.tasks.run.plan import wants_submit
+from rowrelay.tasks.run.schedule import LatencyModel
+from rowrelay.tasks.run.submit import Live, Submitter
+from rowrelay.tasks.run.wait import Waiter
+
+
+@dataclass
+class RowDriver:
+    """Drives rows of one table through one backend. One instance per run, shared by row tasks."""
+
+    context: RowContext
+    latencies: LatencyModel = field(default_factory=LatencyModel)
+    _submitter: Submitter = field(init=False)
+    _waiter: Waiter | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._submitter = Submitter(self.context)
+        background = self.context.background
+        self._waiter = None if background is None else Waiter(self.context, background, self.latencies)
+
+    async def drive(self, key: str) -> None:
+        """Take one row as far as it can go in this run."""
+        table = self.context.table
+        live: Live | None = None
+        transient = 0
+        while True:
+            row = table.get(key)
+            if row.status in HOLDING_TOKEN and row.response_id is not None and self._waiter is not None:
+                snapshot = await self._waiter.wait(row, live)
+                live = None
+                if snapshot is not None:
+                    self._record(key, snapshot)
+            elif wants_submit(row, self.context.policy):
+                outcome = await self._submitter.submit(row)
+                if isinstance(outcome, Snapshot):
+                    self._record(key, outcome)
+                elif outcome == "retry":
+                    transient += 1
+                    await self.context.sleep(backoff(transient))
+                elif outcome != "throttled":
+                    live = outcome
+            else:
+                return
+
+    def _record(self, key: str, snapshot: Snapshot) -> None:
+        """Record a terminal snapshot, and learn from a completion: its latency and its output size."""
+        context, row, moment = self.context, self.context.table.get(key), now()
+        if snapshot.status == "completed":
+            finished = None if self._waiter is None else self._waiter.finished_after.pop(key, None)
+            if finished is None and row.submitted_at is not None:
+                finished = (moment - row.submitted_at).total_seconds()  # seen live (stream) or at once
+            if finished is not None:
+                self.latencies.observe(finished)
+            if snapshot.output_tokens is not None:
+                context.budget.output.observe(snapshot.output_tokens)
+        context.apply(key, record.ended(snapshot, row, moment, max_attempts=context.policy.max_attempts))

@@ -1,0 +1,105 @@
+"""The run plan: the one decision of which rows a run sends, and in what order.
+
+    plan = plan_batch(table, prepared, policy, shard_size=1000)   # rows holding a token lead
+    if wants_submit(table.get(key), policy): ...                   # the driver asks the same question
+
+Rows holding a continuation token are waited on first (their jobs already run and are paid for);
+then come the rows `wants_submit` accepts, in input order. Everything that asks "is this row sent
+(again)?" (the plan, the runner, the row driver) asks `wants_submit`; `records.SENDABLE` names the
+statuses it may say yes to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rowrelay.tasks.dataset import PreparedInput
+from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.records import HOLDING_TOKEN, NEVER_RESENT, SENDABLE, Policy, WaitMode
+from rowrelay.tasks.state import RowState, StateTable
+
+
+@dataclass(frozen=True)
+class RowPolicy:
+    """How rows are sent and retried; the same for every row of a run."""
+
+    batch_id: str
+    model: str
+    instructions: str | None = None
+    mode: WaitMode = "poll"
+    max_attempts: int = 3
+    max_output_tokens: int | None = None
+    queued_timeout: float = 900.0
+    orphan_policy: Policy = "resubmit"
+    expired_policy: Policy = "resubmit"
+
+
+def wants_submit(row: RowState, policy: RowPolicy) -> bool:
+    """Whether a run should (re)send this row now: the one place this is decided."""
+    if row.status not in SENDABLE:
+        return False
+    if row.status == "pending":
+        return True
+    if row.attempts >= policy.max_attempts:
+        return False
+    if row.status == "orphaned":
+        return policy.orphan_policy == "resubmit"
+    if row.status == "expired":
+        return policy.expired_policy == "resubmit"
+    return row.error_type not in NEVER_RESENT  # failed
+
+
+def send_order(table: StateTable, policy: RowPolicy, scope: Iterable[str] | None = None) -> list[str]:
+    """Keys to drive, rows holding a token first, then the rows to send; within `scope` if given."""
+    wanted = None if scope is None else set(scope)
+
+    def keep(keys: list[str]) -> list[str]:
+        return keys if wanted is None else [key for key in keys if key in wanted]
+
+    holding = keep(table.keys_with_status(HOLDING_TOKEN))
+    fresh = [key for key in keep(table.keys_with_status(SENDABLE)) if wants_submit(table.get(key), policy)]
+    return [*holding, *fresh]
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """What a run will do: shards of row keys, rows holding a token (resumed first) leading."""
+
+    shards: list[list[str]]
+    resumed: int
+    to_send: int
+    already_done: int
+    bad_rows: int
+
+
+def plan_batch(table: StateTable, prepared: PreparedInput, policy: RowPolicy, shard_size: int) -> BatchPlan:
+    """Add unseen rows as pending, fail bad rows alone, and cut the work into shards."""
+    _refuse_changed_inputs(table, prepared)
+    table.add_pending((row.row_key, row.row_index, row.input_hash) for row in prepared.rows)
+    for key, reason in prepared.bad_rows.items():
+        if table.get(key).status == "pending":
+            table.transition(key, "failed", error_type="bad_input", error_message=reason)
+    table.flush()
+    order = send_order(table, policy)
+    resumed = len(table.keys_with_status(HOLDING_TOKEN))
+    shards = [order[i : i + shard_size] for i in range(0, len(order), shard_size)]
+    done = table.counts()["completed"]
+    return BatchPlan(shards, resumed, len(order) - resumed, done, len(prepared.bad_rows))
+
+
+def _refuse_changed_inputs(table: StateTable, prepared: PreparedInput) -> None:
+    """A key whose input changed since it was planned would mix two inputs' results: refuse."""
+    if len(table) == 0:
+        return
+    changed = [
+        row.row_key
+        for row in prepared.rows
+        if row.row_key in table and table.get(row.row_key).input_hash != row.input_hash
+    ]
+    if changed:
+        sample = ", ".join(changed[:5])
+        raise UsageError(
+            f"{len(changed)} rows changed input since this batch was planned (e.g. {sample}); "
+            "use a new --state directory for the new input, or restore the old one"
+        )

@@ -1,0 +1,103 @@
+"""What a row becomes: pure functions from what was seen (a snapshot, an error) to the row's next state.
+
+Nothing here does I/O or reads a clock: `now` is a parameter, and each function returns a `Change` that
+the driver applies with `table.transition(key, change.status, **change.fields)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from rowrelay.tasks.llm import Snapshot
+from rowrelay.tasks.records import NEVER_RESENT, ErrorType, RowStatus
+from rowrelay.tasks.state import RowState
+
+
+@dataclass(frozen=True)
+class Change:
+    """A row's next status and the fields that change with it."""
+
+    status: RowStatus
+    fields: dict[str, object] = field(default_factory=dict)
+
+
+def ended(snapshot: Snapshot, row: RowState, now: datetime, *, max_attempts: int) -> Change:
+    """The row a terminal snapshot leaves: completed with its output, failed, incomplete or cancelled."""
+    usage = {
+        "input_tokens": snapshot.input_tokens,
+        "output_tokens": snapshot.output_tokens,
+        "reasoning_tokens": snapshot.reasoning_tokens,
+    }
+    if snapshot.status == "completed":
+        cleared = {"error_type": None, "error_code": None, "error_message": None, "note": None}
+        return Change(
+            "completed", {"output_text": snapshot.output_text, "completed_at": now, **cleared, **usage}
+        )
+    if snapshot.status == "failed":
+        message = snapshot.error_message
+        return failed(
+            "response_failed", snapshot.error_code, message, row.attempts, now, max_attempts=max_attempts
+        )
+    # incomplete or cancelled: kept as they are; `rowrelay retry` makes them eligible again
+    kind: ErrorType = "incomplete" if snapshot.status == "incomplete" else "cancelled"
+    return Change(
+        snapshot.status,
+        {
+            "output_text": snapshot.output_text,
+            "completed_at": now,
+            "error_type": kind,
+            "error_code": snapshot.error_code,
+            "error_message": snapshot.error_message or snapshot.status,
+            **usage,
+        },
+    )
+
+
+def failed(
+    kind: ErrorType, code: str | None, message: str | None, attempts: int, now: datetime, *, max_attempts: int
+) -> Change:
+    """A failed row, with a note when it has used up its attempts (and so will not be sent again)."""
+    exhausted = kind not in NEVER_RESENT and attempts >= max_attempts
+    return Change(
+        "failed",
+        {
+            "error_type": kind,
+            "error_code": code,
+            "error_message": message or kind,
+            "completed_at": now,
+            "note": f"gave up after {attempts} attempts" if exhausted else None,
+        },
+    )
+
+
+def expired(message: str) -> Change:
+    """The server no longer holds the row's response (404 on its token)."""
+    note = "the server no longer holds this response"
+    return Change("expired", {"error_type": "expired", "error_message": message, "note": note})
+
+
+def maybe_created(row: RowState, message: str) -> Change:
+    """A create that got no answer may have started a paid job: it spends an attempt and counts an orphan."""
+    return Change(
+        "orphaned",
+        {
+            "attempts": row.attempts + 1,
+            "orphans": row.orphans + 1,
+            "error_type": "maybe_created",
+            "error_message": message,
+            "note": "create got no answer: it may have started a job that rowrelay cannot see",
+        },
+    )
+
+
+def accepted(snapshot: Snapshot, row: RowState, now: datetime, *, cursor: int | None, model: str) -> Change:
+    """The server answered a create: the row holds its token (or, from a foreground backend, its end)."""
+    fields: dict[str, object] = {
+        "response_id": snapshot.response_id,
+        "attempts": row.attempts + 1,
+        "submitted_at": now,
+        "sequence_number": cursor,
+        "model": snapshot.model or model,
+    }
+    return Change(snapshot.status, fields)

@@ -1,0 +1,150 @@
+"""Waiting on a row that holds a token: poll on the adaptive schedule, or stream and resume from the
+durable cursor after drops, until the response ends (or is gone, or stuck in the queue).
+
+Returns the terminal snapshot to record, or None when the row's state already says what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+from rowrelay.tasks.errors import RateLimitedError, ResponseGoneError, TransientError
+from rowrelay.tasks.llm import (
+    BackgroundBackend,
+    Snapshot,
+    StreamErrorEvent,
+    StreamUnavailableError,
+    StreamUpdate,
+)
+from rowrelay.tasks.records import HOLDING_TOKEN
+from rowrelay.tasks.run import record
+from rowrelay.tasks.run.context import RowContext, backoff, now, seconds_since
+from rowrelay.tasks.run.schedule import LatencyModel, next_poll_delay
+from rowrelay.tasks.run.submit import Live
+from rowrelay.tasks.state import RowState
+
+
+@dataclass
+class Waiter:
+    context: RowContext
+    backend: BackgroundBackend
+    latencies: LatencyModel = field(default_factory=LatencyModel)
+    finished_after: dict[str, float] = field(default_factory=dict)
+    """Polled rows: the estimated seconds from submit to the server finishing, for the schedule."""
+
+    async def wait(self, row: RowState, live: Live | None) -> Snapshot | None:
+        if self.context.streaming:
+            return await self._follow(row, live)
+        return await self._poll(row)
+
+    async def _poll(self, row: RowState) -> Snapshot | None:
+        key, response_id = row.row_key, row.response_id
+        assert response_id is not None
+        submitted = row.submitted_at or now()
+        polls = 0
+        running_at = 0.0  # seconds after submit when it was last seen still running
+        while True:
+            elapsed = (now() - submitted).total_seconds()
+            await self.context.sleep(next_poll_delay(elapsed, polls, self.latencies))
+            await self.context.budget.acquire_poll()
+            polls += 1
+            self.context.counters.polls += 1
+            try:
+                snapshot = await self.backend.retrieve(response_id)
+            except ResponseGoneError as exc:
+                self.context.apply(key, record.expired(str(exc)))
+                return None
+            except RateLimitedError as exc:
+                self.context.throttled(exc, poll=True)
+                continue
+            except TransientError:
+                self.context.counters.transient_errors += 1
+                continue
+            seen_at = (now() - submitted).total_seconds()
+            if snapshot.terminal:
+                # It finished between the last look that found it running and this one. Learn that
+                # midpoint, not the moment we noticed: learning our own lag would push every later
+                # first poll later still.
+                self.finished_after[key] = (running_at + seen_at) / 2
+                return snapshot
+            running_at = seen_at
+            if await self._stuck(key, snapshot, elapsed):
+                return None
+            self._note_progress(key, snapshot)
+
+    async def _follow(self, row: RowState, live: Live | None) -> Snapshot | None:
+        """Stream to the end, resuming from the saved cursor after drops; poll past the stream window."""
+        key, response_id = row.row_key, row.response_id
+        assert response_id is not None
+        cursor = row.sequence_number if row.sequence_number is not None else -1
+        drops, last_cursor, stream = 0, cursor, live
+        while True:
+            if stream is None:
+                await self.context.budget.acquire_poll()
+                self.context.counters.resumes += 1
+                stream = self.backend.resume(response_id, cursor)
+            try:
+                async with contextlib.aclosing(stream):
+                    while (update := await self._next_event(key, stream)) is not None:
+                        cursor = update.sequence_number
+                        self.context.table.update(key, sequence_number=cursor)
+                        if update.snapshot is not None:
+                            if update.snapshot.terminal:
+                                return update.snapshot
+                            self._note_progress(key, update.snapshot)
+                # Ended without a terminal event (cancelled elsewhere, a server that closes early, or
+                # a response still queued at its deadline): ask for the truth.
+                snapshot = await self.backend.retrieve(response_id)
+                if snapshot.terminal:
+                    return snapshot
+                if await self._stuck(key, snapshot, seconds_since(self.context.table.get(key).submitted_at)):
+                    return None
+            except (StreamUnavailableError, StreamErrorEvent):
+                return await self._poll(self.context.table.get(key))
+            except ResponseGoneError as exc:
+                self.context.apply(key, record.expired(str(exc)))
+                return None
+            except RateLimitedError as exc:
+                self.context.throttled(exc, poll=True)
+            except TransientError:
+                self.context.counters.transient_errors += 1
+                # A drop after progress resumes at once; drops with nothing new back off.
+                drops = 0 if cursor > last_cursor else drops + 1
+                await self.context.sleep(backoff(drops) if drops else 0.0)
+            last_cursor, stream = cursor, None
+
+    async def _next_event(self, key: str, stream: Live) -> StreamUpdate | None:
+        """The next event, or None when the stream ends or a still-queued response reaches its queued
+        deadline: a stuck stream sends only keep-alives, so waiting on it would never end."""
+        row = self.context.table.get(key)
+        limit = None
+        if row.status == "queued":
+            limit = max(0.0, self.context.policy.queued_timeout - seconds_since(row.submitted_at))
+        try:
+            async with asyncio.timeout(limit):
+                return await anext(stream)
+        except (StopAsyncIteration, TimeoutError):
+            return None
+
+    def _note_progress(self, key: str, snapshot: Snapshot) -> None:
+        if snapshot.status != self.context.table.get(key).status and snapshot.status in HOLDING_TOKEN:
+            self.context.table.transition(key, snapshot.status)
+
+    async def _stuck(self, key: str, snapshot: Snapshot, elapsed: float) -> bool:
+        """A response queued far too long is cancelled and the row failed for retry: a server that never
+        starts a job would otherwise hold the row (and its in-flight slot) for ever."""
+        policy = self.context.policy
+        if snapshot.status != "queued" or elapsed < policy.queued_timeout:
+            return False
+        assert snapshot.response_id is not None
+        with contextlib.suppress(TransientError, ResponseGoneError):  # best effort: retried either way
+            await self.backend.cancel(snapshot.response_id)
+        attempts = self.context.table.get(key).attempts
+        message = f"still queued after {elapsed:.0f}s; cancelled"
+        failure = record.failed(
+            "queued_timeout", None, message, attempts, now(), max_attempts=policy.max_attempts
+        )
+        self.context.apply(key, failure)
+        return True
