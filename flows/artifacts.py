@@ -1,7 +1,8 @@
 """Prefect artifacts for a batch: live progress, a summary table, and the failed rows with errors.
 
-Artifacts are per run and coarse (PREFECT.md §10.4): one progress artifact updated in place every few
-seconds, one summary table, one markdown list of failed rows (capped), never per-row tables.
+Artifacts are per run and coarse (each write is a row in Prefect's database and an API call): one
+progress artifact updated in place every few seconds, one summary table, one markdown list of failed
+rows (capped), never per-row tables.
 """
 
 from __future__ import annotations

@@ -19,5 +19,6 @@ from rowrelay.flows.batch import run_batch
 def serve_deployment(*, name: str, cron: str, parameters: dict[str, Any]) -> None:
     """Create (or update) the deployment and serve it until SIGINT/SIGTERM."""
     given = {key: value for key, value in parameters.items() if value is not None}
-    # pause_on_shutdown=False: a restarted server process keeps its schedule (PREFECT.md §5).
+    # pause_on_shutdown=False: otherwise stopping the serving process pauses the schedule, and a
+    # restarted one would not run it again until someone resumes it.
     run_batch.serve(name=name, cron=cron, parameters=given, pause_on_shutdown=False)

@@ -1,6 +1,7 @@
 """The only Prefect tasks: coarse stages, never one per row.
 
-A Prefect task run costs milliseconds and about 20 KB of Prefect database (../shared/PREFECT.md §2), so
+A Prefect task run costs milliseconds and about 20 KB of Prefect's database (measured on a 2-core
+machine), so
 the flow runs four kinds of task: load the input, plan the state table, process one shard of rows
 (the async runner over up to a few thousand rows), and export. Row-level state lives in the Parquet
 state table, which stays the source of truth; Prefect sees shards.

@@ -1,7 +1,8 @@
 """Wire payloads: Response objects, stream events, error envelopes and SSE framing (all pure).
 
-Field names and shapes follow ../shared/PROTOCOL.md sections 1.2, 1.6 and 2, and the official OpenAPI
-spec's `Response`, `ResponseStreamEvent` and `ErrorResponse` schemas.
+Field names and shapes follow the official OpenAPI spec's `Response`, `ResponseStreamEvent` and
+`ErrorResponse` schemas (the contract tests validate every payload against a vendored copy of it) and
+what the official SDK parses.
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ How AF's behaviour is mapped onto the `Backend` protocol:
 - Rows run with no `AgentSession`: a shared session would chain rows through `previous_response_id`.
 - Snapshots are read from the SDK objects AF wraps (`raw_representation.raw_representation`), exactly as
   the plain backend reads them; AF's aggregated text, which repeats on a replayed stream, is never used.
-- AF resumes a stream from sequence 0 (P10-P11): `resume` skips every event at or before the cursor. A
-  replay cut before it passes the cursor can never get further (it restarts at 0 each time), so it
-  raises `StreamUnavailableError` and the runner polls the row instead.
+- AF resumes a stream from sequence 0 (it sends no `starting_after`): `resume` skips every event at or
+  before the cursor. A replay cut before it passes the cursor can never get further (it restarts at 0
+  each time), so it raises `StreamUnavailableError` and the runner polls the row instead.
 - AF has no cancel: the agent's own `AsyncOpenAI` (`OpenAIChatClient.client`) sends `responses.cancel`.
 - Errors: `ChatClientException` carries the SDK's exception as its cause; that cause is translated as the
   plain backend translates it. A stream `error` event of the flat shape has no cause: transient.
@@ -66,7 +66,7 @@ class AgentBackend:
     """Rows run by an Agent Framework agent on the Responses API, in background mode.
 
     Given a factory, it builds two agents: one on `creates` (an `AsyncOpenAI` with no transport retries:
-    a retried create may start a second paid job, PROTOCOL P20) and one on `reads` for polls, resumes
+    a retried create may start a second paid job) and one on `reads` for polls, resumes
     and cancels; both clients are closed by `aclose`. Given an agent, it uses that agent for everything
     and leaves closing its client to its owner.
     """

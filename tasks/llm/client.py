@@ -1,11 +1,12 @@
 """Client factory: OpenAI, Azure OpenAI, any OpenAI-compatible base URL, or the emulator.
 
-Transport retries are set explicitly. Creates get `max_retries=0`: the SDK sends no Idempotency-Key,
-so a create retried after a read timeout may start a second background job that is paid for and never
-seen (PROTOCOL P20). Instead, the runner treats a create that got no answer as *maybe created*: the row
-counts an attempt and an orphan (with a note saying why) and is resubmitted under the row's attempt
-budget, so any duplicate is bounded, counted and visible rather than silent. Background creates return
-at once, so such timeouts are rare. Polls, resumes and cancels are idempotent: the SDK retries them.
+Transport retries are set explicitly. Creates get `max_retries=0`: the SDK sends no Idempotency-Key and
+retries timeouts, 408, 409, 429 and 5xx, so a create retried after a read timeout may start a second
+background job that is paid for and never seen. Instead, the runner treats a create that got no answer
+as *maybe created*: the row counts an attempt and an orphan (with a note saying why) and is resubmitted
+under the row's attempt budget, so any duplicate is bounded, counted and visible rather than silent.
+Background creates return at once, so such timeouts are rare. Polls, resumes and cancels are
+idempotent: the SDK retries them.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ class ResponsesBackend:
     """Background responses through the official SDK.
 
     Two clients share one connection pool's settings but differ in transport retries: creates use
-    none (a retried create after a timeout can start a second paid job: PROTOCOL P20), so the runner
+    none (a retried create after a timeout can start a second paid job), so the runner
     decides what an unanswered create means; polls, streams and cancels are idempotent reads or
     idempotent writes, so the SDK retries them itself.
     """
@@ -85,7 +85,7 @@ class ResponsesBackend:
     async def resume(self, response_id: str, after: int) -> AsyncGenerator[StreamUpdate, None]:
         try:
             # A server-side cursor (exclusive: events after `after`); responses.stream() would replay
-            # everything and filter locally (PROTOCOL P3).
+            # every event from the start and filter on the client.
             stream = await self._reads.responses.retrieve(
                 response_id, stream=True, starting_after=after if after >= 0 else openai.omit
             )
