@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -17,6 +17,7 @@ from rich.console import Console
 from rowrelay.flows import console_progress, state_commands
 from rowrelay.tasks.emulator.cli import emulator
 from rowrelay.tasks.errors import StateError, UsageError
+from rowrelay.tasks.settings import Settings
 
 app = typer.Typer(
     name="rowrelay",
@@ -33,6 +34,12 @@ app.command("export")(state_commands.export)
 err = Console(stderr=True)
 
 Opt = typer.Option
+
+
+def _about(field: str) -> str:
+    """An option's help is its setting's description: one text for the CLI, Python and the env var."""
+    description = Settings.model_fields[field].description or ""
+    return f"{description} (env ROWRELAY_{field.upper()})"
 
 
 @app.callback()
@@ -53,17 +60,17 @@ def run(
     ] = None,
     prompt_column: Annotated[str | None, Opt(help="Column holding each row's whole prompt.")] = None,
     instructions: Annotated[str | None, Opt(help="Instructions (system prompt) sent with every row.")] = None,
-    model: Annotated[str | None, Opt(help="Model or Azure deployment name.")] = None,
+    model: Annotated[str | None, Opt(help=_about("model"))] = None,
     id_column: Annotated[str | None, Opt(help="Column of unique row ids (else a hash of each row).")] = None,
     state: Annotated[Path | None, Opt(help="Batch state directory; the same one resumes.")] = None,
     output: Annotated[Path | None, Opt(help="Output file (.parquet, .csv or .jsonl).")] = None,
-    mode: Annotated[str | None, Opt(help="How to wait: poll or stream.")] = None,
-    rpm: Annotated[int | None, Opt(help="Creates per minute.")] = None,
-    tpm: Annotated[int | None, Opt(help="Tokens per minute.")] = None,
-    max_in_flight: Annotated[int | None, Opt(help="Background responses open at once.")] = None,
-    max_attempts: Annotated[int | None, Opt(help="Creates per row before it ends failed.")] = None,
-    base_url: Annotated[str | None, Opt(help="OpenAI-compatible base URL ending in /v1.")] = None,
-    backend: Annotated[str | None, Opt(help="auto, emulator, openai, azure, chat or agent.")] = None,
+    mode: Annotated[str | None, Opt(help=_about("mode"))] = None,
+    rpm: Annotated[int | None, Opt(help=_about("rpm"))] = None,
+    tpm: Annotated[int | None, Opt(help=_about("tpm"))] = None,
+    max_in_flight: Annotated[int | None, Opt(help=_about("max_in_flight"))] = None,
+    max_attempts: Annotated[int | None, Opt(help=_about("max_attempts"))] = None,
+    base_url: Annotated[str | None, Opt(help=_about("base_url"))] = None,
+    backend: Annotated[str | None, Opt(help=_about("backend"))] = None,
     agent: Annotated[
         str | None, Opt(help="Agent Framework agent factory module:function (OpenAIChatClient -> Agent).")
     ] = None,
@@ -74,19 +81,24 @@ def run(
     _precheck(input, template, prompt_column, id_column, instructions)
     if agent is not None:
         _check_agent(agent)
+    _run_flow(
+        str(input), template=template, prompt_column=prompt_column, instructions=instructions,
+        model=model, id_column=id_column, state=None if state is None else str(state),
+        output=None if output is None else str(output), mode=mode, rpm=rpm, tpm=tpm,
+        max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
+        base_url=base_url, agent=agent,
+    )  # fmt: skip
+
+
+def _run_flow(source: str, **parameters: Any) -> NoReturn:
+    """Run the batch flow with a progress bar; exit with the batch's code (0 all completed, 1 not)."""
     from rowrelay.flows.batch import run_batch  # Prefect's import costs a second: only when we will run
 
     async def go() -> object:
         with console_progress.bar(err) as sink:
             token = console_progress.install(sink)
             try:
-                return await run_batch(
-                    str(input), template=template, prompt_column=prompt_column, instructions=instructions,
-                    model=model, id_column=id_column, state=None if state is None else str(state),
-                    output=None if output is None else str(output), mode=mode, rpm=rpm, tpm=tpm,
-                    max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
-                    base_url=base_url, agent=agent,
-                )  # fmt: skip
+                return await run_batch(source, **parameters)
             finally:
                 console_progress.uninstall(token)
 
@@ -128,7 +140,7 @@ def _check_agent(spec: str) -> None:
         _usage(str(exc))
 
 
-def _usage(message: str) -> None:
+def _usage(message: str) -> NoReturn:
     err.print(f"[red]error:[/] {message}")
     raise typer.Exit(2)
 
