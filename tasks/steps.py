@@ -20,7 +20,7 @@ from rowrelay.tasks.dataset import InputSpec, PreparedInput, prepare, read_input
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.llm import BatchRunner
 from rowrelay.tasks.records import IN_FLIGHT, RowStatus
-from rowrelay.tasks.state import RowState, StateTable, load
+from rowrelay.tasks.state import RowState, StateTable, results_frame_of
 
 _RESULT_STATUS = "rowrelay_status"
 
@@ -100,16 +100,4 @@ def export_results(state_dir: Path, prepared: PreparedInput, output: Path) -> Pa
 
 def results_frame(state_dir: Path) -> pd.DataFrame:
     """One row per input row: status, output, error and tokens, keyed by row_index."""
-    state = load(state_dir)
-    error = state["error_message"].where(state["status"] != "completed")
-    return pd.DataFrame(
-        {
-            "row_index": state["row_index"],
-            _RESULT_STATUS: state["status"],
-            "output_text": state["output_text"],
-            "error": error,
-            "input_tokens": state["input_tokens"],
-            "output_tokens": state["output_tokens"],
-            "reasoning_tokens": state["reasoning_tokens"],
-        }
-    )
+    return results_frame_of(state_dir)
