@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -30,11 +29,11 @@ from prefect.utilities.annotations import quote
 
 from rowrelay.flows.artifacts import ProgressArtifact, publish_summary
 from rowrelay.flows.backends import resolve_backend
-from rowrelay.flows.cancelling import RUN_FILE, cancel_batch
+from rowrelay.flows.cancelling import cancel_batch
 from rowrelay.tasks.dataset import InputSpec, PreparedInput
 from rowrelay.tasks.run import Progress, open_session
 from rowrelay.tasks.settings import Settings, load_settings
-from rowrelay.tasks.state import StateTable, summary
+from rowrelay.tasks.state import RUN_FILE, RunRecord, StateTable, summary, write_run_record
 from rowrelay.tasks.steps import export_results, load_input, plan, process_shard
 
 if TYPE_CHECKING:
@@ -215,17 +214,15 @@ def _record_run(
     url: str | None,
     agent: str | None = None,
 ) -> None:
-    """What `rowrelay export`/`cancel` need later: never a key, only where and what."""
-    record = {
-        "input": None if isinstance(source, pd.DataFrame) else str(Path(str(source)).resolve()),
-        "spec": asdict(spec),
-        "output": str(out),
-        "backend": settings.backend,
-        "base_url": url,
-        "model": settings.model,
-        "mode": settings.mode,
-        "agent": agent,
-    }
-    temp = state_dir / f"{RUN_FILE}.tmp"
-    temp.write_text(json.dumps(record, indent=2))
-    temp.replace(state_dir / RUN_FILE)
+    """What `rowrelay export`/`cancel` need later: never a key, only where and what (atomic, fsynced)."""
+    record = RunRecord(
+        input=None if isinstance(source, pd.DataFrame) else str(Path(str(source)).resolve()),
+        spec=asdict(spec),
+        output=str(out),
+        backend=settings.backend,
+        base_url=url,
+        model=settings.model,
+        mode=settings.mode,
+        agent=agent,
+    )
+    write_run_record(state_dir, record)

@@ -2,43 +2,30 @@
 
 Used by `rowrelay cancel STATE` and by the flow's `on_cancellation` hook: a Prefect cancellation ends
 the flow with a termination signal rather than an asyncio cancellation, so the runner's own
-cancel-on-CancelledError path never runs; the hook is what reaches the server (PREFECT.md §6).
+cancel-on-CancelledError path never runs; the hook is what reaches the server.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 from pathlib import Path
-from typing import Any
 
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.llm import make_backend
 from rowrelay.tasks.run import cancel_in_flight
 from rowrelay.tasks.settings import load_settings
-from rowrelay.tasks.state import StateTable
-
-RUN_FILE = "run.json"
-
-
-def read_run_record(state_dir: Path) -> dict[str, Any]:
-    """What the last run recorded about itself (never a key); {} if it never got that far."""
-    try:
-        record: dict[str, Any] = json.loads((state_dir / RUN_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return record
+from rowrelay.tasks.state import StateTable, read_run_record
 
 
 async def cancel_batch_async(state_dir: Path) -> int:
+    """Cancel the in-flight responses on the backend the last run used; a damaged run record is a
+    `StateError` naming it."""
     record = read_run_record(state_dir)
-    if not record.get("backend"):
+    if record is None:
         raise UsageError(f"{state_dir}: this batch never ran, so nothing is in flight")
-    settings = load_settings(
-        backend=record["backend"], base_url=record.get("base_url"), model=record.get("model")
-    )
-    backend = make_backend(settings, base_url=record.get("base_url"))
+    settings = load_settings(backend=record.backend, base_url=record.base_url, model=record.model)
+    backend = make_backend(settings, base_url=record.base_url)
     try:
         with StateTable.open(state_dir) as table:
             return await cancel_in_flight(table, backend)

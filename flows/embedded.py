@@ -2,7 +2,8 @@
 
 Detached (a new session, its own log) so that a crash or Ctrl-C of `rowrelay run` does not take the
 server-side work with it, exactly as with a real API: the next run finds the same emulator, holding the
-same responses, and resumes them. Its address and pid are kept in `<home>/emulator.json`.
+same responses, and resumes them. Its address and pid are kept in `<home>/emulator.json`, written
+atomically: a run starting meanwhile reads the previous record or the new one, never half of one.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from rowrelay.tasks.durable import atomic_write_bytes
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.state.lease import pid_alive
 
@@ -60,9 +62,7 @@ def ensure_emulator(home: Path, args: str) -> tuple[str, bool]:
     log.close()
     url = _read_url(process)
     info = {"url": url, "pid": process.pid, "args": args, "started_at": time.time()}
-    temp = home / "emulator.json.tmp"
-    temp.write_text(json.dumps(info))
-    temp.replace(home / "emulator.json")
+    atomic_write_bytes(home / "emulator.json", json.dumps(info).encode())
     return url, True
 
 

@@ -9,17 +9,23 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rowrelay.flows.cancelling import cancel_batch, read_run_record
+from rowrelay.flows.cancelling import cancel_batch
 from rowrelay.tasks.dataset import InputSpec, prepare, read_input, write_output
 from rowrelay.tasks.errors import StateError, UsageError
-from rowrelay.tasks.records import ROW_STATUSES, RowStatus
-from rowrelay.tasks.state import StateTable, summary
-from rowrelay.tasks.steps import results_frame
+from rowrelay.tasks.records import RETRY_BY_DEFAULT, ROW_STATUSES, RowStatus
+from rowrelay.tasks.state import (
+    BATCH_FILE,
+    StateTable,
+    is_state_directory,
+    read_run_record,
+    results_frame_of,
+    summary,
+)
 
 out = Console()
 err = Console(stderr=True)
 StateArg = Annotated[Path, typer.Argument(help="The batch's state directory.")]
-_RETRY_DEFAULT = "failed,incomplete,expired,orphaned"
+_RETRY_DEFAULT = ",".join(RETRY_BY_DEFAULT)
 
 
 def _fail(message: str) -> None:
@@ -28,8 +34,8 @@ def _fail(message: str) -> None:
 
 
 def _existing(state: Path) -> Path:
-    if not (state / "batch.json").is_file():
-        _fail(f"{state} is not a rowrelay state directory (no batch.json)")
+    if not is_state_directory(state):
+        _fail(f"{state} is not a rowrelay state directory (no {BATCH_FILE})")
     return state
 
 
@@ -103,14 +109,20 @@ def export(
     input: Annotated[Path | None, typer.Option(help="The batch's input, if it has moved.")] = None,
 ) -> None:
     """Write the input joined with each row's current result, in input order."""
-    record = read_run_record(_existing(state))
-    source = input or (Path(record["input"]) if record.get("input") else None)
+    try:
+        record = read_run_record(_existing(state))
+    except StateError as exc:
+        _fail(str(exc))
+        return
+    recorded = record.input if record is not None else None
+    source = input or (Path(recorded) if recorded else None)
     if source is None:
         _fail("this batch's input was a DataFrame or is unknown: pass --input")
         return
     try:
-        prepared = prepare(read_input(source), InputSpec(**record.get("spec", {})))
-        path = write_output(prepared.frame, results_frame(state), output)
+        spec = InputSpec(**record.spec) if record is not None else InputSpec()
+        prepared = prepare(read_input(source), spec)
+        path = write_output(prepared.frame, results_frame_of(state), output)
     except UsageError as exc:
         _fail(str(exc))
     out.print(f"wrote {path}")

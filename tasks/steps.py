@@ -17,9 +17,7 @@ from prefect.cache_policies import NO_CACHE
 
 from rowrelay.tasks.dataset import InputSpec, PreparedInput, prepare, read_input, write_output
 from rowrelay.tasks.run import BatchPlan, BatchRunner, RowPolicy, plan_batch
-from rowrelay.tasks.state import StateTable, load
-
-_RESULT_STATUS = "rowrelay_status"
+from rowrelay.tasks.state import StateTable, results_frame_of
 
 
 @task(name="load-input", cache_policy=NO_CACHE)
@@ -49,21 +47,4 @@ async def process_shard(runner: BatchRunner, number: int, keys: list[str]) -> di
 @task(name="export", cache_policy=NO_CACHE)
 def export_results(state_dir: Path, prepared: PreparedInput, output: Path) -> Path:
     """Write the input columns joined with each row's result, in input order, atomically."""
-    return write_output(prepared.frame, results_frame(state_dir), output)
-
-
-def results_frame(state_dir: Path) -> pd.DataFrame:
-    """One row per input row: status, output, error and tokens, keyed by row_index."""
-    state = load(state_dir)
-    error = state["error_message"].where(state["status"] != "completed")
-    return pd.DataFrame(
-        {
-            "row_index": state["row_index"],
-            _RESULT_STATUS: state["status"],
-            "output_text": state["output_text"],
-            "error": error,
-            "input_tokens": state["input_tokens"],
-            "output_tokens": state["output_tokens"],
-            "reasoning_tokens": state["reasoning_tokens"],
-        }
-    )
+    return write_output(prepared.frame, results_frame_of(state_dir), output)

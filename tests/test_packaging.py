@@ -43,7 +43,9 @@ def test_every_source_package_is_listed_for_the_build() -> None:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run([UV, "build", "--wheel", "--out-dir", out, ROOT], check=True, capture_output=True)
+    # sdist first, then the wheel from it (uv build's default): checks the sdist, and setuptools
+    # builds in a temporary folder instead of the checkout's build/.
+    subprocess.run([UV, "build", "--out-dir", out, ROOT], check=True, capture_output=True)
     (built,) = out.glob("rowrelay-*.whl")
     return built
 

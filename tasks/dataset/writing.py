@@ -1,18 +1,16 @@
 """Write a batch's output: the input columns joined with each row's result, atomically.
 
 Rows keep input order and every input row is present, failed ones with their error; a row the results
-do not mention gets empty result columns. The file is written to a temp file in the target's
-directory, fsynced, then moved over the target with `os.replace`, so readers see the old file or the
-new one, never half of one. An input column named like a result column is refused rather than renamed:
-a silent prefix would change the schema downstream code reads.
+do not mention gets empty result columns. The file is written through `rowrelay.tasks.durable` (a temp
+file in the target's directory, fsynced, moved over the target with `os.replace`, directory fsynced),
+so readers see the old file or the new one, never half of one. An input column named like a result
+column is refused rather than renamed: a silent prefix would change the schema downstream code reads.
 
     >>> write_output(prepared.frame, results, "data/output/tickets.parquet")
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -22,6 +20,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
+from rowrelay.tasks.durable import atomic_write_path
 from rowrelay.tasks.errors import UsageError
 
 __all__ = ["OUTPUT_EXTENSIONS", "RESULT_COLUMNS", "OutputFormat", "write_output"]
@@ -132,38 +131,6 @@ def _joined(frame: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([frame.reset_index(drop=True), aligned], axis=1)
 
 
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable (a no-op where directories cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Run `write` on a temp file beside `path`, fsync it, then `os.replace` it over `path`.
-
-    On any failure the temp file is removed and `path` is left as it was.
-    """
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    temp = Path(temp_name)
-    try:
-        write(temp)
-        with temp.open("rb+") as file:
-            os.fsync(file.fileno())
-        temp.chmod(0o644)  # mkstemp creates 0600; an output is an ordinary file
-        temp.replace(path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
 def write_output(
     frame: pd.DataFrame,
     results: pd.DataFrame,
@@ -184,7 +151,7 @@ def write_output(
     target.parent.mkdir(parents=True, exist_ok=True)
     writer = _WRITERS[chosen]
     try:
-        atomic_write(target, lambda temp: writer(joined, temp))
+        atomic_write_path(target, lambda temp: writer(joined, temp))
     except (pa.ArrowException, ValueError, TypeError) as exc:
         raise UsageError(f"cannot write the output to {target} as {chosen}: {exc}") from exc
     return target

@@ -17,10 +17,12 @@ Layout and guarantees (details in each module's docstring):
 * `schema`: a fixed Arrow schema (types kept when all null), its version in the Parquet metadata, and
   stepwise `migrations`.
 * `transitions`: the explicit, pure table of allowed status moves; `IllegalTransition` otherwise.
-* `segments`, `files`: a checkpoint writes only the rows changed since the last one, as an append-only
-  segment `segments/<writer>-<version>.parquet` (temp file, fsync, rename, fsync of the directory), so its
-  cost grows with the change, not with the table. `version` is strictly increasing per writer and starts
-  above every version in the directory, so the latest version of a row is max(version).
+* `segments`, `files`, `checkpoint`: a checkpoint writes only the rows changed since the last one, as an
+  append-only segment `segments/<writer>-<version>.parquet` (through `rowrelay.tasks.durable`: temp file,
+  fsync, rename, fsync of the directory), so its cost grows with the change, not with the table.
+  `version` is strictly increasing per writer and starts above every version in the directory, so the
+  latest version of a row is max(version). Checkpoints never overlap, and a failed one's rows go into the
+  next.
 * `commit`: group commit. `await table.commit()` returns once the caller's changes are durable; concurrent
   callers share one write, at most every `checkpoint_interval` s, or at once at `checkpoint_rows` changes.
 * `compaction`: each writer folds only its *own* files into `snapshots/<writer>-<version>.parquet` (at
@@ -29,6 +31,10 @@ Layout and guarantees (details in each module's docstring):
 * `lease`: one runner per (batch, writer); a second one gets `LeaseHeldError` naming the holder; a stale
   lease (dead pid on this host, or heartbeat older than `lease_timeout`) is taken over and reported.
 * `orphans`: a `submitting` row found on reload becomes `queued` (its id was durable) or `orphaned`.
+* `run_record`: `run.json`, what the last run was asked to do (input, spec, output, backend, model; never
+  a key), so `export` and `cancel` can act from the directory alone. `batch.json` marks a state directory
+  (`is_state_directory`).
+* `results`: the per-row outcome an export joins onto the input (`results_frame`).
 * A torn or foreign file raises `CorruptSegmentError` naming it (or is skipped and listed in
   `table.problems` with `on_corrupt="skip"`); readers (`load`, `summary`) always skip and report.
 
@@ -40,13 +46,20 @@ row, by row_index) and `summary(dir)`. Raw DuckDB works too, but sees *every* ve
 """
 
 from rowrelay.tasks.errors import CorruptSegmentError, IllegalTransition, LeaseHeldError, StateError
+from rowrelay.tasks.state.batch import is_state_directory
+from rowrelay.tasks.state.files import BATCH_FILE, RUN_FILE
 from rowrelay.tasks.state.reader import latest_sql, load, read_table, summary
+from rowrelay.tasks.state.results import RESULT_STATUS, results_frame, results_frame_of
+from rowrelay.tasks.state.run_record import RunRecord, read_run_record, write_run_record
 from rowrelay.tasks.state.schema import SCHEMA, SCHEMA_VERSION, RowState
-from rowrelay.tasks.state.table import COMPACT_SEGMENTS, OrphanPolicy, StateTable
+from rowrelay.tasks.state.table import COMPACT_SEGMENTS, OrphanPolicy, StateTable, TableOptions
 from rowrelay.tasks.state.transitions import TRANSITIONS, check_transition, is_allowed
 
 __all__ = [
+    "BATCH_FILE",
     "COMPACT_SEGMENTS",
+    "RESULT_STATUS",
+    "RUN_FILE",
     "SCHEMA",
     "SCHEMA_VERSION",
     "TRANSITIONS",
@@ -55,12 +68,19 @@ __all__ = [
     "LeaseHeldError",
     "OrphanPolicy",
     "RowState",
+    "RunRecord",
     "StateError",
     "StateTable",
+    "TableOptions",
     "check_transition",
     "is_allowed",
+    "is_state_directory",
     "latest_sql",
     "load",
+    "read_run_record",
     "read_table",
+    "results_frame",
+    "results_frame_of",
     "summary",
+    "write_run_record",
 ]

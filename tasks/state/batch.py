@@ -1,4 +1,4 @@
-"""`batch.json`: which batch a directory holds, written once, atomically."""
+"""`batch.json`: which batch a directory holds, written once, atomically; its presence marks a state dir."""
 
 from __future__ import annotations
 
@@ -6,9 +6,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rowrelay.tasks.durable import create_exclusive
 from rowrelay.tasks.errors import StateError
-from rowrelay.tasks.state.files import BATCH_FILE, create_exclusive
+from rowrelay.tasks.state.files import BATCH_FILE
 from rowrelay.tasks.state.schema import SCHEMA_VERSION, to_datetime
+
+
+def is_state_directory(directory: Path) -> bool:
+    """Whether `directory` holds a rowrelay batch (it has a `batch.json`, written when it was created)."""
+    return (directory / BATCH_FILE).is_file()
 
 
 def read_batch(directory: Path) -> dict[str, Any] | None:

@@ -17,7 +17,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rowrelay.tasks.state.files import SNAPSHOTS, data_file_name, fsync_dir, list_state_files
+from rowrelay.tasks.durable import fsync_dir
+from rowrelay.tasks.state.files import SNAPSHOTS, data_file_name, list_state_files
 from rowrelay.tasks.state.segments import write_state_file
 
 

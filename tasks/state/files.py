@@ -1,32 +1,33 @@
-"""File layout of a batch directory and the atomic-write primitives everything durable goes through.
+"""File layout of a batch directory: the names of everything in it, and how to list them.
 
     DIR/batch.json                                batch id, creation time, schema version
+    DIR/run.json                                  what the last run was asked to do (never a key)
     DIR/leases/<writer>.json                      who runs this writer's shard (host, pid, since, heartbeat)
     DIR/segments/<writer>-<version:010d>.parquet  one checkpoint: only the rows that changed
     DIR/snapshots/<writer>-<version:010d>.parquet one writer's rows folded at compaction
 
-A durable file is written as `.<name>.<pid>.tmp` in its final directory, fsynced, `os.replace`d over its
-final name, and the directory is fsynced: a reader sees the old file or the new one, never half of one.
-Temp names start with a dot and end in `.tmp`, so neither readers nor `*.parquet` globs ever match them;
-a writer removes its own leftovers (only its own: another live writer may be mid-write).
+Every file here is written through `rowrelay.tasks.durable` (temp file beside it, fsync, rename, fsync of
+the directory): a reader sees the old file or the new one, never half of one. Temp names start with a dot
+and end in `.tmp`, so neither readers nor `*.parquet` globs ever match them; a writer removes its own
+leftovers (only its own: another live writer may be mid-write).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+
+from rowrelay.tasks.durable import temp_target
 
 SEGMENTS = "segments"
 SNAPSHOTS = "snapshots"
 LEASES = "leases"
 BATCH_FILE = "batch.json"
+RUN_FILE = "run.json"
 
 _NAME = re.compile(r"^(?P<writer>[A-Za-z0-9_.=+-]+?)-(?P<version>\d{10,})\.parquet$")
-_TEMP = re.compile(r"^\.(?P<final>.+)\.\d+\.tmp$")
 WRITER_NAME = re.compile(r"^[A-Za-z0-9_=+-][A-Za-z0-9_.=+-]*$")
 
 
@@ -61,58 +62,6 @@ def list_state_files(directory: Path) -> list[StateFile]:
     return found
 
 
-def fsync_dir(directory: Path) -> None:
-    """Make a rename or unlink in `directory` durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def temp_path(final: Path) -> Path:
-    return final.with_name(f".{final.name}.{os.getpid()}.tmp")
-
-
-def atomic_write(final: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Write `final` through a fsynced temp file in the same directory, then rename and fsync the dir."""
-    tmp = temp_path(final)
-    try:
-        with tmp.open("wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(final.parent)
-
-
-def atomic_write_bytes(final: Path, data: bytes) -> None:
-    def write(handle: BinaryIO) -> None:
-        handle.write(data)
-
-    atomic_write(final, write)
-
-
-def create_exclusive(final: Path, data: bytes) -> bool:
-    """Atomically create `final` with `data` unless it exists (temp file + hard link); True if created."""
-    tmp = temp_path(final)
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    try:
-        os.link(tmp, final)
-    except FileExistsError:
-        return False
-    finally:
-        tmp.unlink(missing_ok=True)
-    fsync_dir(final.parent)
-    return True
-
-
 def remove_own_temps(directory: Path, writer: str) -> list[Path]:
     """Delete temp files a crashed holder of `writer` left behind; returns what was removed."""
     removed: list[Path] = []
@@ -121,8 +70,8 @@ def remove_own_temps(directory: Path, writer: str) -> list[Path]:
         if not folder.is_dir():
             continue
         for entry in os.scandir(folder):
-            match = _TEMP.match(entry.name)
-            final = match and _NAME.match(match["final"])
+            target = temp_target(entry.name)
+            final = target and _NAME.match(target)
             if final and final["writer"] == writer:
                 Path(entry.path).unlink(missing_ok=True)
                 removed.append(Path(entry.path))

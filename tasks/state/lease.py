@@ -22,8 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from rowrelay.tasks.durable import atomic_write_bytes
 from rowrelay.tasks.errors import LeaseHeldError
-from rowrelay.tasks.state.files import LEASES, atomic_write_bytes
+from rowrelay.tasks.state.files import LEASES
 from rowrelay.tasks.state.schema import to_datetime
 
 log = logging.getLogger(__name__)

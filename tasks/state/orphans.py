@@ -1,4 +1,4 @@
-"""Recovering rows that were `submitting` when their runner died.
+"""Recovering rows that were `submitting` when their runner died: a pure decision over rows.
 
 `submitting` is written (durably) before a create is sent, so on reload such a row may or may not exist on
 the server. With a durable response id the create did reach the server: the row becomes `queued` and is
@@ -7,44 +7,59 @@ reason in `note`): under `orphan_policy="resubmit"` the next run submits it agai
 twice, which is the price of not losing it); under `"hold"` it waits for a person (`rowrelay retry`).
 
 Only rows whose runner is gone are touched: this writer's own rows, and rows of writers whose lease is
-absent or stale. A live sibling writer's in-flight rows are left alone.
+absent or stale. A live sibling writer's in-flight rows are left alone. Whether a writer is live is asked
+of the caller (`is_live`), once per writer, so this module reads no file: `StateTable.open` asks the leases
+and applies the changes through its checked transitions.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-from rowrelay.tasks.state.lease import writer_is_live
+from rowrelay.tasks.records import Policy, RowStatus
+from rowrelay.tasks.state.schema import RowState
 
-if TYPE_CHECKING:
-    from rowrelay.tasks.state.table import StateTable
+__all__ = ["Change", "OrphanPolicy", "orphan_changes"]
+
+OrphanPolicy = Policy
 
 
-def recover_orphans(table: StateTable, *, lease_timeout: float) -> int:
-    """Convert the dead runners' `submitting` rows; returns how many rows changed."""
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Move row `row_key` to `status`, setting `fields` (what `StateTable.transition` takes)."""
+
+    row_key: str
+    status: RowStatus
+    fields: dict[str, object]
+
+
+def orphan_changes(
+    rows: Iterable[RowState], *, writer: str, is_live: Callable[[str], bool], policy: OrphanPolicy
+) -> list[Change]:
+    """The changes that recover the dead runners' `submitting` rows among `rows`, for `writer` reopening.
+
+    `is_live(other)` says whether writer `other` still runs (asked at most once per writer); rows in any
+    other status are ignored, so passing every row is fine.
+    """
     live: dict[str, bool] = {}
-    changed = 0
-    for row in list(table.rows(["submitting"])):
-        if row.writer != table.writer:
+    changes: list[Change] = []
+    for row in rows:
+        if row.status != "submitting":
+            continue
+        if row.writer != writer:
             if row.writer not in live:
-                live[row.writer] = writer_is_live(
-                    table.directory, row.writer, table.lease.info.heartbeat, lease_timeout
-                )
+                live[row.writer] = is_live(row.writer)
             if live[row.writer]:
                 continue
-        if row.response_id is not None:
-            table.transition(
-                row.row_key,
-                "queued",
-                note=f"recovered: was submitting when {row.writer!r} stopped, its response id was durable",
-            )
-        else:
-            then = "will resubmit" if table.orphan_policy == "resubmit" else "held for `rowrelay retry`"
-            table.transition(
-                row.row_key,
-                "orphaned",
-                orphans=row.orphans + 1,
-                note=f"orphaned: was submitting when {row.writer!r} stopped, no response id; {then}",
-            )
-        changed += 1
-    return changed
+        changes.append(_recovery(row, policy))
+    return changes
+
+
+def _recovery(row: RowState, policy: OrphanPolicy) -> Change:
+    if row.response_id is not None:
+        note = f"recovered: was submitting when {row.writer!r} stopped, its response id was durable"
+        return Change(row.row_key, "queued", {"note": note})
+    then = "will resubmit" if policy == "resubmit" else "held for `rowrelay retry`"
+    note = f"orphaned: was submitting when {row.writer!r} stopped, no response id; {then}"
+    return Change(row.row_key, "orphaned", {"orphans": row.orphans + 1, "note": note})

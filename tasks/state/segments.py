@@ -19,8 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from rowrelay.tasks.durable import atomic_write
 from rowrelay.tasks.errors import CorruptSegmentError
-from rowrelay.tasks.state.files import StateFile, atomic_write, list_state_files
+from rowrelay.tasks.state.files import StateFile, list_state_files
 from rowrelay.tasks.state.migrations import migrate
 from rowrelay.tasks.state.schema import SCHEMA_VERSION_KEY, empty_table
 

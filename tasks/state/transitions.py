@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from rowrelay.tasks.errors import IllegalTransition
 from rowrelay.tasks.records import RowStatus
 
-_RETRYABLE: frozenset[RowStatus] = frozenset({"submitting", "pending"})
+_BACK_TO_SENDING: frozenset[RowStatus] = frozenset({"submitting", "pending"})
+"""Where an ended, orphaned or expired row may go: sent again at once, or made eligible (retry)."""
 _ENDED: frozenset[RowStatus] = frozenset({"completed", "failed", "incomplete", "cancelled", "expired"})
 
 TRANSITIONS: Mapping[RowStatus, frozenset[RowStatus]] = {
@@ -33,11 +34,11 @@ TRANSITIONS: Mapping[RowStatus, frozenset[RowStatus]] = {
     "queued": frozenset({"in_progress", "completed", "failed", "incomplete", "cancelled", "expired"}),
     "in_progress": _ENDED,
     "completed": frozenset(),
-    "failed": _RETRYABLE,
-    "incomplete": _RETRYABLE,
-    "cancelled": _RETRYABLE,
-    "expired": _RETRYABLE,
-    "orphaned": _RETRYABLE,
+    "failed": _BACK_TO_SENDING,
+    "incomplete": _BACK_TO_SENDING,
+    "cancelled": _BACK_TO_SENDING,
+    "expired": _BACK_TO_SENDING,
+    "orphaned": _BACK_TO_SENDING,
 }
 """Allowed moves out of each status (same-status updates are allowed separately)."""
 

@@ -50,7 +50,7 @@ async def _direct(url: str, source: Path, state: Path, out: Path, profile: Path 
     from rowrelay.tasks.run import open_session
     from rowrelay.tasks.settings import load_settings
     from rowrelay.tasks.state import StateTable
-    from rowrelay.tasks.steps import results_frame
+    from rowrelay.tasks.state import results_frame_of as results_frame
 
     started = time.perf_counter()
     settings = load_settings(backend="emulator", base_url=url, **LIMITS)

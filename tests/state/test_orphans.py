@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 
 from rowrelay.tasks.errors import IllegalTransition
-from rowrelay.tasks.state import StateTable
+from rowrelay.tasks.records import RowStatus
+from rowrelay.tasks.state import RowState, StateTable
+from rowrelay.tasks.state.orphans import Change, orphan_changes
+from rowrelay.tasks.state.schema import to_datetime
 from tests.state.conftest import FakeClock, rows
 
 
@@ -67,3 +70,47 @@ def test_dead_sibling_rows_are_recovered(batch_dir: Path, clock: FakeClock) -> N
     with StateTable.open(batch_dir, writer="main", clock=clock) as table:
         assert table.get("row-000000").status == "orphaned"
         assert table.get("row-000000").writer == "main"
+
+
+# -- the decision itself: rows in, changes out, no files --------------------------------------------------
+
+
+def _row(key: str, writer: str, status: RowStatus = "submitting", response_id: str | None = None) -> RowState:
+    return RowState(
+        key, 0, "h", status, response_id, None, 1, 2, None, None, None, None, None, None, None, None, None,
+        None, to_datetime(0), None, writer, 1,
+    )  # fmt: skip
+
+
+def test_orphan_changes_decide_from_rows_alone() -> None:
+    asked: list[str] = []
+
+    def is_live(writer: str) -> bool:
+        asked.append(writer)
+        return writer == "alive"
+
+    given = [
+        _row("own-with-id", "main", response_id="resp_1"),
+        _row("own-without", "main"),
+        _row("dead-1", "gone"),
+        _row("dead-2", "gone"),
+        _row("live-sibling", "alive"),
+        _row("not-submitting", "gone", status="queued"),
+    ]
+    changes = orphan_changes(given, writer="main", is_live=is_live, policy="hold")
+    assert [(c.row_key, c.status) for c in changes] == [
+        ("own-with-id", "queued"),
+        ("own-without", "orphaned"),
+        ("dead-1", "orphaned"),
+        ("dead-2", "orphaned"),
+    ]
+    assert sorted(asked) == ["alive", "gone"]  # once per other writer; never for its own rows
+    assert changes[1].fields["orphans"] == 3
+    assert "held for `rowrelay retry`" in str(changes[1].fields["note"])
+    assert "durable" in str(changes[0].fields["note"])
+
+
+def test_orphan_changes_under_resubmit_say_so() -> None:
+    (change,) = orphan_changes([_row("k", "main")], writer="main", is_live=lambda _: True, policy="resubmit")
+    assert change == Change("k", "orphaned", {"orphans": 3, "note": change.fields["note"]})
+    assert "will resubmit" in str(change.fields["note"])

@@ -1,0 +1,133 @@
+"""Durable, atomic file writes: the one primitive every file rowrelay must not lose or tear goes through.
+
+A file is written as `.<name>.<pid>.<token>.tmp` in its final directory, flushed and fsynced, moved over
+its final name with `os.replace`, and the directory is fsynced so the rename itself survives a power cut:
+a reader sees the old file or the new one, never half of one. Temp names start with a dot and end in
+`.tmp`, so neither readers nor `*.parquet`/`*.json` globs ever match them; the pid and random token keep
+two writers of the same file (processes or threads) off each other's temp file. A failed write removes
+its temp file and leaves the final file as it was.
+
+This module sits in the bottom layer, beside the errors: it imports only the standard library, so the
+state table, the dataset writer and the entry points can all share it.
+
+    atomic_write_bytes(Path("run.json"), b"{}")
+    atomic_write(Path("out.parquet"), lambda handle: pq.write_table(table, handle))
+    atomic_write_path(Path("out.csv"), lambda temp: frame.to_csv(temp))   # writers that want a path
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = [
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_path",
+    "create_exclusive",
+    "fsync_dir",
+    "temp_target",
+]
+
+_TEMP = re.compile(r"^\.(?:(?P<final>.+)\.\d+\.[0-9a-f]{8}|(?P<old>.+)\.\d+)\.tmp$")
+"""A temp file's name: `.<final>.<pid>.<token>.tmp`, or `.<final>.<pid>.tmp` (earlier releases)."""
+
+
+def temp_target(name: str) -> str | None:
+    """The final file name a temp file named `name` was to become, or None if it is not a temp file."""
+    match = _TEMP.match(name)
+    if match is None:
+        return None
+    return match["final"] or match["old"]
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or unlink in `directory` durable (skipped on Windows, which cannot open directories)."""
+    if os.name == "nt":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _create_temp(final: Path) -> tuple[Path, int]:
+    """A new, empty temp file beside `final` (never an existing one), as (path, write-only fd)."""
+    temp = final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    return temp, os.open(temp, flags, 0o666)  # 0o666 less the umask: the mode a plain open() gives
+
+
+@contextmanager
+def _removed_on_failure(temp: Path) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write(final: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write `final` by calling `write` on a binary handle to a fsynced temp file, then rename and fsync.
+
+    If `write` (or anything after it) fails, the temp file is removed and `final` is left as it was.
+    """
+    temp, fd = _create_temp(final)
+    with _removed_on_failure(temp):
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temp.replace(final)
+    fsync_dir(final.parent)
+
+
+def atomic_write_path(final: Path, write: Callable[[Path], None]) -> None:
+    """As `atomic_write`, for writers that open the file themselves: `write` gets the temp file's path.
+
+    The temp file exists (empty) when `write` is called; `write` may overwrite it but must not remove it.
+    """
+    temp, fd = _create_temp(final)
+    os.close(fd)
+    with _removed_on_failure(temp):
+        write(temp)
+        with temp.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        temp.replace(final)
+    fsync_dir(final.parent)
+
+
+def atomic_write_bytes(final: Path, data: bytes) -> None:
+    """Write `data` to `final` atomically and durably."""
+
+    def write(handle: BinaryIO) -> None:
+        handle.write(data)
+
+    atomic_write(final, write)
+
+
+def create_exclusive(final: Path, data: bytes) -> bool:
+    """Atomically create `final` with `data` unless it exists (temp file + hard link); True if created.
+
+    The hard link fails if `final` exists, so of several racing creators exactly one wins, and the winner's
+    file is complete the moment it appears.
+    """
+    temp, fd = _create_temp(final)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temp, final)
+    except FileExistsError:
+        return False
+    finally:
+        temp.unlink(missing_ok=True)
+    fsync_dir(final.parent)
+    return True

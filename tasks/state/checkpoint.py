@@ -1,0 +1,195 @@
+"""Checkpoints of one writer: the changed rows, captured on the owning thread, written as one segment.
+
+A checkpoint takes the next version, stamps it on the changed rows in memory, and builds their Arrow table:
+that capture runs on the thread that owns the table (the event loop's), because only that thread changes
+rows. The write (segment, and snapshot when compacting) runs there too for `flush`, or in the table's one
+writer thread for the group commit's `write_pending`, so the event loop keeps running meanwhile.
+
+Checkpoints never overlap: the next one is captured only once the previous one is written or has failed,
+and a failed write marks its rows changed again before it finishes, so the next checkpoint carries them
+and `durable` (the count of changes known to be on disk) never runs ahead of the files. State files are
+written under the `_io` lock, one at a time (`add_pending`'s direct writes included).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from rowrelay.tasks.state.compaction import write_snapshot
+from rowrelay.tasks.state.files import SEGMENTS, data_file_name
+from rowrelay.tasks.state.lease import Lease
+from rowrelay.tasks.state.schema import RowState, rows_to_table
+from rowrelay.tasks.state.segments import write_state_file
+from rowrelay.tasks.state.store import RowStore, merge_overlay
+
+COMPACT_SEGMENTS = 64
+"""A writer folds its segments into a snapshot once it has more than this many."""
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """One checkpoint, captured on the owning thread: written later, possibly in the writer thread."""
+
+    version: int
+    changes: int
+    keys: tuple[str, ...]
+    table: pa.Table
+    fold: tuple[pa.Table, dict[int, RowState]] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a writer's checkpoints go. `damaged`: files skipped at open, never deleted (by compaction
+    neither), shared with the table that reports them."""
+
+    directory: Path
+    writer: str
+    lease: Lease
+    damaged: list[Path]
+
+
+class Checkpoints:
+    """The changed rows of one open table and their way to disk (`Committable` for the group commit)."""
+
+    def __init__(self, place: Place, store: RowStore, *, next_version: int, own_segments: int,
+                 lease_timeout: float, clock: Callable[[], float]) -> None:  # fmt: skip
+        """`next_version`: above every version in the directory; `own_segments`: this writer's segments."""
+        self._place = place
+        self._store = store
+        self._next_version = next_version
+        self._own_segments = own_segments
+        self._lease_timeout = lease_timeout
+        self._clock = clock
+        self.dirty: set[str] = set()
+        self.changes = 0
+        self.durable = 0
+        self.last_write = clock()
+        self._last_beat = self.last_write
+        self._io = threading.Lock()
+        self._writes: ThreadPoolExecutor | None = None  # the writer thread, started by the first commit
+        self._in_flight: Future[pa.Table | None] | None = None  # the checkpoint it is writing, if any
+
+    @property
+    def pending_rows(self) -> int:
+        return len(self.dirty)
+
+    def changed(self, row_key: str) -> int:
+        """Note a change to `row_key`; returns how many rows now wait for a checkpoint."""
+        self.dirty.add(row_key)
+        self.changes += 1
+        return len(self.dirty)
+
+    def write_now(self, build: Callable[[int], pa.Table]) -> pa.Table:
+        """Write `build(version)` as a segment at the next version, at once; returns the table written."""
+        with self._io:
+            version = self._take_version()
+            table = build(version)
+            self._write_segment(version, table)
+        return table
+
+    def flush(self, *, compact: bool = False) -> Checkpoint | None:
+        """Write every changed row now, blocking; returns the checkpoint written (None if none was due)."""
+        if self._in_flight is not None:
+            wait([self._in_flight])  # its outcome is its own caller's: this one only needs it finished
+        batch = self._capture(compact=compact)
+        if batch is not None:
+            self._finish(batch, self._write(batch))
+        return batch
+
+    async def write_pending(self) -> None:
+        """Capture the changed rows now, on the calling thread, and write them in the writer thread.
+
+        The write is shielded: cancelling the caller never drops a captured checkpoint.
+        """
+        if self._in_flight is not None:
+            await asyncio.wait([asyncio.wrap_future(self._in_flight)])
+        batch = self._capture(compact=False)
+        if batch is None:
+            return
+        try:
+            self._writes = self._writes or ThreadPoolExecutor(1, thread_name_prefix="rowrelay-state")
+            self._in_flight = self._writes.submit(self._write, batch)
+        except BaseException:
+            self.dirty.update(batch.keys)  # never handed over: the next checkpoint must carry them
+            raise
+        merged = await asyncio.shield(asyncio.wrap_future(self._in_flight))
+        self._finish(batch, merged)
+
+    def heartbeat(self) -> None:
+        self._place.lease.heartbeat()
+        self._last_beat = self._clock()
+
+    def beat_if_due(self) -> None:
+        if self._clock() - self._last_beat > self._lease_timeout / 4:
+            self.heartbeat()
+
+    def stop(self) -> None:
+        """Stop the writer thread (after the last flush: nothing is in flight then)."""
+        if self._writes is not None:
+            self._writes.shutdown()
+
+    def _take_version(self) -> int:
+        version = self._next_version
+        self._next_version += 1
+        return version
+
+    def _capture(self, *, compact: bool) -> Checkpoint | None:
+        """Take the changed rows as the next checkpoint, on the owning thread; None if there is nothing to do.
+
+        Called only when no checkpoint is being written, so "nothing changed" means everything is durable.
+        """
+        if not self.dirty and not (compact and self._own_segments):
+            self.durable = self.changes
+            return None
+        version = self._take_version()
+        rows = [dataclasses.replace(self._store.overlay[key], version=version) for key in self.dirty]
+        for row in rows:
+            self._store.overlay[row.row_key] = row
+        compact = compact or self._own_segments + 1 > COMPACT_SEGMENTS
+        fold = self._store.fold_input() if compact else None
+        batch = Checkpoint(version, self.changes, tuple(self.dirty), rows_to_table(rows), fold)
+        self.dirty.clear()
+        return batch
+
+    def _write(self, batch: Checkpoint) -> pa.Table | None:
+        """Write a checkpoint (and its compaction) to disk, from any thread; the merged base if it compacted.
+
+        If the write fails, its rows are marked changed again before the lock is released and before the
+        next checkpoint can be captured, so that checkpoint carries them.
+        """
+        with self._io:
+            try:
+                if batch.keys:
+                    self._write_segment(batch.version, batch.table)
+                if batch.fold is None:
+                    return None
+                place = self._place
+                merged = merge_overlay(*batch.fold)
+                write_snapshot(place.directory, place.writer, batch.version, merged, keep=place.damaged)
+                self._own_segments = 0
+                return merged
+            except BaseException:
+                self.dirty.update(batch.keys)
+                raise
+
+    def _write_segment(self, version: int, table: pa.Table) -> None:
+        """Write one segment; the caller holds `_io`."""
+        place = self._place
+        place.lease.check()
+        self.beat_if_due()
+        write_state_file(place.directory / SEGMENTS / data_file_name(place.writer, version), table)
+        self._own_segments += 1
+        self.last_write = self._clock()
+
+    def _finish(self, batch: Checkpoint, merged: pa.Table | None) -> None:
+        self.durable = max(self.durable, batch.changes)
+        if merged is not None and batch.fold is not None:
+            self._store.fold(batch.fold[0], merged, batch.fold[1])

@@ -1,0 +1,46 @@
+"""The results of a batch as the output writer takes them: one row per input row, keyed by row_index.
+
+The state table keeps every detail of a row (tokens, attempts, timings, continuation tokens); an export
+needs only its outcome. `results_frame` picks that out of a loaded state frame: the status (as
+`rowrelay_status`, so it cannot clash with an input column named `status`), the output text, the error
+(only for rows that did not complete: a completed row may carry the message of an earlier failed attempt,
+which is not its result), and the token counts.
+
+    write_output(prepared.frame, results_frame(load(state_dir)), "out.parquet")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rowrelay.tasks.state.reader import load
+
+if TYPE_CHECKING:
+    import pandas as pd  # only the frame's own methods are used: importing pandas costs 1-2 s a process
+
+__all__ = ["RESULT_STATUS", "results_frame", "results_frame_of"]
+
+RESULT_STATUS = "rowrelay_status"
+"""The status column's name in the results (and so in every output)."""
+_PICKED = {
+    "row_index": "row_index",
+    "status": RESULT_STATUS,
+    "output_text": "output_text",
+    "error_message": "error",
+    "input_tokens": "input_tokens",
+    "output_tokens": "output_tokens",
+    "reasoning_tokens": "reasoning_tokens",
+}
+"""State columns an export takes, in output order, by the name they take in the results."""
+
+
+def results_frame(state: pd.DataFrame) -> pd.DataFrame:
+    """One row per state row: row_index, status, output text, error and tokens (no I/O)."""
+    picked = state[[*_PICKED]].rename(columns=_PICKED)
+    return picked.assign(error=picked["error"].where(picked[RESULT_STATUS] != "completed"))
+
+
+def results_frame_of(directory: Path) -> pd.DataFrame:
+    """`results_frame` of the batch in `directory`, read as `load` reads it (latest version of each row)."""
+    return results_frame(load(directory))

@@ -1,0 +1,87 @@
+"""`run.json`: what the last run of a batch was asked to do, so `export` and `cancel` can act later.
+
+The record names where the input and output are, how prompts were built, and which backend, model and
+wait mode served the rows: enough to rebuild the output or reach the server holding the in-flight
+responses, from the state directory alone. It never holds a secret: keys stay in the environment, and the
+record has no field that could carry one. It is written atomically and fsynced, as every state file is.
+A missing record means the batch never got as far as running; a damaged one is a `StateError` naming it,
+as a damaged `batch.json` is, rather than silently reading as "never ran".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rowrelay.tasks.durable import atomic_write_bytes
+from rowrelay.tasks.errors import StateError
+from rowrelay.tasks.state.files import RUN_FILE
+
+__all__ = ["RunRecord", "read_run_record", "write_run_record"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRecord:
+    """One run's parameters. `input` is None when the input was an in-memory DataFrame; `spec` holds the
+    prompt spec's fields (template, prompt_column, id_column, instructions) by name."""
+
+    input: str | None = None
+    spec: dict[str, str | None] = field(default_factory=dict)
+    output: str
+    backend: str
+    base_url: str | None = None
+    model: str
+    mode: str
+    agent: str | None = None
+
+
+_REQUIRED = ("output", "backend", "model", "mode")
+"""Fields every record has; the others may be null (and may be absent from records of older releases)."""
+
+
+def write_run_record(directory: Path, record: RunRecord) -> Path:
+    """Record `record` as `directory/run.json`, replacing any earlier one atomically; returns its path."""
+    path = directory / RUN_FILE
+    atomic_write_bytes(path, json.dumps(dataclasses.asdict(record), indent=2).encode())
+    return path
+
+
+def read_run_record(directory: Path) -> RunRecord | None:
+    """The last run's record, or None if no run got that far; `StateError` naming the file if damaged."""
+    path = directory / RUN_FILE
+    try:
+        data: Any = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise StateError(f"{path}: unreadable run record ({exc})") from exc
+    try:
+        return _parsed(data)
+    except (TypeError, ValueError) as exc:
+        raise StateError(f"{path}: damaged run record ({exc})") from exc
+
+
+def _parsed(data: Any) -> RunRecord:
+    if not isinstance(data, dict):
+        raise TypeError(f"expected a JSON object, found {type(data).__name__}")
+    known = {f.name for f in dataclasses.fields(RunRecord)}
+    values = {name: value for name, value in data.items() if name in known}  # newer fields: ignored
+    missing = [name for name in _REQUIRED if name not in values]
+    if missing:
+        raise ValueError(f"no {', '.join(missing)}")
+    for name, value in values.items():
+        if name == "spec":
+            _check_spec(value)
+        elif not isinstance(value, str) and (name in _REQUIRED or value is not None):
+            raise TypeError(f"{name} is {value!r}")
+    return RunRecord(**values)
+
+
+def _check_spec(value: Any) -> None:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in value.items()
+    ):
+        raise TypeError(f"spec is {value!r}")

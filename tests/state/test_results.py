@@ -1,0 +1,46 @@
+"""The results frame an export joins onto the input, built from a loaded state frame."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from rowrelay.tasks.dataset import RESULT_COLUMNS
+from rowrelay.tasks.state import StateTable, load, results_frame, results_frame_of
+from tests.state.conftest import FakeClock, rows
+
+
+def _finished_batch(directory: Path, clock: FakeClock) -> None:
+    with StateTable.open(directory, batch_id="b1", clock=clock) as table:
+        table.add_pending(rows(3))
+        table.transition("row-000000", "submitting")
+        table.transition("row-000000", "queued", response_id="resp_0")
+        table.update("row-000000", error_type="transient", error_message="stream dropped, resumed")
+        table.transition("row-000000", "completed", output_text="P2", input_tokens=12, output_tokens=3)
+        table.transition("row-000001", "submitting")
+        table.transition("row-000001", "failed", error_type="bad", error_message="refused")
+
+
+def test_results_columns_in_output_order(batch_dir: Path, clock: FakeClock) -> None:
+    _finished_batch(batch_dir, clock)
+    results = results_frame(load(batch_dir))
+    assert list(results.columns) == ["row_index", *RESULT_COLUMNS]
+    assert results["row_index"].tolist() == [0, 1, 2]
+    assert results["rowrelay_status"].tolist() == ["completed", "failed", "pending"]
+    assert results["output_text"].tolist()[0] == "P2"
+    assert results["input_tokens"].tolist()[0] == 12
+
+
+def test_a_completed_rows_earlier_error_is_not_its_result(batch_dir: Path, clock: FakeClock) -> None:
+    _finished_batch(batch_dir, clock)
+    state = load(batch_dir)
+    assert state.loc[0, "error_message"] == "stream dropped, resumed"  # kept in the state, as history
+    errors = results_frame(state)["error"].tolist()
+    assert pd.isna(errors[0])
+    assert errors[1] == "refused"
+
+
+def test_results_frame_of_a_directory_is_the_same(batch_dir: Path, clock: FakeClock) -> None:
+    _finished_batch(batch_dir, clock)
+    pd.testing.assert_frame_equal(results_frame_of(batch_dir), results_frame(load(batch_dir)))

@@ -1,0 +1,92 @@
+"""`run.json`: the run record round-trips, is written atomically, and a damaged one is named."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from rowrelay.tasks.errors import StateError
+from rowrelay.tasks.state import (
+    RUN_FILE,
+    RunRecord,
+    StateTable,
+    is_state_directory,
+    read_run_record,
+    write_run_record,
+)
+from tests.state.conftest import FakeClock
+
+RECORD = RunRecord(
+    input="/data/tickets.csv",
+    spec={
+        "template": "Triage: {subject}",
+        "prompt_column": None,
+        "id_column": "ticket_id",
+        "instructions": None,
+    },
+    output="/data/output/tickets.parquet",
+    backend="emulator",
+    base_url="http://127.0.0.1:8000/v1",
+    model="gpt-4.1-mini",
+    mode="poll",
+    agent=None,
+)
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    path = write_run_record(tmp_path, RECORD)
+    assert path == tmp_path / RUN_FILE
+    assert read_run_record(tmp_path) == RECORD
+    assert [p.name for p in tmp_path.iterdir()] == [RUN_FILE]  # no temp file left behind
+
+
+def test_rewrite_replaces(tmp_path: Path) -> None:
+    write_run_record(tmp_path, RECORD)
+    later = dataclasses.replace(RECORD, input=None, mode="stream", agent="pkg.mod:make")
+    write_run_record(tmp_path, later)
+    assert read_run_record(tmp_path) == later
+
+
+def test_missing_record_is_none(tmp_path: Path) -> None:
+    assert read_run_record(tmp_path) is None
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b'{"input": "/data/t.csv", "outp', "unreadable run record"),
+        (b"[1, 2]", "expected a JSON object"),
+        (b'{"input": null, "output": "o", "backend": "emulator", "model": "m"}', "no mode"),
+        (b'{"output": "o", "backend": 7, "model": "m", "mode": "poll"}', "backend is 7"),
+        (b'{"output": "o", "backend": "b", "model": "m", "mode": "poll", "spec": ["x"]}', "spec is"),
+    ],
+)
+def test_damaged_record_is_a_state_error_naming_the_file(tmp_path: Path, content: bytes, reason: str) -> None:
+    (tmp_path / RUN_FILE).write_bytes(content)
+    with pytest.raises(StateError, match=reason) as caught:
+        read_run_record(tmp_path)
+    assert str(tmp_path / RUN_FILE) in str(caught.value)
+
+
+def test_older_and_newer_records_still_read(tmp_path: Path) -> None:
+    older = {"input": None, "spec": {}, "output": "o", "backend": "b", "model": "m", "mode": "poll"}
+    (tmp_path / RUN_FILE).write_text(json.dumps({**older, "added_later": 1}))
+    record = read_run_record(tmp_path)
+    assert record == RunRecord(output="o", backend="b", model="m", mode="poll")
+
+
+def test_the_record_has_no_field_for_a_secret() -> None:
+    names = {field.name for field in dataclasses.fields(RunRecord)}
+    assert names == {"input", "spec", "output", "backend", "base_url", "model", "mode", "agent"}
+
+
+def test_a_state_directory_is_one_holding_batch_json(tmp_path: Path, clock: FakeClock) -> None:
+    assert not is_state_directory(tmp_path / "b1")
+    StateTable.open(tmp_path / "b1", batch_id="b1", clock=clock).close()
+    assert is_state_directory(tmp_path / "b1")
+    (tmp_path / "other").mkdir()
+    write_run_record(tmp_path / "other", RECORD)
+    assert not is_state_directory(tmp_path / "other")  # a run record alone does not make one
