@@ -12,7 +12,7 @@ import pytest
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from rowrelay.tasks.plots import latencies, latency_ax, status_ax, timeline_ax, write_overview
 from rowrelay.tasks.state import load
-from tests.llm.test_runner import run_batch
+from tests.support.runs import run_batch
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -12,8 +12,8 @@ import pytest
 from openai import AsyncOpenAI
 
 from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emulator
-from tests.emulator.conftest import ClientFactory
 from tests.emulator.contract import Spec
+from tests.support.sse import ClientFactory
 
 RATELIMIT_HEADERS = (
     "x-ratelimit-limit-requests",

@@ -12,8 +12,8 @@ from openai import AsyncOpenAI
 from openai.types.responses import ResponseErrorEvent
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
-from tests.emulator.conftest import ClientFactory, raw_sse
 from tests.emulator.contract import Spec, check_event, check_response
+from tests.support.sse import ClientFactory, raw_sse
 
 BODY = {"model": "gpt-4.1", "input": "hi", "background": True}
 

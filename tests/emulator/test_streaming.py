@@ -10,8 +10,8 @@ import pytest
 from openai import AsyncOpenAI
 
 from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emulator
-from tests.emulator.conftest import ClientFactory, raw_sse
 from tests.emulator.contract import Spec, check_event
+from tests.support.sse import ClientFactory, raw_sse
 
 LATENCY = {"x-emulator-latency": "0.2"}
 TERMINAL = {"response.completed", "response.failed", "response.incomplete"}

@@ -20,21 +20,13 @@ import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.state import load
-from tests.flows.conftest import ROOT
-from tests.flows.test_batch_flow import TEMPLATE, write_tickets
+from tests.support.cli import ROOT, holds_tokens
+from tests.support.tickets import TEMPLATE, write_tickets
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(300),
 ]
-
-
-def holds_tokens(state: Path, rows: int) -> bool:
-    if not (state / "batch.json").exists():
-        return False
-    frame = load(state)
-    waiting = frame["status"].isin(["queued", "in_progress"]) & frame["response_id"].notna()
-    return int(waiting.sum()) == rows
 
 
 @contextmanager

@@ -32,7 +32,7 @@ from rowrelay.tasks.llm.client import make_backend
 from rowrelay.tasks.llm.session import open_session
 from rowrelay.tasks.state import StateTable, load
 from tests.llm.agent_factories import INSTRUCTIONS, make_agent
-from tests.llm.test_runner import creates_per_row, new_table, prompts, settings_for
+from tests.support.runs import creates_per_row, new_table, prompts, settings_for
 
 
 async def run_with_agent(

@@ -13,7 +13,7 @@ import pytest
 
 from rowrelay.tasks.errors import LeaseHeldError
 from rowrelay.tasks.state import StateTable
-from tests.state.conftest import FakeClock
+from tests.support.state import FakeClock
 
 
 def _lease(directory: Path, writer: str = "main") -> dict[str, object]:

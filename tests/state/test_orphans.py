@@ -8,7 +8,7 @@ import pytest
 
 from rowrelay.tasks.errors import IllegalTransition
 from rowrelay.tasks.state import StateTable
-from tests.state.conftest import FakeClock, rows
+from tests.support.state import FakeClock, rows
 
 
 def _crash_while_submitting(directory: Path, clock: FakeClock, writer: str = "main") -> None:

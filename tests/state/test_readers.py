@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 
 from rowrelay.tasks.state import StateTable, latest_sql, load, summary
-from tests.state.conftest import FakeClock, rows
+from tests.support.state import FakeClock, rows
 
 
 def _complete(table: StateTable, clock: FakeClock, key: str, seconds: float, tokens: int) -> None:

@@ -13,7 +13,7 @@ from rowrelay.tasks.state import SCHEMA, SCHEMA_VERSION, StateTable, load
 from rowrelay.tasks.state.files import SEGMENTS
 from rowrelay.tasks.state.migrations import MIGRATIONS, SCHEMA_V1
 from rowrelay.tasks.state.schema import SCHEMA_VERSION_KEY
-from tests.state.conftest import FakeClock, rows
+from tests.support.state import FakeClock, rows
 
 
 def test_all_null_columns_keep_their_types(batch_dir: Path, clock: FakeClock) -> None:

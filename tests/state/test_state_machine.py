@@ -18,7 +18,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from rowrelay.tasks.errors import IllegalTransition
 from rowrelay.tasks.records import ROW_STATUSES, RowStatus
 from rowrelay.tasks.state import StateTable, is_allowed
-from tests.state.conftest import FakeClock
+from tests.support.state import FakeClock
 
 KEYS = [f"k{i}" for i in range(6)]
 
