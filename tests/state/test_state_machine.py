@@ -53,7 +53,7 @@ class StateMachine(RuleBasedStateMachine):
         old = self.t.get(key)
         fields = {"response_id": f"resp-{key}-{old.attempts}"} if status in ("queued", "in_progress") else {}
         if is_allowed(old.status, status):
-            new = self.t.transition(key, status, **fields)  # type: ignore[arg-type]
+            new = self.t.transition(key, status, **fields)
             assert new.status == status
         else:
             try:
