@@ -62,8 +62,8 @@ def test_the_wheel_holds_only_rowrelay(wheel: Path) -> None:
 @pytest.fixture(scope="module")
 def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with the wheel (and ipykernel, for the notebook check); returns its bin folder."""
-    venv = tmp_path_factory.mktemp("venv")
-    pins = venv / "constraints.txt"
+    work = tmp_path_factory.mktemp("venv")
+    pins, venv = work / "constraints.txt", work / "env"  # uv >= 0.13 refuses a venv in a non-empty folder
     lock: list[str | Path] = [
         UV,
         "export",
