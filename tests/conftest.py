@@ -8,13 +8,8 @@ subprocesses (the CLI, `flow.serve`, a notebook's kernel) through their environm
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
-import sys
 from collections.abc import Iterator
-from typing import Any
 
-import httpx
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emulator
@@ -41,36 +36,3 @@ def prefect_api(prefect_env: dict[str, str]) -> Iterator[str]:
 
     with temporary_settings(updates={PREFECT_API_URL: prefect_env["PREFECT_API_URL"]}):
         yield prefect_env["PREFECT_API_URL"]
-
-
-class EmulatorProcess:
-    """The emulator in its own process (`python -m rowrelay.tasks.emulator`), for load that would otherwise
-    share one GIL with the runner under test. `url` ends in /v1; `get` reads inspection endpoints."""
-
-    def __init__(self, *options: str) -> None:
-        command = [sys.executable, "-P", "-m", "rowrelay.tasks.emulator", "--port", "0", *options]
-        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        assert self._process.stdout is not None
-        line = self._process.stdout.readline().decode().strip()
-        self._process.stdout.close()
-        if not line.startswith("rowrelay emulator listening on "):
-            self._process.kill()
-            self._process.wait()
-            raise RuntimeError(f"the emulator did not start: {line!r}")
-        self.url = line.rsplit(" ", 1)[1]
-
-    def get(self, path: str) -> Any:
-        return httpx.get(self.url.removesuffix("/v1") + path, timeout=30).json()
-
-    def close(self) -> None:
-        self._process.terminate()
-        self._process.wait(timeout=30)
-
-
-@contextlib.contextmanager
-def emulator_process(*options: str) -> Iterator[EmulatorProcess]:
-    running = EmulatorProcess(*options)
-    try:
-        yield running
-    finally:
-        running.close()

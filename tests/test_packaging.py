@@ -64,13 +64,32 @@ def test_the_wheel_holds_only_rowrelay(wheel: Path) -> None:
 @pytest.fixture(scope="module")
 def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with the wheel (and ipykernel, for the notebook check); returns its bin folder."""
-    venv = tmp_path_factory.mktemp("venv")
-    pins = venv / "constraints.txt"
-    lock = [UV, "export", "--frozen", "--all-extras", "--no-emit-project", "--no-hashes", "-o", pins]
+    work = tmp_path_factory.mktemp("venv")
+    pins, venv = work / "constraints.txt", work / "env"  # uv >= 0.13 refuses a venv in a non-empty folder
+    lock: list[str | Path] = [
+        UV,
+        "export",
+        "--frozen",
+        "--all-extras",
+        "--no-emit-project",
+        "--no-hashes",
+        "-o",
+        pins,
+    ]
     subprocess.run(lock, cwd=ROOT, check=True, capture_output=True)
     subprocess.run([UV, "venv", "--python", sys.executable, venv], check=True, capture_output=True)
     python = venv / "bin" / "python"
-    install = [UV, "pip", "install", "--python", python, "-c", pins, str(wheel), "ipykernel"]
+    install: list[str | Path] = [
+        UV,
+        "pip",
+        "install",
+        "--python",
+        python,
+        "-c",
+        pins,
+        str(wheel),
+        "ipykernel",
+    ]
     subprocess.run(install, check=True, capture_output=True)
     return venv / "bin"
 
@@ -108,7 +127,7 @@ def test_installed_rowrelay_runs_from_a_folder_with_its_own_tasks_and_flows(
     installed: Path, user_project: Path, env: dict[str, str]
 ) -> None:
     def rowrelay(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [installed / "rowrelay", *args]
+        command: list[str | Path] = [installed / "rowrelay", *args]
         done = subprocess.run(command, cwd=user_project, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, (args, done.stdout[-2000:], done.stderr[-3000:])
         return done

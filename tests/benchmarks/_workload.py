@@ -19,12 +19,18 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from tests.benchmarks._common import peak_rss_mb
 
 MODEL = "gpt-4.1-mini"
 BASELINE_POLL = 2.0
+ASYNC_MODES: dict[str, Literal["enabled", "disabled", "strict"]] = {
+    "enabled": "enabled",
+    "disabled": "disabled",
+    "strict": "strict",
+}
+"""pyinstrument's async modes, for BENCH_PROFILE_ASYNC_MODE (an unknown one is a KeyError)."""
 
 
 def prompt(i: int) -> str:
@@ -49,7 +55,7 @@ async def run_rowrelay(
         model=MODEL,
         mode=mode,
         rpm=rpm,
-        tpm=10**12,  # type: ignore[arg-type]
+        tpm=10**12,
         poll_rpm=10**7,
         max_in_flight=max_in_flight,
     )
@@ -58,7 +64,8 @@ async def run_rowrelay(
     if profile:
         from pyinstrument import Profiler
 
-        profiler = Profiler(async_mode=os.environ.get("BENCH_PROFILE_ASYNC_MODE", "enabled"), interval=0.001)
+        async_mode = ASYNC_MODES[os.environ.get("BENCH_PROFILE_ASYNC_MODE", "enabled")]
+        profiler = Profiler(async_mode=async_mode, interval=0.001)
         profiler.start()
     try:
         report = await session.runner.run()

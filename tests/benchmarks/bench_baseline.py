@@ -15,8 +15,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks._common import emulator, run_child, table, workload_size, write
-from tests.benchmarks.bench_ratelimit import emulator_options, measure_rowrelay
+from tests.benchmarks._common import (
+    emulator,
+    emulator_options,
+    measure_rowrelay,
+    run_child,
+    table,
+    workload_size,
+    write,
+)
 
 
 def measure_baseline(rows: int, rpm: int) -> dict[str, Any]:

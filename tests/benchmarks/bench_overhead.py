@@ -24,13 +24,21 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from tests.benchmarks._common import RESULTS_DIR, emulator, median, peak_rss_mb, run_child, table, write
 from tests.prefect_server import prefect_server
 
 PROFILE = RESULTS_DIR / "overhead_profile.txt"
-LIMITS = {"rpm": 10**7, "tpm": 10**12, "max_in_flight": 1000}
+
+
+class _Limits(TypedDict):
+    rpm: int
+    tpm: int
+    max_in_flight: int
+
+
+LIMITS = _Limits(rpm=10**7, tpm=10**12, max_in_flight=1000)
 
 
 def write_csv(path: Path, rows: int) -> None:
@@ -71,7 +79,7 @@ async def _direct(url: str, source: Path, state: Path, out: Path, profile: Path 
     try:
         report = await session.runner.run()
     finally:
-        if profiler is not None:
+        if profiler is not None and profile is not None:
             profiler.stop()
             profile.write_text(profiler.output_text(unicode=True, color=False))  # noqa: ASYNC240  (once, after the run)
         await session.aclose()
@@ -119,7 +127,7 @@ def one_run(
     extra = [str(profile)] if profile else []
     with emulator("--latency", "fixed:0") as emu:
         cpu = emu.cpu_seconds()
-        run = run_child(
+        run: dict[str, Any] = run_child(
             "tests.benchmarks.bench_overhead",
             "--child",
             kind,

@@ -20,107 +20,19 @@ Measured, all from the server's side unless said:
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rowrelay.tasks.state import load
 from tests.benchmarks._common import (
-    Emulator,
+    LATENCY,
+    MEDIAN_LATENCY,
     emulator,
-    median,
-    quantile,
-    run_child,
+    emulator_options,
+    measure_rowrelay,
     table,
     workload_size,
     write,
 )
-
-LATENCY = "lognormal:3,0.4"
-MEDIAN_LATENCY = 3.0
-
-
-def emulator_options(rpm: int, seed: int = 11) -> list[str]:
-    return ["--latency", LATENCY, "--rpm", str(rpm), "--seed", str(seed)]
-
-
-def creates_efficiency(create_times: list[float], rpm: int) -> dict[str, float]:
-    """Steady-state creates/min ÷ R (after the bucket's initial burst) and whole-run ideal/actual span."""
-    times = sorted(create_times)
-    n, rate = len(times), rpm / 60.0
-    first, last = times[0], times[-1]
-    start = next(
-        (i for i, t in enumerate(times) if i + 1 >= rpm + (t - first) * rate - rate),
-        None,
-    )
-    steady = float("nan")
-    window = 0.0
-    if start is not None and last > times[start]:
-        window = last - times[start]
-        steady = (n - 1 - start) / window * 60.0 / rpm
-    ideal = max(0.0, (n - rpm) / rate)
-    return {
-        "steady_creates_per_min": steady * rpm,
-        "steady_ratio": steady,
-        "steady_window_s": window,
-        "steady_window_creates": n - 1 - (start or 0),
-        "span_s": last - first,
-        "ideal_span_s": ideal,
-        "span_ratio": ideal / (last - first) if last > first else float("nan"),
-    }
-
-
-def lags(listing: list[dict[str, Any]], state: Path) -> dict[str, float]:
-    """Seconds from server completion to rowrelay's record of it, for every completed row."""
-    done = {r["id"]: r["completed_at_precise"] for r in listing if r["completed_at_precise"] is not None}
-    latencies = [
-        r["completed_at_precise"] - r["created_at_precise"] for r in listing if r["completed_at_precise"]
-    ]
-    frame = load(state)
-    frame = frame[frame["status"] == "completed"]
-    values = [
-        _epoch(at) - done[rid]
-        for rid, at in zip(frame["response_id"], frame["completed_at"], strict=True)
-        if rid in done
-    ]
-    return {
-        "lag_p50_s": quantile(values, 0.5),
-        "lag_p95_s": quantile(values, 0.95),
-        "lag_max_s": max(values, default=float("nan")),
-        "server_latency_median_s": median(latencies),
-        "lag_p95_over_median_latency": quantile(values, 0.95) / median(latencies),
-    }
-
-
-def _epoch(value: Any) -> float:
-    if isinstance(value, datetime):
-        return value.timestamp()
-    return float(value.timestamp())
-
-
-def measure_rowrelay(emu: Emulator, rows: int, rpm: int, mode: str, tmp: Path) -> dict[str, Any]:
-    """One rowrelay run in its own process against `emu`, and what the server saw of it."""
-    state = tmp / f"state-{mode}"
-    run = run_child(
-        "tests.benchmarks._workload", "rowrelay", emu.url, str(state), str(rows), mode, str(rpm), "1000"
-    )
-    listing = emu.listing()
-    stats = emu.stats()
-    created = [r["created_at_precise"] for r in listing]
-    creates_sent = stats["routes"].get("POST /v1/responses", 0)
-    too_many = int(stats["status_codes"].get("429", 0))
-    completed = run["counts"].get("completed", 0)
-    return {
-        **run,
-        **creates_efficiency(created, rpm),
-        **lags(listing, state),
-        "requests": sum(stats["routes"].values()) - stats["routes"].get("GET /emulator/responses", 0),
-        "create_requests": creates_sent,
-        "server_429": too_many,
-        "server_429_share_of_creates": too_many / max(1, creates_sent),
-        "polls_per_completed_row": run["polls"] / max(1, completed),
-        "server_responses": len(listing),
-    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

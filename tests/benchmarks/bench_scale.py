@@ -4,8 +4,8 @@
 
 Each step runs in a fresh process, so its peak RSS (VmHWM) is its own:
 - plan: prepare a 1M-row DataFrame (keys, prompts, hashes) and `add_pending` it into a new state table;
-- resume load: `StateTable.open` of the planned table (bench_state's child, imports outside the clock);
-- checkpoint: flushes of 1,000 changed rows on the 1M-row table (bench_state's `_checkpoints`).
+- resume load: `StateTable.open` of the planned table (_state_table's child, imports outside the clock);
+- checkpoint: flushes of 1,000 changed rows on the 1M-row table (`_state_table.checkpoints`).
 Targets: resume load <= 3 s, peak RSS <= 1 GB.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.benchmarks._common import peak_rss_mb, run_child, table, write
-from tests.benchmarks.bench_state import _checkpoints, _measure_in_child
+from tests.benchmarks._state_table import checkpoints, measure_in_child
 
 
 def _plan_child(directory: Path, rows: int) -> None:
@@ -54,7 +54,7 @@ def _plan_child(directory: Path, rows: int) -> None:
 
 
 def _checkpoint_child(directory: Path) -> None:
-    print(json.dumps({**_checkpoints(directory, 1_000_000), "peak_rss_mb": peak_rss_mb()}))
+    print(json.dumps({**checkpoints(directory, 1_000_000), "peak_rss_mb": peak_rss_mb()}))
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         directory = Path(tmp) / "scale"
         plan = run_child("tests.benchmarks.bench_scale", "--child", "plan", str(directory), str(rows))
-        opened = [_measure_in_child("open", directory) for _ in range(3)]
+        opened = [measure_in_child("open", directory) for _ in range(3)]
         checkpoint = run_child("tests.benchmarks.bench_scale", "--child", "checkpoint", str(directory))
     open_s = sorted(o["seconds"] for o in opened)[1]
     open_rss = sorted(o["peak_rss_mb"] for o in opened)[1]

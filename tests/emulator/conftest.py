@@ -1,19 +1,15 @@
-"""Fixtures for the emulator's contract suite: the spec (once per session), SDK clients, raw SSE."""
+"""Fixtures for the emulator's contract suite: the spec (once per session), SDK clients."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
 
-import httpx
-import orjson
 import pytest
 from openai import AsyncOpenAI
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from tests.emulator.contract import Spec
-
-ClientFactory = Callable[..., AsyncOpenAI]
+from tests.support.sse import ClientFactory
 
 
 @pytest.fixture(scope="session")
@@ -52,30 +48,3 @@ def slow_emulator() -> Iterator[RunningEmulator]:
 @pytest.fixture
 def slow_client(slow_emulator: RunningEmulator, make_client: ClientFactory) -> AsyncOpenAI:
     return make_client(slow_emulator)
-
-
-def parse_sse(raw: bytes) -> list[tuple[str | None, dict[str, Any]]]:
-    """Split a raw SSE body into (event line, data) pairs, checking the framing on the way."""
-    frames: list[tuple[str | None, dict[str, Any]]] = []
-    for block in raw.decode().split("\n\n"):
-        lines = [line for line in block.split("\n") if line and not line.startswith(":")]
-        if not lines:
-            continue
-        names = [line.removeprefix("event: ") for line in lines if line.startswith("event: ")]
-        data = [line.removeprefix("data: ") for line in lines if line.startswith("data: ")]
-        assert len(data) == 1, f"one data line per frame expected: {block!r}"
-        assert len(names) <= 1, block
-        frames.append((names[0] if names else None, orjson.loads(data[0])))
-    return frames
-
-
-async def raw_sse(
-    url: str, method: str, path: str, **kwargs: Any
-) -> tuple[httpx.Response, list[tuple[str | None, dict[str, Any]]]]:
-    """Make one request with plain httpx and read the whole SSE body."""
-    async with (
-        httpx.AsyncClient(base_url=url, timeout=20) as http,
-        http.stream(method, path, **kwargs) as response,
-    ):
-        body = await response.aread()
-    return response, parse_sse(body)

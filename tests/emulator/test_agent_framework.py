@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from agent_framework import Agent
@@ -43,7 +43,9 @@ async def test_background_poll_loop() -> None:
             options=OpenAIChatOptions(background=True),
         )
         assert response.continuation_token is not None
-        response_id = response.continuation_token["response_id"]
+        first_token: Mapping[str, object] = response.continuation_token
+        response_id = first_token["response_id"]
+        assert isinstance(response_id, str)
         polls = 0
         while response.continuation_token is not None:
             token: Any = json.loads(json.dumps(response.continuation_token))

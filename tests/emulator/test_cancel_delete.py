@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import openai
 import pytest
 from openai import AsyncOpenAI
+from openai.types.responses import ResponseOutputMessage, ResponseStreamEvent
 
 from tests.emulator.contract import Spec, check_response
+from tests.support.events import TERMINAL_EVENTS, response_of
 
 STUCK = {"x-emulator-fault": "stuck"}
 
@@ -48,7 +49,10 @@ async def test_cancel_from_in_progress_keeps_partial_output(client: AsyncOpenAI,
     await asyncio.sleep(0.6)
     later = await client.responses.retrieve(created.id)
     assert later.status == "cancelled", "a cancelled response never completes afterwards (P7)"
-    assert all(item.status == "in_progress" for item in later.output)
+    assert later.output, "the output begun before the cancel is kept"
+    for item in later.output:
+        assert isinstance(item, ResponseOutputMessage)
+        assert item.status == "in_progress"
 
 
 async def test_cancel_of_a_completed_background_response_returns_it_unchanged(
@@ -88,29 +92,45 @@ async def test_an_open_stream_ends_when_its_response_is_cancelled(client: AsyncO
 
     reader = asyncio.create_task(read())
     await started.wait()
-    await client.responses.cancel(seen[0].response.id)
+    await client.responses.cancel(response_of(seen[0]).id)
     await asyncio.wait_for(reader, timeout=5)
     assert [e.type for e in seen] == ["response.created", "response.queued"]
-    replay = [e async for e in await client.responses.retrieve(seen[0].response.id, stream=True)]
-    assert [e.response.status for e in replay] == ["queued", "queued"], "replay shows history, not now"
+    replay = [e async for e in await client.responses.retrieve(response_of(seen[0]).id, stream=True)]
+    assert [response_of(e).status for e in replay] == ["queued", "queued"], "replay shows history, not now"
 
 
 async def test_an_open_resume_stream_ends_on_cancel_while_in_progress(client: AsyncOpenAI) -> None:
     created = await client.responses.create(
-        model="gpt-4.1", input="hi", background=True, stream=True, extra_headers={"x-emulator-latency": "5"}
+        model="gpt-4.1", input="hi", background=True, stream=True, extra_headers={"x-emulator-latency": "10"}
     )
     first = [e async for e in _take(created, 3)]
     await created.close()
-    resumed = await client.responses.retrieve(
-        first[0].response.id, stream=True, starting_after=first[-1].sequence_number
-    )
+    assert [e.type for e in first] == ["response.created", "response.queued", "response.in_progress"]
+    response_id = response_of(first[0]).id
+    cursor = first[-1].sequence_number
+    resumed = await client.responses.retrieve(response_id, stream=True, starting_after=cursor)
     reader = asyncio.create_task(_drain(resumed))
     await asyncio.sleep(0.05)
-    await client.responses.cancel(first[0].response.id)
-    await asyncio.wait_for(reader, timeout=5)
+    assert (await client.responses.retrieve(response_id)).status == "in_progress"
+    assert (await client.responses.cancel(response_id)).status == "cancelled"
+    # The stream ends cleanly (no cut, no error) long before the 10 s response would have finished...
+    delivered = await asyncio.wait_for(reader, timeout=3)
+    assert delivered, "the resumed stream was live: it delivered the output items begun before the cancel"
+    assert resumed.response.is_closed
+    # ...with no terminal event: the event union has no `response.cancelled` (PROTOCOL 1.4), and a
+    # cancelled response never reaches completed/failed/incomplete.
+    assert not {e.type for e in delivered} & TERMINAL_EVENTS
+    # What it delivered is exactly the history after the cursor up to the cancel, nothing after it.
+    history = [e async for e in await client.responses.retrieve(response_id, stream=True)]
+    assert [e.sequence_number for e in delivered] == [
+        e.sequence_number for e in history if e.sequence_number > cursor
+    ]
+    assert (await client.responses.retrieve(response_id)).status == "cancelled"
 
 
-async def _take(stream: openai.AsyncStream[Any], count: int) -> AsyncIterator[Any]:
+async def _take(
+    stream: openai.AsyncStream[ResponseStreamEvent], count: int
+) -> AsyncIterator[ResponseStreamEvent]:
     async for event in stream:
         yield event
         count -= 1
@@ -118,8 +138,8 @@ async def _take(stream: openai.AsyncStream[Any], count: int) -> AsyncIterator[An
             return
 
 
-async def _drain(stream: openai.AsyncStream[Any]) -> int:
-    return len([event async for event in stream])
+async def _drain(stream: openai.AsyncStream[ResponseStreamEvent]) -> list[ResponseStreamEvent]:
+    return [event async for event in stream]
 
 
 async def test_delete_then_404_everywhere(client: AsyncOpenAI) -> None:
@@ -143,5 +163,5 @@ async def test_delete_ends_an_open_stream(client: AsyncOpenAI) -> None:
     )
     first = [e async for e in _take(stream, 2)]
     reader = asyncio.create_task(_drain(stream))
-    await client.responses.delete(first[0].response.id)
-    assert await asyncio.wait_for(reader, timeout=5) == 0
+    await client.responses.delete(response_of(first[0]).id)
+    assert await asyncio.wait_for(reader, timeout=5) == []

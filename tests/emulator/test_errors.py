@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -12,8 +13,9 @@ import pytest
 from openai import AsyncOpenAI
 
 from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emulator
-from tests.emulator.conftest import ClientFactory
 from tests.emulator.contract import Spec
+from tests.support.events import response_of
+from tests.support.sse import ClientFactory
 
 RATELIMIT_HEADERS = (
     "x-ratelimit-limit-requests",
@@ -25,7 +27,7 @@ RATELIMIT_HEADERS = (
 )
 
 
-def check_headers(headers: httpx.Headers) -> None:
+def check_headers(headers: Mapping[str, str]) -> None:
     assert re.fullmatch(r"req_[0-9a-f]{32}", headers["x-request-id"])
     for name in RATELIMIT_HEADERS:
         assert name in headers, name
@@ -213,7 +215,7 @@ async def test_every_reply_carries_request_id_and_ratelimit_headers(
     )
     check_headers(created.http_response.headers)
     events = [event async for event in created.parse()]
-    response_id = events[0].response.id
+    response_id = response_of(events[0]).id
     resumed = await client.responses.with_raw_response.retrieve(response_id, stream=True)
     check_headers(resumed.http_response.headers)
     assert resumed.http_response.headers["content-type"].startswith("text/event-stream")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 import openai
@@ -12,10 +12,22 @@ from openai import AsyncOpenAI
 from openai.types.responses import ResponseErrorEvent
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
-from tests.emulator.conftest import ClientFactory, raw_sse
 from tests.emulator.contract import Spec, check_event, check_response
+from tests.support.events import response_of
+from tests.support.sse import ClientFactory, raw_sse
 
-BODY = {"model": "gpt-4.1", "input": "hi", "background": True}
+
+class _Body(TypedDict):
+    model: str
+    input: str
+    background: bool
+
+
+BODY = _Body(model="gpt-4.1", input="hi", background=True)
+
+
+class _OutputLimit(TypedDict, total=False):
+    max_output_tokens: int
 
 
 async def listing(emu: RunningEmulator) -> list[dict[str, Any]]:
@@ -89,13 +101,15 @@ async def test_flat_error_event_matches_the_spec_and_is_yielded(
 async def test_incomplete_responses(make_client: ClientFactory, spec: Spec, source: str) -> None:
     config = EmulatorConfig(incomplete_rate=1.0 if source == "config" else 0.0, output_tokens=(60, 60))
     headers = {"x-emulator-fault": "incomplete"} if source == "header" else {}
-    extra = {"max_output_tokens": 16, "model": "o3"} if source == "max_output_tokens" else {}
+    limited = source == "max_output_tokens"
+    body = _Body(model="o3", input="hi", background=True) if limited else BODY
+    extra = _OutputLimit(max_output_tokens=16) if limited else _OutputLimit()
     with running_emulator(config) as emu:
         client = make_client(emu)
-        created = await client.responses.create(**{**BODY, **extra}, extra_headers=headers)
+        created = await client.responses.create(**body, **extra, extra_headers=headers)
         final = await final_of(client, spec, created.id)
         _, frames = await raw_sse(
-            emu.url, "POST", "/responses", json={**BODY, **extra, "stream": True}, headers=headers
+            emu.url, "POST", "/responses", json={**body, **extra, "stream": True}, headers=headers
         )
     assert final["status"] == "incomplete"
     assert final["incomplete_details"] == {"reason": "max_output_tokens"}
@@ -141,7 +155,7 @@ async def test_drop_stream_after_cuts_every_connection(make_client: ClientFactor
         got, error = await read_until_cut(stream)
         assert isinstance(error, openai.APIConnectionError)
         assert [e.sequence_number for e in got] == [0, 1, 2, 3]
-        resumed = await client.responses.retrieve(got[0].response.id, stream=True, starting_after=3)
+        resumed = await client.responses.retrieve(response_of(got[0]).id, stream=True, starting_after=3)
         more, error = await read_until_cut(resumed)
         assert isinstance(error, openai.APIConnectionError)
         assert [e.sequence_number for e in more] == [4, 5, 6, 7]

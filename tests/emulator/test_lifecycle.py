@@ -11,6 +11,7 @@ from openai import AsyncOpenAI
 
 from rowrelay.tasks.emulator import RunningEmulator
 from tests.emulator.contract import Spec, check_response
+from tests.support.events import response_of
 
 LATENCY = {"x-emulator-latency": "0.3"}
 
@@ -128,7 +129,7 @@ async def test_background_work_belongs_to_the_server(
         if len(seen) == 2:
             break
     await stream.close()
-    response_id = seen[0].response.id
+    response_id = response_of(seen[0]).id
     assert (await client.responses.retrieve(response_id)).status in ("queued", "in_progress")
     statuses = await poll_until_done(client, response_id, spec)
     assert statuses[-1] == "completed"

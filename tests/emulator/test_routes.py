@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import httpx
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionMessageParam
+from openai.types.responses import ResponseInputMessageItem, ResponseInputText, ResponseItem
 
 from rowrelay.tasks.emulator import RunningEmulator
 from tests.emulator.contract import Spec
+
+
+def input_text(item: ResponseItem) -> str:
+    """The text of an input message item's first part (each must be an input message of input_text)."""
+    assert isinstance(item, ResponseInputMessageItem), item
+    part = item.content[0]
+    assert isinstance(part, ResponseInputText), part
+    return part.text
 
 
 async def test_input_items(client: AsyncOpenAI, spec: Spec) -> None:
@@ -21,13 +31,14 @@ async def test_input_items(client: AsyncOpenAI, spec: Spec) -> None:
     raw = await client.responses.input_items.with_raw_response.list(created.id, order="asc")
     spec.check("ResponseItemList", raw.http_response.json())
     page = await client.responses.input_items.list(created.id, order="asc")
-    texts = [item.content[0].text for item in page.data]  # type: ignore[union-attr]
+    texts = [input_text(item) for item in page.data]
     assert texts == ["one", "two"]
     newest_first = await client.responses.input_items.list(created.id)
     assert [item.id for item in newest_first.data] == [item.id for item in reversed(page.data)]
     plain = await client.responses.create(model="gpt-4.1", input="just text")
     items = (await client.responses.input_items.list(plain.id)).data
-    assert items[0].role == "user"  # type: ignore[union-attr]
+    assert isinstance(items[0], ResponseInputMessageItem)
+    assert items[0].role == "user"
 
 
 async def test_models(client: AsyncOpenAI, spec: Spec) -> None:
@@ -38,17 +49,17 @@ async def test_models(client: AsyncOpenAI, spec: Spec) -> None:
 
 
 async def test_chat_completions(client: AsyncOpenAI, spec: Spec) -> None:
-    messages = [{"role": "user", "content": "hello"}]
-    raw = await client.chat.completions.with_raw_response.create(model="gpt-4.1-mini", messages=messages)  # type: ignore[arg-type]
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello"}]
+    raw = await client.chat.completions.with_raw_response.create(model="gpt-4.1-mini", messages=messages)
     spec.check("CreateChatCompletionResponse", raw.http_response.json())
-    completion = await client.chat.completions.create(model="gpt-4.1-mini", messages=messages)  # type: ignore[arg-type]
+    completion = await client.chat.completions.create(model="gpt-4.1-mini", messages=messages)
     assert completion.object == "chat.completion"
     assert completion.choices[0].message.content
     assert completion.choices[0].finish_reason == "stop"
     assert completion.usage is not None
     stream = await client.chat.completions.create(
         model="gpt-4.1-mini",
-        messages=messages,  # type: ignore[arg-type]
+        messages=messages,
         stream=True,
         stream_options={"include_usage": True},
     )

@@ -10,8 +10,9 @@ import pytest
 from openai import AsyncOpenAI
 
 from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emulator
-from tests.emulator.conftest import ClientFactory, raw_sse
 from tests.emulator.contract import Spec, check_event
+from tests.support.events import response_of
+from tests.support.sse import ClientFactory, raw_sse
 
 LATENCY = {"x-emulator-latency": "0.2"}
 TERMINAL = {"response.completed", "response.failed", "response.incomplete"}
@@ -147,8 +148,8 @@ async def test_cut_stream_resumes_with_exactly_the_missing_events(
             events[0]["response"]["id"], stream=True, starting_after=events[-1]["sequence_number"]
         )
     assert connections > 1
-    for event in events:
-        check_event(spec, event)
+    for payload in events:
+        check_event(spec, payload)
     check_grammar(events, background=True, reasoning=True)
     final = await client.responses.retrieve(events[0]["response"]["id"])
     deltas = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
@@ -166,7 +167,7 @@ async def test_resume_joins_a_running_response_live(client: AsyncOpenAI) -> None
             break
     await stream.close()
     resumed = await client.responses.retrieve(
-        first[0].response.id, stream=True, starting_after=first[-1].sequence_number
+        response_of(first[0]).id, stream=True, starting_after=first[-1].sequence_number
     )
     rest = [event async for event in resumed]
     assert rest[0].sequence_number == first[-1].sequence_number + 1
@@ -177,7 +178,7 @@ async def test_foreground_stream_has_no_queued_event(client: AsyncOpenAI) -> Non
     stream = await client.responses.create(model="gpt-4.1", input="hi", stream=True, extra_headers=LATENCY)
     events = [event async for event in stream]
     assert events[0].type == "response.created"
-    assert events[0].response.status == "in_progress"
+    assert response_of(events[0]).status == "in_progress"
     assert events[1].type == "response.in_progress"
     assert "response.queued" not in {e.type for e in events}
     assert events[-1].type == "response.completed"
@@ -216,11 +217,16 @@ async def test_resume_refused_for_responses_that_cannot_stream(
     client: AsyncOpenAI, create: dict[str, bool], message: str
 ) -> None:
     if create["stream"]:
-        stream = await client.responses.create(model="gpt-4.1", input="hi", **create)
+        stream = await client.responses.create(
+            model="gpt-4.1", input="hi", background=create["background"], stream=True
+        )
         events = [e async for e in stream]
-        response_id = events[0].response.id
+        response_id = response_of(events[0]).id
     else:
-        response_id = (await client.responses.create(model="gpt-4.1", input="hi", **create)).id
+        created = await client.responses.create(
+            model="gpt-4.1", input="hi", background=create["background"], stream=False
+        )
+        response_id = created.id
     with pytest.raises(openai.BadRequestError) as caught:
         await client.responses.retrieve(response_id, stream=True)
     assert caught.value.status_code == 400
@@ -234,7 +240,7 @@ async def test_resume_refused_past_the_stream_window(make_client: ClientFactory)
         client = make_client(emu)
         stream = await client.responses.create(model="gpt-4.1", input="hi", background=True, stream=True)
         events = [e async for e in stream]
-        response_id = events[0].response.id
+        response_id = response_of(events[0]).id
         assert [e async for e in await client.responses.retrieve(response_id, stream=True)]
         emu.emulator.clock = _Shifted(emu.emulator.clock, 0.2)
         with pytest.raises(openai.BadRequestError) as caught:

@@ -11,9 +11,6 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
 _PREFECT_LEFTOVERS = (
     "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning",
     "ignore:Exception ignored in. <function _SelectorTransport.__del__"

@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from rowrelay.flows.cli import app
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
-from tests.flows.test_batch_flow import write_tickets
-from tests.flows.test_cli import env_for, rowrelay, run_args
 from tests.llm.agent_factories import INSTRUCTIONS
+from tests.support.cli import env_for, rowrelay, run_args
+from tests.support.tickets import write_tickets
 
 
 @pytest.mark.parametrize(

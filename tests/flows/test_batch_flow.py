@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +15,9 @@ import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.state import load
-from tests.flows.conftest import ROOT
-
-TEMPLATE = "Triage this ticket.\nSubject: {subject}\n\n{body}"
-
-
-def write_tickets(path: Path, rows: int) -> Path:
-    frame = pd.DataFrame(
-        {
-            "ticket_id": [f"T-{i:05d}" for i in range(rows)],
-            "subject": [f"Problem number {i}" for i in range(rows)],
-            "body": [f"My order {i} did not arrive." for i in range(rows)],
-        }
-    )
-    frame.to_csv(path, index=False)
-    return path
+from tests.support.cli import ROOT
+from tests.support.runs import creates_per_row
+from tests.support.tickets import TEMPLATE, write_tickets
 
 
 def flow_args(tmp_path: Path, emu: RunningEmulator, **extra: Any) -> dict[str, Any]:
@@ -43,10 +30,6 @@ def flow_args(tmp_path: Path, emu: RunningEmulator, **extra: Any) -> dict[str, A
         "base_url": emu.url,
         **extra,
     }
-
-
-def creates_per_row(emu: RunningEmulator) -> Counter[str]:
-    return Counter(r["metadata"].get("rowrelay_row") for r in emu.emulator.listing())
 
 
 async def test_a_fresh_run_completes_every_row_and_writes_the_output_in_order(

@@ -18,28 +18,8 @@ from typer.testing import CliRunner
 from rowrelay.flows.cli import app
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.state import load
-from tests.flows.conftest import ROOT
-from tests.flows.test_batch_flow import TEMPLATE, write_tickets
-from tests.flows.test_deployment import holds_tokens
-
-
-def rowrelay(
-    args: list[str], env: dict[str, str], *, timeout: float = 240
-) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-P", "-m", "rowrelay.flows.cli", *args]
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def run_args(source: Path, tmp_path: Path) -> list[str]:
-    return [
-        "run", str(source), "--template", TEMPLATE, "--id-column", "ticket_id",
-        "--state", str(tmp_path / "state"), "--output", str(tmp_path / "out.csv"),
-    ]  # fmt: skip
-
-
-def env_for(prefect_env: dict[str, str], emu: RunningEmulator, **extra: str) -> dict[str, str]:
-    return {**prefect_env, "ROWRELAY_BACKEND": "emulator", "ROWRELAY_BASE_URL": emu.url, **extra}
-
+from tests.support.cli import ROOT, env_for, holds_tokens, rowrelay, run_args
+from tests.support.tickets import write_tickets
 
 # --- usage errors: exit 2 before anything is sent (in-process: they never reach Prefect) ----------
 

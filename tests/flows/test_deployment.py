@@ -20,21 +20,13 @@ import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.state import load
-from tests.flows.conftest import ROOT
-from tests.flows.test_batch_flow import TEMPLATE, write_tickets
+from tests.support.cli import ROOT, holds_tokens
+from tests.support.tickets import TEMPLATE, write_tickets
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(300),
 ]
-
-
-def holds_tokens(state: Path, rows: int) -> bool:
-    if not (state / "batch.json").exists():
-        return False
-    frame = load(state)
-    waiting = frame["status"].isin(["queued", "in_progress"]) & frame["response_id"].notna()
-    return int(waiting.sum()) == rows
 
 
 @contextmanager
@@ -81,7 +73,7 @@ async def wait_for_deployment(full_name: str, log: Path) -> object:
 async def test_the_cron_deployment_runs_and_a_second_run_resumes_instead_of_resubmitting(
     prefect_env: dict[str, str], prefect_api: str, tmp_path: Path
 ) -> None:
-    from prefect.deployments import run_deployment
+    from prefect.deployments import arun_deployment
 
     with (
         running_emulator(EmulatorConfig(latency=LatencySpec.parse("uniform:0.05,0.3"))) as emu,
@@ -90,12 +82,12 @@ async def test_the_cron_deployment_runs_and_a_second_run_resumes_instead_of_resu
         deployment = await wait_for_deployment(name, tmp_path / "serve-ci.log")
         schedules = deployment.schedules  # type: ignore[attr-defined]
         assert [s.schedule.cron for s in schedules] == ["0 3 * * *"]
-        first = await run_deployment(name, timeout=180)
+        first = await arun_deployment(name, timeout=180)
         assert first.state is not None
         assert first.state.is_completed(), first.state
         creates = len(emu.emulator.listing())
         assert creates == 20
-        second = await run_deployment(name, timeout=180)
+        second = await arun_deployment(name, timeout=180)
         assert second.state is not None
         assert second.state.is_completed()
         assert len(emu.emulator.listing()) == creates  # resumed: nothing was sent again
@@ -106,7 +98,7 @@ async def test_cancelling_the_flow_run_cancels_in_flight_responses_on_the_server
     prefect_env: dict[str, str], prefect_api: str, tmp_path: Path
 ) -> None:
     from prefect.client.orchestration import get_client
-    from prefect.deployments import run_deployment
+    from prefect.deployments import arun_deployment
     from prefect.states import Cancelling
 
     with (
@@ -114,7 +106,7 @@ async def test_cancelling_the_flow_run_cancels_in_flight_responses_on_the_server
         served("cancel-me", prefect_env, emu, tmp_path, rows=12) as (name, state),
     ):
         await wait_for_deployment(name, tmp_path / "serve-cancel-me.log")
-        run = await run_deployment(name, timeout=0)
+        run = await arun_deployment(name, timeout=0)
         deadline = time.monotonic() + 120
         # Cancel once every row's token is durable: a row whose create is still unanswered has no id
         # to cancel with (it becomes a counted orphan instead, as the kill tests show).

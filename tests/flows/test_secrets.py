@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, running_emulator
-from tests.flows.test_batch_flow import TEMPLATE, write_tickets
+from tests.support.tickets import TEMPLATE, write_tickets
 
 SECRET = "sk-rowrelay-test-SECRET-0123456789"
 

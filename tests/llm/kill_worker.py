@@ -20,7 +20,7 @@ async def main(url: str, state_dir: Path, rows: int, mode: str, agent_spec: str 
     table = StateTable.open(state_dir, batch_id="kill-test", checkpoint_interval=0.05, lease_timeout=5.0)
     table.add_pending((f"row-{i:04d}", i, f"hash-{i}") for i in range(rows))
     settings = Settings(
-        backend="emulator", base_url=url, model="gpt-4.1-mini", mode=mode, rpm=100_000,  # type: ignore[arg-type]
+        backend="emulator", base_url=url, model="gpt-4.1-mini", mode=mode, rpm=100_000,
         poll_rpm=100_000, max_in_flight=100, checkpoint_interval=0.05,
     )  # fmt: skip
     agent = None

@@ -21,14 +21,14 @@ from agent_framework.openai import OpenAIChatClient, OpenAIChatOptions
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.errors import UsageError
-from rowrelay.tasks.llm import RowRequest
+from rowrelay.tasks.llm import RowRequest, in_background
 from rowrelay.tasks.llm.agent_backend import AgentBackend, load_agent_factory
 from rowrelay.tasks.llm.client import make_backend
 from rowrelay.tasks.run import RunReport, open_session
 from rowrelay.tasks.run.tokens import adopt_token, continuation_token_for
 from rowrelay.tasks.state import StateTable, load
 from tests.llm.agent_factories import INSTRUCTIONS, make_agent
-from tests.llm.test_runner import creates_per_row, new_table, prompts, settings_for
+from tests.support.runs import creates_per_row, new_table, prompts, settings_for
 
 
 async def run_with_agent(
@@ -91,7 +91,8 @@ async def test_stream_mode_with_dropped_streams_records_the_text_once(tmp_path: 
 
 
 async def test_a_resumed_stream_skips_what_the_cursor_already_saw(emulator: RunningEmulator) -> None:
-    backend = make_backend(settings_for(emulator), agent=make_agent)
+    backend = in_background(make_backend(settings_for(emulator), agent=make_agent))
+    assert backend is not None
     request = RowRequest("row-0", "Summarise ticket 0.", None, "gpt-4.1-mini", {"rowrelay_row": "row-0"})
     try:
         first = backend.create_stream(request)
@@ -122,7 +123,8 @@ async def test_failed_responses_become_row_errors(tmp_path: Path) -> None:
 
 async def test_cancel_goes_through_the_agents_own_client() -> None:
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:5"))) as emu:
-        backend = make_backend(settings_for(emu), agent=make_agent)
+        backend = in_background(make_backend(settings_for(emu), agent=make_agent))
+        assert backend is not None
         request = RowRequest("row-0", "Summarise.", None, "gpt-4.1-mini", {})
         try:
             started = await backend.create(request)

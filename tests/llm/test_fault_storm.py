@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from rowrelay.tasks.state import load
-from tests.conftest import emulator_process
-from tests.llm.test_runner import run_batch
+from tests.support.emulator_process import emulator_process
+from tests.support.runs import run_batch
 
 FAULTS = (
     "--latency", "uniform:0.05,0.5", "--seed", "17",

@@ -6,61 +6,15 @@ import asyncio
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import openai
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.llm import BackendRefusedError
-from rowrelay.tasks.run import RunReport, open_session
-from rowrelay.tasks.settings import Settings
+from rowrelay.tasks.run import open_session
 from rowrelay.tasks.state import StateTable, load
-from tests.conftest import EmulatorProcess
-
-ROWS = 60
-
-
-def settings_for(emu: RunningEmulator | EmulatorProcess, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "backend": "emulator",
-        "base_url": emu.url,
-        "model": "gpt-4.1-mini",
-        "rpm": 60_000,
-        "tpm": 100_000_000,
-        "poll_rpm": 60_000,
-        "max_in_flight": 50,
-        "max_attempts": 3,
-        "checkpoint_interval": 0.05,
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-def new_table(directory: Path, rows: int = ROWS) -> StateTable:
-    table = StateTable.open(directory, batch_id="test-batch", checkpoint_interval=0.05)
-    table.add_pending((f"row-{i:04d}", i, f"hash-{i}") for i in range(rows))
-    return table
-
-
-def prompts(rows: int = ROWS) -> dict[str, str]:
-    return {f"row-{i:04d}": f"Summarise ticket number {i}." for i in range(rows)}
-
-
-async def run_batch(
-    emu: RunningEmulator | EmulatorProcess, directory: Path, rows: int = ROWS, **overrides: Any
-) -> RunReport:
-    table = new_table(directory, rows)
-    session = open_session(settings_for(emu, **overrides), table, prompts(rows))
-    try:
-        return await session.runner.run()
-    finally:
-        await session.aclose()
-        table.close()
-
-
-def creates_per_row(emu: RunningEmulator) -> Counter[str]:
-    return Counter(r["metadata"].get("rowrelay_row") for r in emu.emulator.listing())
+from tests.support.runs import ROWS, creates_per_row, new_table, prompts, run_batch, settings_for
 
 
 @pytest.fixture

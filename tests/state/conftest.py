@@ -1,4 +1,4 @@
-"""Helpers for the state table tests: a fake clock and small batches in `tmp_path`."""
+"""Fixtures for the state table tests: a fake clock and small batches in `tmp_path`."""
 
 from __future__ import annotations
 
@@ -8,23 +8,7 @@ from pathlib import Path
 import pytest
 
 from rowrelay.tasks.state import StateTable
-
-
-class FakeClock:
-    """A clock that moves only when told to (epoch seconds)."""
-
-    def __init__(self, start: float = 1_750_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def rows(n: int, start: int = 0) -> list[tuple[str, int, str]]:
-    return [(f"row-{i:06d}", i, f"hash-{i}") for i in range(start, start + n)]
+from tests.support.state import FakeClock, rows
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 
 from rowrelay.tasks.errors import LeaseHeldError
 from rowrelay.tasks.state import StateTable, load
-from tests.state.conftest import FakeClock, rows
+from tests.support.state import FakeClock, rows
 
 
 class _LeaseThief:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from rowrelay.tasks.state import COMPACT_SEGMENTS, StateTable, load
 from rowrelay.tasks.state.files import SEGMENTS, SNAPSHOTS
-from tests.state.conftest import FakeClock, rows
+from tests.support.state import FakeClock, rows
 
 
 def _work(table: StateTable, n_flushes: int, n_rows: int | None = None) -> None:

@@ -9,7 +9,7 @@ import pytest
 from rowrelay.tasks.errors import CorruptSegmentError, StateError
 from rowrelay.tasks.state import StateTable, load, summary
 from rowrelay.tasks.state.files import SEGMENTS
-from tests.state.conftest import FakeClock, rows
+from tests.support.state import FakeClock, rows
 
 
 def _two_segments(directory: Path, clock: FakeClock) -> Path:

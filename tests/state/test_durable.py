@@ -58,7 +58,10 @@ def test_failing_first_write_leaves_nothing(tmp_path: Path) -> None:
 
 
 def test_path_writer_output_is_moved_into_place(tmp_path: Path) -> None:
-    atomic_write_path(tmp_path / "out.csv", lambda temp: temp.write_text("a,b\n"))
+    def write(temp: Path) -> None:
+        temp.write_text("a,b\n")
+
+    atomic_write_path(tmp_path / "out.csv", write)
     assert (tmp_path / "out.csv").read_text() == "a,b\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
 

@@ -13,7 +13,7 @@ import pytest
 
 from rowrelay.tasks.errors import LeaseHeldError
 from rowrelay.tasks.state import StateTable
-from tests.state.conftest import FakeClock
+from tests.support.state import FakeClock
 
 
 def _lease(directory: Path, writer: str = "main") -> dict[str, object]:
@@ -33,10 +33,34 @@ def test_second_opener_is_refused_naming_the_holder(batch_dir: Path, clock: Fake
 
 def test_other_writers_are_independent(batch_dir: Path, clock: FakeClock) -> None:
     with (
-        StateTable.open(batch_dir, batch_id="b1", writer="shard-0", clock=clock),
-        StateTable.open(batch_dir, batch_id="b1", writer="shard-1", clock=clock),
+        StateTable.open(batch_dir, batch_id="b1", writer="shard-0", clock=clock) as zero,
+        StateTable.open(batch_dir, batch_id="b1", writer="shard-1", clock=clock) as one,
     ):
-        pass
+        # Both hold a lease at once, each its own file and token; neither took anything over.
+        assert zero.lease.path == batch_dir / "leases" / "shard-0.json"
+        assert one.lease.path == batch_dir / "leases" / "shard-1.json"
+        assert (zero.lease.takeover, one.lease.takeover) == (None, None)
+        assert _lease(batch_dir, "shard-0")["token"] == zero.lease.info.token
+        assert _lease(batch_dir, "shard-1")["token"] == one.lease.info.token
+        assert zero.lease.info.token != one.lease.info.token
+        zero.lease.check()  # each still sees its lease as its own
+        one.lease.check()
+        # One writer's heartbeat moves only its own lease.
+        clock.advance(30)
+        zero.heartbeat()
+        assert _lease(batch_dir, "shard-0")["heartbeat"] == clock.now
+        assert _lease(batch_dir, "shard-1")["heartbeat"] == clock.now - 30
+        # Each writer is still exclusive within itself.
+        with pytest.raises(LeaseHeldError, match="shard-1"):
+            StateTable.open(batch_dir, writer="shard-1", clock=clock)
+        # Releasing one leaves the other held, and its writer free to open again.
+        zero.close()
+        assert not zero.lease.path.exists()
+        one.lease.check()
+        assert _lease(batch_dir, "shard-1")["token"] == one.lease.info.token
+        with StateTable.open(batch_dir, writer="shard-0", clock=clock) as again:
+            assert again.lease.takeover is None
+            one.lease.check()
 
 
 def test_release_on_close(batch_dir: Path, clock: FakeClock) -> None:

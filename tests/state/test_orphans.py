@@ -11,7 +11,7 @@ from rowrelay.tasks.records import RowStatus
 from rowrelay.tasks.state import RowState, StateTable
 from rowrelay.tasks.state.orphans import Change, orphan_changes
 from rowrelay.tasks.state.schema import to_datetime
-from tests.state.conftest import FakeClock, rows
+from tests.support.state import FakeClock, rows
 
 
 def _crash_while_submitting(directory: Path, clock: FakeClock, writer: str = "main") -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import pandas as pd
 
 from rowrelay.tasks.state import StateTable, latest_sql, load, summary
-from tests.state.conftest import FakeClock, rows
+from tests.support.state import FakeClock, rows
 
 
 def _complete(table: StateTable, clock: FakeClock, key: str, seconds: float, tokens: int) -> None:
@@ -50,18 +52,25 @@ def test_summary_of_an_empty_batch(batch_dir: Path, clock: FakeClock) -> None:
     assert report["latency_p50"] is None
 
 
+def query(sql: str) -> list[tuple[Any, ...]]:
+    """The rows of a DuckDB select (`duckdb.sql` returns None only for statements that yield none)."""
+    relation = duckdb.sql(sql)
+    assert relation is not None
+    return relation.fetchall()
+
+
 def test_latest_sql_matches_load(batch_dir: Path, clock: FakeClock) -> None:
     table = StateTable.open(batch_dir, batch_id="b1", clock=clock)
     table.add_pending(rows(6))
     for i in range(3):
         _complete(table, clock, f"row-{i:06d}", seconds=1, tokens=1)
         table.flush()
-    raw = duckdb.sql(f"select count(*) from read_parquet('{batch_dir}/**/*.parquet')").fetchall()
+    raw = query(f"select count(*) from read_parquet('{batch_dir}/**/*.parquet')")
     assert raw[0][0] > 6  # raw DuckDB sees every version of every row
-    latest = duckdb.sql(f"select row_key, status from ({latest_sql(batch_dir)})").fetchall()
+    latest = query(f"select row_key, status from ({latest_sql(batch_dir)})")
     frame = load(batch_dir)
     assert latest == list(zip(frame["row_key"], frame["status"], strict=True))
-    counts = duckdb.sql(f"select status, count(*) n from ({latest_sql(batch_dir)}) group by all").fetchall()
+    counts = query(f"select status, count(*) n from ({latest_sql(batch_dir)}) group by all")
     assert dict(counts) == {"completed": 3, "pending": 3}
     table.close()
 
@@ -72,4 +81,7 @@ def test_timestamps_are_utc(batch_dir: Path, clock: FakeClock) -> None:
         row = table.transition("row-000000", "submitting")
     assert row.submitted_at is not None
     assert row.submitted_at.utcoffset() == timedelta(0)
-    assert load(batch_dir).loc[0, "submitted_at"].timestamp() == clock.now
+    stored = load(batch_dir).loc[0, "submitted_at"]
+    assert isinstance(stored, pd.Timestamp)
+    assert stored.tz is not None
+    assert stored.timestamp() == clock.now

@@ -8,7 +8,7 @@ import pandas as pd
 
 from rowrelay.tasks.dataset import RESULT_COLUMNS
 from rowrelay.tasks.state import StateTable, load, results_frame, results_frame_of
-from tests.state.conftest import FakeClock, rows
+from tests.support.state import FakeClock, rows
 
 
 def _finished_batch(directory: Path, clock: FakeClock) -> None:

@@ -17,7 +17,7 @@ from rowrelay.tasks.state import (
     read_run_record,
     write_run_record,
 )
-from tests.state.conftest import FakeClock
+from tests.support.state import FakeClock
 
 RECORD = RunRecord(
     input="/data/tickets.csv",
@@ -72,7 +72,14 @@ def test_damaged_record_is_a_state_error_naming_the_file(tmp_path: Path, content
 
 
 def test_older_and_newer_records_still_read(tmp_path: Path) -> None:
-    older = {"input": None, "spec": {}, "output": "o", "backend": "b", "model": "m", "mode": "poll"}
+    older: dict[str, object] = {
+        "input": None,
+        "spec": {},
+        "output": "o",
+        "backend": "b",
+        "model": "m",
+        "mode": "poll",
+    }
     (tmp_path / RUN_FILE).write_text(json.dumps({**older, "added_later": 1}))
     record = read_run_record(tmp_path)
     assert record == RunRecord(output="o", backend="b", model="m", mode="poll")

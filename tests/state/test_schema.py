@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -13,7 +14,7 @@ from rowrelay.tasks.state import SCHEMA, SCHEMA_VERSION, StateTable, load
 from rowrelay.tasks.state.files import SEGMENTS
 from rowrelay.tasks.state.migrations import MIGRATIONS, SCHEMA_V1
 from rowrelay.tasks.state.schema import SCHEMA_VERSION_KEY
-from tests.state.conftest import FakeClock, rows
+from tests.support.state import FakeClock, rows
 
 
 def test_all_null_columns_keep_their_types(batch_dir: Path, clock: FakeClock) -> None:
@@ -34,7 +35,7 @@ def test_migrations_chain_to_the_current_version() -> None:
 
 def _write_v1_segment(directory: Path) -> None:
     ts = pa.scalar(1_700_000_000_000_000, pa.timestamp("us", tz="UTC"))
-    values = {
+    values: dict[str, list[Any]] = {
         "row_key": ["old-0", "old-1"],
         "row_index": [0, 1],
         "input_hash": ["h0", "h1"],

@@ -18,7 +18,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from rowrelay.tasks.errors import IllegalTransition
 from rowrelay.tasks.records import ROW_STATUSES, RowStatus
 from rowrelay.tasks.state import StateTable, is_allowed
-from tests.state.conftest import FakeClock
+from tests.support.state import FakeClock
 
 KEYS = [f"k{i}" for i in range(6)]
 
@@ -53,7 +53,7 @@ class StateMachine(RuleBasedStateMachine):
         old = self.t.get(key)
         fields = {"response_id": f"resp-{key}-{old.attempts}"} if status in ("queued", "in_progress") else {}
         if is_allowed(old.status, status):
-            new = self.t.transition(key, status, **fields)  # type: ignore[arg-type]
+            new = self.t.transition(key, status, **fields)
             assert new.status == status
         else:
             try:

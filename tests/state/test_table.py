@@ -10,7 +10,7 @@ import pytest
 from rowrelay.tasks.errors import StateError
 from rowrelay.tasks.state import StateTable, load
 from rowrelay.tasks.state.files import SEGMENTS
-from tests.state.conftest import FakeClock, rows
+from tests.support.state import FakeClock, rows
 
 
 def _segments(directory: Path) -> list[Path]:

@@ -27,7 +27,7 @@ async def shard(directory: Path, writer: str, start: int, count: int) -> None:
         for step in ("submitting", "queued", "completed"):
             for key in keys:
                 fields = {"response_id": f"resp-{key}"} if step == "queued" else {}
-                table.transition(key, step, **fields)  # type: ignore[arg-type]
+                table.transition(key, step, **fields)
             await table.commit()
 
 
@@ -45,7 +45,7 @@ async def churn(directory: Path, n_rows: int, seed: int) -> None:
                 continue
             status = rng.choice(NEXT[row.status])
             fields = {"response_id": f"resp-{rng.random()}"} if status in ("queued", "in_progress") else {}
-            table.transition(key, status, **fields)  # type: ignore[arg-type]
+            table.transition(key, status, **fields)
         await table.commit()
 
 

@@ -1,0 +1,41 @@
+"""The `rowrelay` CLI in a real process: the command line, its environment, and what to wait for."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from rowrelay.tasks.emulator import RunningEmulator
+from rowrelay.tasks.state import load
+from tests.support.tickets import TEMPLATE
+
+ROOT = Path(__file__).resolve().parents[2]
+"""The checkout: subprocesses run here, so `-m tests...` and `-m rowrelay...` resolve."""
+
+
+def rowrelay(
+    args: list[str], env: dict[str, str], *, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-P", "-m", "rowrelay.flows.cli", *args]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def run_args(source: Path, tmp_path: Path) -> list[str]:
+    return [
+        "run", str(source), "--template", TEMPLATE, "--id-column", "ticket_id",
+        "--state", str(tmp_path / "state"), "--output", str(tmp_path / "out.csv"),
+    ]  # fmt: skip
+
+
+def env_for(prefect_env: dict[str, str], emu: RunningEmulator, **extra: str) -> dict[str, str]:
+    return {**prefect_env, "ROWRELAY_BACKEND": "emulator", "ROWRELAY_BASE_URL": emu.url, **extra}
+
+
+def holds_tokens(state: Path, rows: int) -> bool:
+    """Whether all `rows` rows of the batch at `state` hold a durable response id still in flight."""
+    if not (state / "batch.json").exists():
+        return False
+    frame = load(state)
+    waiting = frame["status"].isin(["queued", "in_progress"]) & frame["response_id"].notna()
+    return int(waiting.sum()) == rows
