@@ -3,8 +3,8 @@
 The state table keeps every detail of a row (tokens, attempts, timings, continuation tokens); an export
 needs only its outcome. `results_frame` picks that out of a loaded state frame: the status (as
 `rowrelay_status`, so it cannot clash with an input column named `status`), the output text, the error
-(only for rows that did not complete: a completed row may carry the message of an earlier failed attempt,
-which is not its result), and the token counts.
+(only for rows that did not complete: a completed row may still carry a message noted on its way there,
+such as a transient error it recovered from, which is not its result), and the token counts.
 
     write_output(prepared.frame, results_frame(load(state_dir)), "out.parquet")
 """
