@@ -146,13 +146,14 @@ def test_installed_rowrelay_runs_from_a_folder_with_its_own_tasks_and_flows(
     first = served.stdout.readline().decode()
     served.send_signal(signal.SIGINT)
     assert served.wait(timeout=30) == 0
+    served.stdout.close()
     assert first.startswith("rowrelay emulator listening on http://127.0.0.1:")
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_installed_rowrelay_imports_in_a_jupyter_kernel_started_in_that_folder(
-    installed: Path, user_project: Path, env: dict[str, str], tmp_path: Path
+    installed: Path, user_project: Path, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = tmp_path / "jupyter" / "kernels" / "fresh"
     spec.mkdir(parents=True)
@@ -166,6 +167,8 @@ def test_installed_rowrelay_imports_in_a_jupyter_kernel_started_in_that_folder(
     )
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
     kernel_env = {**env, "JUPYTER_PATH": str(tmp_path / "jupyter"), "JUPYTER_PLATFORM_DIRS": "1"}
+    for name in ("JUPYTER_PATH", "JUPYTER_PLATFORM_DIRS"):  # this process looks the kernel spec up
+        monkeypatch.setenv(name, kernel_env[name])
     client = NotebookClient(
         notebook, kernel_name="fresh", timeout=120, resources={"metadata": {"path": str(user_project)}}
     )

@@ -1,7 +1,7 @@
 """Crash safety with Agent Framework workers: SIGKILLed at random moments, rerun until done.
 
 As tests/llm/test_kill.py, but kills are timed by creates seen rather than seconds, and every row is run
-by an AF agent (tests/llm/kill_worker.py given an agent factory): every row ends completed, and the
+by an AF agent (tests/run/kill_worker.py given an agent factory): every row ends completed, and the
 emulator holds a row twice only where the table counted an orphan.
 """
 
@@ -34,7 +34,7 @@ def run_worker(
 
     Counting creates instead of seconds puts the kill inside the create phase however long the worker
     takes to start (imports take 2 to 8 s on a busy machine)."""
-    command = [sys.executable, "-m", "tests.llm.kill_worker", url, str(state), str(ROWS), mode, AGENT]
+    command = [sys.executable, "-m", "tests.run.kill_worker", url, str(state), str(ROWS), mode, AGENT]
     baseline = created()
     deadline = time.monotonic() + 60
     with log.open("wb") as sink:

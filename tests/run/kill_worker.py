@@ -1,4 +1,4 @@
-"""A runner process for the kill tests: `python -m tests.llm.kill_worker URL STATE_DIR ROWS MODE [AGENT]`.
+"""A runner process for the kill tests: `python -m tests.run.kill_worker URL STATE_DIR ROWS MODE [AGENT]`.
 
 It plans ROWS rows into the state table (idempotent) and runs the batch to the end against the emulator
 at URL; the test SIGKILLs it at random moments and starts it again until every row is done. With AGENT

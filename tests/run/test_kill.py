@@ -38,7 +38,7 @@ def run_worker(
     Kills are timed by creates rather than seconds: process start-up varies by seconds with machine
     load, while a kill just after a create arrives lands inside the window the test is about (the job
     started, its id not yet durable: the emulator answers creates 0.2 s late)."""
-    command = [sys.executable, "-m", "tests.llm.kill_worker", emu.url, str(state), str(ROWS), mode]
+    command = [sys.executable, "-m", "tests.run.kill_worker", emu.url, str(state), str(ROWS), mode]
     before = len(emu.emulator.listing())
     with log.open("wb") as sink:
         worker = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=sink)
