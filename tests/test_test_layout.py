@@ -82,8 +82,8 @@ def test_no_module_imports_a_test_module_a_benchmark_or_a_conftest(path: Path) -
         ("from tests.flows.test_cli import rowrelay", "tests.flows.test_agent_cli", ["tests.flows.test_cli"]),
         ("from tests.flows import test_cli", "tests.flows.test_x", ["tests.flows.test_cli"]),
         ("import tests.run.test_runner as r", "tests.test_plots", ["tests.run.test_runner"]),
-        ("from .test_runner import run_batch", "tests.llm.test_x", ["tests.run.test_runner"]),
-        ("from . import test_runner", "tests.llm.test_x", ["tests.run.test_runner"]),
+        ("from .test_runner import run_batch", "tests.llm.test_x", ["tests.llm.test_runner"]),
+        ("from . import test_runner", "tests.llm.test_x", ["tests.llm.test_runner"]),
         ("from ..flows.test_cli import env_for", "tests.llm.test_x", ["tests.flows.test_cli"]),
         (
             "from tests.benchmarks.bench_state import x",
