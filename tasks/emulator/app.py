@@ -241,6 +241,8 @@ def _wrap(emu: Emulator, route: str, handler: Handler) -> Callable[[Request], Aw
     expected = f"Bearer {emu.config.api_key}"
 
     async def endpoint(request: Request) -> Response:
+        # Counted on arrival: a request whose client gave up (a timed-out create) still reached us.
+        emu.routes[route] += 1
         if needs_key and request.headers.get("authorization") != expected:
             response = error_response(
                 401,
@@ -254,7 +256,6 @@ def _wrap(emu: Emulator, route: str, handler: Handler) -> Callable[[Request], Aw
         response.headers["x-request-id"] = "req_" + secrets.token_hex(16)
         response.headers["openai-processing-ms"] = "1"
         response.headers["openai-version"] = "2020-10-01"
-        emu.routes[route] += 1
         emu.status_codes[response.status_code] += 1
         return response
 
