@@ -11,7 +11,7 @@ statuses it may say yes to.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from rowrelay.tasks.dataset import PreparedInput
@@ -50,16 +50,21 @@ def wants_submit(row: RowState, policy: RowPolicy) -> bool:
     return row.error_type not in NEVER_RESENT  # failed
 
 
-def send_order(table: StateTable, policy: RowPolicy, scope: Iterable[str] | None = None) -> list[str]:
+def send_order(table: StateTable, policy: RowPolicy, scope: Collection[str] | None = None) -> list[str]:
     """Keys to drive, rows holding a token first, then the rows to send; within `scope` if given."""
-    wanted = None if scope is None else set(scope)
+    holding, fresh = _holding_and_fresh(table, policy, scope)
+    return [*holding, *fresh]
 
+
+def _holding_and_fresh(
+    table: StateTable, policy: RowPolicy, scope: Collection[str] | None
+) -> tuple[list[str], list[str]]:
     def keep(keys: list[str]) -> list[str]:
-        return keys if wanted is None else [key for key in keys if key in wanted]
+        return keys if scope is None else [key for key in keys if key in scope]
 
     holding = keep(table.keys_with_status(HOLDING_TOKEN))
     fresh = [key for key in keep(table.keys_with_status(SENDABLE)) if wants_submit(table.get(key), policy)]
-    return [*holding, *fresh]
+    return holding, fresh
 
 
 @dataclass(frozen=True)
@@ -81,11 +86,11 @@ def plan_batch(table: StateTable, prepared: PreparedInput, policy: RowPolicy, sh
         if table.get(key).status == "pending":
             table.transition(key, "failed", error_type="bad_input", error_message=reason)
     table.flush()
-    order = send_order(table, policy)
-    resumed = len(table.keys_with_status(HOLDING_TOKEN))
+    holding, fresh = _holding_and_fresh(table, policy, None)
+    order = [*holding, *fresh]
     shards = [order[i : i + shard_size] for i in range(0, len(order), shard_size)]
     done = table.counts()["completed"]
-    return BatchPlan(shards, resumed, len(order) - resumed, done, len(prepared.bad_rows))
+    return BatchPlan(shards, len(holding), len(fresh), done, len(prepared.bad_rows))
 
 
 def _refuse_changed_inputs(table: StateTable, prepared: PreparedInput) -> None:

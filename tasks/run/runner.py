@@ -141,8 +141,7 @@ async def cancel_in_flight(table: StateTable, backend: Backend, scope: Collectio
     background = in_background(backend)
     if background is None:
         return 0  # a foreground backend holds no responses to cancel
-    wanted = None if scope is None else set(scope)
-    keys = [key for key in table.keys_with_status(HOLDING_TOKEN) if wanted is None or key in wanted]
+    keys = [key for key in table.keys_with_status(HOLDING_TOKEN) if scope is None or key in scope]
     limit = asyncio.Semaphore(_CANCEL_CONCURRENCY)
     cancelled = 0
 

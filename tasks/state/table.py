@@ -49,7 +49,6 @@ class StateTable:
         """Damaged files skipped at open (`on_corrupt="skip"`): never deleted, not even by compaction."""
         self.lease = place.lease
         self.options = options
-        self.orphan_policy: OrphanPolicy = options.orphan_policy
         self._clock: Callable[[], float] = options.clock
         self._store = store
         self._checkpoints = checkpoints
@@ -134,14 +133,13 @@ class StateTable:
         """Rows (in `statuses`, or all) in row_index order, as they were when called."""
         return self._store.rows(statuses)
 
+    @property
+    def orphan_policy(self) -> OrphanPolicy:
+        return self.options.orphan_policy
+
     def keys_with_status(self, statuses: Collection[RowStatus]) -> list[str]:
         """Keys of the rows in `statuses`, in row_index order (vectorized; cheap even at 1M rows)."""
         return self._store.keys(statuses)
-
-    def submittable_keys(self) -> list[str]:
-        """Rows a run may submit now: pending, plus orphaned unless `orphan_policy` is "hold"."""
-        wanted: list[RowStatus] = ["pending"] if self.orphan_policy == "hold" else ["pending", "orphaned"]
-        return self._store.keys(wanted)
 
     def counts(self) -> dict[RowStatus, int]:
         """Rows per status (every status present, zeros included)."""

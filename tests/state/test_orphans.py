@@ -8,6 +8,7 @@ import pytest
 
 from rowrelay.tasks.errors import IllegalTransition
 from rowrelay.tasks.records import RowStatus
+from rowrelay.tasks.run import RowPolicy, send_order
 from rowrelay.tasks.state import RowState, StateTable
 from rowrelay.tasks.state.orphans import Change, orphan_changes
 from rowrelay.tasks.state.schema import to_datetime
@@ -38,12 +39,13 @@ def test_orphan_conversion(batch_dir: Path, clock: FakeClock, policy: str) -> No
         assert recovered.response_id == "resp_1"
         assert recovered.note is not None
         assert "durable" in recovered.note
-        if policy == "resubmit":
-            assert table.submittable_keys() == ["row-000000", "row-000002"]
+        plan = RowPolicy(batch_id="b1", model="m", orphan_policy=policy)  # type: ignore[arg-type]
+        if policy == "resubmit":  # the token holder is waited on first, then what is sent
+            assert send_order(table, plan) == ["row-000001", "row-000000", "row-000002"]
             assert table.transition("row-000000", "submitting").status == "submitting"
         else:
             assert "held" in orphan.note
-            assert table.submittable_keys() == ["row-000002"]
+            assert send_order(table, plan) == ["row-000001", "row-000002"]
             with pytest.raises(IllegalTransition, match="hold"):
                 table.transition("row-000000", "submitting")
             table.transition("row-000000", "pending")  # what `rowrelay retry` does
