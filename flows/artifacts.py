@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import pandas as pd
 from prefect.artifacts import (
     acreate_markdown_artifact,
     acreate_progress_artifact,
@@ -23,7 +24,6 @@ from prefect.artifacts import (
 )
 
 from rowrelay.tasks.run import Progress
-from rowrelay.tasks.state import load
 
 log = logging.getLogger("rowrelay.artifacts")
 _FAILED_LISTED = 200
@@ -72,13 +72,16 @@ class ProgressArtifact:
                 await aupdate_progress_artifact(self._id, 100.0, description="finished")
 
 
-async def publish_summary(batch_id: str, summary: dict[str, Any], state_dir: Path) -> None:
-    """The summary table and the failed-rows list; failures to publish are logged, not raised."""
+async def publish_summary(
+    batch_id: str, summary: dict[str, Any], rows: pd.DataFrame, state_dir: Path
+) -> None:
+    """The summary table and the failed-rows list (from `rows`, the batch's state as the run left it);
+    failures to publish are logged, not raised."""
     try:
         await acreate_table_artifact(
             summary_rows(summary), key=_key("summary", batch_id), description="Batch summary"
         )
-        markdown = failed_rows_markdown(state_dir)
+        markdown = failed_rows_markdown(rows, state_dir)
         if markdown:
             await acreate_markdown_artifact(markdown, key=_key("failed", batch_id), description="Failed rows")
     except Exception:
@@ -97,8 +100,7 @@ def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def failed_rows_markdown(state_dir: Path) -> str:
-    frame = load(state_dir)
+def failed_rows_markdown(frame: pd.DataFrame, state_dir: Path) -> str:
     failed = frame[~frame["status"].isin(["completed", "pending"])]
     if failed.empty:
         return ""

@@ -14,9 +14,10 @@ rest are submitted under the rate budget.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -30,10 +31,11 @@ from prefect.utilities.annotations import quote
 from rowrelay.flows.artifacts import ProgressArtifact, publish_summary
 from rowrelay.flows.backends import resolve_backend
 from rowrelay.flows.cancelling import cancel_batch
-from rowrelay.tasks.dataset import InputSpec, PreparedInput
+from rowrelay.flows.request import BatchRequest
+from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.run import Progress, open_session
-from rowrelay.tasks.settings import Settings, load_settings
-from rowrelay.tasks.state import RUN_FILE, RunRecord, StateTable, summary, write_run_record
+from rowrelay.tasks.settings import Settings
+from rowrelay.tasks.state import RUN_FILE, RunRecord, StateTable, summarize, write_run_record
 from rowrelay.tasks.steps import export_results, load_input, plan, process_shard
 
 if TYPE_CHECKING:
@@ -118,39 +120,77 @@ async def run_batch(
     `agent` names an Agent Framework agent factory, `package.module:function` taking an
     `OpenAIChatClient` and returning an `Agent`: every row is then run by that agent.
     """
-    settings = load_settings(
-        model=model, mode=mode, rpm=rpm, tpm=tpm, max_in_flight=max_in_flight,
-        max_attempts=max_attempts, backend=backend, base_url=base_url,
+    request = BatchRequest.build(
+        source, template=template, prompt_column=prompt_column, id_column=id_column,
+        instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode,
+        rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
+        base_url=base_url,
     )  # fmt: skip
-    spec = InputSpec(
-        template=template, prompt_column=prompt_column, id_column=id_column, instructions=instructions
-    )
-    prepared = load_input(_whole(source), spec)
-    factory = _agent_factory(agent)
-    state_dir = Path(state) if state else default_state_dir(settings, source, prepared)
-    out = Path(output) if output else settings.output_dir / f"{state_dir.name}.parquet"
-    settings, url = resolve_backend(settings)
+    prepared = _handed_over(request) or load_input(_whole(request.source), request.spec)
+    factory = _agent_factory(request.agent)
+    state_dir = request.state_dir(prepared)
+    settings, url = resolve_backend(request.settings)
     table = StateTable.open(
         state_dir,
         checkpoint_interval=settings.checkpoint_interval,
         checkpoint_rows=settings.checkpoint_rows,
         orphan_policy=settings.orphan_policy,
     )
+    out = request.output_path(state_dir)
+    with _active(state_dir), contextlib.closing(table):
+        _record_run(state_dir, request, out, settings, url)
+        await _process(settings, table, prepared, url, factory)
+    return await _finish(table, prepared, out, settings.backend, url)
+
+
+async def _finish(
+    table: StateTable, prepared: PreparedInput, out: Path, backend: str, url: str | None
+) -> BatchResult:
+    """Export, summarise and publish what the closed table holds: its rows are in memory already."""
+    latest = table.latest()
+    rows = latest.to_pandas()
+    export_results(_whole(rows), _whole(prepared), out)
+    facts = summarize(latest, table.problems)
+    await publish_summary(table.batch_id, facts, rows, table.directory)
+    counts = {status: int(n) for status, n in facts["counts"].items()}
+    return BatchResult(table.batch_id, str(table.directory), str(out), counts, backend, url)
+
+
+@contextlib.contextmanager
+def _active(state_dir: Path) -> Iterator[None]:
+    """Note the batch this flow run works on, for the cancellation hook. A run that fails or is
+    cancelled leaves the note: the hook, which may run after the flow body has ended, takes it."""
     run_id = flow_run_context.id
     if run_id is not None:
         _ACTIVE[run_id] = state_dir
-    try:
-        _record_run(state_dir, source, spec, out, settings, url, agent)
-        await _process(settings, table, prepared, url, factory)
-    finally:
-        table.close()
+    yield
     if run_id is not None:
         _ACTIVE.pop(run_id, None)
-    export_results(state_dir, prepared, out)
-    facts = summary(state_dir)
-    await publish_summary(table.batch_id, facts, state_dir)
-    counts = {status: int(n) for status, n in facts["counts"].items()}
-    return BatchResult(table.batch_id, str(state_dir), str(out), counts, settings.backend, url)
+
+
+_HANDED_OVER: contextvars.ContextVar[tuple[BatchRequest, PreparedInput] | None] = contextvars.ContextVar(
+    "rowrelay_prepared_input", default=None
+)
+
+
+@contextlib.contextmanager
+def prepared_input(request: BatchRequest, prepared: PreparedInput) -> Iterator[None]:
+    """Hand an input already read and checked (the CLI checks it before Prefect starts) to the flow
+    run started inside this block, so a run reads its input once."""
+    token = _HANDED_OVER.set((request, prepared))
+    try:
+        yield
+    finally:
+        _HANDED_OVER.reset(token)
+
+
+def _handed_over(request: BatchRequest) -> PreparedInput | None:
+    handed = _HANDED_OVER.get()
+    if handed is None or isinstance(request.source, pd.DataFrame):
+        return None
+    given, prepared = handed
+    same = isinstance(given.source, str) and given.source == request.source and given.spec == request.spec
+    return prepared if same else None
 
 
 def _agent_factory(spec: str | None) -> AgentFactory | None:
@@ -199,30 +239,18 @@ async def _process(
         await artifact.finish()
 
 
-def default_state_dir(settings: Settings, source: Any, prepared: PreparedInput) -> Path:
-    """`data/state/<input name>-<fingerprint>`: the same input and spec resume the same batch."""
-    stem = "dataframe" if isinstance(source, pd.DataFrame) else Path(str(source)).stem
-    return settings.state_dir / f"{stem}-{prepared.fingerprint[:10]}"
-
-
 def _record_run(
-    state_dir: Path,
-    source: Any,
-    spec: InputSpec,
-    out: Path,
-    settings: Settings,
-    url: str | None,
-    agent: str | None = None,
+    state_dir: Path, request: BatchRequest, out: Path, settings: Settings, url: str | None
 ) -> None:
     """What `rowrelay export`/`cancel` need later: never a key, only where and what (atomic, fsynced)."""
     record = RunRecord(
-        input=None if isinstance(source, pd.DataFrame) else str(Path(str(source)).resolve()),
-        spec=asdict(spec),
+        input=request.input_path(),
+        spec=asdict(request.spec),
         output=str(out),
         backend=settings.backend,
         base_url=url,
         model=settings.model,
         mode=settings.mode,
-        agent=agent,
+        agent=request.agent,
     )
     write_run_record(state_dir, record)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,6 +18,10 @@ from rowrelay.flows import console_progress, state_commands
 from rowrelay.tasks.emulator.cli import emulator
 from rowrelay.tasks.errors import StateError, UsageError
 from rowrelay.tasks.settings import Settings
+
+if TYPE_CHECKING:
+    from rowrelay.flows.request import BatchRequest
+    from rowrelay.tasks.dataset import PreparedInput
 
 app = typer.Typer(
     name="rowrelay",
@@ -76,29 +80,37 @@ def run(
     ] = None,
 ) -> None:
     """Run a batch, or resume it: the same command again picks up where it stopped."""
-    if mode is not None and mode not in ("poll", "stream"):
-        _usage(f"--mode must be poll or stream, not {mode!r}")
-    _precheck(input, template, prompt_column, id_column, instructions)
+    request = _request(
+        input, template=template, prompt_column=prompt_column, id_column=id_column,
+        instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode,
+        rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
+        base_url=base_url,
+    )  # fmt: skip
+    prepared = _precheck(request)
     if agent is not None:
         _check_agent(agent)
-    _run_flow(
-        str(input), template=template, prompt_column=prompt_column, instructions=instructions,
-        model=model, id_column=id_column, state=None if state is None else str(state),
-        output=None if output is None else str(output), mode=mode, rpm=rpm, tpm=tpm,
-        max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
-        base_url=base_url, agent=agent,
-    )  # fmt: skip
+    _run_flow(request, prepared)
 
 
-def _run_flow(source: str, **parameters: Any) -> NoReturn:
+def _request(input: Path, **options: Any) -> BatchRequest:
+    """The run's one validated request; a bad option exits 2 before anything starts."""
+    from rowrelay.flows.request import BatchRequest
+
+    try:
+        return BatchRequest.build(input, **options)
+    except UsageError as exc:
+        _usage(str(exc))
+
+
+def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
     """Run the batch flow with a progress bar; exit with the batch's code (0 all completed, 1 not)."""
-    from rowrelay.flows.batch import run_batch  # Prefect's import costs a second: only when we will run
+    from rowrelay.flows.batch import prepared_input, run_batch  # Prefect's import costs a second
 
     async def go() -> object:
-        with console_progress.bar(err) as sink:
+        with console_progress.bar(err) as sink, prepared_input(request, prepared):
             token = console_progress.install(sink)
             try:
-                return await run_batch(source, **parameters)
+                return await run_batch(**request.parameters())
             finally:
                 console_progress.uninstall(token)
 
@@ -114,18 +126,13 @@ def _run_flow(source: str, **parameters: Any) -> NoReturn:
     raise typer.Exit(console_progress.closing_summary(err, result))
 
 
-def _precheck(
-    path: Path,
-    template: str | None,
-    prompt_column: str | None,
-    id_column: str | None,
-    instructions: str | None,
-) -> None:
-    """Refuse a bad file or option before Prefect starts and before any request is spent."""
-    from rowrelay.tasks.dataset import InputSpec, prepare, read_input
+def _precheck(request: BatchRequest) -> PreparedInput:
+    """Read and check the input before Prefect starts and before any request is spent (exit 2 if bad);
+    the run then uses this reading instead of reading the input again."""
+    from rowrelay.tasks.dataset import prepare, read_input
 
     try:
-        prepare(read_input(path), InputSpec(template, prompt_column, id_column, instructions))
+        return prepare(read_input(request.source), request.spec)
     except UsageError as exc:
         _usage(str(exc))
 
@@ -160,21 +167,17 @@ def deploy(
     model: Annotated[str | None, Opt(help="Model.")] = None,
 ) -> None:
     """Serve the batch flow as a Prefect deployment on a cron schedule (runs until stopped)."""
-    _precheck(input, template, prompt_column, id_column, None)
+    request = _request(
+        input.resolve(), template=template, prompt_column=prompt_column, id_column=id_column, model=model,
+        output=None if output is None else output.resolve(),
+    )  # fmt: skip
+    _precheck(request)
     from rowrelay.flows.deploy import serve_deployment
-    from rowrelay.tasks.settings import load_settings
 
     # An explicit state directory, so every scheduled run (and a cancellation hook run by Prefect's
     # runner process) finds the same batch.
-    state = state or load_settings().state_dir / name
-
-    serve_deployment(
-        name=name, cron=cron,
-        parameters={"source": str(input.resolve()), "template": template, "prompt_column": prompt_column,
-                    "id_column": id_column, "model": model,
-                    "state": str(state.resolve()),
-                    "output": None if output is None else str(output.resolve())},
-    )  # fmt: skip
+    state = (state or request.settings.state_dir / name).resolve()
+    serve_deployment(name=name, cron=cron, parameters={**request.parameters(), "state": str(state)})
 
 
 if __name__ == "__main__":

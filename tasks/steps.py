@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 
 from rowrelay.tasks.dataset import InputSpec, PreparedInput, prepare, read_input, write_output
 from rowrelay.tasks.run import BatchPlan, BatchRunner, RowPolicy, plan_batch
-from rowrelay.tasks.state import StateTable, results_frame_of
+from rowrelay.tasks.state import StateTable, results_frame
 
 
 @task(name="load-input", cache_policy=NO_CACHE)
@@ -45,6 +45,7 @@ async def process_shard(runner: BatchRunner, number: int, keys: list[str]) -> di
 
 
 @task(name="export", cache_policy=NO_CACHE)
-def export_results(state_dir: Path, prepared: PreparedInput, output: Path) -> Path:
-    """Write the input columns joined with each row's result, in input order, atomically."""
-    return write_output(prepared.frame, results_frame_of(state_dir), output)
+def export_results(rows: pd.DataFrame, prepared: PreparedInput, output: Path) -> Path:
+    """Write the input columns joined with each row's result (`rows`: the batch's state frame), in input
+    order, atomically."""
+    return write_output(prepared.frame, results_frame(rows), output)

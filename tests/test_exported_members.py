@@ -17,6 +17,7 @@ import rowrelay
 PUBLIC = {
     # the batch flow and what it returns
     "run_batch",
+    "BatchRequest",
     "BatchResult",
     "progress_sink",
     "Progress",

@@ -26,6 +26,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 if TYPE_CHECKING:
     from rowrelay.flows.batch import BatchResult, progress_sink, run_batch
+    from rowrelay.flows.request import BatchRequest
     from rowrelay.flows.state_commands import retry
     from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
     from rowrelay.tasks.errors import (
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 
 _HOMES = {
     "rowrelay.flows.batch": ["BatchResult", "progress_sink", "run_batch"],
+    "rowrelay.flows.request": ["BatchRequest"],
     "rowrelay.flows.state_commands": ["retry"],
     "rowrelay.tasks.emulator": ["EmulatorConfig", "LatencySpec", "RunningEmulator", "running_emulator"],
     "rowrelay.tasks.errors": [
@@ -68,6 +70,7 @@ _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 """Where each public name is defined; tests/test_exported_members.py checks it against `__all__`."""
 
 __all__ = [
+    "BatchRequest",
     "BatchResult",
     "CorruptSegmentError",
     "EmulatorConfig",

@@ -48,7 +48,7 @@ row, by row_index) and `summary(dir)`. Raw DuckDB works too, but sees *every* ve
 from rowrelay.tasks.errors import CorruptSegmentError, IllegalTransition, LeaseHeldError, StateError
 from rowrelay.tasks.state.batch import is_state_directory
 from rowrelay.tasks.state.files import BATCH_FILE, RUN_FILE
-from rowrelay.tasks.state.reader import latest_sql, load, read_table, summary
+from rowrelay.tasks.state.reader import latest_sql, load, read_table, summarize, summary
 from rowrelay.tasks.state.results import RESULT_STATUS, results_frame, results_frame_of
 from rowrelay.tasks.state.run_record import RunRecord, read_run_record, write_run_record
 from rowrelay.tasks.state.schema import SCHEMA, SCHEMA_VERSION, RowState
@@ -81,6 +81,7 @@ __all__ = [
     "read_table",
     "results_frame",
     "results_frame_of",
+    "summarize",
     "summary",
     "write_run_record",
 ]

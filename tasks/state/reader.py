@@ -41,7 +41,11 @@ def load(directory: Path) -> pd.DataFrame:
 
 def summary(directory: Path) -> dict[str, Any]:
     """Counts by status, token totals, completed latency p50/p95 (seconds), orphans, problems."""
-    table, problems = read_table(directory)
+    return summarize(*read_table(directory))
+
+
+def summarize(table: pa.Table, problems: list[str]) -> dict[str, Any]:
+    """`summary` of rows already in hand (`read_table`, or an open table's `latest()`)."""
     counts = dict.fromkeys(ROW_STATUSES, 0) | value_counts(table.column("status"))
     done = table.filter(pc.equal(table.column("status"), pa.scalar("completed")))
     seconds = pc.divide(

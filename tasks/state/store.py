@@ -127,6 +127,10 @@ class RowStore:
             for i in chunk.tolist():
                 yield next(materialized) if i < n_base else over[i - n_base]
 
+    def latest(self) -> pa.Table:
+        """The latest state of every row as one Arrow table, by row_index (the overlay folded in)."""
+        return merge_overlay(*self.fold_input()).sort_by("row_index")
+
     def fold_input(self) -> tuple[pa.Table, dict[int, RowState]]:
         """What a compaction needs, captured now: the base and the overlay by position."""
         return self.base, {self._pos[k]: row for k, row in self.overlay.items()}

@@ -141,6 +141,11 @@ class StateTable:
         """Keys of the rows in `statuses`, in row_index order (vectorized; cheap even at 1M rows)."""
         return self._store.keys(statuses)
 
+    def latest(self) -> pa.Table:
+        """Every row's latest state as Arrow, by row_index: what `load` would read back from the files,
+        without reading them (also after `close`, e.g. for the export and summary of a run)."""
+        return self._store.latest()
+
     def counts(self) -> dict[RowStatus, int]:
         """Rows per status (every status present, zeros included)."""
         return {status: self._store.counts.get(status, 0) for status in ROW_STATUSES}

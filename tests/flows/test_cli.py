@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -75,6 +76,13 @@ def test_status_and_export_of_something_that_is_not_a_batch_exit_2(tmp_path: Pat
 # --- real runs ---------------------------------------------------------------------------------
 
 
+def task_runs(prefect_env: dict[str, str], name: str) -> int:
+    """Task runs whose name holds `name`, on the session's Prefect server."""
+    body = {"task_runs": {"name": {"like_": name}}}
+    count: int = httpx.post(f"{prefect_env['PREFECT_API_URL']}/task_runs/count", json=body).json()
+    return count
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(400)
 def test_run_completes_then_the_same_command_resumes_and_status_and_export_work(
@@ -83,8 +91,12 @@ def test_run_completes_then_the_same_command_resumes_and_status_and_export_work(
     source = write_tickets(tmp_path / "tickets.csv", 25)
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("uniform:0.05,0.4"))) as emu:
         env = env_for(prefect_env, emu)
+        before = {name: task_runs(prefect_env, name) for name in ("load-input", "plan")}
         first = rowrelay(run_args(source, tmp_path), env)
         assert first.returncode == 0, first.stderr[-3000:]
+        # The CLI read and checked the input before Prefect started; the flow run reuses that reading.
+        assert task_runs(prefect_env, "plan") == before["plan"] + 1
+        assert task_runs(prefect_env, "load-input") == before["load-input"]
         assert "completed" in first.stderr
         assert str(tmp_path / "out.csv") in first.stderr
         again = rowrelay(run_args(source, tmp_path), env)

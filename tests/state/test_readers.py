@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from rowrelay.tasks.state import StateTable, latest_sql, load, summary
+from rowrelay.tasks.state import StateTable, latest_sql, load, summarize, summary
 from tests.support.state import FakeClock, rows
 
 
@@ -85,3 +85,22 @@ def test_timestamps_are_utc(batch_dir: Path, clock: FakeClock) -> None:
     assert isinstance(stored, pd.Timestamp)
     assert stored.tz is not None
     assert stored.timestamp() == clock.now
+
+
+def test_an_open_or_closed_tables_latest_rows_are_what_the_readers_read_back(
+    batch_dir: Path, clock: FakeClock
+) -> None:
+    """A run summarises and exports from `table.latest()` instead of reading the files it just wrote:
+    the two must agree, unflushed changes and all (then flushed by close)."""
+    table = StateTable.open(batch_dir, batch_id="b1", clock=clock)
+    table.add_pending(rows(6))
+    for i in range(3):
+        _complete(table, clock, f"row-{i:06d}", seconds=i + 1, tokens=5)
+    table.flush()
+    table.transition("row-000004", "submitting")  # not yet durable
+    assert table.latest().column("status").to_pylist()[3:5] == ["pending", "submitting"]
+    table.close()
+    latest = table.latest()
+    pd.testing.assert_frame_equal(latest.to_pandas(), load(batch_dir), check_like=False)
+    read_back = summary(batch_dir)
+    assert summarize(latest, []) == {**read_back, "problems": []}

@@ -1,0 +1,63 @@
+"""`BatchRequest`: one validated, frozen request per run, the same from the CLI, `run_batch` and deploy."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from rowrelay.flows.request import BatchRequest
+from rowrelay.tasks.dataset import prepare, read_input
+from rowrelay.tasks.errors import UsageError
+from tests.support.tickets import TEMPLATE, write_tickets
+
+
+def test_overrides_win_over_the_environment_and_parameters_rebuild_the_same_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROWRELAY_RPM", "100")
+    monkeypatch.setenv("ROWRELAY_TPM", "5000")
+    request = BatchRequest.build(
+        tmp_path / "in.csv", template=TEMPLATE, id_column="ticket_id", rpm=3000, mode="stream", model=None
+    )
+    assert (request.settings.rpm, request.settings.tpm, request.settings.mode) == (3000, 5000, "stream")
+    assert request.overrides == {"rpm": 3000, "mode": "stream"}
+    parameters = request.parameters()
+    assert parameters == {
+        "source": str(tmp_path / "in.csv"), "template": TEMPLATE, "id_column": "ticket_id",
+        "rpm": 3000, "mode": "stream",
+    }  # fmt: skip
+    assert BatchRequest.build(**parameters) == request
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.agent = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"mode": "sometimes"}, "--mode"),
+        ({"rpm": 0}, "--rpm"),
+        ({"api_key": "sk-secret"}, "ROWRELAY_API_KEY"),
+        ({"template": "{a}", "prompt_column": "b"}, "template"),
+    ],
+)
+def test_a_bad_option_is_one_usage_error_naming_it(options: dict[str, object], message: str) -> None:
+    with pytest.raises(UsageError, match=message) as caught:
+        BatchRequest.build("in.csv", **{"template": "{a}", **options})  # type: ignore[arg-type]
+    assert "\n" not in str(caught.value)
+    assert "sk-secret" not in str(caught.value)
+
+
+def test_default_state_directory_and_output_follow_the_input(tmp_path: Path) -> None:
+    source = write_tickets(tmp_path / "tickets.csv", 3)
+    request = BatchRequest.build(source, template=TEMPLATE, id_column="ticket_id")
+    prepared = prepare(read_input(source), request.spec)
+    state = request.state_dir(prepared)
+    assert state == request.settings.state_dir / f"tickets-{prepared.fingerprint[:10]}"
+    assert request.output_path(state) == request.settings.output_dir / f"{state.name}.parquet"
+    assert request.input_path() == str(source.resolve())
+    frame = BatchRequest.build(pd.read_csv(source), template=TEMPLATE)
+    assert frame.state_dir(prepared).name.startswith("dataframe-")
+    assert frame.input_path() is None
