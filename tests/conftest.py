@@ -1,7 +1,7 @@
 """Shared fixtures: a real emulator over a real socket, one per test unless a test configures its own;
 a real Prefect API for flow, CLI, deployment and notebook tests, one `prefect server start` per session.
 
-PREFECT.md §5: the server runs on a free port with its own PREFECT_HOME, UI and telemetry off, reached
+The server runs on a free port with its own PREFECT_HOME, UI and telemetry off, reached
 through PREFECT_API_URL. In-process flows get it through `temporary_settings` (`prefect_api`);
 subprocesses (the CLI, `flow.serve`, a notebook's kernel) through their environment (`prefect_env`).
 """

@@ -1,4 +1,4 @@
-"""A real Prefect API for tests and benchmarks: `prefect server start` on a free port (PREFECT.md §5).
+"""A real Prefect API for tests and benchmarks: `prefect server start` on a free port.
 
 Its own PREFECT_HOME, UI and telemetry off; callers reach it through the PREFECT_API_URL in the
 environment this yields.

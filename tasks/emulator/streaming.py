@@ -54,7 +54,7 @@ def refuse_resume(emu: Emulator, record: Record) -> str | None:
 def stream_response(
     emu: Emulator, record: Record, after: int, include: frozenset[str], obfuscation: bool
 ) -> StreamingResponse:
-    """Events with sequence_number > `after` (exclusive cursor, C13), then live ones, then close."""
+    """Events with sequence_number > `after` (exclusive, like `starting_after`), then live ones, then end."""
     body = _events(emu, record, after, include, obfuscation)
     headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
     return StreamingResponse(body, media_type="text/event-stream; charset=utf-8", headers=headers)

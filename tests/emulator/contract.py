@@ -23,8 +23,8 @@ from pydantic import TypeAdapter
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-# A copy of ../shared/openai-openapi.yaml (openai/openai-openapi f85dbe2, info.version 2.3.0), vendored
-# gzipped so the suite runs on a clean checkout; its digest is checked against PROTOCOL.md's on load.
+# A copy of the official OpenAPI spec (openai/openai-openapi f85dbe2, info.version 2.3.0), vendored
+# gzipped so the suite runs on a clean checkout; its sha256 is pinned here and checked on load.
 SPEC_PATH = Path(__file__).resolve().parent / "openai-openapi.yaml.gz"
 SPEC_SHA256 = "db5d7478feae10b4d331834c60d9765a8aa042e38419f9b1694288c11aa8ebc8"
 _SPEC_URI = "urn:openai-openapi"
@@ -53,7 +53,7 @@ class Spec:
     def __init__(self, path: Path = SPEC_PATH) -> None:
         raw = gzip.decompress(path.read_bytes())
         if hashlib.sha256(raw).hexdigest() != SPEC_SHA256:
-            raise RuntimeError(f"{path} is not the spec PROTOCOL.md names (sha256 {SPEC_SHA256})")
+            raise RuntimeError(f"{path} is not the pinned spec (sha256 {SPEC_SHA256})")
         document = _denullable(yaml.load(raw, Loader=yaml.CSafeLoader))
         self.schemas: dict[str, Any] = document["components"]["schemas"]
         resource = Resource.from_contents(document, default_specification=DRAFT202012)
@@ -114,7 +114,7 @@ _NOT_YET_USED = frozenset({"queued", "in_progress", "failed", "cancelled"})
 
 
 def _spec_view(response: dict[str, Any]) -> dict[str, Any]:
-    """The Response as the spec should see it: known deviation (PROTOCOL 1.2, checklist item 1),
+    """The Response as the spec should see it: one known deviation:
     `usage` is `null` until the response ends with usage, as the real API sends it, while the spec types
     it as a non-nullable object. Only that key is let through, and only while there is no usage."""
     if response.get("usage", {}) is not None:
@@ -134,7 +134,7 @@ NESTED_ERROR_KEYS = {"type", "sequence_number", "error"}
 
 
 def check_event(spec: Spec, payload: dict[str, Any]) -> None:
-    """A stream event: spec + SDK, except the nested `error` shape (PROTOCOL C5), which is not in the
+    """A stream event: spec + SDK, except the nested `error` shape the service sends, which is not in the
     spec; it is checked against the production shape instead: {"type","sequence_number","error":{...}}."""
     if payload.get("type") == "error" and "error" in payload:
         assert set(payload) == NESTED_ERROR_KEYS, payload

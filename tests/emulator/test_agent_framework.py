@@ -1,4 +1,5 @@
-"""Microsoft Agent Framework against the emulator: the two loops of PROTOCOL.md 3.7.
+"""Microsoft Agent Framework against the emulator: the two loops of AF's background-
+responses sample (poll with a continuation token; stream and resume from the last token).
 
 agent-framework-core 1.23.0 / agent-framework-openai 1.17.0 import without warnings, so no filter is
 needed under `filterwarnings = error`. AF builds its own AsyncOpenAI; it is closed after each test, or

@@ -1,4 +1,4 @@
-"""Cancel (PROTOCOL 1.4, C6) and delete (1.5): states, idempotence, errors, and streams that end."""
+"""Cancel and delete: states, idempotence, errors, and streams that end."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ async def test_cancel_from_in_progress_keeps_partial_output(client: AsyncOpenAI,
     assert cancelled["status"] == "cancelled"
     await asyncio.sleep(0.6)
     later = await client.responses.retrieve(created.id)
-    assert later.status == "cancelled", "a cancelled response never completes afterwards (P7)"
+    assert later.status == "cancelled", "a cancelled response never completes afterwards"
     assert later.output, "the output begun before the cancel is kept"
     for item in later.output:
         assert isinstance(item, ResponseOutputMessage)
@@ -117,7 +117,7 @@ async def test_an_open_resume_stream_ends_on_cancel_while_in_progress(client: As
     delivered = await asyncio.wait_for(reader, timeout=3)
     assert delivered, "the resumed stream was live: it delivered the output items begun before the cancel"
     assert resumed.response.is_closed
-    # ...with no terminal event: the event union has no `response.cancelled` (PROTOCOL 1.4), and a
+    # ...with no terminal event: the stream event union has no `response.cancelled`, and a
     # cancelled response never reaches completed/failed/incomplete.
     assert not {e.type for e in delivered} & TERMINAL_EVENTS
     # What it delivered is exactly the history after the cursor up to the cancel, nothing after it.

@@ -1,4 +1,4 @@
-"""Error envelopes, status codes, SDK exception classes and the headers on every reply (PROTOCOL 1.6)."""
+"""Error envelopes, status codes, SDK exception classes and the headers on every reply."""
 
 from __future__ import annotations
 

@@ -66,7 +66,7 @@ async def test_failed_responses(make_client: ClientFactory, spec: Spec, source: 
     for event in events:
         check_event(spec, event)
     assert [e["type"] for e in events[-2:]] == ["error", "response.failed"]
-    assert events[-2]["error"]["code"] == "server_error", "nested shape by default (C5)"
+    assert events[-2]["error"]["code"] == "server_error", "the service's nested shape by default"
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
 
 

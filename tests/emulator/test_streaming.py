@@ -19,7 +19,7 @@ TERMINAL = {"response.completed", "response.failed", "response.incomplete"}
 
 
 def check_grammar(events: list[dict[str, Any]], *, background: bool, reasoning: bool) -> None:
-    """The whole event order of a simple text answer (PROTOCOL 2.2), numbered 0, 1, 2, … (C12)."""
+    """The whole event order of a simple text answer, numbered 0, 1, 2, … as the service numbers them."""
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
     types = [e["type"] for e in events]
     head = ["response.created", *(["response.queued"] if background else []), "response.in_progress"]
