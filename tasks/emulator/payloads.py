@@ -148,58 +148,63 @@ def stream_event(
     obfuscation: bool,
     include: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """Event number `index` of the record's timeline; its sequence_number is its index (C12)."""
+    """Event number `index` of the record's timeline; its sequence_number is its index
+    (the service numbers a response's events 0, 1, 2, ...)."""
     entry = entries[index]
     seen = entries[: index + 1]
-    plan = record.plan
-    message_index = 1 if plan.reasoning else 0
-    text_so_far = "".join(plan.chunks[: sum(1 for e in seen if e.kind == "delta")])
-    where = {"item_id": record.message_id, "output_index": message_index, "content_index": 0}
     kind = entry.kind
     event: dict[str, Any]
-    if kind in ("created", "queued", "in_progress"):
+    if kind in ("created", "queued", "in_progress", "terminal"):
         snapshot = response_object(record, seen, include, live=False)
-        snapshot["output"] = []
-        event = {"type": f"response.{kind}", "response": snapshot}
-    elif kind == "terminal":
-        snapshot = response_object(record, seen, include, live=False)
-        event = {"type": f"response.{snapshot['status']}", "response": snapshot}
-    elif kind == "reasoning_added":
-        item = reasoning_item(record, include)
-        event = {"type": "response.output_item.added", "output_index": 0, "item": item}
-    elif kind == "reasoning_done":
-        item = reasoning_item(record, include)
-        event = {"type": "response.output_item.done", "output_index": 0, "item": item}
-    elif kind == "message_added":
-        item = message_item(record, None, "in_progress")
-        event = {"type": "response.output_item.added", "output_index": message_index, "item": item}
-    elif kind == "part_added":
-        event = {"type": "response.content_part.added", **where, "part": output_text_part("")}
-    elif kind == "delta":
-        event = {
-            "type": "response.output_text.delta",
-            **where,
-            "delta": plan.chunks[entry.chunk],
-            "logprobs": [],
-        }
-        if obfuscation:
-            event["obfuscation"] = _obfuscation(record.id, index)
-    elif kind == "text_done":
-        event = {"type": "response.output_text.done", **where, "text": text_so_far, "logprobs": []}
-    elif kind == "part_done":
-        event = {
-            "type": "response.content_part.done",
-            **where,
-            "part": output_text_part(text_so_far),
-        }
-    elif kind == "message_done":
-        status = "incomplete" if plan.outcome == "incomplete" else "completed"
-        item = message_item(record, text_so_far, status)
-        event = {"type": "response.output_item.done", "output_index": message_index, "item": item}
-    else:  # error
+        if kind != "terminal":
+            snapshot["output"] = []
+        name = snapshot["status"] if kind == "terminal" else kind
+        event = {"type": f"response.{name}", "response": snapshot}
+    elif kind in ("reasoning_added", "reasoning_done", "message_added", "message_done"):
+        event = _output_item_event(record, kind, _text_so_far(record, seen), include)
+    elif kind == "error":
         event = _error_event(error_shape)
+    else:
+        event = _text_event(record, entry, _text_so_far(record, seen))
+        if kind == "delta" and obfuscation:
+            event["obfuscation"] = _obfuscation(record.id, index)
     event["sequence_number"] = index
     return event
+
+
+def _text_so_far(record: Record, seen: tuple[Entry, ...]) -> str:
+    return "".join(record.plan.chunks[: sum(1 for e in seen if e.kind == "delta")])
+
+
+def _message_index(record: Record) -> int:
+    """The answer's output index: after the reasoning item when there is one."""
+    return 1 if record.plan.reasoning else 0
+
+
+def _output_item_event(record: Record, kind: str, text: str, include: frozenset[str]) -> dict[str, Any]:
+    """`response.output_item.added` / `.done` for the reasoning item or the message."""
+    phase = "added" if kind.endswith("_added") else "done"
+    if kind.startswith("reasoning"):
+        output_index, item = 0, reasoning_item(record, include)
+    elif phase == "added":
+        output_index, item = _message_index(record), message_item(record, None, "in_progress")
+    else:
+        status = "incomplete" if record.plan.outcome == "incomplete" else "completed"
+        output_index, item = _message_index(record), message_item(record, text, status)
+    return {"type": f"response.output_item.{phase}", "output_index": output_index, "item": item}
+
+
+def _text_event(record: Record, entry: Entry, text: str) -> dict[str, Any]:
+    """The message's content part and text events: part added, deltas, text done, part done."""
+    where = {"item_id": record.message_id, "output_index": _message_index(record), "content_index": 0}
+    if entry.kind == "part_added":
+        return {"type": "response.content_part.added", **where, "part": output_text_part("")}
+    if entry.kind == "delta":
+        delta = record.plan.chunks[entry.chunk]
+        return {"type": "response.output_text.delta", **where, "delta": delta, "logprobs": []}
+    if entry.kind == "text_done":
+        return {"type": "response.output_text.done", **where, "text": text, "logprobs": []}
+    return {"type": "response.content_part.done", **where, "part": output_text_part(text)}  # part_done
 
 
 def _error_event(shape: str) -> dict[str, Any]:
