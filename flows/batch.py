@@ -135,6 +135,7 @@ async def run_batch(
         checkpoint_interval=settings.checkpoint_interval,
         checkpoint_rows=settings.checkpoint_rows,
         orphan_policy=settings.orphan_policy,
+        max_attempts=settings.max_attempts,
     )
     out = request.output_path(state_dir)
     with _active(state_dir), contextlib.closing(table):

@@ -155,15 +155,55 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
             return StreamUnavailableError(_message(exc))
         return RequestRejectedError(f"request rejected ({exc.status_code}): {_message(exc)}")
     if isinstance(exc, openai.APIStatusError):
+        if creating and may_have_started(exc):
+            return MaybeSentError(
+                f"server error ({exc.status_code}) from {_answered_by(exc)}: the job may have started"
+            )
         return TransientError(f"server error ({exc.status_code}): {_message(exc)}")
     if isinstance(exc, openai.APITimeoutError):
         return (MaybeSentError if creating else TransientError)("the request timed out")
     if isinstance(exc, openai.APIConnectionError):
         return (MaybeSentError if creating else TransientError)(f"connection problem: {exc}")
     if isinstance(exc, openai.APIError):
-        # Raised mid-stream for an `error` event (the nested shape production sends).
+        # Raised mid-stream for an `error` event (the nested shape production sends). Before any event
+        # named the response, the create's stream failed after the server accepted it.
+        if creating:
+            return MaybeSentError(f"the create's stream failed before naming the response: {exc.message}")
         return StreamErrorEvent(f"stream error event: {exc.message}")
     return exc
+
+
+GATEWAY_STATUSES: frozenset[int] = frozenset({502, 504})
+"""Answers only a proxy gives (bad gateway, gateway timeout): the API behind it got the create, or may
+have, and may be running its job."""
+
+
+def may_have_started(exc: openai.APIStatusError) -> bool:
+    """Whether a 5xx answer to a create leaves a job that may exist: the one decision, per status and body.
+
+    502 and 504 always may (see GATEWAY_STATUSES). A 500 or 503 (or any other 5xx) carrying the API's own
+    JSON error envelope (`{"error": {...}}`) was written by the API itself, which refuses a create before
+    making its response object (OpenAI: 500 "server had an error", 503 "overloaded"; Azure OpenAI and
+    compatible servers answer the same way): nothing started. The same statuses without the envelope
+    (an HTML or plain-text page) come from a load balancer or proxy in front of the API, which may have
+    passed the create on: they may have started a job.
+    """
+    if exc.status_code < 500:
+        return False
+    return exc.status_code in GATEWAY_STATUSES or not _from_the_api(exc)
+
+
+def _from_the_api(exc: openai.APIStatusError) -> bool:
+    # The SDK hands over the envelope's inner object (`{"message", "type", "code", "param"}`); a proxy's
+    # page is a string, and a proxy's JSON (`{"statusCode": 500, "message": ...}`) has no type or code.
+    body = exc.body
+    return (
+        isinstance(body, dict) and isinstance(body.get("message"), str) and ("type" in body or "code" in body)
+    )
+
+
+def _answered_by(exc: openai.APIStatusError) -> str:
+    return "the API" if _from_the_api(exc) else "a gateway (not the API's error format)"
 
 
 def _message(exc: openai.APIStatusError) -> str:

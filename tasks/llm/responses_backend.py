@@ -73,7 +73,7 @@ class ResponsesBackend:
             self._observe_error(exc)
             raise translate(exc, creating=True) from exc
         self._observe(raw.headers)
-        async for update in _updates(raw.parse()):
+        async for update in _updates(raw.parse(), creating=True):
             yield update
 
     async def retrieve(self, response_id: str) -> Snapshot:
@@ -113,12 +113,18 @@ class ResponsesBackend:
             self._observe(exc.response.headers)
 
 
-async def _updates(stream: openai.AsyncStream[ResponseStreamEvent]) -> AsyncGenerator[StreamUpdate, None]:
-    """Reduce SDK events to updates; transport failures and `error` events become TransientError."""
+async def _updates(
+    stream: openai.AsyncStream[ResponseStreamEvent], *, creating: bool = False
+) -> AsyncGenerator[StreamUpdate, None]:
+    """Reduce SDK events to updates; transport failures and `error` events become TransientError, or,
+    on a create's own stream before any event has named the response, MaybeSentError: the server
+    accepted the create, so its job may exist although we never learnt its id."""
+    named = not creating
     try:
         async with stream:
             async for event in stream:
                 snapshot = snapshot_of(event.response) if event.type in _LIFECYCLE else None  # type: ignore[union-attr]
+                named = named or snapshot is not None
                 yield StreamUpdate(event.sequence_number, snapshot)
     except openai.OpenAIError as exc:
-        raise translate(exc) from exc
+        raise translate(exc, creating=not named) from exc

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rowrelay.tasks.llm import Snapshot
-from rowrelay.tasks.records import NEVER_RESENT, ErrorType, RowStatus
-from rowrelay.tasks.state import RowState
+from rowrelay.tasks.records import NEVER_RESENT, ErrorType, Policy, RowStatus
+from rowrelay.tasks.state import RowState, orphan_note
 
 
 @dataclass(frozen=True)
@@ -77,16 +77,19 @@ def expired(message: str) -> Change:
     return Change("expired", {"error_type": "expired", "error_message": message, "note": note})
 
 
-def maybe_created(row: RowState, message: str) -> Change:
-    """A create that got no answer may have started a paid job: it spends an attempt and counts an orphan."""
+def maybe_created(row: RowState, message: str, *, max_attempts: int, policy: Policy) -> Change:
+    """A create whose answer did not name its job may have started a paid one: it spends an attempt and
+    counts an orphan (a possible duplicate), with the reason; the row is sent again only within its
+    attempts, and its note says whether it will be."""
+    attempts = row.attempts + 1
     return Change(
         "orphaned",
         {
-            "attempts": row.attempts + 1,
+            "attempts": attempts,
             "orphans": row.orphans + 1,
             "error_type": "maybe_created",
             "error_message": message,
-            "note": "create got no answer: it may have started a job that rowrelay cannot see",
+            "note": orphan_note("the create got no answer naming its job", attempts, max_attempts, policy),
         },
     )
 

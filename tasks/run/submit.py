@@ -5,7 +5,9 @@ A create's outcome decides what the row spends:
 - the server answered: one attempt, the row holds its token (or, from a foreground backend, its end);
 - refused before anything started (429, a transient error that reached no job): nothing spent, sent again;
 - refused as invalid (400/422): failed `rejected`, never sent again automatically;
-- no answer (timeout, cut connection): maybe created, so one attempt and one orphan are counted.
+- no answer that names the job (timeout, cut connection, a gateway's 5xx, a stream that ends or breaks
+  before any event names the response): maybe created, so one attempt and one orphan are counted, with
+  the reason, and the row is sent again only within its attempts (`plan.wants_submit`).
 """
 
 from __future__ import annotations
@@ -66,7 +68,15 @@ class Submitter:
             raise
         except MaybeSentError as exc:
             context.counters.maybe_created += 1
-            context.apply(key, record.maybe_created(row, str(exc)))
+            context.apply(
+                key,
+                record.maybe_created(
+                    row,
+                    str(exc),
+                    max_attempts=context.policy.max_attempts,
+                    policy=context.policy.orphan_policy,
+                ),
+            )
             return None
         except TransientError as exc:
             context.counters.transient_errors += 1
@@ -75,7 +85,9 @@ class Submitter:
         context.apply(key, record.accepted(snapshot, row, now(), cursor=cursor, model=context.policy.model))
         if snapshot.terminal:
             return snapshot
-        await context.table.commit()  # the token is durable before anything waits on it
+        # The token is durable before anything waits on it, and at once: until then a crash would leave
+        # a paid job no run can find (followers still share this write).
+        await context.table.commit(urgent=True)
         return stream
 
     def _request(self, key: str) -> RowRequest:
@@ -95,7 +107,14 @@ class Submitter:
         if background is None or not self.context.streaming:
             return await self.context.backend.create(request), None, None
         stream = background.create_stream(request)
-        first = await anext(stream)
-        if first.snapshot is None:
-            raise TransientError("the stream did not start with response.created")
-        return first.snapshot, stream, first.sequence_number
+        try:
+            # The id comes with the first lifecycle event, normally `response.created`; a server that
+            # starts elsewhere (`response.queued`, a delta) still has the job, so read on to the first
+            # event that names it rather than dropping a stream whose job is already paid for.
+            async for update in stream:
+                if update.snapshot is not None:
+                    return update.snapshot, stream, update.sequence_number
+        except BaseException:
+            await stream.aclose()
+            raise
+        raise MaybeSentError("the create's stream ended before any event named the response")

@@ -30,7 +30,8 @@ Layout and guarantees (details in each module's docstring):
   disjoint shards therefore run side by side without ever deleting each other's segments.
 * `lease`: one runner per (batch, writer); a second one gets `LeaseHeldError` naming the holder; a stale
   lease (dead pid on this host, or heartbeat older than `lease_timeout`) is taken over and reported.
-* `orphans`: a `submitting` row found on reload becomes `queued` (its id was durable) or `orphaned`.
+* `orphans`: a `submitting` row found on reload becomes `queued` (its id was durable) or `orphaned`
+  (spending an attempt and counting a possible duplicate: its create may have started a job).
 * `run_record`: `run.json`, what the last run was asked to do (input, spec, output, backend, model; never
   a key), so `export` and `cancel` can act from the directory alone. `batch.json` marks a state directory
   (`is_state_directory`).
@@ -48,6 +49,7 @@ row, by row_index) and `summary(dir)`. Raw DuckDB works too, but sees *every* ve
 from rowrelay.tasks.errors import CorruptSegmentError, IllegalTransition, LeaseHeldError, StateError
 from rowrelay.tasks.state.batch import is_state_directory
 from rowrelay.tasks.state.files import BATCH_FILE, RUN_FILE
+from rowrelay.tasks.state.orphans import orphan_note
 from rowrelay.tasks.state.reader import latest_sql, load, read_table, summarize, summary
 from rowrelay.tasks.state.results import RESULT_STATUS, results_frame, results_frame_of
 from rowrelay.tasks.state.run_record import RunRecord, read_run_record, write_run_record
@@ -77,6 +79,7 @@ __all__ = [
     "is_state_directory",
     "latest_sql",
     "load",
+    "orphan_note",
     "read_run_record",
     "read_table",
     "results_frame",

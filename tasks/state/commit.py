@@ -4,6 +4,10 @@ The first caller becomes the leader: it waits until `interval` has passed since 
 `rows` changes are pending), snapshots the dirty rows on the event loop, and writes them in a worker thread.
 Every caller returns once the changes it made before calling are durable; callers that arrive while a write
 is under way wait for the next one. Cancelling a caller never cancels the write it joined.
+
+An urgent caller (`commit(urgent=True)`: a response id just learnt) skips the interval: the leader writes
+at once, and a write already under way is followed at once by the next. Callers arriving meanwhile still
+share that write, so urgency costs at most one write in flight plus one waiting, never one per caller.
 """
 
 from __future__ import annotations
@@ -41,14 +45,18 @@ class GroupCommit:
         self._clock = clock
         self._leader: asyncio.Future[None] | None = None
         self._wake: asyncio.Event | None = None
+        self._urgent = False  # an urgent caller waits for the next write
 
     def wake(self) -> None:
         """Called when the row threshold is reached: a waiting leader writes at once."""
         if self._wake is not None:
             self._wake.set()
 
-    async def commit(self) -> None:
+    async def commit(self, *, urgent: bool = False) -> None:
         target = self._table.changes
+        if urgent and self._table.durable < target:
+            self._urgent = True
+            self.wake()
         while self._table.durable < target:
             if self._leader is None:
                 self._leader = asyncio.ensure_future(self._lead())
@@ -62,11 +70,12 @@ class GroupCommit:
     async def _lead(self) -> None:
         try:
             remaining = self._interval - (self._clock() - self._table.last_write)
-            if remaining > 0 and self._table.pending_rows < self._rows:
+            if remaining > 0 and self._table.pending_rows < self._rows and not self._urgent:
                 self._wake = self._wake or asyncio.Event()
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), min(remaining, self._interval))
+            self._urgent = False  # this write carries every urgent change made so far
             await self._table.write_pending()
         finally:
             self._leader = None

@@ -18,11 +18,14 @@ class TableOptions:
     `lease_timeout`: seconds without a heartbeat after which another runner may take the lease over.
     `checkpoint_interval`, `checkpoint_rows`: a group commit writes at most every `checkpoint_interval`
     seconds, or at once when `checkpoint_rows` rows are waiting. `orphan_policy`: what becomes of a
-    `submitting` row whose runner died with no response id. `clock`: epoch seconds (tests pass a fake).
+    `submitting` row whose runner died with no response id; `max_attempts`: the run's attempt budget, which
+    recovering such a row spends from (its note says whether it will be sent again). `clock`: epoch
+    seconds (tests pass a fake).
     """
 
     lease_timeout: float = 60.0
     checkpoint_interval: float = 0.2
     checkpoint_rows: int = 1000
     orphan_policy: OrphanPolicy = "resubmit"
+    max_attempts: int = 3
     clock: Callable[[], float] = time.time

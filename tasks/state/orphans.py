@@ -2,9 +2,12 @@
 
 `submitting` is written (durably) before a create is sent, so on reload such a row may or may not exist on
 the server. With a durable response id the create did reach the server: the row becomes `queued` and is
-resumed from its token. Without one nobody can know, so it becomes `orphaned` (`orphans += 1`, with the
-reason in `note`): under `orphan_policy="resubmit"` the next run submits it again (it may then be paid
-twice, which is the price of not losing it); under `"hold"` it waits for a person (`rowrelay retry`).
+resumed from its token. Without one nobody can know, so it is recorded as a create that may have started
+a job: it becomes `orphaned`, spends an attempt (`attempts += 1`) and counts a possible duplicate
+(`orphans += 1`), with the reason in `note`. Under `orphan_policy="resubmit"` a run sends it again only
+while it has attempts left (it may then be paid twice, which is the price of not losing it, counted and
+bounded); under `"hold"` it waits for a person (`rowrelay retry`). So repeated crashes cannot re-send a
+row without end.
 
 Only rows whose runner is gone are touched: this writer's own rows, and rows of writers whose lease is
 absent or stale. A live sibling writer's in-flight rows are left alone. Whether a writer is live is asked
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 from rowrelay.tasks.records import Policy, RowStatus
 from rowrelay.tasks.state.schema import RowState
 
-__all__ = ["Change", "OrphanPolicy", "orphan_changes"]
+__all__ = ["Change", "OrphanPolicy", "orphan_changes", "orphan_note"]
 
 OrphanPolicy = Policy
 
@@ -35,7 +38,12 @@ class Change:
 
 
 def orphan_changes(
-    rows: Iterable[RowState], *, writer: str, is_live: Callable[[str], bool], policy: OrphanPolicy
+    rows: Iterable[RowState],
+    *,
+    writer: str,
+    is_live: Callable[[str], bool],
+    policy: OrphanPolicy,
+    max_attempts: int,
 ) -> list[Change]:
     """The changes that recover the dead runners' `submitting` rows among `rows`, for `writer` reopening.
 
@@ -52,14 +60,33 @@ def orphan_changes(
                 live[row.writer] = is_live(row.writer)
             if live[row.writer]:
                 continue
-        changes.append(_recovery(row, policy))
+        changes.append(_recovery(row, policy, max_attempts))
     return changes
 
 
-def _recovery(row: RowState, policy: OrphanPolicy) -> Change:
+def _recovery(row: RowState, policy: OrphanPolicy, max_attempts: int) -> Change:
     if row.response_id is not None:
         note = f"recovered: was submitting when {row.writer!r} stopped, its response id was durable"
         return Change(row.row_key, "queued", {"note": note})
-    then = "will resubmit" if policy == "resubmit" else "held for `rowrelay retry`"
-    note = f"orphaned: was submitting when {row.writer!r} stopped, no response id; {then}"
-    return Change(row.row_key, "orphaned", {"orphans": row.orphans + 1, "note": note})
+    attempts = row.attempts + 1
+    what = f"was submitting when {row.writer!r} stopped, with no response id"
+    fields: dict[str, object] = {
+        "attempts": attempts,
+        "orphans": row.orphans + 1,
+        "error_type": "maybe_created",
+        "error_message": f"the runner stopped during the create ({row.writer!r})",
+        "note": orphan_note(what, attempts, max_attempts, policy),
+    }
+    return Change(row.row_key, "orphaned", fields)
+
+
+def orphan_note(what: str, attempts: int, max_attempts: int, policy: OrphanPolicy) -> str:
+    """The note of a row whose create may have started a job nobody can see: what happened, and whether
+    a run will send it again (the run plan's `wants_submit` decides by the same facts)."""
+    if policy == "hold":
+        then = "held for `rowrelay retry`"
+    elif attempts >= max_attempts:
+        then = f"gave up after {attempts} attempts; `rowrelay retry` sends it again"
+    else:
+        then = "it will be sent again"
+    return f"orphaned: {what}; it may have started a job rowrelay cannot see; {then}"

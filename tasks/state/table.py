@@ -68,11 +68,14 @@ class StateTable:
         checkpoint_interval: float = 0.2,
         checkpoint_rows: int = 1000,
         orphan_policy: OrphanPolicy = "resubmit",
+        max_attempts: int = 3,
         on_corrupt: Literal["raise", "skip"] = "raise",
         clock: Callable[[], float] = time.time,
     ) -> StateTable:
         """Open (creating if new) a batch directory for `writer`: take its lease, load, recover orphans."""
-        options = TableOptions(lease_timeout, checkpoint_interval, checkpoint_rows, orphan_policy, clock)
+        options = TableOptions(
+            lease_timeout, checkpoint_interval, checkpoint_rows, orphan_policy, max_attempts, clock
+        )
         if not WRITER_NAME.match(writer):
             raise ValueError(f"writer name {writer!r}: use letters, digits and _ . = + -")
         directory = Path(directory)
@@ -111,7 +114,11 @@ class StateTable:
 
         submitting = self.rows(["submitting"])
         for change in orphan_changes(
-            submitting, writer=self.writer, is_live=is_live, policy=self.orphan_policy
+            submitting,
+            writer=self.writer,
+            is_live=is_live,
+            policy=self.orphan_policy,
+            max_attempts=self.options.max_attempts,
         ):
             self.transition(change.row_key, change.status, **change.fields)
 
@@ -209,13 +216,15 @@ class StateTable:
         written = self._checkpoints.flush(compact=compact)
         return 0 if written is None else len(written.keys)
 
-    async def commit(self) -> None:
+    async def commit(self, *, urgent: bool = False) -> None:
         """Return once every change made before the call is durable (group commit, see `commit.py`).
 
-        Also keeps the lease alive while nothing changes (a runner waiting on long responses).
+        `urgent`: write without waiting out the commit interval (a response id just learnt: until it is
+        durable, a crash would leave a paid job nobody can find). Also keeps the lease alive while
+        nothing changes (a runner waiting on long responses).
         """
         self._checkpoints.beat_if_due()
-        await self._group.commit()
+        await self._group.commit(urgent=urgent)
 
     async def maybe_commit(self) -> None:
         """Commit only if `checkpoint_interval` elapsed or `checkpoint_rows` changes are pending."""

@@ -87,10 +87,11 @@ async def test_http_500s_and_429s_slow_the_batch_but_spend_no_attempts(tmp_path:
     with running_emulator(config) as emu:
         report = await run_batch(emu, tmp_path / "batch", rows=40)
         codes = emu.emulator.stats()["status_codes"]
-    assert report.counts == {"completed": 40}
+    frame = load(tmp_path / "batch")
+    unfinished = frame[frame["status"] != "completed"]
+    assert report.counts == {"completed": 40}, unfinished[["row_key", "status", "error_message", "note"]]
     assert codes.get("500", 0) > 0
     assert codes.get("429", 0) > 0
-    frame = load(tmp_path / "batch")
     assert (frame["attempts"] == 1).all()  # nothing was created by a refused create
     assert report.counters.rate_limited > 0
 

@@ -1,4 +1,5 @@
-"""A `submitting` row found on reload: `queued` if its response id was durable, else `orphaned`."""
+"""A `submitting` row found on reload: `queued` if its response id was durable, else `orphaned`, having
+spent an attempt (its create may have started a job), so repeated crashes cannot re-send it without end."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from rowrelay.tasks.errors import IllegalTransition
 from rowrelay.tasks.records import RowStatus
 from rowrelay.tasks.run import RowPolicy, send_order
 from rowrelay.tasks.state import RowState, StateTable
-from rowrelay.tasks.state.orphans import Change, orphan_changes
+from rowrelay.tasks.state.orphans import orphan_changes
 from rowrelay.tasks.state.schema import to_datetime
 from tests.support.state import FakeClock, rows
 
@@ -32,11 +33,14 @@ def test_orphan_conversion(batch_dir: Path, clock: FakeClock, policy: str) -> No
         orphan = table.get("row-000000")
         assert orphan.status == "orphaned"
         assert orphan.orphans == 1
+        assert orphan.attempts == 1  # the create may have left: it is paid for in attempts
+        assert orphan.error_type == "maybe_created"
         assert orphan.note is not None
         assert "no response id" in orphan.note
         recovered = table.get("row-000001")
         assert recovered.status == "queued"
         assert recovered.response_id == "resp_1"
+        assert recovered.attempts == 0  # an id was durable: nothing is spent again
         assert recovered.note is not None
         assert "durable" in recovered.note
         plan = RowPolicy(batch_id="b1", model="m", orphan_policy=policy)  # type: ignore[arg-type]
@@ -56,6 +60,29 @@ def test_conversion_is_durable_and_counted_once(batch_dir: Path, clock: FakeCloc
     StateTable.open(batch_dir, clock=clock, orphan_policy="hold").close()
     with StateTable.open(batch_dir, clock=clock, orphan_policy="hold") as table:
         assert table.get("row-000000").orphans == 1
+        assert table.get("row-000000").attempts == 1
+
+
+def test_repeated_crashes_spend_the_attempts_and_then_stop_resending(
+    batch_dir: Path, clock: FakeClock
+) -> None:
+    plan = RowPolicy(batch_id="b1", model="m", max_attempts=3)
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        table.add_pending(rows(1))
+    for crash in range(1, 4):
+        table = StateTable.open(batch_dir, clock=clock, max_attempts=3)
+        row = table.get("row-000000")
+        assert (row.attempts, row.orphans) == (crash - 1, crash - 1)
+        assert send_order(table, plan) == ["row-000000"]  # still within its attempts: sent again
+        table.transition("row-000000", "submitting")
+        table.flush()
+        table.lease.release()  # the runner dies mid-create, again
+    with StateTable.open(batch_dir, clock=clock, max_attempts=3) as table:
+        row = table.get("row-000000")
+        assert (row.status, row.attempts, row.orphans) == ("orphaned", 3, 3)
+        assert send_order(table, plan) == []  # spent: no run sends it again by itself
+        assert row.note is not None
+        assert "gave up after 3 attempts" in row.note
 
 
 def test_live_sibling_rows_are_left_alone(batch_dir: Path, clock: FakeClock) -> None:
@@ -99,7 +126,7 @@ def test_orphan_changes_decide_from_rows_alone() -> None:
         _row("live-sibling", "alive"),
         _row("not-submitting", "gone", status="queued"),
     ]
-    changes = orphan_changes(given, writer="main", is_live=is_live, policy="hold")
+    changes = orphan_changes(given, writer="main", is_live=is_live, policy="hold", max_attempts=3)
     assert [(c.row_key, c.status) for c in changes] == [
         ("own-with-id", "queued"),
         ("own-without", "orphaned"),
@@ -108,11 +135,20 @@ def test_orphan_changes_decide_from_rows_alone() -> None:
     ]
     assert sorted(asked) == ["alive", "gone"]  # once per other writer; never for its own rows
     assert changes[1].fields["orphans"] == 3
+    assert changes[1].fields["attempts"] == 2
     assert "held for `rowrelay retry`" in str(changes[1].fields["note"])
     assert "durable" in str(changes[0].fields["note"])
 
 
 def test_orphan_changes_under_resubmit_say_so() -> None:
-    (change,) = orphan_changes([_row("k", "main")], writer="main", is_live=lambda _: True, policy="resubmit")
-    assert change == Change("k", "orphaned", {"orphans": 3, "note": change.fields["note"]})
-    assert "will resubmit" in str(change.fields["note"])
+    (change,) = orphan_changes(
+        [_row("k", "main")], writer="main", is_live=lambda _: True, policy="resubmit", max_attempts=3
+    )
+    assert change.row_key == "k"
+    assert change.status == "orphaned"
+    assert (change.fields["attempts"], change.fields["orphans"]) == (2, 3)
+    assert "it will be sent again" in str(change.fields["note"])
+    (spent,) = orphan_changes(
+        [_row("k", "main")], writer="main", is_live=lambda _: True, policy="resubmit", max_attempts=2
+    )
+    assert "gave up after 2 attempts" in str(spent.fields["note"])

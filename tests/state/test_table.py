@@ -94,6 +94,32 @@ async def test_commit_writes_at_once_at_the_row_threshold(batch_dir: Path, clock
         assert table.pending_rows == 0
 
 
+async def test_an_urgent_commit_does_not_wait_out_the_interval(batch_dir: Path, clock: FakeClock) -> None:
+    # The fake clock never advances: only an urgent commit can write before the 30 s interval.
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock, checkpoint_interval=30.0) as table:
+        table.add_pending(rows(2))
+        table.transition("row-000000", "submitting")
+        await asyncio.wait_for(table.commit(urgent=True), timeout=5)
+        assert table.pending_rows == 0
+        assert load(batch_dir).loc[0, "status"] == "submitting"
+
+
+async def test_an_urgent_commit_wakes_a_leader_waiting_out_the_interval(
+    batch_dir: Path, clock: FakeClock
+) -> None:
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock, checkpoint_interval=30.0) as table:
+        table.add_pending(rows(2))
+        table.transition("row-000000", "submitting")
+        patient = asyncio.ensure_future(table.commit())
+        await asyncio.sleep(0.01)
+        assert not patient.done()  # the leader waits out the interval...
+        table.transition("row-000001", "submitting")
+        await asyncio.wait_for(table.commit(urgent=True), timeout=5)  # ...until an urgent caller comes
+        await asyncio.wait_for(patient, timeout=5)
+        assert table.pending_rows == 0
+        assert (load(batch_dir)["status"] == "submitting").all()
+
+
 async def test_maybe_commit_respects_the_interval(batch_dir: Path, clock: FakeClock) -> None:
     with StateTable.open(batch_dir, batch_id="b1", clock=clock, checkpoint_interval=10.0) as table:
         table.add_pending(rows(3))
