@@ -94,6 +94,29 @@ def maybe_created(row: RowState, message: str, *, max_attempts: int, policy: Pol
     )
 
 
+def moved_on(row: RowState, response_id: str, cursor: int | None) -> Change:
+    """The row's work went on in a new response (an agent answered a response's tool calls with a new,
+    paid, one): from now on the row waits on that one, and the earlier ids stay on record."""
+    chain = " ".join(part for part in (row.previous_response_ids, row.response_id) if part)
+    return Change(
+        row.status, {"response_id": response_id, "previous_response_ids": chain, "sequence_number": cursor}
+    )
+
+
+def follow_up_maybe_created(row: RowState, message: str, now: datetime, *, max_attempts: int) -> Change:
+    """A create made while waiting (an agent's tool round) got no answer naming its job: it spends an
+    attempt and counts a possible duplicate; with attempts left the row keeps waiting on its token (the
+    next look makes the round again), else it fails with a note."""
+    counted = {"attempts": row.attempts + 1, "orphans": row.orphans + 1}
+    if counted["attempts"] >= max_attempts:
+        gave_up = failed("maybe_created", None, message, counted["attempts"], now, max_attempts=max_attempts)
+        return Change(gave_up.status, {**gave_up.fields, **counted})
+    note = "a follow-up create got no answer naming its job: it may have started one rowrelay cannot see"
+    return Change(
+        row.status, {**counted, "error_type": "maybe_created", "error_message": message, "note": note}
+    )
+
+
 def accepted(snapshot: Snapshot, row: RowState, now: datetime, *, cursor: int | None, model: str) -> Change:
     """The server answered a create: the row holds its token (or, from a foreground backend, its end)."""
     fields: dict[str, object] = {

@@ -12,6 +12,7 @@ A create's outcome decides what the row spends:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Literal
@@ -49,10 +50,18 @@ class Submitter:
             context.budget.estimate(estimate_tokens(request.prompt) + instructions)
         )
         context.table.transition(key, "submitting")
-        await context.table.commit()  # write-ahead: durable `submitting` before the create leaves
+        try:
+            await context.table.commit()  # write-ahead: durable `submitting` before the create leaves
+        except asyncio.CancelledError:
+            context.table.transition(key, "pending")  # the run stopped first: the create never left
+            raise
         context.counters.creates += 1
         try:
             snapshot, stream, cursor = await self._create(request)
+        except asyncio.CancelledError:
+            # The run stopped (a refused key, Ctrl-C) with this create on the wire: it may have started.
+            self._maybe_created(row, "the run stopped while this create was in flight")
+            raise
         except RateLimitedError as exc:
             context.throttled(exc, poll=False)
             context.table.transition(key, "pending")  # refused before anything started
@@ -67,16 +76,7 @@ class Submitter:
             context.table.transition(key, "pending")  # nothing started; the run stops
             raise
         except MaybeSentError as exc:
-            context.counters.maybe_created += 1
-            context.apply(
-                key,
-                record.maybe_created(
-                    row,
-                    str(exc),
-                    max_attempts=context.policy.max_attempts,
-                    policy=context.policy.orphan_policy,
-                ),
-            )
+            self._maybe_created(row, str(exc))
             return None
         except TransientError as exc:
             context.counters.transient_errors += 1
@@ -89,6 +89,14 @@ class Submitter:
         # a paid job no run can find (followers still share this write).
         await context.table.commit(urgent=True)
         return stream
+
+    def _maybe_created(self, row: RowState, reason: str) -> None:
+        context, policy = self.context, self.context.policy
+        context.counters.maybe_created += 1
+        change = record.maybe_created(
+            row, reason, max_attempts=policy.max_attempts, policy=policy.orphan_policy
+        )
+        context.apply(row.row_key, change)
 
     def _request(self, key: str) -> RowRequest:
         policy = self.context.policy

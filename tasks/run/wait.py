@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from rowrelay.tasks.errors import RateLimitedError, ResponseGoneError, TransientError
 from rowrelay.tasks.llm import (
     BackgroundBackend,
+    MaybeSentError,
     Snapshot,
     StreamErrorEvent,
     StreamUnavailableError,
@@ -59,9 +60,16 @@ class Waiter:
             except RateLimitedError as exc:
                 self.context.throttled(exc, poll=True)
                 continue
+            except MaybeSentError as exc:
+                if self._follow_up_lost(key, str(exc)):
+                    return None
+                continue
             except TransientError:
                 self.context.counters.transient_errors += 1
                 continue
+            if snapshot.response_id not in (None, response_id):
+                response_id = snapshot.response_id
+                await self._move_on(key, response_id, None)
             seen_at = (now() - submitted).total_seconds()
             if snapshot.terminal:
                 # It finished between the last look that found it running and this one. Learn that
@@ -89,7 +97,13 @@ class Waiter:
                 async with contextlib.aclosing(stream):
                     while (update := await self._next_event(key, stream)) is not None:
                         cursor = update.sequence_number
-                        self.context.table.update(key, sequence_number=cursor)
+                        moved = update.snapshot is not None and update.snapshot.response_id
+                        if moved and moved != response_id:
+                            response_id = moved  # a new response's events number from 0 again
+                            last_cursor = -1
+                            await self._move_on(key, response_id, cursor)
+                        else:
+                            self.context.table.update(key, sequence_number=cursor)
                         if update.snapshot is not None:
                             if update.snapshot.terminal:
                                 return update.snapshot
@@ -99,10 +113,18 @@ class Waiter:
                 snapshot = await self.backend.retrieve(response_id)
                 if snapshot.terminal:
                     return snapshot
-                if await self._stuck(key, snapshot, seconds_since(self.context.table.get(key).submitted_at)):
+                if snapshot.response_id not in (None, response_id):
+                    response_id, cursor = snapshot.response_id, -1  # stream the new one from its start
+                    await self._move_on(key, response_id, None)
+                elif await self._stuck(
+                    key, snapshot, seconds_since(self.context.table.get(key).submitted_at)
+                ):
                     return None
             except (StreamUnavailableError, StreamErrorEvent):
                 return await self._poll(self.context.table.get(key))
+            except MaybeSentError as exc:
+                if self._follow_up_lost(key, str(exc)):
+                    return None
             except ResponseGoneError as exc:
                 self.context.apply(key, record.expired(str(exc)))
                 return None
@@ -127,6 +149,22 @@ class Waiter:
                 return await anext(stream)
         except (StopAsyncIteration, TimeoutError):
             return None
+
+    async def _move_on(self, key: str, response_id: str, cursor: int | None) -> None:
+        """Wait on the row's new response from now on, durably at once: after a crash the next run must
+        continue from it, not make the round (and pay for it) again."""
+        self.context.apply(key, record.moved_on(self.context.table.get(key), response_id, cursor))
+        await self.context.table.commit(urgent=True)
+
+    def _follow_up_lost(self, key: str, message: str) -> bool:
+        """Count a create made while waiting that got no answer; True when the row has now ended."""
+        self.context.counters.maybe_created += 1
+        row = self.context.table.get(key)
+        change = record.follow_up_maybe_created(
+            row, message, now(), max_attempts=self.context.policy.max_attempts
+        )
+        self.context.apply(key, change)
+        return change.status not in HOLDING_TOKEN
 
     def _note_progress(self, key: str, snapshot: Snapshot) -> None:
         if snapshot.status != self.context.table.get(key).status and snapshot.status in HOLDING_TOKEN:

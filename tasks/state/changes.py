@@ -44,6 +44,7 @@ _PER_RESPONSE = (
     "output_tokens",
     "reasoning_tokens",
     "completed_at",
+    "previous_response_ids",
 )
 
 

@@ -7,6 +7,7 @@ newer rowrelay is refused rather than guessed at.
 History:
     1  the first layout: no `reasoning_tokens`, no `orphans` counter.
     2  adds `reasoning_tokens` (int64, null when unknown) and `orphans` (int32, 0).
+    3  adds `previous_response_ids` (string of space-separated ids; null: the row never moved on).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import pyarrow as pa
 from rowrelay.tasks.errors import StateError
 from rowrelay.tasks.state.schema import SCHEMA, SCHEMA_VERSION
 
-SCHEMA_V1 = pa.schema([f for f in SCHEMA if f.name not in ("reasoning_tokens", "orphans")])
-"""The version-1 columns (kept so tests can write a genuine old file)."""
+SCHEMA_V2 = pa.schema([f for f in SCHEMA if f.name != "previous_response_ids"])
+SCHEMA_V1 = pa.schema([f for f in SCHEMA_V2 if f.name not in ("reasoning_tokens", "orphans")])
+"""The version-1 and -2 columns (kept so tests can write genuine old files)."""
 
 
 def _v1_to_v2(table: pa.Table) -> pa.Table:
@@ -29,7 +31,12 @@ def _v1_to_v2(table: pa.Table) -> pa.Table:
     return table.append_column(SCHEMA.field("orphans"), zeros)
 
 
-MIGRATIONS: Mapping[int, Callable[[pa.Table], pa.Table]] = {1: _v1_to_v2}
+def _v2_to_v3(table: pa.Table) -> pa.Table:
+    field = SCHEMA.field("previous_response_ids")
+    return table.append_column(field, pa.nulls(table.num_rows, field.type))
+
+
+MIGRATIONS: Mapping[int, Callable[[pa.Table], pa.Table]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate(table: pa.Table, version: int, source: str) -> pa.Table:

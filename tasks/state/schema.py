@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from rowrelay.tasks.records import RowStatus
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped whenever the columns change; older files are migrated on read (`migrations`)."""
 SCHEMA_VERSION_KEY = b"rowrelay.schema_version"
 
@@ -46,6 +46,7 @@ _FIELDS: list[pa.Field[Any]] = [
     pa.field("note", pa.string()),
     pa.field("writer", pa.string(), nullable=False),
     pa.field("version", pa.int64(), nullable=False),
+    pa.field("previous_response_ids", pa.string()),
 ]
 SCHEMA = pa.schema(_FIELDS, metadata={SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode()})
 
@@ -76,6 +77,10 @@ class RowState:
     note: str | None
     writer: str
     version: int
+    previous_response_ids: str | None = None
+    """The earlier responses of this attempt, space-separated, oldest first, when the row's work moved on
+    to a new one (an agent's tool round answers a response's function calls with a new, paid, response):
+    a resumed row continues from `response_id`, the latest, and every paid response stays on record."""
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(RowState))

@@ -203,7 +203,13 @@ async def test_bad_credentials_stop_the_run_with_a_clear_error(tmp_path: Path) -
         with pytest.raises(BackendRefusedError, match="credentials"):
             await run_batch(emu, tmp_path / "batch", rows=3, api_key="wrong")
         assert emu.emulator.listing() == []
-    # The refused row went back to pending; rows whose create was cut short by the stop cannot know
-    # whether it arrived, so they stay `submitting` and become counted orphans on the next open.
-    assert set(load(tmp_path / "batch")["status"]) <= {"pending", "submitting"}
-    assert "pending" in set(load(tmp_path / "batch")["status"])
+    # The refused row went back to pending, and so did rows stopped before their create left; a row whose
+    # create was on the wire when the run stopped may have started a job, so it is counted as such. No
+    # row is left `submitting` for the next run to guess about.
+    frame = load(tmp_path / "batch")
+    assert set(frame["status"]) <= {"pending", "orphaned"}
+    assert "pending" in set(frame["status"])
+    cut_short = frame[frame["status"] == "orphaned"]
+    assert (cut_short["attempts"] == 1).all()
+    assert (cut_short["orphans"] == 1).all()
+    assert (frame.loc[frame["status"] == "pending", "attempts"] == 0).all()

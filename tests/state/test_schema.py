@@ -12,7 +12,7 @@ import pytest
 from rowrelay.tasks.errors import StateError
 from rowrelay.tasks.state import SCHEMA, SCHEMA_VERSION, StateTable, load
 from rowrelay.tasks.state.files import SEGMENTS
-from rowrelay.tasks.state.migrations import MIGRATIONS, SCHEMA_V1
+from rowrelay.tasks.state.migrations import MIGRATIONS, SCHEMA_V1, SCHEMA_V2
 from rowrelay.tasks.state.schema import SCHEMA_VERSION_KEY
 from tests.support.state import FakeClock, rows
 
@@ -33,7 +33,7 @@ def test_migrations_chain_to_the_current_version() -> None:
     assert sorted(MIGRATIONS) == list(range(1, SCHEMA_VERSION))
 
 
-def _write_v1_segment(directory: Path) -> None:
+def _write_old_segment(directory: Path, schema: pa.Schema, version: bytes) -> None:
     ts = pa.scalar(1_700_000_000_000_000, pa.timestamp("us", tz="UTC"))
     values: dict[str, list[Any]] = {
         "row_key": ["old-0", "old-1"],
@@ -47,14 +47,15 @@ def _write_v1_segment(directory: Path) -> None:
         "writer": ["main", "main"],
         "version": [1, 1],
     }
-    arrays = [pa.array(values.get(f.name, [None, None]), f.type) for f in SCHEMA_V1]
-    old = pa.Table.from_arrays(arrays, schema=SCHEMA_V1.with_metadata({SCHEMA_VERSION_KEY: b"1"}))
+    values |= {"orphans": [0, 0]} if "orphans" in schema.names else {}
+    arrays = [pa.array(values.get(f.name, [None, None]), f.type) for f in schema]
+    old = pa.Table.from_arrays(arrays, schema=schema.with_metadata({SCHEMA_VERSION_KEY: version}))
     (directory / SEGMENTS).mkdir(parents=True)
     pq.write_table(old, directory / SEGMENTS / "main-0000000001.parquet")
 
 
 def test_v1_file_is_migrated_on_read(batch_dir: Path, clock: FakeClock) -> None:
-    _write_v1_segment(batch_dir)
+    _write_old_segment(batch_dir, SCHEMA_V1, b"1")
     with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
         assert table.get("old-0").output_text == "hello"
         assert table.get("old-0").orphans == 0
@@ -63,6 +64,17 @@ def test_v1_file_is_migrated_on_read(batch_dir: Path, clock: FakeClock) -> None:
     frame = load(batch_dir)
     assert frame["reasoning_tokens"].isna().tolist() == [True, False]
     assert frame["reasoning_tokens"].iloc[1] == 7
+
+
+def test_v2_file_is_migrated_on_read(batch_dir: Path, clock: FakeClock) -> None:
+    _write_old_segment(batch_dir, SCHEMA_V2, b"2")
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        assert table.get("old-1").previous_response_ids is None
+        table.update("old-1", response_id="resp_c", previous_response_ids="resp_b")
+    frame = load(batch_dir)
+    assert frame["previous_response_ids"].isna().tolist() == [True, False]
+    assert frame["previous_response_ids"].iloc[1] == "resp_b"
+    assert frame["response_id"].tolist() == ["resp_a", "resp_c"]
 
 
 def test_newer_schema_is_refused(batch_dir: Path, clock: FakeClock) -> None:
