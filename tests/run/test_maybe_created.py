@@ -1,0 +1,123 @@
+"""Never pay twice silently: each fault a real network makes on a create, on each backend and wait mode.
+
+The emulator starts the job and then fails only the answer (a gateway's 5xx page, no answer at all, a
+stream cut or ended before any event). For every row, the jobs the server holds must be at most the
+attempts the row spent, and every job beyond the first, and every job whose create went unanswered, a
+counted possible duplicate (`orphans`) of that row. Each case also checks the fault really happened,
+so it cannot pass by testing nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
+from rowrelay.tasks.run import RunReport, open_session
+from rowrelay.tasks.state import load
+from tests.support.runs import new_table, prompts, settings_for
+
+ROWS = 24
+RATE = 0.3  # of creates faulted; with 8 attempts a row runs out with probability 0.3**8
+TIMEOUT = 0.5  # the client's, for creates that never answer
+
+# (case, emulator options, how rowrelay runs: backend/agent and mode)
+RESPONSES = [("responses", "poll"), ("responses", "stream"), ("agent", "poll"), ("agent", "stream")]
+STREAMS = [("responses", "stream"), ("agent", "stream")]
+CASES: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = [
+    ("gateway-5xx", {"gateway_error_rate": RATE}, [*RESPONSES, ("chat", "poll")]),
+    ("no-answer", {"hang_rate": RATE}, [*RESPONSES, ("chat", "poll")]),
+    ("stream-cut-before-events", {"stream_cut_rate": RATE}, STREAMS),
+    ("stream-ends-with-no-event", {"empty_stream_rate": RATE}, STREAMS),
+]
+MATRIX = [
+    pytest.param(options, runner, mode, id=f"{case}-{runner}-{mode}")
+    for case, options, runs in CASES
+    for runner, mode in runs
+]
+
+
+async def _run(emu: RunningEmulator, directory: Path, runner: str, mode: str) -> RunReport:
+    overrides: dict[str, Any] = {"mode": mode, "max_attempts": 8, "request_timeout": TIMEOUT}
+    agent = None
+    if runner == "chat":
+        overrides |= {"backend": "chat", "api_key": "unused"}
+    if runner == "agent":
+        from tests.llm.agent_factories import make_agent  # Agent Framework only where it is tested
+
+        agent = make_agent
+    table = new_table(directory, ROWS)
+    session = open_session(settings_for(emu, **overrides), table, prompts(ROWS), agent=agent)
+    try:
+        return await session.runner.run()
+    finally:
+        await session.aclose()
+        table.close()
+
+
+def _jobs_by_row(emu: RunningEmulator) -> tuple[Counter[str], Counter[str]]:
+    """Jobs the server started per row, and those whose create was never answered with their id."""
+    row_of_prompt = {prompt: key for key, prompt in prompts(ROWS).items()}
+    jobs, unanswered = Counter[str](), Counter[str]()
+    for job in emu.emulator.jobs():
+        key = job["metadata"].get("rowrelay_row") or row_of_prompt[job["prompt"]]
+        jobs[key] += 1
+        unanswered[key] += not job["answered"]
+    return jobs, unanswered
+
+
+@pytest.mark.parametrize(("options", "runner", "mode"), MATRIX)
+async def test_every_job_beyond_the_first_is_a_counted_maybe_created_create(
+    tmp_path: Path, options: dict[str, Any], runner: str, mode: str
+) -> None:
+    config = EmulatorConfig(latency=LatencySpec.parse("uniform:0.05,0.3"), seed=7, **options)
+    with running_emulator(config) as emu:
+        report = await _run(emu, tmp_path / "batch", runner, mode)
+        jobs, unanswered = _jobs_by_row(emu)
+    frame = load(tmp_path / "batch").set_index("row_key")
+    assert report.counts == {"completed": ROWS}, frame[["status", "attempts", "note"]]
+    assert sum(unanswered.values()) > 0, "no create was faulted: the case tested nothing"
+    assert report.counters.maybe_created == frame["orphans"].sum() >= sum(unanswered.values())
+    for key, row in frame.iterrows():
+        assert jobs[key] <= row["attempts"], (key, jobs[key], row["attempts"])
+        assert jobs[key] - 1 <= row["orphans"], (key, jobs[key], row["orphans"])
+        assert unanswered[key] <= row["orphans"], (key, unanswered[key], row["orphans"])
+
+
+@pytest.mark.parametrize("runner", ["responses", "agent"])
+async def test_a_stream_that_skips_response_created_still_names_its_job(tmp_path: Path, runner: str) -> None:
+    # The id comes with the next lifecycle event (`response.queued`): nothing is maybe created or resent.
+    config = EmulatorConfig(latency=LatencySpec.parse("uniform:0.05,0.3"), seed=7, skip_created_rate=1.0)
+    with running_emulator(config) as emu:
+        report = await _run(emu, tmp_path / "batch", runner, "stream")
+        jobs, unanswered = _jobs_by_row(emu)
+    frame = load(tmp_path / "batch")
+    assert report.counts == {"completed": ROWS}
+    assert set(jobs.values()) == {1}
+    assert sum(unanswered.values()) == 0
+    assert (frame["attempts"] == 1).all()
+    assert (frame["orphans"] == 0).all()
+    assert report.counters.maybe_created == 0
+
+
+async def test_a_row_whose_creates_all_go_unanswered_stops_at_its_attempts(tmp_path: Path) -> None:
+    config = EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"), gateway_error_rate=1.0)
+    with running_emulator(config) as emu:
+        table = new_table(tmp_path / "batch", 3)
+        session = open_session(settings_for(emu, max_attempts=2), table, prompts(3))
+        try:
+            report = await session.runner.run()
+        finally:
+            await session.aclose()
+            table.close()
+        jobs, _ = _jobs_by_row(emu)
+    frame = load(tmp_path / "batch")
+    assert report.counts == {"orphaned": 3}
+    assert set(jobs.values()) == {2}  # two paid jobs each: both counted, then no more
+    assert (frame["attempts"] == 2).all()
+    assert (frame["orphans"] == 2).all()
+    assert frame["note"].str.contains("gave up after 2 attempts").all()
+    assert frame["error_message"].str.contains("502|503|504").all()
