@@ -94,6 +94,11 @@ class Record:
         """The `call_id` the model gave its function call, which a `function_call_output` answers."""
         return "call_" + hashlib.blake2b(self.id.encode(), digest_size=12).hexdigest()
 
+    def open_calls(self) -> frozenset[str]:
+        """Call ids a create naming this response as `previous_response_id` must answer."""
+        done = self.plan.call is not None and self.plan.outcome == "completed"
+        return frozenset({self.call_id}) if done and self.cancelled_after is None else frozenset()
+
     @property
     def finished_after(self) -> float | None:
         """Seconds from creation to the terminal event, or None if it never ends on its own."""

@@ -8,9 +8,10 @@ import json
 from typing import Any
 
 import jsonschema
+import openai
 import pytest
 from openai import AsyncOpenAI
-from openai.types.responses import FunctionToolParam, ResponseFunctionToolCall
+from openai.types.responses import FunctionToolParam, ResponseFunctionToolCall, ResponseFunctionToolCallParam
 from openai.types.responses.response_input_param import FunctionCallOutput
 
 from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator
@@ -214,3 +215,24 @@ async def test_tool_choice_none_answers_in_text_and_a_named_function_is_the_one_
     )
     assert call_of(forced).name == "close_ticket"
     assert call_of(forced).arguments == "{}"
+
+
+async def test_tool_outputs_must_answer_the_calls_as_the_service_requires(client: AsyncOpenAI) -> None:
+    first = await client.responses.create(model="gpt-4.1", input="Ticket 2", tools=[LOOKUP])
+    call = call_of(first)
+    with pytest.raises(openai.BadRequestError, match="No tool output found for function call") as missing:
+        await client.responses.create(model="gpt-4.1", previous_response_id=first.id, input="and?")
+    assert missing.value.param == "input"
+    stray: FunctionCallOutput = {"type": "function_call_output", "call_id": "call_nope", "output": "x"}
+    with pytest.raises(openai.BadRequestError, match="No tool call found for function call output"):
+        await client.responses.create(model="gpt-4.1", previous_response_id=first.id, input=[stray])
+    # Stateless: the call travels in the input next to its output, with no previous_response_id.
+    resent: ResponseFunctionToolCallParam = {
+        "type": "function_call",
+        "call_id": call.call_id,
+        "name": call.name,
+        "arguments": call.arguments,
+    }
+    answer: FunctionCallOutput = {"type": "function_call_output", "call_id": call.call_id, "output": "done"}
+    stateless = await client.responses.create(model="gpt-4.1", input=[resent, answer], tools=[LOOKUP])
+    assert "done" in stateless.output_text
