@@ -18,7 +18,7 @@ from rowrelay.tasks.emulator.config import EmulatorConfig
 from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, error_body, response_object
 from rowrelay.tasks.emulator.service import Clock, Emulator, Faults, RateLimited, RealClock
 from rowrelay.tasks.emulator.timeline import Record
-from rowrelay.tasks.emulator.validation import BadRequest, check_create, truthy
+from rowrelay.tasks.emulator.validation import BadRequest, check_create, check_tool_outputs, truthy
 
 Handler = Callable[[Request, Emulator], Awaitable[Response]]
 MODELS = ("gpt-4.1-mini", "gpt-4.1", "gpt-4o-mini", "gpt-5-mini", "gpt-5", "o3", "o4-mini")
@@ -81,13 +81,18 @@ async def create_response(request: Request, emu: Emulator) -> Response:
     if emu.draw_http_error(body) or faults.http_error:
         return error_response(500, SERVER_ERROR_MESSAGE, "server_error")
     previous = body.get("previous_response_id")
-    if previous is not None and emu.get(previous) is None:
+    prior = None if previous is None else emu.get(previous)
+    if previous is not None and prior is None:
         return error_response(
             400,
             f"Previous response with id '{previous}' not found.",
             "invalid_request_error",
             param="previous_response_id",
         )
+    try:
+        check_tool_outputs(body, prior.open_calls() if prior is not None else frozenset())
+    except BadRequest as exc:
+        return error_response(400, exc.message, "invalid_request_error", param=exc.param, code=exc.code)
     background = body.get("background") is True
     record = emu.create(body, faults, background=background)
     include = frozenset(body.get("include") or ())

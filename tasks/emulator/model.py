@@ -15,6 +15,7 @@ from typing import Any, Literal
 import orjson
 
 from rowrelay.tasks.emulator.config import EmulatorConfig
+from rowrelay.tasks.emulator.tools import ToolCall, function_to_call, mention, plan_call, tool_outputs
 
 Outcome = Literal["completed", "failed", "incomplete", "stuck"]
 ForcedFault = Literal["fail", "incomplete", "stuck"]
@@ -44,6 +45,7 @@ class Plan:
     reasoning_tokens: int
     outcome: Outcome
     reasoning: bool
+    call: ToolCall | None = None  # set when the answer is a function call instead of text (no chunks)
 
     @property
     def text(self) -> str:
@@ -114,17 +116,40 @@ def plan_response(
         visible = max(0, limit - reasoning_tokens)
     if outcome == "incomplete" and visible == wanted:
         visible = max(1, wanted // 2)
-    words = _words(config.seed, digest, visible)
+    call, chunks, visible = _answer(config, body, digest, visible, wanted)
     return Plan(
         queue_delay=0.0 if not background else min(0.5, 0.1 * work_time),
         work_time=max(0.0, work_time),
-        chunks=_chunk(words, config.max_deltas),
+        chunks=chunks,
         input_tokens=estimate_tokens(prompt),
         output_tokens=visible + reasoning_tokens,
         reasoning_tokens=reasoning_tokens,
         outcome=outcome,
         reasoning=reasoning,
+        call=call,
     )
+
+
+def _answer(
+    config: EmulatorConfig, body: dict[str, Any], digest: bytes, visible: int, wanted: int
+) -> tuple[ToolCall | None, tuple[str, ...], int]:
+    """A function call or the text's chunks, and the visible tokens they cost.
+
+    `visible < wanted` means the answer is cut short (incomplete): a call keeps that share of its
+    argument deltas, a text that many words."""
+    tool = function_to_call(body)
+    if tool is not None:
+        call = plan_call(tool, config.seed, digest, config.max_deltas)
+        kept = call.chunks if visible >= wanted else call.chunks[: len(call.chunks) * visible // wanted]
+        call = ToolCall(call.name, kept)
+        return call, (), estimate_tokens(call.arguments) if kept else 0
+    words = _words(config.seed, digest, visible)
+    outputs = tool_outputs(body.get("input"))
+    if outputs and words:
+        opening = mention(outputs)
+        words = [opening + words[0], *words[1:]]
+        visible += estimate_tokens(opening)
+    return None, _chunk(words, config.max_deltas), visible
 
 
 def _draw_outcome(

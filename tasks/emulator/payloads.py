@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from rowrelay.tasks.emulator.timeline import Entry, EntryKind, Record, Status, status_of
+from rowrelay.tasks.emulator.tools import echo_tools
 
 _ECHOED = (
     "temperature",
@@ -74,6 +75,7 @@ def response_object(
     }
     for key in _ECHOED:
         obj[key] = body.get(key, _DEFAULTS[key])
+    obj["tools"] = echo_tools(obj["tools"])
     if body.get("user") is not None:
         # Deprecated and typed `string` (not nullable) in the spec: sent only when the request set it.
         obj["user"] = body["user"]
@@ -105,14 +107,16 @@ def output_items(record: Record, seen: tuple[Entry, ...], include: frozenset[str
     if "reasoning_added" in kinds:
         items.append(reasoning_item(record, include))
     if "message_added" in kinds:
-        deltas = sum(1 for entry in seen if entry.kind == "delta")
-        status = _message_status(record, kinds)
-        items.append(message_item(record, "".join(record.plan.chunks[:deltas]), status))
+        status = _item_status(record, kinds, "message_done")
+        items.append(message_item(record, _text_so_far(record, seen), status))
+    if "call_added" in kinds:
+        status = _item_status(record, kinds, "call_done")
+        items.append(function_call_item(record, _arguments_so_far(record, seen), status))
     return items
 
 
-def _message_status(record: Record, kinds: set[EntryKind]) -> str:
-    if "message_done" in kinds:
+def _item_status(record: Record, kinds: set[EntryKind], done: EntryKind) -> str:
+    if done in kinds:
         return "incomplete" if record.plan.outcome == "incomplete" else "completed"
     return "in_progress"
 
@@ -132,6 +136,20 @@ def message_item(record: Record, text: str | None, status: str) -> dict[str, Any
         "role": "assistant",
         "status": status,
         "content": content,
+    }
+
+
+def function_call_item(record: Record, arguments: str, status: str) -> dict[str, Any]:
+    """The model's call of a function tool (spec `FunctionToolCall`); arguments are a JSON string."""
+    call = record.plan.call
+    assert call is not None, "only a plan with a call has a function_call item"
+    return {
+        "id": record.call_item_id,
+        "type": "function_call",
+        "status": status,
+        "arguments": arguments,
+        "call_id": record.call_id,
+        "name": call.name,
     }
 
 
@@ -160,43 +178,78 @@ def stream_event(
             snapshot["output"] = []
         name = snapshot["status"] if kind == "terminal" else kind
         event = {"type": f"response.{name}", "response": snapshot}
-    elif kind in ("reasoning_added", "reasoning_done", "message_added", "message_done"):
-        event = _output_item_event(record, kind, _text_so_far(record, seen), include)
+    elif kind in _ITEM_KINDS:
+        event = _output_item_event(record, kind, seen, include)
     elif kind == "error":
         event = _error_event(error_shape)
+    elif kind in ("arguments_delta", "arguments_done"):
+        event = _arguments_event(record, entry, _arguments_so_far(record, seen))
     else:
         event = _text_event(record, entry, _text_so_far(record, seen))
-        if kind == "delta" and obfuscation:
-            event["obfuscation"] = _obfuscation(record.id, index)
+    if kind in ("delta", "arguments_delta") and obfuscation:
+        event["obfuscation"] = _obfuscation(record.id, index)
     event["sequence_number"] = index
     return event
+
+
+_ITEM_KINDS = frozenset(
+    {"reasoning_added", "reasoning_done", "message_added", "message_done", "call_added", "call_done"}
+)
 
 
 def _text_so_far(record: Record, seen: tuple[Entry, ...]) -> str:
     return "".join(record.plan.chunks[: sum(1 for e in seen if e.kind == "delta")])
 
 
-def _message_index(record: Record) -> int:
-    """The answer's output index: after the reasoning item when there is one."""
+def _arguments_so_far(record: Record, seen: tuple[Entry, ...]) -> str:
+    chunks = record.plan.call.chunks if record.plan.call is not None else ()
+    return "".join(chunks[: sum(1 for e in seen if e.kind == "arguments_delta")])
+
+
+def _answer_index(record: Record) -> int:
+    """The answer's (message or function call) output index: after the reasoning item if there is one."""
     return 1 if record.plan.reasoning else 0
 
 
-def _output_item_event(record: Record, kind: str, text: str, include: frozenset[str]) -> dict[str, Any]:
-    """`response.output_item.added` / `.done` for the reasoning item or the message."""
+def _output_item_event(
+    record: Record, kind: str, seen: tuple[Entry, ...], include: frozenset[str]
+) -> dict[str, Any]:
+    """`response.output_item.added` / `.done` for the reasoning item, the message or the function call."""
     phase = "added" if kind.endswith("_added") else "done"
+    status = "in_progress"
+    if phase == "done":
+        status = "incomplete" if record.plan.outcome == "incomplete" else "completed"
+    item: dict[str, Any]
     if kind.startswith("reasoning"):
         output_index, item = 0, reasoning_item(record, include)
-    elif phase == "added":
-        output_index, item = _message_index(record), message_item(record, None, "in_progress")
+    elif kind.startswith("call"):
+        arguments = "" if phase == "added" else _arguments_so_far(record, seen)
+        output_index, item = _answer_index(record), function_call_item(record, arguments, status)
     else:
-        status = "incomplete" if record.plan.outcome == "incomplete" else "completed"
-        output_index, item = _message_index(record), message_item(record, text, status)
+        text = None if phase == "added" else _text_so_far(record, seen)
+        output_index, item = _answer_index(record), message_item(record, text, status)
     return {"type": f"response.output_item.{phase}", "output_index": output_index, "item": item}
+
+
+def _arguments_event(record: Record, entry: Entry, arguments: str) -> dict[str, Any]:
+    """`response.function_call_arguments.delta` / `.done`. The done event names the function, as the
+    spec requires (openai/openai-python#2723 reports a service that left it out; the SDK ignores it)."""
+    call = record.plan.call
+    assert call is not None, "only a plan with a call streams arguments"
+    where = {"item_id": record.call_item_id, "output_index": _answer_index(record)}
+    if entry.kind == "arguments_delta":
+        return {"type": "response.function_call_arguments.delta", **where, "delta": call.chunks[entry.chunk]}
+    return {
+        "type": "response.function_call_arguments.done",
+        **where,
+        "name": call.name,
+        "arguments": arguments,
+    }
 
 
 def _text_event(record: Record, entry: Entry, text: str) -> dict[str, Any]:
     """The message's content part and text events: part added, deltas, text done, part done."""
-    where = {"item_id": record.message_id, "output_index": _message_index(record), "content_index": 0}
+    where = {"item_id": record.message_id, "output_index": _answer_index(record), "content_index": 0}
     if entry.kind == "part_added":
         return {"type": "response.content_part.added", **where, "part": output_text_part("")}
     if entry.kind == "delta":

@@ -8,6 +8,7 @@ not anyone is listening, and a resumed stream replays exactly the same numbered 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,6 +26,10 @@ EntryKind = Literal[
     "text_done",
     "part_done",
     "message_done",
+    "call_added",
+    "arguments_delta",
+    "arguments_done",
+    "call_done",
     "error",
     "terminal",
 ]
@@ -36,7 +41,7 @@ TERMINAL: frozenset[str] = frozenset({"completed", "failed", "incomplete", "canc
 class Entry:
     offset: float
     kind: EntryKind
-    chunk: int = -1  # for deltas: index into plan.chunks
+    chunk: int = -1  # for deltas: index into plan.chunks (plan.call.chunks for arguments deltas)
 
 
 @dataclass(slots=True)
@@ -80,6 +85,21 @@ class Record:
         return status_of(self, self.visible(elapsed))
 
     @property
+    def call_item_id(self) -> str:
+        """The id of the function_call output item (`fc_` + 48 hex, like the message's)."""
+        return "fc_" + self.message_id[4:]
+
+    @property
+    def call_id(self) -> str:
+        """The `call_id` the model gave its function call, which a `function_call_output` answers."""
+        return "call_" + hashlib.blake2b(self.id.encode(), digest_size=12).hexdigest()
+
+    def open_calls(self) -> frozenset[str]:
+        """Call ids a create naming this response as `previous_response_id` must answer."""
+        done = self.plan.call is not None and self.plan.outcome == "completed"
+        return frozenset({self.call_id}) if done and self.cancelled_after is None else frozenset()
+
+    @property
     def finished_after(self) -> float | None:
         """Seconds from creation to the terminal event, or None if it never ends on its own."""
         last = self.entries[-1]
@@ -111,17 +131,24 @@ def build_timeline(plan: Plan, *, background: bool, queued: bool = True) -> tupl
     entries.append(Entry(start, "in_progress"))
     if plan.reasoning:
         entries += [Entry(start, "reasoning_added"), Entry(start, "reasoning_done")]
-    entries += [Entry(start, "message_added"), Entry(start, "part_added")]
-    chunks = len(plan.chunks)
+    if plan.call is not None:
+        # A function call streams as one output item whose arguments arrive in deltas (no content part).
+        head: list[EntryKind] = ["call_added"]
+        delta: EntryKind = "arguments_delta"
+        tail: list[EntryKind] = ["arguments_done", "call_done"]
+        chunks = len(plan.call.chunks)
+    else:
+        head, delta, tail = (
+            ["message_added", "part_added"],
+            "delta",
+            ["text_done", "part_done", "message_done"],
+        )
+        chunks = len(plan.chunks)
+    entries += [Entry(start, kind) for kind in head]
     sent = chunks // 2 if plan.outcome == "failed" else chunks
-    entries += [Entry(start + (end - start) * (i + 1) / max(1, chunks), "delta", i) for i in range(sent)]
+    entries += [Entry(start + (end - start) * (i + 1) / max(1, chunks), delta, i) for i in range(sent)]
     if plan.outcome == "failed":
         entries += [Entry(end, "error"), Entry(end, "terminal")]
     else:
-        entries += [
-            Entry(end, "text_done"),
-            Entry(end, "part_done"),
-            Entry(end, "message_done"),
-            Entry(end, "terminal"),
-        ]
+        entries += [*(Entry(end, kind) for kind in tail), Entry(end, "terminal")]
     return tuple(entries)

@@ -55,3 +55,26 @@ def _check_metadata(metadata: Any) -> None:
                 "of at most 512 characters.",
                 "metadata",
             )
+
+
+def check_tool_outputs(body: dict[str, Any], open_calls: frozenset[str]) -> None:
+    """Every function call must be answered exactly where the service requires it, in OpenAI's words.
+
+    `open_calls` are the calls the `previous_response_id` response ended with; the input may also carry
+    `function_call` items itself (a stateless client resends them). A `function_call_output` must answer
+    one of those calls, and each of them needs its output."""
+    value = body.get("input")
+    items = value if isinstance(value, list) else []
+    calls = set(open_calls)
+    outputs: list[str] = []
+    for item in items:
+        if isinstance(item, dict) and item.get("type") == "function_call":
+            calls.add(str(item.get("call_id")))
+        elif isinstance(item, dict) and item.get("type") == "function_call_output":
+            outputs.append(str(item.get("call_id")))
+    for call_id in outputs:
+        if call_id not in calls:
+            raise BadRequest(f"No tool call found for function call output with call_id {call_id}.", "input")
+    unanswered = sorted(calls - set(outputs))
+    if unanswered:
+        raise BadRequest(f"No tool output found for function call {unanswered[0]}.", "input")

@@ -16,59 +16,64 @@ How AF's behaviour is mapped onto the `Backend` protocol:
 - AF resumes a stream from sequence 0 (it sends no `starting_after`): `resume` skips every event at or
   before the cursor. A replay cut before it passes the cursor can never get further (it restarts at 0
   each time), so it raises `StreamUnavailableError` and the runner polls the row instead.
+- Tool rounds (`rowrelay.tasks.llm.agent_rounds`): a poll, resume or stream that reads function calls
+  runs the tools and creates a follow-up response inside AF. The snapshot or update then names the
+  follow-up, and the runner moves the row to it: the backend holds no state per row.
+- Every AF call may create (a tool round's follow-up is a paid create), so every one goes through an SDK
+  client with no transport retries: a retried create may start a second job that nobody sees.
 - AF has no cancel: the agent's own `AsyncOpenAI` (`OpenAIChatClient.client`) sends `responses.cancel`.
 - Errors: `ChatClientException` carries the SDK's exception as its cause; that cause is translated as the
   plain backend translates it. A stream `error` event of the flat shape has no cause: transient.
-- The row's `metadata` goes in AF's `metadata` option, which AF forwards to `responses.create`.
+- The row's `metadata` goes in AF's `metadata` option, which AF forwards to `responses.create`; a tool
+  round's follow-up takes it (and the instructions and output limit) from the response it continues.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeAlias, TypeGuard
 
 import openai
 
-from rowrelay.tasks.errors import MissingExtraError, RateLimitedError, TransientError, UsageError
+from rowrelay.tasks.errors import MissingExtraError, UsageError
 
 try:
-    from agent_framework import Agent, AgentResponse, ResponseStream
-    from agent_framework.exceptions import ChatClientException, ChatClientInvalidRequestException
+    from agent_framework import Agent
+    from agent_framework.exceptions import ChatClientException
     from agent_framework.openai import OpenAIChatClient, OpenAIChatOptions
     from agent_framework_openai import OpenAIContinuationToken
+
+    from rowrelay.tasks.llm.agent_rounds import (
+        CarryRowRequest,
+        agent_snapshot,
+        translate_agent_error,
+        updates,
+    )
 except ImportError as exc:  # an optional extra: say which, rather than a bare ModuleNotFoundError
     raise MissingExtraError("agents", "Agent Framework agents") from exc
-from rowrelay.tasks.llm.calls import (
-    RequestRejectedError,
-    RowRequest,
-    Snapshot,
-    StreamUnavailableError,
-    StreamUpdate,
-    snapshot_of,
-    translate,
-)
+from rowrelay.tasks.llm.calls import RowRequest, Snapshot, StreamUpdate, snapshot_of, translate
 
 AnyAgent: TypeAlias = Agent[Any]
 AgentFactory: TypeAlias = Callable[[OpenAIChatClient], AnyAgent]
 AgentSource: TypeAlias = AnyAgent | AgentFactory
 """An agent, or a function that builds one on the client rowrelay configured (base URL, key, retries)."""
-_LIFECYCLE = frozenset(
-    {"response.created", "response.queued", "response.in_progress"}
-    | {"response.completed", "response.failed", "response.incomplete"}
-)
+_log = logging.getLogger(__name__)
 
 
 class AgentBackend:
     """Rows run by an Agent Framework agent on the Responses API, in background mode.
 
-    Given a factory, it builds two agents: one on `creates` (an `AsyncOpenAI` with no transport retries:
-    a retried create may start a second paid job) and one on `reads` for polls, resumes
-    and cancels; both clients are closed by `aclose`. Given an agent, it uses that agent for everything
-    and leaves closing its client to its owner.
+    Every AF call runs on an `AsyncOpenAI` with no transport retries, polls and resumes included: each
+    may run a tool round, whose follow-up create must not be retried blind (a transient poll failure is
+    retried by the runner instead). Given a factory, the agent is built on `creates` (that client), and
+    `reads` (with the SDK's retries) serves only cancels, which are idempotent; `aclose` closes both.
+    Given an agent, it runs on the agent's own client, its retries turned off, and closing it is left
+    to its owner.
     """
 
     def __init__(
@@ -83,45 +88,55 @@ class AgentBackend:
         self.name = name
         self._owned: list[openai.AsyncOpenAI] = []
         if isinstance(agent, Agent):
-            self._creator = self._reader = agent
+            self._agent = agent
+            self._sdk = _without_retries(agent)
         else:
             if creates is None or reads is None:
                 raise UsageError("an agent factory needs the clients to build on (creates= and reads=)")
             self._owned = [creates, reads]
-            self._creator = _build(agent, creates, model)
-            self._reader = _build(agent, reads, model)
-        self._sdk = _sdk_client(self._reader)
-        self._follow: dict[str, str] = {}  # first response id -> the one a tool round continued with
+            self._agent = _build(agent, creates, model)
+            _without_retries(self._agent)  # a factory may have built its agent on another client
+            self._sdk = reads
+        self._carry = [CarryRowRequest()]
 
     async def create(self, request: RowRequest) -> Snapshot:
         try:
-            response = await self._creator.run(request.prompt, options=_options(request))
+            response = await self._agent.run(
+                request.prompt, options=_options(request), middleware=self._carry
+            )
         except ChatClientException as exc:
-            raise _translate(exc, creating=True) from exc
-        return _snapshot(response)
+            raise translate_agent_error(exc, creating=True) from exc
+        return agent_snapshot(response)
 
     def create_stream(self, request: RowRequest) -> AsyncGenerator[StreamUpdate, None]:
-        return _updates(lambda: self._creator.run(request.prompt, stream=True, options=_options(request)))
+        return updates(
+            lambda: self._agent.run(
+                request.prompt, stream=True, options=_options(request), middleware=self._carry
+            )
+        )
 
     async def retrieve(self, response_id: str) -> Snapshot:
-        target = self._follow.get(response_id, response_id)
+        """The state of `response_id`, or, when it ended in function calls, of the follow-up response
+        AF created after running the tools (its id differs from `response_id`: the row moved)."""
         try:
-            response = await self._reader.run(options=_resume_options(target))
+            response = await self._agent.run(options=_resume_options(response_id), middleware=self._carry)
         except ChatClientException as exc:
-            raise _translate(exc) from exc
-        snapshot = _snapshot(response)
-        if snapshot.response_id not in (None, target) and not snapshot.terminal:
-            # AF's tool loop answered the calls in `target` with a new response: keep following that one.
-            self._follow[response_id] = snapshot.response_id
-        return snapshot
+            raise translate_agent_error(exc) from exc
+        return agent_snapshot(response)
 
     def resume(self, response_id: str, after: int) -> AsyncGenerator[StreamUpdate, None]:
-        target = self._follow.get(response_id, response_id)
-        return _updates(lambda: self._reader.run(stream=True, options=_resume_options(target)), after=after)
+        """Events of `response_id` after `after`, then every event of any follow-up a tool round creates
+        (their snapshots name the follow-up, and their sequence numbers start again at 0)."""
+        return updates(
+            lambda: self._agent.run(
+                stream=True, options=_resume_options(response_id), middleware=self._carry
+            ),
+            after=after,
+        )
 
     async def cancel(self, response_id: str) -> Snapshot:
         try:
-            return snapshot_of(await self._sdk.responses.cancel(self._follow.get(response_id, response_id)))
+            return snapshot_of(await self._sdk.responses.cancel(response_id))
         except openai.OpenAIError as exc:
             raise translate(exc) from exc
 
@@ -174,13 +189,31 @@ def _build(factory: AgentFactory, client: openai.AsyncOpenAI, model: str | None)
     return agent
 
 
-def _sdk_client(agent: AnyAgent) -> openai.AsyncOpenAI:
+def _without_retries(agent: AnyAgent) -> openai.AsyncOpenAI:
+    """The agent's SDK client, made to send every request once: swapped for a copy with
+    `max_retries=0` (sharing its connection pool) when it had retries, with a warning saying so."""
     client = agent.client
     if not isinstance(client, OpenAIChatClient):
         raise UsageError(
             f"rowrelay runs agents on OpenAIChatClient (Responses API), not {type(client).__name__}"
         )
-    sdk: openai.AsyncOpenAI = client.client
+    sdk = client.client
+    if not isinstance(sdk, openai.AsyncOpenAI):
+        raise UsageError(
+            f"the agent's OpenAIChatClient runs on {type(sdk).__name__}, which rowrelay cannot stop from "
+            "retrying creates; build it on an SDK client with no retries: "
+            "OpenAIChatClient(async_client=openai.AsyncOpenAI(max_retries=0, ...))"
+        )
+    if sdk.max_retries > 0:
+        _log.warning(
+            "agent %r: rowrelay turned off the OpenAI SDK's %d transport retries on its client. Its tool "
+            "rounds create responses inside polls, and the SDK retries a create that timed out without an "
+            "Idempotency-Key, which can start a second paid job; rowrelay retries failed calls itself. "
+            "Build the agent on openai.AsyncOpenAI(max_retries=0) to silence this.",
+            agent.name,
+            sdk.max_retries,
+        )
+        sdk = client.client = sdk.with_options(max_retries=0)
     return sdk
 
 
@@ -194,58 +227,7 @@ def _options(request: RowRequest) -> OpenAIChatOptions:
 
 
 def _resume_options(response_id: str) -> OpenAIChatOptions:
-    return OpenAIChatOptions(continuation_token=OpenAIContinuationToken(response_id=response_id))
-
-
-def _snapshot(response: AgentResponse[Any]) -> Snapshot:
-    """The SDK `Response` AF wrapped (AgentResponse -> ChatResponse -> Response), as a Snapshot."""
-    raw = getattr(response.raw_representation, "raw_representation", None)
-    if getattr(raw, "object", None) == "response":
-        return snapshot_of(raw)
-    token: Mapping[str, Any] | None = response.continuation_token
-    if token is not None:
-        return Snapshot(response_id=str(token["response_id"]), status="in_progress")
-    return Snapshot(response_id=response.response_id, status="completed", output_text=response.text)
-
-
-async def _updates(
-    start: Callable[[], ResponseStream[Any, Any]], *, after: int | None = None
-) -> AsyncGenerator[StreamUpdate, None]:
-    """SDK events under AF's updates, minus those at or before `after` (a resume: AF replays from 0).
-
-    The AF stream is opened on first iteration and closed however the iteration ends."""
-    replay = after is not None
-    after = -1 if after is None else after
-    last = after
-    stream = start()
-    try:
-        async for update in stream:
-            event = getattr(update.raw_representation, "raw_representation", None)
-            sequence = getattr(event, "sequence_number", None)
-            if not isinstance(sequence, int) or sequence <= last:
-                continue
-            last = sequence
-            kind = getattr(event, "type", None)
-            yield StreamUpdate(sequence, snapshot_of(event.response) if kind in _LIFECYCLE else None)  # type: ignore[union-attr]
-    except ChatClientException as exc:
-        error = _translate(exc, creating=not replay and last < 0)
-        if replay and last == after and after >= 0 and _is_drop(error):
-            raise StreamUnavailableError(
-                f"the stream replayed from sequence 0 was cut before passing {after}: poll instead"
-            ) from exc
-        raise error from exc
-    finally:
-        await stream.close()
-
-
-def _is_drop(error: Exception) -> bool:
-    return isinstance(error, TransientError) and not isinstance(error, RateLimitedError)
-
-
-def _translate(exc: ChatClientException, *, creating: bool = False) -> Exception:
-    cause = exc.__cause__
-    if isinstance(cause, openai.OpenAIError):
-        return translate(cause, creating=creating)
-    if isinstance(exc, ChatClientInvalidRequestException):
-        return RequestRejectedError(f"the agent refused the request: {exc}")
-    return TransientError(f"agent framework: {exc}")
+    # `background`: a tool round's follow-up, created inside this call, must be a background job too.
+    return OpenAIChatOptions(
+        continuation_token=OpenAIContinuationToken(response_id=response_id), background=True
+    )

@@ -1,0 +1,169 @@
+"""Agent Framework tool rounds, as the runner sees them: a row moves from response to response.
+
+When a response's answer is function calls, AF's tool loop runs the tools and creates a follow-up response
+that carries their outputs (`previous_response_id` names the one that asked). That create happens inside
+whatever AF call read the calls: a poll, a resume or the create's own stream. rowrelay keeps no memory of
+it; instead every snapshot and stream update names the response it describes, so the runner sees the row
+move to the follow-up, records it durably, and from then on polls or resumes the follow-up itself. A
+crash after that costs nothing: the tools already ran and their answer is the follow-up.
+
+- `CarryRowRequest` makes the follow-up what the row asked for: a background job with the row's metadata,
+  instructions and output limit, read from the response it continues (AF would otherwise send none of
+  them when it continues a polled response, and a foreground follow-up would hold the poll until done).
+- `updates` reduces AF's stream to `StreamUpdate`s across responses: each response numbers its events
+  from 0, so the cursor restarts when the stream moves on to a new response.
+- `translate_agent_error` tells a create that got no answer (a tool round's, too) from a failed read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any
+
+import openai
+from agent_framework import ChatContext, ChatMiddleware, ChatResponse, ChatResponseUpdate, ResponseStream
+from agent_framework.exceptions import ChatClientException, ChatClientInvalidRequestException
+
+from rowrelay.tasks.errors import RateLimitedError, TransientError
+from rowrelay.tasks.llm.calls import (
+    MaybeSentError,
+    RequestRejectedError,
+    Snapshot,
+    StreamUnavailableError,
+    StreamUpdate,
+    snapshot_of,
+    translate,
+)
+
+_LIFECYCLE = frozenset(
+    {"response.created", "response.queued", "response.in_progress"}
+    | {"response.completed", "response.failed", "response.incomplete"}
+)
+
+
+class CarryRowRequest(ChatMiddleware):
+    """Copies the row's request fields from each response AF reads into the options of its next create.
+
+    AF's tool loop reuses one options dict for every call of a run, so what is set here after the call
+    that read the function calls is what the follow-up create sends."""
+
+    async def process(self, context: ChatContext, call_next: Callable[[], Awaitable[None]]) -> None:
+        options = context.options
+        if not isinstance(options, dict):
+            await call_next()
+            return
+        if context.stream:
+
+            def adopt_from(update: ChatResponseUpdate) -> ChatResponseUpdate:
+                _adopt(options, getattr(update.raw_representation, "response", None))
+                return update
+
+            context.stream_transform_hooks.append(adopt_from)
+        await call_next()
+        if isinstance(context.result, ChatResponse):
+            _adopt(options, context.result.raw_representation)
+
+
+def _adopt(options: dict[str, Any], response: Any) -> None:
+    if getattr(response, "object", None) != "response":
+        return
+    options["background"] = True
+    if response.metadata:
+        options["metadata"] = dict(response.metadata)
+    if isinstance(response.instructions, str):
+        options["instructions"] = response.instructions  # the agent's and the row's, as first sent
+    if isinstance(response.max_output_tokens, int):
+        options["max_tokens"] = response.max_output_tokens
+
+
+def awaits_tools(response: Any) -> bool:
+    """A completed response whose answer holds function calls: AF runs them and continues elsewhere."""
+    output = getattr(response, "output", None) or ()
+    return response.status == "completed" and any(getattr(i, "type", None) == "function_call" for i in output)
+
+
+async def updates(
+    start: Callable[[], ResponseStream[Any, Any]], *, after: int | None = None
+) -> AsyncGenerator[StreamUpdate, None]:
+    """SDK events under AF's updates, across every response the stream moves through.
+
+    A resume replays its response from sequence 0 (AF sends no `starting_after`), so events at or before
+    `after` are skipped; a response AF's tool loop started is new, and all its events pass. The terminal
+    event of a response that only asked for tools carries no snapshot: the row is not done, it is about
+    to move. The AF stream is opened on first iteration and closed however the iteration ends."""
+    replay = after is not None
+    last = -1 if after is None else after
+    current: str | None = None
+    stream = start()
+    try:
+        async for update in stream:
+            event = getattr(update.raw_representation, "raw_representation", None)
+            sequence = getattr(event, "sequence_number", None)
+            if not isinstance(sequence, int):
+                continue  # AF's own updates (tool results) are not service events
+            response = (
+                getattr(event, "response", None) if getattr(event, "type", None) in _LIFECYCLE else None
+            )
+            if response is not None and response.id != current:
+                if current is not None:
+                    last, replay = -1, False  # the tool loop's new response numbers its events from 0
+                current = response.id
+            if sequence <= last:
+                continue
+            last = sequence
+            snapshot = None if response is None or awaits_tools(response) else snapshot_of(response)
+            yield StreamUpdate(sequence, snapshot)
+    except ChatClientException as exc:
+        error = translate_agent_error(exc, creating=current is None and not replay)
+        if replay and last == after and last >= 0 and _is_drop(error):
+            raise StreamUnavailableError(
+                f"the stream replayed from sequence 0 was cut before passing {after}: poll instead"
+            ) from exc
+        raise error from exc
+    finally:
+        await stream.close()
+
+
+def agent_snapshot(response: Any) -> Snapshot:
+    """The SDK `Response` AF wrapped (AgentResponse -> ChatResponse -> Response), as a Snapshot: after a
+    tool round, that is the follow-up's."""
+    raw = getattr(response.raw_representation, "raw_representation", None)
+    if getattr(raw, "object", None) == "response":
+        return snapshot_of(raw)
+    token = response.continuation_token
+    if token is not None:
+        return Snapshot(response_id=str(token["response_id"]), status="in_progress")
+    return Snapshot(response_id=response.response_id, status="completed", output_text=response.text)
+
+
+def _is_drop(error: Exception) -> bool:
+    return isinstance(error, TransientError) and not isinstance(error, RateLimitedError)
+
+
+def translate_agent_error(exc: ChatClientException, *, creating: bool = False) -> Exception:
+    """AF wraps the SDK's exception (somewhere down its `__cause__` chain); translate that one.
+
+    A timeout or dropped connection on `POST /responses` is a create that got no answer, whichever AF
+    call sent it: a poll or resume whose tool round created the follow-up may have started a paid job."""
+    cause = _sdk_error(exc)
+    if isinstance(cause, openai.APIConnectionError) and _posts_a_create(cause):
+        return MaybeSentError(f"a create got no answer ({type(cause).__name__}): it may have started a job")
+    if cause is not None:
+        return translate(cause, creating=creating)
+    if isinstance(exc, ChatClientInvalidRequestException):
+        return RequestRejectedError(f"the agent refused the request: {exc}")
+    return TransientError(f"agent framework: {exc}")  # a flat stream `error` event has no cause
+
+
+def _sdk_error(exc: BaseException) -> openai.OpenAIError | None:
+    cause = exc.__cause__
+    while cause is not None and not isinstance(cause, openai.OpenAIError):
+        cause = cause.__cause__
+    return cause
+
+
+def _posts_a_create(error: openai.APIConnectionError) -> bool:
+    request = getattr(error, "request", None)
+    method = getattr(request, "method", None)
+    path = str(getattr(getattr(request, "url", None), "path", ""))
+    return method == "POST" and path.rstrip("/").endswith("/responses")
