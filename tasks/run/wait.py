@@ -167,8 +167,10 @@ class Waiter:
         return change.status not in HOLDING_TOKEN
 
     def _note_progress(self, key: str, snapshot: Snapshot) -> None:
-        if snapshot.status != self.context.table.get(key).status and snapshot.status in HOLDING_TOKEN:
-            self.context.table.transition(key, snapshot.status)
+        # Only forward: a row in progress whose work moved on to a new, still queued, response (a tool
+        # round) stays in progress.
+        if snapshot.status == "in_progress" and self.context.table.get(key).status == "queued":
+            self.context.table.transition(key, "in_progress")
 
     async def _stuck(self, key: str, snapshot: Snapshot, elapsed: float) -> bool:
         """A response queued far too long is cancelled and the row failed for retry: a server that never
