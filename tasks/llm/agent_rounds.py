@@ -148,6 +148,8 @@ def translate_agent_error(exc: ChatClientException, *, creating: bool = False) -
     cause = _sdk_error(exc)
     if isinstance(cause, openai.APIConnectionError) and _posts_a_create(cause):
         return MaybeSentError(f"a create got no answer ({type(cause).__name__}): it may have started a job")
+    if isinstance(cause, openai.APIStatusError) and _posts_a_create(cause):
+        return translate(cause, creating=True)  # a gateway's 5xx on a tool round's create: maybe created
     if cause is not None:
         return translate(cause, creating=creating)
     if isinstance(exc, ChatClientInvalidRequestException):
@@ -162,7 +164,7 @@ def _sdk_error(exc: BaseException) -> openai.OpenAIError | None:
     return cause
 
 
-def _posts_a_create(error: openai.APIConnectionError) -> bool:
+def _posts_a_create(error: openai.APIError) -> bool:
     request = getattr(error, "request", None)
     method = getattr(request, "method", None)
     path = str(getattr(getattr(request, "url", None), "path", ""))
