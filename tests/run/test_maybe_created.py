@@ -62,7 +62,7 @@ def _jobs_by_row(emu: RunningEmulator) -> tuple[Counter[str], Counter[str]]:
     """Jobs the server started per row, and those whose create was never answered with their id."""
     row_of_prompt = {prompt: key for key, prompt in prompts(ROWS).items()}
     jobs, unanswered = Counter[str](), Counter[str]()
-    for job in emu.emulator.jobs():
+    for job in emu.emulator.jobs_listing():
         key = job["metadata"].get("rowrelay_row") or row_of_prompt[job["prompt"]]
         jobs[key] += 1
         unanswered[key] += not job["answered"]
