@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,42 +13,15 @@ from starlette.routing import Route
 
 from rowrelay.tasks.emulator import chat, streaming
 from rowrelay.tasks.emulator.config import EmulatorConfig
-from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, error_body, response_object
-from rowrelay.tasks.emulator.service import Clock, Emulator, Faults, RateLimited, RealClock
+from rowrelay.tasks.emulator.create import create_response
+from rowrelay.tasks.emulator.payloads import response_object
+from rowrelay.tasks.emulator.replies import error_response, json_response, not_found, rate_limited
+from rowrelay.tasks.emulator.service import Clock, Emulator, RateLimited, RealClock
 from rowrelay.tasks.emulator.timeline import Record
-from rowrelay.tasks.emulator.validation import BadRequest, check_create, truthy
+from rowrelay.tasks.emulator.validation import truthy
 
 Handler = Callable[[Request, Emulator], Awaitable[Response]]
 MODELS = ("gpt-4.1-mini", "gpt-4.1", "gpt-4o-mini", "gpt-5-mini", "gpt-5", "o3", "o4-mini")
-
-
-def json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(payload), status, headers, media_type="application/json")
-
-
-def error_response(
-    status: int,
-    message: str,
-    type_: str,
-    *,
-    param: str | None = None,
-    code: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    return json_response(error_body(message, type_, param=param, code=code), status, headers)
-
-
-def not_found(response_id: str) -> Response:
-    return error_response(404, f"Response with id '{response_id}' not found.", "invalid_request_error")
-
-
-def rate_limited(exc: RateLimited, model: str | None) -> Response:
-    unit = "requests per min (RPM)" if exc.kind == "requests" else "tokens per min (TPM)"
-    message = (
-        f"Rate limit reached for {model or 'default'} in organization org-emulator on {unit}: "
-        f"Limit {exc.limit}. Please try again in {exc.wait:.3g}s."
-    )
-    return error_response(429, message, exc.kind, code="rate_limit_exceeded", headers=exc.headers())
 
 
 def include_of(request: Request) -> frozenset[str]:
@@ -59,59 +30,6 @@ def include_of(request: Request) -> frozenset[str]:
 
 
 # --- /v1/responses ---------------------------------------------------------------------------
-
-
-async def create_response(request: Request, emu: Emulator) -> Response:
-    try:
-        body = orjson.loads(await request.body())
-        check_create(body, emu.config.store_policy)
-        faults = Faults.parse(
-            request.headers.get("x-emulator-fault"), request.headers.get("x-emulator-latency")
-        )
-    except BadRequest as exc:
-        return error_response(400, exc.message, "invalid_request_error", param=exc.param, code=exc.code)
-    except (orjson.JSONDecodeError, ValueError) as exc:
-        return error_response(
-            400, f"We could not parse the JSON body of your request: {exc}", "invalid_request_error"
-        )
-    try:
-        emu.admit_create(body, faults.rate_limited)
-    except RateLimited as exc:
-        return rate_limited(exc, body.get("model"))
-    if emu.draw_http_error(body) or faults.http_error:
-        return error_response(500, SERVER_ERROR_MESSAGE, "server_error")
-    previous = body.get("previous_response_id")
-    if previous is not None and emu.get(previous) is None:
-        return error_response(
-            400,
-            f"Previous response with id '{previous}' not found.",
-            "invalid_request_error",
-            param="previous_response_id",
-        )
-    background = body.get("background") is True
-    record = emu.create(body, faults, background=background)
-    include = frozenset(body.get("include") or ())
-    if emu.config.create_delay:
-        await asyncio.sleep(emu.config.create_delay)  # the job already runs; the client just hears late
-    if record.stream:
-        return streaming.stream_response(emu, record, -1, include, record.obfuscation)
-    if background:
-        # A background create answers at once with the `queued` snapshot, however short the work is;
-        # the first poll shows whatever progress the clock has made since.
-        return json_response(response_object(record, record.entries[:1], include))
-    horizon = await _until_finished(emu, record)
-    return json_response(response_object(record, record.visible(horizon), include))
-
-
-async def _until_finished(emu: Emulator, record: Record) -> float:
-    """Hold a foreground create until its terminal event; returns the elapsed time to render at.
-
-    Timers may fire a hair early, so the rendering horizon is at least the terminal event's offset."""
-    finished = record.finished_after or 0.0
-    remaining = finished - emu.elapsed(record)
-    if remaining > 0:
-        await asyncio.sleep(remaining)
-    return max(emu.elapsed(record), finished)
 
 
 def _polled_record(request: Request, emu: Emulator) -> Record | Response:

@@ -12,9 +12,10 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from rowrelay.tasks.emulator.faults import Faults
 from rowrelay.tasks.emulator.model import Plan
 from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, error_body
-from rowrelay.tasks.emulator.service import Emulator, Faults, RateLimited
+from rowrelay.tasks.emulator.service import Emulator, RateLimited
 
 
 def _error(status: int, message: str, type_: str, param: str | None = None, **extra: str) -> Response:

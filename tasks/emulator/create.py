@@ -1,0 +1,70 @@
+"""`POST /v1/responses`: refuse what OpenAI refuses, else start the job, then answer."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from rowrelay.tasks.emulator import streaming
+from rowrelay.tasks.emulator.faults import Faults
+from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, response_object
+from rowrelay.tasks.emulator.replies import error_response, json_response, rate_limited
+from rowrelay.tasks.emulator.service import Emulator, RateLimited
+from rowrelay.tasks.emulator.timeline import Record
+from rowrelay.tasks.emulator.validation import BadRequest, check_create
+
+
+async def create_response(request: Request, emu: Emulator) -> Response:
+    try:
+        body = orjson.loads(await request.body())
+        check_create(body, emu.config.store_policy)
+        faults = Faults.parse(
+            request.headers.get("x-emulator-fault"), request.headers.get("x-emulator-latency")
+        )
+    except BadRequest as exc:
+        return error_response(400, exc.message, "invalid_request_error", param=exc.param, code=exc.code)
+    except (orjson.JSONDecodeError, ValueError) as exc:
+        return error_response(
+            400, f"We could not parse the JSON body of your request: {exc}", "invalid_request_error"
+        )
+    try:
+        emu.admit_create(body, faults.rate_limited)
+    except RateLimited as exc:
+        return rate_limited(exc, body.get("model"))
+    if emu.draw_http_error(body) or faults.http_error:
+        return error_response(500, SERVER_ERROR_MESSAGE, "server_error")
+    previous = body.get("previous_response_id")
+    if previous is not None and emu.get(previous) is None:
+        return error_response(
+            400,
+            f"Previous response with id '{previous}' not found.",
+            "invalid_request_error",
+            param="previous_response_id",
+        )
+    background = body.get("background") is True
+    record = emu.create(body, faults, background=background)
+    include = frozenset(body.get("include") or ())
+    if emu.config.create_delay:
+        await asyncio.sleep(emu.config.create_delay)  # the job already runs; the client just hears late
+    if record.stream:
+        return streaming.stream_response(emu, record, -1, include, record.obfuscation)
+    if background:
+        # A background create answers at once with the `queued` snapshot, however short the work is;
+        # the first poll shows whatever progress the clock has made since.
+        return json_response(response_object(record, record.entries[:1], include))
+    horizon = await _until_finished(emu, record)
+    return json_response(response_object(record, record.visible(horizon), include))
+
+
+async def _until_finished(emu: Emulator, record: Record) -> float:
+    """Hold a foreground create until its terminal event; returns the elapsed time to render at.
+
+    Timers may fire a hair early, so the rendering horizon is at least the terminal event's offset."""
+    finished = record.finished_after or 0.0
+    remaining = finished - emu.elapsed(record)
+    if remaining > 0:
+        await asyncio.sleep(remaining)
+    return max(emu.elapsed(record), finished)
