@@ -14,6 +14,7 @@ from starlette.routing import Route
 from rowrelay.tasks.emulator import chat, streaming
 from rowrelay.tasks.emulator.config import EmulatorConfig
 from rowrelay.tasks.emulator.create import create_response
+from rowrelay.tasks.emulator.delivery import GatewayResponse
 from rowrelay.tasks.emulator.payloads import response_object
 from rowrelay.tasks.emulator.replies import error_response, json_response, not_found, rate_limited
 from rowrelay.tasks.emulator.service import Clock, Emulator, RateLimited, RealClock
@@ -144,6 +145,10 @@ async def inspect_responses(request: Request, emu: Emulator) -> Response:
     return json_response({"object": "list", "data": emu.listing()})
 
 
+async def inspect_jobs(request: Request, emu: Emulator) -> Response:
+    return json_response({"object": "list", "data": emu.jobs_listing()})
+
+
 async def inspect_stats(request: Request, emu: Emulator) -> Response:
     return json_response(emu.stats())
 
@@ -170,10 +175,11 @@ def _wrap(emu: Emulator, route: str, handler: Handler) -> Callable[[Request], Aw
             )
         else:
             response = await handler(request, emu)
-        response.headers.update(emu.headers(poll))
-        response.headers["x-request-id"] = "req_" + secrets.token_hex(16)
-        response.headers["openai-processing-ms"] = "1"
-        response.headers["openai-version"] = "2020-10-01"
+        if not isinstance(response, GatewayResponse):  # a gateway's page never reached the API's code
+            response.headers.update(emu.headers(poll))
+            response.headers["x-request-id"] = "req_" + secrets.token_hex(16)
+            response.headers["openai-processing-ms"] = "1"
+            response.headers["openai-version"] = "2020-10-01"
         emu.status_codes[response.status_code] += 1
         return response
 
@@ -189,6 +195,7 @@ _TABLE: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/v1/models", list_models),
     ("POST", "/v1/chat/completions", chat_completions),
     ("GET", "/emulator/responses", inspect_responses),
+    ("GET", "/emulator/jobs", inspect_jobs),
     ("GET", "/emulator/stats", inspect_stats),
 )
 

@@ -8,7 +8,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from rowrelay.tasks.emulator import streaming
+from rowrelay.tasks.emulator import delivery, streaming
 from rowrelay.tasks.emulator.faults import Faults
 from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, response_object
 from rowrelay.tasks.emulator.replies import error_response, json_response, rate_limited
@@ -46,17 +46,27 @@ async def create_response(request: Request, emu: Emulator) -> Response:
         )
     background = body.get("background") is True
     record = emu.create(body, faults, background=background)
+    job = emu.jobs[record.id]
     include = frozenset(body.get("include") or ())
-    if emu.config.create_delay:
-        await asyncio.sleep(emu.config.create_delay)  # the job already runs; the client just hears late
+    # The job already runs; the client hears of it late, or not at all if it leaves meanwhile.
+    if emu.config.create_delay and await delivery.left_within(request, emu.config.create_delay):
+        return delivery.client_gone(emu, job)
+    lost = await delivery.lose_answer(request, emu, job)
+    if lost is not None:
+        return lost
     if record.stream:
-        return streaming.stream_response(emu, record, -1, include, record.obfuscation)
+        if await request.is_disconnected():
+            return delivery.client_gone(emu, job)
+        # The stream settles `answered` itself, when its first event carrying the id is written.
+        return streaming.stream_response(emu, record, -1, include, record.obfuscation, job=job)
     if background:
         # A background create answers at once with the `queued` snapshot, however short the work is;
         # the first poll shows whatever progress the clock has made since.
-        return json_response(response_object(record, record.entries[:1], include))
+        snapshot = response_object(record, record.entries[:1], include)
+        return await delivery.deliver(request, emu, job, json_response(snapshot))
     horizon = await _until_finished(emu, record)
-    return json_response(response_object(record, record.visible(horizon), include))
+    final = response_object(record, record.visible(horizon), include)
+    return await delivery.deliver(request, emu, job, json_response(final))
 
 
 async def _until_finished(emu: Emulator, record: Record) -> float:
