@@ -3,11 +3,12 @@ network faults the configuration draws: what happens to a started job's answer o
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from rowrelay.tasks.emulator.config import EmulatorConfig
-from rowrelay.tasks.emulator.model import ForcedFault, uniforms
+from rowrelay.tasks.emulator.model import ForcedFault, request_digest, uniforms
 
 NetworkKind = Literal["gateway", "hang", "cut-before-events", "empty-stream", "skip-created"]
 GATEWAY_STATUSES = (502, 503, 504)
@@ -80,7 +81,7 @@ class Faults:
 
 
 def draw_network_fault(
-    config: EmulatorConfig, digest: bytes, occurrence: int, *, stream: bool
+    config: EmulatorConfig, body: dict[str, Any], occurrences: Counter[bytes], *, stream: bool
 ) -> NetworkFault | None:
     """The network fault a create meets, drawn from the seed, the request and how many identical requests
     came before (so a retried row draws again). Stream-only faults are drawn for stream creates only."""
@@ -88,7 +89,8 @@ def draw_network_fault(
     stream_rates = (config.stream_cut_rate, config.empty_stream_rate, config.skip_created_rate)
     if not any(rates) and not (stream and any(stream_rates)):
         return None  # the common case costs no hashing
-    gateway, status, hang, *per_stream = uniforms(config.seed, digest, f"network|{occurrence}", 6)
+    digest = request_digest(body)
+    gateway, status, hang, *per_stream = uniforms(config.seed, digest, f"network|{occurrences[digest]}", 6)
     if gateway < config.gateway_error_rate:
         return NetworkFault("gateway", GATEWAY_STATUSES[min(2, int(status * 3))])
     if hang < config.hang_rate:

@@ -1,4 +1,5 @@
-"""The emulator's state: held responses, rate buckets and statistics, with no HTTP in sight.
+"""The emulator's state: held responses, the ledger of jobs started, rate buckets and statistics, with no
+HTTP in sight.
 
 One `Emulator` per server; nothing is global, so two emulators can run in one process.
 """
@@ -138,8 +139,7 @@ class Emulator:
         forced = faults.network
         if forced is not None and (stream or not forced.stream_only):
             return forced
-        digest = request_digest(body)
-        return draw_network_fault(self.config, digest, self.occurrences[digest], stream=stream)
+        return draw_network_fault(self.config, body, self.occurrences, stream=stream)
 
     def create(self, body: dict[str, Any], faults: Faults, *, background: bool) -> Record:
         """Start a response's job; its ledger entry is `jobs[record.id]`."""
