@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,42 +13,16 @@ from starlette.routing import Route
 
 from rowrelay.tasks.emulator import chat, streaming
 from rowrelay.tasks.emulator.config import EmulatorConfig
-from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, error_body, response_object
-from rowrelay.tasks.emulator.service import Clock, Emulator, Faults, RateLimited, RealClock
+from rowrelay.tasks.emulator.create import create_response
+from rowrelay.tasks.emulator.delivery import GatewayResponse
+from rowrelay.tasks.emulator.payloads import response_object
+from rowrelay.tasks.emulator.replies import error_response, json_response, not_found, rate_limited
+from rowrelay.tasks.emulator.service import Clock, Emulator, RateLimited, RealClock
 from rowrelay.tasks.emulator.timeline import Record
-from rowrelay.tasks.emulator.validation import BadRequest, check_create, check_tool_outputs, truthy
+from rowrelay.tasks.emulator.validation import truthy
 
 Handler = Callable[[Request, Emulator], Awaitable[Response]]
 MODELS = ("gpt-4.1-mini", "gpt-4.1", "gpt-4o-mini", "gpt-5-mini", "gpt-5", "o3", "o4-mini")
-
-
-def json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(payload), status, headers, media_type="application/json")
-
-
-def error_response(
-    status: int,
-    message: str,
-    type_: str,
-    *,
-    param: str | None = None,
-    code: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    return json_response(error_body(message, type_, param=param, code=code), status, headers)
-
-
-def not_found(response_id: str) -> Response:
-    return error_response(404, f"Response with id '{response_id}' not found.", "invalid_request_error")
-
-
-def rate_limited(exc: RateLimited, model: str | None) -> Response:
-    unit = "requests per min (RPM)" if exc.kind == "requests" else "tokens per min (TPM)"
-    message = (
-        f"Rate limit reached for {model or 'default'} in organization org-emulator on {unit}: "
-        f"Limit {exc.limit}. Please try again in {exc.wait:.3g}s."
-    )
-    return error_response(429, message, exc.kind, code="rate_limit_exceeded", headers=exc.headers())
 
 
 def include_of(request: Request) -> frozenset[str]:
@@ -59,64 +31,6 @@ def include_of(request: Request) -> frozenset[str]:
 
 
 # --- /v1/responses ---------------------------------------------------------------------------
-
-
-async def create_response(request: Request, emu: Emulator) -> Response:
-    try:
-        body = orjson.loads(await request.body())
-        check_create(body, emu.config.store_policy)
-        faults = Faults.parse(
-            request.headers.get("x-emulator-fault"), request.headers.get("x-emulator-latency")
-        )
-    except BadRequest as exc:
-        return error_response(400, exc.message, "invalid_request_error", param=exc.param, code=exc.code)
-    except (orjson.JSONDecodeError, ValueError) as exc:
-        return error_response(
-            400, f"We could not parse the JSON body of your request: {exc}", "invalid_request_error"
-        )
-    try:
-        emu.admit_create(body, faults.rate_limited)
-    except RateLimited as exc:
-        return rate_limited(exc, body.get("model"))
-    if emu.draw_http_error(body) or faults.http_error:
-        return error_response(500, SERVER_ERROR_MESSAGE, "server_error")
-    previous = body.get("previous_response_id")
-    prior = None if previous is None else emu.get(previous)
-    if previous is not None and prior is None:
-        return error_response(
-            400,
-            f"Previous response with id '{previous}' not found.",
-            "invalid_request_error",
-            param="previous_response_id",
-        )
-    try:
-        check_tool_outputs(body, prior.open_calls() if prior is not None else frozenset())
-    except BadRequest as exc:
-        return error_response(400, exc.message, "invalid_request_error", param=exc.param, code=exc.code)
-    background = body.get("background") is True
-    record = emu.create(body, faults, background=background)
-    include = frozenset(body.get("include") or ())
-    if emu.config.create_delay:
-        await asyncio.sleep(emu.config.create_delay)  # the job already runs; the client just hears late
-    if record.stream:
-        return streaming.stream_response(emu, record, -1, include, record.obfuscation)
-    if background:
-        # A background create answers at once with the `queued` snapshot, however short the work is;
-        # the first poll shows whatever progress the clock has made since.
-        return json_response(response_object(record, record.entries[:1], include))
-    horizon = await _until_finished(emu, record)
-    return json_response(response_object(record, record.visible(horizon), include))
-
-
-async def _until_finished(emu: Emulator, record: Record) -> float:
-    """Hold a foreground create until its terminal event; returns the elapsed time to render at.
-
-    Timers may fire a hair early, so the rendering horizon is at least the terminal event's offset."""
-    finished = record.finished_after or 0.0
-    remaining = finished - emu.elapsed(record)
-    if remaining > 0:
-        await asyncio.sleep(remaining)
-    return max(emu.elapsed(record), finished)
 
 
 def _polled_record(request: Request, emu: Emulator) -> Record | Response:
@@ -231,6 +145,10 @@ async def inspect_responses(request: Request, emu: Emulator) -> Response:
     return json_response({"object": "list", "data": emu.listing()})
 
 
+async def inspect_jobs(request: Request, emu: Emulator) -> Response:
+    return json_response({"object": "list", "data": emu.jobs_listing()})
+
+
 async def inspect_stats(request: Request, emu: Emulator) -> Response:
     return json_response(emu.stats())
 
@@ -257,10 +175,11 @@ def _wrap(emu: Emulator, route: str, handler: Handler) -> Callable[[Request], Aw
             )
         else:
             response = await handler(request, emu)
-        response.headers.update(emu.headers(poll))
-        response.headers["x-request-id"] = "req_" + secrets.token_hex(16)
-        response.headers["openai-processing-ms"] = "1"
-        response.headers["openai-version"] = "2020-10-01"
+        if not isinstance(response, GatewayResponse):  # a gateway's page never reached the API's code
+            response.headers.update(emu.headers(poll))
+            response.headers["x-request-id"] = "req_" + secrets.token_hex(16)
+            response.headers["openai-processing-ms"] = "1"
+            response.headers["openai-version"] = "2020-10-01"
         emu.status_codes[response.status_code] += 1
         return response
 
@@ -276,6 +195,7 @@ _TABLE: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/v1/models", list_models),
     ("POST", "/v1/chat/completions", chat_completions),
     ("GET", "/emulator/responses", inspect_responses),
+    ("GET", "/emulator/jobs", inspect_jobs),
     ("GET", "/emulator/stats", inspect_stats),
 )
 

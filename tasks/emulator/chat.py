@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,9 +11,12 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from rowrelay.tasks.emulator import delivery
+from rowrelay.tasks.emulator.faults import Faults
+from rowrelay.tasks.emulator.jobs import Job
 from rowrelay.tasks.emulator.model import Plan
 from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, error_body
-from rowrelay.tasks.emulator.service import Emulator, Faults, RateLimited
+from rowrelay.tasks.emulator.service import Emulator, RateLimited
 
 
 def _error(status: int, message: str, type_: str, param: str | None = None, **extra: str) -> Response:
@@ -52,15 +54,23 @@ async def create(request: Request, emu: Emulator) -> Response:
         return response
     if emu.draw_http_error(body) or faults.http_error:
         return _error(500, SERVER_ERROR_MESSAGE, "server_error")
-    plan = emu.plan(body, faults, background=False)
-    ident = "chatcmpl-" + secrets.token_hex(12)
-    created = int(time.time())
+    job = emu.start_chat(body, faults)
+    lost = await delivery.lose_answer(request, emu, job)
+    if lost is not None:
+        return lost
+    plan, created = job.plan, int(time.time())
     if body.get("stream") is True:
-        return StreamingResponse(_chunks(ident, created, body, plan), media_type="text/event-stream")
+        return StreamingResponse(_answered(emu, job, created), media_type="text/event-stream")
     await asyncio.sleep(plan.work_time)
     if plan.outcome == "failed":
+        # The job ran and failed; the 500 carries no id, so the client cannot tell it from a create
+        # that started nothing: not answered.
+        emu.settle(job, answered=False)
         return _error(500, SERVER_ERROR_MESSAGE, "server_error")
-    return Response(orjson.dumps(_completion(ident, created, body, plan)), media_type="application/json")
+    completion = _completion(job.id, created, body, plan)
+    return await delivery.deliver(
+        request, emu, job, Response(orjson.dumps(completion), media_type="application/json")
+    )
 
 
 def _usage(plan: Plan) -> dict[str, Any]:
@@ -94,6 +104,16 @@ def _completion(ident: str, created: int, body: dict[str, Any], plan: Plan) -> d
         "usage": _usage(plan),
         "system_fingerprint": "fp_emulator",
     }
+
+
+async def _answered(emu: Emulator, job: Job, created: int) -> AsyncIterator[bytes]:
+    """The chunks, settling `answered` once the first (it carries the id) has been written."""
+    try:
+        async for frame in _chunks(job.id, created, job.body, job.plan):
+            yield frame
+            emu.settle(job, answered=True)
+    finally:
+        emu.settle(job, answered=False)  # a no-op once answered
 
 
 async def _chunks(ident: str, created: int, body: dict[str, Any], plan: Plan) -> AsyncIterator[bytes]:

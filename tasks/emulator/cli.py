@@ -62,6 +62,23 @@ def emulator(
     ] = 0.0,
     error_rate: Annotated[float, typer.Option(help="Share of creates answered with HTTP 500.")] = 0.0,
     stuck_rate: Annotated[float, typer.Option(help="Share of background responses stuck in `queued`.")] = 0.0,
+    gateway_error_rate: Annotated[
+        float, typer.Option(help="Share of creates started but answered by a gateway's HTML 502/503/504.")
+    ] = 0.0,
+    hang_rate: Annotated[
+        float,
+        typer.Option(help="Share of creates started but never answered (held until the client leaves)."),
+    ] = 0.0,
+    stream_cut_rate: Annotated[
+        float,
+        typer.Option(help="Share of stream creates started, then cut after the headers, before any event."),
+    ] = 0.0,
+    empty_stream_rate: Annotated[
+        float, typer.Option(help="Share of stream creates started, then ended cleanly with no event.")
+    ] = 0.0,
+    skip_created_rate: Annotated[
+        float, typer.Option(help="Share of stream creates whose stream leaves out `response.created`.")
+    ] = 0.0,
     drop_stream_after: Annotated[int | None, typer.Option(help="Cut every stream after K events.")] = None,
     retention: Annotated[
         float | None, typer.Option(help="Seconds a response is held (404 afterwards).")
@@ -104,6 +121,11 @@ def emulator(
             incomplete_rate=incomplete_rate,
             error_rate=error_rate,
             stuck_rate=stuck_rate,
+            gateway_error_rate=gateway_error_rate,
+            hang_rate=hang_rate,
+            stream_cut_rate=stream_cut_rate,
+            empty_stream_rate=empty_stream_rate,
+            skip_created_rate=skip_created_rate,
             drop_stream_after=drop_stream_after,
             retention=retention,
             stream_window=stream_window,

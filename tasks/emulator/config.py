@@ -55,6 +55,19 @@ class LatencySpec:
         return f"{self.kind}:{self.a:g},{self.b:g}"
 
 
+_RATES = (
+    "fail_rate",
+    "incomplete_rate",
+    "error_rate",
+    "stuck_rate",
+    "gateway_error_rate",
+    "hang_rate",
+    "stream_cut_rate",
+    "empty_stream_rate",
+    "skip_created_rate",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class EmulatorConfig:
     """Everything that shapes the emulator's behaviour. Defaults need no configuration."""
@@ -85,6 +98,20 @@ class EmulatorConfig:
     """Share of responses that end `incomplete` with reason `max_output_tokens`."""
     error_rate: float = 0.0
     """Share of creates answered with HTTP 500 (nothing is started)."""
+    gateway_error_rate: float = 0.0
+    """Share of creates (responses and chat) whose job starts but whose answer is a gateway's HTML 502, 503
+    or 504 page instead (drawn among the three): the client cannot tell whether anything started."""
+    hang_rate: float = 0.0
+    """Share of creates (responses and chat) whose job starts but whose answer never comes: the request is
+    held open until the client gives up and disconnects."""
+    stream_cut_rate: float = 0.0
+    """Share of stream creates whose job starts and whose 200 and SSE headers are sent, then the connection
+    is cut before the first event."""
+    empty_stream_rate: float = 0.0
+    """Share of stream creates whose job starts and whose 200 stream ends cleanly without a single event."""
+    skip_created_rate: float = 0.0
+    """Share of stream creates whose stream leaves out `response.created` (the next event carries the id;
+    sequence numbers are unchanged, so the first one seen is 1)."""
     stuck_rate: float = 0.0
     """Share of background responses that stay `queued` until cancelled."""
     drop_stream_after: int | None = None
@@ -105,7 +132,7 @@ class EmulatorConfig:
     """Text deltas per answer are at most this many (tokens are grouped into chunks)."""
 
     def __post_init__(self) -> None:
-        for name in ("fail_rate", "incomplete_rate", "error_rate", "stuck_rate"):
+        for name in _RATES:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 
 from rowrelay.tasks.emulator.app import create_app
 from rowrelay.tasks.emulator.config import EmulatorConfig
-from rowrelay.tasks.emulator.service import Emulator
+from rowrelay.tasks.emulator.service import Clock, Emulator
 
 
 def _uvicorn(app: Starlette, *, log_level: str) -> uvicorn.Server:
@@ -81,9 +81,9 @@ def serve(
 class RunningEmulator:
     """An emulator serving from a daemon thread; `url` ends in /v1, `emulator` is its live state."""
 
-    def __init__(self, config: EmulatorConfig, host: str = "127.0.0.1") -> None:
+    def __init__(self, config: EmulatorConfig, host: str = "127.0.0.1", clock: Clock | None = None) -> None:
         self._sock = bind(host, 0)
-        app = create_app(config)
+        app = create_app(config, clock)
         self.emulator: Emulator = app.state.emulator
         self._server = _uvicorn(app, log_level="error")
         self.url = base_url(self._sock)
@@ -108,13 +108,17 @@ class RunningEmulator:
 
 
 @contextlib.contextmanager
-def running_emulator(config: EmulatorConfig | None = None) -> Iterator[RunningEmulator]:
+def running_emulator(
+    config: EmulatorConfig | None = None, clock: Clock | None = None
+) -> Iterator[RunningEmulator]:
     """Start an emulator on a free port in a thread; yields it (`.url` is the SDK's base URL).
+
+    `clock` replaces the real one, so a test can move time by hand instead of sleeping through a window.
 
     >>> with running_emulator() as emu:
     ...     client = openai.OpenAI(base_url=emu.url, api_key="unused")
     """
-    running = RunningEmulator(config or EmulatorConfig()).start()
+    running = RunningEmulator(config or EmulatorConfig(), clock=clock).start()
     try:
         yield running
     finally:

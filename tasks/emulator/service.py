@@ -1,4 +1,5 @@
-"""The emulator's state: held responses, rate buckets and statistics, with no HTTP in sight.
+"""The emulator's state: held responses, the ledger of jobs started, rate buckets and statistics, with no
+HTTP in sight.
 
 One `Emulator` per server; nothing is global, so two emulators can run in one process.
 """
@@ -13,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rowrelay.tasks.emulator.config import EmulatorConfig
+from rowrelay.tasks.emulator.faults import Faults, NetworkFault, draw_network_fault
+from rowrelay.tasks.emulator.jobs import Job
 from rowrelay.tasks.emulator.limits import Bucket, ratelimit_headers, retry_after_headers
 from rowrelay.tasks.emulator.model import (
-    ForcedFault,
     Plan,
     draw_create_error,
     estimate_tokens,
@@ -43,37 +45,6 @@ class RealClock:
         return time.time()
 
 
-@dataclass(frozen=True, slots=True)
-class Faults:
-    """Faults forced on one request through the `x-emulator-fault` and `x-emulator-latency` headers."""
-
-    outcome: ForcedFault | None = None
-    http_error: bool = False
-    rate_limited: bool = False
-    drop_after: int | None = None
-    latency: float | None = None
-
-    @classmethod
-    def parse(cls, fault_header: str | None, latency_header: str | None) -> Faults:
-        outcome: ForcedFault | None = None
-        http_error = rate_limited = False
-        drop_after: int | None = None
-        for raw in (fault_header or "").split(","):
-            name, _, value = raw.strip().partition("=")
-            if name in ("fail", "incomplete", "stuck"):
-                outcome = name  # type: ignore[assignment]
-            elif name == "error":
-                http_error = True
-            elif name == "rate-limit":
-                rate_limited = True
-            elif name == "drop-stream":
-                drop_after = int(value or "1")
-            elif name:
-                raise ValueError(f"unknown x-emulator-fault {name!r}")
-        latency = float(latency_header) if latency_header else None
-        return cls(outcome, http_error, rate_limited, drop_after, latency)
-
-
 @dataclass(slots=True)
 class RateLimited(Exception):
     """A request refused by a bucket; carries the OpenAI-style 429 details."""
@@ -95,6 +66,8 @@ class Emulator:
     routes: Counter[str] = field(default_factory=Counter)
     status_codes: Counter[int] = field(default_factory=Counter)
     watchers: dict[str, asyncio.Event] = field(default_factory=dict)
+    jobs: dict[str, Job] = field(default_factory=dict)
+    unanswered: int = 0
     _creates: int = 0
 
     def __post_init__(self) -> None:
@@ -161,12 +134,21 @@ class Emulator:
             forced_latency=faults.latency,
         )
 
+    def network_fault(self, body: dict[str, Any], faults: Faults, *, stream: bool) -> NetworkFault | None:
+        """The header's network fault when it applies to this create, else one drawn from the seed."""
+        forced = faults.network
+        if forced is not None and (stream or not forced.stream_only):
+            return forced
+        return draw_network_fault(self.config, body, self.occurrences, stream=stream)
+
     def create(self, body: dict[str, Any], faults: Faults, *, background: bool) -> Record:
+        """Start a response's job; its ledger entry is `jobs[record.id]`."""
         self._creates += 1
         if self._creates % _SWEEP_EVERY == 0:
             self.sweep()
         plan = self.plan(body, faults, background=background)
         stream_options = body.get("stream_options") or {}
+        stream = bool(body.get("stream"))
         record = Record(
             id="resp_" + secrets.token_hex(24),
             message_id="msg_" + secrets.token_hex(24),
@@ -175,7 +157,7 @@ class Emulator:
             created_at=int(self.clock.wall()),
             started=self.clock.monotonic(),
             background=background,
-            stream=bool(body.get("stream")),
+            stream=stream,
             store=body.get("store") is not False,
             plan=plan,
             obfuscation=stream_options.get("include_obfuscation", True) is not False,
@@ -184,7 +166,25 @@ class Emulator:
         )
         if record.store or background:
             self.records[record.id] = record
+        fault = self.network_fault(body, faults, stream=stream)
+        self.jobs[record.id] = Job(record.id, "response", body, plan, record.started, fault, record)
         return record
+
+    def start_chat(self, body: dict[str, Any], faults: Faults) -> Job:
+        """Start a chat completion's job. Its streams meet no stream-only fault: those model the
+        Responses API's lifecycle events, and rowrelay reads chat completions whole."""
+        plan = self.plan(body, faults, background=False)
+        ident = "chatcmpl-" + secrets.token_hex(12)
+        fault = self.network_fault(body, faults, stream=False)
+        job = self.jobs[ident] = Job(ident, "chat.completion", body, plan, self.clock.monotonic(), fault)
+        return job
+
+    def settle(self, job: Job, *, answered: bool) -> None:
+        """Record, once, whether the create's answer carrying the job's id reached a connected client."""
+        if job.answered is None:
+            job.answered = answered
+            if not answered:
+                self.unanswered += 1
 
     def elapsed(self, record: Record) -> float:
         return self.clock.monotonic() - record.started
@@ -257,6 +257,7 @@ class Emulator:
                 if status == "completed" and finished is not None
                 else None
             )
+            job = self.jobs[record.id]
             rows.append(
                 {
                     "id": record.id,
@@ -273,9 +274,16 @@ class Emulator:
                         if status == "completed" and finished is not None
                         else None
                     ),
+                    "answered": job.answered is True,
+                    "fault": None if job.fault is None else str(job.fault),
                 }
             )
         return rows
+
+    def jobs_listing(self) -> list[dict[str, Any]]:
+        """Every job started, of both APIs, in order of creation (see `Job.row`)."""
+        now = self.clock.monotonic()
+        return [job.row(now - job.started) for job in list(self.jobs.values())]
 
     def stats(self) -> dict[str, Any]:
         final: Counter[str] = Counter(row["status"] for row in self.listing())
@@ -284,4 +292,6 @@ class Emulator:
             "status_codes": {str(code): n for code, n in sorted(self.status_codes.items())},
             "final_status": dict(final),
             "held": len(self.records),
+            "jobs": len(self.jobs),
+            "unanswered_creates": self.unanswered,
         }

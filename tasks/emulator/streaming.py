@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from starlette.responses import StreamingResponse
 
+from rowrelay.tasks.emulator.jobs import Job
 from rowrelay.tasks.emulator.payloads import sse, stream_event
 from rowrelay.tasks.emulator.service import Emulator
 from rowrelay.tasks.emulator.timeline import Record
@@ -52,12 +53,46 @@ def refuse_resume(emu: Emulator, record: Record) -> str | None:
 
 
 def stream_response(
-    emu: Emulator, record: Record, after: int, include: frozenset[str], obfuscation: bool
+    emu: Emulator,
+    record: Record,
+    after: int,
+    include: frozenset[str],
+    obfuscation: bool,
+    *,
+    job: Job | None = None,
 ) -> StreamingResponse:
-    """Events with sequence_number > `after` (exclusive, like `starting_after`), then live ones, then end."""
-    body = _events(emu, record, after, include, obfuscation)
+    """Events with sequence_number > `after` (exclusive, like `starting_after`), then live ones, then end.
+
+    `job` is given for the create's own stream: it meets the job's network fault, and settles whether
+    the create was answered."""
+    if job is None:
+        body = _events(emu, record, after, include, obfuscation)
+    else:
+        body = _create_stream(emu, record, include, obfuscation, job)
     headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
     return StreamingResponse(body, media_type="text/event-stream; charset=utf-8", headers=headers)
+
+
+async def _create_stream(
+    emu: Emulator, record: Record, include: frozenset[str], obfuscation: bool, job: Job
+) -> AsyncIterator[bytes]:
+    """The create's stream. The 200 and its SSE headers are sent before the first frame is asked for,
+    so a cut here is a cut after the headers; `answered` is settled once an event carrying the id (any
+    lifecycle event does) has been written, or when the stream ends without one."""
+    kind = job.fault.kind if job.fault is not None else None
+    try:
+        if kind == "cut-before-events":
+            raise StreamCut(f"stream of {record.id} cut before its first event")
+        if kind == "empty-stream":
+            return
+        # Skipping `response.created` is resuming after it: the numbering stays the service's.
+        after = 0 if kind == "skip-created" else -1
+        async for frame in _events(emu, record, after, include, obfuscation):
+            yield frame
+            if frame.startswith(b"event: "):  # not a keep-alive comment
+                emu.settle(job, answered=True)
+    finally:
+        emu.settle(job, answered=False)  # a no-op once answered
 
 
 async def _events(

@@ -13,6 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from rowrelay.tasks.emulator import EmulatorConfig, cli
 from rowrelay.tasks.emulator.cli import emulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,6 +75,12 @@ def test_cli_serves_and_exits_cleanly_on_sigterm_and_sigint() -> None:
         (["--latency", "bogus"], "latency 'bogus'"),
         (["--latency", "uniform:2,1"], "0 <= A <= B"),
         (["--fail-rate", "2"], "fail_rate must be between 0 and 1"),
+        (["--hang-rate", "2"], "hang_rate must be between 0 and 1"),
+        (["--gateway-error-rate", "-0.5"], "gateway_error_rate must be between 0 and 1"),
+        (["--stream-cut-rate", "1.01"], "stream_cut_rate must be between 0 and 1"),
+        (["--empty-stream-rate", "3"], "empty_stream_rate must be between 0 and 1"),
+        (["--skip-created-rate", "-1"], "skip_created_rate must be between 0 and 1"),
+        (["--hang-rate", "often"], "Invalid value for '--hang-rate'"),
         (["--output-tokens", "x"], "expected A,B"),
         (["--store-policy", "sometimes"], "expected legacy or current"),
         (["--error-shape", "round"], "expected nested or flat"),
@@ -86,6 +93,30 @@ def test_bad_options_exit_2_with_a_clear_message(option: list[str], message: str
     result = CliRunner().invoke(_APP, option)
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.replace("│", " ").split())
+
+
+def test_network_fault_rates_reach_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[EmulatorConfig] = []
+    monkeypatch.setattr(cli, "serve", lambda config, *args, **kwargs: served.append(config))
+    options = {
+        "--gateway-error-rate": 0.1,
+        "--hang-rate": 0.2,
+        "--stream-cut-rate": 0.3,
+        "--empty-stream-rate": 0.4,
+        "--skip-created-rate": 1.0,
+    }
+    result = CliRunner().invoke(_APP, [str(part) for pair in options.items() for part in pair])
+    assert result.exit_code == 0, result.output
+    [config] = served
+    got = (
+        config.gateway_error_rate,
+        config.hang_rate,
+        config.stream_cut_rate,
+        config.empty_stream_rate,
+        config.skip_created_rate,
+    )
+    assert got == tuple(options.values())
+    assert EmulatorConfig().hang_rate == 0.0, "off unless asked for"
 
 
 def test_bad_option_in_a_real_process() -> None:

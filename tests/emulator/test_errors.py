@@ -14,6 +14,7 @@ from openai import AsyncOpenAI
 
 from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emulator
 from tests.emulator.contract import Spec
+from tests.support.clock import ManualClock
 from tests.support.events import response_of
 from tests.support.sse import ClientFactory
 
@@ -243,20 +244,41 @@ async def test_every_reply_carries_request_id_and_ratelimit_headers(
 async def test_a_short_rate_window_limits_bursts_but_keeps_the_per_minute_rate(
     make_client: ClientFactory, spec: Spec
 ) -> None:
-    # 600 RPM enforced per second: a burst of 10 passes, the 11th waits about 0.1 s for its token.
-    with running_emulator(EmulatorConfig(rpm=600, rate_window=1.0)) as emu:
+    # 480 RPM enforced per second: a full bucket holds 8 creates and refills one every 0.125 s. The clock
+    # moves only when told to, by binary fractions, so the arithmetic below is exact on any machine.
+    clock = ManualClock()
+    with running_emulator(EmulatorConfig(rpm=480, rate_window=1.0), clock=clock) as emu:
         client = make_client(emu)
-        for _ in range(10):
-            await client.responses.create(model="gpt-4.1", input="hi", background=True)
+
+        async def burst() -> tuple[int, openai.RateLimitError]:
+            """Create until refused: how many passed, and the refusal."""
+            for passed in range(100):
+                try:
+                    await client.responses.create(model="gpt-4.1", input="hi", background=True)
+                except openai.RateLimitError as exc:
+                    return passed, exc
+            raise AssertionError("never refused")
+
+        passed, refused = await burst()
+        assert passed == 8, "the burst is a second's worth, not a minute's 480"
+        await check_429(refused, spec, "requests")
+        headers = refused.response.headers
+        assert headers["x-ratelimit-limit-requests"] == "480"  # still reported per minute
+        assert headers["retry-after-ms"] == "125"  # one create's worth at 8 a second
+        clock.advance(0.09375)
         with pytest.raises(openai.RateLimitError) as caught:
             await client.responses.create(model="gpt-4.1", input="hi", background=True)
-        await check_429(caught.value, spec, "requests")
-        headers = caught.value.response.headers
-        assert headers["x-ratelimit-limit-requests"] == "600"  # still reported per minute
-        assert 0 < float(headers["retry-after-ms"]) <= 150
-        await asyncio.sleep(float(headers["retry-after-ms"]) / 1000 + 0.02)
+        assert caught.value.response.headers["retry-after-ms"] == "31", "a quarter of the wait is left"
+        clock.advance(0.03125)
         again = await client.responses.create(model="gpt-4.1", input="hi", background=True)
         assert again.status == "queued"
+        # A whole minute refills the bucket only to its one-second capacity: still a burst of 8...
+        clock.advance(60.0)
+        assert (await burst())[0] == 8
+        # ...and each second refills 8 creates: 480 a minute.
+        for _ in range(3):
+            clock.advance(1.0)
+            assert (await burst())[0] == 8
 
 
 async def test_a_slow_create_has_started_its_job_before_the_client_hears_of_it(

@@ -91,7 +91,9 @@ async def test_inspection_endpoints(client: AsyncOpenAI, emulator: RunningEmulat
         stats = (await http.get("/emulator/stats")).json()
     fields = {"id", "status", "background", "stream", "model", "metadata", "created_at", "completed_at"}
     precise = {"created_at_precise", "completed_at_precise"}  # float seconds, for lag measurements
-    assert all(set(row) == fields | precise for row in rows)
+    delivery = {"answered", "fault"}  # whether the create's answer reached its client, and what met it
+    assert all(set(row) == fields | precise | delivery for row in rows)
+    assert all(row["answered"] is True and row["fault"] is None for row in rows)
     by_id = {row["id"]: row for row in rows}
     assert by_id[done.id]["status"] == "completed"
     assert by_id[done.id]["completed_at_precise"] >= by_id[done.id]["created_at_precise"]
@@ -109,3 +111,5 @@ async def test_inspection_endpoints(client: AsyncOpenAI, emulator: RunningEmulat
     assert stats["status_codes"] == {"200": 6, "404": 1}
     assert stats["final_status"] == {"completed": 2, "cancelled": 1}
     assert stats["held"] == 3
+    assert stats["jobs"] == 3
+    assert stats["unanswered_creates"] == 0

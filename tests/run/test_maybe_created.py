@@ -81,10 +81,10 @@ async def test_every_job_beyond_the_first_is_a_counted_maybe_created_create(
     assert report.counts == {"completed": ROWS}, frame[["status", "attempts", "note"]]
     assert sum(unanswered.values()) > 0, "no create was faulted: the case tested nothing"
     assert report.counters.maybe_created == frame["orphans"].sum() >= sum(unanswered.values())
-    for key, row in frame.iterrows():
-        assert jobs[key] <= row["attempts"], (key, jobs[key], row["attempts"])
-        assert jobs[key] - 1 <= row["orphans"], (key, jobs[key], row["orphans"])
-        assert unanswered[key] <= row["orphans"], (key, unanswered[key], row["orphans"])
+    for key, attempts, orphans in zip(frame.index, frame["attempts"], frame["orphans"], strict=True):
+        assert jobs[key] <= attempts, (key, jobs[key], attempts)
+        assert jobs[key] - 1 <= orphans, (key, jobs[key], orphans)
+        assert unanswered[key] <= orphans, (key, unanswered[key], orphans)
 
 
 @pytest.mark.parametrize("runner", ["responses", "agent"])

@@ -1,0 +1,85 @@
+"""`POST /v1/responses`: refuse what OpenAI refuses, else start the job, then answer."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from rowrelay.tasks.emulator import delivery, streaming
+from rowrelay.tasks.emulator.faults import Faults
+from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, response_object
+from rowrelay.tasks.emulator.replies import error_response, json_response, rate_limited
+from rowrelay.tasks.emulator.service import Emulator, RateLimited
+from rowrelay.tasks.emulator.timeline import Record
+from rowrelay.tasks.emulator.validation import BadRequest, check_create, check_tool_outputs
+
+
+async def create_response(request: Request, emu: Emulator) -> Response:
+    try:
+        body = orjson.loads(await request.body())
+        check_create(body, emu.config.store_policy)
+        faults = Faults.parse(
+            request.headers.get("x-emulator-fault"), request.headers.get("x-emulator-latency")
+        )
+    except BadRequest as exc:
+        return error_response(400, exc.message, "invalid_request_error", param=exc.param, code=exc.code)
+    except (orjson.JSONDecodeError, ValueError) as exc:
+        return error_response(
+            400, f"We could not parse the JSON body of your request: {exc}", "invalid_request_error"
+        )
+    try:
+        emu.admit_create(body, faults.rate_limited)
+    except RateLimited as exc:
+        return rate_limited(exc, body.get("model"))
+    if emu.draw_http_error(body) or faults.http_error:
+        return error_response(500, SERVER_ERROR_MESSAGE, "server_error")
+    previous = body.get("previous_response_id")
+    prior = None if previous is None else emu.get(previous)
+    if previous is not None and prior is None:
+        return error_response(
+            400,
+            f"Previous response with id '{previous}' not found.",
+            "invalid_request_error",
+            param="previous_response_id",
+        )
+    try:
+        check_tool_outputs(body, prior.open_calls() if prior is not None else frozenset())
+    except BadRequest as exc:
+        return error_response(400, exc.message, "invalid_request_error", param=exc.param, code=exc.code)
+    background = body.get("background") is True
+    record = emu.create(body, faults, background=background)
+    job = emu.jobs[record.id]
+    include = frozenset(body.get("include") or ())
+    # The job already runs; the client hears of it late, or not at all if it leaves meanwhile.
+    if emu.config.create_delay and await delivery.left_within(request, emu.config.create_delay):
+        return delivery.client_gone(emu, job)
+    lost = await delivery.lose_answer(request, emu, job)
+    if lost is not None:
+        return lost
+    if record.stream:
+        if await request.is_disconnected():
+            return delivery.client_gone(emu, job)
+        # The stream settles `answered` itself, when its first event carrying the id is written.
+        return streaming.stream_response(emu, record, -1, include, record.obfuscation, job=job)
+    if background:
+        # A background create answers at once with the `queued` snapshot, however short the work is;
+        # the first poll shows whatever progress the clock has made since.
+        snapshot = response_object(record, record.entries[:1], include)
+        return await delivery.deliver(request, emu, job, json_response(snapshot))
+    horizon = await _until_finished(emu, record)
+    final = response_object(record, record.visible(horizon), include)
+    return await delivery.deliver(request, emu, job, json_response(final))
+
+
+async def _until_finished(emu: Emulator, record: Record) -> float:
+    """Hold a foreground create until its terminal event; returns the elapsed time to render at.
+
+    Timers may fire a hair early, so the rendering horizon is at least the terminal event's offset."""
+    finished = record.finished_after or 0.0
+    remaining = finished - emu.elapsed(record)
+    if remaining > 0:
+        await asyncio.sleep(remaining)
+    return max(emu.elapsed(record), finished)

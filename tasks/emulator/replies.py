@@ -1,0 +1,41 @@
+"""JSON replies and OpenAI's error envelope, as every /v1 route answers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from rowrelay.tasks.emulator.payloads import error_body
+from rowrelay.tasks.emulator.service import RateLimited
+
+
+def json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(payload), status, headers, media_type="application/json")
+
+
+def error_response(
+    status: int,
+    message: str,
+    type_: str,
+    *,
+    param: str | None = None,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    return json_response(error_body(message, type_, param=param, code=code), status, headers)
+
+
+def not_found(response_id: str) -> Response:
+    return error_response(404, f"Response with id '{response_id}' not found.", "invalid_request_error")
+
+
+def rate_limited(exc: RateLimited, model: str | None) -> Response:
+    unit = "requests per min (RPM)" if exc.kind == "requests" else "tokens per min (TPM)"
+    message = (
+        f"Rate limit reached for {model or 'default'} in organization org-emulator on {unit}: "
+        f"Limit {exc.limit}. Please try again in {exc.wait:.3g}s."
+    )
+    return error_response(429, message, exc.kind, code="rate_limit_exceeded", headers=exc.headers())
