@@ -7,6 +7,9 @@ tests run it on a VirtualTimeLoop: the waits are exact and take no wall time, wh
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -45,9 +48,55 @@ def test_parse_duration_reads_go_style_reset_headers(text: str, seconds: float |
 
 def test_retry_after_prefers_milliseconds_like_the_sdk() -> None:
     assert retry_after({"retry-after-ms": "250", "retry-after": "3"}) == pytest.approx(0.25)
+    assert retry_after({"retry-after-ms": "1500"}) == pytest.approx(1.5)
     assert retry_after({"retry-after": "3"}) == 3.0
+    assert retry_after({"retry-after": "0.5"}) == 0.5
     assert retry_after({"retry-after": "soon"}) is None
     assert retry_after({}) is None
+
+
+def test_retry_after_never_waits_a_negative_or_endless_time() -> None:
+    assert retry_after({"retry-after-ms": "-250"}) == 0.0
+    assert retry_after({"retry-after": "-3"}) == 0.0
+    # Not finite is not an instruction: `inf` honoured would pause the run for ever.
+    assert retry_after({"retry-after-ms": "inf"}) is None
+    assert retry_after({"retry-after-ms": "nan"}) is None
+    assert retry_after({"retry-after": "inf"}) is None
+    # A retry-after-ms that says nothing usable leaves the decision to retry-after.
+    assert retry_after({"retry-after-ms": "soon", "retry-after": "3"}) == 3.0
+    assert retry_after({"retry-after-ms": "inf", "retry-after": "3"}) == 3.0
+
+
+DATE = datetime(2026, 10, 21, 7, 28, 0, tzinfo=UTC).timestamp()
+
+
+@pytest.fixture
+def far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time zone set far from UTC: a date read as local time would be hours off."""
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("far_from_utc")
+@pytest.mark.parametrize(
+    "form",
+    [
+        "Wed, 21 Oct 2026 07:28:00 GMT",  # IMF-fixdate, what servers send
+        "Wednesday, 21-Oct-26 07:28:00 GMT",  # RFC 850, obsolete but still to be accepted
+        "Wed Oct 21 07:28:00 2026",  # asctime, obsolete, no zone: UTC all the same
+    ],
+)
+def test_retry_after_as_an_http_date_is_the_time_until_that_date(form: str) -> None:
+    assert time.localtime(DATE).tm_gmtoff != 0, "the fixture should move the local zone off UTC"
+    assert retry_after({"retry-after": form}, now=lambda: DATE - 90.0) == 90.0
+    assert retry_after({"retry-after": form}, now=lambda: DATE - 0.5) == 0.5
+    # A date already past (a slow reply, a skewed clock) means go now, not a negative wait.
+    assert retry_after({"retry-after": form}, now=lambda: DATE + 30.0) == 0.0
+    # Milliseconds still come first, as in the SDK.
+    assert retry_after({"retry-after-ms": "250", "retry-after": form}, now=lambda: DATE - 90.0) == 0.25
 
 
 def test_output_estimate_uses_ceiling_then_reconciles_with_usage() -> None:

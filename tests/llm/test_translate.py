@@ -136,7 +136,8 @@ CASES: list[tuple[str, Reply, Expected, Expected]] = [
     ("429-retry-after-ms", error(429, ("retry-after-ms", "1500")), limited(1.5), limited(1.5)),
     ("429-both-ms-first", error(429, ("retry-after", "9"), ("retry-after-ms", "250")), limited(0.25),
      limited(0.25)),
-    ("429-http-date-ignored", error(429, ("retry-after", DATE)), limited(), limited()),
+    # An HTTP-date is honoured as the time until it; this one is long past, so: no wait, never a negative one.
+    ("429-http-date-past", error(429, ("retry-after", DATE)), limited(0.0), limited(0.0)),
     ("400", error(400), REJECTED, REJECTED),
     ("400-param-stream", error(400, param="stream"), UNSTREAMABLE, UNSTREAMABLE),
     ("422", error(422), REJECTED, REJECTED),
