@@ -10,9 +10,11 @@ and retry, and no row is failed for it.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import math
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from aiolimiter import AsyncLimiter
@@ -36,16 +38,38 @@ def parse_duration(text: str | None) -> float | None:
     return sum(float(number) * _UNIT[unit] for number, unit in parts)
 
 
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from `retry-after-ms` (checked first, as the SDK does) or `retry-after`."""
+def retry_after(headers: Mapping[str, str], *, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds to wait from `retry-after-ms` (checked first, as the SDK does) or `retry-after`, in
+    seconds or as an HTTP-date (RFC 9110 allows both; a date is read against `now`, epoch seconds).
+
+    A date already past means no wait, never a negative one. A value that is not a finite number (`inf`,
+    `nan`) is no instruction: honoured, `inf` would pause the run for ever."""
     for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
         value = headers.get(name)
-        if value is not None:
-            try:
-                return max(0.0, float(value) * scale)
-            except ValueError:
-                continue
-    return None
+        if value is None:
+            continue
+        try:
+            seconds = float(value) * scale
+        except ValueError:
+            continue
+        if math.isfinite(seconds):
+            return max(0.0, seconds)
+    date = _http_date(headers.get("retry-after"))
+    return None if date is None else max(0.0, date - now())
+
+
+def _http_date(value: str | None) -> float | None:
+    """Epoch seconds of an HTTP-date (IMF-fixdate, or the obsolete RFC 850 and asctime forms), else None."""
+    if not value:
+        return None
+    parsed = email.utils.parsedate_tz(value)
+    if parsed is None:
+        return None
+    try:
+        # An HTTP-date is UTC; parsedate_tz reads a date naming no zone (asctime's form) as UTC too.
+        return float(email.utils.mktime_tz(parsed))
+    except (OverflowError, ValueError):
+        return None
 
 
 def estimate_tokens(text: str) -> int:

@@ -23,6 +23,9 @@ from rowrelay.tasks.llm.budget import retry_after
 ResponseStatus = Literal["queued", "in_progress", "completed", "failed", "incomplete", "cancelled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "incomplete", "cancelled"})
 _STATUSES: frozenset[str] = frozenset(get_args(ResponseStatus))
+_OUT_OF_CREDIT = "insufficient_quota"
+"""The code (and type) of OpenAI's 429 "You exceeded your current quota, please check your plan and
+billing details": the account has no credit left."""
 
 
 class MaybeSentError(TransientError):
@@ -39,7 +42,7 @@ class RequestRejectedError(TerminalError):
 
 
 class BackendRefusedError(TerminalError):
-    """The server refused us, not the row (401/403, unknown model): the run stops."""
+    """The server refused us, not the row (401/403, unknown model, no credit left): the run stops."""
 
 
 class StreamUnavailableError(TerminalError):
@@ -142,6 +145,12 @@ def snapshot_of(response: Any) -> Snapshot:
 def translate(exc: Exception, *, creating: bool = False) -> Exception:
     """Map an SDK exception onto rowrelay's tree (use as `raise translate(exc) from exc`)."""
     if isinstance(exc, openai.RateLimitError):
+        if _OUT_OF_CREDIT in (exc.code, exc.type):
+            # Also a 429, but no rate limit: waiting refills nothing, and every row would wait for ever.
+            return BackendRefusedError(
+                f"the account is out of credit (429 {_OUT_OF_CREDIT}); add credit or raise the quota in the "
+                f"plan and billing settings, then run again: {_message(exc)}"
+            )
         wait = retry_after(exc.response.headers)
         return RateLimitedError(f"rate limited (429): {_message(exc)}", wait)
     if isinstance(exc, openai.NotFoundError):

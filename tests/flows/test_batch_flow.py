@@ -10,12 +10,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pandas as pd
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.state import load
 from tests.support.cli import ROOT
+from tests.support.prefect_records import artifacts_of
 from tests.support.runs import creates_per_row
 from tests.support.tickets import TEMPLATE, write_tickets
 
@@ -35,14 +37,13 @@ def flow_args(tmp_path: Path, emu: RunningEmulator, **extra: Any) -> dict[str, A
 async def test_a_fresh_run_completes_every_row_and_writes_the_output_in_order(
     prefect_api: str, tmp_path: Path
 ) -> None:
-    from prefect.client.orchestration import get_client
-
     from rowrelay.flows.batch import run_batch
 
     source = write_tickets(tmp_path / "tickets.csv", 30)
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("uniform:0.05,0.5"))) as emu:
-        result = await run_batch(str(source), **flow_args(tmp_path, emu))
+        state = await run_batch(str(source), **flow_args(tmp_path, emu), return_state=True)
         assert set(creates_per_row(emu).values()) == {1}
+    result = await state.aresult()
     assert result.all_completed
     assert result.counts["completed"] == 30
     output = pd.read_parquet(result.output)
@@ -50,10 +51,13 @@ async def test_a_fresh_run_completes_every_row_and_writes_the_output_in_order(
     assert (output["rowrelay_status"] == "completed").all()
     assert output["output_text"].str.len().min() > 0
     assert output["error"].isna().all()
-    async with get_client() as client:
-        artifacts = await client.read_artifacts()
-    kinds = {a.type for a in artifacts}
-    assert {"progress", "table"} <= kinds
+    # This run's own artifacts: every test's batch of the same 30 tickets publishes under the same keys.
+    assert state.state_details.flow_run_id is not None
+    artifacts = {a.type: a for a in await artifacts_of(state.state_details.flow_run_id)}
+    assert set(artifacts) == {"progress", "table"}  # nothing failed, so no failed-rows list
+    assert artifacts["progress"].data == 100.0
+    summary = {row["metric"]: row["value"] for row in orjson.loads(str(artifacts["table"].data))}
+    assert summary["rows completed"] == 30
 
 
 async def test_a_dataframe_from_python_runs_too(

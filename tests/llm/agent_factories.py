@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from agent_framework import Agent
+from agent_framework import Agent, AgentContext, agent_middleware
 from agent_framework.openai import OpenAIChatClient
 
 INSTRUCTIONS = "Summarise the ticket in one line."
@@ -18,3 +19,17 @@ def make_agent(client: OpenAIChatClient) -> Agent[Any]:
 
 def not_an_agent(client: OpenAIChatClient) -> object:
     return client
+
+
+CRASH = "the agent's own middleware broke"
+
+
+@agent_middleware
+async def _broken(context: AgentContext, call_next: Callable[[], Awaitable[None]]) -> None:
+    raise RuntimeError(CRASH)
+
+
+def crashing_agent(client: OpenAIChatClient) -> Agent[Any]:
+    """A user's agent whose every run raises something rowrelay does not expect: each row "crashes",
+    the path on which the runner logs the exception with its traceback (`log.exception`)."""
+    return Agent(client=client, name="crashing", middleware=[_broken])

@@ -1,8 +1,15 @@
-"""The rate budget's pure parts, and its gate driven by a real (but tiny) event loop clock."""
+"""The rate budget: its pure parts, and its rates, pauses and gates timed on a virtual clock.
+
+The budget times everything through its event loop (aiolimiter's buckets, its own pauses), so these
+tests run it on a VirtualTimeLoop: the waits are exact and take no wall time, whatever the machine's load.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,6 +21,9 @@ from rowrelay.tasks.llm.budget import (
     refill_wait,
     retry_after,
 )
+from tests.support.virtual_time import run_in_virtual_time
+
+EXACT = 1e-9  # float rounding of the clock's sums, not a timing window
 
 
 @pytest.mark.parametrize(
@@ -38,9 +48,55 @@ def test_parse_duration_reads_go_style_reset_headers(text: str, seconds: float |
 
 def test_retry_after_prefers_milliseconds_like_the_sdk() -> None:
     assert retry_after({"retry-after-ms": "250", "retry-after": "3"}) == pytest.approx(0.25)
+    assert retry_after({"retry-after-ms": "1500"}) == pytest.approx(1.5)
     assert retry_after({"retry-after": "3"}) == 3.0
+    assert retry_after({"retry-after": "0.5"}) == 0.5
     assert retry_after({"retry-after": "soon"}) is None
     assert retry_after({}) is None
+
+
+def test_retry_after_never_waits_a_negative_or_endless_time() -> None:
+    assert retry_after({"retry-after-ms": "-250"}) == 0.0
+    assert retry_after({"retry-after": "-3"}) == 0.0
+    # Not finite is not an instruction: `inf` honoured would pause the run for ever.
+    assert retry_after({"retry-after-ms": "inf"}) is None
+    assert retry_after({"retry-after-ms": "nan"}) is None
+    assert retry_after({"retry-after": "inf"}) is None
+    # A retry-after-ms that says nothing usable leaves the decision to retry-after.
+    assert retry_after({"retry-after-ms": "soon", "retry-after": "3"}) == 3.0
+    assert retry_after({"retry-after-ms": "inf", "retry-after": "3"}) == 3.0
+
+
+DATE = datetime(2026, 10, 21, 7, 28, 0, tzinfo=UTC).timestamp()
+
+
+@pytest.fixture
+def far_from_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time zone set far from UTC: a date read as local time would be hours off."""
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("far_from_utc")
+@pytest.mark.parametrize(
+    "form",
+    [
+        "Wed, 21 Oct 2026 07:28:00 GMT",  # IMF-fixdate, what servers send
+        "Wednesday, 21-Oct-26 07:28:00 GMT",  # RFC 850, obsolete but still to be accepted
+        "Wed Oct 21 07:28:00 2026",  # asctime, obsolete, no zone: UTC all the same
+    ],
+)
+def test_retry_after_as_an_http_date_is_the_time_until_that_date(form: str) -> None:
+    assert time.localtime(DATE).tm_gmtoff != 0, "the fixture should move the local zone off UTC"
+    assert retry_after({"retry-after": form}, now=lambda: DATE - 90.0) == 90.0
+    assert retry_after({"retry-after": form}, now=lambda: DATE - 0.5) == 0.5
+    # A date already past (a slow reply, a skewed clock) means go now, not a negative wait.
+    assert retry_after({"retry-after": form}, now=lambda: DATE + 30.0) == 0.0
+    # Milliseconds still come first, as in the SDK.
+    assert retry_after({"retry-after-ms": "250", "retry-after": form}, now=lambda: DATE - 90.0) == 0.25
 
 
 def test_output_estimate_uses_ceiling_then_reconciles_with_usage() -> None:
@@ -52,73 +108,166 @@ def test_output_estimate_uses_ceiling_then_reconciles_with_usage() -> None:
     assert estimate.value() == 125  # mean plus a 25% margin
 
 
-async def test_a_429_on_a_create_pauses_creates_but_not_polls() -> None:
-    budget = RateBudget(
-        rpm=10_000, tpm=10_000_000, poll_rpm=10_000, max_in_flight=4, output=OutputEstimate(64)
-    )
-    loop = asyncio.get_running_loop()
-    budget.on_rate_limited(0.2)
-    start = loop.time()
-    await budget.acquire_poll()
-    assert loop.time() - start < 0.05
-    await budget.acquire_create(100)
-    assert loop.time() - start >= 0.19
-    assert budget.throttled == 1
-
-
-async def test_a_429_on_a_poll_pauses_polls_but_not_creates() -> None:
-    budget = RateBudget(
-        rpm=10_000, tpm=10_000_000, poll_rpm=10_000, max_in_flight=4, output=OutputEstimate(64)
-    )
-    loop = asyncio.get_running_loop()
-    budget.on_rate_limited(0.2, poll=True)
-    start = loop.time()
-    await budget.acquire_create(100)
-    assert loop.time() - start < 0.05
-    await budget.acquire_poll()
-    assert loop.time() - start >= 0.19
-
-
-async def test_exhausted_remaining_header_pauses_creates_until_one_request_refills() -> None:
-    budget = RateBudget(
-        rpm=10_000, tpm=10_000_000, poll_rpm=10_000, max_in_flight=4, output=OutputEstimate(64)
-    )
-    loop = asyncio.get_running_loop()
-    # 2 requests refill in 300 ms, so the next one is there after 150 ms (not after the full reset).
-    budget.observe_headers(
-        {
-            "x-ratelimit-limit-requests": "2",
-            "x-ratelimit-remaining-requests": "0",
-            "x-ratelimit-reset-requests": "300ms",
-        },
-        tokens_needed=10,
-    )
-    start = loop.time()
-    await budget.acquire_poll()
-    assert loop.time() - start < 0.05
-    await budget.acquire_create(100)
-    assert 0.14 <= loop.time() - start < 0.28
-
-
 def test_refill_wait_is_the_time_for_the_missing_units() -> None:
     assert refill_wait(1, 0, 3000, 60.0) == pytest.approx(0.02)
     assert refill_wait(1, 5, 3000, 60.0) == 0.0
     assert refill_wait(1000, 500, 2_000_000, 20.0) == pytest.approx(500 * 20.0 / 1_999_500)
 
 
-async def test_azure_style_negative_headers_are_ignored() -> None:
-    budget = RateBudget(
-        rpm=10_000, tpm=10_000_000, poll_rpm=10_000, max_in_flight=4, output=OutputEstimate(64)
-    )
-    loop = asyncio.get_running_loop()
-    budget.observe_headers(
-        {
-            "x-ratelimit-limit-requests": "-1",
-            "x-ratelimit-remaining-requests": "-1",
-            "x-ratelimit-reset-requests": "60s",
-        },
-        tokens_needed=10,
-    )
-    start = loop.time()
-    await budget.acquire_poll()
-    assert loop.time() - start < 0.05
+def _budget(rpm: int = 10_000, tpm: int = 10_000_000, poll_rpm: int = 10_000) -> RateBudget:
+    return RateBudget(rpm=rpm, tpm=tpm, poll_rpm=poll_rpm, max_in_flight=4, output=OutputEstimate(64))
+
+
+def _clock() -> float:
+    return asyncio.get_running_loop().time()
+
+
+def test_creates_burst_to_the_requests_per_minute_then_go_one_per_refill() -> None:
+    async def main() -> list[float]:
+        budget = _budget(rpm=60)
+        start = _clock()
+        times = []
+        for _ in range(62):
+            await budget.acquire_create(10)
+            times.append(_clock() - start)
+        return times
+
+    times = run_in_virtual_time(main)
+    assert times[:60] == [0.0] * 60  # a full bucket: the first minute's worth at once
+    assert times[60:] == [pytest.approx(1.0, abs=EXACT), pytest.approx(2.0, abs=EXACT)]  # then 1/s
+
+
+def test_creates_are_held_to_the_tokens_per_minute() -> None:
+    async def main() -> list[float]:
+        budget = _budget(tpm=1200)
+        start = _clock()
+        times = []
+        # A create bigger than the whole minute is charged the minute (it could never fit otherwise).
+        for tokens in (1200, 600, 5000):
+            await budget.acquire_create(tokens)
+            times.append(_clock() - start)
+        return times
+
+    first, second, third = run_in_virtual_time(main)
+    assert first == 0.0
+    assert second == pytest.approx(30.0, abs=EXACT)  # 600 of 1200 tokens/min refill in 30 s
+    assert third == pytest.approx(90.0, abs=EXACT)  # then the whole 1200 refills in 60 s more
+
+
+def test_polls_have_their_own_rate_and_do_not_spend_the_create_budget() -> None:
+    async def main() -> tuple[list[float], float]:
+        budget = _budget(rpm=1, poll_rpm=120)
+        start = _clock()
+        polls = []
+        for _ in range(121):
+            await budget.acquire_poll()
+            polls.append(_clock() - start)
+        before = _clock()
+        await budget.acquire_create(10)
+        return polls, _clock() - before
+
+    polls, create_wait = run_in_virtual_time(main)
+    assert polls[:120] == [0.0] * 120
+    assert polls[120] == pytest.approx(0.5, abs=EXACT)  # 120/min: one every half second
+    assert create_wait == 0.0  # a spent poll budget leaves the single create per minute untouched
+
+
+async def _waits(budget: RateBudget) -> tuple[float, float]:
+    """How long a poll and a create wait from now, each started now and awaited concurrently."""
+    start = _clock()
+
+    async def timed_poll() -> float:
+        await budget.acquire_poll()
+        return _clock() - start
+
+    async def timed_create() -> float:
+        await budget.acquire_create(100)
+        return _clock() - start
+
+    poll, create = await asyncio.gather(timed_poll(), timed_create())
+    return poll, create
+
+
+def test_a_429_on_a_create_pauses_creates_for_its_retry_after_but_not_polls() -> None:
+    async def main() -> tuple[float, float, int]:
+        budget = _budget()
+        budget.on_rate_limited(7.0)
+        poll, create = await _waits(budget)
+        return poll, create, budget.throttled
+
+    poll, create, throttled = run_in_virtual_time(main)
+    assert poll == 0.0
+    assert create == pytest.approx(7.0, abs=EXACT)
+    assert throttled == 1
+
+
+def test_a_429_on_a_poll_pauses_polls_but_not_creates() -> None:
+    async def main() -> tuple[float, float]:
+        budget = _budget()
+        budget.on_rate_limited(7.0, poll=True)
+        return await _waits(budget)
+
+    poll, create = run_in_virtual_time(main)
+    assert create == 0.0
+    assert poll == pytest.approx(7.0, abs=EXACT)
+
+
+def test_a_429_with_no_retry_after_pauses_one_second() -> None:
+    async def main() -> tuple[float, float]:
+        budget = _budget()
+        budget.on_rate_limited(None)
+        return await _waits(budget)
+
+    poll, create = run_in_virtual_time(main)
+    assert poll == 0.0
+    assert create == pytest.approx(1.0, abs=EXACT)
+
+
+def test_a_429_while_creates_wait_moves_the_gate_later_and_a_shorter_one_never_earlier() -> None:
+    async def main() -> float:
+        budget = _budget()
+        budget.on_rate_limited(2.0)
+        start = _clock()
+        waiting = asyncio.create_task(budget.acquire_create(100))
+        await asyncio.sleep(1.0)
+        budget.on_rate_limited(3.0)  # one second in, a second 429: now 4 s from the start
+        budget.on_rate_limited(0.5)  # a shorter one does not bring it back
+        await waiting
+        return _clock() - start
+
+    assert run_in_virtual_time(main) == pytest.approx(4.0, abs=EXACT)
+
+
+def _limited(unit: str, limit: int, remaining: int, reset: str) -> dict[str, str]:
+    return {
+        f"x-ratelimit-limit-{unit}": str(limit),
+        f"x-ratelimit-remaining-{unit}": str(remaining),
+        f"x-ratelimit-reset-{unit}": reset,
+    }
+
+
+@pytest.mark.parametrize(
+    ("headers", "tokens_needed", "create_wait"),
+    [
+        # 2 requests refill in 300 ms, so the next one is there after 150 ms (not after the full reset).
+        pytest.param(_limited("requests", 2, 0, "300ms"), 10, 0.15, id="requests-exhausted"),
+        # 900 tokens refill in 6 s; the 300 the next create lacks, in 2 s.
+        pytest.param(_limited("tokens", 1000, 100, "6s"), 400, 2.0, id="tokens-short"),
+        # 50 of 100 tokens/6 min would take 3 minutes: never pause longer than a minute.
+        pytest.param(_limited("tokens", 100, 0, "6m0s"), 50, 60.0, id="capped-at-a-minute"),
+        pytest.param(_limited("tokens", 1000, 500, "6s"), 400, 0.0, id="enough-left"),
+        # Some Azure regions send -1 for values they do not know: no information, no pause.
+        pytest.param(_limited("requests", -1, -1, "60s"), 10, 0.0, id="azure-negative"),
+    ],
+)
+def test_rate_limit_headers_pause_creates_until_the_next_one_fits_but_never_polls(
+    headers: dict[str, str], tokens_needed: int, create_wait: float
+) -> None:
+    async def main() -> tuple[float, float]:
+        budget = _budget()
+        budget.observe_headers(headers, tokens_needed=tokens_needed)
+        return await _waits(budget)
+
+    poll, create = run_in_virtual_time(main)
+    assert poll == 0.0
+    assert create == pytest.approx(create_wait, abs=EXACT)

@@ -43,11 +43,19 @@ class Reply:
     status: int = 200
     headers: tuple[tuple[str, str], ...] = ()
     param: str | None = None
+    code: str | None = None  # the error body's `code` and `type`
+    type: str = "test_error"
     page: bool = False  # answer with a proxy's HTML page instead of the API's JSON error envelope
 
 
-def error(status: int, *headers: tuple[str, str], param: str | None = None) -> Reply:
-    return Reply("answer", status, headers, param)
+def error(
+    status: int,
+    *headers: tuple[str, str],
+    param: str | None = None,
+    code: str | None = None,
+    error_type: str = "test_error",
+) -> Reply:
+    return Reply("answer", status, headers, param, code, error_type)
 
 
 def proxy_page(status: int) -> Reply:
@@ -74,9 +82,9 @@ async def serving(reply: Reply) -> AsyncIterator[str]:
             if reply.kind == "hang":
                 await stop.wait()
             elif reply.kind == "answer":
-                envelope = {"message": MESSAGE, "type": "test_error", "param": reply.param, "code": None}
+                fields = {"message": MESSAGE, "type": reply.type, "param": reply.param, "code": reply.code}
                 page = f"<html><body><h1>{reply.status} from the proxy</h1></body></html>"
-                body = page.encode() if reply.page else orjson.dumps({"error": envelope})
+                body = page.encode() if reply.page else orjson.dumps({"error": fields})
                 lines = [
                     f"HTTP/1.1 {reply.status} Whatever",
                     f"content-type: {'text/html' if reply.page else 'application/json'}",
@@ -127,6 +135,7 @@ TRANSIENT_PAGE = Expected(TransientError, says="server error (5")
 
 UNSTREAMABLE = Expected(StreamUnavailableError)
 TIMED_OUT = Expected(TransientError, says="timed out")
+OUT_OF_CREDIT = Expected(BackendRefusedError, says="out of credit")
 CUT_OFF = Expected(TransientError, says="connection problem")
 DATE = "Wed, 21 Oct 2015 07:28:00 GMT"
 
@@ -144,7 +153,16 @@ CASES: list[tuple[str, Reply, Expected, Expected]] = [
     ("429-retry-after-ms", error(429, ("retry-after-ms", "1500")), limited(1.5), limited(1.5)),
     ("429-both-ms-first", error(429, ("retry-after", "9"), ("retry-after-ms", "250")), limited(0.25),
      limited(0.25)),
-    ("429-http-date-ignored", error(429, ("retry-after", DATE)), limited(), limited()),
+    # An HTTP-date is honoured as the time until it; this one is long past, so: no wait, never a negative one.
+    ("429-http-date-past", error(429, ("retry-after", DATE)), limited(0.0), limited(0.0)),
+    ("429-rate-limit-code", error(429, ("retry-after", "2"), code="rate_limit_exceeded"), limited(2.0),
+     limited(2.0)),
+    # OpenAI's "You exceeded your current quota": no credit left, which no wait fixes. The run stops.
+    ("429-insufficient-quota", error(429, ("retry-after", "2"), code="insufficient_quota",
+     error_type="insufficient_quota"), OUT_OF_CREDIT, OUT_OF_CREDIT),
+    ("429-insufficient-quota-code", error(429, code="insufficient_quota"), OUT_OF_CREDIT, OUT_OF_CREDIT),
+    ("429-insufficient-quota-type", error(429, error_type="insufficient_quota"), OUT_OF_CREDIT,
+     OUT_OF_CREDIT),
     ("400", error(400), REJECTED, REJECTED),
     ("400-param-stream", error(400, param="stream"), UNSTREAMABLE, UNSTREAMABLE),
     ("422", error(422), REJECTED, REJECTED),
@@ -211,3 +229,18 @@ def test_a_stream_error_event_and_foreign_exceptions() -> None:
     foreign = ValueError("not the SDK's")
     assert translate(foreign) is foreign
     assert translate(foreign, creating=True) is foreign
+
+
+def test_an_account_out_of_credit_says_so_and_keeps_the_servers_words() -> None:
+    """OpenAI's own 429 body for an account with no credit left: the run stops with a message that says
+    why and what to do, and still quotes the server."""
+    request = httpx2.Request("POST", "http://127.0.0.1/v1/responses")
+    words = "You exceeded your current quota, please check your plan and billing details."
+    body = {"message": words, "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}
+    exc = openai.RateLimitError(words, response=httpx2.Response(429, request=request), body=body)
+    for creating in (True, False):
+        translated = translate(exc, creating=creating)
+        assert type(translated) is BackendRefusedError
+        assert "out of credit" in str(translated)
+        assert "billing" in str(translated)
+        assert words in str(translated)
