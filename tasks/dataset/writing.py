@@ -20,7 +20,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
-from rowrelay.tasks.durable import atomic_write_path
+from rowrelay.tasks.durable import atomic_write_path, make_dirs_durable
 from rowrelay.tasks.errors import UsageError
 
 __all__ = ["OUTPUT_EXTENSIONS", "RESULT_COLUMNS", "OutputFormat", "write_output"]
@@ -148,7 +148,7 @@ def write_output(
     target = Path(path)
     chosen = _output_format(target, format)
     joined = _joined(frame, results)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs_durable(target.parent)
     writer = _WRITERS[chosen]
     try:
         atomic_write_path(target, lambda temp: writer(joined, temp))

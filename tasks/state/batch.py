@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rowrelay.tasks.durable import create_exclusive
+from rowrelay.tasks.durable import create_exclusive, make_dirs_durable
 from rowrelay.tasks.errors import StateError
 from rowrelay.tasks.state.files import BATCH_FILE
 from rowrelay.tasks.state.schema import SCHEMA_VERSION, to_datetime
@@ -33,7 +33,7 @@ def ensure_batch(directory: Path, batch_id: str | None, now: float) -> str:
 
     A new directory takes `batch_id`, or its own name when none is given; an existing one must match.
     """
-    directory.mkdir(parents=True, exist_ok=True)
+    make_dirs_durable(directory)
     existing = read_batch(directory)
     if existing is None:
         record = {

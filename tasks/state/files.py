@@ -7,7 +7,9 @@
     DIR/snapshots/<writer>-<version:010d>.parquet one writer's rows folded at compaction
 
 Every file here is written through `rowrelay.tasks.durable` (temp file beside it, fsync, rename, fsync of
-the directory): a reader sees the old file or the new one, never half of one. Temp names start with a dot
+the directory): a reader sees the old file or the new one, never half of one. Every folder here is created
+through it too (`make_dirs_durable`: the parent is fsynced after each mkdir), so a durable file never sits
+in a folder whose own entry a power cut could lose. Temp names start with a dot
 and end in `.tmp`, so neither readers nor `*.parquet` globs ever match them; a writer removes its own
 leftovers (only its own: another live writer may be mid-write).
 """

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rowrelay.tasks.durable import atomic_write_bytes
+from rowrelay.tasks.durable import atomic_write_bytes, make_dirs_durable
 from rowrelay.tasks.errors import LeaseHeldError
 from rowrelay.tasks.state.files import LEASES
 from rowrelay.tasks.state.schema import to_datetime
@@ -102,7 +102,7 @@ class Lease:
     def acquire(cls, directory: Path, writer: str, *, timeout: float, clock: Callable[[], float]) -> Lease:
         """Take `writer`'s lease, or raise `LeaseHeldError` naming the live holder."""
         folder = directory / LEASES
-        folder.mkdir(parents=True, exist_ok=True)
+        make_dirs_durable(folder)
         path = folder / f"{writer}.json"
         with _exclusive(path):
             now = clock()

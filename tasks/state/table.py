@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from rowrelay.tasks.durable import make_dirs_durable
 from rowrelay.tasks.errors import StateError
 from rowrelay.tasks.records import ROW_STATUSES, RowStatus
 from rowrelay.tasks.state.batch import ensure_batch
@@ -77,7 +78,7 @@ class StateTable:
             raise ValueError(f"writer name {writer!r}: use letters, digits and _ . = + -")
         directory = Path(directory)
         found_id = ensure_batch(directory, batch_id, clock())
-        (directory / SEGMENTS).mkdir(exist_ok=True)
+        make_dirs_durable(directory / SEGMENTS)
         lease = Lease.acquire(directory, writer, timeout=lease_timeout, clock=clock)
         try:
             remove_own_temps(directory, writer)
