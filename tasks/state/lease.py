@@ -28,6 +28,8 @@ from rowrelay.tasks.state.files import LEASES
 from rowrelay.tasks.state.schema import to_datetime
 
 log = logging.getLogger(__name__)
+LEASE_TIMEOUT = 60.0
+"""Seconds without a heartbeat after which a lease is stale (its holder is taken to be gone)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,21 @@ def writer_is_live(directory: Path, writer: str, now: float, timeout: float) -> 
     return info is not None and stale_reason(info, now, timeout) is None
 
 
+def live_holders(directory: Path, now: float, timeout: float = LEASE_TIMEOUT) -> list[LeaseInfo]:
+    """The live holders of any writer's lease on the batch, by writer (read only: nothing is taken)."""
+    folder = directory / LEASES
+    paths = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    infos = [read_lease(path) for path in paths]
+    return [info for info in infos if info is not None and stale_reason(info, now, timeout) is None]
+
+
+def held_error(directory: Path, holder: LeaseInfo) -> LeaseHeldError:
+    """The refusal of a second runner: names the batch, the writer and its live holder."""
+    return LeaseHeldError(
+        f"{directory}: writer {holder.writer!r} is held by a live runner ({holder.describe()})"
+    )
+
+
 @contextmanager
 def _exclusive(path: Path) -> Iterator[None]:
     """Hold the flock guarding the read-decide-write of the lease at `path`."""
@@ -111,9 +128,7 @@ class Lease:
             if current is not None:
                 reason = stale_reason(current, now, timeout)
                 if reason is None:
-                    raise LeaseHeldError(
-                        f"{directory}: writer {writer!r} is held by a live runner ({current.describe()})"
-                    )
+                    raise held_error(directory, current)
                 takeover = f"took over stale lease of {current.describe()}: {reason}"
                 log.warning("%s: %s", path, takeover)
             info = LeaseInfo(writer, socket.gethostname(), os.getpid(), now, now, secrets.token_hex(8))
