@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from rowrelay.flows import console_progress, state_commands
+from rowrelay.flows import console_progress, repair_command, state_commands
 from rowrelay.tasks.emulator.cli import emulator
 from rowrelay.tasks.errors import StateError, UsageError
 from rowrelay.tasks.settings import Settings
@@ -35,6 +35,7 @@ app.command("status")(state_commands.status)
 app.command("cancel")(state_commands.cancel)
 app.command("retry")(state_commands.retry)
 app.command("export")(state_commands.export)
+app.command("repair")(repair_command.repair)
 err = Console(stderr=True)
 
 Opt = typer.Option

@@ -5,6 +5,8 @@
     DIR/leases/<writer>.json                      who runs this writer's shard (host, pid, since, heartbeat)
     DIR/segments/<writer>-<version:010d>.parquet  one checkpoint: only the rows that changed
     DIR/snapshots/<writer>-<version:010d>.parquet one writer's rows folded at compaction
+    DIR/damaged/<folder>/<name>.damaged           a damaged file `rowrelay repair` moved aside (kept as
+                                                  evidence; the suffix keeps `**/*.parquet` globs off it)
 
 Every file here is written through `rowrelay.tasks.durable` (temp file beside it, fsync, rename, fsync of
 the directory): a reader sees the old file or the new one, never half of one. Every folder here is created
@@ -26,6 +28,7 @@ from rowrelay.tasks.durable import temp_target
 SEGMENTS = "segments"
 SNAPSHOTS = "snapshots"
 LEASES = "leases"
+DAMAGED = "damaged"
 BATCH_FILE = "batch.json"
 RUN_FILE = "run.json"
 
