@@ -23,7 +23,7 @@ from rowrelay.tasks.dataset import InputSpec, prepare, read_input
 from rowrelay.tasks.errors import LeaseHeldError, StateError, UsageError
 from rowrelay.tasks.state import read_run_record
 from rowrelay.tasks.state.damage import DamagedFile, Scan, move_aside, remaining_versions, scan
-from rowrelay.tasks.state.files import DAMAGED
+from rowrelay.tasks.state.files import DAMAGED, MAIN_WRITER
 from rowrelay.tasks.state.lease import LEASE_TIMEOUT, Lease, held_error, live_holders
 from rowrelay.tasks.state.repair import Fallback, fallbacks
 
@@ -79,7 +79,7 @@ def _alone(state: Path, *, dry_run: bool) -> Iterator[None]:
             raise held_error(state, holders[0])
         yield
         return
-    lease = Lease.acquire(state, "main", timeout=LEASE_TIMEOUT, clock=time.time)
+    lease = Lease.acquire(state, MAIN_WRITER, timeout=LEASE_TIMEOUT, clock=time.time)
     try:
         others = [h for h in live_holders(state, time.time()) if h.token != lease.info.token]
         if others:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +36,7 @@ __all__ = [
     "fsync_dir",
     "make_dirs_durable",
     "temp_target",
+    "writable_problem",
 ]
 
 _TEMP = re.compile(r"^\.(?:(?P<final>.+)\.\d+\.[0-9a-f]{8}|(?P<old>.+)\.\d+)\.tmp$")
@@ -83,6 +85,25 @@ def make_dirs_durable(directory: Path) -> list[Path]:
         # Synced even when a concurrent creator won the mkdir: it may not have synced the entry yet.
         fsync_dir(new.parent)
     return missing[::-1]
+
+
+def writable_problem(directory: Path) -> str | None:
+    """Why files could not be written in `directory` (made first with its missing parents, as
+    `make_dirs_durable` does), or None if they can: checked before a run, so it fails before starting.
+
+    The nearest existing folder is probed with an anonymous temp file, gone once closed: permission bits
+    alone say nothing for root, a read-only mount or a pseudo-filesystem such as /proc.
+    """
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a directory"
+    try:
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as exc:
+        return f"cannot write in {existing} ({exc.strerror or exc})"
+    return None
 
 
 def _create_temp(final: Path) -> tuple[Path, int]:

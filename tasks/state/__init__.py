@@ -33,7 +33,7 @@ Layout and guarantees (details in each module's docstring):
 * `orphans`: a `submitting` row found on reload becomes `queued` (its id was durable) or `orphaned`.
 * `run_record`: `run.json`, what the last run was asked to do (input, spec, output, backend, model; never
   a key), so `export` and `cancel` can act from the directory alone. `batch.json` marks a state directory
-  (`is_state_directory`).
+  (`is_state_directory`; `state_directory_problem` says why a folder cannot hold one).
 * `results`: the per-row outcome an export joins onto the input (`results_frame`).
 * A torn or foreign file raises `CorruptSegmentError` naming it, in `StateTable.open` and in the readers
   alike: nothing reads a silently partial table. Skipping is explicit (`on_corrupt="skip"`, listed in
@@ -54,7 +54,7 @@ from rowrelay.tasks.errors import (
     LeaseHeldError,
     StateError,
 )
-from rowrelay.tasks.state.batch import is_state_directory
+from rowrelay.tasks.state.batch import is_state_directory, state_directory_problem
 from rowrelay.tasks.state.files import BATCH_FILE, RUN_FILE
 from rowrelay.tasks.state.reader import latest_sql, load, read_table, summarize, summary
 from rowrelay.tasks.state.results import RESULT_STATUS, results_frame, results_frame_of
@@ -90,6 +90,7 @@ __all__ = [
     "read_table",
     "results_frame",
     "results_frame_of",
+    "state_directory_problem",
     "summarize",
     "summary",
     "write_run_record",

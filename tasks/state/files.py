@@ -29,6 +29,8 @@ SEGMENTS = "segments"
 SNAPSHOTS = "snapshots"
 LEASES = "leases"
 DAMAGED = "damaged"
+MAIN_WRITER = "main"
+"""The writer `rowrelay run`, `retry`, `cancel` and `repair` hold the batch as (shards may add others)."""
 BATCH_FILE = "batch.json"
 RUN_FILE = "run.json"
 

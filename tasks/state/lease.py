@@ -76,10 +76,15 @@ def stale_reason(info: LeaseInfo, now: float, timeout: float) -> str | None:
     return None
 
 
+def live_holder(directory: Path, writer: str, now: float, timeout: float = LEASE_TIMEOUT) -> LeaseInfo | None:
+    """The live runner holding `writer`'s lease, if any (read only: nothing is taken)."""
+    info = read_lease(directory / LEASES / f"{writer}.json")
+    return info if info is not None and stale_reason(info, now, timeout) is None else None
+
+
 def writer_is_live(directory: Path, writer: str, now: float, timeout: float) -> bool:
     """Whether some live runner holds `writer`'s lease (used to leave its in-flight rows alone)."""
-    info = read_lease(directory / LEASES / f"{writer}.json")
-    return info is not None and stale_reason(info, now, timeout) is None
+    return live_holder(directory, writer, now, timeout) is not None
 
 
 def live_holders(directory: Path, now: float, timeout: float = LEASE_TIMEOUT) -> list[LeaseInfo]:

@@ -18,7 +18,7 @@ from rowrelay.tasks.state.batch import ensure_batch
 from rowrelay.tasks.state.changes import apply_change
 from rowrelay.tasks.state.checkpoint import COMPACT_SEGMENTS, Checkpoints, Place
 from rowrelay.tasks.state.commit import GroupCommit
-from rowrelay.tasks.state.files import SEGMENTS, WRITER_NAME, remove_own_temps, version_in_name
+from rowrelay.tasks.state.files import MAIN_WRITER, SEGMENTS, WRITER_NAME, remove_own_temps, version_in_name
 from rowrelay.tasks.state.lease import LEASE_TIMEOUT, Lease, writer_is_live
 from rowrelay.tasks.state.options import TableOptions
 from rowrelay.tasks.state.orphans import OrphanPolicy, orphan_changes
@@ -66,7 +66,7 @@ class StateTable:
         directory: Path,
         *,
         batch_id: str | None = None,
-        writer: str = "main",
+        writer: str = MAIN_WRITER,
         lease_timeout: float = LEASE_TIMEOUT,
         checkpoint_interval: float = 0.2,
         checkpoint_rows: int = 1000,
