@@ -1,7 +1,7 @@
-"""The `rowrelay` command line: run (and resume) a batch, inspect, cancel, retry, export, serve.
+"""The `rowrelay` command line: run (and resume) a batch, inspect, cancel, retry, export, repair, serve.
 
 Exit codes: 0 every row completed; 1 some rows did not (failed, incomplete, cancelled, expired, held
-orphans); 2 a usage or input error (nothing was sent).
+orphans); 2 a usage, input or state error (nothing was sent), said in one line (`cli_errors.fail`).
 """
 
 from __future__ import annotations
