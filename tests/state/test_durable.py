@@ -16,6 +16,7 @@ from rowrelay.tasks.durable import (
     create_exclusive,
     make_dirs_durable,
     temp_target,
+    writable_problem,
 )
 from rowrelay.tasks.state import StateTable
 from tests.support.state import FakeClock, rows
@@ -179,3 +180,13 @@ def test_a_new_state_table_fsyncs_every_folder_it_creates(
         assert folder.is_dir()
         assert folder.parent in synced, folder
     assert tmp_path in synced  # `new`, the missing parent, too
+
+
+def test_writable_problem_probes_without_leaving_anything(tmp_path: Path) -> None:
+    assert writable_problem(tmp_path / "not" / "yet") is None
+    assert list(tmp_path.iterdir()) == []  # nothing created, not even the probe
+    (tmp_path / "file").write_bytes(b"x")
+    assert writable_problem(tmp_path / "file" / "sub") == f"{tmp_path / 'file'} is not a directory"
+    assert (
+        writable_problem(Path("/proc/rowrelay-nope")) == "cannot write in /proc (No such file or directory)"
+    )
