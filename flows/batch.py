@@ -31,6 +31,7 @@ from prefect.utilities.annotations import quote
 from rowrelay.flows.artifacts import ProgressArtifact, publish_summary
 from rowrelay.flows.backends import resolve_backend
 from rowrelay.flows.cancelling import cancel_batch
+from rowrelay.flows.precheck import check_destinations
 from rowrelay.flows.request import BatchRequest
 from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.run import Progress, open_session
@@ -129,6 +130,7 @@ async def run_batch(
     prepared = _handed_over(request) or load_input(_whole(request.source), request.spec)
     factory = _agent_factory(request.agent)
     state_dir = request.state_dir(prepared)
+    check_destinations(request, state_dir)  # before the emulator starts or the state dir is made
     settings, url = resolve_backend(request.settings)
     table = StateTable.open(
         state_dir,

@@ -1,7 +1,7 @@
-"""The `rowrelay` command line: run (and resume) a batch, inspect, cancel, retry, export, serve.
+"""The `rowrelay` command line: run (and resume) a batch, inspect, cancel, retry, export, repair, serve.
 
 Exit codes: 0 every row completed; 1 some rows did not (failed, incomplete, cancelled, expired, held
-orphans); 2 a usage or input error (nothing was sent).
+orphans); 2 a usage, input or state error (nothing was sent), said in one line (`cli_errors.fail`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from rowrelay.flows import console_progress, state_commands
+from rowrelay.flows import console_progress, repair_command, state_commands
+from rowrelay.flows.cli_errors import fail, state_problem
 from rowrelay.tasks.emulator.cli import emulator
-from rowrelay.tasks.errors import StateError, UsageError
+from rowrelay.tasks.errors import LeaseHeldError, StateError, UsageError
 from rowrelay.tasks.settings import Settings
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ app.command("status")(state_commands.status)
 app.command("cancel")(state_commands.cancel)
 app.command("retry")(state_commands.retry)
 app.command("export")(state_commands.export)
+app.command("repair")(repair_command.repair)
 err = Console(stderr=True)
 
 Opt = typer.Option
@@ -87,8 +89,6 @@ def run(
         base_url=base_url,
     )  # fmt: skip
     prepared = _precheck(request)
-    if agent is not None:
-        _check_agent(agent)
     _run_flow(request, prepared)
 
 
@@ -99,7 +99,7 @@ def _request(input: Path, **options: Any) -> BatchRequest:
     try:
         return BatchRequest.build(input, **options)
     except UsageError as exc:
-        _usage(str(exc))
+        fail(str(exc))
 
 
 def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
@@ -116,8 +116,10 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
 
     try:
         result = asyncio.run(go())
-    except (UsageError, StateError) as exc:
-        _usage(str(exc))
+    except StateError as exc:
+        fail(state_problem(exc, request.state_dir(prepared)))
+    except UsageError as exc:
+        fail(str(exc))
     except KeyboardInterrupt:
         err.print(
             "[yellow]interrupted:[/] in-flight responses were cancelled; run the same command to resume"
@@ -127,29 +129,17 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
 
 
 def _precheck(request: BatchRequest) -> PreparedInput:
-    """Read and check the input before Prefect starts and before any request is spent (exit 2 if bad);
-    the run then uses this reading instead of reading the input again."""
-    from rowrelay.tasks.dataset import prepare, read_input
+    """Check the input, where state and output go, the batch's lease and the agent before Prefect starts
+    and before any request is spent (exit 2 if one is wrong); the run then reuses this reading of the
+    input instead of reading it again."""
+    from rowrelay.flows.precheck import check_run
 
     try:
-        return prepare(read_input(request.source), request.spec)
+        return check_run(request)
+    except LeaseHeldError as exc:
+        fail(f"{exc}; wait for that run to end (or stop it), then run the same command to resume")
     except UsageError as exc:
-        _usage(str(exc))
-
-
-def _check_agent(spec: str) -> None:
-    """Import the agent factory now: a bad --agent exits 2 before Prefect starts."""
-    from rowrelay.tasks.llm.agent_backend import load_agent_factory
-
-    try:
-        load_agent_factory(spec)
-    except UsageError as exc:
-        _usage(str(exc))
-
-
-def _usage(message: str) -> NoReturn:
-    err.print(f"[red]error:[/] {message}")
-    raise typer.Exit(2)
+        fail(str(exc))
 
 
 @app.command()
@@ -171,13 +161,24 @@ def deploy(
         input.resolve(), template=template, prompt_column=prompt_column, id_column=id_column, model=model,
         output=None if output is None else output.resolve(),
     )  # fmt: skip
-    _precheck(request)
-    from rowrelay.flows.deploy import serve_deployment
-
     # An explicit state directory, so every scheduled run (and a cancellation hook run by Prefect's
     # runner process) finds the same batch.
     state = (state or request.settings.state_dir / name).resolve()
+    _check_deployment(request, state)
+    from rowrelay.flows.deploy import serve_deployment
+
     serve_deployment(name=name, cron=cron, parameters={**request.parameters(), "state": str(state)})
+
+
+def _check_deployment(request: BatchRequest, state: Path) -> None:
+    """What a scheduled run would refuse, refused now: its input, state directory and output."""
+    from rowrelay.flows.precheck import check_destinations, read_checked
+
+    try:
+        read_checked(request)
+        check_destinations(request, state)
+    except UsageError as exc:
+        fail(str(exc))
 
 
 if __name__ == "__main__":

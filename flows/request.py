@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import ValidationError
 
 from rowrelay.tasks.dataset import InputSpec, PreparedInput
 from rowrelay.tasks.errors import UsageError
@@ -60,10 +59,7 @@ class BatchRequest:
             raise UsageError(
                 f"{', '.join(unknown)}: not a run parameter; set it in the environment ({names})"
             )
-        try:
-            settings = load_settings(**given)
-        except ValidationError as exc:
-            raise UsageError(_first_problem(exc)) from exc
+        settings = load_settings(**given)
         spec = InputSpec(template, prompt_column, id_column, instructions)
         return cls(
             source=source if isinstance(source, pd.DataFrame) else str(source),
@@ -101,10 +97,3 @@ class BatchRequest:
             "agent": self.agent,
         }
         return {"source": self.source, **{name: value for name, value in given.items() if value is not None}}
-
-
-def _first_problem(exc: ValidationError) -> str:
-    """One line for the first invalid setting, named as its command-line option."""
-    problem = exc.errors()[0]
-    name = str(problem["loc"][0]) if problem["loc"] else "settings"
-    return f"--{name.replace('_', '-')}: {problem['msg']} (got {problem.get('input')!r})"

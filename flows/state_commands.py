@@ -1,4 +1,8 @@
-"""`rowrelay status | cancel | retry | export STATE`: work on a batch's state table without running it."""
+"""`rowrelay status | cancel | retry | export STATE`: work on a batch's state table without running it.
+
+Each refuses a table with a damaged file (exit 2, naming it and `rowrelay repair`), as `run` does: a
+status or an export of the rows that happen to be readable would look whole and not be.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rowrelay.flows.cancelling import cancel_batch
+from rowrelay.flows.cli_errors import fail, state_problem
 from rowrelay.tasks.dataset import InputSpec, prepare, read_input, write_output
 from rowrelay.tasks.errors import StateError, UsageError
 from rowrelay.tasks.records import RETRY_BY_DEFAULT, ROW_STATUSES, RowStatus
@@ -23,19 +28,14 @@ from rowrelay.tasks.state import (
 )
 
 out = Console()
-err = Console(stderr=True)
 StateArg = Annotated[Path, typer.Argument(help="The batch's state directory.")]
 _RETRY_DEFAULT = ",".join(RETRY_BY_DEFAULT)
 
 
-def _fail(message: str) -> None:
-    err.print(f"[red]error:[/] {message}")
-    raise typer.Exit(2)
-
-
-def _existing(state: Path) -> Path:
+def existing(state: Path) -> Path:
+    """`state`, if it holds a batch; else exit 2 saying it does not."""
     if not is_state_directory(state):
-        _fail(f"{state} is not a rowrelay state directory (no {BATCH_FILE})")
+        fail(f"{state} is not a rowrelay state directory (no {BATCH_FILE})")
     return state
 
 
@@ -47,7 +47,10 @@ def status(
     ] = None,
 ) -> None:
     """Counts by status, tokens, latency percentiles; readable while a run is going."""
-    facts = summary(_existing(state))
+    try:
+        facts = summary(existing(state))
+    except StateError as exc:
+        fail(state_problem(exc, state))
     table = Table(title=f"batch {state.name}")
     table.add_column("status")
     table.add_column("rows", justify="right")
@@ -62,8 +65,6 @@ def status(
     )
     if p50 is not None:
         out.print(f"latency p50 {p50:.2f}s  p95 {p95:.2f}s")
-    for problem in facts["problems"]:
-        err.print(f"[yellow]problem:[/] {problem}")
     if plot is not None:
         from rowrelay.tasks.plots import write_overview  # matplotlib's import costs: only when asked
 
@@ -73,10 +74,11 @@ def status(
 def cancel(state: StateArg) -> None:
     """Cancel the batch's in-flight background responses on the server (the state stays resumable)."""
     try:
-        cancelled = cancel_batch(_existing(state))
-    except (UsageError, StateError) as exc:
-        _fail(str(exc))
-        return
+        cancelled = cancel_batch(existing(state))
+    except StateError as exc:
+        fail(state_problem(exc, state))
+    except UsageError as exc:
+        fail(str(exc))
     out.print(f"cancelled {cancelled} in-flight responses; run the batch again to resume the rest")
 
 
@@ -91,15 +93,15 @@ def retry(
     unknown = [s for s in wanted if s not in ROW_STATUSES]
     if unknown or "completed" in wanted:
         allowed = ", ".join(s for s in ROW_STATUSES if s != "completed")
-        _fail(f"--status takes {allowed}; not {unknown or 'completed'}")
+        fail(f"--status takes {allowed}; not {unknown or 'completed'}")
     statuses: list[RowStatus] = [s for s in ROW_STATUSES if s in wanted]
     try:
-        with _open(_existing(state)) as table:
+        with _open(existing(state)) as table:
             keys = table.keys_with_status(statuses)
             for key in keys:
                 table.transition(key, "pending", note="made eligible again by rowrelay retry")
     except StateError as exc:
-        _fail(str(exc))
+        fail(state_problem(exc, state))
     out.print(f"{len(keys)} rows made eligible again; run the batch again to send them")
 
 
@@ -110,21 +112,21 @@ def export(
 ) -> None:
     """Write the input joined with each row's current result, in input order."""
     try:
-        record = read_run_record(_existing(state))
+        record = read_run_record(existing(state))
     except StateError as exc:
-        _fail(str(exc))
-        return
+        fail(state_problem(exc, state))
     recorded = record.input if record is not None else None
     source = input or (Path(recorded) if recorded else None)
     if source is None:
-        _fail("this batch's input was a DataFrame or is unknown: pass --input")
-        return
+        fail("this batch's input was a DataFrame or is unknown: pass --input")
     try:
         spec = InputSpec(**record.spec) if record is not None else InputSpec()
         prepared = prepare(read_input(source), spec)
         path = write_output(prepared.frame, results_frame_of(state), output)
+    except StateError as exc:
+        fail(state_problem(exc, state))
     except UsageError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     out.print(f"wrote {path}")
 
 

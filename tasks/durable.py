@@ -5,7 +5,8 @@ its final name with `os.replace`, and the directory is fsynced so the rename its
 a reader sees the old file or the new one, never half of one. Temp names start with a dot and end in
 `.tmp`, so neither readers nor `*.parquet`/`*.json` globs ever match them; the pid and random token keep
 two writers of the same file (processes or threads) off each other's temp file. A failed write removes
-its temp file and leaves the final file as it was.
+its temp file and leaves the final file as it was. A new directory is no different: its entry lives in
+its parent, so `make_dirs_durable` fsyncs the parent of each directory it creates.
 
 This module sits in the bottom layer, beside the errors: it imports only the standard library, so the
 state table, the dataset writer and the entry points can all share it.
@@ -13,6 +14,7 @@ state table, the dataset writer and the entry points can all share it.
     atomic_write_bytes(Path("run.json"), b"{}")
     atomic_write(Path("out.parquet"), lambda handle: pq.write_table(table, handle))
     atomic_write_path(Path("out.csv"), lambda temp: frame.to_csv(temp))   # writers that want a path
+    make_dirs_durable(Path("state/b1/segments"))                           # mkdir -p, each entry fsynced
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +34,9 @@ __all__ = [
     "atomic_write_path",
     "create_exclusive",
     "fsync_dir",
+    "make_dirs_durable",
     "temp_target",
+    "writable_problem",
 ]
 
 _TEMP = re.compile(r"^\.(?:(?P<final>.+)\.\d+\.[0-9a-f]{8}|(?P<old>.+)\.\d+)\.tmp$")
@@ -55,6 +60,50 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def make_dirs_durable(directory: Path) -> list[Path]:
+    """Create `directory` and its missing parents (as `mkdir -p`), fsyncing the parent of each one created,
+    so a file later made durable inside cannot vanish with a directory whose own entry was never synced.
+
+    Returns the directories created, outermost first. An existing directory costs one `stat`; a path that
+    exists but is not a directory is a `FileExistsError`, as with `Path.mkdir(exist_ok=True)`.
+    """
+    missing: list[Path] = []
+    current = directory
+    while not current.is_dir():
+        if current.exists():
+            raise FileExistsError(f"{current} exists and is not a directory")
+        missing.append(current)
+        current = current.parent
+    for new in reversed(missing):
+        try:
+            new.mkdir()
+        except FileExistsError:
+            if not new.is_dir():
+                raise
+        # Synced even when a concurrent creator won the mkdir: it may not have synced the entry yet.
+        fsync_dir(new.parent)
+    return missing[::-1]
+
+
+def writable_problem(directory: Path) -> str | None:
+    """Why files could not be written in `directory` (made first with its missing parents, as
+    `make_dirs_durable` does), or None if they can: checked before a run, so it fails before starting.
+
+    The nearest existing folder is probed with an anonymous temp file, gone once closed: permission bits
+    alone say nothing for root, a read-only mount or a pseudo-filesystem such as /proc.
+    """
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a directory"
+    try:
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as exc:
+        return f"cannot write in {existing} ({exc.strerror or exc})"
+    return None
 
 
 def _create_temp(final: Path) -> tuple[Path, int]:

@@ -8,7 +8,8 @@ RowrelayError
     │   └── MissingExtraError    a feature needs an optional extra that is not installed
     ├── StateError          the state table is damaged, locked or from an unknown schema
     │   ├── LeaseHeldError  another live runner holds the batch
-    │   ├── CorruptSegmentError  a state file is torn or not a state file (named in the message)
+    │   ├── DamagedFileError     a file of the state table is torn or unreadable (`path` names it)
+    │   │   └── CorruptSegmentError  a segment or snapshot is torn or not a state file
     │   └── IllegalTransition    a row was asked to move between statuses the table forbids
     └── ResponseGoneError   the server no longer holds the response (404 on a token)
 """
@@ -54,12 +55,21 @@ class LeaseHeldError(StateError):
     """Another live runner holds the batch's lease."""
 
 
-class CorruptSegmentError(StateError):
-    """A state file is torn, truncated or not one of ours; `path` names it."""
+class DamagedFileError(StateError):
+    """A file of the state table is torn, truncated or unreadable: `path` names it, `reason` says how.
 
-    def __init__(self, message: str, path: str) -> None:
-        super().__init__(message)
+    Such a file is never skipped silently: whoever reads the table stops here, unless told to skip it
+    (`load(..., skip_damaged=True)`), and `rowrelay repair` moves it aside.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
         self.path = path
+        self.reason = reason
+
+
+class CorruptSegmentError(DamagedFileError):
+    """A segment or snapshot is torn, truncated, of the wrong schema or not one of ours."""
 
 
 class IllegalTransition(StateError):

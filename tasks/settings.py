@@ -7,12 +7,15 @@ Keys are held as `SecretStr`, so they print as `**********` in logs, reprs and a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.records import WaitMode
 
 Backend = Literal["auto", "emulator", "openai", "azure", "chat", "agent"]
@@ -98,6 +101,52 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read the environment once; explicit overrides (CLI flags, flow parameters) win."""
+    """Read the environment once; explicit overrides (CLI flags, flow parameters) win.
+
+    An invalid value is a `UsageError` in one line naming where it came from, as the command line option
+    when it was given (`--rpm: must be at least 1 (got -5)`) or else as its variable (`ROWRELAY_RPM: ...`):
+    the one place settings are validated, for every entry point.
+    """
     given = {key: value for key, value in overrides.items() if value is not None}
-    return Settings(**given)  # type: ignore[arg-type]
+    try:
+        return Settings(**given)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise UsageError(_first_problem(exc, given)) from exc
+
+
+_SECRET = frozenset(
+    name for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation)
+)
+"""Fields whose value an error message must never repeat."""
+
+
+def _first_problem(exc: ValidationError, given: Mapping[str, object]) -> str:
+    """The first invalid setting, those given explicitly first, as one line."""
+    problems = sorted(exc.errors(), key=lambda problem: _field(problem) not in given)
+    problem = problems[0]
+    name = _field(problem)
+    where = f"--{name.replace('_', '-')}" if name in given else f"ROWRELAY_{name.upper()}"
+    value = "" if name in _SECRET else f" (got {problem.get('input')!r})"
+    return f"{where}: {_said(problem)}{value}"
+
+
+def _field(problem: ErrorDetails) -> str:
+    return str(problem["loc"][0]) if problem["loc"] else "settings"
+
+
+def _said(problem: ErrorDetails) -> str:
+    """What pydantic found wrong, in the words of the command line."""
+    context: dict[str, Any] = dict(problem.get("ctx") or {})
+    kind = problem["type"]
+    if kind == "greater_than_equal":
+        return f"must be at least {context['ge']}"
+    if kind == "greater_than":
+        return f"must be more than {context['gt']}"
+    if kind == "literal_error":
+        return f"must be {context['expected']}"
+    if kind in ("int_parsing", "int_from_float", "int_type"):
+        return "must be a whole number"
+    if kind in ("float_parsing", "float_type"):
+        return "must be a number"
+    message = problem["msg"]
+    return message[:1].lower() + message[1:]

@@ -44,6 +44,7 @@ PUBLIC = {
     "UsageError",
     "StateError",
     "LeaseHeldError",
+    "DamagedFileError",
     "CorruptSegmentError",
     "IllegalTransition",
     "ResponseGoneError",

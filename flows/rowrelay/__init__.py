@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
     from rowrelay.tasks.errors import (
         CorruptSegmentError,
+        DamagedFileError,
         IllegalTransition,
         LeaseHeldError,
         RateLimitedError,
@@ -52,6 +53,7 @@ _HOMES = {
     "rowrelay.tasks.emulator": ["EmulatorConfig", "LatencySpec", "RunningEmulator", "running_emulator"],
     "rowrelay.tasks.errors": [
         "CorruptSegmentError",
+        "DamagedFileError",
         "IllegalTransition",
         "LeaseHeldError",
         "RateLimitedError",
@@ -73,6 +75,7 @@ __all__ = [
     "BatchRequest",
     "BatchResult",
     "CorruptSegmentError",
+    "DamagedFileError",
     "EmulatorConfig",
     "IllegalTransition",
     "LatencySpec",

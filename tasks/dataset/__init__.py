@@ -14,7 +14,13 @@ from rowrelay.tasks.dataset.prepare import input_fingerprint, prepare
 from rowrelay.tasks.dataset.reading import INPUT_EXTENSIONS, read_input
 from rowrelay.tasks.dataset.spec import InputSpec, PreparedInput, PreparedRow
 from rowrelay.tasks.dataset.templates import render_template, template_fields
-from rowrelay.tasks.dataset.writing import OUTPUT_EXTENSIONS, RESULT_COLUMNS, OutputFormat, write_output
+from rowrelay.tasks.dataset.writing import (
+    OUTPUT_EXTENSIONS,
+    RESULT_COLUMNS,
+    OutputFormat,
+    output_problem,
+    write_output,
+)
 
 __all__ = [
     "INPUT_EXTENSIONS",
@@ -25,6 +31,7 @@ __all__ = [
     "PreparedInput",
     "PreparedRow",
     "input_fingerprint",
+    "output_problem",
     "prepare",
     "read_input",
     "render_template",

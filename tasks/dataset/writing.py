@@ -20,10 +20,10 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
-from rowrelay.tasks.durable import atomic_write_path
+from rowrelay.tasks.durable import atomic_write_path, make_dirs_durable, writable_problem
 from rowrelay.tasks.errors import UsageError
 
-__all__ = ["OUTPUT_EXTENSIONS", "RESULT_COLUMNS", "OutputFormat", "write_output"]
+__all__ = ["OUTPUT_EXTENSIONS", "RESULT_COLUMNS", "OutputFormat", "output_problem", "write_output"]
 
 OutputFormat = Literal["parquet", "csv", "jsonl"]
 RESULT_COLUMNS: tuple[str, ...] = (
@@ -83,6 +83,16 @@ _WRITERS: dict[OutputFormat, Callable[[pd.DataFrame, Path], None]] = {
     "csv": _write_csv,
     "jsonl": _write_jsonl,
 }
+
+
+def output_problem(path: Path) -> str | None:
+    """Why an output could not be written to `path` at the end of a run (an extension that names no
+    format, a directory in the way, a folder that cannot be written or created), or None if it could."""
+    if path.is_dir():
+        return "is a directory, not a file"
+    if path.suffix.lower() not in OUTPUT_EXTENSIONS:
+        return f"unknown output extension {path.suffix!r} (use one of {', '.join(OUTPUT_EXTENSIONS)})"
+    return writable_problem(path.parent)
 
 
 def _output_format(path: Path, format: str | None) -> OutputFormat:
@@ -148,7 +158,7 @@ def write_output(
     target = Path(path)
     chosen = _output_format(target, format)
     joined = _joined(frame, results)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs_durable(target.parent)
     writer = _WRITERS[chosen]
     try:
         atomic_write_path(target, lambda temp: writer(joined, temp))

@@ -34,10 +34,12 @@ Layout and guarantees (details in each module's docstring):
   (spending an attempt and counting a possible duplicate: its create may have started a job).
 * `run_record`: `run.json`, what the last run was asked to do (input, spec, output, backend, model; never
   a key), so `export` and `cancel` can act from the directory alone. `batch.json` marks a state directory
-  (`is_state_directory`).
+  (`is_state_directory`; `state_directory_problem` says why a folder cannot hold one).
 * `results`: the per-row outcome an export joins onto the input (`results_frame`).
-* A torn or foreign file raises `CorruptSegmentError` naming it (or is skipped and listed in
-  `table.problems` with `on_corrupt="skip"`); readers (`load`, `summary`) always skip and report.
+* A torn or foreign file raises `CorruptSegmentError` naming it, in `StateTable.open` and in the readers
+  alike: nothing reads a silently partial table. Skipping is explicit (`on_corrupt="skip"`, listed in
+  `table.problems`; `load(..., skip_damaged=True)`, listed in `.attrs["problems"]`). `damage` finds
+  damaged files and moves them aside into `damaged/`; `repair` works out what each row falls back to.
 
 Reading mid-run, from any process and without the lease: `load(dir)` (a DataFrame, latest version of each
 row, by row_index) and `summary(dir)`. Raw DuckDB works too, but sees *every* version of every row:
@@ -46,8 +48,14 @@ row, by row_index) and `summary(dir)`. Raw DuckDB works too, but sees *every* ve
     duckdb.sql(f"select status, count(*) from ({latest_sql(DIR)}) group by all")             # latest only
 """
 
-from rowrelay.tasks.errors import CorruptSegmentError, IllegalTransition, LeaseHeldError, StateError
-from rowrelay.tasks.state.batch import is_state_directory
+from rowrelay.tasks.errors import (
+    CorruptSegmentError,
+    DamagedFileError,
+    IllegalTransition,
+    LeaseHeldError,
+    StateError,
+)
+from rowrelay.tasks.state.batch import is_state_directory, state_directory_problem
 from rowrelay.tasks.state.files import BATCH_FILE, RUN_FILE
 from rowrelay.tasks.state.orphans import orphan_note
 from rowrelay.tasks.state.reader import latest_sql, load, read_table, summarize, summary
@@ -66,6 +74,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "TRANSITIONS",
     "CorruptSegmentError",
+    "DamagedFileError",
     "IllegalTransition",
     "LeaseHeldError",
     "OrphanPolicy",
@@ -84,6 +93,7 @@ __all__ = [
     "read_table",
     "results_frame",
     "results_frame_of",
+    "state_directory_problem",
     "summarize",
     "summary",
     "write_run_record",

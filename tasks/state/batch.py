@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rowrelay.tasks.durable import create_exclusive
+from rowrelay.tasks.durable import create_exclusive, make_dirs_durable, writable_problem
 from rowrelay.tasks.errors import StateError
 from rowrelay.tasks.state.files import BATCH_FILE
 from rowrelay.tasks.state.schema import SCHEMA_VERSION, to_datetime
@@ -15,6 +15,19 @@ from rowrelay.tasks.state.schema import SCHEMA_VERSION, to_datetime
 def is_state_directory(directory: Path) -> bool:
     """Whether `directory` holds a rowrelay batch (it has a `batch.json`, written when it was created)."""
     return (directory / BATCH_FILE).is_file()
+
+
+def state_directory_problem(directory: Path) -> str | None:
+    """Why `directory` cannot hold a batch (a file; a folder of something else; not writable), or None.
+
+    A folder that exists must be a batch already, or empty: a table's files are never scattered among
+    someone else's.
+    """
+    if directory.exists() and not directory.is_dir():
+        return "is a file, not a directory"
+    if directory.is_dir() and not is_state_directory(directory) and any(directory.iterdir()):
+        return f"is not empty and holds no batch (no {BATCH_FILE}): choose a new or empty directory"
+    return writable_problem(directory)
 
 
 def read_batch(directory: Path) -> dict[str, Any] | None:
@@ -33,7 +46,7 @@ def ensure_batch(directory: Path, batch_id: str | None, now: float) -> str:
 
     A new directory takes `batch_id`, or its own name when none is given; an existing one must match.
     """
-    directory.mkdir(parents=True, exist_ok=True)
+    make_dirs_durable(directory)
     existing = read_batch(directory)
     if existing is None:
         record = {

@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rowrelay.tasks.durable import fsync_dir
+from rowrelay.tasks.durable import fsync_dir, make_dirs_durable
 from rowrelay.tasks.state.files import SNAPSHOTS, data_file_name, list_state_files
 from rowrelay.tasks.state.segments import write_state_file
 
@@ -32,7 +32,7 @@ def write_snapshot(
     """
     own = merged.filter(pc.equal(merged.column("writer"), pa.scalar(writer)))
     folder = directory / SNAPSHOTS
-    folder.mkdir(exist_ok=True)
+    make_dirs_durable(folder)
     write_state_file(folder / data_file_name(writer, version), own)
     covered = [
         f

@@ -5,9 +5,13 @@
     DIR/leases/<writer>.json                      who runs this writer's shard (host, pid, since, heartbeat)
     DIR/segments/<writer>-<version:010d>.parquet  one checkpoint: only the rows that changed
     DIR/snapshots/<writer>-<version:010d>.parquet one writer's rows folded at compaction
+    DIR/damaged/<folder>/<name>.damaged           a damaged file `rowrelay repair` moved aside (kept as
+                                                  evidence; the suffix keeps `**/*.parquet` globs off it)
 
 Every file here is written through `rowrelay.tasks.durable` (temp file beside it, fsync, rename, fsync of
-the directory): a reader sees the old file or the new one, never half of one. Temp names start with a dot
+the directory): a reader sees the old file or the new one, never half of one. Every folder here is created
+through it too (`make_dirs_durable`: the parent is fsynced after each mkdir), so a durable file never sits
+in a folder whose own entry a power cut could lose. Temp names start with a dot
 and end in `.tmp`, so neither readers nor `*.parquet` globs ever match them; a writer removes its own
 leftovers (only its own: another live writer may be mid-write).
 """
@@ -24,6 +28,9 @@ from rowrelay.tasks.durable import temp_target
 SEGMENTS = "segments"
 SNAPSHOTS = "snapshots"
 LEASES = "leases"
+DAMAGED = "damaged"
+MAIN_WRITER = "main"
+"""The writer `rowrelay run`, `retry`, `cancel` and `repair` hold the batch as (shards may add others)."""
 BATCH_FILE = "batch.json"
 RUN_FILE = "run.json"
 

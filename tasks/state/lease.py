@@ -22,12 +22,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rowrelay.tasks.durable import atomic_write_bytes
+from rowrelay.tasks.durable import atomic_write_bytes, make_dirs_durable
 from rowrelay.tasks.errors import LeaseHeldError
 from rowrelay.tasks.state.files import LEASES
 from rowrelay.tasks.state.schema import to_datetime
 
 log = logging.getLogger(__name__)
+LEASE_TIMEOUT = 60.0
+"""Seconds without a heartbeat after which a lease is stale (its holder is taken to be gone)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +76,30 @@ def stale_reason(info: LeaseInfo, now: float, timeout: float) -> str | None:
     return None
 
 
+def live_holder(directory: Path, writer: str, now: float, timeout: float = LEASE_TIMEOUT) -> LeaseInfo | None:
+    """The live runner holding `writer`'s lease, if any (read only: nothing is taken)."""
+    info = read_lease(directory / LEASES / f"{writer}.json")
+    return info if info is not None and stale_reason(info, now, timeout) is None else None
+
+
 def writer_is_live(directory: Path, writer: str, now: float, timeout: float) -> bool:
     """Whether some live runner holds `writer`'s lease (used to leave its in-flight rows alone)."""
-    info = read_lease(directory / LEASES / f"{writer}.json")
-    return info is not None and stale_reason(info, now, timeout) is None
+    return live_holder(directory, writer, now, timeout) is not None
+
+
+def live_holders(directory: Path, now: float, timeout: float = LEASE_TIMEOUT) -> list[LeaseInfo]:
+    """The live holders of any writer's lease on the batch, by writer (read only: nothing is taken)."""
+    folder = directory / LEASES
+    paths = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    infos = [read_lease(path) for path in paths]
+    return [info for info in infos if info is not None and stale_reason(info, now, timeout) is None]
+
+
+def held_error(directory: Path, holder: LeaseInfo) -> LeaseHeldError:
+    """The refusal of a second runner: names the batch, the writer and its live holder."""
+    return LeaseHeldError(
+        f"{directory}: writer {holder.writer!r} is held by a live runner ({holder.describe()})"
+    )
 
 
 @contextmanager
@@ -102,7 +124,7 @@ class Lease:
     def acquire(cls, directory: Path, writer: str, *, timeout: float, clock: Callable[[], float]) -> Lease:
         """Take `writer`'s lease, or raise `LeaseHeldError` naming the live holder."""
         folder = directory / LEASES
-        folder.mkdir(parents=True, exist_ok=True)
+        make_dirs_durable(folder)
         path = folder / f"{writer}.json"
         with _exclusive(path):
             now = clock()
@@ -111,9 +133,7 @@ class Lease:
             if current is not None:
                 reason = stale_reason(current, now, timeout)
                 if reason is None:
-                    raise LeaseHeldError(
-                        f"{directory}: writer {writer!r} is held by a live runner ({current.describe()})"
-                    )
+                    raise held_error(directory, current)
                 takeover = f"took over stale lease of {current.describe()}: {reason}"
                 log.warning("%s: %s", path, takeover)
             info = LeaseInfo(writer, socket.gethostname(), os.getpid(), now, now, secrets.token_hex(8))

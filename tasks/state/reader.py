@@ -1,6 +1,9 @@
 """Reading a batch from any process, without its lease: `load`, `summary`, `latest_sql`.
 
-Readers never crash on a damaged file: they skip it, name it in `problems` and log a warning.
+A damaged state file is never skipped silently: by default a reader raises `CorruptSegmentError` naming
+it, as `StateTable.open` does, rather than return a table missing the rows that file held
+(`rowrelay repair DIR` moves such files aside). Asked to (`skip_damaged=True`), a reader skips it, names it
+in `problems` (and `.attrs["problems"]`) and logs a warning.
 """
 
 from __future__ import annotations
@@ -23,25 +26,31 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def read_table(directory: Path) -> tuple[pa.Table, list[str]]:
-    """The latest version of every row as Arrow (sorted by row_index), and the problems met."""
-    table, _files, _damaged, problems = read_latest(Path(directory), skip_corrupt=True)
-    for problem in problems:
-        log.warning("%s", problem)
-    return table, problems
+def read_table(directory: Path, *, skip_damaged: bool = False) -> tuple[pa.Table, list[str]]:
+    """The latest version of every row as Arrow (sorted by row_index), and the damaged files skipped.
+
+    A damaged file raises `CorruptSegmentError` naming it, unless `skip_damaged`: then the rows whose
+    latest version it held show an earlier one (or are missing), and the file is named in the problems.
+    """
+    table, _files, damaged = read_latest(Path(directory), skip_corrupt=skip_damaged)
+    for exc in damaged:
+        log.warning("skipping %s", exc)
+    return table, [str(exc) for exc in damaged]
 
 
-def load(directory: Path) -> pd.DataFrame:
-    """The latest state of every row, by row_index; damaged files are named in `.attrs["problems"]`."""
-    table, problems = read_table(directory)
+def load(directory: Path, *, skip_damaged: bool = False) -> pd.DataFrame:
+    """The latest state of every row, by row_index. A damaged file raises `CorruptSegmentError`; with
+    `skip_damaged=True` it is skipped and named in `.attrs["problems"]`."""
+    table, problems = read_table(directory, skip_damaged=skip_damaged)
     frame = table.to_pandas()  # pandas is imported here, not at import time: writers never need it
     frame.attrs["problems"] = problems
     return frame
 
 
-def summary(directory: Path) -> dict[str, Any]:
-    """Counts by status, token totals, completed latency p50/p95 (seconds), orphans, problems."""
-    return summarize(*read_table(directory))
+def summary(directory: Path, *, skip_damaged: bool = False) -> dict[str, Any]:
+    """Counts by status, token totals, completed latency p50/p95 (seconds), orphans, and the damaged
+    files skipped (`problems`; a damaged file raises `CorruptSegmentError` unless `skip_damaged`)."""
+    return summarize(*read_table(directory, skip_damaged=skip_damaged))
 
 
 def summarize(table: pa.Table, problems: list[str]) -> dict[str, Any]:

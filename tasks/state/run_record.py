@@ -4,8 +4,8 @@ The record names where the input and output are, how prompts were built, and whi
 wait mode served the rows: enough to rebuild the output or reach the server holding the in-flight
 responses, from the state directory alone. It never holds a secret: keys stay in the environment, and the
 record has no field that could carry one. It is written atomically and fsynced, as every state file is.
-A missing record means the batch never got as far as running; a damaged one is a `StateError` naming it,
-as a damaged `batch.json` is, rather than silently reading as "never ran".
+A missing record means the batch never got as far as running; a damaged one is a `DamagedFileError`
+naming it (a `StateError`, as for a damaged `batch.json`), rather than silently reading as "never ran".
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rowrelay.tasks.durable import atomic_write_bytes
-from rowrelay.tasks.errors import StateError
+from rowrelay.tasks.errors import DamagedFileError
 from rowrelay.tasks.state.files import RUN_FILE
 
 __all__ = ["RunRecord", "read_run_record", "write_run_record"]
@@ -57,11 +57,11 @@ def read_run_record(directory: Path) -> RunRecord | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        raise StateError(f"{path}: unreadable run record ({exc})") from exc
+        raise DamagedFileError(str(path), f"unreadable run record ({exc})") from exc
     try:
         return _parsed(data)
     except (TypeError, ValueError) as exc:
-        raise StateError(f"{path}: damaged run record ({exc})") from exc
+        raise DamagedFileError(str(path), f"damaged run record ({exc})") from exc
 
 
 def _parsed(data: Any) -> RunRecord:

@@ -9,7 +9,6 @@ checkpoint (a snapshot and a segment it covers, both present after a crash mid-c
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
@@ -20,12 +19,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rowrelay.tasks.durable import atomic_write
-from rowrelay.tasks.errors import CorruptSegmentError
+from rowrelay.tasks.errors import CorruptSegmentError, StateError
 from rowrelay.tasks.state.files import StateFile, list_state_files
 from rowrelay.tasks.state.migrations import migrate
 from rowrelay.tasks.state.schema import SCHEMA_VERSION_KEY, empty_table
-
-log = logging.getLogger(__name__)
 
 
 def write_state_file(path: Path, table: pa.Table) -> None:
@@ -47,7 +44,7 @@ def read_state_file(path: Path) -> pa.Table:
         metadata = parquet.schema_arrow.metadata or {}
         raw = metadata.get(SCHEMA_VERSION_KEY)
         if raw is None:
-            raise CorruptSegmentError(f"{path}: not a rowrelay state file (no schema version)", str(path))
+            raise CorruptSegmentError(str(path), "not a rowrelay state file (no schema version)")
         table = parquet.read()
         return migrate(table, int(raw), str(path))
     except FileNotFoundError:
@@ -55,7 +52,14 @@ def read_state_file(path: Path) -> pa.Table:
     except CorruptSegmentError:
         raise
     except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
-        raise CorruptSegmentError(f"{path}: torn or corrupt state file ({exc})", str(path)) from exc
+        raise CorruptSegmentError(
+            str(path), f"torn, corrupt or of the wrong schema ({_one_line(exc)})"
+        ) from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's text on one line (Arrow's schema errors print a schema, one field per line)."""
+    return " ".join(str(exc).split())
 
 
 def by_version(tables: Iterable[pa.Table]) -> pa.Table:
@@ -93,18 +97,18 @@ def latest(tables: Iterable[pa.Table]) -> pa.Table:
 
 def read_latest(
     directory: Path, *, skip_corrupt: bool, dedupe: bool = True, attempts: int = 5
-) -> tuple[pa.Table, list[StateFile], list[Path], list[str]]:
-    """Read every state file: (latest rows, files read, damaged files skipped, problems).
+) -> tuple[pa.Table, list[StateFile], list[CorruptSegmentError]]:
+    """Read every state file: (latest rows, files read, damaged files skipped, each as its error).
 
     With `dedupe=False` the table holds every version, by ascending version (the caller folds them).
-    A corrupt file raises `CorruptSegmentError` unless `skip_corrupt`, which reports it in `problems` and
-    goes on. If a listed file vanished (a concurrent compaction folded it into a snapshot), list again.
+    A corrupt file raises `CorruptSegmentError` unless `skip_corrupt`, which returns it with the others
+    and goes on (the caller says so: a warning, a report). If a listed file vanished (a concurrent
+    compaction folded it into a snapshot), list again.
     """
     for _ in range(attempts):
         files = list_state_files(directory)
         tables: list[pa.Table] = []
-        problems: list[str] = []
-        damaged: list[Path] = []
+        damaged: list[CorruptSegmentError] = []
         try:
             for state_file in files:
                 try:
@@ -112,11 +116,10 @@ def read_latest(
                 except CorruptSegmentError as exc:
                     if not skip_corrupt:
                         raise
-                    damaged.append(state_file.path)
-                    problems.append(str(exc))
-                    log.warning("skipping %s", exc)
+                    damaged.append(exc)
         except FileNotFoundError:
             continue
         folded = latest(tables) if dedupe else by_version(tables)
-        return folded, [f for f in files if f.path not in damaged], damaged, problems
-    raise CorruptSegmentError(f"{directory}: files kept vanishing while reading", str(directory))
+        skipped = {Path(exc.path) for exc in damaged}
+        return folded, [f for f in files if f.path not in skipped], damaged
+    raise StateError(f"{directory}: state files kept vanishing while reading (compactions?); try again")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
@@ -10,14 +11,15 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from rowrelay.tasks.durable import make_dirs_durable
 from rowrelay.tasks.errors import StateError
 from rowrelay.tasks.records import ROW_STATUSES, RowStatus
 from rowrelay.tasks.state.batch import ensure_batch
 from rowrelay.tasks.state.changes import apply_change
 from rowrelay.tasks.state.checkpoint import COMPACT_SEGMENTS, Checkpoints, Place
 from rowrelay.tasks.state.commit import GroupCommit
-from rowrelay.tasks.state.files import SEGMENTS, WRITER_NAME, remove_own_temps, version_in_name
-from rowrelay.tasks.state.lease import Lease, writer_is_live
+from rowrelay.tasks.state.files import MAIN_WRITER, SEGMENTS, WRITER_NAME, remove_own_temps, version_in_name
+from rowrelay.tasks.state.lease import LEASE_TIMEOUT, Lease, writer_is_live
 from rowrelay.tasks.state.options import TableOptions
 from rowrelay.tasks.state.orphans import OrphanPolicy, orphan_changes
 from rowrelay.tasks.state.schema import RowState, pending_table, to_datetime
@@ -26,6 +28,7 @@ from rowrelay.tasks.state.store import RowStore, unseen
 from rowrelay.tasks.state.transitions import check_transition
 
 __all__ = ["COMPACT_SEGMENTS", "OrphanPolicy", "StateTable", "TableOptions"]
+log = logging.getLogger(__name__)
 
 
 class StateTable:
@@ -63,8 +66,8 @@ class StateTable:
         directory: Path,
         *,
         batch_id: str | None = None,
-        writer: str = "main",
-        lease_timeout: float = 60.0,
+        writer: str = MAIN_WRITER,
+        lease_timeout: float = LEASE_TIMEOUT,
         checkpoint_interval: float = 0.2,
         checkpoint_rows: int = 1000,
         orphan_policy: OrphanPolicy = "resubmit",
@@ -80,16 +83,17 @@ class StateTable:
             raise ValueError(f"writer name {writer!r}: use letters, digits and _ . = + -")
         directory = Path(directory)
         found_id = ensure_batch(directory, batch_id, clock())
-        (directory / SEGMENTS).mkdir(exist_ok=True)
+        make_dirs_durable(directory / SEGMENTS)
         lease = Lease.acquire(directory, writer, timeout=lease_timeout, clock=clock)
         try:
             remove_own_temps(directory, writer)
-            latest, files, damaged, problems = read_latest(
-                directory, skip_corrupt=on_corrupt == "skip", dedupe=False
-            )
+            latest, files, skipped = read_latest(directory, skip_corrupt=on_corrupt == "skip", dedupe=False)
         except BaseException:
             lease.release()
             raise
+        damaged, problems = [Path(exc.path) for exc in skipped], [str(exc) for exc in skipped]
+        for problem in problems:
+            log.warning("skipping %s", problem)
         versions = [f.version for f in files] + [version_in_name(p) for p in damaged]
         if latest.num_rows:
             versions.append(int(pa.compute.max(latest.column("version")).as_py()))

@@ -28,13 +28,26 @@ from tests.support.tickets import write_tickets
 @pytest.mark.parametrize(
     ("setup", "extra", "message"),
     [
-        ("missing", [], "not found"),
-        ("tickets", ["--id-column", "nope"], "nope"),
-        ("tickets", ["--template", "Hello {missing_column}"], "missing_column"),
-        ("empty", [], "no rows"),
-        ("duplicates", [], "duplicate"),
-        ("tickets", ["--mode", "sometimes"], "--mode"),
-        ("tickets", ["--template", "Hello {"], "template"),
+        ("missing", [], "input file not found: {source}"),
+        (
+            "tickets",
+            ["--id-column", "nope"],
+            "id column 'nope' is not in the input (available: ticket_id, subject, body)",
+        ),
+        (
+            "tickets",
+            ["--template", "Hello {missing_column}"],
+            "template names column(s) not in the input: missing_column (available: ticket_id, subject, body)",
+        ),
+        ("empty", [], "{source} has no rows: nothing to send"),
+        ("duplicates", [], "id column 'ticket_id' has 1 duplicated value(s): 'a' ×2 (ids must be unique)"),
+        ("tickets", ["--mode", "sometimes"], "--mode: must be 'poll' or 'stream' (got 'sometimes')"),
+        (
+            "tickets",
+            ["--template", "Hello {"],
+            "malformed template: Single '{{' encountered in format string "
+            "(write {{{{ and }}}} for literal braces): 'Hello {{'",
+        ),
     ],
 )
 def test_bad_input_or_options_exit_2_and_send_nothing(
@@ -61,16 +74,25 @@ def test_bad_input_or_options_exit_2_and_send_nothing(
     ]
     result = CliRunner().invoke(app, [*args, *extra])
     assert result.exit_code == 2, result.output
-    assert message.lower() in result.output.lower()
+    assert result.stderr == f"error: {message.format(source=source)}\n"
     assert emulator.emulator.listing() == []
     assert not (tmp_path / "state").exists()
 
 
-def test_status_and_export_of_something_that_is_not_a_batch_exit_2(tmp_path: Path) -> None:
+def test_status_export_and_repair_of_something_that_is_not_a_batch_exit_2(tmp_path: Path) -> None:
     runner = CliRunner()
-    assert runner.invoke(app, ["status", str(tmp_path)]).exit_code == 2
-    assert runner.invoke(app, ["export", str(tmp_path), "--output", str(tmp_path / "x.csv")]).exit_code == 2
-    assert runner.invoke(app, ["retry", str(tmp_path), "--status", "completed"]).exit_code == 2
+    not_a_batch = f"error: {tmp_path} is not a rowrelay state directory (no batch.json)\n"
+    for args in (
+        ["status", str(tmp_path)],
+        ["export", str(tmp_path), "--output", str(tmp_path / "x.csv")],
+        ["repair", str(tmp_path)],
+    ):
+        result = runner.invoke(app, args)
+        assert (result.exit_code, result.stderr) == (2, not_a_batch), args
+    refused = runner.invoke(app, ["retry", str(tmp_path), "--status", "completed"])
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith("error: --status takes pending, submitting, queued, in_progress, ")
+    assert refused.stderr.endswith("; not completed\n")
 
 
 # --- real runs ---------------------------------------------------------------------------------

@@ -1,53 +1,42 @@
-"""Damaged files are detected and named, never silently dropped; temp leftovers are ignored and cleaned."""
+"""Damaged files are detected and named, never silently dropped (by readers neither, unless asked to skip);
+temp leftovers are ignored and cleaned."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from rowrelay.tasks.errors import CorruptSegmentError, StateError
-from rowrelay.tasks.state import StateTable, load, summary
+from rowrelay.tasks.state import StateTable, load, results_frame_of, summary
 from rowrelay.tasks.state.files import SEGMENTS
-from tests.support.state import FakeClock, rows
+from rowrelay.tasks.state.schema import SCHEMA_VERSION_KEY
+from tests.support.damage import DAMAGES, two_segments
+from tests.support.state import FakeClock
+
+Damage = Callable[[Path], None]
 
 
-def _two_segments(directory: Path, clock: FakeClock) -> Path:
-    """A batch with rows in one segment and a change in a second; returns the second segment."""
-    table = StateTable.open(directory, batch_id="b1", clock=clock)
-    table.add_pending(rows(5))
-    table.transition("row-000002", "submitting")
-    table.flush()
-    table.lease.release()  # leave the segments uncompacted, as a crash would
-    return sorted((directory / SEGMENTS).glob("*.parquet"))[-1]
-
-
-def _truncate(path: Path) -> None:
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-
-
-def _garbage(path: Path) -> None:
-    path.write_bytes(b"this is not parquet at all" * 10)
-
-
-@pytest.mark.parametrize("damage", [_truncate, _garbage])
-def test_open_raises_naming_the_file(batch_dir: Path, clock: FakeClock, damage: object) -> None:
-    bad = _two_segments(batch_dir, clock)
-    damage(bad)  # type: ignore[operator]
+@pytest.mark.parametrize("damage", DAMAGES.values(), ids=DAMAGES.keys())
+def test_open_raises_naming_the_file(batch_dir: Path, clock: FakeClock, damage: Damage) -> None:
+    bad = two_segments(batch_dir, clock)
+    damage(bad)
     with pytest.raises(CorruptSegmentError) as caught:
         StateTable.open(batch_dir, clock=clock)
-    assert bad.name in str(caught.value)
+    assert str(caught.value).startswith(f"{bad}: ")
     assert caught.value.path == str(bad)
+    assert "\n" not in str(caught.value)
     assert isinstance(caught.value, StateError)
     # the refused open left the lease free
     assert not (batch_dir / "leases" / "main.json").exists()
 
 
-@pytest.mark.parametrize("damage", [_truncate, _garbage])
-def test_skip_is_explicit_and_reported(batch_dir: Path, clock: FakeClock, damage: object) -> None:
-    bad = _two_segments(batch_dir, clock)
-    damage(bad)  # type: ignore[operator]
+@pytest.mark.parametrize("damage", DAMAGES.values(), ids=DAMAGES.keys())
+def test_skip_is_explicit_and_reported(batch_dir: Path, clock: FakeClock, damage: Damage) -> None:
+    bad = two_segments(batch_dir, clock)
+    damage(bad)
     with StateTable.open(batch_dir, clock=clock, on_corrupt="skip") as table:
         assert len(table) == 5
         assert table.get("row-000002").status == "pending"  # the skipped change is gone: reported below
@@ -59,22 +48,44 @@ def test_skip_is_explicit_and_reported(batch_dir: Path, clock: FakeClock, damage
     assert bad.exists()  # evidence is kept, even by the compaction at close
 
 
-@pytest.mark.parametrize("damage", [_truncate, _garbage])
-def test_readers_report_without_crashing(
-    batch_dir: Path, clock: FakeClock, damage: object, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("damage", DAMAGES.values(), ids=DAMAGES.keys())
+def test_readers_refuse_a_damaged_table_naming_the_file(
+    batch_dir: Path, clock: FakeClock, damage: Damage
 ) -> None:
-    bad = _two_segments(batch_dir, clock)
-    damage(bad)  # type: ignore[operator]
-    frame = load(batch_dir)
+    bad = two_segments(batch_dir, clock)
+    damage(bad)
+    for read in (load, summary, results_frame_of):
+        with pytest.raises(CorruptSegmentError) as caught:
+            read(batch_dir)
+        assert caught.value.path == str(bad), read
+
+
+@pytest.mark.parametrize("damage", DAMAGES.values(), ids=DAMAGES.keys())
+def test_readers_skip_only_when_asked_and_say_so(
+    batch_dir: Path, clock: FakeClock, damage: Damage, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = two_segments(batch_dir, clock)
+    damage(bad)
+    frame = load(batch_dir, skip_damaged=True)
     assert len(frame) == 5
-    assert any(bad.name in p for p in frame.attrs["problems"])
-    report = summary(batch_dir)
-    assert any(bad.name in p for p in report["problems"])
+    assert frame.set_index("row_key").loc["row-000002", "status"] == "pending"  # the lost change
+    assert [bad.name in p for p in frame.attrs["problems"]] == [True]
+    report = summary(batch_dir, skip_damaged=True)
+    assert [bad.name in p for p in report["problems"]] == [True]
     assert bad.name in caplog.text
 
 
+def test_a_newer_schema_is_refused_as_such_not_as_damage(batch_dir: Path, clock: FakeClock) -> None:
+    bad = two_segments(batch_dir, clock)
+    table = pq.read_table(bad)
+    pq.write_table(table.replace_schema_metadata({SCHEMA_VERSION_KEY: b"99"}), bad)
+    with pytest.raises(StateError, match="newer than this rowrelay") as caught:
+        load(batch_dir)
+    assert not isinstance(caught.value, CorruptSegmentError)
+
+
 def test_temp_leftovers_are_ignored_and_cleaned(batch_dir: Path, clock: FakeClock) -> None:
-    _two_segments(batch_dir, clock)
+    two_segments(batch_dir, clock)
     own = batch_dir / SEGMENTS / ".main-0000000099.parquet.12345.tmp"
     other = batch_dir / SEGMENTS / ".shard-1-0000000099.parquet.12345.tmp"
     for temp in (own, other):

@@ -14,8 +14,12 @@ from rowrelay.tasks.durable import (
     atomic_write_bytes,
     atomic_write_path,
     create_exclusive,
+    make_dirs_durable,
     temp_target,
+    writable_problem,
 )
+from rowrelay.tasks.state import StateTable
+from tests.support.state import FakeClock, rows
 
 
 def test_write_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
@@ -122,3 +126,67 @@ def test_temp_names_carry_the_pid(tmp_path: Path) -> None:
     seen: list[str] = []
     atomic_write(tmp_path / "f", lambda handle: seen.extend(p.name for p in tmp_path.iterdir()))
     assert seen[0].startswith(f".f.{os.getpid()}.")
+
+
+def _recording_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Make `os.fsync` record which directory each fsynced descriptor is (then really fsync it)."""
+    synced: list[Path] = []
+    real = os.fsync
+
+    def record(fd: int) -> None:
+        synced.append(Path(f"/proc/self/fd/{fd}").readlink())
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", record)
+    return synced
+
+
+def test_make_dirs_durable_creates_nested_dirs_and_fsyncs_each_new_ones_parent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced = _recording_fsyncs(monkeypatch)
+    tmp_path = tmp_path.resolve()  # as /proc names the descriptors
+    target = tmp_path / "a" / "b" / "c"
+    created = make_dirs_durable(target)
+    assert target.is_dir()
+    assert created == [tmp_path / "a", tmp_path / "a" / "b", target]
+    assert synced == [tmp_path, tmp_path / "a", tmp_path / "a" / "b"]
+
+
+def test_make_dirs_durable_on_an_existing_dir_creates_and_syncs_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced = _recording_fsyncs(monkeypatch)
+    assert make_dirs_durable(tmp_path) == []
+    assert synced == []
+
+
+def test_make_dirs_durable_refuses_a_file_in_the_way(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"x")
+    with pytest.raises(FileExistsError, match="not a directory"):
+        make_dirs_durable(tmp_path / "file" / "sub")
+    assert (tmp_path / "file").read_bytes() == b"x"
+
+
+def test_a_new_state_table_fsyncs_every_folder_it_creates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced = _recording_fsyncs(monkeypatch)
+    tmp_path = tmp_path.resolve()  # as /proc names the descriptors
+    directory = tmp_path / "new" / "batch"
+    with StateTable.open(directory, batch_id="b1", clock=FakeClock()) as table:
+        table.add_pending(rows(3))
+    for folder in (directory, directory / "segments", directory / "leases", directory / "snapshots"):
+        assert folder.is_dir()
+        assert folder.parent in synced, folder
+    assert tmp_path in synced  # `new`, the missing parent, too
+
+
+def test_writable_problem_probes_without_leaving_anything(tmp_path: Path) -> None:
+    assert writable_problem(tmp_path / "not" / "yet") is None
+    assert list(tmp_path.iterdir()) == []  # nothing created, not even the probe
+    (tmp_path / "file").write_bytes(b"x")
+    assert writable_problem(tmp_path / "file" / "sub") == f"{tmp_path / 'file'} is not a directory"
+    assert (
+        writable_problem(Path("/proc/rowrelay-nope")) == "cannot write in /proc (No such file or directory)"
+    )

@@ -1,0 +1,76 @@
+"""What a run checks before anything starts: no request sent, no Prefect, no emulator, no state written.
+
+    prepared = check_run(request)   # the input read and checked once; the run reuses this reading
+
+In order: the input (readable, CSV/Parquet/JSONL, the template's columns present, ids unique), where the
+state and the output go (a folder that can hold the batch; an output with a known extension in a folder
+that can be written or created), the batch's lease (a live runner holding it refuses a second run, by
+name: found here in a few seconds, rather than after Prefect's start-up), and the `--agent` factory.
+Each problem is one `UsageError` (or `LeaseHeldError`) naming the option or file; the settings' own values
+were checked when the request was built (`load_settings`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from pathlib import Path
+
+from rowrelay.flows.request import BatchRequest
+from rowrelay.tasks.dataset import PreparedInput, output_problem, prepare, read_input
+from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.state import state_directory_problem
+from rowrelay.tasks.state.files import MAIN_WRITER
+from rowrelay.tasks.state.lease import held_error, live_holder
+
+__all__ = ["check_destinations", "check_run", "read_checked"]
+
+
+def check_run(request: BatchRequest) -> PreparedInput:
+    """Everything `rowrelay run` checks before it starts the flow; returns the input's one reading."""
+    prepared = read_checked(request)
+    state_dir = request.state_dir(prepared)
+    check_destinations(request, state_dir)
+    holder = live_holder(state_dir, MAIN_WRITER, time.time())
+    if holder is not None:
+        raise held_error(state_dir, holder)
+    if request.agent is not None:
+        check_agent(request.agent)
+    return prepared
+
+
+def read_checked(request: BatchRequest) -> PreparedInput:
+    """The input, read and prepared (keys, prompts); a `UsageError` names what is wrong with it."""
+    return prepare(read_input(request.source), request.spec)
+
+
+def check_destinations(request: BatchRequest, state_dir: Path) -> None:
+    """Refuse a state directory that cannot hold the batch, or an output that could not be written."""
+    problem = state_directory_problem(state_dir)
+    if problem is not None:
+        raise UsageError(f"{_named('--state', request.state is not None, state_dir)}: {problem}")
+    output = request.output_path(state_dir)
+    problem = output_problem(output)
+    if problem is not None:
+        raise UsageError(f"{_named('--output', request.output is not None, output)}: {problem}")
+
+
+def _named(option: str, given: bool, path: Path) -> str:
+    return f"{option} {path}" if given else f"{path} (the default; choose another with {option})"
+
+
+def check_agent(spec: str) -> None:
+    """Import the agent factory and check it takes the one argument rowrelay gives it (the client)."""
+    from rowrelay.tasks.llm.agent_backend import load_agent_factory  # Agent Framework: only when asked
+
+    factory = load_agent_factory(spec)
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return  # a builtin or C callable without a signature: its first call will say
+    try:
+        signature.bind(object())
+    except TypeError as exc:
+        raise UsageError(
+            f"--agent {spec!r}: must be a function taking the client and returning an Agent ({exc})"
+        ) from exc

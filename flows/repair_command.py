@@ -1,0 +1,166 @@
+"""`rowrelay repair STATE [--dry-run]`: set a batch's damaged files aside, so it can be read and run again.
+
+The repair holds the batch's lease (a live runner is refused, by name), moves each damaged file into
+`STATE/damaged/` (never deleting one) and says, for each row whose latest version was in one, what it
+falls back to: an earlier version from the other files (its response id kept), or nothing, in which case
+the next run plans it again as `pending`. `--dry-run` says the same and moves nothing (and takes no lease).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from rowrelay.flows.cli_errors import fail
+from rowrelay.flows.state_commands import StateArg, existing
+from rowrelay.tasks.dataset import InputSpec, prepare, read_input
+from rowrelay.tasks.errors import LeaseHeldError, StateError, UsageError
+from rowrelay.tasks.state import read_run_record
+from rowrelay.tasks.state.damage import DamagedFile, Scan, move_aside, remaining_versions, scan
+from rowrelay.tasks.state.files import DAMAGED, MAIN_WRITER
+from rowrelay.tasks.state.lease import LEASE_TIMEOUT, Lease, held_error, live_holders
+from rowrelay.tasks.state.repair import Fallback, fallbacks
+
+out = Console(soft_wrap=True)
+_LISTED = 50
+"""Rows listed one by one; the counts cover the rest."""
+
+
+def repair(
+    state: StateArg,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be moved; move nothing.")
+    ] = False,
+) -> None:
+    """Move damaged state files aside into STATE/damaged/ and say which rows fall back to what."""
+    try:
+        with _alone(existing(state), dry_run=dry_run):
+            found = scan(state)
+            if not found.damaged:
+                out.print(f"no damaged files in {state}: nothing to repair")
+                return
+            _report(state, found)
+            paths = [damaged.path for damaged in found.damaged]
+            if dry_run:
+                out.print(f"dry run: nothing moved; `rowrelay repair {state}` moves {_files(len(paths))}")
+                return
+            move_aside(state, paths)
+    except LeaseHeldError as exc:
+        fail(f"{exc}; a repair needs the batch to itself: let that run end (or stop it) first")
+    except StateError as exc:
+        fail(str(exc))
+    out.print(
+        f"moved {_files(len(paths))} into {state / DAMAGED} (kept, never deleted); "
+        "`rowrelay status`, `export` and `run` read the batch again"
+    )
+    if not found.run_record_readable:
+        out.print(
+            "run.json was set aside: the next `rowrelay run` writes it again (till then, export --input)"
+        )
+
+
+def _files(n: int) -> str:
+    return "1 file" if n == 1 else f"{n} files"
+
+
+@contextmanager
+def _alone(state: Path, *, dry_run: bool) -> Iterator[None]:
+    """Hold the batch's lease (the one `run` takes) while repairing, with no other writer live either;
+    a dry run only checks that nobody holds one, writing nothing."""
+    if dry_run:
+        holders = live_holders(state, time.time())
+        if holders:
+            raise held_error(state, holders[0])
+        yield
+        return
+    lease = Lease.acquire(state, MAIN_WRITER, timeout=LEASE_TIMEOUT, clock=time.time)
+    try:
+        others = [h for h in live_holders(state, time.time()) if h.token != lease.info.token]
+        if others:
+            raise held_error(state, others[0])
+        yield
+    finally:
+        lease.release()
+
+
+def _report(state: Path, found: Scan) -> None:
+    out.print(f"damaged files in {state}:")
+    for damaged in found.damaged:
+        unreadable = "; its rows cannot be read" if damaged.rows is None and _holds_rows(damaged) else ""
+        out.print(f"  {damaged.path.relative_to(state)}: {damaged.reason}{unreadable}")
+    data_files = [d for d in found.damaged if _holds_rows(d)]
+    if not data_files:
+        return  # only run.json: no row loses anything
+    expected, unknown = _input_keys(state, found)
+    lost = [(str(d.path.relative_to(state)), v) for d in data_files for v in d.rows or ()]
+    rows = fallbacks(remaining_versions(found), lost, expected)
+    if any(d.rows is None for d in data_files):
+        out.print(
+            "a row whose latest version was in an unreadable file shows its previous one once the file is "
+            "set aside; rows no readable file holds are absent"
+            + (f" (they cannot be listed: {unknown})" if unknown else " (listed below)")
+            + ", and the next run plans them again as pending"
+        )
+    _rows(rows, known_only=any(d.rows is None for d in data_files))
+
+
+def _holds_rows(damaged: DamagedFile) -> bool:
+    return damaged.path.suffix == ".parquet"
+
+
+def _input_keys(state: Path, found: Scan) -> tuple[list[tuple[str, int]] | None, str | None]:
+    """(key, row_index) of every input row, from the input `run.json` names, or None and why not."""
+    if not found.run_record_readable:
+        return None, "run.json, which names the input, is damaged"
+    record = read_run_record(state)
+    if record is None or record.input is None:
+        return None, "the input is unknown (a DataFrame, or the batch never ran)"
+    try:
+        prepared = prepare(read_input(Path(record.input)), InputSpec(**record.spec))
+    except UsageError as exc:
+        return None, f"its input cannot be read ({exc})"
+    return [(row.row_key, row.row_index) for row in prepared.rows], None
+
+
+def _rows(rows: list[Fallback], *, known_only: bool) -> None:
+    absent = sum(1 for row in rows if row.now is None)
+    in_flight = sum(1 for row in rows if row.from_in_flight)
+    maybe = sum(1 for row in rows if row.job_may_exist)
+    out.print(
+        f"{len(rows)} rows {'known to ' if known_only else ''}lose their latest version: "
+        f"{len(rows) - absent} fall back to an earlier one, {absent} are absent (planned again as pending "
+        f"by the next run); {in_flight} were in flight, {maybe} of them may have a job on the server that "
+        "the table no longer names"
+    )
+    lines = [("row", "was -> now", "response id kept", "note"), *(_line(row) for row in rows[:_LISTED])]
+    widths = [max(len(line[i]) for line in lines) for i in range(3)]
+    for line in lines if rows else ():
+        cells = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
+        out.print("  " + "  ".join([*cells, line[3]]).rstrip())
+    if len(rows) > _LISTED:
+        out.print(f"  ... and {len(rows) - _LISTED} more")
+
+
+def _line(row: Fallback) -> tuple[str, str, str, str]:
+    was = "?" if row.lost is None else row.lost.status
+    now = "absent" if row.now is None else row.now.status
+    return row.row_key, f"{was} -> {now}", row.kept_response_id or "-", _note(row)
+
+
+def _note(row: Fallback) -> str:
+    notes = []
+    if row.now is None:
+        notes.append("planned again as pending by the next run")
+    if row.job_may_exist:
+        assert row.lost is not None
+        lost = f" (response {row.lost.response_id})" if row.lost.response_id else ""
+        notes.append(f"was in flight{lost}: a job may exist on the server")
+    elif row.from_in_flight:
+        notes.append("was in flight: its response id is kept, the next run resumes it")
+    return "; ".join(notes)

@@ -1,0 +1,138 @@
+"""A batch's damaged files: finding them, reading what can still be read of them, moving them aside.
+
+A damaged file is a segment or snapshot that does not read as a rowrelay state file (torn, truncated,
+empty, garbage, foreign, of the wrong schema), or a `run.json` that does not parse. `rowrelay repair`
+moves each into `damaged/` under its folder, with a `.damaged` suffix (so neither the state table nor a
+`**/*.parquet` glob ever reads it again), and never deletes one: it is the evidence of what happened.
+
+What a damaged Parquet file held is usually lost with its footer, but a file whose footer survived (a
+wrong column type, say) may still give up its row keys and statuses: `salvage` reads those few columns
+when it can, so a repair can say exactly which rows lose their latest version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from rowrelay.tasks.durable import fsync_dir, make_dirs_durable
+from rowrelay.tasks.errors import DamagedFileError
+from rowrelay.tasks.records import ROW_STATUSES
+from rowrelay.tasks.state.files import DAMAGED
+from rowrelay.tasks.state.repair import Version
+from rowrelay.tasks.state.run_record import read_run_record
+from rowrelay.tasks.state.schema import SCHEMA, SCHEMA_VERSION_KEY
+from rowrelay.tasks.state.segments import read_latest
+
+__all__ = ["DamagedFile", "Scan", "move_aside", "remaining_versions", "salvage", "scan"]
+
+_SALVAGED = ("row_key", "row_index", "status", "response_id", "version")
+"""The columns a repair needs of a lost row version (`repair.Version`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DamagedFile:
+    """One damaged file: where it is, why it is damaged, and the row versions it still gives up (None:
+    its rows cannot be read, or it holds none, as `run.json`)."""
+
+    path: Path
+    reason: str
+    rows: list[Version] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """A batch as a repair finds it: the latest version of each row in the readable files, and the rest."""
+
+    remaining: pa.Table
+    damaged: list[DamagedFile]
+    run_record_readable: bool
+
+
+def scan(directory: Path) -> Scan:
+    """Read every state file of the batch at `directory`, setting damaged ones (and `run.json`) apart.
+
+    A file from a newer rowrelay is not damage: its `StateError` passes through (upgrade instead).
+    """
+    remaining, _files, skipped = read_latest(directory, skip_corrupt=True)
+    damaged = [DamagedFile(Path(exc.path), exc.reason, salvage(Path(exc.path))) for exc in skipped]
+    try:
+        read_run_record(directory)
+    except DamagedFileError as exc:
+        damaged.append(DamagedFile(Path(exc.path), exc.reason, None))
+        return Scan(remaining, damaged, run_record_readable=False)
+    return Scan(remaining, damaged, run_record_readable=True)
+
+
+def salvage(path: Path) -> list[Version] | None:
+    """The row versions a damaged state file still gives up, or None if they cannot be trusted.
+
+    Only a file that says it is ours (the schema version in its metadata) and whose key columns read with
+    their own types and valid statuses counts: anything less would be guessing at which rows it held.
+    """
+    try:
+        parquet = pq.ParquetFile(path)
+        if SCHEMA_VERSION_KEY not in (parquet.schema_arrow.metadata or {}):
+            return None
+        wanted = pa.schema([SCHEMA.field(name) for name in _SALVAGED])
+        table = parquet.read(columns=list(_SALVAGED)).select(list(_SALVAGED)).cast(wanted)
+    except (pa.ArrowException, OSError, ValueError, KeyError):
+        return None
+    statuses = table.column("status")
+    if statuses.null_count or not pc.all(pc.is_in(statuses, pa.array(ROW_STATUSES))).as_py():
+        return None
+    return [
+        Version(*values) for values in zip(*(table.column(n).to_pylist() for n in _SALVAGED), strict=True)
+    ]
+
+
+def move_aside(directory: Path, paths: list[Path]) -> list[Path]:
+    """Move each damaged file of the batch into `damaged/<its folder>/<name>.damaged` (never over an
+    earlier one: `.damaged-2`, `-3`, ... then), durably; returns where each went."""
+    moved: list[Path] = []
+    for path in paths:
+        folder = directory / DAMAGED / path.parent.relative_to(directory)
+        make_dirs_durable(folder)
+        target = folder / f"{path.name}.damaged"
+        number = 1
+        while target.exists():
+            number += 1
+            target = folder / f"{path.name}.damaged-{number}"
+        path.rename(target)
+        fsync_dir(folder)
+        fsync_dir(path.parent)
+        moved.append(target)
+    return moved
+
+
+class _Remaining(Mapping[str, Version]):
+    """The latest version of each remaining row, by key, made a `Version` only when asked for: a repair
+    looks up a few rows of a table that may hold a million."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self._table = table
+        keys: list[str] = table.column("row_key").to_pylist()  # type: ignore[assignment]
+        self._position = {key: i for i, key in enumerate(keys)}
+
+    def __getitem__(self, key: str) -> Version:
+        i = self._position[key]
+        return Version(*(self._table.column(name)[i].as_py() for name in _SALVAGED))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._position)
+
+    def __len__(self) -> int:
+        return len(self._position)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._position
+
+
+def remaining_versions(found: Scan) -> Mapping[str, Version]:
+    """`found.remaining` as `repair.fallbacks` takes it."""
+    return _Remaining(found.remaining)

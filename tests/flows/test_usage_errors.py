@@ -1,0 +1,197 @@
+"""Usage errors of `rowrelay run`, in a real process: exit 2 and one line on stderr naming the option or
+file, with no traceback, before anything starts.
+
+The process runs with Prefect made unimportable: the flow, the embedded emulator and every request are
+reached only through Prefect, so a refusal that comes out clean proves none of them started; the tests
+check as well that no state directory, output or emulator record was written.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from rowrelay.tasks.state import StateTable
+from tests.support.cli import ROOT
+from tests.support.tickets import TEMPLATE, write_tickets
+
+_WITHOUT_PREFECT = (
+    "import sys; sys.modules['prefect'] = None; sys.argv[0] = 'rowrelay'; "
+    "from rowrelay.flows.cli import app; app()"
+)
+"""`rowrelay` in a process where any import of Prefect fails (and so would show as a traceback)."""
+
+
+class Case:
+    """A batch to refuse: its input, state directory, output, and the environment of the process."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp = tmp_path
+        self.source = write_tickets(tmp_path / "tickets.csv", 3)
+        self.state = tmp_path / "state"
+        self.output = tmp_path / "out" / "tickets.csv"
+        self.home = tmp_path / "home"
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("ROWRELAY_", "OPENAI_", "AZURE_"))},
+            "ROWRELAY_HOME": str(self.home),
+        }
+
+    def refuse(self, *options: str, source: Path | None = None, env: dict[str, str] | None = None) -> str:
+        """Run the batch with `options`; assert it was refused cleanly; returns the one line it said."""
+        args = ["run", str(source or self.source), "--template", TEMPLATE, "--id-column", "ticket_id",
+                "--state", str(self.state), "--output", str(self.output), *options]  # fmt: skip
+        command = [sys.executable, "-P", "-c", _WITHOUT_PREFECT, *args]
+        result = subprocess.run(
+            command, cwd=ROOT, env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
+        assert result.stdout == ""
+        [line] = result.stderr.splitlines()
+        assert not self.output.exists()
+        assert not (self.home / "emulator.json").exists()
+        return line
+
+
+@pytest.fixture
+def case(tmp_path: Path) -> Case:
+    return Case(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--rpm", "-5"], "--rpm: must be at least 1 (got -5)"),
+        (["--tpm", "0"], "--tpm: must be at least 1 (got 0)"),
+        (["--tpm", "-100"], "--tpm: must be at least 1 (got -100)"),
+        (["--max-in-flight", "0"], "--max-in-flight: must be at least 1 (got 0)"),
+        (["--max-attempts", "0"], "--max-attempts: must be at least 1 (got 0)"),
+        (
+            ["--backend", "nope"],
+            "--backend: must be 'auto', 'emulator', 'openai', 'azure', 'chat' or 'agent' (got 'nope')",
+        ),
+        (["--mode", "nope"], "--mode: must be 'poll' or 'stream' (got 'nope')"),
+    ],
+)
+def test_a_bad_setting_is_named_as_its_option(case: Case, options: list[str], message: str) -> None:
+    assert case.refuse(*options) == f"error: {message}"
+    assert not case.state.exists()
+
+
+def test_a_bad_setting_from_the_environment_is_named_as_its_variable(case: Case) -> None:
+    line = case.refuse(env={"ROWRELAY_RPM": "-5", "ROWRELAY_MAX_IN_FLIGHT": "0"})
+    assert line == "error: ROWRELAY_RPM: must be at least 1 (got '-5')"
+    assert case.refuse("--max-in-flight", "0", env={"ROWRELAY_RPM": "-5"}) == (
+        "error: --max-in-flight: must be at least 1 (got 0)"  # the option given is named first
+    )
+
+
+def test_a_state_that_is_a_file_is_refused(case: Case) -> None:
+    case.state.write_text("not a folder")
+    assert case.refuse() == f"error: --state {case.state}: is a file, not a directory"
+    assert case.state.read_text() == "not a folder"
+
+
+def test_a_state_folder_holding_something_else_is_refused(case: Case) -> None:
+    case.state.mkdir()
+    (case.state / "notes.txt").write_text("mine")
+    assert case.refuse() == (
+        f"error: --state {case.state}: is not empty and holds no batch (no batch.json): "
+        "choose a new or empty directory"
+    )
+    assert [p.name for p in case.state.iterdir()] == ["notes.txt"]
+
+
+def _under_a_file(case: Case) -> tuple[Path, str]:
+    (case.tmp / "a-file").write_text("x")
+    return case.tmp / "a-file" / "out.csv", f"{case.tmp / 'a-file'} is not a directory"
+
+
+def _under_proc(case: Case) -> tuple[Path, str]:
+    return Path("/proc/rowrelay-nope/out.csv"), "cannot write in /proc (No such file or directory)"
+
+
+def _unknown_extension(case: Case) -> tuple[Path, str]:
+    return (
+        case.tmp / "out.txt",
+        "unknown output extension '.txt' (use one of .parquet, .pq, .csv, .jsonl, .ndjson)",
+    )
+
+
+def _a_directory(case: Case) -> tuple[Path, str]:
+    (case.tmp / "out.csv").mkdir()
+    return case.tmp / "out.csv", "is a directory, not a file"
+
+
+@pytest.mark.parametrize("where", [_under_a_file, _under_proc, _unknown_extension, _a_directory])
+def test_an_output_that_could_not_be_written_is_refused_up_front(
+    case: Case, where: Callable[[Case], tuple[Path, str]]
+) -> None:
+    output, problem = where(case)
+    assert case.refuse("--output", str(output)) == f"error: --output {output}: {problem}"
+    assert not case.state.exists()
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("nocolon", "--agent 'nocolon': expected module:function, e.g. mypackage.agents:make_agent"),
+        (
+            "missing.module:fn",
+            "--agent 'missing.module:fn': cannot import 'missing.module': No module named 'missing'",
+        ),
+        ("json:not_a_function", "--agent 'json:not_a_function': module 'json' has no 'not_a_function'"),
+        ("json:__doc__", "--agent 'json:__doc__': '__doc__' must be a function (client) -> Agent"),
+        (
+            "json:JSONDecodeError",
+            "--agent 'json:JSONDecodeError': must be a function taking the client and returning an Agent "
+            "(missing a required argument: 'doc')",
+        ),
+    ],
+)
+def test_a_bad_agent_is_refused(case: Case, spec: str, message: str) -> None:
+    assert case.refuse("--agent", spec) == f"error: {message}"
+    assert not case.state.exists()
+
+
+def test_inputs_that_cannot_be_read_are_refused(case: Case) -> None:
+    missing = case.tmp / "nope.csv"
+    assert case.refuse(source=missing) == f"error: input file not found: {missing}"
+    text = case.tmp / "tickets.txt"
+    text.write_text("a,b\n")
+    assert case.refuse(source=text) == (
+        f"error: unknown input extension '.txt' for {text} "
+        "(use one of .csv, .parquet, .pq, .jsonl, .ndjson, .json)"
+    )
+    garbage = case.tmp / "tickets.parquet"
+    garbage.write_bytes(b"not parquet")
+    assert case.refuse(source=garbage).startswith(f"error: cannot read {garbage} as parquet: ")
+    assert case.refuse("--template", "{subject} {nope}") == (
+        "error: template names column(s) not in the input: nope (available: ticket_id, subject, body)"
+    )
+    assert not case.state.exists()
+
+
+def test_a_second_run_on_a_batch_a_live_runner_holds_is_refused_at_once_naming_it(case: Case) -> None:
+    runner = StateTable.open(case.state)  # the live runner: this process, holding the batch's lease
+    try:
+        before = sorted(p.relative_to(case.state) for p in case.state.rglob("*"))
+        started = time.monotonic()
+        line = case.refuse()
+        took = time.monotonic() - started
+        assert sorted(p.relative_to(case.state) for p in case.state.rglob("*")) == before
+    finally:
+        runner.close()
+    info = runner.lease.info
+    assert line.startswith(f"error: {case.state}: writer 'main' is held by a live runner ")
+    assert f"(host={info.host} pid={os.getpid()} since=" in line
+    assert line.endswith("; wait for that run to end (or stop it), then run the same command to resume")
+    # Found before Prefect's start-up (which alone takes longer than this): about 1.5 s here, mostly
+    # Python's imports; the bound leaves room for a 2-core machine shared with other work.
+    assert took < 10, took
