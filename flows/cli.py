@@ -105,6 +105,7 @@ def _request(input: Path, **options: Any) -> BatchRequest:
 def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
     """Run the batch flow with a progress bar; exit with the batch's code (0 all completed, 1 not)."""
     from rowrelay.flows.batch import prepared_input, run_batch  # Prefect's import costs a second
+    from rowrelay.tasks.llm import BackendRefusedError
 
     async def go() -> object:
         with console_progress.bar(err) as sink, prepared_input(request, prepared):
@@ -120,6 +121,12 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
         fail(state_problem(exc, request.state_dir(prepared)))
     except UsageError as exc:
         fail(str(exc))
+    except BackendRefusedError as exc:
+        # Not the rows' fault (a key, a model, an account out of credit): the user's to fix, so exit 2, in
+        # one line; Prefect's run log keeps the details. Creates on the wire were counted on their rows.
+        fail(
+            f"the backend refused this batch, so the run stopped: {exc}; fix that, then run the same command"
+        )
     except KeyboardInterrupt:
         err.print(
             "[yellow]interrupted:[/] in-flight responses were cancelled; run the same command to resume"
