@@ -33,3 +33,23 @@ def crashing_agent(client: OpenAIChatClient) -> Agent[Any]:
     """A user's agent whose every run raises something rowrelay does not expect: each row "crashes",
     the path on which the runner logs the exception with its traceback (`log.exception`)."""
     return Agent(client=client, name="crashing", middleware=[_broken])
+
+
+ANSWER = "was shipped on Monday"
+
+
+class CountingTool:
+    """An agent factory whose agent has one tool; `calls` counts the tool's runs across agents."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def factory(self, client: OpenAIChatClient) -> Agent[Any]:
+        def lookup_ticket(ticket: str) -> str:
+            """Look a ticket up in the tracker."""
+            self.calls += 1
+            return f"ticket {ticket} {ANSWER}"
+
+        return Agent(
+            client=client, name="tracker", instructions="Answer from the tracker.", tools=[lookup_ticket]
+        )

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any, cast
+from typing import cast
 
 import httpx2
 import openai
 import pytest
-from agent_framework import Agent
 from agent_framework.openai import OpenAIChatClient
 
 from rowrelay.tasks.emulator import RunningEmulator
@@ -31,28 +30,11 @@ from rowrelay.tasks.llm import (
 )
 from rowrelay.tasks.llm.agent_backend import AgentBackend, AgentFactory
 from rowrelay.tasks.llm.client import make_backend
+from tests.llm.agent_factories import ANSWER, CountingTool
 from tests.support.runs import creates_per_row, settings_for
 
 ROW = "row-0007"
 REQUEST = RowRequest(ROW, "Where is ticket 7?", "Be brief.", "gpt-4.1-mini", {"rowrelay_row": ROW}, 500)
-ANSWER = "was shipped on Monday"
-
-
-class CountingTool:
-    """An agent factory whose agent has one tool; `calls` counts the tool's runs across agents."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def factory(self, client: OpenAIChatClient) -> Agent[Any]:
-        def lookup_ticket(ticket: str) -> str:
-            """Look a ticket up in the tracker."""
-            self.calls += 1
-            return f"ticket {ticket} {ANSWER}"
-
-        return Agent(
-            client=client, name="tracker", instructions="Answer from the tracker.", tools=[lookup_ticket]
-        )
 
 
 @pytest.fixture

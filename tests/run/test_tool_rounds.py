@@ -1,7 +1,7 @@
 """Agent tool rounds through the runner: the row follows the follow-up response durably, so a run that
 dies after the round resumes it without creating it again or running the tool again.
 
-The agent has one counting tool (tests/llm/test_agent_tools.py); the emulator's model calls it once per
+The agent has one counting tool (tests/llm/agent_factories.py); the emulator's model calls it once per
 row, and AF answers the call with a new, paid, response.
 """
 
@@ -17,7 +17,7 @@ import pytest
 from rowrelay.tasks.emulator import RunningEmulator
 from rowrelay.tasks.run import open_session
 from rowrelay.tasks.state import StateTable, load
-from tests.llm.test_agent_tools import CountingTool
+from tests.llm.agent_factories import CountingTool
 from tests.support.runs import creates_per_row, new_table, prompts, settings_for
 
 ROWS = 6
