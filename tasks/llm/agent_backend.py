@@ -57,6 +57,7 @@ try:
 except ImportError as exc:  # an optional extra: say which, rather than a bare ModuleNotFoundError
     raise MissingExtraError("agents", "Agent Framework agents") from exc
 from rowrelay.tasks.llm.calls import RowRequest, Snapshot, StreamUpdate, snapshot_of, translate
+from rowrelay.tasks.llm.one_task import stepped_in_one_task
 
 AnyAgent: TypeAlias = Agent[Any]
 AgentFactory: TypeAlias = Callable[[OpenAIChatClient], AnyAgent]
@@ -109,9 +110,13 @@ class AgentBackend:
         return agent_snapshot(response)
 
     def create_stream(self, request: RowRequest) -> AsyncGenerator[StreamUpdate, None]:
-        return updates(
-            lambda: self._agent.run(
-                request.prompt, stream=True, options=_options(request), middleware=self._carry
+        # The submitter and then the row's wait read this stream, from different tasks; AF's run keeps
+        # context variables across its steps, so one task steps it for both.
+        return stepped_in_one_task(
+            updates(
+                lambda: self._agent.run(
+                    request.prompt, stream=True, options=_options(request), middleware=self._carry
+                )
             )
         )
 

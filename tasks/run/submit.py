@@ -33,9 +33,15 @@ from rowrelay.tasks.state import RowState
 
 Live = AsyncGenerator[StreamUpdate, None]
 """A stream opened by the create itself, handed on to the wait so no event is missed."""
+Created = tuple[Snapshot, Live | None, int | None]
+"""A create's first answer, the live stream when streaming, and that stream's cursor."""
 Submitted = Snapshot | Live | Literal["retry", "throttled"] | None
 """A terminal snapshot to record, a live stream to follow, a reason to go round again, or None when the
 row's state already says what happened (held its token to wait on, or failed)."""
+
+
+STOP_GRACE = 5.0
+"""Seconds a stopping run waits for creates already on the wire to answer (`Submitter._stopping`)."""
 
 
 @dataclass
@@ -56,32 +62,20 @@ class Submitter:
             context.table.transition(key, "pending")  # the run stopped first: the create never left
             raise
         context.counters.creates += 1
+        # The create runs as its own task so that a stop does not cut it off mid-wire (see `_stopping`).
+        create = asyncio.ensure_future(self._create(request))
         try:
-            snapshot, stream, cursor = await self._create(request)
+            await asyncio.wait([create])  # waits without cancelling `create` when the run stops
         except asyncio.CancelledError:
-            # The run stopped (a refused key, Ctrl-C) with this create on the wire: it may have started.
-            self._maybe_created(row, "the run stopped while this create was in flight")
+            await self._stopping(row, create)
             raise
-        except RateLimitedError as exc:
-            context.throttled(exc, poll=False)
-            context.table.transition(key, "pending")  # refused before anything started
-            return "throttled"
-        except RequestRejectedError as exc:
-            failure = record.failed(
-                "rejected", None, str(exc), row.attempts, now(), max_attempts=context.policy.max_attempts
-            )
-            context.apply(key, failure)
-            return None
-        except BackendRefusedError:
-            context.table.transition(key, "pending")  # nothing started; the run stops
-            raise
-        except MaybeSentError as exc:
-            self._maybe_created(row, str(exc))
-            return None
-        except TransientError as exc:
-            context.counters.transient_errors += 1
-            context.table.transition(key, "pending", error_type="transient", error_message=str(exc))
-            return "retry"
+        try:
+            snapshot, stream, cursor = create.result()
+        except (TransientError, RequestRejectedError, BackendRefusedError) as exc:
+            outcome = self._refused(row, exc)
+            if isinstance(exc, BackendRefusedError):
+                raise  # about the run, not the row
+            return outcome
         context.apply(key, record.accepted(snapshot, row, now(), cursor=cursor, model=context.policy.model))
         if snapshot.terminal:
             return snapshot
@@ -89,6 +83,59 @@ class Submitter:
         # a paid job no run can find (followers still share this write).
         await context.table.commit(urgent=True)
         return stream
+
+    async def _stopping(self, row: RowState, create: asyncio.Future[Created]) -> None:
+        """The run is stopping (Ctrl-C, a refused key) with this create on the wire. A background create
+        answers within moments, so give it `STOP_GRACE` seconds: answered, the row holds its token and
+        the runner cancels the job on the server with the others; unanswered, or stopped again, the job
+        may exist, and the row counts it as maybe created."""
+        try:
+            await asyncio.wait([create], timeout=STOP_GRACE)
+        finally:
+            if not create.done():
+                create.cancel()
+                await asyncio.wait([create])  # let it close its connection or stream
+                self._maybe_created(row, "the run stopped while this create was in flight")
+            elif (error := create.exception()) is not None:
+                if isinstance(error, TransientError | RequestRejectedError | BackendRefusedError):
+                    self._refused(row, error)
+            else:
+                snapshot, stream, cursor = create.result()
+                context, key = self.context, row.row_key
+                policy = context.policy
+                context.apply(key, record.accepted(snapshot, row, now(), cursor=cursor, model=policy.model))
+                if snapshot.terminal:  # a foreground backend's answer: the row's end, paid for, kept
+                    ended = record.ended(
+                        snapshot, context.table.get(key), now(), max_attempts=policy.max_attempts
+                    )
+                    context.apply(key, ended)
+                if stream is not None:
+                    await stream.aclose()
+
+    def _refused(
+        self, row: RowState, exc: TransientError | RequestRejectedError | BackendRefusedError
+    ) -> Submitted:
+        """Record a create that did not answer with a job; what it spends depends on whether one may exist."""
+        context, key = self.context, row.row_key
+        if isinstance(exc, MaybeSentError):
+            self._maybe_created(row, str(exc))
+            return None
+        if isinstance(exc, RateLimitedError):
+            context.throttled(exc, poll=False)
+            context.table.transition(key, "pending")  # refused before anything started
+            return "throttled"
+        if isinstance(exc, RequestRejectedError):
+            failure = record.failed(
+                "rejected", None, str(exc), row.attempts, now(), max_attempts=context.policy.max_attempts
+            )
+            context.apply(key, failure)
+            return None
+        if isinstance(exc, BackendRefusedError):
+            context.table.transition(key, "pending")  # nothing started; the run stops
+            return None
+        context.counters.transient_errors += 1
+        context.table.transition(key, "pending", error_type="transient", error_message=str(exc))
+        return "retry"
 
     def _maybe_created(self, row: RowState, reason: str) -> None:
         context, policy = self.context, self.context.policy
@@ -109,8 +156,7 @@ class Submitter:
             max_output_tokens=policy.max_output_tokens,
         )
 
-    async def _create(self, request: RowRequest) -> tuple[Snapshot, Live | None, int | None]:
-        """The create's first answer, the live stream when streaming, and that stream's cursor."""
+    async def _create(self, request: RowRequest) -> Created:
         background = self.context.background
         if background is None or not self.context.streaming:
             return await self.context.backend.create(request), None, None

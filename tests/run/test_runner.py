@@ -12,7 +12,7 @@ import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.llm import BackendRefusedError
-from rowrelay.tasks.run import open_session
+from rowrelay.tasks.run import open_session, submit
 from rowrelay.tasks.state import StateTable, load
 from tests.support.runs import ROWS, creates_per_row, new_table, prompts, run_batch, settings_for
 
@@ -129,6 +129,54 @@ async def test_cancelling_the_run_cancels_in_flight_responses_on_the_server(tmp_
         table.close()
         assert {r["status"] for r in emu.emulator.listing()} == {"cancelled"}
     assert set(load(tmp_path / "batch")["status"]) == {"cancelled"}
+
+
+async def _cancel_once_every_create_is_on_the_wire(emu: RunningEmulator, directory: Path, mode: str) -> None:
+    """Start a run, cancel it once the server has started every row's job but answered none of the
+    creates, and close the session as the CLI does."""
+    table = new_table(directory, rows=10)
+    session = open_session(settings_for(emu, mode=mode, request_timeout=60), table, prompts(10))
+    task = asyncio.create_task(session.runner.run())
+    while len(emu.emulator.jobs_listing()) < 10:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)  # the emulator runs in another thread: nothing to await on
+    assert not any(job["answered"] for job in emu.emulator.jobs_listing())
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await session.aclose()
+    table.close()
+
+
+@pytest.mark.parametrize("mode", ["poll", "stream"])
+async def test_a_run_stopped_mid_create_hears_the_answers_and_cancels_those_jobs_too(
+    tmp_path: Path, mode: str
+) -> None:
+    """Ctrl-C while creates are on the wire: they answer within moments, so the run waits for them,
+    and those jobs are cancelled on the server like the rest instead of left running as possible
+    duplicates."""
+    config = EmulatorConfig(latency=LatencySpec.parse("fixed:30"), create_delay=0.5)
+    with running_emulator(config) as emu:
+        await _cancel_once_every_create_is_on_the_wire(emu, tmp_path / "batch", mode)
+        jobs = emu.emulator.jobs_listing()
+    assert {job["status"] for job in jobs} == {"cancelled"}
+    frame = load(tmp_path / "batch")
+    assert set(frame["status"]) == {"cancelled"}
+    assert (frame["attempts"] == 1).all()
+    assert (frame["orphans"] == 0).all()
+
+
+async def test_a_create_that_does_not_answer_a_stopping_run_is_counted_as_maybe_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(submit, "STOP_GRACE", 0.2)  # the create never answers: any grace ends the same
+    config = EmulatorConfig(latency=LatencySpec.parse("fixed:30"), hang_rate=1.0)
+    with running_emulator(config) as emu:
+        await _cancel_once_every_create_is_on_the_wire(emu, tmp_path / "batch", "poll")
+    frame = load(tmp_path / "batch")
+    assert set(frame["status"]) == {"orphaned"}
+    assert (frame["attempts"] == 1).all()
+    assert (frame["orphans"] == 1).all()
+    assert set(frame["error_type"]) == {"maybe_created"}
 
 
 async def test_a_second_run_resumes_tokens_and_never_resends_completed_rows(
