@@ -2,11 +2,14 @@
 
 Exit codes: 0 every row completed; 1 some rows did not (failed, incomplete, cancelled, expired, held
 orphans); 2 a usage, input or state error (nothing was sent), said in one line (`cli_errors.fail`).
+
+Building this app imports typer, rich and the settings' model only: each command imports its work when it
+runs (Prefect, the SDK and pandas for `run`), so `rowrelay --help`, `status` and `export` start in well
+under a second. tests/flows/test_cli_imports.py pins what each command imports.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -14,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from rowrelay.flows import console_progress, repair_command, state_commands
+from rowrelay.flows import repair_command, state_commands
 from rowrelay.flows.cli_errors import fail, state_problem
 from rowrelay.tasks.emulator.cli import emulator
 from rowrelay.tasks.errors import LeaseHeldError, StateError, UsageError
@@ -104,6 +107,9 @@ def _request(input: Path, **options: Any) -> BatchRequest:
 
 def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
     """Run the batch flow with a progress bar; exit with the batch's code (0 all completed, 1 not)."""
+    import asyncio
+
+    from rowrelay.flows import console_progress
     from rowrelay.flows.batch import prepared_input, run_batch  # Prefect's import costs a second
     from rowrelay.tasks.llm import BackendRefusedError
 

@@ -4,6 +4,9 @@ The repair holds the batch's lease (a live runner is refused, by name), moves ea
 `STATE/damaged/` (never deleting one) and says, for each row whose latest version was in one, what it
 falls back to: an earlier version from the other files (its response id kept), or nothing, in which case
 the next run plans it again as `pending`. `--dry-run` says the same and moves nothing (and takes no lease).
+
+Like the other state commands, each function imports the state and dataset modules it uses when it runs,
+so building the CLI (`rowrelay --help`, `status`) does not import pandas.
 """
 
 from __future__ import annotations
@@ -12,20 +15,18 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from rowrelay.flows.cli_errors import fail
 from rowrelay.flows.state_commands import StateArg, existing
-from rowrelay.tasks.dataset import InputSpec, prepare, read_input
 from rowrelay.tasks.errors import LeaseHeldError, StateError, UsageError
-from rowrelay.tasks.state import read_run_record
-from rowrelay.tasks.state.damage import DamagedFile, Scan, move_aside, remaining_versions, scan
-from rowrelay.tasks.state.files import DAMAGED, MAIN_WRITER
-from rowrelay.tasks.state.lease import LEASE_TIMEOUT, Lease, held_error, live_holders
-from rowrelay.tasks.state.repair import Fallback, fallbacks
+
+if TYPE_CHECKING:
+    from rowrelay.tasks.state.damage import DamagedFile, Scan
+    from rowrelay.tasks.state.repair import Fallback
 
 out = Console(soft_wrap=True)
 _LISTED = 50
@@ -39,6 +40,9 @@ def repair(
     ] = False,
 ) -> None:
     """Move damaged state files aside into STATE/damaged/ and say which rows fall back to what."""
+    from rowrelay.tasks.state.damage import move_aside, scan
+    from rowrelay.tasks.state.files import DAMAGED
+
     try:
         with _alone(existing(state), dry_run=dry_run):
             found = scan(state)
@@ -73,6 +77,9 @@ def _files(n: int) -> str:
 def _alone(state: Path, *, dry_run: bool) -> Iterator[None]:
     """Hold the batch's lease (the one `run` takes) while repairing, with no other writer live either;
     a dry run only checks that nobody holds one, writing nothing."""
+    from rowrelay.tasks.state.files import MAIN_WRITER
+    from rowrelay.tasks.state.lease import LEASE_TIMEOUT, Lease, held_error, live_holders
+
     if dry_run:
         holders = live_holders(state, time.time())
         if holders:
@@ -90,6 +97,9 @@ def _alone(state: Path, *, dry_run: bool) -> Iterator[None]:
 
 
 def _report(state: Path, found: Scan) -> None:
+    from rowrelay.tasks.state.damage import remaining_versions
+    from rowrelay.tasks.state.repair import fallbacks
+
     out.print(f"damaged files in {state}:")
     for damaged in found.damaged:
         unreadable = "; its rows cannot be read" if damaged.rows is None and _holds_rows(damaged) else ""
@@ -116,6 +126,9 @@ def _holds_rows(damaged: DamagedFile) -> bool:
 
 def _input_keys(state: Path, found: Scan) -> tuple[list[tuple[str, int]] | None, str | None]:
     """(key, row_index) of every input row, from the input `run.json` names, or None and why not."""
+    from rowrelay.tasks.dataset import InputSpec, prepare, read_input
+    from rowrelay.tasks.state import read_run_record
+
     if not found.run_record_readable:
         return None, "run.json, which names the input, is damaged"
     record = read_run_record(state)

@@ -2,30 +2,27 @@
 
 Each refuses a table with a damaged file (exit 2, naming it and `rowrelay repair`), as `run` does: a
 status or an export of the rows that happen to be readable would look whole and not be.
+
+Each command imports what it works with when it runs, not when the CLI is built: `rowrelay --help` and
+`status` then pay for neither pandas (an export reads the input) nor the SDK (a cancel reaches the
+server); tests/flows/test_cli_imports.py pins what each command imports.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from rowrelay.flows.cancelling import cancel_batch
 from rowrelay.flows.cli_errors import fail, state_problem
-from rowrelay.tasks.dataset import InputSpec, prepare, read_input, write_output
 from rowrelay.tasks.errors import StateError, UsageError
 from rowrelay.tasks.records import RETRY_BY_DEFAULT, ROW_STATUSES, RowStatus
-from rowrelay.tasks.state import (
-    BATCH_FILE,
-    StateTable,
-    is_state_directory,
-    read_run_record,
-    results_frame_of,
-    summary,
-)
+
+if TYPE_CHECKING:
+    from rowrelay.tasks.state import StateTable
 
 out = Console()
 StateArg = Annotated[Path, typer.Argument(help="The batch's state directory.")]
@@ -34,6 +31,8 @@ _RETRY_DEFAULT = ",".join(RETRY_BY_DEFAULT)
 
 def existing(state: Path) -> Path:
     """`state`, if it holds a batch; else exit 2 saying it does not."""
+    from rowrelay.tasks.state import BATCH_FILE, is_state_directory
+
     if not is_state_directory(state):
         fail(f"{state} is not a rowrelay state directory (no {BATCH_FILE})")
     return state
@@ -47,6 +46,8 @@ def status(
     ] = None,
 ) -> None:
     """Counts by status, tokens, latency percentiles; readable while a run is going."""
+    from rowrelay.tasks.state import summary
+
     try:
         facts = summary(existing(state))
     except StateError as exc:
@@ -73,6 +74,8 @@ def status(
 
 def cancel(state: StateArg) -> None:
     """Cancel the batch's in-flight background responses on the server (the state stays resumable)."""
+    from rowrelay.flows.cancelling import cancel_batch
+
     try:
         cancelled = cancel_batch(existing(state))
     except StateError as exc:
@@ -111,6 +114,9 @@ def export(
     input: Annotated[Path | None, typer.Option(help="The batch's input, if it has moved.")] = None,
 ) -> None:
     """Write the input joined with each row's current result, in input order."""
+    from rowrelay.tasks.dataset import InputSpec, prepare, read_input, write_output
+    from rowrelay.tasks.state import read_run_record, results_frame_of
+
     try:
         record = read_run_record(existing(state))
     except StateError as exc:
@@ -131,4 +137,6 @@ def export(
 
 
 def _open(state: Path) -> StateTable:
+    from rowrelay.tasks.state import StateTable
+
     return StateTable.open(state)

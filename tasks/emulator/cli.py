@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from rowrelay.tasks.emulator.config import EmulatorConfig, LatencySpec
-from rowrelay.tasks.emulator.server import serve
 
 
 def _latency(text: str) -> LatencySpec:
@@ -137,6 +136,8 @@ def emulator(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    from rowrelay.tasks.emulator.server import serve  # uvicorn's and starlette's import: only when serving
+
     serve(config, host, port, announce=lambda line: print(line, flush=True), log_level=log_level)
 
 

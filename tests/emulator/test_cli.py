@@ -13,7 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from rowrelay.tasks.emulator import EmulatorConfig, cli
+from rowrelay.tasks.emulator import EmulatorConfig, server
 from rowrelay.tasks.emulator.cli import emulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +97,8 @@ def test_bad_options_exit_2_with_a_clear_message(option: list[str], message: str
 
 def test_network_fault_rates_reach_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
     served: list[EmulatorConfig] = []
-    monkeypatch.setattr(cli, "serve", lambda config, *args, **kwargs: served.append(config))
+    # the command imports `serve` when it runs (so that building the CLI skips uvicorn): patched at home
+    monkeypatch.setattr(server, "serve", lambda config, *args, **kwargs: served.append(config))
     options = {
         "--gateway-error-rate": 0.1,
         "--hang-rate": 0.2,
