@@ -12,7 +12,6 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -54,13 +53,23 @@ def summary(directory: Path, *, skip_damaged: bool = False) -> dict[str, Any]:
 
 
 def summarize(table: pa.Table, problems: list[str]) -> dict[str, Any]:
-    """`summary` of rows already in hand (`read_table`, or an open table's `latest()`)."""
-    counts = dict.fromkeys(ROW_STATUSES, 0) | value_counts(table.column("status"))
-    done = table.filter(pc.equal(table.column("status"), pa.scalar("completed")))
-    seconds = pc.divide(
-        pc.cast(pc.subtract(done.column("completed_at"), done.column("submitted_at")), pa.int64()), 1e6
-    ).drop_null()
-    latencies = np.asarray(seconds.to_numpy(zero_copy_only=False), dtype=float)
+    """`summary` of rows already in hand (`read_table`, or an open table's `latest()`).
+
+    In Arrow compute alone, comparing with values Arrow already holds: converting a Python or NumPy value
+    to Arrow (or back) makes pyarrow import pandas, which `rowrelay status` would pay for on every start.
+    """
+    statuses = table.column("status")
+    counts = dict.fromkeys(ROW_STATUSES, 0) | value_counts(statuses)
+    held: Any = pc.unique(statuses)  # "completed" as Arrow holds it, if any row has it
+    names = held.to_pylist()
+    done = (
+        table.filter(pc.equal(statuses, held[names.index("completed")]))
+        if "completed" in names
+        else table.slice(0, 0)
+    )
+    micros = pc.cast(pc.subtract(done.column("completed_at"), done.column("submitted_at")), pa.int64())
+    # linear interpolation, as NumPy's percentile; null when no row completed
+    p50, p95 = (pc.quantile(micros.drop_null(), q=q)[0].as_py() for q in (0.5, 0.95))
 
     def total(name: str) -> int:
         return int(pc.sum(table.column(name)).as_py() or 0)
@@ -71,8 +80,8 @@ def summarize(table: pa.Table, problems: list[str]) -> dict[str, Any]:
         "input_tokens": total("input_tokens"),
         "output_tokens": total("output_tokens"),
         "reasoning_tokens": total("reasoning_tokens"),
-        "latency_p50": float(np.percentile(latencies, 50)) if latencies.size else None,
-        "latency_p95": float(np.percentile(latencies, 95)) if latencies.size else None,
+        "latency_p50": None if p50 is None else p50 / 1e6,  # seconds
+        "latency_p95": None if p95 is None else p95 / 1e6,
         "orphans": total("orphans"),
         "orphaned": counts["orphaned"],
         "problems": problems,

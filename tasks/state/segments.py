@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -67,17 +66,19 @@ def by_version(tables: Iterable[pa.Table]) -> pa.Table:
     parts = [t for t in tables if t.num_rows]
     if not parts:
         return empty_table()
-    table = pa.concat_tables(parts)
-    versions = table.column("version").to_numpy()
-    if len(versions) > 1 and not bool(np.all(versions[1:] >= versions[:-1])):
-        table = table.take(np.argsort(versions, kind="stable"))
-    return table
+    return _sorted_by(pa.concat_tables(parts), "version")
 
 
-def _sorted_by_index(table: pa.Table) -> pa.Table:
-    indexes = table.column("row_index").to_numpy()
-    if len(indexes) > 1 and not bool(np.all(indexes[1:] >= indexes[:-1])):
-        table = table.take(np.argsort(indexes, kind="stable"))
+def _sorted_by(table: pa.Table, column: str) -> pa.Table:
+    """`table` in ascending order of `column`, stably; as it is when already in order (the usual case).
+
+    In Arrow compute alone: converting to or from NumPy or Python values makes pyarrow import pandas,
+    which a reader (`rowrelay status`) would pay for on every start (tests/flows/test_cli_imports.py).
+    """
+    values = table.column(column)
+    n = table.num_rows
+    if n > 1 and not pc.all(pc.greater_equal(values.slice(1), values.slice(0, n - 1))).as_py():
+        table = table.take(pc.sort_indices(values))  # Arrow's sort is stable
     return table
 
 
@@ -90,9 +91,8 @@ def latest(tables: Iterable[pa.Table]) -> pa.Table:
         table = table.take(order)
         sorted_keys = table.column("row_key")
         first = pc.not_equal(sorted_keys.slice(1), sorted_keys.slice(0, table.num_rows - 1))
-        keep = np.concatenate([[True], first.to_numpy(zero_copy_only=False)])
-        table = table.filter(pa.array(keep))
-    return _sorted_by_index(table)
+        table = pa.concat_tables([table.slice(0, 1), table.slice(1).filter(first)])
+    return _sorted_by(table, "row_index")
 
 
 def read_latest(
