@@ -3,9 +3,10 @@
 Exit codes: 0 every row completed; 1 some rows did not (failed, incomplete, cancelled, expired, held
 orphans); 2 a usage, input or state error (nothing was sent), said in one line (`cli_errors.fail`).
 
-Building this app imports typer, rich and the settings' model only: each command imports its work when it
-runs (Prefect, the SDK and pandas for `run`), so `rowrelay --help`, `status` and `export` start in well
-under a second. tests/flows/test_cli_imports.py pins what each command imports.
+Building this app imports typer and rich only: each command imports its work when it runs (Prefect, the
+SDK and pandas for `run`), and `run` and `deploy` are built only when asked for (`_DeferredGroup`), so
+`rowrelay --help`, `status` and `export` start in well under a second. tests/flows/test_cli_imports.py
+pins what each command imports.
 """
 
 from __future__ import annotations
@@ -16,18 +17,42 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from rowrelay.flows import repair_command, state_commands
 from rowrelay.flows.cli_errors import fail, state_problem
 from rowrelay.tasks.emulator.cli import emulator
 from rowrelay.tasks.errors import LeaseHeldError, StateError, UsageError
-from rowrelay.tasks.settings import Settings
 
 if TYPE_CHECKING:
     from rowrelay.flows.request import BatchRequest
     from rowrelay.tasks.dataset import PreparedInput
 
+_DEFERRED: dict[str, typer.Typer] = {}
+"""Commands built only when asked for, each from its own one-command app (`_deferred`)."""
+
+
+class _DeferredGroup(TyperGroup):
+    """The `rowrelay` group, listing the deferred commands after the others and building one only when
+    it is run or help is shown: `run`'s and `deploy`'s options take their help from the settings' model
+    (`_about`), whose import costs pydantic's, which `status` and `export` need not pay."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *_DEFERRED]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        deferred = _DEFERRED.get(cmd_name)
+        return super().get_command(ctx, cmd_name) if deferred is None else typer.main.get_command(deferred)
+
+
+def _deferred(name: str) -> typer.Typer:
+    """A one-command app for the deferred command `name` (decorate the command with its `.command()`)."""
+    _DEFERRED[name] = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    return _DEFERRED[name]
+
+
 app = typer.Typer(
+    cls=_DeferredGroup,
     name="rowrelay",
     help="Run long background LLM requests over every row of a dataset: checkpointed and resumable.",
     no_args_is_help=True,
@@ -46,7 +71,12 @@ Opt = typer.Option
 
 
 def _about(field: str) -> str:
-    """An option's help is its setting's description: one text for the CLI, Python and the env var."""
+    """An option's help is its setting's description: one text for the CLI, Python and the env var.
+
+    Called when typer reads `run`'s annotations (strings here, by `from __future__ import annotations`),
+    so when `run` is built, not when this module is imported."""
+    from rowrelay.tasks.settings import Settings
+
     description = Settings.model_fields[field].description or ""
     return f"{description} (env ROWRELAY_{field.upper()})"
 
@@ -61,7 +91,7 @@ def main(
     logging.getLogger("prefect").setLevel(level)
 
 
-@app.command()
+@_deferred("run").command()
 def run(
     input: Annotated[Path, typer.Argument(help="CSV, Parquet or JSONL file, one request per row.")],
     template: Annotated[
@@ -155,7 +185,7 @@ def _precheck(request: BatchRequest) -> PreparedInput:
         fail(str(exc))
 
 
-@app.command()
+@_deferred("deploy").command()
 def deploy(
     input: Annotated[Path, typer.Argument(help="Input file the scheduled job reads each time.")],
     cron: Annotated[str, Opt(help="Cron schedule, e.g. '0 2 * * *' (nightly at 02:00).")],
