@@ -3,10 +3,10 @@
 Exit codes: 0 every row completed; 1 some rows did not (failed, incomplete, cancelled, expired, held
 orphans); 2 a usage, input or state error (nothing was sent), said in one line (`cli_errors.fail`).
 
-Building this app imports typer and rich only: each command imports its work when it runs (Prefect, the
-SDK and pandas for `run`), and `run` and `deploy` are built only when asked for (`_DeferredGroup`), so
-`rowrelay --help`, `status` and `export` start in well under a second. tests/flows/test_cli_imports.py
-pins what each command imports.
+Building this app imports typer, rich and small modules of ours only: each command imports its work when
+it runs (Prefect, the SDK and pandas for `run`), and `run` and `deploy` are built only when asked for
+(`_DeferredGroup`), so `rowrelay --help`, `status` and `export` start in under a second.
+tests/flows/test_cli_imports.py pins what each command imports.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ _DEFERRED: dict[str, typer.Typer] = {}
 class _DeferredGroup(TyperGroup):
     """The `rowrelay` group, listing the deferred commands after the others and building one only when
     it is run or help is shown: `run`'s and `deploy`'s options take their help from the settings' model
-    (`_about`), whose import costs pydantic's, which `status` and `export` need not pay."""
+    (`_about`), whose import and build (pydantic-settings) cost 0.1-0.2 s that `status` and `export` need
+    not pay."""
 
     def list_commands(self, ctx: Any) -> list[str]:
         return [*super().list_commands(ctx), *_DEFERRED]
