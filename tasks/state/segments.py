@@ -24,6 +24,8 @@ from rowrelay.tasks.state.files import StateFile, list_state_files
 from rowrelay.tasks.state.migrations import migrate
 from rowrelay.tasks.state.schema import SCHEMA_VERSION_KEY, empty_table
 
+_THREADED_ROWS = 100_000
+
 
 def write_state_file(path: Path, table: pa.Table) -> None:
     """Write `table` (already `SCHEMA`) durably and atomically to `path`."""
@@ -45,7 +47,9 @@ def read_state_file(path: Path) -> pa.Table:
         raw = metadata.get(SCHEMA_VERSION_KEY)
         if raw is None:
             raise CorruptSegmentError(str(path), "not a rowrelay state file (no schema version)")
-        table = parquet.read()
+        # Threads pay off on a snapshot's columns; on a small segment starting them costs more than
+        # the read (a resume reads hundreds: measured 2x slower with them).
+        table = parquet.read(use_threads=parquet.metadata.num_rows >= _THREADED_ROWS)
         return migrate(table, int(raw), str(path))
     except FileNotFoundError:
         raise
