@@ -53,17 +53,20 @@ def _text(series: pd.Series) -> pa.ChunkedArray[Any]:
 
 
 class _SortedKeys:
-    """The keys in sorted order, as a sequence `bisect` can search (an index, not a dict of 1M strings)."""
+    """The keys in sorted order, as a sequence `bisect` can search (an index, not a dict of 1M strings).
+
+    Arrow sorts UTF-8 bytes and Python compares code points: the same order, so the search agrees.
+    """
 
     def __init__(self, keys: pa.Array[Any]) -> None:
-        self.keys = keys
         self.order = pc.sort_indices(keys)
+        self.sorted = keys.take(self.order)
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return len(self.sorted)
 
     def __getitem__(self, i: int) -> str:
-        value: str = self.keys[self.order[i].as_py()].as_py()
+        value: str = self.sorted[i].as_py()
         return value
 
     def position(self, key: str) -> int:

@@ -63,6 +63,16 @@ def test_every_prompt_is_the_row_rendered_alone() -> None:
         prepared.prompt("T-99999")
 
 
+def test_prompts_are_found_by_any_key() -> None:
+    ids = ["z", "é", "a", "日本", "Ω", "A", "a b", "ab", "10", "9", "😀"]
+    frame = pd.DataFrame({"id": ids, "p": [f"ask {i}" for i in ids]})
+    prepared = prepare(frame, InputSpec(prompt_column="p", id_column="id"))
+    assert [prepared.prompt(key) for key in ids] == [f"ask {i}" for i in ids]
+    for absent in ("", "b", "日", "zz"):
+        with pytest.raises(KeyError):
+            prepared.prompt(absent)
+
+
 def _awkward_frame() -> pd.DataFrame:
     """Repeated inputs (hash keys with -2, -3 across chunk edges), blank prompts, missing and non-text
     cells."""
