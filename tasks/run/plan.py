@@ -132,20 +132,14 @@ def _refuse_changed_inputs(table: StateTable, prepared: PreparedInput) -> None:
         return
     stored = table.columns(None, ("row_key", "input_hash"))
     planned = prepared.planned()
-    # (key, hash) pairs the table does not hold, among keys it does: cheaper than a join of two 1M tables
-    new_pair = pc.invert(pc.is_in(_pairs(planned), value_set=_pairs(stored)))
-    known_key = pc.is_in(planned.column("row_key"), value_set=stored.column("row_key"))
-    changed: list[str] = planned.column("row_key").filter(pc.and_(new_pair, known_key)).to_pylist()  # type: ignore[assignment]
+    at = pc.index_in(planned.column("row_key"), value_set=stored.column("row_key"))  # null: a new key
+    was: Any = stored.column("input_hash").take(at)
+    unequal: Any = pc.not_equal(was, planned.column("input_hash"))
+    differ: Any = pc.fill_null(unequal, False)
+    changed: list[str] = planned.column("row_key").filter(differ).to_pylist()  # type: ignore[assignment]
     if changed:
         sample = ", ".join(changed[:5])
         raise UsageError(
             f"{len(changed)} rows changed input since this batch was planned (e.g. {sample}); "
             "use a new --state directory for the new input, or restore the old one"
         )
-
-
-def _pairs(rows: pa.Table) -> Any:
-    """Each row's key and input hash as one string (hashes are fixed-length: a pair splits one way only)."""
-    return pc.call_function(
-        "binary_join_element_wise", [rows.column("row_key"), rows.column("input_hash"), "\x00"]
-    )

@@ -10,7 +10,7 @@ Positions in the base never move: new rows are appended, folds replace values in
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, KeysView, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -82,8 +82,9 @@ class RowStore:
     def __contains__(self, key: object) -> bool:
         return key in self._pos
 
-    def keys_view(self) -> KeysView[str]:
-        return self._pos.keys()
+    def key_column(self) -> pa.ChunkedArray[Any]:
+        """Every key, as Arrow (the base holds every row; the overlay only shadows some)."""
+        return self.base.column("row_key")
 
     def position(self, key: str) -> int:
         return self._pos[key]
@@ -218,15 +219,15 @@ def planned_table(rows: Iterable[tuple[str, int, str]] | pa.Table) -> pa.Table:
                                 schema=PLANNED)  # fmt: skip
 
 
-def unseen(planned: pa.Table, known: KeysView[str]) -> pa.Table:
-    """The rows of `planned` whose key is neither `known` nor repeated earlier in `planned`."""
+def unseen(planned: pa.Table, known: pa.ChunkedArray[Any]) -> pa.Table:
+    """The rows of `planned` whose key is neither in `known` nor repeated earlier in `planned`."""
     keys = planned.column("row_key")
-    if not known and pc.count_distinct(keys).as_py() == planned.num_rows:
+    if not len(known) and pc.count_distinct(keys).as_py() == planned.num_rows:
         return planned  # the common case, vectorized: a first plan
     numbered = planned.append_column("at", pa.array(np.arange(planned.num_rows, dtype=np.int64)))
     firsts = numbered.group_by("row_key", use_threads=False).aggregate([("at", "min")])
     positions = np.sort(firsts.column("at_min").to_numpy())
-    if known:
-        seen = pc.is_in(keys.take(positions), value_set=pa.array(list(known), pa.string()))
+    if len(known):
+        seen = pc.is_in(keys.take(positions), value_set=known)
         positions = positions[~seen.to_numpy(zero_copy_only=False)]
     return planned.take(positions)

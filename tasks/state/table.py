@@ -188,7 +188,7 @@ class StateTable:
         way: no Python object per row). Existing rows are untouched. Call it once with all rows: each
         call appends to the in-memory base.
         """
-        fresh = unseen(planned_table(rows), self._store.keys_view())
+        fresh = unseen(planned_table(rows), self._store.key_column())
         if not fresh.num_rows:
             return 0
         self._check_open()
