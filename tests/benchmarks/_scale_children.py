@@ -1,6 +1,6 @@
 """bench_scale's measured steps, each run in a fresh process so its peak RSS (VmHWM) is its own:
 
-    python -m tests.benchmarks._scale_children read|plan|crash|resume|files ARGS
+    python -m tests.benchmarks._scale_children read|plan|crash|resume|files|replan ARGS
 
 Imports happen before the clock starts; every child prints one JSON line. The input is sample-like:
 data/sample/tickets.csv tiled to N rows with fresh ids and a per-row reference in the body, so every
@@ -130,9 +130,7 @@ def _commit(table: StateTable, keys: list[str], commit: int, block: int) -> None
 
 def resume(directory: Path, scratch: Path) -> dict[str, Any]:
     """A resumed run's load: `StateTable.open` (read, fold, recover orphans) and `send_order`, on a copy."""
-    shutil.rmtree(scratch, ignore_errors=True)
-    shutil.copytree(directory, scratch)
-    shutil.rmtree(scratch / "leases")  # every writer is gone: their `submitting` rows are orphans
+    _fresh_copy(directory, scratch)
     files = len(list(scratch.rglob("*.parquet")))
     start = time.perf_counter()
     table = StateTable.open(scratch)
@@ -143,6 +141,25 @@ def resume(directory: Path, scratch: Path) -> dict[str, Any]:
     table.lease.release()
     return {"files": files, "open_s": opened, "send_order_s": seconds - opened, "seconds": seconds,
             "order": len(order), "counts": counts}  # fmt: skip
+
+
+def replan(path: Path, directory: Path, scratch: Path) -> dict[str, Any]:
+    """What a resumed flow does before its first send: read and prepare the input, open the crashed
+    table (a copy) and plan it, the input held throughout."""
+    _fresh_copy(directory, scratch)
+    start = time.perf_counter()
+    prepared = prepare(read_input(path), SPEC)
+    table = StateTable.open(scratch)
+    batch = plan_batch(table, prepared, POLICY, shard_size=1000)
+    seconds = time.perf_counter() - start
+    table.lease.release()
+    return {"seconds": seconds, "resumed": batch.resumed, "to_send": batch.to_send}
+
+
+def _fresh_copy(directory: Path, scratch: Path) -> None:
+    shutil.rmtree(scratch, ignore_errors=True)
+    shutil.copytree(directory, scratch)
+    shutil.rmtree(scratch / "leases")  # every writer is gone: their `submitting` rows are orphans
 
 
 def files(directory: Path) -> dict[str, Any]:
@@ -161,6 +178,7 @@ def main(argv: list[str]) -> None:
         "crash": crash,
         "resume": resume,
         "files": files,
+        "replan": replan,
     }
     result = steps[what](*args)
     print(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}))
