@@ -219,10 +219,9 @@ async def _process(
         if sink is not None:
             sink(progress)
 
-    prompts = {row.row_key: row.prompt for row in prepared.rows}
     session = open_session(
-        settings, table, prompts, instructions=prepared.instructions, base_url=url, progress=on_progress,
-        agent=agent,
+        settings, table, prepared.prompt, instructions=prepared.instructions, base_url=url,
+        progress=on_progress, agent=agent,
     )  # fmt: skip
     try:
         batch = plan(_whole(table), _whole(prepared), session.driver.context.policy, settings.shard_size)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -138,7 +138,8 @@ def _input_keys(state: Path, found: Scan) -> tuple[list[tuple[str, int]] | None,
         prepared = prepare(read_input(Path(record.input)), InputSpec(**record.spec))
     except UsageError as exc:
         return None, f"its input cannot be read ({exc})"
-    return [(row.row_key, row.row_index) for row in prepared.rows], None
+    keys: list[Any] = prepared.keys.to_pylist()
+    return list(zip(keys, range(len(keys)), strict=True)), None
 
 
 def _rows(rows: list[Fallback], *, known_only: bool) -> None:

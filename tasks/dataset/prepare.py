@@ -1,12 +1,13 @@
-"""Validate a batch and give each row a prompt, a stable key and an input hash, before anything is sent.
+"""Validate a batch and give each row a stable key and an input hash, before anything is sent.
 
 Keys: with an id column, the id as text (ids must be present and unique). Without one, ``"h"`` plus the
 first 16 hex digits of the row's input hash; rows with identical input are told apart by their
 occurrence number (``h…``, ``h…-2``, ``h…-3``), so keys stay unique and the same on every rerun.
 Identical rows are interchangeable, so which copy gets which suffix does not matter.
 
-The work is columnar (rendering is whole-column string concatenation, duplicate detection is pandas),
-leaving one hashing pass in Python: a million rows prepare in a few seconds.
+Prompts are not kept: they are rendered a chunk at a time to be hashed (see `prompts`), and again, one
+row at a time, when a row is sent. Keys and hashes are Arrow columns, so a million rows prepare in a few
+seconds without a Python object per row.
 
     >>> prepared = prepare(read_input("data/sample/tickets.csv"),
     ...                    InputSpec(template="Subject: {subject}\\n\\n{body}", id_column="ticket_id"))
@@ -14,23 +15,26 @@ leaving one hashing pass in Python: a million rows prepare in a few seconds.
 
 from __future__ import annotations
 
-import gc
 import hashlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from rowrelay.tasks.dataset.prompts import Prompts
 from rowrelay.tasks.dataset.spec import InputSpec, PreparedInput, PreparedRow
-from rowrelay.tasks.dataset.templates import column_text, render_column, template_fields
+from rowrelay.tasks.dataset.templates import column_text, template_fields
 from rowrelay.tasks.errors import UsageError
 
 __all__ = ["input_fingerprint", "prepare"]
 
 _SHOWN = 5
 """How many offending values an error message lists."""
+_FINGERPRINT_CHUNK = 65_536
 
 
 def _missing_column(kind: str, name: str, frame: pd.DataFrame) -> UsageError:
@@ -38,30 +42,31 @@ def _missing_column(kind: str, name: str, frame: pd.DataFrame) -> UsageError:
     return UsageError(f"{kind} {name!r} is not in the input (available: {available})")
 
 
-def _render(frame: pd.DataFrame, spec: InputSpec) -> pd.Series:
-    if spec.template is not None:
-        return render_column(frame, spec.template)
-    assert spec.prompt_column is not None  # InputSpec guarantees exactly one
-    if spec.prompt_column not in frame.columns:
-        raise _missing_column("prompt column", spec.prompt_column, frame)
-    return column_text(frame[spec.prompt_column])
+def _hashes_and_blanks(prompts: Prompts, instructions: str | None) -> tuple[pa.Array[Any], list[int]]:
+    """blake2b-128 of (length-prefixed instructions, prompt) per row, and the positions of blank prompts.
 
-
-def _input_hashes(prompts: list[str], instructions: str | None) -> list[str]:
-    """blake2b-128 of (length-prefixed instructions, prompt) per row: one prefix hashed once, then copied."""
+    Prompts are rendered a chunk at a time and dropped once hashed: never all of them at once.
+    """
     head = (instructions or "").encode("utf-8", "surrogatepass")
     base = hashlib.blake2b(digest_size=16, person=b"rowrelay-input")
     base.update(len(head).to_bytes(8, "big") + head)
-    hashes: list[str] = []
-    append = hashes.append
-    for prompt in prompts:
-        hasher = base.copy()
-        hasher.update(prompt.encode("utf-8", "surrogatepass"))
-        append(hasher.hexdigest())
-    return hashes
+    chunks: list[pa.Array[Any]] = []
+    blank: list[int] = []
+    offset = 0
+    for chunk in prompts.chunks():
+        hashes: list[str] = []
+        append = hashes.append
+        for prompt in chunk:
+            hasher = base.copy()
+            hasher.update(prompt.encode("utf-8", "surrogatepass"))
+            append(hasher.hexdigest())
+        blank.extend(offset + i for i, prompt in enumerate(chunk) if not prompt.strip())
+        chunks.append(pa.array(hashes, pa.string()))
+        offset += len(chunk)
+    return pa.concat_arrays(chunks), blank
 
 
-def _id_keys(frame: pd.DataFrame, id_column: str) -> list[str]:
+def _id_keys(frame: pd.DataFrame, id_column: str) -> pa.Array[Any]:
     """The id column as keys; refuses null, blank or duplicated ids, showing the first few."""
     if id_column not in frame.columns:
         raise _missing_column("id column", id_column, frame)
@@ -83,34 +88,28 @@ def _id_keys(frame: pd.DataFrame, id_column: str) -> list[str]:
             + (" …" if len(counts) > _SHOWN else "")
             + " (ids must be unique)"
         )
-    keys: list[str] = text.tolist()
-    return keys
+    return pa.array(text, pa.string())
 
 
-def _hash_keys(hashes: list[str]) -> list[str]:
+def _hash_keys(hashes: pa.Array[Any]) -> pa.Array[Any]:
     """``"h"`` + 16 hex of the input hash; a repeated input gets ``-2``, ``-3``… by occurrence."""
-    keys = ["h" + digest[:16] for digest in hashes]
-    series = pd.Series(keys, dtype="str")
+    short = pc.call_function("binary_join_element_wise", ["h", pc.utf8_slice_codeunits(hashes, 0, 16), ""])
+    series = pd.Series(short.to_pandas(), dtype="str")
     if series.duplicated().any():
         occurrence = series.groupby(series, sort=False).cumcount().to_numpy()
+        keys: list[str] = series.tolist()
         for i in np.flatnonzero(occurrence):
             keys[i] = f"{keys[i]}-{occurrence[i] + 1}"
-    return keys
+        return pa.array(keys, pa.string())
+    return pa.array(series, pa.string())
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic collector while building many acyclic objects: it would only re-scan them."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+def _chunks(array: pa.Array[Any]) -> Iterable[pa.Array[Any]]:
+    for start in range(0, len(array), _FINGERPRINT_CHUNK):
+        yield array.slice(start, _FINGERPRINT_CHUNK)
 
 
-def _fingerprint(keys: Sequence[str], hashes: Sequence[str], spec: InputSpec) -> str:
+def _fingerprint(keys: pa.Array[Any], hashes: pa.Array[Any], spec: InputSpec) -> str:
     described = {
         "version": 1,
         "template": spec.template,
@@ -121,8 +120,13 @@ def _fingerprint(keys: Sequence[str], hashes: Sequence[str], spec: InputSpec) ->
     hasher = hashlib.blake2b(digest_size=16, person=b"rowrelay-batch")
     hasher.update(orjson.dumps(described, option=orjson.OPT_SORT_KEYS))
     # A JSON array of keys and a run of fixed-length hashes: no two different row lists encode alike.
-    hasher.update(orjson.dumps(list(keys)))
-    hasher.update("".join(hashes).encode())
+    # Fed a chunk at a time, byte for byte what `orjson.dumps(all_keys)` and `"".join(hashes)` would be.
+    hasher.update(b"[")
+    for number, chunk in enumerate(_chunks(keys)):
+        hasher.update((b"," if number else b"") + orjson.dumps(chunk.to_pylist())[1:-1])
+    hasher.update(b"]")
+    for chunk in _chunks(hashes):
+        hasher.update("".join(chunk.to_pylist()).encode())  # type: ignore[arg-type]
     return hasher.hexdigest()
 
 
@@ -132,7 +136,8 @@ def input_fingerprint(rows: Sequence[PreparedRow], spec: InputSpec) -> str:
     It depends on what would be sent and under which keys, not on the file format or on columns the
     prompts do not use, so the same data read from CSV or Parquet has the same fingerprint.
     """
-    return _fingerprint([r.row_key for r in rows], [r.input_hash for r in rows], spec)
+    keys = pa.array([r.row_key for r in rows], pa.string())
+    return _fingerprint(keys, pa.array([r.input_hash for r in rows], pa.string()), spec)
 
 
 def prepare(frame: pd.DataFrame, spec: InputSpec) -> PreparedInput:
@@ -145,23 +150,21 @@ def prepare(frame: pd.DataFrame, spec: InputSpec) -> PreparedInput:
     if len(frame) == 0:
         raise UsageError("the input has no rows: nothing to send")
     try:
-        prompt_series = _render(frame, spec)
+        prompts = Prompts.build(frame, spec)
         # Ids are checked before the hashing pass, so a bad id column is refused fast.
         id_keys = _id_keys(frame, spec.id_column) if spec.id_column is not None else None
     except UnicodeEncodeError as exc:  # only a DataFrame built in memory can hold such text
         raise UsageError(f"the input holds text that is not valid Unicode: {exc}") from exc
-    prompts: list[str] = prompt_series.tolist()
-    hashes = _input_hashes(prompts, spec.instructions)
+    hashes, blank = _hashes_and_blanks(prompts, spec.instructions)
     keys = id_keys if id_keys is not None else _hash_keys(hashes)
-    with _gc_paused():
-        rows = list(map(PreparedRow, keys, range(len(keys)), prompts, hashes))
-    blank = np.flatnonzero(prompt_series.str.strip().eq("").to_numpy())
     reason = _blank_reason(spec)
     return PreparedInput(
         frame=frame,
-        rows=rows,
+        keys=keys,
+        hashes=hashes,
+        prompts=prompts,
         fingerprint=_fingerprint(keys, hashes, spec),
-        bad_rows={keys[i]: reason for i in blank},
+        bad_rows={keys[i].as_py(): reason for i in blank},
         instructions=spec.instructions,
     )
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from rowrelay.tasks.dataset.prompts import KeyedPrompts, Prompts
 from rowrelay.tasks.dataset.templates import template_fields
 from rowrelay.tasks.errors import UsageError
 
@@ -57,22 +62,46 @@ class PreparedRow:
 
 @dataclass(frozen=True)
 class PreparedInput:
-    """A validated batch: the input as read, its rows in input order, and the batch's identity.
+    """A validated batch: the input as read, its rows' keys and hashes in input order, and its identity.
 
-    `rows` holds every input row, including bad ones. `bad_rows` maps the key of each row that must not
-    be sent (its prompt is blank) to the reason, so the runner records it failed without a request:
-    a bad row fails alone, the batch goes on. `frame` is not copied; treat it as read-only.
+    `keys` and `hashes` hold every input row, bad ones included, as Arrow columns (no Python object per
+    row: a million rows stay small); `prompts` renders a row's prompt when asked. `bad_rows` maps the key
+    of each row that must not be sent (its prompt is blank) to the reason, so the runner records it
+    failed without a request: a bad row fails alone, the batch goes on. `frame` is not copied; treat it
+    as read-only.
     """
 
     frame: pd.DataFrame
-    rows: list[PreparedRow]
+    keys: pa.Array[Any]
+    hashes: pa.Array[Any]
+    prompts: Prompts
     fingerprint: str
     bad_rows: Mapping[str, str] = field(default_factory=dict)
     instructions: str | None = None
 
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def planned(self) -> pa.Table:
+        """(row_key, row_index, input_hash) of every row, in input order: what the state table plans."""
+        indexes = pa.array(np.arange(len(self.keys), dtype=np.int64))
+        return pa.table({"row_key": self.keys, "row_index": indexes, "input_hash": self.hashes})
+
+    @cached_property
+    def prompt(self) -> Callable[[str], str]:
+        """A row's prompt by its key, rendered when asked (what a run's driver sends)."""
+        return KeyedPrompts(self.prompts, self.keys)
+
+    @property
+    def rows(self) -> list[PreparedRow]:
+        """Every row with its prompt, as objects: handy on small inputs; planning and sending use the
+        columns (`planned`, `prompt`), which cost no Python object per row."""
+        keys: list[Any] = self.keys.to_pylist()
+        hashes: list[Any] = self.hashes.to_pylist()
+        prompts = [prompt for chunk in self.prompts.chunks() for prompt in chunk]
+        return list(map(PreparedRow, keys, range(len(keys)), prompts, hashes))
+
     @property
     def sendable_rows(self) -> list[PreparedRow]:
         """The rows that may be sent: every row not in `bad_rows`, in input order."""
-        if not self.bad_rows:
-            return list(self.rows)
         return [row for row in self.rows if row.row_key not in self.bad_rows]

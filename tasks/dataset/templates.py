@@ -73,6 +73,12 @@ def template_fields(template: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def template_parts(template: str) -> list[tuple[str, str | None]]:
+    """A checked template as (literal, column name or None) pairs, in order: what rendering walks."""
+    template_fields(template)
+    return _parse(template)
+
+
 def _is_missing(value: object) -> bool:
     return (
         value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))

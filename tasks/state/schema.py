@@ -120,17 +120,17 @@ def value_counts(column: Any) -> dict[str, int]:
     return dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True))
 
 
-def pending_table(keys: list[str], indexes: list[int], hashes: list[str], now: datetime, writer: str,
-                   version: int) -> pa.Table:  # fmt: skip
-    """Brand-new `pending` rows, built column by column (a million rows in well under a second)."""
-    n = len(keys)
+def pending_table(planned: pa.Table, now: datetime, writer: str, version: int) -> pa.Table:
+    """Brand-new `pending` rows from (row_key, row_index, input_hash) columns (a million in well under
+    a second)."""
+    n = planned.num_rows
     columns: dict[str, Any] = {
         name: pa.nulls(n, field.type) for name, field in zip(SCHEMA.names, SCHEMA, strict=True)
     }
     columns.update(
-        row_key=pa.array(keys, pa.string()),
-        row_index=pa.array(indexes, pa.int64()),
-        input_hash=pa.array(hashes, pa.string()),
+        row_key=planned.column("row_key"),
+        row_index=planned.column("row_index"),
+        input_hash=planned.column("input_hash"),
         status=pa.repeat(pa.scalar("pending"), n),
         attempts=pa.repeat(pa.scalar(0, pa.int32()), n),
         orphans=pa.repeat(pa.scalar(0, pa.int32()), n),

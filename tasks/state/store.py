@@ -10,7 +10,7 @@ Positions in the base never move: new rows are appended, folds replace values in
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterator, KeysView, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,16 +43,30 @@ def merge_overlay(base: pa.Table, overlay: Mapping[int, RowState]) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=SCHEMA)
 
 
+def last_versions(keys: pa.ChunkedArray[Any]) -> pa.Array[Any]:
+    """Positions of each key's last occurrence, keys in order of first appearance (vectorized: a dict of
+    every version's key would cost a Python string per version)."""
+    encoded: Any = pc.dictionary_encode(keys).combine_chunks()
+    last = np.full(len(encoded.dictionary), -1, dtype=np.int64)
+    np.maximum.at(last, encoded.indices.to_numpy(), np.arange(len(keys), dtype=np.int64))
+    return pa.array(last)
+
+
+def winners(versions: pa.Table) -> pa.Table:
+    """The last version of each row, given every version in ascending version order."""
+    last = last_versions(versions.column("row_key"))
+    return versions if len(last) == versions.num_rows else versions.take(last)
+
+
 class RowStore:
     """Latest state of every row; every key is in the base, the overlay only shadows base rows."""
 
     def __init__(self, versions: pa.Table) -> None:
-        """Build from every version of every row, in ascending version order: the last one wins."""
-        keys: list[str] = versions.column("row_key").to_pylist()  # type: ignore[assignment]
-        self._pos: dict[str, int] = dict(zip(keys, range(len(keys)), strict=True))
-        if len(self._pos) != len(keys):  # older versions present: keep the winners only
-            versions = versions.take(pa.array(list(self._pos.values()), pa.int64()))
-            self._pos = dict(zip(self._pos, range(len(self._pos)), strict=True))
+        """Build from the latest version of every row (`winners`: one row per key)."""
+        self._keys: list[str] = versions.column("row_key").to_pylist()  # type: ignore[assignment]
+        self._pos: dict[str, int] = dict(zip(self._keys, range(len(self._keys)), strict=True))
+        if len(self._pos) != len(self._keys):
+            raise ValueError("RowStore takes one version per row: pass `winners(versions)`")
         self._set_base(versions)
         self._shadow: npt.NDArray[np.bool_] = np.zeros(len(self._pos), dtype=bool)
         self.overlay: dict[str, RowState] = {}
@@ -68,8 +82,9 @@ class RowStore:
     def __contains__(self, key: object) -> bool:
         return key in self._pos
 
-    def keys_view(self) -> KeysView[str]:
-        return self._pos.keys()
+    def key_column(self) -> pa.ChunkedArray[Any]:
+        """Every key, as Arrow (the base holds every row; the overlay only shadows some)."""
+        return self.base.column("row_key")
 
     def position(self, key: str) -> int:
         return self._pos[key]
@@ -94,27 +109,71 @@ class RowStore:
         start = len(self._pos)
         keys: list[str] = table.column("row_key").to_pylist()  # type: ignore[assignment]
         self._pos.update(zip(keys, range(start, start + len(keys)), strict=True))
+        self._keys.extend(keys)
         self._set_base(pa.concat_tables([self.base, table]) if self.base.num_rows else table)
         self._shadow = np.concatenate([self._shadow, np.zeros(len(keys), dtype=bool)])
         self.counts.update(value_counts(table.column("status")))
 
-    def _select(self, statuses: Collection[RowStatus] | None) -> tuple[Any, list[RowState], Any]:
-        """(base positions, overlay rows, order over both by row_index) of rows in `statuses`."""
-        keep = ~self._shadow
+    def _select(
+        self, statuses: Collection[RowStatus] | None, among: Collection[str] | None = None
+    ) -> tuple[Any, list[RowState], Any]:
+        """(base positions, overlay rows, order over both by row_index) of rows in `statuses` (and with
+        a key in `among`, if given: then the cost follows `among`, not the table)."""
+        if among is None:
+            keep = ~self._shadow
+            over_rows: Iterable[RowState] = self.overlay.values()
+        else:
+            known = np.array(sorted(self._pos[k] for k in among if k in self._pos), dtype=np.int64)
+            keep = np.zeros(len(self._pos), dtype=bool)
+            keep[known[~self._shadow[known]]] = True
+            over_rows = [self.overlay[k] for k in among if k in self.overlay]
         if statuses is not None:
             wanted = pa.array(sorted(statuses), pa.string())
-            keep &= pc.is_in(self._arrays[_STATUS], value_set=wanted).to_numpy(zero_copy_only=False)
+            if among is None:
+                keep &= pc.is_in(self._arrays[_STATUS], value_set=wanted).to_numpy(zero_copy_only=False)
+            else:
+                candidates = np.flatnonzero(keep)
+                status = self._arrays[_STATUS].take(candidates)
+                keep[candidates] = pc.is_in(status, value_set=wanted).to_numpy(zero_copy_only=False)
         positions = np.flatnonzero(keep)
-        over = [r for r in self.overlay.values() if statuses is None or r.status in statuses]
+        over = [r for r in over_rows if statuses is None or r.status in statuses]
         indexes = self.base.column("row_index").take(positions).to_numpy()
         indexes = np.concatenate([indexes, np.array([r.row_index for r in over], dtype=np.int64)])
         return positions, over, np.argsort(indexes, kind="stable")
 
-    def keys(self, statuses: Collection[RowStatus] | None) -> list[str]:
-        positions, over, order = self._select(statuses)
-        keys: list[str] = self.base.column("row_key").take(positions).to_pylist()  # type: ignore[assignment]
+    def keys(
+        self,
+        statuses: Collection[RowStatus] | None,
+        names: Sequence[str] = (),
+        accept: Callable[[pa.Table], Any] | None = None,
+        among: Collection[str] | None = None,
+    ) -> list[str]:
+        """Keys of the rows in `statuses` (and in `among`) by row_index; with `accept`, only where `accept`
+        (given the rows' `names` columns) says true. The key strings are the store's own, not copies."""
+        positions, over, order = self._select(statuses, among)
+        every = self._keys
+        keys = [every[p] for p in positions.tolist()]
         keys.extend(r.row_key for r in over)
+        if accept is not None:
+            mask = np.asarray(accept(self._columns(positions, over, names)), dtype=bool)
+            order = order[mask[order]]
         return [keys[i] for i in order.tolist()]
+
+    def columns(self, statuses: Collection[RowStatus] | None, names: Sequence[str]) -> pa.Table:
+        """The named columns of the rows in `statuses`, by row_index, as Arrow (no `RowState` per row)."""
+        positions, over, order = self._select(statuses)
+        return self._columns(positions, over, names).take(order)
+
+    def _columns(self, positions: Any, over: list[RowState], names: Sequence[str]) -> pa.Table:
+        """The named columns of base `positions` then `over`, in that order."""
+        from_base = self.base.select(list(names)).take(positions)
+        if not over:
+            return from_base
+        fields = [SCHEMA.field(name) for name in names]
+        changed = pa.Table.from_arrays(
+            [pa.array([getattr(r, f.name) for r in over], f.type) for f in fields], schema=pa.schema(fields)
+        )
+        return pa.concat_tables([from_base, changed])
 
     def rows(self, statuses: Collection[RowStatus] | None) -> Iterator[RowState]:
         """Rows in `statuses` by row_index, as they were when called (a consistent snapshot)."""
@@ -146,13 +205,29 @@ class RowStore:
                 self._shadow[position] = False
 
 
-def unseen(rows: list[tuple[str, int, str]], known: KeysView[str]) -> tuple[list[str], list[int], list[str]]:
-    """Columns of the rows whose key is neither `known` nor repeated earlier in `rows`."""
-    if not rows:
-        return [], [], []
-    keys, indexes, hashes = (list(column) for column in zip(*rows, strict=True))
-    if len(dict.fromkeys(keys)) == len(keys) and known.isdisjoint(keys):
-        return keys, indexes, hashes  # the common case, at C speed: a first add_pending
-    seen = set(known)
-    fresh = [i for i, key in enumerate(keys) if not (key in seen or seen.add(key))]  # type: ignore[func-returns-value]
-    return [keys[i] for i in fresh], [indexes[i] for i in fresh], [hashes[i] for i in fresh]
+PLANNED = pa.schema([SCHEMA.field("row_key"), SCHEMA.field("row_index"), SCHEMA.field("input_hash")])
+"""What planning adds: a row's key, its position in the input and its input hash."""
+
+
+def planned_table(rows: Iterable[tuple[str, int, str]] | pa.Table) -> pa.Table:
+    """`rows` as a `PLANNED` table: (row_key, row_index, input_hash) tuples, or a table of those columns."""
+    if isinstance(rows, pa.Table):
+        return rows.select(PLANNED.names).cast(PLANNED)
+    listed = list(rows)
+    columns = [list(column) for column in zip(*listed, strict=True)] if listed else [[], [], []]
+    return pa.Table.from_arrays([pa.array(c, f.type) for c, f in zip(columns, PLANNED, strict=True)],
+                                schema=PLANNED)  # fmt: skip
+
+
+def unseen(planned: pa.Table, known: pa.ChunkedArray[Any]) -> pa.Table:
+    """The rows of `planned` whose key is neither in `known` nor repeated earlier in `planned`."""
+    keys = planned.column("row_key")
+    if not len(known) and pc.count_distinct(keys).as_py() == planned.num_rows:
+        return planned  # the common case, vectorized: a first plan
+    numbered = planned.append_column("at", pa.array(np.arange(planned.num_rows, dtype=np.int64)))
+    firsts = numbered.group_by("row_key", use_threads=False).aggregate([("at", "min")])
+    positions = np.sort(firsts.column("at_min").to_numpy())
+    if len(known):
+        seen = pc.is_in(keys.take(positions), value_set=known)
+        positions = positions[~seen.to_numpy(zero_copy_only=False)]
+    return planned.take(positions)

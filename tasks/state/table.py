@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -24,7 +24,7 @@ from rowrelay.tasks.state.options import TableOptions
 from rowrelay.tasks.state.orphans import OrphanPolicy, orphan_changes
 from rowrelay.tasks.state.schema import RowState, pending_table, to_datetime
 from rowrelay.tasks.state.segments import read_latest
-from rowrelay.tasks.state.store import RowStore, unseen
+from rowrelay.tasks.state.store import RowStore, planned_table, unseen, winners
 from rowrelay.tasks.state.transitions import check_transition
 
 __all__ = ["COMPACT_SEGMENTS", "OrphanPolicy", "StateTable", "TableOptions"]
@@ -97,7 +97,9 @@ class StateTable:
         versions = [f.version for f in files] + [version_in_name(p) for p in damaged]
         if latest.num_rows:
             versions.append(int(pa.compute.max(latest.column("version")).as_py()))
+        latest = winners(latest)  # rebound: every older version is freed before the store's index is built
         own = sum(1 for f in files if f.writer == writer and not f.snapshot)
+        pa.default_memory_pool().release_unused()  # hand the older versions' pages back before the index
         place, store = Place(directory, writer, lease, damaged), RowStore(latest)
         checkpoints = Checkpoints(place, store, next_version=max(versions, default=0) + 1, own_segments=own,
                                   lease_timeout=lease_timeout, clock=clock)  # fmt: skip
@@ -148,9 +150,25 @@ class StateTable:
     def orphan_policy(self) -> OrphanPolicy:
         return self.options.orphan_policy
 
-    def keys_with_status(self, statuses: Collection[RowStatus]) -> list[str]:
-        """Keys of the rows in `statuses`, in row_index order (vectorized; cheap even at 1M rows)."""
-        return self._store.keys(statuses)
+    def keys_with_status(
+        self,
+        statuses: Collection[RowStatus],
+        names: Sequence[str] = (),
+        accept: Callable[[pa.Table], Any] | None = None,
+        among: Collection[str] | None = None,
+    ) -> list[str]:
+        """Keys of the rows in `statuses`, in row_index order (vectorized; cheap even at 1M rows).
+
+        With `accept`, only the rows it accepts: it gets those rows' `names` columns as Arrow and returns
+        one boolean per row (a decision over many rows, with no `RowState` per row; see `run.plan`).
+        With `among`, only rows with those keys, at a cost that follows `among` rather than the table.
+        """
+        return self._store.keys(statuses, names, accept, among)
+
+    def columns(self, statuses: Collection[RowStatus] | None, names: Sequence[str]) -> pa.Table:
+        """The named columns of the rows in `statuses` (or all), in row_index order, as Arrow: what a
+        decision over many rows reads without building a `RowState` per row (see `run.plan`)."""
+        return self._store.columns(statuses, names)
 
     def latest(self) -> pa.Table:
         """Every row's latest state as Arrow, by row_index: what `load` would read back from the files,
@@ -163,21 +181,21 @@ class StateTable:
 
     # -- changing --------------------------------------------------------------------------------------
 
-    def add_pending(self, rows: Iterable[tuple[str, int, str]]) -> int:
+    def add_pending(self, rows: Iterable[tuple[str, int, str]] | pa.Table) -> int:
         """Add the rows not yet in the table as `pending` (durably, as one segment); returns how many.
 
-        Existing rows are untouched. Call it once with all rows: each call appends to the in-memory base.
+        `rows`: (row_key, row_index, input_hash) tuples, or an Arrow table of those columns (a big batch's
+        way: no Python object per row). Existing rows are untouched. Call it once with all rows: each
+        call appends to the in-memory base.
         """
-        keys, indexes, hashes = unseen(list(rows), self._store.keys_view())
-        if not keys:
+        fresh = unseen(planned_table(rows), self._store.key_column())
+        if not fresh.num_rows:
             return 0
         self._check_open()
         now = to_datetime(self._clock())
-        table = self._checkpoints.write_now(
-            lambda version: pending_table(keys, indexes, hashes, now, self.writer, version)
-        )
+        table = self._checkpoints.write_now(lambda version: pending_table(fresh, now, self.writer, version))
         self._store.append(table)
-        return len(keys)
+        return fresh.num_rows
 
     def transition(self, row_key: str, status: RowStatus, **fields: Any) -> RowState:
         """Move a row to `status` (checked against the transition table), setting `fields`."""

@@ -1,0 +1,132 @@
+"""The run plan over columns decides what `wants_submit` decides row by row, and planning from the
+prepared columns builds the table the per-row tuples built."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Collection
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from rowrelay.tasks.dataset import InputSpec, prepare
+from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.records import HOLDING_TOKEN, RowStatus
+from rowrelay.tasks.run import RowPolicy, plan_batch, send_order, wants_submit
+from rowrelay.tasks.state import StateTable, load
+from tests.support.state import FakeClock, rows
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def batch_dir(tmp_path: Path) -> Path:
+    return tmp_path / "batch"
+
+
+_ENDS: list[RowStatus] = [
+    "pending", "submitting", "queued", "in_progress", "completed", "failed", "incomplete", "cancelled",
+    "expired", "orphaned",
+]  # fmt: skip
+_ERRORS = [None, "rejected", "bad_input", "transient", "response_failed", "maybe_created"]
+
+
+def _move(table: StateTable, key: str, end: RowStatus, rng: random.Random) -> None:
+    """Take a pending row to `end` along allowed moves, with some attempts and error type."""
+    if end == "pending":
+        return
+    table.transition(key, "submitting", attempts=rng.randint(1, 4))
+    if end == "expired":
+        table.transition(key, "queued", response_id=f"resp_{key}")
+    if end != "submitting":
+        table.transition(key, end, error_type=rng.choice(_ERRORS))
+
+
+def _mixed_table(directory: Path, clock: FakeClock, n: int = 120) -> StateTable:
+    """Rows in every status; half moved before a reopen (in the Arrow base), half after (in the overlay)."""
+    rng = random.Random(7)
+    with StateTable.open(directory, batch_id="b1", clock=clock) as table:
+        table.add_pending(rows(n))
+        for key, _, _ in rows(n // 2):
+            _move(table, key, rng.choice(_ENDS), rng)
+    table = StateTable.open(directory, clock=clock, orphan_policy="hold")  # its submitting rows: orphaned
+    for key, _, _ in rows(n - n // 2, start=n // 2):
+        _move(table, key, rng.choice(_ENDS), rng)
+    return table
+
+
+def _one_by_one(table: StateTable, policy: RowPolicy, scope: Collection[str] | None) -> list[str]:
+    """The plan as it was decided before: every row materialized and asked."""
+    every = [row for row in table.rows() if scope is None or row.row_key in scope]
+    holding = [row.row_key for row in every if row.status in HOLDING_TOKEN]
+    return holding + [row.row_key for row in every if wants_submit(row, policy)]
+
+
+@pytest.mark.parametrize("max_attempts", [1, 2, 3, 5])
+@pytest.mark.parametrize("orphans", ["resubmit", "hold"])
+@pytest.mark.parametrize("expired", ["resubmit", "hold"])
+def test_send_order_asks_wants_submit(
+    batch_dir: Path, clock: FakeClock, max_attempts: int, orphans: str, expired: str
+) -> None:
+    table = _mixed_table(batch_dir, clock)
+    assert {row.status for row in table.rows()} >= set(_ENDS) - {"submitting"}
+    policy = RowPolicy("b1", "m", max_attempts=max_attempts, orphan_policy=orphans, expired_policy=expired)  # type: ignore[arg-type]
+    keys = [key for key, _, _ in rows(120)]
+    for scope in (None, set(keys[::3]), [*keys[40:80], "no-such-row"], []):
+        assert send_order(table, policy, scope) == _one_by_one(table, policy, scope)
+    table.close()
+
+
+def _frame() -> pd.DataFrame:
+    """Repeated inputs (hash keys with -2, -3) and blank prompts (bad rows)."""
+    return pd.DataFrame({"p": ["a", "b", "a", "", None, "a", "c", "  ", "b"]})
+
+
+def test_planning_from_columns_builds_the_table_tuples_built(tmp_path: Path, clock: FakeClock) -> None:
+    prepared = prepare(_frame(), InputSpec(prompt_column="p"))
+    policy = RowPolicy("b", "m")
+    with StateTable.open(tmp_path / "columns", batch_id="b", clock=clock) as table:
+        plan = plan_batch(table, prepared, policy, shard_size=2)
+    with StateTable.open(tmp_path / "tuples", batch_id="b", clock=clock) as table:
+        table.add_pending([(r.row_key, r.row_index, r.input_hash) for r in prepared.rows])
+        for key, reason in prepared.bad_rows.items():
+            table.transition(key, "failed", error_type="bad_input", error_message=reason)
+    columns, tuples = load(tmp_path / "columns"), load(tmp_path / "tuples")
+    facts = ["row_key", "row_index", "input_hash", "status", "error_type", "error_message", "attempts"]
+    pd.testing.assert_frame_equal(columns[facts], tuples[facts])
+    assert (plan.to_send, plan.bad_rows, plan.resumed, plan.already_done) == (6, 3, 0, 0)
+    assert [key for shard in plan.shards for key in shard] == [
+        r.row_key for r in prepared.rows if r.row_key not in prepared.bad_rows
+    ]
+
+
+def test_a_second_plan_adds_only_unseen_rows(batch_dir: Path, clock: FakeClock) -> None:
+    policy = RowPolicy("b", "m")
+    first = prepare(_frame().iloc[:5], InputSpec(prompt_column="p"))
+    with StateTable.open(batch_dir, batch_id="b", clock=clock) as table:
+        plan_batch(table, first, policy, shard_size=10)
+        table.transition(first.rows[0].row_key, "submitting", attempts=1)
+        table.transition(first.rows[0].row_key, "completed", output_text="done")
+    whole = prepare(_frame(), InputSpec(prompt_column="p"))
+    with StateTable.open(batch_dir, clock=clock) as table:
+        plan = plan_batch(table, whole, policy, shard_size=10)
+        assert len(table) == 9
+        assert table.get(whole.rows[0].row_key).status == "completed"
+    assert (plan.already_done, plan.to_send, plan.bad_rows) == (1, 5, 3)
+
+
+def test_a_key_whose_input_changed_is_refused(batch_dir: Path, clock: FakeClock) -> None:
+    frame = pd.DataFrame({"id": [f"k{i}" for i in range(8)], "p": [f"ask {i}" for i in range(8)]})
+    spec, policy = InputSpec(prompt_column="p", id_column="id"), RowPolicy("b", "m")
+    with StateTable.open(batch_dir, batch_id="b", clock=clock) as table:
+        plan_batch(table, prepare(frame, spec), policy, shard_size=10)
+    frame.loc[[6, 2], "p"] = "something else"
+    frame.loc[len(frame)] = ["k8", "a new row is fine"]
+    with StateTable.open(batch_dir, clock=clock) as table:
+        with pytest.raises(UsageError, match=r"^2 rows changed input .* \(e\.g\. k2, k6\)"):
+            plan_batch(table, prepare(frame, spec), policy, shard_size=10)
+        assert len(table) == 8  # refused before anything was added
