@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from rowrelay.flows import console_progress, repair_command, state_commands
+from rowrelay.flows import console_progress, repair_command, services, state_commands
 from rowrelay.flows.cli_errors import fail, state_problem
 from rowrelay.tasks.emulator.cli import emulator
 from rowrelay.tasks.errors import LeaseHeldError, StateError, UsageError
@@ -37,6 +37,7 @@ app.command("cancel")(state_commands.cancel)
 app.command("retry")(state_commands.retry)
 app.command("export")(state_commands.export)
 app.command("repair")(repair_command.repair)
+app.add_typer(services.app, name="services")
 err = Console(stderr=True)
 
 Opt = typer.Option
@@ -104,6 +105,9 @@ def _request(input: Path, **options: Any) -> BatchRequest:
 
 def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
     """Run the batch flow with a progress bar; exit with the batch's code (0 all completed, 1 not)."""
+    from rowrelay.flows.local_prefect import PrefectTracking
+
+    tracking = PrefectTracking.begin(request.settings)  # a server it starts warms up during the import
     from rowrelay.flows.batch import prepared_input, run_batch  # Prefect's import costs a second
     from rowrelay.tasks.llm import BackendRefusedError
 
@@ -116,7 +120,8 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
                 console_progress.uninstall(token)
 
     try:
-        result = asyncio.run(go())
+        with tracking.applied(err.out):
+            result = asyncio.run(go())
     except StateError as exc:
         fail(state_problem(exc, request.state_dir(prepared)))
     except UsageError as exc:
