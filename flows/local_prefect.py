@@ -43,6 +43,7 @@ bound rowrelay gives Prefect's ephemeral server)."""
 _PATIENCE_SECONDS = 10.0
 """How long a recorded server of ours that does not answer gets before it is taken to be hung."""
 _PORT_ATTEMPTS = 3
+_NOT_PASSED = ("ROWRELAY_", "OPENAI_", "AZURE_OPENAI_", "PREFECT_API_URL", "PREFECT_API_KEY")
 
 
 @dataclass(frozen=True)
@@ -152,8 +153,9 @@ class PrefectTracking:
             "--port",
             str(port),
         ]
-        env = {**os.environ, "PREFECT_HOME": str(data), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-        env.pop("PREFECT_API_URL", None)
+        # Not rowrelay's settings nor any API key: a long-lived process has no use for them.
+        env = {name: value for name, value in os.environ.items() if not name.startswith(_NOT_PASSED)}
+        env.update(PREFECT_HOME=str(data), PREFECT_SERVER_ANALYTICS_ENABLED="false")
         self.started = detached.spawn(command, log, env)
         base = f"http://127.0.0.1:{port}"
         # Recorded at once, before it answers: a run killed while waiting leaves a record, not a stray.

@@ -15,7 +15,8 @@ resume. Measured, in this order, in one sitting:
 - `warm, latency 0`: the same with `ROWRELAY_EMULATOR_ARGS="--latency fixed:0"`: the run's own overhead;
 - `ephemeral`: `ROWRELAY_PREFECT=ephemeral`, latency 0, the former behaviour (Prefect's own server
   started and stopped by every run), for comparison.
-Medians; ratios are to the import reference measured in the same run. One `warm, latency 0` run is
+Medians. Each run follows its own import reference (load drifts on a shared machine); the ratio is
+the median of run / the import next to it. One `warm, latency 0` run is
 also profiled (pyinstrument); its text is saved to tests/benchmarks/results/startup_run_profile.txt.
 Every server and emulator started here is stopped before the benchmark ends.
 """
@@ -39,6 +40,11 @@ from tests.support.local_prefect import environment, stopped_afterwards
 
 PROFILE = RESULTS_DIR / "startup_run_profile.txt"
 ROWS = 3
+IMPORT = "import rowrelay.flows.batch"
+FIRST = "first run (fresh home: server start + migration)"
+WARM = "warm run (default emulator latency)"
+ZERO = "warm run (latency 0)"
+EPHEMERAL = "ephemeral Prefect (latency 0)"
 _ZERO = {"ROWRELAY_EMULATOR_ARGS": "--latency fixed:0"}
 
 
@@ -75,6 +81,10 @@ class Runs:
         return _timed([*profiler, "-m", "rowrelay.flows.cli", *self.args()], env)
 
 
+def _span(values: list[float]) -> str:
+    return f"{min(values):.2f}-{max(values):.2f}"
+
+
 def _tracked(home: Path) -> int:
     """Batch flow runs the local server under `home` recorded (every run must be there)."""
     record = read_server(home)
@@ -91,48 +101,52 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     warm_n, first_n, ephemeral_n = (3, 1, 1) if args.quick else (args.runs, args.first_runs, 3)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    imports: list[float] = []
+
+    def paired(env: dict[str, str]) -> tuple[float, float]:
+        """A run, and an import of rowrelay.flows.batch right before it: load drifts on a shared
+        machine, so each run is compared with the reference measured next to it."""
+        imports.append(_timed([sys.executable, "-c", "import rowrelay.flows.batch"]))
+        return runs.once(env), imports[-1]
+
+    figures: dict[str, list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as name:
         tmp = Path(name)
         runs = Runs(tmp)
-        imports = [_timed([sys.executable, "-c", "import rowrelay.flows.batch"]) for _ in range(warm_n)]
-        first, warm, zero, ephemeral = [], [], [], []
+        first, warm = figures.setdefault(FIRST, []), figures.setdefault(WARM, [])
         for n in range(first_n):
             with stopped_afterwards(tmp / f"first-home-{n}") as home:
                 env = environment(home, tmp / "client-prefect")
-                first.append(runs.once(env))
+                first.append(paired(env))
                 if n == 0:  # the same home, now warm
-                    warm = [runs.once(env) for _ in range(warm_n)]
+                    warm.extend(paired(env) for _ in range(warm_n))
                     assert _tracked(home) == 1 + warm_n
         with stopped_afterwards(tmp / "zero-home") as home:
             env = environment(home, tmp / "client-prefect", **_ZERO)
             runs.once(env)  # starts the server and the emulator: not counted
-            zero = [runs.once(env) for _ in range(warm_n)]
+            figures[ZERO] = [paired(env) for _ in range(warm_n)]
             runs.once(env, profile=PROFILE)
             assert _tracked(home) == 2 + warm_n
         with stopped_afterwards(tmp / "ephemeral-home") as home:
             env = environment(home, tmp / "client-prefect", ROWRELAY_PREFECT="ephemeral", **_ZERO)
             runs.once(env)  # starts the emulator (and migrates the client's Prefect database): not counted
-            ephemeral = [runs.once(env) for _ in range(ephemeral_n)]
+            figures[EPHEMERAL] = [paired(env) for _ in range(ephemeral_n)]
             assert read_server(home) is None
-    reference = median(imports)
-    figures = {
-        "import rowrelay.flows.batch": imports,
-        "first run (fresh home: server start + migration)": first,
-        "warm run (default emulator latency)": warm,
-        "warm run (latency 0)": zero,
-        "ephemeral Prefect (latency 0)": ephemeral,
-    }
-    rows = [
-        [label, len(values), f"{median(values):.2f}", f"{min(values):.2f}-{max(values):.2f}",
-         f"{median(values) / reference:.2f}"]
-        for label, values in figures.items()
-    ]  # fmt: skip
-    table(rows, ["what", "n", "median s", "range s", "x import"])
+    rows = [[IMPORT, len(imports), f"{median(imports):.2f}", _span(imports), "1.00"]]
+    for label, pairs in figures.items():
+        walls = [wall for wall, _ in pairs]
+        ratio = median([wall / reference for wall, reference in pairs])
+        rows.append([label, len(walls), f"{median(walls):.2f}", _span(walls), f"{ratio:.2f}"])
+    table(rows, ["what", "n", "median s", "range s", "x import (next to it)"])
     result = {
         "rows": ROWS,
-        "wall_s": figures,
-        "median_s": {label: median(values) for label, values in figures.items()},
-        "ratio_to_import": {label: median(values) / reference for label, values in figures.items()},
+        "import_s": imports,
+        "wall_s": {label: [wall for wall, _ in pairs] for label, pairs in figures.items()},
+        "median_s": {IMPORT: median(imports)}
+        | {label: median([wall for wall, _ in pairs]) for label, pairs in figures.items()},
+        "ratio_to_import_next_to_it": {
+            label: median([wall / reference for wall, reference in pairs]) for label, pairs in figures.items()
+        },
         "profile": str(PROFILE.relative_to(ROOT)),
     }
     write("startup_run", result)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from typer.testing import CliRunner
 
@@ -128,7 +129,7 @@ def _fake_record(home: Path, pid: int) -> None:
 def test_runs_starting_at_once_start_one_server_and_stale_records_are_replaced(
     tmp_path: Path, home: Path
 ) -> None:
-    env = environment(home, tmp_path / "client-prefect")
+    env = environment(home, tmp_path / "client-prefect", OPENAI_API_KEY="sk-not-for-the-server")
     both = [_begin(home, env), _begin(home, env)]
     (one, said_one), (two, said_two) = (_finish(process) for process in both)
     assert one == two
@@ -136,6 +137,7 @@ def test_runs_starting_at_once_start_one_server_and_stale_records_are_replaced(
     record = read_server(home)
     assert record is not None
     assert record.pid == one["pid"]
+    assert "OPENAI_API_KEY" not in psutil.Process(record.pid).environ()
 
     # Its process gone (its pid not reused yet): replaced by a new server.
     assert stop_server(home) == record
