@@ -19,7 +19,8 @@ from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.settings import load_settings
 
 app = typer.Typer(
-    help="The processes rowrelay started and keeps for later runs: list them, or `stop` them.",
+    help="The processes rowrelay started and keeps for later runs (the embedded emulator, the local "
+    "Prefect server): alone, list them (pid, address, since when, alive?); `stop [NAME]` stops them.",
     no_args_is_help=False,
 )
 
