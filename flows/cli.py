@@ -12,6 +12,7 @@ tests/flows/test_cli_imports.py pins what each command imports.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -28,8 +29,8 @@ if TYPE_CHECKING:
     from rowrelay.flows.request import BatchRequest
     from rowrelay.tasks.dataset import PreparedInput
 
-_DEFERRED: dict[str, typer.Typer] = {}
-"""Commands built only when asked for, each from its own one-command app (`_deferred`)."""
+_DEFERRED: dict[str, Callable[[], typer.Typer]] = {}
+"""Commands built (and their modules imported) only when asked for, each from its own app."""
 
 
 class _DeferredGroup(TyperGroup):
@@ -43,13 +44,24 @@ class _DeferredGroup(TyperGroup):
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         deferred = _DEFERRED.get(cmd_name)
-        return super().get_command(ctx, cmd_name) if deferred is None else typer.main.get_command(deferred)
+        return super().get_command(ctx, cmd_name) if deferred is None else typer.main.get_command(deferred())
 
 
 def _deferred(name: str) -> typer.Typer:
     """A one-command app for the deferred command `name` (decorate the command with its `.command()`)."""
-    _DEFERRED[name] = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    return _DEFERRED[name]
+    command = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    _DEFERRED[name] = lambda: command
+    return command
+
+
+def _services() -> typer.Typer:
+    # Process records and the local Prefect server's settings: nothing status and export need.
+    from rowrelay.flows import services
+
+    return services.app
+
+
+_DEFERRED["services"] = _services
 
 
 app = typer.Typer(
@@ -141,6 +153,9 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
     import asyncio
 
     from rowrelay.flows import console_progress
+    from rowrelay.flows.local_prefect import PrefectTracking
+
+    tracking = PrefectTracking.begin(request.settings)  # a server it starts warms up during the import
     from rowrelay.flows.batch import prepared_input, run_batch  # Prefect's import costs a second
     from rowrelay.tasks.llm import BackendRefusedError
 
@@ -153,7 +168,8 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
                 console_progress.uninstall(token)
 
     try:
-        result = asyncio.run(go())
+        with tracking.applied(err.out):
+            result = asyncio.run(go())
     except StateError as exc:
         fail(state_problem(exc, request.state_dir(prepared)))
     except UsageError as exc:

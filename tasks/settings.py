@@ -91,7 +91,14 @@ class Settings(BaseSettings):
     output_dir: Path = Field(Path("data/output"), description="Where outputs go when no path is given.")
     home: Path = Field(
         Path("~/.rowrelay"),
-        description="rowrelay's own files: the embedded emulator's address, pid and log.",
+        description="rowrelay's own files: the records (address, pid) and logs of the embedded emulator "
+        "and the local Prefect server, and that server's database.",
+    )
+    prefect: Literal["local", "ephemeral"] = Field(
+        "local",
+        description="Where runs are recorded when no Prefect API (PREFECT_API_URL) is configured: local, a "
+        "Prefect server started once under the home and reused (`rowrelay services`); ephemeral, Prefect's "
+        "own server started and stopped by every run (seconds slower per run).",
     )
     emulator_args: str = Field(
         "--latency lognormal:2,0.6 --seed 7",

@@ -24,6 +24,7 @@ from typing import Any
 
 from rowrelay.tasks.durable import atomic_write_bytes, make_dirs_durable
 from rowrelay.tasks.errors import LeaseHeldError
+from rowrelay.tasks.processes import pid_alive
 from rowrelay.tasks.state.files import LEASES
 from rowrelay.tasks.state.schema import to_datetime
 
@@ -54,17 +55,6 @@ def read_lease(path: Path) -> LeaseInfo | None:
         return LeaseInfo(**data)
     except (FileNotFoundError, ValueError, TypeError):
         return None
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host (one we may not signal still counts)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def stale_reason(info: LeaseInfo, now: float, timeout: float) -> str | None:

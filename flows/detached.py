@@ -1,0 +1,121 @@
+"""Long-lived helper processes rowrelay starts and leaves running for later runs (the embedded emulator,
+the local Prefect server): their records, whether they still run, and stopping them.
+
+Each one runs in its own session (so a Ctrl-C of the run that started it does not reach it, and its whole
+process group can be signalled) and is described by a small JSON record under rowrelay's home, written
+atomically. A record outlives its process (a reboot, a kill), and a pid may be reused meanwhile, so a
+process counts as one of ours only if it is alive *and* its command line still says what it is: rowrelay
+never signals a stranger that happens to hold a recorded pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rowrelay.tasks.durable import atomic_write_bytes
+from rowrelay.tasks.processes import pid_alive
+
+_STOP_SECONDS = 20.0
+
+
+def read_record(path: Path) -> dict[str, Any] | None:
+    """The record at `path`, or None if there is none or it is unreadable (a torn record holds nothing)."""
+    try:
+        record = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def write_record(path: Path, record: Mapping[str, Any]) -> None:
+    """Atomically: a reader sees the previous record or this one, never half of one."""
+    atomic_write_bytes(path, json.dumps(record, indent=1).encode())
+
+
+def runs(pid: int, marker: str) -> bool:
+    """Whether `pid` is a live process whose command line contains `marker` (where /proc can tell)."""
+    if pid <= 0 or not pid_alive(pid):
+        return False
+    proc = Path(f"/proc/{pid}")
+    try:
+        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except (OSError, IndexError):
+        return not proc.parent.is_dir()  # no /proc (macOS): the pid is all there is to go on
+    return state != "Z" and marker in command  # a zombie has exited already; it only awaits its parent
+
+
+def spawn(command: Sequence[str], log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start `command` in its own session, its output appended to `log`, reading nothing."""
+    with log.open("ab") as sink:
+        return subprocess.Popen(
+            command,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=None if env is None else dict(env),
+            start_new_session=True,
+        )
+
+
+def stop(pid: int, marker: str, timeout: float = _STOP_SECONDS) -> bool:
+    """SIGTERM the process (and its group), wait for it to go, SIGKILL it if it lingers past `timeout`.
+    False if it was not running (or is not ours: see `runs`)."""
+    if not runs(pid, marker):
+        return False
+    _signal(pid, signal.SIGTERM)
+    if not _gone_within(pid, marker, timeout):
+        _signal(pid, signal.SIGKILL)
+        _gone_within(pid, marker, 5.0)
+    return True
+
+
+def _signal(pid: int, signum: signal.Signals) -> None:
+    try:
+        os.killpg(pid, signum)  # started with start_new_session: its pid leads its group
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+
+def _gone_within(pid: int, marker: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reap it if this process started it (else it stays a zombie)
+        if not runs(pid, marker):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+def free_port() -> int:
+    """A loopback port free right now (another process could take it before it is used: callers retry)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def exclusive(lock: Path) -> Iterator[None]:
+    """Hold `lock` (flock) for the block: one process at a time decides whether to start a server. The
+    kernel releases it if the holder dies, so a crash cannot wedge the next run."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

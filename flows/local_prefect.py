@@ -1,0 +1,212 @@
+"""The Prefect server that records `rowrelay run`s when no Prefect API is configured: started once, reused.
+
+Prefect's own answer to "no PREFECT_API_URL" is an ephemeral server started inside every process that
+runs a flow: about 3 s to start against an existing database (7-11 s against a new one) and a second or
+more to stop, paid by every run. So when neither the environment nor a Prefect profile names an API,
+`rowrelay run` starts `prefect server start` once, as a detached process (its own session, so Ctrl-C of
+the run does not reach it) on a free loopback port, its database under rowrelay's home
+(`HOME/prefect/prefect.db`), its output in `HOME/prefect-server.log`; it records pid, port, URL and start
+time in `HOME/prefect-server.json` and says so. Later runs find the record, check that its process is
+still this server and that it answers, and reuse it; a record that fails either check is replaced (a
+server of ours that no longer answers is stopped first). Deciding and starting happen under a file lock,
+so two runs starting at once start one server. `rowrelay services` lists it, `rowrelay services stop
+prefect` stops it; `ROWRELAY_PREFECT=ephemeral` keeps Prefect's per-run mode.
+
+Nothing here imports Prefect at module level: the CLI imports this before deciding anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from rowrelay.flows import detached
+from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.settings import Settings
+
+NAME = "prefect"
+MARKER = "prefect server start"
+"""What a live server's command line holds: a recorded pid without it belongs to someone else now."""
+_RECORD, _LOCK, _LOG, _DATA = "prefect-server.json", "prefect-server.lock", "prefect-server.log", "prefect"
+_STARTUP_SECONDS = 180.0
+"""A new database is migrated at first start: 7-11 s here, much longer on a busy 2-core machine (the same
+bound rowrelay gives Prefect's ephemeral server)."""
+_PATIENCE_SECONDS = 10.0
+"""How long a recorded server of ours that does not answer gets before it is taken to be hung."""
+_PORT_ATTEMPTS = 3
+_ADDRESS = ("--host", "127.0.0.1", "--port")
+_NOT_PASSED = ("ROWRELAY_", "OPENAI_", "AZURE_OPENAI_", "PREFECT_API_URL", "PREFECT_API_KEY")
+
+
+@dataclass(frozen=True)
+class ServerRecord:
+    pid: int
+    port: int
+    url: str
+    """The API, `http://127.0.0.1:PORT/api`: what PREFECT_API_URL would be."""
+    ui: str
+    started_at: float
+    data: str
+    """PREFECT_HOME of the server: its SQLite database and UI files."""
+    log: str
+
+    @classmethod
+    def of(cls, record: dict[str, Any] | None) -> ServerRecord | None:
+        try:
+            return None if record is None else cls(**record)
+        except TypeError:
+            return None  # a record of another shape (an older rowrelay): replaced like a stale one
+
+
+def read_server(home: Path) -> ServerRecord | None:
+    return ServerRecord.of(detached.read_record(home.expanduser() / _RECORD))
+
+
+def alive(record: ServerRecord) -> bool:
+    return detached.runs(record.pid, MARKER)
+
+
+def answers(url: str, timeout: float = 2.0) -> bool:
+    """Whether the API at `url` says it is healthy. Plain HTTP on loopback: no certificate store to
+    load (`verify=False` skips building one, 20-70 ms of every run's health check)."""
+    try:
+        return httpx.get(f"{url}/health", timeout=timeout, verify=False).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def stop_server(home: Path) -> ServerRecord | None:
+    """Stop the recorded server if it runs and forget it; returns what was stopped."""
+    home = home.expanduser()
+    with detached.exclusive(home / _LOCK):
+        record = read_server(home)
+        (home / _RECORD).unlink(missing_ok=True)
+    return record if record is not None and detached.stop(record.pid, MARKER) else None
+
+
+def configured_api() -> str | None:
+    """The Prefect API the user configured (environment, profile, prefect.toml, .env), if any."""
+    from prefect.settings import get_current_settings
+
+    return get_current_settings().api.url
+
+
+class PrefectTracking:
+    """Where this process's flow runs are recorded. `begin` decides, and starts the local server if one
+    is needed without waiting for it (it warms up while the caller imports the flow); `applied` waits
+    for it and points Prefect's client at it for the block."""
+
+    def __init__(self, home: Path | None) -> None:
+        self.home = home
+        self.record: ServerRecord | None = None
+        self.started: subprocess.Popen[bytes] | None = None  # when this run started the server
+        self._lock = contextlib.ExitStack()
+        self._failure: Exception | None = None
+
+    @classmethod
+    def begin(cls, settings: Settings) -> PrefectTracking:
+        """Nothing to start when the user configured an API or asked for Prefect's ephemeral mode."""
+        if settings.prefect != "local" or configured_api() is not None:
+            return cls(None)
+        tracking = cls(settings.home.expanduser())
+        try:
+            tracking._reuse_or_start()
+        except Exception as exc:  # said in `applied`, where the CLI turns it into one line
+            tracking._lock.close()
+            tracking._failure = exc
+        return tracking
+
+    def _reuse_or_start(self) -> None:
+        assert self.home is not None
+        self._lock.enter_context(detached.exclusive(self.home / _LOCK))
+        record = read_server(self.home)
+        if record is not None and alive(record):
+            patience = max(_PATIENCE_SECONDS, record.started_at + _STARTUP_SECONDS - time.time())
+            if _answers_within(record, patience):
+                self.record = record
+                return
+            detached.stop(record.pid, MARKER)  # ours, and hung: replaced, not left running
+        self._start()
+
+    def _start(self) -> tuple[subprocess.Popen[bytes], ServerRecord]:
+        assert self.home is not None
+        data = self.home / _DATA
+        data.mkdir(parents=True, exist_ok=True)
+        log = self.home / _LOG
+        port = detached.free_port()
+        command = [sys.executable, "-m", "prefect", "server", "start", *_ADDRESS, str(port)]
+        # Not rowrelay's settings nor any API key: a long-lived process has no use for them.
+        env = {name: value for name, value in os.environ.items() if not name.startswith(_NOT_PASSED)}
+        env.update(PREFECT_HOME=str(data), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+        self.started = detached.spawn(command, log, env)
+        base = f"http://127.0.0.1:{port}"
+        # Recorded at once, before it answers: a run killed while waiting leaves a record, not a stray.
+        self.record = ServerRecord(
+            self.started.pid, port, f"{base}/api", base, time.time(), str(data), str(log)
+        )
+        detached.write_record(self.home / _RECORD, asdict(self.record))
+        return self.started, self.record
+
+    def _wait(self) -> None:
+        """Until the server this run started answers; another port if it lost the race for its own."""
+        assert self.home is not None
+        for attempt in range(_PORT_ATTEMPTS):
+            process, record = self._start() if attempt else (self.started, self.record)
+            assert process is not None
+            assert record is not None
+            deadline = time.monotonic() + _STARTUP_SECONDS
+            while process.poll() is None and time.monotonic() < deadline:
+                if answers(record.url, timeout=1.0):
+                    return
+                time.sleep(0.1)
+            if process.poll() is None:  # never answered: stopped rather than left starting forever
+                detached.stop(record.pid, MARKER)
+                break
+            # It exited: most likely another process took its port meanwhile; the next try picks another.
+        (self.home / _RECORD).unlink(missing_ok=True)
+        raise UsageError(
+            f"the local Prefect server did not start (see {self.home / _LOG}); set PREFECT_API_URL to a "
+            "Prefect server, or ROWRELAY_PREFECT=ephemeral"
+        )
+
+    @contextlib.contextmanager
+    def applied(self, say: Callable[[str], object]) -> Iterator[None]:
+        """Wait for the server, say where its UI is, and point Prefect's client at it for the block."""
+        if self._failure is not None:
+            raise UsageError(f"could not start the local Prefect server: {self._failure}")
+        if self.record is None:
+            yield
+            return
+        with self._lock:
+            if self.started is not None:
+                self._wait()
+        if self.started is not None:
+            say(
+                f"started a Prefect server for this and later runs (pid {self.record.pid}, data in "
+                f"{self.record.data}); `rowrelay services stop prefect` stops it"
+            )
+        say(f"Prefect UI: {self.record.ui}")
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings(updates={PREFECT_API_URL: self.record.url}):
+            yield
+
+
+def _answers_within(record: ServerRecord, patience: float) -> bool:
+    deadline = time.monotonic() + patience
+    while alive(record):
+        if answers(record.url):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return False

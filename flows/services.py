@@ -1,0 +1,109 @@
+"""`rowrelay services [stop [NAME]]`: the long-lived processes rowrelay started and left running for later
+runs, the embedded emulator and the local Prefect server, listed from their records under rowrelay's home,
+and stopped (all of them, or one by name). Nothing else ever stops them: they outlive the runs on purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rowrelay.flows import detached, embedded, local_prefect
+from rowrelay.flows.cli_errors import fail
+from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.settings import load_settings
+
+app = typer.Typer(
+    name="services",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="The processes rowrelay started and keeps for later runs (the embedded emulator, the local "
+    "Prefect server): alone, list them (pid, address, since when, alive?); `stop [NAME]` stops them.",
+    no_args_is_help=False,
+)
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    pid: int
+    address: str
+    since: float
+    alive: bool
+
+    def row(self) -> list[str]:
+        since = datetime.fromtimestamp(self.since).isoformat(sep=" ", timespec="seconds")
+        return [self.name, str(self.pid), self.address, since, "yes" if self.alive else "no"]
+
+
+def recorded(home: Path) -> list[Service]:
+    """The services with a record under `home`, whether or not their process still runs."""
+    found = []
+    emulator = embedded.emulator_record(home)
+    if emulator is not None:
+        pid = emulator.get("pid")
+        pid = pid if isinstance(pid, int) else 0
+        since = float(emulator.get("started_at") or 0.0)
+        alive = detached.runs(pid, embedded.MARKER)
+        found.append(Service("emulator", pid, str(emulator.get("url")), since, alive))
+    server = local_prefect.read_server(home)
+    if server is not None:
+        alive = local_prefect.alive(server)
+        found.append(Service(local_prefect.NAME, server.pid, server.ui, server.started_at, alive))
+    return found
+
+
+_STOPPERS: dict[str, Callable[[Path], object]] = {
+    "emulator": embedded.stop_emulator,
+    local_prefect.NAME: local_prefect.stop_server,
+}
+
+
+def _home() -> Path:
+    try:
+        return load_settings().home.expanduser()
+    except UsageError as exc:
+        fail(str(exc))
+
+
+@app.callback(invoke_without_command=True)
+def listing(context: typer.Context) -> None:
+    """List them: name, pid, address, since when, and whether the process still runs."""
+    if context.invoked_subcommand is not None:
+        return
+    home = _home()
+    services = recorded(home)
+    if not services:
+        typer.echo(f"no services recorded in {home}")
+        return
+    rows = [["name", "pid", "address", "since", "alive"], *(service.row() for service in services)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+@app.command()
+def stop(
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="emulator or prefect (default: both). Stopping the emulator loses the responses it holds: "
+            "a batch still waiting for them sends those rows again."
+        ),
+    ] = None,
+) -> None:
+    """Stop them (all, or the one named) and forget their records."""
+    if name is not None and name not in _STOPPERS:
+        fail(f"no service named {name!r} (the services are {', '.join(_STOPPERS)})")
+    home = _home()
+    for service in [name] if name else list(_STOPPERS):
+        pid = next((found.pid for found in recorded(home) if found.name == service), None)
+        if _STOPPERS[service](home):
+            typer.echo(f"stopped {service} (pid {pid})")
+        else:
+            typer.echo(f"{service}: not running")

@@ -1,0 +1,42 @@
+"""The installed `rowrelay` command's entry point ends the process itself (skipping the interpreter's
+teardown): it must still exit with the command's code, after its output and the `atexit` handlers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import ROOT
+
+_AS_INSTALLED = (
+    "import atexit, sys; atexit.register(print, 'atexit ran', file=sys.stderr); "
+    "sys.argv = ['rowrelay', *sys.argv[1:]]; from rowrelay.flows.entry import main; main()"
+)
+
+
+def _rowrelay(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-P", "-c", _AS_INSTALLED, *args]
+    env = {"ROWRELAY_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "stdout", "stderr"),
+    [
+        (["services"], 0, "no services recorded in {home}\n", "atexit ran\n"),
+        (
+            ["services", "stop", "nope"],
+            2,
+            "",
+            "error: no service named 'nope' (the services are emulator, prefect)\natexit ran\n",
+        ),
+    ],
+)
+def test_the_entry_point_exits_with_the_commands_code_after_its_output_and_atexit(
+    tmp_path: Path, args: list[str], code: int, stdout: str, stderr: str
+) -> None:
+    done = _rowrelay(args, tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (code, stdout.format(home=tmp_path), stderr)

@@ -1,0 +1,191 @@
+"""With no Prefect API configured, `rowrelay run` records its runs in a local Prefect server it starts once
+and reuses; `rowrelay services` lists and stops it. Against real `prefect server start` processes, started
+by the code under test, each stopped before the test ends (`tests/support/local_prefect.py`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from typer.testing import CliRunner
+
+from rowrelay.flows import detached
+from rowrelay.flows.cli import app
+from rowrelay.flows.local_prefect import MARKER, PrefectTracking, answers, read_server, stop_server
+from rowrelay.tasks.settings import Settings
+from tests.support.cli import ROOT, rowrelay, run_args
+from tests.support.local_prefect import environment, stopped_afterwards
+from tests.support.tickets import write_tickets
+
+_UI = re.compile(r"^Prefect UI: (http://127\.0\.0\.1:\d+)$", re.MULTILINE)
+_STARTED = "started a Prefect server for this and later runs"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Path]:
+    with stopped_afterwards(tmp_path / "home") as home:
+        yield home
+
+
+def _batch_runs(api: str) -> dict[str, str]:
+    """State type of every rowrelay batch flow run the server at `api` holds, by its state directory."""
+    named = {"flows": {"name": {"any_": ["rowrelay-batch"]}}}
+    runs = httpx.post(f"{api}/flow_runs/filter", json=named, timeout=30).json()
+    return {run["parameters"]["state"]: run["state_type"] for run in runs}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_runs_start_one_local_server_reuse_it_and_services_stop_it(tmp_path: Path, home: Path) -> None:
+    source = write_tickets(tmp_path / "tickets.csv", 3)
+    env = environment(home, tmp_path / "client-prefect", ROWRELAY_EMULATOR_ARGS="--latency fixed:0.05")
+    first = rowrelay(run_args(source, tmp_path / "a"), env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert _STARTED in first.stderr
+    record = read_server(home)
+    assert record is not None
+    assert _UI.findall(first.stderr) == [record.ui]
+    assert record.url == f"{record.ui}/api"
+    assert record.data == str(home / "prefect")
+    assert (home / "prefect" / "prefect.db").exists()
+    assert detached.runs(record.pid, MARKER)
+
+    second = rowrelay(run_args(source, tmp_path / "b"), env)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert _STARTED not in second.stderr
+    assert _UI.findall(second.stderr) == [record.ui]
+    assert read_server(home) == record  # the same process, port and start time
+    assert _batch_runs(record.url) == {
+        str(tmp_path / "a" / "state"): "COMPLETED",
+        str(tmp_path / "b" / "state"): "COMPLETED",
+    }
+
+    listed = rowrelay(["services"], env)
+    assert listed.returncode == 0, listed.stderr
+    emulator = json.loads((home / "emulator.json").read_text())
+    rows = {line.split()[0]: line.split() for line in listed.stdout.splitlines()[1:]}
+    assert rows["prefect"][1:3] == [str(record.pid), record.ui]
+    assert rows["emulator"][1:3] == [str(emulator["pid"]), emulator["url"]]
+    assert rows["prefect"][-1] == rows["emulator"][-1] == "yes"
+
+    stopped = rowrelay(["services", "stop"], env)
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout.splitlines() == [
+        f"stopped emulator (pid {emulator['pid']})",
+        f"stopped prefect (pid {record.pid})",
+    ]
+    assert not detached.runs(record.pid, MARKER)
+    assert not answers(record.url)
+    assert read_server(home) is None
+    assert not (home / "emulator.json").exists()
+    assert rowrelay(["services"], env).stdout == f"no services recorded in {home}\n"
+
+
+_BEGIN = """
+import json, sys
+from rowrelay.flows.local_prefect import PrefectTracking
+from rowrelay.tasks.settings import Settings
+tracking = PrefectTracking.begin(Settings(home=sys.argv[1]))
+with tracking.applied(lambda line: print(line, file=sys.stderr)):
+    print(json.dumps({"pid": tracking.record.pid, "url": tracking.record.url}))
+"""
+
+
+def _begin(home: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """A process that starts or reuses the local server under `home`, as `rowrelay run` does first."""
+    command = [sys.executable, "-P", "-c", _BEGIN, str(home)]
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _finish(process: subprocess.Popen[str]) -> tuple[dict[str, object], str]:
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err[-3000:]
+    found: dict[str, object] = json.loads(out)
+    return found, err
+
+
+def _fake_record(home: Path, pid: int) -> None:
+    port = detached.free_port()
+    detached.write_record(
+        home / "prefect-server.json",
+        {"pid": pid, "port": port, "url": f"http://127.0.0.1:{port}/api", "ui": f"http://127.0.0.1:{port}",
+         "started_at": time.time() - 3600, "data": str(home / "prefect"), "log": str(home / "x.log")},
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_runs_starting_at_once_start_one_server_and_stale_records_are_replaced(
+    tmp_path: Path, home: Path
+) -> None:
+    env = environment(home, tmp_path / "client-prefect", OPENAI_API_KEY="sk-not-for-the-server")
+    both = [_begin(home, env), _begin(home, env)]
+    (one, said_one), (two, said_two) = (_finish(process) for process in both)
+    assert one == two
+    assert (_STARTED in said_one) != (_STARTED in said_two)  # one started it, the other waited and reused it
+    record = read_server(home)
+    assert record is not None
+    assert record.pid == one["pid"]
+    assert "OPENAI_API_KEY" not in psutil.Process(record.pid).environ()
+
+    # Its process gone (its pid not reused yet): replaced by a new server.
+    assert stop_server(home) == record
+    _fake_record(home, record.pid)
+    replaced, said = _finish(_begin(home, env))
+    assert _STARTED in said
+    assert replaced["pid"] != record.pid
+    assert answers(str(replaced["url"]))
+
+    # Its pid now another program's (this test's own process, which lives on): replaced.
+    stop_server(home)
+    _fake_record(home, os.getpid())
+    again, said = _finish(_begin(home, env))
+    assert _STARTED in said
+    assert again["pid"] != replaced["pid"]
+
+    # A server of ours that stopped answering (hung): stopped, then replaced.
+    stop_server(home)
+    hung = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(600)", MARKER], start_new_session=True
+    )
+    try:
+        _fake_record(home, hung.pid)
+        last, said = _finish(_begin(home, env))
+        assert _STARTED in said
+        assert hung.wait(timeout=30) != 0  # signalled by the code under test
+        assert last["pid"] not in (hung.pid, again["pid"])
+        assert answers(str(last["url"]))
+    finally:
+        hung.kill()
+        hung.wait()
+
+
+def test_a_configured_prefect_api_or_ephemeral_mode_starts_nothing(tmp_path: Path, prefect_api: str) -> None:
+    for mode in ("local", "ephemeral"):
+        tracking = PrefectTracking.begin(Settings(home=tmp_path / "home", prefect=mode))
+        assert tracking.record is None
+        with tracking.applied(print):
+            pass
+    assert not (tmp_path / "home").exists()
+
+
+def test_services_with_nothing_recorded_and_an_unknown_name(tmp_path: Path) -> None:
+    env = {"ROWRELAY_HOME": str(tmp_path)}
+    listed = CliRunner().invoke(app, ["services"], env=env)
+    assert (listed.exit_code, listed.stdout) == (0, f"no services recorded in {tmp_path}\n")
+    stopped = CliRunner().invoke(app, ["services", "stop"], env=env)
+    assert (stopped.exit_code, stopped.stdout) == (0, "emulator: not running\nprefect: not running\n")
+    unknown = CliRunner().invoke(app, ["services", "stop", "redis"], env=env)
+    assert unknown.exit_code == 2
+    assert unknown.stderr == "error: no service named 'redis' (the services are emulator, prefect)\n"
