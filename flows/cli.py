@@ -12,6 +12,7 @@ tests/flows/test_cli_imports.py pins what each command imports.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -102,6 +103,9 @@ def main(
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("prefect").setLevel(level)
+    # Prefect is imported later, by the commands that need it, and its import configures its loggers
+    # from its settings: say the level there too, or its INFO lines would reach the console.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", logging.getLevelName(level))
 
 
 @_deferred("run").command()
