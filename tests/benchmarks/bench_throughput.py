@@ -223,8 +223,10 @@ def summarise(runs: list[tuple[dict[str, Any], dict[str, Any]]], small: int, lar
     """Medians over runs of the marginal rate and of the larger size's per-request figures."""
     marginal = [(large - small) / (big["seconds"] - little["seconds"]) for little, big in runs]
     bigs = [big for _, big in runs]
-    keys = ("rows_per_s", "cpu_ms_per_request", "cpu_ms_per_row", "polls_per_row")
-    keys += ("cpu_ms_per_create_alone", "cpu_ms_per_poll_alone")
+    keys = (
+        "rows_per_s", "cpu_ms_per_request", "cpu_ms_per_row", "polls_per_row", "cpu_ms_per_create_alone",
+        "cpu_ms_per_poll_alone",
+    )  # fmt: skip
     return {
         "marginal_rows_per_s": median(marginal),
         "marginal_rows_per_s_runs": marginal,
