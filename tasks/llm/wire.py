@@ -111,10 +111,15 @@ def _response(
 
 
 def _timeout(timeout: float | openai.Timeout | None) -> aiohttp.ClientTimeout:
-    """The SDK client's timeout in aiohttp's terms: connect, and the longest wait for the next bytes."""
+    """The SDK client's timeout in aiohttp's terms, part for part: the wait for a pooled connection
+    (aiohttp's `connect` covers the pool wait and the connect, like httpx's `pool`), the TCP connect, and
+    the longest wait for the next bytes of the answer."""
     if isinstance(timeout, httpx2.Timeout):
-        return aiohttp.ClientTimeout(total=None, connect=timeout.connect, sock_read=timeout.read)
-    return aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
+        pool = None if timeout.pool is None or timeout.connect is None else timeout.pool + timeout.connect
+        return aiohttp.ClientTimeout(
+            total=None, connect=pool, sock_connect=timeout.connect, sock_read=timeout.read
+        )
+    return aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=timeout, sock_read=timeout)
 
 
 def _dumps(value: Any) -> str:
