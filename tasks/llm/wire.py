@@ -5,7 +5,8 @@ answer into pydantic models), which capped a run on one core near 250 calls/s; h
 tenth of that (tests/benchmarks/bench_throughput.py). The SDK stays the source of truth for all but the
 bytes on the wire:
 - the URL, headers and query come from its client (`base_url`, `auth_headers`, `default_headers`,
-  `default_query`): OpenAI's bearer key, Azure's `api-key` header and `api-version` query alike;
+  `default_query`): OpenAI's bearer key, Azure's `api-key` header and `api-version` query alike (read
+  once: client.py gives every client a fixed key, never a token provider that would change them);
 - an error answer becomes the SDK's own exception, by the SDK's own status-to-class mapping, and a
   timeout or cut connection the SDK's `APITimeoutError` or `APIConnectionError`, so `calls.translate`
   decides what each means exactly as it does for the SDK's calls;
