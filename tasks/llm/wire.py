@@ -37,7 +37,13 @@ class Wire:
         self._base = str(client.base_url)
         self._query = {name: str(value) for name, value in client.default_query.items()}
         # default_headers marks headers the caller removed with the SDK's `Omit`: only strings are sent.
-        headers = {name: value for name, value in client.default_headers.items() if isinstance(value, str)}
+        # The SDK's own telemetry (`X-Stainless-*`: its version, OS, runtime) describes calls the SDK
+        # makes, which these are not; leaving it out also spares each call eight headers both ways.
+        headers = {
+            name: value
+            for name, value in client.default_headers.items()
+            if isinstance(value, str) and not name.lower().startswith("x-stainless-")
+        }
         self._headers = {**headers, **client.auth_headers}
         self._timeout = _timeout(client.timeout)
         self._connections = connections
