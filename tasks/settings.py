@@ -76,6 +76,12 @@ class Settings(BaseSettings):
         description="SDK transport retries for polls, streams and cancels. Creates always use 0: a "
         "create that timed out may have started a job, so rowrelay decides (see rowrelay.tasks.llm.client).",
     )
+    transport: Literal["lean", "sdk"] = Field(
+        "lean",
+        description="How background creates, polls and cancels reach the Responses API: lean (aiohttp and "
+        "orjson, a tenth of the SDK's CPU per call) or sdk (the SDK's own transport); streams always use the "
+        "SDK's. Both take URL, keys and error types from the SDK client (see rowrelay.tasks.llm.wire).",
+    )
     queued_timeout: float = Field(
         900.0, gt=0, description="A response still queued after this many seconds is cancelled and retried."
     )

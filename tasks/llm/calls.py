@@ -116,30 +116,49 @@ def in_background(backend: Backend) -> BackgroundBackend | None:
 
 
 def snapshot_of(response: Any) -> Snapshot:
-    """Reduce an SDK `Response` (or anything shaped like one) to a Snapshot."""
-    usage = getattr(response, "usage", None)
-    details = getattr(usage, "output_tokens_details", None)
-    error = getattr(response, "error", None)
-    incomplete = getattr(response, "incomplete_details", None)
-    raw_status = getattr(response, "status", None)
+    """Reduce a Response to a Snapshot: an SDK `Response` (or anything shaped like one), or the same
+    Response as its JSON object (a dict), which the lean hot path reads without building the SDK's model."""
+    usage = _field(response, "usage")
+    details = _field(usage, "output_tokens_details")
+    error = _field(response, "error")
+    incomplete = _field(response, "incomplete_details")
+    raw_status = _field(response, "status")
     # The SDK types status as optional; a server that omits it is still working as far as we know.
     status: ResponseStatus = raw_status if raw_status in _STATUSES else "in_progress"
-    code = getattr(error, "code", None)
-    message = getattr(error, "message", None)
+    code = _field(error, "code")
+    message = _field(error, "message")
     if status == "incomplete" and incomplete is not None:
-        code, message = "incomplete", f"incomplete: {getattr(incomplete, 'reason', None) or 'unknown'}"
-    text = response.output_text if status in ("completed", "incomplete") else None
+        code, message = "incomplete", f"incomplete: {_field(incomplete, 'reason') or 'unknown'}"
+    text = output_text(response) if status in ("completed", "incomplete") else None
     return Snapshot(
-        response_id=response.id,
+        response_id=_field(response, "id"),
         status=status,
         output_text=text,
-        input_tokens=getattr(usage, "input_tokens", None),
-        output_tokens=getattr(usage, "output_tokens", None),
-        reasoning_tokens=getattr(details, "reasoning_tokens", None),
+        input_tokens=_field(usage, "input_tokens"),
+        output_tokens=_field(usage, "output_tokens"),
+        reasoning_tokens=_field(details, "reasoning_tokens"),
         error_code=code,
         error_message=message,
-        model=getattr(response, "model", None),
+        model=_field(response, "model"),
     )
+
+
+def output_text(response: Any) -> str:
+    """What the SDK's `Response.output_text` gives, for its model or its JSON: the text of every
+    `output_text` part of every `message` output item, joined."""
+    return "".join(
+        text
+        for item in _field(response, "output") or ()
+        if _field(item, "type") == "message"
+        for part in _field(item, "content") or ()
+        if _field(part, "type") == "output_text" and isinstance(text := _field(part, "text"), str)
+    )
+
+
+def _field(value: Any, name: str) -> Any:
+    if isinstance(value, dict):
+        return value.get(name)
+    return getattr(value, name, None)
 
 
 def translate(exc: Exception, *, creating: bool = False) -> Exception:

@@ -104,7 +104,9 @@ def make_backend(
     creates, reads = _clients(settings, backend, url)
     if backend == "chat":
         return ChatBackend("chat", creates)  # a create is never retried: it may have started a paid job
-    return ResponsesBackend(backend, creates, reads, on_headers)
+    return ResponsesBackend(
+        backend, creates, reads, on_headers, transport=settings.transport, connections=_CONNECTIONS
+    )
 
 
 def _agent_backend(settings: Settings, url: str | None, agent: AgentSource | None) -> Backend:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from rowrelay.tasks.errors import ResponseGoneError, TransientError
@@ -73,7 +74,8 @@ class BatchRunner:
         crashed: list[str] = []
         background = asyncio.create_task(self._housekeeping(total, started))
         try:
-            await self._drive_all(order, crashed)
+            with heap_frozen():
+                await self._drive_all(order, crashed)
         except asyncio.CancelledError:
             cancelled = await asyncio.shield(cancel_in_flight(table, context.backend, scope))
             log.warning("run cancelled: %d in-flight responses cancelled on the server", cancelled)
@@ -130,6 +132,24 @@ class BatchRunner:
             self.progress(
                 Progress(context.table.counts(), total, time.monotonic() - started, context.counters)
             )
+
+
+@contextlib.contextmanager
+def heap_frozen() -> Iterator[None]:
+    """Keep the cyclic garbage collector off every object that existed before the rows started.
+
+    Each row allocates enough (requests, futures, snapshots) to trigger collections, and each full one
+    walked the whole process: the SDK, pandas and pyarrow loaded, the state table, some 150,000 objects.
+    That was about a tenth of a run's CPU at zero latency (tests/benchmarks/bench_throughput.py). Frozen
+    objects are only skipped by the collector, never freed early; unfreezing hands them back to it, so a
+    cycle that became garbage meanwhile is collected after the run. Two runs in one process may unfreeze
+    each other's heap early: that costs speed, never correctness.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 async def cancel_in_flight(table: StateTable, backend: Backend, scope: Collection[str] | None = None) -> int:

@@ -15,7 +15,10 @@ import importlib
 import os
 import time
 
-ORDER = ("ratelimit", "baseline", "overhead", "scale", "crash", "state", "emulator", "startup", "startup_run")
+ORDER = (
+    "ratelimit", "baseline", "overhead", "throughput", "scale", "crash", "state", "emulator", "startup",
+    "startup_run",
+)  # fmt: skip
 QUICK_ARGS = {"emulator": ["--seconds", "2", "--runs", "1", "--held", "20000"]}
 
 
@@ -29,7 +32,7 @@ def main() -> None:
         print(f"\n=== bench_{name} (load average {os.getloadavg()[0]:.2f}) ===", flush=True)
         started = time.monotonic()
         extra = QUICK_ARGS.get(name, ["--quick"]) if args.quick else []
-        if name in ("state", "scale", "crash", "overhead", "ratelimit", "baseline", "startup", "startup_run"):
+        if name != "emulator":
             module.main(extra)
         else:  # bench_emulator parses sys.argv itself
             import sys

@@ -3,7 +3,9 @@
 Each case is a real HTTP exchange: a server on a real socket answers with the status, headers and body
 of the case (or never answers, or hangs up), the official SDK raises whatever it raises for that (its
 own status-to-class mapping, on its own httpx2 Request/Response), and the Responses backend translates
-it: `create` as a create (`translate(..., creating=True)`), `retrieve` as a read.
+it: `create` as a create (`translate(..., creating=True)`), `retrieve` as a read. Every case runs on both
+of the backend's transports: the SDK's own, and the lean one (aiohttp, tasks/llm/wire.py), which must
+raise exactly what the SDK's does.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from rowrelay.tasks.llm.calls import (
     StreamUnavailableError,
     translate,
 )
-from rowrelay.tasks.llm.responses_backend import ResponsesBackend
+from rowrelay.tasks.llm.responses_backend import ResponsesBackend, Transport
 
 MESSAGE = "the server's own words about it"
 TIMEOUT = 0.3  # the client's; a reply that never comes exceeds it
@@ -70,13 +72,16 @@ class Expected:
 
 
 @contextlib.asynccontextmanager
-async def serving(reply: Reply) -> AsyncIterator[str]:
-    """A server on 127.0.0.1 that reads each request whole, then does what `reply` says; yields /v1."""
+async def serving(reply: Reply, heads: list[bytes] | None = None) -> AsyncIterator[str]:
+    """A server on 127.0.0.1 that reads each request whole (keeping its head in `heads`), then does what
+    `reply` says; yields /v1."""
     stop = asyncio.Event()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
+            if heads is not None:
+                heads.append(head)
             lengths = [line for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")]
             await reader.readexactly(int(lengths[0].split(b":")[1]) if lengths else 0)
             if reply.kind == "hang":
@@ -110,10 +115,10 @@ async def serving(reply: Reply) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def backend_at(url: str) -> AsyncIterator[ResponsesBackend]:
+async def backend_at(url: str, transport: Transport) -> AsyncIterator[ResponsesBackend]:
     """The Responses backend on an SDK client with no retries of its own: one request, one answer."""
     client = openai.AsyncOpenAI(base_url=url, api_key="sk-test", max_retries=0, timeout=TIMEOUT)
-    backend = ResponsesBackend("openai", client, client)
+    backend = ResponsesBackend("openai", client, client, transport=transport)
     try:
         yield backend
     finally:
@@ -198,14 +203,15 @@ def _check(raised: Exception, expected: Expected) -> None:
         assert raised.retry_after == expected.retry_after
 
 
+@pytest.mark.parametrize("transport", ["sdk", "lean"])
 @pytest.mark.parametrize(
     ("reply", "on_create", "on_read"),
     [pytest.param(reply, create, read, id=case) for case, reply, create, read in CASES],
 )
 async def test_sdk_errors_translate_for_creates_and_reads(
-    reply: Reply, on_create: Expected, on_read: Expected
+    reply: Reply, on_create: Expected, on_read: Expected, transport: Transport
 ) -> None:
-    async with serving(reply) as url, backend_at(url) as backend:
+    async with serving(reply) as url, backend_at(url, transport) as backend:
         _check(await _raised(backend.create(REQUEST)), on_create)
         _check(await _raised(backend.retrieve("resp_123")), on_read)
 
@@ -244,3 +250,53 @@ def test_an_account_out_of_credit_says_so_and_keeps_the_servers_words() -> None:
         assert "out of credit" in str(translated)
         assert "billing" in str(translated)
         assert words in str(translated)
+
+
+@pytest.mark.parametrize("transport", ["sdk", "lean"])
+async def test_reads_are_retried_as_the_sdk_retries_them_and_creates_never(transport: Transport) -> None:
+    """A 503 on every call: a create is sent once (a retried create may start a second paid job), a poll
+    and a cancel are sent 1 + max_retries times, then raise what one 503 raises."""
+    heads: list[bytes] = []
+    async with serving(error(503, ("retry-after-ms", "1")), heads) as url:
+        client = openai.AsyncOpenAI(base_url=url, api_key="sk-test", max_retries=0, timeout=TIMEOUT)
+        reads = openai.AsyncOpenAI(base_url=url, api_key="sk-test", max_retries=2, timeout=TIMEOUT)
+        backend = ResponsesBackend("openai", client, reads, transport=transport)
+        try:
+            _check(await _raised(backend.create(REQUEST)), TRANSIENT)
+            assert len(heads) == 1
+            _check(await _raised(backend.retrieve("resp_123")), TRANSIENT)
+            _check(await _raised(backend.cancel("resp_123")), TRANSIENT)
+        finally:
+            await backend.aclose()
+    lines = [head.split(b"\r\n", 1)[0] for head in heads]
+    assert lines == [
+        b"POST /v1/responses HTTP/1.1",
+        *[b"GET /v1/responses/resp_123 HTTP/1.1"] * 3,
+        *[b"POST /v1/responses/resp_123/cancel HTTP/1.1"] * 3,
+    ]
+
+
+@pytest.mark.parametrize("transport", ["sdk", "lean"])
+async def test_azure_urls_keys_and_api_versions_come_from_the_sdk_client(transport: Transport) -> None:
+    """Azure OpenAI: the key goes in `api-key` (never as a bearer token) and every call carries the
+    client's `api-version`, on both transports, because both read them from the SDK's client."""
+    heads: list[bytes] = []
+    async with serving(error(404), heads) as url:
+        endpoint = url.removesuffix("/v1")
+        client = openai.AsyncAzureOpenAI(
+            azure_endpoint=endpoint, api_key="az-key", api_version="2025-04-01-preview", max_retries=0
+        )
+        backend = ResponsesBackend("azure", client, client, transport=transport)
+        try:
+            _check(await _raised(backend.create(REQUEST)), REFUSED)
+            _check(await _raised(backend.retrieve("resp_123")), GONE)
+        finally:
+            await backend.aclose()
+    for head, line in zip(
+        heads, [b"POST /openai/responses?", b"GET /openai/responses/resp_123?"], strict=True
+    ):
+        first, *fields = head.lower().split(b"\r\n")
+        assert first.startswith(line.lower())
+        assert b"api-version=2025-04-01-preview" in first
+        assert b"api-key: az-key" in fields
+        assert not any(field.startswith(b"authorization:") for field in fields)

@@ -25,8 +25,12 @@ ROWS = 24
 RATE = 0.3  # of creates faulted; with 8 attempts a row runs out with probability 0.3**8
 TIMEOUT = 0.5  # the client's, for creates that never answer
 
-# (case, emulator options, how rowrelay runs: backend/agent and mode)
-RESPONSES = [("responses", "poll"), ("responses", "stream"), ("agent", "poll"), ("agent", "stream")]
+# (case, emulator options, how rowrelay runs: backend/agent and mode). `responses` creates over the lean
+# transport (tasks/llm/wire.py), `responses-sdk` over the SDK's own.
+RESPONSES = [
+    ("responses", "poll"), ("responses-sdk", "poll"), ("responses", "stream"), ("agent", "poll"),
+    ("agent", "stream"),
+]  # fmt: skip
 STREAMS = [("responses", "stream"), ("agent", "stream")]
 CASES: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = [
     ("gateway-5xx", {"gateway_error_rate": RATE}, [*RESPONSES, ("chat", "poll")]),
@@ -46,6 +50,8 @@ async def _run(emu: RunningEmulator, directory: Path, runner: str, mode: str) ->
     agent = None
     if runner == "chat":
         overrides |= {"backend": "chat", "api_key": "unused"}
+    if runner == "responses-sdk":
+        overrides |= {"transport": "sdk"}
     if runner == "agent":
         from tests.llm.agent_factories import make_agent  # Agent Framework only where it is tested
 

@@ -261,3 +261,23 @@ async def test_bad_credentials_stop_the_run_with_a_clear_error(tmp_path: Path) -
     assert (cut_short["attempts"] == 1).all()
     assert (cut_short["orphans"] == 1).all()
     assert (frame.loc[frame["status"] == "pending", "attempts"] == 0).all()
+
+
+async def test_the_heap_is_frozen_only_while_rows_run(slow_emulator: RunningEmulator, tmp_path: Path) -> None:
+    """The runner keeps the garbage collector off the pre-run heap while rows run (`heap_frozen`), and
+    hands it back at the end."""
+    import gc
+
+    seen: list[int] = []
+    table = new_table(tmp_path / "batch", 20)
+    session = open_session(settings_for(slow_emulator), table, prompts(20))
+    session.runner.progress = lambda _: seen.append(gc.get_freeze_count())
+    session.runner.progress_interval = 0.0
+    try:
+        report = await session.runner.run()
+    finally:
+        await session.aclose()
+        table.close()
+    assert report.counts == {"completed": 20}
+    assert max(seen) > 0
+    assert gc.get_freeze_count() == 0

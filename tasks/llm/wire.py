@@ -1,0 +1,133 @@
+"""The hot path's transport: JSON calls on aiohttp and orjson, for background creates, polls and cancels.
+
+Through the SDK, each of these calls cost about 2 ms of CPU (building an httpx2 request, validating the
+answer into pydantic models), which capped a run on one core near 250 calls/s; here they cost about a
+tenth of that (tests/benchmarks/bench_throughput.py). The SDK stays the source of truth for all but the
+bytes on the wire:
+- the URL, headers and query come from its client (`base_url`, `auth_headers`, `default_headers`,
+  `default_query`): OpenAI's bearer key, Azure's `api-key` header and `api-version` query alike (read
+  once: client.py gives every client a fixed key, never a token provider that would change them);
+- an error answer becomes the SDK's own exception, by the SDK's own status-to-class mapping, and a
+  timeout or cut connection the SDK's `APITimeoutError` or `APIConnectionError`, so `calls.translate`
+  decides what each means exactly as it does for the SDK's calls;
+- retries are the SDK's decisions (`_should_retry`, `_calculate_retry_timeout`), taken only when the
+  caller allows them: never for a create (see client.py), up to the client's `max_retries` for reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import httpx2
+import openai
+import orjson
+from openai._models import FinalRequestOptions
+
+Json = dict[str, Any]
+
+
+class Wire:
+    """One aiohttp session (made inside the running loop, on first use) speaking for one SDK client."""
+
+    def __init__(self, client: openai.AsyncOpenAI, *, connections: int) -> None:
+        self._client = client
+        self._base = str(client.base_url)
+        self._query = {name: str(value) for name, value in client.default_query.items()}
+        # default_headers marks headers the caller removed with the SDK's `Omit`: only strings are sent.
+        # The SDK's own telemetry (`X-Stainless-*`: its version, OS, runtime) describes calls the SDK
+        # makes, which these are not; leaving it out also spares each call eight headers both ways.
+        headers = {
+            name: value
+            for name, value in client.default_headers.items()
+            if isinstance(value, str) and not name.lower().startswith("x-stainless-")
+        }
+        self._headers = {**headers, **client.auth_headers}
+        self._timeout = _timeout(client.timeout)
+        self._connections = connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            # A pool that keeps every connection it opens: background calls are short and many.
+            connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=0)
+            self._session = aiohttp.ClientSession(
+                headers=self._headers, connector=connector, timeout=self._timeout, json_serialize=_dumps
+            )
+        return self._session
+
+    async def call(
+        self, method: str, path: str, body: Json | None = None, *, retries: int = 0
+    ) -> tuple[Json, Mapping[str, str]]:
+        """The JSON answer to one call and its headers; up to `retries` more tries where the SDK would
+        retry. Raises the SDK's exceptions (`openai.OpenAIError`), as its own calls would."""
+        tries = 0
+        while True:
+            try:
+                return await self._once(method, path, body)
+            except openai.APIStatusError as exc:
+                if tries >= retries or not self._client._should_retry(exc.response):
+                    raise
+                headers: httpx2.Headers | None = exc.response.headers
+            except openai.APIConnectionError:  # timeouts too
+                if tries >= retries:
+                    raise
+                headers = None
+            options = FinalRequestOptions.construct(method=method.lower(), url=path, max_retries=retries)
+            await asyncio.sleep(self._client._calculate_retry_timeout(retries - tries, options, headers))
+            tries += 1
+
+    async def _once(self, method: str, path: str, body: Json | None) -> tuple[Json, Mapping[str, str]]:
+        url = self._base + path
+        data = None if body is None else orjson.dumps(body)
+        try:
+            async with self._http().request(method, url, data=data, params=self._query or None) as answer:
+                content = await answer.read()
+                status, headers = answer.status, answer.headers
+        except TimeoutError as exc:
+            raise openai.APITimeoutError(request=httpx2.Request(method, url)) from exc
+        except aiohttp.ClientError as exc:
+            raise openai.APIConnectionError(request=httpx2.Request(method, url)) from exc
+        if not 200 <= status < 300:
+            raise self._client._make_status_error_from_response(
+                _response(method, url, status, headers, content)
+            )
+        try:
+            parsed = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            response = _response(method, url, status, headers, content)
+            raise openai.APIResponseValidationError(response, content.decode(errors="replace"))
+        return parsed, headers
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _response(
+    method: str, url: str, status: int, headers: Mapping[str, str], content: bytes
+) -> httpx2.Response:
+    """The answer as the httpx2 response the SDK's exceptions carry (and `translate` reads)."""
+    request = httpx2.Request(method, url)
+    return httpx2.Response(status, headers=list(headers.items()), content=content, request=request)
+
+
+def _timeout(timeout: float | openai.Timeout | None) -> aiohttp.ClientTimeout:
+    """The SDK client's timeout in aiohttp's terms, part for part: the wait for a pooled connection
+    (aiohttp's `connect` covers the pool wait and the connect, like httpx's `pool`), the TCP connect, and
+    the longest wait for the next bytes of the answer."""
+    if isinstance(timeout, httpx2.Timeout):
+        pool = None if timeout.pool is None or timeout.connect is None else timeout.pool + timeout.connect
+        return aiohttp.ClientTimeout(
+            total=None, connect=pool, sock_connect=timeout.connect, sock_read=timeout.read
+        )
+    return aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=timeout, sock_read=timeout)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
