@@ -15,7 +15,7 @@ import importlib
 import os
 import time
 
-ORDER = ("ratelimit", "baseline", "overhead", "scale", "crash", "state", "emulator", "startup")
+ORDER = ("ratelimit", "baseline", "overhead", "scale", "crash", "state", "emulator", "startup", "inflight")
 QUICK_ARGS = {"emulator": ["--seconds", "2", "--runs", "1", "--held", "20000"]}
 
 
@@ -29,7 +29,7 @@ def main() -> None:
         print(f"\n=== bench_{name} (load average {os.getloadavg()[0]:.2f}) ===", flush=True)
         started = time.monotonic()
         extra = QUICK_ARGS.get(name, ["--quick"]) if args.quick else []
-        if name in ("state", "scale", "crash", "overhead", "ratelimit", "baseline", "startup"):
+        if name in ("state", "scale", "crash", "overhead", "ratelimit", "baseline", "startup", "inflight"):
             module.main(extra)
         else:  # bench_emulator parses sys.argv itself
             import sys
