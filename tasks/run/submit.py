@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from rowrelay.tasks.errors import RateLimitedError, TransientError
@@ -42,13 +42,24 @@ row's state already says what happened (held its token to wait on, or failed).""
 
 STOP_GRACE = 5.0
 """Seconds a stopping run waits for creates already on the wire to answer (`Submitter._stopping`)."""
+SENDING = 256
+"""Rows between the create budget and the create's answer at once. The budget lets a minute's creates
+through in one burst (a full bucket), and with many thousands in flight that burst, all queued on the
+HTTP pool, would wait there past the request timeout and count creates that never left as maybe
+created. A few hundred keep the pool busy (a background create answers in milliseconds) and the rest
+wait, still `pending`, here."""
 
 
 @dataclass
 class Submitter:
     context: RowContext
+    _sending: asyncio.Semaphore = field(init=False, default_factory=lambda: asyncio.Semaphore(SENDING))
 
     async def submit(self, row: RowState) -> Submitted:
+        async with self._sending:
+            return await self._send(row)
+
+    async def _send(self, row: RowState) -> Submitted:
         context, key = self.context, row.row_key
         request = self._request(key)
         instructions = estimate_tokens(context.policy.instructions or "")

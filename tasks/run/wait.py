@@ -26,6 +26,12 @@ from rowrelay.tasks.run.schedule import LatencyModel, next_poll_delay
 from rowrelay.tasks.run.submit import Live
 from rowrelay.tasks.state import RowState
 
+POLLING = 256
+"""Rows between the poll budget and the poll's answer at once. The budget lets a minute's polls through
+in one burst (a full bucket): with tens of thousands of rows due, that burst queued on the HTTP pool
+held a request's objects per row and waited there past the request timeout. The rest wait here, cheaply
+and in order, until a few hundred (enough to keep the pool busy) are on their way."""
+
 
 @dataclass
 class Waiter:
@@ -34,6 +40,7 @@ class Waiter:
     latencies: LatencyModel = field(default_factory=LatencyModel)
     finished_after: dict[str, float] = field(default_factory=dict)
     """Polled rows: the estimated seconds from submit to the server finishing, for the schedule."""
+    _polling: asyncio.Semaphore = field(init=False, default_factory=lambda: asyncio.Semaphore(POLLING))
 
     async def wait(self, row: RowState, live: Live | None) -> Snapshot | None:
         if self.context.streaming:
@@ -49,11 +56,9 @@ class Waiter:
         while True:
             elapsed = (now() - submitted).total_seconds()
             await self.context.sleep(next_poll_delay(elapsed, polls, self.latencies))
-            await self.context.budget.acquire_poll()
             polls += 1
-            self.context.counters.polls += 1
             try:
-                snapshot = await self.backend.retrieve(response_id)
+                snapshot = await self._look(response_id)
             except ResponseGoneError as exc:
                 self.context.apply(key, record.expired(str(exc)))
                 return None
@@ -81,6 +86,13 @@ class Waiter:
             if await self._stuck(key, snapshot, elapsed):
                 return None
             self._note_progress(key, snapshot)
+
+    async def _look(self, response_id: str) -> Snapshot:
+        """One poll, under the poll budget, with at most `POLLING` on their way at once."""
+        async with self._polling:
+            await self.context.budget.acquire_poll()
+            self.context.counters.polls += 1
+            return await self.backend.retrieve(response_id)
 
     async def _follow(self, row: RowState, live: Live | None) -> Snapshot | None:
         """Stream to the end, resuming from the saved cursor after drops; poll past the stream window."""

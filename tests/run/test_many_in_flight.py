@@ -1,0 +1,71 @@
+"""Many rows in flight at once: the poll budget holds over all of them, each row ends exactly once, and a
+cancelled run cancels every response the server holds, with more rows waiting than go on the wire at once.
+
+Timing is on the loop's virtual clock (`tests/support/virtual_time.py`): the budget is a bucket over the
+loop's time, so polls the server counted are checked against the virtual seconds the run took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from rowrelay.tasks.run import open_session
+from rowrelay.tasks.run.submit import SENDING
+from rowrelay.tasks.state import load
+from tests.support.runs import creates_per_row, new_table, prompts, run_batch, settings_for
+from tests.support.virtual_time import run_in_virtual_time
+
+RETRIEVE = "GET /v1/responses/{response_id}"
+
+
+def test_a_small_poll_budget_holds_over_many_rows_in_flight_and_each_row_ends_once(tmp_path: Path) -> None:
+    rows, poll_rpm = 300, 60  # a one-minute bucket: 60 polls at once, then one a second
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.2"), seed=5)) as emu:
+
+        async def main() -> float:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            # A long request timeout: the virtual clock jumps while a request is on the wire.
+            report = await run_batch(
+                emu, tmp_path / "batch", rows, max_in_flight=rows, poll_rpm=poll_rpm, request_timeout=10_000
+            )
+            assert report.counts == {"completed": rows}
+            return loop.time() - started
+
+        elapsed = run_in_virtual_time(main)
+        polls = emu.emulator.routes[RETRIEVE]
+        assert polls >= rows  # every row was seen running at least once: the budget was what bound
+        assert polls <= poll_rpm + elapsed * poll_rpm / 60 + 1
+        assert set(creates_per_row(emu).values()) == {1}
+        assert len(creates_per_row(emu)) == rows
+    frame = load(tmp_path / "batch")
+    assert (frame["status"] == "completed").all()
+    assert (frame["attempts"] == 1).all()
+    assert frame["response_id"].is_unique
+
+
+async def test_cancelling_a_run_with_more_rows_than_go_on_the_wire_cancels_every_held_response(
+    tmp_path: Path,
+) -> None:
+    rows = SENDING + 200
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:60"))) as emu:
+        table = new_table(tmp_path / "batch", rows=rows)
+        session = open_session(settings_for(emu, max_in_flight=rows), table, prompts(rows))
+        task = asyncio.create_task(session.runner.run())
+        while len(emu.emulator.listing()) < rows // 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)  # the emulator runs in another thread: nothing to await on
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await session.aclose()
+        table.close()
+        held = emu.emulator.listing()
+        assert {r["status"] for r in held} == {"cancelled"}
+    frame = load(tmp_path / "batch")
+    cancelled = frame[frame["status"] == "cancelled"]
+    assert set(cancelled["response_id"]) == {r["id"] for r in held}
+    assert set(frame["status"]) <= {"cancelled", "pending"}
