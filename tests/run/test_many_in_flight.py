@@ -1,5 +1,6 @@
 """Many rows in flight at once: the poll budget holds over all of them, every job the server started is
-counted on its row and every row completes, and a cancelled run cancels every response the server holds, with more rows waiting than go on the wire at once.
+counted on its row and every row completes, and a cancelled run cancels every response the server
+holds, with more rows waiting than go on the wire at once.
 
 Timing is on the loop's virtual clock (`tests/support/virtual_time.py`): the budget is a bucket over the
 loop's time, so polls the server counted are checked against the virtual seconds the run took.
