@@ -71,6 +71,28 @@ async def _calibrate(create: Create, poll: Poll) -> dict[str, float]:
     return {"cpu_ms_per_create_alone": create_cpu * 1000, "cpu_ms_per_poll_alone": poll_cpu * 1000}
 
 
+async def _create_and_poll(create: Create, poll: Poll, rows: int, in_flight: int) -> dict[str, Any]:
+    """The reference loop over any client: `in_flight` rows at once, each created in the background and
+    polled every LEAN_POLL seconds until it ends; wall and CPU time, completions, and CPU per call."""
+    gate = asyncio.Semaphore(in_flight)
+    results: dict[int, str] = {}
+
+    async def one(i: int) -> None:
+        async with gate:
+            response_id = await create(i)
+            while True:
+                await asyncio.sleep(LEAN_POLL)
+                if (status := await poll(response_id)) in _TERMINAL:
+                    results[i] = status
+                    return
+
+    started, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(one(i) for i in range(rows)))
+    run = {"seconds": time.perf_counter() - started, "cpu_s": time.process_time() - cpu}
+    run["completed"] = sum(status == "completed" for status in results.values())
+    return {**run, **await _calibrate(create, poll)}
+
+
 async def _lean(url: str, rows: int, in_flight: int) -> dict[str, Any]:
     import aiohttp
     import orjson
@@ -90,23 +112,7 @@ async def _lean(url: str, rows: int, in_flight: int) -> dict[str, Any]:
                 answer.raise_for_status()
                 return str(orjson.loads(await answer.read())["status"])
 
-        gate = asyncio.Semaphore(in_flight)
-        results: dict[int, str] = {}
-
-        async def one(i: int) -> None:
-            async with gate:
-                response_id = await create(i)
-                while True:
-                    await asyncio.sleep(LEAN_POLL)
-                    if (status := await poll(response_id)) in _TERMINAL:
-                        results[i] = status
-                        return
-
-        started, cpu = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(one(i) for i in range(rows)))
-        run = {"seconds": time.perf_counter() - started, "cpu_s": time.process_time() - cpu}
-        run["completed"] = sum(status == "completed" for status in results.values())
-        return {**run, **await _calibrate(create, poll)}
+        return await _create_and_poll(create, poll, rows, in_flight)
 
 
 async def _sdk(url: str, rows: int, in_flight: int) -> dict[str, Any]:
@@ -120,23 +126,7 @@ async def _sdk(url: str, rows: int, in_flight: int) -> dict[str, Any]:
     async def poll(response_id: str) -> str:
         return str((await client.responses.retrieve(response_id)).status)
 
-    gate = asyncio.Semaphore(in_flight)
-    results: dict[int, str] = {}
-
-    async def one(i: int) -> None:
-        async with gate:
-            response_id = await create(i)
-            while True:
-                await asyncio.sleep(LEAN_POLL)
-                if (status := await poll(response_id)) in _TERMINAL:
-                    results[i] = status
-                    return
-
-    started, cpu = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(one(i) for i in range(rows)))
-    run = {"seconds": time.perf_counter() - started, "cpu_s": time.process_time() - cpu}
-    run["completed"] = sum(status == "completed" for status in results.values())
-    run.update(await _calibrate(create, poll))
+    run = await _create_and_poll(create, poll, rows, in_flight)
     await client.close()
     return run
 
