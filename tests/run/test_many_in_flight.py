@@ -12,14 +12,11 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
-from rowrelay.tasks.run import open_session
 from rowrelay.tasks.run.submit import SENDING
 from rowrelay.tasks.state import load
 from tests.support.duplicates import assert_every_job_is_paid_for
-from tests.support.runs import creates_per_row, new_table, prompts, run_batch, settings_for
+from tests.support.runs import cancel_midway, creates_per_row, run_batch
 from tests.support.virtual_time import run_in_virtual_time
 
 RETRIEVE = "GET /v1/responses/{response_id}"
@@ -59,16 +56,11 @@ async def test_cancelling_a_run_with_more_rows_than_go_on_the_wire_cancels_every
 ) -> None:
     rows = SENDING + 200
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:60"))) as emu:
-        table = new_table(tmp_path / "batch", rows=rows)
-        session = open_session(settings_for(emu, max_in_flight=rows), table, prompts(rows))
-        task = asyncio.create_task(session.runner.run())
-        while len(emu.emulator.listing()) < rows // 2:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)  # the emulator runs in another thread: nothing to await on
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await session.aclose()
-        table.close()
+
+        def half_held() -> bool:
+            return len(emu.emulator.listing()) >= rows // 2
+
+        await cancel_midway(emu, tmp_path / "batch", rows, half_held, max_in_flight=rows)
         held = emu.emulator.listing()
         assert {r["status"] for r in held} == {"cancelled"}
     frame = load(tmp_path / "batch")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,15 @@ from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator
 from rowrelay.tasks.llm import BackendRefusedError
 from rowrelay.tasks.run import open_session, submit
 from rowrelay.tasks.state import StateTable, load
-from tests.support.runs import ROWS, creates_per_row, new_table, prompts, run_batch, settings_for
+from tests.support.runs import (
+    ROWS,
+    cancel_midway,
+    creates_per_row,
+    new_table,
+    prompts,
+    run_batch,
+    settings_for,
+)
 
 
 @pytest.fixture
@@ -117,34 +124,26 @@ async def test_stuck_responses_are_cancelled_after_the_queued_timeout_and_retrie
 
 async def test_cancelling_the_run_cancels_in_flight_responses_on_the_server(tmp_path: Path) -> None:
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:30"))) as emu:
-        table = new_table(tmp_path / "batch", rows=10)
-        session = open_session(settings_for(emu), table, prompts(10))
-        task = asyncio.create_task(session.runner.run())
-        while sum(r["status"] in ("queued", "in_progress") for r in emu.emulator.listing()) < 10:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)  # the emulator runs in another thread: nothing to await on
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await session.aclose()
-        table.close()
+
+        def all_running() -> bool:
+            return sum(r["status"] in ("queued", "in_progress") for r in emu.emulator.listing()) >= 10
+
+        await cancel_midway(emu, tmp_path / "batch", 10, all_running)
         assert {r["status"] for r in emu.emulator.listing()} == {"cancelled"}
     assert set(load(tmp_path / "batch")["status"]) == {"cancelled"}
 
 
 async def _cancel_once_every_create_is_on_the_wire(emu: RunningEmulator, directory: Path, mode: str) -> None:
-    """Start a run, cancel it once the server has started every row's job but answered none of the
-    creates, and close the session as the CLI does."""
-    table = new_table(directory, rows=10)
-    session = open_session(settings_for(emu, mode=mode, request_timeout=60), table, prompts(10))
-    task = asyncio.create_task(session.runner.run())
-    while len(emu.emulator.jobs_listing()) < 10:  # noqa: ASYNC110
-        await asyncio.sleep(0.02)  # the emulator runs in another thread: nothing to await on
-    assert not any(job["answered"] for job in emu.emulator.jobs_listing())
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    await session.aclose()
-    table.close()
+    """Cancel a 10-row run once the server has started every row's job but answered none of the creates."""
+
+    def all_started_none_answered() -> bool:
+        jobs = emu.emulator.jobs_listing()
+        if len(jobs) < 10:
+            return False
+        assert not any(job["answered"] for job in jobs)
+        return True
+
+    await cancel_midway(emu, directory, 10, all_started_none_answered, mode=mode, request_timeout=60)
 
 
 @pytest.mark.parametrize("mode", ["poll", "stream"])

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from rowrelay.tasks.emulator import RunningEmulator
 from rowrelay.tasks.run import RunReport, open_session
@@ -51,6 +55,23 @@ async def run_batch(
     finally:
         await session.aclose()
         table.close()
+
+
+async def cancel_midway(
+    emu: RunningEmulator, directory: Path, rows: int, ready: Callable[[], bool], **overrides: Any
+) -> None:
+    """Start a run over a fresh table, cancel it (as Ctrl-C does) once `ready()` holds, see the run end
+    cancelled, and close the session and table as the CLI does."""
+    table = new_table(directory, rows)
+    session = open_session(settings_for(emu, **overrides), table, prompts(rows))
+    task = asyncio.create_task(session.runner.run())
+    while not ready():  # noqa: ASYNC110
+        await asyncio.sleep(0.02)  # the emulator runs in another thread: nothing to await on
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await session.aclose()
+    table.close()
 
 
 def creates_per_row(emu: RunningEmulator) -> Counter[str]:
