@@ -2,8 +2,8 @@
 is in flight, and pauses that 429s and exhausted `x-ratelimit-*` headers set: creates and polls each
 have their own, so a create limit never stops the run noticing completions.
 
-Limit by weight, not by count: one aiolimiter bucket for requests, one for tokens (acquiring the
-estimate), a semaphore for open responses. A 429 storm only slows the batch: callers wait at the gate
+Limit by weight, not by count: one aiolimiter bucket for requests (its burst learned from the server:
+pacing.py), one for tokens (acquiring the estimate), a semaphore for open responses. A 429 storm only slows the batch: callers wait at the gate
 and retry, and no row is failed for it.
 """
 
@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from aiolimiter import AsyncLimiter
+
+from rowrelay.tasks.llm.pacing import CreatePace
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -110,13 +112,13 @@ class RateBudget:
     throttled: int = 0
     _creates_paused_until: float = 0.0
     _polls_paused_until: float = 0.0
-    _requests: AsyncLimiter = field(init=False)
+    _requests: CreatePace = field(init=False)
     _tokens: AsyncLimiter = field(init=False)
     _polls: AsyncLimiter = field(init=False)
     in_flight: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
-        self._requests = AsyncLimiter(self.rpm, 60)
+        self._requests = CreatePace(self.rpm)
         self._tokens = AsyncLimiter(self.tpm, 60)
         self._polls = AsyncLimiter(self.poll_rpm, 60)
         self.in_flight = asyncio.Semaphore(self.max_in_flight)
@@ -138,7 +140,7 @@ class RateBudget:
     async def acquire_create(self, tokens: int) -> None:
         """Wait until a create of about `tokens` tokens fits the request and token budgets."""
         await self._gate(poll=False)
-        await self._requests.acquire()
+        await self._requests.limiter.acquire()
         await self._tokens.acquire(min(tokens, self.tpm))
         await self._gate(poll=False)  # a 429 elsewhere may have closed the gate while we queued
 
@@ -155,8 +157,11 @@ class RateBudget:
             self._creates_paused_until = max(self._creates_paused_until, until)
 
     def on_rate_limited(self, wait: float | None, *, poll: bool = False) -> None:
-        """A 429 pauses the kind of call that earned it, for the server's retry-after (else 1 s)."""
+        """A 429 pauses the kind of call that earned it, for the server's retry-after (else 1 s); a
+        create's 429 also keeps the create burst to half a second from then on (pacing.py)."""
         self.throttled += 1
+        if not poll:
+            self._requests.on_rate_limited()
         self.pause(wait if wait is not None else 1.0, poll=poll)
 
     def observe_headers(self, headers: Mapping[str, str], *, tokens_needed: int) -> None:
@@ -173,6 +178,8 @@ class RateBudget:
             limit = _int(headers.get(f"x-ratelimit-limit-{unit}"))
             if remaining is None or limit is None or limit <= 0 or remaining < 0:
                 continue
+            if unit == "requests":
+                self._requests.observe(remaining, limit)
             if remaining < needed:
                 reset = parse_duration(headers.get(f"x-ratelimit-reset-{unit}"))
                 if reset:

@@ -178,17 +178,19 @@ LATENCY = "lognormal:3,0.4"
 MEDIAN_LATENCY = 3.0
 
 
-def emulator_options(rpm: int, seed: int = 11) -> list[str]:
-    return ["--latency", LATENCY, "--rpm", str(rpm), "--seed", str(seed)]
+def emulator_options(rpm: int, seed: int = 11, window: float = 60.0) -> list[str]:
+    return ["--latency", LATENCY, "--rpm", str(rpm), "--rate-window", f"{window:g}", "--seed", str(seed)]
 
 
-def creates_efficiency(create_times: list[float], rpm: int) -> dict[str, float]:
-    """Steady-state creates/min ÷ R (after the bucket's initial burst) and whole-run ideal/actual span."""
+def creates_efficiency(create_times: list[float], rpm: int, window: float = 60.0) -> dict[str, float]:
+    """Steady-state creates/min ÷ R (after the bucket's initial burst) and whole-run ideal/actual span,
+    for a server bucket holding `window` seconds of R (the emulator's --rate-window)."""
     times = sorted(create_times)
     n, rate = len(times), rpm / 60.0
+    burst = max(1.0, rate * window)
     first, last = times[0], times[-1]
     start = next(
-        (i for i, t in enumerate(times) if i + 1 >= rpm + (t - first) * rate - rate),
+        (i for i, t in enumerate(times) if i + 1 >= burst + (t - first) * rate - rate),
         None,
     )
     steady = float("nan")
@@ -196,7 +198,7 @@ def creates_efficiency(create_times: list[float], rpm: int) -> dict[str, float]:
     if start is not None and last > times[start]:
         window = last - times[start]
         steady = (n - 1 - start) / window * 60.0 / rpm
-    ideal = max(0.0, (n - rpm) / rate)
+    ideal = max(0.0, (n - burst) / rate)
     return {
         "steady_creates_per_min": steady * rpm,
         "steady_ratio": steady,
@@ -236,11 +238,28 @@ def _epoch(value: Any) -> float:
     return float(value.timestamp())
 
 
-def measure_rowrelay(emu: Emulator, rows: int, rpm: int, mode: str, tmp: Path) -> dict[str, Any]:
-    """One rowrelay run in its own process against `emu`, and what the server saw of it."""
+def measure_rowrelay(
+    emu: Emulator,
+    rows: int,
+    rpm: int,
+    mode: str,
+    tmp: Path,
+    *,
+    max_in_flight: int = 1000,
+    window: float = 60.0,
+) -> dict[str, Any]:
+    """One rowrelay run in its own process against `emu` (its bucket holding `window` seconds of `rpm`),
+    and what the server saw of it."""
     state = tmp / f"state-{mode}"
     run = run_child(
-        "tests.benchmarks._workload", "rowrelay", emu.url, str(state), str(rows), mode, str(rpm), "1000"
+        "tests.benchmarks._workload",
+        "rowrelay",
+        emu.url,
+        str(state),
+        str(rows),
+        mode,
+        str(rpm),
+        str(max_in_flight),
     )
     listing = emu.listing()
     stats = emu.stats()
@@ -250,7 +269,7 @@ def measure_rowrelay(emu: Emulator, rows: int, rpm: int, mode: str, tmp: Path) -
     completed = run["counts"].get("completed", 0)
     return {
         **run,
-        **creates_efficiency(created, rpm),
+        **creates_efficiency(created, rpm, window),
         **lags(listing, state),
         "requests": sum(stats["routes"].values()) - stats["routes"].get("GET /emulator/responses", 0),
         "create_requests": creates_sent,

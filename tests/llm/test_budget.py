@@ -122,19 +122,82 @@ def _clock() -> float:
     return asyncio.get_running_loop().time()
 
 
-def test_creates_burst_to_the_requests_per_minute_then_go_one_per_refill() -> None:
+async def _create_times(budget: RateBudget, count: int) -> list[float]:
+    """Seconds from now at which each of `count` creates, acquired one after another, gets through."""
+    start = _clock()
+    times = []
+    for _ in range(count):
+        await budget.acquire_create(10)
+        times.append(_clock() - start)
+    return times
+
+
+def _requests_left(remaining: int, limit: int = 600) -> dict[str, str]:
+    return {
+        "x-ratelimit-limit-requests": str(limit),
+        "x-ratelimit-remaining-requests": str(remaining),
+        "x-ratelimit-reset-requests": "1s",
+    }
+
+
+def test_creates_burst_half_a_second_of_the_rate_then_go_one_per_refill() -> None:
     async def main() -> list[float]:
-        budget = _budget(rpm=60)
-        start = _clock()
-        times = []
-        for _ in range(62):
-            await budget.acquire_create(10)
-            times.append(_clock() - start)
-        return times
+        return await _create_times(_budget(rpm=600), 7)
+
+    # 600/min is 10/s: a burst of 5, then one every 0.1 s. A minute's worth at once (600) is what a
+    # server enforcing the limit per second answers with 429s.
+    times = run_in_virtual_time(main)
+    assert times[:5] == [0.0] * 5
+    assert times[5:] == [pytest.approx(0.1, abs=EXACT), pytest.approx(0.2, abs=EXACT)]
+
+
+def test_a_server_showing_a_fuller_bucket_lets_creates_burst_to_it_less_half_a_second() -> None:
+    async def main() -> list[float]:
+        budget = _budget(rpm=600)
+        # The server took this create and still holds 59: its bucket holds at least 60. Keep half a
+        # second (5) back, for requests that reach it bunched.
+        budget.observe_headers(_requests_left(59), tokens_needed=10)
+        return await _create_times(budget, 56)
 
     times = run_in_virtual_time(main)
-    assert times[:60] == [0.0] * 60  # a full bucket: the first minute's worth at once
-    assert times[60:] == [pytest.approx(1.0, abs=EXACT), pytest.approx(2.0, abs=EXACT)]  # then 1/s
+    assert times[:55] == [0.0] * 55
+    assert times[55] == pytest.approx(0.1, abs=EXACT)
+
+
+def test_the_burst_never_passes_a_minute_of_the_runs_own_rate() -> None:
+    async def main() -> list[float]:
+        budget = _budget(rpm=600)
+        budget.observe_headers(_requests_left(29_999, limit=30_000), tokens_needed=10)
+        return await _create_times(budget, 596)
+
+    times = run_in_virtual_time(main)
+    assert times[:595] == [0.0] * 595
+    assert times[595] == pytest.approx(0.1, abs=EXACT)
+
+
+def test_a_create_429_keeps_the_burst_to_half_a_second_for_the_rest_of_the_run() -> None:
+    async def main() -> list[float]:
+        budget = _budget(rpm=600)
+        budget.observe_headers(_requests_left(299), tokens_needed=10)
+        budget.on_rate_limited(0.0)  # the server's window is shorter than its headers showed
+        budget.observe_headers(_requests_left(599), tokens_needed=10)  # and they are no longer believed
+        return await _create_times(budget, 6)
+
+    times = run_in_virtual_time(main)
+    assert times[:5] == [0.0] * 5
+    assert times[5] == pytest.approx(0.1, abs=EXACT)
+
+
+def test_a_poll_429_leaves_the_create_burst_alone() -> None:
+    async def main() -> list[float]:
+        budget = _budget(rpm=600)
+        budget.observe_headers(_requests_left(59), tokens_needed=10)
+        budget.on_rate_limited(0.0, poll=True)
+        return await _create_times(budget, 56)
+
+    times = run_in_virtual_time(main)
+    assert times[:55] == [0.0] * 55
+    assert times[55] == pytest.approx(0.1, abs=EXACT)
 
 
 def test_creates_are_held_to_the_tokens_per_minute() -> None:

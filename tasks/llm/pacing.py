@@ -1,0 +1,53 @@
+"""How many creates may go at once: the burst of the create bucket, learned from what the server shows.
+
+OpenAI enforces a per-minute limit over shorter windows too ("60,000 requests/minute may be enforced as
+1,000 requests/second"), so a client that bursts a minute's worth of creates at once earns a storm of
+429s, each pausing creates for its retry-after: measured at 30,000 creates/min enforced per second, a
+one-minute bucket sent 13% of its creates into 429s and created at 0.57 of the limit. Pacing evenly
+throws away nothing on such a server, but a server whose bucket really holds a minute would let a
+short batch go much faster. So the bucket starts at half a second of the rate, and grows to what the
+server's `x-ratelimit-remaining-requests` shows it holds, less that same half second, which keeps the
+server's bucket from running dry when requests arrive bunched (the event loop, the network). A create
+429 means the server's window is shorter than it showed: the burst goes back to half a second for the
+rest of the run.
+
+aiolimiter's bucket holds `max_rate` and leaks at `max_rate / time_period`; changing both public
+attributes in proportion changes the burst and keeps the rate.
+"""
+
+from __future__ import annotations
+
+from aiolimiter import AsyncLimiter
+
+CUSHION_SECONDS = 0.5
+"""The burst to start with, and what is kept back from the server's bucket, in seconds of the rate."""
+
+
+class CreatePace:
+    """The create bucket: `rpm` creates a minute, in bursts no larger than the server is known to take."""
+
+    def __init__(self, rpm: int) -> None:
+        self.rpm = rpm
+        self.floor = max(1.0, rpm * CUSHION_SECONDS / 60.0)
+        self.limiter = AsyncLimiter(self.floor, self.floor * 60.0 / rpm)
+        self.shrunk = False
+
+    @property
+    def burst(self) -> float:
+        return self.limiter.max_rate
+
+    def _set_burst(self, burst: float) -> None:
+        self.limiter.max_rate = burst
+        self.limiter.time_period = burst * 60.0 / self.rpm
+
+    def observe(self, remaining: int, limit: int) -> None:
+        """The server's create bucket holds at least `remaining` + 1 (this create was taken from it)."""
+        if self.shrunk:
+            return
+        held = min(remaining + 1, limit, self.rpm)  # never more than a minute of our own rate
+        if held - self.floor > self.burst:
+            self._set_burst(held - self.floor)
+
+    def on_rate_limited(self) -> None:
+        self.shrunk = True
+        self._set_burst(self.floor)
