@@ -3,8 +3,8 @@ is in flight, and pauses that 429s and exhausted `x-ratelimit-*` headers set: cr
 have their own, so a create limit never stops the run noticing completions.
 
 Limit by weight, not by count: one aiolimiter bucket for requests (its burst learned from the server:
-pacing.py), one for tokens (acquiring the estimate), a semaphore for open responses. A 429 storm only slows the batch: callers wait at the gate
-and retry, and no row is failed for it.
+pacing.py), one for tokens (acquiring the estimate), a semaphore for open responses. A 429 storm only
+slows the batch: callers wait at the gate and retry, and no row is failed for it.
 """
 
 from __future__ import annotations
