@@ -1,0 +1,135 @@
+"""rowrelay as a user runs it (the `rowrelay run` command, start-up included) against the loop people
+first write, at 1,000 and 5,000 rows.
+
+    .venv/bin/python -m tests.benchmarks.bench_cli [--quick] [--sizes 1000 5000] [--rpm 3000]
+
+The workload is bench_baseline's: lognormal latency (median 3 s), R = 3,000 creates/min in the
+emulator's one-minute bucket, 1,000 responses in flight at most. The baseline is bench_baseline's loop
+(tests/benchmarks/_workload.py: a task per row, create, poll every 2 s, semaphore + aiolimiter, the SDK's
+retries), run as `python -m tests.benchmarks._workload` in its own process. rowrelay is the installed
+`rowrelay run` on a CSV of the same prompts, in poll and in stream mode, told what the user knows about
+their limits (`--rpm R --tpm 10^9 --max-in-flight 1000`, `ROWRELAY_POLL_RPM` out of the way as the baseline's polls
+are unlimited), with its local Prefect server already running (started by one 3-row run before the
+measures: a machine's first run is bench_startup_run's). Each side gets its own fresh emulator on its own
+core. Both walls are the whole process, interpreter start to exit; requests are the server's counts.
+The issue's targets: wall ≤ 0.8× and requests ≤ 1.0× the baseline's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tests.benchmarks._common import ROOT, cores, emulator, emulator_options, table, write
+from tests.benchmarks._workload import MODEL, prompt
+from tests.benchmarks.bench_baseline import measure_baseline
+from tests.support.local_prefect import environment, stopped_afterwards
+
+ROWRELAY = str(Path(sys.executable).with_name("rowrelay"))
+
+
+def _run(args: list[str], env: dict[str, str]) -> float:
+    """Seconds `rowrelay ARGS` took, on the non-emulator cores; raises if it did not exit 0."""
+    _, others = cores()
+    started = time.monotonic()
+    done = subprocess.run(
+        [ROWRELAY, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
+        preexec_fn=lambda: __import__("os").sched_setaffinity(0, others),
+    )  # fmt: skip
+    took = time.monotonic() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"rowrelay {' '.join(args[:2])} exited {done.returncode}:\n{done.stderr[-3000:]}")
+    return took
+
+
+def _source(tmp: Path, rows: int) -> Path:
+    path = tmp / f"prompts-{rows}.csv"
+    pd.DataFrame(
+        {"id": [f"row-{i:07d}" for i in range(rows)], "prompt": [prompt(i) for i in range(rows)]}
+    ).to_csv(path, index=False)
+    return path
+
+
+def measure_cli(rows: int, rpm: int, mode: str, tmp: Path, env: dict[str, str]) -> dict[str, Any]:
+    where = tmp / f"cli-{rows}-{mode}"
+    with emulator(*emulator_options(rpm)) as emu:
+        args = [
+            "run", str(_source(tmp, rows)), "--id-column", "id", "--prompt-column", "prompt",
+            "--base-url", emu.url, "--model", MODEL, "--mode", mode, "--rpm", str(rpm),
+            "--tpm", str(10**9), "--max-in-flight", "1000",
+            "--state", str(where / "state"), "--output", str(where / "out.parquet"),
+        ]  # fmt: skip
+        wall = _run(args, env)
+        stats = emu.stats()
+    out = pd.read_parquet(where / "out.parquet")
+    return {
+        "process_wall_s": wall,
+        "completed": int((out["rowrelay_status"] == "completed").sum()),
+        "requests": sum(n for route, n in stats["routes"].items() if not route.startswith("GET /emulator")),
+        "create_requests": stats["routes"].get("POST /v1/responses", 0),
+        "server_429": int(stats["status_codes"].get("429", 0)),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
+    parser.add_argument("--rpm", type=int, default=3000)
+    parser.add_argument("--quick", action="store_true", help="500 rows at R = 1,200/min")
+    args = parser.parse_args(argv)
+    sizes, rpm = ([500], 1200) if args.quick else (args.sizes, args.rpm)
+    results: dict[str, Any] = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-cli-") as name,
+        stopped_afterwards(Path(name) / "home") as home,
+    ):
+        tmp = Path(name)
+        env = {
+            **environment(home, tmp / "client-prefect"),
+            "OPENAI_API_KEY": "bench",
+            "ROWRELAY_POLL_RPM": str(10**7),
+        }
+        _run(["run", str(_source(tmp, 3)), "--id-column", "id", "--prompt-column", "prompt",
+              "--state", str(tmp / "warm" / "state"), "--output", str(tmp / "warm" / "out.csv")],
+             {k: v for k, v in env.items() if k != "OPENAI_API_KEY"})  # fmt: skip
+        for rows in sizes:
+            base = measure_baseline(rows, rpm)
+            results[str(rows)] = {"baseline": base}
+            for mode in ("poll", "stream"):
+                cli = measure_cli(rows, rpm, mode, tmp, env)
+                results[str(rows)][mode] = {
+                    **cli,
+                    "wall_ratio": cli["process_wall_s"] / base["process_wall_s"],
+                    "requests_ratio": cli["requests"] / base["requests"],
+                }
+    report(results, rpm)
+    write("cli", {"rpm": rpm, "sizes": results})
+    return results
+
+
+def report(results: dict[str, Any], rpm: int) -> None:
+    print(f"\n`rowrelay run` vs the first loop people write: R = {rpm:,} creates/min, latency median 3 s")
+    lines = []
+    for rows, r in results.items():
+        base = r["baseline"]
+        lines.append((f"{int(rows):,} baseline", f"{base['process_wall_s']:.1f}", f"{base['requests']:,}",
+                      f"{base['server_429']:,}", f"{base.get('failed', 0)} failed"))  # fmt: skip
+        for mode in ("poll", "stream"):
+            cli = r[mode]
+            done = f"{cli['completed']:,} completed"
+            lines.append((f"{int(rows):,} rowrelay run, {mode}", f"{cli['process_wall_s']:.1f}",
+                          f"{cli['requests']:,}", f"{cli['server_429']:,}", done))  # fmt: skip
+            lines.append(("  ÷ baseline (target ≤ 0.8, ≤ 1.0)", f"{cli['wall_ratio']:.2f}",
+                          f"{cli['requests_ratio']:.2f}", "", ""))  # fmt: skip
+    table(lines, ("side", "process wall s", "requests", "429s", "rows"))
+
+
+if __name__ == "__main__":
+    main()
