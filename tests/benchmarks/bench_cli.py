@@ -10,8 +10,9 @@ retries), run as `python -m tests.benchmarks._workload` in its own process. rowr
 `rowrelay run` on a CSV of the same prompts, in poll and in stream mode, told what the user knows about
 their limits (`--rpm R --tpm 10^9 --max-in-flight 1000`, `ROWRELAY_POLL_RPM` out of the way as the
 baseline's polls are unlimited), with its local Prefect server already running (started by one 3-row run
-before the measures: a machine's first run is bench_startup_run's). Each side gets its own fresh emulator on its own
-core. Both walls are the whole process, interpreter start to exit; requests are the server's counts.
+before the measures: a machine's first run is bench_startup_run's). Each side gets its own fresh
+emulator on its own core. Both walls are the whole process, interpreter start to exit; requests are the
+server's counts.
 The issue's targets: wall ≤ 0.8× and requests ≤ 1.0× the baseline's.
 """
 
