@@ -1,7 +1,9 @@
 """When to poll a background response next: a pure function of what has been seen.
 
-Polls cost rate budget, and a completion noticed late costs wall time. With no history the schedule
-is the guide's: a first look after about a second, then exponential backoff to a cap. Once latencies
+Polls cost rate budget, and a completion noticed late costs wall time. With no history the first look
+comes after a quarter of a second, then exponential backoff to a cap: a short response (or a small
+batch) is not held a second for nothing, and a minutes-long one pays about two polls more than from a
+one-second start, only until eight latencies have been seen. Once latencies
 have been observed, the first poll lands near the fastest completions (the 10th percentile), and later
 polls tighten around the median and widen past the tail, so most rows need two or three polls and a
 completion is noticed within a small fraction of the typical latency.
@@ -12,7 +14,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
-FIRST_POLL = 1.0
+FIRST_POLL = 0.25
 BACKOFF = 1.6
 MIN_INTERVAL = 0.25
 MAX_INTERVAL = 30.0
