@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 FIRST_POLL = 0.25
 BACKOFF = 1.6
 MIN_INTERVAL = 0.25
+FIRST_LOOK_FLOOR = 0.02
+"""The first look waits for the fastest completions however fast they are (cached answers, a local
+server): held to MIN_INTERVAL it kept each such row's in-flight slot a quarter second for nothing."""
 MAX_INTERVAL = 30.0
 _WINDOW = 512  # latencies kept for the estimate
 
@@ -50,7 +53,7 @@ def next_poll_delay(elapsed: float, polls_done: int, model: LatencyModel) -> flo
         return min(MAX_INTERVAL, FIRST_POLL * BACKOFF**polls_done)
     early = model.quantile(0.1) or median
     if polls_done == 0 and elapsed < early:
-        return max(MIN_INTERVAL, early - elapsed)
+        return max(FIRST_LOOK_FLOOR, early - elapsed)
     tail = model.quantile(0.95) or median
     # Within the bulk, poll at a tenth of the median; past the tail, at a tenth of the time already
     # spent, which backs off geometrically and keeps the detection lag near 10% of the latency.

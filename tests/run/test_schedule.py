@@ -5,7 +5,14 @@ from __future__ import annotations
 import itertools
 import random
 
-from rowrelay.tasks.run.schedule import FIRST_POLL, MAX_INTERVAL, MIN_INTERVAL, LatencyModel, next_poll_delay
+from rowrelay.tasks.run.schedule import (
+    FIRST_LOOK_FLOOR,
+    FIRST_POLL,
+    MAX_INTERVAL,
+    MIN_INTERVAL,
+    LatencyModel,
+    next_poll_delay,
+)
 
 
 def test_without_history_it_backs_off_from_about_a_second_to_a_cap() -> None:
@@ -24,6 +31,16 @@ def test_with_history_the_first_poll_lands_near_the_fast_completions() -> None:
     assert 10.0 <= first <= 11.0  # about the 10th percentile, not one second
     later = next_poll_delay(12.0, 1, model)
     assert MIN_INTERVAL <= later <= 0.15 * 12.0  # a small fraction of the median
+
+
+def test_with_fast_history_the_first_look_is_as_early_as_the_fast_completions() -> None:
+    model = LatencyModel()
+    for seconds in [0.05 + i * 0.01 for i in range(40)]:
+        model.observe(seconds)
+    first = next_poll_delay(0.0, 0, model)
+    assert FIRST_LOOK_FLOOR <= first <= 0.1  # about the 10th percentile (0.09 s), under MIN_INTERVAL
+    assert next_poll_delay(0.085, 0, model) == FIRST_LOOK_FLOOR  # its moment all but come: at once
+    assert next_poll_delay(0.2, 1, model) == MIN_INTERVAL  # later looks keep the floor
 
 
 def test_simulated_polls_per_row_stay_few_and_lag_small() -> None:
