@@ -236,6 +236,8 @@ async def _process(
                 return await process_shard(_whole(session.runner), number, _whole(keys))
 
         await asyncio.gather(*(shard(i, keys) for i, keys in enumerate(batch.shards)))
+        if not batch.shards:  # nothing to send or wait on: still say where the batch stands
+            on_progress(Progress(table.counts(), len(table), 0.0, session.driver.context.counters))
     finally:
         await session.aclose()
         await artifact.finish()

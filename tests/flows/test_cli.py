@@ -126,6 +126,7 @@ def test_run_completes_then_the_same_command_resumes_and_status_and_export_work(
         again = rowrelay(run_args(source, tmp_path), env)
         assert again.returncode == 0, again.stderr[-3000:]
         assert len(emu.emulator.listing()) == 25  # the second run sent nothing
+        assert "25/25" in again.stderr  # and its progress bar says so (not `0/? starting`)
     status = rowrelay(["status", str(tmp_path / "state")], env)
     assert status.returncode == 0
     assert "completed" in status.stdout
