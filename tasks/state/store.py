@@ -75,6 +75,7 @@ class RowStore:
     def _set_base(self, base: pa.Table) -> None:
         self.base = base
         self._arrays: list[Any] = list(base.columns)  # chunked: combining 1M rows would cost ~1 s
+        self._last_read: RowState | None = None
 
     def __len__(self) -> int:
         return len(self._pos)
@@ -93,8 +94,14 @@ class RowStore:
         row = self.overlay.get(key)
         if row is not None:
             return row
+        # A row is read from the base twice in a row before its first change (the driver looks, then
+        # the transition does), at ~40 µs each: keep the last one (the base is immutable until replaced).
+        last = self._last_read
+        if last is not None and last.row_key == key:
+            return last
         position = self._pos[key]
-        return RowState(*[array[position].as_py() for array in self._arrays])
+        self._last_read = last = RowState(*[array[position].as_py() for array in self._arrays])
+        return last
 
     def put(self, old: RowState, new: RowState) -> None:
         """Record `new` as the latest state of its row (which `old` was)."""
