@@ -79,35 +79,41 @@ def _parsed(text: str | None) -> Any:
         return None
 
 
-def arrow_type(schema: Any, root: Mapping[str, Any], depth: int = 0) -> pa.DataType:
-    """The Arrow type a value of `schema` is stored as (`_JSON` text when there is no single one)."""
+def arrow_type(
+    schema: Any, root: Mapping[str, Any], depth: int = 0, refs: frozenset[str] = frozenset()
+) -> pa.DataType:
+    """The Arrow type a value of `schema` is stored as (`_JSON` text when there is no single one; a
+    definition met again inside itself, a recursive one, is kept as JSON text from there on)."""
     if not isinstance(schema, Mapping) or depth > _DEEP:
         return _JSON
     ref = schema.get("$ref")
     if isinstance(ref, str):
-        return arrow_type(_resolve(ref, root), root, depth + 1)
+        return _JSON if ref in refs else arrow_type(_resolve(ref, root), root, depth + 1, refs | {ref})
     examples = [schema["const"]] if "const" in schema else schema.get("enum")
     if isinstance(examples, list) and examples:
         return _common([_type_of_value(v) for v in examples if v is not None])
     options = schema.get("anyOf") or schema.get("oneOf")
     if isinstance(options, list):
-        return _common([arrow_type(o, root, depth + 1) for o in options if not _is_null(o)])
+        return _common([arrow_type(o, root, depth + 1, refs) for o in options if not _is_null(o)])
     kind = schema.get("type")
     names: list[Any] = [k for k in kind if k != "null"] if isinstance(kind, list) else [kind]
     if len(names) != 1:
-        return _common([_of_name(name, schema, root, depth) for name in names])
-    return _of_name(names[0], schema, root, depth)
+        return _common([_of_name(name, schema, root, depth, refs) for name in names])
+    return _of_name(names[0], schema, root, depth, refs)
 
 
-def _of_name(name: Any, schema: Mapping[str, Any], root: Mapping[str, Any], depth: int) -> pa.DataType:
+def _of_name(
+    name: Any, schema: Mapping[str, Any], root: Mapping[str, Any], depth: int, refs: frozenset[str]
+) -> pa.DataType:
     scalar = _SCALARS.get(name)
     if scalar is not None:
         return scalar
     if name == "array":
-        return pa.list_(arrow_type(schema.get("items"), root, depth + 1))
+        return pa.list_(arrow_type(schema.get("items"), root, depth + 1, refs))
     properties = schema.get("properties")
     if (name == "object" or name is None) and isinstance(properties, Mapping) and properties:
-        return pa.struct([pa.field(k, arrow_type(v, root, depth + 1)) for k, v in properties.items()])
+        fields = [pa.field(k, arrow_type(v, root, depth + 1, refs)) for k, v in properties.items()]
+        return pa.struct(fields)
     return _JSON
 
 

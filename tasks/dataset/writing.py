@@ -98,7 +98,13 @@ def _json_default(value: object) -> object:
 def _write_jsonl(frame: pd.DataFrame, path: Path) -> None:
     """One JSON object per line, missing values as null; orjson row by row (pandas' to_json is ~5x slower)."""
     names = [str(column) for column in frame.columns]
-    columns = [frame[column].astype(object).where(frame[column].notna(), None).tolist() for column in frame]
+    nested = set(_nested_columns(frame))  # lists and structs as JSON arrays and objects, from Arrow
+    columns = [
+        pa.array(frame[column]).to_pylist()
+        if column in nested
+        else frame[column].astype(object).where(frame[column].notna(), None).tolist()
+        for column in frame
+    ]
     options = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
     with path.open("wb") as file:
         for start in range(0, len(frame), 10_000):

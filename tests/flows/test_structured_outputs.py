@@ -78,6 +78,11 @@ async def test_every_field_becomes_a_typed_column_in_parquet_and_csv(
     assert json.loads(csv["owner"][0]) == first["owner"]
     assert json.loads(csv["tags"][0]) == first["tags"]
     assert csv["category"].tolist() == output["category"].tolist()
+    export(tmp_path / "state", output=tmp_path / "out.jsonl")
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [{name: line[name] for name in COLUMN_TYPES} for line in lines] == [
+        json.loads(text) for text in output["output_text"]
+    ]
 
 
 async def test_invalid_json_and_schema_violations_fail_only_their_rows_and_are_retried(
