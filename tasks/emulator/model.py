@@ -201,6 +201,8 @@ def _draw_answer(
     config: EmulatorConfig, digest: bytes, occurrence: int, forced: ForcedAnswer | None
 ) -> Mangle | Literal["refusal"] | None:
     """How the answer goes wrong, if it does: drawn per occurrence, so a retried row draws again."""
+    if forced is None and not config.invalid_json_rate and not config.refusal_rate:
+        return None  # the common case costs no hashing
     invalid, kind, refusal = uniforms(config.seed, digest, f"answer|{occurrence}", 3)
     if forced in ("broken", "mismatch", "refusal"):
         return forced
