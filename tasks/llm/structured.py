@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -42,11 +42,22 @@ class OutputSchema:
     source: str
     """Where it came from, as the user named it (for messages)."""
     _validator: Any = field(init=False, repr=False, compare=False)
+    _accepts: Callable[[Any], Any] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        from jsonschema import Draft202012Validator  # ~0.1 s: only runs with a schema pay for it
+        # jsonschema (~0.1 s to import: only runs with a schema pay for it) is the judge and words the
+        # problem; fastjsonschema compiles the schema to Python, ~40x faster per answer (about 500 us
+        # against 13 us for a nested schema on a loaded 2-core machine), so a valid answer, nearly every
+        # one, is accepted at that speed and only a rejected one is judged again, slowly, for its words.
+        import fastjsonschema
+        from jsonschema import Draft202012Validator
 
         object.__setattr__(self, "_validator", Draft202012Validator(self.schema))
+        try:
+            accepts: Callable[[Any], Any] | None = fastjsonschema.compile(self.schema)
+        except Exception:  # a schema it cannot compile (an unknown format, say): jsonschema alone
+            accepts = None
+        object.__setattr__(self, "_accepts", accepts)
 
     def text_format(self) -> dict[str, Any]:
         """The Responses API's `text.format` (Agent Framework takes the same as its `response_format`)."""
@@ -63,11 +74,23 @@ class OutputSchema:
             value = json.loads(text or "")
         except ValueError as exc:
             return "invalid_json", f"the answer is not JSON: {exc}"
+        if self._accepts is not None and self._fast_accepts(value):
+            return None
         error = next(iter(self._validator.iter_errors(value)), None)
         if error is None:
             return None
         where = "".join(f"[{part!r}]" for part in error.absolute_path) or "the answer"
         return "schema_mismatch", f"the answer does not match the schema: {where}: {error.message}"
+
+    def _fast_accepts(self, value: Any) -> bool:
+        from fastjsonschema import JsonSchemaValueException
+
+        assert self._accepts is not None
+        try:
+            self._accepts(value)
+        except JsonSchemaValueException:
+            return False
+        return True
 
 
 def load_output_schema(source: SchemaSource) -> OutputSchema:
