@@ -220,11 +220,15 @@ def deploy(
     ] = None,
     output: Annotated[Path | None, Opt(help="Output file.")] = None,
     model: Annotated[str | None, Opt(help="Model.")] = None,
+    schema: Annotated[
+        str | None, Opt("--schema", help="Structured outputs: FILE.json or module:Model.")
+    ] = None,
 ) -> None:
     """Serve the batch flow as a Prefect deployment on a cron schedule (runs until stopped)."""
     request = _request(
         input.resolve(), template=template, prompt_column=prompt_column, id_column=id_column, model=model,
         output=None if output is None else output.resolve(),
+        output_schema=None if schema is None or ":" in schema else str(Path(schema).resolve()),
     )  # fmt: skip
     # An explicit state directory, so every scheduled run (and a cancellation hook run by Prefect's
     # runner process) finds the same batch.
