@@ -46,9 +46,9 @@ class OutputSchema:
 
     def __post_init__(self) -> None:
         # jsonschema (~0.1 s to import: only runs with a schema pay for it) is the judge and words the
-        # problem; fastjsonschema compiles the schema to Python, ~40x faster per answer (about 500 us
-        # against 13 us for a nested schema on a loaded 2-core machine), so a valid answer, nearly every
-        # one, is accepted at that speed and only a rejected one is judged again, slowly, for its words.
+        # problem; fastjsonschema compiles the schema to Python, about 12x faster per answer (20 us a
+        # check against 241 us, bench_structured), so a valid answer, nearly every one, is accepted at
+        # that speed and only a rejected one is judged again, slowly, for its words.
         import fastjsonschema
         from jsonschema import Draft202012Validator
 
