@@ -263,3 +263,47 @@ async def test_a_refusal_is_a_refusal_part_polled_and_streamed(
     )
     assert chat.choices[0].message.refusal
     assert chat.choices[0].message.parsed is None
+
+
+NODE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "label": {"type": "string", "minLength": 12, "maxLength": 20},
+        "children": {"type": "array", "items": {"$ref": "#"}},
+    },
+    "required": ["label", "children"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        {"type": "integer", "minimum": -40, "maximum": -30},
+        {"type": "number", "multipleOf": 0.25, "minimum": 1, "maximum": 2},
+        {"type": "integer", "maximum": -5},
+        {"type": "string", "format": "date-time"},
+        {"type": "string", "format": "email"},
+        {"type": "string", "format": "uuid"},
+        {"type": ["string", "null"], "maxLength": 3},
+        {"type": "array", "items": {"type": "boolean"}, "minItems": 2, "maxItems": 2},
+        {"anyOf": [{"type": "integer"}, {"$ref": "#/$defs/flag"}, {"type": "null"}]},
+        NODE,
+    ],
+)
+def test_drawn_values_are_valid_for_every_supported_keyword(schema: dict[str, Any]) -> None:
+    root = {
+        "type": "object",
+        "properties": {"value": schema},
+        "required": ["value"],
+        "additionalProperties": False,
+        "$defs": {"flag": {"type": "boolean"}},
+    }
+    if schema is NODE:
+        root = NODE
+    fmt = JsonFormat("x", root, True)
+    checker = jsonschema.FormatChecker()
+    for n in range(30):
+        value = json.loads(answer(fmt, n, b"digest-%d" % n, None))
+        jsonschema.validate(value, root, format_checker=checker)
