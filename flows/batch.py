@@ -31,7 +31,7 @@ from prefect.utilities.annotations import quote
 from rowrelay.flows.artifacts import ProgressArtifact, publish_summary
 from rowrelay.flows.backends import resolve_backend
 from rowrelay.flows.cancelling import cancel_batch
-from rowrelay.flows.precheck import check_destinations
+from rowrelay.flows.precheck import check_destinations, check_fields
 from rowrelay.flows.request import BatchRequest
 from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.run import Progress, open_session
@@ -41,6 +41,7 @@ from rowrelay.tasks.steps import export_results, load_input, plan, process_shard
 
 if TYPE_CHECKING:
     from rowrelay.tasks.llm.agent_backend import AgentFactory
+    from rowrelay.tasks.llm.structured import OutputSchema
 
 log = logging.getLogger("rowrelay.flow")
 progress_sink: contextvars.ContextVar[Callable[[Progress], None] | None] = contextvars.ContextVar(
@@ -115,19 +116,24 @@ async def run_batch(
     backend: str | None = None,
     base_url: str | None = None,
     agent: str | None = None,
+    output_schema: Any = None,
 ) -> BatchResult:
     """Run (or resume) a batch. `source` is a CSV/Parquet/JSONL path, or a DataFrame from Python.
 
     `agent` names an Agent Framework agent factory, `package.module:function` taking an
     `OpenAIChatClient` and returning an `Agent`: every row is then run by that agent.
+    `output_schema` (structured outputs) is a JSON Schema file, `module:Model`, a JSON Schema dict or a
+    Pydantic model class: every answer must be JSON valid against it, and the output gets a typed column
+    per top-level field.
     """
     request = BatchRequest.build(
         source, template=template, prompt_column=prompt_column, id_column=id_column,
         instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode,
         rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
-        base_url=base_url,
+        base_url=base_url, output_schema=output_schema,
     )  # fmt: skip
     prepared = _handed_over(request) or load_input(_whole(request.source), request.spec)
+    check_fields(request, prepared)
     factory = _agent_factory(request.agent)
     state_dir = request.state_dir(prepared)
     check_destinations(request, state_dir)  # before the emulator starts or the state dir is made
@@ -142,17 +148,23 @@ async def run_batch(
     out = request.output_path(state_dir)
     with _active(state_dir), contextlib.closing(table):
         _record_run(state_dir, request, out, settings, url)
-        await _process(settings, table, prepared, url, factory)
-    return await _finish(table, prepared, out, settings.backend, url)
+        await _process(settings, table, prepared, url, factory, request.output_schema)
+    return await _finish(table, prepared, out, settings.backend, url, request.output_schema)
 
 
 async def _finish(
-    table: StateTable, prepared: PreparedInput, out: Path, backend: str, url: str | None
+    table: StateTable,
+    prepared: PreparedInput,
+    out: Path,
+    backend: str,
+    url: str | None,
+    output_schema: OutputSchema | None,
 ) -> BatchResult:
     """Export, summarise and publish what the closed table holds: its rows are in memory already."""
     latest = table.latest()
     rows = latest.to_pandas()
-    export_results(_whole(rows), _whole(prepared), out)
+    schema = None if output_schema is None else output_schema.schema
+    export_results(_whole(rows), _whole(prepared), out, _whole(schema))
     facts = summarize(latest, table.problems)
     await publish_summary(table.batch_id, facts, rows, table.directory)
     counts = {status: int(n) for status, n in facts["counts"].items()}
@@ -210,6 +222,7 @@ async def _process(
     prepared: PreparedInput,
     url: str | None,
     agent: AgentFactory | None = None,
+    output_schema: OutputSchema | None = None,
 ) -> None:
     artifact = await ProgressArtifact.create(table.batch_id)
     sink = progress_sink.get()
@@ -221,7 +234,7 @@ async def _process(
 
     session = open_session(
         settings, table, prepared.prompt, instructions=prepared.instructions, base_url=url,
-        progress=on_progress, agent=agent,
+        progress=on_progress, agent=agent, output_schema=output_schema,
     )  # fmt: skip
     try:
         batch = plan(_whole(table), _whole(prepared), session.driver.context.policy, settings.shard_size)
@@ -256,5 +269,6 @@ def _record_run(
         model=settings.model,
         mode=settings.mode,
         agent=request.agent,
+        output_schema=None if request.output_schema is None else request.output_schema.schema,
     )
     write_run_record(state_dir, record)

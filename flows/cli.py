@@ -130,13 +130,14 @@ def run(
     agent: Annotated[
         str | None, Opt(help="Agent Framework agent factory module:function (OpenAIChatClient -> Agent).")
     ] = None,
+    schema: Annotated[str | None, Opt("--schema", help=_about("output_schema"))] = None,
 ) -> None:
     """Run a batch, or resume it: the same command again picks up where it stopped."""
     request = _request(
         input, template=template, prompt_column=prompt_column, id_column=id_column,
         instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode,
         rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
-        base_url=base_url,
+        base_url=base_url, output_schema=schema,
     )  # fmt: skip
     prepared = _precheck(request)
     _run_flow(request, prepared)
@@ -219,11 +220,15 @@ def deploy(
     ] = None,
     output: Annotated[Path | None, Opt(help="Output file.")] = None,
     model: Annotated[str | None, Opt(help="Model.")] = None,
+    schema: Annotated[
+        str | None, Opt("--schema", help="Structured outputs: FILE.json or module:Model.")
+    ] = None,
 ) -> None:
     """Serve the batch flow as a Prefect deployment on a cron schedule (runs until stopped)."""
     request = _request(
         input.resolve(), template=template, prompt_column=prompt_column, id_column=id_column, model=model,
         output=None if output is None else output.resolve(),
+        output_schema=None if schema is None or ":" in schema else str(Path(schema).resolve()),
     )  # fmt: skip
     # An explicit state directory, so every scheduled run (and a cancellation hook run by Prefect's
     # runner process) finds the same batch.

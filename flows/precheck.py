@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from rowrelay.flows.request import BatchRequest
-from rowrelay.tasks.dataset import PreparedInput, output_problem, prepare, read_input
+from rowrelay.tasks.dataset import RESULT_COLUMNS, PreparedInput, output_problem, prepare, read_input
+from rowrelay.tasks.dataset.typed import field_clashes
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.state import state_directory_problem
 from rowrelay.tasks.state.files import MAIN_WRITER
@@ -41,7 +42,23 @@ def check_run(request: BatchRequest) -> PreparedInput:
 
 def read_checked(request: BatchRequest) -> PreparedInput:
     """The input, read and prepared (keys, prompts); a `UsageError` names what is wrong with it."""
-    return prepare(read_input(request.source), request.spec)
+    prepared = prepare(read_input(request.source), request.spec)
+    check_fields(request, prepared)
+    return prepared
+
+
+def check_fields(request: BatchRequest, prepared: PreparedInput) -> None:
+    """Structured outputs: the schema's fields become columns, so none may be named like an input or
+    result column (the output writer would refuse the clash only after every row was paid for)."""
+    schema = request.output_schema
+    if schema is None:
+        return
+    clashes = field_clashes(schema.schema, [*map(str, prepared.frame.columns), "row_index", *RESULT_COLUMNS])
+    if clashes:
+        raise UsageError(
+            f"--schema {schema.source!r}: field(s) {', '.join(clashes)} are named like input or result "
+            "columns; rename them in the schema"
+        )
 
 
 def check_destinations(request: BatchRequest, state_dir: Path) -> None:

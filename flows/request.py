@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -19,9 +19,14 @@ from rowrelay.tasks.dataset import InputSpec, PreparedInput
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.settings import Settings, load_settings
 
+if TYPE_CHECKING:
+    from rowrelay.tasks.llm.structured import OutputSchema, SchemaSource
+
 Source = str | pd.DataFrame
 """A CSV, Parquet or JSONL path, or (from Python) a DataFrame."""
-RUN_SETTINGS = ("model", "mode", "rpm", "tpm", "max_in_flight", "max_attempts", "backend", "base_url")
+RUN_SETTINGS = (
+    "model", "mode", "rpm", "tpm", "max_in_flight", "max_attempts", "backend", "base_url", "output_schema",
+)  # fmt: skip
 """The settings a run's parameters may override; the others (keys above all) come from the environment."""
 
 
@@ -36,6 +41,8 @@ class BatchRequest:
     output: Path | None = None
     agent: str | None = None
     """An Agent Framework agent factory, `package.module:function`, that runs every row."""
+    output_schema: OutputSchema | None = None
+    """Structured outputs: the schema every answer must follow (`--schema`, `output_schema=`)."""
 
     @classmethod
     def build(
@@ -51,8 +58,13 @@ class BatchRequest:
         agent: str | None = None,
         **overrides: Any,
     ) -> BatchRequest:
-        """Validate everything a run is asked for; a bad option raises `UsageError` naming it."""
+        """Validate everything a run is asked for; a bad option raises `UsageError` naming it.
+
+        `output_schema` may also be a JSON Schema dict or a Pydantic model class (from Python)."""
         given = {name: value for name, value in overrides.items() if value is not None}
+        schema_object = given.pop("output_schema", None)
+        if isinstance(schema_object, str):  # a path or module:Model is a setting like the others
+            given["output_schema"], schema_object = schema_object, None
         unknown = sorted(set(given) - set(RUN_SETTINGS))
         if unknown:
             names = ", ".join(f"ROWRELAY_{name.upper()}" for name in unknown)
@@ -61,6 +73,7 @@ class BatchRequest:
             )
         settings = load_settings(**given)
         spec = InputSpec(template, prompt_column, id_column, instructions)
+        schema_source = schema_object if schema_object is not None else settings.output_schema
         return cls(
             source=source if isinstance(source, pd.DataFrame) else str(source),
             spec=spec,
@@ -69,6 +82,7 @@ class BatchRequest:
             state=None if state is None else Path(state),
             output=None if output is None else Path(output),
             agent=agent,
+            output_schema=None if schema_source is None else _loaded(schema_source),
         )
 
     def state_dir(self, prepared: PreparedInput) -> Path:
@@ -96,4 +110,17 @@ class BatchRequest:
             "output": None if self.output is None else str(self.output),
             "agent": self.agent,
         }
+        schema = self.output_schema
+        if (
+            schema is not None
+            and "output_schema" not in self.overrides
+            and schema.source != self.settings.output_schema
+        ):
+            given["output_schema"] = schema.schema  # a dict or model from Python: as sent
         return {"source": self.source, **{name: value for name, value in given.items() if value is not None}}
+
+
+def _loaded(source: SchemaSource) -> OutputSchema:
+    from rowrelay.tasks.llm.structured import load_output_schema  # the SDK and jsonschema: only when asked
+
+    return load_output_schema(source)

@@ -128,7 +128,12 @@ def export(
     try:
         spec = InputSpec(**record.spec) if record is not None else InputSpec()
         prepared = prepare(read_input(source), spec)
-        path = write_output(prepared.frame, results_frame_of(state), output)
+        results = results_frame_of(state)
+        if record is not None and record.output_schema is not None:
+            from rowrelay.tasks.dataset.typed import with_typed_columns
+
+            results = with_typed_columns(results, record.output_schema)
+        path = write_output(prepared.frame, results, output)
     except StateError as exc:
         fail(state_problem(exc, state))
     except UsageError as exc:

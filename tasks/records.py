@@ -50,8 +50,11 @@ ErrorType = Literal[
     "cancelled",  # the response was cancelled
     "internal",  # a bug in rowrelay met this row: recorded, so the batch goes on
     "bad_input",  # the row's input cannot make a request (e.g. an empty prompt)
+    "invalid_json",  # structured outputs: the answer is not JSON (its text kept)
+    "schema_mismatch",  # structured outputs: the answer is JSON that breaks the schema (its text kept)
+    "refusal",  # the model refused to answer (a `refusal` content part): never re-sent automatically
 ]
 ERROR_TYPES: tuple[ErrorType, ...] = get_args(ErrorType)
-NEVER_RESENT: frozenset[ErrorType] = frozenset({"rejected", "bad_input"})
+NEVER_RESENT: frozenset[ErrorType] = frozenset({"rejected", "bad_input", "refusal"})
 """Error types whose rows stay failed until a person asks (`rowrelay retry`): the same input would fail
-the same way."""
+the same way (a refusal too, most likely, and each one is paid for)."""

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     poll_rpm: int = Field(3_000, ge=1, description="Polls, stream resumes and cancels per minute.")
     max_in_flight: int = Field(200, ge=1, description="Background responses open at once.")
     max_attempts: int = Field(3, ge=1, description="Creates per row before it ends failed.")
+    output_schema: str | None = Field(
+        None,
+        description="Structured outputs: a JSON Schema file (.json) or a Pydantic model (module:Model); "
+        "every answer must be JSON valid against it, and the output gets a typed column per top-level field.",
+    )
     max_output_tokens: int | None = Field(
         None, ge=16, description="Ceiling on each answer's output tokens (also the TPM estimate)."
     )

@@ -10,12 +10,14 @@ state table, which stays the source of truth; Prefect sees shards.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from rowrelay.tasks.dataset import InputSpec, PreparedInput, prepare, read_input, write_output
+from rowrelay.tasks.dataset.typed import with_typed_columns
 from rowrelay.tasks.run import BatchPlan, BatchRunner, RowPolicy, plan_batch
 from rowrelay.tasks.state import StateTable, results_frame
 
@@ -45,7 +47,12 @@ async def process_shard(runner: BatchRunner, number: int, keys: list[str]) -> di
 
 
 @task(name="export", cache_policy=NO_CACHE)
-def export_results(rows: pd.DataFrame, prepared: PreparedInput, output: Path) -> Path:
+def export_results(
+    rows: pd.DataFrame, prepared: PreparedInput, output: Path, output_schema: dict[str, Any] | None = None
+) -> Path:
     """Write the input columns joined with each row's result (`rows`: the batch's state frame), in input
-    order, atomically."""
-    return write_output(prepared.frame, results_frame(rows), output)
+    order, atomically; with a structured-output schema, a typed column per top-level field too."""
+    results = results_frame(rows)
+    if output_schema is not None:
+        results = with_typed_columns(results, output_schema)
+    return write_output(prepared.frame, results, output)

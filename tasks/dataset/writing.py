@@ -19,6 +19,7 @@ from typing import Literal, cast, get_args
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from rowrelay.tasks.durable import atomic_write_path, make_dirs_durable, writable_problem
 from rowrelay.tasks.errors import UsageError
@@ -46,11 +47,43 @@ OUTPUT_EXTENSIONS: dict[str, OutputFormat] = {
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    frame.to_parquet(path, index=False)
+    nested = _nested_columns(frame)
+    if not nested:
+        frame.to_parquet(path, index=False)
+        return
+    # pandas records an Arrow-backed list or struct column's dtype as text it cannot read back
+    # (`list<item: string>[pyarrow]`): written as is, the file would not open in pandas. Said to be
+    # `object`, the column reads back as lists and dicts; its Arrow type is in the file either way.
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    metadata = orjson.loads(table.schema.metadata[b"pandas"])
+    for column in metadata["columns"]:
+        if column["name"] in nested:
+            column["numpy_type"] = "object"
+    schema_metadata = {**table.schema.metadata, b"pandas": orjson.dumps(metadata)}
+    pq.write_table(table.replace_schema_metadata(schema_metadata), path)
+
+
+def _nested_columns(frame: pd.DataFrame) -> list[str]:
+    """Arrow-backed list and struct columns (structured outputs' typed columns)."""
+    return [
+        str(column)
+        for column, dtype in frame.dtypes.items()
+        if isinstance(dtype, pd.ArrowDtype) and pa.types.is_nested(dtype.pyarrow_dtype)
+    ]
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    frame.to_csv(path, index=False)
+    """Lists and structs (structured outputs' typed columns) as their JSON text: CSV has no nesting."""
+    nested = _nested_columns(frame)
+    as_text = {
+        column: pd.Series(
+            [None if v is None else orjson.dumps(v).decode() for v in pa.array(frame[column]).to_pylist()],
+            index=frame.index,
+            dtype=object,
+        )
+        for column in nested
+    }
+    frame.assign(**as_text).to_csv(path, index=False)
 
 
 def _json_default(value: object) -> object:
@@ -65,7 +98,13 @@ def _json_default(value: object) -> object:
 def _write_jsonl(frame: pd.DataFrame, path: Path) -> None:
     """One JSON object per line, missing values as null; orjson row by row (pandas' to_json is ~5x slower)."""
     names = [str(column) for column in frame.columns]
-    columns = [frame[column].astype(object).where(frame[column].notna(), None).tolist() for column in frame]
+    nested = set(_nested_columns(frame))  # lists and structs as JSON arrays and objects, from Arrow
+    columns = [
+        pa.array(frame[column]).to_pylist()
+        if column in nested
+        else frame[column].astype(object).where(frame[column].notna(), None).tolist()
+        for column in frame
+    ]
     options = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
     with path.open("wb") as file:
         for start in range(0, len(frame), 10_000):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,6 +18,8 @@ from rowrelay.tasks.emulator.jobs import Job
 from rowrelay.tasks.emulator.model import Plan
 from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, error_body
 from rowrelay.tasks.emulator.service import Emulator, RateLimited
+from rowrelay.tasks.emulator.structured import json_format
+from rowrelay.tasks.emulator.validation import BadRequest
 
 
 def _error(status: int, message: str, type_: str, param: str | None = None, **extra: str) -> Response:
@@ -41,6 +44,10 @@ async def create(request: Request, emu: Emulator) -> Response:
         return _error(400, "Missing required parameter: 'model'.", "invalid_request_error", "model")
     if not isinstance(body.get("messages"), list) or not body["messages"]:
         return _error(400, "Missing required parameter: 'messages'.", "invalid_request_error", "messages")
+    try:
+        json_format(body, "chat")
+    except BadRequest as exc:
+        return _error(400, exc.message, "invalid_request_error", exc.param, **_code(exc.code))
     try:
         emu.admit_create(body, faults.rate_limited)
     except RateLimited as exc:
@@ -73,6 +80,10 @@ async def create(request: Request, emu: Emulator) -> Response:
     )
 
 
+def _code(code: str | None) -> dict[str, str]:
+    return {} if code is None else {"code": code}
+
+
 def _usage(plan: Plan) -> dict[str, Any]:
     return {
         "prompt_tokens": plan.input_tokens,
@@ -84,11 +95,24 @@ def _usage(plan: Plan) -> dict[str, Any]:
 
 
 def _finish_reason(plan: Plan) -> str:
-    return "length" if plan.outcome == "incomplete" else "stop"
+    if plan.outcome == "incomplete":
+        return "length"
+    return "tool_calls" if plan.call is not None else "stop"
+
+
+def _call_id(ident: str) -> str:
+    return "call_" + hashlib.blake2b(ident.encode(), digest_size=12).hexdigest()
 
 
 def _completion(ident: str, created: int, body: dict[str, Any], plan: Plan) -> dict[str, Any]:
-    message = {"role": "assistant", "content": plan.text, "refusal": None}
+    # A refusal comes in its own field, with no content (the SDK's parse() reads it as `message.refusal`).
+    text, refusal = (None, plan.text) if plan.refusal else (plan.text, None)
+    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": refusal}
+    if plan.call is not None:
+        function = {"name": plan.call.name, "arguments": plan.call.arguments}
+        message.update(
+            content=None, tool_calls=[{"id": _call_id(ident), "type": "function", "function": function}]
+        )
     choice = {
         "index": 0,
         "message": message,
@@ -129,11 +153,21 @@ async def _chunks(ident: str, created: int, body: dict[str, Any], plan: Plan) ->
             chunk["usage"] = usage
         return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
-    yield frame({"role": "assistant", "content": ""}, None)
-    step = plan.work_time / max(1, len(plan.chunks))
-    for piece in plan.chunks:
+    call = plan.call
+    if call is None:
+        yield frame({"role": "assistant", "content": ""}, None)
+    else:  # the call's id, type and name come first, then its arguments in pieces
+        named = {"index": 0, "id": _call_id(ident), "type": "function"}
+        first = {**named, "function": {"name": call.name, "arguments": ""}}
+        yield frame({"role": "assistant", "content": None, "tool_calls": [first]}, None)
+    pieces = plan.chunks if call is None else call.chunks
+    step = plan.work_time / max(1, len(pieces))
+    for piece in pieces:
         await asyncio.sleep(step)
-        yield frame({"content": piece}, None)
+        if call is not None:
+            yield frame({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}, None)
+        else:
+            yield frame({"refusal" if plan.refusal else "content": piece}, None)
     wants_usage = (body.get("stream_options") or {}).get("include_usage") is True
     yield frame({}, _finish_reason(plan), _usage(plan) if wants_usage else None)
     yield b"data: [DONE]\n\n"

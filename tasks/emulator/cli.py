@@ -78,6 +78,13 @@ def emulator(
     skip_created_rate: Annotated[
         float, typer.Option(help="Share of stream creates whose stream leaves out `response.created`.")
     ] = 0.0,
+    invalid_json_rate: Annotated[
+        float,
+        typer.Option(help="Share of json_schema answers that are not JSON or break the schema (half each)."),
+    ] = 0.0,
+    refusal_rate: Annotated[
+        float, typer.Option(help="Share of answers that are a refusal (a `refusal` content part).")
+    ] = 0.0,
     drop_stream_after: Annotated[int | None, typer.Option(help="Cut every stream after K events.")] = None,
     retention: Annotated[
         float | None, typer.Option(help="Seconds a response is held (404 afterwards).")
@@ -125,6 +132,8 @@ def emulator(
             stream_cut_rate=stream_cut_rate,
             empty_stream_rate=empty_stream_rate,
             skip_created_rate=skip_created_rate,
+            invalid_json_rate=invalid_json_rate,
+            refusal_rate=refusal_rate,
             drop_stream_after=drop_stream_after,
             retention=retention,
             stream_window=stream_window,

@@ -65,6 +65,8 @@ _RATES = (
     "stream_cut_rate",
     "empty_stream_rate",
     "skip_created_rate",
+    "invalid_json_rate",
+    "refusal_rate",
 )
 
 
@@ -114,6 +116,11 @@ class EmulatorConfig:
     sequence numbers are unchanged, so the first one seen is 1)."""
     stuck_rate: float = 0.0
     """Share of background responses that stay `queued` until cancelled."""
+    invalid_json_rate: float = 0.0
+    """Share of structured (`json_schema`) answers whose text is not JSON (cut mid-value) or is JSON that
+    breaks the schema (a required field left out), half each; a retried request draws again."""
+    refusal_rate: float = 0.0
+    """Share of answers that are a refusal (a `refusal` content part) instead of text or JSON."""
     drop_stream_after: int | None = None
     """Cut every stream connection after this many events (the client must resume)."""
     retention: float | None = None

@@ -13,6 +13,7 @@ from rowrelay.tasks.emulator.faults import Faults
 from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, response_object
 from rowrelay.tasks.emulator.replies import error_response, json_response, rate_limited
 from rowrelay.tasks.emulator.service import Emulator, RateLimited
+from rowrelay.tasks.emulator.structured import json_format
 from rowrelay.tasks.emulator.timeline import Record
 from rowrelay.tasks.emulator.validation import BadRequest, check_create, check_tool_outputs
 
@@ -21,6 +22,7 @@ async def create_response(request: Request, emu: Emulator) -> Response:
     try:
         body = orjson.loads(await request.body())
         check_create(body, emu.config.store_policy)
+        json_format(body, "responses")
         faults = Faults.parse(
             request.headers.get("x-emulator-fault"), request.headers.get("x-emulator-latency")
         )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rowrelay.tasks.emulator.config import EmulatorConfig
-from rowrelay.tasks.emulator.model import ForcedFault, request_digest, uniforms
+from rowrelay.tasks.emulator.model import ForcedAnswer, ForcedFault, request_digest, uniforms
 
 NetworkKind = Literal["gateway", "hang", "cut-before-events", "empty-stream", "skip-created"]
 GATEWAY_STATUSES = (502, 503, 504)
@@ -52,6 +52,7 @@ class Faults:
     drop_after: int | None = None
     latency: float | None = None
     network: NetworkFault | None = None
+    answer: ForcedAnswer | None = None
 
     @classmethod
     def parse(cls, fault_header: str | None, latency_header: str | None) -> Faults:
@@ -59,6 +60,7 @@ class Faults:
         http_error = rate_limited = False
         drop_after: int | None = None
         network: NetworkFault | None = None
+        answer: ForcedAnswer | None = None
         for raw in (fault_header or "").split(","):
             name, _, value = raw.strip().partition("=")
             if name in ("fail", "incomplete", "stuck"):
@@ -67,6 +69,12 @@ class Faults:
                 http_error = True
             elif name == "rate-limit":
                 rate_limited = True
+            elif name == "invalid-json":
+                if value not in ("", "broken", "mismatch"):
+                    raise ValueError(f"x-emulator-fault invalid-json={value}: expected broken or mismatch")
+                answer = value or "invalid-json"  # type: ignore[assignment]  # checked just above
+            elif name == "refusal":
+                answer = "refusal"
             elif name == "drop-stream":
                 drop_after = int(value or "1")
             elif name in _NETWORK:
@@ -77,7 +85,7 @@ class Faults:
             elif name:
                 raise ValueError(f"unknown x-emulator-fault {name!r}")
         latency = float(latency_header) if latency_header else None
-        return cls(outcome, http_error, rate_limited, drop_after, latency, network)
+        return cls(outcome, http_error, rate_limited, drop_after, latency, network, answer)
 
 
 def draw_network_fault(

@@ -15,10 +15,15 @@ from typing import Any, Literal
 import orjson
 
 from rowrelay.tasks.emulator.config import EmulatorConfig
+from rowrelay.tasks.emulator.structured import Mangle, answer, json_format
 from rowrelay.tasks.emulator.tools import ToolCall, function_to_call, mention, plan_call, tool_outputs
 
 Outcome = Literal["completed", "failed", "incomplete", "stuck"]
 ForcedFault = Literal["fail", "incomplete", "stuck"]
+ForcedAnswer = Literal["broken", "mismatch", "invalid-json", "refusal"]
+"""What a request may force its answer to be: JSON that does not parse, JSON that breaks the schema,
+either of the two (drawn), or a refusal."""
+REFUSAL = "I'm sorry, but I can't help with that request."
 
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5)", re.IGNORECASE)
 
@@ -46,6 +51,7 @@ class Plan:
     outcome: Outcome
     reasoning: bool
     call: ToolCall | None = None  # set when the answer is a function call instead of text (no chunks)
+    refusal: bool = False  # the chunks are a refusal (a `refusal` content part), not output text
 
     @property
     def text(self) -> str:
@@ -97,6 +103,7 @@ def plan_response(
     background: bool,
     forced_fault: ForcedFault | None = None,
     forced_latency: float | None = None,
+    forced_answer: ForcedAnswer | None = None,
 ) -> Plan:
     """Decide everything about a response at creation time."""
     digest = request_digest(body)
@@ -116,7 +123,11 @@ def plan_response(
         visible = max(0, limit - reasoning_tokens)
     if outcome == "incomplete" and visible == wanted:
         visible = max(1, wanted // 2)
-    call, chunks, visible = _answer(config, body, digest, visible, wanted)
+    kind = _draw_answer(config, digest, occurrence, forced_answer)
+    if kind == "refusal":
+        chunks, call, visible = _chunk(_split(REFUSAL), config.max_deltas), None, estimate_tokens(REFUSAL)
+    else:
+        call, chunks, visible = _answer(config, body, digest, visible, wanted, kind)
     return Plan(
         queue_delay=0.0 if not background else min(0.5, 0.1 * work_time),
         work_time=max(0.0, work_time),
@@ -127,11 +138,17 @@ def plan_response(
         outcome=outcome,
         reasoning=reasoning,
         call=call,
+        refusal=kind == "refusal",
     )
 
 
 def _answer(
-    config: EmulatorConfig, body: dict[str, Any], digest: bytes, visible: int, wanted: int
+    config: EmulatorConfig,
+    body: dict[str, Any],
+    digest: bytes,
+    visible: int,
+    wanted: int,
+    mangle: Mangle | None,
 ) -> tuple[ToolCall | None, tuple[str, ...], int]:
     """A function call or the text's chunks, and the visible tokens they cost.
 
@@ -143,6 +160,12 @@ def _answer(
         kept = call.chunks if visible >= wanted else call.chunks[: len(call.chunks) * visible // wanted]
         call = ToolCall(call.name, kept)
         return call, (), estimate_tokens(call.arguments) if kept else 0
+    fmt = json_format(body, "chat" if "messages" in body else "responses")  # checked at the door already
+    if fmt is not None:
+        text = answer(fmt, config.seed, digest, mangle)
+        pieces = _chunk(_split(text), config.max_deltas)
+        kept = pieces if visible >= wanted else pieces[: max(1, len(pieces) * visible // wanted)]
+        return None, kept, estimate_tokens("".join(kept))
     words = _words(config.seed, digest, visible)
     outputs = tool_outputs(body.get("input"))
     if outputs and words:
@@ -172,6 +195,25 @@ def _draw_outcome(
     if background and stuck < config.stuck_rate:
         return "stuck"
     return "completed"
+
+
+def _draw_answer(
+    config: EmulatorConfig, digest: bytes, occurrence: int, forced: ForcedAnswer | None
+) -> Mangle | Literal["refusal"] | None:
+    """How the answer goes wrong, if it does: drawn per occurrence, so a retried row draws again."""
+    if forced is None and not config.invalid_json_rate and not config.refusal_rate:
+        return None  # the common case costs no hashing
+    invalid, kind, refusal = uniforms(config.seed, digest, f"answer|{occurrence}", 3)
+    if forced in ("broken", "mismatch", "refusal"):
+        return forced
+    if forced == "invalid-json" or invalid < config.invalid_json_rate:
+        return "broken" if kind < 0.5 else "mismatch"
+    return "refusal" if refusal < config.refusal_rate else None
+
+
+def _split(text: str) -> list[str]:
+    """Text cut into word-sized pieces (each keeps its leading space) for `_chunk`."""
+    return re.findall(r"\s*\S+", text) or [text]
 
 
 def draw_create_error(config: EmulatorConfig, body: dict[str, Any], occurrence: int) -> bool:

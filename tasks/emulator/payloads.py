@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from rowrelay.tasks.emulator.structured import echo
 from rowrelay.tasks.emulator.timeline import Entry, EntryKind, Record, Status, status_of
 from rowrelay.tasks.emulator.tools import echo_tools
 
@@ -76,6 +77,7 @@ def response_object(
     for key in _ECHOED:
         obj[key] = body.get(key, _DEFAULTS[key])
     obj["tools"] = echo_tools(obj["tools"])
+    obj["text"] = echo(obj["text"])
     if body.get("user") is not None:
         # Deprecated and typed `string` (not nullable) in the spec: sent only when the request set it.
         obj["user"] = body["user"]
@@ -108,7 +110,7 @@ def output_items(record: Record, seen: tuple[Entry, ...], include: frozenset[str
         items.append(reasoning_item(record, include))
     if "message_added" in kinds:
         status = _item_status(record, kinds, "message_done")
-        items.append(message_item(record, _text_so_far(record, seen), status))
+        items.append(message_item(record, _text_so_far(record, seen), status, refusal=record.plan.refusal))
     if "call_added" in kinds:
         status = _item_status(record, kinds, "call_done")
         items.append(function_call_item(record, _arguments_so_far(record, seen), status))
@@ -128,8 +130,8 @@ def reasoning_item(record: Record, include: frozenset[str]) -> dict[str, Any]:
     return item
 
 
-def message_item(record: Record, text: str | None, status: str) -> dict[str, Any]:
-    content = [] if text is None else [output_text_part(text)]
+def message_item(record: Record, text: str | None, status: str, *, refusal: bool = False) -> dict[str, Any]:
+    content = [] if text is None else [refusal_part(text) if refusal else output_text_part(text)]
     return {
         "id": record.message_id,
         "type": "message",
@@ -155,6 +157,11 @@ def function_call_item(record: Record, arguments: str, status: str) -> dict[str,
 
 def output_text_part(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def refusal_part(text: str) -> dict[str, Any]:
+    """The content part of a model's refusal (spec `RefusalContent`)."""
+    return {"type": "refusal", "refusal": text}
 
 
 def stream_event(
@@ -186,7 +193,7 @@ def stream_event(
         event = _arguments_event(record, entry, _arguments_so_far(record, seen))
     else:
         event = _text_event(record, entry, _text_so_far(record, seen))
-    if kind in ("delta", "arguments_delta") and obfuscation:
+    if obfuscation and (kind == "arguments_delta" or (kind == "delta" and not record.plan.refusal)):
         event["obfuscation"] = _obfuscation(record.id, index)
     event["sequence_number"] = index
     return event
@@ -227,7 +234,10 @@ def _output_item_event(
         output_index, item = _answer_index(record), function_call_item(record, arguments, status)
     else:
         text = None if phase == "added" else _text_so_far(record, seen)
-        output_index, item = _answer_index(record), message_item(record, text, status)
+        output_index, item = (
+            _answer_index(record),
+            message_item(record, text, status, refusal=record.plan.refusal),
+        )
     return {"type": f"response.output_item.{phase}", "output_index": output_index, "item": item}
 
 
@@ -248,16 +258,23 @@ def _arguments_event(record: Record, entry: Entry, arguments: str) -> dict[str, 
 
 
 def _text_event(record: Record, entry: Entry, text: str) -> dict[str, Any]:
-    """The message's content part and text events: part added, deltas, text done, part done."""
+    """The message's content part and text events: part added, deltas, text done, part done (a refusal's
+    part has `response.refusal.delta` and `.done` events instead of `output_text` ones)."""
     where = {"item_id": record.message_id, "output_index": _answer_index(record), "content_index": 0}
+    refusal = record.plan.refusal
+    part = refusal_part if refusal else output_text_part
     if entry.kind == "part_added":
-        return {"type": "response.content_part.added", **where, "part": output_text_part("")}
+        return {"type": "response.content_part.added", **where, "part": part("")}
     if entry.kind == "delta":
         delta = record.plan.chunks[entry.chunk]
+        if refusal:
+            return {"type": "response.refusal.delta", **where, "delta": delta}
         return {"type": "response.output_text.delta", **where, "delta": delta, "logprobs": []}
     if entry.kind == "text_done":
+        if refusal:
+            return {"type": "response.refusal.done", **where, "refusal": text}
         return {"type": "response.output_text.done", **where, "text": text, "logprobs": []}
-    return {"type": "response.content_part.done", **where, "part": output_text_part(text)}  # part_done
+    return {"type": "response.content_part.done", **where, "part": part(text)}  # part_done
 
 
 def _error_event(shape: str) -> dict[str, Any]:

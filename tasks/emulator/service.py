@@ -132,6 +132,7 @@ class Emulator:
             background=background,
             forced_fault=faults.outcome,
             forced_latency=faults.latency,
+            forced_answer=faults.answer,
         )
 
     def network_fault(self, body: dict[str, Any], faults: Faults, *, stream: bool) -> NetworkFault | None:

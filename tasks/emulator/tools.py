@@ -4,13 +4,11 @@ A create whose `tools` hold a function tool is answered with one `function_call`
 ruled tools out (`tool_choice: "none"`) or the input already answers a call with a `function_call_output`
 item: then the model has what it asked for and answers in text, quoting what the tool said so a test can
 see the output reached the model. The arguments are a pure function of the seed, the request digest and
-the function's JSON-Schema `parameters`, and always valid against them (for the schemas function tools
-use: objects, strings, numbers, booleans, enums, arrays, `$ref`s into `$defs`).
+the function's JSON-Schema `parameters`, and always valid against them (see `schema_values`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +16,8 @@ from typing import Any
 
 import orjson
 
-_ARGUMENT_WORDS = ("alpha", "billing", "refund", "login", "urgent", "ticket", "order", "summary")
+from rowrelay.tasks.emulator.schema_values import Draw, draw_value
+
 _MENTION_LIMIT = 200  # characters of each tool output quoted back; outputs may be megabytes
 
 
@@ -35,20 +34,38 @@ class ToolCall:
 
 
 def function_to_call(body: dict[str, Any]) -> dict[str, Any] | None:
-    """The function tool this request makes the model call, or None when it answers in text."""
+    """The function tool this request makes the model call (`name`, `parameters`, ...), or None when it
+    answers in text. A Responses tool holds its name itself; a Chat Completions one (a request with
+    `messages`) nests it under `function`, and its outputs come back as `tool` messages."""
+    chat = "messages" in body
     functions = [
-        tool
+        function
         for tool in body.get("tools") or ()
-        # Chat Completions tools nest the name under "function": only the Responses shape counts here.
-        if isinstance(tool, dict) and tool.get("type") == "function" and isinstance(tool.get("name"), str)
+        if isinstance(tool, dict)
+        and tool.get("type") == "function"
+        and isinstance(function := tool.get("function") if chat else tool, dict)
+        and isinstance(function.get("name"), str)
     ]
     choice = body.get("tool_choice")
-    if not functions or choice == "none" or tool_outputs(body.get("input")):
+    answered = _chat_tool_outputs(body) if chat else tool_outputs(body.get("input"))
+    if not functions or choice == "none" or answered:
         return None
     if isinstance(choice, dict) and choice.get("type") == "function":
-        named = [tool for tool in functions if tool["name"] == choice.get("name")]
+        wanted = (choice.get("function") or {}).get("name") if chat else choice.get("name")
+        named = [function for function in functions if function["name"] == wanted]
         return named[0] if named else functions[0]
     return functions[0]
+
+
+def _chat_tool_outputs(body: dict[str, Any]) -> list[str]:
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return []
+    return [
+        str(message.get("content"))
+        for message in messages
+        if isinstance(message, dict) and message.get("role") == "tool"
+    ]
 
 
 def tool_outputs(value: Any) -> list[str]:
@@ -82,77 +99,10 @@ def plan_call(tool: Mapping[str, Any], seed: int, digest: bytes, max_deltas: int
     """The call to `tool`, with arguments drawn from its parameters' schema."""
     schema = tool.get("parameters")
     root = schema if isinstance(schema, dict) else {"type": "object", "properties": {}}
-    value = _value(root, root, _Draw(seed, digest), "$")
+    value = draw_value(root, Draw(seed, digest))
     text = orjson.dumps(value).decode()
     size = max(4, math.ceil(len(text) / max_deltas))
     return ToolCall(tool["name"], tuple(text[i : i + size] for i in range(0, len(text), size)))
-
-
-@dataclass(frozen=True, slots=True)
-class _Draw:
-    """Deterministic numbers in [0, 1), one per place in the arguments (its JSON path)."""
-
-    seed: int
-    digest: bytes
-
-    def __call__(self, path: str) -> float:
-        raw = hashlib.blake2b(self.digest + f"|{self.seed}|arg|{path}".encode(), digest_size=8).digest()
-        return int.from_bytes(raw, "big") / 2.0**64
-
-
-def _value(schema: Any, root: dict[str, Any], draw: _Draw, path: str) -> Any:
-    if not isinstance(schema, dict):
-        return None
-    ref = schema.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/"):
-        target: Any = root
-        for part in ref[2:].split("/"):
-            target = target.get(part) if isinstance(target, dict) else None
-        return _value(target, root, draw, path)
-    if "const" in schema:
-        return schema["const"]
-    if isinstance(schema.get("enum"), list) and schema["enum"]:
-        options = schema["enum"]
-        return options[int(draw(path) * len(options))]
-    for key in ("anyOf", "oneOf", "allOf"):
-        if isinstance(schema.get(key), list) and schema[key]:
-            # The first alternative that is not just null (an Optional[...] parameter).
-            options = [s for s in schema[key] if not (isinstance(s, dict) and s.get("type") == "null")]
-            return _value((options or schema[key])[0], root, draw, path)
-    return _typed(_type_of(schema), schema, root, draw, path)
-
-
-def _type_of(schema: dict[str, Any]) -> str:
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kinds = [k for k in kind if k != "null"]
-        kind = kinds[0] if kinds else "null"
-    if kind is None:
-        kind = "object" if "properties" in schema else "string"
-    return str(kind)
-
-
-def _typed(kind: str, schema: dict[str, Any], root: dict[str, Any], draw: _Draw, path: str) -> Any:
-    u = draw(path)
-    if kind == "object":
-        properties = schema.get("properties")
-        if not isinstance(properties, dict):
-            return {}
-        # Every property, required or not: strict mode requires them all, and extras are allowed.
-        return {name: _value(sub, root, draw, f"{path}.{name}") for name, sub in properties.items()}
-    if kind == "array":
-        count = max(1, int(schema.get("minItems") or 1))
-        return [_value(schema.get("items", {}), root, draw, f"{path}[{i}]") for i in range(count)]
-    if kind in ("integer", "number"):
-        low = schema.get("minimum", 0)
-        high = schema.get("maximum", max(low, 0) + 100)
-        value = low + u * (high - low)
-        return math.floor(value) if kind == "integer" else round(value, 2)
-    if kind == "boolean":
-        return u < 0.5
-    if kind == "null":
-        return None
-    return _ARGUMENT_WORDS[int(u * len(_ARGUMENT_WORDS))]
 
 
 def echo_tools(tools: Any) -> Any:
@@ -181,7 +131,7 @@ def _strict_compatible(schema: Any) -> bool:
     """Strict mode needs every object closed (`additionalProperties: false`) with all properties required."""
     if not isinstance(schema, dict):
         return schema is None
-    if _type_of(schema) == "object" and "properties" in schema:
+    if schema.get("type", "object") == "object" and "properties" in schema:
         properties = schema["properties"]
         if schema.get("additionalProperties") is not False or not isinstance(properties, dict):
             return False

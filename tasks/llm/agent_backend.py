@@ -30,12 +30,8 @@ How AF's behaviour is mapped onto the `Backend` protocol:
 
 from __future__ import annotations
 
-import importlib
 import logging
-import sys
 from collections.abc import AsyncGenerator, Callable
-from pathlib import Path
-from types import ModuleType
 from typing import Any, TypeAlias, TypeGuard
 
 import openai
@@ -58,6 +54,7 @@ except ImportError as exc:  # an optional extra: say which, rather than a bare M
     raise MissingExtraError("agents", "Agent Framework agents") from exc
 from rowrelay.tasks.llm.calls import RowRequest, Snapshot, StreamUpdate, snapshot_of, translate
 from rowrelay.tasks.llm.one_task import stepped_in_one_task
+from rowrelay.tasks.llm.user_code import import_user_module
 
 AnyAgent: TypeAlias = Agent[Any]
 AgentFactory: TypeAlias = Callable[[OpenAIChatClient], AnyAgent]
@@ -156,7 +153,7 @@ def load_agent_factory(spec: str) -> AgentFactory:
     if not colon or not module_name or not attribute.isidentifier():
         raise UsageError(f"--agent {spec!r}: expected module:function, e.g. mypackage.agents:make_agent")
     try:
-        module = _import_user_module(module_name)
+        module = import_user_module(module_name)
     except ImportError as exc:
         raise UsageError(f"--agent {spec!r}: cannot import {module_name!r}: {exc}") from exc
     factory = getattr(module, attribute, None)
@@ -165,16 +162,6 @@ def load_agent_factory(spec: str) -> AgentFactory:
     if not callable(factory) or isinstance(factory, Agent):
         raise UsageError(f"--agent {spec!r}: {attribute!r} must be a function (client) -> Agent")
     return factory  # type: ignore[no-any-return]
-
-
-def _import_user_module(name: str) -> ModuleType:
-    """The user's module, found from the working directory first, as uvicorn finds `app:app`: the
-    `rowrelay` script (and `python -P`) leave the working directory off `sys.path`. rowrelay's own
-    modules live under `rowrelay.`, so nothing of the user's can shadow them."""
-    here = str(Path.cwd())
-    if here not in sys.path:
-        sys.path.insert(0, here)
-    return importlib.import_module(name)
 
 
 def is_agent(source: AgentSource) -> TypeGuard[AnyAgent]:
@@ -228,6 +215,9 @@ def _options(request: RowRequest) -> OpenAIChatOptions:
         options["instructions"] = request.instructions  # added to the agent's own instructions
     if request.max_output_tokens is not None:
         options["max_tokens"] = request.max_output_tokens
+    if request.text_format is not None:
+        # AF's own structured-output option; a mapping in the Responses shape becomes `text.format` as is.
+        options["response_format"] = {"format": dict(request.text_format)}
     return options
 
 

@@ -74,6 +74,9 @@ def _adopt(options: dict[str, Any], response: Any) -> None:
         options["instructions"] = response.instructions  # the agent's and the row's, as first sent
     if isinstance(response.max_output_tokens, int):
         options["max_tokens"] = response.max_output_tokens
+    text_format = getattr(getattr(response, "text", None), "format", None)
+    if getattr(text_format, "type", None) == "json_schema":  # a structured row's follow-up keeps its format
+        options["response_format"] = {"format": text_format.to_dict()}  # type: ignore[union-attr]
 
 
 def awaits_tools(response: Any) -> bool:

@@ -59,6 +59,8 @@ class RowRequest:
     model: str
     metadata: Mapping[str, str]
     max_output_tokens: int | None = None
+    text_format: Mapping[str, Any] | None = None
+    """A structured output's format (`OutputSchema.text_format()`: type json_schema, strict), or None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,8 @@ class Snapshot:
     error_code: str | None = None
     error_message: str | None = None
     model: str | None = None
+    refusal: str | None = None
+    """The model's refusal (a `refusal` content part), when it declined to answer."""
 
     @property
     def terminal(self) -> bool:
@@ -140,7 +144,20 @@ def snapshot_of(response: Any) -> Snapshot:
         error_code=code,
         error_message=message,
         model=_field(response, "model"),
+        refusal=refusal_of(response) if status == "completed" else None,
     )
+
+
+def refusal_of(response: Any) -> str | None:
+    """The text of the `refusal` content parts of the `message` output items, or None if none."""
+    parts = [
+        text
+        for item in _field(response, "output") or ()
+        if _field(item, "type") == "message"
+        for part in _field(item, "content") or ()
+        if _field(part, "type") == "refusal" and isinstance(text := _field(part, "refusal"), str)
+    ]
+    return "".join(parts) if parts else None
 
 
 def output_text(response: Any) -> str:

@@ -3,6 +3,8 @@ so there is no continuation token to checkpoint; the row still walks the same st
 
 from __future__ import annotations
 
+from typing import Any
+
 import openai
 
 from rowrelay.tasks.llm.calls import RowRequest, Snapshot, translate
@@ -20,11 +22,16 @@ class ChatBackend:
         if request.instructions:
             messages.append({"role": "system", "content": request.instructions})
         messages.append({"role": "user", "content": request.prompt})
+        response_format: Any = openai.omit
+        if request.text_format is not None:  # the Responses format, in Chat Completions' envelope
+            fields = {k: v for k, v in request.text_format.items() if k != "type"}
+            response_format = {"type": "json_schema", "json_schema": fields}
         try:
             completion = await self._client.chat.completions.create(
                 model=request.model,
                 messages=messages,  # type: ignore[arg-type]
                 max_completion_tokens=request.max_output_tokens,
+                response_format=response_format,
             )
         except openai.OpenAIError as exc:
             raise translate(exc, creating=True) from exc
@@ -42,6 +49,7 @@ class ChatBackend:
             error_code="incomplete" if truncated else None,
             error_message="incomplete: length" if truncated else None,
             model=completion.model,
+            refusal=choice.message.refusal or None,
         )
 
     async def aclose(self) -> None:

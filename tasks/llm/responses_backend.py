@@ -70,6 +70,8 @@ class ResponsesBackend:
             body["instructions"] = request.instructions
         if request.max_output_tokens is not None:
             body["max_output_tokens"] = request.max_output_tokens
+        if request.text_format is not None:
+            body["text"] = {"format": dict(request.text_format)}
         return body
 
     async def create(self, request: RowRequest) -> Snapshot:

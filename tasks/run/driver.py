@@ -72,4 +72,8 @@ class RowDriver:
                 self.latencies.observe(finished)
             if snapshot.output_tokens is not None:
                 context.budget.output.observe(snapshot.output_tokens)
-        context.apply(key, record.ended(snapshot, row, moment, max_attempts=context.policy.max_attempts))
+        policy = context.policy
+        ended = record.ended(
+            snapshot, row, moment, max_attempts=policy.max_attempts, output_schema=policy.output_schema
+        )
+        context.apply(key, ended)

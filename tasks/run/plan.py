@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.llm.structured import OutputSchema
 from rowrelay.tasks.records import HOLDING_TOKEN, NEVER_RESENT, SENDABLE, Policy, RowStatus, WaitMode
 from rowrelay.tasks.state import RowState, StateTable
 
@@ -39,6 +40,8 @@ class RowPolicy:
     queued_timeout: float = 900.0
     orphan_policy: Policy = "resubmit"
     expired_policy: Policy = "resubmit"
+    output_schema: OutputSchema | None = None
+    """Structured outputs: every answer must be JSON valid against it (a row whose answer is not fails)."""
 
 
 def wants_submit(row: RowState, policy: RowPolicy) -> bool:

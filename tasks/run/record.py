@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rowrelay.tasks.llm import Snapshot
+from rowrelay.tasks.llm.structured import OutputSchema
 from rowrelay.tasks.records import NEVER_RESENT, ErrorType, Policy, RowStatus
 from rowrelay.tasks.state import RowState, orphan_note
 
@@ -22,13 +23,26 @@ class Change:
     fields: dict[str, object] = field(default_factory=dict)
 
 
-def ended(snapshot: Snapshot, row: RowState, now: datetime, *, max_attempts: int) -> Change:
-    """The row a terminal snapshot leaves: completed with its output, failed, incomplete or cancelled."""
+def ended(
+    snapshot: Snapshot,
+    row: RowState,
+    now: datetime,
+    *,
+    max_attempts: int,
+    output_schema: OutputSchema | None = None,
+) -> Change:
+    """The row a terminal snapshot leaves: completed with its output, failed, incomplete or cancelled.
+
+    A completed answer that is a refusal, or (with `output_schema`) not JSON or not valid against the
+    schema, fails the row instead, its text kept: paid for, so on record, and retried by policy."""
     usage = {
         "input_tokens": snapshot.input_tokens,
         "output_tokens": snapshot.output_tokens,
         "reasoning_tokens": snapshot.reasoning_tokens,
     }
+    if snapshot.status == "completed" and (problem := _answer_problem(snapshot, output_schema)):
+        failure = failed(problem[0], None, problem[1], row.attempts, now, max_attempts=max_attempts)
+        return Change(failure.status, {**failure.fields, "output_text": snapshot.output_text, **usage})
     if snapshot.status == "completed":
         cleared = {"error_type": None, "error_code": None, "error_message": None, "note": None}
         return Change(
@@ -52,6 +66,12 @@ def ended(snapshot: Snapshot, row: RowState, now: datetime, *, max_attempts: int
             **usage,
         },
     )
+
+
+def _answer_problem(snapshot: Snapshot, output_schema: OutputSchema | None) -> tuple[ErrorType, str] | None:
+    if snapshot.refusal is not None:
+        return "refusal", f"the model refused: {snapshot.refusal}"
+    return None if output_schema is None else output_schema.problem(snapshot.output_text)
 
 
 def failed(
@@ -126,4 +146,6 @@ def accepted(snapshot: Snapshot, row: RowState, now: datetime, *, cursor: int | 
         "sequence_number": cursor,
         "model": snapshot.model or model,
     }
-    return Change(snapshot.status, fields)
+    # A foreground backend's answer is already terminal: `ended` decides what the row becomes (a
+    # completed answer may still fail its schema), so the row waits one step in `in_progress`.
+    return Change("in_progress" if snapshot.terminal else snapshot.status, fields)

@@ -21,6 +21,7 @@ from rowrelay.tasks.state import StateTable
 
 if TYPE_CHECKING:
     from rowrelay.tasks.llm.agent_backend import AgentSource
+    from rowrelay.tasks.llm.structured import OutputSchema
 
 
 @dataclass
@@ -43,10 +44,12 @@ def open_session(
     base_url: str | None = None,
     progress: Callable[[Progress], None] | None = None,
     agent: AgentSource | None = None,
+    output_schema: OutputSchema | None = None,
 ) -> Session:
     """Build a run's collaborators; call from inside the event loop that will run them.
 
-    `agent` (an Agent Framework agent, or a factory taking an `OpenAIChatClient`) runs every row.
+    `agent` (an Agent Framework agent, or a factory taking an `OpenAIChatClient`) runs every row;
+    `output_schema` makes every row a structured output that must validate against it.
     """
     budget = RateBudget(
         rpm=settings.rpm,
@@ -71,6 +74,7 @@ def open_session(
         queued_timeout=settings.queued_timeout,
         orphan_policy=settings.orphan_policy,
         expired_policy=settings.expired_policy,
+        output_schema=output_schema,
     )
     lookup = prompts.__getitem__ if isinstance(prompts, Mapping) else prompts
     driver = RowDriver(RowContext(table, backend, budget, policy, lookup))

@@ -117,7 +117,11 @@ class Submitter:
                 context.apply(key, record.accepted(snapshot, row, now(), cursor=cursor, model=policy.model))
                 if snapshot.terminal:  # a foreground backend's answer: the row's end, paid for, kept
                     ended = record.ended(
-                        snapshot, context.table.get(key), now(), max_attempts=policy.max_attempts
+                        snapshot,
+                        context.table.get(key),
+                        now(),
+                        max_attempts=policy.max_attempts,
+                        output_schema=policy.output_schema,
                     )
                     context.apply(key, ended)
                 if stream is not None:
@@ -165,6 +169,7 @@ class Submitter:
             model=policy.model,
             metadata={"rowrelay_batch": policy.batch_id, "rowrelay_row": key[:512]},
             max_output_tokens=policy.max_output_tokens,
+            text_format=None if policy.output_schema is None else policy.output_schema.text_format(),
         )
 
     async def _create(self, request: RowRequest) -> Created:

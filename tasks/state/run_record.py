@@ -36,6 +36,8 @@ class RunRecord:
     model: str
     mode: str
     agent: str | None = None
+    output_schema: dict[str, Any] | None = None
+    """Structured outputs: the JSON Schema the rows were asked to follow, so `export` types its columns."""
 
 
 _REQUIRED = ("output", "backend", "model", "mode")
@@ -75,6 +77,9 @@ def _parsed(data: Any) -> RunRecord:
     for name, value in values.items():
         if name == "spec":
             _check_spec(value)
+        elif name == "output_schema":
+            if value is not None and not isinstance(value, dict):
+                raise TypeError(f"output_schema is {value!r}")
         elif not isinstance(value, str) and (name in _REQUIRED or value is not None):
             raise TypeError(f"{name} is {value!r}")
     return RunRecord(**values)

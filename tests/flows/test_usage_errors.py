@@ -8,6 +8,7 @@ check as well that no state directory, output or emulator record was written.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -195,3 +196,73 @@ def test_a_second_run_on_a_batch_a_live_runner_holds_is_refused_at_once_naming_i
     # Found before Prefect's start-up (which alone takes longer than this): about 1.5 s here, mostly
     # Python's imports; the bound leaves room for a 2-core machine shared with other work.
     assert took < 10, took
+
+
+_STRICT_OUTSIDE = {
+    "type": "object",
+    "properties": {"a": {"type": "string"}},
+    "required": ["a"],
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("missing.json", None, "cannot read it (No such file or directory); expected a JSON Schema file"),
+        ("broken.json", "{not json", "not JSON (Expecting property name enclosed in double quotes"),
+        ("list.json", "[1, 2]", "not a JSON Schema (a JSON object), found list"),
+        ("invalid.json", '{"type": 5}', "not a valid JSON Schema (at type: 5 is not valid under any"),
+        (
+            "open.json",
+            json.dumps(_STRICT_OUTSIDE),
+            "strict structured outputs do not take this schema: In context=(), 'additionalProperties' "
+            "is required to be supplied and to be false.",
+        ),
+        (
+            "allof.json",
+            json.dumps({**_STRICT_OUTSIDE, "additionalProperties": False, "allOf": [{}]}),
+            "strict structured outputs do not take this schema: In context=(), 'allOf' is not permitted.",
+        ),
+    ],
+)
+def test_a_schema_file_that_strict_outputs_cannot_take_is_refused(
+    case: Case, name: str, content: str | None, problem: str
+) -> None:
+    path = case.tmp / name
+    if content is not None:
+        path.write_text(content)
+    assert case.refuse("--schema", str(path)).startswith(f"error: --schema {str(path)!r}: {problem}")
+    assert not case.state.exists()
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ("no_such_module:Triage", "cannot import 'no_such_module': No module named 'no_such_module'"),
+        ("schema_models:Broken", "cannot import 'schema_models'"),
+        ("plain_models:Triage", "'Triage' is not a Pydantic model (found type Triage)"),
+        ("plain_models:Missing", "'Missing' is not a Pydantic model (found nothing by that name)"),
+        ("plain_models:", "expected a .json file or module:Model, e.g. mypkg.models:Triage"),
+    ],
+)
+def test_a_schema_model_that_does_not_import_or_is_not_pydantic_is_refused(
+    case: Case, spec: str, problem: str
+) -> None:
+    modules = case.tmp / "modules"
+    modules.mkdir()
+    (modules / "plain_models.py").write_text("class Triage:\n    category: str\n")
+    (modules / "schema_models.py").write_text("raise RuntimeError('cannot load')\n")
+    line = case.refuse("--schema", spec, env={"PYTHONPATH": str(modules)})
+    assert line.startswith(f"error: --schema {spec!r}: {problem}")
+    assert not case.state.exists()
+
+
+def test_schema_fields_named_like_input_columns_are_refused(case: Case) -> None:
+    path = case.tmp / "clash.json"
+    field = {"type": "string"}
+    schema = {"type": "object", "properties": {"subject": field, "error": field}}
+    path.write_text(json.dumps({**schema, "required": ["subject", "error"], "additionalProperties": False}))
+    assert case.refuse("--schema", str(path)) == (
+        f"error: --schema {str(path)!r}: field(s) subject, error are named like input or result columns; "
+        "rename them in the schema"
+    )

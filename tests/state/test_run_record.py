@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rowrelay.tasks.errors import StateError
+from rowrelay.tasks.errors import DamagedFileError, StateError
 from rowrelay.tasks.state import (
     RUN_FILE,
     RunRecord,
@@ -87,7 +87,19 @@ def test_older_and_newer_records_still_read(tmp_path: Path) -> None:
 
 def test_the_record_has_no_field_for_a_secret() -> None:
     names = {field.name for field in dataclasses.fields(RunRecord)}
-    assert names == {"input", "spec", "output", "backend", "base_url", "model", "mode", "agent"}
+    # output_schema holds the JSON Schema a structured batch asked for: the user's schema, never a key.
+    names_ = {"input", "spec", "output", "backend", "base_url", "model", "mode", "agent", "output_schema"}
+    assert names == names_
+
+
+def test_a_structured_batchs_schema_round_trips_and_a_damaged_one_is_named(tmp_path: Path) -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+    record = RunRecord(output="o", backend="b", model="m", mode="poll", output_schema=schema)
+    write_run_record(tmp_path, record)
+    assert read_run_record(tmp_path) == record
+    (tmp_path / RUN_FILE).write_text(json.dumps({**dataclasses.asdict(record), "output_schema": "x.json"}))
+    with pytest.raises(DamagedFileError, match=r"output_schema is 'x\.json'"):
+        read_run_record(tmp_path)
 
 
 def test_a_state_directory_is_one_holding_batch_json(tmp_path: Path, clock: FakeClock) -> None:
