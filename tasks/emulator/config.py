@@ -65,6 +65,7 @@ _RATES = (
     "stream_cut_rate",
     "empty_stream_rate",
     "skip_created_rate",
+    "cached_share",
 )
 
 
@@ -130,6 +131,10 @@ class EmulatorConfig:
     """End response streams with `data: [DONE]` (OpenAI does not; some servers do)."""
     max_deltas: int = 16
     """Text deltas per answer are at most this many (tokens are grouped into chunks)."""
+    cached_share: float = 0.5
+    """Share of a long prompt's tokens reported as served from the prompt cache
+    (`usage.input_tokens_details.cached_tokens`). As OpenAI caches: only prompts of at least 1,024
+    tokens, in whole 128-token steps (`model.cached_tokens`); shorter prompts report 0."""
 
     def __post_init__(self) -> None:
         for name in _RATES:
