@@ -59,6 +59,8 @@ class RowRequest:
     model: str
     metadata: Mapping[str, str]
     max_output_tokens: int | None = None
+    service_tier: str | None = None
+    """The processing tier asked for (`flex`, `default`, `priority`); None sends none (the server's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,8 @@ class Snapshot:
     error_code: str | None = None
     error_message: str | None = None
     model: str | None = None
+    cached_tokens: int | None = None
+    service_tier: str | None = None
 
     @property
     def terminal(self) -> bool:
@@ -120,6 +124,7 @@ def snapshot_of(response: Any) -> Snapshot:
     Response as its JSON object (a dict), which the lean hot path reads without building the SDK's model."""
     usage = _field(response, "usage")
     details = _field(usage, "output_tokens_details")
+    cached = _field(_field(usage, "input_tokens_details"), "cached_tokens")
     error = _field(response, "error")
     incomplete = _field(response, "incomplete_details")
     raw_status = _field(response, "status")
@@ -140,6 +145,8 @@ def snapshot_of(response: Any) -> Snapshot:
         error_code=code,
         error_message=message,
         model=_field(response, "model"),
+        cached_tokens=cached,
+        service_tier=_field(response, "service_tier"),
     )
 
 

@@ -70,6 +70,8 @@ class ResponsesBackend:
             body["instructions"] = request.instructions
         if request.max_output_tokens is not None:
             body["max_output_tokens"] = request.max_output_tokens
+        if request.service_tier is not None:
+            body["service_tier"] = request.service_tier
         return body
 
     async def create(self, request: RowRequest) -> Snapshot:

@@ -51,6 +51,11 @@ class RowDriver:
                     self._record(key, snapshot)
             elif wants_submit(row, self.context.policy):
                 outcome = await self._submitter.submit(row)
+                if outcome == "capped":
+                    return  # held back by the cost cap: a run with a higher one sends it
+                if not isinstance(outcome, Snapshot):
+                    after = table.get(key)
+                    self.context.spend.sent(key, after.status, after.error_type)
                 if isinstance(outcome, Snapshot):
                     self._record(key, outcome)
                 elif outcome == "retry":
@@ -72,4 +77,6 @@ class RowDriver:
                 self.latencies.observe(finished)
             if snapshot.output_tokens is not None:
                 context.budget.output.observe(snapshot.output_tokens)
-        context.apply(key, record.ended(snapshot, row, moment, max_attempts=context.policy.max_attempts))
+        cost = context.spend.settle(key, snapshot)
+        policy = context.policy
+        context.apply(key, record.ended(snapshot, row, moment, max_attempts=policy.max_attempts, cost=cost))

@@ -39,6 +39,7 @@ class RowPolicy:
     queued_timeout: float = 900.0
     orphan_policy: Policy = "resubmit"
     expired_policy: Policy = "resubmit"
+    service_tier: str | None = None
 
 
 def wants_submit(row: RowState, policy: RowPolicy) -> bool:

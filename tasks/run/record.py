@@ -22,13 +22,20 @@ class Change:
     fields: dict[str, object] = field(default_factory=dict)
 
 
-def ended(snapshot: Snapshot, row: RowState, now: datetime, *, max_attempts: int) -> Change:
-    """The row a terminal snapshot leaves: completed with its output, failed, incomplete or cancelled."""
-    usage = {
+def ended(
+    snapshot: Snapshot, row: RowState, now: datetime, *, max_attempts: int, cost: float | None = None
+) -> Change:
+    """The row a terminal snapshot leaves: completed with its output, failed, incomplete or cancelled.
+    `cost` (what this response cost, if known) is added to what the row's earlier attempts cost."""
+    usage: dict[str, object] = {
         "input_tokens": snapshot.input_tokens,
         "output_tokens": snapshot.output_tokens,
         "reasoning_tokens": snapshot.reasoning_tokens,
+        "cached_input_tokens": snapshot.cached_tokens,
+        "service_tier": snapshot.service_tier,
     }
+    if cost is not None:
+        usage["cost_usd"] = (row.cost_usd or 0.0) + cost
     if snapshot.status == "completed":
         cleared = {"error_type": None, "error_code": None, "error_message": None, "note": None}
         return Change(
@@ -36,9 +43,10 @@ def ended(snapshot: Snapshot, row: RowState, now: datetime, *, max_attempts: int
         )
     if snapshot.status == "failed":
         message = snapshot.error_message
-        return failed(
+        failure = failed(
             "response_failed", snapshot.error_code, message, row.attempts, now, max_attempts=max_attempts
         )
+        return Change(failure.status, {**failure.fields, **usage})
     # incomplete or cancelled: kept as they are; `rowrelay retry` makes them eligible again
     kind: ErrorType = "incomplete" if snapshot.status == "incomplete" else "cancelled"
     return Change(

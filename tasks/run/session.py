@@ -16,6 +16,7 @@ from rowrelay.tasks.run.context import RowContext
 from rowrelay.tasks.run.driver import RowDriver
 from rowrelay.tasks.run.plan import RowPolicy
 from rowrelay.tasks.run.runner import BatchRunner, Progress
+from rowrelay.tasks.run.spend import Spend, spent_so_far
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
 
@@ -47,7 +48,9 @@ def open_session(
     """Build a run's collaborators; call from inside the event loop that will run them.
 
     `agent` (an Agent Framework agent, or a factory taking an `OpenAIChatClient`) runs every row.
+    A `--max-cost` on a model with no known price raises `UsageError` here, before anything is sent.
     """
+    spend = Spend.open(settings, **spent_so_far(table))
     budget = RateBudget(
         rpm=settings.rpm,
         tpm=settings.tpm,
@@ -71,8 +74,9 @@ def open_session(
         queued_timeout=settings.queued_timeout,
         orphan_policy=settings.orphan_policy,
         expired_policy=settings.expired_policy,
+        service_tier=settings.service_tier,
     )
     lookup = prompts.__getitem__ if isinstance(prompts, Mapping) else prompts
-    driver = RowDriver(RowContext(table, backend, budget, policy, lookup))
+    driver = RowDriver(RowContext(table, backend, budget, policy, lookup, spend=spend))
     runner = BatchRunner(driver, progress=progress, checkpoint_interval=settings.checkpoint_interval)
     return Session(backend, budget, driver, runner)
