@@ -35,6 +35,7 @@ from rowrelay.flows.precheck import check_destinations
 from rowrelay.flows.request import BatchRequest
 from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.run import Progress, open_session
+from rowrelay.tasks.run.plan import send_order
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import RUN_FILE, RunRecord, StateTable, summarize, write_run_record
 from rowrelay.tasks.steps import export_results, load_input, plan, process_shard
@@ -68,6 +69,11 @@ class BatchResult:
     counts: dict[str, int]
     backend: str
     base_url: str | None
+    cost_usd: float | None = None
+    """What the batch's rows have cost so far (all runs); None when no row has a price."""
+    projected_cost_usd: float | None = None
+    stopped: str | None = None
+    """Why the run stopped sending rows before the batch was done (the cost cap), if it did."""
 
     @property
     def all_completed(self) -> bool:
@@ -115,6 +121,9 @@ async def run_batch(
     backend: str | None = None,
     base_url: str | None = None,
     agent: str | None = None,
+    max_cost: float | None = None,
+    service_tier: str | None = None,
+    prices: str | None = None,
 ) -> BatchResult:
     """Run (or resume) a batch. `source` is a CSV/Parquet/JSONL path, or a DataFrame from Python.
 
@@ -125,7 +134,7 @@ async def run_batch(
         source, template=template, prompt_column=prompt_column, id_column=id_column,
         instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode,
         rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
-        base_url=base_url,
+        base_url=base_url, max_cost=max_cost, service_tier=service_tier, prices=prices,
     )  # fmt: skip
     prepared = _handed_over(request) or load_input(_whole(request.source), request.spec)
     factory = _agent_factory(request.agent)
@@ -142,12 +151,17 @@ async def run_batch(
     out = request.output_path(state_dir)
     with _active(state_dir), contextlib.closing(table):
         _record_run(state_dir, request, out, settings, url)
-        await _process(settings, table, prepared, url, factory)
-    return await _finish(table, prepared, out, settings.backend, url)
+        stopped = await _process(settings, table, prepared, url, factory)
+    return await _finish(table, prepared, out, settings.backend, url, stopped)
 
 
 async def _finish(
-    table: StateTable, prepared: PreparedInput, out: Path, backend: str, url: str | None
+    table: StateTable,
+    prepared: PreparedInput,
+    out: Path,
+    backend: str,
+    url: str | None,
+    stopped: str | None = None,
 ) -> BatchResult:
     """Export, summarise and publish what the closed table holds: its rows are in memory already."""
     latest = table.latest()
@@ -156,7 +170,10 @@ async def _finish(
     facts = summarize(latest, table.problems)
     await publish_summary(table.batch_id, facts, rows, table.directory)
     counts = {status: int(n) for status, n in facts["counts"].items()}
-    return BatchResult(table.batch_id, str(table.directory), str(out), counts, backend, url)
+    return BatchResult(
+        table.batch_id, str(table.directory), str(out), counts, backend, url,
+        facts["cost_usd"], facts["projected_cost_usd"], stopped,
+    )  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -210,7 +227,8 @@ async def _process(
     prepared: PreparedInput,
     url: str | None,
     agent: AgentFactory | None = None,
-) -> None:
+) -> str | None:
+    """Run the shards; returns why the run stopped sending rows early (the cost cap), if it did."""
     artifact = await ProgressArtifact.create(table.batch_id)
     sink = progress_sink.get()
 
@@ -236,6 +254,8 @@ async def _process(
                 return await process_shard(_whole(session.runner), number, _whole(keys))
 
         await asyncio.gather(*(shard(i, keys) for i, keys in enumerate(batch.shards)))
+        policy = session.driver.context.policy
+        return session.driver.context.spend.stop_message(len(send_order(table, policy)))
     finally:
         await session.aclose()
         await artifact.finish()

@@ -169,7 +169,7 @@ def _said(problem: ErrorDetails) -> str:
     context: dict[str, Any] = dict(problem.get("ctx") or {})
     kind = problem["type"]
     if kind == "greater_than_equal":
-        return f"must be at least {context['ge']}"
+        return f"must be at least {context['ge']:g}"  # 0, not the 0.0 of a float field
     if kind == "greater_than":
         return f"must be more than {context['gt']}"
     if kind == "literal_error":

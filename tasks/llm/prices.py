@@ -29,6 +29,7 @@ from typing import Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.settings import Settings
 
 Tier = Literal["default", "flex", "priority"]
 TIERS: tuple[Tier, ...] = get_args(Tier)
@@ -129,3 +130,21 @@ def _index(prices: PriceFile) -> dict[tuple[str, str], ModelPrices]:
             for known_as in (name, *entry.aliases):
                 index[(provider, known_as)] = entry
     return index
+
+
+def cap_problem(settings: Settings) -> str | None:
+    """Why a run with these settings may not start (a cap on a model with no known price), else None.
+    Loading a price file that is not valid raises its own `UsageError`."""
+    prices = load_prices(settings.prices)
+    if settings.max_cost is None:
+        return None
+    provider, tier = provider_of(settings.backend), settings.service_tier or "default"
+    if prices.rates(provider, settings.model, tier) is not None:
+        return None
+    at = "" if tier == "default" else f" at service tier {tier!r}"
+    return (
+        f"--max-cost: no {provider} price known for model {settings.model!r}{at}, so spending cannot be "
+        f'capped; add one in a price file, e.g. {{"providers": {{"{provider}": {{"{settings.model}": '
+        f'{{"{tier}": {{"input": 0.4, "cached_input": 0.1, "output": 1.6}}}}}}}}}} (USD per 1M tokens), '
+        "and pass it with --prices FILE or ROWRELAY_PRICES"
+    )

@@ -30,6 +30,7 @@ from rowrelay.tasks.llm.prices import (
     Provider,
     Rates,
     Tier,
+    cap_problem,
     cost_usd,
     load_prices,
     provider_of,
@@ -39,7 +40,7 @@ from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
 from rowrelay.tasks.state.reader import projected_cost
 
-__all__ = ["Spend", "cap_problem", "spent_so_far"]
+__all__ = ["Spend", "spent_so_far"]
 
 _PER_TOKEN = 1e-6
 
@@ -172,24 +173,6 @@ class Spend:
             f"cost cap reached: spent ${self.spent:.4f} of --max-cost ${self.cap:.4f}; {remaining} rows not "
             "sent; run the same command with a higher --max-cost to go on"
         )
-
-
-def cap_problem(settings: Settings) -> str | None:
-    """Why a run with these settings may not start (a cap on a model with no known price), else None.
-    Loading a price file that is not valid raises its own `UsageError`."""
-    prices = load_prices(settings.prices)
-    if settings.max_cost is None:
-        return None
-    provider, tier = provider_of(settings.backend), settings.service_tier or "default"
-    if prices.rates(provider, settings.model, tier) is not None:
-        return None
-    at = "" if tier == "default" else f" at service tier {tier!r}"
-    return (
-        f"--max-cost: no {provider} price known for model {settings.model!r}{at}, so spending cannot be "
-        f'capped; add one in a price file, e.g. {{"providers": {{"{provider}": {{"{settings.model}": '
-        f'{{"{tier}": {{"input": 0.4, "cached_input": 0.1, "output": 1.6}}}}}}}}}} (USD per 1M tokens), '
-        "and pass it with --prices FILE or ROWRELAY_PRICES"
-    )
 
 
 def spent_so_far(table: StateTable) -> dict[str, Any]:
