@@ -124,16 +124,17 @@ async def test_rows_are_priced_at_the_tier_they_were_served_in(tmp_path: Path, t
     assert (frame["cached_input_tokens"] > 0).all()  # prompts of 1,024+ tokens hit the cache
     rates = load_prices(None).rates("openai", "o4-mini", tier)  # type: ignore[arg-type]
     assert rates is not None
-    for row in frame.itertuples():
-        assert row.response_id in served
-        assert row.reasoning_tokens > 0  # part of output_tokens: priced as output
+    for row in frame.to_dict("records"):
+        assert row["response_id"] in served
+        assert row["reasoning_tokens"] > 0  # part of output_tokens: priced as output
+        tokens = {"input": int(row["input_tokens"]), "output": int(row["output_tokens"])}
         priced = cost_usd(
             rates,
-            input_tokens=row.input_tokens,
-            cached_tokens=row.cached_input_tokens,
-            output_tokens=row.output_tokens,
+            input_tokens=tokens["input"],
+            cached_tokens=int(row["cached_input_tokens"]),
+            output_tokens=tokens["output"],
         )
-        assert row.cost_usd == pytest.approx(priced)
+        assert row["cost_usd"] == pytest.approx(priced)
         if rates.cached_input is not None:  # priority: the cached tokens at the cached rate, cheaper
-            uncached = (row.input_tokens * rates.input + row.output_tokens * rates.output) / 1e6
-            assert row.cost_usd < uncached
+            uncached = (tokens["input"] * rates.input + tokens["output"] * rates.output) / 1e6
+            assert row["cost_usd"] < uncached
