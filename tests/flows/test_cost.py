@@ -38,6 +38,7 @@ async def test_the_flow_stops_at_the_cap_says_why_and_a_higher_cap_finishes(
         )
         assert f"{capped.counts['pending']} rows not sent" in capped.stopped
         assert 0 < capped.counts["completed"] < 30
+        assert capped.cost_usd is not None
         assert 0 < capped.cost_usd <= 0.002
         assert state.state_details.flow_run_id is not None
         artifacts = {a.type: a for a in await artifacts_of(state.state_details.flow_run_id)}
