@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rowrelay.tasks.llm import Snapshot
-from rowrelay.tasks.records import HOLDING_TOKEN
+from rowrelay.tasks.records import HOLDING_TOKEN, IN_FLIGHT
 from rowrelay.tasks.run import record
 from rowrelay.tasks.run.context import RowContext, backoff, now
 from rowrelay.tasks.run.plan import wants_submit
@@ -53,6 +53,9 @@ class RowDriver:
                 outcome = await self._submitter.submit(row)
                 if outcome == "capped":
                     return  # held back by the cost cap: a run with a higher one sends it
+                if outcome == "wait":  # room under the cap once rows in flight end
+                    await self.context.spend.changed(lambda other: table.get(other).status in IN_FLIGHT)
+                    continue
                 if not isinstance(outcome, Snapshot):
                     after = table.get(key)
                     self.context.spend.sent(key, after.status, after.error_type)

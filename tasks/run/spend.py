@@ -1,24 +1,28 @@
 """A run's money: what its rows cost, what the rows in flight may still cost, and the spending cap.
 
-    spend = Spend.open(settings, spent=table_spent(table), priced=...)   # before any create
-    if not spend.admit(key, prompt_tokens, output_tokens): ...            # the create path: in memory
-    cost = spend.settle(key, snapshot)                                    # a response ended
+    spend = Spend.open(settings, **spent_so_far(table))       # before any create
+    spend.admit(key, prompt_tokens, output_tokens)            # the create path: "go", "wait" or "capped"
+    cost = spend.settle(key, snapshot)                        # a response ended
 
 The cap (`--max-cost`) is one decision, `admit`: before each create, what the batch has spent (earlier runs
 included) + what the rows in flight are estimated to cost + this row's estimate must stay within it. An
 estimate is the row's prompt (about four characters a token, no cache hits assumed) at the input rate and
 the run's output estimate (`--max-output-tokens`, else what answers have used so far, with a margin) at
-the output rate. Once a create is refused, no row is sent again this run (`capped`): rows in flight
-finish, and the run ends with the rest still to send. A create whose answer never came may have started a
-paid job: its estimate stays counted as spent for the rest of the run.
+the output rate. A row that fits only once rows in flight have ended (and their estimates became what they
+really cost, usually less) waits for them (`wait`); a row that would not fit even with nothing in flight
+is refused, and from then on no row is sent this run (`capped`): rows in flight finish, the rest stay to
+send. So a capped run ends within one row's estimate of the cap. A create whose answer never came may have
+started a paid job: its estimate stays counted as spent for the rest of the run.
 
-Everything here is arithmetic on floats already in memory: `admit` adds no latency to a create.
+`admit` is arithmetic on floats already in memory: far from the cap it adds no latency to a create.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow.compute as pc
 
@@ -40,9 +44,12 @@ from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
 from rowrelay.tasks.state.reader import projected_cost
 
-__all__ = ["Spend", "spent_so_far"]
+__all__ = ["Admission", "Spend", "spent_so_far"]
 
 _PER_TOKEN = 1e-6
+_PRUNE_AFTER = 1.0
+"""Seconds a waiting row waits for a row in flight to end before it looks for estimates left behind."""
+Admission = Literal["go", "wait", "capped"]
 
 
 @dataclass
@@ -62,6 +69,7 @@ class Spend:
     """Estimates of creates that may have started a job nobody can see: counted against the cap."""
     _committed: dict[str, float] = field(default_factory=dict)
     _committed_total: float = 0.0
+    _change: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     def open(cls, settings: Settings, *, spent: float = 0.0, priced_rows: int = 0) -> Spend:
@@ -94,26 +102,44 @@ class Spend:
         """Estimated cost of the rows in flight."""
         return self._committed_total
 
-    def admit(self, key: str, prompt_tokens: int, output_tokens: int) -> bool:
-        """Whether row `key` may be sent now; if so its estimate is committed until it ends."""
+    def admit(self, key: str, prompt_tokens: int, output_tokens: int) -> Admission:
+        """Whether row `key` may be sent now (`go`: its estimate is committed until it ends), once rows
+        in flight have ended (`wait`, then ask again), or not this run (`capped`)."""
         if self.capped:
-            return False
+            return "capped"
         self.release(key)  # a row sent again replaces its earlier estimate
         rates = self.rates
         if rates is None:
-            return True  # no cap without a price (`cap_problem`), so nothing to hold back
+            return "go"  # no cap without a price (`cap_problem`), so nothing to hold back
         estimate = (prompt_tokens * rates.input + output_tokens * rates.output) * _PER_TOKEN
-        if self.cap is not None and self.spent + self.lost + self._committed_total + estimate > self.cap:
-            self.capped = True
-            return False
+        if self.cap is not None:
+            if self.spent + self.lost + estimate > self.cap:
+                self.capped = True
+                return "capped"
+            if self.spent + self.lost + self._committed_total + estimate > self.cap:
+                return "wait"
         self._committed[key] = estimate
         self._committed_total += estimate
-        return True
+        return "go"
+
+    async def changed(self, in_flight: Callable[[str], bool]) -> None:
+        """Wait until a row in flight has ended (or a moment has passed); then drop the estimates of rows
+        no longer in flight, so an end that was not settled here (a response gone, a row failed while
+        waiting) cannot hold the rest back for ever."""
+        change = self._change
+        try:
+            await asyncio.wait_for(change.wait(), _PRUNE_AFTER)
+        except TimeoutError:
+            for key in [key for key in self._committed if not in_flight(key)]:
+                self.release(key)
 
     def release(self, key: str) -> float:
         """Drop row `key`'s estimate (its create started nothing, or it ended); returns it."""
         estimate = self._committed.pop(key, 0.0)
         self._committed_total = max(0.0, self._committed_total - estimate) if self._committed else 0.0
+        if estimate:
+            self._change.set()  # wake the rows waiting for room under the cap: all of them ask again
+            self._change = asyncio.Event()
         return estimate
 
     def sent(self, key: str, status: RowStatus, error_type: str | None) -> None:

@@ -35,10 +35,10 @@ Live = AsyncGenerator[StreamUpdate, None]
 """A stream opened by the create itself, handed on to the wait so no event is missed."""
 Created = tuple[Snapshot, Live | None, int | None]
 """A create's first answer, the live stream when streaming, and that stream's cursor."""
-Submitted = Snapshot | Live | Literal["retry", "throttled", "capped"] | None
-"""A terminal snapshot to record, a live stream to follow, a reason to go round again, `capped` (the cost
-cap holds the row back: nothing was sent), or None when the row's state already says what happened (held
-its token to wait on, or failed)."""
+Submitted = Snapshot | Live | Literal["retry", "throttled", "wait", "capped"] | None
+"""A terminal snapshot to record, a live stream to follow, a reason to go round again, the cost cap's
+word when it holds the row back (`wait` for rows in flight to end, or `capped`: not this run; nothing was
+sent), or None when the row's state already says what happened (held its token to wait on, or failed)."""
 
 
 STOP_GRACE = 5.0
@@ -65,9 +65,10 @@ class Submitter:
         request = self._request(key)
         instructions = estimate_tokens(context.policy.instructions or "")
         prompt_tokens = estimate_tokens(request.prompt) + instructions
+        admission = context.spend.admit(key, prompt_tokens, context.budget.output.value())
+        if admission != "go":
+            return admission  # the cost cap (run.spend): decided in memory, before the rate budget
         await context.budget.acquire_create(context.budget.estimate(prompt_tokens))
-        if not context.spend.admit(key, prompt_tokens, context.budget.output.value()):
-            return "capped"  # the cost cap (run.spend): in memory, no I/O on the create path
         context.table.transition(key, "submitting")
         try:
             await context.table.commit()  # write-ahead: durable `submitting` before the create leaves

@@ -39,7 +39,7 @@ async def _run(emu: RunningEmulator, directory: Path, **overrides: Any) -> Any:
     table = StateTable.open(directory, batch_id="test-batch", checkpoint_interval=0.05)
     if len(table) == 0:
         table.add_pending((f"row-{i:04d}", i, f"hash-{i}") for i in range(ROWS))
-    settings = settings_for(emu, max_output_tokens=OUTPUT, max_in_flight=5, **overrides)
+    settings = settings_for(emu, **{"max_output_tokens": OUTPUT, "max_in_flight": 5, **overrides})
     session = open_session(settings, table, prompts(ROWS))
     try:
         report = await session.runner.run()
@@ -75,6 +75,22 @@ async def test_the_cap_stops_creates_within_one_rows_estimate_and_a_higher_cap_r
     expected = sum(estimate(prompt) for prompt in prompts(ROWS).values())
     assert float(frame["cost_usd"].sum()) == pytest.approx(expected)
     assert summary(tmp_path / "batch")["cost_usd"] == pytest.approx(expected)
+
+
+async def test_rows_wait_for_estimates_in_flight_to_settle_rather_than_stop_early(
+    exact_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """With no output ceiling a row's estimate assumes 1,024 output tokens at first, ten times what the
+    answers use: 40 rows in flight would hold the cap 25 times over. Rows wait for those estimates to
+    become real costs instead of giving up, so the run still ends within one estimate of the cap."""
+    assert MINI is not None
+    cap = 20 * max(estimate(prompt) for prompt in prompts(ROWS).values())
+    generous = (estimate_tokens(prompts(ROWS)["row-0000"]) * MINI.input + 1024 * MINI.output) / 1e6
+    await _run(exact_emulator, tmp_path / "batch", max_output_tokens=None, max_in_flight=40, max_cost=cap)
+    frame = load(tmp_path / "batch")
+    spent = float(frame["cost_usd"].sum())
+    assert cap - generous < spent <= cap + 1e-12
+    assert 0 < int((frame["status"] == "pending").sum()) < ROWS
 
 
 async def test_a_cap_below_one_row_sends_nothing(exact_emulator: RunningEmulator, tmp_path: Path) -> None:
