@@ -69,7 +69,12 @@ class Spend:
     """Estimates of creates that may have started a job nobody can see: counted against the cap."""
     _committed: dict[str, float] = field(default_factory=dict)
     _committed_total: float = 0.0
-    _change: asyncio.Event = field(default_factory=asyncio.Event)
+    _change: asyncio.Event | None = None
+    """Set when an estimate is released, while rows wait for room under the cap (None: none wait)."""
+    _rates: Rates | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._rates = self.prices.rates(self.provider, self.model, self.tier)  # once: admit is hot
 
     @classmethod
     def open(cls, settings: Settings, *, spent: float = 0.0, priced_rows: int = 0) -> Spend:
@@ -95,7 +100,7 @@ class Spend:
     @property
     def rates(self) -> Rates | None:
         """Prices of the model and tier this run asks for (what estimates use)."""
-        return self.prices.rates(self.provider, self.model, self.tier)
+        return self._rates
 
     @property
     def committed(self) -> float:
@@ -108,7 +113,7 @@ class Spend:
         if self.capped:
             return "capped"
         self.release(key)  # a row sent again replaces its earlier estimate
-        rates = self.rates
+        rates = self._rates
         if rates is None:
             return "go"  # no cap without a price (`cap_problem`), so nothing to hold back
         estimate = (prompt_tokens * rates.input + output_tokens * rates.output) * _PER_TOKEN
@@ -126,6 +131,8 @@ class Spend:
         """Wait until a row in flight has ended (or a moment has passed); then drop the estimates of rows
         no longer in flight, so an end that was not settled here (a response gone, a row failed while
         waiting) cannot hold the rest back for ever."""
+        if self._change is None:
+            self._change = asyncio.Event()
         change = self._change
         try:
             await asyncio.wait_for(change.wait(), _PRUNE_AFTER)
@@ -137,9 +144,9 @@ class Spend:
         """Drop row `key`'s estimate (its create started nothing, or it ended); returns it."""
         estimate = self._committed.pop(key, 0.0)
         self._committed_total = max(0.0, self._committed_total - estimate) if self._committed else 0.0
-        if estimate:
+        if estimate and self._change is not None:
             self._change.set()  # wake the rows waiting for room under the cap: all of them ask again
-            self._change = asyncio.Event()
+            self._change = None
         return estimate
 
     def sent(self, key: str, status: RowStatus, error_type: str | None) -> None:
