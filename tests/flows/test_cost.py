@@ -80,3 +80,31 @@ def test_the_cli_exits_1_at_the_cap_naming_what_was_spent_and_the_same_command_r
         assert again.returncode == 0, again.stderr[-3000:]
         assert set(creates_per_row(emu).values()) == {1}
     assert (load(tmp_path / "state")["status"] == "completed").all()
+
+
+def test_the_progress_line_shows_the_money_only_when_the_run_knows_its_prices() -> None:
+    from rowrelay.flows.console_progress import money
+    from rowrelay.tasks.run import Progress
+    from rowrelay.tasks.run.context import RunCounters
+
+    unpriced = Progress({"completed": 3}, 10, 1.0, RunCounters())
+    assert money(unpriced) == ""
+    priced = Progress({"completed": 3}, 10, 1.0, RunCounters(), spent_usd=0.0123, projected_usd=0.041)
+    assert money(priced) == "  spent $0.0123 of ~$0.0410"
+
+
+def test_the_closing_summary_of_a_capped_run_says_why_and_exits_1(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from rowrelay.flows.batch import BatchResult
+    from rowrelay.flows.console_progress import closing_summary
+
+    stopped = "cost cap reached: spent $0.0099 of --max-cost $0.0100; 120 rows not sent; run ..."
+    result = BatchResult("b", "state", "out.parquet", {"completed": 80, "pending": 120}, "emulator", None,
+                         0.0099, 0.0247, stopped)  # fmt: skip
+    console = Console(file=(tmp_path / "said.txt").open("w"), width=200)
+    assert closing_summary(console, result) == 1
+    console.file.close()
+    said = (tmp_path / "said.txt").read_text()
+    assert "cost: $0.0099 (whole batch: ~$0.0247)" in said
+    assert stopped in said
