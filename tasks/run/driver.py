@@ -14,13 +14,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rowrelay.tasks.llm import Snapshot
-from rowrelay.tasks.records import HOLDING_TOKEN, IN_FLIGHT
+from rowrelay.tasks.records import HOLDING_TOKEN, IN_FLIGHT, RowStatus
 from rowrelay.tasks.run import record
 from rowrelay.tasks.run.context import RowContext, backoff, now
 from rowrelay.tasks.run.plan import wants_submit
 from rowrelay.tasks.run.schedule import LatencyModel
 from rowrelay.tasks.run.submit import Live, Submitter
 from rowrelay.tasks.run.wait import Waiter
+
+_MAY_COST: frozenset[RowStatus] = IN_FLIGHT | {"pending"}
+"""Rows whose cost estimate stays committed: in flight, or admitted under the cap and waiting for the rate
+budget (still `pending`)."""
 
 
 @dataclass
@@ -54,7 +58,7 @@ class RowDriver:
                 if outcome == "capped":
                     return  # held back by the cost cap: a run with a higher one sends it
                 if outcome == "wait":  # room under the cap once rows in flight end
-                    await self.context.spend.changed(lambda other: table.get(other).status in IN_FLIGHT)
+                    await self.context.spend.changed(lambda other: table.get(other).status in _MAY_COST)
                     continue
                 if not isinstance(outcome, Snapshot):
                     after = table.get(key)

@@ -72,6 +72,7 @@ class Spend:
     _change: asyncio.Event | None = None
     """Set when an estimate is released, while rows wait for room under the cap (None: none wait)."""
     _rates: Rates | None = field(init=False)
+    _pruned_at: float = float("-inf")
 
     def __post_init__(self) -> None:
         self._rates = self.prices.rates(self.provider, self.model, self.tier)  # once: admit is hot
@@ -127,18 +128,21 @@ class Spend:
         self._committed_total += estimate
         return "go"
 
-    async def changed(self, in_flight: Callable[[str], bool]) -> None:
+    async def changed(self, may_cost: Callable[[str], bool]) -> None:
         """Wait until a row in flight has ended (or a moment has passed); then drop the estimates of rows
-        no longer in flight, so an end that was not settled here (a response gone, a row failed while
-        waiting) cannot hold the rest back for ever."""
+        that can no longer cost anything (`may_cost` says no), so an end that was not settled here (a
+        response gone, a row failed while waiting) cannot hold the rest back for ever."""
         if self._change is None:
             self._change = asyncio.Event()
         change = self._change
         try:
             await asyncio.wait_for(change.wait(), _PRUNE_AFTER)
         except TimeoutError:
-            for key in [key for key in self._committed if not in_flight(key)]:
-                self.release(key)
+            now = asyncio.get_running_loop().time()
+            if now - self._pruned_at >= _PRUNE_AFTER:  # once a moment, however many rows wait
+                self._pruned_at = now
+                for key in [key for key in self._committed if not may_cost(key)]:
+                    self.release(key)
 
     def release(self, key: str) -> float:
         """Drop row `key`'s estimate (its create started nothing, or it ended); returns it."""
