@@ -10,10 +10,9 @@ import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from rowrelay.tasks.state import load
-from tests.flows.test_batch_flow import flow_args
 from tests.support.cli import env_for, rowrelay, run_args
 from tests.support.prefect_records import artifacts_of
-from tests.support.runs import creates_per_row
+from tests.support.runs import creates_per_row, flow_args
 from tests.support.tickets import write_tickets
 
 EXACT = EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"), output_tokens=(64, 64), seed=2)
