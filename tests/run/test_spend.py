@@ -154,3 +154,29 @@ async def test_rows_are_priced_at_the_tier_they_were_served_in(tmp_path: Path, t
         if rates.cached_input is not None:  # priority: the cached tokens at the cached rate, cheaper
             uncached = (tokens["input"] * rates.input + tokens["output"] * rates.output) / 1e6
             assert row["cost_usd"] < uncached
+
+
+@pytest.mark.timeout(120)
+async def test_rows_admitted_but_queued_on_the_rate_limit_stay_counted_against_the_cap(
+    exact_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """60 creates a minute: the first 60 rows leave at once, the next wait about a second each for the
+    rate budget, admitted under the cap but still `pending`. A row waiting for room under the cap looks,
+    after a second without news, for estimates left behind by rows that can no longer cost anything: it
+    must not take the queued rows' for such, or it would send rows the cap has no room for."""
+    rows = 64
+    table = new_table(tmp_path / "batch", rows)
+    one_row = max(estimate(prompt) for prompt in prompts(rows).values())
+    cap = 62.5 * one_row
+    settings = settings_for(
+        exact_emulator, rpm=60, max_output_tokens=OUTPUT, max_in_flight=rows, max_cost=cap
+    )
+    session = open_session(settings, table, prompts(rows))
+    try:
+        await session.runner.run()
+    finally:
+        await session.aclose()
+        table.close()
+    frame = load(tmp_path / "batch")
+    assert float(frame["cost_usd"].sum()) <= cap + 1e-12
+    assert int((frame["status"] == "pending").sum()) > 0
