@@ -128,7 +128,9 @@ async def run_batch(
     """Run (or resume) a batch. `source` is a CSV/Parquet/JSONL path, or a DataFrame from Python.
 
     `agent` names an Agent Framework agent factory, `package.module:function` taking an
-    `OpenAIChatClient` and returning an `Agent`: every row is then run by that agent.
+    `OpenAIChatClient` and returning an `Agent`: every row is then run by that agent. `max_cost` caps
+    what the batch may cost in US dollars (`result.stopped` says when the cap stopped it), `service_tier`
+    asks for `flex`, `default` or `priority`, and `prices` names a price file over rowrelay's own.
     """
     request = BatchRequest.build(
         source, template=template, prompt_column=prompt_column, id_column=id_column,

@@ -145,6 +145,6 @@ def cap_problem(settings: Settings) -> str | None:
     return (
         f"--max-cost: no {provider} price known for model {settings.model!r}{at}, so spending cannot be "
         f'capped; add one in a price file, e.g. {{"providers": {{"{provider}": {{"{settings.model}": '
-        f'{{"{tier}": {{"input": 0.4, "cached_input": 0.1, "output": 1.6}}}}}}}}}} (USD per 1M tokens), '
-        "and pass it with --prices FILE or ROWRELAY_PRICES"
+        f'{{"{tier}": {{"input": IN, "cached_input": CACHED, "output": OUT}}}}}}}}}} (your prices, USD per '
+        "1M tokens), and pass it with --prices FILE or ROWRELAY_PRICES"
     )
