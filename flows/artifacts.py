@@ -60,6 +60,10 @@ class ProgressArtifact:
     async def _push(self, percent: float, progress: Progress) -> None:
         assert self._id is not None
         description = f"{progress.done}/{progress.total} rows done, {progress.in_flight} in flight"
+        if progress.spent_usd is not None:
+            description += f", ${progress.spent_usd:.4f} spent"
+            if progress.projected_usd is not None:
+                description += f" (~${progress.projected_usd:.4f} projected)"
         with contextlib.suppress(Exception):
             await aupdate_progress_artifact(self._id, percent, description=description)
 
@@ -92,8 +96,11 @@ def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = [
         {"metric": f"rows {status}", "value": count} for status, count in summary["counts"].items() if count
     ]
-    for name in ("input_tokens", "output_tokens", "reasoning_tokens", "orphans"):
-        rows.append({"metric": name, "value": summary[name]})
+    for name in ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens", "orphans"):
+        rows.append({"metric": name, "value": summary.get(name)})
+    for name in ("cost_usd", "projected_cost_usd"):
+        value = summary.get(name)
+        rows.append({"metric": name, "value": None if value is None else round(value, 6)})
     for name in ("latency_p50", "latency_p95"):
         value = summary.get(name)
         rows.append({"metric": f"{name} (s)", "value": None if value is None else round(value, 3)})

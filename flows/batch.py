@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ from rowrelay.flows.precheck import check_destinations, check_fields
 from rowrelay.flows.request import BatchRequest
 from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.run import Progress, open_session
+from rowrelay.tasks.run.plan import send_order
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import RUN_FILE, RunRecord, StateTable, summarize, write_run_record
 from rowrelay.tasks.steps import export_results, load_input, plan, process_shard
@@ -69,6 +71,11 @@ class BatchResult:
     counts: dict[str, int]
     backend: str
     base_url: str | None
+    cost_usd: float | None = None
+    """What the batch's rows have cost so far (all runs); None when no row has a price."""
+    projected_cost_usd: float | None = None
+    stopped: str | None = None
+    """Why the run stopped sending rows before the batch was done (the cost cap), if it did."""
 
     @property
     def all_completed(self) -> bool:
@@ -117,6 +124,9 @@ async def run_batch(
     base_url: str | None = None,
     agent: str | None = None,
     output_schema: Any = None,
+    max_cost: float | None = None,
+    service_tier: str | None = None,
+    prices: str | None = None,
 ) -> BatchResult:
     """Run (or resume) a batch. `source` is a CSV/Parquet/JSONL path, or a DataFrame from Python.
 
@@ -124,13 +134,16 @@ async def run_batch(
     `OpenAIChatClient` and returning an `Agent`: every row is then run by that agent.
     `output_schema` (structured outputs) is a JSON Schema file, `module:Model`, a JSON Schema dict or a
     Pydantic model class: every answer must be JSON valid against it, and the output gets a typed column
-    per top-level field.
+    per top-level field. `max_cost` caps what the batch may cost in US dollars (`result.stopped` says
+    when the cap stopped it), `service_tier` asks for `flex`, `default` or `priority`, and `prices` names
+    a price file over rowrelay's own.
     """
     request = BatchRequest.build(
         source, template=template, prompt_column=prompt_column, id_column=id_column,
         instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode,
         rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
-        base_url=base_url, output_schema=output_schema,
+        base_url=base_url, output_schema=output_schema, max_cost=max_cost, service_tier=service_tier,
+        prices=prices,
     )  # fmt: skip
     prepared = _handed_over(request) or load_input(_whole(request.source), request.spec)
     check_fields(request, prepared)
@@ -148,8 +161,8 @@ async def run_batch(
     out = request.output_path(state_dir)
     with _active(state_dir), contextlib.closing(table):
         _record_run(state_dir, request, out, settings, url)
-        await _process(settings, table, prepared, url, factory, request.output_schema)
-    return await _finish(table, prepared, out, settings.backend, url, request.output_schema)
+        stopped = await _process(settings, table, prepared, url, factory, request.output_schema)
+    return await _finish(table, prepared, out, settings.backend, url, request.output_schema, stopped)
 
 
 async def _finish(
@@ -159,6 +172,7 @@ async def _finish(
     backend: str,
     url: str | None,
     output_schema: OutputSchema | None,
+    stopped: str | None = None,
 ) -> BatchResult:
     """Export, summarise and publish what the closed table holds: its rows are in memory already."""
     latest = table.latest()
@@ -168,7 +182,10 @@ async def _finish(
     facts = summarize(latest, table.problems)
     await publish_summary(table.batch_id, facts, rows, table.directory)
     counts = {status: int(n) for status, n in facts["counts"].items()}
-    return BatchResult(table.batch_id, str(table.directory), str(out), counts, backend, url)
+    return BatchResult(
+        table.batch_id, str(table.directory), str(out), counts, backend, url,
+        facts["cost_usd"], facts["projected_cost_usd"], stopped,
+    )  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -223,7 +240,8 @@ async def _process(
     url: str | None,
     agent: AgentFactory | None = None,
     output_schema: OutputSchema | None = None,
-) -> None:
+) -> str | None:
+    """Run the shards; returns why the run stopped sending rows early (the cost cap), if it did."""
     artifact = await ProgressArtifact.create(table.batch_id)
     sink = progress_sink.get()
 
@@ -250,7 +268,9 @@ async def _process(
 
         await asyncio.gather(*(shard(i, keys) for i, keys in enumerate(batch.shards)))
         if not batch.shards:  # nothing to send or wait on: still say where the batch stands
-            on_progress(Progress(table.counts(), len(table), 0.0, session.driver.context.counters))
+            session.runner.report_progress(len(table), time.monotonic())
+        policy = session.driver.context.policy
+        return session.driver.context.spend.stop_message(len(send_order(table, policy)))
     finally:
         await session.aclose()
         await artifact.finish()

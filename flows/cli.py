@@ -131,13 +131,17 @@ def run(
         str | None, Opt(help="Agent Framework agent factory module:function (OpenAIChatClient -> Agent).")
     ] = None,
     schema: Annotated[str | None, Opt("--schema", help=_about("output_schema"))] = None,
+    max_cost: Annotated[float | None, Opt(help=_about("max_cost"))] = None,
+    service_tier: Annotated[str | None, Opt(help=_about("service_tier"))] = None,
+    prices: Annotated[Path | None, Opt(help=_about("prices"))] = None,
 ) -> None:
     """Run a batch, or resume it: the same command again picks up where it stopped."""
     request = _request(
         input, template=template, prompt_column=prompt_column, id_column=id_column,
         instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode,
         rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
-        base_url=base_url, output_schema=schema,
+        base_url=base_url, output_schema=schema, max_cost=max_cost, service_tier=service_tier,
+        prices=None if prices is None else str(prices),
     )  # fmt: skip
     prepared = _precheck(request)
     _run_flow(request, prepared)

@@ -42,10 +42,18 @@ def bar(console: Console) -> Iterator[Sink]:
         def sink(update: RunProgress) -> None:
             failed = sum(update.counts.get(s, 0) for s in ("failed", "incomplete", "cancelled", "expired"))
             rate = update.done / update.elapsed if update.elapsed > 0 else 0.0
-            detail = f"failed {failed}  in flight {update.in_flight}  {rate:.1f} rows/s"
+            detail = f"failed {failed}  in flight {update.in_flight}  {rate:.1f} rows/s{money(update)}"
             progress.update(task, total=update.total, completed=update.done, detail=detail)
 
         yield sink
+
+
+def money(update: RunProgress) -> str:
+    """`  spent $0.0123 of ~$0.0456` when the run knows its prices, else nothing."""
+    if update.spent_usd is None:
+        return ""
+    projected = "" if update.projected_usd is None else f" of ~${update.projected_usd:.4f}"
+    return f"  spent ${update.spent_usd:.4f}{projected}"
 
 
 def install(sink: Sink) -> contextvars.Token[Sink | None]:
@@ -70,6 +78,15 @@ def closing_summary(console: Console, result: Any) -> int:
             table.add_row(status, str(count))
     console.print(table)
     console.print(f"output: [bold]{result.output}[/]   state: {result.state_dir}   backend: {result.backend}")
+    cost = getattr(result, "cost_usd", None)
+    if cost is not None:
+        projected = getattr(result, "projected_cost_usd", None)
+        whole = "" if projected is None or result.all_completed else f" (whole batch: ~${projected:.4f})"
+        console.print(f"cost: ${cost:.4f}{whole}")
+    stopped = getattr(result, "stopped", None)
+    if stopped:
+        console.print(f"[yellow]{stopped}[/]")
+        return 1
     if not result.all_completed:
         console.print(
             f"some rows did not complete: see `rowrelay status {result.state_dir}`; "

@@ -2,12 +2,13 @@
 
     prepared = check_run(request)   # the input read and checked once; the run reuses this reading
 
-In order: the input (readable, CSV/Parquet/JSONL, the template's columns present, ids unique), where the
-state and the output go (a folder that can hold the batch; an output with a known extension in a folder
-that can be written or created), the batch's lease (a live runner holding it refuses a second run, by
-name: found here in a few seconds, rather than after Prefect's start-up), and the `--agent` factory.
-Each problem is one `UsageError` (or `LeaseHeldError`) naming the option or file; the settings' own values
-were checked when the request was built (`load_settings`).
+In order: the cost cap (`--max-cost` needs a known price for the model, `--prices` a valid file), the input
+(readable, CSV/Parquet/JSONL, the template's columns present, ids unique), where the state and the output go
+(a folder that can hold the batch; an output with a known extension in a folder that can be written or
+created), the batch's lease (a live runner holding it refuses a second run, by name: found here in a few
+seconds, rather than after Prefect's start-up), and the `--agent` factory. Each problem is one `UsageError`
+(or `LeaseHeldError`) naming the option or file; the settings' own values were checked when the request was
+built (`load_settings`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rowrelay.flows.request import BatchRequest
 from rowrelay.tasks.dataset import RESULT_COLUMNS, PreparedInput, output_problem, prepare, read_input
 from rowrelay.tasks.dataset.typed import field_clashes
 from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.llm.prices import cap_problem
 from rowrelay.tasks.state import state_directory_problem
 from rowrelay.tasks.state.files import MAIN_WRITER
 from rowrelay.tasks.state.lease import held_error, live_holder
@@ -29,6 +31,9 @@ __all__ = ["check_destinations", "check_run", "read_checked"]
 
 def check_run(request: BatchRequest) -> PreparedInput:
     """Everything `rowrelay run` checks before it starts the flow; returns the input's one reading."""
+    problem = cap_problem(request.settings)  # a price file that is not valid raises its own
+    if problem is not None:
+        raise UsageError(problem)
     prepared = read_checked(request)
     state_dir = request.state_dir(prepared)
     check_destinations(request, state_dir)

@@ -66,6 +66,12 @@ def status(
     )
     if p50 is not None:
         out.print(f"latency p50 {p50:.2f}s  p95 {p95:.2f}s")
+    if facts["cost_usd"] is not None:
+        projected = facts["projected_cost_usd"]
+        out.print(
+            f"cost ${facts['cost_usd']:.4f} spent, ~${projected:.4f} projected for the whole batch "
+            f"(cached input tokens {facts['cached_input_tokens']})"
+        )
     if plot is not None:
         from rowrelay.tasks.plots import write_overview  # matplotlib's import costs: only when asked
 

@@ -74,6 +74,23 @@ class Settings(BaseSettings):
     max_output_tokens: int | None = Field(
         None, ge=16, description="Ceiling on each answer's output tokens (also the TPM estimate)."
     )
+    max_cost: float | None = Field(
+        None,
+        ge=0,
+        description="Spending cap in US dollars for the whole batch (what earlier runs spent counts): "
+        "before each create, spent + in-flight estimates + the row's estimate must stay within it; at the "
+        "cap no new row is sent, rows in flight finish, and the run exits 1 (a higher cap resumes).",
+    )
+    service_tier: Literal["flex", "default", "priority"] | None = Field(
+        None,
+        description="Processing tier asked for on every request (the API's service_tier): flex (cheaper, "
+        "slower), default, or priority (faster, dearer); priced accordingly. None sends none.",
+    )
+    prices: Path | None = Field(
+        None,
+        description="A JSON price file over rowrelay's own table (same shape as rowrelay/tasks/llm/"
+        "prices.json): add a model or an Azure deployment, or a newer price.",
+    )
     request_timeout: float = Field(60.0, gt=0, description="Seconds before one HTTP call times out.")
     transport_retries: int = Field(
         2,
@@ -157,7 +174,7 @@ def _said(problem: ErrorDetails) -> str:
     context: dict[str, Any] = dict(problem.get("ctx") or {})
     kind = problem["type"]
     if kind == "greater_than_equal":
-        return f"must be at least {context['ge']}"
+        return f"must be at least {context['ge']:g}"  # 0, not the 0.0 of a float field
     if kind == "greater_than":
         return f"must be more than {context['gt']}"
     if kind == "literal_error":

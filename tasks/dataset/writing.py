@@ -34,9 +34,11 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "input_tokens",
     "output_tokens",
     "reasoning_tokens",
+    "cached_input_tokens",
+    "cost_usd",
 )
 """Result columns every output carries, after the input's own columns."""
-_TOKEN_COLUMNS = ("input_tokens", "output_tokens", "reasoning_tokens")
+_TOKEN_COLUMNS = ("input_tokens", "output_tokens", "reasoning_tokens", "cached_input_tokens")
 OUTPUT_EXTENSIONS: dict[str, OutputFormat] = {
     ".parquet": "parquet",
     ".pq": "parquet",

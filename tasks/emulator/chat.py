@@ -16,7 +16,7 @@ from rowrelay.tasks.emulator import delivery
 from rowrelay.tasks.emulator.faults import Faults
 from rowrelay.tasks.emulator.jobs import Job
 from rowrelay.tasks.emulator.model import Plan
-from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, error_body
+from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, error_body, served_tier
 from rowrelay.tasks.emulator.service import Emulator, RateLimited
 from rowrelay.tasks.emulator.structured import json_format
 from rowrelay.tasks.emulator.validation import BadRequest
@@ -89,7 +89,7 @@ def _usage(plan: Plan) -> dict[str, Any]:
         "prompt_tokens": plan.input_tokens,
         "completion_tokens": plan.output_tokens,
         "total_tokens": plan.input_tokens + plan.output_tokens,
-        "prompt_tokens_details": {"cached_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": plan.cached_tokens},
         "completion_tokens_details": {"reasoning_tokens": plan.reasoning_tokens},
     }
 
@@ -126,6 +126,7 @@ def _completion(ident: str, created: int, body: dict[str, Any], plan: Plan) -> d
         "model": body["model"],
         "choices": [choice],
         "usage": _usage(plan),
+        "service_tier": served_tier(body),
         "system_fingerprint": "fp_emulator",
     }
 

@@ -105,6 +105,9 @@ def emulator(
         typer.Option("--done-sentinel/--no-done-sentinel", help="End response streams with `data: [DONE]`."),
     ] = False,
     max_deltas: Annotated[int, typer.Option(help="At most this many text deltas per answer.")] = 16,
+    cached_share: Annotated[
+        float, typer.Option(help="Share of a prompt of 1,024+ tokens reported as cached (128-token steps).")
+    ] = 0.5,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Serve a faithful local emulator of the OpenAI Responses API (background mode)."""
@@ -142,6 +145,7 @@ def emulator(
             emit_queued=emit_queued,
             done_sentinel=done_sentinel,
             max_deltas=max_deltas,
+            cached_share=cached_share,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc

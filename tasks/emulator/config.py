@@ -67,6 +67,7 @@ _RATES = (
     "skip_created_rate",
     "invalid_json_rate",
     "refusal_rate",
+    "cached_share",
 )
 
 
@@ -137,6 +138,10 @@ class EmulatorConfig:
     """End response streams with `data: [DONE]` (OpenAI does not; some servers do)."""
     max_deltas: int = 16
     """Text deltas per answer are at most this many (tokens are grouped into chunks)."""
+    cached_share: float = 0.5
+    """Share of a long prompt's tokens reported as served from the prompt cache
+    (`usage.input_tokens_details.cached_tokens`). As OpenAI caches: only prompts of at least 1,024
+    tokens, in whole 128-token steps (`model.cached_tokens`); shorter prompts report 0."""
 
     def __post_init__(self) -> None:
         for name in _RATES:

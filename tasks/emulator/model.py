@@ -52,6 +52,7 @@ class Plan:
     reasoning: bool
     call: ToolCall | None = None  # set when the answer is a function call instead of text (no chunks)
     refusal: bool = False  # the chunks are a refusal (a `refusal` content part), not output text
+    cached_tokens: int = 0  # of input_tokens, served from the prompt cache
 
     @property
     def text(self) -> str:
@@ -128,18 +129,35 @@ def plan_response(
         chunks, call, visible = _chunk(_split(REFUSAL), config.max_deltas), None, estimate_tokens(REFUSAL)
     else:
         call, chunks, visible = _answer(config, body, digest, visible, wanted, kind)
+    input_tokens = estimate_tokens(prompt)
     return Plan(
         queue_delay=0.0 if not background else min(0.5, 0.1 * work_time),
         work_time=max(0.0, work_time),
         chunks=chunks,
-        input_tokens=estimate_tokens(prompt),
+        input_tokens=input_tokens,
         output_tokens=visible + reasoning_tokens,
         reasoning_tokens=reasoning_tokens,
         outcome=outcome,
         reasoning=reasoning,
         call=call,
         refusal=kind == "refusal",
+        cached_tokens=cached_tokens(input_tokens, config.cached_share),
     )
+
+
+CACHE_MINIMUM = 1024
+"""Prompts shorter than this many tokens are never cached (OpenAI's prompt caching guide)."""
+CACHE_STEP = 128
+"""Cache hits come in whole steps of this many tokens past the minimum (the same guide)."""
+
+
+def cached_tokens(input_tokens: int, share: float) -> int:
+    """How many of a prompt's tokens the emulator reports as cache hits: `share` of it, rounded down to
+    a whole number of 128-token steps, and none below 1,024 tokens. Deterministic: a function of the
+    prompt's size alone, so a rerun reports the same usage."""
+    if input_tokens < CACHE_MINIMUM:
+        return 0
+    return int(input_tokens * share) // CACHE_STEP * CACHE_STEP
 
 
 def _answer(

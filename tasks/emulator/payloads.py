@@ -70,7 +70,7 @@ def response_object(
         "output": output_items(record, seen, include),
         "parallel_tool_calls": body.get("parallel_tool_calls", True),
         "previous_response_id": body.get("previous_response_id"),
-        "service_tier": "default",
+        "service_tier": served_tier(body),
         "store": record.store,
         "usage": None,
     }
@@ -92,11 +92,18 @@ def response_object(
     return obj
 
 
+def served_tier(body: dict[str, Any]) -> str:
+    """The tier a response reports it was processed in: the one asked for, and `default` for `auto` or
+    none, as the service answers a project with no Scale Tier."""
+    asked = body.get("service_tier")
+    return "default" if asked in (None, "auto") else str(asked)
+
+
 def usage(record: Record) -> dict[str, Any]:
     plan = record.plan
     return {
         "input_tokens": plan.input_tokens,
-        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "input_tokens_details": {"cached_tokens": plan.cached_tokens, "cache_write_tokens": 0},
         "output_tokens": plan.output_tokens,
         "output_tokens_details": {"reasoning_tokens": plan.reasoning_tokens},
         "total_tokens": plan.input_tokens + plan.output_tokens,

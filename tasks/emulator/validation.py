@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+SERVICE_TIERS = ("auto", "default", "flex", "scale", "priority")
+"""What a create's `service_tier` may ask for (the spec's `ServiceTier`)."""
+
 
 @dataclass(slots=True)
 class BadRequest(Exception):
@@ -41,6 +44,14 @@ def check_create(body: Any, store_policy: str) -> None:
             "integer_below_min_value",
         )
     _check_metadata(body.get("metadata"))
+    tier = body.get("service_tier")
+    if tier is not None and tier not in SERVICE_TIERS:
+        raise BadRequest(
+            f"Invalid value: {tier!r}. Supported values are: 'auto', 'default', 'flex', 'scale', and "
+            "'priority'.",
+            "service_tier",
+            "invalid_value",
+        )
 
 
 def _check_metadata(metadata: Any) -> None:

@@ -61,6 +61,8 @@ class RowRequest:
     max_output_tokens: int | None = None
     text_format: Mapping[str, Any] | None = None
     """A structured output's format (`OutputSchema.text_format()`: type json_schema, strict), or None."""
+    service_tier: str | None = None
+    """The processing tier asked for (`flex`, `default`, `priority`); None sends none (the server's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,8 @@ class Snapshot:
     model: str | None = None
     refusal: str | None = None
     """The model's refusal (a `refusal` content part), when it declined to answer."""
+    cached_tokens: int | None = None
+    service_tier: str | None = None
 
     @property
     def terminal(self) -> bool:
@@ -124,6 +128,7 @@ def snapshot_of(response: Any) -> Snapshot:
     Response as its JSON object (a dict), which the lean hot path reads without building the SDK's model."""
     usage = _field(response, "usage")
     details = _field(usage, "output_tokens_details")
+    cached = _field(_field(usage, "input_tokens_details"), "cached_tokens")
     error = _field(response, "error")
     incomplete = _field(response, "incomplete_details")
     raw_status = _field(response, "status")
@@ -145,6 +150,8 @@ def snapshot_of(response: Any) -> Snapshot:
         error_message=message,
         model=_field(response, "model"),
         refusal=refusal_of(response) if status == "completed" else None,
+        cached_tokens=cached,
+        service_tier=_field(response, "service_tier"),
     )
 
 

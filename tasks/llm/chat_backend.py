@@ -32,12 +32,14 @@ class ChatBackend:
                 messages=messages,  # type: ignore[arg-type]
                 max_completion_tokens=request.max_output_tokens,
                 response_format=response_format,
+                service_tier=request.service_tier or openai.omit,  # type: ignore[arg-type]
             )
         except openai.OpenAIError as exc:
             raise translate(exc, creating=True) from exc
         choice = completion.choices[0]
         usage = completion.usage
         details = usage.completion_tokens_details if usage else None
+        prompt_details = usage.prompt_tokens_details if usage else None
         truncated = choice.finish_reason == "length"
         return Snapshot(
             response_id=None,
@@ -50,6 +52,8 @@ class ChatBackend:
             error_message="incomplete: length" if truncated else None,
             model=completion.model,
             refusal=choice.message.refusal or None,
+            cached_tokens=prompt_details.cached_tokens if prompt_details else None,
+            service_tier=completion.service_tier,
         )
 
     async def aclose(self) -> None:

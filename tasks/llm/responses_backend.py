@@ -72,6 +72,8 @@ class ResponsesBackend:
             body["max_output_tokens"] = request.max_output_tokens
         if request.text_format is not None:
             body["text"] = {"format": dict(request.text_format)}
+        if request.service_tier is not None:
+            body["service_tier"] = request.service_tier
         return body
 
     async def create(self, request: RowRequest) -> Snapshot:

@@ -12,6 +12,7 @@ from rowrelay.tasks.errors import RateLimitedError
 from rowrelay.tasks.llm import Backend, BackgroundBackend, RateBudget, in_background
 from rowrelay.tasks.run.plan import RowPolicy
 from rowrelay.tasks.run.record import Change
+from rowrelay.tasks.run.spend import Spend
 from rowrelay.tasks.state import StateTable
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -41,6 +42,8 @@ class RowContext:
     prompts: Callable[[str], str]
     sleep: Sleep = asyncio.sleep
     counters: RunCounters = field(default_factory=RunCounters)
+    spend: Spend = field(default_factory=Spend.unpriced)
+    """What rows cost, and the cost cap `run.submit` checks before each create."""
     background: BackgroundBackend | None = field(init=False)
     """The backend when it runs rows in the background (tokens to wait on), else None."""
 

@@ -14,13 +14,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rowrelay.tasks.llm import Snapshot
-from rowrelay.tasks.records import HOLDING_TOKEN
+from rowrelay.tasks.records import HOLDING_TOKEN, IN_FLIGHT, RowStatus
 from rowrelay.tasks.run import record
 from rowrelay.tasks.run.context import RowContext, backoff, now
 from rowrelay.tasks.run.plan import wants_submit
 from rowrelay.tasks.run.schedule import LatencyModel
 from rowrelay.tasks.run.submit import Live, Submitter
 from rowrelay.tasks.run.wait import Waiter
+
+_MAY_COST: frozenset[RowStatus] = IN_FLIGHT | {"pending"}
+"""Rows whose cost estimate stays committed: in flight, or admitted under the cap and waiting for the rate
+budget (still `pending`)."""
 
 
 @dataclass
@@ -51,6 +55,14 @@ class RowDriver:
                     self._record(key, snapshot)
             elif wants_submit(row, self.context.policy):
                 outcome = await self._submitter.submit(row)
+                if outcome == "capped":
+                    return  # held back by the cost cap: a run with a higher one sends it
+                if outcome == "wait":  # room under the cap once rows in flight end
+                    await self.context.spend.changed(lambda other: table.get(other).status in _MAY_COST)
+                    continue
+                if not isinstance(outcome, Snapshot):
+                    after = table.get(key)
+                    self.context.spend.sent(key, after.status, after.error_type)
                 if isinstance(outcome, Snapshot):
                     self._record(key, outcome)
                 elif outcome == "retry":
@@ -72,8 +84,10 @@ class RowDriver:
                 self.latencies.observe(finished)
             if snapshot.output_tokens is not None:
                 context.budget.output.observe(snapshot.output_tokens)
+        cost = context.spend.settle(key, snapshot)
         policy = context.policy
         ended = record.ended(
-            snapshot, row, moment, max_attempts=policy.max_attempts, output_schema=policy.output_schema
-        )
+            snapshot, row, moment, max_attempts=policy.max_attempts, output_schema=policy.output_schema,
+            cost=cost,
+        )  # fmt: skip
         context.apply(key, ended)

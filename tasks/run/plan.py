@@ -42,6 +42,7 @@ class RowPolicy:
     expired_policy: Policy = "resubmit"
     output_schema: OutputSchema | None = None
     """Structured outputs: every answer must be JSON valid against it (a row whose answer is not fails)."""
+    service_tier: str | None = None
 
 
 def wants_submit(row: RowState, policy: RowPolicy) -> bool:

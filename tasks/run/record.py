@@ -30,16 +30,22 @@ def ended(
     *,
     max_attempts: int,
     output_schema: OutputSchema | None = None,
+    cost: float | None = None,
 ) -> Change:
     """The row a terminal snapshot leaves: completed with its output, failed, incomplete or cancelled.
 
     A completed answer that is a refusal, or (with `output_schema`) not JSON or not valid against the
-    schema, fails the row instead, its text kept: paid for, so on record, and retried by policy."""
-    usage = {
+    schema, fails the row instead, its text kept: paid for, so on record, and retried by policy.
+    `cost` (what this response cost, if known) is added to what the row's earlier attempts cost."""
+    usage: dict[str, object] = {
         "input_tokens": snapshot.input_tokens,
         "output_tokens": snapshot.output_tokens,
         "reasoning_tokens": snapshot.reasoning_tokens,
+        "cached_input_tokens": snapshot.cached_tokens,
+        "service_tier": snapshot.service_tier,
     }
+    if cost is not None:
+        usage["cost_usd"] = (row.cost_usd or 0.0) + cost
     if snapshot.status == "completed" and (problem := _answer_problem(snapshot, output_schema)):
         failure = failed(problem[0], None, problem[1], row.attempts, now, max_attempts=max_attempts)
         return Change(failure.status, {**failure.fields, "output_text": snapshot.output_text, **usage})
@@ -50,9 +56,10 @@ def ended(
         )
     if snapshot.status == "failed":
         message = snapshot.error_message
-        return failed(
+        failure = failed(
             "response_failed", snapshot.error_code, message, row.attempts, now, max_attempts=max_attempts
         )
+        return Change(failure.status, {**failure.fields, **usage})
     # incomplete or cancelled: kept as they are; `rowrelay retry` makes them eligible again
     kind: ErrorType = "incomplete" if snapshot.status == "incomplete" else "cancelled"
     return Change(

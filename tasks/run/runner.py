@@ -38,6 +38,10 @@ class Progress:
     total: int
     elapsed: float
     counters: RunCounters
+    spent_usd: float | None = None
+    """What the batch's rows have cost so far (earlier runs included); None without prices."""
+    projected_usd: float | None = None
+    """What the whole batch would cost at the mean cost of a priced row so far."""
 
     @property
     def done(self) -> int:
@@ -85,7 +89,7 @@ class BatchRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await background
             table.flush()
-            self._report_progress(total, started)
+            self.report_progress(total, started)
         counts = {status: n for status, n in table.counts().items() if n}
         return RunReport(counts, context.counters, time.monotonic() - started, 0, crashed)
 
@@ -123,15 +127,17 @@ class BatchRunner:
             await asyncio.sleep(self.checkpoint_interval)
             await self.driver.context.table.maybe_commit()
             if time.monotonic() >= next_progress:
-                self._report_progress(total, started)
+                self.report_progress(total, started)
                 next_progress = time.monotonic() + self.progress_interval
 
-    def _report_progress(self, total: int, started: float) -> None:
+    def report_progress(self, total: int, started: float) -> None:
         if self.progress is not None:
-            context = self.driver.context
-            self.progress(
-                Progress(context.table.counts(), total, time.monotonic() - started, context.counters)
-            )
+            context, spend = self.driver.context, self.driver.context.spend
+            counts = context.table.counts()
+            ended = sum(counts[status] for status in ENDED)
+            money = (spend.spent, spend.projected(total, ended)) if spend.known else (None, None)
+            elapsed = time.monotonic() - started
+            self.progress(Progress(counts, total, elapsed, context.counters, *money))
 
 
 @contextlib.contextmanager

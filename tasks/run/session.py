@@ -16,6 +16,7 @@ from rowrelay.tasks.run.context import RowContext
 from rowrelay.tasks.run.driver import RowDriver
 from rowrelay.tasks.run.plan import RowPolicy
 from rowrelay.tasks.run.runner import BatchRunner, Progress
+from rowrelay.tasks.run.spend import Spend, spent_so_far
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
 
@@ -50,7 +51,9 @@ def open_session(
 
     `agent` (an Agent Framework agent, or a factory taking an `OpenAIChatClient`) runs every row;
     `output_schema` makes every row a structured output that must validate against it.
+    A `--max-cost` on a model with no known price raises `UsageError` here, before anything is sent.
     """
+    spend = Spend.open(settings, **spent_so_far(table))
     budget = RateBudget(
         rpm=settings.rpm,
         tpm=settings.tpm,
@@ -75,8 +78,9 @@ def open_session(
         orphan_policy=settings.orphan_policy,
         expired_policy=settings.expired_policy,
         output_schema=output_schema,
+        service_tier=settings.service_tier,
     )
     lookup = prompts.__getitem__ if isinstance(prompts, Mapping) else prompts
-    driver = RowDriver(RowContext(table, backend, budget, policy, lookup))
+    driver = RowDriver(RowContext(table, backend, budget, policy, lookup, spend=spend))
     runner = BatchRunner(driver, progress=progress, checkpoint_interval=settings.checkpoint_interval)
     return Session(backend, budget, driver, runner)

@@ -35,9 +35,10 @@ Live = AsyncGenerator[StreamUpdate, None]
 """A stream opened by the create itself, handed on to the wait so no event is missed."""
 Created = tuple[Snapshot, Live | None, int | None]
 """A create's first answer, the live stream when streaming, and that stream's cursor."""
-Submitted = Snapshot | Live | Literal["retry", "throttled"] | None
-"""A terminal snapshot to record, a live stream to follow, a reason to go round again, or None when the
-row's state already says what happened (held its token to wait on, or failed)."""
+Submitted = Snapshot | Live | Literal["retry", "throttled", "wait", "capped"] | None
+"""A terminal snapshot to record, a live stream to follow, a reason to go round again, the cost cap's
+word when it holds the row back (`wait` for rows in flight to end, or `capped`: not this run; nothing was
+sent), or None when the row's state already says what happened (held its token to wait on, or failed)."""
 
 
 STOP_GRACE = 5.0
@@ -63,9 +64,11 @@ class Submitter:
         context, key = self.context, row.row_key
         request = self._request(key)
         instructions = estimate_tokens(context.policy.instructions or "")
-        await context.budget.acquire_create(
-            context.budget.estimate(estimate_tokens(request.prompt) + instructions)
-        )
+        prompt_tokens = estimate_tokens(request.prompt) + instructions
+        admission = context.spend.admit(key, prompt_tokens, context.budget.output.value())
+        if admission != "go":
+            return admission  # the cost cap (run.spend): decided in memory, before the rate budget
+        await context.budget.acquire_create(context.budget.estimate(prompt_tokens))
         context.table.transition(key, "submitting")
         try:
             await context.table.commit()  # write-ahead: durable `submitting` before the create leaves
@@ -117,12 +120,9 @@ class Submitter:
                 context.apply(key, record.accepted(snapshot, row, now(), cursor=cursor, model=policy.model))
                 if snapshot.terminal:  # a foreground backend's answer: the row's end, paid for, kept
                     ended = record.ended(
-                        snapshot,
-                        context.table.get(key),
-                        now(),
-                        max_attempts=policy.max_attempts,
-                        output_schema=policy.output_schema,
-                    )
+                        snapshot, context.table.get(key), now(), max_attempts=policy.max_attempts,
+                        output_schema=policy.output_schema, cost=context.spend.settle(key, snapshot),
+                    )  # fmt: skip
                     context.apply(key, ended)
                 if stream is not None:
                     await stream.aclose()
@@ -170,6 +170,7 @@ class Submitter:
             metadata={"rowrelay_batch": policy.batch_id, "rowrelay_row": key[:512]},
             max_output_tokens=policy.max_output_tokens,
             text_format=None if policy.output_schema is None else policy.output_schema.text_format(),
+            service_tier=policy.service_tier,
         )
 
     async def _create(self, request: RowRequest) -> Created:

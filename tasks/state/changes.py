@@ -45,7 +45,10 @@ _PER_RESPONSE = (
     "reasoning_tokens",
     "completed_at",
     "previous_response_ids",
+    "cached_input_tokens",
+    "service_tier",
 )
+"""Cleared when a row is sent again. Not `cost_usd`: what earlier attempts cost was paid all the same."""
 
 
 def apply_change(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rowrelay.tasks.records import ROW_STATUSES
+from rowrelay.tasks.records import ENDED, ROW_STATUSES
 from rowrelay.tasks.state.schema import value_counts
 from rowrelay.tasks.state.segments import read_latest
 
@@ -47,8 +47,9 @@ def load(directory: Path, *, skip_damaged: bool = False) -> pd.DataFrame:
 
 
 def summary(directory: Path, *, skip_damaged: bool = False) -> dict[str, Any]:
-    """Counts by status, token totals, completed latency p50/p95 (seconds), orphans, and the damaged
-    files skipped (`problems`; a damaged file raises `CorruptSegmentError` unless `skip_damaged`)."""
+    """Counts by status, token totals, completed latency p50/p95 (seconds), orphans, cost (`cost_usd`,
+    None when no row has a price) and the projected cost of the whole batch, and the damaged files skipped
+    (`problems`; a damaged file raises `CorruptSegmentError` unless `skip_damaged`)."""
     return summarize(*read_table(directory, skip_damaged=skip_damaged))
 
 
@@ -74,6 +75,11 @@ def summarize(table: pa.Table, problems: list[str]) -> dict[str, Any]:
     def total(name: str) -> int:
         return int(pc.sum(table.column(name)).as_py() or 0)
 
+    costs = table.column("cost_usd")
+    priced = len(costs) - costs.null_count
+    spent = float(pc.sum(costs).as_py() or 0.0) if priced else None
+    ended = sum(counts[status] for status in ENDED)
+
     return {
         "rows": table.num_rows,
         "counts": counts,
@@ -84,8 +90,20 @@ def summarize(table: pa.Table, problems: list[str]) -> dict[str, Any]:
         "latency_p95": None if p95 is None else p95 / 1e6,
         "orphans": total("orphans"),
         "orphaned": counts["orphaned"],
+        "cached_input_tokens": total("cached_input_tokens"),
+        "cost_usd": spent,
+        "projected_cost_usd": projected_cost(spent or 0.0, priced, table.num_rows, ended),
         "problems": problems,
     }
+
+
+def projected_cost(spent: float, priced: int, rows: int, ended: int) -> float | None:
+    """What a whole batch would cost: what it spent, plus its rows not yet ended at the mean cost of the
+    `priced` rows (responses) so far; None until one has a cost. The one projection status, progress and
+    artifacts show."""
+    if priced <= 0:
+        return None
+    return spent + max(0, rows - ended) * spent / priced
 
 
 def latest_sql(directory: Path) -> str:

@@ -4,7 +4,8 @@ The state table keeps every detail of a row (tokens, attempts, timings, continua
 needs only its outcome. `results_frame` picks that out of a loaded state frame: the status (as
 `rowrelay_status`, so it cannot clash with an input column named `status`), the output text, the error
 (only for rows that did not complete: a completed row may still carry a message noted on its way there,
-such as a transient error it recovered from, which is not its result), and the token counts.
+such as a transient error it recovered from, which is not its result), the token counts (cached input
+tokens among them) and what the row cost (`cost_usd`, all its attempts).
 
     write_output(prepared.frame, results_frame(load(state_dir)), "out.parquet")
 """
@@ -31,6 +32,8 @@ _PICKED = {
     "input_tokens": "input_tokens",
     "output_tokens": "output_tokens",
     "reasoning_tokens": "reasoning_tokens",
+    "cached_input_tokens": "cached_input_tokens",
+    "cost_usd": "cost_usd",
 }
 """State columns an export takes, in output order, by the name they take in the results."""
 

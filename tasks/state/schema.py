@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from rowrelay.tasks.records import RowStatus
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bumped whenever the columns change; older files are migrated on read (`migrations`)."""
 SCHEMA_VERSION_KEY = b"rowrelay.schema_version"
 
@@ -47,6 +47,9 @@ _FIELDS: list[pa.Field[Any]] = [
     pa.field("writer", pa.string(), nullable=False),
     pa.field("version", pa.int64(), nullable=False),
     pa.field("previous_response_ids", pa.string()),
+    pa.field("cached_input_tokens", pa.int64()),
+    pa.field("service_tier", pa.string()),
+    pa.field("cost_usd", pa.float64()),
 ]
 SCHEMA = pa.schema(_FIELDS, metadata={SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode()})
 
@@ -81,6 +84,14 @@ class RowState:
     """The earlier responses of this attempt, space-separated, oldest first, when the row's work moved on
     to a new one (an agent's tool round answers a response's function calls with a new, paid, response):
     a resumed row continues from `response_id`, the latest, and every paid response stays on record."""
+    cached_input_tokens: int | None = None
+    """Of `input_tokens`, those the server served from its prompt cache (charged at the cached rate)."""
+    service_tier: str | None = None
+    """The processing tier the response reports it was served in (`default`, `flex`, `priority`)."""
+    cost_usd: float | None = None
+    """What this row's responses cost, in US dollars, summed over its attempts (not cleared when the
+    row is sent again, unlike the per-response columns): null until a response with usage and a known
+    price ends. Priced from `rowrelay.tasks.llm.prices` (reasoning tokens as output)."""
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(RowState))

@@ -30,6 +30,8 @@ def results() -> pd.DataFrame:
             "input_tokens": [12, None, 10],
             "output_tokens": [5, None, 4],
             "reasoning_tokens": [0, None, 64],
+            "cached_input_tokens": [0, None, 0],
+            "cost_usd": [0.0000128, None, 0.0000104],
         }
     )
 

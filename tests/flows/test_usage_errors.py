@@ -78,6 +78,11 @@ def case(tmp_path: Path) -> Case:
             "--backend: must be 'auto', 'emulator', 'openai', 'azure', 'chat' or 'agent' (got 'nope')",
         ),
         (["--mode", "nope"], "--mode: must be 'poll' or 'stream' (got 'nope')"),
+        (["--max-cost", "-1"], "--max-cost: must be at least 0 (got -1.0)"),
+        (
+            ["--service-tier", "fastest"],
+            "--service-tier: must be 'flex', 'default' or 'priority' (got 'fastest')",
+        ),
     ],
 )
 def test_a_bad_setting_is_named_as_its_option(case: Case, options: list[str], message: str) -> None:
@@ -91,6 +96,27 @@ def test_a_bad_setting_from_the_environment_is_named_as_its_variable(case: Case)
     assert case.refuse("--max-in-flight", "0", env={"ROWRELAY_RPM": "-5"}) == (
         "error: --max-in-flight: must be at least 1 (got 0)"  # the option given is named first
     )
+
+
+def test_a_cap_on_a_model_with_no_known_price_is_refused_naming_it_and_the_way_out(case: Case) -> None:
+    line = case.refuse("--max-cost", "5", "--model", "my-deployment")
+    assert line.startswith("error: --max-cost: no openai price known for model 'my-deployment', ")
+    assert line.endswith("and pass it with --prices FILE or ROWRELAY_PRICES")
+    assert not case.state.exists()
+    flex = case.refuse("--max-cost", "5", "--model", "gpt-4.1-mini", "--service-tier", "flex")
+    assert "no openai price known for model 'gpt-4.1-mini' at service tier 'flex'" in flex
+
+
+def test_a_price_file_that_is_not_one_is_refused(case: Case) -> None:
+    prices = case.tmp / "prices.json"
+    prices.write_text("{not json")
+    assert case.refuse("--prices", str(prices)).startswith(f"error: --prices {prices}: not JSON (")
+    prices.write_text('{"providers": {"openai": {"m": {"default": {"input": -1, "output": 1}}}}}')
+    problem = "providers.openai.m.default.input: Input should be greater than or equal to 0"
+    assert case.refuse("--prices", str(prices)) == f"error: --prices {prices}: {problem}"
+    missing = case.tmp / "nope.json"
+    assert case.refuse("--prices", str(missing)).startswith(f"error: --prices {missing}: cannot read it")
+    assert not case.state.exists()
 
 
 def test_a_state_that_is_a_file_is_refused(case: Case) -> None:

@@ -45,11 +45,25 @@ def test_readable_while_a_writer_holds_the_lease(batch_dir: Path, clock: FakeClo
     assert report["problems"] == []
 
 
+def test_summary_gives_what_was_spent_and_projects_the_rest(batch_dir: Path, clock: FakeClock) -> None:
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        table.add_pending(rows(10))
+        for i in range(4):
+            _complete(table, clock, f"row-{i:06d}", seconds=1, tokens=10)
+            table.update(f"row-{i:06d}", cost_usd=0.25, cached_input_tokens=i)
+    report = summary(batch_dir)
+    assert report["cost_usd"] == 1.0
+    assert report["cached_input_tokens"] == 6
+    assert report["projected_cost_usd"] == 2.5  # six rows to go at a quarter each
+
+
 def test_summary_of_an_empty_batch(batch_dir: Path, clock: FakeClock) -> None:
     StateTable.open(batch_dir, batch_id="b1", clock=clock).close()
     report = summary(batch_dir)
     assert report["rows"] == 0
     assert report["latency_p50"] is None
+    assert report["cost_usd"] is None
+    assert report["projected_cost_usd"] is None
 
 
 def query(sql: str) -> list[tuple[Any, ...]]:

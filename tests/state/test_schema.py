@@ -12,7 +12,7 @@ import pytest
 from rowrelay.tasks.errors import StateError
 from rowrelay.tasks.state import SCHEMA, SCHEMA_VERSION, StateTable, load
 from rowrelay.tasks.state.files import SEGMENTS
-from rowrelay.tasks.state.migrations import MIGRATIONS, SCHEMA_V1, SCHEMA_V2
+from rowrelay.tasks.state.migrations import MIGRATIONS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3
 from rowrelay.tasks.state.schema import SCHEMA_VERSION_KEY
 from tests.support.state import FakeClock, rows
 
@@ -75,6 +75,31 @@ def test_v2_file_is_migrated_on_read(batch_dir: Path, clock: FakeClock) -> None:
     assert frame["previous_response_ids"].isna().tolist() == [True, False]
     assert frame["previous_response_ids"].iloc[1] == "resp_b"
     assert frame["response_id"].tolist() == ["resp_a", "resp_c"]
+
+
+def test_v3_file_is_migrated_on_read_with_its_cost_unknown(batch_dir: Path, clock: FakeClock) -> None:
+    _write_old_segment(batch_dir, SCHEMA_V3, b"3")
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        old = table.get("old-1")
+        assert (old.cached_input_tokens, old.service_tier, old.cost_usd) == (None, None, None)
+        table.transition("old-1", "completed", cached_input_tokens=128, service_tier="flex", cost_usd=0.25)
+    frame = load(batch_dir)
+    assert frame["cost_usd"].isna().tolist() == [True, False]
+    assert frame["cost_usd"].iloc[1] == 0.25
+    assert frame["cached_input_tokens"].iloc[1] == 128
+    assert frame["service_tier"].tolist()[1] == "flex"
+
+
+def test_sending_a_row_again_keeps_what_it_cost(batch_dir: Path, clock: FakeClock) -> None:
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        table.add_pending(rows(1))
+        key = rows(1)[0][0]
+        table.transition(key, "submitting")
+        table.transition(key, "queued", response_id="resp_a")
+        table.transition(key, "incomplete", cached_input_tokens=0, service_tier="default", cost_usd=0.5)
+        again = table.transition(key, "submitting")
+    assert again.cost_usd == 0.5  # paid all the same
+    assert (again.cached_input_tokens, again.service_tier) == (None, None)  # the next response's to say
 
 
 def test_newer_schema_is_refused(batch_dir: Path, clock: FakeClock) -> None:

@@ -15,8 +15,22 @@ from rowrelay.tasks.run import RunReport, open_session
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
 from tests.support.emulator_process import EmulatorProcess
+from tests.support.tickets import TEMPLATE
 
 ROWS = 60
+
+
+def flow_args(tmp_path: Path, emu: RunningEmulator, **extra: Any) -> dict[str, Any]:
+    """`run_batch` keyword arguments for the sample tickets on `emu`, state and output under `tmp_path`."""
+    return {
+        "template": TEMPLATE,
+        "id_column": "ticket_id",
+        "state": str(tmp_path / "state"),
+        "output": str(tmp_path / "out.parquet"),
+        "backend": "emulator",
+        "base_url": emu.url,
+        **extra,
+    }
 
 
 def settings_for(emu: RunningEmulator | EmulatorProcess, **overrides: Any) -> Settings:

@@ -1,0 +1,150 @@
+"""What models cost: the price table shipped with rowrelay, a user's price file over it, one response's cost.
+
+    table = load_prices(None)                       # rowrelay's table (prices.json, dated, sourced)
+    rates = table.rates("openai", "gpt-4.1-mini", "default")
+    cost_usd(rates, input_tokens=1200, cached_tokens=1024, output_tokens=300)
+
+`prices.json` holds, per provider (`openai`, `azure`) and model, USD per 1M tokens for input, cached input
+and output, per service tier (`default`, `flex`, `priority`), each figure naming its source; the file says
+when it was collected. A price file (`--prices FILE`, `ROWRELAY_PRICES`) has the same shape and replaces
+the entries it names, so a user can add a model, an Azure deployment, or a newer figure:
+
+    {"providers": {"azure": {"my-deployment": {
+        "default": {"input": 0.4, "cached_input": 0.1, "output": 1.6}}}}}
+
+A model is found by its name or one of its `aliases` (dated snapshots, as responses name them), never by
+guessing: a name the table does not hold has no price.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.settings import Settings
+
+Tier = Literal["default", "flex", "priority"]
+TIERS: tuple[Tier, ...] = get_args(Tier)
+Provider = Literal["openai", "azure"]
+_PER_TOKEN = 1e-6  # prices are per 1M tokens
+
+
+class Rates(BaseModel):
+    """USD per 1M tokens for one model at one tier. Without `cached_input`, cached tokens are charged at
+    the input rate (an upper bound): no discount is assumed that no source gave."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(None, ge=0)
+    source: str | None = None
+
+
+class ModelPrices(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    aliases: tuple[str, ...] = ()
+    default: Rates | None = None
+    flex: Rates | None = None
+    priority: Rates | None = None
+
+
+class PriceFile(BaseModel):
+    """The shape of prices.json and of a user's price file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    date: str | None = None
+    unit: str | None = None
+    note: str | None = None
+    sources: dict[str, str] = Field(default_factory=dict)
+    providers: dict[Provider, dict[str, ModelPrices]] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """Prices by (provider, model name or alias), and where they came from."""
+
+    models: Mapping[tuple[str, str], ModelPrices]
+    origin: str
+
+    def rates(self, provider: Provider, model: str, tier: Tier) -> Rates | None:
+        """The model's prices at `tier`, or None when the table has none."""
+        prices = self.models.get((provider, model))
+        return None if prices is None else getattr(prices, tier)
+
+
+def cost_usd(rates: Rates, *, input_tokens: int, cached_tokens: int, output_tokens: int) -> float:
+    """One response's cost. `input_tokens` includes the cached ones, as the API's usage counts them;
+    `output_tokens` includes reasoning tokens, which are priced as output."""
+    cached = min(max(cached_tokens, 0), input_tokens)
+    cached_rate = rates.input if rates.cached_input is None else rates.cached_input
+    dollars = (input_tokens - cached) * rates.input + cached * cached_rate + output_tokens * rates.output
+    return dollars * _PER_TOKEN
+
+
+def provider_of(backend: str) -> Provider:
+    """Whose price list a backend's rows are billed by: Azure's for `azure`, else OpenAI's (the emulator
+    imitates OpenAI, so a demo shows what the same rows would cost there)."""
+    return "azure" if backend == "azure" else "openai"
+
+
+def load_prices(path: Path | None) -> PriceTable:
+    """rowrelay's table, with the entries of the price file at `path` (if any) over it.
+
+    A file that cannot be read, is not JSON, or does not have the table's shape is a `UsageError` in one
+    line naming it."""
+    shipped = _shipped()
+    if path is None:
+        return PriceTable(_index(shipped), f"rowrelay's price table of {shipped.date}")
+    try:
+        given = PriceFile.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise UsageError(f"--prices {path}: cannot read it ({exc.strerror or exc})") from exc
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--prices {path}: not JSON ({exc.msg}, line {exc.lineno})") from exc
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "the file"
+        raise UsageError(f"--prices {path}: {where}: {problem['msg']}") from exc
+    merged = {**_index(shipped), **_index(given)}
+    return PriceTable(merged, f"rowrelay's price table of {shipped.date}, with {path} over it")
+
+
+@functools.cache
+def _shipped() -> PriceFile:
+    text = resources.files("rowrelay.tasks.llm").joinpath("prices.json").read_text(encoding="utf-8")
+    return PriceFile.model_validate_json(text)
+
+
+def _index(prices: PriceFile) -> dict[tuple[str, str], ModelPrices]:
+    index: dict[tuple[str, str], ModelPrices] = {}
+    for provider, models in prices.providers.items():
+        for name, entry in models.items():
+            for known_as in (name, *entry.aliases):
+                index[(provider, known_as)] = entry
+    return index
+
+
+def cap_problem(settings: Settings) -> str | None:
+    """Why a run with these settings may not start (a cap on a model with no known price), else None.
+    Loading a price file that is not valid raises its own `UsageError`."""
+    prices = load_prices(settings.prices)
+    if settings.max_cost is None:
+        return None
+    provider, tier = provider_of(settings.backend), settings.service_tier or "default"
+    if prices.rates(provider, settings.model, tier) is not None:
+        return None
+    at = "" if tier == "default" else f" at service tier {tier!r}"
+    return (
+        f"--max-cost: no {provider} price known for model {settings.model!r}{at}, so spending cannot be "
+        f'capped; add one in a price file, e.g. {{"providers": {{"{provider}": {{"{settings.model}": '
+        f'{{"{tier}": {{"input": IN, "cached_input": CACHED, "output": OUT}}}}}}}}}} (your prices, USD per '
+        "1M tokens), and pass it with --prices FILE or ROWRELAY_PRICES"
+    )

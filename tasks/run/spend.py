@@ -1,0 +1,219 @@
+"""A run's money: what its rows cost, what the rows in flight may still cost, and the spending cap.
+
+    spend = Spend.open(settings, **spent_so_far(table))       # before any create
+    spend.admit(key, prompt_tokens, output_tokens)            # the create path: "go", "wait" or "capped"
+    cost = spend.settle(key, snapshot)                        # a response ended
+
+The cap (`--max-cost`) is one decision, `admit`: before each create, what the batch has spent (earlier runs
+included) + what the rows in flight are estimated to cost + this row's estimate must stay within it. An
+estimate is the row's prompt (about four characters a token, no cache hits assumed) at the input rate and
+the run's output estimate (`--max-output-tokens`, else what answers have used so far, with a margin) at
+the output rate. A row that fits only once rows in flight have ended (and their estimates became what they
+really cost, usually less) waits for them (`wait`); a row that would not fit even with nothing in flight
+is refused, and from then on no row is sent this run (`capped`): rows in flight finish, the rest stay to
+send. So a capped run ends within one row's estimate of the cap. A create whose answer never came may have
+started a paid job: its estimate stays counted as spent for the rest of the run.
+
+`admit` is arithmetic on floats already in memory: far from the cap it adds no latency to a create.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pyarrow.compute as pc
+
+from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.llm import Snapshot
+from rowrelay.tasks.llm.prices import (
+    TIERS,
+    PriceTable,
+    Provider,
+    Rates,
+    Tier,
+    cap_problem,
+    cost_usd,
+    load_prices,
+    provider_of,
+)
+from rowrelay.tasks.records import HOLDING_TOKEN, RowStatus
+from rowrelay.tasks.settings import Settings
+from rowrelay.tasks.state import StateTable
+from rowrelay.tasks.state.reader import projected_cost
+
+__all__ = ["Admission", "Spend", "spent_so_far"]
+
+_PER_TOKEN = 1e-6
+_PRUNE_AFTER = 1.0
+"""Seconds a waiting row waits for a row in flight to end before it looks for estimates left behind."""
+Admission = Literal["go", "wait", "capped"]
+
+
+@dataclass
+class Spend:
+    prices: PriceTable
+    provider: Provider
+    model: str
+    tier: Tier
+    cap: float | None = None
+    spent: float = 0.0
+    """Known cost of the batch's rows: the table's `cost_usd` when the run began, plus what ended since."""
+    priced_rows: int = 0
+    """Rows whose cost is known (for the projection)."""
+    capped: bool = False
+    """A create was refused at the cap: no row is sent again this run."""
+    lost: float = 0.0
+    """Estimates of creates that may have started a job nobody can see: counted against the cap."""
+    _committed: dict[str, float] = field(default_factory=dict)
+    _committed_total: float = 0.0
+    _change: asyncio.Event | None = None
+    """Set when an estimate is released, while rows wait for room under the cap (None: none wait)."""
+    _rates: Rates | None = field(init=False)
+    _pruned_at: float = float("-inf")
+
+    def __post_init__(self) -> None:
+        self._rates = self.prices.rates(self.provider, self.model, self.tier)  # once: admit is hot
+
+    @classmethod
+    def open(cls, settings: Settings, *, spent: float = 0.0, priced_rows: int = 0) -> Spend:
+        """The run's spend, from its settings; refuses a cap on a model with no known price."""
+        problem = cap_problem(settings)
+        if problem is not None:
+            raise UsageError(problem)
+        return cls(
+            load_prices(settings.prices),
+            provider_of(settings.backend),
+            settings.model,
+            settings.service_tier or "default",
+            settings.max_cost,
+            spent,
+            priced_rows,
+        )
+
+    @classmethod
+    def unpriced(cls) -> Spend:
+        """A spend that knows no price and caps nothing (a context built without settings)."""
+        return cls(PriceTable({}, "no prices"), "openai", "", "default")
+
+    @property
+    def rates(self) -> Rates | None:
+        """Prices of the model and tier this run asks for (what estimates use)."""
+        return self._rates
+
+    @property
+    def committed(self) -> float:
+        """Estimated cost of the rows in flight."""
+        return self._committed_total
+
+    def admit(self, key: str, prompt_tokens: int, output_tokens: int) -> Admission:
+        """Whether row `key` may be sent now (`go`: its estimate is committed until it ends), once rows
+        in flight have ended (`wait`, then ask again), or not this run (`capped`)."""
+        if self.capped:
+            return "capped"
+        self.release(key)  # a row sent again replaces its earlier estimate
+        rates = self._rates
+        if rates is None:
+            return "go"  # no cap without a price (`cap_problem`), so nothing to hold back
+        estimate = (prompt_tokens * rates.input + output_tokens * rates.output) * _PER_TOKEN
+        if self.cap is not None:
+            if self.spent + self.lost + estimate > self.cap:
+                self.capped = True
+                return "capped"
+            if self.spent + self.lost + self._committed_total + estimate > self.cap:
+                return "wait"
+        self._committed[key] = estimate
+        self._committed_total += estimate
+        return "go"
+
+    async def changed(self, may_cost: Callable[[str], bool]) -> None:
+        """Wait until a row in flight has ended (or a moment has passed); then drop the estimates of rows
+        that can no longer cost anything (`may_cost` says no), so an end that was not settled here (a
+        response gone, a row failed while waiting) cannot hold the rest back for ever."""
+        if self._change is None:
+            self._change = asyncio.Event()
+        change = self._change
+        try:
+            await asyncio.wait_for(change.wait(), _PRUNE_AFTER)
+        except TimeoutError:
+            now = asyncio.get_running_loop().time()
+            if now - self._pruned_at >= _PRUNE_AFTER:  # once a moment, however many rows wait
+                self._pruned_at = now
+                for key in [key for key in self._committed if not may_cost(key)]:
+                    self.release(key)
+
+    def release(self, key: str) -> float:
+        """Drop row `key`'s estimate (its create started nothing, or it ended); returns it."""
+        estimate = self._committed.pop(key, 0.0)
+        self._committed_total = max(0.0, self._committed_total - estimate) if self._committed else 0.0
+        if estimate and self._change is not None:
+            self._change.set()  # wake the rows waiting for room under the cap: all of them ask again
+            self._change = None
+        return estimate
+
+    def sent(self, key: str, status: RowStatus, error_type: str | None) -> None:
+        """After a create: a row holding its token keeps its estimate until it ends; one whose create may
+        have started an unseen job keeps it as (possibly) spent; one whose create started nothing
+        returns it."""
+        if status in HOLDING_TOKEN:
+            return
+        estimate = self.release(key)
+        if error_type == "maybe_created":
+            self.lost += estimate
+
+    def settle(self, key: str, snapshot: Snapshot) -> float | None:
+        """A response ended: its cost (None without usage or a known price), now counted as spent."""
+        self.release(key)
+        cost = self.cost_of(snapshot)
+        if cost is not None:
+            self.spent += cost
+            self.priced_rows += 1  # a row's second priced attempt counts again: the mean is per response
+        return cost
+
+    def cost_of(self, snapshot: Snapshot) -> float | None:
+        """What one ended response cost, at the tier it reports it was served in (the one asked for when
+        it says none): by the model asked for, else by the model the response names."""
+        if snapshot.input_tokens is None or snapshot.output_tokens is None:
+            return None
+        served = snapshot.service_tier if snapshot.service_tier is not None else self.tier
+        tier: Tier | None = "default" if served == "auto" else next((t for t in TIERS if t == served), None)
+        if tier is None:
+            return None  # e.g. `scale`: billed by a commitment, not per token
+        rates = self.prices.rates(self.provider, self.model, tier)
+        if rates is None and snapshot.model:
+            rates = self.prices.rates(self.provider, snapshot.model, tier)
+        if rates is None:
+            return None
+        return cost_usd(
+            rates,
+            input_tokens=snapshot.input_tokens,
+            cached_tokens=snapshot.cached_tokens or 0,
+            output_tokens=snapshot.output_tokens,
+        )
+
+    @property
+    def known(self) -> bool:
+        """Whether this run can say what it spends: a price for its model, or rows already priced."""
+        return self.priced_rows > 0 or self.rates is not None
+
+    def projected(self, rows: int, ended: int) -> float | None:
+        """The batch's cost if every row is run (`state.projected_cost`); None until a row has a cost."""
+        return projected_cost(self.spent, self.priced_rows, rows, ended)
+
+    def stop_message(self, remaining: int) -> str | None:
+        """What to tell the user when the cap stopped the run, else None."""
+        if not self.capped or self.cap is None:
+            return None
+        return (
+            f"cost cap reached: spent ${self.spent:.4f} of --max-cost ${self.cap:.4f}; {remaining} rows not "
+            "sent; run the same command with a higher --max-cost to go on"
+        )
+
+
+def spent_so_far(table: StateTable) -> dict[str, Any]:
+    """What the batch's rows have cost so far (earlier runs included), as `Spend.open` takes it."""
+    column: Any = table.columns(None, ("cost_usd",)).column("cost_usd")
+    total = pc.sum(column).as_py() if len(column) else None
+    return {"spent": float(total or 0.0), "priced_rows": len(column) - column.null_count}

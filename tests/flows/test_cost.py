@@ -1,0 +1,109 @@
+"""Cost and the cost cap through the flow and the CLI, on a real Prefect API and the emulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pandas as pd
+import pytest
+
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from rowrelay.tasks.state import load
+from tests.support.cli import env_for, rowrelay, run_args
+from tests.support.prefect_records import artifacts_of
+from tests.support.runs import creates_per_row, flow_args
+from tests.support.tickets import write_tickets
+
+EXACT = EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"), output_tokens=(64, 64), seed=2)
+"""Answers of exactly the run's output ceiling (`ROWRELAY_MAX_OUTPUT_TOKENS=64`): without one, a row's
+estimate assumes 1,024 output tokens until answers have been seen, and a small cap would send nothing."""
+
+
+async def test_the_flow_stops_at_the_cap_says_why_and_a_higher_cap_finishes(
+    prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rowrelay.flows.batch import run_batch
+
+    monkeypatch.setenv("ROWRELAY_MAX_OUTPUT_TOKENS", "64")
+    source = write_tickets(tmp_path / "tickets.csv", 30)
+    with running_emulator(EXACT) as emu:
+        args = flow_args(tmp_path, emu, max_in_flight=4)
+        state = await run_batch(str(source), **args, max_cost=0.002, return_state=True)
+        capped = await state.aresult()
+        assert capped.stopped is not None
+        assert capped.stopped.startswith(
+            f"cost cap reached: spent ${capped.cost_usd:.4f} of --max-cost $0.0020;"
+        )
+        assert f"{capped.counts['pending']} rows not sent" in capped.stopped
+        assert 0 < capped.counts["completed"] < 30
+        assert capped.cost_usd is not None
+        assert 0 < capped.cost_usd <= 0.002
+        assert state.state_details.flow_run_id is not None
+        artifacts = {a.type: a for a in await artifacts_of(state.state_details.flow_run_id)}
+        summary = {row["metric"]: row["value"] for row in orjson.loads(str(artifacts["table"].data))}
+        assert summary["cost_usd"] == pytest.approx(capped.cost_usd, abs=1e-6)
+        assert summary["projected_cost_usd"] > summary["cost_usd"]
+
+        done = await run_batch(str(source), **args, max_cost=1.0)
+        assert done.all_completed
+        assert done.stopped is None
+        assert set(creates_per_row(emu).values()) == {1}
+    output = pd.read_parquet(done.output)
+    assert (output["cost_usd"] > 0).all()
+    assert output["cost_usd"].sum() == pytest.approx(done.cost_usd)
+    assert (output["cached_input_tokens"] == 0).all()  # the sample prompts are short: no cache hits
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_the_cli_exits_1_at_the_cap_naming_what_was_spent_and_the_same_command_resumes(
+    prefect_env: dict[str, str], tmp_path: Path
+) -> None:
+    source = write_tickets(tmp_path / "tickets.csv", 20)
+    with running_emulator(EXACT) as emu:
+        env = env_for(prefect_env, emu, ROWRELAY_MAX_IN_FLIGHT="3", ROWRELAY_MAX_OUTPUT_TOKENS="64")
+        first = rowrelay([*run_args(source, tmp_path), "--max-cost", "0.001", "--mode", "stream"], env)
+        assert first.returncode == 1, first.stderr[-3000:]
+        frame = load(tmp_path / "state")
+        remaining = int((frame["status"] == "pending").sum())
+        assert remaining > 0
+        spent = float(frame["cost_usd"].sum())
+        said = " ".join(first.stderr.split())  # the console wraps long lines
+        assert (
+            f"cost cap reached: spent ${spent:.4f} of --max-cost $0.0010; {remaining} rows not sent" in said
+        )
+        status = rowrelay(["status", str(tmp_path / "state")], env)
+        assert f"cost ${spent:.4f} spent" in status.stdout
+        again = rowrelay([*run_args(source, tmp_path), "--max-cost", "0.01", "--mode", "stream"], env)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert set(creates_per_row(emu).values()) == {1}
+    assert (load(tmp_path / "state")["status"] == "completed").all()
+
+
+def test_the_progress_line_shows_the_money_only_when_the_run_knows_its_prices() -> None:
+    from rowrelay.flows.console_progress import money
+    from rowrelay.tasks.run import Progress
+    from rowrelay.tasks.run.context import RunCounters
+
+    unpriced = Progress({"completed": 3}, 10, 1.0, RunCounters())
+    assert money(unpriced) == ""
+    priced = Progress({"completed": 3}, 10, 1.0, RunCounters(), spent_usd=0.0123, projected_usd=0.041)
+    assert money(priced) == "  spent $0.0123 of ~$0.0410"
+
+
+def test_the_closing_summary_of_a_capped_run_says_why_and_exits_1(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from rowrelay.flows.batch import BatchResult
+    from rowrelay.flows.console_progress import closing_summary
+
+    stopped = "cost cap reached: spent $0.0099 of --max-cost $0.0100; 120 rows not sent; run ..."
+    result = BatchResult("b", "state", "out.parquet", {"completed": 80, "pending": 120}, "emulator", None,
+                         0.0099, 0.0247, stopped)  # fmt: skip
+    console = Console(file=(tmp_path / "said.txt").open("w"), width=200)
+    assert closing_summary(console, result) == 1
+    console.file.close()
+    said = (tmp_path / "said.txt").read_text()
+    assert "cost: $0.0099 (whole batch: ~$0.0247)" in said
+    assert stopped in said

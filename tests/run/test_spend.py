@@ -1,0 +1,182 @@
+"""What rows cost and the cost cap, against the real emulator over a real socket, through the official SDK."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
+from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.llm import estimate_tokens
+from rowrelay.tasks.llm.prices import cost_usd, load_prices
+from rowrelay.tasks.run import open_session
+from rowrelay.tasks.state import StateTable, load, summary
+from tests.support.runs import creates_per_row, new_table, prompts, settings_for
+
+ROWS = 40
+OUTPUT = 96
+"""Every answer is exactly this long and the run's ceiling is the same, so a row's estimate is its cost."""
+MINI = load_prices(None).rates("openai", "gpt-4.1-mini", "default")
+
+
+def estimate(prompt: str) -> float:
+    """A row's estimated cost as the cap reckons it (its prompt at the input rate, the output ceiling
+    at the output rate); with answers exactly at the ceiling it is also what the row costs."""
+    assert MINI is not None
+    return (estimate_tokens(prompt) * MINI.input + OUTPUT * MINI.output) / 1e6
+
+
+@pytest.fixture
+def exact_emulator() -> Any:
+    config = EmulatorConfig(latency=LatencySpec.parse("fixed:0.1"), output_tokens=(OUTPUT, OUTPUT), seed=5)
+    with running_emulator(config) as emu:
+        yield emu
+
+
+async def _run(emu: RunningEmulator, directory: Path, **overrides: Any) -> Any:
+    table = StateTable.open(directory, batch_id="test-batch", checkpoint_interval=0.05)
+    if len(table) == 0:
+        table.add_pending((f"row-{i:04d}", i, f"hash-{i}") for i in range(ROWS))
+    settings = settings_for(emu, **{"max_output_tokens": OUTPUT, "max_in_flight": 5, **overrides})
+    session = open_session(settings, table, prompts(ROWS))
+    try:
+        report = await session.runner.run()
+        return report, session.driver.context.spend
+    finally:
+        await session.aclose()
+        table.close()
+
+
+@pytest.mark.parametrize("mode", ["poll", "stream"])
+async def test_the_cap_stops_creates_within_one_rows_estimate_and_a_higher_cap_resumes(
+    exact_emulator: RunningEmulator, tmp_path: Path, mode: str
+) -> None:
+    one_row = max(estimate(prompt) for prompt in prompts(ROWS).values())
+    cap = 15.5 * one_row
+    report, spend = await _run(exact_emulator, tmp_path / "batch", mode=mode, max_cost=cap)
+    frame = load(tmp_path / "batch")
+    sent = frame[frame["attempts"] > 0]
+    spent = float(frame["cost_usd"].sum())
+    assert cap - one_row < spent <= cap + 1e-12  # stopped within one row's estimate, never over
+    assert spend.capped
+    assert spend.stop_message(ROWS - len(sent)) is not None
+    assert (sent["status"] == "completed").all()  # rows in flight at the cap finished
+    assert set(frame.loc[frame["attempts"] == 0, "status"]) == {"pending"}  # the rest never left
+    assert len(creates_per_row(exact_emulator)) == len(sent) < ROWS
+    assert report.counts["pending"] == ROWS - len(sent)
+
+    _, again = await _run(exact_emulator, tmp_path / "batch", mode=mode, max_cost=cap * 10)
+    frame = load(tmp_path / "batch")
+    assert (frame["status"] == "completed").all()
+    assert set(creates_per_row(exact_emulator).values()) == {1}  # the resume sent only the rest
+    assert not again.capped
+    expected = sum(estimate(prompt) for prompt in prompts(ROWS).values())
+    assert float(frame["cost_usd"].sum()) == pytest.approx(expected)
+    assert summary(tmp_path / "batch")["cost_usd"] == pytest.approx(expected)
+
+
+async def test_rows_wait_for_estimates_in_flight_to_settle_rather_than_stop_early(
+    exact_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """With no output ceiling a row's estimate assumes 1,024 output tokens at first, ten times what the
+    answers use: 40 rows in flight would hold the cap 25 times over. Rows wait for those estimates to
+    become real costs instead of giving up, so the run still ends within one estimate of the cap."""
+    assert MINI is not None
+    cap = 20 * max(estimate(prompt) for prompt in prompts(ROWS).values())
+    generous = (estimate_tokens(prompts(ROWS)["row-0000"]) * MINI.input + 1024 * MINI.output) / 1e6
+    await _run(exact_emulator, tmp_path / "batch", max_output_tokens=None, max_in_flight=40, max_cost=cap)
+    frame = load(tmp_path / "batch")
+    spent = float(frame["cost_usd"].sum())
+    assert cap - generous < spent <= cap + 1e-12
+    assert 0 < int((frame["status"] == "pending").sum()) < ROWS
+
+
+async def test_a_cap_below_one_row_sends_nothing(exact_emulator: RunningEmulator, tmp_path: Path) -> None:
+    report, spend = await _run(exact_emulator, tmp_path / "batch", max_cost=0.0)
+    assert report.counts == {"pending": ROWS}
+    assert spend.capped
+    assert creates_per_row(exact_emulator) == {}
+
+
+async def test_a_cap_on_a_model_with_no_price_is_refused_before_anything_is_sent(
+    exact_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    table = new_table(tmp_path / "batch", 3)
+    settings = settings_for(exact_emulator, model="my-own-model", max_cost=1.0)
+    with pytest.raises(UsageError, match=r"no openai price known for model 'my-own-model'.*--prices FILE"):
+        open_session(settings, table, prompts(3))
+    table.close()
+    assert creates_per_row(exact_emulator) == {}
+
+
+async def test_a_price_file_prices_a_model_the_table_does_not_know(
+    exact_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text('{"providers": {"openai": {"my-own-model": {"default": {"input": 1, "output": 10}}}}}')
+    await _run(exact_emulator, tmp_path / "batch", model="my-own-model", prices=prices, max_cost=10.0)
+    frame = load(tmp_path / "batch")
+    tokens = frame["input_tokens"] * 1 + frame["output_tokens"] * 10
+    assert frame["cost_usd"].tolist() == pytest.approx((tokens / 1e6).tolist())
+
+
+@pytest.mark.parametrize("tier", ["flex", "priority"])
+async def test_rows_are_priced_at_the_tier_they_were_served_in(tmp_path: Path, tier: str) -> None:
+    long_prompts = {f"row-{i:04d}": f"Ticket {i}: " + "the printer is on fire " * 220 for i in range(4)}
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"))) as emu:
+        table = new_table(tmp_path / "batch", 4)
+        settings = settings_for(emu, model="o4-mini", service_tier=tier, max_cost=1.0)
+        session = open_session(settings, table, long_prompts)
+        try:
+            await session.runner.run()
+        finally:
+            await session.aclose()
+            table.close()
+        served = {r["id"]: r for r in emu.emulator.listing()}
+    frame = load(tmp_path / "batch")
+    assert set(frame["service_tier"]) == {tier}
+    assert (frame["cached_input_tokens"] > 0).all()  # prompts of 1,024+ tokens hit the cache
+    rates = load_prices(None).rates("openai", "o4-mini", tier)  # type: ignore[arg-type]
+    assert rates is not None
+    for row in frame.to_dict("records"):
+        assert row["response_id"] in served
+        assert row["reasoning_tokens"] > 0  # part of output_tokens: priced as output
+        tokens = {"input": int(row["input_tokens"]), "output": int(row["output_tokens"])}
+        priced = cost_usd(
+            rates,
+            input_tokens=tokens["input"],
+            cached_tokens=int(row["cached_input_tokens"]),
+            output_tokens=tokens["output"],
+        )
+        assert row["cost_usd"] == pytest.approx(priced)
+        if rates.cached_input is not None:  # priority: the cached tokens at the cached rate, cheaper
+            uncached = (tokens["input"] * rates.input + tokens["output"] * rates.output) / 1e6
+            assert row["cost_usd"] < uncached
+
+
+@pytest.mark.timeout(120)
+async def test_rows_admitted_but_queued_on_the_rate_limit_stay_counted_against_the_cap(
+    exact_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """60 creates a minute: the first 60 rows leave at once, the next wait about a second each for the
+    rate budget, admitted under the cap but still `pending`. A row waiting for room under the cap looks,
+    after a second without news, for estimates left behind by rows that can no longer cost anything: it
+    must not take the queued rows' for such, or it would send rows the cap has no room for."""
+    rows = 64
+    table = new_table(tmp_path / "batch", rows)
+    one_row = max(estimate(prompt) for prompt in prompts(rows).values())
+    cap = 62.5 * one_row
+    settings = settings_for(
+        exact_emulator, rpm=60, max_output_tokens=OUTPUT, max_in_flight=rows, max_cost=cap
+    )
+    session = open_session(settings, table, prompts(rows))
+    try:
+        await session.runner.run()
+    finally:
+        await session.aclose()
+        table.close()
+    frame = load(tmp_path / "batch")
+    assert float(frame["cost_usd"].sum()) <= cap + 1e-12
+    assert int((frame["status"] == "pending").sum()) > 0
