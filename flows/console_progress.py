@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,7 +17,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 
 from rowrelay.tasks.run import Progress as RunProgress
 
@@ -28,20 +29,28 @@ def bar(console: Console) -> Iterator[Sink]:
     """A rich progress bar: rows done, failed, in flight, throughput and ETA."""
     columns = (
         TextColumn("[bold]rows"),
-        BarColumn(),
+        BarColumn(bar_width=20),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TextColumn("[dim]elapsed"),
+        # The detail wraps within its own column on a narrow console (a CI log is 80 wide): never the
+        # row count beside it, which rich would otherwise cut to an ellipsis with every other column.
+        TextColumn("{task.fields[detail]}", table_column=Column(ratio=1, no_wrap=False, overflow="fold")),
         TimeElapsedColumn(),
         TextColumn("[dim]eta"),
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=False, refresh_per_second=4) as progress:
         task = progress.add_task("rows", total=None, detail="starting")
+        # The rate is measured from the first update this bar saw: rows a resumed batch had ended before
+        # are not this run's throughput.
+        first: list[tuple[float, int]] = []
 
         def sink(update: RunProgress) -> None:
             failed = sum(update.counts.get(s, 0) for s in ("failed", "incomplete", "cancelled", "expired"))
-            rate = update.done / update.elapsed if update.elapsed > 0 else 0.0
+            moment = time.monotonic()
+            if not first:
+                first.append((moment, update.done))
+            seconds, ran = moment - first[0][0], update.done - first[0][1]
+            rate = ran / seconds if seconds >= 1.0 else 0.0
             detail = f"failed {failed}  in flight {update.in_flight}  {rate:.1f} rows/s{money(update)}"
             progress.update(task, total=update.total, completed=update.done, detail=detail)
 
