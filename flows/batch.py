@@ -31,8 +31,12 @@ from prefect.utilities.annotations import quote
 from rowrelay.flows.artifacts import ProgressArtifact, publish_summary
 from rowrelay.flows.backends import resolve_backend
 from rowrelay.flows.cancelling import cancel_batch
+from rowrelay.flows.narration import Narrator, log_outcome
+from rowrelay.flows.outcome import FailThreshold, final_state
 from rowrelay.flows.precheck import check_destinations
 from rowrelay.flows.request import BatchRequest
+from rowrelay.flows.run_labels import label_flow_run
+from rowrelay.flows.run_logs import sent_to_flow_run
 from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.run import Progress, open_session
 from rowrelay.tasks.settings import Settings
@@ -115,18 +119,26 @@ async def run_batch(
     backend: str | None = None,
     base_url: str | None = None,
     agent: str | None = None,
+    fail_when_failed: str | None = None,
 ) -> BatchResult:
     """Run (or resume) a batch. `source` is a CSV/Parquet/JSONL path, or a DataFrame from Python.
 
     `agent` names an Agent Framework agent factory, `package.module:function` taking an
     `OpenAIChatClient` and returning an `Agent`: every row is then run by that agent.
+    `fail_when_failed` (`N` or `P%`): past that many rows that did not complete, the flow run ends
+    `Failed` instead of `Completed` with the counts (flows/outcome.py).
     """
     request = BatchRequest.build(
         source, template=template, prompt_column=prompt_column, id_column=id_column,
         instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode,
         rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
-        base_url=base_url,
+        base_url=base_url, fail_when_failed=fail_when_failed,
     )  # fmt: skip
+    with sent_to_flow_run():
+        return await _run(request)
+
+
+async def _run(request: BatchRequest) -> BatchResult:
     prepared = _handed_over(request) or load_input(_whole(request.source), request.spec)
     factory = _agent_factory(request.agent)
     state_dir = request.state_dir(prepared)
@@ -140,10 +152,15 @@ async def run_batch(
         max_attempts=settings.max_attempts,
     )
     out = request.output_path(state_dir)
+    await label_flow_run(table.batch_id, settings.model, settings.backend)
     with _active(state_dir), contextlib.closing(table):
         _record_run(state_dir, request, out, settings, url)
         await _process(settings, table, prepared, url, factory)
-    return await _finish(table, prepared, out, settings.backend, url)
+    result = await _finish(table, prepared, out, settings.backend, url)
+    # Prefect takes a returned state as the run's final one: a caller receives `result` when it is
+    # Completed, and an exception carrying the message when it is Failed (the CLI asks for the state).
+    threshold = FailThreshold.parse(request.fail_when_failed)
+    return cast(BatchResult, final_state(result, result.counts, threshold))
 
 
 async def _finish(
@@ -154,6 +171,7 @@ async def _finish(
     rows = latest.to_pandas()
     export_results(_whole(rows), _whole(prepared), out)
     facts = summarize(latest, table.problems)
+    log_outcome(table.batch_id, facts, rows, str(out))
     await publish_summary(table.batch_id, facts, rows, table.directory)
     counts = {status: int(n) for status, n in facts["counts"].items()}
     return BatchResult(table.batch_id, str(table.directory), str(out), counts, backend, url)
@@ -213,9 +231,11 @@ async def _process(
 ) -> None:
     artifact = await ProgressArtifact.create(table.batch_id)
     sink = progress_sink.get()
+    narrator = Narrator()
 
     def on_progress(progress: Progress) -> None:
         artifact(progress)
+        narrator(progress)
         if sink is not None:
             sink(progress)
 
@@ -237,6 +257,7 @@ async def _process(
 
         await asyncio.gather(*(shard(i, keys) for i, keys in enumerate(batch.shards)))
     finally:
+        narrator.close()
         await session.aclose()
         await artifact.finish()
 

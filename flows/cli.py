@@ -12,7 +12,6 @@ tests/flows/test_cli_imports.py pins what each command imports.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -102,10 +101,16 @@ def main(
     """rowrelay: background LLM requests over every row of a dataset, checkpointed and resumable."""
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("prefect").setLevel(level)
-    # Prefect is imported later, by the commands that need it, and its import configures its loggers
-    # from its settings: say the level there too, or its INFO lines would reach the console.
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", logging.getLevelName(level))
+    # The console filters by its handler's level, not the loggers': Prefect's and rowrelay's INFO records
+    # must still be made, for the flow run's logs on the Prefect server (flows/run_logs.py).
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
+
+
+_FAIL_WHEN_FAILED = (
+    "End the Prefect flow run Failed (so Prefect's notifications fire) when more rows than this did not "
+    "complete: a count N, or a share P% of the rows. Otherwise it ends Completed, with the counts."
+)
 
 
 @_deferred("run").command()
@@ -130,13 +135,14 @@ def run(
     agent: Annotated[
         str | None, Opt(help="Agent Framework agent factory module:function (OpenAIChatClient -> Agent).")
     ] = None,
+    fail_when_failed: Annotated[str | None, Opt(help=_FAIL_WHEN_FAILED)] = None,
 ) -> None:
     """Run a batch, or resume it: the same command again picks up where it stopped."""
     request = _request(
         input, template=template, prompt_column=prompt_column, id_column=id_column,
         instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode,
         rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
-        base_url=base_url,
+        base_url=base_url, fail_when_failed=fail_when_failed,
     )  # fmt: skip
     prepared = _precheck(request)
     _run_flow(request, prepared)
@@ -167,7 +173,12 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
         with console_progress.bar(err) as sink, prepared_input(request, prepared):
             token = console_progress.install(sink)
             try:
-                return await run_batch(**request.parameters())
+                # The state, not the result: a run past --fail-when-failed ends Failed yet has a result.
+                state = await run_batch(**request.parameters(), return_state=True)
+                result = await state.aresult(raise_on_failure=False)
+                if isinstance(result, BaseException):
+                    raise result
+                return result
             finally:
                 console_progress.uninstall(token)
 
@@ -219,11 +230,12 @@ def deploy(
     ] = None,
     output: Annotated[Path | None, Opt(help="Output file.")] = None,
     model: Annotated[str | None, Opt(help="Model.")] = None,
+    fail_when_failed: Annotated[str | None, Opt(help=_FAIL_WHEN_FAILED)] = None,
 ) -> None:
     """Serve the batch flow as a Prefect deployment on a cron schedule (runs until stopped)."""
     request = _request(
         input.resolve(), template=template, prompt_column=prompt_column, id_column=id_column, model=model,
-        output=None if output is None else output.resolve(),
+        output=None if output is None else output.resolve(), fail_when_failed=fail_when_failed,
     )  # fmt: skip
     # An explicit state directory, so every scheduled run (and a cancellation hook run by Prefect's
     # runner process) finds the same batch.

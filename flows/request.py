@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from rowrelay.flows.outcome import FailThreshold
 from rowrelay.tasks.dataset import InputSpec, PreparedInput
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.settings import Settings, load_settings
@@ -36,6 +37,8 @@ class BatchRequest:
     output: Path | None = None
     agent: str | None = None
     """An Agent Framework agent factory, `package.module:function`, that runs every row."""
+    fail_when_failed: str | None = None
+    """Past how many rows that did not complete the flow run ends `Failed` (`N` or `P%`; flows/outcome.py)."""
 
     @classmethod
     def build(
@@ -49,6 +52,7 @@ class BatchRequest:
         state: str | Path | None = None,
         output: str | Path | None = None,
         agent: str | None = None,
+        fail_when_failed: str | None = None,
         **overrides: Any,
     ) -> BatchRequest:
         """Validate everything a run is asked for; a bad option raises `UsageError` naming it."""
@@ -60,6 +64,7 @@ class BatchRequest:
                 f"{', '.join(unknown)}: not a run parameter; set it in the environment ({names})"
             )
         settings = load_settings(**given)
+        threshold = FailThreshold.parse(fail_when_failed)
         spec = InputSpec(template, prompt_column, id_column, instructions)
         return cls(
             source=source if isinstance(source, pd.DataFrame) else str(source),
@@ -69,6 +74,7 @@ class BatchRequest:
             state=None if state is None else Path(state),
             output=None if output is None else Path(output),
             agent=agent,
+            fail_when_failed=None if threshold is None else str(threshold),
         )
 
     def state_dir(self, prepared: PreparedInput) -> Path:
@@ -95,5 +101,6 @@ class BatchRequest:
             "state": None if self.state is None else str(self.state),
             "output": None if self.output is None else str(self.output),
             "agent": self.agent,
+            "fail_when_failed": self.fail_when_failed,
         }
         return {"source": self.source, **{name: value for name, value in given.items() if value is not None}}
