@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pandas as pd
@@ -18,20 +17,8 @@ from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator
 from rowrelay.tasks.state import load
 from tests.support.cli import ROOT
 from tests.support.prefect_records import artifacts_of
-from tests.support.runs import creates_per_row
-from tests.support.tickets import TEMPLATE, write_tickets
-
-
-def flow_args(tmp_path: Path, emu: RunningEmulator, **extra: Any) -> dict[str, Any]:
-    return {
-        "template": TEMPLATE,
-        "id_column": "ticket_id",
-        "state": str(tmp_path / "state"),
-        "output": str(tmp_path / "out.parquet"),
-        "backend": "emulator",
-        "base_url": emu.url,
-        **extra,
-    }
+from tests.support.runs import creates_per_row, flow_args
+from tests.support.tickets import write_tickets
 
 
 async def test_a_fresh_run_completes_every_row_and_writes_the_output_in_order(

@@ -19,9 +19,9 @@ from rowrelay.flows.outcome import FailThreshold, outcome_message
 from rowrelay.tasks.emulator import EmulatorConfig, running_emulator
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.state import load
-from tests.flows.test_batch_flow import flow_args
 from tests.support.cli import env_for, rowrelay, run_args
 from tests.support.prefect_records import artifacts_of, flow_run_on, logs_of
+from tests.support.runs import flow_args
 from tests.support.tickets import write_tickets
 
 ROWS = 10

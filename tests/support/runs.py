@@ -15,6 +15,7 @@ from rowrelay.tasks.run import RunReport, open_session
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
 from tests.support.emulator_process import EmulatorProcess
+from tests.support.tickets import TEMPLATE
 
 ROWS = 60
 
@@ -72,6 +73,19 @@ async def cancel_midway(
         await task
     await session.aclose()
     table.close()
+
+
+def flow_args(tmp_path: Path, emu: RunningEmulator, **extra: Any) -> dict[str, Any]:
+    """`run_batch` parameters for the sample tickets against `emu`, state and output under `tmp_path`."""
+    return {
+        "template": TEMPLATE,
+        "id_column": "ticket_id",
+        "state": str(tmp_path / "state"),
+        "output": str(tmp_path / "out.parquet"),
+        "backend": "emulator",
+        "base_url": emu.url,
+        **extra,
+    }
 
 
 def creates_per_row(emu: RunningEmulator) -> Counter[str]:
