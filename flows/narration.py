@@ -41,11 +41,12 @@ class _Episode:
                 log.warning(self.started.format(n=value - self.base))
             self.seen, self.last_move = value, now
         elif self.since is not None and now - self.last_move >= quiet:
-            self.close(now)
+            self.close()
 
-    def close(self, now: float) -> None:
+    def close(self) -> None:
+        """Over: from its first move to its last (the quiet time after is not part of it)."""
         if self.since is not None:
-            log.info(self.ended.format(n=self.seen - self.base, seconds=f"{now - self.since:.0f}"))
+            log.info(self.ended.format(n=self.seen - self.base, seconds=f"{self.last_move - self.since:.0f}"))
             self.since = None
 
 
@@ -83,9 +84,8 @@ class Narrator:
 
     def close(self) -> None:
         """The run is over: close open episodes and say what the run did on the wire."""
-        now = self._clock()
         for episode in self._episodes.values():
-            episode.close(now)
+            episode.close()
         if self.last is not None:
             c = self.last.counters
             log.info(
