@@ -167,10 +167,12 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
 
     tracking = PrefectTracking.begin(request.settings)  # a server it starts warms up during the import
     from rowrelay.flows.batch import prepared_input, run_batch  # Prefect's import costs a second
+    from rowrelay.flows.run_labels import tags_for
     from rowrelay.tasks.llm import BackendRefusedError
 
     async def go() -> object:
-        with console_progress.bar(err) as sink, prepared_input(request, prepared):
+        batch_tags = tags_for(request.state_dir(prepared).name, request.settings)
+        with console_progress.bar(err) as sink, prepared_input(request, prepared), batch_tags:
             token = console_progress.install(sink)
             try:
                 # The state, not the result: a run past --fail-when-failed ends Failed yet has a result.
@@ -242,8 +244,12 @@ def deploy(
     state = (state or request.settings.state_dir / name).resolve()
     _check_deployment(request, state)
     from rowrelay.flows.deploy import serve_deployment
+    from rowrelay.flows.run_labels import tags_of
 
-    serve_deployment(name=name, cron=cron, parameters={**request.parameters(), "state": str(state)})
+    serve_deployment(
+        name=name, cron=cron, parameters={**request.parameters(), "state": str(state)},
+        tags=tags_of(state.name, request.settings),
+    )  # fmt: skip
 
 
 def _check_deployment(request: BatchRequest, state: Path) -> None:

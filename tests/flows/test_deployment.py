@@ -82,9 +82,11 @@ async def test_the_cron_deployment_runs_and_a_second_run_resumes_instead_of_resu
         deployment = await wait_for_deployment(name, tmp_path / "serve-ci.log")
         schedules = deployment.schedules  # type: ignore[attr-defined]
         assert [s.schedule.cron for s in schedules] == ["0 3 * * *"]
+        assert f"batch:{state.name}" in deployment.tags  # its runs carry it from their creation
         first = await arun_deployment(name, timeout=180)
         assert first.state is not None
         assert first.state.is_completed(), first.state
+        assert {f"batch:{state.name}", "backend:emulator"} <= set(first.tags)
         creates = len(emu.emulator.listing())
         assert creates == 20
         second = await arun_deployment(name, timeout=180)

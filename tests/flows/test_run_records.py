@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -81,6 +82,29 @@ async def test_above_the_threshold_the_run_ends_failed_with_the_counts(
     assert run.state.message == (
         f"{failed} of {ROWS} rows did not complete ({failed} failed): past --fail-when-failed 0"
     )
+    # What the README's automation matches on: the Failed event, related to the run's batch tag.
+    related = await _failed_event_related(prefect_env["PREFECT_API_URL"], str(run.id))
+    assert {"prefect.resource.id": "prefect.tag.batch:state", "prefect.resource.role": "tag"} in related
+
+
+async def _failed_event_related(api: str, run_id: str) -> list[dict[str, str]]:
+    """The related resources of the run's `prefect.flow-run.Failed` event (events are stored a moment
+    after the state: waited for, within a bound)."""
+    body = {
+        "filter": {
+            "event": {"name": ["prefect.flow-run.Failed"]},
+            "resource": {"id": [f"prefect.flow-run.{run_id}"]},
+            "occurred": {"since": "2000-01-01T00:00:00Z"},
+        }
+    }
+    async with httpx.AsyncClient(timeout=30) as client:
+        for _ in range(300):
+            events = (await client.post(f"{api}/events/filter", json=body)).json()["events"]
+            if events:
+                related: list[dict[str, str]] = events[0]["related"]
+                return related
+            await asyncio.sleep(0.2)
+    raise AssertionError("no prefect.flow-run.Failed event was stored for the run")
 
 
 async def test_a_clean_run_completes_without_a_message_and_a_flow_parameter_sets_the_threshold(
