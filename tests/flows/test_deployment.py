@@ -82,7 +82,7 @@ async def test_the_cron_deployment_runs_and_a_second_run_resumes_instead_of_resu
         deployment = await wait_for_deployment(name, tmp_path / "serve-ci.log")
         schedules = deployment.schedules  # type: ignore[attr-defined]
         assert [s.schedule.cron for s in schedules] == ["0 3 * * *"]
-        assert f"batch:{state.name}" in deployment.tags  # its runs carry it from their creation
+        assert f"batch:{state.name}" in deployment.tags  # type: ignore[attr-defined]  # its runs inherit it
         first = await arun_deployment(name, timeout=180)
         assert first.state is not None
         assert first.state.is_completed(), first.state
