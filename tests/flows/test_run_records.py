@@ -9,10 +9,17 @@ Rows fail deterministically: the emulator's `fail_rate` draws from its seed and 
 from __future__ import annotations
 
 import asyncio
+import http.server
+import json
+import re
+import threading
+import uuid
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from rowrelay.flows.cli import app
@@ -20,7 +27,7 @@ from rowrelay.flows.outcome import FailThreshold, outcome_message
 from rowrelay.tasks.emulator import EmulatorConfig, running_emulator
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.state import load
-from tests.support.cli import env_for, rowrelay, run_args
+from tests.support.cli import ROOT, env_for, rowrelay, run_args
 from tests.support.prefect_records import artifacts_of, flow_run_on, logs_of
 from tests.support.runs import flow_args
 from tests.support.tickets import write_tickets
@@ -30,13 +37,18 @@ FAILING = EmulatorConfig(fail_rate=0.3, seed=5)
 """Fails some but not all of ten rows (checked in each test: a check of nothing would pass)."""
 
 
-def _failed_run(tmp_path: Path, prefect_env: dict[str, str], *extra: str) -> tuple[int, int]:
-    """`rowrelay run` over ten tickets, one attempt a row, some failing; (exit code, rows failed)."""
+def _failed_run(
+    tmp_path: Path, prefect_env: dict[str, str], *extra: str, batch: str = "state"
+) -> tuple[int, int]:
+    """`rowrelay run` over ten tickets, one attempt a row, some failing, its state directory (so its batch
+    id) `tmp_path/batch`; returns (exit code, rows failed)."""
     source = write_tickets(tmp_path / "tickets.csv", ROWS)
+    args = run_args(source, tmp_path)
+    args[args.index("--state") + 1] = str(tmp_path / batch)
     with running_emulator(FAILING) as emu:
         env = env_for(prefect_env, emu, ROWRELAY_MAX_ATTEMPTS="1")
-        result = rowrelay([*run_args(source, tmp_path), *extra], env)
-    failed = int((load(tmp_path / "state")["status"] == "failed").sum())
+        result = rowrelay([*args, *extra], env)
+    failed = int((load(tmp_path / batch)["status"] == "failed").sum())
     assert 0 < failed < ROWS, "the seed must fail some rows, not all"
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     return result.returncode, failed
@@ -196,4 +208,62 @@ def test_thresholds_tolerate_up_to_their_limit() -> None:
     assert outcome_message({"completed": 5}) is None
     assert outcome_message({"completed": 5, "failed": 2, "expired": 3, "cancelled": 0}) == (
         "5 of 10 rows did not complete (3 expired, 2 failed)"
+    )
+
+
+class _Hook(http.server.BaseHTTPRequestHandler):
+    received: ClassVar[list[dict[str, str]]] = []
+
+    def do_POST(self) -> None:  # the stdlib's name
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+async def test_the_readmes_automation_notifies_when_a_nightly_run_fails(
+    prefect_env: dict[str, str], prefect_api: str, tmp_path: Path
+) -> None:
+    """The README's automation, as written there (with its tag made unique to this test, as the session's
+    server is shared), against a webhook notification block: it fires once the run ends Failed."""
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+    from prefect.client.orchestration import get_client
+    from prefect.events.schemas.automations import AutomationCore
+
+    batch = f"nightly-{uuid.uuid4().hex[:8]}"
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    try:
+        block = CustomWebhookNotificationBlock(
+            name="ops", url=f"http://127.0.0.1:{hook.server_address[1]}/hook",
+            json_data={"subject": "{{subject}}", "body": "{{body}}"},
+        )  # fmt: skip
+        block_id = await block.save(batch)
+        readme = (ROOT / "README.md").read_text()
+        example = re.search(r"```yaml\n# nightly-failed.yaml\n(.*?)```", readme, re.DOTALL)
+        assert example is not None
+        spec = yaml.safe_load(
+            example.group(1)
+            .replace("batch:nightly", f"batch:{batch}")
+            .replace("<the block's id>", str(block_id))
+        )
+        async with get_client() as client:
+            await client.create_automation(AutomationCore.model_validate(spec))
+        code, failed = _failed_run(tmp_path, prefect_env, "--fail-when-failed", "0", batch=batch)
+        assert code == 1
+        for _ in range(600):
+            if _Hook.received:
+                break
+            await asyncio.sleep(0.2)
+        assert _Hook.received, "the automation sent nothing"
+    finally:
+        hook.shutdown()
+    assert _Hook.received[0]["subject"] == f"rowrelay batch {batch} failed"
+    assert _Hook.received[0]["body"].startswith(
+        f"{failed} of {ROWS} rows did not complete ({failed} failed): past --fail-when-failed 0 (flow run "
     )
