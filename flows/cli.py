@@ -105,6 +105,8 @@ def main(
     # must still be made, for the flow run's logs on the Prefect server (flows/run_logs.py).
     for handler in logging.getLogger().handlers:
         handler.setLevel(level)
+        if not verbose:  # the run's story (narration.RUN_LOG_ONLY) is the progress bar's and summary's job
+            handler.addFilter(lambda record: not getattr(record, "rowrelay_run_log_only", False))
 
 
 _FAIL_WHEN_FAILED = (

@@ -2,7 +2,9 @@
 rows (a line when one starts, a line when it is over), and the outcome with its failures grouped by kind.
 
 Never a line per row: a 429 storm over 10,000 rows is two lines. An episode starts when its counter
-moves and is over once it has not moved for `quiet` seconds (or when the run ends).
+moves and is over once it has not moved for `quiet` seconds (or when the run ends). These lines are for
+the run's logs: they are marked `RUN_LOG_ONLY`, and the CLI's console (which has its own progress bar and
+closing table) leaves them out unless `--verbose`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ log = logging.getLogger("rowrelay.flow")
 _QUIET_SECONDS = 10.0
 _KINDS_LISTED = 5
 _MESSAGE_CHARS = 200
+RUN_LOG_ONLY = "rowrelay_run_log_only"
+"""A record attribute: the record tells the run's story, which a console shows in its own way."""
+_STORY = {RUN_LOG_ONLY: True}
 
 
 @dataclass
@@ -38,7 +43,7 @@ class _Episode:
         if value > self.seen:
             if self.since is None:
                 self.since, self.base = now, self.seen
-                log.warning(self.started.format(n=value - self.base))
+                log.warning(self.started.format(n=value - self.base), extra=_STORY)
             self.seen, self.last_move = value, now
         elif self.since is not None and now - self.last_move >= quiet:
             self.close()
@@ -46,7 +51,8 @@ class _Episode:
     def close(self) -> None:
         """Over: from its first move to its last (the quiet time after is not part of it)."""
         if self.since is not None:
-            log.info(self.ended.format(n=self.seen - self.base, seconds=f"{self.last_move - self.since:.0f}"))
+            seconds = f"{self.last_move - self.since:.0f}"
+            log.info(self.ended.format(n=self.seen - self.base, seconds=seconds), extra=_STORY)
             self.since = None
 
 
@@ -92,6 +98,7 @@ class Narrator:
                 "requests: %d creates, %d polls, %d stream resumes, %d rate-limited answers, %d transient "
                 "errors retried, %d creates whose answer was lost (counted and sent again)",
                 c.creates, c.polls, c.resumes, c.rate_limited, c.transient_errors, c.maybe_created,
+                extra=_STORY,
             )  # fmt: skip
 
 
@@ -109,10 +116,10 @@ def log_outcome(batch_id: str, summary: dict[str, object], rows: pd.DataFrame, o
         level,
         "batch %s finished: %d of %d rows completed (%s); tokens in %s, out %s%s; output %s",
         batch_id, completed, total, said or "no rows", summary["input_tokens"], summary["output_tokens"],
-        latency, output,
+        latency, output, extra=_STORY,
     )  # fmt: skip
     if completed < total:
-        log.warning("rows that did not complete, by kind: %s", failure_kinds(rows))
+        log.warning("rows that did not complete, by kind: %s", failure_kinds(rows), extra=_STORY)
 
 
 def failure_kinds(rows: pd.DataFrame) -> str:
