@@ -88,17 +88,23 @@ def _cancel_on_the_server(flow: object, flow_run: FlowRun, state: object) -> Non
     Prefect may run this hook in the flow's process or, when it had to kill that process, in the
     runner's; so the state directory comes from the run's parameters when given, else from this
     process's record of the batches it is running."""
+    # After the flow body, perhaps in another process: its lines name their run to reach its logs.
+    with sent_to_flow_run():
+        _cancel_batch_of(flow_run, logging.LoggerAdapter(log, {"flow_run_id": flow_run.id}))
+
+
+def _cancel_batch_of(flow_run: FlowRun, say: logging.LoggerAdapter[logging.Logger]) -> None:
     given = (flow_run.parameters or {}).get("state")
     state_dir = Path(given) if given else _ACTIVE.pop(str(flow_run.id), None)
     if state_dir is None or not (state_dir / RUN_FILE).exists():
-        log.warning("flow run %s cancelled before its batch started: nothing to cancel", flow_run.id)
+        say.warning("flow run %s cancelled before its batch started: nothing to cancel", flow_run.id)
         return
     try:
         cancelled = cancel_batch(state_dir)
     except Exception:
-        log.exception("could not cancel the in-flight responses of %s", state_dir)
+        say.exception("could not cancel the in-flight responses of %s", state_dir)
         return
-    log.warning("flow run cancelled: %d in-flight responses of %s cancelled", cancelled, state_dir)
+    say.warning("flow run cancelled: %d in-flight responses of %s cancelled", cancelled, state_dir)
 
 
 @flow(name="rowrelay-batch", log_prints=False, on_cancellation=[_cancel_on_the_server])

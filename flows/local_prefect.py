@@ -126,7 +126,10 @@ class PrefectTracking:
             from rowrelay.flows.run_server import RunServer
 
             tracking = cls(None)
-            tracking.owned = RunServer.start(settings.home.expanduser())
+            try:
+                tracking.owned = RunServer.start(settings.home.expanduser())
+            except OSError as exc:  # said in `applied`, as below
+                tracking._failure = exc
             return tracking
         tracking = cls(settings.home.expanduser())
         try:
@@ -193,7 +196,7 @@ class PrefectTracking:
     def applied(self, say: Callable[[str], object]) -> Iterator[None]:
         """Wait for the server, say where its UI is, and point Prefect's client at it for the block."""
         if self._failure is not None:
-            raise UsageError(f"could not start the local Prefect server: {self._failure}")
+            raise UsageError(f"could not start a Prefect server for this run: {self._failure}")
         if self.owned is not None:
             from prefect.settings import PREFECT_API_URL, temporary_settings
 

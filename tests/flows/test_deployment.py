@@ -21,6 +21,7 @@ import pytest
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.state import load
 from tests.support.cli import ROOT, holds_tokens
+from tests.support.prefect_records import logs_of
 from tests.support.tickets import TEMPLATE, write_tickets
 
 pytestmark = [
@@ -129,5 +130,9 @@ async def test_cancelling_the_flow_run_cancels_in_flight_responses_on_the_server
         while {r["status"] for r in emu.emulator.listing()} != {"cancelled"}:
             assert time.monotonic() < deadline + 90, (tmp_path / "serve-cancel-me.log").read_text()[-3000:]
             await asyncio.sleep(0.2)
+        # The hook's own line reaches the run's logs, though it runs after the flow body.
+        while not any("in-flight responses of" in log.message for log in await logs_of(run.id)):
+            assert time.monotonic() < deadline + 120, (tmp_path / "serve-cancel-me.log").read_text()[-3000:]
+            await asyncio.sleep(0.5)
     frame = load(state)
     assert set(frame["status"]) == {"cancelled"}  # resumable: `rowrelay retry` makes them pending
