@@ -10,16 +10,18 @@ from rowrelay.tasks.settings import Settings
 log = logging.getLogger("rowrelay.backend")
 
 
+def backend_name(settings: Settings) -> str:
+    """The backend a run with these settings talks to: `auto` resolved, nothing started."""
+    if settings.backend != "auto":
+        return settings.backend
+    if settings.api_key is not None or settings.base_url:
+        return "openai"
+    return "azure" if settings.azure_endpoint else "emulator"
+
+
 def resolve_backend(settings: Settings) -> tuple[Settings, str | None]:
     """Resolve `auto` and start the embedded emulator when needed; returns the settings and base URL."""
-    backend = settings.backend
-    if backend == "auto":
-        if settings.api_key is not None or settings.base_url:
-            backend = "openai"
-        elif settings.azure_endpoint:
-            backend = "azure"
-        else:
-            backend = "emulator"
+    backend = backend_name(settings)
     url = settings.base_url
     if backend == "emulator" and not url:
         url, started = ensure_emulator(settings.home, settings.emulator_args)

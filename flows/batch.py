@@ -32,8 +32,12 @@ from prefect.utilities.annotations import quote
 from rowrelay.flows.artifacts import ProgressArtifact, publish_summary
 from rowrelay.flows.backends import resolve_backend
 from rowrelay.flows.cancelling import cancel_batch
+from rowrelay.flows.narration import Narrator, log_outcome
+from rowrelay.flows.outcome import FailThreshold, final_state
 from rowrelay.flows.precheck import check_destinations, check_fields
 from rowrelay.flows.request import BatchRequest
+from rowrelay.flows.run_labels import label_flow_run
+from rowrelay.flows.run_logs import sent_to_flow_run
 from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.run import Progress, open_session
 from rowrelay.tasks.run.plan import send_order
@@ -92,17 +96,23 @@ def _cancel_on_the_server(flow: object, flow_run: FlowRun, state: object) -> Non
     Prefect may run this hook in the flow's process or, when it had to kill that process, in the
     runner's; so the state directory comes from the run's parameters when given, else from this
     process's record of the batches it is running."""
+    # After the flow body, perhaps in another process: its lines name their run to reach its logs.
+    with sent_to_flow_run():
+        _cancel_batch_of(flow_run, logging.LoggerAdapter(log, {"flow_run_id": flow_run.id}))
+
+
+def _cancel_batch_of(flow_run: FlowRun, say: logging.LoggerAdapter[logging.Logger]) -> None:
     given = (flow_run.parameters or {}).get("state")
     state_dir = Path(given) if given else _ACTIVE.pop(str(flow_run.id), None)
     if state_dir is None or not (state_dir / RUN_FILE).exists():
-        log.warning("flow run %s cancelled before its batch started: nothing to cancel", flow_run.id)
+        say.warning("flow run %s cancelled before its batch started: nothing to cancel", flow_run.id)
         return
     try:
         cancelled = cancel_batch(state_dir)
     except Exception:
-        log.exception("could not cancel the in-flight responses of %s", state_dir)
+        say.exception("could not cancel the in-flight responses of %s", state_dir)
         return
-    log.warning("flow run cancelled: %d in-flight responses of %s cancelled", cancelled, state_dir)
+    say.warning("flow run cancelled: %d in-flight responses of %s cancelled", cancelled, state_dir)
 
 
 @flow(name="rowrelay-batch", log_prints=False, on_cancellation=[_cancel_on_the_server])
@@ -127,6 +137,7 @@ async def run_batch(
     max_cost: float | None = None,
     service_tier: str | None = None,
     prices: str | None = None,
+    fail_when_failed: str | None = None,
 ) -> BatchResult:
     """Run (or resume) a batch. `source` is a CSV/Parquet/JSONL path, or a DataFrame from Python.
 
@@ -137,14 +148,21 @@ async def run_batch(
     per top-level field. `max_cost` caps what the batch may cost in US dollars (`result.stopped` says
     when the cap stopped it), `service_tier` asks for `flex`, `default` or `priority`, and `prices` names
     a price file over rowrelay's own.
+    `fail_when_failed` (`N` or `P%`): past that many rows that did not complete, the flow run ends
+    `Failed` instead of `Completed` with the counts (flows/outcome.py).
     """
     request = BatchRequest.build(
         source, template=template, prompt_column=prompt_column, id_column=id_column,
         instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode,
         rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
         base_url=base_url, output_schema=output_schema, max_cost=max_cost, service_tier=service_tier,
-        prices=prices,
+        prices=prices, fail_when_failed=fail_when_failed,
     )  # fmt: skip
+    with sent_to_flow_run():
+        return await _run(request)
+
+
+async def _run(request: BatchRequest) -> BatchResult:
     prepared = _handed_over(request) or load_input(_whole(request.source), request.spec)
     check_fields(request, prepared)
     factory = _agent_factory(request.agent)
@@ -159,10 +177,15 @@ async def run_batch(
         max_attempts=settings.max_attempts,
     )
     out = request.output_path(state_dir)
+    await label_flow_run(table.batch_id, settings.model, settings.backend)
     with _active(state_dir), contextlib.closing(table):
         _record_run(state_dir, request, out, settings, url)
         stopped = await _process(settings, table, prepared, url, factory, request.output_schema)
-    return await _finish(table, prepared, out, settings.backend, url, request.output_schema, stopped)
+    result = await _finish(table, prepared, out, settings.backend, url, request.output_schema, stopped)
+    # Prefect takes a returned state as the run's final one: a caller receives `result` when it is
+    # Completed, and an exception carrying the message when it is Failed (the CLI asks for the state).
+    threshold = FailThreshold.parse(request.fail_when_failed)
+    return cast(BatchResult, final_state(result, result.counts, threshold))
 
 
 async def _finish(
@@ -180,6 +203,7 @@ async def _finish(
     schema = None if output_schema is None else output_schema.schema
     export_results(_whole(rows), _whole(prepared), out, _whole(schema))
     facts = summarize(latest, table.problems)
+    log_outcome(table.batch_id, facts, rows, str(out))
     await publish_summary(table.batch_id, facts, rows, table.directory)
     counts = {status: int(n) for status, n in facts["counts"].items()}
     return BatchResult(
@@ -244,9 +268,11 @@ async def _process(
     """Run the shards; returns why the run stopped sending rows early (the cost cap), if it did."""
     artifact = await ProgressArtifact.create(table.batch_id)
     sink = progress_sink.get()
+    narrator = Narrator()
 
     def on_progress(progress: Progress) -> None:
         artifact(progress)
+        narrator(progress)
         if sink is not None:
             sink(progress)
 
@@ -272,6 +298,7 @@ async def _process(
         policy = session.driver.context.policy
         return session.driver.context.spend.stop_message(len(send_order(table, policy)))
     finally:
+        narrator.close()
         await session.aclose()
         await artifact.finish()
 

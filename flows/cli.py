@@ -12,7 +12,6 @@ tests/flows/test_cli_imports.py pins what each command imports.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -102,10 +101,18 @@ def main(
     """rowrelay: background LLM requests over every row of a dataset, checkpointed and resumable."""
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("prefect").setLevel(level)
-    # Prefect is imported later, by the commands that need it, and its import configures its loggers
-    # from its settings: say the level there too, or its INFO lines would reach the console.
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", logging.getLevelName(level))
+    # The console filters by its handler's level, not the loggers': Prefect's and rowrelay's INFO records
+    # must still be made, for the flow run's logs on the Prefect server (flows/run_logs.py).
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
+        if not verbose:  # the run's story (narration.RUN_LOG_ONLY) is the progress bar's and summary's job
+            handler.addFilter(lambda record: not getattr(record, "rowrelay_run_log_only", False))
+
+
+_FAIL_WHEN_FAILED = (
+    "End the Prefect flow run Failed (so Prefect's notifications fire) when more rows than this did not "
+    "complete: a count N, or a share P% of the rows. Otherwise it ends Completed, with the counts."
+)
 
 
 @_deferred("run").command()
@@ -134,6 +141,7 @@ def run(
     max_cost: Annotated[float | None, Opt(help=_about("max_cost"))] = None,
     service_tier: Annotated[str | None, Opt(help=_about("service_tier"))] = None,
     prices: Annotated[Path | None, Opt(help=_about("prices"))] = None,
+    fail_when_failed: Annotated[str | None, Opt(help=_FAIL_WHEN_FAILED)] = None,
 ) -> None:
     """Run a batch, or resume it: the same command again picks up where it stopped."""
     request = _request(
@@ -141,7 +149,7 @@ def run(
         instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode,
         rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
         base_url=base_url, output_schema=schema, max_cost=max_cost, service_tier=service_tier,
-        prices=None if prices is None else str(prices),
+        prices=None if prices is None else str(prices), fail_when_failed=fail_when_failed,
     )  # fmt: skip
     prepared = _precheck(request)
     _run_flow(request, prepared)
@@ -166,13 +174,20 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
 
     tracking = PrefectTracking.begin(request.settings)  # a server it starts warms up during the import
     from rowrelay.flows.batch import prepared_input, run_batch  # Prefect's import costs a second
+    from rowrelay.flows.run_labels import tags_for
     from rowrelay.tasks.llm import BackendRefusedError
 
     async def go() -> object:
-        with console_progress.bar(err) as sink, prepared_input(request, prepared):
+        batch_tags = tags_for(request.state_dir(prepared).name, request.settings)
+        with console_progress.bar(err) as sink, prepared_input(request, prepared), batch_tags:
             token = console_progress.install(sink)
             try:
-                return await run_batch(**request.parameters())
+                # The state, not the result: a run past --fail-when-failed ends Failed yet has a result.
+                state = await run_batch(**request.parameters(), return_state=True)
+                result = await state.aresult(raise_on_failure=False)
+                if isinstance(result, BaseException):
+                    raise result
+                return result
             finally:
                 console_progress.uninstall(token)
 
@@ -227,11 +242,12 @@ def deploy(
     schema: Annotated[
         str | None, Opt("--schema", help="Structured outputs: FILE.json or module:Model.")
     ] = None,
+    fail_when_failed: Annotated[str | None, Opt(help=_FAIL_WHEN_FAILED)] = None,
 ) -> None:
     """Serve the batch flow as a Prefect deployment on a cron schedule (runs until stopped)."""
     request = _request(
         input.resolve(), template=template, prompt_column=prompt_column, id_column=id_column, model=model,
-        output=None if output is None else output.resolve(),
+        output=None if output is None else output.resolve(), fail_when_failed=fail_when_failed,
         output_schema=None if schema is None or ":" in schema else str(Path(schema).resolve()),
     )  # fmt: skip
     # An explicit state directory, so every scheduled run (and a cancellation hook run by Prefect's
@@ -239,8 +255,12 @@ def deploy(
     state = (state or request.settings.state_dir / name).resolve()
     _check_deployment(request, state)
     from rowrelay.flows.deploy import serve_deployment
+    from rowrelay.flows.run_labels import tags_of
 
-    serve_deployment(name=name, cron=cron, parameters={**request.parameters(), "state": str(state)})
+    serve_deployment(
+        name=name, cron=cron, parameters={**request.parameters(), "state": str(state)},
+        tags=tags_of(state.name, request.settings),
+    )  # fmt: skip
 
 
 def _check_deployment(request: BatchRequest, state: Path) -> None:

@@ -16,9 +16,10 @@ from typing import Any
 from rowrelay.flows.batch import run_batch
 
 
-def serve_deployment(*, name: str, cron: str, parameters: dict[str, Any]) -> None:
-    """Create (or update) the deployment and serve it until SIGINT/SIGTERM."""
+def serve_deployment(*, name: str, cron: str, parameters: dict[str, Any], tags: list[str]) -> None:
+    """Create (or update) the deployment and serve it until SIGINT/SIGTERM; its runs inherit `tags`
+    (flows/run_labels.py)."""
     given = {key: value for key, value in parameters.items() if value is not None}
     # pause_on_shutdown=False: otherwise stopping the serving process pauses the schedule, and a
     # restarted one would not run it again until someone resumes it.
-    run_batch.serve(name=name, cron=cron, parameters=given, pause_on_shutdown=False)
+    run_batch.serve(name=name, cron=cron, parameters=given, tags=tags, pause_on_shutdown=False)

@@ -10,7 +10,8 @@ time in `HOME/prefect-server.json` and says so. Later runs find the record, chec
 still this server and that it answers, and reuse it; a record that fails either check is replaced (a
 server of ours that no longer answers is stopped first). Deciding and starting happen under a file lock,
 so two runs starting at once start one server. `rowrelay services` lists it, `rowrelay services stop
-prefect` stops it; `ROWRELAY_PREFECT=ephemeral` keeps Prefect's per-run mode.
+prefect` stops it. `ROWRELAY_PREFECT=ephemeral` keeps a per-run server instead, owned by the run and gone
+with it however it ends (flows/run_server.py).
 
 Nothing here imports Prefect at module level: the CLI imports this before deciding anything.
 """
@@ -25,13 +26,16 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from rowrelay.flows import detached
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.settings import Settings
+
+if TYPE_CHECKING:
+    from rowrelay.flows.run_server import RunServer
 
 NAME = "prefect"
 MARKER = "prefect server start"
@@ -109,14 +113,24 @@ class PrefectTracking:
         self.home = home
         self.record: ServerRecord | None = None
         self.started: subprocess.Popen[bytes] | None = None  # when this run started the server
+        self.owned: RunServer | None = None  # ROWRELAY_PREFECT=ephemeral: this run's own server
         self._lock = contextlib.ExitStack()
         self._failure: Exception | None = None
 
     @classmethod
     def begin(cls, settings: Settings) -> PrefectTracking:
-        """Nothing to start when the user configured an API or asked for Prefect's ephemeral mode."""
-        if settings.prefect != "local" or configured_api() is not None:
+        """Nothing to start when the user configured an API; a server for this run alone in ephemeral mode."""
+        if configured_api() is not None:
             return cls(None)
+        if settings.prefect == "ephemeral":
+            from rowrelay.flows.run_server import RunServer
+
+            tracking = cls(None)
+            try:
+                tracking.owned = RunServer.start(settings.home.expanduser())
+            except OSError as exc:  # said in `applied`, as below
+                tracking._failure = exc
+            return tracking
         tracking = cls(settings.home.expanduser())
         try:
             tracking._reuse_or_start()
@@ -182,7 +196,13 @@ class PrefectTracking:
     def applied(self, say: Callable[[str], object]) -> Iterator[None]:
         """Wait for the server, say where its UI is, and point Prefect's client at it for the block."""
         if self._failure is not None:
-            raise UsageError(f"could not start the local Prefect server: {self._failure}")
+            raise UsageError(f"could not start a Prefect server for this run: {self._failure}")
+        if self.owned is not None:
+            from prefect.settings import PREFECT_API_URL, temporary_settings
+
+            with temporary_settings(updates={PREFECT_API_URL: self.owned.url()}):
+                yield
+            return
         if self.record is None:
             yield
             return

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from rowrelay.flows.outcome import FailThreshold
 from rowrelay.tasks.dataset import InputSpec, PreparedInput
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.settings import Settings, load_settings
@@ -44,6 +45,8 @@ class BatchRequest:
     """An Agent Framework agent factory, `package.module:function`, that runs every row."""
     output_schema: OutputSchema | None = None
     """Structured outputs: the schema every answer must follow (`--schema`, `output_schema=`)."""
+    fail_when_failed: str | None = None
+    """Past how many rows that did not complete the flow run ends `Failed` (`N` or `P%`; flows/outcome.py)."""
 
     @classmethod
     def build(
@@ -57,6 +60,7 @@ class BatchRequest:
         state: str | Path | None = None,
         output: str | Path | None = None,
         agent: str | None = None,
+        fail_when_failed: str | None = None,
         **overrides: Any,
     ) -> BatchRequest:
         """Validate everything a run is asked for; a bad option raises `UsageError` naming it.
@@ -73,6 +77,7 @@ class BatchRequest:
                 f"{', '.join(unknown)}: not a run parameter; set it in the environment ({names})"
             )
         settings = load_settings(**given)
+        threshold = FailThreshold.parse(fail_when_failed)
         spec = InputSpec(template, prompt_column, id_column, instructions)
         schema_source = schema_object if schema_object is not None else settings.output_schema
         return cls(
@@ -84,6 +89,7 @@ class BatchRequest:
             output=None if output is None else Path(output),
             agent=agent,
             output_schema=None if schema_source is None else _loaded(schema_source),
+            fail_when_failed=None if threshold is None else str(threshold),
         )
 
     def state_dir(self, prepared: PreparedInput) -> Path:
@@ -110,6 +116,7 @@ class BatchRequest:
             "state": None if self.state is None else str(self.state),
             "output": None if self.output is None else str(self.output),
             "agent": self.agent,
+            "fail_when_failed": self.fail_when_failed,
         }
         schema = self.output_schema
         if (

@@ -13,8 +13,8 @@ resume. Measured, in this order, in one sitting:
 - `warm`: the server and emulator already running (the emulator's default latency: lognormal, median 2 s,
   so most of such a run is waiting for the emulated model);
 - `warm, latency 0`: the same with `ROWRELAY_EMULATOR_ARGS="--latency fixed:0"`: the run's own overhead;
-- `ephemeral`: `ROWRELAY_PREFECT=ephemeral`, latency 0, the former behaviour (Prefect's own server
-  started and stopped by every run), for comparison.
+- `ephemeral`: `ROWRELAY_PREFECT=ephemeral`, latency 0: a Prefect server started and stopped by every
+  run (rowrelay's own, leashed to the run: flows/run_server.py), for comparison.
 Medians. Each run follows its own import reference (load drifts on a shared machine); the ratio is
 the median of run / the import next to it. One `warm, latency 0` run is
 also profiled (pyinstrument); its text is saved to tests/benchmarks/results/startup_run_profile.txt.

@@ -21,6 +21,7 @@ import pytest
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.state import load
 from tests.support.cli import ROOT, holds_tokens
+from tests.support.prefect_records import logs_of
 from tests.support.tickets import TEMPLATE, write_tickets
 
 pytestmark = [
@@ -82,9 +83,11 @@ async def test_the_cron_deployment_runs_and_a_second_run_resumes_instead_of_resu
         deployment = await wait_for_deployment(name, tmp_path / "serve-ci.log")
         schedules = deployment.schedules  # type: ignore[attr-defined]
         assert [s.schedule.cron for s in schedules] == ["0 3 * * *"]
+        assert f"batch:{state.name}" in deployment.tags  # type: ignore[attr-defined]  # its runs inherit it
         first = await arun_deployment(name, timeout=180)
         assert first.state is not None
         assert first.state.is_completed(), first.state
+        assert {f"batch:{state.name}", "backend:emulator"} <= set(first.tags)
         creates = len(emu.emulator.listing())
         assert creates == 20
         second = await arun_deployment(name, timeout=180)
@@ -127,5 +130,9 @@ async def test_cancelling_the_flow_run_cancels_in_flight_responses_on_the_server
         while {r["status"] for r in emu.emulator.listing()} != {"cancelled"}:
             assert time.monotonic() < deadline + 90, (tmp_path / "serve-cancel-me.log").read_text()[-3000:]
             await asyncio.sleep(0.2)
+        # The hook's own line reaches the run's logs, though it runs after the flow body.
+        while not any("in-flight responses of" in log.message for log in await logs_of(run.id)):
+            assert time.monotonic() < deadline + 120, (tmp_path / "serve-cancel-me.log").read_text()[-3000:]
+            await asyncio.sleep(0.5)
     frame = load(state)
     assert set(frame["status"]) == {"cancelled"}  # resumable: `rowrelay retry` makes them pending

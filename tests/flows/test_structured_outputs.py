@@ -18,23 +18,15 @@ from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator
 from rowrelay.tasks.llm.structured import load_output_schema
 from rowrelay.tasks.state import load, read_run_record
 from tests.support.runs import creates_per_row
+from tests.support.runs import flow_args as support_flow_args
 from tests.support.structured import COLUMN_TYPES, AllTypes
-from tests.support.tickets import TEMPLATE, write_tickets
+from tests.support.tickets import write_tickets
 
 SCHEMA = load_output_schema(AllTypes).schema
 
 
 def flow_args(tmp_path: Path, emu: RunningEmulator, **extra: Any) -> dict[str, Any]:
-    return {
-        "template": TEMPLATE,
-        "id_column": "ticket_id",
-        "state": str(tmp_path / "state"),
-        "output": str(tmp_path / "out.parquet"),
-        "backend": "emulator",
-        "base_url": emu.url,
-        "output_schema": AllTypes,
-        **extra,
-    }
+    return support_flow_args(tmp_path, emu, **{"output_schema": AllTypes, **extra})
 
 
 @pytest.mark.parametrize("mode", ["poll", "stream"])

@@ -1,0 +1,137 @@
+"""A batch told in a few log lines, for the flow run's logs: episodes of throttling, retries and failing
+rows (a line when one starts, a line when it is over), and the outcome with its failures grouped by kind.
+
+Never a line per row: a 429 storm over 10,000 rows is two lines. An episode starts when its counter
+moves and is over once it has not moved for `quiet` seconds (or when the run ends). These lines are for
+the run's logs: they are marked `RUN_LOG_ONLY`, and the CLI's console (which has its own progress bar and
+closing table) leaves them out unless `--verbose`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from rowrelay.tasks.records import ENDED
+from rowrelay.tasks.run import Progress
+
+log = logging.getLogger("rowrelay.flow")
+_QUIET_SECONDS = 10.0
+_KINDS_LISTED = 5
+_MESSAGE_CHARS = 200
+RUN_LOG_ONLY = "rowrelay_run_log_only"
+"""A record attribute: the record tells the run's story, which a console shows in its own way."""
+_STORY = {RUN_LOG_ONLY: True}
+
+
+@dataclass
+class _Episode:
+    started: str
+    """What is logged when it starts: `{n}` is the count so far."""
+    ended: str
+    """What is logged when it is over: `{n}` is its count, `{seconds}` how long it lasted."""
+    seen: int = 0
+    base: int = 0
+    since: float | None = None
+    last_move: float = 0.0
+
+    def update(self, value: int, now: float, quiet: float) -> None:
+        if value > self.seen:
+            if self.since is None:
+                self.since, self.base = now, self.seen
+                log.warning(self.started.format(n=value - self.base), extra=_STORY)
+            self.seen, self.last_move = value, now
+        elif self.since is not None and now - self.last_move >= quiet:
+            self.close()
+
+    def close(self) -> None:
+        """Over: from its first move to its last (the quiet time after is not part of it)."""
+        if self.since is not None:
+            seconds = f"{self.last_move - self.since:.0f}"
+            log.info(self.ended.format(n=self.seen - self.base, seconds=seconds), extra=_STORY)
+            self.since = None
+
+
+class Narrator:
+    """Fed every progress report of a run; logs the episodes it sees."""
+
+    def __init__(self, quiet: float = _QUIET_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        self._quiet = quiet
+        self._clock = clock
+        self._episodes = {
+            "throttled": _Episode(
+                "throttled: the server answered 429 ({n} so far); creates and polls wait for its retry-after",
+                "throttling over: {n} rate-limited answers in {seconds} s",
+            ),
+            "retried": _Episode(
+                "transient errors (timeouts, 5xx, lost connections): {n} so far, retried with backoff",
+                "transient errors over: {n} retried in {seconds} s",
+            ),
+            "unfinished": _Episode(
+                "rows are ending without completing: {n} so far (failed, incomplete or cancelled)",
+                "{n} rows ended without completing over {seconds} s",
+            ),
+        }
+        self.last: Progress | None = None
+
+    def __call__(self, progress: Progress) -> None:
+        self.last = progress
+        now = self._clock()
+        counters = progress.counters
+        unfinished = sum(progress.counts.get(status, 0) for status in ENDED if status != "completed")
+        values = {"throttled": counters.rate_limited, "retried": counters.transient_errors}
+        values["unfinished"] = unfinished
+        for name, episode in self._episodes.items():
+            episode.update(values[name], now, self._quiet)
+
+    def close(self) -> None:
+        """The run is over: close open episodes and say what the run did on the wire."""
+        for episode in self._episodes.values():
+            episode.close()
+        if self.last is not None:
+            c = self.last.counters
+            log.info(
+                "requests: %d creates, %d polls, %d stream resumes, %d rate-limited answers, %d transient "
+                "errors retried, %d creates whose answer was lost (counted and sent again)",
+                c.creates, c.polls, c.resumes, c.rate_limited, c.transient_errors, c.maybe_created,
+                extra=_STORY,
+            )  # fmt: skip
+
+
+def log_outcome(batch_id: str, summary: dict[str, object], rows: pd.DataFrame, output: str) -> None:
+    """The batch's final summary: counts, tokens, latency, where the output is, and the rows that did
+    not complete grouped by status and error type, with one example message each."""
+    counts = {str(k): int(v) for k, v in summary["counts"].items() if v}  # type: ignore[attr-defined]
+    total = sum(counts.values())
+    said = ", ".join(f"{n} {status}" for status, n in counts.items())
+    p50, p95 = summary.get("latency_p50"), summary.get("latency_p95")
+    latency = "" if p50 is None else f"; latency p50 {p50:.2f} s, p95 {p95:.2f} s"
+    completed = counts.get("completed", 0)
+    level = logging.INFO if completed == total else logging.WARNING
+    log.log(
+        level,
+        "batch %s finished: %d of %d rows completed (%s); tokens in %s, out %s%s; output %s",
+        batch_id, completed, total, said or "no rows", summary["input_tokens"], summary["output_tokens"],
+        latency, output, extra=_STORY,
+    )  # fmt: skip
+    if completed < total:
+        log.warning("rows that did not complete, by kind: %s", failure_kinds(rows), extra=_STORY)
+
+
+def failure_kinds(rows: pd.DataFrame) -> str:
+    """`9 failed/server_error (e.g. "The model had an error"); 2 expired/expired (...)`: the largest kinds."""
+    unfinished = rows[rows["status"] != "completed"]
+    kinds = unfinished.groupby(
+        [unfinished["status"], unfinished["error_type"].fillna("-")], sort=False, dropna=False
+    )
+    parts = []
+    for (status, error_type), group in sorted(kinds, key=lambda kv: -len(kv[1]))[:_KINDS_LISTED]:
+        example = next((str(m) for m in group["error_message"].dropna() if str(m)), "")
+        example = example.replace("\n", " ")[:_MESSAGE_CHARS]
+        parts.append(f"{len(group)} {status}/{error_type}" + (f' (e.g. "{example}")' if example else ""))
+    more = kinds.ngroups - len(parts)
+    return "; ".join(parts) + (f"; and {more} more kinds" if more > 0 else "")

@@ -1,0 +1,78 @@
+"""What a batch's flow run ends as, so Prefect's automations and notifications can tell a bad night from a
+clean one: `Completed` when every row completed; `Completed` with a message giving the counts when some
+did not; `Failed` with that message when more rows than the user's threshold (`--fail-when-failed N` or
+`P%`) did not complete.
+
+A row that "did not complete" is any row whose status is not `completed` at the end of the run: failed,
+incomplete, expired, cancelled, or still waiting. Those are the rows the CLI's exit code 1 is about.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rowrelay.tasks.errors import UsageError
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import State
+
+_USAGE = "--fail-when-failed: expected a row count (N, e.g. 5) or a share of the rows (P%, e.g. 2.5%)"
+
+
+@dataclass(frozen=True)
+class FailThreshold:
+    """Past how many rows that did not complete the run ends `Failed`: a count, or a percentage."""
+
+    limit: float
+    percent: bool
+
+    @classmethod
+    def parse(cls, text: str | None) -> FailThreshold | None:
+        """`N` (a whole number of rows, >= 0) or `P%` (0 <= P <= 100); None when not given."""
+        if text is None:
+            return None
+        value = text.strip()
+        percent = value.endswith("%")
+        number = value.removesuffix("%").strip()
+        try:
+            limit = float(number) if percent else int(number)
+        except ValueError:
+            raise UsageError(f"{_USAGE}, got {text!r}") from None
+        if limit < 0 or (percent and limit > 100) or limit != limit:  # NaN
+            raise UsageError(f"{_USAGE}, got {text!r}")
+        return cls(float(limit), percent)
+
+    def exceeded(self, not_completed: int, total: int) -> bool:
+        """Strictly past the limit: `5` tolerates five rows, `2%` tolerates 2% of the rows."""
+        if self.percent:
+            return total > 0 and 100.0 * not_completed / total > self.limit
+        return not_completed > self.limit
+
+    def __str__(self) -> str:
+        return f"{self.limit:g}%" if self.percent else f"{int(self.limit)}"
+
+
+def outcome_message(counts: dict[str, int]) -> str | None:
+    """`11 of 200 rows did not complete (9 failed, 2 expired)`, or None when every row completed."""
+    total = sum(counts.values())
+    others = {status: n for status, n in counts.items() if status != "completed" and n}
+    if not others:
+        return None
+    detail = ", ".join(f"{n} {status}" for status, n in sorted(others.items(), key=lambda kv: -kv[1]))
+    return f"{sum(others.values())} of {total} rows did not complete ({detail})"
+
+
+def final_state(result: Any, counts: dict[str, int], threshold: FailThreshold | None) -> Any:
+    """The flow's return value: `result` itself when every row completed (Prefect marks it `Completed`),
+    else a `Completed` or (past `threshold`) `Failed` state carrying `result` and the counts."""
+    message = outcome_message(counts)
+    if message is None:
+        return result
+    from prefect.states import Completed, Failed
+
+    not_completed = sum(n for status, n in counts.items() if status != "completed")
+    if threshold is not None and threshold.exceeded(not_completed, sum(counts.values())):
+        state: State[Any] = Failed(message=f"{message}: past --fail-when-failed {threshold}", data=result)
+        return state
+    return Completed(message=message, data=result)

@@ -1,0 +1,82 @@
+"""The run's story in the flow run's logs: an episode (429s, transient errors, rows ending without
+completing) is one line when it starts and one when it is over, however many rows it touches."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+
+from rowrelay.flows.narration import Narrator, failure_kinds
+from rowrelay.tasks.run import Progress, RunCounters
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def lines() -> Iterator[list[str]]:
+    kept: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            kept.append(f"{record.levelname} {record.getMessage()}")
+
+    logger = logging.getLogger("rowrelay.flow")
+    handler, level = Keep(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield kept
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def _progress(rate_limited: int, failed: int = 0) -> Progress:
+    counts = {"completed": 10, "failed": failed, "queued": 5}
+    return Progress(counts, 100, 0.0, RunCounters(creates=20, rate_limited=rate_limited))  # type: ignore[arg-type]
+
+
+def test_a_storm_of_429s_is_two_lines_and_a_second_storm_two_more(lines: list[str]) -> None:
+    clock = _Clock()
+    narrator = Narrator(quiet=10.0, clock=clock)
+    for second, throttled in enumerate([0, 3, 50, 400, 400, 400]):
+        clock.now = float(second)
+        narrator(_progress(throttled))
+    assert lines == [
+        "WARNING throttled: the server answered 429 (3 so far); creates and polls wait for its retry-after"
+    ]
+    clock.now = 20.0
+    narrator(_progress(400))
+    assert lines[-1] == "INFO throttling over: 400 rate-limited answers in 2 s"
+    clock.now = 30.0
+    narrator(_progress(402, failed=4))
+    narrator.close()
+    assert lines[2:] == [
+        "WARNING throttled: the server answered 429 (2 so far); creates and polls wait for its retry-after",
+        "WARNING rows are ending without completing: 4 so far (failed, incomplete or cancelled)",
+        "INFO throttling over: 2 rate-limited answers in 0 s",
+        "INFO 4 rows ended without completing over 0 s",
+        "INFO requests: 20 creates, 0 polls, 0 stream resumes, 402 rate-limited answers, 0 transient errors "
+        "retried, 0 creates whose answer was lost (counted and sent again)",
+    ]
+
+
+def test_failures_are_grouped_by_kind_largest_first_with_one_example() -> None:
+    rows = pd.DataFrame(
+        {
+            "status": ["completed", "failed", "failed", "failed", "incomplete"],
+            "error_type": [None, "response_failed", "response_failed", "internal", "max_output_tokens"],
+            "error_message": [None, "The server had an error", "again", "KeyError: 'x'", None],
+        }
+    )
+    assert failure_kinds(rows) == (
+        '2 failed/response_failed (e.g. "The server had an error"); '
+        "1 failed/internal (e.g. \"KeyError: 'x'\"); 1 incomplete/max_output_tokens"
+    )
