@@ -26,7 +26,7 @@ from rowrelay.tasks.llm.calls import MaybeSentError, RowRequest, StreamErrorEven
 from rowrelay.tasks.llm.responses_backend import ResponsesBackend, Transport
 
 TRANSPORTS: list[Transport] = ["sdk", "lean"]
-TIMEOUT = 0.3  # the client's; a stream that goes quiet for longer times out
+TIMEOUT = 1.0  # the client's; a stream that goes quiet for longer times out (room for a loaded machine)
 REQUEST = RowRequest(
     row_key="row-1", prompt="hi", instructions=None, model="gpt-4.1-mini", metadata={"rowrelay_row": "row-1"}
 )
