@@ -100,9 +100,9 @@ class Settings(BaseSettings):
     )
     transport: Literal["lean", "sdk"] = Field(
         "lean",
-        description="How background creates, polls and cancels reach the Responses API: lean (aiohttp and "
-        "orjson, a tenth of the SDK's CPU per call) or sdk (the SDK's own transport); streams always use the "
-        "SDK's. Both take URL, keys and error types from the SDK client (see rowrelay.tasks.llm.wire).",
+        description="How background creates, polls, cancels, streams and resumes reach the Responses API: "
+        "lean (aiohttp and orjson, a tenth of the SDK's CPU per call) or sdk (the SDK's own transport). Both "
+        "take URL, keys and error types from the SDK client (see rowrelay.tasks.llm.wire).",
     )
     queued_timeout: float = Field(
         900.0, gt=0, description="A response still queued after this many seconds is cancelled and retried."

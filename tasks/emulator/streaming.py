@@ -7,11 +7,12 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from rowrelay.tasks.emulator.jobs import Job
 from rowrelay.tasks.emulator.payloads import sse, stream_event
 from rowrelay.tasks.emulator.service import Emulator
-from rowrelay.tasks.emulator.timeline import Record
+from rowrelay.tasks.emulator.timeline import Record, finish_of
 
 _KEEPALIVE_SECONDS = 15.0
 
@@ -70,7 +71,32 @@ def stream_response(
     else:
         body = _create_stream(emu, record, include, obfuscation, job)
     headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
-    return StreamingResponse(body, media_type="text/event-stream; charset=utf-8", headers=headers)
+    return _EventStream(body, media_type="text/event-stream; charset=utf-8", headers=headers)
+
+
+class _EventStream(StreamingResponse):
+    """starlette's StreamingResponse, watching for the client's departure with two asyncio tasks instead
+    of an anyio task group. uvicorn (ASGI spec 2.3) quietly drops what is sent to a client that left,
+    so the stream must watch `receive` to stop (and to settle a create's `answered`); anyio's task group
+    did it for about a tenth of a stream's CPU, most of it formatting the task's repr at every cancel."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        streaming = asyncio.ensure_future(self.stream_response(send))
+        watching = asyncio.ensure_future(_until_disconnected(receive))
+        try:
+            await asyncio.wait((streaming, watching), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (streaming, watching):
+                task.cancel()
+            # The body's own cleanup runs before the response is over (a create's stream settles).
+            await asyncio.wait((streaming, watching))
+        if not streaming.cancelled():
+            streaming.result()  # a deliberate cut (StreamCut) reaches uvicorn, which drops the connection
+
+
+async def _until_disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        continue
 
 
 async def _create_stream(
@@ -89,7 +115,7 @@ async def _create_stream(
         after = 0 if kind == "skip-created" else -1
         async for frame in _events(emu, record, after, include, obfuscation):
             yield frame
-            if frame.startswith(b"event: "):  # not a keep-alive comment
+            if frame.startswith(b"event: "):  # events, not a keep-alive comment
                 emu.settle(job, answered=True)
     finally:
         emu.settle(job, answered=False)  # a no-op once answered
@@ -98,12 +124,20 @@ async def _create_stream(
 async def _events(
     emu: Emulator, record: Record, after: int, include: frozenset[str], obfuscation: bool
 ) -> AsyncIterator[bytes]:
+    """The frames of events after `after`, each as soon as it has happened. The events that have happened
+    when the stream looks go out as one body chunk: the same bytes as a chunk each, for a fraction of the
+    ASGI sends, socket writes and TCP segments (a response's events come in bursts: created and queued
+    together, three at the start of work, four or five at its end)."""
+    # The timeline never changes once made (a cancel only moves the horizon): build it once per stream,
+    # not at every look (`Record.entries` builds it anew, to keep held responses small).
     entries = record.entries
+    total, finish = len(entries), finish_of(entries)
     index = max(0, after + 1)
     sent = 0
     while True:
-        visible = len(record.visible(emu.elapsed(record)))
-        while index < visible:
+        horizon = record.horizon(emu.elapsed(record))
+        frames: list[bytes] = []
+        while index < total and entries[index].offset <= horizon:
             event = stream_event(
                 record,
                 entries,
@@ -112,29 +146,34 @@ async def _events(
                 obfuscation=obfuscation,
                 include=include,
             )
-            yield sse(event)
+            frames.append(sse(event))
             index += 1
             sent += 1
-            if record.drop_after is not None and sent >= record.drop_after and index < len(entries):
+            if record.drop_after is not None and sent >= record.drop_after and index < total:
+                yield b"".join(frames)
                 raise StreamCut(f"stream of {record.id} cut after {sent} events")
-        ended = index >= len(entries) and record.finished_after is not None
+        if frames:
+            yield b"".join(frames)
+        ended = index >= total and finish is not None
         if ended or record.cancelled_after is not None or emu.get(record.id) is None:
             break
         # A stuck response has no next entry: it waits (with keep-alives) until cancelled.
-        wait = entries[index].offset - emu.elapsed(record) if index < len(entries) else float("inf")
+        wait = entries[index].offset - emu.elapsed(record) if index < total else float("inf")
         woken = await _wait(emu, record, min(max(wait, 0.0), _KEEPALIVE_SECONDS))
         if not woken and wait > _KEEPALIVE_SECONDS:
             yield b": keepalive\n\n"
-    if record.finished_after is not None:
+    if finish is not None:
         emu.watchers.pop(record.id, None)  # a finished response is never cancelled: free its event
     if emu.config.done_sentinel and record.cancelled_after is None:
         yield b"data: [DONE]\n\n"
 
 
 async def _wait(emu: Emulator, record: Record, seconds: float) -> bool:
-    """Sleep up to `seconds`; True if woken early because the response was cancelled or deleted."""
+    """Sleep up to `seconds`; True if woken early because the response was cancelled or deleted.
+    (`asyncio.timeout` rather than `wait_for`, which wraps the wait in a task of its own each time.)"""
     try:
-        await asyncio.wait_for(emu.watcher(record.id).wait(), timeout=seconds)
+        async with asyncio.timeout(seconds):
+            await emu.watcher(record.id).wait()
     except TimeoutError:
         return False
     return True

@@ -69,9 +69,14 @@ class Record:
         # otherwise carry millions of small objects.
         return build_timeline(self.plan, background=self.background, queued=self.queued_event)
 
+    def horizon(self, elapsed: float) -> float:
+        """The instant (seconds after creation) up to which entries have happened, `elapsed` seconds after
+        creation: then, or when it was cancelled if that came first."""
+        return elapsed if self.cancelled_after is None else min(elapsed, self.cancelled_after)
+
     def visible(self, elapsed: float) -> tuple[Entry, ...]:
         """The entries that have happened `elapsed` seconds after creation."""
-        horizon = elapsed if self.cancelled_after is None else min(elapsed, self.cancelled_after)
+        horizon = self.horizon(elapsed)
         entries = self.entries
         # Timelines hold at most a few dozen entries; a linear scan is cheaper than bisect's setup.
         count = 0
@@ -102,8 +107,13 @@ class Record:
     @property
     def finished_after(self) -> float | None:
         """Seconds from creation to the terminal event, or None if it never ends on its own."""
-        last = self.entries[-1]
-        return last.offset if last.kind == "terminal" else None
+        return finish_of(self.entries)
+
+
+def finish_of(entries: tuple[Entry, ...]) -> float | None:
+    """The offset of a timeline's terminal event, or None if it never ends on its own (stuck)."""
+    last = entries[-1]
+    return last.offset if last.kind == "terminal" else None
 
 
 def status_of(record: Record, seen: tuple[Entry, ...], *, live: bool = True) -> Status:

@@ -40,9 +40,13 @@ def _timeout(settings: Settings) -> openai.Timeout:
     return openai.Timeout(settings.request_timeout, connect=5.0)
 
 
-def _pool(settings: Settings) -> httpx2.AsyncClient:
+def _connections(settings: Settings) -> int:
     # A stream holds its connection for the response's whole life: room for every row in flight.
-    size = _CONNECTIONS + (settings.max_in_flight if settings.mode == "stream" else 0)
+    return _CONNECTIONS + (settings.max_in_flight if settings.mode == "stream" else 0)
+
+
+def _pool(settings: Settings) -> httpx2.AsyncClient:
+    size = _connections(settings)
     limits = httpx2.Limits(max_connections=size, max_keepalive_connections=size)
     return openai.DefaultAsyncHttpx2Client(limits=limits)
 
@@ -105,7 +109,7 @@ def make_backend(
     if backend == "chat":
         return ChatBackend("chat", creates)  # a create is never retried: it may have started a paid job
     return ResponsesBackend(
-        backend, creates, reads, on_headers, transport=settings.transport, connections=_CONNECTIONS
+        backend, creates, reads, on_headers, transport=settings.transport, connections=_connections(settings)
     )
 
 

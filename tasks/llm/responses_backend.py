@@ -10,10 +10,11 @@ import openai
 from openai.types.responses import ResponseStreamEvent
 
 from rowrelay.tasks.llm.calls import RowRequest, Snapshot, StreamUpdate, snapshot_of, translate
-from rowrelay.tasks.llm.wire import Wire
+from rowrelay.tasks.llm.wire import EventStream, Wire
 
 HeadersHook = Callable[[Mapping[str, str]], None]
 Transport = Literal["lean", "sdk"]
+_Stream = EventStream | openai.AsyncStream[ResponseStreamEvent]
 _LIFECYCLE = frozenset(
     {
         "response.created",
@@ -34,10 +35,11 @@ class ResponsesBackend:
     decides what an unanswered create means; polls, streams and cancels are idempotent reads or
     idempotent writes, so they are retried up to the reads client's `max_retries`.
 
-    With the `lean` transport (the default), creates, polls and cancels go over `Wire` (aiohttp and
-    orjson, a tenth of the SDK's CPU per call, see wire.py) and their JSON is read straight into a
-    Snapshot; streams and resumes stay on the SDK's own transport. With `sdk`, every call goes through
-    the SDK. Both raise the same errors: wire.py hands `translate` the SDK's own exceptions.
+    With the `lean` transport (the default), every call goes over `Wire` (aiohttp and orjson, a tenth
+    of the SDK's CPU per call, see wire.py): JSON answers and stream events are read straight into
+    Snapshots and StreamUpdates. With `sdk`, every call goes through the SDK. Both raise the same
+    errors and yield the same updates: wire.py hands `translate` the SDK's own exceptions and reads a
+    stream as the SDK's `AsyncStream` does.
     """
 
     def __init__(
@@ -90,13 +92,20 @@ class ResponsesBackend:
         return snapshot_of(answer)
 
     async def create_stream(self, request: RowRequest) -> AsyncGenerator[StreamUpdate, None]:
+        body = {**self._body(request), "stream": True}
+        stream: _Stream
         try:
-            raw = await self._creates.responses.with_raw_response.create(**self._body(request), stream=True)
+            if self._wires is not None:
+                stream = await self._wires[0].stream("POST", "responses", body)
+                headers = stream.headers
+            else:
+                raw = await self._creates.responses.with_raw_response.create(**body)
+                stream, headers = raw.parse(), raw.headers
         except openai.OpenAIError as exc:
             self._observe_error(exc)
             raise translate(exc, creating=True) from exc
-        self._observe(raw.headers)
-        async for update in _updates(raw.parse(), creating=True):
+        self._observe(headers)
+        async for update in _updates(stream, creating=True):
             yield update
 
     async def retrieve(self, response_id: str) -> Snapshot:
@@ -110,12 +119,18 @@ class ResponsesBackend:
             raise translate(exc) from exc
 
     async def resume(self, response_id: str, after: int) -> AsyncGenerator[StreamUpdate, None]:
+        # A server-side cursor (exclusive: events after `after`); responses.stream() would replay
+        # every event from the start and filter on the client.
+        stream: _Stream
         try:
-            # A server-side cursor (exclusive: events after `after`); responses.stream() would replay
-            # every event from the start and filter on the client.
-            stream = await self._reads.responses.retrieve(
-                response_id, stream=True, starting_after=after if after >= 0 else openai.omit
-            )
+            if self._wires is not None:
+                path = f"responses/{quote(response_id, safe='')}"
+                query = {"stream": "true", **({"starting_after": str(after)} if after >= 0 else {})}
+                stream = await self._wires[1].stream("GET", path, params=query, retries=self._retries)
+            else:
+                stream = await self._reads.responses.retrieve(
+                    response_id, stream=True, starting_after=after if after >= 0 else openai.omit
+                )
         except openai.OpenAIError as exc:
             raise translate(exc) from exc
         async for update in _updates(stream):
@@ -146,18 +161,23 @@ class ResponsesBackend:
             self._observe(exc.response.headers)
 
 
-async def _updates(
-    stream: openai.AsyncStream[ResponseStreamEvent], *, creating: bool = False
-) -> AsyncGenerator[StreamUpdate, None]:
-    """Reduce SDK events to updates; transport failures and `error` events become TransientError, or,
-    on a create's own stream before any event has named the response, MaybeSentError: the server
-    accepted the create, so its job may exist although we never learnt its id."""
+async def _updates(stream: _Stream, *, creating: bool = False) -> AsyncGenerator[StreamUpdate, None]:
+    """Reduce events (the SDK's models, or the lean transport's JSON objects) to updates; transport
+    failures and `error` events become TransientError, or, on a create's own stream before any event has
+    named the response, MaybeSentError: the server accepted the create, so its job may exist although we
+    never learnt its id."""
     named = not creating
     try:
         async with stream:
             async for event in stream:
-                snapshot = snapshot_of(event.response) if event.type in _LIFECYCLE else None  # type: ignore[union-attr]
+                if isinstance(event, dict):
+                    kind, number = event["type"], event["sequence_number"]
+                    snapshot = snapshot_of(event["response"]) if kind in _LIFECYCLE else None
+                else:
+                    lifecycle = event.type in _LIFECYCLE
+                    number = event.sequence_number
+                    snapshot = snapshot_of(event.response) if lifecycle else None  # type: ignore[union-attr]
                 named = named or snapshot is not None
-                yield StreamUpdate(event.sequence_number, snapshot)
+                yield StreamUpdate(number, snapshot)
     except openai.OpenAIError as exc:
         raise translate(exc, creating=not named) from exc

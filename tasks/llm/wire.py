@@ -1,15 +1,18 @@
-"""The hot path's transport: JSON calls on aiohttp and orjson, for background creates, polls and cancels.
+"""The hot path's transport on aiohttp and orjson: JSON calls (background creates, polls and cancels) and
+server-sent event streams (streamed creates and resumes).
 
 Through the SDK, each of these calls cost about 2 ms of CPU (building an httpx2 request, validating the
 answer into pydantic models), which capped a run on one core near 250 calls/s; here they cost about a
-tenth of that (tests/benchmarks/bench_throughput.py). The SDK stays the source of truth for all but the
-bytes on the wire:
+tenth of that (tests/benchmarks/bench_throughput.py). A stream's events cost the SDK about 0.5 ms each
+(a pydantic model per event, an SSE decoder per line); here each is one `orjson.loads` (sse.py decodes
+the stream). The SDK stays the source of truth for all but the bytes on the wire:
 - the URL, headers and query come from its client (`base_url`, `auth_headers`, `default_headers`,
   `default_query`): OpenAI's bearer key, Azure's `api-key` header and `api-version` query alike (read
   once: client.py gives every client a fixed key, never a token provider that would change them);
 - an error answer becomes the SDK's own exception, by the SDK's own status-to-class mapping, and a
   timeout or cut connection the SDK's `APITimeoutError` or `APIConnectionError`, so `calls.translate`
-  decides what each means exactly as it does for the SDK's calls;
+  decides what each means exactly as it does for the SDK's calls; a stream's `error` event becomes
+  the SDK's `APIError`, as its `AsyncStream` raises it;
 - retries are the SDK's decisions (`_should_retry`, `_calculate_retry_timeout`), taken only when the
   caller allows them: never for a create (see client.py), up to the client's `max_retries` for reads.
 """
@@ -17,8 +20,11 @@ bytes on the wire:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import Any
+import contextlib
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
 
 import aiohttp
 import httpx2
@@ -26,7 +32,10 @@ import openai
 import orjson
 from openai._models import FinalRequestOptions
 
+from rowrelay.tasks.llm.sse import EventDecoder
+
 Json = dict[str, Any]
+_T = TypeVar("_T")
 
 
 class Wire:
@@ -63,10 +72,32 @@ class Wire:
     ) -> tuple[Json, Mapping[str, str]]:
         """The JSON answer to one call and its headers; up to `retries` more tries where the SDK would
         retry. Raises the SDK's exceptions (`openai.OpenAIError`), as its own calls would."""
+        url = self._base + path
+        return await self._retrying(method, path, retries, lambda: self._once(method, url, body))
+
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        body: Json | None = None,
+        *,
+        params: Mapping[str, str] | None = None,
+        retries: int = 0,
+    ) -> EventStream:
+        """A server-sent event stream, opened: its status was a success (else the SDK's exception was
+        raised, after up to `retries` more tries where the SDK would retry, as it retries opening a
+        stream). Its events are read as they come; a failure while reading is never retried."""
+        url = self._base + path
+        answer = await self._retrying(method, path, retries, lambda: self._open(method, url, body, params))
+        return EventStream(answer, method, url)
+
+    async def _retrying(
+        self, method: str, path: str, retries: int, attempt: Callable[[], Awaitable[_T]]
+    ) -> _T:
         tries = 0
         while True:
             try:
-                return await self._once(method, path, body)
+                return await attempt()
             except openai.APIStatusError as exc:
                 if tries >= retries or not self._client._should_retry(exc.response):
                     raise
@@ -79,34 +110,134 @@ class Wire:
             await asyncio.sleep(self._client._calculate_retry_timeout(retries - tries, options, headers))
             tries += 1
 
-    async def _once(self, method: str, path: str, body: Json | None) -> tuple[Json, Mapping[str, str]]:
-        url = self._base + path
-        data = None if body is None else orjson.dumps(body)
-        try:
-            async with self._http().request(method, url, data=data, params=self._query or None) as answer:
+    async def _once(self, method: str, url: str, body: Json | None) -> tuple[Json, Mapping[str, str]]:
+        # The body is read inside the try that may be retried, as the SDK reads a JSON answer's.
+        answer = await self._open(method, url, body, None)
+        with _mapped(method, url):
+            try:
                 content = await answer.read()
-                status, headers = answer.status, answer.headers
-        except TimeoutError as exc:
-            raise openai.APITimeoutError(request=httpx2.Request(method, url)) from exc
-        except aiohttp.ClientError as exc:
-            raise openai.APIConnectionError(request=httpx2.Request(method, url)) from exc
-        if not 200 <= status < 300:
-            raise self._client._make_status_error_from_response(
-                _response(method, url, status, headers, content)
-            )
+            finally:
+                answer.release()
         try:
             parsed = orjson.loads(content)
         except orjson.JSONDecodeError:
             parsed = None
         if not isinstance(parsed, dict):
-            response = _response(method, url, status, headers, content)
+            response = _response(method, url, answer.status, answer.headers, content)
             raise openai.APIResponseValidationError(response, content.decode(errors="replace"))
-        return parsed, headers
+        return parsed, answer.headers
+
+    async def _open(
+        self, method: str, url: str, body: Json | None, params: Mapping[str, str] | None
+    ) -> aiohttp.ClientResponse:
+        """The answer with its body unread, if its status is a success; else the SDK's exception."""
+        data = None if body is None else orjson.dumps(body)
+        query = {**self._query, **params} if params else self._query or None
+        with _mapped(method, url):
+            answer = await self._http().request(method, url, data=data, params=query)
+            if 200 <= answer.status < 300:
+                return answer
+            try:
+                content = await answer.read()
+            finally:
+                answer.release()
+        response = _response(method, url, answer.status, answer.headers, content)
+        raise self._client._make_status_error_from_response(response)
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+class EventStream:
+    """The events of one opened server-sent event stream, each its JSON object, as the SDK's `AsyncStream`
+    reads a Responses stream: `data: [DONE]` ends it (the rest of the body is drained, for 0.1 s at most,
+    so the connection can be used again), an event whose JSON has a truthy `error` raises the SDK's
+    `APIError` (with its message and body), a timeout or cut connection its `APITimeoutError` or
+    `APIConnectionError`, and data that is not JSON the JSON decoder's `ValueError`. Use it as an async
+    context manager: leaving it gives the connection back (or closes it, if the body was not all read)."""
+
+    __slots__ = ("_answer", "_decoder", "_done", "_method", "_ready", "_url")
+
+    def __init__(self, answer: aiohttp.ClientResponse, method: str, url: str) -> None:
+        self._answer, self._method, self._url = answer, method, url
+        self._decoder = EventDecoder()
+        self._ready: deque[bytes] = deque()
+        self._done = False
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._answer.headers
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            while not self._ready:
+                if self._done:
+                    raise StopAsyncIteration
+                with _mapped(self._method, self._url):
+                    chunk = await self._answer.content.readany()
+                if not chunk:  # the end of the body
+                    raise StopAsyncIteration
+                self._ready.extend(self._decoder.feed(chunk))
+            data = self._ready.popleft()
+            if data.startswith(b"[DONE]"):
+                await self._drain()
+                raise StopAsyncIteration
+            event = orjson.loads(data)
+            if isinstance(event, dict) and event.get("error"):
+                raise _error_event(event["error"], httpx2.Request(self._method, self._url))
+        except BaseException:
+            # A stream that raised (or ended) is over, as the SDK's generator is once it has raised.
+            self.close()
+            raise
+        return event
+
+    async def _drain(self) -> None:
+        """Read the rest of the body, as the SDK does after `[DONE]` on HTTP/1.1, so that the connection
+        goes back to the pool; a failure here cannot undo the events already read."""
+        with contextlib.suppress(TimeoutError, aiohttp.ClientError):
+            async with asyncio.timeout(_DRAIN_SECONDS):
+                while await self._answer.content.readany():
+                    pass
+
+    def close(self) -> None:
+        self._done = True
+        self._answer.release()
+
+    async def __aenter__(self) -> EventStream:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _error_event(error: Any, request: httpx2.Request) -> openai.APIError:
+    """The SDK's exception for an event carrying an error, with the SDK's fallback message."""
+    message = error.get("message") if isinstance(error, dict) else None
+    if not message or not isinstance(message, str):
+        message = "An error occurred during streaming"
+    return openai.APIError(message, request, body=error)
+
+
+_DRAIN_SECONDS = 0.1
+"""The SDK's own bound (openai/_streaming_cleanup.py) on reading the rest of a stream after `[DONE]`."""
+
+
+@contextlib.contextmanager
+def _mapped(method: str, url: str) -> Iterator[None]:
+    """aiohttp's timeouts and connection failures as the SDK's exceptions."""
+    try:
+        yield
+    except TimeoutError as exc:
+        raise openai.APITimeoutError(request=httpx2.Request(method, url)) from exc
+    except aiohttp.ClientError as exc:
+        raise openai.APIConnectionError(request=httpx2.Request(method, url)) from exc
 
 
 def _response(

@@ -1,7 +1,7 @@
 """Throughput: steady rows/s at zero latency, rowrelay against a lean client of the same protocol.
 
     .venv/bin/python -m tests.benchmarks.bench_throughput [--quick] [--sizes 2000 6000] [--runs 3]
-        [--in-flight 500] [--sides lean rowrelay sdk] [--profile PATH]
+        [--in-flight 500] [--sides lean rowrelay rowrelay-stream sdk] [--profile PATH]
 
 Every measured run is a fresh child process on the runner core against a fresh emulator (`fixed:0`
 latency, no limits) on its own core (tests/benchmarks/_common.py). The sides:
@@ -9,7 +9,8 @@ latency, no limits) on its own core (tests/benchmarks/_common.py). The sides:
   background response and polls it every 50 ms until it ends, `--in-flight` rows at a time, results in
   a dict, no checkpoints, no retries. The most a client of this protocol can do on one core.
 - `rowrelay`: `open_session(...).runner.run()` over a fresh state table, checkpoints on (the defaults),
-  `max_in_flight` = `--in-flight`, every limit out of the way.
+  `max_in_flight` = `--in-flight`, every limit out of the way; `rowrelay-stream` (not run unless named)
+  the same in stream mode: each create streams its response's events, read to the terminal one.
 - `sdk` (not run unless named): the lean loop through the official SDK's default transport.
 Each run is timed from its first request to its last result; the marginal rate between the two sizes,
 (N2 - N1) / (t2 - t1) over the median times t of `--runs` runs, cancels start-up and the tail, and is
@@ -131,7 +132,7 @@ async def _sdk(url: str, rows: int, in_flight: int) -> dict[str, Any]:
     return run
 
 
-async def _rowrelay(url: str, rows: int, in_flight: int, profile: str | None) -> dict[str, Any]:
+async def _rowrelay(url: str, rows: int, in_flight: int, mode: str, profile: str | None) -> dict[str, Any]:
     from rowrelay.tasks.llm import RowRequest
     from rowrelay.tasks.llm.calls import BackgroundBackend
     from rowrelay.tasks.run import open_session
@@ -146,6 +147,7 @@ async def _rowrelay(url: str, rows: int, in_flight: int, profile: str | None) ->
         backend="emulator",
         base_url=url,
         model=MODEL,
+        mode=mode,
         rpm=10**7,
         tpm=10**12,
         poll_rpm=10**7,
@@ -188,7 +190,8 @@ def child(argv: list[str]) -> None:
     elif side == "sdk":
         result = asyncio.run(_sdk(url, rows, in_flight))
     else:
-        result = asyncio.run(_rowrelay(url, rows, in_flight, argv[4] if len(argv) > 4 else None))
+        mode = "stream" if side == "rowrelay-stream" else "poll"
+        result = asyncio.run(_rowrelay(url, rows, in_flight, mode, argv[4] if len(argv) > 4 else None))
     print(json.dumps(result))
 
 
@@ -240,7 +243,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--in-flight", type=int, default=500)
     parser.add_argument(
-        "--sides", nargs="+", default=["lean", "rowrelay"], choices=["lean", "rowrelay", "sdk"]
+        "--sides",
+        nargs="+",
+        default=["lean", "rowrelay"],
+        choices=["lean", "rowrelay", "rowrelay-stream", "sdk"],
     )
     parser.add_argument("--profile", type=Path, help="also profile one rowrelay run into this file")
     parser.add_argument("--quick", action="store_true", help="1,000 and 3,000 rows, one run")
@@ -292,6 +298,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if ratio is not None and cpu_ratio is not None:
         print(f"rowrelay ÷ lean (marginal rows/s): {ratio:.2f} (target >= 0.7)")
         print(f"lean ÷ rowrelay (CPU per row): {cpu_ratio:.2f}")
+    if "lean" in sides and "rowrelay-stream" in sides:
+        streamed, lean = sides["rowrelay-stream"], sides["lean"]
+        result_stream = streamed["marginal_rows_per_s"] / lean["marginal_rows_per_s"]
+        print(f"rowrelay-stream ÷ lean (marginal rows/s): {result_stream:.2f}")
+        print(
+            f"lean ÷ rowrelay-stream (CPU per row): {lean['cpu_ms_per_row'] / streamed['cpu_ms_per_row']:.2f}"
+        )
     result = {"sizes": [small, large], "in_flight": args.in_flight, "runs": runs}
     result |= {"ratio": ratio, "cpu_ratio": cpu_ratio}
     write("throughput", {**result, "sides": sides, "raw": raw})

@@ -3,9 +3,9 @@
 Each case is a real HTTP exchange: a server on a real socket answers with the status, headers and body
 of the case (or never answers, or hangs up), the official SDK raises whatever it raises for that (its
 own status-to-class mapping, on its own httpx2 Request/Response), and the Responses backend translates
-it: `create` as a create (`translate(..., creating=True)`), `retrieve` as a read. Every case runs on both
-of the backend's transports: the SDK's own, and the lean one (aiohttp, tasks/llm/wire.py), which must
-raise exactly what the SDK's does.
+it: `create` and `create_stream` as a create (`translate(..., creating=True)`), `retrieve` and `resume`
+as a read. Every case runs on both of the backend's transports: the SDK's own, and the lean one
+(aiohttp, tasks/llm/wire.py), which must raise exactly what the SDK's does.
 """
 
 from __future__ import annotations
@@ -216,6 +216,21 @@ async def test_sdk_errors_translate_for_creates_and_reads(
         _check(await _raised(backend.retrieve("resp_123")), on_read)
 
 
+@pytest.mark.parametrize("transport", ["sdk", "lean"])
+@pytest.mark.parametrize(
+    ("reply", "on_create", "on_read"),
+    [pytest.param(reply, create, read, id=case) for case, reply, create, read in CASES],
+)
+async def test_sdk_errors_translate_for_stream_creates_and_resumes(
+    reply: Reply, on_create: Expected, on_read: Expected, transport: Transport
+) -> None:
+    """The same table for a create that streams and a resume (`GET ?stream=true`): an answer that is not
+    a stream raises before the first event, as a create or as a read."""
+    async with serving(reply) as url, backend_at(url, transport) as backend:
+        _check(await _raised(anext(backend.create_stream(REQUEST))), on_create)
+        _check(await _raised(anext(backend.resume("resp_123", 3))), on_read)
+
+
 async def test_a_maybe_sent_create_is_still_transient_but_a_read_is_never_maybe_sent() -> None:
     """The runner orphans a MaybeSentError (it may have started a paid job) before it would retry a
     TransientError: the subclass is what keeps an unanswered create from being sent twice."""
@@ -254,8 +269,9 @@ def test_an_account_out_of_credit_says_so_and_keeps_the_servers_words() -> None:
 
 @pytest.mark.parametrize("transport", ["sdk", "lean"])
 async def test_reads_are_retried_as_the_sdk_retries_them_and_creates_never(transport: Transport) -> None:
-    """A 503 on every call: a create is sent once (a retried create may start a second paid job), a poll
-    and a cancel are sent 1 + max_retries times, then raise what one 503 raises."""
+    """A 503 on every call: a create, streamed or not, is sent once (a retried create may start a second
+    paid job); a poll, a resume and a cancel are sent 1 + max_retries times, then raise what one 503
+    raises."""
     heads: list[bytes] = []
     async with serving(error(503, ("retry-after-ms", "1")), heads) as url:
         client = openai.AsyncOpenAI(base_url=url, api_key="sk-test", max_retries=0, timeout=TIMEOUT)
@@ -264,16 +280,24 @@ async def test_reads_are_retried_as_the_sdk_retries_them_and_creates_never(trans
         try:
             _check(await _raised(backend.create(REQUEST)), TRANSIENT)
             assert len(heads) == 1
+            _check(await _raised(anext(backend.create_stream(REQUEST))), TRANSIENT)
+            assert len(heads) == 2
             _check(await _raised(backend.retrieve("resp_123")), TRANSIENT)
+            _check(await _raised(anext(backend.resume("resp_123", 3))), TRANSIENT)
             _check(await _raised(backend.cancel("resp_123")), TRANSIENT)
         finally:
             await backend.aclose()
     lines = [head.split(b"\r\n", 1)[0] for head in heads]
-    assert lines == [
+    assert lines[:5] == [
+        b"POST /v1/responses HTTP/1.1",
         b"POST /v1/responses HTTP/1.1",
         *[b"GET /v1/responses/resp_123 HTTP/1.1"] * 3,
-        *[b"POST /v1/responses/resp_123/cancel HTTP/1.1"] * 3,
     ]
+    # The resume asks for the stream after the cursor; the query's order is each transport's own.
+    for line in lines[5:8]:
+        assert line.startswith(b"GET /v1/responses/resp_123?")
+        assert sorted(line.split(b" ")[1].split(b"?")[1].split(b"&")) == [b"starting_after=3", b"stream=true"]
+    assert lines[8:] == [b"POST /v1/responses/resp_123/cancel HTTP/1.1"] * 3
 
 
 @pytest.mark.parametrize("transport", ["sdk", "lean"])
@@ -290,11 +314,12 @@ async def test_azure_urls_keys_and_api_versions_come_from_the_sdk_client(transpo
         try:
             _check(await _raised(backend.create(REQUEST)), REFUSED)
             _check(await _raised(backend.retrieve("resp_123")), GONE)
+            _check(await _raised(anext(backend.create_stream(REQUEST))), REFUSED)
+            _check(await _raised(anext(backend.resume("resp_123", 3))), GONE)
         finally:
             await backend.aclose()
-    for head, line in zip(
-        heads, [b"POST /openai/responses?", b"GET /openai/responses/resp_123?"], strict=True
-    ):
+    create, read = b"POST /openai/responses?", b"GET /openai/responses/resp_123?"
+    for head, line in zip(heads, [create, read, create, read], strict=True):
         first, *fields = head.lower().split(b"\r\n")
         assert first.startswith(line.lower())
         assert b"api-version=2025-04-01-preview" in first

@@ -24,11 +24,12 @@ FAULTS = (
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize(
     ("mode", "transport"),
-    [("stream", "lean"), ("poll", "lean"), ("poll", "sdk")],
-    ids=["stream", "poll", "poll-sdk"],
+    [("stream", "lean"), ("stream", "sdk"), ("poll", "lean"), ("poll", "sdk")],
+    ids=["stream", "stream-sdk", "poll", "poll-sdk"],
 )
 async def test_a_thousand_rows_survive_every_fault_at_once(tmp_path: Path, mode: str, transport: str) -> None:
-    """Polls, creates and cancels over either transport: the lean one (tasks/llm/wire.py) and the SDK's."""
+    """Creates, polls, streams, resumes and cancels over either transport: the lean one
+    (tasks/llm/wire.py) and the SDK's."""
     with emulator_process(*FAULTS) as emu:
         report = await run_batch(
             emu, tmp_path / "batch", rows=1000, mode=mode, rpm=600_000, max_in_flight=300,

@@ -25,13 +25,13 @@ ROWS = 24
 RATE = 0.3  # of creates faulted; with 8 attempts a row runs out with probability 0.3**8
 TIMEOUT = 0.5  # the client's, for creates that never answer
 
-# (case, emulator options, how rowrelay runs: backend/agent and mode). `responses` creates over the lean
-# transport (tasks/llm/wire.py), `responses-sdk` over the SDK's own.
+# (case, emulator options, how rowrelay runs: backend/agent and mode). `responses` creates, polls and
+# streams over the lean transport (tasks/llm/wire.py), `responses-sdk` over the SDK's own.
 RESPONSES = [
-    ("responses", "poll"), ("responses-sdk", "poll"), ("responses", "stream"), ("agent", "poll"),
-    ("agent", "stream"),
+    ("responses", "poll"), ("responses-sdk", "poll"), ("responses", "stream"), ("responses-sdk", "stream"),
+    ("agent", "poll"), ("agent", "stream"),
 ]  # fmt: skip
-STREAMS = [("responses", "stream"), ("agent", "stream")]
+STREAMS = [("responses", "stream"), ("responses-sdk", "stream"), ("agent", "stream")]
 CASES: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = [
     ("gateway-5xx", {"gateway_error_rate": RATE}, [*RESPONSES, ("chat", "poll")]),
     ("no-answer", {"hang_rate": RATE}, [*RESPONSES, ("chat", "poll")]),
@@ -91,7 +91,7 @@ async def test_every_job_beyond_the_first_is_a_counted_maybe_created_create(
     assert_every_job_is_paid_for(frame.reset_index(), jobs, unanswered)
 
 
-@pytest.mark.parametrize("runner", ["responses", "agent"])
+@pytest.mark.parametrize("runner", ["responses", "responses-sdk", "agent"])
 async def test_a_stream_that_skips_response_created_still_names_its_job(tmp_path: Path, runner: str) -> None:
     # The id comes with the next lifecycle event (`response.queued`): nothing is maybe created or resent.
     config = EmulatorConfig(latency=LatencySpec.parse("uniform:0.05,0.3"), seed=7, skip_created_rate=1.0)

@@ -58,10 +58,11 @@ async def test_recorded_output_is_exactly_what_the_server_holds(
     await client.close()
 
 
-async def test_stream_mode_resumes_dropped_streams_from_the_cursor(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["lean", "sdk"])
+async def test_stream_mode_resumes_dropped_streams_from_the_cursor(tmp_path: Path, transport: str) -> None:
     config = EmulatorConfig(latency=LatencySpec.parse("fixed:0.3"), drop_stream_after=4)
     with running_emulator(config) as emu:
-        report = await run_batch(emu, tmp_path / "batch", rows=20, mode="stream")
+        report = await run_batch(emu, tmp_path / "batch", rows=20, mode="stream", transport=transport)
         assert report.counts == {"completed": 20}
         assert report.counters.resumes >= 20  # every stream was cut at least once
         assert set(creates_per_row(emu).values()) == {1}

@@ -1,0 +1,75 @@
+"""The lean transport's SSE decoder reads every stream as the OpenAI SDK's own decoder does.
+
+Streams are drawn from the lines a server may send (events, data, ids, retries, comments, unknown
+fields, blank lines), ended by LF, CR or CRLF, and cut into chunks anywhere, a CRLF included; the SDK's
+`SSEDecoder` reads the whole stream in one piece and must dispatch the same events with the same data.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from openai._streaming import SSEDecoder
+
+from rowrelay.tasks.llm.sse import EventDecoder
+
+_BLANK = st.just(b"")  # drawn as often as all the others: it is what dispatches an event
+_FIELDS = st.sampled_from(
+    [
+        b"event: response.created",
+        b"event:",
+        b'data: {"type": "response.created", "sequence_number": 0}',
+        b'data:{"a":1}',
+        b"data: [DONE]",
+        b"data",
+        b"data:  two spaces",
+        b"id: 7",
+        b"id: with\0nul",
+        b"id:",
+        b"retry: 1000",
+        b"retry: soon",
+        b": keepalive",
+        b":",
+        b"field-we-ignore: x",
+        b"data: caf\xc3\xa9",
+    ]
+)
+_LINES = st.one_of(_BLANK, _FIELDS)
+_ENDINGS = st.sampled_from([b"\n", b"\r", b"\r\n"])
+
+
+def _sdk(stream: bytes) -> list[str]:
+    return [event.data for event in SSEDecoder().iter_bytes(iter([stream]))]
+
+
+def _ours(chunks: list[bytes]) -> list[str]:
+    decoder = EventDecoder()
+    return [data.decode() for chunk in chunks for data in decoder.feed(chunk)]
+
+
+@settings(max_examples=400)
+@given(lines=st.lists(st.tuples(_LINES, _ENDINGS), max_size=30), data=st.data())
+def test_any_stream_cut_anywhere_decodes_as_the_sdk_decodes_it(
+    lines: list[tuple[bytes, bytes]], data: st.DataObject
+) -> None:
+    stream = b"".join(line + ending for line, ending in lines)
+    cuts = data.draw(st.lists(st.integers(min_value=0, max_value=len(stream)), max_size=12))
+    bounds = sorted(set(cuts))
+    chunks = [stream[start:end] for start, end in zip([0, *bounds], [*bounds, len(stream)], strict=True)]
+    assert _ours(chunks) == _sdk(stream)
+
+
+def test_a_crlf_split_across_chunks_ends_one_line_not_two() -> None:
+    """A CR ending one chunk and the LF opening the next are one line end: the event is dispatched once
+    the blank line after it arrives, not at the CR."""
+    decoder = EventDecoder()
+    assert decoder.feed(b"data: 1\r") == []
+    assert decoder.feed(b"\n") == []
+    assert decoder.feed(b"\r\n") == [b"1"]
+
+
+def test_an_event_split_mid_line_waits_for_its_end() -> None:
+    decoder = EventDecoder()
+    assert decoder.feed(b'event: x\ndata: {"a"') == []
+    assert decoder.feed(b": 1}") == []
+    assert decoder.feed(b"\n\ndata: 2\n\n") == [b'{"a": 1}', b"2"]

@@ -1,0 +1,271 @@
+"""Streamed creates and resumes on both of the Responses backend's transports: the same updates, the same
+errors, for every way a stream can go.
+
+The first table drives a server on a real socket that answers 200 with a scripted event stream, then
+ends it, cuts the connection, or goes quiet past the client's timeout; both transports (the SDK's
+`AsyncStream`, and the lean one, tasks/llm/wire.py) must yield exactly the listed updates and then raise
+exactly the listed error, for a create (`create_stream`) and a resume (`resume`). The second part reads
+the emulator's real streams (text, reasoning, failed, incomplete, cut) on both and compares them whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+import openai
+import orjson
+import pytest
+
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from rowrelay.tasks.errors import TransientError
+from rowrelay.tasks.llm.calls import MaybeSentError, RowRequest, StreamErrorEvent, StreamUpdate
+from rowrelay.tasks.llm.responses_backend import ResponsesBackend, Transport
+
+TRANSPORTS: list[Transport] = ["sdk", "lean"]
+TIMEOUT = 1.0  # the client's; a stream that goes quiet for longer times out (room for a loaded machine)
+REQUEST = RowRequest(
+    row_key="row-1", prompt="hi", instructions=None, model="gpt-4.1-mini", metadata={"rowrelay_row": "row-1"}
+)
+
+
+def frame(event: dict[str, Any], newline: bytes = b"\n") -> bytes:
+    kind: str = event["type"]
+    return b"event: " + kind.encode() + newline + b"data: " + orjson.dumps(event) + newline + newline
+
+
+def _response(status: str) -> dict[str, Any]:
+    output = []
+    if status == "completed":
+        content = [{"type": "output_text", "text": "Hello there.", "annotations": []}]
+        output = [
+            {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed", "content": content}
+        ]
+    return {"id": "resp_1", "object": "response", "status": status, "model": "gpt-4.1-mini", "output": output}
+
+
+CREATED = frame({"type": "response.created", "sequence_number": 0, "response": _response("queued")})
+DELTA = frame({"type": "response.output_text.delta", "sequence_number": 1, "delta": "Hello",
+               "item_id": "msg_1", "output_index": 0, "content_index": 0, "logprobs": []})  # fmt: skip
+COMPLETED = frame({"type": "response.completed", "sequence_number": 2, "response": _response("completed")})
+NESTED_ERROR = frame({"type": "error", "sequence_number": 1, "error": {"type": "server_error",
+                      "code": "server_error", "message": "The model broke"}})  # fmt: skip
+FLAT_ERROR = frame({"type": "error", "sequence_number": 1, "code": "server_error",
+                    "message": "The model broke", "param": None})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Script:
+    """The body the server streams, one HTTP chunk per item, and how it ends."""
+
+    chunks: tuple[bytes, ...]
+    end: Literal["end", "cut", "hang"] = "end"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    updates: tuple[tuple[int, str | None], ...]  # (sequence number, the snapshot's status or None)
+    error: type[Exception] | None = None
+    says: str = ""
+
+
+WHOLE = Outcome(((0, "queued"), (1, None), (2, "completed")))
+CUT_NAMED = Outcome(((0, "queued"), (1, None)), TransientError, "connection problem")
+CRLF = frame(orjson.loads(CREATED.split(b"data: ")[1]), b"\r\n")
+
+# (case, what the server streams, what a create yields and raises, what a resume yields and raises)
+CASES: list[tuple[str, Script, Outcome, Outcome]] = [
+    ("whole", Script((CREATED, DELTA, COMPLETED)), WHOLE, WHOLE),
+    ("one-chunk", Script((CREATED + DELTA + COMPLETED,)), WHOLE, WHOLE),
+    ("split-anywhere", Script(tuple(bytes([b]) for b in CREATED + DELTA + COMPLETED)), WHOLE, WHOLE),
+    ("crlf-and-keepalives", Script((b": keepalive\r\n\r\n", CRLF[:-3], CRLF[-3:] + b": ping\n\n",
+                                    DELTA, COMPLETED)), WHOLE, WHOLE),
+    ("empty", Script(()), Outcome(()), Outcome(())),
+    ("done-sentinel", Script((CREATED, b"data: [DONE]\n\n", COMPLETED)), Outcome(((0, "queued"),)),
+     Outcome(((0, "queued"),))),
+    ("cut-after-naming", Script((CREATED, DELTA), "cut"), CUT_NAMED, CUT_NAMED),
+    ("cut-mid-event", Script((CREATED, DELTA[:20]), "cut"), Outcome(((0, "queued"),), TransientError,
+     "connection problem"), Outcome(((0, "queued"),), TransientError, "connection problem")),
+    ("cut-before-events", Script((), "cut"), Outcome((), MaybeSentError, "connection problem"),
+     Outcome((), TransientError, "connection problem")),
+    ("quiet-after-naming", Script((CREATED,), "hang"), Outcome(((0, "queued"),), TransientError, "timed out"),
+     Outcome(((0, "queued"),), TransientError, "timed out")),
+    ("quiet-before-events", Script((), "hang"), Outcome((), MaybeSentError, "timed out"),
+     Outcome((), TransientError, "timed out")),
+    # An `error` event in the nested shape production sends is raised; before any event named the
+    # response, the create's job may exist unseen.
+    ("error-before-naming", Script((NESTED_ERROR,)), Outcome((), MaybeSentError, "The model broke"),
+     Outcome((), StreamErrorEvent, "The model broke")),
+    ("error-after-naming", Script((CREATED, NESTED_ERROR, COMPLETED)),
+     Outcome(((0, "queued"),), StreamErrorEvent, "The model broke"),
+     Outcome(((0, "queued"),), StreamErrorEvent, "The model broke")),
+    # The spec's flat `error` event carries no `error` member: an event like any other.
+    ("flat-error", Script((CREATED, FLAT_ERROR, COMPLETED)), WHOLE, WHOLE),
+]  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def streaming(script: Script) -> AsyncIterator[str]:
+    """A server on 127.0.0.1 answering every request with `script` (chunked); yields /v1."""
+    stop = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lengths = [line for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")]
+            await reader.readexactly(int(lengths[0].split(b":")[1]) if lengths else 0)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
+                b"x-ratelimit-remaining-requests: 41\r\ntransfer-encoding: chunked\r\n\r\n"
+            )
+            for chunk in script.chunks:
+                writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                await writer.drain()
+                await asyncio.sleep(0)
+            if script.end == "end":
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
+            elif script.end == "hang":
+                await stop.wait()
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        stop.set()
+        server.close()
+        await server.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def backend_at(
+    url: str, transport: Transport, seen: list[Mapping[str, str]] | None = None
+) -> AsyncIterator[ResponsesBackend]:
+    client = openai.AsyncOpenAI(base_url=url, api_key="sk-test", max_retries=0, timeout=TIMEOUT)
+    backend = ResponsesBackend(
+        "openai", client, client, None if seen is None else seen.append, transport=transport
+    )
+    try:
+        yield backend
+    finally:
+        await backend.aclose()
+
+
+async def read(updates: AsyncGenerator[StreamUpdate, None]) -> tuple[list[StreamUpdate], Exception | None]:
+    got: list[StreamUpdate] = []
+    try:
+        async for update in updates:
+            got.append(update)
+    except Exception as exc:  # the table says which
+        return got, exc
+    return got, None
+
+
+def _check(got: tuple[list[StreamUpdate], Exception | None], expected: Outcome) -> None:
+    updates, error = got
+    summary = [(u.sequence_number, u.snapshot.status if u.snapshot else None) for u in updates]
+    assert summary == list(expected.updates)
+    if expected.error is None:
+        assert error is None, repr(error)
+        return
+    assert type(error) is expected.error, repr(error)
+    assert isinstance(error.__cause__, openai.OpenAIError), "translated with `raise ... from exc`"
+    assert expected.says in str(error)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize(
+    ("script", "on_create", "on_resume"),
+    [pytest.param(script, create, resume, id=case) for case, script, create, resume in CASES],
+)
+async def test_every_way_a_stream_goes_reads_the_same_on_both_transports(
+    script: Script, on_create: Outcome, on_resume: Outcome, transport: Transport
+) -> None:
+    seen: list[Mapping[str, str]] = []
+    async with streaming(script) as url, backend_at(url, transport, seen) as backend:
+        _check(await read(backend.create_stream(REQUEST)), on_create)
+        _check(await read(backend.resume("resp_1", 0)), on_resume)
+    assert [headers.get("x-ratelimit-remaining-requests") for headers in seen] == ["41"], (
+        "a create's headers reach the rate budget; a resume's do not"
+    )
+
+
+async def test_a_completed_stream_carries_the_whole_snapshot_on_both_transports() -> None:
+    """The terminal event's snapshot is read in full, text and all, the same from the SDK's model and
+    from the lean transport's JSON."""
+    results = []
+    for transport in TRANSPORTS:
+        async with (
+            streaming(Script((CREATED, DELTA, COMPLETED))) as url,
+            backend_at(url, transport) as backend,
+        ):
+            updates, error = await read(backend.create_stream(REQUEST))
+        assert error is None
+        results.append(updates)
+    assert results[0] == results[1]
+    last = results[1][-1].snapshot
+    assert last is not None
+    assert (last.response_id, last.status, last.output_text) == ("resp_1", "completed", "Hello there.")
+
+
+# --- the emulator's own streams, whole -------------------------------------------------------------
+
+EMULATED = {
+    "text": (EmulatorConfig(), "gpt-4.1-mini"),
+    "reasoning": (EmulatorConfig(), "o3"),
+    "failed": (EmulatorConfig(fail_rate=1.0), "gpt-4.1-mini"),
+    "incomplete": (EmulatorConfig(incomplete_rate=1.0), "gpt-4.1-mini"),
+    "cut": (EmulatorConfig(drop_stream_after=4), "gpt-4.1-mini"),
+}
+
+
+@pytest.mark.parametrize("case", list(EMULATED))
+async def test_the_emulators_streams_read_the_same_on_both_transports(case: str) -> None:
+    """A create's stream on each transport (one emulator each, same seed: the same response but for its
+    id), then a replay from the start and a resume from a cursor of one response on both: equal updates
+    and equal errors."""
+    config, model = EMULATED[case]
+    config = replace(config, latency=LatencySpec.parse("fixed:0.3"), seed=5)
+    request = replace(REQUEST, model=model)
+    created: dict[str, tuple[list[StreamUpdate], str | None]] = {}
+    ids: dict[str, str] = {}
+    for transport in TRANSPORTS:
+        with running_emulator(config) as emu:
+            async with backend_at(emu.url, transport) as backend:
+                updates, error = await read(backend.create_stream(request))
+            named = next(u.snapshot for u in updates if u.snapshot is not None)
+            assert named.response_id is not None
+            ids[transport] = named.response_id
+            created[transport] = ([_anonymous(u) for u in updates], type(error).__name__ if error else None)
+    assert created["sdk"] == created["lean"]
+    assert len(created["lean"][0]) >= 4
+    with running_emulator(config) as emu:
+        async with backend_at(emu.url, "sdk") as backend:
+            await read(backend.create_stream(request))
+        response_id = next(job["id"] for job in emu.emulator.jobs_listing())
+        replays = []
+        for transport in TRANSPORTS:
+            async with backend_at(emu.url, transport) as backend:
+                whole = await read(backend.resume(response_id, -1))
+                after = await read(backend.resume(response_id, 2))
+            replays.append(([*whole[0], *after[0]], _name(whole[1]), _name(after[1])))
+    assert replays[0] == replays[1]
+    assert replays[1][0][0].sequence_number == 0
+
+
+def _anonymous(update: StreamUpdate) -> StreamUpdate:
+    if update.snapshot is None:
+        return update
+    return replace(update, snapshot=replace(update.snapshot, response_id="resp"))
+
+
+def _name(error: Exception | None) -> str | None:
+    return None if error is None else f"{type(error).__name__}: {error}"
