@@ -26,7 +26,9 @@ from rowrelay.tasks.llm.calls import MaybeSentError, RowRequest, StreamErrorEven
 from rowrelay.tasks.llm.responses_backend import ResponsesBackend, Transport
 
 TRANSPORTS: list[Transport] = ["sdk", "lean"]
-TIMEOUT = 1.0  # the client's; a stream that goes quiet for longer times out (room for a loaded machine)
+TIMEOUT = 1.0  # the client's, where the stream goes quiet: it must time out
+ANSWERED = 30.0
+"""The client's timeout where the server keeps talking: no time window a loaded machine could miss."""
 REQUEST = RowRequest(
     row_key="row-1", prompt="hi", instructions=None, model="gpt-4.1-mini", metadata={"rowrelay_row": "row-1"}
 )
@@ -147,9 +149,11 @@ async def streaming(script: Script) -> AsyncIterator[str]:
 
 @contextlib.asynccontextmanager
 async def backend_at(
-    url: str, transport: Transport, seen: list[Mapping[str, str]] | None = None
+    url: str, transport: Transport, seen: list[Mapping[str, str]] | None = None, *, quiet: bool = False
 ) -> AsyncIterator[ResponsesBackend]:
-    client = openai.AsyncOpenAI(base_url=url, api_key="sk-test", max_retries=0, timeout=TIMEOUT)
+    """`quiet`: the server will go quiet, so the client's timeout is short enough to end the test."""
+    timeout = TIMEOUT if quiet else ANSWERED
+    client = openai.AsyncOpenAI(base_url=url, api_key="sk-test", max_retries=0, timeout=timeout)
     backend = ResponsesBackend(
         "openai", client, client, None if seen is None else seen.append, transport=transport
     )
@@ -190,7 +194,10 @@ async def test_every_way_a_stream_goes_reads_the_same_on_both_transports(
     script: Script, on_create: Outcome, on_resume: Outcome, transport: Transport
 ) -> None:
     seen: list[Mapping[str, str]] = []
-    async with streaming(script) as url, backend_at(url, transport, seen) as backend:
+    async with (
+        streaming(script) as url,
+        backend_at(url, transport, seen, quiet=script.end == "hang") as backend,
+    ):
         _check(await read(backend.create_stream(REQUEST)), on_create)
         _check(await read(backend.resume("resp_1", 0)), on_resume)
     assert [headers.get("x-ratelimit-remaining-requests") for headers in seen] == ["41"], (

@@ -34,7 +34,9 @@ from rowrelay.tasks.llm.calls import (
 from rowrelay.tasks.llm.responses_backend import ResponsesBackend, Transport
 
 MESSAGE = "the server's own words about it"
-TIMEOUT = 0.3  # the client's; a reply that never comes exceeds it
+TIMEOUT = 0.3  # the client's, where the server never answers: it must time out
+ANSWERED = 30.0
+"""The client's timeout where the server does answer: no time window a loaded machine could miss."""
 
 
 @dataclass(frozen=True)
@@ -115,9 +117,10 @@ async def serving(reply: Reply, heads: list[bytes] | None = None) -> AsyncIterat
 
 
 @contextlib.asynccontextmanager
-async def backend_at(url: str, transport: Transport) -> AsyncIterator[ResponsesBackend]:
+async def backend_at(url: str, transport: Transport, reply: Reply) -> AsyncIterator[ResponsesBackend]:
     """The Responses backend on an SDK client with no retries of its own: one request, one answer."""
-    client = openai.AsyncOpenAI(base_url=url, api_key="sk-test", max_retries=0, timeout=TIMEOUT)
+    timeout = TIMEOUT if reply.kind == "hang" else ANSWERED
+    client = openai.AsyncOpenAI(base_url=url, api_key="sk-test", max_retries=0, timeout=timeout)
     backend = ResponsesBackend("openai", client, client, transport=transport)
     try:
         yield backend
@@ -211,7 +214,7 @@ def _check(raised: Exception, expected: Expected) -> None:
 async def test_sdk_errors_translate_for_creates_and_reads(
     reply: Reply, on_create: Expected, on_read: Expected, transport: Transport
 ) -> None:
-    async with serving(reply) as url, backend_at(url, transport) as backend:
+    async with serving(reply) as url, backend_at(url, transport, reply) as backend:
         _check(await _raised(backend.create(REQUEST)), on_create)
         _check(await _raised(backend.retrieve("resp_123")), on_read)
 
@@ -226,7 +229,7 @@ async def test_sdk_errors_translate_for_stream_creates_and_resumes(
 ) -> None:
     """The same table for a create that streams and a resume (`GET ?stream=true`): an answer that is not
     a stream raises before the first event, as a create or as a read."""
-    async with serving(reply) as url, backend_at(url, transport) as backend:
+    async with serving(reply) as url, backend_at(url, transport, reply) as backend:
         _check(await _raised(anext(backend.create_stream(REQUEST))), on_create)
         _check(await _raised(anext(backend.resume("resp_123", 3))), on_read)
 
@@ -274,8 +277,8 @@ async def test_reads_are_retried_as_the_sdk_retries_them_and_creates_never(trans
     raises."""
     heads: list[bytes] = []
     async with serving(error(503, ("retry-after-ms", "1")), heads) as url:
-        client = openai.AsyncOpenAI(base_url=url, api_key="sk-test", max_retries=0, timeout=TIMEOUT)
-        reads = openai.AsyncOpenAI(base_url=url, api_key="sk-test", max_retries=2, timeout=TIMEOUT)
+        client = openai.AsyncOpenAI(base_url=url, api_key="sk-test", max_retries=0, timeout=ANSWERED)
+        reads = openai.AsyncOpenAI(base_url=url, api_key="sk-test", max_retries=2, timeout=ANSWERED)
         backend = ResponsesBackend("openai", client, reads, transport=transport)
         try:
             _check(await _raised(backend.create(REQUEST)), TRANSIENT)
