@@ -32,7 +32,8 @@ RESULTS_DIR = ROOT / "tests" / "benchmarks" / "results"
 
 __all__ = [
     "LATENCY", "MEDIAN_LATENCY", "RESULTS_DIR", "ROOT", "Emulator", "emulator", "emulator_options", "machine",
-    "measure_rowrelay", "peak_rss_mb", "quantile", "workload_size", "write",
+    "measure_baseline", "measure_rowrelay", "peak_rss_mb", "quantile", "report_rate_limit", "workload_size",
+    "write",
 ]  # fmt: skip
 
 
@@ -278,3 +279,57 @@ def measure_rowrelay(
         "polls_per_completed_row": run["polls"] / max(1, completed),
         "server_responses": len(listing),
     }
+
+
+def measure_baseline(rows: int, rpm: int) -> dict[str, Any]:
+    with emulator(*emulator_options(rpm)) as emu:
+        run = run_child("tests.benchmarks._workload", "baseline", emu.url, str(rows), str(rpm), "1000")
+        stats = emu.stats()
+    return {
+        **run,
+        "requests": sum(n for route, n in stats["routes"].items() if not route.startswith("GET /emulator")),
+        "create_requests": stats["routes"].get("POST /v1/responses", 0),
+        "server_429": int(stats["status_codes"].get("429", 0)),
+    }
+
+
+def report_rate_limit(r: dict[str, Any], rows: int, rpm: int) -> None:
+    """The rate-limit workload's table (bench_ratelimit, bench_tier5)."""
+    print(f"\nrate-limit efficiency: {rows:,} rows, R = {rpm:,} creates/min, latency {LATENCY}")
+    table(
+        [
+            (
+                "steady creates/min ÷ R",
+                f"{r['steady_ratio']:.3f}",
+                ">= 0.97",
+                f"{r['steady_window_creates']:,} creates over {r['steady_window_s']:.1f} s",
+            ),
+            (
+                "whole run: ideal ÷ actual create span",
+                f"{r['span_ratio']:.3f}",
+                "",
+                f"{r['ideal_span_s']:.1f} s ideal, {r['span_s']:.1f} s actual",
+            ),
+            (
+                "429s (share of create requests)",
+                f"{r['server_429_share_of_creates']:.2%}",
+                "<= 1%",
+                f"{r['server_429']} of {r['create_requests']:,}",
+            ),
+            (
+                "polls per completed row",
+                f"{r['polls_per_completed_row']:.2f}",
+                "<= 3",
+                f"{r['polls']:,} polls",
+            ),
+            ("lag p50 (s)", f"{r['lag_p50_s']:.3f}", "", ""),
+            (
+                "lag p95 (s)",
+                f"{r['lag_p95_s']:.3f}",
+                f"<= {0.1 * MEDIAN_LATENCY:.2f}",
+                f"{r['lag_p95_over_median_latency']:.1%} of the {r['server_latency_median_s']:.2f} s median",
+            ),
+            ("wall time (s)", f"{r['wall_s']:.1f}", "", f"peak RSS {r['peak_rss_mb']:.0f} MB"),
+        ],
+        ("measure", "value", "target", "detail"),
+    )

@@ -18,24 +18,12 @@ from typing import Any
 from tests.benchmarks._common import (
     emulator,
     emulator_options,
+    measure_baseline,
     measure_rowrelay,
-    run_child,
     table,
     workload_size,
     write,
 )
-
-
-def measure_baseline(rows: int, rpm: int) -> dict[str, Any]:
-    with emulator(*emulator_options(rpm)) as emu:
-        run = run_child("tests.benchmarks._workload", "baseline", emu.url, str(rows), str(rpm), "1000")
-        stats = emu.stats()
-    return {
-        **run,
-        "requests": sum(n for route, n in stats["routes"].items() if not route.startswith("GET /emulator")),
-        "create_requests": stats["routes"].get("POST /v1/responses", 0),
-        "server_429": int(stats["status_codes"].get("429", 0)),
-    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -28,9 +28,8 @@ from typing import Any
 
 import pandas as pd
 
-from tests.benchmarks._common import ROOT, cores, emulator, emulator_options, table, write
+from tests.benchmarks._common import ROOT, cores, emulator, emulator_options, measure_baseline, table, write
 from tests.benchmarks._workload import MODEL, prompt
-from tests.benchmarks.bench_baseline import measure_baseline
 from tests.support.local_prefect import environment, stopped_afterwards
 
 ROWRELAY = str(Path(sys.executable).with_name("rowrelay"))

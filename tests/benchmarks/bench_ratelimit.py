@@ -25,11 +25,10 @@ from typing import Any
 
 from tests.benchmarks._common import (
     LATENCY,
-    MEDIAN_LATENCY,
     emulator,
     emulator_options,
     measure_rowrelay,
-    table,
+    report_rate_limit,
     workload_size,
     write,
 )
@@ -42,50 +41,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         emulator(*emulator_options(rpm)) as emu,
     ):
         result = measure_rowrelay(emu, rows, rpm, "poll", Path(tmp))
-    report(result, rows, rpm)
+    report_rate_limit(result, rows, rpm)
     write("ratelimit", {"rows": rows, "rpm": rpm, "latency": LATENCY, "max_in_flight": 1000, **result})
     return result
-
-
-def report(r: dict[str, Any], rows: int, rpm: int) -> None:
-    print(f"\nrate-limit efficiency: {rows:,} rows, R = {rpm:,} creates/min, latency {LATENCY}")
-    table(
-        [
-            (
-                "steady creates/min ÷ R",
-                f"{r['steady_ratio']:.3f}",
-                ">= 0.97",
-                f"{r['steady_window_creates']:,} creates over {r['steady_window_s']:.1f} s",
-            ),
-            (
-                "whole run: ideal ÷ actual create span",
-                f"{r['span_ratio']:.3f}",
-                "",
-                f"{r['ideal_span_s']:.1f} s ideal, {r['span_s']:.1f} s actual",
-            ),
-            (
-                "429s (share of create requests)",
-                f"{r['server_429_share_of_creates']:.2%}",
-                "<= 1%",
-                f"{r['server_429']} of {r['create_requests']:,}",
-            ),
-            (
-                "polls per completed row",
-                f"{r['polls_per_completed_row']:.2f}",
-                "<= 3",
-                f"{r['polls']:,} polls",
-            ),
-            ("lag p50 (s)", f"{r['lag_p50_s']:.3f}", "", ""),
-            (
-                "lag p95 (s)",
-                f"{r['lag_p95_s']:.3f}",
-                f"<= {0.1 * MEDIAN_LATENCY:.2f}",
-                f"{r['lag_p95_over_median_latency']:.1%} of the {r['server_latency_median_s']:.2f} s median",
-            ),
-            ("wall time (s)", f"{r['wall_s']:.1f}", "", f"peak RSS {r['peak_rss_mb']:.0f} MB"),
-        ],
-        ("measure", "value", "target", "detail"),
-    )
 
 
 if __name__ == "__main__":

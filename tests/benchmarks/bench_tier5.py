@@ -22,8 +22,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks._common import LATENCY, emulator, emulator_options, measure_rowrelay, write
-from tests.benchmarks.bench_ratelimit import report
+from tests.benchmarks._common import (
+    LATENCY,
+    emulator,
+    emulator_options,
+    measure_rowrelay,
+    report_rate_limit,
+    write,
+)
 
 RPM = 30_000
 WINDOW = 1.0
@@ -48,7 +54,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             )
             result["emulator_cpu_s"] = emu.cpu_seconds()
         print(f"\n--- {mode} mode; the bucket holds {WINDOW:g} s of R ---")
-        report(result, rows, RPM)
+        report_rate_limit(result, rows, RPM)
         results[mode] = result
     write(
         "tier5",
