@@ -114,7 +114,11 @@ class Waiter:
                             response_id = moved  # a new response's events number from 0 again
                             last_cursor = -1
                             await self._move_on(key, response_id, cursor)
-                        else:
+                        elif update.snapshot is not None:
+                            # The cursor reaches the table at the events that carry the response, not
+                            # at every text delta: a table write per delta cost a streamed row as much
+                            # CPU as its transport. After a crash the stream resumes from the last one
+                            # recorded and replays a few deltas, which the terminal event supersedes.
                             self.context.table.update(key, sequence_number=cursor)
                         if update.snapshot is not None:
                             if update.snapshot.terminal:
