@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -24,11 +24,10 @@ from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulato
 from rowrelay.tasks.errors import TransientError
 from rowrelay.tasks.llm.calls import MaybeSentError, RowRequest, StreamErrorEvent, StreamUpdate
 from rowrelay.tasks.llm.responses_backend import ResponsesBackend, Transport
+from tests.support.raw_http import backend_on, raw_server, read_request
 
 TRANSPORTS: list[Transport] = ["sdk", "lean"]
 TIMEOUT = 1.0  # the client's, where the stream goes quiet: it must time out
-ANSWERED = 30.0
-"""The client's timeout where the server keeps talking: no time window a loaded machine could miss."""
 REQUEST = RowRequest(
     row_key="row-1", prompt="hi", instructions=None, model="gpt-4.1-mini", metadata={"rowrelay_row": "row-1"}
 )
@@ -109,58 +108,34 @@ CASES: list[tuple[str, Script, Outcome, Outcome]] = [
 ]  # fmt: skip
 
 
-@contextlib.asynccontextmanager
-async def streaming(script: Script) -> AsyncIterator[str]:
-    """A server on 127.0.0.1 answering every request with `script` (chunked); yields /v1."""
-    stop = asyncio.Event()
+def streaming(script: Script) -> contextlib.AbstractAsyncContextManager[str]:
+    """A server answering every request with `script` (chunked); yields /v1."""
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            lengths = [line for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")]
-            await reader.readexactly(int(lengths[0].split(b":")[1]) if lengths else 0)
-            writer.write(
-                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
-                b"x-ratelimit-remaining-requests: 41\r\ntransfer-encoding: chunked\r\n\r\n"
-            )
-            for chunk in script.chunks:
-                writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                await writer.drain()
-                await asyncio.sleep(0)
-            if script.end == "end":
-                writer.write(b"0\r\n\r\n")
-                await writer.drain()
-            elif script.end == "hang":
-                await stop.wait()
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stop: asyncio.Event) -> None:
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
+            b"x-ratelimit-remaining-requests: 41\r\ntransfer-encoding: chunked\r\n\r\n"
+        )
+        for chunk in script.chunks:
+            writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            await writer.drain()
+            await asyncio.sleep(0)
+        if script.end == "end":
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+        elif script.end == "hang":
+            await stop.wait()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        stop.set()
-        server.close()
-        await server.wait_closed()
+    return raw_server(handle)
 
 
-@contextlib.asynccontextmanager
-async def backend_at(
+def backend_at(
     url: str, transport: Transport, seen: list[Mapping[str, str]] | None = None, *, quiet: bool = False
-) -> AsyncIterator[ResponsesBackend]:
+) -> contextlib.AbstractAsyncContextManager[ResponsesBackend]:
     """`quiet`: the server will go quiet, so the client's timeout is short enough to end the test."""
-    timeout = TIMEOUT if quiet else ANSWERED
-    client = openai.AsyncOpenAI(base_url=url, api_key="sk-test", max_retries=0, timeout=timeout)
-    backend = ResponsesBackend(
-        "openai", client, client, None if seen is None else seen.append, transport=transport
-    )
-    try:
-        yield backend
-    finally:
-        await backend.aclose()
+    on_headers = None if seen is None else seen.append
+    return backend_on(url, transport, quiet_timeout=TIMEOUT if quiet else None, on_headers=on_headers)
 
 
 async def read(updates: AsyncGenerator[StreamUpdate, None]) -> tuple[list[StreamUpdate], Exception | None]:

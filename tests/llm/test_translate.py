@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,11 +31,10 @@ from rowrelay.tasks.llm.calls import (
     translate,
 )
 from rowrelay.tasks.llm.responses_backend import ResponsesBackend, Transport
+from tests.support.raw_http import ANSWERED, backend_on, raw_server, read_request
 
 MESSAGE = "the server's own words about it"
 TIMEOUT = 0.3  # the client's, where the server never answers: it must time out
-ANSWERED = 30.0
-"""The client's timeout where the server does answer: no time window a loaded machine could miss."""
 
 
 @dataclass(frozen=True)
@@ -73,59 +71,37 @@ class Expected:
     says: str = field(default=MESSAGE)  # part of the message the translated error must carry
 
 
-@contextlib.asynccontextmanager
-async def serving(reply: Reply, heads: list[bytes] | None = None) -> AsyncIterator[str]:
-    """A server on 127.0.0.1 that reads each request whole (keeping its head in `heads`), then does what
-    `reply` says; yields /v1."""
-    stop = asyncio.Event()
+def serving(reply: Reply, heads: list[bytes] | None = None) -> contextlib.AbstractAsyncContextManager[str]:
+    """A server that reads each request whole (keeping its head in `heads`), then does what `reply`
+    says; yields /v1."""
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            if heads is not None:
-                heads.append(head)
-            lengths = [line for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")]
-            await reader.readexactly(int(lengths[0].split(b":")[1]) if lengths else 0)
-            if reply.kind == "hang":
-                await stop.wait()
-            elif reply.kind == "answer":
-                fields = {"message": MESSAGE, "type": reply.type, "param": reply.param, "code": reply.code}
-                page = f"<html><body><h1>{reply.status} from the proxy</h1></body></html>"
-                body = page.encode() if reply.page else orjson.dumps({"error": fields})
-                lines = [
-                    f"HTTP/1.1 {reply.status} Whatever",
-                    f"content-type: {'text/html' if reply.page else 'application/json'}",
-                    f"content-length: {len(body)}",
-                    "connection: close",
-                    *(f"{name}: {value}" for name, value in reply.headers),
-                ]
-                writer.write("\r\n".join(lines).encode() + b"\r\n\r\n" + body)
-                await writer.drain()
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stop: asyncio.Event) -> None:
+        head = await read_request(reader)
+        if heads is not None:
+            heads.append(head)
+        if reply.kind == "hang":
+            await stop.wait()
+        elif reply.kind == "answer":
+            fields = {"message": MESSAGE, "type": reply.type, "param": reply.param, "code": reply.code}
+            page = f"<html><body><h1>{reply.status} from the proxy</h1></body></html>"
+            body = page.encode() if reply.page else orjson.dumps({"error": fields})
+            lines = [
+                f"HTTP/1.1 {reply.status} Whatever",
+                f"content-type: {'text/html' if reply.page else 'application/json'}",
+                f"content-length: {len(body)}",
+                "connection: close",
+                *(f"{name}: {value}" for name, value in reply.headers),
+            ]
+            writer.write("\r\n".join(lines).encode() + b"\r\n\r\n" + body)
+            await writer.drain()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        stop.set()
-        server.close()
-        await server.wait_closed()
+    return raw_server(handle)
 
 
-@contextlib.asynccontextmanager
-async def backend_at(url: str, transport: Transport, reply: Reply) -> AsyncIterator[ResponsesBackend]:
-    """The Responses backend on an SDK client with no retries of its own: one request, one answer."""
-    timeout = TIMEOUT if reply.kind == "hang" else ANSWERED
-    client = openai.AsyncOpenAI(base_url=url, api_key="sk-test", max_retries=0, timeout=timeout)
-    backend = ResponsesBackend("openai", client, client, transport=transport)
-    try:
-        yield backend
-    finally:
-        await backend.aclose()
+def backend_at(
+    url: str, transport: Transport, reply: Reply
+) -> contextlib.AbstractAsyncContextManager[ResponsesBackend]:
+    return backend_on(url, transport, quiet_timeout=TIMEOUT if reply.kind == "hang" else None)
 
 
 REQUEST = RowRequest(
