@@ -32,7 +32,8 @@ RESULTS_DIR = ROOT / "tests" / "benchmarks" / "results"
 
 __all__ = [
     "LATENCY", "MEDIAN_LATENCY", "RESULTS_DIR", "ROOT", "Emulator", "emulator", "emulator_options", "machine",
-    "measure_baseline", "measure_rowrelay", "peak_rss_mb", "quantile", "report_rate_limit", "workload_size",
+    "measure_baseline", "measure_rowrelay", "peak_rss_mb", "quantile", "report_rate_limit", "server_counts",
+    "workload_size",
     "write",
 ]  # fmt: skip
 
@@ -263,19 +264,15 @@ def measure_rowrelay(
         str(max_in_flight),
     )
     listing = emu.listing()
-    stats = emu.stats()
+    counts = server_counts(emu.stats())
     created = [r["created_at_precise"] for r in listing]
-    creates_sent = stats["routes"].get("POST /v1/responses", 0)
-    too_many = int(stats["status_codes"].get("429", 0))
     completed = run["counts"].get("completed", 0)
     return {
         **run,
         **creates_efficiency(created, rpm, window),
         **lags(listing, state),
-        "requests": sum(stats["routes"].values()) - stats["routes"].get("GET /emulator/responses", 0),
-        "create_requests": creates_sent,
-        "server_429": too_many,
-        "server_429_share_of_creates": too_many / max(1, creates_sent),
+        **counts,
+        "server_429_share_of_creates": counts["server_429"] / max(1, counts["create_requests"]),
         "polls_per_completed_row": run["polls"] / max(1, completed),
         "server_responses": len(listing),
     }
@@ -284,11 +281,17 @@ def measure_rowrelay(
 def measure_baseline(rows: int, rpm: int) -> dict[str, Any]:
     with emulator(*emulator_options(rpm)) as emu:
         run = run_child("tests.benchmarks._workload", "baseline", emu.url, str(rows), str(rpm), "1000")
-        stats = emu.stats()
+        counts = server_counts(emu.stats())
+    return {**run, **counts}
+
+
+def server_counts(stats: dict[str, Any]) -> dict[str, int]:
+    """What the server saw of a run: its API requests (not the benchmark's own /emulator calls), its
+    creates, and the 429s it sent."""
+    routes = stats["routes"]
     return {
-        **run,
-        "requests": sum(n for route, n in stats["routes"].items() if not route.startswith("GET /emulator")),
-        "create_requests": stats["routes"].get("POST /v1/responses", 0),
+        "requests": sum(n for route, n in routes.items() if not route.startswith("GET /emulator")),
+        "create_requests": routes.get("POST /v1/responses", 0),
         "server_429": int(stats["status_codes"].get("429", 0)),
     }
 

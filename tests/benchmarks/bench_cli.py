@@ -28,7 +28,16 @@ from typing import Any
 
 import pandas as pd
 
-from tests.benchmarks._common import ROOT, cores, emulator, emulator_options, measure_baseline, table, write
+from tests.benchmarks._common import (
+    ROOT,
+    cores,
+    emulator,
+    emulator_options,
+    measure_baseline,
+    server_counts,
+    table,
+    write,
+)
 from tests.benchmarks._workload import MODEL, prompt
 from tests.support.local_prefect import environment, stopped_afterwards
 
@@ -67,14 +76,12 @@ def measure_cli(rows: int, rpm: int, mode: str, tmp: Path, env: dict[str, str]) 
             "--state", str(where / "state"), "--output", str(where / "out.parquet"),
         ]  # fmt: skip
         wall = _run(args, env)
-        stats = emu.stats()
+        counts = server_counts(emu.stats())
     out = pd.read_parquet(where / "out.parquet")
     return {
         "process_wall_s": wall,
         "completed": int((out["rowrelay_status"] == "completed").sum()),
-        "requests": sum(n for route, n in stats["routes"].items() if not route.startswith("GET /emulator")),
-        "create_requests": stats["routes"].get("POST /v1/responses", 0),
-        "server_429": int(stats["status_codes"].get("429", 0)),
+        **counts,
     }
 
 
