@@ -32,6 +32,16 @@ from prefect.utilities.annotations import quote
 from rowrelay.flows.artifacts import ProgressArtifact, publish_summary
 from rowrelay.flows.backends import resolve_backend
 from rowrelay.flows.cancelling import cancel_batch
+from rowrelay.flows.cluster import (
+    ClusterChoice,
+    bank_limits,
+    check_cost_cap,
+    reread,
+    run_on_cluster,
+    shard_jobs,
+    spread,
+    started,
+)
 from rowrelay.flows.narration import Narrator, log_outcome
 from rowrelay.flows.outcome import FailThreshold, final_state
 from rowrelay.flows.precheck import check_destinations, check_fields
@@ -46,6 +56,8 @@ from rowrelay.tasks.state import RUN_FILE, RunRecord, StateTable, summarize, wri
 from rowrelay.tasks.steps import export_results, load_input, plan, process_shard
 
 if TYPE_CHECKING:
+    from prefect.task_runners import TaskRunner
+
     from rowrelay.tasks.llm.agent_backend import AgentFactory
     from rowrelay.tasks.llm.structured import OutputSchema
 
@@ -138,6 +150,9 @@ async def run_batch(
     service_tier: str | None = None,
     prices: str | None = None,
     fail_when_failed: str | None = None,
+    dask: str | None = None,
+    dask_workers: int | None = None,
+    task_runner: Any = None,
 ) -> BatchResult:
     """Run (or resume) a batch. `source` is a CSV/Parquet/JSONL path, or a DataFrame from Python.
 
@@ -150,19 +165,27 @@ async def run_batch(
     a price file over rowrelay's own.
     `fail_when_failed` (`N` or `P%`): past that many rows that did not complete, the flow run ends
     `Failed` instead of `Completed` with the counts (flows/outcome.py).
+    `dask` (a scheduler address), `dask_workers` (a LocalCluster of that many worker processes) or
+    `task_runner` (a `prefect_dask.DaskTaskRunner` of any cluster class) run the shards on Dask workers
+    under one rate budget for the whole batch (flows/cluster.py).
     """
     request = BatchRequest.build(
         source, template=template, prompt_column=prompt_column, id_column=id_column,
         instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode,
         rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
         base_url=base_url, output_schema=output_schema, max_cost=max_cost, service_tier=service_tier,
-        prices=prices, fail_when_failed=fail_when_failed,
+        prices=prices, fail_when_failed=fail_when_failed, dask=dask, dask_workers=dask_workers,
     )  # fmt: skip
+    cluster = ClusterChoice.of(request.dask, request.dask_workers, task_runner)
     with sent_to_flow_run():
-        return await _run(request)
+        if cluster is None:
+            return await _run(request, None)
+        check_cost_cap(request.settings)
+        async with started(cluster) as runner:  # before the emulator starts or anything is sent
+            return await _run(request, runner)
 
 
-async def _run(request: BatchRequest) -> BatchResult:
+async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchResult:
     prepared = _handed_over(request) or load_input(_whole(request.source), request.spec)
     check_fields(request, prepared)
     factory = _agent_factory(request.agent)
@@ -180,7 +203,9 @@ async def _run(request: BatchRequest) -> BatchResult:
     await label_flow_run(table.batch_id, settings.model, settings.backend)
     with _active(state_dir), contextlib.closing(table):
         _record_run(state_dir, request, out, settings, url)
-        stopped = await _process(settings, table, prepared, url, factory, request.output_schema)
+        stopped = await _process(settings, table, prepared, url, factory, request, runner)
+    if runner is not None:  # the workers wrote the rows: read every writer's files again
+        table = reread(table)
     result = await _finish(table, prepared, out, settings.backend, url, request.output_schema, stopped)
     # Prefect takes a returned state as the run's final one: a caller receives `result` when it is
     # Completed, and an exception carrying the message when it is Failed (the CLI asks for the state).
@@ -262,10 +287,13 @@ async def _process(
     table: StateTable,
     prepared: PreparedInput,
     url: str | None,
-    agent: AgentFactory | None = None,
-    output_schema: OutputSchema | None = None,
+    agent: AgentFactory | None,
+    request: BatchRequest,
+    runner: TaskRunner[Any] | None,
 ) -> str | None:
-    """Run the shards; returns why the run stopped sending rows early (the cost cap), if it did."""
+    """Run the shards (here, or as tasks on the cluster's workers when `runner` is given); returns why
+    the run stopped sending rows early (the cost cap), if it did."""
+    output_schema = request.output_schema
     artifact = await ProgressArtifact.create(table.batch_id)
     sink = progress_sink.get()
     narrator = Narrator()
@@ -286,6 +314,15 @@ async def _process(
             "batch %s: %d rows, %d done, %d holding a token (resumed first), %d to send, %d shards",
             table.batch_id, len(table), batch.already_done, batch.resumed, batch.to_send, len(batch.shards),
         )  # fmt: skip
+        if runner is not None and batch.shards:
+            schema = None if output_schema is None else output_schema.parts()
+            jobs = shard_jobs(
+                spread(batch.shards, runner), table.directory, settings, prepared.prompt, url,
+                instructions=prepared.instructions, agent=request.agent, output_schema=schema,
+            )  # fmt: skip
+            limits = bank_limits(settings)
+            await run_on_cluster(runner, jobs, limits, table.directory, on_progress)
+            return None
         gate = asyncio.Semaphore(_SHARDS_AT_ONCE)
 
         async def shard(number: int, keys: list[str]) -> dict[str, int]:

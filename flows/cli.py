@@ -142,6 +142,12 @@ def run(
     service_tier: Annotated[str | None, Opt(help=_about("service_tier"))] = None,
     prices: Annotated[Path | None, Opt(help=_about("prices"))] = None,
     fail_when_failed: Annotated[str | None, Opt(help=_FAIL_WHEN_FAILED)] = None,
+    dask: Annotated[
+        str | None, Opt(help="Run the shards on the Dask cluster at this scheduler address (rowrelay[dask]).")
+    ] = None,
+    dask_workers: Annotated[
+        int | None, Opt(help="Run the shards on a local Dask cluster of this many worker processes.")
+    ] = None,
 ) -> None:
     """Run a batch, or resume it: the same command again picks up where it stopped."""
     request = _request(
@@ -150,6 +156,7 @@ def run(
         rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
         base_url=base_url, output_schema=schema, max_cost=max_cost, service_tier=service_tier,
         prices=None if prices is None else str(prices), fail_when_failed=fail_when_failed,
+        dask=dask, dask_workers=dask_workers,
     )  # fmt: skip
     prepared = _precheck(request)
     _run_flow(request, prepared)

@@ -17,6 +17,7 @@ import inspect
 import time
 from pathlib import Path
 
+from rowrelay.flows import cluster
 from rowrelay.flows.request import BatchRequest
 from rowrelay.tasks.dataset import RESULT_COLUMNS, PreparedInput, output_problem, prepare, read_input
 from rowrelay.tasks.dataset.typed import field_clashes
@@ -42,6 +43,7 @@ def check_run(request: BatchRequest) -> PreparedInput:
         raise held_error(state_dir, holder)
     if request.agent is not None:
         check_agent(request.agent)
+    cluster.precheck(request.dask, request.dask_workers)
     return prepared
 
 

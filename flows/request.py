@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from rowrelay.flows.cluster import ClusterChoice, check_cost_cap
 from rowrelay.flows.outcome import FailThreshold
 from rowrelay.tasks.dataset import InputSpec, PreparedInput
 from rowrelay.tasks.errors import UsageError
@@ -47,6 +48,10 @@ class BatchRequest:
     """Structured outputs: the schema every answer must follow (`--schema`, `output_schema=`)."""
     fail_when_failed: str | None = None
     """Past how many rows that did not complete the flow run ends `Failed` (`N` or `P%`; flows/outcome.py)."""
+    dask: str | None = None
+    """A Dask scheduler's address: the shards run on its workers (flows/cluster.py)."""
+    dask_workers: int | None = None
+    """Workers of a LocalCluster started for the run."""
 
     @classmethod
     def build(
@@ -61,6 +66,8 @@ class BatchRequest:
         output: str | Path | None = None,
         agent: str | None = None,
         fail_when_failed: str | None = None,
+        dask: str | None = None,
+        dask_workers: int | None = None,
         **overrides: Any,
     ) -> BatchRequest:
         """Validate everything a run is asked for; a bad option raises `UsageError` naming it.
@@ -78,6 +85,8 @@ class BatchRequest:
             )
         settings = load_settings(**given)
         threshold = FailThreshold.parse(fail_when_failed)
+        if ClusterChoice.of(dask, dask_workers) is not None:
+            check_cost_cap(settings)
         spec = InputSpec(template, prompt_column, id_column, instructions)
         schema_source = schema_object if schema_object is not None else settings.output_schema
         return cls(
@@ -90,6 +99,8 @@ class BatchRequest:
             agent=agent,
             output_schema=None if schema_source is None else _loaded(schema_source),
             fail_when_failed=None if threshold is None else str(threshold),
+            dask=dask,
+            dask_workers=dask_workers,
         )
 
     def state_dir(self, prepared: PreparedInput) -> Path:
@@ -117,6 +128,8 @@ class BatchRequest:
             "output": None if self.output is None else str(self.output),
             "agent": self.agent,
             "fail_when_failed": self.fail_when_failed,
+            "dask": self.dask,
+            "dask_workers": self.dask_workers,
         }
         schema = self.output_schema
         if (
