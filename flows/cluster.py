@@ -217,7 +217,8 @@ def spread(shards: list[list[str]], runner: TaskRunner[Any]) -> list[list[str]]:
     """The shards cut again so that every thread of every worker gets one at least (a batch smaller than
     a shard would otherwise run on one worker), never larger than planned."""
     client: Client = runner.client  # type: ignore[attr-defined]
-    slots = max(1, sum(client.nthreads().values()))
+    threads: dict[str, int] = client.nthreads()  # type: ignore[no-untyped-call]
+    slots = max(1, sum(threads.values()))
     keys = [key for shard in shards for key in shard]
     size = min(max(map(len, shards), default=1), max(1, math.ceil(len(keys) / slots)))
     return [keys[i : i + size] for i in range(0, len(keys), size)]

@@ -3,7 +3,8 @@ tokens, polls and in-flight slots from (it lives on the Dask scheduler: `rowrela
 
 Rates are kept by GCRA (the generic cell rate algorithm, a token bucket written as one "theoretical
 arrival time" per bucket): a grant of `count` units is due at the earliest moment every bucket it draws
-on allows, `max(now, tat - tolerance)`, and moves that bucket's `tat` on by `count` emission intervals.
+on allows (when its last unit conforms: `tat + (count - 1) * interval - tolerance`, or now), and moves
+that bucket's `tat` on by `count` emission intervals.
 The answer is a delay, not a permit to wait for here: the bank never sleeps, so one grant costs the
 scheduler a few microseconds and the worker one round trip, and a worker asks once for all the creates
 it has waiting (up to `CHUNK_SECONDS` of the rate), not once per create. The tolerance is the burst the
@@ -63,8 +64,14 @@ class _Cell:
     def tolerance(self) -> float:
         return max(self.interval, self.burst_seconds)
 
-    def earliest(self, now: float) -> float:
-        return max(now, self.tat - self.tolerance)
+    def earliest(self, now: float, units: float) -> float:
+        """When `units` fit: the last of them must conform, so a grant bigger than the burst waits for
+        its excess to drain first, not only for the bucket to have room for one (a grant larger than
+        the whole bucket waits for a full one, as aiolimiter does)."""
+        if units <= 0:
+            return now
+        excess = min((units - 1) * self.interval, self.tolerance)
+        return max(now, max(self.tat, now) + excess - self.tolerance)
 
     def take(self, at: float, units: float) -> None:
         self.tat = max(self.tat, at) + units * self.interval
@@ -112,7 +119,7 @@ class Bank:
             cells = [(state.creates, count), (state.tokens, min(tokens, state.limits.tpm))]
         else:
             cells = [(state.polls, count)]
-        due = max(state.paused[kind], *(cell.earliest(now) for cell, _ in cells))
+        due = max(state.paused[kind], *(cell.earliest(now, units) for cell, units in cells))
         for cell, units in cells:
             cell.take(due, units)
         return due - now
