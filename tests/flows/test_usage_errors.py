@@ -319,13 +319,14 @@ def test_dask_options_that_contradict_each_other_are_refused(case: Case) -> None
 def test_a_dask_cluster_with_no_workers_or_without_rowrelay_is_refused(case: Case) -> None:
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=0, processes=True, dashboard_address=None) as empty:
+    with LocalCluster(n_workers=0, processes=True, dashboard_address=None) as empty:  # type: ignore[no-untyped-call]
         where = f"error: the Dask scheduler at {empty.scheduler_address}"
         line = case.refuse("--dask", empty.scheduler_address)
         assert line == f"{where}: the cluster has no workers (none joined in 10 s)"
     hide = case.tmp / "hide_rowrelay.py"
     hide.write_text("import sys\nsys.modules['rowrelay'] = None  # a worker environment without rowrelay\n")
-    with LocalCluster(n_workers=1, processes=True, dashboard_address=None, preload=[str(hide)]) as bare:
+    bare_cluster = LocalCluster(n_workers=1, processes=True, dashboard_address=None, preload=[str(hide)])  # type: ignore[no-untyped-call]
+    with bare_cluster as bare:
         where = f"error: the Dask scheduler at {bare.scheduler_address}"
         line = case.refuse("--dask", bare.scheduler_address)
         assert line.startswith(f"{where}: rowrelay is not installed on 1 worker(s) ("), line
