@@ -132,6 +132,10 @@ def test_a_worker_killed_mid_run_loses_nothing(tmp_path: Path, prefect_env: dict
         args = [*run_args(source, tmp_path), "--dask-workers", "2", "--rpm", "3000"]
         with _started(args, _env(prefect_env, emu), log) as run:
             _wait_until(lambda: _holding(state) >= 40 and len(_workers_of(run)) == 2, run, log)
+            mid_run = rowrelay(["status", str(state)], _env(prefect_env, emu))  # every writer's rows
+            assert mid_run.returncode == 0, mid_run.stderr
+            assert f"rows {rows} " in mid_run.stdout, mid_run.stdout
+            assert "queued" in mid_run.stdout or "in_progress" in mid_run.stdout, mid_run.stdout
             victim = _workers_of(run)[0]
             victim.send_signal(signal.SIGKILL)
             assert run.wait(timeout=400) == 0, log.read_text()[-3000:]
