@@ -113,6 +113,10 @@ _FAIL_WHEN_FAILED = (
     "End the Prefect flow run Failed (so Prefect's notifications fire) when more rows than this did not "
     "complete: a count N, or a share P% of the rows. Otherwise it ends Completed, with the counts."
 )
+_DASK = (
+    "Run the shards on the Dask cluster at this scheduler address, under one rate budget (needs the dask extra)."
+)
+_DASK_WORKERS = "Run the shards on a local Dask cluster of this many worker processes, under one rate budget."
 
 
 @_deferred("run").command()
@@ -142,12 +146,8 @@ def run(
     service_tier: Annotated[str | None, Opt(help=_about("service_tier"))] = None,
     prices: Annotated[Path | None, Opt(help=_about("prices"))] = None,
     fail_when_failed: Annotated[str | None, Opt(help=_FAIL_WHEN_FAILED)] = None,
-    dask: Annotated[
-        str | None, Opt(help="Run the shards on the Dask cluster at this scheduler address (rowrelay[dask]).")
-    ] = None,
-    dask_workers: Annotated[
-        int | None, Opt(help="Run the shards on a local Dask cluster of this many worker processes.")
-    ] = None,
+    dask: Annotated[str | None, Opt(help=_DASK)] = None,
+    dask_workers: Annotated[int | None, Opt(help=_DASK_WORKERS)] = None,
 ) -> None:
     """Run a batch, or resume it: the same command again picks up where it stopped."""
     request = _request(
@@ -250,12 +250,15 @@ def deploy(
         str | None, Opt("--schema", help="Structured outputs: FILE.json or module:Model.")
     ] = None,
     fail_when_failed: Annotated[str | None, Opt(help=_FAIL_WHEN_FAILED)] = None,
+    dask: Annotated[str | None, Opt(help=_DASK)] = None,
+    dask_workers: Annotated[int | None, Opt(help=_DASK_WORKERS)] = None,
 ) -> None:
     """Serve the batch flow as a Prefect deployment on a cron schedule (runs until stopped)."""
     request = _request(
         input.resolve(), template=template, prompt_column=prompt_column, id_column=id_column, model=model,
         output=None if output is None else output.resolve(), fail_when_failed=fail_when_failed,
         output_schema=None if schema is None or ":" in schema else str(Path(schema).resolve()),
+        dask=dask, dask_workers=dask_workers,
     )  # fmt: skip
     # An explicit state directory, so every scheduled run (and a cancellation hook run by Prefect's
     # runner process) finds the same batch.
@@ -271,12 +274,14 @@ def deploy(
 
 
 def _check_deployment(request: BatchRequest, state: Path) -> None:
-    """What a scheduled run would refuse, refused now: its input, state directory and output."""
+    """What a scheduled run would refuse, refused now: its input, state directory, output and cluster."""
+    from rowrelay.flows import cluster
     from rowrelay.flows.precheck import check_destinations, read_checked
 
     try:
         read_checked(request)
         check_destinations(request, state)
+        cluster.precheck(request.dask, request.dask_workers)
     except UsageError as exc:
         fail(str(exc))
 
