@@ -113,7 +113,10 @@ _FAIL_WHEN_FAILED = (
     "End the Prefect flow run Failed (so Prefect's notifications fire) when more rows than this did not "
     "complete: a count N, or a share P% of the rows. Otherwise it ends Completed, with the counts."
 )
-_DASK = "Run the shards on the Dask cluster at this scheduler address, under one rate budget (needs the dask extra)."
+_DASK = (
+    "Run the shards on the Dask cluster at this scheduler address, under one rate budget "
+    "(needs the dask extra)."
+)
 _DASK_WORKERS = "Run the shards on a local Dask cluster of this many worker processes, under one rate budget."
 
 
