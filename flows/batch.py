@@ -32,16 +32,8 @@ from prefect.utilities.annotations import quote
 from rowrelay.flows.artifacts import ProgressArtifact, publish_summary
 from rowrelay.flows.backends import resolve_backend
 from rowrelay.flows.cancelling import cancel_batch
-from rowrelay.flows.cluster import (
-    ClusterChoice,
-    bank_limits,
-    check_cost_cap,
-    reread,
-    run_on_cluster,
-    shard_jobs,
-    spread,
-    started,
-)
+from rowrelay.flows.cluster import ClusterChoice, check_cost_cap, started
+from rowrelay.flows.cluster_run import bank_limits, reread, run_on_cluster, shard_jobs, spread
 from rowrelay.flows.narration import Narrator, log_outcome
 from rowrelay.flows.outcome import FailThreshold, final_state
 from rowrelay.flows.precheck import check_destinations, check_fields
