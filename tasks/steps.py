@@ -39,12 +39,7 @@ def plan(table: StateTable, prepared: PreparedInput, policy: RowPolicy, shard_si
 async def process_shard(runner: BatchRunner, number: int, keys: list[str]) -> dict[str, int]:
     """Run the async runner over one shard of rows; returns the shard's counts by status."""
     await runner.run(keys)
-    table = runner.driver.context.table
-    counts: dict[str, int] = {}
-    for key in keys:
-        status = table.get(key).status
-        counts[status] = counts.get(status, 0) + 1
-    return counts
+    return runner.driver.context.table.counts_of(keys)
 
 
 @task(name="process-shard", cache_policy=NO_CACHE, task_run_name="shard-{job.number}")

@@ -90,11 +90,7 @@ async def run_shard(job: ShardJob, link: BankLink, worker: str = "") -> ShardOut
             report = await session.runner.run(job.keys)
         finally:
             await session.aclose()
-        counts: dict[str, int] = {}
-        for key in job.keys:
-            status = table.get(key).status
-            counts[status] = counts.get(status, 0) + 1
-        return ShardOutcome(counts, vars(report.counters).copy(), worker)
+        return ShardOutcome(table.counts_of(job.keys), vars(report.counters).copy(), worker)
     finally:
         table.close()
 
