@@ -14,23 +14,31 @@ trips to the scheduler; the same on both sides) on a CSV, its local Prefect serv
    shards in the CLI's own process), zero latency and every limit out of the way (`--rpm 10^7 --tpm 10^9
    --max-in-flight 1000`, polls 10^7/min). The figure is the marginal rate between the two sizes (median
    process walls), so start-up cancels; start-up is each side's intercept (wall at the small size minus
-   its rows at the marginal rate): the cluster's and the Dask task's start-up is the difference.
+   its rows at the marginal rate): the cluster's and the Dask task's start-up is the difference. Both
+   sides run 2 shards at once (the CLI's process; the worker's 2 threads); the cluster cuts the batch
+   into at least 2 shards, the CLI into shards of 1,000 rows.
 2. Budget accuracy: `--dask-workers 2` against the emulator enforcing R creates/min with a bucket of one
    second (`--rate-window 1`), fixed 0.5 s latency, rows for `--seconds` at R. Steady creates/s ÷ limit
    (`creates_efficiency` with a one-second bucket), 429s as a share of create requests, the worst
    whole second counted from the first create (as tests/cluster/test_dask_runs.py does) and the worst
    sliding second, each ÷ the limit (a full bucket plus a second of refill allows 2.0 in a sliding one).
-3. One grant: a LocalCluster of one worker process; a task on it calls `DaskLink.grant` in a loop (the
-   path a shard's budget takes: its loop, the worker's loop, the scheduler's handler, back). Median and
-   p95 µs per round trip; the scheduler thread's CPU per grant (its `thread_time` across the loop), and
-   `Bank.grant` alone; grants per create from item 2's log line.
-4. More machines than this one: arithmetic from 1-3, assumptions printed with it.
+   Round trips per row: the flow's log line ("shared budget ...: N round trips"), the bank's count of
+   grants of creates and polls (holds and releases of in-flight slots are round trips it does not count).
+3. One grant: a LocalCluster of one worker process (its start-up timed too); a task on it calls
+   `DaskLink.grant` in a loop, the path a shard's budget takes (the shard's loop, the worker's loop, the
+   scheduler's handler, back). Median and p95 µs per round trip, the scheduler thread's CPU per grant
+   (its `thread_time` across the loop: Dask's RPC handling and the bank), and `Bank.grant` alone.
+4. More machines than this one: arithmetic from 1-3, its assumptions printed with it.
+
+The load average before and after is printed: on a shared machine the walls move with it, CPU per grant
+much less.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import re
 import secrets
@@ -122,14 +130,15 @@ def coordination(tmp: Path, env: dict[str, str], sizes: list[int], repeats: int)
     result: dict[str, Any] = {"sizes": sizes, "repeats": repeats, "runs": runs}
     for side in sides:
         walls = {n: median([r["process_wall_s"] for r in runs[side][n]]) for n in sizes}
-        rate = (large - small) / (walls[large] - walls[small])
+        grew = walls[large] - walls[small]
+        rate = (large - small) / grew if grew > 0 else math.nan  # nan: noise larger than the work
         trips = [r["round_trips"] for r in runs[side][large] if r["round_trips"] is not None]
-        creates = [r["create_requests"] for r in runs[side][large]]
         result[side] = {
             "median_wall_s": walls,
             "marginal_rows_per_s": rate,
+            "whole_rows_per_s": large / walls[large],
             "startup_s": walls[small] - small / rate,
-            "grants_per_create": median(trips) / median(creates) if trips else None,
+            "grants_per_row": median(trips) / large if trips else None,
         }
     base, dask = result["in-process"], result["dask, 1 worker"]
     result["rate_ratio"] = dask["marginal_rows_per_s"] / base["marginal_rows_per_s"]
@@ -147,9 +156,9 @@ def report_coordination(r: dict[str, Any]) -> None:
     for side in ("in-process", "dask, 1 worker"):
         s = r[side]
         walls = s["median_wall_s"]
-        per_create = "" if s["grants_per_create"] is None else f"{s['grants_per_create']:.3f}"
+        per_row = "" if s["grants_per_row"] is None else f"{s['grants_per_row']:.2f}"
         lines.append((side, f"{walls[small]:.1f}", f"{walls[large]:.1f}", f"{s['marginal_rows_per_s']:,.0f}",
-                      f"{s['startup_s']:.1f}", per_create))  # fmt: skip
+                      f"{s['startup_s']:.1f}", per_row))  # fmt: skip
     lines.append(("dask ÷ in-process, or dask − in-process", "", "", f"{r['rate_ratio']:.2f}",
                   f"{r['startup_difference_s']:+.1f}", ""))  # fmt: skip
     header = (
@@ -158,7 +167,7 @@ def report_coordination(r: dict[str, Any]) -> None:
         f"wall {large:,} s",
         "marginal rows/s",
         "start-up s",
-        "grants/create",
+        "round trips/row",
     )
     table(lines, header)
 
@@ -178,7 +187,7 @@ def accuracy(tmp: Path, env: dict[str, str], rpm: int, seconds: float) -> dict[s
     limit = rpm / 60.0
     bins = Counter(int(t - created[0]) for t in created)
     whole = [bins.get(s, 0) for s in range(max(bins) + 1)]
-    sliding = _worst_sliding_second(created)
+    sliding, sliding_at = _worst_sliding_second(created)
     return {
         "rows": rows,
         "rpm": rpm,
@@ -191,19 +200,22 @@ def accuracy(tmp: Path, env: dict[str, str], rpm: int, seconds: float) -> dict[s
         "seconds_over_limit": sum(1 for n in whole[:-1] if n > limit),
         "worst_sliding_second": sliding,
         "worst_sliding_second_ratio": sliding / limit,
-        "grants_per_create": None
-        if run["round_trips"] is None
-        else run["round_trips"] / counts["create_requests"],
+        "worst_sliding_second_at_s": sliding_at,
+        "creates_per_second": whole,
+        "polls": counts["requests"] - counts["create_requests"],
+        "grants_per_row": None if run["round_trips"] is None else run["round_trips"] / rows,
     }
 
 
-def _worst_sliding_second(times: list[float]) -> int:
-    worst, start = 0, 0
+def _worst_sliding_second(times: list[float]) -> tuple[int, float]:
+    """The most creates in any one second, and when that second began (seconds from the first create)."""
+    worst, at, start = 0, 0.0, 0
     for end, t in enumerate(times):
         while times[start] <= t - 1.0:
             start += 1
-        worst = max(worst, end - start + 1)
-    return worst
+        if end - start + 1 > worst:
+            worst, at = end - start + 1, times[start] - times[0]
+    return worst, at
 
 
 def report_accuracy(r: dict[str, Any]) -> None:
@@ -213,7 +225,8 @@ def report_accuracy(r: dict[str, Any]) -> None:
         f"({limit:g}/s, bucket of 1 s), latency {ACCURACY_LATENCY}"
     )
     trips = "?" if r["round_trips"] is None else f"{r['round_trips']:,}"
-    per_create = "?" if r["grants_per_create"] is None else f"{r['grants_per_create']:.2f}"
+    per_row = "?" if r["grants_per_row"] is None else f"{r['grants_per_row']:.2f}"
+    polls = f"{r['polls']:,} polls ({r['polls'] / max(1, r['completed']):.2f} a row)"
     table(
         [
             ("steady creates/s ÷ limit", f"{r['steady_ratio']:.3f}", ">= 0.95",
@@ -225,8 +238,8 @@ def report_accuracy(r: dict[str, Any]) -> None:
             ("worst whole second ÷ limit", f"{r['worst_whole_second_ratio']:.2f}", "",
              f"{r['worst_whole_second']} creates; {r['seconds_over_limit']} second(s) above the limit"),
             ("worst sliding second ÷ limit", f"{r['worst_sliding_second_ratio']:.2f}", "<= 2.0",
-             f"{r['worst_sliding_second']} creates"),
-            ("grants per create request", per_create, "", f"{trips} round trips (the flow's log)"),
+             f"{r['worst_sliding_second']} creates, from {r['worst_sliding_second_at_s']:.1f} s"),
+            ("round trips per row", per_row, "", f"{trips} (the flow's log); {polls}"),
             ("rows completed", f"{r['completed']:,}", f"{r['rows']:,}", f"wall {r['process_wall_s']:.1f} s"),
         ],
         ("measure", "value", "target", "detail"),
@@ -287,10 +300,14 @@ def _one_grant(grants: int, bank: str) -> dict[str, Any]:
 
     from rowrelay.tasks.cluster.bank_service import drop_bank, install_bank, limits_of
 
+    began = time.perf_counter()
     cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)  # type: ignore[no-untyped-call]
     with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
+        client.wait_for_workers(1)
+        started = time.perf_counter() - began
         client.run_on_scheduler(install_bank, bank, {"default": limits_of(10**9, 10**12, 10**9, 10**6)})
         client.submit(_grant_loop, bank, 200, pure=False).result()  # warm: imports, connections
+        first = time.perf_counter() - began - started
         before = client.run_on_scheduler(_scheduler_cpu)
         took = client.submit(_grant_loop, bank, grants, pure=False).result()
         cpu = client.run_on_scheduler(_scheduler_cpu) - before
@@ -302,12 +319,13 @@ def _one_grant(grants: int, bank: str) -> dict[str, Any]:
         "round_trip_p95_us": quantile(took, 0.95) * 1e6,
         "scheduler_cpu_per_grant_us": cpu / grants * 1e6,
         "bank_alone_us": _bank_alone(100_000) * 1e6,
+        "cluster_start_s": started,
+        "first_task_s": first,
     }
 
 
-def report_grant(g: dict[str, Any], accuracy: dict[str, Any]) -> None:
+def report_grant(g: dict[str, Any]) -> None:
     print(f"\n3. one grant: a task on a 1-worker LocalCluster calling DaskLink.grant {g['grants']:,} times")
-    per_create = accuracy["grants_per_create"]
     table(
         [
             ("round trip, median (µs)", f"{g['round_trip_median_us']:,.0f}",
@@ -315,8 +333,8 @@ def report_grant(g: dict[str, Any], accuracy: dict[str, Any]) -> None:
             ("scheduler thread CPU per grant (µs)", f"{g['scheduler_cpu_per_grant_us']:,.0f}",
              "RPC handling + the bank, and whatever else the scheduler did meanwhile"),
             ("Bank.grant alone (µs)", f"{g['bank_alone_us']:.2f}", "the arithmetic, no Dask"),
-            ("grants per create (item 2)", "?" if per_create is None else f"{per_create:.2f}",
-             "creates and polls; hold/release of in-flight slots are round trips the bank does not count"),
+            ("LocalCluster of 1 worker: start (s)", f"{g['cluster_start_s']:.1f}",
+             f"then {g['first_task_s']:.1f} s to the first task's end (the worker imports rowrelay)"),
         ],
         ("measure", "value", "detail"),
     )  # fmt: skip
@@ -326,38 +344,42 @@ def report_grant(g: dict[str, Any], accuracy: dict[str, Any]) -> None:
 
 
 def scale_out(c: dict[str, Any], a: dict[str, Any], g: dict[str, Any]) -> dict[str, Any]:
-    per_worker = c["dask, 1 worker"]["marginal_rows_per_s"]
+    dask = c["dask, 1 worker"]
+    marginal = dask["marginal_rows_per_s"]
+    per_worker = marginal if math.isfinite(marginal) else dask["whole_rows_per_s"]
     capacity = 1e6 / g["scheduler_cpu_per_grant_us"]
-    per_create = a["grants_per_create"] or 1.0
-    rtt = g["round_trip_median_us"] / 1e6
+    # round trips a row costs: the larger of the full-speed run's and the rate-limited run's (the latter
+    # draws polls one at a time); neither counts the in-flight slots' holds and releases
+    per_row = max(dask["grants_per_row"] or 0.0, a["grants_per_row"] or 0.0) or 1.0
     return {
         "per_worker_rows_per_s": per_worker,
+        "per_worker_source": "marginal" if math.isfinite(marginal) else "whole run (marginal was noise)",
         "scheduler_grants_per_s": capacity,
-        "grants_per_create": per_create,
-        "creates_per_s_one_bank": capacity / per_create,
-        "workers_one_bank": capacity / (per_create * per_worker),
-        "workers_one_bank_with_slots": capacity / ((per_create + 2) * per_worker),
-        "one_worker_ceiling_chunk_1": 1 / rtt,
+        "grants_per_row": per_row,
+        "rows_per_s_one_bank": capacity / per_row,
+        "workers_one_bank": capacity / (per_row * per_worker),
+        "workers_one_bank_with_slots": capacity / ((per_row + 2) * per_worker),
+        "one_shard_grants_per_s": 1e6 / g["round_trip_median_us"],
     }
 
 
 def report_scale_out(s: dict[str, Any], g: dict[str, Any]) -> None:
-    print("\n4. more machines than this one (arithmetic, not measured):")
+    print("\n4. more machines than this one (arithmetic from 1-3, not measured):")
     table(
         [
             ("per-worker rows/s (item 1, dask, 1 worker)", f"{s['per_worker_rows_per_s']:,.0f}",
-             "assumed the same on every machine: the worker's own core, not the bank, bounds it"),
+             f"{s['per_worker_source']}; assumed on every machine (its own cores bound it, not the bank)"),
             ("grants/s one scheduler core serves", f"{s['scheduler_grants_per_s']:,.0f}",
-             f"1 ÷ {g['scheduler_cpu_per_grant_us']:,.0f} µs (item 3), the core doing nothing else"),
-            ("round trips per create", f"{s['grants_per_create']:.2f}", "item 2's grants ÷ creates"),
-            ("creates/s one bank supports", f"{s['creates_per_s_one_bank']:,.0f}",
-             "grants/s ÷ round trips per create"),
+             f"1 ÷ {g['scheduler_cpu_per_grant_us']:,.0f} µs (item 3); the core does nothing else"),
+            ("round trips per row", f"{s['grants_per_row']:.2f}", "the larger of items 1 and 2"),
+            ("rows/s one bank supports", f"{s['rows_per_s_one_bank']:,.0f}",
+             "grants/s ÷ round trips per row"),
             ("workers at full speed one bank supports", f"{s['workers_one_bank']:,.1f}",
-             "creates/s ÷ per-worker rows/s"),
+             "rows/s one bank supports ÷ per-worker rows/s"),
             ("  if every row also holds and releases a slot", f"{s['workers_one_bank_with_slots']:,.1f}",
-             "+2 uncounted round trips a row: the worst case (slots are held in chunks)"),
-            ("one worker's creates/s if every grant is one create", f"{s['one_worker_ceiling_chunk_1']:,.0f}",
-             "1 ÷ round trip: a worker asks for one grant at a time; chunks are 0.05 s of R"),
+             "+2 round trips a row the bank does not count: the worst case (slots are held in chunks)"),
+            ("grants/s one shard can ask for", f"{s['one_shard_grants_per_s']:,.0f}",
+             "1 ÷ round trip: a shard has one ask in flight per kind; a grant is at most 0.05 s of R"),
         ],
         ("figure", "value", "how"),
     )  # fmt: skip
@@ -370,10 +392,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rpm", type=int, default=3000)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--grants", type=int, default=2000)
-    parser.add_argument("--quick", action="store_true", help="200/800 rows once, R = 1,200/min for 10 s")
+    parser.add_argument("--quick", action="store_true", help="250/1,000 rows once, R = 1,200/min for 10 s")
     args = parser.parse_args(argv)
     if args.quick:
-        args.sizes, args.repeats, args.rpm, args.seconds, args.grants = [200, 800], 1, 1200, 10.0, 500
+        args.sizes, args.repeats, args.rpm, args.seconds, args.grants = [250, 1000], 1, 1200, 10.0, 500
     load_before = os.getloadavg()[0]
     with (
         tempfile.TemporaryDirectory(prefix="bench-dask-") as name,
@@ -396,7 +418,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"\nthe machine: {os.cpu_count()} cores, load average {load_before:.2f} before the runs")
     report_coordination(coord)
     report_accuracy(acc)
-    report_grant(grant, acc)
+    report_grant(grant)
     report_scale_out(scale, grant)
     result = {"coordination": coord, "accuracy": acc, "grant": grant, "scale_out": scale}
     write("dask", {**result, "load_before": load_before})
