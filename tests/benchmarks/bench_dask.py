@@ -27,7 +27,8 @@ trips to the scheduler; the same on both sides) on a CSV, its local Prefect serv
 3. One grant: a LocalCluster of one worker process (its start-up timed too); a task on it calls
    `DaskLink.grant` in a loop, the path a shard's budget takes (the shard's loop, the worker's loop, the
    scheduler's handler, back). Median and p95 µs per round trip, the scheduler thread's CPU per grant
-   (its `thread_time` across the loop: Dask's RPC handling and the bank), and `Bank.grant` alone.
+   (its `thread_time` across the loop: Dask's RPC handling and the bank), and `Bank.grant` alone
+   (tests/benchmarks/_dask_grant.py).
 4. More machines than this one: arithmetic from 1-3, its assumptions printed with it.
 
 The load average before and after is printed: on a shared machine the walls move with it, CPU per grant
@@ -37,11 +38,9 @@ much less.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import math
 import os
 import re
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -58,11 +57,11 @@ from tests.benchmarks._common import (
     creates_efficiency,
     emulator,
     median,
-    quantile,
     server_counts,
     table,
     write,
 )
+from tests.benchmarks._dask_grant import one_grant
 from tests.benchmarks._workload import MODEL, prompt
 from tests.support.local_prefect import environment, stopped_afterwards
 
@@ -94,7 +93,9 @@ def _cli(args: list[str], env: dict[str, str]) -> tuple[float, str]:
     return took, done.stderr
 
 
-def _run(tmp: Path, env: dict[str, str], rows: int, name: str, emu_url: str, extra: list[str]) -> Any:
+def _run(
+    tmp: Path, env: dict[str, str], rows: int, name: str, emu_url: str, extra: list[str]
+) -> dict[str, Any]:
     where = tmp / name
     args = [
         "run", str(_source(tmp, rows)), "--id-column", "id", "--prompt-column", "prompt",
@@ -247,81 +248,6 @@ def report_accuracy(r: dict[str, Any]) -> None:
 
 
 # --- 3. one grant --------------------------------------------------------------------------------------
-
-
-def _grant_loop(bank: str, count: int) -> list[float]:
-    """On a worker, in a task's thread as a shard runs: `count` grants, each one's seconds."""
-    from rowrelay.tasks.cluster.link import DaskLink
-
-    link = DaskLink(bank, "default", "bench")
-
-    async def loop() -> list[float]:
-        took = []
-        for _ in range(count):
-            began = time.perf_counter()
-            await link.grant("creates", 1, 1)
-            took.append(time.perf_counter() - began)
-        return took
-
-    return asyncio.run(loop())
-
-
-def _scheduler_cpu() -> float:
-    """CPU seconds of the thread that runs the scheduler's event loop (`run_on_scheduler` runs here)."""
-    return time.thread_time()
-
-
-def _bank_alone(count: int) -> float:
-    """Seconds per `Bank.grant` called directly: the scheduler's arithmetic without Dask's RPC."""
-    from rowrelay.tasks.llm.bank import Bank, Limits
-
-    bank = Bank({"default": Limits(10**9, 10**12, 10**9, 10**6)}, time.monotonic)
-    began = time.perf_counter()
-    for _ in range(count):
-        bank.grant("default", "creates", 1, 1)
-    return (time.perf_counter() - began) / count
-
-
-def one_grant(grants: int) -> dict[str, Any]:
-    _, others = cores()
-    mine = os.sched_getaffinity(0)
-    os.sched_setaffinity(
-        0, others
-    )  # the scheduler's thread here, and the worker it spawns, off the emulator's core
-    bank = f"bench-{secrets.token_hex(4)}"
-    try:
-        return _one_grant(grants, bank)
-    finally:
-        os.sched_setaffinity(0, mine)
-
-
-def _one_grant(grants: int, bank: str) -> dict[str, Any]:
-    from distributed import Client, LocalCluster
-
-    from rowrelay.tasks.cluster.bank_service import drop_bank, install_bank, limits_of
-
-    began = time.perf_counter()
-    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)  # type: ignore[no-untyped-call]
-    with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
-        client.wait_for_workers(1)
-        started = time.perf_counter() - began
-        client.run_on_scheduler(install_bank, bank, {"default": limits_of(10**9, 10**12, 10**9, 10**6)})
-        client.submit(_grant_loop, bank, 200, pure=False).result()  # warm: imports, connections
-        first = time.perf_counter() - began - started
-        before = client.run_on_scheduler(_scheduler_cpu)
-        took = client.submit(_grant_loop, bank, grants, pure=False).result()
-        cpu = client.run_on_scheduler(_scheduler_cpu) - before
-        stats = client.run_on_scheduler(drop_bank, bank)
-    return {
-        "grants": grants,
-        "bank_grants": stats.get("grants"),
-        "round_trip_median_us": median(took) * 1e6,
-        "round_trip_p95_us": quantile(took, 0.95) * 1e6,
-        "scheduler_cpu_per_grant_us": cpu / grants * 1e6,
-        "bank_alone_us": _bank_alone(100_000) * 1e6,
-        "cluster_start_s": started,
-        "first_task_s": first,
-    }
 
 
 def report_grant(g: dict[str, Any]) -> None:
