@@ -303,7 +303,7 @@ def report_scale_out(s: dict[str, Any], g: dict[str, Any]) -> None:
             ("workers at full speed one bank supports", f"{s['workers_one_bank']:,.1f}",
              "rows/s one bank supports ÷ per-worker rows/s"),
             ("  if every row also holds and releases a slot", f"{s['workers_one_bank_with_slots']:,.1f}",
-             "+ a hold and a release a row, round trips the bank does not count (when slots go one at a time)"),
+             "+ a hold and a release a row: round trips the bank does not count (slots one at a time)"),
             ("grants/s one shard can ask for", f"{s['one_shard_grants_per_s']:,.0f}",
              "1 ÷ round trip: a shard has one ask in flight per kind; a grant is at most 0.05 s of R"),
         ],
