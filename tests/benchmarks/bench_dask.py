@@ -23,7 +23,7 @@ trips to the scheduler; the same on both sides) on a CSV, its local Prefect serv
    whole second counted from the first create (as tests/cluster/test_dask_runs.py does) and the worst
    sliding second, each ÷ the limit (a full bucket plus a second of refill allows 2.0 in a sliding one).
    Round trips per row: the flow's log line ("shared budget ...: N round trips"), the bank's count of
-   grants of creates and polls (holds and releases of in-flight slots are round trips it does not count).
+   every call (grants of creates and polls, holds and releases of in-flight slots, pauses).
 3. One grant: a LocalCluster of one worker process (its start-up timed too); a task on it calls
    `DaskLink.grant` in a loop, the path a shard's budget takes (the shard's loop, the worker's loop, the
    scheduler's handler, back). Median and p95 µs per round trip, the scheduler thread's CPU per grant
@@ -274,8 +274,7 @@ def scale_out(c: dict[str, Any], a: dict[str, Any], g: dict[str, Any]) -> dict[s
     marginal = dask["marginal_rows_per_s"]
     per_worker = marginal if math.isfinite(marginal) else dask["whole_rows_per_s"]
     capacity = 1e6 / g["scheduler_cpu_per_grant_us"]
-    # round trips a row costs: the larger of the full-speed run's and the rate-limited run's (the latter
-    # draws polls one at a time); neither counts the in-flight slots' holds and releases
+    # round trips a row costs: the larger of the full-speed run's and the rate-limited run's
     per_row = max(dask["grants_per_row"] or 0.0, a["grants_per_row"] or 0.0) or 1.0
     return {
         "per_worker_rows_per_s": per_worker,
@@ -284,7 +283,6 @@ def scale_out(c: dict[str, Any], a: dict[str, Any], g: dict[str, Any]) -> dict[s
         "grants_per_row": per_row,
         "rows_per_s_one_bank": capacity / per_row,
         "workers_one_bank": capacity / (per_row * per_worker),
-        "workers_one_bank_with_slots": capacity / ((per_row + 2) * per_worker),
         "one_shard_grants_per_s": 1e6 / g["round_trip_median_us"],
     }
 
@@ -302,8 +300,6 @@ def report_scale_out(s: dict[str, Any], g: dict[str, Any]) -> None:
              "grants/s ÷ round trips per row"),
             ("workers at full speed one bank supports", f"{s['workers_one_bank']:,.1f}",
              "rows/s one bank supports ÷ per-worker rows/s"),
-            ("  if every row also holds and releases a slot", f"{s['workers_one_bank_with_slots']:,.1f}",
-             "+ a hold and a release a row: round trips the bank does not count (slots one at a time)"),
             ("grants/s one shard can ask for", f"{s['one_shard_grants_per_s']:,.0f}",
              "1 ÷ round trip: a shard has one ask in flight per kind; a grant is at most 0.05 s of R"),
         ],
