@@ -30,7 +30,6 @@ from prefect.runtime import flow_run as flow_run_context
 from prefect.utilities.annotations import quote
 
 from rowrelay.flows.artifacts import ProgressArtifact, publish_summary
-from rowrelay.flows.backends import resolve_backend
 from rowrelay.flows.cancelling import cancel_batch
 from rowrelay.flows.narration import Narrator, log_outcome
 from rowrelay.flows.outcome import FailThreshold, final_state
@@ -38,9 +37,11 @@ from rowrelay.flows.precheck import check_destinations, check_fields
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.run_labels import label_flow_run
 from rowrelay.flows.run_logs import sent_to_flow_run
+from rowrelay.flows.targets import Target, recorded_endpoints, resolve_targets
 from rowrelay.tasks.dataset import PreparedInput
-from rowrelay.tasks.run import Progress, open_session
+from rowrelay.tasks.run import Progress, RunCounters, Session, Shard, open_session
 from rowrelay.tasks.run.plan import send_order
+from rowrelay.tasks.run.spend import Spend, spent_so_far
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import RUN_FILE, RunRecord, StateTable, summarize, write_run_record
 from rowrelay.tasks.steps import export_results, load_input, plan, process_shard
@@ -138,6 +139,7 @@ async def run_batch(
     service_tier: str | None = None,
     prices: str | None = None,
     fail_when_failed: str | None = None,
+    endpoints: Any = None,
 ) -> BatchResult:
     """Run (or resume) a batch. `source` is a CSV/Parquet/JSONL path, or a DataFrame from Python.
 
@@ -150,13 +152,15 @@ async def run_batch(
     a price file over rowrelay's own.
     `fail_when_failed` (`N` or `P%`): past that many rows that did not complete, the flow run ends
     `Failed` instead of `Completed` with the counts (flows/outcome.py).
+    `endpoints` (a TOML or JSON file, or a list of entries) spreads the rows across several endpoints,
+    each with its own key, base URL or deployment and its own limits (tasks/run/endpoints.py).
     """
     request = BatchRequest.build(
         source, template=template, prompt_column=prompt_column, id_column=id_column,
         instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode,
         rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
         base_url=base_url, output_schema=output_schema, max_cost=max_cost, service_tier=service_tier,
-        prices=prices, fail_when_failed=fail_when_failed,
+        prices=prices, fail_when_failed=fail_when_failed, endpoints=endpoints,
     )  # fmt: skip
     with sent_to_flow_run():
         return await _run(request)
@@ -168,7 +172,7 @@ async def _run(request: BatchRequest) -> BatchResult:
     factory = _agent_factory(request.agent)
     state_dir = request.state_dir(prepared)
     check_destinations(request, state_dir)  # before the emulator starts or the state dir is made
-    settings, url = resolve_backend(request.settings)
+    settings, url, targets = resolve_targets(request)
     table = StateTable.open(
         state_dir,
         checkpoint_interval=settings.checkpoint_interval,
@@ -179,8 +183,8 @@ async def _run(request: BatchRequest) -> BatchResult:
     out = request.output_path(state_dir)
     await label_flow_run(table.batch_id, settings.model, settings.backend)
     with _active(state_dir), contextlib.closing(table):
-        _record_run(state_dir, request, out, settings, url)
-        stopped = await _process(settings, table, prepared, url, factory, request.output_schema)
+        _record_run(state_dir, request, out, settings, url, targets)
+        stopped = await _process(settings, table, prepared, targets, factory, request.output_schema)
     result = await _finish(table, prepared, out, settings.backend, url, request.output_schema, stopped)
     # Prefect takes a returned state as the run's final one: a caller receives `result` when it is
     # Completed, and an exception carrying the message when it is Failed (the CLI asks for the state).
@@ -261,11 +265,13 @@ async def _process(
     settings: Settings,
     table: StateTable,
     prepared: PreparedInput,
-    url: str | None,
+    targets: list[Target],
     agent: AgentFactory | None = None,
     output_schema: OutputSchema | None = None,
 ) -> str | None:
-    """Run the shards; returns why the run stopped sending rows early (the cost cap), if it did."""
+    """Run the shards, each on its endpoint's session; returns why the run stopped sending rows early
+    (the cost cap), if it did. Every endpoint has its own session (backend and rate budget) and runs its
+    own shards, all endpoints at once; the cost cap and the run's counters are the batch's, shared."""
     artifact = await ProgressArtifact.create(table.batch_id)
     sink = progress_sink.get()
     narrator = Narrator()
@@ -276,35 +282,49 @@ async def _process(
         if sink is not None:
             sink(progress)
 
-    session = open_session(
-        settings, table, prepared.prompt, instructions=prepared.instructions, base_url=url,
-        progress=on_progress, agent=agent, output_schema=output_schema,
-    )  # fmt: skip
-    try:
-        batch = plan(_whole(table), _whole(prepared), session.driver.context.policy, settings.shard_size)
-        log.info(
-            "batch %s: %d rows, %d done, %d holding a token (resumed first), %d to send, %d shards",
-            table.batch_id, len(table), batch.already_done, batch.resumed, batch.to_send, len(batch.shards),
-        )  # fmt: skip
-        gate = asyncio.Semaphore(_SHARDS_AT_ONCE)
+    async with contextlib.AsyncExitStack() as sessions_open:
+        try:
+            spend, counters = Spend.open(settings, **spent_so_far(table)), RunCounters()
+            sessions: dict[str | None, Session] = {}
+            for target in targets:
+                sessions[target.endpoint] = session = open_session(
+                    target.settings, table, prepared.prompt, instructions=prepared.instructions,
+                    base_url=target.url, progress=on_progress, agent=agent, output_schema=output_schema,
+                    endpoint=target.endpoint, spend=spend, counters=counters,
+                )  # fmt: skip
+                sessions_open.push_async_callback(session.aclose)
+            policy = session.driver.context.policy  # what decides which rows are sent: the same for all
+            rpm = None if targets[0].endpoint is None else {t.endpoint or "": t.settings.rpm for t in targets}
+            batch = plan(_whole(table), _whole(prepared), policy, settings.shard_size, rpm)
+            log.info(
+                "batch %s: %d rows, %d done, %d holding a token (resumed first), %d to send, %d shards",
+                table.batch_id, len(table), batch.already_done, batch.resumed, batch.to_send,
+                len(batch.shards),
+            )  # fmt: skip
+            # Each endpoint lets its next shard start while its last one's tail finishes.
+            gates = {name: asyncio.Semaphore(_SHARDS_AT_ONCE) for name in sessions}
 
-        async def shard(number: int, keys: list[str]) -> dict[str, int]:
-            async with gate:
-                return await process_shard(_whole(session.runner), number, _whole(keys))
+            async def shard(part: Shard) -> dict[str, int]:
+                async with gates[part.endpoint]:
+                    runner = sessions[part.endpoint].runner
+                    return await process_shard(_whole(runner), part.number, _whole(part.keys))
 
-        await asyncio.gather(*(shard(i, keys) for i, keys in enumerate(batch.shards)))
-        if not batch.shards:  # nothing to send or wait on: still say where the batch stands
-            session.runner.report_progress(len(table), time.monotonic())
-        policy = session.driver.context.policy
-        return session.driver.context.spend.stop_message(len(send_order(table, policy)))
-    finally:
-        narrator.close()
-        await session.aclose()
-        await artifact.finish()
+            await asyncio.gather(*(shard(part) for part in batch.shards))
+            if not batch.shards:  # nothing to send or wait on: still say where the batch stands
+                session.runner.report_progress(len(table), time.monotonic())
+            return spend.stop_message(len(send_order(table, policy)))
+        finally:
+            narrator.close()
+            await artifact.finish()
 
 
 def _record_run(
-    state_dir: Path, request: BatchRequest, out: Path, settings: Settings, url: str | None
+    state_dir: Path,
+    request: BatchRequest,
+    out: Path,
+    settings: Settings,
+    url: str | None,
+    targets: list[Target],
 ) -> None:
     """What `rowrelay export`/`cancel` need later: never a key, only where and what (atomic, fsynced)."""
     record = RunRecord(
@@ -317,5 +337,6 @@ def _record_run(
         mode=settings.mode,
         agent=request.agent,
         output_schema=None if request.output_schema is None else request.output_schema.schema,
+        endpoints=recorded_endpoints(targets),
     )
     write_run_record(state_dir, record)

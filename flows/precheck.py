@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from rowrelay.flows.request import BatchRequest
+from rowrelay.flows.targets import check_keys
 from rowrelay.tasks.dataset import RESULT_COLUMNS, PreparedInput, output_problem, prepare, read_input
 from rowrelay.tasks.dataset.typed import field_clashes
 from rowrelay.tasks.errors import UsageError
@@ -34,6 +35,7 @@ def check_run(request: BatchRequest) -> PreparedInput:
     problem = cap_problem(request.settings)  # a price file that is not valid raises its own
     if problem is not None:
         raise UsageError(problem)
+    check_keys(request.endpoints)  # the variables they name were read when the request was built
     prepared = read_checked(request)
     state_dir = request.state_dir(prepared)
     check_destinations(request, state_dir)
