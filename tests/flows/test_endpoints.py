@@ -18,7 +18,7 @@ from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.llm import RowRequest, make_backend
 from rowrelay.tasks.settings import Settings
-from rowrelay.tasks.state import RunRecord, StateTable, load, write_run_record
+from rowrelay.tasks.state import RunRecord, StateTable, load, summary, write_run_record
 from tests.support.runs import creates_per_row
 from tests.support.tickets import TEMPLATE, write_tickets
 
@@ -68,6 +68,7 @@ async def test_rows_spread_by_rpm_each_endpoint_within_its_own_limit_and_every_j
     assert result.counts["completed"] == 120
     frame = load(tmp_path / "state")
     assert Counter(frame["endpoint"]) == {"east": 80, "west": 40}  # 2:1, as their rpm
+    assert summary(tmp_path / "state")["endpoints"] == {"east": 80, "west": 40}  # what `status` shows
     for key, endpoint, attempts in zip(frame["row_key"], frame["endpoint"], frame["attempts"], strict=True):
         other = "west" if endpoint == "east" else "east"
         assert (jobs[endpoint][key], jobs[other][key]) == (attempts, 0), key

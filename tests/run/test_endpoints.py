@@ -3,6 +3,7 @@ entries name, and every bad file refused in one line that never repeats a key.""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,27 @@ def test_rows_are_apportioned_by_weight_and_the_parts_add_up(
     total: int, weights: list[int], parts: list[int]
 ) -> None:
     assert apportion(total, weights) == parts
+
+
+def test_the_readmes_example_file_reads_as_documented(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### Several endpoints") :]
+    example = re.search(r"```toml\n(.*?)```", section, re.DOTALL)
+    assert example is not None
+    path = tmp_path / "endpoints.toml"
+    path.write_text(example.group(1))
+    monkeypatch.setenv("EAST_AZURE_KEY", "az-key")
+    monkeypatch.setenv("OPENAI_API_KEY_2", "sk-key")
+    east, second = load_endpoints(path, _run_settings())
+    assert (east.settings.backend, east.settings.model, east.settings.rpm) == (
+        "azure",
+        "gpt-4-1-mini-east",
+        3000,
+    )
+    assert (second.settings.backend, second.settings.rpm, second.settings.model) == (
+        "openai",
+        1000,
+        "gpt-4.1",
+    )
