@@ -13,7 +13,6 @@ rest are submitted under the rate budget.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import logging
@@ -37,14 +36,21 @@ from rowrelay.flows.precheck import check_destinations, check_fields
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.run_labels import label_flow_run
 from rowrelay.flows.run_logs import sent_to_flow_run
-from rowrelay.flows.targets import Target, recorded_endpoints, resolve_targets
+from rowrelay.flows.targets import (
+    Target,
+    open_sessions,
+    recorded_endpoints,
+    resolve_targets,
+    rpm_of,
+    run_shards,
+)  # fmt: skip
 from rowrelay.tasks.dataset import PreparedInput
-from rowrelay.tasks.run import Progress, RunCounters, Session, Shard, open_session
+from rowrelay.tasks.run import Progress
 from rowrelay.tasks.run.plan import send_order
 from rowrelay.tasks.run.spend import Spend, spent_so_far
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import RUN_FILE, RunRecord, StateTable, summarize, write_run_record
-from rowrelay.tasks.steps import export_results, load_input, plan, process_shard
+from rowrelay.tasks.steps import export_results, load_input, plan
 
 if TYPE_CHECKING:
     from rowrelay.tasks.llm.agent_backend import AgentFactory
@@ -55,7 +61,6 @@ progress_sink: contextvars.ContextVar[Callable[[Progress], None] | None] = conte
     "rowrelay_progress_sink", default=None
 )
 """Where a caller (the CLI's progress bar, a notebook widget) wants progress; set it before the flow."""
-_SHARDS_AT_ONCE = 2
 T = TypeVar("T")
 
 
@@ -63,9 +68,6 @@ def _whole(value: T) -> T:
     """Hand a task its argument as is: Prefect would otherwise walk big objects looking for futures.
     (`quote` is unwrapped before the task body runs, so the task sees the plain value.)"""
     return cast(T, quote(value))
-
-
-# the next shard starts while the last one's tail finishes: the pipe never drains
 
 
 @dataclass(frozen=True)
@@ -284,32 +286,20 @@ async def _process(
 
     async with contextlib.AsyncExitStack() as sessions_open:
         try:
-            spend, counters = Spend.open(settings, **spent_so_far(table)), RunCounters()
-            sessions: dict[str | None, Session] = {}
-            for target in targets:
-                sessions[target.endpoint] = session = open_session(
-                    target.settings, table, prepared.prompt, instructions=prepared.instructions,
-                    base_url=target.url, progress=on_progress, agent=agent, output_schema=output_schema,
-                    endpoint=target.endpoint, spend=spend, counters=counters,
-                )  # fmt: skip
-                sessions_open.push_async_callback(session.aclose)
+            spend = Spend.open(settings, **spent_so_far(table))
+            sessions = open_sessions(
+                sessions_open, targets, table, prepared, spend, progress=on_progress, agent=agent,
+                output_schema=output_schema,
+            )  # fmt: skip
+            session = next(iter(sessions.values()))
             policy = session.driver.context.policy  # what decides which rows are sent: the same for all
-            rpm = None if targets[0].endpoint is None else {t.endpoint or "": t.settings.rpm for t in targets}
-            batch = plan(_whole(table), _whole(prepared), policy, settings.shard_size, rpm)
+            batch = plan(_whole(table), _whole(prepared), policy, settings.shard_size, rpm_of(targets))
             log.info(
                 "batch %s: %d rows, %d done, %d holding a token (resumed first), %d to send, %d shards",
                 table.batch_id, len(table), batch.already_done, batch.resumed, batch.to_send,
                 len(batch.shards),
             )  # fmt: skip
-            # Each endpoint lets its next shard start while its last one's tail finishes.
-            gates = {name: asyncio.Semaphore(_SHARDS_AT_ONCE) for name in sessions}
-
-            async def shard(part: Shard) -> dict[str, int]:
-                async with gates[part.endpoint]:
-                    runner = sessions[part.endpoint].runner
-                    return await process_shard(_whole(runner), part.number, _whole(part.keys))
-
-            await asyncio.gather(*(shard(part) for part in batch.shards))
+            await run_shards(sessions, batch.shards)
             if not batch.shards:  # nothing to send or wait on: still say where the batch stands
                 session.runner.report_progress(len(table), time.monotonic())
             return spend.stop_message(len(send_order(table, policy)))
