@@ -274,13 +274,12 @@ def deploy(
 
 def _check_deployment(request: BatchRequest, state: Path) -> None:
     """What a scheduled run would refuse, refused now: its input, state directory and output."""
-    from rowrelay.flows.precheck import check_destinations, read_checked
-    from rowrelay.flows.targets import check_keys
+    from rowrelay.flows.precheck import check_destinations, check_keys, read_checked
 
     try:
         read_checked(request)
         check_destinations(request, state)
-        check_keys(request.endpoints)
+        check_keys(request)
     except UsageError as exc:
         fail(str(exc))
 

@@ -22,7 +22,6 @@ from prefect.utilities.annotations import quote
 from rowrelay.flows.backends import backend_name, resolve_backend
 from rowrelay.flows.request import BatchRequest
 from rowrelay.tasks.dataset import PreparedInput
-from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.run import BatchRunner, Progress, RunCounters, Session, Shard, open_session
 from rowrelay.tasks.run.endpoints import Endpoint
 from rowrelay.tasks.run.spend import Spend
@@ -35,7 +34,7 @@ if TYPE_CHECKING:
     from rowrelay.tasks.llm.structured import OutputSchema
 
 __all__ = [
-    "Target", "check_keys", "key_problem", "open_sessions", "recorded_endpoints", "resolve_targets", "rpm_of",
+    "Target", "open_sessions", "recorded_endpoints", "resolve_targets", "rpm_of",
     "run_shards", "target_of",
 ]  # fmt: skip
 
@@ -134,21 +133,3 @@ def recorded_endpoints(targets: Sequence[Target]) -> list[dict[str, Any]] | None
         {**(target.entry or {}), "backend": target.settings.backend, "base_url": target.url}
         for target in targets
     ]
-
-
-def key_problem(endpoint: Endpoint) -> str | None:
-    """What an endpoint lacks to authenticate, in one line (checked before the run starts), else None."""
-    settings, said = endpoint.settings, f"--endpoints: endpoint {endpoint.name!r}"
-    backend = backend_name(settings)
-    if backend == "azure" and (not settings.azure_endpoint or settings.azure_api_key is None):
-        return f"{said}: the azure backend needs azure_endpoint and azure_api_key_env (or AZURE_OPENAI_*)"
-    if backend in ("openai", "chat", "agent") and settings.api_key is None:
-        return f"{said}: no API key: name the variable holding it with api_key_env (or set OPENAI_API_KEY)"
-    return None
-
-
-def check_keys(endpoints: Sequence[Endpoint]) -> None:
-    for endpoint in endpoints:
-        problem = key_problem(endpoint)
-        if problem is not None:
-            raise UsageError(problem)
