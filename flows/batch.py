@@ -30,10 +30,12 @@ from prefect.utilities.annotations import quote
 
 from rowrelay.flows.artifacts import ProgressArtifact, publish_summary
 from rowrelay.flows.cancelling import cancel_batch
+from rowrelay.flows.cluster import ClusterChoice, check_cost_cap, started
+from rowrelay.flows.cluster_run import bank_limits, reread, run_on_cluster, shard_jobs, spread
 from rowrelay.flows.narration import Narrator, log_outcome
 from rowrelay.flows.outcome import FailThreshold, final_state
 from rowrelay.flows.precheck import check_destinations, check_fields
-from rowrelay.flows.request import BatchRequest
+from rowrelay.flows.request import ENDPOINTS_ON_A_CLUSTER, BatchRequest
 from rowrelay.flows.run_labels import label_flow_run
 from rowrelay.flows.run_logs import sent_to_flow_run
 from rowrelay.flows.targets import (
@@ -45,6 +47,7 @@ from rowrelay.flows.targets import (
     run_shards,
 )  # fmt: skip
 from rowrelay.tasks.dataset import PreparedInput
+from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.run import Progress
 from rowrelay.tasks.run.plan import send_order
 from rowrelay.tasks.run.spend import Spend, spent_so_far
@@ -53,6 +56,8 @@ from rowrelay.tasks.state import RUN_FILE, RunRecord, StateTable, summarize, wri
 from rowrelay.tasks.steps import export_results, load_input, plan
 
 if TYPE_CHECKING:
+    from prefect.task_runners import TaskRunner
+
     from rowrelay.tasks.llm.agent_backend import AgentFactory
     from rowrelay.tasks.llm.structured import OutputSchema
 
@@ -142,6 +147,9 @@ async def run_batch(
     prices: str | None = None,
     fail_when_failed: str | None = None,
     endpoints: Any = None,
+    dask: str | None = None,
+    dask_workers: int | None = None,
+    task_runner: Any = None,
 ) -> BatchResult:
     """Run (or resume) a batch. `source` is a CSV/Parquet/JSONL path, or a DataFrame from Python.
 
@@ -156,19 +164,30 @@ async def run_batch(
     `Failed` instead of `Completed` with the counts (flows/outcome.py).
     `endpoints` (a TOML or JSON file, or a list of entries) spreads the rows across several endpoints,
     each with its own key, base URL or deployment and its own limits (tasks/run/endpoints.py).
+    `dask` (a scheduler address), `dask_workers` (a LocalCluster of that many worker processes) or
+    `task_runner` (a `prefect_dask.DaskTaskRunner` of any cluster class) run the shards on Dask workers
+    under one rate budget for the whole batch (flows/cluster.py).
     """
     request = BatchRequest.build(
         source, template=template, prompt_column=prompt_column, id_column=id_column,
         instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode,
         rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
         base_url=base_url, output_schema=output_schema, max_cost=max_cost, service_tier=service_tier,
-        prices=prices, fail_when_failed=fail_when_failed, endpoints=endpoints,
+        prices=prices, fail_when_failed=fail_when_failed, endpoints=endpoints, dask=dask,
+        dask_workers=dask_workers,
     )  # fmt: skip
+    cluster = ClusterChoice.of(request.dask, request.dask_workers, task_runner)
     with sent_to_flow_run():
-        return await _run(request)
+        if cluster is None:
+            return await _run(request, None)
+        check_cost_cap(request.settings)
+        if request.endpoints:
+            raise UsageError(ENDPOINTS_ON_A_CLUSTER)
+        async with started(cluster) as runner:  # before the emulator starts or anything is sent
+            return await _run(request, runner)
 
 
-async def _run(request: BatchRequest) -> BatchResult:
+async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchResult:
     prepared = _handed_over(request) or load_input(_whole(request.source), request.spec)
     check_fields(request, prepared)
     factory = _agent_factory(request.agent)
@@ -186,7 +205,9 @@ async def _run(request: BatchRequest) -> BatchResult:
     await label_flow_run(table.batch_id, settings.model, settings.backend)
     with _active(state_dir), contextlib.closing(table):
         _record_run(state_dir, request, out, settings, url, targets)
-        stopped = await _process(settings, table, prepared, targets, factory, request.output_schema)
+        stopped = await _process(settings, table, prepared, targets, factory, request, runner)
+    if runner is not None:  # the workers wrote the rows: read every writer's files again
+        table = reread(table)
     result = await _finish(table, prepared, out, settings.backend, url, request.output_schema, stopped)
     # Prefect takes a returned state as the run's final one: a caller receives `result` when it is
     # Completed, and an exception carrying the message when it is Failed (the CLI asks for the state).
@@ -268,12 +289,15 @@ async def _process(
     table: StateTable,
     prepared: PreparedInput,
     targets: list[Target],
-    agent: AgentFactory | None = None,
-    output_schema: OutputSchema | None = None,
+    agent: AgentFactory | None,
+    request: BatchRequest,
+    runner: TaskRunner[Any] | None,
 ) -> str | None:
-    """Run the shards, each on its endpoint's session; returns why the run stopped sending rows early
-    (the cost cap), if it did. Every endpoint has its own session (backend and rate budget) and runs its
-    own shards, all endpoints at once; the cost cap and the run's counters are the batch's, shared."""
+    """Run the shards, each on its endpoint's session (here, or as tasks on the cluster's workers when
+    `runner` is given); returns why the run stopped sending rows early (the cost cap), if it did. Every
+    endpoint has its own session (backend and rate budget) and runs its own shards, all endpoints at
+    once; the cost cap and the run's counters are the batch's, shared."""
+    output_schema = request.output_schema
     artifact = await ProgressArtifact.create(table.batch_id)
     sink = progress_sink.get()
     narrator = Narrator()
@@ -299,6 +323,18 @@ async def _process(
                 table.batch_id, len(table), batch.already_done, batch.resumed, batch.to_send,
                 len(batch.shards),
             )  # fmt: skip
+            if runner is not None and batch.shards:
+                # One endpoint on a cluster (refused with several, flows/cluster.py): every shard's is None.
+                url = targets[0].url
+                schema = None if output_schema is None else output_schema.parts()
+                jobs = shard_jobs(
+                    spread([part.keys for part in batch.shards], runner), table.directory, settings,
+                    prepared.prompt, url, instructions=prepared.instructions, agent=request.agent,
+                    output_schema=schema,
+                )  # fmt: skip
+                limits = bank_limits(settings)
+                await run_on_cluster(runner, jobs, limits, table.directory, on_progress)
+                return None
             await run_shards(sessions, batch.shards)
             if not batch.shards:  # nothing to send or wait on: still say where the batch stands
                 session.runner.report_progress(len(table), time.monotonic())

@@ -118,6 +118,11 @@ _FAIL_WHEN_FAILED = (
     "End the Prefect flow run Failed (so Prefect's notifications fire) when more rows than this did not "
     "complete: a count N, or a share P% of the rows. Otherwise it ends Completed, with the counts."
 )
+_DASK = (
+    "Run the shards on the Dask cluster at this scheduler address, under one rate budget "
+    "(needs the dask extra)."
+)
+_DASK_WORKERS = "Run the shards on a local Dask cluster of this many worker processes, under one rate budget."
 
 
 @_deferred("run").command()
@@ -148,6 +153,8 @@ def run(
     prices: Annotated[Path | None, Opt(help=_about("prices"))] = None,
     fail_when_failed: Annotated[str | None, Opt(help=_FAIL_WHEN_FAILED)] = None,
     endpoints: Annotated[Path | None, Opt(help=_ENDPOINTS)] = None,
+    dask: Annotated[str | None, Opt(help=_DASK)] = None,
+    dask_workers: Annotated[int | None, Opt(help=_DASK_WORKERS)] = None,
 ) -> None:
     """Run a batch, or resume it: the same command again picks up where it stopped."""
     request = _request(
@@ -157,6 +164,7 @@ def run(
         base_url=base_url, output_schema=schema, max_cost=max_cost, service_tier=service_tier,
         prices=None if prices is None else str(prices), fail_when_failed=fail_when_failed,
         endpoints=None if endpoints is None else str(endpoints),
+        dask=dask, dask_workers=dask_workers,
     )  # fmt: skip
     prepared = _precheck(request)
     _run_flow(request, prepared)
@@ -251,6 +259,8 @@ def deploy(
     ] = None,
     fail_when_failed: Annotated[str | None, Opt(help=_FAIL_WHEN_FAILED)] = None,
     endpoints: Annotated[Path | None, Opt(help=_ENDPOINTS)] = None,
+    dask: Annotated[str | None, Opt(help=_DASK)] = None,
+    dask_workers: Annotated[int | None, Opt(help=_DASK_WORKERS)] = None,
 ) -> None:
     """Serve the batch flow as a Prefect deployment on a cron schedule (runs until stopped)."""
     request = _request(
@@ -258,6 +268,7 @@ def deploy(
         output=None if output is None else output.resolve(), fail_when_failed=fail_when_failed,
         output_schema=None if schema is None or ":" in schema else str(Path(schema).resolve()),
         endpoints=None if endpoints is None else str(endpoints.resolve()),
+        dask=dask, dask_workers=dask_workers,
     )  # fmt: skip
     # An explicit state directory, so every scheduled run (and a cancellation hook run by Prefect's
     # runner process) finds the same batch.
@@ -273,13 +284,16 @@ def deploy(
 
 
 def _check_deployment(request: BatchRequest, state: Path) -> None:
-    """What a scheduled run would refuse, refused now: its input, state directory and output."""
+    """What a scheduled run would refuse, refused now: its input, state directory, output, endpoints and
+    cluster."""
+    from rowrelay.flows import cluster
     from rowrelay.flows.precheck import check_destinations, check_keys, read_checked
 
     try:
         read_checked(request)
         check_destinations(request, state)
         check_keys(request)
+        cluster.precheck(request.dask, request.dask_workers)
     except UsageError as exc:
         fail(str(exc))
 

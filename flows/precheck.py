@@ -17,6 +17,7 @@ import inspect
 import time
 from pathlib import Path
 
+from rowrelay.flows import cluster
 from rowrelay.flows.backends import backend_name
 from rowrelay.flows.request import BatchRequest
 from rowrelay.tasks.dataset import RESULT_COLUMNS, PreparedInput, output_problem, prepare, read_input
@@ -45,6 +46,7 @@ def check_run(request: BatchRequest) -> PreparedInput:
         raise held_error(state_dir, holder)
     if request.agent is not None:
         check_agent(request.agent)
+    cluster.precheck(request.dask, request.dask_workers)
     return prepared
 
 

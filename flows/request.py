@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from rowrelay.flows.cluster import ClusterChoice, check_cost_cap
 from rowrelay.flows.outcome import FailThreshold
 from rowrelay.tasks.dataset import InputSpec, PreparedInput
 from rowrelay.tasks.errors import UsageError
@@ -31,6 +32,9 @@ RUN_SETTINGS = (
     "max_cost", "service_tier", "prices",
 )  # fmt: skip
 """The settings a run's parameters may override; the others (keys above all) come from the environment."""
+ENDPOINTS_ON_A_CLUSTER = (
+    "--endpoints: several endpoints run in one process for now, not with --dask/--dask-workers"
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,10 @@ class BatchRequest:
     """Several endpoints (`--endpoints`, tasks/run/endpoints.py), each a full `Settings`; empty: the run's."""
     endpoints_source: str | list[dict[str, Any]] | None = None
     """What the endpoints were given as (a file's path, or the entries from Python): never a key."""
+    dask: str | None = None
+    """A Dask scheduler's address: the shards run on its workers (flows/cluster.py)."""
+    dask_workers: int | None = None
+    """Workers of a LocalCluster started for the run."""
 
     @classmethod
     def build(
@@ -67,6 +75,8 @@ class BatchRequest:
         agent: str | None = None,
         fail_when_failed: str | None = None,
         endpoints: EndpointsSource | None = None,
+        dask: str | None = None,
+        dask_workers: int | None = None,
         **overrides: Any,
     ) -> BatchRequest:
         """Validate everything a run is asked for; a bad option raises `UsageError` naming it.
@@ -85,6 +95,10 @@ class BatchRequest:
             )
         settings = load_settings(**given)
         threshold = FailThreshold.parse(fail_when_failed)
+        if ClusterChoice.of(dask, dask_workers) is not None:
+            check_cost_cap(settings)
+            if endpoints is not None:
+                raise UsageError(ENDPOINTS_ON_A_CLUSTER)
         spec = InputSpec(template, prompt_column, id_column, instructions)
         schema_source = schema_object if schema_object is not None else settings.output_schema
         listed = () if endpoints is None else load_endpoints(endpoints, settings)
@@ -101,6 +115,8 @@ class BatchRequest:
             fail_when_failed=None if threshold is None else str(threshold),
             endpoints=listed,
             endpoints_source=source_of_endpoints,
+            dask=dask,
+            dask_workers=dask_workers,
         )
 
     def state_dir(self, prepared: PreparedInput) -> Path:
@@ -129,6 +145,8 @@ class BatchRequest:
             "agent": self.agent,
             "fail_when_failed": self.fail_when_failed,
             "endpoints": self.endpoints_source,
+            "dask": self.dask,
+            "dask_workers": self.dask_workers,
         }
         schema = self.output_schema
         if (

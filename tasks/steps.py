@@ -17,6 +17,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from rowrelay.tasks.cluster.shard_job import ShardJob, ShardOutcome
 from rowrelay.tasks.dataset import InputSpec, PreparedInput, prepare, read_input, write_output
 from rowrelay.tasks.dataset.typed import with_typed_columns
 from rowrelay.tasks.run import BatchPlan, BatchRunner, RowPolicy, plan_batch
@@ -46,12 +47,20 @@ def plan(
 async def process_shard(runner: BatchRunner, number: int, keys: list[str]) -> dict[str, int]:
     """Run the async runner over one shard of rows; returns the shard's counts by status."""
     await runner.run(keys)
-    table = runner.driver.context.table
-    counts: dict[str, int] = {}
-    for key in keys:
-        status = table.get(key).status
-        counts[status] = counts.get(status, 0) + 1
-    return counts
+    return runner.driver.context.table.counts_of(keys)
+
+
+@task(name="process-shard", cache_policy=NO_CACHE, task_run_name="shard-{job.number}")
+async def process_shard_on_worker(job: ShardJob) -> ShardOutcome:
+    """Run one shard on the Dask worker this task landed on, drawing on the run's shared budget."""
+    from distributed import get_worker  # Dask only where the task runs on it
+
+    from rowrelay.tasks.cluster.link import DaskLink
+    from rowrelay.tasks.cluster.shard_job import run_shard
+
+    worker = get_worker()
+    link = DaskLink(job.bank, job.endpoint, job.writer, worker)
+    return await run_shard(job, link, worker.address)
 
 
 @task(name="export", cache_policy=NO_CACHE)

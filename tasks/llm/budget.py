@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 
 from aiolimiter import AsyncLimiter
 
+from rowrelay.tasks.llm.bank import Limits
 from rowrelay.tasks.llm.pacing import CreatePace
+from rowrelay.tasks.llm.shared import BankLink, SharedRate, SharedSlots
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -102,26 +104,47 @@ class OutputEstimate:
 
 @dataclass
 class RateBudget:
-    """Pacing for one run. Build it inside the running loop (aiolimiter binds to the loop)."""
+    """Pacing for one run. Build it inside the running loop (aiolimiter binds to the loop).
+
+    With `shared` (a link to the batch's bank, `bank.py`), the requests, tokens, polls and in-flight
+    limits are the whole batch's, drawn from the bank that every worker shares; pauses are reported to
+    it so that one worker's 429 slows them all."""
 
     rpm: int
     tpm: int
     poll_rpm: int
     max_in_flight: int
     output: OutputEstimate
+    shared: BankLink | None = None
     throttled: int = 0
     _creates_paused_until: float = 0.0
     _polls_paused_until: float = 0.0
     _requests: CreatePace = field(init=False)
     _tokens: AsyncLimiter = field(init=False)
     _polls: AsyncLimiter = field(init=False)
-    in_flight: asyncio.Semaphore = field(init=False)
+    in_flight: asyncio.Semaphore | SharedSlots = field(init=False)
+    _shared_creates: SharedRate | None = field(init=False, default=None)
+    _shared_polls: SharedRate | None = field(init=False, default=None)
+    _reports: set[asyncio.Task[None]] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         self._requests = CreatePace(self.rpm)
         self._tokens = AsyncLimiter(self.tpm, 60)
         self._polls = AsyncLimiter(self.poll_rpm, 60)
-        self.in_flight = asyncio.Semaphore(self.max_in_flight)
+        if self.shared is None:
+            self.in_flight = asyncio.Semaphore(self.max_in_flight)
+            return
+        limits = Limits(self.rpm, self.tpm, self.poll_rpm, self.max_in_flight)
+        self._shared_creates = SharedRate(self.shared, "creates", limits.chunk("creates"), asyncio.sleep)
+        self._shared_polls = SharedRate(self.shared, "polls", limits.chunk("polls"), asyncio.sleep)
+        self.in_flight = SharedSlots(self.shared, limits.chunk("creates"), asyncio.sleep)
+
+    async def aclose(self) -> None:
+        """Hand the bank back the in-flight slots still held, once the pauses reported have reached it."""
+        if self._reports:
+            await asyncio.gather(*self._reports, return_exceptions=True)
+        if isinstance(self.in_flight, SharedSlots):
+            await self.in_flight.aclose()
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
@@ -140,17 +163,29 @@ class RateBudget:
     async def acquire_create(self, tokens: int) -> None:
         """Wait until a create of about `tokens` tokens fits the request and token budgets."""
         await self._gate(poll=False)
-        await self._requests.limiter.acquire()
-        await self._tokens.acquire(min(tokens, self.tpm))
+        if self._shared_creates is not None:
+            await self._shared_creates.acquire(min(tokens, self.tpm))
+        else:
+            await self._requests.limiter.acquire()
+            await self._tokens.acquire(min(tokens, self.tpm))
         await self._gate(poll=False)  # a 429 elsewhere may have closed the gate while we queued
 
     async def acquire_poll(self) -> None:
         await self._gate(poll=True)
-        await self._polls.acquire()
+        if self._shared_polls is not None:
+            await self._shared_polls.acquire()
+        else:
+            await self._polls.acquire()
 
     def pause(self, seconds: float, *, poll: bool = False) -> None:
         """Hold creates (or, with `poll`, polls and resumes) for `seconds`."""
         until = self._now() + max(0.0, seconds)
+        if self.shared is not None:  # every worker waits it out, not only this one
+            report = asyncio.get_running_loop().create_task(
+                self.shared.pause("polls" if poll else "creates", seconds)
+            )
+            self._reports.add(report)  # the loop holds tasks only weakly
+            report.add_done_callback(self._reports.discard)
         if poll:
             self._polls_paused_until = max(self._polls_paused_until, until)
         else:

@@ -44,6 +44,10 @@ class OutputSchema:
     _validator: Any = field(init=False, repr=False, compare=False)
     _accepts: Callable[[Any], Any] | None = field(init=False, repr=False, compare=False)
 
+    def parts(self) -> tuple[str, dict[str, Any], str]:
+        """What rebuilds it in another process (its compiled validator does not pickle)."""
+        return self.name, self.schema, self.source
+
     def __post_init__(self) -> None:
         # jsonschema (~0.1 s to import: only runs with a schema pay for it) is the judge and words the
         # problem; fastjsonschema compiles the schema to Python, about 12x faster per answer (20 us a

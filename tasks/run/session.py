@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rowrelay.tasks.llm import Backend, OutputEstimate, RateBudget, make_backend
+from rowrelay.tasks.llm.shared import BankLink
 from rowrelay.tasks.run.context import RowContext, RunCounters
 from rowrelay.tasks.run.driver import RowDriver
 from rowrelay.tasks.run.plan import RowPolicy
@@ -33,7 +34,10 @@ class Session:
     runner: BatchRunner
 
     async def aclose(self) -> None:
-        await self.backend.aclose()
+        try:
+            await self.backend.aclose()
+        finally:
+            await self.budget.aclose()
 
 
 def open_session(
@@ -49,11 +53,13 @@ def open_session(
     endpoint: str | None = None,
     spend: Spend | None = None,
     counters: RunCounters | None = None,
+    shared: BankLink | None = None,
 ) -> Session:
     """Build a run's collaborators; call from inside the event loop that will run them.
 
     `agent` (an Agent Framework agent, or a factory taking an `OpenAIChatClient`) runs every row;
-    `output_schema` makes every row a structured output that must validate against it.
+    `output_schema` makes every row a structured output that must validate against it; `shared` draws
+    the limits from the batch's bank (a shard on a Dask worker: `rowrelay.tasks.cluster`).
     A `--max-cost` on a model with no known price raises `UsageError` here, before anything is sent.
     With several endpoints, one session per endpoint (`endpoint` names it on the rows it creates, its
     `settings` are that endpoint's, so its budget is its own), all sharing one `spend` (one cost cap for
@@ -66,6 +72,7 @@ def open_session(
         poll_rpm=settings.poll_rpm,
         max_in_flight=settings.max_in_flight,
         output=OutputEstimate(settings.max_output_tokens),
+        shared=shared,
     )
     output_budget = budget.output
 

@@ -74,8 +74,14 @@ class StateTable:
         max_attempts: int = 3,
         on_corrupt: Literal["raise", "skip"] = "raise",
         clock: Callable[[], float] = time.time,
+        orphans_among: Collection[str] | None = None,
     ) -> StateTable:
-        """Open (creating if new) a batch directory for `writer`: take its lease, load, recover orphans."""
+        """Open (creating if new) a batch directory for `writer`: take its lease, load, recover orphans.
+
+        `orphans_among`: recover only these rows' orphans (a shard's own rows). A shard opening beside
+        other shards must leave a dead shard's rows to that shard's rerun (or the next run's planner):
+        two writers recovering one row at once could each write it at a version the other does not see.
+        """
         options = TableOptions(
             lease_timeout, checkpoint_interval, checkpoint_rows, orphan_policy, max_attempts, clock
         )
@@ -107,18 +113,18 @@ class StateTable:
         table.problems.extend(problems)
         if lease.takeover:
             table.problems.append(f"lease: {lease.takeover}")
-        table._recover_orphans()
+        table._recover_orphans(orphans_among)
         table.flush()
         return table
 
-    def _recover_orphans(self) -> None:
+    def _recover_orphans(self, among: Collection[str] | None) -> None:
         """Apply the recovery of dead runners' `submitting` rows (see `orphans`), asking the leases."""
         heartbeat, timeout = self.lease.info.heartbeat, self.options.lease_timeout
 
         def is_live(other: str) -> bool:
             return writer_is_live(self.directory, other, heartbeat, timeout)
 
-        submitting = self.rows(["submitting"])
+        submitting = [row for row in self.rows(["submitting"]) if among is None or row.row_key in among]
         for change in orphan_changes(
             submitting,
             writer=self.writer,
@@ -178,6 +184,14 @@ class StateTable:
     def counts(self) -> dict[RowStatus, int]:
         """Rows per status (every status present, zeros included)."""
         return {status: self._store.counts.get(status, 0) for status in ROW_STATUSES}
+
+    def counts_of(self, keys: Iterable[str]) -> dict[str, int]:
+        """The rows `keys` (a shard's) per status, only the statuses they are in."""
+        counts: dict[str, int] = {}
+        for key in keys:
+            status = self.get(key).status
+            counts[status] = counts.get(status, 0) + 1
+        return counts
 
     # -- changing --------------------------------------------------------------------------------------
 

@@ -137,6 +137,10 @@ def test_a_bad_endpoints_file_is_refused_in_a_process_without_prefect(case: Case
         "api_key_env (or set OPENAI_API_KEY)"
     )
     assert not case.state.exists()
+    endpoints.write_text('[[endpoints]]\nname = "east"\nbackend = "emulator"\n')
+    assert case.refuse("--endpoints", str(endpoints), "--dask-workers", "2") == (
+        "error: --endpoints: several endpoints run in one process for now, not with --dask/--dask-workers"
+    )
 
 
 def test_a_state_that_is_a_file_is_refused(case: Case) -> None:
@@ -312,3 +316,43 @@ def test_schema_fields_named_like_input_columns_are_refused(case: Case) -> None:
         f"error: --schema {str(path)!r}: field(s) subject, error are named like input or result columns; "
         "rename them in the schema"
     )
+
+
+def test_a_dask_scheduler_that_does_not_answer_is_refused(case: Case) -> None:
+    from rowrelay.flows.detached import free_port
+
+    address = f"tcp://127.0.0.1:{free_port()}"
+    line = case.refuse("--dask", address)
+    assert line.startswith(f"error: the Dask scheduler at {address}: no Dask scheduler answers ("), line
+    assert not case.state.exists()
+
+
+def test_dask_options_that_contradict_each_other_are_refused(case: Case) -> None:
+    both = case.refuse("--dask", "tcp://127.0.0.1:8786", "--dask-workers", "2")
+    assert both == "error: --dask, --dask-workers and task_runner= each choose the cluster: give one"
+    assert case.refuse("--dask-workers", "0") == "error: --dask-workers 0: give at least 1 worker"
+    capped = case.refuse("--dask-workers", "2", "--max-cost", "5")
+    assert capped.startswith(
+        "error: --max-cost with --dask/--dask-workers: the cost cap is kept by one process"
+    )
+    assert not case.state.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_dask_cluster_with_no_workers_or_without_rowrelay_is_refused(case: Case) -> None:
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, processes=True, dashboard_address=None) as empty:  # type: ignore[no-untyped-call]
+        where = f"error: the Dask scheduler at {empty.scheduler_address}"
+        line = case.refuse("--dask", empty.scheduler_address)
+        assert line == f"{where}: the cluster has no workers (none joined in 10 s)"
+    hide = case.tmp / "hide_rowrelay.py"
+    hide.write_text("import sys\nsys.modules['rowrelay'] = None  # a worker environment without rowrelay\n")
+    bare_cluster = LocalCluster(n_workers=1, processes=True, dashboard_address=None, preload=[str(hide)])  # type: ignore[no-untyped-call]
+    with bare_cluster as bare:
+        where = f"error: the Dask scheduler at {bare.scheduler_address}"
+        line = case.refuse("--dask", bare.scheduler_address)
+        assert line.startswith(f"{where}: rowrelay is not installed on 1 worker(s) ("), line
+        assert line.endswith("install rowrelay[dask] in every worker's environment"), line
+    assert not case.state.exists()

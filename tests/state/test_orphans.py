@@ -101,6 +101,19 @@ def test_dead_sibling_rows_are_recovered(batch_dir: Path, clock: FakeClock) -> N
         assert table.get("row-000000").writer == "main"
 
 
+def test_a_shard_recovers_only_its_own_rows_orphans(batch_dir: Path, clock: FakeClock) -> None:
+    """A shard opening beside others (on a Dask worker) leaves a dead shard's rows to that shard's rerun:
+    two writers recovering one row at once could each write it."""
+    _crash_while_submitting(batch_dir, clock, writer="shard-1")
+    with StateTable.open(batch_dir, writer="shard-2", clock=clock, orphans_among={"row-000002"}) as table:
+        assert table.get("row-000000").status == "submitting"
+        assert table.get("row-000001").status == "submitting"
+    with StateTable.open(batch_dir, writer="shard-1", clock=clock, orphans_among={"row-000000"}) as table:
+        assert table.get("row-000000").status == "orphaned"  # its rerun: its own row, an attempt counted
+        assert table.get("row-000000").attempts == 1
+        assert table.get("row-000001").status == "submitting"  # not in this shard
+
+
 # -- the decision itself: rows in, changes out, no files --------------------------------------------------
 
 

@@ -1,0 +1,168 @@
+"""Shards on a Dask cluster, through Prefect's DaskTaskRunner (prefect-dask), under one rate budget.
+
+    rowrelay run tickets.csv --template '...' --dask tcp://scheduler:8786     # an existing cluster
+    rowrelay run tickets.csv --template '...' --dask-workers 4                # a LocalCluster for the run
+    await run_batch(..., task_runner=DaskTaskRunner(cluster_class="dask_jobqueue.SLURMCluster", ...))
+
+The coordinator (the flow) plans the batch as ever, installs the run's bank on the scheduler
+(`rowrelay.tasks.cluster.bank_service`), and submits each shard as a Prefect task; each worker runs its
+shard as its own writer of the state table. Meanwhile the coordinator reads the table from disk for
+progress (the union of every writer), and at the end reopens it for the export and summary.
+
+Before anything is sent, the cluster is checked: a scheduler that does not answer, a cluster with no
+workers, or workers (or a scheduler) without rowrelay each raise `UsageError` in one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.settings import Settings
+
+if TYPE_CHECKING:
+    from distributed import Client
+    from prefect.task_runners import TaskRunner
+
+
+log = logging.getLogger("rowrelay.cluster")
+CONNECT_TIMEOUT = "10s"
+WORKERS_TIMEOUT = 10.0
+"""Seconds to wait for an existing cluster's first worker before calling it a cluster with no workers."""
+THREADS_PER_WORKER = 2
+"""Shards a LocalCluster worker runs at once: the next starts while the last one's tail finishes."""
+
+
+@dataclass(frozen=True)
+class ClusterChoice:
+    """Where the shards run: an existing scheduler, a LocalCluster of N workers, or a given task runner."""
+
+    address: str | None = None
+    workers: int | None = None
+    task_runner: Any = None
+
+    @classmethod
+    def of(cls, address: str | None, workers: int | None, task_runner: Any = None) -> ClusterChoice | None:
+        if sum(option is not None for option in (address, workers, task_runner)) > 1:
+            raise UsageError("--dask, --dask-workers and task_runner= each choose the cluster: give one")
+        if workers is not None and workers < 1:
+            raise UsageError(f"--dask-workers {workers}: give at least 1 worker")
+        if address is None and workers is None and task_runner is None:
+            return None
+        return cls(address, workers, task_runner)
+
+    def runner(self) -> TaskRunner[Any]:
+        from prefect_dask.task_runners import (
+            DaskTaskRunner,
+        )  # the dask extra: only when a cluster is asked for
+
+        if self.task_runner is not None:
+            if not isinstance(self.task_runner, DaskTaskRunner):
+                raise UsageError(
+                    f"task_runner={type(self.task_runner).__name__}: rowrelay's shared rate budget lives on "
+                    "a Dask scheduler; give a prefect_dask.DaskTaskRunner (any cluster class)"
+                )
+            return cast("TaskRunner[Any]", self.task_runner.duplicate())  # type: ignore[no-untyped-call]
+        if self.address is not None:
+            return DaskTaskRunner(address=self.address, client_kwargs={"timeout": CONNECT_TIMEOUT})
+        cluster = {
+            "n_workers": self.workers,
+            "threads_per_worker": THREADS_PER_WORKER,
+            "dashboard_address": None,
+        }
+        return DaskTaskRunner(cluster_kwargs=cluster)
+
+    def describe(self) -> str:
+        if self.address is not None:
+            return f"the Dask scheduler at {self.address}"
+        if self.workers is not None:
+            return f"a LocalCluster of {self.workers} workers"
+        return f"the task runner {type(self.task_runner).__name__}"
+
+
+def dask_installed() -> None:
+    if importlib.util.find_spec("prefect_dask") is None or importlib.util.find_spec("distributed") is None:
+        raise UsageError("running on Dask needs the dask extra: pip install 'rowrelay[dask]'")
+
+
+@contextlib.asynccontextmanager
+async def started(choice: ClusterChoice) -> AsyncIterator[TaskRunner[Any]]:
+    """The task runner, started and checked (scheduler answers, has workers, all with rowrelay).
+    Dask's blocking client runs in threads here: the flow's event loop keeps serving meanwhile."""
+    dask_installed()
+    runner = choice.runner()
+    await asyncio.to_thread(_start, runner, choice)
+    try:
+        await asyncio.to_thread(check_cluster, runner.client, choice.describe())  # type: ignore[attr-defined]
+        yield runner
+    finally:
+        await asyncio.to_thread(runner.__exit__, None, None, None)
+
+
+def _start(runner: TaskRunner[Any], choice: ClusterChoice) -> None:
+    try:
+        runner.__enter__()
+        runner.client  # type: ignore[attr-defined]  # noqa: B018  # connects (or starts the cluster) now
+    except (OSError, TimeoutError) as exc:
+        runner.__exit__(None, None, None)
+        raise UsageError(f"{choice.describe()}: no Dask scheduler answers ({_first_line(exc)})") from None
+
+
+def check_cluster(client: Client, where: str) -> None:
+    try:
+        client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
+    except TimeoutError:
+        raise UsageError(
+            f"{where}: the cluster has no workers (none joined in {WORKERS_TIMEOUT:g} s)"
+        ) from None
+    found = client.run(importlib.util.find_spec, "rowrelay")
+    missing = sorted(address for address, spec in found.items() if spec is None)
+    if missing:
+        raise UsageError(
+            f"{where}: rowrelay is not installed on {len(missing)} worker(s) ({', '.join(missing[:3])}): "
+            "install rowrelay[dask] in every worker's environment"
+        )
+    if on_scheduler(client, importlib.util.find_spec, "rowrelay") is None:
+        raise UsageError(f"{where}: rowrelay is not installed on the scheduler (it keeps the rate budget)")
+
+
+def on_scheduler(client: Client, function: Callable[..., Any], *args: Any) -> Any:
+    """Run `function(*args)` in the scheduler's process (it gets `dask_scheduler=` if it takes it)."""
+    return client.run_on_scheduler(function, *args)  # type: ignore[no-untyped-call]
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc) or type(exc).__name__).splitlines()[0]
+
+
+def check_cost_cap(settings: Settings) -> None:
+    if settings.max_cost is not None:
+        raise UsageError(
+            "--max-cost with --dask/--dask-workers: the cost cap is kept by one process; "
+            "run without a cluster to cap the cost"
+        )
+
+
+def precheck(request_dask: str | None, dask_workers: int | None) -> None:
+    """What `rowrelay run` checks of the cluster before Prefect or the emulator start: the extra is
+    installed and, for an existing scheduler, that it answers, has workers, and they all have rowrelay."""
+    if request_dask is None and dask_workers is None:
+        return
+    dask_installed()
+    if request_dask is None:
+        return
+    from distributed import Client
+
+    where = f"the Dask scheduler at {request_dask}"
+    try:
+        client = Client(request_dask, timeout=CONNECT_TIMEOUT, set_as_default=False)  # type: ignore[no-untyped-call]
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise UsageError(f"{where}: no Dask scheduler answers ({_first_line(exc)})") from None
+    with client:
+        check_cluster(client, where)

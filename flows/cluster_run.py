@@ -1,0 +1,156 @@
+"""Running a planned batch's shards on a started Dask cluster (see flows/cluster.py for choosing and
+checking it): the shard jobs, the run's bank on the scheduler, progress from the table on disk, and the
+coordinator's view of the table once the workers are done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow.compute as pc
+
+from rowrelay.flows.cluster import on_scheduler
+from rowrelay.tasks.records import ROW_STATUSES, RowStatus
+from rowrelay.tasks.run import Progress
+from rowrelay.tasks.run.context import RunCounters
+from rowrelay.tasks.settings import Settings
+from rowrelay.tasks.state import StateTable, read_table
+
+if TYPE_CHECKING:
+    from distributed import Client
+    from prefect.task_runners import TaskRunner
+
+    from rowrelay.tasks.cluster.shard_job import ShardJob, ShardOutcome
+
+log = logging.getLogger("rowrelay.cluster")
+
+
+def bank_limits(settings: Settings) -> dict[str, dict[str, int]]:
+    from rowrelay.tasks.cluster.bank_service import limits_of
+
+    return {"default": limits_of(settings.rpm, settings.tpm, settings.poll_rpm, settings.max_in_flight)}
+
+
+async def run_on_cluster(
+    runner: TaskRunner[Any],
+    jobs: Callable[[str], list[ShardJob]],
+    limits: dict[str, dict[str, int]],
+    directory: Path,
+    progress: Callable[[Progress], None],
+) -> list[ShardOutcome]:
+    """Install the run's bank, run every shard job as a Prefect task on the cluster, report progress
+    from the table on disk meanwhile; returns each shard's outcome (the first failure raises)."""
+    from rowrelay.tasks.cluster.bank_service import drop_bank, install_bank
+    from rowrelay.tasks.steps import process_shard_on_worker
+
+    client: Client = runner.client  # type: ignore[attr-defined]
+    bank = f"rowrelay-{secrets.token_hex(6)}"
+    await asyncio.to_thread(on_scheduler, client, install_bank, bank, limits)
+    watcher = asyncio.create_task(_watch(directory, progress))
+    try:
+        futures = [runner.submit(process_shard_on_worker, {"job": job}) for job in jobs(bank)]
+        outcomes: list[ShardOutcome] = await asyncio.to_thread(lambda: [f.result() for f in futures])
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        stats = await asyncio.to_thread(on_scheduler, client, drop_bank, bank)
+        log.info("shared budget %s: %s round trips to the scheduler", bank, stats.get("grants", "?"))
+    totals: Counter[str] = Counter()
+    for outcome in outcomes:
+        totals.update(outcome.counters)
+    log.info(
+        "%d shards on %d workers: %d creates, %d polls, %d rate-limited (429), %d maybe created",
+        len(outcomes), len({o.worker for o in outcomes}), totals["creates"], totals["polls"],
+        totals["rate_limited"], totals["maybe_created"],
+    )  # fmt: skip
+    return outcomes
+
+
+async def _watch(directory: Path, progress: Callable[[Progress], None]) -> None:
+    """Progress from the table on disk (every writer's rows), read at most every tenth of the time the
+    last read took times ten, so that a big table does not spend the coordinator's core on reading."""
+    started = time.monotonic()
+    while True:
+        began = time.monotonic()
+        try:
+            rows, _problems = await asyncio.to_thread(read_table, directory)
+            progress(Progress(_counts(rows.column("status")), rows.num_rows, began - started, RunCounters()))
+        except Exception as exc:  # a read racing a compaction: the next one sees the snapshot
+            log.debug("progress read failed: %s", exc)
+        await asyncio.sleep(max(1.0, 10 * (time.monotonic() - began)))
+
+
+def _counts(status: Any) -> dict[RowStatus, int]:
+    found = {str(item["values"]): int(item["counts"]) for item in pc.value_counts(status).to_pylist()}
+    return {name: found.get(name, 0) for name in ROW_STATUSES}
+
+
+def spread(shards: list[list[str]], runner: TaskRunner[Any]) -> list[list[str]]:
+    """The shards cut again so that every thread of every worker gets one at least (a batch smaller than
+    a shard would otherwise run on one worker), never larger than planned."""
+    client: Client = runner.client  # type: ignore[attr-defined]
+    threads: dict[str, int] = client.nthreads()  # type: ignore[no-untyped-call]
+    slots = max(1, sum(threads.values()))
+    keys = [key for shard in shards for key in shard]
+    size = min(max(map(len, shards), default=1), max(1, math.ceil(len(keys) / slots)))
+    return [keys[i : i + size] for i in range(0, len(keys), size)]
+
+
+def shard_jobs(
+    shards: list[list[str]],
+    directory: Path,
+    settings: Settings,
+    prompt: Callable[[str], str],
+    url: str | None,
+    *,
+    instructions: str | None,
+    agent: str | None,
+    output_schema: tuple[str, dict[str, Any], str] | None,
+) -> Callable[[str], list[ShardJob]]:
+    """The jobs of a run's shards, once the bank's name is known: each carries its rows' prompts and the
+    settings without their keys (workers read keys from their own environment)."""
+    from rowrelay.tasks.cluster.shard_job import ShardJob, without_keys
+
+    keyless = without_keys(settings)
+
+    def jobs(bank: str) -> list[ShardJob]:
+        return [
+            ShardJob(
+                str(directory),
+                number,
+                keys,
+                {key: prompt(key) for key in keys},
+                keyless,
+                bank,
+                base_url=url,
+                instructions=instructions,
+                agent=agent,
+                output_schema=output_schema,
+            )
+            for number, keys in enumerate(shards)
+        ]
+
+    return jobs
+
+
+def reread(table: StateTable) -> StateTable:
+    """The batch as the workers left it: the coordinator's writer opened again over every file (and
+    closed at once: the export and summary read its rows from memory)."""
+    options = table.options
+    fresh = StateTable.open(
+        table.directory, writer=table.writer, checkpoint_interval=options.checkpoint_interval,
+        checkpoint_rows=options.checkpoint_rows, orphan_policy=options.orphan_policy,
+        max_attempts=options.max_attempts,
+    )  # fmt: skip
+    fresh.close()
+    return fresh

@@ -1,0 +1,97 @@
+"""The bank on the Dask scheduler: installed by the coordinator, reached by workers over the scheduler's
+own RPC (the way Dask's Semaphore and Lock extensions are), forgotten when the run ends.
+
+    client.run_on_scheduler(install_bank, bank_id, {"default": Limits(...)})   # coordinator, at start
+    await worker.scheduler.rowrelay_grant(bank=..., endpoint=..., kind=..., count=..., tokens=...)
+
+Every batch run gets its own bank id, so runs sharing a cluster never share a budget. A worker that
+leaves the cluster (finished, killed) gives back the in-flight slots its shards held: the scheduler
+plugin below hears of it before anything reschedules the shard.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+from distributed import Scheduler
+from distributed.diagnostics.plugin import SchedulerPlugin
+
+from rowrelay.tasks.llm.bank import Bank, Kind, Limits
+
+log = logging.getLogger("rowrelay.cluster")
+EXTENSION = "rowrelay_banks"
+
+
+class Banks(SchedulerPlugin):
+    """Every run's bank on this scheduler, by bank id; its methods are the scheduler's handlers."""
+
+    name = "rowrelay-banks"
+
+    def __init__(self) -> None:
+        self.banks: dict[str, Bank] = {}
+
+    def _bank(self, bank: str) -> Bank:
+        try:
+            return self.banks[bank]
+        except KeyError:
+            raise KeyError(f"no rowrelay budget {bank!r} on this scheduler (its run has ended)") from None
+
+    def grant(self, bank: str, endpoint: str, kind: Kind, count: int, tokens: int) -> float:
+        return self._bank(bank).grant(endpoint, kind, count, tokens)
+
+    def pause(self, bank: str, endpoint: str, kind: Kind, seconds: float) -> None:
+        self._bank(bank).pause(endpoint, kind, seconds)
+
+    def hold(self, bank: str, endpoint: str, holder: str, count: int) -> int:
+        return self._bank(bank).hold(endpoint, holder, count)
+
+    def release(self, bank: str, endpoint: str, holder: str, count: int) -> None:
+        if bank in self.banks:  # a shard finishing after its run ended has nothing to give back
+            self.banks[bank].release(endpoint, holder, count)
+
+    def stats(self, bank: str) -> dict[str, Any]:
+        return {"grants": self._bank(bank).grants}
+
+    def remove_worker(self, scheduler: Scheduler, worker: str, *, stimulus_id: str, **kwargs: Any) -> None:
+        for bank_id, bank in self.banks.items():
+            freed = bank.forget(f"{worker}/")
+            if freed:
+                log.warning(
+                    "budget %s: worker %s left holding %d in-flight slots; given back", bank_id, worker, freed
+                )
+
+
+def install_bank(bank_id: str, limits: Mapping[str, dict[str, int]], dask_scheduler: Scheduler) -> None:
+    """Run on the scheduler (`Client.run_on_scheduler`): the banks extension once, then this run's bank."""
+    banks = dask_scheduler.extensions.get(EXTENSION)
+    if not isinstance(banks, Banks):
+        banks = Banks()
+        dask_scheduler.extensions[EXTENSION] = banks
+        dask_scheduler.handlers.update(
+            rowrelay_grant=banks.grant,
+            rowrelay_pause=banks.pause,
+            rowrelay_hold=banks.hold,
+            rowrelay_release=banks.release,
+            rowrelay_stats=banks.stats,
+        )
+        dask_scheduler.add_plugin(banks, name=Banks.name)
+    banks.banks[bank_id] = Bank({name: Limits(**each) for name, each in limits.items()}, time.monotonic)
+
+
+def drop_bank(bank_id: str, dask_scheduler: Scheduler) -> dict[str, Any]:
+    """Run on the scheduler at the end of the run: forget its bank; returns its stats."""
+    banks = dask_scheduler.extensions.get(EXTENSION)
+    if not isinstance(banks, Banks) or bank_id not in banks.banks:
+        return {}
+    stats = banks.stats(bank_id)
+    del banks.banks[bank_id]
+    return stats
+
+
+def limits_of(rpm: int, tpm: int, poll_rpm: int, max_in_flight: int) -> dict[str, int]:
+    """An endpoint's limits as the scheduler receives them (plain data: no class of ours to unpickle)."""
+    return asdict(Limits(rpm, tpm, poll_rpm, max_in_flight))

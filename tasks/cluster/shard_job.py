@@ -1,0 +1,117 @@
+"""What one shard is, as the coordinator ships it to a worker, and what the worker does with it.
+
+A worker opens the state table as its own writer (`shard-N`: disjoint rows, so writers never touch each
+other's rows or files), builds its own event loop's backend, HTTP client and budget (drawing on the
+run's bank), runs the shard's rows and closes its writer. Keys never travel: the job carries the
+settings without them, and the worker reads them from its own environment (OPENAI_API_KEY,
+AZURE_OPENAI_API_KEY or the ROWRELAY_ forms), so no key passes through the scheduler or Prefect.
+
+A shard's rerun after its worker died takes over the dead writer's lease (at once on the same host:
+the pid is gone; after `LEASE_TIMEOUT` on another), recovers its own `submitting` rows (each counted as
+maybe created) and resumes every row that holds a token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rowrelay.tasks.errors import LeaseHeldError
+from rowrelay.tasks.llm.shared import BankLink
+from rowrelay.tasks.llm.structured import OutputSchema
+from rowrelay.tasks.run import open_session
+from rowrelay.tasks.settings import Settings
+from rowrelay.tasks.state import StateTable
+from rowrelay.tasks.state.lease import LEASE_TIMEOUT
+
+log = logging.getLogger("rowrelay.cluster")
+KEY_FIELDS = ("api_key", "azure_api_key")
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    state_dir: str
+    number: int
+    keys: list[str]
+    prompts: dict[str, str]
+    settings: Settings
+    """The run's settings with no key in them (`without_keys`)."""
+    bank: str
+    endpoint: str = "default"
+    base_url: str | None = None
+    instructions: str | None = None
+    agent: str | None = None
+    output_schema: tuple[str, dict[str, Any], str] | None = None
+    """(name, schema, source): the compiled validator is rebuilt on the worker, not pickled."""
+
+    @property
+    def writer(self) -> str:
+        return f"shard-{self.number}"
+
+
+@dataclass
+class ShardOutcome:
+    """What a shard's run did: its rows by status, and the run's counters."""
+
+    counts: dict[str, int]
+    counters: dict[str, int] = field(default_factory=dict)
+    worker: str = ""
+
+
+def without_keys(settings: Settings) -> Settings:
+    return settings.model_copy(update=dict.fromkeys(KEY_FIELDS))
+
+
+def with_own_keys(settings: Settings) -> Settings:
+    """The job's settings with the keys of this process's environment."""
+    here = Settings()
+    return settings.model_copy(update={name: getattr(here, name) for name in KEY_FIELDS})
+
+
+async def run_shard(job: ShardJob, link: BankLink, worker: str = "") -> ShardOutcome:
+    settings = with_own_keys(job.settings)
+    table = await _open_writer(job, settings)
+    try:
+        schema = None if job.output_schema is None else OutputSchema(*job.output_schema)
+        agent = None
+        if job.agent is not None:
+            from rowrelay.tasks.llm.agent_backend import load_agent_factory  # Agent Framework only if asked
+
+            agent = load_agent_factory(job.agent)
+        session = open_session(
+            settings, table, job.prompts, instructions=job.instructions, base_url=job.base_url,
+            agent=agent, output_schema=schema, shared=link,
+        )  # fmt: skip
+        try:
+            report = await session.runner.run(job.keys)
+        finally:
+            await session.aclose()
+        return ShardOutcome(table.counts_of(job.keys), vars(report.counters).copy(), worker)
+    finally:
+        table.close()
+
+
+async def _open_writer(job: ShardJob, settings: Settings) -> StateTable:
+    """Open the shard's writer, waiting for a dead worker's lease on it to go stale (another host's
+    lease is only known dead when its heartbeat is `LEASE_TIMEOUT` old)."""
+    deadline = time.monotonic() + LEASE_TIMEOUT + 5.0
+    while True:
+        try:
+            return StateTable.open(
+                Path(job.state_dir),
+                writer=job.writer,
+                checkpoint_interval=settings.checkpoint_interval,
+                checkpoint_rows=settings.checkpoint_rows,
+                orphan_policy=settings.orphan_policy,
+                max_attempts=settings.max_attempts,
+                orphans_among=set(job.keys),
+            )
+        except LeaseHeldError as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("%s: waiting for the lease to go stale (%s)", job.writer, exc)
+            await asyncio.sleep(2.0)

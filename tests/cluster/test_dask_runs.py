@@ -1,0 +1,167 @@
+"""Batches on a real Dask LocalCluster (2 worker processes) through the CLI, against an emulator process
+enforcing its rate per second: one budget for all workers, a worker SIGKILLed mid-run, a whole run
+killed and resumed with another worker count. Every duplicate check compares the server's jobs per row
+with what the row counted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from rowrelay.tasks.llm.bank import CREATE_BURST_SECONDS, Limits
+from rowrelay.tasks.state import load
+from tests.support.cli import ROOT, rowrelay, run_args
+from tests.support.duplicates import assert_every_job_is_paid_for
+from tests.support.emulator_process import EmulatorProcess, emulator_process
+from tests.support.tickets import write_tickets
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+RPM = 1200
+"""20 creates a second, enforced per second by the emulator (--rate-window 1)."""
+
+
+def _env(prefect_env: dict[str, str], emu: EmulatorProcess) -> dict[str, str]:
+    return {**prefect_env, "ROWRELAY_BACKEND": "emulator", "ROWRELAY_BASE_URL": emu.url}
+
+
+def _jobs(emu: EmulatorProcess) -> tuple[Counter[str], Counter[str]]:
+    """Jobs the server started per row, and those whose create it never answered."""
+    listing: list[dict[str, Any]] = emu.get("/emulator/jobs")["data"]
+    started = Counter(job["metadata"].get("rowrelay_row") for job in listing)
+    unanswered = Counter(job["metadata"].get("rowrelay_row") for job in listing if not job["answered"])
+    return started, unanswered
+
+
+def _seconds(emu: EmulatorProcess) -> list[int]:
+    """Creates the server accepted in each second from the first one."""
+    times = sorted(r["created_at_precise"] for r in emu.get("/emulator/responses")["data"])
+    bins = Counter(int(t - times[0]) for t in times)
+    return [bins.get(second, 0) for second in range(max(bins) + 1)]
+
+
+def _assert_finished_and_paid_for(state: Path, emu: EmulatorProcess, rows: int) -> None:
+    frame = load(state)
+    assert len(frame) == rows
+    assert set(frame["status"]) == {"completed"}, frame["status"].value_counts()
+    started, unanswered = _jobs(emu)
+    assert_every_job_is_paid_for(frame, started, unanswered)
+
+
+def test_two_workers_share_one_rate_budget(tmp_path: Path, prefect_env: dict[str, str]) -> None:
+    rows = 400
+    source = write_tickets(tmp_path / "tickets.csv", rows)
+    with emulator_process("--rpm", str(RPM), "--rate-window", "1", "--latency", "fixed:0.5") as emu:
+        args = [*run_args(source, tmp_path), "--dask-workers", "2", "--rpm", str(RPM)]
+        done = rowrelay(args, _env(prefect_env, emu), timeout=400)
+        assert done.returncode == 0, done.stderr[-3000:]
+        frame = load(tmp_path / "state")
+        assert set(frame["writer"]) == {f"shard-{n}" for n in range(4)}  # 2 workers, 2 threads each
+        _assert_finished_and_paid_for(tmp_path / "state", emu, rows)
+        stats = emu.get("/emulator/stats")
+        creates = stats["routes"]["POST /v1/responses"]
+        assert int(stats["status_codes"].get("429", 0)) <= 0.01 * creates, stats
+        # The budget lets creates burst half a second of the rate at once (bank.CREATE_BURST_SECONDS, as
+        # a single process does), after a worker idled for rows, say; a second may so hold that much
+        # more than the limit, plus one chunk of the bank's grants at its edge, and no more: workers with
+        # a budget each would send twice the limit. Over the run the mean is the limit itself.
+        per_second, chunk = RPM / 60, Limits(RPM, 10**9, 10**9, 1).chunk("creates")
+        seconds = _seconds(emu)
+        bound = per_second * (1 + CREATE_BURST_SECONDS) + chunk
+        assert sum(1 for n in seconds if n > bound) <= 1, str(seconds)
+        steady = seconds[1:-1]  # whole seconds while rows were left to send
+        assert 0.95 * per_second <= sum(steady) / len(steady) <= 1.01 * per_second, str(seconds)
+
+
+def _workers_of(run: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    """The Dask worker processes a LocalCluster of the run spawned."""
+    children = psutil.Process(run.pid).children(recursive=True)
+    return [p for p in children if any("spawn_main" in part for part in p.cmdline())]
+
+
+def _holding(state: Path) -> int:
+    """Rows holding a response id still in flight."""
+    if not (state / "batch.json").exists():
+        return 0
+    with contextlib.suppress(Exception):  # a read racing a compaction: ask again
+        frame = load(state)
+        waiting = frame["status"].isin(["queued", "in_progress"]) & frame["response_id"].notna()
+        return int(waiting.sum())
+    return 0
+
+
+@contextlib.contextmanager
+def _started(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    command = [sys.executable, "-P", "-m", "rowrelay.flows.cli", *args]
+    with log.open("wb") as out:
+        run = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out, start_new_session=True)
+        try:
+            yield run
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+
+
+def _wait_until(condition: Any, run: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 300
+    while not condition():
+        assert run.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.1)
+
+
+def test_a_worker_killed_mid_run_loses_nothing(tmp_path: Path, prefect_env: dict[str, str]) -> None:
+    rows = 200
+    source = write_tickets(tmp_path / "tickets.csv", rows)
+    state, log = tmp_path / "state", tmp_path / "run.log"
+    with emulator_process("--latency", "fixed:3") as emu:
+        args = [*run_args(source, tmp_path), "--dask-workers", "2", "--rpm", "3000"]
+        with _started(args, _env(prefect_env, emu), log) as run:
+            _wait_until(lambda: _holding(state) >= 40 and len(_workers_of(run)) == 2, run, log)
+            mid_run = rowrelay(["status", str(state)], _env(prefect_env, emu))  # every writer's rows
+            assert mid_run.returncode == 0, mid_run.stderr
+            assert f"rows {rows} " in mid_run.stdout, mid_run.stdout
+            assert "queued" in mid_run.stdout or "in_progress" in mid_run.stdout, mid_run.stdout
+            victim = _workers_of(run)[0]
+            victim.send_signal(signal.SIGKILL)
+            assert run.wait(timeout=400) == 0, log.read_text()[-3000:]
+        _assert_finished_and_paid_for(state, emu, rows)
+
+
+def _completed(state: Path) -> int:
+    with contextlib.suppress(Exception):  # a read racing a compaction: ask again
+        return int((load(state)["status"] == "completed").sum())
+    return 0
+
+
+def test_a_killed_run_resumes_with_another_worker_count(tmp_path: Path, prefect_env: dict[str, str]) -> None:
+    """2 workers, killed; 1 worker, killed; 2 workers again, to the end: each run holds rows in flight
+    when the whole run (the CLI, its cluster, its workers) is SIGKILLed."""
+    rows = 200
+    source = write_tickets(tmp_path / "tickets.csv", rows)
+    state, log = tmp_path / "state", tmp_path / "run.log"
+    with emulator_process("--latency", "fixed:3") as emu:
+        env = _env(prefect_env, emu)
+        args = [*run_args(source, tmp_path), "--rpm", "3000"]
+        with _started([*args, "--dask-workers", "2"], env, log) as run:
+            _wait_until(lambda: _holding(state) >= 40, run, log)
+            os.killpg(run.pid, signal.SIGKILL)
+        first = _completed(state)
+        with _started([*args, "--dask-workers", "1"], env, log) as run:
+            _wait_until(lambda: _completed(state) > first and _holding(state) >= 20, run, log)
+            os.killpg(run.pid, signal.SIGKILL)
+        resumed = rowrelay([*args, "--dask-workers", "2"], env, timeout=400)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        _assert_finished_and_paid_for(state, emu, rows)
