@@ -11,7 +11,6 @@ import logging
 import math
 import secrets
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,7 +54,8 @@ async def run_on_cluster(
     client: Client = runner.client  # type: ignore[attr-defined]
     bank = f"rowrelay-{secrets.token_hex(6)}"
     await asyncio.to_thread(on_scheduler, client, install_bank, bank, limits)
-    watcher = asyncio.create_task(_watch(directory, progress))
+    started = time.monotonic()
+    watcher = asyncio.create_task(_watch(directory, progress, started))
     try:
         futures = [runner.submit(process_shard_on_worker, {"job": job}) for job in jobs(bank)]
         outcomes: list[ShardOutcome] = await asyncio.to_thread(lambda: [f.result() for f in futures])
@@ -64,30 +64,36 @@ async def run_on_cluster(
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
         stats = await asyncio.to_thread(on_scheduler, client, drop_bank, bank)
-        log.info("shared budget %s: %s round trips to the scheduler", bank, stats.get("grants", "?"))
-    totals: Counter[str] = Counter()
+        log.info("shared budget %s: %s round trips to the scheduler", bank, stats.get("calls", "?"))
+    counters = RunCounters()
     for outcome in outcomes:
-        totals.update(outcome.counters)
-    log.info(
-        "%d shards on %d workers: %d creates, %d polls, %d rate-limited (429), %d maybe created",
-        len(outcomes), len({o.worker for o in outcomes}), totals["creates"], totals["polls"],
-        totals["rate_limited"], totals["maybe_created"],
-    )  # fmt: skip
+        for name, value in outcome.counters.items():
+            setattr(counters, name, getattr(counters, name) + value)
+    log.info("%d shards on %d workers", len(outcomes), len({outcome.worker for outcome in outcomes}))
+    await _report(directory, progress, started, counters)  # the end as it is, with what the workers did
     return outcomes
 
 
-async def _watch(directory: Path, progress: Callable[[Progress], None]) -> None:
+async def _watch(directory: Path, progress: Callable[[Progress], None], started: float) -> None:
     """Progress from the table on disk (every writer's rows), read at most every tenth of the time the
-    last read took times ten, so that a big table does not spend the coordinator's core on reading."""
-    started = time.monotonic()
+    last read took times ten, so that a big table does not spend the coordinator's core on reading.
+    (What the workers sent is known only when each shard ends: the counters come with the last report.)"""
     while True:
         began = time.monotonic()
-        try:
-            rows, _problems = await asyncio.to_thread(read_table, directory)
-            progress(Progress(_counts(rows.column("status")), rows.num_rows, began - started, RunCounters()))
-        except Exception as exc:  # a read racing a compaction: the next one sees the snapshot
-            log.debug("progress read failed: %s", exc)
+        await _report(directory, progress, started, RunCounters())
         await asyncio.sleep(max(1.0, 10 * (time.monotonic() - began)))
+
+
+async def _report(
+    directory: Path, progress: Callable[[Progress], None], started: float, counters: RunCounters
+) -> None:
+    try:
+        rows, _problems = await asyncio.to_thread(read_table, directory)
+    except Exception as exc:  # a read racing a compaction: the next one sees the snapshot
+        log.debug("progress read failed: %s", exc)
+        return
+    elapsed = time.monotonic() - started
+    progress(Progress(_counts(rows.column("status")), rows.num_rows, elapsed, counters))
 
 
 def _counts(status: Any) -> dict[RowStatus, int]:

@@ -54,7 +54,7 @@ class Banks(SchedulerPlugin):
             self.banks[bank].release(endpoint, holder, count)
 
     def stats(self, bank: str) -> dict[str, Any]:
-        return {"grants": self._bank(bank).grants}
+        return {"calls": self._bank(bank).calls}
 
     def remove_worker(self, scheduler: Scheduler, worker: str, *, stimulus_id: str, **kwargs: Any) -> None:
         for bank_id, bank in self.banks.items():

@@ -47,6 +47,11 @@ class Limits:
         per_minute = self.rpm if kind == "creates" else self.poll_rpm
         return max(1, math.floor(per_minute / 60.0 * CHUNK_SECONDS))
 
+    def slot_chunk(self) -> int:
+        """In-flight slots a shard holds at a time: a create chunk, and never more than a twentieth of
+        the cap, so that idle slots held by shards cannot starve another of the cap."""
+        return max(1, min(self.chunk("creates"), self.max_in_flight // 20))
+
 
 @dataclass
 class _Cell:
@@ -101,8 +106,8 @@ class Bank:
     def __init__(self, limits: Mapping[str, Limits], clock: Callable[[], float]) -> None:
         self._endpoints = {name: _Endpoint(each) for name, each in limits.items()}
         self._clock = clock
-        self.grants = 0
-        """Grants answered (what the coordination cost, in round trips)."""
+        self.calls = 0
+        """Requests answered (grants, pauses, holds, releases): what the coordination cost, in round trips."""
 
     def _endpoint(self, name: str) -> _Endpoint:
         try:
@@ -114,7 +119,7 @@ class Bank:
         """Seconds until `count` units of `kind` (and, for creates, `tokens` tokens) may be sent; they
         are reserved from now, so the caller waits that long and sends them."""
         state, now = self._endpoint(endpoint), self._clock()
-        self.grants += 1
+        self.calls += 1
         if kind == "creates":
             cells = [(state.creates, count), (state.tokens, min(tokens, state.limits.tpm))]
         else:
@@ -126,11 +131,13 @@ class Bank:
 
     def pause(self, endpoint: str, kind: Kind, seconds: float) -> None:
         """Hold every worker's `kind` for `seconds` from now (a 429 or exhausted header seen by one)."""
+        self.calls += 1
         state = self._endpoint(endpoint)
         state.paused[kind] = max(state.paused[kind], self._clock() + max(0.0, seconds))
 
     def hold(self, endpoint: str, holder: str, count: int) -> int:
         """Reserve up to `count` in-flight slots for `holder`; returns how many it got (maybe 0)."""
+        self.calls += 1
         state = self._endpoint(endpoint)
         got = max(0, min(count, state.limits.max_in_flight - state.in_flight))
         if got:
@@ -138,6 +145,7 @@ class Bank:
         return got
 
     def release(self, endpoint: str, holder: str, count: int) -> None:
+        self.calls += 1
         state = self._endpoint(endpoint)
         left = state.held.get(holder, 0) - count
         if left > 0:

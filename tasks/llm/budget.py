@@ -137,7 +137,7 @@ class RateBudget:
         limits = Limits(self.rpm, self.tpm, self.poll_rpm, self.max_in_flight)
         self._shared_creates = SharedRate(self.shared, "creates", limits.chunk("creates"), asyncio.sleep)
         self._shared_polls = SharedRate(self.shared, "polls", limits.chunk("polls"), asyncio.sleep)
-        self.in_flight = SharedSlots(self.shared, limits.chunk("creates"), asyncio.sleep)
+        self.in_flight = SharedSlots(self.shared, limits.slot_chunk(), asyncio.sleep)
 
     async def aclose(self) -> None:
         """Hand the bank back the in-flight slots still held, once the pauses reported have reached it."""

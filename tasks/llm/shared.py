@@ -32,12 +32,18 @@ class BankLink(Protocol):
 
 
 class SharedRate:
-    """Permits of one kind (creates with their tokens, or polls) drawn from the bank."""
+    """Permits of one kind (creates with their tokens, or polls) drawn from the bank.
+
+    Creates are asked for as they wait: a create permit granted ahead and sent late would bunch with
+    the next grant's and crowd the server's window. Polls are asked for a whole chunk at a time: they
+    may burst a minute's worth, and one arrives at a time, so asking as they wait cost a round trip a
+    poll (bench_dask)."""
 
     def __init__(
         self, link: BankLink, kind: Kind, chunk: int, sleep: Callable[[float], Awaitable[None]]
     ) -> None:
         self._link, self._kind, self._chunk, self._sleep = link, kind, chunk, sleep
+        self._ahead = kind == "polls"
         self._permits = 0
         self._tokens = 0
         self._waiting = 0
@@ -50,7 +56,8 @@ class SharedRate:
                 async with self._asking:
                     if self._permits >= 1 and self._tokens >= tokens:
                         break
-                    count = max(1, min(self._chunk, self._waiting)) if self._permits < 1 else 0
+                    wanted_now = self._chunk if self._ahead else min(self._chunk, self._waiting)
+                    count = max(1, wanted_now) if self._permits < 1 else 0
                     # tokens for the creates asked for, or (permits in hand) for this one
                     wanted = max(0, max(count, 1) * tokens - self._tokens)
                     delay = await self._link.grant(self._kind, count, wanted)
@@ -65,7 +72,11 @@ class SharedRate:
 
 
 class SharedSlots:
-    """In-flight slots held from the bank: `acquire()` / `release()`, as an asyncio.Semaphore's."""
+    """In-flight slots held from the bank: `acquire()` / `release()`, as an asyncio.Semaphore's.
+
+    Slots are held `chunk` at a time and handed back once more than two chunks lie free here, down to
+    one: a slot per round trip (a row starts, a row ends) was most of a run's calls on the scheduler
+    (bench_dask). A shard so keeps at most a chunk or two idle that another could use."""
 
     def __init__(self, link: BankLink, chunk: int, sleep: Callable[[float], Awaitable[None]]) -> None:
         self._link, self._chunk, self._sleep = link, chunk, sleep
@@ -82,7 +93,7 @@ class SharedSlots:
                 async with self._asking:
                     if self._free >= 1:
                         break
-                    got = await self._link.hold(max(1, min(self._chunk, self._waiting)))
+                    got = await self._link.hold(max(self._chunk, self._waiting))
                     self._free += got
                     self._held += got
                     if not got:
@@ -93,8 +104,9 @@ class SharedSlots:
 
     def release(self) -> None:
         self._free += 1
-        if self._waiting == 0 and self._free > 0:
-            count, self._free, self._held = self._free, 0, self._held - self._free
+        if self._waiting == 0 and self._free > 2 * self._chunk:
+            count = self._free - self._chunk
+            self._free, self._held = self._chunk, self._held - count
             task = asyncio.get_running_loop().create_task(self._link.release(count))
             self._returns.add(task)  # keep a reference until done: the loop holds tasks only weakly
             task.add_done_callback(self._returns.discard)
