@@ -98,6 +98,8 @@ def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     ]
     for name in ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens", "orphans"):
         rows.append({"metric": name, "value": summary.get(name)})
+    for name, count in summary.get("endpoints", {}).items():
+        rows.append({"metric": f"rows sent on endpoint {name}", "value": count})
     for name in ("cost_usd", "projected_cost_usd"):
         value = summary.get(name)
         rows.append({"metric": name, "value": None if value is None else round(value, 6)})

@@ -13,7 +13,6 @@ rest are submitted under the rate budget.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import logging
@@ -30,22 +29,31 @@ from prefect.runtime import flow_run as flow_run_context
 from prefect.utilities.annotations import quote
 
 from rowrelay.flows.artifacts import ProgressArtifact, publish_summary
-from rowrelay.flows.backends import resolve_backend
 from rowrelay.flows.cancelling import cancel_batch
 from rowrelay.flows.cluster import ClusterChoice, check_cost_cap, started
 from rowrelay.flows.cluster_run import bank_limits, reread, run_on_cluster, shard_jobs, spread
 from rowrelay.flows.narration import Narrator, log_outcome
 from rowrelay.flows.outcome import FailThreshold, final_state
 from rowrelay.flows.precheck import check_destinations, check_fields
-from rowrelay.flows.request import BatchRequest
+from rowrelay.flows.request import ENDPOINTS_ON_A_CLUSTER, BatchRequest
 from rowrelay.flows.run_labels import label_flow_run
 from rowrelay.flows.run_logs import sent_to_flow_run
+from rowrelay.flows.targets import (
+    Target,
+    open_sessions,
+    recorded_endpoints,
+    resolve_targets,
+    rpm_of,
+    run_shards,
+)  # fmt: skip
 from rowrelay.tasks.dataset import PreparedInput
-from rowrelay.tasks.run import Progress, open_session
+from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.run import Progress
 from rowrelay.tasks.run.plan import send_order
+from rowrelay.tasks.run.spend import Spend, spent_so_far
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import RUN_FILE, RunRecord, StateTable, summarize, write_run_record
-from rowrelay.tasks.steps import export_results, load_input, plan, process_shard
+from rowrelay.tasks.steps import export_results, load_input, plan
 
 if TYPE_CHECKING:
     from prefect.task_runners import TaskRunner
@@ -58,7 +66,6 @@ progress_sink: contextvars.ContextVar[Callable[[Progress], None] | None] = conte
     "rowrelay_progress_sink", default=None
 )
 """Where a caller (the CLI's progress bar, a notebook widget) wants progress; set it before the flow."""
-_SHARDS_AT_ONCE = 2
 T = TypeVar("T")
 
 
@@ -66,9 +73,6 @@ def _whole(value: T) -> T:
     """Hand a task its argument as is: Prefect would otherwise walk big objects looking for futures.
     (`quote` is unwrapped before the task body runs, so the task sees the plain value.)"""
     return cast(T, quote(value))
-
-
-# the next shard starts while the last one's tail finishes: the pipe never drains
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,7 @@ async def run_batch(
     service_tier: str | None = None,
     prices: str | None = None,
     fail_when_failed: str | None = None,
+    endpoints: Any = None,
     dask: str | None = None,
     dask_workers: int | None = None,
     task_runner: Any = None,
@@ -157,6 +162,8 @@ async def run_batch(
     a price file over rowrelay's own.
     `fail_when_failed` (`N` or `P%`): past that many rows that did not complete, the flow run ends
     `Failed` instead of `Completed` with the counts (flows/outcome.py).
+    `endpoints` (a TOML or JSON file, or a list of entries) spreads the rows across several endpoints,
+    each with its own key, base URL or deployment and its own limits (tasks/run/endpoints.py).
     `dask` (a scheduler address), `dask_workers` (a LocalCluster of that many worker processes) or
     `task_runner` (a `prefect_dask.DaskTaskRunner` of any cluster class) run the shards on Dask workers
     under one rate budget for the whole batch (flows/cluster.py).
@@ -166,13 +173,16 @@ async def run_batch(
         instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode,
         rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
         base_url=base_url, output_schema=output_schema, max_cost=max_cost, service_tier=service_tier,
-        prices=prices, fail_when_failed=fail_when_failed, dask=dask, dask_workers=dask_workers,
+        prices=prices, fail_when_failed=fail_when_failed, endpoints=endpoints, dask=dask,
+        dask_workers=dask_workers,
     )  # fmt: skip
     cluster = ClusterChoice.of(request.dask, request.dask_workers, task_runner)
     with sent_to_flow_run():
         if cluster is None:
             return await _run(request, None)
         check_cost_cap(request.settings)
+        if request.endpoints:
+            raise UsageError(ENDPOINTS_ON_A_CLUSTER)
         async with started(cluster) as runner:  # before the emulator starts or anything is sent
             return await _run(request, runner)
 
@@ -183,7 +193,7 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     factory = _agent_factory(request.agent)
     state_dir = request.state_dir(prepared)
     check_destinations(request, state_dir)  # before the emulator starts or the state dir is made
-    settings, url = resolve_backend(request.settings)
+    settings, url, targets = resolve_targets(request)
     table = StateTable.open(
         state_dir,
         checkpoint_interval=settings.checkpoint_interval,
@@ -194,8 +204,8 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     out = request.output_path(state_dir)
     await label_flow_run(table.batch_id, settings.model, settings.backend)
     with _active(state_dir), contextlib.closing(table):
-        _record_run(state_dir, request, out, settings, url)
-        stopped = await _process(settings, table, prepared, url, factory, request, runner)
+        _record_run(state_dir, request, out, settings, url, targets)
+        stopped = await _process(settings, table, prepared, targets, factory, request, runner)
     if runner is not None:  # the workers wrote the rows: read every writer's files again
         table = reread(table)
     result = await _finish(table, prepared, out, settings.backend, url, request.output_schema, stopped)
@@ -278,13 +288,15 @@ async def _process(
     settings: Settings,
     table: StateTable,
     prepared: PreparedInput,
-    url: str | None,
+    targets: list[Target],
     agent: AgentFactory | None,
     request: BatchRequest,
     runner: TaskRunner[Any] | None,
 ) -> str | None:
-    """Run the shards (here, or as tasks on the cluster's workers when `runner` is given); returns why
-    the run stopped sending rows early (the cost cap), if it did."""
+    """Run the shards, each on its endpoint's session (here, or as tasks on the cluster's workers when
+    `runner` is given); returns why the run stopped sending rows early (the cost cap), if it did. Every
+    endpoint has its own session (backend and rate budget) and runs its own shards, all endpoints at
+    once; the cost cap and the run's counters are the batch's, shared."""
     output_schema = request.output_schema
     artifact = await ProgressArtifact.create(table.batch_id)
     sink = progress_sink.get()
@@ -296,44 +308,49 @@ async def _process(
         if sink is not None:
             sink(progress)
 
-    session = open_session(
-        settings, table, prepared.prompt, instructions=prepared.instructions, base_url=url,
-        progress=on_progress, agent=agent, output_schema=output_schema,
-    )  # fmt: skip
-    try:
-        batch = plan(_whole(table), _whole(prepared), session.driver.context.policy, settings.shard_size)
-        log.info(
-            "batch %s: %d rows, %d done, %d holding a token (resumed first), %d to send, %d shards",
-            table.batch_id, len(table), batch.already_done, batch.resumed, batch.to_send, len(batch.shards),
-        )  # fmt: skip
-        if runner is not None and batch.shards:
-            schema = None if output_schema is None else output_schema.parts()
-            jobs = shard_jobs(
-                spread(batch.shards, runner), table.directory, settings, prepared.prompt, url,
-                instructions=prepared.instructions, agent=request.agent, output_schema=schema,
+    async with contextlib.AsyncExitStack() as sessions_open:
+        try:
+            spend = Spend.open(settings, **spent_so_far(table))
+            sessions = open_sessions(
+                sessions_open, targets, table, prepared, spend, progress=on_progress, agent=agent,
+                output_schema=output_schema,
             )  # fmt: skip
-            limits = bank_limits(settings)
-            await run_on_cluster(runner, jobs, limits, table.directory, on_progress)
-            return None
-        gate = asyncio.Semaphore(_SHARDS_AT_ONCE)
-
-        async def shard(number: int, keys: list[str]) -> dict[str, int]:
-            async with gate:
-                return await process_shard(_whole(session.runner), number, _whole(keys))
-
-        await asyncio.gather(*(shard(i, keys) for i, keys in enumerate(batch.shards)))
-        if not batch.shards:  # nothing to send or wait on: still say where the batch stands
-            session.runner.report_progress(len(table), time.monotonic())
-        policy = session.driver.context.policy
-        return session.driver.context.spend.stop_message(len(send_order(table, policy)))
-    finally:
-        narrator.close()
-        await session.aclose()
-        await artifact.finish()
+            session = next(iter(sessions.values()))
+            policy = session.driver.context.policy  # what decides which rows are sent: the same for all
+            batch = plan(_whole(table), _whole(prepared), policy, settings.shard_size, rpm_of(targets))
+            log.info(
+                "batch %s: %d rows, %d done, %d holding a token (resumed first), %d to send, %d shards",
+                table.batch_id, len(table), batch.already_done, batch.resumed, batch.to_send,
+                len(batch.shards),
+            )  # fmt: skip
+            if runner is not None and batch.shards:
+                # One endpoint on a cluster (refused with several, flows/cluster.py): every shard's is None.
+                url = targets[0].url
+                schema = None if output_schema is None else output_schema.parts()
+                jobs = shard_jobs(
+                    spread([part.keys for part in batch.shards], runner), table.directory, settings,
+                    prepared.prompt, url, instructions=prepared.instructions, agent=request.agent,
+                    output_schema=schema,
+                )  # fmt: skip
+                limits = bank_limits(settings)
+                await run_on_cluster(runner, jobs, limits, table.directory, on_progress)
+                return None
+            await run_shards(sessions, batch.shards)
+            if not batch.shards:  # nothing to send or wait on: still say where the batch stands
+                session.runner.report_progress(len(table), time.monotonic())
+            return spend.stop_message(len(send_order(table, policy)))
+        finally:
+            narrator.close()
+            await artifact.finish()
 
 
 def _record_run(
-    state_dir: Path, request: BatchRequest, out: Path, settings: Settings, url: str | None
+    state_dir: Path,
+    request: BatchRequest,
+    out: Path,
+    settings: Settings,
+    url: str | None,
+    targets: list[Target],
 ) -> None:
     """What `rowrelay export`/`cancel` need later: never a key, only where and what (atomic, fsynced)."""
     record = RunRecord(
@@ -346,5 +363,6 @@ def _record_run(
         mode=settings.mode,
         agent=request.agent,
         output_schema=None if request.output_schema is None else request.output_schema.schema,
+        endpoints=recorded_endpoints(targets),
     )
     write_run_record(state_dir, record)

@@ -109,6 +109,11 @@ def main(
             handler.addFilter(lambda record: not getattr(record, "rowrelay_run_log_only", False))
 
 
+_ENDPOINTS = (
+    "A TOML or JSON file listing several endpoints (API keys, base URLs, Azure deployments), each with a "
+    "name and its own limits: rows are spread across them by rpm, each with its own budget. Keys stay in "
+    "environment variables the entries name (api_key_env)."
+)
 _FAIL_WHEN_FAILED = (
     "End the Prefect flow run Failed (so Prefect's notifications fire) when more rows than this did not "
     "complete: a count N, or a share P% of the rows. Otherwise it ends Completed, with the counts."
@@ -147,6 +152,7 @@ def run(
     service_tier: Annotated[str | None, Opt(help=_about("service_tier"))] = None,
     prices: Annotated[Path | None, Opt(help=_about("prices"))] = None,
     fail_when_failed: Annotated[str | None, Opt(help=_FAIL_WHEN_FAILED)] = None,
+    endpoints: Annotated[Path | None, Opt(help=_ENDPOINTS)] = None,
     dask: Annotated[str | None, Opt(help=_DASK)] = None,
     dask_workers: Annotated[int | None, Opt(help=_DASK_WORKERS)] = None,
 ) -> None:
@@ -157,6 +163,7 @@ def run(
         rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
         base_url=base_url, output_schema=schema, max_cost=max_cost, service_tier=service_tier,
         prices=None if prices is None else str(prices), fail_when_failed=fail_when_failed,
+        endpoints=None if endpoints is None else str(endpoints),
         dask=dask, dask_workers=dask_workers,
     )  # fmt: skip
     prepared = _precheck(request)
@@ -251,6 +258,7 @@ def deploy(
         str | None, Opt("--schema", help="Structured outputs: FILE.json or module:Model.")
     ] = None,
     fail_when_failed: Annotated[str | None, Opt(help=_FAIL_WHEN_FAILED)] = None,
+    endpoints: Annotated[Path | None, Opt(help=_ENDPOINTS)] = None,
     dask: Annotated[str | None, Opt(help=_DASK)] = None,
     dask_workers: Annotated[int | None, Opt(help=_DASK_WORKERS)] = None,
 ) -> None:
@@ -259,6 +267,7 @@ def deploy(
         input.resolve(), template=template, prompt_column=prompt_column, id_column=id_column, model=model,
         output=None if output is None else output.resolve(), fail_when_failed=fail_when_failed,
         output_schema=None if schema is None or ":" in schema else str(Path(schema).resolve()),
+        endpoints=None if endpoints is None else str(endpoints.resolve()),
         dask=dask, dask_workers=dask_workers,
     )  # fmt: skip
     # An explicit state directory, so every scheduled run (and a cancellation hook run by Prefect's
@@ -275,13 +284,15 @@ def deploy(
 
 
 def _check_deployment(request: BatchRequest, state: Path) -> None:
-    """What a scheduled run would refuse, refused now: its input, state directory, output and cluster."""
+    """What a scheduled run would refuse, refused now: its input, state directory, output, endpoints and
+    cluster."""
     from rowrelay.flows import cluster
-    from rowrelay.flows.precheck import check_destinations, read_checked
+    from rowrelay.flows.precheck import check_destinations, check_keys, read_checked
 
     try:
         read_checked(request)
         check_destinations(request, state)
+        check_keys(request)
         cluster.precheck(request.dask, request.dask_workers)
     except UsageError as exc:
         fail(str(exc))

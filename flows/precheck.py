@@ -18,16 +18,18 @@ import time
 from pathlib import Path
 
 from rowrelay.flows import cluster
+from rowrelay.flows.backends import backend_name
 from rowrelay.flows.request import BatchRequest
 from rowrelay.tasks.dataset import RESULT_COLUMNS, PreparedInput, output_problem, prepare, read_input
 from rowrelay.tasks.dataset.typed import field_clashes
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.llm.prices import cap_problem
+from rowrelay.tasks.run.endpoints import Endpoint
 from rowrelay.tasks.state import state_directory_problem
 from rowrelay.tasks.state.files import MAIN_WRITER
 from rowrelay.tasks.state.lease import held_error, live_holder
 
-__all__ = ["check_destinations", "check_run", "read_checked"]
+__all__ = ["check_destinations", "check_keys", "check_run", "read_checked"]
 
 
 def check_run(request: BatchRequest) -> PreparedInput:
@@ -35,6 +37,7 @@ def check_run(request: BatchRequest) -> PreparedInput:
     problem = cap_problem(request.settings)  # a price file that is not valid raises its own
     if problem is not None:
         raise UsageError(problem)
+    check_keys(request)  # the variables the endpoints name were read when the request was built
     prepared = read_checked(request)
     state_dir = request.state_dir(prepared)
     check_destinations(request, state_dir)
@@ -98,3 +101,24 @@ def check_agent(spec: str) -> None:
         raise UsageError(
             f"--agent {spec!r}: must be a function taking the client and returning an Agent ({exc})"
         ) from exc
+
+
+def key_problem(endpoint: Endpoint, where: str = "--endpoints") -> str | None:
+    """What an endpoint lacks to authenticate, in one line (checked before the run starts), else None."""
+    settings, said = endpoint.settings, f"{where}: endpoint {endpoint.name!r}"
+    backend = backend_name(settings)
+    if backend == "azure" and (not settings.azure_endpoint or settings.azure_api_key is None):
+        return f"{said}: the azure backend needs azure_endpoint and azure_api_key_env (or AZURE_OPENAI_*)"
+    if backend in ("openai", "chat", "agent") and settings.api_key is None:
+        return f"{said}: no API key: name the variable holding it with api_key_env (or set OPENAI_API_KEY)"
+    return None
+
+
+def check_keys(request: BatchRequest) -> None:
+    """Each endpoint can authenticate: an API key (or Azure endpoint and key) from somewhere."""
+    source = request.endpoints_source
+    where = f"--endpoints {source}" if isinstance(source, str) else "endpoints"
+    for endpoint in request.endpoints:
+        problem = key_problem(endpoint, where)
+        if problem is not None:
+            raise UsageError(problem)

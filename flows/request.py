@@ -19,6 +19,7 @@ from rowrelay.flows.cluster import ClusterChoice, check_cost_cap
 from rowrelay.flows.outcome import FailThreshold
 from rowrelay.tasks.dataset import InputSpec, PreparedInput
 from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.run.endpoints import Endpoint, EndpointsSource, load_endpoints
 from rowrelay.tasks.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -31,6 +32,9 @@ RUN_SETTINGS = (
     "max_cost", "service_tier", "prices",
 )  # fmt: skip
 """The settings a run's parameters may override; the others (keys above all) come from the environment."""
+ENDPOINTS_ON_A_CLUSTER = (
+    "--endpoints: several endpoints run in one process for now, not with --dask/--dask-workers"
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,10 @@ class BatchRequest:
     """Structured outputs: the schema every answer must follow (`--schema`, `output_schema=`)."""
     fail_when_failed: str | None = None
     """Past how many rows that did not complete the flow run ends `Failed` (`N` or `P%`; flows/outcome.py)."""
+    endpoints: tuple[Endpoint, ...] = ()
+    """Several endpoints (`--endpoints`, tasks/run/endpoints.py), each a full `Settings`; empty: the run's."""
+    endpoints_source: str | list[dict[str, Any]] | None = None
+    """What the endpoints were given as (a file's path, or the entries from Python): never a key."""
     dask: str | None = None
     """A Dask scheduler's address: the shards run on its workers (flows/cluster.py)."""
     dask_workers: int | None = None
@@ -66,13 +74,15 @@ class BatchRequest:
         output: str | Path | None = None,
         agent: str | None = None,
         fail_when_failed: str | None = None,
+        endpoints: EndpointsSource | None = None,
         dask: str | None = None,
         dask_workers: int | None = None,
         **overrides: Any,
     ) -> BatchRequest:
         """Validate everything a run is asked for; a bad option raises `UsageError` naming it.
 
-        `output_schema` may also be a JSON Schema dict or a Pydantic model class (from Python)."""
+        `output_schema` may also be a JSON Schema dict or a Pydantic model class (from Python); `endpoints`
+        a TOML or JSON file, or (from Python) a list of entries, read and resolved here."""
         given = {name: value for name, value in overrides.items() if value is not None}
         schema_object = given.pop("output_schema", None)
         if isinstance(schema_object, str):  # a path or module:Model is a setting like the others
@@ -87,8 +97,12 @@ class BatchRequest:
         threshold = FailThreshold.parse(fail_when_failed)
         if ClusterChoice.of(dask, dask_workers) is not None:
             check_cost_cap(settings)
+            if endpoints is not None:
+                raise UsageError(ENDPOINTS_ON_A_CLUSTER)
         spec = InputSpec(template, prompt_column, id_column, instructions)
         schema_source = schema_object if schema_object is not None else settings.output_schema
+        listed = () if endpoints is None else load_endpoints(endpoints, settings)
+        source_of_endpoints = _endpoints_source(endpoints)
         return cls(
             source=source if isinstance(source, pd.DataFrame) else str(source),
             spec=spec,
@@ -99,6 +113,8 @@ class BatchRequest:
             agent=agent,
             output_schema=None if schema_source is None else _loaded(schema_source),
             fail_when_failed=None if threshold is None else str(threshold),
+            endpoints=listed,
+            endpoints_source=source_of_endpoints,
             dask=dask,
             dask_workers=dask_workers,
         )
@@ -128,6 +144,7 @@ class BatchRequest:
             "output": None if self.output is None else str(self.output),
             "agent": self.agent,
             "fail_when_failed": self.fail_when_failed,
+            "endpoints": self.endpoints_source,
             "dask": self.dask,
             "dask_workers": self.dask_workers,
         }
@@ -139,6 +156,13 @@ class BatchRequest:
         ):
             given["output_schema"] = schema.schema  # a dict or model from Python: as sent
         return {"source": self.source, **{name: value for name, value in given.items() if value is not None}}
+
+
+def _endpoints_source(source: EndpointsSource | None) -> str | list[dict[str, Any]] | None:
+    """A file as its path (a flow run's parameter), entries as plain dicts; neither can hold a key."""
+    if source is None or isinstance(source, str | Path):
+        return None if source is None else str(source)
+    return [dict(entry) for entry in source]
 
 
 def _loaded(source: SchemaSource) -> OutputSchema:

@@ -64,6 +64,8 @@ def status(
         f"rows {facts['rows']}  tokens in {facts['input_tokens']} out {facts['output_tokens']} "
         f"(reasoning {facts['reasoning_tokens']})  orphans {facts['orphans']}"
     )
+    if facts["endpoints"]:
+        out.print("rows by endpoint  " + "  ".join(f"{name} {n}" for name, n in facts["endpoints"].items()))
     if p50 is not None:
         out.print(f"latency p50 {p50:.2f}s  p95 {p95:.2f}s")
     if facts["cost_usd"] is not None:

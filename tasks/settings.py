@@ -7,6 +7,7 @@ Keys are held as `SecretStr`, so they print as `**********` in logs, reprs and a
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -133,6 +134,15 @@ class Settings(BaseSettings):
         description="Options for the embedded emulator started when no API key or base URL is set.",
     )
     shard_size: int = Field(1000, ge=1, description="Rows per Prefect shard task (never one task per row).")
+
+
+def secret_from_env(variable: str, where: str) -> SecretStr:
+    """The secret held by environment variable `variable` (named by an endpoints file, say); a
+    `UsageError` naming `where` and the variable, never a value, when it is unset or empty."""
+    value = os.environ.get(variable)
+    if not value:
+        raise UsageError(f"{where}: environment variable {variable} is not set (it should hold the key)")
+    return SecretStr(value)
 
 
 def load_settings(**overrides: object) -> Settings:

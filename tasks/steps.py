@@ -9,6 +9,7 @@ state table, which stays the source of truth; Prefect sees shards.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,16 @@ def load_input(source: str | Path | pd.DataFrame, spec: InputSpec) -> PreparedIn
 
 
 @task(name="plan", cache_policy=NO_CACHE)
-def plan(table: StateTable, prepared: PreparedInput, policy: RowPolicy, shard_size: int) -> BatchPlan:
-    """Add unseen rows as pending, fail bad rows alone, and cut the work into shards."""
-    return plan_batch(table, prepared, policy, shard_size)
+def plan(
+    table: StateTable,
+    prepared: PreparedInput,
+    policy: RowPolicy,
+    shard_size: int,
+    endpoints: Mapping[str, int] | None = None,
+) -> BatchPlan:
+    """Add unseen rows as pending, fail bad rows alone, and cut the work into shards (per endpoint, given
+    each endpoint's rpm)."""
+    return plan_batch(table, prepared, policy, shard_size, endpoints)
 
 
 @task(name="process-shard", cache_policy=NO_CACHE, task_run_name="shard-{number}")

@@ -11,6 +11,7 @@ from rowrelay.tasks.run.driver import RowDriver
 from rowrelay.tasks.run.plan import BatchPlan, RowPolicy, plan_batch, send_order, wants_submit
 from rowrelay.tasks.run.runner import BatchRunner, Progress, RunReport, cancel_in_flight
 from rowrelay.tasks.run.session import Session, open_session
+from rowrelay.tasks.run.shards import Shard
 
 __all__ = [
     "BatchPlan",
@@ -22,6 +23,7 @@ __all__ = [
     "RunCounters",
     "RunReport",
     "Session",
+    "Shard",
     "cancel_in_flight",
     "open_session",
     "plan_batch",

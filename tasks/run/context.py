@@ -44,6 +44,9 @@ class RowContext:
     counters: RunCounters = field(default_factory=RunCounters)
     spend: Spend = field(default_factory=Spend.unpriced)
     """What rows cost, and the cost cap `run.submit` checks before each create."""
+    endpoint: str | None = None
+    """The endpoint (`run.endpoints`) this context's backend talks to, recorded on every row it creates;
+    None for a run without endpoints."""
     background: BackgroundBackend | None = field(init=False)
     """The backend when it runs rows in the background (tokens to wait on), else None."""
 

@@ -11,7 +11,7 @@ statuses it may say yes to.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.llm.structured import OutputSchema
 from rowrelay.tasks.records import HOLDING_TOKEN, NEVER_RESENT, SENDABLE, Policy, RowStatus, WaitMode
+from rowrelay.tasks.run.shards import Shard, cut_shards
 from rowrelay.tasks.state import RowState, StateTable
 
 
@@ -106,17 +107,28 @@ def _matching(rows: pa.Table, facts: dict[str, Any]) -> npt.NDArray[np.bool_]:
 
 @dataclass(frozen=True)
 class BatchPlan:
-    """What a run will do: shards of row keys, rows holding a token (resumed first) leading."""
+    """What a run will do: shards of row keys, each on one endpoint, rows holding a token (resumed first)
+    leading."""
 
-    shards: list[list[str]]
+    shards: list[Shard]
     resumed: int
     to_send: int
     already_done: int
     bad_rows: int
 
 
-def plan_batch(table: StateTable, prepared: PreparedInput, policy: RowPolicy, shard_size: int) -> BatchPlan:
-    """Add unseen rows as pending, fail bad rows alone, and cut the work into shards."""
+def plan_batch(
+    table: StateTable,
+    prepared: PreparedInput,
+    policy: RowPolicy,
+    shard_size: int,
+    endpoints: Mapping[str, int] | None = None,
+) -> BatchPlan:
+    """Add unseen rows as pending, fail bad rows alone, and cut the work into shards.
+
+    With `endpoints` (each one's rpm, in order), rows to send are spread across them by rpm and a row
+    holding a token goes to the endpoint that created it (`shards.cut_shards`: a `UsageError` when that
+    endpoint is not listed); without, a row holding a token from an endpoint is refused the same way."""
     _refuse_changed_inputs(table, prepared)
     table.add_pending(prepared.planned())
     for key, reason in prepared.bad_rows.items():
@@ -124,8 +136,10 @@ def plan_batch(table: StateTable, prepared: PreparedInput, policy: RowPolicy, sh
             table.transition(key, "failed", error_type="bad_input", error_message=reason)
     table.flush()
     holding, fresh = _holding_and_fresh(table, policy, None)
-    order = [*holding, *fresh]
-    shards = [order[i : i + shard_size] for i in range(0, len(order), shard_size)]
+    where = table.columns(HOLDING_TOKEN, ("row_key", "endpoint"))  # the same rows, in the same order
+    keys: list[str] = where.column("row_key").to_pylist()  # type: ignore[assignment]
+    names: list[str | None] = where.column("endpoint").to_pylist()
+    shards = cut_shards(list(zip(keys, names, strict=True)), fresh, shard_size, endpoints)
     done = table.counts()["completed"]
     return BatchPlan(shards, len(holding), len(fresh), done, len(prepared.bad_rows))
 

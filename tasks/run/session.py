@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from rowrelay.tasks.llm import Backend, OutputEstimate, RateBudget, make_backend
 from rowrelay.tasks.llm.shared import BankLink
-from rowrelay.tasks.run.context import RowContext
+from rowrelay.tasks.run.context import RowContext, RunCounters
 from rowrelay.tasks.run.driver import RowDriver
 from rowrelay.tasks.run.plan import RowPolicy
 from rowrelay.tasks.run.runner import BatchRunner, Progress
@@ -50,6 +50,9 @@ def open_session(
     progress: Callable[[Progress], None] | None = None,
     agent: AgentSource | None = None,
     output_schema: OutputSchema | None = None,
+    endpoint: str | None = None,
+    spend: Spend | None = None,
+    counters: RunCounters | None = None,
     shared: BankLink | None = None,
 ) -> Session:
     """Build a run's collaborators; call from inside the event loop that will run them.
@@ -58,8 +61,11 @@ def open_session(
     `output_schema` makes every row a structured output that must validate against it; `shared` draws
     the limits from the batch's bank (a shard on a Dask worker: `rowrelay.tasks.cluster`).
     A `--max-cost` on a model with no known price raises `UsageError` here, before anything is sent.
+    With several endpoints, one session per endpoint (`endpoint` names it on the rows it creates, its
+    `settings` are that endpoint's, so its budget is its own), all sharing one `spend` (one cost cap for
+    the batch) and one `counters` (one story of the run).
     """
-    spend = Spend.open(settings, **spent_so_far(table))
+    spend = Spend.open(settings, **spent_so_far(table)) if spend is None else spend
     budget = RateBudget(
         rpm=settings.rpm,
         tpm=settings.tpm,
@@ -88,6 +94,9 @@ def open_session(
         service_tier=settings.service_tier,
     )
     lookup = prompts.__getitem__ if isinstance(prompts, Mapping) else prompts
-    driver = RowDriver(RowContext(table, backend, budget, policy, lookup, spend=spend))
+    context = RowContext(table, backend, budget, policy, lookup, spend=spend, endpoint=endpoint)
+    if counters is not None:
+        context.counters = counters
+    driver = RowDriver(context)
     runner = BatchRunner(driver, progress=progress, checkpoint_interval=settings.checkpoint_interval)
     return Session(backend, budget, driver, runner)

@@ -69,7 +69,8 @@ class Submitter:
         if admission != "go":
             return admission  # the cost cap (run.spend): decided in memory, before the rate budget
         await context.budget.acquire_create(context.budget.estimate(prompt_tokens))
-        context.table.transition(key, "submitting")
+        # The endpoint goes with `submitting`: a token the create returns is only ever waited on there.
+        context.table.transition(key, "submitting", endpoint=context.endpoint)
         try:
             await context.table.commit()  # write-ahead: durable `submitting` before the create leaves
         except asyncio.CancelledError:

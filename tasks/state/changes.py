@@ -47,6 +47,7 @@ _PER_RESPONSE = (
     "previous_response_ids",
     "cached_input_tokens",
     "service_tier",
+    "endpoint",
 )
 """Cleared when a row is sent again. Not `cost_usd`: what earlier attempts cost was paid all the same."""
 

@@ -49,7 +49,8 @@ def load(directory: Path, *, skip_damaged: bool = False) -> pd.DataFrame:
 def summary(directory: Path, *, skip_damaged: bool = False) -> dict[str, Any]:
     """Counts by status, token totals, completed latency p50/p95 (seconds), orphans, cost (`cost_usd`,
     None when no row has a price) and the projected cost of the whole batch, and the damaged files skipped
-    (`problems`; a damaged file raises `CorruptSegmentError` unless `skip_damaged`)."""
+    (`problems`; a damaged file raises `CorruptSegmentError` unless `skip_damaged`), and rows by the
+    endpoint their latest response was created on (`endpoints`; empty for a batch run without them)."""
     return summarize(*read_table(directory, skip_damaged=skip_damaged))
 
 
@@ -94,6 +95,7 @@ def summarize(table: pa.Table, problems: list[str]) -> dict[str, Any]:
         "cost_usd": spent,
         "projected_cost_usd": projected_cost(spent or 0.0, priced, table.num_rows, ended),
         "problems": problems,
+        "endpoints": value_counts(table.column("endpoint").drop_null()),
     }
 
 

@@ -38,6 +38,10 @@ class RunRecord:
     agent: str | None = None
     output_schema: dict[str, Any] | None = None
     """Structured outputs: the JSON Schema the rows were asked to follow, so `export` types its columns."""
+    endpoints: list[dict[str, Any]] | None = None
+    """Several endpoints (`--endpoints`): each entry as its file gave it (names, base URLs, deployments,
+    limits and the NAMES of the variables holding keys, never a key), its backend and base URL resolved,
+    so `cancel` reaches every row's response on the endpoint that created it."""
 
 
 _REQUIRED = ("output", "backend", "model", "mode")
@@ -77,6 +81,11 @@ def _parsed(data: Any) -> RunRecord:
     for name, value in values.items():
         if name == "spec":
             _check_spec(value)
+        elif name == "endpoints":
+            if value is not None and not (
+                isinstance(value, list) and all(isinstance(v, dict) for v in value)
+            ):
+                raise TypeError(f"endpoints is {value!r}")
         elif name == "output_schema":
             if value is not None and not isinstance(value, dict):
                 raise TypeError(f"output_schema is {value!r}")

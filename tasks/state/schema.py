@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from rowrelay.tasks.records import RowStatus
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Bumped whenever the columns change; older files are migrated on read (`migrations`)."""
 SCHEMA_VERSION_KEY = b"rowrelay.schema_version"
 
@@ -50,6 +50,7 @@ _FIELDS: list[pa.Field[Any]] = [
     pa.field("cached_input_tokens", pa.int64()),
     pa.field("service_tier", pa.string()),
     pa.field("cost_usd", pa.float64()),
+    pa.field("endpoint", pa.string()),
 ]
 SCHEMA = pa.schema(_FIELDS, metadata={SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode()})
 
@@ -92,6 +93,10 @@ class RowState:
     """What this row's responses cost, in US dollars, summed over its attempts (not cleared when the
     row is sent again, unlike the per-response columns): null until a response with usage and a known
     price ends. Priced from `rowrelay.tasks.llm.prices` (reasoning tokens as output)."""
+    endpoint: str | None = None
+    """The name of the endpoint (`--endpoints`) the row's current response was created on, set with
+    `submitting`: a row holding a token is polled, streamed and cancelled there, never elsewhere. Null
+    when the batch ran without `--endpoints` (the run's own settings)."""
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(RowState))

@@ -119,6 +119,30 @@ def test_a_price_file_that_is_not_one_is_refused(case: Case) -> None:
     assert not case.state.exists()
 
 
+def test_a_bad_endpoints_file_is_refused_in_a_process_without_prefect(case: Case) -> None:
+    endpoints = case.tmp / "endpoints.toml"
+    endpoints.write_text(
+        '[[endpoints]]\nname = "east"\nbase_url = "http://127.0.0.1:9/v1"\napi_key = "sk-in-file"\n'
+    )
+    line = case.refuse("--endpoints", str(endpoints))
+    assert line.startswith(
+        f"error: --endpoints {endpoints}: endpoint 'east': 'api_key' would put a key in the file"
+    )
+    assert "sk-in-file" not in line
+    endpoints.write_text(
+        '[[endpoints]]\nname = "east"\nbase_url = "http://127.0.0.1:9/v1"\n'
+    )  # no key at all
+    assert case.refuse("--endpoints", str(endpoints)) == (
+        f"error: --endpoints {endpoints}: endpoint 'east': no API key: name the variable holding it with "
+        "api_key_env (or set OPENAI_API_KEY)"
+    )
+    assert not case.state.exists()
+    endpoints.write_text('[[endpoints]]\nname = "east"\nbackend = "emulator"\n')
+    assert case.refuse("--endpoints", str(endpoints), "--dask-workers", "2") == (
+        "error: --endpoints: several endpoints run in one process for now, not with --dask/--dask-workers"
+    )
+
+
 def test_a_state_that_is_a_file_is_refused(case: Case) -> None:
     case.state.write_text("not a folder")
     assert case.refuse() == f"error: --state {case.state}: is a file, not a directory"

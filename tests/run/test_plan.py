@@ -99,7 +99,7 @@ def test_planning_from_columns_builds_the_table_tuples_built(tmp_path: Path, clo
     facts = ["row_key", "row_index", "input_hash", "status", "error_type", "error_message", "attempts"]
     pd.testing.assert_frame_equal(columns[facts], tuples[facts])
     assert (plan.to_send, plan.bad_rows, plan.resumed, plan.already_done) == (6, 3, 0, 0)
-    assert [key for shard in plan.shards for key in shard] == [
+    assert [key for shard in plan.shards for key in shard.keys] == [
         r.row_key for r in prepared.rows if r.row_key not in prepared.bad_rows
     ]
 
@@ -130,3 +130,58 @@ def test_a_key_whose_input_changed_is_refused(batch_dir: Path, clock: FakeClock)
         with pytest.raises(UsageError, match=r"^2 rows changed input .* \(e\.g\. k2, k6\)"):
             plan_batch(table, prepare(frame, spec), policy, shard_size=10)
         assert len(table) == 8  # refused before anything was added
+
+
+def _holding_on(table: StateTable, key: str, endpoint: str | None) -> None:
+    table.transition(key, "submitting", attempts=1, endpoint=endpoint)
+    table.transition(key, "queued", response_id=f"resp_{key}")
+
+
+def test_rows_to_send_are_spread_by_rpm_and_tokens_stay_where_they_were_made(
+    batch_dir: Path, clock: FakeClock
+) -> None:
+    frame = pd.DataFrame({"id": [f"k{i}" for i in range(20)], "p": [f"ask {i}" for i in range(20)]})
+    spec, policy = InputSpec(prompt_column="p", id_column="id"), RowPolicy("b", "m")
+    with StateTable.open(batch_dir, batch_id="b", clock=clock) as table:
+        plan_batch(table, prepare(frame, spec), policy, shard_size=100)
+        _holding_on(table, "k3", "west")
+        _holding_on(table, "k4", "east")
+        plan = plan_batch(
+            table, prepare(frame, spec), policy, shard_size=5, endpoints={"east": 300, "west": 100}
+        )
+    on = {
+        name: [key for shard in plan.shards if shard.endpoint == name for key in shard.keys]
+        for name in ("east", "west")
+    }
+    assert (on["east"][0], on["west"][0]) == ("k4", "k3")  # a token leads, on the endpoint that made it
+    assert (len(on["east"]) - 1, len(on["west"]) - 1) == (
+        14,
+        4,
+    )  # the 18 to send, 3:1 by rpm (largest remainders)
+    assert sorted(on["east"] + on["west"]) == sorted(f"k{i}" for i in range(20))
+    assert [shard.number for shard in plan.shards] == list(range(len(plan.shards)))
+    assert all(len(shard.keys) <= 5 for shard in plan.shards)
+
+
+@pytest.mark.parametrize(
+    ("made_on", "endpoints", "message"),
+    [
+        (
+            "gone",
+            {"east": 10},
+            r"^rows hold responses this run cannot reach \(1 on endpoint 'gone'\): .* list in",
+        ),
+        (None, {"east": 10}, r"^rows hold responses this run cannot reach \(1 created without --endpoints\)"),
+        ("east", None, r"^rows hold responses this run cannot reach \(1 on endpoint 'east'\): .* run with"),
+    ],
+)
+def test_a_token_from_an_endpoint_not_listed_is_refused_before_anything_is_sent(
+    batch_dir: Path, clock: FakeClock, made_on: str | None, endpoints: dict[str, int] | None, message: str
+) -> None:
+    frame = pd.DataFrame({"id": ["k0", "k1"], "p": ["a", "b"]})
+    spec, policy = InputSpec(prompt_column="p", id_column="id"), RowPolicy("b", "m")
+    with StateTable.open(batch_dir, batch_id="b", clock=clock) as table:
+        plan_batch(table, prepare(frame, spec), policy, shard_size=100)
+        _holding_on(table, "k0", made_on)
+        with pytest.raises(UsageError, match=message):
+            plan_batch(table, prepare(frame, spec), policy, shard_size=100, endpoints=endpoints)

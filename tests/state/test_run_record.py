@@ -88,8 +88,20 @@ def test_older_and_newer_records_still_read(tmp_path: Path) -> None:
 def test_the_record_has_no_field_for_a_secret() -> None:
     names = {field.name for field in dataclasses.fields(RunRecord)}
     # output_schema holds the JSON Schema a structured batch asked for: the user's schema, never a key.
+    # endpoints holds the endpoints file's entries, which can name a key's variable but never hold a key
+    # (tasks/run/endpoints.py refuses such a field; tests/flows/test_endpoints.py reads every file).
     names_ = {"input", "spec", "output", "backend", "base_url", "model", "mode", "agent", "output_schema"}
-    assert names == names_
+    assert names == {*names_, "endpoints"}
+
+
+def test_a_batchs_endpoints_round_trip_and_damaged_ones_are_named(tmp_path: Path) -> None:
+    entries = [{"name": "east", "base_url": "http://e/v1", "api_key_env": "EAST_KEY", "rpm": 60}]
+    record = RunRecord(output="o", backend="openai", model="m", mode="poll", endpoints=entries)
+    write_run_record(tmp_path, record)
+    assert read_run_record(tmp_path) == record
+    (tmp_path / RUN_FILE).write_text(json.dumps({**dataclasses.asdict(record), "endpoints": ["east"]}))
+    with pytest.raises(DamagedFileError, match=r"endpoints is \['east'\]"):
+        read_run_record(tmp_path)
 
 
 def test_a_structured_batchs_schema_round_trips_and_a_damaged_one_is_named(tmp_path: Path) -> None:

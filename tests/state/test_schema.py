@@ -12,7 +12,7 @@ import pytest
 from rowrelay.tasks.errors import StateError
 from rowrelay.tasks.state import SCHEMA, SCHEMA_VERSION, StateTable, load
 from rowrelay.tasks.state.files import SEGMENTS
-from rowrelay.tasks.state.migrations import MIGRATIONS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3
+from rowrelay.tasks.state.migrations import MIGRATIONS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4
 from rowrelay.tasks.state.schema import SCHEMA_VERSION_KEY
 from tests.support.state import FakeClock, rows
 
@@ -88,6 +88,29 @@ def test_v3_file_is_migrated_on_read_with_its_cost_unknown(batch_dir: Path, cloc
     assert frame["cost_usd"].iloc[1] == 0.25
     assert frame["cached_input_tokens"].iloc[1] == 128
     assert frame["service_tier"].tolist()[1] == "flex"
+
+
+def test_v4_file_is_migrated_on_read_with_no_endpoint(batch_dir: Path, clock: FakeClock) -> None:
+    _write_old_segment(batch_dir, SCHEMA_V4, b"4")
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        assert table.get("old-0").endpoint is None  # sent with the run's own settings
+        assert table.get("old-1").response_id == "resp_b"
+        table.transition("old-1", "completed", endpoint="east")
+    frame = load(batch_dir)
+    assert frame["endpoint"].isna().tolist() == [True, False]
+    assert frame["endpoint"].tolist()[1] == "east"
+
+
+def test_sending_a_row_again_names_only_its_new_endpoint(batch_dir: Path, clock: FakeClock) -> None:
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        table.add_pending(rows(1))
+        key = rows(1)[0][0]
+        table.transition(key, "submitting", endpoint="east")
+        table.transition(key, "queued", response_id="resp_a")
+        table.transition(key, "expired", error_type="expired")
+        assert table.get(key).endpoint == "east"
+        again = table.transition(key, "submitting")
+    assert again.endpoint is None  # sent again without --endpoints: the old server holds nothing now
 
 
 def test_sending_a_row_again_keeps_what_it_cost(batch_dir: Path, clock: FakeClock) -> None:

@@ -1,0 +1,135 @@
+"""Where a run's rows go: one target per endpoint (`--endpoints`), or the run's own settings alone.
+
+    settings, url, targets = resolve_targets(request)   # `auto` resolved, the embedded emulator started
+                                                        # only when a target needs it
+
+A target is what one session (backend + rate budget) is built from: an endpoint's name (None without
+endpoints), its full settings and its base URL. With endpoints the run's own settings only supply what
+entries leave out, and what the whole batch shares (the cost cap, the model it is labelled with), so
+they start no emulator of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from prefect.utilities.annotations import quote
+
+from rowrelay.flows.backends import backend_name, resolve_backend
+from rowrelay.flows.request import BatchRequest
+from rowrelay.tasks.dataset import PreparedInput
+from rowrelay.tasks.run import BatchRunner, Progress, RunCounters, Session, Shard, open_session
+from rowrelay.tasks.run.endpoints import Endpoint
+from rowrelay.tasks.run.spend import Spend
+from rowrelay.tasks.settings import Settings
+from rowrelay.tasks.state import StateTable
+from rowrelay.tasks.steps import process_shard
+
+if TYPE_CHECKING:
+    from rowrelay.tasks.llm.agent_backend import AgentFactory
+    from rowrelay.tasks.llm.structured import OutputSchema
+
+__all__ = [
+    "Target", "open_sessions", "recorded_endpoints", "resolve_targets", "rpm_of",
+    "run_shards", "target_of",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Target:
+    endpoint: str | None
+    settings: Settings
+    """The endpoint's full settings, `backend` resolved (never `auto`)."""
+    url: str | None
+    entry: dict[str, Any] | None = None
+    """The endpoints file's entry, as given (nothing secret): what run.json records."""
+
+
+def resolve_targets(request: BatchRequest) -> tuple[Settings, str | None, list[Target]]:
+    """The run's settings and base URL (`auto` resolved), and the targets its sessions are built for."""
+    if not request.endpoints:
+        settings, url = resolve_backend(request.settings)
+        return settings, url, [Target(None, settings, url)]
+    base = request.settings
+    settings = base.model_copy(update={"backend": backend_name(base)})
+    return settings, base.base_url, [target_of(endpoint) for endpoint in request.endpoints]
+
+
+def target_of(endpoint: Endpoint) -> Target:
+    """One endpoint as a session is built for it (`auto` resolved; an emulator started if it needs one):
+    what a shard on another worker builds from its endpoint, its key read from that worker's environment."""
+    settings, url = resolve_backend(endpoint.settings)
+    return Target(endpoint.name, settings, url, endpoint.entry.model_dump(exclude_none=True))
+
+
+def open_sessions(
+    stack: contextlib.AsyncExitStack,
+    targets: Sequence[Target],
+    table: StateTable,
+    prepared: PreparedInput,
+    spend: Spend,
+    *,
+    progress: Callable[[Progress], None],
+    agent: AgentFactory | None,
+    output_schema: OutputSchema | None,
+) -> dict[str | None, Session]:
+    """One session per target, by endpoint name, each closed by `stack`: its own client and rate budget,
+    the batch's one `spend` (cost cap) and one set of counters."""
+    counters = RunCounters()
+    sessions: dict[str | None, Session] = {}
+    for target in targets:
+        sessions[target.endpoint] = session = open_session(
+            target.settings, table, prepared.prompt, instructions=prepared.instructions, base_url=target.url,
+            progress=progress, agent=agent, output_schema=output_schema, endpoint=target.endpoint,
+            spend=spend, counters=counters,
+        )  # fmt: skip
+        stack.push_async_callback(session.aclose)
+    return sessions
+
+
+SHARDS_AT_ONCE = 2
+"""Shards each endpoint runs at once: its next shard starts while its last one's tail finishes, so the
+pipe never drains."""
+
+
+async def run_shards(sessions: Mapping[str | None, Session], shards: Sequence[Shard]) -> None:
+    """Every shard as a Prefect task on its endpoint's session, all endpoints at once. A shard that fails
+    (a refused key) stops the others, each cancelling its rows in flight on its own endpoint, and its
+    error is raised as itself."""
+    gates = {name: asyncio.Semaphore(SHARDS_AT_ONCE) for name in sessions}
+
+    async def one(part: Shard) -> None:
+        async with gates[part.endpoint]:
+            # `quote`: Prefect hands the task its arguments as they are, without walking them for futures.
+            runner, keys = (
+                cast(BatchRunner, quote(sessions[part.endpoint].runner)),
+                cast(list[str], quote(part.keys)),
+            )
+            await process_shard(runner, part.number, keys)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for part in shards:
+                group.create_task(one(part))
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+
+
+def rpm_of(targets: Sequence[Target]) -> dict[str, int] | None:
+    """Each endpoint's creates per minute, what rows are spread by; None for a run without endpoints."""
+    return {t.endpoint: t.settings.rpm for t in targets if t.endpoint is not None} or None
+
+
+def recorded_endpoints(targets: Sequence[Target]) -> list[dict[str, Any]] | None:
+    """The endpoints as run.json records them for `rowrelay cancel`: each entry with its backend and base
+    URL resolved. Entries hold the names of the variables with keys, never a key."""
+    if targets[0].endpoint is None:
+        return None
+    return [
+        {**(target.entry or {}), "backend": target.settings.backend, "base_url": target.url}
+        for target in targets
+    ]
