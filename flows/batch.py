@@ -31,11 +31,11 @@ from prefect.utilities.annotations import quote
 from rowrelay.flows.artifacts import ProgressArtifact, publish_summary
 from rowrelay.flows.cancelling import cancel_batch
 from rowrelay.flows.cluster import ClusterChoice, check_cost_cap, started
-from rowrelay.flows.cluster_run import bank_limits, reread, run_on_cluster, shard_jobs, spread
+from rowrelay.flows.cluster_run import bank_limits, reread, run_on_cluster, shard_jobs, spread, threads_of
 from rowrelay.flows.narration import Narrator, log_outcome
 from rowrelay.flows.outcome import FailThreshold, final_state
 from rowrelay.flows.precheck import check_destinations, check_fields
-from rowrelay.flows.request import ENDPOINTS_ON_A_CLUSTER, BatchRequest
+from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.run_labels import label_flow_run
 from rowrelay.flows.run_logs import sent_to_flow_run
 from rowrelay.flows.targets import (
@@ -47,7 +47,6 @@ from rowrelay.flows.targets import (
     run_shards,
 )  # fmt: skip
 from rowrelay.tasks.dataset import PreparedInput
-from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.run import Progress
 from rowrelay.tasks.run.plan import send_order
 from rowrelay.tasks.run.spend import Spend, spent_so_far
@@ -181,8 +180,6 @@ async def run_batch(
         if cluster is None:
             return await _run(request, None)
         check_cost_cap(request.settings)
-        if request.endpoints:
-            raise UsageError(ENDPOINTS_ON_A_CLUSTER)
         async with started(cluster) as runner:  # before the emulator starts or anything is sent
             return await _run(request, runner)
 
@@ -324,16 +321,12 @@ async def _process(
                 len(batch.shards),
             )  # fmt: skip
             if runner is not None and batch.shards:
-                # One endpoint on a cluster (refused with several, flows/cluster.py): every shard's is None.
-                url = targets[0].url
                 schema = None if output_schema is None else output_schema.parts()
                 jobs = shard_jobs(
-                    spread([part.keys for part in batch.shards], runner), table.directory, settings,
-                    prepared.prompt, url, instructions=prepared.instructions, agent=request.agent,
-                    output_schema=schema,
+                    spread(batch.shards, threads_of(runner)), targets, table.directory, prepared.prompt,
+                    instructions=prepared.instructions, agent=request.agent, output_schema=schema,
                 )  # fmt: skip
-                limits = bank_limits(settings)
-                await run_on_cluster(runner, jobs, limits, table.directory, on_progress)
+                await run_on_cluster(runner, jobs, bank_limits(targets), table.directory, on_progress)
                 return None
             await run_shards(sessions, batch.shards)
             if not batch.shards:  # nothing to send or wait on: still say where the batch stands

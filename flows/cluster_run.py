@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,24 +20,31 @@ import pyarrow.compute as pc
 
 from rowrelay.flows.cluster import on_scheduler
 from rowrelay.tasks.records import ROW_STATUSES, RowStatus
-from rowrelay.tasks.run import Progress
+from rowrelay.tasks.run import Progress, Shard
 from rowrelay.tasks.run.context import RunCounters
-from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable, read_table
 
 if TYPE_CHECKING:
     from distributed import Client
     from prefect.task_runners import TaskRunner
 
+    from rowrelay.flows.targets import Target
     from rowrelay.tasks.cluster.shard_job import ShardJob, ShardOutcome
 
 log = logging.getLogger("rowrelay.cluster")
 
 
-def bank_limits(settings: Settings) -> dict[str, dict[str, int]]:
+def bank_limits(targets: Sequence[Target]) -> dict[str, dict[str, int]]:
+    """Each endpoint's limits (the run's own, without endpoints), by the bank's name for its budget."""
     from rowrelay.tasks.cluster.bank_service import limits_of
+    from rowrelay.tasks.cluster.shard_job import DEFAULT_BUDGET
 
-    return {"default": limits_of(settings.rpm, settings.tpm, settings.poll_rpm, settings.max_in_flight)}
+    return {
+        target.endpoint or DEFAULT_BUDGET: limits_of(
+            target.settings.rpm, target.settings.tpm, target.settings.poll_rpm, target.settings.max_in_flight
+        )
+        for target in targets
+    }
 
 
 async def run_on_cluster(
@@ -101,49 +109,68 @@ def _counts(status: Any) -> dict[RowStatus, int]:
     return {name: found.get(name, 0) for name in ROW_STATUSES}
 
 
-def spread(shards: list[list[str]], runner: TaskRunner[Any]) -> list[list[str]]:
-    """The shards cut again so that every thread of every worker gets one at least (a batch smaller than
-    a shard would otherwise run on one worker), never larger than planned."""
+def threads_of(runner: TaskRunner[Any]) -> int:
+    """Shards the cluster runs at once: its workers' threads."""
     client: Client = runner.client  # type: ignore[attr-defined]
     threads: dict[str, int] = client.nthreads()  # type: ignore[no-untyped-call]
-    slots = max(1, sum(threads.values()))
-    keys = [key for shard in shards for key in shard]
-    size = min(max(map(len, shards), default=1), max(1, math.ceil(len(keys) / slots)))
-    return [keys[i : i + size] for i in range(0, len(keys), size)]
+    return max(1, sum(threads.values()))
+
+
+def spread(shards: Sequence[Shard], slots: int) -> list[Shard]:
+    """The shards cut again for the cluster's threads: each endpoint gets a share of the threads in
+    proportion to its rows (one at least), its rows cut evenly into that many shards or more (none
+    larger than planned), and the shards interleaved across endpoints, so that Dask, which starts them
+    in the order given, keeps every endpoint's shards running rather than one endpoint's queue waiting
+    for another's to drain. A batch smaller than a shard per thread is cut finer so every thread works."""
+    largest = max((len(shard.keys) for shard in shards), default=1)
+    groups: dict[str | None, list[str]] = {}
+    for shard in shards:
+        groups.setdefault(shard.endpoint, []).extend(shard.keys)
+    rows = sum(map(len, groups.values()))
+    queues = []
+    for endpoint, keys in groups.items():
+        count = max(1, round(slots * len(keys) / rows), math.ceil(len(keys) / largest))
+        size = math.ceil(len(keys) / count)
+        queues.append([(endpoint, keys[i : i + size]) for i in range(0, len(keys), size)])
+    interleaved = [piece for turn in itertools.zip_longest(*queues) for piece in turn if piece is not None]
+    return [Shard(number, endpoint, keys) for number, (endpoint, keys) in enumerate(interleaved)]
 
 
 def shard_jobs(
-    shards: list[list[str]],
+    shards: Sequence[Shard],
+    targets: Sequence[Target],
     directory: Path,
-    settings: Settings,
     prompt: Callable[[str], str],
-    url: str | None,
     *,
     instructions: str | None,
     agent: str | None,
     output_schema: tuple[str, dict[str, Any], str] | None,
 ) -> Callable[[str], list[ShardJob]]:
-    """The jobs of a run's shards, once the bank's name is known: each carries its rows' prompts and the
-    settings without their keys (workers read keys from their own environment)."""
+    """The jobs of a run's shards, once the bank's name is known: each carries its rows' prompts, its
+    endpoint's settings without their keys and its entry (workers read keys from their own environment,
+    from the variables the entry names)."""
     from rowrelay.tasks.cluster.shard_job import ShardJob, without_keys
 
-    keyless = without_keys(settings)
+    by_endpoint = {target.endpoint: target for target in targets}
+    keyless = {target.endpoint: without_keys(target.settings) for target in targets}
 
     def jobs(bank: str) -> list[ShardJob]:
         return [
             ShardJob(
                 str(directory),
-                number,
-                keys,
-                {key: prompt(key) for key in keys},
-                keyless,
+                shard.number,
+                shard.keys,
+                {key: prompt(key) for key in shard.keys},
+                keyless[shard.endpoint],
                 bank,
-                base_url=url,
+                endpoint=shard.endpoint,
+                entry=by_endpoint[shard.endpoint].entry,
+                base_url=by_endpoint[shard.endpoint].url,
                 instructions=instructions,
                 agent=agent,
                 output_schema=output_schema,
             )
-            for number, keys in enumerate(shards)
+            for shard in shards
         ]
 
     return jobs

@@ -32,9 +32,6 @@ RUN_SETTINGS = (
     "max_cost", "service_tier", "prices",
 )  # fmt: skip
 """The settings a run's parameters may override; the others (keys above all) come from the environment."""
-ENDPOINTS_ON_A_CLUSTER = (
-    "--endpoints: several endpoints run in one process for now, not with --dask/--dask-workers"
-)
 
 
 @dataclass(frozen=True)
@@ -97,8 +94,6 @@ class BatchRequest:
         threshold = FailThreshold.parse(fail_when_failed)
         if ClusterChoice.of(dask, dask_workers) is not None:
             check_cost_cap(settings)
-            if endpoints is not None:
-                raise UsageError(ENDPOINTS_ON_A_CLUSTER)
         spec = InputSpec(template, prompt_column, id_column, instructions)
         schema_source = schema_object if schema_object is not None else settings.output_schema
         listed = () if endpoints is None else load_endpoints(endpoints, settings)

@@ -59,7 +59,7 @@ async def process_shard_on_worker(job: ShardJob) -> ShardOutcome:
     from rowrelay.tasks.cluster.shard_job import run_shard
 
     worker = get_worker()
-    link = DaskLink(job.bank, job.endpoint, job.writer, worker)
+    link = DaskLink(job.bank, job.budget, job.writer, worker)
     return await run_shard(job, link, worker.address)
 
 

@@ -24,12 +24,15 @@ from rowrelay.tasks.errors import LeaseHeldError
 from rowrelay.tasks.llm.shared import BankLink
 from rowrelay.tasks.llm.structured import OutputSchema
 from rowrelay.tasks.run import open_session
+from rowrelay.tasks.run.endpoints import keys_here
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
 from rowrelay.tasks.state.lease import LEASE_TIMEOUT
 
 log = logging.getLogger("rowrelay.cluster")
 KEY_FIELDS = ("api_key", "azure_api_key")
+DEFAULT_BUDGET = "default"
+"""The bank's budget for a run without endpoints."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,10 @@ class ShardJob:
     settings: Settings
     """The run's settings with no key in them (`without_keys`)."""
     bank: str
-    endpoint: str = "default"
+    endpoint: str | None = None
+    """The endpoint the shard's rows go to (`--endpoints`), None for the run's own settings."""
+    entry: dict[str, Any] | None = None
+    """That endpoint's entry (no key in it: the names of the variables holding them)."""
     base_url: str | None = None
     instructions: str | None = None
     agent: str | None = None
@@ -51,6 +57,11 @@ class ShardJob:
     @property
     def writer(self) -> str:
         return f"shard-{self.number}"
+
+    @property
+    def budget(self) -> str:
+        """The bank's name for the endpoint's budget."""
+        return self.endpoint or DEFAULT_BUDGET
 
 
 @dataclass
@@ -66,14 +77,8 @@ def without_keys(settings: Settings) -> Settings:
     return settings.model_copy(update=dict.fromkeys(KEY_FIELDS))
 
 
-def with_own_keys(settings: Settings) -> Settings:
-    """The job's settings with the keys of this process's environment."""
-    here = Settings()
-    return settings.model_copy(update={name: getattr(here, name) for name in KEY_FIELDS})
-
-
 async def run_shard(job: ShardJob, link: BankLink, worker: str = "") -> ShardOutcome:
-    settings = with_own_keys(job.settings)
+    settings = keys_here(job.entry, job.settings)
     table = await _open_writer(job, settings)
     try:
         schema = None if job.output_schema is None else OutputSchema(*job.output_schema)
@@ -84,7 +89,7 @@ async def run_shard(job: ShardJob, link: BankLink, worker: str = "") -> ShardOut
             agent = load_agent_factory(job.agent)
         session = open_session(
             settings, table, job.prompts, instructions=job.instructions, base_url=job.base_url,
-            agent=agent, output_schema=schema, shared=link,
+            agent=agent, output_schema=schema, endpoint=job.endpoint, shared=link,
         )  # fmt: skip
         try:
             report = await session.runner.run(job.keys)

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.settings import Backend, Settings, secret_from_env
 
-__all__ = ["FIELDS", "Endpoint", "EndpointEntry", "EndpointsSource", "by_name", "load_endpoints"]
+__all__ = ["FIELDS", "Endpoint", "EndpointEntry", "EndpointsSource", "by_name", "keys_here", "load_endpoints"]
 
 EndpointsSource = str | Path | Sequence[Mapping[str, Any]]
 """A TOML or JSON file, or (from Python, or a run record) the entries themselves."""
@@ -80,6 +80,19 @@ def load_endpoints(source: EndpointsSource, settings: Settings) -> tuple[Endpoin
     if twice:
         raise UsageError(f"{where}: endpoint name(s) listed twice: {', '.join(twice)}")
     return tuple(Endpoint(entry.name, entry, _resolved(entry, settings, where)) for entry in entries)
+
+
+def keys_here(entry: Mapping[str, Any] | None, settings: Settings) -> Settings:
+    """`settings` with the keys this process's environment holds for `entry` (the variables it names),
+    or, for what it names none (or with no entry), the run's usual key variables: what a shard on a
+    Dask worker runs with, the keys never having left that worker's machine."""
+    here = Settings()
+    update: dict[str, Any] = {setting: getattr(here, setting) for setting in _FROM_ENV.values()}
+    for variable_field, setting in _FROM_ENV.items():
+        variable = None if entry is None else entry.get(variable_field)
+        if variable is not None:
+            update[setting] = secret_from_env(variable, f"endpoint {entry and entry.get('name')!r}")
+    return settings.model_copy(update=update)
 
 
 def by_name(endpoints: Sequence[Endpoint]) -> dict[str, Endpoint]:

@@ -7,6 +7,7 @@ with what the row counted.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -69,19 +70,60 @@ def test_two_workers_share_one_rate_budget(tmp_path: Path, prefect_env: dict[str
         frame = load(tmp_path / "state")
         assert set(frame["writer"]) == {f"shard-{n}" for n in range(4)}  # 2 workers, 2 threads each
         _assert_finished_and_paid_for(tmp_path / "state", emu, rows)
-        stats = emu.get("/emulator/stats")
-        creates = stats["routes"]["POST /v1/responses"]
-        assert int(stats["status_codes"].get("429", 0)) <= 0.01 * creates, stats
-        # The budget lets creates burst half a second of the rate at once (bank.CREATE_BURST_SECONDS, as
-        # a single process does), after a worker idled for rows, say; a second may so hold that much
-        # more than the limit, plus one chunk of the bank's grants at its edge, and no more: workers with
-        # a budget each would send twice the limit. Over the run the mean is the limit itself.
-        per_second, chunk = RPM / 60, Limits(RPM, 10**9, 10**9, 1).chunk("creates")
-        seconds = _seconds(emu)
-        bound = per_second * (1 + CREATE_BURST_SECONDS) + chunk
-        assert sum(1 for n in seconds if n > bound) <= 1, str(seconds)
-        steady = seconds[1:-1]  # whole seconds while rows were left to send
-        assert 0.95 * per_second <= sum(steady) / len(steady) <= 1.01 * per_second, str(seconds)
+        _assert_within_its_limit(emu, RPM)
+
+
+def _assert_within_its_limit(emu: EmulatorProcess, rpm: int) -> None:
+    """The server's own count of 429s, and its creates second by second, against its limit."""
+    stats = emu.get("/emulator/stats")
+    creates = stats["routes"]["POST /v1/responses"]
+    assert int(stats["status_codes"].get("429", 0)) <= 0.01 * creates, stats
+    # The budget lets creates burst half a second of the rate at once (bank.CREATE_BURST_SECONDS, as
+    # a single process does), after a worker idled for rows, say; a second may so hold that much
+    # more than the limit, plus one chunk of the bank's grants at its edge, and no more: workers with
+    # a budget each would send twice the limit. Over the run the mean is the limit itself.
+    per_second, chunk = rpm / 60, Limits(rpm, 10**9, 10**9, 1).chunk("creates")
+    seconds = _seconds(emu)
+    bound = per_second * (1 + CREATE_BURST_SECONDS) + chunk
+    assert sum(1 for n in seconds if n > bound) <= 1, str(seconds)
+    steady = seconds[1:-1]  # whole seconds while rows were left to send
+    assert 0.95 * per_second <= sum(steady) / len(steady) <= 1.01 * per_second, str(seconds)
+
+
+def test_each_endpoint_keeps_its_own_budget_across_workers(
+    tmp_path: Path, prefect_env: dict[str, str]
+) -> None:
+    """Two endpoints (`--endpoints`), each a server enforcing its own rate per second, on 2 workers:
+    rows split by rpm, each server's rate kept by all the workers together, every job on the server the
+    table names, the second endpoint's key read by the workers from the variable its entry names."""
+    rows, east_rpm, west_rpm = 240, 1200, 600
+    source = write_tickets(tmp_path / "tickets.csv", rows)
+    limits = ("--rate-window", "1", "--latency", "fixed:0.5")
+    with (
+        emulator_process("--rpm", str(east_rpm), *limits) as east,
+        emulator_process("--rpm", str(west_rpm), *limits) as west,
+    ):
+        endpoints = tmp_path / "endpoints.json"
+        endpoints.write_text(json.dumps([
+            {"name": "east", "backend": "emulator", "base_url": east.url, "rpm": east_rpm},
+            {"name": "west", "backend": "openai", "base_url": west.url, "api_key_env": "WEST_KEY",
+             "rpm": west_rpm},
+        ]))  # fmt: skip
+        env = {**prefect_env, "WEST_KEY": "sk-west-test"}
+        args = [*run_args(source, tmp_path), "--dask-workers", "2", "--endpoints", str(endpoints)]
+        done = rowrelay(args, env, timeout=400)
+        assert done.returncode == 0, done.stderr[-3000:]
+        frame = load(tmp_path / "state")
+        assert set(frame["status"]) == {"completed"}
+        assert Counter(frame["endpoint"]) == {"east": 160, "west": 80}  # 2:1, as their rpm
+        jobs = {"east": _jobs(east)[0], "west": _jobs(west)[0]}
+        for key, endpoint, attempts in zip(
+            frame["row_key"], frame["endpoint"], frame["attempts"], strict=True
+        ):
+            other = "west" if endpoint == "east" else "east"
+            assert (jobs[endpoint][key], jobs[other][key]) == (attempts, 0), key
+        _assert_within_its_limit(east, east_rpm)
+        _assert_within_its_limit(west, west_rpm)
 
 
 def _workers_of(run: subprocess.Popen[bytes]) -> list[psutil.Process]:

@@ -137,10 +137,6 @@ def test_a_bad_endpoints_file_is_refused_in_a_process_without_prefect(case: Case
         "api_key_env (or set OPENAI_API_KEY)"
     )
     assert not case.state.exists()
-    endpoints.write_text('[[endpoints]]\nname = "east"\nbackend = "emulator"\n')
-    assert case.refuse("--endpoints", str(endpoints), "--dask-workers", "2") == (
-        "error: --endpoints: several endpoints run in one process for now, not with --dask/--dask-workers"
-    )
 
 
 def test_a_state_that_is_a_file_is_refused(case: Case) -> None:
