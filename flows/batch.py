@@ -24,12 +24,10 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pandas as pd
 from prefect import flow
-from prefect.client.schemas.objects import FlowRun
-from prefect.runtime import flow_run as flow_run_context
 from prefect.utilities.annotations import quote
 
 from rowrelay.flows.artifacts import ProgressArtifact, publish_summary
-from rowrelay.flows.cancelling import cancel_batch
+from rowrelay.flows.cancel_hook import cancel_on_the_server, running
 from rowrelay.flows.cluster import ClusterChoice, check_cost_cap, started
 from rowrelay.flows.cluster_run import bank_limits, reread, run_on_cluster, shard_jobs, spread, threads_of
 from rowrelay.flows.narration import Narrator, log_outcome
@@ -51,7 +49,7 @@ from rowrelay.tasks.run import Progress
 from rowrelay.tasks.run.plan import send_order
 from rowrelay.tasks.run.spend import Spend, spent_so_far
 from rowrelay.tasks.settings import Settings
-from rowrelay.tasks.state import RUN_FILE, RunRecord, StateTable, summarize, write_run_record
+from rowrelay.tasks.state import RunRecord, StateTable, summarize, write_run_record
 from rowrelay.tasks.steps import export_results, load_input, plan
 
 if TYPE_CHECKING:
@@ -93,36 +91,7 @@ class BatchResult:
         return all(count == 0 for status, count in self.counts.items() if status != "completed")
 
 
-_ACTIVE: dict[str, Path] = {}
-"""State directories of the batches this process is running, by flow run id (for the hook below)."""
-
-
-def _cancel_on_the_server(flow: object, flow_run: FlowRun, state: object) -> None:
-    """on_cancellation: cancel the batch's in-flight responses; the state table stays resumable.
-
-    Prefect may run this hook in the flow's process or, when it had to kill that process, in the
-    runner's; so the state directory comes from the run's parameters when given, else from this
-    process's record of the batches it is running."""
-    # After the flow body, perhaps in another process: its lines name their run to reach its logs.
-    with sent_to_flow_run():
-        _cancel_batch_of(flow_run, logging.LoggerAdapter(log, {"flow_run_id": flow_run.id}))
-
-
-def _cancel_batch_of(flow_run: FlowRun, say: logging.LoggerAdapter[logging.Logger]) -> None:
-    given = (flow_run.parameters or {}).get("state")
-    state_dir = Path(given) if given else _ACTIVE.pop(str(flow_run.id), None)
-    if state_dir is None or not (state_dir / RUN_FILE).exists():
-        say.warning("flow run %s cancelled before its batch started: nothing to cancel", flow_run.id)
-        return
-    try:
-        cancelled = cancel_batch(state_dir)
-    except Exception:
-        say.exception("could not cancel the in-flight responses of %s", state_dir)
-        return
-    say.warning("flow run cancelled: %d in-flight responses of %s cancelled", cancelled, state_dir)
-
-
-@flow(name="rowrelay-batch", log_prints=False, on_cancellation=[_cancel_on_the_server])
+@flow(name="rowrelay-batch", log_prints=False, on_cancellation=[cancel_on_the_server])
 async def run_batch(
     source: Any,
     template: str | None = None,
@@ -200,7 +169,7 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     )
     out = request.output_path(state_dir)
     await label_flow_run(table.batch_id, settings.model, settings.backend)
-    with _active(state_dir), contextlib.closing(table):
+    with running(state_dir), contextlib.closing(table):
         _record_run(state_dir, request, out, settings, url, targets)
         stopped = await _process(settings, table, prepared, targets, factory, request, runner)
     if runner is not None:  # the workers wrote the rows: read every writer's files again
@@ -234,18 +203,6 @@ async def _finish(
         table.batch_id, str(table.directory), str(out), counts, backend, url,
         facts["cost_usd"], facts["projected_cost_usd"], stopped,
     )  # fmt: skip
-
-
-@contextlib.contextmanager
-def _active(state_dir: Path) -> Iterator[None]:
-    """Note the batch this flow run works on, for the cancellation hook. A run that fails or is
-    cancelled leaves the note: the hook, which may run after the flow body has ended, takes it."""
-    run_id = flow_run_context.id
-    if run_id is not None:
-        _ACTIVE[run_id] = state_dir
-    yield
-    if run_id is not None:
-        _ACTIVE.pop(run_id, None)
 
 
 _HANDED_OVER: contextvars.ContextVar[tuple[BatchRequest, PreparedInput] | None] = contextvars.ContextVar(
