@@ -6,6 +6,7 @@ with what the row counted.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -26,6 +27,7 @@ from rowrelay.tasks.state import load
 from tests.support.cli import ROOT, rowrelay, run_args
 from tests.support.duplicates import assert_every_job_is_paid_for
 from tests.support.emulator_process import EmulatorProcess, emulator_process
+from tests.support.prefect_records import artifacts_of, flow_run_on
 from tests.support.tickets import write_tickets
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -164,7 +166,23 @@ def _wait_until(condition: Any, run: subprocess.Popen[bytes], log: Path) -> None
         time.sleep(0.1)
 
 
-def test_a_worker_killed_mid_run_loses_nothing(tmp_path: Path, prefect_env: dict[str, str]) -> None:
+def _progress_shown(state: Path) -> float:
+    """The percentage the run's progress artifact shows in Prefect now (-1 before there is one)."""
+
+    async def read() -> float:
+        try:
+            run = await flow_run_on(state)
+        except AssertionError:
+            return -1.0  # the flow run is not created yet
+        progress = [a for a in await artifacts_of(run.id) if a.type == "progress"]
+        return float(str(progress[0].data)) if progress else -1.0
+
+    return asyncio.run(read())
+
+
+def test_a_worker_killed_mid_run_loses_nothing(
+    tmp_path: Path, prefect_env: dict[str, str], prefect_api: str
+) -> None:
     rows = 200
     source = write_tickets(tmp_path / "tickets.csv", rows)
     state, log = tmp_path / "state", tmp_path / "run.log"
@@ -178,6 +196,8 @@ def test_a_worker_killed_mid_run_loses_nothing(tmp_path: Path, prefect_env: dict
             assert "queued" in mid_run.stdout or "in_progress" in mid_run.stdout, mid_run.stdout
             victim = _workers_of(run)[0]
             victim.send_signal(signal.SIGKILL)
+            # the coordinator's artifact, from what every worker wrote to the table, moves meanwhile
+            _wait_until(lambda: 0 < _progress_shown(state) < 100, run, log)
             assert run.wait(timeout=400) == 0, log.read_text()[-3000:]
         _assert_finished_and_paid_for(state, emu, rows)
 
