@@ -29,7 +29,7 @@ from prefect.utilities.annotations import quote
 from rowrelay.flows.artifacts import ProgressArtifact, publish_summary
 from rowrelay.flows.cancel_hook import cancel_on_the_server, running
 from rowrelay.flows.cluster import ClusterChoice, check_cost_cap, started
-from rowrelay.flows.cluster_run import bank_limits, reread, run_on_cluster, shard_jobs, spread, threads_of
+from rowrelay.flows.cluster_run import bank_limits, run_on_cluster, shard_jobs, spread, threads_of
 from rowrelay.flows.narration import Narrator, log_outcome
 from rowrelay.flows.outcome import FailThreshold, final_state
 from rowrelay.flows.precheck import check_destinations, check_fields
@@ -45,7 +45,7 @@ from rowrelay.flows.targets import (
     run_shards,
 )  # fmt: skip
 from rowrelay.tasks.dataset import PreparedInput
-from rowrelay.tasks.run import Progress
+from rowrelay.tasks.run import Progress, open_table
 from rowrelay.tasks.run.plan import send_order
 from rowrelay.tasks.run.spend import Spend, spent_so_far
 from rowrelay.tasks.settings import Settings
@@ -160,20 +160,17 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     state_dir = request.state_dir(prepared)
     check_destinations(request, state_dir)  # before the emulator starts or the state dir is made
     settings, url, targets = resolve_targets(request)
-    table = StateTable.open(
-        state_dir,
-        checkpoint_interval=settings.checkpoint_interval,
-        checkpoint_rows=settings.checkpoint_rows,
-        orphan_policy=settings.orphan_policy,
-        max_attempts=settings.max_attempts,
-    )
+    table = open_table(state_dir, settings)
     out = request.output_path(state_dir)
     await label_flow_run(table.batch_id, settings.model, settings.backend)
     with running(state_dir), contextlib.closing(table):
         _record_run(state_dir, request, out, settings, url, targets)
         stopped = await _process(settings, table, prepared, targets, factory, request, runner)
-    if runner is not None:  # the workers wrote the rows: read every writer's files again
-        table = reread(table)
+    if runner is not None:
+        # The workers wrote the rows: read every writer's files again, and close at once (the export
+        # and summary read the rows from memory).
+        table = open_table(state_dir, settings)
+        table.close()
     result = await _finish(table, prepared, out, settings.backend, url, request.output_schema, stopped)
     # Prefect takes a returned state as the run's final one: a caller receives `result` when it is
     # Completed, and an exception carrying the message when it is Failed (the CLI asks for the state).

@@ -58,9 +58,8 @@ class ClusterChoice:
         return cls(address, workers, task_runner)
 
     def runner(self) -> TaskRunner[Any]:
-        from prefect_dask.task_runners import (
-            DaskTaskRunner,
-        )  # the dask extra: only when a cluster is asked for
+        # the dask extra: only when a cluster is asked for
+        from prefect_dask.task_runners import DaskTaskRunner
 
         if self.task_runner is not None:
             if not isinstance(self.task_runner, DaskTaskRunner):

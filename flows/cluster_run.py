@@ -16,13 +16,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow.compute as pc
-
 from rowrelay.flows.cluster import on_scheduler
 from rowrelay.tasks.records import ROW_STATUSES, RowStatus
 from rowrelay.tasks.run import Progress, Shard
 from rowrelay.tasks.run.context import RunCounters
-from rowrelay.tasks.state import StateTable, read_table
+from rowrelay.tasks.state import read_table
+from rowrelay.tasks.state.schema import value_counts
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -105,8 +104,7 @@ async def _report(
 
 
 def _counts(status: Any) -> dict[RowStatus, int]:
-    found = {str(item["values"]): int(item["counts"]) for item in pc.value_counts(status).to_pylist()}
-    return {name: found.get(name, 0) for name in ROW_STATUSES}
+    return dict.fromkeys(ROW_STATUSES, 0) | value_counts(status)  # type: ignore[return-value]
 
 
 def threads_of(runner: TaskRunner[Any]) -> int:
@@ -149,7 +147,8 @@ def shard_jobs(
     """The jobs of a run's shards, once the bank's name is known: each carries its rows' prompts, its
     endpoint's settings without their keys and its entry (workers read keys from their own environment,
     from the variables the entry names)."""
-    from rowrelay.tasks.cluster.shard_job import ShardJob, without_keys
+    from rowrelay.tasks.cluster.shard_job import ShardJob
+    from rowrelay.tasks.run.endpoints import without_keys
 
     by_endpoint = {target.endpoint: target for target in targets}
     keyless = {target.endpoint: without_keys(target.settings) for target in targets}
@@ -174,16 +173,3 @@ def shard_jobs(
         ]
 
     return jobs
-
-
-def reread(table: StateTable) -> StateTable:
-    """The batch as the workers left it: the coordinator's writer opened again over every file (and
-    closed at once: the export and summary read its rows from memory)."""
-    options = table.options
-    fresh = StateTable.open(
-        table.directory, writer=table.writer, checkpoint_interval=options.checkpoint_interval,
-        checkpoint_rows=options.checkpoint_rows, orphan_policy=options.orphan_policy,
-        max_attempts=options.max_attempts,
-    )  # fmt: skip
-    fresh.close()
-    return fresh

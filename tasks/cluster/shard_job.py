@@ -23,14 +23,13 @@ from typing import Any
 from rowrelay.tasks.errors import LeaseHeldError
 from rowrelay.tasks.llm.shared import BankLink
 from rowrelay.tasks.llm.structured import OutputSchema
-from rowrelay.tasks.run import open_session
+from rowrelay.tasks.run import open_session, open_table
 from rowrelay.tasks.run.endpoints import keys_here
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
 from rowrelay.tasks.state.lease import LEASE_TIMEOUT
 
 log = logging.getLogger("rowrelay.cluster")
-KEY_FIELDS = ("api_key", "azure_api_key")
 DEFAULT_BUDGET = "default"
 """The bank's budget for a run without endpoints."""
 
@@ -73,10 +72,6 @@ class ShardOutcome:
     worker: str = ""
 
 
-def without_keys(settings: Settings) -> Settings:
-    return settings.model_copy(update=dict.fromkeys(KEY_FIELDS))
-
-
 async def run_shard(job: ShardJob, link: BankLink, worker: str = "") -> ShardOutcome:
     settings = keys_here(job.entry, job.settings)
     table = await _open_writer(job, settings)
@@ -106,15 +101,7 @@ async def _open_writer(job: ShardJob, settings: Settings) -> StateTable:
     deadline = time.monotonic() + LEASE_TIMEOUT + 5.0
     while True:
         try:
-            return StateTable.open(
-                Path(job.state_dir),
-                writer=job.writer,
-                checkpoint_interval=settings.checkpoint_interval,
-                checkpoint_rows=settings.checkpoint_rows,
-                orphan_policy=settings.orphan_policy,
-                max_attempts=settings.max_attempts,
-                orphans_among=set(job.keys),
-            )
+            return open_table(Path(job.state_dir), settings, writer=job.writer, orphans_among=set(job.keys))
         except LeaseHeldError as exc:
             if time.monotonic() > deadline:
                 raise

@@ -10,7 +10,7 @@ from rowrelay.tasks.run.context import RowContext, RunCounters
 from rowrelay.tasks.run.driver import RowDriver
 from rowrelay.tasks.run.plan import BatchPlan, RowPolicy, plan_batch, send_order, wants_submit
 from rowrelay.tasks.run.runner import BatchRunner, Progress, RunReport, cancel_in_flight
-from rowrelay.tasks.run.session import Session, open_session
+from rowrelay.tasks.run.session import Session, open_session, open_table
 from rowrelay.tasks.run.shards import Shard
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "Shard",
     "cancel_in_flight",
     "open_session",
+    "open_table",
     "plan_batch",
     "send_order",
     "wants_submit",

@@ -25,7 +25,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.settings import Backend, Settings, secret_from_env
 
-__all__ = ["FIELDS", "Endpoint", "EndpointEntry", "EndpointsSource", "by_name", "keys_here", "load_endpoints"]
+__all__ = [
+    "FIELDS",
+    "Endpoint",
+    "EndpointEntry",
+    "EndpointsSource",
+    "by_name",
+    "keys_here",
+    "load_endpoints",
+    "without_keys",
+]
 
 EndpointsSource = str | Path | Sequence[Mapping[str, Any]]
 """A TOML or JSON file, or (from Python, or a run record) the entries themselves."""
@@ -80,6 +89,11 @@ def load_endpoints(source: EndpointsSource, settings: Settings) -> tuple[Endpoin
     if twice:
         raise UsageError(f"{where}: endpoint name(s) listed twice: {', '.join(twice)}")
     return tuple(Endpoint(entry.name, entry, _resolved(entry, settings, where)) for entry in entries)
+
+
+def without_keys(settings: Settings) -> Settings:
+    """`settings` with no key in them: what a shard's job carries to a Dask worker (`keys_here` there)."""
+    return settings.model_copy(update=dict.fromkeys(_FROM_ENV.values()))
 
 
 def keys_here(entry: Mapping[str, Any] | None, settings: Settings) -> Settings:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rowrelay.tasks.llm import Backend, OutputEstimate, RateBudget, make_backend
 from rowrelay.tasks.llm.shared import BankLink
@@ -38,6 +39,16 @@ class Session:
             await self.backend.aclose()
         finally:
             await self.budget.aclose()
+
+
+def open_table(directory: Path, settings: Settings, **options: Any) -> StateTable:
+    """A batch's state table opened with the run's checkpoint, orphan and attempt settings (`options`:
+    the writer, `orphans_among`, ... as `StateTable.open` takes them): the coordinator's, and a shard's on
+    a Dask worker."""
+    return StateTable.open(
+        directory, checkpoint_interval=settings.checkpoint_interval, checkpoint_rows=settings.checkpoint_rows,
+        orphan_policy=settings.orphan_policy, max_attempts=settings.max_attempts, **options,
+    )  # fmt: skip
 
 
 def open_session(
