@@ -188,9 +188,11 @@ def test_a_worker_killed_mid_run_loses_nothing(
     source = write_tickets(tmp_path / "tickets.csv", rows)
     state, log = tmp_path / "state", tmp_path / "run.log"
     with emulator_process("--latency", "fixed:3") as emu:
-        args = [*run_args(source, tmp_path), "--dask-workers", "2", "--rpm", "3000"]
+        # 10 creates a second: rows complete over some 20 s, long enough to see the artifact mid-run on
+        # a loaded machine (at 3,000/min the whole batch could end before the test looked)
+        args = [*run_args(source, tmp_path), "--dask-workers", "2", "--rpm", "600"]
         with _started(args, _env(prefect_env, emu), log) as run:
-            _wait_until(lambda: _holding(state) >= 40 and len(_workers_of(run)) == 2, run, log)
+            _wait_until(lambda: _holding(state) >= 20 and len(_workers_of(run)) == 2, run, log)
             mid_run = rowrelay(["status", str(state)], _env(prefect_env, emu))  # every writer's rows
             assert mid_run.returncode == 0, mid_run.stderr
             assert f"rows {rows} " in mid_run.stdout, mid_run.stdout
