@@ -14,7 +14,6 @@ written under the `_io` lock, one at a time (`add_pending`'s direct writes inclu
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -26,7 +25,7 @@ import pyarrow as pa
 from rowrelay.tasks.state.compaction import write_snapshot
 from rowrelay.tasks.state.files import SEGMENTS, data_file_name
 from rowrelay.tasks.state.lease import Lease
-from rowrelay.tasks.state.schema import RowState, rows_to_table
+from rowrelay.tasks.state.schema import RowState, rows_to_table, with_version
 from rowrelay.tasks.state.segments import write_state_file
 from rowrelay.tasks.state.store import RowStore, merge_overlay
 
@@ -150,7 +149,7 @@ class Checkpoints:
             self.durable = self.changes
             return None
         version = self._take_version()
-        rows = [dataclasses.replace(self._store.overlay[key], version=version) for key in self.dirty]
+        rows = [with_version(self._store.overlay[key], version) for key in self.dirty]
         for row in rows:
             self._store.overlay[row.row_key] = row
         compact = compact or self._own_segments + 1 > COMPACT_SEGMENTS
