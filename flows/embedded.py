@@ -13,7 +13,9 @@ import select
 import shlex
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +53,40 @@ def running_emulator_url(home: Path, args: str) -> str | None:
     return url if _answers(url) else None
 
 
+_outliving: list[subprocess.Popen[bytes]] = []
+"""Emulators started by this process, which outlive it by design: held so that collecting a `Popen` of a
+child still running does not warn (it would, once the thread that started it is gone)."""
+_early: dict[tuple[Path, str], Future[tuple[str, bool]]] = {}
+_early_lock = threading.Lock()
+
+
+def start_emulator_early(home: Path, args: str) -> None:
+    """Reuse or start the embedded emulator in a thread now, for a run that will ask `ensure_emulator` for
+    it later: a first run then starts it while waiting for its new Prefect server, not after (~1.5 s)."""
+    key = (home.expanduser(), args)
+    with _early_lock:
+        if key in _early:
+            return
+        _early[key] = started = Future[tuple[str, bool]]()
+
+    def start() -> None:
+        try:
+            started.set_result(_reuse_or_start(home, args))
+        except BaseException as exc:  # handed to `ensure_emulator`, which raises it where a run expects
+            started.set_exception(exc)
+
+    threading.Thread(target=start, name="rowrelay-emulator-start", daemon=True).start()
+
+
 def ensure_emulator(home: Path, args: str) -> tuple[str, bool]:
-    """Reuse the embedded emulator or start one; returns (base URL, whether it was started now)."""
+    """Reuse the embedded emulator or start one (or take the one `start_emulator_early` is starting);
+    returns (base URL, whether it was started by this process)."""
+    with _early_lock:
+        early = _early.pop((home.expanduser(), args), None)
+    return _reuse_or_start(home, args) if early is None else early.result()
+
+
+def _reuse_or_start(home: Path, args: str) -> tuple[str, bool]:
     url = running_emulator_url(home, args)
     if url is not None:
         return url, False
@@ -64,6 +98,7 @@ def ensure_emulator(home: Path, args: str) -> tuple[str, bool]:
         command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
     )
     log.close()
+    _outliving.append(process)
     url = _read_url(process)
     info = {"url": url, "pid": process.pid, "args": args, "started_at": time.time()}
     atomic_write_bytes(home / "emulator.json", json.dumps(info).encode())

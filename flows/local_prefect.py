@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from rowrelay.flows import detached
+from rowrelay.flows.prefect_seed import seed_database
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.settings import Settings
 
@@ -99,9 +100,41 @@ def stop_server(home: Path) -> ServerRecord | None:
 
 def configured_api() -> str | None:
     """The Prefect API the user configured (environment, profile, prefect.toml, .env), if any."""
+    if not _may_name_an_api():
+        return None
     from prefect.settings import get_current_settings
 
     return get_current_settings().api.url
+
+
+def _may_name_an_api() -> bool:
+    """False only when no source Prefect reads its settings from could name an API: answered without
+    importing Prefect (1.7 s), so a machine's first run starts its server that much sooner. Any doubt
+    (a profile or `.env` mentioning the API, a `prefect.toml`, a `[tool.prefect]` table) leaves the
+    answer to Prefect itself, and so does a process that imported Prefect already (asking is free
+    then, and its settings may be overridden in the process: `temporary_settings`)."""
+    if "prefect.settings" in sys.modules:
+        return True
+    if os.environ.get("PREFECT_API_URL") or os.environ.get("PREFECT_PROFILE"):
+        return True  # a profile chosen by name may be one of Prefect's own, which name an API
+    prefect_home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
+    profiles = Path(os.environ.get("PREFECT_PROFILES_PATH") or prefect_home / "profiles.toml").expanduser()
+    mentions = (
+        (profiles, "PREFECT_API_URL"),
+        (Path(".env"), "PREFECT_API_URL"),
+        (Path("prefect.toml"), ""),
+        (Path("pyproject.toml"), "tool.prefect"),
+    )
+    return any(_mentions(path, text) for path, text in mentions)
+
+
+def _mentions(path: Path, text: str) -> bool:
+    try:
+        return text in path.read_text(errors="replace")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # unreadable to us: Prefect decides
 
 
 class PrefectTracking:
@@ -155,6 +188,7 @@ class PrefectTracking:
         assert self.home is not None
         data = self.home / _DATA
         data.mkdir(parents=True, exist_ok=True)
+        seed_database(data)  # a new database starts at the head revision: nothing for the server to migrate
         log = self.home / _LOG
         port = detached.free_port()
         command = [sys.executable, "-m", "prefect", "server", "start", *_ADDRESS, str(port)]
