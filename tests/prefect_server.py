@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from rowrelay.flows.detached import free_port
+from rowrelay.flows.prefect_seed import seed_database
 
 
 @contextlib.contextmanager
@@ -32,6 +33,7 @@ def prefect_server(home: Path, *, startup_timeout: float = 180) -> Iterator[dict
         "PREFECT_LOGGING_LEVEL": "WARNING",
     }
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    seed_database(home)  # as rowrelay's local server's first start: no migrations (flows/prefect_seed.py)
     with (home / "server.log").open("wb") as log:
         server = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         try:
