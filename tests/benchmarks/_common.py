@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import heapq
 import json
 import os
 import re
@@ -282,7 +283,31 @@ def measure_baseline(rows: int, rpm: int) -> dict[str, Any]:
     with emulator(*emulator_options(rpm)) as emu:
         run = run_child("tests.benchmarks._workload", "baseline", emu.url, str(rows), str(rpm), "1000")
         counts = server_counts(emu.stats())
-    return {**run, **counts}
+        bound = limit_bound(emu.listing(), rpm, in_flight=1000)
+    return {**run, **counts, "limit_bound_s": bound}
+
+
+def limit_bound(responses: list[dict[str, Any]], rpm: int, in_flight: int, window: float = 60.0) -> float:
+    """The shortest wall the server's limit allows for the responses it completed, in the order they
+    were created: each created as soon as the server's bucket (`window` seconds of `rpm`, full at the
+    start) and one of `in_flight` slots allow, each taking the time the server took for it. What no
+    client could beat without knowing every latency in advance (the reference "the limit itself")."""
+    done = sorted(
+        (r["created_at_precise"], r["completed_at_precise"] - r["created_at_precise"])
+        for r in responses
+        if r["completed_at_precise"] is not None
+    )
+    rate = rpm / 60.0
+    burst = max(1.0, rate * window)
+    in_flight_ends: list[float] = []
+    end = 0.0
+    for i, (_, latency) in enumerate(done):
+        start = max(0.0, (i + 1 - burst) / rate)
+        if len(in_flight_ends) >= in_flight:
+            start = max(start, heapq.heappop(in_flight_ends))
+        heapq.heappush(in_flight_ends, start + latency)
+        end = max(end, start + latency)
+    return end
 
 
 def server_counts(stats: dict[str, Any]) -> dict[str, int]:
