@@ -58,6 +58,10 @@ def test_the_wheel_holds_only_rowrelay(wheel: Path) -> None:
     assert tops - dist_info == {"rowrelay"}
     assert {"rowrelay/__init__.py", "rowrelay/py.typed", "rowrelay/flows/cli.py"} <= names
     assert "rowrelay/tasks/emulator/__main__.py" in names
+    assert "rowrelay/tasks/llm/prices.json" in names
+    # Without it a first run still works, only slower (its Prefect database migrated, not seeded), so
+    # nothing else would notice it missing from a wheel.
+    assert "rowrelay/flows/prefect_schema.sql" in names
     assert not any(name.startswith("rowrelay/flows/rowrelay/") for name in names)
 
 
