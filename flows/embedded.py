@@ -126,4 +126,8 @@ def stop_emulator(home: Path) -> bool:
     False if none was running (a recorded pid now held by another program is left alone)."""
     record = emulator_record(home)
     (home.expanduser() / "emulator.json").unlink(missing_ok=True)
-    return record is not None and detached.stop(int(record.get("pid", 0)), MARKER)
+    stopped = record is not None and detached.stop(int(record.get("pid", 0)), MARKER)
+    for process in [p for p in _outliving if record is not None and p.pid == record.get("pid")]:
+        process.poll()  # stopped here, and our child: reaped, not left a zombie till this process ends
+        _outliving.remove(process)
+    return stopped
