@@ -140,6 +140,9 @@ class BatchRunner:
             self.progress(Progress(counts, total, elapsed, context.counters, *money))
 
 
+_RUN_THRESHOLDS = (50_000, 20, 100)
+
+
 @contextlib.contextmanager
 def heap_frozen() -> Iterator[None]:
     """Keep the cyclic garbage collector off every object that existed before the rows started.
@@ -150,11 +153,20 @@ def heap_frozen() -> Iterator[None]:
     objects are only skipped by the collector, never freed early; unfreezing hands them back to it, so a
     cycle that became garbage meanwhile is collected after the run. Two runs in one process may unfreeze
     each other's heap early: that costs speed, never correctness.
+
+    The young generations are also collected less often meanwhile (`_RUN_THRESHOLDS`): a row's futures,
+    requests and snapshots are short-lived, freed by reference counting, and at Python's default of a
+    collection every 700 allocations a run at zero latency still spent about 0.2 ms a row, a fifth of
+    its CPU, in some 1,300 young collections per 6,000 rows (measured with `gc.callbacks`); at these
+    thresholds, 0.014 ms. Cyclic garbage then waits for up to 50,000 allocations: a few megabytes.
     """
+    thresholds = gc.get_threshold()
     gc.freeze()
+    gc.set_threshold(*map(max, thresholds, _RUN_THRESHOLDS))
     try:
         yield
     finally:
+        gc.set_threshold(*thresholds)
         gc.unfreeze()
 
 

@@ -264,14 +264,15 @@ async def test_bad_credentials_stop_the_run_with_a_clear_error(tmp_path: Path) -
 
 
 async def test_the_heap_is_frozen_only_while_rows_run(slow_emulator: RunningEmulator, tmp_path: Path) -> None:
-    """The runner keeps the garbage collector off the pre-run heap while rows run (`heap_frozen`), and
-    hands it back at the end."""
+    """The runner keeps the garbage collector off the pre-run heap while rows run (`heap_frozen`) and
+    collects the young generations less often, and hands both back as they were at the end."""
     import gc
 
-    seen: list[int] = []
+    before = gc.get_threshold()
+    seen: list[tuple[int, tuple[int, int, int]]] = []
     table = new_table(tmp_path / "batch", 20)
     session = open_session(settings_for(slow_emulator), table, prompts(20))
-    session.runner.progress = lambda _: seen.append(gc.get_freeze_count())
+    session.runner.progress = lambda _: seen.append((gc.get_freeze_count(), gc.get_threshold()))
     session.runner.progress_interval = 0.0
     try:
         report = await session.runner.run()
@@ -279,5 +280,8 @@ async def test_the_heap_is_frozen_only_while_rows_run(slow_emulator: RunningEmul
         await session.aclose()
         table.close()
     assert report.counts == {"completed": 20}
-    assert max(seen) > 0
+    frozen, thresholds = max(seen)
+    assert frozen > 0
+    assert thresholds[0] >= 50_000 > before[0]
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before
