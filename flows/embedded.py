@@ -98,8 +98,8 @@ def _reuse_or_start(home: Path, args: str) -> tuple[str, bool]:
         command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
     )
     log.close()
-    _outliving.append(process)
     url = _read_url(process)
+    _outliving.append(process)
     info = {"url": url, "pid": process.pid, "args": args, "started_at": time.time()}
     atomic_write_bytes(home / "emulator.json", json.dumps(info).encode())
     return url, True
@@ -112,6 +112,7 @@ def _read_url(process: subprocess.Popen[bytes]) -> str:
     process.stdout.close()  # the emulator prints only this line; its logs go to the log file
     if not line.startswith(_PREFIX):
         process.kill()
+        process.wait()  # reaped: no zombie, and no warning that it still runs when its Popen goes
         raise UsageError(f"the embedded emulator did not start (it said {line!r}); see its emulator.log")
     return line.removeprefix(_PREFIX)
 

@@ -109,12 +109,15 @@ def configured_api() -> str | None:
 
 def _may_name_an_api() -> bool:
     """False only when no source Prefect reads its settings from could name an API: answered without
-    importing Prefect (1.7 s), so a machine's first run starts its server that much sooner. Any doubt
-    (a profile or `.env` mentioning the API, a `prefect.toml`, a `[tool.prefect]` table) leaves the
-    answer to Prefect itself, and so does a process that imported Prefect already (asking is free
-    then, and its settings may be overridden in the process: `temporary_settings`)."""
-    if "prefect.settings" in sys.modules:
-        return True
+    importing Prefect (1.7 s), so a machine's first run starts its server that much sooner. A process
+    that imported Prefect already asks it (that is free then, and its settings may be overridden in the
+    process: `temporary_settings`)."""
+    return "prefect.settings" in sys.modules or _sources_may_name_an_api()
+
+
+def _sources_may_name_an_api() -> bool:
+    """Whether the environment or a settings file Prefect reads could name an API. Any doubt (a profile
+    or `.env` mentioning the API, a `prefect.toml`, a `[tool.prefect]` table) says yes."""
     if os.environ.get("PREFECT_API_URL") or os.environ.get("PREFECT_PROFILE"):
         return True  # a profile chosen by name may be one of Prefect's own, which name an API
     prefect_home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()

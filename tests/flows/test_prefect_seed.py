@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -106,16 +105,15 @@ def test_no_api_is_said_without_prefect_only_where_prefect_says_none(
         monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("PREFECT_HOME", str(home / ".prefect"))
-    monkeypatch.delitem(sys.modules, "prefect.settings", raising=False)  # as in a fresh `rowrelay run`
 
-    assert not local_prefect._may_name_an_api()
+    assert not local_prefect._sources_may_name_an_api()
     assert _prefects_answer(env, work) == "None"
 
     # Each source Prefect reads that could name an API makes rowrelay ask Prefect instead.
     (home / ".prefect").mkdir(exist_ok=True)
     profiles = home / ".prefect" / "profiles.toml"
     profiles.write_text('active = "mine"\n[profiles.mine]\nPREFECT_API_URL = "http://127.0.0.1:1/api"\n')
-    assert local_prefect._may_name_an_api()
+    assert local_prefect._sources_may_name_an_api()
     assert _prefects_answer(env, work) == "http://127.0.0.1:1/api"
     profiles.unlink()
     for source, text in (
@@ -124,15 +122,18 @@ def test_no_api_is_said_without_prefect_only_where_prefect_says_none(
         ("pyproject.toml", '[tool.prefect.api]\nurl = "http://127.0.0.1:4/api"\n'),
     ):
         (work / source).write_text(text)
-        assert local_prefect._may_name_an_api(), source
+        assert local_prefect._sources_may_name_an_api(), source
         (work / source).unlink()
-    assert not local_prefect._may_name_an_api()
+    assert not local_prefect._sources_may_name_an_api()
     monkeypatch.setenv("PREFECT_PROFILE", "local")  # one of Prefect's own profiles, which names an API
-    assert local_prefect._may_name_an_api()
+    assert local_prefect._sources_may_name_an_api()
     monkeypatch.delenv("PREFECT_PROFILE")
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:5/api")
-    assert local_prefect._may_name_an_api()
+    assert local_prefect._sources_may_name_an_api()
     monkeypatch.delenv("PREFECT_API_URL")
-    # Prefect imported already: its settings may be overridden in this process (`temporary_settings`).
-    monkeypatch.setitem(sys.modules, "prefect.settings", ModuleType("prefect.settings"))
+    assert not local_prefect._sources_may_name_an_api()
+    # A process that imported Prefect (this one does now) asks it, whatever the sources say: its settings
+    # may be overridden in the process (`temporary_settings`).
+    import prefect.settings  # noqa: F401
+
     assert local_prefect._may_name_an_api()
