@@ -19,11 +19,16 @@ def backend_name(settings: Settings) -> str:
     return "azure" if settings.azure_endpoint else "emulator"
 
 
+def needs_embedded_emulator(settings: Settings) -> bool:
+    """Whether a run with these settings talks to the embedded emulator (which `resolve_backend` starts)."""
+    return backend_name(settings) == "emulator" and not settings.base_url
+
+
 def resolve_backend(settings: Settings) -> tuple[Settings, str | None]:
     """Resolve `auto` and start the embedded emulator when needed; returns the settings and base URL."""
     backend = backend_name(settings)
     url = settings.base_url
-    if backend == "emulator" and not url:
+    if needs_embedded_emulator(settings):
         url, started = ensure_emulator(settings.home, settings.emulator_args)
         verb = "started" if started else "reusing"
         log.warning("no API key or base URL configured: %s the embedded emulator at %s", verb, url)

@@ -185,16 +185,12 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
     import asyncio
 
     from rowrelay.flows import console_progress
-    from rowrelay.flows.backends import backend_name
+    from rowrelay.flows.backends import needs_embedded_emulator
     from rowrelay.flows.embedded import start_emulator_early
     from rowrelay.flows.local_prefect import PrefectTracking
 
     tracking = PrefectTracking.begin(request.settings)  # a server it starts warms up during the import
-    if (
-        not request.endpoints
-        and backend_name(request.settings) == "emulator"
-        and not request.settings.base_url
-    ):
+    if not request.endpoints and needs_embedded_emulator(request.settings):  # as `resolve_targets` decides
         start_emulator_early(request.settings.home, request.settings.emulator_args)
     from rowrelay.flows.batch import prepared_input, run_batch  # Prefect's import costs a second
     from rowrelay.flows.run_labels import tags_for

@@ -185,12 +185,17 @@ def emulator_options(rpm: int, seed: int = 11, window: float = 60.0) -> list[str
     return ["--latency", LATENCY, "--rpm", str(rpm), "--rate-window", f"{window:g}", "--seed", str(seed)]
 
 
+def _bucket(rpm: int, window: float) -> tuple[float, float]:
+    """The emulator's create bucket (`--rpm`, `--rate-window`): its refill per second and its size."""
+    rate = rpm / 60.0
+    return rate, max(1.0, rate * window)
+
+
 def creates_efficiency(create_times: list[float], rpm: int, window: float = 60.0) -> dict[str, float]:
     """Steady-state creates/min ÷ R (after the bucket's initial burst) and whole-run ideal/actual span,
     for a server bucket holding `window` seconds of R (the emulator's --rate-window)."""
     times = sorted(create_times)
-    n, rate = len(times), rpm / 60.0
-    burst = max(1.0, rate * window)
+    n, (rate, burst) = len(times), _bucket(rpm, window)
     first, last = times[0], times[-1]
     start = next(
         (i for i, t in enumerate(times) if i + 1 >= burst + (t - first) * rate - rate),
@@ -297,8 +302,7 @@ def limit_bound(responses: list[dict[str, Any]], rpm: int, in_flight: int, windo
         for r in responses
         if r["completed_at_precise"] is not None
     )
-    rate = rpm / 60.0
-    burst = max(1.0, rate * window)
+    rate, burst = _bucket(rpm, window)
     in_flight_ends: list[float] = []
     end = 0.0
     for i, (_, latency) in enumerate(done):
