@@ -9,7 +9,9 @@ checkpoint (a snapshot and a segment it covers, both present after a crash mid-c
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,6 +26,11 @@ from rowrelay.tasks.state.migrations import migrate
 from rowrelay.tasks.state.schema import SCHEMA_VERSION_KEY, empty_table
 
 _THREADED_ROWS = 100_000
+_READERS = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+"""Files read at once: one per core this process may use. Arrow releases the GIL while it reads and
+decodes, and a resume reads hundreds of small segments: on the 2-core VM, a crashed 1M-row table's 321
+files took a median 1.22 s one at a time, 0.77 s two at a time, 0.87 s four at a time (5 alternated
+runs); on one core, threads only add switching."""
 
 
 def write_state_file(path: Path, table: pa.Table) -> None:
@@ -116,16 +123,35 @@ def read_latest(
         tables: list[pa.Table] = []
         damaged: list[CorruptSegmentError] = []
         try:
-            for state_file in files:
-                try:
-                    tables.append(read_state_file(state_file.path))
-                except CorruptSegmentError as exc:
-                    if not skip_corrupt:
-                        raise
-                    damaged.append(exc)
+            outcomes = _read_each([f.path for f in files])
         except FileNotFoundError:
             continue
+        for outcome in outcomes:
+            if isinstance(outcome, pa.Table):
+                tables.append(outcome)
+            elif skip_corrupt:
+                damaged.append(outcome)
+            else:
+                raise outcome
         folded = latest(tables) if dedupe else by_version(tables)
         skipped = {Path(exc.path) for exc in damaged}
         return folded, [f for f in files if f.path not in skipped], damaged
     raise StateError(f"{directory}: state files kept vanishing while reading (compactions?); try again")
+
+
+def _read_each(paths: list[Path]) -> list[pa.Table | CorruptSegmentError]:
+    """Each file as a table, or as the error naming it if damaged, in the order given (`_READERS` at once).
+
+    `FileNotFoundError` passes through: the file was removed by a compaction after it was listed.
+    """
+
+    def read(path: Path) -> pa.Table | CorruptSegmentError:
+        try:
+            return read_state_file(path)
+        except CorruptSegmentError as exc:
+            return exc
+
+    if len(paths) < 2 or _READERS < 2:
+        return [read(path) for path in paths]
+    with ThreadPoolExecutor(_READERS, thread_name_prefix="rowrelay-read") as pool:
+        return list(pool.map(read, paths))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -124,15 +124,18 @@ class StateTable:
         def is_live(other: str) -> bool:
             return writer_is_live(self.directory, other, heartbeat, timeout)
 
-        submitting = [row for row in self.rows(["submitting"]) if among is None or row.row_key in among]
+        submitting = {
+            row.row_key: row for row in self.rows(["submitting"]) if among is None or row.row_key in among
+        }
         for change in orphan_changes(
-            submitting,
+            submitting.values(),
             writer=self.writer,
             is_live=is_live,
             policy=self.orphan_policy,
             max_attempts=self.options.max_attempts,
         ):
-            self.transition(change.row_key, change.status, **change.fields)
+            # from the row in hand: looking each up again read a block of the base per row (half the cost)
+            self._change(submitting[change.row_key], change.status, change.fields)
 
     # -- reading ---------------------------------------------------------------------------------------
 
@@ -214,11 +217,14 @@ class StateTable:
     def transition(self, row_key: str, status: RowStatus, **fields: Any) -> RowState:
         """Move a row to `status` (checked against the transition table), setting `fields`."""
         self._check_open()
-        old = self.get(row_key)
-        check_transition(row_key, old.status, status, hold_orphans=self.orphan_policy == "hold")
+        return self._change(self.get(row_key), status, fields)
+
+    def _change(self, old: RowState, status: RowStatus, fields: Mapping[str, Any]) -> RowState:
+        """`transition` of a row whose latest state `old` the caller holds."""
+        check_transition(old.row_key, old.status, status, hold_orphans=self.orphan_policy == "hold")
         new = apply_change(old, status, fields, now=to_datetime(self._clock()), writer=self.writer)
         self._store.put(old, new)
-        if self._checkpoints.changed(row_key) >= self.options.checkpoint_rows:
+        if self._checkpoints.changed(old.row_key) >= self.options.checkpoint_rows:
             self._group.wake()
         return new
 

@@ -94,9 +94,12 @@ def emulator(*options: str) -> Iterator[Emulator]:
             process.wait()
 
 
-def run_child(module: str, *args: str, env: dict[str, str] | None = None, timeout: float = 1800) -> Any:
-    """Run `python -m module ARGS` on the non-emulator cores; its last stdout line is JSON."""
-    _, others = cores()
+def run_child(
+    module: str, *args: str, env: dict[str, str] | None = None, timeout: float = 1800, pinned: bool = True
+) -> Any:
+    """Run `python -m module ARGS` on the non-emulator cores (`pinned=False`: on every core, as a user's
+    process runs when no emulator shares the machine); its last stdout line is JSON."""
+    _, others = cores() if pinned else (set(), set(os.sched_getaffinity(0)))
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", module, *args],

@@ -13,8 +13,8 @@ from rowrelay.tasks.errors import CorruptSegmentError, StateError
 from rowrelay.tasks.state import StateTable, load, results_frame_of, summary
 from rowrelay.tasks.state.files import SEGMENTS
 from rowrelay.tasks.state.schema import SCHEMA_VERSION_KEY
-from tests.support.damage import DAMAGES, two_segments
-from tests.support.state import FakeClock
+from tests.support.damage import DAMAGES, garbage, truncate, two_segments
+from tests.support.state import FakeClock, rows
 
 Damage = Callable[[Path], None]
 
@@ -96,3 +96,32 @@ def test_temp_leftovers_are_ignored_and_cleaned(batch_dir: Path, clock: FakeCloc
         assert table.problems == []
         assert not own.exists()
         assert other.exists()  # another writer's temp may be a live write: not ours to delete
+
+
+def test_among_many_files_the_first_damaged_is_named_and_a_skip_names_each(
+    batch_dir: Path, clock: FakeClock
+) -> None:
+    """Files are read several at once: which file an open names, and what a skip keeps, must not
+    depend on which reader finished first."""
+    table = StateTable.open(batch_dir, batch_id="b1", clock=clock)
+    table.add_pending(rows(12))
+    for n in range(12):
+        table.transition(f"row-{n:06d}", "submitting")
+        table.flush()  # one segment per row's change
+    table.lease.release()
+    segments = sorted((batch_dir / SEGMENTS).glob("*.parquet"))
+    assert len(segments) == 13
+    first, second = segments[4], segments[9]  # rows 3 and 8's changes
+    truncate(second)
+    garbage(first)
+    for _ in range(3):
+        with pytest.raises(CorruptSegmentError) as caught:
+            StateTable.open(batch_dir, clock=clock)
+        assert caught.value.path == str(first)
+    frame = load(batch_dir, skip_damaged=True).set_index("row_key")
+    assert (frame["status"] == "pending").sum() == 2  # only the damaged files' changes are missing
+    assert frame.loc[["row-000003", "row-000008"], "status"].tolist() == ["pending", "pending"]
+    problems = frame.attrs["problems"]
+    assert [p.startswith(f"{path}: ") for p, path in zip(problems, (first, second), strict=True)] == [
+        True
+    ] * 2
