@@ -23,6 +23,7 @@ from rowrelay.flows.request import BatchRequest
 from rowrelay.tasks.dataset import RESULT_COLUMNS, PreparedInput, output_problem, prepare, read_input
 from rowrelay.tasks.dataset.typed import field_clashes
 from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.llm.client import credentials_problem
 from rowrelay.tasks.llm.prices import cap_problem
 from rowrelay.tasks.run.endpoints import Endpoint
 from rowrelay.tasks.state import state_directory_problem
@@ -107,15 +108,21 @@ def key_problem(endpoint: Endpoint, where: str = "--endpoints") -> str | None:
     """What an endpoint lacks to authenticate, in one line (checked before the run starts), else None."""
     settings, said = endpoint.settings, f"{where}: endpoint {endpoint.name!r}"
     backend = backend_name(settings)
-    if backend == "azure" and (not settings.azure_endpoint or settings.azure_api_key is None):
+    if credentials_problem(settings, backend) is None:
+        return None
+    if backend == "azure":
         return f"{said}: the azure backend needs azure_endpoint and azure_api_key_env (or AZURE_OPENAI_*)"
-    if backend in ("openai", "chat", "agent") and settings.api_key is None:
-        return f"{said}: no API key: name the variable holding it with api_key_env (or set OPENAI_API_KEY)"
-    return None
+    return f"{said}: no API key: name the variable holding it with api_key_env (or set OPENAI_API_KEY)"
 
 
 def check_keys(request: BatchRequest) -> None:
-    """Each endpoint can authenticate: an API key (or Azure endpoint and key) from somewhere."""
+    """Each endpoint, or the run's own settings, can authenticate: an API key (or Azure endpoint and key)
+    from somewhere. Found out only when the flow built its clients, a missing key had already started
+    Prefect's run and written the state directory."""
+    if not request.endpoints:
+        problem = credentials_problem(request.settings, backend_name(request.settings))
+        if problem is not None:
+            raise UsageError(problem)
     source = request.endpoints_source
     where = f"--endpoints {source}" if isinstance(source, str) else "endpoints"
     for endpoint in request.endpoints:

@@ -54,10 +54,14 @@ def _pool(settings: Settings) -> httpx2.AsyncClient:
 def _clients(
     settings: Settings, backend: str, base_url: str | None
 ) -> tuple[openai.AsyncOpenAI, openai.AsyncOpenAI]:
+    problem = credentials_problem(settings, backend)
+    if problem is not None:
+        raise UsageError(problem)
+
     def make(retries: int) -> openai.AsyncOpenAI:
         if backend == "azure":
-            if not settings.azure_endpoint or settings.azure_api_key is None:
-                raise UsageError("the azure backend needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY")
+            assert settings.azure_endpoint, "checked by credentials_problem"
+            assert settings.azure_api_key is not None, "checked by credentials_problem"
             return openai.AsyncAzureOpenAI(
                 azure_endpoint=settings.azure_endpoint,
                 api_key=settings.azure_api_key.get_secret_value(),
@@ -66,13 +70,7 @@ def _clients(
                 timeout=_timeout(settings),
                 http_client=_pool(settings),
             )
-        key = settings.api_key.get_secret_value() if settings.api_key else None
-        if backend == "emulator":
-            key = key or EMULATOR_KEY
-        if key is None:
-            raise UsageError(
-                "no API key: set OPENAI_API_KEY (or ROWRELAY_API_KEY), or use --backend emulator"
-            )
+        key = settings.api_key.get_secret_value() if settings.api_key else EMULATOR_KEY
         return openai.AsyncOpenAI(
             api_key=key,
             base_url=base_url,
@@ -82,6 +80,19 @@ def _clients(
         )
 
     return make(0), make(settings.transport_retries)
+
+
+def credentials_problem(settings: Settings, backend: str) -> str | None:
+    """What the settings lack to authenticate to `backend` (`auto` resolved), in one line; None if nothing.
+    Asked before a run starts (flows/precheck.py) and where its clients are built."""
+    if backend == "azure" and (not settings.azure_endpoint or settings.azure_api_key is None):
+        return "the azure backend needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY"
+    if backend in ("openai", "chat", "agent") and settings.api_key is None:
+        return (
+            "no API key: set OPENAI_API_KEY (or ROWRELAY_API_KEY; a server that checks none takes any "
+            "value), or use --backend emulator"
+        )
+    return None
 
 
 def make_backend(

@@ -139,6 +139,20 @@ def test_a_bad_endpoints_file_is_refused_in_a_process_without_prefect(case: Case
     assert not case.state.exists()
 
 
+def test_a_backend_without_its_credentials_is_refused_before_anything_is_written(case: Case) -> None:
+    """A base URL makes the backend OpenAI's, which needs a key; Azure needs its endpoint and key."""
+    no_key = (
+        "error: no API key: set OPENAI_API_KEY (or ROWRELAY_API_KEY; a server that checks none takes any "
+        "value), or use --backend emulator"
+    )
+    assert case.refuse("--base-url", "http://127.0.0.1:9/v1") == no_key
+    assert case.refuse("--backend", "chat") == no_key
+    assert case.refuse("--backend", "azure") == (
+        "error: the azure backend needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY"
+    )
+    assert not case.state.exists()
+
+
 def test_a_state_that_is_a_file_is_refused(case: Case) -> None:
     case.state.write_text("not a folder")
     assert case.refuse() == f"error: --state {case.state}: is a file, not a directory"
