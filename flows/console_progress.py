@@ -24,9 +24,18 @@ from rowrelay.tasks.run import Progress as RunProgress
 Sink = Callable[[RunProgress], None]
 
 
+LINE_EVERY = 30.0
+"""Seconds between progress lines where stderr is not a terminal (a cron job's log, CI, `2> run.log`):
+there rich's live bar prints only its last state, so a long run said nothing until it ended."""
+
+
 @contextlib.contextmanager
 def bar(console: Console) -> Iterator[Sink]:
-    """A rich progress bar: rows done, failed, in flight, throughput and ETA."""
+    """A rich progress bar: rows done, failed, in flight, throughput and ETA; on a console that is not a
+    terminal, a plain line now and then instead (`lines`)."""
+    if not console.is_terminal:
+        yield lines(console)
+        return
     columns = (
         TextColumn("[bold]rows"),
         BarColumn(bar_width=20),
@@ -40,21 +49,49 @@ def bar(console: Console) -> Iterator[Sink]:
     )
     with Progress(*columns, console=console, transient=False, refresh_per_second=4) as progress:
         task = progress.add_task("rows", total=None, detail="starting")
-        # The rate is measured from the first update this bar saw: rows a resumed batch had ended before
-        # are not this run's throughput.
-        first: list[tuple[float, int]] = []
+        describe = _describer(time.monotonic)
 
         def sink(update: RunProgress) -> None:
-            failed = sum(update.counts.get(s, 0) for s in ("failed", "incomplete", "cancelled", "expired"))
-            moment = time.monotonic()
-            if not first:
-                first.append((moment, update.done))
-            seconds, ran = moment - first[0][0], update.done - first[0][1]
-            rate = ran / seconds if seconds >= 1.0 else 0.0
-            detail = f"failed {failed}  in flight {update.in_flight}  {rate:.1f} rows/s{money(update)}"
-            progress.update(task, total=update.total, completed=update.done, detail=detail)
+            progress.update(task, total=update.total, completed=update.done, detail=describe(update))
 
         yield sink
+
+
+def lines(
+    console: Console, *, clock: Callable[[], float] = time.monotonic, every: float = LINE_EVERY
+) -> Sink:
+    """Progress as a plain line: at the first update, then at most one per `every` seconds."""
+    describe = _describer(clock)
+    last: list[float] = []
+
+    def sink(update: RunProgress) -> None:
+        detail, moment = describe(update), clock()
+        if last and moment - last[0] < every:
+            return
+        last[:] = [moment]
+        minutes, seconds = divmod(int(update.elapsed), 60)
+        line = f"rows {update.done}/{update.total}  {detail}  {minutes}:{seconds:02d} elapsed"
+        console.print(line, highlight=False, soft_wrap=True)
+
+    return sink
+
+
+def _describer(clock: Callable[[], float]) -> Callable[[RunProgress], str]:
+    """What a progress update says besides the row count: failed, in flight, this run's rate, money."""
+    # The rate is measured from the first update seen: rows a resumed batch had ended before are not this
+    # run's throughput.
+    first: list[tuple[float, int]] = []
+
+    def describe(update: RunProgress) -> str:
+        failed = sum(update.counts.get(s, 0) for s in ("failed", "incomplete", "cancelled", "expired"))
+        moment = clock()
+        if not first:
+            first.append((moment, update.done))
+        seconds, ran = moment - first[0][0], update.done - first[0][1]
+        rate = ran / seconds if seconds >= 1.0 else 0.0
+        return f"failed {failed}  in flight {update.in_flight}  {rate:.1f} rows/s{money(update)}"
+
+    return describe
 
 
 def money(update: RunProgress) -> str:

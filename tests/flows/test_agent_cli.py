@@ -24,7 +24,8 @@ def test_a_bad_agent_exits_2_and_sends_nothing(
 ) -> None:
     source = write_tickets(tmp_path / "tickets.csv", 3)
     result = CliRunner().invoke(
-        app, [*run_args(source, tmp_path), "--base-url", emulator.url, "--agent", spec]
+        app,
+        [*run_args(source, tmp_path), "--backend", "emulator", "--base-url", emulator.url, "--agent", spec],
     )
     assert result.exit_code == 2, result.output
     assert message in result.output

@@ -69,6 +69,8 @@ def test_bad_input_or_options_exit_2_and_send_nothing(
         "{subject}",
         "--id-column",
         "ticket_id",
+        "--backend",
+        "emulator",
         "--base-url",
         emulator.url,
     ]
