@@ -32,7 +32,7 @@ from rowrelay.flows.cluster import ClusterChoice, check_cost_cap, started
 from rowrelay.flows.cluster_run import bank_limits, run_on_cluster, shard_jobs, spread, threads_of
 from rowrelay.flows.narration import Narrator, log_outcome
 from rowrelay.flows.outcome import FailThreshold, final_state
-from rowrelay.flows.precheck import check_destinations, check_fields
+from rowrelay.flows.precheck import check_destinations, check_fields, check_keys
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.run_labels import label_flow_run
 from rowrelay.flows.run_logs import sent_to_flow_run
@@ -156,6 +156,7 @@ async def run_batch(
 async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchResult:
     prepared = _handed_over(request) or load_input(_whole(request.source), request.spec)
     check_fields(request, prepared)
+    check_keys(request)
     factory = _agent_factory(request.agent)
     state_dir = request.state_dir(prepared)
     check_destinations(request, state_dir)  # before the emulator starts or the state dir is made

@@ -120,3 +120,20 @@ def test_a_run_killed_part_way_resumes_without_creating_any_row_twice(
     orphans = dict(zip(final["row_key"], final["orphans"], strict=True))
     assert all(orphans[key] >= n - 1 for key, n in creates.items())
     assert set(creates) == set(final["row_key"])
+
+
+async def test_a_backend_without_its_key_fails_the_flow_before_anything_is_written(
+    prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rowrelay.flows.batch import run_batch
+    from rowrelay.tasks.errors import UsageError
+
+    for name in ("OPENAI_API_KEY", "ROWRELAY_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    source = write_tickets(tmp_path / "tickets.csv", 3)
+    with pytest.raises(UsageError, match=r"^no API key: set OPENAI_API_KEY"):
+        await run_batch(
+            str(source), template="{subject}", id_column="ticket_id", state=str(tmp_path / "state"),
+            base_url="http://127.0.0.1:9/v1",
+        )  # fmt: skip
+    assert not (tmp_path / "state").exists()

@@ -3,7 +3,8 @@ file, with no traceback, before anything starts.
 
 The process runs with Prefect made unimportable: the flow, the embedded emulator and every request are
 reached only through Prefect, so a refusal that comes out clean proves none of them started; the tests
-check as well that no state directory, output or emulator record was written.
+check as well that no state directory, output, emulator record or local Prefect server record (that
+server is started as a process of its own, without importing Prefect here) was written.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class Case:
         [line] = result.stderr.splitlines()
         assert not self.output.exists()
         assert not (self.home / "emulator.json").exists()
+        # The local Prefect server starts without importing Prefect here: its record is the proof.
+        assert not (self.home / "prefect-server.json").exists()
         return line
 
 
