@@ -192,6 +192,8 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
     tracking = PrefectTracking.begin(request.settings)  # a server it starts warms up during the import
     if not request.endpoints and needs_embedded_emulator(request.settings):  # as `resolve_targets` decides
         start_emulator_early(request.settings.home, request.settings.emulator_args)
+    from prefect.exceptions import TerminationSignal
+
     from rowrelay.flows.batch import prepared_input, run_batch  # Prefect's import costs a second
     from rowrelay.flows.run_labels import tags_for
     from rowrelay.tasks.llm import BackendRefusedError
@@ -228,6 +230,11 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
             "[yellow]interrupted:[/] in-flight responses were cancelled; run the same command to resume"
         )
         raise typer.Exit(130) from None
+    except TerminationSignal as exc:
+        # SIGTERM (a supervisor, `kill`, `timeout`): Prefect's handler turns it into this exception, and
+        # the run unwinds as for Ctrl-C. Exit as a process ended by that signal would.
+        err.print("[yellow]terminated:[/] in-flight responses were cancelled; run the same command to resume")
+        raise typer.Exit(128 + exc.signal) from None
     raise typer.Exit(console_progress.closing_summary(err, result))
 
 

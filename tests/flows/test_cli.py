@@ -191,6 +191,41 @@ def test_cancel_stops_the_server_side_work_of_a_crashed_run(
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)
+@pytest.mark.parametrize(
+    ("signum", "code", "said"), [(signal.SIGINT, 130, "interrupted: "), (signal.SIGTERM, 143, "terminated: ")]
+)
+def test_a_run_stopped_by_ctrl_c_or_sigterm_cancels_its_work_and_says_how_to_resume(
+    prefect_env: dict[str, str], tmp_path: Path, signum: int, code: int, said: str
+) -> None:
+    source = write_tickets(tmp_path / "tickets.csv", 10)
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:120"))) as emu:
+        env = env_for(prefect_env, emu)
+        command = [sys.executable, "-P", "-m", "rowrelay.flows.cli", *run_args(source, tmp_path)]
+        log_path = tmp_path / "run.log"
+        with log_path.open("wb") as log:
+            # SIGINT as a terminal sends it (a child of a test worker may have inherited it ignored)
+            def default_sigint() -> None:
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+            run = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=log, stderr=log, preexec_fn=default_sigint
+            )
+            deadline = time.monotonic() + 120
+            while not holds_tokens(tmp_path / "state", 10):
+                assert run.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            run.send_signal(signum)
+            assert run.wait(timeout=120) == code, log_path.read_text()[-3000:]
+        said_last = log_path.read_text().strip().splitlines()[-1]
+        assert "Traceback" not in log_path.read_text()
+        assert said_last == f"{said}in-flight responses were cancelled; run the same command to resume"
+        assert {r["status"] for r in emu.emulator.listing()} == {"cancelled"}
+    assert set(load(tmp_path / "state")["status"]) == {"cancelled"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
 def test_with_no_key_or_url_run_starts_the_embedded_emulator_and_reuses_it(
     prefect_env: dict[str, str], tmp_path: Path
 ) -> None:
