@@ -21,7 +21,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from rowrelay.flows import repair_command, state_commands
-from rowrelay.flows.cli_errors import fail, state_problem
+from rowrelay.flows.cli_errors import fail, state_problem, told_once
 from rowrelay.tasks.emulator.cli import emulator
 from rowrelay.tasks.errors import LeaseHeldError, StateError, UsageError
 
@@ -213,7 +213,7 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
                 console_progress.uninstall(token)
 
     try:
-        with tracking.applied(err.out):
+        with tracking.applied(err.out), told_once(StateError, UsageError, BackendRefusedError):
             result = asyncio.run(go())
     except StateError as exc:
         fail(state_problem(exc, request.state_dir(prepared)))

@@ -6,6 +6,9 @@ terminal: a script reading stderr gets `error: <what is wrong>` and nothing else
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -39,3 +42,43 @@ def state_problem(exc: StateError, state: Path) -> str:
             "(`--dry-run` first shows which rows fall back to what)"
         )
     return str(exc)
+
+
+@contextlib.contextmanager
+def told_once(*reported: type[BaseException]) -> Iterator[None]:
+    """While the block runs, the console leaves out Prefect's records of the `reported` exceptions, which
+    the command tells in its own one line (`ReportedByTheCommand`)."""
+    quiet = ReportedByTheCommand(reported)
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
+
+
+class ReportedByTheCommand(logging.Filter):
+    """For the console's handler during a run: drops Prefect's records of an exception the command
+    reports itself in one line (`reported`: a usage or state problem, a refusal by the backend).
+
+    Prefect logs a failed task and flow run twice each, with the traceback and then its final state; they
+    still reach the flow run's logs on the Prefect server (another handler), only not the console, where
+    seventy lines of traceback hid the one line that says what to do. The final-state records carry no
+    exception, only its text, so the text of each exception seen is remembered and matched."""
+
+    def __init__(self, reported: tuple[type[BaseException], ...]) -> None:
+        super().__init__()
+        self.reported = reported
+        self.texts: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("prefect."):
+            return True
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, self.reported):
+            self.texts.add(str(exc))
+            return False
+        message = record.getMessage()
+        return not any(text in message for text in self.texts)

@@ -226,6 +226,32 @@ def test_a_run_stopped_by_ctrl_c_or_sigterm_cancels_its_work_and_says_how_to_res
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)
+def test_a_problem_found_during_the_run_is_one_line_on_the_console_and_whole_in_prefects_logs(
+    prefect_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A batch resumed with another template is refused once its table is open, inside the flow: the
+    console gets the command's one line, not Prefect's tracebacks, which stay in the flow run's logs."""
+    source = write_tickets(tmp_path / "tickets.csv", 3)
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"))) as emu:
+        env = env_for(prefect_env, emu)
+        assert rowrelay(run_args(source, tmp_path), env).returncode == 0
+        changed = [*run_args(source, tmp_path), "--template", "Again: {subject}"]
+        refused = rowrelay(changed, env)
+    problem = "3 rows changed input since this batch was planned (e.g. T-00000, T-00001, T-00002)"
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    assert refused.stderr.splitlines()[-1].startswith(f"error: {problem}; use a new --state directory")
+    assert "Traceback" not in refused.stderr
+    assert not [line for line in refused.stderr.splitlines() if line.startswith("ERROR")]
+    logs = httpx.post(
+        f"{prefect_env['PREFECT_API_URL']}/logs/filter",
+        json={"sort": "TIMESTAMP_DESC", "limit": 20},
+        timeout=30,
+    ).json()
+    assert any(problem in log["message"] and log["level"] == 40 for log in logs)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
 def test_with_no_key_or_url_run_starts_the_embedded_emulator_and_reuses_it(
     prefect_env: dict[str, str], tmp_path: Path
 ) -> None:
