@@ -104,7 +104,7 @@ def retry(
     unknown = [s for s in wanted if s not in ROW_STATUSES]
     if unknown or "completed" in wanted:
         allowed = ", ".join(s for s in ROW_STATUSES if s != "completed")
-        fail(f"--status takes {allowed}; not {unknown or 'completed'}")
+        fail(f"--status takes {allowed}; not {', '.join(unknown) or 'completed'}")
     statuses: list[RowStatus] = [s for s in ROW_STATUSES if s in wanted]
     try:
         with _open(existing(state)) as table:
@@ -122,9 +122,12 @@ def export(
     input: Annotated[Path | None, typer.Option(help="The batch's input, if it has moved.")] = None,
 ) -> None:
     """Write the input joined with each row's current result, in input order."""
-    from rowrelay.tasks.dataset import InputSpec, prepare, read_input, write_output
+    from rowrelay.tasks.dataset import InputSpec, output_problem, prepare, read_input, write_output
     from rowrelay.tasks.state import read_run_record, results_frame_of
 
+    problem = output_problem(output)  # before the input and the table are read, as `run` does
+    if problem is not None:
+        fail(f"--output {output}: {problem}")
     try:
         record = read_run_record(existing(state))
     except StateError as exc:

@@ -95,6 +95,19 @@ def test_status_export_and_repair_of_something_that_is_not_a_batch_exit_2(tmp_pa
     assert refused.exit_code == 2
     assert refused.stderr.startswith("error: --status takes pending, submitting, queued, in_progress, ")
     assert refused.stderr.endswith("; not completed\n")
+    unknown = runner.invoke(app, ["retry", str(tmp_path), "--status", "failed,bogus,worse"])
+    assert (unknown.exit_code, unknown.stderr.endswith("; not bogus, worse\n")) == (2, True), unknown.stderr
+
+
+def test_export_refuses_an_output_it_could_not_write_before_reading_anything(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["export", str(tmp_path / "nowhere"), "--output", str(tmp_path / "x.xlsx")]
+    )
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: --output {tmp_path / 'x.xlsx'}: unknown output extension '.xlsx' "
+        "(use one of .parquet, .pq, .csv, .jsonl, .ndjson)\n"
+    )
 
 
 # --- real runs ---------------------------------------------------------------------------------
