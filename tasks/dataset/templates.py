@@ -5,7 +5,8 @@ fields are allowed: positional fields (``{}``, ``{0}``), attribute or index acce
 ``{a[0]}``), conversions (``{a!r}``) and format specs (``{a:>10}``) are refused, because every value
 is inserted as text (CSV columns are read as strings, so ``{price:.2f}`` would fail row by row) and
 because plain fields let a million rows be rendered with a few vectorized string concatenations.
-A missing value (None, NaN, NA) renders as the empty string.
+A missing value (None, NaN, NA) renders as the empty string, nested data (a JSON object or array, a
+Parquet struct or list) as JSON text.
 
     >>> render_template("Subject: {subject}", {"subject": "Refund"})
     'Subject: Refund'
@@ -13,11 +14,13 @@ A missing value (None, NaN, NA) renders as the empty string.
 
 from __future__ import annotations
 
+import json
 import math
 import string
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from rowrelay.tasks.errors import UsageError
@@ -86,10 +89,29 @@ def _is_missing(value: object) -> bool:
 
 
 def cell_text(value: object) -> str:
-    """A cell as prompt text: missing values become "", strings stay as they are, others go through str."""
+    """A cell as prompt text: missing values become "", strings stay as they are, nested data (a JSON
+    object or array, a Parquet struct or list) becomes JSON text, others go through str."""
     if isinstance(value, str):
         return value
-    return "" if _is_missing(value) else str(value)
+    if _is_missing(value):
+        return ""
+    if isinstance(value, dict | list | tuple | np.ndarray):
+        # str() gave Python's or NumPy's repr ({'name': 'Ann'}, ['a' 'b']): JSON is what the data was
+        # and what a model reads as data.
+        return json.dumps(_jsonable(value), ensure_ascii=False, default=str)
+    return str(value)
+
+
+def _jsonable(value: object) -> object:
+    """Nested data as what `json` writes: NumPy arrays and scalars (Parquet lists) as Python's, a missing
+    number (NaN, which `json` would write as the non-JSON `NaN`) as null."""
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def render_template(template: str, row: Mapping[Any, object]) -> str:
@@ -113,6 +135,8 @@ def column_text(series: pd.Series) -> pd.Series:
     """A whole column as prompt text, vectorized; agrees with `cell_text` cell by cell."""
     if isinstance(series.dtype, pd.StringDtype):
         return series.fillna("")
+    if series.dtype == object:  # mixed or nested values: cell by cell, as astype(str) was anyway
+        return series.map(cell_text).astype("str")
     # pandas >= 3 keeps missing values missing through astype(str); fillna then makes them "".
     return series.astype(str).fillna("")
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from rowrelay.tasks.dataset import render_template, template_fields
+from rowrelay.tasks.dataset import read_input, render_template, template_fields
 from rowrelay.tasks.dataset.templates import render_column
 from rowrelay.tasks.errors import UsageError
 
@@ -87,3 +91,24 @@ def test_bulk_rendering_refuses_absent_columns_listing_both() -> None:
         match=r"template names column\(s\) not in the input: sbject, bdy \(available: subject, body\)",
     ):
         render_column(frame, "{sbject} {bdy} {subject}")
+
+
+def test_nested_values_render_as_json_from_jsonl_and_parquet(tmp_path: Path) -> None:
+    """A JSON object or array, a Parquet struct or list, goes into the prompt as JSON text, not as
+    Python's or NumPy's repr; both ways of rendering agree."""
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text(
+        '{"id": 1, "user": {"name": "Zoë", "tags": ["a", "b"]}, "n": [1, 2]}\n'
+        '{"id": 2, "user": {"name": "Bob", "tags": []}, "n": null}\n'
+    )
+    parquet = tmp_path / "in.parquet"
+    users = [{"name": "Zoë", "tags": ["a", "b"]}, {"name": "Bob", "tags": []}]
+    pq.write_table(pa.table({"id": [1, 2], "user": users, "n": [[1.5, None], None]}), parquet)
+    template = "{user} / {n}"
+    for source, n in ((jsonl, "[1, 2]"), (parquet, "[1.5, null]")):
+        frame = read_input(source)
+        bulk = render_column(frame, template).tolist()
+        assert bulk == [render_template(template, row) for row in frame.to_dict("records")]
+        assert bulk == [f'{{"name": "Zoë", "tags": ["a", "b"]}} / {n}', '{"name": "Bob", "tags": []} / '], (
+            source
+        )
