@@ -78,7 +78,8 @@ class ReportedByTheCommand(logging.Filter):
             return True
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, self.reported):
-            self.texts.add(str(exc))
+            if str(exc):  # an empty text would match every later record
+                self.texts.add(str(exc))
             return False
         message = record.getMessage()
         return not any(text in message for text in self.texts)
