@@ -70,6 +70,7 @@ def _clients(
                 timeout=_timeout(settings),
                 http_client=_pool(settings),
             )
+        # No key passes the check above only for the emulator, which takes its own.
         key = settings.api_key.get_secret_value() if settings.api_key else EMULATOR_KEY
         return openai.AsyncOpenAI(
             api_key=key,
