@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +16,7 @@ from typer.testing import CliRunner
 from rowrelay.flows.cli import app
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.state import load
-from tests.support.cli import ROOT, env_for, holds_tokens, rowrelay, run_args
+from tests.support.cli import env_for, rowrelay, run_args, run_until_in_flight
 from tests.support.tickets import write_tickets
 
 # --- usage errors: exit 2 before anything is sent (in-process: they never reach Prefect) ----------
@@ -184,16 +181,12 @@ def test_cancel_stops_the_server_side_work_of_a_crashed_run(
     source = write_tickets(tmp_path / "tickets.csv", 10)
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:120"))) as emu:
         env = env_for(prefect_env, emu)
-        command = [sys.executable, "-P", "-m", "rowrelay.flows.cli", *run_args(source, tmp_path)]
-        with (tmp_path / "run.log").open("wb") as log:
-            run = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
-            deadline = time.monotonic() + 120
-            while not holds_tokens(tmp_path / "state", 10):  # every id durable, then crash
-                assert run.poll() is None, (tmp_path / "run.log").read_text()
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
-            os.kill(run.pid, signal.SIGKILL)  # a crash: the server keeps working
-            run.wait()
+        # every id durable, then crash
+        run = run_until_in_flight(
+            run_args(source, tmp_path), env, tmp_path / "state", 10, tmp_path / "run.log"
+        )
+        os.kill(run.pid, signal.SIGKILL)  # a crash: the server keeps working
+        run.wait()
         assert {r["status"] for r in emu.emulator.listing()} <= {"queued", "in_progress"}
         cancelled = rowrelay(["cancel", str(tmp_path / "state")], env)
         assert cancelled.returncode == 0, cancelled.stderr
@@ -213,23 +206,10 @@ def test_a_run_stopped_by_ctrl_c_or_sigterm_cancels_its_work_and_says_how_to_res
     source = write_tickets(tmp_path / "tickets.csv", 10)
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:120"))) as emu:
         env = env_for(prefect_env, emu)
-        command = [sys.executable, "-P", "-m", "rowrelay.flows.cli", *run_args(source, tmp_path)]
         log_path = tmp_path / "run.log"
-        with log_path.open("wb") as log:
-            # SIGINT as a terminal sends it (a child of a test worker may have inherited it ignored)
-            def default_sigint() -> None:
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-            run = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=log, stderr=log, preexec_fn=default_sigint
-            )
-            deadline = time.monotonic() + 120
-            while not holds_tokens(tmp_path / "state", 10):
-                assert run.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
-            run.send_signal(signum)
-            assert run.wait(timeout=120) == code, log_path.read_text()[-3000:]
+        run = run_until_in_flight(run_args(source, tmp_path), env, tmp_path / "state", 10, log_path)
+        run.send_signal(signum)
+        assert run.wait(timeout=120) == code, log_path.read_text()[-3000:]
         said_last = log_path.read_text().strip().splitlines()[-1]
         assert "Traceback" not in log_path.read_text()
         assert said_last == f"{said}in-flight responses were cancelled; run the same command to resume"

@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -21,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.support.cli import ROOT, holds_tokens, rowrelay, run_args
+from tests.support.cli import rowrelay, run_args, run_until_in_flight
 from tests.support.local_prefect import environment, stopped_afterwards
 from tests.support.tickets import write_tickets
 
@@ -64,17 +62,12 @@ def test_a_sigkilled_run_leaves_only_the_services_it_lists(
             home, tmp_path / "client-prefect", ROWRELAY_PREFECT=mode,
             ROWRELAY_EMULATOR_ARGS="--latency fixed:600", STRAY_CHECK=marker,
         )  # fmt: skip
-        command = [sys.executable, "-P", "-m", "rowrelay.flows.cli", *run_args(source, tmp_path)]
-        with (tmp_path / "run.log").open("wb") as log:
-            run = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
-            deadline = time.monotonic() + 300
-            while not holds_tokens(tmp_path / "state", ROWS):  # mid-run: every row in flight
-                assert run.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, (tmp_path / "run.log").read_text()[-3000:]
-                time.sleep(0.1)
-            started = _started_by(marker)
-            os.kill(run.pid, signal.SIGKILL)
-            run.wait()
+        run = run_until_in_flight(  # mid-run: every row in flight
+            run_args(source, tmp_path), env, tmp_path / "state", ROWS, tmp_path / "run.log", within=300
+        )
+        started = _started_by(marker)
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait()
         servers = [pid for pid, line in started.items() if "prefect server start" in line]
         assert len(servers) == 1, started  # the local one, or the run's own (ephemeral mode)
         services = _listed(env)

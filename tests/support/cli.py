@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from rowrelay.tasks.emulator import RunningEmulator
@@ -39,3 +41,26 @@ def holds_tokens(state: Path, rows: int) -> bool:
     frame = load(state)
     waiting = frame["status"].isin(["queued", "in_progress"]) & frame["response_id"].notna()
     return int(waiting.sum()) == rows
+
+
+def run_until_in_flight(
+    args: list[str], env: dict[str, str], state: Path, rows: int, log: Path, *, within: float = 120
+) -> subprocess.Popen[bytes]:
+    """`rowrelay ARGS` started as a process of its own (its output in `log`), returned once all `rows`
+    rows of the batch at `state` hold a durable response id: mid-run, for a test to kill or signal."""
+    command = [sys.executable, "-P", "-m", "rowrelay.flows.cli", *args]
+    with log.open("wb") as out:
+        run = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=out, preexec_fn=_sigint_as_a_terminal_sends_it
+        )
+    deadline = time.monotonic() + within
+    while not holds_tokens(state, rows):
+        assert run.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.1)
+    return run
+
+
+def _sigint_as_a_terminal_sends_it() -> None:
+    """SIGINT at its default in the child: a test worker's children may inherit it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
