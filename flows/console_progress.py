@@ -65,12 +65,12 @@ def lines(
     last: list[float] = []
 
     def sink(update: RunProgress) -> None:
-        detail, moment = describe(update), clock()
+        moment = clock()
         if last and moment - last[0] < every:
             return
         last[:] = [moment]
         minutes, seconds = divmod(int(update.elapsed), 60)
-        line = f"rows {update.done}/{update.total}  {detail}  {minutes}:{seconds:02d} elapsed"
+        line = f"rows {update.done}/{update.total}  {describe(update)}  {minutes}:{seconds:02d} elapsed"
         console.print(line, highlight=False, soft_wrap=True)
 
     return sink
