@@ -55,7 +55,9 @@ def runs(pid: int, marker: str) -> bool:
     return state != "Z" and marker in command  # a zombie has exited already; it only awaits its parent
 
 
-def spawn(command: Sequence[str], log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+def spawn(
+    command: Sequence[str], log: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
     """Start `command` in its own session, its output appended to `log`, reading nothing."""
     with log.open("ab") as sink:
         return subprocess.Popen(
@@ -64,6 +66,7 @@ def spawn(command: Sequence[str], log: Path, env: Mapping[str, str] | None = Non
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=None if env is None else dict(env),
+            cwd=cwd,
             start_new_session=True,
         )
 

@@ -7,6 +7,9 @@ system would not free at once. So once the command is done, this runs what an ex
 non-daemon thread as the interpreter would, flushes stdout and stderr, and ends the process with the
 command's exit code. Only the installed `rowrelay` command does this; `python -m rowrelay.flows.cli` and
 in-process callers (tests, notebooks) exit as usual.
+
+Before any of that, `rowrelay run` is offered to a warm runner (flows/warm.py), which has those imports
+done already; a run that ran here leaves one behind for the next.
 """
 
 from __future__ import annotations
@@ -14,20 +17,40 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import signal
 import sys
 import threading
 from typing import NoReturn
 
+from rowrelay.flows import warm
+
 
 def main() -> NoReturn:
+    argv, environ = sys.argv[1:], dict(os.environ)
+    print_ = warm.fingerprint(environ) if warm.wanted(argv, environ) else None
+    if print_ is not None:
+        status = warm.serve_warm(argv, environ, print_)
+        if status is not None:
+            _end_as(status)
+    code = run_command()
+    if print_ is not None and code in (0, 1):  # it ran (a refused command starts nothing)
+        warm.start_runner(environ, print_)
+    finish(code)
+
+
+def run_command() -> int:
+    """The CLI on `sys.argv`, to its exit code."""
     from rowrelay.flows.cli import app
 
     try:
         app()
     except SystemExit as exc:
-        code = _exit_status(exc.code)
-    else:
-        code = 0
+        return _exit_status(exc.code)
+    return 0
+
+
+def finish(code: int) -> NoReturn:
+    """What an exit must run, then the exit itself, without the interpreter's teardown."""
     for thread in threading.enumerate():
         if thread is not threading.current_thread() and not thread.daemon:
             thread.join()
@@ -36,6 +59,18 @@ def main() -> NoReturn:
         with contextlib.suppress(OSError, ValueError):  # a closed pipe (`rowrelay services | head`)
             stream.flush()
     os._exit(code)
+
+
+def _end_as(status: int) -> NoReturn:
+    """End as the warm run did: its exit code, or killed by the same signal (a shell then says so)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    if status < 0:
+        signal.signal(-status, signal.SIG_DFL)
+        os.kill(os.getpid(), -status)
+        status = 128 - status  # a signal it cannot die of (an ignored one)
+    os._exit(status)
 
 
 def _exit_status(code: object) -> int:

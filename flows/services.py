@@ -1,6 +1,7 @@
 """`rowrelay services [stop [NAME]]`: the long-lived processes rowrelay started and left running for later
-runs, the embedded emulator and the local Prefect server, listed from their records under rowrelay's home,
-and stopped (all of them, or one by name). Nothing else ever stops them: they outlive the runs on purpose.
+runs (the embedded emulator, the local Prefect server and the warm runner of flows/warm.py), listed from
+their records under rowrelay's home, and stopped (all of them, or one by name). Nothing else stops the
+first two: they outlive the runs on purpose. The runner exits by itself after an idle hour.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from rowrelay.flows import detached, embedded, local_prefect
+from rowrelay.flows import detached, embedded, local_prefect, warm
 from rowrelay.flows.cli_errors import fail
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.settings import load_settings
@@ -23,7 +24,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     help="The processes rowrelay started and keeps for later runs (the embedded emulator, the local "
-    "Prefect server): alone, list them (pid, address, since when, alive?); `stop [NAME]` stops them.",
+    "Prefect server, the warm runner): alone, list them (pid, address, since when, alive?); `stop [NAME]` "
+    "stops them.",
     no_args_is_help=False,
 )
 
@@ -55,12 +57,21 @@ def recorded(home: Path) -> list[Service]:
     if server is not None:
         alive = local_prefect.alive(server)
         found.append(Service(local_prefect.NAME, server.pid, server.ui, server.started_at, alive))
+    runner = warm.runner_record(home)
+    if runner is not None:
+        pid = runner.get("pid")
+        pid = pid if isinstance(pid, int) else 0
+        since = float(runner.get("started_at") or 0.0)
+        found.append(
+            Service("runner", pid, str(runner.get("socket")), since, detached.runs(pid, warm.MARKER))
+        )
     return found
 
 
 _STOPPERS: dict[str, Callable[[Path], object]] = {
     "emulator": embedded.stop_emulator,
     local_prefect.NAME: local_prefect.stop_server,
+    "runner": warm.stop_runner,
 }
 
 
@@ -92,8 +103,9 @@ def stop(
     name: Annotated[
         str | None,
         typer.Argument(
-            help="emulator or prefect (default: both). Stopping the emulator loses the responses it holds: "
-            "a batch still waiting for them sends those rows again."
+            help="emulator, prefect or runner (default: all). Stopping the emulator loses the responses it "
+            "holds: a batch still waiting for them sends those rows again. Stopping the runner leaves the "
+            "runs it serves going."
         ),
     ] = None,
 ) -> None:

@@ -4,7 +4,12 @@ error types. Each set is defined here once and imported; nothing else spells one
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, get_args
+
+DEFAULT_HOME = Path("~/.rowrelay")
+"""Where rowrelay keeps its own files when ROWRELAY_HOME is unset (the settings' default, and what the
+`rowrelay` command reads before it imports the settings)."""
 
 RowStatus = Literal[
     "pending",  # planned, never sent

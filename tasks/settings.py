@@ -17,7 +17,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rowrelay.tasks.errors import UsageError
-from rowrelay.tasks.records import WaitMode
+from rowrelay.tasks.records import DEFAULT_HOME, WaitMode
 
 Backend = Literal["auto", "emulator", "openai", "azure", "chat", "agent"]
 
@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     state_dir: Path = Field(Path("data/state"), description="Where batch state tables live by default.")
     output_dir: Path = Field(Path("data/output"), description="Where outputs go when no path is given.")
     home: Path = Field(
-        Path("~/.rowrelay"),
+        DEFAULT_HOME,
         description="rowrelay's own files: the records (address, pid) and logs of the embedded emulator "
         "and the local Prefect server, and that server's database.",
     )
@@ -128,6 +128,12 @@ class Settings(BaseSettings):
         description="Where runs are recorded when no Prefect API (PREFECT_API_URL) is configured: local, a "
         "Prefect server started once under the home and reused (`rowrelay services`); ephemeral, Prefect's "
         "own server started and stopped by every run (seconds slower per run).",
+    )
+    warm: bool = Field(
+        True,
+        description="Let the installed `rowrelay run` be served by a runner that has imported Prefect, "
+        "pandas and the SDK already (saves their 3-4 s import; started after a run, kept an hour, "
+        "`rowrelay services`); false runs every command in its own process.",
     )
     emulator_args: str = Field(
         "--latency lognormal:2,0.6 --seed 7",

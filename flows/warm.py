@@ -1,0 +1,273 @@
+"""Warm runs: `rowrelay run` served by a runner that imported Prefect, pandas, pyarrow and the SDK already.
+
+Those imports take 3.5-4.5 s of every run on a 2-core machine, most of a small batch's wall time, and no
+lazier import removes them: the flow needs them all. So a `rowrelay run` that ran (exit 0 or 1; not one
+refused for bad input) leaves a *runner* behind (flows/warm_runner.py): a detached process that imports
+all that once and waits on a Unix socket under rowrelay's home. The next `rowrelay run` connects and hands
+over its arguments, environment, working directory, umask and its stdin, stdout and stderr themselves
+(SCM_RIGHTS); the runner forks a copy of itself that runs the command as the command would have: the same
+code, its output on the same terminal or pipe, the same exit code. This process waits for it, relays
+Ctrl-C, SIGTERM, SIGHUP and SIGQUIT to it, and if this process is killed outright (kill -9) the copy is
+killed too, as the run itself would have been.
+
+A runner serves only commands whose interpreter, installed code and import-time environment match its own
+(`fingerprint`): an upgrade, an edited source file or another PREFECT_* setting gets a runner of its own.
+Anything in doubt (no runner, a refused connection, a closed stdin, no fork on this platform) and the
+command runs in its own process as before. A runner exits after an hour without a request. `rowrelay
+services` lists runners; `rowrelay services stop runner` stops them (runs they are serving go on).
+`ROWRELAY_WARM=false` turns warm runs off. Standard library only: this runs before anything is imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import resource
+import signal
+import socket
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from rowrelay.flows import detached
+from rowrelay.tasks.records import DEFAULT_HOME
+
+MARKER = "rowrelay.flows.warm_runner"
+"""What a live runner's command line holds (`detached.runs`)."""
+IDLE_SECONDS = 3600.0
+"""How long a runner waits for a request before it exits."""
+RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+_COMMANDS = frozenset({"run"})
+"""The commands served warm: those that import the flow. The others start in under a second anyway."""
+_IMPORT_TIME_ENV = ("PREFECT_", "PYTHON", "LC_")
+_IMPORT_TIME_NAMES = frozenset({"HOME", "LANG", "TZ"})
+"""What the environment may change in what modules do when imported: Prefect reads its settings and
+sets up logging, Python its paths and locale. Other variables (keys, ROWRELAY_*, proxies) are read when
+the run reads them, in the forked copy, from the command's own environment."""
+_OFF = frozenset({"0", "false", "f", "no", "n", "off"})
+_ON = frozenset({"", "1", "true", "t", "yes", "y", "on"})
+_NOT_PASSED = ("ROWRELAY_", "OPENAI_", "AZURE_OPENAI_", "PREFECT_API_KEY")
+"""Never in a runner's own environment: it has no use for keys, and rowrelay's settings come with each
+command."""
+_ANSWER_SECONDS = 30.0
+"""How long the runner may take to start a command before it is given up (and the command run here)."""
+_SOCKET_PATH_MAX = 100
+"""sun_path holds 104-108 bytes: a longer path is reached relative to its directory instead."""
+
+
+def home_of(environ: Mapping[str, str]) -> Path:
+    return Path(environ.get("ROWRELAY_HOME") or DEFAULT_HOME).expanduser()
+
+
+def wanted(argv: list[str], environ: Mapping[str, str]) -> bool:
+    """Whether this command may be served warm. A value of ROWRELAY_WARM that is neither on nor off
+    runs in-process, where the settings refuse it in one line."""
+    supported = hasattr(os, "fork") and hasattr(socket, "send_fds") and hasattr(socket, "AF_UNIX")
+    switch = environ.get("ROWRELAY_WARM", "").strip().lower()
+    return supported and bool(argv) and argv[0] in _COMMANDS and switch in _ON
+
+
+def fingerprint(environ: Mapping[str, str]) -> str:
+    """What a runner's imports depend on: the interpreter, every installed module (rowrelay's sources by
+    their newest change, the rest by their directories', which installing or removing a package
+    changes) and the import-time environment. A secret in it is hashed, never stored."""
+    digest = hashlib.sha256(f"{sys.executable}\0{sys.version}\0{_process_context()}".encode())
+    import rowrelay.flows
+    import rowrelay.tasks
+
+    for package in (*rowrelay.flows.__path__, *rowrelay.tasks.__path__, *sys.modules["rowrelay"].__path__):
+        digest.update(f"{package}\0{_newest_source(package)}\0".encode())
+    for entry in filter(None, sys.path):  # not '' (the working directory, which a command may change)
+        with contextlib.suppress(OSError):
+            digest.update(f"{entry}\0{Path(entry).stat().st_mtime_ns}\0".encode())
+    for name in sorted(environ):
+        if name.startswith(_IMPORT_TIME_ENV) or name in _IMPORT_TIME_NAMES:
+            digest.update(f"{name}={environ[name]}\0".encode())
+    return digest.hexdigest()[:16]
+
+
+def _process_context() -> str:
+    """What a forked command inherits from the runner rather than from this process: its user and
+    groups, resource limits, priority and cgroup. A runner is started by a command, so it has that
+    command's; a command in another context (under `ulimit`, `nice` or a systemd unit) gets its own."""
+    limits = [
+        resource.getrlimit(getattr(resource, name)) for name in dir(resource) if name.startswith("RLIMIT_")
+    ]
+    try:
+        cgroup = Path("/proc/self/cgroup").read_text()
+    except OSError:
+        cgroup = ""
+    ids = (os.getuid(), os.getgid(), sorted(os.getgroups()), os.getpriority(os.PRIO_PROCESS, 0))
+    return f"{ids}\0{limits}\0{cgroup}"
+
+
+def _newest_source(directory: str) -> int:
+    newest = 0
+    with contextlib.suppress(OSError), os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False) and entry.name != "__pycache__":
+                newest = max(newest, _newest_source(entry.path))
+            elif entry.name.endswith(".py"):
+                newest = max(newest, entry.stat().st_mtime_ns)
+    return newest
+
+
+def runner_files(home: Path) -> tuple[Path, Path]:
+    """The runner's record and log: one runner per home, the last one started."""
+    return home / "runner.json", home / "runner.log"
+
+
+def socket_path(home: Path, print_: str) -> Path:
+    return home / f"runner-{print_}.sock"
+
+
+def runner_record(home: Path) -> dict[str, Any] | None:
+    return detached.read_record(runner_files(home)[0])
+
+
+@contextlib.contextmanager
+def reachable(path: Path) -> Iterator[str]:
+    """A name `path` can be bound or connected by: itself, or (too long for sun_path) its file name,
+    this process's working directory moved to its folder for the block."""
+    if len(os.fsencode(path)) <= _SOCKET_PATH_MAX:
+        yield str(path)
+        return
+    back = os.open(".", os.O_RDONLY)
+    try:
+        os.chdir(path.parent)
+        yield path.name
+    finally:
+        os.fchdir(back)
+        os.close(back)
+
+
+def serve_warm(argv: list[str], environ: Mapping[str, str], print_: str) -> int | None:
+    """Run the command on the runner of fingerprint `print_`: its wait status (an exit code, or minus
+    the signal that ended it), or None when no runner took it (nothing ran: run it here)."""
+    home = home_of(environ)
+    record = runner_record(home)
+    path = socket_path(home, print_)
+    if record is None or record.get("fingerprint") != print_:
+        return None
+    relay = _Relay()
+    with relay, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        try:
+            pid = _hand_over(connection, path, [sys.argv[0], *argv], environ)
+        except (OSError, ValueError):
+            pid = None  # no runner, a stale socket, a closed stdin: nothing was started
+        if pid is None:
+            return -relay.pending[0] if relay.pending else None  # Ctrl-C before anything started
+        relay.target(pid)
+        connection.settimeout(None)
+        try:
+            ended = json.loads(connection.makefile("rb").readline() or b"null")
+        except (OSError, ValueError):
+            ended = None
+    if not isinstance(ended, dict) or not isinstance(ended.get("status"), int):
+        print(
+            f"rowrelay: the warm runner serving this run (pid {pid}) stopped before it said how the run "
+            "ended; `rowrelay status` shows what the batch holds, and the same command again resumes it",
+            file=sys.stderr,
+        )
+        return 1
+    status: int = ended["status"]
+    return status
+
+
+def _hand_over(
+    connection: socket.socket, path: Path, argv: list[str], environ: Mapping[str, str]
+) -> int | None:
+    """Send the request and the three streams; the command's pid once the runner has started it."""
+    if path.stat().st_uid != os.getuid():
+        return None  # never hand a command (its keys) to another user's socket
+    connection.settimeout(_ANSWER_SECONDS)
+    with reachable(path) as name:
+        connection.connect(name)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    request = {"argv": argv, "env": dict(environ), "cwd": str(Path.cwd()), "umask": umask}
+    body = json.dumps(request).encode()
+    socket.send_fds(connection, [len(body).to_bytes(8, "big") + body], [0, 1, 2])
+    started = json.loads(connection.makefile("rb").readline() or b"null")
+    pid = started.get("pid") if isinstance(started, dict) else None
+    return pid if isinstance(pid, int) else None
+
+
+class _Relay:
+    """While entered, the signals a terminal or a supervisor sends this process go to the command:
+    held until its pid is known. Ctrl-Z stops the command, then this process; `fg` continues both."""
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self.pending: list[int] = []
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Relay:
+        for signum in (*RELAYED, signal.SIGTSTP, signal.SIGCONT):
+            self._previous[signum] = signal.signal(signum, self._on)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def target(self, pid: int) -> None:
+        self.pid = pid
+        for signum in self.pending:
+            self._send(signum)
+
+    def _on(self, signum: int, _frame: FrameType | None) -> None:
+        if self.pid is None:
+            self.pending.append(signum)
+            return
+        self._send(signum)
+        if signum == signal.SIGTSTP:
+            signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTSTP)  # stopped here until SIGCONT
+            signal.signal(signal.SIGTSTP, self._on)
+
+    def _send(self, signum: int) -> None:
+        assert self.pid is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGSTOP if signum == signal.SIGTSTP else signum)
+
+
+def start_runner(environ: Mapping[str, str], print_: str) -> None:
+    """Leave a runner for `print_` behind, unless one runs already (or is starting). It replaces a runner
+    of another fingerprint (an older install, other settings): one per home, so edits and upgrades do
+    not pile up idle runners of a few hundred MB each. The runs a replaced runner serves go on."""
+    home = home_of(environ)
+    record, log = runner_files(home)
+    home.mkdir(parents=True, exist_ok=True)
+    with detached.exclusive(home / "runner.lock"):
+        held = runner_record(home)
+        pid = held.get("pid") if held is not None else None
+        if isinstance(pid, int) and detached.runs(pid, MARKER):
+            if held is not None and held.get("fingerprint") == print_:
+                return
+            detached.stop(pid, MARKER)
+        command = [sys.executable, "-P", "-m", MARKER, str(home), print_]
+        # No keys nor settings of rowrelay's: each command brings its own environment.
+        env = {name: value for name, value in environ.items() if not name.startswith(_NOT_PASSED)}
+        process = detached.spawn(command, log, env, cwd=home)
+        # Recorded at once, before it listens: `rowrelay services` sees a runner that is still importing.
+        detached.write_record(
+            record,
+            {"pid": process.pid, "fingerprint": print_, "socket": str(socket_path(home, print_)),
+             "log": str(log), "started_at": time.time()},
+        )  # fmt: skip
+
+
+def stop_runner(home: Path) -> dict[str, Any] | None:
+    """Stop the recorded runner if it runs and forget it; returns what was stopped. Runs it serves go on."""
+    record, _ = runner_files(home)
+    with detached.exclusive(home / "runner.lock"):
+        held = runner_record(home)
+        record.unlink(missing_ok=True)
+    pid = held.get("pid") if held is not None else None
+    return held if isinstance(pid, int) and detached.stop(pid, MARKER) else None

@@ -1,0 +1,211 @@
+"""A warm runner (flows/warm.py): imports what `rowrelay run` needs once, then runs each command handed
+to it on its socket in a forked copy of itself.
+
+    python -P -m rowrelay.flows.warm_runner HOME FINGERPRINT
+
+For each connection it forks a *supervisor* in a process group of its own (so stopping the runner
+leaves the runs it serves alone), which reads the request, forks the *command* and answers the client
+twice: the command's pid (where the client relays its signals), then its wait status. If the client goes
+away first (killed outright), the supervisor kills the command: a run dies with its `rowrelay` process,
+warm or not. The runner itself keeps no thread: `fork` copies only the calling thread, and a lock another
+thread held at that moment would stay held forever in the copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+from rowrelay.flows import detached, warm
+
+WARMED = (
+    "rowrelay.flows.cli",
+    "rowrelay.flows.batch",
+    "rowrelay.flows.precheck",
+    "rowrelay.flows.console_progress",
+    "rowrelay.flows.backends",
+    "rowrelay.flows.embedded",
+    "rowrelay.flows.local_prefect",
+    "rowrelay.flows.run_labels",
+    "rowrelay.tasks.llm",
+    "prefect.exceptions",
+    "prefect.settings",
+    "prefect.logging.configuration",
+    "prefect.flow_engine",
+    "prefect.task_engine",
+    "prefect.utilities.visualization",
+    "fastapi.encoders",  # Prefect's engine serializes the flow's parameters with it: 0.15 s
+    "httpcore2",
+    "anyio._core._sockets",
+    "anyio._core._streams",
+    "pyarrow.dataset",
+    "pyarrow.pandas_compat",
+    "rich._emoji_codes",
+    "encodings.idna",
+    "rowrelay.flows.entry",
+)
+"""What `rowrelay run` imports, through its flow's end (`python -X importtime` of a run, after these:
+nothing above a millisecond left)."""
+_MAX_FDS = 3
+_STARTED = time.time()
+
+
+def main(home: Path, print_: str) -> None:
+    record, _ = warm.runner_files(home)
+    path = warm.socket_path(home, print_)
+    for module in WARMED:
+        importlib.import_module(module)
+    from typer.main import get_command
+
+    from rowrelay.flows.cli import _DEFERRED
+
+    get_command(_DEFERRED["run"]())  # `run`'s options, built from the settings' model
+    if threading.active_count() != 1:
+        print(f"not serving: importing started threads {threading.enumerate()}", file=sys.stderr)
+        sys.exit(1)
+    gc.freeze()  # what the imports made stays out of collections, so forks share its pages longer
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    os.umask(0o077)  # the socket is ours alone: a command hands its keys over it
+    path.unlink(missing_ok=True)
+    with warm.reachable(path) as name:
+        listener.bind(name)
+    bound = path.stat().st_ino
+    listener.listen(64)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the supervisors
+    signal.signal(signal.SIGTERM, _stop)
+    print(f"serving on {path} (pid {os.getpid()})", file=sys.stderr, flush=True)
+    try:
+        while select.select([listener], [], [], warm.IDLE_SECONDS)[0]:
+            connection, _ = listener.accept()
+            _hand_over(listener, connection)
+    finally:
+        with contextlib.suppress(OSError):
+            if path.stat().st_ino == bound:  # not a successor's socket of the same name
+                path.unlink()
+        if (detached.read_record(record) or {}).get("pid") == os.getpid():
+            record.unlink(missing_ok=True)
+        print(f"stopped after {time.time() - _STARTED:.0f} s", file=sys.stderr, flush=True)
+
+
+def _stop(_signum: int, _frame: Any) -> None:
+    raise SystemExit(0)
+
+
+def _hand_over(listener: socket.socket, connection: socket.socket) -> None:
+    if os.fork():
+        connection.close()
+        return
+    try:
+        os.setpgid(0, 0)
+        listener.close()
+        for signum in (signal.SIGCHLD, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_DFL)
+        _supervise(connection)
+    except BaseException as exc:  # into the runner's log; the client runs the command itself
+        print(f"a request failed: {exc!r}", file=sys.stderr, flush=True)
+    finally:
+        os._exit(0)
+
+
+def _supervise(connection: socket.socket) -> None:
+    request, fds = _receive(connection)
+    command = os.fork()
+    if command == 0:
+        _become(request, fds, connection)
+    for fd in fds:
+        os.close(fd)
+    print(f"pid {command}: rowrelay {request['argv'][1]} (in {request['cwd']})", file=sys.stderr, flush=True)
+    with contextlib.suppress(OSError):
+        connection.sendall(json.dumps({"pid": command}).encode() + b"\n")
+    status = _wait(command, connection)
+    with contextlib.suppress(OSError):
+        connection.sendall(json.dumps({"status": status}).encode() + b"\n")
+
+
+def _receive(connection: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    message, fds, _, _ = socket.recv_fds(connection, 1 << 16, _MAX_FDS)
+    if len(fds) != _MAX_FDS or len(message) < 8:
+        raise ValueError("a request without its three streams")
+    size = int.from_bytes(message[:8], "big")
+    body = message[8:]
+    while len(body) < size:
+        more = connection.recv(size - len(body))
+        if not more:
+            raise ValueError("a request cut short")
+        body += more
+    request: dict[str, Any] = json.loads(body)
+    return request, fds
+
+
+def _wait(command: int, connection: socket.socket) -> int:
+    """The command's wait status, as `os.waitstatus_to_exitcode` gives it; the command is killed if the
+    client goes away first."""
+    try:
+        done = os.pidfd_open(command)
+    except (AttributeError, OSError):
+        done = None  # no pidfd here: look every 0.2 s
+    while True:
+        watched: list[socket.socket | int] = [connection] if done is None else [connection, done]
+        readable = select.select(watched, [], [], None if done is not None else 0.2)[0]
+        if connection in readable:  # the client's end closed (it never sends more)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(command, signal.SIGKILL)
+            return os.waitstatus_to_exitcode(os.waitpid(command, 0)[1])
+        pid, status = os.waitpid(command, os.WNOHANG)
+        if pid:
+            return os.waitstatus_to_exitcode(status)
+
+
+def _become(request: dict[str, Any], fds: list[int], connection: socket.socket) -> NoReturn:
+    """In the forked command: take on the client's streams, place and environment, then run the CLI."""
+    from rowrelay.flows import entry
+
+    try:
+        connection.close()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(signum, signal.SIG_DFL)
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        sys.stdout.reconfigure(line_buffering=os.isatty(1))  # type: ignore[union-attr]
+        os.umask(request["umask"])
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.argv = request["argv"]
+        _settings_from_here()
+    except BaseException as exc:  # said on the client's stderr, then out
+        with contextlib.suppress(OSError):
+            os.write(2, f"rowrelay: the warm runner could not take this command: {exc!r}\n".encode())
+        os._exit(1)
+    entry.finish(entry.run_command())
+
+
+def _settings_from_here() -> None:
+    """Prefect read its settings (the environment, a profile, a `.env` or `prefect.toml` in the working
+    directory) and set up its logging on the runner's streams when imported: both again, as the command's."""
+    from prefect.context import refresh_global_settings_context
+    from prefect.logging.configuration import setup_logging
+
+    refresh_global_settings_context()
+    setup_logging(incremental=False)
+    # A command run in its own process configures the console (`cli.main`) before it imports Prefect,
+    # whose setup then leaves the root logger's handler alone: the same here.
+    logging.getLogger().handlers.clear()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), sys.argv[2])
