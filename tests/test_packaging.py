@@ -23,6 +23,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from rowrelay.flows.warm import stop_runner
+from tests.support.warm import served, wait_for_runner
+
 ROOT = Path(__file__).resolve().parents[1]
 UV = Path(sys.executable).parent / "uv"
 SOURCE_ROOTS = {"rowrelay.flows": ROOT / "flows", "rowrelay.tasks": ROOT / "tasks"}
@@ -123,6 +126,7 @@ def env(prefect_env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, str]]
     record = home / "emulator.json"
     if record.exists():
         os.kill(json.loads(record.read_text())["pid"], signal.SIGTERM)
+    stop_runner(home)
 
 
 @pytest.mark.slow
@@ -137,20 +141,25 @@ def test_installed_rowrelay_runs_from_a_folder_with_its_own_tasks_and_flows(
         return done
 
     rowrelay("run", "tickets.csv", "--template", "Say: {text}", "--id-column", "id", "--state", "state")
+    home = Path(env["ROWRELAY_HOME"])
+    wait_for_runner(home)  # the run left a warm runner, which serves the next one (flows/warm.py)
+    rowrelay("run", "tickets.csv", "--template", "Say: {text}", "--id-column", "id", "--state", "again")
+    assert len(served(home)) == 1
+    assert "completed" in rowrelay("status", "again").stdout
     assert "completed" in rowrelay("status", "state").stdout
     rowrelay("export", "state", "--output", "out.csv")
     exported = (user_project / "out.csv").read_text().splitlines()
     assert len(exported) == 4
     assert all(",completed," in line for line in exported[1:])
 
-    served = subprocess.Popen(
+    emulator = subprocess.Popen(
         [installed / "rowrelay", "emulator", "--port", "0"], cwd=user_project, env=env, stdout=subprocess.PIPE
     )
-    assert served.stdout is not None
-    first = served.stdout.readline().decode()
-    served.send_signal(signal.SIGINT)
-    assert served.wait(timeout=30) == 0
-    served.stdout.close()
+    assert emulator.stdout is not None
+    first = emulator.stdout.readline().decode()
+    emulator.send_signal(signal.SIGINT)
+    assert emulator.wait(timeout=30) == 0
+    emulator.stdout.close()
     assert first.startswith("rowrelay emulator listening on http://127.0.0.1:")
 
 

@@ -31,7 +31,7 @@ def _rowrelay(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
             ["services", "stop", "nope"],
             2,
             "",
-            "error: no service named 'nope' (the services are emulator, prefect)\natexit ran\n",
+            "error: no service named 'nope' (the services are emulator, prefect, runner)\natexit ran\n",
         ),
     ],
 )

@@ -14,13 +14,22 @@ from tests.support.tickets import TEMPLATE
 
 ROOT = Path(__file__).resolve().parents[2]
 """The checkout: subprocesses run here, so `-m tests...` and `-m rowrelay...` resolve."""
+IN_PROCESS = [sys.executable, "-P", "-m", "rowrelay.flows.cli"]
+"""The CLI run by its module: always in its own process, never handed to a warm runner."""
+INSTALLED = [str(Path(sys.executable).with_name("rowrelay"))]
+"""The installed command, as users run it: `run` may be served by a warm runner (flows/warm.py)."""
 
 
 def rowrelay(
-    args: list[str], env: dict[str, str], *, timeout: float = 240
+    args: list[str],
+    env: dict[str, str],
+    *,
+    timeout: float = 240,
+    command: list[str] = IN_PROCESS,
+    cwd: Path = ROOT,
 ) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-P", "-m", "rowrelay.flows.cli", *args]
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    command = [*command, *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def run_args(source: Path, tmp_path: Path) -> list[str]:
@@ -44,14 +53,25 @@ def holds_tokens(state: Path, rows: int) -> bool:
 
 
 def run_until_in_flight(
-    args: list[str], env: dict[str, str], state: Path, rows: int, log: Path, *, within: float = 120
+    args: list[str],
+    env: dict[str, str],
+    state: Path,
+    rows: int,
+    log: Path,
+    *,
+    within: float = 120,
+    command: list[str] = IN_PROCESS,
 ) -> subprocess.Popen[bytes]:
     """`rowrelay ARGS` started as a process of its own (its output in `log`), returned once all `rows`
     rows of the batch at `state` hold a durable response id: mid-run, for a test to kill or signal."""
-    command = [sys.executable, "-P", "-m", "rowrelay.flows.cli", *args]
     with log.open("wb") as out:
         run = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=out, preexec_fn=_sigint_as_a_terminal_sends_it
+            [*command, *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=out,
+            preexec_fn=_sigint_as_a_terminal_sends_it,
         )
     deadline = time.monotonic() + within
     while not holds_tokens(state, rows):

@@ -1,6 +1,7 @@
-"""A private rowrelay home whose local Prefect server (and embedded emulator) the test or benchmark that
-made it is sure to leave stopped: `rowrelay services stop`, then a sweep for any process still serving
-that home's Prefect data (found by its PREFECT_HOME, not by a record: a lost record must not hide one).
+"""A private rowrelay home whose local Prefect server (and embedded emulator and warm runner) the test
+or benchmark that made it is sure to leave stopped: `rowrelay services stop`, then a sweep for any
+process still serving that home's Prefect data (found by its PREFECT_HOME, not by a record: a lost
+record must not hide one) or still a runner of that home.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import psutil
 
 from rowrelay.flows.embedded import stop_emulator
 from rowrelay.flows.local_prefect import stop_server
+from rowrelay.flows.warm import MARKER, stop_runner
 
 
 def environment(home: Path, client_prefect_home: Path, **extra: str) -> dict[str, str]:
@@ -35,12 +37,16 @@ def environment(home: Path, client_prefect_home: Path, **extra: str) -> dict[str
 
 
 def servers_of(home: Path) -> list[psutil.Process]:
-    """Live processes serving the Prefect data under `home` (their PREFECT_HOME is home/prefect)."""
+    """Live processes serving the Prefect data under `home` (their PREFECT_HOME is home/prefect), and
+    warm runners of `home` (flows/warm_runner.py, given `home` on their command line)."""
     data = str(home / "prefect")
+    runner = [MARKER, str(home)]
     found = []
     for process in psutil.process_iter():
         with contextlib.suppress(psutil.Error):
-            if process.environ().get("PREFECT_HOME") == data and process.status() != psutil.STATUS_ZOMBIE:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if process.environ().get("PREFECT_HOME") == data or process.cmdline()[-3:-1] == runner:
                 found.append(process)
     return found
 
@@ -55,6 +61,7 @@ def stopped_afterwards(home: Path) -> Iterator[Path]:
     finally:
         stop_server(home)
         stop_emulator(home)
+        stop_runner(home)
         for process in servers_of(home):
             leftovers.append(process.pid)
             with contextlib.suppress(psutil.Error):
