@@ -13,7 +13,7 @@ killed too, as the run itself would have been.
 A runner serves only commands whose interpreter, installed code and import-time environment match its own
 (`fingerprint`): an upgrade, an edited source file or another PREFECT_* setting gets a runner of its own.
 Anything in doubt (no runner, a refused connection, a closed stdin, no fork on this platform) and the
-command runs in its own process as before. A runner exits after an hour without a request. `rowrelay
+command runs in its own process as before (always, off Linux). A runner exits after an hour without a request. `rowrelay
 services` lists runners; `rowrelay services stop runner` stops them (runs they are serving go on).
 `ROWRELAY_WARM=false` turns warm runs off. Standard library only: this runs before anything is imported.
 """
@@ -67,7 +67,9 @@ def home_of(environ: Mapping[str, str]) -> Path:
 def wanted(argv: list[str], environ: Mapping[str, str]) -> bool:
     """Whether this command may be served warm. A value of ROWRELAY_WARM that is neither on nor off
     runs in-process, where the settings refuse it in one line."""
-    supported = hasattr(os, "fork") and hasattr(socket, "send_fds") and hasattr(socket, "AF_UNIX")
+    # Linux only: on macOS a process that loaded system frameworks (numpy's Accelerate) may crash when
+    # forked, and Windows has no fork.
+    supported = sys.platform.startswith("linux") and hasattr(socket, "send_fds")
     switch = environ.get("ROWRELAY_WARM", "").strip().lower()
     return supported and bool(argv) and argv[0] in _COMMANDS and switch in _ON
 

@@ -10,11 +10,13 @@ resume. Measured, in this order, in one sitting:
   Prefect, pandas, pyarrow and the SDK before doing anything);
 - `first`: a fresh ROWRELAY_HOME (no server, no database, no emulator): includes starting the server,
   migrating its new database and starting the emulator; each in its own home, stopped afterwards;
-- `warm`: the server and emulator already running (the emulator's default latency: lognormal, median 2 s,
-  so most of such a run is waiting for the emulated model);
-- `warm, latency 0`: the same with `ROWRELAY_EMULATOR_ARGS="--latency fixed:0"`: the run's own overhead;
-- `ephemeral`: `ROWRELAY_PREFECT=ephemeral`, latency 0: a Prefect server started and stopped by every
-  run (rowrelay's own, leashed to the run: flows/run_server.py), for comparison.
+- `warm`: the server, the emulator and the warm runner the first run left already running (the
+  emulator's default latency: lognormal, median 2 s, so most of such a run is waiting for the model);
+- `warm, latency 0`: the same with `ROWRELAY_EMULATOR_ARGS="--latency fixed:0"`: the run's own overhead,
+  served by the warm runner (flows/warm.py), as the installed command is after a first run;
+- `warm, latency 0, own process`: the same with `ROWRELAY_WARM=false`: every run imports for itself;
+- `ephemeral`: `ROWRELAY_PREFECT=ephemeral`, latency 0, own process: a Prefect server started and
+  stopped by every run (rowrelay's own, leashed to the run: flows/run_server.py), for comparison.
 Medians. Each run follows its own import reference (load drifts on a shared machine); the ratio is
 the median of run / the import next to it. One `warm, latency 0` run is
 also profiled (pyinstrument); its text is saved to tests/benchmarks/results/startup_run_profile.txt.
@@ -37,6 +39,7 @@ import pandas as pd
 from rowrelay.flows.local_prefect import read_server
 from tests.benchmarks._common import RESULTS_DIR, ROOT, median, table, write
 from tests.support.local_prefect import environment, stopped_afterwards
+from tests.support.warm import served, wait_for_runner
 
 PROFILE = RESULTS_DIR / "startup_run_profile.txt"
 ROWS = 3
@@ -44,8 +47,10 @@ IMPORT = "import rowrelay.flows.batch"
 FIRST = "first run (fresh home: server start + migration)"
 WARM = "warm run (default emulator latency)"
 ZERO = "warm run (latency 0)"
-EPHEMERAL = "ephemeral Prefect (latency 0)"
+OWN = "warm run (latency 0), own process"
+EPHEMERAL = "ephemeral Prefect (latency 0), own process"
 _ZERO = {"ROWRELAY_EMULATOR_ARGS": "--latency fixed:0"}
+_OWN = {"ROWRELAY_WARM": "false"}
 
 
 def _timed(command: list[str], env: dict[str, str] | None = None) -> float:
@@ -119,16 +124,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 env = environment(home, tmp / "client-prefect")
                 first.append(paired(env))
                 if n == 0:  # the same home, now warm
+                    wait_for_runner(home)
                     warm.extend(paired(env) for _ in range(warm_n))
+                    assert len(served(home)) == warm_n, "a warm run was not served by the runner"
                     assert _tracked(home) == 1 + warm_n
         with stopped_afterwards(tmp / "zero-home") as home:
             env = environment(home, tmp / "client-prefect", **_ZERO)
-            runs.once(env)  # starts the server and the emulator: not counted
+            runs.once(env)  # starts the server, the emulator and the runner: not counted
+            wait_for_runner(home)
             figures[ZERO] = [paired(env) for _ in range(warm_n)]
+            assert len(served(home)) == warm_n, "a warm run was not served by the runner"
+            figures[OWN] = [paired({**env, **_OWN}) for _ in range(warm_n)]
             runs.once(env, profile=PROFILE)
-            assert _tracked(home) == 2 + warm_n
+            assert _tracked(home) == 2 + 2 * warm_n
         with stopped_afterwards(tmp / "ephemeral-home") as home:
-            env = environment(home, tmp / "client-prefect", ROWRELAY_PREFECT="ephemeral", **_ZERO)
+            env = environment(home, tmp / "client-prefect", ROWRELAY_PREFECT="ephemeral", **_ZERO, **_OWN)
             runs.once(env)  # starts the emulator (and migrates the client's Prefect database): not counted
             figures[EPHEMERAL] = [paired(env) for _ in range(ephemeral_n)]
             assert read_server(home) is None
