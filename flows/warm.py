@@ -10,12 +10,14 @@ code, its output on the same terminal or pipe, the same exit code. This process 
 Ctrl-C, SIGTERM, SIGHUP and SIGQUIT to it, and if this process is killed outright (kill -9) the copy is
 killed too, as the run itself would have been.
 
-A runner serves only commands whose interpreter, installed code and import-time environment match its own
-(`fingerprint`): an upgrade, an edited source file or another PREFECT_* setting gets a runner of its own.
-Anything in doubt (no runner, a refused connection, a closed stdin, no fork on this platform) and the
-command runs in its own process as before (always, off Linux). A runner exits after an hour without a request. `rowrelay
-services` lists runners; `rowrelay services stop runner` stops them (runs they are serving go on).
-`ROWRELAY_WARM=false` turns warm runs off. Standard library only: this runs before anything is imported.
+A runner serves only commands whose interpreter, installed code, import-time environment and process
+context match its own (`fingerprint`): an upgrade, an edited source file, another PREFECT_* setting or a
+command under `ulimit` or `taskset` runs in its own process and then leaves a runner of its own, which
+replaces the last one (one per home). Anything in doubt (no runner, a refused connection, a closed
+stdin, not Linux) and the command runs in its own process as before. A runner exits after an hour
+without a request; `rowrelay services` lists it and `rowrelay services stop runner` stops it (the runs
+it serves go on). `ROWRELAY_WARM=false` turns warm runs off. Standard library only: the command reads
+this before it imports anything else.
 """
 
 from __future__ import annotations
@@ -95,8 +97,9 @@ def fingerprint(environ: Mapping[str, str]) -> str:
 
 def _process_context() -> str:
     """What a forked command inherits from the runner rather than from this process: its user and
-    groups, resource limits, priority and cgroup. A runner is started by a command, so it has that
-    command's; a command in another context (under `ulimit`, `nice` or a systemd unit) gets its own."""
+    groups, resource limits, priority, CPU affinity and cgroup. A runner is started by a command, so it
+    has that command's; a command in another context (under `ulimit`, `nice`, `taskset` or a systemd
+    unit) gets its own."""
     limits = [
         resource.getrlimit(getattr(resource, name)) for name in dir(resource) if name.startswith("RLIMIT_")
     ]
@@ -105,7 +108,7 @@ def _process_context() -> str:
     except OSError:
         cgroup = ""
     ids = (os.getuid(), os.getgid(), sorted(os.getgroups()), os.getpriority(os.PRIO_PROCESS, 0))
-    return f"{ids}\0{limits}\0{cgroup}"
+    return f"{ids}\0{limits}\0{sorted(os.sched_getaffinity(0))}\0{cgroup}"
 
 
 def _newest_source(directory: str) -> int:
