@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "wall_ratio": cli["process_wall_s"] / base["process_wall_s"],
                     "requests_ratio": cli["requests"] / base["requests"],
                 }
-    if not args.own_process:
-        assert len(served(home)) == 2 * len(sizes), "a measured run was not served by the warm runner"
+        if not args.own_process:
+            assert len(served(home)) == 2 * len(sizes), "a measured run was not served by the warm runner"
     report(results, rpm)
     write("cli", {"rpm": rpm, "warm": not args.own_process, "sizes": results})
     return results
