@@ -73,7 +73,8 @@ def wanted(argv: list[str], environ: Mapping[str, str]) -> bool:
     # forked, and Windows has no fork.
     supported = sys.platform.startswith("linux") and hasattr(socket, "send_fds")
     switch = environ.get("ROWRELAY_WARM", "").strip().lower()
-    return supported and bool(argv) and argv[0] in _COMMANDS and switch in _ON
+    command = next((arg for arg in argv if not arg.startswith("-")), None)  # after -v, --verbose
+    return supported and command in _COMMANDS and switch in _ON
 
 
 def fingerprint(environ: Mapping[str, str]) -> str:

@@ -126,7 +126,8 @@ def _supervise(connection: socket.socket) -> None:
         _become(request, fds, connection)
     for fd in fds:
         os.close(fd)
-    print(f"pid {command}: rowrelay {request['argv'][1]} (in {request['cwd']})", file=sys.stderr, flush=True)
+    said = " ".join(arg for arg in request["argv"][1:3] if arg.startswith("-") or arg == "run")
+    print(f"pid {command}: rowrelay {said} (in {request['cwd']})", file=sys.stderr, flush=True)
     with contextlib.suppress(OSError):
         connection.sendall(json.dumps({"pid": command}).encode() + b"\n")
     status = _wait(command, connection)

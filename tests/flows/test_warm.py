@@ -212,6 +212,7 @@ def test_a_runner_serves_only_commands_whose_imports_it_shares() -> None:
         assert warm.fingerprint({**base, **changed}) != print_, changed
     assert warm.wanted(["run", "x.csv"], base)
     assert warm.wanted(["run"], {**base, "ROWRELAY_WARM": "Yes"})
+    assert warm.wanted(["-v", "run", "x.csv"], base)
     for argv, switch in (
         (["status", "st"], ""),
         (["run"], "0"),
