@@ -1,7 +1,7 @@
 """What an operator of a nightly job sees in Prefect, read back from a real Prefect server's API: the flow
 run's logs hold the batch's plan and summary, its final state tells a clean night from a bad one (Completed
 with the counts below `--fail-when-failed`, Failed above it), it is named after the batch and tagged with
-batch, model and backend, and its progress artifact moves while the batch runs.
+batch, model and backend (its task runs are not), and its progress artifact moves while the batch runs.
 
 Rows fail deterministically: the emulator's `fail_rate` draws from its seed and the request.
 """
@@ -28,7 +28,7 @@ from rowrelay.tasks.emulator import EmulatorConfig, running_emulator
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.state import load
 from tests.support.cli import ROOT, env_for, rowrelay, run_args
-from tests.support.prefect_records import artifacts_of, flow_run_on, logs_of
+from tests.support.prefect_records import artifacts_of, flow_run_on, logs_of, task_runs_of
 from tests.support.runs import flow_args
 from tests.support.tickets import write_tickets
 
@@ -68,6 +68,10 @@ async def test_below_the_threshold_the_run_completes_with_the_counts_and_logs_pl
     assert run.state.message == f"{failed} of {ROWS} rows did not complete ({failed} failed)"
     assert run.name == "state"  # the batch id: its state directory's name
     assert {"batch:state", "model:gpt-4.1-nano", "backend:emulator"} <= set(run.tags)
+    # Its task runs carry none: Prefect would take a tag-concurrency lease at each one's start and end.
+    tasks = await task_runs_of(run.id)
+    assert {task.name.split("-")[0] for task in tasks} >= {"shard", "export"}, [t.name for t in tasks]
+    assert [task.tags for task in tasks] == [[] for _ in tasks]
     logs = [log.message for log in await logs_of(run.id)]
     plan = [m for m in logs if m.startswith(f"batch state: {ROWS} rows")]
     assert len(plan) == 1, logs

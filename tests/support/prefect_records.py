@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 if TYPE_CHECKING:
-    from prefect.client.schemas.objects import Artifact, FlowRun, Log
+    from prefect.client.schemas.objects import Artifact, FlowRun, Log, TaskRun
 
 _PAGE = 200  # the server's default (and maximum) page size
 
@@ -41,6 +41,17 @@ async def logs_of(flow_run_id: UUID) -> list[Log]:
             found.extend(page)
             if len(page) < _PAGE:
                 return found
+
+
+async def task_runs_of(flow_run_id: UUID) -> list[TaskRun]:
+    """The flow run's task runs (load, plan, shards, export)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async with get_client() as client:
+        return await client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])), limit=_PAGE
+        )
 
 
 async def flow_run_on(state_dir: Path) -> FlowRun:
