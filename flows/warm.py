@@ -56,8 +56,9 @@ _ON = frozenset({"", "1", "true", "t", "yes", "y", "on"})
 _NOT_PASSED = ("ROWRELAY_", "OPENAI_", "AZURE_OPENAI_", "PREFECT_API_KEY")
 """Never in a runner's own environment: it has no use for keys, and rowrelay's settings come with each
 command."""
-_ANSWER_SECONDS = 30.0
-"""How long the runner may take to start a command before it is given up (and the command run here)."""
+ANSWER_SECONDS = 30.0
+"""How long the runner may take to start a command before the command runs here instead, and how long
+a connected client may take to send its request."""
 _SOCKET_PATH_MAX = 100
 """sun_path holds 104-108 bytes: a longer path is reached relative to its directory instead."""
 
@@ -191,7 +192,7 @@ def _hand_over(
     """Send the request and the three streams; the command's pid once the runner has started it."""
     if path.stat().st_uid != os.getuid():
         return None  # never hand a command (its keys) to another user's socket
-    connection.settimeout(_ANSWER_SECONDS)
+    connection.settimeout(ANSWER_SECONDS)
     with reachable(path) as name:
         connection.connect(name)
     umask = os.umask(0o022)

@@ -120,7 +120,9 @@ def _hand_over(listener: socket.socket, connection: socket.socket) -> None:
 
 
 def _supervise(connection: socket.socket) -> None:
+    connection.settimeout(warm.ANSWER_SECONDS)  # a client that connects and says nothing is let go
     request, fds = _receive(connection)
+    connection.settimeout(None)
     command = os.fork()
     if command == 0:
         _become(request, fds, connection)

@@ -82,6 +82,7 @@ def test_runs_start_one_local_server_reuse_it_and_services_stop_it(tmp_path: Pat
     assert stopped.stdout.splitlines() == [
         f"stopped emulator (pid {emulator['pid']})",
         f"stopped prefect (pid {record.pid})",
+        "runner: not running",  # the CLI's module, not the installed command: never a warm runner
     ]
     assert not detached.runs(record.pid, MARKER)
     assert not answers(record.url)
@@ -185,7 +186,10 @@ def test_services_with_nothing_recorded_and_an_unknown_name(tmp_path: Path) -> N
     listed = CliRunner().invoke(app, ["services"], env=env)
     assert (listed.exit_code, listed.stdout) == (0, f"no services recorded in {tmp_path}\n")
     stopped = CliRunner().invoke(app, ["services", "stop"], env=env)
-    assert (stopped.exit_code, stopped.stdout) == (0, "emulator: not running\nprefect: not running\n")
+    assert (stopped.exit_code, stopped.stdout) == (
+        0,
+        "emulator: not running\nprefect: not running\nrunner: not running\n",
+    )
     unknown = CliRunner().invoke(app, ["services", "stop", "redis"], env=env)
     assert unknown.exit_code == 2
-    assert unknown.stderr == "error: no service named 'redis' (the services are emulator, prefect)\n"
+    assert unknown.stderr == "error: no service named 'redis' (the services are emulator, prefect, runner)\n"
