@@ -2,12 +2,19 @@
 
 Detached (a new session, its own log) so that a crash or Ctrl-C of `rowrelay run` does not take the
 server-side work with it, exactly as with a real API: the next run finds the same emulator, holding the
-same responses, and resumes them. Its address and pid are kept in `<home>/emulator.json`, written
-atomically: a run starting meanwhile reads the previous record or the new one, never half of one.
+same responses, and resumes them. Its address, pid and options are kept in `<home>/emulator.json`,
+written atomically: a run starting meanwhile reads the previous record or the new one, never half of one.
+
+One emulator per option set (`ROWRELAY_EMULATOR_ARGS`): a run with other options starts its own, and the
+one it replaces in `emulator.json` is not stopped (a batch may be running against it) but set aside,
+still recorded, as `emulator-<hash of its options>.json`, where a run with those options finds it again.
+`rowrelay services` lists them all and `services stop emulator` stops them all. Deciding and starting
+happen under a file lock, so two runs starting at once start one emulator.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import select
 import shlex
@@ -40,17 +47,24 @@ def _answers(url: str) -> bool:
         return False
 
 
+def _record_path(home: Path, args: str | None = None) -> Path:
+    """`emulator.json` (the last one started), or where an emulator of options `args` is set aside."""
+    if args is None:
+        return home / "emulator.json"
+    return home / f"emulator-{hashlib.sha256(args.encode()).hexdigest()[:12]}.json"
+
+
 def running_emulator_url(home: Path, args: str) -> str | None:
     """The URL of an embedded emulator started earlier with the same options, if it still answers."""
-    info_path = home.expanduser() / "emulator.json"
-    try:
-        info = json.loads(info_path.read_text())
-    except (OSError, ValueError):
-        return None
-    if info.get("args") != args or not pid_alive(int(info.get("pid", 0))):
-        return None
-    url = str(info.get("url"))
-    return url if _answers(url) else None
+    home = home.expanduser()
+    for path in (_record_path(home), _record_path(home, args)):
+        info = detached.read_record(path)
+        if info is None or info.get("args") != args or not pid_alive(int(info.get("pid", 0))):
+            continue
+        url = str(info.get("url"))
+        if _answers(url):
+            return url
+    return None
 
 
 _outliving: list[subprocess.Popen[bytes]] = []
@@ -87,11 +101,32 @@ def ensure_emulator(home: Path, args: str) -> tuple[str, bool]:
 
 
 def _reuse_or_start(home: Path, args: str) -> tuple[str, bool]:
-    url = running_emulator_url(home, args)
-    if url is not None:
-        return url, False
     home = home.expanduser()
-    home.mkdir(parents=True, exist_ok=True)
+    with detached.exclusive(home / "emulator.lock"):
+        url = running_emulator_url(home, args)
+        if url is not None:
+            return url, False
+        for path in (_record_path(home), _record_path(home, args)):
+            _clear(path, args)
+        return _start(home, args), True
+
+
+def _clear(path: Path, args: str) -> None:
+    """Make way for a new emulator of options `args`. One of these options recorded at `path` no longer
+    answers: stopped (it is hung) and forgotten. One of other options that still runs stays running, and
+    recorded: set aside under its own options' name."""
+    record = detached.read_record(path)
+    if record is None:
+        return
+    pid = int(record.get("pid", 0))
+    if record.get("args") == args:
+        detached.stop(pid, MARKER)
+        path.unlink(missing_ok=True)
+    elif detached.runs(pid, MARKER):
+        detached.write_record(_record_path(path.parent, str(record.get("args"))), record)
+
+
+def _start(home: Path, args: str) -> str:
     log = (home / "emulator.log").open("ab")
     command = [sys.executable, "-P", "-m", "rowrelay.tasks.emulator", "--port", "0", *shlex.split(args)]
     process = subprocess.Popen(
@@ -101,8 +136,8 @@ def _reuse_or_start(home: Path, args: str) -> tuple[str, bool]:
     url = _read_url(process)
     _outliving.append(process)
     info = {"url": url, "pid": process.pid, "args": args, "started_at": time.time()}
-    atomic_write_bytes(home / "emulator.json", json.dumps(info).encode())
-    return url, True
+    atomic_write_bytes(_record_path(home), json.dumps(info).encode())
+    return url
 
 
 def _read_url(process: subprocess.Popen[bytes]) -> str:
@@ -118,17 +153,35 @@ def _read_url(process: subprocess.Popen[bytes]) -> str:
 
 
 def emulator_record(home: Path) -> dict[str, Any] | None:
-    """The embedded emulator's record (url, pid, args, started_at), if one was written."""
-    return detached.read_record(home.expanduser() / "emulator.json")
+    """The last started embedded emulator's record (url, pid, args, started_at), if one was written."""
+    return detached.read_record(_record_path(home.expanduser()))
+
+
+def emulator_records(home: Path) -> list[dict[str, Any]]:
+    """Every embedded emulator recorded: the last started first, then those set aside."""
+    home = home.expanduser()
+    paths = [_record_path(home), *sorted(home.glob("emulator-*.json"))]
+    by_pid: dict[
+        object, dict[str, Any]
+    ] = {}  # one set aside by a run that then failed to start its own is recorded twice
+    for record in map(detached.read_record, paths):
+        if record is not None:
+            by_pid.setdefault(record.get("pid"), record)
+    return list(by_pid.values())
 
 
 def stop_emulator(home: Path) -> bool:
-    """Stop the embedded emulator if one is running (it holds the batch's in-flight work!) and forget it.
-    False if none was running (a recorded pid now held by another program is left alone)."""
-    record = emulator_record(home)
-    (home.expanduser() / "emulator.json").unlink(missing_ok=True)
-    stopped = record is not None and detached.stop(int(record.get("pid", 0)), MARKER)
-    for process in [p for p in _outliving if record is not None and p.pid == record.get("pid")]:
-        process.poll()  # stopped here, and our child: reaped, not left a zombie till this process ends
-        _outliving.remove(process)
+    """Stop every recorded embedded emulator still running (they hold batches' in-flight work!) and
+    forget them. False if none was running (a recorded pid now held by another program is left alone)."""
+    home = home.expanduser()
+    with detached.exclusive(home / "emulator.lock"):
+        records = emulator_records(home)
+        for path in [_record_path(home), *home.glob("emulator-*.json")]:
+            path.unlink(missing_ok=True)
+    stopped = False
+    for record in records:
+        stopped = detached.stop(int(record.get("pid", 0)), MARKER) or stopped
+        for process in [p for p in _outliving if p.pid == record.get("pid")]:
+            process.poll()  # stopped here, and our child: reaped, not a zombie till this process ends
+            _outliving.remove(process)
     return stopped

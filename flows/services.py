@@ -46,8 +46,7 @@ class Service:
 def recorded(home: Path) -> list[Service]:
     """The services with a record under `home`, whether or not their process still runs."""
     found = []
-    emulator = embedded.emulator_record(home)
-    if emulator is not None:
+    for emulator in embedded.emulator_records(home):
         pid = emulator.get("pid")
         pid = pid if isinstance(pid, int) else 0
         since = float(emulator.get("started_at") or 0.0)
@@ -114,8 +113,9 @@ def stop(
         fail(f"no service named {name!r} (the services are {', '.join(_STOPPERS)})")
     home = _home()
     for service in [name] if name else list(_STOPPERS):
-        pid = next((found.pid for found in recorded(home) if found.name == service), None)
-        if _STOPPERS[service](home):
-            typer.echo(f"stopped {service} (pid {pid})")
+        pids = [found.pid for found in recorded(home) if found.name == service and found.alive]
+        if _STOPPERS[service](home) and pids:
+            for pid in pids:
+                typer.echo(f"stopped {service} (pid {pid})")
         else:
             typer.echo(f"{service}: not running")

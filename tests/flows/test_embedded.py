@@ -1,5 +1,6 @@
 """The embedded emulator started early (while a first run waits for its Prefect server) is the one the
-run then uses: one process, its record written, and a failure to start raised where the run asks."""
+run then uses: one process, its record written, and a failure to start raised where the run asks. One
+emulator per option set, every one of them recorded, listed and stopped."""
 
 from __future__ import annotations
 
@@ -8,8 +9,18 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
-from rowrelay.flows.embedded import emulator_record, ensure_emulator, start_emulator_early, stop_emulator
+from rowrelay.flows import detached
+from rowrelay.flows.cli import app
+from rowrelay.flows.embedded import (
+    MARKER,
+    emulator_record,
+    emulator_records,
+    ensure_emulator,
+    start_emulator_early,
+    stop_emulator,
+)
 from rowrelay.tasks.errors import UsageError
 
 
@@ -39,3 +50,27 @@ def test_an_early_start_that_fails_is_raised_where_the_run_asks(home: Path) -> N
     with pytest.raises(UsageError, match="embedded emulator did not start"):
         ensure_emulator(home, "--no-such-option")
     assert emulator_record(home) is None
+
+
+@pytest.mark.timeout(120)
+def test_an_emulator_of_other_options_stays_recorded_is_found_again_and_stopped_with_the_rest(
+    home: Path,
+) -> None:
+    first, _ = ensure_emulator(home, "--latency fixed:0")
+    other, started = ensure_emulator(home, "--latency fixed:0.01")
+    assert started
+    assert other != first
+    assert emulator_record(home) is not None
+    assert emulator_record(home)["url"] == other  # type: ignore[index]
+    assert ensure_emulator(home, "--latency fixed:0") == (first, False)  # still running, found again
+    records = emulator_records(home)
+    assert sorted(record["url"] for record in records) == sorted([first, other])
+    listed = CliRunner().invoke(app, ["services"], env={"ROWRELAY_HOME": str(home)})
+    rows = [line.split() for line in listed.stdout.splitlines() if line.startswith("emulator ")]
+    assert sorted((row[2], row[-1]) for row in rows) == sorted([(first, "yes"), (other, "yes")])
+    stopped = CliRunner().invoke(app, ["services", "stop", "emulator"], env={"ROWRELAY_HOME": str(home)})
+    assert sorted(stopped.stdout.splitlines()) == sorted(
+        f"stopped emulator (pid {r['pid']})" for r in records
+    )
+    assert emulator_records(home) == []
+    assert not any(detached.runs(record["pid"], MARKER) for record in records)
