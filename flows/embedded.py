@@ -161,9 +161,8 @@ def emulator_records(home: Path) -> list[dict[str, Any]]:
     """Every embedded emulator recorded: the last started first, then those set aside."""
     home = home.expanduser()
     paths = [_record_path(home), *sorted(home.glob("emulator-*.json"))]
-    by_pid: dict[
-        object, dict[str, Any]
-    ] = {}  # one set aside by a run that then failed to start its own is recorded twice
+    # One set aside by a run that then failed to start its own is recorded twice.
+    by_pid: dict[object, dict[str, Any]] = {}
     for record in map(detached.read_record, paths):
         if record is not None:
             by_pid.setdefault(record.get("pid"), record)

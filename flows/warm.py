@@ -34,7 +34,7 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, BinaryIO
 
 from rowrelay.flows import detached
 from rowrelay.tasks.records import DEFAULT_HOME
@@ -51,7 +51,6 @@ _IMPORT_TIME_NAMES = frozenset({"HOME", "LANG", "TZ"})
 """What the environment may change in what modules do when imported: Prefect reads its settings and
 sets up logging, Python its paths and locale. Other variables (keys, ROWRELAY_*, proxies) are read when
 the run reads them, in the forked copy, from the command's own environment."""
-_OFF = frozenset({"0", "false", "f", "no", "n", "off"})
 _ON = frozenset({"", "1", "true", "t", "yes", "y", "on"})
 _NOT_PASSED = ("ROWRELAY_", "OPENAI_", "AZURE_OPENAI_", "PREFECT_API_KEY")
 """Never in a runner's own environment: it has no use for keys, and rowrelay's settings come with each
@@ -68,8 +67,8 @@ def home_of(environ: Mapping[str, str]) -> Path:
 
 
 def wanted(argv: list[str], environ: Mapping[str, str]) -> bool:
-    """Whether this command may be served warm. A value of ROWRELAY_WARM that is neither on nor off
-    runs in-process, where the settings refuse it in one line."""
+    """Whether this command may be served warm. ROWRELAY_WARM off, or neither on nor off (then the
+    settings refuse it in one line), runs it in its own process."""
     # Linux only: on macOS a process that loaded system frameworks (numpy's Accelerate) may crash when
     # forked, and Windows has no fork.
     supported = sys.platform.startswith("linux") and hasattr(socket, "send_fds")
@@ -163,8 +162,9 @@ def serve_warm(argv: list[str], environ: Mapping[str, str], print_: str) -> int 
         return None
     relay = _Relay()
     with relay, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        replies = connection.makefile("rb")  # one reader: both answers may arrive in one read
         try:
-            pid = _hand_over(connection, path, [sys.argv[0], *argv], environ)
+            pid = _hand_over(connection, replies, path, [sys.argv[0], *argv], environ)
         except (OSError, ValueError):
             pid = None  # no runner, a stale socket, a closed stdin: nothing was started
         if pid is None:
@@ -172,7 +172,7 @@ def serve_warm(argv: list[str], environ: Mapping[str, str], print_: str) -> int 
         relay.target(pid)
         connection.settimeout(None)
         try:
-            ended = json.loads(connection.makefile("rb").readline() or b"null")
+            ended = json.loads(replies.readline() or b"null")
         except (OSError, ValueError):
             ended = None
     if not isinstance(ended, dict) or not isinstance(ended.get("status"), int):
@@ -187,7 +187,7 @@ def serve_warm(argv: list[str], environ: Mapping[str, str], print_: str) -> int 
 
 
 def _hand_over(
-    connection: socket.socket, path: Path, argv: list[str], environ: Mapping[str, str]
+    connection: socket.socket, replies: BinaryIO, path: Path, argv: list[str], environ: Mapping[str, str]
 ) -> int | None:
     """Send the request and the three streams; the command's pid once the runner has started it."""
     if path.stat().st_uid != os.getuid():
@@ -200,7 +200,7 @@ def _hand_over(
     request = {"argv": argv, "env": dict(environ), "cwd": str(Path.cwd()), "umask": umask}
     body = json.dumps(request).encode()
     socket.send_fds(connection, [len(body).to_bytes(8, "big") + body], [0, 1, 2])
-    started = json.loads(connection.makefile("rb").readline() or b"null")
+    started = json.loads(replies.readline() or b"null")
     pid = started.get("pid") if isinstance(started, dict) else None
     return pid if isinstance(pid, int) else None
 

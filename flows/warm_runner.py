@@ -189,6 +189,9 @@ def _become(request: dict[str, Any], fds: list[int], connection: socket.socket) 
         os.environ.clear()
         os.environ.update(request["env"])
         sys.argv = request["argv"]
+        # As the installed command's script is run: Click names the program after argv[0] only when
+        # `__main__` is no package's module (else it says `python -m rowrelay.flows.warm_runner`).
+        sys.modules["__main__"].__package__ = None
         _settings_from_here()
     except BaseException as exc:  # said on the client's stderr, then out
         with contextlib.suppress(OSError):

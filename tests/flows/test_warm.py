@@ -110,6 +110,21 @@ def test_a_warm_run_has_the_commands_directory_environment_umask_and_exit_code(
     assert (tmp_path / "st").stat().st_mode & 0o777 == 0o700
 
 
+@pytest.mark.timeout(120)
+def test_a_command_that_ends_at_once_is_answered_whole(
+    first_run: object, env: dict[str, str], home: Path
+) -> None:
+    """Its pid and its exit status may reach the command in one read: both must be taken from it. What
+    it prints is what the command prints in its own process, to the letter (the program's name too)."""
+    before = len(served(home))
+    done = rowrelay(["run", "--help"], env, command=INSTALLED)
+    assert len(served(home)) == before + 1
+    own = rowrelay(["run", "--help"], {**env, "ROWRELAY_WARM": "false"}, command=INSTALLED)
+    assert len(served(home)) == before + 1
+    assert (done.returncode, done.stdout, done.stderr) == (0, own.stdout, "")
+    assert "Usage: rowrelay run [OPTIONS]" in done.stdout
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(400)
 @pytest.mark.parametrize(
