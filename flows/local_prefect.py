@@ -191,13 +191,17 @@ class PrefectTracking:
         assert self.home is not None
         data = self.home / _DATA
         data.mkdir(parents=True, exist_ok=True)
-        seed_database(data)  # a new database starts at the head revision: nothing for the server to migrate
+        # A new database starts at the head revision with the block types in it: nothing to migrate, and
+        # nothing to register at this first start.
+        seeded = seed_database(data)
         log = self.home / _LOG
         port = detached.free_port()
         command = [sys.executable, "-m", "prefect", "server", "start", *_ADDRESS, str(port)]
         # Not rowrelay's settings nor any API key: a long-lived process has no use for them.
         env = {name: value for name, value in os.environ.items() if not name.startswith(_NOT_PASSED)}
         env.update(PREFECT_HOME=str(data), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+        if seeded:
+            env["PREFECT_API_BLOCKS_REGISTER_ON_START"] = "false"
         self.started = detached.spawn(command, log, env)
         base = f"http://127.0.0.1:{port}"
         # Recorded at once, before it answers: a run killed while waiting leaves a record, not a stray.

@@ -4,9 +4,10 @@ Prefect migrates a new SQLite database at the server's first start: about 150 al
 CPU on a 2-core machine, most of a machine's first `rowrelay run` (a server on a migrated database answers
 in 6 s). The result of those migrations for the pinned Prefect ships with rowrelay as SQL
 (`prefect_schema.sql`: the `sqlite3` dump of a database fresh from `prefect server database upgrade`,
-its tables, indexes and alembic revision, no rows). The local server's new database is created from it
-in milliseconds; the server then finds it at the head revision, has nothing to migrate, and registers
-its block types as on any start.
+its tables, indexes and alembic revision, and the block types and schemas a server registers when it
+starts, no other rows). The local server's new database is created from it in milliseconds; the server
+then finds it at the head revision, has nothing to migrate, and its first start skips registering block
+types, which the database holds already (1.5 s of a first run here); later starts register as usual.
 
 Seeded only when that is exactly what Prefect would have made: the dump's first line names the Prefect
 version that made it, and it must be the installed one (after a change of the Prefect pin, the server
@@ -50,22 +51,42 @@ def seed_database(data: Path, schema: Path = SCHEMA) -> bool:
     return True
 
 
+_REGISTER_BLOCKS = """
+import asyncio
+from prefect.server.database import provide_database_interface
+from prefect.server.models.block_registration import run_block_auto_registration
+
+async def register():
+    async with await provide_database_interface().session() as session:
+        await run_block_auto_registration(session=session)
+        await session.commit()
+
+asyncio.run(register())
+"""
+"""What a Prefect server does with its database when it starts (`PREFECT_API_BLOCKS_REGISTER_ON_START`)."""
+
+
 @contextlib.contextmanager
-def migrated_database() -> Iterator[Path]:
-    """A new database migrated by the installed Prefect, in a temporary folder removed afterwards."""
+def migrated_database(*, blocks: bool = False) -> Iterator[Path]:
+    """A new database migrated by the installed Prefect (and holding the block types its server registers,
+    if `blocks`), in a temporary folder removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="rowrelay-prefect-seed-") as home:
         env = {**os.environ, "PREFECT_HOME": home}
         for name in ("PREFECT_API_DATABASE_CONNECTION_URL", "PREFECT_SERVER_DATABASE_CONNECTION_URL"):
             env.pop(name, None)
         command = [sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"]
         subprocess.run(command, env=env, check=True, capture_output=True, timeout=600)
+        if blocks:
+            register = [sys.executable, "-c", _REGISTER_BLOCKS]
+            subprocess.run(register, env=env, check=True, capture_output=True, timeout=600)
         yield Path(home) / DATABASE
 
 
 def migrated_dump() -> str:
-    """The shipped file's text: the installed Prefect's version, then its migrated database's dump. (Two
-    migrations can list a rebuilt table's constraints in different orders: same schema, other text.)"""
-    with migrated_database() as path, contextlib.closing(sqlite3.connect(path)) as database:
+    """The shipped file's text: the installed Prefect's version, then its migrated database's dump with
+    its block types. (Two migrations can list a rebuilt table's constraints in different orders: same
+    schema, other text.)"""
+    with migrated_database(blocks=True) as path, contextlib.closing(sqlite3.connect(path)) as database:
         dump = "\n".join(database.iterdump())
     return f"{_HEADER}{version('prefect')}\n{dump}\n"
 

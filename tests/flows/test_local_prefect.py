@@ -58,6 +58,11 @@ def test_runs_start_one_local_server_reuse_it_and_services_stop_it(tmp_path: Pat
     assert record.data == str(home / "prefect")
     assert (home / "prefect" / "prefect.db").exists()
     assert detached.runs(record.pid, MARKER)
+    # Its new database came with Prefect's block types (the UI's Blocks page, notification blocks), so
+    # this first start registered none.
+    assert psutil.Process(record.pid).environ()["PREFECT_API_BLOCKS_REGISTER_ON_START"] == "false"
+    block_types = httpx.post(f"{record.url}/block_types/filter", json={}, timeout=30).json()
+    assert "slack-webhook" in {block["slug"] for block in block_types}
 
     second = rowrelay(run_args(source, tmp_path / "b"), env)
     assert second.returncode == 0, second.stderr[-3000:]

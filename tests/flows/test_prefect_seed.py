@@ -44,6 +44,16 @@ def _shape(database: Path) -> dict[str, object]:
         return shape
 
 
+def _blocks(database: Path) -> dict[str, object]:
+    """The block types and schemas a server registers: by slug and checksum (their ids are random)."""
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        return {
+            "types": sorted(db.execute("select slug, name, code_example from block_type").fetchall()),
+            "schemas": sorted(db.execute("select checksum, version, fields from block_schema").fetchall()),
+            "references": db.execute("select count(*) from block_schema_reference").fetchone(),
+        }
+
+
 def _dump(database: Path) -> str:
     with contextlib.closing(sqlite3.connect(database)) as db:
         return "\n".join(db.iterdump())
@@ -51,12 +61,15 @@ def _dump(database: Path) -> str:
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_the_shipped_schema_is_what_the_installed_prefects_migrations_make(tmp_path: Path) -> None:
+def test_the_shipped_schema_and_block_types_are_what_the_installed_prefect_makes(tmp_path: Path) -> None:
     assert seed_database(tmp_path), (
         "prefect_schema.sql names another Prefect: run python -m rowrelay.flows.prefect_seed"
     )
-    with migrated_database() as migrated:
+    with migrated_database(blocks=True) as migrated:
         assert _shape(tmp_path / DATABASE) == _shape(migrated)
+        registered = _blocks(migrated)
+    assert _blocks(tmp_path / DATABASE) == registered
+    assert len(registered["types"]) > 10  # type: ignore[arg-type]
 
 
 def test_a_new_database_is_made_from_the_schema_and_an_existing_one_is_left_alone(tmp_path: Path) -> None:
