@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,6 +149,35 @@ def test_ctrl_c_and_sigterm_reach_the_warm_run_which_cancels_its_work(
         last = log.read_text().strip().splitlines()[-1]
         assert last == f"{said}in-flight responses were cancelled; run the same command to resume"
         assert {r["status"] for r in slow.emulator.listing()} == {"cancelled"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_ctrl_z_stops_the_warm_run_with_its_command_and_fg_continues_both(
+    first_run: object, env: dict[str, str], home: Path, tmp_path: Path
+) -> None:
+    source = write_tickets(tmp_path / "tickets.csv", 4)
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:2"))) as slowish:
+        slow_env = {**env, "ROWRELAY_BASE_URL": slowish.url}
+        log = tmp_path / "run.log"
+        run = run_until_in_flight(
+            run_args(source, tmp_path), slow_env, tmp_path / "state", 4, log, command=INSTALLED
+        )
+        command, client = psutil.Process(served(home)[-1]), psutil.Process(run.pid)
+        run.send_signal(signal.SIGTSTP)
+        _wait_for_status(command, psutil.STATUS_STOPPED)
+        _wait_for_status(client, psutil.STATUS_STOPPED)
+        run.send_signal(signal.SIGCONT)  # what `fg` sends
+        assert run.wait(timeout=120) == 0, log.read_text()[-3000:]
+    assert set(load(tmp_path / "state")["status"]) == {"completed"}
+
+
+def _wait_for_status(process: psutil.Process, status: str) -> None:
+    for _ in range(600):  # a bound, not a wait: the status is looked at every 0.05 s
+        if process.status() == status:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{process.pid} is {process.status()}, not {status}")
 
 
 @pytest.mark.slow
