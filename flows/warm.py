@@ -237,6 +237,9 @@ class _Relay:
             signal.signal(signal.SIGTSTP, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTSTP)  # stopped here until SIGCONT
             signal.signal(signal.SIGTSTP, self._on)
+            # Continued, or never stopped: the kernel discards a terminal stop for a process group no
+            # shell controls (an orphaned one), and the command must not stay stopped on its own.
+            self._send(signal.SIGCONT)
 
     def _send(self, signum: int) -> None:
         assert self.pid is not None

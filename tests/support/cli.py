@@ -61,9 +61,13 @@ def run_until_in_flight(
     *,
     within: float = 120,
     command: list[str] = IN_PROCESS,
+    group: str = "inherit",
 ) -> subprocess.Popen[bytes]:
     """`rowrelay ARGS` started as a process of its own (its output in `log`), returned once all `rows`
-    rows of the batch at `state` hold a durable response id: mid-run, for a test to kill or signal."""
+    rows of the batch at `state` hold a durable response id: mid-run, for a test to kill or signal.
+    `group`: "job" puts it in a process group of its own, as a shell with job control starts a command
+    (a stop signal stops it); "orphaned" in a session of its own, a group no shell controls (the kernel
+    discards a terminal stop sent to it); "inherit" leaves it in the test's."""
     with log.open("wb") as out:
         run = subprocess.Popen(
             [*command, *args],
@@ -72,6 +76,8 @@ def run_until_in_flight(
             stdout=out,
             stderr=out,
             preexec_fn=_sigint_as_a_terminal_sends_it,
+            process_group=0 if group == "job" else None,
+            start_new_session=group == "orphaned",
         )
     deadline = time.monotonic() + within
     while not holds_tokens(state, rows):
