@@ -181,6 +181,8 @@ def stop_emulator(home: Path) -> bool:
     for record in records:
         stopped = detached.stop(int(record.get("pid", 0)), MARKER) or stopped
         for process in [p for p in _outliving if p.pid == record.get("pid")]:
-            process.poll()  # stopped here, and our child: reaped, not a zombie till this process ends
-            _outliving.remove(process)
+            # Stopped here, and our child: reaped, not a zombie till this process ends. One that still
+            # runs stays held (collecting its `Popen` would warn that it still runs).
+            if process.poll() is not None:
+                _outliving.remove(process)
     return stopped
