@@ -55,6 +55,16 @@ def runs(pid: int, marker: str) -> bool:
     return state != "Z" and marker in command  # a zombie has exited already; it only awaits its parent
 
 
+NOT_PASSED = ("ROWRELAY_", "OPENAI_", "AZURE_OPENAI_", "PREFECT_API_URL", "PREFECT_API_KEY")
+"""Never in a long-lived process's environment: it has no use for keys, and each run brings its own
+settings and Prefect API."""
+
+
+def passed_on(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` without what a long-lived process must not hold (`NOT_PASSED`)."""
+    return {name: value for name, value in environ.items() if not name.startswith(NOT_PASSED)}
+
+
 def spawn(
     command: Sequence[str], log: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.Popen[bytes]:

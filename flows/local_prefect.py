@@ -49,7 +49,6 @@ _PATIENCE_SECONDS = 10.0
 """How long a recorded server of ours that does not answer gets before it is taken to be hung."""
 _PORT_ATTEMPTS = 3
 _ADDRESS = ("--host", "127.0.0.1", "--port")
-_NOT_PASSED = ("ROWRELAY_", "OPENAI_", "AZURE_OPENAI_", "PREFECT_API_URL", "PREFECT_API_KEY")
 
 
 @dataclass(frozen=True)
@@ -198,7 +197,7 @@ class PrefectTracking:
         port = detached.free_port()
         command = [sys.executable, "-m", "prefect", "server", "start", *_ADDRESS, str(port)]
         # Not rowrelay's settings nor any API key: a long-lived process has no use for them.
-        env = {name: value for name, value in os.environ.items() if not name.startswith(_NOT_PASSED)}
+        env = detached.passed_on(os.environ)
         env.update(PREFECT_HOME=str(data), PREFECT_SERVER_ANALYTICS_ENABLED="false")
         if seeded:
             env["PREFECT_API_BLOCKS_REGISTER_ON_START"] = "false"

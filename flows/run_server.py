@@ -27,7 +27,6 @@ from rowrelay.tasks.errors import UsageError
 _STARTUP_SECONDS = 180.0
 _STOP_SECONDS = 10.0
 _PORT_ATTEMPTS = 3
-_NOT_PASSED = ("ROWRELAY_", "OPENAI_", "AZURE_OPENAI_", "PREFECT_API_URL", "PREFECT_API_KEY")
 LOG = "prefect-run-server.log"
 
 
@@ -52,7 +51,7 @@ class RunServer:
         port = detached.free_port()
         address = ["--host", "127.0.0.1", "--port", str(port)]
         command = [sys.executable, "-m", "prefect", "server", "start", *address]
-        env = {name: value for name, value in os.environ.items() if not name.startswith(_NOT_PASSED)}
+        env = detached.passed_on(os.environ)
         env.update(PREFECT_UI_ENABLED="false", PREFECT_SERVER_ANALYTICS_ENABLED="false")
         with self._log.open("ab") as sink:
             self._process = subprocess.Popen(

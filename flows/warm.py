@@ -52,9 +52,6 @@ _IMPORT_TIME_NAMES = frozenset({"HOME", "LANG", "TZ"})
 sets up logging, Python its paths and locale. Other variables (keys, ROWRELAY_*, proxies) are read when
 the run reads them, in the forked copy, from the command's own environment."""
 _ON = frozenset({"", "1", "true", "t", "yes", "y", "on"})
-_NOT_PASSED = ("ROWRELAY_", "OPENAI_", "AZURE_OPENAI_", "PREFECT_API_KEY")
-"""Never in a runner's own environment: it has no use for keys, and rowrelay's settings come with each
-command."""
 ANSWER_SECONDS = 30.0
 """How long the runner may take to start a command before the command runs here instead, and how long
 a connected client may take to send its request."""
@@ -263,7 +260,7 @@ def start_runner(environ: Mapping[str, str], print_: str) -> None:
             detached.stop(pid, MARKER)
         command = [sys.executable, "-P", "-m", MARKER, str(home), print_]
         # No keys nor settings of rowrelay's: each command brings its own environment.
-        env = {name: value for name, value in environ.items() if not name.startswith(_NOT_PASSED)}
+        env = detached.passed_on(environ)
         process = detached.spawn(command, log, env, cwd=home)
         # Recorded at once, before it listens: `rowrelay services` sees a runner that is still importing.
         detached.write_record(
