@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from rowrelay.tasks.errors import RateLimitedError
 from rowrelay.tasks.llm import Backend, BackgroundBackend, RateBudget, in_background
+from rowrelay.tasks.run.pace import Pace
 from rowrelay.tasks.run.plan import RowPolicy
 from rowrelay.tasks.run.record import Change
 from rowrelay.tasks.run.spend import Spend
@@ -44,6 +45,8 @@ class RowContext:
     counters: RunCounters = field(default_factory=RunCounters)
     spend: Spend = field(default_factory=Spend.unpriced)
     """What rows cost, and the cost cap `run.submit` checks before each create."""
+    pace: Pace = field(default_factory=Pace)
+    """Where the run stands (rows to create, rows waiting), which tells the poll schedule what lag costs."""
     endpoint: str | None = None
     """The endpoint (`run.endpoints`) this context's backend talks to, recorded on every row it creates;
     None for a run without endpoints."""

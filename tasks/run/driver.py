@@ -43,18 +43,26 @@ class RowDriver:
 
     async def drive(self, key: str) -> None:
         """Take one row as far as it can go in this run."""
-        table = self.context.table
+        table, pace = self.context.table, self.context.pace
         live: Live | None = None
         transient = 0
         while True:
             row = table.get(key)
             if row.status in HOLDING_TOKEN and row.response_id is not None and self._waiter is not None:
-                snapshot = await self._waiter.wait(row, live)
+                pace.waiting += 1
+                try:
+                    snapshot = await self._waiter.wait(row, live)
+                finally:
+                    pace.waiting -= 1
                 live = None
                 if snapshot is not None:
                     self._record(key, snapshot)
             elif wants_submit(row, self.context.policy):
-                outcome = await self._submitter.submit(row)
+                pace.sending += 1
+                try:
+                    outcome = await self._submitter.submit(row)
+                finally:
+                    pace.sending -= 1
                 if outcome == "capped":
                     return  # held back by the cost cap: a run with a higher one sends it
                 if outcome == "wait":  # room under the cap once rows in flight end

@@ -95,7 +95,8 @@ class BatchRunner:
 
     async def _drive_all(self, keys: list[str], crashed: list[str]) -> None:
         context = self.driver.context
-        gate = context.budget.in_flight
+        gate, pace = context.budget.in_flight, context.pace
+        pace.unstarted = len(keys)
 
         async def one(key: str) -> None:
             try:
@@ -115,7 +116,10 @@ class BatchRunner:
         try:
             async with asyncio.TaskGroup() as group:
                 for key in keys:
+                    pace.slot_wait = True  # rows now waiting would start sooner if a slot were freed
                     await gate.acquire()
+                    pace.slot_wait = False
+                    pace.unstarted -= 1
                     group.create_task(one(key), name=f"row:{key}")
         except BaseExceptionGroup as group:
             # Only run-level errors get here (rows record their own); surface the first one plainly.

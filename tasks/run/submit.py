@@ -13,6 +13,7 @@ A create's outcome decides what the row spends:
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Literal
@@ -77,6 +78,7 @@ class Submitter:
             context.table.transition(key, "pending")  # the run stopped first: the create never left
             raise
         context.counters.creates += 1
+        context.pace.last_create = time.monotonic()
         # The create runs as its own task so that a stop does not cut it off mid-wire (see `_stopping`).
         create = asyncio.ensure_future(self._create(request))
         try:

@@ -48,14 +48,29 @@ class Waiter:
         return await self._poll(row)
 
     async def _poll(self, row: RowState) -> Snapshot | None:
+        scout = self.context.pace.enlist(self.latencies)
+        try:
+            return await self._poll_until_done(row, scout)
+        finally:
+            self.context.pace.discharge(scout)
+
+    async def _poll_until_done(self, row: RowState, scout: bool) -> Snapshot | None:
         key, response_id = row.row_key, row.response_id
         assert response_id is not None
         submitted = row.submitted_at or now()
-        polls = 0
+        pace, model = self.context.pace, self.latencies
+        polls = looks = 0  # looks: the blind schedule's steps, taken with or without a poll
         running_at = 0.0  # seconds after submit when it was last seen still running
         while True:
             elapsed = (now() - submitted).total_seconds()
-            await self.context.sleep(next_poll_delay(elapsed, polls, self.latencies))
+            blind = model.quantile(0.5) is None
+            delay = next_poll_delay(
+                elapsed, looks if blind else polls, model, pace.slack(model), pace.closing
+            )
+            await self.context.sleep(delay)
+            looks += 1
+            if not pace.may_poll(scout, model, seconds_since(submitted)):
+                continue  # what the scouts learn tells this row when to look (see `pace.SCOUTS`)
             polls += 1
             try:
                 snapshot = await self._look(response_id)

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import itertools
+import math
 import random
 
+import pytest
+
+from rowrelay.tasks.run.pace import CLOSING, Pace
 from rowrelay.tasks.run.schedule import (
+    CLOSING_STEP,
     FIRST_LOOK_FLOOR,
     FIRST_POLL,
     MAX_INTERVAL,
     MIN_INTERVAL,
+    RELAXED,
     LatencyModel,
     next_poll_delay,
 )
@@ -72,3 +80,96 @@ def test_the_latency_window_is_bounded() -> None:
         model.observe(float(i))
     assert len(model.samples) == 512
     assert model.quantile(0.0) == 1488.0
+
+
+def observed(latencies: list[float]) -> LatencyModel:
+    model = LatencyModel()
+    for seconds in latencies:
+        model.observe(seconds)
+    return model
+
+
+def test_where_a_late_look_costs_nothing_looks_come_later_and_further_apart() -> None:
+    model = observed([10.0 + i * 0.1 for i in range(40)])
+    median, early = model.quantile(0.5), model.quantile(0.1)
+    assert median is not None
+    assert early is not None
+    first = next_poll_delay(0.0, 0, model, slack=math.inf)
+    assert first == pytest.approx(early + RELAXED * median)
+    assert next_poll_delay(12.0, 1, model, slack=math.inf) == pytest.approx(RELAXED * median)
+    assert next_poll_delay(12.0, 1, model, slack=2.0) == 2.0  # no later than the slack allows
+    assert next_poll_delay(12.0, 1, model) == pytest.approx(0.1 * median)  # no slack: dense, as before
+    assert next_poll_delay(0.0, 0, model) == pytest.approx(early)
+
+
+def test_each_of_a_batchs_last_rows_is_looked_at_often_after_its_first_look() -> None:
+    model = observed([100.0 + i for i in range(40)])
+    median = model.quantile(0.5)
+    assert median is not None
+    assert next_poll_delay(130.0, 3, model, slack=math.inf, closing=True) == pytest.approx(
+        CLOSING_STEP * median
+    )
+    assert next_poll_delay(0.0, 0, model, closing=True) == model.quantile(0.1)  # the first look as ever
+    fast = observed([1.0] * 40)
+    assert next_poll_delay(5.0, 2, fast, closing=True) == MIN_INTERVAL
+
+
+def test_the_pace_gives_slack_only_while_a_late_look_cannot_delay_the_batch() -> None:
+    model = observed([2.0 + i * 0.05 for i in range(40)])
+    q95 = model.quantile(0.95)
+    assert q95 is not None
+    assert Pace(unstarted=5).slack(LatencyModel()) == 0.0  # nothing known yet
+    assert Pace(unstarted=5).slack(model) == math.inf  # rows still to be created end after it
+    assert Pace(sending=1).slack(model) == math.inf  # one waiting for the rate budget, likewise
+    assert Pace(unstarted=5, slot_wait=True).slack(model) == 0.0  # a row waits for the slot it holds
+    pace = Pace(waiting=100, last_create=50.0)
+    assert pace.slack(model, at=51.0) == pytest.approx(0.5 * (50.0 + q95 - 51.0))
+    assert pace.slack(model, at=50.0 + q95 + 1) == 0.0  # past the latest create's likely end
+    assert not pace.closing
+    assert Pace(waiting=CLOSING).closing
+    assert not Pace(unstarted=1).closing
+
+
+def replay(rows: int, burst: int, per_second: float, paced: bool) -> tuple[float, float]:
+    """Replay a batch against lognormal latencies (median 3 s): rows created `burst` at once, then
+    `per_second`; each row looks when the schedule says. (polls per row, last notice - last completion)."""
+    rng = random.Random(3)
+    latency = [rng.lognormvariate(math.log(3.0), 0.4) for _ in range(rows)]
+    created = [0.0 if i < burst else (i - burst + 1) / per_second for i in range(rows)]
+    model, pace = LatencyModel(), Pace(waiting=rows)
+    due = [(created[i], i, 0) for i in range(rows)]
+    heapq.heapify(due)
+    noticed = [0.0] * rows
+    scout = [False] * rows
+    polled = [0] * rows
+    while due:
+        t, i, looks = heapq.heappop(due)
+        pace.unstarted = rows - bisect.bisect_right(created, t)  # what is yet to be created
+        pace.last_create = created[max(0, bisect.bisect_right(created, t) - 1)]
+        if looks == 0 and paced:
+            scout[i] = pace.enlist(model)
+        blind = model.quantile(0.5) is None
+        if looks and (not paced or pace.may_poll(scout[i], model, t - created[i])):
+            polled[i] += 1
+            if t >= created[i] + latency[i]:
+                noticed[i] = t
+                model.observe(latency[i])
+                pace.waiting -= 1
+                pace.discharge(scout[i])
+                continue
+        slack, closing = (pace.slack(model, at=t), pace.closing) if paced else (0.0, False)
+        counted = looks if blind else polled[i]
+        delay = next_poll_delay(t - created[i], counted, model, slack, closing)
+        heapq.heappush(due, (t + delay, i, looks + 1))
+    last_done = max(c + s for c, s in zip(created, latency, strict=True))
+    return sum(polled) / rows, max(noticed) - last_done
+
+
+def test_a_paced_batch_polls_a_fraction_as_often_and_notices_its_last_row_as_soon() -> None:
+    """Where a late look costs nothing (rows still to create) or little (most rows are not the last),
+    polls drop to a fraction of the dense schedule's; the batch's end is noticed no later."""
+    for rows, burst, per_second in ((1000, 1000, 1.0), (3000, 1000, 50.0)):
+        dense_polls, dense_end = replay(rows, burst, per_second, paced=False)
+        paced_polls, paced_end = replay(rows, burst, per_second, paced=True)
+        assert paced_polls <= 0.6 * dense_polls, (rows, paced_polls, dense_polls)
+        assert paced_end <= max(dense_end, MIN_INTERVAL) + 0.05, (rows, paced_end, dense_end)

@@ -1,0 +1,90 @@
+"""Where a run stands, for the poll schedule: how late a completion may be noticed at no cost.
+
+Noticing a completion late costs wall time only in two cases:
+- at the batch's end, when that row may be the last one: with nothing left to create, the batch ends
+  when its slowest response is noticed;
+- when rows wait for an in-flight slot, which the finished row still holds.
+While rows still wait for the rate budget, a row noticed a little late ends the batch no later: the
+rows yet to be created end after it whatever the schedule does. So a run in that state polls sparsely
+(`slack`), one near its end polls densely, and its last few rows at the schedule's floor (`closing`).
+Polls are requests: dense polling where lag costs nothing spent about seven a row
+(tests/benchmarks/bench_cli.py), where a row's create is one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from rowrelay.tasks.run.schedule import LatencyModel
+
+CLOSING = 32
+"""In-flight rows at or below which, with nothing left to create, each is polled at the schedule's floor:
+any of them may be the batch's last, and polling a few dozen rows densely costs little."""
+SCOUTS = 32
+"""Rows polled while no latency is known yet. The rest wait for what these learn (see `Waiter`): a burst
+of a thousand creates each polled on the blind schedule spent about three polls a row before the
+first completions were seen."""
+PATIENCE = 10.0
+"""Seconds a row that is not a scout waits for the first latencies before it polls blind after all (the
+scouts' responses may all be slow, or fail)."""
+
+
+@dataclass
+class Pace:
+    """Counts the runner, driver and submitter keep up to date; read by the waiter at every poll."""
+
+    unstarted: int = 0
+    """Rows of this run the runner has not started yet."""
+    sending: int = 0
+    """Rows between the start of their submit and the create's answer (rate budget included)."""
+    waiting: int = 0
+    """Rows waiting on a token (polled or streamed)."""
+    slot_wait: bool = False
+    """The runner is waiting for an in-flight slot to start its next row."""
+    last_create: float = 0.0
+    """`time.monotonic()` of the latest create sent."""
+    scouts: int = 0
+    """Rows polling while no latency is known yet (at most `SCOUTS`)."""
+
+    def enlist(self, model: LatencyModel) -> bool:
+        """Whether a row starting to wait now is a scout (release it with `discharge`)."""
+        scout = model.quantile(0.5) is None and self.scouts < SCOUTS
+        self.scouts += scout
+        return scout
+
+    def discharge(self, scout: bool) -> None:
+        self.scouts -= scout
+
+    @staticmethod
+    def may_poll(scout: bool, model: LatencyModel, elapsed: float) -> bool:
+        """Whether a row may poll at a look of the blind schedule: a scout may, the others wait until a
+        latency is known, or for `PATIENCE` seconds."""
+        return scout or model.quantile(0.5) is not None or elapsed >= PATIENCE
+
+    @property
+    def creating(self) -> bool:
+        """Rows of this run are still to be created."""
+        return self.unstarted > 0 or self.sending > 0
+
+    @property
+    def closing(self) -> bool:
+        """Nothing left to create and at most `CLOSING` rows in flight: the batch's last rows."""
+        return not self.creating and self.waiting <= CLOSING
+
+    def slack(self, model: LatencyModel, at: float | None = None) -> float:
+        """Seconds by which a completion may be noticed late without delaying the batch (0: none).
+
+        Rows waiting for a slot: none. Rows still to be created: as much as the schedule allows (the
+        batch ends after them). Otherwise half the time until the latest create's response would be
+        done at the 95th percentile of the latencies seen (early in a batch those are the fast ones,
+        which errs towards polling more).
+        """
+        q95 = model.quantile(0.95)
+        if self.slot_wait or q95 is None:
+            return 0.0
+        if self.creating:
+            return math.inf
+        moment = time.monotonic() if at is None else at
+        return max(0.0, 0.5 * (self.last_create + q95 - moment))

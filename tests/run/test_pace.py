@@ -1,0 +1,52 @@
+"""Polls where a late look costs nothing: a run over the real emulator, its polls counted by the server.
+
+The schedule's arithmetic is replayed in tests/run/test_schedule.py; this checks the run keeps the
+counts it is built on (rows to create, rows waiting, scouts) and spends the polls the replay predicts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from rowrelay.tasks.run import open_session
+from rowrelay.tasks.run.pace import SCOUTS
+from rowrelay.tasks.state import load
+from tests.support.duplicates import assert_every_job_is_paid_for
+from tests.support.runs import creates_per_row, new_table, prompts, run_batch, settings_for
+
+RETRIEVE = "GET /v1/responses/{response_id}"
+
+
+async def test_a_burst_is_polled_about_once_a_row_once_its_scouts_have_seen_the_latency(
+    tmp_path: Path,
+) -> None:
+    """Every row is created at once and each response takes 1 s. Only `SCOUTS` rows poll on the blind
+    schedule (0.25, 0.65, 1.3 s: three polls each); the others wait for what the scouts learn and look
+    once, after the fastest completions seen. Every row polling blind spent three polls a row."""
+    rows = 8 * SCOUTS
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:1"), seed=3)) as emu:
+        report = await run_batch(emu, tmp_path / "batch", rows, max_in_flight=rows)
+        polls = emu.emulator.routes[RETRIEVE]
+        jobs = Counter(creates_per_row(emu))
+    assert report.counts == {"completed": rows}
+    assert rows <= polls <= 1.6 * rows, polls  # about (3 * 32 + 224) / 256 = 1.25 a row
+    assert report.counters.polls == polls
+    assert_every_job_is_paid_for(load(tmp_path / "batch"), jobs, Counter())
+
+
+async def test_a_run_leaves_its_pace_at_rest(tmp_path: Path) -> None:
+    """The counts the schedule reads come back to zero once every row has ended: none leaks a scout,
+    a row waiting or one sending (a leak would hold later runs' rows blind, or dense)."""
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.3"), seed=4)) as emu:
+        table = new_table(tmp_path / "batch", 60)
+        session = open_session(settings_for(emu, max_in_flight=20), table, prompts(60))
+        try:
+            report = await session.runner.run()
+            pace = session.runner.driver.context.pace
+        finally:
+            await session.aclose()
+            table.close()
+    assert report.counts == {"completed": 60}
+    assert (pace.unstarted, pace.sending, pace.waiting, pace.scouts, pace.slot_wait) == (0, 0, 0, 0, False)
