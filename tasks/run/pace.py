@@ -22,6 +22,9 @@ from rowrelay.tasks.run.schedule import LatencyModel
 CLOSING = 32
 """In-flight rows at or below which, with nothing left to create, each is polled at the schedule's floor:
 any of them may be the batch's last, and polling a few dozen rows densely costs little."""
+CROWD = 4 * CLOSING
+"""In-flight rows above which a late notice of one hides behind the others still running: the batch ends
+with its slowest, and with this many left that is rarely the one just finished (`Pace.slack`)."""
 SCOUTS = 32
 """Rows polled while no latency is known yet. The rest wait for what these learn (see `Waiter`): a burst
 of a thousand creates each polled on the blind schedule spent about three polls a row before the
@@ -36,13 +39,13 @@ class Pace:
     """Counts the runner, driver and submitter keep up to date; read by the waiter at every poll."""
 
     unstarted: int = 0
-    """Rows of this run the runner has not started yet."""
+    """Rows the runner has not started yet (of every shard running on this session)."""
     sending: int = 0
     """Rows between the start of their submit and the create's answer (rate budget included)."""
     waiting: int = 0
     """Rows waiting on a token (polled or streamed)."""
-    slot_wait: bool = False
-    """The runner is waiting for an in-flight slot to start its next row."""
+    slot_waits: int = 0
+    """Shards waiting for an in-flight slot to start their next row."""
     last_create: float = 0.0
     """`time.monotonic()` of the latest create sent."""
     scouts: int = 0
@@ -58,10 +61,11 @@ class Pace:
         self.scouts -= scout
 
     @staticmethod
-    def may_poll(scout: bool, model: LatencyModel, elapsed: float) -> bool:
-        """Whether a row may poll at a look of the blind schedule: a scout may, the others wait until a
-        latency is known, or for `PATIENCE` seconds."""
-        return scout or model.quantile(0.5) is not None or elapsed >= PATIENCE
+    def may_poll_blind(scout: bool, elapsed: float) -> bool:
+        """Whether a row may poll at a look of the blind schedule (one decided while no latency was
+        known): a scout may; the others wait for what the scouts learn, for `PATIENCE` seconds at most,
+        and once it is known decide their first look by it."""
+        return scout or elapsed >= PATIENCE
 
     @property
     def creating(self) -> bool:
@@ -77,14 +81,18 @@ class Pace:
         """Seconds by which a completion may be noticed late without delaying the batch (0: none).
 
         Rows waiting for a slot: none. Rows still to be created: as much as the schedule allows (the
-        batch ends after them). Otherwise half the time until the latest create's response would be
-        done at the 95th percentile of the latencies seen (early in a batch those are the fast ones,
-        which errs towards polling more).
+        batch ends after them). Otherwise the more of:
+        - with more than `CROWD` rows in flight, half the spread of the latencies seen (10th to 95th
+          percentile): completions that far apart leave most of them noticed well before the last
+          one, while responses that all take as long as each other leave no room;
+        - half the time until the latest create's response would be done at the 95th percentile.
+        Early in a batch the latencies seen are the fast ones, which errs towards polling more.
         """
-        q95 = model.quantile(0.95)
-        if self.slot_wait or q95 is None:
+        q95, q10 = model.quantile(0.95), model.quantile(0.1)
+        if self.slot_waits or q95 is None or q10 is None:
             return 0.0
         if self.creating:
             return math.inf
         moment = time.monotonic() if at is None else at
-        return max(0.0, 0.5 * (self.last_create + q95 - moment))
+        hidden = 0.5 * (q95 - q10) if self.waiting > CROWD else 0.0
+        return max(hidden, 0.5 * (self.last_create + q95 - moment))

@@ -96,7 +96,8 @@ class BatchRunner:
     async def _drive_all(self, keys: list[str], crashed: list[str]) -> None:
         context = self.driver.context
         gate, pace = context.budget.in_flight, context.pace
-        pace.unstarted = len(keys)
+        unstarted = len(keys)
+        pace.unstarted += unstarted  # one pace for every shard this session runs at once
 
         async def one(key: str) -> None:
             try:
@@ -116,14 +117,19 @@ class BatchRunner:
         try:
             async with asyncio.TaskGroup() as group:
                 for key in keys:
-                    pace.slot_wait = True  # rows now waiting would start sooner if a slot were freed
-                    await gate.acquire()
-                    pace.slot_wait = False
+                    pace.slot_waits += 1  # rows now waiting would start sooner if a slot were freed
+                    try:
+                        await gate.acquire()
+                    finally:
+                        pace.slot_waits -= 1
                     pace.unstarted -= 1
+                    unstarted -= 1
                     group.create_task(one(key), name=f"row:{key}")
         except BaseExceptionGroup as group:
             # Only run-level errors get here (rows record their own); surface the first one plainly.
             raise group.exceptions[0] from None
+        finally:
+            pace.unstarted -= unstarted  # a run stopped early leaves none counted
 
     async def _housekeeping(self, total: int, started: float) -> None:
         next_progress = 0.0

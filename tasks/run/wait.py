@@ -69,7 +69,7 @@ class Waiter:
             )
             await self.context.sleep(delay)
             looks += 1
-            if not pace.may_poll(scout, model, seconds_since(submitted)):
+            if blind and not pace.may_poll_blind(scout, seconds_since(submitted)):
                 continue  # what the scouts learn tells this row when to look (see `pace.SCOUTS`)
             polls += 1
             try:

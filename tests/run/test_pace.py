@@ -6,6 +6,7 @@ counts it is built on (rows to create, rows waiting, scouts) and spends the poll
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from pathlib import Path
 
@@ -36,17 +37,23 @@ async def test_a_burst_is_polled_about_once_a_row_once_its_scouts_have_seen_the_
     assert_every_job_is_paid_for(load(tmp_path / "batch"), jobs, Counter())
 
 
-async def test_a_run_leaves_its_pace_at_rest(tmp_path: Path) -> None:
-    """The counts the schedule reads come back to zero once every row has ended: none leaks a scout,
-    a row waiting or one sending (a leak would hold later runs' rows blind, or dense)."""
+async def test_shards_run_at_once_on_one_session_leave_its_pace_at_rest(tmp_path: Path) -> None:
+    """Two shards on one session, as `flows.targets.run_shards` runs them, share its pace; once every
+    row has ended its counts are back to zero: none leaks a row to create, one waiting or sending, a
+    scout or a slot wait (a leak would hold later rows blind, or poll them densely to the end)."""
+    rows = 80
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.3"), seed=4)) as emu:
-        table = new_table(tmp_path / "batch", 60)
-        session = open_session(settings_for(emu, max_in_flight=20), table, prompts(60))
+        table = new_table(tmp_path / "batch", rows)
+        session = open_session(settings_for(emu, max_in_flight=20), table, prompts(rows))
+        keys = table.keys_with_status(["pending"])
         try:
-            report = await session.runner.run()
+            reports = await asyncio.gather(
+                session.runner.run(keys[: rows // 2]), session.runner.run(keys[rows // 2 :])
+            )
             pace = session.runner.driver.context.pace
+            assert table.counts()["completed"] == rows
         finally:
             await session.aclose()
             table.close()
-    assert report.counts == {"completed": 60}
-    assert (pace.unstarted, pace.sending, pace.waiting, pace.scouts, pace.slot_wait) == (0, 0, 0, 0, False)
+    assert all(sum(report.counts.values()) == rows for report in reports)
+    assert (pace.unstarted, pace.sending, pace.waiting, pace.scouts, pace.slot_waits) == (0, 0, 0, 0, 0)

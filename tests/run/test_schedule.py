@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from rowrelay.tasks.run.pace import CLOSING, Pace
+from rowrelay.tasks.run.pace import CLOSING, CROWD, Pace
 from rowrelay.tasks.run.schedule import (
     CLOSING_STEP,
     FIRST_LOOK_FLOOR,
@@ -121,10 +121,15 @@ def test_the_pace_gives_slack_only_while_a_late_look_cannot_delay_the_batch() ->
     assert Pace(unstarted=5).slack(LatencyModel()) == 0.0  # nothing known yet
     assert Pace(unstarted=5).slack(model) == math.inf  # rows still to be created end after it
     assert Pace(sending=1).slack(model) == math.inf  # one waiting for the rate budget, likewise
-    assert Pace(unstarted=5, slot_wait=True).slack(model) == 0.0  # a row waits for the slot it holds
+    assert Pace(unstarted=5, slot_waits=1).slack(model) == 0.0  # a row waits for the slot it holds
     pace = Pace(waiting=100, last_create=50.0)
     assert pace.slack(model, at=51.0) == pytest.approx(0.5 * (50.0 + q95 - 51.0))
     assert pace.slack(model, at=50.0 + q95 + 1) == 0.0  # past the latest create's likely end
+    q10 = model.quantile(0.1)
+    assert q10 is not None
+    crowd = Pace(waiting=CROWD + 1, last_create=50.0)  # a late notice hides behind the rows still running
+    assert crowd.slack(model, at=100.0) == pytest.approx(0.5 * (q95 - q10))
+    assert Pace(waiting=CROWD + 1).slack(observed([2.0] * 40), at=100.0) == 0.0  # all as long: no room
     assert not pace.closing
     assert Pace(waiting=CLOSING).closing
     assert not Pace(unstarted=1).closing
@@ -141,6 +146,7 @@ def replay(rows: int, burst: int, per_second: float, paced: bool) -> tuple[float
     heapq.heapify(due)
     noticed = [0.0] * rows
     scout = [False] * rows
+    blind = [True] * rows  # the row's next look was decided while no latency was known
     polled = [0] * rows
     while due:
         t, i, looks = heapq.heappop(due)
@@ -148,8 +154,7 @@ def replay(rows: int, burst: int, per_second: float, paced: bool) -> tuple[float
         pace.last_create = created[max(0, bisect.bisect_right(created, t) - 1)]
         if looks == 0 and paced:
             scout[i] = pace.enlist(model)
-        blind = model.quantile(0.5) is None
-        if looks and (not paced or pace.may_poll(scout[i], model, t - created[i])):
+        if looks and (not paced or not blind[i] or pace.may_poll_blind(scout[i], t - created[i])):
             polled[i] += 1
             if t >= created[i] + latency[i]:
                 noticed[i] = t
@@ -158,7 +163,8 @@ def replay(rows: int, burst: int, per_second: float, paced: bool) -> tuple[float
                 pace.discharge(scout[i])
                 continue
         slack, closing = (pace.slack(model, at=t), pace.closing) if paced else (0.0, False)
-        counted = looks if blind else polled[i]
+        blind[i] = model.quantile(0.5) is None
+        counted = looks if blind[i] else polled[i]
         delay = next_poll_delay(t - created[i], counted, model, slack, closing)
         heapq.heappush(due, (t + delay, i, looks + 1))
     last_done = max(c + s for c, s in zip(created, latency, strict=True))
