@@ -101,15 +101,23 @@ async def run_shards(sessions: Mapping[str | None, Session], shards: Sequence[Sh
     (a refused key) stops the others, each cancelling its rows in flight on its own endpoint, and its
     error is raised as itself."""
     gates = {name: asyncio.Semaphore(SHARDS_AT_ONCE) for name in sessions}
+    for part in shards:  # rows of shards yet to start are rows still to create: see `run.pace`
+        sessions[part.endpoint].runner.driver.context.pace.queued += len(part.keys)
 
     async def one(part: Shard) -> None:
-        async with gates[part.endpoint]:
-            # `quote`: Prefect hands the task its arguments as they are, without walking them for futures.
-            runner, keys = (
-                cast(BatchRunner, quote(sessions[part.endpoint].runner)),
-                cast(list[str], quote(part.keys)),
-            )
-            await process_shard(runner, part.number, keys)
+        pace, queued = sessions[part.endpoint].runner.driver.context.pace, len(part.keys)
+        try:
+            async with gates[part.endpoint]:
+                pace.queued -= queued
+                queued = 0
+                # `quote`: Prefect hands the task its arguments as they are, without walking them.
+                runner, keys = (
+                    cast(BatchRunner, quote(sessions[part.endpoint].runner)),
+                    cast(list[str], quote(part.keys)),
+                )
+                await process_shard(runner, part.number, keys)
+        finally:
+            pace.queued -= queued  # a shard stopped before its turn
 
     try:
         async with asyncio.TaskGroup() as group:

@@ -38,6 +38,8 @@ scouts' responses may all be slow, or fail)."""
 class Pace:
     """Counts the runner, driver and submitter keep up to date; read by the waiter at every poll."""
 
+    queued: int = 0
+    """Rows of shards that wait for their turn to start (`flows.targets.run_shards`)."""
     unstarted: int = 0
     """Rows the runner has not started yet (of every shard running on this session)."""
     sending: int = 0
@@ -70,7 +72,7 @@ class Pace:
     @property
     def creating(self) -> bool:
         """Rows of this run are still to be created."""
-        return self.unstarted > 0 or self.sending > 0
+        return self.queued > 0 or self.unstarted > 0 or self.sending > 0
 
     @property
     def closing(self) -> bool:
