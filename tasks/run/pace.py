@@ -48,6 +48,8 @@ class Pace:
     """Rows waiting on a token (polled or streamed)."""
     slot_waits: int = 0
     """Shards waiting for an in-flight slot to start their next row."""
+    rate_waits: int = 0
+    """Rows waiting for the create budget."""
     last_create: float = 0.0
     """`time.monotonic()` of the latest create sent."""
     scouts: int = 0
@@ -82,8 +84,9 @@ class Pace:
     def slack(self, model: LatencyModel, at: float | None = None) -> float:
         """Seconds by which a completion may be noticed late without delaying the batch (0: none).
 
-        Rows waiting for a slot: none. Rows still to be created: as much as the schedule allows (the
-        batch ends after them). Otherwise the more of:
+        Rows waiting for a slot while none waits for the create budget: none (a freed slot would start
+        a create at once). Rows still to be created: as much as the schedule allows (the batch ends
+        after them). Otherwise the more of:
         - with more than `CROWD` rows in flight, half the spread of the latencies seen (10th to 95th
           percentile): completions that far apart leave most of them noticed well before the last
           one, while responses that all take as long as each other leave no room;
@@ -91,7 +94,7 @@ class Pace:
         Early in a batch the latencies seen are the fast ones, which errs towards polling more.
         """
         q95, q10 = model.quantile(0.95), model.quantile(0.1)
-        if self.slot_waits or q95 is None or q10 is None:
+        if (self.slot_waits and not self.rate_waits) or q95 is None or q10 is None:
             return 0.0
         if self.creating:
             return math.inf

@@ -69,7 +69,11 @@ class Submitter:
         admission = context.spend.admit(key, prompt_tokens, context.budget.output.value())
         if admission != "go":
             return admission  # the cost cap (run.spend): decided in memory, before the rate budget
-        await context.budget.acquire_create(context.budget.estimate(prompt_tokens))
+        context.pace.rate_waits += 1
+        try:
+            await context.budget.acquire_create(context.budget.estimate(prompt_tokens))
+        finally:
+            context.pace.rate_waits -= 1
         # The endpoint goes with `submitting`: a token the create returns is only ever waited on there.
         context.table.transition(key, "submitting", endpoint=context.endpoint)
         try:
