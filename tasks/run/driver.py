@@ -12,6 +12,7 @@ sends rows again as `plan.wants_submit` decides.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from rowrelay.tasks.llm import Snapshot
 from rowrelay.tasks.records import HOLDING_TOKEN, IN_FLIGHT, RowStatus
@@ -35,6 +36,7 @@ class RowDriver:
     latencies: LatencyModel = field(default_factory=LatencyModel)
     _submitter: Submitter = field(init=False)
     _waiter: Waiter | None = field(init=False)
+    _since: datetime = field(init=False, default_factory=now)
 
     def __post_init__(self) -> None:
         self._submitter = Submitter(self.context)
@@ -84,11 +86,14 @@ class RowDriver:
     def _record(self, key: str, snapshot: Snapshot) -> None:
         """Record a terminal snapshot, and learn from a completion: its latency and its output size."""
         context, row, moment = self.context, self.context.table.get(key), now()
+        finished = None if self._waiter is None else self._waiter.finished_after.pop(key, None)
         if snapshot.status == "completed":
-            finished = None if self._waiter is None else self._waiter.finished_after.pop(key, None)
             if finished is None and row.submitted_at is not None:
                 finished = (moment - row.submitted_at).total_seconds()  # seen live (stream) or at once
-            if finished is not None:
+            # Only from this session's creates: a row resumed from an earlier run (a crash last night)
+            # took what it took before this run began, and hours learned as a latency would hold every
+            # new row's first look back as long.
+            if finished is not None and row.submitted_at is not None and row.submitted_at >= self._since:
                 self.latencies.observe(finished)
             if snapshot.output_tokens is not None:
                 context.budget.output.observe(snapshot.output_tokens)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import openai
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from rowrelay.tasks.run import open_session
@@ -58,3 +61,33 @@ async def test_shards_run_at_once_on_one_session_leave_its_pace_at_rest(tmp_path
     assert all(sum(report.counts.values()) == rows for report in reports)
     left = (pace.unstarted, pace.sending, pace.waiting, pace.scouts, pace.slot_waits, pace.rate_waits)
     assert left == (0, 0, 0, 0, 0, 0)
+
+
+async def test_rows_resumed_from_an_earlier_run_teach_the_schedule_no_latency(tmp_path: Path) -> None:
+    """Half the rows hold responses an earlier run created an hour before it crashed (as the table
+    says); they are done on the server. What they took is no latency of this run: learned, an hour
+    would hold every new row's first look back about as long. The new rows teach it theirs."""
+    rows, resumed = 40, 20
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.1"), seed=6)) as emu:
+        client = openai.AsyncOpenAI(base_url=emu.url, api_key="x")
+        table = new_table(tmp_path / "batch", rows)
+        for key in [f"row-{i:04d}" for i in range(resumed)]:
+            created = await client.responses.create(
+                model="gpt-4.1-mini", input=f"earlier {key}", background=True, metadata={"rowrelay_row": key}
+            )
+            table.transition(key, "submitting", attempts=1)
+            table.transition(key, "queued", response_id=created.id, submitted_at=an_hour_ago)
+        await client.close()
+        session = open_session(settings_for(emu), table, prompts(rows))
+        try:
+            report = await session.runner.run()
+            learned = list(session.runner.driver.latencies.samples)
+        finally:
+            await session.aclose()
+            table.close()
+        jobs = Counter(creates_per_row(emu))
+    assert report.counts == {"completed": rows}
+    assert len(learned) == rows - resumed
+    assert max(learned) < 60, learned
+    assert_every_job_is_paid_for(load(tmp_path / "batch"), jobs, Counter())
