@@ -6,11 +6,11 @@ first two: they outlive the runs on purpose. The runner exits by itself after an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -45,26 +45,24 @@ class Service:
 
 def recorded(home: Path) -> list[Service]:
     """The services with a record under `home`, whether or not their process still runs."""
-    found = []
-    for emulator in embedded.emulator_records(home):
-        pid = emulator.get("pid")
-        pid = pid if isinstance(pid, int) else 0
-        since = float(emulator.get("started_at") or 0.0)
-        alive = detached.runs(pid, embedded.MARKER)
-        found.append(Service("emulator", pid, str(emulator.get("url")), since, alive))
+    found = [_from_record("emulator", e, "url", embedded.MARKER) for e in embedded.emulator_records(home)]
     server = local_prefect.read_server(home)
     if server is not None:
         alive = local_prefect.alive(server)
         found.append(Service(local_prefect.NAME, server.pid, server.ui, server.started_at, alive))
     runner = warm.runner_record(home)
     if runner is not None:
-        pid = runner.get("pid")
-        pid = pid if isinstance(pid, int) else 0
-        since = float(runner.get("started_at") or 0.0)
-        found.append(
-            Service("runner", pid, str(runner.get("socket")), since, detached.runs(pid, warm.MARKER))
-        )
+        found.append(_from_record("runner", runner, "socket", warm.MARKER))
     return found
+
+
+def _from_record(name: str, record: Mapping[str, Any], address: str, marker: str) -> Service:
+    """A service from its JSON record (`pid`, `started_at`, and its address under `address`); whether it
+    runs is asked of the process with that pid, which must still carry `marker` (not a reused pid)."""
+    pid = record.get("pid")
+    pid = pid if isinstance(pid, int) else 0
+    since = float(record.get("started_at") or 0.0)
+    return Service(name, pid, str(record.get(address)), since, detached.runs(pid, marker))
 
 
 _STOPPERS: dict[str, Callable[[Path], object]] = {

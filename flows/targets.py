@@ -102,10 +102,10 @@ async def run_shards(sessions: Mapping[str | None, Session], shards: Sequence[Sh
     error is raised as itself."""
     gates = {name: asyncio.Semaphore(SHARDS_AT_ONCE) for name in sessions}
     for part in shards:  # rows of shards yet to start are rows still to create: see `run.pace`
-        sessions[part.endpoint].runner.driver.context.pace.queued += len(part.keys)
+        sessions[part.endpoint].runner.pace.queued += len(part.keys)
 
     async def one(part: Shard) -> None:
-        pace, queued = sessions[part.endpoint].runner.driver.context.pace, len(part.keys)
+        pace, queued = sessions[part.endpoint].runner.pace, len(part.keys)
         try:
             async with gates[part.endpoint]:
                 pace.queued -= queued

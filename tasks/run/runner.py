@@ -23,6 +23,7 @@ from rowrelay.tasks.llm import Backend, BackendRefusedError, Snapshot, in_backgr
 from rowrelay.tasks.records import ENDED, HOLDING_TOKEN, IN_FLIGHT, RowStatus
 from rowrelay.tasks.run.context import RunCounters
 from rowrelay.tasks.run.driver import RowDriver
+from rowrelay.tasks.run.pace import Pace
 from rowrelay.tasks.run.plan import send_order
 from rowrelay.tasks.state import StateTable
 
@@ -68,6 +69,11 @@ class BatchRunner:
     progress_interval: float = 0.5
     checkpoint_interval: float = 0.2
 
+    @property
+    def pace(self) -> Pace:
+        """Where this runner's rows stand, shards run at once included (`run.pace`)."""
+        return self.driver.context.pace
+
     async def run(self, keys: Iterable[str] | None = None) -> RunReport:
         context = self.driver.context
         table = context.table
@@ -95,7 +101,7 @@ class BatchRunner:
 
     async def _drive_all(self, keys: list[str], crashed: list[str]) -> None:
         context = self.driver.context
-        gate, pace = context.budget.in_flight, context.pace
+        gate, pace = context.budget.in_flight, self.pace
         unstarted = len(keys)
         pace.unstarted += unstarted  # one pace for every shard this session runs at once
 

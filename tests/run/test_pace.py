@@ -53,7 +53,7 @@ async def test_shards_run_at_once_on_one_session_leave_its_pace_at_rest(tmp_path
             reports = await asyncio.gather(
                 session.runner.run(keys[: rows // 2]), session.runner.run(keys[rows // 2 :])
             )
-            pace = session.runner.driver.context.pace
+            pace = session.runner.pace
             assert table.counts()["completed"] == rows
         finally:
             await session.aclose()
