@@ -45,10 +45,12 @@ def state_problem(exc: StateError, state: Path) -> str:
 
 
 @contextlib.contextmanager
-def told_once(*reported: type[BaseException]) -> Iterator[None]:
+def told_once(
+    *reported: type[BaseException], signals: tuple[type[BaseException], ...] = ()
+) -> Iterator[None]:
     """While the block runs, the console leaves out Prefect's records of the `reported` exceptions, which
-    the command tells in its own one line (`ReportedByTheCommand`)."""
-    quiet = ReportedByTheCommand(reported)
+    the command tells in its own one line (`ReportedByTheCommand`), and any logger's records of `signals`."""
+    quiet = ReportedByTheCommand(reported, signals)
     handlers = list(logging.getLogger().handlers)
     for handler in handlers:
         handler.addFilter(quiet)
@@ -66,17 +68,27 @@ class ReportedByTheCommand(logging.Filter):
     Prefect logs a failed task and flow run twice each, with the traceback and then its final state; they
     still reach the flow run's logs on the Prefect server (another handler), only not the console, where
     seventy lines of traceback hid the one line that says what to do. The final-state records carry no
-    exception, only its text, so the text of each exception seen is remembered and matched."""
+    exception, only its text, so the text of each exception seen is remembered and matched.
 
-    def __init__(self, reported: tuple[type[BaseException], ...]) -> None:
+    `signals` (Prefect's `TerminationSignal`) are dropped from every logger, by their exception alone:
+    Prefect raises SIGTERM as one wherever the main thread is, and when that is inside a socket write
+    asyncio logs it as a "Fatal write error" with its traceback, though it is only the signal the user
+    sent, which the command reports ("terminated: ...")."""
+
+    def __init__(
+        self, reported: tuple[type[BaseException], ...], signals: tuple[type[BaseException], ...] = ()
+    ) -> None:
         super().__init__()
         self.reported = reported
+        self.signals = signals
         self.texts: set[str] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if self.signals and isinstance(exc, self.signals):
+            return False
         if not record.name.startswith("prefect."):
             return True
-        exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, self.reported):
             if str(exc):  # an empty text would match every later record
                 self.texts.add(str(exc))

@@ -86,9 +86,19 @@ class BatchRunner:
         try:
             with heap_frozen():
                 await self._drive_all(order, crashed)
-        except asyncio.CancelledError:
+        except Exception:
+            raise  # about the run (a refused key): its responses go on, and the next run waits on them
+        except BaseException as stop:
+            # Stopped: cancelled (Ctrl-C, a flow cancellation), or by a signal raised as an exception
+            # wherever it landed. Prefect raises SIGTERM as one from its handler, so it can surface in a
+            # row's poll, and reach here instead of the loop; the run's work is cancelled either way.
             cancelled = await asyncio.shield(cancel_in_flight(table, context.backend, scope))
-            log.warning("run cancelled: %d in-flight responses cancelled on the server", cancelled)
+            how = (
+                "cancelled"
+                if isinstance(stop, asyncio.CancelledError)
+                else f"stopped ({type(stop).__name__})"
+            )
+            log.warning("run %s: %d in-flight responses cancelled on the server", how, cancelled)
             raise
         finally:
             background.cancel()

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import signal
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
+from prefect.exceptions import TerminationSignal
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
-from rowrelay.tasks.llm import BackendRefusedError
+from rowrelay.tasks.llm import BackendRefusedError, Snapshot
 from rowrelay.tasks.run import open_session, submit
 from rowrelay.tasks.state import StateTable, load
 from tests.support.runs import (
@@ -130,6 +132,35 @@ async def test_cancelling_the_run_cancels_in_flight_responses_on_the_server(tmp_
             return sum(r["status"] in ("queued", "in_progress") for r in emu.emulator.listing()) >= 10
 
         await cancel_midway(emu, tmp_path / "batch", 10, all_running)
+        assert {r["status"] for r in emu.emulator.listing()} == {"cancelled"}
+    assert set(load(tmp_path / "batch")["status"]) == {"cancelled"}
+
+
+async def test_a_signal_raised_inside_a_rows_poll_stops_the_run_and_cancels_its_work(tmp_path: Path) -> None:
+    """Prefect turns SIGTERM into `TerminationSignal`, raised wherever the main thread is when it lands;
+    that may be inside a row's poll (a socket write, a JSON parse) rather than the event loop. The run
+    stops as it does when cancelled: every response in flight is cancelled on the server, and the
+    signal goes on up."""
+    rows = 10
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:30"))) as emu:
+        table = new_table(tmp_path / "batch", rows)
+        session = open_session(settings_for(emu), table, prompts(rows))
+        background = session.runner.driver.context.background
+        assert background is not None
+        retrieve = background.retrieve
+
+        async def landed_here(response_id: str) -> Snapshot:
+            if sum(r["status"] in ("queued", "in_progress") for r in emu.emulator.listing()) < rows:
+                return await retrieve(response_id)
+            raise TerminationSignal(signal=signal.SIGTERM)
+
+        background.retrieve = landed_here  # type: ignore[method-assign]
+        try:
+            with pytest.raises(TerminationSignal):
+                await session.runner.run()
+        finally:
+            await session.aclose()
+            table.close()
         assert {r["status"] for r in emu.emulator.listing()} == {"cancelled"}
     assert set(load(tmp_path / "batch")["status"]) == {"cancelled"}
 
