@@ -170,6 +170,17 @@ class RateBudget:
             await self._tokens.acquire(min(tokens, self.tpm))
         await self._gate(poll=False)  # a 429 elsewhere may have closed the gate while we queued
 
+    def slots_bind(self, rows_left: int) -> bool:
+        """Whether a create that a freed in-flight slot would start now is one the rate would not give
+        back later: the create bucket is full (its refill spills over), or holds enough for every row
+        `rows_left` to create (the run stays bound by its slots to the end). Otherwise the creates it
+        holds wait for later rows, and a slot freed sooner ends the batch no sooner. True when not known
+        here (a shared bank: `tasks.cluster`)."""
+        if self._shared_creates is not None:
+            return True
+        bucket = self._requests.limiter
+        return bucket.has_capacity(bucket.max_rate) or bucket.has_capacity(max(1, rows_left))
+
     async def acquire_poll(self) -> None:
         await self._gate(poll=True)
         if self._shared_polls is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rowrelay.tasks.run.schedule import LatencyModel
@@ -81,12 +82,15 @@ class Pace:
         """Nothing left to create and at most `CLOSING` rows in flight: the batch's last rows."""
         return not self.creating and self.waiting <= CLOSING
 
-    def slack(self, model: LatencyModel, at: float | None = None) -> float:
+    def slack(
+        self, model: LatencyModel, at: float | None = None, slots_bind: Callable[[int], bool] | None = None
+    ) -> float:
         """Seconds by which a completion may be noticed late without delaying the batch (0: none).
 
-        Rows waiting for a slot while none waits for the create budget: none (a freed slot would start
-        a create at once). Rows still to be created: as much as the schedule allows (the batch ends
-        after them). Otherwise the more of:
+        Rows waiting for a slot while none waits for the create budget: none, if a create a freed slot
+        starts now is one the rate would not give back later (`slots_bind`, given the rows left to
+        create: `RateBudget.slots_bind`; unknown, it is). Rows still to be created: as much as the
+        schedule allows (the batch ends after them). Otherwise the more of:
         - with more than `CROWD` rows in flight, half the spread of the latencies seen (10th to 95th
           percentile): completions that far apart leave most of them noticed well before the last
           one, while responses that all take as long as each other leave no room;
@@ -94,7 +98,10 @@ class Pace:
         Early in a batch the latencies seen are the fast ones, which errs towards polling more.
         """
         q95, q10 = model.quantile(0.95), model.quantile(0.1)
-        if (self.slot_waits and not self.rate_waits) or q95 is None or q10 is None:
+        if q95 is None or q10 is None:
+            return 0.0
+        slot_bound = self.slot_waits and not self.rate_waits
+        if slot_bound and (slots_bind is None or slots_bind(self.queued + self.unstarted)):
             return 0.0
         if self.creating:
             return math.inf

@@ -64,9 +64,8 @@ class Waiter:
         while True:
             elapsed = (now() - submitted).total_seconds()
             blind = model.quantile(0.5) is None
-            delay = next_poll_delay(
-                elapsed, looks if blind else polls, model, pace.slack(model), pace.closing
-            )
+            slack = pace.slack(model, slots_bind=self.context.budget.slots_bind)
+            delay = next_poll_delay(elapsed, looks if blind else polls, model, slack, pace.closing)
             await self.context.sleep(delay)
             looks += 1
             if blind and not pace.may_poll_blind(scout, seconds_since(submitted)):

@@ -334,3 +334,23 @@ def test_rate_limit_headers_pause_creates_until_the_next_one_fits_but_never_poll
     poll, create = run_in_virtual_time(main)
     assert poll == 0.0
     assert create == pytest.approx(create_wait, abs=EXACT)
+
+
+def test_slots_bind_only_when_the_bucket_spills_or_holds_every_row_left() -> None:
+    """A run waiting for a slot polls densely only when the create a freed slot starts would otherwise be
+    lost to the rate: its bucket is full (the refill spills over), or holds enough for every row left."""
+
+    async def main() -> None:
+        budget = _budget(rpm=600)  # a bucket of 5 (half a second), refilled at 10 a second
+        assert budget.slots_bind(rows_left=1000)  # full: every create not made now is lost
+        for _ in range(5):
+            await budget.acquire_create(1)
+        assert not budget.slots_bind(rows_left=1000)  # empty: later rows will use what it refills
+        assert not budget.slots_bind(rows_left=1)
+        await asyncio.sleep(0.2)  # two refilled
+        assert budget.slots_bind(rows_left=2)  # enough for every row left: slots bind to the end
+        assert not budget.slots_bind(rows_left=3)
+        await asyncio.sleep(0.3)  # refilled: full again
+        assert budget.slots_bind(rows_left=1000)
+
+    run_in_virtual_time(main)

@@ -124,6 +124,9 @@ def test_the_pace_gives_slack_only_while_a_late_look_cannot_delay_the_batch() ->
     assert Pace(queued=1000).slack(model) == math.inf  # a shard waiting for its turn, likewise
     assert Pace(unstarted=5, slot_waits=1).slack(model) == 0.0  # a row waits for the slot it holds
     assert Pace(unstarted=5, slot_waits=1, rate_waits=3).slack(model) == math.inf  # the rate binds
+    bound = Pace(unstarted=5, slot_waits=1)
+    assert bound.slack(model, slots_bind=lambda rows_left: rows_left <= 5) == 0.0  # slots to the end
+    assert bound.slack(model, slots_bind=lambda rows_left: False) == math.inf  # the bucket keeps them
     pace = Pace(waiting=100, last_create=50.0)
     assert pace.slack(model, at=51.0) == pytest.approx(0.5 * (50.0 + q95 - 51.0))
     assert pace.slack(model, at=50.0 + q95 + 1) == 0.0  # past the latest create's likely end
