@@ -55,6 +55,7 @@ from rowrelay.tasks.errors import (
     LeaseHeldError,
     StateError,
 )
+from rowrelay.tasks.state.allocator import prefer_system_allocator
 from rowrelay.tasks.state.batch import is_state_directory, state_directory_problem
 from rowrelay.tasks.state.files import BATCH_FILE, RUN_FILE
 from rowrelay.tasks.state.orphans import orphan_note
@@ -64,6 +65,8 @@ from rowrelay.tasks.state.run_record import RunRecord, read_run_record, write_ru
 from rowrelay.tasks.state.schema import SCHEMA, SCHEMA_VERSION, RowState
 from rowrelay.tasks.state.table import COMPACT_SEGMENTS, OrphanPolicy, StateTable, TableOptions
 from rowrelay.tasks.state.transitions import TRANSITIONS, check_transition, is_allowed
+
+prefer_system_allocator()  # before any table is read; each buffer is freed to the pool it came from
 
 __all__ = [
     "BATCH_FILE",
