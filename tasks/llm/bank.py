@@ -8,8 +8,8 @@ that bucket's `tat` on by `count` emission intervals.
 The answer is a delay, not a permit to wait for here: the bank never sleeps, so one grant costs the
 scheduler a few microseconds and the worker one round trip, and a worker asks once for all the creates
 it has waiting (up to `CHUNK_SECONDS` of the rate), not once per create. The tolerance is the burst the
-batch may send at once: half a second of creates, as a single process starts with (`pacing.py`), and a
-minute of tokens and polls, as a single process's buckets hold.
+batch may send at once: half a second of creates, as a single process starts with (`pacing.py`), a
+second of polls, and a minute of tokens, as a single process's buckets hold.
 
 A worker that meets a 429 or an exhausted `x-ratelimit-*` header reports a pause: every later grant of
 that kind, to any worker, waits it out. In-flight slots are held by name (`holder`, one shard on one
@@ -27,8 +27,12 @@ Kind = Literal["creates", "polls"]
 CREATE_BURST_SECONDS = 0.5
 """Creates allowed at once, in seconds of the rate: servers enforce a minute's limit over shorter windows
 (pacing.py), so creates never burst a minute's worth."""
+POLL_BURST_SECONDS = 1.0
+"""Polls allowed at once, in seconds of their rate. A minute's worth at once would let any minute see
+nearly twice the budget (a full bucket, then its refill); with a second's, no minute sees more than the
+budget and a second's worth (or one poll, under 60 a minute). Polls that come due together wait their turn instead, at the budget's rate."""
 MINUTE = 60.0
-"""Tokens and polls burst up to a minute's worth, as a single process's buckets do."""
+"""Tokens burst up to a minute's worth, as a single process's bucket does."""
 CHUNK_SECONDS = 0.05
 """Most a worker asks for at once, in seconds of the rate: a bigger chunk saves round trips, but what a
 worker holds and has not sent yet is rate another worker could have used."""
@@ -93,7 +97,7 @@ class _Endpoint:
 
     def __post_init__(self) -> None:
         self.creates, self.tokens = _Cell(self.limits.rpm, CREATE_BURST_SECONDS), _Cell(self.limits.tpm)
-        self.polls = _Cell(self.limits.poll_rpm)
+        self.polls = _Cell(self.limits.poll_rpm, POLL_BURST_SECONDS)
 
     @property
     def in_flight(self) -> int:

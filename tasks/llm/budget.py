@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 from aiolimiter import AsyncLimiter
 
-from rowrelay.tasks.llm.bank import Limits
-from rowrelay.tasks.llm.pacing import CreatePace
+from rowrelay.tasks.llm.bank import POLL_BURST_SECONDS, Limits
+from rowrelay.tasks.llm.pacing import CreatePace, even_bucket
 from rowrelay.tasks.llm.shared import BankLink, SharedRate, SharedSlots
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
@@ -130,7 +130,7 @@ class RateBudget:
     def __post_init__(self) -> None:
         self._requests = CreatePace(self.rpm)
         self._tokens = AsyncLimiter(self.tpm, 60)
-        self._polls = AsyncLimiter(self.poll_rpm, 60)
+        self._polls = even_bucket(self.poll_rpm, POLL_BURST_SECONDS)
         if self.shared is None:
             self.in_flight = asyncio.Semaphore(self.max_in_flight)
             return

@@ -23,13 +23,20 @@ CUSHION_SECONDS = 0.5
 """The burst to start with, and what is kept back from the server's bucket, in seconds of the rate."""
 
 
+def even_bucket(per_minute: float, burst_seconds: float) -> AsyncLimiter:
+    """A bucket of `per_minute` units a minute that lets at most `burst_seconds` of them go at once (at
+    least one unit, so that a rate under one a `burst_seconds` still lets a unit through)."""
+    burst = max(1.0, per_minute * burst_seconds / 60.0)
+    return AsyncLimiter(burst, burst * 60.0 / per_minute)
+
+
 class CreatePace:
     """The create bucket: `rpm` creates a minute, in bursts no larger than the server is known to take."""
 
     def __init__(self, rpm: int) -> None:
         self.rpm = rpm
-        self.floor = max(1.0, rpm * CUSHION_SECONDS / 60.0)
-        self.limiter = AsyncLimiter(self.floor, self.floor * 60.0 / rpm)
+        self.limiter = even_bucket(rpm, CUSHION_SECONDS)
+        self.floor = self.limiter.max_rate
         self.shrunk = False
 
     @property

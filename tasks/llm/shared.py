@@ -36,8 +36,8 @@ class SharedRate:
 
     Creates are asked for as they wait: a create permit granted ahead and sent late would bunch with
     the next grant's and crowd the server's window. Polls are asked for a whole chunk at a time: they
-    may burst a minute's worth, and one arrives at a time, so asking as they wait cost a round trip a
-    poll (bench_dask)."""
+    may burst a second's worth (twenty chunks), and one arrives at a time, so asking as they wait cost a
+    round trip a poll (bench_dask)."""
 
     def __init__(
         self, link: BankLink, kind: Kind, chunk: int, sleep: Callable[[float], Awaitable[None]]

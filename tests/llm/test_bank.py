@@ -96,6 +96,32 @@ def test_tokens_per_minute_bind_across_workers() -> None:
     assert times[-1] - times[0] == pytest.approx(20.0, abs=1.5)
 
 
+def test_workers_polling_a_rested_budget_keep_any_minute_near_it() -> None:
+    """Polls burst a second's worth (POLL_BURST_SECONDS), not a minute's: after a quiet spell, two
+    workers polling flat out see the budget in the next minute, and about a second's worth more."""
+
+    async def main() -> list[float]:
+        bank = _bank(poll_rpm=6_000)  # 100 a second
+        budgets = [_budget(LocalLink(bank, f"w{i}")) for i in range(2)]
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(600)  # long-latency rows, nobody polling
+        start, times = loop.time(), []
+
+        async def poll(budget: RateBudget) -> None:
+            while loop.time() - start < 60:
+                await budget.acquire_poll()
+                times.append(loop.time() - start)
+
+        await asyncio.gather(*(poll(b) for b in budgets))
+        return times
+
+    times = run_in_virtual_time(main)
+    chunk = Limits(1, 1, 6_000, 1).chunk("polls")
+    in_the_minute = sum(1 for t in times if t < 60)
+    assert 6_000 <= in_the_minute <= 6_000 + 100 + 2 * chunk  # a chunk granted ahead per worker
+    assert sum(1 for t in times if t < 1) <= 2 * 100 + 2 * chunk
+
+
 def test_a_pause_one_worker_reports_holds_every_worker() -> None:
     async def main() -> float:
         bank = _bank(rpm=6000)

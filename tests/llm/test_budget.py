@@ -230,9 +230,29 @@ def test_polls_have_their_own_rate_and_do_not_spend_the_create_budget() -> None:
         return polls, _clock() - before
 
     polls, create_wait = run_in_virtual_time(main)
-    assert polls[:120] == [0.0] * 120
-    assert polls[120] == pytest.approx(0.5, abs=EXACT)  # 120/min: one every half second
+    assert polls[:2] == [0.0, 0.0]  # a second's worth at once (bank.POLL_BURST_SECONDS)
+    assert polls[2:] == pytest.approx([0.5 * k for k in range(1, 120)], abs=EXACT)  # then one every 0.5 s
     assert create_wait == 0.0  # a spent poll budget leaves the single create per minute untouched
+
+
+def test_a_rested_poll_budget_lets_no_minute_see_much_more_than_it() -> None:
+    """A run whose rows wait long between looks leaves the poll bucket full; when many rows come due at
+    once, the next minute must still hold about the budget, not a full bucket and then its refill."""
+
+    async def main() -> list[float]:
+        budget = _budget(poll_rpm=6_000)
+        await asyncio.sleep(600)  # long-latency rows, nobody polling: the bucket rests full
+        start = _clock()
+        polls = []
+        while _clock() - start < 60:
+            await budget.acquire_poll()
+            polls.append(_clock() - start)
+        return polls
+
+    polls = run_in_virtual_time(main)
+    in_the_minute = sum(1 for t in polls if t < 60)
+    assert 6_000 <= in_the_minute <= 6_000 + 100  # the budget, and at most a second's worth more
+    assert sum(1 for t in polls if t < 1) <= 2 * 100  # no burst of a minute's worth
 
 
 async def _waits(budget: RateBudget) -> tuple[float, float]:

@@ -11,8 +11,9 @@ For code that does no I/O of its own: ready sockets are still served, but the cl
 from __future__ import annotations
 
 import asyncio
+import math
 import selectors
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sized
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -29,25 +30,33 @@ class _JumpingSelector(selectors.DefaultSelector):
     """The loop's selector. asyncio asks it to block for `timeout` (until its next timer, or for ever
     when it has none); instead it moves the clock on by `timeout` and only polls."""
 
-    def __init__(self, clock: _Clock) -> None:
+    def __init__(self, clock: _Clock, idle: Callable[[], bool]) -> None:
         super().__init__()
-        self._clock = clock
+        self._clock, self._idle = clock, idle
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         if timeout is None:
             # No timer at all: only another thread (an executor finishing, say) can wake the loop, and
             # that is real time; skipping it would hang, so wait for it for real.
             return super().select(None)
-        self._clock.now += max(0.0, timeout)
+        if timeout > 0 or self._idle():
+            # Moved by at least one step of the float when the loop only waits for a timer (a zero
+            # timeout with nothing ready: one due now). A timer a hair after now, after rounding, is
+            # one due now, and code that re-arms it until time has passed (aiolimiter's wake-up, its
+            # leak short by a rounding error) would otherwise spin at the same reading for ever; a
+            # real clock always moves on between two turns of the loop.
+            self._clock.now = max(self._clock.now + timeout, math.nextafter(self._clock.now, math.inf))
         return super().select(0)
 
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
     """A selector event loop whose `time()` is the virtual clock (see the module docstring)."""
 
+    _ready: Sized  # asyncio's queue of callbacks to run this turn
+
     def __init__(self) -> None:
         self._clock = _Clock()
-        super().__init__(_JumpingSelector(self._clock))
+        super().__init__(_JumpingSelector(self._clock, lambda: not self._ready))
 
     def time(self) -> float:
         return self._clock.now
