@@ -30,7 +30,8 @@ CREATE_BURST_SECONDS = 0.5
 POLL_BURST_SECONDS = 1.0
 """Polls allowed at once, in seconds of their rate. A minute's worth at once would let any minute see
 nearly twice the budget (a full bucket, then its refill); with a second's, no minute sees more than the
-budget and a second's worth (or one poll, under 60 a minute). Polls that come due together wait their turn instead, at the budget's rate."""
+budget and a second's worth (or one poll, under 60 a minute). Polls that come due together wait their
+turn instead, at the budget's rate."""
 MINUTE = 60.0
 """Tokens burst up to a minute's worth, as a single process's bucket does."""
 CHUNK_SECONDS = 0.05
