@@ -8,8 +8,8 @@ against 0.7-0.9 s), which writes a new 1M-row table just after the versions it f
 time went on touching fresh pages. Every other step of `bench_scale` (plan, re-plan, close with
 compaction) was as fast or faster, and no step's peak RSS rose by more than 25 MB (the resume on both
 cores: 801-853 MB against 830; the plan: 855-867 against 918). A runner holding 100,000 rows in flight
-peaked at 717-719 MB against 676 MB (`bench_inflight`, one run with mimalloc). Nothing in rowrelay depends on the
-pool beyond speed and memory.
+peaked at 717-719 MB against 676 MB (`bench_inflight`, one run with mimalloc). Nothing in rowrelay
+depends on the pool beyond speed and memory.
 """
 
 from __future__ import annotations
