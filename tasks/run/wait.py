@@ -28,7 +28,7 @@ from rowrelay.tasks.state import RowState
 
 POLLING = 256
 """Rows between the poll budget and the poll's answer at once. A large budget lets thousands of polls
-through in one burst (a second of 10^6/min is 16,000; the budget once held a minute's): with tens of
+through in one burst (a second of 10^6/min is about 16,700; the budget once held a minute's): with tens of
 thousands of rows due, that burst queued on the HTTP pool held a request's objects per row and waited
 there past the request timeout. The rest wait here, cheaply and in order, until a few hundred (enough
 to keep the pool busy) are on their way."""
