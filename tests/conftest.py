@@ -16,6 +16,13 @@ from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emu
 from tests.prefect_server import prefect_server
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with slow tests first. A worker takes a whole file at a time (`--dist loadfile`), so a slow
+    file collected late (alphabetically) ran while the other workers, done with theirs, sat idle."""
+    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow)  # stable: each file's tests keep their order
+
+
 @pytest.fixture
 def emulator() -> Iterator[RunningEmulator]:
     """A default emulator (zero latency, no limits, no faults) on a free port."""
