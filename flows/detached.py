@@ -121,6 +121,18 @@ def free_port() -> int:
         return port
 
 
+def port_free(port: int) -> bool:
+    """Whether nothing listens on loopback `port` (connections a stopped server left behind do not count,
+    as for the servers themselves, which bind with SO_REUSEADDR)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 @contextlib.contextmanager
 def exclusive(lock: Path) -> Iterator[None]:
     """Hold `lock` (flock) for the block: one process at a time decides whether to start a server. The

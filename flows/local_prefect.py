@@ -32,6 +32,7 @@ import httpx
 
 from rowrelay.flows import detached
 from rowrelay.flows.prefect_seed import seed_database
+from rowrelay.flows.server_guard import ServerGuard
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.settings import Settings
 
@@ -184,9 +185,12 @@ class PrefectTracking:
                 self.record = record
                 return
             detached.stop(record.pid, MARKER)  # ours, and hung: replaced, not left running
-        self._start()
+        # Back on its port: a run still holding its URL (whose guard may be starting it too) reaches it.
+        self._start(None if record is None else record.port)
 
-    def _start(self) -> tuple[subprocess.Popen[bytes], ServerRecord]:
+    def _start(self, port: int | None = None) -> tuple[subprocess.Popen[bytes], ServerRecord]:
+        """Spawn the server on `port` if nothing listens there, else on a free port, and record it.
+        (`_wait` takes an answer at the URL for this server's, so never a port something else holds.)"""
         assert self.home is not None
         data = self.home / _DATA
         data.mkdir(parents=True, exist_ok=True)
@@ -194,7 +198,8 @@ class PrefectTracking:
         # nothing to register at this first start.
         seeded = seed_database(data)
         log = self.home / _LOG
-        port = detached.free_port()
+        if port is None or not detached.port_free(port):
+            port = detached.free_port()
         command = [sys.executable, "-m", "prefect", "server", "start", *_ADDRESS, str(port)]
         # Not rowrelay's settings nor any API key: a long-lived process has no use for them.
         env = detached.passed_on(os.environ)
@@ -257,8 +262,30 @@ class PrefectTracking:
         say(f"Prefect UI: {self.record.ui}")
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
-        with temporary_settings(updates={PREFECT_API_URL: self.record.url}):
+        guard = ServerGuard("the local Prefect server", lambda: self.record is None or alive(self.record),
+                            self._revive, say)  # fmt: skip
+        with temporary_settings(updates={PREFECT_API_URL: self.record.url}), guard:
             yield
+
+    def _revive(self) -> str | None:
+        """The server this run uses is gone: start it again on the same port, where this run's client
+        (which holds that URL) finds it at its next retry. Under the lock, as any start: another run
+        using it may have started it first."""
+        assert self.home is not None
+        assert self.record is not None
+        gone = self.record
+        with detached.exclusive(self.home / _LOCK):
+            current = read_server(self.home)
+            if current is not None and current.port == gone.port and alive(current):
+                self.record = current
+                return None
+            if not detached.port_free(gone.port):  # a server elsewhere would not help: the URL is fixed
+                raise OSError(f"another program listens on its port, {gone.port}")
+            self.started, self.record = self._start(gone.port)
+        return (
+            f"the local Prefect server (pid {gone.pid}) stopped during this run; started it again on its "
+            f"port (pid {self.record.pid}, log {self.record.log}) so the run goes on being recorded"
+        )
 
 
 def _answers_within(record: ServerRecord, patience: float) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import psutil
 import pytest
 from typer.testing import CliRunner
@@ -22,7 +24,8 @@ from rowrelay.flows import detached
 from rowrelay.flows.cli import app
 from rowrelay.flows.local_prefect import MARKER, PrefectTracking, answers, read_server, stop_server
 from rowrelay.tasks.settings import Settings
-from tests.support.cli import ROOT, rowrelay, run_args
+from rowrelay.tasks.state import load
+from tests.support.cli import ROOT, rowrelay, run_args, run_until_in_flight
 from tests.support.local_prefect import environment, stopped_afterwards
 from tests.support.tickets import write_tickets
 
@@ -94,6 +97,38 @@ def test_runs_start_one_local_server_reuse_it_and_services_stop_it(tmp_path: Pat
     assert read_server(home) is None
     assert not (home / "emulator.json").exists()
     assert rowrelay(["services"], env).stdout == f"no services recorded in {home}\n"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_server_killed_mid_run_is_started_again_on_its_port_and_the_run_ends_recorded(
+    tmp_path: Path, home: Path
+) -> None:
+    rows = 20
+    source = write_tickets(tmp_path / "tickets.csv", rows)
+    env = environment(home, tmp_path / "client-prefect", ROWRELAY_EMULATOR_ARGS="--latency fixed:4")
+    args = run_args(source, tmp_path)
+    run = run_until_in_flight(args, env, tmp_path / "state", rows, tmp_path / "run.log", within=240)
+    killed = read_server(home)
+    assert killed is not None
+    os.kill(killed.pid, signal.SIGKILL)
+    try:
+        # Left alone, the run's Prefect calls each retried for a minute: more than five minutes, no output.
+        assert run.wait(timeout=240) == 0, (tmp_path / "run.log").read_text()[-3000:]
+    finally:
+        run.kill()  # a run still waiting is not left behind
+        run.wait()
+    said = (tmp_path / "run.log").read_text()
+    again = read_server(home)
+    assert again is not None
+    assert (again.port, again.url) == (killed.port, killed.url)
+    assert again.pid != killed.pid
+    assert detached.runs(again.pid, MARKER)
+    assert f"the local Prefect server (pid {killed.pid}) stopped during this run; started it again" in said
+    assert f"(pid {again.pid}, log {home / 'prefect-server.log'})" in said
+    assert set(load(tmp_path / "state")["status"]) == {"completed"}
+    assert len(pd.read_csv(tmp_path / "out.csv")) == rows
+    assert _batch_runs(again.url) == {str(tmp_path / "state"): "COMPLETED"}
 
 
 _BEGIN = """
