@@ -20,6 +20,7 @@ from rich.progress import (
 from rich.table import Column, Table
 
 from rowrelay.tasks.run import Progress as RunProgress
+from rowrelay.tasks.run import RunCounters
 
 Sink = Callable[[RunProgress], None]
 
@@ -27,6 +28,9 @@ Sink = Callable[[RunProgress], None]
 LINE_EVERY = 30.0
 """Seconds between progress lines where stderr is not a terminal (a cron job's log, CI, `2> run.log`):
 there rich's live bar prints only its last state, so a long run said nothing until it ended."""
+RECENT = LINE_EVERY
+"""Seconds a burst of 429s or transient errors stays on the progress line after the last one: a line
+printed every `LINE_EVERY` seconds shows any that came since the one before."""
 
 
 @contextlib.contextmanager
@@ -77,10 +81,12 @@ def lines(
 
 
 def _describer(clock: Callable[[], float]) -> Callable[[RunProgress], str]:
-    """What a progress update says besides the row count: failed, in flight, this run's rate, money."""
+    """What a progress update says besides the row count: failed, in flight, this run's rate, money,
+    and what is being retried (`_troubles`)."""
     # The rate is measured from the first update seen: rows a resumed batch had ended before are not this
     # run's throughput.
     first: list[tuple[float, int]] = []
+    troubles = _troubles(clock)
 
     def describe(update: RunProgress) -> str:
         failed = sum(update.counts.get(s, 0) for s in ("failed", "incomplete", "cancelled", "expired"))
@@ -89,9 +95,38 @@ def _describer(clock: Callable[[], float]) -> Callable[[RunProgress], str]:
             first.append((moment, update.done))
         seconds, ran = moment - first[0][0], update.done - first[0][1]
         rate = ran / seconds if seconds >= 1.0 else 0.0
-        return f"failed {failed}  in flight {update.in_flight}  {rate:.1f} rows/s{money(update)}"
+        told = f"failed {failed}  in flight {update.in_flight}  {rate:.1f} rows/s{money(update)}"
+        return told + troubles(update.counters)
 
     return describe
+
+
+def _troubles(clock: Callable[[], float]) -> Callable[[RunCounters], str]:
+    """`  rate limited 12  retrying 1,204 errors (last: ...)` while 429s or transient errors keep coming
+    (each shown until `RECENT` seconds pass without one), else nothing. Rows wait and retry through both
+    without failing, so without this a server that went away looked like a run making no progress."""
+    rose_at: dict[str, tuple[int, float]] = {}
+
+    def troubles(counters: RunCounters) -> str:
+        moment, told = clock(), ""
+        for name, count in (("429s", counters.rate_limited), ("errors", counters.transient_errors)):
+            seen, since = rose_at.get(name, (0, -RECENT))
+            if count > seen:
+                rose_at[name] = (count, moment)
+            elif moment - since >= RECENT:
+                continue
+            if name == "429s":
+                told += f"  rate limited {count:,}"
+            else:
+                last = " ".join((counters.last_error or "").split())
+                told += f"  retrying {count:,} error{'' if count == 1 else 's'} (last: {_shortened(last)})"
+        return told
+
+    return troubles
+
+
+def _shortened(text: str, chars: int = 100) -> str:
+    return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
 def money(update: RunProgress) -> str:

@@ -90,7 +90,7 @@ async def run_shard(job: ShardJob, link: BankLink, worker: str = "") -> ShardOut
             report = await session.runner.run(job.keys)
         finally:
             await session.aclose()
-        return ShardOutcome(table.counts_of(job.keys), vars(report.counters).copy(), worker)
+        return ShardOutcome(table.counts_of(job.keys), report.counters.totals(), worker)
     finally:
         table.close()
 

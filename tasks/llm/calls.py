@@ -215,7 +215,9 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
     if isinstance(exc, openai.APITimeoutError):
         return (MaybeSentError if creating else TransientError)("the request timed out")
     if isinstance(exc, openai.APIConnectionError):
-        return (MaybeSentError if creating else TransientError)(f"connection problem: {exc}")
+        # The SDK's text is always "Connection error."; what went wrong (refused, reset, DNS) is its cause.
+        cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ is not None else ""
+        return (MaybeSentError if creating else TransientError)(f"connection problem: {exc}{cause}")
     if isinstance(exc, openai.APIError):
         # Raised mid-stream for an `error` event (the nested shape production sends). Before any event
         # named the response, the create's stream failed after the server accepted it.

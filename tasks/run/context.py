@@ -30,6 +30,17 @@ class RunCounters:
     rate_limited: int = 0
     transient_errors: int = 0
     maybe_created: int = 0
+    last_error: str | None = None
+    """The latest transient error's message: what the progress line shows while errors are retried."""
+
+    def retried(self, error: BaseException) -> None:
+        """A transient error (timeout, 5xx, lost connection) that the row retries."""
+        self.transient_errors += 1
+        self.last_error = str(error)
+
+    def totals(self) -> dict[str, int]:
+        """The counts alone, to add up across a cluster's shards."""
+        return {name: value for name, value in vars(self).items() if isinstance(value, int)}
 
 
 @dataclass

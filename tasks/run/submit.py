@@ -155,7 +155,7 @@ class Submitter:
         if isinstance(exc, BackendRefusedError):
             context.table.transition(key, "pending")  # nothing started; the run stops
             return None
-        context.counters.transient_errors += 1
+        context.counters.retried(exc)
         context.table.transition(key, "pending", error_type="transient", error_message=str(exc))
         return "retry"
 

@@ -84,8 +84,8 @@ class Waiter:
                 if self._follow_up_lost(key, str(exc)):
                     return None
                 continue
-            except TransientError:
-                self.context.counters.transient_errors += 1
+            except TransientError as exc:
+                self.context.counters.retried(exc)
                 continue
             if snapshot.response_id not in (None, response_id):
                 response_id = snapshot.response_id
@@ -161,8 +161,8 @@ class Waiter:
                 return None
             except RateLimitedError as exc:
                 self.context.throttled(exc, poll=True)
-            except TransientError:
-                self.context.counters.transient_errors += 1
+            except TransientError as exc:
+                self.context.counters.retried(exc)
                 # A drop after progress resumes at once; drops with nothing new back off.
                 drops = 0 if cursor > last_cursor else drops + 1
                 await self.context.sleep(backoff(drops) if drops else 0.0)

@@ -39,3 +39,33 @@ def test_a_console_that_is_not_a_terminal_gets_lines_not_a_live_bar() -> None:
         out.getvalue()
         == "rows 3/10  failed 0  in flight 2  0.0 rows/s  spent $0.5000 of ~$1.0000  0:05 elapsed\n"
     )
+
+
+def test_429s_and_errors_being_retried_are_on_the_line_until_they_have_stopped_for_a_while() -> None:
+    out, clock = io.StringIO(), FakeClock(0.0)
+    sink = lines(Console(file=out, width=400), clock=clock, every=30.0)
+    counters = RunCounters()
+    steps: list[tuple[int, int, int]] = [(0, 0, 0), (30, 40, 3), (60, 40, 5), (90, 40, 5), (120, 40, 5)]
+    for second, limited, errors in steps:
+        clock.now = float(second)
+        counters.rate_limited = limited
+        while counters.transient_errors < errors:
+            counters.retried(ConnectionError("connection problem: Cannot connect to host\n127.0.0.1:43317"))
+        sink(Progress({"queued": 10}, 10, second, counters))
+    tails = [line.split("rows/s")[1].rsplit("  ", 1)[0] for line in out.getvalue().splitlines()]
+    last = "(last: connection problem: Cannot connect to host 127.0.0.1:43317)"
+    assert tails == [
+        "",  # nothing yet
+        f"  rate limited 40  retrying 3 errors {last}",
+        f"  retrying 5 errors {last}",  # no 429 for 30 s: gone from the line; errors still coming
+        "",  # neither for 30 s
+        "",
+    ]
+
+
+def test_a_long_error_is_cut_to_fit_the_line() -> None:
+    out, clock = io.StringIO(), FakeClock(0.0)
+    counters = RunCounters()
+    counters.retried(TimeoutError("x" * 500))
+    lines(Console(file=out, width=400), clock=clock)(Progress({"queued": 1}, 1, 0.0, counters))
+    assert f"retrying 1 error (last: {'x' * 99}…)" in out.getvalue()

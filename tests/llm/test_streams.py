@@ -250,4 +250,11 @@ def _anonymous(update: StreamUpdate) -> StreamUpdate:
 
 
 def _name(error: Exception | None) -> str | None:
-    return None if error is None else f"{type(error).__name__}: {error}"
+    """The translated error, less the transport's own exception it quotes (`calls.translate`: a cut
+    connection names what httpx or aiohttp raised, which differ by design)."""
+    if error is None:
+        return None
+    text, transport = str(error), getattr(error.__cause__, "__cause__", None)
+    if transport is not None:
+        text = text.removesuffix(f" ({type(transport).__name__}: {transport})")
+    return f"{type(error).__name__}: {text}"

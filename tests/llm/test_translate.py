@@ -20,6 +20,7 @@ import openai
 import orjson
 import pytest
 
+from rowrelay.flows.detached import free_port
 from rowrelay.tasks.errors import RateLimitedError, ResponseGoneError, TransientError
 from rowrelay.tasks.llm.calls import (
     BackendRefusedError,
@@ -218,6 +219,19 @@ async def test_a_maybe_sent_create_is_still_transient_but_a_read_is_never_maybe_
     for exc in (openai.APITimeoutError(request=request), openai.APIConnectionError(request=request)):
         assert type(translate(exc, creating=True)) is MaybeSentError
         assert type(translate(exc)) is TransientError
+
+
+@pytest.mark.parametrize("transport", ["sdk", "lean"])
+async def test_a_refused_connection_says_what_the_transport_met(transport: Transport) -> None:
+    """The SDK's own text is "Connection error." whatever happened; the message names the cause (refused,
+    reset, no such host), which the progress line shows while such errors are retried."""
+    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    async with backend_on(url, transport) as backend:
+        for raised in (await _raised(backend.create(REQUEST)), await _raised(backend.retrieve("resp_1"))):
+            cause = raised.__cause__.__cause__ if raised.__cause__ is not None else None
+            assert cause is not None, repr(raised)
+            assert str(raised) == f"connection problem: Connection error. ({type(cause).__name__}: {cause})"
+            assert str(cause)
 
 
 def test_a_stream_error_event_and_foreign_exceptions() -> None:
