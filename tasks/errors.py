@@ -68,6 +68,18 @@ class DamagedFileError(StateError):
         self.reason = reason
 
 
+class StateWriteError(StateError):
+    """A state file could not be written (the disk is full, the folder read-only or gone): no row can be
+    made durable, so the run stops, not each row in turn. What is already written stays as it was."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(
+            f"could not write the state table ({path}: {reason}), so the run stopped; responses already "
+            "sent go on on the server, and once the folder can be written the same command resumes them"
+        )
+        self.path = path
+
+
 class CorruptSegmentError(DamagedFileError):
     """A segment or snapshot is torn, truncated, of the wrong schema or not one of ours."""
 

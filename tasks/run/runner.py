@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from rowrelay.tasks.errors import ResponseGoneError, TransientError
+from rowrelay.tasks.errors import ResponseGoneError, StateWriteError, TransientError
 from rowrelay.tasks.llm import Backend, BackendRefusedError, Snapshot, in_background
 from rowrelay.tasks.records import ENDED, HOLDING_TOKEN, IN_FLIGHT, RowStatus
 from rowrelay.tasks.run.context import RunCounters
@@ -118,7 +118,7 @@ class BatchRunner:
         async def one(key: str) -> None:
             try:
                 await self.driver.drive(key)
-            except BackendRefusedError:
+            except (BackendRefusedError, StateWriteError):
                 raise  # about the run, not the row: stop everything
             except Exception as exc:
                 # A bug or surprise in one row must not take the batch down: record it on the row.

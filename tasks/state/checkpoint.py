@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from rowrelay.tasks.state.commit import shielded, unread
 from rowrelay.tasks.state.compaction import write_snapshot
 from rowrelay.tasks.state.files import SEGMENTS, data_file_name
 from rowrelay.tasks.state.lease import Lease
@@ -109,7 +110,7 @@ class Checkpoints:
         The write is shielded: cancelling the caller never drops a captured checkpoint.
         """
         if self._in_flight is not None:
-            await asyncio.wait([asyncio.wrap_future(self._in_flight)])
+            await asyncio.wait([unread(asyncio.wrap_future(self._in_flight))])  # its outcome: its caller's
         batch = self._capture(compact=False)
         if batch is None:
             return
@@ -119,7 +120,7 @@ class Checkpoints:
         except BaseException:
             self.dirty.update(batch.keys)  # never handed over: the next checkpoint must carry them
             raise
-        merged = await asyncio.shield(asyncio.wrap_future(self._in_flight))
+        merged = await shielded(asyncio.wrap_future(self._in_flight))
         self._finish(batch, merged)
 
     def heartbeat(self) -> None:

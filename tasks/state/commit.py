@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Committable(Protocol):
@@ -30,6 +32,26 @@ class Committable(Protocol):
     @property
     def last_write(self) -> float: ...  # clock time of the last write
     async def write_pending(self) -> None: ...  # snapshot now, write in a thread
+
+
+async def shielded(future: asyncio.Future[T]) -> T:
+    """`await asyncio.shield(future)`, minus asyncio's "exception was never retrieved" tracebacks when a
+    write fails as its waiters are cancelled (a run stopping because the disk is full): the failure is not
+    lost, since the rows it carried are marked changed again and the next write (the final flush) raises
+    it, but nobody is left to read it from the write or from the shield around it."""
+    return await unread(asyncio.shield(unread(future)))
+
+
+def unread(future: asyncio.Future[T]) -> asyncio.Future[T]:
+    """`future`, its failure marked as seen once it ends (see `shielded`): for a wait that leaves the
+    outcome to another caller, who may be gone."""
+    future.add_done_callback(_retrieved)
+    return future
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def due(pending_rows: int, since_last: float, interval: float, rows: int) -> bool:
@@ -60,7 +82,7 @@ class GroupCommit:
         while self._table.durable < target:
             if self._leader is None:
                 self._leader = asyncio.ensure_future(self._lead())
-            await asyncio.shield(self._leader)
+            await shielded(self._leader)
 
     async def maybe_commit(self) -> None:
         table = self._table
