@@ -63,7 +63,7 @@ class ServerGuard:
             try:
                 said = self._revive()
             except Exception as exc:  # a thread's error would vanish: say it, and stop guarding
-                log.warning("could not start %s again", self._name, exc_info=True)
+                log.info("could not start %s again", self._name, exc_info=True)  # the why, for --verbose
                 self._say(f"{self._name} stopped during this run and could not be started again: {exc}")
                 return
             if said is not None:
