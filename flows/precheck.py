@@ -23,7 +23,7 @@ from rowrelay.flows.request import BatchRequest
 from rowrelay.tasks.dataset import RESULT_COLUMNS, PreparedInput, output_problem, prepare, read_input
 from rowrelay.tasks.dataset.typed import field_clashes
 from rowrelay.tasks.errors import UsageError
-from rowrelay.tasks.llm.client import credentials_problem
+from rowrelay.tasks.llm.credentials import credentials_problem
 from rowrelay.tasks.llm.prices import cap_problem
 from rowrelay.tasks.run.endpoints import Endpoint
 from rowrelay.tasks.state import state_directory_problem

@@ -1,22 +1,50 @@
 """Talking to models: client factory, rate budget, backends and their calls. Knows nothing of the
 state table: a backend takes a `RowRequest` and answers in `Snapshot`s and `StreamUpdate`s."""
 
-from rowrelay.tasks.llm.budget import OutputEstimate, RateBudget, estimate_tokens
-from rowrelay.tasks.llm.calls import (
-    Backend,
-    BackendRefusedError,
-    BackgroundBackend,
-    ForegroundBackend,
-    MaybeSentError,
-    RequestRejectedError,
-    RowRequest,
-    Snapshot,
-    StreamErrorEvent,
-    StreamUnavailableError,
-    StreamUpdate,
-    in_background,
+from typing import TYPE_CHECKING
+
+from rowrelay.tasks.lazy import exports
+
+if TYPE_CHECKING:
+    from rowrelay.tasks.llm.budget import OutputEstimate, RateBudget, estimate_tokens
+    from rowrelay.tasks.llm.calls import (
+        Backend,
+        BackendRefusedError,
+        BackgroundBackend,
+        ForegroundBackend,
+        MaybeSentError,
+        RequestRejectedError,
+        RowRequest,
+        Snapshot,
+        StreamErrorEvent,
+        StreamUnavailableError,
+        StreamUpdate,
+        in_background,
+    )
+    from rowrelay.tasks.llm.client import describe, make_backend
+
+__getattr__ = exports(
+    __name__,
+    {
+        "Backend": "calls",
+        "BackendRefusedError": "calls",
+        "BackgroundBackend": "calls",
+        "ForegroundBackend": "calls",
+        "MaybeSentError": "calls",
+        "OutputEstimate": "budget",
+        "RateBudget": "budget",
+        "RequestRejectedError": "calls",
+        "RowRequest": "calls",
+        "Snapshot": "calls",
+        "StreamErrorEvent": "calls",
+        "StreamUnavailableError": "calls",
+        "StreamUpdate": "calls",
+        "describe": "client",
+        "estimate_tokens": "budget",
+        "in_background": "calls",
+        "make_backend": "client",
+    },
 )
-from rowrelay.tasks.llm.client import describe, make_backend
 
 __all__ = [
     "Backend",

@@ -20,6 +20,7 @@ import openai
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.llm.calls import Backend
 from rowrelay.tasks.llm.chat_backend import ChatBackend
+from rowrelay.tasks.llm.credentials import credentials_problem
 from rowrelay.tasks.llm.responses_backend import HeadersHook, ResponsesBackend
 from rowrelay.tasks.settings import Settings
 
@@ -81,19 +82,6 @@ def _clients(
         )
 
     return make(0), make(settings.transport_retries)
-
-
-def credentials_problem(settings: Settings, backend: str) -> str | None:
-    """What the settings lack to authenticate to `backend` (`auto` resolved), in one line; None if nothing.
-    Asked before a run starts (flows/precheck.py) and where its clients are built."""
-    if backend == "azure" and (not settings.azure_endpoint or settings.azure_api_key is None):
-        return "the azure backend needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY"
-    if backend in ("openai", "chat", "agent") and settings.api_key is None:
-        return (
-            "no API key: set OPENAI_API_KEY (or ROWRELAY_API_KEY; a server that checks none takes any "
-            "value), or use --backend emulator"
-        )
-    return None
 
 
 def make_backend(

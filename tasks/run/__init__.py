@@ -6,12 +6,39 @@ continuation-token interop with Agent Framework.
     report = await session.runner.run(keys)
 """
 
-from rowrelay.tasks.run.context import RowContext, RunCounters
-from rowrelay.tasks.run.driver import RowDriver
-from rowrelay.tasks.run.plan import BatchPlan, RowPolicy, plan_batch, send_order, wants_submit
-from rowrelay.tasks.run.runner import BatchRunner, Progress, RunReport, cancel_in_flight
-from rowrelay.tasks.run.session import Session, open_session, open_table
-from rowrelay.tasks.run.shards import Shard
+from typing import TYPE_CHECKING
+
+from rowrelay.tasks.lazy import exports
+
+if TYPE_CHECKING:
+    from rowrelay.tasks.run.context import RowContext, RunCounters
+    from rowrelay.tasks.run.driver import RowDriver
+    from rowrelay.tasks.run.plan import BatchPlan, RowPolicy, plan_batch, send_order, wants_submit
+    from rowrelay.tasks.run.runner import BatchRunner, Progress, RunReport, cancel_in_flight
+    from rowrelay.tasks.run.session import Session, open_session, open_table
+    from rowrelay.tasks.run.shards import Shard
+
+__getattr__ = exports(
+    __name__,
+    {
+        "BatchPlan": "plan",
+        "BatchRunner": "runner",
+        "Progress": "runner",
+        "RowContext": "context",
+        "RowDriver": "driver",
+        "RowPolicy": "plan",
+        "RunCounters": "context",
+        "RunReport": "runner",
+        "Session": "session",
+        "Shard": "shards",
+        "cancel_in_flight": "runner",
+        "open_session": "session",
+        "open_table": "session",
+        "plan_batch": "plan",
+        "send_order": "plan",
+        "wants_submit": "plan",
+    },
+)
 
 __all__ = [
     "BatchPlan",
