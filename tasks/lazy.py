@@ -9,11 +9,15 @@ option. Type checkers still see every name: the packages import them under `TYPE
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Mapping
 
 
-def exports(package: str, where: Mapping[str, str]) -> Callable[[str], object]:
-    """A module `__getattr__` for `package`: each name in `where` comes from the submodule it maps to."""
+def exports(
+    package: str, where: Mapping[str, str]
+) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
+    """A module `__getattr__` and `__dir__` for `package`: each name in `where` comes from the submodule
+    it maps to, and is listed (tab completion in a notebook) before it is first used."""
 
     def __getattr__(name: str) -> object:
         module = where.get(name)
@@ -21,4 +25,7 @@ def exports(package: str, where: Mapping[str, str]) -> Callable[[str], object]:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         return getattr(importlib.import_module(f"{package}.{module}"), name)
 
-    return __getattr__
+    def __dir__() -> list[str]:
+        return sorted({*vars(sys.modules[package]), *where})
+
+    return __getattr__, __dir__

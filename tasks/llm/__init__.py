@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     )
     from rowrelay.tasks.llm.client import describe, make_backend
 
-__getattr__ = exports(
+__getattr__, __dir__ = exports(
     __name__,
     {
         "Backend": "calls",

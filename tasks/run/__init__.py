@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from rowrelay.tasks.run.session import Session, open_session, open_table
     from rowrelay.tasks.run.shards import Shard
 
-__getattr__ = exports(
+__getattr__, __dir__ = exports(
     __name__,
     {
         "BatchPlan": "plan",

@@ -49,11 +49,11 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield finished_batch(emu, tmp_path_factory.mktemp("batch"), 20)
 
 
-def imported(args: list[str], listing: Path) -> set[str]:
-    """The top-level packages `rowrelay ARGS` imported; the command must succeed."""
+def imported(args: list[str], listing: Path, *, exit_code: int = 0) -> set[str]:
+    """The top-level packages `rowrelay ARGS` imported; the command must end with `exit_code`."""
     command = [sys.executable, "-P", "-c", _RUN_THEN_LIST_MODULES, str(listing), *args]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == exit_code, done.stderr
     return {name.split(".")[0] for name in json.loads(listing.read_text())}
 
 
@@ -75,3 +75,16 @@ def test_export_imports_pandas_but_neither_the_flow_nor_the_sdk(tmp_path: Path, 
     assert {"pyarrow", "pandas"} <= modules  # the input is read and joined as a DataFrame
     assert not modules & (RUN_ONLY | {SETTINGS})
     assert len(output.read_text().splitlines()) == 21  # the header and every row: the export ran
+
+
+def test_a_run_refused_for_its_options_or_its_input_imports_neither_the_flow_nor_the_sdk(
+    tmp_path: Path,
+) -> None:
+    """The SDK alone took about a second of a refusal (`rowrelay.tasks.llm` and `.run` import lazily)."""
+    bad_option = ["run", str(tmp_path / "in.csv"), "--template", "{a}", "--rpm", "-5"]
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    bad_input = ["run", str(tmp_path / "bad.parquet"), "--template", "{a}", "--state", str(tmp_path / "s")]
+    for args in (bad_option, bad_input):
+        modules = imported(args, tmp_path / "modules.json", exit_code=2)
+        assert {"rowrelay", SETTINGS} <= modules
+        assert not modules & RUN_ONLY
