@@ -73,3 +73,14 @@ def test_importing_rowrelay_imports_none_of_its_heavy_dependencies() -> None:
     script = "import sys, rowrelay; print(sorted({'prefect', 'pandas', 'openai'} & set(sys.modules)))"
     shown = subprocess.run([sys.executable, "-P", "-c", script], capture_output=True, text=True, check=True)
     assert shown.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("package", ["rowrelay.tasks.llm", "rowrelay.tasks.run"])
+def test_a_package_that_imports_its_names_lazily_resolves_each_one_it_lists(package: str) -> None:
+    """`tasks/lazy.py`: each name maps to the module that defines it (a typo there would fail only when
+    some code first asked for that name), and `dir` lists them all."""
+    module = importlib.import_module(package)
+    for name in module.__all__:
+        found = getattr(module, name)  # AttributeError from the submodule if the map misplaced it
+        assert getattr(found, "__name__", name) == name, (package, name)
+    assert set(module.__all__) <= set(dir(module))
