@@ -18,12 +18,15 @@ leftovers (only its own: another live writer may be mid-write).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from rowrelay.tasks.durable import temp_target
+from rowrelay.tasks.errors import StateWriteError
 
 SEGMENTS = "segments"
 SNAPSHOTS = "snapshots"
@@ -89,3 +92,13 @@ def version_in_name(path: Path) -> int:
     """The version in a state file's name (`<writer>-<version>.parquet`), 0 if it has none."""
     digits = path.stem.rpartition("-")[2]
     return int(digits) if digits.isdigit() else 0
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """A write of `path` into the batch folder (a segment, a snapshot, a lease, `run.json`): an OSError
+    there (ENOSPC, EROFS, EIO, the folder gone) is the run's `StateWriteError`, not the row's in hand."""
+    try:
+        yield
+    except OSError as exc:
+        raise StateWriteError(str(path), exc.strerror or str(exc)) from exc

@@ -25,7 +25,7 @@ from typing import Any
 from rowrelay.tasks.durable import atomic_write_bytes, make_dirs_durable
 from rowrelay.tasks.errors import LeaseHeldError
 from rowrelay.tasks.processes import pid_alive
-from rowrelay.tasks.state.files import LEASES
+from rowrelay.tasks.state.files import LEASES, writing
 from rowrelay.tasks.state.schema import to_datetime
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,8 @@ class Lease:
                 takeover = f"took over stale lease of {current.describe()}: {reason}"
                 log.warning("%s: %s", path, takeover)
             info = LeaseInfo(writer, socket.gethostname(), os.getpid(), now, now, secrets.token_hex(8))
-            atomic_write_bytes(path, json.dumps(asdict(info)).encode())
+            with writing(path):
+                atomic_write_bytes(path, json.dumps(asdict(info)).encode())
         return cls(path, info, clock, takeover)
 
     def check(self) -> None:
@@ -142,7 +143,8 @@ class Lease:
         with _exclusive(self.path):
             self.check()
             self.info = LeaseInfo(**{**asdict(self.info), "heartbeat": self._clock()})
-            atomic_write_bytes(self.path, json.dumps(asdict(self.info)).encode())
+            with writing(self.path):  # between segments too (`StateTable.commit`), on a full disk first
+                atomic_write_bytes(self.path, json.dumps(asdict(self.info)).encode())
 
     def release(self) -> None:
         """Give the lease up, if it is still ours (idempotent)."""

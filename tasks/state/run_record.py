@@ -18,7 +18,7 @@ from typing import Any
 
 from rowrelay.tasks.durable import atomic_write_bytes
 from rowrelay.tasks.errors import DamagedFileError
-from rowrelay.tasks.state.files import RUN_FILE
+from rowrelay.tasks.state.files import RUN_FILE, writing
 
 __all__ = ["RunRecord", "read_run_record", "write_run_record"]
 
@@ -51,7 +51,8 @@ _REQUIRED = ("output", "backend", "model", "mode")
 def write_run_record(directory: Path, record: RunRecord) -> Path:
     """Record `record` as `directory/run.json`, replacing any earlier one atomically; returns its path."""
     path = directory / RUN_FILE
-    atomic_write_bytes(path, json.dumps(dataclasses.asdict(record), indent=2).encode())
+    with writing(path):
+        atomic_write_bytes(path, json.dumps(dataclasses.asdict(record), indent=2).encode())
     return path
 
 

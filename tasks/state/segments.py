@@ -20,8 +20,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rowrelay.tasks.durable import atomic_write
-from rowrelay.tasks.errors import CorruptSegmentError, StateError, StateWriteError
-from rowrelay.tasks.state.files import StateFile, list_state_files
+from rowrelay.tasks.errors import CorruptSegmentError, StateError
+from rowrelay.tasks.state.files import StateFile, list_state_files, writing
 from rowrelay.tasks.state.migrations import migrate
 from rowrelay.tasks.state.schema import SCHEMA_VERSION_KEY, empty_table
 
@@ -41,10 +41,8 @@ def write_state_file(path: Path, table: pa.Table) -> None:
         # columns; without them a segment writes and reads ~20% faster, and is no bigger.
         pq.write_table(table, handle, compression="zstd", use_dictionary=False)
 
-    try:
+    with writing(path):
         atomic_write(path, write)
-    except OSError as exc:  # ENOSPC, EROFS, EACCES, EIO: the run's, not a row's (see `StateWriteError`)
-        raise StateWriteError(str(path), exc.strerror or str(exc)) from exc
 
 
 def read_state_file(path: Path) -> pa.Table:

@@ -5,6 +5,7 @@ right to mount: root, as on the project's CI machines; elsewhere the test says w
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -13,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from rowrelay.tasks.emulator import RunningEmulator
+from rowrelay.tasks.errors import StateWriteError
 from rowrelay.tasks.state import load
+from rowrelay.tasks.state.lease import Lease
 from tests.support.cli import env_for, rowrelay
 from tests.support.duplicates import assert_every_job_is_paid_for
 from tests.support.tickets import TEMPLATE, write_tickets
@@ -68,3 +71,13 @@ def test_a_full_disk_stops_the_run_in_one_line_and_the_same_command_finishes_onc
     jobs = Counter(job["metadata"]["rowrelay_row"] for job in listing)
     unanswered = Counter(job["metadata"]["rowrelay_row"] for job in listing if not job["answered"])
     assert_every_job_is_paid_for(frame, jobs, unanswered)
+
+
+def test_a_lease_heartbeat_on_a_full_disk_is_the_runs_error_naming_its_file(small_disk: Path) -> None:
+    """The heartbeat writes between segments (`StateTable.commit`), so it may meet the full disk first."""
+    lease = Lease.acquire(small_disk, "main", timeout=60.0, clock=lambda: 0.0)
+    with (small_disk / "filler").open("wb", buffering=0) as filler, contextlib.suppress(OSError):
+        while True:
+            filler.write(b"x" * 4096)
+    with pytest.raises(StateWriteError, match=r"leases/main\.json: No space left on device\), so the run"):
+        lease.heartbeat()
