@@ -34,7 +34,7 @@ def write_snapshot(
     own = merged if pc.all(mine).as_py() is not False else merged.filter(mine)  # one writer: no copy
     folder = directory / SNAPSHOTS
     make_dirs_durable(folder)
-    write_state_file(folder / data_file_name(writer, version), own)
+    write_state_file(folder / data_file_name(writer, version), own, snapshot=True)
     covered = [
         f
         for f in list_state_files(directory)

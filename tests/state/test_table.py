@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from rowrelay.tasks.errors import StateError
 from rowrelay.tasks.state import StateTable, load
-from rowrelay.tasks.state.files import SEGMENTS
+from rowrelay.tasks.state.files import SEGMENTS, SNAPSHOTS
 from tests.support.state import FakeClock, rows
 
 
@@ -174,5 +175,33 @@ def test_reload_equals_memory(batch_dir: Path, clock: FakeClock) -> None:
             table.transition(f"row-{i:06d}", "completed", output_text=f"out {i}", input_tokens=i)
         table.flush()
         before = list(table.rows())
+    with StateTable.open(batch_dir, clock=clock) as table:
+        assert list(table.rows()) == before
+
+
+def _codecs(paths: list[Path]) -> set[str]:
+    return {pq.ParquetFile(p).metadata.row_group(0).column(0).compression for p in paths}
+
+
+def test_segments_written_as_zstd_by_earlier_versions_read_beside_lz4_ones(
+    batch_dir: Path, clock: FakeClock
+) -> None:
+    """Segments are lz4 (read and written faster) and snapshots zstd (`segments.SEGMENT_CODEC`); a table
+    an earlier rowrelay left, every file zstd, resumes with its new segments beside the old."""
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        table.add_pending(rows(6))
+        table.transition("row-000001", "submitting")
+        table.transition("row-000001", "completed", output_text="first")
+        table.flush()
+        assert _codecs(_segments(batch_dir)) == {"LZ4"}
+        for path in _segments(batch_dir):  # as rowrelay wrote them before
+            pq.write_table(pq.read_table(path), path, compression="zstd")
+        assert _codecs(_segments(batch_dir)) == {"ZSTD"}
+        table.transition("row-000002", "submitting")
+        table.transition("row-000002", "completed", output_text="second")
+        table.flush()
+        assert _codecs(_segments(batch_dir)) == {"ZSTD", "LZ4"}
+        before = list(table.rows())
+    assert _codecs(sorted((batch_dir / SNAPSHOTS).glob("*.parquet"))) == {"ZSTD"}  # close compacted
     with StateTable.open(batch_dir, clock=clock) as table:
         assert list(table.rows()) == before

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 def files_holding(root: Path, text: str) -> list[str]:
     """Files under `root` that hold `text`: in their bytes, in any base64 inside them (Prefect stores
     a failed run's exception, pickled, as base64), and for Parquet files in their decoded rows and
-    metadata (the state table's segments are zstd-compressed, so their bytes would hide it)."""
+    metadata (the state table's files are compressed, so their bytes would hide it)."""
     found = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         data = path.read_bytes()
