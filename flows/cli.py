@@ -129,7 +129,9 @@ _DASK_WORKERS = "Run the shards on a local Dask cluster of this many worker proc
 
 @_deferred("run").command()
 def run(
-    input: Annotated[Path, typer.Argument(help="CSV, Parquet or JSONL file, one request per row.")],
+    input: Annotated[
+        Path, typer.Argument(help="CSV (or ; tab | separated), Parquet or JSONL: one request per row.")
+    ],
     template: Annotated[
         str | None, Opt(help="Prompt template over the columns, e.g. 'Triage: {body}'.")
     ] = None,

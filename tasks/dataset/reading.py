@@ -1,7 +1,8 @@
 """Read a batch's input: CSV, Parquet, JSON lines (or a JSON list of records), or a DataFrame.
 
-The format comes from the file's extension. CSV is read with every column as a string and only empty
-cells as missing, so ids such as ``"007"`` and text such as ``"N/A"`` survive untouched; Parquet and
+The format comes from the file's extension. CSV (comma-separated, or semicolon, tab or pipe, as its
+header line shows; .tsv too) is read with every column as a string and only empty cells as missing,
+so ids such as ``"007"`` and text such as ``"N/A"`` survive untouched; Parquet and
 JSON keep the types they carry. Anything unreadable becomes a `UsageError` naming the path, before any
 request is spent.
 
@@ -23,8 +24,24 @@ from rowrelay.tasks.errors import UsageError
 __all__ = ["INPUT_EXTENSIONS", "read_input"]
 
 
+_OTHER_SEPARATORS = (";", "\t", "|")
+
+
+def _separator(path: Path) -> str:
+    """The separator the header line uses: a comma if it holds one; else the only other separator it
+    holds (spreadsheets write ';' where the decimal mark is a comma; exports and .tsv files use tabs or
+    pipes); else a comma (a one-column file). Read as commas, such a file became one column whose
+    name held every header, and a template over its columns was refused as naming none of them."""
+    with path.open("rb") as file:
+        header = file.readline(65_536).decode("utf-8", errors="replace")
+    if "," in header:
+        return ","
+    found = [separator for separator in _OTHER_SEPARATORS if separator in header]
+    return found[0] if len(found) == 1 else ","
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    return pd.read_csv(path, sep=_separator(path), dtype=str, keep_default_na=False, na_values=[""])
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -73,6 +90,7 @@ _READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
 }
 INPUT_EXTENSIONS: dict[str, str] = {
     ".csv": "csv",
+    ".tsv": "csv",
     ".parquet": "parquet",
     ".pq": "parquet",
     ".jsonl": "jsonl",

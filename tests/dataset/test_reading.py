@@ -34,6 +34,37 @@ def test_csv_keeps_strings_and_only_empty_cells_are_missing(tmp_path: Path) -> N
     assert read["note"].tolist()[2] == "a, b"
 
 
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("semicolons.csv", '\ufeffid;note\n007;a, b\n008;"x;y"\n'),  # a spreadsheet's, with its BOM
+        ("tabs.tsv", "id\tnote\n007\ta, b\n008\tx;y\n"),
+        ("pipes.csv", "id|note\n007|a, b\n008|x;y\n"),
+    ],
+)
+def test_csv_separated_otherwise_is_read_by_its_header_line(tmp_path: Path, name: str, text: str) -> None:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    read = read_input(path)
+    assert read.columns.tolist() == ["id", "note"]
+    assert read["id"].tolist() == ["007", "008"]
+    assert read["note"].tolist() == ["a, b", "x;y"]
+
+
+def test_a_header_with_a_comma_is_read_as_commas_whatever_else_it_holds(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text('id,"note; or tab\t"\n1,a;b\n')
+    read = read_input(path)
+    assert read.columns.tolist() == ["id", "note; or tab\t"]
+    assert read.iloc[:, 1].tolist() == ["a;b"]
+
+
+def test_a_one_column_csv_stays_one_column(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("prompt\nhello there\nwhat; now\n")
+    assert read_input(path)["prompt"].tolist() == ["hello there", "what; now"]
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".pq", ".jsonl", ".ndjson"])
 def test_round_trip(tmp_path: Path, frame: pd.DataFrame, suffix: str) -> None:
     path = tmp_path / f"in{suffix}"
