@@ -140,7 +140,7 @@ def run(
     model: Annotated[str | None, Opt(help=_about("model"))] = None,
     id_column: Annotated[str | None, Opt(help="Column of unique row ids (else a hash of each row).")] = None,
     state: Annotated[Path | None, Opt(help="Batch state directory; the same one resumes.")] = None,
-    output: Annotated[Path | None, Opt(help="Output file (.parquet, .csv or .jsonl).")] = None,
+    output: Annotated[Path | None, Opt(help="Output file (.parquet, .csv, .tsv or .jsonl).")] = None,
     mode: Annotated[str | None, Opt(help=_about("mode"))] = None,
     rpm: Annotated[int | None, Opt(help=_about("rpm"))] = None,
     tpm: Annotated[int | None, Opt(help=_about("tpm"))] = None,

@@ -1,7 +1,7 @@
 """Read a batch's input: CSV, Parquet, JSON lines (or a JSON list of records), or a DataFrame.
 
 The format comes from the file's extension. CSV (comma-separated, or semicolon, tab or pipe, as its
-header line shows; .tsv too) is read with every column as a string and only empty cells as missing,
+header line shows) and TSV are read with every column as a string and only empty cells as missing,
 so ids such as ``"007"`` and text such as ``"N/A"`` survive untouched; Parquet and
 JSON keep the types they carry. Anything unreadable becomes a `UsageError` naming the path, before any
 request is spent.
@@ -40,8 +40,9 @@ def _separator(path: Path) -> str:
     return found[0] if len(found) == 1 else ","
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, sep=_separator(path), dtype=str, keep_default_na=False, na_values=[""])
+def _read_csv(path: Path, separator: str | None = None) -> pd.DataFrame:
+    separator = separator or _separator(path)
+    return pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, na_values=[""])
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -84,13 +85,14 @@ def _read_json(path: Path) -> pd.DataFrame:
 
 _READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     "csv": _read_csv,
+    "tsv": lambda path: _read_csv(path, "\t"),
     "parquet": _read_parquet,
     "jsonl": _read_jsonl,
     "json": _read_json,
 }
 INPUT_EXTENSIONS: dict[str, str] = {
     ".csv": "csv",
-    ".tsv": "csv",
+    ".tsv": "tsv",
     ".parquet": "parquet",
     ".pq": "parquet",
     ".jsonl": "jsonl",

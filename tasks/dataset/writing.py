@@ -26,7 +26,7 @@ from rowrelay.tasks.errors import UsageError
 
 __all__ = ["OUTPUT_EXTENSIONS", "RESULT_COLUMNS", "OutputFormat", "output_problem", "write_output"]
 
-OutputFormat = Literal["parquet", "csv", "jsonl"]
+OutputFormat = Literal["parquet", "csv", "tsv", "jsonl"]
 RESULT_COLUMNS: tuple[str, ...] = (
     "rowrelay_status",
     "output_text",
@@ -43,6 +43,7 @@ OUTPUT_EXTENSIONS: dict[str, OutputFormat] = {
     ".parquet": "parquet",
     ".pq": "parquet",
     ".csv": "csv",
+    ".tsv": "tsv",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
 }
@@ -74,7 +75,7 @@ def _nested_columns(frame: pd.DataFrame) -> list[str]:
     ]
 
 
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+def _write_csv(frame: pd.DataFrame, path: Path, separator: str = ",") -> None:
     """Lists and structs (structured outputs' typed columns) as their JSON text: CSV has no nesting."""
     nested = _nested_columns(frame)
     as_text = {
@@ -85,7 +86,7 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
         )
         for column in nested
     }
-    frame.assign(**as_text).to_csv(path, index=False)
+    frame.assign(**as_text).to_csv(path, index=False, sep=separator)
 
 
 def _json_default(value: object) -> object:
@@ -122,6 +123,7 @@ def _write_jsonl(frame: pd.DataFrame, path: Path) -> None:
 _WRITERS: dict[OutputFormat, Callable[[pd.DataFrame, Path], None]] = {
     "parquet": _write_parquet,
     "csv": _write_csv,
+    "tsv": lambda frame, path: _write_csv(frame, path, "\t"),
     "jsonl": _write_jsonl,
 }
 
@@ -193,8 +195,8 @@ def write_output(
 
     `frame` is the input in input order; `results` has one row per `row_index` (position in `frame`)
     with the `RESULT_COLUMNS`; any further result columns follow them. The format comes from `format`
-    or else the extension (``.parquet``/``.pq``, ``.csv``, ``.jsonl``/``.ndjson``); an unknown one is a
-    `UsageError`. Parent directories are created.
+    or else the extension (``.parquet``/``.pq``, ``.csv``, ``.tsv``, ``.jsonl``/``.ndjson``); an unknown
+    one is a `UsageError`. Parent directories are created.
     """
     target = Path(path)
     chosen = _output_format(target, format)

@@ -46,7 +46,7 @@ def _check(read: pd.DataFrame) -> None:
     assert [int(v) for v in read["reasoning_tokens"].tolist()[1:]] == [64, 0]
 
 
-@pytest.mark.parametrize("name", ["out.parquet", "out.pq", "out.csv", "out.jsonl", "out.ndjson"])
+@pytest.mark.parametrize("name", ["out.parquet", "out.pq", "out.csv", "out.tsv", "out.jsonl", "out.ndjson"])
 def test_each_format_round_trips_in_input_order(
     tmp_path: Path, frame: pd.DataFrame, results: pd.DataFrame, name: str
 ) -> None:
@@ -80,7 +80,9 @@ def test_unknown_extension_refused(tmp_path: Path, frame: pd.DataFrame, results:
 
 
 def test_unknown_format_refused(tmp_path: Path, frame: pd.DataFrame, results: pd.DataFrame) -> None:
-    with pytest.raises(UsageError, match=r"unknown output format 'xml' \(use one of parquet, csv, jsonl\)"):
+    with pytest.raises(
+        UsageError, match=r"unknown output format 'xml' \(use one of parquet, csv, tsv, jsonl\)"
+    ):
         write_output(frame, results, tmp_path / "out.csv", format="xml")  # type: ignore[arg-type]
 
 
@@ -198,3 +200,18 @@ def test_jsonl_encodes_dates_nulls_nested_and_non_ascii(tmp_path: Path, results:
     assert [r["nested"] for r in records] == [{"k": [1, 2]}, None, [3]]
     assert [r["n"] for r in records] == [1, None, 3]
     assert [r["input_tokens"] for r in records] == [None, 10, 12]
+
+
+def test_tsv_is_tab_separated_and_keeps_tabs_commas_and_newlines_in_text(
+    tmp_path: Path, results: pd.DataFrame
+) -> None:
+    frame = pd.DataFrame({"ticket_id, ref": ["1", "2", "3"], "subject": ["a\tb", "c, d", "e\nf"]})
+    written = write_output(frame, results, tmp_path / "out.tsv")
+    assert written.read_text().splitlines()[0].split("\t")[:3] == [
+        "ticket_id, ref",
+        "subject",
+        "rowrelay_status",
+    ]
+    read = read_input(written)  # a .tsv is read as tabs whatever its header holds
+    assert read["subject"].tolist() == ["a\tb", "c, d", "e\nf"]
+    assert read["ticket_id, ref"].tolist() == ["1", "2", "3"]

@@ -104,7 +104,7 @@ def test_export_refuses_an_output_it_could_not_write_before_reading_anything(tmp
     assert result.exit_code == 2
     assert result.stderr == (
         f"error: --output {tmp_path / 'x.xlsx'}: unknown output extension '.xlsx' "
-        "(use one of .parquet, .pq, .csv, .jsonl, .ndjson)\n"
+        "(use one of .parquet, .pq, .csv, .tsv, .jsonl, .ndjson)\n"
     )
 
 

@@ -186,7 +186,7 @@ def _under_proc(case: Case) -> tuple[Path, str]:
 def _unknown_extension(case: Case) -> tuple[Path, str]:
     return (
         case.tmp / "out.txt",
-        "unknown output extension '.txt' (use one of .parquet, .pq, .csv, .jsonl, .ndjson)",
+        "unknown output extension '.txt' (use one of .parquet, .pq, .csv, .tsv, .jsonl, .ndjson)",
     )
 
 
@@ -233,7 +233,7 @@ def test_inputs_that_cannot_be_read_are_refused(case: Case) -> None:
     text.write_text("a,b\n")
     assert case.refuse(source=text) == (
         f"error: unknown input extension '.txt' for {text} "
-        "(use one of .csv, .parquet, .pq, .jsonl, .ndjson, .json)"
+        "(use one of .csv, .tsv, .parquet, .pq, .jsonl, .ndjson, .json)"
     )
     garbage = case.tmp / "tickets.parquet"
     garbage.write_bytes(b"not parquet")
