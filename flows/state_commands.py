@@ -118,7 +118,7 @@ def retry(
 
 def export(
     state: StateArg,
-    output: Annotated[Path, typer.Option(help="Where to write (.parquet, .csv or .jsonl).")],
+    output: Annotated[Path, typer.Option(help="Where to write (.parquet, .csv, .tsv or .jsonl).")],
     input: Annotated[Path | None, typer.Option(help="The batch's input, if it has moved.")] = None,
 ) -> None:
     """Write the input joined with each row's current result, in input order."""
@@ -139,7 +139,7 @@ def export(
     try:
         spec = InputSpec(**record.spec) if record is not None else InputSpec()
         prepared = prepare(read_input(source), spec)
-        results = results_frame_of(state)
+        results = results_frame_of(state, prepared.keys)
         if record is not None and record.output_schema is not None:
             from rowrelay.tasks.dataset.typed import with_typed_columns
 

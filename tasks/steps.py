@@ -69,7 +69,7 @@ def export_results(
 ) -> Path:
     """Write the input columns joined with each row's result (`rows`: the batch's state frame), in input
     order, atomically; with a structured-output schema, a typed column per top-level field too."""
-    results = results_frame(rows)
+    results = results_frame(rows, prepared.keys)
     if output_schema is not None:
         results = with_typed_columns(results, output_schema)
     return write_output(prepared.frame, results, output)

@@ -11,6 +11,7 @@ statuses it may say yes to.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,8 @@ from rowrelay.tasks.llm.structured import OutputSchema
 from rowrelay.tasks.records import HOLDING_TOKEN, NEVER_RESENT, SENDABLE, Policy, RowStatus, WaitMode
 from rowrelay.tasks.run.shards import Shard, cut_shards
 from rowrelay.tasks.state import RowState, StateTable
+
+log = logging.getLogger("rowrelay.plan")
 
 
 @dataclass(frozen=True)
@@ -136,12 +139,31 @@ def plan_batch(
             table.transition(key, "failed", error_type="bad_input", error_message=reason)
     table.flush()
     holding, fresh = _holding_and_fresh(table, policy, None)
+    fresh = _in_input(table, prepared, fresh)
     where = table.columns(HOLDING_TOKEN, ("row_key", "endpoint"))  # the same rows, in the same order
     keys: list[str] = where.column("row_key").to_pylist()  # type: ignore[assignment]
     names: list[str | None] = where.column("endpoint").to_pylist()
     shards = cut_shards(list(zip(keys, names, strict=True)), fresh, shard_size, endpoints)
     done = table.counts()["completed"]
     return BatchPlan(shards, len(holding), len(fresh), done, len(prepared.bad_rows))
+
+
+def _in_input(table: StateTable, prepared: PreparedInput, fresh: list[str]) -> list[str]:
+    """`fresh` without the rows this input no longer holds (removed from the file, or the state is
+    another input's), said once: with no prompt to send, such a row would crash; its result would have
+    no input row to join (`results.results_frame`). Rows of theirs holding a token are still waited on:
+    their jobs run and are paid for."""
+    outside = len(table) - len(prepared)  # after `add_pending` the table holds every input key
+    if outside <= 0:
+        return fresh
+    log.warning(
+        "%d rows of this batch's state are not in its input (removed from it, or the state is another "
+        "input's): they are not sent, and not in the output",
+        outside,
+    )
+    keys = pa.array(fresh, type=pa.string())
+    kept: list[str] = keys.filter(pc.is_in(keys, value_set=pc.cast(prepared.keys, pa.string()))).to_pylist()  # type: ignore[assignment]
+    return kept
 
 
 def _refuse_changed_inputs(table: StateTable, prepared: PreparedInput) -> None:

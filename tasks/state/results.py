@@ -7,13 +7,22 @@ needs only its outcome. `results_frame` picks that out of a loaded state frame: 
 such as a transient error it recovered from, which is not its result), the token counts (cached input
 tokens among them) and what the row cost (`cost_usd`, all its attempts).
 
-    write_output(prepared.frame, results_frame(load(state_dir)), "out.parquet")
+    write_output(prepared.frame, results_frame(load(state_dir), prepared.keys), "out.parquet")
+
+A result's `row_index` is where its row's key is in the input being written (`keys`, the input's row
+keys in input order), not the `row_index` the state recorded: that is where the row was when first
+planned, and an input sorted, filtered or otherwise edited since would pair one row's input with
+another's result. A state row whose key the input no longer holds is left out.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from rowrelay.tasks.state.reader import load
 
@@ -38,12 +47,18 @@ _PICKED = {
 """State columns an export takes, in output order, by the name they take in the results."""
 
 
-def results_frame(state: pd.DataFrame) -> pd.DataFrame:
-    """One row per state row: row_index, status, output text, error and tokens (no I/O)."""
-    picked = state[[*_PICKED]].rename(columns=_PICKED)
+def results_frame(state: pd.DataFrame, keys: pa.Array[Any] | Sequence[str]) -> pd.DataFrame:
+    """One row per state row whose key is in `keys` (the input's, in input order): its position there
+    as row_index, status, output text, error and tokens (no I/O)."""
+    wanted = keys if isinstance(keys, pa.Array) else pa.array(list(keys), type=pa.string())
+    stored = pa.array(state["row_key"].astype(object).tolist(), type=pa.string())
+    position = pc.index_in(stored, value_set=pc.cast(wanted, pa.string()))
+    held = position.is_valid().to_numpy(zero_copy_only=False)
+    picked = state.loc[held, [*_PICKED]].rename(columns=_PICKED)
+    picked["row_index"] = position.drop_null().to_numpy(zero_copy_only=False).astype("int64")
     return picked.assign(error=picked["error"].where(picked[RESULT_STATUS] != "completed"))
 
 
-def results_frame_of(directory: Path) -> pd.DataFrame:
+def results_frame_of(directory: Path, keys: pa.Array[Any] | Sequence[str]) -> pd.DataFrame:
     """`results_frame` of the batch in `directory`, read as `load` reads it (latest version of each row)."""
-    return results_frame(load(directory))
+    return results_frame(load(directory), keys)

@@ -84,7 +84,7 @@ async def _direct(url: str, source: Path, state: Path, out: Path, profile: Path 
             profile.write_text(profiler.output_text(unicode=True, color=False))  # noqa: ASYNC240  (once, after the run)
         await session.aclose()
         table.close()
-    write_output(prepared.frame, results_frame(state), out)
+    write_output(prepared.frame, results_frame(state, prepared.keys), out)
     return {"seconds": time.perf_counter() - started, "completed": report.counts.get("completed", 0)}
 
 

@@ -137,3 +137,38 @@ async def test_a_backend_without_its_key_fails_the_flow_before_anything_is_writt
             base_url="http://127.0.0.1:9/v1",
         )  # fmt: skip
     assert not (tmp_path / "state").exists()
+
+
+async def test_an_edited_input_resumes_with_each_result_on_its_own_row(
+    prefect_api: str, tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    """The same state over an input sorted, filtered and extended since: every output row carries its
+    own row's result, rows the input no longer holds are neither sent nor written, and nothing is
+    created twice. The export once joined results by where each row was when first planned, so a
+    sorted input paired one ticket with another's answer, and a removed row failed the export."""
+    from rowrelay.flows.batch import run_batch
+    from rowrelay.tasks.state import StateTable
+
+    source = write_tickets(tmp_path / "tickets.csv", 12)
+    first = await run_batch(str(source), **flow_args(tmp_path, emulator))
+    answers: dict[str, str] = dict(
+        pd.read_parquet(first.output)[["ticket_id", "output_text"]].itertuples(index=False)
+    )
+    with StateTable.open(tmp_path / "state") as table:  # a row left pending by an input of its own
+        table.add_pending([("T-STALE", 3, "some other input")])
+    frame = pd.read_csv(source, dtype=str)
+    new_row = frame.iloc[[0]].assign(ticket_id="T-NEW")
+    edited = pd.concat([frame.iloc[::-1], new_row]).query("ticket_id != 'T-00005'")
+    edited.to_csv(tmp_path / "edited.csv", index=False)
+    second = await run_batch(str(tmp_path / "edited.csv"), **flow_args(tmp_path, emulator))
+    output = pd.read_parquet(second.output)
+    assert output["ticket_id"].tolist() == edited["ticket_id"].tolist()
+    assert (output["rowrelay_status"] == "completed").all()
+    texts: dict[str, str] = dict(output[["ticket_id", "output_text"]].itertuples(index=False))
+    assert {ticket: texts[ticket] for ticket in texts if ticket != "T-NEW"} == {
+        ticket: answers[ticket] for ticket in texts if ticket != "T-NEW"
+    }
+    assert creates_per_row(emulator) == dict.fromkeys([*answers, "T-NEW"], 1)
+    state = load(tmp_path / "state").set_index("row_key")["status"]
+    assert state["T-STALE"] == "pending"
+    assert state["T-00005"] == "completed"
