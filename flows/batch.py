@@ -50,7 +50,7 @@ from rowrelay.tasks.run import Progress, open_table
 from rowrelay.tasks.run.plan import send_order
 from rowrelay.tasks.run.spend import Spend, spent_so_far
 from rowrelay.tasks.settings import Settings
-from rowrelay.tasks.state import RunRecord, StateTable, summarize, write_run_record
+from rowrelay.tasks.state import RunRecord, StateTable, of_input, summarize, write_run_record
 from rowrelay.tasks.steps import export_results, load_input, plan
 
 if TYPE_CHECKING:
@@ -194,8 +194,8 @@ async def _finish(
     output_schema: OutputSchema | None,
     stopped: str | None = None,
 ) -> BatchResult:
-    """Export, summarise and publish what the closed table holds: its rows are in memory already."""
-    latest = table.latest()
+    """Export, summarise and publish what the closed table holds of the input: its rows are in memory."""
+    latest = of_input(table.latest(), prepared.keys)
     rows = latest.to_pandas()
     schema = None if output_schema is None else output_schema.schema
     export_results(_whole(rows), _whole(prepared), out, _whole(schema))

@@ -60,7 +60,7 @@ from rowrelay.tasks.state.batch import is_state_directory, state_directory_probl
 from rowrelay.tasks.state.files import BATCH_FILE, RUN_FILE
 from rowrelay.tasks.state.orphans import orphan_note
 from rowrelay.tasks.state.reader import latest_sql, load, read_table, summarize, summary
-from rowrelay.tasks.state.results import RESULT_STATUS, results_frame, results_frame_of
+from rowrelay.tasks.state.results import RESULT_STATUS, of_input, results_frame, results_frame_of
 from rowrelay.tasks.state.run_record import RunRecord, read_run_record, write_run_record
 from rowrelay.tasks.state.schema import SCHEMA, SCHEMA_VERSION, RowState
 from rowrelay.tasks.state.table import COMPACT_SEGMENTS, OrphanPolicy, StateTable, TableOptions
@@ -91,6 +91,7 @@ __all__ = [
     "is_state_directory",
     "latest_sql",
     "load",
+    "of_input",
     "orphan_note",
     "read_run_record",
     "read_table",

@@ -29,7 +29,7 @@ from rowrelay.tasks.state.reader import load
 if TYPE_CHECKING:
     import pandas as pd  # only the frame's own methods are used: importing pandas costs 1-2 s a process
 
-__all__ = ["RESULT_STATUS", "results_frame", "results_frame_of"]
+__all__ = ["RESULT_STATUS", "of_input", "results_frame", "results_frame_of"]
 
 RESULT_STATUS = "rowrelay_status"
 """The status column's name in the results (and so in every output)."""
@@ -57,6 +57,13 @@ def results_frame(state: pd.DataFrame, keys: pa.Array[Any] | Sequence[str]) -> p
     picked = state.loc[held, [*_PICKED]].rename(columns=_PICKED)
     picked["row_index"] = position.drop_null().to_numpy(zero_copy_only=False).astype("int64")
     return picked.assign(error=picked["error"].where(picked[RESULT_STATUS] != "completed"))
+
+
+def of_input(latest: pa.Table, keys: pa.Array[Any]) -> pa.Table:
+    """The rows of `latest` (a table's latest state, as Arrow) whose key is among `keys` (an input's):
+    what a run reports on, so its counts and threshold cover its input, not rows an earlier input left."""
+    held = pc.is_in(latest.column("row_key"), value_set=pc.cast(keys, pa.string()))
+    return latest if pc.all(held).as_py() is not False else latest.filter(held)
 
 
 def results_frame_of(directory: Path, keys: pa.Array[Any] | Sequence[str]) -> pd.DataFrame:

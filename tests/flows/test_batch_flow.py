@@ -145,7 +145,8 @@ async def test_an_edited_input_resumes_with_each_result_on_its_own_row(
     """The same state over an input sorted, filtered and extended since: every output row carries its
     own row's result, rows the input no longer holds are neither sent nor written, and nothing is
     created twice. The export once joined results by where each row was when first planned, so a
-    sorted input paired one ticket with another's answer, and a removed row failed the export."""
+    sorted input paired one ticket with another's answer, and a removed row failed the export; the
+    run's counts covered the state's rows, not its input's."""
     from rowrelay.flows.batch import run_batch
     from rowrelay.tasks.state import StateTable
 
@@ -163,6 +164,9 @@ async def test_an_edited_input_resumes_with_each_result_on_its_own_row(
     second = await run_batch(str(tmp_path / "edited.csv"), **flow_args(tmp_path, emulator))
     output = pd.read_parquet(second.output)
     assert output["ticket_id"].tolist() == edited["ticket_id"].tolist()
+    # the run's counts are its input's: the stale pending row would fail a nightly --fail-when-failed
+    assert {status: n for status, n in second.counts.items() if n} == {"completed": len(edited)}
+    assert second.all_completed
     assert (output["rowrelay_status"] == "completed").all()
     texts: dict[str, str] = dict(output[["ticket_id", "output_text"]].itertuples(index=False))
     assert {ticket: texts[ticket] for ticket in texts if ticket != "T-NEW"} == {
