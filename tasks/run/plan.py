@@ -27,6 +27,7 @@ from rowrelay.tasks.llm.structured import OutputSchema
 from rowrelay.tasks.records import HOLDING_TOKEN, NEVER_RESENT, SENDABLE, Policy, RowStatus, WaitMode
 from rowrelay.tasks.run.shards import Shard, cut_shards
 from rowrelay.tasks.state import RowState, StateTable
+from rowrelay.tasks.state.results import in_input
 
 log = logging.getLogger("rowrelay.plan")
 
@@ -162,7 +163,7 @@ def _in_input(table: StateTable, prepared: PreparedInput, fresh: list[str]) -> l
         outside,
     )
     keys = pa.array(fresh, type=pa.string())
-    kept: list[str] = keys.filter(pc.is_in(keys, value_set=pc.cast(prepared.keys, pa.string()))).to_pylist()  # type: ignore[assignment]
+    kept: list[str] = keys.filter(in_input(keys, prepared.keys)).to_pylist()  # type: ignore[assignment]
     return kept
 
 

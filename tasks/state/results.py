@@ -29,7 +29,7 @@ from rowrelay.tasks.state.reader import load
 if TYPE_CHECKING:
     import pandas as pd  # only the frame's own methods are used: importing pandas costs 1-2 s a process
 
-__all__ = ["RESULT_STATUS", "of_input", "results_frame", "results_frame_of"]
+__all__ = ["RESULT_STATUS", "in_input", "of_input", "results_frame", "results_frame_of"]
 
 RESULT_STATUS = "rowrelay_status"
 """The status column's name in the results (and so in every output)."""
@@ -50,20 +50,28 @@ _PICKED = {
 def results_frame(state: pd.DataFrame, keys: pa.Array[Any] | Sequence[str]) -> pd.DataFrame:
     """One row per state row whose key is in `keys` (the input's, in input order): its position there
     as row_index, status, output text, error and tokens (no I/O)."""
-    wanted = keys if isinstance(keys, pa.Array) else pa.array(list(keys), type=pa.string())
-    stored = pa.array(state["row_key"].astype(object).tolist(), type=pa.string())
-    position = pc.index_in(stored, value_set=pc.cast(wanted, pa.string()))
+    position = pc.index_in(pa.array(state["row_key"], type=pa.string()), value_set=_as_keys(keys))
     held = position.is_valid().to_numpy(zero_copy_only=False)
     picked = state.loc[held, [*_PICKED]].rename(columns=_PICKED)
     picked["row_index"] = position.drop_null().to_numpy(zero_copy_only=False).astype("int64")
     return picked.assign(error=picked["error"].where(picked[RESULT_STATUS] != "completed"))
 
 
+def in_input(row_keys: pa.Array[Any] | pa.ChunkedArray[Any], keys: pa.Array[Any]) -> pa.Array[Any]:
+    """Per row key, whether the input (`keys`, its row keys) holds it: what a run sends and reports on
+    is its input's rows, not rows an earlier input left in the state."""
+    return pc.is_in(row_keys, value_set=_as_keys(keys))
+
+
 def of_input(latest: pa.Table, keys: pa.Array[Any]) -> pa.Table:
-    """The rows of `latest` (a table's latest state, as Arrow) whose key is among `keys` (an input's):
-    what a run reports on, so its counts and threshold cover its input, not rows an earlier input left."""
-    held = pc.is_in(latest.column("row_key"), value_set=pc.cast(keys, pa.string()))
+    """The rows of `latest` (a table's latest state, as Arrow) that the input holds (`in_input`): what a
+    run reports on, so its counts and threshold cover its input."""
+    held = in_input(latest.column("row_key"), keys)
     return latest if pc.all(held).as_py() is not False else latest.filter(held)
+
+
+def _as_keys(keys: pa.Array[Any] | Sequence[str]) -> pa.Array[Any]:
+    return pc.cast(keys if isinstance(keys, pa.Array) else pa.array(list(keys)), pa.string())
 
 
 def results_frame_of(directory: Path, keys: pa.Array[Any] | Sequence[str]) -> pd.DataFrame:
