@@ -157,10 +157,11 @@ def _in_input(table: StateTable, prepared: PreparedInput, fresh: list[str]) -> l
     outside = len(table) - len(prepared)  # after `add_pending` the table holds every input key
     if outside <= 0:
         return fresh
+    rows = "1 row of this batch's state is" if outside == 1 else f"{outside} rows of this batch's state are"
     log.warning(
-        "%d rows of this batch's state are not in its input (removed from it, or the state is another "
-        "input's): they are not sent, and not in the output",
-        outside,
+        "%s not in its input (removed from it, or the state is another input's): not sent, and not in "
+        "the output",
+        rows,
     )
     keys = pa.array(fresh, type=pa.string())
     kept: list[str] = keys.filter(in_input(keys, prepared.keys)).to_pylist()  # type: ignore[assignment]
