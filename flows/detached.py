@@ -10,6 +10,7 @@ never signals a stranger that happens to hold a recorded pid.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import json
@@ -18,6 +19,7 @@ import signal
 import socket
 import subprocess
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,31 @@ from rowrelay.tasks.durable import atomic_write_bytes
 from rowrelay.tasks.processes import pid_alive
 
 _STOP_SECONDS = 20.0
+_outliving: list[subprocess.Popen[bytes]] = []
+"""Children started to outlive this process (the embedded emulator, the local Prefect server, the warm
+runner). Python warns when it collects the `Popen` of a child still running, so they are held here and
+let go at exit without that warning (`_let_go`): under `-W error` (the tests) each one printed an
+"Exception ignored ... ResourceWarning: subprocess N is still running" as its process ended."""
+
+
+def outlive(process: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+    """Hold `process`, a child meant to outlive this process (see `_outliving`); returns it."""
+    _outliving.append(process)
+    return process
+
+
+def _reap(pid: int) -> None:
+    """Forget the held child `pid` once it has ended (reaped: not a zombie till this process ends)."""
+    for process in [p for p in _outliving if p.pid == pid]:
+        if process.poll() is not None:
+            _outliving.remove(process)
+
+
+@atexit.register
+def _let_go() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        _outliving.clear()  # each `Popen` is collected here, inside the filter
 
 
 def read_record(path: Path) -> dict[str, Any] | None:
@@ -68,16 +95,18 @@ def passed_on(environ: Mapping[str, str]) -> dict[str, str]:
 def spawn(
     command: Sequence[str], log: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start `command` in its own session, its output appended to `log`, reading nothing."""
+    """Start `command` in its own session, its output appended to `log`, reading nothing; held (`outlive`)."""
     with log.open("ab") as sink:
-        return subprocess.Popen(
-            command,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=None if env is None else dict(env),
-            cwd=cwd,
-            start_new_session=True,
+        return outlive(
+            subprocess.Popen(
+                command,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=None if env is None else dict(env),
+                cwd=cwd,
+                start_new_session=True,
+            )
         )
 
 
@@ -90,6 +119,7 @@ def stop(pid: int, marker: str, timeout: float = _STOP_SECONDS) -> bool:
     if not _gone_within(pid, marker, timeout):
         _signal(pid, signal.SIGKILL)
         _gone_within(pid, marker, 5.0)
+    _reap(pid)
     return True
 
 

@@ -67,9 +67,6 @@ def running_emulator_url(home: Path, args: str) -> str | None:
     return None
 
 
-_outliving: list[subprocess.Popen[bytes]] = []
-"""Emulators started by this process, which outlive it by design: held so that collecting a `Popen` of a
-child still running does not warn (it would, once the thread that started it is gone)."""
 _early: dict[tuple[Path, str], Future[tuple[str, bool]]] = {}
 _early_lock = threading.Lock()
 
@@ -134,7 +131,7 @@ def _start(home: Path, args: str) -> str:
     )
     log.close()
     url = _read_url(process)
-    _outliving.append(process)
+    detached.outlive(process)
     info = {"url": url, "pid": process.pid, "args": args, "started_at": time.time()}
     atomic_write_bytes(_record_path(home), json.dumps(info).encode())
     return url
@@ -180,9 +177,4 @@ def stop_emulator(home: Path) -> bool:
     stopped = False
     for record in records:
         stopped = detached.stop(int(record.get("pid", 0)), MARKER) or stopped
-        for process in [p for p in _outliving if p.pid == record.get("pid")]:
-            # Stopped here, and our child: reaped, not a zombie till this process ends. One that still
-            # runs stays held (collecting its `Popen` would warn that it still runs).
-            if process.poll() is not None:
-                _outliving.remove(process)
     return stopped

@@ -4,6 +4,10 @@ emulator per option set, every one of them recorded, listed and stopped."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,3 +78,23 @@ def test_an_emulator_of_other_options_stays_recorded_is_found_again_and_stopped_
     )
     assert emulator_records(home) == []
     assert not any(detached.runs(record["pid"], MARKER) for record in records)
+
+
+@pytest.mark.timeout(60)
+def test_a_process_that_leaves_services_running_ends_without_a_warning_about_them(home: Path) -> None:
+    """The emulator (and every other service) outlives the process that started it, by design. Python
+    warns when it collects the `Popen` of a child still running; under `-W error`, as the tests run,
+    each one printed "Exception ignored ... ResourceWarning: subprocess N is still running" at exit."""
+    script = (
+        "import sys; from pathlib import Path; from rowrelay.flows import detached, embedded\n"
+        "home = Path(sys.argv[1]); embedded.ensure_emulator(home, '--latency fixed:0')\n"
+        "print(detached.spawn(['sleep', '60'], home / 'sleep.log').pid)\n"
+    )
+    ended = subprocess.run(
+        [sys.executable, "-W", "error", "-c", script, str(home)], capture_output=True, text=True, timeout=50
+    )
+    if ended.stdout.strip().isdigit():
+        os.killpg(int(ended.stdout), signal.SIGKILL)  # started in its own session, as every service is
+    assert ended.returncode == 0, ended.stderr
+    assert emulator_record(home) is not None  # the emulator still runs: it is left, by design
+    assert ended.stderr == ""
