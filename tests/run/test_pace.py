@@ -32,8 +32,8 @@ async def test_a_burst_is_polled_about_once_a_row_once_its_scouts_have_seen_the_
 
     Once, or twice: the scouts learn the midpoint of their last two looks (0.65 and 1.3 s), 0.97 s, and
     a row's first look at that estimate can come just before its response ends; the next, a quarter
-    second later, finds it done. On an idle machine the rows' blind waits put their first look later
-    (320 polls, 1.25 a row); on a loaded one, whose creates spread out, 127 rows looked twice (447)."""
+    second later, finds it done. On an idle machine every row but the scouts looked once (320 polls,
+    1.25 a row); in one suite run on a loaded machine 127 of them looked twice (447)."""
     rows = 8 * SCOUTS
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:1"), seed=3)) as emu:
         report = await run_batch(emu, tmp_path / "batch", rows, max_in_flight=rows)
