@@ -7,6 +7,7 @@ tests run it on a VirtualTimeLoop: the waits are exact and take no wall time, wh
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -215,6 +216,21 @@ def test_creates_are_held_to_the_tokens_per_minute() -> None:
     assert first == 0.0
     assert second == pytest.approx(30.0, abs=EXACT)  # 600 of 1200 tokens/min refill in 30 s
     assert third == pytest.approx(90.0, abs=EXACT)  # then the whole 1200 refills in 60 s more
+
+
+def test_a_row_over_a_minute_of_tokens_is_charged_the_minute_and_said_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    budget = _budget(tpm=100)  # max output 64
+    with caplog.at_level(logging.WARNING, logger="rowrelay.budget"):
+        assert budget.estimate(30) == 94
+        assert caplog.messages == []
+        assert budget.estimate(50) == 100
+        assert budget.estimate(500) == 100
+    assert caplog.messages == [
+        "a row's estimate (114 tokens: its prompt and its max output) is over --tpm 100: each such create "
+        "waits for a whole minute of the token budget"
+    ]
 
 
 def test_polls_have_their_own_rate_and_do_not_spend_the_create_budget() -> None:
