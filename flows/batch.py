@@ -195,7 +195,9 @@ async def _finish(
     stopped: str | None = None,
 ) -> BatchResult:
     """Export, summarise and publish what the closed table holds of the input: its rows are in memory."""
-    latest = of_input(table.latest(), prepared.keys)
+    latest = table.latest()
+    if len(table) > len(prepared):  # the plan added every input key: only then can rows be outside it
+        latest = of_input(latest, prepared.keys)
     rows = latest.to_pandas()
     schema = None if output_schema is None else output_schema.schema
     export_results(_whole(rows), _whole(prepared), out, _whole(schema))
