@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 
     from rowrelay.tasks.llm.agent_backend import AgentFactory
     from rowrelay.tasks.llm.structured import OutputSchema
+    from rowrelay.tasks.records import RowStatus
 
 log = logging.getLogger("rowrelay.flow")
 progress_sink: contextvars.ContextVar[Callable[[Progress], None] | None] = contextvars.ContextVar(
@@ -261,8 +262,10 @@ async def _process(
     artifact = await ProgressArtifact.create(table.batch_id)
     sink = progress_sink.get()
     narrator = Narrator()
+    left_alone: dict[RowStatus, int] = {}  # the plan's: rows of the state this run neither sends nor waits on
 
-    def on_progress(progress: Progress) -> None:
+    def on_progress(whole_table: Progress) -> None:
+        progress = whole_table.without(left_alone)
         artifact(progress)
         narrator(progress)
         if sink is not None:
@@ -278,10 +281,11 @@ async def _process(
             session = next(iter(sessions.values()))
             policy = session.driver.context.policy  # what decides which rows are sent: the same for all
             batch = plan(_whole(table), _whole(prepared), policy, settings.shard_size, rpm_of(targets))
+            left_alone.update(batch.left_alone)
             log.info(
                 "batch %s: %d rows, %d done, %d holding a token (resumed first), %d to send, %d shards",
-                table.batch_id, len(table), batch.already_done, batch.resumed, batch.to_send,
-                len(batch.shards),
+                table.batch_id, len(table) - sum(left_alone.values()), batch.already_done, batch.resumed,
+                batch.to_send, len(batch.shards),
             )  # fmt: skip
             if runner is not None and batch.shards:
                 schema = None if output_schema is None else output_schema.parts()

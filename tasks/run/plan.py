@@ -12,8 +12,9 @@ statuses it may say yes to.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -119,6 +120,9 @@ class BatchPlan:
     to_send: int
     already_done: int
     bad_rows: int
+    left_alone: dict[RowStatus, int] = field(default_factory=dict)
+    """Rows per status that the state holds and this run neither sends nor waits on: rows its input no
+    longer holds and that hold no token. The run's progress leaves them out, as its report does."""
 
 
 def plan_batch(
@@ -140,32 +144,39 @@ def plan_batch(
             table.transition(key, "failed", error_type="bad_input", error_message=reason)
     table.flush()
     holding, fresh = _holding_and_fresh(table, policy, None)
-    fresh = _in_input(table, prepared, fresh)
+    outside = _outside_input(table, prepared)
+    left_alone: dict[RowStatus, int] = {}
+    if outside is not None:
+        fresh_keys = pa.array(fresh, type=pa.string())
+        kept = fresh_keys.filter(pc.invert(pc.is_in(fresh_keys, outside.column("row_key"))))
+        fresh = kept.to_pylist()  # type: ignore[assignment]
+        idle = outside.filter(pc.invert(pc.is_in(outside.column("status"), pa.array(list(HOLDING_TOKEN)))))
+        statuses: list[RowStatus] = idle.column("status").to_pylist()  # type: ignore[assignment]
+        left_alone = dict(Counter(statuses))
     where = table.columns(HOLDING_TOKEN, ("row_key", "endpoint"))  # the same rows, in the same order
     keys: list[str] = where.column("row_key").to_pylist()  # type: ignore[assignment]
     names: list[str | None] = where.column("endpoint").to_pylist()
     shards = cut_shards(list(zip(keys, names, strict=True)), fresh, shard_size, endpoints)
-    done = table.counts()["completed"]
-    return BatchPlan(shards, len(holding), len(fresh), done, len(prepared.bad_rows))
+    done = table.counts()["completed"] - left_alone.get("completed", 0)
+    return BatchPlan(shards, len(holding), len(fresh), done, len(prepared.bad_rows), left_alone)
 
 
-def _in_input(table: StateTable, prepared: PreparedInput, fresh: list[str]) -> list[str]:
-    """`fresh` without the rows this input no longer holds (removed from the file, or the state is
-    another input's), said once: with no prompt to send, such a row would crash; its result would have
-    no input row to join (`results.results_frame`). Rows of theirs holding a token are still waited on:
-    their jobs run and are paid for."""
+def _outside_input(table: StateTable, prepared: PreparedInput) -> pa.Table | None:
+    """The state's rows (`row_key`, `status`) that this input no longer holds (removed from the file, or
+    the state is another input's), said once; None when there are none. Such a row is not sent: with no
+    prompt it would crash, and its result would have no input row to join (`results.results_frame`).
+    Those holding a token are still waited on: their jobs run and are paid for."""
     outside = len(table) - len(prepared)  # after `add_pending` the table holds every input key
     if outside <= 0:
-        return fresh
+        return None
     rows = "1 row of this batch's state is" if outside == 1 else f"{outside} rows of this batch's state are"
     log.warning(
         "%s not in its input (removed from it, or the state is another input's): not sent, and not in "
         "the output",
         rows,
     )
-    keys = pa.array(fresh, type=pa.string())
-    kept: list[str] = keys.filter(in_input(keys, prepared.keys)).to_pylist()  # type: ignore[assignment]
-    return kept
+    state = table.columns(None, ("row_key", "status"))
+    return state.filter(pc.invert(in_input(state.column("row_key"), prepared.keys)))
 
 
 def _refuse_changed_inputs(table: StateTable, prepared: PreparedInput) -> None:

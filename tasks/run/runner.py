@@ -15,8 +15,8 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 
 from rowrelay.tasks.errors import ResponseGoneError, StateWriteError, TransientError
 from rowrelay.tasks.llm import Backend, BackendRefusedError, Snapshot, in_background
@@ -51,6 +51,14 @@ class Progress:
     @property
     def in_flight(self) -> int:
         return sum(self.counts.get(status, 0) for status in IN_FLIGHT)
+
+    def without(self, rows: Mapping[RowStatus, int]) -> Progress:
+        """This moment over fewer rows: the table's counts less `rows` (per status), e.g. the rows a run
+        leaves alone (`BatchPlan.left_alone`)."""
+        if not rows:
+            return self
+        counts = {status: n - rows.get(status, 0) for status, n in self.counts.items()}
+        return replace(self, counts=counts, total=self.total - sum(rows.values()))
 
 
 @dataclass

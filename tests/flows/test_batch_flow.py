@@ -146,8 +146,9 @@ async def test_an_edited_input_resumes_with_each_result_on_its_own_row(
     own row's result, rows the input no longer holds are neither sent nor written, and nothing is
     created twice. The export once joined results by where each row was when first planned, so a
     sorted input paired one ticket with another's answer, and a removed row failed the export; the
-    run's counts covered the state's rows, not its input's."""
-    from rowrelay.flows.batch import run_batch
+    run's counts and progress covered the state's rows, not its input's."""
+    from rowrelay.flows.batch import progress_sink, run_batch
+    from rowrelay.tasks.run import Progress
     from rowrelay.tasks.state import StateTable
 
     source = write_tickets(tmp_path / "tickets.csv", 12)
@@ -161,12 +162,20 @@ async def test_an_edited_input_resumes_with_each_result_on_its_own_row(
     new_row = frame.iloc[[0]].assign(ticket_id="T-NEW")
     edited = pd.concat([frame.iloc[::-1], new_row]).query("ticket_id != 'T-00005'")
     edited.to_csv(tmp_path / "edited.csv", index=False)
-    second = await run_batch(str(tmp_path / "edited.csv"), **flow_args(tmp_path, emulator))
+    seen: list[Progress] = []
+    sink = progress_sink.set(seen.append)
+    try:
+        second = await run_batch(str(tmp_path / "edited.csv"), **flow_args(tmp_path, emulator))
+    finally:
+        progress_sink.reset(sink)
     output = pd.read_parquet(second.output)
     assert output["ticket_id"].tolist() == edited["ticket_id"].tolist()
     # the run's counts are its input's: the stale pending row would fail a nightly --fail-when-failed
     assert {status: n for status, n in second.counts.items() if n} == {"completed": len(edited)}
     assert second.all_completed
+    # the progress line, too: it once ended at 13/14 rows, counting the stale rows
+    assert (seen[-1].done, seen[-1].total) == (len(edited), len(edited))
+    assert all(moment.total == len(edited) for moment in seen)
     assert (output["rowrelay_status"] == "completed").all()
     texts: dict[str, str] = dict(output[["ticket_id", "output_text"]].itertuples(index=False))
     assert {ticket: texts[ticket] for ticket in texts if ticket != "T-NEW"} == {

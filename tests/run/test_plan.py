@@ -132,6 +132,26 @@ def test_a_key_whose_input_changed_is_refused(batch_dir: Path, clock: FakeClock)
         assert len(table) == 8  # refused before anything was added
 
 
+def test_rows_the_input_no_longer_holds_are_not_sent_and_those_without_a_token_are_left_alone(
+    batch_dir: Path, clock: FakeClock
+) -> None:
+    frame = pd.DataFrame({"id": [f"k{i}" for i in range(6)], "p": [f"ask {i}" for i in range(6)]})
+    spec, policy = InputSpec(prompt_column="p", id_column="id"), RowPolicy("b", "m")
+    with StateTable.open(batch_dir, batch_id="b", clock=clock) as table:
+        plan_batch(table, prepare(frame, spec), policy, shard_size=10)
+        table.transition("k1", "submitting", attempts=1)
+        table.transition("k1", "completed", output_text="done")
+        _holding_on(table, "k2", None)
+        table.transition("k3", "submitting", attempts=1)
+        table.transition("k3", "failed", error_type="rejected")
+    kept = frame[frame["id"].isin(["k0", "k4"])]  # k1, k3, k5 (pending) removed; k2 too, mid-flight
+    with StateTable.open(batch_dir, clock=clock) as table:
+        plan = plan_batch(table, prepare(kept, spec), policy, shard_size=10)
+    assert [key for shard in plan.shards for key in shard.keys] == ["k2", "k0", "k4"]  # k2's job still runs
+    assert plan.left_alone == {"completed": 1, "failed": 1, "pending": 1}
+    assert (plan.to_send, plan.resumed, plan.already_done) == (2, 1, 0)
+
+
 def _holding_on(table: StateTable, key: str, endpoint: str | None) -> None:
     table.transition(key, "submitting", attempts=1, endpoint=endpoint)
     table.transition(key, "queued", response_id=f"resp_{key}")
