@@ -166,7 +166,20 @@ def prepare(frame: pd.DataFrame, spec: InputSpec) -> PreparedInput:
         fingerprint=_fingerprint(keys, hashes, spec),
         bad_rows={keys[i].as_py(): reason for i in blank},
         instructions=spec.instructions,
+        gaps=_gaps(prompts, keys, blank) if spec.template is not None else {},
     )
+
+
+def _gaps(prompts: Prompts, keys: pa.Array[Any], blank: list[int]) -> dict[str, tuple[int, str]]:
+    """Per column, the rows sent with it empty (not the blank ones, which are not sent) and the first."""
+    sent = np.ones(len(keys), dtype=bool)
+    sent[blank] = False
+    gaps: dict[str, tuple[int, str]] = {}
+    for name, empty in prompts.empty().items():
+        rows = np.flatnonzero(empty & sent)
+        if len(rows):
+            gaps[name] = (len(rows), keys[int(rows[0])].as_py())
+    return gaps
 
 
 def _blank_reason(spec: InputSpec) -> str:

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -50,6 +52,12 @@ def _text(series: pd.Series) -> pa.ChunkedArray[Any]:
     text: Any = pa.array(column_text(series) if not isinstance(series.dtype, pd.StringDtype) else series)
     text = pa.chunked_array([text]) if isinstance(text, pa.Array) else text  # zero-copy for Arrow strings
     return pc.fill_null(text, pa.scalar("", text.type)) if text.null_count else text
+
+
+def _empty(column: pa.ChunkedArray[Any]) -> npt.NDArray[np.bool_]:
+    # Tests, not a trimmed copy: a copy of a long text column would add to the plan's peak memory.
+    blank = pc.or_(pc.equal(pc.binary_length(column), pa.scalar(0)), pc.utf8_is_space(column))
+    return np.asarray(blank, dtype=bool)
 
 
 class _SortedKeys:
@@ -100,6 +108,10 @@ class Prompts:
             raise problem
         columns = {name: _text(frame[name]) for name in names}
         return cls(parts, columns, len(frame))
+
+    def empty(self) -> dict[str, npt.NDArray[np.bool_]]:
+        """Per column the prompts use, whether each row's value is empty (missing, or only whitespace)."""
+        return {name: _empty(column) for name, column in self.columns.items()}
 
     def _slice(self, start: int, stop: int) -> Any:
         pieces: list[Any] = []  # literal scalars and column slices: joined element-wise

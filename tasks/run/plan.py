@@ -143,6 +143,7 @@ def plan_batch(
         if table.get(key).status == "pending":
             table.transition(key, "failed", error_type="bad_input", error_message=reason)
     table.flush()
+    _say_gaps(prepared)
     holding, fresh = _holding_and_fresh(table, policy, None)
     outside = _outside_input(table, prepared)
     left_alone: dict[RowStatus, int] = {}
@@ -159,6 +160,16 @@ def plan_batch(
     shards = cut_shards(list(zip(keys, names, strict=True)), fresh, shard_size, endpoints)
     done = table.counts()["completed"] - left_alone.get("completed", 0)
     return BatchPlan(shards, len(holding), len(fresh), done, len(prepared.bad_rows), left_alone)
+
+
+def _say_gaps(prepared: PreparedInput) -> None:
+    """Say which of the template's columns some rows are sent without: a missing value is sent as empty
+    text, which a column meant to be filled in every row would not want (a blank prompt is not sent)."""
+    for name, (rows, first) in prepared.gaps.items():
+        log.warning(
+            "column %r is empty in %d of %d rows (first: %s): sent as empty text in their prompts",
+            name, rows, len(prepared), first,
+        )  # fmt: skip
 
 
 def _outside_input(table: StateTable, prepared: PreparedInput) -> pa.Table | None:

@@ -127,6 +127,18 @@ def test_blank_prompts_are_bad_rows_not_errors() -> None:
     assert [r.row_key for r in prepared.sendable_rows] == ["a", "d"]
 
 
+def test_rows_sent_with_an_empty_column_are_counted_per_column() -> None:
+    frame = pd.DataFrame(
+        {"id": list("abcdef"), "s": ["x", None, " ", "y", "\u00a0", ""], "t": ["", None, "\n", "z", "q", ""]}
+    )
+    prepared = prepare(frame, InputSpec(template="{s}: {t}", id_column="id"))
+    # b, c and f render as ": " alone and are still sent: a template's own text may be the whole ask
+    assert prepared.bad_rows == {}
+    assert prepared.gaps == {"s": (4, "b"), "t": (4, "a")}
+    assert prepare(frame, InputSpec(template="{s}{t}", id_column="id")).gaps == {"s": (1, "e"), "t": (1, "a")}
+    assert prepare(frame, InputSpec(prompt_column="s", id_column="id")).gaps == {}  # blank: a bad row
+
+
 def test_blank_prompt_column_rows_are_bad_rows() -> None:
     frame = pd.DataFrame({"p": ["ask", None, "", "ask"]})
     prepared = prepare(frame, InputSpec(prompt_column="p"))

@@ -152,6 +152,22 @@ def test_rows_the_input_no_longer_holds_are_not_sent_and_those_without_a_token_a
     assert (plan.to_send, plan.resumed, plan.already_done) == (2, 1, 0)
 
 
+def test_the_plan_says_which_columns_rows_are_sent_without(
+    batch_dir: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    frame = pd.DataFrame({"id": ["k0", "k1", "k2"], "name": ["Ann", None, ""], "note": ["a", "b", "c"]})
+    with StateTable.open(batch_dir, batch_id="b", clock=clock) as table:
+        plan = plan_batch(
+            table,
+            prepare(frame, InputSpec(template="Hi {name}: {note}", id_column="id")),
+            RowPolicy("b", "m"),
+            10,
+        )
+    assert plan.to_send == 3
+    said = [r.getMessage() for r in caplog.records if r.name == "rowrelay.plan"]
+    assert said == ["column 'name' is empty in 2 of 3 rows (first: k1): sent as empty text in their prompts"]
+
+
 def _holding_on(table: StateTable, key: str, endpoint: str | None) -> None:
     table.transition(key, "submitting", attempts=1, endpoint=endpoint)
     table.transition(key, "queued", response_id=f"resp_{key}")
