@@ -167,7 +167,7 @@ def _say_gaps(prepared: PreparedInput) -> None:
     text, which a column meant to be filled in every row would not want (a blank prompt is not sent)."""
     for name, (rows, first) in prepared.gaps.items():
         log.warning(
-            "column %r is empty in %d of %d rows (first: %s): sent as empty text in their prompts",
+            "column %r is empty in %d of %d rows (first: key %r): sent as empty text in their prompts",
             name, rows, len(prepared), first,
         )  # fmt: skip
 

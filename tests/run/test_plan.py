@@ -165,7 +165,9 @@ def test_the_plan_says_which_columns_rows_are_sent_without(
         )
     assert plan.to_send == 3
     said = [r.getMessage() for r in caplog.records if r.name == "rowrelay.plan"]
-    assert said == ["column 'name' is empty in 2 of 3 rows (first: k1): sent as empty text in their prompts"]
+    assert said == [
+        "column 'name' is empty in 2 of 3 rows (first: key 'k1'): sent as empty text in their prompts"
+    ]
 
 
 def _holding_on(table: StateTable, key: str, endpoint: str | None) -> None:
