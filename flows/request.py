@@ -9,23 +9,25 @@ overrides. Built once, validated and frozen, by whoever starts a run (the CLI, `
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeGuard, cast
 
 from rowrelay.flows.cluster import ClusterChoice, check_cost_cap
 from rowrelay.flows.outcome import FailThreshold
-from rowrelay.tasks.dataset import InputSpec, PreparedInput
+from rowrelay.tasks.dataset.input_spec import InputSpec
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.run.endpoints import Endpoint, EndpointsSource, load_endpoints
 from rowrelay.tasks.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from rowrelay.tasks.dataset import PreparedInput
     from rowrelay.tasks.llm.structured import OutputSchema, SchemaSource
 
-Source = str | pd.DataFrame
+Source: TypeAlias = "str | pd.DataFrame"
 """A CSV, Parquet or JSONL path, or (from Python) a DataFrame."""
 RUN_SETTINGS = (
     "model", "mode", "rpm", "tpm", "max_in_flight", "max_attempts", "backend", "base_url", "output_schema",
@@ -99,7 +101,7 @@ class BatchRequest:
         listed = () if endpoints is None else load_endpoints(endpoints, settings)
         source_of_endpoints = _endpoints_source(endpoints)
         return cls(
-            source=source if isinstance(source, pd.DataFrame) else str(source),
+            source=source if _is_frame(source) else str(source),
             spec=spec,
             settings=settings,
             overrides=given,
@@ -119,7 +121,8 @@ class BatchRequest:
         spec resume the same batch."""
         if self.state is not None:
             return self.state
-        stem = "dataframe" if isinstance(self.source, pd.DataFrame) else Path(self.source).stem
+        path = _path_of(self.source)
+        stem = "dataframe" if path is None else path.stem
         return self.settings.state_dir / f"{stem}-{prepared.fingerprint[:10]}"
 
     def output_path(self, state_dir: Path) -> Path:
@@ -128,7 +131,8 @@ class BatchRequest:
 
     def input_path(self) -> str | None:
         """The input file's absolute path (None for a DataFrame): what a later `rowrelay export` rereads."""
-        return None if isinstance(self.source, pd.DataFrame) else str(Path(self.source).resolve())
+        path = _path_of(self.source)
+        return None if path is None else str(path.resolve())
 
     def parameters(self) -> dict[str, Any]:
         """The `run_batch` parameters that rebuild this request: paths, spec, overrides; never a key."""
@@ -164,3 +168,15 @@ def _loaded(source: SchemaSource) -> OutputSchema:
     from rowrelay.tasks.llm.structured import load_output_schema  # the SDK and jsonschema: only when asked
 
     return load_output_schema(source)
+
+
+def _is_frame(source: object) -> TypeGuard[pd.DataFrame]:
+    """Whether `source` is a DataFrame, without importing pandas: a command that only checks its options
+    (and refuses one) should not wait for it, and no DataFrame exists unless pandas was imported."""
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(source, pandas.DataFrame)
+
+
+def _path_of(source: Source) -> Path | None:
+    """The input file's path; None for a DataFrame."""
+    return None if _is_frame(source) else Path(cast(str, source))

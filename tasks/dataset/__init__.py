@@ -1,25 +1,51 @@
 """Reading a batch's input, giving each row a stable key, rendering prompts, and writing outputs.
 
 Everything here runs before a request is spent (read, validate, prepare) or after the last one returns
-(write); it knows nothing of models, state or Prefect.
+(write); it knows nothing of models, state or Prefect. Names load on first use (`tasks.lazy`): the
+spec and the template syntax need neither pandas nor Arrow, so a refused option imports neither.
 
     >>> frame = read_input("data/sample/tickets.csv")
     >>> prepared = prepare(frame, InputSpec(template="Subject: {subject}\\n\\n{body}", id_column="ticket_id"))
     >>> write_output(prepared.frame, results, "data/output/tickets.parquet")
 """
 
-from __future__ import annotations
+from typing import TYPE_CHECKING
 
-from rowrelay.tasks.dataset.prepare import input_fingerprint, prepare
-from rowrelay.tasks.dataset.reading import INPUT_EXTENSIONS, read_input
-from rowrelay.tasks.dataset.spec import InputSpec, PreparedInput, PreparedRow
-from rowrelay.tasks.dataset.templates import render_template, template_fields
-from rowrelay.tasks.dataset.writing import (
-    OUTPUT_EXTENSIONS,
-    RESULT_COLUMNS,
-    OutputFormat,
-    output_problem,
-    write_output,
+from rowrelay.tasks.lazy import exports
+
+if TYPE_CHECKING:
+    from rowrelay.tasks.dataset.input_spec import InputSpec
+    from rowrelay.tasks.dataset.preparing import input_fingerprint, prepare
+    from rowrelay.tasks.dataset.reading import INPUT_EXTENSIONS, read_input
+    from rowrelay.tasks.dataset.spec import PreparedInput, PreparedRow
+    from rowrelay.tasks.dataset.template_syntax import template_fields
+    from rowrelay.tasks.dataset.templates import render_template
+    from rowrelay.tasks.dataset.writing import (
+        OUTPUT_EXTENSIONS,
+        RESULT_COLUMNS,
+        OutputFormat,
+        output_problem,
+        write_output,
+    )
+
+__getattr__, __dir__ = exports(
+    __name__,
+    {
+        "INPUT_EXTENSIONS": "reading",
+        "OUTPUT_EXTENSIONS": "writing",
+        "RESULT_COLUMNS": "writing",
+        "input_fingerprint": "preparing",
+        "output_problem": "writing",
+        "prepare": "preparing",
+        "read_input": "reading",
+        "render_template": "templates",
+        "template_fields": "template_syntax",
+        "write_output": "writing",
+        "InputSpec": "input_spec",
+        "OutputFormat": "writing",
+        "PreparedInput": "spec",
+        "PreparedRow": "spec",
+    },
 )
 
 __all__ = [

@@ -23,11 +23,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rowrelay.tasks.dataset.templates import column_text, template_parts
+from rowrelay.tasks.dataset.template_syntax import template_parts
+from rowrelay.tasks.dataset.templates import column_text
 from rowrelay.tasks.errors import UsageError
 
 if TYPE_CHECKING:
-    from rowrelay.tasks.dataset.spec import InputSpec
+    from rowrelay.tasks.dataset.input_spec import InputSpec
 
 __all__ = ["KeyedPrompts", "Prompts"]
 

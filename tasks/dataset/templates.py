@@ -1,10 +1,7 @@
 """Prompt templates: `str.format`-style text over column names, checked before anything is sent.
 
-A template such as ``"Subject: {subject}\\n\\n{body}"`` names columns of the input. Only plain named
-fields are allowed: positional fields (``{}``, ``{0}``), attribute or index access (``{a.b}``,
-``{a[0]}``), conversions (``{a!r}``) and format specs (``{a:>10}``) are refused, because every value
-is inserted as text (CSV columns are read as strings, so ``{price:.2f}`` would fail row by row) and
-because plain fields let a million rows be rendered with a few vectorized string concatenations.
+A template such as ``"Subject: {subject}\\n\\n{body}"`` names columns of the input; what a template may
+say is checked by `template_syntax`.
 A missing value (None, NaN, NA) renders as the empty string, nested data (a JSON object or array, a
 Parquet struct or list) as JSON text.
 
@@ -16,70 +13,14 @@ from __future__ import annotations
 
 import json
 import math
-import string
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from rowrelay.tasks.dataset.template_syntax import parse, template_fields
 from rowrelay.tasks.errors import UsageError
-
-_FORMATTER = string.Formatter()
-
-
-def _parse(template: str) -> list[tuple[str, str | None]]:
-    """Split a template into (literal, field name or None) pairs, refusing anything but named fields."""
-    try:
-        parsed = list(_FORMATTER.parse(template))
-    except ValueError as exc:
-        raise UsageError(
-            f"malformed template: {exc} (write {{{{ and }}}} for literal braces): {template!r}"
-        ) from exc
-    parts: list[tuple[str, str | None]] = []
-    for literal, name, spec, conversion in parsed:
-        if name is not None:
-            _check_field(name, spec, conversion)
-        parts.append((literal, name))
-    return parts
-
-
-def _check_field(name: str, spec: str | None, conversion: str | None) -> None:
-    if name == "" or name.isdigit():
-        raise UsageError(f"template field {{{name}}} is positional: name a column instead, e.g. {{subject}}")
-    if "." in name or "[" in name:
-        raise UsageError(
-            f"template field {{{name}}} uses attribute or index access: name a column instead "
-            "(column names containing '.' or '[' cannot be used in templates)"
-        )
-    if conversion is not None or spec:
-        shown = name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
-        raise UsageError(
-            f"template field {{{shown}}} has a conversion or format spec: these are not supported, "
-            "values are inserted as text; write {" + name + "}"
-        )
-
-
-def template_fields(template: str) -> list[str]:
-    """The column names a template uses, each once, in order of first appearance.
-
-    Raises `UsageError` for a malformed template (unbalanced braces, positional fields, attribute or
-    index access, conversions, format specs) or one that names no column at all (every row would get
-    the same prompt, almost certainly a mistake).
-    """
-    names = [name for _, name in _parse(template) if name is not None]
-    if not names:
-        raise UsageError(
-            f"template names no column, so every row would get the same prompt: {template!r} "
-            "(use {column} to insert a column's value)"
-        )
-    return list(dict.fromkeys(names))
-
-
-def template_parts(template: str) -> list[tuple[str, str | None]]:
-    """A checked template as (literal, column name or None) pairs, in order: what rendering walks."""
-    template_fields(template)
-    return _parse(template)
 
 
 def _is_missing(value: object) -> bool:
@@ -121,7 +62,7 @@ def render_template(template: str, row: Mapping[Any, object]) -> str:
     """
     template_fields(template)
     out: list[str] = []
-    for literal, name in _parse(template):
+    for literal, name in parse(template):
         out.append(literal)
         if name is not None:
             if name not in row:
@@ -151,7 +92,7 @@ def render_column(frame: pd.DataFrame, template: str) -> pd.Series:
         )
     texts = {name: column_text(frame[name]) for name in template_fields(template)}
     result = pd.Series([""] * len(frame), index=frame.index, dtype="str")
-    for literal, name in _parse(template):
+    for literal, name in parse(template):
         if literal:
             result = result + literal
         if name is not None:

@@ -26,7 +26,9 @@ DEMO_TEMPLATE = (
 def _small_chunks(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
     monkeypatch.setattr(importlib.import_module("rowrelay.tasks.dataset.prompts"), "CHUNK", size)
     # the package exports the function `prepare` under the module's name: fetch the module itself
-    monkeypatch.setattr(importlib.import_module("rowrelay.tasks.dataset.prepare"), "_FINGERPRINT_CHUNK", size)
+    monkeypatch.setattr(
+        importlib.import_module("rowrelay.tasks.dataset.preparing"), "_FINGERPRINT_CHUNK", size
+    )
 
 
 def _facts(prepared: PreparedInput) -> tuple[object, ...]:

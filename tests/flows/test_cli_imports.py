@@ -80,11 +80,15 @@ def test_export_imports_pandas_but_neither_the_flow_nor_the_sdk(tmp_path: Path, 
 def test_a_run_refused_for_its_options_or_its_input_imports_neither_the_flow_nor_the_sdk(
     tmp_path: Path,
 ) -> None:
-    """The SDK alone took about a second of a refusal (`rowrelay.tasks.llm` and `.run` import lazily)."""
+    """The SDK alone took about a second of a refusal (`rowrelay.tasks.llm` and `.run` import lazily), and
+    pandas with NumPy more than half a second of a refused option (`rowrelay.tasks.dataset` too)."""
     bad_option = ["run", str(tmp_path / "in.csv"), "--template", "{a}", "--rpm", "-5"]
+    bad_template = ["run", str(tmp_path / "in.csv"), "--template", "{0}"]
     (tmp_path / "bad.parquet").write_bytes(b"not parquet")
     bad_input = ["run", str(tmp_path / "bad.parquet"), "--template", "{a}", "--state", str(tmp_path / "s")]
-    for args in (bad_option, bad_input):
+    for args in (bad_option, bad_template, bad_input):
         modules = imported(args, tmp_path / "modules.json", exit_code=2)
         assert {"rowrelay", SETTINGS} <= modules
         assert not modules & RUN_ONLY
+        if args is not bad_input:  # the input is not read: no table library is needed
+            assert not modules & {"pandas", "pyarrow", "numpy"}, args

@@ -27,7 +27,8 @@ import pyarrow.compute as pc
 
 from rowrelay.tasks.dataset.prompts import Prompts
 from rowrelay.tasks.dataset.spec import InputSpec, PreparedInput, PreparedRow
-from rowrelay.tasks.dataset.templates import column_text, template_fields
+from rowrelay.tasks.dataset.template_syntax import template_fields
+from rowrelay.tasks.dataset.templates import column_text
 from rowrelay.tasks.errors import UsageError
 
 __all__ = ["input_fingerprint", "prepare"]

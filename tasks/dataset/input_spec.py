@@ -1,0 +1,39 @@
+"""How each input row becomes a prompt: the spec a run is given, checked with the standard library alone
+(a refused option should not wait for pandas to import)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rowrelay.tasks.dataset.template_syntax import template_fields
+from rowrelay.tasks.errors import UsageError
+
+__all__ = ["InputSpec"]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How to turn each input row into a prompt, and how to name it.
+
+    Give exactly one of `template` (``str.format``-style over column names, e.g.
+    ``"Triage this ticket: {subject}\\n{body}"``) or `prompt_column` (a column holding the whole
+    prompt). `id_column` supplies stable row keys; without it a row's key is a hash of its input.
+    `instructions` are plain system-level text sent with every row (not a template). The spec is
+    checked on construction, so a bad one is refused before any input is even read.
+
+        >>> InputSpec(template="Subject: {subject}", id_column="ticket_id")
+    """
+
+    template: str | None = None
+    prompt_column: str | None = None
+    id_column: str | None = None
+    instructions: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.template is None) == (self.prompt_column is None):
+            raise UsageError(
+                "give exactly one of a template or a prompt column "
+                f"(got template={self.template!r}, prompt_column={self.prompt_column!r})"
+            )
+        if self.template is not None:
+            template_fields(self.template)
