@@ -6,7 +6,8 @@ In order: the cost cap (`--max-cost` needs a known price for the model, `--price
 (readable, CSV/Parquet/JSONL, the template's columns present, ids unique), where the state and the output go
 (a folder that can hold the batch; an output with a known extension in a folder that can be written or
 created), the batch's lease (a live runner holding it refuses a second run, by name: found here in a few
-seconds, rather than after Prefect's start-up), and the `--agent` factory. Each problem is one `UsageError`
+seconds, rather than after Prefect's start-up), the server the batch last ran on (`same_server`), and
+the `--agent` factory. Each problem is one `UsageError`
 (or `LeaseHeldError`) naming the option or file; the settings' own values were checked when the request was
 built (`load_settings`).
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from rowrelay.flows import cluster
 from rowrelay.flows.backends import backend_name
 from rowrelay.flows.request import BatchRequest
+from rowrelay.flows.same_server import check_same_server
 from rowrelay.tasks.dataset import RESULT_COLUMNS, PreparedInput, output_problem, prepare, read_input
 from rowrelay.tasks.dataset.typed import field_clashes
 from rowrelay.tasks.errors import UsageError
@@ -45,6 +47,7 @@ def check_run(request: BatchRequest) -> PreparedInput:
     holder = live_holder(state_dir, MAIN_WRITER, time.time())
     if holder is not None:
         raise held_error(state_dir, holder)
+    check_same_server(request, state_dir)
     if request.agent is not None:
         check_agent(request.agent)
     cluster.precheck(request.dask, request.dask_workers)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from rowrelay.tasks.state import StateTable
+from rowrelay.tasks.state import RunRecord, StateTable, write_run_record
 from tests.support.cli import ROOT
 from tests.support.tickets import TEMPLATE, write_tickets
 
@@ -371,3 +371,62 @@ def test_a_dask_cluster_with_no_workers_or_without_rowrelay_is_refused(case: Cas
         assert line.startswith(f"{where}: rowrelay is not installed on 1 worker(s) ("), line
         assert line.endswith("install rowrelay[dask] in every worker's environment"), line
     assert not case.state.exists()
+
+
+def _ran_on(case: Case, backend: str, base_url: str | None, statuses: list[str]) -> None:
+    """The state of a batch whose last run was on `backend` at `base_url`, its rows in `statuses`."""
+    with StateTable.open(case.state) as table:
+        table.add_pending([(f"T-{i:05d}", i, f"hash {i}") for i in range(len(statuses))])
+        for i, status in enumerate(statuses):
+            key = f"T-{i:05d}"
+            if status != "pending":
+                table.transition(key, "submitting", attempts=1)
+                table.transition(key, "queued", response_id=f"resp_{i}")
+            if status in ("in_progress", "completed"):
+                table.transition(key, "in_progress")
+            if status == "completed":
+                table.transition(key, "completed", output_text="an answer")
+    record = RunRecord(output=str(case.output), backend=backend, base_url=base_url, model="m", mode="poll")
+    write_run_record(case.state, record)
+
+
+_KEYED = {"OPENAI_API_KEY": "sk-test"}
+
+
+def test_rows_holding_response_ids_are_not_resumed_on_another_server(case: Case) -> None:
+    """Their ids would be unknown there (404): each row recorded expired and created again, paid twice."""
+    _ran_on(case, "openai", "http://127.0.0.1:9/v1", ["completed", "queued", "in_progress", "pending"])
+    before = sorted((p.relative_to(case.state), p.stat().st_mtime_ns) for p in case.state.rglob("*"))
+    ids_from = "2 rows hold response ids from openai at http://127.0.0.1:9/v1, where the batch last ran"
+    line = case.refuse()  # no key, no base URL: the embedded emulator
+    assert line == (
+        f"error: {case.state}: {ids_from}; this run would use the emulator, which does not know them, so "
+        "they would be created and paid for again. Run on openai at http://127.0.0.1:9/v1 to collect "
+        f"them, or cancel them there (`rowrelay cancel {case.state}`, with its key) and run again"
+    )
+    elsewhere = case.refuse("--base-url", "http://127.0.0.1:10/v1", env=_KEYED)
+    assert f"{ids_from}; this run would use openai at http://127.0.0.1:10/v1, which" in elsewhere
+    default = case.refuse(env=_KEYED)
+    assert f"{ids_from}; this run would use openai (its default address), which" in default
+    assert sorted((p.relative_to(case.state), p.stat().st_mtime_ns) for p in case.state.rglob("*")) == before
+
+
+def test_a_batch_run_on_a_backend_does_not_fall_back_to_the_emulator_without_being_told(case: Case) -> None:
+    _ran_on(case, "openai", None, ["completed", "pending"])
+    line = case.refuse()
+    assert line == (
+        f"error: {case.state}: the batch last ran on openai (its default address), and with no API key or "
+        "base URL configured this run would use the embedded emulator, mixing emulated answers into its "
+        "output: configure that backend again, or pass --backend emulator to mean it"
+    )
+
+
+def test_a_batch_the_emulator_answered_is_not_finished_on_a_backend(case: Case) -> None:
+    """Answered rows are never sent again: the output would hold the emulator's answers beside real ones."""
+    _ran_on(case, "emulator", "http://127.0.0.1:9/v1", ["completed", "completed", "pending"])
+    line = case.refuse("--base-url", "http://127.0.0.1:10/v1", env=_KEYED)
+    assert line == (
+        f"error: {case.state}: 2 rows were answered by the emulator, where the batch last ran, and are "
+        "never sent again: this run on openai at http://127.0.0.1:10/v1 would keep their emulated answers "
+        "in its output. Give it a state of its own (--state)"
+    )

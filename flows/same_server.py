@@ -1,0 +1,85 @@
+"""A batch resumes on the server its last run used, or says why not before anything is sent.
+
+A row holding a response id can be collected only from the server that made it: anywhere else its id
+is unknown (404), the row is recorded as expired and created again, so a job already paid for is paid
+for a second time and its answer lost. And a batch begun on a real model that resumes with no key or
+base URL configured (a new shell, a cron job's environment) would fall back to the embedded emulator
+and mix emulated answers into real ones, with nothing in the output to tell them apart; so would a
+batch tried on the emulator and then run for real under the same state, whose answered rows are never
+sent again. All three used to happen in silence; now the run is refused, naming what the batch last ran
+on and the way out.
+
+Emulators are one server here: their answers cost nothing and their ids die with them. Runs over
+several endpoints (`--endpoints`) are not checked here: each row names the endpoint that created it,
+and the plan refuses a row whose endpoint is not listed (`run.shards`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rowrelay.flows.backends import backend_name
+from rowrelay.flows.request import BatchRequest
+from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.records import HOLDING_TOKEN
+from rowrelay.tasks.state import read_run_record, read_table
+from rowrelay.tasks.state.schema import value_counts
+
+__all__ = ["check_same_server"]
+
+
+def check_same_server(request: BatchRequest, state_dir: Path) -> None:
+    """Refuse a run on another server than the batch's last run where rows hold that server's response
+    ids, that falls back to the embedded emulator on a batch that ran on a real backend, or that runs on a
+    real backend a batch whose rows the emulator answered."""
+    record = None if request.endpoints else read_run_record(state_dir)
+    if record is None or record.endpoints:
+        return
+    settings = request.settings
+    backend = backend_name(settings)
+    was, now = _server(record.backend, record.base_url), _server(backend, settings.base_url)
+    if was == now:
+        return
+    counts = _counts(state_dir)
+    holding = sum(counts.get(status, 0) for status in HOLDING_TOKEN)
+    if holding:
+        rows = "1 row holds a response id" if holding == 1 else f"{holding} rows hold response ids"
+        raise UsageError(
+            f"{state_dir}: {rows} from {_described(was)}, where the batch last ran; this run would use "
+            f"{_described(now)}, which does not know them, so they would be created and paid for again. "
+            f"Run on {_described(was)} to collect them, or cancel them there (`rowrelay cancel {state_dir}`, "
+            "with its key) and run again"
+        )
+    if settings.backend == "auto" and backend == "emulator" and record.backend != "emulator":
+        raise UsageError(
+            f"{state_dir}: the batch last ran on {_described(was)}, and with no API key or base URL "
+            "configured this run would use the embedded emulator, mixing emulated answers into its "
+            "output: configure that backend again, or pass --backend emulator to mean it"
+        )
+    answered = counts.get("completed", 0)
+    if record.backend == "emulator" and answered:
+        raise UsageError(
+            f"{state_dir}: {answered} rows were answered by the emulator, where the batch last ran, and "
+            f"are never sent again: this run on {_described(now)} would keep their emulated answers in its "
+            "output. Give it a state of its own (--state)"
+        )
+
+
+def _server(backend: str, base_url: str | None) -> tuple[str, str | None]:
+    """What a run talks to, as far as response ids go: one identity for every emulator."""
+    if backend == "emulator":
+        return (backend, None)
+    return (backend, base_url.rstrip("/") if base_url else None)
+
+
+def _described(server: tuple[str, str | None]) -> str:
+    backend, url = server
+    if backend == "emulator":
+        return "the emulator"
+    return f"{backend} at {url}" if url else f"{backend} (its default address)"
+
+
+def _counts(state_dir: Path) -> dict[str, int]:
+    """Rows by status (read only when the server changed: a rare case)."""
+    table, _damaged = read_table(state_dir, skip_damaged=True)
+    return value_counts(table.column("status"))
