@@ -50,18 +50,21 @@ def check_same_server(request: BatchRequest, state_dir: Path) -> None:
             f"Run on {_described(was)} to collect them, or cancel them there (`rowrelay cancel {state_dir}`, "
             "with its key) and run again"
         )
+    answered = counts.get("completed", 0)
+    if answered == sum(counts.values()):
+        return  # nothing left to send: no answer of this run's server would join the others
     if settings.backend == "auto" and backend == "emulator" and record.backend != "emulator":
         raise UsageError(
             f"{state_dir}: the batch last ran on {_described(was)}, and with no API key or base URL "
             "configured this run would use the embedded emulator, mixing emulated answers into its "
             "output: configure that backend again, or pass --backend emulator to mean it"
         )
-    answered = counts.get("completed", 0)
     if record.backend == "emulator" and answered:
+        rows = "1 row is" if answered == 1 else f"{answered} rows are"
         raise UsageError(
-            f"{state_dir}: {answered} rows were answered by the emulator, where the batch last ran, and "
-            f"are never sent again: this run on {_described(now)} would keep their emulated answers in its "
-            "output. Give it a state of its own (--state)"
+            f"{state_dir}: the batch last ran on the emulator, and {rows} answered, never to be sent "
+            f"again: this run on {_described(now)} would keep the emulator's answers in its output. Give "
+            "it a state of its own (--state)"
         )
 
 

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from rowrelay.tasks.state import RunRecord, StateTable, write_run_record
+from rowrelay.tasks.state import StateTable
 from tests.support.cli import ROOT
+from tests.support.last_run import ran_on
 from tests.support.tickets import TEMPLATE, write_tickets
 
 _WITHOUT_PREFECT = (
@@ -374,20 +375,7 @@ def test_a_dask_cluster_with_no_workers_or_without_rowrelay_is_refused(case: Cas
 
 
 def _ran_on(case: Case, backend: str, base_url: str | None, statuses: list[str]) -> None:
-    """The state of a batch whose last run was on `backend` at `base_url`, its rows in `statuses`."""
-    with StateTable.open(case.state) as table:
-        table.add_pending([(f"T-{i:05d}", i, f"hash {i}") for i in range(len(statuses))])
-        for i, status in enumerate(statuses):
-            key = f"T-{i:05d}"
-            if status != "pending":
-                table.transition(key, "submitting", attempts=1)
-                table.transition(key, "queued", response_id=f"resp_{i}")
-            if status in ("in_progress", "completed"):
-                table.transition(key, "in_progress")
-            if status == "completed":
-                table.transition(key, "completed", output_text="an answer")
-    record = RunRecord(output=str(case.output), backend=backend, base_url=base_url, model="m", mode="poll")
-    write_run_record(case.state, record)
+    ran_on(case.state, case.output, backend, base_url, statuses)
 
 
 _KEYED = {"OPENAI_API_KEY": "sk-test"}
@@ -426,7 +414,7 @@ def test_a_batch_the_emulator_answered_is_not_finished_on_a_backend(case: Case) 
     _ran_on(case, "emulator", "http://127.0.0.1:9/v1", ["completed", "completed", "pending"])
     line = case.refuse("--base-url", "http://127.0.0.1:10/v1", env=_KEYED)
     assert line == (
-        f"error: {case.state}: 2 rows were answered by the emulator, where the batch last ran, and are "
-        "never sent again: this run on openai at http://127.0.0.1:10/v1 would keep their emulated answers "
-        "in its output. Give it a state of its own (--state)"
+        f"error: {case.state}: the batch last ran on the emulator, and 2 rows are answered, never to be "
+        "sent again: this run on openai at http://127.0.0.1:10/v1 would keep the emulator's answers in "
+        "its output. Give it a state of its own (--state)"
     )

@@ -1,0 +1,57 @@
+"""Which resumes on another server go ahead: the refusals themselves are run as a user meets them, in a
+process, by tests/flows/test_usage_errors.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rowrelay.flows.request import BatchRequest
+from rowrelay.flows.same_server import check_same_server
+from rowrelay.tasks.errors import UsageError
+from tests.support.last_run import ran_on
+from tests.support.tickets import TEMPLATE
+
+
+@pytest.fixture(autouse=True)
+def nothing_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "ROWRELAY_API_KEY",
+        "ROWRELAY_BASE_URL",
+        "ROWRELAY_BACKEND",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _check(state: Path, backend: str | None = None, base_url: str | None = None) -> None:
+    request = BatchRequest.build("in.csv", template=TEMPLATE, backend=backend, base_url=base_url)
+    check_same_server(request, state)
+
+
+def test_a_batch_with_nothing_left_to_send_may_run_anywhere(tmp_path: Path) -> None:
+    """Such a run sends nothing (it writes the output again): no answer of another server joins them."""
+    state = tmp_path / "state"
+    ran_on(state, tmp_path / "out.csv", "openai", None, ["completed", "completed"])
+    _check(state)  # the embedded emulator, by default
+    ran_on(state, tmp_path / "out.csv", "emulator", None, [])
+    _check(state, base_url="http://127.0.0.1:10/v1", backend="openai")
+
+
+def test_the_emulator_when_asked_for_and_the_same_server_by_another_spelling_go_ahead(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    ran_on(state, tmp_path / "out.csv", "openai", "http://127.0.0.1:9/v1/", ["completed", "pending"])
+    _check(state, backend="emulator")
+    _check(state, backend="openai", base_url="http://127.0.0.1:9/v1")
+    with pytest.raises(UsageError, match="would use the embedded emulator"):
+        _check(state)
+
+
+def test_emulators_are_one_server_whatever_their_address(tmp_path: Path) -> None:
+    """An emulator's ids die with it: a row holding one is resumed (and created again) at no cost."""
+    state = tmp_path / "state"
+    ran_on(state, tmp_path / "out.csv", "emulator", "http://127.0.0.1:9/v1", ["queued", "completed"])
+    _check(state)
+    _check(state, backend="emulator", base_url="http://127.0.0.1:10/v1")
