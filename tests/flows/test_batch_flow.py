@@ -16,6 +16,7 @@ import pytest
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.state import load
 from tests.support.cli import ROOT
+from tests.support.last_run import ran_on
 from tests.support.prefect_records import artifacts_of
 from tests.support.runs import creates_per_row, flow_args
 from tests.support.tickets import write_tickets
@@ -120,6 +121,26 @@ def test_a_run_killed_part_way_resumes_without_creating_any_row_twice(
     orphans = dict(zip(final["row_key"], final["orphans"], strict=True))
     assert all(orphans[key] >= n - 1 for key, n in creates.items())
     assert set(creates) == set(final["row_key"])
+
+
+async def test_a_flow_on_another_server_than_the_batchs_rows_holding_ids_fails_before_sending(
+    prefect_api: str, tmp_path: Path, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From Python too (`flows.same_server`): the emulator here never sees a create."""
+    from rowrelay.flows.batch import run_batch
+    from rowrelay.tasks.dataset import InputSpec, prepare, read_input
+    from rowrelay.tasks.errors import UsageError
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    source = write_tickets(tmp_path / "tickets.csv", 3)
+    args = {**flow_args(tmp_path, emulator), "backend": "openai"}
+    prepared = prepare(read_input(source), InputSpec(args["template"], id_column=args["id_column"]))
+    planned = [(r.row_key, r.row_index, r.input_hash) for r in prepared.rows]
+    statuses = ["queued", "pending", "pending"]  # without the check: 404, expired, created again here
+    ran_on(tmp_path / "state", tmp_path / "out.parquet", "openai", "http://127.0.0.1:9/v1", statuses, planned)
+    with pytest.raises(UsageError, match=r"1 row holds a response id from openai at http://127.0.0.1:9/v1"):
+        await run_batch(str(source), **args)
+    assert emulator.emulator.listing() == []
 
 
 async def test_a_backend_without_its_key_fails_the_flow_before_anything_is_written(

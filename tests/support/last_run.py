@@ -7,13 +7,22 @@ from pathlib import Path
 from rowrelay.tasks.state import RunRecord, StateTable, write_run_record
 
 
-def ran_on(state: Path, output: Path, backend: str, base_url: str | None, statuses: list[str]) -> None:
-    """The state of a batch whose last run was on `backend` at `base_url`, its rows (`T-00000`, ...) in
-    `statuses`: pending, queued, in_progress or completed."""
+def ran_on(
+    state: Path,
+    output: Path,
+    backend: str,
+    base_url: str | None,
+    statuses: list[str],
+    planned: list[tuple[str, int, str]] | None = None,
+) -> None:
+    """The state of a batch whose last run was on `backend` at `base_url`, its rows in `statuses`:
+    pending, queued, in_progress or completed. The rows are `planned` (key, index, input hash: an
+    input's own, `PreparedInput.planned`), else `T-00000`, ... with made-up hashes."""
+    rows = planned or [(f"T-{i:05d}", i, f"hash {i}") for i in range(len(statuses))]
     with StateTable.open(state) as table:
-        table.add_pending([(f"T-{i:05d}", i, f"hash {i}") for i in range(len(statuses))])
+        table.add_pending(rows)
         for i, status in enumerate(statuses):
-            key = f"T-{i:05d}"
+            key = rows[i][0]
             if status != "pending":
                 table.transition(key, "submitting", attempts=1)
                 table.transition(key, "queued", response_id=f"resp_{i}")
