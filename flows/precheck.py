@@ -22,7 +22,14 @@ from rowrelay.flows import cluster
 from rowrelay.flows.backends import backend_name
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.same_server import check_same_server
-from rowrelay.tasks.dataset import RESULT_COLUMNS, PreparedInput, output_problem, prepare, read_input
+from rowrelay.tasks.dataset import (
+    RESULT_COLUMNS,
+    PreparedInput,
+    output_problem,
+    prepare,
+    read_input,
+    result_clash,
+)
 from rowrelay.tasks.dataset.typed import field_clashes
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.llm.credentials import credentials_problem
@@ -62,8 +69,13 @@ def read_checked(request: BatchRequest) -> PreparedInput:
 
 
 def check_fields(request: BatchRequest, prepared: PreparedInput) -> None:
-    """Structured outputs: the schema's fields become columns, so none may be named like an input or
-    result column (the output writer would refuse the clash only after every row was paid for)."""
+    """The output's columns: the input's, the results' (`RESULT_COLUMNS`) and, with structured outputs,
+    the schema's fields. None may be named like another: the output writer would refuse the clash only
+    after every row was paid for (an input with an `error` column once ran every row, then failed)."""
+    problem = result_clash(prepared.frame.columns)
+    if problem is not None:
+        where = request.input_path() or "the input DataFrame"
+        raise UsageError(f"{where}: {problem}")
     schema = request.output_schema
     if schema is None:
         return
@@ -76,12 +88,17 @@ def check_fields(request: BatchRequest, prepared: PreparedInput) -> None:
 
 
 def check_destinations(request: BatchRequest, state_dir: Path) -> None:
-    """Refuse a state directory that cannot hold the batch, or an output that could not be written."""
+    """Refuse a state directory that cannot hold the batch, or an output that could not be written or
+    that is the input file."""
     problem = state_directory_problem(state_dir)
     if problem is not None:
         raise UsageError(f"{_named('--state', request.state is not None, state_dir)}: {problem}")
     output = request.output_path(state_dir)
     problem = output_problem(output)
+    if problem is None and request.input_path() == str(output.resolve()):
+        problem = (
+            "the input file itself: the output would replace it, and the next run would read it as its input"
+        )
     if problem is not None:
         raise UsageError(f"{_named('--output', request.output is not None, output)}: {problem}")
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         RESULT_COLUMNS,
         OutputFormat,
         output_problem,
+        result_clash,
         write_output,
     )
 
@@ -39,6 +40,7 @@ __getattr__, __dir__ = exports(
         "prepare": "preparing",
         "read_input": "reading",
         "render_template": "templates",
+        "result_clash": "writing",
         "template_fields": "template_syntax",
         "write_output": "writing",
         "InputSpec": "input_spec",
@@ -61,6 +63,7 @@ __all__ = [
     "prepare",
     "read_input",
     "render_template",
+    "result_clash",
     "template_fields",
     "write_output",
 ]

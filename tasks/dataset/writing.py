@@ -11,7 +11,7 @@ column is refused rather than renamed: a silent prefix would change the schema d
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
 from typing import Literal, cast, get_args
@@ -24,7 +24,14 @@ import pyarrow.parquet as pq
 from rowrelay.tasks.durable import atomic_write_path, make_dirs_durable, writable_problem
 from rowrelay.tasks.errors import UsageError
 
-__all__ = ["OUTPUT_EXTENSIONS", "RESULT_COLUMNS", "OutputFormat", "output_problem", "write_output"]
+__all__ = [
+    "OUTPUT_EXTENSIONS",
+    "RESULT_COLUMNS",
+    "OutputFormat",
+    "output_problem",
+    "result_clash",
+    "write_output",
+]
 
 OutputFormat = Literal["parquet", "csv", "tsv", "jsonl"]
 RESULT_COLUMNS: tuple[str, ...] = (
@@ -174,13 +181,20 @@ def _aligned_results(results: pd.DataFrame, n_rows: int) -> pd.DataFrame:
     return aligned.reset_index(drop=True)
 
 
+def result_clash(columns: Iterable[object], added: Iterable[str] = RESULT_COLUMNS) -> str | None:
+    """What is wrong with input `columns` of which some are named like columns the output adds, else None."""
+    taken = set(added)
+    clashes = [str(c) for c in columns if c in taken]
+    if not clashes:
+        return None
+    return f"input column(s) {', '.join(clashes)} clash with result columns: rename them in the input"
+
+
 def _joined(frame: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
     aligned = _aligned_results(results, len(frame))
-    clashes = [str(c) for c in frame.columns if c in aligned.columns]
-    if clashes:
-        raise UsageError(
-            f"input column(s) {', '.join(clashes)} clash with result columns: rename them in the input"
-        )
+    problem = result_clash(frame.columns, map(str, aligned.columns))
+    if problem is not None:
+        raise UsageError(problem)
     return pd.concat([frame.reset_index(drop=True), aligned], axis=1)
 
 

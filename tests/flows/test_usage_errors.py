@@ -196,7 +196,15 @@ def _a_directory(case: Case) -> tuple[Path, str]:
     return case.tmp / "out.csv", "is a directory, not a file"
 
 
-@pytest.mark.parametrize("where", [_under_a_file, _under_proc, _unknown_extension, _a_directory])
+def _the_input(case: Case) -> tuple[Path, str]:
+    """Once written over it: the next run read the output as its input and refused its result columns."""
+    problem = (
+        "the input file itself: the output would replace it, and the next run would read it as its input"
+    )
+    return case.source, problem
+
+
+@pytest.mark.parametrize("where", [_under_a_file, _under_proc, _unknown_extension, _a_directory, _the_input])
 def test_an_output_that_could_not_be_written_is_refused_up_front(
     case: Case, where: Callable[[Case], tuple[Path, str]]
 ) -> None:
@@ -241,6 +249,18 @@ def test_inputs_that_cannot_be_read_are_refused(case: Case) -> None:
     assert case.refuse(source=garbage).startswith(f"error: cannot read {garbage} as parquet: ")
     assert case.refuse("--template", "{subject} {nope}") == (
         "error: template names column(s) not in the input: nope (available: ticket_id, subject, body)"
+    )
+    assert not case.state.exists()
+
+
+def test_input_columns_named_like_result_columns_are_refused_before_any_row_is_sent(case: Case) -> None:
+    """The output adds them: the writer refused the clash only after every row had been paid for."""
+    source = case.tmp / "with-error.csv"
+    source.write_text("ticket_id,subject,body,error,cost_usd\nT-1,a,b,,\n")
+    line = case.refuse(source=source)
+    assert line == (
+        f"error: {source}: input column(s) error, cost_usd clash with result columns: "
+        "rename them in the input"
     )
     assert not case.state.exists()
 
