@@ -11,6 +11,7 @@ column is refused rather than renamed: a silent prefix would change the schema d
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
@@ -23,6 +24,8 @@ import pyarrow.parquet as pq
 
 from rowrelay.tasks.durable import atomic_write_path, make_dirs_durable, writable_problem
 from rowrelay.tasks.errors import UsageError
+
+log = logging.getLogger("rowrelay.output")
 
 __all__ = [
     "OUTPUT_EXTENSIONS",
@@ -57,20 +60,40 @@ OUTPUT_EXTENSIONS: dict[str, OutputFormat] = {
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        table = pa.Table.from_pandas(_mixed_as_text(frame), preserve_index=False)
     nested = _nested_columns(frame)
     if not nested:
-        frame.to_parquet(path, index=False)
+        pq.write_table(table, path)
         return
     # pandas records an Arrow-backed list or struct column's dtype as text it cannot read back
     # (`list<item: string>[pyarrow]`): written as is, the file would not open in pandas. Said to be
     # `object`, the column reads back as lists and dicts; its Arrow type is in the file either way.
-    table = pa.Table.from_pandas(frame, preserve_index=False)
     metadata = orjson.loads(table.schema.metadata[b"pandas"])
     for column in metadata["columns"]:
         if column["name"] in nested:
             column["numpy_type"] = "object"
     schema_metadata = {**table.schema.metadata, b"pandas": orjson.dumps(metadata)}
     pq.write_table(table.replace_schema_metadata(schema_metadata), path)
+
+
+def _mixed_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with each object column Parquet cannot type (values of several types, as a DataFrame built
+    in Python may hold: 1, "x", 2.5) as text, said once per column: the output, written after every row
+    was paid for, once failed on such a column."""
+    as_text: dict[str, pd.Series] = {}
+    for column, dtype in frame.dtypes.items():
+        if not pd.api.types.is_object_dtype(dtype):
+            continue
+        try:
+            pa.array(frame[column], from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            values = frame[column]
+            as_text[str(column)] = values.astype(str).where(values.notna(), None)
+            log.warning("column %r holds values of several types: written to Parquet as text", column)
+    return frame.assign(**as_text)
 
 
 def _nested_columns(frame: pd.DataFrame) -> list[str]:
