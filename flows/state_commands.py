@@ -136,6 +136,8 @@ def export(
     source = input or (Path(recorded) if recorded else None)
     if source is None:
         fail("this batch's input was a DataFrame or is unknown: pass --input")
+    if source.resolve() == output.resolve():
+        fail(f"--output {output}: the input file itself: the output would replace it")
     try:
         spec = InputSpec(**record.spec) if record is not None else InputSpec()
         prepared = prepare(read_input(source), spec)

@@ -18,6 +18,7 @@ from rowrelay.flows.cli import app
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.state import load
 from tests.support.cli import env_for, rowrelay, run_args, run_until_in_flight
+from tests.support.finished_batch import finished_batch
 from tests.support.tickets import write_tickets
 
 # --- usage errors: exit 2 before anything is sent (in-process: they never reach Prefect) ----------
@@ -106,6 +107,16 @@ def test_export_refuses_an_output_it_could_not_write_before_reading_anything(tmp
         f"error: --output {tmp_path / 'x.xlsx'}: unknown output extension '.xlsx' "
         "(use one of .parquet, .pq, .csv, .tsv, .jsonl, .ndjson)\n"
     )
+
+
+def test_export_refuses_to_write_over_the_batchs_input(tmp_path: Path, emulator: RunningEmulator) -> None:
+    state = finished_batch(emulator, tmp_path, 3)
+    source = tmp_path / "tickets.csv"
+    before = source.read_bytes()
+    result = CliRunner().invoke(app, ["export", str(state), "--output", str(source)])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: --output {source}: the input file itself: the output would replace it\n"
+    assert source.read_bytes() == before
 
 
 # --- real runs ---------------------------------------------------------------------------------
