@@ -117,6 +117,12 @@ def _read_file(path: Path) -> pd.DataFrame:
         return _READERS[kind](path)
     except UsageError:
         raise
+    except UnicodeDecodeError as exc:  # a spreadsheet's export in its own code page, typically
+        byte = exc.object[exc.start]
+        raise UsageError(
+            f"cannot read {path} as {kind}: it is not UTF-8 text (it holds byte {byte:#04x}); "
+            "save it as UTF-8 (in a spreadsheet: CSV UTF-8)"
+        ) from exc
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise UsageError(f"cannot read {path} as {kind}: {exc}") from exc
 

@@ -157,6 +157,17 @@ def test_undecodable_csv(tmp_path: Path) -> None:
         read_input(path)
 
 
+def test_a_csv_in_a_spreadsheets_code_page_is_refused_saying_how_to_save_it(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_bytes("id,text\n1,café\n".encode("cp1252"))
+    with pytest.raises(UsageError) as refused:
+        read_input(path)
+    assert str(refused.value) == (
+        f"cannot read {path} as csv: it is not UTF-8 text (it holds byte 0xe9); "
+        "save it as UTF-8 (in a spreadsheet: CSV UTF-8)"
+    )
+
+
 def test_bad_json_line_is_named(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_text('{"id": 1}\n{"id": 2\n')
