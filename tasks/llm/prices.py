@@ -86,7 +86,9 @@ def cost_usd(rates: Rates, *, input_tokens: int, cached_tokens: int, output_toke
     cached = min(max(cached_tokens, 0), input_tokens)
     cached_rate = rates.input if rates.cached_input is None else rates.cached_input
     dollars = (input_tokens - cached) * rates.input + cached * cached_rate + output_tokens * rates.output
-    return dollars * _PER_TOKEN
+    # Rounded to 1e-10 dollars (a token's price is at least 1e-8): the product's float noise
+    # (2.8399999999999996e-05) was written into every CSV and JSONL output.
+    return round(dollars * _PER_TOKEN, 10)
 
 
 def provider_of(backend: str) -> Provider:

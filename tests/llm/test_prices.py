@@ -75,3 +75,6 @@ def test_cached_tokens_are_charged_at_the_cached_rate_or_else_the_input_rate() -
     assert cost_usd(with_cache, **usage) == pytest.approx(0.6 * 2.0 + 0.4 * 0.5 + 0.1 * 8.0)
     assert cost_usd(without, **usage) == pytest.approx(1.0 * 2.0 + 0.1 * 8.0)
     assert cost_usd(with_cache, input_tokens=10, cached_tokens=99, output_tokens=0) == pytest.approx(5e-6)
+    # no float noise in what outputs write: 11 input and 15 output tokens at gpt-4.1-mini's 0.4 and 1.6 $/1M
+    mini = Rates(input=0.4, cached_input=0.1, output=1.6)
+    assert repr(cost_usd(mini, input_tokens=11, cached_tokens=0, output_tokens=15)) == "2.84e-05"
