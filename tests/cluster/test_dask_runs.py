@@ -90,7 +90,11 @@ def _assert_within_its_limit(emu: EmulatorProcess, rpm: int) -> None:
     assert sum(1 for n in seconds if n > per_second + burst + chunk) <= 1, str(seconds)
     steady = seconds[1:-1]  # whole seconds while rows were left to send
     assert sum(steady) <= per_second * len(steady) + burst + chunk, str(seconds)
-    assert sum(steady) >= 0.95 * per_second * len(steady), str(seconds)  # the workers used the limit
+    # The workers used the limit. One second may fall short, as one may exceed it: on a loaded CI
+    # machine a worker was once held back for most of a second ([28, 19, 5, 19, 20, 20, 21, 20, 8] at 20/s).
+    # Workers that shared the budget badly would fall short in every second.
+    used = sorted(steady)[1:]
+    assert sum(used) >= 0.95 * per_second * len(used), str(seconds)
 
 
 def test_each_endpoint_keeps_its_own_budget_across_workers(
