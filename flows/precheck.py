@@ -28,6 +28,7 @@ from rowrelay.tasks.dataset import (
     output_problem,
     prepare,
     read_input,
+    replaces_input,
     result_clash,
 )
 from rowrelay.tasks.dataset.typed import field_clashes
@@ -95,10 +96,9 @@ def check_destinations(request: BatchRequest, state_dir: Path) -> None:
         raise UsageError(f"{_named('--state', request.state is not None, state_dir)}: {problem}")
     output = request.output_path(state_dir)
     problem = output_problem(output)
-    if problem is None and request.input_path() == str(output.resolve()):
-        problem = (
-            "the input file itself: the output would replace it, and the next run would read it as its input"
-        )
+    replaced = replaces_input(output, request.input_path())
+    if problem is None and replaced is not None:
+        problem = f"{replaced}, and the next run would read it as its input"
     if problem is not None:
         raise UsageError(f"{_named('--output', request.output is not None, output)}: {problem}")
 

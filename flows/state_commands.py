@@ -122,7 +122,14 @@ def export(
     input: Annotated[Path | None, typer.Option(help="The batch's input, if it has moved.")] = None,
 ) -> None:
     """Write the input joined with each row's current result, in input order."""
-    from rowrelay.tasks.dataset import InputSpec, output_problem, prepare, read_input, write_output
+    from rowrelay.tasks.dataset import (
+        InputSpec,
+        output_problem,
+        prepare,
+        read_input,
+        replaces_input,
+        write_output,
+    )
     from rowrelay.tasks.state import read_run_record, results_frame_of
 
     problem = output_problem(output)  # before the input and the table are read, as `run` does
@@ -136,8 +143,9 @@ def export(
     source = input or (Path(recorded) if recorded else None)
     if source is None:
         fail("this batch's input was a DataFrame or is unknown: pass --input")
-    if source.resolve() == output.resolve():
-        fail(f"--output {output}: the input file itself: the output would replace it")
+    replaced = replaces_input(output, source)
+    if replaced is not None:
+        fail(f"--output {output}: {replaced}")
     try:
         spec = InputSpec(**record.spec) if record is not None else InputSpec()
         prepared = prepare(read_input(source), spec)

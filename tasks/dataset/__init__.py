@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         RESULT_COLUMNS,
         OutputFormat,
         output_problem,
+        replaces_input,
         result_clash,
         write_output,
     )
@@ -43,6 +44,7 @@ __getattr__, __dir__ = exports(
         "PreparedRow": "spec",
         "read_input": "reading",
         "render_template": "templates",
+        "replaces_input": "writing",
         "result_clash": "writing",
         "RESULT_COLUMNS": "writing",
         "template_fields": "template_syntax",
@@ -63,6 +65,7 @@ __all__ = [
     "prepare",
     "read_input",
     "render_template",
+    "replaces_input",
     "result_clash",
     "template_fields",
     "write_output",

@@ -32,6 +32,7 @@ __all__ = [
     "RESULT_COLUMNS",
     "OutputFormat",
     "output_problem",
+    "replaces_input",
     "result_clash",
     "write_output",
 ]
@@ -166,6 +167,13 @@ def output_problem(path: Path) -> str | None:
     if path.suffix.lower() not in OUTPUT_EXTENSIONS:
         return f"unknown output extension {path.suffix!r} (use one of {', '.join(OUTPUT_EXTENSIONS)})"
     return writable_problem(path.parent)
+
+
+def replaces_input(output: Path, source: str | Path | None) -> str | None:
+    """Why `output` must not be written, when it is the input file `source` (None: a DataFrame)."""
+    if source is None or Path(source).resolve() != output.resolve():
+        return None
+    return "the input file itself: the output would replace it"
 
 
 def _output_format(path: Path, format: str | None) -> OutputFormat:
