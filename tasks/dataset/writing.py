@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rowrelay.tasks.dataset.templates import cell_text
 from rowrelay.tasks.durable import atomic_write_path, make_dirs_durable, writable_problem
 from rowrelay.tasks.errors import UsageError
 
@@ -82,8 +83,9 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
 
 def _mixed_as_text(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` with each object column Parquet cannot type (values of several types, as a DataFrame built
-    in Python may hold: 1, "x", 2.5) as text, said once per column: the output, written after every row
-    was paid for, once failed on such a column."""
+    in Python may hold: 1, "x", 2.5) as text, nested values as JSON (`templates.cell_text`, as prompts
+    show them), said once per column: the output, written after every row was paid for, once failed on
+    such a column."""
     as_text: dict[str, pd.Series] = {}
     for column, dtype in frame.dtypes.items():
         if not pd.api.types.is_object_dtype(dtype):
@@ -92,7 +94,7 @@ def _mixed_as_text(frame: pd.DataFrame) -> pd.DataFrame:
             pa.array(frame[column], from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             values = frame[column]
-            as_text[str(column)] = values.astype(str).where(values.notna(), None)
+            as_text[str(column)] = values.map(cell_text).where(values.notna(), None)
             log.warning("column %r holds values of several types: written to Parquet as text", column)
     return frame.assign(**as_text)
 
