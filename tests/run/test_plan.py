@@ -119,9 +119,14 @@ def test_a_second_plan_adds_only_unseen_rows(batch_dir: Path, clock: FakeClock) 
     assert (plan.already_done, plan.to_send, plan.bad_rows) == (1, 5, 3)
 
 
+def _asks(rows: int) -> tuple[pd.DataFrame, InputSpec, RowPolicy]:
+    """An input of `rows` prompts keyed k0, k1, ... (its id column), its spec and a policy."""
+    frame = pd.DataFrame({"id": [f"k{i}" for i in range(rows)], "p": [f"ask {i}" for i in range(rows)]})
+    return frame, InputSpec(prompt_column="p", id_column="id"), RowPolicy("b", "m")
+
+
 def test_a_key_whose_input_changed_is_refused(batch_dir: Path, clock: FakeClock) -> None:
-    frame = pd.DataFrame({"id": [f"k{i}" for i in range(8)], "p": [f"ask {i}" for i in range(8)]})
-    spec, policy = InputSpec(prompt_column="p", id_column="id"), RowPolicy("b", "m")
+    frame, spec, policy = _asks(8)
     with StateTable.open(batch_dir, batch_id="b", clock=clock) as table:
         plan_batch(table, prepare(frame, spec), policy, shard_size=10)
     frame.loc[[6, 2], "p"] = "something else"
@@ -135,8 +140,7 @@ def test_a_key_whose_input_changed_is_refused(batch_dir: Path, clock: FakeClock)
 def test_rows_the_input_no_longer_holds_are_not_sent_and_those_without_a_token_are_left_alone(
     batch_dir: Path, clock: FakeClock
 ) -> None:
-    frame = pd.DataFrame({"id": [f"k{i}" for i in range(6)], "p": [f"ask {i}" for i in range(6)]})
-    spec, policy = InputSpec(prompt_column="p", id_column="id"), RowPolicy("b", "m")
+    frame, spec, policy = _asks(6)
     with StateTable.open(batch_dir, batch_id="b", clock=clock) as table:
         plan_batch(table, prepare(frame, spec), policy, shard_size=10)
         table.transition("k1", "submitting", attempts=1)
@@ -178,8 +182,7 @@ def _holding_on(table: StateTable, key: str, endpoint: str | None) -> None:
 def test_rows_to_send_are_spread_by_rpm_and_tokens_stay_where_they_were_made(
     batch_dir: Path, clock: FakeClock
 ) -> None:
-    frame = pd.DataFrame({"id": [f"k{i}" for i in range(20)], "p": [f"ask {i}" for i in range(20)]})
-    spec, policy = InputSpec(prompt_column="p", id_column="id"), RowPolicy("b", "m")
+    frame, spec, policy = _asks(20)
     with StateTable.open(batch_dir, batch_id="b", clock=clock) as table:
         plan_batch(table, prepare(frame, spec), policy, shard_size=100)
         _holding_on(table, "k3", "west")
