@@ -24,7 +24,7 @@ import pytest
 
 from rowrelay.tasks.llm.bank import CREATE_BURST_SECONDS, Limits
 from rowrelay.tasks.state import load
-from tests.support.cli import ROOT, rowrelay, run_args
+from tests.support.cli import ROOT, exit_code, rowrelay, run_args
 from tests.support.duplicates import assert_every_job_is_paid_for
 from tests.support.emulator_process import EmulatorProcess, emulator_process
 from tests.support.prefect_records import artifacts_of, flow_run_on
@@ -205,7 +205,7 @@ def test_a_worker_killed_mid_run_loses_nothing(
             victim.send_signal(signal.SIGKILL)
             # the coordinator's artifact, from what every worker wrote to the table, moves meanwhile
             _wait_until(lambda: 0 < _progress_shown(state) < 100, run, log)
-            assert run.wait(timeout=400) == 0, log.read_text()[-3000:]
+            assert exit_code(run, log, within=400) == 0, log.read_text()[-3000:]
         _assert_finished_and_paid_for(state, emu, rows)
 
 

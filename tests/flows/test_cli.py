@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from rowrelay.flows.cli import app
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.state import load
-from tests.support.cli import env_for, rowrelay, run_args, run_until_in_flight
+from tests.support.cli import env_for, exit_code, rowrelay, run_args, run_until_in_flight
 from tests.support.finished_batch import finished_batch
 from tests.support.tickets import write_tickets
 
@@ -221,7 +221,7 @@ def test_a_run_stopped_by_ctrl_c_or_sigterm_cancels_its_work_and_says_how_to_res
         log_path = tmp_path / "run.log"
         run = run_until_in_flight(run_args(source, tmp_path), env, tmp_path / "state", 10, log_path)
         run.send_signal(signum)
-        assert run.wait(timeout=120) == code, log_path.read_text()[-3000:]
+        assert exit_code(run, log_path, within=120) == code, log_path.read_text()[-3000:]
         said_last = log_path.read_text().strip().splitlines()[-1]
         assert "Traceback" not in log_path.read_text()
         assert said_last == f"{said}in-flight responses were cancelled; run the same command to resume"
@@ -263,7 +263,7 @@ def test_a_sigterm_that_lands_inside_a_rows_poll_stops_the_run_as_any_sigterm_do
             run_args(source, tmp_path), env, tmp_path / "state", 10, log_path, command=command
         )
         marker.touch()
-        assert run.wait(timeout=120) == 143, log_path.read_text()[-3000:]
+        assert exit_code(run, log_path, within=120) == 143, log_path.read_text()[-3000:]
         assert not marker.exists()  # it was a poll that signalled
         said_last = log_path.read_text().strip().splitlines()[-1]
         assert "Traceback" not in log_path.read_text()

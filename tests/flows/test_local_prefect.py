@@ -25,7 +25,7 @@ from rowrelay.flows.cli import app
 from rowrelay.flows.local_prefect import MARKER, PrefectTracking, answers, read_server, stop_server
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import load
-from tests.support.cli import ROOT, rowrelay, run_args, run_until_in_flight
+from tests.support.cli import ROOT, exit_code, rowrelay, run_args, run_until_in_flight
 from tests.support.local_prefect import environment, stopped_afterwards
 from tests.support.tickets import write_tickets
 
@@ -114,7 +114,9 @@ def test_a_server_killed_mid_run_is_started_again_on_its_port_and_the_run_ends_r
     os.kill(killed.pid, signal.SIGKILL)
     try:
         # Left alone, the run's Prefect calls each retried for a minute: more than five minutes, no output.
-        assert run.wait(timeout=240) == 0, (tmp_path / "run.log").read_text()[-3000:]
+        assert exit_code(run, tmp_path / "run.log", within=240) == 0, (tmp_path / "run.log").read_text()[
+            -3000:
+        ]
     finally:
         run.kill()  # a run still waiting is not left behind
         run.wait()

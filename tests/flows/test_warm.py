@@ -26,7 +26,7 @@ import pytest
 from rowrelay.flows import detached, warm
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.state import load
-from tests.support.cli import INSTALLED, env_for, rowrelay, run_args, run_until_in_flight
+from tests.support.cli import INSTALLED, env_for, exit_code, rowrelay, run_args, run_until_in_flight
 from tests.support.duplicates import assert_every_job_is_paid_for
 from tests.support.local_prefect import servers_of
 from tests.support.tickets import write_tickets
@@ -144,7 +144,7 @@ def test_ctrl_c_and_sigterm_reach_the_warm_run_which_cancels_its_work(
         )
         assert len(served(home)) == before + 1
         run.send_signal(signum)
-        assert run.wait(timeout=120) == code, log.read_text()[-3000:]
+        assert exit_code(run, log, within=120) == code, log.read_text()[-3000:]
         assert "Traceback" not in log.read_text()
         last = log.read_text().strip().splitlines()[-1]
         assert last == f"{said}in-flight responses were cancelled; run the same command to resume"
@@ -172,7 +172,7 @@ def test_ctrl_z_stops_the_warm_run_with_its_command_and_fg_continues_both(
             _wait_for_status(command, psutil.STATUS_STOPPED)
             _wait_for_status(client, psutil.STATUS_STOPPED)
             run.send_signal(signal.SIGCONT)  # what `fg` sends
-        assert run.wait(timeout=120) == 0, log.read_text()[-3000:]
+        assert exit_code(run, log, within=120) == 0, log.read_text()[-3000:]
     assert set(load(tmp_path / "state")["status"]) == {"completed"}
 
 
@@ -229,7 +229,7 @@ def test_services_lists_and_stops_the_runner_and_the_runs_it_serves_go_on(
         )
         stopped = rowrelay(["services", "stop", "runner"], env, command=INSTALLED)
         assert stopped.stdout == f"stopped runner (pid {record['pid']})\n", stopped.stderr
-        assert run.wait(timeout=120) == 0, log.read_text()[-3000:]
+        assert exit_code(run, log, within=120) == 0, log.read_text()[-3000:]
     assert set(load(tmp_path / "state")["status"]) == {"completed"}
     assert warm.runner_record(home) is None
     assert not Path(str(record["socket"])).exists()

@@ -72,7 +72,7 @@ def run_until_in_flight(
         run = subprocess.Popen(
             [*command, *args],
             cwd=ROOT,
-            env=env,
+            env={**env, "PYTHONFAULTHANDLER": "1"},  # SIGABRT prints every thread's stack: see exit_code
             stdout=out,
             stderr=out,
             preexec_fn=_sigint_as_a_terminal_sends_it,
@@ -85,6 +85,18 @@ def run_until_in_flight(
         assert time.monotonic() < deadline, log.read_text()[-3000:]
         time.sleep(0.1)
     return run
+
+
+def exit_code(run: subprocess.Popen[bytes], log: Path, *, within: float) -> int:
+    """The code `run` (started by `run_until_in_flight`) exits with. A run still going after `within`
+    seconds is aborted and fails the test with the end of its output: the stack of each of its threads,
+    which says where it waited."""
+    try:
+        return run.wait(timeout=within)
+    except subprocess.TimeoutExpired:
+        run.send_signal(signal.SIGABRT)
+        run.wait(timeout=30)
+        raise AssertionError(f"still running after {within:.0f} s:\n{log.read_text()[-12000:]}") from None
 
 
 def _sigint_as_a_terminal_sends_it() -> None:
