@@ -20,6 +20,7 @@ import socket
 import subprocess
 import time
 import warnings
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,38 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_SERVICE_PORTS_SPAN = 10000
+
+
+def service_port(name: str) -> int:
+    """A loopback port free now for the long-lived service `name`, below the ports the kernel hands out
+    to outgoing connections: a port in that range can be taken by any client socket while the service is
+    down (a test suite or a browser opens thousands), and the service could not start on it again,
+    where a run still holding its URL waits for it. Derived from `name`, so the service comes back at
+    the address it had (its UI's bookmark still works), or the next port free from there."""
+    ceiling = ephemeral_floor()
+    floor = max(1024, ceiling - _SERVICE_PORTS_SPAN)
+    span = ceiling - floor
+    if span <= 0:  # a kernel lending out nearly every port: no range is safe, any free one will do
+        return free_port()
+    first = zlib.crc32(name.encode()) % span
+    for step in range(span):
+        port = floor + (first + step) % span
+        if port_free(port):
+            return port
+    return free_port()  # all taken: a port at all beats none
+
+
+def ephemeral_floor() -> int:
+    """The lowest port of the kernel's range for outgoing connections (Linux's default; macOS and
+    Windows start theirs at 49152, above it)."""
+    try:
+        return min(32768, int(_EPHEMERAL_RANGE.read_text().split()[0]))
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def port_free(port: int) -> bool:

@@ -199,7 +199,7 @@ class PrefectTracking:
         seeded = seed_database(data)
         log = self.home / _LOG
         if port is None or not detached.port_free(port):
-            port = detached.free_port()
+            port = detached.service_port(str(self.home))
         command = [sys.executable, "-m", "prefect", "server", "start", *_ADDRESS, str(port)]
         # Not rowrelay's settings nor any API key: a long-lived process has no use for them.
         env = detached.passed_on(os.environ)

@@ -58,6 +58,7 @@ def test_runs_start_one_local_server_reuse_it_and_services_stop_it(tmp_path: Pat
     assert record is not None
     assert _UI.findall(first.stderr) == [record.ui]
     assert record.url == f"{record.ui}/api"
+    assert record.port < detached.ephemeral_floor()  # no outgoing connection takes it while it is down
     assert record.data == str(home / "prefect")
     assert (home / "prefect" / "prefect.db").exists()
     assert detached.runs(record.pid, MARKER)
