@@ -68,11 +68,13 @@ def run_until_in_flight(
     `group`: "job" puts it in a process group of its own, as a shell with job control starts a command
     (a stop signal stops it); "orphaned" in a session of its own, a group no shell controls (the kernel
     discards a terminal stop sent to it); "inherit" leaves it in the test's."""
+    if command == IN_PROCESS:  # SIGABRT prints every thread's stack (see exit_code); not for a warm run,
+        env = {**env, "PYTHONFAULTHANDLER": "1"}  # which a runner serves only with its own PYTHON* settings
     with log.open("wb") as out:
         run = subprocess.Popen(
             [*command, *args],
             cwd=ROOT,
-            env={**env, "PYTHONFAULTHANDLER": "1"},  # SIGABRT prints every thread's stack: see exit_code
+            env=env,
             stdout=out,
             stderr=out,
             preexec_fn=_sigint_as_a_terminal_sends_it,
@@ -80,10 +82,15 @@ def run_until_in_flight(
             start_new_session=group == "orphaned",
         )
     deadline = time.monotonic() + within
-    while not holds_tokens(state, rows):
-        assert run.poll() is None, log.read_text()[-3000:]
-        assert time.monotonic() < deadline, log.read_text()[-3000:]
-        time.sleep(0.1)
+    try:
+        while not holds_tokens(state, rows):
+            assert run.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.1)
+    except AssertionError:
+        run.kill()  # not left running into later tests (a ResourceWarning there, failing one of them)
+        run.wait()
+        raise
     return run
 
 
