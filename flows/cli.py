@@ -195,6 +195,10 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
 
     tracking = PrefectTracking.begin(request.settings)  # a server it starts warms up during the import
     if not request.endpoints and needs_embedded_emulator(request.settings):  # as `resolve_targets` decides
+        try:
+            tracking.check_reachable()  # else `applied` refuses the run: no emulator started for it
+        except UsageError as exc:
+            fail(str(exc))
         start_emulator_early(request.settings.home, request.settings.emulator_args)
     from prefect.exceptions import TerminationSignal
 

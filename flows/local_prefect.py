@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from rowrelay.flows import detached
+from rowrelay.flows.prefect_api import ApiProbe, configured_api
 from rowrelay.flows.prefect_seed import seed_database
 from rowrelay.flows.server_guard import ServerGuard
 from rowrelay.tasks.errors import UsageError
@@ -98,48 +99,6 @@ def stop_server(home: Path) -> ServerRecord | None:
     return record if record is not None and detached.stop(record.pid, MARKER) else None
 
 
-def configured_api() -> str | None:
-    """The Prefect API the user configured (environment, profile, prefect.toml, .env), if any."""
-    if not _may_name_an_api():
-        return None
-    from prefect.settings import get_current_settings
-
-    return get_current_settings().api.url
-
-
-def _may_name_an_api() -> bool:
-    """False only when no source Prefect reads its settings from could name an API: answered without
-    importing Prefect (1.7 s), so a machine's first run starts its server that much sooner. A process
-    that imported Prefect already asks it (that is free then, and its settings may be overridden in the
-    process: `temporary_settings`)."""
-    return "prefect.settings" in sys.modules or _sources_may_name_an_api()
-
-
-def _sources_may_name_an_api() -> bool:
-    """Whether the environment or a settings file Prefect reads could name an API. Any doubt (a profile
-    or `.env` mentioning the API, a `prefect.toml`, a `[tool.prefect]` table) says yes."""
-    if os.environ.get("PREFECT_API_URL") or os.environ.get("PREFECT_PROFILE"):
-        return True  # a profile chosen by name may be one of Prefect's own, which name an API
-    prefect_home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
-    profiles = Path(os.environ.get("PREFECT_PROFILES_PATH") or prefect_home / "profiles.toml").expanduser()
-    mentions = (
-        (profiles, "PREFECT_API_URL"),
-        (Path(".env"), "PREFECT_API_URL"),
-        (Path("prefect.toml"), ""),
-        (Path("pyproject.toml"), "tool.prefect"),
-    )
-    return any(_mentions(path, text) for path, text in mentions)
-
-
-def _mentions(path: Path, text: str) -> bool:
-    try:
-        return text in path.read_text(errors="replace")
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True  # unreadable to us: Prefect decides
-
-
 class PrefectTracking:
     """Where this process's flow runs are recorded. `begin` decides, and starts the local server if one
     is needed without waiting for it (it warms up while the caller imports the flow); `applied` waits
@@ -152,12 +111,16 @@ class PrefectTracking:
         self.owned: RunServer | None = None  # ROWRELAY_PREFECT=ephemeral: this run's own server
         self._lock = contextlib.ExitStack()
         self._failure: Exception | None = None
+        self.probe: ApiProbe | None = None  # the API the user configured, asked whether it answers
 
     @classmethod
     def begin(cls, settings: Settings) -> PrefectTracking:
         """Nothing to start when the user configured an API; a server for this run alone in ephemeral mode."""
-        if configured_api() is not None:
-            return cls(None)
+        api = configured_api()
+        if api is not None:
+            tracking = cls(None)
+            tracking.probe = ApiProbe(api)
+            return tracking
         if settings.prefect == "ephemeral":
             from rowrelay.flows.run_server import RunServer
 
@@ -237,11 +200,23 @@ class PrefectTracking:
             "Prefect server, or ROWRELAY_PREFECT=ephemeral"
         )
 
+    def check_reachable(self) -> None:
+        """Refuse (UsageError) a run whose configured Prefect API cannot be reached: Prefect's engine would
+        end it at its first call with a traceback."""
+        problem = None if self.probe is None else self.probe.problem()
+        if self.probe is not None and problem is not None:
+            raise UsageError(
+                f"the Prefect API this run is configured to record in, {self.probe.url}, cannot be reached "
+                f"({problem}); start that server, or point PREFECT_API_URL at one that runs (with none "
+                "configured, rowrelay records runs in a Prefect server of its own); nothing was sent"
+            )
+
     @contextlib.contextmanager
     def applied(self, say: Callable[[str], object]) -> Iterator[None]:
         """Wait for the server, say where its UI is, and point Prefect's client at it for the block."""
         if self._failure is not None:
             raise UsageError(f"could not start a Prefect server for this run: {self._failure}")
+        self.check_reachable()
         if self.owned is not None:
             from prefect.settings import PREFECT_API_URL, temporary_settings
 

@@ -224,6 +224,22 @@ def test_a_configured_prefect_api_or_ephemeral_mode_starts_nothing(tmp_path: Pat
     assert not (tmp_path / "home").exists()
 
 
+def test_a_configured_prefect_api_that_cannot_be_reached_is_refused_before_anything_starts(
+    tmp_path: Path, home: Path
+) -> None:
+    api = f"http://127.0.0.1:{detached.free_port()}/api"  # nothing listens there
+    env = environment(home, tmp_path / "client-prefect", PREFECT_API_URL=api)
+    refused = rowrelay(run_args(write_tickets(tmp_path / "tickets.csv", 3), tmp_path), env)
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    assert refused.stderr.splitlines() == [
+        f"error: the Prefect API this run is configured to record in, {api}, cannot be reached ([Errno 111] "
+        "Connection refused); start that server, or point PREFECT_API_URL at one that runs (with none "
+        "configured, rowrelay records runs in a Prefect server of its own); nothing was sent"
+    ]
+    assert not (tmp_path / "state").exists()
+    assert not home.exists()  # no emulator started for it, nor a local Prefect server
+
+
 def test_services_with_nothing_recorded_and_an_unknown_name(tmp_path: Path) -> None:
     env = {"ROWRELAY_HOME": str(tmp_path)}
     listed = CliRunner().invoke(app, ["services"], env=env)

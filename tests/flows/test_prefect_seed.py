@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rowrelay.flows import local_prefect
+from rowrelay.flows import prefect_api
 from rowrelay.flows.prefect_seed import DATABASE, SCHEMA, migrated_database, seed_database
 
 
@@ -119,14 +119,14 @@ def test_no_api_is_said_without_prefect_only_where_prefect_says_none(
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("PREFECT_HOME", str(home / ".prefect"))
 
-    assert not local_prefect._sources_may_name_an_api()
+    assert not prefect_api._sources_may_name_an_api()
     assert _prefects_answer(env, work) == "None"
 
     # Each source Prefect reads that could name an API makes rowrelay ask Prefect instead.
     (home / ".prefect").mkdir(exist_ok=True)
     profiles = home / ".prefect" / "profiles.toml"
     profiles.write_text('active = "mine"\n[profiles.mine]\nPREFECT_API_URL = "http://127.0.0.1:1/api"\n')
-    assert local_prefect._sources_may_name_an_api()
+    assert prefect_api._sources_may_name_an_api()
     assert _prefects_answer(env, work) == "http://127.0.0.1:1/api"
     profiles.unlink()
     for source, text in (
@@ -135,18 +135,18 @@ def test_no_api_is_said_without_prefect_only_where_prefect_says_none(
         ("pyproject.toml", '[tool.prefect.api]\nurl = "http://127.0.0.1:4/api"\n'),
     ):
         (work / source).write_text(text)
-        assert local_prefect._sources_may_name_an_api(), source
+        assert prefect_api._sources_may_name_an_api(), source
         (work / source).unlink()
-    assert not local_prefect._sources_may_name_an_api()
+    assert not prefect_api._sources_may_name_an_api()
     monkeypatch.setenv("PREFECT_PROFILE", "local")  # one of Prefect's own profiles, which names an API
-    assert local_prefect._sources_may_name_an_api()
+    assert prefect_api._sources_may_name_an_api()
     monkeypatch.delenv("PREFECT_PROFILE")
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:5/api")
-    assert local_prefect._sources_may_name_an_api()
+    assert prefect_api._sources_may_name_an_api()
     monkeypatch.delenv("PREFECT_API_URL")
-    assert not local_prefect._sources_may_name_an_api()
+    assert not prefect_api._sources_may_name_an_api()
     # A process that imported Prefect (this one does now) asks it, whatever the sources say: its settings
     # may be overridden in the process (`temporary_settings`).
     import prefect.settings  # noqa: F401
 
-    assert local_prefect._may_name_an_api()
+    assert prefect_api._may_name_an_api()
