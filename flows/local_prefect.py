@@ -4,9 +4,9 @@ Prefect's own answer to "no PREFECT_API_URL" is an ephemeral server started insi
 runs a flow: about 3 s to start against an existing database (7-11 s against a new one) and a second or
 more to stop, paid by every run. So when neither the environment nor a Prefect profile names an API,
 `rowrelay run` starts `prefect server start` once, as a detached process (its own session, so Ctrl-C of
-the run does not reach it) on a free loopback port, its database under rowrelay's home
-(`HOME/prefect/prefect.db`), its output in `HOME/prefect-server.log`; it records pid, port, URL and start
-time in `HOME/prefect-server.json` and says so. Later runs find the record, check that its process is
+the run does not reach it) on a loopback port of its own (`detached.service_port`), its database under
+rowrelay's home (`HOME/prefect/prefect.db`), its output in `HOME/prefect-server.log`; it records pid,
+port, URL and start time in `HOME/prefect-server.json` and says so. Later runs find the record, check that its process is
 still this server and that it answers, and reuse it; a record that fails either check is replaced (a
 server of ours that no longer answers is stopped first). Deciding and starting happen under a file lock,
 so two runs starting at once start one server. `rowrelay services` lists it, `rowrelay services stop
@@ -203,8 +203,10 @@ class PrefectTracking:
     def check_reachable(self) -> None:
         """Refuse (UsageError) a run whose configured Prefect API cannot be reached: Prefect's engine would
         end it at its first call with a traceback."""
-        problem = None if self.probe is None else self.probe.problem()
-        if self.probe is not None and problem is not None:
+        if self.probe is None:
+            return
+        problem = self.probe.problem()
+        if problem is not None:
             raise UsageError(
                 f"the Prefect API this run is configured to record in, {self.probe.url}, cannot be reached "
                 f"({problem}); start that server, or point PREFECT_API_URL at one that runs (with none "
