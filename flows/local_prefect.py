@@ -6,12 +6,12 @@ more to stop, paid by every run. So when neither the environment nor a Prefect p
 `rowrelay run` starts `prefect server start` once, as a detached process (its own session, so Ctrl-C of
 the run does not reach it) on a loopback port of its own (`detached.service_port`), its database under
 rowrelay's home (`HOME/prefect/prefect.db`), its output in `HOME/prefect-server.log`; it records pid,
-port, URL and start time in `HOME/prefect-server.json` and says so. Later runs find the record, check that its process is
-still this server and that it answers, and reuse it; a record that fails either check is replaced (a
-server of ours that no longer answers is stopped first). Deciding and starting happen under a file lock,
-so two runs starting at once start one server. `rowrelay services` lists it, `rowrelay services stop
-prefect` stops it. `ROWRELAY_PREFECT=ephemeral` keeps a per-run server instead, owned by the run and gone
-with it however it ends (flows/run_server.py).
+port, URL and start time in `HOME/prefect-server.json` and says so. Later runs find the record, check
+that its process is still this server and that it answers, and reuse it; a record that fails either check
+is replaced (a server of ours that no longer answers is stopped first). Deciding and starting happen
+under a file lock, so two runs starting at once start one server. `rowrelay services` lists it, `rowrelay
+services stop prefect` stops it. `ROWRELAY_PREFECT=ephemeral` keeps a per-run server instead, owned by
+the run and gone with it however it ends (flows/run_server.py).
 
 Nothing here imports Prefect at module level: the CLI imports this before deciding anything.
 """
