@@ -11,10 +11,8 @@ tests/flows/test_cli_imports.py pins what each command imports.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -204,9 +202,13 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
 
     from rowrelay.flows.batch import prepared_input, run_batch  # Prefect's import costs a second
     from rowrelay.flows.run_labels import tags_for
+    from rowrelay.flows.termination import SwallowedStop, terminated_as_raised
     from rowrelay.tasks.llm import BackendRefusedError
 
+    swallowed = SwallowedStop(TerminationSignal)
+
     async def go() -> object:
+        swallowed.guard()
         batch_tags = tags_for(request.state_dir(prepared).name, request.settings)
         with console_progress.bar(err) as sink, prepared_input(request, prepared), batch_tags:
             token = console_progress.install(sink)
@@ -223,7 +225,12 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
     try:
         reported = told_once(StateError, UsageError, BackendRefusedError, signals=(TerminationSignal,))
         with tracking.applied(err.out), reported, terminated_as_raised(TerminationSignal):
-            result = asyncio.run(go())
+            try:
+                result = asyncio.run(go())
+            except BaseException as exc:
+                if swallowed.signum is None:
+                    raise
+                raise TerminationSignal(signal=swallowed.signum) from exc  # reported below, as any SIGTERM
     except StateError as exc:
         fail(state_problem(exc, request.state_dir(prepared)))
     except UsageError as exc:
@@ -245,27 +252,6 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
         err.print("[yellow]terminated:[/] in-flight responses were cancelled; run the same command to resume")
         raise typer.Exit(128 + exc.signal) from None
     raise typer.Exit(console_progress.closing_summary(err, result))
-
-
-@contextlib.contextmanager
-def terminated_as_raised(raised: Callable[..., BaseException]) -> Iterator[None]:
-    """While the run runs, SIGTERM raises `raised` (Prefect's `TerminationSignal`) here too, as Prefect's
-    own handler does during a flow run.
-
-    Prefect's handler raises wherever the main thread is. Usually that is the event loop, and the run
-    unwinds through a cancellation. When it lands inside a coroutine (a row's poll), the exception goes
-    through the flow, and Prefect then restores the handler it found and sends the signal again: the
-    default one ended the process by the signal, before the command could say what happened (and exit
-    143). This one raises it once more, up to the command."""
-
-    def handler(signum: int, _frame: object) -> None:
-        raise raised(signal=signum)
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _precheck(request: BatchRequest) -> PreparedInput:

@@ -272,6 +272,50 @@ def test_a_sigterm_that_lands_inside_a_rows_poll_stops_the_run_as_any_sigterm_do
     assert set(load(tmp_path / "state")["status"]) == {"cancelled"}
 
 
+SIGTERM_IN_A_CALLBACK = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from rowrelay.tasks.llm.responses_backend import ResponsesBackend
+marker, retrieve = Path(sys.argv.pop(1)), ResponsesBackend.retrieve
+async def polled(self, response_id):
+    if marker.exists():
+        marker.unlink()
+        # From a plain callback of the loop: Prefect's handler raises there, and asyncio swallows it
+        asyncio.get_running_loop().call_soon(os.kill, os.getpid(), signal.SIGTERM)
+    return await retrieve(self, response_id)
+ResponsesBackend.retrieve = polled
+from rowrelay.flows.cli import app
+app(prog_name="rowrelay")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_a_sigterm_that_lands_in_an_event_loop_callback_still_stops_the_run(
+    prefect_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Where the exception lands in a plain callback of the event loop, asyncio catches it and only logs
+    it: the run went on until its responses completed (flows/termination.py). It stops as for any
+    SIGTERM: its work cancelled on the server, its one line, exit 143."""
+    source = write_tickets(tmp_path / "tickets.csv", 10)
+    marker = tmp_path / "sigterm-now"
+    command = [sys.executable, "-P", "-c", SIGTERM_IN_A_CALLBACK, str(marker)]
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:120"))) as emu:
+        env = env_for(prefect_env, emu)
+        log_path = tmp_path / "run.log"
+        run = run_until_in_flight(
+            run_args(source, tmp_path), env, tmp_path / "state", 10, log_path, command=command
+        )
+        marker.touch()
+        assert exit_code(run, log_path, within=120) == 143, log_path.read_text()[-3000:]
+        assert not marker.exists()
+        said_last = log_path.read_text().strip().splitlines()[-1]
+        assert "Traceback" not in log_path.read_text()
+        assert said_last == "terminated: in-flight responses were cancelled; run the same command to resume"
+        assert {r["status"] for r in emu.emulator.listing()} == {"cancelled"}
+    assert set(load(tmp_path / "state")["status"]) == {"cancelled"}
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(400)
 def test_a_problem_found_during_the_run_is_one_line_on_the_console_and_whole_in_prefects_logs(
