@@ -42,7 +42,16 @@ def _separator(path: Path) -> str:
 
 def _read_csv(path: Path, separator: str | None = None) -> pd.DataFrame:
     separator = separator or _separator(path)
-    return pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, na_values=[""])
+    frame = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, na_values=[""])
+    # pandas renames a repeated header ('text', 'text.1'), so a file whose header named a column twice
+    # was read as if it had not (the output's header said 'text.1'): its own names go back, and
+    # `read_input` refuses them as for any input. Unnamed columns are left to pandas' 'Unnamed: N'.
+    first = pd.read_csv(path, sep=separator, dtype=str, header=None, nrows=1, keep_default_na=False)
+    names = [str(name) for name in first.iloc[0]]
+    named = [name for name in names if name]
+    if len(names) == len(frame.columns) and len(set(named)) < len(named):
+        frame.columns = pd.Index(names)
+    return frame
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

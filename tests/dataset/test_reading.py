@@ -200,3 +200,19 @@ def test_duplicate_column_names() -> None:
     frame = pd.DataFrame([[1, 2]], columns=["a", "a"])
     with pytest.raises(UsageError, match="the input DataFrame has duplicate column names: a"):
         read_input(frame)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"), [("in.csv", "id,text,text\n1,a,b\n"), ("in.tsv", "id\ttext\ttext\n1\ta\tb\n")]
+)
+def test_a_header_naming_a_column_twice_is_refused_not_renamed(tmp_path: Path, name: str, text: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(UsageError, match=f"^{path} has duplicate column names: text$"):
+        read_input(path)
+
+
+def test_unnamed_columns_are_not_taken_for_repeats(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("id,,\n1,a,b\n")
+    assert list(read_input(path).columns) == ["id", "Unnamed: 1", "Unnamed: 2"]
