@@ -190,6 +190,7 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
     from rowrelay.flows.backends import needs_embedded_emulator
     from rowrelay.flows.embedded import start_emulator_early
     from rowrelay.flows.local_prefect import PrefectTracking
+    from rowrelay.flows.prefect_api import engine_refusal
 
     tracking = PrefectTracking.begin(request.settings)  # a server it starts warms up during the import
     if not request.endpoints and needs_embedded_emulator(request.settings):  # as `resolve_targets` decides
@@ -241,6 +242,11 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
         fail(
             f"the backend refused this batch, so the run stopped: {exc}; fix that, then run the same command"
         )
+    except RuntimeError as exc:
+        refused = engine_refusal(exc, configured=tracking.probe is not None)
+        if refused is None:
+            raise
+        fail(refused)
     except KeyboardInterrupt:
         err.print(
             "[yellow]interrupted:[/] in-flight responses were cancelled; run the same command to resume"

@@ -6,7 +6,8 @@ machine's first run starts rowrelay's own server that much sooner (flows/local_p
 Whether it answers: Prefect's engine asks the API its version before a flow starts, and an API that does
 not answer (a server stopped, a mistyped port) ended the run there with seventy lines of traceback and
 exit 1. `ApiProbe` asks it for its health in a thread while the run imports Prefect and reads its input,
-so the run refuses in one line before anything is sent, at no cost in time when it answers.
+so the run refuses in one line before anything is sent, at no cost in time when it answers. What the
+engine itself refuses about its API at that first call (`engine_refusal`) is said in one line too.
 """
 
 from __future__ import annotations
@@ -90,3 +91,35 @@ class ApiProbe:
         """Why the API cannot be reached, or None (it answered, or is still answering: Prefect waits)."""
         self._thread.join(_PROBE_SECONDS + 1)
         return self._problem
+
+
+def engine_refusal(exc: RuntimeError, *, configured: bool) -> str | None:
+    """What Prefect's engine refused about its API before the flow started, as the command says it in
+    one line; None for any other error. Its first call asks the API's version: an address that answers
+    but is no Prefect API (the UI's address, without `/api`, is the likely one), a server of another
+    major version, or rowrelay's own server stopped in the second before (`configured`: whether the
+    user named the API) ended the run there with a traceback."""
+    text = str(exc)
+    if text.startswith("Failed to reach API at "):
+        url = text.removeprefix("Failed to reach API at ").rstrip("/")
+        cause = _said(exc.__cause__)
+        if not configured:
+            return (
+                f"the local Prefect server at {url} stopped answering as the run started ({cause}); run "
+                "the same command again; nothing was sent"
+            )
+        return (
+            f"{url} does not answer as a Prefect API ({cause}); PREFECT_API_URL names the API, which ends "
+            "in /api (`rowrelay services` shows the local server's); nothing was sent"
+        )
+    if text.startswith("Found incompatible versions"):
+        said = text.rstrip(".")
+        return f"the Prefect API this run is configured to record in cannot take it: {said}; nothing was sent"
+    return None
+
+
+def _said(cause: BaseException | None) -> str:
+    if isinstance(cause, httpx.HTTPStatusError):
+        answer = cause.response
+        return f"{cause.request.method} {cause.request.url.path}: {answer.status_code} {answer.reason_phrase}"
+    return "no answer" if cause is None else str(cause).splitlines()[0]

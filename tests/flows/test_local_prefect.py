@@ -240,6 +240,20 @@ def test_a_configured_prefect_api_that_cannot_be_reached_is_refused_before_anyth
     assert not home.exists()  # no emulator started for it, nor a local Prefect server
 
 
+def test_a_configured_address_that_is_no_prefect_api_is_refused_in_one_line(
+    tmp_path: Path, home: Path, prefect_env: dict[str, str]
+) -> None:
+    ui = prefect_env["PREFECT_API_URL"].removesuffix("/api")  # a real server's UI address: the usual slip
+    env = environment(home, tmp_path / "client-prefect", PREFECT_API_URL=ui)
+    refused = rowrelay(run_args(write_tickets(tmp_path / "tickets.csv", 3), tmp_path), env)
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    assert refused.stderr.splitlines() == [
+        f"error: {ui} does not answer as a Prefect API (GET /admin/version: 404 Not Found); PREFECT_API_URL "
+        "names the API, which ends in /api (`rowrelay services` shows the local server's); nothing was sent"
+    ]
+    assert not (tmp_path / "state").exists()
+
+
 def test_services_with_nothing_recorded_and_an_unknown_name(tmp_path: Path) -> None:
     env = {"ROWRELAY_HOME": str(tmp_path)}
     listed = CliRunner().invoke(app, ["services"], env=env)
