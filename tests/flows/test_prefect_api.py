@@ -3,7 +3,61 @@
 
 from __future__ import annotations
 
-from rowrelay.flows.prefect_api import engine_refusal
+import datetime
+import http.server
+import ssl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from rowrelay.flows.detached import free_port
+from rowrelay.flows.prefect_api import ApiProbe, engine_refusal
+
+
+@pytest.fixture
+def self_signed_api(tmp_path: Path) -> Iterator[str]:
+    """An HTTPS server on loopback whose certificate no store trusts (as one Prefect is told to accept
+    with PREFECT_API_TLS_INSECURE_SKIP_VERIFY); it answers every request with 501."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/api"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_server_whose_certificate_no_store_trusts_is_reached(self_signed_api: str) -> None:
+    assert ApiProbe(self_signed_api).problem() is None
+
+
+def test_an_address_where_nothing_listens_is_not_reached() -> None:
+    assert ApiProbe(f"http://127.0.0.1:{free_port()}/api").problem() == "[Errno 111] Connection refused"
 
 
 def test_a_server_of_another_major_version_is_said_as_prefect_says_it() -> None:
