@@ -229,33 +229,43 @@ def test_a_run_stopped_by_ctrl_c_or_sigterm_cancels_its_work_and_says_how_to_res
     assert set(load(tmp_path / "state")["status"]) == {"cancelled"}
 
 
-SIGTERM_IN_A_POLL = """
-import os, signal, sys
+SIGTERM_FROM_A_POLL = """
+import asyncio, os, signal, sys
 from pathlib import Path
 from rowrelay.tasks.llm.responses_backend import ResponsesBackend
 marker, retrieve = Path(sys.argv.pop(1)), ResponsesBackend.retrieve
 async def polled(self, response_id):
     if marker.exists():
         marker.unlink()
-        os.kill(os.getpid(), signal.SIGTERM)  # Prefect's handler raises here, inside a row's poll
+        {signal}
     return await retrieve(self, response_id)
 ResponsesBackend.retrieve = polled
 from rowrelay.flows.cli import app
 app(prog_name="rowrelay")
 """
+SIGNALLED_FROM = {
+    # Prefect's handler raises inside the row's poll: the exception goes through the flow
+    "a row's poll": "os.kill(os.getpid(), signal.SIGTERM)",
+    # it raises inside a plain callback of the loop, where asyncio swallows it (flows/termination.py)
+    "an event-loop callback": "asyncio.get_running_loop().call_soon(os.kill, os.getpid(), signal.SIGTERM)",
+}
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)
-def test_a_sigterm_that_lands_inside_a_rows_poll_stops_the_run_as_any_sigterm_does(
-    prefect_env: dict[str, str], tmp_path: Path
+@pytest.mark.parametrize("where", list(SIGNALLED_FROM))
+def test_a_sigterm_that_lands_inside_a_coroutine_or_a_callback_stops_the_run_as_any_sigterm_does(
+    prefect_env: dict[str, str], tmp_path: Path, where: str
 ) -> None:
     """Prefect raises SIGTERM as an exception wherever the main thread is. Here it lands inside a row's
-    poll rather than the event loop (the process signals itself from there, once a marker file appears):
-    the run still cancels its work, says so in its one line, and exits 143, as for any SIGTERM."""
+    poll, or in a callback the loop runs (where asyncio catches it and only logs it: that run went on
+    until its responses completed), rather than the event loop itself; the process signals itself from
+    there once a marker file appears. The run still cancels its work, says so in its one line, and exits
+    143, as for any SIGTERM."""
     source = write_tickets(tmp_path / "tickets.csv", 10)
     marker = tmp_path / "sigterm-now"
-    command = [sys.executable, "-P", "-c", SIGTERM_IN_A_POLL, str(marker)]
+    script = SIGTERM_FROM_A_POLL.replace("{signal}", SIGNALLED_FROM[where])
+    command = [sys.executable, "-P", "-c", script, str(marker)]
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:120"))) as emu:
         env = env_for(prefect_env, emu)
         log_path = tmp_path / "run.log"
@@ -265,50 +275,6 @@ def test_a_sigterm_that_lands_inside_a_rows_poll_stops_the_run_as_any_sigterm_do
         marker.touch()
         assert exit_code(run, log_path, within=120) == 143, log_path.read_text()[-3000:]
         assert not marker.exists()  # it was a poll that signalled
-        said_last = log_path.read_text().strip().splitlines()[-1]
-        assert "Traceback" not in log_path.read_text()
-        assert said_last == "terminated: in-flight responses were cancelled; run the same command to resume"
-        assert {r["status"] for r in emu.emulator.listing()} == {"cancelled"}
-    assert set(load(tmp_path / "state")["status"]) == {"cancelled"}
-
-
-SIGTERM_IN_A_CALLBACK = """
-import asyncio, os, signal, sys
-from pathlib import Path
-from rowrelay.tasks.llm.responses_backend import ResponsesBackend
-marker, retrieve = Path(sys.argv.pop(1)), ResponsesBackend.retrieve
-async def polled(self, response_id):
-    if marker.exists():
-        marker.unlink()
-        # From a plain callback of the loop: Prefect's handler raises there, and asyncio swallows it
-        asyncio.get_running_loop().call_soon(os.kill, os.getpid(), signal.SIGTERM)
-    return await retrieve(self, response_id)
-ResponsesBackend.retrieve = polled
-from rowrelay.flows.cli import app
-app(prog_name="rowrelay")
-"""
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(400)
-def test_a_sigterm_that_lands_in_an_event_loop_callback_still_stops_the_run(
-    prefect_env: dict[str, str], tmp_path: Path
-) -> None:
-    """Where the exception lands in a plain callback of the event loop, asyncio catches it and only logs
-    it: the run went on until its responses completed (flows/termination.py). It stops as for any
-    SIGTERM: its work cancelled on the server, its one line, exit 143."""
-    source = write_tickets(tmp_path / "tickets.csv", 10)
-    marker = tmp_path / "sigterm-now"
-    command = [sys.executable, "-P", "-c", SIGTERM_IN_A_CALLBACK, str(marker)]
-    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:120"))) as emu:
-        env = env_for(prefect_env, emu)
-        log_path = tmp_path / "run.log"
-        run = run_until_in_flight(
-            run_args(source, tmp_path), env, tmp_path / "state", 10, log_path, command=command
-        )
-        marker.touch()
-        assert exit_code(run, log_path, within=120) == 143, log_path.read_text()[-3000:]
-        assert not marker.exists()
         said_last = log_path.read_text().strip().splitlines()[-1]
         assert "Traceback" not in log_path.read_text()
         assert said_last == "terminated: in-flight responses were cancelled; run the same command to resume"

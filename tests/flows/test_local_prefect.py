@@ -224,19 +224,25 @@ def test_a_configured_prefect_api_or_ephemeral_mode_starts_nothing(tmp_path: Pat
     assert not (tmp_path / "home").exists()
 
 
+def _refused_with(api: str, tmp_path: Path, home: Path) -> list[str]:
+    """What a 3-row run configured with the Prefect API `api` says on stderr; it must exit 2 having made
+    no state."""
+    env = environment(home, tmp_path / "client-prefect", PREFECT_API_URL=api)
+    refused = rowrelay(run_args(write_tickets(tmp_path / "tickets.csv", 3), tmp_path), env)
+    assert refused.returncode == 2, refused.stderr[-3000:]
+    assert not (tmp_path / "state").exists()
+    return refused.stderr.splitlines()
+
+
 def test_a_configured_prefect_api_that_cannot_be_reached_is_refused_before_anything_starts(
     tmp_path: Path, home: Path
 ) -> None:
     api = f"http://127.0.0.1:{detached.free_port()}/api"  # nothing listens there
-    env = environment(home, tmp_path / "client-prefect", PREFECT_API_URL=api)
-    refused = rowrelay(run_args(write_tickets(tmp_path / "tickets.csv", 3), tmp_path), env)
-    assert refused.returncode == 2, refused.stderr[-3000:]
-    assert refused.stderr.splitlines() == [
+    assert _refused_with(api, tmp_path, home) == [
         f"error: the Prefect API this run is configured to record in, {api}, cannot be reached ([Errno 111] "
         "Connection refused); start that server, or point PREFECT_API_URL at one that runs (with none "
         "configured, rowrelay records runs in a Prefect server of its own); nothing was sent"
     ]
-    assert not (tmp_path / "state").exists()
     assert not home.exists()  # no emulator started for it, nor a local Prefect server
 
 
@@ -244,14 +250,10 @@ def test_a_configured_address_that_is_no_prefect_api_is_refused_in_one_line(
     tmp_path: Path, home: Path, prefect_env: dict[str, str]
 ) -> None:
     ui = prefect_env["PREFECT_API_URL"].removesuffix("/api")  # a real server's UI address: the usual slip
-    env = environment(home, tmp_path / "client-prefect", PREFECT_API_URL=ui)
-    refused = rowrelay(run_args(write_tickets(tmp_path / "tickets.csv", 3), tmp_path), env)
-    assert refused.returncode == 2, refused.stderr[-3000:]
-    assert refused.stderr.splitlines() == [
+    assert _refused_with(ui, tmp_path, home) == [
         f"error: {ui} does not answer as a Prefect API (GET /admin/version: 404 Not Found); PREFECT_API_URL "
         "names the API, which ends in /api (`rowrelay services` shows the local server's); nothing was sent"
     ]
-    assert not (tmp_path / "state").exists()
 
 
 def test_services_with_nothing_recorded_and_an_unknown_name(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rowrelay.flows.termination import SwallowedStop
+from rowrelay.flows.termination import SwallowedStop, terminated_as_raised
 
 
 class Stop(BaseException):
@@ -25,14 +25,8 @@ class Stop(BaseException):
 
 @pytest.fixture
 def raising_on_sigterm() -> Iterator[None]:
-    def handler(signum: int, _frame: object) -> None:
-        raise Stop(signal=signum)
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
+    with terminated_as_raised(Stop):
         yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 async def _turns(count: int) -> None:
