@@ -82,6 +82,9 @@ class Snapshot:
     """The model's refusal (a `refusal` content part), when it declined to answer."""
     cached_tokens: int | None = None
     service_tier: str | None = None
+    server_seconds: float | None = None
+    """`completed_at - created_at` of a completed response, when the server gives both (whole seconds
+    on OpenAI): how long it took by the server's clock, for the poll schedule to learn."""
 
     @property
     def terminal(self) -> bool:
@@ -152,7 +155,15 @@ def snapshot_of(response: Any) -> Snapshot:
         refusal=refusal_of(response) if status == "completed" else None,
         cached_tokens=cached,
         service_tier=_field(response, "service_tier"),
+        server_seconds=_took(response) if status == "completed" else None,
     )
+
+
+def _took(response: Any) -> float | None:
+    created, completed = _field(response, "created_at"), _field(response, "completed_at")
+    if isinstance(created, int | float) and isinstance(completed, int | float) and completed >= created:
+        return float(completed - created)
+    return None
 
 
 def refusal_of(response: Any) -> str | None:

@@ -41,7 +41,11 @@ class RowDriver:
     def __post_init__(self) -> None:
         self._submitter = Submitter(self.context)
         background = self.context.background
-        self._waiter = None if background is None else Waiter(self.context, background, self.latencies)
+        self._waiter = (
+            None
+            if background is None
+            else Waiter(self.context, background, self.latencies, since=self._since)
+        )
 
     async def drive(self, key: str) -> None:
         """Take one row as far as it can go in this run."""

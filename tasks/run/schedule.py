@@ -20,6 +20,8 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
+from rowrelay.tasks.run.scouting import Scouting
+
 FIRST_POLL = 0.25
 BACKOFF = 1.6
 MIN_INTERVAL = 0.25
@@ -36,7 +38,25 @@ whole median cut polls by a further fifth and cost up to 0.8 s of wall."""
 CLOSING_STEP = 0.02
 """How often each of a batch's last rows is looked at, as a share of the median latency (at least
 `MIN_INTERVAL`): a few dozen rows, polled until the last one is noticed."""
+SERVER_CLOCK = 1.0
+"""Resolution of a response's `created_at` and `completed_at` (whole seconds on OpenAI and Azure)."""
 _WINDOW = 512  # latencies kept for the estimate
+
+
+def completion_estimate(running_at: float, seen_at: float, server_seconds: float | None) -> float:
+    """Seconds from a response's create to its end, for the schedule to learn: it was last seen running
+    `running_at` seconds after the create (0: never) and seen ended at `seen_at`; the server's own
+    timestamps, when it gives them, say it took `server_seconds` (to within `SERVER_CLOCK`).
+
+    The middle of what both allow. The middle of the looks alone is what a server without timestamps
+    leaves: for a response found done at its first look it is half that look's time, which taught the
+    schedule latencies half as long as they were, and every later row looked early and again."""
+    low, high = running_at, seen_at
+    if server_seconds is not None:
+        low, high = max(low, server_seconds - SERVER_CLOCK), min(high, server_seconds + SERVER_CLOCK)
+        if low > high:  # the clocks disagree: trust the looks
+            low, high = running_at, seen_at
+    return (low + high) / 2
 
 
 @dataclass
@@ -45,6 +65,7 @@ class LatencyModel:
 
     samples: list[float] = field(default_factory=list)
     _order: list[float] = field(default_factory=list)
+    scouting: Scouting = field(default_factory=Scouting)
 
     def observe(self, seconds: float) -> None:
         if len(self._order) >= _WINDOW:
@@ -55,8 +76,16 @@ class LatencyModel:
         self._order.append(seconds)
 
     def quantile(self, q: float) -> float | None:
+        """None until 8 latencies are known. While a scout is still running, the scouts' estimate
+        (`Scouting`): None below the median until they reach it, and above it at least the longest any
+        was seen running. Then the window's."""
         if len(self.samples) < 8:
             return None
+        if self.scouting.unsettled:
+            found = self.scouting.quantile(q)
+            if found is None and q > 0.5:
+                return self.scouting.longest_seen()
+            return found
         index = min(len(self.samples) - 1, max(0, round(q * (len(self.samples) - 1))))
         return self.samples[index]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from rowrelay.tasks.errors import RateLimitedError, ResponseGoneError, TransientError
 from rowrelay.tasks.llm import (
@@ -22,7 +23,7 @@ from rowrelay.tasks.llm import (
 from rowrelay.tasks.records import HOLDING_TOKEN
 from rowrelay.tasks.run import record
 from rowrelay.tasks.run.context import RowContext, backoff, now, seconds_since
-from rowrelay.tasks.run.schedule import LatencyModel, next_poll_delay
+from rowrelay.tasks.run.schedule import LatencyModel, completion_estimate, next_poll_delay
 from rowrelay.tasks.run.submit import Live
 from rowrelay.tasks.state import RowState
 
@@ -39,6 +40,8 @@ class Waiter:
     context: RowContext
     backend: BackgroundBackend
     latencies: LatencyModel = field(default_factory=LatencyModel)
+    since: datetime = field(default_factory=now)
+    """When this run began: a row created before it (resumed) teaches the scouts' estimate nothing."""
     finished_after: dict[str, float] = field(default_factory=dict)
     """Polled rows: the estimated seconds from submit to the server finishing, for the schedule."""
     _polling: asyncio.Semaphore = field(init=False, default_factory=lambda: asyncio.Semaphore(POLLING))
@@ -54,12 +57,14 @@ class Waiter:
             return await self._poll_until_done(row, scout)
         finally:
             self.context.pace.discharge(scout)
+            self.latencies.scouting.left(row.row_key)  # a scout that ended without a latency
 
     async def _poll_until_done(self, row: RowState, scout: bool) -> Snapshot | None:
         key, response_id = row.row_key, row.response_id
         assert response_id is not None
         submitted = row.submitted_at or now()
         pace, model = self.context.pace, self.latencies
+        teaches = scout and submitted >= self.since  # what the scouts see is the run's first estimate
         polls = looks = 0  # looks: the blind schedule's steps, taken with or without a poll
         running_at = 0.0  # seconds after submit when it was last seen still running
         while True:
@@ -92,12 +97,16 @@ class Waiter:
                 await self._move_on(key, response_id, None)
             seen_at = (now() - submitted).total_seconds()
             if snapshot.terminal:
-                # It finished between the last look that found it running and this one. Learn that
-                # midpoint, not the moment we noticed: learning our own lag would push every later
-                # first poll later still.
-                self.finished_after[key] = (running_at + seen_at) / 2
+                # It finished between the last look that found it running and this one, not when we
+                # noticed: learning our own lag would push every later first poll later still.
+                took = completion_estimate(running_at, seen_at, snapshot.server_seconds)
+                self.finished_after[key] = took
+                if teaches and snapshot.status == "completed":
+                    model.scouting.ended(key, took)
                 return snapshot
             running_at = seen_at
+            if teaches:
+                model.scouting.running(key, seen_at)
             if await self._stuck(key, snapshot, elapsed):
                 return None
             self._note_progress(key, snapshot)

@@ -45,6 +45,26 @@ async def test_a_burst_is_polled_about_once_a_row_once_its_scouts_have_seen_the_
     assert_every_job_is_paid_for(load(tmp_path / "batch"), jobs, Counter())
 
 
+async def test_a_burst_learns_its_latency_from_every_scout_not_only_the_fastest(tmp_path: Path) -> None:
+    """Latencies spread (lognormal, median 3 s): at the scouts' fourth look (2.3 s) about a quarter of
+    them have ended, the fastest. Learned alone, those said the median was under 2 s: every other row
+    looked early and again every quarter second. Counting the scouts still running, the median is
+    unknown until their next look (3.9 s), and most rows are found done at their first look.
+
+    Measured on an idle machine: 1.95-1.96 polls a row before, 1.50 after (2.6 and 1.3 in 1,000-row
+    runs of the CLI). The server's clock now also tells how long each response took, where half a
+    first look's time was learned before."""
+    rows = 8 * SCOUTS
+    latency = LatencySpec.parse("lognormal:3,0.4")
+    with running_emulator(EmulatorConfig(latency=latency, seed=5)) as emu:
+        report = await run_batch(emu, tmp_path / "batch", rows, max_in_flight=rows)
+        polls = emu.emulator.routes[RETRIEVE]
+        jobs = Counter(creates_per_row(emu))
+    assert report.counts == {"completed": rows}
+    assert polls <= 1.75 * rows, polls
+    assert_every_job_is_paid_for(load(tmp_path / "batch"), jobs, Counter())
+
+
 async def test_shards_run_at_once_on_one_session_leave_its_pace_at_rest(tmp_path: Path) -> None:
     """Two shards on one session, as `flows.targets.run_shards` runs them, share its pace; once every
     row has ended its counts are back to zero: none leaks a row to create, one waiting or sending, a
