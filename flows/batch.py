@@ -18,7 +18,7 @@ import contextvars
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -88,10 +88,18 @@ class BatchResult:
     projected_cost_usd: float | None = None
     stopped: str | None = None
     """Why the run stopped sending rows before the batch was done (the cost cap), if it did."""
+    held_back: dict[str, int] = field(default_factory=dict)
+    """Rows per status that `limit` left to a later run (in `counts` too)."""
 
     @property
     def all_completed(self) -> bool:
-        return all(count == 0 for status, count in self.counts.items() if status != "completed")
+        """Every row this run was to take completed (rows `held_back` are a later run's)."""
+        return all(count == 0 for status, count in self.run_counts.items() if status != "completed")
+
+    @property
+    def run_counts(self) -> dict[str, int]:
+        """`counts` less the rows held back: the rows this run sent or waited on, and those done before."""
+        return {status: n - self.held_back.get(status, 0) for status, n in self.counts.items()}
 
 
 @flow(name="rowrelay-batch", log_prints=False, on_cancellation=[cancel_on_the_server])
@@ -121,6 +129,7 @@ async def run_batch(
     dask: str | None = None,
     dask_workers: int | None = None,
     task_runner: Any = None,
+    limit: int | None = None,
 ) -> BatchResult:
     """Run (or resume) a batch. `source` is a CSV/Parquet/JSONL path, or a DataFrame from Python.
 
@@ -138,6 +147,10 @@ async def run_batch(
     `dask` (a scheduler address), `dask_workers` (a LocalCluster of that many worker processes) or
     `task_runner` (a `prefect_dask.DaskTaskRunner` of any cluster class) run the shards on Dask workers
     under one rate budget for the whole batch (flows/cluster.py).
+
+    `limit` sends at most that many rows in this run, the first to send in input order: a trial on a few
+    rows whose results the whole run keeps (the batch is still the whole input's; `result.held_back`
+    counts the rows left for a later run, which never sends these again).
     """
     request = BatchRequest.build(
         source, template=template, prompt_column=prompt_column, id_column=id_column,
@@ -145,7 +158,7 @@ async def run_batch(
         rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
         base_url=base_url, output_schema=output_schema, max_cost=max_cost, service_tier=service_tier,
         prices=prices, fail_when_failed=fail_when_failed, endpoints=endpoints, dask=dask,
-        dask_workers=dask_workers,
+        dask_workers=dask_workers, limit=limit,
     )  # fmt: skip
     cluster = ClusterChoice.of(request.dask, request.dask_workers, task_runner)
     # Task runs without the flow run's tags: with tags, Prefect's task engine takes a tag-concurrency
@@ -175,17 +188,18 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     await label_flow_run(table.batch_id, settings.model, settings.backend)
     with running(state_dir), contextlib.closing(table):
         _record_run(state_dir, request, out, settings, url, targets)
-        stopped = await _process(settings, table, prepared, targets, factory, request, runner)
+        stopped, held_back = await _process(settings, table, prepared, targets, factory, request, runner)
     if runner is not None:
         # The workers wrote the rows: read every writer's files again, and close at once (the export
         # and summary read the rows from memory).
         table = open_table(state_dir, settings)
         table.close()
     result = await _finish(table, prepared, out, settings.backend, url, request.output_schema, stopped)
+    result = replace(result, held_back=held_back)
     # Prefect takes a returned state as the run's final one: a caller receives `result` when it is
     # Completed, and an exception carrying the message when it is Failed (the CLI asks for the state).
     threshold = FailThreshold.parse(request.fail_when_failed)
-    return cast(BatchResult, final_state(result, result.counts, threshold))
+    return cast(BatchResult, final_state(result, result.run_counts, threshold))
 
 
 async def _finish(
@@ -255,9 +269,10 @@ async def _process(
     agent: AgentFactory | None,
     request: BatchRequest,
     runner: TaskRunner[Any] | None,
-) -> str | None:
+) -> tuple[str | None, dict[str, int]]:
     """Run the shards, each on its endpoint's session (here, or as tasks on the cluster's workers when
-    `runner` is given); returns why the run stopped sending rows early (the cost cap), if it did. Every
+    `runner` is given); returns why the run stopped sending rows early (the cost cap), if it did, and the
+    rows its limit held back, per status. Every
     endpoint has its own session (backend and rate budget) and runs its own shards, all endpoints at
     once; the cost cap and the run's counters are the batch's, shared."""
     output_schema = request.output_schema
@@ -282,8 +297,16 @@ async def _process(
             )  # fmt: skip
             session = next(iter(sessions.values()))
             policy = session.driver.context.policy  # what decides which rows are sent: the same for all
-            batch = plan(_whole(table), _whole(prepared), policy, settings.shard_size, rpm_of(targets))
+            batch = plan(
+                _whole(table), _whole(prepared), policy, settings.shard_size, rpm_of(targets), request.limit
+            )
             left_alone.update(batch.left_alone)
+            held: dict[str, int] = {str(status): n for status, n in batch.held_back.items()}
+            if held:
+                log.info(
+                    "--limit %d: %d rows to send are left for a later run (the same command without --limit)",
+                    request.limit, sum(held.values()),
+                )  # fmt: skip
             log.info(
                 "batch %s: %d rows, %d done, %d holding a token (resumed first), %d to send, %d shards",
                 table.batch_id, len(table) - sum(left_alone.values()), batch.already_done, batch.resumed,
@@ -296,11 +319,11 @@ async def _process(
                     instructions=prepared.instructions, agent=request.agent, output_schema=schema,
                 )  # fmt: skip
                 await run_on_cluster(runner, jobs, bank_limits(targets), table.directory, on_progress)
-                return None
+                return None, held
             await run_shards(sessions, batch.shards)
             if not batch.shards:  # nothing to send or wait on: still say where the batch stands
                 session.runner.report_progress(len(table), time.monotonic())
-            return spend.stop_message(len(send_order(table, policy)))
+            return spend.stop_message(len(send_order(table, policy)) - sum(held.values())), held
         finally:
             narrator.close()
             await artifact.finish()

@@ -122,6 +122,10 @@ _DASK = (
     "Run the shards on the Dask cluster at this scheduler address, under one rate budget "
     "(needs the dask extra)."
 )
+_LIMIT = (
+    "Send at most N rows in this run, the first in input order: a trial whose results the whole batch "
+    "keeps (the same command without --limit sends the rest, never these again)."
+)
 _DASK_WORKERS = "Run the shards on a local Dask cluster of this many worker processes, under one rate budget."
 
 
@@ -157,6 +161,7 @@ def run(
     endpoints: Annotated[Path | None, Opt(help=_ENDPOINTS)] = None,
     dask: Annotated[str | None, Opt(help=_DASK)] = None,
     dask_workers: Annotated[int | None, Opt(help=_DASK_WORKERS)] = None,
+    limit: Annotated[int | None, Opt(help=_LIMIT)] = None,
 ) -> None:
     """Run a batch, or resume it: the same command again picks up where it stopped."""
     request = _request(
@@ -166,7 +171,7 @@ def run(
         base_url=base_url, output_schema=schema, max_cost=max_cost, service_tier=service_tier,
         prices=None if prices is None else str(prices), fail_when_failed=fail_when_failed,
         endpoints=None if endpoints is None else str(endpoints),
-        dask=dask, dask_workers=dask_workers,
+        dask=dask, dask_workers=dask_workers, limit=limit,
     )  # fmt: skip
     prepared = _precheck(request)
     _run_flow(request, prepared)

@@ -160,10 +160,16 @@ def closing_summary(console: Console, result: Any) -> int:
     console.print(table)
     console.print(f"output: [bold]{result.output}[/]   state: {result.state_dir}   backend: {result.backend}")
     cost = getattr(result, "cost_usd", None)
+    held = sum(getattr(result, "held_back", {}).values())
     if cost is not None:
         projected = getattr(result, "projected_cost_usd", None)
-        whole = "" if projected is None or result.all_completed else f" (whole batch: ~${projected:.4f})"
-        console.print(f"cost: ${cost:.4f}{whole}")
+        whole = projected is not None and (held or not result.all_completed)
+        console.print(f"cost: ${cost:.4f}" + (f" (whole batch: ~${projected:.4f})" if whole else ""))
+    if held:
+        console.print(
+            f"[yellow]--limit: {held} rows left for a later run; "
+            "the same command without --limit sends them[/]"
+        )
     stopped = getattr(result, "stopped", None)
     if stopped:
         console.print(f"[yellow]{stopped}[/]")

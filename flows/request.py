@@ -59,6 +59,8 @@ class BatchRequest:
     """A Dask scheduler's address: the shards run on its workers (flows/cluster.py)."""
     dask_workers: int | None = None
     """Workers of a LocalCluster started for the run."""
+    limit: int | None = None
+    """Send at most this many rows in this run, the first to send in input order (`plan.plan_batch`)."""
 
     @classmethod
     def build(
@@ -76,6 +78,7 @@ class BatchRequest:
         endpoints: EndpointsSource | None = None,
         dask: str | None = None,
         dask_workers: int | None = None,
+        limit: int | None = None,
         **overrides: Any,
     ) -> BatchRequest:
         """Validate everything a run is asked for; a bad option raises `UsageError` naming it.
@@ -93,6 +96,8 @@ class BatchRequest:
                 f"{', '.join(unknown)}: not a run parameter; set it in the environment ({names})"
             )
         settings = load_settings(**given)
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise UsageError(f"--limit: must be a whole number of rows, at least 1 (got {limit!r})")
         threshold = FailThreshold.parse(fail_when_failed)
         if ClusterChoice.of(dask, dask_workers) is not None:
             check_cost_cap(settings)
@@ -114,6 +119,7 @@ class BatchRequest:
             endpoints_source=source_of_endpoints,
             dask=dask,
             dask_workers=dask_workers,
+            limit=limit,
         )
 
     def state_dir(self, prepared: PreparedInput) -> Path:
@@ -146,6 +152,7 @@ class BatchRequest:
             "endpoints": self.endpoints_source,
             "dask": self.dask,
             "dask_workers": self.dask_workers,
+            "limit": self.limit,
         }
         schema = self.output_schema
         if (

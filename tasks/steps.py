@@ -37,10 +37,11 @@ def plan(
     policy: RowPolicy,
     shard_size: int,
     endpoints: Mapping[str, int] | None = None,
+    limit: int | None = None,
 ) -> BatchPlan:
     """Add unseen rows as pending, fail bad rows alone, and cut the work into shards (per endpoint, given
-    each endpoint's rpm)."""
-    return plan_batch(table, prepared, policy, shard_size, endpoints)
+    each endpoint's rpm); with `limit`, only that many rows to send are sent (`plan_batch`)."""
+    return plan_batch(table, prepared, policy, shard_size, endpoints, limit)
 
 
 @task(name="process-shard", cache_policy=NO_CACHE, task_run_name="shard-{number}")

@@ -122,7 +122,10 @@ class BatchPlan:
     bad_rows: int
     left_alone: dict[RowStatus, int] = field(default_factory=dict)
     """Rows per status that the state holds and this run neither sends nor waits on: rows its input no
-    longer holds and that hold no token. The run's progress leaves them out, as its report does."""
+    longer holds and that hold no token, and rows `held_back`. The run's progress leaves them out, as
+    its report does."""
+    held_back: dict[RowStatus, int] = field(default_factory=dict)
+    """Rows to send, per status, that the run's `limit` leaves to a later run."""
 
 
 def plan_batch(
@@ -131,12 +134,18 @@ def plan_batch(
     policy: RowPolicy,
     shard_size: int,
     endpoints: Mapping[str, int] | None = None,
+    limit: int | None = None,
 ) -> BatchPlan:
     """Add unseen rows as pending, fail bad rows alone, and cut the work into shards.
 
     With `endpoints` (each one's rpm, in order), rows to send are spread across them by rpm and a row
     holding a token goes to the endpoint that created it (`shards.cut_shards`: a `UsageError` when that
-    endpoint is not listed); without, a row holding a token from an endpoint is refused the same way."""
+    endpoint is not listed); without, a row holding a token from an endpoint is refused the same way.
+
+    With `limit`, only the first `limit` rows to send (in input order) are sent; the others stay as they
+    are for a later run (`held_back`). Every input row is planned all the same, so the batch is the whole
+    input's: a later run without a limit sends the rest and never these again. Rows holding a token are
+    waited on whatever the limit: their jobs run and are paid for."""
     _refuse_changed_inputs(table, prepared)
     table.add_pending(prepared.planned())
     for key, reason in prepared.bad_rows.items():
@@ -154,12 +163,25 @@ def plan_batch(
         idle = outside.filter(pc.invert(pc.is_in(outside.column("status"), pa.array(list(HOLDING_TOKEN)))))
         statuses: list[RowStatus] = idle.column("status").to_pylist()  # type: ignore[assignment]
         left_alone = dict(Counter(statuses))
+    held_back: dict[RowStatus, int] = {}
+    if limit is not None and len(fresh) > limit:
+        held_back = _statuses(table, fresh[limit:])
+        fresh = fresh[:limit]
+        left_alone = dict(Counter(left_alone) + Counter(held_back))
     where = table.columns(HOLDING_TOKEN, ("row_key", "endpoint"))  # the same rows, in the same order
     keys: list[str] = where.column("row_key").to_pylist()  # type: ignore[assignment]
     names: list[str | None] = where.column("endpoint").to_pylist()
     shards = cut_shards(list(zip(keys, names, strict=True)), fresh, shard_size, endpoints)
     done = table.counts()["completed"] - left_alone.get("completed", 0)
-    return BatchPlan(shards, len(holding), len(fresh), done, len(prepared.bad_rows), left_alone)
+    return BatchPlan(shards, len(holding), len(fresh), done, len(prepared.bad_rows), left_alone, held_back)
+
+
+def _statuses(table: StateTable, keys: list[str]) -> dict[RowStatus, int]:
+    """How many of `keys` are in each status (vectorized: a lookup per key is ~20 µs)."""
+    state = table.columns(None, ("row_key", "status"))
+    picked = state.filter(pc.is_in(state.column("row_key"), pa.array(keys, pa.string())))
+    statuses: list[RowStatus] = picked.column("status").to_pylist()  # type: ignore[assignment]
+    return dict(Counter(statuses))
 
 
 def _say_gaps(prepared: PreparedInput) -> None:

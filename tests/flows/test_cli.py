@@ -18,7 +18,9 @@ from rowrelay.flows.cli import app
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.state import load
 from tests.support.cli import env_for, exit_code, rowrelay, run_args, run_until_in_flight
+from tests.support.duplicates import assert_every_job_is_paid_for
 from tests.support.finished_batch import finished_batch
+from tests.support.runs import creates_per_row
 from tests.support.tickets import write_tickets
 
 # --- usage errors: exit 2 before anything is sent (in-process: they never reach Prefect) ----------
@@ -41,6 +43,7 @@ from tests.support.tickets import write_tickets
         ("empty", [], "{source} has no rows: nothing to send"),
         ("duplicates", [], "id column 'ticket_id' has 1 duplicated value(s): 'a' ×2 (ids must be unique)"),
         ("tickets", ["--mode", "sometimes"], "--mode: must be 'poll' or 'stream' (got 'sometimes')"),
+        ("tickets", ["--limit", "0"], "--limit: must be a whole number of rows, at least 1 (got 0)"),
         (
             "tickets",
             ["--template", "Hello {"],
@@ -161,6 +164,33 @@ def test_run_completes_then_the_same_command_resumes_and_status_and_export_work(
     assert [r["ticket_id"] for r in rows] == [f"T-{i:05d}" for i in range(25)]
     assert {r["rowrelay_status"] for r in rows} == {"completed"}
     assert list(pd.read_csv(tmp_path / "out.csv")["ticket_id"]) == [f"T-{i:05d}" for i in range(25)]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_a_trial_on_a_few_rows_keeps_its_results_and_the_whole_run_sends_only_the_rest(
+    prefect_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`--limit 4` sends the first four rows and exits 0 (every row it was to take completed); the batch
+    is still the whole input's, so the same command without it sends the other six, and no row is paid
+    for twice."""
+    source = write_tickets(tmp_path / "tickets.csv", 10)
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.1"))) as emu:
+        env = env_for(prefect_env, emu)
+        trial = rowrelay([*run_args(source, tmp_path), "--limit", "4"], env)
+        assert trial.returncode == 0, trial.stderr[-3000:]
+        assert "--limit: 6 rows left for a later run" in trial.stderr
+        assert "rows 0/4 " in trial.stderr  # its progress counts the rows it takes, not the whole input
+        assert sorted(creates_per_row(emu)) == [f"T-{i:05d}" for i in range(4)]
+        out = pd.read_csv(tmp_path / "out.csv")
+        assert list(out["ticket_id"]) == [f"T-{i:05d}" for i in range(10)]  # the batch as it stands
+        assert list(out["rowrelay_status"]) == ["completed"] * 4 + ["pending"] * 6
+        whole = rowrelay(run_args(source, tmp_path), env)
+        assert whole.returncode == 0, whole.stderr[-3000:]
+        jobs = creates_per_row(emu)
+    assert jobs == Counter({f"T-{i:05d}": 1 for i in range(10)})
+    assert_every_job_is_paid_for(load(tmp_path / "state"), jobs, Counter())
+    assert set(pd.read_csv(tmp_path / "out.csv")["rowrelay_status"]) == {"completed"}
 
 
 @pytest.mark.slow

@@ -226,3 +226,27 @@ def test_a_token_from_an_endpoint_not_listed_is_refused_before_anything_is_sent(
         _holding_on(table, "k0", made_on)
         with pytest.raises(UsageError, match=message):
             plan_batch(table, prepare(frame, spec), policy, shard_size=100, endpoints=endpoints)
+
+
+def test_a_limit_sends_the_first_rows_to_send_and_leaves_the_rest_planned(
+    batch_dir: Path, clock: FakeClock
+) -> None:
+    frame, spec, policy = _asks(10)
+    with StateTable.open(batch_dir, batch_id="b", clock=clock) as table:
+        plan_batch(table, prepare(frame, spec), policy, shard_size=10)
+        table.transition("k0", "submitting", attempts=1)
+        table.transition("k0", "completed", output_text="done")
+        _holding_on(table, "k5", None)
+        table.transition("k1", "submitting", attempts=1)
+        table.transition("k1", "failed", error_type="transient")  # to send again
+    with StateTable.open(batch_dir, clock=clock) as table:
+        plan = plan_batch(table, prepare(frame, spec), policy, shard_size=10, limit=3)
+        assert len(table) == 10  # every input row stays planned: the batch is the whole input's
+    # k5's job runs whatever the limit; then the first three to send, in input order
+    assert [key for shard in plan.shards for key in shard.keys] == ["k5", "k1", "k2", "k3"]
+    assert plan.held_back == {"pending": 5}  # k4, k6-k9
+    assert plan.left_alone == {"pending": 5}  # the run's progress leaves them out
+    assert (plan.to_send, plan.resumed, plan.already_done) == (3, 1, 1)
+    with StateTable.open(batch_dir, clock=clock) as table:
+        everything = plan_batch(table, prepare(frame, spec), policy, shard_size=10, limit=100)
+    assert (everything.to_send, everything.held_back, everything.left_alone) == (8, {}, {})
