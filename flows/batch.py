@@ -18,7 +18,7 @@ import contextvars
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -194,8 +194,9 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
         # and summary read the rows from memory).
         table = open_table(state_dir, settings)
         table.close()
-    result = await _finish(table, prepared, out, settings.backend, url, request.output_schema, stopped)
-    result = replace(result, held_back=held_back)
+    result = await _finish(
+        table, prepared, out, settings.backend, url, request.output_schema, stopped, held_back
+    )
     # Prefect takes a returned state as the run's final one: a caller receives `result` when it is
     # Completed, and an exception carrying the message when it is Failed (the CLI asks for the state).
     threshold = FailThreshold.parse(request.fail_when_failed)
@@ -210,6 +211,7 @@ async def _finish(
     url: str | None,
     output_schema: OutputSchema | None,
     stopped: str | None = None,
+    held_back: dict[str, int] | None = None,
 ) -> BatchResult:
     """Export, summarise and publish what the closed table holds of the input: its rows are in memory."""
     latest = table.latest()
@@ -219,12 +221,13 @@ async def _finish(
     schema = None if output_schema is None else output_schema.schema
     export_results(_whole(rows), _whole(prepared), out, _whole(schema))
     facts = summarize(latest, table.problems)
-    log_outcome(table.batch_id, facts, rows, str(out))
+    held_back = held_back or {}
+    log_outcome(table.batch_id, facts, rows, str(out), held=sum(held_back.values()))
     await publish_summary(table.batch_id, facts, rows, table.directory)
     counts = {status: int(n) for status, n in facts["counts"].items()}
     return BatchResult(
         table.batch_id, str(table.directory), str(out), counts, backend, url,
-        facts["cost_usd"], facts["projected_cost_usd"], stopped,
+        facts["cost_usd"], facts["projected_cost_usd"], stopped, held_back,
     )  # fmt: skip
 
 

@@ -102,23 +102,27 @@ class Narrator:
             )  # fmt: skip
 
 
-def log_outcome(batch_id: str, summary: dict[str, object], rows: pd.DataFrame, output: str) -> None:
+def log_outcome(
+    batch_id: str, summary: dict[str, object], rows: pd.DataFrame, output: str, held: int = 0
+) -> None:
     """The batch's final summary: counts, tokens, latency, where the output is, and the rows that did
-    not complete grouped by status and error type, with one example message each."""
+    not complete grouped by status and error type, with one example message each; `held`: rows the run's
+    `--limit` left for a later run, which are no cause for a warning."""
     counts = {str(k): int(v) for k, v in summary["counts"].items() if v}  # type: ignore[attr-defined]
     total = sum(counts.values())
     said = ", ".join(f"{n} {status}" for status, n in counts.items())
     p50, p95 = summary.get("latency_p50"), summary.get("latency_p95")
     latency = "" if p50 is None else f"; latency p50 {p50:.2f} s, p95 {p95:.2f} s"
     completed = counts.get("completed", 0)
-    level = logging.INFO if completed == total else logging.WARNING
+    level = logging.INFO if completed + held == total else logging.WARNING
+    later = f"; {held} left for a later run (--limit)" if held else ""
     log.log(
         level,
-        "batch %s finished: %d of %d rows completed (%s); tokens in %s, out %s%s; output %s",
-        batch_id, completed, total, said or "no rows", summary["input_tokens"], summary["output_tokens"],
-        latency, output, extra=_STORY,
+        "batch %s finished: %d of %d rows completed (%s)%s; tokens in %s, out %s%s; output %s",
+        batch_id, completed, total, said or "no rows", later, summary["input_tokens"],
+        summary["output_tokens"], latency, output, extra=_STORY,
     )  # fmt: skip
-    if completed < total:
+    if completed + held < total:
         log.warning("rows that did not complete, by kind: %s", failure_kinds(rows), extra=_STORY)
 
 

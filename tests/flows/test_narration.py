@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from rowrelay.flows.narration import Narrator, failure_kinds
+from rowrelay.flows.narration import Narrator, failure_kinds, log_outcome
 from rowrelay.tasks.run import Progress, RunCounters
 
 
@@ -80,3 +80,16 @@ def test_failures_are_grouped_by_kind_largest_first_with_one_example() -> None:
         '2 failed/response_failed (e.g. "The server had an error"); '
         "1 failed/internal (e.g. \"KeyError: 'x'\"); 1 incomplete/max_output_tokens"
     )
+
+
+@pytest.mark.parametrize(("held", "expected"), [(0, "WARNING"), (2, "INFO")])
+def test_rows_a_limit_left_for_later_are_no_cause_for_a_warning(
+    lines: list[str], held: int, expected: str
+) -> None:
+    rows = pd.DataFrame({"status": ["completed", "pending", "pending"], "error_type": [None] * 3,
+                         "error_message": [None] * 3})  # fmt: skip
+    summary = {"counts": {"completed": 1, "pending": 2}, "input_tokens": 3, "output_tokens": 4}
+    log_outcome("b", summary, rows, "out.csv", held=held)
+    assert lines[0].startswith(f"{expected} batch b finished: 1 of 3 rows completed")
+    assert ("2 left for a later run (--limit)" in lines[0]) == bool(held)
+    assert len(lines) == (1 if held else 2)  # no list of rows that did not complete
