@@ -149,8 +149,8 @@ async def run_batch(
     under one rate budget for the whole batch (flows/cluster.py).
 
     `limit` sends at most that many rows in this run, the first to send in input order: a trial on a few
-    rows whose results the whole run keeps (the batch is still the whole input's; `result.held_back`
-    counts the rows left for a later run, which never sends these again).
+    rows whose results the batch keeps (it is still the whole input's, so a run without a limit sends only
+    the rest; `result.held_back` counts the rows left to it).
     """
     request = BatchRequest.build(
         source, template=template, prompt_column=prompt_column, id_column=id_column,
