@@ -9,6 +9,7 @@ overrides. Built once, validated and frozen, by whoever starts a run (the CLI, `
 
 from __future__ import annotations
 
+import operator
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -96,8 +97,7 @@ class BatchRequest:
                 f"{', '.join(unknown)}: not a run parameter; set it in the environment ({names})"
             )
         settings = load_settings(**given)
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise UsageError(f"--limit: must be a whole number of rows, at least 1 (got {limit!r})")
+        limit = _row_count("--limit", limit)
         threshold = FailThreshold.parse(fail_when_failed)
         if ClusterChoice.of(dask, dask_workers) is not None:
             check_cost_cap(settings)
@@ -162,6 +162,19 @@ class BatchRequest:
         ):
             given["output_schema"] = schema.schema  # a dict or model from Python: as sent
         return {"source": self.source, **{name: value for name, value in given.items() if value is not None}}
+
+
+def _row_count(option: str, value: object) -> int | None:
+    """A whole number of rows, at least 1 (a NumPy integer from a notebook too), else `UsageError`."""
+    if value is None:
+        return None
+    try:
+        count = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        count = 0
+    if isinstance(value, bool) or count < 1:
+        raise UsageError(f"{option}: must be a whole number of rows, at least 1 (got {value!r})")
+    return count
 
 
 def _endpoints_source(source: EndpointsSource | None) -> str | list[dict[str, Any]] | None:

@@ -41,6 +41,10 @@ def test_overrides_win_over_the_environment_and_parameters_rebuild_the_same_requ
         ({"rpm": 0}, "--rpm"),
         ({"api_key": "sk-secret"}, "ROWRELAY_API_KEY"),
         ({"template": "{a}", "prompt_column": "b"}, "template"),
+        ({"limit": 0}, "--limit"),
+        ({"limit": 2.5}, "--limit"),
+        ({"limit": True}, "--limit"),
+        ({"limit": "3"}, "--limit"),
     ],
 )
 def test_a_bad_option_is_one_usage_error_naming_it(options: dict[str, object], message: str) -> None:
@@ -61,3 +65,10 @@ def test_default_state_directory_and_output_follow_the_input(tmp_path: Path) -> 
     frame = BatchRequest.build(pd.read_csv(source), template=TEMPLATE)
     assert frame.state_dir(prepared).name.startswith("dataframe-")
     assert frame.input_path() is None
+
+
+def test_a_limit_is_a_whole_number_of_rows_from_python_too() -> None:
+    import numpy as np
+
+    assert BatchRequest.build("in.csv", template="{a}", limit=np.int64(20)).limit == 20  # len(), a shape
+    assert BatchRequest.build("in.csv", template="{a}", limit=20).parameters()["limit"] == 20
