@@ -13,7 +13,7 @@ import operator
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeGuard, cast
+from typing import TYPE_CHECKING, Any, SupportsIndex, TypeAlias, TypeGuard, cast
 
 from rowrelay.flows.cluster import ClusterChoice, check_cost_cap
 from rowrelay.flows.outcome import FailThreshold
@@ -79,7 +79,7 @@ class BatchRequest:
         endpoints: EndpointsSource | None = None,
         dask: str | None = None,
         dask_workers: int | None = None,
-        limit: int | None = None,
+        limit: SupportsIndex | None = None,
         **overrides: Any,
     ) -> BatchRequest:
         """Validate everything a run is asked for; a bad option raises `UsageError` naming it.
