@@ -352,5 +352,6 @@ def _record_run(
         agent=request.agent,
         output_schema=None if request.output_schema is None else request.output_schema.schema,
         endpoints=recorded_endpoints(targets),
+        azure_endpoint=settings.azure_endpoint if settings.backend == "azure" else None,
     )
     write_run_record(state_dir, record)

@@ -37,8 +37,10 @@ def check_same_server(request: BatchRequest, state_dir: Path) -> None:
         return
     settings = request.settings
     backend = backend_name(settings)
-    was, now = _server(record.backend, record.base_url), _server(backend, settings.base_url)
-    if was == now:
+    azure = settings.azure_endpoint if backend == "azure" else None
+    was = _server(record.backend, record.base_url, record.azure_endpoint)
+    now = _server(backend, settings.base_url, azure)
+    if was == now or _unrecorded_azure(record.backend, record.base_url, record.azure_endpoint, backend):
         return
     counts = _counts(state_dir)
     holding = sum(counts.get(status, 0) for status in HOLDING_TOKEN)
@@ -68,11 +70,19 @@ def check_same_server(request: BatchRequest, state_dir: Path) -> None:
         )
 
 
-def _server(backend: str, base_url: str | None) -> tuple[str, str | None]:
-    """What a run talks to, as far as response ids go: one identity for every emulator."""
+def _server(backend: str, base_url: str | None, azure_endpoint: str | None = None) -> tuple[str, str | None]:
+    """What a run talks to, as far as response ids go: one identity for every emulator; an Azure
+    resource by its endpoint (response ids of one resource are unknown to another)."""
     if backend == "emulator":
         return (backend, None)
-    return (backend, base_url.rstrip("/") if base_url else None)
+    where = base_url or azure_endpoint
+    return (backend, where.rstrip("/") if where else None)
+
+
+def _unrecorded_azure(backend: str, base_url: str | None, azure_endpoint: str | None, now: str) -> bool:
+    """A batch last run on Azure by a release that did not record the endpoint: which resource it used is
+    not known, so a run on Azure is let through as it was before."""
+    return backend == now == "azure" and base_url is None and azure_endpoint is None
 
 
 def _described(server: tuple[str, str | None]) -> str:

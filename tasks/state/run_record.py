@@ -42,6 +42,9 @@ class RunRecord:
     """Several endpoints (`--endpoints`): each entry as its file gave it (names, base URLs, deployments,
     limits and the NAMES of the variables holding keys, never a key), its backend and base URL resolved,
     so `cancel` reaches every row's response on the endpoint that created it."""
+    azure_endpoint: str | None = None
+    """The Azure resource a run on the azure backend used (`AZURE_OPENAI_ENDPOINT`): where its rows'
+    response ids live, as `base_url` says for the others (absent from records of older releases)."""
 
 
 _REQUIRED = ("output", "backend", "model", "mode")

@@ -22,6 +22,8 @@ def nothing_configured(monkeypatch: pytest.MonkeyPatch) -> None:
         "ROWRELAY_API_KEY",
         "ROWRELAY_BASE_URL",
         "ROWRELAY_BACKEND",
+        "AZURE_OPENAI_ENDPOINT",
+        "ROWRELAY_AZURE_ENDPOINT",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -55,3 +57,21 @@ def test_emulators_are_one_server_whatever_their_address(tmp_path: Path) -> None
     ran_on(state, tmp_path / "out.csv", "emulator", "http://127.0.0.1:9/v1", ["queued", "completed"])
     _check(state)
     _check(state, backend="emulator", base_url="http://127.0.0.1:10/v1")
+
+
+def test_an_azure_batch_resumes_on_its_own_resource_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Response ids of one Azure resource are unknown to another: resumed there, the rows holding them
+    would be created and paid for again. The base URL is not where an Azure run names its resource."""
+    state, east = tmp_path / "state", "https://east.openai.azure.com/"
+    ran_on(state, tmp_path / "out.csv", "azure", None, ["queued", "pending"], azure_endpoint=east)
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://east.openai.azure.com")
+    _check(state, backend="azure")  # the same resource, spelled without the slash
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://west.openai.azure.com")
+    with pytest.raises(UsageError, match="1 row holds a response id from azure at https://east") as caught:
+        _check(state, backend="azure")
+    assert "azure at https://west.openai.azure.com, which does not know them" in str(caught.value)
+    # A record of an older release names no resource: which one is not known, so the run goes ahead.
+    ran_on(state, tmp_path / "out.csv", "azure", None, [])
+    _check(state, backend="azure")

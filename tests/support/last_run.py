@@ -14,10 +14,12 @@ def ran_on(
     base_url: str | None,
     statuses: list[str],
     planned: list[tuple[str, int, str]] | None = None,
+    azure_endpoint: str | None = None,
 ) -> None:
     """The state of a batch whose last run was on `backend` at `base_url`, its rows in `statuses`:
     pending, queued, in_progress or completed. The rows are `planned` (key, index, input hash: an
-    input's own, `PreparedInput.planned`), else `T-00000`, ... with made-up hashes."""
+    input's own, `PreparedInput.planned`), else `T-00000`, ... with made-up hashes; `azure_endpoint`:
+    the Azure resource the run used, as a run on the azure backend records it."""
     rows = planned or [(f"T-{i:05d}", i, f"hash {i}") for i in range(len(statuses))]
     with StateTable.open(state) as table:
         table.add_pending(rows)
@@ -30,5 +32,8 @@ def ran_on(
                 table.transition(key, "in_progress")
             if status == "completed":
                 table.transition(key, "completed", output_text="an answer")
-    record = RunRecord(output=str(output), backend=backend, base_url=base_url, model="m", mode="poll")
+    record = RunRecord(
+        output=str(output), backend=backend, base_url=base_url, model="m", mode="poll",
+        azure_endpoint=azure_endpoint,
+    )  # fmt: skip
     write_run_record(state, record)
