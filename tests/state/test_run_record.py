@@ -90,8 +90,9 @@ def test_the_record_has_no_field_for_a_secret() -> None:
     # output_schema holds the JSON Schema a structured batch asked for: the user's schema, never a key.
     # endpoints holds the endpoints file's entries, which can name a key's variable but never hold a key
     # (tasks/run/endpoints.py refuses such a field; tests/flows/test_endpoints.py reads every file).
+    # azure_endpoint is the Azure resource's URL (AZURE_OPENAI_ENDPOINT), as base_url is the others'.
     names_ = {"input", "spec", "output", "backend", "base_url", "model", "mode", "agent", "output_schema"}
-    assert names == {*names_, "endpoints"}
+    assert names == {*names_, "endpoints", "azure_endpoint"}
 
 
 def test_a_batchs_endpoints_round_trip_and_damaged_ones_are_named(tmp_path: Path) -> None:
