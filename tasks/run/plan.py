@@ -15,7 +15,7 @@ import logging
 from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -165,7 +165,7 @@ def plan_batch(
         left_alone = dict(Counter(statuses))
     held_back: dict[RowStatus, int] = {}
     if limit is not None and len(fresh) > limit:
-        held_back = _statuses(table, fresh[limit:])
+        held_back = cast(dict[RowStatus, int], table.counts_of(fresh[limit:]))
         fresh = fresh[:limit]
         left_alone = dict(Counter(left_alone) + Counter(held_back))
     where = table.columns(HOLDING_TOKEN, ("row_key", "endpoint"))  # the same rows, in the same order
@@ -174,14 +174,6 @@ def plan_batch(
     shards = cut_shards(list(zip(keys, names, strict=True)), fresh, shard_size, endpoints)
     done = table.counts()["completed"] - left_alone.get("completed", 0)
     return BatchPlan(shards, len(holding), len(fresh), done, len(prepared.bad_rows), left_alone, held_back)
-
-
-def _statuses(table: StateTable, keys: list[str]) -> dict[RowStatus, int]:
-    """How many of `keys` are in each status (vectorized: a lookup per key is ~20 µs)."""
-    state = table.columns(None, ("row_key", "status"))
-    picked = state.filter(pc.is_in(state.column("row_key"), pa.array(keys, pa.string())))
-    statuses: list[RowStatus] = picked.column("status").to_pylist()  # type: ignore[assignment]
-    return dict(Counter(statuses))
 
 
 def _say_gaps(prepared: PreparedInput) -> None:

@@ -184,6 +184,14 @@ class RowStore:
             order = order[mask[order]]
         return [keys[i] for i in order.tolist()]
 
+    def counts_among(self, keys: Collection[str]) -> dict[str, int]:
+        """The rows `keys` per status, only the statuses they are in (column by column: a `RowState` per
+        key cost ~20 µs, 20 s for a million)."""
+        positions, over, _ = self._select(None, keys)
+        counts = Counter(value_counts(self._arrays[_STATUS].take(positions)))
+        counts.update(row.status for row in over)
+        return dict(counts)
+
     def columns(self, statuses: Collection[RowStatus] | None, names: Sequence[str]) -> pa.Table:
         """The named columns of the rows in `statuses`, by row_index, as Arrow (no `RowState` per row)."""
         positions, over, order = self._select(statuses)

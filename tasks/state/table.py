@@ -188,13 +188,10 @@ class StateTable:
         """Rows per status (every status present, zeros included)."""
         return {status: self._store.counts.get(status, 0) for status in ROW_STATUSES}
 
-    def counts_of(self, keys: Iterable[str]) -> dict[str, int]:
-        """The rows `keys` (a shard's) per status, only the statuses they are in."""
-        counts: dict[str, int] = {}
-        for key in keys:
-            status = self.get(key).status
-            counts[status] = counts.get(status, 0) + 1
-        return counts
+    def counts_of(self, keys: Collection[str]) -> dict[str, int]:
+        """The rows `keys` (a shard's, or those a plan holds back) per status, only the statuses they are
+        in; keys the table does not hold are not counted."""
+        return self._store.counts_among(keys)
 
     # -- changing --------------------------------------------------------------------------------------
 

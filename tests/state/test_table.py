@@ -205,3 +205,17 @@ def test_segments_written_as_zstd_by_earlier_versions_read_beside_lz4_ones(
     assert _codecs(sorted((batch_dir / SNAPSHOTS).glob("*.parquet"))) == {"ZSTD"}  # close compacted
     with StateTable.open(batch_dir, clock=clock) as table:
         assert list(table.rows()) == before
+
+
+def test_counts_of_counts_the_given_rows_by_status_in_the_base_and_changed_since(
+    batch_dir: Path, clock: FakeClock
+) -> None:
+    with StateTable.open(batch_dir, batch_id="b", clock=clock) as table:
+        table.add_pending(rows(6))
+        table.transition("row-000000", "submitting", attempts=1)
+        table.transition("row-000000", "failed", error_type="rejected")
+    with StateTable.open(batch_dir, clock=clock) as table:  # row 0's failure is in the Arrow base now
+        table.transition("row-000001", "submitting", attempts=1)  # a change since: in the overlay
+        keys = ["row-000000", "row-000001", "row-000002", "row-000003", "nope"]
+        assert table.counts_of(keys) == {"failed": 1, "submitting": 1, "pending": 2}
+        assert table.counts_of([]) == {}
