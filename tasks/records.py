@@ -40,6 +40,13 @@ RETRY_BY_DEFAULT: tuple[RowStatus, ...] = ("failed", "incomplete", "expired", "o
 
 WaitMode = Literal["poll", "stream"]
 """How a run waits for background responses."""
+POLL_STREAMS = 256
+"""Poll mode's responses followed on their create's stream at once (the `poll_streams` setting): such a
+row costs no poll and is seen the moment it ends, for a connection held while it runs. A few hundred
+cover a batch's first rows (the scouts whose latencies every other row is polled by) and, at moderate
+rates, most rows; past that the rest are polled, so a batch of tens of thousands in flight holds no more
+connections than this (tests/benchmarks/bench_cli.py: 1,000 rows at 0.92 polls a row where 64 streams
+spent 1.15 and none 1.24; 5,000 rows at 0.67 and 1.0)."""
 Policy = Literal["resubmit", "hold"]
 """What a run does with an orphaned or expired row: send it again (within its attempts), or hold it for a
 person (`rowrelay retry`)."""

@@ -17,7 +17,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rowrelay.tasks.errors import UsageError
-from rowrelay.tasks.records import DEFAULT_HOME, WaitMode
+from rowrelay.tasks.records import DEFAULT_HOME, POLL_STREAMS, WaitMode
 
 Backend = Literal["auto", "emulator", "openai", "azure", "chat", "agent"]
 
@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     )
     model: str = Field("gpt-4.1-mini", description="Model (or Azure deployment) name.")
     mode: WaitMode = Field("poll", description="How to wait for background responses: poll or stream.")
+    poll_streams: int = Field(
+        POLL_STREAMS,
+        ge=0,
+        description="Poll mode: responses at most followed on their create's stream at once (no polls, "
+        "seen the moment they end; a connection each); the rest are polled. 0 polls every row.",
+    )
     rpm: int = Field(500, ge=1, description="Creates per minute the run may send.")
     tpm: int = Field(2_000_000, ge=1, description="Tokens per minute (prompt estimate + max output).")
     poll_rpm: int = Field(3_000, ge=1, description="Polls, stream resumes and cancels per minute.")

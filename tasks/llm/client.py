@@ -42,8 +42,8 @@ def _timeout(settings: Settings) -> openai.Timeout:
 
 
 def _connections(settings: Settings) -> int:
-    # A stream holds its connection for the response's whole life: room for every row in flight.
-    return _CONNECTIONS + (settings.max_in_flight if settings.mode == "stream" else 0)
+    # A stream holds its connection for the response's whole life: room for every row streamed at once.
+    return _CONNECTIONS + (settings.max_in_flight if settings.mode == "stream" else settings.poll_streams)
 
 
 def _pool(settings: Settings) -> httpx2.AsyncClient:

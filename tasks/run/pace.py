@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
+from rowrelay.tasks.llm import StreamUpdate
 from rowrelay.tasks.run.schedule import LatencyModel
 
 CLOSING = 32
@@ -54,7 +55,26 @@ class Pace:
     last_create: float = 0.0
     """`time.monotonic()` of the latest create sent."""
     scouts: int = 0
-    """Rows polling while no latency is known yet (at most `SCOUTS`)."""
+    """Rows polling (or followed on a stream) while no latency is known yet (at most `SCOUTS`)."""
+    streams: int = 0
+    """Poll mode's rows followed on their create's stream (`Pace.streamed`)."""
+
+    def take_stream(self, most: int) -> bool:
+        """Whether a poll-mode create about to leave may be streamed: fewer than `most` are. The caller
+        passes its stream through `streamed`, which holds the place until the stream closes."""
+        return self.streams < most
+
+    async def streamed(
+        self, stream: AsyncGenerator[StreamUpdate, None]
+    ) -> AsyncGenerator[StreamUpdate, None]:
+        """`stream`, holding one of poll mode's stream places from its first event until it closes."""
+        self.streams += 1
+        try:
+            async for update in stream:
+                yield update
+        finally:
+            self.streams -= 1
+            await stream.aclose()
 
     def enlist(self, model: LatencyModel) -> bool:
         """Whether a row starting to wait now is a scout (release it with `discharge`)."""
@@ -90,7 +110,11 @@ class Pace:
         Rows waiting for a slot while none waits for the create budget: none, if a create a freed slot
         starts now is one the rate would not give back later (`slots_bind`, given the rows left to
         create: `RateBudget.slots_bind`; unknown, it is). Rows still to be created: as much as the
-        schedule allows (the batch ends after them). Otherwise the more of:
+        schedule allows (the batch ends after them). With more than `CROWD` rows in flight while a scout
+        still runs, the same: the estimate has not reached the tail yet (its 95th percentile is only the
+        longest age seen, so the spread below would come out a fraction of the real one: a 1,000-row
+        burst whose scouts were streamed polled 1.95 times a row instead of 1.15), and the last rows are
+        further off than the scouts still running. Otherwise the more of:
         - with more than `CROWD` rows in flight, half the spread of the latencies seen (10th to 95th
           percentile): completions that far apart leave most of them noticed well before the last
           one, while responses that all take as long as each other leave no room;
@@ -104,6 +128,8 @@ class Pace:
         if slot_bound and (slots_bind is None or slots_bind(self.queued + self.unstarted)):
             return 0.0
         if self.creating:
+            return math.inf
+        if self.waiting > CROWD and model.scouting.unsettled:
             return math.inf
         moment = time.monotonic() if at is None else at
         hidden = 0.5 * (q95 - q10) if self.waiting > CROWD else 0.0

@@ -25,7 +25,15 @@ import pyarrow.compute as pc
 from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.llm.structured import OutputSchema
-from rowrelay.tasks.records import HOLDING_TOKEN, NEVER_RESENT, SENDABLE, Policy, RowStatus, WaitMode
+from rowrelay.tasks.records import (
+    HOLDING_TOKEN,
+    NEVER_RESENT,
+    POLL_STREAMS,
+    SENDABLE,
+    Policy,
+    RowStatus,
+    WaitMode,
+)
 from rowrelay.tasks.run.shards import Shard, cut_shards
 from rowrelay.tasks.state import RowState, StateTable
 from rowrelay.tasks.state.results import in_input
@@ -41,6 +49,8 @@ class RowPolicy:
     model: str
     instructions: str | None = None
     mode: WaitMode = "poll"
+    poll_streams: int = POLL_STREAMS
+    """Poll mode: creates streamed and followed at once (`run.pace.Pace.streams`); 0 polls every row."""
     max_attempts: int = 3
     max_output_tokens: int | None = None
     queued_timeout: float = 900.0

@@ -11,6 +11,8 @@ not reached yet is not known.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 RUNNING, ENDED, GONE = 0, 1, 2
@@ -26,22 +28,37 @@ class Scouting:
     """The scouts' cohort: each one's latest time (seconds after its create) and whether it ended there
     (completed), is still running there, or stopped being watched there without a latency."""
 
+    clock: Callable[[], float] = time.monotonic
     _members: dict[str, tuple[float, int]] = field(default_factory=dict)
     _running: int = 0
+    _followed: dict[str, float] = field(default_factory=dict)
+    """Scouts followed on a stream, by the `clock` reading of their create: running until their end
+    event, so at every moment they are known to be running at their current age."""
     _curve: list[tuple[float, float]] | None = None
-    """(seconds, share ended by then) at each completion, cached until the cohort changes."""
+    """(seconds, share ended by then) at each completion, cached until the cohort changes (never while
+    a followed scout runs: its age grows with the clock)."""
 
     def running(self, key: str, seconds: float) -> None:
         """Scout `key` was seen still running `seconds` after its create."""
         self._set(key, seconds, RUNNING)
 
+    def following(self, key: str, seconds: float) -> None:
+        """Scout `key`, created `seconds` ago, is followed on its stream: running until it `ended`."""
+        self._followed[key] = self.clock() - seconds
+        self._curve = None
+
     def ended(self, key: str, seconds: float) -> None:
         """Scout `key` completed about `seconds` after its create."""
+        self._followed.pop(key, None)
         self._set(key, seconds, ENDED)
 
     def left(self, key: str) -> None:
         """Scout `key` is no longer watched and gave no latency (failed, cancelled, gone): it counts as
         running until the last time it was seen so. Nothing changes for one that completed."""
+        created = self._followed.pop(key, None)
+        if created is not None:
+            self._set(key, self.clock() - created, GONE)
+            return
         seconds, state = self._members.get(key, (0.0, GONE))
         if state == RUNNING:
             self._set(key, seconds, GONE)
@@ -55,7 +72,7 @@ class Scouting:
     @property
     def unsettled(self) -> bool:
         """Some scout is still running: the cohort's estimate is the one to use."""
-        return self._running > 0
+        return self._running > 0 or bool(self._followed)
 
     def quantile(self, q: float) -> float | None:
         """The `q` quantile of latency by Kaplan-Meier, or None where the cohort has not reached it."""
@@ -66,13 +83,20 @@ class Scouting:
 
     def longest_seen(self) -> float:
         """The longest time any scout was seen at: every quantile not reached yet lies beyond it."""
-        return max((seconds for seconds, _ in self._members.values()), default=0.0)
+        return max((seconds for seconds, _ in self._cohort()), default=0.0)
+
+    def _cohort(self) -> list[tuple[float, int]]:
+        members = list(self._members.values())
+        if self._followed:
+            moment = self.clock()
+            members += [(moment - created, RUNNING) for created in self._followed.values()]
+        return members
 
     def _ended_by(self) -> list[tuple[float, float]]:
-        if self._curve is None:
+        if self._curve is None or self._followed:
             # At equal times a completion comes before a censoring: a scout seen running at 2 s was at
             # risk of ending at 2 s.
-            order = sorted(self._members.values(), key=lambda m: (m[0], m[1] != ENDED))
+            order = sorted(self._cohort(), key=lambda m: (m[0], m[1] != ENDED))
             surviving, at_risk, curve = 1.0, len(order), []
             for seconds, state in order:
                 if state == ENDED:

@@ -96,6 +96,7 @@ def open_session(
         model=settings.model,
         instructions=instructions,
         mode=settings.mode,
+        poll_streams=settings.poll_streams,
         max_attempts=settings.max_attempts,
         max_output_tokens=settings.max_output_tokens,
         queued_timeout=settings.queued_timeout,

@@ -181,10 +181,17 @@ class Submitter:
         )
 
     async def _create(self, request: RowRequest) -> Created:
-        background = self.context.background
-        if background is None or not self.context.streaming:
-            return await self.context.backend.create(request), None, None
-        stream = background.create_stream(request)
+        context, background = self.context, self.context.background
+        if background is None:
+            return await context.backend.create(request), None, None
+        if context.streaming:
+            stream = background.create_stream(request)
+        elif context.pace.take_stream(context.policy.poll_streams):
+            # Poll mode follows a few responses on their create's stream: no polls, seen the moment
+            # they end; the first rows streamed this way are the scouts every other row is polled by.
+            stream = context.pace.streamed(background.create_stream(request))
+        else:
+            return await context.backend.create(request), None, None
         try:
             # The id comes with the first lifecycle event, normally `response.created`; a server that
             # starts elsewhere (`response.queued`, a delta) still has the job, so read on to the first

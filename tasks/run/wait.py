@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from rowrelay.tasks.errors import RateLimitedError, ResponseGoneError, TransientError
 from rowrelay.tasks.llm import (
@@ -27,6 +28,9 @@ from rowrelay.tasks.run.schedule import LatencyModel, completion_estimate, next_
 from rowrelay.tasks.run.submit import Live
 from rowrelay.tasks.state import RowState
 
+POLL: Literal["poll"] = "poll"
+Followed = Snapshot | None | Literal["poll"]
+"""What following a stream ends with: as `Waiter.wait`'s answer, or `POLL` to poll the row instead."""
 POLLING = 256
 """Rows between the poll budget and the poll's answer at once. A large budget lets thousands of polls
 through in one burst (a second of 10^6/min is about 16,700; the budget once held a minute's): with tens of
@@ -48,8 +52,32 @@ class Waiter:
 
     async def wait(self, row: RowState, live: Live | None) -> Snapshot | None:
         if self.context.streaming:
-            return await self._follow(row, live)
-        return await self._poll(row)
+            followed = await self._follow(row, live, resumes=True)
+        elif live is not None:
+            followed = await self._follow_scouting(row, live)
+        else:
+            return await self._poll(row)
+        if followed == POLL:
+            return await self._poll(self.context.table.get(row.row_key))
+        return followed
+
+    async def _follow_scouting(self, row: RowState, live: Live) -> Followed:
+        """Poll mode's streamed row (`Pace.streamed`): followed to its end, and, while no latency is known,
+        one of the scouts, whose age is known at every moment. After a drop it is polled: a resumed stream
+        would hold a connection poll mode did not set aside."""
+        key, submitted = row.row_key, row.submitted_at or now()
+        scout = self.context.pace.enlist(self.latencies)
+        teaches = scout and submitted >= self.since
+        if teaches:
+            self.latencies.scouting.following(key, seconds_since(submitted))
+        try:
+            followed = await self._follow(row, live, resumes=False)
+            if teaches and isinstance(followed, Snapshot) and followed.status == "completed":
+                self.latencies.scouting.ended(key, seconds_since(submitted))
+            return followed
+        finally:
+            self.context.pace.discharge(scout)
+            self.latencies.scouting.left(key)
 
     async def _poll(self, row: RowState) -> Snapshot | None:
         scout = self.context.pace.enlist(self.latencies)
@@ -118,14 +146,17 @@ class Waiter:
             self.context.counters.polls += 1
             return await self.backend.retrieve(response_id)
 
-    async def _follow(self, row: RowState, live: Live | None) -> Snapshot | None:
-        """Stream to the end, resuming from the saved cursor after drops; poll past the stream window."""
+    async def _follow(self, row: RowState, live: Live | None, *, resumes: bool) -> Followed:
+        """Stream to the end, resuming from the saved cursor after drops (unless not `resumes`); `POLL`
+        past the stream window."""
         key, response_id = row.row_key, row.response_id
         assert response_id is not None
         cursor = row.sequence_number if row.sequence_number is not None else -1
         drops, last_cursor, stream = 0, cursor, live
         while True:
             if stream is None:
+                if not resumes:
+                    return POLL
                 await self.context.budget.acquire_poll()
                 self.context.counters.resumes += 1
                 stream = self.backend.resume(response_id, cursor)
@@ -161,7 +192,7 @@ class Waiter:
                 ):
                     return None
             except (StreamUnavailableError, StreamErrorEvent):
-                return await self._poll(self.context.table.get(key))
+                return POLL
             except MaybeSentError as exc:
                 if self._follow_up_lost(key, str(exc)):
                     return None

@@ -144,7 +144,8 @@ async def test_a_signal_raised_inside_a_rows_poll_stops_the_run_and_cancels_its_
     rows = 10
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:30"))) as emu:
         table = new_table(tmp_path / "batch", rows)
-        session = open_session(settings_for(emu), table, prompts(rows))
+        # Every row polled (none followed on its create's stream), so the signal lands in a poll.
+        session = open_session(settings_for(emu, poll_streams=0), table, prompts(rows))
         background = session.runner.driver.context.background
         assert background is not None
         retrieve = background.retrieve

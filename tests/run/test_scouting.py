@@ -81,6 +81,32 @@ def test_a_scout_that_ends_without_a_latency_counts_as_running_until_last_seen()
     assert scouting.longest_seen() == 2.15
 
 
+def test_a_scout_followed_on_its_stream_is_running_at_its_age_now() -> None:
+    """A streamed scout is watched all the time: until its end event it is known to run at its current
+    age, so the estimate moves with the clock, not with looks."""
+    clock = [100.0]
+    scouting = Scouting(clock=lambda: clock[0])
+    for number in range(AT_RISK):
+        scouting.following(f"streamed-{number}", 0.5)  # created half a second ago
+    for number in range(AT_RISK):
+        scouting.ended(f"polled-{number}", 1.0 + number / 100)
+    assert scouting.unsettled
+    assert scouting.longest_seen() == 1.15  # the last polled completion; the streamed ones are 0.5 s old
+    clock[0] += 1.5
+    assert scouting.longest_seen() == 2.0  # every streamed scout is now 2 s old: still running
+    # Of 32, 16 ended by 1.15 s while every streamed scout ran past it: the median is reached.
+    assert scouting.quantile(0.5) == 1.15
+    scouting.ended("streamed-0", 2.0)
+    scouting.left("streamed-1")  # failed at 2 s: running until then, no latency
+    clock[0] += 5.0
+    assert scouting.longest_seen() == 7.0  # the 14 still followed are 7 s old
+    assert scouting.quantile(0.51) == 2.0
+    for number in range(2, AT_RISK):
+        scouting.ended(f"streamed-{number}", 7.0)
+    assert not scouting.unsettled
+    assert scouting.longest_seen() == 7.0  # ended: its age stops with it
+
+
 def test_a_completion_is_learned_from_the_looks_and_the_servers_clock() -> None:
     # Found done at its first look, 4 s after the create: the looks alone allow 0-4 s.
     assert completion_estimate(0.0, 4.0, None) == 2.0
