@@ -6,7 +6,9 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, Literal
 from urllib.parse import quote
 
+import httpx2
 import openai
+import orjson
 from openai.types.responses import ResponseStreamEvent
 
 from rowrelay.tasks.llm.calls import RowRequest, Snapshot, StreamUpdate, snapshot_of, translate
@@ -93,18 +95,33 @@ class ResponsesBackend:
 
     async def create_stream(self, request: RowRequest) -> AsyncGenerator[StreamUpdate, None]:
         body = {**self._body(request), "stream": True}
-        stream: _Stream
+        stream: _Stream | None = None
+        answer: Any = None
         try:
             if self._wires is not None:
-                stream = await self._wires[0].stream("POST", "responses", body)
-                headers = stream.headers
+                opened = await self._wires[0].stream("POST", "responses", body)
+                headers = opened.headers
+                if _plain(headers):
+                    answer = await opened.json()
+                else:
+                    stream = opened
             else:
                 raw = await self._creates.responses.with_raw_response.create(**body)
-                stream, headers = raw.parse(), raw.headers
+                headers = raw.headers
+                if _plain(headers):
+                    answer = await _read_whole(raw.http_response)
+                else:
+                    stream = raw.parse()
         except openai.OpenAIError as exc:
             self._observe_error(exc)
             raise translate(exc, creating=True) from exc
         self._observe(headers)
+        if stream is None:
+            # A server that ignores `stream` (some OpenAI-compatible ones) answers with the response
+            # object: its job exists and this names it. Read as an empty stream, the create would count
+            # as maybe created and be sent again, paid twice. No event follows: the row is polled.
+            yield StreamUpdate(-1, snapshot_of(answer))
+            return
         async for update in _updates(stream, creating=True):
             yield update
 
@@ -159,6 +176,21 @@ class ResponsesBackend:
     def _observe_error(self, exc: Exception) -> None:
         if isinstance(exc, openai.APIStatusError):
             self._observe(exc.response.headers)
+
+
+def _plain(headers: Mapping[str, str]) -> bool:
+    """A stream request answered with a JSON object, not events."""
+    return headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
+
+
+async def _read_whole(answer: httpx2.Response) -> Any:
+    """The SDK transport's whole answer as JSON; a failure reading it as the SDK's own exception."""
+    try:
+        return orjson.loads(await answer.aread())
+    except httpx2.TimeoutException as exc:
+        raise openai.APITimeoutError(request=answer.request) from exc
+    except httpx2.HTTPError as exc:
+        raise openai.APIConnectionError(request=answer.request) from exc
 
 
 async def _updates(stream: _Stream, *, creating: bool = False) -> AsyncGenerator[StreamUpdate, None]:

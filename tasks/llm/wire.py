@@ -173,6 +173,14 @@ class EventStream:
     def __aiter__(self) -> EventStream:
         return self
 
+    async def json(self) -> Any:
+        """The whole body as JSON: a server that ignores `stream` answers with the object itself."""
+        try:
+            with _mapped(self._method, self._url):
+                return orjson.loads(await self._answer.read())
+        finally:
+            self.close()
+
     async def __anext__(self) -> Any:
         try:
             while not self._ready:

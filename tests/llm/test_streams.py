@@ -198,6 +198,33 @@ async def test_a_completed_stream_carries_the_whole_snapshot_on_both_transports(
     assert (last.response_id, last.status, last.output_text) == ("resp_1", "completed", "Hello there.")
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_streamed_create_answered_with_the_response_object_names_its_job(
+    transport: Transport,
+) -> None:
+    """Some OpenAI-compatible servers ignore `stream` and answer the create with the response itself.
+    The job exists and the body names it: read as a stream with no events, the create would count as
+    maybe created and be sent again (paid twice). Its headers still reach the rate budget."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stop: asyncio.Event) -> None:
+        await read_request(reader)
+        body = orjson.dumps(_response("queued"))
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-ratelimit-remaining-requests: 41\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        await writer.drain()
+
+    seen: list[Mapping[str, str]] = []
+    async with raw_server(handle) as url, backend_at(url, transport, seen) as backend:
+        updates, error = await read(backend.create_stream(REQUEST))
+    assert error is None, repr(error)
+    assert [(u.sequence_number, u.snapshot and u.snapshot.response_id) for u in updates] == [(-1, "resp_1")]
+    assert updates[0].snapshot is not None
+    assert updates[0].snapshot.status == "queued"
+    assert [headers.get("x-ratelimit-remaining-requests") for headers in seen] == ["41"]
+
+
 # --- the emulator's own streams, whole -------------------------------------------------------------
 
 EMULATED = {
