@@ -214,7 +214,7 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
         return BackendRefusedError(f"the server refused our credentials: {_message(exc)}")
     if isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
-        if getattr(exc, "param", None) == "stream":
+        if getattr(exc, "param", None) == "stream" and not creating:  # a create's refusal is the row's
             return StreamUnavailableError(_message(exc))
         return RequestRejectedError(f"request rejected ({exc.status_code}): {_message(exc)}")
     if isinstance(exc, openai.APIStatusError):

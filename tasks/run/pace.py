@@ -59,10 +59,14 @@ class Pace:
     streams: int = 0
     """Poll mode's rows followed on their create's stream (`Pace.streamed`)."""
 
+    refused_streams: bool = False
+    """The server refused a streamed create it then took without the stream: none is streamed again."""
+
     def take_stream(self, most: int) -> bool:
-        """Whether a poll-mode create about to leave may be streamed: fewer than `most` are. The caller
-        passes its stream through `streamed`, which holds the place until the stream closes."""
-        return self.streams < most
+        """Whether a poll-mode create about to leave may be streamed: fewer than `most` are, and the
+        server takes them. The caller passes its stream through `streamed`, which holds the place until
+        the stream closes."""
+        return self.streams < most and not self.refused_streams
 
     async def streamed(
         self, stream: AsyncGenerator[StreamUpdate, None]

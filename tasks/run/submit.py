@@ -13,6 +13,7 @@ A create's outcome decides what the row spends:
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from rowrelay.tasks.llm import (
 from rowrelay.tasks.run import record
 from rowrelay.tasks.run.context import RowContext, now
 from rowrelay.tasks.state import RowState
+
+log = logging.getLogger("rowrelay.submit")
 
 Live = AsyncGenerator[StreamUpdate, None]
 """A stream opened by the create itself, handed on to the wait so no event is missed."""
@@ -185,13 +188,29 @@ class Submitter:
         if background is None:
             return await context.backend.create(request), None, None
         if context.streaming:
-            stream = background.create_stream(request)
-        elif context.pace.take_stream(context.policy.poll_streams):
-            # Poll mode follows a few responses on their create's stream: no polls, seen the moment
-            # they end; the first rows streamed this way are the scouts every other row is polled by.
-            stream = context.pace.streamed(background.create_stream(request))
-        else:
+            return await self._first_event(background.create_stream(request))
+        if not context.pace.take_stream(context.policy.poll_streams):
             return await context.backend.create(request), None, None
+        # Poll mode follows a few responses on their create's stream: no polls, seen the moment they
+        # end; the first rows streamed this way are the scouts every other row is polled by.
+        try:
+            return await self._first_event(context.pace.streamed(background.create_stream(request)))
+        except RequestRejectedError as refused:
+            # Refused as invalid, so nothing started. A server that takes background creates but not
+            # streamed ones (some OpenAI-compatible servers) refuses every row this way: ask without
+            # the stream, and if that is taken, stream nothing more in this run.
+            created = await context.backend.create(request)
+            if not context.pace.refused_streams:
+                log.warning(
+                    "the server refused a streamed background create (%s) and took it without the "
+                    "stream: this run polls every row",
+                    refused,
+                )
+            context.pace.refused_streams = True
+            return created, None, None
+
+    @staticmethod
+    async def _first_event(stream: Live) -> Created:
         try:
             # The id comes with the first lifecycle event, normally `response.created`; a server that
             # starts elsewhere (`response.queued`, a delta) still has the job, so read on to the first
