@@ -28,7 +28,8 @@ CROWD = 4 * CLOSING
 """In-flight rows above which a late notice of one hides behind the others still running: the batch ends
 with its slowest, and with this many left that is rarely the one just finished (`Pace.slack`)."""
 SCOUTS = 32
-"""Rows polled while no latency is known yet. The rest wait for what these learn (see `Waiter`): a burst
+"""Rows watched while no latency is known yet: the first rows poll mode streams (`Pace.streamed`), or
+polled ones. The rest wait for what these learn (see `Waiter`): a burst
 of a thousand creates each polled on the blind schedule spent about three polls a row before the
 first completions were seen."""
 PATIENCE = 10.0

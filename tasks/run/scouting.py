@@ -1,6 +1,8 @@
 """What a batch's first rows say about its latencies before most of them have ended.
 
-A batch starts with nothing known, and its scouts (`run.pace.SCOUTS`) are polled to learn the latency.
+A batch starts with nothing known, and its scouts (`run.pace.SCOUTS`) are watched to learn the latency:
+polled, or followed on their create's stream (poll mode streams its first rows), when each is known to be
+running at every moment until its end event.
 The first of them to end are the fastest: learned alone, eight of thirty-two gave a median of 1.3 s where
 it was 3 s, and every other row then looked early and again every quarter second (2.6 polls a row in
 tests/benchmarks/bench_cli.py, against 1.4 when the estimate came later by chance). The scouts still

@@ -1,5 +1,6 @@
 """Waiting on a row that holds a token: poll on the adaptive schedule, or stream and resume from the
-durable cursor after drops, until the response ends (or is gone, or stuck in the queue).
+durable cursor after drops, until the response ends (or is gone, or stuck in the queue). Poll mode's
+streamed rows (`run.pace.Pace.streamed`) are followed on their create's stream and polled after a drop.
 
 Returns the terminal snapshot to record, or None when the row's state already says what happened.
 """
