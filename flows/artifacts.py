@@ -23,6 +23,7 @@ from prefect.artifacts import (
     aupdate_progress_artifact,
 )
 
+from rowrelay.tasks.records import usd
 from rowrelay.tasks.run import Progress
 
 log = logging.getLogger("rowrelay.artifacts")
@@ -61,9 +62,9 @@ class ProgressArtifact:
         assert self._id is not None
         description = f"{progress.done}/{progress.total} rows done, {progress.in_flight} in flight"
         if progress.spent_usd is not None:
-            description += f", ${progress.spent_usd:.4f} spent"
+            description += f", {usd(progress.spent_usd)} spent"
             if progress.projected_usd is not None:
-                description += f" (~${progress.projected_usd:.4f} projected)"
+                description += f" (~{usd(progress.projected_usd)} projected)"
         with contextlib.suppress(Exception):
             await aupdate_progress_artifact(self._id, percent, description=description)
 

@@ -19,6 +19,7 @@ from rich.progress import (
 )
 from rich.table import Column, Table
 
+from rowrelay.tasks.records import usd
 from rowrelay.tasks.run import Progress as RunProgress
 from rowrelay.tasks.run import RunCounters
 
@@ -133,8 +134,8 @@ def money(update: RunProgress) -> str:
     """`  spent $0.0123 of ~$0.0456` when the run knows its prices, else nothing."""
     if update.spent_usd is None:
         return ""
-    projected = "" if update.projected_usd is None else f" of ~${update.projected_usd:.4f}"
-    return f"  spent ${update.spent_usd:.4f}{projected}"
+    projected = "" if update.projected_usd is None else f" of ~{usd(update.projected_usd)}"
+    return f"  spent {usd(update.spent_usd)}{projected}"
 
 
 def install(sink: Sink) -> contextvars.Token[Sink | None]:
@@ -164,7 +165,7 @@ def closing_summary(console: Console, result: Any) -> int:
     if cost is not None:
         projected = getattr(result, "projected_cost_usd", None)
         whole = projected is not None and (held or not result.all_completed)
-        console.print(f"cost: ${cost:.4f}" + (f" (whole batch: ~${projected:.4f})" if whole else ""))
+        console.print(f"cost: {usd(cost)}" + (f" (whole batch: ~{usd(projected or 0.0)})" if whole else ""))
     if held:
         console.print(
             f"[yellow]--limit: {held} rows left for a later run; "

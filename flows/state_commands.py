@@ -19,7 +19,7 @@ from rich.table import Table
 
 from rowrelay.flows.cli_errors import fail, state_problem
 from rowrelay.tasks.errors import StateError, UsageError
-from rowrelay.tasks.records import RETRY_BY_DEFAULT, ROW_STATUSES, RowStatus
+from rowrelay.tasks.records import RETRY_BY_DEFAULT, ROW_STATUSES, RowStatus, usd
 
 if TYPE_CHECKING:
     from rowrelay.tasks.state import StateTable
@@ -71,7 +71,7 @@ def status(
     if facts["cost_usd"] is not None:
         projected = facts["projected_cost_usd"]
         out.print(
-            f"cost ${facts['cost_usd']:.4f} spent, ~${projected:.4f} projected for the whole batch "
+            f"cost {usd(facts['cost_usd'])} spent, ~{usd(projected)} projected for the whole batch "
             f"(cached input tokens {facts['cached_input_tokens']})"
         )
     if plot is not None:

@@ -4,6 +4,7 @@ error types. Each set is defined here once and imported; nothing else spells one
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -70,3 +71,15 @@ ERROR_TYPES: tuple[ErrorType, ...] = get_args(ErrorType)
 NEVER_RESENT: frozenset[ErrorType] = frozenset({"rejected", "bad_input", "refusal"})
 """Error types whose rows stay failed until a person asks (`rowrelay retry`): the same input would fail
 the same way (a refusal too, most likely, and each one is paid for)."""
+
+
+def usd(amount: float) -> str:
+    """A dollar amount as every message spells it: cents from a dollar up (`$1,234.57`), four significant
+    digits below it (`$0.0123`, `$0.00004567`: a trial of a few rows costs fractions of a cent, which
+    `$0.0000` hid), `$0` for nothing."""
+    if amount == 0:
+        return "$0"
+    if abs(amount) >= 1:
+        return f"${amount:,.2f}"
+    whole, fraction = f"{amount:.{3 - math.floor(math.log10(abs(amount)))}f}".split(".")
+    return f"${whole}.{fraction.rstrip('0').ljust(2, '0')}"

@@ -25,9 +25,7 @@ def test_a_line_at_the_first_update_then_one_per_interval_at_most() -> None:
         sink(_update(done, failed=1 if done else 0, in_flight=10 - done, elapsed=second))
     said = out.getvalue().splitlines()
     assert [line.split("  ")[0] for line in said] == ["rows 0/10", "rows 4/10", "rows 8/10"]
-    assert said[1] == (
-        "rows 4/10  failed 1  in flight 6  0.1 rows/s  spent $0.5000 of ~$1.0000  0:31 elapsed"
-    )
+    assert said[1] == ("rows 4/10  failed 1  in flight 6  0.1 rows/s  spent $0.50 of ~$1.00  0:31 elapsed")
     assert said[2].endswith("1:02 elapsed")
 
 
@@ -37,7 +35,7 @@ def test_a_console_that_is_not_a_terminal_gets_lines_not_a_live_bar() -> None:
         sink(_update(3, in_flight=2, elapsed=5))
     assert (
         out.getvalue()
-        == "rows 3/10  failed 0  in flight 2  0.0 rows/s  spent $0.5000 of ~$1.0000  0:05 elapsed\n"
+        == "rows 3/10  failed 0  in flight 2  0.0 rows/s  spent $0.50 of ~$1.00  0:05 elapsed\n"
     )
 
 

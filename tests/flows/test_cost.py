@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from rowrelay.tasks.records import usd
 from rowrelay.tasks.state import load
 from tests.support.cli import env_for, rowrelay, run_args
 from tests.support.prefect_records import artifacts_of
@@ -33,7 +34,7 @@ async def test_the_flow_stops_at_the_cap_says_why_and_a_higher_cap_finishes(
         capped = await state.aresult()
         assert capped.stopped is not None
         assert capped.stopped.startswith(
-            f"cost cap reached: spent ${capped.cost_usd:.4f} of --max-cost $0.0020;"
+            f"cost cap reached: spent {usd(capped.cost_usd)} of --max-cost $0.002;"
         )
         assert f"{capped.counts['pending']} rows not sent" in capped.stopped
         assert 0 < capped.counts["completed"] < 30
@@ -70,11 +71,9 @@ def test_the_cli_exits_1_at_the_cap_naming_what_was_spent_and_the_same_command_r
         assert remaining > 0
         spent = float(frame["cost_usd"].sum())
         said = " ".join(first.stderr.split())  # the console wraps long lines
-        assert (
-            f"cost cap reached: spent ${spent:.4f} of --max-cost $0.0010; {remaining} rows not sent" in said
-        )
+        assert f"cost cap reached: spent {usd(spent)} of --max-cost $0.001; {remaining} rows not sent" in said
         status = rowrelay(["status", str(tmp_path / "state")], env)
-        assert f"cost ${spent:.4f} spent" in status.stdout
+        assert f"cost {usd(spent)} spent" in status.stdout
         again = rowrelay([*run_args(source, tmp_path), "--max-cost", "0.01", "--mode", "stream"], env)
         assert again.returncode == 0, again.stderr[-3000:]
         assert set(creates_per_row(emu).values()) == {1}
@@ -89,7 +88,24 @@ def test_the_progress_line_shows_the_money_only_when_the_run_knows_its_prices() 
     unpriced = Progress({"completed": 3}, 10, 1.0, RunCounters())
     assert money(unpriced) == ""
     priced = Progress({"completed": 3}, 10, 1.0, RunCounters(), spent_usd=0.0123, projected_usd=0.041)
-    assert money(priced) == "  spent $0.0123 of ~$0.0410"
+    assert money(priced) == "  spent $0.0123 of ~$0.041"
+
+
+@pytest.mark.parametrize(
+    ("amount", "said"),
+    [
+        (0.0, "$0"),
+        (0.00004567, "$0.00004567"),  # a trial row of a small model: `$0.0000` before
+        (0.0123, "$0.0123"),
+        (0.041, "$0.041"),
+        (0.5, "$0.50"),
+        (0.99999, "$1.00"),
+        (1.0, "$1.00"),
+        (1234.5678, "$1,234.57"),
+    ],
+)
+def test_dollar_amounts_keep_cents_and_show_fractions_of_a_cent(amount: float, said: str) -> None:
+    assert usd(amount) == said
 
 
 def test_the_closing_summary_of_a_capped_run_says_why_and_exits_1(tmp_path: Path) -> None:
