@@ -297,7 +297,7 @@ def test_a_sigterm_that_lands_inside_a_coroutine_or_a_callback_stops_the_run_as_
     script = SIGTERM_FROM_A_POLL.replace("{signal}", SIGNALLED_FROM[where])
     command = [sys.executable, "-P", "-c", script, str(marker)]
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:120"))) as emu:
-        env = env_for(prefect_env, emu)
+        env = {**env_for(prefect_env, emu), "ROWRELAY_POLL_STREAMS": "0"}  # every row polled
         log_path = tmp_path / "run.log"
         run = run_until_in_flight(
             run_args(source, tmp_path), env, tmp_path / "state", 10, log_path, command=command
