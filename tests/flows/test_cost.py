@@ -33,6 +33,7 @@ async def test_the_flow_stops_at_the_cap_says_why_and_a_higher_cap_finishes(
         state = await run_batch(str(source), **args, max_cost=0.002, return_state=True)
         capped = await state.aresult()
         assert capped.stopped is not None
+        assert capped.cost_usd is not None
         assert capped.stopped.startswith(
             f"cost cap reached: spent {usd(capped.cost_usd)} of --max-cost $0.002;"
         )
