@@ -154,6 +154,7 @@ class Waiter:
         assert response_id is not None
         cursor = row.sequence_number if row.sequence_number is not None else -1
         drops, last_cursor, stream = 0, cursor, live
+        queued = row.status == "queued"
         while True:
             if stream is None:
                 if not resumes:
@@ -163,8 +164,10 @@ class Waiter:
                 stream = self.backend.resume(response_id, cursor)
             try:
                 async with contextlib.aclosing(stream):
-                    while (update := await self._next_event(key, stream)) is not None:
+                    while (update := await self._next_event(key, stream, queued)) is not None:
                         cursor = update.sequence_number
+                        if queued and update.snapshot is not None and update.snapshot.status != "queued":
+                            queued = False  # as the row's status: forward only (`_note_progress`)
                         moved = update.snapshot is not None and update.snapshot.response_id
                         if moved and moved != response_id:
                             response_id = moved  # a new response's events number from 0 again
@@ -209,15 +212,18 @@ class Waiter:
                 await self.context.sleep(backoff(drops) if drops else 0.0)
             last_cursor, stream = cursor, None
 
-    async def _next_event(self, key: str, stream: Live) -> StreamUpdate | None:
-        """The next event, or None when the stream ends or a still-queued response reaches its queued
-        deadline: a stuck stream sends only keep-alives, so waiting on it would never end."""
-        row = self.context.table.get(key)
-        limit = None
-        if row.status == "queued":
-            limit = max(0.0, self.context.policy.queued_timeout - seconds_since(row.submitted_at))
+    async def _next_event(self, key: str, stream: Live, queued: bool) -> StreamUpdate | None:
+        """The next event, or None when the stream ends or a still-`queued` response reaches its queued
+        deadline: a stuck stream sends only keep-alives, so waiting on it would never end. Once the
+        response runs, no deadline and no read of the row: a long answer is hundreds of text deltas,
+        and that per event was a third of a streamed row's CPU."""
         try:
-            async with asyncio.timeout(limit):
+            if not queued:
+                return await anext(stream)
+            deadline = self.context.policy.queued_timeout - seconds_since(
+                self.context.table.get(key).submitted_at
+            )
+            async with asyncio.timeout(max(0.0, deadline)):
                 return await anext(stream)
         except (StopAsyncIteration, TimeoutError):
             return None

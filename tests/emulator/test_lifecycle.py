@@ -13,7 +13,9 @@ from rowrelay.tasks.emulator import RunningEmulator
 from tests.emulator.contract import Spec, check_response
 from tests.support.events import response_of
 
-LATENCY = {"x-emulator-latency": "0.3"}
+LATENCY = {"x-emulator-latency": "2"}
+"""Long enough that a loaded machine still looks before the response ends (0.3 s: one suite run on a
+loaded machine made its first poll after the end and saw only `completed`)."""
 
 
 async def poll_until_done(client: AsyncOpenAI, response_id: str, spec: Spec) -> list[str]:
