@@ -47,7 +47,7 @@ row costs no poll and is seen the moment it ends, for a connection held while it
 cover a batch's first rows (the scouts whose latencies every other row is polled by) and, at moderate
 rates, most rows; past that the rest are polled, so a batch of tens of thousands in flight holds no more
 connections than this (tests/benchmarks/bench_cli.py: 1,000 rows at 0.92 polls a row where 64 streams
-spent 1.15 and none 1.24; 5,000 rows at 0.67 and 1.0)."""
+spent 1.15 and none 1.24; 5,000 rows at 0.67 and 1.0). Long answers stop it (`run.pace.STREAM_EVENTS`)."""
 Policy = Literal["resubmit", "hold"]
 """What a run does with an orphaned or expired row: send it again (within its attempts), or hold it for a
 person (`rowrelay retry`)."""

@@ -32,6 +32,12 @@ SCOUTS = 32
 polled ones. The rest wait for what these learn (see `Waiter`): a burst
 of a thousand creates each polled on the blind schedule spent about three polls a row before the
 first completions were seen."""
+STREAM_EVENTS = 64
+"""Events a poll-mode streamed row may bring on average, once `SCOUTS` of them have ended, for more rows
+to be streamed: each event is read, and a long answer is hundreds of text deltas. At 800-1,000 a row a
+streamed row cost the runner 12 ms of CPU against 1.8 ms polled, and 3,000 rows took 85 s instead of 16
+(tests/benchmarks/bench_streamcpu.py); at the emulator's short answers (about 25 events) 1.6 against 1.3
+ms, for a fifth of the polls. Past this the rows streamed so far finish and the rest are polled."""
 PATIENCE = 10.0
 """Seconds a row that is not a scout waits for the first latencies before it polls blind after all (the
 scouts' responses may all be slow, or fail)."""
@@ -62,23 +68,32 @@ class Pace:
 
     refused_streams: bool = False
     """The server refused a streamed create it then took without the stream: none is streamed again."""
+    streams_ended: int = 0
+    stream_events: int = 0
+    """Events the streams that ended brought (`STREAM_EVENTS`)."""
 
     def take_stream(self, most: int) -> bool:
-        """Whether a poll-mode create about to leave may be streamed: fewer than `most` are, and the
-        server takes them. The caller passes its stream through `streamed`, which holds the place until
-        the stream closes."""
-        return self.streams < most and not self.refused_streams
+        """Whether a poll-mode create about to leave may be streamed: fewer than `most` are, the server
+        takes them, and they are not long answers (`STREAM_EVENTS`). The caller passes its stream
+        through `streamed`, which holds the place until the stream closes."""
+        if self.streams >= most or self.refused_streams:
+            return False
+        return self.streams_ended < SCOUTS or self.stream_events <= STREAM_EVENTS * self.streams_ended
 
     async def streamed(
         self, stream: AsyncGenerator[StreamUpdate, None]
     ) -> AsyncGenerator[StreamUpdate, None]:
         """`stream`, holding one of poll mode's stream places from its first event until it closes."""
         self.streams += 1
+        events = 0
         try:
             async for update in stream:
+                events += 1
                 yield update
         finally:
             self.streams -= 1
+            self.streams_ended += 1
+            self.stream_events += events
             await stream.aclose()
 
     def enlist(self, model: LatencyModel) -> bool:

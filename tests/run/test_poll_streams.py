@@ -1,6 +1,7 @@
-"""Poll mode's streamed creates on a server that refuses them: a server that takes background creates but
-not streamed ones (some OpenAI-compatible servers) refuses the stream as invalid, which starts nothing.
-The run asks again without it, polls every row from then on, and pays for each row once."""
+"""When poll mode stops streaming: a server that takes background creates but not streamed ones (some
+OpenAI-compatible servers) refuses the stream as invalid, which starts nothing, so the run asks again
+without it, polls every row from then on, and pays for each row once; and answers so long that reading
+every event of their streams costs more than polling them."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from typing import Any
 import orjson
 import pytest
 
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from rowrelay.tasks.run.pace import SCOUTS
 from rowrelay.tasks.state import load
 from tests.support.duplicates import assert_every_job_is_paid_for
 from tests.support.raw_http import raw_server
-from tests.support.runs import run_batch
+from tests.support.runs import creates_per_row, run_batch
 
 
 def _response(number: int, status: str, row: str) -> dict[str, Any]:
@@ -80,3 +83,23 @@ async def read_request_and_body(reader: asyncio.StreamReader) -> tuple[list[str]
     lengths = [line for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")]
     body = await reader.readexactly(int(lengths[0].split(b":")[1]) if lengths else 0)
     return head.split(b"\r\n")[0].decode().split(), orjson.loads(body) if body else {}
+
+
+async def test_long_answers_stop_poll_mode_streaming_more_rows_once_the_scouts_have_ended(
+    tmp_path: Path,
+) -> None:
+    """Each of a stream's events is read, and a long answer is hundreds of text deltas: once `SCOUTS`
+    streamed rows have ended with more than `STREAM_EVENTS` events each on average, the rows still
+    streaming finish and the rest are polled. Short answers keep streaming (test_pace.py)."""
+    rows, places = 8 * SCOUTS, SCOUTS // 2
+    config = EmulatorConfig(latency=LatencySpec.parse("fixed:0.3"), output_tokens=(200, 300), max_deltas=200)
+    with running_emulator(config) as emu:
+        report = await run_batch(emu, tmp_path / "batch", rows, max_in_flight=SCOUTS, poll_streams=places)
+        streamed = sum(1 for r in emu.emulator.listing() if r["stream"])
+        jobs = Counter(creates_per_row(emu))
+    assert report.counts == {"completed": rows}
+    # Places free one by one: until the SCOUTS-th stream ended, each freed place could go to a new
+    # create, and at that moment up to `places` more were streaming.
+    assert SCOUTS <= streamed <= SCOUTS + places, streamed
+    assert report.counters.polls >= rows - streamed  # the rest were polled
+    assert_every_job_is_paid_for(load(tmp_path / "batch"), jobs, Counter())
