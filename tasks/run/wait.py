@@ -53,7 +53,7 @@ class Waiter:
 
     async def wait(self, row: RowState, live: Live | None) -> Snapshot | None:
         if self.context.streaming:
-            followed = await self._follow(row, live, resumes=True)
+            followed = await self._follow(row, live)
         elif live is not None:
             followed = await self._follow_scouting(row, live)
         else:
@@ -72,7 +72,7 @@ class Waiter:
         if teaches:
             self.latencies.scouting.following(key, seconds_since(submitted))
         try:
-            followed = await self._follow(row, live, resumes=False)
+            followed = await self._follow(row, live)
             if teaches and isinstance(followed, Snapshot) and followed.status == "completed":
                 self.latencies.scouting.ended(key, seconds_since(submitted))
             return followed
@@ -147,9 +147,9 @@ class Waiter:
             self.context.counters.polls += 1
             return await self.backend.retrieve(response_id)
 
-    async def _follow(self, row: RowState, live: Live | None, *, resumes: bool) -> Followed:
-        """Stream to the end, resuming from the saved cursor after drops (unless not `resumes`); `POLL`
-        past the stream window."""
+    async def _follow(self, row: RowState, live: Live | None) -> Followed:
+        """Stream to the end; `POLL` past the stream window. Stream mode resumes from the saved cursor
+        after drops; poll mode polls instead (`_follow_scouting`)."""
         key, response_id = row.row_key, row.response_id
         assert response_id is not None
         cursor = row.sequence_number if row.sequence_number is not None else -1
@@ -157,7 +157,7 @@ class Waiter:
         queued = row.status == "queued"
         while True:
             if stream is None:
-                if not resumes:
+                if not self.context.streaming:
                     return POLL
                 await self.context.budget.acquire_poll()
                 self.context.counters.resumes += 1
