@@ -1,8 +1,7 @@
 """Cancel a batch's in-flight background responses on the server, from its state directory alone.
 
-Used by `rowrelay cancel STATE` and by the flow's `on_cancellation` hook: a Prefect cancellation ends
-the flow with a termination signal rather than an asyncio cancellation, so the runner's own
-cancel-on-CancelledError path never runs; the hook is what reaches the server.
+Used by `rowrelay cancel STATE` and by the flow's `on_cancellation` hook, which reaches the server when
+the batch's own runner could not (its process killed before it cancelled its rows).
 
 A batch run with several endpoints is cancelled endpoint by endpoint: each row holding a token on the
 endpoint that created it (the state table's `endpoint` column), reached with the entry run.json recorded
@@ -13,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.errors import LeaseHeldError, UsageError
 from rowrelay.tasks.llm import make_backend
 from rowrelay.tasks.records import HOLDING_TOKEN
 from rowrelay.tasks.run import cancel_in_flight
@@ -23,17 +24,27 @@ from rowrelay.tasks.run.endpoints import load_endpoints
 from rowrelay.tasks.settings import Settings, load_settings
 from rowrelay.tasks.state import RunRecord, StateTable, read_run_record
 
+_LEASE_LOOK = 0.2
+"""Seconds between looks at a batch whose runner is letting go of it (`lease_wait`)."""
 
-async def cancel_batch_async(state_dir: Path) -> int:
+
+async def cancel_batch_async(
+    state_dir: Path,
+    *,
+    lease_wait: float = 0.0,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
     """Cancel the in-flight responses on the backend the last run used; a damaged run record is a
-    `StateError` naming it."""
+    `StateError` naming it. A live runner holding the batch is `LeaseHeldError` at once, or after
+    `lease_wait` seconds for a caller that knows the runner is stopping."""
     record = read_run_record(state_dir)
     if record is None:
         raise UsageError(f"{state_dir}: this batch never ran, so nothing is in flight")
     settings = load_settings(backend=record.backend, base_url=record.base_url, model=record.model)
     endpoints = _endpoints(record, settings)
     cancelled = 0
-    with StateTable.open(state_dir) as table:
+    with await _open_when_free(state_dir, lease_wait, sleep, clock) as table:
         created_on = table.columns(HOLDING_TOKEN, ("row_key", "endpoint")).to_pylist()
         on: dict[str | None, set[str]] = {}
         for row in created_on:
@@ -52,6 +63,19 @@ async def cancel_batch_async(state_dir: Path) -> int:
             finally:
                 await backend.aclose()
     return cancelled
+
+
+async def _open_when_free(
+    state_dir: Path, wait: float, sleep: Callable[[float], Awaitable[None]], clock: Callable[[], float]
+) -> StateTable:
+    deadline = clock() + wait
+    while True:
+        try:
+            return StateTable.open(state_dir)
+        except LeaseHeldError:
+            if clock() >= deadline:
+                raise
+        await sleep(_LEASE_LOOK)
 
 
 def _endpoints(record: RunRecord, settings: Settings) -> dict[str | None, Settings]:

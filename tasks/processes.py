@@ -5,14 +5,28 @@ ask without importing the state table."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host (one we may not signal still counts)."""
+    """Whether a process with this pid runs on this host (one we may not signal still counts; one that
+    has ended but is not yet reaped by its parent does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """An ended process its parent has not yet waited for still answers signal 0. Prefect's runner
+    runs a cancelled flow's hooks in its own process right after killing the flow's: until it reaps
+    that child, the child's lease on the batch looked held. Linux's /proc tells; elsewhere, assume not."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    # "pid (command) state ...": the command may hold spaces and parentheses, the state follows the last.
+    return fields[fields.rfind(b")") + 2 : fields.rfind(b")") + 3] == b"Z"

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,27 @@ def test_stale_lease_of_a_dead_pid_is_taken_over(batch_dir: Path, clock: FakeClo
         assert "is gone" in table.lease.takeover
         assert any("took over" in p for p in table.problems)
         assert _lease(batch_dir)["pid"] == os.getpid()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="zombies are told apart through /proc")
+def test_the_lease_of_an_ended_process_not_yet_reaped_is_taken_over(
+    batch_dir: Path, clock: FakeClock
+) -> None:
+    # Prefect's runner runs a cancelled flow's hooks right after killing the flow's process, which may
+    # not be reaped yet: the hook must not find the batch held by it.
+    StateTable.open(batch_dir, batch_id="b1", clock=clock).close()
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        while b") Z " not in Path(f"/proc/{child.pid}/stat").read_bytes():  # ended, not waited for
+            time.sleep(0.01)
+        lease = {"writer": "main", "host": socket.gethostname(), "pid": child.pid, "since": clock.now,
+                 "heartbeat": clock.now, "token": "ended"}  # fmt: skip
+        (batch_dir / "leases" / "main.json").write_text(json.dumps(lease))
+        with StateTable.open(batch_dir, clock=clock) as table:
+            assert table.lease.takeover is not None
+            assert f"holder pid {child.pid} is gone" in table.lease.takeover
+    finally:
+        child.wait()
 
 
 def test_heartbeat_timeout_with_a_fake_clock(batch_dir: Path, clock: FakeClock) -> None:

@@ -1,0 +1,81 @@
+"""Cancelling a batch from its state directory while its runner lets go of it (the flow's cancellation
+hook, run by Prefect as the flow's process stops)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rowrelay.flows.cancelling import cancel_batch_async
+from rowrelay.tasks.dataset import InputSpec, prepare, read_input
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
+from rowrelay.tasks.errors import LeaseHeldError
+from rowrelay.tasks.llm import RowRequest, make_backend
+from rowrelay.tasks.settings import Settings
+from rowrelay.tasks.state import RunRecord, StateTable, load, write_run_record
+from tests.support.state import FakeClock
+from tests.support.tickets import TEMPLATE, write_tickets
+
+
+async def _batch_in_flight(state: Path, emu: RunningEmulator, rows: int) -> StateTable:
+    """A batch whose runner is still open (the returned table holds its lease), every row's response
+    in flight on the emulator."""
+    prepared = prepare(
+        read_input(write_tickets(state.parent / "tickets.csv", rows)),
+        InputSpec(TEMPLATE, None, "ticket_id", None),
+    )
+    table = StateTable.open(state)
+    table.add_pending(prepared.planned())
+    backend = make_backend(Settings(backend="emulator", base_url=emu.url))
+    try:
+        for key in map(str, prepared.planned().column("row_key").to_pylist()):
+            request = RowRequest(key, prepared.prompt(key), None, "gpt-4.1-mini", {"rowrelay_row": key})
+            snapshot = await backend.create(request)
+            table.transition(key, "submitting", attempts=1)
+            table.transition(key, snapshot.status, response_id=snapshot.response_id)
+    finally:
+        await backend.aclose()
+    table.flush()
+    record = RunRecord(output=str(state.parent / "out.csv"), backend="emulator", base_url=emu.url,
+                       model="gpt-4.1-mini", mode="poll")  # fmt: skip
+    write_run_record(state, record)
+    return table
+
+
+async def test_a_cancel_waits_for_a_stopping_runner_to_let_go_of_the_batch(tmp_path: Path) -> None:
+    state, clock = tmp_path / "state", FakeClock()
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:60"))) as emu:
+        runner = await _batch_in_flight(state, emu, rows=4)
+        looks: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            looks.append(seconds)
+            clock.advance(seconds)
+            if len(looks) == 3:
+                runner.close()  # the runner lets go on the third look
+
+        assert await cancel_batch_async(state, lease_wait=30.0, sleep=sleep, clock=clock) == 4
+        assert len(looks) == 3
+        assert {r["status"] for r in emu.emulator.listing()} == {"cancelled"}
+    assert set(load(state)["status"]) == {"cancelled"}
+
+
+async def test_a_cancel_gives_up_on_a_runner_that_keeps_the_batch(tmp_path: Path) -> None:
+    state, clock = tmp_path / "state", FakeClock()
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:60"))) as emu:
+        runner = await _batch_in_flight(state, emu, rows=2)
+        looks: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            looks.append(seconds)
+            clock.advance(seconds)
+
+        with runner:
+            with pytest.raises(LeaseHeldError, match="held by a live runner"):
+                await cancel_batch_async(state, sleep=sleep, clock=clock)  # no wait asked: at once
+            assert looks == []
+            with pytest.raises(LeaseHeldError, match="held by a live runner"):
+                await cancel_batch_async(state, lease_wait=5.0, sleep=sleep, clock=clock)
+            assert 5.0 <= sum(looks) < 5.0 + looks[0] * 2
+        assert {r["status"] for r in emu.emulator.listing()} <= {"queued", "in_progress"}  # none cancelled
