@@ -70,8 +70,10 @@ def main(home: Path, print_: str) -> None:
     from typer.main import get_command
 
     from rowrelay.flows.cli import _DEFERRED
+    from rowrelay.tasks.llm.client import tls_context
 
     get_command(_DEFERRED["run"]())  # `run`'s options, built from the settings' model
+    tls_context()  # every client a run builds shares it (`tasks/llm/client.py`)
     if threading.active_count() != 1:
         print(f"not serving: importing started threads {threading.enumerate()}", file=sys.stderr)
         sys.exit(1)

@@ -11,6 +11,9 @@ idempotent: the SDK retries them.
 
 from __future__ import annotations
 
+import functools
+import os
+import ssl
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -50,7 +53,21 @@ def _connections(settings: Settings) -> int:
 def _pool(settings: Settings) -> httpx2.AsyncClient:
     size = _connections(settings)
     limits = httpx2.Limits(max_connections=size, max_keepalive_connections=size)
-    return openai.DefaultAsyncHttpx2Client(limits=limits)
+    return openai.DefaultAsyncHttpx2Client(limits=limits, verify=tls_context())
+
+
+def tls_context() -> ssl.SSLContext:
+    """The TLS context every client of this process shares, as httpx would make it (the CA bundle,
+    `SSL_CERT_FILE` or `SSL_CERT_DIR`). Making one loads the bundle: 50-60 ms of CPU on this machine,
+    and a run made two of them on its way to its first create (py-spy of a warm `rowrelay run`). The
+    warm runner makes it before it forks the commands (keyed on those variables, which a command may set
+    otherwise)."""
+    return _tls_for(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.cache
+def _tls_for(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    return httpx2.create_ssl_context()  # reads the same variables
 
 
 def _clients(
