@@ -43,20 +43,28 @@ async def _batch_in_flight(state: Path, emu: RunningEmulator, rows: int) -> Stat
     return table
 
 
+class _Looks:
+    """The cancel's sleep between looks at the lease, on a fake clock; the runner closes its table (lets
+    go of the lease) at look `lets_go_at`, or never."""
+
+    def __init__(self, clock: FakeClock, runner: StateTable, *, lets_go_at: int | None) -> None:
+        self.clock, self.runner, self.lets_go_at = clock, runner, lets_go_at
+        self.looks: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.looks.append(seconds)
+        self.clock.advance(seconds)
+        if len(self.looks) == self.lets_go_at:
+            self.runner.close()
+
+
 async def test_a_cancel_waits_for_a_stopping_runner_to_let_go_of_the_batch(tmp_path: Path) -> None:
     state, clock = tmp_path / "state", FakeClock()
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:60"))) as emu:
         runner = await _batch_in_flight(state, emu, rows=4)
-        looks: list[float] = []
-
-        async def sleep(seconds: float) -> None:
-            looks.append(seconds)
-            clock.advance(seconds)
-            if len(looks) == 3:
-                runner.close()  # the runner lets go on the third look
-
+        sleep = _Looks(clock, runner, lets_go_at=3)
         assert await cancel_batch_async(state, lease_wait=30.0, sleep=sleep, clock=clock) == 4
-        assert len(looks) == 3
+        assert len(sleep.looks) == 3
         assert {r["status"] for r in emu.emulator.listing()} == {"cancelled"}
     assert set(load(state)["status"]) == {"cancelled"}
 
@@ -65,12 +73,8 @@ async def test_a_cancel_gives_up_on_a_runner_that_keeps_the_batch(tmp_path: Path
     state, clock = tmp_path / "state", FakeClock()
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:60"))) as emu:
         runner = await _batch_in_flight(state, emu, rows=2)
-        looks: list[float] = []
-
-        async def sleep(seconds: float) -> None:
-            looks.append(seconds)
-            clock.advance(seconds)
-
+        sleep = _Looks(clock, runner, lets_go_at=None)
+        looks = sleep.looks
         with runner:
             with pytest.raises(LeaseHeldError, match="held by a live runner"):
                 await cancel_batch_async(state, sleep=sleep, clock=clock)  # no wait asked: at once
