@@ -11,7 +11,14 @@ import openai
 import orjson
 from openai.types.responses import ResponseStreamEvent
 
-from rowrelay.tasks.llm.calls import RowRequest, Snapshot, StreamUpdate, snapshot_of, translate
+from rowrelay.tasks.llm.calls import (
+    RowRequest,
+    Snapshot,
+    StreamUnavailableError,
+    StreamUpdate,
+    snapshot_of,
+    translate,
+)
 from rowrelay.tasks.llm.wire import EventStream, Wire
 
 HeadersHook = Callable[[Mapping[str, str]], None]
@@ -138,18 +145,30 @@ class ResponsesBackend:
     async def resume(self, response_id: str, after: int) -> AsyncGenerator[StreamUpdate, None]:
         # A server-side cursor (exclusive: events after `after`); responses.stream() would replay
         # every event from the start and filter on the client.
-        stream: _Stream
+        stream: _Stream | None = None
         try:
             if self._wires is not None:
                 path = f"responses/{quote(response_id, safe='')}"
                 query = {"stream": "true", **({"starting_after": str(after)} if after >= 0 else {})}
-                stream = await self._wires[1].stream("GET", path, params=query, retries=self._retries)
+                opened = await self._wires[1].stream("GET", path, params=query, retries=self._retries)
+                if _plain(opened.headers):
+                    await opened.json()  # read to the end: the connection goes back to the pool
+                else:
+                    stream = opened
             else:
-                stream = await self._reads.responses.retrieve(
+                raw = await self._reads.responses.with_raw_response.retrieve(
                     response_id, stream=True, starting_after=after if after >= 0 else openai.omit
                 )
+                if _plain(raw.headers):
+                    await _read_whole(raw.http_response)
+                else:
+                    stream = raw.parse()
         except openai.OpenAIError as exc:
             raise translate(exc) from exc
+        if stream is None:
+            # A server that ignores `stream` answers with the response object. Read as a stream that
+            # ended early, the waiter would retrieve and resume again at once, without end: poll it.
+            raise StreamUnavailableError(f"{response_id}: the server answered a stream resume without events")
         async for update in _updates(stream):
             yield update
 

@@ -22,7 +22,13 @@ import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from rowrelay.tasks.errors import TransientError
-from rowrelay.tasks.llm.calls import MaybeSentError, RowRequest, StreamErrorEvent, StreamUpdate
+from rowrelay.tasks.llm.calls import (
+    MaybeSentError,
+    RowRequest,
+    StreamErrorEvent,
+    StreamUnavailableError,
+    StreamUpdate,
+)
 from rowrelay.tasks.llm.responses_backend import ResponsesBackend, Transport
 from tests.support.raw_http import backend_on, raw_server, read_request
 
@@ -198,6 +204,24 @@ async def test_a_completed_stream_carries_the_whole_snapshot_on_both_transports(
     assert (last.response_id, last.status, last.output_text) == ("resp_1", "completed", "Hello there.")
 
 
+async def _answering_json(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stop: asyncio.Event
+) -> None:
+    """A server that ignores `stream`: every request is answered with the response object (a kept-alive
+    connection's next request too)."""
+    while not reader.at_eof():
+        try:
+            await read_request(reader)
+        except asyncio.IncompleteReadError:
+            return  # the client closed the connection
+        body = orjson.dumps(_response("queued"))
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-ratelimit-remaining-requests: 41\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        await writer.drain()
+
+
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_a_streamed_create_answered_with_the_response_object_names_its_job(
     transport: Transport,
@@ -206,23 +230,27 @@ async def test_a_streamed_create_answered_with_the_response_object_names_its_job
     The job exists and the body names it: read as a stream with no events, the create would count as
     maybe created and be sent again (paid twice). Its headers still reach the rate budget."""
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stop: asyncio.Event) -> None:
-        await read_request(reader)
-        body = orjson.dumps(_response("queued"))
-        writer.write(
-            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-ratelimit-remaining-requests: 41\r\n"
-            b"content-length: %d\r\n\r\n%s" % (len(body), body)
-        )
-        await writer.drain()
-
     seen: list[Mapping[str, str]] = []
-    async with raw_server(handle) as url, backend_at(url, transport, seen) as backend:
+    async with raw_server(_answering_json) as url, backend_at(url, transport, seen) as backend:
         updates, error = await read(backend.create_stream(REQUEST))
     assert error is None, repr(error)
     assert [(u.sequence_number, u.snapshot and u.snapshot.response_id) for u in updates] == [(-1, "resp_1")]
     assert updates[0].snapshot is not None
     assert updates[0].snapshot.status == "queued"
     assert [headers.get("x-ratelimit-remaining-requests") for headers in seen] == ["41"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_stream_resume_answered_with_the_response_object_is_polled_instead(
+    transport: Transport,
+) -> None:
+    """Read as a stream that ended without its terminal event, the waiter would retrieve the row and
+    resume it again at once, for as long as the response runs: a resume with no events is no stream."""
+    async with raw_server(_answering_json) as url, backend_at(url, transport) as backend:
+        updates, error = await read(backend.resume("resp_1", 3))
+        assert updates == []
+        assert isinstance(error, StreamUnavailableError), repr(error)
+        assert (await backend.retrieve("resp_1")).status == "queued"  # the connection is still usable
 
 
 # --- the emulator's own streams, whole -------------------------------------------------------------
