@@ -126,6 +126,10 @@ _LIMIT = (
     "Send at most N rows in this run, the first in input order: a trial whose results the whole batch "
     "keeps (the same command without --limit sends the rest, never these again)."
 )
+_DEPLOY_LIMIT = (
+    "Each scheduled run sends at most N rows, the next in input order: a large input drips through, "
+    "run by run, and no row is ever sent twice."
+)
 _DASK_WORKERS = "Run the shards on a local Dask cluster of this many worker processes, under one rate budget."
 
 
@@ -299,6 +303,7 @@ def deploy(
     endpoints: Annotated[Path | None, Opt(help=_ENDPOINTS)] = None,
     dask: Annotated[str | None, Opt(help=_DASK)] = None,
     dask_workers: Annotated[int | None, Opt(help=_DASK_WORKERS)] = None,
+    limit: Annotated[int | None, Opt(help=_DEPLOY_LIMIT)] = None,
 ) -> None:
     """Serve the batch flow as a Prefect deployment on a cron schedule (runs until stopped)."""
     request = _request(
@@ -306,7 +311,7 @@ def deploy(
         output=None if output is None else output.resolve(), fail_when_failed=fail_when_failed,
         output_schema=None if schema is None or ":" in schema else str(Path(schema).resolve()),
         endpoints=None if endpoints is None else str(endpoints.resolve()),
-        dask=dask, dask_workers=dask_workers,
+        dask=dask, dask_workers=dask_workers, limit=limit,
     )  # fmt: skip
     # An explicit state directory, so every scheduled run (and a cancellation hook run by Prefect's
     # runner process) finds the same batch.

@@ -1,0 +1,51 @@
+"""`rowrelay deploy`'s options reach every scheduled run's parameters; a bad one is refused before the
+deployment is served (the serving itself is `test_deployment.py`'s, against a real Prefect API)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from rowrelay.flows import deploy
+from rowrelay.flows.cli import app
+from tests.support.tickets import TEMPLATE, write_tickets
+
+
+def _deploy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *options: str
+) -> tuple[int, str, list[dict[str, Any]]]:
+    served: list[dict[str, Any]] = []
+    monkeypatch.setattr(deploy, "serve_deployment", lambda **given: served.append(given))
+    monkeypatch.setenv("ROWRELAY_HOME", str(tmp_path / "home"))
+    source = write_tickets(tmp_path / "tickets.csv", 5)
+    args = ["deploy", str(source), "--cron", "0 3 * * *", "--name", "drip", "--template", TEMPLATE,
+            "--id-column", "ticket_id", "--state", str(tmp_path / "state"), *options]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    return result.exit_code, result.output, served
+
+
+def test_each_scheduled_run_sends_at_most_the_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, said, served = _deploy(tmp_path, monkeypatch, "--limit", "2")
+    assert code == 0, said
+    assert [entry["parameters"]["limit"] for entry in served] == [2]
+    assert served[0]["parameters"]["state"] == str((tmp_path / "state").resolve())
+
+
+def test_without_a_limit_a_scheduled_run_sends_every_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, said, served = _deploy(tmp_path, monkeypatch)
+    assert code == 0, said
+    assert "limit" not in served[0]["parameters"]
+
+
+def test_a_limit_below_one_is_refused_before_anything_is_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, said, served = _deploy(tmp_path, monkeypatch, "--limit", "0")
+    assert code == 2
+    assert "--limit" in said
+    assert served == []
