@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pandas as pd
 from prefect import flow
-from prefect.context import TagsContext
+from prefect.context import SyncClientContext, TagsContext
 from prefect.utilities.annotations import quote
 
 from rowrelay.flows.artifacts import ProgressArtifact, publish_summary
@@ -166,7 +166,10 @@ async def run_batch(
     # transactions each. On the local server's SQLite those met the run's own log and artifact writes:
     # a `503 database is locked` held the export back 2 s in half the 1,000-row runs measured. The flow
     # run keeps its tags, which automations and filters match on.
-    with sent_to_flow_run(), TagsContext(current_tags=set()):
+    # One Prefect client for every task run: without a client in context, each task run (load, plan,
+    # shards, export) and the result store made its own, and each loaded the CA bundle (60 ms of CPU
+    # on this machine) on the way to the first create or after the last answer (py-spy).
+    with sent_to_flow_run(), TagsContext(current_tags=set()), SyncClientContext.get_or_create():
         if cluster is None:
             return await _run(request, None)
         check_cost_cap(request.settings)
