@@ -76,7 +76,8 @@ async def test_poll_mode_follows_a_few_rows_on_their_streams_and_polls_the_rest_
     Measured on an idle machine, 256 rows, 128 in flight at most: with 64 streamed at most, 135 rows
     streamed and 239-249 polls (about 2 a polled row: rows waiting for a slot are polled densely);
     with none streamed, 565 polls. Under load polled rows are looked at more often: 257-287 polls beside
-    four busy processes, 344 in a CI run of the whole suite. The bound sits between that and what no streams cost (2.2 a row)."""
+    four busy processes, 344 in a CI run of the whole suite. The bound sits between that and what no
+    streams cost (2.2 a row)."""
     rows, streams = 8 * SCOUTS, 2 * SCOUTS
     latency = LatencySpec.parse("lognormal:3,0.4")
     with running_emulator(EmulatorConfig(latency=latency, seed=5)) as emu:
