@@ -171,15 +171,15 @@ def prepare(frame: pd.DataFrame, spec: InputSpec) -> PreparedInput:
     )
 
 
-def _gaps(prompts: Prompts, keys: pa.Array[Any], blank: list[int]) -> dict[str, tuple[int, str]]:
-    """Per column, the rows sent with it empty (not the blank ones, which are not sent) and the first."""
+def _gaps(prompts: Prompts, keys: pa.Array[Any], blank: list[int]) -> dict[str, pa.Array[Any]]:
+    """Per column, the keys of the rows sent with it empty (not the blank ones, which are not sent)."""
     sent = np.ones(len(keys), dtype=bool)
     sent[blank] = False
-    gaps: dict[str, tuple[int, str]] = {}
+    gaps: dict[str, pa.Array[Any]] = {}
     for name, empty in prompts.empty().items():
         rows = np.flatnonzero(empty & sent)
         if len(rows):
-            gaps[name] = (len(rows), keys[int(rows[0])].as_py())
+            gaps[name] = keys.take(rows)
     return gaps
 
 

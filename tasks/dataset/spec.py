@@ -50,10 +50,10 @@ class PreparedInput:
     fingerprint: str
     bad_rows: Mapping[str, str] = field(default_factory=dict)
     instructions: str | None = None
-    gaps: Mapping[str, tuple[int, str]] = field(default_factory=dict)
-    """Per column the template names, the rows sent with it empty and the first one's key: a template
+    gaps: Mapping[str, pa.Array[Any]] = field(default_factory=dict)
+    """Per column the template names, the keys of the rows sent with it empty, in input order: a template
     with text of its own is sent whatever its columns hold (a column may be optional), and the plan says
-    how many (`run.plan`)."""
+    how many of the rows a run sends are among them (`run.plan`)."""
 
     def __len__(self) -> int:
         return len(self.keys)

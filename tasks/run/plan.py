@@ -162,7 +162,6 @@ def plan_batch(
         if table.get(key).status == "pending":
             table.transition(key, "failed", error_type="bad_input", error_message=reason)
     table.flush()
-    _say_gaps(prepared)
     holding, fresh = _holding_and_fresh(table, policy, None)
     outside = _outside_input(table, prepared)
     left_alone: dict[RowStatus, int] = {}
@@ -178,6 +177,7 @@ def plan_batch(
         held_back = cast(dict[RowStatus, int], table.counts_of(fresh[limit:]))
         fresh = fresh[:limit]
         left_alone = dict(Counter(left_alone) + Counter(held_back))
+    _say_gaps(prepared, fresh)
     where = table.columns(HOLDING_TOKEN, ("row_key", "endpoint"))  # the same rows, in the same order
     keys: list[str] = where.column("row_key").to_pylist()  # type: ignore[assignment]
     names: list[str | None] = where.column("endpoint").to_pylist()
@@ -186,14 +186,21 @@ def plan_batch(
     return BatchPlan(shards, len(holding), len(fresh), done, len(prepared.bad_rows), left_alone, held_back)
 
 
-def _say_gaps(prepared: PreparedInput) -> None:
-    """Say which of the template's columns some rows are sent without: a missing value is sent as empty
-    text, which a column meant to be filled in every row would not want (a blank prompt is not sent)."""
-    for name, (rows, first) in prepared.gaps.items():
-        log.warning(
-            "column %r is empty in %d of %d rows (first: key %r): sent as empty text in their prompts",
-            name, rows, len(prepared), first,
-        )  # fmt: skip
+def _say_gaps(prepared: PreparedInput, sending: list[str]) -> None:
+    """Say which of the template's columns some of the rows this run sends are without: a missing value
+    is sent as empty text, which a column meant to be filled in every row would not want (a blank prompt
+    is not sent). Rows sent by an earlier run are not counted again: a resume warns only of its own."""
+    if not prepared.gaps or not sending:
+        return
+    this_run = pa.array(sending, pa.string())
+    for name, keys in prepared.gaps.items():
+        mine = keys.filter(pc.is_in(keys, value_set=this_run))
+        if len(mine):
+            log.warning(
+                "column %r is empty in %d of the %d rows sent (first: key %r): sent as empty text in "
+                "their prompts",
+                name, len(mine), len(sending), mine[0].as_py(),
+            )  # fmt: skip
 
 
 def _outside_input(table: StateTable, prepared: PreparedInput) -> pa.Table | None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from rowrelay.tasks.dataset import InputSpec, PreparedRow, input_fingerprint, prepare, read_input
@@ -134,9 +137,16 @@ def test_rows_sent_with_an_empty_column_are_counted_per_column() -> None:
     prepared = prepare(frame, InputSpec(template="{s}: {t}", id_column="id"))
     # b, c and f render as ": " alone and are still sent: a template's own text may be the whole ask
     assert prepared.bad_rows == {}
-    assert prepared.gaps == {"s": (4, "b"), "t": (4, "a")}
-    assert prepare(frame, InputSpec(template="{s}{t}", id_column="id")).gaps == {"s": (1, "e"), "t": (1, "a")}
+    assert _listed(prepared.gaps) == {"s": ["b", "c", "e", "f"], "t": ["a", "b", "c", "f"]}
+    assert _listed(prepare(frame, InputSpec(template="{s}{t}", id_column="id")).gaps) == {
+        "s": ["e"],
+        "t": ["a"],
+    }
     assert prepare(frame, InputSpec(prompt_column="s", id_column="id")).gaps == {}  # blank: a bad row
+
+
+def _listed(gaps: Mapping[str, pa.Array[Any]]) -> dict[str, list[str]]:
+    return {name: [str(key) for key in keys.to_pylist()] for name, keys in gaps.items()}
 
 
 def test_blank_prompt_column_rows_are_bad_rows() -> None:

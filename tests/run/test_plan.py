@@ -170,8 +170,40 @@ def test_the_plan_says_which_columns_rows_are_sent_without(
     assert plan.to_send == 3
     said = [r.getMessage() for r in caplog.records if r.name == "rowrelay.plan"]
     assert said == [
-        "column 'name' is empty in 2 of 3 rows (first: key 'k1'): sent as empty text in their prompts"
+        "column 'name' is empty in 2 of the 3 rows sent (first: key 'k1'): sent as empty text in their "
+        "prompts"
     ]
+
+
+def test_a_resume_warns_only_of_the_rows_it_sends_with_an_empty_column(
+    batch_dir: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    frame = pd.DataFrame({"id": [f"k{i}" for i in range(5)], "name": ["", "Ann", None, "Bo", ""]})
+    spec, policy = InputSpec(template="Hi {name}", id_column="id"), RowPolicy("b", "m")
+
+    def said_by_a_plan(limit: int | None = None) -> list[str]:
+        caplog.clear()
+        with StateTable.open(batch_dir, batch_id="b", clock=clock) as table:
+            plan_batch(table, prepare(frame, spec), policy, 10, limit=limit)
+        return [r.getMessage() for r in caplog.records if r.name == "rowrelay.plan"]
+
+    assert said_by_a_plan(limit=2) == [
+        "column 'name' is empty in 1 of the 2 rows sent (first: key 'k0'): sent as empty text in their "
+        "prompts"
+    ]
+    with StateTable.open(batch_dir, batch_id="b", clock=clock) as table:  # the first run sent k0 and k1
+        for key in ("k0", "k1"):
+            table.transition(key, "submitting", attempts=1)
+            table.transition(key, "completed", response_id=f"resp_{key}")
+    assert said_by_a_plan() == [
+        "column 'name' is empty in 2 of the 3 rows sent (first: key 'k2'): sent as empty text in their "
+        "prompts"
+    ]
+    with StateTable.open(batch_dir, batch_id="b", clock=clock) as table:
+        for key in ("k2", "k3", "k4"):
+            table.transition(key, "submitting", attempts=1)
+            table.transition(key, "completed", response_id=f"resp_{key}")
+    assert said_by_a_plan() == []  # nothing left to send: nothing to warn of
 
 
 def _holding_on(table: StateTable, key: str, endpoint: str | None) -> None:
