@@ -24,7 +24,7 @@ from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.llm.calls import Backend
 from rowrelay.tasks.llm.chat_backend import ChatBackend
 from rowrelay.tasks.llm.credentials import credentials_problem
-from rowrelay.tasks.llm.open_files import make_room_for
+from rowrelay.tasks.llm.open_files import claim_files
 from rowrelay.tasks.llm.responses_backend import HeadersHook, ResponsesBackend
 from rowrelay.tasks.settings import Settings
 
@@ -123,13 +123,21 @@ def make_backend(
         raise UsageError("the emulator backend needs its base URL")
     if agent is not None or backend == "agent":
         return _agent_backend(settings, url, agent)
-    make_room_for(2 * _connections(settings))  # two clients: creates and reads
     creates, reads = _clients(settings, backend, url)
+    made: Backend
     if backend == "chat":
-        return ChatBackend("chat", creates)  # a create is never retried: it may have started a paid job
-    return ResponsesBackend(
-        backend, creates, reads, on_headers, transport=settings.transport, connections=_connections(settings)
-    )
+        made = ChatBackend("chat", creates)  # a create is never retried: it may have started a paid job
+    else:
+        made = ResponsesBackend(
+            backend,
+            creates,
+            reads,
+            on_headers,
+            transport=settings.transport,
+            connections=_connections(settings),
+        )
+    claim_files(made, 2 * _connections(settings))  # two clients: creates and reads
+    return made
 
 
 def _agent_backend(settings: Settings, url: str | None, agent: AgentSource | None) -> Backend:

@@ -5,18 +5,29 @@ stream holds its socket for the response's whole life. Many systems start a proc
 of 1,024 open files (macOS with 256) while allowing far more: past it, connects and state writes fail
 with "Too many open files" halfway through a batch. So the soft limit is raised to what the run needs,
 up to the hard limit, as servers commonly do; when even the hard limit is too low, the run says so once,
-before it sends anything.
+before it sends anything. A process may hold several backends at once (one per endpoint, or several
+shards on one Dask worker), so the room is for every live backend's connections together.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import weakref
 
 log = logging.getLogger("rowrelay.backend")
 
+_claims: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
+"""Connections per live backend: a backend dropped (a notebook's finished run) no longer counts."""
+
 SPARE_FILES = 256
 """Files beyond the connections: state segments being written, Prefect's client, logs, the input."""
+
+
+def claim_files(owner: object, connections: int) -> None:
+    """Make room for `owner`'s `connections` beside those of every other live owner in the process."""
+    _claims[owner] = connections
+    make_room_for(sum(_claims.values()))
 
 
 def make_room_for(connections: int) -> None:

@@ -19,16 +19,19 @@ logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
 resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[1]), int(sys.argv[2])))
 from rowrelay.tasks.llm import make_backend
 from rowrelay.tasks.settings import Settings
-make_backend(Settings(backend="emulator", base_url="http://127.0.0.1:9", mode="stream", max_in_flight=1000))
+settings = Settings(backend="emulator", base_url="http://127.0.0.1:9", mode="stream", max_in_flight=1000)
+held = [make_backend(settings) for _ in range(int(sys.argv[3]))]  # live at once: one per endpoint
+for _ in range(int(sys.argv[4])):
+    make_backend(settings)  # made and dropped, as a notebook's runs one after another
 print(json.dumps(resource.getrlimit(resource.RLIMIT_NOFILE)))
 """
 
 NEEDED = 2 * (100 + 1000) + 256  # two clients of 100 + one connection per stream, and the spare files
 
 
-def _limits_after(soft: int, hard: int) -> tuple[list[int], str]:
+def _limits_after(soft: int, hard: int, held: int = 1, dropped: int = 0) -> tuple[list[int], str]:
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(soft), str(hard)],
+        [sys.executable, "-c", _CHILD, str(soft), str(hard), str(held), str(dropped)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -56,3 +59,13 @@ def test_a_hard_limit_too_low_for_the_run_is_said_before_it_sends() -> None:
         "rowrelay.backend: this run may hold 2200 connections, but this process may open only 600 files"
         in said
     )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no open-file limit on sockets")
+def test_backends_held_at_once_get_room_together_and_dropped_ones_give_theirs_back() -> None:
+    together = 2 * (NEEDED - 256) + 256
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < together:
+        pytest.skip(f"this machine's hard limit {hard} is below the {together} files the case needs")
+    assert _limits_after(256, hard, held=2)[0] == [together, hard]  # two endpoints of one run
+    assert _limits_after(256, hard, held=0, dropped=3)[0] == [NEEDED, hard]  # three runs in turn
