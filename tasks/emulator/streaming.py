@@ -159,21 +159,10 @@ async def _events(
             break
         # A stuck response has no next entry: it waits (with keep-alives) until cancelled.
         wait = entries[index].offset - emu.elapsed(record) if index < total else float("inf")
-        woken = await _wait(emu, record, min(max(wait, 0.0), _KEEPALIVE_SECONDS))
+        woken = await emu.pause(record.id, min(max(wait, 0.0), _KEEPALIVE_SECONDS))
         if not woken and wait > _KEEPALIVE_SECONDS:
             yield b": keepalive\n\n"
     if finish is not None:
         emu.watchers.pop(record.id, None)  # a finished response is never cancelled: free its event
     if emu.config.done_sentinel and record.cancelled_after is None:
         yield b"data: [DONE]\n\n"
-
-
-async def _wait(emu: Emulator, record: Record, seconds: float) -> bool:
-    """Sleep up to `seconds`; True if woken early because the response was cancelled or deleted.
-    (`asyncio.timeout` rather than `wait_for`, which wraps the wait in a task of its own each time.)"""
-    try:
-        async with asyncio.timeout(seconds):
-            await emu.watcher(record.id).wait()
-    except TimeoutError:
-        return False
-    return True
