@@ -163,6 +163,6 @@ async def _events(
         if not woken and wait > _KEEPALIVE_SECONDS:
             yield b": keepalive\n\n"
     if finish is not None:
-        emu.watchers.pop(record.id, None)  # a finished response is never cancelled: free its event
+        emu.watchers.pop(record.id, None)  # a finished response is never cancelled: nothing to wake
     if emu.config.done_sentinel and record.cancelled_after is None:
         yield b"data: [DONE]\n\n"
