@@ -14,6 +14,7 @@ from prefect.exceptions import TerminationSignal
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.llm import BackendRefusedError, Snapshot
 from rowrelay.tasks.run import open_session, submit
+from rowrelay.tasks.run.runner import heap_frozen
 from rowrelay.tasks.state import StateTable, load
 from tests.support.runs import (
     ROWS,
@@ -293,6 +294,23 @@ async def test_bad_credentials_stop_the_run_with_a_clear_error(tmp_path: Path) -
     assert (cut_short["attempts"] == 1).all()
     assert (cut_short["orphans"] == 1).all()
     assert (frame.loc[frame["status"] == "pending", "attempts"] == 0).all()
+
+
+def test_runs_that_overlap_hand_the_collector_back_when_the_last_one_ends() -> None:
+    """Two runs in one process, the first to start ending first (shards or endpoints at once): the heap
+    stays frozen and the thresholds raised until the second ends, then both are as before the first."""
+    import gc
+
+    before = gc.get_threshold()
+    first, second = heap_frozen(), heap_frozen()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert gc.get_freeze_count() > 0
+    assert gc.get_threshold()[0] >= 50_000
+    second.__exit__(None, None, None)
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before
 
 
 async def test_the_heap_is_frozen_only_while_rows_run(slow_emulator: RunningEmulator, tmp_path: Path) -> None:
