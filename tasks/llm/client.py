@@ -124,6 +124,7 @@ def make_backend(
     if agent is not None or backend == "agent":
         return _agent_backend(settings, url, agent)
     creates, reads = _clients(settings, backend, url)
+    connections = _connections(settings)
     made: Backend
     if backend == "chat":
         made = ChatBackend("chat", creates)  # a create is never retried: it may have started a paid job
@@ -134,9 +135,9 @@ def make_backend(
             reads,
             on_headers,
             transport=settings.transport,
-            connections=_connections(settings),
+            connections=connections,
         )
-    claim_files(made, 2 * _connections(settings))  # two clients: creates and reads
+    claim_files(made, 2 * connections)  # two clients: creates and reads
     return made
 
 
