@@ -62,7 +62,7 @@ async def create_response(request: Request, emu: Emulator) -> Response:
     if lost is not None:
         return lost
     if record.stream:
-        if await request.is_disconnected():
+        if delivery.left_already(request):
             return delivery.client_gone(emu, job)
         # The stream settles `answered` itself, when its first event carrying the id is written.
         return streaming.stream_response(emu, record, -1, include, record.obfuscation, job=job)
