@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from rowrelay.tasks.emulator import chat, streaming
 from rowrelay.tasks.emulator.config import EmulatorConfig
@@ -200,6 +201,12 @@ _TABLE: tuple[tuple[str, str, Handler], ...] = (
 )
 
 
+class _EmulatorApp(Starlette):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[streaming.RAW_SEND] = send  # for the stream frames' short way to the server
+        await super().__call__(scope, receive, send)
+
+
 def create_app(config: EmulatorConfig | None = None, clock: Clock | None = None) -> Starlette:
     """A fresh emulator app with its own state; `app.state.emulator` exposes it to tests."""
     emu = Emulator(config or EmulatorConfig(), clock or RealClock())
@@ -207,6 +214,6 @@ def create_app(config: EmulatorConfig | None = None, clock: Clock | None = None)
         Route(path, _wrap(emu, f"{method} {path}", handler), methods=[method])
         for method, path, handler in _TABLE
     ]
-    app = Starlette(routes=routes)
+    app = _EmulatorApp(routes=routes)
     app.state.emulator = emu
     return app

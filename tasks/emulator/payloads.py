@@ -199,7 +199,7 @@ def stream_event(
     elif kind in ("arguments_delta", "arguments_done"):
         event = _arguments_event(record, entry, _arguments_so_far(record, seen))
     else:
-        event = _text_event(record, entry, _text_so_far(record, seen))
+        event = _text_event(record, entry, seen)
     if obfuscation and (kind == "arguments_delta" or (kind == "delta" and not record.plan.refusal)):
         event["obfuscation"] = _obfuscation(record.id, index)
     event["sequence_number"] = index
@@ -264,7 +264,7 @@ def _arguments_event(record: Record, entry: Entry, arguments: str) -> dict[str, 
     }
 
 
-def _text_event(record: Record, entry: Entry, text: str) -> dict[str, Any]:
+def _text_event(record: Record, entry: Entry, seen: tuple[Entry, ...]) -> dict[str, Any]:
     """The message's content part and text events: part added, deltas, text done, part done (a refusal's
     part has `response.refusal.delta` and `.done` events instead of `output_text` ones)."""
     where = {"item_id": record.message_id, "output_index": _answer_index(record), "content_index": 0}
@@ -277,6 +277,7 @@ def _text_event(record: Record, entry: Entry, text: str) -> dict[str, Any]:
         if refusal:
             return {"type": "response.refusal.delta", **where, "delta": delta}
         return {"type": "response.output_text.delta", **where, "delta": delta, "logprobs": []}
+    text = _text_so_far(record, seen)  # only the done events carry it: a delta is most of a stream
     if entry.kind == "text_done":
         if refusal:
             return {"type": "response.refusal.done", **where, "refusal": text}

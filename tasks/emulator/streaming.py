@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -53,6 +54,11 @@ def refuse_resume(emu: Emulator, record: Record) -> str | None:
     return None
 
 
+RAW_SEND = "rowrelay.emulator.send"
+"""Where the app keeps the server's own `send` in the scope: a stream's body chunks skip starlette's two
+send wrappers, which only watch for the response's start (it still goes through them)."""
+
+
 def stream_response(
     emu: Emulator,
     record: Record,
@@ -66,32 +72,65 @@ def stream_response(
 
     `job` is given for the create's own stream: it meets the job's network fault, and settles whether
     the create was answered."""
-    if job is None:
-        body = _events(emu, record, after, include, obfuscation)
+    kind = job.fault.kind if job is not None and job.fault is not None else None
+    if kind in ("cut-before-events", "empty-stream"):
+        body = _no_events(record, cut=kind == "cut-before-events")
     else:
-        body = _create_stream(emu, record, include, obfuscation, job)
+        # Skipping `response.created` is resuming after it: the numbering stays the service's.
+        after = 0 if kind == "skip-created" else after
+        body = _events(emu, record, after, include, obfuscation)
     headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
-    return _EventStream(body, media_type="text/event-stream; charset=utf-8", headers=headers)
+    return _EventStream(body, emu, job, media_type="text/event-stream; charset=utf-8", headers=headers)
 
 
 class _EventStream(StreamingResponse):
-    """starlette's StreamingResponse, watching for the client's departure with two asyncio tasks instead
-    of an anyio task group. uvicorn (ASGI spec 2.3) quietly drops what is sent to a client that left,
-    so the stream must watch `receive` to stop (and to settle a create's `answered`); anyio's task group
-    did it for about a tenth of a stream's CPU, most of it formatting the task's repr at every cancel."""
+    """starlette's StreamingResponse, lighter by the frame. uvicorn (ASGI spec 2.3) quietly drops what
+    is sent to a client that left, so the stream must watch `receive` to stop (and to settle a create's
+    `answered`). A watcher task cancels the stream's own task when the client leaves: anyio's task group
+    did it for about a tenth of a stream's CPU (most of it formatting the task's repr at every cancel),
+    and a second task for the body with `asyncio.wait` over both for a few percent more.
+
+    The create's stream settles `answered` once an event carrying the id (any lifecycle event does) has
+    been written, or when the stream ends without one. The 200 and its SSE headers are sent before the
+    first frame is asked for, so a cut (StreamCut) is a cut after the headers."""
+
+    def __init__(self, body: AsyncIterator[bytes], emu: Emulator, job: Job | None, **options: Any) -> None:
+        super().__init__(body, **options)
+        self._frames, self._emu, self._job = body, emu, job
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        streaming = asyncio.ensure_future(self.stream_response(send))
+        streaming = asyncio.current_task()
+        assert streaming is not None, "an ASGI app runs in a task"
         watching = asyncio.ensure_future(_until_disconnected(receive))
+
+        def client_left(_: object) -> None:
+            streaming.cancel()
+
+        watching.add_done_callback(client_left)
         try:
-            await asyncio.wait((streaming, watching), return_when=asyncio.FIRST_COMPLETED)
+            await self._stream(send, scope.get(RAW_SEND, send))
+        except asyncio.CancelledError:
+            if not (watching.done() and not watching.cancelled()):
+                raise  # not the client's departure: the server is stopping
+            streaming.uncancel()
         finally:
-            for task in (streaming, watching):
-                task.cancel()
-            # The body's own cleanup runs before the response is over (a create's stream settles).
-            await asyncio.wait((streaming, watching))
-        if not streaming.cancelled():
-            streaming.result()  # a deliberate cut (StreamCut) reaches uvicorn, which drops the connection
+            # At once, with no await before it: the watcher returns as soon as the response is complete.
+            watching.remove_done_callback(client_left)
+            watching.cancel()
+
+    async def _stream(self, send: Send, raw_send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        job = self._job
+        try:
+            async for frame in self._frames:
+                await raw_send({"type": "http.response.body", "body": frame, "more_body": True})
+                if job is not None and frame.startswith(b"event: "):  # events, not a keep-alive comment
+                    self._emu.settle(job, answered=True)
+                    job = None
+        finally:
+            if job is not None:
+                self._emu.settle(job, answered=False)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _until_disconnected(receive: Receive) -> None:
@@ -99,26 +138,12 @@ async def _until_disconnected(receive: Receive) -> None:
         continue
 
 
-async def _create_stream(
-    emu: Emulator, record: Record, include: frozenset[str], obfuscation: bool, job: Job
-) -> AsyncIterator[bytes]:
-    """The create's stream. The 200 and its SSE headers are sent before the first frame is asked for,
-    so a cut here is a cut after the headers; `answered` is settled once an event carrying the id (any
-    lifecycle event does) has been written, or when the stream ends without one."""
-    kind = job.fault.kind if job.fault is not None else None
-    try:
-        if kind == "cut-before-events":
-            raise StreamCut(f"stream of {record.id} cut before its first event")
-        if kind == "empty-stream":
-            return
-        # Skipping `response.created` is resuming after it: the numbering stays the service's.
-        after = 0 if kind == "skip-created" else -1
-        async for frame in _events(emu, record, after, include, obfuscation):
-            yield frame
-            if frame.startswith(b"event: "):  # events, not a keep-alive comment
-                emu.settle(job, answered=True)
-    finally:
-        emu.settle(job, answered=False)  # a no-op once answered
+async def _no_events(record: Record, *, cut: bool) -> AsyncIterator[bytes]:
+    """The body of a create's stream whose network fault cuts it, or ends it, before its first event."""
+    if cut:
+        raise StreamCut(f"stream of {record.id} cut before its first event")
+    return
+    yield  # an async generator with nothing to give
 
 
 async def _events(
