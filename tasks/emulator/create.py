@@ -14,7 +14,7 @@ from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, response_obje
 from rowrelay.tasks.emulator.replies import error_response, json_response, rate_limited
 from rowrelay.tasks.emulator.service import Emulator, RateLimited
 from rowrelay.tasks.emulator.structured import json_format
-from rowrelay.tasks.emulator.timeline import Record
+from rowrelay.tasks.emulator.timeline import CREATED, Record
 from rowrelay.tasks.emulator.validation import BadRequest, check_create, check_tool_outputs
 
 
@@ -69,7 +69,7 @@ async def create_response(request: Request, emu: Emulator) -> Response:
     if background:
         # A background create answers at once with the `queued` snapshot, however short the work is;
         # the first poll shows whatever progress the clock has made since.
-        snapshot = response_object(record, record.entries[:1], include)
+        snapshot = response_object(record, CREATED, include)
         return await delivery.deliver(request, emu, job, json_response(snapshot))
     horizon = await _until_finished(emu, record)
     final = response_object(record, record.visible(horizon), include)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import struct
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -246,7 +247,8 @@ def _words(seed: int, digest: bytes, count: int) -> list[str]:
     if count == 0:
         return []
     raw = hashlib.shake_256(digest + f"|{seed}|words".encode()).digest(2 * count)
-    picks = [_WORDS[int.from_bytes(raw[2 * i : 2 * i + 2], "big") % len(_WORDS)] for i in range(count)]
+    # Big-endian 16-bit draws, unpacked at once (two-thirds of a plan's time went to slicing them out).
+    picks = [_WORDS[draw % len(_WORDS)] for draw in struct.unpack(f">{count}H", raw)]
     picks[0] = picks[0].capitalize()
     return [picks[0], *(" " + word for word in picks[1:])]
 

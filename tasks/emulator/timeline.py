@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from rowrelay.tasks.emulator.model import Plan
 
@@ -37,11 +37,17 @@ Status = Literal["queued", "in_progress", "completed", "failed", "incomplete", "
 TERMINAL: frozenset[str] = frozenset({"completed", "failed", "incomplete", "cancelled"})
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
+    """One event of a timeline. A named tuple builds in half the time of a frozen dataclass, and every
+    stream, poll and create builds a timeline of a few dozen of them."""
+
     offset: float
     kind: EntryKind
     chunk: int = -1  # for deltas: index into plan.chunks (plan.call.chunks for arguments deltas)
+
+
+CREATED = (Entry(0.0, "created"),)
+"""How every timeline begins: what a background create's `queued` snapshot has seen."""
 
 
 @dataclass(slots=True)
@@ -133,7 +139,7 @@ def status_of(record: Record, seen: tuple[Entry, ...], *, live: bool = True) -> 
 def build_timeline(plan: Plan, *, background: bool, queued: bool = True) -> tuple[Entry, ...]:
     start = plan.queue_delay
     end = max(start, plan.work_time)
-    entries = [Entry(0.0, "created")]
+    entries = [*CREATED]
     if background and queued:
         entries.append(Entry(0.0, "queued"))
     if plan.outcome == "stuck":
