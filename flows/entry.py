@@ -33,9 +33,15 @@ def main() -> NoReturn:
         if status is not None:
             _end_as(status)
     code = run_command()
-    if print_ is not None and code in (0, 1):  # it ran (a refused command starts nothing)
+    if print_ is not None and code in (0, 1) and _ran_a_batch():
         warm.start_runner(environ, print_)
     finish(code)
+
+
+def _ran_a_batch() -> bool:
+    """Whether the command got as far as the batch flow, whose imports a runner keeps: not a refused
+    command (exit 2), nor `rowrelay run --help` (exit 0), which would leave a runner nobody asked for."""
+    return "rowrelay.flows.batch" in sys.modules
 
 
 def run_command() -> int:

@@ -238,7 +238,7 @@ def test_services_lists_and_stops_the_runner_and_the_runs_it_serves_go_on(
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)
-def test_no_runner_is_left_by_a_refused_run_nor_when_warm_runs_are_off(
+def test_no_runner_is_left_by_a_refused_run_nor_a_help_nor_when_warm_runs_are_off(
     prefect_env: dict[str, str], emu: RunningEmulator, tmp_path: Path
 ) -> None:
     home = tmp_path / "home"
@@ -246,6 +246,9 @@ def test_no_runner_is_left_by_a_refused_run_nor_when_warm_runs_are_off(
     source = write_tickets(tmp_path / "tickets.csv", 2)
     refused = rowrelay([*run_args(source, tmp_path), "--id-column", "nope"], env, command=INSTALLED)
     assert refused.returncode == 2, refused.stderr[-3000:]
+    helped = rowrelay(["run", "--help"], env, command=INSTALLED)
+    assert (helped.returncode, "Usage: rowrelay run" in helped.stdout) == (0, True), helped.stderr[-3000:]
+    assert warm.runner_record(home) is None, "asking how to run leaves no process of a few hundred MB"
     done = rowrelay(run_args(source, tmp_path), {**env, "ROWRELAY_WARM": "false"}, command=INSTALLED)
     assert done.returncode == 0, done.stderr[-3000:]
     assert warm.runner_record(home) is None
