@@ -31,6 +31,7 @@ from rowrelay.tasks.llm.calls import (
     Snapshot,
     StreamUnavailableError,
     StreamUpdate,
+    never_connected,
     snapshot_of,
     translate,
 )
@@ -149,7 +150,7 @@ def translate_agent_error(exc: ChatClientException, *, creating: bool = False) -
     A timeout or dropped connection on `POST /responses` is a create that got no answer, whichever AF
     call sent it: a poll or resume whose tool round created the follow-up may have started a paid job."""
     cause = _sdk_error(exc)
-    if isinstance(cause, openai.APIConnectionError) and _posts_a_create(cause):
+    if isinstance(cause, openai.APIConnectionError) and _posts_a_create(cause) and not never_connected(cause):
         return MaybeSentError(f"a create got no answer ({type(cause).__name__}): it may have started a job")
     if isinstance(cause, openai.APIStatusError) and _posts_a_create(cause):
         return translate(cause, creating=True)  # a gateway's 5xx on a tool round's create: maybe created

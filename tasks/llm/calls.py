@@ -10,6 +10,8 @@ from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeAlias, get_args, runtime_checkable
 
+import aiohttp
+import httpx2
 import openai
 
 from rowrelay.tasks.errors import (
@@ -223,12 +225,14 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
                 f"server error ({exc.status_code}) from {_answered_by(exc)}: the job may have started"
             )
         return TransientError(f"server error ({exc.status_code}): {_message(exc)}")
-    if isinstance(exc, openai.APITimeoutError):
-        return (MaybeSentError if creating else TransientError)("the request timed out")
-    if isinstance(exc, openai.APIConnectionError):
+    if isinstance(exc, openai.APIConnectionError):  # APITimeoutError too
+        # A create that never had a connection sent nothing: no job can exist, nothing is spent on it.
+        maybe = MaybeSentError if creating and not never_connected(exc) else TransientError
+        if isinstance(exc, openai.APITimeoutError):
+            return maybe("the request timed out" if maybe is MaybeSentError else "timed out connecting")
         # The SDK's text is always "Connection error."; what went wrong (refused, reset, DNS) is its cause.
         cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ is not None else ""
-        return (MaybeSentError if creating else TransientError)(f"connection problem: {exc}{cause}")
+        return maybe(f"connection problem: {exc}{cause}")
     if isinstance(exc, openai.APIError):
         # Raised mid-stream for an `error` event (the nested shape production sends). Before any event
         # named the response, the create's stream failed after the server accepted it.
@@ -236,6 +240,22 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
             return MaybeSentError(f"the create's stream failed before naming the response: {exc.message}")
         return StreamErrorEvent(f"stream error event: {exc.message}")
     return exc
+
+
+_CONNECTING = (
+    aiohttp.ClientConnectorError,  # refused, no such host, TLS handshake (lean transport)
+    aiohttp.ConnectionTimeoutError,  # the connect, or the wait for a pooled connection
+    httpx2.ConnectError,  # the SDK's own transport: the same, in its terms
+    httpx2.ConnectTimeout,
+    httpx2.PoolTimeout,
+)
+
+
+def never_connected(exc: openai.APIConnectionError) -> bool:
+    """Whether the request failed before it had a connection to go out on: refused, no such host, a TLS
+    handshake, a connect or pool timeout. Not one byte of it was written, so no job can exist. A reused
+    connection the server had closed fails later (a reset, a disconnect): that create may have arrived."""
+    return isinstance(exc.__cause__, _CONNECTING)
 
 
 GATEWAY_STATUSES: frozenset[int] = frozenset({502, 504})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,6 +33,7 @@ from rowrelay.tasks.llm.calls import (
     translate,
 )
 from rowrelay.tasks.llm.responses_backend import ResponsesBackend, Transport
+from tests.support.inspection import eventually
 from tests.support.raw_http import ANSWERED, backend_on, raw_server, read_request
 
 MESSAGE = "the server's own words about it"
@@ -224,16 +226,64 @@ async def test_a_maybe_sent_create_is_still_transient_but_a_read_is_never_maybe_
 
 
 @pytest.mark.parametrize("transport", ["sdk", "lean"])
-async def test_a_refused_connection_says_what_the_transport_met(transport: Transport) -> None:
+async def test_a_refused_connection_says_what_the_transport_met_and_a_create_spends_nothing(
+    transport: Transport,
+) -> None:
     """The SDK's own text is "Connection error." whatever happened; the message names the cause (refused,
-    reset, no such host), which the progress line shows while such errors are retried."""
+    reset, no such host), which the progress line shows while such errors are retried. A create that
+    never had a connection sent nothing, so no job can exist: it is a plain transient error, which the
+    runner retries without counting an attempt or an orphan (a server down for a minute must not use up
+    every row's attempts and report each as a possible duplicate)."""
     url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     async with backend_on(url, transport) as backend:
-        for raised in (await _raised(backend.create(REQUEST)), await _raised(backend.retrieve("resp_1"))):
+        creating, streaming = (
+            await _raised(backend.create(REQUEST)),
+            await _raised(anext(backend.create_stream(REQUEST))),
+        )
+        for raised in (creating, streaming, await _raised(backend.retrieve("resp_1"))):
             cause = raised.__cause__.__cause__ if raised.__cause__ is not None else None
             assert cause is not None, repr(raised)
             assert str(raised) == f"connection problem: Connection error. ({type(cause).__name__}: {cause})"
             assert str(cause)
+        assert (type(creating), type(streaming)) == (TransientError, TransientError)
+
+
+def _arrived(heads: list[bytes]) -> Callable[[], Awaitable[list[bytes]]]:
+    async def probe() -> list[bytes]:
+        return heads
+
+    return probe
+
+
+@pytest.mark.parametrize("transport", ["sdk", "lean"])
+async def test_a_create_that_timed_out_waiting_for_a_pooled_connection_spends_nothing(
+    transport: Transport,
+) -> None:
+    """One connection, held by a create the server never answers: the next create waits for the pool,
+    times out there, and never left. The first one did leave, and may have started a job."""
+    heads: list[bytes] = []
+    async with serving(Reply("hang"), heads) as url:
+        client = openai.AsyncOpenAI(
+            base_url=url,
+            api_key="sk-test",
+            max_retries=0,
+            timeout=openai.Timeout(60.0, pool=TIMEOUT / 2, connect=TIMEOUT / 2),
+            http_client=openai.DefaultAsyncHttpxClient(limits=httpx2.Limits(max_connections=1))
+            if transport == "sdk"
+            else None,
+        )
+        backend = ResponsesBackend("openai", client, client, None, transport=transport, connections=1)
+        try:
+            first = asyncio.ensure_future(backend.create(REQUEST))
+            await eventually(_arrived(heads), bool)  # the server has it: it holds the only connection
+            waited = await _raised(backend.create(REQUEST))
+            assert type(waited) is TransientError, repr(waited)
+            assert str(waited) == "timed out connecting"
+            assert not first.done(), "the first create is still waiting for its answer"
+            first.cancel()
+            assert len(heads) == 1, "the second create never reached the server"
+        finally:
+            await backend.aclose()
 
 
 def test_a_stream_error_event_and_foreign_exceptions() -> None:

@@ -9,16 +9,25 @@ so it cannot pass by testing nothing.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from rowrelay.flows.detached import free_port
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
-from rowrelay.tasks.run import RunReport, open_session
+from rowrelay.tasks.run import RunCounters, RunReport, open_session
 from rowrelay.tasks.state import load
 from tests.support.duplicates import assert_every_job_is_paid_for
+from tests.support.emulator_process import emulator_process
+from tests.support.inspection import eventually
+
+if TYPE_CHECKING:
+    from rowrelay.tasks.llm.agent_backend import AgentSource
 from tests.support.runs import new_table, prompts, settings_for
 
 ROWS = 24
@@ -45,17 +54,22 @@ MATRIX = [
 ]
 
 
-async def _run(emu: RunningEmulator, directory: Path, runner: str, mode: str) -> RunReport:
-    overrides: dict[str, Any] = {"mode": mode, "max_attempts": 8, "request_timeout": TIMEOUT}
-    agent = None
+def _runner(runner: str) -> tuple[dict[str, Any], AgentSource | None]:
+    """The settings and agent of a case's runner."""
     if runner == "chat":
-        overrides |= {"backend": "chat", "api_key": "unused"}
+        return {"backend": "chat", "api_key": "unused"}, None
     if runner == "responses-sdk":
-        overrides |= {"transport": "sdk"}
+        return {"transport": "sdk"}, None
     if runner == "agent":
         from tests.llm.agent_factories import make_agent  # Agent Framework only where it is tested
 
-        agent = make_agent
+        return {}, make_agent
+    return {}, None
+
+
+async def _run(emu: RunningEmulator, directory: Path, runner: str, mode: str) -> RunReport:
+    overrides, agent = _runner(runner)
+    overrides |= {"mode": mode, "max_attempts": 8, "request_timeout": TIMEOUT}
     table = new_table(directory, ROWS)
     session = open_session(settings_for(emu, **overrides), table, prompts(ROWS), agent=agent)
     try:
@@ -66,10 +80,14 @@ async def _run(emu: RunningEmulator, directory: Path, runner: str, mode: str) ->
 
 
 def _jobs_by_row(emu: RunningEmulator) -> tuple[Counter[str], Counter[str]]:
+    return _count_jobs(emu.emulator.jobs_listing())
+
+
+def _count_jobs(listing: list[dict[str, Any]]) -> tuple[Counter[str], Counter[str]]:
     """Jobs the server started per row, and those whose create was never answered with their id."""
     row_of_prompt = {prompt: key for key, prompt in prompts(ROWS).items()}
     jobs, unanswered = Counter[str](), Counter[str]()
-    for job in emu.emulator.jobs_listing():
+    for job in listing:
         key = job["metadata"].get("rowrelay_row") or row_of_prompt[job["prompt"]]
         jobs[key] += 1
         unanswered[key] += not job["answered"]
@@ -125,3 +143,56 @@ async def test_a_row_whose_creates_all_go_unanswered_stops_at_its_attempts(tmp_p
     assert (frame["orphans"] == 2).all()
     assert frame["note"].str.contains("gave up after 2 attempts").all()
     assert frame["error_message"].str.contains("502|503|504").all()
+
+
+@pytest.mark.parametrize(
+    ("runner", "mode"),
+    [
+        ("responses", "poll"),
+        ("responses", "stream"),
+        ("responses-sdk", "poll"),
+        ("chat", "poll"),
+        ("agent", "poll"),
+    ],
+)
+async def test_a_server_down_when_rows_are_sent_costs_them_nothing(
+    tmp_path: Path, runner: str, mode: str
+) -> None:
+    """Creates refused at the connect (nothing listens yet) never left: the rows wait and send again,
+    spending no attempt and counting no orphan, however long the server is down. Once it is up, each row
+    is one job and one attempt."""
+    rows, port = 6, free_port()
+    counters = RunCounters()
+    table = new_table(tmp_path / "batch", rows)
+    url = f"http://127.0.0.1:{port}/v1"
+    overrides, agent = _runner(runner)
+    settings = settings_for(_Down(url), mode=mode, max_attempts=1, **overrides)
+    session = open_session(settings, table, prompts(rows), counters=counters, agent=agent)
+    try:
+        run = asyncio.ensure_future(session.runner.run())
+        await eventually(_errors(counters), lambda errors: errors >= 2 * rows)  # each row refused twice
+        assert not run.done()
+        assert counters.maybe_created == 0
+        with emulator_process("--port", str(port), "--latency", "fixed:0.05") as emu:
+            report = await run
+            jobs, _ = _count_jobs(emu.get("/emulator/jobs")["data"])
+    finally:
+        await session.aclose()
+        table.close()
+    frame = load(tmp_path / "batch")
+    assert report.counts == {"completed": rows}
+    assert jobs == Counter(frame["row_key"]), "one job a row"
+    assert (frame["attempts"] == 1).all()
+    assert (frame["orphans"] == 0).all()
+
+
+@dataclass
+class _Down:
+    url: str  # a server's address, where nothing listens yet
+
+
+def _errors(counters: RunCounters) -> Callable[[], Awaitable[int]]:
+    async def probe() -> int:
+        return counters.transient_errors
+
+    return probe

@@ -6,7 +6,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -33,7 +33,14 @@ def flow_args(tmp_path: Path, emu: RunningEmulator, **extra: Any) -> dict[str, A
     }
 
 
-def settings_for(emu: RunningEmulator | EmulatorProcess, **overrides: Any) -> Settings:
+class Served(Protocol):
+    """Where a server answers (or will): an emulator, in a thread or its own process."""
+
+    @property
+    def url(self) -> str: ...
+
+
+def settings_for(emu: Served, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "backend": "emulator",
         "base_url": emu.url,
