@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from rowrelay.tasks.errors import DamagedFileError, StateError
+from rowrelay.tasks.errors import DamagedFileError, LeaseHeldError, StateError
 
 USAGE_EXIT = 2
 """A usage, input or state error: nothing was sent (README, "Exit codes")."""
@@ -34,13 +34,20 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(USAGE_EXIT)
 
 
-def state_problem(exc: StateError, state: Path) -> str:
-    """A state error as the command line says it: a damaged file comes with how to get past it."""
+HELD_BY_A_RUN = "wait for that run to end (or stop it), then try again"
+"""What to do about a batch a live run holds, for a command that changes the state table."""
+
+
+def state_problem(exc: StateError, state: Path, *, held: str = HELD_BY_A_RUN) -> str:
+    """A state error as the command line says it, with how to get past it: a damaged file, or a batch a
+    live run holds (`held` says what to do about that run)."""
     if isinstance(exc, DamagedFileError):
         return (
             f"{exc.path}: {exc.reason}; run `rowrelay repair {state}` to move damaged files aside "
             "(`--dry-run` first shows which rows fall back to what)"
         )
+    if isinstance(exc, LeaseHeldError):
+        return f"{exc}; {held}"
     return str(exc)
 
 

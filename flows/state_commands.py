@@ -80,6 +80,12 @@ def status(
         out.print(f"wrote {write_overview(state, plot)}")
 
 
+_STOP_THAT_RUN = (
+    "stop that run instead (Ctrl-C where it runs, or `kill` its pid): a run that stops cancels its "
+    "in-flight responses itself"
+)
+
+
 def cancel(state: StateArg) -> None:
     """Cancel the batch's in-flight background responses on the server (the state stays resumable)."""
     from rowrelay.flows.cancelling import cancel_batch
@@ -87,7 +93,8 @@ def cancel(state: StateArg) -> None:
     try:
         cancelled = cancel_batch(existing(state))
     except StateError as exc:
-        fail(state_problem(exc, state))
+        # The run holding the batch cancels its own in-flight responses when it is stopped (README).
+        fail(state_problem(exc, state, held=_STOP_THAT_RUN))
     except UsageError as exc:
         fail(str(exc))
     out.print(f"cancelled {cancelled} in-flight responses; run the batch again to resume the rest")

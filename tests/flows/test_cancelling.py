@@ -3,6 +3,8 @@ hook, run by Prefect as the flow's process stops)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from rowrelay.tasks.errors import LeaseHeldError
 from rowrelay.tasks.llm import RowRequest, make_backend
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import RunRecord, StateTable, load, write_run_record
+from tests.support.cli import rowrelay
 from tests.support.state import FakeClock
 from tests.support.tickets import TEMPLATE, write_tickets
 
@@ -83,3 +86,26 @@ async def test_a_cancel_gives_up_on_a_runner_that_keeps_the_batch(tmp_path: Path
                 await cancel_batch_async(state, lease_wait=5.0, sleep=sleep, clock=clock)
             assert 5.0 <= sum(looks) < 5.0 + looks[0] * 2
         assert {r["status"] for r in emu.emulator.listing()} <= {"queued", "in_progress"}  # none cancelled
+
+
+async def test_the_cancel_command_on_a_batch_a_run_holds_says_to_stop_that_run(tmp_path: Path) -> None:
+    """The run holding the batch cancels its own responses when stopped: the refusal says so, and the
+    retry command's says to wait for it, each in one line (exit 2), and neither touches the batch."""
+    state = tmp_path / "state"
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:60"))) as emu:
+        with await _batch_in_flight(state, emu, rows=2) as runner:
+            env = {**os.environ, "ROWRELAY_HOME": str(tmp_path / "home")}
+            cancel = await asyncio.to_thread(rowrelay, ["cancel", str(state)], env)
+            retry = await asyncio.to_thread(rowrelay, ["retry", str(state)], env)
+            holder = f"is held by a live runner (host={runner.lease.info.host} pid={os.getpid()} since="
+        assert {r["status"] for r in emu.emulator.listing()} <= {"queued", "in_progress"}  # none cancelled
+    for refused in (cancel, retry):
+        assert refused.returncode == 2, refused.stderr[-3000:]
+        [line] = refused.stderr.splitlines()
+        assert line.startswith(f"error: {state}: writer 'main' "), line
+        assert holder in line, line
+    assert cancel.stderr.rstrip().endswith(
+        "; stop that run instead (Ctrl-C where it runs, or `kill` its pid): a run that stops cancels its "
+        "in-flight responses itself"
+    )
+    assert retry.stderr.rstrip().endswith("; wait for that run to end (or stop it), then try again")
