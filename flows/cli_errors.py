@@ -68,6 +68,16 @@ def told_once(
             handler.removeFilter(quiet)
 
 
+_STOPPED = (
+    "Execution was cancelled by the runtime environment.",
+    "Execution was aborted by an interrupt signal.",
+    "Execution was aborted by a termination signal.",
+)
+"""How Prefect's engine words the crashed state of task and flow runs stopped by Ctrl-C or SIGTERM
+(`prefect.states.exception_to_crashed_state`): it logs each run as "Crash detected!" (ERROR), then as
+finished Crashed, four lines that read as a failure above the command's own "interrupted: ..." line."""
+
+
 class ReportedByTheCommand(logging.Filter):
     """For the console's handler during a run: drops Prefect's records of an exception the command
     reports itself in one line (`reported`: a usage or state problem, a refusal by the backend).
@@ -80,7 +90,8 @@ class ReportedByTheCommand(logging.Filter):
     `signals` (Prefect's `TerminationSignal`) are dropped from every logger, by their exception alone:
     Prefect raises SIGTERM as one wherever the main thread is, and when that is inside a socket write
     asyncio logs it as a "Fatal write error" with its traceback, though it is only the signal the user
-    sent, which the command reports ("terminated: ...")."""
+    sent, which the command reports ("terminated: ..."); so are Prefect's records of the runs it stopped
+    (`_STOPPED`)."""
 
     def __init__(
         self, reported: tuple[type[BaseException], ...], signals: tuple[type[BaseException], ...] = ()
@@ -96,9 +107,11 @@ class ReportedByTheCommand(logging.Filter):
             return False
         if not record.name.startswith("prefect."):
             return True
+        message = record.getMessage()
+        if self.signals and any(text in message for text in _STOPPED):
+            return False  # "Crash detected!" for a run the user stopped, which the command says itself
         if isinstance(exc, self.reported):
             if str(exc):  # an empty text would match every later record
                 self.texts.add(str(exc))
             return False
-        message = record.getMessage()
         return not any(text in message for text in self.texts)

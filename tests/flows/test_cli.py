@@ -254,6 +254,8 @@ def test_a_run_stopped_by_ctrl_c_or_sigterm_cancels_its_work_and_says_how_to_res
         assert exit_code(run, log_path, within=120) == code, log_path.read_text()[-3000:]
         said_last = log_path.read_text().strip().splitlines()[-1]
         assert "Traceback" not in log_path.read_text()
+        assert "Crash detected" not in log_path.read_text(), "a stop the user asked for is no crash"
+        assert "Crashed(" not in log_path.read_text()
         assert said_last == f"{said}in-flight responses were cancelled; run the same command to resume"
         assert {r["status"] for r in emu.emulator.listing()} == {"cancelled"}
     assert set(load(tmp_path / "state")["status"]) == {"cancelled"}
