@@ -244,15 +244,19 @@ def test_no_runner_is_left_by_a_refused_run_nor_a_help_nor_when_warm_runs_are_of
     home = tmp_path / "home"
     env = env_for(prefect_env, emu, ROWRELAY_HOME=str(home))
     source = write_tickets(tmp_path / "tickets.csv", 2)
-    refused = rowrelay([*run_args(source, tmp_path), "--id-column", "nope"], env, command=INSTALLED)
-    assert refused.returncode == 2, refused.stderr[-3000:]
-    helped = rowrelay(["run", "--help"], env, command=INSTALLED)
-    assert (helped.returncode, "Usage: rowrelay run" in helped.stdout) == (0, True), helped.stderr[-3000:]
-    assert warm.runner_record(home) is None, "asking how to run leaves no process of a few hundred MB"
-    done = rowrelay(run_args(source, tmp_path), {**env, "ROWRELAY_WARM": "false"}, command=INSTALLED)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert warm.runner_record(home) is None
-    assert not servers_of(home)
+    try:
+        refused = rowrelay([*run_args(source, tmp_path), "--id-column", "nope"], env, command=INSTALLED)
+        assert refused.returncode == 2, refused.stderr[-3000:]
+        helped = rowrelay(["run", "--help"], env, command=INSTALLED)
+        assert helped.returncode == 0, helped.stderr[-3000:]
+        assert "Usage: rowrelay run" in helped.stdout
+        assert warm.runner_record(home) is None, "asking how to run leaves no process of a few hundred MB"
+        done = rowrelay(run_args(source, tmp_path), {**env, "ROWRELAY_WARM": "false"}, command=INSTALLED)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert warm.runner_record(home) is None
+        assert not servers_of(home)
+    finally:
+        warm.stop_runner(home)  # had the test failed, a runner would idle on for an hour
 
 
 def test_a_runner_serves_only_commands_whose_imports_it_shares() -> None:
