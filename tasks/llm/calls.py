@@ -34,6 +34,10 @@ class MaybeSentError(TransientError):
     """A create got no answer (timeout, dropped connection): it may or may not have started a job."""
 
 
+class NotSentError(TransientError):
+    """A create that failed before it had a connection to go out on: no job can exist, nothing is spent."""
+
+
 class StreamErrorEvent(TransientError):
     """The stream carried an `error` event: the response is failing, and replaying the stream from the
     cursor would only meet the same event again. Ask for the response's state instead."""
@@ -227,9 +231,10 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
         return TransientError(f"server error ({exc.status_code}): {_message(exc)}")
     if isinstance(exc, openai.APIConnectionError):  # APITimeoutError too
         # A create that never had a connection sent nothing: no job can exist, nothing is spent on it.
-        maybe = MaybeSentError if creating and not never_connected(exc) else TransientError
+        unsent = never_connected(exc)
+        maybe = (NotSentError if unsent else MaybeSentError) if creating else TransientError
         if isinstance(exc, openai.APITimeoutError):
-            return maybe("the request timed out" if maybe is MaybeSentError else "timed out connecting")
+            return maybe("timed out connecting" if unsent else "the request timed out")
         # The SDK's text is always "Connection error."; what went wrong (refused, reset, DNS) is its cause.
         cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ is not None else ""
         return maybe(f"connection problem: {exc}{cause}")

@@ -3,7 +3,8 @@ durable before anything waits on it.
 
 A create's outcome decides what the row spends:
 - the server answered: one attempt, the row holds its token (or, from a foreground backend, its end);
-- refused before anything started (429, a transient error that reached no job): nothing spent, sent again;
+- refused before anything started (429, a transient error that reached no job, a create that never had a
+  connection): nothing spent, sent again;
 - refused as invalid (400/422): failed `rejected`, never sent again automatically;
 - no answer that names the job (timeout, cut connection, a gateway's 5xx, a stream that ends or breaks
   before any event names the response): maybe created, so one attempt and one orphan are counted, with
@@ -23,6 +24,7 @@ from rowrelay.tasks.errors import RateLimitedError, TransientError
 from rowrelay.tasks.llm import (
     BackendRefusedError,
     MaybeSentError,
+    NotSentError,
     RequestRejectedError,
     RowRequest,
     Snapshot,
@@ -59,6 +61,7 @@ wait, still `pending`, here."""
 class Submitter:
     context: RowContext
     _sending: asyncio.Semaphore = field(init=False, default_factory=lambda: asyncio.Semaphore(SENDING))
+    _told_unreachable: bool = field(init=False, default=False)
 
     async def submit(self, row: RowState) -> Submitted:
         async with self._sending:
@@ -158,6 +161,15 @@ class Submitter:
         if isinstance(exc, BackendRefusedError):
             context.table.transition(key, "pending")  # nothing started; the run stops
             return None
+        if isinstance(exc, NotSentError) and not self._told_unreachable:
+            # Said at once: the progress line comes every 30 s where stderr is a log, and a server that
+            # never answers (a mistyped --base-url) keeps rows waiting for as long as the run lasts.
+            self._told_unreachable = True
+            log.warning(
+                "cannot reach the server (%s): rows wait and are sent again once it answers, spending "
+                "nothing meanwhile",
+                exc,
+            )
         context.counters.retried(exc)
         context.table.transition(key, "pending", error_type="transient", error_message=str(exc))
         return "retry"

@@ -26,6 +26,7 @@ from rowrelay.tasks.errors import RateLimitedError, ResponseGoneError, Transient
 from rowrelay.tasks.llm.calls import (
     BackendRefusedError,
     MaybeSentError,
+    NotSentError,
     RequestRejectedError,
     RowRequest,
     StreamErrorEvent,
@@ -231,8 +232,8 @@ async def test_a_refused_connection_says_what_the_transport_met_and_a_create_spe
 ) -> None:
     """The SDK's own text is "Connection error." whatever happened; the message names the cause (refused,
     reset, no such host), which the progress line shows while such errors are retried. A create that
-    never had a connection sent nothing, so no job can exist: it is a plain transient error, which the
-    runner retries without counting an attempt or an orphan (a server down for a minute must not use up
+    never had a connection sent nothing, so no job can exist: it is a `NotSentError`, a transient error
+    the runner retries without counting an attempt or an orphan (a server down for a minute must not use up
     every row's attempts and report each as a possible duplicate)."""
     url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     async with backend_on(url, transport) as backend:
@@ -245,7 +246,9 @@ async def test_a_refused_connection_says_what_the_transport_met_and_a_create_spe
             assert cause is not None, repr(raised)
             assert str(raised) == f"connection problem: Connection error. ({type(cause).__name__}: {cause})"
             assert str(cause)
-        assert (type(creating), type(streaming)) == (TransientError, TransientError)
+        assert (type(creating), type(streaming)) == (NotSentError, NotSentError)
+        assert issubclass(NotSentError, TransientError)
+        assert not issubclass(NotSentError, MaybeSentError), "never counted as a possible duplicate"
 
 
 def _arrived(heads: list[bytes]) -> Callable[[], Awaitable[list[bytes]]]:
@@ -277,7 +280,7 @@ async def test_a_create_that_timed_out_waiting_for_a_pooled_connection_spends_no
             first = asyncio.ensure_future(backend.create(REQUEST))
             await eventually(_arrived(heads), bool)  # the server has it: it holds the only connection
             waited = await _raised(backend.create(REQUEST))
-            assert type(waited) is TransientError, repr(waited)
+            assert type(waited) is NotSentError, repr(waited)
             assert str(waited) == "timed out connecting"
             assert not first.done(), "the first create is still waiting for its answer"
             first.cancel()

@@ -156,7 +156,7 @@ async def test_a_row_whose_creates_all_go_unanswered_stops_at_its_attempts(tmp_p
     ],
 )
 async def test_a_server_down_when_rows_are_sent_costs_them_nothing(
-    tmp_path: Path, runner: str, mode: str
+    tmp_path: Path, runner: str, mode: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Creates refused at the connect (nothing listens yet) never left: the rows wait and send again,
     spending no attempt and counting no orphan, however long the server is down. Once it is up, each row
@@ -184,6 +184,11 @@ async def test_a_server_down_when_rows_are_sent_costs_them_nothing(
     assert jobs == Counter(frame["row_key"]), "one job a row"
     assert (frame["attempts"] == 1).all()
     assert (frame["orphans"] == 0).all()
+    told = [
+        r.getMessage() for r in caplog.records if r.name == "rowrelay.submit" and r.levelname == "WARNING"
+    ]
+    assert len(told) == 1, told  # said at once, and once
+    assert told[0].startswith("cannot reach the server (connection problem: Connection error. ("), told
 
 
 @dataclass
