@@ -26,12 +26,10 @@ from agent_framework.exceptions import ChatClientException, ChatClientInvalidReq
 
 from rowrelay.tasks.errors import RateLimitedError, TransientError
 from rowrelay.tasks.llm.calls import (
-    MaybeSentError,
     RequestRejectedError,
     Snapshot,
     StreamUnavailableError,
     StreamUpdate,
-    never_connected,
     snapshot_of,
     translate,
 )
@@ -150,10 +148,10 @@ def translate_agent_error(exc: ChatClientException, *, creating: bool = False) -
     A timeout or dropped connection on `POST /responses` is a create that got no answer, whichever AF
     call sent it: a poll or resume whose tool round created the follow-up may have started a paid job."""
     cause = _sdk_error(exc)
-    if isinstance(cause, openai.APIConnectionError) and _posts_a_create(cause) and not never_connected(cause):
-        return MaybeSentError(f"a create got no answer ({type(cause).__name__}): it may have started a job")
-    if isinstance(cause, openai.APIStatusError) and _posts_a_create(cause):
-        return translate(cause, creating=True)  # a gateway's 5xx on a tool round's create: maybe created
+    if isinstance(cause, openai.APIConnectionError | openai.APIStatusError) and _posts_a_create(cause):
+        # Read as a create's whatever call sent it: a timeout, cut connection or gateway's 5xx is maybe
+        # created, a create that never connected is not sent (`translate` decides both, for every backend).
+        return translate(cause, creating=True)
     if cause is not None:
         return translate(cause, creating=creating)
     if isinstance(exc, ChatClientInvalidRequestException):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -34,7 +33,7 @@ from rowrelay.tasks.llm.calls import (
     translate,
 )
 from rowrelay.tasks.llm.responses_backend import ResponsesBackend, Transport
-from tests.support.inspection import eventually
+from tests.support.inspection import eventually, reading
 from tests.support.raw_http import ANSWERED, backend_on, raw_server, read_request
 
 MESSAGE = "the server's own words about it"
@@ -251,13 +250,6 @@ async def test_a_refused_connection_says_what_the_transport_met_and_a_create_spe
         assert not issubclass(NotSentError, MaybeSentError), "never counted as a possible duplicate"
 
 
-def _arrived(heads: list[bytes]) -> Callable[[], Awaitable[list[bytes]]]:
-    async def probe() -> list[bytes]:
-        return heads
-
-    return probe
-
-
 @pytest.mark.parametrize("transport", ["sdk", "lean"])
 async def test_a_create_that_timed_out_waiting_for_a_pooled_connection_spends_nothing(
     transport: Transport,
@@ -278,7 +270,7 @@ async def test_a_create_that_timed_out_waiting_for_a_pooled_connection_spends_no
         backend = ResponsesBackend("openai", client, client, None, transport=transport, connections=1)
         try:
             first = asyncio.ensure_future(backend.create(REQUEST))
-            await eventually(_arrived(heads), bool)  # the server has it: it holds the only connection
+            await eventually(reading(lambda: heads), bool)  # the server has it: it holds the only connection
             waited = await _raised(backend.create(REQUEST))
             assert type(waited) is NotSentError, repr(waited)
             assert str(waited) == "timed out connecting"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,7 @@ from rowrelay.tasks.run import RunCounters, RunReport, open_session
 from rowrelay.tasks.state import load
 from tests.support.duplicates import assert_every_job_is_paid_for
 from tests.support.emulator_process import emulator_process
-from tests.support.inspection import eventually
+from tests.support.inspection import eventually, reading
 
 if TYPE_CHECKING:
     from rowrelay.tasks.llm.agent_backend import AgentSource
@@ -170,7 +169,9 @@ async def test_a_server_down_when_rows_are_sent_costs_them_nothing(
     session = open_session(settings, table, prompts(rows), counters=counters, agent=agent)
     try:
         run = asyncio.ensure_future(session.runner.run())
-        await eventually(_errors(counters), lambda errors: errors >= 2 * rows)  # each row refused twice
+        await eventually(
+            reading(lambda: counters.transient_errors), lambda errors: errors >= 2 * rows
+        )  # each row refused twice
         assert not run.done()
         assert counters.maybe_created == 0
         with emulator_process("--port", str(port), "--latency", "fixed:0.05") as emu:
@@ -194,10 +195,3 @@ async def test_a_server_down_when_rows_are_sent_costs_them_nothing(
 @dataclass
 class _Down:
     url: str  # a server's address, where nothing listens yet
-
-
-def _errors(counters: RunCounters) -> Callable[[], Awaitable[int]]:
-    async def probe() -> int:
-        return counters.transient_errors
-
-    return probe

@@ -41,6 +41,16 @@ async def eventually(probe: Callable[[], Awaitable[T]], done: Callable[[T], bool
     raise AssertionError(f"never happened; last seen {value!r}")
 
 
+def reading(value: Callable[[], T]) -> Callable[[], Awaitable[T]]:
+    """`value` as a probe for `eventually`: for a condition on this process's own state (a counter, a
+    list a test server fills), which needs no request to read."""
+
+    async def probe() -> T:
+        return value()
+
+    return probe
+
+
 async def finished_job(emu: RunningEmulator, job_id: str) -> dict[str, Any]:
     """The job's /emulator/jobs row once it has run to its end."""
 
