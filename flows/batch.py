@@ -31,6 +31,7 @@ from rowrelay.flows.artifacts import ProgressArtifact, publish_summary
 from rowrelay.flows.cancel_hook import cancel_on_the_server, running
 from rowrelay.flows.cluster import ClusterChoice, check_cost_cap, started
 from rowrelay.flows.cluster_run import bank_limits, run_on_cluster, shard_jobs, spread, threads_of
+from rowrelay.flows.input_reading import prepared_for
 from rowrelay.flows.narration import Narrator, log_outcome
 from rowrelay.flows.outcome import FailThreshold, final_state
 from rowrelay.flows.precheck import check_destinations, check_fields, check_keys
@@ -178,7 +179,9 @@ async def run_batch(
 
 
 async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchResult:
-    prepared = _handed_over(request) or load_input(_whole(request.source), request.spec)
+    prepared = _handed_over(request) or prepared_for(
+        request, lambda reading: load_input(_whole(request.source), request.spec, reading)
+    )
     check_fields(request, prepared)
     check_keys(request)
     factory = _agent_factory(request.agent)
@@ -190,7 +193,7 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     out = request.output_path(state_dir)
     await label_flow_run(table.batch_id, settings.model, settings.backend)
     with running(state_dir), contextlib.closing(table):
-        _record_run(state_dir, request, out, settings, url, targets)
+        _record_run(state_dir, request, out, settings, url, targets, prepared.reading)
         stopped, held_back = await _process(settings, table, prepared, targets, factory, request, runner)
     if runner is not None:
         # The workers wrote the rows: read every writer's files again, and close at once (the export
@@ -342,6 +345,7 @@ def _record_run(
     settings: Settings,
     url: str | None,
     targets: list[Target],
+    reading: int,
 ) -> None:
     """What `rowrelay export`/`cancel` need later: never a key, only where and what (atomic, fsynced)."""
     record = RunRecord(
@@ -356,5 +360,6 @@ def _record_run(
         output_schema=None if request.output_schema is None else request.output_schema.schema,
         endpoints=recorded_endpoints(targets),
         azure_endpoint=settings.azure_endpoint if settings.backend == "azure" else None,
+        reading=reading,
     )
     write_run_record(state_dir, record)

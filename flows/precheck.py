@@ -20,14 +20,14 @@ from pathlib import Path
 
 from rowrelay.flows import cluster
 from rowrelay.flows.backends import backend_name
+from rowrelay.flows.input_reading import prepared_for
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.same_server import check_same_server
 from rowrelay.tasks.dataset import (
     RESULT_COLUMNS,
     PreparedInput,
     output_problem,
-    prepare,
-    read_input,
+    read_prepared,
     replaces_input,
     result_clash,
 )
@@ -64,7 +64,7 @@ def check_run(request: BatchRequest) -> PreparedInput:
 
 def read_checked(request: BatchRequest) -> PreparedInput:
     """The input, read and prepared (keys, prompts); a `UsageError` names what is wrong with it."""
-    prepared = prepare(read_input(request.source), request.spec)
+    prepared = prepared_for(request, lambda reading: read_prepared(request.source, request.spec, reading))
     check_fields(request, prepared)
     return prepared
 

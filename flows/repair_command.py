@@ -126,7 +126,8 @@ def _holds_rows(damaged: DamagedFile) -> bool:
 
 def _input_keys(state: Path, found: Scan) -> tuple[list[tuple[str, int]] | None, str | None]:
     """(key, row_index) of every input row, from the input `run.json` names, or None and why not."""
-    from rowrelay.tasks.dataset import InputSpec, prepare, read_input
+    from rowrelay.flows.input_reading import reading_of
+    from rowrelay.tasks.dataset import InputSpec, read_prepared
     from rowrelay.tasks.state import read_run_record
 
     if not found.run_record_readable:
@@ -135,7 +136,7 @@ def _input_keys(state: Path, found: Scan) -> tuple[list[tuple[str, int]] | None,
     if record is None or record.input is None:
         return None, "the input is unknown (a DataFrame, or the batch never ran)"
     try:
-        prepared = prepare(read_input(Path(record.input)), InputSpec(**record.spec))
+        prepared = read_prepared(Path(record.input), InputSpec(**record.spec), reading_of(record))
     except UsageError as exc:
         return None, f"its input cannot be read ({exc})"
     keys: list[Any] = prepared.keys.to_pylist()

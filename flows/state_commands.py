@@ -129,14 +129,8 @@ def export(
     input: Annotated[Path | None, typer.Option(help="The batch's input, if it has moved.")] = None,
 ) -> None:
     """Write the input joined with each row's current result, in input order."""
-    from rowrelay.tasks.dataset import (
-        InputSpec,
-        output_problem,
-        prepare,
-        read_input,
-        replaces_input,
-        write_output,
-    )
+    from rowrelay.flows.input_reading import reading_of
+    from rowrelay.tasks.dataset import InputSpec, output_problem, read_prepared, replaces_input, write_output
     from rowrelay.tasks.state import read_run_record, results_frame_of
 
     problem = output_problem(output)  # before the input and the table are read, as `run` does
@@ -155,7 +149,7 @@ def export(
         fail(f"--output {output}: {replaced}")
     try:
         spec = InputSpec(**record.spec) if record is not None else InputSpec()
-        prepared = prepare(read_input(source), spec)
+        prepared = read_prepared(source, spec, reading_of(record))
         results = results_frame_of(state, prepared.keys)
         if record is not None and record.output_schema is not None:
             from rowrelay.tasks.dataset.typed import with_typed_columns

@@ -18,16 +18,17 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from rowrelay.tasks.cluster.shard_job import ShardJob, ShardOutcome
-from rowrelay.tasks.dataset import InputSpec, PreparedInput, prepare, read_input, write_output
+from rowrelay.tasks.dataset import READING, InputSpec, PreparedInput, read_prepared, write_output
 from rowrelay.tasks.dataset.typed import with_typed_columns
 from rowrelay.tasks.run import BatchPlan, BatchRunner, RowPolicy, plan_batch
 from rowrelay.tasks.state import StateTable, results_frame
 
 
 @task(name="load-input", cache_policy=NO_CACHE)
-def load_input(source: str | Path | pd.DataFrame, spec: InputSpec) -> PreparedInput:
-    """Read and validate the input: every usage error surfaces here, before any request is spent."""
-    return prepare(read_input(source), spec)
+def load_input(source: str | Path | pd.DataFrame, spec: InputSpec, reading: int = READING) -> PreparedInput:
+    """Read and validate the input (`reading` says how a file is read): every usage error surfaces here,
+    before any request is spent."""
+    return read_prepared(source, spec, reading)
 
 
 @task(name="plan", cache_policy=NO_CACHE)

@@ -15,8 +15,8 @@ from rowrelay.tasks.lazy import exports
 
 if TYPE_CHECKING:
     from rowrelay.tasks.dataset.input_spec import InputSpec
-    from rowrelay.tasks.dataset.preparing import input_fingerprint, prepare
-    from rowrelay.tasks.dataset.reading import INPUT_EXTENSIONS, read_input
+    from rowrelay.tasks.dataset.preparing import input_fingerprint, prepare, read_prepared
+    from rowrelay.tasks.dataset.reading import FIRST_READING, INPUT_EXTENSIONS, READING, read_input
     from rowrelay.tasks.dataset.spec import PreparedInput, PreparedRow
     from rowrelay.tasks.dataset.template_syntax import template_fields
     from rowrelay.tasks.dataset.templates import render_template
@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 __getattr__, __dir__ = exports(
     __name__,
     {
+        "FIRST_READING": "reading",
         "INPUT_EXTENSIONS": "reading",
+        "READING": "reading",
         "input_fingerprint": "preparing",
         "InputSpec": "input_spec",
         "OUTPUT_EXTENSIONS": "writing",
@@ -43,6 +45,7 @@ __getattr__, __dir__ = exports(
         "PreparedInput": "spec",
         "PreparedRow": "spec",
         "read_input": "reading",
+        "read_prepared": "preparing",
         "render_template": "templates",
         "replaces_input": "writing",
         "result_clash": "writing",
@@ -53,8 +56,10 @@ __getattr__, __dir__ = exports(
 )
 
 __all__ = [
+    "FIRST_READING",
     "INPUT_EXTENSIONS",
     "OUTPUT_EXTENSIONS",
+    "READING",
     "RESULT_COLUMNS",
     "InputSpec",
     "OutputFormat",
@@ -64,6 +69,7 @@ __all__ = [
     "output_problem",
     "prepare",
     "read_input",
+    "read_prepared",
     "render_template",
     "replaces_input",
     "result_clash",

@@ -15,8 +15,10 @@ seconds without a Python object per row.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,12 +28,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rowrelay.tasks.dataset.prompts import Prompts
+from rowrelay.tasks.dataset.reading import READING, read_input
 from rowrelay.tasks.dataset.spec import InputSpec, PreparedInput, PreparedRow
 from rowrelay.tasks.dataset.template_syntax import template_fields
 from rowrelay.tasks.dataset.templates import column_text
 from rowrelay.tasks.errors import UsageError
 
-__all__ = ["input_fingerprint", "prepare"]
+__all__ = ["input_fingerprint", "prepare", "read_prepared"]
 
 _SHOWN = 5
 """How many offending values an error message lists."""
@@ -169,6 +172,13 @@ def prepare(frame: pd.DataFrame, spec: InputSpec) -> PreparedInput:
         instructions=spec.instructions,
         gaps=_gaps(prompts, keys, blank) if spec.template is not None else {},
     )
+
+
+def read_prepared(
+    source: str | Path | pd.DataFrame, spec: InputSpec, reading: int = READING
+) -> PreparedInput:
+    """`source` read as `reading` says (`read_input`) and prepared, the reading kept with it."""
+    return dataclasses.replace(prepare(read_input(source, reading), spec), reading=reading)
 
 
 def _gaps(prompts: Prompts, keys: pa.Array[Any], blank: list[int]) -> dict[str, pa.Array[Any]]:

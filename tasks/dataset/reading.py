@@ -3,8 +3,13 @@
 The format comes from the file's extension. CSV (comma-separated, or semicolon, tab or pipe, as its
 header line shows) and TSV are read with every column as a string and only empty cells as missing,
 so ids such as ``"007"`` and text such as ``"N/A"`` survive untouched; Parquet and
-JSON keep the types they carry. Anything unreadable becomes a `UsageError` naming the path, before any
-request is spent.
+JSON keep the types they carry, an integer column with missing values included (pandas alone reads it
+as float64: ``3.0`` in prompts, ``12345678901234567`` rounded). Anything unreadable becomes a
+`UsageError` naming the path, before any request is spent.
+
+How a file is read is versioned (`READING`), because a row's prompt, and so its key and input hash,
+depend on it: a batch planned by an earlier release is resumed with the reading it was planned with
+(`FIRST_READING`, which left such columns float64), so no row of it is planned again and paid twice.
 
     >>> frame = read_input("data/sample/tickets.csv")
 """
@@ -15,13 +20,33 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from rowrelay.tasks.errors import UsageError
 
-__all__ = ["INPUT_EXTENSIONS", "read_input"]
+__all__ = ["FIRST_READING", "INPUT_EXTENSIONS", "READING", "read_input"]
+
+READING = 2
+"""How this release reads files: integer columns with missing values stay integers (pandas' nullable
+`Int64`, or Python ints where they exceed it). Recorded with each batch (`run.json`)."""
+FIRST_READING = 1
+"""How releases before `READING` read them: as pandas does, such columns as float64. The reading of every
+batch whose record names none."""
+
+_NULLABLE_INTEGERS: dict[pa.DataType, pd.api.extensions.ExtensionDtype] = {
+    pa.int8(): pd.Int8Dtype(),
+    pa.int16(): pd.Int16Dtype(),
+    pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(),
+    pa.uint8(): pd.UInt8Dtype(),
+    pa.uint16(): pd.UInt16Dtype(),
+    pa.uint32(): pd.UInt32Dtype(),
+    pa.uint64(): pd.UInt64Dtype(),
+}
 
 
 _OTHER_SEPARATORS = (";", "\t", "|")
@@ -40,7 +65,7 @@ def _separator(path: Path) -> str:
     return found[0] if len(found) == 1 else ","
 
 
-def _read_csv(path: Path, separator: str | None = None) -> pd.DataFrame:
+def _read_csv(path: Path, reading: int, separator: str | None = None) -> pd.DataFrame:
     separator = separator or _separator(path)
     frame = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, na_values=[""])
     # pandas renames a repeated header ('text', 'text.1'), so a file whose header named a column twice
@@ -54,18 +79,49 @@ def _read_csv(path: Path, separator: str | None = None) -> pd.DataFrame:
     return frame
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
-    return pd.read_parquet(path)
+def _read_parquet(path: Path, reading: int) -> pd.DataFrame:
+    frame = pd.read_parquet(path)
+    if reading == FIRST_READING:
+        return frame
+    # pandas gives an integer column with a null float64 (one without keeps int64, and one written from a
+    # nullable pandas dtype comes back as that dtype): those columns alone are read again, as nullable.
+    widened = [
+        field.name
+        for field in pq.read_schema(path)
+        if pa.types.is_integer(field.type)
+        and field.name in frame.columns
+        and frame[field.name].dtype == np.float64
+    ]
+    if widened:
+        exact = pq.read_table(path, columns=widened).to_pandas(types_mapper=_NULLABLE_INTEGERS.get)
+        for name in widened:
+            frame[name] = exact[name].array  # positional: the frame may carry an index of its own
+    return frame
 
 
-def _records_frame(path: Path, records: list[Any], where: Callable[[int], str]) -> pd.DataFrame:
+def _records_frame(path: Path, records: list[Any], where: Callable[[int], str], reading: int) -> pd.DataFrame:
     for number, record in enumerate(records, start=1):
         if not isinstance(record, dict):
             raise UsageError(f"{path}: {where(number)} is not a JSON object (got {type(record).__name__})")
-    return pd.DataFrame(records)
+    frame = pd.DataFrame(records)
+    if reading != FIRST_READING:
+        _keep_integers(frame, records)
+    return frame
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
+def _keep_integers(frame: pd.DataFrame, records: list[dict[str, Any]]) -> None:
+    """Give back their integers to the float64 columns pandas made of JSON integers and nulls (or absent
+    keys). A column that held a JSON number with a fraction or exponent (``2.5``, ``3.0``) stays float64."""
+    for name in frame.columns[frame.dtypes == np.float64]:
+        values = [record.get(name) for record in records]
+        if any(value is not None for value in values) and all(
+            value is None or type(value) is int
+            for value in values  # bool is an int subclass: not taken
+        ):
+            frame[name] = pd.array(values)  # Int64 or UInt64; Python ints beyond both (object)
+
+
+def _read_jsonl(path: Path, reading: int) -> pd.DataFrame:
     records: list[Any] = []
     numbers: list[int] = []
     with path.open("rb") as file:
@@ -77,24 +133,24 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
             except orjson.JSONDecodeError as exc:
                 raise UsageError(f"{path}: line {number} is not valid JSON: {exc}") from exc
             numbers.append(number)
-    return _records_frame(path, records, lambda i: f"line {numbers[i - 1]}")
+    return _records_frame(path, records, lambda i: f"line {numbers[i - 1]}", reading)
 
 
-def _read_json(path: Path) -> pd.DataFrame:
+def _read_json(path: Path, reading: int) -> pd.DataFrame:
     """A ``.json`` file: either a list of records or JSON lines, told apart by the first character."""
     data = path.read_bytes()
     if not data.lstrip().startswith(b"["):
-        return _read_jsonl(path)
+        return _read_jsonl(path, reading)
     try:
         records = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise UsageError(f"{path}: not valid JSON: {exc}") from exc
-    return _records_frame(path, records, lambda i: f"record {i}")
+    return _records_frame(path, records, lambda i: f"record {i}", reading)
 
 
-_READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
+_READERS: dict[str, Callable[[Path, int], pd.DataFrame]] = {
     "csv": _read_csv,
-    "tsv": lambda path: _read_csv(path, "\t"),
+    "tsv": lambda path, reading: _read_csv(path, reading, "\t"),
     "parquet": _read_parquet,
     "jsonl": _read_jsonl,
     "json": _read_json,
@@ -111,7 +167,7 @@ INPUT_EXTENSIONS: dict[str, str] = {
 """Recognised input extensions (lower case) and the reader each selects."""
 
 
-def _read_file(path: Path) -> pd.DataFrame:
+def _read_file(path: Path, reading: int) -> pd.DataFrame:
     if not path.exists():
         raise UsageError(f"input file not found: {path}")
     if not path.is_file():
@@ -123,7 +179,7 @@ def _read_file(path: Path) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise UsageError(f"input file is empty: {path}")
     try:
-        return _READERS[kind](path)
+        return _READERS[kind](path, reading)
     except UsageError:
         raise
     except UnicodeDecodeError as exc:  # a spreadsheet's export in its own code page, typically
@@ -136,18 +192,21 @@ def _read_file(path: Path) -> pd.DataFrame:
         raise UsageError(f"cannot read {path} as {kind}: {exc}") from exc
 
 
-def read_input(source: str | Path | pd.DataFrame) -> pd.DataFrame:
-    """Read a batch's input into a DataFrame, in input order.
+def read_input(source: str | Path | pd.DataFrame, reading: int = READING) -> pd.DataFrame:
+    """Read a batch's input into a DataFrame, in input order; a file as `reading` says (`READING`, or
+    `FIRST_READING` for a batch an earlier release planned).
 
     A DataFrame is copied, so later changes to the caller's frame cannot change the batch. Raises
     `UsageError` for a missing file, an unknown extension, an unreadable or corrupt file, duplicate
     column names, or an input without rows.
     """
+    if reading not in (FIRST_READING, READING):
+        raise ValueError(f"unknown input reading {reading} (this release reads {FIRST_READING} to {READING})")
     if isinstance(source, pd.DataFrame):
         frame, where = source.copy(), "the input DataFrame"
     else:
         path = Path(source)
-        frame, where = _read_file(path), str(path)
+        frame, where = _read_file(path, reading), str(path)
     duplicated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
     if duplicated:
         raise UsageError(f"{where} has duplicate column names: {', '.join(duplicated)}")

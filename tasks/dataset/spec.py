@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from rowrelay.tasks.dataset.input_spec import InputSpec
 from rowrelay.tasks.dataset.prompts import KeyedPrompts, Prompts
+from rowrelay.tasks.dataset.reading import READING
 
 __all__ = ["InputSpec", "PreparedInput", "PreparedRow"]
 
@@ -54,6 +55,8 @@ class PreparedInput:
     """Per column the template names, the keys of the rows sent with it empty, in input order: a template
     with text of its own is sent whatever its columns hold (a column may be optional), and the plan says
     how many of the rows a run sends are among them (`run.plan`)."""
+    reading: int = READING
+    """How the input file was read (`reading.READING`, or an earlier release's for a batch it planned)."""
 
     def __len__(self) -> int:
         return len(self.keys)

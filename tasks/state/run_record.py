@@ -45,6 +45,9 @@ class RunRecord:
     azure_endpoint: str | None = None
     """The Azure resource a run on the azure backend used (`AZURE_OPENAI_ENDPOINT`): where its rows'
     response ids live, as `base_url` says for the others (absent from records of older releases)."""
+    reading: int | None = None
+    """How the input file was read (`tasks.dataset.reading`); None in records of releases before there
+    was a choice, whose batches were planned with `FIRST_READING`."""
 
 
 _REQUIRED = ("output", "backend", "model", "mode")
@@ -90,6 +93,9 @@ def _parsed(data: Any) -> RunRecord:
                 isinstance(value, list) and all(isinstance(v, dict) for v in value)
             ):
                 raise TypeError(f"endpoints is {value!r}")
+        elif name == "reading":
+            if value is not None and (type(value) is not int or value < 1):
+                raise TypeError(f"reading is {value!r}")
         elif name == "output_schema":
             if value is not None and not isinstance(value, dict):
                 raise TypeError(f"output_schema is {value!r}")

@@ -91,8 +91,19 @@ def test_the_record_has_no_field_for_a_secret() -> None:
     # endpoints holds the endpoints file's entries, which can name a key's variable but never hold a key
     # (tasks/run/endpoints.py refuses such a field; tests/flows/test_endpoints.py reads every file).
     # azure_endpoint is the Azure resource's URL (AZURE_OPENAI_ENDPOINT), as base_url is the others'.
+    # reading is a small integer: how the input file was read (tasks/dataset/reading.py).
     names_ = {"input", "spec", "output", "backend", "base_url", "model", "mode", "agent", "output_schema"}
-    assert names == {*names_, "endpoints", "azure_endpoint"}
+    assert names == {*names_, "endpoints", "azure_endpoint", "reading"}
+
+
+@pytest.mark.parametrize("bad", ["2", 0, 1.5, True])
+def test_the_inputs_reading_round_trips_and_a_damaged_one_is_named(tmp_path: Path, bad: object) -> None:
+    record = RunRecord(output="o", backend="b", model="m", mode="poll", reading=2)
+    write_run_record(tmp_path, record)
+    assert read_run_record(tmp_path) == record
+    (tmp_path / RUN_FILE).write_text(json.dumps({**dataclasses.asdict(record), "reading": bad}))
+    with pytest.raises(DamagedFileError, match=f"reading is {bad!r}"):
+        read_run_record(tmp_path)
 
 
 def test_a_batchs_endpoints_round_trip_and_damaged_ones_are_named(tmp_path: Path) -> None:
