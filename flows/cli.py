@@ -193,7 +193,7 @@ def _request(input: Path, **options: Any) -> BatchRequest:
 
 def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
     """Run the batch flow with a progress bar; exit with the batch's code (0 all completed, 1 not)."""
-    import asyncio
+    import uvloop  # the run's loop: its callbacks cost 5-8% less CPU than asyncio's (README, tier 5)
 
     from rowrelay.flows import console_progress
     from rowrelay.flows.backends import needs_embedded_emulator
@@ -236,7 +236,7 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
         reported = told_once(StateError, UsageError, BackendRefusedError, signals=(TerminationSignal,))
         with tracking.applied(err.out), reported, terminated_as_raised(TerminationSignal):
             try:
-                result = asyncio.run(go())
+                result = uvloop.run(go())
             except BaseException as exc:
                 if swallowed.signum is None:
                     raise
