@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pandas as pd
-from prefect import flow
 from prefect.context import SyncClientContext, TagsContext
 from prefect.utilities.annotations import quote
 
@@ -47,6 +46,7 @@ from rowrelay.flows.targets import (
     rpm_of,
     run_shards,
 )  # fmt: skip
+from rowrelay.flows.tracked_flow import flow  # recorded in the local Prefect server when called
 from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.run import Progress, open_table
 from rowrelay.tasks.run.plan import send_order

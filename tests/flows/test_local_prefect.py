@@ -27,7 +27,7 @@ from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import load
 from tests.support.cli import ROOT, exit_code, rowrelay, run_args, run_until_in_flight
 from tests.support.local_prefect import environment, stopped_afterwards
-from tests.support.tickets import write_tickets
+from tests.support.tickets import TEMPLATE, write_tickets
 
 _UI = re.compile(r"^Prefect UI: (http://127\.0\.0\.1:\d+)$", re.MULTILINE)
 _STARTED = "started a Prefect server for this and later runs"
@@ -44,6 +44,15 @@ def _batch_runs(api: str) -> dict[str, str]:
     named = {"flows": {"name": {"any_": ["rowrelay-batch"]}}}
     runs = httpx.post(f"{api}/flow_runs/filter", json=named, timeout=30).json()
     return {run["parameters"]["state"]: run["state_type"] for run in runs}
+
+
+_CALLED_FROM_PYTHON = f"""
+import asyncio, sys
+from rowrelay import run_batch
+asyncio.run(run_batch(
+    sys.argv[1], template={TEMPLATE!r}, id_column="ticket_id", state=sys.argv[2], output=sys.argv[3]
+))
+"""
 
 
 @pytest.mark.slow
@@ -73,9 +82,23 @@ def test_runs_start_one_local_server_reuse_it_and_services_stop_it(tmp_path: Pat
     assert _STARTED not in second.stderr
     assert _UI.findall(second.stderr) == [record.ui]
     assert read_server(home) == record  # the same process, port and start time
+
+    # From Python (a script, a notebook's kernel): recorded in the same server, not an ephemeral one.
+    called = [
+        sys.executable,
+        "-c",
+        _CALLED_FROM_PYTHON,
+        str(source),
+        *(str(tmp_path / "c" / name) for name in ("state", "out.csv")),
+    ]
+    from_python = subprocess.run(called, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert from_python.returncode == 0, from_python.stderr[-3000:]
+    assert _UI.findall(from_python.stderr) == [record.ui]
+    assert read_server(home) == record
     assert _batch_runs(record.url) == {
         str(tmp_path / "a" / "state"): "COMPLETED",
         str(tmp_path / "b" / "state"): "COMPLETED",
+        str(tmp_path / "c" / "state"): "COMPLETED",
     }
 
     listed = rowrelay(["services"], env)
