@@ -9,7 +9,7 @@ with changed text: sent again, paid twice, or refused. So such a batch keeps the
 with, and a new batch gets this release's; each run's record says which (`run.json`'s `reading`, absent
 from the records of earlier releases).
 
-    prepared = prepared_for(request, lambda reading: prepare(read_input(request.source, reading), spec))
+    prepared = prepared_for(request, lambda reading: read_prepared(request.source, request.spec, reading))
 """
 
 from __future__ import annotations

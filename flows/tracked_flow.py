@@ -4,7 +4,7 @@ With no Prefect API configured, Prefect starts an ephemeral server in each proce
 notebook's kernel waited about 24 s before its first batch began, the runs were gone with the kernel,
 and none showed in the UI of the local server the CLI starts once and reuses (`local_prefect`). Called
 directly, the flow now takes the CLI's choice: that local server, started if it is not running (its UI
-address is said in the log), or a server of its own with `ROWRELAY_PREFECT=ephemeral`. A configured API
+address is said on stderr), or a server of its own with `ROWRELAY_PREFECT=ephemeral`. A configured API
 (`PREFECT_API_URL`, a profile), a flow run under way (a subflow) and a deployment's worker, which runs
 the flow without calling it, keep Prefect's own choice.
 """

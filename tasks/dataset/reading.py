@@ -65,7 +65,7 @@ def _separator(path: Path) -> str:
     return found[0] if len(found) == 1 else ","
 
 
-def _read_csv(path: Path, reading: int, separator: str | None = None) -> pd.DataFrame:
+def _read_csv(path: Path, separator: str | None = None) -> pd.DataFrame:
     separator = separator or _separator(path)
     frame = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, na_values=[""])
     # pandas renames a repeated header ('text', 'text.1'), so a file whose header named a column twice
@@ -149,8 +149,8 @@ def _read_json(path: Path, reading: int) -> pd.DataFrame:
 
 
 _READERS: dict[str, Callable[[Path, int], pd.DataFrame]] = {
-    "csv": _read_csv,
-    "tsv": lambda path, reading: _read_csv(path, reading, "\t"),
+    "csv": lambda path, _reading: _read_csv(path),  # text whatever the reading: nothing to keep
+    "tsv": lambda path, _reading: _read_csv(path, "\t"),
     "parquet": _read_parquet,
     "jsonl": _read_jsonl,
     "json": _read_json,
