@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -114,9 +114,22 @@ def load_prices(path: Path | None) -> PriceTable:
     except ValidationError as exc:
         problem = exc.errors()[0]
         where = ".".join(str(part) for part in problem["loc"]) or "the file"
-        raise UsageError(f"--prices {path}: {where}: {problem['msg']}") from exc
+        raise UsageError(f"--prices {path}: {where}: {_said(problem)}") from exc
     merged = {**_index(shipped), **_index(given)}
     return PriceTable(merged, f"rowrelay's price table of {shipped.date}, with {path} over it")
+
+
+_ENTRIES: dict[int, type[BaseModel]] = {1: PriceFile, 4: ModelPrices, 5: Rates}
+"""The entry a field's location (its depth) is in: the file; providers.P.MODEL; providers.P.MODEL.TIER."""
+
+
+def _said(problem: Any) -> str:
+    """pydantic's message, but an unknown field (a typo: `inpt`, `turbo`) names the fields its entry takes,
+    where pydantic said only "Extra inputs are not permitted"."""
+    entry = _ENTRIES.get(len(problem["loc"]))
+    if problem["type"] != "extra_forbidden" or entry is None:
+        return str(problem["msg"])
+    return f"unknown field (this entry takes {', '.join(entry.model_fields)})"
 
 
 @functools.cache

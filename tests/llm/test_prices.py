@@ -56,7 +56,20 @@ def test_a_price_file_replaces_and_adds_entries(tmp_path: Path) -> None:
         ('{"providers": {"openai": {"m": {"default": {"input": 1}}}}}', "providers.openai.m.default.output"),
         (
             '{"providers": {"openai": {"m": {"turbo": {"input": 1, "output": 1}}}}}',
-            "providers.openai.m.turbo",
+            r"providers\.openai\.m\.turbo: unknown field "
+            r"\(this entry takes aliases, default, flex, priority\)$",
+        ),
+        (
+            '{"providers": {"openai": {"m": {"default": {"inpt": 1, "output": 1}}}}}',
+            r"providers\.openai\.m\.default\.input: Field required$",  # the first problem pydantic met
+        ),
+        (
+            '{"providers": {"openai": {"m": {"flex": {"input": 1, "output": 1, "cost": 2}}}}}',
+            r"flex\.cost: unknown field \(this entry takes input, output, cached_input, source\)$",
+        ),
+        (
+            '{"provider": {}}',
+            r"provider: unknown field \(this entry takes date, unit, note, sources, providers\)$",
         ),
     ],
 )
