@@ -14,7 +14,6 @@ from the records of earlier releases).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -55,8 +54,9 @@ def recorded_reading(state_dir: Path) -> int:
 
 def prepared_for(request: BatchRequest, read: Callable[[int], PreparedInput]) -> PreparedInput:
     """The input prepared with the reading its batch was planned with (`read(reading)` reads and prepares
-    it): read again the earlier way only when this release's reading kept an integer column whose
-    missing values the earlier one made floats, and a batch of the earlier reading is there to resume."""
+    it, the reading kept with it, as `read_prepared` does): read again the earlier way only when this
+    release's reading kept an integer column whose missing values the earlier one made floats, and a
+    batch of the earlier reading is there to resume."""
     current = read(READING)
     if isinstance(request.source, pd.DataFrame) or not _integers_kept(current.frame):
         return current
@@ -65,8 +65,8 @@ def prepared_for(request: BatchRequest, read: Callable[[int], PreparedInput]) ->
     first = read(FIRST_READING)
     if first.fingerprint == current.fingerprint:  # the prompts do not use those columns
         return current
-    earlier = request.state_dir(first)
-    if earlier != request.state_dir(current) and is_state_directory(request.state_dir(current)):
+    earlier, own = request.state_dir(first), request.state_dir(current)
+    if earlier != own and is_state_directory(own):
         return current  # this release already runs the batch of its own reading
     if not is_state_directory(earlier) or recorded_reading(earlier) != FIRST_READING:
         return current
@@ -76,7 +76,7 @@ def prepared_for(request: BatchRequest, read: Callable[[int], PreparedInput]) ->
         "reads them as integers)",
         earlier,
     )
-    return dataclasses.replace(first, reading=FIRST_READING)
+    return first
 
 
 def _integers_kept(frame: pd.DataFrame) -> bool:
