@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 from collections import Counter
@@ -180,7 +181,10 @@ def test_a_trial_on_a_few_rows_keeps_its_results_and_the_whole_run_sends_only_th
         trial = rowrelay([*run_args(source, tmp_path), "--limit", "4"], env)
         assert trial.returncode == 0, trial.stderr[-3000:]
         assert "--limit: 6 rows left for a later run" in trial.stderr
-        assert "rows 0/4 " in trial.stderr  # its progress counts the rows it takes, not the whole input
+        # Its progress counts the rows it takes, not the whole input's (where the first line lands depends
+        # on the machine's load: `rows 2/4` on a busy one).
+        assert re.search(r"\brows [0-4]/4 ", trial.stderr), trial.stderr[-3000:]
+        assert not re.search(r"\brows \d+/10\b", trial.stderr), trial.stderr[-3000:]
         assert sorted(creates_per_row(emu)) == [f"T-{i:05d}" for i in range(4)]
         out = pd.read_csv(tmp_path / "out.csv")
         assert list(out["ticket_id"]) == [f"T-{i:05d}" for i in range(10)]  # the batch as it stands
