@@ -131,6 +131,7 @@ async def run_batch(
     dask_workers: int | None = None,
     task_runner: Any = None,
     limit: int | None = None,
+    give_up_after: float | None = None,
 ) -> BatchResult:
     """Run (or resume) a batch. `source` is a CSV/Parquet/JSONL path, or a DataFrame from Python.
 
@@ -152,6 +153,9 @@ async def run_batch(
     `limit` sends at most that many rows in this run, the first to send in input order: a trial on a few
     rows whose results the batch keeps (it is still the whole input's, so a run without a limit sends only
     the rest; `result.held_back` counts the rows left to it).
+
+    `give_up_after` (seconds, default 3,600; 0 never): a run whose server answers no request for that
+    long while rows try stops with `OutageError`; its rows keep their response ids for the next run.
     """
     request = BatchRequest.build(
         source, template=template, prompt_column=prompt_column, id_column=id_column,
@@ -159,7 +163,7 @@ async def run_batch(
         rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
         base_url=base_url, output_schema=output_schema, max_cost=max_cost, service_tier=service_tier,
         prices=prices, fail_when_failed=fail_when_failed, endpoints=endpoints, dask=dask,
-        dask_workers=dask_workers, limit=limit,
+        dask_workers=dask_workers, limit=limit, give_up_after=give_up_after,
     )  # fmt: skip
     cluster = ClusterChoice.of(request.dask, request.dask_workers, task_runner)
     # Task runs without the flow run's tags: with tags, Prefect's task engine takes a tag-concurrency

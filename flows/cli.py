@@ -166,6 +166,7 @@ def run(
     dask: Annotated[str | None, Opt(help=_DASK)] = None,
     dask_workers: Annotated[int | None, Opt(help=_DASK_WORKERS)] = None,
     limit: Annotated[int | None, Opt(help=_LIMIT)] = None,
+    give_up_after: Annotated[float | None, Opt(help=_about("give_up_after"))] = None,
 ) -> None:
     """Run a batch, or resume it: the same command again picks up where it stopped."""
     request = _request(
@@ -175,7 +176,7 @@ def run(
         base_url=base_url, output_schema=schema, max_cost=max_cost, service_tier=service_tier,
         prices=None if prices is None else str(prices), fail_when_failed=fail_when_failed,
         endpoints=None if endpoints is None else str(endpoints),
-        dask=dask, dask_workers=dask_workers, limit=limit,
+        dask=dask, dask_workers=dask_workers, limit=limit, give_up_after=give_up_after,
     )  # fmt: skip
     prepared = _precheck(request)
     _run_flow(request, prepared)
@@ -213,6 +214,7 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
     from rowrelay.flows.batch import prepared_input, run_batch  # Prefect's import costs a second
     from rowrelay.flows.run_labels import tags_for
     from rowrelay.flows.termination import SwallowedStop, terminated_as_raised
+    from rowrelay.tasks.errors import OutageError
     from rowrelay.tasks.llm import BackendRefusedError
 
     swallowed = SwallowedStop(TerminationSignal)
@@ -233,7 +235,9 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
                 console_progress.uninstall(token)
 
     try:
-        reported = told_once(StateError, UsageError, BackendRefusedError, signals=(TerminationSignal,))
+        reported = told_once(
+            StateError, UsageError, BackendRefusedError, OutageError, signals=(TerminationSignal,)
+        )
         with tracking.applied(err.out), reported, terminated_as_raised(TerminationSignal):
             try:
                 result = uvloop.run(go())
@@ -251,6 +255,8 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
         fail(
             f"the backend refused this batch, so the run stopped: {exc}; fix that, then run the same command"
         )
+    except OutageError as exc:
+        fail(str(exc), code=1)  # rows did not complete; nothing to fix but the server, or its address
     except RuntimeError as exc:
         refused = engine_refusal(exc, configured=tracking.probe is not None)
         if refused is None:

@@ -27,11 +27,11 @@ def one_line(message: str) -> str:
     return " ".join(message.split())
 
 
-def fail(message: str) -> NoReturn:
-    """Print `error: message` as one line on stderr and exit 2."""
+def fail(message: str, code: int = USAGE_EXIT) -> NoReturn:
+    """Print `error: message` as one line on stderr and exit with `code` (2: a usage error)."""
     # Text, not markup: a message may hold brackets (`rowrelay[agents]`) that rich would eat as styles.
     _err.print(Text.assemble(("error:", "red"), " ", one_line(message)), soft_wrap=True)
-    raise typer.Exit(USAGE_EXIT)
+    raise typer.Exit(code)
 
 
 HELD_BY_A_RUN = "wait for that run to end (or stop it), then try again"

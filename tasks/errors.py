@@ -4,6 +4,7 @@ RowrelayError
 ├── TransientError          retry the same step later; no attempt is spent
 │   └── RateLimitedError    the server asked us to slow down (429), maybe with a retry-after
 └── TerminalError           do not retry this step
+    ├── OutageError         the server answered nothing for `give_up_after` seconds: the run stops
     ├── UsageError          bad input, option or file: refused before any request is spent
     │   └── MissingExtraError    a feature needs an optional extra that is not installed
     ├── StateError          the state table is damaged, locked or from an unknown schema
@@ -33,6 +34,29 @@ class RateLimitedError(TransientError):
 
 class TerminalError(RowrelayError):
     """Not worth retrying as it stands."""
+
+
+class OutageError(TerminalError):
+    """The server answered no request for the run's `give_up_after` seconds while rows tried (refused
+    connections, timeouts, 5xx): the run stops, its rows keep their response ids, and the same command
+    resumes them. Without it a run against a server that never comes back (a mistyped address, an endpoint
+    taken down) would wait for ever, holding its batch's lease against the next scheduled run."""
+
+    def __init__(self, seconds: float, last_error: str | None) -> None:
+        said = "" if last_error is None else f" (last: {last_error})"
+        super().__init__(
+            f"the server has answered no request for {seconds_said(seconds)}{said}, so the run stopped; rows "
+            "holding a response id keep it, and the same command resumes once the server answers "
+            "(--give-up-after sets how long a run waits)"
+        )
+        self.seconds = seconds
+
+
+def seconds_said(seconds: float) -> str:
+    """`90 s`, `2 min`, `60 min`: how the outage's bound is said, in its error and in the run's warning."""
+    if seconds >= 120 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
 
 
 class UsageError(TerminalError):

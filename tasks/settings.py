@@ -114,6 +114,13 @@ class Settings(BaseSettings):
     queued_timeout: float = Field(
         900.0, gt=0, description="A response still queued after this many seconds is cancelled and retried."
     )
+    give_up_after: float = Field(
+        3600.0,
+        ge=0,
+        description="Stop the run when the server has answered no request for this many seconds while rows "
+        "tried (refused connections, timeouts, 5xx); rows keep their response ids and the same command "
+        "resumes. 0 waits for ever.",
+    )
     orphan_policy: Literal["resubmit", "hold"] = Field(
         "resubmit", description="What to do with rows found `submitting` after a crash."
     )

@@ -30,6 +30,9 @@ class RunCounters:
     rate_limited: int = 0
     transient_errors: int = 0
     maybe_created: int = 0
+    answers: int = 0
+    """Requests the server answered (a create's job, a poll, a stream's event, a 429 or a refusal): while
+    it stands still and failures grow, the server is down (`run.outage`)."""
     last_error: str | None = None
     """The latest transient error's message: what the progress line shows while errors are retried."""
 
@@ -77,6 +80,7 @@ class RowContext:
     def throttled(self, exc: RateLimitedError, *, poll: bool) -> None:
         """A 429 pauses the kind of call that earned it; the row just waits and tries again."""
         self.counters.rate_limited += 1
+        self.counters.answers += 1
         self.budget.on_rate_limited(exc.retry_after, poll=poll)
 
 

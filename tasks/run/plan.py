@@ -54,6 +54,8 @@ class RowPolicy:
     max_attempts: int = 3
     max_output_tokens: int | None = None
     queued_timeout: float = 900.0
+    give_up_after: float = 0.0
+    """Seconds without an answer from the server, while rows try, before the run stops (0: never)."""
     orphan_policy: Policy = "resubmit"
     expired_policy: Policy = "resubmit"
     output_schema: OutputSchema | None = None

@@ -24,6 +24,7 @@ from rowrelay.tasks.llm import Backend, BackendRefusedError, Snapshot, in_backgr
 from rowrelay.tasks.records import ENDED, HOLDING_TOKEN, IN_FLIGHT, RowStatus
 from rowrelay.tasks.run.context import RunCounters
 from rowrelay.tasks.run.driver import RowDriver
+from rowrelay.tasks.run.outage import watch_for_outage
 from rowrelay.tasks.run.pace import Pace
 from rowrelay.tasks.run.plan import send_order
 from rowrelay.tasks.state import StateTable
@@ -123,8 +124,10 @@ class BatchRunner:
         gate, pace = context.budget.in_flight, self.pace
         unstarted = len(keys)
         pace.unstarted += unstarted  # one pace for every shard this session runs at once
+        running, rows_done = 0, asyncio.Event()
 
         async def one(key: str) -> None:
+            nonlocal running
             try:
                 await self.driver.drive(key)
             except (BackendRefusedError, StateWriteError):
@@ -138,9 +141,19 @@ class BatchRunner:
                 )
             finally:
                 gate.release()
+                running -= 1
+                if running == 0:
+                    rows_done.set()
 
         try:
             async with asyncio.TaskGroup() as group:
+                # Its OutageError stops the group as a refused key does: rows keep their tokens.
+                give_up_after = context.policy.give_up_after
+                watch = (
+                    group.create_task(watch_for_outage(context.counters, give_up_after))
+                    if give_up_after > 0
+                    else None
+                )
                 for key in keys:
                     pace.slot_waits += 1  # rows now waiting would start sooner if a slot were freed
                     try:
@@ -149,7 +162,13 @@ class BatchRunner:
                         pace.slot_waits -= 1
                     pace.unstarted -= 1
                     unstarted -= 1
+                    running += 1
+                    rows_done.clear()
                     group.create_task(one(key), name=f"row:{key}")
+                if running:
+                    await rows_done.wait()
+                if watch is not None:
+                    watch.cancel()
         except BaseExceptionGroup as group:
             # Only run-level errors get here (rows record their own); surface the first one plainly.
             raise group.exceptions[0] from None

@@ -100,6 +100,7 @@ def open_session(
         max_attempts=settings.max_attempts,
         max_output_tokens=settings.max_output_tokens,
         queued_timeout=settings.queued_timeout,
+        give_up_after=settings.give_up_after,
         orphan_policy=settings.orphan_policy,
         expired_policy=settings.expired_policy,
         output_schema=output_schema,

@@ -20,7 +20,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from rowrelay.tasks.errors import RateLimitedError, TransientError
+from rowrelay.tasks.errors import RateLimitedError, TransientError, seconds_said
 from rowrelay.tasks.llm import (
     BackendRefusedError,
     MaybeSentError,
@@ -103,6 +103,7 @@ class Submitter:
             if isinstance(exc, BackendRefusedError):
                 raise  # about the run, not the row
             return outcome
+        context.counters.answers += 1
         context.apply(key, record.accepted(snapshot, row, now(), cursor=cursor, model=context.policy.model))
         if snapshot.terminal:
             return snapshot
@@ -153,6 +154,7 @@ class Submitter:
             context.table.transition(key, "pending")  # refused before anything started
             return "throttled"
         if isinstance(exc, RequestRejectedError):
+            context.counters.answers += 1
             failure = record.failed(
                 "rejected", None, str(exc), row.attempts, now(), max_attempts=context.policy.max_attempts
             )
@@ -165,10 +167,14 @@ class Submitter:
             # Said at once: the progress line comes every 30 s where stderr is a log, and a server that
             # never answers (a mistyped --base-url) keeps rows waiting for as long as the run lasts.
             self._told_unreachable = True
+            give_up_after = context.policy.give_up_after
             log.warning(
                 "cannot reach the server (%s): rows wait and are sent again once it answers, spending "
-                "nothing meanwhile",
+                "nothing meanwhile%s",
                 exc,
+                f"; the run stops if it answers nothing for {seconds_said(give_up_after)}"
+                if give_up_after
+                else "",
             )
         context.counters.retried(exc)
         context.table.transition(key, "pending", error_type="transient", error_message=str(exc))

@@ -145,7 +145,9 @@ class Waiter:
         async with self._polling:
             await self.context.budget.acquire_poll()
             self.context.counters.polls += 1
-            return await self.backend.retrieve(response_id)
+            snapshot = await self.backend.retrieve(response_id)
+            self.context.counters.answers += 1
+            return snapshot
 
     async def _follow(self, row: RowState, live: Live | None) -> Followed:
         """Stream to the end; `POLL` past the stream window. Stream mode resumes from the saved cursor
@@ -166,6 +168,7 @@ class Waiter:
                 async with contextlib.aclosing(stream):
                     while (update := await self._next_event(key, stream, queued)) is not None:
                         cursor = update.sequence_number
+                        self.context.counters.answers += 1
                         if queued and update.snapshot is not None and update.snapshot.status != "queued":
                             queued = False  # as the row's status: forward only (`_note_progress`)
                         moved = update.snapshot is not None and update.snapshot.response_id
@@ -186,6 +189,7 @@ class Waiter:
                 # Ended without a terminal event (cancelled elsewhere, a server that closes early, or
                 # a response still queued at its deadline): ask for the truth.
                 snapshot = await self.backend.retrieve(response_id)
+                self.context.counters.answers += 1
                 if snapshot.terminal:
                     return snapshot
                 if snapshot.response_id not in (None, response_id):

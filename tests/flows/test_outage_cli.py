@@ -1,0 +1,40 @@
+"""`rowrelay run` against a server that never answers: after `--give-up-after` it stops in one line, exits
+1 (rows did not complete), spends nothing, and the flow run in Prefect ends Failed, so a scheduled run's
+failure notification fires instead of a run that waits for ever holding its batch."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from rowrelay.flows.detached import free_port
+from rowrelay.tasks.state import load
+from tests.support.cli import rowrelay, run_args
+from tests.support.prefect_records import flow_run_on
+from tests.support.tickets import write_tickets
+
+
+def test_a_run_whose_server_never_answers_stops_in_one_line_and_fails_its_flow_run(
+    tmp_path: Path, prefect_env: dict[str, str], prefect_api: str
+) -> None:
+    rows = 5
+    source = write_tickets(tmp_path / "tickets.csv", rows)
+    env = {
+        **prefect_env,
+        "ROWRELAY_BACKEND": "emulator",
+        "ROWRELAY_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",  # nothing listens there
+    }
+    done = rowrelay([*run_args(source, tmp_path), "--give-up-after", "1.5"], env)
+    assert done.returncode == 1, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, done.stderr[-3000:]
+    assert errors[0].startswith("error: the server has answered no request for 1.5 s (last: connection"), (
+        errors
+    )
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    frame = load(tmp_path / "state")
+    assert set(frame["status"]) == {"pending"}
+    assert (frame["attempts"] == 0).all()
+    run = asyncio.run(flow_run_on(tmp_path / "state"))
+    assert run.state is not None
+    assert run.state.is_failed(), run.state
