@@ -35,6 +35,13 @@ class LocallyTracked(Flow[P, R]):
             return super().__call__(*args, **kwargs)
         return self._recorded_locally(args, kwargs)
 
+    def with_options(self, **options: Any) -> LocallyTracked[P, R]:
+        """Prefect's copy (a renamed nightly flow, other retries), tracked as this one is: Prefect builds
+        the copy as a plain `Flow`, whose call would start an ephemeral server again."""
+        copy = super().with_options(**options)
+        copy.__class__ = LocallyTracked  # adds behaviour only, no state: the copy's fields all carry over
+        return copy  # type: ignore[return-value]  # the class was just set
+
     async def _recorded_locally(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         from rowrelay.flows.local_prefect import PrefectTracking
         from rowrelay.tasks.settings import load_settings
