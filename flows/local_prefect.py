@@ -112,6 +112,7 @@ class PrefectTracking:
         self._lock = contextlib.ExitStack()
         self._failure: Exception | None = None
         self.probe: ApiProbe | None = None  # the API the user configured, asked whether it answers
+        self._waited = False
 
     @classmethod
     def begin(cls, settings: Settings) -> PrefectTracking:
@@ -200,6 +201,15 @@ class PrefectTracking:
             "Prefect server, or ROWRELAY_PREFECT=ephemeral"
         )
 
+    def ready(self) -> None:
+        """Wait until a server this run started answers; then let go of the start's lock. `applied` waits
+        here; a caller on an event loop (a notebook's `run_batch`) calls it first in a thread, so its loop
+        goes on serving during a first start's seconds."""
+        with self._lock:
+            if self.started is not None and not self._waited:
+                self._wait()
+            self._waited = True
+
     def check_reachable(self) -> None:
         """Refuse (UsageError) a run whose configured Prefect API cannot be reached: Prefect's engine would
         end it at its first call with a traceback."""
@@ -228,9 +238,7 @@ class PrefectTracking:
         if self.record is None:
             yield
             return
-        with self._lock:
-            if self.started is not None:
-                self._wait()
+        self.ready()
         if self.started is not None:
             say(
                 f"started a Prefect server for this and later runs (pid {self.record.pid}, data in "

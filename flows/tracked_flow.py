@@ -46,8 +46,10 @@ class LocallyTracked(Flow[P, R]):
         from rowrelay.flows.local_prefect import PrefectTracking
         from rowrelay.tasks.settings import load_settings
 
-        # Off the loop: a server to start is spawned here (a notebook's loop keeps serving its kernel).
+        # Off the loop: a server to start is spawned and waited for here (a notebook's loop keeps serving
+        # its kernel meanwhile).
         tracking = await asyncio.to_thread(PrefectTracking.begin, load_settings())
+        await asyncio.to_thread(tracking.ready)
         with tracking.applied(_said):
             return await Flow.__call__(self, *args, **kwargs)
 
