@@ -17,9 +17,24 @@ RowrelayError
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class RowrelayError(Exception):
     """Base of every error rowrelay raises on purpose."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as what it is, not by calling `__init__` again with its message alone, which fails for
+        # the errors that take other arguments (a path and a reason): a shard's error on a Dask worker
+        # reaches the coordinator pickled, and failed there with a recursion of serialization errors.
+        return (_rebuilt, (type(self), self.args, self.__dict__))
+
+
+def _rebuilt(kind: type[RowrelayError], args: tuple[Any, ...], fields: dict[str, Any]) -> RowrelayError:
+    error = kind.__new__(kind)
+    Exception.__init__(error, *args)
+    error.__dict__.update(fields)
+    return error
 
 
 class TransientError(RowrelayError):
