@@ -171,9 +171,15 @@ class BatchRunner:
                     watch.cancel()
         except BaseExceptionGroup as group:
             # Only run-level errors get here (rows record their own); surface the first one plainly.
-            raise group.exceptions[0] from None
+            stopped = group.exceptions[0]
+        else:
+            return
         finally:
             pace.unstarted -= unstarted  # a run stopped early leaves none counted
+        # Raised here, not in the handler, where it would take the group as its context: the group holds
+        # it, and that cycle sent tblib's pickling (which Dask installs for a shard's error) into endless
+        # recursion, so the coordinator got a serialization error instead of the error itself.
+        raise stopped
 
     async def _housekeeping(self, total: int, started: float) -> None:
         next_progress = 0.0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import pickle
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -114,6 +115,7 @@ def test_a_server_that_never_answers_stops_the_run_and_spends_nothing(
             await session.aclose()
             table.close()
         assert "answered no request for 2 min (last: connection problem" in str(stopped.value)
+        _crosses_to_a_coordinator(stopped.value)
         return loop.time() - started
 
     with caplog.at_level(logging.WARNING, logger="rowrelay.submit"):
@@ -127,6 +129,17 @@ def test_a_server_that_never_answers_stops_the_run_and_spends_nothing(
     assert (frame["orphans"] == 0).all()
     told = [r.getMessage() for r in caplog.records if r.name == "rowrelay.submit"]
     assert told[0].endswith("; the run stops if it answers nothing for 2 min"), told
+
+
+def _crosses_to_a_coordinator(error: OutageError) -> None:
+    """A shard's error reaches the coordinator as a Dask worker sends it: pickled with tblib's support,
+    its traceback and its chain of causes and contexts with it. The runner once raised it with the task
+    group holding it as its context, a cycle that recursed without end there."""
+    from tblib import pickling_support  # type: ignore[import-untyped]  # no stubs; Dask depends on it
+
+    pickling_support.install(error)
+    back = pickle.loads(pickle.dumps(error))
+    assert (type(back), str(back)) == (OutageError, str(error))
 
 
 def test_with_no_bound_the_run_waits_for_the_server(tmp_path: Path) -> None:
