@@ -47,7 +47,9 @@ contracts: venv
 # Three workers (pytest-xdist) on two cores, a test file to each at a time: most of the suite waits on
 # real servers, processes and clusters rather than computing. On the 2-core VM two workers took 13 min
 # and were idle a quarter of it; three took 11.2-11.6 min, with the files holding slow tests handed out first
-# (tests/conftest.py). A file's tests stay together, in order, on one worker.
+# (tests/conftest.py). A file's tests stay together, in order, on one worker. Since then the suite has
+# grown past what two cores do in that time: on 2026-12-03 three workers took 15.1 min and four 16.3 min,
+# the cores 99% busy throughout (/proc/stat), so more workers only add contention.
 pytest: venv
 	$(VENV)/bin/pytest -n 3 --dist loadfile
 
