@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from rowrelay.tasks.errors import RateLimitedError
 from rowrelay.tasks.llm import Backend, BackgroundBackend, RateBudget, in_background
+from rowrelay.tasks.run.outage import Silence
 from rowrelay.tasks.run.pace import Pace
 from rowrelay.tasks.run.plan import RowPolicy
 from rowrelay.tasks.run.record import Change
@@ -30,9 +31,6 @@ class RunCounters:
     rate_limited: int = 0
     transient_errors: int = 0
     maybe_created: int = 0
-    answers: int = 0
-    """Requests the server answered (a create's job, a poll, a stream's event, a 429 or a refusal): while
-    it stands still and failures grow, the server is down (`run.outage`)."""
     last_error: str | None = None
     """The latest transient error's message: what the progress line shows while errors are retried."""
 
@@ -64,6 +62,9 @@ class RowContext:
     endpoint: str | None = None
     """The endpoint (`run.endpoints`) this context's backend talks to, recorded on every row it creates;
     None for a run without endpoints."""
+    silence: Silence = field(default_factory=Silence)
+    """What this context's server answered and left unanswered, which `run.outage` watches: its own,
+    where the counters are the batch's, shared by every endpoint."""
     background: BackgroundBackend | None = field(init=False)
     """The backend when it runs rows in the background (tokens to wait on), else None."""
 
@@ -77,10 +78,20 @@ class RowContext:
     def apply(self, key: str, change: Change) -> None:
         self.table.transition(key, change.status, **change.fields)
 
+    def retried(self, error: BaseException) -> None:
+        """A transient error (timeout, 5xx, lost connection) that the row retries: no answer."""
+        self.counters.retried(error)
+        self.silence.failed(error)
+
+    def lost_answer(self, reason: str) -> None:
+        """A create whose answer never came, so its job may exist (the row counts it)."""
+        self.counters.maybe_created += 1
+        self.silence.failed(reason)
+
     def throttled(self, exc: RateLimitedError, *, poll: bool) -> None:
         """A 429 pauses the kind of call that earned it; the row just waits and tries again."""
         self.counters.rate_limited += 1
-        self.counters.answers += 1
+        self.silence.answers += 1
         self.budget.on_rate_limited(exc.retry_after, poll=poll)
 
 

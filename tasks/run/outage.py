@@ -9,42 +9,53 @@ an answer (refused connections, timeouts, 5xx). A 429 is an answer: waiting on a
 outage. The run stops as for a refused key: rows keep their response ids, nothing is cancelled on the
 server, and the same command resumes them.
 
-The watch reads the run's counters (answers, and the failures that got none) on the event loop's clock,
-so a test on a virtual clock drives it without waiting.
+Each endpoint's session keeps its own `Silence` (the run's counters are shared by every endpoint, so
+one endpoint's answers would hide another's outage). The watch reads it on the event loop's clock, so a
+test on a virtual clock drives it without waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from rowrelay.tasks.errors import OutageError
-from rowrelay.tasks.run.context import RunCounters
 
 _LOOKS = 10
 """Looks at the counters within `give_up_after`: the run stops at most a tenth of it late."""
 _LONGEST_LOOK = 1.0
 
 
-async def watch_for_outage(counters: RunCounters, give_up_after: float) -> None:
+@dataclass
+class Silence:
+    """What one endpoint's server answered, and what it left without an answer."""
+
+    answers: int = 0
+    """A create's job, a poll, a stream's event, a 429 or a refusal."""
+    unanswered: int = 0
+    """Transient failures (refused, timed out, cut, 5xx), and creates that may have started a job."""
+    last_error: str | None = None
+
+    def failed(self, error: BaseException | str) -> None:
+        self.unanswered += 1
+        self.last_error = str(error)
+
+
+async def watch_for_outage(silence: Silence, give_up_after: float) -> None:
     """Return never; raise `OutageError` once the server has answered nothing for `give_up_after` seconds
     while requests failed. Cancel it when the run's rows are done."""
     loop = asyncio.get_running_loop()
     step = min(_LONGEST_LOOK, give_up_after / _LOOKS)
-    answers, failures = counters.answers, _unanswered(counters)
+    answers, failures = silence.answers, silence.unanswered
     looked_at = loop.time()
     quiet_since: float | None = None
     while True:
         await asyncio.sleep(step)
         now = loop.time()
-        if counters.answers != answers:
+        if silence.answers != answers:
             quiet_since = None
-        elif quiet_since is None and _unanswered(counters) != failures:
+        elif quiet_since is None and silence.unanswered != failures:
             quiet_since = looked_at  # failing since the last look at the latest, with no answer since
         if quiet_since is not None and now - quiet_since >= give_up_after:
-            raise OutageError(give_up_after, counters.last_error)
-        answers, failures, looked_at = counters.answers, _unanswered(counters), now
-
-
-def _unanswered(counters: RunCounters) -> int:
-    """Requests that got no answer: transient failures, and creates that may have started a job."""
-    return counters.transient_errors + counters.maybe_created
+            raise OutageError(give_up_after, silence.last_error)
+        answers, failures, looked_at = silence.answers, silence.unanswered, now

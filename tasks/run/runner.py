@@ -150,7 +150,7 @@ class BatchRunner:
                 # Its OutageError stops the group as a refused key does: rows keep their tokens.
                 give_up_after = context.policy.give_up_after
                 watch = (
-                    group.create_task(watch_for_outage(context.counters, give_up_after))
+                    group.create_task(watch_for_outage(context.silence, give_up_after))
                     if give_up_after > 0
                     else None
                 )

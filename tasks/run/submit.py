@@ -103,7 +103,7 @@ class Submitter:
             if isinstance(exc, BackendRefusedError):
                 raise  # about the run, not the row
             return outcome
-        context.counters.answers += 1
+        context.silence.answers += 1
         context.apply(key, record.accepted(snapshot, row, now(), cursor=cursor, model=context.policy.model))
         if snapshot.terminal:
             return snapshot
@@ -154,7 +154,7 @@ class Submitter:
             context.table.transition(key, "pending")  # refused before anything started
             return "throttled"
         if isinstance(exc, RequestRejectedError):
-            context.counters.answers += 1
+            context.silence.answers += 1
             failure = record.failed(
                 "rejected", None, str(exc), row.attempts, now(), max_attempts=context.policy.max_attempts
             )
@@ -176,13 +176,13 @@ class Submitter:
                 if give_up_after
                 else "",
             )
-        context.counters.retried(exc)
+        context.retried(exc)
         context.table.transition(key, "pending", error_type="transient", error_message=str(exc))
         return "retry"
 
     def _maybe_created(self, row: RowState, reason: str) -> None:
         context, policy = self.context, self.context.policy
-        context.counters.maybe_created += 1
+        context.lost_answer(reason)
         change = record.maybe_created(
             row, reason, max_attempts=policy.max_attempts, policy=policy.orphan_policy
         )

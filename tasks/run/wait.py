@@ -119,7 +119,7 @@ class Waiter:
                     return None
                 continue
             except TransientError as exc:
-                self.context.counters.retried(exc)
+                self.context.retried(exc)
                 continue
             if snapshot.response_id not in (None, response_id):
                 response_id = snapshot.response_id
@@ -146,7 +146,7 @@ class Waiter:
             await self.context.budget.acquire_poll()
             self.context.counters.polls += 1
             snapshot = await self.backend.retrieve(response_id)
-            self.context.counters.answers += 1
+            self.context.silence.answers += 1
             return snapshot
 
     async def _follow(self, row: RowState, live: Live | None) -> Followed:
@@ -168,7 +168,7 @@ class Waiter:
                 async with contextlib.aclosing(stream):
                     while (update := await self._next_event(key, stream, queued)) is not None:
                         cursor = update.sequence_number
-                        self.context.counters.answers += 1
+                        self.context.silence.answers += 1
                         if queued and update.snapshot is not None and update.snapshot.status != "queued":
                             queued = False  # as the row's status: forward only (`_note_progress`)
                         moved = update.snapshot is not None and update.snapshot.response_id
@@ -189,7 +189,7 @@ class Waiter:
                 # Ended without a terminal event (cancelled elsewhere, a server that closes early, or
                 # a response still queued at its deadline): ask for the truth.
                 snapshot = await self.backend.retrieve(response_id)
-                self.context.counters.answers += 1
+                self.context.silence.answers += 1
                 if snapshot.terminal:
                     return snapshot
                 if snapshot.response_id not in (None, response_id):
@@ -210,7 +210,7 @@ class Waiter:
             except RateLimitedError as exc:
                 self.context.throttled(exc, poll=True)
             except TransientError as exc:
-                self.context.counters.retried(exc)
+                self.context.retried(exc)
                 # A drop after progress resumes at once; drops with nothing new back off.
                 drops = 0 if cursor > last_cursor else drops + 1
                 await self.context.sleep(backoff(drops) if drops else 0.0)
@@ -240,7 +240,7 @@ class Waiter:
 
     def _follow_up_lost(self, key: str, message: str) -> bool:
         """Count a create made while waiting that got no answer; True when the row has now ended."""
-        self.context.counters.maybe_created += 1
+        self.context.lost_answer(message)
         row = self.context.table.get(key)
         change = record.follow_up_maybe_created(
             row, message, now(), max_attempts=self.context.policy.max_attempts

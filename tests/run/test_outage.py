@@ -23,7 +23,7 @@ from rowrelay.flows.detached import free_port
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from rowrelay.tasks.errors import OutageError
 from rowrelay.tasks.run import RunCounters, open_session
-from rowrelay.tasks.run.outage import watch_for_outage
+from rowrelay.tasks.run.outage import Silence, watch_for_outage
 from rowrelay.tasks.state import StateTable, load
 from tests.support.clock import ManualClock
 from tests.support.duplicates import assert_every_job_is_paid_for
@@ -32,22 +32,22 @@ from tests.support.runs import creates_per_row, new_table, prompts, settings_for
 from tests.support.virtual_time import run_in_virtual_time
 
 
-def _watched(counters: RunCounters, give_up_after: float, script: list[tuple[float, str]]) -> float | None:
+def _watched(silence: Silence, give_up_after: float, script: list[tuple[float, str]]) -> float | None:
     """Run the watch on a virtual clock while `script` moves the counters (at those seconds: `fail`, or
     `answer`); the second it gave up at, or None if it had not after the script and ten times as long."""
 
     async def main() -> float | None:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        watch = asyncio.ensure_future(watch_for_outage(counters, give_up_after))
+        watch = asyncio.ensure_future(watch_for_outage(silence, give_up_after))
         ended: list[float] = []
         watch.add_done_callback(lambda _: ended.append(loop.time()))
         for at, what in script:
             await asyncio.sleep(started + at - loop.time())
             if what == "fail":
-                counters.retried(ConnectionRefusedError("refused"))
+                silence.failed(ConnectionRefusedError("refused"))
             else:
-                counters.answers += 1
+                silence.answers += 1
         last = script[-1][0] if script else 0.0
         done, _ = await asyncio.wait([watch], timeout=last + 10 * give_up_after)
         if not done:
@@ -65,7 +65,7 @@ def test_failures_with_no_answer_for_the_whole_window_stop_the_run_on_time() -> 
     # at 65.
     # (Half seconds: the watch looks on whole ones.)
     failures = [(5.5 + 7 * n, "fail") for n in range(12)]
-    assert _watched(RunCounters(), 60, failures) == pytest.approx(65.0)
+    assert _watched(Silence(), 60, failures) == pytest.approx(65.0)
 
 
 def test_any_answer_starts_the_window_again() -> None:
@@ -73,22 +73,22 @@ def test_any_answer_starts_the_window_again() -> None:
     fails = [(3.0 * n + 0.5, "fail") for n in range(100)]
     script = sorted(fails + [(50.0 * n + 0.5, "answer") for n in range(1, 6)])
     # The last answer (250.5) seen at 251, the next failure (252.5) at 253: silent since 252.
-    assert _watched(RunCounters(), 60, script) == pytest.approx(252.0 + 60.0)
+    assert _watched(Silence(), 60, script) == pytest.approx(252.0 + 60.0)
 
 
 def test_a_quiet_run_is_no_outage() -> None:
     """Rows waiting on long responses send nothing for a long time: no failure, no outage."""
-    assert _watched(RunCounters(), 60, [(1.0, "answer"), (500.0, "answer")]) is None
+    assert _watched(Silence(), 60, [(1.0, "answer"), (500.0, "answer")]) is None
 
 
 def test_creates_that_may_have_started_jobs_count_as_unanswered() -> None:
-    counters = RunCounters()
+    silence = Silence()
 
     async def main() -> None:
-        watch = asyncio.ensure_future(watch_for_outage(counters, 10))
+        watch = asyncio.ensure_future(watch_for_outage(silence, 10))
         for _ in range(30):
             await asyncio.sleep(1.0)
-            counters.maybe_created += 1  # timed out: no answer
+            silence.failed("the request timed out")  # a create that may have started a job
         with pytest.raises(OutageError, match="answered no request for 10 s"):
             await watch
 
@@ -140,6 +140,28 @@ def _crosses_to_a_coordinator(error: OutageError) -> None:
     pickling_support.install(error)
     back = pickle.loads(pickle.dumps(error))
     assert (type(back), str(back)) == (OutageError, str(error))
+
+
+async def test_each_endpoint_is_watched_on_its_own(tmp_path: Path) -> None:
+    """Endpoints of one batch share the run's counters (`flows.targets.open_sessions`); one endpoint's
+    answers must not hide another's outage."""
+    shared = RunCounters()
+    table = new_table(tmp_path / "batch", 2)
+    sessions = [
+        open_session(
+            settings_for(_At(f"http://127.0.0.1:{free_port()}/v1")), table, prompts(2), counters=shared
+        )
+        for _ in range(2)
+    ]
+    try:
+        first, second = (session.driver.context for session in sessions)
+        assert first.counters is second.counters
+        first.silence.answers += 1
+        assert second.silence.answers == 0
+    finally:
+        for session in sessions:
+            await session.aclose()
+        table.close()
 
 
 def test_with_no_bound_the_run_waits_for_the_server(tmp_path: Path) -> None:
