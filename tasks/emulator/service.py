@@ -166,10 +166,12 @@ class Emulator:
             queued_event=self.config.emit_queued,
             drop_after=faults.drop_after or self.config.drop_stream_after,
         )
+        fault = self.network_fault(body, faults, stream=stream)
+        # The job first: `listing` (a test's thread, reading while this one serves) takes every record it
+        # sees to have its job, and once read a record before its job was there (a KeyError mid-test).
+        self.jobs[record.id] = Job(record.id, "response", body, plan, record.started, fault, record)
         if record.store or background:
             self.records[record.id] = record
-        fault = self.network_fault(body, faults, stream=stream)
-        self.jobs[record.id] = Job(record.id, "response", body, plan, record.started, fault, record)
         return record
 
     def start_chat(self, body: dict[str, Any], faults: Faults) -> Job:
