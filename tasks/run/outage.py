@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from rowrelay.tasks.errors import OutageError
 
 _LOOKS = 10
-"""Looks at the counters within `give_up_after`: the run stops at most a tenth of it late."""
+"""Looks within `give_up_after`: the run stops at most a tenth of it (or a second) late."""
 _LONGEST_LOOK = 1.0
 
 
