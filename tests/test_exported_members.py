@@ -48,6 +48,7 @@ PUBLIC = {
     "CorruptSegmentError",
     "IllegalTransition",
     "ResponseGoneError",
+    "OutageError",
 }
 
 
