@@ -14,6 +14,8 @@ happen under a file lock, so two runs starting at once start one emulator.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
 import json
 import select
@@ -68,6 +70,8 @@ def running_emulator_url(home: Path, args: str) -> str | None:
 
 
 _early: dict[tuple[Path, str], Future[tuple[str, bool]]] = {}
+_EARLY_START_PATIENCE = 60.0
+"""Seconds a process leaving waits, at most, for an emulator it began starting to be recorded."""
 _early_lock = threading.Lock()
 
 
@@ -79,6 +83,7 @@ def start_emulator_early(home: Path, args: str) -> None:
         if key in _early:
             return
         _early[key] = started = Future[tuple[str, bool]]()
+    atexit.register(_finish_starting, started)
 
     def start() -> None:
         try:
@@ -87,6 +92,14 @@ def start_emulator_early(home: Path, args: str) -> None:
             started.set_exception(exc)
 
     threading.Thread(target=start, name="rowrelay-emulator-start", daemon=True).start()
+
+
+def _finish_starting(started: Future[tuple[str, bool]]) -> None:
+    """At exit, let an early start end. A run refused once the start was under way (a configured address
+    that is no Prefect API, found by Prefect's engine) left the process spawned but its record unwritten,
+    as the starting thread died with the command: an emulator no `rowrelay services stop` could find."""
+    with contextlib.suppress(Exception):
+        started.exception(timeout=_EARLY_START_PATIENCE)
 
 
 def ensure_emulator(home: Path, args: str) -> tuple[str, bool]:

@@ -37,8 +37,9 @@ def environment(home: Path, client_prefect_home: Path, **extra: str) -> dict[str
 
 
 def servers_of(home: Path) -> list[psutil.Process]:
-    """Live processes serving the Prefect data under `home` (their PREFECT_HOME is home/prefect), and
-    warm runners of `home` (flows/warm_runner.py, given `home` on their command line)."""
+    """Live processes serving the Prefect data under `home` (their PREFECT_HOME is home/prefect), warm
+    runners of `home` (flows/warm_runner.py, given `home` on their command line), and embedded emulators
+    started for `home` (ROWRELAY_HOME in their environment)."""
     data = str(home / "prefect")
     runner = [MARKER, str(home)]
     found = []
@@ -46,7 +47,9 @@ def servers_of(home: Path) -> list[psutil.Process]:
         with contextlib.suppress(psutil.Error):
             if process.status() == psutil.STATUS_ZOMBIE:
                 continue
-            if process.environ().get("PREFECT_HOME") == data or process.cmdline()[-3:-1] == runner:
+            environ, command = process.environ(), process.cmdline()
+            emulator = environ.get("ROWRELAY_HOME") == str(home) and "rowrelay.tasks.emulator" in command
+            if environ.get("PREFECT_HOME") == data or command[-3:-1] == runner or emulator:
                 found.append(process)
     return found
 
@@ -68,4 +71,4 @@ def stopped_afterwards(home: Path) -> Iterator[Path]:
                 process.kill()
                 process.wait(10)
         if leftovers:
-            raise AssertionError(f"Prefect servers left running under {home} without a record: {leftovers}")
+            raise AssertionError(f"servers left running under {home} without a record: {leftovers}")
