@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import hashlib
 import json
 import select
@@ -83,13 +84,17 @@ def start_emulator_early(home: Path, args: str) -> None:
         if key in _early:
             return
         _early[key] = started = Future[tuple[str, bool]]()
-    atexit.register(_finish_starting, started)
+    # Only while the start runs: a warm runner serves run after run, and a waiter kept per run would pile up.
+    waiter = functools.partial(_finish_starting, started)
+    atexit.register(waiter)
 
     def start() -> None:
         try:
             started.set_result(_reuse_or_start(home, args))
         except BaseException as exc:  # handed to `ensure_emulator`, which raises it where a run expects
             started.set_exception(exc)
+        finally:
+            atexit.unregister(waiter)  # this partial alone: partials compare by identity
 
     threading.Thread(target=start, name="rowrelay-emulator-start", daemon=True).start()
 
