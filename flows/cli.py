@@ -107,6 +107,19 @@ def main(
         handler.setLevel(level)
         if not verbose:  # the run's story (narration.RUN_LOG_ONLY) is the progress bar's and summary's job
             handler.addFilter(lambda record: not getattr(record, "rowrelay_run_log_only", False))
+            handler.addFilter(_not_an_exit_drain_notice)
+
+
+def _not_an_exit_drain_notice(record: logging.LogRecord) -> bool:
+    """False for Prefect's "Still processing items: N items remaining..." (a WARNING its event and log
+    workers give while they send what is left at exit): it came after the command's own last line, the
+    verdict a script reads (`error: ...` or the summary), on a loaded machine. The items still reach the
+    Prefect server; the notice only says the exit is waiting for them."""
+    return not (
+        record.levelno == logging.WARNING
+        and record.module == "services"  # prefect/_internal/concurrency/services.py
+        and record.getMessage().startswith("Still processing items")
+    )
 
 
 _ENDPOINTS = (
