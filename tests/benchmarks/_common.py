@@ -33,7 +33,8 @@ RESULTS_DIR = ROOT / "tests" / "benchmarks" / "results"
 
 __all__ = [
     "LATENCY", "MEDIAN_LATENCY", "RESULTS_DIR", "ROOT", "Emulator", "emulator", "emulator_options", "machine",
-    "measure_baseline", "measure_rowrelay", "peak_rss_mb", "quantile", "report_rate_limit", "server_counts",
+    "measure_baseline", "measure_lean_stream", "measure_rowrelay", "peak_rss_mb", "quantile",
+    "report_rate_limit", "server_counts",
     "workload_size",
     "write",
 ]  # fmt: skip
@@ -221,19 +222,21 @@ def creates_efficiency(create_times: list[float], rpm: int, window: float = 60.0
     }
 
 
-def lags(listing: list[dict[str, Any]], state: Path) -> dict[str, float]:
-    """Seconds from server completion to rowrelay's record of it, for every completed row."""
+def recorded_in(state: Path) -> dict[str, float]:
+    """Response id → the epoch second rowrelay recorded it completed, from its state table."""
+    frame = load(state)
+    frame = frame[frame["status"] == "completed"]
+    return {rid: _epoch(at) for rid, at in zip(frame["response_id"], frame["completed_at"], strict=True)}
+
+
+def lags(listing: list[dict[str, Any]], recorded: dict[str, float]) -> dict[str, float]:
+    """Seconds from server completion to the client's record of it (response id → epoch second), for
+    every completed response."""
     done = {r["id"]: r["completed_at_precise"] for r in listing if r["completed_at_precise"] is not None}
     latencies = [
         r["completed_at_precise"] - r["created_at_precise"] for r in listing if r["completed_at_precise"]
     ]
-    frame = load(state)
-    frame = frame[frame["status"] == "completed"]
-    values = [
-        _epoch(at) - done[rid]
-        for rid, at in zip(frame["response_id"], frame["completed_at"], strict=True)
-        if rid in done
-    ]
+    values = [at - done[rid] for rid, at in recorded.items() if rid in done]
     return {
         "lag_p50_s": quantile(values, 0.5),
         "lag_p95_s": quantile(values, 0.95),
@@ -272,17 +275,34 @@ def measure_rowrelay(
         str(rpm),
         str(max_in_flight),
     )
-    listing = emu.listing()
-    counts = server_counts(emu.stats())
-    created = [r["created_at_precise"] for r in listing]
-    completed = run["counts"].get("completed", 0)
     return {
         **run,
-        **creates_efficiency(created, rpm, window),
-        **lags(listing, state),
+        **seen_by_server(emu, rpm, window, recorded_in(state)),
+        "polls_per_completed_row": run["polls"] / max(1, run["counts"].get("completed", 0)),
+    }
+
+
+def measure_lean_stream(
+    emu: Emulator, rows: int, rpm: int, *, max_in_flight: int, window: float
+) -> dict[str, Any]:
+    """The lean streaming client (`_lean_stream`) in its own process against `emu`, measured from the
+    server's side as `measure_rowrelay` is: what one Python core drives with nothing of rowrelay's."""
+    args = (emu.url, str(rows), str(rpm), f"{window:g}", str(max_in_flight))
+    run = run_child("tests.benchmarks._lean_stream", *args)
+    recorded = run.pop("recorded")
+    return {**run, **seen_by_server(emu, rpm, window, recorded), "polls_per_completed_row": 0.0}
+
+
+def seen_by_server(emu: Emulator, rpm: int, window: float, recorded: dict[str, float]) -> dict[str, Any]:
+    """What the server saw of a client's run (its bucket holding `window` seconds of `rpm`): the creates'
+    rate, their 429s, and the lag to the client's records (response id → epoch second)."""
+    listing = emu.listing()
+    counts = server_counts(emu.stats())
+    return {
+        **creates_efficiency([r["created_at_precise"] for r in listing], rpm, window),
+        **lags(listing, recorded),
         **counts,
         "server_429_share_of_creates": counts["server_429"] / max(1, counts["create_requests"]),
-        "polls_per_completed_row": run["polls"] / max(1, completed),
         "server_responses": len(listing),
     }
 
