@@ -227,8 +227,9 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
     from rowrelay.flows.batch import prepared_input, run_batch  # Prefect's import costs a second
     from rowrelay.flows.run_labels import tags_for
     from rowrelay.flows.termination import SwallowedStop, terminated_as_raised
-    from rowrelay.tasks.errors import OutageError
+    from rowrelay.tasks.errors import BankUnreachableError, OutageError
     from rowrelay.tasks.llm import BackendRefusedError
+    from rowrelay.tasks.steps import RUN_STOPPERS
 
     swallowed = SwallowedStop(TerminationSignal)
 
@@ -248,9 +249,7 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
                 console_progress.uninstall(token)
 
     try:
-        reported = told_once(
-            StateError, UsageError, BackendRefusedError, OutageError, signals=(TerminationSignal,)
-        )
+        reported = told_once(*RUN_STOPPERS, signals=(TerminationSignal,))
         with tracking.applied(err.out), reported, terminated_as_raised(TerminationSignal):
             try:
                 result = uvloop.run(go())
@@ -268,6 +267,8 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
         fail(
             f"the backend refused this batch, so the run stopped: {exc}; fix that, then run the same command"
         )
+    except BankUnreachableError as exc:
+        fail(f"{exc}, so the run stopped; rows keep their state, and the same command resumes them", code=1)
     except OutageError as exc:
         fail(str(exc), code=1)  # rows did not complete; nothing to fix but the server, or its address
     except RuntimeError as exc:

@@ -5,6 +5,7 @@ RowrelayError
 │   └── RateLimitedError    the server asked us to slow down (429), maybe with a retry-after
 └── TerminalError           do not retry this step
     ├── OutageError         the server answered nothing for `give_up_after` seconds: the run stops
+    ├── BankUnreachableError    a shard lost the run's shared budget (its Dask scheduler): it stops
     ├── UsageError          bad input, option or file: refused before any request is spent
     │   └── MissingExtraError    a feature needs an optional extra that is not installed
     ├── StateError          the state table is damaged, locked or from an unknown schema
@@ -65,6 +66,13 @@ class OutageError(TerminalError):
             "(--give-up-after sets how long a run waits)"
         )
         self.seconds = seconds
+
+
+class BankUnreachableError(TerminalError):
+    """A shard on a Dask worker cannot reach the run's budget on the scheduler (the cluster is closing,
+    or its scheduler is gone): no row may be sent without it, so the shard stops as for an outage, its
+    rows keep their state and response ids, and the same command resumes them. Not a row's failure: a
+    row waiting on a grant when the coordinator closed the cluster was recorded failed (internal)."""
 
 
 def seconds_said(seconds: float) -> str:

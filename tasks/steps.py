@@ -9,6 +9,8 @@ state table, which stays the source of truth; Prefect sees shards.
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,10 +20,19 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from rowrelay.tasks.cluster.shard_job import ShardJob, ShardOutcome
+from rowrelay.tasks.console_filter import ReportedByTheCommand
 from rowrelay.tasks.dataset import READING, InputSpec, PreparedInput, read_prepared, write_output
 from rowrelay.tasks.dataset.typed import with_typed_columns
+from rowrelay.tasks.errors import BankUnreachableError, OutageError, StateError, UsageError
+from rowrelay.tasks.llm import BackendRefusedError
 from rowrelay.tasks.run import BatchPlan, BatchRunner, RowPolicy, plan_batch
 from rowrelay.tasks.state import StateTable, results_frame
+
+RUN_STOPPERS: tuple[type[BaseException], ...] = (
+    StateError, UsageError, BackendRefusedError, OutageError, BankUnreachableError
+)
+"""Errors that stop a whole run, raised out of a shard: whoever started the run reports them in one
+line (the command line's `error: ...`), so Prefect's records of them stay off the console."""
 
 
 @task(name="load-input", cache_policy=NO_CACHE)
@@ -60,9 +71,21 @@ async def process_shard_on_worker(job: ShardJob) -> ShardOutcome:
     from rowrelay.tasks.cluster.link import DaskLink
     from rowrelay.tasks.cluster.shard_job import run_shard
 
+    _run_stoppers_off_this_console()
     worker = get_worker()
     link = DaskLink(job.bank, job.budget, job.writer, worker)
     return await run_shard(job, link, worker.address)
+
+
+@functools.cache
+def _run_stoppers_off_this_console() -> None:
+    """Once per worker process: its console (a LocalCluster's is the command's own stderr) leaves out
+    Prefect's records of a run stopper, each shard's traceback and final state, twenty lines a shard
+    above the command's one line. They still reach the task run's logs on the Prefect server (another
+    handler), as do the records of any other error, tracebacks and all."""
+    quiet = ReportedByTheCommand(RUN_STOPPERS)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(quiet)
 
 
 @task(name="export", cache_policy=NO_CACHE)

@@ -49,6 +49,7 @@ PUBLIC = {
     "IllegalTransition",
     "ResponseGoneError",
     "OutageError",
+    "BankUnreachableError",
 }
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from rowrelay.flows.state_commands import retry
     from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
     from rowrelay.tasks.errors import (
+        BankUnreachableError,
         CorruptSegmentError,
         DamagedFileError,
         IllegalTransition,
@@ -53,6 +54,7 @@ _HOMES = {
     "rowrelay.flows.state_commands": ["retry"],
     "rowrelay.tasks.emulator": ["EmulatorConfig", "LatencySpec", "RunningEmulator", "running_emulator"],
     "rowrelay.tasks.errors": [
+        "BankUnreachableError",
         "CorruptSegmentError",
         "DamagedFileError",
         "IllegalTransition",
@@ -74,6 +76,7 @@ _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 """Where each public name is defined; tests/test_exported_members.py checks it against `__all__`."""
 
 __all__ = [
+    "BankUnreachableError",
     "BatchRequest",
     "BatchResult",
     "CorruptSegmentError",

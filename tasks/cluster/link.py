@@ -13,6 +13,7 @@ from typing import Any
 
 from distributed import Worker, get_worker
 
+from rowrelay.tasks.errors import BankUnreachableError
 from rowrelay.tasks.llm.bank import Kind
 
 
@@ -31,8 +32,15 @@ class DaskLink:
         call: Coroutine[Any, Any, Any] = getattr(self._worker.scheduler, op)(
             bank=self._bank, endpoint=self._endpoint, **kwargs
         )
-        done = asyncio.run_coroutine_threadsafe(call, self._loop)
-        return await asyncio.wrap_future(done)
+        try:
+            done = asyncio.run_coroutine_threadsafe(call, self._loop)
+        except RuntimeError as exc:  # the worker's loop is closed: the worker is shutting down
+            call.close()  # never scheduled: no "never awaited" warning
+            raise _unreachable(exc) from exc
+        try:
+            return await asyncio.wrap_future(done)
+        except (OSError, RuntimeError) as exc:  # CommClosedError is an OSError; a closed pool, a RuntimeError
+            raise _unreachable(exc) from exc
 
     async def grant(self, kind: Kind, count: int, tokens: int) -> float:
         return float(await self._call("rowrelay_grant", kind=kind, count=count, tokens=tokens))
@@ -45,3 +53,9 @@ class DaskLink:
 
     async def release(self, count: int) -> None:
         await self._call("rowrelay_release", holder=self.holder, count=count)
+
+
+def _unreachable(exc: BaseException) -> BankUnreachableError:
+    return BankUnreachableError(
+        f"the run's rate budget on the Dask scheduler cannot be reached ({type(exc).__name__}: {exc})"
+    )

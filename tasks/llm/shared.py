@@ -13,9 +13,11 @@ way and handed back as soon as nobody here waits for one, so another worker can 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from rowrelay.tasks.errors import BankUnreachableError
 from rowrelay.tasks.llm.bank import Kind
 
 RETRY_HOLD = 0.05
@@ -107,7 +109,7 @@ class SharedSlots:
         if self._waiting == 0 and self._free > 2 * self._chunk:
             count = self._free - self._chunk
             self._free, self._held = self._chunk, self._held - count
-            task = asyncio.get_running_loop().create_task(self._link.release(count))
+            task = asyncio.get_running_loop().create_task(self._give_back(count))
             self._returns.add(task)  # keep a reference until done: the loop holds tasks only weakly
             task.add_done_callback(self._returns.discard)
 
@@ -117,4 +119,10 @@ class SharedSlots:
             await asyncio.gather(*self._returns, return_exceptions=True)
         if self._held:
             count, self._held, self._free = self._held, 0, 0
+            await self._give_back(count)
+
+    async def _give_back(self, count: int) -> None:
+        # A bank out of reach holds nothing that matters any more (it frees a worker's slots when the
+        # worker leaves); raising here would hide the error that stopped the shard, if any.
+        with contextlib.suppress(BankUnreachableError):
             await self._link.release(count)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
-from rowrelay.tasks.errors import ResponseGoneError, StateWriteError, TransientError
+from rowrelay.tasks.errors import BankUnreachableError, ResponseGoneError, StateWriteError, TransientError
 from rowrelay.tasks.llm import Backend, BackendRefusedError, Snapshot, in_background
 from rowrelay.tasks.records import ENDED, HOLDING_TOKEN, IN_FLIGHT, RowStatus
 from rowrelay.tasks.run.context import RunCounters
@@ -130,7 +130,7 @@ class BatchRunner:
             nonlocal running
             try:
                 await self.driver.drive(key)
-            except (BackendRefusedError, StateWriteError):
+            except (BackendRefusedError, StateWriteError, BankUnreachableError):
                 raise  # about the run, not the row: stop everything
             except Exception as exc:
                 # A bug or surprise in one row must not take the batch down: record it on the row.
