@@ -29,7 +29,11 @@ from rowrelay.tasks.run import BatchPlan, BatchRunner, RowPolicy, plan_batch
 from rowrelay.tasks.state import StateTable, results_frame
 
 RUN_STOPPERS: tuple[type[BaseException], ...] = (
-    StateError, UsageError, BackendRefusedError, OutageError, BankUnreachableError
+    StateError,
+    UsageError,
+    BackendRefusedError,
+    OutageError,
+    BankUnreachableError,
 )
 """Errors that stop a whole run, raised out of a shard: whoever started the run reports them in one
 line (the command line's `error: ...`), so Prefect's records of them stay off the console."""
