@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +26,7 @@ from tests.support.inspection import eventually, reading
 
 if TYPE_CHECKING:
     from rowrelay.tasks.llm.agent_backend import AgentSource
-from tests.support.runs import new_table, prompts, settings_for
+from tests.support.runs import Address, new_table, prompts, settings_for
 
 ROWS = 24
 RATE = 0.3  # of creates faulted; with 8 attempts a row runs out with probability 0.3**8
@@ -165,7 +164,7 @@ async def test_a_server_down_when_rows_are_sent_costs_them_nothing(
     table = new_table(tmp_path / "batch", rows)
     url = f"http://127.0.0.1:{port}/v1"
     overrides, agent = _runner(runner)
-    settings = settings_for(_Down(url), mode=mode, max_attempts=1, **overrides)
+    settings = settings_for(Address(url), mode=mode, max_attempts=1, **overrides)
     session = open_session(settings, table, prompts(rows), counters=counters, agent=agent)
     try:
         run = asyncio.ensure_future(session.runner.run())
@@ -190,8 +189,3 @@ async def test_a_server_down_when_rows_are_sent_costs_them_nothing(
     ]
     assert len(told) == 1, told  # said at once, and once
     assert told[0].startswith("cannot reach the server (connection problem: Connection error. ("), told
-
-
-@dataclass
-class _Down:
-    url: str  # a server's address, where nothing listens yet

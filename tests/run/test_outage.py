@@ -28,7 +28,7 @@ from rowrelay.tasks.state import StateTable, load
 from tests.support.clock import ManualClock
 from tests.support.duplicates import assert_every_job_is_paid_for
 from tests.support.inspection import eventually, reading
-from tests.support.runs import creates_per_row, new_table, prompts, settings_for
+from tests.support.runs import Address, creates_per_row, new_table, prompts, settings_for
 from tests.support.virtual_time import run_in_virtual_time
 
 
@@ -105,7 +105,7 @@ def test_a_server_that_never_answers_stops_the_run_and_spends_nothing(
     async def main() -> float:
         loop = asyncio.get_running_loop()
         table = new_table(tmp_path / "batch", rows)
-        settings = settings_for(_At(url), mode=mode, give_up_after=give_up_after)
+        settings = settings_for(Address(url), mode=mode, give_up_after=give_up_after)
         session = open_session(settings, table, prompts(rows))
         started = loop.time()
         try:
@@ -149,7 +149,7 @@ async def test_each_endpoint_is_watched_on_its_own(tmp_path: Path) -> None:
     table = new_table(tmp_path / "batch", 2)
     sessions = [
         open_session(
-            settings_for(_At(f"http://127.0.0.1:{free_port()}/v1")), table, prompts(2), counters=shared
+            settings_for(Address(f"http://127.0.0.1:{free_port()}/v1")), table, prompts(2), counters=shared
         )
         for _ in range(2)
     ]
@@ -170,7 +170,7 @@ def test_with_no_bound_the_run_waits_for_the_server(tmp_path: Path) -> None:
 
     async def main() -> None:
         table = new_table(tmp_path / "batch", rows)
-        session = open_session(settings_for(_At(url), give_up_after=0), table, prompts(rows))
+        session = open_session(settings_for(Address(url), give_up_after=0), table, prompts(rows))
         run = asyncio.ensure_future(session.runner.run())
         try:
             done, _ = await asyncio.wait([run], timeout=10 * 3600.0)  # virtual: ten hours
@@ -197,7 +197,11 @@ async def test_rows_in_flight_keep_their_jobs_through_an_outage_and_the_next_run
         async with _relay(emu.url) as relay:
             table = new_table(tmp_path / "batch", rows)
             settings = settings_for(
-                _At(relay.url), mode=mode, poll_streams=poll_streams, give_up_after=1.0, max_in_flight=rows
+                Address(relay.url),
+                mode=mode,
+                poll_streams=poll_streams,
+                give_up_after=1.0,
+                max_in_flight=rows,
             )
             session = open_session(settings, table, prompts(rows))
             run = asyncio.ensure_future(session.runner.run())
@@ -239,11 +243,6 @@ async def test_rows_in_flight_keep_their_jobs_through_an_outage_and_the_next_run
 def _holding(table: StateTable) -> int:
     counts = table.counts()
     return counts["queued"] + counts["in_progress"]
-
-
-class _At:
-    def __init__(self, url: str) -> None:
-        self.url = url
 
 
 class _Relay:

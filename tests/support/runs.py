@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,6 +39,13 @@ class Served(Protocol):
 
     @property
     def url(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Address:
+    """A server's address alone, for `settings_for`: where nothing listens (yet), or a relay to one."""
+
+    url: str
 
 
 def settings_for(emu: Served, **overrides: Any) -> Settings:
