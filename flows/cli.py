@@ -12,6 +12,7 @@ tests/flows/test_cli_imports.py pins what each command imports.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -22,6 +23,7 @@ from typer.core import TyperGroup
 
 from rowrelay.flows import repair_command, state_commands
 from rowrelay.flows.cli_errors import fail, state_problem, told_once
+from rowrelay.tasks.console_filter import CONSOLE_LEVEL
 from rowrelay.tasks.emulator.cli import emulator
 from rowrelay.tasks.errors import LeaseHeldError, StateError, UsageError
 
@@ -101,6 +103,7 @@ def main(
     """rowrelay: background LLM requests over every row of a dataset, checkpointed and resumable."""
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    os.environ[CONSOLE_LEVEL] = logging.getLevelName(level)  # for the Dask workers it starts (steps.py)
     # The console filters by its handler's level, not the loggers': Prefect's and rowrelay's INFO records
     # must still be made, for the flow run's logs on the Prefect server (flows/run_logs.py).
     for handler in logging.getLogger().handlers:

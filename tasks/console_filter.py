@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import logging
 
+CONSOLE_LEVEL = "ROWRELAY_CONSOLE_LEVEL"
+"""The environment variable the command line sets to its console's level (WARNING, INFO with
+`--verbose`): the Dask workers of `--dask-workers` are its child processes, printing to its stderr, and
+show what its console shows (set it on another cluster's workers to the same effect)."""
+
 _STOPPED = (
     "Execution was cancelled by the runtime environment.",
     "Execution was aborted by an interrupt signal.",

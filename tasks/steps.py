@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from rowrelay.tasks.cluster.shard_job import ShardJob, ShardOutcome
-from rowrelay.tasks.console_filter import ReportedByTheCommand
+from rowrelay.tasks.console_filter import CONSOLE_LEVEL, ReportedByTheCommand
 from rowrelay.tasks.dataset import READING, InputSpec, PreparedInput, read_prepared, write_output
 from rowrelay.tasks.dataset.typed import with_typed_columns
 from rowrelay.tasks.errors import BankUnreachableError, OutageError, StateError, UsageError
@@ -75,21 +76,26 @@ async def process_shard_on_worker(job: ShardJob) -> ShardOutcome:
     from rowrelay.tasks.cluster.link import DaskLink
     from rowrelay.tasks.cluster.shard_job import run_shard
 
-    _run_stoppers_off_this_console()
+    _console_as_the_commands()
     worker = get_worker()
     link = DaskLink(job.bank, job.budget, job.writer, worker)
     return await run_shard(job, link, worker.address)
 
 
 @functools.cache
-def _run_stoppers_off_this_console() -> None:
-    """Once per worker process: its console (a LocalCluster's is the command's own stderr) leaves out
-    Prefect's records of a run stopper, each shard's traceback and final state, twenty lines a shard
-    above the command's one line. They still reach the task run's logs on the Prefect server (another
-    handler), as do the records of any other error, tracebacks and all."""
+def _console_as_the_commands() -> None:
+    """Once per worker process, whose console is often the command's own stderr (a LocalCluster's): it
+    leaves out Prefect's records of a run stopper, each shard's traceback and final state, twenty lines
+    a shard above the command's one line; and where the command said its console's level
+    (`CONSOLE_LEVEL`), it shows no more than that (not a line per shard's end, at INFO, beside the
+    progress bar). Every record still reaches the task run's logs on the Prefect server (another
+    handler), tracebacks and all."""
     quiet = ReportedByTheCommand(RUN_STOPPERS)
+    level = os.environ.get(CONSOLE_LEVEL)
     for handler in logging.getLogger().handlers:
         handler.addFilter(quiet)
+        if level:
+            handler.setLevel(level)
 
 
 @task(name="export", cache_policy=NO_CACHE)
