@@ -91,10 +91,11 @@ def _console_as_the_commands() -> None:
     progress bar). Every record still reaches the task run's logs on the Prefect server (another
     handler), tracebacks and all."""
     quiet = ReportedByTheCommand(RUN_STOPPERS)
-    level = os.environ.get(CONSOLE_LEVEL)
+    # A name logging does not know (a typo on another cluster) leaves the level alone, not every shard failed
+    level = logging.getLevelNamesMapping().get(os.environ.get(CONSOLE_LEVEL, "").upper())
     for handler in logging.getLogger().handlers:
         handler.addFilter(quiet)
-        if level:
+        if level is not None:
             handler.setLevel(level)
 
 
