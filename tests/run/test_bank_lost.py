@@ -11,7 +11,6 @@ against a live emulator whose jobs stay in flight on a manual clock.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from rowrelay.tasks.state import load
 from tests.support.clock import ManualClock
 from tests.support.duplicates import assert_every_job_is_paid_for
 from tests.support.inspection import eventually, reading
-from tests.support.runs import creates_per_row, new_table, prompts, settings_for
+from tests.support.runs import creates_per_row, new_table, prompts, running, settings_for
 
 RPM = 60
 """A create a second, granted one at a time: most rows still wait on the bank when the test cuts it (a
@@ -81,18 +80,12 @@ async def test_a_shard_that_loses_its_bank_stops_and_fails_no_row_and_the_next_r
         table = new_table(tmp_path / "batch", rows)
         link = _Cuttable(_bank(rows))
         session = open_session(settings, table, prompts(rows), shared=link)
-        run = asyncio.ensure_future(session.runner.run())
-        try:
+        # closing gives the session's slots back to a bank out of reach: no error may hide the first
+        async with running(session, table, BankUnreachableError) as run:
             await eventually(reading(lambda: len(emu.emulator.listing())), lambda n: n >= 3)
             link.cut = True
             with pytest.raises(BankUnreachableError):
                 await asyncio.wait_for(run, timeout=120)
-        finally:
-            run.cancel()
-            with contextlib.suppress(asyncio.CancelledError, BankUnreachableError):
-                await run
-            await session.aclose()  # gives its slots back to a bank out of reach: no error hides the first
-            table.close()
         assert link.refused > 0
         frame = load(tmp_path / "batch")
         assert not (frame["status"] == "failed").any(), frame[["row_key", "status", "error_message"]]
@@ -107,17 +100,10 @@ async def test_a_shard_that_loses_its_bank_stops_and_fails_no_row_and_the_next_r
         table = new_table(tmp_path / "batch", 0)
         again = settings.model_copy(update={"rpm": 60_000})
         session = open_session(again, table, prompts(rows), shared=_Cuttable(_bank(rows, 60_000)))
-        run = asyncio.ensure_future(session.runner.run())
-        try:
+        async with running(session, table) as run:
             await eventually(reading(lambda: len(emu.emulator.listing())), lambda n: n == rows)
             clock.advance(31)
             report = await asyncio.wait_for(run, timeout=120)
-        finally:
-            run.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await run
-            await session.aclose()
-            table.close()
         jobs = creates_per_row(emu)
     assert report.counts == {"completed": rows}
     frame = load(tmp_path / "batch")

@@ -28,7 +28,7 @@ from rowrelay.tasks.state import StateTable, load
 from tests.support.clock import ManualClock
 from tests.support.duplicates import assert_every_job_is_paid_for
 from tests.support.inspection import eventually, reading
-from tests.support.runs import Address, creates_per_row, new_table, prompts, settings_for
+from tests.support.runs import Address, creates_per_row, new_table, prompts, running, settings_for
 from tests.support.virtual_time import run_in_virtual_time
 
 
@@ -171,16 +171,9 @@ def test_with_no_bound_the_run_waits_for_the_server(tmp_path: Path) -> None:
     async def main() -> None:
         table = new_table(tmp_path / "batch", rows)
         session = open_session(settings_for(Address(url), give_up_after=0), table, prompts(rows))
-        run = asyncio.ensure_future(session.runner.run())
-        try:
+        async with running(session, table) as run:
             done, _ = await asyncio.wait([run], timeout=10 * 3600.0)  # virtual: ten hours
             assert not done
-        finally:
-            run.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await run
-            await session.aclose()
-            table.close()
 
     run_in_virtual_time(main)
 
@@ -204,19 +197,12 @@ async def test_rows_in_flight_keep_their_jobs_through_an_outage_and_the_next_run
                 max_in_flight=rows,
             )
             session = open_session(settings, table, prompts(rows))
-            run = asyncio.ensure_future(session.runner.run())
-            try:
+            async with running(session, table, OutageError) as run:
                 await eventually(reading(lambda: len(emu.emulator.listing())), lambda n: n == rows)
                 await eventually(reading(lambda: _holding(table)), lambda n: n == rows)
                 await relay.cut()
                 with pytest.raises(OutageError):
                     await asyncio.wait_for(run, timeout=120)
-            finally:
-                run.cancel()
-                with contextlib.suppress(asyncio.CancelledError, OutageError):
-                    await run
-                await session.aclose()
-                table.close()
             frame = load(tmp_path / "batch")
             assert frame["response_id"].notna().all()
             assert (frame["attempts"] == 1).all()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -12,7 +13,7 @@ from typing import Any, Protocol
 import pytest
 
 from rowrelay.tasks.emulator import RunningEmulator
-from rowrelay.tasks.run import RunReport, open_session
+from rowrelay.tasks.run import RunReport, Session, open_session
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
 from tests.support.emulator_process import EmulatorProcess
@@ -86,6 +87,24 @@ async def run_batch(
         table.close()
 
 
+@contextlib.asynccontextmanager
+async def running(
+    session: Session, table: StateTable, *ends: type[BaseException]
+) -> AsyncIterator[asyncio.Future[RunReport]]:
+    """`session`'s run as a task, for the test to watch, stop or await. Afterwards the run is cancelled
+    and awaited (the errors in `ends`, which the test expects it to raise, left to the test's own
+    assertions), then the session and table are closed as the CLI closes them."""
+    run = asyncio.ensure_future(session.runner.run())
+    try:
+        yield run
+    finally:
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError, *ends):
+            await run
+        await session.aclose()
+        table.close()
+
+
 async def cancel_midway(
     emu: RunningEmulator, directory: Path, rows: int, ready: Callable[[], bool], **overrides: Any
 ) -> None:
@@ -93,14 +112,12 @@ async def cancel_midway(
     cancelled, and close the session and table as the CLI does."""
     table = new_table(directory, rows)
     session = open_session(settings_for(emu, **overrides), table, prompts(rows))
-    task = asyncio.create_task(session.runner.run())
-    while not ready():  # noqa: ASYNC110
-        await asyncio.sleep(0.02)  # the emulator runs in another thread: nothing to await on
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    await session.aclose()
-    table.close()
+    async with running(session, table) as task:
+        while not ready():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)  # the emulator runs in another thread: nothing to await on
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
 
 
 def creates_per_row(emu: RunningEmulator) -> Counter[str]:
