@@ -14,6 +14,7 @@ import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emulator
 from tests.prefect_server import prefect_server
+from tests.support.local_prefect import stopped_afterwards
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -32,8 +33,14 @@ def emulator() -> Iterator[RunningEmulator]:
 
 @pytest.fixture(scope="session")
 def prefect_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    with prefect_server(tmp_path_factory.mktemp("prefect-home")) as env:
-        yield env
+    """The session's Prefect API, and a rowrelay home of the session's own (never the user's): the
+    installed `rowrelay run` leaves its warm runner there, which serves this worker's later runs, as it
+    serves a user's, and is stopped when the session ends."""
+    with (
+        prefect_server(tmp_path_factory.mktemp("prefect-home")) as env,
+        stopped_afterwards(tmp_path_factory.mktemp("rowrelay-home")) as home,
+    ):
+        yield {**env, "ROWRELAY_HOME": str(home)}
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from rowrelay.tasks.state import load
 from tests.support.cli import env_for, exit_code, rowrelay, run_args, run_until_in_flight
 from tests.support.duplicates import assert_every_job_is_paid_for
 from tests.support.finished_batch import finished_batch
+from tests.support.local_prefect import stopped_afterwards
 from tests.support.runs import creates_per_row
 from tests.support.tickets import write_tickets
 
@@ -357,7 +358,7 @@ def test_with_no_key_or_url_run_starts_the_embedded_emulator_and_reuses_it(
         if not key.startswith(("OPENAI_", "AZURE_OPENAI_", "ROWRELAY_"))
     }
     env.update(ROWRELAY_HOME=str(home), ROWRELAY_EMULATOR_ARGS="--latency fixed:0.1")
-    try:
+    with stopped_afterwards(home):  # the emulator, and the runner the first run left
         first = rowrelay(run_args(source, tmp_path), env)
         assert first.returncode == 0, first.stderr[-3000:]
         assert "started the embedded emulator" in first.stderr
@@ -366,7 +367,3 @@ def test_with_no_key_or_url_run_starts_the_embedded_emulator_and_reuses_it(
         assert second.returncode == 0, second.stderr[-3000:]
         assert "reusing the embedded emulator" in second.stderr
         assert json.loads((home / "emulator.json").read_text())["pid"] == info["pid"]
-    finally:
-        info_path = home / "emulator.json"
-        if info_path.exists():
-            os.kill(json.loads(info_path.read_text())["pid"], signal.SIGTERM)

@@ -20,7 +20,7 @@ import psutil
 import pytest
 from typer.testing import CliRunner
 
-from rowrelay.flows import detached
+from rowrelay.flows import detached, warm
 from rowrelay.flows.cli import app
 from rowrelay.flows.local_prefect import MARKER, PrefectTracking, answers, read_server, stop_server
 from rowrelay.tasks.settings import Settings
@@ -108,13 +108,16 @@ def test_runs_start_one_local_server_reuse_it_and_services_stop_it(tmp_path: Pat
     assert rows["prefect"][1:3] == [str(record.pid), record.ui]
     assert rows["emulator"][1:3] == [str(emulator["pid"]), emulator["url"]]
     assert rows["prefect"][-1] == rows["emulator"][-1] == "yes"
+    runner = warm.runner_record(home)  # the first run left it; it served the second
+    assert runner is not None
+    assert rows["runner"][1] == str(runner["pid"])
 
     stopped = rowrelay(["services", "stop"], env)
     assert stopped.returncode == 0, stopped.stderr
     assert stopped.stdout.splitlines() == [
         f"stopped emulator (pid {emulator['pid']})",
         f"stopped prefect (pid {record.pid})",
-        "runner: not running",  # the CLI's module, not the installed command: never a warm runner
+        f"stopped runner (pid {runner['pid']})",
     ]
     assert not detached.runs(record.pid, MARKER)
     assert not answers(record.url)

@@ -31,6 +31,7 @@ from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emu
 from tests.llm.agent_factories import CRASH
 from tests.support.cli import ROOT, rowrelay, run_args
 from tests.support.leaks import every_log_record, files_holding
+from tests.support.local_prefect import stopped_afterwards
 from tests.support.prefect_records import artifacts_of, flow_run_on, logs_of
 from tests.support.tickets import TEMPLATE, write_tickets
 
@@ -46,6 +47,14 @@ KEY_VARIABLES = (
     "ROWRELAY_BACKEND",
 )  # fmt: skip
 ROWS = 4
+
+
+@pytest.fixture(autouse=True)
+def _home_left_stopped(tmp_path: Path) -> Iterator[None]:
+    """The tests' runs give rowrelay the home tmp_path/home (`cli_env`), where a run leaves its warm
+    runner (started with the key in its environment: `holding_the_key(tmp_path)` reads its log too)."""
+    with stopped_afterwards(tmp_path / "home"):
+        yield
 
 
 def cli_env(prefect_env: dict[str, str], home: Path, **settings: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from rowrelay.flows import warm
 from rowrelay.tasks.emulator import RunningEmulator
 from rowrelay.tasks.state import load
 from tests.support.tickets import TEMPLATE
@@ -25,9 +26,14 @@ def rowrelay(
     env: dict[str, str],
     *,
     timeout: float = 240,
-    command: list[str] = IN_PROCESS,
+    command: list[str] = INSTALLED,
     cwd: Path = ROOT,
 ) -> subprocess.CompletedProcess[str]:
+    """`rowrelay ARGS` to its end. By default the installed command, as users run it: a `run` is served
+    by the warm runner an earlier run left in `env`'s ROWRELAY_HOME (`prefect_env` has one per session),
+    whose import-time environment matches, else runs in its own process and leaves one."""
+    if command == INSTALLED and warm.wanted(args, env):  # a run that may leave a runner behind
+        assert "ROWRELAY_HOME" in env, "a test's runs leave their runner in a home of their own, not ~"
     command = [*command, *args]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
