@@ -1,7 +1,8 @@
 """Usage errors of `rowrelay run`, in a real process: exit 2 and one line on stderr naming the option or
 file, with no traceback, before anything starts.
 
-The process runs with Prefect made unimportable: the flow, the embedded emulator and every request are
+The process runs with Prefect made unimportable (forked from one that imported the CLI's other
+libraries once: tests/support/preforked.py): the flow, the embedded emulator and every request are
 reached only through Prefect, so a refusal that comes out clean proves none of them started; the tests
 check as well that no state directory, output, emulator record or local Prefect server record (that
 server is started as a process of its own, without importing Prefect here) was written.
@@ -11,10 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,19 +21,15 @@ import pytest
 from rowrelay.tasks.state import StateTable
 from tests.support.cli import ROOT
 from tests.support.last_run import ran_on
+from tests.support.preforked import Preforked, preforked
 from tests.support.tickets import TEMPLATE, write_tickets
-
-_WITHOUT_PREFECT = (
-    "import sys; sys.modules['prefect'] = None; sys.argv[0] = 'rowrelay'; "
-    "from rowrelay.flows.cli import app; app()"
-)
-"""`rowrelay` in a process where any import of Prefect fails (and so would show as a traceback)."""
 
 
 class Case:
     """A batch to refuse: its input, state directory, output, and the environment of the process."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, commands: Preforked) -> None:
+        self.commands = commands
         self.tmp = tmp_path
         self.source = write_tickets(tmp_path / "tickets.csv", 3)
         self.state = tmp_path / "state"
@@ -49,10 +44,7 @@ class Case:
         """Run the batch with `options`; assert it was refused cleanly; returns the one line it said."""
         args = ["run", str(source or self.source), "--template", TEMPLATE, "--id-column", "ticket_id",
                 "--state", str(self.state), "--output", str(self.output), *options]  # fmt: skip
-        command = [sys.executable, "-P", "-c", _WITHOUT_PREFECT, *args]
-        result = subprocess.run(
-            command, cwd=ROOT, env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=60
-        )
+        result = self.commands.run(args, {**self.env, **(env or {})}, ROOT)
         assert result.returncode == 2, result.stderr
         assert "Traceback" not in result.stderr, result.stderr
         assert result.stdout == ""
@@ -66,9 +58,15 @@ class Case:
         return line
 
 
+@pytest.fixture(scope="module")
+def commands(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Preforked]:
+    with preforked(tmp_path_factory.mktemp("preforked")) as server:
+        yield server
+
+
 @pytest.fixture
-def case(tmp_path: Path) -> Case:
-    return Case(tmp_path)
+def case(tmp_path: Path, commands: Preforked) -> Case:
+    return Case(tmp_path, commands)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,102 @@
+"""`rowrelay` commands in processes where Prefect cannot be imported, each forked from one that imported
+the CLI's libraries once (typer, pydantic, pandas, pyarrow).
+
+The usage-error tests start some sixty such commands. Started cold, each spent 0.6-1.5 CPU-seconds on
+those imports before it refused its input; forked, a command runs only its own code. What a test checks is
+unchanged: the command's exit code, stdout and stderr, from `rowrelay.flows.cli` run in a process of its
+own, with `sys.modules["prefect"] = None`, so any import of Prefect fails and would show as a traceback.
+A command whose import-time environment differs from the server's (PYTHONPATH, say, which sets
+`sys.path` only when an interpreter starts) runs cold instead, as the warm runner decides (flows/warm.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from rowrelay.flows import warm
+
+_BLOCK_PREFECT = "import sys; sys.modules['prefect'] = None\n"
+_AS_INSTALLED = "sys.argv[0] = 'rowrelay'\nfrom rowrelay.flows import entry as e\ne.finish(e.run_command())"
+COLD = [sys.executable, "-P", "-c", _BLOCK_PREFECT + _AS_INSTALLED]
+"""`rowrelay` in a process of its own where any import of Prefect fails: the installed command's own
+start and end (flows/entry.py: the CLI, the exit handlers, a flush, the exit with the command's code),
+without the warm runner it offers a `run` to."""
+
+_SERVER = (
+    _BLOCK_PREFECT
+    + r"""
+import json, os
+# What a refused `run` imports anyway, Agent Framework's loader included: none imports Prefect, and
+# none reads the environment when imported (the warm runner relies on the same: flows/warm.py).
+import rowrelay.flows.cli, rowrelay.flows.precheck, rowrelay.tasks.llm.agent_backend
+from rowrelay.flows import entry
+
+def take(request):
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.chdir(request["cwd"])
+    for fd, path in ((0, os.devnull), (1, request["stdout"]), (2, request["stderr"])):
+        os.dup2(os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC), fd)
+    sys.stdin = open(0, closefd=False)
+    sys.argv = ["rowrelay", *request["args"]]
+
+for line in sys.stdin:
+    child = os.fork()
+    if child == 0:
+        take(json.loads(line))
+        entry.finish(entry.run_command())  # as COLD ends
+    _, status = os.waitpid(child, 0)
+    print(os.waitstatus_to_exitcode(status), flush=True)
+"""
+)
+
+
+class Preforked:
+    """One forking server, for one test module's commands at a time."""
+
+    def __init__(self, scratch: Path) -> None:
+        self._scratch = scratch
+        self._print = warm.fingerprint(os.environ)  # a command's own environment replaces the rest
+        self._server = subprocess.Popen(
+            [sys.executable, "-P", "-c", _SERVER], cwd=scratch,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self._count = 0
+
+    def run(self, args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        """`rowrelay ARGS` with `env` in `cwd`, to its end."""
+        if warm.fingerprint(env) != self._print:
+            return subprocess.run(
+                [*COLD, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+            )
+        self._count += 1
+        out, err = (self._scratch / f"{self._count}.{name}" for name in ("out", "err"))
+        request = {"args": args, "env": env, "cwd": str(cwd), "stdout": str(out), "stderr": str(err)}
+        assert self._server.stdin is not None
+        assert self._server.stdout is not None
+        self._server.stdin.write(json.dumps(request) + "\n")
+        self._server.stdin.flush()
+        code = int(self._server.stdout.readline())
+        return subprocess.CompletedProcess(args, code, out.read_text(), err.read_text())
+
+    def close(self) -> None:
+        try:
+            self._server.communicate(timeout=30)  # its stdin closed, its loop ends
+        except subprocess.TimeoutExpired:  # a command that hung (its test timed out): not left running
+            self._server.kill()
+            self._server.communicate()
+
+
+@contextlib.contextmanager
+def preforked(scratch: Path) -> Iterator[Preforked]:
+    server = Preforked(scratch)
+    try:
+        yield server
+    finally:
+        server.close()
