@@ -69,6 +69,18 @@ def case(tmp_path: Path, commands: Preforked) -> Case:
     return Case(tmp_path, commands)
 
 
+def test_a_run_that_passes_every_check_fails_in_these_processes_where_it_reaches_prefect(case: Case) -> None:
+    """What makes a clean refusal here proof that nothing started: past the checks, a run imports Prefect,
+    and in these processes (forked ones too) that import fails, with a traceback and exit 1."""
+    args = ["run", str(case.source), "--template", TEMPLATE, "--id-column", "ticket_id",
+            "--state", str(case.state), "--output", str(case.output)]  # fmt: skip
+    keyed = {"ROWRELAY_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "sk-unused"}
+    ran = case.commands.run(args, {**case.env, **keyed, "ROWRELAY_PREFECT": "ephemeral"}, ROOT)
+    assert ran.returncode == 1, ran.stderr
+    assert "Traceback" in ran.stderr
+    assert "No module named 'prefect" in ran.stderr
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

@@ -33,7 +33,7 @@ def rowrelay(
     by the warm runner an earlier run left in `env`'s ROWRELAY_HOME (`prefect_env` has one per session),
     whose import-time environment matches, else runs in its own process and leaves one."""
     if command == INSTALLED and warm.wanted(args, env):  # a run that may leave a runner behind
-        assert "ROWRELAY_HOME" in env, "a test's runs leave their runner in a home of their own, not ~"
+        assert "ROWRELAY_HOME" in env, "a test's run leaves its warm runner in a home of the test's own"
     command = [*command, *args]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 

@@ -1,12 +1,12 @@
 """`rowrelay` commands in processes where Prefect cannot be imported, each forked from one that imported
-the CLI's libraries once (typer, pydantic, pandas, pyarrow).
+the CLI's own modules and libraries once (typer, pydantic, pandas, pyarrow, the SDK for an agent).
 
-The usage-error tests start some sixty such commands. Started cold, each spent 0.6-1.5 CPU-seconds on
-those imports before it refused its input; forked, a command runs only its own code. What a test checks is
-unchanged: the command's exit code, stdout and stderr, from `rowrelay.flows.cli` run in a process of its
-own, with `sys.modules["prefect"] = None`, so any import of Prefect fails and would show as a traceback.
-A command whose import-time environment differs from the server's (PYTHONPATH, say, which sets
-`sys.path` only when an interpreter starts) runs cold instead, as the warm runner decides (flows/warm.py).
+The usage-error tests start some sixty such commands. Started cold, each spent 0.3-1.8 s on those
+imports before it refused its input; forked, 0.05-0.08 s. What a test checks is unchanged: the exit
+code, stdout and stderr of the installed command's code (flows/entry.py) in a process of its own, with
+`sys.modules["prefect"] = None`, so any import of Prefect fails and shows as a traceback. A command
+whose import-time environment differs from the server's (PYTHONPATH, say, which sets `sys.path` only
+when an interpreter starts) runs cold instead, as the warm runner decides (flows/warm.py).
 """
 
 from __future__ import annotations
