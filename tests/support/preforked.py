@@ -31,7 +31,7 @@ without the warm runner it offers a `run` to."""
 _SERVER = (
     _BLOCK_PREFECT
     + r"""
-import json, os
+import json, os, select, signal
 # What a refused `run` imports anyway, Agent Framework's loader included: none imports Prefect, and
 # none reads the environment when imported (the warm runner relies on the same: flows/warm.py).
 import rowrelay.flows.cli, rowrelay.flows.precheck, rowrelay.tasks.llm.agent_backend
@@ -47,14 +47,24 @@ def take(request):
     sys.argv = ["rowrelay", *request["args"]]
 
 for line in sys.stdin:
+    request = json.loads(line)
     child = os.fork()
     if child == 0:
-        take(json.loads(line))
+        os.setpgid(0, 0)  # a group of its own, killed whole if it hangs, with whatever it started
+        take(request)
         entry.finish(entry.run_command())  # as COLD ends
+    ended = os.pidfd_open(child)
+    if not select.select([ended], [], [], request["timeout"])[0]:
+        os.killpg(child, signal.SIGKILL)  # reported as killed (-9): the test fails with its output
+    os.close(ended)
     _, status = os.waitpid(child, 0)
     print(os.waitstatus_to_exitcode(status), flush=True)
 """
 )
+
+
+_TIMEOUT = 60.0
+"""Seconds a command may take, forked or cold: a refusal takes well under one."""
 
 
 class Preforked:
@@ -73,11 +83,14 @@ class Preforked:
         """`rowrelay ARGS` with `env` in `cwd`, to its end."""
         if warm.fingerprint(env) != self._print:
             return subprocess.run(
-                [*COLD, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+                [*COLD, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=_TIMEOUT
             )
         self._count += 1
         out, err = (self._scratch / f"{self._count}.{name}" for name in ("out", "err"))
-        request = {"args": args, "env": env, "cwd": str(cwd), "stdout": str(out), "stderr": str(err)}
+        request = {
+            "args": args, "env": env, "cwd": str(cwd), "stdout": str(out), "stderr": str(err),
+            "timeout": _TIMEOUT,
+        }  # fmt: skip
         assert self._server.stdin is not None
         assert self._server.stdout is not None
         self._server.stdin.write(json.dumps(request) + "\n")
