@@ -95,6 +95,8 @@ async def started(choice: ClusterChoice) -> AsyncIterator[TaskRunner[Any]]:
     """The task runner, started and checked (scheduler answers, has workers, all with rowrelay).
     Dask's blocking client runs in threads here: the flow's event loop keeps serving meanwhile."""
     dask_installed()
+    if choice.address is not None:
+        await _answering(choice.address, choice.describe())
     runner = choice.runner()
     await asyncio.to_thread(_start, runner, choice)
     try:
@@ -159,9 +161,36 @@ def precheck(request_dask: str | None, dask_workers: int | None) -> None:
     from distributed import Client
 
     where = f"the Dask scheduler at {request_dask}"
+    asyncio.run(_answering(request_dask, where))
     try:
         client = Client(request_dask, timeout=CONNECT_TIMEOUT, set_as_default=False)  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError, ValueError) as exc:
         raise UsageError(f"{where}: no Dask scheduler answers ({_first_line(exc)})") from None
     with client:
         check_cluster(client, where)
+
+
+async def _answering(address: str, where: str) -> None:
+    """`UsageError` in one line unless a Dask scheduler answers at `address` within CONNECT_TIMEOUT."""
+    try:
+        await _handshake(address)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise UsageError(f"{where}: no Dask scheduler answers ({_first_line(exc)})") from None
+    except Exception as exc:  # bytes that are no Dask frame: numpy's MemoryError, say
+        raise UsageError(f"{where}: what answers is not a Dask scheduler ({_first_line(exc)})") from None
+
+
+async def _handshake(address: str) -> None:
+    """Connect and read the scheduler's handshake within CONNECT_TIMEOUT. Dask's own connect waits for
+    that handshake for ever: a server that accepts and never answers (an HTTP port, such as the
+    dashboard's 8787 typed for the scheduler's 8786) hung `rowrelay run` for good."""
+    from dask.utils import parse_timedelta
+    from distributed.comm.core import connect
+
+    seconds = parse_timedelta(CONNECT_TIMEOUT)
+    bound = seconds + 5  # past connect's own timeout, so a refused connection says so in Dask's words
+    try:
+        comm = await asyncio.wait_for(connect(address, timeout=seconds), bound)  # type: ignore[no-untyped-call]
+    except TimeoutError:
+        raise TimeoutError(f"connected, but no Dask handshake came within {bound:g} s") from None
+    await comm.close()

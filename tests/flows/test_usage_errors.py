@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
+from rowrelay.tasks.emulator import RunningEmulator
 from rowrelay.tasks.state import StateTable
 from tests.support.cli import ROOT
 from tests.support.last_run import ran_on
@@ -370,6 +373,21 @@ def test_a_dask_scheduler_that_does_not_answer_is_refused(case: Case) -> None:
     address = f"tcp://127.0.0.1:{free_port()}"
     line = case.refuse("--dask", address)
     assert line.startswith(f"error: the Dask scheduler at {address}: no Dask scheduler answers ("), line
+    assert not case.state.exists()
+
+
+def test_a_dask_address_with_another_server_is_refused(case: Case, emulator: RunningEmulator) -> None:
+    """Dask's own client waited for ever on a server that accepts and never answers (the dashboard's
+    HTTP port typed for the scheduler's, say), and failed with a traceback on one that answers bytes
+    that are no Dask frame."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # listens, never accepts, never answers
+        address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        line = case.refuse("--dask", address)
+    assert line.startswith(f"error: the Dask scheduler at {address}: no Dask scheduler answers ("), line
+    assert "no Dask handshake came within" in line
+    http = f"tcp://{urlsplit(emulator.url).netloc}"  # an HTTP server: the emulator
+    line = case.refuse("--dask", http)
+    assert line.startswith(f"error: the Dask scheduler at {http}: "), line
     assert not case.state.exists()
 
 
