@@ -24,6 +24,10 @@ from rowrelay.tasks.llm.bank import Bank, Kind, Limits
 
 log = logging.getLogger("rowrelay.cluster")
 EXTENSION = "rowrelay_banks"
+GONE = "rowrelay: no such budget on this scheduler (its run has ended)"
+"""What a handler answers for a bank the scheduler no longer holds: the coordinator ended the run (an
+outage, a stopped run) while a shard still asked. An answer, not a raised error, which the scheduler
+would log as an ERROR with a traceback on the command's console; the shard's link stops the shard."""
 
 
 class Banks(SchedulerPlugin):
@@ -34,27 +38,28 @@ class Banks(SchedulerPlugin):
     def __init__(self) -> None:
         self.banks: dict[str, Bank] = {}
 
-    def _bank(self, bank: str) -> Bank:
-        try:
-            return self.banks[bank]
-        except KeyError:
-            raise KeyError(f"no rowrelay budget {bank!r} on this scheduler (its run has ended)") from None
+    def grant(self, bank: str, endpoint: str, kind: Kind, count: int, tokens: int) -> float | str:
+        held = self.banks.get(bank)
+        return GONE if held is None else held.grant(endpoint, kind, count, tokens)
 
-    def grant(self, bank: str, endpoint: str, kind: Kind, count: int, tokens: int) -> float:
-        return self._bank(bank).grant(endpoint, kind, count, tokens)
+    def pause(self, bank: str, endpoint: str, kind: Kind, seconds: float) -> str | None:
+        held = self.banks.get(bank)
+        if held is None:
+            return GONE
+        held.pause(endpoint, kind, seconds)
+        return None
 
-    def pause(self, bank: str, endpoint: str, kind: Kind, seconds: float) -> None:
-        self._bank(bank).pause(endpoint, kind, seconds)
-
-    def hold(self, bank: str, endpoint: str, holder: str, count: int) -> int:
-        return self._bank(bank).hold(endpoint, holder, count)
+    def hold(self, bank: str, endpoint: str, holder: str, count: int) -> int | str:
+        held = self.banks.get(bank)
+        return GONE if held is None else held.hold(endpoint, holder, count)
 
     def release(self, bank: str, endpoint: str, holder: str, count: int) -> None:
         if bank in self.banks:  # a shard finishing after its run ended has nothing to give back
             self.banks[bank].release(endpoint, holder, count)
 
-    def stats(self, bank: str) -> dict[str, Any]:
-        return {"calls": self._bank(bank).calls}
+    def stats(self, bank: str) -> dict[str, Any] | str:
+        held = self.banks.get(bank)
+        return GONE if held is None else {"calls": held.calls}
 
     def remove_worker(self, scheduler: Scheduler, worker: str, *, stimulus_id: str, **kwargs: Any) -> None:
         for bank_id, bank in self.banks.items():
@@ -87,9 +92,7 @@ def drop_bank(bank_id: str, dask_scheduler: Scheduler) -> dict[str, Any]:
     banks = dask_scheduler.extensions.get(EXTENSION)
     if not isinstance(banks, Banks) or bank_id not in banks.banks:
         return {}
-    stats = banks.stats(bank_id)
-    del banks.banks[bank_id]
-    return stats
+    return {"calls": banks.banks.pop(bank_id).calls}
 
 
 def limits_of(rpm: int, tpm: int, poll_rpm: int, max_in_flight: int) -> dict[str, int]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from distributed import Worker, get_worker
 
+from rowrelay.tasks.cluster.bank_service import GONE
 from rowrelay.tasks.errors import BankUnreachableError
 from rowrelay.tasks.llm.bank import Kind
 
@@ -38,9 +39,12 @@ class DaskLink:
             call.close()  # never scheduled: no "never awaited" warning
             raise _unreachable(exc) from exc
         try:
-            return await asyncio.wrap_future(done)
+            answer = await asyncio.wrap_future(done)
         except (OSError, RuntimeError) as exc:  # CommClosedError is an OSError; a closed pool, a RuntimeError
             raise _unreachable(exc) from exc
+        if answer == GONE:
+            raise BankUnreachableError(f"the run's rate budget is gone from the Dask scheduler ({GONE})")
+        return answer
 
     async def grant(self, kind: Kind, count: int, tokens: int) -> float:
         return float(await self._call("rowrelay_grant", kind=kind, count=count, tokens=tokens))
