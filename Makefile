@@ -50,7 +50,7 @@ contracts: venv
 # (tests/conftest.py). A file's tests stay together, in order, on one worker. Since then the suite has
 # grown past what two cores do in that time: on 2026-12-03 three workers took 15.1 min and four 16.3 min,
 # the cores 99% busy throughout (/proc/stat), so more workers only add contention. The CLI tests served
-# by a warm runner and the usage errors forked from a preloaded process brought it to 9.9-11.2 min (README).
+# by a warm runner and the usage errors forked from a preloaded process brought it to 9.9-11.2 min in four runs, 17 min in a fifth (README).
 pytest: venv
 	$(VENV)/bin/pytest -n 3 --dist loadfile
 
