@@ -112,7 +112,7 @@ def _start(runner: TaskRunner[Any], choice: ClusterChoice) -> None:
         runner.client  # type: ignore[attr-defined]  # noqa: B018  # connects (or starts the cluster) now
     except (OSError, TimeoutError) as exc:
         runner.__exit__(None, None, None)
-        raise UsageError(f"{choice.describe()}: no Dask scheduler answers ({_first_line(exc)})") from None
+        raise _no_scheduler(choice.describe(), exc) from None
 
 
 def check_cluster(client: Client, where: str) -> None:
@@ -136,6 +136,10 @@ def check_cluster(client: Client, where: str) -> None:
 def on_scheduler(client: Client, function: Callable[..., Any], *args: Any) -> Any:
     """Run `function(*args)` in the scheduler's process (it gets `dask_scheduler=` if it takes it)."""
     return client.run_on_scheduler(function, *args)  # type: ignore[no-untyped-call]
+
+
+def _no_scheduler(where: str, exc: BaseException) -> UsageError:
+    return UsageError(f"{where}: no Dask scheduler answers ({_first_line(exc)})")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -165,7 +169,7 @@ def precheck(request_dask: str | None, dask_workers: int | None) -> None:
     try:
         client = Client(request_dask, timeout=CONNECT_TIMEOUT, set_as_default=False)  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError, ValueError) as exc:
-        raise UsageError(f"{where}: no Dask scheduler answers ({_first_line(exc)})") from None
+        raise _no_scheduler(where, exc) from None
     with client:
         check_cluster(client, where)
 
@@ -175,7 +179,7 @@ async def _answering(address: str, where: str) -> None:
     try:
         await _handshake(address)
     except (OSError, TimeoutError, ValueError) as exc:
-        raise UsageError(f"{where}: no Dask scheduler answers ({_first_line(exc)})") from None
+        raise _no_scheduler(where, exc) from None
     except Exception as exc:  # bytes that are no Dask frame: numpy's MemoryError, say
         raise UsageError(f"{where}: what answers is not a Dask scheduler ({_first_line(exc)})") from None
 
