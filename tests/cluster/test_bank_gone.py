@@ -30,7 +30,7 @@ def test_a_grant_from_a_dropped_bank_stops_the_shard_and_the_scheduler_logs_no_e
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with (
-        LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster,  # type: ignore[no-untyped-call]
+        LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster,  # type: ignore[no-untyped-call]
         Client(cluster) as client,  # type: ignore[no-untyped-call]
     ):
         client.run_on_scheduler(install_bank, "rowrelay-ended", {"default": limits_of(60, 10**6, 60, 10)})
