@@ -37,6 +37,13 @@ WORKERS_TIMEOUT = 10.0
 """Seconds to wait for an existing cluster's first worker before calling it a cluster with no workers."""
 THREADS_PER_WORKER = 2
 """Shards a LocalCluster worker runs at once: the next starts while the last one's tail finishes."""
+LOCAL_CLUSTER_HTTP: dict[str, Any] = {
+    "dashboard_address": None,
+    "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"},
+}
+"""A LocalCluster's scheduler with no dashboard. `dashboard_address=None` alone turns off only its pages:
+the scheduler still serves its HTTP routes, on 8787 by default, and warns on the console ("Port 8787 is
+already in use") when another cluster holds it. Those routes take a free local port instead."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,7 @@ class ClusterChoice:
         cluster = {
             "n_workers": self.workers,
             "threads_per_worker": THREADS_PER_WORKER,
-            "dashboard_address": None,
+            **LOCAL_CLUSTER_HTTP,
         }
         return DaskTaskRunner(cluster_kwargs=cluster)
 

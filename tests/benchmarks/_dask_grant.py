@@ -70,10 +70,11 @@ def one_grant(grants: int) -> dict[str, Any]:
 def _one_grant(grants: int, bank: str) -> dict[str, Any]:
     from distributed import Client, LocalCluster
 
+    from rowrelay.flows.cluster import LOCAL_CLUSTER_HTTP
     from rowrelay.tasks.cluster.bank_service import drop_bank, install_bank, limits_of
 
     began = time.perf_counter()
-    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)  # type: ignore[no-untyped-call]
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, **LOCAL_CLUSTER_HTTP)  # type: ignore[no-untyped-call]
     with cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
         client.wait_for_workers(1)
         started = time.perf_counter() - began

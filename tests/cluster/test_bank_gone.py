@@ -10,6 +10,7 @@ import logging
 import pytest
 from distributed import Client, LocalCluster
 
+from rowrelay.flows.cluster import LOCAL_CLUSTER_HTTP
 from rowrelay.tasks.cluster.bank_service import drop_bank, install_bank, limits_of
 from rowrelay.tasks.errors import BankUnreachableError
 
@@ -30,7 +31,7 @@ def test_a_grant_from_a_dropped_bank_stops_the_shard_and_the_scheduler_logs_no_e
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with (
-        LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster,  # type: ignore[no-untyped-call]
+        LocalCluster(n_workers=1, processes=False, **LOCAL_CLUSTER_HTTP) as cluster,  # type: ignore[no-untyped-call]
         Client(cluster) as client,  # type: ignore[no-untyped-call]
     ):
         client.run_on_scheduler(install_bank, "rowrelay-ended", {"default": limits_of(60, 10**6, 60, 10)})

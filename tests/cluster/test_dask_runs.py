@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -65,17 +66,33 @@ def _assert_finished_and_paid_for(state: Path, emu: EmulatorProcess, rows: int) 
 def test_two_workers_share_one_rate_budget(tmp_path: Path, prefect_env: dict[str, str]) -> None:
     rows = 400
     source = write_tickets(tmp_path / "tickets.csv", rows)
-    with emulator_process("--rpm", str(RPM), "--rate-window", "1", "--latency", "fixed:0.5") as emu:
+    with (
+        emulator_process("--rpm", str(RPM), "--rate-window", "1", "--latency", "fixed:0.5") as emu,
+        _dask_default_http_port_taken(),
+    ):
         args = [*run_args(source, tmp_path), "--dask-workers", "2", "--rpm", str(RPM)]
         env = {**_env(prefect_env, emu), "PREFECT_LOGGING_LEVEL": "INFO"}  # Prefect's default, as users run
         done = rowrelay(args, env, timeout=400)
         assert done.returncode == 0, done.stderr[-3000:]
         # The workers print to the command's stderr, at its console's level: no INFO line per shard
         assert "Finished in state" not in done.stderr, done.stderr[-3000:]
+        # Nor Dask's "Port 8787 is already in use": the LocalCluster's scheduler took it by default
+        assert "8787" not in done.stderr, done.stderr[-3000:]
         frame = load(tmp_path / "state")
         assert set(frame["writer"]) == {f"shard-{n}" for n in range(4)}  # 2 workers, 2 threads each
         _assert_finished_and_paid_for(tmp_path / "state", emu, rows)
         _assert_within_its_limit(emu, RPM)
+
+
+@contextlib.contextmanager
+def _dask_default_http_port_taken() -> Iterator[None]:
+    """Port 8787 held, as another cluster's scheduler or a dashboard holds it (if something already
+    does, so much the better)."""
+    with socket.socket() as holder:
+        with contextlib.suppress(OSError):
+            holder.bind(("127.0.0.1", 8787))
+            holder.listen()
+        yield
 
 
 def _assert_within_its_limit(emu: EmulatorProcess, rpm: int) -> None:

@@ -407,13 +407,15 @@ def test_dask_options_that_contradict_each_other_are_refused(case: Case) -> None
 def test_a_dask_cluster_with_no_workers_or_without_rowrelay_is_refused(case: Case) -> None:
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=0, processes=True, dashboard_address=None) as empty:  # type: ignore[no-untyped-call]
+    from rowrelay.flows.cluster import LOCAL_CLUSTER_HTTP
+
+    with LocalCluster(n_workers=0, processes=True, **LOCAL_CLUSTER_HTTP) as empty:  # type: ignore[no-untyped-call]
         where = f"error: the Dask scheduler at {empty.scheduler_address}"
         line = case.refuse("--dask", empty.scheduler_address)
         assert line == f"{where}: the cluster has no workers (none joined in 10 s)"
     hide = case.tmp / "hide_rowrelay.py"
     hide.write_text("import sys\nsys.modules['rowrelay'] = None  # a worker environment without rowrelay\n")
-    bare_cluster = LocalCluster(n_workers=1, processes=True, dashboard_address=None, preload=[str(hide)])  # type: ignore[no-untyped-call]
+    bare_cluster = LocalCluster(n_workers=1, processes=True, preload=[str(hide)], **LOCAL_CLUSTER_HTTP)  # type: ignore[no-untyped-call]
     with bare_cluster as bare:
         where = f"error: the Dask scheduler at {bare.scheduler_address}"
         line = case.refuse("--dask", bare.scheduler_address)
