@@ -353,11 +353,12 @@ def _check_deployment(request: BatchRequest, state: Path) -> None:
     """What a scheduled run would refuse, refused now: its input, state directory, output, endpoints and
     cluster."""
     from rowrelay.flows import cluster
-    from rowrelay.flows.precheck import check_destinations, check_keys, read_checked
+    from rowrelay.flows.precheck import check_destinations, check_keys, check_state_readable, read_checked
 
     try:
         read_checked(request)
         check_destinations(request, state)
+        check_state_readable(state)
         check_keys(request)
         cluster.precheck(request.dask, request.dask_workers)
     except UsageError as exc:

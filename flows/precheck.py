@@ -4,7 +4,8 @@
 
 In order: the cost cap (`--max-cost` needs a known price for the model, `--prices` a valid file), the input
 (readable, CSV/Parquet/JSONL, the template's columns present, ids unique, no column named like a result
-column), where the state and the output go (a folder that can hold the batch; an output with a known
+column), where the state and the output go (a folder that can hold the batch, its state files' footers
+readable; an output with a known
 extension in a folder that can be written or created, not the input file), the batch's lease (a live
 runner holding it refuses a second run, by name: found here in a few seconds, rather than after Prefect's
 start-up), the server the batch last ran on (`same_server`), and the `--agent` factory. Each problem is
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from rowrelay.flows import cluster
 from rowrelay.flows.backends import backend_name
+from rowrelay.flows.cli_errors import state_problem
 from rowrelay.flows.input_reading import prepared_for
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.same_server import check_same_server
@@ -32,15 +34,15 @@ from rowrelay.tasks.dataset import (
     result_clash,
 )
 from rowrelay.tasks.dataset.typed import field_clashes
-from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.errors import DamagedFileError, UsageError
 from rowrelay.tasks.llm.credentials import credentials_problem
 from rowrelay.tasks.llm.prices import cap_problem
 from rowrelay.tasks.run.endpoints import Endpoint
-from rowrelay.tasks.state import state_directory_problem
+from rowrelay.tasks.state import check_state_files, state_directory_problem
 from rowrelay.tasks.state.files import MAIN_WRITER
 from rowrelay.tasks.state.lease import held_error, live_holder
 
-__all__ = ["check_destinations", "check_keys", "check_run", "read_checked"]
+__all__ = ["check_destinations", "check_keys", "check_run", "check_state_readable", "read_checked"]
 
 
 def check_run(request: BatchRequest) -> PreparedInput:
@@ -52,6 +54,7 @@ def check_run(request: BatchRequest) -> PreparedInput:
     prepared = read_checked(request)
     state_dir = request.state_dir(prepared)
     check_destinations(request, state_dir)
+    check_state_readable(state_dir)
     holder = live_holder(state_dir, MAIN_WRITER, time.time())
     if holder is not None:
         raise held_error(state_dir, holder)
@@ -101,6 +104,15 @@ def check_destinations(request: BatchRequest, state_dir: Path) -> None:
         problem = f"{replaced}, and the next run would read it as its input"
     if problem is not None:
         raise UsageError(f"{_named('--output', request.output is not None, output)}: {problem}")
+
+
+def check_state_readable(state_dir: Path) -> None:
+    """Refuse a batch whose state files are damaged where a resume would find it at once (torn, not
+    Parquet, not ours): the run would stop on them only after starting Prefect and the emulator."""
+    try:
+        check_state_files(state_dir)
+    except DamagedFileError as exc:
+        raise UsageError(state_problem(exc, state_dir)) from exc
 
 
 def _named(option: str, given: bool, path: Path) -> str:

@@ -63,6 +63,7 @@ from rowrelay.tasks.state.reader import latest_sql, load, read_table, summarize,
 from rowrelay.tasks.state.results import RESULT_STATUS, of_input, results_frame, results_frame_of
 from rowrelay.tasks.state.run_record import RunRecord, read_run_record, write_run_record
 from rowrelay.tasks.state.schema import SCHEMA, SCHEMA_VERSION, RowState
+from rowrelay.tasks.state.segments import check_state_files
 from rowrelay.tasks.state.table import COMPACT_SEGMENTS, OrphanPolicy, StateTable, TableOptions
 from rowrelay.tasks.state.transitions import TRANSITIONS, check_transition, is_allowed
 
@@ -86,6 +87,7 @@ __all__ = [
     "StateError",
     "StateTable",
     "TableOptions",
+    "check_state_files",
     "check_transition",
     "is_allowed",
     "is_state_directory",

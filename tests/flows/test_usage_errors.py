@@ -449,6 +449,31 @@ def test_rows_holding_response_ids_are_not_resumed_on_another_server(case: Case)
     assert sorted((p.relative_to(case.state), p.stat().st_mtime_ns) for p in case.state.rglob("*")) == before
 
 
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        pytest.param(b"", "Parquet file size is 0 bytes", id="torn"),
+        pytest.param(b"PAR1 not a footer", "Parquet magic bytes not found in footer", id="not parquet"),
+    ],
+)
+def test_a_batch_with_a_damaged_state_file_is_refused_naming_it_before_anything_starts(
+    case: Case, damage: bytes, reason: str
+) -> None:
+    """It was refused only once the run had read its table: after it had started the local Prefect
+    server and the embedded emulator, and said so in three lines."""
+    _ran_on(case, "emulator", None, ["completed", "pending"])
+    [segment, *_] = sorted(case.state.glob("*/*.parquet"))  # a segment or the snapshot closing left
+    segment.write_bytes(damage)
+    line = case.refuse()
+    assert line.startswith(f"error: {segment}: torn, corrupt or of the wrong schema ("), line
+    assert reason in line, line
+    assert line.endswith(
+        f"; run `rowrelay repair {case.state}` to move damaged files aside (`--dry-run` first shows which "
+        "rows fall back to what)"
+    ), line
+    assert segment.read_bytes() == damage
+
+
 def test_a_batch_run_on_a_backend_does_not_fall_back_to_the_emulator_without_being_told(case: Case) -> None:
     _ran_on(case, "openai", None, ["completed", "pending"])
     line = case.refuse()
