@@ -5,12 +5,11 @@
 In order: the cost cap (`--max-cost` needs a known price for the model, `--prices` a valid file), the input
 (readable, CSV/Parquet/JSONL, the template's columns present, ids unique, no column named like a result
 column), where the state and the output go (a folder that can hold the batch, its state files' footers
-readable; an output with a known
-extension in a folder that can be written or created, not the input file), the batch's lease (a live
-runner holding it refuses a second run, by name: found here in a few seconds, rather than after Prefect's
-start-up), the server the batch last ran on (`same_server`), and the `--agent` factory. Each problem is
-one `UsageError` (or `LeaseHeldError`) naming the option or file; the settings' own values were checked
-when the request was built (`load_settings`).
+readable; an output with a known extension in a folder that can be written or created, not the input
+file), the batch's lease (a live runner holding it refuses a second run, by name: found here in a few
+seconds, rather than after Prefect's start-up), the server the batch last ran on (`same_server`), and the
+`--agent` factory. Each problem is one `UsageError` (or `LeaseHeldError`) naming the option or file; the
+settings' own values were checked when the request was built (`load_settings`).
 """
 
 from __future__ import annotations
