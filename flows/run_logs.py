@@ -8,6 +8,9 @@ there); anything else (another thread, `rowrelay status`) is skipped silently, n
 who already routes rowrelay to Prefect (`PREFECT_LOGGING_EXTRA_LOGGERS=rowrelay`) keeps that handler and
 gets no second one. What reaches a console is the console handler's business: the CLI filters by the
 level of its handler (WARNING, INFO with `--verbose`), not of the loggers, so the console is unchanged.
+
+Log lines the server does not take (it is down, or restarting) are said once as a warning, not in
+Prefect's words (`_send_logs`).
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from prefect.context import FlowRunContext, TaskRunContext
-from prefect.logging.handlers import APILogHandler
+from prefect.logging.handlers import APILogHandler, APILogWorker
 
 LOGGER = "rowrelay"
 _lock = threading.Lock()
@@ -26,6 +30,27 @@ _users = 0
 _installed: tuple[logging.Handler | None, int] | None = None
 """While any batch runs in this process: the handler added (None if the user's was kept) and the
 logger's level before."""
+
+
+_lost = threading.Event()
+"""Set once a batch of log lines failed to reach the server while the current batches run: said once."""
+
+
+async def _send_logs(self: APILogWorker, items: list[dict[str, Any]]) -> None:
+    """Prefect's `APILogWorker._handle_batch` (prefect 3.8.8), which on a failure wrote `--- Error logging
+    to API ---` and the error, with no newline, straight onto the console (the run's summary went on on
+    the same line): the failure said once, as the run's other warnings are. Only the flow run's logs in
+    Prefect lose those lines; the batch, its state table and its output do not."""
+    try:
+        await self._client.create_logs(items)
+    except Exception as exc:  # as Prefect's: whatever the client raised, the logs are lost, not the run
+        if not _lost.is_set():
+            _lost.set()
+            logging.getLogger("rowrelay.prefect").warning(
+                "the Prefect server did not take some of this run's log lines (%s): its flow run's logs "
+                "miss them; the batch itself is not affected",
+                " ".join(str(exc).split()) or type(exc).__name__,
+            )
 
 
 class _RunLogHandler(APILogHandler):
@@ -44,6 +69,8 @@ def sent_to_flow_run() -> Iterator[None]:
     logger = logging.getLogger(LOGGER)
     with _lock:
         if _users == 0:
+            _lost.clear()
+            APILogWorker._handle_batch = _send_logs  # type: ignore[method-assign]
             theirs = any(isinstance(handler, APILogHandler) for handler in logger.handlers)
             added: logging.Handler | None = None if theirs else _RunLogHandler(logging.INFO)
             if added is not None:
