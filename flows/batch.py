@@ -30,6 +30,7 @@ from rowrelay.flows.artifacts import ProgressArtifact, publish_summary
 from rowrelay.flows.cancel_hook import cancel_on_the_server, running
 from rowrelay.flows.cluster import ClusterChoice, check_cost_cap, started
 from rowrelay.flows.cluster_run import bank_limits, run_on_cluster, shard_jobs, spread, threads_of
+from rowrelay.flows.earlier_batches import check_earlier_batches
 from rowrelay.flows.input_reading import prepared_for
 from rowrelay.flows.narration import Narrator, log_outcome
 from rowrelay.flows.outcome import FailThreshold, final_state
@@ -192,6 +193,7 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     state_dir = request.state_dir(prepared)
     check_destinations(request, state_dir)  # before the emulator starts or the state dir is made
     check_same_server(request, state_dir)
+    check_earlier_batches(request, prepared, state_dir)
     settings, url, targets = resolve_targets(request)
     table = open_table(state_dir, settings)
     out = request.output_path(state_dir)

@@ -22,10 +22,12 @@ from rowrelay.flows.backends import backend_name
 from rowrelay.flows.request import BatchRequest
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.records import HOLDING_TOKEN
+from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import read_run_record, read_table
+from rowrelay.tasks.state.run_record import RunRecord
 from rowrelay.tasks.state.schema import value_counts
 
-__all__ = ["check_same_server"]
+__all__ = ["check_same_server", "server_of_record", "server_of_run"]
 
 
 def check_same_server(request: BatchRequest, state_dir: Path) -> None:
@@ -37,9 +39,7 @@ def check_same_server(request: BatchRequest, state_dir: Path) -> None:
         return
     settings = request.settings
     backend = backend_name(settings)
-    azure = settings.azure_endpoint if backend == "azure" else None
-    was = _server(record.backend, record.base_url, record.azure_endpoint)
-    now = _server(backend, settings.base_url, azure)
+    was, now = server_of_record(record), server_of_run(settings)
     if was == now or _unrecorded_azure(record.backend, record.base_url, record.azure_endpoint, backend):
         return
     counts = _counts(state_dir)
@@ -68,6 +68,17 @@ def check_same_server(request: BatchRequest, state_dir: Path) -> None:
             f"again: this run on {_described(now)} would keep the emulator's answers in its output. Give "
             "it a state of its own (--state)"
         )
+
+
+def server_of_record(record: RunRecord) -> tuple[str, str | None]:
+    """The server a recorded run talked to (`_server`)."""
+    return _server(record.backend, record.base_url, record.azure_endpoint)
+
+
+def server_of_run(settings: Settings) -> tuple[str, str | None]:
+    """The server a run with these settings talks to (`_server`)."""
+    backend = backend_name(settings)
+    return _server(backend, settings.base_url, settings.azure_endpoint if backend == "azure" else None)
 
 
 def _server(backend: str, base_url: str | None, azure_endpoint: str | None = None) -> tuple[str, str | None]:

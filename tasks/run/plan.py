@@ -236,7 +236,8 @@ def _refuse_changed_inputs(table: StateTable, prepared: PreparedInput) -> None:
     changed: list[str] = planned.column("row_key").filter(differ).to_pylist()  # type: ignore[assignment]
     if changed:
         sample = ", ".join(changed[:5])
+        rows = "1 row" if len(changed) == 1 else f"{len(changed)} rows"
         raise UsageError(
-            f"{len(changed)} rows changed input since this batch was planned (e.g. {sample}); "
+            f"{rows} changed input since this batch was planned (e.g. {sample}); "
             "use a new --state directory for the new input, or restore the old one"
         )

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import orjson
@@ -16,6 +17,7 @@ import pytest
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.state import load
 from tests.support.cli import ROOT
+from tests.support.duplicates import assert_every_job_is_paid_for
 from tests.support.last_run import ran_on
 from tests.support.prefect_records import artifacts_of
 from tests.support.runs import creates_per_row, flow_args
@@ -206,3 +208,41 @@ async def test_an_edited_input_resumes_with_each_result_on_its_own_row(
     state = load(tmp_path / "state").set_index("row_key")["status"]
     assert state["T-STALE"] == "pending"
     assert state["T-00005"] == "completed"
+
+
+async def test_a_changed_input_under_its_default_state_is_refused_where_it_would_send_rows_again(
+    prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A default state is named by the input's contents, so a DataFrame with two rows added got a batch of
+    its own, which sent the three rows an earlier batch had answered again, paid twice, without a word.
+    Now the flow refuses before anything is sent, naming that batch; resumed there, only the new rows go."""
+    from rowrelay.flows.batch import run_batch
+    from rowrelay.tasks.errors import UsageError
+
+    states = tmp_path / "states"
+    monkeypatch.setenv("ROWRELAY_STATE_DIR", str(states))
+    frame = pd.DataFrame({"question": [f"Question {i}?" for i in range(3)]})
+    extended = pd.DataFrame({"question": [f"Question {i}?" for i in range(5)]})
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"))) as emu:
+        output = str(tmp_path / "out.parquet")
+        args = {"prompt_column": "question", "output": output, "backend": "emulator", "base_url": emu.url}
+        first = await run_batch(frame, **args)
+        [earlier] = states.iterdir()
+        with pytest.raises(UsageError) as refused:
+            await run_batch(extended, **args)
+        assert list(states.iterdir()) == [earlier]  # nothing made for the new batch
+        assert len(emu.emulator.listing()) == 3
+        resumed = await run_batch(extended, **args, state=str(earlier))
+        jobs = creates_per_row(emu)
+    assert first.counts["completed"] == 3
+    assert str(refused.value).startswith(
+        f"3 rows of this input were already sent by {earlier}, a batch of this input before it changed; "
+        "as changed, the input gets a new default state ("
+    )
+    assert str(refused.value).endswith(
+        f"paid twice: resume that batch over the changed input with --state {earlier} (rows are matched "
+        "by key; new rows are planned), or pass --state NEW_DIR to send them again"
+    )
+    assert resumed.counts["completed"] == 5
+    assert sorted(jobs.values()) == [1] * 5
+    assert_every_job_is_paid_for(load(earlier), jobs, Counter())

@@ -43,10 +43,21 @@ class Case:
             "ROWRELAY_HOME": str(self.home),
         }
 
-    def refuse(self, *options: str, source: Path | None = None, env: dict[str, str] | None = None) -> str:
+    def args(self, *options: str, source: Path | None = None, given_state: bool = True) -> list[str]:
+        """`rowrelay run` of the batch with `options`; `given_state=False` leaves its state the default."""
+        state = ["--state", str(self.state)] if given_state else []
+        return ["run", str(source or self.source), "--template", TEMPLATE, "--id-column", "ticket_id",
+                *state, "--output", str(self.output), *options]  # fmt: skip
+
+    def refuse(
+        self,
+        *options: str,
+        source: Path | None = None,
+        env: dict[str, str] | None = None,
+        given_state: bool = True,
+    ) -> str:
         """Run the batch with `options`; assert it was refused cleanly; returns the one line it said."""
-        args = ["run", str(source or self.source), "--template", TEMPLATE, "--id-column", "ticket_id",
-                "--state", str(self.state), "--output", str(self.output), *options]  # fmt: skip
+        args = self.args(*options, source=source, given_state=given_state)
         result = self.commands.run(args, {**self.env, **(env or {})}, ROOT)
         assert result.returncode == 2, result.stderr
         assert "Traceback" not in result.stderr, result.stderr
@@ -59,6 +70,26 @@ class Case:
         # The local Prefect server starts without importing Prefect here: its record is the proof.
         assert not (self.home / "prefect-server.json").exists()
         return line
+
+    def reaches_prefect(
+        self, *options: str, env: dict[str, str] | None = None, given_state: bool = True
+    ) -> None:
+        """Run the batch with `options` on a server and Prefect API that start nothing here; assert it
+        passed every check: it got as far as importing Prefect, which fails in these processes."""
+        args = self.args(*options, given_state=given_state)
+        ran = self.commands.run(args, {**self.env, **_NOTHING_STARTED, **(env or {})}, ROOT)
+        assert ran.returncode == 1, ran.stderr
+        assert "Traceback" in ran.stderr
+        assert "No module named 'prefect" in ran.stderr
+
+
+_NOTHING_STARTED = {
+    "ROWRELAY_BASE_URL": "http://127.0.0.1:9/v1",
+    "OPENAI_API_KEY": "sk-unused",
+    "ROWRELAY_PREFECT": "ephemeral",
+}
+"""A backend and a Prefect API for which a run starts no process of its own (no embedded emulator, no
+local Prefect server), and sends nothing before it imports Prefect."""
 
 
 @pytest.fixture(scope="module")
@@ -75,13 +106,7 @@ def case(tmp_path: Path, commands: Preforked) -> Case:
 def test_a_run_that_passes_every_check_fails_in_these_processes_where_it_reaches_prefect(case: Case) -> None:
     """What makes a clean refusal here proof that nothing started: past the checks, a run imports Prefect,
     and in these processes (forked ones too) that import fails, with a traceback and exit 1."""
-    args = ["run", str(case.source), "--template", TEMPLATE, "--id-column", "ticket_id",
-            "--state", str(case.state), "--output", str(case.output)]  # fmt: skip
-    keyed = {"ROWRELAY_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "sk-unused"}
-    ran = case.commands.run(args, {**case.env, **keyed, "ROWRELAY_PREFECT": "ephemeral"}, ROOT)
-    assert ran.returncode == 1, ran.stderr
-    assert "Traceback" in ran.stderr
-    assert "No module named 'prefect" in ran.stderr
+    case.reaches_prefect()
 
 
 @pytest.mark.parametrize(
@@ -493,3 +518,38 @@ def test_a_batch_the_emulator_answered_is_not_finished_on_a_backend(case: Case) 
         "sent again: this run on openai at http://127.0.0.1:10/v1 would keep the emulator's answers in "
         "its output. Give it a state of its own (--state)"
     )
+
+
+def test_a_changed_input_under_its_default_state_is_refused_where_an_earlier_batch_sent_its_rows(
+    case: Case,
+) -> None:
+    """A default state is named by the input's contents: the file with a row added got a new batch, which
+    sent the rows the earlier batch of it had sent again, paid twice, without a word (`earlier_batches`).
+    A given --state, another model or another server is a batch of its own, and is let through."""
+    from rowrelay.tasks.dataset import InputSpec, prepare, read_input
+
+    states = case.tmp / "states"
+    earlier = states / "tickets-0123456789"  # as `BatchRequest.state_dir` names a default state
+    prepared = prepare(read_input(case.source), InputSpec(TEMPLATE, id_column="ticket_id"))
+    planned = [(r.row_key, r.row_index, r.input_hash) for r in prepared.rows]
+    server = _NOTHING_STARTED["ROWRELAY_BASE_URL"]
+    statuses = ["completed", "queued", "pending"]  # the pending row was never sent
+    ran_on(earlier, case.output, "openai", server, statuses, planned, input=case.source, model="gpt-4.1-mini")
+    write_tickets(case.source, 4)  # a row added
+    before = sorted((p.relative_to(states), p.stat().st_mtime_ns) for p in states.rglob("*"))
+    env = {**_NOTHING_STARTED, "ROWRELAY_STATE_DIR": str(states)}
+    line = case.refuse(env=env, given_state=False)
+    assert line.startswith(
+        f"error: 2 rows of this input were already sent by {earlier}, a batch of this input before it "
+        f"changed; as changed, the input gets a new default state ({states}/tickets-"
+    ), line
+    assert line.endswith(
+        f") that would send them again, paid twice: resume that batch over the changed input with --state "
+        f"{earlier} (rows are matched by key; new rows are planned), or pass --state NEW_DIR to send them "
+        "again"
+    ), line
+    assert sorted((p.relative_to(states), p.stat().st_mtime_ns) for p in states.rglob("*")) == before
+    case.reaches_prefect(env={"ROWRELAY_STATE_DIR": str(states)})  # --state given
+    case.reaches_prefect("--model", "gpt-4.1", env={"ROWRELAY_STATE_DIR": str(states)}, given_state=False)
+    elsewhere = {"ROWRELAY_STATE_DIR": str(states), "ROWRELAY_BASE_URL": "http://127.0.0.1:10/v1"}
+    case.reaches_prefect(env=elsewhere, given_state=False)

@@ -15,11 +15,14 @@ def ran_on(
     statuses: list[str],
     planned: list[tuple[str, int, str]] | None = None,
     azure_endpoint: str | None = None,
+    input: Path | None = None,
+    model: str = "m",
 ) -> None:
     """The state of a batch whose last run was on `backend` at `base_url`, its rows in `statuses`:
     pending, queued, in_progress or completed. The rows are `planned` (key, index, input hash: an
     input's own, `PreparedInput.planned`), else `T-00000`, ... with made-up hashes; `azure_endpoint`:
-    the Azure resource the run used, as a run on the azure backend records it."""
+    the Azure resource the run used, as a run on the azure backend records it; `input` the file it read,
+    `model` its model."""
     rows = planned or [(f"T-{i:05d}", i, f"hash {i}") for i in range(len(statuses))]
     with StateTable.open(state) as table:
         table.add_pending(rows)
@@ -33,7 +36,7 @@ def ran_on(
             if status == "completed":
                 table.transition(key, "completed", output_text="an answer")
     record = RunRecord(
-        output=str(output), backend=backend, base_url=base_url, model="m", mode="poll",
-        azure_endpoint=azure_endpoint,
+        input=None if input is None else str(input.resolve()), output=str(output), backend=backend,
+        base_url=base_url, model=model, mode="poll", azure_endpoint=azure_endpoint,
     )  # fmt: skip
     write_run_record(state, record)
