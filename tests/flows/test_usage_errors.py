@@ -553,3 +553,31 @@ def test_a_changed_input_under_its_default_state_is_refused_where_an_earlier_bat
     case.reaches_prefect("--model", "gpt-4.1", env={"ROWRELAY_STATE_DIR": str(states)}, given_state=False)
     elsewhere = {"ROWRELAY_STATE_DIR": str(states), "ROWRELAY_BASE_URL": "http://127.0.0.1:10/v1"}
     case.reaches_prefect(env=elsewhere, given_state=False)
+
+
+@pytest.mark.parametrize(
+    ("statuses", "refused"),
+    [
+        pytest.param(["completed", "queued", "pending"], True, id="answers kept, rows left"),
+        pytest.param(["completed", "completed", "completed"], False, id="nothing left to send"),
+        pytest.param(["pending", "pending", "pending"], False, id="no answer kept"),
+    ],
+)
+def test_a_batch_is_not_resumed_on_another_model_while_its_output_would_mix_both(
+    case: Case, statuses: list[str], refused: bool
+) -> None:
+    """Rows answered (or on their way) keep their answers and are never sent again; the rows left went to
+    the new model, and the output held both models' answers, nothing in it telling which is which."""
+    server = _NOTHING_STARTED["ROWRELAY_BASE_URL"]
+    ran_on(case.state, case.output, "openai", server, statuses, model="gpt-4.1-mini")
+    if not refused:
+        case.reaches_prefect("--model", "gpt-4.1")
+        return
+    line = case.refuse("--model", "gpt-4.1", env=_NOTHING_STARTED)
+    assert line == (
+        f"error: {case.state}: 2 rows hold their answers (or await them) from gpt-4.1-mini, the model the "
+        "batch last ran on, and are never sent again: this run on gpt-4.1 would mix the two models' "
+        "answers in its output. Run it with --model gpt-4.1-mini to finish the batch, or give it a state "
+        "of its own (--state) to send every row to gpt-4.1"
+    )
+    case.reaches_prefect("--model", "gpt-4.1-mini")
