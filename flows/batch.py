@@ -38,7 +38,7 @@ from rowrelay.flows.precheck import check_destinations, check_fields, check_keys
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.run_labels import label_flow_run
 from rowrelay.flows.run_logs import sent_to_flow_run
-from rowrelay.flows.same_server import check_same_model, check_same_server
+from rowrelay.flows.same_server import check_same_requests, check_same_server
 from rowrelay.flows.targets import (
     Target,
     open_sessions,
@@ -193,7 +193,7 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     state_dir = request.state_dir(prepared)
     check_destinations(request, state_dir)  # before the emulator starts or the state dir is made
     check_same_server(request, state_dir)
-    check_same_model(request, state_dir)
+    check_same_requests(request, state_dir)
     check_earlier_batches(request, prepared, state_dir)
     settings, url, targets = resolve_targets(request)
     table = open_table(state_dir, settings)

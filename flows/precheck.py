@@ -7,11 +7,10 @@ In order: the cost cap (`--max-cost` needs a known price for the model, `--price
 column), where the state and the output go (a folder that can hold the batch, its state files' footers
 readable; an output with a known extension in a folder that can be written or created, not the input
 file), the batch's lease (a live runner holding it refuses a second run, by name: found here in a few
-seconds, rather than after Prefect's start-up), the server and model the batch last ran on
-(`same_server`), earlier batches of a changed input that sent some of its rows (`earlier_batches`), and
-the `--agent` factory.
-Each problem is one `UsageError` (or `LeaseHeldError`) naming the option or file; the settings' own
-values were checked when the request was built (`load_settings`).
+seconds, rather than after Prefect's start-up), the server the batch last ran on and what it asked of a
+row (`same_server`), earlier batches of a changed input that sent some of its rows (`earlier_batches`),
+and the `--agent` factory. Each problem is one `UsageError` (or `LeaseHeldError`) naming the option or
+file; the settings' own values were checked when the request was built (`load_settings`).
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from rowrelay.flows.cli_errors import state_problem
 from rowrelay.flows.earlier_batches import check_earlier_batches
 from rowrelay.flows.input_reading import prepared_for
 from rowrelay.flows.request import BatchRequest
-from rowrelay.flows.same_server import check_same_model, check_same_server
+from rowrelay.flows.same_server import check_same_requests, check_same_server
 from rowrelay.tasks.dataset import (
     RESULT_COLUMNS,
     PreparedInput,
@@ -61,7 +60,7 @@ def check_run(request: BatchRequest) -> PreparedInput:
     if holder is not None:
         raise held_error(state_dir, holder)
     check_same_server(request, state_dir)
-    check_same_model(request, state_dir)
+    check_same_requests(request, state_dir)
     check_earlier_batches(request, prepared, state_dir)
     if request.agent is not None:
         check_agent(request.agent)

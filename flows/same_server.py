@@ -1,4 +1,5 @@
-"""A batch resumes on the server and model its last run used, or says why not before anything is sent.
+"""A batch resumes on the server its last run used, asking the same of a row, or says why not before
+anything is sent.
 
 A row holding a response id can be collected only from the server that made it: anywhere else its id
 is unknown (404), the row is recorded as expired and created again, so a job already paid for is paid
@@ -9,9 +10,11 @@ batch tried on the emulator and then run for real under the same state, whose an
 sent again. All three used to happen in silence; now the run is refused, naming what the batch last ran
 on and the way out.
 
-A run on another model than the batch's last (`--model`, or `ROWRELAY_MODEL` in another shell) kept
-the answers of the first for the rows it had answered and sent the rest to the second: an output of
-two models' answers, with nothing in it to tell them apart. It is refused too while both would be in it.
+A run that asks something else of a row than the batch's last (another `--model`, or `ROWRELAY_MODEL` in
+another shell; another `--schema`; another `--agent`) kept the first run's answers for the rows it had
+answered and sent the rest the new way: an output of two kinds of answer (two models', or a typed column
+empty on the rows of the first schema), nothing in it telling them apart. It is refused too while both
+would be in it.
 
 Emulators are one server here: their answers cost nothing and their ids die with them. Runs over
 several endpoints (`--endpoints`) are not checked here: each row names the endpoint that created it,
@@ -31,7 +34,7 @@ from rowrelay.tasks.state import read_run_record, read_table
 from rowrelay.tasks.state.run_record import RunRecord
 from rowrelay.tasks.state.schema import value_counts
 
-__all__ = ["check_same_model", "check_same_server", "server_of_record", "server_of_run"]
+__all__ = ["check_same_requests", "check_same_server", "server_of_record", "server_of_run"]
 
 
 def check_same_server(request: BatchRequest, state_dir: Path) -> None:
@@ -74,25 +77,49 @@ def check_same_server(request: BatchRequest, state_dir: Path) -> None:
         )
 
 
-def check_same_model(request: BatchRequest, state_dir: Path) -> None:
-    """Refuse a run on another model than the batch's last run while rows hold that model's answers (or
-    are on their way to them) and others are left to send: the output would mix the two models' answers,
-    nothing in it telling which is which."""
+def check_same_requests(request: BatchRequest, state_dir: Path) -> None:
+    """Refuse a run that asks something else of a row than the batch's last run (another model, output
+    schema or agent) while rows hold that run's answers (or are on their way to them) and others are left
+    to send: the output would mix both runs' answers, nothing in it telling which is which."""
     record = None if request.endpoints else read_run_record(state_dir)
-    model = request.settings.model
-    if record is None or record.endpoints or record.model == model:
+    if record is None or record.endpoints:
+        return
+    changes = _changes(request, record)
+    if not changes:
         return
     counts = _counts(state_dir)
     kept = counts.get("completed", 0) + sum(counts.get(status, 0) for status in HOLDING_TOKEN)
     if not kept or counts.get("completed", 0) == sum(counts.values()):
-        return  # nothing of the other model's is kept, or nothing is left to send
-    rows = "1 row holds its answer" if kept == 1 else f"{kept} rows hold their answers"
-    raise UsageError(
-        f"{state_dir}: {rows} (or await {'it' if kept == 1 else 'them'}) from {record.model}, the model "
-        f"the batch last ran on, and {'is' if kept == 1 else 'are'} never sent again: this run on {model} "
-        f"would mix the two models' answers in its output. Run it with --model {record.model} to finish "
-        f"the batch, or give it a state of its own (--state) to send every row to {model}"
+        return  # nothing of the last run's is kept, or nothing is left to send
+    rows = (
+        "1 row holds its answer (or awaits it)"
+        if kept == 1
+        else f"{kept} rows hold their answers (or await them)"
     )
+    raise UsageError(
+        f"{state_dir}: {rows} from the batch's last run, never to be sent again, and this run asks "
+        f"something else of a row: {'; '.join(changes)}. Its answers would sit beside those in the output, "
+        "nothing telling them apart: run it as before to finish the batch, or give it a state of its own "
+        "(--state) to send every row this way"
+    )
+
+
+def _changes(request: BatchRequest, record: RunRecord) -> list[str]:
+    """What this run asks of a row that the batch's last run did not, each with the way it was."""
+    changes = []
+    if record.model != request.settings.model:
+        changes.append(f"--model {request.settings.model} (it ran --model {record.model})")
+    schema = request.output_schema
+    if (None if schema is None else schema.schema) != record.output_schema:
+        if schema is None:
+            changes.append("no --schema (it asked for structured outputs)")
+        else:
+            had = "another schema" if record.output_schema else "none"
+            changes.append(f"--schema {schema.source} (it had {had})")
+    if request.agent != record.agent:
+        now = "no --agent" if request.agent is None else f"--agent {request.agent}"
+        changes.append(f"{now} (it ran {'no agent' if record.agent is None else f'--agent {record.agent}'})")
+    return changes
 
 
 def server_of_record(record: RunRecord) -> tuple[str, str | None]:

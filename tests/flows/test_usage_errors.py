@@ -555,6 +555,14 @@ def test_a_changed_input_under_its_default_state_is_refused_where_an_earlier_bat
     case.reaches_prefect(env=elsewhere, given_state=False)
 
 
+_TRIAGE = {
+    "type": "object",
+    "properties": {"category": {"type": "string"}},
+    "required": ["category"],
+    "additionalProperties": False,
+}
+
+
 @pytest.mark.parametrize(
     ("statuses", "refused"),
     [
@@ -563,21 +571,31 @@ def test_a_changed_input_under_its_default_state_is_refused_where_an_earlier_bat
         pytest.param(["pending", "pending", "pending"], False, id="no answer kept"),
     ],
 )
-def test_a_batch_is_not_resumed_on_another_model_while_its_output_would_mix_both(
-    case: Case, statuses: list[str], refused: bool
+@pytest.mark.parametrize("change", ["model", "schema"])
+def test_a_batch_is_not_resumed_asking_something_else_of_a_row_while_its_output_would_mix_both(
+    case: Case, statuses: list[str], refused: bool, change: str
 ) -> None:
-    """Rows answered (or on their way) keep their answers and are never sent again; the rows left went to
-    the new model, and the output held both models' answers, nothing in it telling which is which."""
+    """Rows answered (or on their way) keep their answers and are never sent again; the rows left were
+    sent the new way, and the output held both kinds of answer (two models', or a schema's typed column
+    empty on the rows of the first), nothing in it telling which is which."""
     server = _NOTHING_STARTED["ROWRELAY_BASE_URL"]
     ran_on(case.state, case.output, "openai", server, statuses, model="gpt-4.1-mini")
+    schema = case.tmp / "triage.json"
+    schema.write_text(json.dumps(_TRIAGE))
+    options = ["--model", "gpt-4.1"] if change == "model" else ["--schema", str(schema)]
     if not refused:
-        case.reaches_prefect("--model", "gpt-4.1")
+        case.reaches_prefect(*options)
         return
-    line = case.refuse("--model", "gpt-4.1", env=_NOTHING_STARTED)
-    assert line == (
-        f"error: {case.state}: 2 rows hold their answers (or await them) from gpt-4.1-mini, the model the "
-        "batch last ran on, and are never sent again: this run on gpt-4.1 would mix the two models' "
-        "answers in its output. Run it with --model gpt-4.1-mini to finish the batch, or give it a state "
-        "of its own (--state) to send every row to gpt-4.1"
+    line = case.refuse(*options, env=_NOTHING_STARTED)
+    what = (
+        "--model gpt-4.1 (it ran --model gpt-4.1-mini)"
+        if change == "model"
+        else f"--schema {schema} (it had none)"
     )
-    case.reaches_prefect("--model", "gpt-4.1-mini")
+    assert line == (
+        f"error: {case.state}: 2 rows hold their answers (or await them) from the batch's last run, never "
+        f"to be sent again, and this run asks something else of a row: {what}. Its answers would sit beside "
+        "those in the output, nothing telling them apart: run it as before to finish the batch, or give it "
+        "a state of its own (--state) to send every row this way"
+    )
+    case.reaches_prefect()  # as before
