@@ -5,10 +5,11 @@ its fingerprint), so the same file resumes the same batch. Once the file changes
 edited, the whole sorted), the same command names a new batch, which sent every row again: rows an
 earlier batch of that file had answered were created and paid for a second time, without a word. Now a
 run under a default state that does not exist yet looks for earlier batches of the same input beside it
-(the same file, or any DataFrame for a DataFrame), on the same server and model, and refuses, in one line,
-when any of them already sent one of this input's requests (the same prompt and instructions), naming
-that batch and both ways on: resume it over the changed input (`--state` it), or send them again
-(`--state` a new directory). A given `--state` is never second-guessed.
+(the same file, or any DataFrame for a DataFrame), on the same server, asking the same of a row (model,
+schema, agent), and refuses, in one line, when any of them already sent one of this input's requests
+(the same prompt and instructions), naming that batch and both ways on: resume it over the changed input
+(`--state` it), or send them again (`--state` a new directory). A given `--state` is never
+second-guessed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rowrelay.flows.request import BatchRequest
-from rowrelay.flows.same_server import server_of_record, server_of_run
+from rowrelay.flows.same_server import changes_from, server_of_record, server_of_run
 from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.errors import StateError, UsageError
 from rowrelay.tasks.state import read_run_record, read_table
@@ -102,13 +103,11 @@ def _sent_before(request: BatchRequest, prepared: PreparedInput, earlier: Path) 
 
 def _same_requests(request: BatchRequest, record: RunRecord) -> bool:
     """Whether the earlier batch's requests of a prompt are this run's: the same input file (or both
-    DataFrames), the same model and the same server (every emulator being one)."""
-    if record.input != request.input_path():
-        return False
-    if bool(record.endpoints) != bool(request.endpoints):
+    DataFrames), asking the same of a row (model, schema, agent), on the same server (every emulator
+    being one)."""
+    if record.input != request.input_path() or bool(record.endpoints) != bool(request.endpoints):
         return False
     if request.endpoints:
         return True  # several servers: a row names its own; taken to be the same rather than pay twice
-    return record.model == request.settings.model and server_of_record(record) == server_of_run(
-        request.settings
-    )
+    same_server = server_of_record(record) == server_of_run(request.settings)
+    return same_server and not changes_from(request, record)

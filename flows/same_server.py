@@ -34,7 +34,7 @@ from rowrelay.tasks.state import read_run_record, read_table
 from rowrelay.tasks.state.run_record import RunRecord
 from rowrelay.tasks.state.schema import value_counts
 
-__all__ = ["check_same_requests", "check_same_server", "server_of_record", "server_of_run"]
+__all__ = ["changes_from", "check_same_requests", "check_same_server", "server_of_record", "server_of_run"]
 
 
 def check_same_server(request: BatchRequest, state_dir: Path) -> None:
@@ -84,7 +84,7 @@ def check_same_requests(request: BatchRequest, state_dir: Path) -> None:
     record = None if request.endpoints else read_run_record(state_dir)
     if record is None or record.endpoints:
         return
-    changes = _changes(request, record)
+    changes = changes_from(request, record)
     if not changes:
         return
     counts = _counts(state_dir)
@@ -104,7 +104,7 @@ def check_same_requests(request: BatchRequest, state_dir: Path) -> None:
     )
 
 
-def _changes(request: BatchRequest, record: RunRecord) -> list[str]:
+def changes_from(request: BatchRequest, record: RunRecord) -> list[str]:
     """What this run asks of a row that the batch's last run did not, each with the way it was."""
     changes = []
     if record.model != request.settings.model:
