@@ -40,11 +40,13 @@ async def _send_logs(self: APILogWorker, items: list[dict[str, Any]]) -> None:
     """Prefect's `APILogWorker._handle_batch` (prefect 3.8.8), which on a failure wrote `--- Error logging
     to API ---` and the error, with no newline, straight onto the console (the run's summary went on on
     the same line): the failure said once, as the run's other warnings are. Only the flow run's logs in
-    Prefect lose those lines; the batch, its state table and its output do not."""
+    Prefect lose those lines; the batch, its state table and its output do not. Once no batch runs (the
+    worker's last flush as the process exits, a test's server already stopped) nothing is said: there
+    is no run left to say it in, and the console's stream may be closed."""
     try:
         await self._client.create_logs(items)
     except Exception as exc:  # as Prefect's: whatever the client raised, the logs are lost, not the run
-        if not _lost.is_set():
+        if _users and not _lost.is_set():
             _lost.set()
             logging.getLogger("rowrelay.prefect").warning(
                 "the Prefect server did not take some of this run's log lines (%s): its flow run's logs "
