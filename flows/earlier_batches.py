@@ -42,7 +42,8 @@ class _Sent:
 
 def check_earlier_batches(request: BatchRequest, prepared: PreparedInput, state_dir: Path) -> None:
     """Refuse a first run under a default state when an earlier batch of the same input, on the same server
-    and model, has already sent some of its rows' requests: they would be sent, and paid for, again."""
+    and asking the same of a row, has already sent some of its rows' requests: they would be sent, and
+    paid for, again."""
     if request.state is not None or state_dir.exists():
         return
     found = [sent for earlier in _earlier(state_dir) if (sent := _sent_before(request, prepared, earlier))]
@@ -50,11 +51,13 @@ def check_earlier_batches(request: BatchRequest, prepared: PreparedInput, state_
         return
     most = max(found, key=lambda sent: sent.rows)
     rows = "1 row of this input was" if most.rows == 1 else f"{most.rows} rows of this input were"
+    path = request.input_path()
+    of = "an earlier DataFrame" if path is None else f"{Path(path).name} before it changed"
     raise UsageError(
-        f"{rows} already sent by {most.state_dir}, a batch of this input before it changed; as changed, "
-        f"the input gets a new default state ({state_dir}) that would send {_them(most.rows)} again, paid "
-        f"twice: resume that batch over the changed input with --state {most.state_dir} (rows are "
-        f"matched by key; new rows are planned), or pass --state NEW_DIR to send {_them(most.rows)} again"
+        f"{rows} already sent by {most.state_dir}, a batch of {of}; as changed, the input gets a new "
+        f"default state ({state_dir}) that would send {_them(most.rows)} again, paid twice: resume that "
+        f"batch over the changed input with --state {most.state_dir} (rows are matched by key; new rows "
+        f"are planned), or pass --state NEW_DIR to send {_them(most.rows)} again"
     )
 
 

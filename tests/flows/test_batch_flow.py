@@ -236,8 +236,8 @@ async def test_a_changed_input_under_its_default_state_is_refused_where_it_would
         jobs = creates_per_row(emu)
     assert first.counts["completed"] == 3
     assert str(refused.value).startswith(
-        f"3 rows of this input were already sent by {earlier}, a batch of this input before it changed; "
-        "as changed, the input gets a new default state ("
+        f"3 rows of this input were already sent by {earlier}, a batch of an earlier DataFrame; as "
+        "changed, the input gets a new default state ("
     )
     assert str(refused.value).endswith(
         f"paid twice: resume that batch over the changed input with --state {earlier} (rows are matched "

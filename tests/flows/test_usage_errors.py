@@ -540,7 +540,7 @@ def test_a_changed_input_under_its_default_state_is_refused_where_an_earlier_bat
     env = {**_NOTHING_STARTED, "ROWRELAY_STATE_DIR": str(states)}
     line = case.refuse(env=env, given_state=False)
     assert line.startswith(
-        f"error: 2 rows of this input were already sent by {earlier}, a batch of this input before it "
+        f"error: 2 rows of this input were already sent by {earlier}, a batch of tickets.csv before it "
         f"changed; as changed, the input gets a new default state ({states}/tickets-"
     ), line
     assert line.endswith(
