@@ -89,8 +89,9 @@ def _default_state_of(name: str, stem: str) -> bool:
 
 
 def _sent_before(request: BatchRequest, prepared: PreparedInput, earlier: Path) -> _Sent | None:
-    """How many of this input's requests `earlier` sent, if it is a batch of the same input on the same
-    server and model; None otherwise, or when it cannot be read (it is not the batch being run)."""
+    """How many of this input's requests `earlier` sent, if it is a batch of the same input asking the
+    same of a row on the same server; None otherwise, or when it cannot be read (it is not the batch
+    being run, and a damaged file of its own is found when it runs)."""
     try:
         record = read_run_record(earlier)
         if record is None or not _same_requests(request, record):
