@@ -192,8 +192,8 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     factory = _agent_factory(request.agent)
     state_dir = request.state_dir(prepared)
     check_destinations(request, state_dir)  # before the emulator starts or the state dir is made
-    check_same_server(request, state_dir)
-    check_same_requests(request, state_dir)
+    check_same_server(request, state_dir, prepared.keys)
+    check_same_requests(request, state_dir, prepared.keys)
     check_earlier_batches(request, prepared, state_dir)
     settings, url, targets = resolve_targets(request)
     table = open_table(state_dir, settings)

@@ -59,8 +59,8 @@ def check_run(request: BatchRequest) -> PreparedInput:
     holder = live_holder(state_dir, MAIN_WRITER, time.time())
     if holder is not None:
         raise held_error(state_dir, holder)
-    check_same_server(request, state_dir)
-    check_same_requests(request, state_dir)
+    check_same_server(request, state_dir, prepared.keys)
+    check_same_requests(request, state_dir, prepared.keys)
     check_earlier_batches(request, prepared, state_dir)
     if request.agent is not None:
         check_agent(request.agent)

@@ -24,6 +24,10 @@ and the plan refuses a row whose endpoint is not listed (`run.shards`).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from rowrelay.flows.backends import backend_name
 from rowrelay.flows.request import BatchRequest
@@ -37,10 +41,10 @@ from rowrelay.tasks.state.schema import value_counts
 __all__ = ["changes_from", "check_same_requests", "check_same_server", "server_of_record", "server_of_run"]
 
 
-def check_same_server(request: BatchRequest, state_dir: Path) -> None:
+def check_same_server(request: BatchRequest, state_dir: Path, keys: pa.Array[Any]) -> None:
     """Refuse a run on another server than the batch's last run where rows hold that server's response
     ids, that falls back to the embedded emulator on a batch that ran on a real backend, or that runs on a
-    real backend a batch whose rows the emulator answered."""
+    real backend a batch whose rows the emulator answered. `keys`: the input's row keys."""
     record = None if request.endpoints else read_run_record(state_dir)
     if record is None or record.endpoints:
         return
@@ -49,7 +53,8 @@ def check_same_server(request: BatchRequest, state_dir: Path) -> None:
     was, now = server_of_record(record), server_of_run(settings)
     if was == now or _unrecorded_azure(record.backend, record.base_url, record.azure_endpoint, backend):
         return
-    counts = _counts(state_dir)
+    table = _state(state_dir)
+    counts = value_counts(table.column("status"))
     holding = sum(counts.get(status, 0) for status in HOLDING_TOKEN)
     if holding:
         rows = "1 row holds a response id" if holding == 1 else f"{holding} rows hold response ids"
@@ -60,8 +65,8 @@ def check_same_server(request: BatchRequest, state_dir: Path) -> None:
             "with its key) and run again"
         )
     answered = counts.get("completed", 0)
-    if answered == sum(counts.values()):
-        return  # nothing left to send: no answer of this run's server would join the others
+    if not _left_to_send(table, keys):
+        return  # no answer of this run's server would join the others
     if settings.backend == "auto" and backend == "emulator" and record.backend != "emulator":
         raise UsageError(
             f"{state_dir}: the batch last ran on {_described(was)}, and with no API key or base URL "
@@ -77,19 +82,21 @@ def check_same_server(request: BatchRequest, state_dir: Path) -> None:
         )
 
 
-def check_same_requests(request: BatchRequest, state_dir: Path) -> None:
+def check_same_requests(request: BatchRequest, state_dir: Path, keys: pa.Array[Any]) -> None:
     """Refuse a run that asks something else of a row than the batch's last run (another model, output
     schema or agent) while rows hold that run's answers (or are on their way to them) and others are left
-    to send: the output would mix both runs' answers, nothing in it telling which is which."""
+    to send: the output would mix both runs' answers, nothing in it telling which is which. `keys`: the
+    input's row keys."""
     record = None if request.endpoints else read_run_record(state_dir)
     if record is None or record.endpoints:
         return
     changes = changes_from(request, record)
     if not changes:
         return
-    counts = _counts(state_dir)
+    table = _state(state_dir)
+    counts = value_counts(table.column("status"))
     kept = counts.get("completed", 0) + sum(counts.get(status, 0) for status in HOLDING_TOKEN)
-    if not kept or counts.get("completed", 0) == sum(counts.values()):
+    if not kept or not _left_to_send(table, keys):
         return  # nothing of the last run's is kept, or nothing is left to send
     rows = (
         "1 row holds its answer (or awaits it)"
@@ -155,7 +162,17 @@ def _described(server: tuple[str, str | None]) -> str:
     return f"{backend} at {url}" if url else f"{backend} (its default address)"
 
 
-def _counts(state_dir: Path) -> dict[str, int]:
-    """Rows by status (read only when the server changed: a rare case)."""
+def _state(state_dir: Path) -> pa.Table:
+    """Every row's latest state (read only when the server or the request changed: a rare case)."""
     table, _damaged = read_table(state_dir, skip_damaged=True)
-    return value_counts(table.column("status"))
+    return table
+
+
+def _left_to_send(table: pa.Table, keys: pa.Array[Any]) -> bool:
+    """Whether the input holds a row the batch has not completed, or has not planned yet (the input grew
+    since): one this run would send. Rows of the state the input no longer holds are not sent."""
+    at = pc.index_in(keys, value_set=table.column("row_key").combine_chunks())
+    if at.null_count:
+        return True
+    statuses = table.column("status").combine_chunks().take(at)
+    return not pc.all(pc.equal(statuses, pa.scalar("completed"))).as_py()

@@ -509,6 +509,17 @@ def test_a_batch_run_on_a_backend_does_not_fall_back_to_the_emulator_without_bei
     )
 
 
+def test_a_batch_the_emulator_answered_whose_input_grew_is_not_finished_on_a_backend(case: Case) -> None:
+    """Every row of its state answered, the run would still send the input's new rows: it was let through."""
+    _ran_on(case, "emulator", "http://127.0.0.1:9/v1", ["completed", "completed", "completed"])
+    case.reaches_prefect()  # nothing left to send: the output is written again
+    write_tickets(case.source, 4)
+    line = case.refuse(env=_NOTHING_STARTED)
+    assert line.startswith(
+        f"error: {case.state}: the batch last ran on the emulator, and 3 rows are answered"
+    )
+
+
 def test_a_batch_the_emulator_answered_is_not_finished_on_a_backend(case: Case) -> None:
     """Answered rows are never sent again: the output would hold the emulator's answers beside real ones."""
     _ran_on(case, "emulator", "http://127.0.0.1:9/v1", ["completed", "completed", "pending"])
@@ -564,22 +575,24 @@ _TRIAGE = {
 
 
 @pytest.mark.parametrize(
-    ("statuses", "refused"),
+    ("statuses", "rows", "refused"),
     [
-        pytest.param(["completed", "queued", "pending"], True, id="answers kept, rows left"),
-        pytest.param(["completed", "completed", "completed"], False, id="nothing left to send"),
-        pytest.param(["pending", "pending", "pending"], False, id="no answer kept"),
+        pytest.param(["completed", "queued", "pending"], 3, True, id="answers kept, rows left"),
+        pytest.param(["completed", "completed", "completed"], 3, False, id="nothing left to send"),
+        pytest.param(["completed", "completed", "completed"], 4, True, id="the input grew"),
+        pytest.param(["pending", "pending", "pending"], 3, False, id="no answer kept"),
     ],
 )
 @pytest.mark.parametrize("change", ["model", "schema"])
 def test_a_batch_is_not_resumed_asking_something_else_of_a_row_while_its_output_would_mix_both(
-    case: Case, statuses: list[str], refused: bool, change: str
+    case: Case, statuses: list[str], rows: int, refused: bool, change: str
 ) -> None:
-    """Rows answered (or on their way) keep their answers and are never sent again; the rows left were
-    sent the new way, and the output held both kinds of answer (two models', or a schema's typed column
-    empty on the rows of the first), nothing in it telling which is which."""
+    """Rows answered (or on their way) keep their answers and are never sent again; the rows left, or
+    new in the input, were sent the new way, and the output held both kinds of answer (two models', or a
+    schema's typed column empty on the rows of the first), nothing in it telling which is which."""
     server = _NOTHING_STARTED["ROWRELAY_BASE_URL"]
     ran_on(case.state, case.output, "openai", server, statuses, model="gpt-4.1-mini")
+    write_tickets(case.source, rows)
     schema = case.tmp / "triage.json"
     schema.write_text(json.dumps(_TRIAGE))
     options = ["--model", "gpt-4.1"] if change == "model" else ["--schema", str(schema)]
@@ -587,15 +600,16 @@ def test_a_batch_is_not_resumed_asking_something_else_of_a_row_while_its_output_
         case.reaches_prefect(*options)
         return
     line = case.refuse(*options, env=_NOTHING_STARTED)
+    kept = statuses.count("completed") + statuses.count("queued")
     what = (
         "--model gpt-4.1 (it ran --model gpt-4.1-mini)"
         if change == "model"
         else f"--schema {schema} (it had none)"
     )
     assert line == (
-        f"error: {case.state}: 2 rows hold their answers (or await them) from the batch's last run, never "
-        f"to be sent again, and this run asks something else of a row: {what}. Its answers would sit beside "
-        "those in the output, nothing telling them apart: run it as before to finish the batch, or give it "
-        "a state of its own (--state) to send every row this way"
+        f"error: {case.state}: {kept} rows hold their answers (or await them) from the batch's last run, "
+        f"never to be sent again, and this run asks something else of a row: {what}. Its answers would sit "
+        "beside those in the output, nothing telling them apart: run it as before to finish the batch, or "
+        "give it a state of its own (--state) to send every row this way"
     )
     case.reaches_prefect()  # as before
