@@ -350,15 +350,18 @@ def deploy(
 
 
 def _check_deployment(request: BatchRequest, state: Path) -> None:
-    """What a scheduled run would refuse, refused now: its input, state directory, output, endpoints and
-    cluster."""
+    """What a scheduled run would refuse, refused now: its input, state directory, output, the server and
+    requests of the state's last run, endpoints and cluster."""
     from rowrelay.flows import cluster
     from rowrelay.flows.precheck import check_destinations, check_keys, check_state_readable, read_checked
+    from rowrelay.flows.same_server import check_same_requests, check_same_server
 
     try:
-        read_checked(request)
+        prepared = read_checked(request)
         check_destinations(request, state)
         check_state_readable(state)
+        check_same_server(request, state, prepared.keys)
+        check_same_requests(request, state, prepared.keys)
         check_keys(request)
         cluster.precheck(request.dask, request.dask_workers)
     except UsageError as exc:

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from rowrelay.flows import deploy
 from rowrelay.flows.cli import app
+from tests.support.last_run import ran_on
 from tests.support.tickets import TEMPLATE, write_tickets
 
 
@@ -49,3 +50,18 @@ def test_a_limit_below_one_is_refused_before_anything_is_served(
     assert code == 2
     assert "--limit" in said
     assert served == []
+
+
+def test_a_redeployment_asking_another_model_of_a_batch_with_rows_left_is_refused_before_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every scheduled run would be refused (flows/same_server.py): said once, at deploy time."""
+    monkeypatch.setenv("ROWRELAY_BACKEND", "emulator")
+    ran_on(tmp_path / "state", tmp_path / "out.csv", "emulator", None, ["completed", "pending"], model="m1")
+    code, said, served = _deploy(tmp_path, monkeypatch, "--model", "m2")
+    assert code == 2, said
+    assert "this run asks something else of a row: --model m2 (it ran --model m1)" in " ".join(said.split())
+    assert served == []
+    code, said, served = _deploy(tmp_path, monkeypatch, "--model", "m1")
+    assert code == 0, said
+    assert len(served) == 1
