@@ -192,7 +192,14 @@ def test_a_backend_without_its_credentials_is_refused_before_anything_is_written
     assert case.refuse("--base-url", "http://127.0.0.1:9/v1") == no_key
     assert case.refuse("--backend", "chat") == no_key
     assert case.refuse("--backend", "azure") == (
-        "error: the azure backend needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY"
+        "error: the azure backend needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY (not set)"
+    )
+    endpoint = {"AZURE_OPENAI_ENDPOINT": "https://example.openai.azure.com"}
+    assert case.refuse("--backend", "azure", env=endpoint) == (
+        "error: the azure backend needs AZURE_OPENAI_API_KEY (not set)"
+    )
+    assert case.refuse("--backend", "azure", env={"AZURE_OPENAI_API_KEY": "k"}) == (
+        "error: the azure backend needs AZURE_OPENAI_ENDPOINT (not set)"
     )
     assert not case.state.exists()
 
