@@ -129,9 +129,12 @@ def export(
     input: Annotated[Path | None, typer.Option(help="The batch's input, if it has moved.")] = None,
 ) -> None:
     """Write the input joined with each row's current result, in input order."""
+    import pyarrow as pa
+
     from rowrelay.flows.input_reading import reading_of
     from rowrelay.tasks.dataset import InputSpec, output_problem, read_prepared, replaces_input, write_output
-    from rowrelay.tasks.state import read_run_record, results_frame_of
+    from rowrelay.tasks.state import load, read_run_record, results_frame
+    from rowrelay.tasks.state.results import changed_inputs
 
     problem = output_problem(output)  # before the input and the table are read, as `run` does
     if problem is not None:
@@ -150,7 +153,12 @@ def export(
     try:
         spec = InputSpec(**record.spec) if record is not None else InputSpec()
         prepared = read_prepared(source, spec, reading_of(record))
-        results = results_frame_of(state, prepared.keys)
+        rows = load(state)
+        stored = pa.Table.from_pandas(rows[["row_key", "input_hash"]], preserve_index=False)
+        changed = changed_inputs(stored, prepared.planned())
+        if changed:
+            fail(_changed_since(source, changed))
+        results = results_frame(rows, prepared.keys)
         if record is not None and record.output_schema is not None:
             from rowrelay.tasks.dataset.typed import with_typed_columns
 
@@ -161,6 +169,22 @@ def export(
     except UsageError as exc:
         fail(str(exc))
     out.print(f"wrote {path}")
+
+
+def _changed_since(source: Path, changed: list[str]) -> str:
+    """An input whose rows changed under their keys since the batch ran them: their results answer the
+    earlier text, and written beside the new one they would look like its answers."""
+    one = len(changed) == 1
+    rows, them, their = (
+        ("1 row", "it", "its result answers")
+        if one
+        else (f"{len(changed)} rows", "them", "their results answer")
+    )
+    return (
+        f"{rows} of {source} changed since the batch ran {them} (e.g. {', '.join(changed[:5])}): {their} "
+        "the earlier text; pass the input the batch ran with --input, or run the batch over this one "
+        "(rowrelay run, with a new --state)"
+    )
 
 
 def _open(state: Path) -> StateTable:

@@ -36,7 +36,7 @@ from rowrelay.tasks.records import (
 )
 from rowrelay.tasks.run.shards import Shard, cut_shards
 from rowrelay.tasks.state import RowState, StateTable
-from rowrelay.tasks.state.results import in_input
+from rowrelay.tasks.state.results import changed_inputs, in_input
 
 log = logging.getLogger("rowrelay.plan")
 
@@ -227,13 +227,7 @@ def _refuse_changed_inputs(table: StateTable, prepared: PreparedInput) -> None:
     """A key whose input changed since it was planned would mix two inputs' results: refuse."""
     if len(table) == 0:
         return
-    stored = table.columns(None, ("row_key", "input_hash"))
-    planned = prepared.planned()
-    at = pc.index_in(planned.column("row_key"), value_set=stored.column("row_key"))  # null: a new key
-    was: Any = stored.column("input_hash").take(at)
-    unequal: Any = pc.not_equal(was, planned.column("input_hash"))
-    differ: Any = pc.fill_null(unequal, False)
-    changed: list[str] = planned.column("row_key").filter(differ).to_pylist()  # type: ignore[assignment]
+    changed = changed_inputs(table.columns(None, ("row_key", "input_hash")), prepared.planned())
     if changed:
         sample = ", ".join(changed[:5])
         rows = "1 row" if len(changed) == 1 else f"{len(changed)} rows"

@@ -70,6 +70,16 @@ def of_input(latest: pa.Table, keys: pa.Array[Any]) -> pa.Table:
     return latest if pc.all(held).as_py() is not False else latest.filter(held)
 
 
+def changed_inputs(stored: pa.Table, planned: pa.Table) -> list[str]:
+    """Keys whose input changed: `planned` (the input's `row_key`, `input_hash`) against `stored` (the
+    state's), in input order. A key the state does not hold is new, not changed."""
+    at = pc.index_in(planned.column("row_key"), value_set=stored.column("row_key").combine_chunks())
+    was: Any = stored.column("input_hash").combine_chunks().take(at)
+    unequal: Any = pc.not_equal(was, planned.column("input_hash"))
+    differ: Any = pc.fill_null(unequal, False)
+    return [str(key) for key in planned.column("row_key").filter(differ).to_pylist()]
+
+
 def _as_keys(keys: pa.Array[Any] | Sequence[str]) -> pa.Array[Any]:
     return pc.cast(keys if isinstance(keys, pa.Array) else pa.array(list(keys)), pa.string())
 

@@ -124,6 +124,37 @@ def test_export_refuses_to_write_over_the_batchs_input(tmp_path: Path, emulator:
     assert source.read_bytes() == before
 
 
+def test_export_refuses_an_input_whose_rows_changed_since_the_batch_ran_them(
+    tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    """It wrote each changed row's new text beside the answer to its old one, as if it answered it; a
+    row new in the input is written with no result, and a moved input is given with --input."""
+    state = finished_batch(emulator, tmp_path, 3)
+    source = tmp_path / "tickets.csv"
+    original = tmp_path / "original.csv"
+    original.write_bytes(source.read_bytes())
+    edited = pd.read_csv(source, dtype=str)
+    edited.loc[1, "body"] = "Something else entirely."
+    pd.concat([edited, edited.iloc[[0]].assign(ticket_id="T-NEW")]).to_csv(source, index=False)
+    output = tmp_path / "out.csv"
+    refused = CliRunner().invoke(app, ["export", str(state), "--output", str(output)])
+    assert refused.exit_code == 2
+    assert refused.stderr == (
+        f"error: 1 row of {source} changed since the batch ran it (e.g. T-00001): its result answers the "
+        "earlier text; pass the input the batch ran with --input, or run the batch over this one (rowrelay "
+        "run, with a new --state)\n"
+    )
+    assert not output.exists()
+    written = CliRunner().invoke(
+        app, ["export", str(state), "--output", str(output), "--input", str(original)]
+    )
+    assert written.exit_code == 0, written.stderr
+    assert (pd.read_csv(output)["rowrelay_status"] == "completed").all()
+    pd.concat([edited.iloc[[0, 2]], edited.iloc[[0]].assign(ticket_id="T-NEW")]).to_csv(source, index=False)
+    assert CliRunner().invoke(app, ["export", str(state), "--output", str(output)]).exit_code == 0
+    assert pd.read_csv(output)["rowrelay_status"].tolist()[:2] == ["completed", "completed"]
+
+
 # --- real runs ---------------------------------------------------------------------------------
 
 
