@@ -9,7 +9,7 @@ run under a default state that does not exist yet looks for earlier batches of t
 schema, agent), and refuses, in one line, when any of them already sent one of this input's requests
 (the same prompt and instructions), naming that batch and both ways on: resume it over the changed input
 (`--state` it), or send them again (`--state` a new directory). A given `--state` is never
-second-guessed.
+second-guessed, and on an emulator, where nothing is paid, the changed input is a batch of its own.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ def check_earlier_batches(request: BatchRequest, prepared: PreparedInput, state_
     """Refuse a first run under a default state when an earlier batch of the same input, on the same server
     and asking the same of a row, has already sent some of its rows' requests: they would be sent, and
     paid for, again."""
-    if request.state is not None or state_dir.exists():
-        return
+    if request.state is not None or state_dir.exists() or server_of_run(request.settings)[0] == "emulator":
+        return  # a given state is the user's choice; on an emulator, nothing is paid
     found = [sent for earlier in _earlier(state_dir) if (sent := _sent_before(request, prepared, earlier))]
     if not found:
         return

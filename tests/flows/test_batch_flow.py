@@ -215,17 +215,20 @@ async def test_a_changed_input_under_its_default_state_is_refused_where_it_would
 ) -> None:
     """A default state is named by the input's contents, so a DataFrame with two rows added got a batch of
     its own, which sent the three rows an earlier batch had answered again, paid twice, without a word.
-    Now the flow refuses before anything is sent, naming that batch; resumed there, only the new rows go."""
+    Now the flow refuses before anything is sent, naming that batch; resumed there, only the new rows go.
+    The server here is an OpenAI-compatible one (the emulator's address, a key); on the emulator itself,
+    where nothing is paid, the changed input simply runs as a batch of its own."""
     from rowrelay.flows.batch import run_batch
     from rowrelay.tasks.errors import UsageError
 
     states = tmp_path / "states"
     monkeypatch.setenv("ROWRELAY_STATE_DIR", str(states))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     frame = pd.DataFrame({"question": [f"Question {i}?" for i in range(3)]})
     extended = pd.DataFrame({"question": [f"Question {i}?" for i in range(5)]})
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"))) as emu:
         output = str(tmp_path / "out.parquet")
-        args = {"prompt_column": "question", "output": output, "backend": "emulator", "base_url": emu.url}
+        args = {"prompt_column": "question", "output": output, "backend": "openai", "base_url": emu.url}
         first = await run_batch(frame, **args)
         [earlier] = states.iterdir()
         with pytest.raises(UsageError) as refused:
@@ -234,6 +237,9 @@ async def test_a_changed_input_under_its_default_state_is_refused_where_it_would
         assert len(emu.emulator.listing()) == 3
         resumed = await run_batch(extended, **args, state=str(earlier))
         jobs = creates_per_row(emu)
+        emulated = await run_batch(extended, **{**args, "backend": "emulator"})
+    assert emulated.counts["completed"] == 5
+    assert len(list(states.iterdir())) == 2
     assert first.counts["completed"] == 3
     assert str(refused.value).startswith(
         f"3 rows of this input were already sent by {earlier}, a batch of an earlier DataFrame; as "
