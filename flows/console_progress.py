@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -57,7 +58,7 @@ def bar(console: Console) -> Iterator[Sink]:
         describe = _describer(time.monotonic)
 
         def sink(update: RunProgress) -> None:
-            progress.update(task, total=update.total, completed=update.done, detail=describe(update))
+            progress.update(task, total=update.total, completed=update.done, detail=escape(describe(update)))
 
         yield sink
 
@@ -76,7 +77,7 @@ def lines(
         last[:] = [moment]
         minutes, seconds = divmod(int(update.elapsed), 60)
         line = f"rows {update.done}/{update.total}  {describe(update)}  {minutes}:{seconds:02d} elapsed"
-        console.print(line, highlight=False, soft_wrap=True)
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
 
     return sink
 
@@ -152,14 +153,20 @@ def uninstall(token: contextvars.Token[Sink | None]) -> None:
 
 def closing_summary(console: Console, result: Any) -> int:
     """Print the outcome and where things are; returns the exit code (0 all completed, else 1)."""
-    table = Table(title=f"batch {result.batch_id}", show_header=True)
+    # Every path, name and message below is escaped: rich reads `[v2]` in `data[v2].csv` as a style and
+    # drops it, and a path that cannot be pasted back is worse than none.
+    table = Table(title=escape(f"batch {result.batch_id}"), show_header=True)
     table.add_column("status")
     table.add_column("rows", justify="right")
     for status, count in result.counts.items():
         if count:
             table.add_row(status, str(count))
     console.print(table)
-    console.print(f"output: [bold]{result.output}[/]   state: {result.state_dir}   backend: {result.backend}")
+    console.print(
+        f"output: [bold]{escape(str(result.output))}[/]   state: {escape(str(result.state_dir))}   "
+        f"backend: {escape(str(result.backend))}",
+        soft_wrap=True,  # a path cut at the console's width cannot be pasted back either
+    )
     cost = getattr(result, "cost_usd", None)
     held = sum(getattr(result, "held_back", {}).values())
     if cost is not None:
@@ -173,12 +180,14 @@ def closing_summary(console: Console, result: Any) -> int:
         )
     stopped = getattr(result, "stopped", None)
     if stopped:
-        console.print(f"[yellow]{stopped}[/]")
+        console.print(f"[yellow]{escape(stopped)}[/]", soft_wrap=True)
         return 1
     if not result.all_completed:
         console.print(
             f"some rows did not complete: see `rowrelay status {result.state_dir}`; "
-            f"`rowrelay retry {result.state_dir}` makes them eligible again"
+            f"`rowrelay retry {result.state_dir}` makes them eligible again",
+            markup=False,
+            soft_wrap=True,
         )
         return 1
     return 0

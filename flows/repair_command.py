@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from rowrelay.tasks.state.damage import DamagedFile, Scan
     from rowrelay.tasks.state.repair import Fallback
 
-out = Console(soft_wrap=True)
+out = Console(soft_wrap=True, markup=False)  # plain text: paths and reasons may hold `[...]`
 _LISTED = 50
 """Rows listed one by one; the counts cover the rest."""
 

@@ -24,7 +24,7 @@ from rowrelay.tasks.records import RETRY_BY_DEFAULT, ROW_STATUSES, RowStatus, us
 if TYPE_CHECKING:
     from rowrelay.tasks.state import StateTable
 
-out = Console()
+out = Console(markup=False)  # plain text: a batch named `data[v2]` holds no style
 StateArg = Annotated[Path, typer.Argument(help="The batch's state directory.")]
 _RETRY_DEFAULT = ",".join(RETRY_BY_DEFAULT)
 
@@ -77,7 +77,7 @@ def status(
     if plot is not None:
         from rowrelay.tasks.plots import write_overview  # matplotlib's import costs: only when asked
 
-        out.print(f"wrote {write_overview(state, plot)}")
+        out.print(f"wrote {write_overview(state, plot)}", soft_wrap=True)
 
 
 _STOP_THAT_RUN = (
@@ -168,7 +168,7 @@ def export(
         fail(state_problem(exc, state))
     except UsageError as exc:
         fail(str(exc))
-    out.print(f"wrote {path}")
+    out.print(f"wrote {path}", soft_wrap=True)
 
 
 def _changed_since(source: Path, changed: list[str]) -> str:

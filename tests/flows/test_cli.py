@@ -155,6 +155,21 @@ def test_export_refuses_an_input_whose_rows_changed_since_the_batch_ran_them(
     assert pd.read_csv(output)["rowrelay_status"].tolist()[:2] == ["completed", "completed"]
 
 
+def test_status_export_and_repair_print_names_with_brackets_as_they_are(
+    tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    """rich read `[v2]` as a style and dropped it from the batch's name and the paths it printed."""
+    state = finished_batch(emulator, tmp_path, 3).rename(tmp_path / "batch[v2]")
+    status = CliRunner().invoke(app, ["status", str(state)])
+    assert status.exit_code == 0, status.output
+    assert "batch batch[v2]" in status.output
+    output = tmp_path / "out[red].csv"
+    exported = CliRunner().invoke(app, ["export", str(state), "--output", str(output)])
+    assert exported.output == f"wrote {output}\n"
+    repaired = CliRunner().invoke(app, ["repair", str(state), "--dry-run"])
+    assert repaired.output == f"no damaged files in {state}: nothing to repair\n"
+
+
 # --- real runs ---------------------------------------------------------------------------------
 
 

@@ -67,3 +67,27 @@ def test_a_long_error_is_cut_to_fit_the_line() -> None:
     counters.retried(TimeoutError("x" * 500))
     lines(Console(file=out, width=400), clock=clock)(Progress({"queued": 1}, 1, 0.0, counters))
     assert f"retrying 1 error (last: {'x' * 99}…)" in out.getvalue()
+
+
+def test_names_and_messages_with_brackets_are_printed_as_they_are() -> None:
+    """rich read `[v2]` in a path, or `[closed]` in a server's message, as a style and dropped it: a path
+    in the summary that could not be pasted back (the file `report[v2].csv` became `report.csv`)."""
+    from rowrelay.flows.batch import BatchResult
+    from rowrelay.flows.console_progress import closing_summary
+
+    counters = RunCounters(transient_errors=1, last_error="connection [closed] by peer")
+    update = Progress({"queued": 1}, 1, 0.0, counters)
+    out = io.StringIO()
+    lines(Console(file=out, width=200), clock=FakeClock(0.0))(update)
+    with bar(Console(file=out, width=200, force_terminal=True)) as sink:
+        sink(update)
+    assert out.getvalue().count("(last: connection [closed] by peer)") == 2, out.getvalue()
+    state = "data/state/report[v2]-0123456789"
+    result = BatchResult("report[v2]-0123456789", state, "data/output/report[v2]-0123456789.parquet",
+                         {"completed": 1, "failed": 1}, "emulator", None, None, None, None)  # fmt: skip
+    said = io.StringIO()
+    assert closing_summary(Console(file=said, width=60), result) == 1
+    text = said.getvalue()
+    assert "report[v2]-012345678" in text  # the title, wrapped to the table's width
+    assert f"output: data/output/report[v2]-0123456789.parquet   state: {state}   backend: emulator\n" in text
+    assert f"see `rowrelay status {state}`; `rowrelay retry {state}` makes them eligible again" in text
