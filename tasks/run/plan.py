@@ -227,7 +227,13 @@ def _refuse_changed_inputs(table: StateTable, prepared: PreparedInput) -> None:
     """A key whose input changed since it was planned would mix two inputs' results: refuse."""
     if len(table) == 0:
         return
-    changed = changed_inputs(table.columns(None, ("row_key", "input_hash")), prepared.planned())
+    refuse_changed_inputs(table.columns(None, ("row_key", "input_hash")), prepared)
+
+
+def refuse_changed_inputs(stored: pa.Table, prepared: PreparedInput) -> None:
+    """`UsageError` when a key of `prepared` holds another input than the state's (`stored`: its
+    `row_key` and `input_hash` columns) says it was planned with."""
+    changed = changed_inputs(stored, prepared.planned())
     if changed:
         sample = ", ".join(changed[:5])
         rows = "1 row" if len(changed) == 1 else f"{len(changed)} rows"

@@ -57,7 +57,8 @@ def test_a_redeployment_asking_another_model_of_a_batch_with_rows_left_is_refuse
 ) -> None:
     """Every scheduled run would be refused (flows/same_server.py): said once, at deploy time."""
     monkeypatch.setenv("ROWRELAY_BACKEND", "emulator")
-    ran_on(tmp_path / "state", tmp_path / "out.csv", "emulator", None, ["completed", "pending"], model="m1")
+    state, output = tmp_path / "state", tmp_path / "out.csv"
+    ran_on(state, output, "emulator", None, ["completed", "pending"], _planned(tmp_path), model="m1")
     code, said, served = _deploy(tmp_path, monkeypatch, "--model", "m2")
     assert code == 2, said
     assert "this run asks something else of a row: --model m2 (it ran --model m1)" in " ".join(said.split())
@@ -65,3 +66,34 @@ def test_a_redeployment_asking_another_model_of_a_batch_with_rows_left_is_refuse
     code, said, served = _deploy(tmp_path, monkeypatch, "--model", "m1")
     assert code == 0, said
     assert len(served) == 1
+
+
+def test_a_redeployment_whose_rows_changed_input_since_the_state_planned_them_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another template over the same state: every scheduled run would stop at its plan, so deploy says it."""
+    monkeypatch.setenv("ROWRELAY_BACKEND", "emulator")
+    ran_on(
+        tmp_path / "state",
+        tmp_path / "out.csv",
+        "emulator",
+        None,
+        ["completed", "pending"],
+        _planned(tmp_path),
+    )
+    assert _deploy(tmp_path, monkeypatch, "--model", "m")[0] == 0  # the template it was planned with
+    code, said, served = _deploy(tmp_path, monkeypatch, "--model", "m", "--template", "Again: {subject}")
+    assert code == 2, said
+    assert " ".join(said.split()).startswith(
+        "error: 5 rows changed input since this batch was planned (e.g. T-00000, T-00001, T-00002, T-00003,"
+    )
+    assert served == []
+
+
+def _planned(tmp_path: Path) -> list[tuple[str, int, str]]:
+    """The rows `_deploy`'s input plans with its template: a state its scheduled runs resume."""
+    from rowrelay.tasks.dataset import InputSpec, prepare, read_input
+
+    source = write_tickets(tmp_path / "tickets.csv", 5)
+    prepared = prepare(read_input(source), InputSpec(TEMPLATE, id_column="ticket_id"))
+    return [(r.row_key, r.row_index, r.input_hash) for r in prepared.rows]
