@@ -23,7 +23,7 @@ from prefect.artifacts import (
     aupdate_progress_artifact,
 )
 
-from rowrelay.tasks.records import usd
+from rowrelay.tasks.records import rows, usd
 from rowrelay.tasks.run import Progress
 
 log = logging.getLogger("rowrelay.artifacts")
@@ -115,7 +115,7 @@ def failed_rows_markdown(frame: pd.DataFrame, state_dir: Path) -> str:
     if failed.empty:
         return ""
     lines = [
-        f"# {len(failed)} rows did not complete",
+        f"# {rows(len(failed))} did not complete",
         "",
         "| row | status | attempts | error |",
         "|---|---|---|---|",

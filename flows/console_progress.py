@@ -20,7 +20,7 @@ from rich.progress import (
 )
 from rich.table import Column, Table
 
-from rowrelay.tasks.records import usd
+from rowrelay.tasks.records import rows, usd
 from rowrelay.tasks.run import Progress as RunProgress
 from rowrelay.tasks.run import RunCounters
 
@@ -175,8 +175,8 @@ def closing_summary(console: Console, result: Any) -> int:
         console.print(f"cost: {usd(cost)}" + (f" (whole batch: ~{usd(projected or 0.0)})" if whole else ""))
     if held:
         console.print(
-            f"[yellow]--limit: {held} rows left for a later run; "
-            "the same command without --limit sends them[/]"
+            f"[yellow]--limit: {rows(held)} left for a later run; "
+            f"the same command without --limit sends {'it' if held == 1 else 'them'}[/]"
         )
     stopped = getattr(result, "stopped", None)
     if stopped:

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from rowrelay.flows.cli_errors import fail, state_problem
 from rowrelay.tasks.errors import StateError, UsageError
-from rowrelay.tasks.records import RETRY_BY_DEFAULT, ROW_STATUSES, RowStatus, usd
+from rowrelay.tasks.records import RETRY_BY_DEFAULT, ROW_STATUSES, RowStatus, rows, usd
 
 if TYPE_CHECKING:
     from rowrelay.tasks.state import StateTable
@@ -120,7 +120,7 @@ def retry(
                 table.transition(key, "pending", note="made eligible again by rowrelay retry")
     except StateError as exc:
         fail(state_problem(exc, state))
-    out.print(f"{len(keys)} rows made eligible again; run the batch again to send them")
+    out.print(f"{rows(len(keys))} made eligible again; run the batch again to send them")
 
 
 def export(

@@ -73,6 +73,11 @@ NEVER_RESENT: frozenset[ErrorType] = frozenset({"rejected", "bad_input", "refusa
 the same way (a refusal too, most likely, and each one is paid for)."""
 
 
+def rows(count: int) -> str:
+    """`1 row`, `2 rows`, `1,000 rows`: as every message counts rows."""
+    return f"{count:,} row" + ("" if count == 1 else "s")
+
+
 def usd(amount: float) -> str:
     """A dollar amount as every message spells it: cents from a dollar up (`$1,234.57`), four significant
     digits below it (`$0.0123`, `$0.00004567`: a trial of a few rows costs fractions of a cent, which

@@ -39,7 +39,7 @@ from rowrelay.tasks.llm.prices import (
     load_prices,
     provider_of,
 )
-from rowrelay.tasks.records import HOLDING_TOKEN, RowStatus, usd
+from rowrelay.tasks.records import HOLDING_TOKEN, RowStatus, rows, usd
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
 from rowrelay.tasks.state.reader import projected_cost
@@ -207,7 +207,7 @@ class Spend:
         if not self.capped or self.cap is None:
             return None
         return (
-            f"cost cap reached: spent {usd(self.spent)} of --max-cost {usd(self.cap)}; {remaining} rows not "
+            f"cost cap reached: spent {usd(self.spent)} of --max-cost {usd(self.cap)}; {rows(remaining)} not "
             "sent; run the same command with a higher --max-cost to go on"
         )
 

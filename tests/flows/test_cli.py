@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from rowrelay.flows.cli import app
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
+from rowrelay.tasks.records import rows
 from rowrelay.tasks.state import load
 from tests.support.cli import env_for, exit_code, rowrelay, run_args, run_until_in_flight
 from tests.support.duplicates import assert_every_job_is_paid_for
@@ -259,7 +260,7 @@ def test_failed_rows_exit_1_and_retry_makes_them_eligible_again(
         assert failed > 0
         retried = rowrelay(["retry", str(tmp_path / "state")], env)
         assert retried.returncode == 0
-        assert f"{failed} rows made eligible again" in retried.stdout
+        assert f"{rows(failed)} made eligible again" in retried.stdout
         assert (load(tmp_path / "state")["status"] == "pending").sum() == failed
         rowrelay(run_args(source, tmp_path), env)
         creates = Counter(r["metadata"]["rowrelay_row"] for r in emu.emulator.listing())

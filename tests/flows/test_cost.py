@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
-from rowrelay.tasks.records import usd
+from rowrelay.tasks.records import rows, usd
 from rowrelay.tasks.state import load
 from tests.support.cli import env_for, rowrelay, run_args
 from tests.support.prefect_records import artifacts_of
@@ -37,7 +37,7 @@ async def test_the_flow_stops_at_the_cap_says_why_and_a_higher_cap_finishes(
         assert capped.stopped.startswith(
             f"cost cap reached: spent {usd(capped.cost_usd)} of --max-cost $0.002;"
         )
-        assert f"{capped.counts['pending']} rows not sent" in capped.stopped
+        assert f"{rows(capped.counts['pending'])} not sent" in capped.stopped
         assert 0 < capped.counts["completed"] < 30
         assert capped.cost_usd is not None
         assert 0 < capped.cost_usd <= 0.002
@@ -72,7 +72,9 @@ def test_the_cli_exits_1_at_the_cap_naming_what_was_spent_and_the_same_command_r
         assert remaining > 0
         spent = float(frame["cost_usd"].sum())
         said = " ".join(first.stderr.split())  # the console wraps long lines
-        assert f"cost cap reached: spent {usd(spent)} of --max-cost $0.001; {remaining} rows not sent" in said
+        assert (
+            f"cost cap reached: spent {usd(spent)} of --max-cost $0.001; {rows(remaining)} not sent" in said
+        )
         status = rowrelay(["status", str(tmp_path / "state")], env)
         assert f"cost {usd(spent)} spent" in status.stdout
         again = rowrelay([*run_args(source, tmp_path), "--max-cost", "0.01", "--mode", "stream"], env)
