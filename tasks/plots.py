@@ -29,6 +29,7 @@ try:
     from matplotlib.axes import Axes
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 except ImportError as exc:  # an optional extra: say which, rather than a bare ModuleNotFoundError
     raise MissingExtraError("plots", "plots") from exc
 from rowrelay.tasks.state import load
@@ -69,11 +70,14 @@ def latencies(frame: pd.DataFrame) -> pd.Series:
 
 
 def _axes(ax: Axes | None, size: tuple[float, float] = (5.5, 4.0)) -> Axes:
-    if ax is not None:
-        return ax
-    figure = Figure(figsize=size, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure.add_subplot()
+    """`ax`, or a new one; its y axis counts rows, so its ticks are whole numbers (a batch of two rows was
+    drawn with ticks at 0.5 and 1.5 rows)."""
+    if ax is None:
+        figure = Figure(figsize=size, layout="constrained")
+        FigureCanvasAgg(figure)
+        ax = figure.add_subplot()
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    return ax
 
 
 def _empty(ax: Axes, message: str) -> Axes:

@@ -70,6 +70,17 @@ def test_panels_of_a_batch_with_nothing_completed_say_so() -> None:
     assert len(status_ax(frame).patches) == 2
 
 
+def test_row_counts_are_ticked_in_whole_rows() -> None:
+    """Two failed rows were drawn against ticks at 0.5 and 1.5 rows."""
+    frame = pd.DataFrame(
+        {"status": ["failed", "failed"], "submitted_at": [pd.NaT, pd.NaT], "completed_at": [pd.NaT, pd.NaT]}
+    )
+    for ax in (latency_ax(frame), timeline_ax(frame), status_ax(frame)):
+        ticks = [tick for tick in ax.get_yticks() if ax.get_ylim()[0] <= tick <= ax.get_ylim()[1]]
+        assert ticks, ax.get_title()
+        assert all(float(tick).is_integer() for tick in ticks), (ax.get_title(), ticks)
+
+
 def test_status_plot_prints_the_counts_and_where_it_wrote_the_picture(
     state_dir: Path, tmp_path: Path
 ) -> None:
