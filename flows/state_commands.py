@@ -153,12 +153,12 @@ def export(
     try:
         spec = InputSpec(**record.spec) if record is not None else InputSpec()
         prepared = read_prepared(source, spec, reading_of(record))
-        rows = load(state)
-        stored = pa.Table.from_pandas(rows[["row_key", "input_hash"]], preserve_index=False)
+        latest = load(state)
+        stored = pa.Table.from_pandas(latest[["row_key", "input_hash"]], preserve_index=False)
         changed = changed_inputs(stored, prepared.planned())
         if changed:
             fail(_changed_since(source, changed))
-        results = results_frame(rows, prepared.keys)
+        results = results_frame(latest, prepared.keys)
         if record is not None and record.output_schema is not None:
             from rowrelay.tasks.dataset.typed import with_typed_columns
 
@@ -174,16 +174,12 @@ def export(
 def _changed_since(source: Path, changed: list[str]) -> str:
     """An input whose rows changed under their keys since the batch ran them: their results answer the
     earlier text, and written beside the new one they would look like its answers."""
-    one = len(changed) == 1
-    rows, them, their = (
-        ("1 row", "it", "its result answers")
-        if one
-        else (f"{len(changed)} rows", "them", "their results answer")
-    )
+    them, their = ("it", "its result answers") if len(changed) == 1 else ("them", "their results answer")
+    sample = ", ".join(changed[:5])
     return (
-        f"{rows} of {source} changed since the batch ran {them} (e.g. {', '.join(changed[:5])}): {their} "
-        "the earlier text; pass the input the batch ran with --input, or run the batch over this one "
-        "(rowrelay run, with a new --state)"
+        f"{rows(len(changed))} of {source} changed since the batch ran {them} (e.g. {sample}): {their} the "
+        "earlier text; pass the input the batch ran with --input, or run the batch over this one (rowrelay "
+        "run, with a new --state)"
     )
 
 

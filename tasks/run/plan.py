@@ -33,6 +33,7 @@ from rowrelay.tasks.records import (
     Policy,
     RowStatus,
     WaitMode,
+    rows,
 )
 from rowrelay.tasks.run.shards import Shard, cut_shards
 from rowrelay.tasks.state import RowState, StateTable
@@ -213,11 +214,11 @@ def _outside_input(table: StateTable, prepared: PreparedInput) -> pa.Table | Non
     outside = len(table) - len(prepared)  # after `add_pending` the table holds every input key
     if outside <= 0:
         return None
-    rows = "1 row of this batch's state is" if outside == 1 else f"{outside} rows of this batch's state are"
     log.warning(
-        "%s not in its input (removed from it, or the state is another input's): not sent, and not in "
-        "the output",
-        rows,
+        "%s of this batch's state %s not in its input (removed from it, or the state is another input's): "
+        "not sent, and not in the output",
+        rows(outside),
+        "is" if outside == 1 else "are",
     )
     state = table.columns(None, ("row_key", "status"))
     return state.filter(pc.invert(in_input(state.column("row_key"), prepared.keys)))
@@ -236,8 +237,7 @@ def refuse_changed_inputs(stored: pa.Table, prepared: PreparedInput) -> None:
     changed = changed_inputs(stored, prepared.planned())
     if changed:
         sample = ", ".join(changed[:5])
-        rows = "1 row" if len(changed) == 1 else f"{len(changed)} rows"
         raise UsageError(
-            f"{rows} changed input since this batch was planned (e.g. {sample}); "
+            f"{rows(len(changed))} changed input since this batch was planned (e.g. {sample}); "
             "use a new --state directory for the new input, or restore the old one"
         )
