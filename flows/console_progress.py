@@ -160,7 +160,7 @@ def closing_summary(console: Console, result: Any) -> int:
     table.add_column("rows", justify="right")
     for status, count in result.counts.items():
         if count:
-            table.add_row(status, str(count))
+            table.add_row(status, f"{count:,}")  # 1,999,980 pending, as the lines below count them
     console.print(table)
     console.print(
         f"output: [bold]{escape(str(result.output))}[/]   state: {escape(str(result.state_dir))}   "

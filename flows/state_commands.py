@@ -57,12 +57,12 @@ def status(
     table.add_column("rows", justify="right")
     for name, count in facts["counts"].items():
         if count:
-            table.add_row(name, str(count))
+            table.add_row(name, f"{count:,}")
     out.print(table)
     p50, p95 = facts["latency_p50"], facts["latency_p95"]
     out.print(
-        f"rows {facts['rows']}  tokens in {facts['input_tokens']} out {facts['output_tokens']} "
-        f"(reasoning {facts['reasoning_tokens']})  orphans {facts['orphans']}"
+        f"rows {facts['rows']:,}  tokens in {facts['input_tokens']:,} out {facts['output_tokens']:,} "
+        f"(reasoning {facts['reasoning_tokens']:,})  orphans {facts['orphans']:,}"
     )
     if facts["endpoints"]:
         out.print("rows by endpoint  " + "  ".join(f"{name} {n}" for name, n in facts["endpoints"].items()))

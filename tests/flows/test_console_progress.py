@@ -91,3 +91,18 @@ def test_names_and_messages_with_brackets_are_printed_as_they_are() -> None:
     assert "report[v2]-012345678" in text  # the title, wrapped to the table's width
     assert f"output: data/output/report[v2]-0123456789.parquet   state: {state}   backend: emulator\n" in text
     assert f"see `rowrelay status {state}`; `rowrelay retry {state}` makes them eligible again" in text
+
+
+def test_the_summary_counts_rows_with_thousands_separators() -> None:
+    """`1999980` pending beside `--limit: 1,999,980 rows left`: the table now counts as the lines do."""
+    from rowrelay.flows.batch import BatchResult
+    from rowrelay.flows.console_progress import closing_summary
+
+    counts = {"pending": 1_999_980, "completed": 20}
+    result = BatchResult(
+        "b", "state", "out.parquet", counts, "emulator", None, held_back={"pending": 1_999_980}
+    )
+    said = io.StringIO()
+    assert closing_summary(Console(file=said, width=100), result) == 0
+    assert "│ pending   │ 1,999,980 │" in said.getvalue(), said.getvalue()
+    assert "--limit: 1,999,980 rows left for a later run" in said.getvalue()
