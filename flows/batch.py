@@ -30,15 +30,13 @@ from rowrelay.flows.artifacts import ProgressArtifact, publish_summary
 from rowrelay.flows.cancel_hook import cancel_on_the_server, running
 from rowrelay.flows.cluster import ClusterChoice, check_cost_cap, started
 from rowrelay.flows.cluster_run import bank_limits, run_on_cluster, shard_jobs, spread, threads_of
-from rowrelay.flows.earlier_batches import check_earlier_batches
 from rowrelay.flows.input_reading import prepared_for
 from rowrelay.flows.narration import Narrator, log_outcome
 from rowrelay.flows.outcome import FailThreshold, final_state
-from rowrelay.flows.precheck import check_destinations, check_fields, check_keys
+from rowrelay.flows.precheck import check_destinations, check_fields, check_keys, check_resume
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.run_labels import label_flow_run
 from rowrelay.flows.run_logs import sent_to_flow_run
-from rowrelay.flows.same_server import check_same_requests, check_same_server
 from rowrelay.flows.targets import (
     Target,
     open_sessions,
@@ -192,9 +190,7 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     factory = _agent_factory(request.agent)
     state_dir = request.state_dir(prepared)
     check_destinations(request, state_dir)  # before the emulator starts or the state dir is made
-    check_same_server(request, state_dir, prepared.keys)
-    check_same_requests(request, state_dir, prepared.keys)
-    check_earlier_batches(request, prepared, state_dir)
+    check_resume(request, prepared, state_dir)
     settings, url, targets = resolve_targets(request)
     table = open_table(state_dir, settings)
     out = request.output_path(state_dir)

@@ -43,7 +43,14 @@ from rowrelay.tasks.state import check_state_files, state_directory_problem
 from rowrelay.tasks.state.files import MAIN_WRITER
 from rowrelay.tasks.state.lease import held_error, live_holder
 
-__all__ = ["check_destinations", "check_keys", "check_run", "check_state_readable", "read_checked"]
+__all__ = [
+    "check_destinations",
+    "check_keys",
+    "check_resume",
+    "check_run",
+    "check_state_readable",
+    "read_checked",
+]
 
 
 def check_run(request: BatchRequest) -> PreparedInput:
@@ -59,9 +66,7 @@ def check_run(request: BatchRequest) -> PreparedInput:
     holder = live_holder(state_dir, MAIN_WRITER, time.time())
     if holder is not None:
         raise held_error(state_dir, holder)
-    check_same_server(request, state_dir, prepared.keys)
-    check_same_requests(request, state_dir, prepared.keys)
-    check_earlier_batches(request, prepared, state_dir)
+    check_resume(request, prepared, state_dir)
     if request.agent is not None:
         check_agent(request.agent)
     cluster.precheck(request.dask, request.dask_workers)
@@ -92,6 +97,15 @@ def check_fields(request: BatchRequest, prepared: PreparedInput) -> None:
             f"--schema {schema.source!r}: field(s) {', '.join(clashes)} are named like input or result "
             "columns; rename them in the schema"
         )
+
+
+def check_resume(request: BatchRequest, prepared: PreparedInput, state_dir: Path) -> None:
+    """What the batch's earlier runs allow this one: the same server and the same requests of a row while
+    rows hold their answers (`same_server`), and no request sent again that an earlier batch of a changed
+    input sent (`earlier_batches`). Checked by `rowrelay run` before anything starts, and by the flow."""
+    check_same_server(request, state_dir, prepared.keys)
+    check_same_requests(request, state_dir, prepared.keys)
+    check_earlier_batches(request, prepared, state_dir)
 
 
 def check_destinations(request: BatchRequest, state_dir: Path) -> None:

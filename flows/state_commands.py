@@ -129,11 +129,9 @@ def export(
     input: Annotated[Path | None, typer.Option(help="The batch's input, if it has moved.")] = None,
 ) -> None:
     """Write the input joined with each row's current result, in input order."""
-    import pyarrow as pa
-
     from rowrelay.flows.input_reading import reading_of
     from rowrelay.tasks.dataset import InputSpec, output_problem, read_prepared, replaces_input, write_output
-    from rowrelay.tasks.state import load, read_run_record, results_frame
+    from rowrelay.tasks.state import read_run_record, read_table, results_frame
     from rowrelay.tasks.state.results import changed_inputs
 
     problem = output_problem(output)  # before the input and the table are read, as `run` does
@@ -153,12 +151,11 @@ def export(
     try:
         spec = InputSpec(**record.spec) if record is not None else InputSpec()
         prepared = read_prepared(source, spec, reading_of(record))
-        latest = load(state)
-        stored = pa.Table.from_pandas(latest[["row_key", "input_hash"]], preserve_index=False)
-        changed = changed_inputs(stored, prepared.planned())
+        latest, _damaged = read_table(state)  # as `load` reads it; a damaged file raises
+        changed = changed_inputs(latest.select(["row_key", "input_hash"]), prepared.planned())
         if changed:
             fail(_changed_since(source, changed))
-        results = results_frame(latest, prepared.keys)
+        results = results_frame(latest.to_pandas(), prepared.keys)
         if record is not None and record.output_schema is not None:
             from rowrelay.tasks.dataset.typed import with_typed_columns
 
