@@ -33,6 +33,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("rowrelay.cluster")
 
 
+def _granted(granted: dict[str, dict[str, int]]) -> str:
+    """What each endpoint's budget gave the workers, at what rates: "; granted east 160 creates at
+    1,200/min, 12 polls at 600/min; west ..."."""
+    said = [
+        f"{name} {each['creates']:,} creates at {each['rpm']:,}/min, {each['polls']:,} polls at "
+        f"{each['poll_rpm']:,}/min"
+        for name, each in granted.items()
+    ]
+    return f"; granted {'; '.join(said)}" if said else ""
+
+
 def bank_limits(targets: Sequence[Target]) -> dict[str, dict[str, int]]:
     """Each endpoint's limits (the run's own, without endpoints), by the bank's name for its budget."""
     from rowrelay.tasks.cluster.bank_service import limits_of
@@ -71,7 +82,8 @@ async def run_on_cluster(
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
         stats = await asyncio.to_thread(on_scheduler, client, drop_bank, bank)
-        log.info("shared budget %s: %s round trips to the scheduler", bank, stats.get("calls", "?"))
+        log.info("shared budget %s: %s round trips to the scheduler%s", bank, stats.get("calls", "?"),
+                 _granted(stats.get("granted", {})))  # fmt: skip
     counters = RunCounters()
     for outcome in outcomes:
         for name, value in outcome.counters.items():

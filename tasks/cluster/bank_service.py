@@ -59,7 +59,7 @@ class Banks(SchedulerPlugin):
 
     def stats(self, bank: str) -> dict[str, Any] | str:
         held = self.banks.get(bank)
-        return GONE if held is None else {"calls": held.calls}
+        return GONE if held is None else stats_of(held)
 
     def remove_worker(self, scheduler: Scheduler, worker: str, *, stimulus_id: str, **kwargs: Any) -> None:
         for bank_id, bank in self.banks.items():
@@ -92,7 +92,12 @@ def drop_bank(bank_id: str, dask_scheduler: Scheduler) -> dict[str, Any]:
     banks = dask_scheduler.extensions.get(EXTENSION)
     if not isinstance(banks, Banks) or bank_id not in banks.banks:
         return {}
-    return {"calls": banks.banks.pop(bank_id).calls}
+    return stats_of(banks.banks.pop(bank_id))
+
+
+def stats_of(bank: Bank) -> dict[str, Any]:
+    """What a bank did, as plain data: its round trips, and the creates and polls each endpoint granted."""
+    return {"calls": bank.calls, "granted": bank.granted()}
 
 
 def limits_of(rpm: int, tpm: int, poll_rpm: int, max_in_flight: int) -> dict[str, int]:

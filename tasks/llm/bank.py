@@ -95,6 +95,8 @@ class _Endpoint:
     polls: _Cell = field(init=False)
     paused: dict[str, float] = field(default_factory=lambda: {"creates": -math.inf, "polls": -math.inf})
     held: dict[str, int] = field(default_factory=dict)
+    granted: dict[str, int] = field(default_factory=lambda: {"creates": 0, "polls": 0})
+    """Units of each kind granted so far, to every worker: what the run's summary of the budget says."""
 
     def __post_init__(self) -> None:
         self.creates, self.tokens = _Cell(self.limits.rpm, CREATE_BURST_SECONDS), _Cell(self.limits.tpm)
@@ -132,6 +134,7 @@ class Bank:
         due = max(state.paused[kind], *(cell.earliest(now, units) for cell, units in cells))
         for cell, units in cells:
             cell.take(due, units)
+        state.granted[kind] += count
         return due - now
 
     def pause(self, endpoint: str, kind: Kind, seconds: float) -> None:
@@ -169,3 +172,10 @@ class Bank:
 
     def in_flight(self, endpoint: str) -> int:
         return self._endpoint(endpoint).in_flight
+
+    def granted(self) -> dict[str, dict[str, int]]:
+        """Units of each kind granted so far, and the rates they were granted at, by endpoint name."""
+        return {
+            name: {**state.granted, "rpm": state.limits.rpm, "poll_rpm": state.limits.poll_rpm}
+            for name, state in self._endpoints.items()
+        }

@@ -20,7 +20,7 @@ trips to the scheduler; the same on both sides) on a CSV, its local Prefect serv
 2. Budget accuracy: `--dask-workers 2` against the emulator enforcing R creates/min with a bucket of one
    second (`--rate-window 1`), fixed 0.5 s latency, rows for `--seconds` at R. Steady creates/s ÷ limit
    (`creates_efficiency` with a one-second bucket), 429s as a share of create requests, the worst
-   whole second counted from the first create (as tests/cluster/test_dask_runs.py does) and the worst
+   whole second counted from the first create and the worst
    sliding second, each ÷ the limit (a full bucket plus a second of refill allows 2.0 in a sliding one).
    Round trips per row: the flow's log line ("shared budget ...: N round trips"), the bank's count of
    every call (grants of creates and polls, holds and releases of in-flight slots, pauses).

@@ -35,7 +35,10 @@ def test_a_grant_from_a_dropped_bank_stops_the_shard_and_the_scheduler_logs_no_e
         Client(cluster) as client,  # type: ignore[no-untyped-call]
     ):
         client.run_on_scheduler(install_bank, "rowrelay-ended", {"default": limits_of(60, 10**6, 60, 10)})
-        assert client.run_on_scheduler(drop_bank, "rowrelay-ended") == {"calls": 0}
+        assert client.run_on_scheduler(drop_bank, "rowrelay-ended") == {
+            "calls": 0,
+            "granted": {"default": {"creates": 0, "polls": 0, "rpm": 60, "poll_rpm": 60}},
+        }
         with caplog.at_level(logging.WARNING):
             said = client.submit(_grant_after_the_run_ended, "rowrelay-ended").result()
     assert "the run's rate budget is gone from the Dask scheduler" in said

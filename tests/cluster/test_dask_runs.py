@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -23,12 +24,11 @@ from typing import Any
 import psutil
 import pytest
 
-from rowrelay.tasks.llm.bank import CREATE_BURST_SECONDS, Limits
 from rowrelay.tasks.state import load
 from tests.support.cli import ROOT, exit_code, rowrelay, run_args
 from tests.support.duplicates import assert_every_job_is_paid_for
 from tests.support.emulator_process import EmulatorProcess, emulator_process
-from tests.support.prefect_records import artifacts_of, flow_run_on
+from tests.support.prefect_records import artifacts_of, flow_run_on, logs_of
 from tests.support.tickets import write_tickets
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -48,13 +48,6 @@ def _jobs(emu: EmulatorProcess) -> tuple[Counter[str], Counter[str]]:
     return started, unanswered
 
 
-def _seconds(emu: EmulatorProcess) -> list[int]:
-    """Creates the server accepted in each second from the first one."""
-    times = sorted(r["created_at_precise"] for r in emu.get("/emulator/responses")["data"])
-    bins = Counter(int(t - times[0]) for t in times)
-    return [bins.get(second, 0) for second in range(max(bins) + 1)]
-
-
 def _assert_finished_and_paid_for(state: Path, emu: EmulatorProcess, rows: int) -> None:
     frame = load(state)
     assert len(frame) == rows
@@ -63,7 +56,9 @@ def _assert_finished_and_paid_for(state: Path, emu: EmulatorProcess, rows: int) 
     assert_every_job_is_paid_for(frame, started, unanswered)
 
 
-def test_two_workers_share_one_rate_budget(tmp_path: Path, prefect_env: dict[str, str]) -> None:
+def test_two_workers_share_one_rate_budget(
+    tmp_path: Path, prefect_env: dict[str, str], prefect_api: str
+) -> None:
     rows = 400
     source = write_tickets(tmp_path / "tickets.csv", rows)
     with (
@@ -81,7 +76,7 @@ def test_two_workers_share_one_rate_budget(tmp_path: Path, prefect_env: dict[str
         frame = load(tmp_path / "state")
         assert set(frame["writer"]) == {f"shard-{n}" for n in range(4)}  # 2 workers, 2 threads each
         _assert_finished_and_paid_for(tmp_path / "state", emu, rows)
-        _assert_within_its_limit(emu, RPM)
+        _assert_every_create_drew_on_the_one_budget(tmp_path / "state", {"default": (emu, RPM)})
 
 
 @contextlib.contextmanager
@@ -95,34 +90,42 @@ def _dask_default_http_port_taken() -> Iterator[None]:
         yield
 
 
-def _assert_within_its_limit(emu: EmulatorProcess, rpm: int) -> None:
-    """The server's own count of 429s, and its creates second by second, against its limit."""
-    stats = emu.get("/emulator/stats")
-    creates = stats["routes"]["POST /v1/responses"]
-    assert int(stats["status_codes"].get("429", 0)) <= 0.01 * creates, stats
-    # The budget lets creates burst half a second of the rate at once (bank.CREATE_BURST_SECONDS, as
-    # a single process does), after a worker idled for rows, say: any stretch of L seconds may so hold
-    # the rate times L, that burst and one chunk of the bank's grants at its edge, and no more (workers
-    # with a budget each would send twice the limit). One second may exceed it (the opening one).
-    per_second, chunk = rpm / 60, Limits(rpm, 10**9, 10**9, 1).chunk("creates")
-    burst = per_second * CREATE_BURST_SECONDS
-    seconds = _seconds(emu)
-    assert sum(1 for n in seconds if n > per_second + burst + chunk) <= 1, str(seconds)
-    steady = seconds[1:-1]  # whole seconds while rows were left to send
-    assert sum(steady) <= per_second * len(steady) + burst + chunk, str(seconds)
-    # The workers used the limit. One second may fall short, as one may exceed it: on a loaded CI
-    # machine a worker was once held back for most of a second ([28, 19, 5, 19, 20, 20, 21, 20, 8] at 20/s).
-    # Workers that shared the budget badly would fall short in every second.
-    used = sorted(steady)[1:]
-    assert sum(used) >= 0.95 * per_second * len(used), str(seconds)
+def _assert_every_create_drew_on_the_one_budget(
+    state: Path, servers: dict[str, tuple[EmulatorProcess, int]]
+) -> None:
+    """Every create each server saw (the ones it answered 429 too) was granted, for that server's
+    endpoint and at its rate per minute, by the run's one budget on the scheduler, and the budget
+    granted none that was not sent.
+    How that budget keeps and uses a rate across workers is tests/llm/test_bank.py's to show, on a
+    virtual clock; how closely sends keep it in wall time is bench_dask's to measure. Here a loaded CI
+    machine delays sends and bunches them (15 429s of 175 creates, once, at a server enforcing its
+    rate per second), which says nothing of whether the workers shared the budget."""
+    granted = _granted(state)
+    for name, (emu, rpm) in servers.items():
+        creates = emu.get("/emulator/stats")["routes"]["POST /v1/responses"]
+        assert granted.get(name) == (creates, rpm), (name, granted, creates)
+
+
+def _granted(state: Path) -> dict[str, tuple[int, int]]:
+    """Creates the run's shared budget granted, and at what rate a minute, by endpoint: the flow's own
+    account of it in its logs."""
+
+    async def read() -> list[str]:
+        run = await flow_run_on(state)
+        return [each.message for each in await logs_of(run.id) if "shared budget" in each.message]
+
+    said = asyncio.run(read())
+    assert len(said) == 1, said
+    found = re.findall(r"(\w+) ([\d,]+) creates at ([\d,]+)/min", said[0])
+    return {name: (int(count.replace(",", "")), int(rpm.replace(",", ""))) for name, count, rpm in found}
 
 
 def test_each_endpoint_keeps_its_own_budget_across_workers(
-    tmp_path: Path, prefect_env: dict[str, str]
+    tmp_path: Path, prefect_env: dict[str, str], prefect_api: str
 ) -> None:
     """Two endpoints (`--endpoints`), each a server enforcing its own rate per second, on 2 workers:
-    rows split by rpm, each server's rate kept by all the workers together, every job on the server the
-    table names, the second endpoint's key read by the workers from the variable its entry names."""
+    rows split by rpm, every create to each server granted at its rate by the one budget all the workers
+    draw on, every job on the server the table names, the second endpoint's key read by the workers from the variable its entry names."""
     rows, east_rpm, west_rpm = 240, 1200, 600
     source = write_tickets(tmp_path / "tickets.csv", rows)
     limits = ("--rate-window", "1", "--latency", "fixed:0.5")
@@ -149,8 +152,9 @@ def test_each_endpoint_keeps_its_own_budget_across_workers(
         ):
             other = "west" if endpoint == "east" else "east"
             assert (jobs[endpoint][key], jobs[other][key]) == (attempts, 0), key
-        _assert_within_its_limit(east, east_rpm)
-        _assert_within_its_limit(west, west_rpm)
+        _assert_every_create_drew_on_the_one_budget(
+            tmp_path / "state", {"east": (east, east_rpm), "west": (west, west_rpm)}
+        )
 
 
 def _workers_of(run: subprocess.Popen[bytes]) -> list[psutil.Process]:
