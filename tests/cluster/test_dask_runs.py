@@ -125,7 +125,8 @@ def test_each_endpoint_keeps_its_own_budget_across_workers(
 ) -> None:
     """Two endpoints (`--endpoints`), each a server enforcing its own rate per second, on 2 workers:
     rows split by rpm, every create to each server granted at its rate by the one budget all the workers
-    draw on, every job on the server the table names, the second endpoint's key read by the workers from the variable its entry names."""
+    draw on, every job on the server the table names, the second endpoint's key read by the workers
+    from the variable its entry names."""
     rows, east_rpm, west_rpm = 240, 1200, 600
     source = write_tickets(tmp_path / "tickets.csv", rows)
     limits = ("--rate-window", "1", "--latency", "fixed:0.5")
