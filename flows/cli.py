@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from rowrelay.flows import repair_command, state_commands
@@ -93,7 +94,8 @@ def _about(field: str) -> str:
     from rowrelay.tasks.settings import Settings
 
     description = Settings.model_fields[field].description or ""
-    return f"{description} (env ROWRELAY_{field.upper()})"
+    # typer reads help as rich markup: `rowrelay[agents]` would lose its `[agents]` as a style
+    return escape(f"{description} (env ROWRELAY_{field.upper()})")
 
 
 @app.callback()

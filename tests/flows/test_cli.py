@@ -86,6 +86,18 @@ def test_bad_input_or_options_exit_2_and_send_nothing(
     assert not (tmp_path / "state").exists()
 
 
+def test_options_help_is_printed_as_written() -> None:
+    """typer reads help as rich markup, where `[agents]` is a style: `needs rowrelay[agents]` lost it."""
+    from rowrelay.tasks.settings import Settings
+
+    shown = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "2000"})
+    assert shown.exit_code == 0, shown.output
+    text = " ".join(shown.output.split())
+    for name in ("backend", "model", "max_cost"):
+        assert str(Settings.model_fields[name].description) in text, name
+    assert "needs rowrelay[agents])" in text
+
+
 def test_status_export_and_repair_of_something_that_is_not_a_batch_exit_2(tmp_path: Path) -> None:
     runner = CliRunner()
     not_a_batch = f"error: {tmp_path} is not a rowrelay state directory (no batch.json)\n"
