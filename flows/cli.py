@@ -356,11 +356,14 @@ def _check_deployment(request: BatchRequest, state: Path) -> None:
     requests of the state's last run, rows whose input changed since it planned them (another template,
     say), endpoints and cluster."""
     from rowrelay.flows import cluster
-    from rowrelay.flows.precheck import check_destinations, check_keys, check_state_readable, read_checked
+    from rowrelay.flows.precheck import (
+        check_destinations,
+        check_keys,
+        check_same_inputs,
+        check_state_readable,
+        read_checked,
+    )
     from rowrelay.flows.same_server import check_same_requests, check_same_server
-    from rowrelay.tasks.run.plan import refuse_changed_inputs
-    from rowrelay.tasks.state import read_table
-    from rowrelay.tasks.state.files import BATCH_FILE
 
     try:
         prepared = read_checked(request)
@@ -368,8 +371,7 @@ def _check_deployment(request: BatchRequest, state: Path) -> None:
         check_state_readable(state)
         check_same_server(request, state, prepared.keys)
         check_same_requests(request, state, prepared.keys)
-        if (state / BATCH_FILE).exists():
-            refuse_changed_inputs(read_table(state)[0].select(["row_key", "input_hash"]), prepared)
+        check_same_inputs(state, prepared)
         check_keys(request)
         cluster.precheck(request.dask, request.dask_workers)
     except UsageError as exc:

@@ -9,8 +9,10 @@ readable; an output with a known extension in a folder that can be written or cr
 file), the batch's lease (a live runner holding it refuses a second run, by name: found here in a few
 seconds, rather than after Prefect's start-up), the server the batch last ran on and what it asked of a
 row (`same_server`), earlier batches of a changed input that sent some of its rows (`earlier_batches`),
-and the `--agent` factory. Each problem is one `UsageError` (or `LeaseHeldError`) naming the option or
-file; the settings' own values were checked when the request was built (`load_settings`).
+rows whose input changed under their ids since the batch planned them (the plan's own refusal, made
+here before Prefect and the emulator start), and the `--agent` factory. Each problem is one
+`UsageError` (or `LeaseHeldError`) naming the option or file; the settings' own values were checked
+when the request was built (`load_settings`).
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ from rowrelay.tasks.errors import DamagedFileError, UsageError
 from rowrelay.tasks.llm.credentials import credentials_problem
 from rowrelay.tasks.llm.prices import cap_problem
 from rowrelay.tasks.run.endpoints import Endpoint
-from rowrelay.tasks.state import check_state_files, state_directory_problem
-from rowrelay.tasks.state.files import MAIN_WRITER
+from rowrelay.tasks.run.plan import refuse_changed_inputs
+from rowrelay.tasks.state import check_state_files, read_table, state_directory_problem
+from rowrelay.tasks.state.files import BATCH_FILE, MAIN_WRITER
 from rowrelay.tasks.state.lease import held_error, live_holder
 
 __all__ = [
@@ -48,6 +51,7 @@ __all__ = [
     "check_keys",
     "check_resume",
     "check_run",
+    "check_same_inputs",
     "check_state_readable",
     "read_checked",
 ]
@@ -67,10 +71,19 @@ def check_run(request: BatchRequest) -> PreparedInput:
     if holder is not None:
         raise held_error(state_dir, holder)
     check_resume(request, prepared, state_dir)
+    check_same_inputs(state_dir, prepared)
     if request.agent is not None:
         check_agent(request.agent)
     cluster.precheck(request.dask, request.dask_workers)
     return prepared
+
+
+def check_same_inputs(state_dir: Path, prepared: PreparedInput) -> None:
+    """`UsageError` when a row of the input holds another text than the batch planned under its id: the
+    plan refuses that too (`plan.refuse_changed_inputs`), but only once Prefect and the emulator run. The
+    flow does not call this: its plan reads the state anyway."""
+    if (state_dir / BATCH_FILE).exists():
+        refuse_changed_inputs(read_table(state_dir)[0].select(["row_key", "input_hash"]), prepared)
 
 
 def read_checked(request: BatchRequest) -> PreparedInput:

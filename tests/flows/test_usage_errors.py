@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pandas as pd
 import pytest
 
 from rowrelay.tasks.emulator import RunningEmulator
@@ -457,7 +458,17 @@ def test_a_dask_cluster_with_no_workers_or_without_rowrelay_is_refused(case: Cas
 
 
 def _ran_on(case: Case, backend: str, base_url: str | None, statuses: list[str]) -> None:
-    ran_on(case.state, case.output, backend, base_url, statuses)
+    ran_on(case.state, case.output, backend, base_url, statuses, _planned(case, len(statuses)))
+
+
+def _planned(case: Case, count: int) -> list[tuple[str, int, str]]:
+    """`count` rows as the batch planned them from its input (key, index, input hash), so that a run
+    over that input finds no row changed under its id; made up past the input's end."""
+    from rowrelay.tasks.dataset import InputSpec, prepare, read_input
+
+    prepared = prepare(read_input(case.source), InputSpec(TEMPLATE, id_column="ticket_id"))
+    planned = [(r.row_key, r.row_index, r.input_hash) for r in prepared.rows][:count]
+    return planned + [(f"T-{i:05d}", i, f"hash {i}") for i in range(len(planned), count)]
 
 
 _KEYED = {"OPENAI_API_KEY": "sk-test"}
@@ -544,12 +555,9 @@ def test_a_changed_input_under_its_default_state_is_refused_where_an_earlier_bat
     """A default state is named by the input's contents: the file with a row added got a new batch, which
     sent the rows the earlier batch of it had sent again, paid twice, without a word (`earlier_batches`).
     A given --state, another model or another server is a batch of its own, and is let through."""
-    from rowrelay.tasks.dataset import InputSpec, prepare, read_input
-
     states = case.tmp / "states"
     earlier = states / "tickets-0123456789"  # as `BatchRequest.state_dir` names a default state
-    prepared = prepare(read_input(case.source), InputSpec(TEMPLATE, id_column="ticket_id"))
-    planned = [(r.row_key, r.row_index, r.input_hash) for r in prepared.rows]
+    planned = _planned(case, 3)
     server = _NOTHING_STARTED["ROWRELAY_BASE_URL"]
     statuses = ["completed", "queued", "pending"]  # the pending row was never sent
     ran_on(earlier, case.output, "openai", server, statuses, planned, input=case.source, model="gpt-4.1-mini")
@@ -571,6 +579,22 @@ def test_a_changed_input_under_its_default_state_is_refused_where_an_earlier_bat
     case.reaches_prefect("--model", "gpt-4.1", env={"ROWRELAY_STATE_DIR": str(states)}, given_state=False)
     elsewhere = {"ROWRELAY_STATE_DIR": str(states), "ROWRELAY_BASE_URL": "http://127.0.0.1:10/v1"}
     case.reaches_prefect(env=elsewhere, given_state=False)
+
+
+def test_rows_whose_text_changed_under_their_ids_are_refused_before_anything_starts(case: Case) -> None:
+    """The plan refuses a row whose input changed since the batch planned it (its answer would sit beside
+    the new text): `run` said so only once Prefect and the emulator had started."""
+    server, statuses = _NOTHING_STARTED["ROWRELAY_BASE_URL"], ["completed", "queued", "pending"]
+    ran_on(case.state, case.output, "openai", server, statuses, _planned(case, 3), model="gpt-4.1-mini")
+    case.reaches_prefect()  # the same input
+    frame = pd.read_csv(case.source)
+    frame.loc[1, "body"] = "My order 1 arrived broken."
+    frame.to_csv(case.source, index=False)
+    line = case.refuse(env=_NOTHING_STARTED)
+    assert line == (
+        "error: 1 row changed input since this batch was planned (e.g. T-00001); use a new --state "
+        "directory for the new input, or restore the old one"
+    )
 
 
 _TRIAGE = {
@@ -598,7 +622,7 @@ def test_a_batch_is_not_resumed_asking_something_else_of_a_row_while_its_output_
     new in the input, were sent the new way, and the output held both kinds of answer (two models', or a
     schema's typed column empty on the rows of the first), nothing in it telling which is which."""
     server = _NOTHING_STARTED["ROWRELAY_BASE_URL"]
-    ran_on(case.state, case.output, "openai", server, statuses, model="gpt-4.1-mini")
+    ran_on(case.state, case.output, "openai", server, statuses, _planned(case, 3), model="gpt-4.1-mini")
     write_tickets(case.source, rows)
     schema = case.tmp / "triage.json"
     schema.write_text(json.dumps(_TRIAGE))
