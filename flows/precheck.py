@@ -82,8 +82,13 @@ def check_same_inputs(state_dir: Path, prepared: PreparedInput) -> None:
     """`UsageError` when a row of the input holds another text than the batch planned under its id: the
     plan refuses that too (`plan.refuse_changed_inputs`), but only once Prefect and the emulator run. The
     flow does not call this: its plan reads the state anyway."""
-    if (state_dir / BATCH_FILE).exists():
-        refuse_changed_inputs(read_table(state_dir)[0].select(["row_key", "input_hash"]), prepared)
+    if not (state_dir / BATCH_FILE).exists():
+        return
+    try:
+        stored = read_table(state_dir)[0].select(["row_key", "input_hash"])
+    except DamagedFileError as exc:  # found past the footers `check_state_readable` reads
+        raise UsageError(state_problem(exc, state_dir)) from exc
+    refuse_changed_inputs(stored, prepared)
 
 
 def read_checked(request: BatchRequest) -> PreparedInput:
