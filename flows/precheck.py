@@ -27,7 +27,7 @@ from rowrelay.flows.cli_errors import state_problem
 from rowrelay.flows.earlier_batches import check_earlier_batches
 from rowrelay.flows.input_reading import prepared_for
 from rowrelay.flows.request import BatchRequest
-from rowrelay.flows.same_server import check_same_requests, check_same_server
+from rowrelay.flows.same_server import check_same_requests, check_same_server, state_rows
 from rowrelay.tasks.dataset import (
     RESULT_COLUMNS,
     PreparedInput,
@@ -42,7 +42,7 @@ from rowrelay.tasks.llm.credentials import credentials_problem
 from rowrelay.tasks.llm.prices import cap_problem
 from rowrelay.tasks.run.endpoints import Endpoint
 from rowrelay.tasks.run.plan import refuse_changed_inputs
-from rowrelay.tasks.state import check_state_files, read_table, state_directory_problem
+from rowrelay.tasks.state import check_state_files, state_directory_problem
 from rowrelay.tasks.state.files import BATCH_FILE, MAIN_WRITER
 from rowrelay.tasks.state.lease import held_error, live_holder
 
@@ -82,13 +82,8 @@ def check_same_inputs(state_dir: Path, prepared: PreparedInput) -> None:
     """`UsageError` when a row of the input holds another text than the batch planned under its id: the
     plan refuses that too (`plan.refuse_changed_inputs`), but only once Prefect and the emulator run. The
     flow does not call this: its plan reads the state anyway."""
-    if not (state_dir / BATCH_FILE).exists():
-        return
-    try:
-        stored = read_table(state_dir)[0].select(["row_key", "input_hash"])
-    except DamagedFileError as exc:  # found past the footers `check_state_readable` reads
-        raise UsageError(state_problem(exc, state_dir)) from exc
-    refuse_changed_inputs(stored, prepared)
+    if (state_dir / BATCH_FILE).exists():
+        refuse_changed_inputs(state_rows(state_dir).select(["row_key", "input_hash"]), prepared)
 
 
 def read_checked(request: BatchRequest) -> PreparedInput:

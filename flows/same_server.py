@@ -30,8 +30,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rowrelay.flows.backends import backend_name
+from rowrelay.flows.cli_errors import state_problem
 from rowrelay.flows.request import BatchRequest
-from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.errors import DamagedFileError, UsageError
 from rowrelay.tasks.records import HOLDING_TOKEN
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import read_run_record, read_table
@@ -53,7 +54,7 @@ def check_same_server(request: BatchRequest, state_dir: Path, keys: pa.Array[Any
     was, now = server_of_record(record), server_of_run(settings)
     if was == now or _unrecorded_azure(record.backend, record.base_url, record.azure_endpoint, backend):
         return
-    table = _state(state_dir)
+    table = state_rows(state_dir)
     counts = value_counts(table.column("status"))
     holding = sum(counts.get(status, 0) for status in HOLDING_TOKEN)
     if holding:
@@ -93,7 +94,7 @@ def check_same_requests(request: BatchRequest, state_dir: Path, keys: pa.Array[A
     changes = changes_from(request, record)
     if not changes:
         return
-    table = _state(state_dir)
+    table = state_rows(state_dir)
     counts = value_counts(table.column("status"))
     kept = counts.get("completed", 0) + sum(counts.get(status, 0) for status in HOLDING_TOKEN)
     if not kept or not _left_to_send(table, keys):
@@ -162,10 +163,13 @@ def _described(server: tuple[str, str | None]) -> str:
     return f"{backend} at {url}" if url else f"{backend} (its default address)"
 
 
-def _state(state_dir: Path) -> pa.Table:
-    """Every row's latest state (read only when the server or the request changed: a rare case)."""
-    table, _damaged = read_table(state_dir, skip_damaged=True)
-    return table
+def state_rows(state_dir: Path) -> pa.Table:
+    """Every row's latest state; a damaged file (found past the footers `check_state_readable` reads) is
+    a `UsageError` naming it and the repair, as the other checks before a run say it."""
+    try:
+        return read_table(state_dir)[0]
+    except DamagedFileError as exc:
+        raise UsageError(state_problem(exc, state_dir)) from exc
 
 
 def _left_to_send(table: pa.Table, keys: pa.Array[Any]) -> bool:
