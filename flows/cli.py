@@ -302,6 +302,11 @@ def _precheck(request: BatchRequest) -> PreparedInput:
 
     try:
         return check_run(request)
+    except KeyboardInterrupt:  # Ctrl-C while a big input is read: said, not a silent exit 130
+        err.print(
+            "[yellow]interrupted[/] while checking the input, before anything started: nothing was sent"
+        )
+        raise typer.Exit(130) from None
     except LeaseHeldError as exc:
         fail(f"{exc}; wait for that run to end (or stop it), then run the same command to resume")
     except UsageError as exc:

@@ -100,6 +100,25 @@ def test_options_help_is_printed_as_written() -> None:
     assert "needs rowrelay[agents])" in text
 
 
+def test_ctrl_c_while_the_input_is_checked_says_nothing_was_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading a big input takes seconds: Ctrl-C then exited 130 without a word."""
+    from rowrelay.flows import precheck
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(precheck, "read_checked", interrupted)
+    source = write_tickets(tmp_path / "tickets.csv", 3)
+    result = CliRunner().invoke(app, run_args(source, tmp_path))
+    assert result.exit_code == 130, result.output
+    assert result.output.strip() == (
+        "interrupted while checking the input, before anything started: nothing was sent"
+    )
+    assert not (tmp_path / "state").exists()
+
+
 def test_status_export_and_repair_of_something_that_is_not_a_batch_exit_2(tmp_path: Path) -> None:
     runner = CliRunner()
     not_a_batch = f"error: {tmp_path} is not a rowrelay state directory (no batch.json)\n"
