@@ -41,7 +41,6 @@ from rowrelay.tasks.errors import DamagedFileError, UsageError
 from rowrelay.tasks.llm.credentials import credentials_problem
 from rowrelay.tasks.llm.prices import cap_problem
 from rowrelay.tasks.run.endpoints import Endpoint
-from rowrelay.tasks.run.plan import refuse_changed_inputs
 from rowrelay.tasks.state import check_state_files, state_directory_problem
 from rowrelay.tasks.state.files import BATCH_FILE, MAIN_WRITER
 from rowrelay.tasks.state.lease import held_error, live_holder
@@ -83,6 +82,8 @@ def check_same_inputs(state_dir: Path, prepared: PreparedInput) -> None:
     plan refuses that too (`plan.refuse_changed_inputs`), but only once Prefect and the emulator run. The
     flow does not call this: its plan reads the state anyway."""
     if (state_dir / BATCH_FILE).exists():
+        from rowrelay.tasks.run.plan import refuse_changed_inputs  # the run's modules: only to resume
+
         refuse_changed_inputs(state_rows(state_dir).select(["row_key", "input_hash"]), prepared)
 
 
