@@ -348,12 +348,20 @@ def deploy(
     state = (state or request.settings.state_dir / name).resolve()
     _check_deployment(request, state)
     from rowrelay.flows.deploy import serve_deployment
+    from rowrelay.flows.local_prefect import PrefectTracking
     from rowrelay.flows.run_labels import tags_of
 
-    serve_deployment(
-        name=name, cron=cron, parameters={**request.parameters(), "state": str(state)},
-        tags=tags_of(state.name, request.settings),
-    )  # fmt: skip
+    # With no API configured, the local Prefect server `run` uses (started once, reused): Prefect's
+    # ephemeral one has no scheduler, so the cron never fired and the command served for ever in vain.
+    tracking = PrefectTracking.begin(request.settings)
+    try:
+        with tracking.applied(err.out):
+            serve_deployment(
+                name=name, cron=cron, parameters={**request.parameters(), "state": str(state)},
+                tags=tags_of(state.name, request.settings),
+            )  # fmt: skip
+    except UsageError as exc:
+        fail(str(exc))
 
 
 def _check_deployment(request: BatchRequest, state: Path) -> None:

@@ -21,6 +21,7 @@ import pytest
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.state import load
 from tests.support.cli import ROOT, holds_tokens
+from tests.support.local_prefect import stopped_afterwards
 from tests.support.prefect_records import logs_of
 from tests.support.tickets import TEMPLATE, write_tickets
 
@@ -136,3 +137,43 @@ async def test_cancelling_the_flow_run_cancels_in_flight_responses_on_the_server
             await asyncio.sleep(0.5)
     frame = load(state)
     assert set(frame["status"]) == {"cancelled"}  # resumable: `rowrelay retry` makes them pending
+
+
+async def test_with_no_prefect_api_configured_the_schedule_runs_on_rowrelays_local_server(
+    prefect_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Prefect's ephemeral server has no scheduler: `deploy` with no API configured served a deployment
+    whose cron never fired, said only in Prefect's own warning. It now registers it on the local server
+    `run` starts once and reuses, whose scheduler plans its runs, and a run of it completes there."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.deployments import arun_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from rowrelay.flows.local_prefect import answers, read_server
+
+    home = tmp_path / "home"
+    env = {key: value for key, value in prefect_env.items() if key != "PREFECT_API_URL"}
+    env["ROWRELAY_HOME"] = str(home)
+    log = tmp_path / "serve-local.log"
+    with (
+        running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"))) as emu,
+        stopped_afterwards(home),
+        served("local", env, emu, tmp_path, rows=3) as (name, state),
+    ):
+        deadline = time.monotonic() + 120
+        while (record := read_server(home)) is None or not answers(record.url, timeout=1.0):
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            await asyncio.sleep(0.2)
+        with temporary_settings(updates={PREFECT_API_URL: record.url}):
+            deployment = await wait_for_deployment(name, log)
+            only_it = DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id]))  # type: ignore[attr-defined]
+            async with get_client() as client:
+                while not await client.read_flow_runs(deployment_filter=only_it):  # the scheduler's
+                    assert time.monotonic() < deadline, log.read_text()[-3000:]
+                    await asyncio.sleep(0.5)
+            run = await arun_deployment(name, timeout=180)
+        assert run.state is not None
+        assert run.state.is_completed(), run.state
+    assert "Cannot schedule flows on an ephemeral server" not in log.read_text()
+    assert (load(state)["status"] == "completed").all()
