@@ -55,7 +55,9 @@ async def _cancel_batch_of(flow_run: FlowRun, say: logging.LoggerAdapter[logging
     except Exception:
         say.exception("could not cancel the in-flight responses of %s", state_dir)
         return
-    say.warning("flow run cancelled: %d in-flight responses of %s cancelled", cancelled, state_dir)
+    say.warning("flow run cancelled: %d in-flight responses of %s cancelled", cancelled.cancelled, state_dir)
+    if cancelled.unreached:
+        say.warning("%s; `rowrelay cancel %s` tries again", cancelled.unreached_problem(), state_dir)
 
 
 @contextlib.contextmanager

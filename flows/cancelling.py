@@ -19,7 +19,7 @@ from pathlib import Path
 from rowrelay.tasks.errors import LeaseHeldError, UsageError
 from rowrelay.tasks.llm import make_backend
 from rowrelay.tasks.records import HOLDING_TOKEN
-from rowrelay.tasks.run import cancel_in_flight
+from rowrelay.tasks.run import Cancelled, cancel_in_flight
 from rowrelay.tasks.run.endpoints import load_endpoints
 from rowrelay.tasks.settings import Settings, load_settings
 from rowrelay.tasks.state import RunRecord, StateTable, read_run_record
@@ -34,7 +34,7 @@ async def cancel_batch_async(
     lease_wait: float = 0.0,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
-) -> int:
+) -> Cancelled:
     """Cancel the in-flight responses on the backend the last run used; a damaged run record is a
     `StateError` naming it. A live runner holding the batch is `LeaseHeldError` at once, or after
     `lease_wait` seconds for a caller that knows the runner is stopping."""
@@ -43,7 +43,7 @@ async def cancel_batch_async(
         raise UsageError(f"{state_dir}: this batch never ran, so nothing is in flight")
     settings = load_settings(backend=record.backend, base_url=record.base_url, model=record.model)
     endpoints = _endpoints(record, settings)
-    cancelled = 0
+    cancelled = Cancelled()
     with await _open_when_free(state_dir, lease_wait, sleep, clock) as table:
         created_on = table.columns(HOLDING_TOKEN, ("row_key", "endpoint")).to_pylist()
         on: dict[str | None, set[str]] = {}
@@ -87,9 +87,9 @@ def _endpoints(record: RunRecord, settings: Settings) -> dict[str | None, Settin
     return found
 
 
-def cancel_batch(state_dir: Path) -> int:
+def cancel_batch(state_dir: Path) -> Cancelled:
     """Synchronous, safe to call from inside a running event loop (it runs in its own thread)."""
-    result: list[int] = []
+    result: list[Cancelled] = []
     failure: list[BaseException] = []
 
     def work() -> None:

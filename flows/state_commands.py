@@ -97,7 +97,11 @@ def cancel(state: StateArg) -> None:
         fail(state_problem(exc, state, held=_STOP_THAT_RUN))
     except UsageError as exc:
         fail(str(exc))
-    out.print(f"cancelled {cancelled} in-flight responses; run the batch again to resume the rest")
+    if cancelled.unreached:
+        # Not done: those may run on, and be paid for. Exit 1, as a run whose rows did not all complete.
+        fail(f"cancelled {cancelled.cancelled} in-flight responses, but {cancelled.unreached_problem()}; run "
+             f"`rowrelay cancel {state}` again once the server answers", code=1)  # fmt: skip
+    out.print(f"cancelled {cancelled.cancelled} in-flight responses; run the batch again to resume the rest")
 
 
 def retry(

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 from rowrelay.tasks.lazy import exports
 
 if TYPE_CHECKING:
+    from rowrelay.tasks.run.cancel import Cancelled, cancel_in_flight
     from rowrelay.tasks.run.context import RowContext, RunCounters
     from rowrelay.tasks.run.driver import RowDriver
     from rowrelay.tasks.run.plan import BatchPlan, RowPolicy, plan_batch, send_order, wants_submit
-    from rowrelay.tasks.run.runner import BatchRunner, Progress, RunReport, cancel_in_flight
+    from rowrelay.tasks.run.runner import BatchRunner, Progress, RunReport
     from rowrelay.tasks.run.session import Session, open_session, open_table
     from rowrelay.tasks.run.shards import Shard
 
@@ -23,6 +24,7 @@ __getattr__, __dir__ = exports(
     {
         "BatchPlan": "plan",
         "BatchRunner": "runner",
+        "Cancelled": "cancel",
         "Progress": "runner",
         "RowContext": "context",
         "RowDriver": "driver",
@@ -31,7 +33,7 @@ __getattr__, __dir__ = exports(
         "RunReport": "runner",
         "Session": "session",
         "Shard": "shards",
-        "cancel_in_flight": "runner",
+        "cancel_in_flight": "cancel",
         "open_session": "session",
         "open_table": "session",
         "plan_batch": "plan",
@@ -43,6 +45,7 @@ __getattr__, __dir__ = exports(
 __all__ = [
     "BatchPlan",
     "BatchRunner",
+    "Cancelled",
     "Progress",
     "RowContext",
     "RowDriver",

@@ -16,21 +16,20 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
-from rowrelay.tasks.errors import BankUnreachableError, ResponseGoneError, StateWriteError, TransientError
-from rowrelay.tasks.llm import Backend, BackendRefusedError, Snapshot, in_background
-from rowrelay.tasks.records import ENDED, HOLDING_TOKEN, IN_FLIGHT, RowStatus
+from rowrelay.tasks.errors import BankUnreachableError, StateWriteError
+from rowrelay.tasks.llm import BackendRefusedError
+from rowrelay.tasks.records import ENDED, IN_FLIGHT, RowStatus
+from rowrelay.tasks.run.cancel import cancel_in_flight
 from rowrelay.tasks.run.context import RunCounters
 from rowrelay.tasks.run.driver import RowDriver
 from rowrelay.tasks.run.outage import watch_for_outage
 from rowrelay.tasks.run.pace import Pace
 from rowrelay.tasks.run.plan import send_order
-from rowrelay.tasks.state import StateTable
 
 log = logging.getLogger("rowrelay.runner")
-_CANCEL_CONCURRENCY = 32
 
 
 @dataclass(frozen=True)
@@ -108,7 +107,9 @@ class BatchRunner:
                 if isinstance(stop, asyncio.CancelledError)
                 else f"stopped ({type(stop).__name__})"
             )
-            log.warning("run %s: %d in-flight responses cancelled on the server", how, cancelled)
+            log.warning("run %s: %d in-flight responses cancelled on the server", how, cancelled.cancelled)
+            if cancelled.unreached:
+                log.warning("%s; the next run waits on them", cancelled.unreached_problem())
             raise
         finally:
             background.cancel()
@@ -248,41 +249,3 @@ def heap_frozen() -> Iterator[None]:
             if _HEAP.runs == 0:
                 gc.set_threshold(*_HEAP.before)
                 gc.unfreeze()
-
-
-async def cancel_in_flight(table: StateTable, backend: Backend, scope: Collection[str] | None = None) -> int:
-    """Cancel every in-flight background response of the batch on the server; record the outcome.
-
-    Cancellation is best effort and races completion: a response that finished before the cancel
-    reached it stays what it became (the server answers with its final state), and is recorded so.
-    """
-    background = in_background(backend)
-    if background is None:
-        return 0  # a foreground backend holds no responses to cancel
-    keys = [key for key in table.keys_with_status(HOLDING_TOKEN) if scope is None or key in scope]
-    limit = asyncio.Semaphore(_CANCEL_CONCURRENCY)
-    cancelled = 0
-
-    async def one(key: str) -> None:
-        nonlocal cancelled
-        row = table.get(key)
-        if row.response_id is None:
-            return
-        async with limit:
-            try:
-                snapshot: Snapshot = await background.cancel(row.response_id)
-            except ResponseGoneError:
-                table.transition(key, "expired", error_type="expired", note="gone when cancelling")
-                return
-            except TransientError as exc:
-                log.warning("could not cancel %s (%s): %s", key, row.response_id, exc)
-                return
-        if snapshot.status == "cancelled":
-            cancelled += 1
-            table.transition(key, "cancelled", error_type="cancelled", error_message="cancelled on request")
-        elif snapshot.terminal:
-            table.transition(key, snapshot.status, output_text=snapshot.output_text)
-
-    await asyncio.gather(*(one(key) for key in keys))
-    table.flush()
-    return cancelled

@@ -14,6 +14,7 @@ from rowrelay.tasks.dataset import InputSpec, prepare, read_input
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.errors import LeaseHeldError
 from rowrelay.tasks.llm import RowRequest, make_backend
+from rowrelay.tasks.run import Cancelled
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import RunRecord, StateTable, load, write_run_record
 from tests.support.cli import rowrelay
@@ -66,7 +67,7 @@ async def test_a_cancel_waits_for_a_stopping_runner_to_let_go_of_the_batch(tmp_p
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:60"))) as emu:
         runner = await _batch_in_flight(state, emu, rows=4)
         sleep = _Looks(clock, runner, lets_go_at=3)
-        assert await cancel_batch_async(state, lease_wait=30.0, sleep=sleep, clock=clock) == 4
+        assert await cancel_batch_async(state, lease_wait=30.0, sleep=sleep, clock=clock) == Cancelled(4)
         assert len(sleep.looks) == 3
         assert {r["status"] for r in emu.emulator.listing()} == {"cancelled"}
     assert set(load(state)["status"]) == {"cancelled"}
@@ -109,3 +110,27 @@ async def test_the_cancel_command_on_a_batch_a_run_holds_says_to_stop_that_run(t
         "in-flight responses itself"
     )
     assert retry.stderr.rstrip().endswith("; wait for that run to end (or stop it), then try again")
+
+
+async def test_the_cancel_command_says_which_responses_it_could_not_reach_and_exits_1(tmp_path: Path) -> None:
+    """The server gone, `rowrelay cancel` said "cancelled 0 in-flight responses" (exit 0) after a warning
+    per row: the responses may run on, and be paid for. Now one line says how many and the last error,
+    and exit 1; the rows keep their response ids for a later cancel or run."""
+    state = tmp_path / "state"
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:60"))) as emu:
+        (await _batch_in_flight(state, emu, rows=2)).close()  # the runner let go of the batch
+    env = {**os.environ, "ROWRELAY_HOME": str(tmp_path / "home")}  # and the server is gone with the emulator
+    cancel = await asyncio.to_thread(rowrelay, ["cancel", str(state)], env)
+    assert cancel.returncode == 1, cancel.stderr[-3000:]
+    [line] = cancel.stderr.splitlines()
+    assert line.startswith(
+        "error: cancelled 0 in-flight responses, but 2 rows could not be cancelled (last: T-"
+    ), line
+    assert "connection problem" in line, line
+    assert line.endswith(
+        f"their responses may still run, and be paid for; run `rowrelay cancel {state}` again once the "
+        "server answers"
+    ), line
+    frame = load(state)
+    assert set(frame["status"]) <= {"queued", "in_progress"}
+    assert frame["response_id"].notna().all()

@@ -17,6 +17,7 @@ from rowrelay.tasks.dataset import InputSpec, prepare, read_input
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.llm import RowRequest, make_backend
+from rowrelay.tasks.run import Cancelled
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import RunRecord, StateTable, load, summary, write_run_record
 from tests.support.runs import creates_per_row
@@ -161,7 +162,7 @@ async def test_cancel_reaches_every_in_flight_row_on_its_own_endpoint(
             output=out, backend="emulator", model="gpt-4.1-mini", mode="poll", endpoints=entries
         )
         write_run_record(state, record)
-        assert await cancel_batch_async(state) == 5
+        assert await cancel_batch_async(state) == Cancelled(5)
         east_final = Counter(r["status"] for r in east.emulator.listing())
         west_final = Counter(r["status"] for r in west.emulator.listing())
     assert (east_final, west_final) == ({"cancelled": 2}, {"cancelled": 3})

@@ -1,0 +1,83 @@
+"""Cancelling a batch's in-flight background responses on the server, and saying what could not be.
+
+Used by the runner as it stops, by `rowrelay cancel STATE` and by the flow's cancellation hook
+(flows/cancelling.py). A response the server could not be asked about (refused connections, timeouts,
+5xx) may still run and be paid for: it is counted, and each caller says so once with the last error,
+not a warning per row (a batch of 10,000 in flight against a server that is down said 10,000 lines).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from rowrelay.tasks.errors import ResponseGoneError, TransientError
+from rowrelay.tasks.llm import Backend, Snapshot, in_background
+from rowrelay.tasks.records import HOLDING_TOKEN, rows
+from rowrelay.tasks.state import StateTable
+
+_CANCEL_CONCURRENCY = 32
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """What a cancellation did: responses cancelled, and those it could not reach (the last error)."""
+
+    cancelled: int = 0
+    unreached: int = 0
+    last_error: str | None = None
+
+    def __add__(self, other: Cancelled) -> Cancelled:
+        return Cancelled(
+            self.cancelled + other.cancelled,
+            self.unreached + other.unreached,
+            other.last_error or self.last_error,
+        )
+
+    def unreached_problem(self) -> str:
+        """'2 rows could not be cancelled (last: ...): their responses may still run, and be paid for'."""
+        return (
+            f"{rows(self.unreached)} could not be cancelled (last: {self.last_error}): their responses may "
+            "still run, and be paid for"
+        )
+
+
+async def cancel_in_flight(
+    table: StateTable, backend: Backend, scope: Collection[str] | None = None
+) -> Cancelled:
+    """Cancel every in-flight background response of the batch on the server; record the outcome.
+
+    Cancellation is best effort and races completion: a response that finished before the cancel
+    reached it stays what it became (the server answers with its final state), and is recorded so.
+    """
+    background = in_background(backend)
+    if background is None:
+        return Cancelled()  # a foreground backend holds no responses to cancel
+    keys = [key for key in table.keys_with_status(HOLDING_TOKEN) if scope is None or key in scope]
+    limit = asyncio.Semaphore(_CANCEL_CONCURRENCY)
+    cancelled, unreached, last_error = 0, 0, None
+
+    async def one(key: str) -> None:
+        nonlocal cancelled, unreached, last_error
+        row = table.get(key)
+        if row.response_id is None:
+            return
+        async with limit:
+            try:
+                snapshot: Snapshot = await background.cancel(row.response_id)
+            except ResponseGoneError:
+                table.transition(key, "expired", error_type="expired", note="gone when cancelling")
+                return
+            except TransientError as exc:
+                unreached, last_error = unreached + 1, f"{key} ({row.response_id}): {exc}"
+                return
+        if snapshot.status == "cancelled":
+            cancelled += 1
+            table.transition(key, "cancelled", error_type="cancelled", error_message="cancelled on request")
+        elif snapshot.terminal:
+            table.transition(key, snapshot.status, output_text=snapshot.output_text)
+
+    await asyncio.gather(*(one(key) for key in keys))
+    table.flush()
+    return Cancelled(cancelled, unreached, last_error)
