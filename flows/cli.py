@@ -372,8 +372,8 @@ def _check_deployment(request: BatchRequest, state: Path) -> None:
     from rowrelay.flows.precheck import (
         check_destinations,
         check_keys,
-        check_same_inputs,
         check_state_readable,
+        check_state_rows,
         read_checked,
     )
     from rowrelay.flows.same_server import check_same_requests, check_same_server
@@ -384,7 +384,7 @@ def _check_deployment(request: BatchRequest, state: Path) -> None:
         check_state_readable(state)
         check_same_server(request, state, prepared.keys)
         check_same_requests(request, state, prepared.keys)
-        check_same_inputs(state, prepared)
+        check_state_rows(request, state, prepared)
         check_keys(request)
         cluster.precheck(request.dask, request.dask_workers)
     except UsageError as exc:

@@ -9,8 +9,9 @@ readable; an output with a known extension in a folder that can be written or cr
 file), the batch's lease (a live runner holding it refuses a second run, by name: found here in a few
 seconds, rather than after Prefect's start-up), the server the batch last ran on and what it asked of a
 row (`same_server`), earlier batches of a changed input that sent some of its rows (`earlier_batches`),
-rows whose input changed under their ids since the batch planned them (the plan's own refusal, made
-here before Prefect and the emulator start), and the `--agent` factory. Each problem is one
+rows whose input changed under their ids since the batch planned them, or that wait on a response made
+on an endpoint this run does not list (the plan's own refusals, made here before Prefect and the
+emulator start), and the `--agent` factory. Each problem is one
 `UsageError` (or `LeaseHeldError`) naming the option or file; the settings' own values were checked
 when the request was built (`load_settings`).
 """
@@ -50,8 +51,8 @@ __all__ = [
     "check_keys",
     "check_resume",
     "check_run",
-    "check_same_inputs",
     "check_state_readable",
+    "check_state_rows",
     "read_checked",
 ]
 
@@ -70,21 +71,34 @@ def check_run(request: BatchRequest) -> PreparedInput:
     if holder is not None:
         raise held_error(state_dir, holder)
     check_resume(request, prepared, state_dir)
-    check_same_inputs(state_dir, prepared)
+    check_state_rows(request, state_dir, prepared)
     if request.agent is not None:
         check_agent(request.agent)
     cluster.precheck(request.dask, request.dask_workers)
     return prepared
 
 
-def check_same_inputs(state_dir: Path, prepared: PreparedInput) -> None:
-    """`UsageError` when a row of the input holds another text than the batch planned under its id: the
-    plan refuses that too (`plan.refuse_changed_inputs`), but only once Prefect and the emulator run. The
-    flow does not call this: its plan reads the state anyway."""
-    if (state_dir / BATCH_FILE).exists():
-        from rowrelay.tasks.run.plan import refuse_changed_inputs  # the run's modules: only to resume
+def check_state_rows(request: BatchRequest, state_dir: Path, prepared: PreparedInput) -> None:
+    """What the plan would refuse in the state's rows, refused before Prefect and the emulator start: a
+    row of the input holding another text than the batch planned under its id
+    (`plan.refuse_changed_inputs`), a row waiting on a response made on an endpoint this run does not list
+    (`shards.unreachable_problem`). The flow does not call this: its plan reads the state anyway."""
+    if not (state_dir / BATCH_FILE).exists():
+        return
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-        refuse_changed_inputs(state_rows(state_dir).select(["row_key", "input_hash"]), prepared)
+    from rowrelay.tasks.records import HOLDING_TOKEN
+    from rowrelay.tasks.run.plan import refuse_changed_inputs  # the run's modules: only to resume
+    from rowrelay.tasks.run.shards import unreachable_problem
+
+    table = state_rows(state_dir)
+    refuse_changed_inputs(table.select(["row_key", "input_hash"]), prepared)
+    holding = table.filter(pc.is_in(table.column("status"), pa.array(sorted(HOLDING_TOKEN))))
+    listed = [endpoint.name for endpoint in request.endpoints] if request.endpoints else None
+    problem = unreachable_problem(holding.column("endpoint").to_pylist(), listed)
+    if problem is not None:
+        raise UsageError(problem)
 
 
 def read_checked(request: BatchRequest) -> PreparedInput:

@@ -12,12 +12,13 @@ endpoint is None, and so must every token's be.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rowrelay.tasks.errors import UsageError
 
-__all__ = ["Shard", "apportion", "cut_shards"]
+__all__ = ["Shard", "apportion", "cut_shards", "unreachable_problem"]
 
 
 @dataclass(frozen=True)
@@ -39,15 +40,12 @@ def cut_shards(
     `fresh`: the rows to send; `rpm`: each endpoint's creates per minute, in the order they are listed
     (None: a run without endpoints)."""
     names: list[str | None] = [None] if rpm is None else list(rpm)
+    problem = unreachable_problem((endpoint for _key, endpoint in holding), None if rpm is None else names)
+    if problem is not None:
+        raise UsageError(problem)
     waiting: dict[str | None, list[str]] = {name: [] for name in names}
-    strays: dict[str | None, int] = {}
     for key, endpoint in holding:
-        if endpoint in waiting:
-            waiting[endpoint].append(key)
-        else:
-            strays[endpoint] = strays.get(endpoint, 0) + 1
-    if strays:
-        raise UsageError(_strays_problem(strays, rpm is None))
+        waiting[endpoint].append(key)
     shares = [len(fresh)] if rpm is None else apportion(len(fresh), list(rpm.values()))
     shards: list[Shard] = []
     start = 0
@@ -68,6 +66,16 @@ def apportion(total: int, weights: Sequence[int]) -> list[int]:
     for i in by_remainder[: total - sum(parts)]:
         parts[i] += 1
     return parts
+
+
+def unreachable_problem(
+    created_on: Iterable[str | None], listed: Collection[str | None] | None
+) -> str | None:
+    """One line when rows hold tokens on endpoints this run does not list (`created_on`: the endpoint of
+    each row holding a token; `listed`: the run's endpoint names, None without endpoints), else None."""
+    reachable = {None} if listed is None else set(listed)
+    strays = Counter(endpoint for endpoint in created_on if endpoint not in reachable)
+    return _strays_problem(strays, listed is None) if strays else None
 
 
 def _strays_problem(strays: Mapping[str | None, int], no_endpoints: bool) -> str:

@@ -601,6 +601,25 @@ def test_rows_whose_text_changed_under_their_ids_are_refused_before_anything_sta
     )
 
 
+def test_rows_waiting_on_an_endpoint_this_run_does_not_list_are_refused_before_anything_starts(
+    case: Case,
+) -> None:
+    """Only the server that created a response can poll or cancel it: the plan refuses such rows, but
+    `run` said so only once Prefect and the emulator had started."""
+    server, statuses = _NOTHING_STARTED["ROWRELAY_BASE_URL"], ["queued", "pending", "pending"]
+    ran_on(case.state, case.output, "openai", server, statuses, _planned(case, 3), model="gpt-4.1-mini")
+    endpoints = case.tmp / "endpoints.json"
+    endpoints.write_text(json.dumps([{"name": "east", "backend": "openai", "base_url": server,
+                                      "api_key_env": "EAST_KEY", "rpm": 600}]))  # fmt: skip
+    line = case.refuse("--endpoints", str(endpoints), env={**_NOTHING_STARTED, "EAST_KEY": "sk-east"})
+    assert line == (
+        "error: rows hold responses this run cannot reach (1 created without --endpoints): only the server "
+        "that created a response can poll or cancel it; list in --endpoints that endpoint again (rows made "
+        "without endpoints: run without --endpoints)"
+    )
+    case.reaches_prefect()  # without --endpoints, as it ran
+
+
 _TRIAGE = {
     "type": "object",
     "properties": {"category": {"type": "string"}},
