@@ -15,6 +15,13 @@ from tests.support.last_run import ran_on
 from tests.support.tickets import TEMPLATE, write_tickets
 
 
+@pytest.fixture(autouse=True)
+def _an_api_configured(prefect_api: str) -> None:
+    """The session's Prefect API configured: with none, `deploy` starts rowrelay's local Prefect server in
+    the test's home (a deployment needs a server that schedules), which these tests, serving nothing,
+    left running after them."""
+
+
 def _deploy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *options: str
 ) -> tuple[int, str, list[dict[str, Any]]]:
@@ -25,6 +32,7 @@ def _deploy(
     args = ["deploy", str(source), "--cron", "0 3 * * *", "--name", "drip", "--template", TEMPLATE,
             "--id-column", "ticket_id", "--state", str(tmp_path / "state"), *options]  # fmt: skip
     result = CliRunner().invoke(app, args)
+    assert not (tmp_path / "home" / "prefect-server.json").exists(), "no server of its own started"
     return result.exit_code, result.output, served
 
 
