@@ -101,6 +101,9 @@ class Snapshot:
 class StreamUpdate:
     sequence_number: int
     snapshot: Snapshot | None = None  # set on lifecycle and terminal events
+    events: int = 1
+    """Events this update stands for: text deltas read in one piece with the event after them are
+    handed on as that one (its number supersedes theirs), but each was still read and decoded."""
 
 
 class ForegroundBackend(Protocol):

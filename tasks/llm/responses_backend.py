@@ -218,17 +218,32 @@ async def _updates(stream: _Stream, *, creating: bool = False) -> AsyncGenerator
     named the response, MaybeSentError: the server accepted the create, so its job may exist although we
     never learnt its id."""
     named = not creating
+    passed, last_passed = 0, -1  # text deltas read in one piece with the event after them, not handed on
     try:
         async with stream:
             async for event in stream:
                 if isinstance(event, dict):
                     kind, number = event["type"], event["sequence_number"]
-                    snapshot = snapshot_of(event["response"]) if kind in _LIFECYCLE else None
+                    if kind not in _LIFECYCLE:
+                        # A stream read in large pieces (a fast server, or a reader catching up)
+                        # brings dozens of deltas at once; each handed up the waiter's generators cost
+                        # as much as reading it, for a cursor the next event, already here, moves on.
+                        if isinstance(stream, EventStream) and stream.buffered:
+                            passed, last_passed = passed + 1, number
+                            continue
+                        snapshot = None
+                    else:
+                        snapshot = snapshot_of(event["response"])
                 else:
                     lifecycle = event.type in _LIFECYCLE
                     number = event.sequence_number
                     snapshot = snapshot_of(event.response) if lifecycle else None  # type: ignore[union-attr]
                 named = named or snapshot is not None
-                yield StreamUpdate(number, snapshot)
-    except openai.OpenAIError as exc:
-        raise translate(exc, creating=not named) from exc
+                yield StreamUpdate(number, snapshot, passed + 1)
+                passed = 0
+    except Exception as exc:
+        if passed:  # the cursor stays exact: the break comes after the last delta read
+            yield StreamUpdate(last_passed, None, passed)
+        if isinstance(exc, openai.OpenAIError):
+            raise translate(exc, creating=not named) from exc
+        raise

@@ -170,6 +170,12 @@ class EventStream:
     def headers(self) -> Mapping[str, str]:
         return self._answer.headers
 
+    @property
+    def buffered(self) -> bool:
+        """Whether the next event was read with this one (no wait to reach it), so a reader that keeps
+        only the latest sequence number loses nothing by passing over this one."""
+        return bool(self._ready) and not self._ready[0].startswith(b"[DONE]")
+
     def __aiter__(self) -> EventStream:
         return self
 

@@ -88,7 +88,7 @@ class Pace:
         events = 0
         try:
             async for update in stream:
-                events += 1
+                events += update.events
                 yield update
         finally:
             self.streams -= 1
