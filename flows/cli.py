@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 from typer.core import TyperGroup
 
 from rowrelay.flows import repair_command, state_commands
@@ -31,6 +32,7 @@ from rowrelay.tasks.errors import LeaseHeldError, StateError, UsageError
 if TYPE_CHECKING:
     from rowrelay.flows.request import BatchRequest
     from rowrelay.tasks.dataset import PreparedInput
+    from rowrelay.tasks.run.cancel import Cancelled
 
 _DEFERRED: dict[str, Callable[[], typer.Typer]] = {}
 """Commands built (and their modules imported) only when asked for, each from its own app."""
@@ -234,12 +236,15 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
     from rowrelay.flows.termination import SwallowedStop, terminated_as_raised
     from rowrelay.tasks.errors import BankUnreachableError, OutageError
     from rowrelay.tasks.llm import BackendRefusedError
+    from rowrelay.tasks.run.cancel import stops_seen
     from rowrelay.tasks.steps import RUN_STOPPERS
 
     swallowed = SwallowedStop(TerminationSignal)
+    stops: list[Cancelled] = []
 
     async def go() -> object:
         swallowed.guard()
+        stops_seen.set(stops)  # this run's own context: gone with it
         batch_tags = tags_for(request.state_dir(prepared).name, request.settings)
         with console_progress.bar(err) as sink, prepared_input(request, prepared), batch_tags:
             token = console_progress.install(sink)
@@ -282,16 +287,33 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
             raise
         fail(refused)
     except KeyboardInterrupt:
-        err.print(
-            "[yellow]interrupted:[/] in-flight responses were cancelled; run the same command to resume"
-        )
+        err.print(_stopped("interrupted", request, prepared, stops), soft_wrap=True)
         raise typer.Exit(130) from None
     except TerminationSignal as exc:
         # SIGTERM (a supervisor, `kill`, `timeout`): Prefect's handler turns it into this exception, and
         # the run unwinds as for Ctrl-C. Exit as a process ended by that signal would.
-        err.print("[yellow]terminated:[/] in-flight responses were cancelled; run the same command to resume")
+        err.print(_stopped("terminated", request, prepared, stops), soft_wrap=True)
         raise typer.Exit(128 + exc.signal) from None
     raise typer.Exit(console_progress.closing_summary(err, result))
+
+
+def _stopped(how: str, request: BatchRequest, prepared: PreparedInput, stops: list[Cancelled]) -> Text:
+    """`interrupted: 10 in-flight responses were cancelled; ...`: what a stopped run did to its work on the
+    server, from what its runners said as they stopped (`run.cancel.stops_seen`), and how to go on. Text,
+    not markup: a server's message may hold brackets."""
+    from rowrelay.tasks.run.cancel import said_on_stop
+
+    resume = "run the same command to resume"
+    if request.dask or request.dask_workers:  # runners on the workers: their logs say what they did
+        said = f"in-flight responses were cancelled; {resume}"
+    elif not stops:  # stopped before any row's turn (Prefect's start, the plan): this run sent nothing
+        said = f"stopped before sending anything; {resume}"
+    elif any(stop.unreached for stop in stops):
+        cancel = f"rowrelay cancel {request.state_dir(prepared)}"
+        said = f"{said_on_stop(stops)}; `{cancel}` tries again, or {resume}"
+    else:
+        said = f"{said_on_stop(stops)}; {resume}"
+    return Text.assemble((f"{how}:", "yellow"), " ", said)
 
 
 def _precheck(request: BatchRequest) -> PreparedInput:

@@ -9,6 +9,7 @@ not a warning per row (a batch of 10,000 in flight against a server that is down
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -41,6 +42,24 @@ class Cancelled:
             f"{rows(self.unreached)} could not be cancelled (last: {self.last_error}): their responses may "
             "still run, and be paid for"
         )
+
+
+stops_seen: contextvars.ContextVar[list[Cancelled] | None] = contextvars.ContextVar(
+    "rowrelay_stops_seen", default=None
+)
+"""Where a caller (the CLI's closing line after Ctrl-C) collects what each runner that stopped in this
+process cancelled, and could not; set it before the flow."""
+
+
+def said_on_stop(stops: list[Cancelled]) -> str:
+    """What the runners that stopped did to the batch's work on the server, in a few words: '10 in-flight
+    responses were cancelled', or '8 ..., but 2 rows could not be cancelled (last: ...): ...'."""
+    total = sum(stops, Cancelled())
+    if not total.cancelled and not total.unreached:
+        return "nothing was in flight"
+    one = total.cancelled == 1
+    said = f"{total.cancelled:,} in-flight response{'' if one else 's'} {'was' if one else 'were'} cancelled"
+    return f"{said}, but {total.unreached_problem()}" if total.unreached else said
 
 
 async def cancel_in_flight(

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from rowrelay.tasks.errors import BankUnreachableError, StateWriteError
 from rowrelay.tasks.llm import BackendRefusedError
 from rowrelay.tasks.records import ENDED, IN_FLIGHT, RowStatus
-from rowrelay.tasks.run.cancel import cancel_in_flight
+from rowrelay.tasks.run.cancel import cancel_in_flight, stops_seen
 from rowrelay.tasks.run.context import RunCounters
 from rowrelay.tasks.run.driver import RowDriver
 from rowrelay.tasks.run.outage import watch_for_outage
@@ -110,6 +110,8 @@ class BatchRunner:
             log.warning("run %s: %d in-flight responses cancelled on the server", how, cancelled.cancelled)
             if cancelled.unreached:
                 log.warning("%s; the next run waits on them", cancelled.unreached_problem())
+            if (seen := stops_seen.get()) is not None:
+                seen.append(cancelled)
             raise
         finally:
             background.cancel()

@@ -339,9 +339,36 @@ def test_a_run_stopped_by_ctrl_c_or_sigterm_cancels_its_work_and_says_how_to_res
         assert "Traceback" not in log_path.read_text()
         assert "Crash detected" not in log_path.read_text(), "a stop the user asked for is no crash"
         assert "Crashed(" not in log_path.read_text()
-        assert said_last == f"{said}in-flight responses were cancelled; run the same command to resume"
+        assert said_last == f"{said}10 in-flight responses were cancelled; run the same command to resume"
         assert {r["status"] for r in emu.emulator.listing()} == {"cancelled"}
     assert set(load(tmp_path / "state")["status"]) == {"cancelled"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_a_run_stopped_while_its_server_is_down_says_it_could_not_cancel_its_responses(
+    prefect_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Ctrl-C once the server has gone: the cancels find nothing listening, so the responses may run on
+    and be paid for. The closing line says so, with what tries again, instead of saying they were
+    cancelled; the rows keep their response ids for the next run."""
+    source = write_tickets(tmp_path / "tickets.csv", 10)
+    log_path, state = tmp_path / "run.log", tmp_path / "state"
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:120"))) as emu:
+        run = run_until_in_flight(run_args(source, tmp_path), env_for(prefect_env, emu), state, 10, log_path)
+    run.send_signal(signal.SIGINT)  # the emulator stopped as its block ended
+    assert exit_code(run, log_path, within=120) == 130, log_path.read_text()[-3000:]
+    said_last = log_path.read_text().strip().splitlines()[-1]
+    assert said_last.startswith(
+        "interrupted: 0 in-flight responses were cancelled, but 10 rows could not be cancelled (last: "
+    ), said_last
+    assert said_last.endswith(
+        f": their responses may still run, and be paid for; `rowrelay cancel {state}` tries again, or run "
+        "the same command to resume"
+    ), said_last
+    frame = load(state)
+    assert set(frame["status"]) <= {"queued", "in_progress"}
+    assert frame["response_id"].notna().all()
 
 
 SIGTERM_FROM_A_POLL = """
@@ -392,7 +419,9 @@ def test_a_sigterm_that_lands_inside_a_coroutine_or_a_callback_stops_the_run_as_
         assert not marker.exists()  # it was a poll that signalled
         said_last = log_path.read_text().strip().splitlines()[-1]
         assert "Traceback" not in log_path.read_text()
-        assert said_last == "terminated: in-flight responses were cancelled; run the same command to resume"
+        assert (
+            said_last == "terminated: 10 in-flight responses were cancelled; run the same command to resume"
+        )
         assert {r["status"] for r in emu.emulator.listing()} == {"cancelled"}
     assert set(load(tmp_path / "state")["status"]) == {"cancelled"}
 
