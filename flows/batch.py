@@ -47,6 +47,7 @@ from rowrelay.flows.targets import (
 )  # fmt: skip
 from rowrelay.flows.tracked_flow import flow  # recorded in the local Prefect server when called
 from rowrelay.tasks.dataset import PreparedInput
+from rowrelay.tasks.records import rows
 from rowrelay.tasks.run import Progress, open_table
 from rowrelay.tasks.run.plan import send_order
 from rowrelay.tasks.run.spend import Spend, spent_so_far
@@ -226,13 +227,13 @@ async def _finish(
     latest = table.latest()
     if len(table) > len(prepared):  # the plan added every input key: only then can rows be outside it
         latest = of_input(latest, prepared.keys)
-    rows = latest.to_pandas()
+    frame = latest.to_pandas()
     schema = None if output_schema is None else output_schema.schema
-    export_results(_whole(rows), _whole(prepared), out, _whole(schema))
+    export_results(_whole(frame), _whole(prepared), out, _whole(schema))
     facts = summarize(latest, table.problems)
     held_back = held_back or {}
-    log_outcome(table.batch_id, facts, rows, str(out), held=sum(held_back.values()))
-    await publish_summary(table.batch_id, facts, rows, table.directory)
+    log_outcome(table.batch_id, facts, frame, str(out), held=sum(held_back.values()))
+    await publish_summary(table.batch_id, facts, frame, table.directory)
     counts = {status: int(n) for status, n in facts["counts"].items()}
     return BatchResult(
         table.batch_id, str(table.directory), str(out), counts, backend, url,
@@ -316,13 +317,14 @@ async def _process(
             held: dict[str, int] = {str(status): n for status, n in batch.held_back.items()}
             if held:
                 log.info(
-                    "--limit %d: %d rows to send are left for a later run (the same command without --limit)",
-                    request.limit, sum(held.values()),
+                    "--limit %d: %s to send left for a later run (the same command without --limit)",
+                    request.limit, rows(sum(held.values())),
                 )  # fmt: skip
+            shards = len(batch.shards)
             log.info(
-                "batch %s: %d rows, %d done, %d holding a token (resumed first), %d to send, %d shards",
-                table.batch_id, len(table) - sum(left_alone.values()), batch.already_done, batch.resumed,
-                batch.to_send, len(batch.shards),
+                "batch %s: %s, %s done, %s holding a token (resumed first), %s to send, %d shard%s",
+                table.batch_id, rows(len(table) - sum(left_alone.values())), f"{batch.already_done:,}",
+                f"{batch.resumed:,}", f"{batch.to_send:,}", shards, "" if shards == 1 else "s",
             )  # fmt: skip
             if runner is not None and batch.shards:
                 schema = None if output_schema is None else output_schema.parts()
