@@ -232,7 +232,7 @@ async def _finish(
     export_results(_whole(frame), _whole(prepared), out, _whole(schema))
     facts = summarize(latest, table.problems)
     held_back = held_back or {}
-    log_outcome(table.batch_id, facts, frame, str(out), held=sum(held_back.values()))
+    log_outcome(table.batch_id, facts, str(out), held=sum(held_back.values()))
     await publish_summary(table.batch_id, facts, frame, table.directory)
     counts = {status: int(n) for status, n in facts["counts"].items()}
     return BatchResult(

@@ -14,15 +14,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import pandas as pd
-
 from rowrelay.tasks.records import ENDED
 from rowrelay.tasks.run import Progress
+from rowrelay.tasks.state.failures import FailureKind, kinds_said
 
 log = logging.getLogger("rowrelay.flow")
 _QUIET_SECONDS = 10.0
-_KINDS_LISTED = 5
-_MESSAGE_CHARS = 200
 RUN_LOG_ONLY = "rowrelay_run_log_only"
 """A record attribute: the record tells the run's story, which a console shows in its own way."""
 _STORY = {RUN_LOG_ONLY: True}
@@ -102,11 +99,9 @@ class Narrator:
             )  # fmt: skip
 
 
-def log_outcome(
-    batch_id: str, summary: dict[str, object], rows: pd.DataFrame, output: str, held: int = 0
-) -> None:
-    """The batch's final summary: counts, tokens, latency, where the output is, and the rows that did
-    not complete grouped by status and error type, with one example message each; `held`: rows the run's
+def log_outcome(batch_id: str, summary: dict[str, object], output: str, held: int = 0) -> None:
+    """The batch's final summary (`state.summarize`'s): counts, tokens, latency, where the output is, and
+    the rows that did not complete by kind, with one example message each; `held`: rows the run's
     `--limit` left for a later run, which are no cause for a warning."""
     counts = {str(k): int(v) for k, v in summary["counts"].items() if v}  # type: ignore[attr-defined]
     total = sum(counts.values())
@@ -122,20 +117,6 @@ def log_outcome(
         batch_id, completed, total, said or "no rows", later, summary["input_tokens"],
         summary["output_tokens"], latency, output, extra=_STORY,
     )  # fmt: skip
-    if completed + held < total:
-        log.warning("rows that did not complete, by kind: %s", failure_kinds(rows), extra=_STORY)
-
-
-def failure_kinds(rows: pd.DataFrame) -> str:
-    """`9 failed/server_error (e.g. "The model had an error"); 2 expired/expired (...)`: the largest kinds."""
-    unfinished = rows[rows["status"] != "completed"]
-    kinds = unfinished.groupby(
-        [unfinished["status"], unfinished["error_type"].fillna("-")], sort=False, dropna=False
-    )
-    parts = []
-    for (status, error_type), group in sorted(kinds, key=lambda kv: -len(kv[1]))[:_KINDS_LISTED]:
-        example = next((str(m) for m in group["error_message"].dropna() if str(m)), "")
-        example = example.replace("\n", " ")[:_MESSAGE_CHARS]
-        parts.append(f"{len(group)} {status}/{error_type}" + (f' (e.g. "{example}")' if example else ""))
-    more = kinds.ngroups - len(parts)
-    return "; ".join(parts) + (f"; and {more} more kinds" if more > 0 else "")
+    kinds: list[FailureKind] = summary.get("not_completed", [])  # type: ignore[assignment]
+    if kinds:
+        log.warning("rows that did not complete, by kind: %s", kinds_said(kinds), extra=_STORY)

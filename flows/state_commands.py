@@ -47,6 +47,7 @@ def status(
 ) -> None:
     """Counts by status, tokens, latency percentiles; readable while a run is going."""
     from rowrelay.tasks.state import summary
+    from rowrelay.tasks.state.failures import kinds_said
 
     try:
         facts = summary(existing(state))
@@ -68,6 +69,8 @@ def status(
         out.print("rows by endpoint  " + "  ".join(f"{name} {n}" for name, n in facts["endpoints"].items()))
     if p50 is not None:
         out.print(f"latency p50 {p50:.2f}s  p95 {p95:.2f}s")
+    if facts["not_completed"]:  # what a run's closing line sends the user here to learn
+        out.print(f"did not complete: {kinds_said(facts['not_completed'])}", soft_wrap=True, markup=False)
     if facts["cost_usd"] is not None:
         projected = facts["projected_cost_usd"]
         out.print(

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rowrelay.tasks.records import ENDED, ROW_STATUSES
+from rowrelay.tasks.state.failures import failure_kinds
 from rowrelay.tasks.state.schema import value_counts
 from rowrelay.tasks.state.segments import read_latest
 
@@ -49,8 +50,9 @@ def load(directory: Path, *, skip_damaged: bool = False) -> pd.DataFrame:
 def summary(directory: Path, *, skip_damaged: bool = False) -> dict[str, Any]:
     """Counts by status, token totals, completed latency p50/p95 (seconds), orphans, cost (`cost_usd`,
     None when no row has a price) and the projected cost of the whole batch, and the damaged files skipped
-    (`problems`; a damaged file raises `CorruptSegmentError` unless `skip_damaged`), and rows by the
-    endpoint their latest response was created on (`endpoints`; empty for a batch run without them)."""
+    (`problems`; a damaged file raises `CorruptSegmentError` unless `skip_damaged`), rows by the
+    endpoint their latest response was created on (`endpoints`; empty for a batch run without them), and
+    the rows that did not complete by kind, largest first (`not_completed`: `state.failures`)."""
     return summarize(*read_table(directory, skip_damaged=skip_damaged))
 
 
@@ -96,6 +98,7 @@ def summarize(table: pa.Table, problems: list[str]) -> dict[str, Any]:
         "projected_cost_usd": projected_cost(spent or 0.0, priced, table.num_rows, ended),
         "problems": problems,
         "endpoints": value_counts(table.column("endpoint").drop_null()),
+        "not_completed": failure_kinds(table),
     }
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from rowrelay.tasks.emulator import EmulatorConfig, running_emulator
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from tests.support.cli import ROOT
 from tests.support.finished_batch import finished_batch
 
@@ -66,6 +66,20 @@ def test_help_imports_neither_the_flow_nor_the_sdk_nor_any_table_library(tmp_pat
 def test_status_reads_the_table_with_arrow_alone(tmp_path: Path, batch: Path) -> None:
     modules = imported(["status", str(batch)], tmp_path / "modules.json")
     assert "pyarrow" in modules
+    assert not modules & (RUN_ONLY | {"pandas", SETTINGS})
+
+
+def test_status_says_what_went_wrong_with_arrow_alone(tmp_path: Path) -> None:
+    """The run's closing line sends the user to `status` to learn why rows did not complete."""
+    config = EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"), fail_rate=1.0)
+    with running_emulator(config) as emu:
+        failed = finished_batch(emu, tmp_path, 3)
+    listing = tmp_path / "modules.json"
+    command = [sys.executable, "-P", "-c", _RUN_THEN_LIST_MODULES, str(listing), "status", str(failed)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert 'did not complete: 3 failed/response_failed (e.g. "The server had an error' in done.stdout
+    modules = {name.split(".")[0] for name in json.loads(listing.read_text())}
     assert not modules & (RUN_ONLY | {"pandas", SETTINGS})
 
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-import pandas as pd
 import pytest
 
-from rowrelay.flows.narration import Narrator, failure_kinds, log_outcome
+from rowrelay.flows.narration import Narrator, log_outcome
 from rowrelay.tasks.run import Progress, RunCounters
 
 
@@ -68,28 +67,25 @@ def test_a_storm_of_429s_is_two_lines_and_a_second_storm_two_more(lines: list[st
     ]
 
 
-def test_failures_are_grouped_by_kind_largest_first_with_one_example() -> None:
-    rows = pd.DataFrame(
-        {
-            "status": ["completed", "failed", "failed", "failed", "incomplete"],
-            "error_type": [None, "response_failed", "response_failed", "internal", "max_output_tokens"],
-            "error_message": [None, "The server had an error", "again", "KeyError: 'x'", None],
-        }
-    )
-    assert failure_kinds(rows) == (
-        '2 failed/response_failed (e.g. "The server had an error"); '
-        "1 failed/internal (e.g. \"KeyError: 'x'\"); 1 incomplete/max_output_tokens"
-    )
+def test_the_rows_that_did_not_complete_are_said_by_kind_after_the_outcome(lines: list[str]) -> None:
+    kinds = [{"status": "failed", "error_type": "response_failed", "rows": 2, "example": "The model broke"}]
+    summary = {"counts": {"completed": 1, "failed": 2}, "input_tokens": 3, "output_tokens": 4,
+               "not_completed": kinds}  # fmt: skip
+    log_outcome("b", summary, "out.csv")
+    assert lines == [
+        "WARNING batch b finished: 1 of 3 rows completed (1 completed, 2 failed); tokens in 3, out 4; output "
+        "out.csv",
+        'WARNING rows that did not complete, by kind: 2 failed/response_failed (e.g. "The model broke")',
+    ]
 
 
 @pytest.mark.parametrize(("held", "expected"), [(0, "WARNING"), (2, "INFO")])
 def test_rows_a_limit_left_for_later_are_no_cause_for_a_warning(
     lines: list[str], held: int, expected: str
 ) -> None:
-    rows = pd.DataFrame({"status": ["completed", "pending", "pending"], "error_type": [None] * 3,
-                         "error_message": [None] * 3})  # fmt: skip
-    summary = {"counts": {"completed": 1, "pending": 2}, "input_tokens": 3, "output_tokens": 4}
-    log_outcome("b", summary, rows, "out.csv", held=held)
+    summary = {"counts": {"completed": 1, "pending": 2}, "input_tokens": 3, "output_tokens": 4,
+               "not_completed": []}  # fmt: skip
+    log_outcome("b", summary, "out.csv", held=held)
     assert lines[0].startswith(f"{expected} batch b finished: 1 of 3 rows completed")
     assert ("2 left for a later run (--limit)" in lines[0]) == bool(held)
-    assert len(lines) == (1 if held else 2)  # no list of rows that did not complete
+    assert len(lines) == 1  # rows waiting to be sent went wrong in no way: no list of kinds
