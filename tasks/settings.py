@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.records import DEFAULT_HOME, POLL_STREAMS, WaitMode
+from rowrelay.tasks.urls import CREDENTIALS_IN_URL, HttpUrl
 
 Backend = Literal["auto", "emulator", "openai", "azure", "chat", "agent"]
 
@@ -35,7 +36,7 @@ class Settings(BaseSettings):
         "emulator; openai (any OpenAI-compatible base URL); azure; chat (Chat Completions, no background); "
         "agent (a Microsoft Agent Framework agent on OpenAI or the base URL; needs rowrelay[agents]).",
     )
-    base_url: str | None = Field(
+    base_url: HttpUrl | None = Field(
         None,
         description="API base URL ending in /v1 (OpenAI-compatible servers, a running emulator).",
         validation_alias=AliasChoices("ROWRELAY_BASE_URL", "OPENAI_BASE_URL"),
@@ -45,7 +46,7 @@ class Settings(BaseSettings):
         description="API key; never written to the state table, logs, artifacts or outputs.",
         validation_alias=AliasChoices("ROWRELAY_API_KEY", "OPENAI_API_KEY"),
     )
-    azure_endpoint: str | None = Field(
+    azure_endpoint: HttpUrl | None = Field(
         None,
         description="Azure OpenAI endpoint, e.g. https://NAME.openai.azure.com.",
         validation_alias=AliasChoices("ROWRELAY_AZURE_ENDPOINT", "AZURE_OPENAI_ENDPOINT"),
@@ -189,9 +190,24 @@ def _first_problem(exc: ValidationError, given: Mapping[str, object]) -> str:
     problems = sorted(exc.errors(), key=lambda problem: _field(problem) not in given)
     problem = problems[0]
     name = _field(problem)
-    where = f"--{name.replace('_', '-')}" if name in given else f"ROWRELAY_{name.upper()}"
-    value = "" if name in _SECRET else f" (got {problem.get('input')!r})"
+    if name in given:
+        where = f"--{name.replace('_', '-')}"
+    elif name.isupper():  # read through an alias: the variable that was set (`OPENAI_BASE_URL`)
+        where = next((alias for alias in _aliases_of(name) if alias in os.environ), name)
+    else:
+        where = f"ROWRELAY_{name.upper()}"
+    secret = name in _SECRET or problem["type"] == CREDENTIALS_IN_URL
+    value = "" if secret else f" (got {problem.get('input')!r})"
     return f"{where}: {_said(problem)}{value}"
+
+
+def _aliases_of(alias: str) -> list[str]:
+    """Every variable naming the same setting as `alias`, in the order they are read."""
+    for field in Settings.model_fields.values():
+        choices = field.validation_alias
+        if isinstance(choices, AliasChoices) and alias in choices.choices:
+            return [str(choice) for choice in choices.choices]
+    return [alias]
 
 
 def _field(problem: ErrorDetails) -> str:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.settings import Backend, Settings, secret_from_env
+from rowrelay.tasks.urls import CREDENTIALS_IN_URL, HttpUrl
 
 __all__ = [
     "FIELDS",
@@ -47,10 +48,10 @@ class EndpointEntry(BaseModel):
 
     name: str = Field(min_length=1)
     backend: Backend | None = None
-    base_url: str | None = None
+    base_url: HttpUrl | None = None
     api_key_env: str | None = Field(None, min_length=1)
     """The NAME of the environment variable holding this endpoint's API key."""
-    azure_endpoint: str | None = None
+    azure_endpoint: HttpUrl | None = None
     azure_api_key_env: str | None = Field(None, min_length=1)
     azure_api_version: str | None = None
     model: str | None = None
@@ -161,7 +162,8 @@ def _entry(item: Any, where: str, number: int) -> EndpointEntry:
         if problem["type"] == "extra_forbidden":
             known = ", ".join(FIELDS)
             raise UsageError(f"{said}: unknown field {field!r} (known: {known})") from exc
-        got = f" (got {problem.get('input')!r})" if problem["type"] != "missing" else ""
+        quiet = problem["type"] in ("missing", CREDENTIALS_IN_URL)  # never repeat a URL's credentials
+        got = "" if quiet else f" (got {problem.get('input')!r})"
         raise UsageError(f"{said}: {field}: {problem['msg'][:1].lower()}{problem['msg'][1:]}{got}") from exc
 
 

@@ -143,6 +143,33 @@ def test_a_bad_setting_from_the_environment_is_named_as_its_variable(case: Case)
     )
 
 
+def test_a_url_requests_could_not_go_to_is_refused_and_its_credentials_are_never_repeated(case: Case) -> None:
+    """With no scheme, every create failed in the HTTP client and was counted as maybe sent, so each row
+    was given up on as orphaned when nothing had left; credentials in the URL were never sent as the key
+    (every row failed) and were recorded with the run."""
+    form = "must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8000/v1"
+    key = {"OPENAI_API_KEY": "sk-test"}
+    assert case.refuse("--base-url", "127.0.0.1:8000/v1", env=key) == (
+        f"error: --base-url: {form} (got '127.0.0.1:8000/v1')"
+    )
+    assert case.refuse(env={**key, "OPENAI_BASE_URL": "ftp://host/v1"}) == (
+        f"error: OPENAI_BASE_URL: {form} (got 'ftp://host/v1')"  # the variable that was set
+    )
+    port = case.refuse("--base-url", "http://127.0.0.1:99999/v1", env=key)
+    assert port.startswith("error: --base-url: is not a valid URL (Port out of range")
+    with_password = case.refuse("--base-url", "https://bob:pa55word@proxy.example/v1", env=key)
+    assert with_password.startswith("error: --base-url: must not hold credentials (user:password@)")
+    azure = {"AZURE_OPENAI_API_KEY": "k", "AZURE_OPENAI_ENDPOINT": "https://bob:pa55word@x.openai.azure.com"}
+    with_password += case.refuse("--backend", "azure", env=azure)
+    assert "AZURE_OPENAI_ENDPOINT: must not hold credentials" in with_password
+    endpoints = case.tmp / "endpoints.toml"
+    endpoints.write_text('[[endpoints]]\nname = "east"\nbase_url = "http://bob:pa55word@host/v1"\n')
+    with_password += case.refuse("--endpoints", str(endpoints))
+    assert "endpoint 'east': base_url: must not hold credentials" in with_password
+    assert "pa55word" not in with_password
+    assert not case.state.exists()
+
+
 def test_a_cap_on_a_model_with_no_known_price_is_refused_naming_it_and_the_way_out(case: Case) -> None:
     line = case.refuse("--max-cost", "5", "--model", "my-deployment")
     assert line.startswith("error: --max-cost: no openai price known for model 'my-deployment', ")

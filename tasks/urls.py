@@ -1,0 +1,49 @@
+"""The URLs a run sends requests to (`--base-url`, `AZURE_OPENAI_ENDPOINT`, an endpoints file's entries),
+checked before anything starts.
+
+A URL with no scheme (`127.0.0.1:8000/v1`) reached the HTTP client as a request it cannot make: each row
+then counted its creates as maybe sent and was given up on as orphaned, when nothing had left. A URL
+carrying credentials (`http://user:password@host/v1`) was never sent as the key (the SDK's bearer header
+and the URL's basic credentials cannot go together, so every row failed), and it was recorded with the
+run (`run.json`, Prefect's flow run parameters). Both are refused in one line instead, the second without
+repeating the URL.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
+
+CREDENTIALS_IN_URL = "url_credentials"
+"""The error type of a URL holding credentials: a message must not repeat its value."""
+
+
+def checked_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname  # raises on a malformed IPv6 address, like the port below
+        scheme, credentials = parts.scheme, parts.username is not None or parts.password is not None
+        _ = parts.port
+    except ValueError as exc:  # a port out of range, or a malformed IPv6 address
+        raise PydanticCustomError("url_form", "is not a valid URL ({reason})", {"reason": str(exc)}) from exc
+    if credentials:
+        raise PydanticCustomError(
+            CREDENTIALS_IN_URL,
+            "must not hold credentials (user:password@): they are not sent as the API key and would be "
+            "recorded with the run; give the key as the API key (OPENAI_API_KEY, or an endpoint's "
+            "api_key_env)",
+        )
+    if scheme not in ("http", "https") or not host:
+        raise PydanticCustomError(
+            "url_form", "must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8000/v1"
+        )
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(checked_url)]
+"""A URL requests go to: http(s), with a host, no credentials."""
