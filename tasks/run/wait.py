@@ -171,21 +171,23 @@ class Waiter:
                         self.context.silence.answers += 1
                         if queued and update.snapshot is not None and update.snapshot.status != "queued":
                             queued = False  # as the row's status: forward only (`_note_progress`)
-                        moved = update.snapshot is not None and update.snapshot.response_id
-                        if moved and moved != response_id:
-                            response_id = moved  # a new response's events number from 0 again
+                        snapshot = update.snapshot
+                        if snapshot is None:
+                            continue
+                        if snapshot.response_id and snapshot.response_id != response_id:
+                            response_id = snapshot.response_id  # a new response's events number from 0
                             last_cursor = -1
                             await self._move_on(key, response_id, cursor)
-                        elif update.snapshot is not None:
+                            if not snapshot.terminal:
+                                self._note_progress(key, snapshot)
+                        else:
                             # The cursor reaches the table at the events that carry the response, not
                             # at every text delta: a table write per delta cost a streamed row as much
                             # CPU as its transport. After a crash the stream resumes from the last one
                             # recorded and replays a few deltas, which the terminal event supersedes.
-                            self.context.table.update(key, sequence_number=cursor)
-                        if update.snapshot is not None:
-                            if update.snapshot.terminal:
-                                return update.snapshot
-                            self._note_progress(key, update.snapshot)
+                            self._note_progress(key, snapshot, cursor)
+                        if snapshot.terminal:
+                            return snapshot
                 # Ended without a terminal event (cancelled elsewhere, a server that closes early, or
                 # a response still queued at its deadline): ask for the truth.
                 snapshot = await self.backend.retrieve(response_id)
@@ -248,11 +250,16 @@ class Waiter:
         self.context.apply(key, change)
         return change.status not in HOLDING_TOKEN
 
-    def _note_progress(self, key: str, snapshot: Snapshot) -> None:
-        # Only forward: a row in progress whose work moved on to a new, still queued, response (a tool
-        # round) stays in progress.
-        if snapshot.status == "in_progress" and self.context.table.get(key).status == "queued":
-            self.context.table.transition(key, "in_progress")
+    def _note_progress(self, key: str, snapshot: Snapshot, cursor: int | None = None) -> None:
+        """Record that the response runs, and the stream's cursor if given, as one change. Only forward: a
+        row in progress whose work moved on to a new, still queued, response (a tool round) stays in
+        progress."""
+        table = self.context.table
+        status = table.get(key).status
+        moved_on = snapshot.status == "in_progress" and status == "queued"
+        if moved_on or cursor is not None:
+            fields = {} if cursor is None else {"sequence_number": cursor}
+            table.transition(key, "in_progress" if moved_on else status, **fields)
 
     async def _stuck(self, key: str, snapshot: Snapshot, elapsed: float) -> bool:
         """A response queued far too long is cancelled and the row failed for retry: a server that never
