@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal, cast, get_args
 
+import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
@@ -99,6 +100,9 @@ def _mixed_as_text(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**as_text)
 
 
+_NESTED = (dict, list, tuple, np.ndarray)
+
+
 def _nested_columns(frame: pd.DataFrame) -> list[str]:
     """Arrow-backed list and struct columns (structured outputs' typed columns)."""
     return [
@@ -109,16 +113,23 @@ def _nested_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def _write_csv(frame: pd.DataFrame, path: Path, separator: str = ",") -> None:
-    """Lists and structs (structured outputs' typed columns) as their JSON text: CSV has no nesting."""
-    nested = _nested_columns(frame)
+    """Lists and structs as their JSON text, as prompts show them: CSV has no nesting. Those are
+    structured outputs' typed columns (Arrow-backed), and an input's own nested values (a Parquet list,
+    a JSONL object: Python or NumPy objects), which pandas wrote as their repr (`['a' 'b']`)."""
     as_text = {
         column: pd.Series(
             [None if v is None else orjson.dumps(v).decode() for v in pa.array(frame[column]).to_pylist()],
             index=frame.index,
             dtype=object,
         )
-        for column in nested
+        for column in _nested_columns(frame)
     }
+    for column, dtype in frame.dtypes.items():
+        if pd.api.types.is_object_dtype(dtype):
+            values = frame[column]
+            nested = values.map(lambda value: isinstance(value, _NESTED))
+            if nested.any():
+                as_text[str(column)] = values.where(~nested, values[nested].map(cell_text))
     frame.assign(**as_text).to_csv(path, index=False, sep=separator)
 
 

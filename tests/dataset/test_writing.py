@@ -210,6 +210,21 @@ def test_jsonl_encodes_dates_nulls_nested_and_non_ascii(tmp_path: Path, results:
     assert [r["input_tokens"] for r in records] == [None, 10, 12]
 
 
+def test_csv_writes_an_inputs_nested_values_as_json(tmp_path: Path, results: pd.DataFrame) -> None:
+    """Read from Parquet, a list is a NumPy array, which pandas wrote as `['a' 'b']`; JSONL objects are
+    dicts. Both are written as the JSON their prompts showed."""
+    source = tmp_path / "in.parquet"
+    pd.DataFrame(
+        {"tags": [["a", "b"], [], None], "meta": [{"lang": "en"}, {"lang": "fr"}, {"lang": None}],
+         "text": ["x", "y", "z"]}
+    ).to_parquet(source)  # fmt: skip
+    written = pd.read_csv(write_output(read_input(source), results, tmp_path / "out.csv"))
+    assert written["tags"].tolist()[:2] == ['["a", "b"]', "[]"]
+    assert pd.isna(written["tags"][2])
+    assert written["meta"].tolist() == ['{"lang": "en"}', '{"lang": "fr"}', '{"lang": null}']
+    assert written["text"].tolist() == ["x", "y", "z"]
+
+
 def test_tsv_is_tab_separated_and_keeps_tabs_commas_and_newlines_in_text(
     tmp_path: Path, results: pd.DataFrame
 ) -> None:
