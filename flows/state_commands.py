@@ -152,6 +152,8 @@ def export(
     source = input or (Path(recorded) if recorded else None)
     if source is None:
         fail("this batch's input was a DataFrame or is unknown: pass --input")
+    if input is None and not source.exists():
+        fail(f"this batch's input {source} is not there any more: pass --input with where it is now")
     replaced = replaces_input(output, source)
     if replaced is not None:
         fail(f"--output {output}: {replaced}")

@@ -156,6 +156,24 @@ def test_export_refuses_to_write_over_the_batchs_input(tmp_path: Path, emulator:
     assert source.read_bytes() == before
 
 
+def test_export_of_a_batch_whose_input_moved_asks_for_where_it_is_now(
+    tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    state = finished_batch(emulator, tmp_path, 3)
+    source, moved = tmp_path / "tickets.csv", tmp_path / "moved.csv"
+    source.rename(moved)
+    output = tmp_path / "out.csv"
+    refused = CliRunner().invoke(app, ["export", str(state), "--output", str(output)])
+    assert (refused.exit_code, refused.stderr) == (
+        2,
+        f"error: this batch's input {source} is not there any more: pass --input with where it is now\n",
+    )
+    assert not output.exists()
+    given = CliRunner().invoke(app, ["export", str(state), "--output", str(output), "--input", str(moved)])
+    assert given.exit_code == 0, given.stderr
+    assert len(pd.read_csv(output)) == 3
+
+
 def test_export_refuses_an_input_whose_rows_changed_since_the_batch_ran_them(
     tmp_path: Path, emulator: RunningEmulator
 ) -> None:
