@@ -63,10 +63,12 @@ def status(
     p50, p95 = facts["latency_p50"], facts["latency_p95"]
     out.print(
         f"rows {facts['rows']:,}  tokens in {facts['input_tokens']:,} out {facts['output_tokens']:,} "
-        f"(reasoning {facts['reasoning_tokens']:,})  orphans {facts['orphans']:,}"
+        f"(reasoning {facts['reasoning_tokens']:,})  orphans {facts['orphans']:,}",
+        soft_wrap=True,  # one fact a line, whole, for a terminal's width and for a script reading it
     )
     if facts["endpoints"]:
-        out.print("rows by endpoint  " + "  ".join(f"{name} {n}" for name, n in facts["endpoints"].items()))
+        by_endpoint = "  ".join(f"{name} {n:,}" for name, n in facts["endpoints"].items())
+        out.print(f"rows by endpoint  {by_endpoint}", soft_wrap=True, markup=False)
     if p50 is not None:
         out.print(f"latency p50 {p50:.2f}s  p95 {p95:.2f}s")
     if facts["not_completed"]:  # what a run's closing line sends the user here to learn
@@ -75,7 +77,8 @@ def status(
         projected = facts["projected_cost_usd"]
         out.print(
             f"cost {usd(facts['cost_usd'])} spent, ~{usd(projected)} projected for the whole batch "
-            f"(cached input tokens {facts['cached_input_tokens']})"
+            f"(cached input tokens {facts['cached_input_tokens']:,})",
+            soft_wrap=True,
         )
     if plot is not None:
         from rowrelay.tasks.plots import write_overview  # matplotlib's import costs: only when asked

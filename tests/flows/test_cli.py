@@ -213,6 +213,8 @@ def test_status_export_and_repair_print_names_with_brackets_as_they_are(
     status = CliRunner().invoke(app, ["status", str(state)])
     assert status.exit_code == 0, status.output
     assert "batch batch[v2]" in status.output
+    lines = status.output.splitlines()  # each fact whole on its line, however wide the console
+    assert any(line.startswith("cost $") and line.endswith("(cached input tokens 0)") for line in lines)
     output = tmp_path / "out[red].csv"
     exported = CliRunner().invoke(app, ["export", str(state), "--output", str(output)])
     assert exported.output == f"wrote {output}\n"
