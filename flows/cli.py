@@ -368,8 +368,11 @@ def deploy(
     # An explicit state directory, so every scheduled run (and a cancellation hook run by Prefect's
     # runner process) finds the same batch.
     state = (state or request.settings.state_dir / name).resolve()
+    from rowrelay.flows.deploy import cron_problem, serve_deployment
+
+    if (problem := cron_problem(cron)) is not None:
+        fail(f"--cron: {problem}")
     _check_deployment(request, state)
-    from rowrelay.flows.deploy import serve_deployment
     from rowrelay.flows.local_prefect import PrefectTracking
     from rowrelay.flows.run_labels import tags_of
 

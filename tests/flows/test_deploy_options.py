@@ -23,13 +23,13 @@ def _an_api_configured(prefect_api: str) -> None:
 
 
 def _deploy(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *options: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *options: str, cron: str = "0 3 * * *"
 ) -> tuple[int, str, list[dict[str, Any]]]:
     served: list[dict[str, Any]] = []
     monkeypatch.setattr(deploy, "serve_deployment", lambda **given: served.append(given))
     monkeypatch.setenv("ROWRELAY_HOME", str(tmp_path / "home"))
     source = write_tickets(tmp_path / "tickets.csv", 5)
-    args = ["deploy", str(source), "--cron", "0 3 * * *", "--name", "drip", "--template", TEMPLATE,
+    args = ["deploy", str(source), "--cron", cron, "--name", "drip", "--template", TEMPLATE,
             "--id-column", "ticket_id", "--state", str(tmp_path / "state"), *options]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert not (tmp_path / "home" / "prefect-server.json").exists(), "no server of its own started"
@@ -58,6 +58,27 @@ def test_a_limit_below_one_is_refused_before_anything_is_served(
     assert code == 2
     assert "--limit" in said
     assert served == []
+
+
+@pytest.mark.parametrize(
+    ("cron", "said"),
+    [
+        ("every day", 'Invalid cron string: "every day"'),
+        ("0 2 * *", 'Invalid cron string: "0 2 * *"'),
+        ("61 2 * * *", 'Invalid cron string: "61 2 * * *"'),
+    ],
+)
+def test_a_cron_prefect_cannot_schedule_is_refused_in_one_line_before_anything_is_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cron: str, said: str
+) -> None:
+    """It was a traceback (exit 1) from Prefect once its server had started."""
+    code, output, served = _deploy(tmp_path, monkeypatch, cron=cron)
+    assert (code, served) == (2, [])
+    assert output == (
+        f"error: --cron: {said}; five fields, minute hour day-of-month month day-of-week, e.g. '0 2 * * *' "
+        "(02:00 daily)\n"
+    )
+    assert not (tmp_path / "state").exists()
 
 
 def test_a_redeployment_asking_another_model_of_a_batch_with_rows_left_is_refused_before_serving(
