@@ -95,6 +95,7 @@ _STOP_THAT_RUN = (
 def cancel(state: StateArg) -> None:
     """Cancel the batch's in-flight background responses on the server (the state stays resumable)."""
     from rowrelay.flows.cancelling import cancel_batch
+    from rowrelay.tasks.run.cancel import said_on_stop
 
     try:
         cancelled = cancel_batch(existing(state))
@@ -105,9 +106,14 @@ def cancel(state: StateArg) -> None:
         fail(str(exc))
     if cancelled.unreached:
         # Not done: those may run on, and be paid for. Exit 1, as a run whose rows did not all complete.
-        fail(f"cancelled {cancelled.cancelled} in-flight responses, but {cancelled.unreached_problem()}; run "
-             f"`rowrelay cancel {state}` again once the server answers", code=1)  # fmt: skip
-    out.print(f"cancelled {cancelled.cancelled} in-flight responses; run the batch again to resume the rest")
+        fail(
+            f"{said_on_stop([cancelled])}; run `rowrelay cancel {state}` again once the server answers",
+            code=1,
+        )
+    if not cancelled.cancelled:
+        out.print("nothing was in flight: no response to cancel")
+        return
+    out.print(f"{said_on_stop([cancelled])}; run the batch again to resume the rest")
 
 
 def retry(
@@ -130,6 +136,9 @@ def retry(
                 table.transition(key, "pending", note="made eligible again by rowrelay retry")
     except StateError as exc:
         fail(state_problem(exc, state))
+    if not keys:
+        out.print(f"no row is {' or '.join(statuses)}: nothing to make eligible again")
+        return
     out.print(f"{rows(len(keys))} made eligible again; run the batch again to send them")
 
 

@@ -124,7 +124,7 @@ async def test_the_cancel_command_says_which_responses_it_could_not_reach_and_ex
     assert cancel.returncode == 1, cancel.stderr[-3000:]
     [line] = cancel.stderr.splitlines()
     assert line.startswith(
-        "error: cancelled 0 in-flight responses, but 2 rows could not be cancelled (last: T-"
+        "error: 0 in-flight responses were cancelled, but 2 rows could not be cancelled (last: T-"
     ), line
     assert "connection problem" in line, line
     assert line.endswith(

@@ -205,6 +205,21 @@ def test_export_refuses_an_input_whose_rows_changed_since_the_batch_ran_them(
     assert pd.read_csv(output)["rowrelay_status"].tolist()[:2] == ["completed", "completed"]
 
 
+def test_cancel_and_retry_of_a_finished_batch_say_there_was_nothing_to_do(
+    tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    """They said "cancelled 0 in-flight responses; run the batch again to resume the rest" and "0 rows
+    made eligible again; run the batch again to send them", where nothing is left to run."""
+    state = finished_batch(emulator, tmp_path, 3)
+    cancelled = CliRunner().invoke(app, ["cancel", str(state)])
+    assert (cancelled.exit_code, cancelled.output) == (0, "nothing was in flight: no response to cancel\n")
+    retried = CliRunner().invoke(app, ["retry", str(state), "--status", "failed,expired"])
+    assert (retried.exit_code, retried.output) == (
+        0,
+        "no row is failed or expired: nothing to make eligible again\n",
+    )
+
+
 def test_status_export_and_repair_print_names_with_brackets_as_they_are(
     tmp_path: Path, emulator: RunningEmulator
 ) -> None:
@@ -335,7 +350,10 @@ def test_cancel_stops_the_server_side_work_of_a_crashed_run(
         assert {r["status"] for r in emu.emulator.listing()} <= {"queued", "in_progress"}
         cancelled = rowrelay(["cancel", str(tmp_path / "state")], env)
         assert cancelled.returncode == 0, cancelled.stderr
-        assert "cancelled 10 in-flight responses" in cancelled.stdout
+        assert (
+            cancelled.stdout
+            == "10 in-flight responses were cancelled; run the batch again to resume the rest\n"
+        )
         assert {r["status"] for r in emu.emulator.listing()} == {"cancelled"}
     assert set(load(tmp_path / "state")["status"]) == {"cancelled"}
 
