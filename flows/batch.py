@@ -18,7 +18,7 @@ import contextvars
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -293,9 +293,12 @@ async def _process(
     sink = progress_sink.get()
     narrator = Narrator()
     left_alone: dict[RowStatus, int] = {}  # the plan's: rows of the state this run neither sends nor waits on
+    began = time.monotonic()
 
     def on_progress(whole_table: Progress) -> None:
-        progress = whole_table.without(left_alone)
+        # The batch's elapsed time: a runner's own restarted with each shard it ran (a 5,000-row batch
+        # of 1,000-row shards showed 2:30, then 0:20 elapsed).
+        progress = replace(whole_table.without(left_alone), elapsed=time.monotonic() - began)
         artifact(progress)
         narrator(progress)
         if sink is not None:

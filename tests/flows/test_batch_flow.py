@@ -199,6 +199,7 @@ async def test_an_edited_input_resumes_with_each_result_on_its_own_row(
     # the progress line, too: it once ended at 13/14 rows, counting the stale rows
     assert (seen[-1].done, seen[-1].total) == (len(edited), len(edited))
     assert all(moment.total == len(edited) for moment in seen)
+
     assert (output["rowrelay_status"] == "completed").all()
     texts: dict[str, str] = dict(output[["ticket_id", "output_text"]].itertuples(index=False))
     assert {ticket: texts[ticket] for ticket in texts if ticket != "T-NEW"} == {
@@ -208,6 +209,29 @@ async def test_an_edited_input_resumes_with_each_result_on_its_own_row(
     state = load(tmp_path / "state").set_index("row_key")["status"]
     assert state["T-STALE"] == "pending"
     assert state["T-00005"] == "completed"
+
+
+async def test_progress_counts_the_batchs_time_across_its_shards(
+    prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each shard's runner counted elapsed time from its own start, so a 5,000-row batch of 1,000-row
+    shards showed `2:30 elapsed`, then `0:20 elapsed` as the next shard began."""
+    from rowrelay.flows.batch import progress_sink, run_batch
+    from rowrelay.tasks.run import Progress
+
+    monkeypatch.setenv("ROWRELAY_SHARD_SIZE", "2")
+    source = write_tickets(tmp_path / "tickets.csv", 6)
+    seen: list[Progress] = []
+    sink = progress_sink.set(seen.append)
+    try:
+        with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:1"))) as emu:
+            result = await run_batch(str(source), **flow_args(tmp_path, emu, max_in_flight=2))
+    finally:
+        progress_sink.reset(sink)
+    assert result.all_completed
+    assert len(seen) >= 3
+    assert [moment.elapsed for moment in seen] == sorted(moment.elapsed for moment in seen)
+    assert seen[-1].elapsed >= 3.0  # three shards, one after another, of one-second responses
 
 
 async def test_a_changed_input_under_its_default_state_is_refused_where_it_would_send_rows_again(
