@@ -88,6 +88,17 @@ err = Console(stderr=True)
 Opt = typer.Option
 
 
+def _said_default(default: object) -> str | None:
+    """`500`, `2,000,000`, `3,600`, `poll`; None for no default worth saying (None, a flag)."""
+    if isinstance(default, bool) or default is None:
+        return None
+    if isinstance(default, float):
+        return f"{default:,g}"
+    if isinstance(default, int):
+        return f"{default:,}"
+    return default if isinstance(default, str) else None
+
+
 def _about(field: str) -> str:
     """An option's help is its setting's description: one text for the CLI, Python and the env var.
 
@@ -95,9 +106,12 @@ def _about(field: str) -> str:
     so when `run` is built, not when this module is imported."""
     from rowrelay.tasks.settings import Settings
 
-    description = Settings.model_fields[field].description or ""
+    setting = Settings.model_fields[field]
+    # The option's own default is None (the setting decides), so typer cannot show it: say it here.
+    default = _said_default(setting.default)
+    shown = "" if default is None else f"default {default}; "
     # typer reads help as rich markup: `rowrelay[agents]` would lose its `[agents]` as a style
-    return escape(f"{description} (env ROWRELAY_{field.upper()})")
+    return escape(f"{setting.description or ''} ({shown}env ROWRELAY_{field.upper()})")
 
 
 @app.callback()

@@ -96,6 +96,10 @@ def test_options_help_is_printed_as_written() -> None:
     for name in ("backend", "model", "max_cost"):
         assert str(Settings.model_fields[name].description) in text, name
     assert "needs rowrelay[agents])" in text
+    # the settings' defaults, which typer cannot show for options whose own default is None
+    for said in ("(default 500; env ROWRELAY_RPM)", "(default 3,600; env ROWRELAY_GIVE_UP_AFTER)",
+                 "(default poll; env ROWRELAY_MODE)", "(env ROWRELAY_MAX_COST)"):  # fmt: skip
+        assert said in text, said
 
 
 def test_ctrl_c_while_the_input_is_checked_says_nothing_was_sent(
