@@ -63,7 +63,8 @@ def status(
     p50, p95 = facts["latency_p50"], facts["latency_p95"]
     out.print(
         f"rows {facts['rows']:,}  tokens in {facts['input_tokens']:,} out {facts['output_tokens']:,} "
-        f"(reasoning {facts['reasoning_tokens']:,})  orphans {facts['orphans']:,}",
+        f"(reasoning {facts['reasoning_tokens']:,})  orphans {facts['orphans']:,}"
+        + (" (creates whose answer was lost: possible duplicate jobs)" if facts["orphans"] else ""),
         soft_wrap=True,  # one fact a line, whole, for a terminal's width and for a script reading it
     )
     if facts["endpoints"]:

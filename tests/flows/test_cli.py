@@ -224,6 +224,17 @@ def test_cancel_and_retry_of_a_finished_batch_say_there_was_nothing_to_do(
     )
 
 
+def test_status_says_what_orphans_are_when_there_are_some(tmp_path: Path) -> None:
+    config = EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"), gateway_error_rate=1.0)
+    with running_emulator(config) as emu:
+        state = finished_batch(emu, tmp_path, 2)
+        jobs = sum(creates_per_row(emu).values())
+    shown = CliRunner().invoke(app, ["status", str(state)])
+    assert shown.exit_code == 0, shown.output
+    assert f"orphans {jobs} (creates whose answer was lost: possible duplicate jobs)" in shown.output
+    assert 'did not complete: 2 orphaned/maybe_created (e.g. "server error (502)' in shown.output
+
+
 def test_status_export_and_repair_print_names_with_brackets_as_they_are(
     tmp_path: Path, emulator: RunningEmulator
 ) -> None:
@@ -232,6 +243,7 @@ def test_status_export_and_repair_print_names_with_brackets_as_they_are(
     status = CliRunner().invoke(app, ["status", str(state)])
     assert status.exit_code == 0, status.output
     assert "batch batch[v2]" in status.output
+    assert "orphans 0\n" in status.output  # no explanation of what there is none of
     lines = status.output.splitlines()  # each fact whole on its line, however wide the console
     assert any(line.startswith("cost $") and line.endswith("(cached input tokens 0)") for line in lines)
     output = tmp_path / "out[red].csv"
