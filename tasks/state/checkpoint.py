@@ -25,10 +25,11 @@ import pyarrow as pa
 from rowrelay.tasks.state.commit import shielded, unread
 from rowrelay.tasks.state.compaction import write_snapshot
 from rowrelay.tasks.state.files import SEGMENTS, data_file_name
+from rowrelay.tasks.state.folding import Fold, merge_written
 from rowrelay.tasks.state.lease import Lease
-from rowrelay.tasks.state.schema import RowState, rows_to_table, with_version
+from rowrelay.tasks.state.schema import rows_to_table, with_version
 from rowrelay.tasks.state.segments import write_state_file
-from rowrelay.tasks.state.store import RowStore, merge_overlay
+from rowrelay.tasks.state.store import RowStore
 
 COMPACT_SEGMENTS = 64
 """A writer folds its segments into a snapshot once it has more than this many."""
@@ -42,7 +43,7 @@ class Checkpoint:
     changes: int
     keys: tuple[str, ...]
     table: pa.Table
-    fold: tuple[pa.Table, dict[int, RowState]] | None
+    fold: Fold | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,12 +151,15 @@ class Checkpoints:
             self.durable = self.changes
             return None
         version = self._take_version()
-        rows = [with_version(self._store.overlay[key], version) for key in self.dirty]
+        keys = tuple(self.dirty)
+        rows = [with_version(self._store.overlay[key], version) for key in keys]
         for row in rows:
             self._store.overlay[row.row_key] = row
+        table = rows_to_table(rows)
+        self._store.written(keys, table)  # before `fold_input`: a compaction folds this checkpoint too
         compact = compact or self._own_segments + 1 > COMPACT_SEGMENTS
         fold = self._store.fold_input() if compact else None
-        batch = Checkpoint(version, self.changes, tuple(self.dirty), rows_to_table(rows), fold)
+        batch = Checkpoint(version, self.changes, keys, table, fold)
         self.dirty.clear()
         return batch
 
@@ -172,7 +176,7 @@ class Checkpoints:
                 if batch.fold is None:
                     return None
                 place = self._place
-                merged = merge_overlay(*batch.fold)
+                merged = merge_written(batch.fold.base, batch.fold.written)
                 write_snapshot(place.directory, place.writer, batch.version, merged, keep=place.damaged)
                 self._own_segments = 0
                 return merged
@@ -192,4 +196,4 @@ class Checkpoints:
     def _finish(self, batch: Checkpoint, merged: pa.Table | None) -> None:
         self.durable = max(self.durable, batch.changes)
         if merged is not None and batch.fold is not None:
-            self._store.fold(batch.fold[0], merged, batch.fold[1])
+            self._store.fold(batch.fold, merged)

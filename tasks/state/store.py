@@ -10,7 +10,7 @@ Positions in the base never move: new rows are appended, folds replace values in
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,12 +19,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rowrelay.tasks.records import RowStatus
+from rowrelay.tasks.state.folding import Fold, Written, merge_overlay
 from rowrelay.tasks.state.schema import (
     COLUMNS,
     SCHEMA,
     RowState,
     column_values,
-    rows_to_table,
     table_to_rows,
     value_counts,
 )
@@ -35,24 +35,6 @@ _BLOCK = 32
 ~1.5 µs a row, and a run reads rows in order, each two or three times before its first change."""
 _BLOCKS_KEPT = 256
 _STATUS = COLUMNS.index("status")
-
-
-def merge_overlay(base: pa.Table, overlay: Mapping[int, RowState]) -> pa.Table:
-    """`base` with the rows at the given positions replaced by `overlay` (a pure, vectorized fold)."""
-    if not overlay:
-        return base
-    positions = sorted(overlay)
-    mask = np.zeros(base.num_rows, dtype=bool)
-    mask[positions] = True
-    replacements = rows_to_table([overlay[p] for p in positions])
-    arrow_mask = pa.array(mask)
-    columns = [
-        pc.replace_with_mask(
-            base.column(i).combine_chunks(), arrow_mask, replacements.column(i).combine_chunks()
-        )
-        for i in range(len(COLUMNS))
-    ]
-    return pa.Table.from_arrays(columns, schema=SCHEMA)
 
 
 def last_versions(keys: pa.ChunkedArray[Any]) -> pa.Array[Any]:
@@ -82,6 +64,7 @@ class RowStore:
         self._set_base(versions)
         self._shadow: npt.NDArray[np.bool_] = np.zeros(len(self._pos), dtype=bool)
         self.overlay: dict[str, RowState] = {}
+        self._written: list[Written] = []  # checkpoints since the base was installed, in version order
         self.counts: Counter[str] = Counter(value_counts(self.base.column("status")))
 
     def _set_base(self, base: pa.Table) -> None:
@@ -221,18 +204,28 @@ class RowStore:
 
     def latest(self) -> pa.Table:
         """The latest state of every row as one Arrow table, by row_index (the overlay folded in)."""
-        return merge_overlay(*self.fold_input()).sort_by("row_index")
+        return merge_overlay(self.base, self._overlay_by_position()).sort_by("row_index")
 
-    def fold_input(self) -> tuple[pa.Table, dict[int, RowState]]:
-        """What a compaction needs, captured now: the base and the overlay by position."""
-        return self.base, {self._pos[k]: row for k, row in self.overlay.items()}
+    def _overlay_by_position(self) -> dict[int, RowState]:
+        return {self._pos[k]: row for k, row in self.overlay.items()}
 
-    def fold(self, old_base: pa.Table, new_base: pa.Table, folded: Mapping[int, RowState]) -> None:
+    def written(self, keys: Sequence[str], table: pa.Table) -> None:
+        """Note a checkpoint's rows (`keys`, in `table`'s order) as written, for the next compaction."""
+        positions = np.fromiter((self._pos[k] for k in keys), dtype=np.int64, count=len(keys))
+        self._written.append(Written(positions, table))
+
+    def fold_input(self) -> Fold:
+        """What a compaction needs, captured now, when every overlay row is in a checkpoint written since
+        the base (`written`): a checkpoint's capture notes its rows before it asks."""
+        return Fold(self.base, self._overlay_by_position(), tuple(self._written))
+
+    def fold(self, fold: Fold, new_base: pa.Table) -> None:
         """Install a merged base, dropping overlay rows that did not change since it was captured."""
-        if self.base is not old_base:
+        if self.base is not fold.base:
             return  # rows were appended meanwhile: keep the overlay; the next compaction folds it
         self._set_base(new_base)
-        for position, row in folded.items():
+        del self._written[: len(fold.written)]  # folded in; the later ones hold rows changed since
+        for position, row in fold.overlay.items():
             if self.overlay.get(row.row_key) is row:
                 del self.overlay[row.row_key]
                 self._shadow[position] = False

@@ -88,3 +88,25 @@ def test_compaction_never_touches_another_writers_segments(batch_dir: Path, cloc
             _work(mine, 8, n_rows=5)
         assert theirs <= set(_files(batch_dir, SEGMENTS))
         assert load(batch_dir).set_index("row_key").loc["theirs", "status"] == "submitting"
+
+
+def test_a_compaction_folds_in_each_rows_last_change(batch_dir: Path, clock: FakeClock) -> None:
+    """The base a compaction installs comes from the checkpoints already written (Arrow, not the rows in
+    memory): a row written by many of them must come out at its last."""
+    table = StateTable.open(batch_dir, batch_id="b1", clock=clock)
+    table.add_pending(rows(7))
+    keys = [row.row_key for row in table.rows()]
+    for key in keys:
+        table.transition(key, "submitting")
+        table.transition(key, "queued", response_id=f"resp-{key}", sequence_number=0)
+    last: dict[str, int] = {}
+    for i in range(1, 2 * COMPACT_SEGMENTS):  # a compaction on the way, and one at close
+        for key in keys[: 1 + i % len(keys)]:  # the first row in every checkpoint, the last in a few
+            table.update(key, sequence_number=i)
+            last[key] = i
+        table.flush()
+    assert len(_files(batch_dir, SNAPSHOTS)) == 1
+    table.close()
+    assert table._store.overlay == {}  # every row read below comes from the merged base
+    assert {key: table.get(key).sequence_number for key in keys} == last
+    assert dict(zip(*(load(batch_dir)[c] for c in ("row_key", "sequence_number")), strict=True)) == last
