@@ -66,7 +66,10 @@ async def retrieve_response(request: Request, emu: Emulator) -> Response:
             )
         obfuscation = params.get("include_obfuscation") is None or truthy(params["include_obfuscation"])
         return streaming.stream_response(emu, record, after, include, obfuscation)
-    return json_response(response_object(record, record.visible(emu.elapsed(record)), include))
+    seen = record.visible(emu.elapsed(record))
+    if seen and seen[-1].kind == "terminal":
+        emu.telling_end(record.id)
+    return json_response(response_object(record, seen, include))
 
 
 async def cancel_response(request: Request, emu: Emulator) -> Response:

@@ -68,6 +68,9 @@ class Emulator:
     watchers: dict[str, set[asyncio.Future[bool]]] = field(default_factory=dict)
     """The streams sleeping on a response, woken early when it is cancelled or deleted."""
     jobs: dict[str, Job] = field(default_factory=dict)
+    told_ended: dict[str, float] = field(default_factory=dict)
+    """Monotonic time a client was first told a response ended (its terminal event written on a stream,
+    or a poll answered with it): the benchmarks split a client's lag from the server's own lateness."""
     unanswered: int = 0
     _creates: int = 0
 
@@ -215,6 +218,7 @@ class Emulator:
 
     def _forget(self, response_id: str) -> None:
         self.records.pop(response_id, None)
+        self.told_ended.pop(response_id, None)
         self._notify(response_id)
 
     def _expired(self, record: Record) -> bool:
@@ -246,6 +250,10 @@ class Emulator:
         finally:
             timer.cancel()
             sleeping.discard(woken)
+
+    def telling_end(self, response_id: str) -> None:
+        """A client is being told this response ended (the first time counts)."""
+        self.told_ended.setdefault(response_id, self.clock.monotonic())
 
     def _notify(self, response_id: str) -> None:
         for woken in self.watchers.pop(response_id, ()):
@@ -284,6 +292,9 @@ class Emulator:
                         record.started + wall_offset + finished
                         if status == "completed" and finished is not None
                         else None
+                    ),
+                    "ended_told_at_precise": (
+                        None if (told := self.told_ended.get(record.id)) is None else told + wall_offset
                     ),
                     "answered": job.answered is True,
                     "fault": None if job.fault is None else str(job.fault),

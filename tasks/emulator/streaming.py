@@ -177,9 +177,11 @@ async def _events(
             if record.drop_after is not None and sent >= record.drop_after and index < total:
                 yield b"".join(frames)
                 raise StreamCut(f"stream of {record.id} cut after {sent} events")
-        if frames:
-            yield b"".join(frames)
         ended = index >= total and finish is not None
+        if frames:
+            if ended:
+                emu.telling_end(record.id)
+            yield b"".join(frames)
         if ended or record.cancelled_after is not None or emu.get(record.id) is None:
             break
         # A stuck response has no next entry: it waits (with keep-alives) until cancelled.

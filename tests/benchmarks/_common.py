@@ -231,18 +231,26 @@ def recorded_in(state: Path) -> dict[str, float]:
 
 def lags(listing: list[dict[str, Any]], recorded: dict[str, float]) -> dict[str, float]:
     """Seconds from server completion to the client's record of it (response id → epoch second), for
-    every completed response."""
+    every completed response; and that lag split in two at the moment the server first told a client the
+    response had ended (its terminal event written, or a poll answered with it): the server's lateness
+    (a busy emulator sends late), then the client's own part."""
     done = {r["id"]: r["completed_at_precise"] for r in listing if r["completed_at_precise"] is not None}
+    told = {r["id"]: r["ended_told_at_precise"] for r in listing if r["ended_told_at_precise"] is not None}
     latencies = [
         r["completed_at_precise"] - r["created_at_precise"] for r in listing if r["completed_at_precise"]
     ]
     values = [at - done[rid] for rid, at in recorded.items() if rid in done]
+    late = [told[rid] - done[rid] for rid in recorded if rid in done and rid in told]
+    own = [at - told[rid] for rid, at in recorded.items() if rid in done and rid in told]
     return {
         "lag_p50_s": quantile(values, 0.5),
         "lag_p95_s": quantile(values, 0.95),
         "lag_max_s": max(values, default=float("nan")),
         "server_latency_median_s": median(latencies),
         "lag_p95_over_median_latency": quantile(values, 0.95) / median(latencies),
+        "server_late_p95_s": quantile(late, 0.95),
+        "client_lag_p95_s": quantile(own, 0.95),
+        "client_lag_p95_over_median_latency": quantile(own, 0.95) / median(latencies),
     }
 
 
@@ -383,6 +391,13 @@ def report_rate_limit(r: dict[str, Any], rows: int, rpm: int) -> None:
                 f"{r['lag_p95_s']:.3f}",
                 f"<= {0.1 * MEDIAN_LATENCY:.2f}",
                 f"{r['lag_p95_over_median_latency']:.1%} of the {r['server_latency_median_s']:.2f} s median",
+            ),
+            ("  of it, the server's lateness p95 (s)", f"{r['server_late_p95_s']:.3f}", "", "done → told"),
+            (
+                "  of it, the client's own p95 (s)",
+                f"{r['client_lag_p95_s']:.3f}",
+                "",
+                f"told → recorded: {r['client_lag_p95_over_median_latency']:.1%} of the median",
             ),
             ("wall time (s)", f"{r['wall_s']:.1f}", "", f"peak RSS {r['peak_rss_mb']:.0f} MB"),
         ],

@@ -90,7 +90,8 @@ async def test_inspection_endpoints(client: AsyncOpenAI, emulator: RunningEmulat
         await http.get("/v1/responses/resp_missing")
         stats = (await http.get("/emulator/stats")).json()
     fields = {"id", "status", "background", "stream", "model", "metadata", "created_at", "completed_at"}
-    precise = {"created_at_precise", "completed_at_precise"}  # float seconds, for lag measurements
+    # float seconds, for lag measurements: when it was made, finished, and first told finished to a client
+    precise = {"created_at_precise", "completed_at_precise", "ended_told_at_precise"}
     delivery = {"answered", "fault"}  # whether the create's answer reached its client, and what met it
     assert all(set(row) == fields | precise | delivery for row in rows)
     assert all(row["answered"] is True and row["fault"] is None for row in rows)
@@ -98,6 +99,8 @@ async def test_inspection_endpoints(client: AsyncOpenAI, emulator: RunningEmulat
     assert by_id[done.id]["status"] == "completed"
     assert by_id[done.id]["completed_at_precise"] >= by_id[done.id]["created_at_precise"]
     assert by_id[stuck.id]["completed_at_precise"] is None
+    assert by_id[done.id]["ended_told_at_precise"] >= by_id[done.id]["completed_at_precise"]  # the poll
+    assert by_id[stuck.id]["ended_told_at_precise"] is None  # cancelled: never ended on its own
     assert by_id[done.id]["metadata"] == {"row": "1"}
     assert by_id[done.id]["completed_at"] >= by_id[done.id]["created_at"]
     assert by_id[stuck.id]["status"] == "cancelled"
@@ -105,6 +108,7 @@ async def test_inspection_endpoints(client: AsyncOpenAI, emulator: RunningEmulat
     streamed = [row for row in rows if row["stream"]]
     assert len(streamed) == 1
     assert streamed[0]["background"] is False
+    assert streamed[0]["ended_told_at_precise"] >= streamed[0]["completed_at_precise"]  # its terminal event
     assert stats["routes"]["POST /v1/responses"] == 3
     assert stats["routes"]["GET /v1/responses/{response_id}"] == 2
     assert stats["routes"]["POST /v1/responses/{response_id}/cancel"] == 1
