@@ -47,6 +47,7 @@ from rowrelay.flows.targets import (
 )  # fmt: skip
 from rowrelay.flows.tracked_flow import flow  # recorded in the local Prefect server when called
 from rowrelay.tasks.dataset import PreparedInput
+from rowrelay.tasks.llm.prices import unpriced_warning
 from rowrelay.tasks.records import rows
 from rowrelay.tasks.run import Progress, open_table
 from rowrelay.tasks.run.plan import send_order
@@ -307,6 +308,8 @@ async def _process(
     async with contextlib.AsyncExitStack() as sessions_open:
         try:
             spend = Spend.open(settings, **spent_so_far(table))
+            if spend.rates is None:  # said before anything is sent: a billed model can still be priced
+                log.warning(unpriced_warning(spend.provider, spend.model, spend.tier))
             sessions = open_sessions(
                 sessions_open, targets, table, prepared, spend, progress=on_progress, agent=agent,
                 output_schema=output_schema,

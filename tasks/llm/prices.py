@@ -156,10 +156,28 @@ def cap_problem(settings: Settings) -> str | None:
     provider, tier = provider_of(settings.backend), settings.service_tier or "default"
     if prices.rates(provider, settings.model, tier) is not None:
         return None
-    at = "" if tier == "default" else f" at service tier {tier!r}"
+    model = settings.model
+    return f"--max-cost: {_no_price(provider, model, tier)}, so spending cannot be capped; " + _add(
+        provider, model, tier
+    )
+
+
+def unpriced_warning(provider: Provider, model: str, tier: Tier) -> str:
+    """What a run says at its start when the price table has no price for what it asks for."""
     return (
-        f"--max-cost: no {provider} price known for model {settings.model!r}{at}, so spending cannot be "
-        f'capped; add one in a price file, e.g. {{"providers": {{"{provider}": {{"{settings.model}": '
-        f'{{"{tier}": {{"input": IN, "cached_input": CACHED, "output": OUT}}}}}}}}}} (your prices, USD per '
-        "1M tokens), and pass it with --prices FILE or ROWRELAY_PRICES"
+        f"{_no_price(provider, model, tier)}: its rows get no cost_usd, and the progress line, the summary "
+        f"and `rowrelay status` show no spending; if it is billed, {_add(provider, model, tier)}"
+    )
+
+
+def _no_price(provider: Provider, model: str, tier: Tier) -> str:
+    at = "" if tier == "default" else f" at service tier {tier!r}"
+    return f"no {provider} price known for model {model!r}{at}"
+
+
+def _add(provider: Provider, model: str, tier: Tier) -> str:
+    return (
+        f'add one in a price file, e.g. {{"providers": {{"{provider}": {{"{model}": {{"{tier}": {{"input": '
+        'IN, "cached_input": CACHED, "output": OUT}}}}} (your prices, USD per 1M tokens), and pass it '
+        "with --prices FILE or ROWRELAY_PRICES"
     )

@@ -12,7 +12,7 @@ from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulato
 from rowrelay.tasks.records import rows, usd
 from rowrelay.tasks.state import load
 from tests.support.cli import env_for, rowrelay, run_args
-from tests.support.prefect_records import artifacts_of
+from tests.support.prefect_records import artifacts_of, logs_of
 from tests.support.runs import creates_per_row, flow_args
 from tests.support.tickets import write_tickets
 
@@ -126,3 +126,35 @@ def test_the_closing_summary_of_a_capped_run_says_why_and_exits_1(tmp_path: Path
     said = (tmp_path / "said.txt").read_text()
     assert "cost: $0.0099 (whole batch: ~$0.0247)" in said
     assert stopped in said
+
+
+async def test_a_model_with_no_price_is_named_before_anything_is_sent_and_its_cost_is_unknown(
+    prefect_api: str, tmp_path: Path
+) -> None:
+    """A model newer than the price table (or a deployment named otherwise) is paid for all the same: the
+    run says at its start that it cannot count the money, and its close says the cost is unknown rather
+    than leaving the line out."""
+    from prefect.logging.handlers import APILogHandler
+    from rich.console import Console
+
+    from rowrelay.flows.batch import run_batch
+    from rowrelay.flows.console_progress import closing_summary
+
+    source = write_tickets(tmp_path / "tickets.csv", 3)
+    with running_emulator(EXACT) as emu:
+        args = flow_args(tmp_path, emu, model="gpt-9-turbo")
+        state = await run_batch(str(source), **args, return_state=True)
+    result = await state.aresult()
+    assert result.all_completed
+    assert result.cost_usd is None
+    assert state.state_details.flow_run_id is not None
+    await APILogHandler.aflush()  # the records go to the server in batches, from a worker thread
+    said = [log.message for log in await logs_of(state.state_details.flow_run_id)]  # as Prefect's UI shows
+    warned = [m for m in said if m.startswith("no openai price known for model 'gpt-9-turbo': its rows get")]
+    assert len(warned) == 1, said
+    assert "--prices FILE" in warned[0]
+    assert said.index(warned[0]) < next(i for i, m in enumerate(said) if m.startswith("batch "))  # before
+    console = Console(file=(tmp_path / "said.txt").open("w"), width=200)
+    assert closing_summary(console, result) == 0
+    console.file.close()
+    assert "cost: unknown: no price for the model" in (tmp_path / "said.txt").read_text()
