@@ -174,7 +174,10 @@ def closing_summary(console: Console, result: Any) -> int:
         whole = projected is not None and (held or not result.all_completed)
         console.print(f"cost: {usd(cost)}" + (f" (whole batch: ~{usd(projected or 0.0)})" if whole else ""))
     elif result.counts.get("completed"):  # answers were paid for, perhaps, at a price no one knows
-        console.print("cost: unknown: no price for the model (see the warning above; --prices FILE adds one)")
+        console.print(
+            "cost: unknown: no price for the model (see the warning above; --prices FILE adds one)",
+            soft_wrap=True,  # whole, as the lines above: a phrase cut at 80 columns reads as two
+        )
     if held:
         console.print(
             f"[yellow]--limit: {rows(held)} left for a later run; "
