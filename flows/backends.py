@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
-from rowrelay.flows.embedded import ensure_emulator
+from rowrelay.flows.embedded import ensure_emulator, kept_up
 from rowrelay.tasks.settings import Settings
 
 log = logging.getLogger("rowrelay.backend")
@@ -33,3 +34,10 @@ def resolve_backend(settings: Settings) -> tuple[Settings, str | None]:
         verb = "started" if started else "reusing"
         log.warning("no API key or base URL configured: %s the embedded emulator at %s", verb, url)
     return settings.model_copy(update={"backend": backend}), url
+
+
+def embedded_kept_up(settings: Settings, url: str | None) -> contextlib.AbstractContextManager[None]:
+    """For a run on the embedded emulator, keep it up while the block runs (`embedded.kept_up`)."""
+    if url is None or not needs_embedded_emulator(settings):
+        return contextlib.nullcontext()
+    return kept_up(settings.home, settings.emulator_args, url, log.warning)

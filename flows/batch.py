@@ -27,6 +27,7 @@ from prefect.context import SyncClientContext, TagsContext
 from prefect.utilities.annotations import quote
 
 from rowrelay.flows.artifacts import ProgressArtifact, publish_summary
+from rowrelay.flows.backends import embedded_kept_up
 from rowrelay.flows.cancel_hook import cancel_on_the_server, running
 from rowrelay.flows.cluster import ClusterChoice, check_cost_cap, started
 from rowrelay.flows.cluster_run import bank_limits, run_on_cluster, shard_jobs, spread, threads_of
@@ -197,7 +198,7 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     table = open_table(state_dir, settings)
     out = request.output_path(state_dir)
     await label_flow_run(table.batch_id, settings.model, settings.backend)
-    with running(state_dir), contextlib.closing(table):
+    with running(state_dir), contextlib.closing(table), embedded_kept_up(settings, url):
         _record_run(state_dir, request, out, settings, url, targets, prepared.reading)
         stopped, held_back = await _process(settings, table, prepared, targets, factory, request, runner)
     if runner is not None:

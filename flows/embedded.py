@@ -25,13 +25,16 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from rowrelay.flows import detached
+from rowrelay.flows.server_guard import ServerGuard
 from rowrelay.tasks.durable import atomic_write_bytes
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.processes import pid_alive
@@ -141,9 +144,9 @@ def _clear(path: Path, args: str) -> None:
         detached.write_record(_record_path(path.parent, str(record.get("args"))), record)
 
 
-def _start(home: Path, args: str) -> str:
+def _start(home: Path, args: str, port: int = 0) -> str:
     log = (home / "emulator.log").open("ab")
-    command = [sys.executable, "-P", "-m", "rowrelay.tasks.emulator", "--port", "0", *shlex.split(args)]
+    command = [sys.executable, "-P", "-m", "rowrelay.tasks.emulator", "--port", str(port), *shlex.split(args)]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
     )
@@ -165,6 +168,53 @@ def _read_url(process: subprocess.Popen[bytes]) -> str:
         process.wait()  # reaped: no zombie, and no warning that it still runs when its Popen goes
         raise UsageError(f"the embedded emulator did not start (it said {line!r}); see its emulator.log")
     return line.removeprefix(_PREFIX)
+
+
+def emulator_runs_at(home: Path, url: str) -> bool:
+    """Whether an embedded emulator recorded at `url` still runs (its process: nothing on the wire)."""
+    return any(
+        record.get("url") == url and detached.runs(int(record.get("pid", 0)), MARKER)
+        for record in emulator_records(home)
+    )
+
+
+@contextlib.contextmanager
+def kept_up(home: Path, args: str, url: str, say: Callable[[str], object]) -> Iterator[None]:
+    """While the block runs, start the embedded emulator at `url` again whenever its process is gone
+    (stopped from another terminal, killed, crashed), on the same port: the run's clients hold that URL.
+    Left alone, every row waited out `--give-up-after` (an hour) on a server that was never coming
+    back, the run's warning saying it would send them once the server answered. The responses the
+    emulator held are gone with it: their rows find them unknown, are recorded expired and sent again,
+    which on the emulator costs nothing."""
+
+    def revive() -> str | None:
+        home_ = home.expanduser()
+        with detached.exclusive(home_ / "emulator.lock"):
+            if emulator_runs_at(home_, url):
+                return None  # another run started it first
+            port = int(urlsplit(url).port or 0)
+            if not detached.port_free(port):  # one elsewhere would not help: the URL is fixed
+                raise OSError(f"another program listens on its port, {port}")
+            paths = (_record_path(home_), _record_path(home_, args))
+            for record in filter(None, map(detached.read_record, paths)):
+                pid = int(record.get("pid", 0))
+                if record.get("args") == args and record.get("url") != url and detached.runs(pid, MARKER):
+                    # `_clear` would stop it, and some other run may be using it.
+                    raise OSError(
+                        f"another embedded emulator of the same options now runs, at {record['url']}"
+                    )
+            for path in paths:
+                _clear(path, args)
+            _start(home_, args, port)
+            record = emulator_record(home_) or {}
+        return (
+            f"the embedded emulator stopped during this run; started it again at {url} (pid "
+            f"{record.get('pid')}): the responses it held are gone, so their rows are sent again (the "
+            "emulator charges nothing)"
+        )
+
+    with ServerGuard("the embedded emulator", lambda: emulator_runs_at(home, url), revive, say):
+        yield
 
 
 def emulator_record(home: Path) -> dict[str, Any] | None:
