@@ -188,14 +188,14 @@ def kept_up(home: Path, args: str, url: str, say: Callable[[str], object]) -> It
     which on the emulator costs nothing."""
 
     def revive() -> str | None:
-        home_ = home.expanduser()
-        with detached.exclusive(home_ / "emulator.lock"):
-            if emulator_runs_at(home_, url):
+        expanded = home.expanduser()
+        with detached.exclusive(expanded / "emulator.lock"):
+            if emulator_runs_at(expanded, url):
                 return None  # another run started it first
             port = int(urlsplit(url).port or 0)
             if not detached.port_free(port):  # one elsewhere would not help: the URL is fixed
                 raise OSError(f"another program listens on its port, {port}")
-            paths = (_record_path(home_), _record_path(home_, args))
+            paths = (_record_path(expanded), _record_path(expanded, args))
             for record in filter(None, map(detached.read_record, paths)):
                 pid = int(record.get("pid", 0))
                 if record.get("args") == args and record.get("url") != url and detached.runs(pid, MARKER):
@@ -205,8 +205,8 @@ def kept_up(home: Path, args: str, url: str, say: Callable[[str], object]) -> It
                     )
             for path in paths:
                 _clear(path, args)
-            _start(home_, args, port)
-            record = emulator_record(home_) or {}
+            _start(expanded, args, port)
+            record = emulator_record(expanded) or {}
         return (
             f"the embedded emulator stopped during this run; started it again at {url} (pid "
             f"{record.get('pid')}): the responses it held are gone, so their rows are sent again (the "
