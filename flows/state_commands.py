@@ -81,6 +81,8 @@ def status(
             f"(cached input tokens {facts['cached_input_tokens']:,})",
             soft_wrap=True,
         )
+    elif facts["counts"].get("completed"):  # answered, perhaps paid for, at a price no one knew
+        out.print("cost unknown: no row has a price (its model had none; `run --prices FILE` adds one)")
     if plot is not None:
         from rowrelay.tasks.plots import write_overview  # matplotlib's import costs: only when asked
 

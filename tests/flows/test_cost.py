@@ -136,8 +136,10 @@ async def test_a_model_with_no_price_is_named_before_anything_is_sent_and_its_co
     than leaving the line out."""
     from prefect.logging.handlers import APILogHandler
     from rich.console import Console
+    from typer.testing import CliRunner
 
     from rowrelay.flows.batch import run_batch
+    from rowrelay.flows.cli import app
     from rowrelay.flows.console_progress import closing_summary
 
     source = write_tickets(tmp_path / "tickets.csv", 3)
@@ -158,3 +160,6 @@ async def test_a_model_with_no_price_is_named_before_anything_is_sent_and_its_co
     assert closing_summary(console, result) == 0
     console.file.close()
     assert "cost: unknown: no price for the model" in (tmp_path / "said.txt").read_text()
+    status = CliRunner().invoke(app, ["status", str(tmp_path / "state")])
+    assert status.exit_code == 0, status.output
+    assert "cost unknown: no row has a price" in status.output
