@@ -133,8 +133,13 @@ class BatchRunner:
             nonlocal running
             try:
                 await self.driver.drive(key)
-            except (BackendRefusedError, StateWriteError, BankUnreachableError):
-                raise  # about the run, not the row: stop everything
+            except BackendRefusedError as exc:  # about the run, not the row: stop everything
+                if context.endpoint is None:
+                    raise
+                # One of several endpoints (one key of several): say which, or the user cannot tell.
+                raise BackendRefusedError(f"endpoint {context.endpoint!r}: {exc}") from exc
+            except (StateWriteError, BankUnreachableError):
+                raise  # about the run too
             except Exception as exc:
                 # A bug or surprise in one row must not take the batch down: record it on the row.
                 log.exception("row %s crashed", key)

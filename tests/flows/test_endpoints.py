@@ -85,6 +85,29 @@ async def test_rows_spread_by_rpm_each_endpoint_within_its_own_limit_and_every_j
     assert SECRET.encode() not in _all_bytes(tmp_path)  # not in the state table, run.json or the output
 
 
+async def test_a_key_one_endpoint_refuses_stops_the_run_naming_that_endpoint(
+    prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 401 stops the whole run; with several endpoints (several keys) it must say whose key it was."""
+    from rowrelay.flows.batch import run_batch
+    from rowrelay.tasks.llm import BackendRefusedError
+
+    monkeypatch.setenv(WEST_KEY, "sk-not-the-one-west-takes")
+    source = write_tickets(tmp_path / "tickets.csv", 12)
+    latency = LatencySpec.parse("fixed:0.5")
+    with (
+        running_emulator(EmulatorConfig(latency=latency)) as east,
+        running_emulator(EmulatorConfig(latency=latency, api_key=SECRET)) as west,
+    ):
+        endpoints_file = tmp_path / "endpoints.json"
+        endpoints_file.write_text(json.dumps(_endpoints(east, west, east_rpm=600, west_rpm=600)))
+        with pytest.raises(
+            BackendRefusedError, match=r"^endpoint 'west': the server refused our credentials"
+        ):
+            await run_batch(str(source), **_args(tmp_path, str(endpoints_file)))
+        assert west.emulator.listing() == []  # it started nothing
+
+
 async def _hold_tokens(
     state: Path, source: Path, on: dict[str, tuple[RunningEmulator, list[int]]]
 ) -> list[str]:
