@@ -169,52 +169,6 @@ def test_a_server_killed_mid_run_is_started_again_on_its_port_and_the_run_ends_r
     assert _batch_runs(again.url) == {str(tmp_path / "state"): "COMPLETED"}
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(600)
-def test_an_embedded_emulator_killed_mid_run_is_started_again_on_its_port_and_every_row_completes(
-    tmp_path: Path, home: Path
-) -> None:
-    """Left alone, the run waited out --give-up-after (an hour) on a server that was never coming back."""
-    from rowrelay.flows.embedded import MARKER as EMULATOR
-    from rowrelay.flows.embedded import emulator_record
-
-    rows = 20
-    source = write_tickets(tmp_path / "tickets.csv", rows)
-    env = environment(home, tmp_path / "client-prefect", ROWRELAY_EMULATOR_ARGS="--latency fixed:3")
-    args = run_args(source, tmp_path)
-    run = run_until_in_flight(args, env, tmp_path / "state", rows, tmp_path / "run.log", within=240)
-    killed = emulator_record(home)
-    assert killed is not None
-    os.kill(int(killed["pid"]), signal.SIGKILL)
-    try:
-        assert exit_code(run, tmp_path / "run.log", within=240) == 0, (tmp_path / "run.log").read_text()[
-            -3000:
-        ]
-    finally:
-        run.kill()
-        run.wait()
-    said = (tmp_path / "run.log").read_text()
-    again = emulator_record(home)
-    assert again is not None
-    assert again["url"] == killed["url"]
-    assert again["pid"] != killed["pid"]
-    assert detached.runs(int(again["pid"]), EMULATOR)
-    assert (
-        f"the embedded emulator stopped during this run; started it again at {killed['url']} "
-        f"(pid {again['pid']})"
-    ) in said
-    state = load(tmp_path / "state")
-    assert set(state["status"]) == {"completed"}
-    # Every row was in flight on the emulator that died: its job is gone with it, and the row was created
-    # once more on the new one. Each create counted, none more than that.
-    listing = httpx.get(f"{again['url'].removesuffix('/v1')}/emulator/responses", timeout=30).json()["data"]
-    created_again = {r["metadata"]["rowrelay_row"]: 0 for r in listing}
-    for r in listing:
-        created_again[r["metadata"]["rowrelay_row"]] += 1
-    assert created_again == dict.fromkeys(state["row_key"], 1)
-    assert state["attempts"].tolist() == [2] * rows
-
-
 _BEGIN = """
 import json, sys
 from rowrelay.flows.local_prefect import PrefectTracking
