@@ -131,12 +131,22 @@ def test_status_export_and_repair_of_something_that_is_not_a_batch_exit_2(tmp_pa
     ):
         result = runner.invoke(app, args)
         assert (result.exit_code, result.stderr) == (2, not_a_batch), args
+    # Only the statuses a row is sent again from: a queued row moved to pending failed mid-command on
+    # the transition table ("illegal transition in_progress -> pending"), and `--status` listed it.
     refused = runner.invoke(app, ["retry", str(tmp_path), "--status", "completed"])
     assert refused.exit_code == 2
-    assert refused.stderr.startswith("error: --status takes pending, submitting, queued, in_progress, ")
-    assert refused.stderr.endswith("; not completed\n")
+    assert refused.stderr == (
+        "error: --status takes failed, incomplete, cancelled, expired, orphaned; not completed\n"
+    )
     unknown = runner.invoke(app, ["retry", str(tmp_path), "--status", "failed,bogus,worse"])
     assert (unknown.exit_code, unknown.stderr.endswith("; not bogus, worse\n")) == (2, True), unknown.stderr
+    in_flight = runner.invoke(app, ["retry", str(tmp_path), "--status", "failed,in_progress"])
+    assert in_flight.exit_code == 2
+    assert in_flight.stderr.startswith(
+        "error: --status takes failed, incomplete, cancelled, expired, orphaned; not in_progress: those rows "
+        "hold a response the server may still be working on; run the batch again to collect it, or "
+        f"`rowrelay cancel {tmp_path}` to stop it"
+    ), in_flight.stderr
 
 
 def test_export_refuses_an_output_it_could_not_write_before_reading_anything(tmp_path: Path) -> None:
