@@ -155,7 +155,8 @@ def retry(
     if not keys:
         out.print(f"no row is {' or '.join(statuses)}: nothing to make eligible again")
         return
-    out.print(f"{rows(len(keys))} made eligible again; run the batch again to send them")
+    them = "it" if len(keys) == 1 else "them"
+    out.print(f"{rows(len(keys))} made eligible again; run the batch again to send {them}")
 
 
 def export(
