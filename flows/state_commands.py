@@ -19,7 +19,15 @@ from rich.table import Table
 
 from rowrelay.flows.cli_errors import fail, state_problem
 from rowrelay.tasks.errors import StateError, UsageError
-from rowrelay.tasks.records import RETRY_BY_DEFAULT, ROW_STATUSES, RowStatus, rows, usd
+from rowrelay.tasks.records import (
+    IN_FLIGHT,
+    NOT_COMPLETED,
+    RETRY_BY_DEFAULT,
+    ROW_STATUSES,
+    RowStatus,
+    rows,
+    usd,
+)
 
 if TYPE_CHECKING:
     from rowrelay.tasks.state import StateTable
@@ -27,8 +35,6 @@ if TYPE_CHECKING:
 out = Console(markup=False)  # plain text: a batch named `data[v2]` holds no style
 StateArg = Annotated[Path, typer.Argument(help="The batch's state directory.")]
 _RETRY_DEFAULT = ",".join(RETRY_BY_DEFAULT)
-_HOLDING = frozenset({"submitting", "queued", "in_progress"})
-"""Statuses whose rows hold, or may hold, a response the server may still be working on."""
 
 
 def existing(state: Path) -> Path:
@@ -128,22 +134,18 @@ def retry(
     ] = _RETRY_DEFAULT,
 ) -> None:
     """Make rows with these statuses eligible again (they go back to pending; completed never do)."""
-    from rowrelay.tasks.state.transitions import TRANSITIONS  # the state package: only when it runs
-
-    # The statuses a row is sent again from (failed, incomplete, cancelled, expired, orphaned).
-    retryable = [s for s in ROW_STATUSES if {"pending", "submitting"} <= TRANSITIONS[s]]
     wanted = [s.strip() for s in status.split(",") if s.strip()]
-    refused = [s for s in wanted if s not in retryable]
+    refused = [s for s in wanted if s not in NOT_COMPLETED]
     if refused:
         why = ""
-        if _HOLDING.intersection(refused):
+        if IN_FLIGHT.intersection(refused):  # holding, or maybe holding, a response still running
             why = (
                 ": those rows hold a response the server may still be working on; run the batch again to "
                 f"collect it, or `rowrelay cancel {state}` to stop it, then retry the cancelled rows"
             )
         elif "pending" in refused:
             why = ": pending rows are eligible already; run the batch again to send them"
-        fail(f"--status takes {', '.join(retryable)}; not {', '.join(refused)}{why}")
+        fail(f"--status takes {', '.join(NOT_COMPLETED)}; not {', '.join(refused)}{why}")
     statuses: list[RowStatus] = [s for s in ROW_STATUSES if s in wanted]
     try:
         with _open(existing(state)) as table:

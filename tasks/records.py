@@ -36,6 +36,10 @@ ENDED: frozenset[RowStatus] = frozenset({"completed", "failed", "incomplete", "c
 SENDABLE: tuple[RowStatus, ...] = ("pending", "orphaned", "expired", "failed")
 """Statuses a run may (re)send; whether it does is the run plan's one decision (`run.plan.wants_submit`),
 by the row's attempts, error type and the orphan and expired policies."""
+NOT_COMPLETED: tuple[RowStatus, ...] = ("failed", "incomplete", "cancelled", "expired", "orphaned")
+"""Statuses of rows that ended, or were given up on, without an answer: what `rowrelay status` lists as
+not completed, and what `rowrelay retry` may make eligible again. Rows still waiting to be sent or on their
+response (pending, submitting, queued, in_progress) went wrong in no way yet."""
 RETRY_BY_DEFAULT: tuple[RowStatus, ...] = ("failed", "incomplete", "expired", "orphaned")
 """What `rowrelay retry` makes eligible again (back to pending, attempts reset) unless told otherwise."""
 

@@ -12,11 +12,8 @@ from typing import Any, TypedDict
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rowrelay.tasks.records import RowStatus
+from rowrelay.tasks.records import NOT_COMPLETED
 
-NOT_COMPLETED: tuple[RowStatus, ...] = ("failed", "incomplete", "cancelled", "expired", "orphaned")
-"""Statuses of rows that ended, or were given up on, without an answer. Rows still waiting to be sent or
-on their response (pending, submitting, queued, in_progress) went wrong in no way yet."""
 KINDS_SAID = 5
 MESSAGE_CHARS = 200
 _EXAMPLES_LOOKED_AT = 16
