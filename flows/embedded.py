@@ -126,7 +126,7 @@ def _reuse_or_start(home: Path, args: str) -> tuple[str, bool]:
             return url, False
         for path in (_record_path(home), _record_path(home, args)):
             _clear(path, args)
-        return _start(home, args), True
+        return str(_start(home, args)["url"]), True
 
 
 def _clear(path: Path, args: str) -> None:
@@ -144,7 +144,8 @@ def _clear(path: Path, args: str) -> None:
         detached.write_record(_record_path(path.parent, str(record.get("args"))), record)
 
 
-def _start(home: Path, args: str, port: int = 0) -> str:
+def _start(home: Path, args: str, port: int = 0) -> dict[str, Any]:
+    """Start an emulator (on `port`, or a free one) and record it; returns its record."""
     log = (home / "emulator.log").open("ab")
     command = [sys.executable, "-P", "-m", "rowrelay.tasks.emulator", "--port", str(port), *shlex.split(args)]
     process = subprocess.Popen(
@@ -155,7 +156,7 @@ def _start(home: Path, args: str, port: int = 0) -> str:
     detached.outlive(process)
     info = {"url": url, "pid": process.pid, "args": args, "started_at": time.time()}
     atomic_write_bytes(_record_path(home), json.dumps(info).encode())
-    return url
+    return info
 
 
 def _read_url(process: subprocess.Popen[bytes]) -> str:
@@ -205,11 +206,10 @@ def kept_up(home: Path, args: str, url: str, say: Callable[[str], object]) -> It
                     )
             for path in paths:
                 _clear(path, args)
-            _start(expanded, args, port)
-            record = emulator_record(expanded) or {}
+            started = _start(expanded, args, port)
         return (
             f"the embedded emulator stopped during this run; started it again at {url} (pid "
-            f"{record.get('pid')}): the responses it held are gone, so their rows are sent again (the "
+            f"{started['pid']}): the responses it held are gone, so their rows are sent again (the "
             "emulator charges nothing)"
         )
 
