@@ -18,7 +18,8 @@ import pytest
 
 from rowrelay.tasks.state import load
 from tests.support.cli import rowrelay, run_args
-from tests.support.dask_runs import assert_finished_and_paid_for, env_on, jobs_of
+from tests.support.dask_runs import assert_finished_and_paid_for, env_on
+from tests.support.duplicates import jobs_of
 from tests.support.emulator_process import EmulatorProcess, emulator_process
 from tests.support.prefect_records import flow_run_on, logs_of
 from tests.support.tickets import write_tickets
@@ -119,7 +120,7 @@ def test_each_endpoint_keeps_its_own_budget_across_workers(
         frame = load(tmp_path / "state")
         assert set(frame["status"]) == {"completed"}
         assert Counter(frame["endpoint"]) == {"east": 160, "west": 80}  # 2:1, as their rpm
-        jobs = {"east": jobs_of(east)[0], "west": jobs_of(west)[0]}
+        jobs = {"east": jobs_of(east.url)[0], "west": jobs_of(west.url)[0]}
         for key, endpoint, attempts in zip(
             frame["row_key"], frame["endpoint"], frame["attempts"], strict=True
         ):

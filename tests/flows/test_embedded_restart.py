@@ -7,7 +7,6 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from rowrelay.flows import detached
@@ -15,6 +14,7 @@ from rowrelay.flows.embedded import MARKER as EMULATOR
 from rowrelay.flows.embedded import emulator_record
 from rowrelay.tasks.state import load
 from tests.support.cli import exit_code, run_args, run_until_in_flight
+from tests.support.duplicates import jobs_of
 from tests.support.local_prefect import environment, stopped_afterwards
 from tests.support.tickets import write_tickets
 
@@ -61,9 +61,6 @@ def test_an_embedded_emulator_killed_mid_run_is_started_again_on_its_port_and_ev
     assert set(state["status"]) == {"completed"}
     # Every row was in flight on the emulator that died: its job is gone with it, and the row was created
     # once more on the new one. Each create counted, none more than that.
-    listing = httpx.get(f"{again['url'].removesuffix('/v1')}/emulator/responses", timeout=30).json()["data"]
-    created_again = {r["metadata"]["rowrelay_row"]: 0 for r in listing}
-    for r in listing:
-        created_again[r["metadata"]["rowrelay_row"]] += 1
+    created_again, _ = jobs_of(again["url"])
     assert created_again == dict.fromkeys(state["row_key"], 1)
     assert state["attempts"].tolist() == [2] * rows

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import httpx
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -17,3 +19,13 @@ def assert_every_job_is_paid_for(frame: pd.DataFrame, jobs: Counter[str], unansw
         assert jobs[key] <= attempts, (key, jobs[key], attempts)
         assert jobs[key] - 1 <= orphans, (key, jobs[key], orphans)
         assert unanswered[key] <= orphans, (key, unanswered[key], orphans)
+
+
+def jobs_of(url: str) -> tuple[Counter[str], Counter[str]]:
+    """Jobs the emulator at `url` (ending in /v1) started per row, and those whose create it never
+    answered."""
+    root = url.removesuffix("/v1")
+    listing: list[dict[str, Any]] = httpx.get(f"{root}/emulator/jobs", timeout=30).json()["data"]
+    started = Counter(job["metadata"].get("rowrelay_row") for job in listing)
+    unanswered = Counter(job["metadata"].get("rowrelay_row") for job in listing if not job["answered"])
+    return started, unanswered
