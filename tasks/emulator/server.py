@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 
 from rowrelay.tasks.emulator.app import create_app
 from rowrelay.tasks.emulator.config import EmulatorConfig
+from rowrelay.tasks.emulator.heap import tuned_for_serving
 from rowrelay.tasks.emulator.service import Clock, Emulator
 
 
@@ -60,7 +61,9 @@ def serve(
 ) -> None:
     """Serve until SIGINT/SIGTERM (uvicorn handles both and shuts down cleanly)."""
     sock = bind(host, port)
-    server = _uvicorn(create_app(config), log_level=log_level)
+    app = create_app(config)
+    app.state.emulator.heap = tuned_for_serving().report
+    server = _uvicorn(app, log_level=log_level)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         server.should_exit = True

@@ -10,6 +10,7 @@ import asyncio
 import secrets
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -72,6 +73,8 @@ class Emulator:
     """Monotonic time a client was first told a response ended (its terminal event written on a stream,
     or a poll answered with it): the benchmarks split a client's lag from the server's own lateness."""
     unanswered: int = 0
+    heap: Callable[[], dict[str, Any]] | None = None
+    """The collector's counts while serving, when the emulator has a process of its own (`heap.py`)."""
     _creates: int = 0
 
     def __post_init__(self) -> None:
@@ -316,6 +319,7 @@ class Emulator:
             "held": len(self.records),
             "jobs": len(self.jobs),
             "unanswered_creates": self.unanswered,
+            "gc": None if self.heap is None else self.heap(),
         }
 
 

@@ -91,6 +91,8 @@ def one_run(client: str, mode: str, rows: int) -> dict[str, Any]:
                 emu, rows, RPM, mode, Path(tmp), max_in_flight=MAX_IN_FLIGHT, window=WINDOW
             )
         result["emulator_cpu_s"] = emu.cpu_seconds()
+        # The server stops every stream while it collects: the longest stop bounds its lateness from below.
+        result["emulator_gc_pause_s"] = emu.stats()["gc"]["longest_pause_s"]
     return result
 
 
@@ -103,6 +105,7 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         "client_lag_p95_over_median_latency",
         "cpu_s",
         "emulator_cpu_s",
+        "emulator_gc_pause_s",
     )
     summary: dict[str, Any] = {
         name: {key: median([r[key] for r in results]) for key in keys} for name, results in runs.items()
@@ -113,7 +116,16 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     print("\nmedians over the runs:")
     table(
         [(name, *(f"{s[key]:.3f}" for key in keys)) for name, s in summary.items() if isinstance(s, dict)],
-        ("side", "steady ÷ R", "span ratio", "lag p95 ÷ median", "its own", "client CPU s", "emulator CPU s"),
+        (
+            "side",
+            "steady ÷ R",
+            "span ratio",
+            "lag p95 ÷ median",
+            "its own",
+            "client CPU s",
+            "emulator CPU s",
+            "its GC pause s",
+        ),
     )
     if "stream_rate_over_lean" in summary:
         print(f"rowrelay's stream rate ÷ the lean client's: {summary['stream_rate_over_lean']:.3f}")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
 import httpx
 import pytest
 import typer
@@ -23,9 +25,9 @@ _APP = typer.Typer()
 _APP.command()(emulator)
 
 
-def start(command: list[str]) -> tuple[subprocess.Popen[str], str]:
+def start(command: list[str], latency: str = "fixed:0") -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [*command, "--port", "0", "--latency", "fixed:0"],
+        [*command, "--port", "0", "--latency", latency],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -125,3 +127,33 @@ def test_bad_option_in_a_real_process() -> None:
     assert done.returncode == 2
     assert "fail_rate must be between 0 and 1" in done.stderr
     assert done.stdout == ""
+
+
+def test_a_served_emulator_makes_no_full_collection_while_1500_streams_run() -> None:
+    """Its own process keeps the collector to the young generations (`tasks/emulator/heap.py`). A full
+    collection walks every stream in flight and stops them all, late to their clients. At Python's
+    default thresholds this load made three."""
+    process, url = start(MODULE, latency="fixed:1")
+    try:
+        ends = asyncio.run(_stream_each(url, rows=1500))
+        assert ends == ["response.completed"] * 1500
+        stats = httpx.get(f"{url.removesuffix('/v1')}/emulator/stats", timeout=30).json()
+        young, _, full = stats["gc"]["collections"]
+        assert young > 0, "the collector ran, and was counted"
+        assert full == 0, stats["gc"]
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+async def _stream_each(url: str, rows: int) -> list[str]:
+    """Create `rows` background streams at once; the last event type of each."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+
+        async def one(row: int) -> str:
+            body = {"model": "o3", "input": f"row {row}", "background": True, "stream": True}
+            async with http.post(f"{url}/responses", json=body) as reply:
+                lines = [line async for line in reply.content if line.startswith(b"event: ")]
+            return lines[-1].decode().removeprefix("event: ").strip()
+
+        return await asyncio.gather(*(one(row) for row in range(rows)))
