@@ -30,10 +30,15 @@ class InputSpec:
     instructions: str | None = None
 
     def __post_init__(self) -> None:
-        if (self.template is None) == (self.prompt_column is None):
+        if self.template is None and self.prompt_column is None:
             raise UsageError(
-                "give exactly one of a template or a prompt column "
-                f"(got template={self.template!r}, prompt_column={self.prompt_column!r})"
+                "no prompt: give a template (the prompt, with {column} fields filled from each row) "
+                "or a prompt column (a column holding each row's whole prompt)"
+            )
+        if self.template is not None and self.prompt_column is not None:
+            raise UsageError(
+                f"both a template ({self.template!r}) and a prompt column ({self.prompt_column!r}) "
+                "were given: give one"
             )
         if self.template is not None:
             template_fields(self.template)

@@ -166,8 +166,11 @@ def test_a_template_with_surrounding_text_is_never_blank() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({}, r"give exactly one of a template or a prompt column \(got template=None, prompt_column=None\)"),
-        ({"template": "{a}", "prompt_column": "a"}, "give exactly one of a template or a prompt column"),
+        ({}, r"^no prompt: give a template \(the prompt, with \{column\} fields filled from each row\) or a"),
+        (
+            {"template": "{a}", "prompt_column": "a"},
+            r"^both a template \('\{a\}'\) and a prompt column \('a'\) were",
+        ),
         ({"template": "{0}"}, "positional"),
     ],
 )
