@@ -288,9 +288,9 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
     except BackendRefusedError as exc:
         # Not the rows' fault (a key, a model, an account out of credit): the user's to fix, so exit 2, in
         # one line; Prefect's run log keeps the details. Creates on the wire were counted on their rows.
-        fail(
-            f"the backend refused this batch, so the run stopped: {exc}; fix that, then run the same command"
-        )
+        # The server's message may end in a full stop: not before our semicolon.
+        said = str(exc).rstrip(". ")
+        fail(f"the backend refused this batch, so the run stopped: {said}; fix that, then run it again")
     except BankUnreachableError as exc:
         fail(f"{exc}, so the run stopped; rows keep their state, and the same command resumes them", code=1)
     except OutageError as exc:

@@ -134,7 +134,8 @@ def _input_items(response_id: str, value: Any) -> list[dict[str, Any]]:
 
 async def list_models(request: Request, emu: Emulator) -> Response:
     created = 1_700_000_000
-    data = [{"id": m, "object": "model", "created": created, "owned_by": "rowrelay-emulator"} for m in MODELS]
+    served = emu.config.models or MODELS
+    data = [{"id": m, "object": "model", "created": created, "owned_by": "rowrelay-emulator"} for m in served]
     return json_response({"object": "list", "data": data})
 
 

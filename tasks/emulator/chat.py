@@ -17,6 +17,7 @@ from rowrelay.tasks.emulator.faults import Faults
 from rowrelay.tasks.emulator.jobs import Job
 from rowrelay.tasks.emulator.model import Plan
 from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, error_body, served_tier
+from rowrelay.tasks.emulator.replies import model_not_found
 from rowrelay.tasks.emulator.service import Emulator, RateLimited
 from rowrelay.tasks.emulator.structured import json_format
 from rowrelay.tasks.emulator.validation import BadRequest
@@ -48,6 +49,8 @@ async def create(request: Request, emu: Emulator) -> Response:
         json_format(body, "chat")
     except BadRequest as exc:
         return _error(400, exc.message, "invalid_request_error", exc.param, **_code(exc.code))
+    if not emu.config.serves(body["model"]):
+        return model_not_found(body["model"])
     try:
         emu.admit_create(body, faults.rate_limited)
     except RateLimited as exc:

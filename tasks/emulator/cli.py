@@ -53,6 +53,10 @@ def emulator(
             envvar="ROWRELAY_EMULATOR_API_KEY",
         ),
     ] = None,
+    models: Annotated[
+        str | None,
+        typer.Option(help="Serve only these models, comma-separated (others: 404 model_not_found)."),
+    ] = None,
     fail_rate: Annotated[
         float, typer.Option(help="Share of responses ending `failed` (server_error).")
     ] = 0.0,
@@ -126,6 +130,7 @@ def emulator(
             rate_window=rate_window,
             create_delay=create_delay,
             api_key=api_key,
+            models=None if models is None else tuple(name.strip() for name in models.split(",")),
             fail_rate=fail_rate,
             incomplete_rate=incomplete_rate,
             error_rate=error_rate,

@@ -95,6 +95,10 @@ class EmulatorConfig:
     exists on the server before the client hears its id, the window in which a crash makes an orphan."""
     api_key: str | None = None
     """When set, every /v1 request must carry `Authorization: Bearer <api_key>` (401 otherwise)."""
+    models: tuple[str, ...] | None = None
+    """When set, the only models served: a create naming another is answered 404 `model_not_found`, as
+    OpenAI answers a model that does not exist or that the key may not use, and starts nothing. None:
+    any model name is served (tests and users name models of their own)."""
     fail_rate: float = 0.0
     """Share of background responses that end `failed` with `server_error`."""
     incomplete_rate: float = 0.0
@@ -143,6 +147,9 @@ class EmulatorConfig:
     (`usage.input_tokens_details.cached_tokens`). As OpenAI caches: only prompts of at least 1,024
     tokens, in whole 128-token steps (`model.cached_tokens`); shorter prompts report 0."""
 
+    def serves(self, model: object) -> bool:
+        return self.models is None or model in self.models
+
     def __post_init__(self) -> None:
         for name in _RATES:
             value = getattr(self, name)
@@ -163,5 +170,7 @@ class EmulatorConfig:
             raise ValueError(f"create_delay must not be negative, got {self.create_delay}")
         if self.stream_window <= 0:
             raise ValueError(f"stream_window must be positive, got {self.stream_window}")
+        if self.models is not None and not (self.models and all(name.strip() for name in self.models)):
+            raise ValueError(f"models must name at least one model, none of them blank, got {self.models}")
         if self.max_deltas < 1:
             raise ValueError(f"max_deltas must be at least 1, got {self.max_deltas}")

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from rowrelay.tasks.emulator import delivery, streaming
 from rowrelay.tasks.emulator.faults import Faults
 from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, response_object
-from rowrelay.tasks.emulator.replies import error_response, json_response, rate_limited
+from rowrelay.tasks.emulator.replies import error_response, json_response, model_not_found, rate_limited
 from rowrelay.tasks.emulator.service import Emulator, RateLimited
 from rowrelay.tasks.emulator.structured import json_format
 from rowrelay.tasks.emulator.timeline import CREATED, Record
@@ -32,6 +32,8 @@ async def create_response(request: Request, emu: Emulator) -> Response:
         return error_response(
             400, f"We could not parse the JSON body of your request: {exc}", "invalid_request_error"
         )
+    if not emu.config.serves(body.get("model")):
+        return model_not_found(body.get("model"))
     try:
         emu.admit_create(body, faults.rate_limited)
     except RateLimited as exc:

@@ -32,6 +32,16 @@ def not_found(response_id: str) -> Response:
     return error_response(404, f"Response with id '{response_id}' not found.", "invalid_request_error")
 
 
+def model_not_found(model: object) -> Response:
+    """OpenAI's answer to a model that does not exist or that the key may not use (nothing starts)."""
+    return error_response(
+        404,
+        f"The model `{model}` does not exist or you do not have access to it.",
+        "invalid_request_error",
+        code="model_not_found",
+    )
+
+
 def rate_limited(exc: RateLimited, model: str | None) -> Response:
     unit = "requests per min (RPM)" if exc.kind == "requests" else "tokens per min (TPM)"
     message = (

@@ -166,7 +166,8 @@ def unpriced_warning(provider: Provider, model: str, tier: Tier) -> str:
     """What a run says at its start when the price table has no price for what it asks for."""
     return (
         f"{_no_price(provider, model, tier)}: its rows get no cost_usd, and the progress line, the summary "
-        f"and `rowrelay status` show no spending; if it is billed, {_add(provider, model, tier)}"
+        f"and `rowrelay status` show no spending; if the name is right and it is billed, "
+        f"{_add(provider, model, tier)}"
     )
 
 

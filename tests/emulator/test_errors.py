@@ -141,6 +141,27 @@ async def test_unknown_response_is_404(client: AsyncOpenAI, spec: Spec) -> None:
     assert body["error"]["message"] == "Response with id 'resp_doesnotexist' not found."
 
 
+async def test_a_model_not_served_is_404_model_not_found_and_starts_nothing(
+    make_client: ClientFactory, spec: Spec
+) -> None:
+    """`--models`: what OpenAI answers a mistyped model, or one the key may not use, on both create
+    routes, before rate limits; the models served still are, and `/v1/models` lists them."""
+    with running_emulator(EmulatorConfig(models=("gpt-4.1-mini", "o3"), rpm=1)) as emu:
+        client = make_client(emu)
+        with pytest.raises(openai.NotFoundError) as caught:
+            await client.responses.create(model="gpt-4.1-mnii", input="hi", background=True)
+        body = check_error(spec, caught.value, 404, "invalid_request_error", "model_not_found", None)
+        message = "The model `gpt-4.1-mnii` does not exist or you do not have access to it."
+        assert body["error"]["message"] == message
+        with pytest.raises(openai.NotFoundError) as caught:
+            await client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+        check_error(spec, caught.value, 404, "invalid_request_error", "model_not_found", None)
+        assert emu.emulator.jobs_listing() == []
+        served = await client.responses.create(model="o3", input="hi")  # the one request rpm=1 allows
+        assert served.status == "completed"
+        assert [model.id async for model in client.models.list()] == ["gpt-4.1-mini", "o3"]
+
+
 async def check_429(exc: openai.RateLimitError, spec: Spec, type_: str) -> None:
     check_error(spec, exc, 429, type_, "rate_limit_exceeded", None)
     headers = exc.response.headers

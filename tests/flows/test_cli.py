@@ -339,6 +339,35 @@ def test_a_trial_on_a_few_rows_keeps_its_results_and_the_whole_run_sends_only_th
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)
+def test_a_mistyped_model_stops_the_run_in_one_line_and_the_corrected_command_sends_each_row_once(
+    prefect_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The server's 404 `model_not_found` (the emulator's `--models`) is about the run, not a row: exit 2
+    with the server's words, no job started and no attempt spent; the command with the model corrected
+    then sends every row once."""
+    source = write_tickets(tmp_path / "tickets.csv", 6)
+    served = EmulatorConfig(models=("gpt-4.1-mini",), latency=LatencySpec.parse("fixed:0.1"))
+    with running_emulator(served) as emu:
+        env = env_for(prefect_env, emu)
+        typo = rowrelay([*run_args(source, tmp_path), "--model", "gpt-4.1-mnii"], env)
+        assert typo.returncode == 2, typo.stderr[-3000:]
+        assert typo.stderr.splitlines()[-1] == (
+            "error: the backend refused this batch, so the run stopped: the server has no such endpoint or"
+            " model (404): The model `gpt-4.1-mnii` does not exist or you do not have access to it; fix"
+            " that, then run it again"
+        )
+        assert emu.emulator.jobs_listing() == []
+        frame = load(tmp_path / "state")
+        assert (set(frame["status"]), set(frame["attempts"])) == ({"pending"}, {0})
+        fixed = rowrelay([*run_args(source, tmp_path), "--model", "gpt-4.1-mini"], env)
+        assert fixed.returncode == 0, fixed.stderr[-3000:]
+        jobs = creates_per_row(emu)
+    assert jobs == Counter({f"T-{i:05d}": 1 for i in range(6)})
+    assert_every_job_is_paid_for(load(tmp_path / "state"), jobs, Counter())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
 def test_failed_rows_exit_1_and_retry_makes_them_eligible_again(
     prefect_env: dict[str, str], tmp_path: Path
 ) -> None:
