@@ -1,0 +1,111 @@
+"""`rowrelay deploy`: check now what a scheduled run would refuse, then serve the batch flow as a Prefect
+deployment on a cron schedule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from rowrelay.flows.cli_errors import fail, state_problem
+from rowrelay.flows.cli_options import (
+    DASK,
+    DASK_WORKERS,
+    DEPLOY_LIMIT,
+    ENDPOINTS,
+    FAIL_WHEN_FAILED,
+    Opt,
+    err,
+    request_of,
+)
+from rowrelay.tasks.errors import StateError, UsageError
+
+if TYPE_CHECKING:
+    from rowrelay.flows.request import BatchRequest
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+"""The one-command app `rowrelay` builds when `deploy` is asked for (`cli._DeferredGroup`)."""
+
+
+@app.command()
+def deploy(
+    input: Annotated[Path, typer.Argument(help="Input file the scheduled job reads each time.")],
+    cron: Annotated[str, Opt(help="Cron schedule, e.g. '0 2 * * *' (nightly at 02:00).")],
+    name: Annotated[str, Opt(help="Deployment name.")] = "rowrelay-nightly",
+    template: Annotated[str | None, Opt(help="Prompt template.")] = None,
+    prompt_column: Annotated[str | None, Opt(help="Prompt column.")] = None,
+    id_column: Annotated[str | None, Opt(help="Id column.")] = None,
+    state: Annotated[
+        Path | None, Opt(help="State directory reused by every scheduled run (default: <state dir>/NAME).")
+    ] = None,
+    output: Annotated[Path | None, Opt(help="Output file.")] = None,
+    model: Annotated[str | None, Opt(help="Model.")] = None,
+    schema: Annotated[
+        str | None, Opt("--schema", help="Structured outputs: FILE.json or module:Model.")
+    ] = None,
+    fail_when_failed: Annotated[str | None, Opt(help=FAIL_WHEN_FAILED)] = None,
+    endpoints: Annotated[Path | None, Opt(help=ENDPOINTS)] = None,
+    dask: Annotated[str | None, Opt(help=DASK)] = None,
+    dask_workers: Annotated[int | None, Opt(help=DASK_WORKERS)] = None,
+    limit: Annotated[int | None, Opt(help=DEPLOY_LIMIT)] = None,
+) -> None:
+    """Serve the batch flow as a Prefect deployment on a cron schedule (runs until stopped)."""
+    request = request_of(
+        input.resolve(), template=template, prompt_column=prompt_column, id_column=id_column, model=model,
+        output=None if output is None else output.resolve(), fail_when_failed=fail_when_failed,
+        output_schema=None if schema is None or ":" in schema else str(Path(schema).resolve()),
+        endpoints=None if endpoints is None else str(endpoints.resolve()),
+        dask=dask, dask_workers=dask_workers, limit=limit,
+    )  # fmt: skip
+    # An explicit state directory, so every scheduled run (and a cancellation hook run by Prefect's
+    # runner process) finds the same batch.
+    state = (state or request.settings.state_dir / name).resolve()
+    from rowrelay.flows.deploy import cron_problem, serve_deployment
+
+    if (problem := cron_problem(cron)) is not None:
+        fail(f"--cron: {problem}")
+    _check_deployment(request, state)
+    from rowrelay.flows.local_prefect import PrefectTracking
+    from rowrelay.flows.run_labels import tags_of
+
+    # With no API configured, the local Prefect server `run` uses (started once, reused): Prefect's
+    # ephemeral one has no scheduler, so the cron never fired and the command served for ever in vain.
+    tracking = PrefectTracking.begin(request.settings)
+    try:
+        with tracking.applied(err.out):
+            serve_deployment(
+                name=name, cron=cron, parameters={**request.parameters(), "state": str(state)},
+                tags=tags_of(state.name, request.settings),
+            )  # fmt: skip
+    except UsageError as exc:
+        fail(str(exc))
+
+
+def _check_deployment(request: BatchRequest, state: Path) -> None:
+    """What a scheduled run would refuse, refused now: its input, state directory, output, the server and
+    requests of the state's last run, rows whose input changed since it planned them (another template,
+    say), endpoints and cluster."""
+    from rowrelay.flows import cluster
+    from rowrelay.flows.precheck import (
+        check_destinations,
+        check_keys,
+        check_state_readable,
+        check_state_rows,
+        read_checked,
+    )
+    from rowrelay.flows.same_server import check_same_requests, check_same_server
+
+    try:
+        prepared = read_checked(request)
+        check_destinations(request, state)
+        check_state_readable(state)
+        check_same_server(request, state, prepared.keys)
+        check_same_requests(request, state, prepared.keys)
+        check_state_rows(request, state, prepared)
+        check_keys(request)
+        cluster.precheck(request.dask, request.dask_workers)
+    except UsageError as exc:
+        fail(str(exc))
+    except StateError as exc:
+        fail(state_problem(exc, state))

@@ -1,0 +1,204 @@
+"""`rowrelay run`: check the input and options before anything starts, then run the batch flow with a
+progress bar and exit with the batch's code (0 all completed, 1 not, 2 the user's to fix)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from rich.text import Text
+
+from rowrelay.flows.cli_errors import fail, state_problem, told_once
+from rowrelay.flows.cli_options import (
+    DASK,
+    DASK_WORKERS,
+    ENDPOINTS,
+    FAIL_WHEN_FAILED,
+    LIMIT,
+    Opt,
+    about,
+    err,
+    request_of,
+)
+from rowrelay.tasks.errors import LeaseHeldError, StateError, UsageError
+
+if TYPE_CHECKING:
+    from rowrelay.flows.request import BatchRequest
+    from rowrelay.tasks.dataset import PreparedInput
+    from rowrelay.tasks.run.cancel import Cancelled
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+"""The one-command app `rowrelay` builds when `run` is asked for (`cli._DeferredGroup`)."""
+
+
+@app.command()
+def run(
+    input: Annotated[
+        Path, typer.Argument(help="CSV (or ; tab | separated), Parquet or JSONL: one request per row.")
+    ],
+    template: Annotated[
+        str | None, Opt(help="Prompt template over the columns, e.g. 'Triage: {body}'.")
+    ] = None,
+    prompt_column: Annotated[str | None, Opt(help="Column holding each row's whole prompt.")] = None,
+    instructions: Annotated[str | None, Opt(help="Instructions (system prompt) sent with every row.")] = None,
+    model: Annotated[str | None, Opt(help=about("model"))] = None,
+    id_column: Annotated[str | None, Opt(help="Column of unique row ids (else a hash of each row).")] = None,
+    state: Annotated[Path | None, Opt(help="Batch state directory; the same one resumes.")] = None,
+    output: Annotated[Path | None, Opt(help="Output file (.parquet, .csv, .tsv or .jsonl).")] = None,
+    mode: Annotated[str | None, Opt(help=about("mode"))] = None,
+    rpm: Annotated[int | None, Opt(help=about("rpm"))] = None,
+    tpm: Annotated[int | None, Opt(help=about("tpm"))] = None,
+    max_in_flight: Annotated[int | None, Opt(help=about("max_in_flight"))] = None,
+    max_attempts: Annotated[int | None, Opt(help=about("max_attempts"))] = None,
+    base_url: Annotated[str | None, Opt(help=about("base_url"))] = None,
+    backend: Annotated[str | None, Opt(help=about("backend"))] = None,
+    agent: Annotated[
+        str | None, Opt(help="Agent Framework agent factory module:function (OpenAIChatClient -> Agent).")
+    ] = None,
+    schema: Annotated[str | None, Opt("--schema", help=about("output_schema"))] = None,
+    max_cost: Annotated[float | None, Opt(help=about("max_cost"))] = None,
+    service_tier: Annotated[str | None, Opt(help=about("service_tier"))] = None,
+    prices: Annotated[Path | None, Opt(help=about("prices"))] = None,
+    fail_when_failed: Annotated[str | None, Opt(help=FAIL_WHEN_FAILED)] = None,
+    endpoints: Annotated[Path | None, Opt(help=ENDPOINTS)] = None,
+    dask: Annotated[str | None, Opt(help=DASK)] = None,
+    dask_workers: Annotated[int | None, Opt(help=DASK_WORKERS)] = None,
+    limit: Annotated[int | None, Opt(help=LIMIT)] = None,
+    give_up_after: Annotated[float | None, Opt(help=about("give_up_after"))] = None,
+) -> None:
+    """Run a batch, or resume it: the same command again picks up where it stopped."""
+    request = request_of(
+        input, template=template, prompt_column=prompt_column, id_column=id_column,
+        instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode,
+        rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
+        base_url=base_url, output_schema=schema, max_cost=max_cost, service_tier=service_tier,
+        prices=None if prices is None else str(prices), fail_when_failed=fail_when_failed,
+        endpoints=None if endpoints is None else str(endpoints),
+        dask=dask, dask_workers=dask_workers, limit=limit, give_up_after=give_up_after,
+    )  # fmt: skip
+    prepared = _precheck(request)
+    _run_flow(request, prepared)
+
+
+def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
+    """Run the batch flow with a progress bar; exit with the batch's code (0 all completed, 1 not)."""
+    import uvloop  # the run's loop: its callbacks cost 5-8% less CPU than asyncio's (README, tier 5)
+
+    from rowrelay.flows import console_progress
+    from rowrelay.flows.backends import needs_embedded_emulator
+    from rowrelay.flows.embedded import start_emulator_early
+    from rowrelay.flows.local_prefect import PrefectTracking
+    from rowrelay.flows.prefect_api import engine_refusal
+
+    tracking = PrefectTracking.begin(request.settings)  # a server it starts warms up during the import
+    if not request.endpoints and needs_embedded_emulator(request.settings):  # as `resolve_targets` decides
+        try:
+            tracking.check_reachable()  # else `applied` refuses the run: no emulator started for it
+        except UsageError as exc:
+            fail(str(exc))
+        start_emulator_early(request.settings.home, request.settings.emulator_args)
+    from prefect.exceptions import TerminationSignal
+
+    from rowrelay.flows.batch import prepared_input, run_batch  # Prefect's import costs a second
+    from rowrelay.flows.run_labels import tags_for
+    from rowrelay.flows.termination import SwallowedStop, terminated_as_raised
+    from rowrelay.tasks.errors import BankUnreachableError, OutageError
+    from rowrelay.tasks.llm import BackendRefusedError
+    from rowrelay.tasks.run.cancel import stops_seen
+    from rowrelay.tasks.steps import RUN_STOPPERS
+
+    swallowed = SwallowedStop(TerminationSignal)
+    stops: list[Cancelled] = []
+
+    async def go() -> object:
+        swallowed.guard()
+        stops_seen.set(stops)  # this run's own context: gone with it
+        batch_tags = tags_for(request.state_dir(prepared).name, request.settings)
+        with console_progress.bar(err) as sink, prepared_input(request, prepared), batch_tags:
+            token = console_progress.install(sink)
+            try:
+                # The state, not the result: a run past --fail-when-failed ends Failed yet has a result.
+                state = await run_batch(**request.parameters(), return_state=True)
+                result = await state.aresult(raise_on_failure=False)
+                if isinstance(result, BaseException):
+                    raise result
+                return result
+            finally:
+                console_progress.uninstall(token)
+
+    try:
+        reported = told_once(*RUN_STOPPERS, signals=(TerminationSignal,))
+        with tracking.applied(err.out), reported, terminated_as_raised(TerminationSignal):
+            try:
+                result = uvloop.run(go())
+            except BaseException as exc:
+                if swallowed.signum is None:
+                    raise
+                raise TerminationSignal(signal=swallowed.signum) from exc  # reported below, as any SIGTERM
+    except StateError as exc:
+        fail(state_problem(exc, request.state_dir(prepared)))
+    except UsageError as exc:
+        fail(str(exc))
+    except BackendRefusedError as exc:
+        # Not the rows' fault (a key, a model, an account out of credit): the user's to fix, so exit 2, in
+        # one line; Prefect's run log keeps the details. Creates on the wire were counted on their rows.
+        # The server's message may end in a full stop: not before our semicolon.
+        said = str(exc).rstrip(". ")
+        fail(f"the backend refused this batch, so the run stopped: {said}; fix that, then run it again")
+    except BankUnreachableError as exc:
+        fail(f"{exc}, so the run stopped; rows keep their state, and the same command resumes them", code=1)
+    except OutageError as exc:
+        fail(str(exc), code=1)  # rows did not complete; nothing to fix but the server, or its address
+    except RuntimeError as exc:
+        refused = engine_refusal(exc, configured=tracking.probe is not None)
+        if refused is None:
+            raise
+        fail(refused)
+    except KeyboardInterrupt:
+        err.print(_stopped("interrupted", request, prepared, stops), soft_wrap=True)
+        raise typer.Exit(130) from None
+    except TerminationSignal as exc:
+        # SIGTERM (a supervisor, `kill`, `timeout`): Prefect's handler turns it into this exception, and
+        # the run unwinds as for Ctrl-C. Exit as a process ended by that signal would.
+        err.print(_stopped("terminated", request, prepared, stops), soft_wrap=True)
+        raise typer.Exit(128 + exc.signal) from None
+    raise typer.Exit(console_progress.closing_summary(err, result))
+
+
+def _stopped(how: str, request: BatchRequest, prepared: PreparedInput, stops: list[Cancelled]) -> Text:
+    """`interrupted: 10 in-flight responses were cancelled; ...`: what a stopped run did to its work on the
+    server, from what its runners said as they stopped (`run.cancel.stops_seen`), and how to go on. Text,
+    not markup: a server's message may hold brackets."""
+    from rowrelay.tasks.run.cancel import said_on_stop
+
+    resume = "run the same command to resume"
+    if request.dask or request.dask_workers:  # runners on the workers: their logs say what they did
+        said = f"in-flight responses were cancelled; {resume}"
+    elif not stops:  # stopped before any row's turn (Prefect's start, the plan): this run sent nothing
+        said = f"stopped before sending anything; {resume}"
+    elif any(stop.unreached for stop in stops):
+        cancel = f"rowrelay cancel {request.state_dir(prepared)}"
+        said = f"{said_on_stop(stops)}; `{cancel}` tries again, or {resume}"
+    else:
+        said = f"{said_on_stop(stops)}; {resume}"
+    return Text.assemble((f"{how}:", "yellow"), " ", said)
+
+
+def _precheck(request: BatchRequest) -> PreparedInput:
+    """Check the input, where state and output go, the batch's lease and the agent before Prefect starts
+    and before any request is spent (exit 2 if one is wrong); the run then reuses this reading of the
+    input instead of reading it again."""
+    from rowrelay.flows.precheck import check_run
+
+    try:
+        return check_run(request)
+    except KeyboardInterrupt:  # Ctrl-C while a big input is read: said, not a silent exit 130
+        err.print(
+            "[yellow]interrupted[/] while checking the input, before anything started: nothing was sent"
+        )
+        raise typer.Exit(130) from None
+    except LeaseHeldError as exc:
+        fail(f"{exc}; wait for that run to end (or stop it), then run the same command to resume")
+    except UsageError as exc:
+        fail(str(exc))
