@@ -118,7 +118,7 @@ def _write_csv(frame: pd.DataFrame, path: Path, separator: str = ",") -> None:
     a JSONL object: Python or NumPy objects), which pandas wrote as their repr (`['a' 'b']`)."""
     as_text = {
         column: pd.Series(
-            [None if v is None else orjson.dumps(v).decode() for v in pa.array(frame[column]).to_pylist()],
+            [None if v is None else cell_text(v) for v in pa.array(frame[column]).to_pylist()],
             index=frame.index,
             dtype=object,
         )

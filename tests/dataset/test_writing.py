@@ -6,6 +6,7 @@ from pathlib import Path
 
 import orjson
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from rowrelay.tasks.dataset import RESULT_COLUMNS, read_input, write_output
@@ -223,6 +224,22 @@ def test_csv_writes_an_inputs_nested_values_as_json(tmp_path: Path, results: pd.
     assert pd.isna(written["tags"][2])
     assert written["meta"].tolist() == ['{"lang": "en"}', '{"lang": "fr"}', '{"lang": null}']
     assert written["text"].tolist() == ["x", "y", "z"]
+
+
+def test_csv_writes_typed_and_untyped_nested_values_alike(tmp_path: Path, results: pd.DataFrame) -> None:
+    """A structured output's typed column (Arrow-backed) and an input's own nested values (Python objects)
+    are the same JSON text in one file: the typed ones were written compact, the others spaced."""
+    value = {"name": "Zoë", "tags": ["a", "b"]}
+    typed = pa.struct([("name", pa.string()), ("tags", pa.list_(pa.string()))])
+    frame = pd.DataFrame(
+        {"typed": pd.Series([value] * 3, dtype=pd.ArrowDtype(typed)), "untyped": [value] * 3}
+    )
+    written = pd.read_csv(write_output(frame, results, tmp_path / "out.csv"))
+    assert (
+        written["typed"].tolist()
+        == written["untyped"].tolist()
+        == ['{"name": "Zoë", "tags": ["a", "b"]}'] * 3
+    )
 
 
 def test_tsv_is_tab_separated_and_keeps_tabs_commas_and_newlines_in_text(
