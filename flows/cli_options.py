@@ -21,7 +21,7 @@ err = Console(stderr=True)
 Opt = typer.Option
 
 
-def said_default(default: object) -> str | None:
+def _said_default(default: object) -> str | None:
     """`500`, `2,000,000`, `3,600`, `poll`; None for no default worth saying (None, a flag)."""
     if isinstance(default, bool) or default is None:
         return None
@@ -41,7 +41,7 @@ def about(field: str) -> str:
 
     setting = Settings.model_fields[field]
     # The option's own default is None (the setting decides), so typer cannot show it: say it here.
-    default = said_default(setting.default)
+    default = _said_default(setting.default)
     shown = "" if default is None else f"default {default}; "
     # typer reads help as rich markup: `rowrelay[agents]` would lose its `[agents]` as a style
     return escape(f"{setting.description or ''} ({shown}env ROWRELAY_{field.upper()})")
