@@ -18,7 +18,9 @@ Measured from the server's side, as bench_ratelimit does (see there): creates ov
 the limit allows (the ideal span of the creates, (N − 500)/500 s, ÷ their actual span), the steady rate
 ÷ R, 429s as a share of creates, polls per row, and the lag from a response completing on the server to
 rowrelay recording it. The issue's targets: ≥ 0.97 of the limit, ≤ 1% 429s, ≤ 3 polls per row, lag p95
-≤ 10% of the median latency.
+≤ 10% of the median latency. The lag is split where the emulator first told the client the response had
+ended ("its own" part is the client's), and the summary gives each emulator's CPU and its longest
+garbage-collection pause (`/emulator/stats`), which stops every stream it serves.
 """
 
 from __future__ import annotations
