@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import psutil
 import typer
 
 from rowrelay.flows import detached, embedded, local_prefect, warm
@@ -24,8 +25,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     help="The processes rowrelay started and keeps for later runs (the embedded emulator, the local "
-    "Prefect server, the warm runner): alone, list them (pid, address, since when, alive?); `stop [NAME]` "
-    "stops them.",
+    "Prefect server, the warm runner): alone, list them (pid, address, since when, memory, alive?); "
+    "`stop [NAME]` stops them.",
     no_args_is_help=False,
 )
 
@@ -40,7 +41,18 @@ class Service:
 
     def row(self) -> list[str]:
         since = datetime.fromtimestamp(self.since).isoformat(sep=" ", timespec="seconds")
-        return [self.name, str(self.pid), self.address, since, "yes" if self.alive else "no"]
+        return [self.name, str(self.pid), self.address, since, self.memory(), "yes" if self.alive else "no"]
+
+    def memory(self) -> str:
+        """Its resident memory, `-` if it does not run: the embedded emulator's grows with the responses it
+        holds (about 4 KB each) until it is stopped, which a user running big batches on it should see."""
+        if not self.alive:
+            return "-"
+        try:
+            resident = psutil.Process(self.pid).memory_info().rss
+        except psutil.Error:  # gone since it was looked at, or not ours to read
+            return "-"
+        return f"{resident / 2**20:,.0f} MB"
 
 
 def recorded(home: Path) -> list[Service]:
@@ -81,7 +93,7 @@ def _home() -> Path:
 
 @app.callback(invoke_without_command=True)
 def listing(context: typer.Context) -> None:
-    """List them: name, pid, address, since when, and whether the process still runs."""
+    """List them: name, pid, address, since when, resident memory, and whether the process still runs."""
     if context.invoked_subcommand is not None:
         return
     home = _home()
@@ -89,7 +101,7 @@ def listing(context: typer.Context) -> None:
     if not services:
         typer.echo(f"no services recorded in {home}")
         return
-    rows = [["name", "pid", "address", "since", "alive"], *(service.row() for service in services)]
+    rows = [["name", "pid", "address", "since", "memory", "alive"], *(service.row() for service in services)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())

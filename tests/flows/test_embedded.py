@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,6 +79,29 @@ def test_an_emulator_of_other_options_stays_recorded_is_found_again_and_stopped_
     )
     assert emulator_records(home) == []
     assert not any(detached.runs(record["pid"], MARKER) for record in records)
+
+
+@pytest.mark.timeout(60)
+def test_services_shows_what_a_live_emulator_holds_in_memory_and_marks_a_dead_one(home: Path) -> None:
+    """Its memory grows with the responses it holds until it is stopped: `services` is where a user sees
+    it. A process that died with its record still there shows `-` and is not alive."""
+    url, _ = ensure_emulator(home, "--latency fixed:0")
+    pid = emulator_record(home)["pid"]  # type: ignore[index]
+
+    def emulator_row() -> list[str]:
+        listed = CliRunner().invoke(app, ["services"], env={"ROWRELAY_HOME": str(home)})
+        assert listed.stdout.splitlines()[0].split() == ["name", "pid", "address", "since", "memory", "alive"]
+        [row] = [line.split() for line in listed.stdout.splitlines() if line.startswith("emulator ")]
+        return row
+
+    row = emulator_row()
+    assert (row[1], row[2], row[-2], row[-1]) == (str(pid), url, "MB", "yes")
+    assert 10 <= int(row[-3].replace(",", "")) <= 2000, row  # an emulator holding nothing: tens of MB
+    os.kill(pid, signal.SIGKILL)
+    while detached.runs(pid, MARKER):  # gone within moments (the test's timeout bounds the wait)
+        time.sleep(0.01)
+    row = emulator_row()
+    assert (row[1], row[-2], row[-1]) == (str(pid), "-", "no")
 
 
 @pytest.mark.timeout(60)
