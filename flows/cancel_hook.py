@@ -17,6 +17,7 @@ from prefect.runtime import flow_run as flow_run_context
 
 from rowrelay.flows.cancelling import cancel_batch_async
 from rowrelay.flows.run_logs import sent_to_flow_run
+from rowrelay.tasks.run.cancel import said_on_stop
 from rowrelay.tasks.state import RUN_FILE
 
 log = logging.getLogger("rowrelay.flow")
@@ -55,9 +56,8 @@ async def _cancel_batch_of(flow_run: FlowRun, say: logging.LoggerAdapter[logging
     except Exception:
         say.exception("could not cancel the in-flight responses of %s", state_dir)
         return
-    say.warning("flow run cancelled: %d in-flight responses of %s cancelled", cancelled.cancelled, state_dir)
-    if cancelled.unreached:
-        say.warning("%s; `rowrelay cancel %s` tries again", cancelled.unreached_problem(), state_dir)
+    again = f"; `rowrelay cancel {state_dir}` tries again" if cancelled.unreached else ""
+    say.warning("flow run cancelled (batch at %s): %s%s", state_dir, said_on_stop([cancelled]), again)
 
 
 @contextlib.contextmanager

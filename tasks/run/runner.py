@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from rowrelay.tasks.errors import BankUnreachableError, StateWriteError
 from rowrelay.tasks.llm import BackendRefusedError
 from rowrelay.tasks.records import ENDED, IN_FLIGHT, RowStatus
-from rowrelay.tasks.run.cancel import cancel_in_flight, stops_seen
+from rowrelay.tasks.run.cancel import cancel_in_flight, said_on_stop, stops_seen
 from rowrelay.tasks.run.context import RunCounters
 from rowrelay.tasks.run.driver import RowDriver
 from rowrelay.tasks.run.outage import watch_for_outage
@@ -107,9 +107,9 @@ class BatchRunner:
                 if isinstance(stop, asyncio.CancelledError)
                 else f"stopped ({type(stop).__name__})"
             )
-            log.warning("run %s: %d in-flight responses cancelled on the server", how, cancelled.cancelled)
-            if cancelled.unreached:
-                log.warning("%s; the next run waits on them", cancelled.unreached_problem())
+            # The words the CLI's closing line and `rowrelay cancel` use (`said_on_stop`).
+            waits = "; the next run waits on them" if cancelled.unreached else ""
+            log.warning("run %s: %s%s", how, said_on_stop([cancelled]), waits)
             if (seen := stops_seen.get()) is not None:
                 seen.append(cancelled)
             raise

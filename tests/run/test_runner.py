@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 from collections import Counter
 from collections.abc import Iterator
@@ -126,15 +127,21 @@ async def test_stuck_responses_are_cancelled_after_the_queued_timeout_and_retrie
     assert statuses["cancelled"] > 0  # the stuck ones were cancelled on the server
 
 
-async def test_cancelling_the_run_cancels_in_flight_responses_on_the_server(tmp_path: Path) -> None:
+async def test_cancelling_the_run_cancels_in_flight_responses_on_the_server(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:30"))) as emu:
 
         def all_running() -> bool:
             return sum(r["status"] in ("queued", "in_progress") for r in emu.emulator.listing()) >= 10
 
-        await cancel_midway(emu, tmp_path / "batch", 10, all_running)
+        with caplog.at_level(logging.WARNING, logger="rowrelay.runner"):
+            await cancel_midway(emu, tmp_path / "batch", 10, all_running)
         assert {r["status"] for r in emu.emulator.listing()} == {"cancelled"}
     assert set(load(tmp_path / "batch")["status"]) == {"cancelled"}
+    # In the words the CLI's closing line and `rowrelay cancel` use.
+    said = [r.getMessage() for r in caplog.records if r.name == "rowrelay.runner"]
+    assert said == ["run cancelled: 10 in-flight responses were cancelled"]
 
 
 async def test_a_signal_raised_inside_a_rows_poll_stops_the_run_and_cancels_its_work(tmp_path: Path) -> None:
