@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
@@ -31,6 +32,27 @@ def _uvicorn(app: Starlette, *, log_level: str) -> uvicorn.Server:
         backlog=4096,
     )
     return uvicorn.Server(settings)
+
+
+_OPEN_FILES = 65_536
+"""The open-file limit a served emulator asks for: each stream holds its connection for the response's
+whole life, and rowrelay alone may hold a thousand at once (its `max_in_flight`)."""
+
+
+def room_for_connections() -> None:
+    """Raise this process's soft open-file limit towards `_OPEN_FILES`, as servers commonly do; returns
+    the limit it has. Many systems start a process at 1,024 (macOS at 256): past it the server cannot
+    accept a connection, and a client streaming more responses than that at once waited for ever. The
+    run that starts the embedded emulator raises its own limit only afterwards, for itself."""
+    if sys.platform == "win32":
+        return  # no such limit on sockets there
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = _OPEN_FILES if hard == resource.RLIM_INFINITY else min(_OPEN_FILES, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):  # macOS caps it below an unlimited hard limit
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -60,6 +82,7 @@ def serve(
     log_level: str = "warning",
 ) -> None:
     """Serve until SIGINT/SIGTERM (uvicorn handles both and shuts down cleanly)."""
+    room_for_connections()
     sock = bind(host, port)
     app = create_app(config)
     app.state.emulator.heap = tuned_for_serving().report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 
 from rowrelay.tasks.emulator import EmulatorConfig, server
 from rowrelay.tasks.emulator.cli import emulator
+from rowrelay.tasks.llm.open_files import make_room_for
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULE = [sys.executable, "-P", "-m", "rowrelay.tasks.emulator"]
@@ -25,13 +27,24 @@ _APP = typer.Typer()
 _APP.command()(emulator)
 
 
-def start(command: list[str], latency: str = "fixed:0") -> tuple[subprocess.Popen[str], str]:
+def start(
+    command: list[str], latency: str = "fixed:0", open_files: int | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """The command serving on a free port; `open_files`: the soft open-file limit it starts with."""
+
+    def limited() -> None:
+        if open_files is not None:
+            resource.setrlimit(
+                resource.RLIMIT_NOFILE, (open_files, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+            )
+
     process = subprocess.Popen(
         [*command, "--port", "0", "--latency", latency],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=limited,
     )
     assert process.stdout is not None
     first = process.stdout.readline().rstrip("\n")
@@ -134,6 +147,7 @@ def test_a_served_emulator_makes_no_full_collection_while_1500_streams_run() -> 
     """Its own process keeps the collector to the young generations (`tasks/emulator/heap.py`). A full
     collection walks every stream in flight and stops them all, late to their clients. At Python's
     default thresholds this load made three."""
+    make_room_for(1500)  # the test's own end of the connections
     process, url = start(MODULE, latency="fixed:1")
     try:
         ends = asyncio.run(_stream_each(url, rows=1500))
@@ -158,3 +172,41 @@ async def _stream_each(url: str, rows: int) -> list[str]:
             return lines[-1].decode().removeprefix("event: ").strip()
 
         return await asyncio.gather(*(one(row) for row in range(rows)))
+
+
+@pytest.mark.timeout(60)
+def test_a_served_emulator_holds_more_streams_than_the_open_file_limit_it_started_with() -> None:
+    """A process may start with 256 open files (macOS) or 1,024 while allowing far more, and a stream
+    holds its connection for its response's whole life. The served emulator raises its own soft limit
+    (`server.room_for_connections`): before, the streams past it were never accepted, and their clients
+    (a run on the embedded emulator, which raises its own limit only after starting it) waited for ever."""
+    streams = 600
+    make_room_for(streams)  # the test's own end of the connections
+    process, url = start(MODULE, latency="fixed:3600", open_files=256)
+    try:
+        assert asyncio.run(_started_and_held(url, streams)) == streams
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+async def _started_and_held(url: str, rows: int) -> int:
+    """Open `rows` background streams at once and hold each past its `response.created`; the jobs the
+    emulator then counts (asked over one more connection)."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        held: list[aiohttp.ClientResponse] = []
+
+        async def one(row: int) -> None:
+            body = {"model": "o3", "input": f"row {row}", "background": True, "stream": True}
+            reply = await http.post(f"{url}/responses", json=body)
+            held.append(reply)
+            async for line in reply.content:
+                if line.startswith(b"event: response.created"):
+                    return
+
+        await asyncio.gather(*(one(row) for row in range(rows)))
+        async with http.get(f"{url.removesuffix('/v1')}/emulator/stats") as answer:
+            jobs = int((await answer.json())["jobs"])
+        for reply in held:
+            reply.close()
+        return jobs
