@@ -185,8 +185,15 @@ def key_problem(endpoint: Endpoint, where: str = "--endpoints") -> str | None:
     """What an endpoint lacks to authenticate, in one line (checked before the run starts), else None."""
     settings, said = endpoint.settings, f"{where}: endpoint {endpoint.name!r}"
     backend = backend_name(settings)
-    if credentials_problem(settings, backend) is None:
+    problem = credentials_problem(settings, backend)
+    if problem is None:
         return None
+    if backend == "azure" and settings.azure_auth == "entra":
+        return (
+            f"{said}: {problem}"
+            if settings.azure_endpoint
+            else f"{said}: the azure backend needs azure_endpoint"
+        )
     if backend == "azure":
         return f"{said}: the azure backend needs azure_endpoint and azure_api_key_env (or AZURE_OPENAI_*)"
     return f"{said}: no API key: name the variable holding it with api_key_env (or set OPENAI_API_KEY)"

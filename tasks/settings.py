@@ -21,6 +21,7 @@ from rowrelay.tasks.records import DEFAULT_HOME, POLL_STREAMS, WaitMode
 from rowrelay.tasks.urls import CREDENTIALS_IN_URL, HttpUrl
 
 Backend = Literal["auto", "emulator", "openai", "azure", "chat", "agent"]
+AzureAuth = Literal["key", "entra"]
 
 
 class Settings(BaseSettings):
@@ -55,6 +56,12 @@ class Settings(BaseSettings):
         None,
         description="Azure OpenAI key.",
         validation_alias=AliasChoices("ROWRELAY_AZURE_API_KEY", "AZURE_OPENAI_API_KEY"),
+    )
+    azure_auth: AzureAuth = Field(
+        "key",
+        description="How the azure backend signs in: key (the Azure OpenAI key) or entra (Microsoft "
+        "Entra ID: az login, a service principal's AZURE_CLIENT_* variables or a managed identity; needs "
+        "rowrelay[azure]).",
     )
     azure_api_version: str = Field(
         "2025-04-01-preview",

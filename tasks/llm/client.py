@@ -15,7 +15,7 @@ import functools
 import os
 import ssl
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 import openai
@@ -24,6 +24,7 @@ from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.llm.calls import Backend
 from rowrelay.tasks.llm.chat_backend import ChatBackend
 from rowrelay.tasks.llm.credentials import credentials_problem
+from rowrelay.tasks.llm.entra import EntraTokens
 from rowrelay.tasks.llm.open_files import claim_files
 from rowrelay.tasks.llm.responses_backend import HeadersHook, ResponsesBackend
 from rowrelay.tasks.settings import Settings
@@ -76,18 +77,25 @@ def _clients(
     problem = credentials_problem(settings, backend)
     if problem is not None:
         raise UsageError(problem)
+    # Both clients share one token, so it is fetched once for the run, not once per client.
+    tokens = EntraTokens() if backend == "azure" and settings.azure_auth == "entra" else None
 
     def make(retries: int) -> openai.AsyncOpenAI:
         if backend == "azure":
             assert settings.azure_endpoint, "checked by credentials_problem"
-            assert settings.azure_api_key is not None, "checked by credentials_problem"
+            auth: dict[str, Any]
+            if tokens is not None:
+                auth = {"azure_ad_token_provider": tokens}
+            else:
+                assert settings.azure_api_key is not None, "checked by credentials_problem"
+                auth = {"api_key": settings.azure_api_key.get_secret_value()}
             return openai.AsyncAzureOpenAI(
                 azure_endpoint=settings.azure_endpoint,
-                api_key=settings.azure_api_key.get_secret_value(),
                 api_version=settings.azure_api_version,
                 max_retries=retries,
                 timeout=_timeout(settings),
                 http_client=_pool(settings),
+                **auth,
             )
         # No key passes the check above only for the emulator, which takes its own.
         key = settings.api_key.get_secret_value() if settings.api_key else EMULATOR_KEY

@@ -3,26 +3,45 @@ so without the SDK, which a refused run never needs."""
 
 from __future__ import annotations
 
+import importlib.util
+
 from rowrelay.tasks.settings import Settings
+
+_ENTRA_INSTEAD = ", or ROWRELAY_AZURE_AUTH=entra to sign in with Microsoft Entra ID"
 
 
 def credentials_problem(settings: Settings, backend: str) -> str | None:
     """What the settings lack to authenticate to `backend` (`auto` resolved), in one line; None if nothing.
     Asked before a run starts (flows/precheck.py) and where its clients are built."""
     if backend == "azure":
-        missing = [
-            name
-            for name, value in (
-                ("AZURE_OPENAI_ENDPOINT", settings.azure_endpoint),
-                ("AZURE_OPENAI_API_KEY", settings.azure_api_key),
-            )
-            if not value
-        ]
+        entra = settings.azure_auth == "entra"
+        needed: list[tuple[str, object]] = [("AZURE_OPENAI_ENDPOINT", settings.azure_endpoint)]
+        if not entra:
+            needed.append(("AZURE_OPENAI_API_KEY", settings.azure_api_key))
+        missing = [name for name, value in needed if not value]
         if missing:  # named alone when the other is set: the user is looking for the one that is not
-            return f"the azure backend needs {' and '.join(missing)} (not set)"
+            keyless = "" if entra or settings.azure_endpoint is None else _ENTRA_INSTEAD
+            return f"the azure backend needs {' and '.join(missing)} (not set){keyless}"
+        if entra:
+            return _identity_problem()
     if backend in ("openai", "chat", "agent") and settings.api_key is None:
         return (
             "no API key: set OPENAI_API_KEY (or ROWRELAY_API_KEY; a server that checks none takes any "
             "value), or use --backend emulator"
+        )
+    return None
+
+
+def _identity_problem() -> str | None:
+    """Why Microsoft Entra ID cannot be used here (azure-identity is not installed), in one line; None if
+    it can. Found without importing the package (a second of imports for a refused run)."""
+    try:
+        found = importlib.util.find_spec("azure.identity") is not None
+    except ModuleNotFoundError:  # no `azure` namespace at all: finding a submodule imports its parent
+        found = False
+    if not found:
+        return (
+            "signing in with Microsoft Entra ID needs azure-identity, which is not installed: "
+            "pip install 'rowrelay[azure]'"
         )
     return None

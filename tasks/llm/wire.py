@@ -54,6 +54,11 @@ class Wire:
             if isinstance(value, str) and not name.lower().startswith("x-stainless-")
         }
         self._headers = {**headers, **client.auth_headers}
+        # Azure with Microsoft Entra ID (tasks/llm/entra.py): the SDK asks its token provider for each
+        # call, and so does this; the token is fetched once an hour, read from memory otherwise.
+        self._token: Callable[[], Awaitable[str | None]] | None = None
+        if isinstance(client, openai.AsyncAzureOpenAI) and client._azure_ad_token_provider is not None:
+            self._token = client._get_azure_ad_token
         self._timeout = _timeout(client.timeout)
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
@@ -133,8 +138,10 @@ class Wire:
         """The answer with its body unread, if its status is a success; else the SDK's exception."""
         data = None if body is None else orjson.dumps(body)
         query = {**self._query, **params} if params else self._query or None
+        token = None if self._token is None else await self._token()
+        headers = None if token is None else {"Authorization": f"Bearer {token}"}
         with _mapped(method, url):
-            answer = await self._http().request(method, url, data=data, params=query)
+            answer = await self._http().request(method, url, data=data, params=query, headers=headers)
             if 200 <= answer.status < 300:
                 return answer
             try:

@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rowrelay.tasks.errors import UsageError
-from rowrelay.tasks.settings import Backend, Settings, secret_from_env
+from rowrelay.tasks.settings import AzureAuth, Backend, Settings, secret_from_env
 from rowrelay.tasks.urls import CREDENTIALS_IN_URL, HttpUrl
 
 __all__ = [
@@ -53,6 +53,8 @@ class EndpointEntry(BaseModel):
     """The NAME of the environment variable holding this endpoint's API key."""
     azure_endpoint: HttpUrl | None = None
     azure_api_key_env: str | None = Field(None, min_length=1)
+    azure_auth: AzureAuth | None = None
+    """`entra` signs in with Microsoft Entra ID instead of a key (`Settings.azure_auth`)."""
     azure_api_version: str | None = None
     model: str | None = None
     """The model, or the Azure deployment, this endpoint's rows are sent to."""

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from rowrelay.flows.cli import app
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
+from rowrelay.tasks.llm.entra import SIGN_IN
 from rowrelay.tasks.records import rows
 from rowrelay.tasks.state import load
 from tests.support.cli import env_for, exit_code, rowrelay, run_args, run_until_in_flight
@@ -364,6 +365,36 @@ def test_a_mistyped_model_stops_the_run_in_one_line_and_the_corrected_command_se
         jobs = creates_per_row(emu)
     assert jobs == Counter({f"T-{i:05d}": 1 for i in range(6)})
     assert_every_job_is_paid_for(load(tmp_path / "state"), jobs, Counter())
+
+
+def test_azure_with_entra_id_and_no_identity_stops_in_one_line_before_sending_anything(
+    prefect_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`ROWRELAY_AZURE_AUTH=entra` through the real azure-identity: on a machine with no Azure identity
+    (none here: no service principal variables, no managed identity, no `az`), `DefaultAzureCredential`
+    gives no token, and the run stops at its first create, exit 2, saying so and how to sign in. Nothing
+    reached the server and no row spent an attempt."""
+    source = write_tickets(tmp_path / "tickets.csv", 4)
+    with running_emulator(EmulatorConfig()) as emu:
+        env = {
+            name: value for name, value in prefect_env.items() if not name.startswith(("AZURE_", "OPENAI_"))
+        }
+        env.update(
+            ROWRELAY_BACKEND="azure", ROWRELAY_AZURE_AUTH="entra", AZURE_CONFIG_DIR=str(tmp_path / "az"),
+            AZURE_OPENAI_ENDPOINT=emu.url.removesuffix("/v1"),
+        )  # fmt: skip
+        result = rowrelay([*run_args(source, tmp_path), "--model", "my-deployment"], env)
+        asked = sum(emu.emulator.status_codes.values())
+    assert result.returncode == 2, result.stderr[-3000:]
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith(
+        "error: the backend refused this batch, so the run stopped: Microsoft Entra ID gave no token for "
+        "Azure OpenAI (DefaultAzureCredential failed to retrieve a token from the included credentials"
+    ), last
+    assert last.endswith(f"): {SIGN_IN}; fix that, then run it again"), last
+    assert asked == 0
+    frame = load(tmp_path / "state")
+    assert (set(frame["status"]), set(frame["attempts"])) == ({"pending"}, {0})
 
 
 @pytest.mark.slow

@@ -197,7 +197,7 @@ async def test_cancel_reaches_every_in_flight_row_on_its_own_endpoint(
     [
         ('[{"name": "a", "base_url": "{url}", "backend": "emulator", "rpmm": 5}]',
          "endpoint 'a': unknown field 'rpmm' (known: name, backend, base_url, api_key_env, azure_endpoint, "
-         "azure_api_key_env, azure_api_version, model, rpm, tpm, poll_rpm, max_in_flight)"),
+         "azure_api_key_env, azure_auth, azure_api_version, model, rpm, tpm, poll_rpm, max_in_flight)"),
         ('[{"name": "a", "backend": "emulator"}, {"name": "a", "backend": "emulator"}]',
          "endpoint name(s) listed twice: a"),
         ('[{"name": "a", "base_url": "{url}", "api_key_env": "ROWRELAY_TEST_UNSET"}]',

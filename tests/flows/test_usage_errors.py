@@ -211,6 +211,24 @@ def test_a_bad_endpoints_file_is_refused_in_a_process_without_prefect(case: Case
     assert not case.state.exists()
 
 
+def test_an_endpoint_signing_in_with_entra_id_needs_only_its_azure_endpoint(case: Case) -> None:
+    endpoints = case.tmp / "endpoints.toml"
+    endpoints.write_text('[[endpoints]]\nname = "east"\nbackend = "azure"\nazure_auth = "entra"\n')
+    assert case.refuse("--endpoints", str(endpoints)) == (
+        f"error: --endpoints {endpoints}: endpoint 'east': the azure backend needs azure_endpoint"
+    )
+    endpoints.write_text('[[endpoints]]\nname = "east"\nbackend = "azure"\nazure_auth = "key"\n')
+    assert case.refuse("--endpoints", str(endpoints)) == (
+        f"error: --endpoints {endpoints}: endpoint 'east': the azure backend needs azure_endpoint and "
+        "azure_api_key_env (or AZURE_OPENAI_*)"
+    )
+    endpoints.write_text('[[endpoints]]\nname = "east"\nbackend = "azure"\nazure_auth = "entr"\n')
+    assert case.refuse("--endpoints", str(endpoints)).startswith(
+        f"error: --endpoints {endpoints}: endpoint 'east': azure_auth: input should be 'key' or 'entra'"
+    )
+    assert not case.state.exists()
+
+
 def test_a_backend_without_its_credentials_is_refused_before_anything_is_written(case: Case) -> None:
     """A base URL makes the backend OpenAI's, which needs a key; Azure needs its endpoint and key."""
     no_key = (
@@ -224,7 +242,8 @@ def test_a_backend_without_its_credentials_is_refused_before_anything_is_written
     )
     endpoint = {"AZURE_OPENAI_ENDPOINT": "https://example.openai.azure.com"}
     assert case.refuse("--backend", "azure", env=endpoint) == (
-        "error: the azure backend needs AZURE_OPENAI_API_KEY (not set)"
+        "error: the azure backend needs AZURE_OPENAI_API_KEY (not set), or ROWRELAY_AZURE_AUTH=entra to sign "
+        "in with Microsoft Entra ID"
     )
     assert case.refuse("--backend", "azure", env={"AZURE_OPENAI_API_KEY": "k"}) == (
         "error: the azure backend needs AZURE_OPENAI_ENDPOINT (not set)"
