@@ -104,6 +104,10 @@ def emulator(
         bool,
         typer.Option("--emit-queued/--no-emit-queued", help="Send `response.queued` on background streams."),
     ] = True,
+    ignore_background: Annotated[
+        bool,
+        typer.Option(help="Serve creates as if `background` were not asked for (some compatible servers)."),
+    ] = False,
     done_sentinel: Annotated[
         bool,
         typer.Option("--done-sentinel/--no-done-sentinel", help="End response streams with `data: [DONE]`."),
@@ -148,6 +152,7 @@ def emulator(
             store_policy=store_policy,  # type: ignore[arg-type]
             error_shape=error_shape,  # type: ignore[arg-type]
             emit_queued=emit_queued,
+            ignores_background=ignore_background,
             done_sentinel=done_sentinel,
             max_deltas=max_deltas,
             cached_share=cached_share,

@@ -138,6 +138,10 @@ class EmulatorConfig:
     """Shape of the SSE `error` event: nested as production sends it, or flat as the spec says."""
     emit_queued: bool = True
     """Emit `response.queued` after `response.created` on background streams."""
+    ignores_background: bool = False
+    """Serve every create as if `background` had not been asked for, as some OpenAI-compatible servers do:
+    the answer comes once the response has ended (a stream's events as they happen), and the response
+    says `"background": false`."""
     done_sentinel: bool = False
     """End response streams with `data: [DONE]` (OpenAI does not; some servers do)."""
     max_deltas: int = 16

@@ -53,7 +53,7 @@ async def create_response(request: Request, emu: Emulator) -> Response:
         check_tool_outputs(body, prior.open_calls() if prior is not None else frozenset())
     except BadRequest as exc:
         return error_response(400, exc.message, "invalid_request_error", param=exc.param, code=exc.code)
-    background = body.get("background") is True
+    background = body.get("background") is True and not emu.config.ignores_background
     record = emu.create(body, faults, background=background)
     job = emu.jobs[record.id]
     include = frozenset(body.get("include") or ())

@@ -62,6 +62,7 @@ class Submitter:
     context: RowContext
     _sending: asyncio.Semaphore = field(init=False, default_factory=lambda: asyncio.Semaphore(SENDING))
     _told_unreachable: bool = field(init=False, default=False)
+    _told_no_background: bool = field(init=False, default=False)
 
     async def submit(self, row: RowState) -> Submitted:
         async with self._sending:
@@ -106,6 +107,8 @@ class Submitter:
         context.silence.answers += 1
         context.apply(key, record.accepted(snapshot, row, now(), cursor=cursor, model=context.policy.model))
         if snapshot.terminal:
+            if stream is None and context.background is not None and snapshot.status == "completed":
+                self._tell_no_background()
             return snapshot
         # The token is durable before anything waits on it, and at once: until then a crash would leave
         # a paid job no run can find (followers still share this write).
@@ -179,6 +182,21 @@ class Submitter:
         context.retried(exc)
         context.table.transition(key, "pending", error_type="transient", error_message=str(exc))
         return "retry"
+
+    def _tell_no_background(self) -> None:
+        """A background create is answered at once, before its response has ended; one answered with the
+        end comes from a server that ignores `background` (some OpenAI-compatible ones). Its rows still
+        complete, but each create waits for the whole answer, and one longer than the request timeout is
+        cut and counted as maybe sent: said once, with what to do about it."""
+        if self._told_no_background:
+            return
+        self._told_no_background = True
+        log.warning(
+            "the server answered a background create only once its response had ended: it ignores "
+            "background mode, so each create waits for its whole answer, and one that takes longer than "
+            "the request timeout is cut and counted as maybe sent (paid again if sent again); raise "
+            "ROWRELAY_REQUEST_TIMEOUT (60 s by default) above the longest answer"
+        )
 
     def _maybe_created(self, row: RowState, reason: str) -> None:
         context, policy = self.context, self.context.policy
