@@ -1,4 +1,5 @@
-"""The HTTP surface: OpenAI's /v1 routes plus the emulator's own /emulator inspection routes."""
+"""The HTTP surface: OpenAI's /v1 routes, the Responses routes again as Azure OpenAI serves them (under
+/openai), plus the emulator's own /emulator inspection routes."""
 
 from __future__ import annotations
 
@@ -17,7 +18,14 @@ from rowrelay.tasks.emulator.config import EmulatorConfig
 from rowrelay.tasks.emulator.create import create_response
 from rowrelay.tasks.emulator.delivery import GatewayResponse
 from rowrelay.tasks.emulator.payloads import response_object
-from rowrelay.tasks.emulator.replies import error_response, json_response, not_found, rate_limited
+from rowrelay.tasks.emulator.replies import (
+    AZURE_ACCESS_DENIED,
+    azure_error,
+    error_response,
+    json_response,
+    not_found,
+    rate_limited,
+)
 from rowrelay.tasks.emulator.service import Clock, Emulator, RateLimited, RealClock
 from rowrelay.tasks.emulator.timeline import Record
 from rowrelay.tasks.emulator.validation import truthy
@@ -160,23 +168,33 @@ async def inspect_stats(request: Request, emu: Emulator) -> Response:
 
 # --- wiring ----------------------------------------------------------------------------------
 
-_POLL_ROUTES = frozenset({"GET /v1/responses/{response_id}", "POST /v1/responses/{response_id}/cancel"})
+_POLL_PATHS = frozenset({"GET /responses/{response_id}", "POST /responses/{response_id}/cancel"})
+_AZURE = "/openai"
+"""Azure OpenAI's prefix for the same routes (`{endpoint}/openai/responses?api-version=...`), where the
+SDK's `AzureOpenAI` sends them."""
 
 
 def _wrap(emu: Emulator, route: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    poll = route in _POLL_ROUTES
-    needs_key = route.split(" ", 1)[1].startswith("/v1/") and emu.config.api_key is not None
-    expected = f"Bearer {emu.config.api_key}"
+    method, path = route.split(" ", 1)
+    azure = path.startswith(_AZURE + "/")
+    poll = f"{method} {path.removeprefix('/v1').removeprefix(_AZURE)}" in _POLL_PATHS
+    key = emu.config.api_key if path.startswith("/v1/") or azure else None
 
     async def endpoint(request: Request) -> Response:
         # Counted on arrival: a request whose client gave up (a timed-out create) still reached us.
         emu.routes[route] += 1
-        if needs_key and request.headers.get("authorization") != expected:
-            response = error_response(
-                401,
-                "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
-                "invalid_request_error",
-                code="invalid_api_key",
+        if azure and "api-version" not in request.query_params:
+            response = azure_error(404, "Resource not found")
+        elif key is not None and not _signed(request, key, azure=azure):
+            response = (
+                azure_error(401, AZURE_ACCESS_DENIED)
+                if azure
+                else error_response(
+                    401,
+                    "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
+                    "invalid_request_error",
+                    code="invalid_api_key",
+                )
             )
         else:
             response = await handler(request, emu)
@@ -189,6 +207,14 @@ def _wrap(emu: Emulator, route: str, handler: Handler) -> Callable[[Request], Aw
         return response
 
     return endpoint
+
+
+def _signed(request: Request, key: str, *, azure: bool) -> bool:
+    """OpenAI takes the key as a bearer; Azure takes it in `api-key`, or a Microsoft Entra ID token as a
+    bearer (here: the key again, since no token can be checked)."""
+    if azure and request.headers.get("api-key") == key:
+        return True
+    return request.headers.get("authorization") == f"Bearer {key}"
 
 
 _TABLE: tuple[tuple[str, str, Handler], ...] = (
@@ -216,8 +242,17 @@ def create_app(config: EmulatorConfig | None = None, clock: Clock | None = None)
     emu = Emulator(config or EmulatorConfig(), clock or RealClock())
     routes = [
         Route(path, _wrap(emu, f"{method} {path}", handler), methods=[method])
-        for method, path, handler in _TABLE
+        for method, path, handler in (*_TABLE, *_azure_twins())
     ]
     app = _EmulatorApp(routes=routes)
     app.state.emulator = emu
     return app
+
+
+def _azure_twins() -> list[tuple[str, str, Handler]]:
+    """The Responses routes as Azure OpenAI serves them: under `/openai`, with an `api-version` query."""
+    return [
+        (method, _AZURE + path.removeprefix("/v1"), handler)
+        for method, path, handler in _TABLE
+        if path.startswith("/v1/responses")
+    ]

@@ -49,7 +49,7 @@ def emulator(
     api_key: Annotated[
         str | None,
         typer.Option(
-            help="Require `Authorization: Bearer KEY` (401 otherwise).",
+            help="Require `Authorization: Bearer KEY` (401 otherwise; Azure routes: or `api-key: KEY`).",
             envvar="ROWRELAY_EMULATOR_API_KEY",
         ),
     ] = None,

@@ -94,7 +94,8 @@ class EmulatorConfig:
     """Seconds a create takes to answer after its job has started (a slow first byte): the response
     exists on the server before the client hears its id, the window in which a crash makes an orphan."""
     api_key: str | None = None
-    """When set, every /v1 request must carry `Authorization: Bearer <api_key>` (401 otherwise)."""
+    """When set, every /v1 request must carry `Authorization: Bearer <api_key>` (401 otherwise), and every
+    Azure (/openai) request `api-key: <api_key>` or that bearer (Azure's 401 otherwise)."""
     models: tuple[str, ...] | None = None
     """When set, the only models served: a create naming another is answered 404 `model_not_found`, as
     OpenAI answers a model that does not exist or that the key may not use, and starts nothing. None:

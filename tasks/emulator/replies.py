@@ -28,6 +28,19 @@ def error_response(
     return json_response(error_body(message, type_, param=param, code=code), status, headers)
 
 
+AZURE_ACCESS_DENIED = (
+    "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key "
+    "for an active subscription and use a correct regional API endpoint for your resource."
+)
+"""Azure OpenAI's 401, for a key (or token) it does not take."""
+
+
+def azure_error(status: int, message: str) -> Response:
+    """Azure OpenAI's own error envelope, where its gateway answers before the model service: the status
+    as the code, no type."""
+    return json_response({"error": {"code": str(status), "message": message}}, status)
+
+
 def not_found(response_id: str) -> Response:
     return error_response(404, f"Response with id '{response_id}' not found.", "invalid_request_error")
 

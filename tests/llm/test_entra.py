@@ -19,6 +19,7 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from rowrelay.tasks.errors import ResponseGoneError
 from rowrelay.tasks.llm import BackendRefusedError, RowRequest, entra, make_backend
 from rowrelay.tasks.llm.credentials import credentials_problem
@@ -189,6 +190,29 @@ async def test_every_call_carries_the_token_as_a_bearer_and_no_key(
         assert b"api-version=" in first
         assert b"authorization: bearer entra-token" in fields
         assert not any(field.startswith(b"api-key:") for field in fields)
+    assert identity.fetches == 1
+
+
+@pytest.mark.parametrize("mode", ["poll", "stream"])
+async def test_a_batch_signed_in_with_entra_id_completes_on_the_azure_routes(
+    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole run, on the emulator's Azure routes, which take the bearer only if it is the token
+    (the emulator's key here): every row completes, on one token fetch."""
+    identity = Identity(Clock(), "entra-token")
+    monkeypatch.setattr(entra, "default_credential", identity.credential)
+    config = EmulatorConfig(api_key="entra-token", latency=LatencySpec.parse("fixed:0.1"))
+    with running_emulator(config) as emu:
+        table = new_table(tmp_path / "batch", rows=6)
+        session = open_session(azure_settings(emu.url.removesuffix("/v1"), mode=mode), table, prompts(6))
+        try:
+            report = await session.runner.run()
+        finally:
+            await session.aclose()
+            table.close()
+        routes = emu.emulator.stats()["routes"]
+    assert report.counts == {"completed": 6}
+    assert routes["POST /openai/responses"] == 6
     assert identity.fetches == 1
 
 
