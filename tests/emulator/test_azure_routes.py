@@ -17,12 +17,20 @@ KEY = "az-emulator-key"
 VERSION = "2025-04-01-preview"
 
 
-def azure_client(endpoint: str, **auth: str) -> openai.AsyncAzureOpenAI:
-    return openai.AsyncAzureOpenAI(azure_endpoint=endpoint, api_version=VERSION, max_retries=0, **auth)  # type: ignore[arg-type]
+def azure_client(
+    endpoint: str, *, api_key: str | None = None, azure_ad_token: str | None = None
+) -> openai.AsyncAzureOpenAI:
+    return openai.AsyncAzureOpenAI(
+        azure_endpoint=endpoint,
+        api_version=VERSION,
+        max_retries=0,
+        api_key=api_key,
+        azure_ad_token=azure_ad_token,
+    )
 
 
 @pytest.mark.parametrize("auth", [{"api_key": KEY}, {"azure_ad_token": KEY}], ids=["api-key", "entra-bearer"])
-async def test_a_background_response_runs_its_course_on_the_azure_routes(auth: dict[str, str]) -> None:
+async def test_a_background_response_runs_its_course_on_the_azure_routes(auth: dict[str, str | None]) -> None:
     with running_emulator(EmulatorConfig(api_key=KEY, latency=LatencySpec.parse("fixed:0.2"))) as emu:
         async with azure_client(emu.url.removesuffix("/v1"), **auth) as client:
             created = await client.responses.create(model="my-deployment", input="hi", background=True)
