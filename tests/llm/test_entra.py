@@ -9,12 +9,14 @@ Entra ID itself is out of reach here, so the one thing faked is azure-identity's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import orjson
 import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
@@ -28,7 +30,7 @@ from rowrelay.tasks.llm.responses_backend import ResponsesBackend
 from rowrelay.tasks.run import open_session
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import load
-from tests.llm.test_translate import error, serving
+from tests.support.raw_http import raw_server, read_request
 from tests.support.runs import new_table, prompts
 
 HOUR = 3600.0
@@ -71,6 +73,23 @@ class Identity:
         if isinstance(answer, Exception):
             raise answer
         return AccessToken(answer, int(self.clock.now + self.lifetime))
+
+
+def answering(status: int, heads: list[bytes]) -> contextlib.AbstractAsyncContextManager[str]:
+    """A server that keeps each request's head and answers it with `status` and an error body; yields /v1."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stop: asyncio.Event) -> None:
+        heads.append(await read_request(reader))
+        body = orjson.dumps(
+            {"error": {"message": "no such thing", "type": "test", "param": None, "code": None}}
+        )
+        writer.write(
+            b"HTTP/1.1 %d Whatever\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+            b"connection: close\r\n\r\n%s" % (status, len(body), body)
+        )
+        await writer.drain()
+
+    return raw_server(handle)
 
 
 def tokens(identity: Identity) -> EntraTokens:
@@ -169,7 +188,7 @@ async def test_every_call_carries_the_token_as_a_bearer_and_no_key(
     identity = Identity(Clock(), "entra-token")
     monkeypatch.setattr(entra, "default_credential", identity.credential)
     heads: list[bytes] = []
-    async with serving(error(404), heads) as url:
+    async with answering(404, heads) as url:
         backend = make_backend(azure_settings(url.removesuffix("/v1"), transport=transport))
         try:
             assert isinstance(backend, ResponsesBackend)
@@ -222,7 +241,7 @@ async def test_a_run_that_gets_no_token_stops_before_sending_anything(
     identity = Identity(Clock(), *[ClientAuthenticationError("not signed in")] * 20)
     monkeypatch.setattr(entra, "default_credential", identity.credential)
     heads: list[bytes] = []
-    async with serving(error(500), heads) as url:
+    async with answering(500, heads) as url:
         table = new_table(tmp_path / "batch", rows=6)
         session = open_session(azure_settings(url.removesuffix("/v1")), table, prompts(6))
         try:
