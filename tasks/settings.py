@@ -33,8 +33,10 @@ class Settings(BaseSettings):
 
     backend: Backend = Field(
         "auto",
-        description="auto: OpenAI if a key or base URL is configured, else the embedded emulator; "
-        "emulator; openai (any OpenAI-compatible base URL); azure; chat (Chat Completions, no background); "
+        description="auto: OpenAI if a key or base URL is configured, else Azure if its endpoint is, else "
+        "the embedded emulator; "
+        "emulator; openai (any OpenAI-compatible base URL); azure (AZURE_OPENAI_ENDPOINT, and "
+        "AZURE_OPENAI_API_KEY or ROWRELAY_AZURE_AUTH=entra); chat (Chat Completions, no background); "
         "agent (a Microsoft Agent Framework agent on OpenAI or the base URL; needs rowrelay[agents]).",
     )
     base_url: HttpUrl | None = Field(
