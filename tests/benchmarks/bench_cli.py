@@ -20,7 +20,9 @@ The issue's targets: wall ≤ 0.8× and requests ≤ 1.0× the baseline's.
 A third reference, the limit itself: from the responses each emulator completed (its own record of when
 each was created and how long it took), the shortest wall its bucket and 1,000 slots allow for them in
 the order they were created (`_common.limit_bound`). Each side's wall over its bound is what that side
-adds to what the limit and the model impose: start-up, pacing, noticing completions late.
+adds to what the limit and the model impose: start-up, pacing, noticing completions late. For rowrelay the
+two ends of it are printed: seconds from the command's start to its first create, and from the server
+first telling it of the last response's end to the command's exit.
 """
 
 from __future__ import annotations
@@ -84,15 +86,30 @@ def measure_cli(rows: int, rpm: int, mode: str, tmp: Path, env: dict[str, str]) 
             "--tpm", str(10**9), "--max-in-flight", "1000",
             "--state", str(where / "state"), "--output", str(where / "out.parquet"),
         ]  # fmt: skip
+        started = time.time()
         wall = _run(args, env)
+        ended = time.time()
         counts = server_counts(emu.stats())
-        bound = limit_bound(emu.listing(), rpm, in_flight=1000)
+        listing = emu.listing()
+        bound = limit_bound(listing, rpm, in_flight=1000)
     out = pd.read_parquet(where / "out.parquet")
     return {
         "process_wall_s": wall,
         "limit_bound_s": bound,
         "completed": int((out["rowrelay_status"] == "completed").sum()),
         **counts,
+        **_phases(listing, started, ended),
+    }
+
+
+def _phases(listing: list[dict[str, Any]], started: float, ended: float) -> dict[str, float]:
+    """Where the command's wall went past the server's work, by the emulator's clock (the same machine's):
+    from its start to the first create, and from the server telling it of the last end to its exit."""
+    created = min(r["created_at_precise"] for r in listing)
+    told = [r["ended_told_at_precise"] for r in listing if r["ended_told_at_precise"] is not None]
+    return {
+        "to_first_create_s": created - started,
+        "exit_after_last_told_s": ended - max(told, default=ended),
     }
 
 
@@ -145,16 +162,21 @@ def report(results: dict[str, Any], rpm: int) -> None:
         base = r["baseline"]
         lines.append((f"{int(rows):,} baseline", f"{base['process_wall_s']:.1f}", f"{base['requests']:,}",
                       f"{base['server_429']:,}", f"{base.get('failed', 0)} failed",
-                      _over_bound(base)))  # fmt: skip
+                      _over_bound(base), "", ""))  # fmt: skip
         for mode in ("poll", "stream"):
             cli = r[mode]
             done = f"{cli['completed']:,} completed"
             lines.append((f"{int(rows):,} rowrelay run, {mode}", f"{cli['process_wall_s']:.1f}",
                           f"{cli['requests']:,}", f"{cli['server_429']:,}", done,
-                          _over_bound(cli)))  # fmt: skip
+                          _over_bound(cli), f"{cli['to_first_create_s']:.2f}",
+                          f"{cli['exit_after_last_told_s']:.2f}"))  # fmt: skip
             lines.append(("  ÷ baseline (target ≤ 0.8, ≤ 1.0)", f"{cli['wall_ratio']:.2f}",
-                          f"{cli['requests_ratio']:.2f}", "", "", ""))  # fmt: skip
-    table(lines, ("side", "process wall s", "requests", "429s", "rows", "limit's bound s (wall ÷ it)"))
+                          f"{cli['requests_ratio']:.2f}", "", "", "", "", ""))  # fmt: skip
+    table(
+        lines,
+        ("side", "process wall s", "requests", "429s", "rows", "limit's bound s (wall ÷ it)",
+         "to 1st create s", "exit after last end s"),
+    )  # fmt: skip
 
 
 def _over_bound(side: dict[str, Any]) -> str:
