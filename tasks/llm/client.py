@@ -24,7 +24,7 @@ from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.llm.calls import Backend
 from rowrelay.tasks.llm.chat_backend import ChatBackend
 from rowrelay.tasks.llm.credentials import credentials_problem
-from rowrelay.tasks.llm.entra import EntraTokens
+from rowrelay.tasks.llm.entra import ROLE_NEEDED, EntraTokens
 from rowrelay.tasks.llm.open_files import claim_files
 from rowrelay.tasks.llm.responses_backend import HeadersHook, ResponsesBackend
 from rowrelay.tasks.settings import Settings
@@ -78,7 +78,7 @@ def _clients(
     if problem is not None:
         raise UsageError(problem)
     # Both clients share one token, so it is fetched once for the run, not once per client.
-    tokens = EntraTokens() if backend == "azure" and settings.azure_auth == "entra" else None
+    tokens = EntraTokens() if _signs_in_with_entra(settings, backend) else None
 
     def make(retries: int) -> openai.AsyncOpenAI:
         if backend == "azure":
@@ -108,6 +108,10 @@ def _clients(
         )
 
     return make(0), make(settings.transport_retries)
+
+
+def _signs_in_with_entra(settings: Settings, backend: str) -> bool:
+    return backend == "azure" and settings.azure_auth == "entra"
 
 
 def make_backend(
@@ -144,6 +148,7 @@ def make_backend(
             on_headers,
             transport=settings.transport,
             connections=connections,
+            refused_hint=ROLE_NEEDED if _signs_in_with_entra(settings, backend) else None,
         )
     claim_files(made, 2 * connections)  # two clients: creates and reads
     return made

@@ -38,6 +38,12 @@ REFRESH_AHEAD = 300.0
 while it is on its way. Entra ID's tokens last an hour or more."""
 RETRY_AFTER = 30.0
 """Seconds between tries after a refresh failed while the current token is still good."""
+ROLE_NEEDED = (
+    "signed in with Microsoft Entra ID: the identity needs a role that may call the deployment, such as "
+    "Cognitive Services OpenAI User, on this resource (a role just given takes up to 5 minutes to apply)"
+)
+"""What to check when Azure refuses a token it was given: the first cause people meet is no role yet, or
+one given minutes ago."""
 SIGN_IN = (
     "sign in with az login, or give a service principal (AZURE_CLIENT_ID, AZURE_TENANT_ID, "
     "AZURE_CLIENT_SECRET) or a managed identity"

@@ -12,6 +12,7 @@ import orjson
 from openai.types.responses import ResponseStreamEvent
 
 from rowrelay.tasks.llm.calls import (
+    BackendRefusedError,
     RowRequest,
     Snapshot,
     StreamUnavailableError,
@@ -60,8 +61,10 @@ class ResponsesBackend:
         *,
         transport: Transport = "lean",
         connections: int = 100,
+        refused_hint: str | None = None,
     ) -> None:
         self.name = name
+        self._refused_hint = refused_hint  # what to check when the server refuses our credentials
         self._creates = creates
         self._reads = reads
         self._on_headers = on_headers
@@ -96,7 +99,7 @@ class ResponsesBackend:
                 answer, headers = raw.parse(), raw.headers
         except openai.OpenAIError as exc:
             self._observe_error(exc)
-            raise translate(exc, creating=True) from exc
+            raise self._translate(exc, creating=True) from exc
         self._observe(headers)
         return snapshot_of(answer)
 
@@ -121,7 +124,7 @@ class ResponsesBackend:
                     stream = raw.parse()
         except openai.OpenAIError as exc:
             self._observe_error(exc)
-            raise translate(exc, creating=True) from exc
+            raise self._translate(exc, creating=True) from exc
         self._observe(headers)
         if stream is None:
             # A server that ignores `stream` (some OpenAI-compatible ones) answers with the response
@@ -140,7 +143,7 @@ class ResponsesBackend:
                 return snapshot_of(answer)
             return snapshot_of(await self._reads.responses.retrieve(response_id))
         except openai.OpenAIError as exc:
-            raise translate(exc) from exc
+            raise self._translate(exc) from exc
 
     async def resume(self, response_id: str, after: int) -> AsyncGenerator[StreamUpdate, None]:
         # A server-side cursor (exclusive: events after `after`); responses.stream() would replay
@@ -164,7 +167,7 @@ class ResponsesBackend:
                 else:
                     stream = raw.parse()
         except openai.OpenAIError as exc:
-            raise translate(exc) from exc
+            raise self._translate(exc) from exc
         if stream is None:
             # A server that ignores `stream` answers with the response object. Read as a stream that
             # ended early, the waiter would retrieve and resume again at once, without end: poll it.
@@ -180,13 +183,20 @@ class ResponsesBackend:
                 return snapshot_of(answer)
             return snapshot_of(await self._reads.responses.cancel(response_id))
         except openai.OpenAIError as exc:
-            raise translate(exc) from exc
+            raise self._translate(exc) from exc
 
     async def aclose(self) -> None:
         for wire in self._wires or ():
             await wire.aclose()
         await self._creates.close()
         await self._reads.close()
+
+    def _translate(self, exc: openai.OpenAIError, *, creating: bool = False) -> Exception:
+        """`calls.translate`, with `refused_hint` on a refusal of our credentials (401, 403)."""
+        translated = translate(exc, creating=creating)
+        if self._refused_hint and isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+            return BackendRefusedError(f"{translated} ({self._refused_hint})")
+        return translated
 
     def _observe(self, headers: Mapping[str, str]) -> None:
         if self._on_headers is not None:

@@ -22,6 +22,7 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from rowrelay.tasks.emulator.replies import AZURE_ACCESS_DENIED
 from rowrelay.tasks.errors import ResponseGoneError
 from rowrelay.tasks.llm import BackendRefusedError, RowRequest, entra, make_backend
 from rowrelay.tasks.llm.credentials import credentials_problem
@@ -233,6 +234,29 @@ async def test_a_batch_signed_in_with_entra_id_completes_on_the_azure_routes(
     assert report.counts == {"completed": 6}
     assert routes["POST /openai/responses"] == 6
     assert identity.fetches == 1
+
+
+async def test_a_token_azure_refuses_stops_the_run_saying_what_the_identity_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Azure's 401 for a token it was given (the identity has no role on the resource yet): the run stops
+    at its first create with Azure's words and what to check, and nothing started."""
+    identity = Identity(Clock(), "a-token-without-a-role")
+    monkeypatch.setattr(entra, "default_credential", identity.credential)
+    with running_emulator(EmulatorConfig(api_key="the-token-azure-takes")) as emu:
+        table = new_table(tmp_path / "batch", rows=4)
+        session = open_session(azure_settings(emu.url.removesuffix("/v1")), table, prompts(4))
+        try:
+            with pytest.raises(BackendRefusedError) as refused:
+                await session.runner.run()
+        finally:
+            await session.aclose()
+            table.close()
+        assert emu.emulator.jobs_listing() == []
+    assert str(refused.value) == (
+        f"the server refused our credentials: {AZURE_ACCESS_DENIED} ({entra.ROLE_NEEDED})"
+    )
+    assert set(load(tmp_path / "batch")["status"]) <= {"pending", "orphaned"}
 
 
 async def test_a_run_that_gets_no_token_stops_before_sending_anything(
