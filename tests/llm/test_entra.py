@@ -28,7 +28,7 @@ from rowrelay.tasks.llm import BackendRefusedError, RowRequest, entra, make_back
 from rowrelay.tasks.llm.credentials import credentials_problem
 from rowrelay.tasks.llm.entra import REFRESH_AHEAD, RETRY_AFTER, SCOPE, EntraTokens
 from rowrelay.tasks.llm.responses_backend import ResponsesBackend
-from rowrelay.tasks.run import open_session
+from rowrelay.tasks.run import RunReport, open_session
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import load
 from tests.support.raw_http import raw_server, read_request
@@ -91,6 +91,17 @@ def answering(status: int, heads: list[bytes]) -> contextlib.AbstractAsyncContex
         await writer.drain()
 
     return raw_server(handle)
+
+
+async def run_on_azure(directory: Path, endpoint: str, rows: int, **overrides: Any) -> RunReport:
+    """A batch of `rows` on the Azure endpoint (a URL ending in /v1: its root), signing in with Entra ID."""
+    table = new_table(directory, rows)
+    session = open_session(azure_settings(endpoint.removesuffix("/v1"), **overrides), table, prompts(rows))
+    try:
+        return await session.runner.run()
+    finally:
+        await session.aclose()
+        table.close()
 
 
 def tokens(identity: Identity) -> EntraTokens:
@@ -223,13 +234,7 @@ async def test_a_batch_signed_in_with_entra_id_completes_on_the_azure_routes(
     monkeypatch.setattr(entra, "default_credential", identity.credential)
     config = EmulatorConfig(api_key="entra-token", latency=LatencySpec.parse("fixed:0.1"))
     with running_emulator(config) as emu:
-        table = new_table(tmp_path / "batch", rows=6)
-        session = open_session(azure_settings(emu.url.removesuffix("/v1"), mode=mode), table, prompts(6))
-        try:
-            report = await session.runner.run()
-        finally:
-            await session.aclose()
-            table.close()
+        report = await run_on_azure(tmp_path / "batch", emu.url, 6, mode=mode)
         routes = emu.emulator.stats()["routes"]
     assert report.counts == {"completed": 6}
     assert routes["POST /openai/responses"] == 6
@@ -244,14 +249,8 @@ async def test_a_token_azure_refuses_stops_the_run_saying_what_the_identity_need
     identity = Identity(Clock(), "a-token-without-a-role")
     monkeypatch.setattr(entra, "default_credential", identity.credential)
     with running_emulator(EmulatorConfig(api_key="the-token-azure-takes")) as emu:
-        table = new_table(tmp_path / "batch", rows=4)
-        session = open_session(azure_settings(emu.url.removesuffix("/v1")), table, prompts(4))
-        try:
-            with pytest.raises(BackendRefusedError) as refused:
-                await session.runner.run()
-        finally:
-            await session.aclose()
-            table.close()
+        with pytest.raises(BackendRefusedError) as refused:
+            await run_on_azure(tmp_path / "batch", emu.url, 4)
         assert emu.emulator.jobs_listing() == []
     assert str(refused.value) == (
         f"the server refused our credentials: {AZURE_ACCESS_DENIED} ({entra.ROLE_NEEDED})"
@@ -266,14 +265,8 @@ async def test_a_run_that_gets_no_token_stops_before_sending_anything(
     monkeypatch.setattr(entra, "default_credential", identity.credential)
     heads: list[bytes] = []
     async with answering(500, heads) as url:
-        table = new_table(tmp_path / "batch", rows=6)
-        session = open_session(azure_settings(url.removesuffix("/v1")), table, prompts(6))
-        try:
-            with pytest.raises(BackendRefusedError, match=r"^Microsoft Entra ID gave no token .*az login"):
-                await session.runner.run()
-        finally:
-            await session.aclose()
-            table.close()
+        with pytest.raises(BackendRefusedError, match=r"^Microsoft Entra ID gave no token .*az login"):
+            await run_on_azure(tmp_path / "batch", url, 6)
     assert heads == [], "nothing reached the server"
     frame = load(tmp_path / "batch")
     assert set(frame["status"]) == {"pending"}
