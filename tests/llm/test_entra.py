@@ -9,14 +9,12 @@ Entra ID itself is out of reach here, so the one thing faked is azure-identity's
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import orjson
 import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
@@ -31,8 +29,8 @@ from rowrelay.tasks.llm.responses_backend import ResponsesBackend
 from rowrelay.tasks.run import RunReport, open_session
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import load
-from tests.support.raw_http import raw_server, read_request
 from tests.support.runs import new_table, prompts
+from tests.support.scripted_replies import error, serving
 
 HOUR = 3600.0
 REQUEST = RowRequest("row-1", "hi", None, "my-deployment", {"rowrelay_row": "row-1"})
@@ -74,23 +72,6 @@ class Identity:
         if isinstance(answer, Exception):
             raise answer
         return AccessToken(answer, int(self.clock.now + self.lifetime))
-
-
-def answering(status: int, heads: list[bytes]) -> contextlib.AbstractAsyncContextManager[str]:
-    """A server that keeps each request's head and answers it with `status` and an error body; yields /v1."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stop: asyncio.Event) -> None:
-        heads.append(await read_request(reader))
-        body = orjson.dumps(
-            {"error": {"message": "no such thing", "type": "test", "param": None, "code": None}}
-        )
-        writer.write(
-            b"HTTP/1.1 %d Whatever\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
-            b"connection: close\r\n\r\n%s" % (status, len(body), body)
-        )
-        await writer.drain()
-
-    return raw_server(handle)
 
 
 async def run_on_azure(directory: Path, endpoint: str, rows: int, **overrides: Any) -> RunReport:
@@ -200,7 +181,7 @@ async def test_every_call_carries_the_token_as_a_bearer_and_no_key(
     identity = Identity(Clock(), "entra-token")
     monkeypatch.setattr(entra, "default_credential", identity.credential)
     heads: list[bytes] = []
-    async with answering(404, heads) as url:
+    async with serving(error(404), heads) as url:
         backend = make_backend(azure_settings(url.removesuffix("/v1"), transport=transport))
         try:
             assert isinstance(backend, ResponsesBackend)
@@ -264,7 +245,7 @@ async def test_a_run_that_gets_no_token_stops_before_sending_anything(
     identity = Identity(Clock(), *[ClientAuthenticationError("not signed in")] * 20)
     monkeypatch.setattr(entra, "default_credential", identity.credential)
     heads: list[bytes] = []
-    async with answering(500, heads) as url:
+    async with serving(error(500), heads) as url:
         with pytest.raises(BackendRefusedError, match=r"^Microsoft Entra ID gave no token .*az login"):
             await run_on_azure(tmp_path / "batch", url, 6)
     assert heads == [], "nothing reached the server"

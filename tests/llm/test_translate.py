@@ -13,11 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import httpx2
 import openai
-import orjson
 import pytest
 
 from rowrelay.flows.detached import free_port
@@ -34,37 +33,10 @@ from rowrelay.tasks.llm.calls import (
 )
 from rowrelay.tasks.llm.responses_backend import ResponsesBackend, Transport
 from tests.support.inspection import eventually, reading
-from tests.support.raw_http import ANSWERED, backend_on, raw_server, read_request
+from tests.support.raw_http import ANSWERED, backend_on
+from tests.support.scripted_replies import MESSAGE, Reply, error, proxy_page, serving
 
-MESSAGE = "the server's own words about it"
 TIMEOUT = 0.3  # the client's, where the server never answers: it must time out
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What the server does with a request: answer it, never answer (`hang`), or close (`hang_up`)."""
-
-    kind: Literal["answer", "hang", "hang_up"] = "answer"
-    status: int = 200
-    headers: tuple[tuple[str, str], ...] = ()
-    param: str | None = None
-    code: str | None = None  # the error body's `code` and `type`
-    type: str = "test_error"
-    page: bool = False  # answer with a proxy's HTML page instead of the API's JSON error envelope
-
-
-def error(
-    status: int,
-    *headers: tuple[str, str],
-    param: str | None = None,
-    code: str | None = None,
-    error_type: str = "test_error",
-) -> Reply:
-    return Reply("answer", status, headers, param, code, error_type)
-
-
-def proxy_page(status: int) -> Reply:
-    return Reply("answer", status, page=True)
 
 
 @dataclass(frozen=True)
@@ -72,33 +44,6 @@ class Expected:
     type: type[Exception]
     retry_after: float | None = None
     says: str = field(default=MESSAGE)  # part of the message the translated error must carry
-
-
-def serving(reply: Reply, heads: list[bytes] | None = None) -> contextlib.AbstractAsyncContextManager[str]:
-    """A server that reads each request whole (keeping its head in `heads`), then does what `reply`
-    says; yields /v1."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stop: asyncio.Event) -> None:
-        head = await read_request(reader)
-        if heads is not None:
-            heads.append(head)
-        if reply.kind == "hang":
-            await stop.wait()
-        elif reply.kind == "answer":
-            fields = {"message": MESSAGE, "type": reply.type, "param": reply.param, "code": reply.code}
-            page = f"<html><body><h1>{reply.status} from the proxy</h1></body></html>"
-            body = page.encode() if reply.page else orjson.dumps({"error": fields})
-            lines = [
-                f"HTTP/1.1 {reply.status} Whatever",
-                f"content-type: {'text/html' if reply.page else 'application/json'}",
-                f"content-length: {len(body)}",
-                "connection: close",
-                *(f"{name}: {value}" for name, value in reply.headers),
-            ]
-            writer.write("\r\n".join(lines).encode() + b"\r\n\r\n" + body)
-            await writer.drain()
-
-    return raw_server(handle)
 
 
 def backend_at(
