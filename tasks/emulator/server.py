@@ -40,10 +40,10 @@ whole life, and rowrelay alone may hold a thousand at once (its `max_in_flight`)
 
 
 def room_for_connections() -> None:
-    """Raise this process's soft open-file limit towards `_OPEN_FILES`, as servers commonly do; returns
-    the limit it has. Many systems start a process at 1,024 (macOS at 256): past it the server cannot
-    accept a connection, and a client streaming more responses than that at once waited for ever. The
-    run that starts the embedded emulator raises its own limit only afterwards, for itself."""
+    """Raise this process's soft open-file limit towards `_OPEN_FILES`, as servers commonly do. Many
+    systems start a process at 1,024 (macOS at 256): past it the server cannot accept a connection, and a
+    client streaming more responses than that at once waited for ever. The run that starts the embedded
+    emulator raises its own limit only afterwards, for itself."""
     if sys.platform == "win32":
         return  # no such limit on sockets there
     import resource
