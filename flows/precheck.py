@@ -188,6 +188,11 @@ def key_problem(endpoint: Endpoint, where: str = "--endpoints") -> str | None:
     problem = credentials_problem(settings, backend)
     if problem is None:
         return None
+    if backend != "azure" and settings.azure_auth == "entra":
+        return (
+            f"{said}: Microsoft Entra ID (azure_auth = entra, or ROWRELAY_AZURE_AUTH=entra) signs in to "
+            f"Azure OpenAI only, and this endpoint's backend is {backend}"
+        )
     if backend == "azure" and settings.azure_auth == "entra":
         return (
             f"{said}: {problem}"

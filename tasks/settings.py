@@ -33,8 +33,8 @@ class Settings(BaseSettings):
 
     backend: Backend = Field(
         "auto",
-        description="auto: OpenAI if a key or base URL is configured, else Azure if its endpoint is, else "
-        "the embedded emulator; "
+        description="auto: Azure if ROWRELAY_AZURE_AUTH=entra, else OpenAI if a key or base URL is "
+        "configured, else Azure if its endpoint is, else the embedded emulator; "
         "emulator; openai (any OpenAI-compatible base URL); azure (AZURE_OPENAI_ENDPOINT, and "
         "AZURE_OPENAI_API_KEY or ROWRELAY_AZURE_AUTH=entra); chat (Chat Completions, no background); "
         "agent (a Microsoft Agent Framework agent on OpenAI or the base URL; needs rowrelay[agents]).",
@@ -63,7 +63,7 @@ class Settings(BaseSettings):
         "key",
         description="How the azure backend signs in: key (the Azure OpenAI key) or entra (Microsoft "
         "Entra ID: az login, a service principal's AZURE_CLIENT_* variables or a managed identity; needs "
-        "rowrelay[azure]).",
+        "rowrelay[azure]; with backend auto, the run's backend is then azure, and any other is refused).",
     )
     azure_api_version: str = Field(
         "2025-04-01-preview",

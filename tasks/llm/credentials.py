@@ -13,6 +13,11 @@ _ENTRA_INSTEAD = ", or ROWRELAY_AZURE_AUTH=entra to sign in with Microsoft Entra
 def credentials_problem(settings: Settings, backend: str) -> str | None:
     """What the settings lack to authenticate to `backend` (`auto` resolved), in one line; None if nothing.
     Asked before a run starts (flows/precheck.py) and where its clients are built."""
+    if settings.azure_auth == "entra" and backend != "azure":  # else it would be ignored without a word
+        return (
+            f"ROWRELAY_AZURE_AUTH=entra signs in to Azure OpenAI only, and this run's backend is {backend}: "
+            "use --backend azure, or unset ROWRELAY_AZURE_AUTH"
+        )
     if backend == "azure":
         entra = settings.azure_auth == "entra"
         needed: list[tuple[str, object]] = [("AZURE_OPENAI_ENDPOINT", settings.azure_endpoint)]

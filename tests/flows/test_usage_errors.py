@@ -251,6 +251,28 @@ def test_a_backend_without_its_credentials_is_refused_before_anything_is_written
     assert not case.state.exists()
 
 
+def test_entra_id_sign_in_makes_auto_azure_and_refuses_any_other_backend(case: Case) -> None:
+    """`ROWRELAY_AZURE_AUTH=entra` means Azure: with `auto` it wins over an OpenAI key in the environment
+    (else the run went to OpenAI, or with no key to the emulator, and the setting did nothing), and an
+    explicit other backend is refused rather than run without the sign-in the user asked for."""
+    entra = {"ROWRELAY_AZURE_AUTH": "entra", "OPENAI_API_KEY": "sk-not-for-azure"}
+    assert case.refuse(env=entra) == "error: the azure backend needs AZURE_OPENAI_ENDPOINT (not set)"
+    for backend in ("openai", "emulator", "agent"):
+        assert case.refuse("--backend", backend, env=entra) == (
+            f"error: ROWRELAY_AZURE_AUTH=entra signs in to Azure OpenAI only, and this run's backend is "
+            f"{backend}: use --backend azure, or unset ROWRELAY_AZURE_AUTH"
+        )
+    endpoints = case.tmp / "endpoints.toml"
+    endpoints.write_text(
+        '[[endpoints]]\nname = "west"\nbackend = "openai"\nazure_auth = "entra"\napi_key_env = "OPENAI_API_KEY"\n'
+    )
+    assert case.refuse("--endpoints", str(endpoints), env=entra) == (
+        f"error: --endpoints {endpoints}: endpoint 'west': Microsoft Entra ID (azure_auth = entra, or "
+        "ROWRELAY_AZURE_AUTH=entra) signs in to Azure OpenAI only, and this endpoint's backend is openai"
+    )
+    assert not case.state.exists()
+
+
 def test_a_state_that_is_a_file_is_refused(case: Case) -> None:
     case.state.write_text("not a folder")
     assert case.refuse() == f"error: --state {case.state}: is a file, not a directory"
