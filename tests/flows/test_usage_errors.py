@@ -264,7 +264,8 @@ def test_entra_id_sign_in_makes_auto_azure_and_refuses_any_other_backend(case: C
         )
     endpoints = case.tmp / "endpoints.toml"
     endpoints.write_text(
-        '[[endpoints]]\nname = "west"\nbackend = "openai"\nazure_auth = "entra"\napi_key_env = "OPENAI_API_KEY"\n'
+        '[[endpoints]]\nname = "west"\nbackend = "openai"\nazure_auth = "entra"\n'
+        'api_key_env = "OPENAI_API_KEY"\n'
     )
     assert case.refuse("--endpoints", str(endpoints), env=entra) == (
         f"error: --endpoints {endpoints}: endpoint 'west': Microsoft Entra ID (azure_auth = entra, or "
