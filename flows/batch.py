@@ -15,67 +15,39 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import logging
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 from prefect.context import SyncClientContext, TagsContext
-from prefect.utilities.annotations import quote
 
-from rowrelay.flows.artifacts import ProgressArtifact, publish_summary
+from rowrelay.flows.artifacts import publish_summary
 from rowrelay.flows.backends import embedded_kept_up
 from rowrelay.flows.cancel_hook import cancel_on_the_server, running
 from rowrelay.flows.cluster import ClusterChoice, check_cost_cap, started
-from rowrelay.flows.cluster_run import bank_limits, run_on_cluster, shard_jobs, spread, threads_of
 from rowrelay.flows.input_reading import prepared_for
-from rowrelay.flows.narration import Narrator, log_outcome
+from rowrelay.flows.narration import log_outcome
 from rowrelay.flows.outcome import FailThreshold, final_state
 from rowrelay.flows.precheck import check_destinations, check_fields, check_keys, check_resume
+from rowrelay.flows.processing import process, whole
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.run_labels import label_flow_run
 from rowrelay.flows.run_logs import sent_to_flow_run
-from rowrelay.flows.targets import (
-    Target,
-    open_sessions,
-    recorded_endpoints,
-    resolve_targets,
-    rpm_of,
-    run_shards,
-)  # fmt: skip
+from rowrelay.flows.targets import Target, recorded_endpoints, resolve_targets
 from rowrelay.flows.tracked_flow import flow  # recorded in the local Prefect server when called
 from rowrelay.tasks.dataset import PreparedInput
-from rowrelay.tasks.llm.prices import unpriced_warning
-from rowrelay.tasks.records import rows
-from rowrelay.tasks.run import Progress, open_table
-from rowrelay.tasks.run.plan import send_order
-from rowrelay.tasks.run.spend import Spend, spent_so_far
+from rowrelay.tasks.run import open_table
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import RunRecord, StateTable, of_input, summarize, write_run_record
-from rowrelay.tasks.steps import export_results, load_input, plan
+from rowrelay.tasks.steps import export_results, load_input
 
 if TYPE_CHECKING:
     from prefect.task_runners import TaskRunner
 
     from rowrelay.tasks.llm.agent_backend import AgentFactory
     from rowrelay.tasks.llm.structured import OutputSchema
-    from rowrelay.tasks.records import RowStatus
-
-log = logging.getLogger("rowrelay.flow")
-progress_sink: contextvars.ContextVar[Callable[[Progress], None] | None] = contextvars.ContextVar(
-    "rowrelay_progress_sink", default=None
-)
-"""Where a caller (the CLI's progress bar, a notebook widget) wants progress; set it before the flow."""
-T = TypeVar("T")
-
-
-def _whole(value: T) -> T:
-    """Hand a task its argument as is: Prefect would otherwise walk big objects looking for futures.
-    (`quote` is unwrapped before the task body runs, so the task sees the plain value.)"""
-    return cast(T, quote(value))
 
 
 @dataclass(frozen=True)
@@ -186,7 +158,7 @@ async def run_batch(
 
 async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchResult:
     prepared = _handed_over(request) or prepared_for(
-        request, lambda reading: load_input(_whole(request.source), request.spec, reading)
+        request, lambda reading: load_input(whole(request.source), request.spec, reading)
     )
     check_fields(request, prepared)
     check_keys(request)
@@ -200,7 +172,7 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     await label_flow_run(table.batch_id, settings.model, settings.backend)
     with running(state_dir), contextlib.closing(table), embedded_kept_up(settings, url):
         _record_run(state_dir, request, out, settings, url, targets, prepared.reading)
-        stopped, held_back = await _process(settings, table, prepared, targets, factory, request, runner)
+        stopped, held_back = await process(settings, table, prepared, targets, factory, request, runner)
     if runner is not None:
         # The workers wrote the rows: read every writer's files again, and close at once (the export
         # and summary read the rows from memory).
@@ -231,7 +203,7 @@ async def _finish(
         latest = of_input(latest, prepared.keys)
     frame = latest.to_pandas()
     schema = None if output_schema is None else output_schema.schema
-    export_results(_whole(frame), _whole(prepared), out, _whole(schema))
+    export_results(whole(frame), whole(prepared), out, whole(schema))
     facts = summarize(latest, table.problems)
     held_back = held_back or {}
     log_outcome(table.batch_id, facts, str(out), held=sum(held_back.values()))
@@ -274,80 +246,6 @@ def _agent_factory(spec: str | None) -> AgentFactory | None:
     from rowrelay.tasks.llm.agent_backend import load_agent_factory  # Agent Framework only when asked for
 
     return load_agent_factory(spec)
-
-
-async def _process(
-    settings: Settings,
-    table: StateTable,
-    prepared: PreparedInput,
-    targets: list[Target],
-    agent: AgentFactory | None,
-    request: BatchRequest,
-    runner: TaskRunner[Any] | None,
-) -> tuple[str | None, dict[str, int]]:
-    """Run the shards, each on its endpoint's session (here, or as tasks on the cluster's workers when
-    `runner` is given); returns why the run stopped sending rows early (the cost cap), if it did, and the
-    rows its limit held back, per status. Every
-    endpoint has its own session (backend and rate budget) and runs its own shards, all endpoints at
-    once; the cost cap and the run's counters are the batch's, shared."""
-    output_schema = request.output_schema
-    artifact = await ProgressArtifact.create(table.batch_id)
-    sink = progress_sink.get()
-    narrator = Narrator()
-    left_alone: dict[RowStatus, int] = {}  # the plan's: rows of the state this run neither sends nor waits on
-    began = time.monotonic()
-
-    def on_progress(whole_table: Progress) -> None:
-        # The batch's elapsed time: a runner's own restarted with each shard it ran (a 5,000-row batch
-        # of 1,000-row shards showed 2:30, then 0:20 elapsed).
-        progress = replace(whole_table.without(left_alone), elapsed=time.monotonic() - began)
-        artifact(progress)
-        narrator(progress)
-        if sink is not None:
-            sink(progress)
-
-    async with contextlib.AsyncExitStack() as sessions_open:
-        try:
-            spend = Spend.open(settings, **spent_so_far(table))
-            if spend.rates is None:  # said before anything is sent: a billed model can still be priced
-                log.warning(unpriced_warning(spend.provider, spend.model, spend.tier))
-            sessions = open_sessions(
-                sessions_open, targets, table, prepared, spend, progress=on_progress, agent=agent,
-                output_schema=output_schema,
-            )  # fmt: skip
-            session = next(iter(sessions.values()))
-            policy = session.driver.context.policy  # what decides which rows are sent: the same for all
-            batch = plan(
-                _whole(table), _whole(prepared), policy, settings.shard_size, rpm_of(targets), request.limit
-            )
-            left_alone.update(batch.left_alone)
-            held: dict[str, int] = {str(status): n for status, n in batch.held_back.items()}
-            if held:
-                log.info(
-                    "--limit %d: %s to send left for a later run (the same command without --limit)",
-                    request.limit, rows(sum(held.values())),
-                )  # fmt: skip
-            shards = len(batch.shards)
-            log.info(
-                "batch %s: %s, %s done, %s holding a token (resumed first), %s to send, %d shard%s",
-                table.batch_id, rows(len(table) - sum(left_alone.values())), f"{batch.already_done:,}",
-                f"{batch.resumed:,}", f"{batch.to_send:,}", shards, "" if shards == 1 else "s",
-            )  # fmt: skip
-            if runner is not None and batch.shards:
-                schema = None if output_schema is None else output_schema.parts()
-                jobs = shard_jobs(
-                    spread(batch.shards, threads_of(runner)), targets, table.directory, prepared.prompt,
-                    instructions=prepared.instructions, agent=request.agent, output_schema=schema,
-                )  # fmt: skip
-                await run_on_cluster(runner, jobs, bank_limits(targets), table.directory, on_progress)
-                return None, held
-            await run_shards(sessions, batch.shards)
-            if not batch.shards:  # nothing to send or wait on: still say where the batch stands
-                session.runner.report_progress(len(table), time.monotonic())
-            return spend.stop_message(len(send_order(table, policy)) - sum(held.values())), held
-        finally:
-            narrator.close()
-            await artifact.finish()
 
 
 def _record_run(

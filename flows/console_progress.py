@@ -140,13 +140,13 @@ def money(update: RunProgress) -> str:
 
 
 def install(sink: Sink) -> contextvars.Token[Sink | None]:
-    from rowrelay.flows.batch import progress_sink
+    from rowrelay.flows.processing import progress_sink
 
     return progress_sink.set(sink)
 
 
 def uninstall(token: contextvars.Token[Sink | None]) -> None:
-    from rowrelay.flows.batch import progress_sink
+    from rowrelay.flows.processing import progress_sink
 
     progress_sink.reset(token)
 

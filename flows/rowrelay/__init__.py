@@ -25,7 +25,8 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 if TYPE_CHECKING:
-    from rowrelay.flows.batch import BatchResult, progress_sink, run_batch
+    from rowrelay.flows.batch import BatchResult, run_batch
+    from rowrelay.flows.processing import progress_sink
     from rowrelay.flows.request import BatchRequest
     from rowrelay.flows.state_commands import retry
     from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
@@ -49,7 +50,8 @@ if TYPE_CHECKING:
     from rowrelay.tasks.state import StateTable, latest_sql, load, read_table, summary
 
 _HOMES = {
-    "rowrelay.flows.batch": ["BatchResult", "progress_sink", "run_batch"],
+    "rowrelay.flows.batch": ["BatchResult", "run_batch"],
+    "rowrelay.flows.processing": ["progress_sink"],
     "rowrelay.flows.request": ["BatchRequest"],
     "rowrelay.flows.state_commands": ["retry"],
     "rowrelay.tasks.emulator": ["EmulatorConfig", "LatencySpec", "RunningEmulator", "running_emulator"],

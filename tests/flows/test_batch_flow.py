@@ -170,7 +170,8 @@ async def test_an_edited_input_resumes_with_each_result_on_its_own_row(
     created twice. The export once joined results by where each row was when first planned, so a
     sorted input paired one ticket with another's answer, and a removed row failed the export; the
     run's counts and progress covered the state's rows, not its input's."""
-    from rowrelay.flows.batch import progress_sink, run_batch
+    from rowrelay.flows.batch import run_batch
+    from rowrelay.flows.processing import progress_sink
     from rowrelay.tasks.run import Progress
     from rowrelay.tasks.state import StateTable
 
@@ -216,7 +217,8 @@ async def test_progress_counts_the_batchs_time_across_its_shards(
 ) -> None:
     """Each shard's runner counted elapsed time from its own start, so a 5,000-row batch of 1,000-row
     shards showed `2:30 elapsed`, then `0:20 elapsed` as the next shard began."""
-    from rowrelay.flows.batch import progress_sink, run_batch
+    from rowrelay.flows.batch import run_batch
+    from rowrelay.flows.processing import progress_sink
     from rowrelay.tasks.run import Progress
 
     monkeypatch.setenv("ROWRELAY_SHARD_SIZE", "2")

@@ -1,0 +1,123 @@
+"""The batch flow's middle: plan the rows this run takes, then run their shards, each on its endpoint's
+session, here or as tasks on a Dask cluster's workers, with the batch's progress told to whoever asked
+(`progress_sink`), Prefect's progress artifact and the log."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from prefect.utilities.annotations import quote
+
+from rowrelay.flows.artifacts import ProgressArtifact
+from rowrelay.flows.cluster_run import bank_limits, run_on_cluster, shard_jobs, spread, threads_of
+from rowrelay.flows.narration import Narrator
+from rowrelay.flows.request import BatchRequest
+from rowrelay.flows.targets import Target, open_sessions, rpm_of, run_shards
+from rowrelay.tasks.dataset import PreparedInput
+from rowrelay.tasks.llm.prices import unpriced_warning
+from rowrelay.tasks.records import rows
+from rowrelay.tasks.run import Progress
+from rowrelay.tasks.run.plan import send_order
+from rowrelay.tasks.run.spend import Spend, spent_so_far
+from rowrelay.tasks.settings import Settings
+from rowrelay.tasks.state import StateTable
+from rowrelay.tasks.steps import plan
+
+if TYPE_CHECKING:
+    from prefect.task_runners import TaskRunner
+
+    from rowrelay.tasks.llm.agent_backend import AgentFactory
+    from rowrelay.tasks.records import RowStatus
+
+log = logging.getLogger("rowrelay.flow")
+progress_sink: contextvars.ContextVar[Callable[[Progress], None] | None] = contextvars.ContextVar(
+    "rowrelay_progress_sink", default=None
+)
+"""Where a caller (the CLI's progress bar, a notebook widget) wants progress; set it before the flow."""
+T = TypeVar("T")
+
+
+def whole(value: T) -> T:
+    """Hand a task its argument as is: Prefect would otherwise walk big objects looking for futures.
+    (`quote` is unwrapped before the task body runs, so the task sees the plain value.)"""
+    return cast(T, quote(value))
+
+
+async def process(
+    settings: Settings,
+    table: StateTable,
+    prepared: PreparedInput,
+    targets: list[Target],
+    agent: AgentFactory | None,
+    request: BatchRequest,
+    runner: TaskRunner[Any] | None,
+) -> tuple[str | None, dict[str, int]]:
+    """Run the shards, each on its endpoint's session (here, or as tasks on the cluster's workers when
+    `runner` is given); returns why the run stopped sending rows early (the cost cap), if it did, and the
+    rows its limit held back, per status. Every
+    endpoint has its own session (backend and rate budget) and runs its own shards, all endpoints at
+    once; the cost cap and the run's counters are the batch's, shared."""
+    output_schema = request.output_schema
+    artifact = await ProgressArtifact.create(table.batch_id)
+    sink = progress_sink.get()
+    narrator = Narrator()
+    left_alone: dict[RowStatus, int] = {}  # the plan's: rows of the state this run neither sends nor waits on
+    began = time.monotonic()
+
+    def on_progress(whole_table: Progress) -> None:
+        # The batch's elapsed time: a runner's own restarted with each shard it ran (a 5,000-row batch
+        # of 1,000-row shards showed 2:30, then 0:20 elapsed).
+        progress = replace(whole_table.without(left_alone), elapsed=time.monotonic() - began)
+        artifact(progress)
+        narrator(progress)
+        if sink is not None:
+            sink(progress)
+
+    async with contextlib.AsyncExitStack() as sessions_open:
+        try:
+            spend = Spend.open(settings, **spent_so_far(table))
+            if spend.rates is None:  # said before anything is sent: a billed model can still be priced
+                log.warning(unpriced_warning(spend.provider, spend.model, spend.tier))
+            sessions = open_sessions(
+                sessions_open, targets, table, prepared, spend, progress=on_progress, agent=agent,
+                output_schema=output_schema,
+            )  # fmt: skip
+            session = next(iter(sessions.values()))
+            policy = session.driver.context.policy  # what decides which rows are sent: the same for all
+            batch = plan(
+                whole(table), whole(prepared), policy, settings.shard_size, rpm_of(targets), request.limit
+            )
+            left_alone.update(batch.left_alone)
+            held: dict[str, int] = {str(status): n for status, n in batch.held_back.items()}
+            if held:
+                log.info(
+                    "--limit %d: %s to send left for a later run (the same command without --limit)",
+                    request.limit, rows(sum(held.values())),
+                )  # fmt: skip
+            shards = len(batch.shards)
+            log.info(
+                "batch %s: %s, %s done, %s holding a token (resumed first), %s to send, %d shard%s",
+                table.batch_id, rows(len(table) - sum(left_alone.values())), f"{batch.already_done:,}",
+                f"{batch.resumed:,}", f"{batch.to_send:,}", shards, "" if shards == 1 else "s",
+            )  # fmt: skip
+            if runner is not None and batch.shards:
+                schema = None if output_schema is None else output_schema.parts()
+                jobs = shard_jobs(
+                    spread(batch.shards, threads_of(runner)), targets, table.directory, prepared.prompt,
+                    instructions=prepared.instructions, agent=request.agent, output_schema=schema,
+                )  # fmt: skip
+                await run_on_cluster(runner, jobs, bank_limits(targets), table.directory, on_progress)
+                return None, held
+            await run_shards(sessions, batch.shards)
+            if not batch.shards:  # nothing to send or wait on: still say where the batch stands
+                session.runner.report_progress(len(table), time.monotonic())
+            return spend.stop_message(len(send_order(table, policy)) - sum(held.values())), held
+        finally:
+            narrator.close()
+            await artifact.finish()
