@@ -78,7 +78,11 @@ def _clients(
     if problem is not None:
         raise UsageError(problem)
     # Both clients share one token, so it is fetched once for the run, not once per client.
-    tokens = EntraTokens() if _signs_in_with_entra(settings, backend) else None
+    tokens = (
+        EntraTokens.for_endpoint(settings.azure_endpoint or "")
+        if _signs_in_with_entra(settings, backend)
+        else None
+    )
 
     def make(retries: int) -> openai.AsyncOpenAI:
         if backend == "azure":

@@ -13,15 +13,21 @@ asks it for each call too (wire.py), so one token is shared by every call and fe
 - with no good token, the failure stops the run before anything is sent (`BackendRefusedError`, like a
   401), in one line saying how to sign in; the rows are left pending for the next run.
 A credential is opened for each fetch and closed after it, so nothing outlives the run.
+
+An endpoint in Azure Government (`*.azure.us`) or Azure China (`*.azure.cn`) gets that cloud's scope and
+signs in at that cloud's authority (unless `AZURE_AUTHORITY_HOST` names one): with the public cloud's, its
+tokens were refused, or never issued.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from rowrelay.tasks.llm.calls import BackendRefusedError
 
@@ -32,7 +38,13 @@ if TYPE_CHECKING:  # azure-identity is an optional extra, imported only when Ent
 log = logging.getLogger(__name__)
 
 SCOPE = "https://cognitiveservices.azure.com/.default"
-"""What an Azure OpenAI token is for (Azure AI services' audience)."""
+"""What an Azure OpenAI token is for (Azure AI services' audience), in the public cloud."""
+SOVEREIGN_CLOUDS = {
+    ".azure.us": ("https://cognitiveservices.azure.us/.default", "login.microsoftonline.us"),
+    ".azure.cn": ("https://cognitiveservices.azure.cn/.default", "login.chinacloudapi.cn"),
+}
+"""An endpoint's domain: its cloud's scope for Azure OpenAI and its Entra ID authority (Microsoft's
+Azure Government and Azure China documentation)."""
 REFRESH_AHEAD = 300.0
 """Seconds before expiry a token is fetched again: a call started now must not carry one that ends
 while it is on its way. Entra ID's tokens last an hour or more."""
@@ -50,10 +62,21 @@ SIGN_IN = (
 )
 
 
-def default_credential() -> AsyncTokenCredential:
+def cloud_of(endpoint: str) -> tuple[str, str | None]:
+    """The scope a token for `endpoint` is asked for, and the authority to ask (None: the default)."""
+    host = (urlsplit(endpoint).hostname or "").lower()
+    for domain, (scope, authority) in SOVEREIGN_CLOUDS.items():
+        if host.endswith(domain):
+            return scope, authority
+    return SCOPE, None
+
+
+def default_credential(authority: str | None = None) -> AsyncTokenCredential:
     from azure.identity.aio import DefaultAzureCredential
 
-    return DefaultAzureCredential()
+    if authority is None or os.environ.get("AZURE_AUTHORITY_HOST"):  # the user's own choice wins
+        return DefaultAzureCredential()
+    return DefaultAzureCredential(authority=authority)
 
 
 class EntraTokens:
@@ -64,14 +87,22 @@ class EntraTokens:
         self,
         credential: Callable[[], AsyncTokenCredential] | None = None,
         clock: Callable[[], float] = time.time,
+        scope: str = SCOPE,
     ) -> None:
         self._credential = credential or default_credential
+        self._scope = scope
         self._clock = clock  # Entra ID's `expires_on` is epoch seconds
         self._token: str | None = None
         self._expires_on = 0.0
         self._refresh_at = 0.0
         self._fetching: asyncio.Lock | None = None
         self._told_failing = False
+
+    @classmethod
+    def for_endpoint(cls, endpoint: str) -> EntraTokens:
+        """Tokens for the Azure OpenAI resource at `endpoint`, from its cloud."""
+        scope, authority = cloud_of(endpoint)
+        return cls(lambda: default_credential(authority), scope=scope)  # looked up at each fetch
 
     async def __call__(self) -> str:
         if self._token is not None and self._clock() < self._refresh_at:
@@ -110,7 +141,7 @@ class EntraTokens:
 
     async def _fetch(self) -> AccessToken:
         async with self._credential() as credential:
-            token: AccessToken = await credential.get_token(SCOPE)
+            token: AccessToken = await credential.get_token(self._scope)
             return token
 
 

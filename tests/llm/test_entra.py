@@ -24,7 +24,7 @@ from rowrelay.tasks.emulator.replies import AZURE_ACCESS_DENIED
 from rowrelay.tasks.errors import ResponseGoneError
 from rowrelay.tasks.llm import BackendRefusedError, RowRequest, entra, make_backend
 from rowrelay.tasks.llm.credentials import credentials_problem
-from rowrelay.tasks.llm.entra import REFRESH_AHEAD, RETRY_AFTER, SCOPE, EntraTokens
+from rowrelay.tasks.llm.entra import REFRESH_AHEAD, RETRY_AFTER, SCOPE, SOVEREIGN_CLOUDS, EntraTokens
 from rowrelay.tasks.llm.responses_backend import ResponsesBackend
 from rowrelay.tasks.run import RunReport, open_session
 from rowrelay.tasks.settings import Settings
@@ -52,9 +52,11 @@ class Identity:
         self.clock, self.answers, self.lifetime = clock, list(answers), lifetime
         self.fetches, self.opened, self.closed = 0, 0, 0
         self.scopes: list[tuple[str, ...]] = []
+        self.authorities: list[str | None] = []
 
-    def credential(self) -> Identity:
+    def credential(self, authority: str | None = None) -> Identity:
         self.opened += 1
+        self.authorities.append(authority)
         return self
 
     async def __aenter__(self) -> Identity:
@@ -170,6 +172,33 @@ async def test_no_token_at_all_stops_with_the_first_line_of_why_and_how_to_sign_
     )
     with pytest.raises(BackendRefusedError):
         await tokens(Identity(clock, why))()  # and with none ever fetched
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "scope", "authority"),
+    [
+        ("https://res.openai.azure.com", SCOPE, None),
+        ("https://res.cognitiveservices.azure.com/", SCOPE, None),
+        ("https://res.openai.azure.us", *SOVEREIGN_CLOUDS[".azure.us"]),
+        ("https://RES.OPENAI.AZURE.CN/", *SOVEREIGN_CLOUDS[".azure.cn"]),
+    ],
+)
+async def test_an_endpoint_in_a_sovereign_cloud_asks_that_clouds_authority_for_its_scope(
+    endpoint: str, scope: str, authority: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the public cloud's scope, Azure Government and Azure China refuse the token (or never issue
+    it): the endpoint's domain decides both, for the client a run builds."""
+    identity = Identity(Clock(), "token")
+    monkeypatch.setattr(entra, "default_credential", identity.credential)
+    backend = make_backend(azure_settings(endpoint))
+    try:
+        assert isinstance(backend, ResponsesBackend)
+        # The SDK client's own way to its token provider (what it calls before each request).
+        assert await backend._creates._get_azure_ad_token() == "token"  # type: ignore[attr-defined]
+    finally:
+        await backend.aclose()
+    assert (identity.scopes, identity.authorities) == ([(scope,)], [authority])
+    assert scope.startswith("https://cognitiveservices.azure.")
 
 
 @pytest.mark.parametrize("transport", ["sdk", "lean"])
