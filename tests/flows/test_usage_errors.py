@@ -25,6 +25,7 @@ from rowrelay.tasks.emulator import RunningEmulator
 from rowrelay.tasks.state import StateTable
 from tests.support.cli import ROOT
 from tests.support.last_run import ran_on
+from tests.support.local_prefect import stopped_afterwards
 from tests.support.preforked import Preforked, preforked
 from tests.support.tickets import TEMPLATE, write_tickets
 
@@ -100,8 +101,12 @@ def commands(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Preforked]:
 
 
 @pytest.fixture
-def case(tmp_path: Path, commands: Preforked) -> Case:
-    return Case(tmp_path, commands)
+def case(tmp_path: Path, commands: Preforked) -> Iterator[Case]:
+    """A run these tests expect refused that was not (a regression) may get as far as starting the local
+    Prefect server or the embedded emulator under the case's home: stopped after the test either way."""
+    made = Case(tmp_path, commands)
+    with stopped_afterwards(made.home):
+        yield made
 
 
 def test_a_run_that_passes_every_check_fails_in_these_processes_where_it_reaches_prefect(case: Case) -> None:
