@@ -17,7 +17,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
 from prefect import Flow
-from prefect.context import FlowRunContext
+from prefect.context import FlowRunContext, SyncClientContext
 
 from rowrelay.flows.prefect_api import configured_api
 
@@ -31,8 +31,10 @@ class LocallyTracked(Flow[P, R]):
     """An async flow that, called where no Prefect API is configured, runs recorded in the local server."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if configured_api() is not None or FlowRunContext.get() is not None:
+        if FlowRunContext.get() is not None:  # a subflow: its parent's run set up the clients
             return super().__call__(*args, **kwargs)
+        if configured_api() is not None:
+            return self._on_one_sync_client(args, kwargs)
         return self._recorded_locally(args, kwargs)
 
     def with_options(self, **options: Any) -> LocallyTracked[P, R]:
@@ -51,6 +53,14 @@ class LocallyTracked(Flow[P, R]):
         tracking = await asyncio.to_thread(PrefectTracking.begin, load_settings())
         await asyncio.to_thread(tracking.ready)
         with tracking.applied(_said):
+            return await self._on_one_sync_client(args, kwargs)
+
+    async def _on_one_sync_client(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The flow run, with one sync Prefect client for all of it, set up before Prefect's engine
+        starts. Without it, the engine made a client of its own to ask the server for its default result
+        storage, loading the CA bundle again (16 ms of CPU before the first create) and leaving the
+        connection for the garbage collector; the flow's task runs took another (flows/batch.py)."""
+        with SyncClientContext.get_or_create():
             return await Flow.__call__(self, *args, **kwargs)
 
 
