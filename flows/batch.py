@@ -147,7 +147,9 @@ async def run_batch(
     # run keeps its tags, which automations and filters match on.
     # One Prefect client for every task run: without a client in context, each task run (load, plan,
     # shards, export) and the result store made its own, and each loaded the CA bundle (60 ms of CPU
-    # on this machine) on the way to the first create or after the last answer (py-spy).
+    # on this machine) on the way to the first create or after the last answer (py-spy). Called from
+    # Python or the CLI, the flow already runs in one (flows/tracked_flow.py), reused here; a
+    # deployment's worker runs the flow without that call.
     with sent_to_flow_run(), TagsContext(current_tags=set()), SyncClientContext.get_or_create():
         if cluster is None:
             return await _run(request, None)
