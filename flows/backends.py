@@ -15,9 +15,8 @@ def backend_name(settings: Settings) -> str:
     """The backend a run with these settings talks to: `auto` resolved, nothing started."""
     if settings.backend != "auto":
         return settings.backend
-    if (
-        settings.azure_auth == "entra"
-    ):  # only Azure signs in with Entra ID: an OpenAI key set too is not meant
+    # Only Azure signs in with Entra ID: an OpenAI key set as well is not the one meant.
+    if settings.azure_auth == "entra":
         return "azure"
     if settings.api_key is not None or settings.base_url:
         return "openai"
