@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 
 from rowrelay.flows.cli_errors import fail
+from rowrelay.flows.default_batch import the_batch
 from rowrelay.flows.state_commands import StateArg, existing
 from rowrelay.tasks.errors import LeaseHeldError, StateError, UsageError
 
@@ -34,12 +35,13 @@ _LISTED = 50
 
 
 def repair(
-    state: StateArg,
+    state: StateArg = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Say what would be moved; move nothing.")
     ] = False,
 ) -> None:
     """Move damaged state files aside into STATE/damaged/ and say which rows fall back to what."""
+    state = the_batch(state, "repair", changes_it=True)
     from rowrelay.tasks.state.damage import move_aside, scan
     from rowrelay.tasks.state.files import DAMAGED
 

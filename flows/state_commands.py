@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rowrelay.flows.cli_errors import fail, state_problem
+from rowrelay.flows.default_batch import the_batch
 from rowrelay.tasks.errors import StateError, UsageError
 from rowrelay.tasks.records import (
     IN_FLIGHT,
@@ -33,7 +34,14 @@ if TYPE_CHECKING:
     from rowrelay.tasks.state import StateTable
 
 out = Console(markup=False)  # plain text: a batch named `data[v2]` holds no style
-StateArg = Annotated[Path, typer.Argument(help="The batch's state directory.")]
+StateArg = Annotated[
+    Path | None,
+    typer.Argument(
+        help="The batch's state directory; left out, the batch run last under ROWRELAY_STATE_DIR "
+        "(data/state) here (for cancel, retry and repair: the only one there).",
+        show_default=False,
+    ),
+]
 _RETRY_DEFAULT = ",".join(RETRY_BY_DEFAULT)
 
 
@@ -47,13 +55,14 @@ def existing(state: Path) -> Path:
 
 
 def status(
-    state: StateArg,
+    state: StateArg = None,
     plot: Annotated[
         Path | None,
         typer.Option(help="Also draw latency, completions over time and statuses into this PNG."),
     ] = None,
 ) -> None:
     """Counts by status, tokens, latency percentiles; readable while a run is going."""
+    state = the_batch(state, "status")
     from rowrelay.tasks.state import summary
     from rowrelay.tasks.state.failures import kinds_said
 
@@ -103,8 +112,9 @@ _STOP_THAT_RUN = (
 )
 
 
-def cancel(state: StateArg) -> None:
+def cancel(state: StateArg = None) -> None:
     """Cancel the batch's in-flight background responses on the server (the state stays resumable)."""
+    state = the_batch(state, "cancel", changes_it=True)
     from rowrelay.flows.cancelling import cancel_batch
     from rowrelay.tasks.run.cancel import said_on_stop
 
@@ -128,12 +138,13 @@ def cancel(state: StateArg) -> None:
 
 
 def retry(
-    state: StateArg,
+    state: StateArg = None,
     status: Annotated[
         str, typer.Option("--status", help="Statuses to make eligible again.")
     ] = _RETRY_DEFAULT,
 ) -> None:
     """Make rows with these statuses eligible again (they go back to pending; completed never do)."""
+    state = the_batch(state, "retry", changes_it=True)
     wanted = [s.strip() for s in status.split(",") if s.strip()]
     refused = [s for s in wanted if s not in NOT_COMPLETED]
     if refused:
@@ -162,11 +173,13 @@ def retry(
 
 
 def export(
-    state: StateArg,
+    state: StateArg = None,
+    *,
     output: Annotated[Path, typer.Option(help="Where to write (.parquet, .csv, .tsv or .jsonl).")],
     input: Annotated[Path | None, typer.Option(help="The batch's input, if it has moved.")] = None,
 ) -> None:
     """Write the input joined with each row's current result, in input order."""
+    state = the_batch(state, "export")
     from rowrelay.flows.input_reading import reading_of
     from rowrelay.tasks.dataset import InputSpec, output_problem, read_prepared, replaces_input, write_output
     from rowrelay.tasks.state import read_run_record, read_table, results_frame

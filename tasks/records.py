@@ -11,6 +11,9 @@ from typing import Literal, get_args
 DEFAULT_HOME = Path("~/.rowrelay")
 """Where rowrelay keeps its own files when ROWRELAY_HOME is unset (the settings' default, and what the
 `rowrelay` command reads before it imports the settings)."""
+DEFAULT_STATE_DIR = Path("data/state")
+"""Where a run keeps its batch's state when no `--state` is given and ROWRELAY_STATE_DIR is unset (the
+settings' default, and where `status` and the other state commands look for a batch not named)."""
 
 RowStatus = Literal[
     "pending",  # planned, never sent

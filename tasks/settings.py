@@ -17,7 +17,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rowrelay.tasks.errors import UsageError
-from rowrelay.tasks.records import DEFAULT_HOME, POLL_STREAMS, WaitMode
+from rowrelay.tasks.records import DEFAULT_HOME, DEFAULT_STATE_DIR, POLL_STREAMS, WaitMode
 from rowrelay.tasks.urls import CREDENTIALS_IN_URL, HttpUrl
 
 Backend = Literal["auto", "emulator", "openai", "azure", "chat", "agent"]
@@ -139,7 +139,7 @@ class Settings(BaseSettings):
     )
     checkpoint_interval: float = Field(0.2, gt=0, description="Longest wait before a group commit.")
     checkpoint_rows: int = Field(1000, ge=1, description="Changed rows that force a group commit.")
-    state_dir: Path = Field(Path("data/state"), description="Where batch state tables live by default.")
+    state_dir: Path = Field(DEFAULT_STATE_DIR, description="Where batch state tables live by default.")
     output_dir: Path = Field(Path("data/output"), description="Where outputs go when no path is given.")
     home: Path = Field(
         DEFAULT_HOME,
