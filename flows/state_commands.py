@@ -174,24 +174,35 @@ def retry(
 
 def export(
     state: StateArg = None,
-    *,
-    output: Annotated[Path, typer.Option(help="Where to write (.parquet, .csv, .tsv or .jsonl).")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where to write (.parquet, .csv, .tsv or .jsonl); by default the batch's own output, "
+            "where its run writes.",
+            show_default=False,
+        ),
+    ] = None,
     input: Annotated[Path | None, typer.Option(help="The batch's input, if it has moved.")] = None,
 ) -> None:
     """Write the input joined with each row's current result, in input order."""
-    state = the_batch(state, "export")
     from rowrelay.flows.input_reading import reading_of
     from rowrelay.tasks.dataset import InputSpec, output_problem, read_prepared, replaces_input, write_output
     from rowrelay.tasks.state import read_run_record, read_table, results_frame
     from rowrelay.tasks.state.results import changed_inputs
 
-    problem = output_problem(output)  # before the input and the table are read, as `run` does
-    if problem is not None:
-        fail(f"--output {output}: {problem}")
+    state = the_batch(state, "export")
+    if output is not None and (problem := output_problem(output)) is not None:
+        fail(f"--output {output}: {problem}")  # before the input and the table are read, as `run` does
     try:
         record = read_run_record(existing(state))
     except StateError as exc:
         fail(state_problem(exc, state))
+    if output is None:
+        if record is None or not record.output:
+            fail("this batch has no output on record: pass --output")
+        output = Path(record.output)
+        if (problem := output_problem(output)) is not None:
+            fail(f"the batch's output {output}: {problem}")
     recorded = record.input if record is not None else None
     source = input or (Path(recorded) if recorded else None)
     if source is None:

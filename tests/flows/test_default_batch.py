@@ -1,15 +1,19 @@
 """`rowrelay status | export | cancel | retry | repair` with no STATE: the batch a run made here, under
-its default state directory (flows/default_batch.py), as the installed command runs in the user's folder."""
+its default state directory (flows/default_batch.py), as the installed command runs in the user's folder;
+and `export` with no `--output`: the batch's own output."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from rowrelay.tasks.emulator import RunningEmulator
 from rowrelay.tasks.state.files import BATCH_FILE
 from tests.support.cli import rowrelay
+from tests.support.finished_batch import finished_batch
 from tests.support.runs import new_table
 
 
@@ -72,3 +76,18 @@ def test_retry_takes_the_only_batch_and_the_state_directory_variable_is_honoured
     assert (done.returncode, done.stderr) == (0, "")  # the only one: nothing to say about the choice
     said = " ".join(done.stdout.split())  # the console wraps at its width
     assert said == "no row is failed or incomplete or expired or orphaned: nothing to make eligible again"
+
+
+def test_export_with_no_output_writes_the_batchs_own(tmp_path: Path, emulator: RunningEmulator) -> None:
+    state = finished_batch(emulator, tmp_path, 4)  # its run's output: tmp_path/out.csv (never written)
+    done = rowrelay(["export", str(state)], _environment(tmp_path), cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert " ".join(done.stdout.split()) == f"wrote {tmp_path / 'out.csv'}"
+    written = pd.read_csv(tmp_path / "out.csv")
+    assert (len(written), set(written["rowrelay_status"])) == (4, {"completed"})
+    (state / "run.json").unlink()  # a batch run from Python on a DataFrame records none
+    refused = rowrelay(["export", str(state)], _environment(tmp_path), cwd=tmp_path)
+    assert (refused.returncode, refused.stderr) == (
+        2,
+        "error: this batch has no output on record: pass --output\n",
+    )
