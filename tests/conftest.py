@@ -24,8 +24,9 @@ _PREFECT_LEFTOVERS = (
     "ignore:Exception ignored in. <function _SelectorTransport.__del__"
     ":pytest.PytestUnraisableExceptionWarning",
 )
-"""Prefect's API client leaves keep-alive sockets and transports for the garbage collector (for one, each
-flow run's `_read_server_default_result_storage_block_id` opens a sync client it never closes)."""
+"""Sockets and transports left for the garbage collector by libraries the test drives: Prefect's clients
+(its engine's own sync client did, per flow run, before flows/tracked_flow.py gave the run one), and
+distributed's connect, which leaves the socket of a failed handshake (tests/cluster/test_address.py)."""
 _FLOW_TESTS = Path(__file__).parent / "flows"
 
 
@@ -51,9 +52,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(autouse=True)
 def _collect_prefect_leftovers(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Collect Prefect's leftovers when a test that met Prefect ends, with ResourceWarning silenced for
-    just this sweep. Left to the collector, they surfaced in whichever later test it happened to run:
-    a Dask test with no Prefect in it failed in CI on a socket an earlier test's flow run had left."""
+    """Collect those leftovers when a test that met Prefect ends, with ResourceWarning silenced for just
+    this sweep. Left to the collector, they surfaced in whichever later test it happened to run: in CI,
+    test_bank_gone.py (no Prefect in it) failed on the socket test_address.py had left."""
     yield
     if _meets_prefect(request.node):
         with warnings.catch_warnings():
