@@ -185,12 +185,12 @@ def export(
     input: Annotated[Path | None, typer.Option(help="The batch's input, if it has moved.")] = None,
 ) -> None:
     """Write the input joined with each row's current result, in input order."""
+    state = the_batch(state, "export")  # before pandas' import: a refusal here needs none
     from rowrelay.flows.input_reading import reading_of
     from rowrelay.tasks.dataset import InputSpec, output_problem, read_prepared, replaces_input, write_output
     from rowrelay.tasks.state import read_run_record, read_table, results_frame
     from rowrelay.tasks.state.results import changed_inputs
 
-    state = the_batch(state, "export")
     if output is not None and (problem := output_problem(output)) is not None:
         fail(f"--output {output}: {problem}")  # before the input and the table are read, as `run` does
     try:

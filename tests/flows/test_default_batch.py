@@ -14,12 +14,13 @@ from rowrelay.tasks.emulator import RunningEmulator
 from rowrelay.tasks.state.files import BATCH_FILE
 from tests.support.cli import rowrelay
 from tests.support.finished_batch import finished_batch
+from tests.support.local_prefect import environment
 from tests.support.runs import new_table
 
 
 def _environment(tmp_path: Path, **extra: str) -> dict[str, str]:
-    kept = {k: v for k, v in os.environ.items() if not k.startswith(("ROWRELAY_", "OPENAI_", "AZURE_"))}
-    return {**kept, "ROWRELAY_HOME": str(tmp_path / "home"), **extra}
+    """The user's environment without rowrelay's, Prefect's or a key's settings; a home of the test's."""
+    return environment(tmp_path / "home", tmp_path / "client-prefect", **extra)
 
 
 def _batch(directory: Path, rows: int, made_at: float) -> None:
