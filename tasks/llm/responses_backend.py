@@ -20,7 +20,8 @@ from rowrelay.tasks.llm.calls import (
     snapshot_of,
     translate,
 )
-from rowrelay.tasks.llm.wire import EventStream, Wire
+from rowrelay.tasks.llm.event_stream import EventStream
+from rowrelay.tasks.llm.wire import Wire
 
 HeadersHook = Callable[[Mapping[str, str]], None]
 Transport = Literal["lean", "sdk"]
@@ -35,6 +36,16 @@ _LIFECYCLE = frozenset(
         "response.incomplete",
     }
 )
+
+
+_LIFECYCLE_NAMES = frozenset(kind.encode() for kind in _LIFECYCLE)
+
+
+def _passable(name: bytes) -> bool:
+    """Events the lean transport need not decode when the next one is already read: a Responses event
+    (`response.*`) that carries no response, so its sequence number is all `_updates` keeps of it. An
+    `error` event is never passed over."""
+    return name.startswith(b"response.") and name not in _LIFECYCLE_NAMES
 
 
 class ResponsesBackend:
@@ -109,7 +120,7 @@ class ResponsesBackend:
         answer: Any = None
         try:
             if self._wires is not None:
-                opened = await self._wires[0].stream("POST", "responses", body)
+                opened = await self._wires[0].stream("POST", "responses", body, passable=_passable)
                 headers = opened.headers
                 if _plain(headers):
                     answer = await opened.json()
@@ -153,7 +164,9 @@ class ResponsesBackend:
             if self._wires is not None:
                 path = f"responses/{quote(response_id, safe='')}"
                 query = {"stream": "true", **({"starting_after": str(after)} if after >= 0 else {})}
-                opened = await self._wires[1].stream("GET", path, params=query, retries=self._retries)
+                opened = await self._wires[1].stream(
+                    "GET", path, params=query, retries=self._retries, passable=_passable
+                )
                 if _plain(opened.headers):
                     await opened.json()  # read to the end: the connection goes back to the pool
                 else:
@@ -229,16 +242,19 @@ async def _updates(stream: _Stream, *, creating: bool = False) -> AsyncGenerator
     never learnt its id."""
     named = not creating
     passed, last_passed = 0, -1  # text deltas read in one piece with the event after them, not handed on
+    lean = stream if isinstance(stream, EventStream) else None
     try:
         async with stream:
             async for event in stream:
                 if isinstance(event, dict):
+                    if lean is not None:  # the deltas it passed over before this event
+                        passed += lean.take_passed()
                     kind, number = event["type"], event["sequence_number"]
                     if kind not in _LIFECYCLE:
                         # A stream read in large pieces (a fast server, or a reader catching up)
                         # brings dozens of deltas at once; each handed up the waiter's generators cost
                         # as much as reading it, for a cursor the next event, already here, moves on.
-                        if isinstance(stream, EventStream) and stream.buffered:
+                        if lean is not None and lean.buffered:
                             passed, last_passed = passed + 1, number
                             continue
                         snapshot = None
@@ -252,6 +268,10 @@ async def _updates(stream: _Stream, *, creating: bool = False) -> AsyncGenerator
                 yield StreamUpdate(number, snapshot, passed + 1)
                 passed = 0
     except Exception as exc:
+        if lean is not None and (pending := lean.take_passed()):  # read after anything counted above
+            number = lean.last_passed_number()
+            if number is not None:
+                passed, last_passed = passed + pending, number
         if passed:  # the cursor stays exact: the break comes after the last delta read
             yield StreamUpdate(last_passed, None, passed)
         if isinstance(exc, openai.OpenAIError):

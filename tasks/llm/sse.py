@@ -35,6 +35,10 @@ class EventDecoder:
         self._retry: int | None = None
 
     def feed(self, chunk: bytes) -> list[bytes]:
+        return [data for _, data in self.feed_named(chunk)]
+
+    def feed_named(self, chunk: bytes) -> list[tuple[bytes, bytes]]:
+        """As `feed`, each event with its name (its `event:` field, empty when it set none)."""
         if self._skip_lf:
             self._skip_lf = False
             if chunk[:1] == _LF:
@@ -56,12 +60,12 @@ class EventDecoder:
             self._partial.append(rest)
         return self._lines(lines)
 
-    def _lines(self, lines: list[bytes]) -> list[bytes]:
-        events: list[bytes] = []
+    def _lines(self, lines: list[bytes]) -> list[tuple[bytes, bytes]]:
+        events: list[tuple[bytes, bytes]] = []
         for line in lines:
             if not line:
                 if self._data or self._event or self._id or self._retry is not None:
-                    events.append(_LF.join(self._data))
+                    events.append((self._event, _LF.join(self._data)))
                     self._data, self._event, self._retry = [], b"", None
                 continue
             if line[0] == _COLON:  # a comment (keep-alive)

@@ -4,8 +4,9 @@ server-sent event streams (streamed creates and resumes).
 Through the SDK, each of these calls cost about 2 ms of CPU (building an httpx2 request, validating the
 answer into pydantic models), which capped a run on one core near 250 calls/s; here they cost about a
 tenth of that (tests/benchmarks/bench_throughput.py). A stream's events cost the SDK about 0.5 ms each
-(a pydantic model per event, an SSE decoder per line); here each is one `orjson.loads` (sse.py decodes
-the stream). The SDK stays the source of truth for all but the bytes on the wire:
+(a pydantic model per event, an SSE decoder per line); here each is at most one `orjson.loads`
+(event_stream.py reads the stream, sse.py decodes it). The SDK stays the source of truth for all but
+the bytes on the wire:
 - the URL, headers and query come from its client (`base_url`, `auth_headers`, `default_headers`,
   `default_query`): OpenAI's bearer key, Azure's `api-key` header and `api-version` query alike (read
   once: client.py gives every client a fixed key, never a token provider that would change them);
@@ -20,10 +21,7 @@ the stream). The SDK stays the source of truth for all but the bytes on the wire
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from types import TracebackType
 from typing import Any, TypeVar
 
 import aiohttp
@@ -32,7 +30,7 @@ import openai
 import orjson
 from openai._models import FinalRequestOptions
 
-from rowrelay.tasks.llm.sse import EventDecoder
+from rowrelay.tasks.llm.event_stream import EventStream, mapped
 
 Json = dict[str, Any]
 _T = TypeVar("_T")
@@ -88,13 +86,14 @@ class Wire:
         *,
         params: Mapping[str, str] | None = None,
         retries: int = 0,
+        passable: Callable[[bytes], bool] | None = None,
     ) -> EventStream:
         """A server-sent event stream, opened: its status was a success (else the SDK's exception was
         raised, after up to `retries` more tries where the SDK would retry, as it retries opening a
         stream). Its events are read as they come; a failure while reading is never retried."""
         url = self._base + path
         answer = await self._retrying(method, path, retries, lambda: self._open(method, url, body, params))
-        return EventStream(answer, method, url)
+        return EventStream(answer, method, url, passable)
 
     async def _retrying(
         self, method: str, path: str, retries: int, attempt: Callable[[], Awaitable[_T]]
@@ -118,7 +117,7 @@ class Wire:
     async def _once(self, method: str, url: str, body: Json | None) -> tuple[Json, Mapping[str, str]]:
         # The body is read inside the try that may be retried, as the SDK reads a JSON answer's.
         answer = await self._open(method, url, body, None)
-        with _mapped(method, url):
+        with mapped(method, url):
             try:
                 content = await answer.read()
             finally:
@@ -140,7 +139,7 @@ class Wire:
         query = {**self._query, **params} if params else self._query or None
         token = None if self._token is None else await self._token()
         headers = None if token is None else {"Authorization": f"Bearer {token}"}
-        with _mapped(method, url):
+        with mapped(method, url):
             answer = await self._http().request(method, url, data=data, params=query, headers=headers)
             if 200 <= answer.status < 300:
                 return answer
@@ -155,124 +154,6 @@ class Wire:
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-
-class EventStream:
-    """The events of one opened server-sent event stream, each its JSON object, as the SDK's `AsyncStream`
-    reads a Responses stream: `data: [DONE]` ends it (the rest of the body is drained, for 0.1 s at most,
-    so the connection can be used again), an event whose JSON has a truthy `error` raises the SDK's
-    `APIError` (with its message and body), a timeout or cut connection its `APITimeoutError` or
-    `APIConnectionError`, and data that is not JSON the JSON decoder's `ValueError`. Use it as an async
-    context manager: leaving it gives the connection back (or closes it, if the body was not all read)."""
-
-    __slots__ = ("_answer", "_decoder", "_done", "_mapping", "_method", "_ready", "_url")
-
-    def __init__(self, answer: aiohttp.ClientResponse, method: str, url: str) -> None:
-        self._answer, self._method, self._url = answer, method, url
-        self._mapping = _mapped(method, url)
-        self._decoder = EventDecoder()
-        self._ready: deque[bytes] = deque()
-        self._done = False
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        return self._answer.headers
-
-    @property
-    def buffered(self) -> bool:
-        """Whether the next event was read with this one (no wait to reach it), so a reader that keeps
-        only the latest sequence number loses nothing by passing over this one."""
-        return bool(self._ready) and not self._ready[0].startswith(b"[DONE]")
-
-    def __aiter__(self) -> EventStream:
-        return self
-
-    async def json(self) -> Any:
-        """The whole body as JSON: a server that ignores `stream` answers with the object itself."""
-        try:
-            with self._mapping:
-                return orjson.loads(await self._answer.read())
-        finally:
-            self.close()
-
-    async def __anext__(self) -> Any:
-        try:
-            while not self._ready:
-                if self._done:
-                    raise StopAsyncIteration
-                with self._mapping:
-                    chunk = await self._answer.content.readany()
-                if not chunk:  # the end of the body
-                    raise StopAsyncIteration
-                self._ready.extend(self._decoder.feed(chunk))
-            data = self._ready.popleft()
-            if data.startswith(b"[DONE]"):
-                await self._drain()
-                raise StopAsyncIteration
-            event = orjson.loads(data)
-            if isinstance(event, dict) and event.get("error"):
-                raise _error_event(event["error"], httpx2.Request(self._method, self._url))
-        except BaseException:
-            # A stream that raised (or ended) is over, as the SDK's generator is once it has raised.
-            self.close()
-            raise
-        return event
-
-    async def _drain(self) -> None:
-        """Read the rest of the body, as the SDK does after `[DONE]` on HTTP/1.1, so that the connection
-        goes back to the pool; a failure here cannot undo the events already read."""
-        with contextlib.suppress(TimeoutError, aiohttp.ClientError):
-            async with asyncio.timeout(_DRAIN_SECONDS):
-                while await self._answer.content.readany():
-                    pass
-
-    def close(self) -> None:
-        self._done = True
-        self._answer.release()
-
-    async def __aenter__(self) -> EventStream:
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-
-def _error_event(error: Any, request: httpx2.Request) -> openai.APIError:
-    """The SDK's exception for an event carrying an error, with the SDK's fallback message."""
-    message = error.get("message") if isinstance(error, dict) else None
-    if not message or not isinstance(message, str):
-        message = "An error occurred during streaming"
-    return openai.APIError(message, request, body=error)
-
-
-_DRAIN_SECONDS = 0.1
-"""The SDK's own bound (openai/_streaming_cleanup.py) on reading the rest of a stream after `[DONE]`."""
-
-
-class _mapped:
-    """aiohttp's timeouts and connection failures as the SDK's exceptions, for the block it guards.
-
-    A class, not `contextlib.contextmanager`: a stream reads under it once per chunk, a dozen times a row
-    in tests/benchmarks/bench_tier5.py's stream run, and the generator-based one cost 1.7 µs a use
-    against 0.2 µs for one instance kept by its `EventStream` for all its reads (timeit).
-    """
-
-    __slots__ = ("_method", "_url")
-
-    def __init__(self, method: str, url: str) -> None:
-        self._method, self._url = method, url
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
-        if isinstance(exc, TimeoutError):
-            raise openai.APITimeoutError(request=httpx2.Request(self._method, self._url)) from exc
-        if isinstance(exc, aiohttp.ClientError):
-            raise openai.APIConnectionError(request=httpx2.Request(self._method, self._url)) from exc
 
 
 def _response(

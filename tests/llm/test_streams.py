@@ -259,6 +259,27 @@ async def test_text_deltas_read_in_one_piece_with_the_event_after_them_are_hande
     assert read_by["sdk"] == [(0, "queued", 1), (1, None, 1), (2, None, 1), (3, "completed", 1)]
 
 
+async def test_named_deltas_read_with_the_event_after_them_are_never_decoded_on_the_lean_transport() -> None:
+    """Decoding each delta that the next event supersedes was most of what a fast stream cost: the lean
+    transport skips a `response.*` delta by its `event:` name when the next event is already read, so
+    its data is not even parsed, and a garbled one there is passed over where the SDK's decoder raises.
+    The last delta read (its number is the cursor) and an unnamed event are decoded as before."""
+    garbled = b"event: response.output_text.delta\ndata: {garbled\n\n"
+    unnamed = b"data: {garbled\n\n"
+    cases: list[tuple[Transport, bytes, tuple[list[tuple[int, str | None, int]], type[Exception] | None]]] = [
+        ("lean", CREATED + garbled + DELTA_2 + COMPLETED_3, ([(0, "queued", 1), (3, "completed", 3)], None)),
+        ("sdk", CREATED + garbled + DELTA_2 + COMPLETED_3, ([(0, "queued", 1)], ValueError)),
+        ("lean", CREATED + DELTA + garbled, ([(0, "queued", 1), (1, None, 1)], ValueError)),
+        ("lean", CREATED + unnamed + DELTA_2 + COMPLETED_3, ([(0, "queued", 1)], ValueError)),
+    ]
+    for transport, body, want in cases:
+        async with streaming(Script((body,))) as url, backend_at(url, transport) as backend:
+            updates, error = await read(backend.create_stream(REQUEST))
+        got = [(u.sequence_number, u.snapshot.status if u.snapshot else None, u.events) for u in updates]
+        assert got == want[0], (transport, body)
+        assert error is None if want[1] is None else isinstance(error, want[1]), (transport, repr(error))
+
+
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_the_last_delta_read_is_handed_on_before_the_stream_waits_for_more(
     transport: Transport,
