@@ -52,7 +52,7 @@ async def _cancel_batch_of(flow_run: FlowRun, say: logging.LoggerAdapter[logging
         return
     try:
         # Awaited, not run on a thread: in the flow's own process the runner stops on this event loop.
-        cancelled = await cancel_batch_async(state_dir, lease_wait=HOLDER_ENDING)
+        cancelled = await cancel_batch_async(state_dir, lease_wait=HOLDER_ENDING, stopping=True)
     except Exception:
         say.exception("could not cancel the in-flight responses of %s", state_dir)
         return

@@ -32,12 +32,14 @@ async def cancel_batch_async(
     state_dir: Path,
     *,
     lease_wait: float = 0.0,
+    stopping: bool = False,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> Cancelled:
     """Cancel the in-flight responses on the backend the last run used; a damaged run record is a
     `StateError` naming it. A live runner holding the batch is `LeaseHeldError` at once, or after
-    `lease_wait` seconds for a caller that knows the runner is stopping."""
+    `lease_wait` seconds for a caller that knows the runner is stopping. `stopping`: for a run that was
+    stopped, whose rows the next run sends again (`cancel_in_flight`)."""
     record = read_run_record(state_dir)
     if record is None:
         raise UsageError(f"{state_dir}: this batch never ran, so nothing is in flight")
@@ -59,7 +61,7 @@ async def cancel_batch_async(
             where = endpoints[name]
             backend = make_backend(where, base_url=where.base_url)
             try:
-                cancelled += await cancel_in_flight(table, backend, keys)
+                cancelled += await cancel_in_flight(table, backend, keys, stopping=stopping)
             finally:
                 await backend.aclose()
     return cancelled

@@ -181,7 +181,8 @@ def _stopped(how: str, request: BatchRequest, prepared: PreparedInput, stops: li
         cancel = f"rowrelay cancel {request.state_dir(prepared)}"
         said = f"{said_on_stop(stops)}; `{cancel}` tries again, or {resume}"
     else:
-        said = f"{said_on_stop(stops)}; {resume}"
+        again = " (it sends them again)" if any(stop.cancelled for stop in stops) else ""
+        said = f"{said_on_stop(stops)}; {resume}{again}"
     return Text.assemble((f"{how}:", "yellow"), " ", said)
 
 

@@ -35,8 +35,9 @@ a run waits on these first (poll, or stream from the saved cursor) before sendin
 IN_FLIGHT: frozenset[RowStatus] = HOLDING_TOKEN | {"submitting"}
 """Rows sent (or being sent) that have not ended: what progress shows as in flight."""
 ENDED: frozenset[RowStatus] = frozenset({"completed", "failed", "incomplete", "cancelled"})
-"""Rows a response has ended; only `failed` ones may be sent again automatically (see SENDABLE)."""
-SENDABLE: tuple[RowStatus, ...] = ("pending", "orphaned", "expired", "failed")
+"""Rows a response has ended; only `failed` ones, and `cancelled` ones a stopping run cancelled, may be sent
+again automatically (see SENDABLE)."""
+SENDABLE: tuple[RowStatus, ...] = ("pending", "orphaned", "expired", "failed", "cancelled")
 """Statuses a run may (re)send; whether it does is the run plan's one decision (`run.plan.wants_submit`),
 by the row's attempts, error type and the orphan and expired policies."""
 NOT_COMPLETED: tuple[RowStatus, ...] = ("failed", "incomplete", "cancelled", "expired", "orphaned")
@@ -67,7 +68,8 @@ ErrorType = Literal[
     "response_failed",  # the response ended `failed` (the server's error code is kept)
     "expired",  # the server no longer holds the response
     "incomplete",  # the response ended early (output kept)
-    "cancelled",  # the response was cancelled
+    "cancelled",  # the response was cancelled (`rowrelay cancel`, or by the server)
+    "interrupted",  # cancelled as its run stopped (Ctrl-C, SIGTERM, a flow cancellation): sent again
     "internal",  # a bug in rowrelay met this row: recorded, so the batch goes on
     "bad_input",  # the row's input cannot make a request (e.g. an empty prompt)
     "invalid_json",  # structured outputs: the answer is not JSON (its text kept)

@@ -19,6 +19,11 @@ from rowrelay.tasks.records import HOLDING_TOKEN, rows
 from rowrelay.tasks.state import StateTable
 
 _CANCEL_CONCURRENCY = 32
+_ASKED = {"error_type": "cancelled", "error_message": "cancelled on request"}
+_INTERRUPTED = {
+    "error_type": "interrupted",
+    "error_message": "cancelled as its run stopped; the next run sends it again if it has attempts left",
+}
 
 
 @dataclass(frozen=True)
@@ -63,12 +68,15 @@ def said_on_stop(stops: list[Cancelled]) -> str:
 
 
 async def cancel_in_flight(
-    table: StateTable, backend: Backend, scope: Collection[str] | None = None
+    table: StateTable, backend: Backend, scope: Collection[str] | None = None, *, stopping: bool = False
 ) -> Cancelled:
     """Cancel every in-flight background response of the batch on the server; record the outcome.
 
     Cancellation is best effort and races completion: a response that finished before the cancel
     reached it stays what it became (the server answers with its final state), and is recorded so.
+    `stopping`: the cancel comes from a run that was stopped (Ctrl-C, SIGTERM, a flow cancellation),
+    which cuts its rows' work short without giving up on them, so the next run sends them again (each
+    create counted against the row's attempts); a cancel asked for (`rowrelay cancel`) ends them.
     """
     background = in_background(backend)
     if background is None:
@@ -93,7 +101,7 @@ async def cancel_in_flight(
                 return
         if snapshot.status == "cancelled":
             cancelled += 1
-            table.transition(key, "cancelled", error_type="cancelled", error_message="cancelled on request")
+            table.transition(key, "cancelled", **(_INTERRUPTED if stopping else _ASKED))
         elif snapshot.terminal:
             table.transition(key, snapshot.status, output_text=snapshot.output_text)
 

@@ -84,6 +84,8 @@ def _wants(status: RowStatus, attempts: int, error_type: str | None, policy: Row
         return policy.orphan_policy == "resubmit"
     if status == "expired":
         return policy.expired_policy == "resubmit"
+    if status == "cancelled":  # only the work a stopping run cut short; a cancel asked for stays
+        return error_type == "interrupted"
     return error_type not in NEVER_RESENT  # failed
 
 

@@ -101,7 +101,7 @@ class BatchRunner:
             # Stopped: cancelled (Ctrl-C, a flow cancellation), or by a signal raised as an exception
             # wherever it landed. Prefect raises SIGTERM as one from its handler, so it can surface in a
             # row's poll, and reach here instead of the loop; the run's work is cancelled either way.
-            cancelled = await asyncio.shield(cancel_in_flight(table, context.backend, scope))
+            cancelled = await asyncio.shield(cancel_in_flight(table, context.backend, scope, stopping=True))
             how = (
                 "cancelled"
                 if isinstance(stop, asyncio.CancelledError)

@@ -463,7 +463,11 @@ def test_a_run_stopped_by_ctrl_c_or_sigterm_cancels_its_work_and_says_how_to_res
         assert "Traceback" not in log_path.read_text()
         assert "Crash detected" not in log_path.read_text(), "a stop the user asked for is no crash"
         assert "Crashed(" not in log_path.read_text()
-        assert said_last == f"{said}10 in-flight responses were cancelled; run the same command to resume"
+        assert (
+            said_last
+            == f"{said}10 in-flight responses were cancelled; run the same command to resume (it sends them "
+            "again)"
+        )
         assert {r["status"] for r in emu.emulator.listing()} == {"cancelled"}
     assert set(load(tmp_path / "state")["status"]) == {"cancelled"}
 
@@ -544,7 +548,9 @@ def test_a_sigterm_that_lands_inside_a_coroutine_or_a_callback_stops_the_run_as_
         said_last = log_path.read_text().strip().splitlines()[-1]
         assert "Traceback" not in log_path.read_text()
         assert (
-            said_last == "terminated: 10 in-flight responses were cancelled; run the same command to resume"
+            said_last
+            == "terminated: 10 in-flight responses were cancelled; run the same command to resume (it sends "
+            "them again)"
         )
         assert {r["status"] for r in emu.emulator.listing()} == {"cancelled"}
     assert set(load(tmp_path / "state")["status"]) == {"cancelled"}

@@ -147,7 +147,11 @@ def test_ctrl_c_and_sigterm_reach_the_warm_run_which_cancels_its_work(
         assert exit_code(run, log, within=120) == code, log.read_text()[-3000:]
         assert "Traceback" not in log.read_text()
         last = log.read_text().strip().splitlines()[-1]
-        assert last == f"{said}6 in-flight responses were cancelled; run the same command to resume"
+        assert (
+            last
+            == f"{said}6 in-flight responses were cancelled; run the same command to resume (it sends them "
+            "again)"
+        )
         assert {r["status"] for r in slow.emulator.listing()} == {"cancelled"}
 
 

@@ -32,7 +32,10 @@ _ENDS: list[RowStatus] = [
     "pending", "submitting", "queued", "in_progress", "completed", "failed", "incomplete", "cancelled",
     "expired", "orphaned",
 ]  # fmt: skip
-_ERRORS = [None, "rejected", "bad_input", "transient", "response_failed", "maybe_created"]
+_ERRORS = [
+    None, "rejected", "bad_input", "transient", "response_failed", "maybe_created",
+    "cancelled", "interrupted",
+]  # fmt: skip
 
 
 def _move(table: StateTable, key: str, end: RowStatus, rng: random.Random) -> None:
@@ -79,6 +82,27 @@ def test_send_order_asks_wants_submit(
     for scope in (None, set(keys[::3]), [*keys[40:80], "no-such-row"], []):
         assert send_order(table, policy, scope) == _one_by_one(table, policy, scope)
     table.close()
+
+
+@pytest.mark.parametrize(
+    ("error_type", "attempts", "sent"),
+    [("interrupted", 1, True), ("interrupted", 2, True), ("interrupted", 3, False), ("cancelled", 1, False),
+     (None, 1, False)],
+)  # fmt: skip
+def test_of_cancelled_rows_only_those_a_stopping_run_cut_short_are_sent_again(
+    batch_dir: Path, clock: FakeClock, error_type: str | None, attempts: int, sent: bool
+) -> None:
+    """A stopped run's cancels (`interrupted`) are sent again within the row's attempts; a cancel asked
+    for (`rowrelay cancel`), or one the server made, ends the row until `rowrelay retry`."""
+    policy = RowPolicy("b1", "m", max_attempts=3)
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        table.add_pending(rows(1))
+        key = rows(1)[0][0]
+        table.transition(key, "submitting", attempts=attempts)
+        table.transition(key, "queued", response_id="resp_1")
+        table.transition(key, "cancelled", error_type=error_type)
+        assert wants_submit(table.get(key), policy) is sent
+        assert send_order(table, policy) == ([key] if sent else [])
 
 
 def _frame() -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 from collections import Counter
@@ -17,6 +18,8 @@ from rowrelay.tasks.llm import BackendRefusedError, Snapshot
 from rowrelay.tasks.run import open_session, submit
 from rowrelay.tasks.run.runner import heap_frozen
 from rowrelay.tasks.state import StateTable, load
+from tests.support.clock import ManualClock
+from tests.support.inspection import eventually, reading
 from tests.support.runs import (
     ROWS,
     cancel_midway,
@@ -24,6 +27,7 @@ from tests.support.runs import (
     new_table,
     prompts,
     run_batch,
+    running,
     settings_for,
 )
 
@@ -138,10 +142,43 @@ async def test_cancelling_the_run_cancels_in_flight_responses_on_the_server(
         with caplog.at_level(logging.WARNING, logger="rowrelay.runner"):
             await cancel_midway(emu, tmp_path / "batch", 10, all_running)
         assert {r["status"] for r in emu.emulator.listing()} == {"cancelled"}
-    assert set(load(tmp_path / "batch")["status"]) == {"cancelled"}
+    frame = load(tmp_path / "batch")
+    assert (set(frame["status"]), set(frame["error_type"])) == ({"cancelled"}, {"interrupted"})
     # In the words the CLI's closing line and `rowrelay cancel` use.
     said = [r.getMessage() for r in caplog.records if r.name == "rowrelay.runner"]
     assert said == ["run cancelled: 10 in-flight responses were cancelled"]
+
+
+@pytest.mark.parametrize("mode", ["poll", "stream"])
+async def test_the_next_run_sends_again_the_rows_a_stopped_run_cancelled_each_job_counted(
+    tmp_path: Path, mode: str
+) -> None:
+    """Ctrl-C, SIGTERM (a supervisor, a pod evicted) or a flow cancellation cancels the run's in-flight
+    responses, so they stop costing; the batch still wants those rows, and the stop said to run the same
+    command to resume. That run used to leave them `cancelled` for good (a nightly job's output kept
+    them, exit 1, until someone ran `rowrelay retry`): it now sends them again, each create counted on
+    its row. A cancel asked for (`rowrelay cancel`) still ends its rows (tests/flows/test_cancelling.py)."""
+    rows = 10
+    clock = ManualClock()  # the jobs run only when the test moves it: in flight when the run stops
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:30")), clock=clock) as emu:
+
+        def all_running() -> bool:
+            return sum(r["status"] in ("queued", "in_progress") for r in emu.emulator.listing()) >= rows
+
+        await cancel_midway(emu, tmp_path / "batch", rows, all_running, mode=mode)
+        frame = load(tmp_path / "batch")
+        assert (set(frame["status"]), set(frame["error_type"])) == ({"cancelled"}, {"interrupted"})
+        table = new_table(tmp_path / "batch", 0)
+        session = open_session(settings_for(emu, mode=mode), table, prompts(rows))
+        async with running(session, table) as run:
+            await eventually(reading(lambda: len(emu.emulator.listing())), lambda n: n == 2 * rows)
+            clock.advance(31)
+            report = await asyncio.wait_for(run, timeout=120)
+        jobs = creates_per_row(emu)
+    assert report.counts == {"completed": rows}
+    frame = load(tmp_path / "batch")
+    assert dict(zip(frame["row_key"], frame["attempts"], strict=True)) == dict(jobs)
+    assert set(jobs.values()) == {2}
 
 
 async def test_a_signal_raised_inside_a_rows_poll_stops_the_run_and_cancels_its_work(tmp_path: Path) -> None:
