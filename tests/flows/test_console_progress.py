@@ -93,6 +93,23 @@ def test_names_and_messages_with_brackets_are_printed_as_they_are() -> None:
     assert f"see `rowrelay status {state}`; `rowrelay retry {state}` makes them eligible again" in text
 
 
+def test_the_retry_it_suggests_takes_the_cancelled_rows_plain_retry_leaves() -> None:
+    """Plain `rowrelay retry` leaves cancelled rows as they are; a summary that suggested it for a batch
+    with cancelled rows sent the user to `no row has the statuses asked for`."""
+    from rowrelay.flows.batch import BatchResult
+    from rowrelay.flows.console_progress import closing_summary
+
+    for counts, retry in [
+        ({"completed": 3, "failed": 1, "expired": 1}, "rowrelay retry st"),
+        ({"completed": 3, "failed": 1, "cancelled": 2}, "rowrelay retry st --status failed,cancelled"),
+        ({"completed": 3, "cancelled": 2}, "rowrelay retry st --status cancelled"),
+    ]:
+        said = io.StringIO()
+        result = BatchResult("b", "st", "out.parquet", counts, "emulator", None)
+        assert closing_summary(Console(file=said, width=200), result) == 1
+        assert f"; `{retry}` makes them eligible again" in said.getvalue(), said.getvalue()
+
+
 def test_the_summary_counts_rows_with_thousands_separators() -> None:
     """`1999980` pending beside `--limit: 1,999,980 rows left`: the table now counts as the lines do."""
     from rowrelay.flows.batch import BatchResult
