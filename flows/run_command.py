@@ -177,7 +177,7 @@ def _stopped(how: str, request: BatchRequest, prepared: PreparedInput, stops: li
         said = f"in-flight responses were cancelled; {resume}"
     elif not stops:  # stopped before any row's turn (Prefect's start, the plan): this run sent nothing
         said = f"stopped before sending anything; {resume}"
-    elif any(stop.unreached for stop in stops):
+    elif any(stop.unreached or stop.left for stop in stops):
         cancel = f"rowrelay cancel {request.state_dir(prepared)}"
         said = f"{said_on_stop(stops)}; `{cancel}` tries again, or {resume}"
     else:

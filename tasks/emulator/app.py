@@ -13,10 +13,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from rowrelay.tasks.emulator import chat, streaming
+from rowrelay.tasks.emulator import chat, delivery, streaming
 from rowrelay.tasks.emulator.config import EmulatorConfig
 from rowrelay.tasks.emulator.create import create_response
-from rowrelay.tasks.emulator.delivery import GatewayResponse
+from rowrelay.tasks.emulator.delivery import CLIENT_GONE, GatewayResponse
 from rowrelay.tasks.emulator.payloads import response_object
 from rowrelay.tasks.emulator.replies import (
     AZURE_ACCESS_DENIED,
@@ -90,6 +90,8 @@ async def cancel_response(request: Request, emu: Emulator) -> Response:
             "Only responses created with background=true can be cancelled.",
             "invalid_request_error",
         )
+    if emu.config.cancel_delay and await delivery.left_within(request, emu.config.cancel_delay):
+        return GatewayResponse(b"", CLIENT_GONE)  # it never reached the response
     emu.cancel(record)
     return json_response(response_object(record, record.visible(emu.elapsed(record))))
 

@@ -46,6 +46,9 @@ def emulator(
     create_delay: Annotated[
         float, typer.Option(help="Seconds a create takes to answer after its job has started.")
     ] = 0.0,
+    cancel_delay: Annotated[
+        float, typer.Option(help="Seconds a cancel takes to reach its response and answer.")
+    ] = 0.0,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -133,6 +136,7 @@ def emulator(
             poll_rpm=poll_rpm,
             rate_window=rate_window,
             create_delay=create_delay,
+            cancel_delay=cancel_delay,
             api_key=api_key,
             models=None if models is None else tuple(name.strip() for name in models.split(",")),
             fail_rate=fail_rate,

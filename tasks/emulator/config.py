@@ -93,6 +93,9 @@ class EmulatorConfig:
     create_delay: float = 0.0
     """Seconds a create takes to answer after its job has started (a slow first byte): the response
     exists on the server before the client hears its id, the window in which a crash makes an orphan."""
+    cancel_delay: float = 0.0
+    """Seconds a cancel takes to reach the response and answer (a far or busy server: thousands in flight
+    take a while to cancel); a client that leaves first cancels nothing."""
     api_key: str | None = None
     """When set, every /v1 request must carry `Authorization: Bearer <api_key>` (401 otherwise), and every
     Azure (/openai) request `api-key: <api_key>` or that bearer (Azure's 401 otherwise)."""
@@ -173,6 +176,8 @@ class EmulatorConfig:
             raise ValueError(f"rate_window must be in (0, 60] seconds, got {self.rate_window}")
         if self.create_delay < 0:
             raise ValueError(f"create_delay must not be negative, got {self.create_delay}")
+        if self.cancel_delay < 0:
+            raise ValueError(f"cancel_delay must not be negative, got {self.cancel_delay}")
         if self.stream_window <= 0:
             raise ValueError(f"stream_window must be positive, got {self.stream_window}")
         if self.models is not None and not (self.models and all(name.strip() for name in self.models)):

@@ -18,7 +18,7 @@ from rowrelay.tasks.llm import Backend, Snapshot, in_background
 from rowrelay.tasks.records import HOLDING_TOKEN, rows
 from rowrelay.tasks.state import StateTable
 
-_CANCEL_CONCURRENCY = 32
+CANCEL_CONCURRENCY = 32
 _ASKED = {"error_type": "cancelled", "error_message": "cancelled on request"}
 _INTERRUPTED = {
     "error_type": "interrupted",
@@ -28,17 +28,20 @@ _INTERRUPTED = {
 
 @dataclass(frozen=True)
 class Cancelled:
-    """What a cancellation did: responses cancelled, and those it could not reach (the last error)."""
+    """What a cancellation did: responses cancelled, those it could not reach (the last error), and those
+    it never settled because it was itself stopped (`left`: a second Ctrl-C while it cancelled)."""
 
     cancelled: int = 0
     unreached: int = 0
     last_error: str | None = None
+    left: int = 0
 
     def __add__(self, other: Cancelled) -> Cancelled:
         return Cancelled(
             self.cancelled + other.cancelled,
             self.unreached + other.unreached,
             other.last_error or self.last_error,
+            self.left + other.left,
         )
 
     def unreached_problem(self) -> str:
@@ -60,15 +63,42 @@ def said_on_stop(stops: list[Cancelled]) -> str:
     """What the runners that stopped did to the batch's work on the server, in a few words: '10 in-flight
     responses were cancelled', or '8 ..., but 2 rows could not be cancelled (last: ...): ...'."""
     total = sum(stops, Cancelled())
-    if not total.cancelled and not total.unreached:
+    if not total.cancelled and not total.unreached and not total.left:
         return "nothing was in flight"
     one = total.cancelled == 1
     said = f"{total.cancelled:,} in-flight response{'' if one else 's'} {'was' if one else 'were'} cancelled"
-    return f"{said}, but {total.unreached_problem()}" if total.unreached else said
+    if total.unreached:
+        said = f"{said}, but {total.unreached_problem()}"
+    if total.left:
+        said = (
+            f"{said}; the cancelling was stopped with {rows(total.left)} left: their responses may still "
+            "run, and be paid for"
+        )
+    return said
+
+
+@dataclass
+class CancelTally:
+    """A cancellation's outcome so far, for a caller that stops it part way (`cancel_in_flight`)."""
+
+    asked: int = 0  # responses it set out to cancel
+    cancelled: int = 0
+    settled: int = 0  # answered either way: cancelled, ended before the cancel, or gone
+    unreached: int = 0
+    last_error: str | None = None
+
+    def so_far(self) -> Cancelled:
+        left = self.asked - self.settled - self.unreached
+        return Cancelled(self.cancelled, self.unreached, self.last_error, left)
 
 
 async def cancel_in_flight(
-    table: StateTable, backend: Backend, scope: Collection[str] | None = None, *, stopping: bool = False
+    table: StateTable,
+    backend: Backend,
+    scope: Collection[str] | None = None,
+    *,
+    stopping: bool = False,
+    tally: CancelTally | None = None,
 ) -> Cancelled:
     """Cancel every in-flight background response of the batch on the server; record the outcome.
 
@@ -77,34 +107,38 @@ async def cancel_in_flight(
     `stopping`: the cancel comes from a run that was stopped (Ctrl-C, SIGTERM, a flow cancellation),
     which cuts its rows' work short without giving up on them, so the next run sends them again (each
     create counted against the row's attempts); a cancel asked for (`rowrelay cancel`) ends them.
+    `tally` follows the outcome as it comes, for a caller that may stop the cancellation part way.
     """
     background = in_background(backend)
     if background is None:
         return Cancelled()  # a foreground backend holds no responses to cancel
     keys = [key for key in table.keys_with_status(HOLDING_TOKEN) if scope is None or key in scope]
-    limit = asyncio.Semaphore(_CANCEL_CONCURRENCY)
-    cancelled, unreached, last_error = 0, 0, None
+    limit = asyncio.Semaphore(CANCEL_CONCURRENCY)
+    tally = tally or CancelTally()
+    tally.asked = len(keys)
 
     async def one(key: str) -> None:
-        nonlocal cancelled, unreached, last_error
         row = table.get(key)
         if row.response_id is None:
+            tally.settled += 1
             return
         async with limit:
             try:
                 snapshot: Snapshot = await background.cancel(row.response_id)
             except ResponseGoneError:
                 table.transition(key, "expired", error_type="expired", note="gone when cancelling")
+                tally.settled += 1
                 return
             except TransientError as exc:
-                unreached, last_error = unreached + 1, f"{key} ({row.response_id}): {exc}"
+                tally.unreached, tally.last_error = tally.unreached + 1, f"{key} ({row.response_id}): {exc}"
                 return
         if snapshot.status == "cancelled":
-            cancelled += 1
+            tally.cancelled += 1
             table.transition(key, "cancelled", **(_INTERRUPTED if stopping else _ASKED))
         elif snapshot.terminal:
             table.transition(key, snapshot.status, output_text=snapshot.output_text)
+        tally.settled += 1
 
     await asyncio.gather(*(one(key) for key in keys))
     table.flush()
-    return Cancelled(cancelled, unreached, last_error)
+    return tally.so_far()

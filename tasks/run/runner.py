@@ -21,8 +21,15 @@ from dataclasses import dataclass, field, replace
 
 from rowrelay.tasks.errors import BankUnreachableError, StateWriteError
 from rowrelay.tasks.llm import BackendRefusedError
-from rowrelay.tasks.records import ENDED, IN_FLIGHT, RowStatus
-from rowrelay.tasks.run.cancel import cancel_in_flight, said_on_stop, stops_seen
+from rowrelay.tasks.records import ENDED, HOLDING_TOKEN, IN_FLIGHT, RowStatus
+from rowrelay.tasks.run.cancel import (
+    CANCEL_CONCURRENCY,
+    Cancelled,
+    CancelTally,
+    cancel_in_flight,
+    said_on_stop,
+    stops_seen,
+)
 from rowrelay.tasks.run.context import RunCounters
 from rowrelay.tasks.run.driver import RowDriver
 from rowrelay.tasks.run.outage import watch_for_outage
@@ -101,17 +108,12 @@ class BatchRunner:
             # Stopped: cancelled (Ctrl-C, a flow cancellation), or by a signal raised as an exception
             # wherever it landed. Prefect raises SIGTERM as one from its handler, so it can surface in a
             # row's poll, and reach here instead of the loop; the run's work is cancelled either way.
-            cancelled = await asyncio.shield(cancel_in_flight(table, context.backend, scope, stopping=True))
             how = (
                 "cancelled"
                 if isinstance(stop, asyncio.CancelledError)
                 else f"stopped ({type(stop).__name__})"
             )
-            # The words the CLI's closing line and `rowrelay cancel` use (`said_on_stop`).
-            waits = "; the next run waits on them" if cancelled.unreached else ""
-            log.warning("run %s: %s%s", how, said_on_stop([cancelled]), waits)
-            if (seen := stops_seen.get()) is not None:
-                seen.append(cancelled)
+            await self._cancel_in_flight(how, scope)
             raise
         finally:
             background.cancel()
@@ -121,6 +123,32 @@ class BatchRunner:
             self.report_progress(total, started)
         counts = {status: n for status, n in table.counts().items() if n}
         return RunReport(counts, context.counters, time.monotonic() - started, 0, crashed)
+
+    async def _cancel_in_flight(self, how: str, scope: set[str] | None) -> None:
+        """Cancel the run's responses on the server as it stops, and say what that did. Thousands in flight
+        take a while to cancel (32 at a time), so a person may stop the run again meanwhile: the
+        cancelling then stops too, and the rows it did not reach keep their response ids (their
+        responses may run on, and be paid for; the next run waits on them), said as such rather than
+        not at all."""
+        context = self.driver.context
+        tally = CancelTally()
+        cancelling = asyncio.ensure_future(
+            cancel_in_flight(context.table, context.backend, scope, stopping=True, tally=tally)
+        )
+        held = len(context.table.keys_with_status(HOLDING_TOKEN, among=scope))
+        if held > CANCEL_CONCURRENCY:
+            log.warning(
+                "run %s: cancelling %s on the server; stopping again leaves the rest running",
+                how, f"{held:,} in-flight responses",
+            )  # fmt: skip
+        try:
+            cancelled = await asyncio.shield(cancelling)
+        except BaseException:
+            cancelling.cancel()  # no change to the table once the run has let go of it
+            await asyncio.wait([cancelling])
+            _say_stopped(how, tally.so_far())
+            raise
+        _say_stopped(how, cancelled)
 
     async def _drive_all(self, keys: list[str], crashed: list[str]) -> None:
         context = self.driver.context
@@ -256,3 +284,14 @@ def heap_frozen() -> Iterator[None]:
             if _HEAP.runs == 0:
                 gc.set_threshold(*_HEAP.before)
                 gc.unfreeze()
+
+
+def _say_stopped(how: str, cancelled: Cancelled) -> None:
+    """Log what a stopping run did to its work on the server, and hand it to the CLI's closing line, in
+    the words that line and `rowrelay cancel` use (`said_on_stop`). A shard with nothing in flight says
+    nothing: beside another's count, its `nothing was in flight` read as a contradiction."""
+    if cancelled != Cancelled():
+        waits = "; the next run waits on them" if cancelled.unreached or cancelled.left else ""
+        log.warning("run %s: %s%s", how, said_on_stop([cancelled]), waits)
+    if (seen := stops_seen.get()) is not None:
+        seen.append(cancelled)

@@ -16,7 +16,7 @@ import orjson
 import pytest
 from openai import AsyncOpenAI
 
-from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emulator
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from tests.support.inspection import eventually, finished_job, inspect, jobs, stats
 from tests.support.sse import ClientFactory
 
@@ -126,3 +126,26 @@ async def test_a_client_gone_during_the_create_delay_leaves_an_unanswered_job(
         assert final["metadata"] == {"row": "r7"}, "the orphan is traceable to its row"
         [row] = await inspect(emu, "responses")
         assert (row["id"], row["answered"]) == (job["id"], False)
+
+
+async def test_a_cancel_waits_out_the_cancel_delay_and_one_whose_client_left_first_cancels_nothing(
+    make_client: ClientFactory,
+) -> None:
+    """`cancel_delay` is a far or busy server, where thousands of cancels take a while: each answers
+    after it, and one whose client gave up meanwhile (a run stopped again) never reached its response."""
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:600"), cancel_delay=0.05)) as emu:
+        client = make_client(emu)
+        created = await client.responses.create(model="gpt-4.1", input="hi", background=True)
+        assert (await client.responses.cancel(created.id)).status == "cancelled"
+    # A delay no test outlives: the client is surely gone before it ends.
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:600"), cancel_delay=600)) as emu:
+        client = make_client(emu)
+        created = await client.responses.create(model="gpt-4.1", input="hi", background=True)
+        pending = asyncio.ensure_future(client.responses.cancel(created.id))
+        route = "POST /v1/responses/{response_id}/cancel"
+        await eventually(lambda: stats(emu), lambda s: s["routes"].get(route) == 1)
+        pending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pending
+        await eventually(lambda: stats(emu), lambda s: s["status_codes"].get("499") == 1)
+        assert (await client.responses.retrieve(created.id)).status in ("queued", "in_progress")

@@ -16,6 +16,7 @@ from prefect.exceptions import TerminationSignal
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.llm import BackendRefusedError, Snapshot
 from rowrelay.tasks.run import open_session, submit
+from rowrelay.tasks.run.cancel import CANCEL_CONCURRENCY
 from rowrelay.tasks.run.runner import heap_frozen
 from rowrelay.tasks.state import StateTable, load
 from tests.support.clock import ManualClock
@@ -179,6 +180,51 @@ async def test_the_next_run_sends_again_the_rows_a_stopped_run_cancelled_each_jo
     frame = load(tmp_path / "batch")
     assert dict(zip(frame["row_key"], frame["attempts"], strict=True)) == dict(jobs)
     assert set(jobs.values()) == {2}
+
+
+async def test_a_run_stopped_again_while_it_cancels_stops_cancelling_and_says_what_it_left_running(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Thousands in flight take a while to cancel, 32 at a time, and a person may press Ctrl-C again
+    meanwhile. The run then ended where the second stop hit: in the CLI it said `nothing was in flight`
+    while hundreds of responses ran on, paid for. Now it says it is cancelling; stopped again, the
+    cancelling stops too, says what it cancelled and how many it left, and those rows keep their
+    response ids (the next run waits on them). No row changes once the run has let go of the table."""
+    rows = 200
+    config = EmulatorConfig(latency=LatencySpec.parse("fixed:30"), cancel_delay=0.5)
+    with running_emulator(config, clock=ManualClock()) as emu:  # the jobs never end by themselves
+
+        def on_server(status: str) -> int:
+            return sum(r["status"] == status for r in emu.emulator.listing())
+
+        table = new_table(tmp_path / "batch", rows)
+        session = open_session(settings_for(emu, max_in_flight=rows, poll_streams=0), table, prompts(rows))
+        with caplog.at_level(logging.WARNING, logger="rowrelay.runner"):
+            async with running(session, table) as run:
+                await eventually(reading(lambda: on_server("queued")), lambda n: n == rows)
+                run.cancel()
+                await eventually(reading(lambda: on_server("cancelled")), lambda n: n >= 32)
+                run.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await run
+            frame = load(tmp_path / "batch")
+            server_cancelled = on_server("cancelled")
+    cancelled = int((frame["status"] == "cancelled").sum())
+    assert 32 <= cancelled < rows
+    assert set(frame.loc[frame["status"] == "cancelled", "error_type"]) == {"interrupted"}
+    holding = frame.loc[frame["status"] != "cancelled"]
+    assert set(holding["status"]) == {"queued"}
+    assert holding["response_id"].notna().all()
+    # A cancel that reached its response as the run let go may not have been heard: never fewer.
+    assert cancelled <= server_cancelled <= cancelled + CANCEL_CONCURRENCY
+    said = [r.getMessage() for r in caplog.records if r.name == "rowrelay.runner"]
+    assert said == [
+        "run cancelled: cancelling 200 in-flight responses on the server; stopping again leaves the rest "
+        "running",
+        f"run cancelled: {cancelled} in-flight responses were cancelled; the cancelling was stopped with "
+        f"{rows - cancelled} rows left: their responses may still run, and be paid for; the next run waits "
+        "on them",
+    ]
 
 
 async def test_a_signal_raised_inside_a_rows_poll_stops_the_run_and_cancels_its_work(tmp_path: Path) -> None:
