@@ -60,6 +60,14 @@ def status(
         Path | None,
         typer.Option(help="Also draw latency, completions over time and statuses into this PNG."),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the same facts as one JSON object (for scripts and monitors): counts, tokens, "
+            "latency, orphans, cost, and the rows not completed by kind.",
+        ),
+    ] = False,
 ) -> None:
     """Counts by status, tokens, latency percentiles; readable while a run is going."""
     state = the_batch(state, "status")
@@ -70,6 +78,14 @@ def status(
         facts = summary(existing(state))
     except StateError as exc:
         fail(state_problem(exc, state))
+    if as_json:
+        import json
+
+        # stdout holds the object alone; what else is said (a plot written) goes to stderr
+        print(json.dumps({"batch": state.name, "state": str(state), **facts}, indent=2))
+        if plot is not None:
+            _draw(state, plot, Console(stderr=True, markup=False))
+        return
     table = Table(title=f"batch {state.name}")
     table.add_column("status")
     table.add_column("rows", justify="right")
@@ -101,9 +117,13 @@ def status(
     elif facts["counts"].get("completed"):  # answered, perhaps paid for, at a price no one knew
         out.print("cost unknown: no row has a price (its model had none; `run --prices FILE` adds one)")
     if plot is not None:
-        from rowrelay.tasks.plots import write_overview  # matplotlib's import costs: only when asked
+        _draw(state, plot, out)
 
-        out.print(f"wrote {write_overview(state, plot)}", soft_wrap=True)
+
+def _draw(state: Path, plot: Path, said: Console) -> None:
+    from rowrelay.tasks.plots import write_overview  # matplotlib's import costs: only when asked
+
+    said.print(f"wrote {write_overview(state, plot)}", soft_wrap=True)
 
 
 _STOP_THAT_RUN = (

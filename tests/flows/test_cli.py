@@ -246,6 +246,24 @@ def test_status_says_what_orphans_are_when_there_are_some(tmp_path: Path) -> Non
     assert 'did not complete: 2 orphaned/maybe_created (e.g. "server error (502)' in shown.output
 
 
+def test_status_json_gives_a_script_the_same_facts_as_one_object(tmp_path: Path) -> None:
+    """A nightly job's monitor reads counts and failures from `status --json` instead of scraping the
+    table: stdout holds the one object, the same facts `status` prints."""
+    config = EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"), fail_rate=1.0)
+    with running_emulator(config) as emu:
+        state = finished_batch(emu, tmp_path, 3)
+    shown = CliRunner().invoke(app, ["status", str(state), "--json"])
+    assert shown.exit_code == 0, shown.output
+    facts = json.loads(shown.stdout)
+    assert (facts["batch"], facts["state"], facts["rows"]) == (state.name, str(state), 3)
+    assert {status: n for status, n in facts["counts"].items() if n} == {"failed": 3}
+    [kind] = facts["not_completed"]
+    assert (kind["status"], kind["error_type"], kind["rows"]) == ("failed", "response_failed", 3)
+    text = CliRunner().invoke(app, ["status", str(state)]).output
+    assert f"tokens in {facts['input_tokens']:,} out {facts['output_tokens']:,}" in text
+    assert 'did not complete: 3 failed/response_failed (e.g. "' in text
+
+
 def test_status_export_and_repair_print_names_with_brackets_as_they_are(
     tmp_path: Path, emulator: RunningEmulator
 ) -> None:

@@ -63,8 +63,9 @@ def test_help_imports_neither_the_flow_nor_the_sdk_nor_any_table_library(tmp_pat
     assert not modules & (RUN_ONLY | {"pandas", "pyarrow", "numpy"})
 
 
-def test_status_reads_the_table_with_arrow_alone(tmp_path: Path, batch: Path) -> None:
-    modules = imported(["status", str(batch)], tmp_path / "modules.json")
+@pytest.mark.parametrize("form", [[], ["--json"]])
+def test_status_reads_the_table_with_arrow_alone(tmp_path: Path, batch: Path, form: list[str]) -> None:
+    modules = imported(["status", str(batch), *form], tmp_path / "modules.json")
     assert "pyarrow" in modules
     assert not modules & (RUN_ONLY | {"pandas", SETTINGS})
 
