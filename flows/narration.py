@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from rowrelay.tasks.records import ENDED
+from rowrelay.tasks.records import ENDED, RowStatus
 from rowrelay.tasks.run import Progress
 from rowrelay.tasks.state.failures import FailureKind, kinds_said
 
@@ -53,6 +53,25 @@ class _Episode:
             self.since = None
 
 
+@dataclass
+class _Rises:
+    """The sum of a count's rises, for a count that also falls: rows ending without completing (a row
+    sent again leaves it). Its first value is where it starts from, not a rise."""
+
+    last: int | None = None
+    total: int = 0
+
+    def after(self, value: int) -> int:
+        if self.last is not None and value > self.last:
+            self.total += value - self.last
+        self.last = value
+        return self.total
+
+
+def _unfinished(counts: Mapping[RowStatus, int]) -> int:
+    return sum(counts.get(status, 0) for status in ENDED if status != "completed")
+
+
 class Narrator:
     """Fed every progress report of a run; logs the episodes it sees."""
 
@@ -74,14 +93,21 @@ class Narrator:
             ),
         }
         self.last: Progress | None = None
+        self._unfinished = _Rises()
+
+    def begin(self, counts: Mapping[RowStatus, int]) -> None:
+        """The batch's rows by status as the run starts: rows that ended without completing before it
+        (an earlier run's failures, the rows a stopped run cancelled, which this one sends again) are no
+        episode of this run. Without it, a resumed batch said `rows are ending without completing: 100
+        so far` as it started."""
+        self._unfinished.last = _unfinished(counts)
 
     def __call__(self, progress: Progress) -> None:
         self.last = progress
         now = self._clock()
         counters = progress.counters
-        unfinished = sum(progress.counts.get(status, 0) for status in ENDED if status != "completed")
         values = {"throttled": counters.rate_limited, "retried": counters.transient_errors}
-        values["unfinished"] = unfinished
+        values["unfinished"] = self._unfinished.after(_unfinished(progress.counts))
         for name, episode in self._episodes.items():
             episode.update(values[name], now, self._quiet)
 

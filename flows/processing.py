@@ -90,6 +90,7 @@ async def process(
             )  # fmt: skip
             session = next(iter(sessions.values()))
             policy = session.driver.context.policy  # what decides which rows are sent: the same for all
+            narrator.begin(table.counts())  # before the plan, which fails this run's bad rows
             batch = plan(
                 whole(table), whole(prepared), policy, settings.shard_size, rpm_of(targets), request.limit
             )

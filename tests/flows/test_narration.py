@@ -67,6 +67,22 @@ def test_a_storm_of_429s_is_two_lines_and_a_second_storm_two_more(lines: list[st
     ]
 
 
+def test_rows_that_ended_before_the_run_began_are_no_episode_of_it(lines: list[str]) -> None:
+    """A resumed batch holds an earlier run's failed rows and the rows a stopped run cancelled (which
+    this run sends again, so their count falls): only rows that end unfinished in this run are told."""
+    clock = _Clock()
+    narrator = Narrator(quiet=10.0, clock=clock)
+    narrator.begin({"completed": 10, "failed": 2, "cancelled": 100, "pending": 0})
+    for second, (failed, cancelled) in enumerate([(2, 100), (2, 60), (2, 0), (2, 0)]):
+        clock.now = float(second)
+        narrator(
+            Progress({"completed": 10, "failed": failed, "cancelled": cancelled}, 112, 0.0, RunCounters())
+        )
+    assert lines == []
+    narrator(Progress({"completed": 10, "failed": 5, "cancelled": 0}, 112, 0.0, RunCounters()))
+    assert lines == ["WARNING rows are ending without completing: 3 so far (failed, incomplete or cancelled)"]
+
+
 def test_the_rows_that_did_not_complete_are_said_by_kind_after_the_outcome(lines: list[str]) -> None:
     kinds = [{"status": "failed", "error_type": "response_failed", "rows": 2, "example": "The model broke"}]
     summary = {"counts": {"completed": 1, "failed": 2}, "input_tokens": 3, "output_tokens": 4,
