@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from rowrelay.tasks.errors import ResponseGoneError, TransientError
@@ -99,6 +99,7 @@ async def cancel_in_flight(
     *,
     stopping: bool = False,
     tally: CancelTally | None = None,
+    starting: Callable[[int], None] | None = None,
 ) -> Cancelled:
     """Cancel every in-flight background response of the batch on the server; record the outcome.
 
@@ -107,15 +108,18 @@ async def cancel_in_flight(
     `stopping`: the cancel comes from a run that was stopped (Ctrl-C, SIGTERM, a flow cancellation),
     which cuts its rows' work short without giving up on them, so the next run sends them again (each
     create counted against the row's attempts); a cancel asked for (`rowrelay cancel`) ends them.
-    `tally` follows the outcome as it comes, for a caller that may stop the cancellation part way.
+    `tally` follows the outcome as it comes, for a caller that may stop the cancellation part way;
+    `starting` is told how many responses it is about to cancel.
     """
     background = in_background(backend)
     if background is None:
         return Cancelled()  # a foreground backend holds no responses to cancel
-    keys = [key for key in table.keys_with_status(HOLDING_TOKEN) if scope is None or key in scope]
+    keys = table.keys_with_status(HOLDING_TOKEN, among=scope)
     limit = asyncio.Semaphore(CANCEL_CONCURRENCY)
     tally = tally or CancelTally()
     tally.asked = len(keys)
+    if starting is not None:
+        starting(len(keys))
 
     async def one(key: str) -> None:
         row = table.get(key)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 
 from rowrelay.tasks.errors import BankUnreachableError, StateWriteError
 from rowrelay.tasks.llm import BackendRefusedError
-from rowrelay.tasks.records import ENDED, HOLDING_TOKEN, IN_FLIGHT, RowStatus
+from rowrelay.tasks.records import ENDED, IN_FLIGHT, RowStatus
 from rowrelay.tasks.run.cancel import (
     CANCEL_CONCURRENCY,
     Cancelled,
@@ -131,16 +131,20 @@ class BatchRunner:
         responses may run on, and be paid for; the next run waits on them), said as such rather than
         not at all."""
         context = self.driver.context
+
+        def starting(held: int) -> None:
+            if held > CANCEL_CONCURRENCY:  # more than one round: long enough to be stopped again
+                log.warning(
+                    "run %s: cancelling %s on the server; stopping again leaves the rest running",
+                    how, f"{held:,} in-flight responses",
+                )  # fmt: skip
+
         tally = CancelTally()
         cancelling = asyncio.ensure_future(
-            cancel_in_flight(context.table, context.backend, scope, stopping=True, tally=tally)
+            cancel_in_flight(
+                context.table, context.backend, scope, stopping=True, tally=tally, starting=starting
+            )
         )
-        held = len(context.table.keys_with_status(HOLDING_TOKEN, among=scope))
-        if held > CANCEL_CONCURRENCY:
-            log.warning(
-                "run %s: cancelling %s on the server; stopping again leaves the rest running",
-                how, f"{held:,} in-flight responses",
-            )  # fmt: skip
         try:
             cancelled = await asyncio.shield(cancelling)
         except BaseException:
