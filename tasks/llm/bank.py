@@ -8,8 +8,8 @@ that bucket's `tat` on by `count` emission intervals.
 The answer is a delay, not a permit to wait for here: the bank never sleeps, so one grant costs the
 scheduler a few microseconds and the worker one round trip, and a worker asks once for all the creates
 it has waiting (up to `CHUNK_SECONDS` of the rate), not once per create. The tolerance is the burst the
-batch may send at once: half a second of creates, as a single process starts with (`pacing.py`), a
-second of polls, and a minute of tokens, as a single process's buckets hold.
+batch may send at once: half a second of creates and of tokens, as a single process starts with
+(`pacing.py`), and a second of polls.
 
 A worker that meets a 429 or an exhausted `x-ratelimit-*` header reports a pause: every later grant of
 that kind, to any worker, waits it out. In-flight slots are held by name (`holder`, one shard on one
@@ -25,15 +25,13 @@ from typing import Literal
 
 Kind = Literal["creates", "polls"]
 CREATE_BURST_SECONDS = 0.5
-"""Creates allowed at once, in seconds of the rate: servers enforce a minute's limit over shorter windows
-(pacing.py), so creates never burst a minute's worth."""
+"""Creates (and their tokens) allowed at once, in seconds of the rate: servers enforce a minute's limit
+over shorter windows (pacing.py), so neither bursts a minute's worth."""
 POLL_BURST_SECONDS = 1.0
 """Polls allowed at once, in seconds of their rate. A minute's worth at once would let any minute see
 nearly twice the budget (a full bucket, then its refill); with a second's, no minute sees more than the
 budget and a second's worth (or one poll, under 60 a minute). Polls that come due together wait their
 turn instead, at the budget's rate."""
-MINUTE = 60.0
-"""Tokens burst up to a minute's worth, as a single process's bucket does."""
 CHUNK_SECONDS = 0.05
 """Most a worker asks for at once, in seconds of the rate: a bigger chunk saves round trips, but what a
 worker holds and has not sent yet is rate another worker could have used."""
@@ -52,6 +50,10 @@ class Limits:
         per_minute = self.rpm if kind == "creates" else self.poll_rpm
         return max(1, math.floor(per_minute / 60.0 * CHUNK_SECONDS))
 
+    def token_chunk(self) -> int:
+        """Most tokens a worker asks for at once (a create larger than this is asked for alone)."""
+        return max(1, math.floor(self.tpm / 60.0 * CHUNK_SECONDS))
+
     def slot_chunk(self) -> int:
         """In-flight slots a shard holds at a time: a create chunk, and never more than a twentieth of
         the cap, so that idle slots held by shards cannot starve another of the cap."""
@@ -63,7 +65,7 @@ class _Cell:
     """One GCRA bucket: `per_minute` units a minute, bursts of `burst_seconds` of it."""
 
     per_minute: int
-    burst_seconds: float = MINUTE
+    burst_seconds: float
     tat: float = -math.inf
 
     @property
@@ -99,7 +101,8 @@ class _Endpoint:
     """Units of each kind granted so far, to every worker: what the run's summary of the budget says."""
 
     def __post_init__(self) -> None:
-        self.creates, self.tokens = _Cell(self.limits.rpm, CREATE_BURST_SECONDS), _Cell(self.limits.tpm)
+        self.creates = _Cell(self.limits.rpm, CREATE_BURST_SECONDS)
+        self.tokens = _Cell(self.limits.tpm, CREATE_BURST_SECONDS)
         self.polls = _Cell(self.limits.poll_rpm, POLL_BURST_SECONDS)
 
     @property

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from aiolimiter import AsyncLimiter
 
 from rowrelay.tasks.llm.bank import POLL_BURST_SECONDS, Limits
-from rowrelay.tasks.llm.pacing import CreatePace, even_bucket
+from rowrelay.tasks.llm.pacing import LearnedPace, even_bucket
 from rowrelay.tasks.llm.shared import BankLink, SharedRate, SharedSlots
 
 log = logging.getLogger("rowrelay.budget")
@@ -123,23 +123,26 @@ class RateBudget:
     _creates_paused_until: float = 0.0
     _polls_paused_until: float = 0.0
     _said_over: bool = False
-    _requests: CreatePace = field(init=False)
-    _tokens: AsyncLimiter = field(init=False)
+    _requests: LearnedPace = field(init=False)
+    _tokens: LearnedPace = field(init=False)
     _polls: AsyncLimiter = field(init=False)
     in_flight: asyncio.Semaphore | SharedSlots = field(init=False)
     _shared_creates: SharedRate | None = field(init=False, default=None)
     _shared_polls: SharedRate | None = field(init=False, default=None)
     _reports: set[asyncio.Task[None]] = field(init=False, default_factory=set)
+    _token_turn: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
-        self._requests = CreatePace(self.rpm)
-        self._tokens = AsyncLimiter(self.tpm, 60)
+        self._requests = LearnedPace(self.rpm)
+        self._tokens = LearnedPace(self.tpm)
         self._polls = even_bucket(self.poll_rpm, POLL_BURST_SECONDS)
         if self.shared is None:
             self.in_flight = asyncio.Semaphore(self.max_in_flight)
             return
         limits = Limits(self.rpm, self.tpm, self.poll_rpm, self.max_in_flight)
-        self._shared_creates = SharedRate(self.shared, "creates", limits.chunk("creates"), asyncio.sleep)
+        self._shared_creates = SharedRate(
+            self.shared, "creates", limits.chunk("creates"), asyncio.sleep, limits.token_chunk()
+        )
         self._shared_polls = SharedRate(self.shared, "polls", limits.chunk("polls"), asyncio.sleep)
         self.in_flight = SharedSlots(self.shared, limits.slot_chunk(), asyncio.sleep)
 
@@ -176,14 +179,21 @@ class RateBudget:
     def _paused_until(self, poll: bool) -> float:
         return self._polls_paused_until if poll else self._creates_paused_until
 
-    async def acquire_create(self, tokens: int) -> None:
-        """Wait until a create of about `tokens` tokens fits the request and token budgets."""
+    async def acquire_create(self, prompt_tokens: int) -> None:
+        """Wait until a create of a `prompt_tokens` prompt fits the request and token budgets.
+
+        Creates take the token bucket in turn, and each is charged its estimate (`estimate`) when it
+        reaches the front of the line, not when it began to wait: the output estimate falls from its
+        opening guess once answers come back, and 256 creates queued behind the opening burst, each
+        charged 1,024 output tokens where answers took 150, held a token-bound run at a fifth of its
+        rate for 13 s."""
         await self._gate(poll=False)
         if self._shared_creates is not None:
-            await self._shared_creates.acquire(min(tokens, self.tpm))
+            await self._shared_creates.acquire(self.estimate(prompt_tokens))
         else:
-            await self._requests.limiter.acquire()
-            await self._tokens.acquire(min(tokens, self.tpm))
+            await self._requests.acquire()
+            async with self._token_turn:
+                await self._tokens.acquire(self.estimate(prompt_tokens))
         await self._gate(poll=False)  # a 429 elsewhere may have closed the gate while we queued
 
     def slots_bind(self, rows_left: int) -> bool:
@@ -220,10 +230,11 @@ class RateBudget:
 
     def on_rate_limited(self, wait: float | None, *, poll: bool = False) -> None:
         """A 429 pauses the kind of call that earned it, for the server's retry-after (else 1 s); a
-        create's 429 also keeps the create burst to half a second from then on (pacing.py)."""
+        create's 429 also keeps the create and token bursts to half a second from then on (pacing.py)."""
         self.throttled += 1
         if not poll:
             self._requests.on_rate_limited()
+            self._tokens.on_rate_limited()
         self.pause(wait if wait is not None else 1.0, poll=poll)
 
     def observe_headers(self, headers: Mapping[str, str], *, tokens_needed: int) -> None:
@@ -240,8 +251,7 @@ class RateBudget:
             limit = _int(headers.get(f"x-ratelimit-limit-{unit}"))
             if remaining is None or limit is None or limit <= 0 or remaining < 0:
                 continue
-            if unit == "requests":
-                self._requests.observe(remaining, limit)
+            (self._requests if unit == "requests" else self._tokens).observe(remaining, limit)
             if remaining < needed:
                 reset = parse_duration(headers.get(f"x-ratelimit-reset-{unit}"))
                 if reset:

@@ -1,15 +1,18 @@
-"""How many creates may go at once: the burst of the create bucket, learned from what the server shows.
+"""How much of a per-minute limit may go at once: the burst of the create and token buckets, learned
+from what the server shows.
 
 OpenAI enforces a per-minute limit over shorter windows too ("60,000 requests/minute may be enforced as
 1,000 requests/second"), so a client that bursts a minute's worth of creates at once earns a storm of
 429s, each pausing creates for its retry-after: measured at 30,000 creates/min enforced per second, a
-one-minute bucket sent 13% of its creates into 429s and created at 0.57 of the limit. Pacing evenly
-throws away nothing on such a server, but a server whose bucket really holds a minute would let a
-short batch go much faster. So the bucket starts at half a second of the rate, and grows to what the
-server's `x-ratelimit-remaining-requests` shows it holds, less that same half second, which keeps the
-server's bucket from running dry when requests arrive bunched (the event loop, the network). A create
-429 means the server's window is shorter than it showed: the burst goes back to half a second for the
-rest of the run.
+one-minute bucket sent 13% of its creates into 429s and created at 0.57 of the limit. Tokens are limited
+the same way: a minute's tokens at once, against 1,200,000 tokens/min enforced per second, met 1,001
+429s in a 2,000-row batch. Pacing evenly throws away nothing on such a server, but a server whose bucket
+really holds a minute would let a short batch go much faster. So each bucket starts at half a second of
+its rate, and grows to what the server's `x-ratelimit-remaining-*` shows it holds, less that same half
+second, which keeps the server's bucket from running dry when requests arrive bunched (the event loop,
+the network). A create 429 means the server's window is shorter than it showed: both bursts go back to
+half a second for the rest of the run. A single create larger than the burst (a long prompt's tokens)
+still goes alone when the bucket is full, as a server's bucket takes it.
 
 aiolimiter's bucket holds `max_rate` and leaks at `max_rate / time_period`; changing both public
 attributes in proportion changes the burst and keeps the rate.
@@ -30,12 +33,12 @@ def even_bucket(per_minute: float, burst_seconds: float) -> AsyncLimiter:
     return AsyncLimiter(burst, burst * 60.0 / per_minute)
 
 
-class CreatePace:
-    """The create bucket: `rpm` creates a minute, in bursts no larger than the server is known to take."""
+class LearnedPace:
+    """A bucket of `per_minute` units a minute, in bursts no larger than the server is known to take."""
 
-    def __init__(self, rpm: int) -> None:
-        self.rpm = rpm
-        self.limiter = even_bucket(rpm, CUSHION_SECONDS)
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self.limiter = even_bucket(per_minute, CUSHION_SECONDS)
         self.floor = self.limiter.max_rate
         self.shrunk = False
 
@@ -45,13 +48,20 @@ class CreatePace:
 
     def _set_burst(self, burst: float) -> None:
         self.limiter.max_rate = burst
-        self.limiter.time_period = burst * 60.0 / self.rpm
+        self.limiter.time_period = burst * 60.0 / self.per_minute
+
+    async def acquire(self, amount: float = 1.0) -> None:
+        """Wait until `amount` units fit. More than the burst waits for a full bucket and goes alone (the
+        burst grows to it: aiolimiter refuses an amount over its capacity)."""
+        if amount > self.burst:
+            self._set_burst(amount)
+        await self.limiter.acquire(amount)
 
     def observe(self, remaining: int, limit: int) -> None:
-        """The server's create bucket holds at least `remaining` + 1 (this create was taken from it)."""
+        """The server's bucket holds at least `remaining` + 1 (this create took at least one unit)."""
         if self.shrunk:
             return
-        held = min(remaining + 1, limit, self.rpm)  # never more than a minute of our own rate
+        held = min(remaining + 1, limit, self.per_minute)  # never more than a minute of our own rate
         if held - self.floor > self.burst:
             self._set_burst(held - self.floor)
 

@@ -39,12 +39,20 @@ class SharedRate:
     Creates are asked for as they wait: a create permit granted ahead and sent late would bunch with
     the next grant's and crowd the server's window. Polls are asked for a whole chunk at a time: they
     may burst a second's worth (twenty chunks), and one arrives at a time, so asking as they wait cost a
-    round trip a poll (bench_dask)."""
+    round trip a poll (bench_dask). A grant of creates also stays within `token_chunk` of their tokens:
+    the bank lets a grant larger than its burst go at once when its bucket is full, so forty creates'
+    tokens asked for together would go out as a burst of forty seconds of the token rate."""
 
     def __init__(
-        self, link: BankLink, kind: Kind, chunk: int, sleep: Callable[[float], Awaitable[None]]
+        self,
+        link: BankLink,
+        kind: Kind,
+        chunk: int,
+        sleep: Callable[[float], Awaitable[None]],
+        token_chunk: int | None = None,
     ) -> None:
         self._link, self._kind, self._chunk, self._sleep = link, kind, chunk, sleep
+        self._token_chunk = token_chunk
         self._ahead = kind == "polls"
         self._permits = 0
         self._tokens = 0
@@ -59,6 +67,8 @@ class SharedRate:
                     if self._permits >= 1 and self._tokens >= tokens:
                         break
                     wanted_now = self._chunk if self._ahead else min(self._chunk, self._waiting)
+                    if tokens and self._token_chunk is not None:
+                        wanted_now = min(wanted_now, self._token_chunk // tokens)
                     count = max(1, wanted_now) if self._permits < 1 else 0
                     # tokens for the creates asked for, or (permits in hand) for this one
                     wanted = max(0, max(count, 1) * tokens - self._tokens)

@@ -78,7 +78,7 @@ class Submitter:
             return admission  # the cost cap (run.spend): decided in memory, before the rate budget
         context.pace.rate_waits += 1
         try:
-            await context.budget.acquire_create(context.budget.estimate(prompt_tokens))
+            await context.budget.acquire_create(prompt_tokens)
         finally:
             context.pace.rate_waits -= 1
         # The endpoint goes with `submitting`: a token the create returns is only ever waited on there.
