@@ -183,13 +183,14 @@ class RateBudget:
         """Wait until a create of a `prompt_tokens` prompt fits the request and token budgets.
 
         Creates take the token bucket in turn, and each is charged its estimate (`estimate`) when it
-        reaches the front of the line, not when it began to wait: the output estimate falls from its
+        reaches the front of the line (or, drawing on the batch's bank, when it asks), not when it
+        began to wait: the output estimate falls from its
         opening guess once answers come back, and 256 creates queued behind the opening burst, each
         charged 1,024 output tokens where answers took 150, held a token-bound run at a fifth of its
         rate for 13 s."""
         await self._gate(poll=False)
         if self._shared_creates is not None:
-            await self._shared_creates.acquire(self.estimate(prompt_tokens))
+            await self._shared_creates.acquire(lambda: self.estimate(prompt_tokens))
         else:
             await self._requests.acquire()
             async with self._token_turn:

@@ -59,11 +59,15 @@ class SharedRate:
         self._waiting = 0
         self._asking = asyncio.Lock()
 
-    async def acquire(self, tokens: int = 0) -> None:
+    async def acquire(self, estimate: Callable[[], int] | None = None) -> None:
+        """One permit, and (for a create) the tokens `estimate` gives when this caller's turn to ask
+        comes: the output estimate falls once answers come back (`RateBudget.acquire_create`)."""
         self._waiting += 1
         try:
+            tokens = 0 if estimate is None else estimate()
             while self._permits < 1 or self._tokens < tokens:
                 async with self._asking:
+                    tokens = 0 if estimate is None else estimate()
                     if self._permits >= 1 and self._tokens >= tokens:
                         break
                     wanted_now = self._chunk if self._ahead else min(self._chunk, self._waiting)

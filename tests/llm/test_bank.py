@@ -102,6 +102,31 @@ def test_tokens_per_minute_bind_across_workers() -> None:
     assert max(Counter(int(t) for t in times).values()) == 1
 
 
+def test_a_create_is_charged_the_output_estimate_of_when_it_asks_the_bank() -> None:
+    async def main() -> list[float]:
+        link = LocalLink(_bank(rpm=10**6, tpm=60_000), "w0")  # 1,000 tokens a second
+        budget = RateBudget(10**6, 60_000, 600, 100, OutputEstimate(None), shared=link)
+        loop = asyncio.get_running_loop()
+        start, times = loop.time(), []
+
+        async def create() -> None:
+            await budget.acquire_create(16)
+            times.append(loop.time() - start)
+
+        waiting = [asyncio.create_task(create()) for _ in range(4)]
+        await asyncio.sleep(0.01)
+        for _ in range(10):
+            budget.output.observe(100)  # answers came back: 125 output tokens a create, with the margin
+        await asyncio.gather(*waiting)
+        return times
+
+    # The first two asked before any answer, charged 16 + 1,024 each (each alone: a create's tokens are
+    # more than 50 ms of the rate); the other two ask later, charged 16 + 125, each going as soon as the
+    # bank's half-second burst allows. Charged when they began to wait: 2.08 s and 3.12 s.
+    times = run_in_virtual_time(main)
+    assert times == [pytest.approx(each, abs=1e-6) for each in (0.0, 1.04, 1.72, 1.861)]
+
+
 def test_workers_polling_a_rested_budget_keep_any_minute_near_it() -> None:
     """Polls burst a second's worth (POLL_BURST_SECONDS), not a minute's: after a quiet spell, two
     workers polling flat out see the budget in the next minute, and about a second's worth more."""
