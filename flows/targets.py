@@ -98,8 +98,10 @@ pipe never drains."""
 
 async def run_shards(sessions: Mapping[str | None, Session], shards: Sequence[Shard]) -> None:
     """Every shard as a Prefect task on its endpoint's session, all endpoints at once. A shard that fails
-    (a refused key) stops the others, each cancelling its rows in flight on its own endpoint, and its
-    error is raised as itself."""
+    (a refused key, an outage, a state table that cannot be written) stops the others, and its error is
+    raised as itself. The others' responses go on, as the failing shard's do, and the next run waits on
+    them: cancelling them would throw away paid work for a fault that is not theirs, and against a full
+    disk their cancels could not be recorded (the rows would wait on cancelled responses)."""
     gates = {name: asyncio.Semaphore(SHARDS_AT_ONCE) for name in sessions}
     for part in shards:  # rows of shards yet to start are rows still to create: see `run.pace`
         sessions[part.endpoint].runner.pace.queued += len(part.keys)
@@ -116,6 +118,10 @@ async def run_shards(sessions: Mapping[str | None, Session], shards: Sequence[Sh
                     cast(list[str], quote(part.keys)),
                 )
                 await process_shard(runner, part.number, keys)
+        except Exception:
+            for session in sessions.values():  # before the group cancels the others
+                session.runner.halted = True
+            raise
         finally:
             pace.queued -= queued  # a shard stopped before its turn
 

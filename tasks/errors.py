@@ -58,12 +58,14 @@ class OutageError(TerminalError):
     resumes them. Without it a run against a server that never comes back (a mistyped address, an endpoint
     taken down) would wait for ever, holding its batch's lease against the next scheduled run."""
 
-    def __init__(self, seconds: float, last_error: str | None) -> None:
+    def __init__(self, seconds: float, last_error: str | None, endpoint: str | None = None) -> None:
         said = "" if last_error is None else f" (last: {last_error})"
+        # With several endpoints, whose server went quiet: the address in the last error may be a proxy's.
+        whose = "" if endpoint is None else f"endpoint {endpoint!r}: "
         super().__init__(
-            f"the server has answered no request for {seconds_said(seconds)}{said}, so the run stopped; rows "
-            "holding a response id keep it, and the same command resumes once the server answers "
-            "(--give-up-after sets how long a run waits)"
+            f"{whose}the server has answered no request for {seconds_said(seconds)}{said}, so the run "
+            "stopped; rows holding a response id keep it, and the same command resumes once the server "
+            "answers (--give-up-after sets how long a run waits)"
         )
         self.seconds = seconds
 

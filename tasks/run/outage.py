@@ -41,9 +41,9 @@ class Silence:
         self.last_error = str(error)
 
 
-async def watch_for_outage(silence: Silence, give_up_after: float) -> None:
-    """Return never; raise `OutageError` once the server has answered nothing for `give_up_after` seconds
-    while requests failed. Cancel it when the run's rows are done."""
+async def watch_for_outage(silence: Silence, give_up_after: float, endpoint: str | None = None) -> None:
+    """Return never; raise `OutageError` (naming `endpoint`, one of several) once the server has answered
+    nothing for `give_up_after` seconds while requests failed. Cancel it when the run's rows are done."""
     loop = asyncio.get_running_loop()
     step = min(_LONGEST_LOOK, give_up_after / _LOOKS)
     answers, failures = silence.answers, silence.unanswered
@@ -57,5 +57,5 @@ async def watch_for_outage(silence: Silence, give_up_after: float) -> None:
         elif quiet_since is None and silence.unanswered != failures:
             quiet_since = looked_at  # failing since the last look at the latest, with no answer since
         if quiet_since is not None and now - quiet_since >= give_up_after:
-            raise OutageError(give_up_after, silence.last_error)
+            raise OutageError(give_up_after, silence.last_error, endpoint)
         answers, failures, looked_at = silence.answers, silence.unanswered, now

@@ -84,6 +84,10 @@ class BatchRunner:
     progress: Callable[[Progress], None] | None = None
     progress_interval: float = 0.5
     checkpoint_interval: float = 0.2
+    halted: bool = field(default=False, init=False)
+    """Set when another shard of the run met an error about the whole run (a refused key, an outage, a
+    state table that cannot be written: `flows.targets.run_shards`). The cancellation that follows stops
+    this runner's shards as that error stopped its own: their responses go on, and keep their ids."""
 
     @property
     def pace(self) -> Pace:
@@ -107,13 +111,12 @@ class BatchRunner:
         except BaseException as stop:
             # Stopped: cancelled (Ctrl-C, a flow cancellation), or by a signal raised as an exception
             # wherever it landed. Prefect raises SIGTERM as one from its handler, so it can surface in a
-            # row's poll, and reach here instead of the loop; the run's work is cancelled either way.
-            how = (
-                "cancelled"
-                if isinstance(stop, asyncio.CancelledError)
-                else f"stopped ({type(stop).__name__})"
-            )
-            await self._cancel_in_flight(how, scope)
+            # row's poll, and reach here instead of the loop; the run's work is cancelled either way,
+            # unless the cancellation is another shard's run-level error stopping this one (`halted`).
+            cancelled = isinstance(stop, asyncio.CancelledError)
+            if not (cancelled and self.halted):
+                how = "cancelled" if cancelled else f"stopped ({type(stop).__name__})"
+                await self._cancel_in_flight(how, scope)
             raise
         finally:
             background.cancel()
@@ -190,7 +193,7 @@ class BatchRunner:
                 # Its OutageError stops the group as a refused key does: rows keep their tokens.
                 give_up_after = context.policy.give_up_after
                 watch = (
-                    group.create_task(watch_for_outage(context.silence, give_up_after))
+                    group.create_task(watch_for_outage(context.silence, give_up_after, context.endpoint))
                     if give_up_after > 0
                     else None
                 )

@@ -13,10 +13,12 @@ import pytest
 from typer.testing import CliRunner
 
 from rowrelay.flows.cli import app
+from rowrelay.flows.detached import free_port
 from rowrelay.tasks.dataset import InputSpec, prepare, read_input
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
-from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.errors import OutageError, UsageError
 from rowrelay.tasks.llm import RowRequest, make_backend
+from rowrelay.tasks.records import HOLDING_TOKEN
 from rowrelay.tasks.run import Cancelled
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import RunRecord, StateTable, load, summary, write_run_record
@@ -166,6 +168,39 @@ async def test_a_resumed_batch_polls_each_token_on_the_server_that_created_it(
     assert held[:3] == [key for key in held if frame.loc[key, "endpoint"] == "east"]
     assert "404" not in codes["east"]  # no server was asked for a response it does not hold
     assert "404" not in codes["west"]
+
+
+async def test_an_endpoint_gone_dark_stops_the_run_and_leaves_the_other_endpoints_responses_running(
+    prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An outage (as a refused key, or a full disk) is about the run: it stops every shard, and the
+    responses in flight go on, the other endpoints' too, for the next run to wait on. Cancelling them
+    would throw away paid work for a fault that is not theirs."""
+    from rowrelay.flows.batch import run_batch
+
+    monkeypatch.setenv(WEST_KEY, SECRET)
+    source = write_tickets(tmp_path / "tickets.csv", 12)
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:60"))) as east:
+        # In flight on east before the run starts, so no timing decides whether east had any.
+        held = await _hold_tokens(tmp_path / "state", source, {"east": (east, [0, 1, 2])})
+        dark = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens: every request to west is refused
+        entries = [
+            {"name": "east", "backend": "emulator", "base_url": east.url, "rpm": 600},
+            {"name": "west", "backend": "openai", "base_url": dark, "api_key_env": WEST_KEY, "rpm": 600},
+        ]
+        with pytest.raises(
+            OutageError, match=r"^endpoint 'west': the server has answered no request for 1 s"
+        ):
+            await run_batch(str(source), **_args(tmp_path, entries), give_up_after=1.0)
+        on_east = Counter(job["status"] for job in east.emulator.listing())
+        jobs = creates_per_row(east)
+    assert set(on_east) <= {"queued", "in_progress"}, on_east  # none cancelled
+    frame = load(tmp_path / "state").set_index("row_key")
+    assert set(held) <= set(jobs)
+    for key, made in jobs.items():
+        assert frame.loc[key, "status"] in HOLDING_TOKEN, (key, frame.loc[key, "status"])
+        assert frame.loc[key, "endpoint"] == "east"
+        assert frame.loc[key, "attempts"] == made == 1, key
 
 
 async def test_cancel_reaches_every_in_flight_row_on_its_own_endpoint(
