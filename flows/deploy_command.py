@@ -9,15 +9,27 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from rowrelay.flows.cli_errors import fail, state_problem
-from rowrelay.flows.cli_options import (
-    DASK,
-    DASK_WORKERS,
-    DEPLOY_LIMIT,
-    ENDPOINTS,
-    FAIL_WHEN_FAILED,
-    Opt,
-    err,
-    request_of,
+from rowrelay.flows.cli_options import DEPLOY_LIMIT, Opt, err, request_of
+from rowrelay.flows.run_options import (
+    Agent,
+    Backend,
+    BaseUrl,
+    Dask,
+    DaskWorkers,
+    Endpoints,
+    FailWhenFailed,
+    GiveUpAfter,
+    Instructions,
+    MaxAttempts,
+    MaxCost,
+    MaxInFlight,
+    Mode,
+    Model,
+    Prices,
+    Rpm,
+    Schema,
+    ServiceTier,
+    Tpm,
 )
 from rowrelay.tasks.errors import StateError, UsageError
 
@@ -40,23 +52,38 @@ def deploy(
         Path | None, Opt(help="State directory reused by every scheduled run (default: <state dir>/NAME).")
     ] = None,
     output: Annotated[Path | None, Opt(help="Output file.")] = None,
-    model: Annotated[str | None, Opt(help="Model.")] = None,
-    schema: Annotated[
-        str | None, Opt("--schema", help="Structured outputs: FILE.json or module:Model.")
-    ] = None,
-    fail_when_failed: Annotated[str | None, Opt(help=FAIL_WHEN_FAILED)] = None,
-    endpoints: Annotated[Path | None, Opt(help=ENDPOINTS)] = None,
-    dask: Annotated[str | None, Opt(help=DASK)] = None,
-    dask_workers: Annotated[int | None, Opt(help=DASK_WORKERS)] = None,
+    instructions: Instructions = None,
+    model: Model = None,
+    mode: Mode = None,
+    rpm: Rpm = None,
+    tpm: Tpm = None,
+    max_in_flight: MaxInFlight = None,
+    max_attempts: MaxAttempts = None,
+    base_url: BaseUrl = None,
+    backend: Backend = None,
+    agent: Agent = None,
+    schema: Schema = None,
+    max_cost: MaxCost = None,
+    service_tier: ServiceTier = None,
+    prices: Prices = None,
+    fail_when_failed: FailWhenFailed = None,
+    endpoints: Endpoints = None,
+    dask: Dask = None,
+    dask_workers: DaskWorkers = None,
+    give_up_after: GiveUpAfter = None,
     limit: Annotated[int | None, Opt(help=DEPLOY_LIMIT)] = None,
 ) -> None:
     """Serve the batch flow as a Prefect deployment on a cron schedule (runs until stopped)."""
+    # Paths resolved: each scheduled run starts in a directory of Prefect's choosing.
     request = request_of(
-        input.resolve(), template=template, prompt_column=prompt_column, id_column=id_column, model=model,
-        output=None if output is None else output.resolve(), fail_when_failed=fail_when_failed,
+        input.resolve(), template=template, prompt_column=prompt_column, id_column=id_column,
+        instructions=instructions, model=model, output=None if output is None else output.resolve(),
+        mode=mode, rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts,
+        backend=backend, base_url=base_url, agent=agent, max_cost=max_cost, service_tier=service_tier,
+        prices=None if prices is None else str(prices.resolve()), fail_when_failed=fail_when_failed,
         output_schema=None if schema is None or ":" in schema else str(Path(schema).resolve()),
         endpoints=None if endpoints is None else str(endpoints.resolve()),
-        dask=dask, dask_workers=dask_workers, limit=limit,
+        dask=dask, dask_workers=dask_workers, limit=limit, give_up_after=give_up_after,
     )  # fmt: skip
     # An explicit state directory, so every scheduled run (and a cancellation hook run by Prefect's
     # runner process) finds the same batch.

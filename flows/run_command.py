@@ -10,16 +10,27 @@ import typer
 from rich.text import Text
 
 from rowrelay.flows.cli_errors import fail, state_problem, told_once
-from rowrelay.flows.cli_options import (
-    DASK,
-    DASK_WORKERS,
-    ENDPOINTS,
-    FAIL_WHEN_FAILED,
-    LIMIT,
-    Opt,
-    about,
-    err,
-    request_of,
+from rowrelay.flows.cli_options import LIMIT, Opt, err, request_of
+from rowrelay.flows.run_options import (
+    Agent,
+    Backend,
+    BaseUrl,
+    Dask,
+    DaskWorkers,
+    Endpoints,
+    FailWhenFailed,
+    GiveUpAfter,
+    Instructions,
+    MaxAttempts,
+    MaxCost,
+    MaxInFlight,
+    Mode,
+    Model,
+    Prices,
+    Rpm,
+    Schema,
+    ServiceTier,
+    Tpm,
 )
 from rowrelay.tasks.errors import LeaseHeldError, StateError, UsageError
 
@@ -41,31 +52,29 @@ def run(
         str | None, Opt(help="Prompt template over the columns, e.g. 'Triage: {body}'.")
     ] = None,
     prompt_column: Annotated[str | None, Opt(help="Column holding each row's whole prompt.")] = None,
-    instructions: Annotated[str | None, Opt(help="Instructions (system prompt) sent with every row.")] = None,
-    model: Annotated[str | None, Opt(help=about("model"))] = None,
+    instructions: Instructions = None,
+    model: Model = None,
     id_column: Annotated[str | None, Opt(help="Column of unique row ids (else a hash of each row).")] = None,
     state: Annotated[Path | None, Opt(help="Batch state directory; the same one resumes.")] = None,
     output: Annotated[Path | None, Opt(help="Output file (.parquet, .csv, .tsv or .jsonl).")] = None,
-    mode: Annotated[str | None, Opt(help=about("mode"))] = None,
-    rpm: Annotated[int | None, Opt(help=about("rpm"))] = None,
-    tpm: Annotated[int | None, Opt(help=about("tpm"))] = None,
-    max_in_flight: Annotated[int | None, Opt(help=about("max_in_flight"))] = None,
-    max_attempts: Annotated[int | None, Opt(help=about("max_attempts"))] = None,
-    base_url: Annotated[str | None, Opt(help=about("base_url"))] = None,
-    backend: Annotated[str | None, Opt(help=about("backend"))] = None,
-    agent: Annotated[
-        str | None, Opt(help="Agent Framework agent factory module:function (OpenAIChatClient -> Agent).")
-    ] = None,
-    schema: Annotated[str | None, Opt("--schema", help=about("output_schema"))] = None,
-    max_cost: Annotated[float | None, Opt(help=about("max_cost"))] = None,
-    service_tier: Annotated[str | None, Opt(help=about("service_tier"))] = None,
-    prices: Annotated[Path | None, Opt(help=about("prices"))] = None,
-    fail_when_failed: Annotated[str | None, Opt(help=FAIL_WHEN_FAILED)] = None,
-    endpoints: Annotated[Path | None, Opt(help=ENDPOINTS)] = None,
-    dask: Annotated[str | None, Opt(help=DASK)] = None,
-    dask_workers: Annotated[int | None, Opt(help=DASK_WORKERS)] = None,
+    mode: Mode = None,
+    rpm: Rpm = None,
+    tpm: Tpm = None,
+    max_in_flight: MaxInFlight = None,
+    max_attempts: MaxAttempts = None,
+    base_url: BaseUrl = None,
+    backend: Backend = None,
+    agent: Agent = None,
+    schema: Schema = None,
+    max_cost: MaxCost = None,
+    service_tier: ServiceTier = None,
+    prices: Prices = None,
+    fail_when_failed: FailWhenFailed = None,
+    endpoints: Endpoints = None,
+    dask: Dask = None,
+    dask_workers: DaskWorkers = None,
     limit: Annotated[int | None, Opt(help=LIMIT)] = None,
-    give_up_after: Annotated[float | None, Opt(help=about("give_up_after"))] = None,
+    give_up_after: GiveUpAfter = None,
 ) -> None:
     """Run a batch, or resume it: the same command again picks up where it stopped."""
     request = request_of(

@@ -60,6 +60,40 @@ def test_a_limit_below_one_is_refused_before_anything_is_served(
     assert served == []
 
 
+def test_how_each_scheduled_run_sends_is_what_run_takes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A nightly job's rates, attempts and cost cap were only its serving process's environment: set at
+    deploy time now, as `run` takes them, and seen in the deployment's parameters (the Prefect UI)."""
+    prices = tmp_path / "prices.json"
+    prices.write_text("{}")
+    code, said, served = _deploy(
+        tmp_path, monkeypatch, "--mode", "stream", "--rpm", "1200", "--tpm", "90000", "--max-in-flight",
+        "40", "--max-attempts", "2", "--max-cost", "5", "--instructions", "Be brief.", "--give-up-after",
+        "600", "--prices", str(prices),
+    )  # fmt: skip
+    assert code == 0, said
+    parameters = served[0]["parameters"]
+    expected = {
+        "mode": "stream", "rpm": 1200, "tpm": 90_000, "max_in_flight": 40, "max_attempts": 2,
+        "max_cost": 5.0, "instructions": "Be brief.", "give_up_after": 600.0, "prices": str(prices.resolve()),
+    }  # fmt: skip
+    assert {name: parameters.get(name) for name in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [("--mode", "sideways", "mode"), ("--rpm", "0", "rpm"), ("--max-cost", "-1", "max-cost")],
+)
+def test_a_bad_run_option_is_refused_before_anything_is_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, option: str, value: str, said: str
+) -> None:
+    code, output, served = _deploy(tmp_path, monkeypatch, option, value)
+    assert (code, served) == (2, [])
+    assert output.startswith("error: ") and said in output, output
+    assert output.count("\n") == 1, output
+
+
 @pytest.mark.parametrize(
     ("cron", "said"),
     [

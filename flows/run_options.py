@@ -1,0 +1,35 @@
+"""The options `run` and `deploy` share, declared once: how each scheduled run of a deployment sends its
+rows (rates, attempts, backend, cost cap, ...) is what `run` takes, and reaches every run's parameters.
+
+Built only when `run` or `deploy` is (each option's help is its setting's description, `about`), never for
+`status` or `--help` (tests/flows/test_cli_imports.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from rowrelay.flows.cli_options import DASK, DASK_WORKERS, ENDPOINTS, FAIL_WHEN_FAILED, Opt, about
+
+Instructions = Annotated[str | None, Opt(help="Instructions (system prompt) sent with every row.")]
+Model = Annotated[str | None, Opt(help=about("model"))]
+Mode = Annotated[str | None, Opt(help=about("mode"))]
+Rpm = Annotated[int | None, Opt(help=about("rpm"))]
+Tpm = Annotated[int | None, Opt(help=about("tpm"))]
+MaxInFlight = Annotated[int | None, Opt(help=about("max_in_flight"))]
+MaxAttempts = Annotated[int | None, Opt(help=about("max_attempts"))]
+BaseUrl = Annotated[str | None, Opt(help=about("base_url"))]
+Backend = Annotated[str | None, Opt(help=about("backend"))]
+Agent = Annotated[
+    str | None, Opt(help="Agent Framework agent factory module:function (OpenAIChatClient -> Agent).")
+]
+Schema = Annotated[str | None, Opt("--schema", help=about("output_schema"))]
+MaxCost = Annotated[float | None, Opt(help=about("max_cost"))]
+ServiceTier = Annotated[str | None, Opt(help=about("service_tier"))]
+Prices = Annotated[Path | None, Opt(help=about("prices"))]
+FailWhenFailed = Annotated[str | None, Opt(help=FAIL_WHEN_FAILED)]
+Endpoints = Annotated[Path | None, Opt(help=ENDPOINTS)]
+Dask = Annotated[str | None, Opt(help=DASK)]
+DaskWorkers = Annotated[int | None, Opt(help=DASK_WORKERS)]
+GiveUpAfter = Annotated[float | None, Opt(help=about("give_up_after"))]
