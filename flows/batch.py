@@ -90,6 +90,7 @@ async def run_batch(
     mode: str | None = None,
     rpm: int | None = None,
     tpm: int | None = None,
+    poll_rpm: int | None = None,
     max_in_flight: int | None = None,
     max_attempts: int | None = None,
     backend: str | None = None,
@@ -133,8 +134,8 @@ async def run_batch(
     """
     request = BatchRequest.build(
         source, template=template, prompt_column=prompt_column, id_column=id_column,
-        instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode,
-        rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
+        instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode, rpm=rpm,
+        tpm=tpm, poll_rpm=poll_rpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
         base_url=base_url, output_schema=output_schema, max_cost=max_cost, service_tier=service_tier,
         prices=prices, fail_when_failed=fail_when_failed, endpoints=endpoints, dask=dask,
         dask_workers=dask_workers, limit=limit, give_up_after=give_up_after,

@@ -25,6 +25,7 @@ from rowrelay.flows.run_options import (
     MaxInFlight,
     Mode,
     Model,
+    PollRpm,
     Prices,
     Rpm,
     Schema,
@@ -57,6 +58,7 @@ def deploy(
     mode: Mode = None,
     rpm: Rpm = None,
     tpm: Tpm = None,
+    poll_rpm: PollRpm = None,
     max_in_flight: MaxInFlight = None,
     max_attempts: MaxAttempts = None,
     base_url: BaseUrl = None,
@@ -78,12 +80,13 @@ def deploy(
     request = request_of(
         input.resolve(), template=template, prompt_column=prompt_column, id_column=id_column,
         instructions=instructions, model=model, output=None if output is None else output.resolve(),
-        mode=mode, rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts,
-        backend=backend, base_url=base_url, agent=agent, max_cost=max_cost, service_tier=service_tier,
-        prices=None if prices is None else str(prices.resolve()), fail_when_failed=fail_when_failed,
+        mode=mode, rpm=rpm, tpm=tpm, poll_rpm=poll_rpm, max_in_flight=max_in_flight,
+        max_attempts=max_attempts, backend=backend, base_url=base_url, agent=agent, max_cost=max_cost,
+        service_tier=service_tier, prices=None if prices is None else str(prices.resolve()),
+        fail_when_failed=fail_when_failed,
         output_schema=None if schema is None or ":" in schema else str(Path(schema).resolve()),
-        endpoints=None if endpoints is None else str(endpoints.resolve()),
-        dask=dask, dask_workers=dask_workers, limit=limit, give_up_after=give_up_after,
+        endpoints=None if endpoints is None else str(endpoints.resolve()), dask=dask,
+        dask_workers=dask_workers, limit=limit, give_up_after=give_up_after,
     )  # fmt: skip
     # An explicit state directory, so every scheduled run (and a cancellation hook run by Prefect's
     # runner process) finds the same batch.

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 Source: TypeAlias = "str | pd.DataFrame"
 """A CSV, Parquet or JSONL path, or (from Python) a DataFrame."""
 RUN_SETTINGS = (
-    "model", "mode", "rpm", "tpm", "max_in_flight", "max_attempts", "backend", "base_url", "output_schema",
+    "model", "mode", "rpm", "tpm", "poll_rpm", "max_in_flight", "max_attempts", "backend", "base_url",
+    "output_schema",
     "max_cost", "service_tier", "prices", "give_up_after",
 )  # fmt: skip
 """The settings a run's parameters may override; the others (keys above all) come from the environment."""

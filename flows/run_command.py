@@ -26,6 +26,7 @@ from rowrelay.flows.run_options import (
     MaxInFlight,
     Mode,
     Model,
+    PollRpm,
     Prices,
     Rpm,
     Schema,
@@ -60,6 +61,7 @@ def run(
     mode: Mode = None,
     rpm: Rpm = None,
     tpm: Tpm = None,
+    poll_rpm: PollRpm = None,
     max_in_flight: MaxInFlight = None,
     max_attempts: MaxAttempts = None,
     base_url: BaseUrl = None,
@@ -78,13 +80,13 @@ def run(
 ) -> None:
     """Run a batch, or resume it: the same command again picks up where it stopped."""
     request = request_of(
-        input, template=template, prompt_column=prompt_column, id_column=id_column,
-        instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode,
-        rpm=rpm, tpm=tpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
-        base_url=base_url, output_schema=schema, max_cost=max_cost, service_tier=service_tier,
+        input, template=template, prompt_column=prompt_column, id_column=id_column, instructions=instructions,
+        state=state, output=output, agent=agent, model=model, mode=mode, rpm=rpm, tpm=tpm, poll_rpm=poll_rpm,
+        max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend, base_url=base_url,
+        output_schema=schema, max_cost=max_cost, service_tier=service_tier,
         prices=None if prices is None else str(prices), fail_when_failed=fail_when_failed,
-        endpoints=None if endpoints is None else str(endpoints),
-        dask=dask, dask_workers=dask_workers, limit=limit, give_up_after=give_up_after,
+        endpoints=None if endpoints is None else str(endpoints), dask=dask, dask_workers=dask_workers,
+        limit=limit, give_up_after=give_up_after,
     )  # fmt: skip
     prepared = _precheck(request)
     _run_flow(request, prepared)

@@ -80,7 +80,12 @@ class Settings(BaseSettings):
     )
     rpm: int = Field(500, ge=1, description="Creates per minute the run may send.")
     tpm: int = Field(2_000_000, ge=1, description="Tokens per minute (prompt estimate + max output).")
-    poll_rpm: int = Field(3_000, ge=1, description="Polls, stream resumes and cancels per minute.")
+    poll_rpm: int = Field(
+        3_000,
+        ge=1,
+        description="Polls, stream resumes and cancels per minute, a budget apart from --rpm's: where it "
+        "binds, completions are noticed late (raise it where the server allows, or use --mode stream).",
+    )
     max_in_flight: int = Field(200, ge=1, description="Background responses open at once.")
     max_attempts: int = Field(3, ge=1, description="Creates per row before it ends failed.")
     output_schema: str | None = Field(

@@ -68,15 +68,16 @@ def test_how_each_scheduled_run_sends_is_what_run_takes(
     prices = tmp_path / "prices.json"
     prices.write_text("{}")
     code, said, served = _deploy(
-        tmp_path, monkeypatch, "--mode", "stream", "--rpm", "1200", "--tpm", "90000", "--max-in-flight",
-        "40", "--max-attempts", "2", "--max-cost", "5", "--instructions", "Be brief.", "--give-up-after",
-        "600", "--prices", str(prices),
+        tmp_path, monkeypatch, "--mode", "stream", "--rpm", "1200", "--tpm", "90000", "--poll-rpm", "6000",
+        "--max-in-flight", "40", "--max-attempts", "2", "--max-cost", "5", "--instructions", "Be brief.",
+        "--give-up-after", "600", "--prices", str(prices),
     )  # fmt: skip
     assert code == 0, said
     parameters = served[0]["parameters"]
     expected = {
-        "mode": "stream", "rpm": 1200, "tpm": 90_000, "max_in_flight": 40, "max_attempts": 2,
-        "max_cost": 5.0, "instructions": "Be brief.", "give_up_after": 600.0, "prices": str(prices.resolve()),
+        "mode": "stream", "rpm": 1200, "tpm": 90_000, "poll_rpm": 6000, "max_in_flight": 40,
+        "max_attempts": 2, "max_cost": 5.0, "instructions": "Be brief.", "give_up_after": 600.0,
+        "prices": str(prices.resolve()),
     }  # fmt: skip
     assert {name: parameters.get(name) for name in expected} == expected
 
@@ -90,7 +91,7 @@ def test_a_bad_run_option_is_refused_before_anything_is_served(
 ) -> None:
     code, output, served = _deploy(tmp_path, monkeypatch, option, value)
     assert (code, served) == (2, [])
-    assert output.startswith("error: ") and said in output, output
+    assert output.startswith(f"error: --{said}"), output
     assert output.count("\n") == 1, output
 
 
