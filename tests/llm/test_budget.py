@@ -299,6 +299,22 @@ def test_a_create_waiting_for_tokens_is_charged_the_output_estimate_of_its_turn(
     assert times == [pytest.approx(each, abs=1e-6) for each in expected]
 
 
+def test_polls_waiting_long_for_their_budget_are_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
+        budget = _budget(poll_rpm=60)  # one a second, a second's worth at once
+        await asyncio.gather(*(budget.acquire_poll() for _ in range(3)))  # the third waits 2 s: not yet
+        assert caplog.messages == []
+        await asyncio.gather(*(budget.acquire_poll() for _ in range(4)))  # the fourth waits 4 s
+
+    with caplog.at_level(logging.WARNING, logger="rowrelay.budget"):
+        run_in_virtual_time(main)
+    assert caplog.messages == [
+        "polls are waiting for the poll budget (--poll-rpm 60/min; this one 3.0 s): responses that have "
+        "ended are noticed late, and their in-flight slots freed late; raise --poll-rpm where the server "
+        "allows it, or use --mode stream"
+    ]
+
+
 def test_a_row_over_a_minute_of_tokens_is_charged_the_minute_and_said_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
