@@ -29,11 +29,11 @@ log = logging.getLogger("rowrelay.budget")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 DEFAULT_OUTPUT_ESTIMATE = 1024
+"""Output tokens assumed per answer when no max_output_tokens is set and nothing has been seen yet."""
 POLLS_BIND_AFTER = 2.0
 """Seconds a poll may wait for the poll budget before the run says the budget binds: completions are
 then noticed late, and slots freed late (measured: 3,000 rows taking 37 s on the default 3,000 polls/min,
 a poll waiting 5 s at the median, against 4.7 s at 30,000/min)."""
-"""Output tokens assumed per answer when no max_output_tokens is set and nothing has been seen yet."""
 
 
 def parse_duration(text: str | None) -> float | None:
@@ -189,10 +189,9 @@ class RateBudget:
 
         Creates take the token bucket in turn, and each is charged its estimate (`estimate`) when it
         reaches the front of the line (or, drawing on the batch's bank, when it asks), not when it
-        began to wait: the output estimate falls from its
-        opening guess once answers come back, and 256 creates queued behind the opening burst, each
-        charged 1,024 output tokens where answers took 150, held a token-bound run at a fifth of its
-        rate for 13 s."""
+        began to wait: the output estimate falls from its opening guess once answers come back, and
+        256 creates queued behind the opening burst, each charged 1,024 output tokens where answers
+        took 150, held a token-bound run at a fifth of its rate for 13 s."""
         await self._gate(poll=False)
         if self._shared_creates is not None:
             await self._shared_creates.acquire(lambda: self.estimate(prompt_tokens))
