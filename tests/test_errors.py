@@ -15,7 +15,7 @@ from rowrelay.tasks.errors import RowrelayError
 
 SAMPLES = {"message": "m", "path": "state/x.parquet", "reason": "torn", "seconds": 90.0,
            "last_error": "connection refused", "extra": "agents", "feature": "Agents", "retry_after": 1.5,
-           "row_key": "row-7", "old": "completed", "new": "pending"}  # fmt: skip
+           "row_key": "row-7", "old": "completed", "new": "pending", "endpoint": "west"}  # fmt: skip
 
 
 def _every(kind: type[RowrelayError]) -> list[type[RowrelayError]]:
