@@ -34,28 +34,40 @@ def even_bucket(per_minute: float, burst_seconds: float) -> AsyncLimiter:
 
 
 class LearnedPace:
-    """A bucket of `per_minute` units a minute, in bursts no larger than the server is known to take."""
+    """A bucket of `per_minute` units a minute, in bursts no larger than the server is known to take.
+
+    Callers of `acquire` with more than the burst must take turns (`RateBudget`'s token turn): while one
+    waits, the bucket is widened to its amount."""
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
         self.limiter = even_bucket(per_minute, CUSHION_SECONDS)
         self.floor = self.limiter.max_rate
+        self.burst = self.floor
+        """What the server is known to take at once (less the cushion)."""
         self.shrunk = False
+        self._oversized = 0.0
 
-    @property
-    def burst(self) -> float:
-        return self.limiter.max_rate
-
-    def _set_burst(self, burst: float) -> None:
-        self.limiter.max_rate = burst
-        self.limiter.time_period = burst * 60.0 / self.per_minute
+    def _apply(self) -> None:
+        capacity = max(self.burst, self._oversized)
+        self.limiter.max_rate = capacity
+        self.limiter.time_period = capacity * 60.0 / self.per_minute
 
     async def acquire(self, amount: float = 1.0) -> None:
-        """Wait until `amount` units fit. More than the burst waits for a full bucket and goes alone (the
-        burst grows to it: aiolimiter refuses an amount over its capacity)."""
-        if amount > self.burst:
-            self._set_burst(amount)
-        await self.limiter.acquire(amount)
+        """Wait until `amount` units fit. More than the burst (a long prompt's tokens) waits for a full
+        bucket and goes alone, as a server's full bucket takes it: the bucket is that large only while
+        it waits (aiolimiter refuses an amount over its capacity), and what it took is paid back at the
+        rate before anything else goes, so one long row does not leave every later burst as large."""
+        if amount <= self.burst:
+            await self.limiter.acquire(amount)
+            return
+        self._oversized = amount
+        self._apply()
+        try:
+            await self.limiter.acquire(amount)
+        finally:
+            self._oversized = 0.0
+            self._apply()
 
     def observe(self, remaining: int, limit: int) -> None:
         """The server's bucket holds at least `remaining` + 1 (this create took at least one unit)."""
@@ -63,8 +75,10 @@ class LearnedPace:
             return
         held = min(remaining + 1, limit, self.per_minute)  # never more than a minute of our own rate
         if held - self.floor > self.burst:
-            self._set_burst(held - self.floor)
+            self.burst = held - self.floor
+            self._apply()
 
     def on_rate_limited(self) -> None:
         self.shrunk = True
-        self._set_burst(self.floor)
+        self.burst = self.floor
+        self._apply()

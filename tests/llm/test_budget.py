@@ -215,8 +215,10 @@ def test_creates_are_held_to_the_tokens_per_minute() -> None:
 
     first, second, third = run_in_virtual_time(main)
     assert first == 0.0
-    assert second == pytest.approx(30.0, abs=EXACT)  # 600 of 1200 tokens/min refill in 30 s
-    assert third == pytest.approx(90.0, abs=EXACT)  # then the whole 1200 refills in 60 s more
+    # Each is more than the burst (10 tokens), so each waits for the one before to be paid back: never
+    # more than the minute's 1,200 in any minute, where a bucket left at 1,200 let 1,800 go in 30 s.
+    assert second == pytest.approx(60.0, abs=EXACT)
+    assert third == pytest.approx(90.0, abs=EXACT)  # 600 paid back in 30 s
 
 
 def _tokens_left(remaining: int, limit: int = 12_000) -> dict[str, str]:
@@ -273,6 +275,26 @@ def test_a_create_429_keeps_the_token_burst_to_half_a_second_for_the_rest_of_the
     assert times[2] == pytest.approx(0.25, abs=EXACT)
 
 
+def test_a_create_larger_than_the_token_burst_goes_alone_and_leaves_the_burst_as_it_was() -> None:
+    async def main() -> list[float]:
+        budget = _budget(tpm=12_000, output=0)  # 200 tokens a second, 100 at once
+        start, times = _clock(), []
+        for prompt in (600, 50, 50):  # a long prompt, then two short ones
+            await budget.acquire_create(prompt)
+            times.append(_clock() - start)
+        await asyncio.sleep(20 - (_clock() - start))  # the bucket long full again
+        for _ in range(4):
+            await budget.acquire_create(50)
+            times.append(_clock() - start)
+        return times
+
+    # The long one goes at once from a full bucket; its 600 are paid back at 200 a second before the
+    # next 50 go (2.75 s). Later, short creates burst 100 tokens again, not the long one's 600.
+    times = run_in_virtual_time(main)
+    expected = [0.0, 2.75, 3.0, 20.0, 20.0, 20.25, 20.5]
+    assert times == [pytest.approx(each, abs=1e-6) for each in expected]
+
+
 def test_a_create_waiting_for_tokens_is_charged_the_output_estimate_of_its_turn() -> None:
     async def main() -> list[float]:
         budget = RateBudget(
@@ -291,11 +313,12 @@ def test_a_create_waiting_for_tokens_is_charged_the_output_estimate_of_its_turn(
         await asyncio.gather(*waiting)
         return times
 
-    # 1,000 tokens a second. The first two creates reached the front of the line before any answer and
-    # are charged the opening guess (16 + 1,024); the two behind them are charged 16 + 125 each, when
-    # they reach it. Charged when they began to wait, they would have gone at 2.08 s and 3.12 s.
+    # 1,000 tokens a second, 500 at once. The first two creates reached the front of the line before any
+    # answer and are charged the opening guess (16 + 1,024: each goes alone, once the one before is paid
+    # back); the two behind them are charged 16 + 125 each, when they reach it, and go once the bucket is
+    # back to its burst. Charged when they began to wait, they would have gone at 2.08 s and 3.12 s.
     times = run_in_virtual_time(main)
-    expected = [0.0, 1.04, 1.181, 1.322]
+    expected = [0.0, 1.04, 1.721, 1.862]
     assert times == [pytest.approx(each, abs=1e-6) for each in expected]
 
 
