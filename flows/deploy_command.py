@@ -8,30 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from rowrelay.flows import run_options as options
 from rowrelay.flows.cli_errors import fail, state_problem
 from rowrelay.flows.cli_options import DEPLOY_LIMIT, Opt, err, request_of
-from rowrelay.flows.run_options import (
-    Agent,
-    Backend,
-    BaseUrl,
-    Dask,
-    DaskWorkers,
-    Endpoints,
-    FailWhenFailed,
-    GiveUpAfter,
-    Instructions,
-    MaxAttempts,
-    MaxCost,
-    MaxInFlight,
-    Mode,
-    Model,
-    PollRpm,
-    Prices,
-    Rpm,
-    Schema,
-    ServiceTier,
-    Tpm,
-)
 from rowrelay.tasks.errors import StateError, UsageError
 
 if TYPE_CHECKING:
@@ -53,26 +32,26 @@ def deploy(
         Path | None, Opt(help="State directory reused by every scheduled run (default: <state dir>/NAME).")
     ] = None,
     output: Annotated[Path | None, Opt(help="Output file.")] = None,
-    instructions: Instructions = None,
-    model: Model = None,
-    mode: Mode = None,
-    rpm: Rpm = None,
-    tpm: Tpm = None,
-    poll_rpm: PollRpm = None,
-    max_in_flight: MaxInFlight = None,
-    max_attempts: MaxAttempts = None,
-    base_url: BaseUrl = None,
-    backend: Backend = None,
-    agent: Agent = None,
-    schema: Schema = None,
-    max_cost: MaxCost = None,
-    service_tier: ServiceTier = None,
-    prices: Prices = None,
-    fail_when_failed: FailWhenFailed = None,
-    endpoints: Endpoints = None,
-    dask: Dask = None,
-    dask_workers: DaskWorkers = None,
-    give_up_after: GiveUpAfter = None,
+    instructions: options.Instructions = None,
+    model: options.Model = None,
+    mode: options.Mode = None,
+    rpm: options.Rpm = None,
+    tpm: options.Tpm = None,
+    poll_rpm: options.PollRpm = None,
+    max_in_flight: options.MaxInFlight = None,
+    max_attempts: options.MaxAttempts = None,
+    base_url: options.BaseUrl = None,
+    backend: options.Backend = None,
+    agent: options.Agent = None,
+    schema: options.Schema = None,
+    max_cost: options.MaxCost = None,
+    service_tier: options.ServiceTier = None,
+    prices: options.Prices = None,
+    fail_when_failed: options.FailWhenFailed = None,
+    endpoints: options.Endpoints = None,
+    dask: options.Dask = None,
+    dask_workers: options.DaskWorkers = None,
+    give_up_after: options.GiveUpAfter = None,
     limit: Annotated[int | None, Opt(help=DEPLOY_LIMIT)] = None,
 ) -> None:
     """Serve the batch flow as a Prefect deployment on a cron schedule (runs until stopped)."""

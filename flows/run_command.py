@@ -9,30 +9,9 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from rich.text import Text
 
+from rowrelay.flows import run_options as options
 from rowrelay.flows.cli_errors import fail, state_problem, told_once
 from rowrelay.flows.cli_options import LIMIT, Opt, err, request_of
-from rowrelay.flows.run_options import (
-    Agent,
-    Backend,
-    BaseUrl,
-    Dask,
-    DaskWorkers,
-    Endpoints,
-    FailWhenFailed,
-    GiveUpAfter,
-    Instructions,
-    MaxAttempts,
-    MaxCost,
-    MaxInFlight,
-    Mode,
-    Model,
-    PollRpm,
-    Prices,
-    Rpm,
-    Schema,
-    ServiceTier,
-    Tpm,
-)
 from rowrelay.tasks.errors import LeaseHeldError, StateError, UsageError
 
 if TYPE_CHECKING:
@@ -53,30 +32,30 @@ def run(
         str | None, Opt(help="Prompt template over the columns, e.g. 'Triage: {body}'.")
     ] = None,
     prompt_column: Annotated[str | None, Opt(help="Column holding each row's whole prompt.")] = None,
-    instructions: Instructions = None,
-    model: Model = None,
+    instructions: options.Instructions = None,
+    model: options.Model = None,
     id_column: Annotated[str | None, Opt(help="Column of unique row ids (else a hash of each row).")] = None,
     state: Annotated[Path | None, Opt(help="Batch state directory; the same one resumes.")] = None,
     output: Annotated[Path | None, Opt(help="Output file (.parquet, .csv, .tsv or .jsonl).")] = None,
-    mode: Mode = None,
-    rpm: Rpm = None,
-    tpm: Tpm = None,
-    poll_rpm: PollRpm = None,
-    max_in_flight: MaxInFlight = None,
-    max_attempts: MaxAttempts = None,
-    base_url: BaseUrl = None,
-    backend: Backend = None,
-    agent: Agent = None,
-    schema: Schema = None,
-    max_cost: MaxCost = None,
-    service_tier: ServiceTier = None,
-    prices: Prices = None,
-    fail_when_failed: FailWhenFailed = None,
-    endpoints: Endpoints = None,
-    dask: Dask = None,
-    dask_workers: DaskWorkers = None,
+    mode: options.Mode = None,
+    rpm: options.Rpm = None,
+    tpm: options.Tpm = None,
+    poll_rpm: options.PollRpm = None,
+    max_in_flight: options.MaxInFlight = None,
+    max_attempts: options.MaxAttempts = None,
+    base_url: options.BaseUrl = None,
+    backend: options.Backend = None,
+    agent: options.Agent = None,
+    schema: options.Schema = None,
+    max_cost: options.MaxCost = None,
+    service_tier: options.ServiceTier = None,
+    prices: options.Prices = None,
+    fail_when_failed: options.FailWhenFailed = None,
+    endpoints: options.Endpoints = None,
+    dask: options.Dask = None,
+    dask_workers: options.DaskWorkers = None,
     limit: Annotated[int | None, Opt(help=LIMIT)] = None,
-    give_up_after: GiveUpAfter = None,
+    give_up_after: options.GiveUpAfter = None,
 ) -> None:
     """Run a batch, or resume it: the same command again picks up where it stopped."""
     request = request_of(

@@ -11,6 +11,7 @@ import pytest
 
 from rowrelay.tasks.llm import OutputEstimate, RateBudget
 from rowrelay.tasks.llm.bank import CREATE_BURST_SECONDS, Bank, Kind, Limits
+from tests.support.budgets import answers_midway
 from tests.support.virtual_time import run_in_virtual_time
 
 EXACT = 1e-9  # float rounding of the clock's sums, not a timing window
@@ -105,20 +106,7 @@ def test_tokens_per_minute_bind_across_workers() -> None:
 def test_a_create_is_charged_the_output_estimate_of_when_it_asks_the_bank() -> None:
     async def main() -> list[float]:
         link = LocalLink(_bank(rpm=10**6, tpm=60_000), "w0")  # 1,000 tokens a second
-        budget = RateBudget(10**6, 60_000, 600, 100, OutputEstimate(None), shared=link)
-        loop = asyncio.get_running_loop()
-        start, times = loop.time(), []
-
-        async def create() -> None:
-            await budget.acquire_create(16)
-            times.append(loop.time() - start)
-
-        waiting = [asyncio.create_task(create()) for _ in range(4)]
-        await asyncio.sleep(0.01)
-        for _ in range(10):
-            budget.output.observe(100)  # answers came back: 125 output tokens a create, with the margin
-        await asyncio.gather(*waiting)
-        return times
+        return await answers_midway(RateBudget(10**6, 60_000, 600, 100, OutputEstimate(None), shared=link))
 
     # The first two asked before any answer, charged 16 + 1,024 each (each alone: a create's tokens are
     # more than 50 ms of the rate); the other two ask later, charged 16 + 125, each going as soon as the

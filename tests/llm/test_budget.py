@@ -22,6 +22,7 @@ from rowrelay.tasks.llm.budget import (
     refill_wait,
     retry_after,
 )
+from tests.support.budgets import answers_midway
 from tests.support.virtual_time import run_in_virtual_time
 
 EXACT = 1e-9  # float rounding of the clock's sums, not a timing window
@@ -297,21 +298,9 @@ def test_a_create_larger_than_the_token_burst_goes_alone_and_leaves_the_burst_as
 
 def test_a_create_waiting_for_tokens_is_charged_the_output_estimate_of_its_turn() -> None:
     async def main() -> list[float]:
-        budget = RateBudget(
-            rpm=10_000, tpm=60_000, poll_rpm=10_000, max_in_flight=4, output=OutputEstimate(None)
+        return await answers_midway(
+            RateBudget(rpm=10_000, tpm=60_000, poll_rpm=10_000, max_in_flight=4, output=OutputEstimate(None))
         )
-        start, times = _clock(), []
-
-        async def create() -> None:
-            await budget.acquire_create(16)
-            times.append(_clock() - start)
-
-        waiting = [asyncio.create_task(create()) for _ in range(4)]
-        await asyncio.sleep(0.01)
-        for _ in range(10):
-            budget.output.observe(100)  # answers came back: 125 output tokens a create, with the margin
-        await asyncio.gather(*waiting)
-        return times
 
     # 1,000 tokens a second, 500 at once. The first two creates reached the front of the line before any
     # answer and are charged the opening guess (16 + 1,024: each goes alone, once the one before is paid
