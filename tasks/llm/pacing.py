@@ -12,7 +12,8 @@ its rate, and grows to what the server's `x-ratelimit-remaining-*` shows it hold
 second, which keeps the server's bucket from running dry when requests arrive bunched (the event loop,
 the network). A create 429 means the server's window is shorter than it showed: both bursts go back to
 half a second for the rest of the run. A single create larger than the burst (a long prompt's tokens)
-still goes alone when the bucket is full, as a server's bucket takes it.
+still goes alone when the bucket is full, as a server's bucket takes it, and is paid back before anything
+else goes (`LearnedPace.acquire`).
 
 aiolimiter's bucket holds `max_rate` and leaks at `max_rate / time_period`; changing both public
 attributes in proportion changes the burst and keeps the rate.
