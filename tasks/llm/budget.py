@@ -123,6 +123,9 @@ class RateBudget:
     max_in_flight: int
     output: OutputEstimate
     shared: BankLink | None = None
+    streaming: bool = False
+    """Stream mode: its polls are stream resumes and cancels only, so streaming is no way out of the poll
+    budget (what the run says when polls wait on it)."""
     throttled: int = 0
     _creates_paused_until: float = 0.0
     _polls_paused_until: float = 0.0
@@ -224,9 +227,10 @@ class RateBudget:
             log.warning(
                 "polls are waiting for the poll budget (--poll-rpm %s/min; this one %.1f s): responses "
                 "that have ended are noticed late, and their in-flight slots freed late; raise --poll-rpm "
-                "where the server allows it, or use --mode stream",
+                "where the server allows it%s",
                 f"{self.poll_rpm:,}",
                 waited,
+                "" if self.streaming else ", or use --mode stream",
             )
 
     def pause(self, seconds: float, *, poll: bool = False) -> None:

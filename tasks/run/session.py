@@ -84,6 +84,7 @@ def open_session(
         max_in_flight=settings.max_in_flight,
         output=OutputEstimate(settings.max_output_tokens),
         shared=shared,
+        streaming=settings.mode == "stream",
     )
     output_budget = budget.output
 

@@ -311,9 +311,13 @@ def test_a_create_waiting_for_tokens_is_charged_the_output_estimate_of_its_turn(
     assert times == [pytest.approx(each, abs=1e-6) for each in expected]
 
 
-def test_polls_waiting_long_for_their_budget_are_said_once(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(("streaming", "way_out"), [(False, ", or use --mode stream"), (True, "")])
+def test_polls_waiting_long_for_their_budget_are_said_once(
+    caplog: pytest.LogCaptureFixture, streaming: bool, way_out: str
+) -> None:
     async def main() -> None:
         budget = _budget(poll_rpm=60)  # one a second, a second's worth at once
+        budget.streaming = streaming
         await asyncio.gather(*(budget.acquire_poll() for _ in range(3)))  # the third waits 2 s: not yet
         assert caplog.messages == []
         await asyncio.gather(*(budget.acquire_poll() for _ in range(4)))  # the fourth waits 4 s
@@ -323,7 +327,7 @@ def test_polls_waiting_long_for_their_budget_are_said_once(caplog: pytest.LogCap
     assert caplog.messages == [
         "polls are waiting for the poll budget (--poll-rpm 60/min; this one 3.0 s): responses that have "
         "ended are noticed late, and their in-flight slots freed late; raise --poll-rpm where the server "
-        "allows it, or use --mode stream"
+        f"allows it{way_out}"
     ]
 
 
