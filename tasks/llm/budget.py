@@ -30,10 +30,16 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 DEFAULT_OUTPUT_ESTIMATE = 1024
 """Output tokens assumed per answer when no max_output_tokens is set and nothing has been seen yet."""
-POLLS_BIND_AFTER = 2.0
-"""Seconds a poll may wait for the poll budget before the run says the budget binds: completions are
-then noticed late, and slots freed late (measured: 3,000 rows taking 37 s on the default 3,000 polls/min,
-a poll waiting 5 s at the median, against 4.7 s at 30,000/min)."""
+POLLS_WAIT_LONG = 2.0
+"""Seconds a poll may wait for the poll budget before that wait counts as long: completions are then
+noticed late, and slots freed late (measured: 3,000 rows taking 37 s on the default 3,000 polls/min, a
+poll waiting 5 s at the median, against 4.7 s at 30,000/min)."""
+POLLS_BIND_FOR = 30.0
+"""Seconds of long waits, none more than `POLLS_QUIET` apart, before the run says the poll budget binds.
+A burst is not that: a resumed batch polls every row it holds at once, and 200 rows on the default budget
+wait up to 4 s, once."""
+POLLS_QUIET = 10.0
+"""Seconds without a long wait that end a spell of them."""
 
 
 def parse_duration(text: str | None) -> float | None:
@@ -131,6 +137,8 @@ class RateBudget:
     _polls_paused_until: float = 0.0
     _said_over: bool = False
     _said_polls_bind: bool = False
+    _polls_long_since: float = -math.inf
+    _polls_long_last: float = -math.inf
     _requests: LearnedPace = field(init=False)
     _tokens: LearnedPace = field(init=False)
     _polls: AsyncLimiter = field(init=False)
@@ -222,16 +230,27 @@ class RateBudget:
             await self._shared_polls.acquire()
         else:
             await self._polls.acquire()
-        if not self._said_polls_bind and (waited := self._now() - asked) > POLLS_BIND_AFTER:
-            self._said_polls_bind = True
-            log.warning(
-                "polls are waiting for the poll budget (--poll-rpm %s/min; this one %.1f s): responses "
-                "that have ended are noticed late, and their in-flight slots freed late; raise --poll-rpm "
-                "where the server allows it%s",
-                f"{self.poll_rpm:,}",
-                waited,
-                "" if self.streaming else ", or use --mode stream",
-            )
+        now = self._now()
+        if not self._said_polls_bind and now - asked > POLLS_WAIT_LONG:
+            self._note_long_poll_wait(now, now - asked)
+
+    def _note_long_poll_wait(self, now: float, waited: float) -> None:
+        """Say once that the poll budget binds, when polls have waited long for `POLLS_BIND_FOR`."""
+        if now - self._polls_long_last > POLLS_QUIET:
+            self._polls_long_since = now  # a new spell of long waits
+        self._polls_long_last = now
+        if now - self._polls_long_since < POLLS_BIND_FOR:
+            return
+        self._said_polls_bind = True
+        log.warning(
+            "polls are waiting for the poll budget (--poll-rpm %s/min; for %.0f s now, this one %.1f s): "
+            "responses that have ended are noticed late, and their in-flight slots freed late; raise "
+            "--poll-rpm where the server allows it%s",
+            f"{self.poll_rpm:,}",
+            now - self._polls_long_since,
+            waited,
+            "" if self.streaming else ", or use --mode stream",
+        )
 
     def pause(self, seconds: float, *, poll: bool = False) -> None:
         """Hold creates (or, with `poll`, polls and resumes) for `seconds`."""

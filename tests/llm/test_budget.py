@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -312,23 +313,43 @@ def test_a_create_waiting_for_tokens_is_charged_the_output_estimate_of_its_turn(
 
 
 @pytest.mark.parametrize(("streaming", "way_out"), [(False, ", or use --mode stream"), (True, "")])
-def test_polls_waiting_long_for_their_budget_are_said_once(
+def test_polls_waiting_long_for_their_budget_for_half_a_minute_are_said_once(
     caplog: pytest.LogCaptureFixture, streaming: bool, way_out: str
 ) -> None:
     async def main() -> None:
         budget = _budget(poll_rpm=60)  # one a second, a second's worth at once
         budget.streaming = streaming
-        await asyncio.gather(*(budget.acquire_poll() for _ in range(3)))  # the third waits 2 s: not yet
-        assert caplog.messages == []
-        await asyncio.gather(*(budget.acquire_poll() for _ in range(4)))  # the fourth waits 4 s
+        polls = []
+        for _ in range(45):  # two polls come due each second: the queue grows by one a second
+            polls += [asyncio.ensure_future(budget.acquire_poll()) for _ in range(2)]
+            await asyncio.sleep(1)
+            if _clock() < 30:
+                assert caplog.messages == []  # waits past 2 s for under half a minute: not yet
+        await asyncio.gather(*polls)
 
     with caplog.at_level(logging.WARNING, logger="rowrelay.budget"):
         run_in_virtual_time(main)
-    assert caplog.messages == [
-        "polls are waiting for the poll budget (--poll-rpm 60/min; this one 3.0 s): responses that have "
-        "ended are noticed late, and their in-flight slots freed late; raise --poll-rpm where the server "
-        f"allows it{way_out}"
-    ]
+    [said] = caplog.messages
+    assert re.fullmatch(
+        r"polls are waiting for the poll budget \(--poll-rpm 60/min; for 30 s now, this one \d+\.\d s\): "
+        r"responses that have ended are noticed late, and their in-flight slots freed late; raise "
+        r"--poll-rpm where the server allows it" + re.escape(way_out),
+        said,
+    ), said
+
+
+def test_a_burst_of_polls_that_waits_a_few_seconds_once_is_not_said(caplog: pytest.LogCaptureFixture) -> None:
+    """A resumed batch polls every row it holds at once: 200 rows on the default budget waited up to 4 s."""
+
+    async def main() -> None:
+        budget = _budget(poll_rpm=60)
+        await asyncio.gather(*(budget.acquire_poll() for _ in range(20)))  # the last waits 19 s
+        await asyncio.sleep(60)
+        await asyncio.gather(*(budget.acquire_poll() for _ in range(20)))  # and again, a minute later
+
+    with caplog.at_level(logging.WARNING, logger="rowrelay.budget"):
+        run_in_virtual_time(main)
+    assert caplog.messages == []
 
 
 def test_a_row_over_a_minute_of_tokens_is_charged_the_minute_and_said_once(
