@@ -126,12 +126,13 @@ def _clock() -> float:
     return asyncio.get_running_loop().time()
 
 
-async def _create_times(budget: RateBudget, count: int) -> list[float]:
-    """Seconds from now at which each of `count` creates, acquired one after another, gets through."""
+async def _create_times(budget: RateBudget, count: int, prompt: int = 10) -> list[float]:
+    """Seconds from now at which each of `count` creates of a `prompt`-token prompt, acquired one after
+    another, gets through."""
     start = _clock()
     times = []
     for _ in range(count):
-        await budget.acquire_create(10)
+        await budget.acquire_create(prompt)
         times.append(_clock() - start)
     return times
 
@@ -231,19 +232,9 @@ def _tokens_left(remaining: int, limit: int = 12_000) -> dict[str, str]:
     }
 
 
-async def _token_bound_times(budget: RateBudget, count: int) -> list[float]:
-    """Seconds from now at which each of `count` creates of 50 tokens (`output=0`) gets through."""
-    start = _clock()
-    times = []
-    for _ in range(count):
-        await budget.acquire_create(50)
-        times.append(_clock() - start)
-    return times
-
-
 def test_tokens_burst_half_a_second_of_their_rate_not_a_minute() -> None:
     async def main() -> list[float]:
-        return await _token_bound_times(_budget(tpm=12_000, output=0), 4)
+        return await _create_times(_budget(tpm=12_000, output=0), 4, prompt=50)
 
     # 12,000 tokens/min is 200/s: 100 tokens (two creates) at once, then a create every 0.25 s. A
     # minute's worth at once (240 creates) is what a server enforcing the limit per second answers with
@@ -257,7 +248,7 @@ def test_a_server_showing_a_fuller_token_bucket_lets_tokens_burst_to_it_less_hal
     async def main() -> list[float]:
         budget = _budget(tpm=12_000, output=0)
         budget.observe_headers(_tokens_left(1_199), tokens_needed=10)  # it holds 1,200; keep 100 back
-        return await _token_bound_times(budget, 23)
+        return await _create_times(budget, 23, prompt=50)
 
     times = run_in_virtual_time(main)
     assert times[:22] == [0.0] * 22
@@ -270,7 +261,7 @@ def test_a_create_429_keeps_the_token_burst_to_half_a_second_for_the_rest_of_the
         budget.observe_headers(_tokens_left(1_199), tokens_needed=10)
         budget.on_rate_limited(0.0)
         budget.observe_headers(_tokens_left(11_999), tokens_needed=10)
-        return await _token_bound_times(budget, 3)
+        return await _create_times(budget, 3, prompt=50)
 
     times = run_in_virtual_time(main)
     assert times[:2] == [0.0, 0.0]
