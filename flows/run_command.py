@@ -73,7 +73,8 @@ def run(
 
 def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
     """Run the batch flow with a progress bar; exit with the batch's code (0 all completed, 1 not)."""
-    import uvloop  # the run's loop: its callbacks cost 5-8% less CPU than asyncio's (README, tier 5)
+    # The run's loop: its callbacks cost 5-8% less CPU than asyncio's (tests/benchmarks/RESULTS.md, tier 5).
+    import uvloop
 
     from rowrelay.flows import console_progress
     from rowrelay.flows.backends import needs_embedded_emulator
