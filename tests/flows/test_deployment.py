@@ -96,6 +96,9 @@ async def test_the_cron_deployment_runs_and_a_second_run_resumes_instead_of_resu
         assert second.state.is_completed()
         assert len(emu.emulator.listing()) == creates  # resumed: nothing was sent again
     assert (load(state)["status"] == "completed").all()
+    said = (tmp_path / "serve-ci.log").read_text()  # the server was stopped by SIGTERM, as a service is
+    assert "Traceback" not in said, said[-2000:]
+    assert "never awaited" not in said, said[-2000:]
 
 
 async def test_cancelling_the_flow_run_cancels_in_flight_responses_on_the_server(
