@@ -95,7 +95,7 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
     from rowrelay.flows.run_labels import tags_for
     from rowrelay.flows.termination import SwallowedStop, terminated_as_raised
     from rowrelay.tasks.errors import BankUnreachableError, OutageError
-    from rowrelay.tasks.llm import BackendRefusedError
+    from rowrelay.tasks.llm import BackendRefusedError, NotTheApiError
     from rowrelay.tasks.run.cancel import stops_seen
     from rowrelay.tasks.steps import RUN_STOPPERS
 
@@ -131,6 +131,11 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
         fail(state_problem(exc, request.state_dir(prepared)))
     except UsageError as exc:
         fail(str(exc))
+    except NotTheApiError as exc:
+        # Counted on their rows, the creates so answered (a web server may have passed them on).
+        fail(
+            f"{exc} The run stopped; each create so answered is counted on its row, in case it started a job"
+        )
     except BackendRefusedError as exc:
         # Not the rows' fault (a key, a model, an account out of credit): the user's to fix, so exit 2, in
         # one line; Prefect's run log keeps the details. Creates on the wire were counted on their rows.

@@ -51,6 +51,13 @@ class BackendRefusedError(TerminalError):
     """The server refused us, not the row (401/403, unknown model, no credit left): the run stops."""
 
 
+class NotTheApiError(BackendRefusedError):
+    """A create answered with a success that is not the API's answer: a web page, or JSON that names no
+    response (a wrong address; a web server, or a proxy's sign-in page, in the way). Not a refusal: what
+    took the create may have passed it on, so its row counts it as maybe sent. Every create would meet
+    the same, so the run stops, as at a refusal."""
+
+
 class StreamUnavailableError(TerminalError):
     """The response can no longer be streamed (past the stream window, or not a stream): poll instead."""
 
@@ -241,6 +248,13 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
         # The SDK's text is always "Connection error."; what went wrong (refused, reset, DNS) is its cause.
         cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ is not None else ""
         return maybe(f"connection problem: {exc}{cause}")
+    if isinstance(exc, openai.APIResponseValidationError):  # a success whose body is not the API's
+        request, answer = exc.response.request, exc.response
+        kind = answer.headers.get("content-type", "").split(";")[0].strip() or "no content type"
+        said = not_the_api(
+            request.method, str(request.url), f"{answer.status_code} ({kind}: {excerpt(exc.body)})"
+        )
+        return NotTheApiError(said) if creating else TransientError(said)
     if isinstance(exc, openai.APIError):
         # Raised mid-stream for an `error` event (the nested shape production sends). Before any event
         # named the response, the create's stream failed after the server accepted it.
@@ -248,6 +262,24 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
             return MaybeSentError(f"the create's stream failed before naming the response: {exc.message}")
         return StreamErrorEvent(f"stream error event: {exc.message}")
     return exc
+
+
+def not_the_api(method: str, url: str, answered: str) -> str:
+    """What a success that is not the API's answer was, and what to check, in one line."""
+    return (
+        f"{method} {url} was answered {answered}, which is not the API's answer: is the base URL the "
+        "API's (most end in /v1)?"
+    )
+
+
+EXCERPT = 100
+"""Characters of an answer that is not the API's quoted in its error: enough to tell a web server's page."""
+
+
+def excerpt(body: object) -> str:
+    """The start of an answer's body, on one line."""
+    flat = " ".join((body if isinstance(body, str) else repr(body)).split())
+    return flat if len(flat) <= EXCERPT else flat[:EXCERPT] + "..."
 
 
 _CONNECTING = (

@@ -7,7 +7,8 @@ from typing import Any
 
 import openai
 
-from rowrelay.tasks.llm.calls import RowRequest, Snapshot, translate
+from rowrelay.tasks.llm.answers import parsed, shown
+from rowrelay.tasks.llm.calls import NotTheApiError, RowRequest, Snapshot, excerpt, not_the_api, translate
 
 
 class ChatBackend:
@@ -27,15 +28,21 @@ class ChatBackend:
             fields = {k: v for k, v in request.text_format.items() if k != "type"}
             response_format = {"type": "json_schema", "json_schema": fields}
         try:
-            completion = await self._client.chat.completions.create(
+            raw = await self._client.chat.completions.with_raw_response.create(
                 model=request.model,
                 messages=messages,  # type: ignore[arg-type]
                 max_completion_tokens=request.max_output_tokens,
                 response_format=response_format,
                 service_tier=request.service_tier or openai.omit,  # type: ignore[arg-type]
             )
+            completion = await parsed(raw)
         except openai.OpenAIError as exc:
             raise translate(exc, creating=True) from exc
+        if not isinstance(getattr(completion, "choices", None), list) or not completion.choices:
+            # A success with no answer in it is not the API's (a row would fail on it as a crash, its
+            # create uncounted): the create may have been passed on, and every row would meet the same.
+            said = f"with a success naming no choices ({excerpt(shown(completion))})"
+            raise NotTheApiError(not_the_api("POST", f"{self._client.base_url}chat/completions", said))
         choice = completion.choices[0]
         usage = completion.usage
         details = usage.completion_tokens_details if usage else None

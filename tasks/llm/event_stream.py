@@ -91,11 +91,17 @@ class EventStream:
 
     async def json(self) -> Any:
         """The whole body as JSON: a server that ignores `stream` answers with the object itself."""
+        return orjson.loads((await self.whole()).content)
+
+    async def whole(self) -> httpx2.Response:
+        """The whole answer, read (no events to come), as the httpx2 response the SDK's exceptions carry."""
         try:
             with self._mapping:
-                return orjson.loads(await self._answer.read())
+                content = await self._answer.read()
         finally:
             self.close()
+        answer = self._answer
+        return as_httpx(self._method, self._url, answer.status, answer.headers, content)
 
     async def __anext__(self) -> Any:
         try:
@@ -149,6 +155,14 @@ class EventStream:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def as_httpx(
+    method: str, url: str, status: int, headers: Mapping[str, str], content: bytes
+) -> httpx2.Response:
+    """An answer as the httpx2 response the SDK's exceptions carry (and `translate` reads)."""
+    request = httpx2.Request(method, url)
+    return httpx2.Response(status, headers=list(headers.items()), content=content, request=request)
 
 
 def _error_event(error: Any, request: httpx2.Request) -> openai.APIError:

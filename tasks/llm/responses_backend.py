@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, Literal
 from urllib.parse import quote
 
-import httpx2
 import openai
-import orjson
 from openai.types.responses import ResponseStreamEvent
 
+from rowrelay.tasks.llm.answers import page_error, parsed, plain, read_json, read_page, shown, web_page
 from rowrelay.tasks.llm.calls import (
     BackendRefusedError,
+    NotTheApiError,
     RowRequest,
     Snapshot,
     StreamUnavailableError,
     StreamUpdate,
+    excerpt,
+    not_the_api,
     snapshot_of,
     translate,
 )
@@ -107,12 +110,12 @@ class ResponsesBackend:
                 answer, headers = await self._wires[0].call("POST", "responses", self._body(request))
             else:
                 raw = await self._creates.responses.with_raw_response.create(**self._body(request))
-                answer, headers = raw.parse(), raw.headers
+                answer, headers = await parsed(raw), raw.headers
         except openai.OpenAIError as exc:
             self._observe_error(exc)
             raise self._translate(exc, creating=True) from exc
         self._observe(headers)
-        return snapshot_of(answer)
+        return self._named(snapshot_of(answer), answer)
 
     async def create_stream(self, request: RowRequest) -> AsyncGenerator[StreamUpdate, None]:
         body = {**self._body(request), "stream": True}
@@ -122,15 +125,19 @@ class ResponsesBackend:
             if self._wires is not None:
                 opened = await self._wires[0].stream("POST", "responses", body, passable=_passable)
                 headers = opened.headers
-                if _plain(headers):
+                if plain(headers):
                     answer = await opened.json()
+                elif web_page(headers):
+                    raise page_error(await opened.whole())
                 else:
                     stream = opened
             else:
                 raw = await self._creates.responses.with_raw_response.create(**body)
                 headers = raw.headers
-                if _plain(headers):
-                    answer = await _read_whole(raw.http_response)
+                if plain(headers):
+                    answer = await read_json(raw.http_response)
+                elif web_page(headers):
+                    raise page_error(await read_page(raw.http_response))
                 else:
                     stream = raw.parse()
         except openai.OpenAIError as exc:
@@ -141,10 +148,15 @@ class ResponsesBackend:
             # A server that ignores `stream` (some OpenAI-compatible ones) answers with the response
             # object: its job exists and this names it. Read as an empty stream, the create would count
             # as maybe created and be sent again, paid twice. No event follows: the row is polled.
-            yield StreamUpdate(-1, snapshot_of(answer))
+            yield StreamUpdate(-1, self._named(snapshot_of(answer), answer))
             return
-        async for update in _updates(stream, creating=True):
-            yield update
+        named = False
+        async with contextlib.aclosing(_updates(stream, creating=True)) as updates:
+            async for update in updates:
+                if not named and update.snapshot is not None:
+                    self._named(update.snapshot)
+                    named = True
+                yield update
 
     async def retrieve(self, response_id: str) -> Snapshot:
         try:
@@ -152,7 +164,9 @@ class ResponsesBackend:
                 path = f"responses/{quote(response_id, safe='')}"
                 answer, _ = await self._wires[1].call("GET", path, retries=self._retries)
                 return snapshot_of(answer)
-            return snapshot_of(await self._reads.responses.retrieve(response_id))
+            return snapshot_of(
+                await parsed(await self._reads.responses.with_raw_response.retrieve(response_id))
+            )
         except openai.OpenAIError as exc:
             raise self._translate(exc) from exc
 
@@ -167,16 +181,20 @@ class ResponsesBackend:
                 opened = await self._wires[1].stream(
                     "GET", path, params=query, retries=self._retries, passable=_passable
                 )
-                if _plain(opened.headers):
+                if plain(opened.headers):
                     await opened.json()  # read to the end: the connection goes back to the pool
+                elif web_page(opened.headers):
+                    raise page_error(await opened.whole())
                 else:
                     stream = opened
             else:
                 raw = await self._reads.responses.with_raw_response.retrieve(
                     response_id, stream=True, starting_after=after if after >= 0 else openai.omit
                 )
-                if _plain(raw.headers):
-                    await _read_whole(raw.http_response)
+                if plain(raw.headers):
+                    await read_json(raw.http_response)
+                elif web_page(raw.headers):
+                    raise page_error(await read_page(raw.http_response))
                 else:
                     stream = raw.parse()
         except openai.OpenAIError as exc:
@@ -194,7 +212,9 @@ class ResponsesBackend:
                 path = f"responses/{quote(response_id, safe='')}/cancel"
                 answer, _ = await self._wires[1].call("POST", path, retries=self._retries)
                 return snapshot_of(answer)
-            return snapshot_of(await self._reads.responses.cancel(response_id))
+            return snapshot_of(
+                await parsed(await self._reads.responses.with_raw_response.cancel(response_id))
+            )
         except openai.OpenAIError as exc:
             raise self._translate(exc) from exc
 
@@ -211,6 +231,18 @@ class ResponsesBackend:
             return BackendRefusedError(f"{translated} ({self._refused_hint})")
         return translated
 
+    def _named(self, snapshot: Snapshot, answer: object = None) -> Snapshot:
+        """A create's answer (`answer`: its JSON; None: its stream), if it names the response it made. A
+        success that names none (JSON of another kind, events of another API) is not the API's."""
+        if isinstance(snapshot.response_id, str) and snapshot.response_id:
+            return snapshot
+        said = (
+            "with events whose first response names no id"
+            if answer is None
+            else f"with a success naming no response ({excerpt(shown(answer))})"
+        )
+        raise NotTheApiError(not_the_api("POST", f"{self._creates.base_url}responses", said))
+
     def _observe(self, headers: Mapping[str, str]) -> None:
         if self._on_headers is not None:
             self._on_headers(headers)
@@ -218,21 +250,6 @@ class ResponsesBackend:
     def _observe_error(self, exc: Exception) -> None:
         if isinstance(exc, openai.APIStatusError):
             self._observe(exc.response.headers)
-
-
-def _plain(headers: Mapping[str, str]) -> bool:
-    """A stream request answered with a JSON object, not events."""
-    return headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
-
-
-async def _read_whole(answer: httpx2.Response) -> Any:
-    """The SDK transport's whole answer as JSON; a failure reading it as the SDK's own exception."""
-    try:
-        return orjson.loads(await answer.aread())
-    except httpx2.TimeoutException as exc:
-        raise openai.APITimeoutError(request=answer.request) from exc
-    except httpx2.HTTPError as exc:
-        raise openai.APIConnectionError(request=answer.request) from exc
 
 
 async def _updates(stream: _Stream, *, creating: bool = False) -> AsyncGenerator[StreamUpdate, None]:

@@ -30,7 +30,7 @@ import openai
 import orjson
 from openai._models import FinalRequestOptions
 
-from rowrelay.tasks.llm.event_stream import EventStream, mapped
+from rowrelay.tasks.llm.event_stream import EventStream, as_httpx, mapped
 
 Json = dict[str, Any]
 _T = TypeVar("_T")
@@ -127,7 +127,7 @@ class Wire:
         except orjson.JSONDecodeError:
             parsed = None
         if not isinstance(parsed, dict):
-            response = _response(method, url, answer.status, answer.headers, content)
+            response = as_httpx(method, url, answer.status, answer.headers, content)
             raise openai.APIResponseValidationError(response, content.decode(errors="replace"))
         return parsed, answer.headers
 
@@ -147,21 +147,13 @@ class Wire:
                 content = await answer.read()
             finally:
                 answer.release()
-        response = _response(method, url, answer.status, answer.headers, content)
+        response = as_httpx(method, url, answer.status, answer.headers, content)
         raise self._client._make_status_error_from_response(response)
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-
-def _response(
-    method: str, url: str, status: int, headers: Mapping[str, str], content: bytes
-) -> httpx2.Response:
-    """The answer as the httpx2 response the SDK's exceptions carry (and `translate` reads)."""
-    request = httpx2.Request(method, url)
-    return httpx2.Response(status, headers=list(headers.items()), content=content, request=request)
 
 
 def _timeout(timeout: float | openai.Timeout | None) -> aiohttp.ClientTimeout:

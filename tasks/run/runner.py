@@ -172,7 +172,7 @@ class BatchRunner:
                 if context.endpoint is None:
                     raise
                 # One of several endpoints (one key of several): say which, or the user cannot tell.
-                raise BackendRefusedError(f"endpoint {context.endpoint!r}: {exc}") from exc
+                raise type(exc)(f"endpoint {context.endpoint!r}: {exc}") from exc
             except (StateWriteError, BankUnreachableError):
                 raise  # about the run too
             except Exception as exc:

@@ -25,6 +25,7 @@ from rowrelay.tasks.llm import (
     BackendRefusedError,
     MaybeSentError,
     NotSentError,
+    NotTheApiError,
     RequestRejectedError,
     RowRequest,
     Snapshot,
@@ -152,7 +153,7 @@ class Submitter:
     ) -> Submitted:
         """Record a create that did not answer with a job; what it spends depends on whether one may exist."""
         context, key = self.context, row.row_key
-        if isinstance(exc, MaybeSentError):
+        if isinstance(exc, MaybeSentError | NotTheApiError):  # the latter also stops the run
             self._maybe_created(row, str(exc))
             return None
         if isinstance(exc, RateLimitedError):

@@ -26,6 +26,7 @@ from tests.support.finished_batch import finished_batch
 from tests.support.local_prefect import stopped_afterwards
 from tests.support.runs import creates_per_row
 from tests.support.tickets import write_tickets
+from tests.support.web_page import web_page_server
 
 # --- usage errors: exit 2 before anything is sent (in-process: they never reach Prefect) ----------
 
@@ -354,6 +355,37 @@ def test_a_trial_on_a_few_rows_keeps_its_results_and_the_whole_run_sends_only_th
     assert jobs == Counter({f"T-{i:05d}": 1 for i in range(10)})
     assert_every_job_is_paid_for(load(tmp_path / "state"), jobs, Counter())
     assert set(pd.read_csv(tmp_path / "out.csv")["rowrelay_status"]) == {"completed"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_a_base_url_that_is_not_the_api_stops_the_run_in_one_line_and_counts_each_create(
+    prefect_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A base URL where a web server answers with its page (200): each create was sent three times, each
+    counted as a stream that ended early, and the run ended as if the server were the API. Now: exit 2,
+    one line saying what answered and what to check, and each create the server got counted on its row."""
+    source = write_tickets(tmp_path / "tickets.csv", 6)
+    with web_page_server() as (url, served):
+        env = {
+            **prefect_env,
+            "ROWRELAY_BACKEND": "openai",
+            "ROWRELAY_BASE_URL": url,
+            "OPENAI_API_KEY": "sk-x",
+        }
+        done = rowrelay(run_args(source, tmp_path), env)
+    assert done.returncode == 2, done.stderr[-3000:]
+    said = done.stderr.splitlines()[-1]
+    assert said.startswith(
+        f"error: POST {url}/responses was answered 200 (text/html: <html><body><h1>Welcome"
+    )
+    assert "which is not the API's answer: is the base URL the API's (most end in /v1)?" in said
+    assert said.endswith(
+        "The run stopped; each create so answered is counted on its row, in case it started a job"
+    )
+    frame = load(tmp_path / "state")
+    assert int(frame["attempts"].sum()) == served.count("POST /v1/responses") > 0
+    assert frame["attempts"].max() == 1
 
 
 @pytest.mark.slow

@@ -25,6 +25,7 @@ from rowrelay.tasks.llm.calls import (
     BackendRefusedError,
     MaybeSentError,
     NotSentError,
+    NotTheApiError,
     RequestRejectedError,
     RowRequest,
     StreamErrorEvent,
@@ -69,6 +70,8 @@ UNSTREAMABLE = Expected(StreamUnavailableError)
 TIMED_OUT = Expected(TransientError, says="timed out")
 OUT_OF_CREDIT = Expected(BackendRefusedError, says="out of credit")
 CUT_OFF = Expected(TransientError, says="connection problem")
+NOT_THE_API = Expected(NotTheApiError, says="200 (text/html: <html><body><h1>200 from the proxy</h1>")
+NOT_THE_API_READ = Expected(TransientError, says="which is not the API's answer")
 DATE = "Wed, 21 Oct 2015 07:28:00 GMT"
 
 
@@ -114,6 +117,10 @@ CASES: list[tuple[str, Reply, Expected, Expected]] = [
     ("500-proxy-page", proxy_page(500), MAYBE_SENT_PROXY, TRANSIENT_PAGE),
     ("502-proxy-page", proxy_page(502), MAYBE_SENT_PROXY, TRANSIENT_PAGE),
     ("503-proxy-page", proxy_page(503), MAYBE_SENT_PROXY, TRANSIENT_PAGE),
+    # A web page with a success: a web server or a proxy's sign-in page at the base URL, not the API. What
+    # took the create may have passed it on (a maybe-sent create), and every create would meet the same
+    # (the run stops): `NotTheApiError` is both.
+    ("200-web-page", proxy_page(200), NOT_THE_API, NOT_THE_API_READ),
 ]  # fmt: skip
 
 
@@ -158,6 +165,22 @@ async def test_sdk_errors_translate_for_stream_creates_and_resumes(
     async with serving(reply) as url, backend_at(url, transport, reply) as backend:
         _check(await _raised(anext(backend.create_stream(REQUEST))), on_create)
         _check(await _raised(anext(backend.resume("resp_123", 3))), on_read)
+
+
+@pytest.mark.parametrize("transport", ["sdk", "lean"])
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "streamed"])
+async def test_a_create_answered_with_json_naming_no_response_is_not_the_api(
+    transport: Transport, streamed: bool
+) -> None:
+    """JSON with a success that names no response (here an error envelope sent with 200): read as the
+    create's answer, its rows were left `in_progress` with no token, and the run ended as if they had
+    been. It is not the API's answer: maybe sent, and the run stops (`NotTheApiError`), saying what came."""
+    async with serving(error(200)) as url, backend_at(url, transport, error(200)) as backend:
+        create = anext(backend.create_stream(REQUEST)) if streamed else backend.create(REQUEST)
+        raised = await _raised(create)
+    assert type(raised) is NotTheApiError
+    assert str(raised).startswith(f"POST {url}/responses was answered with a success naming no response")
+    assert MESSAGE in str(raised)  # what came, quoted
 
 
 async def test_a_maybe_sent_create_is_still_transient_but_a_read_is_never_maybe_sent() -> None:

@@ -14,7 +14,7 @@ import pytest
 from prefect.exceptions import TerminationSignal
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
-from rowrelay.tasks.llm import BackendRefusedError, Snapshot
+from rowrelay.tasks.llm import BackendRefusedError, NotTheApiError, Snapshot
 from rowrelay.tasks.run import open_session, submit
 from rowrelay.tasks.run.cancel import CANCEL_CONCURRENCY
 from rowrelay.tasks.run.runner import heap_frozen
@@ -23,6 +23,7 @@ from tests.support.clock import ManualClock
 from tests.support.inspection import eventually, reading
 from tests.support.runs import (
     ROWS,
+    Address,
     cancel_midway,
     creates_per_row,
     new_table,
@@ -31,6 +32,7 @@ from tests.support.runs import (
     running,
     settings_for,
 )
+from tests.support.scripted_replies import Reply, error, proxy_page, serving
 
 
 @pytest.fixture
@@ -404,6 +406,34 @@ async def test_bad_credentials_stop_the_run_with_a_clear_error(tmp_path: Path) -
     assert (cut_short["attempts"] == 1).all()
     assert (cut_short["orphans"] == 1).all()
     assert (frame.loc[frame["status"] == "pending", "attempts"] == 0).all()
+
+
+@pytest.mark.parametrize(("backend", "mode"), [("openai", "poll"), ("openai", "stream"), ("chat", "poll")])
+@pytest.mark.parametrize("reply", [proxy_page(200), error(200)], ids=["web-page", "json-naming-no-response"])
+async def test_a_base_url_that_is_not_the_api_stops_the_run_and_counts_every_create(
+    tmp_path: Path, backend: str, mode: str, reply: Reply
+) -> None:
+    """A base URL where something else answers with a success: a web server's page (a path missing its
+    /v1, a proxy's sign-in page), or JSON that names no response. The page's creates were each read as a
+    stream that ended early, or a body with no response in it, and sent again up to the attempt budget,
+    three to a row; the JSON left rows `in_progress` with no token, and the run ended as if they had;
+    through Chat Completions each row failed as a crash of ours, its create uncounted.
+    Now the run stops at the first such answer (`NotTheApiError`), and every create the server got is
+    counted on its row, in case what answered passed it on."""
+    heads: list[bytes] = []
+    async with serving(reply, heads) as url:
+        table = new_table(tmp_path / "batch", 20)
+        session = open_session(
+            settings_for(Address(url), backend=backend, api_key="sk-test", mode=mode), table, prompts(20)
+        )
+        async with running(session, table, NotTheApiError) as run:
+            with pytest.raises(NotTheApiError, match="which is not the API's answer"):
+                await run
+    frame = load(tmp_path / "batch")
+    assert int(frame["attempts"].sum()) == len(heads) > 0  # each create the server got, counted
+    assert (frame["orphans"] == frame["attempts"]).all()  # as maybe sent
+    assert frame["attempts"].max() == 1  # none sent again
+    assert set(frame["status"]) <= {"pending", "orphaned"}
 
 
 def test_runs_that_overlap_hand_the_collector_back_when_the_last_one_ends() -> None:

@@ -1,0 +1,73 @@
+"""Reading an answer that may not be the API's: a web page where the API should be (a wrong address, a
+proxy's sign-in page), JSON of another kind. The SDK hands a page's text over as a plain call's answer
+and reads it as a stream with no events; the lean transport raises the SDK's
+`APIResponseValidationError` for it (wire.py). Both backends raise that, so that `calls.translate` makes
+one decision of it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx2
+import openai
+import orjson
+
+if TYPE_CHECKING:
+    from openai._legacy_response import LegacyAPIResponse  # what `with_raw_response` calls return
+
+_Model = TypeVar("_Model")
+
+
+def plain(headers: Mapping[str, str]) -> bool:
+    """A stream request answered with a JSON object, not events."""
+    return _content_type(headers) == "application/json"
+
+
+def web_page(headers: Mapping[str, str]) -> bool:
+    """A request answered with a web page: a web server or a proxy's page, not the API."""
+    return _content_type(headers) == "text/html"
+
+
+def _content_type(headers: Mapping[str, str]) -> str:
+    return headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def page_error(answer: httpx2.Response) -> openai.APIResponseValidationError:
+    """The SDK's exception for a success whose body is not the API's, as its plain calls raise it."""
+    return openai.APIResponseValidationError(answer, answer.content.decode(errors="replace"))
+
+
+async def parsed(raw: LegacyAPIResponse[_Model]) -> _Model:
+    """The SDK's answer to a plain call. A web page is not the API's: the SDK would hand over its text as
+    the answer, where the lean transport raises (wire.py), so this raises as that does."""
+    if web_page(raw.headers):
+        raise page_error(await read_page(raw.http_response))
+    return raw.parse()
+
+
+async def read_page(answer: httpx2.Response) -> httpx2.Response:
+    """The SDK transport's answer, read whole (a page, or JSON); a failure reading it as the SDK's own
+    exception."""
+    try:
+        await answer.aread()
+    except httpx2.TimeoutException as exc:
+        raise openai.APITimeoutError(request=answer.request) from exc
+    except httpx2.HTTPError as exc:
+        raise openai.APIConnectionError(request=answer.request) from exc
+    return answer
+
+
+def shown(answer: object) -> str:
+    """An answer's JSON (the SDK's model of it, or the lean transport's object), for its error."""
+    if isinstance(answer, str):
+        return answer
+    if isinstance(answer, dict):
+        return orjson.dumps(answer).decode()
+    to_json = getattr(answer, "to_json", None)
+    return str(to_json(indent=None)) if callable(to_json) else repr(answer)
+
+
+async def read_json(answer: httpx2.Response) -> Any:
+    """The SDK transport's whole answer as JSON; a failure reading it as the SDK's own exception."""
+    return orjson.loads((await read_page(answer)).content)
