@@ -134,7 +134,7 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
     except NotTheApiError as exc:
         # Counted on their rows, the creates so answered (a web server may have passed them on).
         fail(
-            f"{exc} The run stopped; each create so answered is counted on its row, in case it started a job"
+            f"{exc}. The run stopped; each create so answered is counted on its row, in case it started a job"
         )
     except BackendRefusedError as exc:
         # Not the rows' fault (a key, a model, an account out of credit): the user's to fix, so exit 2, in

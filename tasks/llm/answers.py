@@ -19,6 +19,13 @@ if TYPE_CHECKING:
 _Model = TypeVar("_Model")
 
 
+def route(base_url: object, path: str) -> str:
+    """The URL of `path` under a client's base URL. httpx writes a base URL whose path is only "/" without
+    it (`http://host:8000`), and joined as it was written, `--base-url http://host:8000` sent every create
+    to `http://host:8000responses`: each row failed on an invalid port, as a crash of rowrelay's."""
+    return str(base_url).rstrip("/") + "/" + path
+
+
 def plain(headers: Mapping[str, str]) -> bool:
     """A stream request answered with a JSON object, not events."""
     return _content_type(headers) == "application/json"

@@ -224,6 +224,8 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
         wait = retry_after(exc.response.headers)
         return RateLimitedError(f"rate limited (429): {_message(exc)}", wait)
     if isinstance(exc, openai.NotFoundError):
+        if creating and not _from_the_api(exc):  # a web server's 404: nothing answers at this path
+            return BackendRefusedError(not_the_api(exc.request.method, str(exc.request.url), _status(exc)))
         if creating:
             return BackendRefusedError(f"the server has no such endpoint or model (404): {_message(exc)}")
         return ResponseGoneError(f"the server no longer holds this response (404): {_message(exc)}")
@@ -249,11 +251,7 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
         cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ is not None else ""
         return maybe(f"connection problem: {exc}{cause}")
     if isinstance(exc, openai.APIResponseValidationError):  # a success whose body is not the API's
-        request, answer = exc.response.request, exc.response
-        kind = answer.headers.get("content-type", "").split(";")[0].strip() or "no content type"
-        said = not_the_api(
-            request.method, str(request.url), f"{answer.status_code} ({kind}: {excerpt(exc.body)})"
-        )
+        said = not_the_api(exc.request.method, str(exc.request.url), _status(exc))
         return NotTheApiError(said) if creating else TransientError(said)
     if isinstance(exc, openai.APIError):
         # Raised mid-stream for an `error` event (the nested shape production sends). Before any event
@@ -267,9 +265,15 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
 def not_the_api(method: str, url: str, answered: str) -> str:
     """What a success that is not the API's answer was, and what to check, in one line."""
     return (
-        f"{method} {url} was answered {answered}, which is not the API's answer: is the base URL the "
-        "API's (most end in /v1)?"
+        f"{method} {url} was answered {answered}, which is not the API's answer: check the base URL (the "
+        "API's most often ends in /v1)"
     )
+
+
+def _status(exc: openai.APIStatusError | openai.APIResponseValidationError) -> str:
+    """An answer's status, content type and the start of its body: what it was, for its error."""
+    kind = exc.response.headers.get("content-type", "").split(";")[0].strip() or "no content type"
+    return f"{exc.response.status_code} ({kind}: {excerpt(exc.body)})"
 
 
 EXCERPT = 100

@@ -10,7 +10,16 @@ from urllib.parse import quote
 import openai
 from openai.types.responses import ResponseStreamEvent
 
-from rowrelay.tasks.llm.answers import page_error, parsed, plain, read_json, read_page, shown, web_page
+from rowrelay.tasks.llm.answers import (
+    page_error,
+    parsed,
+    plain,
+    read_json,
+    read_page,
+    route,
+    shown,
+    web_page,
+)
 from rowrelay.tasks.llm.calls import (
     BackendRefusedError,
     NotTheApiError,
@@ -241,7 +250,7 @@ class ResponsesBackend:
             if answer is None
             else f"with a success naming no response ({excerpt(shown(answer))})"
         )
-        raise NotTheApiError(not_the_api("POST", f"{self._creates.base_url}responses", said))
+        raise NotTheApiError(not_the_api("POST", route(self._creates.base_url, "responses"), said))
 
     def _observe(self, headers: Mapping[str, str]) -> None:
         if self._on_headers is not None:

@@ -30,6 +30,7 @@ import openai
 import orjson
 from openai._models import FinalRequestOptions
 
+from rowrelay.tasks.llm.answers import route
 from rowrelay.tasks.llm.event_stream import EventStream, as_httpx, mapped
 
 Json = dict[str, Any]
@@ -41,7 +42,7 @@ class Wire:
 
     def __init__(self, client: openai.AsyncOpenAI, *, connections: int) -> None:
         self._client = client
-        self._base = str(client.base_url)
+        self._base = route(client.base_url, "")
         self._query = {name: str(value) for name, value in client.default_query.items()}
         # default_headers marks headers the caller removed with the SDK's `Omit`: only strings are sent.
         # The SDK's own telemetry (`X-Stainless-*`: its version, OS, runtime) describes calls the SDK

@@ -57,6 +57,8 @@ REQUEST = RowRequest(
     row_key="row-1", prompt="hi", instructions=None, model="gpt-4.1-mini", metadata={"rowrelay_row": "row-1"}
 )
 GONE = Expected(ResponseGoneError)
+GONE_PAGE = Expected(ResponseGoneError, says="no longer holds this response (404)")
+NO_SUCH_PATH = Expected(BackendRefusedError, says="404 (text/html: <html><body><h1>404 from the proxy</h1>")
 REFUSED = Expected(BackendRefusedError)
 REJECTED = Expected(RequestRejectedError)
 TRANSIENT = Expected(TransientError)
@@ -106,6 +108,8 @@ CASES: list[tuple[str, Reply, Expected, Expected]] = [
     ("401", error(401), REFUSED, REFUSED),
     ("403", error(403), REFUSED, REFUSED),
     ("404", error(404), REFUSED, GONE),  # a create: no such model or endpoint; a read: no such response
+    # A web server's 404 page, not the API's: nothing answers at that path (a base URL missing its /v1).
+    ("404-page", proxy_page(404), NO_SUCH_PATH, GONE_PAGE),
     ("408", error(408), TRANSIENT, TRANSIENT),
     ("409", error(409), TRANSIENT, TRANSIENT),
     # A 5xx on a create: written by the API itself (its JSON error envelope), it refused before making a
@@ -181,6 +185,24 @@ async def test_a_create_answered_with_json_naming_no_response_is_not_the_api(
     assert type(raised) is NotTheApiError
     assert str(raised).startswith(f"POST {url}/responses was answered with a success naming no response")
     assert MESSAGE in str(raised)  # what came, quoted
+
+
+@pytest.mark.parametrize("transport", ["sdk", "lean"])
+async def test_a_base_url_with_no_path_is_joined_to_its_routes_with_a_slash(transport: Transport) -> None:
+    """`--base-url http://host:8000`, no path at all: the lean transport joined routes to it as written,
+    `http://host:8000responses`, and every row failed on an invalid port as a crash of rowrelay's, its
+    create never sent. Both transports send `POST /responses` there; a web server's 404 at that path says
+    what answered and to check the base URL."""
+    heads: list[bytes] = []
+    async with (
+        serving(proxy_page(404), heads) as url,
+        backend_at(url.removesuffix("/v1"), transport, proxy_page(404)) as backend,
+    ):
+        raised = await _raised(backend.create(REQUEST))
+    assert heads[0].startswith(b"POST /responses HTTP/1.1")
+    assert type(raised) is BackendRefusedError
+    assert str(raised).startswith(f"POST {url.removesuffix('/v1')}/responses was answered 404 (text/html:")
+    assert "check the base URL" in str(raised)
 
 
 async def test_a_maybe_sent_create_is_still_transient_but_a_read_is_never_maybe_sent() -> None:
