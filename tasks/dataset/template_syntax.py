@@ -33,19 +33,30 @@ def parse(template: str) -> list[tuple[str, str | None]]:
     return parts
 
 
+_LITERAL = "; for braces in the prompt itself, write each twice: {{ and }}"
+
+
 def _check_field(name: str, spec: str | None, conversion: str | None) -> None:
+    shown = name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+    if name.startswith(('"', "'")):
+        # A prompt showing the JSON it wants back (`like {"label": "x"}`): text, not a column.
+        raise UsageError(
+            f"template field {{{shown}}} is text in braces, not a column name (JSON?): for braces in the "
+            f"prompt itself, write each twice: {{{{{shown}}}}}"
+        )
     if name == "" or name.isdigit():
-        raise UsageError(f"template field {{{name}}} is positional: name a column instead, e.g. {{subject}}")
+        raise UsageError(
+            f"template field {{{name}}} is positional: name a column instead, e.g. {{subject}}" + _LITERAL
+        )
     if "." in name or "[" in name:
         raise UsageError(
             f"template field {{{name}}} uses attribute or index access: name a column instead "
-            "(column names containing '.' or '[' cannot be used in templates)"
+            "(column names containing '.' or '[' cannot be used in templates)" + _LITERAL
         )
     if conversion is not None or spec:
-        shown = name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
         raise UsageError(
             f"template field {{{shown}}} has a conversion or format spec: these are not supported, "
-            "values are inserted as text; write {" + name + "}"
+            "values are inserted as text; write {" + name + "}" + _LITERAL
         )
 
 

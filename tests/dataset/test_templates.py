@@ -56,6 +56,14 @@ def test_render_row_missing_field() -> None:
         ("{a!r}", r"template field \{a!r\} has a conversion or format spec"),
         ("{a:>10}", r"template field \{a:>10\} has a conversion or format spec"),
         ("{a:{b}}", r"template field \{a:\{b\}\} has a conversion or format spec"),
+        ("{}", r"; for braces in the prompt itself, write each twice: \{\{ and \}\}$"),
+        # A prompt showing the JSON it wants back: said to be text, with the template's fix.
+        (
+            'Reply like {"label": "x"} for {body}',
+            r'template field \{"label": "x"\} is text in braces, not a column name \(JSON\?\): for braces '
+            r'in the prompt itself, write each twice: \{\{"label": "x"\}\}$',
+        ),
+        ("{'a'}", r"template field \{'a'\} is text in braces"),
         ("no fields here", "template names no column, so every row would get the same prompt"),
         ("", "template names no column"),
     ],
