@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx2
 import openai
 import orjson
+from openai.types.responses import ResponseStreamEvent
+
+from rowrelay.tasks.llm.event_stream import EventStream
 
 if TYPE_CHECKING:
     from openai._legacy_response import LegacyAPIResponse  # what `with_raw_response` calls return
@@ -78,3 +81,25 @@ def shown(answer: object) -> str:
 async def read_json(answer: httpx2.Response) -> Any:
     """The SDK transport's whole answer as JSON; a failure reading it as the SDK's own exception."""
     return orjson.loads((await read_page(answer)).content)
+
+
+async def lean_answer(opened: EventStream) -> tuple[Any, EventStream | None]:
+    """A stream request's answer on the lean transport: its events (None, the stream), or the object a
+    server that ignores `stream` sends instead (it, None), read whole so the connection goes back to the
+    pool. A web page is not the API's: the SDK's exception for it."""
+    if plain(opened.headers):
+        return await opened.json(), None
+    if web_page(opened.headers):
+        raise page_error(await opened.whole())
+    return None, opened
+
+
+async def sdk_answer(
+    raw: LegacyAPIResponse[openai.AsyncStream[ResponseStreamEvent]],
+) -> tuple[Any, openai.AsyncStream[ResponseStreamEvent] | None]:
+    """`lean_answer` on the SDK's own transport."""
+    if plain(raw.headers):
+        return await read_json(raw.http_response), None
+    if web_page(raw.headers):
+        raise page_error(await read_page(raw.http_response))
+    return None, raw.parse()

@@ -10,16 +10,7 @@ from urllib.parse import quote
 import openai
 from openai.types.responses import ResponseStreamEvent
 
-from rowrelay.tasks.llm.answers import (
-    page_error,
-    parsed,
-    plain,
-    read_json,
-    read_page,
-    route,
-    shown,
-    web_page,
-)
+from rowrelay.tasks.llm.answers import lean_answer, parsed, route, sdk_answer, shown
 from rowrelay.tasks.llm.calls import (
     BackendRefusedError,
     NotTheApiError,
@@ -134,21 +125,11 @@ class ResponsesBackend:
             if self._wires is not None:
                 opened = await self._wires[0].stream("POST", "responses", body, passable=_passable)
                 headers = opened.headers
-                if plain(headers):
-                    answer = await opened.json()
-                elif web_page(headers):
-                    raise page_error(await opened.whole())
-                else:
-                    stream = opened
+                answer, stream = await lean_answer(opened)
             else:
                 raw = await self._creates.responses.with_raw_response.create(**body)
                 headers = raw.headers
-                if plain(headers):
-                    answer = await read_json(raw.http_response)
-                elif web_page(headers):
-                    raise page_error(await read_page(raw.http_response))
-                else:
-                    stream = raw.parse()
+                answer, stream = await sdk_answer(raw)
         except openai.OpenAIError as exc:
             self._observe_error(exc)
             raise self._translate(exc, creating=True) from exc
@@ -190,22 +171,12 @@ class ResponsesBackend:
                 opened = await self._wires[1].stream(
                     "GET", path, params=query, retries=self._retries, passable=_passable
                 )
-                if plain(opened.headers):
-                    await opened.json()  # read to the end: the connection goes back to the pool
-                elif web_page(opened.headers):
-                    raise page_error(await opened.whole())
-                else:
-                    stream = opened
+                _, stream = await lean_answer(opened)  # an object is read to its end all the same
             else:
                 raw = await self._reads.responses.with_raw_response.retrieve(
                     response_id, stream=True, starting_after=after if after >= 0 else openai.omit
                 )
-                if plain(raw.headers):
-                    await read_json(raw.http_response)
-                elif web_page(raw.headers):
-                    raise page_error(await read_page(raw.http_response))
-                else:
-                    stream = raw.parse()
+                _, stream = await sdk_answer(raw)
         except openai.OpenAIError as exc:
             raise self._translate(exc) from exc
         if stream is None:
