@@ -6,7 +6,8 @@ then counted its creates as maybe sent and was given up on as orphaned, when not
 carrying credentials (`http://user:password@host/v1`) was never sent as the key (the SDK's bearer header
 and the URL's basic credentials cannot go together, so every row failed), and it was recorded with the
 run (`run.json`, Prefect's flow run parameters). Both are refused in one line instead, the second without
-repeating the URL.
+repeating the URL, as is one with a query or fragment (`?key=...`): routes are joined after it, so
+nothing reached the API, and a key there was recorded.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
 CREDENTIALS_IN_URL = "url_credentials"
-"""The error type of a URL holding credentials: a message must not repeat its value."""
+"""The error type of a URL holding credentials, or a query that may (`?key=...`): a message must not
+repeat its value."""
 
 
 def checked_url(value: str | None) -> str | None:
@@ -37,6 +39,15 @@ def checked_url(value: str | None) -> str | None:
             "must not hold credentials (user:password@): they are not sent as the API key and would be "
             "recorded with the run; give the key as the API key (OPENAI_API_KEY, or an endpoint's "
             "api_key_env)",
+        )
+    if parts.query or parts.fragment:
+        # The SDK joins each route after the base URL's query (`/v1?key=K/responses`): no request reaches
+        # the API, and a key in the query was recorded with the run and said in the run's errors.
+        raise PydanticCustomError(
+            CREDENTIALS_IN_URL,
+            "must not hold a query or fragment (?... or #...): routes are joined after it, so no request "
+            "would reach the API, and it would be recorded with the run; give a key as the API key "
+            "(OPENAI_API_KEY, or an endpoint's api_key_env)",
         )
     if scheme not in ("http", "https") or not host:
         raise PydanticCustomError(

@@ -172,6 +172,9 @@ def test_a_url_requests_could_not_go_to_is_refused_and_its_credentials_are_never
     with_password += case.refuse("--endpoints", str(endpoints))
     assert "endpoint 'east': base_url: must not hold credentials" in with_password
     assert "pa55word" not in with_password
+    with_query = case.refuse("--base-url", "https://proxy.example/v1?key=s3cret", env=key)
+    assert with_query.startswith("error: --base-url: must not hold a query or fragment (?... or #...)")
+    assert "s3cret" not in with_query
     assert not case.state.exists()
 
 
