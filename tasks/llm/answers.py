@@ -14,12 +14,15 @@ import openai
 import orjson
 from openai.types.responses import ResponseStreamEvent
 
+from rowrelay.tasks.llm.calls import NotTheApiError, excerpt, not_the_api
 from rowrelay.tasks.llm.event_stream import EventStream
 
 if TYPE_CHECKING:
     from openai._legacy_response import LegacyAPIResponse  # what `with_raw_response` calls return
 
 _Model = TypeVar("_Model")
+STREAMED = "the events of its stream, whose first response has no id"
+"""What a streamed create's answer was, for `nothing_named`: no JSON object to show."""
 
 
 def route(base_url: object, path: str) -> str:
@@ -27,6 +30,13 @@ def route(base_url: object, path: str) -> str:
     it (`http://host:8000`), and joined as it was written, `--base-url http://host:8000` sent every create
     to `http://host:8000responses`: each row failed on an invalid port, as a crash of rowrelay's."""
     return str(base_url).rstrip("/") + "/" + path
+
+
+def nothing_named(base_url: object, path: str, what: str, answer: object) -> NotTheApiError:
+    """The error for a create answered with a success that names no `what` (a response, a completion's
+    choices): whatever answered is not the API."""
+    said = f"with a success naming no {what} ({excerpt(shown(answer))})"
+    return NotTheApiError(not_the_api("POST", route(base_url, path), said))
 
 
 def plain(headers: Mapping[str, str]) -> bool:

@@ -7,8 +7,8 @@ from typing import Any
 
 import openai
 
-from rowrelay.tasks.llm.answers import parsed, route, shown
-from rowrelay.tasks.llm.calls import NotTheApiError, RowRequest, Snapshot, excerpt, not_the_api, translate
+from rowrelay.tasks.llm.answers import nothing_named, parsed
+from rowrelay.tasks.llm.calls import RowRequest, Snapshot, translate
 
 
 class ChatBackend:
@@ -41,8 +41,7 @@ class ChatBackend:
         if not isinstance(getattr(completion, "choices", None), list) or not completion.choices:
             # A success with no answer in it is not the API's (a row would fail on it as a crash, its
             # create uncounted): the create may have been passed on, and every row would meet the same.
-            said = f"with a success naming no choices ({excerpt(shown(completion))})"
-            raise NotTheApiError(not_the_api("POST", route(self._client.base_url, "chat/completions"), said))
+            raise nothing_named(self._client.base_url, "chat/completions", "choices", completion)
         choice = completion.choices[0]
         usage = completion.usage
         details = usage.completion_tokens_details if usage else None

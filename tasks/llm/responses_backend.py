@@ -10,16 +10,13 @@ from urllib.parse import quote
 import openai
 from openai.types.responses import ResponseStreamEvent
 
-from rowrelay.tasks.llm.answers import lean_answer, parsed, route, sdk_answer, shown
+from rowrelay.tasks.llm.answers import STREAMED, lean_answer, nothing_named, parsed, sdk_answer
 from rowrelay.tasks.llm.calls import (
     BackendRefusedError,
-    NotTheApiError,
     RowRequest,
     Snapshot,
     StreamUnavailableError,
     StreamUpdate,
-    excerpt,
-    not_the_api,
     snapshot_of,
     translate,
 )
@@ -211,17 +208,12 @@ class ResponsesBackend:
             return BackendRefusedError(f"{translated} ({self._refused_hint})")
         return translated
 
-    def _named(self, snapshot: Snapshot, answer: object = None) -> Snapshot:
-        """A create's answer (`answer`: its JSON; None: its stream), if it names the response it made. A
-        success that names none (JSON of another kind, events of another API) is not the API's."""
+    def _named(self, snapshot: Snapshot, answer: object = STREAMED) -> Snapshot:
+        """A create's answer (its JSON, or its stream's first response), if it names the response it made.
+        A success that names none (JSON of another kind, events of another API) is not the API's."""
         if isinstance(snapshot.response_id, str) and snapshot.response_id:
             return snapshot
-        said = (
-            "with events whose first response names no id"
-            if answer is None
-            else f"with a success naming no response ({excerpt(shown(answer))})"
-        )
-        raise NotTheApiError(not_the_api("POST", route(self._creates.base_url, "responses"), said))
+        raise nothing_named(self._creates.base_url, "responses", "response", answer)
 
     def _observe(self, headers: Mapping[str, str]) -> None:
         if self._on_headers is not None:
