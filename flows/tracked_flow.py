@@ -59,8 +59,16 @@ class LocallyTracked(Flow[P, R]):
         """The flow run, with one sync Prefect client for all of it, set up before Prefect's engine
         starts. Without it, the engine made a client of its own to ask the server for its default result
         storage, loading the CA bundle again (16 ms of CPU before the first create) and leaving the
-        connection for the garbage collector; the flow's task runs took another (flows/batch.py)."""
-        with SyncClientContext.get_or_create():
+        connection for the garbage collector; the flow's task runs took another (flows/batch.py).
+
+        An error that stops the run (a bad option, a refused key, a damaged table) reaches the caller
+        raised, in one line; Prefect's console records of it (the task's and the flow run's failures, two
+        tracebacks, about a hundred lines in a notebook cell over `rpm=-1`) are left to the flow run's
+        logs on the server."""
+        from rowrelay.flows.cli_errors import told_once
+        from rowrelay.tasks.steps import RUN_STOPPERS
+
+        with SyncClientContext.get_or_create(), told_once(*RUN_STOPPERS):
             return await Flow.__call__(self, *args, **kwargs)
 
 

@@ -4,12 +4,16 @@ Python (the call itself is exercised in tests/flows/test_local_prefect.py)."""
 from __future__ import annotations
 
 import gc
+import json
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
 from rowrelay.flows.batch import run_batch
 from rowrelay.flows.tracked_flow import LocallyTracked
 from rowrelay.tasks.emulator import RunningEmulator
+from tests.support.cli import ROOT
 from tests.support.runs import flow_args
 from tests.support.tickets import write_tickets
 
@@ -36,3 +40,32 @@ async def test_a_flow_run_leaves_no_connection_for_the_garbage_collector(
         gc.collect()
     assert result.all_completed
     assert [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_an_error_that_stops_the_run_reaches_the_caller_without_prefects_tracebacks(
+    prefect_env: dict[str, str], emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """A user's script (or notebook cell) calling `run_batch` with a template naming a column the input
+    lacks got the error's one line, and above it Prefect's console printed the task's and the flow run's
+    failures with a traceback each, about a hundred lines. The caller still gets the error; Prefect's
+    records of it stay in the flow run's logs on its server."""
+    source = write_tickets(tmp_path / "tickets.csv", 3)
+    script = (
+        "import asyncio, json, sys\n"
+        "from rowrelay import run_batch\n"
+        "try:\n"
+        "    asyncio.run(run_batch(sys.argv[1], **json.loads(sys.argv[2])))\n"
+        "except Exception as exc:\n"
+        "    print(f'raised {type(exc).__name__}: {exc}', file=sys.stderr)\n"
+    )
+    args = {**flow_args(tmp_path, emulator), "template": "{nope}"}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(source), json.dumps(args)],
+        cwd=ROOT, env=prefect_env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    said = done.stderr
+    assert said.splitlines()[-1].startswith(
+        "raised UsageError: template names column(s) not in the input: nope"
+    )
+    assert "Traceback" not in said, said[-3000:]
+    assert said.count("not in the input: nope") == 1, said[-3000:]  # the error raised, not Prefect's records
