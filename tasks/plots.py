@@ -95,7 +95,15 @@ def latency_ax(frame: pd.DataFrame, ax: Axes | None = None) -> Axes:
     seconds = latencies(frame)
     if seconds.empty:
         return _empty(ax, "no completed rows yet")
-    ax.hist(seconds, bins=min(40, max(5, len(seconds) // 5)), color=_OTHER, alpha=0.85)
+    # Latencies alike to the millisecond (a fixed-latency server, a handful of rows) were binned over
+    # their own spread: ticks every 0.0001 s, their labels running together. The range is at least a
+    # tenth of the slowest row wide.
+    low, high = float(seconds.min()), float(seconds.max())
+    half = max(high - low, 0.1 * high, 0.001) / 2
+    middle = (low + high) / 2
+    bins = min(40, max(5, len(seconds) // 5))
+    ax.hist(seconds, bins=bins, range=(middle - half, middle + half), color=_OTHER, alpha=0.85)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5))  # labels of a narrow range are long: fewer of them
     for quantile, style in ((0.5, "-"), (0.95, "--")):
         value = float(seconds.quantile(quantile))
         label = f"p{round(quantile * 100)} {value:.2f} s"

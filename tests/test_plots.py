@@ -70,6 +70,26 @@ def test_panels_of_a_batch_with_nothing_completed_say_so() -> None:
     assert len(status_ax(frame).patches) == 2
 
 
+def test_latencies_alike_to_the_millisecond_get_an_axis_a_tenth_of_their_size_wide() -> None:
+    """Three rows of a fixed-latency server (0.1999 to 0.2006 s) were binned over their own spread:
+    ticks every 0.0001 s, whose labels ran together."""
+    start = pd.Timestamp("2026-12-05 04:00:00", tz="UTC")
+    seconds = [0.1999, 0.2003, 0.2006]
+    frame = pd.DataFrame(
+        {
+            "status": ["completed"] * 3,
+            "submitted_at": [start] * 3,
+            "completed_at": [start + pd.Timedelta(seconds=s) for s in seconds],
+        }
+    )
+    ax = latency_ax(frame)
+    low, high = ax.get_xlim()
+    assert high - low >= 0.02  # a tenth of the slowest row at least
+    assert len([tick for tick in ax.get_xticks() if low <= tick <= high]) <= 6  # labels with room
+    assert low < min(seconds)
+    assert max(seconds) < high
+
+
 def test_row_counts_are_ticked_in_whole_rows() -> None:
     """Two failed rows were drawn against ticks at 0.5 and 1.5 rows."""
     frame = pd.DataFrame(
