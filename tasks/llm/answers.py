@@ -14,7 +14,7 @@ import openai
 import orjson
 from openai.types.responses import ResponseStreamEvent
 
-from rowrelay.tasks.llm.calls import NotTheApiError, excerpt, not_the_api
+from rowrelay.tasks.llm.calls import NotTheApiError, content_type, excerpt, not_the_api
 from rowrelay.tasks.llm.event_stream import EventStream
 
 if TYPE_CHECKING:
@@ -41,16 +41,12 @@ def nothing_named(base_url: object, path: str, what: str, answer: object) -> Not
 
 def plain(headers: Mapping[str, str]) -> bool:
     """A stream request answered with a JSON object, not events."""
-    return _content_type(headers) == "application/json"
+    return content_type(headers) == "application/json"
 
 
 def web_page(headers: Mapping[str, str]) -> bool:
     """A request answered with a web page: a web server or a proxy's page, not the API."""
-    return _content_type(headers) == "text/html"
-
-
-def _content_type(headers: Mapping[str, str]) -> str:
-    return headers.get("content-type", "").split(";")[0].strip().lower()
+    return content_type(headers) == "text/html"
 
 
 def page_error(answer: httpx2.Response) -> openai.APIResponseValidationError:

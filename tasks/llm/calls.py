@@ -272,8 +272,13 @@ def not_the_api(method: str, url: str, answered: str) -> str:
 
 def _status(exc: openai.APIStatusError | openai.APIResponseValidationError) -> str:
     """An answer's status, content type and the start of its body: what it was, for its error."""
-    kind = exc.response.headers.get("content-type", "").split(";")[0].strip() or "no content type"
+    kind = content_type(exc.response.headers) or "no content type"
     return f"{exc.response.status_code} ({kind}: {excerpt(exc.body)})"
+
+
+def content_type(headers: Mapping[str, str]) -> str:
+    """An answer's media type, without its parameters (`; charset=...`), in lower case as it compares."""
+    return headers.get("content-type", "").split(";")[0].strip().lower()
 
 
 EXCERPT = 100
