@@ -111,6 +111,9 @@ class StreamUpdate:
     events: int = 1
     """Events this update stands for: text deltas read in one piece with the event after them are
     handed on as that one (its number supersedes theirs), but each was still read and decoded."""
+    more: bool = False
+    """The stream's next event was read with this one: a reader that keeps only the latest state loses
+    nothing by recording that one instead (false when not known)."""
 
 
 class ForegroundBackend(Protocol):

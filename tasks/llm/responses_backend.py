@@ -254,7 +254,7 @@ async def _updates(stream: _Stream, *, creating: bool = False) -> AsyncGenerator
                     number = event.sequence_number
                     snapshot = snapshot_of(event.response) if lifecycle else None  # type: ignore[union-attr]
                 named = named or snapshot is not None
-                yield StreamUpdate(number, snapshot, passed + 1)
+                yield StreamUpdate(number, snapshot, passed + 1, lean is not None and lean.buffered)
                 passed = 0
     except Exception as exc:
         if lean is not None and (pending := lean.take_passed()):  # read after anything counted above

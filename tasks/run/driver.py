@@ -90,7 +90,9 @@ class RowDriver:
     def _record(self, key: str, snapshot: Snapshot) -> None:
         """Record a terminal snapshot, and learn from a completion: its latency and its output size."""
         context, row, moment = self.context, self.context.table.get(key), now()
-        finished = None if self._waiter is None else self._waiter.finished_after.pop(key, None)
+        waiter = self._waiter
+        finished = None if waiter is None else waiter.finished_after.pop(key, None)
+        last_event = None if waiter is None else waiter.last_events.pop(key, None)
         if snapshot.status == "completed":
             if finished is None and row.submitted_at is not None:
                 finished = (moment - row.submitted_at).total_seconds()  # seen live (stream) or at once
@@ -105,6 +107,6 @@ class RowDriver:
         policy = context.policy
         ended = record.ended(
             snapshot, row, moment, max_attempts=policy.max_attempts, output_schema=policy.output_schema,
-            cost=cost,
+            cost=cost, last_event=last_event,
         )  # fmt: skip
         context.apply(key, ended)

@@ -31,13 +31,15 @@ def ended(
     max_attempts: int,
     output_schema: OutputSchema | None = None,
     cost: float | None = None,
+    last_event: int | None = None,
 ) -> Change:
     """The row a terminal snapshot leaves: completed with its output, failed, incomplete or cancelled.
 
     A completed answer that is a refusal, or (with `output_schema`) not JSON or not valid against the
     schema, fails the row instead, its text kept: paid for, so on record, and retried by policy.
-    `cost` (what this response cost, if known) is added to what the row's earlier attempts cost."""
-    usage: dict[str, object] = {
+    `cost` (what this response cost, if known) is added to what the row's earlier attempts cost;
+    `last_event`, the terminal event's sequence number when the end was streamed, is the row's cursor."""
+    told: dict[str, object] = {  # what the response told, kept whatever the row becomes
         "input_tokens": snapshot.input_tokens,
         "output_tokens": snapshot.output_tokens,
         "reasoning_tokens": snapshot.reasoning_tokens,
@@ -45,21 +47,23 @@ def ended(
         "service_tier": snapshot.service_tier,
     }
     if cost is not None:
-        usage["cost_usd"] = (row.cost_usd or 0.0) + cost
+        told["cost_usd"] = (row.cost_usd or 0.0) + cost
+    if last_event is not None:
+        told["sequence_number"] = last_event
     if snapshot.status == "completed" and (problem := _answer_problem(snapshot, output_schema)):
         failure = failed(problem[0], None, problem[1], row.attempts, now, max_attempts=max_attempts)
-        return Change(failure.status, {**failure.fields, "output_text": snapshot.output_text, **usage})
+        return Change(failure.status, {**failure.fields, "output_text": snapshot.output_text, **told})
     if snapshot.status == "completed":
         cleared = {"error_type": None, "error_code": None, "error_message": None, "note": None}
         return Change(
-            "completed", {"output_text": snapshot.output_text, "completed_at": now, **cleared, **usage}
+            "completed", {"output_text": snapshot.output_text, "completed_at": now, **cleared, **told}
         )
     if snapshot.status == "failed":
         message = snapshot.error_message
         failure = failed(
             "response_failed", snapshot.error_code, message, row.attempts, now, max_attempts=max_attempts
         )
-        return Change(failure.status, {**failure.fields, **usage})
+        return Change(failure.status, {**failure.fields, **told})
     # incomplete or cancelled: kept as they are; `rowrelay retry` makes them eligible again
     kind: ErrorType = "incomplete" if snapshot.status == "incomplete" else "cancelled"
     return Change(
@@ -70,7 +74,7 @@ def ended(
             "error_type": kind,
             "error_code": snapshot.error_code,
             "error_message": snapshot.error_message or snapshot.status,
-            **usage,
+            **told,
         },
     )
 

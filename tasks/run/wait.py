@@ -49,6 +49,8 @@ class Waiter:
     """When this run began: a row created before it (resumed) teaches the scouts' estimate nothing."""
     finished_after: dict[str, float] = field(default_factory=dict)
     """Polled rows: the estimated seconds from submit to the server finishing, for the schedule."""
+    last_events: dict[str, int] = field(default_factory=dict)
+    """Streamed rows: the sequence number of the terminal event, recorded with the row's end."""
     _polling: asyncio.Semaphore = field(init=False, default_factory=lambda: asyncio.Semaphore(POLLING))
 
     async def wait(self, row: RowState, live: Live | None) -> Snapshot | None:
@@ -157,6 +159,7 @@ class Waiter:
         cursor = row.sequence_number if row.sequence_number is not None else -1
         drops, last_cursor, stream = 0, cursor, live
         queued = row.status == "queued"
+        unnoted: Snapshot | None = None  # the latest response seen, not yet in the row
         while True:
             if stream is None:
                 if not self.context.streaming:
@@ -172,22 +175,30 @@ class Waiter:
                         if queued and update.snapshot is not None and update.snapshot.status != "queued":
                             queued = False  # as the row's status: forward only (`_note_progress`)
                         snapshot = update.snapshot
-                        if snapshot is None:
-                            continue
-                        if snapshot.response_id and snapshot.response_id != response_id:
+                        if (
+                            snapshot is not None
+                            and snapshot.response_id
+                            and snapshot.response_id != response_id
+                        ):
                             response_id = snapshot.response_id  # a new response's events number from 0
-                            last_cursor = -1
+                            last_cursor, unnoted = -1, None
                             await self._move_on(key, response_id, cursor)
                             if not snapshot.terminal:
                                 self._note_progress(key, snapshot)
-                        else:
-                            # The cursor reaches the table at the events that carry the response, not
-                            # at every text delta: a table write per delta cost a streamed row as much
-                            # CPU as its transport. After a crash the stream resumes from the last one
-                            # recorded and replays a few deltas, which the terminal event supersedes.
-                            self._note_progress(key, snapshot, cursor)
-                        if snapshot.terminal:
+                        elif snapshot is not None:
+                            unnoted = snapshot
+                        if snapshot is not None and snapshot.terminal:
+                            self.last_events[key] = cursor  # recorded with what the row becomes
                             return snapshot
+                        # The cursor reaches the table with the latest event that carried the response
+                        # when the stream has nothing more read: not at every text delta (a table write
+                        # per delta cost a streamed row as much CPU as its transport), nor at events
+                        # the next one, already here, supersedes (a fast server's whole stream comes in
+                        # one read). After a crash the stream resumes from the last one recorded and
+                        # replays a few events, which the terminal event supersedes.
+                        if unnoted is not None and not update.more:
+                            self._note_progress(key, unnoted, cursor)
+                            unnoted = None
                 # Ended without a terminal event (cancelled elsewhere, a server that closes early, or
                 # a response still queued at its deadline): ask for the truth.
                 snapshot = await self.backend.retrieve(response_id)

@@ -245,18 +245,20 @@ async def test_a_completed_stream_carries_the_whole_snapshot_on_both_transports(
 async def test_text_deltas_read_in_one_piece_with_the_event_after_them_are_handed_on_as_that_event() -> None:
     """A fast server's stream (or one a busy reader catches up on) arrives in large pieces, dozens of
     deltas each; handing each up the waiter's generators cost a streamed row as much CPU as reading it.
-    The lean transport hands on the event after them, counting them; the SDK's hands on each."""
+    The lean transport hands on the event after them, counting them, and says of each update whether the
+    next event was read with it (so a reader may record that one instead); the SDK's hands on each."""
     script = Script((CREATED + DELTA + DELTA_2 + COMPLETED_3,))
-    read_by: dict[str, list[tuple[int, str | None, int]]] = {}
+    read_by: dict[str, list[tuple[int, str | None, int, bool]]] = {}
     for transport in TRANSPORTS:
         async with streaming(script) as url, backend_at(url, transport) as backend:
             updates, error = await read(backend.create_stream(REQUEST))
         assert error is None, repr(error)
         read_by[transport] = [
-            (u.sequence_number, u.snapshot.status if u.snapshot else None, u.events) for u in updates
+            (u.sequence_number, u.snapshot.status if u.snapshot else None, u.events, u.more) for u in updates
         ]
-    assert read_by["lean"] == [(0, "queued", 1), (3, "completed", 3)]
-    assert read_by["sdk"] == [(0, "queued", 1), (1, None, 1), (2, None, 1), (3, "completed", 1)]
+    assert read_by["lean"] == [(0, "queued", 1, True), (3, "completed", 3, False)]
+    sdk = [(0, "queued", 1, False), (1, None, 1, False), (2, None, 1, False), (3, "completed", 1, False)]
+    assert read_by["sdk"] == sdk
 
 
 async def test_named_deltas_read_with_the_event_after_them_are_never_decoded_on_the_lean_transport() -> None:
@@ -420,9 +422,10 @@ def _anonymous(update: StreamUpdate) -> StreamUpdate:
 
 
 def _read_as(updates: list[StreamUpdate]) -> tuple[list[StreamUpdate], int, int]:
-    """What a reader keeps of updates, however the transport grouped text deltas: every update carrying
-    the response, in order, the cursor at the end and how many events were read."""
-    kept = [replace(update, events=1) for update in updates if update.snapshot is not None]
+    """What a reader keeps of updates, however the transport grouped the events (deltas passed over, and
+    whether it knew the next event was read with one): every update carrying the response, in order, the
+    cursor at the end and how many events were read."""
+    kept = [replace(update, events=1, more=False) for update in updates if update.snapshot is not None]
     return kept, updates[-1].sequence_number if updates else -1, sum(update.events for update in updates)
 
 

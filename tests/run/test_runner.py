@@ -6,10 +6,11 @@ import asyncio
 import logging
 import signal
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import openai
+import pandas as pd
 import pytest
 from prefect.exceptions import TerminationSignal
 
@@ -475,3 +476,41 @@ async def test_the_heap_is_frozen_only_while_rows_run(slow_emulator: RunningEmul
     assert thresholds[0] >= 50_000 > before[0]
     assert gc.get_freeze_count() == 0
     assert gc.get_threshold() == before
+
+
+async def test_a_streamed_row_reaches_the_table_when_its_stream_pauses_not_at_each_event(
+    tmp_path: Path,
+) -> None:
+    """A stream's opening events and a fast server's whole stream come in one read; recording each event
+    that the next one, already read, supersedes cost a table change per event. The row is recorded when
+    its stream pauses: while the response runs it is durable as in progress with the cursor of the last
+    event read (where a resume after a crash starts), and its end with the terminal event's number."""
+    rows, clock = 5, ManualClock()
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:30")), clock=clock) as emu:
+        table = StateTable.open(tmp_path / "batch", batch_id="test-batch")
+        table.add_pending((f"row-{i:04d}", i, f"hash-{i}") for i in range(rows))
+        session = open_session(settings_for(emu, mode="stream"), table, prompts(rows))
+
+        def durable(status: str, cursor: int) -> Callable[[pd.DataFrame], bool]:
+            return lambda frame: bool(
+                ((frame["status"] == status) & (frame["sequence_number"] == cursor)).all()
+            )
+
+        async with running(session, table) as run:
+            # created 0 and queued 1; then, half a second in, in_progress 2, the message 3 and its part 4
+            await eventually(reading(lambda: load(tmp_path / "batch")), durable("queued", 1))
+            clock.advance(1)
+            await eventually(reading(lambda: load(tmp_path / "batch")), durable("in_progress", 4))
+            clock.advance(30)
+            report = await run
+        client = openai.AsyncOpenAI(base_url=emu.url, api_key="x")
+        last_events = {}
+        for response in emu.emulator.listing():
+            events = [event async for event in await client.responses.retrieve(response["id"], stream=True)]
+            last_events[response["id"]] = events[-1].sequence_number
+        await client.close()
+    assert report.counts == {"completed": rows}
+    ended = load(tmp_path / "batch")
+    assert dict(zip(ended["response_id"], ended["sequence_number"], strict=True)) == last_events
+    assert set(creates_per_row(emu).values()) == {1}
+    assert dict(zip(ended["row_key"], ended["attempts"], strict=True)) == dict(creates_per_row(emu))
