@@ -22,7 +22,7 @@ from typing import Any
 
 from rowrelay.tasks.errors import StateError
 from rowrelay.tasks.records import RowStatus
-from rowrelay.tasks.state.schema import COLUMNS, POSITION, RowState, values_of
+from rowrelay.tasks.state.schema import COLUMNS, POSITION, RowState
 
 SETTABLE: frozenset[str] = frozenset(COLUMNS) - {
     "row_key",
@@ -64,7 +64,7 @@ def apply_change(
     unknown = set(fields) - SETTABLE
     if unknown:
         raise TypeError(f"not settable on a row: {', '.join(sorted(unknown))}")
-    values = list(values_of(old))  # by position: every row changes three times or more on the hot path
+    values = list(old)  # by position: every row changes three times or more on the hot path
     if status != old.status:
         values[_NOTE] = None
         if status == "submitting":
@@ -82,7 +82,7 @@ def apply_change(
         was, now_is = getattr(old, counter), values[POSITION[counter]]
         if now_is < was:
             raise StateError(f"row {old.row_key!r}: {counter} may not decrease ({was} -> {now_is})")
-    return RowState(*values)
+    return RowState._make(values)
 
 
 def new_pending(row_key: str, row_index: int, input_hash: str, *, now: datetime, writer: str) -> RowState:

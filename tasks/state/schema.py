@@ -8,11 +8,9 @@ version of each row" computable from the files alone (see `rowrelay.tasks.state.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -56,9 +54,13 @@ _FIELDS: list[pa.Field[Any]] = [
 SCHEMA = pa.schema(_FIELDS, metadata={SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode()})
 
 
-@dataclass(frozen=True, slots=True)
-class RowState:
-    """One version of one row. Attributes mirror `SCHEMA` column for column, in the same order."""
+class RowState(NamedTuple):
+    """One version of one row. Attributes mirror `SCHEMA` column for column, in the same order.
+
+    A named tuple, not a frozen dataclass: a run builds three to five versions of every row, and a
+    frozen dataclass of 27 fields cost 1.7 µs to build against 0.2 µs (timeit), about 3% of a row's
+    CPU at zero latency (tests/benchmarks/bench_throughput.py). Its values are the tuple itself.
+    """
 
     row_key: str
     row_index: int
@@ -82,39 +84,36 @@ class RowState:
     note: str | None
     writer: str
     version: int
+    # The earlier responses of this attempt, space-separated, oldest first, when the row's work moved on
+    # to a new one (an agent's tool round answers a response's function calls with a new, paid, response):
+    # a resumed row continues from `response_id`, the latest, and every paid response stays on record.
     previous_response_ids: str | None = None
-    """The earlier responses of this attempt, space-separated, oldest first, when the row's work moved on
-    to a new one (an agent's tool round answers a response's function calls with a new, paid, response):
-    a resumed row continues from `response_id`, the latest, and every paid response stays on record."""
+    # Of `input_tokens`, those the server served from its prompt cache (charged at the cached rate).
     cached_input_tokens: int | None = None
-    """Of `input_tokens`, those the server served from its prompt cache (charged at the cached rate)."""
+    # The processing tier the response reports it was served in (`default`, `flex`, `priority`).
     service_tier: str | None = None
-    """The processing tier the response reports it was served in (`default`, `flex`, `priority`)."""
+    # What this row's responses cost, in US dollars, summed over its attempts (not cleared when the row
+    # is sent again, unlike the per-response columns): null until a response with usage and a known price
+    # ends. Priced from `rowrelay.tasks.llm.prices` (reasoning tokens as output).
     cost_usd: float | None = None
-    """What this row's responses cost, in US dollars, summed over its attempts (not cleared when the
-    row is sent again, unlike the per-response columns): null until a response with usage and a known
-    price ends. Priced from `rowrelay.tasks.llm.prices` (reasoning tokens as output)."""
+    # The name of the endpoint (`--endpoints`) the row's current response was created on, set with
+    # `submitting`: a row holding a token is polled, streamed and cancelled there, never elsewhere. Null
+    # when the batch ran without `--endpoints` (the run's own settings).
     endpoint: str | None = None
-    """The name of the endpoint (`--endpoints`) the row's current response was created on, set with
-    `submitting`: a row holding a token is polled, streamed and cancelled there, never elsewhere. Null
-    when the batch ran without `--endpoints` (the run's own settings)."""
 
 
-COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(RowState))
+COLUMNS: tuple[str, ...] = RowState._fields
 assert tuple(SCHEMA.names) == COLUMNS, "RowState and SCHEMA must list the same columns in the same order"
 
-values_of: Callable[[RowState], tuple[Any, ...]] = attrgetter(*COLUMNS)
-"""A row's values in column order, in one C call (a comprehension of `getattr` costs ~10x more: every
-row goes through it two to four times on a run's hot path)."""
 POSITION: dict[str, int] = {name: i for i, name in enumerate(COLUMNS)}
 _VERSION = POSITION["version"]
 
 
 def with_version(row: RowState, version: int) -> RowState:
-    """`row` as written by checkpoint `version` (what `dataclasses.replace` does, at a tenth of its cost)."""
-    values = list(values_of(row))
+    """`row` as written by checkpoint `version` (what `_replace` does, at a third of its cost)."""
+    values = list(row)
     values[_VERSION] = version
-    return RowState(*values)
+    return RowState._make(values)
 
 
 def empty_table() -> pa.Table:
@@ -131,7 +130,7 @@ def rows_to_table(rows: Sequence[RowState]) -> pa.Table:
     """Rows as an Arrow table with exactly `SCHEMA` (types kept even when a column is all null)."""
     if not rows:
         return empty_table()
-    columns = zip(*map(values_of, rows), strict=True)
+    columns = zip(*rows, strict=True)
     arrays = [pa.array(column, type=field.type) for column, field in zip(columns, SCHEMA, strict=True)]
     return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
@@ -139,7 +138,7 @@ def rows_to_table(rows: Sequence[RowState]) -> pa.Table:
 def table_to_rows(table: pa.Table) -> list[RowState]:
     """Every row of a `SCHEMA` table as RowState, converting column by column (the fast path)."""
     columns = [column_values(table.column(name)) for name in COLUMNS]
-    return [RowState(*values) for values in zip(*columns, strict=True)]
+    return list(map(RowState._make, zip(*columns, strict=True)))
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -98,7 +98,7 @@ class RowStore:
     def _read_block(self, block: int) -> list[RowState]:
         """Materialize one block of base rows (kept until the base is replaced: it is immutable till then)."""
         columns = [column_values(array.slice(block * _BLOCK, _BLOCK)) for array in self._arrays]
-        rows = [RowState(*values) for values in zip(*columns, strict=True)]
+        rows = list(map(RowState._make, zip(*columns, strict=True)))
         if len(self._blocks) >= _BLOCKS_KEPT:
             del self._blocks[next(iter(self._blocks))]
         self._blocks[block] = rows
