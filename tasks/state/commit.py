@@ -3,7 +3,9 @@
 The first caller becomes the leader: it waits until `interval` has passed since the last write (or until
 `rows` changes are pending), snapshots the dirty rows on the event loop, and writes them in a worker thread.
 Every caller returns once the changes it made before calling are durable; callers that arrive while a write
-is under way wait for the next one. Cancelling a caller never cancels the write it joined.
+is under way wait for the next one. Cancelling a caller never cancels the write it joined: each caller
+waits on a future of its own, which the leader settles with the write's outcome (a run awaits a commit
+twice a row, and shielding the leader's task cost each wait 5 µs more, 4% of a row's CPU at zero latency).
 
 An urgent caller (`commit(urgent=True)`: a response id just learnt) skips the interval: the leader writes
 at once, and a write already under way is followed at once by the next. Callers arriving meanwhile still
@@ -66,6 +68,7 @@ class GroupCommit:
         self._rows = rows
         self._clock = clock
         self._leader: asyncio.Future[None] | None = None
+        self._waiting: list[asyncio.Future[None]] = []  # callers settled when the leader's write ends
         self._wake: asyncio.Event | None = None
         self._urgent = False  # an urgent caller waits for the next write
 
@@ -82,7 +85,9 @@ class GroupCommit:
         while self._table.durable < target:
             if self._leader is None:
                 self._leader = asyncio.ensure_future(self._lead())
-            await shielded(self._leader)
+            settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiting.append(settled)
+            await settled
 
     async def maybe_commit(self) -> None:
         table = self._table
@@ -90,6 +95,9 @@ class GroupCommit:
             await self.commit()
 
     async def _lead(self) -> None:
+        """Wait out the interval (unless urgent or enough rows are pending), write, and settle every
+        caller waiting with the write's outcome: a failure is each caller's to see, not the task's."""
+        failure: BaseException | None = None
         try:
             remaining = self._interval - (self._clock() - self._table.last_write)
             if remaining > 0 and self._table.pending_rows < self._rows and not self._urgent:
@@ -99,5 +107,26 @@ class GroupCommit:
                     await asyncio.wait_for(self._wake.wait(), min(remaining, self._interval))
             self._urgent = False  # this write carries every urgent change made so far
             await self._table.write_pending()
+        except asyncio.CancelledError as exc:
+            failure = exc
+            raise
+        except Exception as exc:  # the callers' to see (below)
+            failure = exc
         finally:
             self._leader = None
+            waiting, self._waiting = self._waiting, []
+            for settled in waiting:
+                _settle(settled, failure)
+
+
+def _settle(settled: asyncio.Future[None], failure: BaseException | None) -> None:
+    """A caller's wait ends with the write's outcome (a caller cancelled meanwhile is gone)."""
+    if settled.done():
+        return
+    if failure is None:
+        settled.set_result(None)
+    elif isinstance(failure, asyncio.CancelledError):
+        settled.cancel()
+    else:
+        settled.set_exception(failure)
+        settled.exception()  # marked as seen: a caller cancelled before it wakes leaves no traceback
