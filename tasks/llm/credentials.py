@@ -30,6 +30,14 @@ def credentials_problem(settings: Settings, backend: str) -> str | None:
         if entra:
             return _identity_problem()
     if backend in ("openai", "chat", "agent") and settings.api_key is None:
+        if settings.azure_endpoint is not None and settings.base_url is None:
+            # Azure is configured, so an OpenAI key is not what is missing: this backend does not go there.
+            on_azure = "--backend azure" if backend != "agent" else "--backend azure --agent MODULE:FUNCTION"
+            return (
+                f"--backend {backend} runs on OpenAI or an OpenAI-compatible --base-url, not on the Azure "
+                f"OpenAI resource AZURE_OPENAI_ENDPOINT names: use {on_azure} (the Responses API, in "
+                "background mode), or set OPENAI_API_KEY to run on OpenAI"
+            )
         return (
             "no API key: set OPENAI_API_KEY (or ROWRELAY_API_KEY; a server that checks none takes any "
             "value), or use --backend emulator"

@@ -259,6 +259,22 @@ def test_a_backend_without_its_credentials_is_refused_before_anything_is_written
     assert not case.state.exists()
 
 
+def test_a_backend_that_does_not_run_on_azure_says_so_to_a_user_set_up_for_azure(case: Case) -> None:
+    """With Azure configured and no OpenAI key, `--backend chat` was refused for want of OPENAI_API_KEY,
+    as if the Azure key would do there; the run would have gone to OpenAI with it."""
+    azure = {"AZURE_OPENAI_ENDPOINT": "https://example.openai.azure.com", "AZURE_OPENAI_API_KEY": "k"}
+    for backend, instead in (
+        ("chat", "--backend azure"),
+        ("agent", "--backend azure --agent MODULE:FUNCTION"),
+    ):
+        assert case.refuse("--backend", backend, env=azure) == (
+            f"error: --backend {backend} runs on OpenAI or an OpenAI-compatible --base-url, not on the Azure "
+            f"OpenAI resource AZURE_OPENAI_ENDPOINT names: use {instead} (the Responses API, in background "
+            "mode), or set OPENAI_API_KEY to run on OpenAI"
+        )
+    assert not case.state.exists()
+
+
 def test_entra_id_sign_in_makes_auto_azure_and_refuses_any_other_backend(case: Case) -> None:
     """`ROWRELAY_AZURE_AUTH=entra` means Azure: with `auto` it wins over an OpenAI key in the environment
     (else the run went to OpenAI, or with no key to the emulator, and the setting did nothing), and an
