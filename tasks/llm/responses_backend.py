@@ -43,9 +43,10 @@ _LIFECYCLE_NAMES = frozenset(kind.encode() for kind in _LIFECYCLE)
 
 def _passable(name: bytes) -> bool:
     """Events the lean transport need not decode when the next one is already read: a Responses event
-    (`response.*`) that carries no response, so its sequence number is all `_updates` keeps of it. An
-    `error` event is never passed over."""
-    return name.startswith(b"response.") and name not in _LIFECYCLE_NAMES
+    (`response.*`) that carries no response, so its sequence number is all `_updates` keeps of it, and
+    `response.queued`, whose response says no more than `response.created` before it (a row waiting is
+    held as queued until an event says otherwise). An `error` event is never passed over."""
+    return name.startswith(b"response.") and (name not in _LIFECYCLE_NAMES or name == b"response.queued")
 
 
 class ResponsesBackend:

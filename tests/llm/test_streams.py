@@ -264,15 +264,20 @@ async def test_text_deltas_read_in_one_piece_with_the_event_after_them_are_hande
 async def test_named_deltas_read_with_the_event_after_them_are_never_decoded_on_the_lean_transport() -> None:
     """Decoding each delta that the next event supersedes was most of what a fast stream cost: the lean
     transport skips a `response.*` delta by its `event:` name when the next event is already read, so
-    its data is not even parsed, and a garbled one there is passed over where the SDK's decoder raises.
-    The last delta read (its number is the cursor) and an unnamed event are decoded as before."""
+    its data is not even parsed, and a garbled one there is passed over where the SDK's decoder raises;
+    so is `response.queued`, which says no more than `response.created` before it. The last event read
+    (its number is the cursor) and an unnamed event are decoded as before."""
     garbled = b"event: response.output_text.delta\ndata: {garbled\n\n"
+    queued = b"event: response.queued\ndata: {garbled\n\n"
     unnamed = b"data: {garbled\n\n"
     cases: list[tuple[Transport, bytes, tuple[list[tuple[int, str | None, int]], type[Exception] | None]]] = [
         ("lean", CREATED + garbled + DELTA_2 + COMPLETED_3, ([(0, "queued", 1), (3, "completed", 3)], None)),
         ("sdk", CREATED + garbled + DELTA_2 + COMPLETED_3, ([(0, "queued", 1)], ValueError)),
         ("lean", CREATED + DELTA + garbled, ([(0, "queued", 1), (1, None, 1)], ValueError)),
         ("lean", CREATED + unnamed + DELTA_2 + COMPLETED_3, ([(0, "queued", 1)], ValueError)),
+        ("lean", CREATED + queued + DELTA_2 + COMPLETED_3, ([(0, "queued", 1), (3, "completed", 3)], None)),
+        ("sdk", CREATED + queued + DELTA_2 + COMPLETED_3, ([(0, "queued", 1)], ValueError)),
+        ("lean", CREATED + queued, ([(0, "queued", 1)], ValueError)),
     ]
     for transport, body, want in cases:
         async with streaming(Script((body,))) as url, backend_at(url, transport) as backend:
@@ -422,10 +427,18 @@ def _anonymous(update: StreamUpdate) -> StreamUpdate:
 
 
 def _read_as(updates: list[StreamUpdate]) -> tuple[list[StreamUpdate], int, int]:
-    """What a reader keeps of updates, however the transport grouped the events (deltas passed over, and
-    whether it knew the next event was read with one): every update carrying the response, in order, the
-    cursor at the end and how many events were read."""
-    kept = [replace(update, events=1, more=False) for update in updates if update.snapshot is not None]
+    """What a reader keeps of updates, however the transport grouped the events (deltas and a repeated
+    `queued` passed over, and whether it knew the next event was read with one): every update carrying
+    the response but a `queued` one after another, in order, the cursor at the end and how many events
+    were read."""
+    kept: list[StreamUpdate] = []
+    for update in updates:
+        last = kept[-1].snapshot if kept else None
+        if update.snapshot is None or (
+            last is not None and last.status == update.snapshot.status == "queued"
+        ):
+            continue
+        kept.append(replace(update, events=1, more=False))
     return kept, updates[-1].sequence_number if updates else -1, sum(update.events for update in updates)
 
 
