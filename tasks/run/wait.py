@@ -170,26 +170,22 @@ class Waiter:
             try:
                 async with contextlib.aclosing(stream):
                     while (update := await self._next_event(key, stream, queued)) is not None:
-                        cursor = update.sequence_number
+                        cursor, snapshot = update.sequence_number, update.snapshot
                         self.context.silence.answers += 1
-                        if queued and update.snapshot is not None and update.snapshot.status != "queued":
-                            queued = False  # as the row's status: forward only (`_note_progress`)
-                        snapshot = update.snapshot
-                        if (
-                            snapshot is not None
-                            and snapshot.response_id
-                            and snapshot.response_id != response_id
-                        ):
-                            response_id = snapshot.response_id  # a new response's events number from 0
-                            last_cursor, unnoted = -1, None
-                            await self._move_on(key, response_id, cursor)
-                            if not snapshot.terminal:
-                                self._note_progress(key, snapshot)
-                        elif snapshot is not None:
-                            unnoted = snapshot
-                        if snapshot is not None and snapshot.terminal:
-                            self.last_events[key] = cursor  # recorded with what the row becomes
-                            return snapshot
+                        if snapshot is not None:
+                            # as the row's status: forward only (`_note_progress`)
+                            queued = queued and snapshot.status == "queued"
+                            if snapshot.response_id and snapshot.response_id != response_id:
+                                response_id = snapshot.response_id  # a new response's events number from 0
+                                last_cursor, unnoted = -1, None
+                                await self._move_on(key, response_id, cursor)
+                                if not snapshot.terminal:
+                                    self._note_progress(key, snapshot)
+                            else:
+                                unnoted = snapshot
+                            if snapshot.terminal:
+                                self.last_events[key] = cursor  # recorded with what the row becomes
+                                return snapshot
                         # The cursor reaches the table with the latest event that carried the response
                         # when the stream has nothing more read: not at every text delta (a table write
                         # per delta cost a streamed row as much CPU as its transport), nor at events
