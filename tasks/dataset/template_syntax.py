@@ -33,7 +33,8 @@ def parse(template: str) -> list[tuple[str, str | None]]:
     return parts
 
 
-_LITERAL = "; for braces in the prompt itself, write each twice: {{ and }}"
+_BRACES = "for braces in the prompt itself, write each twice"
+_LITERAL = f"; {_BRACES}: {{{{ and }}}}"
 
 
 def _check_field(name: str, spec: str | None, conversion: str | None) -> None:
@@ -41,8 +42,8 @@ def _check_field(name: str, spec: str | None, conversion: str | None) -> None:
     if name.startswith(('"', "'")):
         # A prompt showing the JSON it wants back (`like {"label": "x"}`): text, not a column.
         raise UsageError(
-            f"template field {{{shown}}} is text in braces, not a column name (JSON?): for braces in the "
-            f"prompt itself, write each twice: {{{{{shown}}}}}"
+            f"template field {{{shown}}} is text in braces, not a column name (JSON?): {_BRACES}: "
+            f"{{{{{shown}}}}}"
         )
     if name == "" or name.isdigit():
         raise UsageError(
