@@ -20,7 +20,7 @@ from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, error_body, s
 from rowrelay.tasks.emulator.replies import model_not_found
 from rowrelay.tasks.emulator.service import Emulator, RateLimited
 from rowrelay.tasks.emulator.structured import json_format
-from rowrelay.tasks.emulator.validation import BadRequest
+from rowrelay.tasks.emulator.validation import BadRequest, check_effort
 
 
 def _error(status: int, message: str, type_: str, param: str | None = None, **extra: str) -> Response:
@@ -47,6 +47,7 @@ async def create(request: Request, emu: Emulator) -> Response:
         return _error(400, "Missing required parameter: 'messages'.", "invalid_request_error", "messages")
     try:
         json_format(body, "chat")
+        check_effort(body["model"], body.get("reasoning_effort"), "reasoning_effort")
     except BadRequest as exc:
         return _error(400, exc.message, "invalid_request_error", exc.param, **_code(exc.code))
     if not emu.config.serves(body["model"]):

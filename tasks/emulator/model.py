@@ -16,6 +16,7 @@ from typing import Any, Literal
 import orjson
 
 from rowrelay.tasks.emulator.config import EmulatorConfig
+from rowrelay.tasks.emulator.reasoning import asked_effort, effort_scale
 from rowrelay.tasks.emulator.structured import Mangle, answer, json_format
 from rowrelay.tasks.emulator.tools import ToolCall, function_to_call, mention, plan_call, tool_outputs
 
@@ -25,8 +26,6 @@ ForcedAnswer = Literal["broken", "mismatch", "invalid-json", "refusal"]
 """What a request may force its answer to be: JSON that does not parse, JSON that breaks the schema,
 either of the two (drawn), or a refusal."""
 REFUSAL = "I'm sorry, but I can't help with that request."
-
-_REASONING_MODEL = re.compile(r"^(o\d|gpt-5)", re.IGNORECASE)
 
 # Plain English words, so outputs read like text in a demo and tokenize as one token each.
 _WORDS = """
@@ -60,13 +59,10 @@ class Plan:
         return "".join(self.chunks)
 
 
-def is_reasoning_model(model: str) -> bool:
-    """o-series and gpt-5* report reasoning tokens and emit a reasoning item first."""
-    return bool(_REASONING_MODEL.match(model))
-
-
 def request_digest(body: dict[str, Any]) -> bytes:
-    """A stable digest of what determines the answer: model, input and instructions."""
+    """A stable digest of what determines the answer: model, input and instructions.
+
+    Not the reasoning effort: it scales the reasoning draw, so one prompt at two efforts keeps its shape."""
     key = {k: body.get(k) for k in ("model", "input", "instructions", "messages")}
     return hashlib.blake2b(orjson.dumps(key, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
 
@@ -110,11 +106,13 @@ def plan_response(
     """Decide everything about a response at creation time."""
     digest = request_digest(body)
     model = str(body.get("model") or "")
-    reasoning = is_reasoning_model(model)
+    scale = effort_scale(model, asked_effort(body))
+    reasoning = scale > 0  # a reasoning model at effort `none` answers at once, with no reasoning item
     shape = uniforms(config.seed, digest, "shape", 5)
     low, high = config.output_tokens
     wanted = low + min(high - low, int(shape[0] * (high - low + 1)))
-    reasoning_tokens = int(wanted * (0.5 + 2.5 * shape[1])) if reasoning else 0
+    # The medium-effort draw, scaled: `high` is exactly twice `medium` for the same prompt and seed.
+    reasoning_tokens = int(int(wanted * (0.5 + 2.5 * shape[1])) * scale)
     prompt = text_of_input(body.get("instructions")) + text_of_input(body.get("input", body.get("messages")))
     work_time = forced_latency if forced_latency is not None else config.latency.draw(shape[2], shape[3])
     outcome = _draw_outcome(config, digest, occurrence, background, forced_fault)

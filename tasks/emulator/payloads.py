@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from rowrelay.tasks.emulator.reasoning import echoed
 from rowrelay.tasks.emulator.structured import echo
 from rowrelay.tasks.emulator.timeline import Entry, EntryKind, Record, Status, status_of
 from rowrelay.tasks.emulator.tools import echo_tools
@@ -23,7 +24,6 @@ _ECHOED = (
     "tools",
     "truncation",
     "text",
-    "reasoning",
 )
 _DEFAULTS: dict[str, Any] = {
     "temperature": 1.0,
@@ -32,7 +32,6 @@ _DEFAULTS: dict[str, Any] = {
     "tools": [],
     "truncation": "disabled",
     "text": {"format": {"type": "text"}},
-    "reasoning": {"effort": None, "summary": None},
 }
 SERVER_ERROR_MESSAGE = "The server had an error while processing your request. Sorry about that!"
 
@@ -78,6 +77,7 @@ def response_object(
         obj[key] = body.get(key, _DEFAULTS[key])
     obj["tools"] = echo_tools(obj["tools"])
     obj["text"] = echo(obj["text"])
+    obj["reasoning"] = echoed(body)
     if body.get("user") is not None:
         # Deprecated and typed `string` (not nullable) in the spec: sent only when the request set it.
         obj["user"] = body["user"]

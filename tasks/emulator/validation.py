@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rowrelay.tasks.emulator.reasoning import EFFORTS, allowed_efforts
+
 SERVICE_TIERS = ("auto", "default", "flex", "scale", "priority")
 """What a create's `service_tier` may ask for (the spec's `ServiceTier`)."""
 
@@ -47,11 +49,73 @@ def check_create(body: Any, store_policy: str) -> None:
     tier = body.get("service_tier")
     if tier is not None and tier not in SERVICE_TIERS:
         raise BadRequest(
-            f"Invalid value: {tier!r}. Supported values are: 'auto', 'default', 'flex', 'scale', and "
-            "'priority'.",
+            f"Invalid value: {tier!r}. Supported values are: {_listed(SERVICE_TIERS)}.",
             "service_tier",
             "invalid_value",
         )
+    _check_reasoning(model, body.get("reasoning"))
+
+
+def _check_reasoning(model: str, reasoning: Any) -> None:
+    if reasoning is not None and not isinstance(reasoning, dict):
+        raise BadRequest(
+            f"Invalid type for 'reasoning': expected an object, but got {_json_type(reasoning)} instead.",
+            "reasoning",
+            "invalid_type",
+        )
+    check_effort(model, (reasoning or {}).get("effort"), "reasoning.effort")
+
+
+def check_effort(model: str, effort: Any, param: str) -> None:
+    """Refuse an effort the spec does not know, or that `model` does not take, as the service does.
+
+    `param` names the field: `reasoning.effort` on the Responses API, `reasoning_effort` on Chat
+    Completions. Null asks for the model's default, which every model accepts."""
+    if effort is None:
+        return
+    if not isinstance(effort, str):
+        raise BadRequest(
+            f"Invalid type for '{param}': expected a string, but got {_json_type(effort)} instead.",
+            param,
+            "invalid_type",
+        )
+    if effort not in EFFORTS:
+        raise BadRequest(
+            f"Invalid value: {effort!r}. Supported values are: {_listed(EFFORTS)}.", param, "invalid_value"
+        )
+    allowed = allowed_efforts(model)
+    if not allowed:
+        raise BadRequest(
+            f"Unsupported parameter: '{param}' is not supported with this model.",
+            param,
+            "unsupported_parameter",
+        )
+    if effort not in allowed:
+        raise BadRequest(
+            f"Unsupported value: '{param}' does not support {effort!r} with this model. "
+            f"Supported values are: {_listed(allowed)}.",
+            param,
+            "unsupported_value",
+        )
+
+
+def _listed(values: tuple[str, ...]) -> str:
+    """`'a', 'b', and 'c'`: how the service lists the values a field takes."""
+    quoted = [repr(value) for value in values]
+    return ", ".join(quoted[:-1]) + ", and " + quoted[-1]
+
+
+def _json_type(value: Any) -> str:
+    """A value's JSON type as the service names it in an `invalid_type` message."""
+    if isinstance(value, bool):  # before int: a bool is an int to Python
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a decimal"
+    if isinstance(value, dict):
+        return "an object"
+    return "an array" if isinstance(value, list) else "a string"
 
 
 def _check_metadata(metadata: Any) -> None:
