@@ -76,6 +76,8 @@ class RowRequest:
     """A structured output's format (`OutputSchema.text_format()`: type json_schema, strict), or None."""
     service_tier: str | None = None
     """The processing tier asked for (`flex`, `default`, `priority`); None sends none (the server's)."""
+    reasoning_effort: str | None = None
+    """A reasoning model's effort (`none` ... `max`, the spec's `ReasoningEffort`); None sends none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +217,22 @@ def _field(value: Any, name: str) -> Any:
     return getattr(value, name, None)
 
 
+_SENT_WITH_EVERY_ROW = frozenset(
+    {
+        "model", "instructions", "max_output_tokens", "reasoning", "service_tier", "text", "background",
+        "store", "reasoning_effort", "max_completion_tokens", "max_tokens", "response_format",
+    }
+)  # fmt: skip
+"""The create parameters (Responses and Chat Completions) a run sends the same with every row: a refusal
+naming one (`reasoning.effort`, `text.format.schema`) is the run's to fix. A row's own is its `input` (or
+`messages`); `stream` is left to the streamed create's fallback (`run.submit`)."""
+
+
+def sent_with_every_row(param: object) -> bool:
+    """Whether a 400's `param` names a create parameter every row of a run is sent with."""
+    return isinstance(param, str) and param.split(".", 1)[0].split("[", 1)[0] in _SENT_WITH_EVERY_ROW
+
+
 def translate(exc: Exception, *, creating: bool = False) -> Exception:
     """Map an SDK exception onto rowrelay's tree (use as `raise translate(exc) from exc`)."""
     if isinstance(exc, openai.RateLimitError):
@@ -235,8 +253,14 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
         return BackendRefusedError(f"the server refused our credentials: {_message(exc)}")
     if isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
-        if getattr(exc, "param", None) == "stream" and not creating:  # a create's refusal is the row's
+        param = getattr(exc, "param", None)
+        if param == "stream" and not creating:  # a create's refusal is the row's
             return StreamUnavailableError(_message(exc))
+        if creating and sent_with_every_row(param):
+            # Every row would be refused the same: stop the run (nothing started) rather than fail them all.
+            return BackendRefusedError(
+                f"every create is refused for its {param} ({exc.status_code}): {_message(exc)}"
+            )
         return RequestRejectedError(f"request rejected ({exc.status_code}): {_message(exc)}")
     if isinstance(exc, openai.APIStatusError):
         if creating and may_have_started(exc):

@@ -61,6 +61,7 @@ GONE_PAGE = Expected(ResponseGoneError, says="no longer holds this response (404
 NO_SUCH_PATH = Expected(BackendRefusedError, says="404 (text/html: <html><body><h1>404 from the proxy</h1>")
 REFUSED = Expected(BackendRefusedError)
 REJECTED = Expected(RequestRejectedError)
+EVERY_ROW = Expected(BackendRefusedError, says="every create is refused for its ")
 TRANSIENT = Expected(TransientError)
 MAYBE_SENT_TIMEOUT = Expected(MaybeSentError, says="timed out")
 MAYBE_SENT_CONNECTION = Expected(MaybeSentError, says="connection problem")
@@ -105,6 +106,13 @@ CASES: list[tuple[str, Reply, Expected, Expected]] = [
     # refused, nothing started (poll mode then asks without the stream, tests/run/test_poll_streams.py).
     ("400-param-stream", error(400, param="stream"), REJECTED, UNSTREAMABLE),
     ("422", error(422), REJECTED, REJECTED),
+    # A create refused for a parameter every row is sent with (an effort or a schema the model does not
+    # take): every row would be, so the run stops (nothing started). One naming the row's input is the row's.
+    ("400-param-reasoning", error(400, param="reasoning.effort"), EVERY_ROW, REJECTED),
+    ("400-param-schema", error(400, param="text.format.schema"), EVERY_ROW, REJECTED),
+    ("400-param-model", error(400, param="model"), EVERY_ROW, REJECTED),
+    ("400-param-input", error(400, param="input"), REJECTED, REJECTED),
+    ("400-param-input-item", error(400, param="input[0].content"), REJECTED, REJECTED),
     ("401", error(401), REFUSED, REFUSED),
     ("403", error(403), REFUSED, REFUSED),
     ("404", error(404), REFUSED, GONE),  # a create: no such model or endpoint; a read: no such response
