@@ -93,6 +93,8 @@ async def run_batch(
     poll_rpm: int | None = None,
     max_in_flight: int | None = None,
     max_attempts: int | None = None,
+    max_output_tokens: int | None = None,
+    reasoning_effort: str | None = None,
     backend: str | None = None,
     base_url: str | None = None,
     agent: str | None = None,
@@ -116,7 +118,8 @@ async def run_batch(
     Pydantic model class: every answer must be JSON valid against it, and the output gets a typed column
     per top-level field. `max_cost` caps what the batch may cost in US dollars (`result.stopped` says
     when the cap stopped it), `service_tier` asks for `flex`, `default` or `priority`, and `prices` names
-    a price file over rowrelay's own.
+    a price file over rowrelay's own. `max_output_tokens` caps each answer (reasoning included) and
+    `reasoning_effort` asks a reasoning model for `none` ... `max` effort (the API's `reasoning.effort`).
     `fail_when_failed` (`N` or `P%`): past that many rows that did not complete, the flow run ends
     `Failed` instead of `Completed` with the counts (flows/outcome.py).
     `endpoints` (a TOML or JSON file, or a list of entries) spreads the rows across several endpoints,
@@ -135,7 +138,8 @@ async def run_batch(
     request = BatchRequest.build(
         source, template=template, prompt_column=prompt_column, id_column=id_column,
         instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode, rpm=rpm,
-        tpm=tpm, poll_rpm=poll_rpm, max_in_flight=max_in_flight, max_attempts=max_attempts, backend=backend,
+        tpm=tpm, poll_rpm=poll_rpm, max_in_flight=max_in_flight, max_attempts=max_attempts,
+        max_output_tokens=max_output_tokens, reasoning_effort=reasoning_effort, backend=backend,
         base_url=base_url, output_schema=output_schema, max_cost=max_cost, service_tier=service_tier,
         prices=prices, fail_when_failed=fail_when_failed, endpoints=endpoints, dask=dask,
         dask_workers=dask_workers, limit=limit, give_up_after=give_up_after,
@@ -269,6 +273,7 @@ def _record_run(
         base_url=url,
         model=settings.model,
         mode=settings.mode,
+        reasoning_effort=settings.reasoning_effort,
         agent=request.agent,
         output_schema=None if request.output_schema is None else request.output_schema.schema,
         endpoints=recorded_endpoints(targets),

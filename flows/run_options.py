@@ -28,6 +28,8 @@ Agent = Annotated[
 Schema = Annotated[str | None, Opt("--schema", help=about("output_schema"))]
 MaxCost = Annotated[float | None, Opt(help=about("max_cost"))]
 ServiceTier = Annotated[str | None, Opt(help=about("service_tier"))]
+MaxOutputTokens = Annotated[int | None, Opt(help=about("max_output_tokens"))]
+ReasoningEffort = Annotated[str | None, Opt(help=about("reasoning_effort"))]
 Prices = Annotated[Path | None, Opt(help=about("prices"))]
 FailWhenFailed = Annotated[str | None, Opt(help=FAIL_WHEN_FAILED)]
 Endpoints = Annotated[Path | None, Opt(help=ENDPOINTS)]

@@ -117,6 +117,11 @@ def changes_from(request: BatchRequest, record: RunRecord) -> list[str]:
     changes = []
     if record.model != request.settings.model:
         changes.append(f"--model {request.settings.model} (it ran --model {record.model})")
+    effort = request.settings.reasoning_effort
+    if effort != record.reasoning_effort:
+        now = "no --reasoning-effort" if effort is None else f"--reasoning-effort {effort}"
+        was = record.reasoning_effort
+        changes.append(f"{now} (it ran {'without one' if was is None else f'--reasoning-effort {was}'})")
     schema = request.output_schema
     if (None if schema is None else schema.schema) != record.output_schema:
         if schema is None:

@@ -22,6 +22,8 @@ from rowrelay.tasks.urls import CREDENTIALS_IN_URL, HttpUrl
 
 Backend = Literal["auto", "emulator", "openai", "azure", "chat", "agent"]
 AzureAuth = Literal["key", "entra"]
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+"""The spec's `ReasoningEffort`: which of them a model takes is the model's (a 400 names the others)."""
 
 
 class Settings(BaseSettings):
@@ -94,7 +96,17 @@ class Settings(BaseSettings):
         "every answer must be JSON valid against it, and the output gets a typed column per top-level field.",
     )
     max_output_tokens: int | None = Field(
-        None, ge=16, description="Ceiling on each answer's output tokens (also the TPM estimate)."
+        None,
+        ge=16,
+        description="Ceiling on each answer's output tokens, reasoning included (the API's "
+        "max_output_tokens); also what --tpm and --max-cost count a row's answer as. A row that reaches it "
+        "ends incomplete, its output kept.",
+    )
+    reasoning_effort: ReasoningEffort | None = Field(
+        None,
+        description="How much a reasoning model (o-series, gpt-5) thinks before answering (the API's "
+        "reasoning.effort): none, minimal, low, medium, high, xhigh or max, as the model allows; more "
+        "effort, more reasoning tokens, billed as output. None sends none (the model's default).",
     )
     max_cost: float | None = Field(
         None,

@@ -218,6 +218,10 @@ def _options(request: RowRequest) -> OpenAIChatOptions:
     if request.text_format is not None:
         # AF's own structured-output option; a mapping in the Responses shape becomes `text.format` as is.
         options["response_format"] = {"format": dict(request.text_format)}
+    if request.service_tier is not None:
+        options["service_tier"] = request.service_tier  # type: ignore[typeddict-item]
+    if request.reasoning_effort is not None:
+        options["reasoning"] = {"effort": request.reasoning_effort}  # type: ignore[typeddict-item]
     return options
 
 

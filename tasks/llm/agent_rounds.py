@@ -73,6 +73,11 @@ def _adopt(options: dict[str, Any], response: Any) -> None:
         options["instructions"] = response.instructions  # the agent's and the row's, as first sent
     if isinstance(response.max_output_tokens, int):
         options["max_tokens"] = response.max_output_tokens
+    effort = getattr(getattr(response, "reasoning", None), "effort", None)
+    if isinstance(effort, str):  # the effort the row was served at (a reasoning model's default if none)
+        options["reasoning"] = {"effort": effort}
+    if response.service_tier in ("flex", "priority"):  # served only when asked for ("default" may be not)
+        options["service_tier"] = response.service_tier
     text_format = getattr(getattr(response, "text", None), "format", None)
     if getattr(text_format, "type", None) == "json_schema":  # a structured row's follow-up keeps its format
         options["response_format"] = {"format": text_format.to_dict()}  # type: ignore[union-attr]

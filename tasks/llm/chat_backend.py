@@ -34,6 +34,7 @@ class ChatBackend:
                 max_completion_tokens=request.max_output_tokens,
                 response_format=response_format,
                 service_tier=request.service_tier or openai.omit,  # type: ignore[arg-type]
+                reasoning_effort=request.reasoning_effort or openai.omit,  # type: ignore[arg-type]
             )
             completion = await parsed(raw)
         except openai.OpenAIError as exc:

@@ -62,6 +62,7 @@ class RowPolicy:
     output_schema: OutputSchema | None = None
     """Structured outputs: every answer must be JSON valid against it (a row whose answer is not fails)."""
     service_tier: str | None = None
+    reasoning_effort: str | None = None
 
 
 def wants_submit(row: RowState, policy: RowPolicy) -> bool:

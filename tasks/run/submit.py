@@ -221,6 +221,7 @@ class Submitter:
             max_output_tokens=policy.max_output_tokens,
             text_format=None if policy.output_schema is None else policy.output_schema.text_format(),
             service_tier=policy.service_tier,
+            reasoning_effort=policy.reasoning_effort,
         )
 
     async def _create(self, request: RowRequest) -> Created:

@@ -45,6 +45,9 @@ class RunRecord:
     azure_endpoint: str | None = None
     """The Azure resource a run on the azure backend used (`AZURE_OPENAI_ENDPOINT`): where its rows'
     response ids live, as `base_url` says for the others (absent from records of older releases)."""
+    reasoning_effort: str | None = None
+    """The effort a reasoning model was asked for (`--reasoning-effort`); None: none asked (and in records
+    of releases before the option)."""
     reading: int | None = None
     """How the input file was read (`tasks.dataset.reading`); None in records of releases before there
     was a choice, whose batches were planned with `FIRST_READING`."""

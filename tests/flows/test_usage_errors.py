@@ -133,6 +133,12 @@ def test_a_run_that_passes_every_check_fails_in_these_processes_where_it_reaches
             ["--service-tier", "fastest"],
             "--service-tier: must be 'flex', 'default' or 'priority' (got 'fastest')",
         ),
+        (
+            ["--reasoning-effort", "extreme"],
+            "--reasoning-effort: must be 'none', 'minimal', 'low', 'medium', 'high', 'xhigh' or 'max' "
+            "(got 'extreme')",
+        ),
+        (["--max-output-tokens", "8"], "--max-output-tokens: must be at least 16 (got 8)"),
     ],
 )
 def test_a_bad_setting_is_named_as_its_option(case: Case, options: list[str], message: str) -> None:
@@ -730,7 +736,7 @@ _TRIAGE = {
         pytest.param(["pending", "pending", "pending"], 3, False, id="no answer kept"),
     ],
 )
-@pytest.mark.parametrize("change", ["model", "schema"])
+@pytest.mark.parametrize("change", ["model", "schema", "effort"])
 def test_a_batch_is_not_resumed_asking_something_else_of_a_row_while_its_output_would_mix_both(
     case: Case, statuses: list[str], rows: int, refused: bool, change: str
 ) -> None:
@@ -742,17 +748,21 @@ def test_a_batch_is_not_resumed_asking_something_else_of_a_row_while_its_output_
     write_tickets(case.source, rows)
     schema = case.tmp / "triage.json"
     schema.write_text(json.dumps(_TRIAGE))
-    options = ["--model", "gpt-4.1"] if change == "model" else ["--schema", str(schema)]
+    options = {
+        "model": ["--model", "gpt-4.1"],
+        "schema": ["--schema", str(schema)],
+        "effort": ["--reasoning-effort", "high"],
+    }[change]
     if not refused:
         case.reaches_prefect(*options)
         return
     line = case.refuse(*options, env=_NOTHING_STARTED)
     kept = statuses.count("completed") + statuses.count("queued")
-    what = (
-        "--model gpt-4.1 (it ran --model gpt-4.1-mini)"
-        if change == "model"
-        else f"--schema {schema} (it had none)"
-    )
+    what = {
+        "model": "--model gpt-4.1 (it ran --model gpt-4.1-mini)",
+        "schema": f"--schema {schema} (it had none)",
+        "effort": "--reasoning-effort high (it ran without one)",
+    }[change]
     assert line == (
         f"error: {case.state}: {kept} rows hold their answers (or await them) from the batch's last run, "
         f"never to be sent again, and this run asks something else of a row: {what}. Its answers would sit "

@@ -9,9 +9,10 @@ The emulator runs with no latency: every poll sees the work done, and nothing he
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import cast
+from typing import Any, cast
 
 import httpx2
 import openai
@@ -42,8 +43,8 @@ def tool() -> CountingTool:
     return CountingTool()
 
 
-def backend_for(emulator: RunningEmulator, factory: AgentFactory) -> BackgroundBackend:
-    backend = in_background(make_backend(settings_for(emulator), agent=factory))
+def backend_for(emulator: RunningEmulator, factory: AgentFactory, **settings: Any) -> BackgroundBackend:
+    backend = in_background(make_backend(settings_for(emulator, **settings), agent=factory))
     assert backend is not None
     return backend
 
@@ -96,6 +97,31 @@ async def test_a_poll_follows_the_tool_round_to_the_follow_up(
     assert body["metadata"] == {"rowrelay_row": ROW}
     assert body["instructions"] == "Answer from the tracker.\nBe brief."
     assert body["max_output_tokens"] == 500
+
+
+async def test_the_rows_effort_and_tier_reach_its_create_and_the_tool_rounds_follow_up(
+    emulator: RunningEmulator, tool: CountingTool
+) -> None:
+    """The follow-up is created inside a poll, from the first response alone (AF sends none of the row's
+    options when it continues): the effort and tier it was served at are carried over."""
+    backend = backend_for(emulator, tool.factory, model="o4-mini")
+    request = dataclasses.replace(REQUEST, model="o4-mini", reasoning_effort="high", service_tier="flex")
+    try:
+        first = await backend.create(request)
+        assert first.response_id is not None
+        follow_up = (await until_moved(backend, first.response_id)).response_id
+        assert follow_up is not None
+        assert follow_up != first.response_id
+        done = await until_terminal(backend, follow_up)
+    finally:
+        await backend.aclose()
+    assert done.status == "completed"
+    assert done.reasoning_tokens
+    for response_id in (first.response_id, follow_up):
+        body = emulator.emulator.records[response_id].body
+        assert body["model"] == "o4-mini"
+        assert body["reasoning"] == {"effort": "high"}
+        assert body["service_tier"] == "flex"
 
 
 async def test_a_new_backend_given_the_follow_up_finishes_without_a_create_or_a_tool_run(
