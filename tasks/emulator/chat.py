@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from rowrelay.tasks.emulator import delivery
+from rowrelay.tasks.emulator.context import check_context
 from rowrelay.tasks.emulator.faults import Faults
 from rowrelay.tasks.emulator.jobs import Job
 from rowrelay.tasks.emulator.model import Plan
@@ -20,7 +21,7 @@ from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, error_body, s
 from rowrelay.tasks.emulator.replies import model_not_found
 from rowrelay.tasks.emulator.service import Emulator, RateLimited
 from rowrelay.tasks.emulator.structured import json_format
-from rowrelay.tasks.emulator.validation import BadRequest, check_effort
+from rowrelay.tasks.emulator.validation import BadRequest, check_effort, check_temperature
 
 
 def _error(status: int, message: str, type_: str, param: str | None = None, **extra: str) -> Response:
@@ -48,6 +49,8 @@ async def create(request: Request, emu: Emulator) -> Response:
     try:
         json_format(body, "chat")
         check_effort(body["model"], body.get("reasoning_effort"), "reasoning_effort")
+        check_temperature(body["model"], body.get("temperature"))
+        check_context(body, "chat")  # last: the request is well-formed, only too long
     except BadRequest as exc:
         return _error(400, exc.message, "invalid_request_error", exc.param, **_code(exc.code))
     if not emu.config.serves(body["model"]):

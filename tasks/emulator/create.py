@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from rowrelay.tasks.emulator import delivery, streaming
+from rowrelay.tasks.emulator.context import check_context
 from rowrelay.tasks.emulator.faults import Faults
 from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, response_object
 from rowrelay.tasks.emulator.replies import error_response, json_response, model_not_found, rate_limited
@@ -23,6 +24,7 @@ async def create_response(request: Request, emu: Emulator) -> Response:
         body = orjson.loads(await request.body())
         check_create(body, emu.config.store_policy)
         json_format(body, "responses")
+        check_context(body, "responses")  # last: the request is well-formed, only too long
         faults = Faults.parse(
             request.headers.get("x-emulator-fault"), request.headers.get("x-emulator-latency")
         )

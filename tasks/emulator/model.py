@@ -93,6 +93,13 @@ def estimate_tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4))
 
 
+def prompt_tokens(body: dict[str, Any]) -> int:
+    """A create's input tokens: its instructions and input (or chat messages), estimated. One count for
+    the usage reported, the TPM bucket's charge and the context window, so they cannot disagree."""
+    prompt = text_of_input(body.get("instructions")) + text_of_input(body.get("input", body.get("messages")))
+    return estimate_tokens(prompt)
+
+
 def plan_response(
     config: EmulatorConfig,
     body: dict[str, Any],
@@ -113,7 +120,6 @@ def plan_response(
     wanted = low + min(high - low, int(shape[0] * (high - low + 1)))
     # The medium-effort draw, scaled: `high` is exactly twice `medium` for the same prompt and seed.
     reasoning_tokens = int(int(wanted * (0.5 + 2.5 * shape[1])) * scale)
-    prompt = text_of_input(body.get("instructions")) + text_of_input(body.get("input", body.get("messages")))
     work_time = forced_latency if forced_latency is not None else config.latency.draw(shape[2], shape[3])
     outcome = _draw_outcome(config, digest, occurrence, background, forced_fault)
     visible = wanted
@@ -128,7 +134,7 @@ def plan_response(
         chunks, call, visible = _chunk(_split(REFUSAL), config.max_deltas), None, estimate_tokens(REFUSAL)
     else:
         call, chunks, visible = _answer(config, body, digest, visible, wanted, kind)
-    input_tokens = estimate_tokens(prompt)
+    input_tokens = prompt_tokens(body)
     return Plan(
         queue_delay=0.0 if not background else min(0.5, 0.1 * work_time),
         work_time=max(0.0, work_time),

@@ -21,10 +21,9 @@ from rowrelay.tasks.emulator.limits import Bucket, ratelimit_headers, retry_afte
 from rowrelay.tasks.emulator.model import (
     Plan,
     draw_create_error,
-    estimate_tokens,
     plan_response,
+    prompt_tokens,
     request_digest,
-    text_of_input,
 )
 from rowrelay.tasks.emulator.timeline import TERMINAL, Record
 
@@ -112,12 +111,9 @@ class Emulator:
 
     def token_estimate(self, body: dict[str, Any]) -> int:
         """What OpenAI charges a create against TPM: the prompt estimate plus the output ceiling."""
-        prompt = text_of_input(body.get("instructions")) + text_of_input(
-            body.get("input", body.get("messages"))
-        )
         ceiling = body.get("max_output_tokens") or body.get("max_tokens")
         ceiling = ceiling if isinstance(ceiling, int) else self.config.output_tokens[1]
-        return estimate_tokens(prompt) + ceiling
+        return prompt_tokens(body) + ceiling
 
     def headers(self, poll: bool) -> dict[str, str]:
         now = self.clock.monotonic()

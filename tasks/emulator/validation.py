@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rowrelay.tasks.emulator.reasoning import EFFORTS, allowed_efforts
+from rowrelay.tasks.emulator.reasoning import EFFORTS, allowed_efforts, is_reasoning_model
 
 SERVICE_TIERS = ("auto", "default", "flex", "scale", "priority")
 """What a create's `service_tier` may ask for (the spec's `ServiceTier`)."""
+TEMPERATURES = (0, 2)
+"""The least and the greatest `temperature` the spec allows; 1 is the default."""
 
 
 @dataclass(slots=True)
@@ -54,6 +56,7 @@ def check_create(body: Any, store_policy: str) -> None:
             "invalid_value",
         )
     _check_reasoning(model, body.get("reasoning"))
+    check_temperature(model, body.get("temperature"))
 
 
 def _check_reasoning(model: str, reasoning: Any) -> None:
@@ -95,6 +98,44 @@ def check_effort(model: str, effort: Any, param: str) -> None:
             f"Unsupported value: '{param}' does not support {effort!r} with this model. "
             f"Supported values are: {_listed(allowed)}.",
             param,
+            "unsupported_value",
+        )
+
+
+def check_temperature(model: str, temperature: Any) -> None:
+    """Refuse a `temperature` that is not a number from 0 to 2, or not the default on a reasoning model
+    (it samples at the default only), in the service's words: the same field and wording on the
+    Responses API and Chat Completions. Null asks for the default, which every model accepts.
+
+    The number is shown as sent (`3`, `2.5`): Python's repr of the parsed JSON value."""
+    if temperature is None:
+        return
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):  # a bool is an int
+        raise BadRequest(
+            f"Invalid type for 'temperature': expected a decimal, but got {_json_type(temperature)} instead.",
+            "temperature",
+            "invalid_type",
+        )
+    low, high = TEMPERATURES
+    if temperature < low:
+        raise BadRequest(
+            "Invalid 'temperature': decimal below minimum value. "
+            f"Expected a value >= {low}, but got {temperature!r} instead.",
+            "temperature",
+            "decimal_below_min_value",
+        )
+    if temperature > high:
+        raise BadRequest(
+            "Invalid 'temperature': decimal above maximum value. "
+            f"Expected a value <= {high}, but got {temperature!r} instead.",
+            "temperature",
+            "decimal_above_max_value",
+        )
+    if temperature != 1 and is_reasoning_model(model):
+        raise BadRequest(
+            f"Unsupported value: 'temperature' does not support {temperature!r} with this model. "
+            "Only the default (1) value is supported.",
+            "temperature",
             "unsupported_value",
         )
 
