@@ -95,6 +95,7 @@ async def run_batch(
     max_attempts: int | None = None,
     max_output_tokens: int | None = None,
     reasoning_effort: str | None = None,
+    temperature: float | None = None,
     backend: str | None = None,
     base_url: str | None = None,
     agent: str | None = None,
@@ -119,7 +120,8 @@ async def run_batch(
     per top-level field. `max_cost` caps what the batch may cost in US dollars (`result.stopped` says
     when the cap stopped it), `service_tier` asks for `flex`, `default` or `priority`, and `prices` names
     a price file over rowrelay's own. `max_output_tokens` caps each answer (reasoning included) and
-    `reasoning_effort` asks a reasoning model for `none` ... `max` effort (the API's `reasoning.effort`).
+    `reasoning_effort` asks a reasoning model for `none` ... `max` effort (the API's `reasoning.effort`),
+    and `temperature` (0 to 2) how freely any other model samples its answer.
     `fail_when_failed` (`N` or `P%`): past that many rows that did not complete, the flow run ends
     `Failed` instead of `Completed` with the counts (flows/outcome.py).
     `endpoints` (a TOML or JSON file, or a list of entries) spreads the rows across several endpoints,
@@ -139,7 +141,8 @@ async def run_batch(
         source, template=template, prompt_column=prompt_column, id_column=id_column,
         instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode, rpm=rpm,
         tpm=tpm, poll_rpm=poll_rpm, max_in_flight=max_in_flight, max_attempts=max_attempts,
-        max_output_tokens=max_output_tokens, reasoning_effort=reasoning_effort, backend=backend,
+        max_output_tokens=max_output_tokens, reasoning_effort=reasoning_effort, temperature=temperature,
+        backend=backend,
         base_url=base_url, output_schema=output_schema, max_cost=max_cost, service_tier=service_tier,
         prices=prices, fail_when_failed=fail_when_failed, endpoints=endpoints, dask=dask,
         dask_workers=dask_workers, limit=limit, give_up_after=give_up_after,

@@ -34,6 +34,7 @@ RUN_SETTINGS = (
     "model", "mode", "rpm", "tpm", "poll_rpm", "max_in_flight", "max_attempts", "backend", "base_url",
     "output_schema",
     "max_cost", "service_tier", "prices", "give_up_after", "max_output_tokens", "reasoning_effort",
+    "temperature",
 )  # fmt: skip
 """The settings a run's parameters may override; the others (keys above all) come from the environment."""
 

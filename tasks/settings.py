@@ -108,6 +108,13 @@ class Settings(BaseSettings):
         "reasoning.effort): none, minimal, low, medium, high, xhigh or max, as the model allows; more "
         "effort, more reasoning tokens, billed as output. None sends none (the model's default).",
     )
+    temperature: float | None = Field(
+        None,
+        ge=0,
+        le=2,
+        description="Sampling temperature, 0 to 2 (the API's temperature): lower, more repeatable answers "
+        "(0 for classification); reasoning models take only the default, 1. None sends none (1).",
+    )
     max_cost: float | None = Field(
         None,
         ge=0,
@@ -248,6 +255,8 @@ def _said(problem: ErrorDetails) -> str:
         return f"must be at least {context['ge']:g}"  # 0, not the 0.0 of a float field
     if kind == "greater_than":
         return f"must be more than {context['gt']}"
+    if kind == "less_than_equal":
+        return f"must be at most {context['le']:g}"
     if kind == "literal_error":
         return f"must be {context['expected']}"
     if kind in ("int_parsing", "int_from_float", "int_type"):

@@ -222,6 +222,8 @@ def _options(request: RowRequest) -> OpenAIChatOptions:
         options["service_tier"] = request.service_tier  # type: ignore[typeddict-item]
     if request.reasoning_effort is not None:
         options["reasoning"] = {"effort": request.reasoning_effort}  # type: ignore[typeddict-item]
+    if request.temperature is not None:
+        options["temperature"] = request.temperature
     return options
 
 

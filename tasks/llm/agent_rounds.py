@@ -78,6 +78,8 @@ def _adopt(options: dict[str, Any], response: Any) -> None:
         options["reasoning"] = {"effort": effort}
     if response.service_tier in ("flex", "priority"):  # served only when asked for ("default" may be not)
         options["service_tier"] = response.service_tier
+    if isinstance(response.temperature, int | float) and response.temperature != 1:  # 1: the default
+        options["temperature"] = response.temperature
     text_format = getattr(getattr(response, "text", None), "format", None)
     if getattr(text_format, "type", None) == "json_schema":  # a structured row's follow-up keeps its format
         options["response_format"] = {"format": text_format.to_dict()}  # type: ignore[union-attr]

@@ -78,6 +78,8 @@ class RowRequest:
     """The processing tier asked for (`flex`, `default`, `priority`); None sends none (the server's)."""
     reasoning_effort: str | None = None
     """A reasoning model's effort (`none` ... `max`, the spec's `ReasoningEffort`); None sends none."""
+    temperature: float | None = None
+    """Sampling temperature (0 to 2); None sends none (the server's default, 1)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +222,7 @@ def _field(value: Any, name: str) -> Any:
 _SENT_WITH_EVERY_ROW = frozenset(
     {
         "model", "instructions", "max_output_tokens", "reasoning", "service_tier", "text", "background",
-        "store", "reasoning_effort", "max_completion_tokens", "max_tokens", "response_format",
+        "store", "reasoning_effort", "max_completion_tokens", "max_tokens", "response_format", "temperature",
     }
 )  # fmt: skip
 """The create parameters (Responses and Chat Completions) a run sends the same with every row: a refusal

@@ -35,6 +35,7 @@ class ChatBackend:
                 response_format=response_format,
                 service_tier=request.service_tier or openai.omit,  # type: ignore[arg-type]
                 reasoning_effort=request.reasoning_effort or openai.omit,  # type: ignore[arg-type]
+                temperature=openai.omit if request.temperature is None else request.temperature,
             )
             completion = await parsed(raw)
         except openai.OpenAIError as exc:

@@ -102,6 +102,8 @@ class ResponsesBackend:
             body["service_tier"] = request.service_tier
         if request.reasoning_effort is not None:
             body["reasoning"] = {"effort": request.reasoning_effort}
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
         return body
 
     async def create(self, request: RowRequest) -> Snapshot:

@@ -63,6 +63,7 @@ class RowPolicy:
     """Structured outputs: every answer must be JSON valid against it (a row whose answer is not fails)."""
     service_tier: str | None = None
     reasoning_effort: str | None = None
+    temperature: float | None = None
 
 
 def wants_submit(row: RowState, policy: RowPolicy) -> bool:

@@ -107,6 +107,7 @@ def open_session(
         output_schema=output_schema,
         service_tier=settings.service_tier,
         reasoning_effort=settings.reasoning_effort,
+        temperature=settings.temperature,
     )
     lookup = prompts.__getitem__ if isinstance(prompts, Mapping) else prompts
     context = RowContext(table, backend, budget, policy, lookup, spend=spend, endpoint=endpoint)

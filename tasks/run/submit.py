@@ -222,6 +222,7 @@ class Submitter:
             text_format=None if policy.output_schema is None else policy.output_schema.text_format(),
             service_tier=policy.service_tier,
             reasoning_effort=policy.reasoning_effort,
+            temperature=policy.temperature,
         )
 
     async def _create(self, request: RowRequest) -> Created:

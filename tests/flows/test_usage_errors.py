@@ -139,6 +139,8 @@ def test_a_run_that_passes_every_check_fails_in_these_processes_where_it_reaches
             "(got 'extreme')",
         ),
         (["--max-output-tokens", "8"], "--max-output-tokens: must be at least 16 (got 8)"),
+        (["--temperature", "2.5"], "--temperature: must be at most 2 (got 2.5)"),
+        (["--temperature", "-0.1"], "--temperature: must be at least 0 (got -0.1)"),
     ],
 )
 def test_a_bad_setting_is_named_as_its_option(case: Case, options: list[str], message: str) -> None:

@@ -124,6 +124,18 @@ async def test_the_rows_effort_and_tier_reach_its_create_and_the_tool_rounds_fol
         assert body["service_tier"] == "flex"
 
 
+async def test_the_rows_temperature_reaches_its_create_and_the_tool_rounds_follow_up(
+    emulator: RunningEmulator, tool: CountingTool, backend: BackgroundBackend
+) -> None:
+    first = await backend.create(dataclasses.replace(REQUEST, temperature=0.3))
+    assert first.response_id is not None
+    follow_up = (await until_moved(backend, first.response_id)).response_id
+    assert follow_up is not None
+    assert (await until_terminal(backend, follow_up)).status == "completed"
+    for response_id in (first.response_id, follow_up):
+        assert emulator.emulator.records[response_id].body["temperature"] == 0.3
+
+
 async def test_a_new_backend_given_the_follow_up_finishes_without_a_create_or_a_tool_run(
     emulator: RunningEmulator, tool: CountingTool
 ) -> None:
