@@ -30,9 +30,9 @@ from rowrelay.tasks.llm.calls import (
     Snapshot,
     StreamUnavailableError,
     StreamUpdate,
-    snapshot_of,
     translate,
 )
+from rowrelay.tasks.llm.snapshots import snapshot_of
 
 _LIFECYCLE = frozenset(
     {"response.created", "response.queued", "response.in_progress"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeAlias, get_args, runtime_checkable
+from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 import aiohttp
 import httpx2
@@ -24,7 +24,6 @@ from rowrelay.tasks.llm.budget import retry_after
 
 ResponseStatus = Literal["queued", "in_progress", "completed", "failed", "incomplete", "cancelled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "incomplete", "cancelled"})
-_STATUSES: frozenset[str] = frozenset(get_args(ResponseStatus))
 _OUT_OF_CREDIT = "insufficient_quota"
 """The code (and type) of OpenAI's 429 "You exceeded your current quota, please check your plan and
 billing details": the account has no credit left."""
@@ -147,76 +146,6 @@ Backend: TypeAlias = ForegroundBackend | BackgroundBackend
 def in_background(backend: Backend) -> BackgroundBackend | None:
     """The backend as a background one, or None when it finishes rows inside `create`."""
     return backend if isinstance(backend, BackgroundBackend) else None
-
-
-def snapshot_of(response: Any) -> Snapshot:
-    """Reduce a Response to a Snapshot: an SDK `Response` (or anything shaped like one), or the same
-    Response as its JSON object (a dict), which the lean hot path reads without building the SDK's model."""
-    usage = _field(response, "usage")
-    details = _field(usage, "output_tokens_details")
-    cached = _field(_field(usage, "input_tokens_details"), "cached_tokens")
-    error = _field(response, "error")
-    incomplete = _field(response, "incomplete_details")
-    raw_status = _field(response, "status")
-    # The SDK types status as optional; a server that omits it is still working as far as we know.
-    status: ResponseStatus = raw_status if raw_status in _STATUSES else "in_progress"
-    code = _field(error, "code")
-    message = _field(error, "message")
-    if status == "incomplete" and incomplete is not None:
-        code, message = "incomplete", f"incomplete: {_field(incomplete, 'reason') or 'unknown'}"
-    text = output_text(response) if status in ("completed", "incomplete") else None
-    return Snapshot(
-        response_id=_field(response, "id"),
-        status=status,
-        output_text=text,
-        input_tokens=_field(usage, "input_tokens"),
-        output_tokens=_field(usage, "output_tokens"),
-        reasoning_tokens=_field(details, "reasoning_tokens"),
-        error_code=code,
-        error_message=message,
-        model=_field(response, "model"),
-        refusal=refusal_of(response) if status == "completed" else None,
-        cached_tokens=cached,
-        service_tier=_field(response, "service_tier"),
-        server_seconds=_took(response) if status == "completed" else None,
-    )
-
-
-def _took(response: Any) -> float | None:
-    created, completed = _field(response, "created_at"), _field(response, "completed_at")
-    if isinstance(created, int | float) and isinstance(completed, int | float) and completed >= created:
-        return float(completed - created)
-    return None
-
-
-def refusal_of(response: Any) -> str | None:
-    """The text of the `refusal` content parts of the `message` output items, or None if none."""
-    parts = [
-        text
-        for item in _field(response, "output") or ()
-        if _field(item, "type") == "message"
-        for part in _field(item, "content") or ()
-        if _field(part, "type") == "refusal" and isinstance(text := _field(part, "refusal"), str)
-    ]
-    return "".join(parts) if parts else None
-
-
-def output_text(response: Any) -> str:
-    """What the SDK's `Response.output_text` gives, for its model or its JSON: the text of every
-    `output_text` part of every `message` output item, joined."""
-    return "".join(
-        text
-        for item in _field(response, "output") or ()
-        if _field(item, "type") == "message"
-        for part in _field(item, "content") or ()
-        if _field(part, "type") == "output_text" and isinstance(text := _field(part, "text"), str)
-    )
-
-
-def _field(value: Any, name: str) -> Any:
-    if isinstance(value, dict):
-        return value.get(name)
-    return getattr(value, name, None)
 
 
 _SENT_WITH_EVERY_ROW = frozenset(

@@ -17,10 +17,10 @@ from rowrelay.tasks.llm.calls import (
     Snapshot,
     StreamUnavailableError,
     StreamUpdate,
-    snapshot_of,
     translate,
 )
 from rowrelay.tasks.llm.event_stream import EventStream
+from rowrelay.tasks.llm.snapshots import snapshot_of
 from rowrelay.tasks.llm.wire import Wire
 
 HeadersHook = Callable[[Mapping[str, str]], None]

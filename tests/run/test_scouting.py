@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rowrelay.tasks.llm.calls import snapshot_of
+from rowrelay.tasks.llm.snapshots import snapshot_of
 from rowrelay.tasks.run.pace import SCOUTS
 from rowrelay.tasks.run.schedule import SERVER_CLOCK, LatencyModel, completion_estimate
 from rowrelay.tasks.run.scouting import AT_RISK, Scouting
