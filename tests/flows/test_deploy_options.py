@@ -70,21 +70,29 @@ def test_how_each_scheduled_run_sends_is_what_run_takes(
     code, said, served = _deploy(
         tmp_path, monkeypatch, "--mode", "stream", "--rpm", "1200", "--tpm", "90000", "--poll-rpm", "6000",
         "--max-in-flight", "40", "--max-attempts", "2", "--max-cost", "5", "--instructions", "Be brief.",
-        "--give-up-after", "600", "--prices", str(prices),
+        "--give-up-after", "600", "--prices", str(prices), "--reasoning-effort", "low", "--temperature", "0",
+        "--max-output-tokens", "2000",
     )  # fmt: skip
     assert code == 0, said
     parameters = served[0]["parameters"]
     expected = {
         "mode": "stream", "rpm": 1200, "tpm": 90_000, "poll_rpm": 6000, "max_in_flight": 40,
         "max_attempts": 2, "max_cost": 5.0, "instructions": "Be brief.", "give_up_after": 600.0,
-        "prices": str(prices.resolve()),
+        "prices": str(prices.resolve()), "reasoning_effort": "low", "temperature": 0.0,
+        "max_output_tokens": 2000,
     }  # fmt: skip
     assert {name: parameters.get(name) for name in expected} == expected
 
 
 @pytest.mark.parametrize(
     ("option", "value", "said"),
-    [("--mode", "sideways", "mode"), ("--rpm", "0", "rpm"), ("--max-cost", "-1", "max-cost")],
+    [
+        ("--mode", "sideways", "mode"),
+        ("--rpm", "0", "rpm"),
+        ("--max-cost", "-1", "max-cost"),
+        ("--reasoning-effort", "lots", "reasoning-effort"),
+        ("--temperature", "9", "temperature"),
+    ],
 )
 def test_a_bad_run_option_is_refused_before_anything_is_served(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, option: str, value: str, said: str
