@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
-import struct
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
 
 from rowrelay.tasks.emulator.config import EmulatorConfig
-from rowrelay.tasks.emulator.reasoning import asked_effort, effort_scale
+from rowrelay.tasks.emulator.reasoning import asked_effort, effort_scale, written_summary
 from rowrelay.tasks.emulator.structured import Mangle, answer, json_format
+from rowrelay.tasks.emulator.summary import summary_chunks
 from rowrelay.tasks.emulator.tools import ToolCall, function_to_call, mention, plan_call, tool_outputs
+from rowrelay.tasks.emulator.words import answer_words, chunk, split
 
 Outcome = Literal["completed", "failed", "incomplete", "stuck"]
 ForcedFault = Literal["fail", "incomplete", "stuck"]
@@ -26,16 +26,6 @@ ForcedAnswer = Literal["broken", "mismatch", "invalid-json", "refusal"]
 """What a request may force its answer to be: JSON that does not parse, JSON that breaks the schema,
 either of the two (drawn), or a refusal."""
 REFUSAL = "I'm sorry, but I can't help with that request."
-
-# Plain English words, so outputs read like text in a demo and tokenize as one token each.
-_WORDS = """
-    the customer reports that order delivery was late and asks for a refund while the team reviews
-    account billing details priority is high because the issue blocks login for several users we
-    recommend escalating to support engineering with the logs attached next steps include confirming
-    the plan resetting credentials and replying within one business day summary of the ticket
-    category sentiment neutral positive negative urgent routine product feature request bug report
-    question about invoice shipping address payment failed subscription renewal cancelled
-""".split()
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +43,7 @@ class Plan:
     call: ToolCall | None = None  # set when the answer is a function call instead of text (no chunks)
     refusal: bool = False  # the chunks are a refusal (a `refusal` content part), not output text
     cached_tokens: int = 0  # of input_tokens, served from the prompt cache
+    summary: tuple[str, ...] = ()  # the reasoning summary's deltas; none unless one was asked for
 
     @property
     def text(self) -> str:
@@ -131,7 +122,7 @@ def plan_response(
         visible = max(1, wanted // 2)
     kind = _draw_answer(config, digest, occurrence, forced_answer)
     if kind == "refusal":
-        chunks, call, visible = _chunk(_split(REFUSAL), config.max_deltas), None, estimate_tokens(REFUSAL)
+        chunks, call, visible = chunk(split(REFUSAL), config.max_deltas), None, estimate_tokens(REFUSAL)
     else:
         call, chunks, visible = _answer(config, body, digest, visible, wanted, kind)
     input_tokens = prompt_tokens(body)
@@ -147,6 +138,8 @@ def plan_response(
         call=call,
         refusal=kind == "refusal",
         cached_tokens=cached_tokens(input_tokens, config.cached_share),
+        # Drawn apart from the answer and not counted: asking for a summary changes no other field.
+        summary=summary_chunks(config.seed, digest, written_summary(body), config.max_deltas),
     )
 
 
@@ -186,16 +179,16 @@ def _answer(
     fmt = json_format(body, "chat" if "messages" in body else "responses")  # checked at the door already
     if fmt is not None:
         text = answer(fmt, config.seed, digest, mangle)
-        pieces = _chunk(_split(text), config.max_deltas)
+        pieces = chunk(split(text), config.max_deltas)
         kept = pieces if visible >= wanted else pieces[: max(1, len(pieces) * visible // wanted)]
         return None, kept, estimate_tokens("".join(kept))
-    words = _words(config.seed, digest, visible)
+    words = answer_words(config.seed, digest, visible)
     outputs = tool_outputs(body.get("input"))
     if outputs and words:
         opening = mention(outputs)
         words = [opening + words[0], *words[1:]]
         visible += estimate_tokens(opening)
-    return None, _chunk(words, config.max_deltas), visible
+    return None, chunk(words, config.max_deltas), visible
 
 
 def _draw_outcome(
@@ -234,31 +227,9 @@ def _draw_answer(
     return "refusal" if refusal < config.refusal_rate else None
 
 
-def _split(text: str) -> list[str]:
-    """Text cut into word-sized pieces (each keeps its leading space) for `_chunk`."""
-    return re.findall(r"\s*\S+", text) or [text]
-
-
 def draw_create_error(config: EmulatorConfig, body: dict[str, Any], occurrence: int) -> bool:
     """Whether this create is answered with HTTP 500 (nothing started)."""
     if config.error_rate <= 0:
         return False
     (u,) = uniforms(config.seed, request_digest(body), f"error|{occurrence}", 1)
     return u < config.error_rate
-
-
-def _words(seed: int, digest: bytes, count: int) -> list[str]:
-    if count == 0:
-        return []
-    raw = hashlib.shake_256(digest + f"|{seed}|words".encode()).digest(2 * count)
-    # Big-endian 16-bit draws, unpacked at once (two-thirds of a plan's time went to slicing them out).
-    picks = [_WORDS[draw % len(_WORDS)] for draw in struct.unpack(f">{count}H", raw)]
-    picks[0] = picks[0].capitalize()
-    return [picks[0], *(" " + word for word in picks[1:])]
-
-
-def _chunk(words: list[str], max_deltas: int) -> tuple[str, ...]:
-    if not words:
-        return ()
-    size = math.ceil(len(words) / max_deltas)
-    return tuple("".join(words[i : i + size]) for i in range(0, len(words), size))

@@ -14,6 +14,7 @@ import orjson
 
 from rowrelay.tasks.emulator.reasoning import echoed
 from rowrelay.tasks.emulator.structured import echo
+from rowrelay.tasks.emulator.summary import summary_event, summary_parts
 from rowrelay.tasks.emulator.timeline import Entry, EntryKind, Record, Status, status_of
 from rowrelay.tasks.emulator.tools import echo_tools
 
@@ -114,7 +115,7 @@ def output_items(record: Record, seen: tuple[Entry, ...], include: frozenset[str
     kinds = {entry.kind for entry in seen}
     items: list[dict[str, Any]] = []
     if "reasoning_added" in kinds:
-        items.append(reasoning_item(record, include))
+        items.append(reasoning_item(record, include, done="reasoning_done" in kinds))
     if "message_added" in kinds:
         status = _item_status(record, kinds, "message_done")
         items.append(message_item(record, _text_so_far(record, seen), status, refusal=record.plan.refusal))
@@ -130,8 +131,11 @@ def _item_status(record: Record, kinds: set[EntryKind], done: EntryKind) -> str:
     return "in_progress"
 
 
-def reasoning_item(record: Record, include: frozenset[str]) -> dict[str, Any]:
-    item: dict[str, Any] = {"id": record.reasoning_id, "type": "reasoning", "summary": []}
+def reasoning_item(record: Record, include: frozenset[str], *, done: bool) -> dict[str, Any]:
+    """The reasoning item; its summary once the item is done (`response.output_item.added` has none, as
+    the service sends it: the text arrives in the summary events between the two)."""
+    summary = summary_parts(record.plan.summary) if done else []
+    item: dict[str, Any] = {"id": record.reasoning_id, "type": "reasoning", "summary": summary}
     if "reasoning.encrypted_content" in include:
         item["encrypted_content"] = hashlib.sha256(record.id.encode()).hexdigest()
     return item
@@ -194,13 +198,15 @@ def stream_event(
         event = {"type": f"response.{name}", "response": snapshot}
     elif kind in _ITEM_KINDS:
         event = _output_item_event(record, kind, seen, include)
+    elif kind in _SUMMARY_KINDS:
+        event = summary_event(kind, record.reasoning_id, record.plan.summary, entry.chunk)
     elif kind == "error":
         event = _error_event(error_shape)
     elif kind in ("arguments_delta", "arguments_done"):
         event = _arguments_event(record, entry, _arguments_so_far(record, seen))
     else:
         event = _text_event(record, entry, seen)
-    if obfuscation and (kind == "arguments_delta" or (kind == "delta" and not record.plan.refusal)):
+    if obfuscation and (kind in _OBFUSCATED or (kind == "delta" and not record.plan.refusal)):
         event["obfuscation"] = _obfuscation(record.id, index)
     event["sequence_number"] = index
     return event
@@ -209,6 +215,10 @@ def stream_event(
 _ITEM_KINDS = frozenset(
     {"reasoning_added", "reasoning_done", "message_added", "message_done", "call_added", "call_done"}
 )
+_SUMMARY_KINDS = frozenset({"summary_part_added", "summary_delta", "summary_text_done", "summary_part_done"})
+# Deltas the service always pads (`include_obfuscation`: "streaming delta events"); a text delta is
+# padded unless it is a refusal's.
+_OBFUSCATED = frozenset({"arguments_delta", "summary_delta"})
 
 
 def _text_so_far(record: Record, seen: tuple[Entry, ...]) -> str:
@@ -235,7 +245,7 @@ def _output_item_event(
         status = "incomplete" if record.plan.outcome == "incomplete" else "completed"
     item: dict[str, Any]
     if kind.startswith("reasoning"):
-        output_index, item = 0, reasoning_item(record, include)
+        output_index, item = 0, reasoning_item(record, include, done=phase == "done")
     elif kind.startswith("call"):
         arguments = "" if phase == "added" else _arguments_so_far(record, seen)
         output_index, item = _answer_index(record), function_call_item(record, arguments, status)

@@ -1,7 +1,9 @@
-"""Reasoning models and effort: which models reason, which efforts each accepts, and what an effort costs.
+"""Reasoning models, effort and summaries: which models reason, which efforts each accepts, what an
+effort costs, and when the model writes a summary of its reasoning.
 
-Every decision about `reasoning.effort` (Responses) and `reasoning_effort` (Chat Completions) is made
-here, so the 400s, the echoed `reasoning` and the reasoning tokens cannot disagree.
+Every decision about `reasoning.effort` (Responses), `reasoning_effort` (Chat Completions) and
+`reasoning.summary` (Responses only) is made here, so the 400s, the echoed `reasoning`, the reasoning
+tokens and the reasoning item's summary cannot disagree.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ O_SERIES_EFFORTS: tuple[Effort, ...] = ("low", "medium", "high")
 """All an o-series model (o1, o3, o4-mini, ...) accepts; gpt-5* accepts every effort."""
 DEFAULT_EFFORT: Effort = "medium"
 """What a reasoning model uses, and reports, when asked for no effort (the spec's default)."""
+Summary = Literal["auto", "concise", "detailed"]
+SUMMARIES: tuple[Summary, ...] = get_args(Summary)
+"""The `reasoning.summary` values the spec allows, in its order (the order the 400 lists them in)."""
 
 # How many times today's reasoning draw (medium) each effort spends: `none` does not reason at all.
 _SCALE: dict[Effort, float] = {
@@ -67,9 +72,27 @@ def effort_scale(model: str, asked: Any) -> float:
     return 0.0 if effort is None else _SCALE[effort]
 
 
+def asked_summary(body: dict[str, Any]) -> Any:
+    """The summary a create asks for, as sent: the Responses API's `reasoning.summary` (Chat Completions
+    has no summaries: a chat completion asks for none)."""
+    if "messages" in body:
+        return None
+    reasoning = body.get("reasoning")
+    return reasoning.get("summary") if isinstance(reasoning, dict) else None
+
+
+def written_summary(body: dict[str, Any]) -> Summary | None:
+    """The summary the model writes for a checked create: the one asked, if the model reasons at all
+    (a model that does not reason was refused one; at effort `none` there is no reasoning to summarise,
+    though the response still echoes the summary asked)."""
+    asked = asked_summary(body)
+    if asked is None or effort_scale(str(body.get("model") or ""), asked_effort(body)) == 0:
+        return None
+    return next((summary for summary in SUMMARIES if summary == asked), None)
+
+
 def echoed(body: dict[str, Any]) -> dict[str, Any]:
     """A response's `reasoning`: the effort the model worked at (not merely the one asked, as the service
     reports it) and the summary asked for."""
-    asked = body.get("reasoning")
-    summary = asked.get("summary") if isinstance(asked, dict) else None
-    return {"effort": effective_effort(str(body.get("model") or ""), asked_effort(body)), "summary": summary}
+    effort = effective_effort(str(body.get("model") or ""), asked_effort(body))
+    return {"effort": effort, "summary": asked_summary(body)}

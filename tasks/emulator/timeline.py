@@ -19,6 +19,10 @@ EntryKind = Literal[
     "queued",
     "in_progress",
     "reasoning_added",
+    "summary_part_added",
+    "summary_delta",
+    "summary_text_done",
+    "summary_part_done",
     "reasoning_done",
     "message_added",
     "part_added",
@@ -43,7 +47,7 @@ class Entry(NamedTuple):
 
     offset: float
     kind: EntryKind
-    chunk: int = -1  # for deltas: index into plan.chunks (plan.call.chunks for arguments deltas)
+    chunk: int = -1  # for deltas: index into plan.chunks (plan.call.chunks, plan.summary for theirs)
 
 
 CREATED = (Entry(0.0, "created"),)
@@ -146,7 +150,14 @@ def build_timeline(plan: Plan, *, background: bool, queued: bool = True) -> tupl
         return tuple(entries)
     entries.append(Entry(start, "in_progress"))
     if plan.reasoning:
-        entries += [Entry(start, "reasoning_added"), Entry(start, "reasoning_done")]
+        entries.append(Entry(start, "reasoning_added"))
+        if plan.summary:
+            # The summary streams inside its reasoning item. The emulator's reasoning takes no time of its
+            # own, so neither does its summary: asking for one moves none of the answer's events.
+            entries.append(Entry(start, "summary_part_added"))
+            entries += [Entry(start, "summary_delta", i) for i in range(len(plan.summary))]
+            entries += [Entry(start, "summary_text_done"), Entry(start, "summary_part_done")]
+        entries.append(Entry(start, "reasoning_done"))
     if plan.call is not None:
         # A function call streams as one output item whose arguments arrive in deltas (no content part).
         head: list[EntryKind] = ["call_added"]

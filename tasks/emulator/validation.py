@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rowrelay.tasks.emulator.reasoning import EFFORTS, allowed_efforts, is_reasoning_model
+from rowrelay.tasks.emulator.reasoning import EFFORTS, SUMMARIES, allowed_efforts, is_reasoning_model
 
 SERVICE_TIERS = ("auto", "default", "flex", "scale", "priority")
 """What a create's `service_tier` may ask for (the spec's `ServiceTier`)."""
@@ -67,6 +67,7 @@ def _check_reasoning(model: str, reasoning: Any) -> None:
             "invalid_type",
         )
     check_effort(model, (reasoning or {}).get("effort"), "reasoning.effort")
+    _check_summary(model, (reasoning or {}).get("summary"))
 
 
 def check_effort(model: str, effort: Any, param: str) -> None:
@@ -99,6 +100,30 @@ def check_effort(model: str, effort: Any, param: str) -> None:
             f"Supported values are: {_listed(allowed)}.",
             param,
             "unsupported_value",
+        )
+
+
+def _check_summary(model: str, summary: Any) -> None:
+    """Refuse a `reasoning.summary` the spec does not know, or any on a model that does not reason, in
+    the words and order effort's are refused in. Null asks for no summary, which every model accepts."""
+    param = "reasoning.summary"
+    if summary is None:
+        return
+    if not isinstance(summary, str):
+        raise BadRequest(
+            f"Invalid type for '{param}': expected a string, but got {_json_type(summary)} instead.",
+            param,
+            "invalid_type",
+        )
+    if summary not in SUMMARIES:
+        raise BadRequest(
+            f"Invalid value: {summary!r}. Supported values are: {_listed(SUMMARIES)}.", param, "invalid_value"
+        )
+    if not is_reasoning_model(model):
+        raise BadRequest(
+            f"Unsupported parameter: '{param}' is not supported with this model.",
+            param,
+            "unsupported_parameter",
         )
 
 

@@ -18,13 +18,27 @@ LATENCY = {"x-emulator-latency": "0.2"}
 TERMINAL = {"response.completed", "response.failed", "response.incomplete"}
 
 
-def check_grammar(events: list[dict[str, Any]], *, background: bool, reasoning: bool) -> None:
-    """The whole event order of a simple text answer, numbered 0, 1, 2, … as the service numbers them."""
+SUMMARY_DELTA = "response.reasoning_summary_text.delta"
+
+
+def check_grammar(
+    events: list[dict[str, Any]], *, background: bool, reasoning: bool, summary: bool = False
+) -> None:
+    """The whole event order of a simple text answer, numbered 0, 1, 2, … as the service numbers them.
+
+    `summary`: the reasoning item streams its summary (part added, deltas, text done, part done) between
+    its `output_item.added` and `.done`; without it there must be no summary event at all."""
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
     types = [e["type"] for e in events]
     head = ["response.created", *(["response.queued"] if background else []), "response.in_progress"]
+    summaries = types.count(SUMMARY_DELTA)
     if reasoning:
-        head += ["response.output_item.added", "response.output_item.done"]
+        head += ["response.output_item.added"]
+        if summary:
+            assert summaries >= 1
+            head += ["response.reasoning_summary_part.added", *[SUMMARY_DELTA] * summaries]
+            head += ["response.reasoning_summary_text.done", "response.reasoning_summary_part.done"]
+        head += ["response.output_item.done"]
     head += ["response.output_item.added", "response.content_part.added"]
     tail = ["response.output_text.done", "response.content_part.done", "response.output_item.done"]
     deltas = len(types) - len(head) - len(tail) - 1
@@ -42,7 +56,9 @@ def check_grammar(events: list[dict[str, Any]], *, background: bool, reasoning: 
     final = events[-1]["response"]
     assert final["output"][-1]["content"][0]["text"] == text
     message_index = 1 if reasoning else 0
-    assert {e["output_index"] for e in events if "item_id" in e} == {message_index}
+    about_message = {e["output_index"] for e in events if "item_id" in e and "summary_index" not in e}
+    assert about_message == {message_index}
+    assert {e["output_index"] for e in events if "summary_index" in e} <= {0}
 
 
 @pytest.mark.parametrize("background", [True, False])
