@@ -13,8 +13,8 @@ from openai.types.shared import ReasoningEffort
 
 from rowrelay.tasks.emulator import RunningEmulator
 from tests.emulator.contract import Spec, check_event, check_response
+from tests.support.emulator_checks import PROMPT, check_refusal
 
-PROMPT = "Summarise the ticket: the customer's order arrived late and the invoice is wrong."
 ALL_EFFORTS: tuple[ReasoningEffort, ...] = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 O_SERIES_EFFORTS: tuple[ReasoningEffort, ...] = ("low", "medium", "high")
 ENUM = "'none', 'minimal', 'low', 'medium', 'high', 'xhigh', and 'max'"
@@ -68,14 +68,6 @@ EFFORT_REFUSALS = [
         id="o-series-xhigh",
     ),
 ]
-
-
-def check_refusal(spec: Spec, exc: openai.BadRequestError, param: str, code: str, message: str) -> None:
-    body: dict[str, Any] = exc.response.json()
-    spec.check("ErrorResponse", body)
-    assert exc.status_code == 400
-    assert (exc.type, exc.code, exc.param) == ("invalid_request_error", code, param)
-    assert body["error"]["message"] == message.format(param=param)
 
 
 @pytest.mark.parametrize(("model", "effort", "code", "message"), EFFORT_REFUSALS)

@@ -22,8 +22,7 @@ from openai.types.shared_params import Reasoning
 from rowrelay.tasks.emulator import RunningEmulator
 from rowrelay.tasks.emulator.payloads import response_object
 from tests.emulator.contract import Spec, check_event, check_response
-from tests.emulator.test_reasoning import PROMPT, check_refusal
-from tests.emulator.test_streaming import check_grammar
+from tests.support.emulator_checks import PROMPT, check_grammar, check_refusal
 from tests.support.sse import raw_sse
 
 LATENCY = {"x-emulator-latency": "0.2"}
