@@ -184,6 +184,23 @@ def ephemeral_floor() -> int:
         return 32768
 
 
+EXIT_PATIENCE = 10.0
+"""Seconds a server's port may stay held once its process reads as gone: a killed process's command line
+reads empty from the start of its exit, and its sockets are let go only at the end, after the kernel has
+freed its memory (a second or more for a Prefect server on a loaded machine)."""
+
+
+def port_freed(port: int, within: float = EXIT_PATIENCE) -> bool:
+    """Whether loopback `port` is free, or frees within `within` seconds: a server found gone, to be
+    started again on its port, may still be exiting with its listening socket open."""
+    deadline = time.monotonic() + within
+    while not port_free(port):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def port_free(port: int) -> bool:
     """Whether nothing listens on loopback `port` (connections a stopped server left behind do not count,
     as for the servers themselves, which bind with SO_REUSEADDR)."""

@@ -194,7 +194,7 @@ def kept_up(home: Path, args: str, url: str, say: Callable[[str], object]) -> It
             if emulator_runs_at(expanded, url):
                 return None  # another run started it first
             port = int(urlsplit(url).port or 0)
-            if not detached.port_free(port):  # one elsewhere would not help: the URL is fixed
+            if not detached.port_freed(port):  # one elsewhere would not help: the URL is fixed
                 raise OSError(f"another program listens on its port, {port}")
             paths = (_record_path(expanded), _record_path(expanded, args))
             for record in filter(None, map(detached.read_record, paths)):

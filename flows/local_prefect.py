@@ -264,7 +264,7 @@ class PrefectTracking:
             if current is not None and current.port == gone.port and alive(current):
                 self.record = current
                 return None
-            if not detached.port_free(gone.port):  # a server elsewhere would not help: the URL is fixed
+            if not detached.port_freed(gone.port):  # a server elsewhere would not help: the URL is fixed
                 raise OSError(f"another program listens on its port, {gone.port}")
             self.started, self.record = self._start(gone.port)
         return (

@@ -4,6 +4,7 @@ outgoing connections, where no client socket can take one while its service is d
 from __future__ import annotations
 
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 from rowrelay.flows import detached
 
@@ -26,3 +27,16 @@ def test_a_taken_service_port_gives_the_next_free_one() -> None:
     assert taken != port
     assert taken < detached.ephemeral_floor()
     assert detached.service_port("/home/another/.rowrelay") == port  # free again: back to its own
+
+
+def test_a_port_still_held_by_a_server_on_its_way_out_is_waited_for() -> None:
+    """A killed server reads as gone (its command line is empty from the start of its exit) before its
+    listening socket closes: the restart on its port waits for the port instead of giving up on it,
+    which once left a run's Prefect server down for good (seen twice in loaded CI runs)."""
+    listening = socket.create_server(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
+    assert not detached.port_freed(port, within=0)  # held, and no patience: not free
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(detached.port_freed, port, 120.0)  # the cap only ends a hang
+        listening.close()  # the exit ends: the socket goes
+        assert waiting.result() is True
