@@ -96,6 +96,7 @@ async def run_batch(
     max_output_tokens: int | None = None,
     reasoning_effort: str | None = None,
     temperature: float | None = None,
+    reasoning_summary: str | None = None,
     backend: str | None = None,
     base_url: str | None = None,
     agent: str | None = None,
@@ -121,7 +122,8 @@ async def run_batch(
     when the cap stopped it), `service_tier` asks for `flex`, `default` or `priority`, and `prices` names
     a price file over rowrelay's own. `max_output_tokens` caps each answer (reasoning included) and
     `reasoning_effort` asks a reasoning model for `none` ... `max` effort (the API's `reasoning.effort`),
-    and `temperature` (0 to 2) how freely any other model samples its answer.
+    and `temperature` (0 to 2) how freely any other model samples its answer; `reasoning_summary`
+    (`auto`, `concise`, `detailed`) puts each row's reasoning summary in a `reasoning_summary` column.
     `fail_when_failed` (`N` or `P%`): past that many rows that did not complete, the flow run ends
     `Failed` instead of `Completed` with the counts (flows/outcome.py).
     `endpoints` (a TOML or JSON file, or a list of entries) spreads the rows across several endpoints,
@@ -142,7 +144,7 @@ async def run_batch(
         instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode, rpm=rpm,
         tpm=tpm, poll_rpm=poll_rpm, max_in_flight=max_in_flight, max_attempts=max_attempts,
         max_output_tokens=max_output_tokens, reasoning_effort=reasoning_effort, temperature=temperature,
-        backend=backend,
+        reasoning_summary=reasoning_summary, backend=backend,
         base_url=base_url, output_schema=output_schema, max_cost=max_cost, service_tier=service_tier,
         prices=prices, fail_when_failed=fail_when_failed, endpoints=endpoints, dask=dask,
         dask_workers=dask_workers, limit=limit, give_up_after=give_up_after,
@@ -188,9 +190,7 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
         # and summary read the rows from memory).
         table = open_table(state_dir, settings)
         table.close()
-    result = await _finish(
-        table, prepared, out, settings.backend, url, request.output_schema, stopped, held_back
-    )
+    result = await _finish(table, prepared, out, settings, url, request.output_schema, stopped, held_back)
     # Prefect takes a returned state as the run's final one: a caller receives `result` when it is
     # Completed, and an exception carrying the message when it is Failed (the CLI asks for the state).
     threshold = FailThreshold.parse(request.fail_when_failed)
@@ -201,7 +201,7 @@ async def _finish(
     table: StateTable,
     prepared: PreparedInput,
     out: Path,
-    backend: str,
+    settings: Settings,
     url: str | None,
     output_schema: OutputSchema | None,
     stopped: str | None = None,
@@ -213,14 +213,15 @@ async def _finish(
         latest = of_input(latest, prepared.keys)
     frame = latest.to_pandas()
     schema = None if output_schema is None else output_schema.schema
-    export_results(whole(frame), whole(prepared), out, whole(schema))
+    summaries = settings.reasoning_summary is not None
+    export_results(whole(frame), whole(prepared), out, whole(schema), summaries=summaries)
     facts = summarize(latest, table.problems)
     held_back = held_back or {}
     log_outcome(table.batch_id, facts, str(out), held=sum(held_back.values()))
     await publish_summary(table.batch_id, facts, frame, table.directory)
     counts = {status: int(n) for status, n in facts["counts"].items()}
     return BatchResult(
-        table.batch_id, str(table.directory), str(out), counts, backend, url,
+        table.batch_id, str(table.directory), str(out), counts, settings.backend, url,
         facts["cost_usd"], facts["projected_cost_usd"], stopped, held_back,
     )  # fmt: skip
 
@@ -277,6 +278,7 @@ def _record_run(
         model=settings.model,
         mode=settings.mode,
         reasoning_effort=settings.reasoning_effort,
+        reasoning_summary=settings.reasoning_summary,
         agent=request.agent,
         output_schema=None if request.output_schema is None else request.output_schema.schema,
         endpoints=recorded_endpoints(targets),

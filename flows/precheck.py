@@ -45,6 +45,7 @@ from rowrelay.tasks.run.endpoints import Endpoint
 from rowrelay.tasks.state import check_state_files, state_directory_problem
 from rowrelay.tasks.state.files import BATCH_FILE, MAIN_WRITER
 from rowrelay.tasks.state.lease import held_error, live_holder
+from rowrelay.tasks.state.results import SUMMARY
 
 __all__ = [
     "check_destinations",
@@ -112,7 +113,8 @@ def check_fields(request: BatchRequest, prepared: PreparedInput) -> None:
     """The output's columns: the input's, the results' (`RESULT_COLUMNS`) and, with structured outputs,
     the schema's fields. None may be named like another: the output writer would refuse the clash only
     after every row was paid for (an input with an `error` column once ran every row, then failed)."""
-    problem = result_clash(prepared.frame.columns)
+    added = [*RESULT_COLUMNS, SUMMARY] if request.settings.reasoning_summary else RESULT_COLUMNS
+    problem = result_clash(prepared.frame.columns, added)
     if problem is not None:
         where = request.input_path() or "the input DataFrame"
         raise UsageError(f"{where}: {problem}")

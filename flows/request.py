@@ -34,7 +34,7 @@ RUN_SETTINGS = (
     "model", "mode", "rpm", "tpm", "poll_rpm", "max_in_flight", "max_attempts", "backend", "base_url",
     "output_schema",
     "max_cost", "service_tier", "prices", "give_up_after", "max_output_tokens", "reasoning_effort",
-    "temperature",
+    "temperature", "reasoning_summary",
 )  # fmt: skip
 """The settings a run's parameters may override; the others (keys above all) come from the environment."""
 
@@ -99,6 +99,11 @@ class BatchRequest:
                 f"{', '.join(unknown)}: not a run parameter; set it in the environment ({names})"
             )
         settings = load_settings(**given)
+        if settings.reasoning_summary is not None and settings.backend == "chat":
+            raise UsageError(
+                "--reasoning-summary: Chat Completions writes no reasoning summary; ask the Responses API "
+                "for one (--backend openai or azure)"
+            )
         limit = _row_count("--limit", limit)
         threshold = FailThreshold.parse(fail_when_failed)
         if ClusterChoice.of(dask, dask_workers) is not None:

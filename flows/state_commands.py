@@ -239,7 +239,8 @@ def export(
         changed = changed_inputs(latest.select(["row_key", "input_hash"]), prepared.planned())
         if changed:
             fail(_changed_since(source, changed))
-        results = results_frame(latest.to_pandas(), prepared.keys)
+        summaries = record is not None and record.reasoning_summary is not None
+        results = results_frame(latest.to_pandas(), prepared.keys, summaries=summaries)
         if record is not None and record.output_schema is not None:
             from rowrelay.tasks.dataset.typed import with_typed_columns
 

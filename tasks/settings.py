@@ -108,6 +108,12 @@ class Settings(BaseSettings):
         "reasoning.effort): none, minimal, low, medium, high, xhigh or max, as the model allows; more "
         "effort, more reasoning tokens, billed as output. None sends none (the model's default).",
     )
+    reasoning_summary: Literal["auto", "concise", "detailed"] | None = Field(
+        None,
+        description="Ask a reasoning model to summarise its reasoning (the API's reasoning.summary): auto, "
+        "concise or detailed; each row's summary goes to the output's reasoning_summary column. Responses "
+        "API backends only (Chat Completions writes none). None asks for none.",
+    )
     temperature: float | None = Field(
         None,
         ge=0,

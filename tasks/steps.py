@@ -101,11 +101,17 @@ def _console_as_the_commands() -> None:
 
 @task(name="export", cache_policy=NO_CACHE)
 def export_results(
-    rows: pd.DataFrame, prepared: PreparedInput, output: Path, output_schema: dict[str, Any] | None = None
+    rows: pd.DataFrame,
+    prepared: PreparedInput,
+    output: Path,
+    output_schema: dict[str, Any] | None = None,
+    *,
+    summaries: bool = False,
 ) -> Path:
     """Write the input columns joined with each row's result (`rows`: the batch's state frame), in input
-    order, atomically; with a structured-output schema, a typed column per top-level field too."""
-    results = results_frame(rows, prepared.keys)
+    order, atomically; with a structured-output schema, a typed column per top-level field too, and with
+    `summaries` (the run asked for reasoning summaries) a `reasoning_summary` column."""
+    results = results_frame(rows, prepared.keys, summaries=summaries)
     if output_schema is not None:
         results = with_typed_columns(results, output_schema)
     return write_output(prepared.frame, results, output)

@@ -221,8 +221,8 @@ def _options(request: RowRequest) -> OpenAIChatOptions:
         options["response_format"] = {"format": dict(request.text_format)}
     if request.service_tier is not None:
         options["service_tier"] = request.service_tier  # type: ignore[typeddict-item]
-    if request.reasoning_effort is not None:
-        options["reasoning"] = {"effort": request.reasoning_effort}  # type: ignore[typeddict-item]
+    if (reasoning := request.reasoning()) is not None:
+        options["reasoning"] = reasoning  # type: ignore[typeddict-item]
     if request.temperature is not None:
         options["temperature"] = request.temperature
     return options

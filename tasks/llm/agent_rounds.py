@@ -73,9 +73,11 @@ def _adopt(options: dict[str, Any], response: Any) -> None:
         options["instructions"] = response.instructions  # the agent's and the row's, as first sent
     if isinstance(response.max_output_tokens, int):
         options["max_tokens"] = response.max_output_tokens
-    effort = getattr(getattr(response, "reasoning", None), "effort", None)
-    if isinstance(effort, str):  # the effort the row was served at (a reasoning model's default if none)
-        options["reasoning"] = {"effort": effort}
+    # The effort the row was served at (a reasoning model's default if none asked) and the summary asked.
+    served = getattr(response, "reasoning", None)
+    asked = {name: getattr(served, name, None) for name in ("effort", "summary")}
+    if reasoning := {name: value for name, value in asked.items() if isinstance(value, str)}:
+        options["reasoning"] = reasoning
     if response.service_tier in ("flex", "priority"):  # served only when asked for ("default" may be not)
         options["service_tier"] = response.service_tier
     if isinstance(response.temperature, int | float) and response.temperature != 1:  # 1: the default

@@ -79,6 +79,15 @@ class RowRequest:
     """A reasoning model's effort (`none` ... `max`, the spec's `ReasoningEffort`); None sends none."""
     temperature: float | None = None
     """Sampling temperature (0 to 2); None sends none (the server's default, 1)."""
+    reasoning_summary: str | None = None
+    """A reasoning model's summary of its reasoning asked for (`auto`, `concise`, `detailed`), or None."""
+
+    def reasoning(self) -> dict[str, str] | None:
+        """The Responses API's `reasoning` object for this row, or None when it asks for nothing."""
+        if self.reasoning_effort is None and self.reasoning_summary is None:
+            return None  # the common case, once a create: no dict built
+        asked = {"effort": self.reasoning_effort, "summary": self.reasoning_summary}
+        return {name: value for name, value in asked.items() if value is not None} or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +107,8 @@ class Snapshot:
     """The model's refusal (a `refusal` content part), when it declined to answer."""
     cached_tokens: int | None = None
     service_tier: str | None = None
+    reasoning_summary: str | None = None
+    """The summary of its reasoning a reasoning model wrote, when one was asked for (its parts joined)."""
     server_seconds: float | None = None
     """`completed_at - created_at` of a completed response, when the server gives both (whole seconds
     on OpenAI): how long it took by the server's clock, for the poll schedule to learn."""

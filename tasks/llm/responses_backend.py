@@ -100,8 +100,8 @@ class ResponsesBackend:
             body["text"] = {"format": dict(request.text_format)}
         if request.service_tier is not None:
             body["service_tier"] = request.service_tier
-        if request.reasoning_effort is not None:
-            body["reasoning"] = {"effort": request.reasoning_effort}
+        if (reasoning := request.reasoning()) is not None:
+            body["reasoning"] = reasoning
         if request.temperature is not None:
             body["temperature"] = request.temperature
         return body

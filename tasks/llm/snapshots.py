@@ -40,6 +40,7 @@ def snapshot_of(response: Any) -> Snapshot:
         refusal=refusal_of(response) if status == "completed" else None,
         cached_tokens=cached,
         service_tier=_field(response, "service_tier"),
+        reasoning_summary=reasoning_summary_of(response) if text is not None else None,
         server_seconds=_took(response) if status == "completed" else None,
     )
 
@@ -61,6 +62,19 @@ def refusal_of(response: Any) -> str | None:
         if _field(part, "type") == "refusal" and isinstance(text := _field(part, "refusal"), str)
     ]
     return "".join(parts) if parts else None
+
+
+def reasoning_summary_of(response: Any) -> str | None:
+    """The `summary_text` parts of the `reasoning` output items, joined by a blank line (a detailed
+    summary may come in several parts), or None if the model wrote none."""
+    parts = [
+        text
+        for item in _field(response, "output") or ()
+        if _field(item, "type") == "reasoning"
+        for part in _field(item, "summary") or ()
+        if _field(part, "type") == "summary_text" and isinstance(text := _field(part, "text"), str)
+    ]
+    return "\n\n".join(parts) if parts else None
 
 
 def output_text(response: Any) -> str:

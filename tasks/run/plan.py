@@ -64,6 +64,7 @@ class RowPolicy:
     service_tier: str | None = None
     reasoning_effort: str | None = None
     temperature: float | None = None
+    reasoning_summary: str | None = None
 
 
 def wants_submit(row: RowState, policy: RowPolicy) -> bool:

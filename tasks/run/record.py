@@ -46,6 +46,8 @@ def ended(
         "cached_input_tokens": snapshot.cached_tokens,
         "service_tier": snapshot.service_tier,
     }
+    if snapshot.reasoning_summary is not None:
+        told["reasoning_summary"] = snapshot.reasoning_summary
     if cost is not None:
         told["cost_usd"] = (row.cost_usd or 0.0) + cost
     if last_event is not None:

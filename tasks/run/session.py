@@ -108,6 +108,7 @@ def open_session(
         service_tier=settings.service_tier,
         reasoning_effort=settings.reasoning_effort,
         temperature=settings.temperature,
+        reasoning_summary=settings.reasoning_summary,
     )
     lookup = prompts.__getitem__ if isinstance(prompts, Mapping) else prompts
     context = RowContext(table, backend, budget, policy, lookup, spend=spend, endpoint=endpoint)

@@ -223,6 +223,7 @@ class Submitter:
             service_tier=policy.service_tier,
             reasoning_effort=policy.reasoning_effort,
             temperature=policy.temperature,
+            reasoning_summary=policy.reasoning_summary,
         )
 
     async def _create(self, request: RowRequest) -> Created:

@@ -45,14 +45,21 @@ _PICKED = {
     "cost_usd": "cost_usd",
 }
 """State columns an export takes, in output order, by the name they take in the results."""
+SUMMARY = "reasoning_summary"
+"""The column (in the state and the results) of each row's reasoning summary, when the batch asked for
+them (`--reasoning-summary`): an output has it only then, so every other batch's output keeps its shape."""
 
 
-def results_frame(state: pd.DataFrame, keys: pa.Array[Any] | Sequence[str]) -> pd.DataFrame:
+def results_frame(
+    state: pd.DataFrame, keys: pa.Array[Any] | Sequence[str], *, summaries: bool = False
+) -> pd.DataFrame:
     """One row per state row whose key is in `keys` (the input's, in input order): its position there
-    as row_index, status, output text, error and tokens (no I/O)."""
+    as row_index, status, output text, error and tokens (no I/O); with `summaries` (the batch asked for
+    reasoning summaries), each row's `reasoning_summary` last."""
     position = pc.index_in(pa.array(state["row_key"], type=pa.string()), value_set=_as_keys(keys))
     held = position.is_valid().to_numpy(zero_copy_only=False)
-    picked = state.loc[held, [*_PICKED]].rename(columns=_PICKED)
+    columns = [*_PICKED, SUMMARY] if summaries else [*_PICKED]
+    picked = state.loc[held, columns].rename(columns=_PICKED)
     picked["row_index"] = position.drop_null().to_numpy(zero_copy_only=False).astype("int64")
     return picked.assign(error=picked["error"].where(picked[RESULT_STATUS] != "completed"))
 
@@ -84,6 +91,8 @@ def _as_keys(keys: pa.Array[Any] | Sequence[str]) -> pa.Array[Any]:
     return pc.cast(keys if isinstance(keys, pa.Array) else pa.array(list(keys)), pa.string())
 
 
-def results_frame_of(directory: Path, keys: pa.Array[Any] | Sequence[str]) -> pd.DataFrame:
+def results_frame_of(
+    directory: Path, keys: pa.Array[Any] | Sequence[str], *, summaries: bool = False
+) -> pd.DataFrame:
     """`results_frame` of the batch in `directory`, read as `load` reads it (latest version of each row)."""
-    return results_frame(load(directory), keys)
+    return results_frame(load(directory), keys, summaries=summaries)

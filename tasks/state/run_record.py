@@ -48,6 +48,8 @@ class RunRecord:
     reasoning_effort: str | None = None
     """The effort a reasoning model was asked for (`--reasoning-effort`); None: none asked (and in records
     of releases before the option)."""
+    reasoning_summary: str | None = None
+    """The reasoning summary asked for (`--reasoning-summary`), so `export` writes its column; None: none."""
     reading: int | None = None
     """How the input file was read (`tasks.dataset.reading`); None in records of releases before there
     was a choice, whose batches were planned with `FIRST_READING`."""

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from rowrelay.tasks.records import RowStatus
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Bumped whenever the columns change; older files are migrated on read (`migrations`)."""
 SCHEMA_VERSION_KEY = b"rowrelay.schema_version"
 
@@ -51,6 +51,7 @@ _FIELDS: list[pa.Field[Any]] = [
     pa.field("service_tier", pa.string()),
     pa.field("cost_usd", pa.float64()),
     pa.field("endpoint", pa.string()),
+    pa.field("reasoning_summary", pa.string()),
 ]
 SCHEMA = pa.schema(_FIELDS, metadata={SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode()})
 
@@ -101,6 +102,9 @@ class RowState(NamedTuple):
     # `submitting`: a row holding a token is polled, streamed and cancelled there, never elsewhere. Null
     # when the batch ran without `--endpoints` (the run's own settings).
     endpoint: str | None = None
+    # The summary of its reasoning the model wrote for the current response (`--reasoning-summary`), or
+    # null: none asked, or a model that wrote none.
+    reasoning_summary: str | None = None
 
 
 COLUMNS: tuple[str, ...] = RowState._fields

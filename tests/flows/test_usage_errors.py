@@ -141,6 +141,15 @@ def test_a_run_that_passes_every_check_fails_in_these_processes_where_it_reaches
         (["--max-output-tokens", "8"], "--max-output-tokens: must be at least 16 (got 8)"),
         (["--temperature", "2.5"], "--temperature: must be at most 2 (got 2.5)"),
         (["--temperature", "-0.1"], "--temperature: must be at least 0 (got -0.1)"),
+        (
+            ["--reasoning-summary", "brief"],
+            "--reasoning-summary: must be 'auto', 'concise' or 'detailed' (got 'brief')",
+        ),
+        (
+            ["--reasoning-summary", "auto", "--backend", "chat", "--base-url", "http://127.0.0.1:9/v1"],
+            "--reasoning-summary: Chat Completions writes no reasoning summary; ask the Responses API for "
+            "one (--backend openai or azure)",
+        ),
     ],
 )
 def test_a_bad_setting_is_named_as_its_option(case: Case, options: list[str], message: str) -> None:

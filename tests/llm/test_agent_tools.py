@@ -99,13 +99,15 @@ async def test_a_poll_follows_the_tool_round_to_the_follow_up(
     assert body["max_output_tokens"] == 500
 
 
-async def test_the_rows_effort_and_tier_reach_its_create_and_the_tool_rounds_follow_up(
+async def test_the_rows_reasoning_and_tier_reach_its_create_and_the_tool_rounds_follow_up(
     emulator: RunningEmulator, tool: CountingTool
 ) -> None:
     """The follow-up is created inside a poll, from the first response alone (AF sends none of the row's
     options when it continues): the effort and tier it was served at are carried over."""
     backend = backend_for(emulator, tool.factory, model="o4-mini")
-    request = dataclasses.replace(REQUEST, model="o4-mini", reasoning_effort="high", service_tier="flex")
+    request = dataclasses.replace(
+        REQUEST, model="o4-mini", reasoning_effort="high", reasoning_summary="concise", service_tier="flex"
+    )
     try:
         first = await backend.create(request)
         assert first.response_id is not None
@@ -117,10 +119,11 @@ async def test_the_rows_effort_and_tier_reach_its_create_and_the_tool_rounds_fol
         await backend.aclose()
     assert done.status == "completed"
     assert done.reasoning_tokens
+    assert done.reasoning_summary  # read from the follow-up's reasoning item, as any response's
     for response_id in (first.response_id, follow_up):
         body = emulator.emulator.records[response_id].body
         assert body["model"] == "o4-mini"
-        assert body["reasoning"] == {"effort": "high"}
+        assert body["reasoning"] == {"effort": "high", "summary": "concise"}
         assert body["service_tier"] == "flex"
 
 

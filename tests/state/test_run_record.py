@@ -92,9 +92,16 @@ def test_the_record_has_no_field_for_a_secret() -> None:
     # (tasks/run/endpoints.py refuses such a field; tests/flows/test_endpoints.py reads every file).
     # azure_endpoint is the Azure resource's URL (AZURE_OPENAI_ENDPOINT), as base_url is the others'.
     # reading is a small integer: how the input file was read (tasks/dataset/reading.py).
-    # reasoning_effort is one of the spec's seven effort names (tasks/settings.py).
+    # reasoning_effort and reasoning_summary are names from the spec's enums (tasks/settings.py).
     names_ = {"input", "spec", "output", "backend", "base_url", "model", "mode", "agent", "output_schema"}
-    assert names == {*names_, "endpoints", "azure_endpoint", "reasoning_effort", "reading"}
+    assert names == {
+        *names_,
+        "endpoints",
+        "azure_endpoint",
+        "reasoning_effort",
+        "reasoning_summary",
+        "reading",
+    }
 
 
 @pytest.mark.parametrize("bad", ["2", 0, 1.5, True])

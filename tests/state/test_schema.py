@@ -12,7 +12,14 @@ import pytest
 from rowrelay.tasks.errors import StateError
 from rowrelay.tasks.state import SCHEMA, SCHEMA_VERSION, StateTable, load
 from rowrelay.tasks.state.files import SEGMENTS
-from rowrelay.tasks.state.migrations import MIGRATIONS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4
+from rowrelay.tasks.state.migrations import (
+    MIGRATIONS,
+    SCHEMA_V1,
+    SCHEMA_V2,
+    SCHEMA_V3,
+    SCHEMA_V4,
+    SCHEMA_V5,
+)
 from rowrelay.tasks.state.schema import SCHEMA_VERSION_KEY
 from tests.support.state import FakeClock, rows
 
@@ -101,6 +108,16 @@ def test_v4_file_is_migrated_on_read_with_no_endpoint(batch_dir: Path, clock: Fa
     assert frame["endpoint"].tolist()[1] == "east"
 
 
+def test_v5_file_is_migrated_on_read_with_no_reasoning_summary(batch_dir: Path, clock: FakeClock) -> None:
+    _write_old_segment(batch_dir, SCHEMA_V5, b"5")
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        assert table.get("old-1").reasoning_summary is None  # older releases never asked for one
+        table.transition("old-1", "completed", reasoning_summary="**Triage**\n\nA billing question.")
+    frame = load(batch_dir)
+    assert frame["reasoning_summary"].isna().tolist() == [True, False]
+    assert frame["reasoning_summary"].tolist()[1] == "**Triage**\n\nA billing question."
+
+
 def test_sending_a_row_again_names_only_its_new_endpoint(batch_dir: Path, clock: FakeClock) -> None:
     with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
         table.add_pending(rows(1))
@@ -123,6 +140,17 @@ def test_sending_a_row_again_keeps_what_it_cost(batch_dir: Path, clock: FakeCloc
         again = table.transition(key, "submitting")
     assert again.cost_usd == 0.5  # paid all the same
     assert (again.cached_input_tokens, again.service_tier) == (None, None)  # the next response's to say
+
+
+def test_sending_a_row_again_clears_the_last_responses_summary(batch_dir: Path, clock: FakeClock) -> None:
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        table.add_pending(rows(1))
+        key = rows(1)[0][0]
+        table.transition(key, "submitting")
+        table.transition(key, "queued", response_id="resp_a")
+        table.transition(key, "incomplete", reasoning_summary="**Thinking**\n\nLong.")
+        again = table.transition(key, "submitting")
+    assert again.reasoning_summary is None
 
 
 def test_newer_schema_is_refused(batch_dir: Path, clock: FakeClock) -> None:
