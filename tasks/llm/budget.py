@@ -30,6 +30,8 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 DEFAULT_OUTPUT_ESTIMATE = 1024
 """Output tokens assumed per answer when no max_output_tokens is set and nothing has been seen yet."""
+ANSWERS_TO_LEARN = 10
+"""Answers seen before the output estimate is their mean (with a margin) instead of the default."""
 POLLS_WAIT_LONG = 2.0
 """Seconds a poll may wait for the poll budget before that wait counts as long: completions are then
 noticed late, and slots freed late (measured: 3,000 rows taking 37 s on the default 3,000 polls/min, a
@@ -105,10 +107,16 @@ class OutputEstimate:
     def value(self) -> int:
         if self.ceiling is not None:
             return self.ceiling
-        if self.seen < 10:
+        if self.seen < ANSWERS_TO_LEARN:
             return DEFAULT_OUTPUT_ESTIMATE
         # Mean plus a margin: over-estimating wastes a little TPM, under-estimating earns 429s.
         return math.ceil(1.25 * self.total / self.seen)
+
+    @property
+    def guesses_left(self) -> int:
+        """Answers still to see before the estimate stops being the default, a guess (0: it is not one,
+        with a ceiling, or past `ANSWERS_TO_LEARN` answers)."""
+        return 0 if self.ceiling is not None else max(0, ANSWERS_TO_LEARN - self.seen)
 
     def observe(self, output_tokens: int) -> None:
         self.seen += 1

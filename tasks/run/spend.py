@@ -108,9 +108,14 @@ class Spend:
         """Estimated cost of the rows in flight."""
         return self._committed_total
 
-    def admit(self, key: str, prompt_tokens: int, output_tokens: int) -> Admission:
+    def admit(self, key: str, prompt_tokens: int, output_tokens: int, *, guesses_left: int = 0) -> Admission:
         """Whether row `key` may be sent now (`go`: its estimate is committed until it ends), once rows
-        in flight have ended (`wait`, then ask again), or not this run (`capped`)."""
+        in flight have ended (`wait`, then ask again), or not this run (`capped`).
+
+        `guesses_left`: answers still to see before the output estimate stops being the default guess
+        (`OutputEstimate.guesses_left`). Under a cap, rows in flight stay fewer than that, so no more
+        rows are paid for on the guess than it takes to learn: a reasoning model's answers can run many
+        times the default, and each row sent on the guess may cost that much over its estimate."""
         if self.capped:
             return "capped"
         self.release(key)  # a row sent again replaces its earlier estimate
@@ -122,6 +127,8 @@ class Spend:
             if self.spent + self.lost + estimate > self.cap:
                 self.capped = True
                 return "capped"
+            if guesses_left and len(self._committed) >= guesses_left:
+                return "wait"
             if self.spent + self.lost + self._committed_total + estimate > self.cap:
                 return "wait"
         self._committed[key] = estimate

@@ -74,7 +74,8 @@ class Submitter:
         request = self._request(key)
         instructions = estimate_tokens(context.policy.instructions or "")
         prompt_tokens = estimate_tokens(request.prompt) + instructions
-        admission = context.spend.admit(key, prompt_tokens, context.budget.output.value())
+        output = context.budget.output
+        admission = context.spend.admit(key, prompt_tokens, output.value(), guesses_left=output.guesses_left)
         if admission != "go":
             return admission  # the cost cap (run.spend): decided in memory, before the rate budget
         context.pace.rate_waits += 1

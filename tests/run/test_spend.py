@@ -93,6 +93,37 @@ async def test_rows_wait_for_estimates_in_flight_to_settle_rather_than_stop_earl
     assert 0 < int((frame["status"] == "pending").sum()) < ROWS
 
 
+async def test_until_answers_tell_how_long_they_run_few_rows_leave_so_long_answers_keep_within_the_cap(
+    tmp_path: Path,
+) -> None:
+    """Answers four times the default estimate (1,024 output tokens; a reasoning model's run longer
+    still) and no output ceiling. On the guess alone, 40 rows in flight would be sent under a cap that
+    holds 15 real rows. Until ten answers have been seen, fewer rows are in flight than answers still to
+    see, so no more than ten are paid for on the guess; then each row is estimated at 1.25 times the
+    mean answer, and the run ends within one such estimate of the cap, never over it."""
+    long = 4096
+    config = EmulatorConfig(latency=LatencySpec.parse("fixed:0.1"), output_tokens=(long, long), seed=5)
+    assert MINI is not None
+    one_row = max(estimate_tokens(p) * MINI.input + long * MINI.output for p in prompts(ROWS).values()) / 1e6
+    cap = 15 * one_row
+    with running_emulator(config) as emu:
+        table = new_table(tmp_path / "batch", ROWS)
+        settings = settings_for(emu, max_in_flight=ROWS, max_cost=cap)  # no max_output_tokens
+        session = open_session(settings, table, prompts(ROWS))
+        try:
+            report = await session.runner.run()
+        finally:
+            await session.aclose()
+            table.close()
+        created = creates_per_row(emu)
+    frame = load(tmp_path / "batch")
+    spent = float(frame["cost_usd"].sum())
+    assert spent <= cap + 1e-12
+    assert spent > cap - 1.25 * one_row  # it went as far as the cap allowed
+    assert len(created) == int((frame["attempts"] > 0).sum()) < ROWS
+    assert report.counts["pending"] == ROWS - len(created)
+
+
 async def test_a_cap_below_one_row_sends_nothing(exact_emulator: RunningEmulator, tmp_path: Path) -> None:
     report, spend = await _run(exact_emulator, tmp_path / "batch", max_cost=0.0)
     assert report.counts == {"pending": ROWS}
