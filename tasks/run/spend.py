@@ -8,11 +8,13 @@ The cap (`--max-cost`) is one decision, `admit`: before each create, what the ba
 included) + what the rows in flight are estimated to cost + this row's estimate must stay within it. An
 estimate is the row's prompt (about four characters a token, no cache hits assumed) at the input rate and
 the run's output estimate (`--max-output-tokens`, else what answers have used so far, with a margin) at
-the output rate. A row that fits only once rows in flight have ended (and their estimates became what they
-really cost, usually less) waits for them (`wait`); a row that would not fit even with nothing in flight
-is refused, and from then on no row is sent this run (`capped`): rows in flight finish, the rest stay to
-send. So a capped run ends within one row's estimate of the cap. A create whose answer never came may have
-started a paid job: its estimate stays counted as spent for the rest of the run.
+the output rate; until ten answers have come back that estimate is a guess, and fewer rows are in flight
+than answers still to see, so no more than ten are paid for on it. A row that fits only once rows in
+flight have ended (and their estimates became what they really cost, usually less) waits for them
+(`wait`); a row that would not fit even with nothing in flight is refused, and from then on no row is
+sent this run (`capped`): rows in flight finish, the rest stay to send. So a capped run ends within one
+row's estimate of the cap. A create whose answer never came may have started a paid job: its estimate
+stays counted as spent for the rest of the run.
 
 `admit` is arithmetic on floats already in memory: far from the cap it adds no latency to a create.
 """
