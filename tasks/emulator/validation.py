@@ -75,55 +75,43 @@ def check_effort(model: str, effort: Any, param: str) -> None:
 
     `param` names the field: `reasoning.effort` on the Responses API, `reasoning_effort` on Chat
     Completions. Null asks for the model's default, which every model accepts."""
-    if effort is None:
+    _check_choice(effort, param, EFFORTS, allowed_efforts(model))
+
+
+def _check_summary(model: str, summary: Any) -> None:
+    """Refuse a `reasoning.summary` the spec does not know, or any on a model that does not reason, in
+    the words and order effort's are refused in. Null asks for no summary, which every model accepts."""
+    _check_choice(summary, "reasoning.summary", SUMMARIES, SUMMARIES if is_reasoning_model(model) else ())
+
+
+def _check_choice(value: Any, param: str, known: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+    """Refuse a string field outside the spec's `known` values, or outside those the model takes
+    (`allowed`; none: the model takes no such field), in the service's words and order. Null asks for
+    the default, which every model accepts."""
+    if value is None:
         return
-    if not isinstance(effort, str):
+    if not isinstance(value, str):
         raise BadRequest(
-            f"Invalid type for '{param}': expected a string, but got {_json_type(effort)} instead.",
+            f"Invalid type for '{param}': expected a string, but got {_json_type(value)} instead.",
             param,
             "invalid_type",
         )
-    if effort not in EFFORTS:
+    if value not in known:
         raise BadRequest(
-            f"Invalid value: {effort!r}. Supported values are: {_listed(EFFORTS)}.", param, "invalid_value"
+            f"Invalid value: {value!r}. Supported values are: {_listed(known)}.", param, "invalid_value"
         )
-    allowed = allowed_efforts(model)
     if not allowed:
         raise BadRequest(
             f"Unsupported parameter: '{param}' is not supported with this model.",
             param,
             "unsupported_parameter",
         )
-    if effort not in allowed:
+    if value not in allowed:
         raise BadRequest(
-            f"Unsupported value: '{param}' does not support {effort!r} with this model. "
+            f"Unsupported value: '{param}' does not support {value!r} with this model. "
             f"Supported values are: {_listed(allowed)}.",
             param,
             "unsupported_value",
-        )
-
-
-def _check_summary(model: str, summary: Any) -> None:
-    """Refuse a `reasoning.summary` the spec does not know, or any on a model that does not reason, in
-    the words and order effort's are refused in. Null asks for no summary, which every model accepts."""
-    param = "reasoning.summary"
-    if summary is None:
-        return
-    if not isinstance(summary, str):
-        raise BadRequest(
-            f"Invalid type for '{param}': expected a string, but got {_json_type(summary)} instead.",
-            param,
-            "invalid_type",
-        )
-    if summary not in SUMMARIES:
-        raise BadRequest(
-            f"Invalid value: {summary!r}. Supported values are: {_listed(SUMMARIES)}.", param, "invalid_value"
-        )
-    if not is_reasoning_model(model):
-        raise BadRequest(
-            f"Unsupported parameter: '{param}' is not supported with this model.",
-            param,
-            "unsupported_parameter",
         )
 
 
