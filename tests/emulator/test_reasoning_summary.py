@@ -22,7 +22,7 @@ from openai.types.shared_params import Reasoning
 from rowrelay.tasks.emulator import RunningEmulator
 from rowrelay.tasks.emulator.payloads import response_object
 from tests.emulator.contract import Spec, check_event, check_response
-from tests.support.emulator_checks import PROMPT, check_grammar, check_refusal
+from tests.support.emulator_checks import PROMPT, check_grammar, check_refusal, read_through_cuts
 from tests.support.sse import raw_sse
 
 LATENCY = {"x-emulator-latency": "0.2"}
@@ -281,22 +281,7 @@ async def test_a_stream_cut_inside_the_summary_resumes_with_exactly_the_missing_
         stream=True,
         extra_headers={"x-emulator-fault": f"drop-stream={cut}", **LATENCY},
     )
-    events: list[dict[str, Any]] = []
-    while True:
-        got = 0
-        try:
-            async for event in stream:
-                events.append(event.to_dict())
-                got += 1
-        except openai.APIConnectionError:
-            assert got == cut, "the connection is cut after exactly K events"
-        else:
-            break
-        finally:
-            await stream.close()
-        stream = await client.responses.retrieve(
-            events[0]["response"]["id"], stream=True, starting_after=events[-1]["sequence_number"]
-        )
+    events, _ = await read_through_cuts(client, stream, cut)
     assert events[cut - 1]["type"] == "response.reasoning_summary_text.delta", (
         "the first cut is in the summary"
     )

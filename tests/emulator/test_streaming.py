@@ -11,7 +11,7 @@ from openai import AsyncOpenAI
 
 from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emulator
 from tests.emulator.contract import Spec, check_event
-from tests.support.emulator_checks import check_grammar
+from tests.support.emulator_checks import check_grammar, read_through_cuts
 from tests.support.events import response_of
 from tests.support.sse import ClientFactory, raw_sse
 
@@ -103,24 +103,7 @@ async def test_cut_stream_resumes_with_exactly_the_missing_events(
     stream = await client.responses.create(
         model="o3", input="hi", background=True, stream=True, extra_headers=headers
     )
-    events: list[dict[str, Any]] = []
-    connections = 0
-    while True:
-        connections += 1
-        got = 0
-        try:
-            async for event in stream:
-                events.append(event.to_dict())
-                got += 1
-        except openai.APIConnectionError:
-            assert got == cut, "the connection is cut after exactly K events"
-        else:
-            break
-        finally:
-            await stream.close()
-        stream = await client.responses.retrieve(
-            events[0]["response"]["id"], stream=True, starting_after=events[-1]["sequence_number"]
-        )
+    events, connections = await read_through_cuts(client, stream, cut)
     assert connections > 1
     for payload in events:
         check_event(spec, payload)

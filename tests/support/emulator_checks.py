@@ -1,10 +1,13 @@
-"""Checks the emulator's tests share: the event grammar of a streamed answer, and OpenAI's 400 refusal."""
+"""Checks the emulator's tests share: the event grammar of a streamed answer, OpenAI's 400 refusal, and
+reading a stream the emulator keeps cutting, resuming it until it ends."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import openai
+from openai import AsyncOpenAI
+from openai.types.responses import ResponseStreamEvent
 
 from tests.emulator.contract import Spec
 
@@ -60,3 +63,29 @@ def check_refusal(spec: Spec, exc: openai.BadRequestError, param: str, code: str
     assert exc.status_code == 400
     assert (exc.type, exc.code, exc.param) == ("invalid_request_error", code, param)
     assert body["error"]["message"] == message.format(param=param)
+
+
+async def read_through_cuts(
+    client: AsyncOpenAI, stream: openai.AsyncStream[ResponseStreamEvent], cut: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Every event of a stream cut after each `cut` events (`drop-stream=K`), resumed from the last
+    sequence number each time, and the number of connections it took. Each cut connection must have
+    carried exactly `cut` events."""
+    events: list[dict[str, Any]] = []
+    connections = 0
+    while True:
+        connections += 1
+        got = 0
+        try:
+            async for event in stream:
+                events.append(event.to_dict())
+                got += 1
+        except openai.APIConnectionError:
+            assert got == cut, "the connection is cut after exactly K events"
+        else:
+            return events, connections
+        finally:
+            await stream.close()
+        stream = await client.responses.retrieve(
+            events[0]["response"]["id"], stream=True, starting_after=events[-1]["sequence_number"]
+        )
