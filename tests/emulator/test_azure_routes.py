@@ -11,22 +11,10 @@ import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from rowrelay.tasks.emulator.replies import AZURE_ACCESS_DENIED
+from tests.support.emulator_checks import azure_client
 from tests.support.inspection import eventually
 
 KEY = "az-emulator-key"
-VERSION = "2025-04-01-preview"
-
-
-def azure_client(
-    endpoint: str, *, api_key: str | None = None, azure_ad_token: str | None = None
-) -> openai.AsyncAzureOpenAI:
-    return openai.AsyncAzureOpenAI(
-        azure_endpoint=endpoint,
-        api_version=VERSION,
-        max_retries=0,
-        api_key=api_key,
-        azure_ad_token=azure_ad_token,
-    )
 
 
 @pytest.mark.parametrize("auth", [{"api_key": KEY}, {"azure_ad_token": KEY}], ids=["api-key", "entra-bearer"])

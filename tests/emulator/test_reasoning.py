@@ -13,7 +13,7 @@ from openai.types.shared import ReasoningEffort
 
 from rowrelay.tasks.emulator import RunningEmulator
 from tests.emulator.contract import Spec, check_event, check_response
-from tests.support.emulator_checks import PROMPT, check_refusal
+from tests.support.emulator_checks import PROMPT, azure_client, check_refusal
 
 ALL_EFFORTS: tuple[ReasoningEffort, ...] = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 O_SERIES_EFFORTS: tuple[ReasoningEffort, ...] = ("low", "medium", "high")
@@ -119,12 +119,7 @@ async def test_a_chat_effort_the_model_does_not_take_is_refused_in_openais_words
 async def test_the_azure_routes_refuse_an_effort_as_the_v1_routes_do(
     emulator: RunningEmulator, spec: Spec
 ) -> None:
-    async with openai.AsyncAzureOpenAI(
-        azure_endpoint=emulator.url.removesuffix("/v1"),
-        api_version="2025-04-01-preview",
-        api_key="k",
-        max_retries=0,
-    ) as azure:
+    async with azure_client(emulator.url.removesuffix("/v1"), api_key="k") as azure:
         with pytest.raises(openai.BadRequestError) as caught:
             await azure.responses.create(model="o3", input=PROMPT, reasoning={"effort": "minimal"})
     message = (

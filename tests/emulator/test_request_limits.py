@@ -15,8 +15,8 @@ from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emu
 from rowrelay.tasks.emulator.context import context_window
 from tests.emulator.contract import Spec, check_response
 from tests.support.clock import ManualClock
+from tests.support.emulator_checks import PROMPT, azure_client, check_refusal
 
-PROMPT = "Summarise the ticket: the customer's order arrived late and the invoice is wrong."
 RESPONSES_OVERFLOW = (
     "Your input exceeds the context window of this model. Please adjust your input and try again."
 )
@@ -34,14 +34,6 @@ def document(tokens: int) -> str:
     """A text the emulator counts as exactly `tokens` input tokens (it counts four characters a token)."""
     sentence = "The customer writes again about the late order. "
     return (sentence * (4 * tokens // len(sentence) + 1))[: 4 * tokens]
-
-
-def check_refusal(spec: Spec, exc: openai.BadRequestError, param: str, code: str, message: str) -> None:
-    body: dict[str, Any] = exc.response.json()
-    spec.check("ErrorResponse", body)
-    assert exc.status_code == 400
-    assert (exc.type, exc.code, exc.param) == ("invalid_request_error", code, param)
-    assert body["error"]["message"] == message
 
 
 def check_nothing_started(running: RunningEmulator) -> None:
@@ -160,12 +152,7 @@ async def test_a_chat_temperature_the_model_does_not_take_is_refused_in_openais_
 async def test_the_azure_routes_refuse_a_temperature_as_the_v1_routes_do(
     emulator: RunningEmulator, spec: Spec
 ) -> None:
-    async with openai.AsyncAzureOpenAI(
-        azure_endpoint=emulator.url.removesuffix("/v1"),
-        api_version="2025-04-01-preview",
-        api_key="k",
-        max_retries=0,
-    ) as azure:
+    async with azure_client(emulator.url.removesuffix("/v1"), api_key="k") as azure:
         with pytest.raises(openai.BadRequestError) as caught:
             await azure.responses.create(model="o3", input=PROMPT, temperature=0.2)
     message = (
@@ -263,12 +250,7 @@ async def test_an_input_exactly_the_window_is_accepted_and_billed_as_counted(
 async def test_the_azure_routes_refuse_an_input_past_the_window(
     emulator: RunningEmulator, spec: Spec
 ) -> None:
-    async with openai.AsyncAzureOpenAI(
-        azure_endpoint=emulator.url.removesuffix("/v1"),
-        api_version="2025-04-01-preview",
-        api_key="k",
-        max_retries=0,
-    ) as azure:
+    async with azure_client(emulator.url.removesuffix("/v1"), api_key="k") as azure:
         with pytest.raises(openai.BadRequestError) as caught:
             await azure.responses.create(model="o3", input=document(200_001))
     check_refusal(spec, caught.value, "input", "context_length_exceeded", RESPONSES_OVERFLOW)

@@ -12,6 +12,21 @@ from openai.types.responses import ResponseStreamEvent
 from tests.emulator.contract import Spec
 
 PROMPT = "Summarise the ticket: the customer's order arrived late and the invoice is wrong."
+VERSION = "2025-04-01-preview"
+"""The `api-version` the emulator's Azure routes are called with."""
+
+
+def azure_client(
+    endpoint: str, *, api_key: str | None = None, azure_ad_token: str | None = None
+) -> openai.AsyncAzureOpenAI:
+    """The SDK's Azure client of an emulator at `endpoint` (its URL without `/v1`), retrying nothing."""
+    return openai.AsyncAzureOpenAI(
+        azure_endpoint=endpoint,
+        api_version=VERSION,
+        max_retries=0,
+        api_key=api_key,
+        azure_ad_token=azure_ad_token,
+    )
 
 
 SUMMARY_DELTA = "response.reasoning_summary_text.delta"
