@@ -17,6 +17,7 @@ import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emulator
 from tests.prefect_server import prefect_server
+from tests.support.dark_port import dark_port
 from tests.support.local_prefect import stopped_afterwards
 
 _PREFECT_LEFTOVERS = (
@@ -60,6 +61,14 @@ def _collect_prefect_leftovers(request: pytest.FixtureRequest) -> Iterator[None]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ResourceWarning)
             gc.collect()
+
+
+@pytest.fixture
+def dark_address() -> Iterator[str]:
+    """`http://127.0.0.1:PORT`, where every connection is refused for the whole test and no other
+    process (another test worker's server) can start listening (`tests/support/dark_port.py`)."""
+    with dark_port() as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import pytest
 from typer.testing import CliRunner
 
 from rowrelay.flows.cli import app
-from rowrelay.flows.detached import free_port
 from rowrelay.tasks.dataset import InputSpec, prepare, read_input
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.errors import OutageError, UsageError
@@ -171,7 +170,7 @@ async def test_a_resumed_batch_polls_each_token_on_the_server_that_created_it(
 
 
 async def test_an_endpoint_gone_dark_stops_the_run_and_leaves_the_other_endpoints_responses_running(
-    prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dark_address: str
 ) -> None:
     """An outage (as a refused key, or a full disk) is about the run: it stops every shard, and the
     responses in flight go on, the other endpoints' too, for the next run to wait on. Cancelling them
@@ -183,7 +182,7 @@ async def test_an_endpoint_gone_dark_stops_the_run_and_leaves_the_other_endpoint
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:60"))) as east:
         # In flight on east before the run starts, so no timing decides whether east had any.
         held = await _hold_tokens(tmp_path / "state", source, {"east": (east, [0, 1, 2])})
-        dark = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens: every request to west is refused
+        dark = f"{dark_address}/v1"  # nothing listens: every request to west is refused
         entries = [
             {"name": "east", "backend": "emulator", "base_url": east.url, "rpm": 600},
             {"name": "west", "backend": "openai", "base_url": dark, "api_key_env": WEST_KEY, "rpm": 600},

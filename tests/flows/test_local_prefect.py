@@ -270,9 +270,9 @@ def _refused_with(api: str, tmp_path: Path, home: Path) -> list[str]:
 
 
 def test_a_configured_prefect_api_that_cannot_be_reached_is_refused_before_anything_starts(
-    tmp_path: Path, home: Path
+    tmp_path: Path, home: Path, dark_address: str
 ) -> None:
-    api = f"http://127.0.0.1:{detached.free_port()}/api"  # nothing listens there
+    api = f"{dark_address}/api"  # nothing listens there
     assert _refused_with(api, tmp_path, home) == [
         f"error: the Prefect API this run is configured to record in, {api}, cannot be reached ([Errno 111] "
         "Connection refused); start that server, or point PREFECT_API_URL at one that runs (with none "

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from rowrelay.flows.detached import free_port
 from rowrelay.tasks.state import load
 from tests.support.cli import rowrelay, run_args
 from tests.support.prefect_records import flow_run_on
@@ -22,14 +21,14 @@ from tests.support.tickets import write_tickets
     "where", [pytest.param([], id="one process"), pytest.param(["--dask-workers", "1"], id="dask")]
 )
 def test_a_run_whose_server_never_answers_stops_in_one_line_and_fails_its_flow_run(
-    tmp_path: Path, prefect_env: dict[str, str], prefect_api: str, where: list[str]
+    tmp_path: Path, prefect_env: dict[str, str], prefect_api: str, where: list[str], dark_address: str
 ) -> None:
     rows = 5
     source = write_tickets(tmp_path / "tickets.csv", rows)
     env = {
         **prefect_env,
         "ROWRELAY_BACKEND": "emulator",
-        "ROWRELAY_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",  # nothing listens there
+        "ROWRELAY_BASE_URL": f"{dark_address}/v1",  # nothing listens there
     }
     done = rowrelay([*run_args(source, tmp_path), "--give-up-after", "1.5", *where], env)
     assert done.returncode == 1, done.stderr[-3000:]

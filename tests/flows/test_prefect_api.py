@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from rowrelay.flows.detached import free_port
 from rowrelay.flows.prefect_api import ApiProbe, engine_refusal
 
 
@@ -56,8 +55,8 @@ def test_a_server_whose_certificate_no_store_trusts_is_reached(self_signed_api: 
     assert ApiProbe(self_signed_api).problem() is None
 
 
-def test_an_address_where_nothing_listens_is_not_reached() -> None:
-    assert ApiProbe(f"http://127.0.0.1:{free_port()}/api").problem() == "[Errno 111] Connection refused"
+def test_an_address_where_nothing_listens_is_not_reached(dark_address: str) -> None:
+    assert ApiProbe(f"{dark_address}/api").problem() == "[Errno 111] Connection refused"
 
 
 def test_a_server_of_another_major_version_is_said_as_prefect_says_it() -> None:

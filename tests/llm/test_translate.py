@@ -19,7 +19,6 @@ import httpx2
 import openai
 import pytest
 
-from rowrelay.flows.detached import free_port
 from rowrelay.tasks.errors import RateLimitedError, ResponseGoneError, TransientError
 from rowrelay.tasks.llm.calls import (
     BackendRefusedError,
@@ -225,14 +224,14 @@ async def test_a_maybe_sent_create_is_still_transient_but_a_read_is_never_maybe_
 
 @pytest.mark.parametrize("transport", ["sdk", "lean"])
 async def test_a_refused_connection_says_what_the_transport_met_and_a_create_spends_nothing(
-    transport: Transport,
+    transport: Transport, dark_address: str
 ) -> None:
     """The SDK's own text is "Connection error." whatever happened; the message names the cause (refused,
     reset, no such host), which the progress line shows while such errors are retried. A create that
     never had a connection sent nothing, so no job can exist: it is a `NotSentError`, a transient error
     the runner retries without counting an attempt or an orphan (a server down for a minute must not use up
     every row's attempts and report each as a possible duplicate)."""
-    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    url = f"{dark_address}/v1"  # nothing listens there
     async with backend_on(url, transport) as backend:
         creating, streaming = (
             await _raised(backend.create(REQUEST)),

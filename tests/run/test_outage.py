@@ -97,10 +97,10 @@ def test_creates_that_may_have_started_jobs_count_as_unanswered() -> None:
 
 @pytest.mark.parametrize("mode", ["poll", "stream"])
 def test_a_server_that_never_answers_stops_the_run_and_spends_nothing(
-    tmp_path: Path, mode: str, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, mode: str, caplog: pytest.LogCaptureFixture, dark_address: str
 ) -> None:
     rows, give_up_after = 8, 120.0
-    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    url = f"{dark_address}/v1"  # nothing listens there
 
     async def main() -> float:
         loop = asyncio.get_running_loop()
@@ -164,9 +164,9 @@ async def test_each_endpoint_is_watched_on_its_own(tmp_path: Path) -> None:
         table.close()
 
 
-def test_with_no_bound_the_run_waits_for_the_server(tmp_path: Path) -> None:
+def test_with_no_bound_the_run_waits_for_the_server(tmp_path: Path, dark_address: str) -> None:
     rows = 4
-    url = f"http://127.0.0.1:{free_port()}/v1"
+    url = f"{dark_address}/v1"
 
     async def main() -> None:
         table = new_table(tmp_path / "batch", rows)
