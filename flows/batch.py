@@ -38,6 +38,7 @@ from rowrelay.flows.run_logs import sent_to_flow_run
 from rowrelay.flows.targets import Target, recorded_endpoints, resolve_targets
 from rowrelay.flows.tracked_flow import flow  # recorded in the local Prefect server when called
 from rowrelay.tasks.dataset import PreparedInput
+from rowrelay.tasks.llm.hosted_tools import tool_list
 from rowrelay.tasks.run import open_table
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import RunRecord, StateTable, of_input, summarize, write_run_record
@@ -97,6 +98,8 @@ async def run_batch(
     reasoning_effort: str | None = None,
     temperature: float | None = None,
     reasoning_summary: str | None = None,
+    tools: str | list[dict[str, Any]] | dict[str, Any] | None = None,
+    max_tool_calls: int | None = None,
     backend: str | None = None,
     base_url: str | None = None,
     agent: str | None = None,
@@ -124,6 +127,9 @@ async def run_batch(
     `reasoning_effort` asks a reasoning model for `none` ... `max` effort (the API's `reasoning.effort`),
     and `temperature` (0 to 2) how freely any other model samples its answer; `reasoning_summary`
     (`auto`, `concise`, `detailed`) puts each row's reasoning summary in a `reasoning_summary` column.
+    `tools` offers the model server-side tools (web search, file search, code interpreter, a remote MCP
+    server): names (`"web_search"`), a JSON file, or the API's tool objects themselves (a list of dicts);
+    `max_tool_calls` bounds the calls one row's response makes (tasks/llm/hosted_tools.py).
     `fail_when_failed` (`N` or `P%`): past that many rows that did not complete, the flow run ends
     `Failed` instead of `Completed` with the counts (flows/outcome.py).
     `endpoints` (a TOML or JSON file, or a list of entries) spreads the rows across several endpoints,
@@ -144,7 +150,7 @@ async def run_batch(
         instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode, rpm=rpm,
         tpm=tpm, poll_rpm=poll_rpm, max_in_flight=max_in_flight, max_attempts=max_attempts,
         max_output_tokens=max_output_tokens, reasoning_effort=reasoning_effort, temperature=temperature,
-        reasoning_summary=reasoning_summary, backend=backend,
+        reasoning_summary=reasoning_summary, tools=tools, max_tool_calls=max_tool_calls, backend=backend,
         base_url=base_url, output_schema=output_schema, max_cost=max_cost, service_tier=service_tier,
         prices=prices, fail_when_failed=fail_when_failed, endpoints=endpoints, dask=dask,
         dask_workers=dask_workers, limit=limit, give_up_after=give_up_after,
@@ -279,6 +285,7 @@ def _record_run(
         mode=settings.mode,
         reasoning_effort=settings.reasoning_effort,
         reasoning_summary=settings.reasoning_summary,
+        tools=list(tool_list(settings.tools)) or None,
         agent=request.agent,
         output_schema=None if request.output_schema is None else request.output_schema.schema,
         endpoints=recorded_endpoints(targets),

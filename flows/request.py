@@ -9,6 +9,7 @@ overrides. Built once, validated and frozen, by whoever starts a run (the CLI, `
 
 from __future__ import annotations
 
+import json
 import operator
 import sys
 from dataclasses import asdict, dataclass, field
@@ -34,7 +35,7 @@ RUN_SETTINGS = (
     "model", "mode", "rpm", "tpm", "poll_rpm", "max_in_flight", "max_attempts", "backend", "base_url",
     "output_schema",
     "max_cost", "service_tier", "prices", "give_up_after", "max_output_tokens", "reasoning_effort",
-    "temperature", "reasoning_summary",
+    "temperature", "reasoning_summary", "tools", "max_tool_calls",
 )  # fmt: skip
 """The settings a run's parameters may override; the others (keys above all) come from the environment."""
 
@@ -89,6 +90,8 @@ class BatchRequest:
         `output_schema` may also be a JSON Schema dict or a Pydantic model class (from Python); `endpoints`
         a TOML or JSON file, or (from Python) a list of entries, read and resolved here."""
         given = {name: value for name, value in overrides.items() if value is not None}
+        if isinstance(given.get("tools"), list | dict):  # from Python: the API's tool objects themselves
+            given["tools"] = json.dumps(given["tools"])
         schema_object = given.pop("output_schema", None)
         if isinstance(schema_object, str):  # a path or module:Model is a setting like the others
             given["output_schema"], schema_object = schema_object, None
@@ -99,11 +102,9 @@ class BatchRequest:
                 f"{', '.join(unknown)}: not a run parameter; set it in the environment ({names})"
             )
         settings = load_settings(**given)
-        if settings.reasoning_summary is not None and settings.backend == "chat":
-            raise UsageError(
-                "--reasoning-summary: Chat Completions writes no reasoning summary; ask the Responses API "
-                "for one (--backend openai or azure)"
-            )
+        if settings.tools is not None:
+            given["tools"] = settings.tools  # the tools themselves, never a path read differently later
+        _refuse_unsendable(settings, agent)
         limit = _row_count("--limit", limit)
         threshold = FailThreshold.parse(fail_when_failed)
         if ClusterChoice.of(dask, dask_workers) is not None:
@@ -169,6 +170,28 @@ class BatchRequest:
         ):
             given["output_schema"] = schema.schema  # a dict or model from Python: as sent
         return {"source": self.source, **{name: value for name, value in given.items() if value is not None}}
+
+
+def _refuse_unsendable(settings: Settings, agent: str | None) -> None:
+    """Options the run's backend has no way to send: refused before anything starts, not dropped."""
+    if settings.reasoning_summary is not None and settings.backend == "chat":
+        raise UsageError(
+            "--reasoning-summary: Chat Completions writes no reasoning summary; ask the Responses API "
+            "for one (--backend openai or azure)"
+        )
+    for option, value in (("--tools", settings.tools), ("--max-tool-calls", settings.max_tool_calls)):
+        if value is None:
+            continue
+        if settings.backend == "chat":
+            raise UsageError(
+                f"{option}: Chat Completions runs no server-side tools (--backend openai or azure)"
+            )
+        if agent is not None or settings.backend == "agent":
+            raise UsageError(
+                f"{option}: an agent's tools are its own: give them to the agent its factory builds"
+            )
+    if settings.max_tool_calls is not None and settings.tools is None:
+        raise UsageError("--max-tool-calls: no --tools are given, so no row's response calls a tool")
 
 
 def _row_count(option: str, value: object) -> int | None:

@@ -33,6 +33,7 @@ from rowrelay.flows.backends import backend_name
 from rowrelay.flows.cli_errors import state_problem
 from rowrelay.flows.request import BatchRequest
 from rowrelay.tasks.errors import DamagedFileError, UsageError
+from rowrelay.tasks.llm.hosted_tools import tool_list
 from rowrelay.tasks.records import HOLDING_TOKEN
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import read_run_record, read_table
@@ -129,10 +130,21 @@ def changes_from(request: BatchRequest, record: RunRecord) -> list[str]:
         else:
             had = "another schema" if record.output_schema else "none"
             changes.append(f"--schema {schema.source} (it had {had})")
+    tools = list(tool_list(request.settings.tools)) or None
+    if tools != record.tools:
+        now = "no --tools" if tools is None else f"--tools {_tool_types(tools)}"
+        was = "without tools" if record.tools is None else f"--tools {_tool_types(record.tools)}"
+        if tools and record.tools and _tool_types(tools) == _tool_types(record.tools):
+            was += " set otherwise"
+        changes.append(f"{now} (it ran {was})")
     if request.agent != record.agent:
         now = "no --agent" if request.agent is None else f"--agent {request.agent}"
         changes.append(f"{now} (it ran {'no agent' if record.agent is None else f'--agent {record.agent}'})")
     return changes
+
+
+def _tool_types(tools: list[dict[str, Any]]) -> str:
+    return ",".join(str(tool.get("type")) for tool in tools)
 
 
 def server_of_record(record: RunRecord) -> tuple[str, str | None]:

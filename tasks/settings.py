@@ -12,11 +12,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.llm.hosted_tools import canonical
 from rowrelay.tasks.records import DEFAULT_HOME, DEFAULT_STATE_DIR, POLL_STREAMS, WaitMode
 from rowrelay.tasks.urls import CREDENTIALS_IN_URL, HttpUrl
 
@@ -121,6 +122,19 @@ class Settings(BaseSettings):
         description="Sampling temperature, 0 to 2 (the API's temperature): lower, more repeatable answers "
         "(0 for classification); reasoning models take only the default, 1. None sends none (1).",
     )
+    tools: str | None = Field(
+        None,
+        description="Server-side tools every row's create offers the model (the API's tools): names "
+        "(web_search, web_search_preview, code_interpreter, image_generation; comma-separated), or a JSON "
+        "file (or the JSON) of tool objects, for file_search's vector stores or a remote MCP server. "
+        "Deep research models need one. Tool calls are billed on top of tokens.",
+    )
+    max_tool_calls: int | None = Field(
+        None,
+        ge=1,
+        description="Most server-side tool calls (web searches, ...) one row's response may make (the API's "
+        "max_tool_calls): what bounds a deep research row's cost. None sets none.",
+    )
     max_cost: float | None = Field(
         None,
         ge=0,
@@ -194,6 +208,12 @@ class Settings(BaseSettings):
     )
     shard_size: int = Field(1000, ge=1, description="Rows per Prefect shard task (never one task per row).")
 
+    @field_validator("tools")
+    @classmethod
+    def _canonical_tools(cls, value: str | None) -> str | None:
+        """Any way of giving the tools, as the JSON array every create sends (`hosted_tools`)."""
+        return None if value is None else canonical(value)
+
 
 def secret_from_env(variable: str, where: str) -> SecretStr:
     """The secret held by environment variable `variable` (named by an endpoints file, say); a
@@ -236,7 +256,8 @@ def _first_problem(exc: ValidationError, given: Mapping[str, object]) -> str:
     else:
         where = f"ROWRELAY_{name.upper()}"
     secret = name in _SECRET or problem["type"] == CREDENTIALS_IN_URL
-    value = "" if secret else f" (got {problem.get('input')!r})"
+    # A validator's own words say what was wrong; the value may be a whole JSON document (tools).
+    value = "" if secret or problem["type"] == "value_error" else f" (got {problem.get('input')!r})"
     return f"{where}: {_said(problem)}{value}"
 
 
@@ -269,5 +290,7 @@ def _said(problem: ErrorDetails) -> str:
         return "must be a whole number"
     if kind in ("float_parsing", "float_type"):
         return "must be a number"
+    if kind == "value_error":  # our own validators' words, without pydantic's "Value error, "
+        return str(context["error"])
     message = problem["msg"]
     return message[:1].lower() + message[1:]

@@ -81,6 +81,10 @@ class RowRequest:
     """Sampling temperature (0 to 2); None sends none (the server's default, 1)."""
     reasoning_summary: str | None = None
     """A reasoning model's summary of its reasoning asked for (`auto`, `concise`, `detailed`), or None."""
+    tools: tuple[Mapping[str, Any], ...] = ()
+    """Server-side tools offered to the model (`hosted_tools`), the same objects for every row."""
+    max_tool_calls: int | None = None
+    """Most server-side tool calls the response may make; None sets none."""
 
     def reasoning(self) -> dict[str, str] | None:
         """The Responses API's `reasoning` object for this row, or None when it asks for nothing."""
@@ -109,6 +113,8 @@ class Snapshot:
     service_tier: str | None = None
     reasoning_summary: str | None = None
     """The summary of its reasoning a reasoning model wrote, when one was asked for (its parts joined)."""
+    tool_calls: Mapping[str, int] | None = None
+    """Server-side tool calls billed beside the tokens, by output item type (`snapshots.tool_calls_of`)."""
     server_seconds: float | None = None
     """`completed_at - created_at` of a completed response, when the server gives both (whole seconds
     on OpenAI): how long it took by the server's clock, for the poll schedule to learn."""
@@ -163,6 +169,7 @@ _SENT_WITH_EVERY_ROW = frozenset(
     {
         "model", "instructions", "max_output_tokens", "reasoning", "service_tier", "text", "background",
         "store", "reasoning_effort", "max_completion_tokens", "max_tokens", "response_format", "temperature",
+        "tools", "tool_choice", "max_tool_calls",
     }
 )  # fmt: skip
 """The create parameters (Responses and Chat Completions) a run sends the same with every row: a refusal

@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -48,6 +48,16 @@ class Rates(BaseModel):
     source: str | None = None
 
 
+class ToolFee(BaseModel):
+    """USD per call of one server-side tool (per container for the code interpreter), billed beside the
+    tokens; `reasoning_models`: the fee when the model reasons, where it differs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    per_call: float = Field(ge=0)
+    reasoning_models: float | None = Field(None, ge=0)
+    source: str | None = None
+
+
 class ModelPrices(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     aliases: tuple[str, ...] = ()
@@ -65,6 +75,8 @@ class PriceFile(BaseModel):
     note: str | None = None
     sources: dict[str, str] = Field(default_factory=dict)
     providers: dict[Provider, dict[str, ModelPrices]] = Field(default_factory=dict)
+    tool_calls: dict[str, ToolFee] = Field(default_factory=dict)
+    """Fees of server-side tools by the tool's `type` (`web_search`, `file_search`, ...)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,7 @@ class PriceTable:
 
     models: Mapping[tuple[str, str], ModelPrices]
     origin: str
+    tool_calls: Mapping[str, ToolFee] = field(default_factory=dict)
 
     def rates(self, provider: Provider, model: str, tier: Tier) -> Rates | None:
         """The model's prices at `tier`, or None when the table has none."""
@@ -104,7 +117,7 @@ def load_prices(path: Path | None) -> PriceTable:
     line naming it."""
     shipped = _shipped()
     if path is None:
-        return PriceTable(_index(shipped), f"rowrelay's price table of {shipped.date}")
+        return PriceTable(_index(shipped), f"rowrelay's price table of {shipped.date}", shipped.tool_calls)
     try:
         given = PriceFile.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
     except OSError as exc:
@@ -116,11 +129,13 @@ def load_prices(path: Path | None) -> PriceTable:
         where = ".".join(str(part) for part in problem["loc"]) or "the file"
         raise UsageError(f"--prices {path}: {where}: {_said(problem)}") from exc
     merged = {**_index(shipped), **_index(given)}
-    return PriceTable(merged, f"rowrelay's price table of {shipped.date}, with {path} over it")
+    origin = f"rowrelay's price table of {shipped.date}, with {path} over it"
+    return PriceTable(merged, origin, {**shipped.tool_calls, **given.tool_calls})
 
 
-_ENTRIES: dict[int, type[BaseModel]] = {1: PriceFile, 4: ModelPrices, 5: Rates}
-"""The entry a field's location (its depth) is in: the file; providers.P.MODEL; providers.P.MODEL.TIER."""
+_ENTRIES: dict[int, type[BaseModel]] = {1: PriceFile, 3: ToolFee, 4: ModelPrices, 5: Rates}
+"""The entry a field's location (its depth) is in: the file; tool_calls.TOOL; providers.P.MODEL;
+providers.P.MODEL.TIER."""
 
 
 def _said(problem: Any) -> str:

@@ -104,6 +104,10 @@ class ResponsesBackend:
             body["reasoning"] = reasoning
         if request.temperature is not None:
             body["temperature"] = request.temperature
+        if request.tools:
+            body["tools"] = list(request.tools)
+        if request.max_tool_calls is not None:
+            body["max_tool_calls"] = request.max_tool_calls
         return body
 
     async def create(self, request: RowRequest) -> Snapshot:

@@ -42,6 +42,7 @@ def snapshot_of(response: Any) -> Snapshot:
         service_tier=_field(response, "service_tier"),
         reasoning_summary=reasoning_summary_of(response) if text is not None else None,
         server_seconds=_took(response) if status == "completed" else None,
+        tool_calls=tool_calls_of(response) if text is not None else None,
     )
 
 
@@ -50,6 +51,27 @@ def _took(response: Any) -> float | None:
     if isinstance(created, int | float) and isinstance(completed, int | float) and completed >= created:
         return float(completed - created)
     return None
+
+
+_BILLED_CALLS = frozenset({"web_search_call", "file_search_call"})
+"""Output items billed per call (`prices.ToolFees`); a code interpreter is billed per container."""
+
+
+def tool_calls_of(response: Any) -> dict[str, int] | None:
+    """The server-side tool calls a response made that are billed beside its tokens, by item type
+    (`web_search_call`: 3), code interpreters as their distinct containers (`code_interpreter_call`);
+    None when it made none, the common case."""
+    counts: dict[str, int] = {}
+    containers = set()
+    for item in _field(response, "output") or ():
+        kind = _field(item, "type")
+        if kind in _BILLED_CALLS:
+            counts[kind] = counts.get(kind, 0) + 1
+        elif kind == "code_interpreter_call":
+            containers.add(_field(item, "container_id"))
+    if containers:
+        counts["code_interpreter_call"] = len(containers)
+    return counts or None
 
 
 def refusal_of(response: Any) -> str | None:

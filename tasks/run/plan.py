@@ -65,6 +65,8 @@ class RowPolicy:
     reasoning_effort: str | None = None
     temperature: float | None = None
     reasoning_summary: str | None = None
+    tools: tuple[Mapping[str, Any], ...] = ()
+    max_tool_calls: int | None = None
 
 
 def wants_submit(row: RowState, policy: RowPolicy) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rowrelay.tasks.llm import Backend, OutputEstimate, RateBudget, make_backend
+from rowrelay.tasks.llm.hosted_tools import tool_list
 from rowrelay.tasks.llm.shared import BankLink
 from rowrelay.tasks.run.context import RowContext, RunCounters
 from rowrelay.tasks.run.driver import RowDriver
@@ -109,6 +110,8 @@ def open_session(
         reasoning_effort=settings.reasoning_effort,
         temperature=settings.temperature,
         reasoning_summary=settings.reasoning_summary,
+        tools=tool_list(settings.tools),
+        max_tool_calls=settings.max_tool_calls,
     )
     lookup = prompts.__getitem__ if isinstance(prompts, Mapping) else prompts
     context = RowContext(table, backend, budget, policy, lookup, spend=spend, endpoint=endpoint)

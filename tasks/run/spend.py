@@ -7,14 +7,15 @@
 The cap (`--max-cost`) is one decision, `admit`: before each create, what the batch has spent (earlier runs
 included) + what the rows in flight are estimated to cost + this row's estimate must stay within it. An
 estimate is the row's prompt (about four characters a token, no cache hits assumed) at the input rate and
-the run's output estimate (`--max-output-tokens`, else what answers have used so far, with a margin) at
-the output rate; until ten answers have come back that estimate is a guess, and fewer rows are in flight
-than answers still to see, so no more than ten are paid for on it. A row that fits only once rows in
-flight have ended (and their estimates became what they really cost, usually less) waits for them
-(`wait`); a row that would not fit even with nothing in flight is refused, and from then on no row is
-sent this run (`capped`): rows in flight finish, the rest stay to send. So a capped run ends within one
-row's estimate of the cap. A create whose answer never came may have started a paid job: its estimate
-stays counted as spent for the rest of the run.
+the run's output estimate (`--max-output-tokens`, else what answers have used so far, with a margin) at the
+output rate, plus its server-side tool calls (`--tools`: `--max-tool-calls` of the dearest kind, else the
+mean of the answers so far, with the same margin); until ten answers have come back that estimate is a
+guess, and fewer rows are in flight than answers still to see, so no more than ten are paid for on it. A row
+that fits only once rows in flight have ended (and their estimates became what they really cost, usually
+less) waits for them (`wait`); a row that would not fit even with nothing in flight is refused, and from
+then on no row is sent this run (`capped`): rows in flight finish, the rest stay to send. So a capped run
+ends within one row's estimate of the cap. A create whose answer never came may have started a paid job: its
+estimate stays counted as spent for the rest of the run.
 
 `admit` is arithmetic on floats already in memory: far from the cap it adds no latency to a create.
 """
@@ -30,6 +31,7 @@ import pyarrow.compute as pc
 
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.llm import Snapshot
+from rowrelay.tasks.llm.hosted_tools import tool_list
 from rowrelay.tasks.llm.prices import (
     TIERS,
     PriceTable,
@@ -41,6 +43,7 @@ from rowrelay.tasks.llm.prices import (
     load_prices,
     provider_of,
 )
+from rowrelay.tasks.llm.tool_fees import fees_of_run, tool_fee
 from rowrelay.tasks.records import HOLDING_TOKEN, RowStatus, rows, usd
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
@@ -49,6 +52,8 @@ from rowrelay.tasks.state.reader import projected_cost
 __all__ = ["Admission", "Spend", "spent_so_far"]
 
 _PER_TOKEN = 1e-6
+_MARGIN = 1.25
+"""Over the mean tool fee of the answers so far, as the output estimate's margin over their mean."""
 _PRUNE_AFTER = 1.0
 """Seconds a waiting row waits for a row in flight to end before it looks for estimates left behind."""
 Admission = Literal["go", "wait", "capped"]
@@ -73,6 +78,12 @@ class Spend:
     _committed_total: float = 0.0
     _change: asyncio.Event | None = None
     """Set when an estimate is released, while rows wait for room under the cap (None: none wait)."""
+    tool_fees: dict[str, float] = field(default_factory=dict)
+    """USD per server-side tool call by output item type (`tool_fees.fees_of_run`); empty: no tools."""
+    max_tool_calls: int | None = None
+    _fees: float = 0.0
+    """What the tool calls of the responses settled this run cost, to learn a row's mean from."""
+    _settled: int = 0
     _rates: Rates | None = field(init=False)
     _pruned_at: float = float("-inf")
 
@@ -85,14 +96,17 @@ class Spend:
         problem = cap_problem(settings)
         if problem is not None:
             raise UsageError(problem)
+        prices = load_prices(settings.prices)
         return cls(
-            load_prices(settings.prices),
+            prices,
             provider_of(settings.backend),
             settings.model,
             settings.service_tier or "default",
             settings.max_cost,
             spent,
             priced_rows,
+            tool_fees=fees_of_run(prices, tool_list(settings.tools), settings.model),
+            max_tool_calls=settings.max_tool_calls,
         )
 
     @classmethod
@@ -125,6 +139,8 @@ class Spend:
         if rates is None:
             return "go"  # no cap without a price (`cap_problem`), so nothing to hold back
         estimate = (prompt_tokens * rates.input + output_tokens * rates.output) * _PER_TOKEN
+        if self.tool_fees:
+            estimate += self._tool_estimate()
         if self.cap is not None:
             if self.spent + self.lost + estimate > self.cap:
                 self.capped = True
@@ -179,7 +195,18 @@ class Spend:
         if cost is not None:
             self.spent += cost
             self.priced_rows += 1  # a row's second priced attempt counts again: the mean is per response
+            if self.tool_fees:
+                self._fees += tool_fee(snapshot.tool_calls, self.tool_fees)
+                self._settled += 1
         return cost
+
+    def _tool_estimate(self) -> float:
+        """What a row's tool calls may cost: at most `max_tool_calls` of the dearest kind when a ceiling is
+        set; else the mean of the answers so far with the output estimate's margin (nothing before the
+        first: the rows sent on that guess are as few as `admit`'s `guesses_left` keeps them)."""
+        if self.max_tool_calls is not None:
+            return self.max_tool_calls * max(self.tool_fees.values())
+        return self._fees / self._settled * _MARGIN if self._settled else 0.0
 
     def cost_of(self, snapshot: Snapshot) -> float | None:
         """What one ended response cost, at the tier it reports it was served in (the one asked for when
@@ -195,12 +222,13 @@ class Spend:
             rates = self.prices.rates(self.provider, snapshot.model, tier)
         if rates is None:
             return None
-        return cost_usd(
+        tokens = cost_usd(
             rates,
             input_tokens=snapshot.input_tokens,
             cached_tokens=snapshot.cached_tokens or 0,
             output_tokens=snapshot.output_tokens,
         )
+        return round(tokens + tool_fee(snapshot.tool_calls, self.tool_fees), 10) if self.tool_fees else tokens
 
     @property
     def known(self) -> bool:

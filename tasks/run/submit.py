@@ -225,6 +225,8 @@ class Submitter:
             reasoning_effort=policy.reasoning_effort,
             temperature=policy.temperature,
             reasoning_summary=policy.reasoning_summary,
+            tools=policy.tools,
+            max_tool_calls=policy.max_tool_calls,
         )
 
     async def _create(self, request: RowRequest) -> Created:

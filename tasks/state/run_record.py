@@ -50,6 +50,8 @@ class RunRecord:
     of releases before the option)."""
     reasoning_summary: str | None = None
     """The reasoning summary asked for (`--reasoning-summary`), so `export` writes its column; None: none."""
+    tools: list[dict[str, Any]] | None = None
+    """The server-side tools every create offered (`--tools`, the API's tool objects); None: none."""
     reading: int | None = None
     """How the input file was read (`tasks.dataset.reading`); None in records of releases before there
     was a choice, whose batches were planned with `FIRST_READING`."""
@@ -93,11 +95,11 @@ def _parsed(data: Any) -> RunRecord:
     for name, value in values.items():
         if name == "spec":
             _check_spec(value)
-        elif name == "endpoints":
+        elif name in ("endpoints", "tools"):
             if value is not None and not (
                 isinstance(value, list) and all(isinstance(v, dict) for v in value)
             ):
-                raise TypeError(f"endpoints is {value!r}")
+                raise TypeError(f"{name} is {value!r}")
         elif name == "reading":
             if value is not None and (type(value) is not int or value < 1):
                 raise TypeError(f"reading is {value!r}")

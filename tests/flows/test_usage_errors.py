@@ -94,6 +94,16 @@ _NOTHING_STARTED = {
 local Prefect server), and sends nothing before it imports Prefect."""
 
 
+_TOOL_NAMES = (
+    "(web_search, web_search_preview, code_interpreter, image_generation); for a tool that needs its own "
+    "settings (file_search's vector stores, an MCP server), give a JSON file of tool objects"
+)
+_CALLERS = (
+    "its calls are answered by the caller, and a background batch has nobody to answer them; run the rows "
+    "through an Agent Framework agent that holds the tool (--agent)"
+)
+
+
 @pytest.fixture(scope="module")
 def commands(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Preforked]:
     with preforked(tmp_path_factory.mktemp("preforked")) as server:
@@ -144,6 +154,22 @@ def test_a_run_that_passes_every_check_fails_in_these_processes_where_it_reaches
         (
             ["--reasoning-summary", "brief"],
             "--reasoning-summary: must be 'auto', 'concise' or 'detailed' (got 'brief')",
+        ),
+        (["--tools", "web_serch"], f"--tools: 'web_serch' is not a tool name {_TOOL_NAMES}"),
+        (["--tools", '[{"type": "function", "name": "lookup"}]'], f"--tools: tool 1 (function): {_CALLERS}"),
+        (["--tools", "tools.json"], "--tools: cannot read tools.json: No such file or directory"),
+        (["--max-tool-calls", "0"], "--max-tool-calls: must be at least 1 (got 0)"),
+        (
+            ["--max-tool-calls", "5"],
+            "--max-tool-calls: no --tools are given, so no row's response calls a tool",
+        ),
+        (
+            ["--tools", "web_search", "--backend", "chat", "--base-url", "http://127.0.0.1:9/v1"],
+            "--tools: Chat Completions runs no server-side tools (--backend openai or azure)",
+        ),
+        (
+            ["--tools", "web_search", "--agent", "tests.llm.agent_factories:make_agent"],
+            "--tools: an agent's tools are its own: give them to the agent its factory builds",
         ),
         (
             ["--reasoning-summary", "auto", "--backend", "chat", "--base-url", "http://127.0.0.1:9/v1"],
@@ -747,7 +773,7 @@ _TRIAGE = {
         pytest.param(["pending", "pending", "pending"], 3, False, id="no answer kept"),
     ],
 )
-@pytest.mark.parametrize("change", ["model", "schema", "effort"])
+@pytest.mark.parametrize("change", ["model", "schema", "effort", "tools"])
 def test_a_batch_is_not_resumed_asking_something_else_of_a_row_while_its_output_would_mix_both(
     case: Case, statuses: list[str], rows: int, refused: bool, change: str
 ) -> None:
@@ -763,6 +789,7 @@ def test_a_batch_is_not_resumed_asking_something_else_of_a_row_while_its_output_
         "model": ["--model", "gpt-4.1"],
         "schema": ["--schema", str(schema)],
         "effort": ["--reasoning-effort", "high"],
+        "tools": ["--tools", "web_search"],
     }[change]
     if not refused:
         case.reaches_prefect(*options)
@@ -773,6 +800,7 @@ def test_a_batch_is_not_resumed_asking_something_else_of_a_row_while_its_output_
         "model": "--model gpt-4.1 (it ran --model gpt-4.1-mini)",
         "schema": f"--schema {schema} (it had none)",
         "effort": "--reasoning-effort high (it ran without one)",
+        "tools": "--tools web_search (it ran without tools)",
     }[change]
     assert line == (
         f"error: {case.state}: {kept} rows hold their answers (or await them) from the batch's last run, "

@@ -69,7 +69,7 @@ def test_a_price_file_replaces_and_adds_entries(tmp_path: Path) -> None:
         ),
         (
             '{"provider": {}}',
-            r"provider: unknown field \(this entry takes date, unit, note, sources, providers\)$",
+            r"provider: unknown field \(this entry takes date, unit, note, sources, providers, tool_calls\)$",
         ),
     ],
 )

@@ -1,0 +1,132 @@
+"""`--tools`: the server-side tools (web search, file search, code interpreter, remote MCP servers, image
+generation) every row's create offers the model, as the Responses API's `tools` array.
+
+Only hosted tools: the server runs them inside the background response, so a row still needs nothing but
+its create and its wait. A tool the caller must run (a function, a shell, a computer) would leave the
+response waiting on rowrelay to answer it: that is an agent's work (`--agent`), and is refused here.
+
+The option's value is one string everywhere (the command line, `ROWRELAY_TOOLS`, a deployment's
+parameter): tool names separated by commas (`web_search,code_interpreter`, for the tools that need no
+configuration), a JSON file's path, or the JSON itself (an array of the API's tool objects, or one).
+`canonical` turns any of them into the JSON array sent, so the settings, `run.json` and a Dask worker
+hold the tools themselves, never a path that might mean something else later.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BY_NAME", "canonical", "tool_list"]
+
+BY_NAME: Mapping[str, Mapping[str, Any]] = {
+    "web_search": {"type": "web_search"},
+    "web_search_preview": {"type": "web_search_preview"},
+    "code_interpreter": {"type": "code_interpreter", "container": {"type": "auto"}},
+    "image_generation": {"type": "image_generation"},
+}
+"""The tools `--tools` takes by name: those the API runs with no configuration of the caller's."""
+
+_HOSTED = (
+    "web_search", "web_search_2025_08_26", "web_search_preview", "web_search_preview_2025_03_11",
+    "file_search", "code_interpreter", "mcp", "image_generation",
+)  # fmt: skip
+"""The spec's `Tool` types the server runs itself."""
+_CALLERS = (
+    "function", "custom", "computer", "computer_use_preview", "local_shell", "shell", "apply_patch",
+    "namespace", "tool_search",
+)  # fmt: skip
+"""The spec's `Tool` types whose calls the caller answers: a batch has nobody to answer them."""
+_SECRETS = ("authorization", "headers")
+"""MCP fields that carry credentials: the tools are recorded in run.json and Prefect's parameters."""
+
+
+def canonical(value: str) -> str:
+    """`value` (names, a JSON file's path, or JSON) as the compact JSON array of tool objects sent with
+    every create; `ValueError` saying what is wrong, in one line, for anything the API or a batch cannot
+    take."""
+    return json.dumps(_checked(_parsed(value.strip())), separators=(",", ":"))
+
+
+def tool_list(value: str | None) -> tuple[dict[str, Any], ...]:
+    """The tools a canonical `--tools` value holds (none for None)."""
+    return () if value is None else tuple(json.loads(value))
+
+
+def _parsed(value: str) -> Any:
+    if value.startswith(("[", "{")):
+        return _json(value, "its JSON")
+    if value.endswith(".json"):
+        path = Path(value).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"cannot read {value}: {exc.strerror or exc}") from exc
+        return _json(text, value)
+    names = [name.strip() for name in value.split(",")]
+    unknown = [name for name in names if name not in BY_NAME]
+    if unknown:
+        raise ValueError(
+            f"{unknown[0]!r} is not a tool name ({', '.join(BY_NAME)}); for a tool that needs its own "
+            "settings (file_search's vector stores, an MCP server), give a JSON file of tool objects"
+        )
+    return [dict(BY_NAME[name]) for name in dict.fromkeys(names)]
+
+
+def _json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{where} is not JSON ({exc})") from exc
+
+
+def _checked(tools: Any) -> list[dict[str, Any]]:
+    listed = [tools] if isinstance(tools, dict) else tools
+    if not isinstance(listed, list) or not listed:
+        raise ValueError("expected a JSON array of tool objects (or one tool object)")
+    for index, tool in enumerate(listed):
+        if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
+            raise ValueError(f"tool {index + 1} is not an object with a 'type'")
+        _check_tool(tool, f"tool {index + 1} ({tool['type']})")
+    return listed
+
+
+def _check_tool(tool: dict[str, Any], which: str) -> None:
+    kind = tool["type"]
+    if kind in _CALLERS:
+        raise ValueError(
+            f"{which}: its calls are answered by the caller, and a background batch has nobody to answer "
+            "them; run the rows through an Agent Framework agent that holds the tool (--agent)"
+        )
+    if kind not in _HOSTED:
+        raise ValueError(f"{which}: not a tool type the server runs ({', '.join(_HOSTED)})")
+    if kind == "file_search" and not _strings(tool.get("vector_store_ids")):
+        raise ValueError(f"{which}: needs 'vector_store_ids', the ids of the vector stores to search")
+    if kind == "code_interpreter" and "container" not in tool:
+        raise ValueError(f'{which}: needs a \'container\' (an id, or {{"type": "auto"}})')
+    if kind == "mcp":
+        _check_mcp(tool, which)
+
+
+def _check_mcp(tool: dict[str, Any], which: str) -> None:
+    if not isinstance(tool.get("server_label"), str):
+        raise ValueError(f"{which}: needs a 'server_label'")
+    if not isinstance(tool.get("server_url"), str) and not isinstance(tool.get("connector_id"), str):
+        raise ValueError(f"{which}: needs a 'server_url' (or a 'connector_id')")
+    if tool.get("require_approval") != "never":
+        raise ValueError(
+            f'{which}: needs "require_approval": "never": a call waiting for approval would stop the '
+            "row's background response, and a batch has nobody to approve it"
+        )
+    present = [name for name in _SECRETS if name in tool]
+    if present:
+        raise ValueError(
+            f"{which}: '{present[0]}' would be written to the batch's run.json and Prefect's parameters, "
+            "where no secret may go; rowrelay reaches only MCP servers that need no credentials"
+        )
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(item, str) for item in value)
