@@ -15,6 +15,7 @@ from starlette.responses import Response, StreamingResponse
 from rowrelay.tasks.emulator import delivery
 from rowrelay.tasks.emulator.context import check_context
 from rowrelay.tasks.emulator.faults import Faults
+from rowrelay.tasks.emulator.hosted_tools import check_chat_tools
 from rowrelay.tasks.emulator.jobs import Job
 from rowrelay.tasks.emulator.model import Plan
 from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, error_body, served_tier
@@ -47,6 +48,7 @@ async def create(request: Request, emu: Emulator) -> Response:
     if not isinstance(body.get("messages"), list) or not body["messages"]:
         return _error(400, "Missing required parameter: 'messages'.", "invalid_request_error", "messages")
     try:
+        check_chat_tools(body)
         json_format(body, "chat")
         check_effort(body["model"], body.get("reasoning_effort"), "reasoning_effort")
         check_temperature(body["model"], body.get("temperature"))

@@ -17,6 +17,7 @@ from rowrelay.tasks.emulator.validation import BadRequest
 # By name prefix, lower-cased, first match wins; from OpenAI's model pages (a dated snapshot such as
 # gpt-4o-2024-08-06 shares its family's window). Later family members with other windows (o1-mini's
 # 128,000, gpt-5-chat-latest's 128,000) are not told apart: rowrelay's tests need a window per family.
+# The deep research models (o3-deep-research, o4-mini-deep-research, their snapshots) have their family's.
 _WINDOWS: tuple[tuple[str, int], ...] = (
     ("gpt-4.1", 1_047_576),
     ("gpt-4o", 128_000),

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from rowrelay.tasks.emulator import delivery, streaming
 from rowrelay.tasks.emulator.context import check_context
 from rowrelay.tasks.emulator.faults import Faults
+from rowrelay.tasks.emulator.hosted_tools import check_tools
 from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, response_object
 from rowrelay.tasks.emulator.replies import error_response, json_response, model_not_found, rate_limited
 from rowrelay.tasks.emulator.service import Emulator, RateLimited
@@ -23,6 +24,7 @@ async def create_response(request: Request, emu: Emulator) -> Response:
     try:
         body = orjson.loads(await request.body())
         check_create(body, emu.config.store_policy)
+        check_tools(body)
         json_format(body, "responses")
         check_context(body, "responses")  # last: the request is well-formed, only too long
         faults = Faults.parse(

@@ -14,10 +14,12 @@ from typing import Any, Literal
 import orjson
 
 from rowrelay.tasks.emulator.config import EmulatorConfig
+from rowrelay.tasks.emulator.hosted_tools import searches_the_web
 from rowrelay.tasks.emulator.reasoning import asked_effort, effort_scale, written_summary
 from rowrelay.tasks.emulator.structured import Mangle, answer, json_format
 from rowrelay.tasks.emulator.summary import summary_chunks
 from rowrelay.tasks.emulator.tools import ToolCall, function_to_call, mention, plan_call, tool_outputs
+from rowrelay.tasks.emulator.web_search import Citation, Search, plan_searches
 from rowrelay.tasks.emulator.words import answer_words, chunk, split
 
 Outcome = Literal["completed", "failed", "incomplete", "stuck"]
@@ -44,6 +46,8 @@ class Plan:
     refusal: bool = False  # the chunks are a refusal (a `refusal` content part), not output text
     cached_tokens: int = 0  # of input_tokens, served from the prompt cache
     summary: tuple[str, ...] = ()  # the reasoning summary's deltas; none unless one was asked for
+    searches: tuple[Search, ...] = ()  # the web searches run before a text answer (web_search.py)
+    citations: tuple[Citation, ...] = ()  # the text's `url_citation`s of the pages found, one per search
 
     @property
     def text(self) -> str:
@@ -125,6 +129,13 @@ def plan_response(
         chunks, call, visible = chunk(split(REFUSAL), config.max_deltas), None, estimate_tokens(REFUSAL)
     else:
         call, chunks, visible = _answer(config, body, digest, visible, wanted, kind)
+    searches: tuple[Search, ...] = ()
+    citations: tuple[Citation, ...] = ()
+    # Only a text answer searches first, and searches cost no tokens (web_search.py). The input is
+    # flattened again only then: it may be megabytes.
+    if call is None and kind != "refusal" and searches_the_web(body):
+        prompt = text_of_input(body.get("input"))
+        searches, citations = plan_searches(config.seed, digest, body, prompt, "".join(chunks))
     input_tokens = prompt_tokens(body)
     return Plan(
         queue_delay=0.0 if not background else min(0.5, 0.1 * work_time),
@@ -140,6 +151,8 @@ def plan_response(
         cached_tokens=cached_tokens(input_tokens, config.cached_share),
         # Drawn apart from the answer and not counted: asking for a summary changes no other field.
         summary=summary_chunks(config.seed, digest, written_summary(body), config.max_deltas),
+        searches=searches,
+        citations=citations,
     )
 
 

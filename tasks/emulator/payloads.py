@@ -8,10 +8,12 @@ what the official SDK parses.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
+from rowrelay.tasks.emulator import search_events as searches
 from rowrelay.tasks.emulator.reasoning import echoed
 from rowrelay.tasks.emulator.structured import echo
 from rowrelay.tasks.emulator.summary import summary_event, summary_parts
@@ -65,6 +67,7 @@ def response_object(
         "incomplete_details": None,
         "instructions": body.get("instructions"),
         "max_output_tokens": body.get("max_output_tokens"),
+        "max_tool_calls": body.get("max_tool_calls"),
         "metadata": body.get("metadata") or {},
         "model": body.get("model"),
         "output": output_items(record, seen, include),
@@ -116,9 +119,11 @@ def output_items(record: Record, seen: tuple[Entry, ...], include: frozenset[str
     items: list[dict[str, Any]] = []
     if "reasoning_added" in kinds:
         items.append(reasoning_item(record, include, done="reasoning_done" in kinds))
+    items += searches.search_items(record, seen, include)
     if "message_added" in kinds:
         status = _item_status(record, kinds, "message_done")
-        items.append(message_item(record, _text_so_far(record, seen), status, refusal=record.plan.refusal))
+        text, annotations = _text_so_far(record, seen), searches.annotations_so_far(record, seen)
+        items.append(message_item(record, text, status, refusal=record.plan.refusal, annotations=annotations))
     if "call_added" in kinds:
         status = _item_status(record, kinds, "call_done")
         items.append(function_call_item(record, _arguments_so_far(record, seen), status))
@@ -141,8 +146,10 @@ def reasoning_item(record: Record, include: frozenset[str], *, done: bool) -> di
     return item
 
 
-def message_item(record: Record, text: str | None, status: str, *, refusal: bool = False) -> dict[str, Any]:
-    content = [] if text is None else [refusal_part(text) if refusal else output_text_part(text)]
+def message_item(
+    record: Record, text: str | None, status: str, *, refusal: bool = False, annotations: Sequence[Any] = ()
+) -> dict[str, Any]:
+    content = [] if text is None else [refusal_part(text) if refusal else output_text_part(text, annotations)]
     return {
         "id": record.message_id,
         "type": "message",
@@ -166,8 +173,8 @@ def function_call_item(record: Record, arguments: str, status: str) -> dict[str,
     }
 
 
-def output_text_part(text: str) -> dict[str, Any]:
-    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+def output_text_part(text: str, annotations: Sequence[Any] = ()) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": list(annotations), "logprobs": []}
 
 
 def refusal_part(text: str) -> dict[str, Any]:
@@ -198,6 +205,8 @@ def stream_event(
         event = {"type": f"response.{name}", "response": snapshot}
     elif kind in _ITEM_KINDS:
         event = _output_item_event(record, kind, seen, include)
+    elif kind in searches.SEARCH_KINDS:
+        event = searches.search_event(record, entry, include)
     elif kind in _SUMMARY_KINDS:
         event = summary_event(kind, record.reasoning_id, record.plan.summary, entry.chunk)
     elif kind == "error":
@@ -231,8 +240,8 @@ def _arguments_so_far(record: Record, seen: tuple[Entry, ...]) -> str:
 
 
 def _answer_index(record: Record) -> int:
-    """The answer's (message or function call) output index: after the reasoning item if there is one."""
-    return 1 if record.plan.reasoning else 0
+    """The answer's (message or function call) output index: after the reasoning item and the searches."""
+    return (1 if record.plan.reasoning else 0) + len(record.plan.searches)
 
 
 def _output_item_event(
@@ -251,9 +260,10 @@ def _output_item_event(
         output_index, item = _answer_index(record), function_call_item(record, arguments, status)
     else:
         text = None if phase == "added" else _text_so_far(record, seen)
+        annotations = searches.annotations_so_far(record, seen)
         output_index, item = (
             _answer_index(record),
-            message_item(record, text, status, refusal=record.plan.refusal),
+            message_item(record, text, status, refusal=record.plan.refusal, annotations=annotations),
         )
     return {"type": f"response.output_item.{phase}", "output_index": output_index, "item": item}
 
@@ -275,13 +285,15 @@ def _arguments_event(record: Record, entry: Entry, arguments: str) -> dict[str, 
 
 
 def _text_event(record: Record, entry: Entry, seen: tuple[Entry, ...]) -> dict[str, Any]:
-    """The message's content part and text events: part added, deltas, text done, part done (a refusal's
-    part has `response.refusal.delta` and `.done` events instead of `output_text` ones)."""
+    """The message's content part and text events: part added, deltas, annotations, text done, part done (a
+    refusal's part has `response.refusal.delta` and `.done` events instead of `output_text` ones)."""
     where = {"item_id": record.message_id, "output_index": _answer_index(record), "content_index": 0}
     refusal = record.plan.refusal
     part = refusal_part if refusal else output_text_part
     if entry.kind == "part_added":
         return {"type": "response.content_part.added", **where, "part": part("")}
+    if entry.kind == "annotation_added":
+        return searches.annotation_event(record, entry, where)
     if entry.kind == "delta":
         delta = record.plan.chunks[entry.chunk]
         if refusal:
@@ -292,7 +304,9 @@ def _text_event(record: Record, entry: Entry, seen: tuple[Entry, ...]) -> dict[s
         if refusal:
             return {"type": "response.refusal.done", **where, "refusal": text}
         return {"type": "response.output_text.done", **where, "text": text, "logprobs": []}
-    return {"type": "response.content_part.done", **where, "part": part(text)}  # part_done
+    notes = searches.annotations_so_far(record, seen)
+    done = refusal_part(text) if refusal else output_text_part(text, notes)
+    return {"type": "response.content_part.done", **where, "part": done}  # part_done
 
 
 def _error_event(shape: str) -> dict[str, Any]:

@@ -24,9 +24,15 @@ EntryKind = Literal[
     "summary_text_done",
     "summary_part_done",
     "reasoning_done",
+    "search_added",
+    "search_in_progress",
+    "search_searching",
+    "search_completed",
+    "search_done",
     "message_added",
     "part_added",
     "delta",
+    "annotation_added",
     "text_done",
     "part_done",
     "message_done",
@@ -47,7 +53,8 @@ class Entry(NamedTuple):
 
     offset: float
     kind: EntryKind
-    chunk: int = -1  # for deltas: index into plan.chunks (plan.call.chunks, plan.summary for theirs)
+    chunk: int = -1  # for deltas: index into plan.chunks (plan.call.chunks, plan.summary for theirs);
+    # for a search's events, into plan.searches; for an annotation, into plan.citations
 
 
 CREATED = (Entry(0.0, "created"),)
@@ -158,6 +165,7 @@ def build_timeline(plan: Plan, *, background: bool, queued: bool = True) -> tupl
             entries += [Entry(start, "summary_delta", i) for i in range(len(plan.summary))]
             entries += [Entry(start, "summary_text_done"), Entry(start, "summary_part_done")]
         entries.append(Entry(start, "reasoning_done"))
+    searched = _searches(plan, entries, start, end)
     if plan.call is not None:
         # A function call streams as one output item whose arguments arrive in deltas (no content part).
         head: list[EntryKind] = ["call_added"]
@@ -171,11 +179,33 @@ def build_timeline(plan: Plan, *, background: bool, queued: bool = True) -> tupl
             ["text_done", "part_done", "message_done"],
         )
         chunks = len(plan.chunks)
-    entries += [Entry(start, kind) for kind in head]
+    entries += [Entry(searched, kind) for kind in head]
     sent = chunks // 2 if plan.outcome == "failed" else chunks
-    entries += [Entry(start + (end - start) * (i + 1) / max(1, chunks), delta, i) for i in range(sent)]
+    entries += [Entry(searched + (end - searched) * (i + 1) / max(1, chunks), delta, i) for i in range(sent)]
     if plan.outcome == "failed":
         entries += [Entry(end, "error"), Entry(end, "terminal")]
     else:
+        # The citations are added once the text is written, before it is done (a call has none).
+        entries += [Entry(end, "annotation_added", i) for i in range(len(plan.citations))]
         entries += [*(Entry(end, kind) for kind in tail), Entry(end, "terminal")]
     return tuple(entries)
+
+
+SEARCH_SHARE = 0.5
+"""The share of the work time a response with web searches spends searching, before it writes."""
+
+
+def _searches(plan: Plan, entries: list[Entry], start: float, end: float) -> float:
+    """Append the searches' entries, one search after another from `start`, each in its own equal slice
+    of the searching time; returns when the answer starts (`start` when there are none)."""
+    count = len(plan.searches)
+    if not count:
+        return start
+    searching = (end - start) * SEARCH_SHARE
+    for index in range(count):
+        begun = start + searching * index / count
+        found = start + searching * (index + 1) / count
+        entries += [Entry(begun, "search_added", index), Entry(begun, "search_in_progress", index)]
+        entries.append(Entry((begun + found) / 2, "search_searching", index))
+        entries += [Entry(found, "search_completed", index), Entry(found, "search_done", index)]
+    return start + searching

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from rowrelay.tasks.emulator.hosted_tools import echo_hosted
 from rowrelay.tasks.emulator.schema_values import Draw, draw_value
 
 _MENTION_LIMIT = 200  # characters of each tool output quoted back; outputs may be megabytes
@@ -107,8 +108,9 @@ def plan_call(tool: Mapping[str, Any], seed: int, digest: bytes, max_deltas: int
 
 def echo_tools(tools: Any) -> Any:
     """The request's tools as a Response echoes them: function tools with every field the spec's
-    `FunctionTool` requires. `strict` omitted means strict when the schema allows it (the spec's words:
-    "Responses attempts to use strict validation when the schema is compatible")."""
+    `FunctionTool` requires, hosted tools with their defaults (`echo_hosted`). `strict` omitted means
+    strict when the schema allows it (the spec's words: "Responses attempts to use strict validation when
+    the schema is compatible")."""
     if not isinstance(tools, list):
         return tools
     echoed = []
@@ -123,6 +125,8 @@ def echo_tools(tools: Any) -> Any:
                 "parameters": parameters,
                 "strict": strict,
             }
+        elif isinstance(tool, dict):
+            tool = echo_hosted(tool)
         echoed.append(tool)
     return echoed
 

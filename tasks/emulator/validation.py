@@ -51,7 +51,7 @@ def check_create(body: Any, store_policy: str) -> None:
     tier = body.get("service_tier")
     if tier is not None and tier not in SERVICE_TIERS:
         raise BadRequest(
-            f"Invalid value: {tier!r}. Supported values are: {_listed(SERVICE_TIERS)}.",
+            f"Invalid value: {tier!r}. Supported values are: {listed(SERVICE_TIERS)}.",
             "service_tier",
             "invalid_value",
         )
@@ -62,7 +62,7 @@ def check_create(body: Any, store_policy: str) -> None:
 def _check_reasoning(model: str, reasoning: Any) -> None:
     if reasoning is not None and not isinstance(reasoning, dict):
         raise BadRequest(
-            f"Invalid type for 'reasoning': expected an object, but got {_json_type(reasoning)} instead.",
+            f"Invalid type for 'reasoning': expected an object, but got {json_type(reasoning)} instead.",
             "reasoning",
             "invalid_type",
         )
@@ -75,16 +75,16 @@ def check_effort(model: str, effort: Any, param: str) -> None:
 
     `param` names the field: `reasoning.effort` on the Responses API, `reasoning_effort` on Chat
     Completions. Null asks for the model's default, which every model accepts."""
-    _check_choice(effort, param, EFFORTS, allowed_efforts(model))
+    check_choice(effort, param, EFFORTS, allowed_efforts(model))
 
 
 def _check_summary(model: str, summary: Any) -> None:
     """Refuse a `reasoning.summary` the spec does not know, or any on a model that does not reason, in
     the words and order effort's are refused in. Null asks for no summary, which every model accepts."""
-    _check_choice(summary, "reasoning.summary", SUMMARIES, SUMMARIES if is_reasoning_model(model) else ())
+    check_choice(summary, "reasoning.summary", SUMMARIES, SUMMARIES if is_reasoning_model(model) else ())
 
 
-def _check_choice(value: Any, param: str, known: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+def check_choice(value: Any, param: str, known: tuple[str, ...], allowed: tuple[str, ...]) -> None:
     """Refuse a string field outside the spec's `known` values, or outside those the model takes
     (`allowed`; none: the model takes no such field), in the service's words and order. Null asks for
     the default, which every model accepts."""
@@ -92,13 +92,13 @@ def _check_choice(value: Any, param: str, known: tuple[str, ...], allowed: tuple
         return
     if not isinstance(value, str):
         raise BadRequest(
-            f"Invalid type for '{param}': expected a string, but got {_json_type(value)} instead.",
+            f"Invalid type for '{param}': expected a string, but got {json_type(value)} instead.",
             param,
             "invalid_type",
         )
     if value not in known:
         raise BadRequest(
-            f"Invalid value: {value!r}. Supported values are: {_listed(known)}.", param, "invalid_value"
+            f"Invalid value: {value!r}. Supported values are: {listed(known)}.", param, "invalid_value"
         )
     if not allowed:
         raise BadRequest(
@@ -109,7 +109,7 @@ def _check_choice(value: Any, param: str, known: tuple[str, ...], allowed: tuple
     if value not in allowed:
         raise BadRequest(
             f"Unsupported value: '{param}' does not support {value!r} with this model. "
-            f"Supported values are: {_listed(allowed)}.",
+            f"Supported values are: {listed(allowed)}.",
             param,
             "unsupported_value",
         )
@@ -125,7 +125,7 @@ def check_temperature(model: str, temperature: Any) -> None:
         return
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):  # a bool is an int
         raise BadRequest(
-            f"Invalid type for 'temperature': expected a decimal, but got {_json_type(temperature)} instead.",
+            f"Invalid type for 'temperature': expected a decimal, but got {json_type(temperature)} instead.",
             "temperature",
             "invalid_type",
         )
@@ -153,13 +153,15 @@ def check_temperature(model: str, temperature: Any) -> None:
         )
 
 
-def _listed(values: tuple[str, ...]) -> str:
-    """`'a', 'b', and 'c'`: how the service lists the values a field takes."""
+def listed(values: tuple[str, ...]) -> str:
+    """`'a', 'b', and 'c'`: how the service lists the values a field takes (`'a' and 'b'` for two)."""
     quoted = [repr(value) for value in values]
+    if len(quoted) < 3:
+        return " and ".join(quoted)
     return ", ".join(quoted[:-1]) + ", and " + quoted[-1]
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
     """A value's JSON type as the service names it in an `invalid_type` message."""
     if isinstance(value, bool):  # before int: a bool is an int to Python
         return "a boolean"

@@ -72,7 +72,9 @@ def check_grammar(
     assert {e["output_index"] for e in events if "summary_index" in e} <= {0}
 
 
-def check_refusal(spec: Spec, exc: openai.BadRequestError, param: str, code: str, message: str) -> None:
+def check_refusal(
+    spec: Spec, exc: openai.BadRequestError, param: str, code: str | None, message: str
+) -> None:
     body: dict[str, Any] = exc.response.json()
     spec.check("ErrorResponse", body)
     assert exc.status_code == 400

@@ -1,0 +1,165 @@
+"""Checks the web search tests share: the tools they send, a searched answer's items and citations, and
+the event order of a searched answer's stream."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from openai.types.responses import (
+    Response,
+    ResponseFunctionWebSearch,
+    ResponseIncludable,
+    ResponseOutputMessage,
+    ResponseOutputText,
+    ResponseReasoningItem,
+    ToolParam,
+    WebSearchPreviewToolParam,
+    WebSearchToolParam,
+)
+from openai.types.responses.response_function_web_search import ActionSearch
+from openai.types.responses.response_output_text import AnnotationURLCitation
+
+from tests.emulator.contract import Spec, check_event
+
+WEB_SEARCH: WebSearchToolParam = {"type": "web_search"}
+WEB_SEARCH_PREVIEW: WebSearchPreviewToolParam = {"type": "web_search_preview"}
+WEB_SEARCH_TYPES = (
+    "web_search",
+    "web_search_2025_08_26",
+    "web_search_preview",
+    "web_search_preview_2025_03_11",
+)
+MCP_NEVER: ToolParam = {
+    "type": "mcp",
+    "server_label": "tickets",
+    "server_url": "https://mcp.example.com/sse",
+    "require_approval": "never",
+}
+FILE_SEARCH: ToolParam = {"type": "file_search", "vector_store_ids": ["vs_123"]}
+SEARCHES = {
+    "gpt-4.1": (1, 3),
+    "o3": (1, 3),
+    "o3-deep-research": (3, 8),
+    "o4-mini-deep-research-2025-06-26": (3, 8),
+}
+"""How many searches each model runs, at least and at most."""
+SEARCH_ID = re.compile(r"ws_[0-9a-f]{48}")
+SOURCES: ResponseIncludable = "web_search_call.action.sources"
+
+
+def searches_of(response: Response) -> list[ResponseFunctionWebSearch]:
+    """The web search items, checked to come after any reasoning item and before the one message, each
+    typed by the SDK (not an unknown item) and completed, with a search action."""
+    kinds = [item.type for item in response.output]
+    reasoning = kinds.count("reasoning")
+    assert kinds == ["reasoning"] * reasoning + ["web_search_call"] * (len(kinds) - reasoning - 1) + [
+        "message"
+    ]
+    assert reasoning <= 1
+    assert all(isinstance(item, ResponseReasoningItem) for item in response.output[:reasoning])
+    searches = [item for item in response.output if isinstance(item, ResponseFunctionWebSearch)]
+    assert len(searches) == len(kinds) - reasoning - 1, "every search is typed as the SDK's own item"
+    for search in searches:
+        assert SEARCH_ID.fullmatch(search.id), search.id
+        assert search.status == "completed"
+        assert isinstance(search.action, ActionSearch)
+        assert search.action.query
+        assert search.action.queries == [search.action.query]
+    assert len({search.id for search in searches}) == len(searches)
+    return searches
+
+
+def text_part(response: Response) -> ResponseOutputText:
+    message = response.output[-1]
+    assert isinstance(message, ResponseOutputMessage)
+    (part,) = message.content
+    assert isinstance(part, ResponseOutputText)
+    return part
+
+
+def check_citations(response: Response, prompt: str) -> list[AnnotationURLCitation]:
+    """One `url_citation` per search, in order: its page on example.com (the search's source, as cited),
+    over its own stretch of whole words of the text, the stretches one after another. Each query is
+    words of the prompt."""
+    searches = searches_of(response)
+    part = text_part(response)
+    citations = [note for note in part.annotations if isinstance(note, AnnotationURLCitation)]
+    assert len(citations) == len(part.annotations) == len(searches)
+    words = set(re.findall(r"[A-Za-z0-9][A-Za-z0-9'-]*", prompt))
+    end = 0
+    for search, citation in zip(searches, citations, strict=True):
+        assert search.action.type == "search"
+        assert search.action.query is not None
+        assert set(search.action.query.split()) <= words, search.action.query
+        assert citation.url.startswith("https://example.com/")
+        assert citation.url.endswith("?utm_source=openai")
+        assert citation.title
+        assert end <= citation.start_index < citation.end_index <= len(part.text)
+        cited = part.text[citation.start_index : citation.end_index]
+        assert cited == cited.strip(), "a citation covers whole words, from the first letter to the last"
+        assert citation.start_index == 0 or part.text[citation.start_index - 1].isspace()
+        assert citation.end_index == len(part.text) or part.text[citation.end_index].isspace()
+        end = citation.end_index
+    return citations
+
+
+SEARCH_EVENTS = (
+    "response.output_item.added",
+    "response.web_search_call.in_progress",
+    "response.web_search_call.searching",
+    "response.web_search_call.completed",
+    "response.output_item.done",
+)
+"""The events of one web search, in the order the service sends them."""
+ANNOTATION = "response.output_text.annotation.added"
+
+
+def check_search_stream(
+    spec: Spec, events: list[dict[str, Any]], *, background: bool, reasoning: bool
+) -> int:
+    """Every event against the spec and the SDK, numbered 0, 1, 2, ...; the whole order of a searched
+    answer: the reasoning item, each search's five events, the message with its deltas, one annotation
+    per search after them, the done events carrying the annotations. Returns the number of searches."""
+    for event in events:
+        check_event(spec, event)
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    types = [e["type"] for e in events]
+    count = types.count("response.web_search_call.searching")
+    deltas = types.count("response.output_text.delta")
+    head = ["response.created", *(["response.queued"] if background else []), "response.in_progress"]
+    head += ["response.output_item.added", "response.output_item.done"] if reasoning else []
+    message = ["response.output_item.added", "response.content_part.added"]
+    message += ["response.output_text.delta"] * deltas + [ANNOTATION] * count
+    tail = ["response.output_text.done", "response.content_part.done", "response.output_item.done"]
+    assert types == [*head, *SEARCH_EVENTS * count, *message, *tail, "response.completed"]
+    final = events[-1]["response"]
+    first = 1 if reasoning else 0
+    for index in range(count):
+        added, *progress, done = (e for e in events if e.get("output_index") == first + index)
+        item = final["output"][first + index]
+        action = {key: value for key, value in item["action"].items() if key != "sources"}
+        assert added["item"] == {**item, "status": "in_progress", "action": action}, "sources come once done"
+        assert done["item"] == item
+        assert {e["item_id"] for e in progress} == {item["id"]}
+        assert all(set(e) == {"type", "output_index", "item_id", "sequence_number"} for e in progress)
+    notes = [e for e in events if e["type"] == ANNOTATION]
+    part = final["output"][-1]["content"][0]
+    assert [e["annotation"] for e in notes] == part["annotations"]
+    assert [e["annotation_index"] for e in notes] == list(range(count))
+    assert {(e["item_id"], e["output_index"], e["content_index"]) for e in notes} <= {
+        (final["output"][-1]["id"], first + count, 0)
+    }
+    by_type = {e["type"]: e for e in events}
+    assert by_type["response.output_text.done"]["text"] == part["text"]
+    assert by_type["response.content_part.done"]["part"] == part
+    assert by_type["response.output_item.done"]["item"] == final["output"][-1]
+    return count
+
+
+CODE: ToolParam = {"type": "code_interpreter", "container": {"type": "auto"}}
+
+
+def mcp(**fields: Any) -> dict[str, Any]:
+    """An MCP tool on a server of a reserved domain, with `fields` added."""
+    return {"type": "mcp", "server_label": "tickets", "server_url": "https://mcp.example.com/sse", **fields}
