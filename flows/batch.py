@@ -38,7 +38,7 @@ from rowrelay.flows.run_logs import sent_to_flow_run
 from rowrelay.flows.targets import Target, recorded_endpoints, resolve_targets
 from rowrelay.flows.tracked_flow import flow  # recorded in the local Prefect server when called
 from rowrelay.tasks.dataset import PreparedInput
-from rowrelay.tasks.llm.hosted_tools import tool_list
+from rowrelay.tasks.hosted_tools import tool_list
 from rowrelay.tasks.run import open_table
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import RunRecord, StateTable, of_input, summarize, write_run_record

@@ -33,7 +33,7 @@ from rowrelay.flows.backends import backend_name
 from rowrelay.flows.cli_errors import state_problem
 from rowrelay.flows.request import BatchRequest
 from rowrelay.tasks.errors import DamagedFileError, UsageError
-from rowrelay.tasks.llm.hosted_tools import tool_list
+from rowrelay.tasks.hosted_tools import tool_list
 from rowrelay.tasks.records import HOLDING_TOKEN
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import read_run_record, read_table

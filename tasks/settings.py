@@ -17,7 +17,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rowrelay.tasks.errors import UsageError
-from rowrelay.tasks.llm.hosted_tools import canonical
+from rowrelay.tasks.hosted_tools import canonical
 from rowrelay.tasks.records import DEFAULT_HOME, DEFAULT_STATE_DIR, POLL_STREAMS, WaitMode
 from rowrelay.tasks.urls import CREDENTIALS_IN_URL, HttpUrl
 

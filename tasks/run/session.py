@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rowrelay.tasks.hosted_tools import tool_list
 from rowrelay.tasks.llm import Backend, OutputEstimate, RateBudget, make_backend
-from rowrelay.tasks.llm.hosted_tools import tool_list
 from rowrelay.tasks.llm.shared import BankLink
 from rowrelay.tasks.run.context import RowContext, RunCounters
 from rowrelay.tasks.run.driver import RowDriver

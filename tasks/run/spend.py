@@ -30,8 +30,8 @@ from typing import Any, Literal
 import pyarrow.compute as pc
 
 from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.hosted_tools import tool_list
 from rowrelay.tasks.llm import Snapshot
-from rowrelay.tasks.llm.hosted_tools import tool_list
 from rowrelay.tasks.llm.prices import (
     TIERS,
     PriceTable,

@@ -67,11 +67,13 @@ def test_how_each_scheduled_run_sends_is_what_run_takes(
     deploy time now, as `run` takes them, and seen in the deployment's parameters (the Prefect UI)."""
     prices = tmp_path / "prices.json"
     prices.write_text("{}")
+    tools = tmp_path / "tools.json"
+    tools.write_text('[{"type": "web_search"}]')
     code, said, served = _deploy(
         tmp_path, monkeypatch, "--mode", "stream", "--rpm", "1200", "--tpm", "90000", "--poll-rpm", "6000",
         "--max-in-flight", "40", "--max-attempts", "2", "--max-cost", "5", "--instructions", "Be brief.",
         "--give-up-after", "600", "--prices", str(prices), "--reasoning-effort", "low", "--temperature", "0",
-        "--max-output-tokens", "2000",
+        "--max-output-tokens", "2000", "--tools", str(tools), "--max-tool-calls", "8",
     )  # fmt: skip
     assert code == 0, said
     parameters = served[0]["parameters"]
@@ -79,7 +81,7 @@ def test_how_each_scheduled_run_sends_is_what_run_takes(
         "mode": "stream", "rpm": 1200, "tpm": 90_000, "poll_rpm": 6000, "max_in_flight": 40,
         "max_attempts": 2, "max_cost": 5.0, "instructions": "Be brief.", "give_up_after": 600.0,
         "prices": str(prices.resolve()), "reasoning_effort": "low", "temperature": 0.0,
-        "max_output_tokens": 2000,
+        "max_output_tokens": 2000, "tools": '[{"type":"web_search"}]', "max_tool_calls": 8,
     }  # fmt: skip
     assert {name: parameters.get(name) for name in expected} == expected
 
@@ -92,6 +94,7 @@ def test_how_each_scheduled_run_sends_is_what_run_takes(
         ("--max-cost", "-1", "max-cost"),
         ("--reasoning-effort", "lots", "reasoning-effort"),
         ("--temperature", "9", "temperature"),
+        ("--tools", "web", "tools"),
     ],
 )
 def test_a_bad_run_option_is_refused_before_anything_is_served(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from rowrelay.tasks.errors import UsageError
-from rowrelay.tasks.llm.hosted_tools import tool_list
+from rowrelay.tasks.hosted_tools import tool_list
 from rowrelay.tasks.llm.prices import load_prices
 from rowrelay.tasks.llm.snapshots import snapshot_of, tool_calls_of
 from rowrelay.tasks.llm.tool_fees import fees_of_run, tool_fee

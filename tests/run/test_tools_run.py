@@ -1,0 +1,85 @@
+"""A run's server-side tools reach every create, each row's cost counts the searches its response made,
+and a deep research model asked without a tool stops the run: against the real emulator over a real
+socket, through the official SDK."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from rowrelay.tasks.llm import BackendRefusedError
+from rowrelay.tasks.llm.prices import cost_usd, load_prices
+from rowrelay.tasks.state import load
+from tests.support.runs import run_batch
+
+ROWS = 8
+
+
+@pytest.fixture
+def emu() -> Any:
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"), seed=5)) as running:
+        yield running
+
+
+@pytest.mark.parametrize(
+    ("mode", "model", "fee"), [("poll", "gpt-4.1-mini", 0.025), ("stream", "o4-mini", 0.01)]
+)
+async def test_every_create_offers_the_runs_tools_and_each_rows_cost_counts_its_searches(
+    emu: Any, tmp_path: Path, mode: str, model: str, fee: float
+) -> None:
+    """Web search preview is billed $25 per 1,000 calls on a model that does not reason, $10 on one that
+    does; a row's cost is its tokens plus its response's searches, at most `max_tool_calls` of them."""
+    await run_batch(
+        emu,
+        tmp_path / "batch",
+        rows=ROWS,
+        mode=mode,
+        model=model,
+        tools="web_search_preview",
+        max_tool_calls=2,
+    )
+    frame = load(tmp_path / "batch")
+    assert (frame["status"] == "completed").all()
+    rates = load_prices(None).rates("openai", model, "default")
+    assert rates is not None
+    searches = []
+    async with openai.AsyncOpenAI(base_url=emu.url, api_key="x") as client:
+        for row in frame.itertuples():
+            response = await client.responses.retrieve(str(row.response_id))
+            assert [tool.type for tool in response.tools] == ["web_search_preview"]
+            assert response.max_tool_calls == 2
+            made = sum(item.type == "web_search_call" for item in response.output)
+            assert response.usage is not None
+            tokens = cost_usd(
+                rates,
+                input_tokens=response.usage.input_tokens,
+                cached_tokens=response.usage.input_tokens_details.cached_tokens,
+                output_tokens=response.usage.output_tokens,
+            )
+            assert row.cost_usd == pytest.approx(tokens + made * fee, abs=1e-9)
+            searches.append(made)
+    assert set(searches) <= {1, 2}
+    assert 2 in searches  # the ceiling was reached by some rows, never passed
+
+
+async def test_a_deep_research_model_asked_without_a_tool_stops_the_run_and_with_one_completes(
+    emu: Any, tmp_path: Path
+) -> None:
+    """OpenAI refuses a deep research create that offers no web search, file search or MCP tool: the same
+    400 for every row, so the run stops at once with the server's words and no row fails."""
+    with pytest.raises(
+        BackendRefusedError, match=r"every create is refused for its tools \(400\): Deep research"
+    ):
+        await run_batch(emu, tmp_path / "without", rows=ROWS, model="o4-mini-deep-research")
+    assert emu.emulator.listing() == []
+    assert set(load(tmp_path / "without")["status"]) <= {"pending", "orphaned"}
+    await run_batch(
+        emu, tmp_path / "with", rows=ROWS, model="o4-mini-deep-research", tools="web_search_preview"
+    )
+    frame = load(tmp_path / "with")
+    assert (frame["status"] == "completed").all()
+    assert (frame["cost_usd"] > 0).all()
