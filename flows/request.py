@@ -20,6 +20,7 @@ from rowrelay.flows.cluster import ClusterChoice, check_cost_cap
 from rowrelay.flows.outcome import FailThreshold
 from rowrelay.tasks.dataset.input_spec import InputSpec
 from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.hosted_tools import research_problem, tool_list
 from rowrelay.tasks.run.endpoints import Endpoint, EndpointsSource, load_endpoints
 from rowrelay.tasks.settings import Settings, load_settings
 
@@ -190,6 +191,10 @@ def _refuse_unsendable(settings: Settings, agent: str | None) -> None:
             raise UsageError(
                 f"{option}: an agent's tools are its own: give them to the agent its factory builds"
             )
+    if agent is None and settings.backend != "agent":
+        problem = research_problem(settings.model, tool_list(settings.tools))
+        if problem is not None:
+            raise UsageError(problem)
     if settings.max_tool_calls is not None and settings.tools is None:
         raise UsageError("--max-tool-calls: no --tools are given, so no row's response calls a tool")
 

@@ -15,11 +15,12 @@ hold the tools themselves, never a path that might mean something else later.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BY_NAME", "canonical", "tool_list"]
+__all__ = ["BY_NAME", "canonical", "research_problem", "tool_family", "tool_list"]
 
 BY_NAME: Mapping[str, Mapping[str, Any]] = {
     "web_search": {"type": "web_search"},
@@ -53,6 +54,27 @@ def canonical(value: str) -> str:
 def tool_list(value: str | None) -> tuple[dict[str, Any], ...]:
     """The tools a canonical `--tools` value holds (none for None)."""
     return () if value is None else tuple(json.loads(value))
+
+
+_RESEARCH = ("web_search", "web_search_preview", "file_search", "mcp")
+"""The tool families a deep research model gathers its sources with: OpenAI refuses it a create without."""
+
+
+def research_problem(model: str, tools: tuple[dict[str, Any], ...]) -> str | None:
+    """Why every create of a deep research model would be refused (no tool to research with), else None:
+    said before anything starts rather than by the server at the first create."""
+    if "deep-research" not in model or any(tool_family(str(tool.get("type"))) in _RESEARCH for tool in tools):
+        return None
+    return (
+        f"--model {model}: a deep research model needs a web search, file search or MCP tool to research "
+        "with, and OpenAI refuses it any create without one: add --tools web_search_preview (or a JSON file "
+        "of file_search or mcp tools)"
+    )
+
+
+def tool_family(kind: str) -> str:
+    """A dated tool type's family (`web_search_preview_2025_03_11`: `web_search_preview`)."""
+    return re.sub(r"_\d{4}_\d{2}_\d{2}$", "", kind)
 
 
 def _parsed(value: str) -> Any:

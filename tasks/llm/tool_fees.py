@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from rowrelay.tasks.hosted_tools import tool_family
 from rowrelay.tasks.llm.prices import PriceTable, ToolFee
 
 __all__ = ["fees_of_run", "tool_fee"]
@@ -32,7 +33,7 @@ def fees_of_run(table: PriceTable, tools: tuple[Mapping[str, Any], ...], model: 
     a tool the table has no fee for costs nothing here, as a tool with no fee (MCP) does."""
     fees: dict[str, float] = {}
     for tool in tools:
-        family = _family(str(tool.get("type")))
+        family = tool_family(str(tool.get("type")))
         fee = table.tool_calls.get(family)
         item = _ITEM_OF_TOOL.get(family)
         if fee is not None and item is not None and item not in fees:
@@ -45,10 +46,6 @@ def tool_fee(calls: Mapping[str, int] | None, fees: Mapping[str, float]) -> floa
     if not calls or not fees:
         return 0.0
     return sum(count * fees.get(item, 0.0) for item, count in calls.items())
-
-
-def _family(kind: str) -> str:
-    return re.sub(r"_\d{4}_\d{2}_\d{2}$", "", kind)
 
 
 def _per_call(fee: ToolFee, model: str) -> float:
