@@ -129,7 +129,7 @@ async def run_batch(
     (`auto`, `concise`, `detailed`) puts each row's reasoning summary in a `reasoning_summary` column.
     `tools` offers the model server-side tools (web search, file search, code interpreter, a remote MCP
     server): names (`"web_search"`), a JSON file, or the API's tool objects themselves (a list of dicts);
-    `max_tool_calls` bounds the calls one row's response makes (tasks/llm/hosted_tools.py).
+    `max_tool_calls` bounds the calls one row's response makes (tasks/hosted_tools.py).
     `fail_when_failed` (`N` or `P%`): past that many rows that did not complete, the flow run ends
     `Failed` instead of `Completed` with the counts (flows/outcome.py).
     `endpoints` (a TOML or JSON file, or a list of entries) spreads the rows across several endpoints,

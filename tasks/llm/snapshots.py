@@ -54,7 +54,7 @@ def _took(response: Any) -> float | None:
 
 
 _BILLED_CALLS = frozenset({"web_search_call", "file_search_call"})
-"""Output items billed per call (`prices.ToolFees`); a code interpreter is billed per container."""
+"""Output items billed per call (`tool_fees`); a code interpreter is billed per container instead."""
 
 
 def tool_calls_of(response: Any) -> dict[str, int] | None:

@@ -93,7 +93,7 @@ def test_the_record_has_no_field_for_a_secret() -> None:
     # azure_endpoint is the Azure resource's URL (AZURE_OPENAI_ENDPOINT), as base_url is the others'.
     # reading is a small integer: how the input file was read (tasks/dataset/reading.py).
     # reasoning_effort and reasoning_summary are names from the spec's enums (tasks/settings.py).
-    # tools holds the API's tool objects; tasks/llm/hosted_tools.py refuses an MCP tool's `authorization`
+    # tools holds the API's tool objects; tasks/hosted_tools.py refuses an MCP tool's `authorization`
     # and `headers`, the only tool fields that carry credentials (tests/llm/test_hosted_tools.py).
     names_ = {"input", "spec", "output", "backend", "base_url", "model", "mode", "agent", "output_schema"}
     assert names == {
