@@ -161,9 +161,9 @@ def test_a_run_that_passes_every_check_fails_in_these_processes_where_it_reaches
         (["--max-tool-calls", "0"], "--max-tool-calls: must be at least 1 (got 0)"),
         (
             ["--model", "o4-mini-deep-research", "--tools", "code_interpreter"],
-            "--model o4-mini-deep-research: a deep research model needs a web search, file search or MCP tool "
-            "to research with, and OpenAI refuses it any create without one: add --tools web_search_preview "
-            "(or a JSON file of file_search or mcp tools)",
+            "--model o4-mini-deep-research: a deep research model needs a web search, file search or MCP "
+            "tool to research with, and OpenAI refuses it any create without one: add --tools "
+            "web_search_preview (or a JSON file of file_search or mcp tools)",
         ),
         (
             ["--max-tool-calls", "5"],
