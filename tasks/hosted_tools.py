@@ -1,5 +1,5 @@
-"""`--tools`: the server-side tools (web search, file search, code interpreter, remote MCP servers, image
-generation) every row's create offers the model, as the Responses API's `tools` array.
+"""`--tools`: the server-side tools (web search, file search, code interpreter, remote MCP servers) every
+row's create offers the model, as the Responses API's `tools` array.
 
 Only hosted tools: the server runs them inside the background response, so a row still needs nothing but
 its create and its wait. A tool the caller must run (a function, a shell, a computer) would leave the
@@ -26,13 +26,12 @@ BY_NAME: Mapping[str, Mapping[str, Any]] = {
     "web_search": {"type": "web_search"},
     "web_search_preview": {"type": "web_search_preview"},
     "code_interpreter": {"type": "code_interpreter", "container": {"type": "auto"}},
-    "image_generation": {"type": "image_generation"},
 }
 """The tools `--tools` takes by name: those the API runs with no configuration of the caller's."""
 
 _HOSTED = (
     "web_search", "web_search_2025_08_26", "web_search_preview", "web_search_preview_2025_03_11",
-    "file_search", "code_interpreter", "mcp", "image_generation",
+    "file_search", "code_interpreter", "mcp",
 )  # fmt: skip
 """The spec's `Tool` types the server runs itself."""
 _CALLERS = (
@@ -121,6 +120,10 @@ def _check_tool(tool: dict[str, Any], which: str) -> None:
         raise ValueError(
             f"{which}: its calls are answered by the caller, and a background batch has nobody to answer "
             "them; run the rows through an Agent Framework agent that holds the tool (--agent)"
+        )
+    if kind == "image_generation":
+        raise ValueError(
+            f"{which}: its images would be billed and then lost, as rowrelay keeps each row's text answer"
         )
     if kind not in _HOSTED:
         raise ValueError(f"{which}: not a tool type the server runs ({', '.join(_HOSTED)})")

@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     tools: str | None = Field(
         None,
         description="Server-side tools every row's create offers the model (the API's tools): names "
-        "(web_search, web_search_preview, code_interpreter, image_generation; comma-separated), or a JSON "
+        "(web_search, web_search_preview, code_interpreter; comma-separated), or a JSON "
         "file (or the JSON) of tool objects, for file_search's vector stores or a remote MCP server. "
         "Deep research models need one. Tool calls are billed on top of tokens.",
     )

@@ -95,7 +95,7 @@ local Prefect server), and sends nothing before it imports Prefect."""
 
 
 _TOOL_NAMES = (
-    "(web_search, web_search_preview, code_interpreter, image_generation); for a tool that needs its own "
+    "(web_search, web_search_preview, code_interpreter); for a tool that needs its own "
     "settings (file_search's vector stores, an MCP server), give a JSON file of tool objects"
 )
 _CALLERS = (

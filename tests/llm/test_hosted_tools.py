@@ -51,6 +51,10 @@ def test_names_a_file_and_the_json_itself_give_the_same_tools(
             "tool 2 (shell): its calls are answered by the caller",
         ),
         ('[{"type": "function", "name": "f"}]', "tool 1 (function): its calls are answered by the caller"),
+        (
+            '{"type": "image_generation"}',
+            "tool 1 (image_generation): its images would be billed and then lost",
+        ),
         ('[{"type": "browser"}]', "tool 1 (browser): not a tool type the server runs (web_search, "),
         ('{"type": "file_search"}', "tool 1 (file_search): needs 'vector_store_ids'"),
         ('{"type": "file_search", "vector_store_ids": []}', "tool 1 (file_search): needs 'vector_store_ids'"),
@@ -123,7 +127,7 @@ def test_a_responses_billed_tool_calls_are_counted_by_kind_containers_once() -> 
             "o4-mini",
             {"file_search_call": 0.0025, "code_interpreter_call": 0.03},
         ),
-        ([_MCP, {"type": "image_generation"}], "o3", {}),  # no per-call fee in the table
+        ([_MCP], "o3", {}),  # no per-call fee
     ],
 )
 def test_each_tool_is_billed_at_the_tables_fee_for_the_model(
