@@ -30,7 +30,7 @@ from rowrelay.flows.cluster import ClusterChoice, check_cost_cap, started
 from rowrelay.flows.input_reading import prepared_for
 from rowrelay.flows.narration import log_outcome
 from rowrelay.flows.outcome import FailThreshold, final_state
-from rowrelay.flows.precheck import check_destinations, check_fields, check_keys, check_resume
+from rowrelay.flows.precheck import check_destinations, check_fields, check_keys, check_resume, columns_asked
 from rowrelay.flows.processing import process, whole
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.run_labels import label_flow_run
@@ -219,8 +219,7 @@ async def _finish(
         latest = of_input(latest, prepared.keys)
     frame = latest.to_pandas()
     schema = None if output_schema is None else output_schema.schema
-    summaries = settings.reasoning_summary is not None
-    export_results(whole(frame), whole(prepared), out, whole(schema), summaries=summaries)
+    export_results(whole(frame), whole(prepared), out, whole(schema), columns_asked(settings))
     facts = summarize(latest, table.problems)
     held_back = held_back or {}
     log_outcome(table.batch_id, facts, str(out), held=sum(held_back.values()))

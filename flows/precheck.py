@@ -42,10 +42,11 @@ from rowrelay.tasks.errors import DamagedFileError, UsageError
 from rowrelay.tasks.llm.credentials import credentials_problem
 from rowrelay.tasks.llm.prices import cap_problem
 from rowrelay.tasks.run.endpoints import Endpoint
+from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import check_state_files, state_directory_problem
 from rowrelay.tasks.state.files import BATCH_FILE, MAIN_WRITER
 from rowrelay.tasks.state.lease import held_error, live_holder
-from rowrelay.tasks.state.results import SUMMARY
+from rowrelay.tasks.state.results import asked_columns
 
 __all__ = [
     "check_destinations",
@@ -54,6 +55,7 @@ __all__ = [
     "check_run",
     "check_state_readable",
     "check_state_rows",
+    "columns_asked",
     "read_checked",
 ]
 
@@ -109,11 +111,16 @@ def read_checked(request: BatchRequest) -> PreparedInput:
     return prepared
 
 
+def columns_asked(settings: Settings) -> tuple[str, ...]:
+    """The result columns a run with these settings adds to its output (`results.asked_columns`)."""
+    return asked_columns(summaries=settings.reasoning_summary is not None, tools=settings.tools is not None)
+
+
 def check_fields(request: BatchRequest, prepared: PreparedInput) -> None:
     """The output's columns: the input's, the results' (`RESULT_COLUMNS`) and, with structured outputs,
     the schema's fields. None may be named like another: the output writer would refuse the clash only
     after every row was paid for (an input with an `error` column once ran every row, then failed)."""
-    added = [*RESULT_COLUMNS, SUMMARY] if request.settings.reasoning_summary else RESULT_COLUMNS
+    added = [*RESULT_COLUMNS, *columns_asked(request.settings)]
     problem = result_clash(prepared.frame.columns, added)
     if problem is not None:
         where = request.input_path() or "the input DataFrame"

@@ -103,6 +103,13 @@ def status(
     if facts["endpoints"]:
         by_endpoint = "  ".join(f"{name} {n:,}" for name, n in facts["endpoints"].items())
         out.print(f"rows by endpoint  {by_endpoint}", soft_wrap=True, markup=False)
+    if facts["tool_calls"]:
+        per_row = facts["tool_calls"] / max(1, facts["counts"]["completed"])
+        out.print(
+            f"tool calls {facts['tool_calls']:,} (web searches, file searches, code interpreter containers: "
+            f"billed beside the tokens), {per_row:.1f} a completed row",
+            soft_wrap=True,
+        )
     if p50 is not None:
         out.print(f"latency p50 {p50:.2f}s  p95 {p95:.2f}s")
     if facts["not_completed"]:  # what a run's closing line sends the user here to learn
@@ -209,7 +216,7 @@ def export(
     from rowrelay.flows.input_reading import reading_of
     from rowrelay.tasks.dataset import InputSpec, output_problem, read_prepared, replaces_input, write_output
     from rowrelay.tasks.state import read_run_record, read_table, results_frame
-    from rowrelay.tasks.state.results import changed_inputs
+    from rowrelay.tasks.state.results import asked_columns, changed_inputs
 
     if output is not None and (problem := output_problem(output)) is not None:
         fail(f"--output {output}: {problem}")  # before the input and the table are read, as `run` does
@@ -239,8 +246,12 @@ def export(
         changed = changed_inputs(latest.select(["row_key", "input_hash"]), prepared.planned())
         if changed:
             fail(_changed_since(source, changed))
-        summaries = record is not None and record.reasoning_summary is not None
-        results = results_frame(latest.to_pandas(), prepared.keys, summaries=summaries)
+        asked = (
+            ()
+            if record is None
+            else asked_columns(summaries=record.reasoning_summary is not None, tools=record.tools is not None)
+        )
+        results = results_frame(latest.to_pandas(), prepared.keys, asked)
         if record is not None and record.output_schema is not None:
             from rowrelay.tasks.dataset.typed import with_typed_columns
 

@@ -105,13 +105,12 @@ def export_results(
     prepared: PreparedInput,
     output: Path,
     output_schema: dict[str, Any] | None = None,
-    *,
-    summaries: bool = False,
+    asked: tuple[str, ...] = (),
 ) -> Path:
     """Write the input columns joined with each row's result (`rows`: the batch's state frame), in input
-    order, atomically; with a structured-output schema, a typed column per top-level field too, and with
-    `summaries` (the run asked for reasoning summaries) a `reasoning_summary` column."""
-    results = results_frame(rows, prepared.keys, summaries=summaries)
+    order, atomically; with a structured-output schema, a typed column per top-level field too, and the
+    result columns the run asked for (`results.asked_columns`: reasoning summaries, tool calls)."""
+    results = results_frame(rows, prepared.keys, asked)
     if output_schema is not None:
         results = with_typed_columns(results, output_schema)
     return write_output(prepared.frame, results, output)

@@ -48,6 +48,8 @@ def ended(
     }
     if snapshot.reasoning_summary is not None:
         told["reasoning_summary"] = snapshot.reasoning_summary
+    if snapshot.tool_calls:
+        told["tool_calls"] = sum(snapshot.tool_calls.values())
     if cost is not None:
         told["cost_usd"] = (row.cost_usd or 0.0) + cost
     if last_event is not None:

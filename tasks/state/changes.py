@@ -49,6 +49,7 @@ _PER_RESPONSE = (
     "service_tier",
     "endpoint",
     "reasoning_summary",
+    "tool_calls",
 )
 """Cleared when a row is sent again. Not `cost_usd`: what earlier attempts cost was paid all the same."""
 _PER_RESPONSE_AT = tuple(POSITION[name] for name in _PER_RESPONSE)

@@ -89,6 +89,7 @@ def summarize(table: pa.Table, problems: list[str]) -> dict[str, Any]:
         "input_tokens": total("input_tokens"),
         "output_tokens": total("output_tokens"),
         "reasoning_tokens": total("reasoning_tokens"),
+        "tool_calls": total("tool_calls"),
         "latency_p50": None if p50 is None else p50 / 1e6,  # seconds
         "latency_p95": None if p95 is None else p95 / 1e6,
         "orphans": total("orphans"),

@@ -29,7 +29,7 @@ from rowrelay.tasks.state.reader import load
 if TYPE_CHECKING:
     import pandas as pd  # only the frame's own methods are used: importing pandas costs 1-2 s a process
 
-__all__ = ["RESULT_STATUS", "in_input", "of_input", "results_frame", "results_frame_of"]
+__all__ = ["RESULT_STATUS", "asked_columns", "in_input", "of_input", "results_frame", "results_frame_of"]
 
 RESULT_STATUS = "rowrelay_status"
 """The status column's name in the results (and so in every output)."""
@@ -47,19 +47,26 @@ _PICKED = {
 """State columns an export takes, in output order, by the name they take in the results."""
 SUMMARY = "reasoning_summary"
 """The column (in the state and the results) of each row's reasoning summary, when the batch asked for
-them (`--reasoning-summary`): an output has it only then, so every other batch's output keeps its shape."""
+them (`--reasoning-summary`)."""
+TOOL_CALLS = "tool_calls"
+"""The column of each row's billed server-side tool calls, when the batch offered tools (`--tools`)."""
+
+
+def asked_columns(*, summaries: bool, tools: bool) -> tuple[str, ...]:
+    """The result columns an output has only when its batch asked for them (reasoning summaries, tools),
+    after the others: every other batch's output keeps its shape."""
+    return (SUMMARY,) * summaries + (TOOL_CALLS,) * tools
 
 
 def results_frame(
-    state: pd.DataFrame, keys: pa.Array[Any] | Sequence[str], *, summaries: bool = False
+    state: pd.DataFrame, keys: pa.Array[Any] | Sequence[str], asked: Sequence[str] = ()
 ) -> pd.DataFrame:
     """One row per state row whose key is in `keys` (the input's, in input order): its position there
-    as row_index, status, output text, error and tokens (no I/O); with `summaries` (the batch asked for
-    reasoning summaries), each row's `reasoning_summary` last."""
+    as row_index, status, output text, error and tokens (no I/O), then the `asked` columns
+    (`asked_columns`)."""
     position = pc.index_in(pa.array(state["row_key"], type=pa.string()), value_set=_as_keys(keys))
     held = position.is_valid().to_numpy(zero_copy_only=False)
-    columns = [*_PICKED, SUMMARY] if summaries else [*_PICKED]
-    picked = state.loc[held, columns].rename(columns=_PICKED)
+    picked = state.loc[held, [*_PICKED, *asked]].rename(columns=_PICKED)
     picked["row_index"] = position.drop_null().to_numpy(zero_copy_only=False).astype("int64")
     return picked.assign(error=picked["error"].where(picked[RESULT_STATUS] != "completed"))
 
@@ -92,7 +99,7 @@ def _as_keys(keys: pa.Array[Any] | Sequence[str]) -> pa.Array[Any]:
 
 
 def results_frame_of(
-    directory: Path, keys: pa.Array[Any] | Sequence[str], *, summaries: bool = False
+    directory: Path, keys: pa.Array[Any] | Sequence[str], asked: Sequence[str] = ()
 ) -> pd.DataFrame:
     """`results_frame` of the batch in `directory`, read as `load` reads it (latest version of each row)."""
-    return results_frame(load(directory), keys, summaries=summaries)
+    return results_frame(load(directory), keys, asked)

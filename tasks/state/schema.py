@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from rowrelay.tasks.records import RowStatus
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """Bumped whenever the columns change; older files are migrated on read (`migrations`)."""
 SCHEMA_VERSION_KEY = b"rowrelay.schema_version"
 
@@ -52,6 +52,7 @@ _FIELDS: list[pa.Field[Any]] = [
     pa.field("cost_usd", pa.float64()),
     pa.field("endpoint", pa.string()),
     pa.field("reasoning_summary", pa.string()),
+    pa.field("tool_calls", pa.int64()),
 ]
 SCHEMA = pa.schema(_FIELDS, metadata={SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode()})
 
@@ -105,6 +106,9 @@ class RowState(NamedTuple):
     # The summary of its reasoning the model wrote for the current response (`--reasoning-summary`), or
     # null: none asked, or a model that wrote none.
     reasoning_summary: str | None = None
+    # The server-side tool calls the current response made that are billed beside its tokens (`--tools`:
+    # web searches, file searches, code interpreter containers), or null: none made, or none offered.
+    tool_calls: int | None = None
 
 
 COLUMNS: tuple[str, ...] = RowState._fields

@@ -19,6 +19,7 @@ from rowrelay.tasks.state.migrations import (
     SCHEMA_V3,
     SCHEMA_V4,
     SCHEMA_V5,
+    SCHEMA_V6,
 )
 from rowrelay.tasks.state.schema import SCHEMA_VERSION_KEY
 from tests.support.state import FakeClock, rows
@@ -118,6 +119,16 @@ def test_v5_file_is_migrated_on_read_with_no_reasoning_summary(batch_dir: Path, 
     assert frame["reasoning_summary"].tolist()[1] == "**Triage**\n\nA billing question."
 
 
+def test_v6_file_is_migrated_on_read_with_no_tool_calls(batch_dir: Path, clock: FakeClock) -> None:
+    _write_old_segment(batch_dir, SCHEMA_V6, b"6")
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        assert table.get("old-1").tool_calls is None  # older releases offered no tools
+        table.transition("old-1", "completed", tool_calls=4)
+    frame = load(batch_dir)
+    assert frame["tool_calls"].isna().tolist() == [True, False]
+    assert frame["tool_calls"].tolist()[1] == 4
+
+
 def test_sending_a_row_again_names_only_its_new_endpoint(batch_dir: Path, clock: FakeClock) -> None:
     with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
         table.add_pending(rows(1))
@@ -142,15 +153,17 @@ def test_sending_a_row_again_keeps_what_it_cost(batch_dir: Path, clock: FakeCloc
     assert (again.cached_input_tokens, again.service_tier) == (None, None)  # the next response's to say
 
 
-def test_sending_a_row_again_clears_the_last_responses_summary(batch_dir: Path, clock: FakeClock) -> None:
+def test_sending_a_row_again_clears_the_last_responses_summary_and_tool_calls(
+    batch_dir: Path, clock: FakeClock
+) -> None:
     with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
         table.add_pending(rows(1))
         key = rows(1)[0][0]
         table.transition(key, "submitting")
         table.transition(key, "queued", response_id="resp_a")
-        table.transition(key, "incomplete", reasoning_summary="**Thinking**\n\nLong.")
+        table.transition(key, "incomplete", reasoning_summary="**Thinking**\n\nLong.", tool_calls=3)
         again = table.transition(key, "submitting")
-    assert again.reasoning_summary is None
+    assert (again.reasoning_summary, again.tool_calls) == (None, None)
 
 
 def test_newer_schema_is_refused(batch_dir: Path, clock: FakeClock) -> None:

@@ -1,0 +1,77 @@
+"""A batch with server-side tools through the batch flow, against the emulator over a real socket: each
+row's billed tool calls (as the server made them) are in the state table, in a `tool_calls` column of
+the output and of `rowrelay export`'s, and in `rowrelay status`; a batch without tools keeps its output's
+shape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openai
+import pandas as pd
+import pytest
+
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.state import load
+from tests.support.runs import flow_args
+from tests.support.tickets import write_tickets
+
+ROWS = 10
+
+
+async def test_each_rows_searches_reach_the_table_the_output_the_export_and_status(
+    prefect_api: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rowrelay.flows.batch import run_batch
+    from rowrelay.flows.state_commands import export, status
+
+    source = write_tickets(tmp_path / "tickets.csv", ROWS)
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("uniform:0.05,0.3"))) as emu:
+        tools = [{"type": "web_search"}]  # from Python: the API's tool objects themselves
+        result = await run_batch(str(source), **flow_args(tmp_path, emu, tools=tools, max_tool_calls=2))
+        state = load(tmp_path / "state")
+        made = {}
+        async with openai.AsyncOpenAI(base_url=emu.url, api_key="x") as client:
+            for key, response_id in zip(state["row_key"], state["response_id"], strict=True):
+                items = (await client.responses.retrieve(str(response_id))).output
+                made[key] = sum(item.type == "web_search_call" for item in items)
+    assert result.all_completed
+    assert set(made.values()) <= {1, 2}
+    assert dict(zip(state["row_key"], state["tool_calls"], strict=True)) == made
+    output = pd.read_parquet(result.output)
+    assert output.columns[-1] == "tool_calls"
+    assert sorted(output["tool_calls"]) == sorted(made.values())
+    export(tmp_path / "state", output=tmp_path / "again.csv")
+    assert pd.read_csv(tmp_path / "again.csv")["tool_calls"].tolist() == output["tool_calls"].tolist()
+    capsys.readouterr()
+    status(tmp_path / "state")
+    said, total = capsys.readouterr().out, sum(made.values())
+    assert f"tool calls {total:,} (web searches, " in said
+    assert f"{total / ROWS:.1f} a completed row" in said
+
+
+async def test_a_batch_without_tools_has_no_tool_calls_column(prefect_api: str, tmp_path: Path) -> None:
+    from rowrelay.flows.batch import run_batch
+
+    source = write_tickets(tmp_path / "tickets.csv", 3)
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"))) as emu:
+        result = await run_batch(str(source), **flow_args(tmp_path, emu))
+        assert all("tools" not in record.body for record in emu.emulator.records.values())
+    assert result.all_completed
+    assert "tool_calls" not in pd.read_parquet(result.output).columns
+    assert load(tmp_path / "state")["tool_calls"].isna().all()
+
+
+def test_an_input_column_named_like_the_tool_calls_column_is_refused_before_anything_is_sent(
+    tmp_path: Path,
+) -> None:
+    from rowrelay.flows.precheck import read_checked
+    from rowrelay.flows.request import BatchRequest
+
+    source = tmp_path / "notes.csv"
+    source.write_text("id,tool_calls\n1,mine\n")
+    request = BatchRequest.build(source, template="{tool_calls}", tools="web_search")
+    with pytest.raises(UsageError, match=r"input column\(s\) tool_calls clash with result columns"):
+        read_checked(request)
+    read_checked(BatchRequest.build(source, template="{tool_calls}"))  # no tools: no clash
