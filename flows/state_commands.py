@@ -65,7 +65,7 @@ def status(
         typer.Option(
             "--json",
             help="Print the same facts as one JSON object (for scripts and monitors): counts, tokens, "
-            "latency, orphans, cost, and the rows not completed by kind.",
+            "latency, orphans, cost, tool calls, and the rows not completed by kind.",
         ),
     ] = False,
 ) -> None:

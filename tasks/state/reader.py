@@ -48,7 +48,8 @@ def load(directory: Path, *, skip_damaged: bool = False) -> pd.DataFrame:
 
 
 def summary(directory: Path, *, skip_damaged: bool = False) -> dict[str, Any]:
-    """Counts by status, token totals, completed latency p50/p95 (seconds), orphans, cost (`cost_usd`,
+    """Counts by status, token totals, billed server-side tool calls (`tool_calls`, 0 without tools),
+    completed latency p50/p95 (seconds), orphans, cost (`cost_usd`,
     None when no row has a price) and the projected cost of the whole batch, and the damaged files skipped
     (`problems`; a damaged file raises `CorruptSegmentError` unless `skip_damaged`), rows by the
     endpoint their latest response was created on (`endpoints`; empty for a batch run without them), and
