@@ -19,7 +19,7 @@ from rowrelay.tasks.emulator.reasoning import asked_effort, effort_scale, writte
 from rowrelay.tasks.emulator.structured import Mangle, answer, json_format
 from rowrelay.tasks.emulator.summary import summary_chunks
 from rowrelay.tasks.emulator.tools import ToolCall, function_to_call, mention, plan_call, tool_outputs
-from rowrelay.tasks.emulator.web_search import Citation, Search, plan_searches
+from rowrelay.tasks.emulator.web_search import Citation, Search, cite, link, plan_searches, writes_links
 from rowrelay.tasks.emulator.words import answer_words, chunk, split
 
 Outcome = Literal["completed", "failed", "incomplete", "stuck"]
@@ -47,7 +47,7 @@ class Plan:
     cached_tokens: int = 0  # of input_tokens, served from the prompt cache
     summary: tuple[str, ...] = ()  # the reasoning summary's deltas; none unless one was asked for
     searches: tuple[Search, ...] = ()  # the web searches run before a text answer (web_search.py)
-    citations: tuple[Citation, ...] = ()  # the text's `url_citation`s of the pages found, one per search
+    citations: tuple[Citation, ...] = ()  # one `url_citation` per search, each spanning its link in the text
 
     @property
     def text(self) -> str:
@@ -117,25 +117,26 @@ def plan_response(
     reasoning_tokens = int(int(wanted * (0.5 + 2.5 * shape[1])) * scale)
     work_time = forced_latency if forced_latency is not None else config.latency.draw(shape[2], shape[3])
     outcome = _draw_outcome(config, digest, occurrence, background, forced_fault)
+    kind = _draw_answer(config, digest, occurrence, forced_answer)
+    searches = _searches(config, body, digest, kind)
+    # The links the answer writes to cite the pages are output like its words (web_search.py): the limit
+    # cuts the words short enough for them to fit, so usage never passes `max_output_tokens`.
+    linked = sum(estimate_tokens(" " + link(search)) for search in searches) if writes_links(body) else 0
     visible = wanted
     limit = body.get("max_output_tokens")
-    if isinstance(limit, int) and reasoning_tokens + wanted > limit:
+    if isinstance(limit, int) and reasoning_tokens + wanted + linked > limit:
         outcome = "incomplete" if outcome == "completed" else outcome
-        visible = max(0, limit - reasoning_tokens)
+        visible = max(0, limit - reasoning_tokens - linked)
     if outcome == "incomplete" and visible == wanted:
         visible = max(1, wanted // 2)
-    kind = _draw_answer(config, digest, occurrence, forced_answer)
     if kind == "refusal":
         chunks, call, visible = chunk(split(REFUSAL), config.max_deltas), None, estimate_tokens(REFUSAL)
     else:
         call, chunks, visible = _answer(config, body, digest, visible, wanted, kind)
-    searches: tuple[Search, ...] = ()
     citations: tuple[Citation, ...] = ()
-    # Only a text answer searches first, and searches cost no tokens (web_search.py). The input is
-    # flattened again only then: it may be megabytes.
-    if call is None and kind != "refusal" and searches_the_web(body):
-        prompt = text_of_input(body.get("input"))
-        searches, citations = plan_searches(config.seed, digest, body, prompt, "".join(chunks))
+    if linked and chunks:  # an answer cut to nothing writes no links either
+        text, citations = cite("".join(chunks), searches)
+        chunks, visible = chunk(split(text), config.max_deltas), visible + linked
     input_tokens = prompt_tokens(body)
     return Plan(
         queue_delay=0.0 if not background else min(0.5, 0.1 * work_time),
@@ -154,6 +155,16 @@ def plan_response(
         searches=searches,
         citations=citations,
     )
+
+
+def _searches(
+    config: EmulatorConfig, body: dict[str, Any], digest: bytes, kind: Mangle | Literal["refusal"] | None
+) -> tuple[Search, ...]:
+    """The web searches run before the answer: only a text answer (not a refusal, not a function call)
+    searches. The input is flattened again only then: it may be megabytes."""
+    if kind == "refusal" or not searches_the_web(body) or function_to_call(body) is not None:
+        return ()
+    return plan_searches(config.seed, digest, body, text_of_input(body.get("input")))
 
 
 CACHE_MINIMUM = 1024

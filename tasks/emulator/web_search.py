@@ -1,14 +1,23 @@
-"""Web searches: how many the fake model runs before it answers, what it searches for, and what its answer
-cites.
+"""Web searches: how many the fake model runs before it answers, what it searches for, and how its answer
+cites the pages found.
 
 A create with a web search tool (and a `tool_choice` other than `none`) is answered after K searches: 1 to
 3 for an ordinary model, 3 to 8 for a deep research model, at most `max_tool_calls`. K and each query are
 drawn from the seed and the request digest like the rest of the plan, so an identical create searches
 alike. A query is a few words of the prompt; each search finds one page on a reserved domain
-(example.com, RFC 2606), and the answer cites each page once, over its own stretch of the text.
+(example.com, RFC 2606).
 
-Searching changes nothing else: the answer's text is the one it would be without the tool, and the token
-counts (usage, the TPM charge) do not count searches or citations.
+The answer cites each page once, as the service writes its citations: a markdown link to the page in
+parentheses, labelled with its host, after the stretch of text it supports
+(`... words ([example.com](https://example.com/<slug>-<n>?utm_source=openai))`), and the page's
+`url_citation` spans exactly that link, from its `(` to its `)` inclusive. The text is the one the answer
+has without the tool with the links written in, the stretches sharing its words out one after another.
+The links are output the model writes, so they count as output tokens like the rest of the text (each
+estimated at four characters a token, as `model.estimate_tokens` does for text that is not drawn word by
+word) and against `max_output_tokens`: usage stays a function of the text the caller sees. A structured
+answer (a `json_schema` or `json_object` text format) writes no links and lists no citations: the service
+keeps that JSON intact. The search results the service reads are billed by it as input tokens; the
+emulator counts none of them.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from rowrelay.tasks.emulator.hosted_tools import is_deep_research
 from rowrelay.tasks.emulator.words import WORDS, draws
@@ -30,6 +40,8 @@ _READ = 4_000
 _SITE = "https://example.com/"
 CITED = "?utm_source=openai"
 """What the service appends to the address of a page its answer cites (not to the search's sources)."""
+_JSON_FORMATS = frozenset({"json_schema", "json_object"})
+"""The `text.format` types whose answer is JSON, which a link written into it would break."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +55,7 @@ class Search:
 
 @dataclass(frozen=True, slots=True)
 class Citation:
-    """A `url_citation` of the answer: the page, and the stretch of text it supports (`text[start:end]`)."""
+    """A `url_citation` of the answer: the page, and where its link is written (`text[start:end]`)."""
 
     url: str
     title: str
@@ -51,24 +63,46 @@ class Citation:
     end: int
 
 
-def plan_searches(
-    seed: int, digest: bytes, body: dict[str, Any], prompt: str, text: str
-) -> tuple[tuple[Search, ...], tuple[Citation, ...]]:
-    """The searches a text answer to a create that may search (`searches_the_web`) runs first, and its
-    citations of their pages (none of an empty text)."""
+def plan_searches(seed: int, digest: bytes, body: dict[str, Any], prompt: str) -> tuple[Search, ...]:
+    """The searches run before the text answer to a create that may search (`searches_the_web`)."""
     fewest, most = _COUNTS[is_deep_research(str(body.get("model") or ""))]
     drawn = draws(seed, digest, "searches", 1 + most * 2)
     count = fewest + drawn[0] % (most - fewest + 1)
     limit = body.get("max_tool_calls")
     count = min(count, limit) if isinstance(limit, int) else count
     words = _WORD.findall(prompt[:_READ]) or list(WORDS)
-    searches = tuple(_search(words, drawn[1 + 2 * i], drawn[2 + 2 * i], i) for i in range(count))
-    spans = _spans(text, count)
-    citations = tuple(
-        Citation(search.url + CITED, search.title, start, end)
-        for search, (start, end) in zip(searches, spans, strict=False)
-    )
-    return searches, citations
+    return tuple(_search(words, drawn[1 + 2 * i], drawn[2 + 2 * i], i) for i in range(count))
+
+
+def writes_links(body: dict[str, Any]) -> bool:
+    """Whether the answer is prose that cites its pages in its text: not JSON asked for by `text.format`.
+    (The service's JSON answers after a search carry neither links nor annotations.)"""
+    text = body.get("text")
+    spec = text.get("format") if isinstance(text, dict) else None
+    return not (isinstance(spec, dict) and spec.get("type") in _JSON_FORMATS)
+
+
+def link(search: Search) -> str:
+    """The link the answer cites `search`'s page with: `([host](url?utm_source=openai))`. The label is the
+    page's host without `www.`, as the service labels a page of www.aljazeera.com `aljazeera.com`."""
+    host = (urlsplit(search.url).hostname or "").removeprefix("www.")
+    return f"([{host}]({search.url}{CITED}))"
+
+
+def cite(text: str, searches: tuple[Search, ...]) -> tuple[str, tuple[Citation, ...]]:
+    """`text` with each search's link written after its own stretch of the text (a space before it), and
+    the citations spanning the links; an empty text cites nothing and stays empty."""
+    pieces: list[str] = []
+    citations: list[Citation] = []
+    copied = 0  # how much of `text` is in `pieces` so far
+    for search, end in zip(searches, _ends(text, len(searches)), strict=False):
+        pieces += [text[copied:end], " "]
+        copied = end
+        start = sum(map(len, pieces))
+        pieces.append(link(search))
+        citations.append(Citation(search.url + CITED, search.title, start, start + len(pieces[-1])))
+    pieces.append(text[copied:])
+    return "".join(pieces), tuple(citations)
 
 
 def _search(words: list[str], at: int, length: int, index: int) -> Search:
@@ -82,16 +116,17 @@ def _search(words: list[str], at: int, length: int, index: int) -> Search:
     return Search(query, f"{_SITE}{slug}-{index + 1}", query[:1].upper() + query[1:])
 
 
-def _spans(text: str, count: int) -> list[tuple[int, int]]:
-    """`count` stretches of `text` (character offsets), one after another, each whole words: the text's
-    words shared out as evenly as they go, and the same word cited again when there are fewer words."""
-    words = [match.span() for match in re.finditer(r"\S+", text)]
+def _ends(text: str, count: int) -> list[int]:
+    """Where `count` stretches of `text`, one after another and each whole words, end (character offsets):
+    the text's words shared out as evenly as they go, the same word ending two stretches when there are
+    fewer words than stretches."""
+    words = [match.end() for match in re.finditer(r"\S+", text)]
     total = len(words)
     if not total:
         return []
-    spans = []
+    ends = []
     for index in range(count):
         first = min(index * total // count, total - 1)
         last = max(first + 1, (index + 1) * total // count)
-        spans.append((words[first][0], words[last - 1][1]))
-    return spans
+        ends.append(words[last - 1])
+    return ends

@@ -1,6 +1,8 @@
 """Web search: a create with a web search tool is answered after K `web_search_call` items (1-3, 3-8 for a
 deep research model, at most `max_tool_calls`), drawn from the request like the rest of the answer, and
-its text cites each page found; each item, citation and echoed tool as the spec and the SDK type them."""
+its text cites each page found with a link written into it, ` ([example.com](url))`, which the page's
+annotation spans exactly and usage counts (a JSON answer gets neither); each item, citation and echoed
+tool as the spec and the SDK type them."""
 
 from __future__ import annotations
 
@@ -14,9 +16,12 @@ from openai.types.responses import (
     Response,
     ResponseFunctionToolCall,
     ResponseFunctionWebSearch,
+    ResponseOutputTextAnnotationAddedEvent,
+    ResponseTextDeltaEvent,
     ToolParam,
 )
 from openai.types.responses.response_function_web_search import ActionSearch
+from openai.types.responses.response_output_text import AnnotationURLCitation
 from openai.types.responses.web_search_preview_tool import WebSearchPreviewTool
 from openai.types.responses.web_search_tool import WebSearchTool
 
@@ -29,13 +34,21 @@ from tests.support.web_search import (
     WEB_SEARCH_PREVIEW,
     WEB_SEARCH_TYPES,
     check_citations,
+    link_tokens,
     searches_of,
     text_part,
+    unlinked,
 )
 
 PROMPTS = [
     f"Ticket {n}: the customer's parcel from Lyon arrived broken, asks for a refund." for n in range(12)
 ]
+TICKET = {
+    "type": "object",
+    "properties": {"category": {"type": "string"}, "urgent": {"type": "boolean"}},
+    "required": ["category", "urgent"],
+    "additionalProperties": False,
+}
 LOOKUP: FunctionToolParam = {
     "type": "function",
     "name": "lookup_ticket",
@@ -111,16 +124,82 @@ async def test_no_search_when_tools_are_ruled_out_or_a_function_is_called(
         assert isinstance(response.output[0], ResponseFunctionToolCall)
 
 
-async def test_searching_changes_neither_the_text_nor_the_usage(client: AsyncOpenAI, spec: Spec) -> None:
+async def test_searching_writes_each_link_into_the_text_and_counts_it_in_usage(
+    client: AsyncOpenAI, spec: Spec
+) -> None:
+    """The searched answer is the unsearched one with its links written in, and its output tokens are the
+    unsearched answer's plus its links' (each with its space, four characters a token)."""
     for model in ("gpt-4.1", "o3-deep-research"):
         # A deep research model must have a research tool: a file search, which it never calls, is one.
         quiet: list[ToolParam] = [{"type": "file_search", "vector_store_ids": ["vs_1"]}]
         plain = await create(client, spec, model=model, input=PROMPT, tools=quiet)
         searched = await create(client, spec, model=model, input=PROMPT, tools=[*quiet, WEB_SEARCH])
         assert [item.type for item in plain.output][-1:] == ["message"]
-        assert len(searches_of(searched)) >= 1
-        assert text_part(plain).text == text_part(searched).text
-        assert plain.usage == searched.usage
+        assert len(check_citations(searched, PROMPT)) >= 1
+        part = text_part(searched)
+        assert part.text != text_part(plain).text
+        assert unlinked(part) == text_part(plain).text, "the same words, the links written in"
+        assert plain.usage is not None
+        assert searched.usage is not None
+        assert searched.usage.input_tokens == plain.usage.input_tokens
+        assert searched.usage.output_tokens_details == plain.usage.output_tokens_details
+        assert searched.usage.output_tokens == plain.usage.output_tokens + link_tokens(part)
+        assert searched.usage.total_tokens == searched.usage.input_tokens + searched.usage.output_tokens
+
+
+async def test_each_annotation_spans_exactly_its_link(client: AsyncOpenAI, spec: Spec) -> None:
+    for model in ("gpt-4.1", "o4-mini-deep-research"):
+        for prompt in PROMPTS[:4]:
+            response = await create(client, spec, model=model, input=prompt, tools=[WEB_SEARCH_PREVIEW])
+            part = text_part(response)
+            assert part.annotations
+            for note in part.annotations:
+                assert isinstance(note, AnnotationURLCitation)
+                assert part.text[note.start_index : note.end_index] == f"([example.com]({note.url}))"
+                assert part.text[note.start_index - 1] == " "
+
+
+async def test_a_limit_cuts_the_words_so_that_the_links_fit(client: AsyncOpenAI, spec: Spec) -> None:
+    """`max_output_tokens` one token short of the searched answer: the answer is cut a word short, keeps
+    every link, and its output tokens reach the limit exactly (never pass it)."""
+    full = await create(client, spec, model="gpt-4.1", input=PROMPT, tools=[WEB_SEARCH])
+    assert full.usage is not None
+    limit = full.usage.output_tokens - 1
+    cut = await create(
+        client, spec, model="gpt-4.1", input=PROMPT, tools=[WEB_SEARCH], max_output_tokens=limit
+    )
+    assert cut.status == "incomplete"
+    assert cut.usage is not None
+    assert cut.usage.output_tokens == limit
+    assert len(check_citations(cut, PROMPT)) == len(searches_of(full))
+    assert unlinked(text_part(cut)).split() == unlinked(text_part(full)).split()[:-1]
+
+
+@pytest.mark.parametrize("fmt", ["json_schema", "json_object"])
+async def test_a_structured_answer_searches_but_writes_no_links_and_lists_no_citations(
+    client: AsyncOpenAI, spec: Spec, fmt: str
+) -> None:
+    """The service keeps a JSON answer intact after searching: no link in it, no annotation on it."""
+    text: Any = {"format": {"type": fmt}}
+    if fmt == "json_schema":
+        text["format"] |= {"name": "ticket", "schema": TICKET, "strict": True}
+    plain = await create(client, spec, model="gpt-4.1", input=PROMPT, text=text)
+    searched = await create(client, spec, model="gpt-4.1", input=PROMPT, text=text, tools=[WEB_SEARCH])
+    assert len(searches_of(searched)) >= 1
+    part = text_part(searched)
+    assert part.annotations == []
+    assert part.text == text_part(plain).text
+    assert "example.com" not in part.text
+    assert searched.usage == plain.usage
+    if fmt == "json_schema":
+        assert set(json.loads(part.text)) == {"category", "urgent"}
+    stream = await client.responses.create(
+        model="gpt-4.1", input=PROMPT, text=text, tools=[WEB_SEARCH], stream=True
+    )
+    events = [event async for event in stream]
+    assert not any(isinstance(event, ResponseOutputTextAnnotationAddedEvent) for event in events)
+    deltas = "".join(event.delta for event in events if isinstance(event, ResponseTextDeltaEvent))
+    assert deltas == part.text
 
 
 async def test_sources_come_only_when_included(client: AsyncOpenAI, spec: Spec) -> None:

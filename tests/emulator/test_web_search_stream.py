@@ -1,7 +1,7 @@
-"""Web search streamed and polled: each search's five events in the service's order before the answer, one
-`annotation.added` per citation after the text deltas, every event typed by the SDK; a stream cut
-anywhere (inside the searches too) resumes with exactly the events it missed; and a poll while the
-model searches shows the searches as they stand."""
+"""Web search streamed and polled: each search's five events in the service's order before the answer, its
+links inside the text deltas and one `annotation.added` per citation after them, every event typed by the
+SDK; a stream cut anywhere (inside the searches too) resumes with exactly the events it missed; and a poll
+while the model searches shows the searches as they stand."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@ the event order of a searched answer's stream."""
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -80,13 +81,15 @@ def text_part(response: Response) -> ResponseOutputText:
 
 def check_citations(response: Response, prompt: str) -> list[AnnotationURLCitation]:
     """One `url_citation` per search, in order: its page on example.com (the search's source, as cited),
-    over its own stretch of whole words of the text, the stretches one after another. Each query is
-    words of the prompt."""
+    written into the text as the service writes it, ` ([example.com](url))` after the stretch of words it
+    supports, the annotation spanning exactly that link; the links spread through the text, the last
+    closing it. Each query is words of the prompt."""
     searches = searches_of(response)
     part = text_part(response)
     citations = [note for note in part.annotations if isinstance(note, AnnotationURLCitation)]
     assert len(citations) == len(part.annotations) == len(searches)
     words = set(re.findall(r"[A-Za-z0-9][A-Za-z0-9'-]*", prompt))
+    spread = len(unlinked(part).split()) >= len(citations)
     end = 0
     for search, citation in zip(searches, citations, strict=True):
         assert search.action.type == "search"
@@ -95,13 +98,37 @@ def check_citations(response: Response, prompt: str) -> list[AnnotationURLCitati
         assert citation.url.startswith("https://example.com/")
         assert citation.url.endswith("?utm_source=openai")
         assert citation.title
-        assert end <= citation.start_index < citation.end_index <= len(part.text)
-        cited = part.text[citation.start_index : citation.end_index]
-        assert cited == cited.strip(), "a citation covers whole words, from the first letter to the last"
-        assert citation.start_index == 0 or part.text[citation.start_index - 1].isspace()
-        assert citation.end_index == len(part.text) or part.text[citation.end_index].isspace()
+        assert end < citation.start_index < citation.end_index <= len(part.text)
+        assert part.text[citation.start_index : citation.end_index] == f"([example.com]({citation.url}))"
+        before = part.text[end : citation.start_index]
+        assert before[-1:] == " ", "a space before the link"
+        assert not before[-2:-1].isspace(), "right after a word or a link"
+        assert before.strip() or not spread, "each link after words of its own when there are words enough"
         end = citation.end_index
+    assert not citations or end == len(part.text), "the last link closes the text"
+    assert len(LINK.findall(part.text)) == len(citations), "no link without its annotation"
     return citations
+
+
+LINK = re.compile(r"\(\[[^\]]*\]\([^)]*\)\)")
+"""A citation's link as the service writes it: `([label](url))`."""
+
+
+def unlinked(part: ResponseOutputText) -> str:
+    """The text without its links (each with the space before it): what the answer says unsearched."""
+    text = part.text
+    for note in reversed(part.annotations):
+        assert isinstance(note, AnnotationURLCitation)
+        assert text[note.start_index - 1] == " "
+        text = text[: note.start_index - 1] + text[note.end_index :]
+    return text
+
+
+def link_tokens(part: ResponseOutputText) -> int:
+    """The output tokens the emulator counts for the text's links: each with its space, four characters
+    a token, rounded up (as it estimates any text it does not draw word by word)."""
+    notes = [note for note in part.annotations if isinstance(note, AnnotationURLCitation)]
+    return sum(math.ceil((note.end_index - note.start_index + 1) / 4) for note in notes)
 
 
 SEARCH_EVENTS = (
@@ -151,6 +178,8 @@ def check_search_stream(
         (final["output"][-1]["id"], first + count, 0)
     }
     by_type = {e["type"]: e for e in events}
+    deltas_text = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+    assert deltas_text == part["text"], "the links stream inside the text's deltas"
     assert by_type["response.output_text.done"]["text"] == part["text"]
     assert by_type["response.content_part.done"]["part"] == part
     assert by_type["response.output_item.done"]["item"] == final["output"][-1]
