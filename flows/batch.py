@@ -66,6 +66,8 @@ class BatchResult:
     """Why the run stopped sending rows before the batch was done (the cost cap), if it did."""
     held_back: dict[str, int] = field(default_factory=dict)
     """Rows per status that `limit` left to a later run (in `counts` too)."""
+    tool_calls: int = 0
+    """Billed server-side tool calls (`--tools`) of the rows' latest responses (all runs)."""
 
     @property
     def all_completed(self) -> bool:
@@ -227,7 +229,7 @@ async def _finish(
     counts = {status: int(n) for status, n in facts["counts"].items()}
     return BatchResult(
         table.batch_id, str(table.directory), str(out), counts, settings.backend, url,
-        facts["cost_usd"], facts["projected_cost_usd"], stopped, held_back,
+        facts["cost_usd"], facts["projected_cost_usd"], stopped, held_back, facts["tool_calls"],
     )  # fmt: skip
 
 

@@ -178,6 +178,10 @@ def closing_summary(console: Console, result: Any) -> int:
             "cost: unknown: no price for the model (see the warning above; --prices FILE adds one)",
             soft_wrap=True,  # whole, as the lines above: a phrase cut at 80 columns reads as two
         )
+    calls = getattr(result, "tool_calls", 0)  # a warm runner of an older release returns none
+    if calls:
+        per_row = calls / max(1, result.counts.get("completed", 0))
+        console.print(f"tool calls: {calls:,} ({per_row:.1f} a completed row, billed beside the tokens)")
     if held:
         console.print(
             f"[yellow]--limit: {rows(held)} left for a later run; "

@@ -123,3 +123,15 @@ def test_the_summary_counts_rows_with_thousands_separators() -> None:
     assert closing_summary(Console(file=said, width=100), result) == 0
     assert "│ pending   │ 1,999,980 │" in said.getvalue(), said.getvalue()
     assert "--limit: 1,999,980 rows left for a later run" in said.getvalue()
+
+
+def test_the_summary_counts_the_tool_calls_only_of_a_batch_that_made_some() -> None:
+    from rowrelay.flows.batch import BatchResult
+    from rowrelay.flows.console_progress import closing_summary
+
+    for calls, line in [(41, "tool calls: 41 (4.1 a completed row, billed beside the tokens)"), (0, None)]:
+        result = BatchResult("b", "st", "out.parquet", {"completed": 10}, "emulator", None, tool_calls=calls)
+        said = io.StringIO()
+        assert closing_summary(Console(file=said, width=200), result) == 0
+        assert ("tool calls" in said.getvalue()) == (line is not None)
+        assert line is None or line in said.getvalue()

@@ -37,6 +37,7 @@ async def test_each_rows_searches_reach_the_table_the_output_the_export_and_stat
                 items = (await client.responses.retrieve(str(response_id))).output
                 made[key] = sum(item.type == "web_search_call" for item in items)
     assert result.all_completed
+    assert result.tool_calls == sum(made.values())
     assert set(made.values()) <= {1, 2}
     assert dict(zip(state["row_key"], state["tool_calls"], strict=True)) == made
     output = pd.read_parquet(result.output)
