@@ -285,6 +285,7 @@ def _record_run(
         model=settings.model,
         mode=settings.mode,
         reasoning_effort=settings.reasoning_effort,
+        temperature=settings.temperature,
         reasoning_summary=settings.reasoning_summary,
         tools=list(tool_list(settings.tools)) or None,
         agent=request.agent,

@@ -123,6 +123,12 @@ def changes_from(request: BatchRequest, record: RunRecord) -> list[str]:
         now = "no --reasoning-effort" if effort is None else f"--reasoning-effort {effort}"
         was = record.reasoning_effort
         changes.append(f"{now} (it ran {'without one' if was is None else f'--reasoning-effort {was}'})")
+    temperature = request.settings.temperature
+    if temperature != record.temperature and "temperature" not in record.unrecorded:
+        # (A record of a release before the option cannot say which temperature its answers were given at.)
+        now = "no --temperature" if temperature is None else f"--temperature {temperature:g}"
+        was = "without one" if record.temperature is None else f"--temperature {record.temperature:g}"
+        changes.append(f"{now} (it ran {was})")
     schema = request.output_schema
     if (None if schema is None else schema.schema) != record.output_schema:
         if schema is None:

@@ -48,6 +48,8 @@ class RunRecord:
     reasoning_effort: str | None = None
     """The effort a reasoning model was asked for (`--reasoning-effort`); None: none asked (and in records
     of releases before the option)."""
+    temperature: float | None = None
+    """The sampling temperature asked for (`--temperature`); None: none sent."""
     reasoning_summary: str | None = None
     """The reasoning summary asked for (`--reasoning-summary`), so `export` writes its column; None: none."""
     tools: list[dict[str, Any]] | None = None
@@ -55,6 +57,9 @@ class RunRecord:
     reading: int | None = None
     """How the input file was read (`tasks.dataset.reading`); None in records of releases before there
     was a choice, whose batches were planned with `FIRST_READING`."""
+    unrecorded: tuple[str, ...] = field(default=(), compare=False)
+    """The fields a record read back does not hold (a release before them wrote it): their None means
+    "not known", not "none asked". Never written."""
 
 
 _REQUIRED = ("output", "backend", "model", "mode")
@@ -65,7 +70,9 @@ def write_run_record(directory: Path, record: RunRecord) -> Path:
     """Record `record` as `directory/run.json`, replacing any earlier one atomically; returns its path."""
     path = directory / RUN_FILE
     with writing(path):
-        atomic_write_bytes(path, json.dumps(dataclasses.asdict(record), indent=2).encode())
+        fields = dataclasses.asdict(record)
+        del fields["unrecorded"]
+        atomic_write_bytes(path, json.dumps(fields, indent=2).encode())
     return path
 
 
@@ -87,7 +94,7 @@ def read_run_record(directory: Path) -> RunRecord | None:
 def _parsed(data: Any) -> RunRecord:
     if not isinstance(data, dict):
         raise TypeError(f"expected a JSON object, found {type(data).__name__}")
-    known = {f.name for f in dataclasses.fields(RunRecord)}
+    known = {f.name for f in dataclasses.fields(RunRecord)} - {"unrecorded"}
     values = {name: value for name, value in data.items() if name in known}  # newer fields: ignored
     missing = [name for name in _REQUIRED if name not in values]
     if missing:
@@ -103,12 +110,15 @@ def _parsed(data: Any) -> RunRecord:
         elif name == "reading":
             if value is not None and (type(value) is not int or value < 1):
                 raise TypeError(f"reading is {value!r}")
+        elif name == "temperature":
+            if value is not None and type(value) not in (int, float):
+                raise TypeError(f"temperature is {value!r}")
         elif name == "output_schema":
             if value is not None and not isinstance(value, dict):
                 raise TypeError(f"output_schema is {value!r}")
         elif not isinstance(value, str) and (name in _REQUIRED or value is not None):
             raise TypeError(f"{name} is {value!r}")
-    return RunRecord(**values)
+    return RunRecord(**values, unrecorded=tuple(sorted(known - set(values))))
 
 
 def _check_spec(value: Any) -> None:

@@ -1,7 +1,7 @@
 """A batch with server-side tools through the batch flow, against the emulator over a real socket: each
 row's billed tool calls (as the server made them) are in the state table, in a `tool_calls` column of
 the output and of `rowrelay export`'s, and in `rowrelay status`; a batch without tools keeps its output's
-shape."""
+shape. `run.json` records the tools (and the temperature) a resume is compared with."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from rowrelay.tasks.errors import UsageError
-from rowrelay.tasks.state import load
+from rowrelay.tasks.state import load, read_run_record
 from tests.support.runs import flow_args
 from tests.support.tickets import write_tickets
 
@@ -38,6 +38,9 @@ async def test_each_rows_searches_reach_the_table_the_output_the_export_and_stat
                 made[key] = sum(item.type == "web_search_call" for item in items)
     assert result.all_completed
     assert result.tool_calls == sum(made.values())
+    record = read_run_record(tmp_path / "state")
+    assert record is not None
+    assert record.tools == tools  # what a resume is compared with
     assert set(made.values()) <= {1, 2}
     assert dict(zip(state["row_key"], state["tool_calls"], strict=True)) == made
     output = pd.read_parquet(result.output)
@@ -52,14 +55,19 @@ async def test_each_rows_searches_reach_the_table_the_output_the_export_and_stat
     assert f"{total / ROWS:.1f} a completed row" in said
 
 
-async def test_a_batch_without_tools_has_no_tool_calls_column(prefect_api: str, tmp_path: Path) -> None:
+async def test_a_batch_without_tools_has_no_tool_calls_column_and_records_its_temperature(
+    prefect_api: str, tmp_path: Path
+) -> None:
     from rowrelay.flows.batch import run_batch
 
     source = write_tickets(tmp_path / "tickets.csv", 3)
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"))) as emu:
-        result = await run_batch(str(source), **flow_args(tmp_path, emu))
+        result = await run_batch(str(source), **flow_args(tmp_path, emu, temperature=0.0))
         assert all("tools" not in record.body for record in emu.emulator.records.values())
     assert result.all_completed
+    record = read_run_record(tmp_path / "state")
+    assert record is not None
+    assert (record.tools, record.temperature) == (None, 0.0)
     assert "tool_calls" not in pd.read_parquet(result.output).columns
     assert load(tmp_path / "state")["tool_calls"].isna().all()
 

@@ -779,7 +779,7 @@ _TRIAGE = {
         pytest.param(["pending", "pending", "pending"], 3, False, id="no answer kept"),
     ],
 )
-@pytest.mark.parametrize("change", ["model", "schema", "effort", "tools"])
+@pytest.mark.parametrize("change", ["model", "schema", "effort", "temperature", "tools"])
 def test_a_batch_is_not_resumed_asking_something_else_of_a_row_while_its_output_would_mix_both(
     case: Case, statuses: list[str], rows: int, refused: bool, change: str
 ) -> None:
@@ -795,6 +795,7 @@ def test_a_batch_is_not_resumed_asking_something_else_of_a_row_while_its_output_
         "model": ["--model", "gpt-4.1"],
         "schema": ["--schema", str(schema)],
         "effort": ["--reasoning-effort", "high"],
+        "temperature": ["--temperature", "0"],
         "tools": ["--tools", "web_search"],
     }[change]
     if not refused:
@@ -806,6 +807,7 @@ def test_a_batch_is_not_resumed_asking_something_else_of_a_row_while_its_output_
         "model": "--model gpt-4.1 (it ran --model gpt-4.1-mini)",
         "schema": f"--schema {schema} (it had none)",
         "effort": "--reasoning-effort high (it ran without one)",
+        "temperature": "--temperature 0 (it ran without one)",
         "tools": "--tools web_search (it ran without tools)",
     }[change]
     assert line == (
@@ -815,3 +817,17 @@ def test_a_batch_is_not_resumed_asking_something_else_of_a_row_while_its_output_
         "give it a state of its own (--state) to send every row this way"
     )
     case.reaches_prefect()  # as before
+
+
+def test_a_batch_a_release_before_temperature_was_recorded_ran_is_resumed_at_any_temperature(
+    case: Case,
+) -> None:
+    """Its record cannot say which temperature its answers were given at (the option may have been
+    given): refusing would be a guess, so the run goes on as that release's did."""
+    server = _NOTHING_STARTED["ROWRELAY_BASE_URL"]
+    ran_on(case.state, case.output, "openai", server, ["completed", "pending"], _planned(case, 2), model="m")
+    record = json.loads((case.state / "run.json").read_text())
+    del record["temperature"]
+    (case.state / "run.json").write_text(json.dumps(record))
+    write_tickets(case.source, 2)
+    case.reaches_prefect("--model", "m", "--temperature", "0")
