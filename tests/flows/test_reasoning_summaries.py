@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
-from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.state import load
 from tests.support.runs import flow_args
 from tests.support.tickets import write_tickets
@@ -66,17 +65,3 @@ async def test_a_batch_that_asked_for_no_summary_has_no_summary_column(
     assert result.all_completed
     assert "reasoning_summary" not in pd.read_parquet(result.output).columns
     assert load(tmp_path / "state")["reasoning_summary"].isna().all()
-
-
-def test_an_input_column_named_like_the_summary_column_is_refused_before_anything_is_sent(
-    tmp_path: Path,
-) -> None:
-    from rowrelay.flows.precheck import read_checked
-    from rowrelay.flows.request import BatchRequest
-
-    source = tmp_path / "notes.csv"
-    source.write_text("id,reasoning_summary\n1,mine\n")
-    request = BatchRequest.build(source, template="{reasoning_summary}", reasoning_summary="auto")
-    with pytest.raises(UsageError, match=r"input column\(s\) reasoning_summary clash with result columns"):
-        read_checked(request)
-    read_checked(BatchRequest.build(source, template="{reasoning_summary}"))  # asked for none: no clash

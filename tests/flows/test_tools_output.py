@@ -6,6 +6,7 @@ shape. `run.json` records the tools (and the temperature) a resume is compared w
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import openai
 import pandas as pd
@@ -72,15 +73,19 @@ async def test_a_batch_without_tools_has_no_tool_calls_column_and_records_its_te
     assert load(tmp_path / "state")["tool_calls"].isna().all()
 
 
-def test_an_input_column_named_like_the_tool_calls_column_is_refused_before_anything_is_sent(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("column", "asked"),
+    [("tool_calls", {"tools": "web_search"}), ("reasoning_summary", {"reasoning_summary": "auto"})],
+)
+def test_an_input_column_named_like_a_result_column_the_run_asks_for_is_refused_before_anything_is_sent(
+    tmp_path: Path, column: str, asked: dict[str, Any]
 ) -> None:
     from rowrelay.flows.precheck import read_checked
     from rowrelay.flows.request import BatchRequest
 
     source = tmp_path / "notes.csv"
-    source.write_text("id,tool_calls\n1,mine\n")
-    request = BatchRequest.build(source, template="{tool_calls}", tools="web_search")
-    with pytest.raises(UsageError, match=r"input column\(s\) tool_calls clash with result columns"):
+    source.write_text(f"id,{column}\n1,mine\n")
+    request = BatchRequest.build(source, template=f"{{{column}}}", **asked)
+    with pytest.raises(UsageError, match=rf"input column\(s\) {column} clash with result columns"):
         read_checked(request)
-    read_checked(BatchRequest.build(source, template="{tool_calls}"))  # no tools: no clash
+    read_checked(BatchRequest.build(source, template=f"{{{column}}}"))  # not asked for: no clash
