@@ -12,7 +12,8 @@ from openai import AsyncOpenAI
 from openai.types.responses import ResponseErrorEvent
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
-from tests.emulator.contract import Spec, check_event, check_response
+from tests.emulator.contract import Spec, check_event
+from tests.support.emulator_checks import final_body
 from tests.support.events import response_of
 from tests.support.sse import ClientFactory, raw_sse
 
@@ -36,17 +37,6 @@ async def listing(emu: RunningEmulator) -> list[dict[str, Any]]:
     return rows
 
 
-async def final_of(client: AsyncOpenAI, spec: Spec, response_id: str) -> dict[str, Any]:
-    for _ in range(200):
-        raw = await client.responses.with_raw_response.retrieve(response_id)
-        payload: dict[str, Any] = raw.http_response.json()
-        check_response(spec, payload)
-        if payload["status"] not in ("queued", "in_progress"):
-            return payload
-        await asyncio.sleep(0.02)
-    raise AssertionError("never finished")
-
-
 @pytest.mark.parametrize("source", ["config", "header"])
 async def test_failed_responses(make_client: ClientFactory, spec: Spec, source: str) -> None:
     config = EmulatorConfig(fail_rate=1.0 if source == "config" else 0.0)
@@ -54,7 +44,7 @@ async def test_failed_responses(make_client: ClientFactory, spec: Spec, source: 
     with running_emulator(config) as emu:
         client = make_client(emu)
         created = await client.responses.create(**BODY, extra_headers=headers)
-        final = await final_of(client, spec, created.id)
+        final = await final_body(client, spec, created.id)
         assert final["status"] == "failed"
         assert final["error"]["code"] == "server_error"
         assert final["usage"] is None
@@ -107,7 +97,7 @@ async def test_incomplete_responses(make_client: ClientFactory, spec: Spec, sour
     with running_emulator(config) as emu:
         client = make_client(emu)
         created = await client.responses.create(**body, **extra, extra_headers=headers)
-        final = await final_of(client, spec, created.id)
+        final = await final_body(client, spec, created.id)
         _, frames = await raw_sse(
             emu.url, "POST", "/responses", json={**body, **extra, "stream": True}, headers=headers
         )

@@ -13,7 +13,15 @@ from openai.types.shared import ReasoningEffort
 
 from rowrelay.tasks.emulator import RunningEmulator
 from tests.emulator.contract import Spec, check_event, check_response
-from tests.support.emulator_checks import PROMPT, azure_client, check_refusal
+from tests.support.emulator_checks import (
+    PROMPT,
+    ROUTES,
+    Route,
+    azure_client,
+    check_nothing_started,
+    check_refusal,
+    refused_create,
+)
 
 ALL_EFFORTS: tuple[ReasoningEffort, ...] = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 O_SERIES_EFFORTS: tuple[ReasoningEffort, ...] = ("low", "medium", "high")
@@ -70,20 +78,27 @@ EFFORT_REFUSALS = [
 ]
 
 
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize(("model", "effort", "code", "message"), EFFORT_REFUSALS)
-async def test_a_responses_effort_the_model_does_not_take_is_refused_in_openais_words(
+async def test_an_effort_the_model_does_not_take_is_refused_in_openais_words(
     client: AsyncOpenAI,
     emulator: RunningEmulator,
     spec: Spec,
+    route: Route,
     model: str,
     effort: object,
     code: str,
     message: str,
 ) -> None:
-    with pytest.raises(openai.BadRequestError) as caught:
-        await client.responses.create(model=model, input=PROMPT, extra_body={"reasoning": {"effort": effort}})
-    check_refusal(spec, caught.value, "reasoning.effort", code, message)
-    assert emulator.emulator.records == {}, "nothing is created by a refused request"
+    """Responses takes the effort in its `reasoning` object, Chat Completions as `reasoning_effort`: the
+    same refusals, each naming the parameter as its route spells it."""
+    fields: dict[str, Any]
+    if route == "responses":
+        fields, param = {"reasoning": {"effort": effort}}, "reasoning.effort"
+    else:
+        fields, param = {"reasoning_effort": effort}, "reasoning_effort"
+    check_refusal(spec, await refused_create(client, route, model, fields), param, code, message)
+    check_nothing_started(emulator)
 
 
 async def test_a_reasoning_that_is_not_an_object_is_refused(
@@ -94,26 +109,6 @@ async def test_a_reasoning_that_is_not_an_object_is_refused(
     message = "Invalid type for 'reasoning': expected an object, but got a string instead."
     check_refusal(spec, caught.value, "reasoning", "invalid_type", message)
     assert emulator.emulator.records == {}
-
-
-@pytest.mark.parametrize(("model", "effort", "code", "message"), EFFORT_REFUSALS)
-async def test_a_chat_effort_the_model_does_not_take_is_refused_in_openais_words(
-    client: AsyncOpenAI,
-    emulator: RunningEmulator,
-    spec: Spec,
-    model: str,
-    effort: object,
-    code: str,
-    message: str,
-) -> None:
-    with pytest.raises(openai.BadRequestError) as caught:
-        await client.chat.completions.create(
-            model=model,
-            messages=[{"role": "user", "content": PROMPT}],
-            extra_body={"reasoning_effort": effort},
-        )
-    check_refusal(spec, caught.value, "reasoning_effort", code, message)
-    assert emulator.emulator.jobs_listing() == [], "nothing is started by a refused request"
 
 
 async def test_the_azure_routes_refuse_an_effort_as_the_v1_routes_do(

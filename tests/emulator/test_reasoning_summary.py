@@ -22,7 +22,7 @@ from openai.types.shared_params import Reasoning
 from rowrelay.tasks.emulator import RunningEmulator
 from rowrelay.tasks.emulator.payloads import response_object
 from tests.emulator.contract import Spec, check_event, check_response
-from tests.support.emulator_checks import PROMPT, check_grammar, check_refusal, read_through_cuts
+from tests.support.emulator_checks import PROMPT, check_grammar, check_refusal, final_body, read_through_cuts
 from tests.support.sse import raw_sse
 
 LATENCY = {"x-emulator-latency": "0.2"}
@@ -51,22 +51,11 @@ def sentences(text: str) -> list[str]:
     return found
 
 
-async def poll(client: AsyncOpenAI, spec: Spec, response_id: str) -> dict[str, Any]:
-    """Poll until terminal (the default emulator answers at once), each body checked against the spec."""
-    for _ in range(100):
-        raw = await client.responses.with_raw_response.retrieve(response_id)
-        payload: dict[str, Any] = raw.http_response.json()
-        check_response(spec, payload)
-        if payload["status"] not in ("queued", "in_progress"):
-            return payload
-    raise AssertionError(f"{response_id} never finished")
-
-
 async def background(client: AsyncOpenAI, spec: Spec, model: str, reasoning: Reasoning) -> dict[str, Any]:
     created = await client.responses.create(model=model, input=PROMPT, background=True, reasoning=reasoning)
     check_response(spec, created.to_dict())
     assert created.output == [], "a queued response has no output yet"
-    final = await poll(client, spec, created.id)
+    final = await final_body(client, spec, created.id)
     assert final["status"] == "completed"
     return final
 
@@ -192,7 +181,7 @@ async def test_raw_stream_carries_the_summary_between_the_reasoning_items_events
     assert all(name == data["type"] for name, data in frames), "the event: line must equal data.type"
     events = [data for _, data in frames]
     text = check_summary_stream(spec, events, background=background, kind="detailed")
-    polled = await poll(client, spec, events[0]["response"]["id"])
+    polled = await final_body(client, spec, events[0]["response"]["id"])
     assert summary_of(polled) == [{"type": "summary_text", "text": text}]
 
 
@@ -228,7 +217,7 @@ async def test_snapshots_show_the_summary_once_the_reasoning_item_is_done(
     created = await client.responses.create(
         model="o3", input=PROMPT, reasoning={"summary": "concise"}, background=True
     )
-    final = await poll(client, spec, created.id)
+    final = await final_body(client, spec, created.id)
     record = emulator.emulator.records[created.id]
     entries = record.entries
     done_at = [entry.kind for entry in entries].index("reasoning_done")

@@ -15,7 +15,15 @@ from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emu
 from rowrelay.tasks.emulator.context import context_window
 from tests.emulator.contract import Spec, check_response
 from tests.support.clock import ManualClock
-from tests.support.emulator_checks import PROMPT, azure_client, check_refusal
+from tests.support.emulator_checks import (
+    PROMPT,
+    ROUTES,
+    Route,
+    azure_client,
+    check_nothing_started,
+    check_refusal,
+    refused_create,
+)
 
 RESPONSES_OVERFLOW = (
     "Your input exceeds the context window of this model. Please adjust your input and try again."
@@ -34,18 +42,6 @@ def document(tokens: int) -> str:
     """A text the emulator counts as exactly `tokens` input tokens (it counts four characters a token)."""
     sentence = "The customer writes again about the late order. "
     return (sentence * (4 * tokens // len(sentence) + 1))[: 4 * tokens]
-
-
-def check_nothing_started(running: RunningEmulator) -> None:
-    """No response held, no job in the ledger, and neither the request nor the token bucket charged."""
-    emu = running.emulator
-    assert emu.records == {}
-    assert emu.jobs_listing() == []
-    stats = emu.stats()
-    assert (stats["held"], stats["jobs"]) == (0, 0)
-    assert set(stats["status_codes"]) == {"400"}
-    assert emu.requests.level == emu.requests.capacity, "a refused create takes no request from the bucket"
-    assert emu.tokens.level == emu.tokens.capacity, "nor any token"
 
 
 # --- temperature -----------------------------------------------------------------------------------
@@ -113,39 +109,20 @@ TEMPERATURE_REFUSALS = [
 ]
 
 
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize(("model", "temperature", "code", "message"), TEMPERATURE_REFUSALS)
-async def test_a_responses_temperature_the_model_does_not_take_is_refused_in_openais_words(
+async def test_a_temperature_the_model_does_not_take_is_refused_in_openais_words(
     client: AsyncOpenAI,
     emulator: RunningEmulator,
     spec: Spec,
+    route: Route,
     model: str,
     temperature: object,
     code: str,
     message: str,
 ) -> None:
-    with pytest.raises(openai.BadRequestError) as caught:
-        await client.responses.create(model=model, input=PROMPT, extra_body={"temperature": temperature})
-    check_refusal(spec, caught.value, "temperature", code, message)
-    check_nothing_started(emulator)
-
-
-@pytest.mark.parametrize(("model", "temperature", "code", "message"), TEMPERATURE_REFUSALS)
-async def test_a_chat_temperature_the_model_does_not_take_is_refused_in_openais_words(
-    client: AsyncOpenAI,
-    emulator: RunningEmulator,
-    spec: Spec,
-    model: str,
-    temperature: object,
-    code: str,
-    message: str,
-) -> None:
-    with pytest.raises(openai.BadRequestError) as caught:
-        await client.chat.completions.create(
-            model=model,
-            messages=[{"role": "user", "content": PROMPT}],
-            extra_body={"temperature": temperature},
-        )
-    check_refusal(spec, caught.value, "temperature", code, message)
+    refused = await refused_create(client, route, model, {"temperature": temperature})
+    check_refusal(spec, refused, "temperature", code, message)
     check_nothing_started(emulator)
 
 

@@ -11,13 +11,19 @@ import jsonschema
 import openai
 import pytest
 from openai import AsyncOpenAI
-from openai.types.responses import FunctionToolParam, ResponseFunctionToolCall, ResponseFunctionToolCallParam
+from openai.types.responses import (
+    FunctionToolParam,
+    Response,
+    ResponseFunctionToolCall,
+    ResponseFunctionToolCallParam,
+)
 from openai.types.responses.response_input_param import FunctionCallOutput
 
 from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator
 from rowrelay.tasks.emulator.model import request_digest
 from rowrelay.tasks.emulator.tools import plan_call
 from tests.emulator.contract import Spec, check_event, check_response
+from tests.support.emulator_checks import final_body
 from tests.support.sse import raw_sse
 
 PARAMETERS: dict[str, Any] = {
@@ -55,14 +61,9 @@ def call_of(response: Any) -> ResponseFunctionToolCall:
     return call
 
 
-async def poll(client: AsyncOpenAI, response_id: str, spec: Spec) -> Any:
-    """Poll until terminal, checking each raw body against the spec on the way."""
-    while True:
-        raw = await client.responses.with_raw_response.retrieve(response_id)
-        check_response(spec, json.loads(raw.text))
-        response = raw.parse()
-        if response.status not in ("queued", "in_progress"):
-            return response
+async def poll(client: AsyncOpenAI, response_id: str, spec: Spec) -> Response:
+    """The response once it ends (`final_body`: every body on the way checked), as the SDK parses it."""
+    return check_response(spec, await final_body(client, spec, response_id))
 
 
 async def test_a_background_create_with_a_function_tool_ends_in_one_function_call(

@@ -1,15 +1,19 @@
-"""Checks the emulator's tests share: the event grammar of a streamed answer, OpenAI's 400 refusal, and
-reading a stream the emulator keeps cutting, resuming it until it ends."""
+"""Checks the emulator's tests share: the event grammar of a streamed answer, OpenAI's 400 refusal (on
+either route) and that it started nothing, polling a response to its end, and reading a stream the
+emulator keeps cutting, resuming it until it ends."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Any, Literal
 
 import openai
+import pytest
 from openai import AsyncOpenAI
 from openai.types.responses import ResponseStreamEvent
 
-from tests.emulator.contract import Spec
+from rowrelay.tasks.emulator import RunningEmulator
+from tests.emulator.contract import Spec, check_response
 
 PROMPT = "Summarise the ticket: the customer's order arrived late and the invoice is wrong."
 VERSION = "2025-04-01-preview"
@@ -80,6 +84,50 @@ def check_refusal(
     assert exc.status_code == 400
     assert (exc.type, exc.code, exc.param) == ("invalid_request_error", code, param)
     assert body["error"]["message"] == message.format(param=param)
+
+
+Route = Literal["responses", "chat"]
+ROUTES: tuple[Route, ...] = ("responses", "chat")
+"""The two create routes a request parameter both take (Responses and Chat Completions)."""
+
+
+async def refused_create(
+    client: AsyncOpenAI, route: Route, model: str, fields: dict[str, Any]
+) -> openai.BadRequestError:
+    """The 400 a create of `PROMPT` on `route` gets, `fields` sent in its body as given."""
+    messages: Any = [{"role": "user", "content": PROMPT}]
+    create = (
+        client.responses.create(model=model, input=PROMPT, extra_body=fields)
+        if route == "responses"
+        else client.chat.completions.create(model=model, messages=messages, extra_body=fields)
+    )
+    with pytest.raises(openai.BadRequestError) as caught:
+        await create
+    return caught.value
+
+
+def check_nothing_started(running: RunningEmulator) -> None:
+    """No response held, no job in the ledger, and neither the request nor the token bucket charged."""
+    emu = running.emulator
+    assert emu.records == {}
+    assert emu.jobs_listing() == []
+    stats = emu.stats()
+    assert (stats["held"], stats["jobs"]) == (0, 0)
+    assert set(stats["status_codes"]) == {"400"}
+    assert emu.requests.level == emu.requests.capacity, "a refused create takes no request from the bucket"
+    assert emu.tokens.level == emu.tokens.capacity, "nor any token"
+
+
+async def final_body(client: AsyncOpenAI, spec: Spec, response_id: str) -> dict[str, Any]:
+    """Poll a response every 20 ms until it ends, each body checked against the spec; its last body."""
+    for _ in range(200):
+        raw = await client.responses.with_raw_response.retrieve(response_id)
+        payload: dict[str, Any] = raw.http_response.json()
+        check_response(spec, payload)
+        if payload["status"] not in ("queued", "in_progress"):
+            return payload
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{response_id} never finished")
 
 
 async def read_through_cuts(
