@@ -76,39 +76,33 @@ def tool_calls_of(response: Any) -> dict[str, int] | None:
 
 def refusal_of(response: Any) -> str | None:
     """The text of the `refusal` content parts of the `message` output items, or None if none."""
-    parts = [
-        text
-        for item in _field(response, "output") or ()
-        if _field(item, "type") == "message"
-        for part in _field(item, "content") or ()
-        if _field(part, "type") == "refusal" and isinstance(text := _field(part, "refusal"), str)
-    ]
+    parts = _texts(response, "message", "content", "refusal", "refusal")
     return "".join(parts) if parts else None
 
 
 def reasoning_summary_of(response: Any) -> str | None:
     """The `summary_text` parts of the `reasoning` output items, joined by a blank line (a detailed
     summary may come in several parts), or None if the model wrote none."""
-    parts = [
-        text
-        for item in _field(response, "output") or ()
-        if _field(item, "type") == "reasoning"
-        for part in _field(item, "summary") or ()
-        if _field(part, "type") == "summary_text" and isinstance(text := _field(part, "text"), str)
-    ]
+    parts = _texts(response, "reasoning", "summary", "summary_text", "text")
     return "\n\n".join(parts) if parts else None
 
 
 def output_text(response: Any) -> str:
     """What the SDK's `Response.output_text` gives, for its model or its JSON: the text of every
     `output_text` part of every `message` output item, joined."""
-    return "".join(
+    return "".join(_texts(response, "message", "content", "output_text", "text"))
+
+
+def _texts(response: Any, item_type: str, parts: str, part_type: str, field: str) -> list[str]:
+    """The string `field` of every `part_type` part in the `parts` list of every `item_type` output item:
+    text, refusals and summaries are all read this way."""
+    return [
         text
         for item in _field(response, "output") or ()
-        if _field(item, "type") == "message"
-        for part in _field(item, "content") or ()
-        if _field(part, "type") == "output_text" and isinstance(text := _field(part, "text"), str)
-    )
+        if _field(item, "type") == item_type
+        for part in _field(item, parts) or ()
+        if _field(part, "type") == part_type and isinstance(text := _field(part, field), str)
+    ]
 
 
 def _field(value: Any, name: str) -> Any:
