@@ -14,6 +14,7 @@ from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulato
 from rowrelay.tasks.llm import BackendRefusedError
 from rowrelay.tasks.llm.prices import cost_usd, load_prices
 from rowrelay.tasks.state import load
+from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
 from tests.support.runs import run_batch
 
 ROWS = 8
@@ -83,3 +84,19 @@ async def test_a_deep_research_model_asked_without_a_tool_stops_the_run_and_with
     frame = load(tmp_path / "with")
     assert (frame["status"] == "completed").all()
     assert (frame["cost_usd"] > 0).all()
+
+
+@pytest.mark.parametrize("mode", ["poll", "stream"])
+async def test_a_searching_row_whose_create_answer_is_lost_spends_an_attempt_and_counts_its_job(
+    tmp_path: Path, mode: str
+) -> None:
+    """A gateway loses a third of the creates' answers after their jobs started (searches and all): each
+    such job is counted on its row as a possible duplicate, within its attempts, never paid silently."""
+    config = EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"), gateway_error_rate=0.35, seed=9)
+    with running_emulator(config) as emu:
+        await run_batch(emu, tmp_path / "batch", rows=20, mode=mode, tools="web_search", max_attempts=3)
+        jobs, unanswered = jobs_of(emu.url)
+    frame = load(tmp_path / "batch")
+    assert sum(unanswered.values()) > 0  # answers were lost: the guarantee was exercised
+    assert_every_job_is_paid_for(frame, jobs, unanswered)
+    assert int(frame["orphans"].sum()) == sum(unanswered.values())
