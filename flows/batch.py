@@ -88,6 +88,7 @@ async def run_batch(
     instructions: str | None = None,
     model: str | None = None,
     id_column: str | None = None,
+    image_column: str | None = None,
     state: str | None = None,
     output: str | None = None,
     mode: str | None = None,
@@ -119,6 +120,9 @@ async def run_batch(
 ) -> BatchResult:
     """Run (or resume) a batch. `source` is a CSV/Parquet/JSONL path, or a DataFrame from Python.
 
+    `image_column` names a column of images sent with each row's prompt: http(s) or data URLs, uploaded
+    file ids, or local image files (relative to the input file's folder), several as a JSON array or a
+    list (tasks/dataset/images.py).
     `agent` names an Agent Framework agent factory, `package.module:function` taking an
     `OpenAIChatClient` and returning an `Agent`: every row is then run by that agent.
     `output_schema` (structured outputs) is a JSON Schema file, `module:Model`, a JSON Schema dict or a
@@ -149,7 +153,8 @@ async def run_batch(
     """
     request = BatchRequest.build(
         source, template=template, prompt_column=prompt_column, id_column=id_column,
-        instructions=instructions, state=state, output=output, agent=agent, model=model, mode=mode, rpm=rpm,
+        image_column=image_column, instructions=instructions, state=state, output=output, agent=agent,
+        model=model, mode=mode, rpm=rpm,
         tpm=tpm, poll_rpm=poll_rpm, max_in_flight=max_in_flight, max_attempts=max_attempts,
         max_output_tokens=max_output_tokens, reasoning_effort=reasoning_effort, temperature=temperature,
         reasoning_summary=reasoning_summary, tools=tools, max_tool_calls=max_tool_calls, backend=backend,

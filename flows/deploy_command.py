@@ -33,6 +33,7 @@ def deploy(
     ] = None,
     output: Annotated[Path | None, Opt(help="Output file.")] = None,
     instructions: options.Instructions = None,
+    image_column: options.ImageColumn = None,
     model: options.Model = None,
     mode: options.Mode = None,
     rpm: options.Rpm = None,
@@ -64,6 +65,7 @@ def deploy(
     # Paths resolved: each scheduled run starts in a directory of Prefect's choosing.
     request = request_of(
         input.resolve(), template=template, prompt_column=prompt_column, id_column=id_column,
+        image_column=image_column,
         instructions=instructions, model=model, output=None if output is None else output.resolve(),
         mode=mode, rpm=rpm, tpm=tpm, poll_rpm=poll_rpm, max_in_flight=max_in_flight,
         max_attempts=max_attempts, max_output_tokens=max_output_tokens,

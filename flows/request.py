@@ -76,6 +76,7 @@ class BatchRequest:
         prompt_column: str | None = None,
         id_column: str | None = None,
         instructions: str | None = None,
+        image_column: str | None = None,
         state: str | Path | None = None,
         output: str | Path | None = None,
         agent: str | None = None,
@@ -110,7 +111,12 @@ class BatchRequest:
         threshold = FailThreshold.parse(fail_when_failed)
         if ClusterChoice.of(dask, dask_workers) is not None:
             check_cost_cap(settings)
-        spec = InputSpec(template, prompt_column, id_column, instructions)
+        spec = InputSpec(template, prompt_column, id_column, instructions, image_column)
+        if image_column is not None and agent is not None:
+            raise UsageError(
+                "--image-column: an agent is given each row's prompt as text; images go to the Responses "
+                "API or Chat Completions (leave out --agent)"
+            )
         schema_source = schema_object if schema_object is not None else settings.output_schema
         listed = () if endpoints is None else load_endpoints(endpoints, settings)
         source_of_endpoints = _endpoints_source(endpoints)

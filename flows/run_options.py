@@ -13,6 +13,13 @@ from typing import Annotated
 from rowrelay.flows.cli_options import DASK, DASK_WORKERS, ENDPOINTS, FAIL_WHEN_FAILED, Opt, about
 
 Instructions = Annotated[str | None, Opt(help="Instructions (system prompt) sent with every row.")]
+ImageColumn = Annotated[
+    str | None,
+    Opt(
+        help="Column of images sent with each row's prompt: an http(s) or data URL, an uploaded file id, "
+        "or a local PNG/JPEG/GIF/WebP file (relative to the input's folder); several as a JSON array."
+    ),
+]
 Model = Annotated[str | None, Opt(help=about("model"))]
 Mode = Annotated[str | None, Opt(help=about("mode"))]
 Rpm = Annotated[int | None, Opt(help=about("rpm"))]

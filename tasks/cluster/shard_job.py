@@ -52,6 +52,8 @@ class ShardJob:
     agent: str | None = None
     output_schema: tuple[str, dict[str, Any], str] | None = None
     """(name, schema, source): the compiled validator is rebuilt on the worker, not pickled."""
+    images: dict[str, tuple[str, ...]] | None = None
+    """Each row's images (`--image-column`), local files as absolute paths the worker reads; None: none."""
 
     @property
     def writer(self) -> str:
@@ -84,7 +86,7 @@ async def run_shard(job: ShardJob, link: BankLink, worker: str = "") -> ShardOut
             agent = load_agent_factory(job.agent)
         session = open_session(
             settings, table, job.prompts, instructions=job.instructions, base_url=job.base_url,
-            agent=agent, output_schema=schema, endpoint=job.endpoint, shared=link,
+            agent=agent, output_schema=schema, endpoint=job.endpoint, shared=link, images=job.images,
         )  # fmt: skip
         try:
             report = await session.runner.run(job.keys)

@@ -18,8 +18,9 @@ class InputSpec:
     Give exactly one of `template` (``str.format``-style over column names, e.g.
     ``"Triage this ticket: {subject}\\n{body}"``) or `prompt_column` (a column holding the whole
     prompt). `id_column` supplies stable row keys; without it a row's key is a hash of its input.
-    `instructions` are plain system-level text sent with every row (not a template). The spec is
-    checked on construction, so a bad one is refused before any input is even read.
+    `instructions` are plain system-level text sent with every row (not a template). `image_column`
+    names a column of images sent with each row's prompt (`images`). The spec is checked on
+    construction, so a bad one is refused before any input is even read.
 
         >>> InputSpec(template="Subject: {subject}", id_column="ticket_id")
     """
@@ -28,6 +29,7 @@ class InputSpec:
     prompt_column: str | None = None
     id_column: str | None = None
     instructions: str | None = None
+    image_column: str | None = None
 
     def __post_init__(self) -> None:
         if self.template is None and self.prompt_column is None:
@@ -41,4 +43,4 @@ class InputSpec:
                 "were given: give one"
             )
         if self.template is not None:
-            template_fields(self.template)
+            template_fields(self.template, same_for_every_row=self.image_column is not None)

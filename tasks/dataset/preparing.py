@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rowrelay.tasks.dataset.images import RowImages
 from rowrelay.tasks.dataset.prompts import Prompts
 from rowrelay.tasks.dataset.reading import READING, read_input
 from rowrelay.tasks.dataset.spec import InputSpec, PreparedInput, PreparedRow
@@ -46,8 +47,11 @@ def _missing_column(kind: str, name: str, frame: pd.DataFrame) -> UsageError:
     return UsageError(f"{kind} {name!r} is not in the input (available: {available})")
 
 
-def _hashes_and_blanks(prompts: Prompts, instructions: str | None) -> tuple[pa.Array[Any], list[int]]:
-    """blake2b-128 of (length-prefixed instructions, prompt) per row, and the positions of blank prompts.
+def _hashes_and_blanks(
+    prompts: Prompts, instructions: str | None, images: RowImages | None
+) -> tuple[pa.Array[Any], list[int]]:
+    """blake2b-128 of (length-prefixed instructions, prompt, images if any) per row, and the positions of
+    blank rows (a blank prompt and no image: nothing to ask).
 
     Prompts are rendered a chunk at a time and dropped once hashed: never all of them at once.
     """
@@ -57,6 +61,7 @@ def _hashes_and_blanks(prompts: Prompts, instructions: str | None) -> tuple[pa.A
     chunks: list[pa.Array[Any]] = []
     blank: list[int] = []
     offset = 0
+    no_image = None if images is None else images.none()
     for chunk in prompts.chunks():
         hashes: list[str] = []
         append = hashes.append
@@ -64,7 +69,20 @@ def _hashes_and_blanks(prompts: Prompts, instructions: str | None) -> tuple[pa.A
             hasher = base.copy()
             hasher.update(prompt.encode("utf-8", "surrogatepass"))
             append(hasher.hexdigest())
-        blank.extend(offset + i for i, prompt in enumerate(chunk) if not prompt.strip())
+        if images is not None:  # a second pass over the chunk: text-only batches pay nothing for it
+            parts = images.hash_parts(offset, offset + len(chunk))
+            for i, part in enumerate(parts):
+                if part:
+                    hasher = hashlib.blake2b(
+                        bytes.fromhex(hashes[i]), digest_size=16, person=b"rowrelay-image"
+                    )
+                    hasher.update(part)
+                    hashes[i] = hasher.hexdigest()
+        blank.extend(
+            offset + i
+            for i, prompt in enumerate(chunk)
+            if not prompt.strip() and (no_image is None or no_image[offset + i])
+        )
         chunks.append(pa.array(hashes, pa.string()))
         offset += len(chunk)
     return pa.concat_arrays(chunks), blank
@@ -114,13 +132,15 @@ def _chunks(array: pa.Array[Any]) -> Iterable[pa.Array[Any]]:
 
 
 def _fingerprint(keys: pa.Array[Any], hashes: pa.Array[Any], spec: InputSpec) -> str:
-    described = {
+    described: dict[str, object] = {
         "version": 1,
         "template": spec.template,
         "prompt_column": spec.prompt_column,
         "id_column": spec.id_column,
         "instructions": spec.instructions,
     }
+    if spec.image_column is not None:  # absent otherwise: text-only batches keep their fingerprints
+        described["image_column"] = spec.image_column
     hasher = hashlib.blake2b(digest_size=16, person=b"rowrelay-batch")
     hasher.update(orjson.dumps(described, option=orjson.OPT_SORT_KEYS))
     # A JSON array of keys and a run of fixed-length hashes: no two different row lists encode alike.
@@ -144,12 +164,13 @@ def input_fingerprint(rows: Sequence[PreparedRow], spec: InputSpec) -> str:
     return _fingerprint(keys, pa.array([r.input_hash for r in rows], pa.string()), spec)
 
 
-def prepare(frame: pd.DataFrame, spec: InputSpec) -> PreparedInput:
+def prepare(frame: pd.DataFrame, spec: InputSpec, folder: Path | None = None) -> PreparedInput:
     """Validate `frame` against `spec` and prepare every row; raises `UsageError` before anything is sent.
 
-    Refused as a whole: an empty input, a template naming absent columns, an unknown prompt or id
-    column, null/empty or duplicated ids. A row whose prompt renders blank is not an error of the
-    batch: it is listed in `PreparedInput.bad_rows` and fails alone.
+    Refused as a whole: an empty input, a template naming absent columns, an unknown prompt, id or image
+    column, null/empty or duplicated ids. A row whose prompt renders blank (with no image), or that names
+    an image it cannot send, is not an error of the batch: it is listed in `PreparedInput.bad_rows` and
+    fails alone. `folder` is where relative image paths are found: the input file's (default: here).
     """
     if len(frame) == 0:
         raise UsageError("the input has no rows: nothing to send")
@@ -159,26 +180,44 @@ def prepare(frame: pd.DataFrame, spec: InputSpec) -> PreparedInput:
         id_keys = _id_keys(frame, spec.id_column) if spec.id_column is not None else None
     except UnicodeEncodeError as exc:  # only a DataFrame built in memory can hold such text
         raise UsageError(f"the input holds text that is not valid Unicode: {exc}") from exc
-    hashes, blank = _hashes_and_blanks(prompts, spec.instructions)
+    images = _images(frame, spec, folder or Path.cwd())
+    hashes, blank = _hashes_and_blanks(prompts, spec.instructions, images)
     keys = id_keys if id_keys is not None else _hash_keys(hashes)
     reason = _blank_reason(spec)
+    bad_rows = {keys[i].as_py(): reason for i in blank}
+    if images is not None:
+        bad_rows.update({keys[i].as_py(): why for i, why in images.problems.items() if i not in blank})
+    gaps = _gaps(prompts, keys, blank) if spec.template is not None else {}
+    if images is not None and len(missing := np.flatnonzero(images.none())):
+        gaps[images.column] = keys.take(np.setdiff1d(missing, blank))  # sent as text alone
     return PreparedInput(
         frame=frame,
         keys=keys,
         hashes=hashes,
         prompts=prompts,
         fingerprint=_fingerprint(keys, hashes, spec),
-        bad_rows={keys[i].as_py(): reason for i in blank},
+        bad_rows=bad_rows,
         instructions=spec.instructions,
-        gaps=_gaps(prompts, keys, blank) if spec.template is not None else {},
+        gaps={name: rows for name, rows in gaps.items() if len(rows)},
+        images=images,
     )
+
+
+def _images(frame: pd.DataFrame, spec: InputSpec, folder: Path) -> RowImages | None:
+    if spec.image_column is None:
+        return None
+    if spec.image_column not in frame.columns:
+        raise _missing_column("image column", spec.image_column, frame)
+    return RowImages.build(frame[spec.image_column], spec.image_column, folder)
 
 
 def read_prepared(
     source: str | Path | pd.DataFrame, spec: InputSpec, reading: int = READING
 ) -> PreparedInput:
-    """`source` read as `reading` says (`read_input`) and prepared, the reading kept with it."""
-    return dataclasses.replace(prepare(read_input(source, reading), spec), reading=reading)
+    """`source` read as `reading` says (`read_input`) and prepared, the reading kept with it; relative
+    image paths are the input file's folder's."""
+    folder = None if isinstance(source, pd.DataFrame) else Path(source).resolve().parent
+    return dataclasses.replace(prepare(read_input(source, reading), spec, folder), reading=reading)
 
 
 def _gaps(prompts: Prompts, keys: pa.Array[Any], blank: list[int]) -> dict[str, pa.Array[Any]]:
@@ -195,6 +234,6 @@ def _gaps(prompts: Prompts, keys: pa.Array[Any], blank: list[int]) -> dict[str, 
 
 def _blank_reason(spec: InputSpec) -> str:
     if spec.template is not None:
-        columns = ", ".join(template_fields(spec.template))
+        columns = ", ".join(template_fields(spec.template, same_for_every_row=spec.image_column is not None))
         return f"empty prompt: the template rendered blank (columns {columns} are empty or missing)"
     return f"empty prompt: prompt column {spec.prompt_column!r} is empty or missing"

@@ -28,9 +28,10 @@ from rowrelay.tasks.dataset.templates import column_text
 from rowrelay.tasks.errors import UsageError
 
 if TYPE_CHECKING:
+    from rowrelay.tasks.dataset.images import RowImages
     from rowrelay.tasks.dataset.input_spec import InputSpec
 
-__all__ = ["KeyedPrompts", "Prompts"]
+__all__ = ["KeyedImages", "KeyedPrompts", "Prompts", "SortedKeys"]
 
 CHUNK = 65_536
 """Rows rendered at once for hashing: a few tens of MB of text at most for typical prompts."""
@@ -61,7 +62,7 @@ def _empty(column: pa.ChunkedArray[Any]) -> npt.NDArray[np.bool_]:
     return np.asarray(blank, dtype=bool)
 
 
-class _SortedKeys:
+class SortedKeys:
     """The keys in sorted order, as a sequence `bisect` can search (an index, not a dict of 1M strings).
 
     Arrow sorts UTF-8 bytes and Python compares code points: the same order, so the search agrees.
@@ -99,7 +100,7 @@ class Prompts:
     def build(cls, frame: pd.DataFrame, spec: InputSpec) -> Prompts:
         """The prompts of `frame` under `spec`; `UsageError` if a column they need is absent."""
         if spec.template is not None:
-            parts = tuple(template_parts(spec.template))
+            parts = tuple(template_parts(spec.template, same_for_every_row=spec.image_column is not None))
         else:
             assert spec.prompt_column is not None  # InputSpec guarantees exactly one
             parts = (("", spec.prompt_column),)
@@ -121,7 +122,10 @@ class Prompts:
                 pieces.append(pa.scalar(literal, pa.large_string()))
             if name is not None:
                 pieces.append(self.columns[name].slice(start, stop - start).combine_chunks())
-        if len(pieces) == 1:  # a bare column (a template names at least one)
+        if not self.columns:  # one question for every row's images: the template's text, repeated
+            text = "".join(literal for literal, _ in self.parts)  # `{{` splits a literal in two
+            return pa.array([text] * (stop - start), pa.large_string())
+        if len(pieces) == 1:  # a bare column
             return pieces[0]
         return pc.call_function("binary_join_element_wise", [*pieces, pa.scalar("", pa.large_string())])
 
@@ -145,9 +149,20 @@ class Prompts:
 class KeyedPrompts:
     """Prompts by row key (what a run's driver asks for when it sends a row), without a dict of every key."""
 
-    def __init__(self, prompts: Prompts, keys: pa.Array[Any]) -> None:
+    def __init__(self, prompts: Prompts, index: SortedKeys) -> None:
         self._prompts = prompts
-        self._index = _SortedKeys(keys)
+        self._index = index
 
     def __call__(self, key: str) -> str:
         return self._prompts.at(self._index.position(key))
+
+
+class KeyedImages:
+    """A row's images by its key, found through the same index as its prompt."""
+
+    def __init__(self, images: RowImages, index: SortedKeys) -> None:
+        self._images = images
+        self._index = index
+
+    def __call__(self, key: str) -> tuple[str, ...]:
+        return self._images.at(self._index.position(key))

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from rowrelay.tasks.dataset.images import RowImages
 from rowrelay.tasks.dataset.input_spec import InputSpec
-from rowrelay.tasks.dataset.prompts import KeyedPrompts, Prompts
+from rowrelay.tasks.dataset.prompts import KeyedImages, KeyedPrompts, Prompts, SortedKeys
 from rowrelay.tasks.dataset.reading import READING
 
 __all__ = ["InputSpec", "PreparedInput", "PreparedRow"]
@@ -57,6 +58,8 @@ class PreparedInput:
     how many of the rows a run sends are among them (`run.plan`)."""
     reading: int = READING
     """How the input file was read (`reading.READING`, or an earlier release's for a batch it planned)."""
+    images: RowImages | None = None
+    """Each row's images (`--image-column`), or None when the batch sends text alone."""
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -69,7 +72,18 @@ class PreparedInput:
     @cached_property
     def prompt(self) -> Callable[[str], str]:
         """A row's prompt by its key, rendered when asked (what a run's driver sends)."""
-        return KeyedPrompts(self.prompts, self.keys)
+        return KeyedPrompts(self.prompts, self._index)
+
+    @cached_property
+    def _index(self) -> SortedKeys:
+        return SortedKeys(self.keys)
+
+    @cached_property
+    def image_lookup(self) -> Callable[[str], tuple[str, ...]] | None:
+        """A row's images by its key (URLs, file ids, absolute paths), or None for a text-only batch."""
+        if self.images is None:
+            return None
+        return KeyedImages(self.images, self._index)
 
     @property
     def rows(self) -> list[PreparedRow]:

@@ -61,15 +61,16 @@ def _check_field(name: str, spec: str | None, conversion: str | None) -> None:
         )
 
 
-def template_fields(template: str) -> list[str]:
+def template_fields(template: str, *, same_for_every_row: bool = False) -> list[str]:
     """The column names a template uses, each once, in order of first appearance.
 
     Raises `UsageError` for a malformed template (unbalanced braces, positional fields, attribute or
     index access, conversions, format specs) or one that names no column at all (every row would get
-    the same prompt, almost certainly a mistake).
+    the same prompt, almost certainly a mistake), unless `same_for_every_row` says that is meant: rows
+    told apart by their images may all be asked the same question.
     """
     names = [name for _, name in parse(template) if name is not None]
-    if not names:
+    if not names and not same_for_every_row:
         raise UsageError(
             f"template names no column, so every row would get the same prompt: {template!r} "
             "(use {column} to insert a column's value)"
@@ -77,7 +78,7 @@ def template_fields(template: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def template_parts(template: str) -> list[tuple[str, str | None]]:
+def template_parts(template: str, *, same_for_every_row: bool = False) -> list[tuple[str, str | None]]:
     """A checked template as (literal, column name or None) pairs, in order: what rendering walks."""
-    template_fields(template)
+    template_fields(template, same_for_every_row=same_for_every_row)
     return parse(template)

@@ -85,6 +85,9 @@ class RowRequest:
     """Server-side tools offered to the model (`hosted_tools`), the same objects for every row."""
     max_tool_calls: int | None = None
     """Most server-side tool calls the response may make; None sets none."""
+    images: tuple[str, ...] = ()
+    """Images sent with the prompt (`tasks.image_refs`): URLs, data URLs and uploaded file ids; a local
+    file is made a data URL before the create is built (`run.submit`)."""
 
     def reasoning(self) -> dict[str, str] | None:
         """The Responses API's `reasoning` object for this row, or None when it asks for nothing."""

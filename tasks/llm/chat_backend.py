@@ -7,8 +7,9 @@ from typing import Any
 
 import openai
 
+from rowrelay.tasks.image_refs import image_kind
 from rowrelay.tasks.llm.answers import nothing_named, parsed
-from rowrelay.tasks.llm.calls import RowRequest, Snapshot, translate
+from rowrelay.tasks.llm.calls import RequestRejectedError, RowRequest, Snapshot, translate
 
 
 class ChatBackend:
@@ -19,10 +20,10 @@ class ChatBackend:
         self._client = client
 
     async def create(self, request: RowRequest) -> Snapshot:
-        messages: list[dict[str, str]] = []
+        messages: list[dict[str, Any]] = []
         if request.instructions:
             messages.append({"role": "system", "content": request.instructions})
-        messages.append({"role": "user", "content": request.prompt})
+        messages.append({"role": "user", "content": _content(request)})
         response_format: Any = openai.omit
         if request.text_format is not None:  # the Responses format, in Chat Completions' envelope
             fields = {k: v for k, v in request.text_format.items() if k != "type"}
@@ -66,3 +67,18 @@ class ChatBackend:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _content(request: RowRequest) -> str | list[dict[str, Any]]:
+    """The prompt alone, or with its images as parts (text, then images). Chat Completions takes an image
+    by URL only: a row naming an uploaded file's id is refused unsent."""
+    if not request.images:
+        return request.prompt
+    if ids := [ref for ref in request.images if image_kind(ref) == "file_id"]:
+        raise RequestRejectedError(
+            f"image {ids[0]!r}: Chat Completions takes images as URLs or local files, not uploaded file ids "
+            "(the Responses API takes them)"
+        )
+    parts: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}] if request.prompt.strip() else []
+    parts += [{"type": "image_url", "image_url": {"url": ref, "detail": "auto"}} for ref in request.images]
+    return parts

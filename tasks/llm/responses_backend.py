@@ -10,6 +10,7 @@ from urllib.parse import quote
 import openai
 from openai.types.responses import ResponseStreamEvent
 
+from rowrelay.tasks.image_refs import image_kind
 from rowrelay.tasks.llm.answers import STREAMED, lean_answer, nothing_named, parsed, sdk_answer
 from rowrelay.tasks.llm.calls import (
     BackendRefusedError,
@@ -88,7 +89,7 @@ class ResponsesBackend:
     def _body(self, request: RowRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": request.model,
-            "input": request.prompt,
+            "input": _input(request),
             "background": True,
             "metadata": dict(request.metadata),
         }
@@ -275,3 +276,16 @@ async def _updates(stream: _Stream, *, creating: bool = False) -> AsyncGenerator
         if isinstance(exc, openai.OpenAIError):
             raise translate(exc, creating=not named) from exc
         raise
+
+
+def _input(request: RowRequest) -> str | list[dict[str, Any]]:
+    """The prompt alone as a string, or with its images one user message of parts (text, then images)."""
+    if not request.images:
+        return request.prompt
+    parts: list[dict[str, Any]] = (
+        [{"type": "input_text", "text": request.prompt}] if request.prompt.strip() else []
+    )
+    for ref in request.images:
+        source = "file_id" if image_kind(ref) == "file_id" else "image_url"
+        parts.append({"type": "input_image", source: ref, "detail": "auto"})
+    return [{"role": "user", "content": parts}]

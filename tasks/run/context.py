@@ -54,6 +54,8 @@ class RowContext:
     policy: RowPolicy
     prompts: Callable[[str], str]
     sleep: Sleep = asyncio.sleep
+    images: Callable[[str], tuple[str, ...]] | None = None
+    """A row's images by its key (`--image-column`); None: the batch sends text alone."""
     counters: RunCounters = field(default_factory=RunCounters)
     spend: Spend = field(default_factory=Spend.unpriced)
     """What rows cost, and the cost cap `run.submit` checks before each create."""

@@ -197,19 +197,22 @@ def plan_batch(
 
 
 def _say_gaps(prepared: PreparedInput, sending: list[str]) -> None:
-    """Say which of the template's columns some of the rows this run sends are without: a missing value
-    is sent as empty text, which a column meant to be filled in every row would not want (a blank prompt
-    is not sent). Rows sent by an earlier run are not counted again: a resume warns only of its own."""
+    """Say which of the template's columns (or the image column) some of the rows this run sends are
+    without: a missing value is sent as empty text (or no image), which a column meant to be filled in
+    every row would not want (a blank prompt with no image is not sent). Rows sent by an earlier run are
+    not counted again: a resume warns only of its own."""
     if not prepared.gaps or not sending:
         return
     this_run = pa.array(sending, pa.string())
     for name, keys in prepared.gaps.items():
         mine = keys.filter(pc.is_in(keys, value_set=this_run))
         if len(mine):
+            sent_as = "empty text in their prompts"
+            if prepared.images is not None and name == prepared.images.column:
+                sent_as = "their prompts without an image"
             log.warning(
-                "column %r is empty in %d of the %d rows sent (first: key %r): sent as empty text in "
-                "their prompts",
-                name, len(mine), len(sending), mine[0].as_py(),
+                "column %r is empty in %d of the %d rows sent (first: key %r): sent as %s",
+                name, len(mine), len(sending), mine[0].as_py(), sent_as,
             )  # fmt: skip
 
 

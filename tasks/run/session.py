@@ -66,12 +66,14 @@ def open_session(
     spend: Spend | None = None,
     counters: RunCounters | None = None,
     shared: BankLink | None = None,
+    images: Mapping[str, tuple[str, ...]] | Callable[[str], tuple[str, ...]] | None = None,
 ) -> Session:
     """Build a run's collaborators; call from inside the event loop that will run them.
 
     `agent` (an Agent Framework agent, or a factory taking an `OpenAIChatClient`) runs every row;
     `output_schema` makes every row a structured output that must validate against it; `shared` draws
-    the limits from the batch's bank (a shard on a Dask worker: `rowrelay.tasks.cluster`).
+    the limits from the batch's bank (a shard on a Dask worker: `rowrelay.tasks.cluster`); `images` gives
+    each row's images (`--image-column`) as `prompts` gives its prompt.
     A `--max-cost` on a model with no known price raises `UsageError` here, before anything is sent.
     With several endpoints, one session per endpoint (`endpoint` names it on the rows it creates, its
     `settings` are that endpoint's, so its budget is its own), all sharing one `spend` (one cost cap for
@@ -114,7 +116,10 @@ def open_session(
         max_tool_calls=settings.max_tool_calls,
     )
     lookup = prompts.__getitem__ if isinstance(prompts, Mapping) else prompts
-    context = RowContext(table, backend, budget, policy, lookup, spend=spend, endpoint=endpoint)
+    image_lookup = images.__getitem__ if isinstance(images, Mapping) else images
+    context = RowContext(
+        table, backend, budget, policy, lookup, spend=spend, endpoint=endpoint, images=image_lookup
+    )
     if counters is not None:
         context.counters = counters
     driver = RowDriver(context)

@@ -17,10 +17,11 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from rowrelay.tasks.errors import RateLimitedError, TransientError, seconds_said
+from rowrelay.tasks.image_refs import IMAGE_TOKENS_GUESS, image_kind, inlined
 from rowrelay.tasks.llm import (
     BackendRefusedError,
     MaybeSentError,
@@ -73,7 +74,9 @@ class Submitter:
         context, key = self.context, row.row_key
         request = self._request(key)
         instructions = estimate_tokens(context.policy.instructions or "")
-        prompt_tokens = estimate_tokens(request.prompt) + instructions
+        prompt_tokens = (
+            estimate_tokens(request.prompt) + instructions + IMAGE_TOKENS_GUESS * len(request.images)
+        )
         output = context.budget.output
         admission = context.spend.admit(key, prompt_tokens, output.value(), guesses_left=output.guesses_left)
         if admission != "go":
@@ -83,6 +86,19 @@ class Submitter:
             await context.budget.acquire_create(prompt_tokens)
         finally:
             context.pace.rate_waits -= 1
+        if any(image_kind(ref) == "path" for ref in request.images):
+            try:  # read once the row may go, so rows waiting on the budget hold no image in memory
+                request = replace(request, images=await asyncio.to_thread(_inlined, request.images))
+            except OSError as exc:  # planned readable, gone since: the row cannot be sent as it was asked
+                why = f"an image cannot be read ({exc.strerror or exc}: {exc.filename})"
+                context.apply(
+                    key,
+                    record.failed(
+                        "bad_input", None, why, row.attempts, now(), max_attempts=context.policy.max_attempts
+                    ),
+                )
+                context.spend.release(key)
+                return None
         # The endpoint goes with `submitting`: a token the create returns is only ever waited on there.
         context.table.transition(key, "submitting", endpoint=context.endpoint)
         try:
@@ -227,6 +243,7 @@ class Submitter:
             reasoning_summary=policy.reasoning_summary,
             tools=policy.tools,
             max_tool_calls=policy.max_tool_calls,
+            images=() if self.context.images is None else self.context.images(key),
         )
 
     async def _create(self, request: RowRequest) -> Created:
@@ -268,3 +285,8 @@ class Submitter:
             await stream.aclose()
             raise
         raise MaybeSentError("the create's stream ended before any event named the response")
+
+
+def _inlined(images: tuple[str, ...]) -> tuple[str, ...]:
+    """A row's images with its local files read into data URLs (in a thread: a file may be megabytes)."""
+    return tuple(inlined(ref) if image_kind(ref) == "path" else ref for ref in images)

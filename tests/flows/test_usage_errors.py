@@ -178,6 +178,11 @@ def test_a_run_that_passes_every_check_fails_in_these_processes_where_it_reaches
             "--tools: an agent's tools are its own: give them to the agent its factory builds",
         ),
         (
+            ["--image-column", "body", "--agent", "tests.llm.agent_factories:make_agent"],
+            "--image-column: an agent is given each row's prompt as text; images go to the Responses API "
+            "or Chat Completions (leave out --agent)",
+        ),
+        (
             ["--reasoning-summary", "auto", "--backend", "chat", "--base-url", "http://127.0.0.1:9/v1"],
             "--reasoning-summary: Chat Completions writes no reasoning summary; ask the Responses API for "
             "one (--backend openai or azure)",
@@ -437,6 +442,9 @@ def test_inputs_that_cannot_be_read_are_refused(case: Case) -> None:
     assert case.refuse(source=garbage).startswith(f"error: cannot read {garbage} as parquet: ")
     assert case.refuse("--template", "{subject} {nope}") == (
         "error: template names column(s) not in the input: nope (available: ticket_id, subject, body)"
+    )
+    assert case.refuse("--image-column", "photo") == (
+        "error: image column 'photo' is not in the input (available: ticket_id, subject, body)"
     )
     assert not case.state.exists()
 

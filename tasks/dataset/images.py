@@ -1,0 +1,122 @@
+"""Each row's images (`--image-column`): what a cell may name, checked when the batch is planned.
+
+A cell names no image (empty), one, or several (a JSON array of them in text, or a Parquet/JSON list).
+Each is one of:
+- an `http(s)://` URL, which the server downloads;
+- a `data:image/...;base64,` URL, sent as it is;
+- an uploaded file's id (`file-...`, the Files API's);
+- a local PNG, JPEG, GIF or WebP file, relative to the input file's folder (or absolute), sent inline
+  as a data URL read when the row is sent.
+
+A row's images go into its input hash as written, so a batch resumed with other images is refused as a
+changed input, and moving the input and its image folder together changes nothing. A file replaced at
+the same path is not noticed, as a page replaced at the same URL would not be.
+
+A row naming an image it cannot send (no such file, another format, too big, another kind of URL) fails
+alone, unsent, with the reason (`PreparedInput.bad_rows`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+
+from rowrelay.tasks.image_refs import IMAGE_TYPES, MAX_REQUEST_BYTES, image_kind
+
+__all__ = ["RowImages"]
+
+_DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp);base64,", re.IGNORECASE)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def _cell_refs(value: Any) -> list[str]:
+    """The references a cell holds, in order: none for a missing or blank cell."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return []
+    if isinstance(value, list | tuple | np.ndarray):
+        return [text for item in value if (text := str(item).strip())]
+    text = str(value).strip()
+    if text.startswith("["):
+        try:
+            items = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return [text]  # not JSON: a path that starts with a bracket, checked as one
+        if isinstance(items, list):
+            return [text for item in items if (text := str(item).strip())]
+    return [text] if text else []
+
+
+def _resolved(ref: str, folder: Path) -> tuple[str, int, str | None]:
+    """(the reference as sent, local bytes it adds, why it cannot be sent or None)."""
+    kind = image_kind(ref)
+    if kind == "url":
+        if ref.startswith("data:") and not _DATA_IMAGE.match(ref):
+            return ref, 0, "a data URL that is not a base64 PNG, JPEG, GIF or WebP image"
+        return ref, 0, None
+    if kind == "file_id":
+        return ref, 0, None
+    if _SCHEME.match(ref) and not Path(ref).drive:  # s3://, ftp://, file://...: nothing the API fetches
+        return ref, 0, "not an http(s) URL, a data URL, an uploaded file id (file-...) or a local file"
+    path = Path(ref).expanduser()
+    path = path if path.is_absolute() else folder / path
+    if path.suffix.lower() not in IMAGE_TYPES:
+        return str(path), 0, "not a PNG, JPEG, GIF or WebP file (by its name)"
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return str(path), 0, f"cannot be read ({exc.strerror or exc}: {path})"
+    if not path.is_file():
+        return str(path), 0, f"not a file ({path})"
+    return str(path), size, None
+
+
+@dataclass(frozen=True)
+class RowImages:
+    """Every row's images: as written (for the input hash) and as sent (local paths made absolute)."""
+
+    column: str
+    written: list[list[str]]
+    sent: pa.Array[Any]
+    problems: dict[int, str]
+    """Row position -> why its images cannot be sent (the row fails alone, unsent)."""
+
+    @classmethod
+    def build(cls, series: pd.Series, column: str, folder: Path) -> RowImages:
+        written = [_cell_refs(value) for value in series.tolist()]
+        sent: list[list[str]] = []
+        problems: dict[int, str] = {}
+        for position, refs in enumerate(written):
+            resolved = [_resolved(ref, folder) for ref in refs]
+            sent.append([ref for ref, _, _ in resolved])
+            bad = next(((ref, why) for ref, (_, _, why) in zip(refs, resolved, strict=True) if why), None)
+            if bad is not None:
+                problems[position] = f"image {bad[0][:200]!r} in column {column!r}: {bad[1]}"
+            elif sum(size for _, size, _ in resolved) * 4 // 3 > MAX_REQUEST_BYTES:
+                problems[position] = (
+                    f"images in column {column!r}: their files come to more than OpenAI's "
+                    f"{MAX_REQUEST_BYTES // 2**20} MB a request once encoded"
+                )
+        return cls(column, written, pa.array(sent, pa.list_(pa.string())), problems)
+
+    def none(self) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        """Per row, whether it names no image."""
+        return np.array([not refs for refs in self.written], dtype=bool)
+
+    def hash_parts(self, start: int, stop: int) -> Iterator[bytes]:
+        """Rows `start`..`stop`'s images as hashed: empty for none (so a row without images hashes as a
+        batch without an image column would), else their JSON list after a separator no prompt holds."""
+        for refs in self.written[start:stop]:
+            yield b"\x00images" + orjson.dumps(refs) if refs else b""
+
+    def at(self, position: int) -> tuple[str, ...]:
+        """The images of the row at `position`, as sent (URLs, file ids and absolute paths)."""
+        refs: Sequence[str] = self.sent[position].as_py()
+        return tuple(refs)

@@ -1,0 +1,67 @@
+"""A batch with an image column through the batch flow, against the emulator over a real socket and a
+real Prefect API: local images are found beside the input wherever the run starts, a row naming an image
+it cannot send fails alone and unsent, `run.json` records the column so `export` rebuilds the output, and
+a resume with other images is refused as a changed input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.state import read_run_record
+from tests.support.duplicates import jobs_of
+from tests.support.runs import flow_args
+
+URL = "https://example.com/cat.jpg"
+
+
+def _items(folder: Path, images: list[str]) -> Path:
+    from PIL import Image  # Pillow comes with matplotlib (the `plots` extra the tests install)
+
+    (folder / "photos").mkdir(exist_ok=True)
+    Image.new("RGB", (48, 32), "blue").save(folder / "photos" / "a.png")
+    source = folder / "items.csv"
+    pd.DataFrame({"id": [f"i{n}" for n in range(len(images))], "image": images}).to_csv(source, index=False)
+    return source
+
+
+async def test_a_batch_sends_each_rows_images_and_fails_a_row_whose_image_is_missing_alone(
+    prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rowrelay.flows.batch import run_batch
+    from rowrelay.flows.state_commands import export
+
+    data = tmp_path / "data"
+    data.mkdir()
+    source = _items(data, ["photos/a.png", URL, "photos/missing.png", ""])
+    monkeypatch.chdir(tmp_path)  # not the input's folder
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"))) as emu:
+        args = flow_args(
+            tmp_path, emu, template="What is in the picture?", id_column="id", image_column="image"
+        )
+        result = await run_batch(str(source), **args)
+        started, _ = jobs_of(emu.url)
+        assert started == {"i0": 1, "i1": 1, "i3": 1}  # the row with a missing image started nothing
+        output = pd.read_parquet(result.output).set_index("id")
+        assert output["rowrelay_status"].to_dict() == {
+            "i0": "completed", "i1": "completed", "i2": "failed", "i3": "completed"
+        }  # fmt: skip
+        assert output.loc["i2", "error"] == (
+            "image 'photos/missing.png' in column 'image': cannot be read (No such file or directory: "
+            f"{data / 'photos' / 'missing.png'})"
+        )
+        record = read_run_record(tmp_path / "state")
+        assert record is not None
+        assert record.spec["image_column"] == "image"
+        export(tmp_path / "state", output=tmp_path / "again.csv")
+        again = pd.read_csv(tmp_path / "again.csv").set_index("id")
+        assert again["rowrelay_status"].to_dict() == output["rowrelay_status"].to_dict()
+
+        _items(data, ["photos/a.png", "https://example.com/dog.jpg", "photos/missing.png", ""])
+        with pytest.raises(UsageError, match="changed"):
+            await run_batch(str(source), **args)
+        assert jobs_of(emu.url)[0] == started

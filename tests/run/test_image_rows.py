@@ -1,0 +1,129 @@
+"""Rows with images, against the real emulator over a real socket through the official SDK: each create
+carries its row's prompt and images as the API's content parts (a local file inline, byte for byte), in
+poll and stream mode and on Chat Completions; a row whose image cannot be sent fails alone, unsent."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from rowrelay.tasks.run import open_session
+from rowrelay.tasks.state import load
+from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
+from tests.support.runs import new_table, prompts, settings_for
+
+URL = "https://example.com/cat.jpg"
+FILE_ID = "file-6F2ksmvXxt4VdoqmHRw6kL"
+
+
+@pytest.fixture
+def emu() -> Any:
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"), seed=3)) as running:
+        yield running
+
+
+def _png(path: Path, width: int) -> Path:
+    from PIL import Image  # Pillow comes with matplotlib (the `plots` extra the tests install)
+
+    Image.new("RGB", (width, 32), "red").save(path)
+    return path
+
+
+async def _run(emu: Any, directory: Path, images: Mapping[str, tuple[str, ...]], **settings: Any) -> None:
+    table = new_table(directory, len(images))
+    session = open_session(settings_for(emu, **settings), table, prompts(len(images)), images=images)
+    try:
+        await session.runner.run()
+    finally:
+        await session.aclose()
+        table.close()
+
+
+def _data_url(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+@pytest.mark.parametrize("mode", ["poll", "stream"])
+async def test_each_create_carries_its_rows_prompt_then_its_images(
+    emu: Any, tmp_path: Path, mode: str
+) -> None:
+    one, two = _png(tmp_path / "one.png", 40), _png(tmp_path / "two.png", 70)
+    images = {
+        "row-0000": (str(one),),
+        "row-0001": (URL, str(two)),
+        "row-0002": (FILE_ID,),
+        "row-0003": (),
+    }
+    await _run(emu, tmp_path / "state", images, mode=mode)
+    frame = load(tmp_path / "state")
+    assert set(frame["status"]) == {"completed"}
+    assert_every_job_is_paid_for(frame, *jobs_of(emu.url))
+    sent = {
+        record.body["metadata"]["rowrelay_row"]: record.body["input"]
+        for record in emu.emulator.records.values()
+    }
+    text = prompts(4)
+
+    def message(key: str, *parts: dict[str, str]) -> list[dict[str, Any]]:
+        return [{"role": "user", "content": [{"type": "input_text", "text": text[key]}, *parts]}]
+
+    assert sent == {
+        "row-0000": message(
+            "row-0000", {"type": "input_image", "image_url": _data_url(one), "detail": "auto"}
+        ),
+        "row-0001": message(
+            "row-0001",
+            {"type": "input_image", "image_url": URL, "detail": "auto"},
+            {"type": "input_image", "image_url": _data_url(two), "detail": "auto"},
+        ),
+        "row-0002": message("row-0002", {"type": "input_image", "file_id": FILE_ID, "detail": "auto"}),
+        "row-0003": text["row-0003"],  # no image: the prompt alone, as a batch without images sends it
+    }
+
+
+async def test_chat_completions_takes_images_as_urls_and_refuses_a_file_id_unsent(
+    emu: Any, tmp_path: Path
+) -> None:
+    one = _png(tmp_path / "one.png", 40)
+    images = {"row-0000": (str(one), URL), "row-0001": (FILE_ID,)}
+    await _run(emu, tmp_path / "state", images, backend="chat", api_key="x")
+    frame = load(tmp_path / "state").set_index("row_key")
+    assert frame.loc["row-0000", "status"] == "completed"
+    assert frame.loc["row-0001", "status"] == "failed"
+    assert frame.loc["row-0001", "error_type"] == "rejected"
+    assert "Chat Completions takes images as URLs or local files, not uploaded file ids" in str(
+        frame.loc["row-0001", "error_message"]
+    )
+    jobs = [job for job in emu.emulator.jobs.values() if job.kind == "chat.completion"]
+    assert [job.body["messages"] for job in jobs] == [
+        [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": prompts(1)["row-0000"]},
+                    {"type": "image_url", "image_url": {"url": _data_url(one), "detail": "auto"}},
+                    {"type": "image_url", "image_url": {"url": URL, "detail": "auto"}},
+                ],
+            }
+        ]
+    ]  # one job: the refused row started none
+
+
+async def test_an_image_gone_since_planning_fails_its_row_alone_unsent(emu: Any, tmp_path: Path) -> None:
+    images = {"row-0000": (str(tmp_path / "gone.png"),), "row-0001": (URL,)}
+    await _run(emu, tmp_path / "state", images)
+    frame = load(tmp_path / "state").set_index("row_key")
+    assert frame.loc["row-0001", "status"] == "completed"
+    gone = frame.loc["row-0000"]
+    assert (gone["status"], gone["error_type"], gone["attempts"]) == ("failed", "bad_input", 0)
+    assert (
+        gone["error_message"]
+        == f"an image cannot be read (No such file or directory: {tmp_path / 'gone.png'})"
+    )
+    started, _ = jobs_of(emu.url)
+    assert started == {"row-0001": 1}
