@@ -89,6 +89,7 @@ async def run_batch(
     model: str | None = None,
     id_column: str | None = None,
     image_column: str | None = None,
+    image_detail: str | None = None,
     state: str | None = None,
     output: str | None = None,
     mode: str | None = None,
@@ -122,7 +123,8 @@ async def run_batch(
 
     `image_column` names a column of images sent with each row's prompt: http(s) or data URLs, uploaded
     file ids, or local image files (relative to the input file's folder), several as a JSON array or a
-    list (tasks/dataset/images.py).
+    list (tasks/dataset/images.py); `image_detail` (`low`, `high`, `auto`, `original`) how closely the
+    model looks at them.
     `agent` names an Agent Framework agent factory, `package.module:function` taking an
     `OpenAIChatClient` and returning an `Agent`: every row is then run by that agent.
     `output_schema` (structured outputs) is a JSON Schema file, `module:Model`, a JSON Schema dict or a
@@ -153,8 +155,8 @@ async def run_batch(
     """
     request = BatchRequest.build(
         source, template=template, prompt_column=prompt_column, id_column=id_column,
-        image_column=image_column, instructions=instructions, state=state, output=output, agent=agent,
-        model=model, mode=mode, rpm=rpm,
+        image_column=image_column, image_detail=image_detail, instructions=instructions, state=state,
+        output=output, agent=agent, model=model, mode=mode, rpm=rpm,
         tpm=tpm, poll_rpm=poll_rpm, max_in_flight=max_in_flight, max_attempts=max_attempts,
         max_output_tokens=max_output_tokens, reasoning_effort=reasoning_effort, temperature=temperature,
         reasoning_summary=reasoning_summary, tools=tools, max_tool_calls=max_tool_calls, backend=backend,
@@ -291,6 +293,7 @@ def _record_run(
         mode=settings.mode,
         reasoning_effort=settings.reasoning_effort,
         temperature=settings.temperature,
+        image_detail=settings.image_detail,
         reasoning_summary=settings.reasoning_summary,
         tools=list(tool_list(settings.tools)) or None,
         agent=request.agent,

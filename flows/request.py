@@ -36,7 +36,7 @@ RUN_SETTINGS = (
     "model", "mode", "rpm", "tpm", "poll_rpm", "max_in_flight", "max_attempts", "backend", "base_url",
     "output_schema",
     "max_cost", "service_tier", "prices", "give_up_after", "max_output_tokens", "reasoning_effort",
-    "temperature", "reasoning_summary", "tools", "max_tool_calls",
+    "temperature", "reasoning_summary", "tools", "max_tool_calls", "image_detail",
 )  # fmt: skip
 """The settings a run's parameters may override; the others (keys above all) come from the environment."""
 
@@ -112,6 +112,8 @@ class BatchRequest:
         if ClusterChoice.of(dask, dask_workers) is not None:
             check_cost_cap(settings)
         spec = InputSpec(template, prompt_column, id_column, instructions, image_column)
+        if settings.image_detail is not None and image_column is None:
+            raise UsageError("--image-detail: no --image-column is given, so no row sends an image")
         if image_column is not None and agent is not None:
             raise UsageError(
                 "--image-column: an agent is given each row's prompt as text; images go to the Responses "

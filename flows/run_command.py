@@ -34,6 +34,7 @@ def run(
     prompt_column: Annotated[str | None, Opt(help="Column holding each row's whole prompt.")] = None,
     instructions: options.Instructions = None,
     image_column: options.ImageColumn = None,
+    image_detail: options.ImageDetail = None,
     model: options.Model = None,
     id_column: Annotated[str | None, Opt(help="Column of unique row ids (else a hash of each row).")] = None,
     state: Annotated[Path | None, Opt(help="Batch state directory; the same one resumes.")] = None,
@@ -67,7 +68,7 @@ def run(
     """Run a batch, or resume it: the same command again picks up where it stopped."""
     request = request_of(
         input, template=template, prompt_column=prompt_column, id_column=id_column,
-        image_column=image_column, instructions=instructions,
+        image_column=image_column, image_detail=image_detail, instructions=instructions,
         state=state, output=output, agent=agent, model=model, mode=mode, rpm=rpm, tpm=tpm, poll_rpm=poll_rpm,
         max_in_flight=max_in_flight, max_attempts=max_attempts, max_output_tokens=max_output_tokens,
         reasoning_effort=reasoning_effort, temperature=temperature,

@@ -13,6 +13,7 @@ from typing import Annotated
 from rowrelay.flows.cli_options import DASK, DASK_WORKERS, ENDPOINTS, FAIL_WHEN_FAILED, Opt, about
 
 Instructions = Annotated[str | None, Opt(help="Instructions (system prompt) sent with every row.")]
+ImageDetail = Annotated[str | None, Opt(help=about("image_detail"))]
 ImageColumn = Annotated[
     str | None,
     Opt(

@@ -113,22 +113,29 @@ def check_same_requests(request: BatchRequest, state_dir: Path, keys: pa.Array[A
     )
 
 
+def _said(option: str, value: str | float | None) -> str | None:
+    if value is None:
+        return None
+    return f"{option} {value:g}" if isinstance(value, int | float) else f"{option} {value}"
+
+
 def changes_from(request: BatchRequest, record: RunRecord) -> list[str]:
     """What this run asks of a row that the batch's last run did not, each with the way it was."""
     changes = []
     if record.model != request.settings.model:
         changes.append(f"--model {request.settings.model} (it ran --model {record.model})")
-    effort = request.settings.reasoning_effort
-    if effort != record.reasoning_effort:
-        now = "no --reasoning-effort" if effort is None else f"--reasoning-effort {effort}"
-        was = record.reasoning_effort
-        changes.append(f"{now} (it ran {'without one' if was is None else f'--reasoning-effort {was}'})")
-    temperature = request.settings.temperature
-    if temperature != record.temperature and "temperature" not in record.unrecorded:
-        # (A record of a release before the option cannot say which temperature its answers were given at.)
-        now = "no --temperature" if temperature is None else f"--temperature {temperature:g}"
-        was = "without one" if record.temperature is None else f"--temperature {record.temperature:g}"
-        changes.append(f"{now} (it ran {was})")
+    settings = request.settings
+    asked = (
+        ("--reasoning-effort", settings.reasoning_effort, record.reasoning_effort),
+        ("--temperature", settings.temperature, record.temperature),
+        ("--image-detail", settings.image_detail, record.image_detail),
+    )
+    for option, value, recorded in asked:
+        # The temperature was an option before run.json recorded it: a record from then cannot say which
+        # its answers were given at. (The others were recorded from the start: absent, none was asked.)
+        if value != recorded and not (option == "--temperature" and "temperature" in record.unrecorded):
+            was = _said(option, recorded) or "without one"
+            changes.append(f"{_said(option, value) or 'no ' + option} (it ran {was})")
     schema = request.output_schema
     if (None if schema is None else schema.schema) != record.output_schema:
         if schema is None:

@@ -13,7 +13,15 @@ import re
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["IMAGE_TOKENS_GUESS", "IMAGE_TYPES", "MAX_REQUEST_BYTES", "ImageKind", "image_kind", "inlined"]
+__all__ = [
+    "IMAGE_TOKENS_GUESS",
+    "IMAGE_TYPES",
+    "MAX_REQUEST_BYTES",
+    "ImageKind",
+    "image_kind",
+    "image_tokens_guess",
+    "inlined",
+]
 
 ImageKind = Literal["url", "file_id", "path"]
 
@@ -23,6 +31,14 @@ IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
 MAX_REQUEST_BYTES = 50 * 1024 * 1024
 """OpenAI's limit on a request's whole payload with images; a row's local files are checked against it
 (base64 makes them a third bigger on the wire)."""
+
+
+def image_tokens_guess(detail: str | None) -> int:
+    """Input tokens budgeted for one image at `detail` (`IMAGE_TOKENS_GUESS`; 85 at `low`, the fixed
+    cost of a low-detail image on the models that count tiles)."""
+    return 85 if detail == "low" else IMAGE_TOKENS_GUESS
+
+
 IMAGE_TOKENS_GUESS = 1_600
 """Input tokens budgeted for one image before its row is sent (the rate limit's token bucket, the cost
 cap's estimate); the answer's usage then says what it cost. An image's tokens depend on its size and

@@ -122,6 +122,12 @@ class Settings(BaseSettings):
         description="Sampling temperature, 0 to 2 (the API's temperature): lower, more repeatable answers "
         "(0 for classification); reasoning models take only the default, 1. None sends none (1).",
     )
+    image_detail: Literal["low", "high", "auto", "original"] | None = Field(
+        None,
+        description="How closely the model looks at each row's images (the API's detail): low (a fixed "
+        "small cost an image, for labels and classification), high, original, or auto (the server's "
+        "choice, sent when none is given). Needs --image-column.",
+    )
     tools: str | None = Field(
         None,
         description="Server-side tools every row's create offers the model (the API's tools): names "

@@ -88,6 +88,9 @@ class RowRequest:
     images: tuple[str, ...] = ()
     """Images sent with the prompt (`tasks.image_refs`): URLs, data URLs and uploaded file ids; a local
     file is made a data URL before the create is built (`run.submit`)."""
+    image_detail: str | None = None
+    """How closely the model looks at the images (`low`, `high`, `auto`, `original`); None sends `auto`,
+    the API's default (the Responses API requires the field)."""
 
     def reasoning(self) -> dict[str, str] | None:
         """The Responses API's `reasoning` object for this row, or None when it asks for nothing."""

@@ -80,5 +80,6 @@ def _content(request: RowRequest) -> str | list[dict[str, Any]]:
             "(the Responses API takes them)"
         )
     parts: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}] if request.prompt.strip() else []
-    parts += [{"type": "image_url", "image_url": {"url": ref, "detail": "auto"}} for ref in request.images]
+    detail = request.image_detail or "auto"
+    parts += [{"type": "image_url", "image_url": {"url": ref, "detail": detail}} for ref in request.images]
     return parts

@@ -287,5 +287,5 @@ def _input(request: RowRequest) -> str | list[dict[str, Any]]:
     )
     for ref in request.images:
         source = "file_id" if image_kind(ref) == "file_id" else "image_url"
-        parts.append({"type": "input_image", source: ref, "detail": "auto"})
+        parts.append({"type": "input_image", source: ref, "detail": request.image_detail or "auto"})
     return [{"role": "user", "content": parts}]

@@ -67,6 +67,7 @@ class RowPolicy:
     reasoning_summary: str | None = None
     tools: tuple[Mapping[str, Any], ...] = ()
     max_tool_calls: int | None = None
+    image_detail: str | None = None
 
 
 def wants_submit(row: RowState, policy: RowPolicy) -> bool:

@@ -114,6 +114,7 @@ def open_session(
         reasoning_summary=settings.reasoning_summary,
         tools=tool_list(settings.tools),
         max_tool_calls=settings.max_tool_calls,
+        image_detail=settings.image_detail,
     )
     lookup = prompts.__getitem__ if isinstance(prompts, Mapping) else prompts
     image_lookup = images.__getitem__ if isinstance(images, Mapping) else images

@@ -52,6 +52,8 @@ class RunRecord:
     """The sampling temperature asked for (`--temperature`); None: none sent."""
     reasoning_summary: str | None = None
     """The reasoning summary asked for (`--reasoning-summary`), so `export` writes its column; None: none."""
+    image_detail: str | None = None
+    """How closely each row's images were looked at (`--image-detail`); None: none asked (`auto`)."""
     tools: list[dict[str, Any]] | None = None
     """The server-side tools every create offered (`--tools`, the API's tool objects); None: none."""
     reading: int | None = None

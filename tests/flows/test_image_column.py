@@ -65,3 +65,24 @@ async def test_a_batch_sends_each_rows_images_and_fails_a_row_whose_image_is_mis
         with pytest.raises(UsageError, match="changed"):
             await run_batch(str(source), **args)
         assert jobs_of(emu.url)[0] == started
+
+
+async def test_a_batch_is_not_resumed_looking_at_its_images_otherwise_while_answers_are_kept(
+    prefect_api: str, tmp_path: Path
+) -> None:
+    from rowrelay.flows.batch import run_batch
+
+    source = _items(tmp_path, ["photos/a.png", URL, URL.replace("cat", "dog")])
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"))) as emu:
+        args = flow_args(tmp_path, emu, template="Label: {id}", id_column="id", image_column="image")
+        await run_batch(str(source), **args, limit=1)
+        with pytest.raises(UsageError, match=r"--image-detail low \(it ran without one\)"):
+            await run_batch(str(source), **args, image_detail="low")
+        result = await run_batch(str(source), **args)  # as it ran
+        assert result.all_completed
+        details = {
+            part["detail"]
+            for job in emu.emulator.jobs.values()
+            for part in job.body["input"][0]["content"][1:]
+        }
+    assert details == {"auto"}

@@ -177,6 +177,7 @@ def test_a_run_that_passes_every_check_fails_in_these_processes_where_it_reaches
             ["--tools", "web_search", "--agent", "tests.llm.agent_factories:make_agent"],
             "--tools: an agent's tools are its own: give them to the agent its factory builds",
         ),
+        (["--image-detail", "low"], "--image-detail: no --image-column is given, so no row sends an image"),
         (
             ["--image-column", "body", "--agent", "tests.llm.agent_factories:make_agent"],
             "--image-column: an agent is given each row's prompt as text; images go to the Responses API "

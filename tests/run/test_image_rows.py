@@ -127,3 +127,16 @@ async def test_an_image_gone_since_planning_fails_its_row_alone_unsent(emu: Any,
     )
     started, _ = jobs_of(emu.url)
     assert started == {"row-0001": 1}
+
+
+@pytest.mark.parametrize("backend", ["emulator", "chat"])
+async def test_the_runs_image_detail_goes_with_every_image(emu: Any, tmp_path: Path, backend: str) -> None:
+    images = {"row-0000": (URL, URL.replace("cat", "dog"))}
+    await _run(emu, tmp_path / "state", images, backend=backend, api_key="x", image_detail="low")
+    assert set(load(tmp_path / "state")["status"]) == {"completed"}
+    [job] = emu.emulator.jobs.values()
+    if backend == "chat":
+        details = [part["image_url"]["detail"] for part in job.body["messages"][0]["content"][1:]]
+    else:
+        details = [part["detail"] for part in job.body["input"][0]["content"][1:]]
+    assert details == ["low", "low"]
