@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from rowrelay.tasks.emulator import chat, delivery, streaming
 from rowrelay.tasks.emulator.config import EmulatorConfig
+from rowrelay.tasks.emulator.content_parts import as_listed
 from rowrelay.tasks.emulator.create import create_response
 from rowrelay.tasks.emulator.delivery import CLIENT_GONE, GatewayResponse
 from rowrelay.tasks.emulator.payloads import response_object
@@ -124,12 +125,15 @@ async def list_input_items(request: Request, emu: Emulator) -> Response:
 
 
 def _input_items(response_id: str, value: Any) -> list[dict[str, Any]]:
+    """The input as its items: a string as one user message, content parts as sent (images, files)."""
     raw = [{"role": "user", "content": value}] if isinstance(value, str) else list(value or [])
     items = []
     for index, item in enumerate(raw):
         content = item.get("content")
         if isinstance(content, str):
             content = [{"type": "input_text", "text": content}]
+        elif isinstance(content, list):
+            content = [as_listed(part) for part in content]
         items.append(
             {
                 "id": f"msg_{response_id[5:29]}{index:024x}",

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from rowrelay.tasks.emulator import delivery
+from rowrelay.tasks.emulator.content_parts import check_parts
 from rowrelay.tasks.emulator.context import check_context
 from rowrelay.tasks.emulator.faults import Faults
 from rowrelay.tasks.emulator.hosted_tools import check_chat_tools
@@ -52,6 +53,7 @@ async def create(request: Request, emu: Emulator) -> Response:
         json_format(body, "chat")
         check_effort(body["model"], body.get("reasoning_effort"), "reasoning_effort")
         check_temperature(body["model"], body.get("temperature"))
+        check_parts(body, "chat")
         check_context(body, "chat")  # last: the request is well-formed, only too long
     except BadRequest as exc:
         return _error(400, exc.message, "invalid_request_error", exc.param, **_code(exc.code))

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from rowrelay.tasks.emulator import delivery, streaming
+from rowrelay.tasks.emulator.content_parts import check_parts
 from rowrelay.tasks.emulator.context import check_context
 from rowrelay.tasks.emulator.faults import Faults
 from rowrelay.tasks.emulator.hosted_tools import check_tools
@@ -26,6 +27,7 @@ async def create_response(request: Request, emu: Emulator) -> Response:
         check_create(body, emu.config.store_policy)
         check_tools(body)
         json_format(body, "responses")
+        check_parts(body, "responses")
         check_context(body, "responses")  # last: the request is well-formed, only too long
         faults = Faults.parse(
             request.headers.get("x-emulator-fault"), request.headers.get("x-emulator-latency")

@@ -45,7 +45,8 @@ class Job:
 
 
 def prompt_of(kind: JobKind, body: dict[str, Any]) -> str:
-    """The row's text as the request carried it: a string `input`, else the last user item or message."""
+    """The row's text as the request carried it: a string `input`, else the last user item or message
+    (the text of its parts, when it is a content-part array: an image or file adds nothing)."""
     items = body.get("input") if kind == "response" else body.get("messages")
     if isinstance(items, str):
         return items

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import orjson
 
 from rowrelay.tasks.emulator.config import EmulatorConfig
+from rowrelay.tasks.emulator.content_parts import media_tokens
 from rowrelay.tasks.emulator.hosted_tools import searches_the_web
 from rowrelay.tasks.emulator.reasoning import asked_effort, effort_scale, written_summary
 from rowrelay.tasks.emulator.structured import Mangle, answer, json_format
@@ -69,13 +70,14 @@ def uniforms(seed: int, digest: bytes, salt: str, count: int) -> list[float]:
 
 
 def text_of_input(value: Any) -> str:
-    """Flatten a Responses `input` (string or item array) or chat `messages` into plain text."""
+    """Flatten a Responses `input` (string or item array) or chat `messages` into plain text. What has
+    no text (an image or file part) adds nothing, not even a separating newline."""
     if value is None:
         return ""
     if isinstance(value, str):
         return value
     if isinstance(value, list):
-        return "\n".join(text_of_input(item) for item in value)
+        return "\n".join(text for text in map(text_of_input, value) if text)
     if isinstance(value, dict):
         for key in ("text", "content", "input_text", "output"):
             if key in value:
@@ -89,10 +91,11 @@ def estimate_tokens(text: str) -> int:
 
 
 def prompt_tokens(body: dict[str, Any]) -> int:
-    """A create's input tokens: its instructions and input (or chat messages), estimated. One count for
-    the usage reported, the TPM bucket's charge and the context window, so they cannot disagree."""
+    """A create's input tokens: its instructions and input (or chat messages), estimated, plus its images
+    and files as OpenAI bills them (content_parts.py). One count for the usage reported, the TPM bucket's
+    charge and the context window, so they cannot disagree."""
     prompt = text_of_input(body.get("instructions")) + text_of_input(body.get("input", body.get("messages")))
-    return estimate_tokens(prompt)
+    return estimate_tokens(prompt) + media_tokens(body)
 
 
 def plan_response(

@@ -77,7 +77,7 @@ def check_grammar(
 
 
 def check_refusal(
-    spec: Spec, exc: openai.BadRequestError, param: str, code: str | None, message: str
+    spec: Spec, exc: openai.BadRequestError, param: str | None, code: str | None, message: str
 ) -> None:
     body: dict[str, Any] = exc.response.json()
     spec.check("ErrorResponse", body)
