@@ -13,30 +13,13 @@ import re
 from pathlib import Path
 from typing import Literal
 
-__all__ = [
-    "IMAGE_TOKENS_GUESS",
-    "IMAGE_TYPES",
-    "MAX_REQUEST_BYTES",
-    "ImageKind",
-    "image_kind",
-    "image_tokens_guess",
-    "inlined",
-]
+__all__ = ["IMAGE_TOKENS_GUESS", "IMAGE_TYPES", "ImageKind", "image_kind", "inlined"]
 
 ImageKind = Literal["url", "file_id", "path"]
 
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
                ".webp": "image/webp"}  # fmt: skip
 """The image formats OpenAI takes, by a local file's suffix, and the media type of its data URL."""
-MAX_REQUEST_BYTES = 50 * 1024 * 1024
-"""OpenAI's limit on a request's whole payload with images; a row's local files are checked against it
-(base64 makes them a third bigger on the wire)."""
-
-
-def image_tokens_guess(detail: str | None) -> int:
-    """Input tokens budgeted for one image at `detail` (`IMAGE_TOKENS_GUESS`; 85 at `low`, the fixed
-    cost of a low-detail image on the models that count tiles)."""
-    return 85 if detail == "low" else IMAGE_TOKENS_GUESS
 
 
 IMAGE_TOKENS_GUESS = 1_600
@@ -44,7 +27,8 @@ IMAGE_TOKENS_GUESS = 1_600
 cap's estimate); the answer's usage then says what it cost. An image's tokens depend on its size and
 the model, which rowrelay does not read: 1,600 is about a 1024x1024 image on the models that count
 32-pixel patches (gpt-4.1-mini: 1,024 patches x 1.62 = 1,659), twice what it is on those that count
-512-pixel tiles (gpt-4.1: 765), and far below gpt-4o-mini's (whose image tokens are priced down)."""
+512-pixel tiles (gpt-4.1: 765), and far below gpt-4o-mini's (whose image tokens are priced down). The
+same at every detail: `low` is a fixed 85 on the tile models, but the patch models bill it as `high`."""
 _FILE_ID = re.compile(r"file-[A-Za-z0-9_-]+")
 
 

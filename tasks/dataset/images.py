@@ -12,13 +12,15 @@ A row's images go into its input hash as written, so a batch resumed with other 
 changed input, and moving the input and its image folder together changes nothing. A file replaced at
 the same path is not noticed, as a page replaced at the same URL would not be.
 
-A row naming an image it cannot send (no such file, another format, too big, another kind of URL) fails
-alone, unsent, with the reason (`PreparedInput.bad_rows`).
+A row naming an image it cannot send (no such file, another format, another kind of URL) fails alone,
+unsent, with the reason (`PreparedInput.bad_rows`). Sizes and counts are the server's to judge: its limits
+have changed over time, and a row it refuses fails alone as `rejected`, unpaid.
 """
 
 from __future__ import annotations
 
 import re
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +31,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
-from rowrelay.tasks.image_refs import IMAGE_TYPES, MAX_REQUEST_BYTES, image_kind
+from rowrelay.tasks.image_refs import IMAGE_TYPES, image_kind
 
 __all__ = ["RowImages"]
 
@@ -54,28 +56,28 @@ def _cell_refs(value: Any) -> list[str]:
     return [text] if text else []
 
 
-def _resolved(ref: str, folder: Path) -> tuple[str, int, str | None]:
-    """(the reference as sent, local bytes it adds, why it cannot be sent or None)."""
+def _resolved(ref: str, folder: Path) -> tuple[str, str | None]:
+    """(the reference as sent: a local path made absolute; why it cannot be sent, or None)."""
     kind = image_kind(ref)
     if kind == "url":
         if ref.startswith("data:") and not _DATA_IMAGE.match(ref):
-            return ref, 0, "a data URL that is not a base64 PNG, JPEG, GIF or WebP image"
-        return ref, 0, None
+            return ref, "a data URL that is not a base64 PNG, JPEG, GIF or WebP image"
+        return ref, None
     if kind == "file_id":
-        return ref, 0, None
+        return ref, None
     if _SCHEME.match(ref) and not Path(ref).drive:  # s3://, ftp://, file://...: nothing the API fetches
-        return ref, 0, "not an http(s) URL, a data URL, an uploaded file id (file-...) or a local file"
+        return ref, "not an http(s) URL, a data URL, an uploaded file id (file-...) or a local file"
     path = Path(ref).expanduser()
     path = path if path.is_absolute() else folder / path
     if path.suffix.lower() not in IMAGE_TYPES:
-        return str(path), 0, "not a PNG, JPEG, GIF or WebP file (by its name)"
+        return str(path), "not a PNG, JPEG, GIF or WebP file (by its name)"
     try:
-        size = path.stat().st_size
+        mode = path.stat().st_mode
     except OSError as exc:
-        return str(path), 0, f"cannot be read ({exc.strerror or exc}: {path})"
-    if not path.is_file():
-        return str(path), 0, f"not a file ({path})"
-    return str(path), size, None
+        return str(path), f"cannot be read ({exc.strerror or exc}: {path})"
+    if not stat.S_ISREG(mode):
+        return str(path), f"not a file ({path})"
+    return str(path), None
 
 
 @dataclass(frozen=True)
@@ -95,15 +97,10 @@ class RowImages:
         problems: dict[int, str] = {}
         for position, refs in enumerate(written):
             resolved = [_resolved(ref, folder) for ref in refs]
-            sent.append([ref for ref, _, _ in resolved])
-            bad = next(((ref, why) for ref, (_, _, why) in zip(refs, resolved, strict=True) if why), None)
+            sent.append([ref for ref, _ in resolved])
+            bad = next(((ref, why) for ref, (_, why) in zip(refs, resolved, strict=True) if why), None)
             if bad is not None:
                 problems[position] = f"image {bad[0][:200]!r} in column {column!r}: {bad[1]}"
-            elif sum(size for _, size, _ in resolved) * 4 // 3 > MAX_REQUEST_BYTES:
-                problems[position] = (
-                    f"images in column {column!r}: their files come to more than OpenAI's "
-                    f"{MAX_REQUEST_BYTES // 2**20} MB a request once encoded"
-                )
         return cls(column, written, pa.array(sent, pa.list_(pa.string())), problems)
 
     def none(self) -> np.ndarray[Any, np.dtype[np.bool_]]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from rowrelay.tasks.errors import RateLimitedError, TransientError, seconds_said
-from rowrelay.tasks.image_refs import image_kind, image_tokens_guess, inlined
+from rowrelay.tasks.image_refs import IMAGE_TOKENS_GUESS, image_kind, inlined
 from rowrelay.tasks.llm import (
     BackendRefusedError,
     MaybeSentError,
@@ -74,7 +74,7 @@ class Submitter:
         context, key = self.context, row.row_key
         request = self._request(key)
         instructions = estimate_tokens(context.policy.instructions or "")
-        images = image_tokens_guess(request.image_detail) * len(request.images)
+        images = IMAGE_TOKENS_GUESS * len(request.images)
         prompt_tokens = estimate_tokens(request.prompt) + instructions + images
         output = context.budget.output
         admission = context.spend.admit(key, prompt_tokens, output.value(), guesses_left=output.guesses_left)

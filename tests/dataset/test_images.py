@@ -91,16 +91,6 @@ def test_a_row_naming_an_image_it_cannot_send_fails_alone_with_the_reason(
     assert [row.row_key for row in prepared.sendable_rows] == ["0"]
 
 
-def test_a_row_whose_files_exceed_the_requests_limit_fails_alone(tmp_path: Path) -> None:
-    with (tmp_path / "big.png").open("wb") as big:
-        big.truncate(38 * 2**20)  # sparse: 38 MB is 50.7 MB once base64, past OpenAI's 50 MB a request
-    (tmp_path / "small.png").write_bytes(PNG)
-    prepared = prepare(_frame(["big.png", "small.png"]), _spec(), tmp_path)
-    assert prepared.bad_rows == {
-        "0": "images in column 'image': their files come to more than OpenAI's 50 MB a request once encoded"
-    }
-
-
 def test_a_blank_prompt_with_an_image_is_sent_and_without_one_fails_alone(tmp_path: Path) -> None:
     frame = pd.DataFrame({"id": ["0", "1"], "p": ["", ""], "image": [URL, None]})
     prepared = prepare(frame, InputSpec(prompt_column="p", id_column="id", image_column="image"), tmp_path)
