@@ -140,3 +140,22 @@ async def test_the_runs_image_detail_goes_with_every_image(emu: Any, tmp_path: P
     else:
         details = [part["detail"] for part in job.body["input"][0]["content"][1:]]
     assert details == ["low", "low"]
+
+
+async def test_a_row_whose_image_the_server_refuses_fails_alone_and_the_others_are_billed_for_theirs(
+    emu: Any, tmp_path: Path
+) -> None:
+    """The server's 400 about one row's image (its `param` is the row's own `input`) fails that row as
+    `rejected`, with the server's words, and never stops the run; the rows sent with images count their
+    image tokens among their input tokens (as the emulator bills them, from the vision guide)."""
+    big = _png(tmp_path / "big.png", 1024)  # 1024x32: 32 x 1 patches on gpt-4.1-mini, x 1.62 = 52 tokens
+    images = {"row-0000": ("https://photos.invalid/a.png",), "row-0001": (str(big),), "row-0002": ()}
+    await _run(emu, tmp_path / "state", images)
+    frame = load(tmp_path / "state").set_index("row_key")
+    refused = frame.loc["row-0000"]
+    assert (refused["status"], refused["error_type"]) == ("failed", "rejected")
+    assert "Error while downloading" in str(refused["error_message"])
+    assert frame.loc[["row-0001", "row-0002"], "status"].tolist() == ["completed", "completed"]
+    with_image, text_alone = frame.loc[["row-0001", "row-0002"], "input_tokens"].tolist()
+    assert with_image == text_alone + 52  # the same length of prompt, and the image
+    assert jobs_of(emu.url)[0] == {"row-0001": 1, "row-0002": 1}
