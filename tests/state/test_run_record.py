@@ -92,8 +92,9 @@ def test_the_record_has_no_field_for_a_secret() -> None:
     # (tasks/run/endpoints.py refuses such a field; tests/flows/test_endpoints.py reads every file).
     # azure_endpoint is the Azure resource's URL (AZURE_OPENAI_ENDPOINT), as base_url is the others'.
     # reading is a small integer: how the input file was read (tasks/dataset/reading.py).
-    # reasoning_effort and reasoning_summary are names from the spec's enums (tasks/settings.py);
-    # temperature is a number; unrecorded names fields a record read back lacks, and is never written.
+    # reasoning_effort, reasoning_summary and image_detail are names from the spec's enums
+    # (tasks/settings.py); temperature is a number; unrecorded names fields a record read back lacks,
+    # and is never written.
     # tools holds the API's tool objects; tasks/hosted_tools.py refuses an MCP tool's `authorization`
     # and `headers`, the only tool fields that carry credentials (tests/llm/test_hosted_tools.py).
     names_ = {"input", "spec", "output", "backend", "base_url", "model", "mode", "agent", "output_schema"}
@@ -103,6 +104,7 @@ def test_the_record_has_no_field_for_a_secret() -> None:
         "azure_endpoint",
         "reasoning_effort",
         "reasoning_summary",
+        "image_detail",
         "temperature",
         "tools",
         "unrecorded",
