@@ -208,11 +208,11 @@ def _say_gaps(prepared: PreparedInput, sending: list[str]) -> None:
     for name, keys in prepared.gaps.items():
         mine = keys.filter(pc.is_in(keys, value_set=this_run))
         if len(mine):
-            sent_as = "empty text in their prompts"
+            sent_as = "as empty text in their prompts"
             if prepared.images is not None and name == prepared.images.column:
-                sent_as = "their prompts without an image"
+                sent_as = "with their prompts alone, no image"
             log.warning(
-                "column %r is empty in %d of the %d rows sent (first: key %r): sent as %s",
+                "column %r is empty in %d of the %d rows sent (first: key %r): sent %s",
                 name, len(mine), len(sending), mine[0].as_py(), sent_as,
             )  # fmt: skip
 

@@ -14,6 +14,7 @@ from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulato
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.state import read_run_record
 from tests.support.duplicates import jobs_of
+from tests.support.leaks import every_log_record
 from tests.support.runs import flow_args
 
 URL = "https://example.com/cat.jpg"
@@ -43,9 +44,14 @@ async def test_a_batch_sends_each_rows_images_and_fails_a_row_whose_image_is_mis
         args = flow_args(
             tmp_path, emu, template="What is in the picture?", id_column="id", image_column="image"
         )
-        result = await run_batch(str(source), **args)
+        with every_log_record() as said:
+            result = await run_batch(str(source), **args)
         started, _ = jobs_of(emu.url)
         assert started == {"i0": 1, "i1": 1, "i3": 1}  # the row with a missing image started nothing
+        assert (
+            "column 'image' is empty in 1 of the 3 rows sent (first: key 'i3'): sent with their prompts "
+            "alone, no image"
+        ) in "\n".join(said)
         output = pd.read_parquet(result.output).set_index("id")
         assert output["rowrelay_status"].to_dict() == {
             "i0": "completed", "i1": "completed", "i2": "failed", "i3": "completed"
