@@ -90,6 +90,7 @@ async def run_batch(
     id_column: str | None = None,
     image_column: str | None = None,
     image_detail: str | None = None,
+    file_column: str | None = None,
     state: str | None = None,
     output: str | None = None,
     mode: str | None = None,
@@ -123,8 +124,9 @@ async def run_batch(
 
     `image_column` names a column of images sent with each row's prompt: http(s) or data URLs, uploaded
     file ids, or local image files (relative to the input file's folder), several as a JSON array or a
-    list (tasks/dataset/images.py); `image_detail` (`low`, `high`, `auto`, `original`) how closely the
-    model looks at them.
+    list (tasks/dataset/media.py); `image_detail` (`low`, `high`, `auto`, `original`) how closely the
+    model looks at them; `file_column` a column of files (PDFs, documents, spreadsheets) sent the same
+    way.
     `agent` names an Agent Framework agent factory, `package.module:function` taking an
     `OpenAIChatClient` and returning an `Agent`: every row is then run by that agent.
     `output_schema` (structured outputs) is a JSON Schema file, `module:Model`, a JSON Schema dict or a
@@ -155,7 +157,8 @@ async def run_batch(
     """
     request = BatchRequest.build(
         source, template=template, prompt_column=prompt_column, id_column=id_column,
-        image_column=image_column, image_detail=image_detail, instructions=instructions, state=state,
+        image_column=image_column, image_detail=image_detail, file_column=file_column,
+        instructions=instructions, state=state,
         output=output, agent=agent, model=model, mode=mode, rpm=rpm,
         tpm=tpm, poll_rpm=poll_rpm, max_in_flight=max_in_flight, max_attempts=max_attempts,
         max_output_tokens=max_output_tokens, reasoning_effort=reasoning_effort, temperature=temperature,

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from rowrelay.flows.targets import Target
     from rowrelay.tasks.cluster.shard_job import ShardJob, ShardOutcome
+    from rowrelay.tasks.media_refs import Attachment
 
 log = logging.getLogger("rowrelay.cluster")
 
@@ -155,10 +156,10 @@ def shard_jobs(
     instructions: str | None,
     agent: str | None,
     output_schema: tuple[str, dict[str, Any], str] | None,
-    images: Callable[[str], tuple[str, ...]] | None = None,
+    attachments: Callable[[str], tuple[Attachment, ...]] | None = None,
 ) -> Callable[[str], list[ShardJob]]:
     """The jobs of a run's shards, once the bank's name is known: each carries its rows' prompts (and
-    images), its
+    attachments), its
     endpoint's settings without their keys and its entry (workers read keys from their own environment,
     from the variables the entry names)."""
     from rowrelay.tasks.cluster.shard_job import ShardJob
@@ -182,7 +183,7 @@ def shard_jobs(
                 instructions=instructions,
                 agent=agent,
                 output_schema=output_schema,
-                images=None if images is None else {key: images(key) for key in shard.keys},
+                attachments=None if attachments is None else {key: attachments(key) for key in shard.keys},
             )
             for shard in shards
         ]

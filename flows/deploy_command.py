@@ -35,6 +35,7 @@ def deploy(
     instructions: options.Instructions = None,
     image_column: options.ImageColumn = None,
     image_detail: options.ImageDetail = None,
+    file_column: options.FileColumn = None,
     model: options.Model = None,
     mode: options.Mode = None,
     rpm: options.Rpm = None,
@@ -66,7 +67,7 @@ def deploy(
     # Paths resolved: each scheduled run starts in a directory of Prefect's choosing.
     request = request_of(
         input.resolve(), template=template, prompt_column=prompt_column, id_column=id_column,
-        image_column=image_column, image_detail=image_detail,
+        image_column=image_column, image_detail=image_detail, file_column=file_column,
         instructions=instructions, model=model, output=None if output is None else output.resolve(),
         mode=mode, rpm=rpm, tpm=tpm, poll_rpm=poll_rpm, max_in_flight=max_in_flight,
         max_attempts=max_attempts, max_output_tokens=max_output_tokens,

@@ -112,7 +112,7 @@ async def process(
                 jobs = shard_jobs(
                     spread(batch.shards, threads_of(runner)), targets, table.directory, prepared.prompt,
                     instructions=prepared.instructions, agent=request.agent, output_schema=schema,
-                    images=prepared.image_lookup,
+                    attachments=prepared.attachments,
                 )  # fmt: skip
                 await run_on_cluster(runner, jobs, bank_limits(targets), table.directory, on_progress)
                 return None, held

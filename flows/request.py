@@ -77,6 +77,7 @@ class BatchRequest:
         id_column: str | None = None,
         instructions: str | None = None,
         image_column: str | None = None,
+        file_column: str | None = None,
         state: str | Path | None = None,
         output: str | Path | None = None,
         agent: str | None = None,
@@ -111,12 +112,12 @@ class BatchRequest:
         threshold = FailThreshold.parse(fail_when_failed)
         if ClusterChoice.of(dask, dask_workers) is not None:
             check_cost_cap(settings)
-        spec = InputSpec(template, prompt_column, id_column, instructions, image_column)
+        spec = InputSpec(template, prompt_column, id_column, instructions, image_column, file_column)
         if settings.image_detail is not None and image_column is None:
             raise UsageError("--image-detail: no --image-column is given, so no row sends an image")
-        if image_column is not None and agent is not None:
+        for kind, _ in spec.attached if agent is not None else ():
             raise UsageError(
-                "--image-column: an agent is given each row's prompt as text; images go to the Responses "
+                f"--{kind}-column: an agent is given each row's prompt as text; {kind}s go to the Responses "
                 "API or Chat Completions (leave out --agent)"
             )
         schema_source = schema_object if schema_object is not None else settings.output_schema

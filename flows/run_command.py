@@ -35,6 +35,7 @@ def run(
     instructions: options.Instructions = None,
     image_column: options.ImageColumn = None,
     image_detail: options.ImageDetail = None,
+    file_column: options.FileColumn = None,
     model: options.Model = None,
     id_column: Annotated[str | None, Opt(help="Column of unique row ids (else a hash of each row).")] = None,
     state: Annotated[Path | None, Opt(help="Batch state directory; the same one resumes.")] = None,
@@ -68,7 +69,8 @@ def run(
     """Run a batch, or resume it: the same command again picks up where it stopped."""
     request = request_of(
         input, template=template, prompt_column=prompt_column, id_column=id_column,
-        image_column=image_column, image_detail=image_detail, instructions=instructions,
+        image_column=image_column, image_detail=image_detail, file_column=file_column,
+        instructions=instructions,
         state=state, output=output, agent=agent, model=model, mode=mode, rpm=rpm, tpm=tpm, poll_rpm=poll_rpm,
         max_in_flight=max_in_flight, max_attempts=max_attempts, max_output_tokens=max_output_tokens,
         reasoning_effort=reasoning_effort, temperature=temperature,

@@ -14,6 +14,13 @@ from rowrelay.flows.cli_options import DASK, DASK_WORKERS, ENDPOINTS, FAIL_WHEN_
 
 Instructions = Annotated[str | None, Opt(help="Instructions (system prompt) sent with every row.")]
 ImageDetail = Annotated[str | None, Opt(help=about("image_detail"))]
+FileColumn = Annotated[
+    str | None,
+    Opt(
+        help="Column of files sent with each row's prompt (PDFs, documents, spreadsheets): an http(s) URL, "
+        "an uploaded file id, or a local file (relative to the input's folder); several as a JSON array."
+    ),
+]
 ImageColumn = Annotated[
     str | None,
     Opt(

@@ -85,7 +85,7 @@ def open_sessions(
         sessions[target.endpoint] = session = open_session(
             target.settings, table, prepared.prompt, instructions=prepared.instructions, base_url=target.url,
             progress=progress, agent=agent, output_schema=output_schema, endpoint=target.endpoint,
-            spend=spend, counters=counters, images=prepared.image_lookup,
+            spend=spend, counters=counters, attachments=prepared.attachments,
         )  # fmt: skip
         stack.push_async_callback(session.aclose)
     return sessions

@@ -23,6 +23,7 @@ from typing import Any
 from rowrelay.tasks.errors import LeaseHeldError
 from rowrelay.tasks.llm.shared import BankLink
 from rowrelay.tasks.llm.structured import OutputSchema
+from rowrelay.tasks.media_refs import Attachment
 from rowrelay.tasks.run import open_session, open_table
 from rowrelay.tasks.run.endpoints import keys_here
 from rowrelay.tasks.settings import Settings
@@ -52,8 +53,8 @@ class ShardJob:
     agent: str | None = None
     output_schema: tuple[str, dict[str, Any], str] | None = None
     """(name, schema, source): the compiled validator is rebuilt on the worker, not pickled."""
-    images: dict[str, tuple[str, ...]] | None = None
-    """Each row's images (`--image-column`), local files as absolute paths the worker reads; None: none."""
+    attachments: dict[str, tuple[Attachment, ...]] | None = None
+    """Each row's images and files, local ones as absolute paths the worker reads; None: none."""
 
     @property
     def writer(self) -> str:
@@ -86,7 +87,8 @@ async def run_shard(job: ShardJob, link: BankLink, worker: str = "") -> ShardOut
             agent = load_agent_factory(job.agent)
         session = open_session(
             settings, table, job.prompts, instructions=job.instructions, base_url=job.base_url,
-            agent=agent, output_schema=schema, endpoint=job.endpoint, shared=link, images=job.images,
+            agent=agent, output_schema=schema, endpoint=job.endpoint, shared=link,
+            attachments=job.attachments,
         )  # fmt: skip
         try:
             report = await session.runner.run(job.keys)

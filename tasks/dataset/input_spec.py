@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from rowrelay.tasks.dataset.template_syntax import template_fields
 from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.media_refs import MediaKind
 
 __all__ = ["InputSpec"]
 
@@ -19,8 +20,8 @@ class InputSpec:
     ``"Triage this ticket: {subject}\\n{body}"``) or `prompt_column` (a column holding the whole
     prompt). `id_column` supplies stable row keys; without it a row's key is a hash of its input.
     `instructions` are plain system-level text sent with every row (not a template). `image_column`
-    names a column of images sent with each row's prompt (`images`). The spec is checked on
-    construction, so a bad one is refused before any input is even read.
+    and `file_column` name columns of images and files sent with each row's prompt (`media`). The spec
+    is checked on construction, so a bad one is refused before any input is even read.
 
         >>> InputSpec(template="Subject: {subject}", id_column="ticket_id")
     """
@@ -30,6 +31,7 @@ class InputSpec:
     id_column: str | None = None
     instructions: str | None = None
     image_column: str | None = None
+    file_column: str | None = None
 
     def __post_init__(self) -> None:
         if self.template is None and self.prompt_column is None:
@@ -43,4 +45,14 @@ class InputSpec:
                 "were given: give one"
             )
         if self.template is not None:
-            template_fields(self.template, same_for_every_row=self.image_column is not None)
+            template_fields(self.template, same_for_every_row=bool(self.attached))
+
+    @property
+    def attached(self) -> tuple[tuple[MediaKind, str], ...]:
+        """(kind, column) of each column of attachments, images first: rows told apart by their images or
+        files may all be asked the same question (a template naming no column)."""
+        given: tuple[tuple[MediaKind, str | None], ...] = (
+            ("image", self.image_column),
+            ("file", self.file_column),
+        )
+        return tuple((kind, column) for kind, column in given if column is not None)

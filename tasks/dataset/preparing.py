@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rowrelay.tasks.dataset.images import RowImages
+from rowrelay.tasks.dataset.media import RowMedia
 from rowrelay.tasks.dataset.prompts import Prompts
 from rowrelay.tasks.dataset.reading import READING, read_input
 from rowrelay.tasks.dataset.spec import InputSpec, PreparedInput, PreparedRow
@@ -48,10 +48,10 @@ def _missing_column(kind: str, name: str, frame: pd.DataFrame) -> UsageError:
 
 
 def _hashes_and_blanks(
-    prompts: Prompts, instructions: str | None, images: RowImages | None
+    prompts: Prompts, instructions: str | None, media: tuple[RowMedia, ...]
 ) -> tuple[pa.Array[Any], list[int]]:
-    """blake2b-128 of (length-prefixed instructions, prompt, images if any) per row, and the positions of
-    blank rows (a blank prompt and no image: nothing to ask).
+    """blake2b-128 of (length-prefixed instructions, prompt, images and files if any) per row, and the
+    positions of blank rows (a blank prompt and no attachment: nothing to ask).
 
     Prompts are rendered a chunk at a time and dropped once hashed: never all of them at once.
     """
@@ -61,7 +61,7 @@ def _hashes_and_blanks(
     chunks: list[pa.Array[Any]] = []
     blank: list[int] = []
     offset = 0
-    no_image = None if images is None else images.none()
+    nothing_attached = np.logical_and.reduce([column.none() for column in media]) if media else None
     for chunk in prompts.chunks():
         hashes: list[str] = []
         append = hashes.append
@@ -69,19 +69,17 @@ def _hashes_and_blanks(
             hasher = base.copy()
             hasher.update(prompt.encode("utf-8", "surrogatepass"))
             append(hasher.hexdigest())
-        if images is not None:  # a second pass over the chunk: text-only batches pay nothing for it
-            parts = images.hash_parts(offset, offset + len(chunk))
-            for i, part in enumerate(parts):
+        for column in media:  # another pass over the chunk: text-only batches pay nothing for it
+            person = b"rowrelay-" + column.kind.encode()
+            for i, part in enumerate(column.hash_parts(offset, offset + len(chunk))):
                 if part:
-                    hasher = hashlib.blake2b(
-                        bytes.fromhex(hashes[i]), digest_size=16, person=b"rowrelay-image"
-                    )
+                    hasher = hashlib.blake2b(bytes.fromhex(hashes[i]), digest_size=16, person=person)
                     hasher.update(part)
                     hashes[i] = hasher.hexdigest()
         blank.extend(
             offset + i
             for i, prompt in enumerate(chunk)
-            if not prompt.strip() and (no_image is None or no_image[offset + i])
+            if not prompt.strip() and (nothing_attached is None or nothing_attached[offset + i])
         )
         chunks.append(pa.array(hashes, pa.string()))
         offset += len(chunk)
@@ -139,8 +137,8 @@ def _fingerprint(keys: pa.Array[Any], hashes: pa.Array[Any], spec: InputSpec) ->
         "id_column": spec.id_column,
         "instructions": spec.instructions,
     }
-    if spec.image_column is not None:  # absent otherwise: text-only batches keep their fingerprints
-        described["image_column"] = spec.image_column
+    for kind, column in spec.attached:  # absent otherwise: text-only batches keep their fingerprints
+        described[f"{kind}_column"] = column
     hasher = hashlib.blake2b(digest_size=16, person=b"rowrelay-batch")
     hasher.update(orjson.dumps(described, option=orjson.OPT_SORT_KEYS))
     # A JSON array of keys and a run of fixed-length hashes: no two different row lists encode alike.
@@ -167,10 +165,11 @@ def input_fingerprint(rows: Sequence[PreparedRow], spec: InputSpec) -> str:
 def prepare(frame: pd.DataFrame, spec: InputSpec, folder: Path | None = None) -> PreparedInput:
     """Validate `frame` against `spec` and prepare every row; raises `UsageError` before anything is sent.
 
-    Refused as a whole: an empty input, a template naming absent columns, an unknown prompt, id or image
-    column, null/empty or duplicated ids. A row whose prompt renders blank (with no image), or that names
-    an image it cannot send, is not an error of the batch: it is listed in `PreparedInput.bad_rows` and
-    fails alone. `folder` is where relative image paths are found: the input file's (default: here).
+    Refused as a whole: an empty input, a template naming absent columns, an unknown prompt, id, image or
+    file column, null/empty or duplicated ids. A row whose prompt renders blank (with nothing attached),
+    or that names an image or file it cannot send, is not an error of the batch: it is listed in
+    `PreparedInput.bad_rows` and fails alone. `folder` is where relative paths of attachments are found:
+    the input file's (default: here).
     """
     if len(frame) == 0:
         raise UsageError("the input has no rows: nothing to send")
@@ -180,16 +179,18 @@ def prepare(frame: pd.DataFrame, spec: InputSpec, folder: Path | None = None) ->
         id_keys = _id_keys(frame, spec.id_column) if spec.id_column is not None else None
     except UnicodeEncodeError as exc:  # only a DataFrame built in memory can hold such text
         raise UsageError(f"the input holds text that is not valid Unicode: {exc}") from exc
-    images = _images(frame, spec, folder or Path.cwd())
-    hashes, blank = _hashes_and_blanks(prompts, spec.instructions, images)
+    media = _media(frame, spec, folder or Path.cwd())
+    hashes, blank = _hashes_and_blanks(prompts, spec.instructions, media)
     keys = id_keys if id_keys is not None else _hash_keys(hashes)
     reason = _blank_reason(spec)
     bad_rows = {keys[i].as_py(): reason for i in blank}
-    if images is not None:
-        bad_rows.update({keys[i].as_py(): why for i, why in images.problems.items() if i not in blank})
-    gaps = _gaps(prompts, keys, blank) if spec.template is not None else {}
-    if images is not None and len(missing := np.flatnonzero(images.none())):
-        gaps[images.column] = keys.take(np.setdiff1d(missing, blank))  # sent as text alone
+    for column in reversed(media):  # a row with a bad image and a bad file: the image's reason is said
+        bad_rows.update({keys[i].as_py(): why for i, why in column.problems.items() if i not in blank})
+    unsent = sorted({*blank, *(i for column in media for i in column.problems)})
+    gaps = _gaps(prompts, keys, unsent) if spec.template is not None else {}
+    for column in media:
+        if len(missing := np.flatnonzero(column.none())):
+            gaps[column.column] = keys.take(np.setdiff1d(missing, unsent))  # sent without it
     return PreparedInput(
         frame=frame,
         keys=keys,
@@ -199,31 +200,30 @@ def prepare(frame: pd.DataFrame, spec: InputSpec, folder: Path | None = None) ->
         bad_rows=bad_rows,
         instructions=spec.instructions,
         gaps={name: rows for name, rows in gaps.items() if len(rows)},
-        images=images,
+        media=media,
     )
 
 
-def _images(frame: pd.DataFrame, spec: InputSpec, folder: Path) -> RowImages | None:
-    if spec.image_column is None:
-        return None
-    if spec.image_column not in frame.columns:
-        raise _missing_column("image column", spec.image_column, frame)
-    return RowImages.build(frame[spec.image_column], spec.image_column, folder)
+def _media(frame: pd.DataFrame, spec: InputSpec, folder: Path) -> tuple[RowMedia, ...]:
+    for kind, column in spec.attached:
+        if column not in frame.columns:
+            raise _missing_column(f"{kind} column", column, frame)
+    return tuple(RowMedia.build(kind, frame[column], column, folder) for kind, column in spec.attached)
 
 
 def read_prepared(
     source: str | Path | pd.DataFrame, spec: InputSpec, reading: int = READING
 ) -> PreparedInput:
     """`source` read as `reading` says (`read_input`) and prepared, the reading kept with it; relative
-    image paths are the input file's folder's."""
+    paths of attachments are the input file's folder's."""
     folder = None if isinstance(source, pd.DataFrame) else Path(source).resolve().parent
     return dataclasses.replace(prepare(read_input(source, reading), spec, folder), reading=reading)
 
 
-def _gaps(prompts: Prompts, keys: pa.Array[Any], blank: list[int]) -> dict[str, pa.Array[Any]]:
-    """Per column, the keys of the rows sent with it empty (not the blank ones, which are not sent)."""
+def _gaps(prompts: Prompts, keys: pa.Array[Any], unsent: list[int]) -> dict[str, pa.Array[Any]]:
+    """Per column, the keys of the rows sent with it empty (not the bad ones, which are not sent)."""
     sent = np.ones(len(keys), dtype=bool)
-    sent[blank] = False
+    sent[unsent] = False
     gaps: dict[str, pa.Array[Any]] = {}
     for name, empty in prompts.empty().items():
         rows = np.flatnonzero(empty & sent)
@@ -234,6 +234,6 @@ def _gaps(prompts: Prompts, keys: pa.Array[Any], blank: list[int]) -> dict[str, 
 
 def _blank_reason(spec: InputSpec) -> str:
     if spec.template is not None:
-        columns = ", ".join(template_fields(spec.template, same_for_every_row=spec.image_column is not None))
+        columns = ", ".join(template_fields(spec.template, same_for_every_row=bool(spec.attached)))
         return f"empty prompt: the template rendered blank (columns {columns} are empty or missing)"
     return f"empty prompt: prompt column {spec.prompt_column!r} is empty or missing"

@@ -28,10 +28,11 @@ from rowrelay.tasks.dataset.templates import column_text
 from rowrelay.tasks.errors import UsageError
 
 if TYPE_CHECKING:
-    from rowrelay.tasks.dataset.images import RowImages
     from rowrelay.tasks.dataset.input_spec import InputSpec
+    from rowrelay.tasks.dataset.media import RowMedia
+    from rowrelay.tasks.media_refs import Attachment
 
-__all__ = ["KeyedImages", "KeyedPrompts", "Prompts", "SortedKeys"]
+__all__ = ["KeyedMedia", "KeyedPrompts", "Prompts", "SortedKeys"]
 
 CHUNK = 65_536
 """Rows rendered at once for hashing: a few tens of MB of text at most for typical prompts."""
@@ -100,7 +101,7 @@ class Prompts:
     def build(cls, frame: pd.DataFrame, spec: InputSpec) -> Prompts:
         """The prompts of `frame` under `spec`; `UsageError` if a column they need is absent."""
         if spec.template is not None:
-            parts = tuple(template_parts(spec.template, same_for_every_row=spec.image_column is not None))
+            parts = tuple(template_parts(spec.template, same_for_every_row=bool(spec.attached)))
         else:
             assert spec.prompt_column is not None  # InputSpec guarantees exactly one
             parts = (("", spec.prompt_column),)
@@ -122,7 +123,7 @@ class Prompts:
                 pieces.append(pa.scalar(literal, pa.large_string()))
             if name is not None:
                 pieces.append(self.columns[name].slice(start, stop - start).combine_chunks())
-        if not self.columns:  # one question for every row's images: the template's text, repeated
+        if not self.columns:  # one question for every row's attachments: the template's text, repeated
             text = "".join(literal for literal, _ in self.parts)  # `{{` splits a literal in two
             return pa.array([text] * (stop - start), pa.large_string())
         if len(pieces) == 1:  # a bare column
@@ -157,12 +158,13 @@ class KeyedPrompts:
         return self._prompts.at(self._index.position(key))
 
 
-class KeyedImages:
-    """A row's images by its key, found through the same index as its prompt."""
+class KeyedMedia:
+    """A row's images and files by its key, found through the same index as its prompt."""
 
-    def __init__(self, images: RowImages, index: SortedKeys) -> None:
-        self._images = images
+    def __init__(self, media: tuple[RowMedia, ...], index: SortedKeys) -> None:
+        self._media = media
         self._index = index
 
-    def __call__(self, key: str) -> tuple[str, ...]:
-        return self._images.at(self._index.position(key))
+    def __call__(self, key: str) -> tuple[Attachment, ...]:
+        position = self._index.position(key)
+        return tuple(item for column in self._media for item in column.at(position))

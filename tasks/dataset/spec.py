@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from rowrelay.tasks.dataset.images import RowImages
 from rowrelay.tasks.dataset.input_spec import InputSpec
-from rowrelay.tasks.dataset.prompts import KeyedImages, KeyedPrompts, Prompts, SortedKeys
+from rowrelay.tasks.dataset.media import RowMedia
+from rowrelay.tasks.dataset.prompts import KeyedMedia, KeyedPrompts, Prompts, SortedKeys
 from rowrelay.tasks.dataset.reading import READING
+from rowrelay.tasks.media_refs import Attachment
 
 __all__ = ["InputSpec", "PreparedInput", "PreparedRow"]
 
@@ -58,8 +59,8 @@ class PreparedInput:
     how many of the rows a run sends are among them (`run.plan`)."""
     reading: int = READING
     """How the input file was read (`reading.READING`, or an earlier release's for a batch it planned)."""
-    images: RowImages | None = None
-    """Each row's images (`--image-column`), or None when the batch sends text alone."""
+    media: tuple[RowMedia, ...] = ()
+    """Each row's images and files (`--image-column`, `--file-column`); none when it sends text alone."""
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -79,11 +80,10 @@ class PreparedInput:
         return SortedKeys(self.keys)
 
     @cached_property
-    def image_lookup(self) -> Callable[[str], tuple[str, ...]] | None:
-        """A row's images by its key (URLs, file ids, absolute paths), or None for a text-only batch."""
-        if self.images is None:
-            return None
-        return KeyedImages(self.images, self._index)
+    def attachments(self) -> Callable[[str], tuple[Attachment, ...]] | None:
+        """A row's images and files by its key (URLs, file ids, absolute paths), or None for a batch
+        that sends text alone."""
+        return KeyedMedia(self.media, self._index) if self.media else None
 
     @property
     def rows(self) -> list[PreparedRow]:

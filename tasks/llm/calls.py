@@ -21,6 +21,7 @@ from rowrelay.tasks.errors import (
     TransientError,
 )
 from rowrelay.tasks.llm.budget import retry_after
+from rowrelay.tasks.media_refs import Attachment
 
 ResponseStatus = Literal["queued", "in_progress", "completed", "failed", "incomplete", "cancelled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "incomplete", "cancelled"})
@@ -85,9 +86,9 @@ class RowRequest:
     """Server-side tools offered to the model (`hosted_tools`), the same objects for every row."""
     max_tool_calls: int | None = None
     """Most server-side tool calls the response may make; None sets none."""
-    images: tuple[str, ...] = ()
-    """Images sent with the prompt (`tasks.image_refs`): URLs, data URLs and uploaded file ids; a local
-    file is made a data URL before the create is built (`run.submit`)."""
+    attachments: tuple[Attachment, ...] = ()
+    """Images and files sent after the prompt (`tasks.media_refs`): URLs, data URLs and uploaded file
+    ids; a local one is made a data URL before the create is built (`run.submit`)."""
     image_detail: str | None = None
     """How closely the model looks at the images (`low`, `high`, `auto`, `original`); None sends `auto`,
     the API's default (the Responses API requires the field)."""

@@ -7,9 +7,9 @@ from typing import Any
 
 import openai
 
-from rowrelay.tasks.image_refs import image_kind
 from rowrelay.tasks.llm.answers import nothing_named, parsed
 from rowrelay.tasks.llm.calls import RequestRejectedError, RowRequest, Snapshot, translate
+from rowrelay.tasks.media_refs import ref_kind
 
 
 class ChatBackend:
@@ -70,16 +70,33 @@ class ChatBackend:
 
 
 def _content(request: RowRequest) -> str | list[dict[str, Any]]:
-    """The prompt alone, or with its images as parts (text, then images). Chat Completions takes an image
-    by URL only: a row naming an uploaded file's id is refused unsent."""
-    if not request.images:
+    """The prompt alone, or with its attachments as parts (the text, then each one). Chat Completions
+    takes an image by URL only and a file inline or by uploaded id only: a row naming another kind is
+    refused unsent."""
+    if not request.attachments:
         return request.prompt
-    if ids := [ref for ref in request.images if image_kind(ref) == "file_id"]:
-        raise RequestRejectedError(
-            f"image {ids[0]!r}: Chat Completions takes images as URLs or local files, not uploaded file ids "
-            "(the Responses API takes them)"
-        )
-    parts: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}] if request.prompt.strip() else []
-    detail = request.image_detail or "auto"
-    parts += [{"type": "image_url", "image_url": {"url": ref, "detail": detail}} for ref in request.images]
+    parts: list[dict[str, Any]] = []
+    if request.prompt.strip():
+        parts.append({"type": "text", "text": request.prompt})
+    for item in request.attachments:
+        how = ref_kind(item.ref)
+        if item.kind == "image" and how != "file_id":
+            parts.append(
+                {
+                    "type": "image_url",
+                    "image_url": {"url": item.ref, "detail": request.image_detail or "auto"},
+                }
+            )
+        elif item.kind == "file" and how == "file_id":
+            parts.append({"type": "file", "file": {"file_id": item.ref}})
+        elif item.kind == "file" and item.filename is not None:
+            parts.append({"type": "file", "file": {"filename": item.filename, "file_data": item.ref}})
+        else:
+            takes = (
+                "as URLs or local files" if item.kind == "image" else "as local files or uploaded file ids"
+            )
+            raise RequestRejectedError(
+                f"{item.kind} {item.ref!r}: Chat Completions takes {item.kind}s {takes}, not this way "
+                "(the Responses API takes them)"
+            )
     return parts

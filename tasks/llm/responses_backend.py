@@ -10,7 +10,6 @@ from urllib.parse import quote
 import openai
 from openai.types.responses import ResponseStreamEvent
 
-from rowrelay.tasks.image_refs import image_kind
 from rowrelay.tasks.llm.answers import STREAMED, lean_answer, nothing_named, parsed, sdk_answer
 from rowrelay.tasks.llm.calls import (
     BackendRefusedError,
@@ -23,6 +22,7 @@ from rowrelay.tasks.llm.calls import (
 from rowrelay.tasks.llm.event_stream import EventStream
 from rowrelay.tasks.llm.snapshots import snapshot_of
 from rowrelay.tasks.llm.wire import Wire
+from rowrelay.tasks.media_refs import ref_kind
 
 HeadersHook = Callable[[Mapping[str, str]], None]
 Transport = Literal["lean", "sdk"]
@@ -279,13 +279,22 @@ async def _updates(stream: _Stream, *, creating: bool = False) -> AsyncGenerator
 
 
 def _input(request: RowRequest) -> str | list[dict[str, Any]]:
-    """The prompt alone as a string, or with its images one user message of parts (text, then images)."""
-    if not request.images:
+    """The prompt alone as a string, or with its attachments one user message of parts: the text, then
+    each image (`input_image`) and file (`input_file`) by URL, uploaded id or inline data."""
+    if not request.attachments:
         return request.prompt
-    parts: list[dict[str, Any]] = (
-        [{"type": "input_text", "text": request.prompt}] if request.prompt.strip() else []
-    )
-    for ref in request.images:
-        source = "file_id" if image_kind(ref) == "file_id" else "image_url"
-        parts.append({"type": "input_image", source: ref, "detail": request.image_detail or "auto"})
+    parts: list[dict[str, Any]] = []
+    if request.prompt.strip():
+        parts.append({"type": "input_text", "text": request.prompt})
+    for item in request.attachments:
+        how = ref_kind(item.ref)
+        if item.kind == "image":
+            source = "file_id" if how == "file_id" else "image_url"
+            parts.append({"type": "input_image", source: item.ref, "detail": request.image_detail or "auto"})
+        elif how == "file_id":
+            parts.append({"type": "input_file", "file_id": item.ref})
+        elif item.filename is not None:  # a local file, inline
+            parts.append({"type": "input_file", "filename": item.filename, "file_data": item.ref})
+        else:
+            parts.append({"type": "input_file", "file_url": item.ref})
     return [{"role": "user", "content": parts}]

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from rowrelay.tasks.errors import RateLimitedError
 from rowrelay.tasks.llm import Backend, BackgroundBackend, RateBudget, in_background
+from rowrelay.tasks.media_refs import Attachment
 from rowrelay.tasks.run.outage import Silence
 from rowrelay.tasks.run.pace import Pace
 from rowrelay.tasks.run.plan import RowPolicy
@@ -54,8 +55,8 @@ class RowContext:
     policy: RowPolicy
     prompts: Callable[[str], str]
     sleep: Sleep = asyncio.sleep
-    images: Callable[[str], tuple[str, ...]] | None = None
-    """A row's images by its key (`--image-column`); None: the batch sends text alone."""
+    attachments: Callable[[str], tuple[Attachment, ...]] | None = None
+    """A row's images and files by its key (`--image-column`, `--file-column`); None: text alone."""
     counters: RunCounters = field(default_factory=RunCounters)
     spend: Spend = field(default_factory=Spend.unpriced)
     """What rows cost, and the cost cap `run.submit` checks before each create."""

@@ -198,10 +198,10 @@ def plan_batch(
 
 
 def _say_gaps(prepared: PreparedInput, sending: list[str]) -> None:
-    """Say which of the template's columns (or the image column) some of the rows this run sends are
-    without: a missing value is sent as empty text (or no image), which a column meant to be filled in
-    every row would not want (a blank prompt with no image is not sent). Rows sent by an earlier run are
-    not counted again: a resume warns only of its own."""
+    """Say which of the template's columns (or of attachments) some of the rows this run sends are
+    without: a missing value is sent as empty text (or nothing attached), which a column meant to be
+    filled in every row would not want (a blank prompt with nothing attached is not sent). Rows sent by
+    an earlier run are not counted again: a resume warns only of its own."""
     if not prepared.gaps or not sending:
         return
     this_run = pa.array(sending, pa.string())
@@ -209,8 +209,9 @@ def _say_gaps(prepared: PreparedInput, sending: list[str]) -> None:
         mine = keys.filter(pc.is_in(keys, value_set=this_run))
         if len(mine):
             sent_as = "as empty text in their prompts"
-            if prepared.images is not None and name == prepared.images.column:
-                sent_as = "with their prompts alone, no image"
+            for column in prepared.media:
+                if name == column.column:
+                    sent_as = f"without {'an image' if column.kind == 'image' else 'a file'}"
             log.warning(
                 "column %r is empty in %d of the %d rows sent (first: key %r): sent %s",
                 name, len(mine), len(sending), mine[0].as_py(), sent_as,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from rowrelay.tasks.hosted_tools import tool_list
 from rowrelay.tasks.llm import Backend, OutputEstimate, RateBudget, make_backend
 from rowrelay.tasks.llm.shared import BankLink
+from rowrelay.tasks.media_refs import Attachment
 from rowrelay.tasks.run.context import RowContext, RunCounters
 from rowrelay.tasks.run.driver import RowDriver
 from rowrelay.tasks.run.plan import RowPolicy
@@ -66,14 +67,14 @@ def open_session(
     spend: Spend | None = None,
     counters: RunCounters | None = None,
     shared: BankLink | None = None,
-    images: Mapping[str, tuple[str, ...]] | Callable[[str], tuple[str, ...]] | None = None,
+    attachments: Mapping[str, tuple[Attachment, ...]] | Callable[[str], tuple[Attachment, ...]] | None = None,
 ) -> Session:
     """Build a run's collaborators; call from inside the event loop that will run them.
 
     `agent` (an Agent Framework agent, or a factory taking an `OpenAIChatClient`) runs every row;
     `output_schema` makes every row a structured output that must validate against it; `shared` draws
-    the limits from the batch's bank (a shard on a Dask worker: `rowrelay.tasks.cluster`); `images` gives
-    each row's images (`--image-column`) as `prompts` gives its prompt.
+    the limits from the batch's bank (a shard on a Dask worker: `rowrelay.tasks.cluster`); `attachments` gives
+    each row's images and files (`--image-column`, `--file-column`) as `prompts` gives its prompt.
     A `--max-cost` on a model with no known price raises `UsageError` here, before anything is sent.
     With several endpoints, one session per endpoint (`endpoint` names it on the rows it creates, its
     `settings` are that endpoint's, so its budget is its own), all sharing one `spend` (one cost cap for
@@ -117,9 +118,9 @@ def open_session(
         image_detail=settings.image_detail,
     )
     lookup = prompts.__getitem__ if isinstance(prompts, Mapping) else prompts
-    image_lookup = images.__getitem__ if isinstance(images, Mapping) else images
+    attached = attachments.__getitem__ if isinstance(attachments, Mapping) else attachments
     context = RowContext(
-        table, backend, budget, policy, lookup, spend=spend, endpoint=endpoint, images=image_lookup
+        table, backend, budget, policy, lookup, spend=spend, endpoint=endpoint, attachments=attached
     )
     if counters is not None:
         context.counters = counters

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from rowrelay.tasks.errors import RateLimitedError, TransientError, seconds_said
-from rowrelay.tasks.image_refs import IMAGE_TOKENS_GUESS, image_kind, inlined
 from rowrelay.tasks.llm import (
     BackendRefusedError,
     MaybeSentError,
@@ -33,6 +32,7 @@ from rowrelay.tasks.llm import (
     StreamUpdate,
     estimate_tokens,
 )
+from rowrelay.tasks.media_refs import Attachment, inlined, ref_kind, tokens_guess
 from rowrelay.tasks.run import record
 from rowrelay.tasks.run.context import RowContext, now
 from rowrelay.tasks.state import RowState
@@ -74,8 +74,8 @@ class Submitter:
         context, key = self.context, row.row_key
         request = self._request(key)
         instructions = estimate_tokens(context.policy.instructions or "")
-        images = IMAGE_TOKENS_GUESS * len(request.images)
-        prompt_tokens = estimate_tokens(request.prompt) + instructions + images
+        attached = tokens_guess(request.attachments)
+        prompt_tokens = estimate_tokens(request.prompt) + instructions + attached
         output = context.budget.output
         admission = context.spend.admit(key, prompt_tokens, output.value(), guesses_left=output.guesses_left)
         if admission != "go":
@@ -85,9 +85,9 @@ class Submitter:
             await context.budget.acquire_create(prompt_tokens)
         finally:
             context.pace.rate_waits -= 1
-        if any(image_kind(ref) == "path" for ref in request.images):
+        if any(ref_kind(item.ref) == "path" for item in request.attachments):
             try:  # read once the row may go, so rows waiting on the budget hold no image in memory
-                request = replace(request, images=await asyncio.to_thread(_inlined, request.images))
+                request = replace(request, attachments=await asyncio.to_thread(_inlined, request.attachments))
             except OSError as exc:  # planned readable, gone since: the row cannot be sent as it was asked
                 why = f"an image cannot be read ({exc.strerror or exc}: {exc.filename})"
                 context.apply(
@@ -242,7 +242,7 @@ class Submitter:
             reasoning_summary=policy.reasoning_summary,
             tools=policy.tools,
             max_tool_calls=policy.max_tool_calls,
-            images=() if self.context.images is None else self.context.images(key),
+            attachments=() if self.context.attachments is None else self.context.attachments(key),
             image_detail=policy.image_detail,
         )
 
@@ -287,6 +287,7 @@ class Submitter:
         raise MaybeSentError("the create's stream ended before any event named the response")
 
 
-def _inlined(images: tuple[str, ...]) -> tuple[str, ...]:
-    """A row's images with its local files read into data URLs (in a thread: a file may be megabytes)."""
-    return tuple(inlined(ref) if image_kind(ref) == "path" else ref for ref in images)
+def _inlined(attachments: tuple[Attachment, ...]) -> tuple[Attachment, ...]:
+    """A row's attachments with its local files read into data URLs (in a thread: a file may be
+    megabytes)."""
+    return tuple(map(inlined, attachments))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rowrelay.tasks.dataset import InputSpec, prepare, read_prepared
+from rowrelay.tasks.dataset import InputSpec, PreparedInput, prepare, read_prepared
 from rowrelay.tasks.errors import UsageError
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32  # the format is told by the name; the server reads the bytes
@@ -18,6 +18,14 @@ FILE_ID = "file-6F2ksmvXxt4VdoqmHRw6kL"
 
 def _spec(**extra: str) -> InputSpec:
     return InputSpec(template="Describe: {caption}", id_column="id", image_column="image", **extra)
+
+
+def _refs(prepared: PreparedInput, key: str, kind: str = "image") -> tuple[str, ...]:
+    """The references a row sends, all of `kind`."""
+    assert prepared.attachments is not None
+    attached = prepared.attachments(key)
+    assert {item.kind for item in attached} <= {kind}
+    return tuple(item.ref for item in attached)
 
 
 def _frame(images: list[object]) -> pd.DataFrame:
@@ -44,10 +52,8 @@ def test_each_kind_of_reference_is_sent_as_named_and_local_files_are_found_besid
     _frame(cells).to_csv(tmp_path / "items.csv", index=False)
     monkeypatch.chdir(tmp_path.parent)  # not the input's folder: paths are the input file's
     prepared = read_prepared(tmp_path / "items.csv", _spec())
-    lookup = prepared.image_lookup
-    assert lookup is not None
     a, b = str(tmp_path / "photos" / "a.png"), str(tmp_path / "photos" / "b.JPG")
-    assert [lookup(str(i)) for i in range(len(cells))] == [
+    assert [_refs(prepared, str(i)) for i in range(len(cells))] == [
         (a,), (URL,), (FILE_ID,), (a, b), (), (), ("data:image/png;base64,iVBO",)
     ]  # fmt: skip
     assert prepared.bad_rows == {}
@@ -58,9 +64,8 @@ def test_a_parquet_list_column_names_several_images(tmp_path: Path) -> None:
     frame = _frame([[URL, FILE_ID], []])
     frame.to_parquet(tmp_path / "items.parquet")
     prepared = read_prepared(tmp_path / "items.parquet", _spec())
-    assert prepared.image_lookup is not None
-    assert prepared.image_lookup("0") == (URL, FILE_ID)
-    assert prepared.image_lookup("1") == ()
+    assert _refs(prepared, "0") == (URL, FILE_ID)
+    assert _refs(prepared, "1") == ()
 
 
 @pytest.mark.parametrize(
@@ -116,8 +121,8 @@ def test_images_are_part_of_a_rows_input_hash_and_rows_without_keep_a_text_batch
     assert hashes[0][1] == hashes[1][1] == hashes[2][1]
     assert len({hashes[0][0], hashes[1][0], hashes[2][0]}) == 3
     assert text_only.fingerprint != prepare(_frame([None, None]), _spec(), tmp_path).fingerprint
-    assert text_only.images is None
-    assert text_only.image_lookup is None
+    assert text_only.media == ()
+    assert text_only.attachments is None
     # The fingerprint of a text-only batch, as releases before image columns computed it.
     assert text_only.fingerprint == "0e7470c43d552331afc37c7034df55a7"
 
@@ -127,8 +132,7 @@ def test_images_of_rows_keyed_by_their_hash_are_found_by_that_key(tmp_path: Path
     prepared = prepare(frame, InputSpec(template="Describe: {caption}", image_column="image"), tmp_path)
     keys = prepared.keys.to_pylist()
     assert keys[0] != keys[1]  # the same text, told apart by their images
-    assert prepared.image_lookup is not None
-    assert [prepared.image_lookup(str(key)) for key in keys] == [(URL,), (FILE_ID,)]
+    assert [_refs(prepared, str(key)) for key in keys] == [(URL,), (FILE_ID,)]
 
 
 def test_with_images_every_row_may_be_asked_the_same_question_and_without_not(tmp_path: Path) -> None:
@@ -140,3 +144,51 @@ def test_with_images_every_row_may_be_asked_the_same_question_and_without_not(tm
     )
     assert [row.prompt for row in prepared.rows] == ['What is in the picture? Reply like {"label": "x"}'] * 2
     assert prepared.bad_rows == {}
+
+
+def test_a_file_column_names_documents_of_any_type_and_goes_after_the_images(tmp_path: Path) -> None:
+    """Files (`--file-column`): the server reads a document's type from its name (PDFs, text, Office,
+    spreadsheets), so any local file is taken; a data URL names no file and fails its row alone."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "invoice.pdf").write_bytes(b"%PDF-1.7\n")
+    (tmp_path / "docs" / "ledger.csv").write_text("a,b\n1,2\n")
+    frame = pd.DataFrame(
+        {
+            "id": ["0", "1", "2", "3"],
+            "image": [URL, None, None, None],
+            "doc": ['["docs/invoice.pdf", "docs/ledger.csv"]', "https://example.com/a.pdf", FILE_ID,
+                    "data:application/pdf;base64,JVBERi0="],
+        }
+    )  # fmt: skip
+    spec = InputSpec(template="Total?", id_column="id", image_column="image", file_column="doc")
+    prepared = prepare(frame, spec, tmp_path)
+    assert prepared.attachments is not None
+    first = prepared.attachments("0")
+    assert [(item.kind, item.ref) for item in first] == [
+        ("image", URL),
+        ("file", str(tmp_path / "docs" / "invoice.pdf")),
+        ("file", str(tmp_path / "docs" / "ledger.csv")),
+    ]
+    assert _refs(prepared, "1", "file") == ("https://example.com/a.pdf",)
+    assert _refs(prepared, "2", "file") == (FILE_ID,)
+    assert prepared.bad_rows == {
+        "3": "file 'data:application/pdf;base64,JVBERi0=' in column 'doc': a data URL names no file: give "
+        "the file's path, URL or uploaded id"
+    }
+    assert prepared.gaps["image"].to_pylist() == ["1", "2"]  # row 3 fails: it is not sent at all
+    text_and_images = prepare(
+        frame, InputSpec(template="Total?", id_column="id", image_column="image"), tmp_path
+    )
+    assert text_and_images.fingerprint != prepared.fingerprint
+    assert text_and_images.hashes.to_pylist()[0] != prepared.hashes.to_pylist()[0]
+
+
+def test_a_missing_file_fails_its_row_and_an_absent_file_column_is_refused(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"id": ["0"], "p": ["Summarise"], "doc": ["gone.pdf"]})
+    prepared = prepare(frame, InputSpec(prompt_column="p", id_column="id", file_column="doc"), tmp_path)
+    assert prepared.bad_rows == {
+        "0": "file 'gone.pdf' in column 'doc': cannot be read (No such file or directory: "
+        f"{tmp_path / 'gone.pdf'})"
+    }
+    with pytest.raises(UsageError, match=r"file column 'pdf' is not in the input \(available: id, p, doc\)"):
+        prepare(frame, InputSpec(prompt_column="p", id_column="id", file_column="pdf"))

@@ -49,8 +49,7 @@ async def test_a_batch_sends_each_rows_images_and_fails_a_row_whose_image_is_mis
         started, _ = jobs_of(emu.url)
         assert started == {"i0": 1, "i1": 1, "i3": 1}  # the row with a missing image started nothing
         assert (
-            "column 'image' is empty in 1 of the 3 rows sent (first: key 'i3'): sent with their prompts "
-            "alone, no image"
+            "column 'image' is empty in 1 of the 3 rows sent (first: key 'i3'): sent without an image"
         ) in "\n".join(said)
         output = pd.read_parquet(result.output).set_index("id")
         assert output["rowrelay_status"].to_dict() == {
@@ -92,3 +91,29 @@ async def test_a_batch_is_not_resumed_looking_at_its_images_otherwise_while_answ
             for part in job.body["input"][0]["content"][1:]
         }
     assert details == {"auto"}
+
+
+async def test_a_batch_sends_each_rows_files_found_beside_the_input(prefect_api: str, tmp_path: Path) -> None:
+    from rowrelay.flows.batch import run_batch
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.pdf").write_bytes(b"%PDF-1.7\n")
+    source = tmp_path / "docs.csv"
+    pd.DataFrame(
+        {"id": ["d0", "d1"], "doc": ["docs/a.pdf", '["docs/a.pdf", "https://example.com/b.pdf"]']}
+    ).to_csv(source, index=False)
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"))) as emu:
+        args = flow_args(tmp_path, emu, template="Total of the invoice?", id_column="id", file_column="doc")
+        result = await run_batch(str(source), **args)
+        sent = {
+            record.body["metadata"]["rowrelay_row"]: [
+                part.get("filename") or part.get("file_url")
+                for part in record.body["input"][0]["content"][1:]
+            ]
+            for record in emu.emulator.records.values()
+        }
+    assert result.all_completed
+    assert sent == {"d0": ["a.pdf"], "d1": ["a.pdf", "https://example.com/b.pdf"]}
+    record = read_run_record(tmp_path / "state")
+    assert record is not None
+    assert record.spec["file_column"] == "doc"

@@ -179,6 +179,11 @@ def test_a_run_that_passes_every_check_fails_in_these_processes_where_it_reaches
         ),
         (["--image-detail", "low"], "--image-detail: no --image-column is given, so no row sends an image"),
         (
+            ["--file-column", "body", "--agent", "tests.llm.agent_factories:make_agent"],
+            "--file-column: an agent is given each row's prompt as text; files go to the Responses API "
+            "or Chat Completions (leave out --agent)",
+        ),
+        (
             ["--image-column", "body", "--agent", "tests.llm.agent_factories:make_agent"],
             "--image-column: an agent is given each row's prompt as text; images go to the Responses API "
             "or Chat Completions (leave out --agent)",
@@ -446,6 +451,9 @@ def test_inputs_that_cannot_be_read_are_refused(case: Case) -> None:
     )
     assert case.refuse("--image-column", "photo") == (
         "error: image column 'photo' is not in the input (available: ticket_id, subject, body)"
+    )
+    assert case.refuse("--file-column", "pdf") == (
+        "error: file column 'pdf' is not in the input (available: ticket_id, subject, body)"
     )
     assert not case.state.exists()
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from rowrelay.tasks.media_refs import Attachment
 from rowrelay.tasks.run import open_session
 from rowrelay.tasks.state import load
 from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
@@ -36,7 +37,8 @@ def _png(path: Path, width: int) -> Path:
 
 async def _run(emu: Any, directory: Path, images: Mapping[str, tuple[str, ...]], **settings: Any) -> None:
     table = new_table(directory, len(images))
-    session = open_session(settings_for(emu, **settings), table, prompts(len(images)), images=images)
+    attached = {key: tuple(Attachment("image", ref) for ref in refs) for key, refs in images.items()}
+    session = open_session(settings_for(emu, **settings), table, prompts(len(images)), attachments=attached)
     try:
         await session.runner.run()
     finally:
@@ -96,7 +98,7 @@ async def test_chat_completions_takes_images_as_urls_and_refuses_a_file_id_unsen
     assert frame.loc["row-0000", "status"] == "completed"
     assert frame.loc["row-0001", "status"] == "failed"
     assert frame.loc["row-0001", "error_type"] == "rejected"
-    assert "Chat Completions takes images as URLs or local files, not uploaded file ids" in str(
+    assert "Chat Completions takes images as URLs or local files, not this way" in str(
         frame.loc["row-0001", "error_message"]
     )
     jobs = [job for job in emu.emulator.jobs.values() if job.kind == "chat.completion"]
@@ -159,3 +161,55 @@ async def test_a_row_whose_image_the_server_refuses_fails_alone_and_the_others_a
     with_image, text_alone = frame.loc[["row-0001", "row-0002"], "input_tokens"].tolist()
     assert with_image == text_alone + 52  # the same length of prompt, and the image
     assert jobs_of(emu.url)[0] == {"row-0001": 1, "row-0002": 1}
+
+
+async def _run_files(
+    emu: Any, directory: Path, files: Mapping[str, tuple[str, ...]], **settings: Any
+) -> None:
+    table = new_table(directory, len(files))
+    attached = {key: tuple(Attachment("file", ref) for ref in refs) for key, refs in files.items()}
+    session = open_session(settings_for(emu, **settings), table, prompts(len(files)), attachments=attached)
+    try:
+        await session.runner.run()
+    finally:
+        await session.aclose()
+        table.close()
+
+
+async def test_files_go_inline_with_their_names_by_url_or_by_id(emu: Any, tmp_path: Path) -> None:
+    pdf = tmp_path / "invoice.pdf"
+    pdf.write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Page >> endobj\n")
+    files = {"row-0000": (str(pdf),), "row-0001": ("https://example.com/a.pdf",), "row-0002": (FILE_ID,)}
+    await _run_files(emu, tmp_path / "state", files)
+    assert set(load(tmp_path / "state")["status"]) == {"completed"}
+    sent = {
+        record.body["metadata"]["rowrelay_row"]: record.body["input"][0]["content"][1:]
+        for record in emu.emulator.records.values()
+    }
+    inline = "data:application/pdf;base64," + base64.b64encode(pdf.read_bytes()).decode()
+    assert sent == {
+        "row-0000": [{"type": "input_file", "filename": "invoice.pdf", "file_data": inline}],
+        "row-0001": [{"type": "input_file", "file_url": "https://example.com/a.pdf"}],
+        "row-0002": [{"type": "input_file", "file_id": FILE_ID}],
+    }
+
+
+async def test_chat_completions_takes_files_inline_or_by_id_and_refuses_a_url_unsent(
+    emu: Any, tmp_path: Path
+) -> None:
+    pdf = tmp_path / "invoice.pdf"
+    pdf.write_bytes(b"%PDF-1.7\n")
+    files = {"row-0000": (str(pdf), FILE_ID), "row-0001": ("https://example.com/a.pdf",)}
+    await _run_files(emu, tmp_path / "state", files, backend="chat", api_key="x")
+    frame = load(tmp_path / "state").set_index("row_key")
+    assert frame.loc["row-0000", "status"] == "completed"
+    assert (frame.loc["row-0001", "status"], frame.loc["row-0001", "error_type"]) == ("failed", "rejected")
+    assert "Chat Completions takes files as local files or uploaded file ids, not this way" in str(
+        frame.loc["row-0001", "error_message"]
+    )
+    [job] = [job for job in emu.emulator.jobs.values() if job.kind == "chat.completion"]
+    inline = "data:application/pdf;base64," + base64.b64encode(pdf.read_bytes()).decode()
+    assert job.body["messages"][0]["content"][1:] == [
+        {"type": "file", "file": {"filename": "invoice.pdf", "file_data": inline}},
+        {"type": "file", "file": {"file_id": FILE_ID}},
+    ]

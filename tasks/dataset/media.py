@@ -1,20 +1,22 @@
-"""Each row's images (`--image-column`): what a cell may name, checked when the batch is planned.
+"""Each row's images (`--image-column`) and files (`--file-column`): what a cell may name, checked when
+the batch is planned.
 
-A cell names no image (empty), one, or several (a JSON array of them in text, or a Parquet/JSON list).
+A cell names nothing (empty), one, or several (a JSON array of them in text, or a Parquet/JSON list).
 Each is one of:
 - an `http(s)://` URL, which the server downloads;
-- a `data:image/...;base64,` URL, sent as it is;
 - an uploaded file's id (`file-...`, the Files API's);
-- a local PNG, JPEG, GIF or WebP file, relative to the input file's folder (or absolute), sent inline
-  as a data URL read when the row is sent.
+- a local file, relative to the input file's folder (or absolute), sent inline as a data URL read when
+  the row is sent: for an image, a PNG, JPEG, GIF or WebP file; for a file, any (the server reads its
+  type from its name: PDFs, documents, spreadsheets, text);
+- for an image, also a `data:image/...;base64,` URL, sent as it is (a file sent inline needs a name).
 
-A row's images go into its input hash as written, so a batch resumed with other images is refused as a
-changed input, and moving the input and its image folder together changes nothing. A file replaced at
-the same path is not noticed, as a page replaced at the same URL would not be.
+A row's attachments go into its input hash as written, so a batch resumed with others is refused as a
+changed input, and moving the input and its folder together changes nothing. A file replaced at the same
+path is not noticed, as a page replaced at the same URL would not be.
 
-A row naming an image it cannot send (no such file, another format, another kind of URL) fails alone,
-unsent, with the reason (`PreparedInput.bad_rows`). Sizes and counts are the server's to judge: its limits
-have changed over time, and a row it refuses fails alone as `rejected`, unpaid.
+A row naming one it cannot send (no such file, another format, another kind of URL) fails alone, unsent,
+with the reason (`PreparedInput.bad_rows`). Sizes and counts are the server's to judge: its limits have
+changed over time, and a row it refuses fails alone as `rejected`, unpaid.
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
-from rowrelay.tasks.image_refs import IMAGE_TYPES, image_kind
+from rowrelay.tasks.media_refs import IMAGE_TYPES, Attachment, MediaKind, ref_kind
 
-__all__ = ["RowImages"]
+__all__ = ["RowMedia"]
 
 _DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp);base64,", re.IGNORECASE)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
@@ -56,20 +58,24 @@ def _cell_refs(value: Any) -> list[str]:
     return [text] if text else []
 
 
-def _resolved(ref: str, folder: Path) -> tuple[str, str | None]:
+def _resolved(ref: str, kind: MediaKind, folder: Path) -> tuple[str, str | None]:
     """(the reference as sent: a local path made absolute; why it cannot be sent, or None)."""
-    kind = image_kind(ref)
-    if kind == "url":
-        if ref.startswith("data:") and not _DATA_IMAGE.match(ref):
+    how = ref_kind(ref)
+    if how == "url":
+        if not ref.startswith("data:"):
+            return ref, None
+        if kind == "file":
+            return ref, "a data URL names no file: give the file's path, URL or uploaded id"
+        if not _DATA_IMAGE.match(ref):
             return ref, "a data URL that is not a base64 PNG, JPEG, GIF or WebP image"
         return ref, None
-    if kind == "file_id":
+    if how == "file_id":
         return ref, None
     if _SCHEME.match(ref) and not Path(ref).drive:  # s3://, ftp://, file://...: nothing the API fetches
         return ref, "not an http(s) URL, a data URL, an uploaded file id (file-...) or a local file"
     path = Path(ref).expanduser()
     path = path if path.is_absolute() else folder / path
-    if path.suffix.lower() not in IMAGE_TYPES:
+    if kind == "image" and path.suffix.lower() not in IMAGE_TYPES:
         return str(path), "not a PNG, JPEG, GIF or WebP file (by its name)"
     try:
         mode = path.stat().st_mode
@@ -81,39 +87,42 @@ def _resolved(ref: str, folder: Path) -> tuple[str, str | None]:
 
 
 @dataclass(frozen=True)
-class RowImages:
-    """Every row's images: as written (for the input hash) and as sent (local paths made absolute)."""
+class RowMedia:
+    """One column's attachments, every row's: as written (for the input hash) and as sent (local paths
+    made absolute)."""
 
+    kind: MediaKind
     column: str
     written: list[list[str]]
     sent: pa.Array[Any]
     problems: dict[int, str]
-    """Row position -> why its images cannot be sent (the row fails alone, unsent)."""
+    """Row position -> why its attachments cannot be sent (the row fails alone, unsent)."""
 
     @classmethod
-    def build(cls, series: pd.Series, column: str, folder: Path) -> RowImages:
+    def build(cls, kind: MediaKind, series: pd.Series, column: str, folder: Path) -> RowMedia:
         written = [_cell_refs(value) for value in series.tolist()]
         sent: list[list[str]] = []
         problems: dict[int, str] = {}
         for position, refs in enumerate(written):
-            resolved = [_resolved(ref, folder) for ref in refs]
+            resolved = [_resolved(ref, kind, folder) for ref in refs]
             sent.append([ref for ref, _ in resolved])
             bad = next(((ref, why) for ref, (_, why) in zip(refs, resolved, strict=True) if why), None)
             if bad is not None:
-                problems[position] = f"image {bad[0][:200]!r} in column {column!r}: {bad[1]}"
-        return cls(column, written, pa.array(sent, pa.list_(pa.string())), problems)
+                problems[position] = f"{kind} {bad[0][:200]!r} in column {column!r}: {bad[1]}"
+        return cls(kind, column, written, pa.array(sent, pa.list_(pa.string())), problems)
 
     def none(self) -> np.ndarray[Any, np.dtype[np.bool_]]:
-        """Per row, whether it names no image."""
+        """Per row, whether it names nothing."""
         return np.array([not refs for refs in self.written], dtype=bool)
 
     def hash_parts(self, start: int, stop: int) -> Iterator[bytes]:
-        """Rows `start`..`stop`'s images as hashed: empty for none (so a row without images hashes as a
-        batch without an image column would), else their JSON list after a separator no prompt holds."""
+        """Rows `start`..`stop`'s attachments as hashed: empty for none (so a row without any hashes as
+        a batch without the column would), else their kind and JSON list after a byte no prompt holds."""
+        tag = b"\x00" + self.kind.encode() + b"s"
         for refs in self.written[start:stop]:
-            yield b"\x00images" + orjson.dumps(refs) if refs else b""
+            yield tag + orjson.dumps(refs) if refs else b""
 
-    def at(self, position: int) -> tuple[str, ...]:
-        """The images of the row at `position`, as sent (URLs, file ids and absolute paths)."""
+    def at(self, position: int) -> tuple[Attachment, ...]:
+        """The attachments of the row at `position`, as sent (URLs, file ids and absolute paths)."""
         refs: Sequence[str] = self.sent[position].as_py()
-        return tuple(refs)
+        return tuple(Attachment(self.kind, ref) for ref in refs)
