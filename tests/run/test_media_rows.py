@@ -1,6 +1,7 @@
-"""Rows with images, against the real emulator over a real socket through the official SDK: each create
-carries its row's prompt and images as the API's content parts (a local file inline, byte for byte), in
-poll and stream mode and on Chat Completions; a row whose image cannot be sent fails alone, unsent."""
+"""Rows with images and files, against the real emulator over a real socket through the official SDK:
+each create carries its row's prompt, images and files as the API's content parts (a local file inline,
+byte for byte), in poll and stream mode and on Chat Completions; a row whose image or file cannot be sent
+fails alone, unsent."""
 
 from __future__ import annotations
 

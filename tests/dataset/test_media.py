@@ -1,5 +1,6 @@
-"""`--image-column` at planning: what a cell may name, where a local file is looked for, which rows fail
-alone (and why), and what a row's images do to its input hash and the batch's fingerprint."""
+"""`--image-column` and `--file-column` at planning: what a cell may name, where a local file is looked
+for, which rows fail alone (and why), and what a row's attachments do to its input hash and the batch's
+fingerprint."""
 
 from __future__ import annotations
 

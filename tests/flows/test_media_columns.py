@@ -1,7 +1,7 @@
-"""A batch with an image column through the batch flow, against the emulator over a real socket and a
-real Prefect API: local images are found beside the input wherever the run starts, a row naming an image
-it cannot send fails alone and unsent, `run.json` records the column so `export` rebuilds the output, and
-a resume with other images is refused as a changed input."""
+"""Batches with an image or a file column through the batch flow, against the emulator over a real socket
+and a real Prefect API: local images and files are found beside the input wherever the run starts, a row
+naming an image it cannot send fails alone and unsent, `run.json` records the columns so `export`
+rebuilds the output, and a resume with other images (or another detail) is refused."""
 
 from __future__ import annotations
 
