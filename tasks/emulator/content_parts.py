@@ -26,7 +26,13 @@ from rowrelay.tasks.emulator.images import (
     parse_data_url,
     unreachable,
 )
-from rowrelay.tasks.emulator.validation import BadRequest, check_choice, json_type
+from rowrelay.tasks.emulator.validation import (
+    BadRequest,
+    check_choice,
+    check_typed_object,
+    json_type,
+    missing,
+)
 
 Route = Literal["responses", "chat"]
 PART_TYPES = (
@@ -107,16 +113,7 @@ def as_listed(part: Any) -> Any:
 
 
 def _check_part(path: str, part: Any, route: Route) -> None:
-    if not isinstance(part, dict):
-        raise BadRequest(
-            f"Invalid type for '{path}': expected an object, but got {json_type(part)} instead.",
-            path,
-            "invalid_type",
-        )
-    if part.get("type") is None:
-        _missing(f"{path}.type")
-    types = PART_TYPES if route == "responses" else CHAT_PART_TYPES
-    check_choice(part["type"], f"{path}.type", types, types)
+    check_typed_object(part, path, PART_TYPES if route == "responses" else CHAT_PART_TYPES)
     if part["type"] in ("input_text", "text"):
         _string(part, "text", path, required=True)
     elif part["type"] == "input_image":
@@ -235,7 +232,7 @@ def _check_chat_file(path: str, part: dict[str, Any]) -> None:
     file = _object(part, "file", path)
     file_id, data = _string(file, "file_id", f"{path}.file"), _string(file, "file_data", f"{path}.file")
     if not file_id and not (data and _string(file, "filename", f"{path}.file")):
-        _missing(f"{path}.file.file_id")
+        missing(f"{path}.file.file_id")
 
 
 def _check_download(part: dict[str, Any]) -> None:
@@ -265,7 +262,7 @@ def _file_bytes(data: str) -> bytes | None:
 def _object(part: dict[str, Any], field: str, path: str) -> dict[str, Any]:
     value = part.get(field)
     if value is None:
-        _missing(f"{path}.{field}")
+        missing(f"{path}.{field}")
     if not isinstance(value, dict):
         raise BadRequest(
             f"Invalid type for '{path}.{field}': expected an object, but got {json_type(value)} instead.",
@@ -280,7 +277,7 @@ def _string(part: dict[str, Any], field: str, path: str, *, required: bool = Fal
     value = part.get(field)
     if value is None:
         if required:
-            _missing(f"{path}.{field}")
+            missing(f"{path}.{field}")
         return None
     if not isinstance(value, str):
         raise BadRequest(
@@ -289,7 +286,3 @@ def _string(part: dict[str, Any], field: str, path: str, *, required: bool = Fal
             "invalid_type",
         )
     return value
-
-
-def _missing(param: str) -> NoReturn:
-    raise BadRequest(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")

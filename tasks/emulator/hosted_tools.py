@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from rowrelay.tasks.emulator.validation import BadRequest, check_choice, json_type
+from rowrelay.tasks.emulator.validation import (
+    BadRequest,
+    check_typed_object,
+    json_type,
+    missing,
+)
 
 TOOL_TYPES: tuple[str, ...] = (
     "function", "file_search", "computer", "computer_use_preview", "web_search", "web_search_2025_08_26",
@@ -85,21 +90,13 @@ def _check_types(tools: Any, types: tuple[str, ...]) -> None:
         )
     for index, tool in enumerate(tools):
         where = f"tools[{index}]"
-        if not isinstance(tool, dict):
-            raise BadRequest(
-                f"Invalid type for '{where}': expected an object, but got {json_type(tool)} instead.",
-                where,
-                "invalid_type",
-            )
-        if tool.get("type") is None:
-            _missing(f"{where}.type")
-        check_choice(tool["type"], f"{where}.type", types, types)
+        check_typed_object(tool, where, types)
 
 
 def _check_required(index: int, tool: dict[str, Any]) -> None:
     for field in _REQUIRED.get(tool["type"], ()):
         if tool.get(field) is None:
-            _missing(f"tools[{index}].{field}")
+            missing(f"tools[{index}].{field}")
     if tool["type"] == "mcp" and all(tool.get(field) is None for field in _MCP_SERVERS):
         raise BadRequest(
             f"Missing required parameter: one of 'tools[{index}].server_url', "
@@ -107,10 +104,6 @@ def _check_required(index: int, tool: dict[str, Any]) -> None:
             f"tools[{index}]",
             "missing_required_parameter",
         )
-
-
-def _missing(param: str) -> None:
-    raise BadRequest(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")
 
 
 def _check_max_tool_calls(limit: Any) -> None:

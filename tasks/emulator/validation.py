@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from rowrelay.tasks.emulator.reasoning import EFFORTS, SUMMARIES, allowed_efforts, is_reasoning_model
 
@@ -151,6 +151,24 @@ def check_temperature(model: str, temperature: Any) -> None:
             "temperature",
             "unsupported_value",
         )
+
+
+def check_typed_object(value: Any, where: str, types: tuple[str, ...]) -> dict[str, Any]:
+    """An object with a `type` among `types` (a tool, a content part), refused as the service words it."""
+    if not isinstance(value, dict):
+        raise BadRequest(
+            f"Invalid type for '{where}': expected an object, but got {json_type(value)} instead.",
+            where,
+            "invalid_type",
+        )
+    if value.get("type") is None:
+        missing(f"{where}.type")
+    check_choice(value["type"], f"{where}.type", types, types)
+    return value
+
+
+def missing(param: str) -> NoReturn:
+    raise BadRequest(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")
 
 
 def listed(values: tuple[str, ...]) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
-from rowrelay.tasks.media_refs import Attachment
+from rowrelay.tasks.media_refs import Attachment, MediaKind
 from rowrelay.tasks.run import open_session
 from rowrelay.tasks.state import load
 from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
@@ -36,10 +36,13 @@ def _png(path: Path, width: int) -> Path:
     return path
 
 
-async def _run(emu: Any, directory: Path, images: Mapping[str, tuple[str, ...]], **settings: Any) -> None:
-    table = new_table(directory, len(images))
-    attached = {key: tuple(Attachment("image", ref) for ref in refs) for key, refs in images.items()}
-    session = open_session(settings_for(emu, **settings), table, prompts(len(images)), attachments=attached)
+async def _run(
+    emu: Any, directory: Path, refs: Mapping[str, tuple[str, ...]], kind: MediaKind = "image", **settings: Any
+) -> None:
+    """A run over one row per key of `refs`, each sending its references as `kind`s."""
+    table = new_table(directory, len(refs))
+    attached = {key: tuple(Attachment(kind, ref) for ref in row) for key, row in refs.items()}
+    session = open_session(settings_for(emu, **settings), table, prompts(len(refs)), attachments=attached)
     try:
         await session.runner.run()
     finally:
@@ -164,24 +167,11 @@ async def test_a_row_whose_image_the_server_refuses_fails_alone_and_the_others_a
     assert jobs_of(emu.url)[0] == {"row-0001": 1, "row-0002": 1}
 
 
-async def _run_files(
-    emu: Any, directory: Path, files: Mapping[str, tuple[str, ...]], **settings: Any
-) -> None:
-    table = new_table(directory, len(files))
-    attached = {key: tuple(Attachment("file", ref) for ref in refs) for key, refs in files.items()}
-    session = open_session(settings_for(emu, **settings), table, prompts(len(files)), attachments=attached)
-    try:
-        await session.runner.run()
-    finally:
-        await session.aclose()
-        table.close()
-
-
 async def test_files_go_inline_with_their_names_by_url_or_by_id(emu: Any, tmp_path: Path) -> None:
     pdf = tmp_path / "invoice.pdf"
     pdf.write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Page >> endobj\n")
     files = {"row-0000": (str(pdf),), "row-0001": ("https://example.com/a.pdf",), "row-0002": (FILE_ID,)}
-    await _run_files(emu, tmp_path / "state", files)
+    await _run(emu, tmp_path / "state", files, "file")
     assert set(load(tmp_path / "state")["status"]) == {"completed"}
     sent = {
         record.body["metadata"]["rowrelay_row"]: record.body["input"][0]["content"][1:]
@@ -201,7 +191,7 @@ async def test_chat_completions_takes_files_inline_or_by_id_and_refuses_a_url_un
     pdf = tmp_path / "invoice.pdf"
     pdf.write_bytes(b"%PDF-1.7\n")
     files = {"row-0000": (str(pdf), FILE_ID), "row-0001": ("https://example.com/a.pdf",)}
-    await _run_files(emu, tmp_path / "state", files, backend="chat", api_key="x")
+    await _run(emu, tmp_path / "state", files, "file", backend="chat", api_key="x")
     frame = load(tmp_path / "state").set_index("row_key")
     assert frame.loc["row-0000", "status"] == "completed"
     assert (frame.loc["row-0001", "status"], frame.loc["row-0001", "error_type"]) == ("failed", "rejected")
