@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from rowrelay.tasks.errors import RateLimitedError
-from rowrelay.tasks.llm import Backend, BackgroundBackend, RateBudget, in_background
+from rowrelay.tasks.llm import Backend, BackgroundBackend, RateBudget, estimate_tokens, in_background
 from rowrelay.tasks.media_refs import Attachment
+from rowrelay.tasks.run.attached_tokens import AttachedTokens
 from rowrelay.tasks.run.outage import Silence
 from rowrelay.tasks.run.pace import Pace
 from rowrelay.tasks.run.plan import RowPolicy
@@ -57,6 +58,13 @@ class RowContext:
     sleep: Sleep = asyncio.sleep
     attachments: Callable[[str], tuple[Attachment, ...]] | None = None
     """A row's images and files by its key (`--image-column`, `--file-column`); None: text alone."""
+    attached_tokens: AttachedTokens = field(default_factory=AttachedTokens)
+    """What those cost in input tokens, learned from the answers (`run.attached_tokens`)."""
+
+    def text_tokens(self, prompt: str) -> int:
+        """A row's input tokens as estimated before it is sent, but for its attachments."""
+        return estimate_tokens(prompt) + estimate_tokens(self.policy.instructions or "")
+
     counters: RunCounters = field(default_factory=RunCounters)
     spend: Spend = field(default_factory=Spend.unpriced)
     """What rows cost, and the cost cap `run.submit` checks before each create."""

@@ -88,7 +88,8 @@ class RowDriver:
                 return
 
     def _record(self, key: str, snapshot: Snapshot) -> None:
-        """Record a terminal snapshot, and learn from a completion: its latency and its output size."""
+        """Record a terminal snapshot, and learn from a completion: its latency, its output size and what
+        its attachments cost."""
         context, row, moment = self.context, self.context.table.get(key), now()
         waiter = self._waiter
         finished = None if waiter is None else waiter.finished_after.pop(key, None)
@@ -103,6 +104,9 @@ class RowDriver:
                 self.latencies.observe(finished)
             if snapshot.output_tokens is not None:
                 context.budget.output.observe(snapshot.output_tokens)
+            if context.attachments is not None and snapshot.input_tokens is not None:
+                text = context.text_tokens(context.prompts(key))  # rendered again: only batches with media
+                context.attached_tokens.observe(snapshot.input_tokens, text, context.attachments(key))
         cost = context.spend.settle(key, snapshot)
         policy = context.policy
         ended = record.ended(

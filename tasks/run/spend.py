@@ -6,7 +6,8 @@
 
 The cap (`--max-cost`) is one decision, `admit`: before each create, what the batch has spent (earlier runs
 included) + what the rows in flight are estimated to cost + this row's estimate must stay within it. An
-estimate is the row's prompt (about four characters a token, no cache hits assumed) at the input rate and
+estimate is the row's prompt (about four characters a token, no cache hits assumed; its images and files
+as `run.attached_tokens` learns them) at the input rate and
 the run's output estimate (`--max-output-tokens`, else what answers have used so far, with a margin) at the
 output rate, plus its server-side tool calls (`--tools`: `--max-tool-calls` of the dearest kind, else the
 mean of the answers so far, with the same margin); until ten answers have come back that estimate is a

@@ -30,9 +30,8 @@ from rowrelay.tasks.llm import (
     RowRequest,
     Snapshot,
     StreamUpdate,
-    estimate_tokens,
 )
-from rowrelay.tasks.media_refs import Attachment, inlined, ref_kind, tokens_guess
+from rowrelay.tasks.media_refs import Attachment, inlined, ref_kind
 from rowrelay.tasks.run import record
 from rowrelay.tasks.run.context import RowContext, now
 from rowrelay.tasks.state import RowState
@@ -73,9 +72,9 @@ class Submitter:
     async def _send(self, row: RowState) -> Submitted:
         context, key = self.context, row.row_key
         request = self._request(key)
-        instructions = estimate_tokens(context.policy.instructions or "")
-        attached = tokens_guess(request.attachments)
-        prompt_tokens = estimate_tokens(request.prompt) + instructions + attached
+        prompt_tokens = context.text_tokens(request.prompt) + context.attached_tokens.value(
+            request.attachments
+        )
         output = context.budget.output
         admission = context.spend.admit(key, prompt_tokens, output.value(), guesses_left=output.guesses_left)
         if admission != "go":
