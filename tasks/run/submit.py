@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Literal
 
 from rowrelay.tasks.errors import RateLimitedError, TransientError, seconds_said
@@ -34,6 +35,7 @@ from rowrelay.tasks.llm import (
 from rowrelay.tasks.media_refs import Attachment, inlined, ref_kind
 from rowrelay.tasks.run import record
 from rowrelay.tasks.run.context import RowContext, now
+from rowrelay.tasks.run.inline_bytes import InlineBytes
 from rowrelay.tasks.state import RowState
 
 log = logging.getLogger("rowrelay.submit")
@@ -64,6 +66,7 @@ class Submitter:
     _sending: asyncio.Semaphore = field(init=False, default_factory=lambda: asyncio.Semaphore(SENDING))
     _told_unreachable: bool = field(init=False, default=False)
     _told_no_background: bool = field(init=False, default=False)
+    _inline: InlineBytes = field(init=False, default_factory=InlineBytes)
 
     async def submit(self, row: RowState) -> Submitted:
         async with self._sending:
@@ -84,19 +87,37 @@ class Submitter:
             await context.budget.acquire_create(prompt_tokens)
         finally:
             context.pace.rate_waits -= 1
-        if any(ref_kind(item.ref) == "path" for item in request.attachments):
-            try:  # read once the row may go, so rows waiting on the budget hold no image in memory
+        if not any(ref_kind(item.ref) == "path" for item in request.attachments):
+            return await self._dispatch(row, request)
+        # Read once the row may go, so rows waiting on the budget hold no file in memory, and no more at
+        # once than `InlineBytes` allows.
+        try:
+            held = await self._inline.acquire(await asyncio.to_thread(_local_bytes, request.attachments))
+        except OSError as exc:
+            return self._unreadable(row, exc)
+        try:
+            try:
                 request = replace(request, attachments=await asyncio.to_thread(_inlined, request.attachments))
-            except OSError as exc:  # planned readable, gone since: the row cannot be sent as it was asked
-                why = f"an image cannot be read ({exc.strerror or exc}: {exc.filename})"
-                context.apply(
-                    key,
-                    record.failed(
-                        "bad_input", None, why, row.attempts, now(), max_attempts=context.policy.max_attempts
-                    ),
-                )
-                context.spend.release(key)
-                return None
+            except OSError as exc:
+                return self._unreadable(row, exc)
+            return await self._dispatch(row, request)
+        finally:
+            self._inline.release(held)
+
+    def _unreadable(self, row: RowState, exc: OSError) -> Submitted:
+        """A local image or file planned readable and gone since: the row cannot be sent as asked."""
+        context, key = self.context, row.row_key
+        why = f"an attachment cannot be read ({exc.strerror or exc}: {exc.filename})"
+        failure = record.failed(
+            "bad_input", None, why, row.attempts, now(), max_attempts=context.policy.max_attempts
+        )
+        context.apply(key, failure)
+        context.spend.release(key)
+        return None  # the row's state says what happened
+
+    async def _dispatch(self, row: RowState, request: RowRequest) -> Submitted:
+        """The create, `submitting` made durable before it leaves and the token after it answers."""
+        context, key = self.context, row.row_key
         # The endpoint goes with `submitting`: a token the create returns is only ever waited on there.
         context.table.transition(key, "submitting", endpoint=context.endpoint)
         try:
@@ -284,6 +305,11 @@ class Submitter:
             await stream.aclose()
             raise
         raise MaybeSentError("the create's stream ended before any event named the response")
+
+
+def _local_bytes(attachments: tuple[Attachment, ...]) -> int:
+    """The size of a row's local files (in a thread: a file system may be slow to answer)."""
+    return sum(Path(item.ref).stat().st_size for item in attachments if ref_kind(item.ref) == "path")
 
 
 def _inlined(attachments: tuple[Attachment, ...]) -> tuple[Attachment, ...]:

@@ -14,7 +14,8 @@ import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from rowrelay.tasks.media_refs import Attachment, MediaKind
-from rowrelay.tasks.run import open_session
+from rowrelay.tasks.run import inline_bytes, open_session
+from rowrelay.tasks.run.inline_bytes import InlineBytes
 from rowrelay.tasks.state import load
 from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
 from tests.support.runs import new_table, prompts, settings_for
@@ -129,7 +130,7 @@ async def test_an_image_gone_since_planning_fails_its_row_alone_unsent(emu: Any,
     assert (gone["status"], gone["error_type"], gone["attempts"]) == ("failed", "bad_input", 0)
     assert (
         gone["error_message"]
-        == f"an image cannot be read (No such file or directory: {tmp_path / 'gone.png'})"
+        == f"an attachment cannot be read (No such file or directory: {tmp_path / 'gone.png'})"
     )
     started, _ = jobs_of(emu.url)
     assert started == {"row-0001": 1}
@@ -204,3 +205,28 @@ async def test_chat_completions_takes_files_inline_or_by_id_and_refuses_a_url_un
         {"type": "file", "file": {"filename": "invoice.pdf", "file_data": inline}},
         {"type": "file", "file": {"file_id": FILE_ID}},
     ]
+
+
+async def test_rows_read_their_files_no_more_at_once_than_the_allowance_and_all_complete(
+    emu: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With room for 1,000 bytes of files at once, rows of 400-byte files go two at a time, and a row
+    whose files alone exceed the allowance still goes (alone): none waits for ever."""
+    held: list[int] = []
+    release = InlineBytes.release
+
+    def noted(self: InlineBytes, size: int) -> None:
+        held.append(self.held)
+        release(self, size)
+
+    monkeypatch.setattr(inline_bytes, "INLINE_BYTES", 1_000)
+    monkeypatch.setattr(InlineBytes, "release", noted)
+    small, big = tmp_path / "small.pdf", tmp_path / "big.pdf"
+    small.write_bytes(b"%PDF-1.7\n" + b"x" * 391)
+    big.write_bytes(b"%PDF-1.7\n" + b"x" * 2_991)
+    files = {f"row-{i:04d}": (str(small),) for i in range(8)} | {"row-0008": (str(big), str(small))}
+    await _run(emu, tmp_path / "state", files, "file")
+    assert set(load(tmp_path / "state")["status"]) == {"completed"}
+    assert len(held) == 9
+    assert max(held) == 1_000  # the big row's, clamped to the whole allowance; the small ones' 400 or 800
+    assert set(held) <= {400, 800, 1_000}
