@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import mimetypes
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +22,7 @@ __all__ = [
     "Attachment",
     "MediaKind",
     "RefKind",
+    "image_type",
     "inlined",
     "ref_kind",
     "tokens_guess",
@@ -55,6 +56,20 @@ class Attachment:
     ref: str
     filename: str | None = None
     """A file sent inline goes with its name (the API reads its type from it); None otherwise."""
+    data: bytes | None = field(default=None, repr=False, compare=False)
+    """An image's bytes held in the input itself (a Parquet binary column, or a dataset's image struct),
+    made a data URL as a local file is; `ref` then only describes it."""
+
+    @property
+    def held_locally(self) -> bool:
+        """Whether it is read into its create (a local file, bytes from the input), not sent by name."""
+        return self.data is not None or ref_kind(self.ref) == "path"
+
+    def local_size(self) -> int:
+        """The bytes it adds to its create before encoding (0 for what the server fetches)."""
+        if self.data is not None:
+            return len(self.data)
+        return Path(self.ref).stat().st_size if ref_kind(self.ref) == "path" else 0
 
 
 def ref_kind(ref: str) -> RefKind:
@@ -67,8 +82,22 @@ def ref_kind(ref: str) -> RefKind:
     return "path"
 
 
+def image_type(data: bytes) -> str | None:
+    """The media type of image bytes the API takes (by their first bytes), else None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    return "image/webp" if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else None
+
+
 def inlined(attachment: Attachment) -> Attachment:
     """A local attachment as a base64 data URL, read now (`OSError` if it cannot be); others as they are."""
+    if attachment.data is not None:
+        encoded = base64.b64encode(attachment.data).decode("ascii")
+        return Attachment(attachment.kind, f"data:{image_type(attachment.data)};base64,{encoded}")
     if ref_kind(attachment.ref) != "path":
         return attachment
     path = Path(attachment.ref)

@@ -8,7 +8,9 @@ Each is one of:
 - a local file, relative to the input file's folder (or absolute), sent inline as a data URL read when
   the row is sent: for an image, a PNG, JPEG, GIF or WebP file; for a file, any (the server reads its
   type from its name: PDFs, documents, spreadsheets, text);
-- for an image, also a `data:image/...;base64,` URL, sent as it is (a file sent inline needs a name).
+- for an image, also a `data:image/...;base64,` URL, sent as it is (a file sent inline needs a name), or
+  its bytes in the input itself: a Parquet binary column, or the `{"bytes": ..., "path": ...}` struct
+  Hugging Face datasets write, sent inline as a local file is (a struct without bytes is its path).
 
 A row's attachments go into its input hash as written, so a batch resumed with others is refused as a
 changed input, and moving the input and its folder together changes nothing. A file replaced at the same
@@ -21,6 +23,7 @@ changed over time, and a row it refuses fails alone as `rejected`, unpaid.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import stat
 from collections.abc import Iterator, Sequence
@@ -33,20 +36,29 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
-from rowrelay.tasks.media_refs import IMAGE_TYPES, Attachment, MediaKind, ref_kind
+from rowrelay.tasks.media_refs import IMAGE_TYPES, Attachment, MediaKind, image_type, ref_kind
 
 __all__ = ["RowMedia"]
 
 _DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp);base64,", re.IGNORECASE)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_HELD = "(image bytes in the input)"
+"""What an attachment held as bytes in the input is called where a reference would be shown."""
 
 
-def _cell_refs(value: Any) -> list[str]:
-    """The references a cell holds, in order: none for a missing or blank cell."""
+def _cell_refs(value: Any) -> list[str | bytes]:
+    """The references a cell holds, in order: none for a missing or blank cell. Bytes are an image held
+    in the input (a Parquet binary column); a dataset's image struct, `{"bytes": ..., "path": ...}` (as
+    Hugging Face datasets write them), is its bytes, or its path when it has none."""
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
         return []
+    if isinstance(value, bytes | bytearray | memoryview):
+        return [bytes(value)] if len(value) else []
+    if isinstance(value, dict):
+        held = value.get("bytes")
+        return _cell_refs(held if held is not None else value.get("path") or value.get("url"))
     if isinstance(value, list | tuple | np.ndarray):
-        return [text for item in value if (text := str(item).strip())]
+        return [ref for item in value for ref in _cell_refs(item)]
     text = str(value).strip()
     if text.startswith("["):
         try:
@@ -86,6 +98,19 @@ def _resolved(ref: str, kind: MediaKind, folder: Path) -> tuple[str, str | None]
     return str(path), None
 
 
+def _held(data: bytes, kind: MediaKind) -> tuple[str, str | None]:
+    """("" standing for the bytes; why they cannot be sent, or None)."""
+    if kind == "file":
+        return "", "bytes name no file: give the file's path, URL or uploaded id"
+    if image_type(data) is None:
+        return "", "bytes that are not a PNG, JPEG, GIF or WebP image"
+    return "", None
+
+
+def _digest(data: bytes) -> str:
+    return "bytes:" + hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
 @dataclass(frozen=True)
 class RowMedia:
     """One column's attachments, every row's: as written (for the input hash) and as sent (local paths
@@ -94,22 +119,32 @@ class RowMedia:
     kind: MediaKind
     column: str
     written: list[list[str]]
+    """Each row's references as given (bytes as `bytes:` and their digest): what its input hash covers."""
     sent: pa.Array[Any]
+    """Each row's references as sent (local paths made absolute; "" where the input holds the bytes)."""
     problems: dict[int, str]
     """Row position -> why its attachments cannot be sent (the row fails alone, unsent)."""
+    held: dict[int, list[bytes]]
+    """Row position -> the bytes its "" references stand for, in order (the input's own objects)."""
 
     @classmethod
     def build(cls, kind: MediaKind, series: pd.Series, column: str, folder: Path) -> RowMedia:
-        written = [_cell_refs(value) for value in series.tolist()]
+        written: list[list[str]] = []
         sent: list[list[str]] = []
         problems: dict[int, str] = {}
-        for position, refs in enumerate(written):
-            resolved = [_resolved(ref, kind, folder) for ref in refs]
+        held: dict[int, list[bytes]] = {}
+        for position, refs in enumerate(map(_cell_refs, series.tolist())):
+            resolved = [
+                _resolved(ref, kind, folder) if isinstance(ref, str) else _held(ref, kind) for ref in refs
+            ]
+            if data := [ref for ref in refs if isinstance(ref, bytes)]:
+                held[position] = data
+            written.append([ref if isinstance(ref, str) else _digest(ref) for ref in refs])
             sent.append([ref for ref, _ in resolved])
-            bad = next(((ref, why) for ref, (_, why) in zip(refs, resolved, strict=True) if why), None)
+            bad = next(((ref, why) for ref, (_, why) in zip(written[-1], resolved, strict=True) if why), None)
             if bad is not None:
                 problems[position] = f"{kind} {bad[0][:200]!r} in column {column!r}: {bad[1]}"
-        return cls(kind, column, written, pa.array(sent, pa.list_(pa.string())), problems)
+        return cls(kind, column, written, pa.array(sent, pa.list_(pa.string())), problems, held)
 
     def none(self) -> np.ndarray[Any, np.dtype[np.bool_]]:
         """Per row, whether it names nothing."""
@@ -123,6 +158,11 @@ class RowMedia:
             yield tag + orjson.dumps(refs) if refs else b""
 
     def at(self, position: int) -> tuple[Attachment, ...]:
-        """The attachments of the row at `position`, as sent (URLs, file ids and absolute paths)."""
+        """The attachments of the row at `position`, as sent (URLs, file ids, absolute paths, and the
+        input's own bytes)."""
         refs: Sequence[str] = self.sent[position].as_py()
-        return tuple(Attachment(self.kind, ref) for ref in refs)
+        data = iter(self.held.get(position, ()))
+        return tuple(
+            Attachment(self.kind, ref) if ref else Attachment(self.kind, _HELD, data=next(data))
+            for ref in refs
+        )

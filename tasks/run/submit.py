@@ -18,7 +18,6 @@ import logging
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Literal
 
 from rowrelay.tasks.errors import RateLimitedError, TransientError, seconds_said
@@ -32,7 +31,7 @@ from rowrelay.tasks.llm import (
     Snapshot,
     StreamUpdate,
 )
-from rowrelay.tasks.media_refs import Attachment, inlined, ref_kind
+from rowrelay.tasks.media_refs import Attachment, inlined
 from rowrelay.tasks.run import record
 from rowrelay.tasks.run.context import RowContext, now
 from rowrelay.tasks.run.inline_bytes import InlineBytes
@@ -87,7 +86,7 @@ class Submitter:
             await context.budget.acquire_create(prompt_tokens)
         finally:
             context.pace.rate_waits -= 1
-        if not any(ref_kind(item.ref) == "path" for item in request.attachments):
+        if not any(item.held_locally for item in request.attachments):
             return await self._dispatch(row, request)
         # Read once the row may go, so rows waiting on the budget hold no file in memory, and no more at
         # once than `InlineBytes` allows.
@@ -308,8 +307,8 @@ class Submitter:
 
 
 def _local_bytes(attachments: tuple[Attachment, ...]) -> int:
-    """The size of a row's local files (in a thread: a file system may be slow to answer)."""
-    return sum(Path(item.ref).stat().st_size for item in attachments if ref_kind(item.ref) == "path")
+    """The size of a row's local files and input bytes (in a thread: a file system may be slow)."""
+    return sum(item.local_size() for item in attachments)
 
 
 def _inlined(attachments: tuple[Attachment, ...]) -> tuple[Attachment, ...]:

@@ -193,3 +193,36 @@ def test_a_missing_file_fails_its_row_and_an_absent_file_column_is_refused(tmp_p
     }
     with pytest.raises(UsageError, match=r"file column 'pdf' is not in the input \(available: id, p, doc\)"):
         prepare(frame, InputSpec(prompt_column="p", id_column="id", file_column="pdf"))
+
+
+def test_images_held_as_bytes_in_a_parquet_input_are_sent_inline_and_hashed_by_content(
+    tmp_path: Path,
+) -> None:
+    """A Parquet binary column, or the image struct Hugging Face datasets write ({bytes, path}), holds
+    the images themselves: each row sends its own bytes, and other bytes are another input."""
+    png, gif = PNG, b"GIF89a" + b"\x00" * 16
+    structs = [
+        {"bytes": png, "path": "a.png"},
+        {"bytes": None, "path": URL},
+        {"bytes": b"not an image", "path": "x"},
+    ]
+    pd.DataFrame({"id": ["0", "1", "2"], "image": [png, gif, None]}).to_parquet(tmp_path / "binary.parquet")
+    pd.DataFrame({"id": ["0", "1", "2"], "image": structs}).to_parquet(tmp_path / "structs.parquet")
+    spec = InputSpec(template="What is it?", id_column="id", image_column="image")
+    binary = read_prepared(tmp_path / "binary.parquet", spec)
+    assert binary.attachments is not None
+    [first], [second] = binary.attachments("0"), binary.attachments("1")
+    assert (first.data, second.data) == (png, gif)
+    assert binary.attachments("2") == ()
+    assert binary.bad_rows == {}
+    structs_read = read_prepared(tmp_path / "structs.parquet", spec)
+    assert structs_read.attachments is not None
+    assert [item.data for item in structs_read.attachments("0")] == [png]
+    assert _refs(structs_read, "1") == (URL,)
+    reason = structs_read.bad_rows["2"]
+    assert reason.startswith("image 'bytes:")
+    assert reason.endswith("in column 'image': bytes that are not a PNG, JPEG, GIF or WebP image")
+    assert (
+        binary.hashes.to_pylist()[0] == structs_read.hashes.to_pylist()[0]
+    )  # the same image: the same input
+    assert binary.hashes.to_pylist()[1] != structs_read.hashes.to_pylist()[1]

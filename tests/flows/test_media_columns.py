@@ -5,6 +5,7 @@ rebuilds the output, and a resume with other images (or another detail) is refus
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pandas as pd
@@ -117,3 +118,26 @@ async def test_a_batch_sends_each_rows_files_found_beside_the_input(prefect_api:
     record = read_run_record(tmp_path / "state")
     assert record is not None
     assert record.spec["file_column"] == "doc"
+
+
+async def test_a_parquet_inputs_own_image_bytes_are_sent(prefect_api: str, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from rowrelay.flows.batch import run_batch
+
+    Image.new("RGB", (48, 32), "red").save(tmp_path / "a.png")
+    png = (tmp_path / "a.png").read_bytes()
+    source = tmp_path / "items.parquet"
+    pd.DataFrame({"id": ["p0", "p1"], "image": [{"bytes": png, "path": "a.png"}, None]}).to_parquet(source)
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"))) as emu:
+        args = flow_args(tmp_path, emu, template="What is it?", id_column="id", image_column="image")
+        result = await run_batch(str(source), **args)
+        sent = {
+            record.body["metadata"]["rowrelay_row"]: record.body["input"]
+            for record in emu.emulator.records.values()
+        }
+    assert result.all_completed
+    assert sent["p1"] == "What is it?"
+    assert (
+        sent["p0"][0]["content"][1]["image_url"] == "data:image/png;base64," + base64.b64encode(png).decode()
+    )

@@ -230,3 +230,19 @@ async def test_rows_read_their_files_no_more_at_once_than_the_allowance_and_all_
     assert len(held) == 9
     assert max(held) == 1_000  # the big row's, clamped to the whole allowance; the small ones' 400 or 800
     assert set(held) <= {400, 800, 1_000}
+
+
+async def test_an_image_held_as_bytes_goes_inline_as_its_own_type(emu: Any, tmp_path: Path) -> None:
+    png = _png(tmp_path / "a.png", 40).read_bytes()
+    table = new_table(tmp_path / "state", 1)
+    attached = {"row-0000": (Attachment("image", "(image bytes in the input)", data=png),)}
+    session = open_session(settings_for(emu), table, prompts(1), attachments=attached)
+    try:
+        await session.runner.run()
+    finally:
+        await session.aclose()
+        table.close()
+    assert set(load(tmp_path / "state")["status"]) == {"completed"}
+    [record] = emu.emulator.records.values()
+    image = record.body["input"][0]["content"][1]
+    assert image["image_url"] == "data:image/png;base64," + base64.b64encode(png).decode()
