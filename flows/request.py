@@ -115,11 +115,6 @@ class BatchRequest:
         spec = InputSpec(template, prompt_column, id_column, instructions, image_column, file_column)
         if settings.image_detail is not None and image_column is None:
             raise UsageError("--image-detail: no --image-column is given, so no row sends an image")
-        for kind, _ in spec.attached if agent is not None else ():
-            raise UsageError(
-                f"--{kind}-column: an agent is given each row's prompt as text; {kind}s go to the Responses "
-                "API or Chat Completions (leave out --agent)"
-            )
         schema_source = schema_object if schema_object is not None else settings.output_schema
         listed = () if endpoints is None else load_endpoints(endpoints, settings)
         source_of_endpoints = _endpoints_source(endpoints)

@@ -44,6 +44,7 @@ try:
     from agent_framework.openai import OpenAIChatClient, OpenAIChatOptions
     from agent_framework_openai import OpenAIContinuationToken
 
+    from rowrelay.tasks.llm.agent_message import agent_input
     from rowrelay.tasks.llm.agent_rounds import (
         CarryRowRequest,
         agent_snapshot,
@@ -101,7 +102,7 @@ class AgentBackend:
     async def create(self, request: RowRequest) -> Snapshot:
         try:
             response = await self._agent.run(
-                request.prompt, options=_options(request), middleware=self._carry
+                agent_input(request), options=_options(request), middleware=self._carry
             )
         except ChatClientException as exc:
             raise translate_agent_error(exc, creating=True) from exc
@@ -109,11 +110,13 @@ class AgentBackend:
 
     def create_stream(self, request: RowRequest) -> AsyncGenerator[StreamUpdate, None]:
         # The submitter and then the row's wait read this stream, from different tasks; AF's run keeps
-        # context variables across its steps, so one task steps it for both.
+        # context variables across its steps, so one task steps it for both. The message is built first:
+        # a row it refuses is refused here, before any stream opens.
+        message = agent_input(request)
         return stepped_in_one_task(
             updates(
                 lambda: self._agent.run(
-                    request.prompt, stream=True, options=_options(request), middleware=self._carry
+                    message, stream=True, options=_options(request), middleware=self._carry
                 )
             )
         )

@@ -179,16 +179,6 @@ def test_a_run_that_passes_every_check_fails_in_these_processes_where_it_reaches
         ),
         (["--image-detail", "low"], "--image-detail: no --image-column is given, so no row sends an image"),
         (
-            ["--file-column", "body", "--agent", "tests.llm.agent_factories:make_agent"],
-            "--file-column: an agent is given each row's prompt as text; files go to the Responses API "
-            "or Chat Completions (leave out --agent)",
-        ),
-        (
-            ["--image-column", "body", "--agent", "tests.llm.agent_factories:make_agent"],
-            "--image-column: an agent is given each row's prompt as text; images go to the Responses API "
-            "or Chat Completions (leave out --agent)",
-        ),
-        (
             ["--reasoning-summary", "auto", "--backend", "chat", "--base-url", "http://127.0.0.1:9/v1"],
             "--reasoning-summary: Chat Completions writes no reasoning summary; ask the Responses API for "
             "one (--backend openai or azure)",
