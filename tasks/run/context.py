@@ -60,11 +60,6 @@ class RowContext:
     """A row's images and files by its key (`--image-column`, `--file-column`); None: text alone."""
     attached_tokens: AttachedTokens = field(default_factory=AttachedTokens)
     """What those cost in input tokens, learned from the answers (`run.attached_tokens`)."""
-
-    def text_tokens(self, prompt: str) -> int:
-        """A row's input tokens as estimated before it is sent, but for its attachments."""
-        return estimate_tokens(prompt) + estimate_tokens(self.policy.instructions or "")
-
     counters: RunCounters = field(default_factory=RunCounters)
     spend: Spend = field(default_factory=Spend.unpriced)
     """What rows cost, and the cost cap `run.submit` checks before each create."""
@@ -81,6 +76,10 @@ class RowContext:
 
     def __post_init__(self) -> None:
         self.background = in_background(self.backend)
+
+    def text_tokens(self, prompt: str) -> int:
+        """A row's input tokens as estimated before it is sent, but for its attachments."""
+        return estimate_tokens(prompt) + estimate_tokens(self.policy.instructions or "")
 
     @property
     def streaming(self) -> bool:
