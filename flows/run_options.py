@@ -25,7 +25,8 @@ ImageColumn = Annotated[
     str | None,
     Opt(
         help="Column of images sent with each row's prompt: an http(s) or data URL, an uploaded file id, "
-        "or a local PNG/JPEG/GIF/WebP file (relative to the input's folder); several as a JSON array."
+        "a local PNG/JPEG/GIF/WebP file (relative to the input's folder), or the image's bytes in a "
+        "Parquet input; several as a JSON array."
     ),
 ]
 Model = Annotated[str | None, Opt(help=about("model"))]

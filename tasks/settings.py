@@ -124,9 +124,10 @@ class Settings(BaseSettings):
     )
     image_detail: Literal["low", "high", "auto", "original"] | None = Field(
         None,
-        description="How closely the model looks at each row's images (the API's detail): low (a fixed "
-        "small cost an image, for labels and classification), high, original, or auto (the server's "
-        "choice, sent when none is given). Needs --image-column.",
+        description="How closely the model looks at each row's images (the API's detail): low (85 tokens "
+        "an image on the models that count tiles, such as gpt-4.1 and gpt-4o; those that count patches, "
+        "such as gpt-4.1-mini, bill it as high), high, original, or auto (the server's choice, sent when "
+        "none is given). Needs --image-column.",
     )
     tools: str | None = Field(
         None,
