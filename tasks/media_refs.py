@@ -17,6 +17,7 @@ from typing import Literal
 
 __all__ = [
     "FILE_TOKENS_GUESS",
+    "IMAGE_FORMATS",
     "IMAGE_TOKENS_GUESS",
     "IMAGE_TYPES",
     "Attachment",
@@ -34,6 +35,8 @@ RefKind = Literal["url", "file_id", "path"]
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
                ".webp": "image/webp"}  # fmt: skip
 """The image formats OpenAI takes, by a local file's suffix, and the media type of its data URL."""
+IMAGE_FORMATS = "PNG, JPEG, GIF or WebP"
+"""Those formats, as an error names them."""
 IMAGE_TOKENS_GUESS = 1_600
 """Input tokens budgeted for one image before its row is sent (the rate limit's token bucket, the cost
 cap's estimate); the answer's usage then says what it cost. An image's tokens depend on its size and

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rowrelay.tasks.dataset.template_syntax import template_fields
+from rowrelay.tasks.dataset.template_syntax import template_parts
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.media_refs import MediaKind
 
@@ -44,13 +44,19 @@ class InputSpec:
                 f"both a template ({self.template!r}) and a prompt column ({self.prompt_column!r}) "
                 "were given: give one"
             )
-        if self.template is not None:
-            template_fields(self.template, same_for_every_row=bool(self.attached))
+        self.parts()  # a malformed template is refused here, before any input is read
+
+    def parts(self) -> list[tuple[str, str | None]]:
+        """The prompt as (literal, column name or None) pairs: the template's, checked, or the prompt
+        column alone. With attachments, a template may name no column: rows told apart by their images or
+        files may all be asked the same question."""
+        if self.template is None:
+            return [("", self.prompt_column)]
+        return template_parts(self.template, same_for_every_row=bool(self.attached))
 
     @property
     def attached(self) -> tuple[tuple[MediaKind, str], ...]:
-        """(kind, column) of each column of attachments, images first: rows told apart by their images or
-        files may all be asked the same question (a template naming no column)."""
+        """(kind, column) of each column of attachments, images first."""
         given: tuple[tuple[MediaKind, str | None], ...] = (
             ("image", self.image_column),
             ("file", self.file_column),

@@ -28,6 +28,7 @@ import re
 import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,13 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
-from rowrelay.tasks.media_refs import IMAGE_TYPES, Attachment, MediaKind, image_type, ref_kind
+from rowrelay.tasks.media_refs import IMAGE_FORMATS, IMAGE_TYPES, Attachment, MediaKind, image_type, ref_kind
 
 __all__ = ["RowMedia"]
 
-_DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp);base64,", re.IGNORECASE)
+_DATA_IMAGE = re.compile(
+    "data:(" + "|".join(map(re.escape, sorted(set(IMAGE_TYPES.values())))) + ");base64,", re.IGNORECASE
+)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _HELD = "(image bytes in the input)"
 """What an attachment held as bytes in the input is called where a reference would be shown."""
@@ -79,7 +82,7 @@ def _resolved(ref: str, kind: MediaKind, folder: Path) -> tuple[str, str | None]
         if kind == "file":
             return ref, "a data URL names no file: give the file's path, URL or uploaded id"
         if not _DATA_IMAGE.match(ref):
-            return ref, "a data URL that is not a base64 PNG, JPEG, GIF or WebP image"
+            return ref, f"a data URL that is not a base64 {IMAGE_FORMATS} image"
         return ref, None
     if how == "file_id":
         return ref, None
@@ -88,7 +91,7 @@ def _resolved(ref: str, kind: MediaKind, folder: Path) -> tuple[str, str | None]
     path = Path(ref).expanduser()
     path = path if path.is_absolute() else folder / path
     if kind == "image" and path.suffix.lower() not in IMAGE_TYPES:
-        return str(path), "not a PNG, JPEG, GIF or WebP file (by its name)"
+        return str(path), f"not a {IMAGE_FORMATS} file (by its name)"
     try:
         mode = path.stat().st_mode
     except OSError as exc:
@@ -103,7 +106,7 @@ def _held(data: bytes, kind: MediaKind) -> tuple[str, str | None]:
     if kind == "file":
         return "", "bytes name no file: give the file's path, URL or uploaded id"
     if image_type(data) is None:
-        return "", "bytes that are not a PNG, JPEG, GIF or WebP image"
+        return "", f"bytes that are not a {IMAGE_FORMATS} image"
     return "", None
 
 
@@ -146,8 +149,9 @@ class RowMedia:
                 problems[position] = f"{kind} {bad[0][:200]!r} in column {column!r}: {bad[1]}"
         return cls(kind, column, written, pa.array(sent, pa.list_(pa.string())), problems, held)
 
+    @cached_property
     def none(self) -> np.ndarray[Any, np.dtype[np.bool_]]:
-        """Per row, whether it names nothing."""
+        """Per row, whether it names nothing (asked for blanks and for gaps: made once)."""
         return np.array([not refs for refs in self.written], dtype=bool)
 
     def hash_parts(self, start: int, stop: int) -> Iterator[bytes]:

@@ -31,7 +31,6 @@ from rowrelay.tasks.dataset.media import RowMedia
 from rowrelay.tasks.dataset.prompts import Prompts
 from rowrelay.tasks.dataset.reading import READING, read_input
 from rowrelay.tasks.dataset.spec import InputSpec, PreparedInput, PreparedRow
-from rowrelay.tasks.dataset.template_syntax import template_fields
 from rowrelay.tasks.dataset.templates import column_text
 from rowrelay.tasks.errors import UsageError
 
@@ -61,7 +60,7 @@ def _hashes_and_blanks(
     chunks: list[pa.Array[Any]] = []
     blank: list[int] = []
     offset = 0
-    nothing_attached = np.logical_and.reduce([column.none() for column in media]) if media else None
+    nothing_attached = np.logical_and.reduce([column.none for column in media]) if media else None
     for chunk in prompts.chunks():
         hashes: list[str] = []
         append = hashes.append
@@ -189,7 +188,7 @@ def prepare(frame: pd.DataFrame, spec: InputSpec, folder: Path | None = None) ->
     unsent = sorted({*blank, *(i for column in media for i in column.problems)})
     gaps = _gaps(prompts, keys, unsent) if spec.template is not None else {}
     for column in media:
-        if len(missing := np.flatnonzero(column.none())):
+        if len(missing := np.flatnonzero(column.none)):
             gaps[column.column] = keys.take(np.setdiff1d(missing, unsent))  # sent without it
     return PreparedInput(
         frame=frame,
@@ -234,6 +233,6 @@ def _gaps(prompts: Prompts, keys: pa.Array[Any], unsent: list[int]) -> dict[str,
 
 def _blank_reason(spec: InputSpec) -> str:
     if spec.template is not None:
-        columns = ", ".join(template_fields(spec.template, same_for_every_row=bool(spec.attached)))
+        columns = ", ".join(dict.fromkeys(name for _, name in spec.parts() if name is not None))
         return f"empty prompt: the template rendered blank (columns {columns} are empty or missing)"
     return f"empty prompt: prompt column {spec.prompt_column!r} is empty or missing"

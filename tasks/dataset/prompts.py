@@ -23,7 +23,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rowrelay.tasks.dataset.template_syntax import template_parts
 from rowrelay.tasks.dataset.templates import column_text
 from rowrelay.tasks.errors import UsageError
 
@@ -100,11 +99,7 @@ class Prompts:
     @classmethod
     def build(cls, frame: pd.DataFrame, spec: InputSpec) -> Prompts:
         """The prompts of `frame` under `spec`; `UsageError` if a column they need is absent."""
-        if spec.template is not None:
-            parts = tuple(template_parts(spec.template, same_for_every_row=bool(spec.attached)))
-        else:
-            assert spec.prompt_column is not None  # InputSpec guarantees exactly one
-            parts = (("", spec.prompt_column),)
+        parts = tuple(spec.parts())
         names = list(dict.fromkeys(name for _, name in parts if name is not None))
         problem = _absent(spec, frame, names)
         if problem is not None:

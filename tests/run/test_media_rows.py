@@ -41,9 +41,15 @@ async def _run(
     emu: Any, directory: Path, refs: Mapping[str, tuple[str, ...]], kind: MediaKind = "image", **settings: Any
 ) -> None:
     """A run over one row per key of `refs`, each sending its references as `kind`s."""
-    table = new_table(directory, len(refs))
     attached = {key: tuple(Attachment(kind, ref) for ref in row) for key, row in refs.items()}
-    session = open_session(settings_for(emu, **settings), table, prompts(len(refs)), attachments=attached)
+    await _run_attached(emu, directory, attached, **settings)
+
+
+async def _run_attached(
+    emu: Any, directory: Path, attached: Mapping[str, tuple[Attachment, ...]], **settings: Any
+) -> None:
+    table = new_table(directory, len(attached))
+    session = open_session(settings_for(emu, **settings), table, prompts(len(attached)), attachments=attached)
     try:
         await session.runner.run()
     finally:
@@ -234,14 +240,8 @@ async def test_rows_read_their_files_no_more_at_once_than_the_allowance_and_all_
 
 async def test_an_image_held_as_bytes_goes_inline_as_its_own_type(emu: Any, tmp_path: Path) -> None:
     png = _png(tmp_path / "a.png", 40).read_bytes()
-    table = new_table(tmp_path / "state", 1)
     attached = {"row-0000": (Attachment("image", "(image bytes in the input)", data=png),)}
-    session = open_session(settings_for(emu), table, prompts(1), attachments=attached)
-    try:
-        await session.runner.run()
-    finally:
-        await session.aclose()
-        table.close()
+    await _run_attached(emu, tmp_path / "state", attached)
     assert set(load(tmp_path / "state")["status"]) == {"completed"}
     [record] = emu.emulator.records.values()
     image = record.body["input"][0]["content"][1]
