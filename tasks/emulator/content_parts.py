@@ -30,7 +30,7 @@ from rowrelay.tasks.emulator.validation import (
     BadRequest,
     check_choice,
     check_typed_object,
-    json_type,
+    invalid_type,
     missing,
 )
 
@@ -264,11 +264,7 @@ def _object(part: dict[str, Any], field: str, path: str) -> dict[str, Any]:
     if value is None:
         missing(f"{path}.{field}")
     if not isinstance(value, dict):
-        raise BadRequest(
-            f"Invalid type for '{path}.{field}': expected an object, but got {json_type(value)} instead.",
-            f"{path}.{field}",
-            "invalid_type",
-        )
+        raise invalid_type(f"{path}.{field}", "an object", value)
     return value
 
 
@@ -280,9 +276,5 @@ def _string(part: dict[str, Any], field: str, path: str, *, required: bool = Fal
             missing(f"{path}.{field}")
         return None
     if not isinstance(value, str):
-        raise BadRequest(
-            f"Invalid type for '{path}.{field}': expected a string, but got {json_type(value)} instead.",
-            f"{path}.{field}",
-            "invalid_type",
-        )
+        raise invalid_type(f"{path}.{field}", "a string", value)
     return value

@@ -13,7 +13,7 @@ from typing import Any
 from rowrelay.tasks.emulator.validation import (
     BadRequest,
     check_typed_object,
-    json_type,
+    invalid_type,
     missing,
 )
 
@@ -83,11 +83,7 @@ def _check_types(tools: Any, types: tuple[str, ...]) -> None:
     if tools is None:
         return
     if not isinstance(tools, list):
-        raise BadRequest(
-            f"Invalid type for 'tools': expected an array, but got {json_type(tools)} instead.",
-            "tools",
-            "invalid_type",
-        )
+        raise invalid_type("tools", "an array", tools)
     for index, tool in enumerate(tools):
         where = f"tools[{index}]"
         check_typed_object(tool, where, types)
@@ -111,11 +107,7 @@ def _check_max_tool_calls(limit: Any) -> None:
     if limit is None:
         return
     if isinstance(limit, bool) or not isinstance(limit, int):  # a bool is an int to Python
-        raise BadRequest(
-            f"Invalid type for 'max_tool_calls': expected an integer, but got {json_type(limit)} instead.",
-            "max_tool_calls",
-            "invalid_type",
-        )
+        raise invalid_type("max_tool_calls", "an integer", limit)
     if limit < 0:
         raise BadRequest(
             "Invalid 'max_tool_calls': integer below minimum value. "

@@ -61,11 +61,7 @@ def check_create(body: Any, store_policy: str) -> None:
 
 def _check_reasoning(model: str, reasoning: Any) -> None:
     if reasoning is not None and not isinstance(reasoning, dict):
-        raise BadRequest(
-            f"Invalid type for 'reasoning': expected an object, but got {json_type(reasoning)} instead.",
-            "reasoning",
-            "invalid_type",
-        )
+        raise invalid_type("reasoning", "an object", reasoning)
     check_effort(model, (reasoning or {}).get("effort"), "reasoning.effort")
     _check_summary(model, (reasoning or {}).get("summary"))
 
@@ -91,11 +87,7 @@ def check_choice(value: Any, param: str, known: tuple[str, ...], allowed: tuple[
     if value is None:
         return
     if not isinstance(value, str):
-        raise BadRequest(
-            f"Invalid type for '{param}': expected a string, but got {json_type(value)} instead.",
-            param,
-            "invalid_type",
-        )
+        raise invalid_type(param, "a string", value)
     if value not in known:
         raise BadRequest(
             f"Invalid value: {value!r}. Supported values are: {listed(known)}.", param, "invalid_value"
@@ -124,11 +116,7 @@ def check_temperature(model: str, temperature: Any) -> None:
     if temperature is None:
         return
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):  # a bool is an int
-        raise BadRequest(
-            f"Invalid type for 'temperature': expected a decimal, but got {json_type(temperature)} instead.",
-            "temperature",
-            "invalid_type",
-        )
+        raise invalid_type("temperature", "a decimal", temperature)
     low, high = TEMPERATURES
     if temperature < low:
         raise BadRequest(
@@ -156,15 +144,18 @@ def check_temperature(model: str, temperature: Any) -> None:
 def check_typed_object(value: Any, where: str, types: tuple[str, ...]) -> dict[str, Any]:
     """An object with a `type` among `types` (a tool, a content part), refused as the service words it."""
     if not isinstance(value, dict):
-        raise BadRequest(
-            f"Invalid type for '{where}': expected an object, but got {json_type(value)} instead.",
-            where,
-            "invalid_type",
-        )
+        raise invalid_type(where, "an object", value)
     if value.get("type") is None:
         missing(f"{where}.type")
     check_choice(value["type"], f"{where}.type", types, types)
     return value
+
+
+def invalid_type(param: str, expected: str, value: Any) -> BadRequest:
+    """The service's 400 for a field of the wrong JSON type ("Invalid type for 'reasoning': expected an
+    object, but got a string instead.")."""
+    message = f"Invalid type for '{param}': expected {expected}, but got {json_type(value)} instead."
+    return BadRequest(message, param, "invalid_type")
 
 
 def missing(param: str) -> NoReturn:
