@@ -246,3 +246,23 @@ async def test_an_image_held_as_bytes_goes_inline_as_its_own_type(emu: Any, tmp_
     [record] = emu.emulator.records.values()
     image = record.body["input"][0]["content"][1]
     assert image["image_url"] == "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+@pytest.mark.parametrize("mode", ["poll", "stream"])
+async def test_a_row_whose_create_answer_is_lost_after_its_files_were_sent_counts_its_job(
+    tmp_path: Path, mode: str
+) -> None:
+    """A gateway loses a third of the creates' answers after their jobs started, on rows that read local
+    files inline (the path through the file allowance): each such job is counted on its row as a possible
+    duplicate, within its attempts, never paid silently."""
+    pdf = tmp_path / "invoice.pdf"
+    pdf.write_bytes(b"%PDF-1.7\n<< /Type /Page >>\n")
+    files = {f"row-{i:04d}": (str(pdf),) for i in range(20)}
+    config = EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"), gateway_error_rate=0.35, seed=9)
+    with running_emulator(config) as lossy:
+        await _run(lossy, tmp_path / "state", files, "file", mode=mode, max_attempts=3)
+        jobs, unanswered = jobs_of(lossy.url)
+    frame = load(tmp_path / "state")
+    assert sum(unanswered.values()) > 0  # answers were lost: the guarantee was exercised
+    assert_every_job_is_paid_for(frame, jobs, unanswered)
+    assert int(frame["orphans"].sum()) == sum(unanswered.values())
