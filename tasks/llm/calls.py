@@ -14,6 +14,7 @@ import aiohttp
 import httpx2
 import openai
 
+from rowrelay.tasks.citations import Citation
 from rowrelay.tasks.errors import (
     RateLimitedError,
     ResponseGoneError,
@@ -122,6 +123,8 @@ class Snapshot:
     """The summary of its reasoning a reasoning model wrote, when one was asked for (its parts joined)."""
     tool_calls: Mapping[str, int] | None = None
     """Server-side tool calls billed beside the tokens, by output item type (`snapshots.tool_calls_of`)."""
+    citations: tuple[Citation, ...] | None = None
+    """The sources the answer cites, each once (`snapshots.citations_of`); None when it cites none."""
     server_seconds: float | None = None
     """`completed_at - created_at` of a completed response, when the server gives both (whole seconds
     on OpenAI): how long it took by the server's clock, for the poll schedule to learn."""

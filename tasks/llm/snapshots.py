@@ -1,11 +1,12 @@
 """Reading a Response, as the SDK's model or as its JSON object (a dict, the lean path's), into a
-`Snapshot`: status, text, usage, refusal, reasoning summary, error. One reading for every backend and
-transport, so a row's record cannot depend on how its answer came."""
+`Snapshot`: status, text, usage, refusal, reasoning summary, citations, error. One reading for every
+backend and transport, so a row's record cannot depend on how its answer came."""
 
 from __future__ import annotations
 
 from typing import Any, get_args
 
+from rowrelay.tasks.citations import Citation, distinct
 from rowrelay.tasks.llm.calls import ResponseStatus, Snapshot
 
 _STATUSES: frozenset[str] = frozenset(get_args(ResponseStatus))
@@ -43,6 +44,7 @@ def snapshot_of(response: Any) -> Snapshot:
         reasoning_summary=reasoning_summary_of(response) if text is not None else None,
         server_seconds=_took(response) if status == "completed" else None,
         tool_calls=tool_calls_of(response) if text is not None else None,
+        citations=citations_of(response) if text is not None else None,
     )
 
 
@@ -72,6 +74,27 @@ def tool_calls_of(response: Any) -> dict[str, int] | None:
     if containers:
         counts["code_interpreter_call"] = len(containers)
     return counts or None
+
+
+_SOURCES = frozenset({"url_citation", "file_citation"})
+"""The annotations that name a source (not `container_file_citation` or `file_path`: files it made)."""
+
+
+def citations_of(response: Any) -> tuple[Citation, ...] | None:
+    """The sources the `output_text` parts of the `message` output items cite (`url_citation` and
+    `file_citation` annotations), each once where first cited; None when none is cited, the common case."""
+    found = [
+        Citation(_field(note, "url"), _field(note, "title"))
+        if _field(note, "type") == "url_citation"
+        else Citation(file_id=_field(note, "file_id"), filename=_field(note, "filename"))
+        for item in _field(response, "output") or ()
+        if _field(item, "type") == "message"
+        for part in _field(item, "content") or ()
+        if _field(part, "type") == "output_text"
+        for note in _field(part, "annotations") or ()
+        if _field(note, "type") in _SOURCES
+    ]
+    return distinct(found) or None
 
 
 def refusal_of(response: Any) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from rowrelay.tasks.citations import citations_text
 from rowrelay.tasks.llm import Snapshot
 from rowrelay.tasks.llm.structured import OutputSchema
 from rowrelay.tasks.records import NEVER_RESENT, ErrorType, Policy, RowStatus
@@ -50,6 +51,8 @@ def ended(
         told["reasoning_summary"] = snapshot.reasoning_summary
     if snapshot.tool_calls:
         told["tool_calls"] = sum(snapshot.tool_calls.values())
+    if snapshot.citations:
+        told["citations"] = citations_text(snapshot.citations)
     if cost is not None:
         told["cost_usd"] = (row.cost_usd or 0.0) + cost
     if last_event is not None:

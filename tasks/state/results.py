@@ -5,7 +5,8 @@ needs only its outcome. `results_frame` picks that out of a loaded state frame: 
 `rowrelay_status`, so it cannot clash with an input column named `status`), the output text, the error
 (only for rows that did not complete: a completed row may still carry a message noted on its way there,
 such as a transient error it recovered from, which is not its result), the token counts (cached input
-tokens among them) and what the row cost (`cost_usd`, all its attempts).
+tokens among them) and what the row cost (`cost_usd`, all its attempts), then the columns only some
+batches ask for (`asked_columns`).
 
     write_output(prepared.frame, results_frame(load(state_dir), prepared.keys), "out.parquet")
 
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rowrelay.tasks.citations import CITATION_FIELDS, citations_from_text
 from rowrelay.tasks.state.reader import load
 
 if TYPE_CHECKING:
@@ -50,12 +52,16 @@ SUMMARY = "reasoning_summary"
 them (`--reasoning-summary`)."""
 TOOL_CALLS = "tool_calls"
 """The column of each row's billed server-side tool calls, when the batch offered tools (`--tools`)."""
+CITATIONS = "citations"
+"""The column of the sources each row's answer cites (`rowrelay.tasks.citations`), when the batch
+offered tools: a list of structs in the results, JSON text in the state."""
+CITATION_LIST = pa.list_(pa.struct([pa.field(name, pa.string()) for name in CITATION_FIELDS]))
 
 
 def asked_columns(*, summaries: bool, tools: bool) -> tuple[str, ...]:
-    """The result columns an output has only when its batch asked for them (reasoning summaries, tools),
-    after the others: every other batch's output keeps its shape."""
-    return (SUMMARY,) * summaries + (TOOL_CALLS,) * tools
+    """The result columns an output has only when its batch asked for them (reasoning summaries; tool
+    calls and citations), after the others: every other batch's output keeps its shape."""
+    return (SUMMARY,) * summaries + (TOOL_CALLS, CITATIONS) * tools
 
 
 def results_frame(
@@ -68,7 +74,22 @@ def results_frame(
     held = position.is_valid().to_numpy(zero_copy_only=False)
     picked = state.loc[held, [*_PICKED, *asked]].rename(columns=_PICKED)
     picked["row_index"] = position.drop_null().to_numpy(zero_copy_only=False).astype("int64")
+    if CITATIONS in asked:
+        picked[CITATIONS] = _citation_lists(picked[CITATIONS], picked[RESULT_STATUS])
     return picked.assign(error=picked["error"].where(picked[RESULT_STATUS] != "completed"))
+
+
+def _citation_lists(texts: pd.Series, statuses: pd.Series) -> pd.Series:
+    """The state's JSON text as lists of citations (an Arrow-backed column, which every output format
+    writes as nested data). A completed answer that cites nothing gets an empty list: it is known to
+    cite nothing, where a row with no answer has no citations to know."""
+    import pandas as pd
+
+    lists = [
+        citations_from_text(text) if isinstance(text, str) else [] if status == "completed" else None
+        for text, status in zip(texts, statuses, strict=True)
+    ]
+    return pd.Series(pa.array(lists, CITATION_LIST), index=texts.index, dtype=pd.ArrowDtype(CITATION_LIST))
 
 
 def in_input(row_keys: pa.Array[Any] | pa.ChunkedArray[Any], keys: pa.Array[Any]) -> pa.Array[Any]:

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from rowrelay.tasks.records import RowStatus
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """Bumped whenever the columns change; older files are migrated on read (`migrations`)."""
 SCHEMA_VERSION_KEY = b"rowrelay.schema_version"
 
@@ -53,6 +53,7 @@ _FIELDS: list[pa.Field[Any]] = [
     pa.field("endpoint", pa.string()),
     pa.field("reasoning_summary", pa.string()),
     pa.field("tool_calls", pa.int64()),
+    pa.field("citations", pa.string()),
 ]
 SCHEMA = pa.schema(_FIELDS, metadata={SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode()})
 
@@ -109,6 +110,9 @@ class RowState(NamedTuple):
     # The server-side tool calls the current response made that are billed beside its tokens (`--tools`:
     # web searches, file searches, code interpreter containers), or null: none made, or none offered.
     tool_calls: int | None = None
+    # The sources the current response's answer cites (`rowrelay.tasks.citations`: JSON text, each source
+    # once), or null: it cites none, or the row has no answer.
+    citations: str | None = None
 
 
 COLUMNS: tuple[str, ...] = RowState._fields

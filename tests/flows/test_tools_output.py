@@ -1,10 +1,12 @@
 """A batch with server-side tools through the batch flow, against the emulator over a real socket: each
-row's billed tool calls (as the server made them) are in the state table, in a `tool_calls` column of
-the output and of `rowrelay export`'s, and in `rowrelay status`; a batch without tools keeps its output's
-shape. `run.json` records the tools (and the temperature) a resume is compared with."""
+row's billed tool calls (as the server made them) and the pages its answer cites are in the state table,
+in `tool_calls` and `citations` columns of the output and of `rowrelay export`'s, and the calls in
+`rowrelay status`; a batch without tools keeps its output's shape. `run.json` records the tools (and
+the temperature) a resume is compared with."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -45,15 +47,31 @@ async def test_each_rows_searches_reach_the_table_the_output_the_export_and_stat
     assert set(made.values()) <= {1, 2}
     assert dict(zip(state["row_key"], state["tool_calls"], strict=True)) == made
     output = pd.read_parquet(result.output)
-    assert output.columns[-1] == "tool_calls"
+    assert list(output.columns[-2:]) == ["tool_calls", "citations"]
     assert sorted(output["tool_calls"]) == sorted(made.values())
+    cited = {key: json.loads(text) for key, text in zip(state["row_key"], state["citations"], strict=True)}
+    assert all(len(pages) == made[key] for key, pages in cited.items())  # the emulator cites each search
+    assert [[_page(c) for c in row] for row in output["citations"]] == [
+        cited[key] for key in output["ticket_id"]
+    ]
     export(tmp_path / "state", output=tmp_path / "again.csv")
-    assert pd.read_csv(tmp_path / "again.csv")["tool_calls"].tolist() == output["tool_calls"].tolist()
+    again = pd.read_csv(tmp_path / "again.csv")
+    assert again["tool_calls"].tolist() == output["tool_calls"].tolist()
+    assert [[_page(c) for c in json.loads(row)] for row in again["citations"]] == [
+        cited[key] for key in output["ticket_id"]
+    ]
     capsys.readouterr()
     status(tmp_path / "state")
     said, total = capsys.readouterr().out, sum(made.values())
     assert f"tool calls {total:,} (web searches, " in said
     assert f"{total / ROWS:.1f} a completed row" in said
+
+
+def _page(citation: dict[str, Any]) -> dict[str, Any]:
+    """A web citation as the state keeps it: its address and title (an output's struct adds the file
+    fields, null)."""
+    assert citation["file_id"] is None is citation["filename"]
+    return {"url": citation["url"], "title": citation["title"]}
 
 
 async def test_a_batch_without_tools_has_no_tool_calls_column_and_records_its_temperature(
@@ -69,13 +87,17 @@ async def test_a_batch_without_tools_has_no_tool_calls_column_and_records_its_te
     record = read_run_record(tmp_path / "state")
     assert record is not None
     assert (record.tools, record.temperature) == (None, 0.0)
-    assert "tool_calls" not in pd.read_parquet(result.output).columns
-    assert load(tmp_path / "state")["tool_calls"].isna().all()
+    assert not {"tool_calls", "citations"} & set(pd.read_parquet(result.output).columns)
+    assert load(tmp_path / "state")[["tool_calls", "citations"]].isna().all().all()
 
 
 @pytest.mark.parametrize(
     ("column", "asked"),
-    [("tool_calls", {"tools": "web_search"}), ("reasoning_summary", {"reasoning_summary": "auto"})],
+    [
+        ("tool_calls", {"tools": "web_search"}),
+        ("citations", {"tools": "web_search"}),
+        ("reasoning_summary", {"reasoning_summary": "auto"}),
+    ],
 )
 def test_an_input_column_named_like_a_result_column_the_run_asks_for_is_refused_before_anything_is_sent(
     tmp_path: Path, column: str, asked: dict[str, Any]

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openai.types.responses import Response
 
+from rowrelay.tasks.citations import Citation
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.hosted_tools import tool_list
 from rowrelay.tasks.llm.prices import load_prices
-from rowrelay.tasks.llm.snapshots import snapshot_of, tool_calls_of
+from rowrelay.tasks.llm.snapshots import citations_of, snapshot_of, tool_calls_of
 from rowrelay.tasks.llm.tool_fees import fees_of_run, tool_fee
 from rowrelay.tasks.run.spend import Spend
 from rowrelay.tasks.settings import load_settings
@@ -112,6 +114,40 @@ def test_a_responses_billed_tool_calls_are_counted_by_kind_containers_once() -> 
     assert tool_calls_of(_response()) is None
     assert snapshot_of(response).tool_calls == tool_calls_of(response)
     assert snapshot_of({**response, "status": "in_progress"}).tool_calls is None  # not ended: not counted
+
+
+def test_an_answers_sources_are_its_url_and_file_citations_each_once_from_json_and_the_sdk() -> None:
+    """Files the answer made (a code interpreter's) are not sources; a page cited after two paragraphs
+    is listed once, where it was first cited."""
+    page = {
+        "type": "url_citation",
+        "url": "https://a.example/x",
+        "title": "X",
+        "start_index": 0,
+        "end_index": 1,
+    }
+    other = {**page, "url": "https://b.example/y", "title": "Y"}
+    document = {"type": "file_citation", "file_id": "file-9", "filename": "terms.pdf", "index": 3}
+    made = {"type": "container_file_citation", "container_id": "cntr_1", "file_id": "cfile_1",
+            "filename": "plot.png", "start_index": 0, "end_index": 1}  # fmt: skip
+    path = {"type": "file_path", "file_id": "file-out", "index": 0}
+    parts = [
+        {"type": "output_text", "text": "one", "annotations": [page, made, document]},
+        {"type": "output_text", "text": "two", "annotations": [path, other, page]},
+    ]
+    response = {**_response(), "output": [{"type": "message", "role": "assistant", "id": "msg_1",
+                                           "status": "completed", "content": parts}]}  # fmt: skip
+    wanted = (
+        Citation("https://a.example/x", "X"),
+        Citation(file_id="file-9", filename="terms.pdf"),
+        Citation("https://b.example/y", "Y"),
+    )
+    assert citations_of(response) == wanted
+    sdk = Response.model_validate({**response, "created_at": 0, "model": "m", "object": "response",
+        "parallel_tool_calls": True, "tool_choice": "auto", "tools": [], "usage": None})  # fmt: skip
+    assert snapshot_of(sdk).citations == snapshot_of(response).citations == wanted
+    assert citations_of(_response()) is None  # none cited: none kept
+    assert snapshot_of({**response, "status": "in_progress"}).citations is None  # no answer yet
 
 
 @pytest.mark.parametrize(

@@ -4,11 +4,13 @@ socket, through the official SDK."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
+from openai.types.responses import Response
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from rowrelay.tasks.llm import BackendRefusedError
@@ -62,9 +64,23 @@ async def test_every_create_offers_the_runs_tools_and_each_rows_cost_counts_its_
                 output_tokens=response.usage.output_tokens,
             )
             assert row.cost_usd == pytest.approx(tokens + made * fee, abs=1e-9)
+            assert json.loads(str(row.citations)) == _cited(response) != []
             searches.append(made)
     assert set(searches) <= {1, 2}
     assert 2 in searches  # the ceiling was reached by some rows, never passed
+
+
+def _cited(response: Response) -> list[dict[str, str]]:
+    """The pages the answer's `url_citation` annotations name, each once, in the order first cited, as
+    the SDK's model of the response gives them."""
+    pages: list[dict[str, str]] = []
+    for item in response.output:
+        for part in item.content if item.type == "message" else ():
+            for note in part.annotations if part.type == "output_text" else ():
+                page = {"url": note.url, "title": note.title} if note.type == "url_citation" else {}
+                if page and page not in pages:
+                    pages.append(page)
+    return pages
 
 
 async def test_a_deep_research_model_asked_without_a_tool_stops_the_run_and_with_one_completes(

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from rowrelay.tasks.citations import Citation, citations_text, distinct
 from rowrelay.tasks.dataset import RESULT_COLUMNS
 from rowrelay.tasks.state import StateTable, load, results_frame, results_frame_of
+from rowrelay.tasks.state.results import asked_columns
 from tests.support.state import FakeClock, rows
 
 KEYS = [key for key, _index, _hash in rows(3)]
@@ -59,3 +61,39 @@ def test_a_result_goes_to_where_its_key_is_in_the_input_and_keys_it_no_longer_ho
     by_position = dict(zip(results["row_index"], results["rowrelay_status"], strict=True))
     assert by_position == {0: "pending", 1: "completed"}
     assert results.loc[results["row_index"] == 1, "output_text"].tolist() == ["P2"]
+
+
+def test_citations_are_lists_and_an_answer_that_cites_nothing_has_an_empty_one(
+    batch_dir: Path, clock: FakeClock
+) -> None:
+    """A completed answer that cites nothing is known to cite nothing ([]); a row with no answer has no
+    citations to know (null). Each source is a struct of the four fields, those it lacks null."""
+    page = Citation("https://example.com/a?utm_source=openai", "A page")
+    document = Citation(file_id="file-1", filename="terms.pdf")
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        table.add_pending(rows(3))
+        for key in KEYS[:2]:
+            table.transition(key, "submitting")
+        table.transition(KEYS[0], "completed", output_text="x", citations=citations_text([page, document]))
+        table.transition(KEYS[1], "completed", output_text="y")
+    asked = asked_columns(summaries=False, tools=True)
+    results = results_frame(load(batch_dir), KEYS, asked)
+    assert list(results.columns[-2:]) == ["tool_calls", "citations"]
+    listed = results["citations"].tolist()
+    assert listed[:2] == [
+        [
+            {"url": page.url, "title": "A page", "file_id": None, "filename": None},
+            {"url": None, "title": None, "file_id": "file-1", "filename": "terms.pdf"},
+        ],
+        [],
+    ]
+    assert listed[2] is pd.NA
+    assert "citations" not in results_frame(load(batch_dir), KEYS).columns  # not asked: not there
+
+
+def test_each_source_is_kept_once_where_it_was_first_cited() -> None:
+    first, second = Citation("https://a.example", "A"), Citation("https://b.example", "B")
+    again = Citation("https://a.example", "A, cited after another paragraph")
+    assert distinct([first, second, again, Citation(file_id="f", filename="x.pdf")]) == (
+        first, second, Citation(file_id="f", filename="x.pdf"),
+    )  # fmt: skip

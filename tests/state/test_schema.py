@@ -20,6 +20,7 @@ from rowrelay.tasks.state.migrations import (
     SCHEMA_V4,
     SCHEMA_V5,
     SCHEMA_V6,
+    SCHEMA_V7,
 )
 from rowrelay.tasks.state.schema import SCHEMA_VERSION_KEY
 from tests.support.state import FakeClock, rows
@@ -127,6 +128,16 @@ def test_v6_file_is_migrated_on_read_with_no_tool_calls(batch_dir: Path, clock: 
     frame = load(batch_dir)
     assert frame["tool_calls"].isna().tolist() == [True, False]
     assert frame["tool_calls"].tolist()[1] == 4
+
+
+def test_v7_file_is_migrated_on_read_with_no_citations(batch_dir: Path, clock: FakeClock) -> None:
+    _write_old_segment(batch_dir, SCHEMA_V7, b"7")
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        assert table.get("old-1").citations is None  # older releases kept none
+        table.transition("old-1", "incomplete", citations='[{"url": "https://a.example"}]')
+        table.transition("old-1", "submitting")  # sent again: the new response's citations, not these
+        assert table.get("old-1").citations is None
+    assert load(batch_dir)["citations"].isna().all()
 
 
 def test_sending_a_row_again_names_only_its_new_endpoint(batch_dir: Path, clock: FakeClock) -> None:
