@@ -210,7 +210,9 @@ class Settings(BaseSettings):
         "`rowrelay services`); false runs every command in its own process.",
     )
     emulator_args: str = Field(
-        "--latency lognormal:2,0.6 --seed 7",
+        # A retention of a day: the embedded emulator is reused across runs for as long as the machine
+        # is up, and would otherwise hold every request it was sent (an image batch's, gigabytes).
+        "--latency lognormal:2,0.6 --seed 7 --retention 86400",
         description="Options for the embedded emulator started when no API key or base URL is set.",
     )
     shard_size: int = Field(1000, ge=1, description="Rows per Prefect shard task (never one task per row).")

@@ -61,7 +61,7 @@ async def create_response(request: Request, emu: Emulator) -> Response:
         return error_response(400, exc.message, "invalid_request_error", param=exc.param, code=exc.code)
     background = body.get("background") is True and not emu.config.ignores_background
     record = emu.create(body, faults, background=background)
-    job = emu.jobs[record.id]
+    job = emu.job(record.id)
     include = frozenset(body.get("include") or ())
     # The job already runs; the client hears of it late, or not at all if it leaves meanwhile.
     if emu.config.create_delay and await delivery.left_within(request, emu.config.create_delay):

@@ -1,5 +1,11 @@
 """The ledger of paid jobs: one entry per create that started one, of either API, whatever became of
-its answer. A test counts jobs per row here, and sees which creates' answers reached their client."""
+its answer. A test counts jobs per row here, and sees which creates' answers reached their client.
+
+An entry outlives its response's retention and deletion (the work was done and paid), but not all that
+its response held: once the emulator forgets an ended response, its entry becomes an `EndedJob`, which
+keeps only what the ledger shows. The request body (megabytes, when it carries inline images), the plan
+(the answer's text) and the record go, and only the start of its prompt is kept: a long-lived emulator
+with a retention holds what its retention window holds, not every request it was ever sent."""
 
 from __future__ import annotations
 
@@ -8,9 +14,12 @@ from typing import Any, Literal
 
 from rowrelay.tasks.emulator.faults import NetworkFault
 from rowrelay.tasks.emulator.model import Plan, text_of_input
-from rowrelay.tasks.emulator.timeline import Record
+from rowrelay.tasks.emulator.timeline import TERMINAL, Record
 
 JobKind = Literal["response", "chat.completion"]
+PROMPT_KEPT = 1_000
+"""Characters of a prompt the ledger shows (enough to tell rows apart by): a whole prompt may be as large
+as the request, and the ledger would hold every one."""
 
 
 @dataclass(slots=True)
@@ -33,12 +42,40 @@ class Job:
         return "in_progress" if elapsed < self.plan.work_time else self.plan.outcome
 
     def row(self, elapsed: float) -> dict[str, Any]:
+        return self.ended(self.status(elapsed)).row(elapsed)
+
+    def ended(self, status: str) -> EndedJob:
+        """This entry as the ledger keeps it once its response is forgotten, having ended as `status`."""
+        metadata = self.body.get("metadata") or {}
+        prompt = prompt_of(self.kind, self.body)[:PROMPT_KEPT]
+        return EndedJob(self.id, self.kind, metadata, prompt, status, self.started, self.fault, self.answered)
+
+    def releasable(self, elapsed: float) -> bool:
+        """Whether its entry may shrink to an `EndedJob`: its response ended and its create was answered
+        or not, for good (a job still working, or a create still on its way, keeps everything)."""
+        return self.answered is not None and self.status(elapsed) in TERMINAL
+
+
+@dataclass(frozen=True, slots=True)
+class EndedJob:
+    """What the ledger keeps of a job whose ended response the emulator no longer holds."""
+
+    id: str
+    kind: JobKind
+    metadata: dict[str, Any]
+    prompt: str
+    final: str  # the status its response ended with
+    started: float
+    fault: NetworkFault | None
+    answered: bool | None
+
+    def row(self, elapsed: float) -> dict[str, Any]:
         return {
             "id": self.id,
             "kind": self.kind,
-            "status": self.status(elapsed),
-            "metadata": self.body.get("metadata") or {},
-            "prompt": prompt_of(self.kind, self.body),
+            "status": self.final,
+            "metadata": self.metadata,
+            "prompt": self.prompt,
             "answered": self.answered is True,
             "fault": None if self.fault is None else str(self.fault),
         }

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from rowrelay.tasks.emulator.config import EmulatorConfig
 from rowrelay.tasks.emulator.faults import Faults, NetworkFault, draw_network_fault
-from rowrelay.tasks.emulator.jobs import Job
+from rowrelay.tasks.emulator.jobs import EndedJob, Job
 from rowrelay.tasks.emulator.limits import Bucket, ratelimit_headers, retry_after_headers
 from rowrelay.tasks.emulator.model import (
     Plan,
@@ -67,7 +67,8 @@ class Emulator:
     status_codes: Counter[int] = field(default_factory=Counter)
     watchers: dict[str, set[asyncio.Future[bool]]] = field(default_factory=dict)
     """The streams sleeping on a response, woken early when it is cancelled or deleted."""
-    jobs: dict[str, Job] = field(default_factory=dict)
+    jobs: dict[str, Job | EndedJob] = field(default_factory=dict)
+    """The ledger (`jobs.py`), in order of creation."""
     told_ended: dict[str, float] = field(default_factory=dict)
     """Monotonic time a client was first told a response ended (its terminal event written on a stream,
     or a poll answered with it): the benchmarks split a client's lag from the server's own lateness."""
@@ -215,10 +216,19 @@ class Emulator:
     def delete(self, response_id: str) -> None:
         self._forget(response_id)
 
+    def job(self, response_id: str) -> Job:
+        """The ledger entry of a response the emulator still holds (or has just created)."""
+        job = self.jobs[response_id]
+        assert isinstance(job, Job), f"{response_id} was forgotten"
+        return job
+
     def _forget(self, response_id: str) -> None:
         self.records.pop(response_id, None)
         self.told_ended.pop(response_id, None)
         self._notify(response_id)
+        job = self.jobs.get(response_id)
+        if isinstance(job, Job) and job.releasable(elapsed := self.clock.monotonic() - job.started):
+            self.jobs[response_id] = job.ended(job.status(elapsed))
 
     def _expired(self, record: Record) -> bool:
         retention = self.config.retention
@@ -275,7 +285,7 @@ class Emulator:
                 if status == "completed" and finished is not None
                 else None
             )
-            job = self.jobs[record.id]
+            job = self.job(record.id)
             rows.append(
                 {
                     "id": record.id,

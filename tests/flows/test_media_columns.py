@@ -88,7 +88,7 @@ async def test_a_batch_is_not_resumed_looking_at_its_images_otherwise_while_answ
         assert result.all_completed
         details = {
             part["detail"]
-            for job in emu.emulator.jobs.values()
+            for job in map(emu.emulator.job, emu.emulator.jobs)
             for part in job.body["input"][0]["content"][1:]
         }
     assert details == {"auto"}
