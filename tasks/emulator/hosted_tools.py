@@ -2,13 +2,13 @@
 requires, what a deep research model needs, and how a Response echoes hosted tools.
 
 Hosted tools (web search, file search, MCP, code interpreter, image generation) run on OpenAI's side. The
-fake model only ever uses web search (`web_search.py`); it accepts the others and decides it does not need
+fake model uses the two that search (`searches.py`); it accepts the others and decides it does not need
 them, as it does client-side tools other than functions (computer use, shells, custom, apply_patch).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from rowrelay.tasks.emulator.validation import (
     BadRequest,
@@ -29,7 +29,8 @@ CHAT_TOOL_TYPES: tuple[str, ...] = ("function", "custom")
 WEB_SEARCH_TYPES = frozenset(
     {"web_search", "web_search_2025_08_26", "web_search_preview", "web_search_preview_2025_03_11"}
 )
-RESEARCH_TYPES = WEB_SEARCH_TYPES | {"mcp", "file_search"}
+FILE_SEARCH_TYPE = "file_search"
+RESEARCH_TYPES = WEB_SEARCH_TYPES | {"mcp", FILE_SEARCH_TYPE}
 """Tools a deep research model can gather its sources with: it needs one of them."""
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "function": ("name",),
@@ -128,11 +129,30 @@ def _check_research_tools(tools: list[dict[str, Any]]) -> None:
             raise BadRequest(DEEP_RESEARCH_MCP_APPROVAL.format(index=index), "tools")
 
 
-def searches_the_web(body: dict[str, Any]) -> bool:
-    """Whether the model may search: a web search tool is given and `tool_choice` does not rule tools out."""
+SearchKind = Literal["web", "file"]
+"""What a search looks through: the web (a web search tool) or the files of vector stores (file search)."""
+
+
+def search_kinds(body: dict[str, Any]) -> tuple[SearchKind, ...]:
+    """The kinds of search the model may run, web before file: those whose tool is given (a file search
+    naming a vector store), none when `tool_choice` rules tools out. Chat Completions has no hosted tools."""
     if "messages" in body or body.get("tool_choice") == "none":
-        return False
-    return any(tool.get("type") in WEB_SEARCH_TYPES for tool in tools_of(body))
+        return ()
+    web = any(tool.get("type") in WEB_SEARCH_TYPES for tool in tools_of(body))
+    kinds: tuple[SearchKind, ...] = ("web",) if web else ()
+    return kinds + (("file",) if vector_stores(body) else ())
+
+
+def vector_stores(body: dict[str, Any]) -> tuple[str, ...]:
+    """The vector stores the create's file search tools name, in order. A tool naming none (the emulator
+    refuses only a missing list, not an empty one) gives the model nothing to search."""
+    return tuple(
+        store
+        for tool in tools_of(body)
+        if tool.get("type") == FILE_SEARCH_TYPE and isinstance(tool.get("vector_store_ids"), list)
+        for store in tool["vector_store_ids"]
+        if isinstance(store, str)
+    )
 
 
 _NOWHERE = {"type": "approximate", "city": None, "country": None, "region": None, "timezone": None}

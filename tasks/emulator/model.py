@@ -15,12 +15,12 @@ import orjson
 
 from rowrelay.tasks.emulator.config import EmulatorConfig
 from rowrelay.tasks.emulator.content_parts import media_tokens
-from rowrelay.tasks.emulator.hosted_tools import searches_the_web
+from rowrelay.tasks.emulator.hosted_tools import search_kinds
 from rowrelay.tasks.emulator.reasoning import asked_effort, effort_scale, written_summary
+from rowrelay.tasks.emulator.searches import Citation, Search, WebSearch, cite, cites, link, plan_searches
 from rowrelay.tasks.emulator.structured import Mangle, answer, json_format
 from rowrelay.tasks.emulator.summary import summary_chunks
 from rowrelay.tasks.emulator.tools import ToolCall, function_to_call, mention, plan_call, tool_outputs
-from rowrelay.tasks.emulator.web_search import Citation, Search, cite, link, plan_searches, writes_links
 from rowrelay.tasks.emulator.words import answer_words, chunk, split
 
 Outcome = Literal["completed", "failed", "incomplete", "stuck"]
@@ -47,8 +47,8 @@ class Plan:
     refusal: bool = False  # the chunks are a refusal (a `refusal` content part), not output text
     cached_tokens: int = 0  # of input_tokens, served from the prompt cache
     summary: tuple[str, ...] = ()  # the reasoning summary's deltas; none unless one was asked for
-    searches: tuple[Search, ...] = ()  # the web searches run before a text answer (web_search.py)
-    citations: tuple[Citation, ...] = ()  # one `url_citation` per search, each spanning its link in the text
+    searches: tuple[Search, ...] = ()  # the web and file searches run before a text answer (searches.py)
+    citations: tuple[Citation, ...] = ()  # one per search, in order: a page's spans its link in the text
 
     @property
     def text(self) -> str:
@@ -122,9 +122,12 @@ def plan_response(
     outcome = _draw_outcome(config, digest, occurrence, background, forced_fault)
     kind = _draw_answer(config, digest, occurrence, forced_answer)
     searches = _searches(config, body, digest, kind)
-    # The links the answer writes to cite the pages are output like its words (web_search.py): the limit
-    # cuts the words short enough for them to fit, so usage never passes `max_output_tokens`.
-    linked = sum(estimate_tokens(" " + link(search)) for search in searches) if writes_links(body) else 0
+    # The links the answer writes to cite the pages are output like its words (searches.py): the limit
+    # cuts the words short enough for them to fit, so usage never passes `max_output_tokens`. A file's
+    # citation writes nothing.
+    cited = cites(body) and bool(searches)
+    pages = [search for search in searches if isinstance(search, WebSearch)] if cited else []
+    linked = sum(estimate_tokens(" " + link(page)) for page in pages)
     visible = wanted
     limit = body.get("max_output_tokens")
     if isinstance(limit, int) and reasoning_tokens + wanted + linked > limit:
@@ -137,9 +140,10 @@ def plan_response(
     else:
         call, chunks, visible = _answer(config, body, digest, visible, wanted, kind)
     citations: tuple[Citation, ...] = ()
-    if linked and chunks:  # an answer cut to nothing writes no links either
+    if cited and chunks:  # an answer cut to nothing cites nothing either
         text, citations = cite("".join(chunks), searches)
-        chunks, visible = chunk(split(text), config.max_deltas), visible + linked
+        if pages:  # the links written in: stream the text anew (citing files alone leaves it as it is)
+            chunks, visible = chunk(split(text), config.max_deltas), visible + linked
     input_tokens = prompt_tokens(body)
     return Plan(
         queue_delay=0.0 if not background else min(0.5, 0.1 * work_time),
@@ -163,11 +167,12 @@ def plan_response(
 def _searches(
     config: EmulatorConfig, body: dict[str, Any], digest: bytes, kind: Mangle | Literal["refusal"] | None
 ) -> tuple[Search, ...]:
-    """The web searches run before the answer: only a text answer (not a refusal, not a function call)
-    searches. The input is flattened again only then: it may be megabytes."""
-    if kind == "refusal" or not searches_the_web(body) or function_to_call(body) is not None:
+    """The web and file searches run before the answer: only a text answer (not a refusal, not a function
+    call) searches. The input is flattened again only then: it may be megabytes."""
+    kinds = search_kinds(body)
+    if kind == "refusal" or not kinds or function_to_call(body) is not None:
         return ()
-    return plan_searches(config.seed, digest, body, text_of_input(body.get("input")))
+    return plan_searches(config.seed, digest, body, kinds, text_of_input(body.get("input")))
 
 
 CACHE_MINIMUM = 1024

@@ -1,8 +1,10 @@
-"""Web searches on the wire: `web_search_call` output items, their stream events and the answer's
-`url_citation` annotations, as a response's timeline has them so far.
+"""Searches on the wire: `web_search_call` and `file_search_call` output items, their stream events and the
+answer's `url_citation` and `file_citation` annotations, as a response's timeline has them so far.
 
-Shapes follow the spec's `WebSearchToolCall` (its action a `WebSearchActionSearch`), the
-`ResponseWebSearchCall*Event`s, `UrlCitationBody` and `ResponseOutputTextAnnotationAddedEvent`.
+Shapes follow the spec's `WebSearchToolCall` (its action a `WebSearchActionSearch`), `FileSearchToolCall`,
+the `ResponseWebSearchCall*Event`s and `ResponseFileSearchCall*Event`s, `UrlCitationBody`,
+`FileCitationBody` and `ResponseOutputTextAnnotationAddedEvent`. Both kinds of search live through the same
+five events (item added, `in_progress`, `searching`, `completed`, item done); only names and items differ.
 """
 
 from __future__ import annotations
@@ -10,14 +12,16 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from rowrelay.tasks.emulator.searches import Citation, FileSearch, Search, UrlCitation, excerpt
 from rowrelay.tasks.emulator.timeline import Entry, EntryKind, Record
-from rowrelay.tasks.emulator.web_search import Citation
 
 SEARCH_KINDS: frozenset[EntryKind] = frozenset(
     {"search_added", "search_in_progress", "search_searching", "search_completed", "search_done"}
 )
 SOURCES = "web_search_call.action.sources"
-"""The `include` value that adds the pages a search used to its action."""
+"""The `include` value that adds the pages a web search used to its action."""
+RESULTS = "file_search_call.results"
+"""The `include` value that adds the files a file search found (and what it read in them) to its item."""
 _STATUS: dict[EntryKind, str] = {
     "search_added": "in_progress",
     "search_searching": "searching",
@@ -26,9 +30,16 @@ _STATUS: dict[EntryKind, str] = {
 """A search item's status from the event that moved it on."""
 
 
+def _call(search: Search) -> str:
+    """The type of a search's output item, which also names its events (`response.<type>.searching`)."""
+    return "file_search_call" if isinstance(search, FileSearch) else "web_search_call"
+
+
 def search_item_id(record: Record, index: int) -> str:
-    """The id of the response's search number `index` (`ws_` + 48 hex, like the message's)."""
-    return "ws_" + hashlib.blake2b(f"{record.id}|{index}".encode(), digest_size=24).hexdigest()
+    """The id of the response's search number `index`: `ws_` (web) or `fs_` (file) + 48 hex, like the
+    message's."""
+    prefix = "fs_" if isinstance(record.plan.searches[index], FileSearch) else "ws_"
+    return prefix + hashlib.blake2b(f"{record.id}|{index}".encode(), digest_size=24).hexdigest()
 
 
 def search_items(record: Record, seen: tuple[Entry, ...], include: frozenset[str]) -> list[dict[str, Any]]:
@@ -44,18 +55,26 @@ def search_items(record: Record, seen: tuple[Entry, ...], include: frozenset[str
 
 
 def search_item(record: Record, index: int, status: str, include: frozenset[str]) -> dict[str, Any]:
-    """A `web_search_call` item. The action names its query in both of the spec's fields (`query` is
-    deprecated for `queries`); the pages found come only when asked for, once the search is done."""
+    """A `web_search_call` or `file_search_call` item. What a search found comes only when asked for,
+    once the search is done."""
     search = record.plan.searches[index]
+    item: dict[str, Any] = {"id": search_item_id(record, index), "type": _call(search), "status": status}
+    done = status == "completed"
+    if isinstance(search, FileSearch):
+        found = _results(search) if done and RESULTS in include else None
+        return {**item, "queries": [search.query], "results": found}
+    # The action names its query in both of the spec's fields (`query` is deprecated for `queries`).
     action: dict[str, Any] = {"type": "search", "query": search.query, "queries": [search.query]}
-    if SOURCES in include and status == "completed":
+    if SOURCES in include and done:
         action["sources"] = [{"type": "url", "url": search.url}]
-    return {
-        "id": search_item_id(record, index),
-        "type": "web_search_call",
-        "status": status,
-        "action": action,
-    }
+    return {**item, "action": action}
+
+
+def _results(search: FileSearch) -> list[dict[str, Any]]:
+    """The one file a file search found, as `include: ["file_search_call.results"]` shows it."""
+    text, score = excerpt(search)
+    found = {"file_id": search.file_id, "filename": search.filename, "score": score, "text": text}
+    return [{**found, "attributes": {}}]
 
 
 def search_event(record: Record, entry: Entry, include: frozenset[str]) -> dict[str, Any]:
@@ -69,16 +88,24 @@ def search_event(record: Record, entry: Entry, include: frozenset[str]) -> dict[
         return {"type": f"response.output_item.{phase}", "output_index": output_index, "item": item}
     name = entry.kind.removeprefix("search_")
     where = {"output_index": output_index, "item_id": search_item_id(record, index)}
-    return {"type": f"response.web_search_call.{name}", **where}
+    return {"type": f"response.{_call(record.plan.searches[index])}.{name}", **where}
 
 
-def url_citation(citation: Citation) -> dict[str, Any]:
+def annotation(citation: Citation) -> dict[str, Any]:
+    """A citation as the `output_text` part lists it: a page's spans its link, a file's marks one offset."""
+    if isinstance(citation, UrlCitation):
+        return {
+            "type": "url_citation",
+            "url": citation.url,
+            "title": citation.title,
+            "start_index": citation.start,
+            "end_index": citation.end,
+        }
     return {
-        "type": "url_citation",
-        "url": citation.url,
-        "title": citation.title,
-        "start_index": citation.start,
-        "end_index": citation.end,
+        "type": "file_citation",
+        "file_id": citation.file_id,
+        "filename": citation.filename,
+        "index": citation.index,
     }
 
 
@@ -87,16 +114,15 @@ def annotations_so_far(record: Record, seen: tuple[Entry, ...]) -> list[dict[str
     if not record.plan.citations:
         return []
     added = sum(1 for entry in seen if entry.kind == "annotation_added")
-    return [url_citation(citation) for citation in record.plan.citations[:added]]
+    return [annotation(citation) for citation in record.plan.citations[:added]]
 
 
 def annotation_event(record: Record, entry: Entry, where: dict[str, Any]) -> dict[str, Any]:
     """`response.output_text.annotation.added` for citation number `entry.chunk`; `where` names the text
     (item_id, output_index, content_index)."""
-    citation = url_citation(record.plan.citations[entry.chunk])
     return {
         "type": "response.output_text.annotation.added",
         **where,
         "annotation_index": entry.chunk,
-        "annotation": citation,
+        "annotation": annotation(record.plan.citations[entry.chunk]),
     }

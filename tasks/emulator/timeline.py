@@ -54,7 +54,7 @@ class Entry(NamedTuple):
     offset: float
     kind: EntryKind
     chunk: int = -1  # for deltas: index into plan.chunks (plan.call.chunks, plan.summary for theirs);
-    # for a search's events, into plan.searches; for an annotation, into plan.citations
+    # for a search's events (web or file alike), into plan.searches; for an annotation, into plan.citations
 
 
 CREATED = (Entry(0.0, "created"),)
@@ -192,7 +192,7 @@ def build_timeline(plan: Plan, *, background: bool, queued: bool = True) -> tupl
 
 
 SEARCH_SHARE = 0.5
-"""The share of the work time a response with web searches spends searching, before it writes."""
+"""The share of the work time a response with searches (web or file) spends searching, before it writes."""
 
 
 def _searches(plan: Plan, entries: list[Entry], start: float, end: float) -> float:

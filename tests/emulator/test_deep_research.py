@@ -1,7 +1,7 @@
 """Deep research models (o3-deep-research, o4-mini-deep-research and their dated snapshots): reasoning
 models with a 200,000-token window, refused without a tool to research with (web search, MCP or file
-search) or with an MCP tool that asks for approval, which search the web 3 to 8 times when they may and
-never call MCP or file search; on OpenAI's routes and Azure's alike."""
+search) or with an MCP tool that asks for approval, which search the web and their files 3 to 8 times
+when they may and never call MCP; on OpenAI's routes and Azure's alike."""
 
 from __future__ import annotations
 
@@ -16,15 +16,8 @@ from openai.types.responses import Response, ToolParam
 from rowrelay.tasks.emulator import RunningEmulator
 from tests.emulator.contract import Spec, check_response
 from tests.support.emulator_checks import PROMPT, azure_client, check_refusal
-from tests.support.web_search import (
-    CODE,
-    FILE_SEARCH,
-    MCP_NEVER,
-    WEB_SEARCH,
-    check_citations,
-    mcp,
-    searches_of,
-)
+from tests.support.file_search import FILE_SEARCH, check_cited, search_calls
+from tests.support.web_search import CODE, MCP_NEVER, WEB_SEARCH, check_citations, mcp, searches_of
 
 NEEDS_TOOLS = (
     "Deep research models require at least one of 'web_search_preview', 'mcp', or 'file_search' tools."
@@ -65,19 +58,22 @@ async def create(client: AsyncOpenAI, spec: Spec, model: str, tools: list[Any]) 
     return check_response(spec, json.loads(raw.text))
 
 
+WEB, FILES = "web_search_call", "file_search_call"
+
+
 @pytest.mark.parametrize(
     ("tools", "searches"),
     [
-        pytest.param([{"type": "web_search_preview"}], True, id="web-search-preview"),
-        pytest.param([{"type": "web_search_2025_08_26"}], True, id="web-search-dated"),
-        pytest.param([MCP_NEVER], False, id="mcp-never"),
-        pytest.param([FILE_SEARCH], False, id="file-search"),
-        pytest.param([CODE, FILE_SEARCH, MCP_NEVER, WEB_SEARCH], True, id="all-of-them"),
+        pytest.param([{"type": "web_search_preview"}], {WEB}, id="web-search-preview"),
+        pytest.param([{"type": "web_search_2025_08_26"}], {WEB}, id="web-search-dated"),
+        pytest.param([MCP_NEVER], set(), id="mcp-never"),
+        pytest.param([FILE_SEARCH], {FILES}, id="file-search"),
+        pytest.param([CODE, FILE_SEARCH, MCP_NEVER, WEB_SEARCH], {WEB, FILES}, id="all-of-them"),
     ],
 )
 @pytest.mark.parametrize("model", ["o3-deep-research", "o4-mini-deep-research-2025-06-26"])
-async def test_a_deep_research_model_reasons_and_searches_only_the_web(
-    client: AsyncOpenAI, spec: Spec, model: str, tools: list[ToolParam], searches: bool
+async def test_a_deep_research_model_reasons_and_searches_the_web_and_files_but_calls_no_mcp(
+    client: AsyncOpenAI, spec: Spec, model: str, tools: list[ToolParam], searches: set[str]
 ) -> None:
     response = await create(client, spec, model, tools)
     assert response.status == "completed"
@@ -86,12 +82,13 @@ async def test_a_deep_research_model_reasons_and_searches_only_the_web(
     assert response.output[0].type == "reasoning"
     assert response.usage is not None
     assert response.usage.output_tokens_details.reasoning_tokens > 0
-    if searches:
+    assert {call.type for call in search_calls(response)} == searches
+    if searches == {WEB}:
         assert 3 <= len(check_citations(response, PROMPT)) <= 8
+    elif searches:
+        assert 3 <= len(check_cited(response, PROMPT)) <= 8
     else:
-        assert [item.type for item in response.output] == ["reasoning", "message"], (
-            "MCP and files: not called"
-        )
+        assert [item.type for item in response.output] == ["reasoning", "message"], "MCP: not called"
 
 
 async def test_a_deep_research_models_context_window_is_200000_tokens(client: AsyncOpenAI) -> None:

@@ -1,6 +1,6 @@
 """Hosted and client-side tools: a Responses create's `tools` are refused as OpenAI refuses them, tools
-other than functions and web search are accepted, echoed with their defaults and never called, and Chat
-Completions takes function and custom tools only."""
+other than functions, web search and file search are accepted, echoed with their defaults and never
+called, and Chat Completions takes function and custom tools only."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from openai.types.responses import (
     ApplyPatchTool,
     ComputerUsePreviewTool,
     CustomTool,
-    FileSearchTool,
     FunctionShellTool,
     Response,
 )
@@ -23,7 +22,7 @@ from openai.types.responses.tool import CodeInterpreter, ImageGeneration, LocalS
 from rowrelay.tasks.emulator import RunningEmulator
 from tests.emulator.contract import Spec, check_response
 from tests.support.emulator_checks import PROMPT, check_refusal
-from tests.support.web_search import CODE, FILE_SEARCH, WEB_SEARCH, mcp
+from tests.support.web_search import CODE, WEB_SEARCH, mcp
 
 TOOL_TYPES = (
     "'function', 'file_search', 'computer', 'computer_use_preview', 'web_search', 'web_search_2025_08_26', "
@@ -89,8 +88,6 @@ async def create(client: AsyncOpenAI, spec: Spec, model: str, tools: list[Any]) 
 
 
 ECHOES = [
-    pytest.param(FILE_SEARCH, FileSearchTool, {"filters": None, "max_num_results": 20,
-                 "ranking_options": {"ranker": "auto", "score_threshold": 0.0}}, id="file_search"),
     pytest.param(CODE, CodeInterpreter, {"container": {"type": "auto"}}, id="code_interpreter"),
     pytest.param(mcp(authorization="secret-token"), Mcp, {"allowed_tools": None, "headers": None,
                  "require_approval": "always"}, id="mcp"),

@@ -28,6 +28,7 @@ from openai.types.responses.web_search_tool import WebSearchTool
 from tests.emulator.contract import Spec, check_response
 from tests.support.emulator_checks import PROMPT
 from tests.support.web_search import (
+    MCP_NEVER,
     SEARCHES,
     SOURCES,
     WEB_SEARCH,
@@ -130,8 +131,8 @@ async def test_searching_writes_each_link_into_the_text_and_counts_it_in_usage(
     """The searched answer is the unsearched one with its links written in, and its output tokens are the
     unsearched answer's plus its links' (each with its space, four characters a token)."""
     for model in ("gpt-4.1", "o3-deep-research"):
-        # A deep research model must have a research tool: a file search, which it never calls, is one.
-        quiet: list[ToolParam] = [{"type": "file_search", "vector_store_ids": ["vs_1"]}]
+        # A deep research model must have a research tool: an MCP server, which it never calls, is one.
+        quiet: list[ToolParam] = [MCP_NEVER]
         plain = await create(client, spec, model=model, input=PROMPT, tools=quiet)
         searched = await create(client, spec, model=model, input=PROMPT, tools=[*quiet, WEB_SEARCH])
         assert [item.type for item in plain.output][-1:] == ["message"]

@@ -70,17 +70,56 @@ async def test_every_create_offers_the_runs_tools_and_each_rows_cost_counts_its_
     assert 2 in searches  # the ceiling was reached by some rows, never passed
 
 
-def _cited(response: Response) -> list[dict[str, str]]:
-    """The pages the answer's `url_citation` annotations name, each once, in the order first cited, as
-    the SDK's model of the response gives them."""
-    pages: list[dict[str, str]] = []
+def _cited(response: Response, kind: str = "url_citation") -> list[dict[str, str]]:
+    """The sources the answer's annotations of `kind` name (pages, or files), each once, in the order
+    first cited, as the SDK's model of the response gives them."""
+    sources: list[dict[str, str]] = []
     for item in response.output:
         for part in item.content if item.type == "message" else ():
             for note in part.annotations if part.type == "output_text" else ():
-                page = {"url": note.url, "title": note.title} if note.type == "url_citation" else {}
-                if page and page not in pages:
-                    pages.append(page)
-    return pages
+                if note.type != kind:
+                    continue
+                if note.type == "url_citation":
+                    source = {"url": note.url, "title": note.title}
+                elif note.type == "file_citation":
+                    source = {"file_id": note.file_id, "filename": note.filename}
+                if source not in sources:
+                    sources.append(source)
+    return sources
+
+
+@pytest.mark.parametrize("mode", ["poll", "stream"])
+async def test_a_file_search_batch_counts_its_searches_and_keeps_the_files_its_answers_cite(
+    emu: Any, tmp_path: Path, mode: str
+) -> None:
+    """File searches are billed $2.50 per 1,000 calls; an answer cites the files they found by a
+    `file_citation` (no link in its text), and each row keeps them as its sources."""
+    tools = '{"type": "file_search", "vector_store_ids": ["vs_contracts", "vs_policies"]}'
+    await run_batch(emu, tmp_path / "batch", rows=ROWS, mode=mode, tools=tools, max_tool_calls=3)
+    frame = load(tmp_path / "batch")
+    assert (frame["status"] == "completed").all()
+    rates = load_prices(None).rates("openai", "gpt-4.1-mini", "default")
+    assert rates is not None
+    async with openai.AsyncOpenAI(base_url=emu.url, api_key="x") as client:
+        for row in frame.itertuples():
+            response = await client.responses.retrieve(str(row.response_id))
+            made = sum(item.type == "file_search_call" for item in response.output)
+            assert made > 0
+            assert made == row.tool_calls
+            assert response.usage is not None
+            usage = response.usage
+            cached = usage.input_tokens_details.cached_tokens
+            tokens = cost_usd(
+                rates,
+                input_tokens=usage.input_tokens,
+                cached_tokens=cached,
+                output_tokens=usage.output_tokens,
+            )
+            assert row.cost_usd == pytest.approx(tokens + made * 0.0025, abs=1e-9)
+            files = _cited(response, "file_citation")
+            assert json.loads(str(row.citations)) == files
+            assert {file["file_id"][:5] for file in files} == {"file-"}
+            assert "file-" not in str(row.output_text)  # a file is cited beside the text, not in it
 
 
 async def test_a_deep_research_model_asked_without_a_tool_stops_the_run_and_with_one_completes(

@@ -1,5 +1,5 @@
 """Checks the web search tests share: the tools they send, a searched answer's items and citations, and
-the event order of a searched answer's stream."""
+the event order of a searched answer's stream (whichever kind its searches are: web, file or both)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from openai.types.responses import (
     WebSearchToolParam,
 )
 from openai.types.responses.response_function_web_search import ActionSearch
-from openai.types.responses.response_output_text import AnnotationURLCitation
+from openai.types.responses.response_output_text import AnnotationFileCitation, AnnotationURLCitation
 
 from tests.emulator.contract import Spec, check_event
 
@@ -37,7 +37,6 @@ MCP_NEVER: ToolParam = {
     "server_url": "https://mcp.example.com/sse",
     "require_approval": "never",
 }
-FILE_SEARCH: ToolParam = {"type": "file_search", "vector_store_ids": ["vs_123"]}
 SEARCHES = {
     "gpt-4.1": (1, 3),
     "o3": (1, 3),
@@ -115,9 +114,12 @@ LINK = re.compile(r"\(\[[^\]]*\]\([^)]*\)\)")
 
 
 def unlinked(part: ResponseOutputText) -> str:
-    """The text without its links (each with the space before it): what the answer says unsearched."""
+    """The text without its links (each with the space before it): what the answer says unsearched. A
+    file's citation has nothing in the text to take out."""
     text = part.text
     for note in reversed(part.annotations):
+        if isinstance(note, AnnotationFileCitation):
+            continue
         assert isinstance(note, AnnotationURLCitation)
         assert text[note.start_index - 1] == " "
         text = text[: note.start_index - 1] + text[note.end_index :]
@@ -131,14 +133,13 @@ def link_tokens(part: ResponseOutputText) -> int:
     return sum(math.ceil((note.end_index - note.start_index + 1) / 4) for note in notes)
 
 
-SEARCH_EVENTS = (
-    "response.output_item.added",
-    "response.web_search_call.in_progress",
-    "response.web_search_call.searching",
-    "response.web_search_call.completed",
-    "response.output_item.done",
-)
-"""The events of one web search, in the order the service sends them."""
+def search_events(call: str) -> list[str]:
+    """The events of one search whose item is of type `call` (`web_search_call`, `file_search_call`), in
+    the order the service sends them."""
+    steps = [f"response.{call}.{step}" for step in ("in_progress", "searching", "completed")]
+    return ["response.output_item.added", *steps, "response.output_item.done"]
+
+
 ANNOTATION = "response.output_text.annotation.added"
 
 
@@ -146,27 +147,35 @@ def check_search_stream(
     spec: Spec, events: list[dict[str, Any]], *, background: bool, reasoning: bool
 ) -> int:
     """Every event against the spec and the SDK, numbered 0, 1, 2, ...; the whole order of a searched
-    answer: the reasoning item, each search's five events, the message with its deltas, one annotation
-    per search after them, the done events carrying the annotations. Returns the number of searches."""
+    answer: the reasoning item, each search's five events (a web or a file search's), the message with its
+    deltas, one annotation per search after them, the done events carrying the annotations. What a search
+    found comes in its item once it is done, if at all. Returns the number of searches."""
     for event in events:
         check_event(spec, event)
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
     types = [e["type"] for e in events]
-    count = types.count("response.web_search_call.searching")
+    final = events[-1]["response"]
+    first = 1 if reasoning else 0
+    calls = [item["type"] for item in final["output"][first:-1]]
+    count = len(calls)
+    assert count == sum(kind.endswith("_search_call.searching") for kind in types)
     deltas = types.count("response.output_text.delta")
     head = ["response.created", *(["response.queued"] if background else []), "response.in_progress"]
     head += ["response.output_item.added", "response.output_item.done"] if reasoning else []
+    searching = [kind for call in calls for kind in search_events(call)]
     message = ["response.output_item.added", "response.content_part.added"]
     message += ["response.output_text.delta"] * deltas + [ANNOTATION] * count
     tail = ["response.output_text.done", "response.content_part.done", "response.output_item.done"]
-    assert types == [*head, *SEARCH_EVENTS * count, *message, *tail, "response.completed"]
-    final = events[-1]["response"]
-    first = 1 if reasoning else 0
+    assert types == [*head, *searching, *message, *tail, "response.completed"]
     for index in range(count):
         added, *progress, done = (e for e in events if e.get("output_index") == first + index)
         item = final["output"][first + index]
-        action = {key: value for key, value in item["action"].items() if key != "sources"}
-        assert added["item"] == {**item, "status": "in_progress", "action": action}, "sources come once done"
+        if item["type"] == "web_search_call":
+            action = {key: value for key, value in item["action"].items() if key != "sources"}
+            unfound = {**item, "status": "in_progress", "action": action}
+        else:
+            unfound = {**item, "status": "in_progress", "results": None}
+        assert added["item"] == unfound, "what was found comes once done"
         assert done["item"] == item
         assert {e["item_id"] for e in progress} == {item["id"]}
         assert all(set(e) == {"type", "output_index", "item_id", "sequence_number"} for e in progress)
