@@ -15,8 +15,6 @@ from openai import AsyncOpenAI
 from openai.types.responses import (
     FileSearchTool,
     FileSearchToolParam,
-    FunctionToolParam,
-    Response,
     ResponseFileSearchToolCall,
     ToolParam,
 )
@@ -33,7 +31,17 @@ from tests.support.file_search import (
     queries_of,
     search_calls,
 )
-from tests.support.web_search import MCP_NEVER, SEARCHES, WEB_SEARCH, link_tokens, text_part, unlinked
+from tests.support.web_search import (
+    LOOKUP,
+    MCP_NEVER,
+    SEARCH_TICKET,
+    SEARCHES,
+    WEB_SEARCH,
+    create_checked,
+    link_tokens,
+    text_part,
+    unlinked,
+)
 
 PROMPTS = [
     f"Ticket {n}: the customer's parcel from Lyon arrived broken, asks for a refund." for n in range(12)
@@ -41,24 +49,6 @@ PROMPTS = [
 QUIET: list[ToolParam] = [MCP_NEVER]
 """A research tool the model never calls: a deep research model is refused a create without one."""
 TWO_STORES: FileSearchToolParam = {"type": "file_search", "vector_store_ids": ["vs_manuals", "vs_tickets"]}
-LOOKUP: FunctionToolParam = {
-    "type": "function",
-    "name": "lookup_ticket",
-    "parameters": {"type": "object", "properties": {}},
-    "strict": False,
-}
-TICKET = {
-    "type": "object",
-    "properties": {"category": {"type": "string"}, "urgent": {"type": "boolean"}},
-    "required": ["category", "urgent"],
-    "additionalProperties": False,
-}
-
-
-async def create(client: AsyncOpenAI, spec: Spec, **params: Any) -> Response:
-    """A foreground create, its raw body checked against the spec and parsed by the SDK's types."""
-    raw = await client.responses.with_raw_response.create(**params)
-    return check_response(spec, json.loads(raw.text))
 
 
 @pytest.mark.parametrize("model", list(SEARCHES))
@@ -70,8 +60,8 @@ async def test_a_create_with_file_search_searches_k_times_then_cites_each_file_w
     fewest, most = SEARCHES[model]
     counts = set()
     for prompt in PROMPTS:
-        plain = await create(client, spec, model=model, input=prompt, tools=QUIET)
-        searched = await create(client, spec, model=model, input=prompt, tools=[*QUIET, FILE_SEARCH])
+        plain = await create_checked(client, spec, model=model, input=prompt, tools=QUIET)
+        searched = await create_checked(client, spec, model=model, input=prompt, tools=[*QUIET, FILE_SEARCH])
         assert searched.status == "completed"
         counts.add(len(check_file_citations(searched, prompt)))
         assert text_part(searched).text == text_part(plain).text, "no link, no marker for a file"
@@ -86,11 +76,11 @@ async def test_a_limit_cuts_a_file_searched_answer_as_an_unsearched_one(
 ) -> None:
     """`max_output_tokens` short of the answer cuts the same words whether files are searched or not (a
     file citation needs no room), and the cut text still cites every file, within it."""
-    full = await create(client, spec, model="gpt-4.1", input=PROMPT, tools=[FILE_SEARCH])
+    full = await create_checked(client, spec, model="gpt-4.1", input=PROMPT, tools=[FILE_SEARCH])
     assert full.usage is not None
     limit = full.usage.output_tokens - 1
-    plain = await create(client, spec, model="gpt-4.1", input=PROMPT, max_output_tokens=limit)
-    cut = await create(
+    plain = await create_checked(client, spec, model="gpt-4.1", input=PROMPT, max_output_tokens=limit)
+    cut = await create_checked(
         client, spec, model="gpt-4.1", input=PROMPT, tools=[FILE_SEARCH], max_output_tokens=limit
     )
     assert cut.status == plain.status == "incomplete"
@@ -111,7 +101,7 @@ async def test_results_come_only_when_included(client: AsyncOpenAI, spec: Spec) 
     calls = [item for item in json.loads(raw.text)["output"] if item["type"] == "file_search_call"]
     assert calls
     assert all(call["results"] is None for call in calls), "null, not left out"
-    found = await create(
+    found = await create_checked(
         client, spec, model="o3-deep-research", input=PROMPT, tools=[FILE_SEARCH], include=[RESULTS]
     )
     notes = check_file_citations(found, PROMPT)
@@ -138,7 +128,7 @@ async def test_results_come_only_when_included(client: AsyncOpenAI, spec: Spec) 
 @pytest.mark.parametrize("limit", [0, 1, 2, 3])
 async def test_max_tool_calls_caps_the_file_searches(client: AsyncOpenAI, spec: Spec, limit: int) -> None:
     for prompt in PROMPTS[:4]:
-        capped = await create(
+        capped = await create_checked(
             client, spec, model="o3-deep-research", input=prompt, tools=[FILE_SEARCH], max_tool_calls=limit
         )
         assert len(check_file_citations(capped, prompt)) == limit, "a deep research model wants 3 or more"
@@ -152,8 +142,8 @@ async def test_offered_both_tools_the_model_draws_each_searchs_kind_and_cites_it
     their queries; the pages' links are written in and counted, the files' citations neither."""
     kinds: list[set[str]] = []
     for prompt in PROMPTS:
-        web = await create(client, spec, model=model, input=prompt, tools=[WEB_SEARCH])
-        both = await create(client, spec, model=model, input=prompt, tools=[WEB_SEARCH, FILE_SEARCH])
+        web = await create_checked(client, spec, model=model, input=prompt, tools=[WEB_SEARCH])
+        both = await create_checked(client, spec, model=model, input=prompt, tools=[WEB_SEARCH, FILE_SEARCH])
         check_cited(both, prompt)
         kinds.append({call.type for call in search_calls(both)})
         assert list(map(queries_of, search_calls(both))) == list(map(queries_of, search_calls(web)))
@@ -173,7 +163,7 @@ async def test_identical_creates_search_alike_and_each_store_holds_its_own_files
     response's). A file is the store's and the query's: a create naming two stores finds files in each,
     the same questions of another store find other files of the same names."""
     params: Any = {"model": "o3-deep-research", "input": PROMPT, "include": [RESULTS]}
-    first, again = [await create(client, spec, **params, tools=[TWO_STORES]) for _ in range(2)]
+    first, again = [await create_checked(client, spec, **params, tools=[TWO_STORES]) for _ in range(2)]
     assert [call.model_copy(update={"id": ""}) for call in file_searches_of(first)] == [
         call.model_copy(update={"id": ""}) for call in file_searches_of(again)
     ]
@@ -186,7 +176,7 @@ async def test_identical_creates_search_alike_and_each_store_holds_its_own_files
     assert all(FILE_ID.fullmatch(file) for file in files)
     stores: list[set[str]] = []
     for store in TWO_STORES["vector_store_ids"]:
-        alone = await create(
+        alone = await create_checked(
             client, spec, **params, tools=[{"type": "file_search", "vector_store_ids": [store]}]
         )
         assert [note.filename for note in check_file_citations(alone, PROMPT)] == names
@@ -203,9 +193,11 @@ async def test_a_structured_answer_searches_files_but_cites_nothing(
 ) -> None:
     text: Any = {"format": {"type": fmt}}
     if fmt == "json_schema":
-        text["format"] |= {"name": "ticket", "schema": TICKET, "strict": True}
-    plain = await create(client, spec, model="gpt-4.1", input=PROMPT, text=text)
-    searched = await create(client, spec, model="gpt-4.1", input=PROMPT, text=text, tools=[FILE_SEARCH])
+        text["format"] |= {"name": "ticket", "schema": SEARCH_TICKET, "strict": True}
+    plain = await create_checked(client, spec, model="gpt-4.1", input=PROMPT, text=text)
+    searched = await create_checked(
+        client, spec, model="gpt-4.1", input=PROMPT, text=text, tools=[FILE_SEARCH]
+    )
     assert len(file_searches_of(searched)) >= 1
     assert text_part(searched).annotations == []
     assert text_part(searched).text == text_part(plain).text
@@ -223,7 +215,9 @@ async def test_a_structured_answer_searches_files_but_cites_nothing(
 async def test_no_file_search_when_tools_are_ruled_out_a_function_is_called_or_no_store_is_named(
     client: AsyncOpenAI, spec: Spec, tools: list[ToolParam], choice: Any, answer: str
 ) -> None:
-    response = await create(client, spec, model="gpt-4.1", input=PROMPT, tools=tools, tool_choice=choice)
+    response = await create_checked(
+        client, spec, model="gpt-4.1", input=PROMPT, tools=tools, tool_choice=choice
+    )
     assert [item.type for item in response.output] == [answer]
     if answer == "message":
         assert text_part(response).annotations == []
@@ -233,7 +227,7 @@ async def test_no_file_search_when_tools_are_ruled_out_a_function_is_called_or_n
 async def test_the_file_search_tool_is_echoed_with_its_defaults(
     client: AsyncOpenAI, spec: Spec, model: str
 ) -> None:
-    response = await create(client, spec, model=model, input=PROMPT, tools=[FILE_SEARCH])
+    response = await create_checked(client, spec, model=model, input=PROMPT, tools=[FILE_SEARCH])
     (echoed,) = response.tools
     assert isinstance(echoed, FileSearchTool), "the SDK types the echoed tool as its own"
     assert echoed.to_dict(exclude_none=False) == {

@@ -12,8 +12,6 @@ from typing import Any
 import pytest
 from openai import AsyncOpenAI
 from openai.types.responses import (
-    FunctionToolParam,
-    Response,
     ResponseFunctionToolCall,
     ResponseFunctionWebSearch,
     ResponseOutputTextAnnotationAddedEvent,
@@ -25,16 +23,19 @@ from openai.types.responses.response_output_text import AnnotationURLCitation
 from openai.types.responses.web_search_preview_tool import WebSearchPreviewTool
 from openai.types.responses.web_search_tool import WebSearchTool
 
-from tests.emulator.contract import Spec, check_response
+from tests.emulator.contract import Spec
 from tests.support.emulator_checks import PROMPT
 from tests.support.web_search import (
+    LOOKUP,
     MCP_NEVER,
+    SEARCH_TICKET,
     SEARCHES,
     SOURCES,
     WEB_SEARCH,
     WEB_SEARCH_PREVIEW,
     WEB_SEARCH_TYPES,
     check_citations,
+    create_checked,
     link_tokens,
     searches_of,
     text_part,
@@ -44,24 +45,6 @@ from tests.support.web_search import (
 PROMPTS = [
     f"Ticket {n}: the customer's parcel from Lyon arrived broken, asks for a refund." for n in range(12)
 ]
-TICKET = {
-    "type": "object",
-    "properties": {"category": {"type": "string"}, "urgent": {"type": "boolean"}},
-    "required": ["category", "urgent"],
-    "additionalProperties": False,
-}
-LOOKUP: FunctionToolParam = {
-    "type": "function",
-    "name": "lookup_ticket",
-    "parameters": {"type": "object", "properties": {}},
-    "strict": False,
-}
-
-
-async def create(client: AsyncOpenAI, spec: Spec, **params: Any) -> Response:
-    """A foreground create, its raw body checked against the spec and parsed by the SDK's types."""
-    raw = await client.responses.with_raw_response.create(**params)
-    return check_response(spec, json.loads(raw.text))
 
 
 @pytest.mark.parametrize("model", list(SEARCHES))
@@ -71,7 +54,7 @@ async def test_a_create_with_web_search_searches_k_times_then_answers_citing_eac
     fewest, most = SEARCHES[model]
     counts = set()
     for prompt in PROMPTS:
-        response = await create(client, spec, model=model, input=prompt, tools=[WEB_SEARCH_PREVIEW])
+        response = await create_checked(client, spec, model=model, input=prompt, tools=[WEB_SEARCH_PREVIEW])
         assert response.status == "completed"
         counts.add(len(check_citations(response, prompt)))
         assert (response.output[0].type == "reasoning") == (model != "gpt-4.1")
@@ -84,7 +67,9 @@ async def test_every_web_search_type_searches_and_identical_creates_search_alike
     client: AsyncOpenAI, spec: Spec, kind: str
 ) -> None:
     tool: Any = {"type": kind}
-    first, again = [await create(client, spec, model="gpt-4.1", input=PROMPT, tools=[tool]) for _ in range(2)]
+    first, again = [
+        await create_checked(client, spec, model="gpt-4.1", input=PROMPT, tools=[tool]) for _ in range(2)
+    ]
     assert [s.action.to_dict() for s in searches_of(first)] == [
         s.action.to_dict() for s in searches_of(again)
     ]
@@ -97,12 +82,12 @@ async def test_max_tool_calls_caps_the_searches_and_is_echoed(
     client: AsyncOpenAI, spec: Spec, limit: int
 ) -> None:
     for prompt in PROMPTS[:4]:
-        capped = await create(
+        capped = await create_checked(
             client, spec, model="o3-deep-research", input=prompt, tools=[WEB_SEARCH], max_tool_calls=limit
         )
         assert len(check_citations(capped, prompt)) == limit, "a deep research model wants 3 or more"
         assert capped.max_tool_calls == limit
-    plain = await create(client, spec, model="gpt-4.1", input=PROMPT)
+    plain = await create_checked(client, spec, model="gpt-4.1", input=PROMPT)
     assert plain.max_tool_calls is None
 
 
@@ -117,7 +102,9 @@ async def test_max_tool_calls_caps_the_searches_and_is_echoed(
 async def test_no_search_when_tools_are_ruled_out_or_a_function_is_called(
     client: AsyncOpenAI, spec: Spec, tools: list[ToolParam], choice: Any, answer: str
 ) -> None:
-    response = await create(client, spec, model="gpt-4.1", input=PROMPT, tools=tools, tool_choice=choice)
+    response = await create_checked(
+        client, spec, model="gpt-4.1", input=PROMPT, tools=tools, tool_choice=choice
+    )
     assert [item.type for item in response.output] == [answer]
     if answer == "message":
         assert text_part(response).annotations == []
@@ -133,8 +120,8 @@ async def test_searching_writes_each_link_into_the_text_and_counts_it_in_usage(
     for model in ("gpt-4.1", "o3-deep-research"):
         # A deep research model must have a research tool: an MCP server, which it never calls, is one.
         quiet: list[ToolParam] = [MCP_NEVER]
-        plain = await create(client, spec, model=model, input=PROMPT, tools=quiet)
-        searched = await create(client, spec, model=model, input=PROMPT, tools=[*quiet, WEB_SEARCH])
+        plain = await create_checked(client, spec, model=model, input=PROMPT, tools=quiet)
+        searched = await create_checked(client, spec, model=model, input=PROMPT, tools=[*quiet, WEB_SEARCH])
         assert [item.type for item in plain.output][-1:] == ["message"]
         assert len(check_citations(searched, PROMPT)) >= 1
         part = text_part(searched)
@@ -151,7 +138,9 @@ async def test_searching_writes_each_link_into_the_text_and_counts_it_in_usage(
 async def test_each_annotation_spans_exactly_its_link(client: AsyncOpenAI, spec: Spec) -> None:
     for model in ("gpt-4.1", "o4-mini-deep-research"):
         for prompt in PROMPTS[:4]:
-            response = await create(client, spec, model=model, input=prompt, tools=[WEB_SEARCH_PREVIEW])
+            response = await create_checked(
+                client, spec, model=model, input=prompt, tools=[WEB_SEARCH_PREVIEW]
+            )
             part = text_part(response)
             assert part.annotations
             for note in part.annotations:
@@ -163,10 +152,10 @@ async def test_each_annotation_spans_exactly_its_link(client: AsyncOpenAI, spec:
 async def test_a_limit_cuts_the_words_so_that_the_links_fit(client: AsyncOpenAI, spec: Spec) -> None:
     """`max_output_tokens` one token short of the searched answer: the answer is cut a word short, keeps
     every link, and its output tokens reach the limit exactly (never pass it)."""
-    full = await create(client, spec, model="gpt-4.1", input=PROMPT, tools=[WEB_SEARCH])
+    full = await create_checked(client, spec, model="gpt-4.1", input=PROMPT, tools=[WEB_SEARCH])
     assert full.usage is not None
     limit = full.usage.output_tokens - 1
-    cut = await create(
+    cut = await create_checked(
         client, spec, model="gpt-4.1", input=PROMPT, tools=[WEB_SEARCH], max_output_tokens=limit
     )
     assert cut.status == "incomplete"
@@ -183,9 +172,11 @@ async def test_a_structured_answer_searches_but_writes_no_links_and_lists_no_cit
     """The service keeps a JSON answer intact after searching: no link in it, no annotation on it."""
     text: Any = {"format": {"type": fmt}}
     if fmt == "json_schema":
-        text["format"] |= {"name": "ticket", "schema": TICKET, "strict": True}
-    plain = await create(client, spec, model="gpt-4.1", input=PROMPT, text=text)
-    searched = await create(client, spec, model="gpt-4.1", input=PROMPT, text=text, tools=[WEB_SEARCH])
+        text["format"] |= {"name": "ticket", "schema": SEARCH_TICKET, "strict": True}
+    plain = await create_checked(client, spec, model="gpt-4.1", input=PROMPT, text=text)
+    searched = await create_checked(
+        client, spec, model="gpt-4.1", input=PROMPT, text=text, tools=[WEB_SEARCH]
+    )
     assert len(searches_of(searched)) >= 1
     part = text_part(searched)
     assert part.annotations == []
@@ -204,11 +195,11 @@ async def test_a_structured_answer_searches_but_writes_no_links_and_lists_no_cit
 
 
 async def test_sources_come_only_when_included(client: AsyncOpenAI, spec: Spec) -> None:
-    bare = await create(client, spec, model="o3-deep-research", input=PROMPT, tools=[WEB_SEARCH])
+    bare = await create_checked(client, spec, model="o3-deep-research", input=PROMPT, tools=[WEB_SEARCH])
     assert all(isinstance(s.action, ActionSearch) and s.action.sources is None for s in searches_of(bare))
     raw = await client.responses.with_raw_response.create(model="gpt-4.1", input=PROMPT, tools=[WEB_SEARCH])
     assert all("sources" not in item["action"] for item in json.loads(raw.text)["output"][:-1])
-    sourced = await create(
+    sourced = await create_checked(
         client, spec, model="o3-deep-research", input=PROMPT, tools=[WEB_SEARCH], include=[SOURCES]
     )
     citations = check_citations(sourced, PROMPT)
@@ -235,7 +226,9 @@ async def test_web_search_tools_are_echoed_with_their_defaults(client: AsyncOpen
         "search_context_size": "high",
         "filters": {"allowed_domains": ["a.org"]},
     }
-    response = await create(client, spec, model="gpt-4.1", input=PROMPT, tools=[WEB_SEARCH, located, narrow])
+    response = await create_checked(
+        client, spec, model="gpt-4.1", input=PROMPT, tools=[WEB_SEARCH, located, narrow]
+    )
     default, preview, given = response.tools
     assert isinstance(default, WebSearchTool)
     assert isinstance(preview, WebSearchPreviewTool)

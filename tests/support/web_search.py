@@ -3,11 +3,14 @@ the event order of a searched answer's stream (whichever kind its searches are: 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any
 
+from openai import AsyncOpenAI
 from openai.types.responses import (
+    FunctionToolParam,
     Response,
     ResponseFunctionWebSearch,
     ResponseIncludable,
@@ -21,7 +24,7 @@ from openai.types.responses import (
 from openai.types.responses.response_function_web_search import ActionSearch
 from openai.types.responses.response_output_text import AnnotationFileCitation, AnnotationURLCitation
 
-from tests.emulator.contract import Spec, check_event
+from tests.emulator.contract import Spec, check_event, check_response
 
 WEB_SEARCH: WebSearchToolParam = {"type": "web_search"}
 WEB_SEARCH_PREVIEW: WebSearchPreviewToolParam = {"type": "web_search_preview"}
@@ -201,3 +204,25 @@ CODE: ToolParam = {"type": "code_interpreter", "container": {"type": "auto"}}
 def mcp(**fields: Any) -> dict[str, Any]:
     """An MCP tool on a server of a reserved domain, with `fields` added."""
     return {"type": "mcp", "server_label": "tickets", "server_url": "https://mcp.example.com/sse", **fields}
+
+
+SEARCH_TICKET = {
+    "type": "object",
+    "properties": {"category": {"type": "string"}, "urgent": {"type": "boolean"}},
+    "required": ["category", "urgent"],
+    "additionalProperties": False,
+}
+"""A structured answer's schema: an answer after searches that must stay JSON, so cites nothing."""
+LOOKUP: FunctionToolParam = {
+    "type": "function",
+    "name": "lookup_ticket",
+    "parameters": {"type": "object", "properties": {}},
+    "strict": False,
+}
+"""A function the model calls instead of searching, when offered beside a search tool."""
+
+
+async def create_checked(client: AsyncOpenAI, spec: Spec, **params: Any) -> Response:
+    """A foreground create, its raw body checked against the spec and parsed by the SDK's types."""
+    raw = await client.responses.with_raw_response.create(**params)
+    return check_response(spec, json.loads(raw.text))
