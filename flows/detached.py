@@ -224,3 +224,16 @@ def exclusive(lock: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def newest_source(directory: str) -> int:
+    """When the newest Python source under `directory` last changed (ns): what a helper process started
+    from older code is told apart by (the warm runner's fingerprint, the embedded emulator's code)."""
+    newest = 0
+    with contextlib.suppress(OSError), os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False) and entry.name != "__pycache__":
+                newest = max(newest, newest_source(entry.path))
+            elif entry.name.endswith(".py"):
+                newest = max(newest, entry.stat().st_mtime_ns)
+    return newest

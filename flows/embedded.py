@@ -5,9 +5,10 @@ server-side work with it, exactly as with a real API: the next run finds the sam
 same responses, and resumes them. Its address, pid and options are kept in `<home>/emulator.json`,
 written atomically: a run starting meanwhile reads the previous record or the new one, never half of one.
 
-One emulator per option set (`ROWRELAY_EMULATOR_ARGS`): a run with other options starts its own, and the
-one it replaces in `emulator.json` is not stopped (a batch may be running against it) but set aside,
-still recorded, as `emulator-<hash of its options>.json`, where a run with those options finds it again.
+One emulator per option set (`ROWRELAY_EMULATOR_ARGS`) and version of the emulator's code: a run with
+other options, or after an upgrade (or an edit of a checkout's emulator), starts its own, and the one it
+replaces in `emulator.json` is not stopped (a batch may be running against it) but set aside, still
+recorded, as `emulator-<hash of its options and code>.json`, where a run with those finds it again.
 `rowrelay services` lists them all and `services stop emulator` stops them all. Deciding and starting
 happen under a file lock, so two runs starting at once start one emulator.
 """
@@ -53,11 +54,31 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _record_path(home: Path, args: str | None = None) -> Path:
-    """`emulator.json` (the last one started), or where an emulator of options `args` is set aside."""
+def _record_path(home: Path, args: str | None = None, code: str | None = None) -> Path:
+    """`emulator.json` (the last one started), or where an emulator of options `args` and emulator code
+    `code` (this rowrelay's unless given) is set aside."""
     if args is None:
         return home / "emulator.json"
-    return home / f"emulator-{hashlib.sha256(args.encode()).hexdigest()[:12]}.json"
+    identity = f"{args}\0{_code() if code is None else code}"
+    return home / f"emulator-{hashlib.sha256(identity.encode()).hexdigest()[:12]}.json"
+
+
+@functools.cache
+def _code() -> str:
+    """The emulator code this rowrelay runs: its version and its sources' newest change. An emulator
+    started by another (before an upgrade, or before its checkout was edited) answers as that one's
+    code does, so it is not reused: a run would get the old answers, features missing."""
+    from importlib.metadata import version
+
+    import rowrelay.tasks.emulator
+
+    newest = max(detached.newest_source(path) for path in rowrelay.tasks.emulator.__path__)
+    return f"{version('rowrelay')}+{newest}"
+
+
+def _same(record: dict[str, Any], args: str) -> bool:
+    """Whether a recorded emulator is one a run with options `args` would start now."""
+    return record.get("args") == args and record.get("code") == _code()
 
 
 def running_emulator_url(home: Path, args: str) -> str | None:
@@ -65,7 +86,7 @@ def running_emulator_url(home: Path, args: str) -> str | None:
     home = home.expanduser()
     for path in (_record_path(home), _record_path(home, args)):
         info = detached.read_record(path)
-        if info is None or info.get("args") != args or not pid_alive(int(info.get("pid", 0))):
+        if info is None or not _same(info, args) or not pid_alive(int(info.get("pid", 0))):
             continue
         url = str(info.get("url"))
         if _answers(url):
@@ -137,11 +158,12 @@ def _clear(path: Path, args: str) -> None:
     if record is None:
         return
     pid = int(record.get("pid", 0))
-    if record.get("args") == args:
+    if _same(record, args):
         detached.stop(pid, MARKER)
         path.unlink(missing_ok=True)
     elif detached.runs(pid, MARKER):
-        detached.write_record(_record_path(path.parent, str(record.get("args"))), record)
+        aside = _record_path(path.parent, str(record.get("args")), str(record.get("code")))
+        detached.write_record(aside, record)
 
 
 def _start(home: Path, args: str, port: int = 0) -> dict[str, Any]:
@@ -154,7 +176,7 @@ def _start(home: Path, args: str, port: int = 0) -> dict[str, Any]:
     log.close()
     url = _read_url(process)
     detached.outlive(process)
-    info = {"url": url, "pid": process.pid, "args": args, "started_at": time.time()}
+    info = {"url": url, "pid": process.pid, "args": args, "code": _code(), "started_at": time.time()}
     atomic_write_bytes(_record_path(home), json.dumps(info).encode())
     return info
 
@@ -199,7 +221,7 @@ def kept_up(home: Path, args: str, url: str, say: Callable[[str], object]) -> It
             paths = (_record_path(expanded), _record_path(expanded, args))
             for record in filter(None, map(detached.read_record, paths)):
                 pid = int(record.get("pid", 0))
-                if record.get("args") == args and record.get("url") != url and detached.runs(pid, MARKER):
+                if _same(record, args) and record.get("url") != url and detached.runs(pid, MARKER):
                     # `_clear` would stop it, and some other run may be using it.
                     raise OSError(
                         f"another embedded emulator of the same options now runs, at {record['url']}"

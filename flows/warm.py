@@ -83,7 +83,7 @@ def fingerprint(environ: Mapping[str, str]) -> str:
     import rowrelay.tasks
 
     for package in (*rowrelay.flows.__path__, *rowrelay.tasks.__path__, *sys.modules["rowrelay"].__path__):
-        digest.update(f"{package}\0{_newest_source(package)}\0".encode())
+        digest.update(f"{package}\0{detached.newest_source(package)}\0".encode())
     for entry in filter(None, sys.path):  # not '' (the working directory, which a command may change)
         with contextlib.suppress(OSError):
             digest.update(f"{entry}\0{Path(entry).stat().st_mtime_ns}\0".encode())
@@ -107,17 +107,6 @@ def _process_context() -> str:
         cgroup = ""
     ids = (os.getuid(), os.getgid(), sorted(os.getgroups()), os.getpriority(os.PRIO_PROCESS, 0))
     return f"{ids}\0{limits}\0{sorted(os.sched_getaffinity(0))}\0{cgroup}"
-
-
-def _newest_source(directory: str) -> int:
-    newest = 0
-    with contextlib.suppress(OSError), os.scandir(directory) as entries:
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False) and entry.name != "__pycache__":
-                newest = max(newest, _newest_source(entry.path))
-            elif entry.name.endswith(".py"):
-                newest = max(newest, entry.stat().st_mtime_ns)
-    return newest
 
 
 def runner_files(home: Path) -> tuple[Path, Path]:

@@ -4,6 +4,7 @@ emulator per option set, every one of them recorded, listed and stopped."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -79,6 +80,26 @@ def test_an_emulator_of_other_options_stays_recorded_is_found_again_and_stopped_
     )
     assert emulator_records(home) == []
     assert not any(detached.runs(record["pid"], MARKER) for record in records)
+
+
+@pytest.mark.timeout(120)
+def test_an_emulator_an_older_release_started_is_not_reused_but_set_aside_and_stopped_with_the_rest(
+    home: Path,
+) -> None:
+    """It answers as its own code does (an upgrade's new features missing): a run starts this release's,
+    and the older one, which a batch may still be waiting on, keeps running, recorded."""
+    older, _ = ensure_emulator(home, "--latency fixed:0")
+    record = emulator_record(home)
+    assert record is not None
+    (home / "emulator.json").write_text(json.dumps({**record, "code": "0.0.9+1"}))  # as an older release's
+    current, started = ensure_emulator(home, "--latency fixed:0")
+    assert started
+    assert current != older
+    assert sorted(r["url"] for r in emulator_records(home)) == sorted([older, current])
+    assert ensure_emulator(home, "--latency fixed:0") == (current, False)
+    pids = [r["pid"] for r in emulator_records(home)]
+    assert stop_emulator(home)
+    assert not any(detached.runs(pid, MARKER) for pid in pids)
 
 
 @pytest.mark.timeout(60)
