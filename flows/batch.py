@@ -91,6 +91,7 @@ async def run_batch(
     image_column: str | None = None,
     image_detail: str | None = None,
     file_column: str | None = None,
+    logprobs: int | None = None,
     state: str | None = None,
     output: str | None = None,
     mode: str | None = None,
@@ -126,7 +127,9 @@ async def run_batch(
     file ids, or local image files (relative to the input file's folder), several as a JSON array or a
     list (tasks/dataset/media.py); `image_detail` (`low`, `high`, `auto`, `original`) how closely the
     model looks at them; `file_column` a column of files (PDFs, documents, spreadsheets) sent the same
-    way.
+    way. `logprobs` (0 to 20) keeps each answer token's log probability and that many likeliest
+    alternatives: the output gets `answer_logprob` (exp() of it: a classification row's confidence) and
+    `token_logprobs`.
     `agent` names an Agent Framework agent factory, `package.module:function` taking an
     `OpenAIChatClient` and returning an `Agent`: every row is then run by that agent.
     `output_schema` (structured outputs) is a JSON Schema file, `module:Model`, a JSON Schema dict or a
@@ -163,7 +166,8 @@ async def run_batch(
         tpm=tpm, poll_rpm=poll_rpm, max_in_flight=max_in_flight, max_attempts=max_attempts,
         max_output_tokens=max_output_tokens, reasoning_effort=reasoning_effort, temperature=temperature,
         reasoning_summary=reasoning_summary, tools=tools, max_tool_calls=max_tool_calls, backend=backend,
-        base_url=base_url, output_schema=output_schema, max_cost=max_cost, service_tier=service_tier,
+        logprobs=logprobs, base_url=base_url, output_schema=output_schema, max_cost=max_cost,
+        service_tier=service_tier,
         prices=prices, fail_when_failed=fail_when_failed, endpoints=endpoints, dask=dask,
         dask_workers=dask_workers, limit=limit, give_up_after=give_up_after,
     )  # fmt: skip
@@ -298,6 +302,7 @@ def _record_run(
         temperature=settings.temperature,
         image_detail=settings.image_detail,
         reasoning_summary=settings.reasoning_summary,
+        logprobs=settings.logprobs,
         tools=list(tool_list(settings.tools)) or None,
         agent=request.agent,
         output_schema=None if request.output_schema is None else request.output_schema.schema,

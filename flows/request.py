@@ -36,7 +36,7 @@ RUN_SETTINGS = (
     "model", "mode", "rpm", "tpm", "poll_rpm", "max_in_flight", "max_attempts", "backend", "base_url",
     "output_schema",
     "max_cost", "service_tier", "prices", "give_up_after", "max_output_tokens", "reasoning_effort",
-    "temperature", "reasoning_summary", "tools", "max_tool_calls", "image_detail",
+    "temperature", "reasoning_summary", "tools", "max_tool_calls", "image_detail", "logprobs",
 )  # fmt: skip
 """The settings a run's parameters may override; the others (keys above all) come from the environment."""
 
@@ -201,6 +201,11 @@ def _refuse_unsendable(settings: Settings, agent: str | None) -> None:
             raise UsageError(problem)
     if settings.max_tool_calls is not None and settings.tools is None:
         raise UsageError("--max-tool-calls: no --tools are given, so no row's response calls a tool")
+    if settings.logprobs is not None and (agent is not None or settings.backend == "agent"):
+        raise UsageError(
+            "--logprobs: an agent hands back its answer's text, not its tokens' log probabilities "
+            "(--backend openai, azure or chat give them)"
+        )
 
 
 def _row_count(option: str, value: object) -> int | None:

@@ -14,6 +14,7 @@ from rowrelay.flows.cli_options import DASK, DASK_WORKERS, ENDPOINTS, FAIL_WHEN_
 
 Instructions = Annotated[str | None, Opt(help="Instructions (system prompt) sent with every row.")]
 ImageDetail = Annotated[str | None, Opt(help=about("image_detail"))]
+Logprobs = Annotated[int | None, Opt(help=about("logprobs"))]
 FileColumn = Annotated[
     str | None,
     Opt(

@@ -249,7 +249,11 @@ def export(
         asked = (
             ()
             if record is None
-            else asked_columns(summaries=record.reasoning_summary is not None, tools=record.tools is not None)
+            else asked_columns(
+                summaries=record.reasoning_summary is not None,
+                tools=record.tools is not None,
+                logprobs=record.logprobs is not None,
+            )
         )
         results = results_frame(latest.to_pandas(), prepared.keys, asked)
         if record is not None and record.output_schema is not None:

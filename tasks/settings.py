@@ -129,6 +129,15 @@ class Settings(BaseSettings):
         "such as gpt-4.1-mini, bill it as high), high, original, or auto (the server's choice, sent when "
         "none is given). Needs --image-column.",
     )
+    logprobs: int | None = Field(
+        None,
+        ge=0,
+        le=20,
+        description="Keep each answer token's log probability and its N likeliest alternatives (0 to 20; "
+        "the API's top_logprobs): the output gets answer_logprob, the answer's log probability (exp() "
+        "of it, a classification row's confidence), and token_logprobs. Models that reason give none. "
+        "None asks for none.",
+    )
     tools: str | None = Field(
         None,
         description="Server-side tools every row's create offers the model (the API's tools): names "

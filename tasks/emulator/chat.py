@@ -18,12 +18,18 @@ from rowrelay.tasks.emulator.context import check_context
 from rowrelay.tasks.emulator.faults import Faults
 from rowrelay.tasks.emulator.hosted_tools import check_chat_tools
 from rowrelay.tasks.emulator.jobs import Job
+from rowrelay.tasks.emulator.logprobs import choice_logprobs
 from rowrelay.tasks.emulator.model import Plan
 from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, error_body, served_tier
 from rowrelay.tasks.emulator.replies import model_not_found
 from rowrelay.tasks.emulator.service import Emulator, RateLimited
 from rowrelay.tasks.emulator.structured import json_format
-from rowrelay.tasks.emulator.validation import BadRequest, check_effort, check_temperature
+from rowrelay.tasks.emulator.validation import (
+    BadRequest,
+    check_chat_logprobs,
+    check_effort,
+    check_temperature,
+)
 
 
 def _error(status: int, message: str, type_: str, param: str | None = None, **extra: str) -> Response:
@@ -53,6 +59,7 @@ async def create(request: Request, emu: Emulator) -> Response:
         json_format(body, "chat")
         check_effort(body["model"], body.get("reasoning_effort"), "reasoning_effort")
         check_temperature(body["model"], body.get("temperature"))
+        check_chat_logprobs(body["model"], body.get("logprobs"), body.get("top_logprobs"))
         check_parts(body, "chat")
         check_context(body, "chat")  # last: the request is well-formed, only too long
     except BadRequest as exc:
@@ -128,7 +135,7 @@ def _completion(ident: str, created: int, body: dict[str, Any], plan: Plan) -> d
         "index": 0,
         "message": message,
         "finish_reason": _finish_reason(plan),
-        "logprobs": None,
+        "logprobs": choice_logprobs(plan, body, 0, len(plan.text)),
     }
     return {
         "id": ident,
@@ -153,13 +160,22 @@ async def _answered(emu: Emulator, job: Job, created: int) -> AsyncIterator[byte
 
 
 async def _chunks(ident: str, created: int, body: dict[str, Any], plan: Plan) -> AsyncIterator[bytes]:
-    def frame(delta: dict[str, Any], finish: str | None, usage: dict[str, Any] | None = None) -> bytes:
+    """The completion's chunks. Each chunk of text carries its own tokens' logprobs, when asked for; the
+    first (no text yet) carries empty ones, the last (none) null."""
+
+    def frame(
+        delta: dict[str, Any],
+        finish: str | None,
+        usage: dict[str, Any] | None = None,
+        logprobs: dict[str, Any] | None = None,
+    ) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": logprobs}
         chunk = {
             "id": ident,
             "object": "chat.completion.chunk",
             "created": created,
             "model": body["model"],
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+            "choices": [choice],
         }
         if usage is not None:
             chunk["usage"] = usage
@@ -167,19 +183,22 @@ async def _chunks(ident: str, created: int, body: dict[str, Any], plan: Plan) ->
 
     call = plan.call
     if call is None:
-        yield frame({"role": "assistant", "content": ""}, None)
+        yield frame({"role": "assistant", "content": ""}, None, logprobs=choice_logprobs(plan, body, 0, 0))
     else:  # the call's id, type and name come first, then its arguments in pieces
         named = {"index": 0, "id": _call_id(ident), "type": "function"}
         first = {**named, "function": {"name": call.name, "arguments": ""}}
         yield frame({"role": "assistant", "content": None, "tool_calls": [first]}, None)
     pieces = plan.chunks if call is None else call.chunks
     step = plan.work_time / max(1, len(pieces))
+    written = 0
     for piece in pieces:
         await asyncio.sleep(step)
         if call is not None:
             yield frame({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}, None)
         else:
-            yield frame({"refusal" if plan.refusal else "content": piece}, None)
+            logprobs = choice_logprobs(plan, body, written, written + len(piece))
+            yield frame({"refusal" if plan.refusal else "content": piece}, None, logprobs=logprobs)
+            written += len(piece)
     wants_usage = (body.get("stream_options") or {}).get("include_usage") is True
     yield frame({}, _finish_reason(plan), _usage(plan) if wants_usage else None)
     yield b"data: [DONE]\n\n"

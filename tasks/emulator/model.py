@@ -18,7 +18,7 @@ from rowrelay.tasks.emulator.content_parts import media_tokens
 from rowrelay.tasks.emulator.hosted_tools import search_kinds
 from rowrelay.tasks.emulator.reasoning import asked_effort, effort_scale, written_summary
 from rowrelay.tasks.emulator.searches import Citation, Search, WebSearch, cite, cites, link, plan_searches
-from rowrelay.tasks.emulator.structured import Mangle, answer, json_format
+from rowrelay.tasks.emulator.structured import JsonFormat, Mangle, answer, json_format
 from rowrelay.tasks.emulator.summary import summary_chunks
 from rowrelay.tasks.emulator.tools import ToolCall, function_to_call, mention, plan_call, tool_outputs
 from rowrelay.tasks.emulator.words import answer_words, chunk, split
@@ -49,6 +49,7 @@ class Plan:
     summary: tuple[str, ...] = ()  # the reasoning summary's deltas; none unless one was asked for
     searches: tuple[Search, ...] = ()  # the web and file searches run before a text answer (searches.py)
     citations: tuple[Citation, ...] = ()  # one per search, in order: a page's spans its link in the text
+    seed: int = 0  # the emulator's: the answer's logprobs are drawn from it when shown (logprobs.py)
 
     @property
     def text(self) -> str:
@@ -85,9 +86,13 @@ def text_of_input(value: Any) -> str:
     return ""
 
 
+CHARS_PER_TOKEN = 4
+"""OpenAI's rule of thumb, for text the emulator does not draw word by word (a drawn word is one token)."""
+
+
 def estimate_tokens(text: str) -> int:
     """About four characters a token, as OpenAI's rule of thumb says; at least one."""
-    return max(1, math.ceil(len(text) / 4))
+    return max(1, math.ceil(len(text) / CHARS_PER_TOKEN))
 
 
 def prompt_tokens(body: dict[str, Any]) -> int:
@@ -161,6 +166,7 @@ def plan_response(
         summary=summary_chunks(config.seed, digest, written_summary(body), config.max_deltas),
         searches=searches,
         citations=citations,
+        seed=config.seed,
     )
 
 
@@ -208,7 +214,7 @@ def _answer(
         kept = call.chunks if visible >= wanted else call.chunks[: len(call.chunks) * visible // wanted]
         call = ToolCall(call.name, kept)
         return call, (), estimate_tokens(call.arguments) if kept else 0
-    fmt = json_format(body, "chat" if "messages" in body else "responses")  # checked at the door already
+    fmt = answer_format(body)
     if fmt is not None:
         text = answer(fmt, config.seed, digest, mangle)
         pieces = chunk(split(text), config.max_deltas)
@@ -221,6 +227,12 @@ def _answer(
         words = [opening + words[0], *words[1:]]
         visible += estimate_tokens(opening)
     return None, chunk(words, config.max_deltas), visible
+
+
+def answer_format(body: dict[str, Any]) -> JsonFormat | None:
+    """The JSON format a text answer is written in, if any (checked at the door already): such an answer
+    is counted four characters a token, not word by word."""
+    return json_format(body, "chat" if "messages" in body else "responses")
 
 
 def _draw_outcome(

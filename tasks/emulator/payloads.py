@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from rowrelay.tasks.emulator import search_events as searches
+from rowrelay.tasks.emulator.logprobs import delta_logprobs, response_logprobs
 from rowrelay.tasks.emulator.reasoning import echoed
 from rowrelay.tasks.emulator.structured import echo
 from rowrelay.tasks.emulator.summary import summary_event, summary_parts
@@ -82,6 +83,7 @@ def response_object(
     obj["tools"] = echo_tools(obj["tools"])
     obj["text"] = echo(obj["text"])
     obj["reasoning"] = echoed(body)
+    obj["top_logprobs"] = body.get("top_logprobs") or 0  # the service echoes 0 when none was asked
     if body.get("user") is not None:
         # Deprecated and typed `string` (not nullable) in the spec: sent only when the request set it.
         obj["user"] = body["user"]
@@ -123,7 +125,7 @@ def output_items(record: Record, seen: tuple[Entry, ...], include: frozenset[str
     if "message_added" in kinds:
         status = _item_status(record, kinds, "message_done")
         text, annotations = _text_so_far(record, seen), searches.annotations_so_far(record, seen)
-        items.append(message_item(record, text, status, refusal=record.plan.refusal, annotations=annotations))
+        items.append(message_item(record, text, status, annotations, include))
     if "call_added" in kinds:
         status = _item_status(record, kinds, "call_done")
         items.append(function_call_item(record, _arguments_so_far(record, seen), status))
@@ -147,9 +149,16 @@ def reasoning_item(record: Record, include: frozenset[str], *, done: bool) -> di
 
 
 def message_item(
-    record: Record, text: str | None, status: str, *, refusal: bool = False, annotations: Sequence[Any] = ()
+    record: Record, text: str | None, status: str, annotations: Sequence[Any], include: frozenset[str]
 ) -> dict[str, Any]:
-    content = [] if text is None else [refusal_part(text) if refusal else output_text_part(text, annotations)]
+    """The answer's message item with `text` written (None: no content part yet), its output text's
+    logprobs shown if `include` asks for them."""
+    content: list[dict[str, Any]] = []
+    if text is not None and record.plan.refusal:
+        content.append(refusal_part(text))
+    elif text is not None:
+        logprobs = response_logprobs(record.plan, record.body, include, 0, len(text))
+        content.append(output_text_part(text, annotations, logprobs))
     return {
         "id": record.message_id,
         "type": "message",
@@ -173,8 +182,10 @@ def function_call_item(record: Record, arguments: str, status: str) -> dict[str,
     }
 
 
-def output_text_part(text: str, annotations: Sequence[Any] = ()) -> dict[str, Any]:
-    return {"type": "output_text", "text": text, "annotations": list(annotations), "logprobs": []}
+def output_text_part(
+    text: str, annotations: Sequence[Any] = (), logprobs: Sequence[Any] = ()
+) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": list(annotations), "logprobs": list(logprobs)}
 
 
 def refusal_part(text: str) -> dict[str, Any]:
@@ -214,7 +225,7 @@ def stream_event(
     elif kind in ("arguments_delta", "arguments_done"):
         event = _arguments_event(record, entry, _arguments_so_far(record, seen))
     else:
-        event = _text_event(record, entry, seen)
+        event = _text_event(record, entry, seen, include)
     if obfuscation and (kind in _OBFUSCATED or (kind == "delta" and not record.plan.refusal)):
         event["obfuscation"] = _obfuscation(record.id, index)
     event["sequence_number"] = index
@@ -261,10 +272,7 @@ def _output_item_event(
     else:
         text = None if phase == "added" else _text_so_far(record, seen)
         annotations = searches.annotations_so_far(record, seen)
-        output_index, item = (
-            _answer_index(record),
-            message_item(record, text, status, refusal=record.plan.refusal, annotations=annotations),
-        )
+        output_index, item = _answer_index(record), message_item(record, text, status, annotations, include)
     return {"type": f"response.output_item.{phase}", "output_index": output_index, "item": item}
 
 
@@ -284,9 +292,12 @@ def _arguments_event(record: Record, entry: Entry, arguments: str) -> dict[str, 
     }
 
 
-def _text_event(record: Record, entry: Entry, seen: tuple[Entry, ...]) -> dict[str, Any]:
+def _text_event(
+    record: Record, entry: Entry, seen: tuple[Entry, ...], include: frozenset[str]
+) -> dict[str, Any]:
     """The message's content part and text events: part added, deltas, annotations, text done, part done (a
-    refusal's part has `response.refusal.delta` and `.done` events instead of `output_text` ones)."""
+    refusal's part has `response.refusal.delta` and `.done` events instead of `output_text` ones). A delta
+    carries its own tokens' logprobs, the done events all of them, when `include` shows them."""
     where = {"item_id": record.message_id, "output_index": _answer_index(record), "content_index": 0}
     refusal = record.plan.refusal
     part = refusal_part if refusal else output_text_part
@@ -294,18 +305,22 @@ def _text_event(record: Record, entry: Entry, seen: tuple[Entry, ...]) -> dict[s
         return {"type": "response.content_part.added", **where, "part": part("")}
     if entry.kind == "annotation_added":
         return searches.annotation_event(record, entry, where)
+    plan, body = record.plan, record.body
     if entry.kind == "delta":
-        delta = record.plan.chunks[entry.chunk]
+        delta = plan.chunks[entry.chunk]
         if refusal:
             return {"type": "response.refusal.delta", **where, "delta": delta}
-        return {"type": "response.output_text.delta", **where, "delta": delta, "logprobs": []}
+        logprobs = delta_logprobs(plan, body, include, entry.chunk)
+        return {"type": "response.output_text.delta", **where, "delta": delta, "logprobs": logprobs}
     text = _text_so_far(record, seen)  # only the done events carry it: a delta is most of a stream
     if entry.kind == "text_done":
         if refusal:
             return {"type": "response.refusal.done", **where, "refusal": text}
-        return {"type": "response.output_text.done", **where, "text": text, "logprobs": []}
+        logprobs = response_logprobs(plan, body, include, 0, len(text), event=True)
+        return {"type": "response.output_text.done", **where, "text": text, "logprobs": logprobs}
     notes = searches.annotations_so_far(record, seen)
-    done = refusal_part(text) if refusal else output_text_part(text, notes)
+    shown = [] if refusal else response_logprobs(plan, body, include, 0, len(text))
+    done = refusal_part(text) if refusal else output_text_part(text, notes, shown)
     return {"type": "response.content_part.done", **where, "part": done}  # part_done
 
 

@@ -11,6 +11,8 @@ SERVICE_TIERS = ("auto", "default", "flex", "scale", "priority")
 """What a create's `service_tier` may ask for (the spec's `ServiceTier`)."""
 TEMPERATURES = (0, 2)
 """The least and the greatest `temperature` the spec allows; 1 is the default."""
+TOP_LOGPROBS = (0, 20)
+"""The least and the greatest `top_logprobs` the spec allows."""
 
 
 @dataclass(slots=True)
@@ -57,6 +59,7 @@ def check_create(body: Any, store_policy: str) -> None:
         )
     _check_reasoning(model, body.get("reasoning"))
     check_temperature(model, body.get("temperature"))
+    check_top_logprobs(model, body.get("top_logprobs"))
 
 
 def _check_reasoning(model: str, reasoning: Any) -> None:
@@ -93,11 +96,7 @@ def check_choice(value: Any, param: str, known: tuple[str, ...], allowed: tuple[
             f"Invalid value: {value!r}. Supported values are: {listed(known)}.", param, "invalid_value"
         )
     if not allowed:
-        raise BadRequest(
-            f"Unsupported parameter: '{param}' is not supported with this model.",
-            param,
-            "unsupported_parameter",
-        )
+        raise unsupported(param)
     if value not in allowed:
         raise BadRequest(
             f"Unsupported value: '{param}' does not support {value!r} with this model. "
@@ -139,6 +138,57 @@ def check_temperature(model: str, temperature: Any) -> None:
             "temperature",
             "unsupported_value",
         )
+
+
+def check_top_logprobs(model: str, top: Any) -> None:
+    """Refuse a `top_logprobs` that is not an integer from 0 to 20, or any on a reasoning model (it gives
+    no logprobs), in the service's words, as `temperature` is refused. Null asks for none.
+
+    A reasoning model asked for logprobs only through the Responses API's `include` is not refused: its
+    parts keep `"logprobs": []` (logprobs.py)."""
+    if top is None:
+        return
+    if isinstance(top, bool) or not isinstance(top, int):  # a bool is an int
+        raise invalid_type("top_logprobs", "an integer", top)
+    low, high = TOP_LOGPROBS
+    if top < low:
+        raise BadRequest(
+            "Invalid 'top_logprobs': integer below minimum value. "
+            f"Expected a value >= {low}, but got {top} instead.",
+            "top_logprobs",
+            "integer_below_min_value",
+        )
+    if top > high:
+        raise BadRequest(
+            "Invalid 'top_logprobs': integer above maximum value. "
+            f"Expected a value <= {high}, but got {top} instead.",
+            "top_logprobs",
+            "integer_above_max_value",
+        )
+    if is_reasoning_model(model):
+        raise unsupported("top_logprobs")
+
+
+def check_chat_logprobs(model: str, logprobs: Any, top: Any) -> None:
+    """Chat Completions' `logprobs` (a boolean) and `top_logprobs`, refused as the service refuses them:
+    neither on a reasoning model, and `top_logprobs` only with `logprobs: true`. The last message is the
+    one the service sent in 2024 (quoted in IBM/unitxt#1193), with no code."""
+    if logprobs is not None and not isinstance(logprobs, bool):
+        raise invalid_type("logprobs", "a boolean", logprobs)
+    if logprobs is True and is_reasoning_model(model):
+        raise unsupported("logprobs")
+    check_top_logprobs(model, top)
+    if top is not None and logprobs is not True:
+        raise BadRequest(
+            "The 'top_logprobs' parameter is only allowed when 'logprobs' is enabled.", "top_logprobs"
+        )
+
+
+def unsupported(param: str) -> BadRequest:
+    """The service's 400 for a field the model does not take at all."""
+    return BadRequest(
+        f"Unsupported parameter: '{param}' is not supported with this model.", param, "unsupported_parameter"
+    )
 
 
 def check_typed_object(value: Any, where: str, types: tuple[str, ...]) -> dict[str, Any]:

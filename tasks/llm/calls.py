@@ -23,6 +23,7 @@ from rowrelay.tasks.errors import (
 )
 from rowrelay.tasks.llm.budget import retry_after
 from rowrelay.tasks.media_refs import Attachment
+from rowrelay.tasks.token_logprobs import TokenLogprob
 
 ResponseStatus = Literal["queued", "in_progress", "completed", "failed", "incomplete", "cancelled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "incomplete", "cancelled"})
@@ -93,6 +94,9 @@ class RowRequest:
     image_detail: str | None = None
     """How closely the model looks at the images (`low`, `high`, `auto`, `original`); None sends `auto`,
     the API's default (the Responses API requires the field)."""
+    top_logprobs: int | None = None
+    """Asks for each answer token's log probability and this many likeliest alternatives (0 to 20);
+    None asks for none."""
 
     def reasoning(self) -> dict[str, str] | None:
         """The Responses API's `reasoning` object for this row, or None when it asks for nothing."""
@@ -125,6 +129,8 @@ class Snapshot:
     """Server-side tool calls billed beside the tokens, by output item type (`snapshots.tool_calls_of`)."""
     citations: tuple[Citation, ...] | None = None
     """The sources the answer cites, each once (`snapshots.citations_of`); None when it cites none."""
+    logprobs: tuple[TokenLogprob, ...] | None = None
+    """Each answer token's log probability and likeliest alternatives, when asked for (`--logprobs`)."""
     server_seconds: float | None = None
     """`completed_at - created_at` of a completed response, when the server gives both (whole seconds
     on OpenAI): how long it took by the server's clock, for the poll schedule to learn."""
@@ -179,7 +185,7 @@ _SENT_WITH_EVERY_ROW = frozenset(
     {
         "model", "instructions", "max_output_tokens", "reasoning", "service_tier", "text", "background",
         "store", "reasoning_effort", "max_completion_tokens", "max_tokens", "response_format", "temperature",
-        "tools", "tool_choice", "max_tool_calls",
+        "tools", "tool_choice", "max_tool_calls", "top_logprobs", "logprobs", "include",
     }
 )  # fmt: skip
 """The create parameters (Responses and Chat Completions) a run sends the same with every row: a refusal

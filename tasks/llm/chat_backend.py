@@ -9,6 +9,7 @@ import openai
 
 from rowrelay.tasks.llm.answers import nothing_named, parsed
 from rowrelay.tasks.llm.calls import RequestRejectedError, RowRequest, Snapshot, translate
+from rowrelay.tasks.llm.snapshots import token_logprobs
 from rowrelay.tasks.media_refs import ref_kind
 
 
@@ -37,6 +38,7 @@ class ChatBackend:
                 service_tier=request.service_tier or openai.omit,  # type: ignore[arg-type]
                 reasoning_effort=request.reasoning_effort or openai.omit,  # type: ignore[arg-type]
                 temperature=openai.omit if request.temperature is None else request.temperature,
+                **_logprobs(request),
             )
             completion = await parsed(raw)
         except openai.OpenAIError as exc:
@@ -63,10 +65,18 @@ class ChatBackend:
             refusal=choice.message.refusal or None,
             cached_tokens=prompt_details.cached_tokens if prompt_details else None,
             service_tier=completion.service_tier,
+            logprobs=token_logprobs(choice.logprobs.content) or None if choice.logprobs else None,
         )
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _logprobs(request: RowRequest) -> dict[str, Any]:
+    """Chat Completions' ask for each answer token's log probability and likeliest alternatives."""
+    if request.top_logprobs is None:
+        return {}
+    return {"logprobs": True, "top_logprobs": request.top_logprobs}
 
 
 def _content(request: RowRequest) -> str | list[dict[str, Any]]:

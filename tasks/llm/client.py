@@ -153,6 +153,7 @@ def make_backend(
             transport=settings.transport,
             connections=connections,
             refused_hint=ROLE_NEEDED if _signs_in_with_entra(settings, backend) else None,
+            logprobs=settings.logprobs is not None,
         )
     claim_files(made, 2 * connections)  # two clients: creates and reads
     return made

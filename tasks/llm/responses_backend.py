@@ -8,7 +8,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import openai
-from openai.types.responses import ResponseStreamEvent
+from openai.types.responses import ResponseIncludable, ResponseStreamEvent
 
 from rowrelay.tasks.llm.answers import STREAMED, lean_answer, nothing_named, parsed, sdk_answer
 from rowrelay.tasks.llm.calls import (
@@ -40,6 +40,8 @@ _LIFECYCLE = frozenset(
 
 
 _LIFECYCLE_NAMES = frozenset(kind.encode() for kind in _LIFECYCLE)
+LOGPROBS: ResponseIncludable = "message.output_text.logprobs"
+"""The `include` value that asks for the answer's token log probabilities (`--logprobs`)."""
 
 
 def _passable(name: bytes) -> bool:
@@ -75,8 +77,12 @@ class ResponsesBackend:
         transport: Transport = "lean",
         connections: int = 100,
         refused_hint: str | None = None,
+        logprobs: bool = False,
     ) -> None:
         self.name = name
+        # What a poll or a stream resume asks to see beside the response: the server shows a response's
+        # token log probabilities only to a read that includes them, whatever its create asked.
+        self._include: tuple[ResponseIncludable, ...] = (LOGPROBS,) if logprobs else ()
         self._refused_hint = refused_hint  # what to check when the server refuses our credentials
         self._creates = creates
         self._reads = reads
@@ -109,6 +115,9 @@ class ResponsesBackend:
             body["tools"] = list(request.tools)
         if request.max_tool_calls is not None:
             body["max_tool_calls"] = request.max_tool_calls
+        if request.top_logprobs is not None:
+            body["top_logprobs"] = request.top_logprobs
+            body["include"] = [LOGPROBS]
         return body
 
     async def create(self, request: RowRequest) -> Snapshot:
@@ -159,11 +168,12 @@ class ResponsesBackend:
         try:
             if self._wires is not None:
                 path = f"responses/{quote(response_id, safe='')}"
-                answer, _ = await self._wires[1].call("GET", path, retries=self._retries)
+                query = {"include[]": self._include[0]} if self._include else None
+                answer, _ = await self._wires[1].call("GET", path, params=query, retries=self._retries)
                 return snapshot_of(answer)
-            return snapshot_of(
-                await parsed(await self._reads.responses.with_raw_response.retrieve(response_id))
-            )
+            include = list(self._include) if self._include else openai.omit
+            raw = await self._reads.responses.with_raw_response.retrieve(response_id, include=include)
+            return snapshot_of(await parsed(raw))
         except openai.OpenAIError as exc:
             raise self._translate(exc) from exc
 
@@ -175,13 +185,17 @@ class ResponsesBackend:
             if self._wires is not None:
                 path = f"responses/{quote(response_id, safe='')}"
                 query = {"stream": "true", **({"starting_after": str(after)} if after >= 0 else {})}
+                query |= {"include[]": self._include[0]} if self._include else {}
                 opened = await self._wires[1].stream(
                     "GET", path, params=query, retries=self._retries, passable=_passable
                 )
                 _, stream = await lean_answer(opened)  # an object is read to its end all the same
             else:
                 raw = await self._reads.responses.with_raw_response.retrieve(
-                    response_id, stream=True, starting_after=after if after >= 0 else openai.omit
+                    response_id,
+                    stream=True,
+                    starting_after=after if after >= 0 else openai.omit,
+                    include=list(self._include) if self._include else openai.omit,
                 )
                 _, stream = await sdk_answer(raw)
         except openai.OpenAIError as exc:

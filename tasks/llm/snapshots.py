@@ -1,6 +1,6 @@
 """Reading a Response, as the SDK's model or as its JSON object (a dict, the lean path's), into a
-`Snapshot`: status, text, usage, refusal, reasoning summary, citations, error. One reading for every
-backend and transport, so a row's record cannot depend on how its answer came."""
+`Snapshot`: status, text, usage, refusal, reasoning summary, citations, token log probabilities,
+error. One reading for every backend and transport, so a row's record cannot depend on how its answer came."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any, get_args
 
 from rowrelay.tasks.citations import Citation, distinct
 from rowrelay.tasks.llm.calls import ResponseStatus, Snapshot
+from rowrelay.tasks.token_logprobs import TokenLogprob
 
 _STATUSES: frozenset[str] = frozenset(get_args(ResponseStatus))
 
@@ -45,6 +46,7 @@ def snapshot_of(response: Any) -> Snapshot:
         server_seconds=_took(response) if status == "completed" else None,
         tool_calls=tool_calls_of(response) if text is not None else None,
         citations=citations_of(response) if text is not None else None,
+        logprobs=logprobs_of(response) if text is not None else None,
     )
 
 
@@ -95,6 +97,37 @@ def citations_of(response: Any) -> tuple[Citation, ...] | None:
         if _field(note, "type") in _SOURCES
     ]
     return distinct(found) or None
+
+
+def logprobs_of(response: Any) -> tuple[TokenLogprob, ...] | None:
+    """The log probabilities of the answer's tokens (the `logprobs` of the `output_text` parts of the
+    `message` output items, in order), when they were asked for; None when the response carries none."""
+    entries = [
+        entry
+        for item in _field(response, "output") or ()
+        if _field(item, "type") == "message"
+        for part in _field(item, "content") or ()
+        if _field(part, "type") == "output_text"
+        for entry in _field(part, "logprobs") or ()
+    ]
+    return token_logprobs(entries) or None
+
+
+def token_logprobs(entries: Any) -> tuple[TokenLogprob, ...]:
+    """Token log probabilities as both APIs list them (the Responses API's `Logprob`, Chat Completions'
+    `ChatCompletionTokenLogprob`: `token`, `logprob`, `top_logprobs` of `token` and `logprob`), as the
+    SDK's models or their JSON."""
+    return tuple(
+        TokenLogprob(
+            _field(entry, "token"),
+            _field(entry, "logprob"),
+            tuple(
+                (_field(other, "token"), _field(other, "logprob"))
+                for other in _field(entry, "top_logprobs") or ()
+            ),
+        )
+        for entry in entries or ()
+    )
 
 
 def refusal_of(response: Any) -> str | None:

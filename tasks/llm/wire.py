@@ -72,12 +72,18 @@ class Wire:
         return self._session
 
     async def call(
-        self, method: str, path: str, body: Json | None = None, *, retries: int = 0
+        self,
+        method: str,
+        path: str,
+        body: Json | None = None,
+        *,
+        params: Mapping[str, str] | None = None,
+        retries: int = 0,
     ) -> tuple[Json, Mapping[str, str]]:
         """The JSON answer to one call and its headers; up to `retries` more tries where the SDK would
         retry. Raises the SDK's exceptions (`openai.OpenAIError`), as its own calls would."""
         url = self._base + path
-        return await self._retrying(method, path, retries, lambda: self._once(method, url, body))
+        return await self._retrying(method, path, retries, lambda: self._once(method, url, body, params))
 
     async def stream(
         self,
@@ -115,9 +121,11 @@ class Wire:
             await asyncio.sleep(self._client._calculate_retry_timeout(retries - tries, options, headers))
             tries += 1
 
-    async def _once(self, method: str, url: str, body: Json | None) -> tuple[Json, Mapping[str, str]]:
+    async def _once(
+        self, method: str, url: str, body: Json | None, params: Mapping[str, str] | None
+    ) -> tuple[Json, Mapping[str, str]]:
         # The body is read inside the try that may be retried, as the SDK reads a JSON answer's.
-        answer = await self._open(method, url, body, None)
+        answer = await self._open(method, url, body, params)
         with mapped(method, url):
             try:
                 content = await answer.read()

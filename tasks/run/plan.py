@@ -68,6 +68,7 @@ class RowPolicy:
     tools: tuple[Mapping[str, Any], ...] = ()
     max_tool_calls: int | None = None
     image_detail: str | None = None
+    top_logprobs: int | None = None
 
 
 def wants_submit(row: RowState, policy: RowPolicy) -> bool:

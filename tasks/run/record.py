@@ -14,6 +14,7 @@ from rowrelay.tasks.llm import Snapshot
 from rowrelay.tasks.llm.structured import OutputSchema
 from rowrelay.tasks.records import NEVER_RESENT, ErrorType, Policy, RowStatus
 from rowrelay.tasks.state import RowState, orphan_note
+from rowrelay.tasks.token_logprobs import logprobs_text
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ def ended(
         told["tool_calls"] = sum(snapshot.tool_calls.values())
     if snapshot.citations:
         told["citations"] = citations_text(snapshot.citations)
+    if snapshot.logprobs:
+        told["logprobs"] = logprobs_text(snapshot.logprobs)
     if cost is not None:
         told["cost_usd"] = (row.cost_usd or 0.0) + cost
     if last_event is not None:

@@ -116,6 +116,7 @@ def open_session(
         tools=tool_list(settings.tools),
         max_tool_calls=settings.max_tool_calls,
         image_detail=settings.image_detail,
+        top_logprobs=settings.logprobs,
     )
     lookup = prompts.__getitem__ if isinstance(prompts, Mapping) else prompts
     attached = attachments.__getitem__ if isinstance(attachments, Mapping) else attachments

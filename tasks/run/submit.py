@@ -263,6 +263,7 @@ class Submitter:
             max_tool_calls=policy.max_tool_calls,
             attachments=() if self.context.attachments is None else self.context.attachments(key),
             image_detail=policy.image_detail,
+            top_logprobs=policy.top_logprobs,
         )
 
     async def _create(self, request: RowRequest) -> Created:

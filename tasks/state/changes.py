@@ -51,6 +51,7 @@ _PER_RESPONSE = (
     "reasoning_summary",
     "tool_calls",
     "citations",
+    "logprobs",
 )
 """Cleared when a row is sent again. Not `cost_usd`: what earlier attempts cost was paid all the same."""
 _PER_RESPONSE_AT = tuple(POSITION[name] for name in _PER_RESPONSE)

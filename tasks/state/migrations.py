@@ -14,6 +14,7 @@ History:
     6  adds `reasoning_summary` (string, null): older releases never asked for one.
     7  adds `tool_calls` (int64, null): older releases offered no server-side tools.
     8  adds `citations` (string, null): older releases kept no citations.
+    9  adds `logprobs` (string, null): older releases kept no token log probabilities.
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ from rowrelay.tasks.errors import StateError
 from rowrelay.tasks.state.schema import SCHEMA, SCHEMA_VERSION
 
 _V4_COLUMNS = ("cached_input_tokens", "service_tier", "cost_usd")
-SCHEMA_V7 = pa.schema([f for f in SCHEMA if f.name != "citations"])
+SCHEMA_V8 = pa.schema([f for f in SCHEMA if f.name != "logprobs"])
+SCHEMA_V7 = pa.schema([f for f in SCHEMA_V8 if f.name != "citations"])
 SCHEMA_V6 = pa.schema([f for f in SCHEMA_V7 if f.name != "tool_calls"])
 SCHEMA_V5 = pa.schema([f for f in SCHEMA_V6 if f.name != "reasoning_summary"])
 SCHEMA_V4 = pa.schema([f for f in SCHEMA_V5 if f.name != "endpoint"])
 SCHEMA_V3 = pa.schema([f for f in SCHEMA_V4 if f.name not in _V4_COLUMNS])
 SCHEMA_V2 = pa.schema([f for f in SCHEMA_V3 if f.name != "previous_response_ids"])
 SCHEMA_V1 = pa.schema([f for f in SCHEMA_V2 if f.name not in ("reasoning_tokens", "orphans")])
-"""The version-1 to -7 columns (kept so tests can write genuine old files)."""
+"""The version-1 to -8 columns (kept so tests can write genuine old files)."""
 
 
 def _v1_to_v2(table: pa.Table) -> pa.Table:
@@ -71,6 +73,10 @@ def _v7_to_v8(table: pa.Table) -> pa.Table:
     return _with_null_column(table, "citations")
 
 
+def _v8_to_v9(table: pa.Table) -> pa.Table:
+    return _with_null_column(table, "logprobs")
+
+
 def _with_null_column(table: pa.Table, name: str) -> pa.Table:
     field = SCHEMA.field(name)
     return table.append_column(field, pa.nulls(table.num_rows, field.type))
@@ -78,6 +84,7 @@ def _with_null_column(table: pa.Table, name: str) -> pa.Table:
 
 MIGRATIONS: Mapping[int, Callable[[pa.Table], pa.Table]] = {
     1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7, 7: _v7_to_v8,
+    8: _v8_to_v9,
 }  # fmt: skip
 
 

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from rowrelay.tasks.citations import CITATION_FIELDS, citations_from_text
 from rowrelay.tasks.state.reader import load
+from rowrelay.tasks.token_logprobs import answer_logprob, logprobs_from_text
 
 if TYPE_CHECKING:
     import pandas as pd  # only the frame's own methods are used: importing pandas costs 1-2 s a process
@@ -56,12 +57,24 @@ CITATIONS = "citations"
 """The column of the sources each row's answer cites (`rowrelay.tasks.citations`), when the batch
 offered tools: a list of structs in the results, JSON text in the state."""
 CITATION_LIST = pa.list_(pa.struct([pa.field(name, pa.string()) for name in CITATION_FIELDS]))
+ANSWER_LOGPROB = "answer_logprob"
+"""The column of each answer's log probability (the sum of its tokens'), when the batch asked for token
+log probabilities (`--logprobs`): exp() of it is a classification row's confidence."""
+TOKEN_LOGPROBS = "token_logprobs"
+"""The column of each answer's tokens with their log probabilities and likeliest alternatives, when the
+batch asked for them: a list of structs in the results, JSON text (`logprobs`) in the state."""
+_ALTERNATIVE = pa.struct([pa.field("token", pa.string()), pa.field("logprob", pa.float64())])
+TOKEN_LIST = pa.list_(pa.struct([*_ALTERNATIVE, pa.field("top_logprobs", pa.list_(_ALTERNATIVE))]))
+_STORED_AS = {ANSWER_LOGPROB: "logprobs", TOKEN_LOGPROBS: "logprobs"}
+"""Result columns derived from a state column of another name."""
 
 
-def asked_columns(*, summaries: bool, tools: bool) -> tuple[str, ...]:
+def asked_columns(*, summaries: bool, tools: bool, logprobs: bool) -> tuple[str, ...]:
     """The result columns an output has only when its batch asked for them (reasoning summaries; tool
-    calls and citations), after the others: every other batch's output keeps its shape."""
-    return (SUMMARY,) * summaries + (TOOL_CALLS, CITATIONS) * tools
+    calls and citations; token log probabilities), after the others: every other batch's output keeps
+    its shape."""
+    tool_columns, logprob_columns = (TOOL_CALLS, CITATIONS), (ANSWER_LOGPROB, TOKEN_LOGPROBS)
+    return (SUMMARY,) * summaries + tool_columns * tools + logprob_columns * logprobs
 
 
 def results_frame(
@@ -72,10 +85,13 @@ def results_frame(
     (`asked_columns`)."""
     position = pc.index_in(pa.array(state["row_key"], type=pa.string()), value_set=_as_keys(keys))
     held = position.is_valid().to_numpy(zero_copy_only=False)
-    picked = state.loc[held, [*_PICKED, *asked]].rename(columns=_PICKED)
+    stored = list(dict.fromkeys(_STORED_AS.get(name, name) for name in asked))
+    picked = state.loc[held, [*_PICKED, *stored]].rename(columns=_PICKED)
     picked["row_index"] = position.drop_null().to_numpy(zero_copy_only=False).astype("int64")
     if CITATIONS in asked:
         picked[CITATIONS] = _citation_lists(picked[CITATIONS], picked[RESULT_STATUS])
+    if TOKEN_LOGPROBS in asked:
+        picked[ANSWER_LOGPROB], picked[TOKEN_LOGPROBS] = _logprob_columns(picked.pop("logprobs"))
     return picked.assign(error=picked["error"].where(picked[RESULT_STATUS] != "completed"))
 
 
@@ -83,13 +99,29 @@ def _citation_lists(texts: pd.Series, statuses: pd.Series) -> pd.Series:
     """The state's JSON text as lists of citations (an Arrow-backed column, which every output format
     writes as nested data). A completed answer that cites nothing gets an empty list: it is known to
     cite nothing, where a row with no answer has no citations to know."""
-    import pandas as pd
-
     lists = [
         citations_from_text(text) if isinstance(text, str) else [] if status == "completed" else None
         for text, status in zip(texts, statuses, strict=True)
     ]
-    return pd.Series(pa.array(lists, CITATION_LIST), index=texts.index, dtype=pd.ArrowDtype(CITATION_LIST))
+    return _arrow_column(lists, CITATION_LIST, texts.index)
+
+
+def _logprob_columns(texts: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The state's JSON text as each answer's log probability and its tokens (null for a row with none:
+    no answer, or an answer given without them)."""
+    import pandas as pd
+
+    tokens = [logprobs_from_text(text) if isinstance(text, str) else None for text in texts]
+    sums = [None if row is None else answer_logprob(token["logprob"] for token in row) for row in tokens]
+    return pd.Series(sums, index=texts.index, dtype="float64"), _arrow_column(tokens, TOKEN_LIST, texts.index)
+
+
+def _arrow_column(values: list[Any], kind: pa.DataType, index: pd.Index) -> pd.Series:
+    """`values` as an Arrow-backed column of type `kind`, which every output format writes as nested data
+    (Parquet natively, JSONL as arrays, CSV as JSON text)."""
+    import pandas as pd
+
+    return pd.Series(pa.array(values, kind), index=index, dtype=pd.ArrowDtype(kind))
 
 
 def in_input(row_keys: pa.Array[Any] | pa.ChunkedArray[Any], keys: pa.Array[Any]) -> pa.Array[Any]:

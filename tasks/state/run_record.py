@@ -54,6 +54,9 @@ class RunRecord:
     """The reasoning summary asked for (`--reasoning-summary`), so `export` writes its column; None: none."""
     image_detail: str | None = None
     """How closely each row's images were looked at (`--image-detail`); None: none asked (`auto`)."""
+    logprobs: int | None = None
+    """The alternatives asked for beside each token's log probability (`--logprobs`), so `export` writes
+    the columns; None: none asked."""
     tools: list[dict[str, Any]] | None = None
     """The server-side tools every create offered (`--tools`, the API's tool objects); None: none."""
     reading: int | None = None
@@ -112,6 +115,9 @@ def _parsed(data: Any) -> RunRecord:
         elif name == "reading":
             if value is not None and (type(value) is not int or value < 1):
                 raise TypeError(f"reading is {value!r}")
+        elif name == "logprobs":
+            if value is not None and (type(value) is not int or not 0 <= value <= 20):
+                raise TypeError(f"logprobs is {value!r}")
         elif name == "temperature":
             if value is not None and type(value) not in (int, float):
                 raise TypeError(f"temperature is {value!r}")

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from rowrelay.tasks.records import RowStatus
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """Bumped whenever the columns change; older files are migrated on read (`migrations`)."""
 SCHEMA_VERSION_KEY = b"rowrelay.schema_version"
 
@@ -54,6 +54,7 @@ _FIELDS: list[pa.Field[Any]] = [
     pa.field("reasoning_summary", pa.string()),
     pa.field("tool_calls", pa.int64()),
     pa.field("citations", pa.string()),
+    pa.field("logprobs", pa.string()),
 ]
 SCHEMA = pa.schema(_FIELDS, metadata={SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode()})
 
@@ -113,6 +114,9 @@ class RowState(NamedTuple):
     # The sources the current response's answer cites (`rowrelay.tasks.citations`: JSON text, each source
     # once), or null: it cites none, or the row has no answer.
     citations: str | None = None
+    # The current response's answer tokens' log probabilities and likeliest alternatives
+    # (`rowrelay.tasks.token_logprobs`: JSON text), or null: none asked (`--logprobs`), or no answer.
+    logprobs: str | None = None
 
 
 COLUMNS: tuple[str, ...] = RowState._fields

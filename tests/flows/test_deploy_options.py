@@ -74,7 +74,7 @@ def test_how_each_scheduled_run_sends_is_what_run_takes(
         "--max-in-flight", "40", "--max-attempts", "2", "--max-cost", "5", "--instructions", "Be brief.",
         "--give-up-after", "600", "--prices", str(prices), "--reasoning-effort", "low", "--temperature", "0",
         "--max-output-tokens", "2000", "--tools", str(tools), "--max-tool-calls", "8",
-        "--image-column", "body", "--image-detail", "low", "--file-column", "subject",
+        "--image-column", "body", "--image-detail", "low", "--file-column", "subject", "--logprobs", "3",
     )  # fmt: skip
     assert code == 0, said
     parameters = served[0]["parameters"]
@@ -83,7 +83,7 @@ def test_how_each_scheduled_run_sends_is_what_run_takes(
         "max_attempts": 2, "max_cost": 5.0, "instructions": "Be brief.", "give_up_after": 600.0,
         "prices": str(prices.resolve()), "reasoning_effort": "low", "temperature": 0.0,
         "max_output_tokens": 2000, "tools": '[{"type":"web_search"}]', "max_tool_calls": 8,
-        "image_column": "body", "image_detail": "low", "file_column": "subject",
+        "image_column": "body", "image_detail": "low", "file_column": "subject", "logprobs": 3,
     }  # fmt: skip
     assert {name: parameters.get(name) for name in expected} == expected
 

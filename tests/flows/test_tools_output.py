@@ -97,6 +97,8 @@ async def test_a_batch_without_tools_has_no_tool_calls_column_and_records_its_te
         ("tool_calls", {"tools": "web_search"}),
         ("citations", {"tools": "web_search"}),
         ("reasoning_summary", {"reasoning_summary": "auto"}),
+        ("answer_logprob", {"logprobs": 2}),
+        ("token_logprobs", {"logprobs": 0}),
     ],
 )
 def test_an_input_column_named_like_a_result_column_the_run_asks_for_is_refused_before_anything_is_sent(

@@ -178,6 +178,13 @@ def test_a_run_that_passes_every_check_fails_in_these_processes_where_it_reaches
             "--tools: an agent's tools are its own: give them to the agent its factory builds",
         ),
         (["--image-detail", "low"], "--image-detail: no --image-column is given, so no row sends an image"),
+        (["--logprobs", "21"], "--logprobs: must be at most 20 (got 21)"),
+        (["--logprobs", "-1"], "--logprobs: must be at least 0 (got -1)"),
+        (
+            ["--logprobs", "3", "--agent", "tests.llm.agent_factories:make_agent"],
+            "--logprobs: an agent hands back its answer's text, not its tokens' log probabilities "
+            "(--backend openai, azure or chat give them)",
+        ),
         (
             ["--reasoning-summary", "auto", "--backend", "chat", "--base-url", "http://127.0.0.1:9/v1"],
             "--reasoning-summary: Chat Completions writes no reasoning summary; ask the Responses API for "

@@ -10,6 +10,7 @@ from rowrelay.tasks.citations import Citation, citations_text, distinct
 from rowrelay.tasks.dataset import RESULT_COLUMNS
 from rowrelay.tasks.state import StateTable, load, results_frame, results_frame_of
 from rowrelay.tasks.state.results import asked_columns
+from rowrelay.tasks.token_logprobs import TokenLogprob, logprobs_text
 from tests.support.state import FakeClock, rows
 
 KEYS = [key for key, _index, _hash in rows(3)]
@@ -76,7 +77,7 @@ def test_citations_are_lists_and_an_answer_that_cites_nothing_has_an_empty_one(
             table.transition(key, "submitting")
         table.transition(KEYS[0], "completed", output_text="x", citations=citations_text([page, document]))
         table.transition(KEYS[1], "completed", output_text="y")
-    asked = asked_columns(summaries=False, tools=True)
+    asked = asked_columns(summaries=False, tools=True, logprobs=False)
     results = results_frame(load(batch_dir), KEYS, asked)
     assert list(results.columns[-2:]) == ["tool_calls", "citations"]
     listed = results["citations"].tolist()
@@ -97,3 +98,40 @@ def test_each_source_is_kept_once_where_it_was_first_cited() -> None:
     assert distinct([first, second, again, Citation(file_id="f", filename="x.pdf")]) == (
         first, second, Citation(file_id="f", filename="x.pdf"),
     )  # fmt: skip
+
+
+def test_an_answers_log_probability_is_the_sum_of_its_tokens_and_its_tokens_a_list(
+    batch_dir: Path, clock: FakeClock
+) -> None:
+    """exp(answer_logprob) is the probability of the whole answer; a row with no answer, or answered
+    without log probabilities, has neither."""
+    tokens = [
+        TokenLogprob("P", -0.25, (("P", -0.25), ("Q", -1.75))),
+        TokenLogprob("2", -0.5, (("2", -0.5), ("3", -1.0))),
+    ]
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        table.add_pending(rows(3))
+        for key in KEYS[:2]:
+            table.transition(key, "submitting")
+        table.transition(KEYS[0], "completed", output_text="P2", logprobs=logprobs_text(tokens))
+        table.transition(KEYS[1], "completed", output_text="P3")
+    asked = asked_columns(summaries=False, tools=False, logprobs=True)
+    results = results_frame(load(batch_dir), KEYS, asked)
+    assert list(results.columns[-2:]) == ["answer_logprob", "token_logprobs"]
+    assert results["answer_logprob"].tolist()[0] == -0.75
+    assert results["answer_logprob"].isna().tolist() == [False, True, True]
+    listed = results["token_logprobs"].tolist()
+    assert listed[0] == [
+        {
+            "token": "P",
+            "logprob": -0.25,
+            "top_logprobs": [{"token": "P", "logprob": -0.25}, {"token": "Q", "logprob": -1.75}],
+        },
+        {
+            "token": "2",
+            "logprob": -0.5,
+            "top_logprobs": [{"token": "2", "logprob": -0.5}, {"token": "3", "logprob": -1.0}],
+        },
+    ]
+    assert listed[1] is pd.NA
+    assert listed[2] is pd.NA

@@ -93,8 +93,8 @@ def test_the_record_has_no_field_for_a_secret() -> None:
     # azure_endpoint is the Azure resource's URL (AZURE_OPENAI_ENDPOINT), as base_url is the others'.
     # reading is a small integer: how the input file was read (tasks/dataset/reading.py).
     # reasoning_effort, reasoning_summary and image_detail are names from the spec's enums
-    # (tasks/settings.py); temperature is a number; unrecorded names fields a record read back lacks,
-    # and is never written.
+    # (tasks/settings.py); temperature and logprobs are numbers; unrecorded names fields a record read
+    # back lacks, and is never written.
     # tools holds the API's tool objects; tasks/hosted_tools.py refuses an MCP tool's `authorization`
     # and `headers`, the only tool fields that carry credentials (tests/llm/test_hosted_tools.py).
     names_ = {"input", "spec", "output", "backend", "base_url", "model", "mode", "agent", "output_schema"}
@@ -106,10 +106,21 @@ def test_the_record_has_no_field_for_a_secret() -> None:
         "reasoning_summary",
         "image_detail",
         "temperature",
+        "logprobs",
         "tools",
         "unrecorded",
         "reading",
     }
+
+
+@pytest.mark.parametrize("bad", ["2", -1, 21, 1.5, True])
+def test_the_logprobs_asked_round_trip_and_a_damaged_ask_is_named(tmp_path: Path, bad: object) -> None:
+    record = RunRecord(output="o", backend="b", model="m", mode="poll", logprobs=0)
+    write_run_record(tmp_path, record)
+    assert read_run_record(tmp_path) == record
+    (tmp_path / RUN_FILE).write_text(json.dumps({**dataclasses.asdict(record), "logprobs": bad}))
+    with pytest.raises(DamagedFileError, match=f"logprobs is {bad!r}"):
+        read_run_record(tmp_path)
 
 
 @pytest.mark.parametrize("bad", ["2", 0, 1.5, True])

@@ -21,6 +21,7 @@ from rowrelay.tasks.state.migrations import (
     SCHEMA_V5,
     SCHEMA_V6,
     SCHEMA_V7,
+    SCHEMA_V8,
 )
 from rowrelay.tasks.state.schema import SCHEMA_VERSION_KEY
 from tests.support.state import FakeClock, rows
@@ -138,6 +139,16 @@ def test_v7_file_is_migrated_on_read_with_no_citations(batch_dir: Path, clock: F
         table.transition("old-1", "submitting")  # sent again: the new response's citations, not these
         assert table.get("old-1").citations is None
     assert load(batch_dir)["citations"].isna().all()
+
+
+def test_v8_file_is_migrated_on_read_with_no_logprobs(batch_dir: Path, clock: FakeClock) -> None:
+    _write_old_segment(batch_dir, SCHEMA_V8, b"8")
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        assert table.get("old-1").logprobs is None  # older releases kept none
+        table.transition("old-1", "incomplete", logprobs='[["Hi", -0.1, []]]')
+        table.transition("old-1", "submitting")  # sent again: the new response's, not these
+        assert table.get("old-1").logprobs is None
+    assert load(batch_dir)["logprobs"].isna().all()
 
 
 def test_sending_a_row_again_names_only_its_new_endpoint(batch_dir: Path, clock: FakeClock) -> None:
