@@ -109,34 +109,39 @@ def check_choice(value: Any, param: str, known: tuple[str, ...], allowed: tuple[
 def check_temperature(model: str, temperature: Any) -> None:
     """Refuse a `temperature` that is not a number from 0 to 2, or not the default on a reasoning model
     (it samples at the default only), in the service's words: the same field and wording on the
-    Responses API and Chat Completions. Null asks for the default, which every model accepts.
-
-    The number is shown as sent (`3`, `2.5`): Python's repr of the parsed JSON value."""
+    Responses API and Chat Completions. Null asks for the default, which every model accepts."""
     if temperature is None:
         return
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):  # a bool is an int
         raise invalid_type("temperature", "a decimal", temperature)
-    low, high = TEMPERATURES
-    if temperature < low:
-        raise BadRequest(
-            "Invalid 'temperature': decimal below minimum value. "
-            f"Expected a value >= {low}, but got {temperature!r} instead.",
-            "temperature",
-            "decimal_below_min_value",
-        )
-    if temperature > high:
-        raise BadRequest(
-            "Invalid 'temperature': decimal above maximum value. "
-            f"Expected a value <= {high}, but got {temperature!r} instead.",
-            "temperature",
-            "decimal_above_max_value",
-        )
+    check_range("temperature", temperature, TEMPERATURES, "decimal")
     if temperature != 1 and is_reasoning_model(model):
         raise BadRequest(
             f"Unsupported value: 'temperature' does not support {temperature!r} with this model. "
             "Only the default (1) value is supported.",
             "temperature",
             "unsupported_value",
+        )
+
+
+def check_range(param: str, value: float, bounds: tuple[int, int], kind: str) -> None:
+    """Refuse a number outside `bounds` in the service's words, its `kind` (`decimal`, `integer`) named:
+    "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got 2.5 instead."
+    The number is shown as sent (`3`, `2.5`): Python's repr of the parsed JSON value."""
+    low, high = bounds
+    if value < low:
+        raise BadRequest(
+            f"Invalid '{param}': {kind} below minimum value. Expected a value >= {low}, but got {value!r} "
+            "instead.",
+            param,
+            f"{kind}_below_min_value",
+        )
+    if value > high:
+        raise BadRequest(
+            f"Invalid '{param}': {kind} above maximum value. Expected a value <= {high}, but got {value!r} "
+            "instead.",
+            param,
+            f"{kind}_above_max_value",
         )
 
 
@@ -150,21 +155,7 @@ def check_top_logprobs(model: str, top: Any) -> None:
         return
     if isinstance(top, bool) or not isinstance(top, int):  # a bool is an int
         raise invalid_type("top_logprobs", "an integer", top)
-    low, high = TOP_LOGPROBS
-    if top < low:
-        raise BadRequest(
-            "Invalid 'top_logprobs': integer below minimum value. "
-            f"Expected a value >= {low}, but got {top} instead.",
-            "top_logprobs",
-            "integer_below_min_value",
-        )
-    if top > high:
-        raise BadRequest(
-            "Invalid 'top_logprobs': integer above maximum value. "
-            f"Expected a value <= {high}, but got {top} instead.",
-            "top_logprobs",
-            "integer_above_max_value",
-        )
+    check_range("top_logprobs", top, TOP_LOGPROBS, "integer")
     if is_reasoning_model(model):
         raise unsupported("top_logprobs")
 
