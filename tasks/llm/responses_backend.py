@@ -82,7 +82,7 @@ class ResponsesBackend:
         self.name = name
         # What a poll or a stream resume asks to see beside the response: the server shows a response's
         # token log probabilities only to a read that includes them, whatever its create asked.
-        self._include: tuple[ResponseIncludable, ...] = (LOGPROBS,) if logprobs else ()
+        self._include: ResponseIncludable | None = LOGPROBS if logprobs else None
         self._refused_hint = refused_hint  # what to check when the server refuses our credentials
         self._creates = creates
         self._reads = reads
@@ -168,10 +168,10 @@ class ResponsesBackend:
         try:
             if self._wires is not None:
                 path = f"responses/{quote(response_id, safe='')}"
-                query = {"include[]": self._include[0]} if self._include else None
+                query = self._included() or None
                 answer, _ = await self._wires[1].call("GET", path, params=query, retries=self._retries)
                 return snapshot_of(answer)
-            include = list(self._include) if self._include else openai.omit
+            include = [self._include] if self._include else openai.omit
             raw = await self._reads.responses.with_raw_response.retrieve(response_id, include=include)
             return snapshot_of(await parsed(raw))
         except openai.OpenAIError as exc:
@@ -185,7 +185,7 @@ class ResponsesBackend:
             if self._wires is not None:
                 path = f"responses/{quote(response_id, safe='')}"
                 query = {"stream": "true", **({"starting_after": str(after)} if after >= 0 else {})}
-                query |= {"include[]": self._include[0]} if self._include else {}
+                query |= self._included()
                 opened = await self._wires[1].stream(
                     "GET", path, params=query, retries=self._retries, passable=_passable
                 )
@@ -195,7 +195,7 @@ class ResponsesBackend:
                     response_id,
                     stream=True,
                     starting_after=after if after >= 0 else openai.omit,
-                    include=list(self._include) if self._include else openai.omit,
+                    include=[self._include] if self._include else openai.omit,
                 )
                 _, stream = await sdk_answer(raw)
         except openai.OpenAIError as exc:
@@ -206,6 +206,10 @@ class ResponsesBackend:
             raise StreamUnavailableError(f"{response_id}: the server answered a stream resume without events")
         async for update in _updates(stream):
             yield update
+
+    def _included(self) -> dict[str, str]:
+        """The lean transport's query for what a read includes, as the SDK writes it (`include[]=...`)."""
+        return {"include[]": self._include} if self._include else {}
 
     async def cancel(self, response_id: str) -> Snapshot:
         try:

@@ -4,6 +4,7 @@ error. One reading for every backend and transport, so a row's record cannot dep
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, get_args
 
 from rowrelay.tasks.citations import Citation, distinct
@@ -89,10 +90,7 @@ def citations_of(response: Any) -> tuple[Citation, ...] | None:
         Citation(_field(note, "url"), _field(note, "title"))
         if _field(note, "type") == "url_citation"
         else Citation(file_id=_field(note, "file_id"), filename=_field(note, "filename"))
-        for item in _field(response, "output") or ()
-        if _field(item, "type") == "message"
-        for part in _field(item, "content") or ()
-        if _field(part, "type") == "output_text"
+        for part in _parts(response, "message", "content", "output_text")
         for note in _field(part, "annotations") or ()
         if _field(note, "type") in _SOURCES
     ]
@@ -104,10 +102,7 @@ def logprobs_of(response: Any) -> tuple[TokenLogprob, ...] | None:
     `message` output items, in order), when they were asked for; None when the response carries none."""
     entries = [
         entry
-        for item in _field(response, "output") or ()
-        if _field(item, "type") == "message"
-        for part in _field(item, "content") or ()
-        if _field(part, "type") == "output_text"
+        for part in _parts(response, "message", "content", "output_text")
         for entry in _field(part, "logprobs") or ()
     ]
     return token_logprobs(entries) or None
@@ -154,11 +149,16 @@ def _texts(response: Any, item_type: str, parts: str, part_type: str, field: str
     text, refusals and summaries are all read this way."""
     return [
         text
-        for item in _field(response, "output") or ()
-        if _field(item, "type") == item_type
-        for part in _field(item, parts) or ()
-        if _field(part, "type") == part_type and isinstance(text := _field(part, field), str)
+        for part in _parts(response, item_type, parts, part_type)
+        if isinstance(text := _field(part, field), str)
     ]
+
+
+def _parts(response: Any, item_type: str, parts: str, part_type: str) -> Iterator[Any]:
+    """Every `part_type` part in the `parts` list of every `item_type` output item, in order."""
+    for item in _field(response, "output") or ():
+        if _field(item, "type") == item_type:
+            yield from (part for part in _field(item, parts) or () if _field(part, "type") == part_type)
 
 
 def _field(value: Any, name: str) -> Any:
