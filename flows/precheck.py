@@ -113,11 +113,7 @@ def read_checked(request: BatchRequest) -> PreparedInput:
 
 def columns_asked(settings: Settings) -> tuple[str, ...]:
     """The result columns a run with these settings adds to its output (`results.asked_columns`)."""
-    return asked_columns(
-        summaries=settings.reasoning_summary is not None,
-        tools=settings.tools is not None,
-        logprobs=settings.logprobs is not None,
-    )
+    return asked_columns(settings)
 
 
 def check_fields(request: BatchRequest, prepared: PreparedInput) -> None:

@@ -246,15 +246,7 @@ def export(
         changed = changed_inputs(latest.select(["row_key", "input_hash"]), prepared.planned())
         if changed:
             fail(_changed_since(source, changed))
-        asked = (
-            ()
-            if record is None
-            else asked_columns(
-                summaries=record.reasoning_summary is not None,
-                tools=record.tools is not None,
-                logprobs=record.logprobs is not None,
-            )
-        )
+        asked = () if record is None else asked_columns(record)
         results = results_frame(latest.to_pandas(), prepared.keys, asked)
         if record is not None and record.output_schema is not None:
             from rowrelay.tasks.dataset.typed import with_typed_columns

@@ -109,7 +109,8 @@ def export_results(
 ) -> Path:
     """Write the input columns joined with each row's result (`rows`: the batch's state frame), in input
     order, atomically; with a structured-output schema, a typed column per top-level field too, and the
-    result columns the run asked for (`results.asked_columns`: reasoning summaries, tool calls)."""
+    result columns the run asked for (`results.asked_columns`: reasoning summaries, tool calls and
+    citations, token log probabilities)."""
     results = results_frame(rows, prepared.keys, asked)
     if output_schema is not None:
         results = with_typed_columns(results, output_schema)

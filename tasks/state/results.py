@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -69,12 +69,24 @@ _STORED_AS = {ANSWER_LOGPROB: "logprobs", TOKEN_LOGPROBS: "logprobs"}
 """Result columns derived from a state column of another name."""
 
 
-def asked_columns(*, summaries: bool, tools: bool, logprobs: bool) -> tuple[str, ...]:
+class Asks(Protocol):
+    """What a run asked that adds result columns: its settings, or the batch's `run.json` record."""
+
+    @property
+    def reasoning_summary(self) -> str | None: ...
+    @property
+    def tools(self) -> object: ...
+    @property
+    def logprobs(self) -> int | None: ...
+
+
+def asked_columns(asks: Asks) -> tuple[str, ...]:
     """The result columns an output has only when its batch asked for them (reasoning summaries; tool
     calls and citations; token log probabilities), after the others: every other batch's output keeps
     its shape."""
-    tool_columns, logprob_columns = (TOOL_CALLS, CITATIONS), (ANSWER_LOGPROB, TOKEN_LOGPROBS)
-    return (SUMMARY,) * summaries + tool_columns * tools + logprob_columns * logprobs
+    columns: tuple[str, ...] = (SUMMARY,) if asks.reasoning_summary is not None else ()
+    columns += (TOOL_CALLS, CITATIONS) if asks.tools is not None else ()
+    return columns + ((ANSWER_LOGPROB, TOKEN_LOGPROBS) if asks.logprobs is not None else ())
 
 
 def results_frame(

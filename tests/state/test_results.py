@@ -10,6 +10,7 @@ from rowrelay.tasks.citations import Citation, citations_text, distinct
 from rowrelay.tasks.dataset import RESULT_COLUMNS
 from rowrelay.tasks.state import StateTable, load, results_frame, results_frame_of
 from rowrelay.tasks.state.results import asked_columns
+from rowrelay.tasks.state.run_record import RunRecord
 from rowrelay.tasks.token_logprobs import TokenLogprob, logprobs_text
 from tests.support.state import FakeClock, rows
 
@@ -77,7 +78,9 @@ def test_citations_are_lists_and_an_answer_that_cites_nothing_has_an_empty_one(
             table.transition(key, "submitting")
         table.transition(KEYS[0], "completed", output_text="x", citations=citations_text([page, document]))
         table.transition(KEYS[1], "completed", output_text="y")
-    asked = asked_columns(summaries=False, tools=True, logprobs=False)
+    asked = asked_columns(
+        RunRecord(output="o", backend="b", model="m", mode="poll", tools=[{"type": "web_search"}])
+    )
     results = results_frame(load(batch_dir), KEYS, asked)
     assert list(results.columns[-2:]) == ["tool_calls", "citations"]
     listed = results["citations"].tolist()
@@ -115,7 +118,7 @@ def test_an_answers_log_probability_is_the_sum_of_its_tokens_and_its_tokens_a_li
             table.transition(key, "submitting")
         table.transition(KEYS[0], "completed", output_text="P2", logprobs=logprobs_text(tokens))
         table.transition(KEYS[1], "completed", output_text="P3")
-    asked = asked_columns(summaries=False, tools=False, logprobs=True)
+    asked = asked_columns(RunRecord(output="o", backend="b", model="m", mode="poll", logprobs=3))
     results = results_frame(load(batch_dir), KEYS, asked)
     assert list(results.columns[-2:]) == ["answer_logprob", "token_logprobs"]
     assert results["answer_logprob"].tolist()[0] == -0.75
