@@ -11,8 +11,8 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from rowrelay.tasks.emulator.jobs import Job
-from rowrelay.tasks.emulator.payloads import sse, stream_event
 from rowrelay.tasks.emulator.service import Emulator
+from rowrelay.tasks.emulator.stream_events import sse, stream_event
 from rowrelay.tasks.emulator.timeline import Record, finish_of
 
 _KEEPALIVE_SECONDS = 15.0
