@@ -42,18 +42,19 @@ class Job:
         return "in_progress" if elapsed < self.plan.work_time else self.plan.outcome
 
     def row(self, elapsed: float) -> dict[str, Any]:
-        return self.ended(self.status(elapsed)).row(elapsed)
+        prompt = prompt_of(self.kind, self.body)  # whole, while the job holds its request
+        return _row(self, self.status(elapsed), self.body.get("metadata") or {}, prompt)
 
-    def ended(self, status: str) -> EndedJob:
-        """This entry as the ledger keeps it once its response is forgotten, having ended as `status`."""
+    def ended(self, elapsed: float) -> EndedJob | None:
+        """This entry as the ledger keeps it once its response is forgotten, `elapsed` seconds after its
+        creation; None while its job still works or its create is on its way to an answer (its status is
+        then still to come, and the entry keeps everything it is computed from)."""
+        status = self.status(elapsed)
+        if self.answered is None or status not in TERMINAL:
+            return None
         metadata = self.body.get("metadata") or {}
         prompt = prompt_of(self.kind, self.body)[:PROMPT_KEPT]
         return EndedJob(self.id, self.kind, metadata, prompt, status, self.started, self.fault, self.answered)
-
-    def releasable(self, elapsed: float) -> bool:
-        """Whether its entry may shrink to an `EndedJob`: its response ended and its create was answered
-        or not, for good (a job still working, or a create still on its way, keeps everything)."""
-        return self.answered is not None and self.status(elapsed) in TERMINAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,15 +71,20 @@ class EndedJob:
     answered: bool | None
 
     def row(self, elapsed: float) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "status": self.final,
-            "metadata": self.metadata,
-            "prompt": self.prompt,
-            "answered": self.answered is True,
-            "fault": None if self.fault is None else str(self.fault),
-        }
+        return _row(self, self.final, self.metadata, self.prompt)
+
+
+def _row(job: Job | EndedJob, status: str, metadata: dict[str, Any], prompt: str) -> dict[str, Any]:
+    """A ledger entry as `/emulator/jobs` lists it."""
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "status": status,
+        "metadata": metadata,
+        "prompt": prompt,
+        "answered": job.answered is True,
+        "fault": None if job.fault is None else str(job.fault),
+    }
 
 
 def prompt_of(kind: JobKind, body: dict[str, Any]) -> str:

@@ -227,8 +227,8 @@ class Emulator:
         self.told_ended.pop(response_id, None)
         self._notify(response_id)
         job = self.jobs.get(response_id)
-        if isinstance(job, Job) and job.releasable(elapsed := self.clock.monotonic() - job.started):
-            self.jobs[response_id] = job.ended(job.status(elapsed))
+        if isinstance(job, Job) and (ended := job.ended(self.clock.monotonic() - job.started)) is not None:
+            self.jobs[response_id] = ended
 
     def _expired(self, record: Record) -> bool:
         retention = self.config.retention

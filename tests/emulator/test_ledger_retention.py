@@ -62,6 +62,10 @@ def test_a_forgotten_responses_body_plan_and_record_are_let_go() -> None:
             body = {"model": "gpt-4.1-mini", "input": f"{row} " + "x" * BIG, "metadata": {"row": str(row)}}
             emulator.settle(emulator.job(emulator.create(body, Faults(), background=True).id), answered=True)
         holding, _ = tracemalloc.get_traced_memory()
+        assert [len(job["prompt"]) for job in emulator.jobs_listing()][:2] == [
+            2 + BIG,
+            2 + BIG,
+        ]  # held: whole
         clock.advance(RETENTION + 2)
         emulator.sweep()
         gc.collect()
