@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,23 +114,22 @@ def test_the_record_has_no_field_for_a_secret() -> None:
     }
 
 
-@pytest.mark.parametrize("bad", ["2", -1, 21, 1.5, True])
-def test_the_logprobs_asked_round_trip_and_a_damaged_ask_is_named(tmp_path: Path, bad: object) -> None:
-    record = RunRecord(output="o", backend="b", model="m", mode="poll", logprobs=0)
+@pytest.mark.parametrize(
+    ("field", "good", "bad"),
+    [
+        *(("logprobs", 0, bad) for bad in ("2", -1, 21, 1.5, True)),  # 0 to 20 alternatives
+        *(("reading", 2, bad) for bad in ("2", 0, 1.5, True)),  # how the input was read: 1 or more
+    ],
+)
+def test_a_numbered_field_round_trips_and_a_damaged_one_is_named(
+    tmp_path: Path, field: str, good: int, bad: object
+) -> None:
+    given: dict[str, Any] = {field: good}
+    record = RunRecord(output="o", backend="b", model="m", mode="poll", **given)
     write_run_record(tmp_path, record)
     assert read_run_record(tmp_path) == record
-    (tmp_path / RUN_FILE).write_text(json.dumps({**dataclasses.asdict(record), "logprobs": bad}))
-    with pytest.raises(DamagedFileError, match=f"logprobs is {bad!r}"):
-        read_run_record(tmp_path)
-
-
-@pytest.mark.parametrize("bad", ["2", 0, 1.5, True])
-def test_the_inputs_reading_round_trips_and_a_damaged_one_is_named(tmp_path: Path, bad: object) -> None:
-    record = RunRecord(output="o", backend="b", model="m", mode="poll", reading=2)
-    write_run_record(tmp_path, record)
-    assert read_run_record(tmp_path) == record
-    (tmp_path / RUN_FILE).write_text(json.dumps({**dataclasses.asdict(record), "reading": bad}))
-    with pytest.raises(DamagedFileError, match=f"reading is {bad!r}"):
+    (tmp_path / RUN_FILE).write_text(json.dumps({**dataclasses.asdict(record), field: bad}))
+    with pytest.raises(DamagedFileError, match=f"{field} is {bad!r}"):
         read_run_record(tmp_path)
 
 
