@@ -19,6 +19,23 @@ from tests.support.logprobs import INCLUDE, check_logprobs, joined
 MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": PROMPT}]
 
 
+async def _streamed(client: AsyncOpenAI, spec: Spec, **fields: Any) -> list[dict[str, Any]]:
+    """The chunks of a streamed gpt-4.1 chat completion of PROMPT asking for logprobs, with `fields`
+    (usage included), each checked against the spec."""
+    stream = await client.chat.completions.create(
+        model="gpt-4.1",
+        messages=MESSAGES,
+        logprobs=True,
+        stream=True,
+        stream_options={"include_usage": True},
+        **fields,
+    )
+    chunks: list[dict[str, Any]] = [chunk.to_dict() async for chunk in stream]
+    for chunk in chunks:
+        spec.check("CreateChatCompletionStreamResponse", chunk)
+    return chunks
+
+
 async def _completion(client: AsyncOpenAI, spec: Spec, **fields: Any) -> dict[str, Any]:
     """A gpt-4.1 chat completion of PROMPT with `fields`, checked against the spec and parsed by the SDK."""
     fields = {"model": "gpt-4.1", "messages": MESSAGES, **fields}
@@ -75,17 +92,7 @@ async def test_a_function_call_has_no_tokens_to_list(client: AsyncOpenAI, spec: 
 
 async def test_each_streamed_chunk_carries_its_own_tokens(client: AsyncOpenAI, spec: Spec) -> None:
     whole = await _completion(client, spec, logprobs=True, top_logprobs=3)
-    stream = await client.chat.completions.create(
-        model="gpt-4.1",
-        messages=MESSAGES,
-        logprobs=True,
-        top_logprobs=3,
-        stream=True,
-        stream_options={"include_usage": True},
-    )
-    chunks: list[dict[str, Any]] = [chunk.to_dict() async for chunk in stream]
-    for chunk in chunks:
-        spec.check("CreateChatCompletionStreamResponse", chunk)
+    chunks = await _streamed(client, spec, top_logprobs=3)
     first, *middle, last = [chunk["choices"][0] for chunk in chunks]
     assert first["delta"]["content"] == ""
     assert first["logprobs"] == {"content": [], "refusal": None}
@@ -103,18 +110,7 @@ async def test_a_streamed_refusal_carries_each_chunks_tokens_under_refusal(
     client: AsyncOpenAI, spec: Spec
 ) -> None:
     """The refusal's deltas end inside its text, which is cut four characters a token: a cut gives way."""
-    stream = await client.chat.completions.create(
-        model="gpt-4.1",
-        messages=MESSAGES,
-        logprobs=True,
-        top_logprobs=1,
-        stream=True,
-        stream_options={"include_usage": True},
-        extra_headers={"x-emulator-fault": "refusal"},
-    )
-    chunks: list[dict[str, Any]] = [chunk.to_dict() async for chunk in stream]
-    for chunk in chunks:
-        spec.check("CreateChatCompletionStreamResponse", chunk)
+    chunks = await _streamed(client, spec, top_logprobs=1, extra_headers={"x-emulator-fault": "refusal"})
     middle = [chunk["choices"][0] for chunk in chunks[1:-1]]
     assert len(middle) > 1
     for choice in middle:
