@@ -14,6 +14,7 @@ import pytest
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from rowrelay.tasks.llm import BackendRefusedError
 from rowrelay.tasks.state import load
+from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
 from tests.support.runs import run_batch
 
 ROWS = 8
@@ -102,3 +103,21 @@ async def test_a_batch_that_asks_for_none_keeps_none(tmp_path: Path) -> None:
         await run_batch(emu, tmp_path / "batch", rows=ROWS)
         assert all("top_logprobs" not in job.body for job in map(emu.emulator.job, emu.emulator.jobs))
     assert load(tmp_path / "batch")["logprobs"].isna().all()
+
+
+@pytest.mark.parametrize("mode", ["poll", "stream"])
+async def test_a_row_whose_create_answer_is_lost_spends_an_attempt_and_counts_its_job(
+    tmp_path: Path, mode: str
+) -> None:
+    """A gateway loses a third of the creates' answers after their jobs started: each such job is
+    counted on its row as a possible duplicate, within its attempts, never paid silently."""
+    config = EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"), gateway_error_rate=0.35, seed=9)
+    with running_emulator(config) as emu:
+        await run_batch(emu, tmp_path / "batch", rows=20, mode=mode, logprobs=2, max_attempts=3)
+        jobs, unanswered = jobs_of(emu.url)
+    frame = load(tmp_path / "batch")
+    assert sum(unanswered.values()) > 0  # answers were lost: the guarantee was exercised
+    assert_every_job_is_paid_for(frame, jobs, unanswered)
+    assert int(frame["orphans"].sum()) == sum(unanswered.values())
+    completed = frame[frame["status"] == "completed"]
+    assert completed["logprobs"].notna().all()  # rows sent again keep their answer's tokens
