@@ -128,7 +128,7 @@ def check_fields(request: BatchRequest, prepared: PreparedInput) -> None:
     schema = request.output_schema
     if schema is None:
         return
-    clashes = field_clashes(schema.schema, [*map(str, prepared.frame.columns), "row_index", *RESULT_COLUMNS])
+    clashes = field_clashes(schema.schema, [*map(str, prepared.frame.columns), "row_index", *added])
     if clashes:
         raise UsageError(
             f"--schema {schema.source!r}: field(s) {', '.join(clashes)} are named like input or result "

@@ -556,6 +556,24 @@ def test_schema_fields_named_like_input_columns_are_refused(case: Case) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [(("--tools", "web_search"), "citations"), (("--logprobs", "2"), "answer_logprob")],
+)
+def test_schema_fields_named_like_a_column_the_run_asked_for_are_refused(
+    case: Case, options: tuple[str, ...], field: str
+) -> None:
+    """A typed column named like a column the run asks for (tool calls and citations, token log
+    probabilities) would have overwritten it in the output, after every row was paid for."""
+    path = case.tmp / "clash.json"
+    schema = {"type": "object", "properties": {field: {"type": "string"}}, "required": [field]}
+    path.write_text(json.dumps({**schema, "additionalProperties": False}))
+    assert case.refuse("--schema", str(path), *options) == (
+        f"error: --schema {str(path)!r}: field(s) {field} are named like input or result columns; "
+        "rename them in the schema"
+    )
+
+
 def test_a_dask_scheduler_that_does_not_answer_is_refused(case: Case) -> None:
     from rowrelay.flows.detached import free_port
 
