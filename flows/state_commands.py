@@ -251,7 +251,7 @@ def export(
         if record is not None and record.output_schema is not None:
             from rowrelay.tasks.dataset.typed import with_typed_columns
 
-            results = with_typed_columns(results, record.output_schema)
+            results = with_typed_columns(results, record.output_schema, last=asked)
         path = write_output(prepared.frame, results, output)
     except StateError as exc:
         fail(state_problem(exc, state))

@@ -113,5 +113,5 @@ def export_results(
     citations, token log probabilities)."""
     results = results_frame(rows, prepared.keys, asked)
     if output_schema is not None:
-        results = with_typed_columns(results, output_schema)
+        results = with_typed_columns(results, output_schema, last=asked)
     return write_output(prepared.frame, results, output)

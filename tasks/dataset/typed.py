@@ -75,9 +75,12 @@ def _holds_json(kind: pa.DataType) -> bool:
     return False
 
 
-def with_typed_columns(results: pd.DataFrame, schema: Mapping[str, Any]) -> pd.DataFrame:
-    """`results` (a `results_frame`) with the schema's typed columns after its own, as Arrow-backed
-    pandas columns, so Parquet keeps their types and nulls."""
+def with_typed_columns(
+    results: pd.DataFrame, schema: Mapping[str, Any], last: Sequence[str] = ()
+) -> pd.DataFrame:
+    """`results` (a `results_frame`) with the schema's typed columns after its own but `last` (the
+    columns the run asked for, which end every output), as Arrow-backed pandas columns, so Parquet keeps
+    their types and nulls."""
     import pandas as pd
 
     completed = (results["rowrelay_status"] == "completed").tolist()
@@ -86,7 +89,8 @@ def with_typed_columns(results: pd.DataFrame, schema: Mapping[str, Any]) -> pd.D
         name: pd.Series(array, index=results.index, dtype=pd.ArrowDtype(array.type))
         for name, array in columns.items()
     }
-    return results.assign(**typed)
+    own = [name for name in results.columns if name not in last]
+    return results.assign(**typed)[[*own, *typed, *last]]
 
 
 def _properties(schema: Mapping[str, Any]) -> dict[str, Any]:

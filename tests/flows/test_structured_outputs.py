@@ -146,3 +146,21 @@ async def test_a_json_schema_dict_from_python_works_too(
     output = pd.read_parquet(result.output)
     assert set(output["priority"]) <= {"P1", "P2", "P3", "P4"}
     assert output["summary"].str.len().min() > 0
+
+
+async def test_typed_columns_follow_the_results_and_the_asked_columns_end_the_output(
+    prefect_api: str, tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    """With a schema and `--logprobs` (a column the run asks for), the typed fields come right after the
+    result columns and the asked ones end the output, as the README says, in the run's output and in
+    `rowrelay export`'s alike."""
+    from rowrelay.flows.batch import run_batch
+    from rowrelay.flows.state_commands import export
+
+    source = write_tickets(tmp_path / "tickets.csv", 3)
+    result = await run_batch(str(source), **flow_args(tmp_path, emulator, logprobs=1))
+    columns = list(pd.read_parquet(result.output).columns)
+    after_cost = columns[columns.index("cost_usd") + 1 :]
+    assert after_cost == [*COLUMN_TYPES, "answer_logprob", "token_logprobs"]
+    export(tmp_path / "state", output=tmp_path / "again.parquet")
+    assert list(pd.read_parquet(tmp_path / "again.parquet").columns) == columns
