@@ -16,6 +16,7 @@ depend on it: a batch planned by an earlier release is resumed with the reading 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -65,9 +66,28 @@ def _separator(path: Path) -> str:
     return found[0] if len(found) == 1 else ","
 
 
+_RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+"""pandas' words for a row with more fields than the rows before it."""
+
+
 def _read_csv(path: Path, separator: str | None = None) -> pd.DataFrame:
     separator = separator or _separator(path)
-    frame = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, na_values=[""])
+    quote = f'quote a value that holds {separator!r} ("hello{separator} world"), or name every column '
+    quote += "in the header"
+    try:
+        frame = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, na_values=[""])
+    except pd.errors.ParserError as exc:
+        ragged = _RAGGED.search(str(exc))
+        if ragged is None:
+            raise
+        expected, line, saw = ragged.groups()
+        raise ValueError(f"line {line} has {saw} fields where the header names {expected}: {quote}") from exc
+    if not isinstance(frame.index, pd.RangeIndex):
+        # pandas takes a first row with one field more than the header for a file whose rows start with
+        # an index, and read every value one column to the left: each row's prompt was its neighbour's.
+        columns = len(frame.columns)
+        header = f"{columns} column{'' if columns == 1 else 's'}"
+        raise ValueError(f"its first row has more fields than the header's {header}: {quote}")
     # pandas renames a repeated header ('text', 'text.1'), so a file whose header named a column twice
     # was read as if it had not (the output's header said 'text.1'): its own names go back, and
     # `read_input` refuses them as for any input. Unnamed columns are left to pandas' 'Unnamed: N'.

@@ -168,6 +168,32 @@ def test_a_csv_in_a_spreadsheets_code_page_is_refused_saying_how_to_save_it(tmp_
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "separator", "problem"),
+    [
+        # every row one field over: pandas read the first field as an index, each value one column left
+        (
+            "id,body\n1,hello,EXTRA\n2,bye,MORE\n",
+            ",",
+            "its first row has more fields than the header's 2 columns",
+        ),
+        ("body\nhello, world\nbye\n", ",", "its first row has more fields than the header's 1 column"),
+        ("id;body\n1;fine\n2;a;b\n", ";", "line 3 has 3 fields where the header names 2"),
+    ],
+)
+def test_rows_with_more_fields_than_the_header_are_refused_saying_to_quote(
+    tmp_path: Path, text: str, separator: str, problem: str
+) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text(text)
+    with pytest.raises(UsageError) as refused:
+        read_input(path)
+    assert str(refused.value) == (
+        f"cannot read {path} as csv: {problem}: quote a value that holds {separator!r} "
+        f'("hello{separator} world"), or name every column in the header'
+    )
+
+
 def test_bad_json_line_is_named(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_text('{"id": 1}\n{"id": 2\n')
