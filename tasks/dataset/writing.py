@@ -134,9 +134,12 @@ def _write_csv(frame: pd.DataFrame, path: Path, separator: str = ",") -> None:
 
 
 def _json_default(value: object) -> object:
-    """What orjson cannot encode itself: missing markers → null, dates → ISO 8601, anything else → text."""
+    """What orjson cannot encode itself: missing markers → null, dates → ISO 8601, NumPy arrays of
+    objects (pandas' Parquet lists) → JSON arrays, anything else → text."""
     if value is pd.NA or value is pd.NaT:
         return None
+    if isinstance(value, np.ndarray):  # orjson takes numeric arrays only; it calls this again inside
+        return value.tolist()
     if isinstance(value, date):  # includes pandas Timestamps, which orjson does not take natively
         return value.isoformat()
     return str(value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
@@ -224,6 +225,21 @@ def test_csv_writes_an_inputs_nested_values_as_json(tmp_path: Path, results: pd.
     assert pd.isna(written["tags"][2])
     assert written["meta"].tolist() == ['{"lang": "en"}', '{"lang": "fr"}', '{"lang": null}']
     assert written["text"].tolist() == ["x", "y", "z"]
+
+
+def test_jsonl_writes_numpy_arrays_as_json_arrays(tmp_path: Path, results: pd.DataFrame) -> None:
+    """A DataFrame's cells may hold NumPy arrays (pandas reads Parquet lists so), of objects too, and
+    inside dicts: JSON arrays, not their text (`"['x' 'y']"`)."""
+    frame = pd.DataFrame(
+        {
+            "tags": pd.Series([np.array(["x", "y"], dtype=object), None, np.array([], dtype=object)]),
+            "meta": [{"k": 1, "l": np.array(["u"], dtype=object)}, None, {"k": 2, "l": np.array([1.5])}],
+        }
+    )
+    lines = write_output(frame, results, tmp_path / "out.jsonl").read_text().splitlines()
+    records = [orjson.loads(line) for line in lines]
+    assert [r["tags"] for r in records] == [["x", "y"], None, []]
+    assert [r["meta"] for r in records] == [{"k": 1, "l": ["u"]}, None, {"k": 2, "l": [1.5]}]
 
 
 def test_csv_writes_typed_and_untyped_nested_values_alike(tmp_path: Path, results: pd.DataFrame) -> None:
