@@ -28,13 +28,15 @@ _INTERRUPTED = {
 
 @dataclass(frozen=True)
 class Cancelled:
-    """What a cancellation did: responses cancelled, those it could not reach (the last error), and those
-    it never settled because it was itself stopped (`left`: a second Ctrl-C while it cancelled)."""
+    """What a cancellation did: responses cancelled, those it could not reach (the last error), those
+    it never settled because it was itself stopped (`left`: a second Ctrl-C while it cancelled), and
+    those that had ended before their cancel reached them (`ended`: recorded as they ended)."""
 
     cancelled: int = 0
     unreached: int = 0
     last_error: str | None = None
     left: int = 0
+    ended: int = 0
 
     def __add__(self, other: Cancelled) -> Cancelled:
         return Cancelled(
@@ -42,6 +44,7 @@ class Cancelled:
             self.unreached + other.unreached,
             other.last_error or self.last_error,
             self.left + other.left,
+            self.ended + other.ended,
         )
 
     def unreached_problem(self) -> str:
@@ -61,12 +64,23 @@ process cancelled, and could not; set it before the flow."""
 
 def said_on_stop(stops: list[Cancelled]) -> str:
     """What the runners that stopped did to the batch's work on the server, in a few words: '10 in-flight
-    responses were cancelled', or '8 ..., but 2 rows could not be cancelled (last: ...): ...'."""
+    responses were cancelled', '8 ..., but 2 rows could not be cancelled (last: ...): ...', or '149
+    in-flight responses had ended before their cancel reached them (kept as they ended)'."""
     total = sum(stops, Cancelled())
-    if not total.cancelled and not total.unreached and not total.left:
+    if not (total.cancelled or total.unreached or total.left or total.ended):
         return "nothing was in flight"
     one = total.cancelled == 1
     said = f"{total.cancelled:,} in-flight response{'' if one else 's'} {'was' if one else 'were'} cancelled"
+    if total.ended:
+        # Said, not left out: after "cancelling 149 in-flight responses", "nothing was in flight" read
+        # as a contradiction when all 149 had ended while the run stopped.
+        alone = total.ended == 1
+        it, they = ("it", "it") if alone else ("them", "they")
+        ended = f"had ended before the cancel reached {it} (kept as {they} ended)"
+        if total.cancelled:
+            said = f"{said}; {total.ended:,} {ended}"
+        else:
+            said = f"{total.ended:,} in-flight response{'' if alone else 's'} {ended}"
     if total.unreached:
         said = f"{said}, but {total.unreached_problem()}"
     if total.left:
@@ -86,10 +100,11 @@ class CancelTally:
     settled: int = 0  # answered either way: cancelled, ended before the cancel, or gone
     unreached: int = 0
     last_error: str | None = None
+    ended: int = 0  # had ended before the cancel reached them
 
     def so_far(self) -> Cancelled:
         left = self.asked - self.settled - self.unreached
-        return Cancelled(self.cancelled, self.unreached, self.last_error, left)
+        return Cancelled(self.cancelled, self.unreached, self.last_error, left, self.ended)
 
 
 async def cancel_in_flight(
@@ -140,6 +155,7 @@ async def cancel_in_flight(
             tally.cancelled += 1
             table.transition(key, "cancelled", **(_INTERRUPTED if stopping else _ASKED))
         elif snapshot.terminal:
+            tally.ended += 1
             table.transition(key, snapshot.status, output_text=snapshot.output_text)
         tally.settled += 1
 

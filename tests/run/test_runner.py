@@ -252,6 +252,44 @@ async def test_a_run_stopped_again_while_it_cancels_stops_cancelling_and_says_wh
     ]
 
 
+async def test_a_stopped_run_says_the_responses_that_ended_before_their_cancel_reached_them(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Responses that end while their run stops answer the cancel with how they ended. Those used to go
+    unsaid, so after `cancelling 149 in-flight responses` the closing line read `nothing was in flight`.
+    They are kept as they ended, and said so."""
+    rows = 40
+    clock = ManualClock()  # the jobs end when the test moves it
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:30")), clock=clock) as emu:
+        table = new_table(tmp_path / "batch", rows)
+        session = open_session(settings_for(emu, max_in_flight=rows, poll_streams=0), table, prompts(rows))
+        background = session.runner.driver.context.background
+        assert background is not None
+
+        async def never_looks(response_id: str) -> Snapshot:  # the run has not looked again yet
+            await asyncio.Event().wait()
+            raise AssertionError("unreachable")
+
+        background.retrieve = never_looks  # type: ignore[method-assign]
+        with caplog.at_level(logging.WARNING, logger="rowrelay.runner"):
+            async with running(session, table) as run:
+                queued = reading(lambda: sum(r["status"] == "queued" for r in emu.emulator.listing()))
+                await eventually(queued, lambda n: n == rows)
+                clock.advance(31)
+                ended = reading(lambda: sum(r["status"] == "completed" for r in emu.emulator.listing()))
+                await eventually(ended, lambda n: n == rows)
+                run.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await run
+    assert set(load(tmp_path / "batch")["status"]) == {"completed"}
+    said = [r.getMessage() for r in caplog.records if r.name == "rowrelay.runner"]
+    assert said == [
+        "run cancelled: cancelling 40 in-flight responses on the server; stopping again leaves the rest "
+        "running",
+        "run cancelled: 40 in-flight responses had ended before the cancel reached them (kept as they ended)",
+    ]
+
+
 async def test_a_signal_raised_inside_a_rows_poll_stops_the_run_and_cancels_its_work(tmp_path: Path) -> None:
     """Prefect turns SIGTERM into `TerminationSignal`, raised wherever the main thread is when it lands;
     that may be inside a row's poll (a socket write, a JSON parse) rather than the event loop. The run
