@@ -226,6 +226,17 @@ class Settings(BaseSettings):
     )
     shard_size: int = Field(1000, ge=1, description="Rows per Prefect shard task (never one task per row).")
 
+    @field_validator("model")
+    @classmethod
+    def _a_model_name(cls, value: str) -> str:
+        """Checked before anything starts: a blank name was sent with every create, and refused by the
+        server only once the emulator or Prefect had been started and the state written."""
+        if not value or value != value.strip() or any(c.isspace() for c in value):
+            raise ValueError(
+                f"must be a model's (or Azure deployment's) name, without spaces (got {value!r})"
+            )
+        return value
+
     @field_validator("tools")
     @classmethod
     def _canonical_tools(cls, value: str | None) -> str | None:

@@ -17,6 +17,11 @@ from rowrelay.tasks.settings import load_settings
         ({"request_timeout": 0}, "--request-timeout: must be more than 0.0 (got 0)"),
         ({"mode": "nope"}, "--mode: must be 'poll' or 'stream' (got 'nope')"),
         ({"max_attempts": "three"}, "--max-attempts: must be a whole number (got 'three')"),
+        ({"model": ""}, "--model: must be a model's (or Azure deployment's) name, without spaces (got '')"),
+        (
+            {"model": "gpt 4"},
+            "--model: must be a model's (or Azure deployment's) name, without spaces (got 'gpt 4')",
+        ),
     ],
 )
 def test_a_bad_override_names_its_option(overrides: dict[str, object], message: str) -> None:
