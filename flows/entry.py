@@ -45,14 +45,31 @@ def _ran_a_batch() -> bool:
 
 
 def run_command() -> int:
-    """The CLI on `sys.argv`, to its exit code."""
+    """The CLI on `sys.argv`, to its exit code. A usage error (an unknown option or command, a value of
+    the wrong kind) is one line, as every other refusal is, not click's usage box."""
+    import typer
+
+    # Typer (0.26+) raises its own copy of click's errors, not exported: a usage error's words and
+    # context are all this reads of them.
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+
     from rowrelay.flows.cli import app
 
     try:
-        app()
+        result = app(standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        exc.show()  # the help, as `rowrelay` alone asks for
+        return exc.exit_code
+    except UsageError as exc:
+        where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+        print(f"error: {exc.format_message()}{where}", file=sys.stderr)
+        return exc.exit_code
+    except typer.Abort:
+        print("Aborted!", file=sys.stderr)
+        return 1
     except SystemExit as exc:
         return _exit_status(exc.code)
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 def finish(code: int) -> NoReturn:

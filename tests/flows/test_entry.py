@@ -40,3 +40,30 @@ def test_the_entry_point_exits_with_the_commands_code_after_its_output_and_atexi
 ) -> None:
     done = _rowrelay(args, tmp_path)
     assert (done.returncode, done.stdout, done.stderr) == (code, stdout.format(home=tmp_path), stderr)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["run", "x.csv", "--bogus"], "error: No such option: --bogus (see rowrelay run --help)"),
+        (
+            ["run", "x.csv", "--rpm", "abc"],
+            "error: Invalid value for '--rpm': Input should be a valid integer, unable to parse string as an "
+            "integer (see rowrelay run --help)",
+        ),
+        (["nosuch"], "error: No such command 'nosuch'. (see rowrelay --help)"),
+        (["status", "--bogus"], "error: No such option: --bogus (see rowrelay status --help)"),
+    ],
+)
+def test_a_usage_error_is_one_line_and_exit_2(tmp_path: Path, args: list[str], said: str) -> None:
+    """An unknown option or command, or a value of the wrong kind, is refused as every other bad option
+    is: one line, exit 2 (it was click's usage box: five lines and a frame)."""
+    done = _rowrelay(args, tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", f"{said}\natexit ran\n")
+
+
+def test_the_command_alone_shows_its_help(tmp_path: Path) -> None:
+    done = _rowrelay([], tmp_path)
+    assert done.returncode == 2
+    assert "Usage: rowrelay [OPTIONS] COMMAND [ARGS]..." in done.stdout + done.stderr
+    assert "error:" not in done.stdout + done.stderr
