@@ -11,6 +11,7 @@ endpoint that created it (the state table's `endpoint` column), reached with the
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -18,9 +19,12 @@ from pathlib import Path
 
 from rowrelay.tasks.errors import LeaseHeldError, UsageError
 from rowrelay.tasks.llm import make_backend
+from rowrelay.tasks.llm.structured import load_output_schema
 from rowrelay.tasks.records import HOLDING_TOKEN
 from rowrelay.tasks.run import Cancelled, cancel_in_flight
+from rowrelay.tasks.run.cancel import end_recorder
 from rowrelay.tasks.run.endpoints import load_endpoints
+from rowrelay.tasks.run.spend import Spend
 from rowrelay.tasks.settings import Settings, load_settings
 from rowrelay.tasks.state import RunRecord, StateTable, read_run_record
 
@@ -43,8 +47,12 @@ async def cancel_batch_async(
     record = read_run_record(state_dir)
     if record is None:
         raise UsageError(f"{state_dir}: this batch never ran, so nothing is in flight")
-    settings = load_settings(backend=record.backend, base_url=record.base_url, model=record.model)
+    tools = None if record.tools is None else json.dumps(record.tools)
+    settings = load_settings(
+        backend=record.backend, base_url=record.base_url, model=record.model, tools=tools
+    )
     endpoints = _endpoints(record, settings)
+    schema = None if record.output_schema is None else load_output_schema(record.output_schema)
     cancelled = Cancelled()
     with await _open_when_free(state_dir, lease_wait, sleep, clock) as table:
         created_on = table.columns(HOLDING_TOKEN, ("row_key", "endpoint")).to_pylist()
@@ -60,8 +68,13 @@ async def cancel_batch_async(
         for name, keys in on.items():
             where = endpoints[name]
             backend = make_backend(where, base_url=where.base_url)
+            # A response found ended is recorded as a poll would: priced, its answer checked.
+            spend = Spend.open(where, pricing_only=True)
+            record_end = end_recorder(table, spend, max_attempts=where.max_attempts, output_schema=schema)
             try:
-                cancelled += await cancel_in_flight(table, backend, keys, stopping=stopping)
+                cancelled += await cancel_in_flight(
+                    table, backend, keys, record_end=record_end, stopping=stopping
+                )
             finally:
                 await backend.aclose()
     return cancelled

@@ -15,7 +15,11 @@ from dataclasses import dataclass
 
 from rowrelay.tasks.errors import ResponseGoneError, TransientError
 from rowrelay.tasks.llm import Backend, Snapshot, in_background
+from rowrelay.tasks.llm.structured import OutputSchema
 from rowrelay.tasks.records import HOLDING_TOKEN, rows
+from rowrelay.tasks.run.context import now
+from rowrelay.tasks.run.record import ended
+from rowrelay.tasks.run.spend import Spend
 from rowrelay.tasks.state import StateTable
 
 CANCEL_CONCURRENCY = 32
@@ -24,6 +28,26 @@ _INTERRUPTED = {
     "error_type": "interrupted",
     "error_message": "cancelled as its run stopped; the next run sends it again if it has attempts left",
 }
+
+
+EndRecorder = Callable[[str, Snapshot], None]
+"""Records a response its cancel found ended, as a poll that found it so would: its usage, cost, error,
+and its answer checked (a refusal, or one that breaks the schema, fails the row)."""
+
+
+def end_recorder(
+    table: StateTable, spend: Spend, *, max_attempts: int, output_schema: OutputSchema | None
+) -> EndRecorder:
+    """An `EndRecorder` for a cancel without a run (`rowrelay cancel`): priced by `spend`."""
+
+    def record_end(key: str, snapshot: Snapshot) -> None:
+        change = ended(
+            snapshot, table.get(key), now(), max_attempts=max_attempts, output_schema=output_schema,
+            cost=spend.cost_of(snapshot),
+        )  # fmt: skip
+        table.transition(key, change.status, **change.fields)
+
+    return record_end
 
 
 @dataclass(frozen=True)
@@ -112,6 +136,7 @@ async def cancel_in_flight(
     backend: Backend,
     scope: Collection[str] | None = None,
     *,
+    record_end: EndRecorder,
     stopping: bool = False,
     tally: CancelTally | None = None,
     starting: Callable[[int], None] | None = None,
@@ -119,7 +144,9 @@ async def cancel_in_flight(
     """Cancel every in-flight background response of the batch on the server; record the outcome.
 
     Cancellation is best effort and races completion: a response that finished before the cancel
-    reached it stays what it became (the server answers with its final state), and is recorded so.
+    reached it stays what it became (the server answers with its final state), and is recorded so, by
+    `record_end` (its tokens, cost, error; once, as the status and text alone, which left a completed
+    row unpriced and a broken structured answer passed as completed).
     `stopping`: the cancel comes from a run that was stopped (Ctrl-C, SIGTERM, a flow cancellation),
     which cuts its rows' work short without giving up on them, so the next run sends them again (each
     create counted against the row's attempts); a cancel asked for (`rowrelay cancel`) ends them.
@@ -156,7 +183,7 @@ async def cancel_in_flight(
             table.transition(key, "cancelled", **(_INTERRUPTED if stopping else _ASKED))
         elif snapshot.terminal:
             tally.ended += 1
-            table.transition(key, snapshot.status, output_text=snapshot.output_text)
+            record_end(key, snapshot)
         tally.settled += 1
 
     await asyncio.gather(*(one(key) for key in keys))

@@ -62,7 +62,7 @@ class RowDriver:
                     pace.waiting -= 1
                 live = None
                 if snapshot is not None:
-                    self._record(key, snapshot)
+                    self.record_end(key, snapshot)
             elif wants_submit(row, self.context.policy):
                 pace.sending += 1
                 try:
@@ -78,7 +78,7 @@ class RowDriver:
                     after = table.get(key)
                     self.context.spend.sent(key, after.status, after.error_type)
                 if isinstance(outcome, Snapshot):
-                    self._record(key, outcome)
+                    self.record_end(key, outcome)
                 elif outcome == "retry":
                     transient += 1
                     await self.context.sleep(backoff(transient))
@@ -87,9 +87,9 @@ class RowDriver:
             else:
                 return
 
-    def _record(self, key: str, snapshot: Snapshot) -> None:
+    def record_end(self, key: str, snapshot: Snapshot) -> None:
         """Record a terminal snapshot, and learn from a completion: its latency, its output size and what
-        its attachments cost."""
+        its attachments cost. Also how a stopping run records a response its cancel found ended."""
         context, row, moment = self.context, self.context.table.get(key), now()
         waiter = self._waiter
         finished = None if waiter is None else waiter.finished_after.pop(key, None)

@@ -145,7 +145,13 @@ class BatchRunner:
         tally = CancelTally()
         cancelling = asyncio.ensure_future(
             cancel_in_flight(
-                context.table, context.backend, scope, stopping=True, tally=tally, starting=starting
+                context.table,
+                context.backend,
+                scope,
+                record_end=self.driver.record_end,
+                stopping=True,
+                tally=tally,
+                starting=starting,
             )
         )
         try:

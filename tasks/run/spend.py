@@ -92,9 +92,12 @@ class Spend:
         self._rates = self.prices.rates(self.provider, self.model, self.tier)  # once: admit is hot
 
     @classmethod
-    def open(cls, settings: Settings, *, spent: float = 0.0, priced_rows: int = 0) -> Spend:
-        """The run's spend, from its settings; refuses a cap on a model with no known price."""
-        problem = cap_problem(settings)
+    def open(
+        cls, settings: Settings, *, spent: float = 0.0, priced_rows: int = 0, pricing_only: bool = False
+    ) -> Spend:
+        """The run's spend, from its settings; refuses a cap on a model with no known price. With
+        `pricing_only`, what prices responses outside a run (`rowrelay cancel`): no cap at all."""
+        problem = None if pricing_only else cap_problem(settings)
         if problem is not None:
             raise UsageError(problem)
         prices = load_prices(settings.prices)
@@ -103,7 +106,7 @@ class Spend:
             provider_of(settings.backend),
             settings.model,
             settings.service_tier or "default",
-            settings.max_cost,
+            None if pricing_only else settings.max_cost,
             spent,
             priced_rows,
             tool_fees=fees_of_run(prices, tool_list(settings.tools), settings.model),

@@ -18,6 +18,8 @@ from rowrelay.tasks.run import Cancelled
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import RunRecord, StateTable, load, write_run_record
 from tests.support.cli import rowrelay
+from tests.support.clock import ManualClock
+from tests.support.inspection import eventually, reading
 from tests.support.state import FakeClock
 from tests.support.tickets import TEMPLATE, write_tickets
 
@@ -134,3 +136,37 @@ async def test_the_cancel_command_says_which_responses_it_could_not_reach_and_ex
     frame = load(state)
     assert set(frame["status"]) <= {"queued", "in_progress"}
     assert frame["response_id"].notna().all()
+
+
+@pytest.mark.parametrize(
+    ("faults", "status", "error_type"),
+    [
+        ({}, "completed", None),
+        ({"refusal_rate": 1.0}, "failed", "refusal"),
+        ({"fail_rate": 1.0}, "failed", "response_failed"),
+    ],
+)
+async def test_responses_a_cancel_finds_ended_are_recorded_as_a_poll_would_record_them(
+    tmp_path: Path, faults: dict[str, float], status: str, error_type: str | None
+) -> None:
+    """A response that ended before its cancel reached it answers the cancel with how it ended. It was
+    recorded as its status and text alone: a completed row with no tokens or cost, a failed one with no
+    error, a refusal passed as an answer. It is recorded as a poll would: priced, its answer checked."""
+    state, clock = tmp_path / "state", ManualClock()
+    config = EmulatorConfig(latency=LatencySpec.parse("fixed:30"), **faults)  # type: ignore[arg-type]
+    with running_emulator(config, clock=clock) as emu:
+        (await _batch_in_flight(state, emu, rows=3)).close()
+        clock.advance(31)
+        ended = reading(lambda: {r["status"] for r in emu.emulator.listing()})
+        await eventually(ended, lambda statuses: statuses <= {"completed", "failed"})
+        assert await cancel_batch_async(state) == Cancelled(ended=3)
+    frame = load(state)
+    assert set(frame["status"]) == {status}
+    errors = frame["error_type"]
+    assert errors.isna().all() if error_type is None else set(errors) == {error_type}
+    if faults.get("fail_rate"):
+        assert frame["error_message"].notna().all()
+    else:  # an answer, paid for: its tokens and cost on the row
+        assert frame["input_tokens"].gt(0).all()
+        assert frame["output_tokens"].gt(0).all()
+        assert frame["cost_usd"].gt(0).all()

@@ -281,7 +281,11 @@ async def test_a_stopped_run_says_the_responses_that_ended_before_their_cancel_r
                 run.cancel()
                 with pytest.raises(asyncio.CancelledError):
                     await run
-    assert set(load(tmp_path / "batch")["status"]) == {"completed"}
+    frame = load(tmp_path / "batch")
+    assert set(frame["status"]) == {"completed"}
+    # recorded as a poll would: the answer's tokens and cost on its row
+    assert frame["output_tokens"].gt(0).all()
+    assert frame["cost_usd"].gt(0).all()
     said = [r.getMessage() for r in caplog.records if r.name == "rowrelay.runner"]
     assert said == [
         "run cancelled: cancelling 40 in-flight responses on the server; stopping again leaves the rest "
