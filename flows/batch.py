@@ -80,7 +80,12 @@ class BatchResult:
         return {status: n - self.held_back.get(status, 0) for status, n in self.counts.items()}
 
 
-@flow(name="rowrelay-batch", log_prints=False, on_cancellation=[cancel_on_the_server])
+# Parameters are not validated by Prefect: `BatchRequest.build` checks every one, in the CLI's one line
+# (`UsageError: --rpm: must be a whole number (got 'fast')`), where Prefect's check refused a `Path` for
+# `state` and said a wrong value with the whole DataFrame and every parameter, as a failed flow run.
+@flow(
+    name="rowrelay-batch", log_prints=False, on_cancellation=[cancel_on_the_server], validate_parameters=False
+)
 async def run_batch(
     source: Any,
     template: str | None = None,
@@ -92,8 +97,8 @@ async def run_batch(
     image_detail: str | None = None,
     file_column: str | None = None,
     logprobs: int | None = None,
-    state: str | None = None,
-    output: str | None = None,
+    state: str | Path | None = None,
+    output: str | Path | None = None,
     mode: str | None = None,
     rpm: int | None = None,
     tpm: int | None = None,
@@ -112,7 +117,7 @@ async def run_batch(
     output_schema: Any = None,
     max_cost: float | None = None,
     service_tier: str | None = None,
-    prices: str | None = None,
+    prices: str | Path | None = None,
     fail_when_failed: str | None = None,
     endpoints: Any = None,
     dask: str | None = None,

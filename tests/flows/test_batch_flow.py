@@ -278,3 +278,22 @@ async def test_a_changed_input_under_its_default_state_is_refused_where_it_would
     assert resumed.counts["completed"] == 5
     assert sorted(jobs.values()) == [1] * 5
     assert_every_job_is_paid_for(load(earlier), jobs, Counter())
+
+
+async def test_paths_from_python_are_taken_and_a_bad_value_is_the_clis_one_line(
+    prefect_api: str, tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    """`state` and `output` given as `pathlib.Path`s run (Prefect's own check of the flow's parameters
+    refused them as not strings); a value of the wrong kind is rowrelay's one-line `UsageError`, as from
+    the CLI, not Prefect's report of every parameter."""
+    from rowrelay.flows.batch import run_batch
+    from rowrelay.tasks.errors import UsageError
+
+    source = write_tickets(tmp_path / "tickets.csv", 3)
+    args = {**flow_args(tmp_path, emulator), "state": tmp_path / "state", "output": tmp_path / "out.csv"}
+    result = await run_batch(source, **args)
+    assert result.counts["completed"] == 3
+    assert len(pd.read_csv(tmp_path / "out.csv")) == 3
+    with pytest.raises(UsageError) as refused:
+        await run_batch(source, **{**args, "rpm": "fast"})
+    assert str(refused.value) == "--rpm: must be a whole number (got 'fast')"
