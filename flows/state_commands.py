@@ -21,11 +21,8 @@ from rowrelay.flows.cli_errors import fail, state_problem
 from rowrelay.flows.default_batch import the_batch
 from rowrelay.tasks.errors import StateError, UsageError
 from rowrelay.tasks.records import (
-    IN_FLIGHT,
-    NOT_COMPLETED,
     RETRY_BY_DEFAULT,
     ROW_STATUSES,
-    RowStatus,
     rows,
     usd,
 )
@@ -171,32 +168,22 @@ def retry(
     ] = _RETRY_DEFAULT,
 ) -> None:
     """Make rows with these statuses eligible again (they go back to pending; completed never do)."""
+    from rowrelay.tasks.state.retrying import retry as retry_rows
+
     state = the_batch(state, "retry", changes_it=True)
-    wanted = [s.strip() for s in status.split(",") if s.strip()]
-    refused = [s for s in wanted if s not in NOT_COMPLETED]
-    if refused:
-        why = ""
-        if IN_FLIGHT.intersection(refused):  # holding, or maybe holding, a response still running
-            why = (
-                ": those rows hold a response the server may still be working on; run the batch again to "
-                f"collect it, or `rowrelay cancel {state}` to stop it, then retry the cancelled rows"
-            )
-        elif "pending" in refused:
-            why = ": pending rows are eligible already; run the batch again to send them"
-        fail(f"--status takes {', '.join(NOT_COMPLETED)}; not {', '.join(refused)}{why}")
-    statuses: list[RowStatus] = [s for s in ROW_STATUSES if s in wanted]
     try:
-        with _open(existing(state)) as table:
-            keys = table.keys_with_status(statuses)
-            for key in keys:
-                table.transition(key, "pending", note="made eligible again by rowrelay retry")
+        made = retry_rows(state, status)
     except StateError as exc:
         fail(state_problem(exc, state))
-    if not keys:
-        out.print(f"no row is {' or '.join(statuses)}: nothing to make eligible again")
+    except UsageError as exc:
+        fail(str(exc))
+    if not made:
+        wanted = {s.strip() for s in status.split(",")}
+        named = " or ".join(s for s in ROW_STATUSES if s in wanted)
+        out.print(f"no row is {named}: nothing to make eligible again")
         return
-    them = "it" if len(keys) == 1 else "them"
-    out.print(f"{rows(len(keys))} made eligible again; run the batch again to send {them}")
+    them = "it" if made == 1 else "them"
+    out.print(f"{rows(made)} made eligible again; run the batch again to send {them}")
 
 
 def export(

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from rowrelay.flows.batch import BatchResult, run_batch
     from rowrelay.flows.processing import progress_sink
     from rowrelay.flows.request import BatchRequest
-    from rowrelay.flows.state_commands import retry
     from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
     from rowrelay.tasks.errors import (
         BankUnreachableError,
@@ -48,12 +47,12 @@ if TYPE_CHECKING:
     from rowrelay.tasks.run import Progress
     from rowrelay.tasks.settings import Settings, load_settings
     from rowrelay.tasks.state import StateTable, latest_sql, load, read_table, summary
+    from rowrelay.tasks.state.retrying import retry
 
 _HOMES = {
     "rowrelay.flows.batch": ["BatchResult", "run_batch"],
     "rowrelay.flows.processing": ["progress_sink"],
     "rowrelay.flows.request": ["BatchRequest"],
-    "rowrelay.flows.state_commands": ["retry"],
     "rowrelay.tasks.emulator": ["EmulatorConfig", "LatencySpec", "RunningEmulator", "running_emulator"],
     "rowrelay.tasks.errors": [
         "BankUnreachableError",
@@ -73,6 +72,7 @@ _HOMES = {
     "rowrelay.tasks.run": ["Progress"],
     "rowrelay.tasks.settings": ["Settings", "load_settings"],
     "rowrelay.tasks.state": ["StateTable", "latest_sql", "load", "read_table", "summary"],
+    "rowrelay.tasks.state.retrying": ["retry"],
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 """Where each public name is defined; tests/test_exported_members.py checks it against `__all__`."""

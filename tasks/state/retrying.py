@@ -1,0 +1,49 @@
+"""Making a batch's rows eligible again: what `rowrelay retry` and `rowrelay.retry(...)` from Python do.
+
+>>> retry("data/state/tickets-4bb51bd41f", "failed,cancelled")
+12
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.records import IN_FLIGHT, NOT_COMPLETED, RETRY_BY_DEFAULT, ROW_STATUSES, RowStatus
+from rowrelay.tasks.state.batch import is_state_directory
+from rowrelay.tasks.state.files import BATCH_FILE
+from rowrelay.tasks.state.table import StateTable
+
+RETRIED_NOTE = "made eligible again by rowrelay retry"
+
+
+def retry(state: str | Path, status: str | Iterable[str] = RETRY_BY_DEFAULT) -> int:
+    """Put the batch's rows with these statuses (`failed,incomplete` or a list of them; by default
+    failed, incomplete, expired and orphaned) back to pending, for the next run to send; completed rows
+    never go back. Returns how many rows it made eligible.
+
+    Raises `UsageError` for a folder that holds no batch or a status that cannot be retried,
+    `LeaseHeldError` while a run holds the batch, and `StateError` for a damaged table."""
+    directory = Path(state)
+    wanted = [s.strip() for s in status.split(",")] if isinstance(status, str) else [str(s) for s in status]
+    wanted = [s for s in wanted if s]
+    refused = [s for s in wanted if s not in NOT_COMPLETED]
+    if refused:
+        why = ""
+        if IN_FLIGHT.intersection(refused):  # holding, or maybe holding, a response still running
+            why = (
+                ": those rows hold a response the server may still be working on; run the batch again to "
+                f"collect it, or `rowrelay cancel {directory}` to stop it, then retry the cancelled rows"
+            )
+        elif "pending" in refused:
+            why = ": pending rows are eligible already; run the batch again to send them"
+        raise UsageError(f"--status takes {', '.join(NOT_COMPLETED)}; not {', '.join(refused)}{why}")
+    if not is_state_directory(directory):
+        raise UsageError(f"{directory} is not a rowrelay state directory (no {BATCH_FILE})")
+    statuses: list[RowStatus] = [s for s in ROW_STATUSES if s in wanted]
+    with StateTable.open(directory) as table:
+        keys = table.keys_with_status(statuses)
+        for key in keys:
+            table.transition(key, "pending", note=RETRIED_NOTE)
+    return len(keys)
