@@ -92,6 +92,11 @@ class BatchRequest:
 
         `output_schema` may also be a JSON Schema dict or a Pydantic model class (from Python); `endpoints`
         a TOML or JSON file, or (from Python) a list of entries, read and resolved here."""
+        if not (isinstance(source, str | Path) or _is_frame(source)):
+            raise UsageError(
+                f"the input must be a file's path (CSV, Parquet, JSONL) or a pandas DataFrame (got a "
+                f"{type(source).__name__})"
+            )
         given = {name: value for name, value in overrides.items() if value is not None}
         if isinstance(given.get("tools"), list | dict):  # from Python: the API's tool objects themselves
             given["tools"] = json.dumps(given["tools"])
@@ -100,10 +105,7 @@ class BatchRequest:
             given["output_schema"], schema_object = schema_object, None
         unknown = sorted(set(given) - set(RUN_SETTINGS))
         if unknown:
-            names = ", ".join(f"ROWRELAY_{name.upper()}" for name in unknown)
-            raise UsageError(
-                f"{', '.join(unknown)}: not a run parameter; set it in the environment ({names})"
-            )
+            raise UsageError(_not_run_parameters(unknown))
         settings = load_settings(**given)
         if settings.tools is not None:
             given["tools"] = settings.tools  # the tools themselves, never a path read differently later
@@ -232,6 +234,28 @@ def _loaded(source: SchemaSource) -> OutputSchema:
     from rowrelay.tasks.llm.structured import load_output_schema  # the SDK and jsonschema: only when asked
 
     return load_output_schema(source)
+
+
+def _not_run_parameters(names: list[str]) -> str:
+    """Why `names` cannot be given to a run: a setting that comes from the environment only (a key),
+    named by its variable; else no setting at all, with the nearest run parameter (a misspelling)."""
+    import difflib
+
+    said = []
+    for name in names:
+        if name in Settings.model_fields:
+            said.append(f"{name}: not a run parameter; set it in the environment (ROWRELAY_{name.upper()})")
+        else:
+            near = difflib.get_close_matches(name, [*RUN_SETTINGS, *_BUILD_PARAMETERS], n=1)
+            said.append(f"{name}: no such parameter" + (f" (did you mean {near[0]}?)" if near else ""))
+    return "; ".join(said)
+
+
+_BUILD_PARAMETERS = (
+    "template", "prompt_column", "id_column", "instructions", "image_column", "file_column", "state",
+    "output", "agent", "fail_when_failed", "endpoints", "dask", "dask_workers", "limit", "output_schema",
+)  # fmt: skip
+"""`build`'s own keyword parameters, beside the settings a run may override."""
 
 
 def _is_frame(source: object) -> TypeGuard[pd.DataFrame]:

@@ -233,6 +233,7 @@ def _gaps(prompts: Prompts, keys: pa.Array[Any], unsent: list[int]) -> dict[str,
 
 def _blank_reason(spec: InputSpec) -> str:
     if spec.template is not None:
-        columns = ", ".join(dict.fromkeys(name for _, name in spec.parts() if name is not None))
-        return f"empty prompt: the template rendered blank (columns {columns} are empty or missing)"
-    return f"empty prompt: prompt column {spec.prompt_column!r} is empty or missing"
+        names = list(dict.fromkeys(name for _, name in spec.parts() if name is not None))
+        columns = f"column {names[0]} is" if len(names) == 1 else f"columns {', '.join(names)} are"
+        return f"empty prompt: the template rendered blank ({columns} empty, blank or missing)"
+    return f"empty prompt: prompt column {spec.prompt_column!r} is empty, blank or missing"

@@ -124,7 +124,14 @@ def test_blank_prompts_are_bad_rows_not_errors() -> None:
     prepared = prepare(frame, InputSpec(template="{s}{t}", id_column="id"))
     assert set(prepared.bad_rows) == {"b", "c"}
     assert prepared.bad_rows["b"] == (
-        "empty prompt: the template rendered blank (columns s, t are empty or missing)"
+        "empty prompt: the template rendered blank (columns s, t are empty, blank or missing)"
+    )
+    one = prepare(frame, InputSpec(template="Say: {s}", id_column="id"))
+    assert one.bad_rows == {}  # the template's own text is not blank
+    alone = prepare(frame, InputSpec(template="{s}", id_column="id"))
+    assert (
+        alone.bad_rows["c"]
+        == "empty prompt: the template rendered blank (column s is empty, blank or missing)"
     )
     assert len(prepared.rows) == 4
     assert [r.row_key for r in prepared.sendable_rows] == ["a", "d"]
@@ -155,7 +162,7 @@ def test_blank_prompt_column_rows_are_bad_rows() -> None:
     keys = [r.row_key for r in prepared.rows]
     assert set(prepared.bad_rows) == {keys[1], keys[2]}
     assert keys[2] == keys[1] + "-2"  # two blank prompts are identical input
-    assert prepared.bad_rows[keys[1]] == "empty prompt: prompt column 'p' is empty or missing"
+    assert prepared.bad_rows[keys[1]] == "empty prompt: prompt column 'p' is empty, blank or missing"
 
 
 def test_a_template_with_surrounding_text_is_never_blank() -> None:

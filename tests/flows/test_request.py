@@ -72,3 +72,31 @@ def test_a_limit_is_a_whole_number_of_rows_from_python_too() -> None:
 
     assert BatchRequest.build("in.csv", template="{a}", limit=np.int64(20)).limit == 20  # len(), a shape
     assert BatchRequest.build("in.csv", template="{a}", limit=20).parameters()["limit"] == 20
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"temprature": 0.5}, "temprature: no such parameter (did you mean temperature?)"),
+        ({"tempalte": "{q}"}, "tempalte: no such parameter (did you mean template?)"),
+        ({"api_key": "sk-x"}, "api_key: not a run parameter; set it in the environment (ROWRELAY_API_KEY)"),
+    ],
+)
+def test_a_parameter_no_run_takes_is_named_with_the_nearest_one(
+    overrides: dict[str, object], message: str
+) -> None:
+    """A misspelt keyword was sent to the environment as a variable that does not exist
+    (`ROWRELAY_TEMPRATURE`)."""
+    with pytest.raises(UsageError) as refused:
+        BatchRequest.build(pd.DataFrame({"q": ["a"]}), template="{q}", **overrides)  # type: ignore[arg-type]
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize("source", [[{"q": "a"}], pd.Series(["a"]), 3])
+def test_an_input_that_is_neither_a_path_nor_a_dataframe_is_named_as_such(source: object) -> None:
+    with pytest.raises(UsageError) as refused:
+        BatchRequest.build(source, template="{q}")  # type: ignore[arg-type]
+    assert str(refused.value) == (
+        "the input must be a file's path (CSV, Parquet, JSONL) or a pandas DataFrame (got a "
+        f"{type(source).__name__})"
+    )
