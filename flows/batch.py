@@ -298,7 +298,7 @@ def _record_run(
     record = RunRecord(
         input=request.input_path(),
         spec=asdict(request.spec),
-        output=str(out),
+        output=str(out.resolve()),  # `export` from any folder writes where this run did
         backend=settings.backend,
         base_url=url,
         model=settings.model,

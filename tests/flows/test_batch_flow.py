@@ -297,3 +297,24 @@ async def test_paths_from_python_are_taken_and_a_bad_value_is_the_clis_one_line(
     with pytest.raises(UsageError) as refused:
         await run_batch(source, **{**args, "rpm": "fast"})
     assert str(refused.value) == "--rpm: must be a whole number (got 'fast')"
+
+
+async def test_export_from_another_folder_writes_the_batchs_own_output(
+    prefect_api: str, tmp_path: Path, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run given a relative output recorded it as given, so `rowrelay export STATE` from another folder
+    wrote a new file there, not the batch's own output."""
+    from rowrelay.flows.batch import run_batch
+    from rowrelay.flows.state_commands import export
+
+    source = write_tickets(tmp_path / "tickets.csv", 3)
+    monkeypatch.chdir(tmp_path)
+    result = await run_batch(source, **{**flow_args(tmp_path, emulator), "output": "out.csv"})
+    (tmp_path / "out.csv").unlink()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    export(tmp_path / "state")
+    assert result.counts["completed"] == 3
+    assert len(pd.read_csv(tmp_path / "out.csv")) == 3
+    assert list(elsewhere.iterdir()) == []
