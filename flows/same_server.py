@@ -86,9 +86,11 @@ def check_same_server(request: BatchRequest, state_dir: Path, keys: pa.Array[Any
 
 def check_same_requests(request: BatchRequest, state_dir: Path, keys: pa.Array[Any]) -> None:
     """Refuse a run that asks something else of a row than the batch's last run (another model, output
-    schema or agent) while rows hold that run's answers (or are on their way to them) and others are left
-    to send: the output would mix both runs' answers, nothing in it telling which is which. `keys`: the
-    input's row keys."""
+    schema or agent) while rows hold that run's answers (or are on their way to them): with others left to
+    send, the output would mix both runs' answers, nothing in it telling which is which; with none, the
+    run would send nothing, exit 0 as if it had run the new way, and record the batch as asked the new
+    way, so rows added to the input later would be sent so, beside the old answers. `keys`: the input's
+    row keys."""
     record = None if request.endpoints else read_run_record(state_dir)
     if record is None or record.endpoints:
         return
@@ -98,18 +100,24 @@ def check_same_requests(request: BatchRequest, state_dir: Path, keys: pa.Array[A
     table = state_rows(state_dir)
     counts = value_counts(table.column("status"))
     kept = counts.get("completed", 0) + sum(counts.get(status, 0) for status in HOLDING_TOKEN)
-    if not kept or not _left_to_send(table, keys):
-        return  # nothing of the last run's is kept, or nothing is left to send
+    if not kept:
+        return  # nothing of the last run's is kept
+    asks = f"this run asks something else of a row: {'; '.join(changes)}"
+    if not _left_to_send(table, keys):
+        raise UsageError(
+            f"{state_dir}: every row holds (or awaits) the answer of the batch's last run, and {asks}. It "
+            "would send nothing: run it as before, or give it a state of its own (--state) to send every "
+            "row this way"
+        )
     rows = (
         "1 row holds its answer (or awaits it)"
         if kept == 1
         else f"{kept} rows hold their answers (or await them)"
     )
     raise UsageError(
-        f"{state_dir}: {rows} from the batch's last run, never to be sent again, and this run asks "
-        f"something else of a row: {'; '.join(changes)}. Its answers would sit beside those in the output, "
-        "nothing telling them apart: run it as before to finish the batch, or give it a state of its own "
-        "(--state) to send every row this way"
+        f"{state_dir}: {rows} from the batch's last run, never to be sent again, and {asks}. Its answers "
+        "would sit beside those in the output, nothing telling them apart: run it as before to finish the "
+        "batch, or give it a state of its own (--state) to send every row this way"
     )
 
 

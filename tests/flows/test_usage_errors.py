@@ -805,19 +805,21 @@ _TRIAGE = {
 @pytest.mark.parametrize(
     ("statuses", "rows", "refused"),
     [
-        pytest.param(["completed", "queued", "pending"], 3, True, id="answers kept, rows left"),
-        pytest.param(["completed", "completed", "completed"], 3, False, id="nothing left to send"),
-        pytest.param(["completed", "completed", "completed"], 4, True, id="the input grew"),
-        pytest.param(["pending", "pending", "pending"], 3, False, id="no answer kept"),
+        pytest.param(["completed", "queued", "pending"], 3, "mix", id="answers kept, rows left"),
+        pytest.param(["completed", "completed", "completed"], 3, "nothing", id="nothing left to send"),
+        pytest.param(["completed", "completed", "completed"], 4, "mix", id="the input grew"),
+        pytest.param(["pending", "pending", "pending"], 3, None, id="no answer kept"),
     ],
 )
 @pytest.mark.parametrize("change", ["model", "schema", "effort", "temperature", "tools"])
-def test_a_batch_is_not_resumed_asking_something_else_of_a_row_while_its_output_would_mix_both(
-    case: Case, statuses: list[str], rows: int, refused: bool, change: str
+def test_a_batch_is_not_resumed_asking_something_else_of_a_row_while_it_holds_the_last_runs_answers(
+    case: Case, statuses: list[str], rows: int, refused: str | None, change: str
 ) -> None:
     """Rows answered (or on their way) keep their answers and are never sent again; the rows left, or
     new in the input, were sent the new way, and the output held both kinds of answer (two models', or a
-    schema's typed column empty on the rows of the first), nothing in it telling which is which."""
+    schema's typed column empty on the rows of the first), nothing in it telling which is which. With
+    nothing left to send, the run went ahead: it sent nothing, exited 0 as if it had run the new way, and
+    recorded the batch as asked the new way, so rows added to the input later were sent so unrefused."""
     server = _NOTHING_STARTED["ROWRELAY_BASE_URL"]
     ran_on(case.state, case.output, "openai", server, statuses, _planned(case, 3), model="gpt-4.1-mini")
     write_tickets(case.source, rows)
@@ -842,12 +844,19 @@ def test_a_batch_is_not_resumed_asking_something_else_of_a_row_while_its_output_
         "temperature": "--temperature 0 (it ran without one)",
         "tools": "--tools web_search (it ran without tools)",
     }[change]
-    assert line == (
-        f"error: {case.state}: {kept} rows hold their answers (or await them) from the batch's last run, "
-        f"never to be sent again, and this run asks something else of a row: {what}. Its answers would sit "
-        "beside those in the output, nothing telling them apart: run it as before to finish the batch, or "
-        "give it a state of its own (--state) to send every row this way"
-    )
+    if refused == "nothing":
+        assert line == (
+            f"error: {case.state}: every row holds (or awaits) the answer of the batch's last run, and this "
+            f"run asks something else of a row: {what}. It would send nothing: run it as before, or give it "
+            "a state of its own (--state) to send every row this way"
+        )
+    else:
+        assert line == (
+            f"error: {case.state}: {kept} rows hold their answers (or await them) from the batch's last "
+            f"run, never to be sent again, and this run asks something else of a row: {what}. Its answers "
+            "would sit beside those in the output, nothing telling them apart: run it as before to finish "
+            "the batch, or give it a state of its own (--state) to send every row this way"
+        )
     case.reaches_prefect()  # as before
 
 
