@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from rowrelay.flows.request import BatchRequest
 
 err = Console(stderr=True)
+# Written to a file or a pipe (a cron job's log, `2> run.log`), a line is one line: rich would cut it at
+# 80 columns, and a closing line ran on into the next. A terminal wraps at words, as before.
+err.soft_wrap = not err.is_terminal
 
 Opt = typer.Option
 
