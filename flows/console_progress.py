@@ -97,7 +97,11 @@ def _describer(clock: Callable[[], float]) -> Callable[[RunProgress], str]:
             first.append((moment, update.done))
         seconds, ran = moment - first[0][0], update.done - first[0][1]
         rate = ran / seconds if seconds >= 1.0 else 0.0
-        told = f"failed {failed}  in flight {update.in_flight}  {rate:.1f} rows/s{money(update)}"
+        # Orphaned rows (a create whose answer was lost) are neither done nor in flight: said while there
+        # are any, or the line's counts fell short of the summary's with nothing to tell why.
+        orphaned = update.counts.get("orphaned", 0)
+        lost = f"  orphaned {orphaned}" if orphaned else ""
+        told = f"failed {failed}{lost}  in flight {update.in_flight}  {rate:.1f} rows/s{money(update)}"
         return told + troubles(update.counters)
 
     return describe
