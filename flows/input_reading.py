@@ -2,12 +2,13 @@
 earlier release planned the batch with its own.
 
 A row's key (without `--id-column`) and input hash come from its prompt, and the prompt of a row whose
-template names an integer column with a missing value changed between readings ("3.0" before, "3"
-now). Read the new way, a batch an earlier release planned would become another batch (the default
+template names integers with a missing value among them changed between readings ("3.0" before, "3"
+now): in an integer column of their own with reading 2, inside a Parquet list, struct or map with
+reading 3. Read the new way, a batch an earlier release planned would become another batch (the default
 state directory is named by the input's fingerprint) or, in a given `--state`, rows under new keys or
 with changed text: sent again, paid twice, or refused. So such a batch keeps the reading it was planned
 with, and a new batch gets this release's; each run's record says which (`run.json`'s `reading`, absent
-from the records of earlier releases).
+from the records of the releases before reading 2).
 
     prepared = prepared_for(request, lambda reading: read_prepared(request.source, request.spec, reading))
 """
@@ -19,9 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from rowrelay.tasks.dataset import FIRST_READING, READING, PreparedInput
+from rowrelay.tasks.dataset import EARLIER_READINGS, FIRST_READING, READING, PreparedInput, reads_alike
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.state import RunRecord, is_state_directory, read_run_record
 
@@ -54,34 +53,32 @@ def recorded_reading(state_dir: Path) -> int:
 
 def prepared_for(request: BatchRequest, read: Callable[[int], PreparedInput]) -> PreparedInput:
     """The input prepared with the reading its batch was planned with (`read(reading)` reads and prepares
-    it, the reading kept with it, as `read_prepared` does): read again the earlier way only when this
-    release's reading kept an integer column whose missing values the earlier one made floats, and a
-    batch of the earlier reading is there to resume."""
+    it, the reading kept with it, as `read_prepared` does): read again an earlier way only when that
+    reading may read the file otherwise (`reads_alike`, which reads no more than a Parquet schema) and a
+    batch of that reading may be there to resume: the given state directory's record names it or, without
+    one, no batch of this release's reading is there. The latest such reading whose batch is there wins."""
     current = read(READING)
-    if isinstance(request.source, pd.DataFrame) or not _integers_kept(current.frame):
-        return current
-    if request.state is not None and recorded_reading(request.state) == READING:
-        return current  # the state directory is given: its record alone decides, without a second read
-    first = read(FIRST_READING)
-    if first.fingerprint == current.fingerprint:  # the prompts do not use those columns
-        return current
-    earlier, own = request.state_dir(first), request.state_dir(current)
-    if earlier != own and is_state_directory(own):
+    earlier = [
+        reading
+        for reading in range(READING - 1, FIRST_READING - 1, -1)
+        if not reads_alike(request.source, current.frame, READING, reading)
+    ]
+    if earlier and request.state is not None:
+        recorded = recorded_reading(request.state)  # the given state directory: its record alone decides
+        earlier = [reading for reading in earlier if reading == recorded]
+    elif earlier and is_state_directory(request.state_dir(current)):
         return current  # this release already runs the batch of its own reading
-    if not is_state_directory(earlier) or recorded_reading(earlier) != FIRST_READING:
-        return current
-    log.warning(
-        "%s was planned by an earlier release, which read integer columns with missing values as "
-        "decimals (3.0): the batch keeps that reading, so none of its rows is sent again (a new batch "
-        "reads them as integers)",
-        earlier,
-    )
-    return first
-
-
-def _integers_kept(frame: pd.DataFrame) -> bool:
-    """Whether `frame` has a nullable integer column: the only kind the two readings can differ by."""
-    return any(
-        isinstance(dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_integer_dtype(dtype)
-        for dtype in frame.dtypes
-    )
+    for reading in earlier:
+        prepared = read(reading)
+        if prepared.fingerprint == current.fingerprint:  # the prompts do not use what differs
+            continue
+        planned = request.state_dir(prepared)
+        if is_state_directory(planned) and recorded_reading(planned) == reading:
+            log.warning(
+                "%s was planned by an earlier release, which read %s: the batch keeps that reading, so none "
+                "of its rows is sent again (a new batch reads them as integers)",
+                planned,
+                EARLIER_READINGS[reading],
+            )
+            return prepared
+    return current

@@ -16,7 +16,14 @@ from rowrelay.tasks.lazy import exports
 if TYPE_CHECKING:
     from rowrelay.tasks.dataset.input_spec import InputSpec
     from rowrelay.tasks.dataset.preparing import input_fingerprint, prepare, read_prepared
-    from rowrelay.tasks.dataset.reading import FIRST_READING, INPUT_EXTENSIONS, READING, read_input
+    from rowrelay.tasks.dataset.reading import (
+        EARLIER_READINGS,
+        FIRST_READING,
+        INPUT_EXTENSIONS,
+        READING,
+        read_input,
+        reads_alike,
+    )
     from rowrelay.tasks.dataset.spec import PreparedInput, PreparedRow
     from rowrelay.tasks.dataset.template_syntax import template_fields
     from rowrelay.tasks.dataset.templates import render_template
@@ -33,6 +40,7 @@ if TYPE_CHECKING:
 __getattr__, __dir__ = exports(
     __name__,
     {
+        "EARLIER_READINGS": "reading",
         "FIRST_READING": "reading",
         "INPUT_EXTENSIONS": "reading",
         "READING": "reading",
@@ -46,6 +54,7 @@ __getattr__, __dir__ = exports(
         "PreparedRow": "spec",
         "read_input": "reading",
         "read_prepared": "preparing",
+        "reads_alike": "reading",
         "render_template": "templates",
         "replaces_input": "writing",
         "result_clash": "writing",
@@ -56,6 +65,7 @@ __getattr__, __dir__ = exports(
 )
 
 __all__ = [
+    "EARLIER_READINGS",
     "FIRST_READING",
     "INPUT_EXTENSIONS",
     "OUTPUT_EXTENSIONS",
@@ -70,6 +80,7 @@ __all__ = [
     "prepare",
     "read_input",
     "read_prepared",
+    "reads_alike",
     "render_template",
     "replaces_input",
     "result_clash",

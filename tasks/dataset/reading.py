@@ -3,13 +3,14 @@
 The format comes from the file's extension. CSV (comma-separated, or semicolon, tab or pipe, as its
 header line shows) and TSV are read with every column as a string and only empty cells as missing,
 so ids such as ``"007"`` and text such as ``"N/A"`` survive untouched; Parquet and
-JSON keep the types they carry, an integer column with missing values included (pandas alone reads it
-as float64: ``3.0`` in prompts, ``12345678901234567`` rounded). Anything unreadable becomes a
-`UsageError` naming the path, before any request is spent.
+JSON keep the types they carry, integers with missing values included: an integer column with a gap, and
+the integers inside a Parquet list, struct or map with one (pandas alone reads both as float64: ``3.0``
+in prompts, ``12345678901234567`` rounded). Anything unreadable becomes a `UsageError` naming the path,
+before any request is spent.
 
 How a file is read is versioned (`READING`), because a row's prompt, and so its key and input hash,
 depend on it: a batch planned by an earlier release is resumed with the reading it was planned with
-(`FIRST_READING`, which left such columns float64), so no row of it is planned again and paid twice.
+(`EARLIER_READINGS` says what each did), so no row of it is planned again and paid twice.
 
     >>> frame = read_input("data/sample/tickets.csv")
 """
@@ -29,14 +30,25 @@ import pyarrow.parquet as pq
 
 from rowrelay.tasks.errors import UsageError
 
-__all__ = ["FIRST_READING", "INPUT_EXTENSIONS", "READING", "read_input"]
+__all__ = ["EARLIER_READINGS", "FIRST_READING", "INPUT_EXTENSIONS", "READING", "read_input", "reads_alike"]
 
-READING = 2
-"""How this release reads files: integer columns with missing values stay integers (pandas' nullable
-`Int64`, or Python ints where they exceed it). Recorded with each batch (`run.json`)."""
+READING = 3
+"""How this release reads files: integers with missing values stay integers, in a column of their own
+(pandas' nullable `Int64`, or Python ints where they exceed it) and inside a Parquet list, struct or map
+(read as Python lists, dicts and ints, as JSON's nested values are). Recorded with each batch (`run.json`)."""
 FIRST_READING = 1
-"""How releases before `READING` read them: as pandas does, such columns as float64. The reading of every
-batch whose record names none."""
+"""How the releases before reading 2 read files: as pandas does. The reading of every batch whose record
+names none."""
+_COLUMNS_KEPT = 2
+"""The reading from which an integer column with missing values stays integers."""
+_NESTED_KEPT = 3
+"""The reading from which integers inside a Parquet file's nested values stay integers."""
+EARLIER_READINGS: dict[int, str] = {
+    FIRST_READING: "integer columns with missing values as decimals (3.0)",
+    _COLUMNS_KEPT: "integers inside nested values (lists, structs) with missing values as decimals (3.0)",
+}
+"""What each reading before `READING` did that this release does not, in the words a resumed batch's
+warning uses."""
 
 _NULLABLE_INTEGERS: dict[pa.DataType, pd.api.extensions.ExtensionDtype] = {
     pa.int8(): pd.Int8Dtype(),
@@ -101,22 +113,66 @@ def _read_csv(path: Path, separator: str | None = None) -> pd.DataFrame:
 
 def _read_parquet(path: Path, reading: int) -> pd.DataFrame:
     frame = pd.read_parquet(path)
-    if reading == FIRST_READING:
+    if reading < _COLUMNS_KEPT:
         return frame
+    schema = pq.read_schema(path)
     # pandas gives an integer column with a null float64 (one without keeps int64, and one written from a
-    # nullable pandas dtype comes back as that dtype): those columns alone are read again, as nullable.
+    # nullable pandas dtype comes back as that dtype): those columns are read again, as nullable.
     widened = [
         field.name
-        for field in pq.read_schema(path)
+        for field in schema
         if pa.types.is_integer(field.type)
         and field.name in frame.columns
         and frame[field.name].dtype == np.float64
     ]
-    if widened:
-        exact = pq.read_table(path, columns=widened).to_pandas(types_mapper=_NULLABLE_INTEGERS.get)
+    # It gives the integers inside a list, struct or map NumPy's types, float64 where the column holds a
+    # null among them ({"k": 1.2345678901234568e+16}): those columns are read again, as Python values.
+    nested = _nested_integers(schema, frame) if reading >= _NESTED_KEPT else []
+    if widened or nested:
+        table = pq.read_table(path, columns=widened + nested)
+        exact = table.select(widened).to_pandas(types_mapper=_NULLABLE_INTEGERS.get)
         for name in widened:
             frame[name] = exact[name].array  # positional: the frame may carry an index of its own
+        for name in nested:
+            frame[name] = pd.Series(table.column(name).to_pylist(), index=frame.index, dtype=object)
     return frame
+
+
+def _nested_integers(schema: pa.Schema, frame: pd.DataFrame) -> list[str]:
+    """The columns of `frame` whose Parquet type nests an integer (a list, struct or map, at any depth)."""
+    return [
+        field.name
+        for field in schema
+        if pa.types.is_nested(field.type) and _holds_integers(field.type) and field.name in frame.columns
+    ]
+
+
+def _holds_integers(kind: pa.DataType) -> bool:
+    return pa.types.is_integer(kind) or any(
+        _holds_integers(kind.field(i).type) for i in range(kind.num_fields)
+    )
+
+
+def reads_alike(source: str | Path | pd.DataFrame, frame: pd.DataFrame, reading: int, earlier: int) -> bool:
+    """Whether the `earlier` reading is sure to read `source` as `reading` read it, into `frame`, told
+    without reading the file again (its Parquet schema at most). False when they may differ: `frame` has
+    an integer column with missing values that `earlier` made floats, or `source` is a Parquet file with
+    integers inside nested values that `earlier` made floats."""
+    if isinstance(source, pd.DataFrame):
+        return True  # taken as it is, whatever the reading
+    if earlier < _COLUMNS_KEPT <= reading and _has_nullable_integers(frame):
+        return False
+    path = Path(source)
+    if earlier < _NESTED_KEPT <= reading and INPUT_EXTENSIONS.get(path.suffix.lower()) == "parquet":
+        return not _nested_integers(pq.read_schema(path), frame)
+    return True
+
+
+def _has_nullable_integers(frame: pd.DataFrame) -> bool:
+    return any(
+        isinstance(dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_integer_dtype(dtype)
+        for dtype in frame.dtypes
+    )
 
 
 def _records_frame(path: Path, records: list[Any], where: Callable[[int], str], reading: int) -> pd.DataFrame:
@@ -124,7 +180,7 @@ def _records_frame(path: Path, records: list[Any], where: Callable[[int], str], 
         if not isinstance(record, dict):
             raise UsageError(f"{path}: {where(number)} is not a JSON object (got {type(record).__name__})")
     frame = pd.DataFrame(records)
-    if reading != FIRST_READING:
+    if reading >= _COLUMNS_KEPT:
         _keep_integers(frame, records)
     return frame
 
@@ -213,14 +269,14 @@ def _read_file(path: Path, reading: int) -> pd.DataFrame:
 
 
 def read_input(source: str | Path | pd.DataFrame, reading: int = READING) -> pd.DataFrame:
-    """Read a batch's input into a DataFrame, in input order; a file as `reading` says (`READING`, or
-    `FIRST_READING` for a batch an earlier release planned).
+    """Read a batch's input into a DataFrame, in input order; a file as `reading` says (`READING`, or an
+    earlier one, from `FIRST_READING` on, for a batch an earlier release planned).
 
     A DataFrame is copied, so later changes to the caller's frame cannot change the batch. Raises
     `UsageError` for a missing file, an unknown extension, an unreadable or corrupt file, duplicate
     column names, or an input without rows.
     """
-    if reading not in (FIRST_READING, READING):
+    if not FIRST_READING <= reading <= READING:
         raise ValueError(f"unknown input reading {reading} (this release reads {FIRST_READING} to {READING})")
     if isinstance(source, pd.DataFrame):
         frame, where = source.copy(), "the input DataFrame"

@@ -317,3 +317,131 @@ def test_a_nullable_integer_column_pandas_wrote_and_the_index_come_back_as_they_
     assert read.index.tolist() == [5, 6]
     assert read["n"].dtype == "Int64"
     assert read["m"].tolist()[1] == 7.0  # pandas made this float64 itself before writing: floats it stays
+
+
+def _nested_integers_with_gaps(path: Path) -> Path:
+    """A Parquet file whose lists, structs and maps hold integers beside nulls (or in rows that are null)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    big = 12345678901234567
+    table = pa.table(
+        {
+            "L": pa.array([[1, None, big], [2, 3], None], pa.list_(pa.int64())),
+            "M": pa.array([{"k": big}, None, {"k": 2}], pa.struct([("k", pa.int64())])),
+            "big": pa.array([[big], None, [4, None]], pa.large_list(pa.uint64())),
+            "pair": pa.array([[1, None], None, [5, 6]], pa.list_(pa.int32(), 2)),
+            "counts": pa.array([[("a", big)], None, [("b", None)]], pa.map_(pa.string(), pa.int64())),
+            "tags": pa.array([["x", None], None, ["y"]], pa.list_(pa.string())),
+        }
+    )
+    pq.write_table(table, path)
+    return path
+
+
+_NESTED_TEMPLATE = "M={M} L={L} big={big} pair={pair} counts={counts} tags={tags}"
+
+
+def test_integers_inside_nested_parquet_values_with_missing_values_stay_integers(tmp_path: Path) -> None:
+    """pandas reads them as float64 (NumPy arrays): the prompt said 1.2345678901234568e+16 and [2.0, 3.0]."""
+    from rowrelay.tasks.dataset import InputSpec, prepare
+
+    read = read_input(_nested_integers_with_gaps(tmp_path / "in.parquet"))
+    big = 12345678901234567
+    assert read["L"].tolist() == [[1, None, big], [2, 3], None]
+    assert read["M"].tolist() == [{"k": big}, None, {"k": 2}]
+    assert read["counts"].tolist() == [[("a", big)], None, [("b", None)]]
+    for name in ("L", "M", "big", "pair", "counts"):
+        numbers = [leaf for value in read[name] if value is not None for leaf in _leaves(value)]
+        numbers = [leaf for leaf in numbers if leaf is not None and not isinstance(leaf, str)]  # map keys
+        assert numbers, name
+        assert all(type(leaf) is int for leaf in numbers), name
+    prompts = [row.prompt for row in prepare(read, InputSpec(template=_NESTED_TEMPLATE)).rows]
+    assert prompts == [
+        f'M={{"k": {big}}} L=[1, null, {big}] big=[{big}] pair=[1, null] counts=[["a", {big}]] '
+        'tags=["x", null]',
+        "M= L=[2, 3] big= pair= counts= tags=",
+        'M={"k": 2} L= big=[4, null] pair=[5, 6] counts=[["b", null]] tags=["y"]',
+    ]
+
+
+def _leaves(value: object) -> list[object]:
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _leaves(item)]
+    if isinstance(value, list | tuple):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
+
+
+@pytest.mark.parametrize("reading", [1, 2])
+def test_the_earlier_readings_read_nested_integers_as_pandas_does(tmp_path: Path, reading: int) -> None:
+    """As batches they planned were: none of their rows' prompts changes on resuming."""
+    from rowrelay.tasks.dataset import InputSpec, prepare
+
+    read = read_input(_nested_integers_with_gaps(tmp_path / "in.parquet"), reading)
+    assert read["L"].tolist()[1].dtype == "float64"
+    prompts = [row.prompt for row in prepare(read, InputSpec(template="M={M} L={L}")).rows]
+    assert prompts == [
+        'M={"k": 1.2345678901234568e+16} L=[1.0, null, 1.2345678901234568e+16]',
+        "M= L=[2.0, 3.0]",
+        'M={"k": 2.0} L=',
+    ]
+
+
+@pytest.mark.parametrize("name", ["out.parquet", "out.csv", "out.jsonl"])
+def test_nested_integers_reach_the_output_as_integers(tmp_path: Path, name: str) -> None:
+    """Parquet keeps their integer types inside (it wrote list<double> and struct<k: double>); CSV and JSON
+    lines show them exactly."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from rowrelay.tasks.dataset import write_output
+
+    read = read_input(_nested_integers_with_gaps(tmp_path / "in.parquet"))
+    from rowrelay.tasks.dataset import RESULT_COLUMNS
+
+    results = pd.DataFrame({"row_index": [0, 1, 2], **{name: [None] * 3 for name in RESULT_COLUMNS}})
+    written = write_output(read, results, tmp_path / name)
+    big = 12345678901234567
+    if name.endswith(".parquet"):
+        schema = pq.read_schema(written)
+        assert schema.field("L").type == pa.list_(pa.int64())
+        assert schema.field("M").type == pa.struct([("k", pa.int64())])
+        assert schema.field("pair").type == pa.list_(pa.int64())
+        assert pq.read_table(written).column("L").to_pylist() == [[1, None, big], [2, 3], None]
+    elif name.endswith(".csv"):
+        text = written.read_text()
+        assert f'"{{""k"": {big}}}"' in text
+        assert f'"[1, null, {big}]"' in text
+    else:
+        first = orjson.loads(written.read_bytes().splitlines()[0])
+        assert first["L"] == [1, None, big]
+        assert first["M"] == {"k": big}
+        assert type(first["M"]["k"]) is int
+
+
+@pytest.mark.parametrize("earlier", [1, 2])
+def test_reads_alike_tells_without_reading_the_file_whether_an_earlier_reading_may_differ(
+    tmp_path: Path, earlier: int
+) -> None:
+    from rowrelay.tasks.dataset import READING, reads_alike
+
+    nested = _nested_integers_with_gaps(tmp_path / "nested.parquet")  # both earlier readings made floats
+    assert not reads_alike(nested, read_input(nested), READING, earlier)
+    columns = _integers_with_gaps(tmp_path / "columns.parquet")  # top-level only: reading 2 kept them
+    assert reads_alike(columns, read_input(columns), READING, earlier) is (earlier == 2)
+    jsonl = _integers_with_gaps(tmp_path / "columns.jsonl")
+    assert reads_alike(jsonl, read_input(jsonl), READING, earlier) is (earlier == 2)
+    lines = tmp_path / "nested.jsonl"  # JSON's nested values were Python's in every reading
+    lines.write_text('{"L": [1, null, 12345678901234567]}\n')
+    assert reads_alike(lines, read_input(lines), READING, earlier)
+    frame = read_input(nested)
+    assert reads_alike(frame, frame, READING, earlier)  # a DataFrame is taken as it is
+
+
+def test_every_earlier_reading_is_described_and_read() -> None:
+    from rowrelay.tasks.dataset import EARLIER_READINGS, FIRST_READING, READING
+
+    assert sorted(EARLIER_READINGS) == list(range(FIRST_READING, READING))
+    with pytest.raises(ValueError, match=f"this release reads {FIRST_READING} to {READING}"):
+        read_input(pd.DataFrame({"a": [1]}), READING + 1)
