@@ -89,7 +89,7 @@ process cancelled, and could not; set it before the flow."""
 def said_on_stop(stops: list[Cancelled]) -> str:
     """What the runners that stopped did to the batch's work on the server, in a few words: '10 in-flight
     responses were cancelled', '8 ..., but 2 rows could not be cancelled (last: ...): ...', or '149
-    in-flight responses had ended before their cancel reached them (kept as they ended)'."""
+    in-flight responses had ended before the cancel reached them (kept as they ended)'."""
     total = sum(stops, Cancelled())
     if not (total.cancelled or total.unreached or total.left or total.ended):
         return "nothing was in flight"
@@ -100,11 +100,11 @@ def said_on_stop(stops: list[Cancelled]) -> str:
         # as a contradiction when all 149 had ended while the run stopped.
         alone = total.ended == 1
         it, they = ("it", "it") if alone else ("them", "they")
-        ended = f"had ended before the cancel reached {it} (kept as {they} ended)"
+        before = f"had ended before the cancel reached {it} (kept as {they} ended)"
         if total.cancelled:
-            said = f"{said}; {total.ended:,} {ended}"
+            said = f"{said}; {total.ended:,} {before}"
         else:
-            said = f"{total.ended:,} in-flight response{'' if alone else 's'} {ended}"
+            said = f"{total.ended:,} in-flight response{'' if alone else 's'} {before}"
     if total.unreached:
         said = f"{said}, but {total.unreached_problem()}"
     if total.left:
