@@ -65,7 +65,7 @@ OUTPUT_EXTENSIONS: dict[str, OutputFormat] = {
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     try:
         table = pa.Table.from_pandas(frame, preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # an int past int64 inside a list: Overflow
         table = pa.Table.from_pandas(_mixed_as_text(frame), preserve_index=False)
     nested = _nested_columns(frame)
     if not nested:
@@ -93,7 +93,7 @@ def _mixed_as_text(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         try:
             pa.array(frame[column], from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
             values = frame[column]
             as_text[str(column)] = values.map(cell_text).where(values.notna(), None)
             log.warning("column %r holds values of several types: written to Parquet as text", column)

@@ -193,6 +193,18 @@ def test_a_column_of_values_of_several_types_is_written_to_parquet_as_text(
     ]
 
 
+def test_a_list_holding_an_integer_past_int64_is_written_to_parquet_as_json_text(
+    tmp_path: Path, results: pd.DataFrame
+) -> None:
+    """An unsigned 64-bit value inside a list (a Parquet `list<uint64>` input, read exactly) overflowed
+    Arrow's guess of int64, and the output failed after every row was paid for."""
+    big = 2**64 - 1
+    frame = pd.DataFrame({"v": pd.Series([[big, None], [1], None], dtype=object)})
+    written = pd.read_parquet(write_output(frame, results, tmp_path / "out.parquet"))
+    assert written["v"].tolist()[:2] == [f"[{big}, null]", "[1]"]
+    assert pd.isna(written["v"][2])
+
+
 def test_jsonl_encodes_dates_nulls_nested_and_non_ascii(tmp_path: Path, results: pd.DataFrame) -> None:
     frame = pd.DataFrame(
         {
