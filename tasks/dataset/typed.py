@@ -5,7 +5,9 @@ typed from the JSON Schema: string, integer (int64), number (float64), boolean, 
 objects with properties as structs, a nullable union (`anyOf` with null, `type: [..., "null"]`) as its
 one other type, an enum or const by its values. What has no one Arrow type (a union of several kinds, a
 free-form object, a recursive definition) is kept as its JSON text. Rows that did not complete (their
-text failed the schema, or there is none) get nulls.
+text failed the schema, or there is none) get nulls. JSON text is for Parquet, whose column needs one
+type across rows; formats that write values rather than types (JSONL, CSV) take them back with
+`json_parsed` (a column `holds_json`).
 
     columns = typed_columns(schema, texts, completed)    # {field: pyarrow.Array}, in schema order
 """
@@ -21,7 +23,7 @@ import pyarrow as pa
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["field_clashes", "typed_columns", "with_typed_columns"]
+__all__ = ["field_clashes", "holds_json", "json_parsed", "typed_columns", "with_typed_columns"]
 
 _JSON = pa.large_string()
 """The type of a value kept as its JSON text (a large string, so it reads apart from a plain string)."""
@@ -57,7 +59,7 @@ def _array(raw: list[Any], kind: pa.DataType) -> pa.Array[Any]:
     """The values as an Arrow array of `kind`: straight through Arrow's converter when no part of the
     type is JSON text (answers were validated, so they fit: about a tenth of the cost), else (or if one
     does not fit) value by value."""
-    if not _holds_json(kind):
+    if not holds_json(kind):
         try:
             return pa.array(raw, type=kind)
         except (pa.ArrowException, TypeError, ValueError, OverflowError):
@@ -65,14 +67,34 @@ def _array(raw: list[Any], kind: pa.DataType) -> pa.Array[Any]:
     return pa.array([_cell(value, kind) for value in raw], type=kind)
 
 
-def _holds_json(kind: pa.DataType) -> bool:
+def holds_json(kind: pa.DataType) -> bool:
+    """Whether a typed column of `kind` keeps any part of its values (all, or a list's items, a struct's
+    field) as JSON text."""
     if kind == _JSON:
         return True
     if pa.types.is_list(kind):
-        return _holds_json(kind.value_type)
+        return holds_json(kind.value_type)
     if pa.types.is_struct(kind):
-        return any(_holds_json(kind.field(i).type) for i in range(kind.num_fields))
+        return any(holds_json(kind.field(i).type) for i in range(kind.num_fields))
     return False
+
+
+def json_parsed(column: pa.Array[Any] | pa.ChunkedArray[Any]) -> list[Any]:
+    """A typed column's values as Python data, the parts kept as JSON text parsed back: `7` and `"x"`
+    rather than the strings `'7'` and `'"x"'` (a union of integer and string)."""
+    return [_parsed_back(value, column.type) for value in column.to_pylist()]
+
+
+def _parsed_back(value: Any, kind: pa.DataType) -> Any:
+    if value is None:
+        return None
+    if kind == _JSON:
+        return orjson.loads(value)
+    if pa.types.is_list(kind):
+        return [_parsed_back(item, kind.value_type) for item in value]
+    if pa.types.is_struct(kind):
+        return {field.name: _parsed_back(value.get(field.name), field.type) for field in kind}
+    return value
 
 
 def with_typed_columns(

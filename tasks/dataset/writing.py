@@ -5,12 +5,14 @@ do not mention gets empty result columns. The file is written through `rowrelay.
 file in the target's directory, fsynced, moved over the target with `os.replace`, directory fsynced),
 so readers see the old file or the new one, never half of one. An input column named like a result
 column is refused rather than renamed: a silent prefix would change the schema downstream code reads.
+Bytes (an image column) are base64 text in CSV and JSONL, which have no bytes; Parquet keeps `binary`.
 
     >>> write_output(prepared.frame, results, "data/output/tickets.parquet")
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Callable, Iterable
 from datetime import date
@@ -24,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rowrelay.tasks.dataset.templates import cell_text
+from rowrelay.tasks.dataset.typed import holds_json, json_parsed
 from rowrelay.tasks.durable import atomic_write_path, make_dirs_durable, writable_problem
 from rowrelay.tasks.errors import UsageError
 
@@ -101,6 +104,35 @@ def _mixed_as_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 _NESTED = (dict, list, tuple, np.ndarray)
+_BYTES = (bytes, bytearray, memoryview)
+_REPRS = (*_NESTED, *_BYTES)
+"""What pandas writes to CSV as Python's repr."""
+
+
+def _base64(value: bytes | bytearray | memoryview) -> str:
+    """Bytes as text any tool decodes: base64, standard alphabet, padded (Python's repr, `b'\\x89PNG…'`,
+    was written before)."""
+    return base64.b64encode(value).decode("ascii")
+
+
+def _bytes_as_base64(value: object) -> object:
+    """Nested data (an image struct `{bytes, path}`, a list) with its bytes as `_base64` text."""
+    if isinstance(value, _BYTES):
+        return _base64(value)
+    if isinstance(value, dict):
+        return {key: _bytes_as_base64(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_bytes_as_base64(item) for item in value]
+    return value
+
+
+def _csv_cell(value: object) -> object:
+    """A cell CSV would write as Python's repr: lists and structs as their JSON text, bytes as base64."""
+    if isinstance(value, _BYTES):
+        return _base64(value)
+    if isinstance(value, _NESTED):
+        return cell_text(_bytes_as_base64(value))
+    return value
 
 
 def _nested_columns(frame: pd.DataFrame) -> list[str]:
@@ -115,29 +147,42 @@ def _nested_columns(frame: pd.DataFrame) -> list[str]:
 def _write_csv(frame: pd.DataFrame, path: Path, separator: str = ",") -> None:
     """Lists and structs as their JSON text, as prompts show them: CSV has no nesting. Those are
     structured outputs' typed columns (Arrow-backed), and an input's own nested values (a Parquet list,
-    a JSONL object: Python or NumPy objects), which pandas wrote as their repr (`['a' 'b']`)."""
+    a JSONL object: Python or NumPy objects), which pandas wrote as their repr (`['a' 'b']`), as it did
+    bytes (`_csv_cell`)."""
     as_text = {
         column: pd.Series(
-            [None if v is None else cell_text(v) for v in pa.array(frame[column]).to_pylist()],
+            [None if v is None else _csv_cell(v) for v in pa.array(frame[column]).to_pylist()],
             index=frame.index,
             dtype=object,
         )
-        for column in _nested_columns(frame)
+        for column in _nested_columns(frame) + _binary_columns(frame)
     }
     for column, dtype in frame.dtypes.items():
         if pd.api.types.is_object_dtype(dtype):
             values = frame[column]
-            nested = values.map(lambda value: isinstance(value, _NESTED))
-            if nested.any():
-                as_text[str(column)] = values.where(~nested, values[nested].map(cell_text))
+            reprs = values.map(lambda value: isinstance(value, _REPRS))
+            if reprs.any():
+                as_text[str(column)] = values.where(~reprs, values[reprs].map(_csv_cell))
     frame.assign(**as_text).to_csv(path, index=False, sep=separator)
+
+
+def _binary_columns(frame: pd.DataFrame) -> list[str]:
+    """Arrow-backed bytes columns (a DataFrame read with pandas' `dtype_backend="pyarrow"`)."""
+    return [
+        str(column)
+        for column, dtype in frame.dtypes.items()
+        if isinstance(dtype, pd.ArrowDtype)
+        and (pa.types.is_binary(dtype.pyarrow_dtype) or pa.types.is_large_binary(dtype.pyarrow_dtype))
+    ]
 
 
 def _json_default(value: object) -> object:
     """What orjson cannot encode itself: missing markers → null, dates → ISO 8601, NumPy arrays of
-    objects (pandas' Parquet lists) → JSON arrays, anything else → text."""
+    objects (pandas' Parquet lists) → JSON arrays, bytes → base64, anything else → text."""
     if value is pd.NA or value is pd.NaT:
         return None
+    if isinstance(value, _BYTES):  # at any depth: orjson calls this for each value it cannot encode
+        return _base64(value)
     if isinstance(value, np.ndarray):  # orjson takes numeric arrays only; it calls this again inside
         return value.tolist()
     if isinstance(value, date):  # includes pandas Timestamps, which orjson does not take natively
@@ -245,6 +290,20 @@ def _joined(frame: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([frame.reset_index(drop=True), aligned], axis=1)
 
 
+def _json_text_parsed(joined: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    """`joined` with the results' typed columns that keep values as JSON text (`typed.holds_json`: a
+    union of kinds, a free-form object) holding those values instead, for the formats that write values
+    rather than one type per column: JSONL wrote `"mixed":"\\"x\\""` for `"mixed":"x"`. The input's
+    columns are left alone: a string column read with pandas' `dtype_backend="pyarrow"` has the same
+    Arrow type and is text, not JSON."""
+    parsed = {
+        str(column): pd.Series(json_parsed(pa.array(joined[column])), index=joined.index, dtype=object)
+        for column, dtype in results.dtypes.items()
+        if isinstance(dtype, pd.ArrowDtype) and holds_json(dtype.pyarrow_dtype)
+    }
+    return joined.assign(**parsed) if parsed else joined
+
+
 def write_output(
     frame: pd.DataFrame,
     results: pd.DataFrame,
@@ -262,6 +321,8 @@ def write_output(
     target = Path(path)
     chosen = _output_format(target, format)
     joined = _joined(frame, results)
+    if chosen != "parquet":  # Parquet keeps JSON text: a column's type is one across rows there
+        joined = _json_text_parsed(joined, results)
     make_dirs_durable(target.parent)
     writer = _WRITERS[chosen]
     try:

@@ -7,7 +7,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from rowrelay.tasks.dataset.typed import arrow_type, field_clashes, typed_columns
+from rowrelay.tasks.dataset.typed import arrow_type, field_clashes, holds_json, json_parsed, typed_columns
 
 JSON = pa.large_string()
 
@@ -60,3 +60,27 @@ def test_values_fit_their_column_and_rows_that_did_not_complete_are_null() -> No
 def test_fields_named_like_columns_are_found() -> None:
     schema: dict[str, Any] = {"properties": {"error": {}, "category": {}, "subject": {}}}
     assert field_clashes(schema, ["subject", "error", "output_text"]) == ["error", "subject"]
+
+
+def test_json_text_is_parsed_back_at_any_depth() -> None:
+    """Formats that write values (JSONL, CSV) take back what a typed column keeps as JSON text."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "mixed": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+            "rows": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"v": {"anyOf": [{"type": "string"}, {"type": "number"}]}},
+                },
+            },
+            "plain": {"type": "string"},
+        },
+    }
+    texts = ['{"mixed": "x", "rows": [{"v": 1.5}, {"v": "y"}, {}], "plain": "7"}', None]
+    columns = typed_columns(schema, texts, [True, False])
+    assert [holds_json(column.type) for column in columns.values()] == [True, True, False]
+    assert json_parsed(columns["mixed"]) == ["x", None]
+    assert json_parsed(columns["rows"]) == [[{"v": 1.5}, {"v": "y"}, {"v": None}], None]
+    assert json_parsed(columns["plain"]) == ["7", None]

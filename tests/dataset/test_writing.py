@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from rowrelay.tasks.dataset import RESULT_COLUMNS, read_input, write_output
 from rowrelay.tasks.dataset import writing as writing_module
+from rowrelay.tasks.dataset.typed import with_typed_columns
 from rowrelay.tasks.errors import UsageError
 
 
@@ -283,3 +286,129 @@ def test_tsv_is_tab_separated_and_keeps_tabs_commas_and_newlines_in_text(
     read = read_input(written)  # a .tsv is read as tabs whatever its header holds
     assert read["subject"].tolist() == ["a\tb", "c, d", "e\nf"]
     assert read["ticket_id, ref"].tolist() == ["1", "2", "3"]
+
+
+_PNG = b"\x89PNG\r\n\x1a\n\x00\xff"
+_PNG_BASE64 = "iVBORw0KGgoA/w=="  # standard alphabet (`/`), padded
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> pd.DataFrame:
+    """An input as a user trial had it: Parquet bytes (`--image-column pic`), a Hugging Face image struct
+    `{bytes, path}`, and bytes in a list."""
+    image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    source = tmp_path / "in.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "pic": pa.array([_PNG, None, _PNG], pa.binary()),
+                "image": pa.array(
+                    [{"bytes": _PNG, "path": "a.png"}, None, {"bytes": None, "path": "b"}], image
+                ),
+                "pages": pa.array([[_PNG], [], None], pa.list_(pa.binary())),
+            }
+        ),
+        source,
+    )
+    return read_input(source)
+
+
+def test_csv_writes_bytes_as_base64(tmp_path: Path, results: pd.DataFrame, images: pd.DataFrame) -> None:
+    """Bytes were written as Python's repr (`b'\\x89PNG…'`), which no tool decodes."""
+    written = pd.read_csv(write_output(images, results, tmp_path / "out.csv"))
+    assert written["pic"].tolist()[::2] == [_PNG_BASE64] * 2
+    assert orjson.loads(written["image"][0]) == {"bytes": _PNG_BASE64, "path": "a.png"}
+    assert orjson.loads(written["image"][2]) == {"bytes": None, "path": "b"}
+    assert orjson.loads(written["pages"][0]) == [_PNG_BASE64]
+    assert base64.b64decode(written["pic"][0], validate=True) == _PNG
+
+
+def test_jsonl_writes_bytes_as_base64(tmp_path: Path, results: pd.DataFrame, images: pd.DataFrame) -> None:
+    lines = write_output(images, results, tmp_path / "out.jsonl").read_text().splitlines()
+    records = [orjson.loads(line) for line in lines]
+    assert [r["pic"] for r in records] == [_PNG_BASE64, None, _PNG_BASE64]
+    assert [r["image"] for r in records] == [
+        {"bytes": _PNG_BASE64, "path": "a.png"},
+        None,
+        {"bytes": None, "path": "b"},
+    ]
+    assert [r["pages"] for r in records] == [[_PNG_BASE64], [], None]
+
+
+def test_arrow_backed_bytes_are_base64_in_csv_and_jsonl(tmp_path: Path, results: pd.DataFrame) -> None:
+    """A DataFrame read with pandas' `dtype_backend="pyarrow"` holds bytes in an Arrow-backed column."""
+    frame = pd.DataFrame({"pic": pd.Series([_PNG, None, b""], dtype=pd.ArrowDtype(pa.binary()))})
+    csv = pd.read_csv(write_output(frame, results, tmp_path / "out.csv"), keep_default_na=False)
+    assert csv["pic"].tolist() == [_PNG_BASE64, "", ""]
+    lines = write_output(frame, results, tmp_path / "out.jsonl").read_text().splitlines()
+    assert [orjson.loads(line)["pic"] for line in lines] == [_PNG_BASE64, None, ""]
+
+
+def test_parquet_keeps_bytes_as_binary(tmp_path: Path, results: pd.DataFrame, images: pd.DataFrame) -> None:
+    table = pq.read_table(write_output(images, results, tmp_path / "out.parquet"))
+    assert table.schema.field("pic").type == pa.binary()
+    assert table.schema.field("image").type == pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    assert table.schema.field("pages").type == pa.list_(pa.binary())
+    assert table.column("pic").to_pylist() == [_PNG, None, _PNG]
+    assert table.column("image").to_pylist()[0] == {"bytes": _PNG, "path": "a.png"}
+
+
+_UNION_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "mixed": {"anyOf": [{"type": "integer"}, {"type": "string"}]},
+        "items": {"type": "array", "items": {"anyOf": [{"type": "integer"}, {"type": "string"}]}},
+        "free": {"type": "object", "additionalProperties": True},
+    },
+}
+
+
+@pytest.fixture
+def union_results(results: pd.DataFrame) -> pd.DataFrame:
+    """Results with typed columns that keep their values as JSON text (no one Arrow type fits them)."""
+    answers = [
+        '{"mixed": "invoice shipping", "items": [], "free": {"k": [1]}}',  # row 2
+        None,  # row 0 failed
+        '{"mixed": 1, "items": [2, "b"], "free": {}}',  # row 1
+    ]
+    return with_typed_columns(results.assign(output_text=pd.Series(answers, dtype=object)), _UNION_SCHEMA)
+
+
+def test_jsonl_writes_json_text_typed_columns_as_json(
+    tmp_path: Path, frame: pd.DataFrame, union_results: pd.DataFrame
+) -> None:
+    """A union field's column is JSON text (for Parquet); JSONL wrote that text as a string,
+    `"mixed":"\\"invoice shipping\\""`, where it writes every other value as JSON."""
+    text = write_output(frame, union_results, tmp_path / "out.jsonl").read_text()
+    records = [orjson.loads(line) for line in text.splitlines()]
+    assert [r["mixed"] for r in records] == [None, 1, "invoice shipping"]
+    assert [r["items"] for r in records] == [None, [2, "b"], []]
+    assert [r["free"] for r in records] == [None, {}, {"k": [1]}]
+    assert '"mixed":1,' in text.splitlines()[1]
+
+
+def test_csv_writes_json_text_typed_columns_as_their_values(
+    tmp_path: Path, frame: pd.DataFrame, union_results: pd.DataFrame
+) -> None:
+    """As a string field's column is: `invoice shipping`, not `"invoice shipping"` with its quotes."""
+    written = pd.read_csv(write_output(frame, union_results, tmp_path / "out.csv"), dtype=str)
+    assert written["mixed"].tolist()[1:] == ["1", "invoice shipping"]
+    assert written["items"].tolist()[1:] == ['[2, "b"]', "[]"]
+    assert written["free"].tolist()[1:] == ["{}", '{"k": [1]}']
+
+
+def test_parquet_keeps_json_text_typed_columns_as_text(
+    tmp_path: Path, frame: pd.DataFrame, union_results: pd.DataFrame
+) -> None:
+    table = pq.read_table(write_output(frame, union_results, tmp_path / "out.parquet"))
+    assert table.schema.field("mixed").type == pa.large_string()
+    assert table.column("mixed").to_pylist() == [None, "1", '"invoice shipping"']
+    assert table.column("items").to_pylist() == [None, ["2", '"b"'], []]
+
+
+def test_an_inputs_arrow_string_column_is_not_read_as_json(tmp_path: Path, results: pd.DataFrame) -> None:
+    """pandas' `dtype_backend="pyarrow"` gives text the Arrow type typed columns keep JSON text in: an
+    input's is written as the text it is."""
+    frame = pd.DataFrame({"code": pd.Series(["1", '"q"', None], dtype=pd.ArrowDtype(pa.large_string()))})
+    lines = write_output(frame, results, tmp_path / "out.jsonl").read_text().splitlines()
+    assert [orjson.loads(line)["code"] for line in lines] == ["1", '"q"', None]
