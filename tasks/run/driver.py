@@ -47,6 +47,17 @@ class RowDriver:
             else Waiter(self.context, background, self.latencies, since=self._since)
         )
 
+    def hold_in_flight(self, keys: list[str]) -> None:
+        """Before any row is sent under a cost cap: count what the rows an earlier run left in flight may
+        cost (their responses are paid for whatever this run does)."""
+        if self.context.spend.cap is None:
+            return
+        table = self.context.table
+        for key in keys:
+            row = table.get(key)
+            if row.status in HOLDING_TOKEN and row.response_id is not None:
+                self._submitter.hold(key)
+
     async def drive(self, key: str) -> None:
         """Take one row as far as it can go in this run."""
         table, pace = self.context.table, self.context.pace

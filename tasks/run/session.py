@@ -12,10 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pyarrow.compute as pc
+
 from rowrelay.tasks.hosted_tools import tool_list
 from rowrelay.tasks.llm import Backend, OutputEstimate, RateBudget, make_backend
 from rowrelay.tasks.llm.shared import BankLink
 from rowrelay.tasks.media_refs import Attachment
+from rowrelay.tasks.records import RowStatus
 from rowrelay.tasks.run.context import RowContext, RunCounters
 from rowrelay.tasks.run.driver import RowDriver
 from rowrelay.tasks.run.plan import RowPolicy
@@ -86,7 +89,7 @@ def open_session(
         tpm=settings.tpm,
         poll_rpm=settings.poll_rpm,
         max_in_flight=settings.max_in_flight,
-        output=OutputEstimate(settings.max_output_tokens),
+        output=OutputEstimate(settings.max_output_tokens, *_answered(table)),
         shared=shared,
         streaming=settings.mode == "stream",
     )
@@ -128,3 +131,13 @@ def open_session(
     driver = RowDriver(context)
     runner = BatchRunner(driver, progress=progress, checkpoint_interval=settings.checkpoint_interval)
     return Session(backend, budget, driver, runner)
+
+
+def _answered(table: StateTable) -> tuple[int, int]:
+    """The batch's answers so far and their output tokens, which the output estimate starts from: a run
+    resumed after thirty answers guessed 1,024 tokens again for its first ten rows, and under a cost cap
+    sent nothing a few cents below it."""
+    completed: tuple[RowStatus, ...] = ("completed",)
+    tokens: Any = table.columns(completed, ("output_tokens",)).column("output_tokens")
+    seen = len(tokens) - tokens.null_count
+    return seen, int(pc.sum(tokens).as_py() or 0) if seen else 0

@@ -93,15 +93,23 @@ class Spend:
 
     @classmethod
     def open(
-        cls, settings: Settings, *, spent: float = 0.0, priced_rows: int = 0, pricing_only: bool = False
+        cls,
+        settings: Settings,
+        *,
+        spent: float = 0.0,
+        priced_rows: int = 0,
+        tool_calls: int = 0,
+        pricing_only: bool = False,
     ) -> Spend:
-        """The run's spend, from its settings; refuses a cap on a model with no known price. With
-        `pricing_only`, what prices responses outside a run (`rowrelay cancel`): no cap at all."""
+        """The run's spend, from its settings and what the batch's rows have cost so far (`spent_so_far`:
+        `tool_calls` of its priced rows' responses, which the tool estimate starts from rather than from
+        nothing); refuses a cap on a model with no known price. With `pricing_only`, what prices
+        responses outside a run (`rowrelay cancel`): no cap at all."""
         problem = None if pricing_only else cap_problem(settings)
         if problem is not None:
             raise UsageError(problem)
         prices = load_prices(settings.prices)
-        return cls(
+        spend = cls(
             prices,
             provider_of(settings.backend),
             settings.model,
@@ -112,6 +120,9 @@ class Spend:
             tool_fees=fees_of_run(prices, tool_list(settings.tools), settings.model),
             max_tool_calls=settings.max_tool_calls,
         )
+        if spend.tool_fees and priced_rows:  # each earlier call at the dearest fee offered: never under
+            spend._fees, spend._settled = tool_calls * max(spend.tool_fees.values()), priced_rows
+        return spend
 
     @classmethod
     def unpriced(cls) -> Spend:
@@ -139,12 +150,9 @@ class Spend:
         if self.capped:
             return "capped"
         self.release(key)  # a row sent again replaces its earlier estimate
-        rates = self._rates
-        if rates is None:
+        estimate = self._estimate(prompt_tokens, output_tokens)
+        if estimate is None:
             return "go"  # no cap without a price (`cap_problem`), so nothing to hold back
-        estimate = (prompt_tokens * rates.input + output_tokens * rates.output) * _PER_TOKEN
-        if self.tool_fees:
-            estimate += self._tool_estimate()
         if self.cap is not None:
             if self.spent + self.lost + estimate > self.cap:
                 self.capped = True
@@ -156,6 +164,26 @@ class Spend:
         self._committed[key] = estimate
         self._committed_total += estimate
         return "go"
+
+    def hold(self, key: str, prompt_tokens: int, output_tokens: int) -> None:
+        """Count row `key`'s estimate as in flight without asking: a response an earlier run created, which
+        this run waits on. It will be paid for whatever the cap says, so rows sent meanwhile must leave room
+        for it: uncounted, a run resumed after a crash sent past the cap by what the rows it found in
+        flight cost."""
+        if self.cap is None or key in self._committed:
+            return
+        estimate = self._estimate(prompt_tokens, output_tokens)
+        if estimate is not None:
+            self._committed[key] = estimate
+            self._committed_total += estimate
+
+    def _estimate(self, prompt_tokens: int, output_tokens: int) -> float | None:
+        """What a row may cost (None without a price): its tokens at this run's rates, and its tool calls."""
+        rates = self._rates
+        if rates is None:
+            return None
+        estimate = (prompt_tokens * rates.input + output_tokens * rates.output) * _PER_TOKEN
+        return estimate + self._tool_estimate() if self.tool_fees else estimate
 
     async def changed(self, may_cost: Callable[[str], bool]) -> None:
         """Wait until a row in flight has ended (or a moment has passed); then drop the estimates of rows
@@ -206,11 +234,13 @@ class Spend:
 
     def _tool_estimate(self) -> float:
         """What a row's tool calls may cost: at most `max_tool_calls` of the dearest kind when a ceiling is
-        set; else the mean of the answers so far with the output estimate's margin (nothing before the
-        first: the rows sent on that guess are as few as `admit`'s `guesses_left` keeps them)."""
+        set; else the mean of the answers so far (this run's, and the batch's earlier rows') with the output
+        estimate's margin; before the first, one call of the dearest kind (a row offered a tool was
+        guessed to make none, so a capped run of searches spent several times its cap on that guess)."""
+        dearest = max(self.tool_fees.values())
         if self.max_tool_calls is not None:
-            return self.max_tool_calls * max(self.tool_fees.values())
-        return self._fees / self._settled * _MARGIN if self._settled else 0.0
+            return self.max_tool_calls * dearest
+        return self._fees / self._settled * _MARGIN if self._settled else dearest
 
     def cost_of(self, snapshot: Snapshot) -> float | None:
         """What one ended response cost, at the tier it reports it was served in (the one asked for when
@@ -255,6 +285,12 @@ class Spend:
 
 def spent_so_far(table: StateTable) -> dict[str, Any]:
     """What the batch's rows have cost so far (earlier runs included), as `Spend.open` takes it."""
-    column: Any = table.columns(None, ("cost_usd",)).column("cost_usd")
+    columns = table.columns(None, ("cost_usd", "tool_calls"))
+    column: Any = columns.column("cost_usd")
     total = pc.sum(column).as_py() if len(column) else None
-    return {"spent": float(total or 0.0), "priced_rows": len(column) - column.null_count}
+    calls = pc.sum(columns.column("tool_calls")).as_py() if len(column) else None
+    return {
+        "spent": float(total or 0.0),
+        "priced_rows": len(column) - column.null_count,
+        "tool_calls": calls or 0,
+    }

@@ -71,12 +71,20 @@ class Submitter:
         async with self._sending:
             return await self._send(row)
 
+    def hold(self, key: str) -> None:
+        """Count under the cost cap a row an earlier run created, which this run waits on (`Spend.hold`)."""
+        self.context.spend.hold(
+            key, self._prompt_tokens(self._request(key)), self.context.budget.output.value()
+        )
+
+    def _prompt_tokens(self, request: RowRequest) -> int:
+        context = self.context
+        return context.text_tokens(request.prompt) + context.attached_tokens.value(request.attachments)
+
     async def _send(self, row: RowState) -> Submitted:
         context, key = self.context, row.row_key
         request = self._request(key)
-        prompt_tokens = context.text_tokens(request.prompt) + context.attached_tokens.value(
-            request.attachments
-        )
+        prompt_tokens = self._prompt_tokens(request)
         output = context.budget.output
         admission = context.spend.admit(key, prompt_tokens, output.value(), guesses_left=output.guesses_left)
         if admission != "go":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.llm import estimate_tokens
 from rowrelay.tasks.llm.prices import cost_usd, load_prices
 from rowrelay.tasks.run import open_session
+from rowrelay.tasks.run.spend import Spend
 from rowrelay.tasks.state import StateTable, load, summary
 from tests.support.runs import creates_per_row, new_table, prompts, settings_for
 
@@ -211,3 +213,74 @@ async def test_rows_admitted_but_queued_on_the_rate_limit_stay_counted_against_t
     frame = load(tmp_path / "batch")
     assert float(frame["cost_usd"].sum()) <= cap + 1e-12
     assert int((frame["status"] == "pending").sum()) > 0
+
+
+async def test_rows_an_earlier_run_left_in_flight_count_against_the_cap_from_the_start(
+    exact_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """A run resumed after a crash waits on the responses the crashed run had created: they are paid for
+    whatever it does. It admitted new rows as if they cost nothing, and spent past the cap by what they
+    cost; now their estimates count from the start, so the batch ends within its cap."""
+    from rowrelay.tasks.llm import RowRequest, make_backend
+    from rowrelay.tasks.settings import Settings
+
+    one_row = max(estimate(prompt) for prompt in prompts(ROWS).values())
+    held = 10
+    table = StateTable.open(tmp_path / "batch", batch_id="test-batch", checkpoint_interval=0.05)
+    table.add_pending((f"row-{i:04d}", i, f"hash-{i}") for i in range(ROWS))
+    backend = make_backend(Settings(backend="emulator", base_url=exact_emulator.url))
+    try:
+        for key, prompt in list(prompts(ROWS).items())[:held]:  # the crashed run's creates
+            metadata = {"rowrelay_batch": "test-batch", "rowrelay_row": key}
+            request = RowRequest(key, prompt, None, "gpt-4.1-mini", metadata, max_output_tokens=OUTPUT)
+            created = await backend.create(request)
+            table.transition(key, "submitting", attempts=1)
+            table.transition(key, created.status, response_id=created.response_id)
+    finally:
+        await backend.aclose()
+    table.close()
+    cap = (held + 2.5) * one_row
+    _, spend = await _run(exact_emulator, tmp_path / "batch", max_cost=cap, max_in_flight=ROWS)
+    frame = load(tmp_path / "batch")
+    assert (frame.loc[frame["attempts"] > 0, "status"] == "completed").all()
+    assert float(frame["cost_usd"].sum()) <= cap + 1e-12
+    assert int((frame["attempts"] > 0).sum()) == held + 2  # the room the held rows left: two rows
+    assert spend.capped
+
+
+def test_a_row_offered_a_tool_is_estimated_at_one_call_before_any_answer_and_at_the_batchs_mean_after() -> (
+    None
+):
+    """The tool estimate was nothing until this run's first answer, on every run: a capped batch of
+    searches spent several times its cap on that guess, and again after each resume."""
+    from rowrelay.tasks.settings import load_settings
+
+    settings = load_settings(model="gpt-4.1-mini", tools="web_search", max_cost=1.0, backend="emulator")
+    assert MINI is not None
+    tokens = (100 * MINI.input + OUTPUT * MINI.output) / 1e6
+    fresh = Spend.open(settings)
+    fresh.cap = tokens + 0.005  # room for the tokens, not for a search at $0.01
+    assert fresh.admit("row-0000", 100, OUTPUT) == "capped"
+    row = tokens + 3 * 0.01 * 1.25  # 3 searches a row so far, with the estimate's margin
+    for room, admitted in ((-0.001, "capped"), (0.001, "go")):
+        resumed = Spend.open(settings, spent=0.5, priced_rows=10, tool_calls=30)
+        resumed.cap = 0.5 + row + room
+        assert resumed.admit("row-0010", 100, OUTPUT) == admitted
+
+
+async def test_the_output_estimate_starts_from_the_batchs_answers_so_far(
+    exact_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """A resumed run guessed 1,024 output tokens again for its first ten rows, whatever thirty answers had
+    shown: under a cap a few cents from the spent, it sent nothing."""
+    await _run(exact_emulator, tmp_path / "batch", max_output_tokens=None, max_cost=25 * ROWS * 1e-3)
+    table = StateTable.open(tmp_path / "batch")
+    try:
+        session = open_session(settings_for(exact_emulator), table, prompts(ROWS))
+        try:
+            assert session.budget.output.value() == math.ceil(1.25 * OUTPUT)
+            assert session.budget.output.guesses_left == 0
+        finally:
+            await session.aclose()
+    finally:
+        table.close()
