@@ -163,10 +163,13 @@ def accepted(snapshot: Snapshot, row: RowState, now: datetime, *, cursor: int | 
     fields: dict[str, object] = {
         "response_id": snapshot.response_id,
         "attempts": row.attempts + 1,
-        "submitted_at": now,
         "sequence_number": cursor,
         "model": snapshot.model or model,
     }
     # A foreground backend's answer is already terminal: `ended` decides what the row becomes (a
-    # completed answer may still fail its schema), so the row waits one step in `in_progress`.
-    return Change("in_progress" if snapshot.terminal else snapshot.status, fields)
+    # completed answer may still fail its schema), so the row waits one step in `in_progress`. Its
+    # `submitted_at` stays the moment it was sent (`-> submitting`): set at the answer, a Chat
+    # Completions row's latency read 0, the whole answer having come with it.
+    if snapshot.terminal:
+        return Change("in_progress", fields)
+    return Change(snapshot.status, {**fields, "submitted_at": now})

@@ -19,7 +19,7 @@ from rowrelay.tasks.llm import BackendRefusedError, NotTheApiError, Snapshot
 from rowrelay.tasks.run import open_session, submit
 from rowrelay.tasks.run.cancel import CANCEL_CONCURRENCY
 from rowrelay.tasks.run.runner import heap_frozen
-from rowrelay.tasks.state import StateTable, load
+from rowrelay.tasks.state import StateTable, load, summary
 from tests.support.clock import ManualClock
 from tests.support.inspection import eventually, reading
 from tests.support.runs import (
@@ -417,6 +417,16 @@ async def test_chat_completions_backend_completes_rows_with_no_token(
     assert frame["response_id"].isna().all()
     assert (frame["output_text"].str.len() > 0).all()
     assert emulator.emulator.stats()["routes"] == {"POST /v1/chat/completions": 10}
+
+
+async def test_a_chat_completions_rows_latency_is_from_its_send_to_its_answer(tmp_path: Path) -> None:
+    """`submitted_at` was set when the answer came, with it: every row's latency read 0."""
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.3"))) as emu:
+        await run_batch(emu, tmp_path / "batch", rows=3, backend="chat", api_key="unused")
+    frame = load(tmp_path / "batch")
+    waited = (frame["completed_at"] - frame["submitted_at"]).dt.total_seconds()
+    assert (waited >= 0.3).all(), waited.tolist()  # at least the emulator's work time: a floor, not a window
+    assert summary(tmp_path / "batch")["latency_p50"] >= 0.3
 
 
 async def test_a_chat_create_that_times_out_is_counted_and_never_retried_by_the_sdk(tmp_path: Path) -> None:
