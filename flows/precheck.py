@@ -91,12 +91,22 @@ def check_state_rows(request: BatchRequest, state_dir: Path, prepared: PreparedI
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from rowrelay.tasks.records import HOLDING_TOKEN
+    from rowrelay.tasks.records import HOLDING_TOKEN, rows
     from rowrelay.tasks.run.plan import refuse_changed_inputs  # the run's modules: only to resume
     from rowrelay.tasks.run.shards import unreachable_problem
+    from rowrelay.tasks.state.results import changed_inputs
 
     table = state_rows(state_dir)
-    refuse_changed_inputs(table.select(["row_key", "input_hash"]), prepared)
+    stored = table.select(["row_key", "input_hash"])
+    changed = changed_inputs(stored, prepared.planned())
+    said = _spec_changes(request, state_dir) if changed else None
+    if said is not None:
+        raise UsageError(
+            f"{state_dir}: this run's {said}, so {rows(len(changed))} would be sent otherwise than the "
+            f"batch planned them (e.g. {', '.join(changed[:5])}): run it as the batch ran, or give it a "
+            "state of its own (--state) to send every row this way"
+        )
+    refuse_changed_inputs(stored, prepared)
     holding = table.filter(pc.is_in(table.column("status"), pa.array(sorted(HOLDING_TOKEN))))
     listed = [endpoint.name for endpoint in request.endpoints] if request.endpoints else None
     problem = unreachable_problem(holding.column("endpoint").to_pylist(), listed)
@@ -134,6 +144,32 @@ def check_fields(request: BatchRequest, prepared: PreparedInput) -> None:
             f"--schema {schema.source!r}: field(s) {', '.join(clashes)} are named like input or result "
             "columns; rename them in the schema"
         )
+
+
+_SPEC_OPTIONS = {
+    "template": "--template",
+    "prompt_column": "--prompt-column",
+    "instructions": "--instructions",
+}
+
+
+def _spec_changes(request: BatchRequest, state_dir: Path) -> str | None:
+    """What of the prompts' making this run gives otherwise than the batch's last run (its template,
+    prompt column or instructions), for a refusal of changed rows to say: changed rows read as an edited
+    input file when it was `--instructions` that changed."""
+    from rowrelay.tasks.state import read_run_record
+
+    record = read_run_record(state_dir)
+    if record is None:
+        return None
+    now = vars(request.spec)
+    changed = []
+    for name, option in _SPEC_OPTIONS.items():
+        if name in record.spec and record.spec[name] != now[name]:
+            was = record.spec[name]
+            given = f"{option} {now[name]!r}" if now[name] is not None else f"no {option}"
+            changed.append(f"{given} (it ran {'with ' + repr(was) if was is not None else 'without one'})")
+    return "; ".join(changed) or None
 
 
 def check_resume(request: BatchRequest, prepared: PreparedInput, state_dir: Path) -> None:

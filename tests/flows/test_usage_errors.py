@@ -875,3 +875,34 @@ def test_a_batch_a_release_before_temperature_was_recorded_ran_is_resumed_at_any
     (case.state / "run.json").write_text(json.dumps(record))
     write_tickets(case.source, 2)
     case.reaches_prefect("--model", "m", "--temperature", "0")
+
+
+def test_other_instructions_are_named_where_every_row_would_be_sent_otherwise(case: Case) -> None:
+    """The rows' requests change with the run's instructions (or template); the refusal read as if the
+    input file had been edited ("3 rows changed input since this batch was planned"), when it had not."""
+    server = _NOTHING_STARTED["ROWRELAY_BASE_URL"]
+    write_tickets(case.source, 3)
+    planned = _planned(case, 3)
+    ran_on(
+        case.state,
+        case.output,
+        "openai",
+        server,
+        ["completed", "pending", "pending"],
+        planned,
+        model="gpt-4.1-mini",
+    )
+    record = json.loads((case.state / "run.json").read_text())
+    record["spec"] = {
+        "template": TEMPLATE,
+        "prompt_column": None,
+        "id_column": "ticket_id",
+        "instructions": None,
+    }
+    (case.state / "run.json").write_text(json.dumps(record))
+    line = case.refuse("--instructions", "Be terse.", env=_NOTHING_STARTED)
+    assert line == (
+        f"error: {case.state}: this run's --instructions 'Be terse.' (it ran without one), so 3 rows would "
+        "be sent otherwise than the batch planned them (e.g. T-00000, T-00001, T-00002): run it as the batch "
+        "ran, or give it a state of its own (--state) to send every row this way"
+    )
