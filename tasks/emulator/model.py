@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -54,6 +55,12 @@ class Plan:
     @property
     def text(self) -> str:
         return "".join(self.chunks)
+
+    @property
+    def wrote(self) -> bool:
+        """Whether the model wrote any of its answer. One whose reasoning spent the whole ceiling wrote
+        nothing: its response has no message or function call item, only the reasoning item."""
+        return self.call is not None or bool(self.chunks)
 
 
 def request_digest(body: dict[str, Any]) -> bytes:
@@ -134,16 +141,29 @@ def plan_response(
     pages = [search for search in searches if isinstance(search, WebSearch)] if cited else []
     linked = sum(estimate_tokens(" " + link(page)) for page in pages)
     visible = wanted
-    limit = body.get("max_output_tokens")
-    if isinstance(limit, int) and reasoning_tokens + wanted + linked > limit:
-        outcome = "incomplete" if outcome == "completed" else outcome
-        visible = max(0, limit - reasoning_tokens - linked)
+    limit = output_ceiling(body)
+    room: int | None = None  # what the answer may cost, its links aside, when a ceiling is set
+    if limit is not None:
+        if reasoning_tokens + wanted + linked > limit:
+            outcome = "incomplete" if outcome == "completed" else outcome
+            # The model reasons first: reasoning that reaches the ceiling ends the response there, with
+            # every token spent on it and nothing written.
+            reasoning_tokens = min(reasoning_tokens, limit)
+            visible = max(0, limit - reasoning_tokens - linked)
+        room = max(0, limit - reasoning_tokens - linked)
     if outcome == "incomplete" and visible == wanted:
         visible = max(1, wanted // 2)
     if kind == "refusal":
-        chunks, call, visible = chunk(split(REFUSAL), config.max_deltas), None, estimate_tokens(REFUSAL)
+        words = split(REFUSAL)
+        written = _fit(words, room)
+        chunks, call, cut = chunk(list(written), config.max_deltas), None, _cut(words, written)
+        visible = estimate_tokens("".join(written)) if written else 0
     else:
-        call, chunks, visible = _answer(config, body, digest, visible, wanted, kind)
+        call, chunks, visible, cut = _answer(config, body, digest, visible, wanted, kind, room)
+    if cut:  # the answer as planned costs more than the ceiling leaves: it stops where the tokens run out
+        outcome = "incomplete" if outcome == "completed" else outcome
+    if call is not None and not call.chunks and room == 0:
+        call = None  # the reasoning left no room to begin the call: the response has no function call item
     citations: tuple[Citation, ...] = ()
     if cited and chunks:  # an answer cut to nothing cites nothing either
         text, citations = cite("".join(chunks), searches)
@@ -160,7 +180,7 @@ def plan_response(
         outcome=outcome,
         reasoning=reasoning,
         call=call,
-        refusal=kind == "refusal",
+        refusal=kind == "refusal" and bool(chunks),
         cached_tokens=cached_tokens(input_tokens, config.cached_share),
         # Drawn apart from the answer and not counted: asking for a summary changes no other field.
         summary=summary_chunks(config.seed, digest, written_summary(body), config.max_deltas),
@@ -203,30 +223,74 @@ def _answer(
     visible: int,
     wanted: int,
     mangle: Mangle | None,
-) -> tuple[ToolCall | None, tuple[str, ...], int]:
-    """A function call or the text's chunks, and the visible tokens they cost.
+    room: int | None,
+) -> tuple[ToolCall | None, tuple[str, ...], int, bool]:
+    """A function call or the text's chunks, the visible tokens they cost, and whether the ceiling cut
+    them shorter than planned.
 
     `visible < wanted` means the answer is cut short (incomplete): a call keeps that share of its
-    argument deltas, a text that many words."""
+    argument deltas, a text that many words. Whatever is kept then costs at most `room` tokens (None: no
+    ceiling): arguments, JSON and an opening are counted by their characters, not by `wanted`, and may
+    need cutting further."""
     tool = function_to_call(body)
     if tool is not None:
         call = plan_call(tool, config.seed, digest, config.max_deltas)
         kept = call.chunks if visible >= wanted else call.chunks[: len(call.chunks) * visible // wanted]
-        call = ToolCall(call.name, kept)
-        return call, (), estimate_tokens(call.arguments) if kept else 0
+        fitted = _fit(kept, room)
+        call = ToolCall(call.name, fitted)
+        return call, (), estimate_tokens(call.arguments) if fitted else 0, _cut(kept, fitted)
     fmt = answer_format(body)
     if fmt is not None:
         text = answer(fmt, config.seed, digest, mangle)
         pieces = chunk(split(text), config.max_deltas)
         kept = pieces if visible >= wanted else pieces[: max(1, len(pieces) * visible // wanted)]
-        return None, kept, estimate_tokens("".join(kept))
+        fitted = _fit(kept, room)
+        return None, fitted, estimate_tokens("".join(fitted)) if fitted else 0, _cut(kept, fitted)
     words = answer_words(config.seed, digest, visible)
     outputs = tool_outputs(body.get("input"))
+    cut = False
     if outputs and words:
         opening = mention(outputs)
-        words = [opening + words[0], *words[1:]]
-        visible += estimate_tokens(opening)
-    return None, chunk(words, config.max_deltas), visible
+        cost = estimate_tokens(opening)
+        if room is not None and visible + cost > room:  # the opening is written first: fewer words
+            words, cut = words[: max(0, room - cost)], True
+            visible = len(words)  # a drawn word is one token
+        if words:
+            words = [opening + words[0], *words[1:]]
+            visible += cost
+    return None, chunk(words, config.max_deltas), visible, cut
+
+
+def _fit(pieces: Sequence[str], room: int | None) -> tuple[str, ...]:
+    """`pieces` cut to their text's first `room` tokens, four characters a token: the pieces wholly inside,
+    then the start of the one the ceiling falls in (the same pieces when there is no ceiling or they fit)."""
+    if room is None or estimate_tokens("".join(pieces)) <= room:
+        return tuple(pieces)
+    left, kept = room * CHARS_PER_TOKEN, []
+    for piece in pieces:
+        if left <= 0:
+            break
+        kept.append(piece[:left])
+        left -= len(piece)
+    return tuple(kept)
+
+
+def _cut(kept: Sequence[str], fitted: Sequence[str]) -> bool:
+    """Whether `_fit` cut any of the text."""
+    return sum(map(len, fitted)) < sum(map(len, kept))
+
+
+def output_ceiling(body: dict[str, Any]) -> int | None:
+    """The most tokens a create may generate, reasoning and visible output together: the Responses API's
+    `max_output_tokens`; Chat Completions' `max_completion_tokens`, or failing it the deprecated
+    `max_tokens`. None: no ceiling. Chat Completions checks neither at the door: one below zero is none
+    left, never a negative count."""
+    keys = ("max_completion_tokens", "max_tokens") if "messages" in body else ("max_output_tokens",)
+    for key in keys:
+        limit = body.get(key)
+        if isinstance(limit, int) and not isinstance(limit, bool):
+            return max(0, limit)
+    return None
 
 
 def answer_format(body: dict[str, Any]) -> JsonFormat | None:

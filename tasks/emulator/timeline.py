@@ -179,6 +179,8 @@ def build_timeline(plan: Plan, *, background: bool, queued: bool = True) -> tupl
             ["text_done", "part_done", "message_done"],
         )
         chunks = len(plan.chunks)
+    if not plan.wrote:  # the reasoning spent every token: no answer item opens, none is done
+        head, tail = [], []
     entries += [Entry(searched, kind) for kind in head]
     sent = chunks // 2 if plan.outcome == "failed" else chunks
     entries += [Entry(searched + (end - searched) * (i + 1) / max(1, chunks), delta, i) for i in range(sent)]
