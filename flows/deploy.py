@@ -44,5 +44,8 @@ def serve_deployment(*, name: str, cron: str, parameters: dict[str, Any], tags: 
     # stops as any run does on SIGTERM, and the schedule is not to be paused.
     warnings.filterwarnings("ignore", "coroutine 'Runner.astop' was never awaited", RuntimeWarning)
     # pause_on_shutdown=False: otherwise stopping the serving process pauses the schedule, and a
-    # restarted one would not run it again until someone resumes it.
-    run_batch.serve(name=name, cron=cron, parameters=given, tags=tags, pause_on_shutdown=False)
+    # restarted one would not run it again until someone resumes it. limit=1: every run works on the one
+    # state, so a run due while another still goes (or the runs a restarted server catches up on) waits
+    # its turn; it started at once and failed on the batch's lease, a `Failed` run the README's alert
+    # reported as a bad night.
+    run_batch.serve(name=name, cron=cron, parameters=given, tags=tags, pause_on_shutdown=False, limit=1)

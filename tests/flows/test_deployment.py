@@ -101,6 +101,34 @@ async def test_the_cron_deployment_runs_and_a_second_run_resumes_instead_of_resu
     assert "never awaited" not in said, said[-2000:]
 
 
+async def test_a_run_due_while_another_goes_waits_its_turn_instead_of_failing_on_the_lease(
+    prefect_env: dict[str, str], prefect_api: str, tmp_path: Path
+) -> None:
+    """Every run of the deployment works on one state. A run due while another was still going (a long
+    night, or the runs a restarted server catches up on) started at once and failed on the batch's
+    lease: a `Failed` run, which the README's alert reports as too many rows failed."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import arun_deployment
+
+    with (
+        running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:3"))) as emu,
+        served("overlap", prefect_env, emu, tmp_path, rows=6) as (name, state),
+    ):
+        await wait_for_deployment(name, tmp_path / "serve-overlap.log")
+        runs = [await arun_deployment(name, timeout=0) for _ in range(2)]
+        deadline = time.monotonic() + 200
+        async with get_client() as client:
+            while True:
+                states = [(await client.read_flow_run(run.id)).state for run in runs]
+                if all(s is not None and s.is_final() for s in states):
+                    break
+                assert time.monotonic() < deadline, (tmp_path / "serve-overlap.log").read_text()[-3000:]
+                await asyncio.sleep(0.5)
+        assert [s.type.value for s in states if s is not None] == ["COMPLETED", "COMPLETED"], states
+        assert len(emu.emulator.listing()) == 6  # the second found the batch done: nothing sent again
+    assert (load(state)["status"] == "completed").all()
+
+
 async def test_cancelling_the_flow_run_cancels_in_flight_responses_on_the_server(
     prefect_env: dict[str, str], prefect_api: str, tmp_path: Path
 ) -> None:
