@@ -55,7 +55,11 @@ def resolve_targets(request: BatchRequest) -> tuple[Settings, str | None, list[T
         settings, url = resolve_backend(request.settings)
         return settings, url, [Target(None, settings, url)]
     base = request.settings
-    settings = base.model_copy(update={"backend": backend_name(base)})
+    # The run is labelled (its record, its Prefect tag, its closing line) by its endpoints' backend when
+    # they share one: the run's own settings name none, so every endpoints run read "emulator".
+    served = {backend_name(endpoint.settings) for endpoint in request.endpoints}
+    backend = served.pop() if len(served) == 1 else backend_name(base)
+    settings = base.model_copy(update={"backend": backend})
     return settings, base.base_url, [target_of(endpoint) for endpoint in request.endpoints]
 
 

@@ -262,3 +262,23 @@ def test_a_bad_endpoints_file_exits_2_in_one_line_before_anything_is_sent(
     assert "sk-literal-in-the-file" not in result.output
     assert emulator.emulator.listing() == []
     assert not (tmp_path / "state").exists()
+
+
+async def test_a_run_whose_endpoints_share_a_backend_is_labelled_by_it(
+    prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's own settings name no server, so every endpoints run was labelled "emulator": its record,
+    its Prefect tag and its closing line, though no emulator served it."""
+    from rowrelay.flows.batch import run_batch
+
+    monkeypatch.setenv(WEST_KEY, SECRET)
+    source = write_tickets(tmp_path / "tickets.csv", 4)
+    with running_emulator(EmulatorConfig()) as one, running_emulator(EmulatorConfig()) as two:
+        endpoints = [
+            {"name": name, "backend": "openai", "base_url": emu.url, "api_key_env": WEST_KEY}
+            for name, emu in (("one", one), ("two", two))
+        ]
+        result = await run_batch(str(source), **_args(tmp_path, endpoints))
+    assert result.counts["completed"] == 4
+    assert result.backend == "openai"
+    assert json.loads((tmp_path / "state" / "run.json").read_text())["backend"] == "openai"
