@@ -13,13 +13,13 @@ from rowrelay.flows.cancelling import cancel_batch_async
 from rowrelay.tasks.dataset import InputSpec, prepare, read_input
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.errors import LeaseHeldError
-from rowrelay.tasks.llm import RowRequest, make_backend
+from rowrelay.tasks.llm import RowRequest
 from rowrelay.tasks.run import Cancelled
-from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import RunRecord, StateTable, load, write_run_record
 from tests.support.cli import rowrelay
 from tests.support.clock import ManualClock
 from tests.support.inspection import eventually, reading
+from tests.support.runs import left_in_flight
 from tests.support.state import FakeClock
 from tests.support.tickets import TEMPLATE, write_tickets
 
@@ -33,15 +33,11 @@ async def _batch_in_flight(state: Path, emu: RunningEmulator, rows: int) -> Stat
     )
     table = StateTable.open(state)
     table.add_pending(prepared.planned())
-    backend = make_backend(Settings(backend="emulator", base_url=emu.url))
-    try:
-        for key in map(str, prepared.planned().column("row_key").to_pylist()):
-            request = RowRequest(key, prepared.prompt(key), None, "gpt-4.1-mini", {"rowrelay_row": key})
-            snapshot = await backend.create(request)
-            table.transition(key, "submitting", attempts=1)
-            table.transition(key, snapshot.status, response_id=snapshot.response_id)
-    finally:
-        await backend.aclose()
+    keys = map(str, prepared.planned().column("row_key").to_pylist())
+    requests = [
+        RowRequest(key, prepared.prompt(key), None, "gpt-4.1-mini", {"rowrelay_row": key}) for key in keys
+    ]
+    await left_in_flight(table, emu.url, requests)
     table.flush()
     record = RunRecord(output=str(state.parent / "out.csv"), backend="emulator", base_url=emu.url,
                        model="gpt-4.1-mini", mode="poll")  # fmt: skip

@@ -15,7 +15,7 @@ from rowrelay.tasks.llm.prices import cost_usd, load_prices
 from rowrelay.tasks.run import open_session
 from rowrelay.tasks.run.spend import Spend
 from rowrelay.tasks.state import StateTable, load, summary
-from tests.support.runs import creates_per_row, new_table, prompts, settings_for
+from tests.support.runs import creates_per_row, left_in_flight, new_table, prompts, settings_for
 
 ROWS = 40
 OUTPUT = 96
@@ -221,23 +221,17 @@ async def test_rows_an_earlier_run_left_in_flight_count_against_the_cap_from_the
     """A run resumed after a crash waits on the responses the crashed run had created: they are paid for
     whatever it does. It admitted new rows as if they cost nothing, and spent past the cap by what they
     cost; now their estimates count from the start, so the batch ends within its cap."""
-    from rowrelay.tasks.llm import RowRequest, make_backend
-    from rowrelay.tasks.settings import Settings
+    from rowrelay.tasks.llm import RowRequest
 
     one_row = max(estimate(prompt) for prompt in prompts(ROWS).values())
     held = 10
     table = StateTable.open(tmp_path / "batch", batch_id="test-batch", checkpoint_interval=0.05)
     table.add_pending((f"row-{i:04d}", i, f"hash-{i}") for i in range(ROWS))
-    backend = make_backend(Settings(backend="emulator", base_url=exact_emulator.url))
-    try:
-        for key, prompt in list(prompts(ROWS).items())[:held]:  # the crashed run's creates
-            metadata = {"rowrelay_batch": "test-batch", "rowrelay_row": key}
-            request = RowRequest(key, prompt, None, "gpt-4.1-mini", metadata, max_output_tokens=OUTPUT)
-            created = await backend.create(request)
-            table.transition(key, "submitting", attempts=1)
-            table.transition(key, created.status, response_id=created.response_id)
-    finally:
-        await backend.aclose()
+    crashed = [
+        RowRequest(key, prompt, None, "gpt-4.1-mini", {"rowrelay_row": key}, max_output_tokens=OUTPUT)
+        for key, prompt in list(prompts(ROWS).items())[:held]
+    ]
+    await left_in_flight(table, exact_emulator.url, crashed)
     table.close()
     cap = (held + 2.5) * one_row
     _, spend = await _run(exact_emulator, tmp_path / "batch", max_cost=cap, max_in_flight=ROWS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import pytest
 
 from rowrelay.tasks.emulator import RunningEmulator
+from rowrelay.tasks.llm import RowRequest, make_backend
 from rowrelay.tasks.run import RunReport, Session, open_session
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
@@ -123,3 +124,16 @@ async def cancel_midway(
 def creates_per_row(emu: RunningEmulator) -> Counter[str]:
     """How many responses the emulator holds for each row key (from the `rowrelay_row` metadata)."""
     return Counter(r["metadata"].get("rowrelay_row") for r in emu.emulator.listing())
+
+
+async def left_in_flight(table: StateTable, url: str, requests: Iterable[RowRequest]) -> None:
+    """Rows an earlier run created and left in flight (a crash): each request created on the emulator at
+    `url`, its row recorded `submitting` and then holding its token, as that run would have."""
+    backend = make_backend(Settings(backend="emulator", base_url=url))
+    try:
+        for request in requests:
+            created = await backend.create(request)
+            table.transition(request.row_key, "submitting", attempts=1)
+            table.transition(request.row_key, created.status, response_id=created.response_id)
+    finally:
+        await backend.aclose()
