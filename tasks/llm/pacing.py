@@ -71,15 +71,10 @@ class LearnedPace:
             self._apply()
 
     def observe(self, remaining: int, limit: int) -> None:
-        """The server's bucket holds at least `remaining` + 1 (this create took at least one unit).
-
-        Only a server whose limit is this run's own (or less) decides the burst. A run told less than
-        the server allows (`--rpm 120` on a key good for thousands: a share of it) keeps to its rate
-        evenly: a burst of a minute of it, refilled as it went, let twice `--rpm` through in the first
-        minute."""
-        if self.shrunk or limit > self.per_minute:
+        """The server's bucket holds at least `remaining` + 1 (this create took at least one unit)."""
+        if self.shrunk:
             return
-        held = min(remaining + 1, limit)
+        held = min(remaining + 1, limit, self.per_minute)  # never more than a minute of our own rate
         if held - self.floor > self.burst:
             self.burst = held - self.floor
             self._apply()
