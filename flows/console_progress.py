@@ -91,17 +91,21 @@ def _describer(clock: Callable[[], float]) -> Callable[[RunProgress], str]:
     troubles = _troubles(clock)
 
     def describe(update: RunProgress) -> str:
-        failed = sum(update.counts.get(s, 0) for s in ("failed", "incomplete", "cancelled", "expired"))
+        failed = sum(update.counts.get(s, 0) for s in ("failed", "incomplete", "expired"))
         moment = clock()
         if not first:
             first.append((moment, update.done))
         seconds, ran = moment - first[0][0], update.done - first[0][1]
         rate = ran / seconds if seconds >= 1.0 else 0.0
-        # Orphaned rows (a create whose answer was lost) are neither done nor in flight: said while there
-        # are any, or the line's counts fell short of the summary's with nothing to tell why.
-        orphaned = update.counts.get("orphaned", 0)
-        lost = f"  orphaned {orphaned}" if orphaned else ""
-        told = f"failed {failed}{lost}  in flight {update.in_flight}  {rate:.1f} rows/s{money(update)}"
+        # Orphaned rows (a create whose answer was lost) are neither done nor in flight, and cancelled ones
+        # (`rowrelay cancel`, a stop) did not fail: each said apart while there are any. Orphans went
+        # unsaid, the line's counts short of the summary's; cancelled rows were counted as failed.
+        apart = "".join(
+            f"  {status} {update.counts[status]}"
+            for status in ("cancelled", "orphaned")
+            if update.counts.get(status)
+        )
+        told = f"failed {failed}{apart}  in flight {update.in_flight}  {rate:.1f} rows/s{money(update)}"
         return told + troubles(update.counters)
 
     return describe

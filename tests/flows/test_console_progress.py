@@ -39,15 +39,16 @@ def test_a_console_that_is_not_a_terminal_gets_lines_not_a_live_bar() -> None:
     )
 
 
-def test_orphaned_rows_are_on_the_line_while_there_are_any() -> None:
-    """Neither done nor in flight, they left the line's counts short of the summary's without a word."""
+def test_orphaned_and_cancelled_rows_are_said_apart_while_there_are_any() -> None:
+    """Orphans, neither done nor in flight, left the line's counts short of the summary's without a word;
+    cancelled rows (`rowrelay cancel`, a stop), which did not fail, were counted as failed."""
     out = io.StringIO()
     sink = lines(Console(file=out, width=200), clock=FakeClock(0.0), every=0.0)
-    counts: dict[RowStatus, int] = {"completed": 7, "orphaned": 2, "queued": 1}
+    counts: dict[RowStatus, int] = {"completed": 5, "failed": 1, "cancelled": 2, "orphaned": 1, "queued": 1}
     sink(Progress(counts, 10, 5.0, RunCounters()))
     sink(Progress({"completed": 10}, 10, 6.0, RunCounters()))
     first, last = out.getvalue().splitlines()
-    assert first.startswith("rows 7/10  failed 0  orphaned 2  in flight 1  ")
+    assert first.startswith("rows 8/10  failed 1  cancelled 2  orphaned 1  in flight 1  ")
     assert last.startswith("rows 10/10  failed 0  in flight 0  ")
 
 
