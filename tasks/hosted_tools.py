@@ -105,12 +105,16 @@ def _json(text: str, where: str) -> Any:
 
 def _checked(tools: Any) -> list[dict[str, Any]]:
     listed = [tools] if isinstance(tools, dict) else tools
-    if not isinstance(listed, list) or not listed:
+    if not isinstance(listed, list):
         raise ValueError("expected a JSON array of tool objects (or one tool object)")
+    if not listed:
+        raise ValueError("no tool in the list: name at least one, or leave --tools out")
     for index, tool in enumerate(listed):
         if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
             raise ValueError(f"tool {index + 1} is not an object with a 'type'")
         _check_tool(tool, f"tool {index + 1} ({tool['type']})")
+        if tool in listed[:index]:  # `web_search,web_search`: sent twice in every create
+            raise ValueError(f"tool {index + 1} ({tool['type']}) is tool {listed.index(tool) + 1} again")
     return listed
 
 

@@ -45,7 +45,8 @@ def test_names_a_file_and_the_json_itself_give_the_same_tools(
     ("value", "said"),
     [
         ("web_serch", "'web_serch' is not a tool name (web_search, web_search_preview, code_interpreter"),
-        ("[]", "expected a JSON array of tool objects (or one tool object)"),
+        ("[]", "no tool in the list: name at least one, or leave --tools out"),
+        ('[{"type": "web_search"}, {"type": "web_search"}]', "tool 2 (web_search) is tool 1 again"),
         ("[{", "its JSON is not JSON ("),
         ('[{"name": "x"}]', "tool 1 is not an object with a 'type'"),
         (
