@@ -149,11 +149,20 @@ def _rows(rows: list[Fallback], *, known_only: bool) -> None:
     absent = sum(1 for row in rows if row.now is None)
     in_flight = sum(1 for row in rows if row.from_in_flight)
     maybe = sum(1 for row in rows if row.job_may_exist)
+    # A row known only from the input (its file unreadable) may have been sent, answered and paid for:
+    # said so, where "0 were in flight" read as if none could have a job (all 300 of a trial's had one).
+    unread = sum(1 for row in rows if row.lost is None)
+    unknown = (
+        f"; what became of {unread} of them cannot be read: any of those sent has a job on the server "
+        "(paid for) that the table no longer names, and the next run sends it again"
+        if unread
+        else ""
+    )
     out.print(
         f"{len(rows)} rows {'known to ' if known_only else ''}lose their latest version: "
         f"{len(rows) - absent} fall back to an earlier one, {absent} are absent (planned again as pending "
         f"by the next run); {in_flight} were in flight, {maybe} of them may have a job on the server that "
-        "the table no longer names"
+        f"the table no longer names{unknown}"
     )
     lines = [("row", "was -> now", "response id kept", "note"), *(_line(row) for row in rows[:_LISTED])]
     widths = [max(len(line[i]) for line in lines) for i in range(3)]
@@ -174,6 +183,8 @@ def _note(row: Fallback) -> str:
     notes = []
     if row.now is None:
         notes.append("planned again as pending by the next run")
+    if row.lost is None:
+        notes.append("what it was cannot be read: if it was sent, a job may exist on the server")
     if row.job_may_exist:
         assert row.lost is not None
         lost = f" (response {row.lost.response_id})" if row.lost.response_id else ""

@@ -110,6 +110,17 @@ def test_repair_of_unreadable_files_lists_the_rows_it_can_from_the_input(tmp_pat
     )
     absent = [line.split()[0] for line in result.stdout.splitlines() if "? -> absent" in line]
     assert absent == ["T-00004", "T-00005"]
+    # Rows known only from the input may have been sent and paid for: "0 were in flight" alone read as if
+    # none could have a job on the server.
+    assert (
+        "0 were in flight, 0 of them may have a job on the server that the table no longer names; what "
+        "became of 2 of them cannot be read: any of those sent has a job on the server (paid for) that the "
+        "table no longer names, and the next run sends it again" in " ".join(result.stdout.split())
+    )
+    notes = [line for line in result.stdout.splitlines() if "? -> absent" in line]
+    assert all(
+        "what it was cannot be read: if it was sent, a job may exist on the server" in n for n in notes
+    )
     exported = rowrelay(["export", str(state), "--output", str(tmp_path / "x.csv")], ENV)
     assert exported.returncode == 0, exported.stderr
     out = pd.read_csv(tmp_path / "x.csv")
