@@ -84,7 +84,7 @@ def check_run(request: BatchRequest) -> PreparedInput:
 def check_state_rows(request: BatchRequest, state_dir: Path, prepared: PreparedInput) -> None:
     """What the plan would refuse in the state's rows, refused before Prefect and the emulator start: a
     row of the input holding another text than the batch planned under its id
-    (`plan.refuse_changed_inputs`), a row waiting on a response made on an endpoint this run does not list
+    (`plan.changed_rows_problem`), a row waiting on a response made on an endpoint this run does not list
     (`shards.unreachable_problem`). The flow does not call this: its plan reads the state anyway."""
     if not (state_dir / BATCH_FILE).exists():
         return
@@ -92,21 +92,21 @@ def check_state_rows(request: BatchRequest, state_dir: Path, prepared: PreparedI
     import pyarrow.compute as pc
 
     from rowrelay.tasks.records import HOLDING_TOKEN, rows
-    from rowrelay.tasks.run.plan import refuse_changed_inputs  # the run's modules: only to resume
+    from rowrelay.tasks.run.plan import changed_rows_problem  # the run's modules: only to resume
     from rowrelay.tasks.run.shards import unreachable_problem
     from rowrelay.tasks.state.results import changed_inputs
 
     table = state_rows(state_dir)
-    stored = table.select(["row_key", "input_hash"])
-    changed = changed_inputs(stored, prepared.planned())
-    said = _spec_changes(request, state_dir) if changed else None
-    if said is not None:
+    changed = changed_inputs(table.select(["row_key", "input_hash"]), prepared.planned())
+    if changed:
+        said = _spec_changes(request, state_dir)
+        if said is None:
+            raise UsageError(changed_rows_problem(changed))
         raise UsageError(
             f"{state_dir}: this run's {said}, so {rows(len(changed))} would be sent otherwise than the "
             f"batch planned them (e.g. {', '.join(changed[:5])}): run it as the batch ran, or give it a "
             "state of its own (--state) to send every row this way"
         )
-    refuse_changed_inputs(stored, prepared)
     holding = table.filter(pc.is_in(table.column("status"), pa.array(sorted(HOLDING_TOKEN))))
     listed = [endpoint.name for endpoint in request.endpoints] if request.endpoints else None
     problem = unreachable_problem(holding.column("endpoint").to_pylist(), listed)

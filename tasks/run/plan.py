@@ -249,8 +249,12 @@ def refuse_changed_inputs(stored: pa.Table, prepared: PreparedInput) -> None:
     `row_key` and `input_hash` columns) says it was planned with."""
     changed = changed_inputs(stored, prepared.planned())
     if changed:
-        sample = ", ".join(changed[:5])
-        raise UsageError(
-            f"{rows(len(changed))} changed input since this batch was planned (e.g. {sample}); "
-            "use a new --state directory for the new input, or restore the old one"
-        )
+        raise UsageError(changed_rows_problem(changed))
+
+
+def changed_rows_problem(changed: list[str]) -> str:
+    """What a refusal says of rows whose input changed under their key (`changed_inputs`)."""
+    return (
+        f"{rows(len(changed))} changed input since this batch was planned (e.g. {', '.join(changed[:5])}); "
+        "use a new --state directory for the new input, or restore the old one"
+    )
