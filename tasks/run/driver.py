@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import pyarrow.compute as pc
+
 from rowrelay.tasks.llm import Snapshot
 from rowrelay.tasks.records import HOLDING_TOKEN, IN_FLIGHT, RowStatus
 from rowrelay.tasks.run import record
@@ -47,16 +49,16 @@ class RowDriver:
             else Waiter(self.context, background, self.latencies, since=self._since)
         )
 
-    def hold_in_flight(self, keys: list[str]) -> None:
+    def hold_in_flight(self, scope: set[str] | None) -> None:
         """Before any row is sent under a cost cap: count what the rows an earlier run left in flight may
-        cost (their responses are paid for whatever this run does)."""
+        cost (their responses are paid for whatever this run does). `scope`: the run's keys (None: all)."""
         if self.context.spend.cap is None:
             return
-        table = self.context.table
-        for key in keys:
-            row = table.get(key)
-            if row.status in HOLDING_TOKEN and row.response_id is not None:
-                self._submitter.hold(key)
+        held = self.context.table.keys_with_status(
+            HOLDING_TOKEN, ("response_id",), lambda rows: pc.is_valid(rows.column("response_id")), among=scope
+        )
+        for key in held:
+            self._submitter.hold(key)
 
     async def drive(self, key: str) -> None:
         """Take one row as far as it can go in this run."""

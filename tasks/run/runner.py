@@ -100,7 +100,7 @@ class BatchRunner:
         scope = None if keys is None else set(keys)
         started = time.monotonic()
         order = send_order(table, context.policy, scope)
-        self.driver.hold_in_flight(order)
+        self.driver.hold_in_flight(scope)
         total = len(table)  # progress is the batch's, shards included: counts cover the whole table
         crashed: list[str] = []
         background = asyncio.create_task(self._housekeeping(total, started))
