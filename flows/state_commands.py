@@ -22,7 +22,6 @@ from rowrelay.flows.default_batch import the_batch
 from rowrelay.tasks.errors import StateError, UsageError
 from rowrelay.tasks.records import (
     RETRY_BY_DEFAULT,
-    ROW_STATUSES,
     rows,
     usd,
 )
@@ -168,6 +167,7 @@ def retry(
     ] = _RETRY_DEFAULT,
 ) -> None:
     """Make rows with these statuses eligible again (they go back to pending; completed never do)."""
+    from rowrelay.tasks.state.retrying import retried_statuses
     from rowrelay.tasks.state.retrying import retry as retry_rows
 
     state = the_batch(state, "retry", changes_it=True)
@@ -178,8 +178,7 @@ def retry(
     except UsageError as exc:
         fail(str(exc))
     if not made:
-        wanted = {s.strip() for s in status.split(",")}
-        named = " or ".join(s for s in ROW_STATUSES if s in wanted)
+        named = " or ".join(retried_statuses(status, state))  # checked by the retry itself
         out.print(f"no row is {named}: nothing to make eligible again")
         return
     them = "it" if made == 1 else "them"

@@ -26,6 +26,19 @@ def retry(state: str | Path, status: str | Iterable[str] = RETRY_BY_DEFAULT) -> 
     Raises `UsageError` for a folder that holds no batch or a status that cannot be retried,
     `LeaseHeldError` while a run holds the batch, and `StateError` for a damaged table."""
     directory = Path(state)
+    statuses = retried_statuses(status, directory)
+    if not is_state_directory(directory):
+        raise UsageError(f"{directory} is not a rowrelay state directory (no {BATCH_FILE})")
+    with StateTable.open(directory) as table:
+        keys = table.keys_with_status(statuses)
+        for key in keys:
+            table.transition(key, "pending", note=RETRIED_NOTE)
+    return len(keys)
+
+
+def retried_statuses(status: str | Iterable[str], directory: Path) -> list[RowStatus]:
+    """The statuses `status` names (`failed,incomplete` or a list), in the table's order; a `UsageError`
+    for one that cannot be retried (`directory`: the batch, for the way out it names)."""
     wanted = [s.strip() for s in status.split(",")] if isinstance(status, str) else [str(s) for s in status]
     wanted = [s for s in wanted if s]
     refused = [s for s in wanted if s not in NOT_COMPLETED]
@@ -39,11 +52,4 @@ def retry(state: str | Path, status: str | Iterable[str] = RETRY_BY_DEFAULT) -> 
         elif "pending" in refused:
             why = ": pending rows are eligible already; run the batch again to send them"
         raise UsageError(f"--status takes {', '.join(NOT_COMPLETED)}; not {', '.join(refused)}{why}")
-    if not is_state_directory(directory):
-        raise UsageError(f"{directory} is not a rowrelay state directory (no {BATCH_FILE})")
-    statuses: list[RowStatus] = [s for s in ROW_STATUSES if s in wanted]
-    with StateTable.open(directory) as table:
-        keys = table.keys_with_status(statuses)
-        for key in keys:
-            table.transition(key, "pending", note=RETRIED_NOTE)
-    return len(keys)
+    return [s for s in ROW_STATUSES if s in wanted]
