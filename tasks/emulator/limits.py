@@ -37,7 +37,9 @@ class Bucket:
     def wait_for(self, amount: float, now: float) -> float:
         """Seconds until `amount` units are available (0 if they are now)."""
         self._refill(now)
-        amount = min(amount, self.capacity)  # a request larger than a full bucket waits for a full one
+        # Larger than a full bucket but within the minute's limit (a limit enforced over a shorter
+        # window): it waits for a full bucket. Over the minute's limit it is refused (`TooLarge`).
+        amount = min(amount, self.capacity)
         missing = amount - self.level
         return 0.0 if missing <= 0 else missing * 60.0 / self.limit
 

@@ -9,7 +9,7 @@ import orjson
 from starlette.responses import Response
 
 from rowrelay.tasks.emulator.payloads import error_body
-from rowrelay.tasks.emulator.service import RateLimited
+from rowrelay.tasks.emulator.service import RateLimited, TooLarge
 
 
 def json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -57,6 +57,14 @@ def model_not_found(model: object) -> Response:
 
 def rate_limited(exc: RateLimited, model: str | None) -> Response:
     unit = "requests per min (RPM)" if exc.kind == "requests" else "tokens per min (TPM)"
+    if isinstance(exc, TooLarge):  # OpenAI's words, verbatim but for the organization
+        message = (
+            f"Request too large for {model or 'default'} in organization org-emulator on {unit}: "
+            f"Limit {exc.limit}, Requested {exc.requested}. The input or output tokens must be reduced "
+            "in order to run successfully. Visit https://platform.openai.com/account/rate-limits to "
+            "learn more."
+        )
+        return error_response(429, message, exc.kind, code="rate_limit_exceeded")
     message = (
         f"Rate limit reached for {model or 'default'} in organization org-emulator on {unit}: "
         f"Limit {exc.limit}. Please try again in {exc.wait:.3g}s."

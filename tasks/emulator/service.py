@@ -57,6 +57,17 @@ class RateLimited(Exception):
         return retry_after_headers(self.wait)
 
 
+@dataclass(slots=True)
+class TooLarge(RateLimited):
+    """A create whose tokens exceed the whole per-minute limit: OpenAI refuses it with a 429 that no wait
+    cures ("Request too large ... The input or output tokens must be reduced"), every time it is sent."""
+
+    requested: int = 0
+
+    def headers(self) -> dict[str, str]:
+        return {}  # no retry-after: waiting never lets it through
+
+
 @dataclass
 class Emulator:
     config: EmulatorConfig = field(default_factory=EmulatorConfig)
@@ -95,6 +106,8 @@ class Emulator:
         wait = self.requests.wait_for(1, now)
         if wait > 0:
             raise RateLimited("requests", self.requests.limit, wait)
+        if cost > self.tokens.limit:
+            raise TooLarge("tokens", self.tokens.limit, 0.0, cost)
         wait = self.tokens.wait_for(cost, now)
         if wait > 0:
             raise RateLimited("tokens", self.tokens.limit, wait)

@@ -207,6 +207,13 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
                 f"the account is out of credit (429 {_OUT_OF_CREDIT}); add credit or raise the quota in the "
                 f"plan and billing settings, then run again: {_message(exc)}"
             )
+        if creating and _too_large(exc):
+            # Also a 429, but about this row alone: larger than the whole limit, it is refused every time it
+            # is sent, and waiting for it would hold the batch for ever. Nothing started: the row fails.
+            return RequestRejectedError(
+                "the request is larger than the server's tokens-per-minute limit, so it is never accepted "
+                f"(429): {_message(exc)}; shorten the row's input or lower --max-output-tokens"
+            )
         wait = retry_after(exc.response.headers)
         return RateLimitedError(f"rate limited (429): {_message(exc)}", wait)
     if isinstance(exc, openai.NotFoundError):
@@ -252,6 +259,13 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
             return MaybeSentError(f"the create's stream failed before naming the response: {exc.message}")
         return StreamErrorEvent(f"stream error event: {exc.message}")
     return exc
+
+
+def _too_large(exc: openai.RateLimitError) -> bool:
+    """OpenAI's 429 for a request over the whole per-minute limit: "Request too large for gpt-4o in
+    organization org-... on tokens per min (TPM): Limit 30000, Requested 36278. The input or output
+    tokens must be reduced in order to run successfully." (`rate_limit_exceeded`, like a passing limit)."""
+    return _message(exc).lower().startswith("request too large")
 
 
 def not_the_api(method: str, url: str, answered: str) -> str:
