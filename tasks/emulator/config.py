@@ -137,7 +137,8 @@ class EmulatorConfig:
     stream_window: float = 300.0
     """Seconds after creation during which a background stream can be resumed (then 400)."""
     store_policy: StorePolicy = "legacy"
-    """`legacy`: background with store=false is refused (400); `current`: accepted."""
+    """`legacy`: background with store=false is refused (400); `current`: accepted, and a background
+    response created without an explicit `store: true` is deleted 10 minutes after it ends (404)."""
     error_shape: ErrorShape = "nested"
     """Shape of the SSE `error` event: nested as production sends it, or flat as the spec says."""
     emit_queued: bool = True

@@ -45,6 +45,11 @@ class RealClock:
         return time.time()
 
 
+POLLING_WINDOW = 600.0
+"""Seconds a background response created without `store: true` is held after it ends, under the current
+store policy ("background mode stores response data for roughly 10 minutes to enable polling")."""
+
+
 @dataclass(slots=True)
 class RateLimited(Exception):
     """A request refused by a bucket; carries the OpenAI-style 429 details."""
@@ -244,8 +249,17 @@ class Emulator:
             self.jobs[response_id] = ended
 
     def _expired(self, record: Record) -> bool:
-        retention = self.config.retention
-        return retention is not None and self.elapsed(record) > retention
+        retention, elapsed = self.config.retention, self.elapsed(record)
+        return (retention is not None and elapsed > retention) or self._past_polling_window(record, elapsed)
+
+    def _past_polling_window(self, record: Record, elapsed: float) -> bool:
+        """The current store policy (newer versions of OpenAI's background guide): a background response
+        created without an explicit `store: true` is held for its polling window after it ends, then
+        deleted; with `store: true` it is held for the retention period."""
+        if self.config.store_policy != "current" or not record.background or record.body.get("store") is True:
+            return False
+        ended = record.finished_after if record.cancelled_after is None else record.cancelled_after
+        return ended is not None and elapsed > ended + POLLING_WINDOW
 
     def sweep(self) -> None:
         """Drop responses past retention. Dicts keep creation order, so stop at the first young one."""

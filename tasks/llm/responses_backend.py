@@ -97,6 +97,10 @@ class ResponsesBackend:
             "model": request.model,
             "input": _input(request),
             "background": True,
+            # Said, not left to the default: newer versions of OpenAI's background guide keep a background
+            # response past its ~10-minute polling window only when `store=true` is set explicitly, so a
+            # batch resumed later than that would find its rows gone and pay for them again.
+            "store": True,
             "metadata": dict(request.metadata),
         }
         if request.instructions:
