@@ -25,6 +25,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -199,7 +200,18 @@ def _become(request: dict[str, Any], fds: list[int], connection: socket.socket) 
         with contextlib.suppress(OSError):
             os.write(2, f"rowrelay: the warm runner could not take this command: {exc!r}\n".encode())
         os._exit(1)
-    entry.finish(entry.run_command())
+    try:
+        code = entry.run_command()
+    except KeyboardInterrupt:  # as the interpreter ends on one: killed by SIGINT (130 in a shell)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        raise
+    except BaseException:
+        # Ended here as the interpreter ends a command run in its own process: the traceback, exit 1.
+        # Left to rise, it reached `_hand_over`'s catch-all, whose exit 0 said every row completed.
+        traceback.print_exc()
+        code = 1
+    entry.finish(code)
 
 
 def _settings_from_here() -> None:

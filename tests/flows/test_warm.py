@@ -318,3 +318,33 @@ def test_the_socket_is_reached_by_its_name_in_its_folder_when_its_path_is_too_lo
         with socket.socket(socket.AF_UNIX) as client, warm.reachable(path) as name:
             client.connect(name)
     assert path.exists()
+
+
+@pytest.mark.timeout(240)
+def test_a_command_ended_by_an_uncaught_error_exits_1_warm_as_in_its_own_process(
+    first_run: object, env: dict[str, str], home: Path, tmp_path: Path
+) -> None:
+    """A warm command's uncaught error rose into the runner's own catch-all, whose exit 0 told a cron job
+    that every row had completed. It ends as the interpreter ends the command in its own process: its
+    traceback, exit 1. (The user's schema module raises what rowrelay does not catch: a BaseException.)"""
+    write_tickets(tmp_path / "tickets.csv", 3)
+    (tmp_path / "boom.py").write_text("class Boom(BaseException):\n    pass\n\nraise Boom('at import')\n")
+    args = ["run", "tickets.csv", "--id-column", "ticket_id", "--template", "{subject}", "--schema", "boom:M"]
+    before = len(served(home))
+
+    def ran(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*INSTALLED, *args],
+            cwd=tmp_path,
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=200,
+        )
+
+    warm_run, own = ran(), ran(ROWRELAY_WARM="false")
+    assert len(served(home)) == before + 1, "the first was served warm, the second ran in its own process"
+    for done in (warm_run, own):
+        assert done.returncode == 1, done.stderr[-3000:]
+        assert done.stderr.rstrip().endswith("boom.Boom: at import"), done.stderr[-3000:]
+        assert "Traceback (most recent call last)" in done.stderr
