@@ -23,6 +23,7 @@ and the plan refuses a row whose endpoint is not listed (`run.shards`).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,11 @@ from rowrelay.tasks.hosted_tools import tool_list
 from rowrelay.tasks.records import HOLDING_TOKEN
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import read_run_record, read_table
+from rowrelay.tasks.state.files import BATCH_FILE
 from rowrelay.tasks.state.run_record import RunRecord
 from rowrelay.tasks.state.schema import value_counts
+
+log = logging.getLogger("rowrelay.resume")
 
 __all__ = ["changes_from", "check_same_requests", "check_same_server", "server_of_record", "server_of_run"]
 
@@ -47,8 +51,13 @@ def check_same_server(request: BatchRequest, state_dir: Path, keys: pa.Array[Any
     """Refuse a run on another server than the batch's last run where rows hold that server's response
     ids, that falls back to the embedded emulator on a batch that ran on a real backend, or that runs on a
     real backend a batch whose rows the emulator answered. `keys`: the input's row keys."""
-    record = None if request.endpoints else read_run_record(state_dir)
-    if record is None or record.endpoints:
+    if request.endpoints:
+        return
+    record = _run_record(state_dir)
+    if record is None:
+        _warn_unrecorded(request, state_dir)
+        return
+    if record.endpoints:
         return
     settings = request.settings
     backend = backend_name(settings)
@@ -91,7 +100,7 @@ def check_same_requests(request: BatchRequest, state_dir: Path, keys: pa.Array[A
     run would send nothing, exit 0 as if it had run the new way, and record the batch as asked the new
     way, so rows added to the input later would be sent so, beside the old answers. `keys`: the input's
     row keys."""
-    record = None if request.endpoints else read_run_record(state_dir)
+    record = None if request.endpoints else _run_record(state_dir)
     if record is None or record.endpoints:
         return
     changes = changes_from(request, record)
@@ -199,6 +208,36 @@ def _described(server: tuple[str, str | None]) -> str:
     if backend == "emulator":
         return "the emulator"
     return f"{backend} at {url}" if url else f"{backend} (its default address)"
+
+
+def _run_record(state_dir: Path) -> RunRecord | None:
+    """The batch's record of its last run (None if it has none); an unreadable one is a `UsageError`
+    naming it and the repair, in one line, as a damaged state file is (it was a traceback, exit 1)."""
+    try:
+        return read_run_record(state_dir)
+    except DamagedFileError as exc:
+        raise UsageError(state_problem(exc, state_dir)) from exc
+
+
+def _warn_unrecorded(request: BatchRequest, state_dir: Path) -> None:
+    """A batch without `run.json` (one an earlier release began, or one whose unreadable record `rowrelay
+    repair` set aside) cannot say which server made its rows' response ids: said, where rows hold any,
+    since on another server each would be created and paid for again."""
+    if not (state_dir / BATCH_FILE).exists():
+        return
+    counts = value_counts(state_rows(state_dir).column("status"))
+    holding = sum(counts.get(status, 0) for status in HOLDING_TOKEN)
+    if not holding:
+        return
+    rows = "1 row holds a response id" if holding == 1 else f"{holding} rows hold response ids"
+    log.warning(
+        "%s: %s, and the batch has no run.json to say which server made them (a batch an earlier release "
+        "began, or one whose record `rowrelay repair` set aside): they are collected only if this run's "
+        "server, %s, made them; on any other each is created and paid for again",
+        state_dir,
+        rows,
+        _described(server_of_run(request.settings)),
+    )
 
 
 def state_rows(state_dir: Path) -> pa.Table:

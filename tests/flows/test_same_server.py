@@ -3,6 +3,7 @@ process, by tests/flows/test_usage_errors.py."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,44 @@ def test_an_azure_batch_resumes_on_its_own_resource_only(
     # A record of an older release names no resource: which one is not known, so the run goes ahead.
     ran_on(state, tmp_path / "out.csv", "azure", None, [])
     _check(state, backend="azure")
+
+
+def test_an_unreadable_run_record_is_refused_in_one_line_naming_it_and_the_repair(tmp_path: Path) -> None:
+    """It rose as a traceback (exit 1), or, served warm, as exit 0."""
+    state = tmp_path / "state"
+    ran_on(state, tmp_path / "out.csv", "openai", None, ["queued", "pending"])
+    (state / "run.json").write_text('{"backend": "openai", "base_u')
+    with pytest.raises(UsageError) as refused:
+        _check(state)
+    said = str(refused.value)
+    assert said.startswith(f"{state / 'run.json'}: unreadable run record (")
+    assert said.endswith(
+        f"run `rowrelay repair {state}` to move damaged files aside (`--dry-run` first shows which rows fall back to what)"
+    )
+    assert "\n" not in said
+
+
+def test_rows_holding_ids_with_no_run_record_to_name_their_server_are_warned_of(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Once `repair` set an unreadable run.json aside (or for a batch an earlier release began), the
+    check had nothing to compare and let a run on another server create every such row again, silently."""
+    state = tmp_path / "state"
+    ran_on(
+        state, tmp_path / "out.csv", "openai", "http://127.0.0.1:9/v1", ["queued", "in_progress", "pending"]
+    )
+    (state / "run.json").unlink()
+    with caplog.at_level(logging.WARNING, logger="rowrelay"):
+        _check(state, backend="openai", base_url="http://127.0.0.1:10/v1")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{state}: 2 rows hold response ids, and the batch has no run.json to say which server made them (a "
+        "batch an earlier release began, or one whose record `rowrelay repair` set aside): they are collected "
+        "only if this run's server, openai at http://127.0.0.1:10/v1, made them; on any other each is created "
+        "and paid for again"
+    ]
+    caplog.clear()
+    ran_on(tmp_path / "sent", tmp_path / "out.csv", "openai", None, ["completed", "pending"])
+    (tmp_path / "sent" / "run.json").unlink()
+    with caplog.at_level(logging.WARNING, logger="rowrelay"):
+        _check(tmp_path / "sent", backend="openai", base_url="http://127.0.0.1:10/v1")
+    assert not caplog.records, "no row holds an id: nothing of the last server's to lose"
