@@ -66,6 +66,9 @@ def emulator(
     incomplete_rate: Annotated[
         float, typer.Option(help="Share ending `incomplete` (max_output_tokens).")
     ] = 0.0,
+    content_filter_rate: Annotated[
+        float, typer.Option(help="Share stopped by the content filter (incomplete: content_filter).")
+    ] = 0.0,
     error_rate: Annotated[float, typer.Option(help="Share of creates answered with HTTP 500.")] = 0.0,
     stuck_rate: Annotated[float, typer.Option(help="Share of background responses stuck in `queued`.")] = 0.0,
     gateway_error_rate: Annotated[
@@ -141,6 +144,7 @@ def emulator(
             models=None if models is None else tuple(name.strip() for name in models.split(",")),
             fail_rate=fail_rate,
             incomplete_rate=incomplete_rate,
+            content_filter_rate=content_filter_rate,
             error_rate=error_rate,
             stuck_rate=stuck_rate,
             gateway_error_rate=gateway_error_rate,

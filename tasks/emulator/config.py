@@ -58,6 +58,7 @@ class LatencySpec:
 _RATES = (
     "fail_rate",
     "incomplete_rate",
+    "content_filter_rate",
     "error_rate",
     "stuck_rate",
     "gateway_error_rate",
@@ -107,6 +108,9 @@ class EmulatorConfig:
     """Share of background responses that end `failed` with `server_error`."""
     incomplete_rate: float = 0.0
     """Share of responses that end `incomplete` with reason `max_output_tokens`."""
+    content_filter_rate: float = 0.0
+    """Share of responses the content filter stops partway: `incomplete` with reason `content_filter`
+    (Chat Completions: `finish_reason: content_filter`), the text cut short."""
     error_rate: float = 0.0
     """Share of creates answered with HTTP 500 (nothing is started)."""
     gateway_error_rate: float = 0.0

@@ -63,7 +63,7 @@ class Faults:
         answer: ForcedAnswer | None = None
         for raw in (fault_header or "").split(","):
             name, _, value = raw.strip().partition("=")
-            if name in ("fail", "incomplete", "stuck"):
+            if name in ("fail", "incomplete", "stuck", "content-filter"):
                 outcome = name  # type: ignore[assignment]
             elif name == "error":
                 http_error = True

@@ -25,7 +25,7 @@ from rowrelay.tasks.emulator.tools import ToolCall, function_to_call, mention, p
 from rowrelay.tasks.emulator.words import answer_words, chunk, split
 
 Outcome = Literal["completed", "failed", "incomplete", "stuck"]
-ForcedFault = Literal["fail", "incomplete", "stuck"]
+ForcedFault = Literal["fail", "incomplete", "stuck", "content-filter"]
 ForcedAnswer = Literal["broken", "mismatch", "invalid-json", "refusal"]
 """What a request may force its answer to be: JSON that does not parse, JSON that breaks the schema,
 either of the two (drawn), or a refusal."""
@@ -51,6 +51,7 @@ class Plan:
     searches: tuple[Search, ...] = ()  # the web and file searches run before a text answer (searches.py)
     citations: tuple[Citation, ...] = ()  # one per search, in order: a page's spans its link in the text
     seed: int = 0  # the emulator's: the answer's logprobs are drawn from it when shown (logprobs.py)
+    filtered: bool = False  # the content filter stopped it: incomplete for `content_filter`, not the ceiling
 
     @property
     def text(self) -> str:
@@ -132,6 +133,9 @@ def plan_response(
     reasoning_tokens = int(int(wanted * (0.5 + 2.5 * shape[1])) * scale)
     work_time = forced_latency if forced_latency is not None else config.latency.draw(shape[2], shape[3])
     outcome = _draw_outcome(config, digest, occurrence, background, forced_fault)
+    filtered = outcome == "completed" and _filtered(config, digest, occurrence, forced_fault)
+    if filtered:
+        outcome = "incomplete"
     kind = _draw_answer(config, digest, occurrence, forced_answer)
     searches = _searches(config, body, digest, kind)
     # The links the answer writes to cite the pages are output like its words (searches.py): the limit
@@ -187,6 +191,7 @@ def plan_response(
         searches=searches,
         citations=citations,
         seed=config.seed,
+        filtered=filtered and outcome == "incomplete",
     )
 
 
@@ -297,6 +302,16 @@ def answer_format(body: dict[str, Any]) -> JsonFormat | None:
     """The JSON format a text answer is written in, if any (checked at the door already): such an answer
     is counted four characters a token, not word by word."""
     return json_format(body, "chat" if "messages" in body else "responses")
+
+
+def _filtered(config: EmulatorConfig, digest: bytes, occurrence: int, forced: ForcedFault | None) -> bool:
+    """Whether the content filter stops this response (drawn apart from the other faults, so a rate of 0
+    leaves every other draw as it was)."""
+    if forced == "content-filter":
+        return True
+    return config.content_filter_rate > 0 and (
+        uniforms(config.seed, digest, f"filter|{occurrence}", 1)[0] < config.content_filter_rate
+    )
 
 
 def _draw_outcome(

@@ -90,7 +90,7 @@ def response_object(
         obj["completed_at"] = record.created_at + round(plan.work_time)
         obj["usage"] = usage(record)
     elif status == "incomplete":
-        obj["incomplete_details"] = {"reason": "max_output_tokens"}
+        obj["incomplete_details"] = {"reason": "content_filter" if plan.filtered else "max_output_tokens"}
         obj["usage"] = usage(record)
     elif status == "failed":
         obj["error"] = {"code": "server_error", "message": SERVER_ERROR_MESSAGE}

@@ -118,6 +118,31 @@ async def test_incomplete_responses(make_client: ClientFactory, spec: Spec, sour
         assert events[-2]["item"]["status"] == "incomplete"
 
 
+@pytest.mark.parametrize("source", ["config", "header"])
+async def test_the_content_filter_stops_an_answer_partway(
+    make_client: ClientFactory, spec: Spec, source: str
+) -> None:
+    """`incomplete` for `content_filter` (a reason in the spec's enum), its text cut short: a client that
+    reads only `max_output_tokens` as a cut, or only `length` on Chat Completions, takes it for an answer."""
+    config = EmulatorConfig(content_filter_rate=1.0 if source == "config" else 0.0, output_tokens=(60, 60))
+    headers = {"x-emulator-fault": "content-filter"} if source == "header" else {}
+    with running_emulator(config) as emu:
+        client = make_client(emu)
+        created = await client.responses.create(**BODY, extra_headers=headers)
+        final = await final_body(client, spec, created.id)
+        _, frames = await raw_sse(
+            emu.url, "POST", "/responses", json={**BODY, "stream": True}, headers=headers
+        )
+    assert final["status"] == "incomplete"
+    assert final["incomplete_details"] == {"reason": "content_filter"}
+    assert 0 < final["usage"]["output_tokens"] < 60, "stopped partway"
+    events = [data for _, data in frames]
+    for event in events:
+        check_event(spec, event)
+    assert events[-1]["type"] == "response.incomplete"
+    assert events[-1]["response"]["incomplete_details"] == {"reason": "content_filter"}
+
+
 async def test_error_rate_answers_500_and_creates_nothing(make_client: ClientFactory, spec: Spec) -> None:
     with running_emulator(EmulatorConfig(error_rate=1.0)) as emu:
         client = make_client(emu)
