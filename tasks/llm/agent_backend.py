@@ -54,6 +54,7 @@ try:
 except ImportError as exc:  # an optional extra: say which, rather than a bare ModuleNotFoundError
     raise MissingExtraError("agents", "Agent Framework agents") from exc
 from rowrelay.tasks.llm.calls import RowRequest, Snapshot, StreamUpdate, translate
+from rowrelay.tasks.llm.masking import mask_logged
 from rowrelay.tasks.llm.one_task import stepped_in_one_task
 from rowrelay.tasks.llm.snapshots import snapshot_of
 from rowrelay.tasks.llm.user_code import import_user_module
@@ -86,6 +87,9 @@ class AgentBackend:
         name: str = "agent",
     ) -> None:
         self.name = name
+        # AF logs each exception it makes, the SDK's words with it, before `translate_agent_error` masks
+        # the keys in them: its records are masked as they are logged (masking.py).
+        mask_logged(logging.getLogger("agent_framework"))
         self._owned: list[openai.AsyncOpenAI] = []
         if isinstance(agent, Agent):
             self._agent = agent

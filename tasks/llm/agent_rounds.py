@@ -32,6 +32,7 @@ from rowrelay.tasks.llm.calls import (
     StreamUpdate,
     translate,
 )
+from rowrelay.tasks.llm.masking import mask_chain
 from rowrelay.tasks.llm.snapshots import snapshot_of
 
 _LIFECYCLE = frozenset(
@@ -155,7 +156,9 @@ def translate_agent_error(exc: ChatClientException, *, creating: bool = False) -
     """AF wraps the SDK's exception (somewhere down its `__cause__` chain); translate that one.
 
     A timeout or dropped connection on `POST /responses` is a create that got no answer, whichever AF
-    call sent it: a poll or resume whose tool round created the follow-up may have started a paid job."""
+    call sent it: a poll or resume whose tool round created the follow-up may have started a paid job.
+    AF's own exception repeats the SDK's words: its keys are masked too (masking.py)."""
+    mask_chain(exc)
     cause = _sdk_error(exc)
     if isinstance(cause, openai.APIConnectionError | openai.APIStatusError) and _posts_a_create(cause):
         # Read as a create's whatever call sent it: a timeout, cut connection or gateway's 5xx is maybe

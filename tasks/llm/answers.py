@@ -16,6 +16,7 @@ from openai.types.responses import ResponseStreamEvent
 
 from rowrelay.tasks.llm.calls import NotTheApiError, content_type, excerpt, not_the_api
 from rowrelay.tasks.llm.event_stream import EventStream
+from rowrelay.tasks.llm.masking import masked, secrets_in
 
 if TYPE_CHECKING:
     from openai._legacy_response import LegacyAPIResponse  # what `with_raw_response` calls return
@@ -32,10 +33,13 @@ def route(base_url: object, path: str) -> str:
     return str(base_url).rstrip("/") + "/" + path
 
 
-def nothing_named(base_url: object, path: str, what: str, answer: object) -> NotTheApiError:
+def nothing_named(
+    base_url: object, path: str, what: str, answer: object, sent: Mapping[str, str]
+) -> NotTheApiError:
     """The error for a create answered with a success that names no `what` (a response, a completion's
-    choices): whatever answered is not the API."""
-    said = f"with a success naming no {what} ({excerpt(shown(answer))})"
+    choices): whatever answered is not the API. Such an answer may show the request it got (an echo
+    server's): the keys `sent` carries (the client's `auth_headers`) are masked in it."""
+    said = f"with a success naming no {what} ({excerpt(masked(shown(answer), secrets_in(sent)))})"
     return NotTheApiError(not_the_api("POST", route(base_url, path), said))
 
 

@@ -22,6 +22,7 @@ from rowrelay.tasks.errors import (
     TransientError,
 )
 from rowrelay.tasks.llm.budget import retry_after
+from rowrelay.tasks.llm.masking import mask_chain
 from rowrelay.tasks.media_refs import Attachment
 from rowrelay.tasks.token_logprobs import TokenLogprob
 
@@ -199,7 +200,9 @@ def sent_with_every_row(param: object) -> bool:
 
 
 def translate(exc: Exception, *, creating: bool = False) -> Exception:
-    """Map an SDK exception onto rowrelay's tree (use as `raise translate(exc) from exc`)."""
+    """Map an SDK exception onto rowrelay's tree (use as `raise translate(exc) from exc`). The keys its
+    request sent are masked in it (and down its chain) first: every word of the server's is read here."""
+    mask_chain(exc)
     if isinstance(exc, openai.RateLimitError):
         if _OUT_OF_CREDIT in (exc.code, exc.type):
             # Also a 429, but no rate limit: waiting refills nothing, and every row would wait for ever.

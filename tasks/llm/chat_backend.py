@@ -46,7 +46,9 @@ class ChatBackend:
         if not isinstance(getattr(completion, "choices", None), list) or not completion.choices:
             # A success with no answer in it is not the API's (a row would fail on it as a crash, its
             # create uncounted): the create may have been passed on, and every row would meet the same.
-            raise nothing_named(self._client.base_url, "chat/completions", "choices", completion)
+            raise nothing_named(
+                self._client.base_url, "chat/completions", "choices", completion, self._client.auth_headers
+            )
         choice = completion.choices[0]
         usage = completion.usage
         details = usage.completion_tokens_details if usage else None

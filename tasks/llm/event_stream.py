@@ -100,8 +100,7 @@ class EventStream:
                 content = await self._answer.read()
         finally:
             self.close()
-        answer = self._answer
-        return as_httpx(self._method, self._url, answer.status, answer.headers, content)
+        return as_httpx(self._method, self._url, self._answer, content)
 
     async def __anext__(self) -> Any:
         try:
@@ -129,7 +128,7 @@ class EventStream:
                 name, data = self._ready.popleft()
             event = orjson.loads(data)
             if isinstance(event, dict) and event.get("error"):
-                raise _error_event(event["error"], httpx2.Request(self._method, self._url))
+                raise _error_event(event["error"], sent(self._method, self._url, self._answer))
         except BaseException:
             # A stream that raised (or ended) is over, as the SDK's generator is once it has raised.
             self.close()
@@ -157,12 +156,16 @@ class EventStream:
         self.close()
 
 
-def as_httpx(
-    method: str, url: str, status: int, headers: Mapping[str, str], content: bytes
-) -> httpx2.Response:
+def as_httpx(method: str, url: str, answer: aiohttp.ClientResponse, content: bytes) -> httpx2.Response:
     """An answer as the httpx2 response the SDK's exceptions carry (and `translate` reads)."""
-    request = httpx2.Request(method, url)
-    return httpx2.Response(status, headers=list(headers.items()), content=content, request=request)
+    headers = list(answer.headers.items())
+    return httpx2.Response(answer.status, headers=headers, content=content, request=sent(method, url, answer))
+
+
+def sent(method: str, url: str, answer: aiohttp.ClientResponse) -> httpx2.Request:
+    """The request an answer answers, with the headers it was sent with, as the SDK's exceptions carry
+    it: its credentials are what `calls.translate` masks in the server's words (masking.py)."""
+    return httpx2.Request(method, url, headers=list(answer.request_info.headers.items()))
 
 
 def _error_event(error: Any, request: httpx2.Request) -> openai.APIError:

@@ -245,7 +245,8 @@ class ResponsesBackend:
         A success that names none (JSON of another kind, events of another API) is not the API's."""
         if isinstance(snapshot.response_id, str) and snapshot.response_id:
             return snapshot
-        raise nothing_named(self._creates.base_url, "responses", "response", answer)
+        creates = self._creates
+        raise nothing_named(creates.base_url, "responses", "response", answer, creates.auth_headers)
 
     def _observe(self, headers: Mapping[str, str]) -> None:
         if self._on_headers is not None:

@@ -136,7 +136,7 @@ class Wire:
         except orjson.JSONDecodeError:
             parsed = None
         if not isinstance(parsed, dict):
-            response = as_httpx(method, url, answer.status, answer.headers, content)
+            response = as_httpx(method, url, answer, content)
             raise openai.APIResponseValidationError(response, content.decode(errors="replace"))
         return parsed, answer.headers
 
@@ -156,7 +156,7 @@ class Wire:
                 content = await answer.read()
             finally:
                 answer.release()
-        response = as_httpx(method, url, answer.status, answer.headers, content)
+        response = as_httpx(method, url, answer, content)
         raise self._client._make_status_error_from_response(response)
 
     async def aclose(self) -> None:

@@ -1,0 +1,136 @@
+"""Keys a server repeats back, masked before its words are used anywhere.
+
+A server that refuses a key may quote it (`Incorrect API key provided: Bearer sk-...`), and so may a
+gateway's 403 or 429, a row's 400, or a page that shows the request it got (a proxy's, an echo server's).
+What a server says is what rowrelay says of a failed row or a stopped run: the state table's
+`error_message`, the output's `error` column, `rowrelay status`, the printed error line, its logs and
+Prefect's (logs, states, events, artifacts, pickled exceptions in its result storage). So its words are
+masked once, where they arrive: `calls.translate` masks the SDK's exception before reading it, and with it
+every exception down its chain, which tracebacks print after the translated one.
+
+The secrets are the credentials of the request the words answer, read from its headers (`Authorization`,
+`api-key`): whatever rowrelay sends is known there, OpenAI's key, Azure's key, a Microsoft Entra token,
+an endpoint's own key, and the key of a caller's own agent too, with no list of keys to keep in step. A
+server may also quote part of a key (its start, a few characters masked), so every run of
+`SHORTEST_RUN` or more of a secret's characters is masked, not only the whole key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import openai
+
+MASK = "[REDACTED]"
+SHORTEST_RUN = 8
+"""Characters of a secret that are masked wherever they appear in a row: the start of a key a server
+quotes (`sk-proj-ab...`) is found, a word of the server's own is not (keys are random). A value shorter
+than this is no secret, a placeholder for a server that checks none (`EMPTY`, `x`): masking it would
+garble every message that holds those letters."""
+_CREDENTIAL_HEADERS = frozenset(
+    {"authorization", "api-key", "x-api-key", "ocp-apim-subscription-key", "proxy-authorization"}
+)
+_SCHEMES = ("bearer ", "basic ")
+
+
+def secrets_in(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The credentials a request's headers carry (the key or token alone, without `Bearer`)."""
+    found = []
+    for name, value in headers.items():
+        if name.lower() in _CREDENTIAL_HEADERS:
+            scheme = next((s for s in _SCHEMES if value.lower().startswith(s)), "")
+            secret = value[len(scheme) :].strip()
+            if len(secret) >= SHORTEST_RUN:
+                found.append(secret)
+    return tuple(found)
+
+
+def masked(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every run of `SHORTEST_RUN` or more characters of a secret replaced by MASK."""
+    spans: list[tuple[int, int]] = []
+    for secret in secrets:
+        pieces = {secret[i : i + SHORTEST_RUN] for i in range(len(secret) - SHORTEST_RUN + 1)}
+        if not any(piece in text for piece in pieces):  # the common case, searched in C: nothing quoted
+            continue
+        for start in range(len(text) - SHORTEST_RUN + 1):
+            if text[start : start + SHORTEST_RUN] in pieces:
+                spans.append((start, start + SHORTEST_RUN))
+    if not spans:
+        return text
+    kept, end = [], 0
+    for start, stop in _merged(spans):
+        kept += [text[end:start], MASK]
+        end = stop
+    return "".join([*kept, text[end:]])
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, stop in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(stop, merged[-1][1]))
+        else:
+            merged.append((start, stop))
+    return merged
+
+
+def mask_chain(exc: BaseException) -> set[str]:
+    """Mask, in place, the words of `exc` and of every exception down its chain (causes and contexts),
+    with the secrets of every request in that chain (the SDK's exceptions carry theirs); returns them."""
+    chain = _chain(exc)
+    secrets = {s for error in chain for s in secrets_in(_request_headers(error))}
+    if secrets:
+        for error in chain:
+            error.args = tuple(_masked_value(arg, secrets) for arg in error.args)
+            for name in ("message", "body"):  # the SDK's exceptions keep the server's words here too
+                if isinstance(getattr(error, name, None), str | dict | list):
+                    setattr(error, name, _masked_value(getattr(error, name), secrets))
+    return secrets
+
+
+class MaskingFilter(logging.Filter):
+    """Masks a record that carries an exception (`exc_info`) with that exception's secrets: Agent
+    Framework logs each exception it raises (at DEBUG, with the SDK's as its `exc_info`) as it makes it,
+    before rowrelay can translate it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and (secrets := mask_chain(error)):
+            record.msg = masked(record.getMessage(), secrets)
+            record.args = None
+        return True
+
+
+def mask_logged(logger: logging.Logger) -> None:
+    """Put a MaskingFilter on `logger`, once."""
+    if not any(isinstance(each, MaskingFilter) for each in logger.filters):
+        logger.addFilter(MaskingFilter())
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        error = pending.pop()
+        if error is not None and all(error is not seen for seen in chain):
+            chain.append(error)
+            pending += [error.__cause__, error.__context__]
+    return chain
+
+
+def _request_headers(error: BaseException) -> Mapping[str, str]:
+    request = getattr(error, "request", None) if isinstance(error, openai.APIError) else None
+    headers = getattr(request, "headers", None)
+    return headers if isinstance(headers, Mapping) else {}
+
+
+def _masked_value(value: Any, secrets: set[str]) -> Any:
+    if isinstance(value, str):
+        return masked(value, secrets)
+    if isinstance(value, dict):
+        return {key: _masked_value(item, secrets) for key, item in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(_masked_value(item, secrets) for item in value)
+    return value
