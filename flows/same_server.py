@@ -57,34 +57,35 @@ def check_same_server(request: BatchRequest, state_dir: Path, keys: pa.Array[Any
     if record is None:
         _warn_unrecorded(request, state_dir)
         return
-    if record.endpoints:
-        return
     settings = request.settings
     backend = backend_name(settings)
-    was, now = server_of_record(record), server_of_run(settings)
-    if was == now or _unrecorded_azure(record.backend, record.base_url, record.azure_endpoint, backend):
+    was, now = _servers_of_record(record), server_of_run(settings)
+    if now in was or _unrecorded_azure(record.backend, record.base_url, record.azure_endpoint, backend):
         return
     table = state_rows(state_dir)
     counts = value_counts(table.column("status"))
     holding = sum(counts.get(status, 0) for status in HOLDING_TOKEN)
-    if holding:
+    said = _described_all(record, was)
+    if holding and not record.endpoints:  # each row names its endpoint: `check_state_rows` refuses those
         rows = "1 row holds a response id" if holding == 1 else f"{holding} rows hold response ids"
         raise UsageError(
-            f"{state_dir}: {rows} from {_described(was)}, where the batch last ran; this run would use "
+            f"{state_dir}: {rows} from {said}, where the batch last ran; this run would use "
             f"{_described(now)}, which does not know them, so they would be created and paid for again. "
-            f"Run on {_described(was)} to collect them, or cancel them there (`rowrelay cancel {state_dir}`, "
+            f"Run on {said} to collect them, or cancel them there (`rowrelay cancel {state_dir}`, "
             "with its key) and run again"
         )
     answered = counts.get("completed", 0)
     if not _left_to_send(table, keys):
         return  # no answer of this run's server would join the others
-    if settings.backend == "auto" and backend == "emulator" and record.backend != "emulator":
+    emulated = all(server[0] == "emulator" for server in was)
+    if settings.backend == "auto" and backend == "emulator" and not emulated:
+        again = "run it with its --endpoints again" if record.endpoints else "configure that backend again"
         raise UsageError(
-            f"{state_dir}: the batch last ran on {_described(was)}, and with no API key or base URL "
+            f"{state_dir}: the batch last ran on {said}, and with no API key or base URL "
             "configured this run would use the embedded emulator, mixing emulated answers into its "
-            "output: configure that backend again, or pass --backend emulator to mean it"
+            f"output: {again}, or pass --backend emulator to mean it"
         )
-    if record.backend == "emulator" and answered:
+    if emulated and answered:
         rows = "1 row is" if answered == 1 else f"{answered} rows are"
         raise UsageError(
             f"{state_dir}: the batch last ran on the emulator, and {rows} answered, never to be sent "
@@ -101,7 +102,7 @@ def check_same_requests(request: BatchRequest, state_dir: Path, keys: pa.Array[A
     way, so rows added to the input later would be sent so, beside the old answers. `keys`: the input's
     row keys."""
     record = None if request.endpoints else _run_record(state_dir)
-    if record is None or record.endpoints:
+    if record is None:
         return
     changes = changes_from(request, record)
     if not changes:
@@ -139,8 +140,10 @@ def _said(option: str, value: str | float | None) -> str | None:
 def changes_from(request: BatchRequest, record: RunRecord) -> list[str]:
     """What this run asks of a row that the batch's last run did not, each with the way it was."""
     changes = []
-    if record.model != request.settings.model:
-        changes.append(f"--model {request.settings.model} (it ran --model {record.model})")
+    # A run over endpoints sent each endpoint's rows to its own model (or deployment), else the run's.
+    models = sorted({str(entry.get("model") or record.model) for entry in record.endpoints or [{}]})
+    if request.settings.model not in models:
+        changes.append(f"--model {request.settings.model} (it ran --model {' or '.join(models)})")
     settings = request.settings
     asked = (
         ("--reasoning-effort", settings.reasoning_effort, record.reasoning_effort),
@@ -175,6 +178,20 @@ def changes_from(request: BatchRequest, record: RunRecord) -> list[str]:
 
 def _tool_types(tools: list[dict[str, Any]]) -> str:
     return ",".join(str(tool.get("type")) for tool in tools)
+
+
+def _servers_of_record(record: RunRecord) -> list[tuple[str, str | None]]:
+    """The servers a recorded run talked to: its one, or each of its endpoints'."""
+    if not record.endpoints:
+        return [server_of_record(record)]
+    return [_server(str(entry.get("backend")), entry.get("base_url")) for entry in record.endpoints]
+
+
+def _described_all(record: RunRecord, servers: list[tuple[str, str | None]]) -> str:
+    if not record.endpoints:
+        return _described(servers[0])
+    names = ", ".join(str(entry.get("name")) for entry in record.endpoints)
+    return f"its endpoints ({names})"
 
 
 def server_of_record(record: RunRecord) -> tuple[str, str | None]:

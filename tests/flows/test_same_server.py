@@ -3,13 +3,14 @@ process, by tests/flows/test_usage_errors.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
 import pytest
 
 from rowrelay.flows.request import BatchRequest
-from rowrelay.flows.same_server import check_same_server
+from rowrelay.flows.same_server import check_same_requests, check_same_server
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.state import read_table
 from tests.support.last_run import ran_on
@@ -90,7 +91,8 @@ def test_an_unreadable_run_record_is_refused_in_one_line_naming_it_and_the_repai
     said = str(refused.value)
     assert said.startswith(f"{state / 'run.json'}: unreadable run record (")
     assert said.endswith(
-        f"run `rowrelay repair {state}` to move damaged files aside (`--dry-run` first shows which rows fall back to what)"
+        f"run `rowrelay repair {state}` to move damaged files aside (`--dry-run` first shows which rows "
+        "fall back to what)"
     )
     assert "\n" not in said
 
@@ -108,10 +110,10 @@ def test_rows_holding_ids_with_no_run_record_to_name_their_server_are_warned_of(
     with caplog.at_level(logging.WARNING, logger="rowrelay"):
         _check(state, backend="openai", base_url="http://127.0.0.1:10/v1")
     assert [r.getMessage() for r in caplog.records] == [
-        f"{state}: 2 rows hold response ids, and the batch has no run.json to say which server made them (a "
-        "batch an earlier release began, or one whose record `rowrelay repair` set aside): they are collected "
-        "only if this run's server, openai at http://127.0.0.1:10/v1, made them; on any other each is created "
-        "and paid for again"
+        f"{state}: 2 rows hold response ids, and the batch has no run.json to say which server made them "
+        "(a batch an earlier release began, or one whose record `rowrelay repair` set aside): they are "
+        "collected only if this run's server, openai at http://127.0.0.1:10/v1, made them; on any other "
+        "each is created and paid for again"
     ]
     caplog.clear()
     ran_on(tmp_path / "sent", tmp_path / "out.csv", "openai", None, ["completed", "pending"])
@@ -119,3 +121,47 @@ def test_rows_holding_ids_with_no_run_record_to_name_their_server_are_warned_of(
     with caplog.at_level(logging.WARNING, logger="rowrelay"):
         _check(tmp_path / "sent", backend="openai", base_url="http://127.0.0.1:10/v1")
     assert not caplog.records, "no row holds an id: nothing of the last server's to lose"
+
+
+def _ran_on_endpoints(state: Path, tmp_path: Path, backends: list[str], statuses: list[str]) -> None:
+    """A batch whose last run spread its rows over endpoints `a`, `b`, ... of these backends."""
+    from rowrelay.tasks.state import read_run_record, write_run_record
+
+    ran_on(state, tmp_path / "out.csv", "emulator", None, statuses, model="gpt-4.1-mini")
+    entries = [
+        {"name": chr(ord("a") + i), "backend": backend, "base_url": f"http://127.0.0.1:{9 + i}/v1"}
+        for i, backend in enumerate(backends)
+    ]
+    entries[-1]["model"] = "gpt-4.1"
+    record = read_run_record(state)
+    assert record is not None
+    write_run_record(state, dataclasses.replace(record, endpoints=entries))
+
+
+def test_a_batch_run_over_endpoints_does_not_fall_back_to_the_emulator_when_resumed_without_them(
+    tmp_path: Path,
+) -> None:
+    """The endpoints' record turned both checks off: resumed without its file, a real batch finished on the
+    embedded emulator (exit 0), emulated answers beside real ones, even at another --model."""
+    state = tmp_path / "state"
+    _ran_on_endpoints(state, tmp_path, ["openai", "azure"], ["completed", "pending"])
+    with pytest.raises(UsageError) as refused:
+        _check(state)
+    assert str(refused.value) == (
+        f"{state}: the batch last ran on its endpoints (a, b), and with no API key or base URL configured "
+        "this run would use the embedded emulator, mixing emulated answers into its output: run it with "
+        "its --endpoints again, or pass --backend emulator to mean it"
+    )
+    _check(state, backend="emulator")  # meant
+    _check(state, backend="openai", base_url="http://127.0.0.1:9/v1")  # endpoint a's server
+
+
+def test_a_batch_run_over_endpoints_is_not_resumed_at_a_model_none_of_them_ran(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    _ran_on_endpoints(state, tmp_path, ["openai", "openai"], ["completed", "pending"])
+    request = BatchRequest.build("in.csv", template=TEMPLATE, backend="emulator", model="o4-mini")
+    keys = read_table(state)[0].column("row_key").combine_chunks()
+    with pytest.raises(UsageError, match=r"--model o4-mini \(it ran --model gpt-4\.1 or gpt-4\.1-mini\)"):
+        check_same_requests(request, state, keys)
+    for model in ("gpt-4.1", "gpt-4.1-mini"):  # each endpoint's own
+        check_same_requests(BatchRequest.build("in.csv", template=TEMPLATE, model=model), state, keys)
