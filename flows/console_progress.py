@@ -183,7 +183,8 @@ def closing_summary(console: Console, result: Any) -> int:
         console.print(f"cost: {usd(cost)}" + (f" (whole batch: ~{usd(projected or 0.0)})" if whole else ""))
     elif result.counts.get("completed"):  # answers were paid for, perhaps, at a price no one knows
         console.print(
-            "cost: unknown: no price for the model (see the warning above; --prices FILE adds one)",
+            "cost: unknown: no price for the model, or answers without their token usage (see the warning "
+            "above; --prices FILE adds a price)",
             soft_wrap=True,  # whole, as the lines above: a phrase cut at 80 columns reads as two
         )
     calls = getattr(result, "tool_calls", 0)  # a warm runner of an older release returns none

@@ -24,6 +24,7 @@ estimate stays counted as spent for the rest of the run.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -52,7 +53,11 @@ from rowrelay.tasks.state.reader import projected_cost
 
 __all__ = ["Admission", "Spend", "spent_so_far"]
 
+log = logging.getLogger("rowrelay.spend")
+
 _PER_TOKEN = 1e-6
+_BILLED = frozenset({"completed", "incomplete"})
+"""Ends whose tokens are billed: a failed or cancelled response's are not counted against the cap."""
 _MARGIN = 1.25
 """Over the mean tool fee of the answers so far, as the output estimate's margin over their mean."""
 _PRUNE_AFTER = 1.0
@@ -74,7 +79,10 @@ class Spend:
     capped: bool = False
     """A create was refused at the cap: no row is sent again this run."""
     lost: float = 0.0
-    """Estimates of creates that may have started a job nobody can see: counted against the cap."""
+    """Estimates of what may have been spent unseen, counted against the cap: creates that may have started
+    a job nobody can see, and answers the server gave without their token usage (some OpenAI-compatible
+    servers), whose cost is unknown but not nothing."""
+    _told_unmetered: bool = False
     _committed: dict[str, float] = field(default_factory=dict)
     _committed_total: float = 0.0
     _change: asyncio.Event | None = None
@@ -222,8 +230,11 @@ class Spend:
 
     def settle(self, key: str, snapshot: Snapshot) -> float | None:
         """A response ended: its cost (None without usage or a known price), now counted as spent."""
-        self.release(key)
+        estimate = self.release(key)
         cost = self.cost_of(snapshot)
+        unmetered = snapshot.input_tokens is None or snapshot.output_tokens is None
+        if cost is None and estimate and unmetered and snapshot.status in _BILLED:
+            self._unmetered(estimate)
         if cost is not None:
             self.spent += cost
             self.priced_rows += 1  # a row's second priced attempt counts again: the mean is per response
@@ -231,6 +242,17 @@ class Spend:
                 self._fees += tool_fee(snapshot.tool_calls, self.tool_fees)
                 self._settled += 1
         return cost
+
+    def _unmetered(self, estimate: float) -> None:
+        """An answer without its usage (a server that leaves it out): counted at its estimate, since it
+        was paid for; counted as nothing, a capped run sent every row past its cap."""
+        self.lost += estimate
+        if not self._told_unmetered:
+            self._told_unmetered = True
+            log.warning(
+                "the server answers without token usage: its rows get no cost_usd, and --max-cost counts "
+                "each at its estimate (prompt tokens and the output ceiling)"
+            )
 
     def _tool_estimate(self) -> float:
         """What a row's tool calls may cost: at most `max_tool_calls` of the dearest kind when a ceiling is

@@ -159,7 +159,10 @@ async def test_a_model_with_no_price_is_named_before_anything_is_sent_and_its_co
     console = Console(file=(tmp_path / "said.txt").open("w"), width=200)
     assert closing_summary(console, result) == 0
     console.file.close()
-    assert "cost: unknown: no price for the model" in (tmp_path / "said.txt").read_text()
+    assert (
+        "cost: unknown: no price for the model, or answers without their token usage"
+        in (tmp_path / "said.txt").read_text()
+    )
     status = CliRunner().invoke(app, ["status", str(tmp_path / "state")])
     assert status.exit_code == 0, status.output
     assert "cost unknown: no row has a price" in status.output

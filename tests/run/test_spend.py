@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -278,3 +279,33 @@ async def test_the_output_estimate_starts_from_the_batchs_answers_so_far(
             await session.aclose()
     finally:
         table.close()
+
+
+@pytest.mark.parametrize("usage", [{}, {"input_tokens": 12}], ids=["none", "half"])
+def test_answers_without_their_usage_count_against_the_cap_at_their_estimate(
+    usage: dict[str, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Some OpenAI-compatible servers leave `usage` out (or null): such an answer's cost was unknown and
+    counted as nothing, so a capped batch sent every row past its cap, exit 0, no warning."""
+    from rowrelay.tasks.llm import Snapshot
+    from rowrelay.tasks.settings import load_settings
+
+    settings = load_settings(model="gpt-4.1-mini", max_cost=1.0, backend="emulator")
+    spend = Spend.open(settings)
+    assert MINI is not None
+    row = (100 * MINI.input + OUTPUT * MINI.output) / 1e6
+    spend.cap = 2.5 * row  # room for two rows
+    with caplog.at_level(logging.WARNING, logger="rowrelay"):
+        for i in range(2):
+            assert spend.admit(f"row-{i}", 100, OUTPUT) == "go"
+            assert spend.settle(f"row-{i}", Snapshot("resp", "completed", "an answer", **usage)) is None
+        assert spend.admit("row-2", 100, OUTPUT) == "capped", "two rows paid for at their estimate"
+    assert spend.lost == pytest.approx(2 * row)
+    assert [r.getMessage() for r in caplog.records] == [
+        "the server answers without token usage: its rows get no cost_usd, and --max-cost counts each at "
+        "its estimate (prompt tokens and the output ceiling)"
+    ], "said once"
+    failed = Spend.open(settings)
+    failed.admit("row-0", 100, OUTPUT)
+    failed.settle("row-0", Snapshot("resp", "failed", None))
+    assert failed.lost == 0.0, "a failed response is not billed"
