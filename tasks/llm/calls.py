@@ -23,6 +23,15 @@ from rowrelay.tasks.errors import (
 )
 from rowrelay.tasks.llm.budget import retry_after
 from rowrelay.tasks.llm.masking import mask_chain
+from rowrelay.tasks.llm.unusual_statuses import (
+    NOT_TAKEN_HERE,
+    QUOTA_WAIT,
+    ROW_TOO_LARGE,
+    not_taken_here,
+    quota_wait,
+    route_hint,
+    row_too_large,
+)
 from rowrelay.tasks.media_refs import Attachment
 from rowrelay.tasks.token_logprobs import TokenLogprob
 
@@ -218,6 +227,8 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
                 f"(429): {_message(exc)}; shorten the row's input or lower --max-output-tokens"
             )
         wait = retry_after(exc.response.headers)
+        if creating and wait is not None and wait > QUOTA_WAIT:
+            return BackendRefusedError(quota_wait(wait, _message(exc)))
         return RateLimitedError(f"rate limited (429): {_message(exc)}", wait)
     if isinstance(exc, openai.NotFoundError):
         if creating and not _from_the_api(exc):  # a web server's 404: nothing answers at this path
@@ -238,6 +249,10 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
             )
         return RequestRejectedError(f"request rejected ({exc.status_code}): {_message(exc)}")
     if isinstance(exc, openai.APIStatusError):
+        if creating and exc.status_code == ROW_TOO_LARGE:
+            return RequestRejectedError(row_too_large(exc))
+        if creating and exc.status_code in NOT_TAKEN_HERE:
+            return BackendRefusedError(not_taken_here(exc))
         if creating and may_have_started(exc):
             return MaybeSentError(
                 f"server error ({exc.status_code}) from {_answered_by(exc)}: the job may have started"
@@ -273,10 +288,7 @@ def _too_large(exc: openai.RateLimitError) -> bool:
 
 def not_the_api(method: str, url: str, answered: str) -> str:
     """What a success that is not the API's answer was, and what to check, in one line."""
-    return (
-        f"{method} {url} was answered {answered}, which is not the API's answer: check the base URL (the "
-        "API's most often ends in /v1)"
-    )
+    return f"{method} {url} was answered {answered}, which is not the API's answer: {route_hint(url)}"
 
 
 def _status(exc: openai.APIStatusError | openai.APIResponseValidationError) -> str:

@@ -383,7 +383,10 @@ def test_a_base_url_that_is_not_the_api_stops_the_run_in_one_line_and_counts_eac
     assert said.startswith(
         f"error: POST {url}/responses was answered 200 (text/html: <html><body><h1>Welcome"
     )
-    assert "which is not the API's answer: check the base URL (the API's most often ends in /v1). " in said
+    assert (
+        "which is not the API's answer: check the base URL (the API's most often ends in /v1), or, for a "
+        "server without the Responses API (vLLM, Ollama, LM Studio), --backend chat sends Chat Completions. "
+    ) in said
     assert said.endswith(
         "The run stopped; each create so answered is counted on its row, in case it started a job"
     )

@@ -75,6 +75,13 @@ CUT_OFF = Expected(TransientError, says="connection problem")
 NOT_THE_API = Expected(NotTheApiError, says="200 (text/html: <html><body><h1>200 from the proxy</h1>")
 NOT_THE_API_READ = Expected(TransientError, says="which is not the API's answer")
 DATE = "Wed, 21 Oct 2015 07:28:00 GMT"
+TOO_LARGE_FOR_PROXY = Expected(
+    RequestRejectedError, says="the request is larger than the server takes (413: "
+)
+NOT_TAKEN = Expected(
+    BackendRefusedError, says="the server takes no create at this address; check the base URL"
+)
+QUOTA = Expected(BackendRefusedError, says="the server asks to wait 11 h 7 min before another request (429: ")
 
 
 def limited(retry_after: float | None = None) -> Expected:
@@ -128,6 +135,14 @@ CASES: list[tuple[str, Reply, Expected, Expected]] = [
     ("500-proxy-page", proxy_page(500), MAYBE_SENT_PROXY, TRANSIENT_PAGE),
     ("502-proxy-page", proxy_page(502), MAYBE_SENT_PROXY, TRANSIENT_PAGE),
     ("503-proxy-page", proxy_page(503), MAYBE_SENT_PROXY, TRANSIENT_PAGE),
+    # Answers that are neither the API's nor a passing fault: a proxy's body limit is the row's (refused
+    # each time, nothing started); no create taken at this address is the run's; a quota's wait of hours
+    # is no rate limit to sit out. A read meeting them is retried, as before.
+    ("413-page", proxy_page(413), TOO_LARGE_FOR_PROXY, Expected(TransientError, says="server error (413)")),
+    ("405-page", proxy_page(405), NOT_TAKEN, Expected(TransientError, says="server error (405)")),
+    ("501-page", proxy_page(501), NOT_TAKEN, TRANSIENT_PAGE),
+    ("429-retry-after-quota", error(429, ("retry-after", "40000")), QUOTA, limited(40000.0)),
+    ("429-retry-after-ten-minutes", error(429, ("retry-after", "600")), limited(600.0), limited(600.0)),
     # A web page with a success: a web server or a proxy's sign-in page at the base URL, not the API. What
     # took the create may have passed it on (a maybe-sent create), and every create would meet the same
     # (the run stops): `NotTheApiError` is both.
