@@ -263,7 +263,11 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
         unsent = never_connected(exc)
         maybe = (NotSentError if unsent else MaybeSentError) if creating else TransientError
         if isinstance(exc, openai.APITimeoutError):
-            return maybe("timed out connecting" if unsent else "the request timed out")
+            if unsent:
+                return maybe("timed out connecting")
+            # A create waits for its answer as long as the timeout allows: one that answers only once its
+            # response has ended (no background mode, a proxy buffering the stream) is cut and paid again.
+            return maybe(_TIMED_OUT + (_TIMEOUT_HINT if creating else ""))
         # The SDK's text is always "Connection error."; what went wrong (refused, reset, DNS) is its cause.
         cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ is not None else ""
         return maybe(f"connection problem: {exc}{cause}")
@@ -277,6 +281,13 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
             return MaybeSentError(f"the create's stream failed before naming the response: {exc.message}")
         return StreamErrorEvent(f"stream error event: {exc.message}")
     return exc
+
+
+_TIMED_OUT = "the request timed out"
+_TIMEOUT_HINT = (
+    " (ROWRELAY_REQUEST_TIMEOUT, 60 s by default: a server that answers a create only once its response"
+    " has ended needs more)"
+)
 
 
 def _too_large(exc: openai.RateLimitError) -> bool:

@@ -62,7 +62,9 @@ REFUSED = Expected(BackendRefusedError)
 REJECTED = Expected(RequestRejectedError)
 EVERY_ROW = Expected(BackendRefusedError, says="every create is refused for its ")
 TRANSIENT = Expected(TransientError)
-MAYBE_SENT_TIMEOUT = Expected(MaybeSentError, says="timed out")
+MAYBE_SENT_TIMEOUT = Expected(
+    MaybeSentError, says="the request timed out (ROWRELAY_REQUEST_TIMEOUT, 60 s by default: a server that"
+)
 MAYBE_SENT_CONNECTION = Expected(MaybeSentError, says="connection problem")
 MAYBE_SENT_GATEWAY = Expected(MaybeSentError, says="may have started")
 MAYBE_SENT_PROXY = Expected(MaybeSentError, says="a gateway (not the API's error format)")
