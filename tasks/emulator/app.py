@@ -44,14 +44,17 @@ def include_of(request: Request) -> frozenset[str]:
 
 
 def _polled_record(request: Request, emu: Emulator) -> Record | Response:
-    """Charge the poll budget and find the response: the record, or the 429/404 to answer with."""
+    """Charge the poll budget and find the response: the record, or the 429/404 to answer with (404 too
+    from a replica that did not make it, `EmulatorConfig.replicas`)."""
     response_id = request.path_params["response_id"]
     try:
         emu.admit_poll(request.headers.get("x-emulator-fault") == "rate-limit")
     except RateLimited as exc:
         return rate_limited(exc, None)
     record = emu.get(response_id)
-    return not_found(response_id) if record is None else record
+    if record is None or not emu.replicas.holds(response_id):
+        return not_found(response_id)
+    return record
 
 
 async def retrieve_response(request: Request, emu: Emulator) -> Response:

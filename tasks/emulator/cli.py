@@ -99,6 +99,10 @@ def emulator(
     retention: Annotated[
         float | None, typer.Option(help="Seconds a response is held (404 afterwards).")
     ] = None,
+    replicas: Annotated[
+        int,
+        typer.Option(help="Replicas behind a load balancer, each holding only the responses it made."),
+    ] = 1,
     stream_window: Annotated[
         float, typer.Option(help="Seconds a background stream stays resumable.")
     ] = 300.0,
@@ -156,6 +160,7 @@ def emulator(
             refusal_rate=refusal_rate,
             drop_stream_after=drop_stream_after,
             retention=retention,
+            replicas=replicas,
             stream_window=stream_window,
             store_policy=store_policy,  # type: ignore[arg-type]
             error_shape=error_shape,  # type: ignore[arg-type]

@@ -138,6 +138,11 @@ class EmulatorConfig:
     """Cut every stream connection after this many events (the client must resume)."""
     retention: float | None = None
     """Seconds a response is held after creation; afterwards it is gone (404). None: forever."""
+    replicas: int = 1
+    """Servers behind a load balancer, each holding only the responses it made (vLLM's in-memory store over
+    several replicas): each create, retrieve, stream resume and cancel of a response goes to a replica
+    drawn from the seed and the request's turn, and one that did not make the response answers 404
+    `Response with id '...' not found.` (the job runs on where it was made)."""
     stream_window: float = 300.0
     """Seconds after creation during which a background stream can be resumed (then 400)."""
     store_policy: StorePolicy = "legacy"
@@ -187,5 +192,7 @@ class EmulatorConfig:
             raise ValueError(f"stream_window must be positive, got {self.stream_window}")
         if self.models is not None and not (self.models and all(name.strip() for name in self.models)):
             raise ValueError(f"models must name at least one model, none of them blank, got {self.models}")
+        if self.replicas < 1:
+            raise ValueError(f"replicas must be at least 1, got {self.replicas}")
         if self.max_deltas < 1:
             raise ValueError(f"max_deltas must be at least 1, got {self.max_deltas}")

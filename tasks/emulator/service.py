@@ -25,6 +25,7 @@ from rowrelay.tasks.emulator.model import (
     prompt_tokens,
     request_digest,
 )
+from rowrelay.tasks.emulator.replicas import Replicas
 from rowrelay.tasks.emulator.timeline import TERMINAL, Record
 
 _SWEEP_EVERY = 1000
@@ -94,6 +95,7 @@ class Emulator:
     _creates: int = 0
 
     def __post_init__(self) -> None:
+        self.replicas = Replicas(self.config.replicas, self.config.seed)
         now = self.clock.monotonic()
         window = self.config.rate_window
         self.requests = Bucket.per_minute(self.config.rpm, now, window)
@@ -193,6 +195,7 @@ class Emulator:
         self.jobs[record.id] = Job(record.id, "response", body, plan, record.started, fault, record)
         if record.store or background:
             self.records[record.id] = record
+            self.replicas.made(record.id)
         return record
 
     def start_chat(self, body: dict[str, Any], faults: Faults) -> Job:
@@ -242,6 +245,7 @@ class Emulator:
 
     def _forget(self, response_id: str) -> None:
         self.records.pop(response_id, None)
+        self.replicas.forget(response_id)
         self.told_ended.pop(response_id, None)
         self._notify(response_id)
         job = self.jobs.get(response_id)

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from rowrelay.tasks.errors import RateLimitedError, ResponseGoneError, TransientError
+from rowrelay.tasks.errors import RateLimitedError, ResponseGoneError, TransientError, seconds_said
 from rowrelay.tasks.llm import (
+    BackendRefusedError,
     BackgroundBackend,
     MaybeSentError,
     Snapshot,
@@ -32,6 +33,10 @@ from rowrelay.tasks.state import RowState
 POLL: Literal["poll"] = "poll"
 Followed = Snapshot | None | Literal["poll"]
 """What following a stream ends with: as `Waiter.wait`'s answer, or `POLL` to poll the row instead."""
+RETAINED_AT_LEAST = 600.0
+"""Seconds every server keeps a response it made: OpenAI keeps a background response about 10 minutes to
+be polled even unstored (a stored one, as rowrelay's creates ask, 30 days), vLLM until it restarts. A 404
+on a response younger than this is no expiry (`Waiter._gone`)."""
 POLLING = 256
 """Rows between the poll budget and the poll's answer at once. A large budget lets thousands of polls
 through in one burst (a second of 10^6/min is about 16,700; the budget once held a minute's): with tens of
@@ -111,7 +116,7 @@ class Waiter:
             try:
                 snapshot = await self._look(response_id)
             except ResponseGoneError as exc:
-                self.context.apply(key, record.expired(str(exc)))
+                self._gone(key, exc)
                 return None
             except RateLimitedError as exc:
                 self.context.throttled(exc, poll=True)
@@ -214,7 +219,7 @@ class Waiter:
                 if self._follow_up_lost(key, str(exc)):
                     return None
             except ResponseGoneError as exc:
-                self.context.apply(key, record.expired(str(exc)))
+                self._gone(key, exc)
                 return None
             except RateLimitedError as exc:
                 self.context.throttled(exc, poll=True)
@@ -246,6 +251,24 @@ class Waiter:
         continue from it, not make the round (and pay for it) again."""
         self.context.apply(key, record.moved_on(self.context.table.get(key), response_id, cursor))
         await self.context.table.commit(urgent=True)
+
+    def _gone(self, key: str, exc: ResponseGoneError) -> None:
+        """The server no longer holds the row's response: expired, sent again by policy. Unless it is too
+        young for any server to have let it go (`RETAINED_AT_LEAST`): then the server does not find what
+        it makes, and every row would be created, and paid for, again. The run stops instead, as for a
+        refused key: rows keep their response ids."""
+        submitted = self.context.table.get(key).submitted_at
+        age = seconds_since(submitted)
+        if submitted is not None and age < RETAINED_AT_LEAST:
+            made = "moments" if age < 1 else seconds_said(round(age))
+            raise BackendRefusedError(
+                f"the server does not find a response it made {made} ago ({exc}), "
+                f"though servers keep them at least {seconds_said(RETAINED_AT_LEAST)}: it loses the "
+                "responses it makes (replicas behind a load balancer that each keep their own, a gateway "
+                "that does not route polls), and each row would be created, and paid for, again; rows keep "
+                "their response ids"
+            )
+        self.context.apply(key, record.expired(str(exc)))
 
     def _follow_up_lost(self, key: str, message: str) -> bool:
         """Count a create made while waiting that got no answer; True when the row has now ended."""

@@ -100,6 +100,7 @@ def test_cli_serves_and_exits_cleanly_on_sigterm_and_sigint() -> None:
         (["--store-policy", "sometimes"], "expected legacy or current"),
         (["--error-shape", "round"], "expected nested or flat"),
         (["--rpm", "0"], "rpm must be at least 1"),
+        (["--replicas", "0"], "replicas must be at least 1"),
         (["--models", "gpt-4.1-mini,,o3"], "models must name at least one model, none of them blank"),
         (["--port", "http"], "Invalid value for '--port'"),
     ],

@@ -7,6 +7,7 @@ import logging
 import signal
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import openai
@@ -15,18 +16,20 @@ import pytest
 from prefect.exceptions import TerminationSignal
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
-from rowrelay.tasks.llm import BackendRefusedError, NotTheApiError, Snapshot
+from rowrelay.tasks.llm import BackendRefusedError, NotTheApiError, RowRequest, Snapshot
 from rowrelay.tasks.run import open_session, submit
 from rowrelay.tasks.run.cancel import CANCEL_CONCURRENCY
 from rowrelay.tasks.run.runner import heap_frozen
 from rowrelay.tasks.state import StateTable, load, summary
 from tests.support.clock import ManualClock
+from tests.support.duplicates import jobs_of
 from tests.support.inspection import eventually, reading
 from tests.support.runs import (
     ROWS,
     Address,
     cancel_midway,
     creates_per_row,
+    left_in_flight,
     new_table,
     prompts,
     run_batch,
@@ -137,13 +140,38 @@ async def test_http_500s_and_429s_slow_the_batch_but_spend_no_attempts(tmp_path:
 
 
 async def test_expired_tokens_are_resubmitted_by_policy_then_left_expired(tmp_path: Path) -> None:
-    config = EmulatorConfig(latency=LatencySpec.parse("fixed:3"), retention=0.5)
-    with running_emulator(config) as emu:
-        report = await run_batch(emu, tmp_path / "batch", rows=3, max_attempts=2)
-    frame = load(tmp_path / "batch")
-    assert report.counts == {"expired": 3}
+    """Rows an earlier run left in flight an hour ago, resumed once the server has let their responses go
+    (its retention): each is recorded expired and sent again while it has attempts left; one on its last
+    attempt is left expired. (A 404 on a response made moments ago is no expiry: the run stops,
+    tests/run/test_unfound_responses.py.)"""
+    clock = ManualClock()
+    rows, asked = 6, prompts(6)
+    requests = [
+        RowRequest(key, prompt, None, "gpt-4.1-mini", {"rowrelay_row": key}) for key, prompt in asked.items()
+    ]
+    with running_emulator(EmulatorConfig(retention=0.5), clock=clock) as emu:
+        table = new_table(tmp_path / "batch", rows)
+        an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+        await left_in_flight(table, emu.url, requests[:3], attempts=1, submitted_at=an_hour_ago)
+        await left_in_flight(table, emu.url, requests[3:], attempts=2, submitted_at=an_hour_ago)
+        clock.advance(3_600.0)  # past the retention of every response made then
+        session = open_session(settings_for(emu, max_attempts=2), table, asked)
+        try:
+            report = await session.runner.run()
+        finally:
+            await session.aclose()
+            table.close()
+        started, unanswered = jobs_of(emu.url)
+    frame = load(tmp_path / "batch").set_index("row_key")
+    assert report.counts == {"completed": 3, "expired": 3}
     assert (frame["attempts"] == 2).all()
-    assert frame["note"].str.contains("no longer holds").all()
+    resent, left = frame.index[:3], frame.index[3:]
+    assert (frame.loc[resent, "status"] == "completed").all()
+    # The expired job and the new one: each known and ended, so neither is a possible duplicate.
+    assert [started[key] for key in resent] == [2, 2, 2]
+    assert (sum(unanswered.values()), frame["orphans"].sum()) == (0, 0)
+    assert (frame.loc[left, "status"] == "expired").all()
+    assert frame.loc[left, "note"].str.contains("no longer holds").all()
 
 
 async def test_stuck_responses_are_cancelled_after_the_queued_timeout_and_retried(tmp_path: Path) -> None:

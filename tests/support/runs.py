@@ -7,6 +7,7 @@ import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -126,14 +127,23 @@ def creates_per_row(emu: RunningEmulator) -> Counter[str]:
     return Counter(r["metadata"].get("rowrelay_row") for r in emu.emulator.listing())
 
 
-async def left_in_flight(table: StateTable, url: str, requests: Iterable[RowRequest]) -> None:
+async def left_in_flight(
+    table: StateTable,
+    url: str,
+    requests: Iterable[RowRequest],
+    *,
+    attempts: int = 1,
+    submitted_at: datetime | None = None,
+) -> None:
     """Rows an earlier run created and left in flight (a crash): each request created on the emulator at
-    `url`, its row recorded `submitting` and then holding its token, as that run would have."""
+    `url`, its row recorded `submitting` and then holding its token, as that run would have; `attempts`
+    spent by then, and sent at `submitted_at` (now unless given: a run long ago, say)."""
     backend = make_backend(Settings(backend="emulator", base_url=url))
+    sent = {} if submitted_at is None else {"submitted_at": submitted_at}
     try:
         for request in requests:
             created = await backend.create(request)
-            table.transition(request.row_key, "submitting", attempts=1)
-            table.transition(request.row_key, created.status, response_id=created.response_id)
+            table.transition(request.row_key, "submitting", attempts=attempts)
+            table.transition(request.row_key, created.status, response_id=created.response_id, **sent)
     finally:
         await backend.aclose()

@@ -1,0 +1,46 @@
+"""What OpenAI-compatible servers and the gateways in front of them do that OpenAI does not, as the
+emulator's options reproduce it for the runner's tests."""
+
+from __future__ import annotations
+
+import httpx
+
+from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emulator
+from tests.support.sse import ClientFactory
+
+
+async def _found(emu: RunningEmulator, response_id: str, polls: int) -> list[bool]:
+    """Whether each of `polls` retrieves found the response; a miss must be the API's own 404."""
+    found = []
+    async with httpx.AsyncClient(base_url=emu.url) as http:
+        for _ in range(polls):
+            answer = await http.get(f"/responses/{response_id}")
+            found.append(answer.status_code == 200)
+            if answer.status_code != 200:
+                assert (answer.status_code, answer.json()["error"]) == (
+                    404,
+                    {
+                        "message": f"Response with id '{response_id}' not found.",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": None,
+                    },
+                )
+    return found
+
+
+async def test_replicas_find_only_the_responses_they_made(make_client: ClientFactory) -> None:
+    """vLLM's in-memory store behind a load balancer: a poll finds its response only on the replica that
+    made it, by the draw of the seed (the same each time)."""
+    seen = []
+    for _ in range(2):
+        with running_emulator(EmulatorConfig(replicas=2, seed=4)) as emu:
+            created = await make_client(emu).responses.create(
+                model="gpt-4.1-mini", input="hi", background=True
+            )
+            seen.append(await _found(emu, created.id, 20))
+    assert seen[0] == seen[1]
+    assert 0 < sum(seen[0]) < 20
+    with running_emulator(EmulatorConfig()) as emu:  # one replica: always found
+        created = await make_client(emu).responses.create(model="gpt-4.1-mini", input="hi", background=True)
+        assert await _found(emu, created.id, 5) == [True] * 5
