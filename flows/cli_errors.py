@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.text import Text
 
 from rowrelay.tasks.console_filter import ReportedByTheCommand
-from rowrelay.tasks.errors import DamagedFileError, LeaseHeldError, StateError
+from rowrelay.tasks.errors import DamagedFileError, LeaseHeldError, MissingVersionsError, StateError
 
 USAGE_EXIT = 2
 """A usage, input or state error: nothing was sent (README, "Exit codes")."""
@@ -42,6 +42,11 @@ HELD_BY_A_RUN = "wait for that run to end (or stop it), then try again"
 def state_problem(exc: StateError, state: Path, *, held: str = HELD_BY_A_RUN) -> str:
     """A state error as the command line says it, with how to get past it: a damaged file, or a batch a
     live run holds (`held` says what to do about that run)."""
+    if isinstance(exc, MissingVersionsError):
+        return (
+            f"{exc}; run `rowrelay repair {state}` to accept the loss knowingly (`--dry-run` first shows "
+            "which rows may have lost their latest version, and may have a job on the server)"
+        )
     if isinstance(exc, DamagedFileError):
         return (
             f"{exc.path}: {exc.reason}; run `rowrelay repair {state}` to move damaged files aside "

@@ -44,27 +44,33 @@ def repair(
     state = the_batch(state, "repair", changes_it=True)
     from rowrelay.tasks.state.damage import move_aside, scan
     from rowrelay.tasks.state.files import DAMAGED
+    from rowrelay.tasks.state.versions import accept, said
 
     try:
         with _alone(existing(state), dry_run=dry_run):
             found = scan(state)
-            if not found.damaged:
+            if not found.damaged and not found.missing:
                 out.print(f"no damaged files in {state}: nothing to repair")
                 return
             _report(state, found)
             paths = [damaged.path for damaged in found.damaged]
             if dry_run:
-                out.print(f"dry run: nothing moved; `rowrelay repair {state}` moves {_files(len(paths))}")
+                out.print(f"dry run: nothing moved; `rowrelay repair {state}` {_what(found)}")
                 return
             move_aside(state, paths)
+            accept(state, found.missing)
     except LeaseHeldError as exc:
         fail(f"{exc}; a repair needs the batch to itself: let that run end (or stop it) first")
     except StateError as exc:
         fail(str(exc))
-    out.print(
-        f"moved {_files(len(paths))} into {state / DAMAGED} (kept, never deleted); "
-        "`rowrelay status`, `export` and `run` read the batch again"
-    )
+    if paths:
+        out.print(f"moved {_files(len(paths))} into {state / DAMAGED} (kept, never deleted)")
+    if found.missing:
+        out.print(
+            f"recorded the loss of {said(found.missing)} as accepted, in {state / DAMAGED} (the table no "
+            "longer refuses to be read for it)"
+        )
+    out.print("`rowrelay status`, `export` and `run` read the batch again")
     if not found.run_record_readable:
         out.print(
             "run.json was set aside: the next `rowrelay run` writes it again (till then, export --input)"
@@ -73,6 +79,15 @@ def repair(
 
 def _files(n: int) -> str:
     return "1 file" if n == 1 else f"{n} files"
+
+
+def _what(found: Scan) -> str:
+    """What a repair of `found` does, as its dry run says it."""
+    from rowrelay.tasks.state.versions import said
+
+    moves = f"moves {_files(len(found.damaged))}" if found.damaged else ""
+    accepts = f"accepts the loss of {said(found.missing)}" if found.missing else ""
+    return " and ".join(part for part in (moves, accepts) if part)
 
 
 @contextmanager
@@ -99,27 +114,32 @@ def _alone(state: Path, *, dry_run: bool) -> Iterator[None]:
 
 
 def _report(state: Path, found: Scan) -> None:
-    from rowrelay.tasks.state.damage import remaining_versions
+    from rowrelay.tasks.state.damage import older_than, remaining_versions
     from rowrelay.tasks.state.repair import fallbacks
+    from rowrelay.tasks.state.versions import said
 
     out.print(f"damaged files in {state}:")
     for damaged in found.damaged:
         unreadable = "; its rows cannot be read" if damaged.rows is None and _holds_rows(damaged) else ""
         out.print(f"  {damaged.path.relative_to(state)}: {damaged.reason}{unreadable}")
+    for gap in found.missing:
+        out.print(f"  {said([gap])}: held by no state file (a segment or snapshot deleted or lost)")
     data_files = [d for d in found.damaged if _holds_rows(d)]
-    if not data_files:
+    if not data_files and not found.missing:
         return  # only run.json: no row loses anything
     expected, unknown = _input_keys(state, found)
     lost = [(str(d.path.relative_to(state)), v) for d in data_files for v in d.rows or ()]
-    rows = fallbacks(remaining_versions(found), lost, expected)
-    if any(d.rows is None for d in data_files):
+    unread = [(said([gap]), row) for gap in found.missing for row in older_than(found, gap[1])]
+    rows = fallbacks(remaining_versions(found), lost, expected, unread)
+    unsure = any(d.rows is None for d in data_files) or bool(found.missing)
+    if unsure:
         out.print(
-            "a row whose latest version was in an unreadable file shows its previous one once the file is "
-            "set aside; rows no readable file holds are absent"
+            "a row whose latest version cannot be read shows its previous one once the repair is done; "
+            "rows no readable file holds are absent"
             + (f" (they cannot be listed: {unknown})" if unknown else " (listed below)")
             + ", and the next run plans them again as pending"
         )
-    _rows(rows, known_only=any(d.rows is None for d in data_files))
+    _rows(rows, known_only=unsure)
 
 
 def _holds_rows(damaged: DamagedFile) -> bool:

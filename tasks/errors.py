@@ -11,7 +11,8 @@ RowrelayError
     ├── StateError          the state table is damaged, locked or from an unknown schema
     │   ├── LeaseHeldError  another live runner holds the batch
     │   ├── DamagedFileError     a file of the state table is torn or unreadable (`path` names it)
-    │   │   └── CorruptSegmentError  a segment or snapshot is torn or not a state file
+    │   │   ├── CorruptSegmentError  a segment or snapshot is torn or not a state file
+    │   │   └── MissingVersionsError versions of the table no file holds (a file deleted or lost)
     │   └── IllegalTransition    a row was asked to move between statuses the table forbids
     └── ResponseGoneError   the server no longer holds the response (404 on a token)
 """
@@ -131,6 +132,16 @@ class StateWriteError(StateError):
 
 class CorruptSegmentError(DamagedFileError):
     """A segment or snapshot is torn, truncated, of the wrong schema or not one of ours."""
+
+
+class MissingVersionsError(DamagedFileError):
+    """Versions of the state table that no file holds (a segment or snapshot deleted or lost): `path` is
+    the batch directory, `missing` the (first, last) ranges. Rows whose latest version was there would
+    read as an older one, or be missing, so the table is refused as for a torn file."""
+
+    def __init__(self, path: str, reason: str, *, missing: tuple[tuple[int, int], ...] = ()) -> None:
+        super().__init__(path, reason)
+        self.missing = missing
 
 
 class IllegalTransition(StateError):

@@ -40,6 +40,9 @@ Layout and guarantees (details in each module's docstring):
   alike: nothing reads a silently partial table. Skipping is explicit (`on_corrupt="skip"`, listed in
   `table.problems`; `load(..., skip_damaged=True)`, listed in `.attrs["problems"]`). `damage` finds
   damaged files and moves them aside into `damaged/`; `repair` works out what each row falls back to.
+* `versions`: a file deleted or lost leaves versions no file holds; opening or reading such a table
+  raises `MissingVersionsError` naming them (skipped as a damaged file is, when asked), and `rowrelay
+  repair` records the loss as accepted.
 
 Reading mid-run, from any process and without the lease: `load(dir)` (a DataFrame, latest version of each
 row, by row_index) and `summary(dir)`. Raw DuckDB works too, but sees *every* version of every row:
@@ -53,6 +56,7 @@ from rowrelay.tasks.errors import (
     DamagedFileError,
     IllegalTransition,
     LeaseHeldError,
+    MissingVersionsError,
     StateError,
 )
 from rowrelay.tasks.state.allocator import prefer_system_allocator
@@ -81,6 +85,7 @@ __all__ = [
     "DamagedFileError",
     "IllegalTransition",
     "LeaseHeldError",
+    "MissingVersionsError",
     "OrphanPolicy",
     "RowState",
     "RunRecord",

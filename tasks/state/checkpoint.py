@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from rowrelay.tasks.state.commit import shielded, unread
 from rowrelay.tasks.state.compaction import write_snapshot
-from rowrelay.tasks.state.files import SEGMENTS, data_file_name
+from rowrelay.tasks.state.files import SEGMENTS, SNAPSHOTS, data_file_name
 from rowrelay.tasks.state.folding import Fold, merge_written
 from rowrelay.tasks.state.lease import Lease
 from rowrelay.tasks.state.schema import rows_to_table, with_version
@@ -49,12 +49,15 @@ class Checkpoint:
 @dataclass(frozen=True, slots=True)
 class Place:
     """Where a writer's checkpoints go. `damaged`: files skipped at open, never deleted (by compaction
-    neither), shared with the table that reports them."""
+    neither), shared with the table that reports them. `gaps`: versions no file held were skipped at open;
+    the writer then never compacts, as its snapshot would raise the floor over them (`versions`) and hide
+    them from every later reader."""
 
     directory: Path
     writer: str
     lease: Lease
     damaged: list[Path]
+    gaps: bool = False
 
 
 class Checkpoints:
@@ -90,10 +93,16 @@ class Checkpoints:
 
     def write_now(self, build: Callable[[int], pa.Table]) -> pa.Table:
         """Write `build(version)` as a segment at the next version, at once; returns the table written."""
+        if self._in_flight is not None:
+            wait([self._in_flight])  # numbers are taken only while nothing is being written (`_give_back`)
         with self._io:
             version = self._take_version()
-            table = build(version)
-            self._write_segment(version, table)
+            try:
+                table = build(version)
+                self._write_segment(version, table)
+            except BaseException:
+                self._give_back(version)
+                raise
         return table
 
     def flush(self, *, compact: bool = False) -> Checkpoint | None:
@@ -142,11 +151,24 @@ class Checkpoints:
         self._next_version += 1
         return version
 
+    def _give_back(self, version: int) -> None:
+        """A write at `version` failed with nothing written under its number: the next write takes it.
+
+        A number taken and never written would be a gap in the table's versions, which readers take for a
+        deleted file (`versions`). Numbers are taken only while no other write is under way (a checkpoint
+        is captured once the last is written; `write_now` waits for it), so the failed one is the last
+        taken. The caller holds `_io`."""
+        name = data_file_name(self._place.writer, version)
+        written = any((self._place.directory / sub / name).exists() for sub in (SEGMENTS, SNAPSHOTS))
+        if self._next_version == version + 1 and not written:
+            self._next_version = version
+
     def _capture(self, *, compact: bool) -> Checkpoint | None:
         """Take the changed rows as the next checkpoint, on the owning thread; None if there is nothing to do.
 
         Called only when no checkpoint is being written, so "nothing changed" means everything is durable.
         """
+        compact = compact and not self._place.gaps
         if not self.dirty and not (compact and self._own_segments):
             self.durable = self.changes
             return None
@@ -157,7 +179,7 @@ class Checkpoints:
             self._store.overlay[row.row_key] = row
         table = rows_to_table(rows)
         self._store.written(keys, table)  # before `fold_input`: a compaction folds this checkpoint too
-        compact = compact or self._own_segments + 1 > COMPACT_SEGMENTS
+        compact = (compact or self._own_segments + 1 > COMPACT_SEGMENTS) and not self._place.gaps
         fold = self._store.fold_input() if compact else None
         batch = Checkpoint(version, self.changes, keys, table, fold)
         self.dirty.clear()
@@ -182,6 +204,7 @@ class Checkpoints:
                 return merged
             except BaseException:
                 self.dirty.update(batch.keys)
+                self._give_back(batch.version)
                 raise
 
     def _write_segment(self, version: int, table: pa.Table) -> None:

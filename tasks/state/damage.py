@@ -13,7 +13,7 @@ when it can, so a repair can say exactly which rows lose their latest version.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,15 +21,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rowrelay.tasks.durable import fsync_dir, make_dirs_durable
-from rowrelay.tasks.errors import DamagedFileError
+from rowrelay.tasks.errors import DamagedFileError, MissingVersionsError
 from rowrelay.tasks.records import ROW_STATUSES
 from rowrelay.tasks.state.files import DAMAGED
 from rowrelay.tasks.state.repair import Version
 from rowrelay.tasks.state.run_record import read_run_record
 from rowrelay.tasks.state.schema import SCHEMA, SCHEMA_VERSION_KEY
 from rowrelay.tasks.state.segments import read_latest
+from rowrelay.tasks.state.versions import Gap
 
-__all__ = ["DamagedFile", "Scan", "move_aside", "remaining_versions", "salvage", "scan"]
+__all__ = ["DamagedFile", "Scan", "move_aside", "older_than", "remaining_versions", "salvage", "scan"]
 
 _SALVAGED = ("row_key", "row_index", "status", "response_id", "version")
 """The columns a repair needs of a lost row version (`repair.Version`)."""
@@ -47,11 +48,13 @@ class DamagedFile:
 
 @dataclass(frozen=True, slots=True)
 class Scan:
-    """A batch as a repair finds it: the latest version of each row in the readable files, and the rest."""
+    """A batch as a repair finds it: the latest version of each row in the readable files, and the rest:
+    damaged files, and versions no file holds (`missing`, as `versions` finds them)."""
 
     remaining: pa.Table
     damaged: list[DamagedFile]
     run_record_readable: bool
+    missing: list[Gap] = field(default_factory=list)
 
 
 def scan(directory: Path) -> Scan:
@@ -60,13 +63,37 @@ def scan(directory: Path) -> Scan:
     A file from a newer rowrelay is not damage: its `StateError` passes through (upgrade instead).
     """
     remaining, _files, skipped = read_latest(directory, skip_corrupt=True)
-    damaged = [DamagedFile(Path(exc.path), exc.reason, salvage(Path(exc.path))) for exc in skipped]
+    missing = [gap for exc in skipped if isinstance(exc, MissingVersionsError) for gap in exc.missing]
+    damaged = [
+        DamagedFile(Path(exc.path), exc.reason, salvage(Path(exc.path)))
+        for exc in skipped
+        if not isinstance(exc, MissingVersionsError)
+    ]
     try:
         read_run_record(directory)
     except DamagedFileError as exc:
         damaged.append(DamagedFile(Path(exc.path), exc.reason, None))
-        return Scan(remaining, damaged, run_record_readable=False)
-    return Scan(remaining, damaged, run_record_readable=True)
+        return Scan(remaining, damaged, run_record_readable=False, missing=missing)
+    return Scan(remaining, damaged, run_record_readable=True, missing=missing)
+
+
+def older_than(found: Scan, version: int) -> list[Version]:
+    """The remaining rows whose newest readable version is older than `version` and not `completed` (a
+    completed row is never written again): rows a lost file at `version` may have held a later version of.
+    In Arrow: a repair of a million-row table lists only these."""
+    table = found.remaining
+    older = pc.and_(
+        pc.less(table.column("version"), pa.scalar(version, pa.int64())),
+        pc.not_equal(table.column("status"), pa.scalar("completed")),
+    )
+    return _versions(table.filter(older))
+
+
+def _versions(table: pa.Table) -> list[Version]:
+    """Each row of `table` (holding the `_SALVAGED` columns) as a `Version`."""
+    return [
+        Version(*values) for values in zip(*(table.column(n).to_pylist() for n in _SALVAGED), strict=True)
+    ]
 
 
 def salvage(path: Path) -> list[Version] | None:
@@ -84,11 +111,11 @@ def salvage(path: Path) -> list[Version] | None:
     except (pa.ArrowException, OSError, ValueError, KeyError):
         return None
     statuses = table.column("status")
+    if not table.num_rows:  # emptied: what it held is gone, not "no rows"
+        return None
     if statuses.null_count or not pc.all(pc.is_in(statuses, pa.array(ROW_STATUSES))).as_py():
         return None
-    return [
-        Version(*values) for values in zip(*(table.column(n).to_pylist() for n in _SALVAGED), strict=True)
-    ]
+    return _versions(table)
 
 
 def move_aside(directory: Path, paths: list[Path]) -> list[Path]:

@@ -37,9 +37,9 @@ class Version:
 class Fallback:
     """A row whose latest version was in a damaged file, and what it shows once that file is set aside.
 
-    `lost` is that latest version (None when the file's rows cannot be read: the row is known only as
-    one of the input's rows that no readable file holds); `now` is the version it falls back to (None:
-    absent, planned again as `pending` by the next run).
+    `lost` is that latest version (None when it cannot be read: the row is one of the input's rows that
+    no readable file holds, or its newest readable version is older than what cannot be read); `now` is the
+    version it falls back to (None: absent, planned again as `pending` by the next run).
     """
 
     row_key: str
@@ -74,13 +74,16 @@ def fallbacks(
     remaining: Mapping[str, Version],
     lost: Iterable[tuple[str, Version]],
     expected: Collection[tuple[str, int]] | None = None,
+    unread: Iterable[tuple[str, Version]] = (),
 ) -> list[Fallback]:
-    """Every row whose latest version was in a damaged file, by row_index.
+    """Every row whose latest version was (or may have been) in a damaged file, by row_index.
 
     `remaining`: the latest version of each row in the readable files. `lost`: (damaged file, version)
     for each row version read out of a damaged file (`damage.salvage`). `expected`: (key, row_index) of
     every input row, when the input is known: a key no readable file holds lost its only versions to a
-    damaged file, even one whose rows cannot be read.
+    damaged file, even one whose rows cannot be read. `unread`: (source, remaining version) of rows whose
+    newest readable version is older than a source whose rows cannot be read (an unreadable file, versions
+    no file holds), which may have held a later one: they are reported with `lost` None.
     """
     newest: dict[str, tuple[str, Version]] = {}
     for source, version in lost:
@@ -95,4 +98,7 @@ def fallbacks(
     for key, index in expected or ():
         if key not in remaining and key not in found:
             found[key] = Fallback(key, index, None, None, None)
+    for source, now in unread:
+        if now.row_key not in found:
+            found[now.row_key] = Fallback(now.row_key, now.row_index, source, None, now)
     return sorted(found.values(), key=lambda fallback: (fallback.row_index, fallback.row_key))

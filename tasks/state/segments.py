@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,10 +22,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rowrelay.tasks.durable import atomic_write
-from rowrelay.tasks.errors import CorruptSegmentError, StateError
-from rowrelay.tasks.state.files import StateFile, list_state_files, writing
+from rowrelay.tasks.errors import CorruptSegmentError, DamagedFileError, StateError
+from rowrelay.tasks.state.files import SEGMENTS, StateFile, writing
 from rowrelay.tasks.state.migrations import migrate
 from rowrelay.tasks.state.schema import SCHEMA_VERSION_KEY, empty_table
+from rowrelay.tasks.state.versions import missing_error, whole_listing
 
 _THREADED_ROWS = 100_000
 _READERS = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
@@ -33,6 +35,11 @@ decodes, and a resume reads hundreds of small segments: on the 2-core VM, a cras
 files took a median 1.22 s one at a time, 0.77 s two at a time, 0.87 s four at a time (5 alternated
 runs); on one core, threads only add switching."""
 
+_VANISHED_WAIT = 0.005
+"""Seconds before listing again after a listed file vanished, doubled at each of up to 8 tries (0.6 s in
+all): a compaction deletes the files it covers one by one, and a reader that listed again at once met the
+same pass of deletes five times over and gave up (1-2 times in 8 s of reading beside a writer compacting
+every 0.3 s, whose 65 deletes took up to 120 ms on the 2-core VM)."""
 
 Codec = Literal["lz4", "zstd"]
 SEGMENT_CODEC: Codec = "lz4"
@@ -73,19 +80,28 @@ def read_state_file(path: Path) -> pa.Table:
 
 def check_state_files(directory: Path) -> None:
     """`CorruptSegmentError` for the first state file of the batch a resume would find damaged from its
-    footer alone: torn, not Parquet, not ours. Reads footers only (321 files, as many as a crashed 1M-row
-    table holds: 0.12-0.23 s on the 2-core VM beside a test run), so a run refuses such a table before it
-    starts anything; damage inside a file's pages still shows when the run reads it."""
-    for state_file in list_state_files(directory):
+    footer alone: torn, not Parquet, not ours; `MissingVersionsError` first if a file is missing (`versions`).
+    Reads footers only (321 files, as many as a crashed 1M-row table holds: 0.12-0.23 s on the 2-core VM
+    beside a test run), so a run refuses such a table before it starts anything; damage inside a file's
+    pages still shows when the run reads it."""
+    files, missing = whole_listing(directory)
+    if missing:
+        raise missing_error(directory, missing)
+    for state_file in files:
         path = state_file.path
         with contextlib.suppress(FileNotFoundError), _named_if_damaged(path), pq.ParquetFile(path) as parquet:
             _schema_version(parquet, path)
 
 
 def _schema_version(parquet: pq.ParquetFile, path: Path) -> int:
+    """The file's schema version, from its footer, which must also say it is one of ours and, for a
+    segment, that it holds rows: a checkpoint writes one only for rows that changed, so an empty segment is
+    one rewritten or replaced since (its rows' latest versions lost), not one rowrelay wrote."""
     raw = (parquet.schema_arrow.metadata or {}).get(SCHEMA_VERSION_KEY)
     if raw is None:
         raise CorruptSegmentError(str(path), "not a rowrelay state file (no schema version)")
+    if parquet.metadata.num_rows == 0 and path.parent.name == SEGMENTS:
+        raise CorruptSegmentError(str(path), "a segment holding no rows (a checkpoint never writes one)")
     return int(raw)
 
 
@@ -142,22 +158,28 @@ def latest(tables: Iterable[pa.Table]) -> pa.Table:
 
 
 def read_latest(
-    directory: Path, *, skip_corrupt: bool, dedupe: bool = True, attempts: int = 5
-) -> tuple[pa.Table, list[StateFile], list[CorruptSegmentError]]:
-    """Read every state file: (latest rows, files read, damaged files skipped, each as its error).
+    directory: Path, *, skip_corrupt: bool, dedupe: bool = True, attempts: int = 8
+) -> tuple[pa.Table, list[StateFile], list[DamagedFileError]]:
+    """Read every state file: (latest rows, files read, damage skipped, each as its error).
 
     With `dedupe=False` the table holds every version, by ascending version (the caller folds them).
-    A corrupt file raises `CorruptSegmentError` unless `skip_corrupt`, which returns it with the others
-    and goes on (the caller says so: a warning, a report). If a listed file vanished (a concurrent
-    compaction folded it into a snapshot), list again.
+    A corrupt file raises `CorruptSegmentError`, and versions no file holds `MissingVersionsError` (first),
+    unless `skip_corrupt`, which returns them with the files read and goes on (the caller says so: a
+    warning, a report). If a listed file vanished (a concurrent compaction folded it into a snapshot), list
+    again.
     """
-    for _ in range(attempts):
-        files = list_state_files(directory)
+    for attempt in range(attempts):
+        files, missing = whole_listing(directory)
         tables: list[pa.Table] = []
-        damaged: list[CorruptSegmentError] = []
+        damaged: list[DamagedFileError] = []
+        if missing:
+            if not skip_corrupt:
+                raise missing_error(directory, missing)
+            damaged.append(missing_error(directory, missing))
         try:
             outcomes = _read_each([f.path for f in files])
         except FileNotFoundError:
+            time.sleep(_VANISHED_WAIT * 2**attempt)
             continue
         for outcome in outcomes:
             if isinstance(outcome, pa.Table):

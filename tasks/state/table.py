@@ -12,7 +12,7 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from rowrelay.tasks.durable import make_dirs_durable
-from rowrelay.tasks.errors import StateError
+from rowrelay.tasks.errors import MissingVersionsError, StateError
 from rowrelay.tasks.records import ROW_STATUSES, RowStatus
 from rowrelay.tasks.state.batch import ensure_batch
 from rowrelay.tasks.state.changes import apply_change
@@ -97,7 +97,9 @@ class StateTable:
         except BaseException:
             lease.release()
             raise
-        damaged, problems = [Path(exc.path) for exc in skipped], [str(exc) for exc in skipped]
+        gaps = any(isinstance(exc, MissingVersionsError) for exc in skipped)
+        damaged = [Path(exc.path) for exc in skipped if not isinstance(exc, MissingVersionsError)]
+        problems = [str(exc) for exc in skipped]
         for problem in problems:
             log.warning("skipping %s", problem)
         versions = [f.version for f in files] + [version_in_name(p) for p in damaged]
@@ -106,7 +108,7 @@ class StateTable:
         latest = winners(latest)  # rebound: every older version is freed before the store's index is built
         own = sum(1 for f in files if f.writer == writer and not f.snapshot)
         pa.default_memory_pool().release_unused()  # hand the older versions' pages back before the index
-        place, store = Place(directory, writer, lease, damaged), RowStore(latest)
+        place, store = Place(directory, writer, lease, damaged, gaps), RowStore(latest)
         checkpoints = Checkpoints(place, store, next_version=max(versions, default=0) + 1, own_segments=own,
                                   lease_timeout=lease_timeout, clock=clock)  # fmt: skip
         table = cls(place, found_id, store, checkpoints, options)

@@ -177,3 +177,49 @@ def test_after_a_repair_the_same_run_finishes_the_batch(prefect_env: dict[str, s
         assert run.returncode == 0, run.stderr[-3000:]
     assert set(load(state)["status"]) == {"completed"}
     assert list(pd.read_csv(tmp_path / "out.csv")["rowrelay_status"]) == ["completed"] * 6
+
+
+def test_a_deleted_segment_is_refused_by_name_and_repair_accepts_the_loss_knowingly(tmp_path: Path) -> None:
+    """A deleted state file read as a smaller table: `status` exited 0 on the rows left, `export` wrote
+    the rest empty and `run` sent again rows the lost file held, some already answered (paid twice)."""
+    source, state, _ = planned_batch(tmp_path)
+    first = state / SEGMENTS / "main-0000000001.parquet"  # T-00000..T-00003 planned; T-00003 only here
+    first.unlink()
+    said = (
+        f"error: {state}: no state file holds version 1 of the table (a segment or snapshot deleted or "
+        "lost): rows whose latest version was there would read as an older one, or be missing; run `rowrelay "
+        f"repair {state}` to accept the loss knowingly (`--dry-run` first shows which rows may have lost "
+        "their latest version, and may have a job on the server)"
+    )
+    nothing_started = {"ROWRELAY_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "sk-unused",
+                       "ROWRELAY_PREFECT": "ephemeral", "ROWRELAY_HOME": str(tmp_path / "home")}  # fmt: skip
+    run = ["run", str(source), "--template", TEMPLATE, "--id-column", "ticket_id", "--state", str(state),
+           "--output", str(tmp_path / "out.csv")]  # fmt: skip
+    for args, env in (
+        (["status", str(state)], ENV),
+        (["export", str(state), "--output", str(tmp_path / "x.csv")], ENV),
+        (run, {**ENV, **nothing_started}),
+    ):
+        result = rowrelay(args, env)
+        assert (result.returncode, result.stderr.strip()) == (2, said), result.stderr
+    assert not (tmp_path / "x.csv").exists()
+    assert not (tmp_path / "out.csv").exists()
+
+    dry = rowrelay(["repair", str(state), "--dry-run"], ENV)
+    assert dry.returncode == 0, dry.stderr
+    assert "  version 1: held by no state file (a segment or snapshot deleted or lost)" in dry.stdout
+    absent = [line.split()[:4] for line in dry.stdout.splitlines() if line.startswith("  T-")]
+    assert absent == [["T-00003", "?", "->", "absent"]]
+    assert f"dry run: nothing moved; `rowrelay repair {state}` accepts the loss of version 1" in dry.stdout
+    assert not (state / DAMAGED).exists()
+
+    done = rowrelay(["repair", str(state)], ENV)
+    assert done.returncode == 0, done.stderr
+    assert f"recorded the loss of version 1 as accepted, in {state / DAMAGED}" in done.stdout
+    status = rowrelay(["status", str(state)], ENV)
+    assert status.returncode == 0, status.stderr
+    assert len(load(state)) == 5  # T-00003 is absent: the next run plans it again as pending
+    assert (
+        rowrelay(["repair", str(state)], ENV).stdout.strip()
+        == f"no damaged files in {state}: nothing to repair"
+    )

@@ -113,7 +113,9 @@ def test_scan_sets_every_kind_of_damage_apart_and_keeps_the_rest(
     assert remaining_versions(found)["row-000002"].status == "pending"
 
 
-@pytest.mark.parametrize("damage", [truncate, garbage, DAMAGES["zero-length"], DAMAGES["foreign"]])
+@pytest.mark.parametrize(
+    "damage", [truncate, garbage, DAMAGES["zero-length"], DAMAGES["foreign"], DAMAGES["emptied"]]
+)
 def test_nothing_is_salvaged_from_a_file_that_cannot_be_trusted(
     batch_dir: Path, clock: FakeClock, damage: Damage
 ) -> None:

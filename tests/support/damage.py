@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rowrelay.tasks.dataset import InputSpec, prepare, read_input
-from rowrelay.tasks.state import RunRecord, StateTable, write_run_record
-from rowrelay.tasks.state.files import SEGMENTS
+from rowrelay.tasks.state import COMPACT_SEGMENTS, RunRecord, StateTable, write_run_record
+from rowrelay.tasks.state.files import SEGMENTS, SNAPSHOTS
 from rowrelay.tasks.state.schema import SCHEMA_VERSION_KEY
 from tests.support.state import FakeClock, rows
 from tests.support.tickets import TEMPLATE, write_tickets
@@ -58,6 +58,11 @@ def wrong_type(path: Path) -> None:
     _rewrite_keeping_our_metadata(path, change)
 
 
+def emptied(path: Path) -> None:
+    """Our schema version in the metadata, but no row left: a segment rewritten as `table.slice(0, 0)`."""
+    _rewrite_keeping_our_metadata(path, lambda table: table.slice(0, 0))
+
+
 DAMAGES: dict[str, Callable[[Path], None]] = {
     "truncated": truncate,
     "garbage": garbage,
@@ -65,6 +70,7 @@ DAMAGES: dict[str, Callable[[Path], None]] = {
     "foreign": foreign,
     "missing-column": missing_column,
     "wrong-type": wrong_type,
+    "emptied": emptied,
 }
 """Each kind of damage, by a name that reads well as a test id."""
 
@@ -110,3 +116,22 @@ def planned_batch(tmp_path: Path) -> tuple[Path, Path, list[Path]]:
     )  # fmt: skip
     write_run_record(state, record)
     return source, state, sorted((state / SEGMENTS).glob("*.parquet"))[-2:]
+
+
+def compacted_then_crashed(directory: Path, clock: FakeClock) -> tuple[Path, list[Path]]:
+    """A batch of 10 rows whose writer compacted once on its way (more than COMPACT_SEGMENTS checkpoints)
+    and then crashed, leaving the snapshot and the segments written after it; returns (the snapshot, those
+    segments, in version order). Every row is queued or completed: reopening it recovers no orphan."""
+    table = StateTable.open(directory, batch_id="b1", clock=clock)
+    table.add_pending(rows(10))
+    for i in range(COMPACT_SEGMENTS + 6):  # one checkpoint per step of one row
+        key = f"row-{i % 10:06d}"
+        step = {"pending": "submitting", "submitting": "queued", "queued": "completed"}.get(
+            table.get(key).status, "completed"
+        )
+        fields = {"response_id": f"resp-{key}"} if step == "queued" else {}
+        table.transition(key, step, **fields)  # type: ignore[arg-type]
+        table.flush()
+    table.lease.release()  # a crash: no compaction at close
+    [snapshot] = sorted((directory / SNAPSHOTS).glob("*.parquet"))
+    return snapshot, sorted((directory / SEGMENTS).glob("*.parquet"))
