@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -80,11 +80,26 @@ class BatchResult:
         return {status: n - self.held_back.get(status, 0) for status, n in self.counts.items()}
 
 
-# Parameters are not validated by Prefect: `BatchRequest.build` checks every one, in the CLI's one line
+def _checked(arguments: Mapping[str, Any]) -> tuple[BatchRequest, ClusterChoice | None]:
+    """The run's request and cluster from `run_batch`'s arguments by name, each checked: a bad one raises
+    `UsageError` naming it. Asked of every call before a flow run exists (a run stores its parameters as
+    given, and a refused one may hold a secret: a base URL's credentials, an endpoint's key), and again in
+    the run, which a deployment's worker starts without a call."""
+    given = dict(arguments)
+    task_runner = given.pop("task_runner", None)
+    request = BatchRequest.build(given.pop("source"), **given)
+    return request, ClusterChoice.of(request.dask, request.dask_workers, task_runner)
+
+
+# Parameters are not validated by Prefect: `_checked` checks every one, in the CLI's one line
 # (`UsageError: --rpm: must be a whole number (got 'fast')`), where Prefect's check refused a `Path` for
 # `state` and said a wrong value with the whole DataFrame and every parameter, as a failed flow run.
 @flow(
-    name="rowrelay-batch", log_prints=False, on_cancellation=[cancel_on_the_server], validate_parameters=False
+    name="rowrelay-batch",
+    log_prints=False,
+    on_cancellation=[cancel_on_the_server],
+    validate_parameters=False,
+    check=_checked,
 )
 async def run_batch(
     source: Any,
@@ -163,20 +178,8 @@ async def run_batch(
     `give_up_after` (seconds, default 3,600; 0 never): a run whose server answers no request for that
     long while rows try stops with `OutageError`; its rows keep their response ids for the next run.
     """
-    request = BatchRequest.build(
-        source, template=template, prompt_column=prompt_column, id_column=id_column,
-        image_column=image_column, image_detail=image_detail, file_column=file_column,
-        instructions=instructions, state=state,
-        output=output, agent=agent, model=model, mode=mode, rpm=rpm,
-        tpm=tpm, poll_rpm=poll_rpm, max_in_flight=max_in_flight, max_attempts=max_attempts,
-        max_output_tokens=max_output_tokens, reasoning_effort=reasoning_effort, temperature=temperature,
-        reasoning_summary=reasoning_summary, tools=tools, max_tool_calls=max_tool_calls, backend=backend,
-        logprobs=logprobs, base_url=base_url, output_schema=output_schema, max_cost=max_cost,
-        service_tier=service_tier,
-        prices=prices, fail_when_failed=fail_when_failed, endpoints=endpoints, dask=dask,
-        dask_workers=dask_workers, limit=limit, give_up_after=give_up_after,
-    )  # fmt: skip
-    cluster = ClusterChoice.of(request.dask, request.dask_workers, task_runner)
+    arguments = dict(locals())  # the first statement: the parameters by name, and nothing else yet
+    request, cluster = _checked(arguments)
     # Task runs without the flow run's tags: with tags, Prefect's task engine takes a tag-concurrency
     # lease from the server when each task starts and gives it back when it ends, two more write
     # transactions each. On the local server's SQLite those met the run's own log and artifact writes:

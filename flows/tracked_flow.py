@@ -7,11 +7,16 @@ directly, the flow now takes the CLI's choice: that local server, started if it 
 address is said on stderr), or a server of its own with `ROWRELAY_PREFECT=ephemeral`. A configured API
 (`PREFECT_API_URL`, a profile), a flow run under way (a subflow) and a deployment's worker, which runs
 the flow without calling it, keep Prefect's own choice.
+
+A call is checked (`check`) before any of that: a flow run stores its parameters as given, so a call
+refused for what it holds (a base URL with credentials, an endpoint's key) was recorded by the very run
+that refused it, in the server's database and its error log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
@@ -25,23 +30,52 @@ __all__ = ["LocallyTracked", "flow"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+Check = Callable[[dict[str, Any]], object]
+"""Refuses a call by raising, given its arguments by name."""
+_PREFECT_KEYWORDS = ("return_state", "wait_for")
+"""The keyword arguments Prefect's call takes for itself, beside the flow's own."""
 
 
 class LocallyTracked(Flow[P, R]):
-    """An async flow that, called where no Prefect API is configured, runs recorded in the local server."""
+    """An async flow that, called where no Prefect API is configured, runs recorded in the local server.
+
+    `check`, given the call's arguments by name (defaults filled in), raises for a call that must not
+    run, before any flow run exists."""
+
+    def __init__(self, fn: Callable[P, R], *, check: Check | None = None, **options: Any) -> None:
+        super().__init__(fn, **options)
+        self.check = check
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._checked(args, kwargs)
+
+    async def _checked(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        arguments = self._arguments(args, kwargs)
+        if self.check is not None and arguments is not None:
+            self.check(arguments)
         if FlowRunContext.get() is not None:  # a subflow: its parent's run set up the clients
-            return super().__call__(*args, **kwargs)
+            return await Flow.__call__(self, *args, **kwargs)
         if configured_api() is not None:
-            return self._on_one_sync_client(args, kwargs)
-        return self._recorded_locally(args, kwargs)
+            return await self._on_one_sync_client(args, kwargs)
+        return await self._recorded_locally(args, kwargs)
+
+    def _arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """The call's arguments by name, defaults filled in; None for a call that binds to no parameters
+        (Prefect's own call refuses it, as before, creating no run)."""
+        given = {name: value for name, value in kwargs.items() if name not in _PREFECT_KEYWORDS}
+        try:
+            bound = inspect.signature(self.fn).bind(*args, **given)
+        except TypeError:
+            return None
+        bound.apply_defaults()
+        return dict(bound.arguments)
 
     def with_options(self, **options: Any) -> LocallyTracked[P, R]:
-        """Prefect's copy (a renamed nightly flow, other retries), tracked as this one is: Prefect builds
-        the copy as a plain `Flow`, whose call would start an ephemeral server again."""
+        """Prefect's copy (a renamed nightly flow, other retries), tracked and checked as this one is:
+        Prefect builds the copy as a plain `Flow`, whose call would start an ephemeral server again."""
         copy = super().with_options(**options)
-        copy.__class__ = LocallyTracked  # adds behaviour only, no state: the copy's fields all carry over
+        copy.__class__ = LocallyTracked  # adds behaviour only: the copy's fields all carry over, but...
+        copy.check = self.check  # type: ignore[attr-defined]  # ...this one, which Prefect does not know
         return copy  # type: ignore[return-value]  # the class was just set
 
     async def _recorded_locally(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -77,12 +111,15 @@ def _said(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def flow(**options: Any) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], LocallyTracked[P, Any]]:
-    """`prefect.flow` for an async flow, making a `LocallyTracked` one. Named as Prefect's decorator on
-    purpose: loading a deployment's entrypoint without importing it, Prefect reads the flow's name from
-    the arguments of a decorator called `flow`."""
+def flow(
+    *, check: Check | None = None, **options: Any
+) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], LocallyTracked[P, Any]]:
+    """`prefect.flow` for an async flow, making a `LocallyTracked` one, whose calls `check` refuses
+    before a run is made. Named as Prefect's decorator on purpose: loading a deployment's entrypoint
+    without importing it, Prefect reads the flow's name from the arguments of a decorator called `flow`
+    (and passes over those it does not know)."""
 
     def tracked(fn: Callable[P, Coroutine[Any, Any, R]]) -> LocallyTracked[P, Any]:
-        return LocallyTracked(fn, **options)
+        return LocallyTracked(fn, check=check, **options)
 
     return tracked

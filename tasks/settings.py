@@ -264,7 +264,9 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**given)  # type: ignore[arg-type]
     except ValidationError as exc:
-        raise UsageError(_first_problem(exc, given)) from exc
+        # Not chained: the line says what was wrong, and pydantic's error under it in a traceback repeats
+        # the value (`input_value='http://user:password@...'`), a URL's credentials too.
+        raise UsageError(_first_problem(exc, given)) from None
 
 
 _SECRET = frozenset(

@@ -163,10 +163,11 @@ def _entry(item: Any, where: str, number: int) -> EndpointEntry:
         field = ".".join(str(part) for part in problem["loc"]) or "entry"
         if problem["type"] == "extra_forbidden":
             known = ", ".join(FIELDS)
-            raise UsageError(f"{said}: unknown field {field!r} (known: {known})") from exc
+            raise UsageError(f"{said}: unknown field {field!r} (known: {known})") from None
         quiet = problem["type"] in ("missing", CREDENTIALS_IN_URL)  # never repeat a URL's credentials
         got = "" if quiet else f" (got {problem.get('input')!r})"
-        raise UsageError(f"{said}: {field}: {problem['msg'][:1].lower()}{problem['msg'][1:]}{got}") from exc
+        # Not chained: pydantic's error would repeat the value in a traceback (`input_value=...`).
+        raise UsageError(f"{said}: {field}: {problem['msg'][:1].lower()}{problem['msg'][1:]}{got}") from None
 
 
 def _resolved(entry: EndpointEntry, settings: Settings, where: str) -> Settings:

@@ -57,6 +57,13 @@ async def task_runs_of(flow_run_id: UUID) -> list[TaskRun]:
 async def flow_run_on(state_dir: Path) -> FlowRun:
     """The one batch flow run whose `state` parameter is `state_dir` (a run started in another process,
     by the CLI, whose id this process never sees)."""
+    mine = await flow_runs_on(state_dir)
+    assert len(mine) == 1, f"expected one flow run on {state_dir}, found {len(mine)}"
+    return mine[0]
+
+
+async def flow_runs_on(state_dir: Path) -> list[FlowRun]:
+    """Every batch flow run whose `state` parameter is `state_dir`."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
@@ -68,6 +75,4 @@ async def flow_run_on(state_dir: Path) -> FlowRun:
             runs.extend(page)
             if len(page) < _PAGE:
                 break
-    mine = [run for run in runs if run.parameters.get("state") == str(state_dir)]
-    assert len(mine) == 1, f"expected one flow run on {state_dir}, found {len(mine)}"
-    return mine[0]
+    return [run for run in runs if run.parameters.get("state") == str(state_dir)]
