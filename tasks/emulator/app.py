@@ -22,6 +22,7 @@ from rowrelay.tasks.emulator.payloads import response_object
 from rowrelay.tasks.emulator.replies import (
     AZURE_ACCESS_DENIED,
     azure_error,
+    cancel_refused,
     error_response,
     json_response,
     not_found,
@@ -85,6 +86,8 @@ async def retrieve_response(request: Request, emu: Emulator) -> Response:
 
 
 async def cancel_response(request: Request, emu: Emulator) -> Response:
+    if emu.config.cancel_refusal is not None:
+        return cancel_refused(emu.config.cancel_refusal)
     record = _polled_record(request, emu)
     if isinstance(record, Response):
         return record

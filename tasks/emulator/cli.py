@@ -49,6 +49,10 @@ def emulator(
     cancel_delay: Annotated[
         float, typer.Option(help="Seconds a cancel takes to reach its response and answer.")
     ] = 0.0,
+    cancel_refusal: Annotated[
+        int | None,
+        typer.Option(help="Refuse every cancel with 400 (the API's words) or 405 (no cancel route)."),
+    ] = None,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -144,6 +148,7 @@ def emulator(
             rate_window=rate_window,
             create_delay=create_delay,
             cancel_delay=cancel_delay,
+            cancel_refusal=cancel_refusal,
             api_key=api_key,
             models=None if models is None else tuple(name.strip() for name in models.split(",")),
             fail_rate=fail_rate,

@@ -97,6 +97,10 @@ class EmulatorConfig:
     cancel_delay: float = 0.0
     """Seconds a cancel takes to reach the response and answer (a far or busy server: thousands in flight
     take a while to cancel); a client that leaves first cancels nothing."""
+    cancel_refusal: int | None = None
+    """When set (400 or 405), every cancel is refused and its response goes on, as servers that cannot cancel
+    answer: 400 `Cancel is not supported for this response.` in the API's error envelope, or 405 `{"detail":
+    "Method Not Allowed"}`, a web framework's for a route the server does not have."""
     api_key: str | None = None
     """When set, every /v1 request must carry `Authorization: Bearer <api_key>` (401 otherwise), and every
     Azure (/openai) request `api-key: <api_key>` or that bearer (Azure's 401 otherwise)."""
@@ -192,6 +196,8 @@ class EmulatorConfig:
             raise ValueError(f"stream_window must be positive, got {self.stream_window}")
         if self.models is not None and not (self.models and all(name.strip() for name in self.models)):
             raise ValueError(f"models must name at least one model, none of them blank, got {self.models}")
+        if self.cancel_refusal not in (None, 400, 405):
+            raise ValueError(f"cancel_refusal must be 400 or 405, got {self.cancel_refusal}")
         if self.replicas < 1:
             raise ValueError(f"replicas must be at least 1, got {self.replicas}")
         if self.max_deltas < 1:

@@ -70,3 +70,11 @@ def rate_limited(exc: RateLimited, model: str | None) -> Response:
         f"Limit {exc.limit}. Please try again in {exc.wait:.3g}s."
     )
     return error_response(429, message, exc.kind, code="rate_limit_exceeded", headers=exc.headers())
+
+
+def cancel_refused(status: int) -> Response:
+    """A cancel refused by a server that cannot cancel (`EmulatorConfig.cancel_refusal`): 400 in the API's
+    envelope, or 405 as a web framework answers a route the server does not have."""
+    if status == 405:
+        return json_response({"detail": "Method Not Allowed"}, 405)
+    return error_response(400, "Cancel is not supported for this response.", "invalid_request_error")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rowrelay.tasks.citations import citations_text
+from rowrelay.tasks.errors import seconds_said
 from rowrelay.tasks.llm import Snapshot
 from rowrelay.tasks.llm.structured import OutputSchema
 from rowrelay.tasks.records import NEVER_RESENT, ErrorType, Policy, RowStatus
@@ -109,6 +110,41 @@ def failed(
             "completed_at": now,
             "note": f"gave up after {attempts} attempts" if exhausted else None,
         },
+    )
+
+
+def stuck(
+    row: RowState, elapsed: float, not_cancelled: str | None, now: datetime, *, max_attempts: int
+) -> Change:
+    """A response still queued past the queued timeout: the row fails, sent again within its attempts. If
+    the cancel did not take (`not_cancelled` says why: refused, or the response still queued), its job may
+    yet run and be paid for beside the one sent again: counted as a possible duplicate (`orphans`)."""
+    if not_cancelled is None:
+        message = f"still queued after {elapsed:.0f}s; cancelled"
+        return failed("queued_timeout", None, message, row.attempts, now, max_attempts=max_attempts)
+    message = f"still queued after {elapsed:.0f}s; the cancel did not take ({not_cancelled})"
+    failure = failed("queued_timeout", None, message, row.attempts, now, max_attempts=max_attempts)
+    note = failure.fields["note"] or "not cancelled: it may still run, counted as a possible duplicate"
+    return Change(failure.status, {**failure.fields, "orphans": row.orphans + 1, "note": note})
+
+
+RETAINED_AT_LEAST = 600.0
+"""Seconds every server keeps a response it made: OpenAI keeps a background response about 10 minutes to
+be polled even unstored (a stored one, as rowrelay's creates ask, 30 days), vLLM until it restarts."""
+
+
+def unfound(row: RowState, message: str, now: datetime) -> str | None:
+    """Why a 404 on the row's response stops the run, or None when it is an expiry: a response younger
+    than `RETAINED_AT_LEAST` was let go by no server, so the server does not find the responses it makes
+    and every row would be created, and paid for, again. (Made at an unknown time: an expiry.)"""
+    if row.submitted_at is None or (age := (now - row.submitted_at).total_seconds()) >= RETAINED_AT_LEAST:
+        return None
+    made = "moments" if age < 1 else seconds_said(round(age))
+    return (
+        f"the server does not find a response it made {made} ago ({message}), though servers keep them at "
+        f"least {seconds_said(RETAINED_AT_LEAST)}: it loses the responses it makes (replicas behind a load "
+        "balancer that each keep their own, a gateway that does not route polls), and each row would be "
+        "created, and paid for, again; rows keep their response ids"
     )
 
 

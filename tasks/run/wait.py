@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from rowrelay.tasks.errors import RateLimitedError, ResponseGoneError, TransientError, seconds_said
+from rowrelay.tasks.errors import RateLimitedError, ResponseGoneError, TransientError
 from rowrelay.tasks.llm import (
     BackendRefusedError,
     BackgroundBackend,
     MaybeSentError,
+    RequestRejectedError,
     Snapshot,
     StreamErrorEvent,
     StreamUnavailableError,
@@ -33,10 +34,6 @@ from rowrelay.tasks.state import RowState
 POLL: Literal["poll"] = "poll"
 Followed = Snapshot | None | Literal["poll"]
 """What following a stream ends with: as `Waiter.wait`'s answer, or `POLL` to poll the row instead."""
-RETAINED_AT_LEAST = 600.0
-"""Seconds every server keeps a response it made: OpenAI keeps a background response about 10 minutes to
-be polled even unstored (a stored one, as rowrelay's creates ask, 30 days), vLLM until it restarts. A 404
-on a response younger than this is no expiry (`Waiter._gone`)."""
 POLLING = 256
 """Rows between the poll budget and the poll's answer at once. A large budget lets thousands of polls
 through in one burst (a second of 10^6/min is about 16,700; the budget once held a minute's): with tens of
@@ -254,20 +251,11 @@ class Waiter:
 
     def _gone(self, key: str, exc: ResponseGoneError) -> None:
         """The server no longer holds the row's response: expired, sent again by policy. Unless it is too
-        young for any server to have let it go (`RETAINED_AT_LEAST`): then the server does not find what
-        it makes, and every row would be created, and paid for, again. The run stops instead, as for a
+        young for any server to have let it go (`record.unfound`): then the server does not find what it
+        makes, and every row would be created, and paid for, again. The run stops instead, as for a
         refused key: rows keep their response ids."""
-        submitted = self.context.table.get(key).submitted_at
-        age = seconds_since(submitted)
-        if submitted is not None and age < RETAINED_AT_LEAST:
-            made = "moments" if age < 1 else seconds_said(round(age))
-            raise BackendRefusedError(
-                f"the server does not find a response it made {made} ago ({exc}), "
-                f"though servers keep them at least {seconds_said(RETAINED_AT_LEAST)}: it loses the "
-                "responses it makes (replicas behind a load balancer that each keep their own, a gateway "
-                "that does not route polls), and each row would be created, and paid for, again; rows keep "
-                "their response ids"
-            )
+        if (said := record.unfound(self.context.table.get(key), str(exc), now())) is not None:
+            raise BackendRefusedError(said)
         self.context.apply(key, record.expired(str(exc)))
 
     def _follow_up_lost(self, key: str, message: str) -> bool:
@@ -293,17 +281,23 @@ class Waiter:
 
     async def _stuck(self, key: str, snapshot: Snapshot, elapsed: float) -> bool:
         """A response queued far too long is cancelled and the row failed for retry: a server that never
-        starts a job would otherwise hold the row (and its in-flight slot) for ever."""
+        starts a job would otherwise hold the row (and its in-flight slot) for ever. A cancel that does not
+        take (some servers cannot cancel) leaves a job that may yet run, which the row sent again counts
+        (`record.stuck`). False if the cancel finds the response ended meanwhile: the next look has it."""
         policy = self.context.policy
         if snapshot.status != "queued" or elapsed < policy.queued_timeout:
             return False
         assert snapshot.response_id is not None
-        with contextlib.suppress(TransientError, ResponseGoneError):  # best effort: retried either way
-            await self.backend.cancel(snapshot.response_id)
-        attempts = self.context.table.get(key).attempts
-        message = f"still queued after {elapsed:.0f}s; cancelled"
-        failure = record.failed(
-            "queued_timeout", None, message, attempts, now(), max_attempts=policy.max_attempts
+        try:
+            cancelled = await self.backend.cancel(snapshot.response_id)
+        except (TransientError, ResponseGoneError, RequestRejectedError) as exc:
+            not_cancelled: str | None = str(exc)
+        else:
+            if cancelled.terminal and cancelled.status != "cancelled":
+                return False
+            not_cancelled = None if cancelled.terminal else f"the response is still {cancelled.status}"
+        row = self.context.table.get(key)
+        self.context.apply(
+            key, record.stuck(row, elapsed, not_cancelled, now(), max_attempts=policy.max_attempts)
         )
-        self.context.apply(key, failure)
         return True

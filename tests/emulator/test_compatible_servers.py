@@ -4,6 +4,7 @@ emulator's options reproduce it for the runner's tests."""
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emulator
 from tests.support.sse import ClientFactory
@@ -44,3 +45,31 @@ async def test_replicas_find_only_the_responses_they_made(make_client: ClientFac
     with running_emulator(EmulatorConfig()) as emu:  # one replica: always found
         created = await make_client(emu).responses.create(model="gpt-4.1-mini", input="hi", background=True)
         assert await _found(emu, created.id, 5) == [True] * 5
+
+
+@pytest.mark.parametrize(
+    ("refusal", "body"),
+    [
+        (
+            400,
+            {
+                "error": {
+                    "message": "Cancel is not supported for this response.",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": None,
+                }
+            },
+        ),
+        (405, {"detail": "Method Not Allowed"}),
+    ],
+)
+async def test_a_server_that_cannot_cancel_refuses_and_the_response_goes_on(
+    make_client: ClientFactory, refusal: int, body: dict[str, object]
+) -> None:
+    with running_emulator(EmulatorConfig(cancel_refusal=refusal, stuck_rate=1.0)) as emu:
+        created = await make_client(emu).responses.create(model="gpt-4.1-mini", input="hi", background=True)
+        async with httpx.AsyncClient(base_url=emu.url) as http:
+            refused = await http.post(f"/responses/{created.id}/cancel")
+            assert (refused.status_code, refused.json()) == (refusal, body)
+            assert (await http.get(f"/responses/{created.id}")).json()["status"] == "queued"
