@@ -246,11 +246,42 @@ class Settings(BaseSettings):
 
 def secret_from_env(variable: str, where: str) -> SecretStr:
     """The secret held by environment variable `variable` (named by an endpoints file, say); a
-    `UsageError` naming `where` and the variable, never a value, when it is unset or empty."""
+    `UsageError` naming `where` and the variable, never a value, when it is unset, empty or unsendable."""
     value = os.environ.get(variable)
     if not value:
         raise UsageError(f"{where}: environment variable {variable} is not set (it should hold the key)")
+    if (problem := unsendable_key(value, variable)) is not None:
+        raise UsageError(f"{where}: {problem}")
     return SecretStr(value)
+
+
+def unsendable_key(key: str, variable: str) -> str | None:
+    """Why `key` (read from `variable`) cannot be sent in a request's header, in one line that never
+    shows it, else None. A key pasted from a file keeps its line break, which no HTTP client will put in
+    a header: every create of the run failed on it, each row as a crash of rowrelay's."""
+    bad = next((char for char in key if ord(char) < 32 or ord(char) == 127), None)
+    if bad is None:
+        return None
+    if bad in "\r\n":
+        return (
+            f"{variable} holds a line break, which cannot be sent in a request's header (a key pasted from "
+            "a file keeps its newline): set it to the key alone"
+        )
+    return (
+        f"{variable} holds a control character ({ord(bad):#04x}), which no key holds: set it to the key alone"
+    )
+
+
+def variable_of(name: str) -> str:
+    """The environment variable setting `name` was read from (the first of its names that is set), to
+    name it in a message; its first name when none is set."""
+    choices = Settings.model_fields[name].validation_alias
+    names = (
+        [str(c) for c in choices.choices]
+        if isinstance(choices, AliasChoices)
+        else [f"ROWRELAY_{name.upper()}"]
+    )
+    return next((variable for variable in names if variable in os.environ), names[0])
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from rowrelay.tasks.settings import Settings
+from rowrelay.tasks.settings import Settings, unsendable_key, variable_of
 
 _ENTRA_INSTEAD = ", or ROWRELAY_AZURE_AUTH=entra to sign in with Microsoft Entra ID"
 
@@ -42,7 +42,16 @@ def credentials_problem(settings: Settings, backend: str) -> str | None:
             "no API key: set OPENAI_API_KEY (or ROWRELAY_API_KEY; a server that checks none takes any "
             "value), or use --backend emulator"
         )
-    return None
+    return _unsendable(settings, backend)
+
+
+def _unsendable(settings: Settings, backend: str) -> str | None:
+    """Why the key this backend sends cannot go in a header (a line break), naming its variable."""
+    if backend == "azure" and settings.azure_auth == "entra":
+        return None  # no key is sent: a token is
+    field = "azure_api_key" if backend == "azure" else "api_key"  # the emulator is sent the key too
+    key = getattr(settings, field)
+    return None if key is None else unsendable_key(key.get_secret_value(), variable_of(field))
 
 
 def _identity_problem() -> str | None:
