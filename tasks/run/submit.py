@@ -31,6 +31,7 @@ from rowrelay.tasks.llm import (
     Snapshot,
     StreamUpdate,
 )
+from rowrelay.tasks.llm.refusals import refuses_stream
 from rowrelay.tasks.media_refs import Attachment, inlined
 from rowrelay.tasks.run import record
 from rowrelay.tasks.run.context import RowContext, now
@@ -289,7 +290,10 @@ class Submitter:
         except RequestRejectedError as refused:
             # Refused as invalid, so nothing started. A server that takes background creates but not
             # streamed ones (some OpenAI-compatible servers) refuses every row this way: ask without
-            # the stream, and if that is taken, stream nothing more in this run.
+            # the stream, and if that is taken, stream nothing more in this run. A row's own refusal (its
+            # input too long) is not that, and would meet the plain create too: it is the row's.
+            if not refuses_stream(refused):
+                raise
             created = await context.backend.create(request)
             if not context.pace.refused_streams:
                 log.warning(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,11 +17,12 @@ import orjson
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from rowrelay.tasks.run import open_session
 from rowrelay.tasks.run.pace import SCOUTS
 from rowrelay.tasks.state import load
 from tests.support.duplicates import assert_every_job_is_paid_for
 from tests.support.raw_http import raw_server
-from tests.support.runs import creates_per_row, run_batch
+from tests.support.runs import creates_per_row, new_table, prompts, run_batch, settings_for
 
 
 def _response(number: int, status: str, row: str) -> dict[str, Any]:
@@ -30,8 +32,9 @@ def _response(number: int, status: str, row: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+@pytest.mark.parametrize("param", ["stream", None], ids=["param-stream", "said-in-words"])
 async def test_a_server_that_refuses_streamed_creates_has_every_row_polled_and_paid_once(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, param: str | None
 ) -> None:
     ids = itertools.count()
     jobs: dict[str, str] = {}  # response id -> row
@@ -48,7 +51,7 @@ async def test_a_server_that_refuses_streamed_creates_has_every_row_polled_and_p
                     "error": {
                         "message": "Streaming is not supported with background mode",
                         "type": "invalid_request_error",
-                        "param": "stream",
+                        "param": param,
                         "code": None,
                     }
                 },
@@ -75,6 +78,34 @@ async def test_a_server_that_refuses_streamed_creates_has_every_row_polled_and_p
     assert len(said) == 1
     assert "refused a streamed background create" in said[0]
     assert "Streaming is not supported" in said[0]
+
+
+async def test_a_rows_own_refusal_of_a_streamed_create_is_not_taken_for_one_of_streams(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row too long for the model is refused on its streamed create as on any (400, param `input`). It
+    was taken for the server refusing streams: sent again without the stream, paid for if that was taken,
+    and the whole run switched to polling. It fails alone, sent once, and the other rows still stream."""
+    rows, model = 6, "gpt-4o-mini"  # a window of 128,000 tokens, at four characters a token
+    asked = prompts(rows) | {"row-0000": "too long " * 60_000}
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"))) as emu:
+        table = new_table(tmp_path / "batch", rows)
+        session = open_session(settings_for(emu, model=model), table, asked)
+        try:
+            with caplog.at_level(logging.WARNING, logger="rowrelay.submit"):
+                report = await session.runner.run()
+        finally:
+            await session.aclose()
+            table.close()
+        creates = emu.emulator.routes["POST /v1/responses"]
+        streamed = [response["stream"] for response in emu.emulator.listing()]
+    frame = load(tmp_path / "batch").set_index("row_key")
+    assert report.counts == {"completed": rows - 1, "failed": 1}
+    assert frame.loc["row-0000", "error_type"] == "rejected"
+    assert "exceeds the context window" in str(frame.loc["row-0000", "error_message"])
+    assert creates == rows  # the long row's once, not again without the stream
+    assert streamed == [True] * (rows - 1)
+    assert [r.getMessage() for r in caplog.records if r.name == "rowrelay.submit"] == []
 
 
 async def read_request_and_body(reader: asyncio.StreamReader) -> tuple[list[str], dict[str, Any]]:
