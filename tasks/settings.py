@@ -8,6 +8,7 @@ Keys are held as `SecretStr`, so they print as `**********` in logs, reprs and a
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -248,9 +249,17 @@ def secret_from_env(variable: str, where: str) -> SecretStr:
     """The secret held by environment variable `variable` (named by an endpoints file, say); a
     `UsageError` naming `where` and the variable, never a value, when it is unset, empty or unsendable."""
     value = os.environ.get(variable)
+    # A variable's name is said as given when written as names usually are (EAST_KEY); one in lower case
+    # may be a key pasted where its variable's name goes (an Azure key is lower-case hex): not repeated.
+    named = re.fullmatch(r"[A-Z_][A-Z0-9_]*", variable) is not None
     if not value:
-        raise UsageError(f"{where}: environment variable {variable} is not set (it should hold the key)")
-    if (problem := unsendable_key(value, variable)) is not None:
+        said = (
+            f"environment variable {variable}"
+            if named
+            else "the environment variable it names (not repeated: a name in lower case may be a key)"
+        )
+        raise UsageError(f"{where}: {said} is not set (it should hold the key)")
+    if (problem := unsendable_key(value, variable if named else "its key's variable")) is not None:
         raise UsageError(f"{where}: {problem}")
     return SecretStr(value)
 

@@ -26,21 +26,16 @@ repeat its value."""
 def checked_url(value: str | None) -> str | None:
     if value is None:
         return None
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname  # raises on a malformed IPv6 address, like the port below
-        scheme, credentials = parts.scheme, parts.username is not None or parts.password is not None
-        _ = parts.port
-    except ValueError as exc:  # a port out of range, or a malformed IPv6 address
-        raise PydanticCustomError("url_form", "is not a valid URL ({reason})", {"reason": str(exc)}) from exc
-    if credentials:
+    # Credentials and a query first, told apart from the text alone: a URL malformed besides (a port out
+    # of range, a broken IPv6 address) is said with its value, which must not hold them.
+    if "@" in _authority(value):
         raise PydanticCustomError(
             CREDENTIALS_IN_URL,
             "must not hold credentials (user:password@): they are not sent as the API key and would be "
             "recorded with the run; give the key as the API key (OPENAI_API_KEY, or an endpoint's "
             "api_key_env)",
         )
-    if parts.query or parts.fragment:
+    if "?" in value or "#" in value:
         # The SDK joins each route after the base URL's query (`/v1?key=K/responses`): no request reaches
         # the API, and a key in the query was recorded with the run and said in the run's errors.
         raise PydanticCustomError(
@@ -49,11 +44,24 @@ def checked_url(value: str | None) -> str | None:
             "would reach the API, and it would be recorded with the run; give a key as the API key "
             "(OPENAI_API_KEY, or an endpoint's api_key_env)",
         )
+    try:
+        parts = urlsplit(value)
+        scheme, host = parts.scheme, parts.hostname  # raises on a malformed IPv6 address, like the port
+        _ = parts.port
+    except ValueError as exc:  # a port out of range, or a malformed IPv6 address
+        raise PydanticCustomError("url_form", "is not a valid URL ({reason})", {"reason": str(exc)}) from exc
     if scheme not in ("http", "https") or not host:
         raise PydanticCustomError(
             "url_form", "must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8000/v1"
         )
     return value
+
+
+def _authority(url: str) -> str:
+    """Where a URL's host is written (`user:password@host:port`), with or without its scheme, found
+    without parsing it (a URL that does not parse may still hold credentials)."""
+    rest = url.partition("://")[2] if "://" in url else url
+    return rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
 
 
 HttpUrl = Annotated[str, AfterValidator(checked_url)]

@@ -46,3 +46,41 @@ def test_a_secret_is_never_repeated(monkeypatch: pytest.MonkeyPatch) -> None:
     assert str(caught.value).startswith("--api-key: ")
     assert "sk-secret" not in str(caught.value)
     assert load_settings(api_key="sk-fine").api_key == SecretStr("sk-fine")
+
+
+PASSWORD = "pw-5e1f0c9a7b"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"http://user:{PASSWORD}@127.0.0.1:99999/v1",  # a port out of range besides
+        f"http://user:{PASSWORD}@[::1/v1",  # a malformed IPv6 address besides
+        f"user:{PASSWORD}@127.0.0.1:8000/v1",  # no scheme besides
+        f"http://127.0.0.1:99999/v1?key={PASSWORD}",  # a key in the query, and a bad port
+    ],
+)
+@pytest.mark.parametrize(("option", "variable"), [("base_url", "OPENAI_BASE_URL"),
+                                                  ("azure_endpoint", "AZURE_OPENAI_ENDPOINT")])  # fmt: skip
+def test_a_url_holding_credentials_is_refused_for_them_however_else_it_is_wrong(
+    monkeypatch: pytest.MonkeyPatch, url: str, option: str, variable: str
+) -> None:
+    """Checked for credentials (and a query) before anything else: a URL wrong in another way too is said
+    with its value, which repeated the password."""
+    for given in ({option: url}, {}):
+        monkeypatch.setenv(variable, url)
+        with pytest.raises(UsageError) as caught:
+            load_settings(**given)
+        said = str(caught.value)
+        assert "must not hold" in said
+        assert PASSWORD not in said
+
+
+def test_a_url_wrong_in_another_way_still_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(UsageError) as caught:
+        load_settings(base_url="http://127.0.0.1:99999/v1")
+    assert str(caught.value) == (
+        "--base-url: is not a valid URL (Port out of range 0-65535) (got 'http://127.0.0.1:99999/v1')"
+    )
+    with pytest.raises(UsageError, match=r"Invalid IPv6 URL"):
+        load_settings(base_url="http://[::1/v1")

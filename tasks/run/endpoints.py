@@ -14,13 +14,15 @@ client and a rate budget are built from it exactly as from the run's own setting
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.settings import AzureAuth, Backend, Settings, secret_from_env
@@ -41,6 +43,24 @@ EndpointsSource = str | Path | Sequence[Mapping[str, Any]]
 """A TOML or JSON file, or (from Python, or a run record) the entries themselves."""
 
 
+NOT_A_VARIABLE = "not_a_variable"
+"""The error type of a key's variable that is no variable's name: a key pasted there, most likely, which
+a message must not repeat."""
+
+
+def _variable_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise PydanticCustomError(
+            NOT_A_VARIABLE,
+            "must be the name of the environment variable holding the key (letters, digits and _, e.g. "
+            "EAST_KEY), not the key itself; the value given is no such name, and is not shown",
+        )
+    return value
+
+
+VariableName = Annotated[str, AfterValidator(_variable_name)]
+
+
 class EndpointEntry(BaseModel):
     """One entry as written: every field but `name` optional, nothing secret."""
 
@@ -49,10 +69,10 @@ class EndpointEntry(BaseModel):
     name: str = Field(min_length=1)
     backend: Backend | None = None
     base_url: HttpUrl | None = None
-    api_key_env: str | None = Field(None, min_length=1)
+    api_key_env: VariableName | None = None
     """The NAME of the environment variable holding this endpoint's API key."""
     azure_endpoint: HttpUrl | None = None
-    azure_api_key_env: str | None = Field(None, min_length=1)
+    azure_api_key_env: VariableName | None = None
     azure_auth: AzureAuth | None = None
     """`entra` signs in with Microsoft Entra ID instead of a key (`Settings.azure_auth`)."""
     azure_api_version: str | None = None
@@ -164,7 +184,7 @@ def _entry(item: Any, where: str, number: int) -> EndpointEntry:
         if problem["type"] == "extra_forbidden":
             known = ", ".join(FIELDS)
             raise UsageError(f"{said}: unknown field {field!r} (known: {known})") from None
-        quiet = problem["type"] in ("missing", CREDENTIALS_IN_URL)  # never repeat a URL's credentials
+        quiet = problem["type"] in ("missing", CREDENTIALS_IN_URL, NOT_A_VARIABLE)  # never repeat a key
         got = "" if quiet else f" (got {problem.get('input')!r})"
         # Not chained: pydantic's error would repeat the value in a traceback (`input_value=...`).
         raise UsageError(f"{said}: {field}: {problem['msg'][:1].lower()}{problem['msg'][1:]}{got}") from None

@@ -170,3 +170,22 @@ def test_the_readmes_example_file_reads_as_documented(
         1000,
         "gpt-4.1",
     )
+
+
+KEY = "sk-TRIALSECRET1234567890abcdef"
+AZURE_KEY = "bd2e7a41c0f94c3e8d6a5b1f07c9e2d4"  # an Azure key is lower-case hex
+
+
+@pytest.mark.parametrize(("field", "key"), [("api_key_env", KEY), ("azure_api_key_env", AZURE_KEY),
+                                            ("api_key_env", AZURE_KEY)])  # fmt: skip
+def test_a_key_given_where_its_variable_is_named_is_never_repeated(field: str, key: str) -> None:
+    """`api_key_env = "sk-..."`: the key pasted where the name of its variable goes. Refused as no
+    variable's name, or said as a variable that is not set, without repeating it either way."""
+    entry = {"name": "east", "backend": "azure" if field.startswith("azure") else "openai", field: key}
+    if field.startswith("azure"):
+        entry["azure_endpoint"] = "https://east.openai.azure.com"
+    with pytest.raises(UsageError) as caught:
+        load_endpoints([entry], Settings())
+    said = str(caught.value)
+    assert said.startswith("endpoints: endpoint 'east': ")
+    assert key[8:-4] not in said
