@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.hosted_tools import canonical
 from rowrelay.tasks.records import DEFAULT_HOME, DEFAULT_STATE_DIR, POLL_STREAMS, WaitMode
-from rowrelay.tasks.urls import CREDENTIALS_IN_URL, HttpUrl
+from rowrelay.tasks.urls import CREDENTIALS_IN_URL, AzureUrl, HttpUrl
 
 Backend = Literal["auto", "emulator", "openai", "azure", "chat", "agent"]
 AzureAuth = Literal["key", "entra"]
@@ -53,7 +53,7 @@ class Settings(BaseSettings):
         description="API key; never written to the state table, logs, artifacts or outputs.",
         validation_alias=AliasChoices("ROWRELAY_API_KEY", "OPENAI_API_KEY"),
     )
-    azure_endpoint: HttpUrl | None = Field(
+    azure_endpoint: AzureUrl | None = Field(
         None,
         description="Azure OpenAI endpoint, e.g. https://NAME.openai.azure.com.",
         validation_alias=AliasChoices("ROWRELAY_AZURE_ENDPOINT", "AZURE_OPENAI_ENDPOINT"),

@@ -12,6 +12,7 @@ nothing reached the API, and a key there was recorded.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -23,7 +24,13 @@ CREDENTIALS_IN_URL = "url_credentials"
 repeat its value."""
 
 
-def checked_url(value: str | None) -> str | None:
+_OPENAI_KEY = "OPENAI_API_KEY, or an endpoint's api_key_env"
+_AZURE_KEY = "AZURE_OPENAI_API_KEY, or an endpoint's azure_api_key_env"
+
+
+def checked_url(value: str | None, key: str = _OPENAI_KEY) -> str | None:
+    """`value` if requests can go to it; else pydantic's error saying why, where `key` names the
+    variables a key belongs in instead."""
     if value is None:
         return None
     # Credentials and a query first, told apart from the text alone: a URL malformed besides (a port out
@@ -32,8 +39,8 @@ def checked_url(value: str | None) -> str | None:
         raise PydanticCustomError(
             CREDENTIALS_IN_URL,
             "must not hold credentials (user:password@): they are not sent as the API key and would be "
-            "recorded with the run; give the key as the API key (OPENAI_API_KEY, or an endpoint's "
-            "api_key_env)",
+            "recorded with the run; give the key as the API key ({key})",
+            {"key": key},
         )
     if "?" in value or "#" in value:
         # The SDK joins each route after the base URL's query (`/v1?key=K/responses`): no request reaches
@@ -41,8 +48,8 @@ def checked_url(value: str | None) -> str | None:
         raise PydanticCustomError(
             CREDENTIALS_IN_URL,
             "must not hold a query or fragment (?... or #...): routes are joined after it, so no request "
-            "would reach the API, and it would be recorded with the run; give a key as the API key "
-            "(OPENAI_API_KEY, or an endpoint's api_key_env)",
+            "would reach the API, and it would be recorded with the run; give a key as the API key ({key})",
+            {"key": key},
         )
     try:
         parts = urlsplit(value)
@@ -66,3 +73,5 @@ def _authority(url: str) -> str:
 
 HttpUrl = Annotated[str, AfterValidator(checked_url)]
 """A URL requests go to: http(s), with a host, no credentials."""
+AzureUrl = Annotated[str, AfterValidator(functools.partial(checked_url, key=_AZURE_KEY))]
+"""An Azure OpenAI endpoint, checked as HttpUrl; a refusal names Azure's key variables."""

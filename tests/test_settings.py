@@ -84,3 +84,16 @@ def test_a_url_wrong_in_another_way_still_says_why(monkeypatch: pytest.MonkeyPat
     )
     with pytest.raises(UsageError, match=r"Invalid IPv6 URL"):
         load_settings(base_url="http://[::1/v1")
+
+
+def test_an_azure_endpoint_with_credentials_is_told_to_give_azures_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", f"https://user:{PASSWORD}@east.openai.azure.com")
+    with pytest.raises(UsageError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        "AZURE_OPENAI_ENDPOINT: must not hold credentials (user:password@): they are not sent as the API key "
+        "and would be recorded with the run; give the key as the API key (AZURE_OPENAI_API_KEY, or an "
+        "endpoint's azure_api_key_env)"
+    )

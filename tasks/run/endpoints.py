@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.settings import AzureAuth, Backend, Settings, secret_from_env
-from rowrelay.tasks.urls import CREDENTIALS_IN_URL, HttpUrl
+from rowrelay.tasks.urls import CREDENTIALS_IN_URL, AzureUrl, HttpUrl
 
 __all__ = [
     "FIELDS",
@@ -71,7 +71,7 @@ class EndpointEntry(BaseModel):
     base_url: HttpUrl | None = None
     api_key_env: VariableName | None = None
     """The NAME of the environment variable holding this endpoint's API key."""
-    azure_endpoint: HttpUrl | None = None
+    azure_endpoint: AzureUrl | None = None
     azure_api_key_env: VariableName | None = None
     azure_auth: AzureAuth | None = None
     """`entra` signs in with Microsoft Entra ID instead of a key (`Settings.azure_auth`)."""

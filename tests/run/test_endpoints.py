@@ -189,3 +189,17 @@ def test_a_key_given_where_its_variable_is_named_is_never_repeated(field: str, k
     said = str(caught.value)
     assert said.startswith("endpoints: endpoint 'east': ")
     assert key[8:-4] not in said
+
+
+def test_an_endpoints_azure_url_with_credentials_is_told_to_give_azures_key() -> None:
+    entry = {
+        "name": "east",
+        "backend": "azure",
+        "azure_endpoint": "https://u:pw-5e1f0c9a7b@east.openai.azure.com",
+    }
+    with pytest.raises(UsageError) as caught:
+        load_endpoints([entry], Settings())
+    said = str(caught.value)
+    assert said.startswith("endpoints: endpoint 'east': azure_endpoint: must not hold credentials")
+    assert said.endswith("(AZURE_OPENAI_API_KEY, or an endpoint's azure_api_key_env)")
+    assert "pw-5e1f0c9a7b" not in said
