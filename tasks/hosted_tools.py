@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rowrelay.tasks.urls import holds_credentials, holds_query
+
 __all__ = ["BY_NAME", "canonical", "research_problem", "tool_family", "tool_list"]
 
 BY_NAME: Mapping[str, Mapping[str, Any]] = {
@@ -148,6 +150,15 @@ def _check_mcp(tool: dict[str, Any], which: str) -> None:
         raise ValueError(
             f'{which}: needs "require_approval": "never": a call waiting for approval would stop the '
             "row's background response, and a batch has nobody to approve it"
+        )
+    url = tool.get("server_url")
+    if isinstance(url, str) and (holds_credentials(url) or holds_query(url)):
+        # Said without the URL, as a base URL holding a key is: the refusal must not repeat it either.
+        where = "credentials (user:password@)" if holds_credentials(url) else "a query or fragment (?...)"
+        raise ValueError(
+            f"{which}: its 'server_url' holds {where}, which may be a key and would be written to the "
+            "batch's run.json and Prefect's parameters, where no secret may go; rowrelay reaches only MCP "
+            "servers that need no credentials"
         )
     present = [name for name in _SECRETS if name in tool]
     if present:

@@ -35,14 +35,14 @@ def checked_url(value: str | None, key: str = _OPENAI_KEY) -> str | None:
         return None
     # Credentials and a query first, told apart from the text alone: a URL malformed besides (a port out
     # of range, a broken IPv6 address) is said with its value, which must not hold them.
-    if "@" in _authority(value):
+    if holds_credentials(value):
         raise PydanticCustomError(
             CREDENTIALS_IN_URL,
             "must not hold credentials (user:password@): they are not sent as the API key and would be "
             "recorded with the run; give the key as the API key ({key})",
             {"key": key},
         )
-    if "?" in value or "#" in value:
+    if holds_query(value):
         # The SDK joins each route after the base URL's query (`/v1?key=K/responses`): no request reaches
         # the API, and a key in the query was recorded with the run and said in the run's errors.
         raise PydanticCustomError(
@@ -62,6 +62,16 @@ def checked_url(value: str | None, key: str = _OPENAI_KEY) -> str | None:
             "url_form", "must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8000/v1"
         )
     return value
+
+
+def holds_credentials(url: str) -> bool:
+    """Whether `url` holds credentials (`user:password@`), told from its text alone."""
+    return "@" in _authority(url)
+
+
+def holds_query(url: str) -> bool:
+    """Whether `url` has a query or fragment (`?token=...`, `#...`), which may hold a key."""
+    return "?" in url or "#" in url
 
 
 def _authority(url: str) -> str:

@@ -90,6 +90,25 @@ def test_an_mcp_servers_credentials_are_refused_and_never_repeated(
     assert secret not in str(given.value) + str(from_env.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "holds"),
+    [
+        ("https://user:pw-5e1f0c9a7b@mcp.example.com/sse", "credentials (user:password@)"),
+        ("https://mcp.example.com/sse?token=pw-5e1f0c9a7b", "a query or fragment (?...)"),
+        ("https://mcp.example.com/sse#pw-5e1f0c9a7b", "a query or fragment (?...)"),
+    ],
+)
+def test_an_mcp_server_url_holding_a_key_is_refused_and_never_repeated(url: str, holds: str) -> None:
+    """Refused as a base URL holding credentials is: the URL goes to run.json and Prefect's parameters."""
+    tool = {**_MCP, "require_approval": "never", "server_url": url}
+    with pytest.raises(UsageError) as given:
+        load_settings(tools=json.dumps([tool]))
+    said = str(given.value)
+    assert said.startswith(f"--tools: tool 1 (mcp): its 'server_url' holds {holds}, which may be a key")
+    assert "pw-5e1f0c9a7b" not in said
+    assert tool_list(load_settings(tools=json.dumps([{**tool, "server_url": _MCP["server_url"]}])).tools)
+
+
 def test_an_unreadable_file_is_named() -> None:
     with pytest.raises(UsageError, match=r"^--tools: cannot read /nonexistent/t\.json: No such file"):
         load_settings(tools="/nonexistent/t.json")
