@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rowrelay.tasks.durable import atomic_write_bytes
+from rowrelay.tasks.key_variables import key_variables
 from rowrelay.tasks.processes import pid_alive
 
 _STOP_SECONDS = 20.0
@@ -89,8 +90,12 @@ settings and Prefect API."""
 
 
 def passed_on(environ: Mapping[str, str]) -> dict[str, str]:
-    """`environ` without what a long-lived process must not hold (`NOT_PASSED`)."""
-    return {name: value for name, value in environ.items() if not name.startswith(NOT_PASSED)}
+    """`environ` without what a long-lived process must not hold: `NOT_PASSED`, and the variables this
+    process read a key from by name (an endpoints file's `api_key_env`: tasks/key_variables.py)."""
+    keys = key_variables()
+    return {
+        name: value for name, value in environ.items() if not name.startswith(NOT_PASSED) and name not in keys
+    }
 
 
 def spawn(

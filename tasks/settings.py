@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.hosted_tools import canonical
+from rowrelay.tasks.key_variables import read_a_key_from
 from rowrelay.tasks.records import DEFAULT_HOME, DEFAULT_STATE_DIR, POLL_STREAMS, WaitMode
 from rowrelay.tasks.urls import CREDENTIALS_IN_URL, AzureUrl, HttpUrl
 
@@ -249,6 +250,7 @@ def secret_from_env(variable: str, where: str) -> SecretStr:
     """The secret held by environment variable `variable` (named by an endpoints file, say); a
     `UsageError` naming `where` and the variable, never a value, when it is unset, empty or unsendable."""
     value = os.environ.get(variable)
+    read_a_key_from(variable)  # kept out of the processes a run leaves running (flows/detached.py)
     # A variable's name is said as given when written as names usually are (EAST_KEY); one in lower case
     # may be a key pasted where its variable's name goes (an Azure key is lower-case hex): not repeated.
     named = re.fullmatch(r"[A-Z_][A-Z0-9_]*", variable) is not None
