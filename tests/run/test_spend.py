@@ -281,9 +281,9 @@ async def test_the_output_estimate_starts_from_the_batchs_answers_so_far(
         table.close()
 
 
-@pytest.mark.parametrize("usage", [{}, {"input_tokens": 12}], ids=["none", "half"])
+@pytest.mark.parametrize("input_tokens", [None, 12], ids=["none", "half"])
 def test_answers_without_their_usage_count_against_the_cap_at_their_estimate(
-    usage: dict[str, int], caplog: pytest.LogCaptureFixture
+    input_tokens: int | None, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Some OpenAI-compatible servers leave `usage` out (or null): such an answer's cost was unknown and
     counted as nothing, so a capped batch sent every row past its cap, exit 0, no warning."""
@@ -298,7 +298,8 @@ def test_answers_without_their_usage_count_against_the_cap_at_their_estimate(
     with caplog.at_level(logging.WARNING, logger="rowrelay"):
         for i in range(2):
             assert spend.admit(f"row-{i}", 100, OUTPUT) == "go"
-            assert spend.settle(f"row-{i}", Snapshot("resp", "completed", "an answer", **usage)) is None
+            answer = Snapshot("resp", "completed", "an answer", input_tokens=input_tokens)
+            assert spend.settle(f"row-{i}", answer) is None
         assert spend.admit("row-2", 100, OUTPUT) == "capped", "two rows paid for at their estimate"
     assert spend.lost == pytest.approx(2 * row)
     assert [r.getMessage() for r in caplog.records] == [
