@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from rowrelay.tasks.emulator import EmulatorConfig, running_emulator
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from rowrelay.tasks.llm import BackendRefusedError
 from rowrelay.tasks.run import open_session
 from rowrelay.tasks.state import load
@@ -34,7 +34,8 @@ async def test_a_server_that_does_not_find_its_own_responses_stops_the_run_befor
     tmp_path: Path, mode: str, emulated: dict[str, Any], run_with: dict[str, Any]
 ) -> None:
     clock = ManualClock()  # the jobs run only when the test moves it: in flight throughout
-    with running_emulator(EmulatorConfig(replicas=2, **emulated), clock=clock) as emu:
+    config = EmulatorConfig(replicas=2, latency=LatencySpec.parse("fixed:30"), **emulated)
+    with running_emulator(config, clock=clock) as emu:
         table = new_table(tmp_path / "batch", ROWS)
         session = open_session(settings_for(emu, mode=mode, **run_with), table, prompts(ROWS))
         async with running(session, table, BackendRefusedError) as run:
