@@ -20,9 +20,10 @@ from rowrelay.tasks.llm import Snapshot
 from rowrelay.tasks.records import HOLDING_TOKEN, IN_FLIGHT, RowStatus
 from rowrelay.tasks.run import record
 from rowrelay.tasks.run.context import RowContext, backoff, now
+from rowrelay.tasks.run.creating import Live
 from rowrelay.tasks.run.plan import wants_submit
 from rowrelay.tasks.run.schedule import LatencyModel
-from rowrelay.tasks.run.submit import Live, Submitter
+from rowrelay.tasks.run.submit import Submitter
 from rowrelay.tasks.run.wait import Waiter
 
 _MAY_COST: frozenset[RowStatus] = IN_FLIGHT | {"pending"}

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 
-__all__ = ["INLINE_BYTES", "InlineBytes"]
+from rowrelay.tasks.media_refs import Attachment, inlined
+
+__all__ = ["INLINE_BYTES", "InlineBytes", "inlined_all", "local_bytes"]
 
 INLINE_BYTES = 128 * 2**20
 """Bytes of local files read and held at once: 128 MiB. Measured: 300 rows of 8 MB images peaked at
@@ -44,3 +46,14 @@ class InlineBytes:
         if self._freed is not None:  # every waiter looks again: the first that fits goes
             self._freed.set()
             self._freed = None
+
+
+def local_bytes(attachments: tuple[Attachment, ...]) -> int:
+    """The size of a row's local files and input bytes (in a thread: a file system may be slow)."""
+    return sum(item.local_size() for item in attachments)
+
+
+def inlined_all(attachments: tuple[Attachment, ...]) -> tuple[Attachment, ...]:
+    """A row's attachments with its local files read into data URLs (in a thread: a file may be
+    megabytes)."""
+    return tuple(map(inlined, attachments))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -29,21 +28,15 @@ from rowrelay.tasks.llm import (
     RequestRejectedError,
     RowRequest,
     Snapshot,
-    StreamUpdate,
 )
-from rowrelay.tasks.llm.refusals import refuses_stream
-from rowrelay.tasks.media_refs import Attachment, inlined
-from rowrelay.tasks.run import record
+from rowrelay.tasks.run import creating, record
 from rowrelay.tasks.run.context import RowContext, now
-from rowrelay.tasks.run.inline_bytes import InlineBytes
+from rowrelay.tasks.run.creating import Created, Live
+from rowrelay.tasks.run.inline_bytes import InlineBytes, inlined_all, local_bytes
 from rowrelay.tasks.state import RowState
 
 log = logging.getLogger("rowrelay.submit")
 
-Live = AsyncGenerator[StreamUpdate, None]
-"""A stream opened by the create itself, handed on to the wait so no event is missed."""
-Created = tuple[Snapshot, Live | None, int | None]
-"""A create's first answer, the live stream when streaming, and that stream's cursor."""
 Submitted = Snapshot | Live | Literal["retry", "throttled", "wait", "capped"] | None
 """A terminal snapshot to record, a live stream to follow, a reason to go round again, the cost cap's
 word when it holds the row back (`wait` for rows in flight to end, or `capped`: not this run; nothing was
@@ -100,12 +93,14 @@ class Submitter:
         # Read once the row may go, so rows waiting on the budget hold no file in memory, and no more at
         # once than `InlineBytes` allows.
         try:
-            held = await self._inline.acquire(await asyncio.to_thread(_local_bytes, request.attachments))
+            held = await self._inline.acquire(await asyncio.to_thread(local_bytes, request.attachments))
         except OSError as exc:
             return self._unreadable(row, exc)
         try:
             try:
-                request = replace(request, attachments=await asyncio.to_thread(_inlined, request.attachments))
+                request = replace(
+                    request, attachments=await asyncio.to_thread(inlined_all, request.attachments)
+                )
             except OSError as exc:
                 return self._unreadable(row, exc)
             return await self._dispatch(row, request)
@@ -139,7 +134,7 @@ class Submitter:
         context.counters.creates += 1
         context.pace.last_create = time.monotonic()
         # The create runs as its own task so that a stop does not cut it off mid-wire (see `_stopping`).
-        create = asyncio.ensure_future(self._create(request))
+        create = asyncio.ensure_future(creating.create(self.context, request))
         try:
             await asyncio.wait([create])  # waits without cancelling `create` when the run stops
         except asyncio.CancelledError:
@@ -274,57 +269,3 @@ class Submitter:
             image_detail=policy.image_detail,
             top_logprobs=policy.top_logprobs,
         )
-
-    async def _create(self, request: RowRequest) -> Created:
-        context, background = self.context, self.context.background
-        if background is None:
-            return await context.backend.create(request), None, None
-        if context.streaming:
-            return await self._first_event(background.create_stream(request))
-        if not context.pace.take_stream(context.policy.poll_streams):
-            return await context.backend.create(request), None, None
-        # Poll mode follows a few responses on their create's stream: no polls, seen the moment they
-        # end; the first rows streamed this way are the scouts every other row is polled by.
-        try:
-            return await self._first_event(context.pace.streamed(background.create_stream(request)))
-        except RequestRejectedError as refused:
-            # Refused as invalid, so nothing started. A server that takes background creates but not
-            # streamed ones (some OpenAI-compatible servers) refuses every row this way: ask without
-            # the stream, and if that is taken, stream nothing more in this run. A row's own refusal (its
-            # input too long) is not that, and would meet the plain create too: it is the row's.
-            if not refuses_stream(refused):
-                raise
-            created = await context.backend.create(request)
-            if not context.pace.refused_streams:
-                log.warning(
-                    "the server refused a streamed background create (%s) and took it without the "
-                    "stream: this run polls every row",
-                    refused,
-                )
-            context.pace.refused_streams = True
-            return created, None, None
-
-    @staticmethod
-    async def _first_event(stream: Live) -> Created:
-        try:
-            # The id comes with the first lifecycle event, normally `response.created`; a server that
-            # starts elsewhere (`response.queued`, a delta) still has the job, so read on to the first
-            # event that names it rather than dropping a stream whose job is already paid for.
-            async for update in stream:
-                if update.snapshot is not None:
-                    return update.snapshot, stream, update.sequence_number
-        except BaseException:
-            await stream.aclose()
-            raise
-        raise MaybeSentError("the create's stream ended before any event named the response")
-
-
-def _local_bytes(attachments: tuple[Attachment, ...]) -> int:
-    """The size of a row's local files and input bytes (in a thread: a file system may be slow)."""
-    return sum(item.local_size() for item in attachments)
-
-
-def _inlined(attachments: tuple[Attachment, ...]) -> tuple[Attachment, ...]:
-    """A row's attachments with its local files read into data URLs (in a thread: a file may be
-    megabytes)."""
-    return tuple(map(inlined, attachments))

@@ -27,8 +27,8 @@ from rowrelay.tasks.llm import (
 from rowrelay.tasks.records import HOLDING_TOKEN
 from rowrelay.tasks.run import record
 from rowrelay.tasks.run.context import RowContext, backoff, now, seconds_since
+from rowrelay.tasks.run.creating import Live
 from rowrelay.tasks.run.schedule import LatencyModel, completion_estimate, next_poll_delay
-from rowrelay.tasks.run.submit import Live
 from rowrelay.tasks.state import RowState
 
 POLL: Literal["poll"] = "poll"
