@@ -13,13 +13,16 @@ second, which keeps the server's bucket from running dry when requests arrive bu
 the network). A create 429 means the server's window is shorter than it showed: both bursts go back to
 half a second for the rest of the run. A single create larger than the burst (a long prompt's tokens)
 still goes alone when the bucket is full, as a server's bucket takes it, and is paid back before anything
-else goes (`LearnedPace.acquire`).
+else goes (`LearnedPace.due`).
 
-aiolimiter's bucket holds `max_rate` and leaks at `max_rate / time_period`; changing both public
-attributes in proportion changes the burst and keeps the rate.
+The create and token buckets are kept here, not in aiolimiter: a caller asks when an amount fits (`due`)
+and takes it then (`take`), so one wait covers both buckets and any pause at once, and nothing waiting
+passes a bucket during a pause to go out all together when it ends (`RateBudget.acquire_create`).
 """
 
 from __future__ import annotations
+
+import math
 
 from aiolimiter import AsyncLimiter
 
@@ -34,52 +37,56 @@ def even_bucket(per_minute: float, burst_seconds: float) -> AsyncLimiter:
     return AsyncLimiter(burst, burst * 60.0 / per_minute)
 
 
+def _burst(per_minute: float) -> float:
+    return max(1.0, per_minute * CUSHION_SECONDS / 60.0)
+
+
 class LearnedPace:
     """A bucket of `per_minute` units a minute, in bursts no larger than the server is known to take.
 
-    Callers of `acquire` with more than the burst must take turns (`RateBudget`'s token turn): while one
-    waits, the bucket is widened to its amount."""
+    Its level leaks as aiolimiter's does (`_level` units at `_at`, the caller's clock) and goes up by
+    what is taken; what may go at once is what the level leaves of the burst."""
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
-        self.limiter = even_bucket(per_minute, CUSHION_SECONDS)
-        self.floor = self.limiter.max_rate
+        self.floor = _burst(per_minute)
         self.burst = self.floor
         """What the server is known to take at once (less the cushion)."""
         self.shrunk = False
-        self._oversized = 0.0
+        self._level = 0.0
+        self._at = -math.inf
 
-    def _apply(self) -> None:
-        capacity = max(self.burst, self._oversized)
-        self.limiter.max_rate = capacity
-        self.limiter.time_period = capacity * 60.0 / self.per_minute
+    @property
+    def interval(self) -> float:
+        return 60.0 / self.per_minute
 
-    async def acquire(self, amount: float = 1.0) -> None:
-        """Wait until `amount` units fit. More than the burst (a long prompt's tokens) waits for a full
-        bucket and goes alone, as a server's full bucket takes it: the bucket is that large only while
-        it waits (aiolimiter refuses an amount over its capacity), and what it took is paid back at the
-        rate before anything else goes, so one long row does not leave every later burst as large."""
-        if amount <= self.burst:
-            await self.limiter.acquire(amount)
-            return
-        self._oversized = amount
-        self._apply()
-        try:
-            await self.limiter.acquire(amount)
-        finally:
-            self._oversized = 0.0
-            self._apply()
+    def _level_at(self, at: float) -> float:
+        return max(0.0, self._level - (at - self._at) / self.interval) if self._level else 0.0
+
+    def due(self, now: float, amount: float = 1.0) -> float:
+        """When `amount` units fit, if nothing else is taken first. More than the burst (a long prompt's
+        tokens) waits for an empty bucket and goes alone, as a server's full bucket takes it; what it
+        took is paid back at the rate before anything else goes (`take`), so one long row does not leave
+        every later burst as large."""
+        level = self._level_at(now)
+        over = level if amount > self.burst else level + amount - self.burst
+        return now + over * self.interval if over > 0 else now
+
+    def take(self, now: float, amount: float = 1.0) -> None:
+        self._level = self._level_at(now) + amount
+        self._at = now
+
+    def room(self, at: float) -> float:
+        """Units that would fit at `at` (now or later), if nothing were taken meanwhile."""
+        return self.burst - self._level_at(at)
 
     def observe(self, remaining: int, limit: int) -> None:
         """The server's bucket holds at least `remaining` + 1 (this create took at least one unit)."""
         if self.shrunk:
             return
         held = min(remaining + 1, limit, self.per_minute)  # never more than a minute of our own rate
-        if held - self.floor > self.burst:
-            self.burst = held - self.floor
-            self._apply()
+        self.burst = max(self.burst, held - self.floor)
 
     def on_rate_limited(self) -> None:
         self.shrunk = True
         self.burst = self.floor
-        self._apply()
