@@ -123,13 +123,17 @@ class Pace:
         return not self.creating and self.waiting <= CLOSING
 
     def slack(
-        self, model: LatencyModel, at: float | None = None, slots_bind: Callable[[int], bool] | None = None
+        self,
+        model: LatencyModel,
+        at: float | None = None,
+        slots_bind: Callable[[int, float], bool] | None = None,
     ) -> float:
         """Seconds by which a completion may be noticed late without delaying the batch (0: none).
 
-        Rows waiting for a slot while none waits for the create budget: none, if a create a freed slot
-        starts now is one the rate would not give back later (`slots_bind`, given the rows left to
-        create: `RateBudget.slots_bind`; unknown, it is). Rows still to be created: as much as the
+        Rows waiting for a slot while none waits for the create budget: none, if a create that a slot
+        freed when the row may end starts is one the rate would not give back later (`slots_bind`,
+        given the rows left to create and the latencies' 10th percentile, the soonest a row usually
+        ends: `RateBudget.slots_bind`; unknown, it is). Rows still to be created: as much as the
         schedule allows (the batch ends after them). With more than `CROWD` rows in flight while a scout
         still runs, the same: the estimate has not reached the tail yet (its 95th percentile is only the
         longest age seen, so the spread below would come out a fraction of the real one: a 1,000-row
@@ -145,7 +149,7 @@ class Pace:
         if q95 is None or q10 is None:
             return 0.0
         slot_bound = self.slot_waits and not self.rate_waits
-        if slot_bound and (slots_bind is None or slots_bind(self.queued + self.unstarted)):
+        if slot_bound and (slots_bind is None or slots_bind(self.queued + self.unstarted, q10)):
             return 0.0
         if self.creating:
             return math.inf

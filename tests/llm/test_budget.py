@@ -540,3 +540,19 @@ def test_slots_bind_only_when_the_bucket_spills_or_holds_every_row_left() -> Non
         assert budget.slots_bind(rows_left=1000)
 
     run_in_virtual_time(main)
+
+
+def test_slots_bind_when_the_bucket_is_full_again_by_the_time_a_row_may_end() -> None:
+    """A row asks as it starts to wait, its own create just taken from the bucket: the bucket is full
+    again long before the row can end, so a slot it frees then starts a create the rate would lose."""
+
+    async def main() -> tuple[bool, bool, bool]:
+        budget = _budget(rpm=600)  # a bucket of 5, refilled at 10 a second
+        await budget.acquire_create(1)  # the row's own create
+        return (
+            budget.slots_bind(rows_left=25),
+            budget.slots_bind(rows_left=25, within=0.05),  # half a create refilled: not yet full
+            budget.slots_bind(rows_left=25, within=6.0),  # when a 6 s response may end
+        )
+
+    assert run_in_virtual_time(main) == (False, False, True)
