@@ -17,7 +17,7 @@ from rowrelay.tasks.emulator import chat, delivery, streaming
 from rowrelay.tasks.emulator.config import EmulatorConfig
 from rowrelay.tasks.emulator.content_parts import as_listed
 from rowrelay.tasks.emulator.create import create_response
-from rowrelay.tasks.emulator.delivery import CLIENT_GONE, GatewayResponse
+from rowrelay.tasks.emulator.delivery import CLIENT_GONE, GatewayResponse, gateway_page
 from rowrelay.tasks.emulator.payloads import response_object
 from rowrelay.tasks.emulator.replies import (
     AZURE_ACCESS_DENIED,
@@ -190,12 +190,17 @@ def _wrap(emu: Emulator, route: str, handler: Handler) -> Callable[[Request], Aw
     method, path = route.split(" ", 1)
     azure = path.startswith(_AZURE + "/")
     poll = f"{method} {path.removeprefix('/v1').removeprefix(_AZURE)}" in _POLL_PATHS
-    key = emu.config.api_key if path.startswith("/v1/") or azure else None
+    api = path.startswith("/v1/") or azure
+    key = emu.config.api_key if api else None
+    down_until = emu.clock.monotonic() + emu.config.down_for  # the gateway's upstream restarting
 
     async def endpoint(request: Request) -> Response:
         # Counted on arrival: a request whose client gave up (a timed-out create) still reached us.
         emu.routes[route] += 1
-        if azure and "api-version" not in request.query_params:
+        response: Response
+        if api and emu.clock.monotonic() < down_until:
+            response = gateway_page(502)  # the gateway's own answer: the API never saw the request
+        elif azure and "api-version" not in request.query_params:
             response = azure_error(404, "Resource not found")
         elif key is not None and not _signed(request, key, azure=azure):
             response = (

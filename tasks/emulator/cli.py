@@ -78,6 +78,10 @@ def emulator(
     gateway_error_rate: Annotated[
         float, typer.Option(help="Share of creates started but answered by a gateway's HTML 502/503/504.")
     ] = 0.0,
+    down_for: Annotated[
+        float,
+        typer.Option(help="Seconds from the start during which a gateway answers every API request 502."),
+    ] = 0.0,
     hang_rate: Annotated[
         float,
         typer.Option(help="Share of creates started but never answered (held until the client leaves)."),
@@ -157,6 +161,7 @@ def emulator(
             error_rate=error_rate,
             stuck_rate=stuck_rate,
             gateway_error_rate=gateway_error_rate,
+            down_for=down_for,
             hang_rate=hang_rate,
             stream_cut_rate=stream_cut_rate,
             empty_stream_rate=empty_stream_rate,

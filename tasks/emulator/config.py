@@ -120,6 +120,9 @@ class EmulatorConfig:
     gateway_error_rate: float = 0.0
     """Share of creates (responses and chat) whose job starts but whose answer is a gateway's HTML 502, 503
     or 504 page instead (drawn among the three): the client cannot tell whether anything started."""
+    down_for: float = 0.0
+    """Seconds from the emulator's start (on its clock) during which a gateway in front of it answers every
+    API request with its HTML 502 page, and nothing starts: nginx while the server behind it restarts."""
     hang_rate: float = 0.0
     """Share of creates (responses and chat) whose job starts but whose answer never comes: the request is
     held open until the client gives up and disconnects."""
@@ -190,6 +193,8 @@ class EmulatorConfig:
             raise ValueError(f"rate_window must be in (0, 60] seconds, got {self.rate_window}")
         if self.create_delay < 0:
             raise ValueError(f"create_delay must not be negative, got {self.create_delay}")
+        if self.down_for < 0:
+            raise ValueError(f"down_for must not be negative, got {self.down_for}")
         if self.cancel_delay < 0:
             raise ValueError(f"cancel_delay must not be negative, got {self.cancel_delay}")
         if self.stream_window <= 0:

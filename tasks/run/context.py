@@ -12,7 +12,7 @@ from rowrelay.tasks.errors import RateLimitedError
 from rowrelay.tasks.llm import Backend, BackgroundBackend, RateBudget, estimate_tokens, in_background
 from rowrelay.tasks.media_refs import Attachment
 from rowrelay.tasks.run.attached_tokens import AttachedTokens
-from rowrelay.tasks.run.outage import Silence
+from rowrelay.tasks.run.outage import CreateHold, Silence
 from rowrelay.tasks.run.pace import Pace
 from rowrelay.tasks.run.plan import RowPolicy
 from rowrelay.tasks.run.record import Change
@@ -71,6 +71,8 @@ class RowContext:
     silence: Silence = field(default_factory=Silence)
     """What this context's server answered and left unanswered, which `run.outage` watches: its own,
     where the counters are the batch's, shared by every endpoint."""
+    hold: CreateHold = field(default_factory=lambda: CreateHold(backoff))
+    """Creates held back while their answers are lost (a gateway's burst of 502s): this server's own."""
     background: BackgroundBackend | None = field(init=False)
     """The backend when it runs rows in the background (tokens to wait on), else None."""
 

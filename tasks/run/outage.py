@@ -9,6 +9,10 @@ an answer (refused connections, timeouts, 5xx). A 429 is an answer: waiting on a
 outage. The run stops as for a refused key: rows keep their response ids, nothing is cancelled on the
 server, and the same command resumes them.
 
+A server that answers creates only with a gateway's page for a while (an upstream restarting) is met
+by `CreateHold`: creates go one at a time, after a growing pause, until one is answered, so the rows do
+not spend all their attempts on it within seconds.
+
 Each endpoint's session keeps its own `Silence` (the run's counters are shared by every endpoint, so
 one endpoint's answers would hide another's outage). The watch reads it on the event loop's clock, so a
 test on a virtual clock drives it without waiting.
@@ -17,9 +21,16 @@ test on a virtual clock drives it without waiting.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 
-from rowrelay.tasks.errors import OutageError
+from rowrelay.tasks.errors import OutageError, RateLimitedError
+from rowrelay.tasks.llm import MaybeSentError, NotTheApiError, RequestRejectedError
+
+log = logging.getLogger("rowrelay.outage")
 
 _LOOKS = 10
 """Looks within `give_up_after`: the run stops at most a tenth of it (or a second) late."""
@@ -59,3 +70,101 @@ async def watch_for_outage(silence: Silence, give_up_after: float, endpoint: str
         if quiet_since is not None and now - quiet_since >= give_up_after:
             raise OutageError(give_up_after, silence.last_error, endpoint)
         answers, failures, looked_at = silence.answers, silence.unanswered, now
+
+
+@dataclass
+class Turn:
+    """One create's passage through the hold: whether it went as the probe, and what it met."""
+
+    hold: CreateHold
+    probe: bool
+
+    def met(self, error: BaseException | None) -> None:
+        """The create's outcome: None for a job named. A gateway's page, a cut or timed-out create (maybe
+        sent) is an answer lost; a refusal or a 429 is the API's answer, so the way to it is open again.
+        Anything else (a connection refused, the API's own 5xx) spends nothing and says neither."""
+        if error is None or isinstance(error, RequestRejectedError | RateLimitedError):
+            self.hold.answered()
+        elif isinstance(error, MaybeSentError) and not isinstance(error, NotTheApiError):
+            self.hold.lost(self.probe, str(error))
+
+
+@dataclass
+class CreateHold:
+    """Creates held back while their answers are lost, so a gateway's burst of 502s does not spend every
+    row's attempts within seconds.
+
+    A create whose answer was lost (a gateway's page, a cut or timed-out create) may have started a job,
+    so its row spends an attempt and counts an orphan (`run.submit`), and is sent again at once within its
+    attempts: while nginx answered 502 for 20 s, its upstream restarting, a trial's 30 rows sent 90
+    creates in 10 s and all ended orphaned. From the first such loss, creates go one at a time, each after
+    a pause that grows with every one lost in turn (`delay`, by the count), as a 429 pauses them; the first
+    create answered (a job, or the API's own refusal) lets them all go again. Each create so sent still
+    counts on its row: an outage of a minute costs a few rows an attempt each, not every row all of its."""
+
+    delay: Callable[[int], float]
+    lost_in_turn: int = 0
+    """Creates lost one after another: the first loss, then each probe lost (0: creates go freely)."""
+    _until: float = 0.0
+    _probing: bool = False
+    _told: bool = False
+    _line: deque[object] = field(default_factory=deque)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[Turn]:
+        """Wait for this create's turn: at once while creates go freely; else in line, the first going as
+        the one probe once the pause is over (and all of them freely once a create is answered), so the
+        rows take turns at it rather than one row spending every attempt it has."""
+        probe = await self._in_line() if self.lost_in_turn else False
+        try:
+            yield Turn(self, probe)
+        finally:
+            if probe:
+                self._probing = False
+                self._wake()
+
+    async def _in_line(self) -> bool:
+        """Wait in line; True when this create goes as the probe, False when creates go freely again."""
+        loop, ticket = asyncio.get_running_loop(), object()
+        self._line.append(ticket)
+        try:
+            while self.lost_in_turn:
+                next_up = self._line[0] is ticket and not self._probing
+                if next_up and loop.time() >= self._until:
+                    self._probing = True
+                    return True
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._changed.wait(), self._until - loop.time() if next_up else None
+                    )
+            return False
+        finally:
+            first = self._line[0] is ticket
+            self._line.remove(ticket)
+            if first:
+                self._wake()  # the next in line looks again
+
+    def answered(self) -> None:
+        if self.lost_in_turn:
+            self.lost_in_turn = 0
+            self._wake()
+
+    def lost(self, probe: bool, reason: str) -> None:
+        """A create's answer was lost. Creates in flight when the first was lost count as that one loss:
+        they left before anyone knew; each probe lost makes the next pause longer."""
+        if probe or not self.lost_in_turn:
+            if not self._told:  # once a run: the progress line names the latest error
+                self._told = True
+                log.warning(
+                    "a create's answer was lost (%s): while answers are lost, creates go one at a time "
+                    "after a growing pause, and each one lost counts on its row as maybe sent",
+                    reason,
+                )
+            self.lost_in_turn += 1
+            self._until = asyncio.get_running_loop().time() + self.delay(self.lost_in_turn)
+            self._wake()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()

@@ -33,6 +33,7 @@ from rowrelay.tasks.run import creating, record
 from rowrelay.tasks.run.context import RowContext, now
 from rowrelay.tasks.run.creating import Created, Live
 from rowrelay.tasks.run.inline_bytes import InlineBytes, inlined_all, local_bytes
+from rowrelay.tasks.run.outage import Turn
 from rowrelay.tasks.state import RowState
 
 log = logging.getLogger("rowrelay.submit")
@@ -119,6 +120,12 @@ class Submitter:
         return None  # the row's state says what happened
 
     async def _dispatch(self, row: RowState, request: RowRequest) -> Submitted:
+        """The create in its turn: at once, or while creates' answers are lost, one at a time after a
+        pause (`outage.CreateHold`)."""
+        async with self.context.hold.turn() as turn:
+            return await self._create_now(row, request, turn)
+
+    async def _create_now(self, row: RowState, request: RowRequest, turn: Turn) -> Submitted:
         """The create, `submitting` made durable before it leaves and the token after it answers."""
         context, key = self.context, row.row_key
         # The endpoint goes with `submitting`: a token the create returns is only ever waited on there.
@@ -143,10 +150,12 @@ class Submitter:
         try:
             snapshot, stream, cursor = create.result()
         except (TransientError, RequestRejectedError, BackendRefusedError) as exc:
+            turn.met(exc)
             outcome = self._refused(row, exc)
             if isinstance(exc, BackendRefusedError):
                 raise  # about the run, not the row
             return outcome
+        turn.met(None)
         context.silence.answers += 1
         context.apply(key, record.accepted(snapshot, row, now(), cursor=cursor, model=context.policy.model))
         if snapshot.terminal:

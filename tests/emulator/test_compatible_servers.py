@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emulator
+from tests.support.clock import ManualClock
 from tests.support.sse import ClientFactory
 
 
@@ -73,3 +74,19 @@ async def test_a_server_that_cannot_cancel_refuses_and_the_response_goes_on(
             refused = await http.post(f"/responses/{created.id}/cancel")
             assert (refused.status_code, refused.json()) == (refusal, body)
             assert (await http.get(f"/responses/{created.id}")).json()["status"] == "queued"
+
+
+async def test_a_gateway_whose_upstream_restarts_answers_502_and_starts_nothing() -> None:
+    clock = ManualClock()
+    with running_emulator(EmulatorConfig(down_for=20.0), clock=clock) as emu:
+        async with httpx.AsyncClient(base_url=emu.url) as http:
+            body = {"model": "gpt-4.1-mini", "input": "hi", "background": True}
+            down = await http.post("/responses", json=body)
+            assert (down.status_code, down.headers["content-type"]) == (502, "text/html; charset=utf-8")
+            assert "<h1>502 Bad Gateway</h1>" in down.text
+            assert "x-request-id" not in down.headers  # the gateway's own answer, not the API's
+            assert (await http.get("/responses/resp_1")).status_code == 502
+            assert emu.emulator.jobs_listing() == []
+            clock.advance(20.0)
+            assert (await http.post("/responses", json=body)).status_code == 200
+        assert len(emu.emulator.jobs_listing()) == 1
