@@ -122,6 +122,10 @@ def emulator(
         bool,
         typer.Option("--emit-queued/--no-emit-queued", help="Send `response.queued` on background streams."),
     ] = True,
+    background_refusal: Annotated[
+        str,
+        typer.Option(help="Refuse background creates as vLLM without its store: none | param | unnamed."),
+    ] = "none",
     ignore_background: Annotated[
         bool,
         typer.Option(help="Serve creates as if `background` were not asked for (some compatible servers)."),
@@ -141,6 +145,8 @@ def emulator(
         raise typer.BadParameter("expected legacy or current", param_hint="--store-policy")
     if error_shape not in ("nested", "flat"):
         raise typer.BadParameter("expected nested or flat", param_hint="--error-shape")
+    if background_refusal not in ("none", "param", "unnamed"):
+        raise typer.BadParameter("expected none, param or unnamed", param_hint="--background-refusal")
     try:
         config = EmulatorConfig(
             seed=seed,
@@ -175,6 +181,7 @@ def emulator(
             store_policy=store_policy,  # type: ignore[arg-type]
             error_shape=error_shape,  # type: ignore[arg-type]
             emit_queued=emit_queued,
+            background_refusal=background_refusal,  # type: ignore[arg-type]
             ignores_background=ignore_background,
             done_sentinel=done_sentinel,
             max_deltas=max_deltas,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 StorePolicy = Literal["legacy", "current"]
+BackgroundRefusal = Literal["none", "param", "unnamed"]
 ErrorShape = Literal["nested", "flat"]
 
 
@@ -159,6 +160,10 @@ class EmulatorConfig:
     """Shape of the SSE `error` event: nested as production sends it, or flat as the spec says."""
     emit_queued: bool = True
     """Emit `response.queued` after `response.created` on background streams."""
+    background_refusal: BackgroundRefusal = "none"
+    """Refuse every background create as vLLM does without its response store: 400 `This vLLM engine does
+    not support store=True and therefore does not support the background mode. ...`, naming `background`
+    as its `param` (`param`, as vLLM does now) or nothing (`unnamed`, as older vLLM did); nothing starts."""
     ignores_background: bool = False
     """Serve every create as if `background` had not been asked for, as some OpenAI-compatible servers do:
     the answer comes once the response has ended (a stream's events as they happen), and the response

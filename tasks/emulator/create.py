@@ -20,6 +20,13 @@ from rowrelay.tasks.emulator.structured import json_format
 from rowrelay.tasks.emulator.timeline import CREATED, Record
 from rowrelay.tasks.emulator.validation import BadRequest, check_create, check_tool_outputs
 
+NO_BACKGROUND = (
+    "This vLLM engine does not support `store=True` and therefore does not support the background mode. "
+    "To enable these features, set the environment variable `VLLM_ENABLE_RESPONSES_API_STORE=1` when "
+    "launching the vLLM server."
+)
+"""vLLM's refusal of a background create when its response store is off (`background_refusal`)."""
+
 
 async def create_response(request: Request, emu: Emulator) -> Response:
     try:
@@ -40,6 +47,9 @@ async def create_response(request: Request, emu: Emulator) -> Response:
         )
     if not emu.config.serves(body.get("model")):
         return model_not_found(body.get("model"))
+    if body.get("background") is True and (refusal := emu.config.background_refusal) != "none":
+        param = "background" if refusal == "param" else None
+        return error_response(400, NO_BACKGROUND, "invalid_request_error", param=param)
     try:
         emu.admit_create(body, faults.rate_limited)
     except RateLimited as exc:

@@ -34,6 +34,7 @@ from rowrelay.tasks.run.context import RowContext, now
 from rowrelay.tasks.run.creating import Created, Live
 from rowrelay.tasks.run.inline_bytes import InlineBytes, inlined_all, local_bytes
 from rowrelay.tasks.run.outage import Turn
+from rowrelay.tasks.run.refused_alike import RefusedAlike
 from rowrelay.tasks.state import RowState
 
 log = logging.getLogger("rowrelay.submit")
@@ -61,6 +62,7 @@ class Submitter:
     _told_unreachable: bool = field(init=False, default=False)
     _told_no_background: bool = field(init=False, default=False)
     _inline: InlineBytes = field(init=False, default_factory=InlineBytes)
+    _alike: RefusedAlike = field(init=False, default_factory=RefusedAlike)
 
     async def submit(self, row: RowState) -> Submitted:
         async with self._sending:
@@ -154,8 +156,11 @@ class Submitter:
             outcome = self._refused(row, exc)
             if isinstance(exc, BackendRefusedError):
                 raise  # about the run, not the row
+            if isinstance(exc, RequestRejectedError):
+                self._refused_alike(key, exc)
             return outcome
         turn.met(None)
+        self._alike.taken()
         context.silence.answers += 1
         context.apply(key, record.accepted(snapshot, row, now(), cursor=cursor, model=context.policy.model))
         if snapshot.terminal:
@@ -182,6 +187,8 @@ class Submitter:
             elif (error := create.exception()) is not None:
                 if isinstance(error, TransientError | RequestRejectedError | BackendRefusedError):
                     self._refused(row, error)
+                if isinstance(error, RequestRejectedError):
+                    self._refused_alike(row.row_key, error, stopping=True)
             else:
                 snapshot, stream, cursor = create.result()
                 context, key = self.context, row.row_key
@@ -234,6 +241,16 @@ class Submitter:
         context.retried(exc)
         context.table.transition(key, "pending", error_type="transient", error_message=str(exc))
         return "retry"
+
+    def _refused_alike(self, key: str, exc: RequestRejectedError, *, stopping: bool = False) -> None:
+        """When every create is refused alike (`run.refused_alike`): its rows back to `pending`, nothing
+        having started, and the run stops (unless stopping already)."""
+        rows = self._alike.refused(key, exc)
+        for other in rows:
+            cleared = {"error_type": None, "error_code": None, "error_message": None, "completed_at": None}
+            self.context.table.transition(other, "pending", **cleared)
+        if rows and not stopping:
+            raise BackendRefusedError(self._alike.said())
 
     def _tell_no_background(self) -> None:
         """A background create is answered at once, before its response has ended; one answered with the

@@ -103,6 +103,7 @@ def test_cli_serves_and_exits_cleanly_on_sigterm_and_sigint() -> None:
         (["--replicas", "0"], "replicas must be at least 1"),
         (["--cancel-refusal", "500"], "cancel_refusal must be 400 or 405"),
         (["--down-for", "-1"], "down_for must not be negative"),
+        (["--background-refusal", "sometimes"], "expected none, param or unnamed"),
         (["--models", "gpt-4.1-mini,,o3"], "models must name at least one model, none of them blank"),
         (["--port", "http"], "Invalid value for '--port'"),
     ],

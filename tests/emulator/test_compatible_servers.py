@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emulator
+from rowrelay.tasks.emulator.config import BackgroundRefusal
 from tests.support.clock import ManualClock
 from tests.support.sse import ClientFactory
 
@@ -90,3 +91,19 @@ async def test_a_gateway_whose_upstream_restarts_answers_502_and_starts_nothing(
             clock.advance(20.0)
             assert (await http.post("/responses", json=body)).status_code == 200
         assert len(emu.emulator.jobs_listing()) == 1
+
+
+@pytest.mark.parametrize(("refusal", "param"), [("param", "background"), ("unnamed", None)])
+async def test_a_vllm_without_its_store_refuses_background_creates(
+    make_client: ClientFactory, refusal: BackgroundRefusal, param: str | None
+) -> None:
+    with running_emulator(EmulatorConfig(background_refusal=refusal)) as emu:
+        async with httpx.AsyncClient(base_url=emu.url) as http:
+            body = {"model": "gpt-4.1-mini", "input": "hi", "background": True}
+            refused = await http.post("/responses", json=body)
+            assert refused.status_code == 400
+            said = refused.json()["error"]
+            assert said["message"].startswith("This vLLM engine does not support `store=True`")
+            assert said["param"] == param
+            assert (await http.post("/responses", json={**body, "background": False})).status_code == 200
+        assert len(emu.emulator.jobs_listing()) == 1  # the foreground one alone

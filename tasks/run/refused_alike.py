@@ -1,0 +1,67 @@
+"""When every create of a run is refused alike, the run stops, as for a parameter every row is sent with.
+
+A server that refuses what rowrelay sends with every row, without naming it (older vLLM refusing
+`background` with no `param`; a strict server's `extra_forbidden`), refuses every row the same way: each
+failed `rejected` in turn, the run ended exit 1, and nothing said it was the server's. Named
+(`param: "background"`), the refusal stops the run at the first create (`calls.sent_with_every_row`).
+
+So the run also stops when its first `ALIKE` refusals are of `ALIKE` rows, say the same words, name no
+parameter, and no create of the run was taken meanwhile: the words are the server's about the run, not
+about those rows. Their rows go back to `pending`: nothing started, nothing spent. Narrow on purpose: a
+refusal naming a parameter (the row's input, say), one of an input longer than the model's window, words
+that differ, or any create taken, and it never stops the run. A batch whose first rows are each refused
+for the same fault of their own, in the same words that name nothing, stops too: rare, and said.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rowrelay.tasks.llm import RequestRejectedError
+from rowrelay.tasks.llm.refusals import refusal_of
+
+ALIKE = 5
+"""Rows refused alike, and none taken, before the run stops."""
+_THE_ROWS_OWN = frozenset({"context_length_exceeded"})
+"""Codes of a refusal that is a row's own whatever its words (OpenAI's, and compatible servers')."""
+
+
+@dataclass
+class RefusedAlike:
+    """The run's refusals so far, while each was like the first and no create was taken."""
+
+    words: str | None = None
+    rows: list[str] = field(default_factory=list)
+    over: bool = False
+    """A create was taken, or refused otherwise, before the run stopped: it never stops on this."""
+    stopped: bool = False
+
+    def taken(self) -> None:
+        self.over = self.over or not self.stopped
+
+    def refused(self, key: str, error: RequestRejectedError) -> list[str]:
+        """Note a row's refusal; the rows refused alike when the run stops here (this one among them,
+        and, once it has stopped, this one alone when refused so too), else none."""
+        if self.over:
+            return []
+        refusal = refusal_of(error)
+        alike = self.words in (None, str(error))
+        if refusal is None or refusal.param is not None or refusal.code in _THE_ROWS_OWN or not alike:
+            self.over = not self.stopped
+            return []
+        self.words = str(error)
+        if key not in self.rows:
+            self.rows.append(key)
+        if len(self.rows) < ALIKE:
+            return []
+        if self.stopped:
+            return [key]
+        self.stopped = True
+        return list(self.rows)
+
+    def said(self) -> str:
+        """Why the run stops, in one line."""
+        return (
+            f"every create is refused alike, naming no parameter: the run's first {ALIKE} were, and none was "
+            f"taken ({self.words}); nothing started, and those rows are pending again"
+        )
