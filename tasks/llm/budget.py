@@ -10,24 +10,21 @@ slows the batch: callers wait at the gate and retry, and no row is failed for it
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import math
-import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aiolimiter import AsyncLimiter
 
 from rowrelay.tasks.llm.bank import POLL_BURST_SECONDS, Limits
+from rowrelay.tasks.llm.limit_headers import retry_after as retry_after  # where calls.py reads it
+from rowrelay.tasks.llm.limit_headers import shown, wait_for_room
 from rowrelay.tasks.llm.pacing import LearnedPace, even_bucket
 from rowrelay.tasks.llm.shared import BankLink, SharedRate, SharedSlots
 
 log = logging.getLogger("rowrelay.budget")
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 DEFAULT_OUTPUT_ESTIMATE = 1024
 """Output tokens assumed per answer when no max_output_tokens is set and nothing has been seen yet."""
 ANSWERS_TO_LEARN = 10
@@ -42,53 +39,15 @@ A burst is not that: a resumed batch polls every row it holds at once, and 200 r
 wait up to 4 s, once."""
 POLLS_QUIET = 10.0
 """Seconds without a long wait that end a spell of them."""
-
-
-def parse_duration(text: str | None) -> float | None:
-    """Parse OpenAI's Go-style reset durations (`12ms`, `1s`, `6m0s`, `1h2m3.5s`) into seconds."""
-    if not text:
-        return None
-    parts = _DURATION.findall(text.strip())
-    if not parts:
-        try:
-            return float(text)
-        except ValueError:
-            return None
-    return sum(float(number) * _UNIT[unit] for number, unit in parts)
-
-
-def retry_after(headers: Mapping[str, str], *, now: Callable[[], float] = time.time) -> float | None:
-    """Seconds to wait from `retry-after-ms` (checked first, as the SDK does) or `retry-after`, in
-    seconds or as an HTTP-date (RFC 9110 allows both; a date is read against `now`, epoch seconds).
-
-    A date already past means no wait, never a negative one. A value that is not a finite number (`inf`,
-    `nan`) is no instruction: honoured, `inf` would pause the run for ever."""
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) * scale
-        except ValueError:
-            continue
-        if math.isfinite(seconds):
-            return max(0.0, seconds)
-    date = _http_date(headers.get("retry-after"))
-    return None if date is None else max(0.0, date - now())
-
-
-def _http_date(value: str | None) -> float | None:
-    """Epoch seconds of an HTTP-date (IMF-fixdate, or the obsolete RFC 850 and asctime forms), else None."""
-    if not value:
-        return None
-    parsed = email.utils.parsedate_tz(value)
-    if parsed is None:
-        return None
-    try:
-        # An HTTP-date is UTC; parsedate_tz reads a date naming no zone (asctime's form) as UTC too.
-        return float(email.utils.mktime_tz(parsed))
-    except (OverflowError, ValueError):
-        return None
+BACKOFF_FIRST = 1.0
+"""Seconds a 429 that names no wait pauses its kind of call, the first of a streak; each 429 of the same
+kind that meets the calls sent once that pause ended doubles it (`RateBudget.on_rate_limited`)."""
+BACKOFF_MOST = 30.0
+"""The longest such pause. A fixed second earned a trial's 25 s storm of such 429s 198 of them for 20
+rows."""
+STREAK_FORGOTTEN = 2 * BACKOFF_MOST
+"""Seconds past a streak's last pause after which a 429 starts a new one all the same: backends that
+say nothing of the calls the server took (Chat Completions, agents) never end a streak otherwise."""
 
 
 def estimate_tokens(text: str) -> int:
@@ -147,6 +106,8 @@ class RateBudget:
     _said_polls_bind: bool = False
     _polls_long_since: float = -math.inf
     _polls_long_last: float = -math.inf
+    _streaks: dict[bool, tuple[int, float]] = field(init=False, default_factory=dict)
+    """By kind (poll or not): 429s naming no wait in a row, and when the pause the last one set ends."""
     _requests: LearnedPace = field(init=False)
     _tokens: LearnedPace = field(init=False)
     _polls: AsyncLimiter = field(init=False)
@@ -292,47 +253,46 @@ class RateBudget:
             self._creates_paused_until = max(self._creates_paused_until, until)
 
     def on_rate_limited(self, wait: float | None, *, poll: bool = False) -> None:
-        """A 429 pauses the kind of call that earned it, for the server's retry-after (else 1 s); a
-        create's 429 also keeps the create and token bursts to half a second from then on (pacing.py)."""
+        """A 429 pauses the kind of call that earned it, for the server's retry-after; a create's 429
+        also keeps the create and token bursts to half a second from then on (pacing.py).
+
+        A 429 naming no wait (none, or 0, which the SDK does not take for one either) pauses for a
+        backoff: `BACKOFF_FIRST`, doubled by each such 429 that meets the calls sent once the pause
+        before ended, up to `BACKOFF_MOST`; the 429s that meet calls sent before it ended (the rest
+        of their burst) leave it as it is. A call the server takes (`on_taken`) ends the streak. A
+        create's 429 may say more in its own `x-ratelimit-*` headers (`observe_headers`, told
+        before this), and the longer pause holds."""
         self.throttled += 1
         if not poll:
             self._requests.on_rate_limited()
             self._tokens.on_rate_limited()
-        self.pause(wait if wait is not None else 1.0, poll=poll)
+        if wait is None or wait <= 0:
+            wait = self._backoff(poll)
+        self.pause(wait, poll=poll)
+
+    def _backoff(self, poll: bool) -> float:
+        now = self._now()
+        streak, until = self._streaks.get(poll, (0, -math.inf))
+        if now - until > STREAK_FORGOTTEN:
+            streak = 0
+        if now >= until:  # a call sent after the last pause ended: the server still refuses
+            streak += 1
+        wait = min(BACKOFF_MOST, BACKOFF_FIRST * 2.0 ** (streak - 1))
+        self._streaks[poll] = (streak, max(until, now + wait))
+        return wait
+
+    def on_taken(self, poll: bool) -> None:
+        """The server took a call of this kind (a create, or with `poll` a poll or a stream resume)."""
+        self._streaks.pop(poll, None)
 
     def observe_headers(self, headers: Mapping[str, str], *, tokens_needed: int) -> None:
-        """Slow down before the server says no (headers of create responses; they pause creates).
-
-        An exhausted `x-ratelimit-remaining-*` pauses until what one more create needs has refilled,
-        not until the reset: `x-ratelimit-reset-*` is the time until the whole window is full again
-        (a minute when the limit is spent), while the bucket refills continuously, at
-        (limit - remaining) / reset per second. Waiting for the full reset idles a run that is exactly
-        on its limit for up to a minute at a time. Servers that send -1/0 for unknown values (some
-        Azure regions) are ignored."""
-        for unit, needed in (("requests", 1), ("tokens", tokens_needed)):
-            remaining = _int(headers.get(f"x-ratelimit-remaining-{unit}"))
-            limit = _int(headers.get(f"x-ratelimit-limit-{unit}"))
-            if remaining is None or limit is None or limit <= 0 or remaining < 0:
-                continue
-            (self._requests if unit == "requests" else self._tokens).observe(remaining, limit)
-            if remaining < needed:
-                reset = parse_duration(headers.get(f"x-ratelimit-reset-{unit}"))
-                if reset:
-                    self.pause(min(reset, 60.0, refill_wait(needed, remaining, limit, reset)))
-
-
-def refill_wait(needed: int, remaining: int, limit: int, reset: float) -> float:
-    """Seconds until `needed` units are available, for a bucket that refills to `limit` in `reset`."""
-    missing = min(needed, limit) - remaining
-    if missing <= 0:
-        return 0.0
-    return missing * reset / max(1, limit - remaining)
-
-
-def _int(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(float(value))
-    except ValueError:
-        return None
+        """Slow down before the server says no (headers of create answers, 429s' too; they pause
+        creates): what they show of the server's buckets sets the bursts (pacing.py), and a limit
+        they show spent pauses creates until it has room for one more (`wait_for_room`)."""
+        for unit, needed, pace in (("requests", 1, self._requests), ("tokens", tokens_needed, self._tokens)):
+            seen = shown(headers, unit)
+            if seen is not None and seen[1] is not None:
+                pace.observe(seen[0], seen[1])
+            wait = wait_for_room(headers, unit, needed)
+            if wait > 0:
+                self.pause(wait)

@@ -26,7 +26,7 @@ from rowrelay.tasks.llm.chat_backend import ChatBackend
 from rowrelay.tasks.llm.credentials import credentials_problem
 from rowrelay.tasks.llm.entra import ROLE_NEEDED, EntraTokens
 from rowrelay.tasks.llm.open_files import claim_files
-from rowrelay.tasks.llm.responses_backend import HeadersHook, ResponsesBackend
+from rowrelay.tasks.llm.responses_backend import HeadersHook, ResponsesBackend, TakenHook
 from rowrelay.tasks.settings import Settings
 
 if TYPE_CHECKING:
@@ -124,9 +124,11 @@ def make_backend(
     base_url: str | None = None,
     on_headers: HeadersHook | None = None,
     agent: AgentSource | None = None,
+    on_taken: TakenHook | None = None,
 ) -> Backend:
     """Build the backend the settings name (`auto` must be resolved by the caller first).
 
+    `on_headers` and `on_taken` tell the rate budget what the server answered (a Responses backend's).
     With an `agent` (an Agent Framework agent, or a factory taking an `OpenAIChatClient`), rows are run
     by that agent over the transport the settings name (emulator, openai, azure); backend `agent` with
     no agent runs rowrelay's plain agent over OpenAI or the configured base URL.
@@ -154,6 +156,7 @@ def make_backend(
             connections=connections,
             refused_hint=ROLE_NEEDED if _signs_in_with_entra(settings, backend) else None,
             logprobs=settings.logprobs is not None,
+            on_taken=on_taken,
         )
     claim_files(made, 2 * connections)  # two clients: creates and reads
     return made

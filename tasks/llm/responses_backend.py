@@ -27,6 +27,10 @@ from rowrelay.tasks.llm.wire import Wire
 from rowrelay.tasks.media_refs import ref_kind
 
 HeadersHook = Callable[[Mapping[str, str]], None]
+"""Told the headers of every create's answer, a refusal's too (the rate budget reads `x-ratelimit-*`)."""
+TakenHook = Callable[[bool], None]
+"""Told of each call the server took: a create (False), or a poll or stream resume (True); the rate
+budget's backoff after 429s starts over at one (`RateBudget.on_taken`)."""
 Transport = Literal["lean", "sdk"]
 _Stream = EventStream | openai.AsyncStream[ResponseStreamEvent]
 _LIFECYCLE = frozenset(
@@ -80,6 +84,7 @@ class ResponsesBackend:
         connections: int = 100,
         refused_hint: str | None = None,
         logprobs: bool = False,
+        on_taken: TakenHook | None = None,
     ) -> None:
         self.name = name
         # What a poll or a stream resume asks to see beside the response: the server shows a response's
@@ -89,6 +94,7 @@ class ResponsesBackend:
         self._creates = creates
         self._reads = reads
         self._on_headers = on_headers
+        self._on_taken = on_taken
         self._retries = reads.max_retries
         self._wires: tuple[Wire, Wire] | None = None
         if transport == "lean":
@@ -171,17 +177,20 @@ class ResponsesBackend:
                 yield update
 
     async def retrieve(self, response_id: str) -> Snapshot:
+        answer: Any  # the lean transport's JSON, or the SDK's Response
         try:
             if self._wires is not None:
                 path = f"responses/{quote(response_id, safe='')}"
                 query = self._included() or None
                 answer, _ = await self._wires[1].call("GET", path, params=query, retries=self._retries)
-                return snapshot_of(answer)
-            include = [self._include] if self._include else openai.omit
-            raw = await self._reads.responses.with_raw_response.retrieve(response_id, include=include)
-            return snapshot_of(await parsed(raw))
+            else:
+                include = [self._include] if self._include else openai.omit
+                raw = await self._reads.responses.with_raw_response.retrieve(response_id, include=include)
+                answer = await parsed(raw)
         except openai.OpenAIError as exc:
             raise self._translate_read(exc) from exc
+        self._taken(poll=True)
+        return snapshot_of(answer)
 
     async def resume(self, response_id: str, after: int) -> AsyncGenerator[StreamUpdate, None]:
         # A server-side cursor (exclusive: events after `after`); responses.stream() would replay
@@ -210,6 +219,7 @@ class ResponsesBackend:
             # A server that ignores `stream` answers with the response object. Read as a stream that
             # ended early, the waiter would retrieve and resume again at once, without end: poll it.
             raise StreamUnavailableError(f"{response_id}: the server answered a stream resume without events")
+        self._taken(poll=True)
         async for update in _updates(stream):
             yield update
 
@@ -264,13 +274,20 @@ class ResponsesBackend:
         creates = self._creates
         raise nothing_named(creates.base_url, "responses", "response", answer, creates.auth_headers)
 
-    def _observe(self, headers: Mapping[str, str]) -> None:
+    def _observe(self, headers: Mapping[str, str], *, taken: bool = True) -> None:
+        """A create's answer: its headers, and (`taken`) a create the server took."""
         if self._on_headers is not None:
             self._on_headers(headers)
+        if taken:
+            self._taken(poll=False)
 
     def _observe_error(self, exc: Exception) -> None:
         if isinstance(exc, openai.APIStatusError):
-            self._observe(exc.response.headers)
+            self._observe(exc.response.headers, taken=False)
+
+    def _taken(self, *, poll: bool) -> None:
+        if self._on_taken is not None:
+            self._on_taken(poll)
 
 
 async def _updates(stream: _Stream, *, creating: bool = False) -> AsyncGenerator[StreamUpdate, None]:

@@ -98,7 +98,9 @@ def open_session(
     def on_headers(headers: Mapping[str, str]) -> None:
         budget.observe_headers(headers, tokens_needed=output_budget.value())
 
-    backend = make_backend(settings, base_url=base_url, on_headers=on_headers, agent=agent)
+    backend = make_backend(
+        settings, base_url=base_url, on_headers=on_headers, agent=agent, on_taken=budget.on_taken
+    )
     policy = RowPolicy(
         batch_id=table.batch_id,
         model=settings.model,

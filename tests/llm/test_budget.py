@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 import pytest
 
 from rowrelay.tasks.llm.budget import (
+    BACKOFF_FIRST,
     DEFAULT_OUTPUT_ESTIMATE,
+    STREAK_FORGOTTEN,
     OutputEstimate,
     RateBudget,
-    parse_duration,
-    refill_wait,
-    retry_after,
 )
+from rowrelay.tasks.llm.limit_headers import parse_duration, refill_wait, retry_after
 from tests.support.budgets import answers_midway
 from tests.support.virtual_time import run_in_virtual_time
 
@@ -184,7 +184,8 @@ def test_a_create_429_keeps_the_burst_to_half_a_second_for_the_rest_of_the_run()
     async def main() -> list[float]:
         budget = _budget(rpm=600)
         budget.observe_headers(_requests_left(299), tokens_needed=10)
-        budget.on_rate_limited(0.0)  # the server's window is shorter than its headers showed
+        budget.on_rate_limited(None)  # the server's window is shorter than its headers showed
+        await asyncio.sleep(BACKOFF_FIRST)  # its pause over
         budget.observe_headers(_requests_left(599), tokens_needed=10)  # and they are no longer believed
         return await _create_times(budget, 6)
 
@@ -259,7 +260,8 @@ def test_a_create_429_keeps_the_token_burst_to_half_a_second_for_the_rest_of_the
     async def main() -> list[float]:
         budget = _budget(tpm=12_000, output=0)
         budget.observe_headers(_tokens_left(1_199), tokens_needed=10)
-        budget.on_rate_limited(0.0)
+        budget.on_rate_limited(None)
+        await asyncio.sleep(BACKOFF_FIRST)
         budget.observe_headers(_tokens_left(11_999), tokens_needed=10)
         return await _create_times(budget, 3, prompt=50)
 
@@ -445,6 +447,81 @@ def test_a_429_with_no_retry_after_pauses_one_second() -> None:
     poll, create = run_in_virtual_time(main)
     assert poll == 0.0
     assert create == pytest.approx(1.0, abs=EXACT)
+
+
+def test_429s_naming_no_wait_back_off_doubling_until_the_server_takes_a_call() -> None:
+    """A trial's 25 s storm of 429s naming no wait met a fixed second's pause: 198 429s for 20 rows."""
+
+    async def main() -> tuple[list[float], float, float]:
+        budget = _budget()
+        waits = []
+        for said in (None, "0", None, None, None, None, None):  # retry-after: 0 names no wait either
+            before = _clock()
+            await budget.acquire_create(10)  # the create sent once the last pause ended
+            waits.append(_clock() - before)
+            for _ in range(4):  # it and three more of its burst meet 429s: one step of the backoff
+                budget.on_rate_limited(None if said is None else float(said))
+        before = _clock()
+        await budget.acquire_create(10)
+        waits.append(_clock() - before)
+        budget.on_taken(poll=False)  # the server took it: the next 429 starts over
+        budget.on_rate_limited(None)
+        poll_wait, create_wait = await _waits(budget)
+        return waits[1:], create_wait, poll_wait
+
+    waits, after_a_take, poll = run_in_virtual_time(main)
+    assert waits == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    assert after_a_take == 1.0
+    assert poll == 0.0  # creates' streak: polls have their own
+
+
+def test_a_poll_streak_is_its_own_and_ends_when_a_poll_is_taken() -> None:
+    async def main() -> list[float]:
+        budget = _budget()
+        waits = []
+        for take in (False, False, True, False):
+            budget.on_rate_limited(None, poll=True)
+            before = _clock()
+            await budget.acquire_poll()
+            waits.append(_clock() - before)
+            budget.on_rate_limited(None)  # a create's 429 alongside: no step of the polls' backoff
+            if take:
+                budget.on_taken(poll=True)
+        return waits
+
+    assert run_in_virtual_time(main) == [1.0, 2.0, 4.0, 1.0]
+
+
+def test_a_429_a_minute_after_a_streak_ended_starts_a_new_one() -> None:
+    """Backends that say nothing of the calls the server took (Chat Completions, agents) end a streak so."""
+
+    async def main() -> list[float]:
+        budget = _budget()
+        waits = []
+        for quiet in (0.0, 0.0, STREAK_FORGOTTEN + 1):
+            await asyncio.sleep(quiet)
+            budget.on_rate_limited(None)
+            before = _clock()
+            await budget.acquire_create(10)
+            waits.append(_clock() - before)
+        return waits
+
+    assert run_in_virtual_time(main) == [1.0, 2.0, 1.0]
+
+
+def test_a_429s_own_reset_pauses_creates_when_it_names_no_wait() -> None:
+    """The storm's 429s said `x-ratelimit-remaining-requests: 0` and `-reset-requests: 20s`, no limit."""
+
+    async def main() -> float:
+        budget = _budget()
+        refused = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "20s"}
+        budget.observe_headers(refused, tokens_needed=10)  # the backend tells the headers first
+        budget.on_rate_limited(None)
+        before = _clock()
+        await budget.acquire_create(10)
+        return _clock() - before
+
+    assert run_in_virtual_time(main) == 20.0
 
 
 def test_a_429_while_creates_wait_moves_the_gate_later_and_a_shorter_one_never_earlier() -> None:

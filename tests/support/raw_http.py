@@ -57,12 +57,13 @@ async def backend_on(
     *,
     quiet_timeout: float | None = None,
     on_headers: Callable[[Mapping[str, str]], None] | None = None,
+    on_taken: Callable[[bool], None] | None = None,
 ) -> AsyncIterator[ResponsesBackend]:
     """The Responses backend on an SDK client with no retries of its own: one request, one answer.
     `quiet_timeout`: the server will go quiet, and the client must give up after this long."""
     timeout = ANSWERED if quiet_timeout is None else quiet_timeout
     client = openai.AsyncOpenAI(base_url=url, api_key="sk-test", max_retries=0, timeout=timeout)
-    backend = ResponsesBackend("openai", client, client, on_headers, transport=transport)
+    backend = ResponsesBackend("openai", client, client, on_headers, transport=transport, on_taken=on_taken)
     try:
         yield backend
     finally:
