@@ -287,12 +287,18 @@ class RateBudget:
 
     def observe_headers(self, headers: Mapping[str, str], *, tokens_needed: int) -> None:
         """Slow down before the server says no (headers of create answers, 429s' too; they pause
-        creates): what they show of the server's buckets sets the bursts (pacing.py), and a limit
-        they show spent pauses creates until it has room for one more (`wait_for_room`)."""
+        creates): a limit they show (per minute) under ours lowers our rate to it, what they show of
+        the server's buckets sets the bursts (pacing.py), and a limit they show spent pauses creates
+        until it has room for one more (`wait_for_room`), our bucket left no fuller than the server's."""
+        now = self._now()
         for unit, needed, pace in (("requests", 1, self._requests), ("tokens", tokens_needed, self._tokens)):
             seen = shown(headers, unit)
-            if seen is not None and seen[1] is not None:
-                pace.observe(seen[0], seen[1])
+            if seen is None:
+                continue
+            remaining, limit = seen
+            if limit is not None:
+                pace.observe(remaining, limit, now)
             wait = wait_for_room(headers, unit, needed)
             if wait > 0:
+                pace.spent(now, remaining)
                 self.pause(wait)

@@ -61,7 +61,8 @@ def _http_date(value: str | None) -> float | None:
 
 
 LONGEST_SPENT = 60.0
-"""The longest pause an exhausted `x-ratelimit-*` header sets: a minute refills any per-minute limit."""
+"""The longest pause a spent limit's reset sets where no limit is shown: a minute refills any per-minute
+limit."""
 
 
 def shown(headers: Mapping[str, str], unit: str) -> tuple[int, int | None] | None:
@@ -75,27 +76,34 @@ def shown(headers: Mapping[str, str], unit: str) -> tuple[int, int | None] | Non
 
 
 def wait_for_room(headers: Mapping[str, str], unit: str, needed: int) -> float:
-    """Seconds until the server has room for `needed` units of `unit` by its `x-ratelimit-*` headers
-    (at most `LONGEST_SPENT`): 0 while at least that many remain, or where the headers do not say when
-    more come (no reset: Azure's remaining alone, say). With the limit, as it refills (`refill_wait`);
-    without it, the reset: the server says nothing more comes back before then."""
+    """Seconds until the server has room for `needed` units of `unit` by its `x-ratelimit-*` headers: 0
+    while at least that many remain. With the limit, once the missing units have refilled at its rate
+    (`refill_wait`); without it, at the reset (at most `LONGEST_SPENT`), the server saying nothing
+    comes back before then; with neither (Azure's remaining alone), 0: they do not say when."""
     seen = shown(headers, unit)
     if seen is None or seen[0] >= needed:
         return 0.0
-    reset = parse_duration(headers.get(f"x-ratelimit-reset-{unit}"))
-    if not reset:
-        return 0.0
     remaining, limit = seen
-    wait = reset if limit is None else min(reset, refill_wait(needed, remaining, limit, reset))
-    return min(LONGEST_SPENT, wait)
+    if limit is not None:
+        return refill_wait(needed, remaining, limit)
+    reset = parse_duration(headers.get(f"x-ratelimit-reset-{unit}"))
+    return min(LONGEST_SPENT, reset) if reset else 0.0
 
 
-def refill_wait(needed: int, remaining: int, limit: int, reset: float) -> float:
-    """Seconds until `needed` units are available, for a bucket that refills to `limit` in `reset`."""
+def refill_wait(needed: int, remaining: int, limit: int) -> float:
+    """Seconds until `needed` units are available where `remaining` are, for a limit of `limit` a minute
+    (at most a minute: what is more than the limit waits for the whole of it).
+
+    OpenAI's limits are per minute and refill continuously; its reset is the time until the bucket is
+    whole again ("limit 60, remaining 59, reset 1s"; "limit 10000, remaining 9999, reset 6ms"), so
+    (limit - remaining) / reset is the same rate on its headers, and was read as the rate. It is not
+    on others': a server saying "limit 60, remaining 0, reset 20s" on every create was sent 3 creates
+    a second, and a bucket holding a second of its limit (the emulator's --rate-window 1: reset 1s
+    when spent) was taken to refill 60 times faster than it does."""
     missing = min(needed, limit) - remaining
     if missing <= 0:
         return 0.0
-    return missing * reset / max(1, limit - remaining)
+    return missing * 60.0 / limit
 
 
 def _int(value: str | None) -> int | None:

@@ -80,12 +80,23 @@ class LearnedPace:
         """Units that would fit at `at` (now or later), if nothing were taken meanwhile."""
         return self.burst - self._level_at(at)
 
-    def observe(self, remaining: int, limit: int) -> None:
-        """The server's bucket holds at least `remaining` + 1 (this create took at least one unit)."""
+    def observe(self, remaining: int, limit: int, now: float) -> None:
+        """The server's bucket holds at least `remaining` + 1 (this create took at least one unit), and
+        refills `limit` a minute: a limit under our own rate is the rate from now on (what the level
+        holds kept), with the burst of its half second."""
+        if limit < self.per_minute:
+            self.take(now, 0.0)  # the level as of now, leaked at the old rate
+            self.per_minute = limit
+            self.floor = self.burst = _burst(limit)
         if self.shrunk:
             return
         held = min(remaining + 1, limit, self.per_minute)  # never more than a minute of our own rate
         self.burst = max(self.burst, held - self.floor)
+
+    def spent(self, now: float, remaining: int) -> None:
+        """The server has only `remaining` left: no more goes from here at once, so that what waited
+        for its room does not follow in a burst."""
+        self.take(now, max(0.0, self.burst - remaining - self._level_at(now)))
 
     def on_rate_limited(self) -> None:
         self.shrunk = True

@@ -112,9 +112,10 @@ def test_output_estimate_uses_ceiling_then_reconciles_with_usage() -> None:
 
 
 def test_refill_wait_is_the_time_for_the_missing_units() -> None:
-    assert refill_wait(1, 0, 3000, 60.0) == pytest.approx(0.02)
-    assert refill_wait(1, 5, 3000, 60.0) == 0.0
-    assert refill_wait(1000, 500, 2_000_000, 20.0) == pytest.approx(500 * 20.0 / 1_999_500)
+    assert refill_wait(1, 0, 3000) == pytest.approx(0.02)  # 3,000 a minute: one every 20 ms
+    assert refill_wait(1, 5, 3000) == 0.0
+    assert refill_wait(1000, 500, 2_000_000) == pytest.approx(0.015)
+    assert refill_wait(500, 0, 100) == 60.0  # more than the limit waits for the whole of it
 
 
 def _budget(rpm: int = 10_000, tpm: int = 10_000_000, poll_rpm: int = 10_000, output: int = 64) -> RateBudget:
@@ -564,6 +565,10 @@ def test_a_pause_holds_the_creates_queued_and_they_leave_at_the_burst_and_rate_w
     assert times == [pytest.approx(each, abs=1e-6) for each in before + after]
 
 
+def _spent(unit: str, reset: str) -> dict[str, str]:
+    return {f"x-ratelimit-remaining-{unit}": "0", f"x-ratelimit-reset-{unit}": reset}
+
+
 def _limited(unit: str, limit: int, remaining: int, reset: str) -> dict[str, str]:
     return {
         f"x-ratelimit-limit-{unit}": str(limit),
@@ -575,14 +580,20 @@ def _limited(unit: str, limit: int, remaining: int, reset: str) -> dict[str, str
 @pytest.mark.parametrize(
     ("headers", "tokens_needed", "create_wait"),
     [
-        # 2 requests refill in 300 ms, so the next one is there after 150 ms (not after the full reset).
-        pytest.param(_limited("requests", 2, 0, "300ms"), 10, 0.15, id="requests-exhausted"),
-        # 900 tokens refill in 6 s; the 300 the next create lacks, in 2 s.
-        pytest.param(_limited("tokens", 1000, 100, "6s"), 400, 2.0, id="tokens-short"),
-        # 50 of 100 tokens/6 min would take 3 minutes: never pause longer than a minute.
-        pytest.param(_limited("tokens", 100, 0, "6m0s"), 50, 60.0, id="capped-at-a-minute"),
-        pytest.param(_limited("tokens", 1000, 500, "6s"), 400, 0.0, id="enough-left"),
-        # Some Azure regions send -1 for values they do not know: no information, no pause.
+        # A limit is per minute, refilled as it goes: one of 60 a minute is back in a second. Read as
+        # refilling to the whole limit by the reset, 60 in 20 s, creates went three a second.
+        pytest.param(_limited("requests", 60, 0, "20s"), 10, 1.0, id="spent-requests"),
+        # A bucket holding a second of 6,000 a minute (the emulator's --rate-window 1: reset 1s when
+        # spent): 10 ms for one, not the 0.17 ms of 6,000 refilled in a second.
+        pytest.param(_limited("requests", 6000, 0, "1s"), 10, 0.01, id="a-second-of-the-limit"),
+        # 300 tokens missing at 1,000 a minute: 18 s. OpenAI's reset says as much (54 s for the 900).
+        pytest.param(_limited("tokens", 1000, 100, "54s"), 400, 18.0, id="tokens-short"),
+        pytest.param(_limited("tokens", 1000, 500, "30s"), 400, 0.0, id="enough-left"),
+        # No limit shown: nothing is back before the reset, a minute at most.
+        pytest.param(_spent("requests", "20s"), 10, 20.0, id="reset-alone"),
+        pytest.param(_spent("tokens", "6m0s"), 50, 60.0, id="capped-at-a-minute"),
+        # Azure's remaining alone says neither the pace nor when: ignored.
+        pytest.param({"x-ratelimit-remaining-requests": "0"}, 10, 0.0, id="azure-remaining-alone"),
         pytest.param(_limited("requests", -1, -1, "60s"), 10, 0.0, id="azure-negative"),
     ],
 )
@@ -597,6 +608,41 @@ def test_rate_limit_headers_pause_creates_until_the_next_one_fits_but_never_poll
     poll, create = run_in_virtual_time(main)
     assert poll == 0.0
     assert create == pytest.approx(create_wait, abs=EXACT)
+
+
+def test_a_limit_shown_under_ours_is_the_rate_from_then_on() -> None:
+    """A trial's server said "limit 60, remaining 0, reset 20s" on every create: at --rpm 500 it was sent
+    60 creates in 4 s, the reset read as the time to refill all 60."""
+
+    async def main() -> list[float]:
+        budget = _budget(rpm=500)
+        start, times = _clock(), []
+        for _ in range(5):
+            await budget.acquire_create(10)
+            times.append(_clock() - start)
+            budget.observe_headers(_limited("requests", 60, 0, "20s"), tokens_needed=10)
+        return times
+
+    assert run_in_virtual_time(main) == [pytest.approx(each, abs=EXACT) for each in (0, 1, 2, 3, 4)]
+
+
+def test_creates_queued_behind_a_spent_limit_leave_one_at_a_time_not_in_a_burst() -> None:
+    async def main() -> list[float]:
+        budget = _budget(rpm=600)  # our own limit, shown by the server too: a burst of 5, 10 a second
+        budget.observe_headers(_limited("requests", 600, 0, "1m0s"), tokens_needed=10)
+        start, times = _clock(), []
+
+        async def create() -> None:
+            await budget.acquire_create(10)
+            times.append(_clock() - start)
+
+        await asyncio.gather(*(create() for _ in range(4)))
+        return times
+
+    # The server has room for one in 0.1 s, and for one more each 0.1 s after: the burst its bucket
+    # would be spent by again, it has not.
+    expected = [0.1, 0.2, 0.3, 0.4]
+    assert run_in_virtual_time(main) == [pytest.approx(each, abs=EXACT) for each in expected]
 
 
 def test_slots_bind_only_when_the_bucket_spills_or_holds_every_row_left() -> None:
