@@ -69,6 +69,9 @@ class RowPolicy:
     max_tool_calls: int | None = None
     image_detail: str | None = None
     top_logprobs: int | None = None
+    emulated: bool = False
+    """The server is an emulator: its responses cost nothing, and die with it (a restarted embedded
+    emulator holds none of them), so a response it does not find is sent again, whatever its age."""
 
 
 def wants_submit(row: RowState, policy: RowPolicy) -> bool:

@@ -108,6 +108,7 @@ def open_session(
         mode=settings.mode,
         poll_streams=settings.poll_streams,
         max_attempts=settings.max_attempts,
+        emulated=settings.backend == "emulator",
         max_output_tokens=settings.max_output_tokens,
         queued_timeout=settings.queued_timeout,
         give_up_after=settings.give_up_after,

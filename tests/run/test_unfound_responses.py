@@ -37,7 +37,9 @@ async def test_a_server_that_does_not_find_its_own_responses_stops_the_run_befor
     config = EmulatorConfig(replicas=2, latency=LatencySpec.parse("fixed:30"), **emulated)
     with running_emulator(config, clock=clock) as emu:
         table = new_table(tmp_path / "batch", ROWS)
-        session = open_session(settings_for(emu, mode=mode, **run_with), table, prompts(ROWS))
+        # A paid server's (an emulator's responses cost nothing: sent again, whatever their age).
+        settings = settings_for(emu, backend="openai", api_key="sk-test", mode=mode, **run_with)
+        session = open_session(settings, table, prompts(ROWS))
         async with running(session, table, BackendRefusedError) as run:
             with pytest.raises(BackendRefusedError) as stopped:
                 await run
