@@ -233,6 +233,16 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
     if isinstance(exc, openai.NotFoundError):
         if creating and not _from_the_api(exc):  # a web server's 404: nothing answers at this path
             return BackendRefusedError(not_the_api(exc.request.method, str(exc.request.url), _status(exc)))
+        if not _from_the_api(exc):
+            # On a poll or a resume it says nothing of the response, which may well run: something in front
+            # of the API does not pass polls on. Read as gone, every row would be created, and paid for,
+            # again: the run stops, its rows keeping their response ids.
+            return BackendRefusedError(
+                f"{exc.request.method} {exc.request.url} was answered {_status(exc)}, which is not the "
+                "API's answer: something in front of the API (a gateway, a proxy) does not pass polls on, "
+                "so rowrelay cannot see the responses it made, and each row would be created, and paid "
+                "for, again; rows keep their response ids"
+            )
         if creating:
             return BackendRefusedError(f"the server has no such endpoint or model (404): {_message(exc)}")
         return ResponseGoneError(f"the server no longer holds this response (404): {_message(exc)}")

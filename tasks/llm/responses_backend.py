@@ -17,8 +17,6 @@ from rowrelay.tasks.llm.calls import (
     Snapshot,
     StreamUnavailableError,
     StreamUpdate,
-    _from_the_api,
-    _status,
     translate,
 )
 from rowrelay.tasks.llm.event_stream import EventStream
@@ -188,7 +186,7 @@ class ResponsesBackend:
                 raw = await self._reads.responses.with_raw_response.retrieve(response_id, include=include)
                 answer = await parsed(raw)
         except openai.OpenAIError as exc:
-            raise self._translate_read(exc) from exc
+            raise self._translate(exc) from exc
         self._taken(poll=True)
         return snapshot_of(answer)
 
@@ -214,7 +212,7 @@ class ResponsesBackend:
                 )
                 _, stream = await sdk_answer(raw)
         except openai.OpenAIError as exc:
-            raise self._translate_read(exc) from exc
+            raise self._translate(exc) from exc
         if stream is None:
             # A server that ignores `stream` answers with the response object. Read as a stream that
             # ended early, the waiter would retrieve and resume again at once, without end: poll it.
@@ -251,20 +249,6 @@ class ResponsesBackend:
         if self._refused_hint and isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
             return BackendRefusedError(f"{translated} ({self._refused_hint})")
         return translated
-
-    def _translate_read(self, exc: openai.OpenAIError) -> Exception:
-        """A poll's or a stream resume's error. A 404 that is not the API's (a web server's page: a gateway
-        or proxy in front of the API that does not pass `GET /responses/{id}` on) says nothing of the
-        response, which may well run: read as gone, every row would be recorded expired and created,
-        and paid for, again. The run stops instead, its rows keeping their response ids."""
-        if isinstance(exc, openai.NotFoundError) and not _from_the_api(exc):
-            return BackendRefusedError(
-                f"{exc.request.method} {exc.request.url} was answered {_status(exc)}, which is not the "
-                "API's answer: something in front of the API (a gateway, a proxy) does not pass polls on, "
-                "so rowrelay cannot see the responses it made, and each row would be created, and paid "
-                "for, again; rows keep their response ids"
-            )
-        return self._translate(exc)
 
     def _named(self, snapshot: Snapshot, answer: object = STREAMED) -> Snapshot:
         """A create's answer (its JSON, or its stream's first response), if it names the response it made.
