@@ -103,7 +103,7 @@ def salvage(path: Path) -> list[Version] | None:
     their own types and valid statuses counts: anything less would be guessing at which rows it held.
     """
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(path, page_checksum_verification=True)
         if SCHEMA_VERSION_KEY not in (parquet.schema_arrow.metadata or {}):
             return None
         wanted = pa.schema([SCHEMA.field(name) for name in _SALVAGED])

@@ -88,6 +88,12 @@ def remove_own_temps(directory: Path, writer: str) -> list[Path]:
     return removed
 
 
+def named(path: Path) -> tuple[str, int] | None:
+    """(writer, version) from a state file's name, or None if it is not named as one."""
+    match = _NAME.match(path.name)
+    return None if match is None else (match["writer"], int(match["version"]))
+
+
 def version_in_name(path: Path) -> int:
     """The version in a state file's name (`<writer>-<version>.parquet`), 0 if it has none."""
     digits = path.stem.rpartition("-")[2]

@@ -82,6 +82,27 @@ def _with_null_column(table: pa.Table, name: str) -> pa.Table:
     return table.append_column(field, pa.nulls(table.num_rows, field.type))
 
 
+WRITTEN: Mapping[int, pa.Schema] = {
+    1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA_V3, 4: SCHEMA_V4, 5: SCHEMA_V5, 6: SCHEMA_V6, 7: SCHEMA_V7,
+    8: SCHEMA_V8, SCHEMA_VERSION: SCHEMA,
+}  # fmt: skip
+"""The columns a file of each schema version holds, with their types."""
+
+
+def retyped(table: pa.Table, version: int) -> str | None:
+    """A column of `table`, read from a file of schema `version`, that is not of that version's type, or
+    None. `migrate` casts to the current types, and a cast can be silent where it should not be: a bit
+    flipped in the footer made a timestamp's unit nanoseconds, and every time read back as 1970."""
+    written = WRITTEN.get(version)
+    if written is None:
+        return None  # a version `migrate` refuses
+    for field in table.schema:
+        index = written.get_field_index(field.name)
+        if index >= 0 and written.field(index).type != field.type:
+            return f"column {field.name} is {field.type}, not {written.field(index).type}"
+    return None
+
+
 MIGRATIONS: Mapping[int, Callable[[pa.Table], pa.Table]] = {
     1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7, 7: _v7_to_v8,
     8: _v8_to_v9,

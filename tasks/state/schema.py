@@ -21,6 +21,9 @@ from rowrelay.tasks.records import RowStatus
 SCHEMA_VERSION = 9
 """Bumped whenever the columns change; older files are migrated on read (`migrations`)."""
 SCHEMA_VERSION_KEY = b"rowrelay.schema_version"
+ROWS_KEY = b"rowrelay.rows"
+"""How many rows a state file holds, in its metadata (`segments.write_state_file`): a flipped bit in a
+row group's count in the footer, which no page checksum covers, read back as a file of fewer rows."""
 
 _TS = pa.timestamp("us", tz="UTC")
 _FIELDS: list[pa.Field[Any]] = [

@@ -23,9 +23,10 @@ import pyarrow.parquet as pq
 
 from rowrelay.tasks.durable import atomic_write
 from rowrelay.tasks.errors import CorruptSegmentError, DamagedFileError, StateError
-from rowrelay.tasks.state.files import SEGMENTS, StateFile, writing
-from rowrelay.tasks.state.migrations import migrate
-from rowrelay.tasks.state.schema import SCHEMA_VERSION_KEY, empty_table
+from rowrelay.tasks.state.files import SEGMENTS, SNAPSHOTS, StateFile, named, writing
+from rowrelay.tasks.state.invariants import row_problem
+from rowrelay.tasks.state.migrations import migrate, retyped
+from rowrelay.tasks.state.schema import ROWS_KEY, SCHEMA_VERSION_KEY, empty_table
 from rowrelay.tasks.state.versions import missing_error, whole_listing
 
 _THREADED_ROWS = 100_000
@@ -58,7 +59,13 @@ def write_state_file(path: Path, table: pa.Table, *, snapshot: bool = False) -> 
     def write(handle: BinaryIO) -> None:
         # No dictionary pages: keys and hashes are unique, and the codec already shrinks the
         # repetitive columns; without them a segment writes and reads ~20% faster, and is no bigger.
-        pq.write_table(table, handle, compression=codec, use_dictionary=False)
+        # A CRC32 per page, verified on read: a bit flipped in a data page read back as another value
+        # (a status, a null response id, 101,058,054 orphans) in 1,836 of a 12 KB segment's 11,995 flips.
+        counted = {**(table.schema.metadata or {}), ROWS_KEY: str(table.num_rows).encode()}
+        pq.write_table(
+            table.replace_schema_metadata(counted), handle, compression=codec, use_dictionary=False,
+            write_page_checksum=True,
+        )  # fmt: skip
 
     with writing(path):
         atomic_write(path, write)
@@ -70,12 +77,20 @@ def read_state_file(path: Path) -> pa.Table:
     `FileNotFoundError` passes through: the file was removed by a compaction after it was listed.
     """
     with _named_if_damaged(path):
-        with pq.ParquetFile(path) as parquet:
+        with pq.ParquetFile(path, page_checksum_verification=True) as parquet:  # pages without one pass
             version = _schema_version(parquet, path)
             # Threads pay off on a snapshot's columns; on a small segment starting them costs more than
             # the read (a resume reads hundreds: measured 2x slower with them).
             table = parquet.read(use_threads=parquet.metadata.num_rows >= _THREADED_ROWS)
-        return migrate(table, version, str(path))
+            _check_count(parquet, table, path)
+        if (wrong := retyped(table, version)) is not None:
+            raise CorruptSegmentError(str(path), f"torn, corrupt or of the wrong schema ({wrong})")
+        table = migrate(table, version, str(path))
+    writer, number = named(path) or (None, None)
+    problem = row_problem(table, writer, number, snapshot=path.parent.name == SNAPSHOTS)
+    if problem is not None:
+        raise CorruptSegmentError(str(path), f"holds {problem}: not as rowrelay wrote it (damaged or edited)")
+    return table
 
 
 def check_state_files(directory: Path) -> None:
@@ -91,6 +106,17 @@ def check_state_files(directory: Path) -> None:
         path = state_file.path
         with contextlib.suppress(FileNotFoundError), _named_if_damaged(path), pq.ParquetFile(path) as parquet:
             _schema_version(parquet, path)
+
+
+def _check_count(parquet: pq.ParquetFile, table: pa.Table, path: Path) -> None:
+    """The rows read must be as many as the footer's count of the file's, and the count the file was
+    written with (`ROWS_KEY`; files written before it have none): a row group's own count, flipped,
+    reads back as fewer rows without an error."""
+    raw = (parquet.schema_arrow.metadata or {}).get(ROWS_KEY)
+    written, counted = (None if raw is None else int(raw)), parquet.metadata.num_rows
+    if counted != table.num_rows or written not in (None, table.num_rows):
+        said = f"its footer counts {counted:,}" + ("" if written is None else f", its writer {written:,}")
+        raise CorruptSegmentError(str(path), f"{table.num_rows:,} rows read where {said}")
 
 
 def _schema_version(parquet: pq.ParquetFile, path: Path) -> int:

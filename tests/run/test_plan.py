@@ -43,7 +43,7 @@ def _move(table: StateTable, key: str, end: RowStatus, rng: random.Random) -> No
     if end == "pending":
         return
     table.transition(key, "submitting", attempts=rng.randint(1, 4))
-    if end == "expired":
+    if end in ("queued", "in_progress", "expired"):  # a queued row holds its response id (state.invariants)
         table.transition(key, "queued", response_id=f"resp_{key}")
     if end != "submitting":
         table.transition(key, end, error_type=rng.choice(_ERRORS))
