@@ -53,9 +53,10 @@ try:
     )
 except ImportError as exc:  # an optional extra: say which, rather than a bare ModuleNotFoundError
     raise MissingExtraError("agents", "Agent Framework agents") from exc
-from rowrelay.tasks.llm.calls import RowRequest, Snapshot, StreamUpdate, translate
+from rowrelay.tasks.llm.calls import RowRequest, Snapshot, StreamUpdate
 from rowrelay.tasks.llm.masking import mask_logged
 from rowrelay.tasks.llm.one_task import stepped_in_one_task
+from rowrelay.tasks.llm.sdk_errors import translate
 from rowrelay.tasks.llm.snapshots import snapshot_of
 from rowrelay.tasks.llm.user_code import import_user_module
 

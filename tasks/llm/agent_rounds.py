@@ -25,14 +25,9 @@ from agent_framework import ChatContext, ChatMiddleware, ChatResponse, ChatRespo
 from agent_framework.exceptions import ChatClientException, ChatClientInvalidRequestException
 
 from rowrelay.tasks.errors import RateLimitedError, TransientError
-from rowrelay.tasks.llm.calls import (
-    RequestRejectedError,
-    Snapshot,
-    StreamUnavailableError,
-    StreamUpdate,
-    translate,
-)
+from rowrelay.tasks.llm.calls import RequestRejectedError, Snapshot, StreamUnavailableError, StreamUpdate
 from rowrelay.tasks.llm.masking import mask_chain
+from rowrelay.tasks.llm.sdk_errors import translate
 from rowrelay.tasks.llm.snapshots import snapshot_of
 
 _LIFECYCLE = frozenset(

@@ -1,7 +1,7 @@
 """Reading an answer that may not be the API's: a web page where the API should be (a wrong address, a
 proxy's sign-in page), JSON of another kind. The SDK hands a page's text over as a plain call's answer
 and reads it as a stream with no events; the lean transport raises the SDK's
-`APIResponseValidationError` for it (wire.py). Both backends raise that, so that `calls.translate` makes
+`APIResponseValidationError` for it (wire.py). Both backends raise that, so that `sdk_errors.translate` makes
 one decision of it."""
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import openai
 import orjson
 from openai.types.responses import ResponseStreamEvent
 
-from rowrelay.tasks.llm.calls import NotTheApiError, content_type, excerpt, not_the_api
+from rowrelay.tasks.llm.calls import NotTheApiError
 from rowrelay.tasks.llm.event_stream import EventStream
 from rowrelay.tasks.llm.masking import masked, secrets_in
+from rowrelay.tasks.llm.sdk_errors import content_type, excerpt, not_the_api
 
 if TYPE_CHECKING:
     from openai._legacy_response import LegacyAPIResponse  # what `with_raw_response` calls return

@@ -8,7 +8,8 @@ from typing import Any
 import openai
 
 from rowrelay.tasks.llm.answers import nothing_named, parsed
-from rowrelay.tasks.llm.calls import RequestRejectedError, RowRequest, Snapshot, translate
+from rowrelay.tasks.llm.calls import RequestRejectedError, RowRequest, Snapshot
+from rowrelay.tasks.llm.sdk_errors import translate
 from rowrelay.tasks.llm.snapshots import token_logprobs
 from rowrelay.tasks.media_refs import ref_kind
 

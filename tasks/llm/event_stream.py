@@ -164,7 +164,7 @@ def as_httpx(method: str, url: str, answer: aiohttp.ClientResponse, content: byt
 
 def sent(method: str, url: str, answer: aiohttp.ClientResponse) -> httpx2.Request:
     """The request an answer answers, with the headers it was sent with, as the SDK's exceptions carry
-    it: its credentials are what `calls.translate` masks in the server's words (masking.py)."""
+    it: its credentials are what `sdk_errors.translate` masks in the server's words (masking.py)."""
     return httpx2.Request(method, url, headers=list(answer.request_info.headers.items()))
 
 

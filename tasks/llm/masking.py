@@ -5,8 +5,8 @@ gateway's 403 or 429, a row's 400, or a page that shows the request it got (a pr
 What a server says is what rowrelay says of a failed row or a stopped run: the state table's
 `error_message`, the output's `error` column, `rowrelay status`, the printed error line, its logs and
 Prefect's (logs, states, events, artifacts, pickled exceptions in its result storage). So its words are
-masked once, where they arrive: `calls.translate` masks the SDK's exception before reading it, and with it
-every exception down its chain, which tracebacks print after the translated one.
+masked once, where they arrive: `sdk_errors.translate` masks the SDK's exception before reading it, and
+with it every exception down its chain, which tracebacks print after the translated one.
 
 The secrets are the credentials of the request the words answer, read from its headers (`Authorization`,
 `api-key`): whatever rowrelay sends is known there, OpenAI's key, Azure's key, a Microsoft Entra token,

@@ -1,5 +1,5 @@
 """What a create's refusal (a 400 or 422) names beyond its words: the parameter and code the server gave,
-read from the SDK's exception that `calls.translate` made it from. The run tells by them a refusal of how
+read from the SDK's exception that `sdk_errors.translate` made it from. The run tells by them a refusal of how
 it asks (a streamed create, `run.submit`) from one of a row's own input."""
 
 from __future__ import annotations

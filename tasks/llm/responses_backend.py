@@ -17,9 +17,9 @@ from rowrelay.tasks.llm.calls import (
     Snapshot,
     StreamUnavailableError,
     StreamUpdate,
-    translate,
 )
 from rowrelay.tasks.llm.event_stream import EventStream
+from rowrelay.tasks.llm.sdk_errors import translate
 from rowrelay.tasks.llm.snapshots import snapshot_of
 from rowrelay.tasks.llm.wire import Wire
 from rowrelay.tasks.media_refs import ref_kind
@@ -244,7 +244,7 @@ class ResponsesBackend:
         await self._reads.close()
 
     def _translate(self, exc: openai.OpenAIError, *, creating: bool = False) -> Exception:
-        """`calls.translate`, with `refused_hint` on a refusal of our credentials (401, 403)."""
+        """`sdk_errors.translate`, with `refused_hint` on a refusal of our credentials (401, 403)."""
         translated = translate(exc, creating=creating)
         if self._refused_hint and isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
             return BackendRefusedError(f"{translated} ({self._refused_hint})")

@@ -11,7 +11,7 @@ the bytes on the wire:
   `default_query`): OpenAI's bearer key, Azure's `api-key` header and `api-version` query alike (read
   once: client.py gives every client a fixed key, never a token provider that would change them);
 - an error answer becomes the SDK's own exception, by the SDK's own status-to-class mapping, and a
-  timeout or cut connection the SDK's `APITimeoutError` or `APIConnectionError`, so `calls.translate`
+  timeout or cut connection the SDK's `APITimeoutError` or `APIConnectionError`, so `sdk_errors.translate`
   decides what each means exactly as it does for the SDK's calls; a stream's `error` event becomes
   the SDK's `APIError`, as its `AsyncStream` raises it;
 - retries are the SDK's decisions (`_should_retry`, `_calculate_retry_timeout`), taken only when the

@@ -3,7 +3,7 @@
 A server that refuses what rowrelay sends with every row, without naming it (older vLLM refusing
 `background` with no `param`; a strict server's `extra_forbidden`), refuses every row the same way: each
 failed `rejected` in turn, the run ended exit 1, and nothing said it was the server's. Named
-(`param: "background"`), the refusal stops the run at the first create (`calls.sent_with_every_row`).
+(`param: "background"`), the refusal stops the run at the first create (`sdk_errors.sent_with_every_row`).
 
 So the run also stops when its first `ALIKE` refusals are of `ALIKE` rows, say the same words, name no
 parameter, and no create of the run was taken meanwhile: the words are the server's about the run, not

@@ -443,7 +443,7 @@ def _read_as(updates: list[StreamUpdate]) -> tuple[list[StreamUpdate], int, int]
 
 
 def _name(error: Exception | None) -> str | None:
-    """The translated error, less the transport's own exception it quotes (`calls.translate`: a cut
+    """The translated error, less the transport's own exception it quotes (`sdk_errors.translate`: a cut
     connection names what httpx or aiohttp raised, which differ by design)."""
     if error is None:
         return None

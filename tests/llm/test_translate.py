@@ -29,9 +29,9 @@ from rowrelay.tasks.llm.calls import (
     RowRequest,
     StreamErrorEvent,
     StreamUnavailableError,
-    translate,
 )
 from rowrelay.tasks.llm.responses_backend import ResponsesBackend, Transport
+from rowrelay.tasks.llm.sdk_errors import translate
 from tests.support.inspection import eventually, reading
 from tests.support.raw_http import ANSWERED, backend_on
 from tests.support.scripted_replies import MESSAGE, Reply, error, proxy_page, serving

@@ -15,7 +15,7 @@ import pytest
 from rowrelay.tasks.emulator import EmulatorConfig, running_emulator
 from rowrelay.tasks.emulator.config import BackgroundRefusal
 from rowrelay.tasks.llm import BackendRefusedError, RequestRejectedError
-from rowrelay.tasks.llm.calls import translate
+from rowrelay.tasks.llm.sdk_errors import translate
 from rowrelay.tasks.run import open_session
 from rowrelay.tasks.run.refused_alike import ALIKE, RefusedAlike
 from rowrelay.tasks.state import load

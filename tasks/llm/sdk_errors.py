@@ -1,0 +1,236 @@
+"""The one place the SDK's exceptions become rowrelay's (`translate`), and what it reads of an answer to
+decide: whether a create may have started a job, whether the answer is the API's at all, what to say."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import aiohttp
+import httpx2
+import openai
+
+from rowrelay.tasks.errors import RateLimitedError, ResponseGoneError, TransientError
+from rowrelay.tasks.llm.budget import retry_after
+from rowrelay.tasks.llm.calls import (
+    BackendRefusedError,
+    MaybeSentError,
+    NotSentError,
+    NotTheApiError,
+    RequestRejectedError,
+    StreamErrorEvent,
+    StreamUnavailableError,
+)
+from rowrelay.tasks.llm.masking import mask_chain
+from rowrelay.tasks.llm.unusual_statuses import (
+    NOT_TAKEN_HERE,
+    QUOTA_WAIT,
+    ROW_TOO_LARGE,
+    not_taken_here,
+    quota_wait,
+    route_hint,
+    row_too_large,
+)
+
+_OUT_OF_CREDIT = "insufficient_quota"
+"""The code (and type) of OpenAI's 429 "You exceeded your current quota, please check your plan and
+billing details": the account has no credit left."""
+
+
+_SENT_WITH_EVERY_ROW = frozenset(
+    {
+        "model", "instructions", "max_output_tokens", "reasoning", "service_tier", "text", "background",
+        "store", "reasoning_effort", "max_completion_tokens", "max_tokens", "response_format", "temperature",
+        "tools", "tool_choice", "max_tool_calls", "top_logprobs", "logprobs", "include",
+    }
+)  # fmt: skip
+"""The create parameters (Responses and Chat Completions) a run sends the same with every row: a refusal
+naming one (`reasoning.effort`, `text.format.schema`) is the run's to fix. A row's own is its `input` (or
+`messages`); `stream` is left to the streamed create's fallback (`run.submit`)."""
+
+
+def sent_with_every_row(param: object) -> bool:
+    """Whether a 400's `param` names a create parameter every row of a run is sent with."""
+    return isinstance(param, str) and param.split(".", 1)[0].split("[", 1)[0] in _SENT_WITH_EVERY_ROW
+
+
+def translate(exc: Exception, *, creating: bool = False) -> Exception:
+    """Map an SDK exception onto rowrelay's tree (use as `raise translate(exc) from exc`). The keys its
+    request sent are masked in it (and down its chain) first: every word of the server's is read here."""
+    mask_chain(exc)
+    if isinstance(exc, openai.RateLimitError):
+        if _OUT_OF_CREDIT in (exc.code, exc.type):
+            # Also a 429, but no rate limit: waiting refills nothing, and every row would wait for ever.
+            return BackendRefusedError(
+                f"the account is out of credit (429 {_OUT_OF_CREDIT}); add credit or raise the quota in the "
+                f"plan and billing settings, then run again: {_message(exc)}"
+            )
+        if creating and _too_large(exc):
+            # Also a 429, but about this row alone: larger than the whole limit, it is refused every time it
+            # is sent, and waiting for it would hold the batch for ever. Nothing started: the row fails.
+            return RequestRejectedError(
+                "the request is larger than the server's tokens-per-minute limit, so it is never accepted "
+                f"(429): {_message(exc)}; shorten the row's input or lower --max-output-tokens"
+            )
+        wait = retry_after(exc.response.headers)
+        if creating and wait is not None and wait > QUOTA_WAIT:
+            return BackendRefusedError(quota_wait(wait, _message(exc)))
+        return RateLimitedError(f"rate limited (429): {_message(exc)}", wait)
+    if isinstance(exc, openai.NotFoundError):
+        if creating and not _from_the_api(exc):  # a web server's 404: nothing answers at this path
+            return BackendRefusedError(not_the_api(exc.request.method, str(exc.request.url), _status(exc)))
+        if not _from_the_api(exc):
+            # On a poll or a resume it says nothing of the response, which may well run: something in front
+            # of the API does not pass polls on. Read as gone, every row would be created, and paid for,
+            # again: the run stops, its rows keeping their response ids.
+            return BackendRefusedError(
+                f"{exc.request.method} {exc.request.url} was answered {_status(exc)}, which is not the "
+                "API's answer: something in front of the API (a gateway, a proxy) does not pass polls on, "
+                "so rowrelay cannot see the responses it made, and each row would be created, and paid "
+                "for, again; rows keep their response ids"
+            )
+        if creating:
+            return BackendRefusedError(f"the server has no such endpoint or model (404): {_message(exc)}")
+        return ResponseGoneError(f"the server no longer holds this response (404): {_message(exc)}")
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        return BackendRefusedError(f"the server refused our credentials: {_message(exc)}")
+    if isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
+        param = getattr(exc, "param", None)
+        if param == "stream" and not creating:  # a create's refusal is the row's
+            return StreamUnavailableError(_message(exc))
+        if creating and sent_with_every_row(param):
+            # Every row would be refused the same: stop the run (nothing started) rather than fail them all.
+            return BackendRefusedError(
+                f"every create is refused for its {param} ({exc.status_code}): {_message(exc)}"
+            )
+        return RequestRejectedError(f"request rejected ({exc.status_code}): {_message(exc)}")
+    if isinstance(exc, openai.APIStatusError):
+        if creating and exc.status_code == ROW_TOO_LARGE:
+            return RequestRejectedError(row_too_large(exc))
+        if creating and exc.status_code in NOT_TAKEN_HERE:
+            return BackendRefusedError(not_taken_here(exc))
+        if creating and may_have_started(exc):
+            return MaybeSentError(
+                f"server error ({exc.status_code}) from {_answered_by(exc)}: the job may have started"
+            )
+        return TransientError(f"server error ({exc.status_code}): {_message(exc)}")
+    if isinstance(exc, openai.APIConnectionError):  # APITimeoutError too
+        # A create that never had a connection sent nothing: no job can exist, nothing is spent on it.
+        unsent = never_connected(exc)
+        maybe = (NotSentError if unsent else MaybeSentError) if creating else TransientError
+        if isinstance(exc, openai.APITimeoutError):
+            if unsent:
+                return maybe("timed out connecting")
+            # A create waits for its answer as long as the timeout allows: one that answers only once its
+            # response has ended (no background mode, a proxy buffering the stream) is cut and paid again.
+            return maybe(_TIMED_OUT + (_TIMEOUT_HINT if creating else ""))
+        # The SDK's text is always "Connection error."; what went wrong (refused, reset, DNS) is its cause.
+        cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ is not None else ""
+        return maybe(f"connection problem: {exc}{cause}")
+    if isinstance(exc, openai.APIResponseValidationError):  # a success whose body is not the API's
+        said = not_the_api(exc.request.method, str(exc.request.url), _status(exc))
+        return NotTheApiError(said) if creating else TransientError(said)
+    if isinstance(exc, openai.APIError):
+        # Raised mid-stream for an `error` event (the nested shape production sends). Before any event
+        # named the response, the create's stream failed after the server accepted it.
+        if creating:
+            return MaybeSentError(f"the create's stream failed before naming the response: {exc.message}")
+        return StreamErrorEvent(f"stream error event: {exc.message}")
+    return exc
+
+
+_TIMED_OUT = "the request timed out"
+_TIMEOUT_HINT = (
+    " (ROWRELAY_REQUEST_TIMEOUT, 60 s by default: a server that answers a create only once its response"
+    " has ended needs more)"
+)
+
+
+def _too_large(exc: openai.RateLimitError) -> bool:
+    """OpenAI's 429 for a request over the whole per-minute limit: "Request too large for gpt-4o in
+    organization org-... on tokens per min (TPM): Limit 30000, Requested 36278. The input or output
+    tokens must be reduced in order to run successfully." (`rate_limit_exceeded`, like a passing limit)."""
+    return _message(exc).lower().startswith("request too large")
+
+
+def not_the_api(method: str, url: str, answered: str) -> str:
+    """What a success that is not the API's answer was, and what to check, in one line."""
+    return f"{method} {url} was answered {answered}, which is not the API's answer: {route_hint(url)}"
+
+
+def _status(exc: openai.APIStatusError | openai.APIResponseValidationError) -> str:
+    """An answer's status, content type and the start of its body: what it was, for its error."""
+    kind = content_type(exc.response.headers) or "no content type"
+    return f"{exc.response.status_code} ({kind}: {excerpt(exc.body)})"
+
+
+def content_type(headers: Mapping[str, str]) -> str:
+    """An answer's media type, without its parameters (`; charset=...`), in lower case as it compares."""
+    return headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+EXCERPT = 100
+"""Characters of an answer that is not the API's quoted in its error: enough to tell a web server's page."""
+
+
+def excerpt(body: object) -> str:
+    """The start of an answer's body, on one line."""
+    flat = " ".join((body if isinstance(body, str) else repr(body)).split())
+    return flat if len(flat) <= EXCERPT else flat[:EXCERPT] + "..."
+
+
+_CONNECTING = (
+    aiohttp.ClientConnectorError,  # refused, no such host, TLS handshake (lean transport)
+    aiohttp.ConnectionTimeoutError,  # the connect, or the wait for a pooled connection
+    httpx2.ConnectError,  # the SDK's own transport: the same, in its terms
+    httpx2.ConnectTimeout,
+    httpx2.PoolTimeout,
+)
+
+
+def never_connected(exc: openai.APIConnectionError) -> bool:
+    """Whether the request failed before it had a connection to go out on: refused, no such host, a TLS
+    handshake, a connect or pool timeout. Not one byte of it was written, so no job can exist. A reused
+    connection the server had closed fails later (a reset, a disconnect): that create may have arrived."""
+    return isinstance(exc.__cause__, _CONNECTING)
+
+
+GATEWAY_STATUSES: frozenset[int] = frozenset({502, 504})
+"""Answers only a proxy gives (bad gateway, gateway timeout): the API behind it got the create, or may
+have, and may be running its job."""
+
+
+def may_have_started(exc: openai.APIStatusError) -> bool:
+    """Whether a 5xx answer to a create leaves a job that may exist: the one decision, per status and body.
+
+    502 and 504 always may (see GATEWAY_STATUSES). A 500 or 503 (or any other 5xx) carrying the API's own
+    JSON error envelope (`{"error": {...}}`) was written by the API itself, which refuses a create before
+    making its response object (OpenAI: 500 "server had an error", 503 "overloaded"; Azure OpenAI and
+    compatible servers answer the same way): nothing started. The same statuses without the envelope
+    (an HTML or plain-text page) come from a load balancer or proxy in front of the API, which may have
+    passed the create on: they may have started a job.
+    """
+    if exc.status_code < 500:
+        return False
+    return exc.status_code in GATEWAY_STATUSES or not _from_the_api(exc)
+
+
+def _from_the_api(exc: openai.APIStatusError) -> bool:
+    # The SDK hands over the envelope's inner object (`{"message", "type", "code", "param"}`); a proxy's
+    # page is a string, and a proxy's JSON (`{"statusCode": 500, "message": ...}`) has no type or code.
+    body = exc.body
+    return (
+        isinstance(body, dict) and isinstance(body.get("message"), str) and ("type" in body or "code" in body)
+    )
+
+
+def _answered_by(exc: openai.APIStatusError) -> str:
+    return "the API" if _from_the_api(exc) else "a gateway (not the API's error format)"
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+    return exc.message
