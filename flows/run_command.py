@@ -215,3 +215,5 @@ def _precheck(request: BatchRequest) -> PreparedInput:
         fail(f"{exc}; wait for that run to end (or stop it), then run the same command to resume")
     except UsageError as exc:
         fail(str(exc))
+    except StateError as exc:  # a state file or folder this user may not read, say: it ended in a traceback
+        fail(str(exc))

@@ -10,6 +10,7 @@ RowrelayError
     │   └── MissingExtraError    a feature needs an optional extra that is not installed
     ├── StateError          the state table is damaged, locked or from an unknown schema
     │   ├── LeaseHeldError  another live runner holds the batch
+    │   ├── StateAccessError     a file of the table this user may not read (it may be whole)
     │   ├── DamagedFileError     a file of the state table is torn or unreadable (`path` names it)
     │   │   ├── CorruptSegmentError  a segment or snapshot is torn or not a state file
     │   │   └── MissingVersionsError versions of the table no file holds (a file deleted or lost)
@@ -114,6 +115,19 @@ class DamagedFileError(StateError):
 
     def __init__(self, path: str, reason: str) -> None:
         super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class StateAccessError(StateError):
+    """A file or folder of the state table this user may not read (`path`): its content may be whole, so
+    it is never taken for damage, skipped, or moved aside by `rowrelay repair`."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(
+            f"cannot read {path}: {reason}; nothing was changed: let this user read the batch's folder (or "
+            "run as the user who owns it), then try again"
+        )
         self.path = path
         self.reason = reason
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from rowrelay.tasks.durable import create_exclusive, make_dirs_durable, writable_problem
 from rowrelay.tasks.errors import StateError
-from rowrelay.tasks.state.files import BATCH_FILE
+from rowrelay.tasks.state.files import BATCH_FILE, reading
 from rowrelay.tasks.state.schema import SCHEMA_VERSION, to_datetime
 
 
@@ -33,7 +33,8 @@ def state_directory_problem(directory: Path) -> str | None:
 def read_batch(directory: Path) -> dict[str, Any] | None:
     path = directory / BATCH_FILE
     try:
-        data: dict[str, Any] = json.loads(path.read_bytes())
+        with reading(path):
+            data: dict[str, Any] = json.loads(path.read_bytes())
     except FileNotFoundError:
         return None
     except ValueError as exc:

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from rowrelay.tasks.durable import fsync_dir, make_dirs_durable
 from rowrelay.tasks.errors import DamagedFileError, MissingVersionsError
 from rowrelay.tasks.records import ROW_STATUSES
+from rowrelay.tasks.state.batch import read_batch
 from rowrelay.tasks.state.files import DAMAGED
 from rowrelay.tasks.state.repair import Version
 from rowrelay.tasks.state.run_record import read_run_record
@@ -60,8 +61,10 @@ class Scan:
 def scan(directory: Path) -> Scan:
     """Read every state file of the batch at `directory`, setting damaged ones (and `run.json`) apart.
 
-    A file from a newer rowrelay is not damage: its `StateError` passes through (upgrade instead).
+    A file from a newer rowrelay is not damage, nor one this user may not read: their `StateError` passes
+    through (upgrade, or read as its owner, instead).
     """
+    read_batch(directory)  # one this user may not read is no damage: its `StateAccessError` passes through
     remaining, _files, skipped = read_latest(directory, skip_corrupt=True)
     missing = [gap for exc in skipped if isinstance(exc, MissingVersionsError) for gap in exc.missing]
     damaged = [

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rowrelay.tasks.durable import temp_target
-from rowrelay.tasks.errors import StateWriteError
+from rowrelay.tasks.errors import StateAccessError, StateWriteError
 
 SEGMENTS = "segments"
 SNAPSHOTS = "snapshots"
@@ -62,7 +62,7 @@ def list_state_files(directory: Path) -> list[StateFile]:
         folder = directory / sub
         if not folder.is_dir():
             continue
-        for entry in os.scandir(folder):
+        for entry in entries(folder):
             match = _NAME.match(entry.name)
             if match is not None:
                 found.append(
@@ -79,7 +79,7 @@ def remove_own_temps(directory: Path, writer: str) -> list[Path]:
         folder = directory / sub
         if not folder.is_dir():
             continue
-        for entry in os.scandir(folder):
+        for entry in entries(folder):
             target = temp_target(entry.name)
             final = target and _NAME.match(target)
             if final and final["writer"] == writer:
@@ -92,6 +92,23 @@ def named(path: Path) -> tuple[str, int] | None:
     """(writer, version) from a state file's name, or None if it is not named as one."""
     match = _NAME.match(path.name)
     return None if match is None else (match["writer"], int(match["version"]))
+
+
+def entries(folder: Path) -> list[os.DirEntry[str]]:
+    """What a folder of the batch holds; `StateAccessError` naming it if this user may not list it."""
+    with reading(folder):
+        return list(os.scandir(folder))
+
+
+@contextlib.contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """A read of `path` in the batch folder: one refused for lack of permission is `StateAccessError`
+    naming it, never damage (the file may be whole: a repair would have moved it aside, its rows' latest
+    versions with it)."""
+    try:
+        yield
+    except PermissionError as exc:
+        raise StateAccessError(str(path), "permission denied") from exc
 
 
 def version_in_name(path: Path) -> int:

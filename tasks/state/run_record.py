@@ -18,7 +18,7 @@ from typing import Any
 
 from rowrelay.tasks.durable import atomic_write_bytes
 from rowrelay.tasks.errors import DamagedFileError
-from rowrelay.tasks.state.files import RUN_FILE, writing
+from rowrelay.tasks.state.files import RUN_FILE, reading, writing
 
 __all__ = ["RunRecord", "read_run_record", "write_run_record"]
 
@@ -85,7 +85,8 @@ def read_run_record(directory: Path) -> RunRecord | None:
     """The last run's record, or None if no run got that far; `StateError` naming the file if damaged."""
     path = directory / RUN_FILE
     try:
-        data: Any = json.loads(path.read_bytes())
+        with reading(path):  # a record this user may not read is whole: not damage, never set aside
+            data: Any = json.loads(path.read_bytes())
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:

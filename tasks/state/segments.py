@@ -22,8 +22,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rowrelay.tasks.durable import atomic_write
-from rowrelay.tasks.errors import CorruptSegmentError, DamagedFileError, StateError
-from rowrelay.tasks.state.files import SEGMENTS, SNAPSHOTS, StateFile, named, writing
+from rowrelay.tasks.errors import CorruptSegmentError, DamagedFileError, StateAccessError, StateError
+from rowrelay.tasks.state.files import SEGMENTS, SNAPSHOTS, StateFile, named, reading, writing
 from rowrelay.tasks.state.invariants import row_problem
 from rowrelay.tasks.state.migrations import migrate, retyped
 from rowrelay.tasks.state.schema import ROWS_KEY, SCHEMA_VERSION_KEY, empty_table
@@ -135,8 +135,9 @@ def _schema_version(parquet: pq.ParquetFile, path: Path) -> int:
 def _named_if_damaged(path: Path) -> Iterator[None]:
     """What Arrow or the file system raise about a damaged file, as `CorruptSegmentError` naming it."""
     try:
-        yield
-    except (FileNotFoundError, CorruptSegmentError):
+        with reading(path):
+            yield
+    except (FileNotFoundError, CorruptSegmentError, StateAccessError):
         raise
     except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
         raise CorruptSegmentError(

@@ -28,14 +28,21 @@ second listing, made after the first, misses it too (`whole_listing`).
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from rowrelay.tasks.durable import atomic_write_bytes, make_dirs_durable
 from rowrelay.tasks.errors import MissingVersionsError
-from rowrelay.tasks.state.files import DAMAGED, SEGMENTS, SNAPSHOTS, StateFile, list_state_files, writing
+from rowrelay.tasks.state.files import (
+    DAMAGED,
+    SEGMENTS,
+    SNAPSHOTS,
+    StateFile,
+    entries,
+    list_state_files,
+    writing,
+)
 
 __all__ = ["Gap", "accept", "gaps_of", "missing_error", "said", "whole_listing"]
 
@@ -100,7 +107,7 @@ def _set_aside(directory: Path) -> tuple[set[int], int]:
 def _names(folder: Path) -> list[str]:
     if not folder.is_dir():  # nothing ever set aside: the usual case
         return []
-    return [entry.name for entry in os.scandir(folder)]
+    return [entry.name for entry in entries(folder)]
 
 
 def _common(one: list[Gap], other: list[Gap]) -> list[Gap]:
