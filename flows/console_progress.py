@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,6 +24,7 @@ from rich.table import Column, Table
 from rowrelay.tasks.records import NOT_COMPLETED, RETRY_BY_DEFAULT, rows, usd
 from rowrelay.tasks.run import Progress as RunProgress
 from rowrelay.tasks.run import RunCounters
+from rowrelay.tasks.run.holding import HeldProgress
 
 Sink = Callable[[RunProgress], None]
 
@@ -84,7 +86,7 @@ def lines(
 
 def _describer(clock: Callable[[], float]) -> Callable[[RunProgress], str]:
     """What a progress update says besides the row count: failed, in flight, this run's rate, money,
-    and what is being retried (`_troubles`)."""
+    what is being retried (`_troubles`) and what holds the run's calls back (`_holds`)."""
     # The rate is measured from the first update seen: rows a resumed batch had ended before are not this
     # run's throughput.
     first: list[tuple[float, int]] = []
@@ -106,7 +108,7 @@ def _describer(clock: Callable[[], float]) -> Callable[[RunProgress], str]:
             if update.counts.get(status)
         )
         told = f"failed {failed}{apart}  in flight {update.in_flight}  {rate:.1f} rows/s{money(update)}"
-        return told + troubles(update.counters)
+        return told + troubles(update.counters) + _holds(update)
 
     return describe
 
@@ -133,6 +135,22 @@ def _troubles(clock: Callable[[], float]) -> Callable[[RunCounters], str]:
         return told
 
     return troubles
+
+
+def _holds(update: RunProgress) -> str:
+    """`  creates paused 4:12 (429 retry-after)`, `  polls paused 0:30 (429, backing off)`, `  creates
+    wait 0:42 for the token budget (--tpm)`, while something holds the run's calls back: without it a
+    300 s retry-after on polls read `in flight 20  0.0 rows/s` for four minutes."""
+    told = ""
+    for hold in update.held if isinstance(update, HeldProgress) else ():
+        minutes, seconds = divmod(math.ceil(hold.seconds), 60)
+        left = f"{minutes}:{seconds:02d}"
+        if hold.by in ("creates", "polls"):
+            told += f"  {hold.by} paused {left} ({hold.why})"
+        else:
+            budget = "token" if hold.by == "tokens" else "request"
+            told += f"  creates wait {left} for the {budget} budget ({hold.why})"
+    return told
 
 
 def _shortened(text: str, chars: int = 100) -> str:

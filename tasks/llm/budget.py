@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from aiolimiter import AsyncLimiter
 
 from rowrelay.tasks.llm.bank import POLL_BURST_SECONDS, Limits
+from rowrelay.tasks.llm.holds import Hold, Pauses
 from rowrelay.tasks.llm.limit_headers import retry_after as retry_after  # where calls.py reads it
 from rowrelay.tasks.llm.limit_headers import shown, wait_for_room
 from rowrelay.tasks.llm.pacing import LearnedPace, even_bucket
@@ -100,8 +101,7 @@ class RateBudget:
     """Stream mode: its polls are stream resumes and cancels only, so streaming is no way out of the poll
     budget (what the run says when polls wait on it)."""
     throttled: int = 0
-    _creates_paused_until: float = 0.0
-    _polls_paused_until: float = 0.0
+    _pauses: Pauses = field(init=False, default_factory=Pauses)
     _said_over: bool = False
     _said_polls_bind: bool = False
     _polls_long_since: float = -math.inf
@@ -158,11 +158,12 @@ class RateBudget:
 
     async def _gate(self, poll: bool) -> None:
         # Not an Event: the deadline can move later while we sleep, so re-check after waking.
-        while (wait := self._paused_until(poll) - self._now()) > 0:  # noqa: ASYNC110
+        while (wait := self._pauses.until(poll) - self._now()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(wait)
 
-    def _paused_until(self, poll: bool) -> float:
-        return self._polls_paused_until if poll else self._creates_paused_until
+    def held(self) -> tuple[Hold, ...]:
+        """What holds calls back now, for the progress line (`holds.py`)."""
+        return self._pauses.held(self._now())
 
     async def acquire_create(self, prompt_tokens: int) -> None:
         """Wait until a create of a `prompt_tokens` prompt fits the request and token budgets, and no
@@ -186,11 +187,14 @@ class RateBudget:
             tokens = self.estimate(prompt_tokens)
             while True:
                 now = self._now()
-                due = max(self._creates_paused_until, self._requests.due(now), self._tokens.due(now, tokens))
+                requests, tokens_due = self._requests.due(now), self._tokens.due(now, tokens)
+                due = max(self._pauses.until(poll=False), requests, tokens_due)
                 if due <= now:
                     break
+                self._pauses.front(due, "tokens" if tokens_due >= requests else "requests")
                 # Looked at again after waking: a pause may have begun, or moved later, meanwhile.
                 await asyncio.sleep(due - now)
+            self._pauses.front(None)
             self._requests.take(now)
             self._tokens.take(now, tokens)
 
@@ -238,8 +242,8 @@ class RateBudget:
             "" if self.streaming else ", or use --mode stream",
         )
 
-    def pause(self, seconds: float, *, poll: bool = False) -> None:
-        """Hold creates (or, with `poll`, polls and resumes) for `seconds`."""
+    def pause(self, seconds: float, why: str, *, poll: bool = False) -> None:
+        """Hold creates (or, with `poll`, polls and resumes) for `seconds`, for the reason `why`."""
         until = self._now() + max(0.0, seconds)
         if self.shared is not None:  # every worker waits it out, not only this one
             report = asyncio.get_running_loop().create_task(
@@ -247,10 +251,7 @@ class RateBudget:
             )
             self._reports.add(report)  # the loop holds tasks only weakly
             report.add_done_callback(self._reports.discard)
-        if poll:
-            self._polls_paused_until = max(self._polls_paused_until, until)
-        else:
-            self._creates_paused_until = max(self._creates_paused_until, until)
+        self._pauses.extend(poll, until, why)
 
     def on_rate_limited(self, wait: float | None, *, poll: bool = False) -> None:
         """A 429 pauses the kind of call that earned it, for the server's retry-after; a create's 429
@@ -267,8 +268,9 @@ class RateBudget:
             self._requests.on_rate_limited()
             self._tokens.on_rate_limited()
         if wait is None or wait <= 0:
-            wait = self._backoff(poll)
-        self.pause(wait, poll=poll)
+            self.pause(self._backoff(poll), "429, backing off", poll=poll)
+        else:
+            self.pause(wait, "429 retry-after", poll=poll)
 
     def _backoff(self, poll: bool) -> float:
         now = self._now()
@@ -301,4 +303,4 @@ class RateBudget:
             wait = wait_for_room(headers, unit, needed)
             if wait > 0:
                 pace.spent(now, remaining)
-                self.pause(wait)
+                self.pause(wait, f"x-ratelimit: {unit} spent")

@@ -21,6 +21,7 @@ from rowrelay.tasks.media_refs import Attachment
 from rowrelay.tasks.records import RowStatus
 from rowrelay.tasks.run.context import RowContext, RunCounters
 from rowrelay.tasks.run.driver import RowDriver
+from rowrelay.tasks.run.holding import telling_holds
 from rowrelay.tasks.run.plan import RowPolicy
 from rowrelay.tasks.run.runner import BatchRunner, Progress
 from rowrelay.tasks.run.spend import Spend, spent_so_far
@@ -132,7 +133,8 @@ def open_session(
     if counters is not None:
         context.counters = counters
     driver = RowDriver(context)
-    runner = BatchRunner(driver, progress=progress, checkpoint_interval=settings.checkpoint_interval)
+    told = None if progress is None else telling_holds(progress, budget)
+    runner = BatchRunner(driver, progress=told, checkpoint_interval=settings.checkpoint_interval)
     return Session(backend, budget, driver, runner)
 
 

@@ -7,8 +7,10 @@ import io
 from rich.console import Console
 
 from rowrelay.flows.console_progress import bar, lines
+from rowrelay.tasks.llm.holds import Hold
 from rowrelay.tasks.records import RowStatus
 from rowrelay.tasks.run import Progress, RunCounters
+from rowrelay.tasks.run.holding import HeldProgress
 from tests.support.state import FakeClock
 
 
@@ -71,6 +73,28 @@ def test_429s_and_errors_being_retried_are_on_the_line_until_they_have_stopped_f
         f"  retrying 5 errors {last}",  # no 429 for 30 s: gone from the line; errors still coming
         "",  # neither for 30 s
         "",
+    ]
+
+
+def test_the_line_says_while_calls_are_held_back_by_what_and_for_how_long() -> None:
+    """A 300 s retry-after on polls read `in flight 20  0.0 rows/s` for four minutes, and a row's minute of
+    token payback `in flight 0  0.0 rows/s`: nothing said the run was waiting, on what, or how long."""
+    out = io.StringIO()
+    sink = lines(Console(file=out, width=400), clock=FakeClock(0.0), every=0.0)
+    held = (
+        Hold("creates", 251.2, "429 retry-after"),
+        Hold("polls", 30.0, "429, backing off"),
+        Hold("tokens", 41.5, "--tpm"),
+    )
+    sink(HeldProgress({"queued": 20}, 20, 60.0, RunCounters(), held=held))
+    sink(HeldProgress({"queued": 20}, 20, 61.0, RunCounters(), held=(Hold("requests", 3.0, "--rpm"),)))
+    sink(HeldProgress({"completed": 20}, 20, 62.0, RunCounters()))
+    tails = [line.split("rows/s")[1].rsplit("  ", 1)[0] for line in out.getvalue().splitlines()]
+    assert tails == [
+        "  creates paused 4:12 (429 retry-after)  polls paused 0:30 (429, backing off)"
+        "  creates wait 0:42 for the token budget (--tpm)",
+        "  creates wait 0:03 for the request budget (--rpm)",
+        "",  # nothing holds them any more
     ]
 
 

@@ -22,6 +22,7 @@ from rowrelay.tasks.llm.budget import (
     OutputEstimate,
     RateBudget,
 )
+from rowrelay.tasks.llm.holds import Hold
 from rowrelay.tasks.llm.limit_headers import parse_duration, refill_wait, retry_after
 from tests.support.budgets import answers_midway
 from tests.support.virtual_time import run_in_virtual_time
@@ -679,3 +680,29 @@ def test_slots_bind_when_the_bucket_is_full_again_by_the_time_a_row_may_end() ->
         )
 
     assert run_in_virtual_time(main) == (False, False, True)
+
+
+def test_what_holds_the_calls_back_is_told_with_why_and_how_long() -> None:
+    async def main() -> list[tuple[Hold, ...]]:
+        budget = _budget(tpm=600, output=0)  # 10 tokens a second
+        told = [budget.held()]
+        budget.on_rate_limited(300.0, poll=True)  # polls: a 429's retry-after
+        budget.on_rate_limited(None)  # creates: a 429 naming no wait
+        told.append(budget.held())
+        await asyncio.sleep(1.0)
+        await budget.acquire_create(600)  # a minute of tokens: the next create waits for them (till 61 s)
+        waiting = asyncio.create_task(budget.acquire_create(10))
+        await asyncio.sleep(0.5)
+        told.append(budget.held())
+        await waiting
+        told.append(budget.held())
+        return told
+
+    nothing, paused, for_tokens, tokens_paid = run_in_virtual_time(main)
+    assert nothing == ()
+    assert paused == (Hold("creates", 1.0, "429, backing off"), Hold("polls", 300.0, "429 retry-after"))
+    assert for_tokens == (
+        Hold("polls", pytest.approx(298.5), "429 retry-after"),  # type: ignore[arg-type]
+        Hold("tokens", pytest.approx(59.5), "--tpm"),  # type: ignore[arg-type]
+    )
+    assert tokens_paid == (Hold("polls", pytest.approx(239.0), "429 retry-after"),)  # type: ignore[arg-type]
