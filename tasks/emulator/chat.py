@@ -21,15 +21,11 @@ from rowrelay.tasks.emulator.jobs import Job
 from rowrelay.tasks.emulator.logprobs import choice_logprobs
 from rowrelay.tasks.emulator.model import Plan
 from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, error_body, served_tier
+from rowrelay.tasks.emulator.refusals import BadRequest
 from rowrelay.tasks.emulator.replies import model_not_found
 from rowrelay.tasks.emulator.service import Emulator, RateLimited
 from rowrelay.tasks.emulator.structured import json_format
-from rowrelay.tasks.emulator.validation import (
-    BadRequest,
-    check_chat_logprobs,
-    check_effort,
-    check_temperature,
-)
+from rowrelay.tasks.emulator.validation import check_chat
 
 
 def _error(status: int, message: str, type_: str, param: str | None = None, **extra: str) -> Response:
@@ -50,16 +46,10 @@ async def create(request: Request, emu: Emulator) -> Response:
         return _error(
             400, f"We could not parse the JSON body of your request: {exc}", "invalid_request_error"
         )
-    if not isinstance(body, dict) or not isinstance(body.get("model"), str):
-        return _error(400, "Missing required parameter: 'model'.", "invalid_request_error", "model")
-    if not isinstance(body.get("messages"), list) or not body["messages"]:
-        return _error(400, "Missing required parameter: 'messages'.", "invalid_request_error", "messages")
     try:
+        body = check_chat(body)
         check_chat_tools(body)
         json_format(body, "chat")
-        check_effort(body["model"], body.get("reasoning_effort"), "reasoning_effort")
-        check_temperature(body["model"], body.get("temperature"))
-        check_chat_logprobs(body["model"], body.get("logprobs"), body.get("top_logprobs"))
         check_parts(body, "chat")
         check_context(body, "chat")  # last: the request is well-formed, only too long
     except BadRequest as exc:

@@ -26,7 +26,7 @@ from rowrelay.tasks.emulator.images import (
     parse_data_url,
     unreachable,
 )
-from rowrelay.tasks.emulator.validation import (
+from rowrelay.tasks.emulator.refusals import (
     BadRequest,
     check_choice,
     check_typed_object,

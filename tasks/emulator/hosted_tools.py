@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from rowrelay.tasks.emulator.validation import (
+from rowrelay.tasks.emulator.refusals import (
     BadRequest,
     check_typed_object,
     invalid_type,

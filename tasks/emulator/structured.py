@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 import orjson
 
+from rowrelay.tasks.emulator.refusals import BadRequest
 from rowrelay.tasks.emulator.schema_values import Draw, draw_value, resolve
-from rowrelay.tasks.emulator.validation import BadRequest
 
 Route = Literal["responses", "chat"]
 Mangle = Literal["broken", "mismatch"]

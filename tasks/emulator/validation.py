@@ -1,11 +1,28 @@
-"""Checks on create requests, answered with OpenAI's 400 `invalid_request_error` wording."""
+"""Checks on create requests, answered with OpenAI's 400 `invalid_request_error` wording.
+
+`check_create` (the Responses API and its Azure routes) and `check_chat` (Chat Completions) decide the
+order a request's faults are reported in, as the service reports them: a missing model first, then a
+parameter the route does not know (parameters.py), then each field (fields.py, and the model-dependent
+ones here: reasoning, temperature, logprobs).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
+from rowrelay.tasks.emulator import fields
+from rowrelay.tasks.emulator.parameters import check_known
 from rowrelay.tasks.emulator.reasoning import EFFORTS, SUMMARIES, allowed_efforts, is_reasoning_model
+from rowrelay.tasks.emulator.refusals import (
+    BadRequest,
+    check_choice,
+    check_enum,
+    check_range,
+    invalid_type,
+    unsupported,
+)
+
+__all__ = ["BadRequest", "check_chat", "check_create", "check_tool_outputs", "truthy"]
 
 SERVICE_TIERS = ("auto", "default", "flex", "scale", "priority")
 """What a create's `service_tier` may ask for (the spec's `ServiceTier`)."""
@@ -15,51 +32,69 @@ TOP_LOGPROBS = (0, 20)
 """The least and the greatest `top_logprobs` the spec allows."""
 
 
-@dataclass(slots=True)
-class BadRequest(Exception):
-    message: str
-    param: str | None = None
-    code: str | None = None
-
-
 def truthy(value: str | None) -> bool:
     return value is not None and value.lower() in ("true", "1", "yes")
 
 
 def check_create(body: Any, store_policy: str) -> None:
-    """Refuse what OpenAI refuses; unknown fields are accepted, as the real API does."""
+    """Refuse what OpenAI refuses, a parameter it does not know included, in the order it reports them
+    (the order of production bodies for requests with two faults)."""
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object.")
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise BadRequest("Missing required parameter: 'model'.", "model", "missing_required_parameter")
-    value = body.get("input")
-    if value is not None and not isinstance(value, (str, list)):
-        raise BadRequest("Invalid type for 'input': expected a string or an array.", "input")
-    for flag in ("background", "stream", "store"):
-        if body.get(flag) is not None and not isinstance(body[flag], bool):
-            raise BadRequest(f"Invalid type for '{flag}': expected a boolean.", flag)
+    check_known(body, "responses")
+    fields.check_input(body.get("input"))
+    fields.check_include(body.get("include"))
+    _check_metadata(body.get("metadata"))
+    fields.check_text_format(body.get("text"))
+    check_temperature(model, body.get("temperature"))
+    fields.check_top_p(body.get("top_p"))
+    fields.check_flag(body, "parallel_tool_calls")
+    fields.check_tool_choice(body.get("tool_choice"), "responses")
+    fields.check_flag(body, "stream")
+    fields.check_object(body, "stream_options")
+    fields.check_flag(body, "background")
+    fields.check_max_output_tokens(body.get("max_output_tokens"))
+    _check_reasoning(model, body.get("reasoning"))
+    fields.check_truncation(body.get("truncation"))
+    fields.check_instructions(body.get("instructions"))
+    fields.check_flag(body, "store")
+    check_enum(body.get("service_tier"), "service_tier", SERVICE_TIERS)
+    check_top_logprobs(model, body.get("top_logprobs"))
     if body.get("background") is True and body.get("store") is False and store_policy == "legacy":
         raise BadRequest("Background mode requires store=true.", "store")
-    limit = body.get("max_output_tokens")
-    if limit is not None and (not isinstance(limit, int) or limit < 16):
+
+
+def check_chat(body: Any) -> dict[str, Any]:
+    """Refuse a chat completion as OpenAI does, in its order; returns the body. Its tools, format schema,
+    content parts and length are checked after (chat.py), as on the Responses route."""
+    if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+        raise BadRequest("Missing required parameter: 'model'.", "model")
+    model: str = body["model"]
+    if body.get("messages") is None:
+        raise BadRequest("Missing required parameter: 'messages'.", "messages", "missing_required_parameter")
+    check_known(body, "chat")
+    fields.check_messages(body["messages"])
+    fields.check_flag(body, "parallel_tool_calls")
+    fields.check_tool_choice(body.get("tool_choice"), "chat")
+    if body.get("max_tokens") is not None and is_reasoning_model(model):
         raise BadRequest(
-            "Invalid 'max_output_tokens': integer below minimum value. "
-            f"Expected a value >= 16, but got {limit} instead.",
-            "max_output_tokens",
-            "integer_below_min_value",
+            "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead.",
+            "max_tokens",
+            "unsupported_parameter",
         )
-    _check_metadata(body.get("metadata"))
-    tier = body.get("service_tier")
-    if tier is not None and tier not in SERVICE_TIERS:
-        raise BadRequest(
-            f"Invalid value: {tier!r}. Supported values are: {listed(SERVICE_TIERS)}.",
-            "service_tier",
-            "invalid_value",
-        )
-    _check_reasoning(model, body.get("reasoning"))
+    fields.check_flag(body, "stream")
+    fields.check_object(body, "stream_options")
+    fields.check_flag(body, "store")
+    fields.check_response_format(body.get("response_format"))
+    check_effort(model, body.get("reasoning_effort"), "reasoning_effort")
     check_temperature(model, body.get("temperature"))
-    check_top_logprobs(model, body.get("top_logprobs"))
+    fields.check_top_p(body.get("top_p"))
+    check_chat_logprobs(model, body.get("logprobs"), body.get("top_logprobs"))
+    return body
 
 
 def _check_reasoning(model: str, reasoning: Any) -> None:
@@ -83,29 +118,6 @@ def _check_summary(model: str, summary: Any) -> None:
     check_choice(summary, "reasoning.summary", SUMMARIES, SUMMARIES if is_reasoning_model(model) else ())
 
 
-def check_choice(value: Any, param: str, known: tuple[str, ...], allowed: tuple[str, ...]) -> None:
-    """Refuse a string field outside the spec's `known` values, or outside those the model takes
-    (`allowed`; none: the model takes no such field), in the service's words and order. Null asks for
-    the default, which every model accepts."""
-    if value is None:
-        return
-    if not isinstance(value, str):
-        raise invalid_type(param, "a string", value)
-    if value not in known:
-        raise BadRequest(
-            f"Invalid value: {value!r}. Supported values are: {listed(known)}.", param, "invalid_value"
-        )
-    if not allowed:
-        raise unsupported(param)
-    if value not in allowed:
-        raise BadRequest(
-            f"Unsupported value: '{param}' does not support {value!r} with this model. "
-            f"Supported values are: {listed(allowed)}.",
-            param,
-            "unsupported_value",
-        )
-
-
 def check_temperature(model: str, temperature: Any) -> None:
     """Refuse a `temperature` that is not a number from 0 to 2, or not the default on a reasoning model
     (it samples at the default only), in the service's words: the same field and wording on the
@@ -121,27 +133,6 @@ def check_temperature(model: str, temperature: Any) -> None:
             "Only the default (1) value is supported.",
             "temperature",
             "unsupported_value",
-        )
-
-
-def check_range(param: str, value: float, bounds: tuple[int, int], kind: str) -> None:
-    """Refuse a number outside `bounds` in the service's words, its `kind` (`decimal`, `integer`) named:
-    "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got 2.5 instead."
-    The number is shown as sent (`3`, `2.5`): Python's repr of the parsed JSON value."""
-    low, high = bounds
-    if value < low:
-        raise BadRequest(
-            f"Invalid '{param}': {kind} below minimum value. Expected a value >= {low}, but got {value!r} "
-            "instead.",
-            param,
-            f"{kind}_below_min_value",
-        )
-    if value > high:
-        raise BadRequest(
-            f"Invalid '{param}': {kind} above maximum value. Expected a value <= {high}, but got {value!r} "
-            "instead.",
-            param,
-            f"{kind}_above_max_value",
         )
 
 
@@ -173,55 +164,6 @@ def check_chat_logprobs(model: str, logprobs: Any, top: Any) -> None:
         raise BadRequest(
             "The 'top_logprobs' parameter is only allowed when 'logprobs' is enabled.", "top_logprobs"
         )
-
-
-def unsupported(param: str) -> BadRequest:
-    """The service's 400 for a field the model does not take at all."""
-    return BadRequest(
-        f"Unsupported parameter: '{param}' is not supported with this model.", param, "unsupported_parameter"
-    )
-
-
-def check_typed_object(value: Any, where: str, types: tuple[str, ...]) -> dict[str, Any]:
-    """An object with a `type` among `types` (a tool, a content part), refused as the service words it."""
-    if not isinstance(value, dict):
-        raise invalid_type(where, "an object", value)
-    if value.get("type") is None:
-        missing(f"{where}.type")
-    check_choice(value["type"], f"{where}.type", types, types)
-    return value
-
-
-def invalid_type(param: str, expected: str, value: Any) -> BadRequest:
-    """The service's 400 for a field of the wrong JSON type ("Invalid type for 'reasoning': expected an
-    object, but got a string instead.")."""
-    message = f"Invalid type for '{param}': expected {expected}, but got {json_type(value)} instead."
-    return BadRequest(message, param, "invalid_type")
-
-
-def missing(param: str) -> NoReturn:
-    raise BadRequest(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")
-
-
-def listed(values: tuple[str, ...]) -> str:
-    """`'a', 'b', and 'c'`: how the service lists the values a field takes (`'a' and 'b'` for two)."""
-    quoted = [repr(value) for value in values]
-    if len(quoted) < 3:
-        return " and ".join(quoted)
-    return ", ".join(quoted[:-1]) + ", and " + quoted[-1]
-
-
-def json_type(value: Any) -> str:
-    """A value's JSON type as the service names it in an `invalid_type` message."""
-    if isinstance(value, bool):  # before int: a bool is an int to Python
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a decimal"
-    if isinstance(value, dict):
-        return "an object"
-    return "an array" if isinstance(value, list) else "a string"
 
 
 def _check_metadata(metadata: Any) -> None:

@@ -221,7 +221,7 @@ _RANGE_AND_TYPE: list[tuple[Any, str, str]] = [
     (-1, "integer_below_min_value", _BELOW),
     (21, "integer_above_max_value", _ABOVE),
     ("3", "invalid_type", _NOT_AN_INTEGER.format("a string")),
-    (2.5, "invalid_type", _NOT_AN_INTEGER.format("a decimal")),
+    (2.5, "invalid_type", _NOT_AN_INTEGER.format("a decimal number")),
     (True, "invalid_type", _NOT_AN_INTEGER.format("a boolean")),
 ]
 _CHAT_ONLY: list[tuple[str, dict[str, Any], str, str | None, str]] = [
