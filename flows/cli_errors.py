@@ -42,10 +42,17 @@ HELD_BY_A_RUN = "wait for that run to end (or stop it), then try again"
 def state_problem(exc: StateError, state: Path, *, held: str = HELD_BY_A_RUN) -> str:
     """A state error as the command line says it, with how to get past it: a damaged file, or a batch a
     live run holds (`held` says what to do about that run)."""
+    from rowrelay.tasks.state.files import BATCH_FILE  # the table's package: not for `--help`
+
     if isinstance(exc, MissingVersionsError):
         return (
             f"{exc}; run `rowrelay repair {state}` to accept the loss knowingly (`--dry-run` first shows "
             "which rows may have lost their latest version, and may have a job on the server)"
+        )
+    if isinstance(exc, DamagedFileError) and Path(exc.path).name == BATCH_FILE:
+        return (
+            f"{exc.path}: {exc.reason}; run `rowrelay repair {state}` to write it again (no row's state is "
+            "in it: every row, and the responses already paid for, are kept)"
         )
     if isinstance(exc, DamagedFileError):
         return (

@@ -42,14 +42,14 @@ def repair(
 ) -> None:
     """Move damaged state files aside into STATE/damaged/ and say which rows fall back to what."""
     state = the_batch(state, "repair", changes_it=True)
-    from rowrelay.tasks.state.damage import move_aside, scan
-    from rowrelay.tasks.state.files import DAMAGED
+    from rowrelay.tasks.state.damage import move_aside, rebuild_batch, scan
+    from rowrelay.tasks.state.files import BATCH_FILE, DAMAGED
     from rowrelay.tasks.state.versions import accept, said
 
     try:
-        with _alone(existing(state), dry_run=dry_run):
+        with _alone(existing(state, or_its_table=True), dry_run=dry_run):
             found = scan(state)
-            if not found.damaged and not found.missing:
+            if not found.damaged and not found.missing and not found.batch_missing:
                 out.print(f"no damaged files in {state}: nothing to repair")
                 return
             _report(state, found)
@@ -57,8 +57,10 @@ def repair(
             if dry_run:
                 out.print(f"dry run: nothing moved; `rowrelay repair {state}` {_what(found)}")
                 return
-            move_aside(state, paths)
+            moved = dict(zip(paths, move_aside(state, paths), strict=True))
             accept(state, found.missing)
+            if found.batch_lost:
+                record, source = rebuild_batch(state, found, moved.get(state / BATCH_FILE))
     except LeaseHeldError as exc:
         fail(f"{exc}; a repair needs the batch to itself: let that run end (or stop it) first")
     except StateError as exc:
@@ -70,6 +72,8 @@ def repair(
             f"recorded the loss of {said(found.missing)} as accepted, in {state / DAMAGED} (the table no "
             "longer refuses to be read for it)"
         )
+    if found.batch_lost:
+        out.print(f"wrote {BATCH_FILE} again: batch {record['batch_id']!r} ({source}); no row was changed")
     out.print("`rowrelay status`, `export` and `run` read the batch again")
     if not found.run_record_readable:
         out.print(
@@ -83,11 +87,13 @@ def _files(n: int) -> str:
 
 def _what(found: Scan) -> str:
     """What a repair of `found` does, as its dry run says it."""
+    from rowrelay.tasks.state.files import BATCH_FILE
     from rowrelay.tasks.state.versions import said
 
     moves = f"moves {_files(len(found.damaged))}" if found.damaged else ""
     accepts = f"accepts the loss of {said(found.missing)}" if found.missing else ""
-    return " and ".join(part for part in (moves, accepts) if part)
+    writes = f"writes {BATCH_FILE} again" if found.batch_lost else ""
+    return ", ".join(part for part in (moves, accepts, writes) if part)
 
 
 @contextmanager
@@ -115,6 +121,7 @@ def _alone(state: Path, *, dry_run: bool) -> Iterator[None]:
 
 def _report(state: Path, found: Scan) -> None:
     from rowrelay.tasks.state.damage import older_than, remaining_versions
+    from rowrelay.tasks.state.files import BATCH_FILE
     from rowrelay.tasks.state.repair import fallbacks
     from rowrelay.tasks.state.versions import said
 
@@ -124,6 +131,8 @@ def _report(state: Path, found: Scan) -> None:
         out.print(f"  {damaged.path.relative_to(state)}: {damaged.reason}{unreadable}")
     for gap in found.missing:
         out.print(f"  {said([gap])}: held by no state file (a segment or snapshot deleted or lost)")
+    if found.batch_missing:
+        out.print(f"  {BATCH_FILE}: missing, though the folder holds the batch's state table")
     data_files = [d for d in found.damaged if _holds_rows(d)]
     if not data_files and not found.missing:
         return  # only run.json: no row loses anything

@@ -41,12 +41,13 @@ StateArg = Annotated[
 _RETRY_DEFAULT = ",".join(RETRY_BY_DEFAULT)
 
 
-def existing(state: Path) -> Path:
-    """`state`, if it holds a batch; else exit 2 saying it does not."""
-    from rowrelay.tasks.state import BATCH_FILE, is_state_directory
+def existing(state: Path, *, or_its_table: bool = False) -> Path:
+    """`state`, if it holds a batch (`or_its_table`: or a table whose batch.json was lost, which a repair
+    writes again); else exit 2 saying it does not, and how to get a lost batch.json back."""
+    from rowrelay.tasks.state.batch import holds_table, is_state_directory, no_batch_problem
 
-    if not is_state_directory(state):
-        fail(f"{state} is not a rowrelay state directory (no {BATCH_FILE})")
+    if not is_state_directory(state) and not (or_its_table and state.is_dir() and holds_table(state)):
+        fail(no_batch_problem(state))
     return state
 
 

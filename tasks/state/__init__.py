@@ -34,7 +34,8 @@ Layout and guarantees (details in each module's docstring):
   (spending an attempt and counting a possible duplicate: its create may have started a job).
 * `run_record`: `run.json`, what the last run was asked to do (input, spec, output, backend, model; never
   a key), so `export` and `cancel` can act from the directory alone. `batch.json` marks a state directory
-  (`is_state_directory`; `state_directory_problem` says why a folder cannot hold one).
+  (`is_state_directory`; `state_directory_problem` says why a folder cannot hold one); a damaged or lost
+  one is written again by `rowrelay repair` (`batch.rebuilt_batch`): no row's state is in it.
 * `results`: the per-row outcome an export joins onto the input (`results_frame`).
 * A torn or foreign file raises `CorruptSegmentError` naming it, in `StateTable.open` and in the readers
   alike: nothing reads a silently partial table. Skipping is explicit (`on_corrupt="skip"`, listed in

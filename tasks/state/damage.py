@@ -1,9 +1,11 @@
 """A batch's damaged files: finding them, reading what can still be read of them, moving them aside.
 
 A damaged file is a segment or snapshot that does not read as a rowrelay state file (torn, truncated,
-empty, garbage, foreign, of the wrong schema), or a `run.json` that does not parse. `rowrelay repair`
-moves each into `damaged/` under its folder, with a `.damaged` suffix (so neither the state table nor a
-`**/*.parquet` glob ever reads it again), and never deletes one: it is the evidence of what happened.
+empty, garbage, foreign, of the wrong schema), or a `run.json` or `batch.json` that does not parse.
+`rowrelay repair` moves each into `damaged/` under its folder, with a `.damaged` suffix (so neither the
+state table nor a `**/*.parquet` glob ever reads it again), and never deletes one: it is the evidence of
+what happened. A batch.json moved aside, or lost, is written again (`rebuild_batch`): it holds nothing a
+row's state depends on.
 
 What a damaged Parquet file held is usually lost with its footer, but a file whose footer survived (a
 wrong column type, say) may still give up its row keys and statuses: `salvage` reads those few columns
@@ -15,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,15 +26,24 @@ import pyarrow.parquet as pq
 from rowrelay.tasks.durable import fsync_dir, make_dirs_durable
 from rowrelay.tasks.errors import DamagedFileError, MissingVersionsError
 from rowrelay.tasks.records import ROW_STATUSES
-from rowrelay.tasks.state.batch import read_batch
-from rowrelay.tasks.state.files import DAMAGED
+from rowrelay.tasks.state.batch import read_batch, rebuilt_batch, write_batch
+from rowrelay.tasks.state.files import BATCH_FILE, DAMAGED
 from rowrelay.tasks.state.repair import Version
 from rowrelay.tasks.state.run_record import read_run_record
 from rowrelay.tasks.state.schema import SCHEMA, SCHEMA_VERSION_KEY
 from rowrelay.tasks.state.segments import read_latest
 from rowrelay.tasks.state.versions import Gap
 
-__all__ = ["DamagedFile", "Scan", "move_aside", "older_than", "remaining_versions", "salvage", "scan"]
+__all__ = [
+    "DamagedFile",
+    "Scan",
+    "move_aside",
+    "older_than",
+    "rebuild_batch",
+    "remaining_versions",
+    "salvage",
+    "scan",
+]
 
 _SALVAGED = ("row_key", "row_index", "status", "response_id", "version")
 """The columns a repair needs of a lost row version (`repair.Version`)."""
@@ -56,6 +68,13 @@ class Scan:
     damaged: list[DamagedFile]
     run_record_readable: bool
     missing: list[Gap] = field(default_factory=list)
+    batch_missing: bool = False
+    """No batch.json, though the folder holds a table (a damaged one is among `damaged`)."""
+
+    @property
+    def batch_lost(self) -> bool:
+        """batch.json is missing or damaged: a repair writes it again (`rebuild_batch`)."""
+        return self.batch_missing or any(d.path.name == BATCH_FILE for d in self.damaged)
 
 
 def scan(directory: Path) -> Scan:
@@ -64,20 +83,34 @@ def scan(directory: Path) -> Scan:
     A file from a newer rowrelay is not damage, nor one this user may not read: their `StateError` passes
     through (upgrade, or read as its owner, instead).
     """
-    read_batch(directory)  # one this user may not read is no damage: its `StateAccessError` passes through
+    damaged_batch: list[DamagedFile] = []
+    try:
+        batch_missing = read_batch(directory) is None  # one this user may not read is no damage: it passes
+    except DamagedFileError as exc:
+        batch_missing, damaged_batch = False, [DamagedFile(Path(exc.path), exc.reason, None)]
     remaining, _files, skipped = read_latest(directory, skip_corrupt=True)
     missing = [gap for exc in skipped if isinstance(exc, MissingVersionsError) for gap in exc.missing]
     damaged = [
         DamagedFile(Path(exc.path), exc.reason, salvage(Path(exc.path)))
         for exc in skipped
         if not isinstance(exc, MissingVersionsError)
-    ]
+    ] + damaged_batch
     try:
         read_run_record(directory)
     except DamagedFileError as exc:
         damaged.append(DamagedFile(Path(exc.path), exc.reason, None))
-        return Scan(remaining, damaged, run_record_readable=False, missing=missing)
-    return Scan(remaining, damaged, run_record_readable=True, missing=missing)
+        return Scan(remaining, damaged, False, missing, batch_missing)
+    return Scan(remaining, damaged, True, missing, batch_missing)
+
+
+def rebuild_batch(directory: Path, found: Scan, moved: Path | None) -> tuple[dict[str, Any], str]:
+    """Write batch.json again for a batch whose one is lost or was moved aside (`moved`: where it went),
+    from what that one still says, else the folder's name and the table's earliest row; returns the record
+    and where its id came from."""
+    first: Any = pc.min(found.remaining.column("updated_at")).as_py() if found.remaining.num_rows else None
+    record, source = rebuilt_batch(directory, moved.read_bytes() if moved is not None else b"", first)
+    write_batch(directory, record)
+    return record, source
 
 
 def older_than(found: Scan, version: int) -> list[Version]:

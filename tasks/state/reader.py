@@ -17,9 +17,8 @@ import pyarrow.compute as pc
 
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.records import ENDED, ROW_STATUSES
-from rowrelay.tasks.state.batch import is_state_directory
+from rowrelay.tasks.state.batch import is_state_directory, no_batch_problem
 from rowrelay.tasks.state.failures import failure_kinds
-from rowrelay.tasks.state.files import BATCH_FILE
 from rowrelay.tasks.state.schema import value_counts
 from rowrelay.tasks.state.segments import read_latest
 
@@ -37,7 +36,7 @@ def read_table(directory: Path, *, skip_damaged: bool = False) -> tuple[pa.Table
     A folder that holds no batch is a `UsageError`.
     """
     if not is_state_directory(Path(directory)):  # a mistyped path read as a batch of no rows
-        raise UsageError(f"{directory} is not a rowrelay state directory (no {BATCH_FILE})")
+        raise UsageError(no_batch_problem(Path(directory)))
     table, _files, damaged = read_latest(Path(directory), skip_corrupt=skip_damaged)
     for exc in damaged:
         log.warning("skipping %s", exc)

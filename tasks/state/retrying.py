@@ -11,8 +11,7 @@ from pathlib import Path
 
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.records import IN_FLIGHT, NOT_COMPLETED, RETRY_BY_DEFAULT, ROW_STATUSES, RowStatus
-from rowrelay.tasks.state.batch import is_state_directory
-from rowrelay.tasks.state.files import BATCH_FILE
+from rowrelay.tasks.state.batch import is_state_directory, no_batch_problem
 from rowrelay.tasks.state.table import StateTable
 
 RETRIED_NOTE = "made eligible again by rowrelay retry"
@@ -28,7 +27,7 @@ def retry(state: str | Path, status: str | Iterable[str] = RETRY_BY_DEFAULT) -> 
     directory = Path(state)
     statuses = retried_statuses(status, directory)
     if not is_state_directory(directory):
-        raise UsageError(f"{directory} is not a rowrelay state directory (no {BATCH_FILE})")
+        raise UsageError(no_batch_problem(directory))
     with StateTable.open(directory) as table:
         keys = table.keys_with_status(statuses)
         for key in keys:

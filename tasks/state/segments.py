@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from rowrelay.tasks.durable import atomic_write
 from rowrelay.tasks.errors import CorruptSegmentError, DamagedFileError, StateAccessError, StateError
+from rowrelay.tasks.state.batch import read_batch
 from rowrelay.tasks.state.files import SEGMENTS, SNAPSHOTS, StateFile, named, reading, writing
 from rowrelay.tasks.state.invariants import row_problem
 from rowrelay.tasks.state.migrations import migrate, retyped
@@ -99,6 +100,7 @@ def check_state_files(directory: Path) -> None:
     Reads footers only (321 files, as many as a crashed 1M-row table holds: 0.12-0.23 s on the 2-core VM
     beside a test run), so a run refuses such a table before it starts anything; damage inside a file's
     pages still shows when the run reads it."""
+    read_batch(directory)  # damaged: `DamagedFileError` naming it, before anything starts either
     files, missing = whole_listing(directory)
     if missing:
         raise missing_error(directory, missing)
