@@ -104,7 +104,7 @@ def _usage(plan: Plan) -> dict[str, Any]:
 
 def _finish_reason(plan: Plan) -> str:
     if plan.outcome == "incomplete":
-        return "length"
+        return "content_filter" if plan.filtered else "length"
     return "tool_calls" if plan.call is not None else "stop"
 
 

@@ -54,16 +54,18 @@ class ChatBackend:
         usage = completion.usage
         details = usage.completion_tokens_details if usage else None
         prompt_details = usage.prompt_tokens_details if usage else None
-        truncated = choice.finish_reason == "length"
+        # Cut short, as the Responses API's `incomplete`: by the token ceiling, or by the content filter
+        # (read as a completed answer, the filter's partial text went to the output as the answer).
+        cut = choice.finish_reason if choice.finish_reason in _CUT_SHORT else None
         return Snapshot(
             response_id=None,
-            status="incomplete" if truncated else "completed",
+            status="incomplete" if cut else "completed",
             output_text=choice.message.content or "",
             input_tokens=usage.prompt_tokens if usage else None,
             output_tokens=usage.completion_tokens if usage else None,
             reasoning_tokens=details.reasoning_tokens if details else None,
-            error_code="incomplete" if truncated else None,
-            error_message="incomplete: length" if truncated else None,
+            error_code="incomplete" if cut else None,
+            error_message=f"incomplete: {cut}" if cut else None,
             model=completion.model,
             refusal=choice.message.refusal or None,
             cached_tokens=prompt_details.cached_tokens if prompt_details else None,
@@ -73,6 +75,10 @@ class ChatBackend:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+_CUT_SHORT = frozenset({"length", "content_filter"})
+"""The `finish_reason`s of an answer that stopped before the model finished it."""
 
 
 def _logprobs(request: RowRequest) -> dict[str, Any]:
