@@ -27,7 +27,7 @@ from rowrelay.tasks.errors import LeaseHeldError, StateError, UsageError
 
 if TYPE_CHECKING:
     from rowrelay.tasks.state.damage import DamagedFile, Scan
-    from rowrelay.tasks.state.repair import Fallback
+    from rowrelay.tasks.state.repair import Fallback, Version
 
 out = Console(soft_wrap=True, markup=False)  # plain text: paths and reasons may hold `[...]`
 _LISTED = 50
@@ -120,7 +120,7 @@ def _alone(state: Path, *, dry_run: bool) -> Iterator[None]:
 
 
 def _report(state: Path, found: Scan) -> None:
-    from rowrelay.tasks.state.damage import older_than, remaining_versions
+    from rowrelay.tasks.state.damage import remaining_versions
     from rowrelay.tasks.state.files import BATCH_FILE
     from rowrelay.tasks.state.repair import fallbacks
     from rowrelay.tasks.state.versions import said
@@ -138,17 +138,33 @@ def _report(state: Path, found: Scan) -> None:
         return  # only run.json: no row loses anything
     expected, unknown = _input_keys(state, found)
     lost = [(str(d.path.relative_to(state)), v) for d in data_files for v in d.rows or ()]
-    unread = [(said([gap]), row) for gap in found.missing for row in older_than(found, gap[1])]
-    rows = fallbacks(remaining_versions(found), lost, expected, unread)
-    unsure = any(d.rows is None for d in data_files) or bool(found.missing)
-    if unsure:
+    rows = fallbacks(remaining_versions(found), lost, expected, _unread(state, found, data_files))
+    if any(d.rows is None for d in data_files) or found.missing:
         out.print(
-            "a row whose latest version cannot be read shows its previous one once the repair is done; "
-            "rows no readable file holds are absent"
-            + (f" (they cannot be listed: {unknown})" if unknown else " (listed below)")
-            + ", and the next run plans them again as pending"
+            "a row whose latest version cannot be read shows an older one once the repair is done, or, "
+            "where no readable file holds it, is absent"
+            + (f" (such rows cannot be listed: {unknown})" if unknown else "")
+            + ": the next run plans it again as pending"
         )
-    _rows(rows, known_only=unsure)
+    _rows(rows, unknown)
+
+
+def _unread(state: Path, found: Scan, data_files: list[DamagedFile]) -> list[tuple[str, Version]]:
+    """Rows whose newest readable version is older than a version that cannot be read (an unreadable
+    file's, or versions no file holds), and not `completed`: that version may have been a later one of
+    theirs. A torn segment that held the only response ids of 2 rows `submitting`, or the latest
+    versions of 7, read as "0 rows lose their latest version". Each counted once, against the newest."""
+    from rowrelay.tasks.state.damage import older_than
+    from rowrelay.tasks.state.files import version_in_name
+    from rowrelay.tasks.state.versions import said
+
+    sources = [(said([gap]), gap[1]) for gap in found.missing] + [
+        (str(d.path.relative_to(state)), version_in_name(d.path)) for d in data_files if d.rows is None
+    ]
+    if not sources:
+        return []
+    name, newest = max(sources, key=lambda source: source[1])
+    return [(name, row) for row in older_than(found, newest)]
 
 
 def _holds_rows(damaged: DamagedFile) -> bool:
@@ -174,25 +190,32 @@ def _input_keys(state: Path, found: Scan) -> tuple[list[tuple[str, int]] | None,
     return list(zip(keys, range(len(keys)), strict=True)), None
 
 
-def _rows(rows: list[Fallback], *, known_only: bool) -> None:
-    absent = sum(1 for row in rows if row.now is None)
-    in_flight = sum(1 for row in rows if row.from_in_flight)
-    maybe = sum(1 for row in rows if row.job_may_exist)
-    # A row known only from the input (its file unreadable) may have been sent, answered and paid for:
-    # said so, where "0 were in flight" read as if none could have a job (all 300 of a trial's had one).
-    unread = sum(1 for row in rows if row.lost is None)
-    unknown = (
-        f"; what became of {unread} of them cannot be read: any of those sent has a job on the server "
-        "(paid for) that the table no longer names, and the next run sends it again"
-        if unread
-        else ""
-    )
-    out.print(
-        f"{len(rows)} rows {'known to ' if known_only else ''}lose their latest version: "
-        f"{len(rows) - absent} fall back to an earlier one, {absent} are absent (planned again as pending "
-        f"by the next run); {in_flight} were in flight, {maybe} of them may have a job on the server that "
-        f"the table no longer names{unknown}"
-    )
+def _rows(rows: list[Fallback], unknown: str | None) -> None:
+    """The counts, then the rows (the first `_LISTED`). Rows whose lost version was read are known to lose
+    it; of the rest (`lost` None) only that they may have is known, and that any of them the lost version
+    sent has a job on the server: each may have been sent, answered and paid for (all 300 of a trial's)."""
+    known = [row for row in rows if row.lost is not None]
+    if known or len(known) == len(rows):
+        absent = sum(1 for row in known if row.now is None)
+        in_flight = sum(1 for row in known if row.from_in_flight)
+        maybe = sum(1 for row in known if row.job_may_exist)
+        out.print(
+            f"{len(known)} rows lose their latest version: {len(known) - absent} fall back to an earlier "
+            f"one, {absent} are absent (planned again as pending by the next run); {in_flight} were in "
+            f"flight, {maybe} of them may have a job on the server that the table no longer names"
+        )
+    unread = [row for row in rows if row.lost is None]
+    if unread:
+        absent = sum(1 for row in unread if row.now is None)
+        sending = sum(1 for row in unread if row.now is not None and row.now.status == "submitting")
+        uncounted = " (and others not counted)" if unknown else ""
+        out.print(
+            f"{len(unread)} rows may have lost their latest version to what cannot be read: {absent} no "
+            f"readable file holds{uncounted}, {len(unread) - absent} show an older version that had not "
+            f"completed ({sending} `submitting`: a create went out, whose response id the lost version may "
+            "have held); all of them may have a job on the server (paid for) that the table no longer "
+            "names, and the next run sends those again"
+        )
     lines = [("row", "was -> now", "response id kept", "note"), *(_line(row) for row in rows[:_LISTED])]
     widths = [max(len(line[i]) for line in lines) for i in range(3)]
     for line in lines if rows else ():
@@ -212,8 +235,10 @@ def _note(row: Fallback) -> str:
     notes = []
     if row.now is None:
         notes.append("planned again as pending by the next run")
-    if row.lost is None:
+    if row.lost is None and row.now is None:
         notes.append("what it was cannot be read: if it was sent, a job may exist on the server")
+    elif row.lost is None:
+        notes.append("a later version may be lost: if it sent the row, a job may exist on the server")
     if row.job_may_exist:
         assert row.lost is not None
         lost = f" (response {row.lost.response_id})" if row.lost.response_id else ""
