@@ -151,25 +151,19 @@ async def _answered(emu: Emulator, job: Job, created: int) -> AsyncIterator[byte
 
 async def _chunks(ident: str, created: int, body: dict[str, Any], plan: Plan) -> AsyncIterator[bytes]:
     """The completion's chunks. Each chunk of text carries its own tokens' logprobs, when asked for; the
-    first (no text yet) carries empty ones, the last (none) null."""
+    first (no text yet) carries empty ones, the last (none) null.
 
-    def frame(
-        delta: dict[str, Any],
-        finish: str | None,
-        usage: dict[str, Any] | None = None,
-        logprobs: dict[str, Any] | None = None,
-    ) -> bytes:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": logprobs}
-        chunk = {
-            "id": ident,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": body["model"],
-            "choices": [choice],
-        }
-        if usage is not None:
-            chunk["usage"] = usage
-        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+    With `stream_options: {"include_usage": true}`, as the spec says: every chunk has `usage: null`,
+    and one more chunk after the last, with no choices (`[]`), carries the usage before `[DONE]`."""
+    wants_usage = (body.get("stream_options") or {}).get("include_usage") is True
+    no_usage: dict[str, Any] = {"usage": None} if wants_usage else {}
+
+    def chunk(choices: list[dict[str, Any]], extra: dict[str, Any]) -> bytes:
+        fields = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": body["model"]}
+        return b"data: " + orjson.dumps({**fields, "choices": choices, **extra}) + b"\n\n"
+
+    def frame(delta: dict[str, Any], finish: str | None, logprobs: dict[str, Any] | None = None) -> bytes:
+        return chunk([{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": logprobs}], no_usage)
 
     call = plan.call
     if call is None:
@@ -189,6 +183,7 @@ async def _chunks(ident: str, created: int, body: dict[str, Any], plan: Plan) ->
             logprobs = choice_logprobs(plan, body, written, written + len(piece))
             yield frame({"refusal" if plan.refusal else "content": piece}, None, logprobs=logprobs)
             written += len(piece)
-    wants_usage = (body.get("stream_options") or {}).get("include_usage") is True
-    yield frame({}, _finish_reason(plan), _usage(plan) if wants_usage else None)
+    yield frame({}, _finish_reason(plan))
+    if wants_usage:
+        yield chunk([], {"usage": _usage(plan)})
     yield b"data: [DONE]\n\n"

@@ -19,9 +19,11 @@ from tests.support.logprobs import INCLUDE, check_logprobs, joined
 MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": PROMPT}]
 
 
-async def _streamed(client: AsyncOpenAI, spec: Spec, **fields: Any) -> list[dict[str, Any]]:
-    """The chunks of a streamed gpt-4.1 chat completion of PROMPT asking for logprobs, with `fields`
-    (usage included), each checked against the spec."""
+async def _streamed(
+    client: AsyncOpenAI, spec: Spec, **fields: Any
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The chunks of a streamed gpt-4.1 chat completion of PROMPT asking for logprobs, with `fields`,
+    each checked against the spec, and the usage of the extra last chunk (no choices) that carries it."""
     stream = await client.chat.completions.create(
         model="gpt-4.1",
         messages=MESSAGES,
@@ -33,7 +35,9 @@ async def _streamed(client: AsyncOpenAI, spec: Spec, **fields: Any) -> list[dict
     chunks: list[dict[str, Any]] = [chunk.to_dict() async for chunk in stream]
     for chunk in chunks:
         spec.check("CreateChatCompletionStreamResponse", chunk)
-    return chunks
+    *answer, tail = chunks
+    assert tail["choices"] == []
+    return answer, tail["usage"]
 
 
 async def _completion(client: AsyncOpenAI, spec: Spec, **fields: Any) -> dict[str, Any]:
@@ -92,7 +96,7 @@ async def test_a_function_call_has_no_tokens_to_list(client: AsyncOpenAI, spec: 
 
 async def test_each_streamed_chunk_carries_its_own_tokens(client: AsyncOpenAI, spec: Spec) -> None:
     whole = await _completion(client, spec, logprobs=True, top_logprobs=3)
-    chunks = await _streamed(client, spec, top_logprobs=3)
+    chunks, usage = await _streamed(client, spec, top_logprobs=3)
     first, *middle, last = [chunk["choices"][0] for chunk in chunks]
     assert first["delta"]["content"] == ""
     assert first["logprobs"] == {"content": [], "refusal": None}
@@ -103,21 +107,23 @@ async def test_each_streamed_chunk_carries_its_own_tokens(client: AsyncOpenAI, s
         check_logprobs(choice["logprobs"]["content"], choice["delta"]["content"], 3)
     streamed = joined([choice["logprobs"]["content"] for choice in middle])
     assert streamed == whole["choices"][0]["logprobs"]["content"], "the same numbers, whole or streamed"
-    assert len(streamed) == chunks[-1]["usage"]["completion_tokens"]
+    assert len(streamed) == usage["completion_tokens"]
 
 
 async def test_a_streamed_refusal_carries_each_chunks_tokens_under_refusal(
     client: AsyncOpenAI, spec: Spec
 ) -> None:
     """The refusal's deltas end inside its text, which is cut four characters a token: a cut gives way."""
-    chunks = await _streamed(client, spec, top_logprobs=1, extra_headers={"x-emulator-fault": "refusal"})
+    chunks, usage = await _streamed(
+        client, spec, top_logprobs=1, extra_headers={"x-emulator-fault": "refusal"}
+    )
     middle = [chunk["choices"][0] for chunk in chunks[1:-1]]
     assert len(middle) > 1
     for choice in middle:
         assert choice["logprobs"]["content"] is None
         check_logprobs(choice["logprobs"]["refusal"], choice["delta"]["refusal"], 1)
     streamed = joined([choice["logprobs"]["refusal"] for choice in middle])
-    assert len(streamed) == chunks[-1]["usage"]["completion_tokens"]
+    assert len(streamed) == usage["completion_tokens"]
 
 
 async def test_the_same_answer_text_has_the_same_logprobs_on_both_apis(

@@ -231,8 +231,8 @@ async def test_a_chat_completion_never_generates_more_than_its_ceiling(client: A
         stream = await client.chat.completions.create(
             **capped, stream=True, stream_options={"include_usage": True}
         )
-        chunks = [chunk async for chunk in stream]
-        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == text
+        *chunks, tail = [chunk async for chunk in stream]
+        assert "".join(c.choices[0].delta.content or "" for c in chunks) == text
         assert chunks[-1].choices[0].finish_reason == choice.finish_reason
-        assert chunks[-1].usage == limited.usage
+        assert (tail.choices, tail.usage) == ([], limited.usage)
     assert regimes == {"spent", "cut", "fits"}

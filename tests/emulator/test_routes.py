@@ -66,8 +66,9 @@ async def test_chat_completions(client: AsyncOpenAI, spec: Spec) -> None:
     chunks = [chunk async for chunk in stream]
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == completion.choices[0].message.content, "same request, same seed, same answer"
-    assert chunks[-1].usage is not None
-    assert chunks[-1].choices[0].finish_reason == "stop"
+    *answer, tail = chunks
+    assert (tail.choices, tail.usage) == ([], completion.usage), "the usage comes last, on its own"
+    assert answer[-1].choices[0].finish_reason == "stop"
 
 
 async def test_inspection_endpoints(client: AsyncOpenAI, emulator: RunningEmulator) -> None:
