@@ -40,15 +40,6 @@ A burst is not that: a resumed batch polls every row it holds at once, and 200 r
 wait up to 4 s, once."""
 POLLS_QUIET = 10.0
 """Seconds without a long wait that end a spell of them."""
-BACKOFF_FIRST = 1.0
-"""Seconds a 429 that names no wait pauses its kind of call, the first of a streak; each 429 of the same
-kind that meets the calls sent once that pause ended doubles it (`RateBudget.on_rate_limited`)."""
-BACKOFF_MOST = 30.0
-"""The longest such pause. A fixed second earned a trial's 25 s storm of such 429s 198 of them for 20
-rows."""
-STREAK_FORGOTTEN = 2 * BACKOFF_MOST
-"""Seconds past a streak's last pause after which a 429 starts a new one all the same: backends that
-say nothing of the calls the server took (Chat Completions, agents) never end a streak otherwise."""
 
 
 def estimate_tokens(text: str) -> int:
@@ -106,8 +97,6 @@ class RateBudget:
     _said_polls_bind: bool = False
     _polls_long_since: float = -math.inf
     _polls_long_last: float = -math.inf
-    _streaks: dict[bool, tuple[int, float]] = field(init=False, default_factory=dict)
-    """By kind (poll or not): 429s naming no wait in a row, and when the pause the last one set ends."""
     _requests: LearnedPace = field(init=False)
     _tokens: LearnedPace = field(init=False)
     _polls: AsyncLimiter = field(init=False)
@@ -191,7 +180,10 @@ class RateBudget:
                 due = max(self._pauses.until(poll=False), requests, tokens_due)
                 if due <= now:
                     break
-                self._pauses.front(due, "tokens" if tokens_due >= requests else "requests")
+                if tokens_due >= requests:
+                    self._pauses.front(due, "tokens", _paced_by(self._tokens, self.tpm, "--tpm"))
+                else:
+                    self._pauses.front(due, "requests", _paced_by(self._requests, self.rpm, "--rpm"))
                 # Looked at again after waking: a pause may have begun, or moved later, meanwhile.
                 await asyncio.sleep(due - now)
             self._pauses.front(None)
@@ -258,7 +250,7 @@ class RateBudget:
         also keeps the create and token bursts to half a second from then on (pacing.py).
 
         A 429 naming no wait (none, or 0, which the SDK does not take for one either) pauses for a
-        backoff: `BACKOFF_FIRST`, doubled by each such 429 that meets the calls sent once the pause
+        backoff (`holds.BACKOFF_FIRST`), doubled by each such 429 that meets the calls sent once the pause
         before ended, up to `BACKOFF_MOST`; the 429s that meet calls sent before it ended (the rest
         of their burst) leave it as it is. A call the server takes (`on_taken`) ends the streak. A
         create's 429 may say more in its own `x-ratelimit-*` headers (`observe_headers`, told
@@ -268,24 +260,13 @@ class RateBudget:
             self._requests.on_rate_limited()
             self._tokens.on_rate_limited()
         if wait is None or wait <= 0:
-            self.pause(self._backoff(poll), "429, backing off", poll=poll)
+            self.pause(self._pauses.backoff(poll, self._now()), "429, backing off", poll=poll)
         else:
             self.pause(wait, "429 retry-after", poll=poll)
 
-    def _backoff(self, poll: bool) -> float:
-        now = self._now()
-        streak, until = self._streaks.get(poll, (0, -math.inf))
-        if now - until > STREAK_FORGOTTEN:
-            streak = 0
-        if now >= until:  # a call sent after the last pause ended: the server still refuses
-            streak += 1
-        wait = min(BACKOFF_MOST, BACKOFF_FIRST * 2.0 ** (streak - 1))
-        self._streaks[poll] = (streak, max(until, now + wait))
-        return wait
-
     def on_taken(self, poll: bool) -> None:
         """The server took a call of this kind (a create, or with `poll` a poll or a stream resume)."""
-        self._streaks.pop(poll, None)
+        self._pauses.taken(poll)
 
     def observe_headers(self, headers: Mapping[str, str], *, tokens_needed: int) -> None:
         """Slow down before the server says no (headers of create answers, 429s' too; they pause
@@ -304,3 +285,8 @@ class RateBudget:
             if wait > 0:
                 pace.spent(now, remaining)
                 self.pause(wait, f"x-ratelimit: {unit} spent")
+
+
+def _paced_by(pace: LearnedPace, ours: int, option: str) -> str:
+    """What sets a bucket's rate: our option, or a lower limit the server's headers showed."""
+    return option if pace.per_minute >= ours else f"the server's limit, {pace.per_minute:,}/min"

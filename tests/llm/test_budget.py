@@ -15,14 +15,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rowrelay.tasks.llm.budget import (
-    BACKOFF_FIRST,
-    DEFAULT_OUTPUT_ESTIMATE,
-    STREAK_FORGOTTEN,
-    OutputEstimate,
-    RateBudget,
-)
-from rowrelay.tasks.llm.holds import Hold
+from rowrelay.tasks.llm.budget import DEFAULT_OUTPUT_ESTIMATE, OutputEstimate, RateBudget
+from rowrelay.tasks.llm.holds import BACKOFF_FIRST, STREAK_FORGOTTEN, Hold
 from rowrelay.tasks.llm.limit_headers import parse_duration, refill_wait, retry_after
 from tests.support.budgets import answers_midway
 from tests.support.virtual_time import run_in_virtual_time
@@ -706,3 +700,20 @@ def test_what_holds_the_calls_back_is_told_with_why_and_how_long() -> None:
         Hold("tokens", pytest.approx(59.5), "--tpm"),  # type: ignore[arg-type]
     )
     assert tokens_paid == (Hold("polls", pytest.approx(239.0), "429 retry-after"),)  # type: ignore[arg-type]
+
+
+def test_a_wait_for_a_rate_the_servers_limit_lowered_names_that_limit() -> None:
+    async def main() -> tuple[tuple[Hold, ...], tuple[Hold, ...]]:
+        budget = _budget(rpm=600)
+        budget.observe_headers(_limited("requests", 6, 0, "1m0s"), tokens_needed=10)  # 6 a minute, spent
+        spent = budget.held()
+        await budget.acquire_create(10)  # 10 s on, one refilled
+        waiting = asyncio.create_task(budget.acquire_create(10))
+        await asyncio.sleep(1.0)
+        told = budget.held()
+        await waiting
+        return spent, told
+
+    spent, told = run_in_virtual_time(main)
+    assert spent == (Hold("creates", 10.0, "x-ratelimit: requests spent"),)
+    assert told == (Hold("requests", 9.0, "the server's limit, 6/min"),)
