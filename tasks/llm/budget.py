@@ -19,7 +19,6 @@ from aiolimiter import AsyncLimiter
 
 from rowrelay.tasks.llm.bank import POLL_BURST_SECONDS, Limits
 from rowrelay.tasks.llm.holds import Hold, Pauses
-from rowrelay.tasks.llm.limit_headers import retry_after as retry_after  # sdk_errors.py reads it here
 from rowrelay.tasks.llm.limit_headers import shown, wait_for_room
 from rowrelay.tasks.llm.pacing import LearnedPace, even_bucket
 from rowrelay.tasks.llm.shared import BankLink, SharedRate, SharedSlots

@@ -10,7 +10,6 @@ import httpx2
 import openai
 
 from rowrelay.tasks.errors import RateLimitedError, ResponseGoneError, TransientError
-from rowrelay.tasks.llm.budget import retry_after
 from rowrelay.tasks.llm.calls import (
     BackendRefusedError,
     MaybeSentError,
@@ -20,6 +19,7 @@ from rowrelay.tasks.llm.calls import (
     StreamErrorEvent,
     StreamUnavailableError,
 )
+from rowrelay.tasks.llm.limit_headers import retry_after
 from rowrelay.tasks.llm.masking import mask_chain
 from rowrelay.tasks.llm.unusual_statuses import (
     NOT_TAKEN_HERE,
