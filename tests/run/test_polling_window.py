@@ -11,11 +11,10 @@ from pathlib import Path
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from rowrelay.tasks.llm import RowRequest
-from rowrelay.tasks.run import open_session
 from rowrelay.tasks.state import load
 from tests.support.clock import ManualClock
 from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
-from tests.support.runs import left_in_flight, new_table, prompts, settings_for
+from tests.support.runs import left_in_flight, new_table, prompts, run_table, settings_for
 
 ROWS = 8
 
@@ -32,12 +31,7 @@ async def test_rows_left_in_flight_are_found_an_hour_later_and_not_created_again
         ]
         await left_in_flight(table, emu.url, crashed)
         clock.advance(3_600.0)  # the responses ended long ago; the batch is resumed an hour later
-        session = open_session(settings_for(emu), table, asked)
-        try:
-            report = await session.runner.run()
-        finally:
-            await session.aclose()
-            table.close()
+        report = await run_table(table, settings_for(emu), asked)
         started, unanswered = jobs_of(emu.url)
     assert report.counts == {"completed": ROWS}
     assert started == Counter(dict.fromkeys(asked, 1)), "each row's one job, found again"

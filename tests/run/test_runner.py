@@ -33,6 +33,7 @@ from tests.support.runs import (
     new_table,
     prompts,
     run_batch,
+    run_table,
     running,
     settings_for,
 )
@@ -155,12 +156,7 @@ async def test_expired_tokens_are_resubmitted_by_policy_then_left_expired(tmp_pa
         await left_in_flight(table, emu.url, requests[:3], attempts=1, submitted_at=an_hour_ago)
         await left_in_flight(table, emu.url, requests[3:], attempts=2, submitted_at=an_hour_ago)
         clock.advance(3_600.0)  # past the retention of every response made then
-        session = open_session(settings_for(emu, max_attempts=2), table, asked)
-        try:
-            report = await session.runner.run()
-        finally:
-            await session.aclose()
-            table.close()
+        report = await run_table(table, settings_for(emu, max_attempts=2), asked)
         started, unanswered = jobs_of(emu.url)
     frame = load(tmp_path / "batch").set_index("row_key")
     assert report.counts == {"completed": 3, "expired": 3}

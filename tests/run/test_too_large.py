@@ -10,10 +10,9 @@ from collections import Counter
 from pathlib import Path
 
 from rowrelay.tasks.emulator import EmulatorConfig, running_emulator
-from rowrelay.tasks.run import open_session
 from rowrelay.tasks.state import load
 from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
-from tests.support.runs import new_table, prompts, settings_for
+from tests.support.runs import new_table, prompts, run_table, settings_for
 
 ROWS = 6
 LARGE = "row-0003"
@@ -23,13 +22,9 @@ async def test_a_row_over_the_whole_limit_fails_alone_and_the_run_ends(tmp_path:
     asked = prompts(ROWS)
     asked[LARGE] = "Summarise this ticket. " + "The printer on floor three is jammed again. " * 300
     with running_emulator(EmulatorConfig(tpm=2_000)) as emu:
-        table = new_table(tmp_path / "batch", ROWS)
-        session = open_session(settings_for(emu, max_output_tokens=100), table, asked)
-        try:
-            report = await session.runner.run()
-        finally:
-            await session.aclose()
-            table.close()
+        report = await run_table(
+            new_table(tmp_path / "batch", ROWS), settings_for(emu, max_output_tokens=100), asked
+        )
         started, unanswered = jobs_of(emu.url)
     assert report.counts == {"completed": ROWS - 1, "failed": 1}
     frame = load(tmp_path / "batch").set_index("row_key", drop=False)

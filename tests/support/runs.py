@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -80,8 +80,12 @@ def prompts(rows: int = ROWS) -> dict[str, str]:
 async def run_batch(
     emu: RunningEmulator | EmulatorProcess, directory: Path, rows: int = ROWS, **overrides: Any
 ) -> RunReport:
-    table = new_table(directory, rows)
-    session = open_session(settings_for(emu, **overrides), table, prompts(rows))
+    return await run_table(new_table(directory, rows), settings_for(emu, **overrides), prompts(rows))
+
+
+async def run_table(table: StateTable, settings: Settings, asked: Mapping[str, str]) -> RunReport:
+    """A run over `table`, its rows asked `asked`, to its end; then the session and the table closed."""
+    session = open_session(settings, table, asked)
     try:
         return await session.runner.run()
     finally:
