@@ -35,7 +35,7 @@ from rowrelay.flows.processing import process, whole
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.run_labels import label_flow_run
 from rowrelay.flows.run_logs import sent_to_flow_run
-from rowrelay.flows.targets import Target, recorded_endpoints, resolve_targets
+from rowrelay.flows.targets import Target, backend_label, recorded_endpoints, resolve_targets
 from rowrelay.flows.tracked_flow import flow  # recorded in the local Prefect server when called
 from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.hosted_tools import tool_list
@@ -211,7 +211,7 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     settings, url, targets = resolve_targets(request)
     table = open_table(state_dir, settings)
     out = request.output_path(state_dir)
-    await label_flow_run(table.batch_id, settings.model, settings.backend)
+    await label_flow_run(table.batch_id, settings.model, backend_label(targets))
     with running(state_dir), contextlib.closing(table), embedded_kept_up(settings, url):
         _record_run(state_dir, request, out, settings, url, targets, prepared.reading)
         stopped, held_back = await process(settings, table, prepared, targets, factory, request, runner)
@@ -220,7 +220,10 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
         # and summary read the rows from memory).
         table = open_table(state_dir, settings)
         table.close()
-    result = await _finish(table, prepared, out, settings, url, request.output_schema, stopped, held_back)
+    labelled = (backend_label(targets), url)
+    result = await _finish(
+        table, prepared, out, settings, labelled, request.output_schema, stopped, held_back
+    )
     # Prefect takes a returned state as the run's final one: a caller receives `result` when it is
     # Completed, and an exception carrying the message when it is Failed (the CLI asks for the state).
     threshold = FailThreshold.parse(request.fail_when_failed)
@@ -232,12 +235,13 @@ async def _finish(
     prepared: PreparedInput,
     out: Path,
     settings: Settings,
-    url: str | None,
+    server: tuple[str, str | None],
     output_schema: OutputSchema | None,
     stopped: str | None = None,
     held_back: dict[str, int] | None = None,
 ) -> BatchResult:
-    """Export, summarise and publish what the closed table holds of the input: its rows are in memory."""
+    """Export, summarise and publish what the closed table holds of the input: its rows are in memory.
+    `server`: what the run ran on, as said (`targets.backend_label`), and its base URL."""
     latest = table.latest()
     if len(table) > len(prepared):  # the plan added every input key: only then can rows be outside it
         latest = of_input(latest, prepared.keys)
@@ -250,7 +254,7 @@ async def _finish(
     await publish_summary(table.batch_id, facts, frame, table.directory)
     counts = {status: int(n) for status, n in facts["counts"].items()}
     return BatchResult(
-        table.batch_id, str(table.directory), str(out), counts, settings.backend, url,
+        table.batch_id, str(table.directory), str(out), counts, *server,
         facts["cost_usd"], facts["projected_cost_usd"], stopped, held_back, facts["tool_calls"],
     )  # fmt: skip
 

@@ -101,7 +101,7 @@ def deploy(
         with tracking.applied(err.out):
             serve_deployment(
                 name=name, cron=cron, parameters={**request.parameters(), "state": str(state)},
-                tags=tags_of(state.name, request.settings),
+                tags=tags_of(state.name, request),
             )  # fmt: skip
     except UsageError as exc:
         fail(str(exc))

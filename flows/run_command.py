@@ -121,7 +121,7 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
     async def go() -> object:
         swallowed.guard()
         stops_seen.set(stops)  # this run's own context: gone with it
-        batch_tags = tags_for(request.state_dir(prepared).name, request.settings)
+        batch_tags = tags_for(request.state_dir(prepared).name, request)
         with console_progress.bar(err) as sink, prepared_input(request, prepared), batch_tags:
             token = console_progress.install(sink)
             try:

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from prefect import tags
 from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
 
 from rowrelay.flows.backends import backend_name
-from rowrelay.tasks.settings import Settings
+from rowrelay.flows.request import BatchRequest
 
 log = logging.getLogger("rowrelay.flow")
 
@@ -29,15 +29,23 @@ def run_tags(batch_id: str, model: str, backend: str) -> list[str]:
     return ["rowrelay", f"batch:{batch_id}", f"model:{model}", f"backend:{backend}"]
 
 
-def tags_of(batch_id: str, settings: Settings) -> list[str]:
-    """The tags of a batch's runs, before any run starts (`auto` resolved as the run will resolve it)."""
-    return run_tags(batch_id, settings.model, backend_name(settings))
+def tags_of(batch_id: str, request: BatchRequest) -> list[str]:
+    """The tags of a batch's runs, before any run starts (`auto` resolved as the run will resolve it; an
+    endpoints run's by each endpoint's, as `targets.backend_label` says it once running)."""
+    endpoints = request.endpoints or ()
+    served = [backend_name(endpoint.settings) for endpoint in endpoints] or [backend_name(request.settings)]
+    return run_tags(batch_id, request.settings.model, backends_said(served))
+
+
+def backends_said(backends: Iterable[str]) -> str:
+    """A run's backends as its tag and closing line say them: one, or several joined (`chat+openai`)."""
+    return "+".join(sorted(set(backends)))
 
 
 @contextlib.contextmanager
-def tags_for(batch_id: str, settings: Settings) -> Iterator[None]:
+def tags_for(batch_id: str, request: BatchRequest) -> Iterator[None]:
     """Flow runs created in the block carry the batch's tags from their creation."""
-    with tags(*tags_of(batch_id, settings)):
+    with tags(*tags_of(batch_id, request)):
         yield
 
 

@@ -21,6 +21,7 @@ from prefect.utilities.annotations import quote
 
 from rowrelay.flows.backends import backend_name, resolve_backend
 from rowrelay.flows.request import BatchRequest
+from rowrelay.flows.run_labels import backends_said
 from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.run import BatchRunner, Progress, RunCounters, Session, Shard, open_session
 from rowrelay.tasks.run.endpoints import Endpoint
@@ -61,6 +62,13 @@ def resolve_targets(request: BatchRequest) -> tuple[Settings, str | None, list[T
     backend = served.pop() if len(served) == 1 else backend_name(base)
     settings = base.model_copy(update={"backend": backend})
     return settings, base.base_url, [target_of(endpoint) for endpoint in request.endpoints]
+
+
+def backend_label(targets: Sequence[Target]) -> str:
+    """What a run is said to run on (its Prefect tag, its closing line): its backend, or its endpoints'
+    several ones (`chat+openai`). The run's own settings name one of them, or none ("emulator" when
+    nothing is configured): an endpoints run over two backends was labelled so."""
+    return backends_said(target.settings.backend for target in targets)
 
 
 def target_of(endpoint: Endpoint) -> Target:

@@ -282,3 +282,49 @@ async def test_a_run_whose_endpoints_share_a_backend_is_labelled_by_it(
     assert result.counts["completed"] == 4
     assert result.backend == "openai"
     assert json.loads((tmp_path / "state" / "run.json").read_text())["backend"] == "openai"
+
+
+async def test_a_run_whose_endpoints_have_several_backends_is_labelled_by_them_all(
+    prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over two backends the run was labelled by its own settings, which name neither: "emulator", with
+    nothing else configured, in its Prefect tags and its closing line."""
+    from prefect.client.orchestration import get_client
+
+    from rowrelay.flows.batch import run_batch
+
+    monkeypatch.setenv(WEST_KEY, SECRET)
+    source = write_tickets(tmp_path / "tickets.csv", 4)
+    with running_emulator(EmulatorConfig()) as one, running_emulator(EmulatorConfig()) as two:
+        endpoints = [
+            {"name": name, "backend": backend, "base_url": emu.url, "api_key_env": WEST_KEY}
+            for name, backend, emu in (("responses", "openai", one), ("completions", "chat", two))
+        ]
+        state = await run_batch(str(source), **_args(tmp_path, endpoints), return_state=True)
+    result = await state.result()
+    assert result.counts["completed"] == 4
+    assert result.backend == "chat+openai"
+    async with get_client() as client:
+        run = await client.read_flow_run(state.state_details.flow_run_id)
+    assert "backend:chat+openai" in run.tags, run.tags
+
+
+def test_an_endpoints_run_is_created_tagged_by_its_endpoints_backends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The CLI and a deployment tag a run as it is created: an endpoints run was tagged by the run's own
+    settings (`backend:emulator` with nothing else configured), then given its real backend beside it."""
+    from rowrelay.flows.request import BatchRequest
+    from rowrelay.flows.run_labels import tags_of
+
+    monkeypatch.setenv(WEST_KEY, SECRET)
+    endpoints = [
+        {"name": name, "backend": backend, "base_url": "http://127.0.0.1:9/v1", "api_key_env": WEST_KEY}
+        for name, backend in (("responses", "openai"), ("completions", "chat"), ("more", "openai"))
+    ]
+    request = BatchRequest.build("in.csv", template="{x}", endpoints=endpoints)
+    assert [tag for tag in tags_of("nightly", request) if tag.startswith("backend:")] == [
+        "backend:chat+openai"
+    ]
+    alone = BatchRequest.build("in.csv", template="{x}", backend="emulator")
+    assert "backend:emulator" in tags_of("nightly", alone)
