@@ -12,10 +12,12 @@ import pytest
 
 import rowrelay.tasks.llm.calls  # noqa: F401  # defines errors of its own under RowrelayError
 from rowrelay.tasks.errors import RowrelayError
+from rowrelay.tasks.llm.refusals import Refusal
 
 SAMPLES = {"message": "m", "path": "state/x.parquet", "reason": "torn", "seconds": 90.0,
            "last_error": "connection refused", "extra": "agents", "feature": "Agents", "retry_after": 1.5,
-           "row_key": "row-7", "old": "completed", "new": "pending", "endpoint": "west"}  # fmt: skip
+           "row_key": "row-7", "old": "completed", "new": "pending", "endpoint": "west",
+           "refusal": Refusal("input", "context_length_exceeded", "m")}  # fmt: skip
 
 
 def _every(kind: type[RowrelayError]) -> list[type[RowrelayError]]:

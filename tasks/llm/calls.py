@@ -15,6 +15,7 @@ from rowrelay.tasks.errors import (
     TerminalError,
     TransientError,
 )
+from rowrelay.tasks.llm.refusals import Refusal
 from rowrelay.tasks.media_refs import Attachment
 from rowrelay.tasks.token_logprobs import TokenLogprob
 
@@ -36,7 +37,13 @@ class StreamErrorEvent(TransientError):
 
 
 class RequestRejectedError(TerminalError):
-    """The server refused this row's request as invalid (400/422): retrying the same input won't help."""
+    """The server refused this row's request as invalid (400/422): retrying the same input won't help.
+    `refusal`: what a 400 or 422 named beyond its words (`sdk_errors.translate` keeps it); None for a
+    refusal of another kind (a 429 for a row too large for the limit, one rowrelay makes itself)."""
+
+    def __init__(self, message: str, refusal: Refusal | None = None) -> None:
+        super().__init__(message)
+        self.refusal = refusal
 
 
 class BackendRefusedError(TerminalError):

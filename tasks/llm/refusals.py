@@ -1,13 +1,11 @@
 """What a create's refusal (a 400 or 422) names beyond its words: the parameter and code the server gave,
-read from the SDK's exception that `sdk_errors.translate` made it from. The run tells by them a refusal of how
-it asks (a streamed create, `run.submit`) from one of a row's own input."""
+which `sdk_errors.translate` keeps on the `RequestRejectedError` it makes. The run tells by them a refusal
+of how it asks (a streamed create, `run.submit`) from one of a row's own input."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-import openai
 
 _STREAMING = re.compile(r"\bstream(s|ed|ing)?\b", re.IGNORECASE)
 
@@ -20,20 +18,9 @@ class Refusal:
 
 
 def refusal_of(error: BaseException) -> Refusal | None:
-    """The 400 or 422 the server answered, from which `error` (a `RequestRejectedError`) was translated,
-    found down its causes (a backend's own wrapper, as Agent Framework's, may stand between); None when
-    it came from another answer (a 429 for a row too large for the limit, say)."""
-    seen = error.__cause__
-    while seen is not None:
-        if isinstance(seen, openai.BadRequestError | openai.UnprocessableEntityError):
-            body = seen.body
-            words = body.get("message") if isinstance(body, dict) else None
-            param, code = seen.param, seen.code
-            return Refusal(
-                param, None if code is None else str(code), words if isinstance(words, str) else seen.message
-            )
-        seen = seen.__cause__ or seen.__context__
-    return None
+    """What the 400 or 422 that `error` was translated from named (`RequestRejectedError.refusal`); None
+    when it came from another answer (a 429 for a row too large for the limit, say) or from no server."""
+    return getattr(error, "refusal", None)
 
 
 def refuses_stream(error: BaseException) -> bool:

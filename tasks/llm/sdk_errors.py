@@ -21,6 +21,7 @@ from rowrelay.tasks.llm.calls import (
 )
 from rowrelay.tasks.llm.limit_headers import retry_after
 from rowrelay.tasks.llm.masking import mask_chain
+from rowrelay.tasks.llm.refusals import Refusal
 from rowrelay.tasks.llm.unusual_statuses import (
     NOT_TAKEN_HERE,
     QUOTA_WAIT,
@@ -102,7 +103,9 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
             return BackendRefusedError(
                 f"every create is refused for its {param} ({exc.status_code}): {_message(exc)}"
             )
-        return RequestRejectedError(f"request rejected ({exc.status_code}): {_message(exc)}")
+        code = None if exc.code is None else str(exc.code)
+        refusal = Refusal(param if isinstance(param, str) else None, code, _message(exc))
+        return RequestRejectedError(f"request rejected ({exc.status_code}): {_message(exc)}", refusal)
     if isinstance(exc, openai.APIStatusError):
         if creating and exc.status_code == ROW_TOO_LARGE:
             return RequestRejectedError(row_too_large(exc))
