@@ -64,13 +64,12 @@ def check_same_server(request: BatchRequest, state_dir: Path, keys: pa.Array[Any
         return
     table = state_rows(state_dir)
     counts = value_counts(table.column("status"))
-    holding = sum(counts.get(status, 0) for status in HOLDING_TOKEN)
+    holding = _holding(counts)
     said = _described_all(record, was)
     if holding and not record.endpoints:  # each row names its endpoint: `check_state_rows` refuses those
-        rows = "1 row holds a response id" if holding == 1 else f"{holding} rows hold response ids"
         raise UsageError(
-            f"{state_dir}: {rows} from {said}, where the batch last ran; this run would use "
-            f"{_described(now)}, which does not know them, so they would be created and paid for again. "
+            f"{state_dir}: {_rows_holding(holding)} from {said}, where the batch last ran; this run would "
+            f"use {_described(now)}, which does not know them, so they would be created and paid for again. "
             f"Run on {said} to collect them, or cancel them there (`rowrelay cancel {state_dir}`, "
             "with its key) and run again"
         )
@@ -109,7 +108,7 @@ def check_same_requests(request: BatchRequest, state_dir: Path, keys: pa.Array[A
         return
     table = state_rows(state_dir)
     counts = value_counts(table.column("status"))
-    kept = counts.get("completed", 0) + sum(counts.get(status, 0) for status in HOLDING_TOKEN)
+    kept = counts.get("completed", 0) + _holding(counts)
     if not kept:
         return  # nothing of the last run's is kept
     asks = f"this run asks something else of a row: {'; '.join(changes)}"
@@ -242,19 +241,26 @@ def _warn_unrecorded(request: BatchRequest, state_dir: Path) -> None:
     since on another server each would be created and paid for again."""
     if not (state_dir / BATCH_FILE).exists():
         return
-    counts = value_counts(state_rows(state_dir).column("status"))
-    holding = sum(counts.get(status, 0) for status in HOLDING_TOKEN)
+    holding = _holding(value_counts(state_rows(state_dir).column("status")))
     if not holding:
         return
-    rows = "1 row holds a response id" if holding == 1 else f"{holding} rows hold response ids"
     log.warning(
         "%s: %s, and the batch has no run.json to say which server made them (a batch an earlier release "
         "began, or one whose record `rowrelay repair` set aside): they are collected only if this run's "
         "server, %s, made them; on any other each is created and paid for again",
         state_dir,
-        rows,
+        _rows_holding(holding),
         _described(server_of_run(request.settings)),
     )
+
+
+def _holding(counts: dict[str, int]) -> int:
+    """Rows holding a response id, from the table's status counts."""
+    return sum(counts.get(status, 0) for status in HOLDING_TOKEN)
+
+
+def _rows_holding(holding: int) -> str:
+    return "1 row holds a response id" if holding == 1 else f"{holding} rows hold response ids"
 
 
 def state_rows(state_dir: Path) -> pa.Table:
