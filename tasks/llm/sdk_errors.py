@@ -22,20 +22,7 @@ from rowrelay.tasks.llm.calls import (
 from rowrelay.tasks.llm.limit_headers import retry_after
 from rowrelay.tasks.llm.masking import mask_chain
 from rowrelay.tasks.llm.refusals import Refusal
-from rowrelay.tasks.llm.unusual_statuses import (
-    NOT_TAKEN_HERE,
-    QUOTA_WAIT,
-    ROW_TOO_LARGE,
-    not_taken_here,
-    quota_wait,
-    route_hint,
-    row_too_large,
-)
-
-_OUT_OF_CREDIT = "insufficient_quota"
-"""The code (and type) of OpenAI's 429 "You exceeded your current quota, please check your plan and
-billing details": the account has no credit left."""
-
+from rowrelay.tasks.llm.unusual_statuses import route_hint, unusual_answer
 
 _SENT_WITH_EVERY_ROW = frozenset(
     {
@@ -58,24 +45,13 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
     """Map an SDK exception onto rowrelay's tree (use as `raise translate(exc) from exc`). The keys its
     request sent are masked in it (and down its chain) first: every word of the server's is read here."""
     mask_chain(exc)
-    if isinstance(exc, openai.RateLimitError):
-        if _OUT_OF_CREDIT in (exc.code, exc.type):
-            # Also a 429, but no rate limit: waiting refills nothing, and every row would wait for ever.
-            return BackendRefusedError(
-                f"the account is out of credit (429 {_OUT_OF_CREDIT}); add credit or raise the quota in the "
-                f"plan and billing settings, then run again: {_message(exc)}"
-            )
-        if creating and _too_large(exc):
-            # Also a 429, but about this row alone: larger than the whole limit, it is refused every time it
-            # is sent, and waiting for it would hold the batch for ever. Nothing started: the row fails.
-            return RequestRejectedError(
-                "the request is larger than the server's tokens-per-minute limit, so it is never accepted "
-                f"(429): {_message(exc)}; shorten the row's input or lower --max-output-tokens"
-            )
+    if isinstance(exc, openai.APIStatusError):
         wait = retry_after(exc.response.headers)
-        if creating and wait is not None and wait > QUOTA_WAIT:
-            return BackendRefusedError(quota_wait(wait, _message(exc)))
-        return RateLimitedError(f"rate limited (429): {_message(exc)}", wait)
+        unusual = unusual_answer(exc, _message(exc), wait, creating=creating)
+        if unusual is not None:
+            return unusual
+        if isinstance(exc, openai.RateLimitError):
+            return RateLimitedError(f"rate limited (429): {_message(exc)}", wait)
     if isinstance(exc, openai.NotFoundError):
         if creating and not _from_the_api(exc):  # a web server's 404: nothing answers at this path
             return BackendRefusedError(not_the_api(exc.request.method, str(exc.request.url), _status(exc)))
@@ -107,10 +83,6 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
         refusal = Refusal(param if isinstance(param, str) else None, code, _message(exc))
         return RequestRejectedError(f"request rejected ({exc.status_code}): {_message(exc)}", refusal)
     if isinstance(exc, openai.APIStatusError):
-        if creating and exc.status_code == ROW_TOO_LARGE:
-            return RequestRejectedError(row_too_large(exc))
-        if creating and exc.status_code in NOT_TAKEN_HERE:
-            return BackendRefusedError(not_taken_here(exc))
         if creating and may_have_started(exc):
             return MaybeSentError(
                 f"server error ({exc.status_code}) from {_answered_by(exc)}: the job may have started"
@@ -146,13 +118,6 @@ _TIMEOUT_HINT = (
     " (ROWRELAY_REQUEST_TIMEOUT, 60 s by default: a server that answers a create only once its response"
     " has ended needs more)"
 )
-
-
-def _too_large(exc: openai.RateLimitError) -> bool:
-    """OpenAI's 429 for a request over the whole per-minute limit: "Request too large for gpt-4o in
-    organization org-... on tokens per min (TPM): Limit 30000, Requested 36278. The input or output
-    tokens must be reduced in order to run successfully." (`rate_limit_exceeded`, like a passing limit)."""
-    return _message(exc).lower().startswith("request too large")
 
 
 def not_the_api(method: str, url: str, answered: str) -> str:

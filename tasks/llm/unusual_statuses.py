@@ -10,6 +10,11 @@ run in one line, rather than read as a passing fault and sent again.
 - A 429 whose `retry-after` is longer than `QUOTA_WAIT` is a quota (a daily request limit, as GitHub
   Models' and some Azure deployments' are), not a passing rate limit: the run stops and says when to run
   again. It waited, silently, for as long as the server said (11 hours in a trial).
+- OpenAI's two other 429s that no wait cures: an account out of credit (the run stops), and a create
+  larger than the whole tokens-per-minute limit (the row fails alone: it is refused every time it is
+  sent, and waiting for it held the batch for ever).
+
+`translate` asks `unusual_answer` first; None leaves the answer to its usual reading.
 """
 
 from __future__ import annotations
@@ -18,11 +23,49 @@ from urllib.parse import urlsplit
 
 import openai
 
+from rowrelay.tasks.llm.calls import BackendRefusedError, RequestRejectedError
+
 QUOTA_WAIT = 600.0
 """Seconds of `retry-after` beyond which a 429 is a quota the run should not sit out."""
 
 ROW_TOO_LARGE = 413
 NOT_TAKEN_HERE = (405, 501)
+OUT_OF_CREDIT = "insufficient_quota"
+"""The code (and type) of OpenAI's 429 "You exceeded your current quota, please check your plan and
+billing details": the account has no credit left."""
+
+
+def unusual_answer(
+    exc: openai.APIStatusError, message: str, retry_after: float | None, *, creating: bool
+) -> Exception | None:
+    """What an unusual answer means for its row or the run, or None for the usual reading. `message` is
+    the server's words, `retry_after` its wait in seconds if it named one."""
+    if isinstance(exc, openai.RateLimitError):
+        if OUT_OF_CREDIT in (exc.code, exc.type):  # waiting refills nothing: every row would wait for ever
+            return BackendRefusedError(
+                f"the account is out of credit (429 {OUT_OF_CREDIT}); add credit or raise the quota in the "
+                f"plan and billing settings, then run again: {message}"
+            )
+        if creating and _over_the_whole_limit(message):
+            return RequestRejectedError(
+                "the request is larger than the server's tokens-per-minute limit, so it is never accepted "
+                f"(429): {message}; shorten the row's input or lower --max-output-tokens"
+            )
+        if creating and retry_after is not None and retry_after > QUOTA_WAIT:
+            return BackendRefusedError(quota_wait(retry_after, message))
+        return None
+    if creating and exc.status_code == ROW_TOO_LARGE:
+        return RequestRejectedError(row_too_large(exc))
+    if creating and exc.status_code in NOT_TAKEN_HERE:
+        return BackendRefusedError(not_taken_here(exc))
+    return None
+
+
+def _over_the_whole_limit(message: str) -> bool:
+    """OpenAI's 429 for a request over the whole per-minute limit: "Request too large for gpt-4o in
+    organization org-... on tokens per min (TPM): Limit 30000, Requested 36278. The input or output
+    tokens must be reduced in order to run successfully." (`rate_limit_exceeded`, like a passing limit)."""
+    return message.lower().startswith("request too large")
 
 
 def row_too_large(exc: openai.APIStatusError) -> str:
