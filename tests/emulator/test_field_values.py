@@ -100,20 +100,6 @@ RESPONSES_REFUSALS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("extra", "param", "refusal"), RESPONSES_REFUSALS)
-async def test_a_responses_field_the_spec_forbids_is_refused_in_openais_words(
-    client: AsyncOpenAI,
-    emulator: RunningEmulator,
-    spec: Spec,
-    extra: dict[str, Any],
-    param: str,
-    refusal: Refusal,
-) -> None:
-    refused = await refused_create(client, "responses", "gpt-4.1", extra)
-    check_refusal(spec, refused, param, *refusal)
-    check_nothing_started(emulator)
-
-
 # (fields sent, param, (code, message)): the same fields and words on both routes.
 SHARED_REFUSALS = [
     pytest.param({"tool_choice": "function"}, "tool_choice", _value("function", MODES), id="tool-choice"),
@@ -122,22 +108,6 @@ SHARED_REFUSALS = [
                  _type("parallel_tool_calls", "a boolean", "a string"), id="parallel-tool-calls"),
     pytest.param({"stream": "yes"}, "stream", _type("stream", "a boolean", "a string"), id="stream"),
 ]  # fmt: skip
-
-
-@pytest.mark.parametrize("route", ROUTES)
-@pytest.mark.parametrize(("extra", "param", "refusal"), SHARED_REFUSALS)
-async def test_a_field_both_routes_take_is_refused_the_same_on_both(
-    client: AsyncOpenAI,
-    emulator: RunningEmulator,
-    spec: Spec,
-    route: Route,
-    extra: dict[str, Any],
-    param: str,
-    refusal: Refusal,
-) -> None:
-    refused = await refused_create(client, route, "gpt-4.1", extra)
-    check_refusal(spec, refused, param, *refusal)
-    check_nothing_started(emulator)
 
 
 # (fields sent, param, (code, message)): Chat Completions' own.
@@ -156,16 +126,28 @@ CHAT_REFUSALS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("extra", "param", "refusal"), CHAT_REFUSALS)
-async def test_a_chat_field_the_spec_forbids_is_refused_in_openais_words(
+def _on(route: Route, cases: list[Any]) -> list[Any]:
+    return [pytest.param(route, *case.values, id=f"{route}-{case.id}") for case in cases]
+
+
+REFUSALS = [
+    *_on("responses", RESPONSES_REFUSALS),
+    *(case for route in ROUTES for case in _on(route, SHARED_REFUSALS)),
+    *_on("chat", CHAT_REFUSALS),
+]
+
+
+@pytest.mark.parametrize(("route", "extra", "param", "refusal"), REFUSALS)
+async def test_a_field_the_spec_forbids_is_refused_in_openais_words(
     client: AsyncOpenAI,
     emulator: RunningEmulator,
     spec: Spec,
+    route: Route,
     extra: dict[str, Any],
     param: str,
     refusal: Refusal,
 ) -> None:
-    refused = await refused_create(client, "chat", "gpt-4.1", extra)
+    refused = await refused_create(client, route, "gpt-4.1", extra)
     check_refusal(spec, refused, param, *refusal)
     check_nothing_started(emulator)
 
