@@ -17,11 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rowrelay.flows.cluster import on_scheduler
-from rowrelay.tasks.records import ROW_STATUSES, RowStatus
 from rowrelay.tasks.run import Progress, Shard
 from rowrelay.tasks.run.context import RunCounters
-from rowrelay.tasks.state import read_table
-from rowrelay.tasks.state.schema import value_counts
+from rowrelay.tasks.state import read_table, summarize
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -113,11 +111,10 @@ async def _report(
         log.debug("progress read failed: %s", exc)
         return
     elapsed = time.monotonic() - started
-    progress(Progress(_counts(rows.column("status")), rows.num_rows, elapsed, counters))
-
-
-def _counts(status: Any) -> dict[RowStatus, int]:
-    return dict.fromkeys(ROW_STATUSES, 0) | value_counts(status)  # type: ignore[return-value]
+    # What `rowrelay status` would say now, the money included (each worker prices its own rows).
+    said = summarize(rows, [])
+    money = said["cost_usd"], said["projected_cost_usd"]
+    progress(Progress(said["counts"], rows.num_rows, elapsed, counters, *money))
 
 
 def threads_of(runner: TaskRunner[Any]) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -68,18 +69,24 @@ def _wait_until(condition: Any, run: subprocess.Popen[bytes], log: Path) -> None
         time.sleep(0.1)
 
 
-def _progress_shown(state: Path) -> float:
-    """The percentage the run's progress artifact shows in Prefect now (-1 before there is one)."""
+def _progress_shown(state: Path) -> tuple[float, str]:
+    """The percentage the run's progress artifact shows in Prefect now (-1 before there is one), and its
+    description."""
 
-    async def read() -> float:
+    async def read() -> tuple[float, str]:
         try:
             run = await flow_run_on(state)
         except AssertionError:
-            return -1.0  # the flow run is not created yet
+            return -1.0, ""  # the flow run is not created yet
         progress = [a for a in await artifacts_of(run.id) if a.type == "progress"]
-        return float(str(progress[0].data)) if progress else -1.0
+        return (float(str(progress[0].data)), str(progress[0].description)) if progress else (-1.0, "")
 
     return asyncio.run(read())
+
+
+def _mid_run(shown: tuple[float, str], seen: list[str]) -> bool:
+    seen[:] = [shown[1]]
+    return 0 < shown[0] < 100
 
 
 def test_a_worker_killed_mid_run_loses_nothing(
@@ -100,8 +107,12 @@ def test_a_worker_killed_mid_run_loses_nothing(
             assert "queued" in mid_run.stdout or "in_progress" in mid_run.stdout, mid_run.stdout
             victim = _workers_of(run)[0]
             victim.send_signal(signal.SIGKILL)
-            # the coordinator's artifact, from what every worker wrote to the table, moves meanwhile
-            _wait_until(lambda: 0 < _progress_shown(state) < 100, run, log)
+            # the coordinator's artifact, from what every worker wrote to the table, moves meanwhile,
+            # saying what the rows answered so far cost (each worker prices its own)
+            seen: list[str] = []
+            _wait_until(lambda: _mid_run(_progress_shown(state), seen), run, log)
+            money = r"\$[\d.]+ spent \(~\$[\d.]+ projected\)"
+            assert re.fullmatch(rf"\d+/{rows} rows done, \d+ in flight, {money}", seen[0]), seen[0]
             assert exit_code(run, log, within=400) == 0, log.read_text()[-3000:]
         assert_finished_and_paid_for(state, emu, rows)
 
