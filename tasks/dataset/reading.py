@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rowrelay.tasks.dataset.valid_text import arrow_columns, invalid_text
 from rowrelay.tasks.errors import UsageError
 
 __all__ = ["EARLIER_READINGS", "FIRST_READING", "INPUT_EXTENSIONS", "READING", "read_input", "reads_alike"]
@@ -112,7 +113,14 @@ def _read_csv(path: Path, separator: str | None = None) -> pd.DataFrame:
 
 
 def _read_parquet(path: Path, reading: int) -> pd.DataFrame:
-    frame = pd.read_parquet(path)
+    try:
+        frame = pd.read_parquet(path)
+    except (pa.ArrowException, UnicodeDecodeError):
+        # A list, struct or dictionary column holding such text fails here, in pyarrow's words ("Wrapping
+        # caf\ufffd failed"): the file's columns say where. A plain text column passes, and is checked below.
+        _refuse_invalid_text(path, pq.read_table(path))
+        raise
+    _refuse_invalid_text(path, arrow_columns(frame))
     if reading < _COLUMNS_KEPT:
         return frame
     schema = pq.read_schema(path)
@@ -136,6 +144,19 @@ def _read_parquet(path: Path, reading: int) -> pd.DataFrame:
         for name in nested:
             frame[name] = pd.Series(table.column(name).to_pylist(), index=frame.index, dtype=object)
     return frame
+
+
+def _refuse_invalid_text(path: Path, columns: pa.Table | dict[str, pa.ChunkedArray[Any]]) -> None:
+    by_name = (
+        dict(zip(columns.column_names, columns.columns, strict=True))
+        if isinstance(columns, pa.Table)
+        else columns
+    )
+    problem = invalid_text(by_name)
+    if problem is not None:
+        raise UsageError(
+            f"cannot read {path} as parquet: {problem}; write it as UTF-8, or as binary if it holds bytes"
+        )
 
 
 def _nested_integers(schema: pa.Schema, frame: pd.DataFrame) -> list[str]:
@@ -280,6 +301,9 @@ def read_input(source: str | Path | pd.DataFrame, reading: int = READING) -> pd.
         raise ValueError(f"unknown input reading {reading} (this release reads {FIRST_READING} to {READING})")
     if isinstance(source, pd.DataFrame):
         frame, where = source.copy(), "the input DataFrame"
+        problem = invalid_text(arrow_columns(frame))  # Arrow-backed columns built from a file's bytes
+        if problem is not None:
+            raise UsageError(f"{where}: {problem}")
     else:
         path = Path(source)
         frame, where = _read_file(path, reading), str(path)
