@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rowrelay.flows.request import BatchRequest
-from rowrelay.flows.same_server import changes_from, server_of_record, server_of_run
+from rowrelay.flows.same_server import changes_from, key_change, server_of_record, server_of_run
 from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.errors import StateError, UsageError
 from rowrelay.tasks.state import read_run_record, read_table
@@ -38,6 +38,8 @@ class _Sent:
     state_dir: Path
     rows: int
     """Rows of this input whose request the earlier batch sent."""
+    keyed: str | None
+    """How this run keys rows otherwise than the earlier batch (`same_server.key_change`), or None."""
 
 
 def check_earlier_batches(request: BatchRequest, prepared: PreparedInput, state_dir: Path) -> None:
@@ -53,6 +55,13 @@ def check_earlier_batches(request: BatchRequest, prepared: PreparedInput, state_
     rows = "1 row of this input was" if most.rows == 1 else f"{most.rows} rows of this input were"
     path = request.input_path()
     of = "an earlier DataFrame" if path is None else f"{Path(path).name} before it changed"
+    if most.keyed is not None:  # the input may be the same: its rows' keys are not
+        name = "a DataFrame" if path is None else Path(path).name
+        raise UsageError(
+            f"{rows} already sent by {most.state_dir}, a batch of {name}; this run keys rows {most.keyed}, "
+            f"so it gets a new default state ({state_dir}) that would send {_them(most.rows)} again, paid "
+            f"twice: run it as that batch ran, or pass --state NEW_DIR to send {_them(most.rows)} again"
+        )
     raise UsageError(
         f"{rows} already sent by {most.state_dir}, a batch of {of}; as changed, the input gets a new "
         f"default state ({state_dir}) that would send {_them(most.rows)} again, paid twice: resume that "
@@ -102,7 +111,7 @@ def _sent_before(request: BatchRequest, prepared: PreparedInput, earlier: Path) 
     tried = pc.greater(table.column("attempts"), pa.scalar(0, pa.int32()))
     sent = table.filter(tried).column("input_hash").combine_chunks()
     rows = len(prepared.hashes.filter(pc.is_in(prepared.hashes, value_set=sent))) if len(sent) else 0
-    return _Sent(earlier, rows) if rows else None
+    return _Sent(earlier, rows, key_change(request, record)) if rows else None
 
 
 def _same_requests(request: BatchRequest, record: RunRecord) -> bool:

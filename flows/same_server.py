@@ -44,7 +44,14 @@ from rowrelay.tasks.state.schema import value_counts
 
 log = logging.getLogger("rowrelay.resume")
 
-__all__ = ["changes_from", "check_same_requests", "check_same_server", "server_of_record", "server_of_run"]
+__all__ = [
+    "changes_from",
+    "check_same_requests",
+    "check_same_server",
+    "key_change",
+    "server_of_record",
+    "server_of_run",
+]
 
 
 def check_same_server(request: BatchRequest, state_dir: Path, keys: pa.Array[Any]) -> None:
@@ -103,6 +110,7 @@ def check_same_requests(request: BatchRequest, state_dir: Path, keys: pa.Array[A
     record = None if request.endpoints else _run_record(state_dir)
     if record is None:
         return
+    _check_same_keys(request, state_dir, record)
     changes = changes_from(request, record)
     if not changes:
         return
@@ -128,6 +136,38 @@ def check_same_requests(request: BatchRequest, state_dir: Path, keys: pa.Array[A
         "would sit beside those in the output, nothing telling them apart: run it as before to finish the "
         "batch, or give it a state of its own (--state) to send every row this way"
     )
+
+
+def _check_same_keys(request: BatchRequest, state_dir: Path, record: RunRecord) -> None:
+    """Refuse a run that keys the batch's rows otherwise than its last run (another `--id-column`, or
+    one given or dropped) while the batch has sent rows: every row of the input is new to it under the
+    new keys, so each one sent would be sent, and paid for, again (it went on with a warning that the
+    state's rows were not in the input)."""
+    keyed = key_change(request, record)
+    if keyed is None:
+        return
+    tried = pc.greater(state_rows(state_dir).column("attempts"), pa.scalar(0, pa.int32()))
+    sent = pc.sum(pc.cast(tried, pa.int64())).as_py() or 0
+    if not sent:
+        return  # nothing was sent under the old keys: nothing would be paid twice
+    rows = "1 row it has sent" if sent == 1 else f"the {sent} rows it has sent"
+    raise UsageError(
+        f"{state_dir}: this run keys rows {keyed}: every row is new to the batch under these keys, and "
+        f"{rows} would be sent, and paid for, again. Run it as before to resume the batch, or give it a "
+        "state of its own (--state) to send every row again"
+    )
+
+
+def key_change(request: BatchRequest, record: RunRecord) -> str | None:
+    """How this run keys its rows otherwise than the batch's last run (`--id-column id (it ran without
+    one)`), or None: the same, or a record from before keys were recorded."""
+    if "id_column" not in record.spec:
+        return None
+    was, now = record.spec["id_column"], request.spec.id_column
+    if was == now:
+        return None
+    given = f"by --id-column {now}" if now is not None else "by their contents (no --id-column)"
+    return f"{given} (it ran {f'--id-column {was}' if was is not None else 'without one'})"
 
 
 def _said(option: str, value: str | float | None) -> str | None:

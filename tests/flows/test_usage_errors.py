@@ -762,6 +762,54 @@ def test_a_changed_input_under_its_default_state_is_refused_where_an_earlier_bat
     case.reaches_prefect(env=elsewhere, given_state=False)
 
 
+@pytest.mark.parametrize("was", [None, "subject"])
+def test_a_batch_is_not_resumed_keying_its_rows_otherwise_once_it_has_sent_some(
+    case: Case, was: str | None
+) -> None:
+    """Under another --id-column (or one given or dropped) every input row has a new key: the run went on
+    with a warning that the state's rows were not in the input, and sent every row again, answered or
+    not, paid twice. A batch that has sent nothing may be keyed anew."""
+    server = _NOTHING_STARTED["ROWRELAY_BASE_URL"]
+    spec = {"template": TEMPLATE, "id_column": was}
+    statuses = ["completed", "queued", "pending"]
+    ran_on(case.state, case.output, "openai", server, statuses, _planned(case, 3), model="m", spec=spec)
+    line = case.refuse("--model", "m", env=_NOTHING_STARTED)
+    ran = "without one" if was is None else f"--id-column {was}"
+    assert line == (
+        f"error: {case.state}: this run keys rows by --id-column ticket_id (it ran {ran}): every row is new "
+        "to the batch under these keys, and the 2 rows it has sent would be sent, and paid for, again. Run "
+        "it as before to resume the batch, or give it a state of its own (--state) to send every row again"
+    )
+    unsent = ["pending"] * 3
+    ran_on(
+        case.tmp / "unsent", case.output, "openai", server, unsent, _planned(case, 3), model="m", spec=spec
+    )
+    case.reaches_prefect("--model", "m", "--state", str(case.tmp / "unsent"), given_state=False)
+
+
+def test_an_input_keyed_otherwise_under_its_default_state_is_refused_where_an_earlier_batch_sent_its_rows(
+    case: Case,
+) -> None:
+    """The earlier batch's advice was to resume it with --state, which is the refusal above: the input had
+    not changed, only its keys, so the way on is to run it as that batch ran."""
+    states = case.tmp / "states"
+    earlier = states / "tickets-0123456789"  # as `BatchRequest.state_dir` names a default state
+    spec = {"template": TEMPLATE, "id_column": None}
+    statuses = ["completed", "queued", "pending"]
+    server = _NOTHING_STARTED["ROWRELAY_BASE_URL"]
+    ran_on(earlier, case.output, "openai", server, statuses, _planned(case, 3), input=case.source, spec=spec)
+    env = {**_NOTHING_STARTED, "ROWRELAY_STATE_DIR": str(states)}
+    line = case.refuse("--model", "m", env=env, given_state=False)
+    assert line.startswith(
+        f"error: 2 rows of this input were already sent by {earlier}, a batch of tickets.csv; this run keys "
+        f"rows by --id-column ticket_id (it ran without one), so it gets a new default state ({states}/"
+    ), line
+    assert line.endswith(
+        ") that would send them again, paid twice: run it as that batch ran, or pass --state NEW_DIR to send "
+        "them again"
+    ), line
+
+
 def test_rows_whose_text_changed_under_their_ids_are_refused_before_anything_starts(case: Case) -> None:
     """The plan refuses a row whose input changed since the batch planned it (its answer would sit beside
     the new text): `run` said so only once Prefect and the emulator had started."""

@@ -17,12 +17,14 @@ def ran_on(
     azure_endpoint: str | None = None,
     input: Path | None = None,
     model: str = "m",
+    spec: dict[str, str | None] | None = None,
 ) -> None:
     """The state of a batch whose last run was on `backend` at `base_url`, its rows in `statuses`:
     pending, queued, in_progress or completed. The rows are `planned` (key, index, input hash: an
     input's own, `PreparedInput.planned`), else `T-00000`, ... with made-up hashes; `azure_endpoint`:
     the Azure resource the run used, as a run on the azure backend records it; `input` the file it read,
-    `model` its model."""
+    `model` its model, `spec` how it made and keyed prompts (none recorded, as in records of releases
+    before run.json held it)."""
     rows = planned or [(f"T-{i:05d}", i, f"hash {i}") for i in range(len(statuses))]
     with StateTable.open(state) as table:
         table.add_pending(rows)
@@ -37,6 +39,6 @@ def ran_on(
                 table.transition(key, "completed", output_text="an answer")
     record = RunRecord(
         input=None if input is None else str(input.resolve()), output=str(output), backend=backend,
-        base_url=base_url, model=model, mode="poll", azure_endpoint=azure_endpoint,
+        base_url=base_url, model=model, mode="poll", azure_endpoint=azure_endpoint, spec=spec or {},
     )  # fmt: skip
     write_run_record(state, record)
