@@ -92,11 +92,13 @@ def _id_keys(frame: pd.DataFrame, id_column: str) -> pa.Array[Any]:
     text = column_text(frame[id_column]).reset_index(drop=True)
     empty = np.flatnonzero(text.str.strip().eq("").to_numpy())
     if len(empty):
-        shown = ", ".join(map(str, empty[:_SHOWN]))
+        # Counted as a user counts them, as the reader's own refusals do ("line 3", "row 2"): the
+        # positions said "row 1 (0-based)" for a CSV file's second row, its third line.
+        shown = ", ".join(str(position + 1) for position in empty[:_SHOWN])
         raise UsageError(
             f"id column {id_column!r} has {len(empty)} null or empty value(s), at row(s) {shown}"
             + (" …" if len(empty) > _SHOWN else "")
-            + " (0-based): every row needs an id"
+            + " (the first row is 1, a header not counted): every row needs an id"
         )
     duplicated = text[text.duplicated(keep=False)]
     if len(duplicated):

@@ -17,6 +17,7 @@ depend on it: a batch planned by an earlier release is resumed with the reading 
 
 from __future__ import annotations
 
+import glob
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -264,8 +265,17 @@ INPUT_EXTENSIONS: dict[str, str] = {
 """Recognised input extensions (lower case) and the reader each selects."""
 
 
+_FORMATS = "CSV, TSV, Parquet, JSONL or JSON"
+
+
 def _read_file(path: Path, reading: int) -> pd.DataFrame:
     if not path.exists():
+        # `-` and a quoted pattern were "input file not found", which read as a typing mistake.
+        known = f"give one {_FORMATS} file ({', '.join(INPUT_EXTENSIONS)})"
+        if str(path) == "-":
+            raise UsageError(f"reading the input from stdin ('-') is not supported: {known}")
+        if glob.has_magic(str(path)):
+            raise UsageError(f"input {path}: patterns (globs) are not supported: {known}")
         raise UsageError(f"input file not found: {path}")
     if not path.is_file():
         raise UsageError(f"input path is not a file: {path}")

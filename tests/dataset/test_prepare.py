@@ -229,8 +229,8 @@ def test_null_or_empty_ids(blank: str | None) -> None:
     frame = pd.DataFrame({"id": ["a", blank, "c"], "p": ["x", "y", "z"]})
     with pytest.raises(
         UsageError,
-        match=r"id column 'id' has 1 null or empty value\(s\), at row\(s\) 1 \(0-based\): "
-        "every row needs an id",
+        match=r"id column 'id' has 1 null or empty value\(s\), at row\(s\) 2 \(the first row is 1, a "
+        r"header not counted\): every row needs an id",
     ):
         prepare(frame, InputSpec(prompt_column="p", id_column="id"))
 

@@ -445,3 +445,29 @@ def test_every_earlier_reading_is_described_and_read() -> None:
     assert sorted(EARLIER_READINGS) == list(range(FIRST_READING, READING))
     with pytest.raises(ValueError, match=f"this release reads {FIRST_READING} to {READING}"):
         read_input(pd.DataFrame({"a": [1]}), READING + 1)
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        ("-", "reading the input from stdin ('-') is not supported"),
+        ("data/*.csv", "input data/*.csv: patterns (globs) are not supported"),
+        ("part-[0-9].parquet", "input part-[0-9].parquet: patterns (globs) are not supported"),
+    ],
+)
+def test_stdin_and_globs_are_said_to_be_unsupported_naming_the_formats_that_are(
+    given: str, problem: str
+) -> None:
+    """Both were "input file not found: -", which reads as a typing mistake, not as a missing feature."""
+    with pytest.raises(UsageError) as refused:
+        read_input(given)
+    assert str(refused.value) == (
+        f"{problem}: give one CSV, TSV, Parquet, JSONL or JSON file "
+        "(.csv, .tsv, .parquet, .pq, .jsonl, .ndjson, .json)"
+    )
+
+
+def test_a_file_named_like_a_pattern_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "in[1].csv"
+    path.write_text("id\n1\n")
+    assert read_input(path)["id"].tolist() == ["1"]

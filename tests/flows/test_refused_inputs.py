@@ -69,3 +69,10 @@ def test_a_parquet_text_column_that_is_not_utf8_is_refused_in_one_line_before_an
         f"error: cannot read {source} as parquet: column 'text' is not UTF-8 text at row 2 (it holds byte "
         "0xe9); write it as UTF-8, or as binary if it holds bytes"
     )
+
+
+def test_stdin_is_refused_as_unsupported_not_as_a_missing_file(commands: Preforked, tmp_path: Path) -> None:
+    assert _refused(commands, tmp_path, "-", "--template", "{text}") == (
+        "error: reading the input from stdin ('-') is not supported: give one CSV, TSV, Parquet, JSONL or "
+        "JSON file (.csv, .tsv, .parquet, .pq, .jsonl, .ndjson, .json)"
+    )
