@@ -68,8 +68,10 @@ def bar(console: Console) -> Iterator[Sink]:
 def lines(
     console: Console, *, clock: Callable[[], float] = time.monotonic, every: float = LINE_EVERY
 ) -> Sink:
-    """Progress as a plain line: at the first update, then at most one per `every` seconds."""
-    describe = _describer(clock)
+    """Progress as a plain line: at the first update, then at most one per `every` seconds; the bar's
+    figures, its ETA included (`0:31 elapsed, eta 1:00`; `eta -:--` before a row of this run has ended)."""
+    rates = _Rate(clock)
+    describe = _describer(clock, rates)
     last: list[float] = []
 
     def sink(update: RunProgress) -> None:
@@ -77,28 +79,47 @@ def lines(
         if last and moment - last[0] < every:
             return
         last[:] = [moment]
-        minutes, seconds = divmod(int(update.elapsed), 60)
-        line = f"rows {update.done}/{update.total}  {describe(update)}  {minutes}:{seconds:02d} elapsed"
+        told = describe(update)
+        left = update.total - update.done
+        eta = "0:00" if left <= 0 else "-:--" if rates.last <= 0 else _minutes(left / rates.last)
+        line = f"rows {update.done}/{update.total}  {told}  {_minutes(update.elapsed)} elapsed, eta {eta}"
         console.print(line, highlight=False, soft_wrap=True, markup=False)
 
     return sink
 
 
-def _describer(clock: Callable[[], float]) -> Callable[[RunProgress], str]:
+def _minutes(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes}:{seconds:02d}"
+
+
+class _Rate:
+    """This run's rows a second, measured from the first update seen: rows a resumed batch had ended
+    before are not this run's throughput. `last` is the rate the latest update was told with."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._first: tuple[float, int] | None = None
+        self.last = 0.0
+
+    def __call__(self, update: RunProgress) -> float:
+        moment = self._clock()
+        if self._first is None:
+            self._first = (moment, update.done)
+        seconds, ran = moment - self._first[0], update.done - self._first[1]
+        self.last = ran / seconds if seconds >= 1.0 else 0.0
+        return self.last
+
+
+def _describer(clock: Callable[[], float], rates: _Rate | None = None) -> Callable[[RunProgress], str]:
     """What a progress update says besides the row count: failed, in flight, this run's rate, money,
     what is being retried (`_troubles`) and what holds the run's calls back (`_holds`)."""
-    # The rate is measured from the first update seen: rows a resumed batch had ended before are not this
-    # run's throughput.
-    first: list[tuple[float, int]] = []
+    rate_of = rates or _Rate(clock)
     troubles = _troubles(clock)
 
     def describe(update: RunProgress) -> str:
         failed = sum(update.counts.get(s, 0) for s in ("failed", "incomplete", "expired"))
-        moment = clock()
-        if not first:
-            first.append((moment, update.done))
-        seconds, ran = moment - first[0][0], update.done - first[0][1]
-        rate = ran / seconds if seconds >= 1.0 else 0.0
+        rate = rate_of(update)
         # Orphaned rows (a create whose answer was lost) are neither done nor in flight, and cancelled ones
         # (`rowrelay cancel`, a stop) did not fail: each said apart while there are any. Orphans went
         # unsaid, the line's counts short of the summary's; cancelled rows were counted as failed.

@@ -27,8 +27,12 @@ def test_a_line_at_the_first_update_then_one_per_interval_at_most() -> None:
         sink(_update(done, failed=1 if done else 0, in_flight=10 - done, elapsed=second))
     said = out.getvalue().splitlines()
     assert [line.split("  ")[0] for line in said] == ["rows 0/10", "rows 4/10", "rows 8/10"]
-    assert said[1] == ("rows 4/10  failed 1  in flight 6  0.1 rows/s  spent $0.50 of ~$1.00  0:31 elapsed")
-    assert said[2].endswith("1:02 elapsed")
+    # 4 rows in 31 s: the 6 left take 46 s more at that rate
+    assert (
+        said[1]
+        == "rows 4/10  failed 1  in flight 6  0.1 rows/s  spent $0.50 of ~$1.00  0:31 elapsed, eta 0:46"
+    )
+    assert said[2].endswith("1:02 elapsed, eta 0:15")
 
 
 def test_a_console_that_is_not_a_terminal_gets_lines_not_a_live_bar() -> None:
@@ -37,8 +41,21 @@ def test_a_console_that_is_not_a_terminal_gets_lines_not_a_live_bar() -> None:
         sink(_update(3, in_flight=2, elapsed=5))
     assert (
         out.getvalue()
-        == "rows 3/10  failed 0  in flight 2  0.0 rows/s  spent $0.50 of ~$1.00  0:05 elapsed\n"
+        == "rows 3/10  failed 0  in flight 2  0.0 rows/s  spent $0.50 of ~$1.00  0:05 elapsed, eta -:--\n"
     )
+
+
+def test_the_line_carries_the_bars_eta_from_this_runs_rate() -> None:
+    """The README said the plain line carried the bar's figures, ETA included; it had no ETA. It is unknown
+    until a row of this run has ended (a resumed batch's earlier rows are not this run's rate), and nil at
+    the end."""
+    out, clock = io.StringIO(), FakeClock(100.0)
+    sink = lines(Console(file=out, width=200), clock=clock, every=0.0)
+    for second, done in ((100, 2), (110, 2), (160, 5), (400, 10)):  # 2 rows ended by an earlier run
+        clock.now = float(second)
+        sink(_update(done, elapsed=second - 100))
+    etas = [line.rsplit(", eta ", 1)[1] for line in out.getvalue().splitlines()]
+    assert etas == ["-:--", "-:--", "1:40", "0:00"]  # 3 rows in 60 s: the 5 left take 100 s
 
 
 def test_orphaned_and_cancelled_rows_are_said_apart_while_there_are_any() -> None:
