@@ -155,7 +155,7 @@ def cancel(state: StateArg = None) -> None:
             f"{said_on_stop([cancelled])}; run `rowrelay cancel {state}` again once the server answers",
             code=1,
         )
-    if not (cancelled.cancelled or cancelled.ended):
+    if not (cancelled.cancelled or cancelled.ended or cancelled.awaiting_tools):
         out.print("nothing was in flight: no response to cancel")
         return
     out.print(f"{said_on_stop([cancelled])}; run the batch again to resume the rest")

@@ -131,6 +131,9 @@ class Snapshot:
     server_seconds: float | None = None
     """`completed_at - created_at` of a completed response, when the server gives both (whole seconds
     on OpenAI): how long it took by the server's clock, for the poll schedule to learn."""
+    awaits_tools: bool = False
+    """A completed response whose answer holds function calls: an agent's tool round answers them with
+    a follow-up response, so it is not the row's end (a cancel finds such a response completed)."""
 
     @property
     def terminal(self) -> bool:

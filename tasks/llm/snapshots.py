@@ -48,7 +48,12 @@ def snapshot_of(response: Any) -> Snapshot:
         tool_calls=tool_calls_of(response) if text is not None else None,
         citations=citations_of(response) if text is not None else None,
         logprobs=logprobs_of(response) if text is not None else None,
+        awaits_tools=status == "completed" and _asks_for_functions(response),
     )
+
+
+def _asks_for_functions(response: Any) -> bool:
+    return any(_field(item, "type") == "function_call" for item in _field(response, "output") or ())
 
 
 def _took(response: Any) -> float | None:

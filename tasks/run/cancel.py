@@ -53,14 +53,16 @@ def end_recorder(
 @dataclass(frozen=True)
 class Cancelled:
     """What a cancellation did: responses cancelled, those it could not reach (the last error), those
-    it never settled because it was itself stopped (`left`: a second Ctrl-C while it cancelled), and
-    those that had ended before their cancel reached them (`ended`: recorded as they ended)."""
+    it never settled because it was itself stopped (`left`: a second Ctrl-C while it cancelled), those
+    that had ended before their cancel reached them (`ended`: recorded as they ended), and those that
+    had ended asking for an agent's tools (`awaiting_tools`: kept, for the next run to answer)."""
 
     cancelled: int = 0
     unreached: int = 0
     last_error: str | None = None
     left: int = 0
     ended: int = 0
+    awaiting_tools: int = 0
 
     def __add__(self, other: Cancelled) -> Cancelled:
         return Cancelled(
@@ -69,6 +71,7 @@ class Cancelled:
             other.last_error or self.last_error,
             self.left + other.left,
             self.ended + other.ended,
+            self.awaiting_tools + other.awaiting_tools,
         )
 
     def unreached_problem(self) -> str:
@@ -91,7 +94,7 @@ def said_on_stop(stops: list[Cancelled]) -> str:
     responses were cancelled', '8 ..., but 2 rows could not be cancelled (last: ...): ...', or '149
     in-flight responses had ended before the cancel reached them (kept as they ended)'."""
     total = sum(stops, Cancelled())
-    if not (total.cancelled or total.unreached or total.left or total.ended):
+    if not (total.cancelled or total.unreached or total.left or total.ended or total.awaiting_tools):
         return "nothing was in flight"
     one = total.cancelled == 1
     said = f"{total.cancelled:,} in-flight response{'' if one else 's'} {'was' if one else 'were'} cancelled"
@@ -105,6 +108,13 @@ def said_on_stop(stops: list[Cancelled]) -> str:
             said = f"{said}; {total.ended:,} {before}"
         else:
             said = f"{total.ended:,} in-flight response{'' if alone else 's'} {before}"
+    if total.awaiting_tools:
+        waits = total.awaiting_tools
+        tools = (
+            f"{rows(waits)} had asked for {'its' if waits == 1 else 'their'} agent's tools, which the next "
+            "run runs (kept resumable)"
+        )
+        said = f"{said}; {tools}" if total.cancelled or total.ended else tools
     if total.unreached:
         said = f"{said}, but {total.unreached_problem()}"
     if total.left:
@@ -125,10 +135,13 @@ class CancelTally:
     unreached: int = 0
     last_error: str | None = None
     ended: int = 0  # had ended before the cancel reached them
+    awaiting_tools: int = 0  # had ended asking for an agent's tools: kept for the next run
 
     def so_far(self) -> Cancelled:
         left = self.asked - self.settled - self.unreached
-        return Cancelled(self.cancelled, self.unreached, self.last_error, left, self.ended)
+        return Cancelled(
+            self.cancelled, self.unreached, self.last_error, left, self.ended, self.awaiting_tools
+        )
 
 
 async def cancel_in_flight(
@@ -146,7 +159,10 @@ async def cancel_in_flight(
     Cancellation is best effort and races completion: a response that finished before the cancel
     reached it stays what it became (the server answers with its final state), and is recorded so, by
     `record_end` (its tokens, cost, error; once, as the status and text alone, which left a completed
-    row unpriced and a broken structured answer passed as completed).
+    row unpriced and a broken structured answer passed as completed). A response that completed asking
+    for an agent's tools (`Snapshot.awaits_tools`) is not the row's end: its answer is the follow-up
+    the tool round makes, so the row keeps its token and the next run runs the tools (recorded as the
+    row's end, it was completed with empty output, its answer lost for good).
     `stopping`: the cancel comes from a run that was stopped (Ctrl-C, SIGTERM, a flow cancellation),
     which cuts its rows' work short without giving up on them, so the next run sends them again (each
     create counted against the row's attempts); a cancel asked for (`rowrelay cancel`) ends them.
@@ -181,6 +197,8 @@ async def cancel_in_flight(
         if snapshot.status == "cancelled":
             tally.cancelled += 1
             table.transition(key, "cancelled", **(_INTERRUPTED if stopping else _ASKED))
+        elif snapshot.awaits_tools:
+            tally.awaiting_tools += 1
         elif snapshot.terminal:
             tally.ended += 1
             record_end(key, snapshot)
