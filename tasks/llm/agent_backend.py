@@ -47,6 +47,7 @@ try:
     from rowrelay.tasks.llm.agent_message import agent_input
     from rowrelay.tasks.llm.agent_rounds import (
         CarryRowRequest,
+        FollowUpHook,
         agent_snapshot,
         translate_agent_error,
         updates,
@@ -150,6 +151,10 @@ class AgentBackend:
             return snapshot_of(await self._sdk.responses.cancel(response_id))
         except openai.OpenAIError as exc:
             raise translate(exc) from exc
+
+    def before_follow_ups(self, hook: FollowUpHook) -> None:
+        """Await `hook(continued)` before each tool round's follow-up create leaves (`agent_rounds`)."""
+        self._carry[0].before_follow_up = hook
 
     async def aclose(self) -> None:
         for client in self._owned:

@@ -13,6 +13,12 @@ crash after that costs nothing: the tools already ran and their answer is the fo
 - `updates` reduces AF's stream to `StreamUpdate`s across responses: each response numbers its events
   from 0, so the cursor restarts when the stream moves on to a new response.
 - `translate_agent_error` tells a create that got no answer (a tool round's, too) from a failed read.
+
+The follow-up is a create sent inside a read, so it follows the rule of every create: whoever runs the
+row is told before it leaves (`CarryRowRequest.before_follow_up`), to make that durable first. A response
+that ended otherwise than completed (failed, incomplete) is the row's end even if its output holds a
+function call (a failed one may carry a partial call): its calls are dropped, so AF runs no tool on it
+and sends no follow-up that the server would refuse ("No tool call found for function call output").
 """
 
 from __future__ import annotations
@@ -30,6 +36,10 @@ from rowrelay.tasks.llm.masking import mask_chain
 from rowrelay.tasks.llm.sdk_errors import translate
 from rowrelay.tasks.llm.snapshots import snapshot_of
 
+FollowUpHook = Callable[[str], Awaitable[None]]
+"""Told the id of the response a tool round's follow-up continues, before that create is sent."""
+_NOT_ANSWERS = frozenset({"failed", "incomplete", "cancelled"})
+"""Ends whose function calls, if any, are not the model's answer: no tool runs on them."""
 _LIFECYCLE = frozenset(
     {"response.created", "response.queued", "response.in_progress"}
     | {"response.completed", "response.failed", "response.incomplete"}
@@ -37,26 +47,58 @@ _LIFECYCLE = frozenset(
 
 
 class CarryRowRequest(ChatMiddleware):
-    """Copies the row's request fields from each response AF reads into the options of its next create.
+    """Copies the row's request fields from each response AF reads into the options of its next create,
+    tells `before_follow_up` (when set) that a follow-up create is about to leave, and keeps AF's tool
+    loop off a response that did not complete.
 
     AF's tool loop reuses one options dict for every call of a run, so what is set here after the call
-    that read the function calls is what the follow-up create sends."""
+    that read the function calls is what the follow-up create sends. That create is the one call that
+    continues a response (`conversation_id`, AF's `previous_response_id`) without a continuation token;
+    a streamed one is sent only when its stream is first read, after `process` has returned."""
+
+    def __init__(self) -> None:
+        self.before_follow_up: FollowUpHook | None = None
 
     async def process(self, context: ChatContext, call_next: Callable[[], Awaitable[None]]) -> None:
         options = context.options
         if not isinstance(options, dict):
             await call_next()
             return
+        continued = options.get("conversation_id")
+        if (
+            self.before_follow_up is not None
+            and isinstance(continued, str)
+            and not options.get("continuation_token")
+        ):
+            await self.before_follow_up(continued)
         if context.stream:
+            ended: list[str] = []
 
             def adopt_from(update: ChatResponseUpdate) -> ChatResponseUpdate:
-                _adopt(options, getattr(update.raw_representation, "response", None))
+                response = getattr(update.raw_representation, "response", None)
+                _adopt(options, response)
+                if isinstance(status := getattr(response, "status", None), str):
+                    ended[:] = [status]
                 return update
 
+            def answer_of(result: ChatResponse[Any]) -> ChatResponse[Any]:
+                return _without_calls(result) if ended and ended[0] in _NOT_ANSWERS else result
+
             context.stream_transform_hooks.append(adopt_from)
+            context.stream_result_hooks.append(answer_of)
         await call_next()
         if isinstance(context.result, ChatResponse):
-            _adopt(options, context.result.raw_representation)
+            raw = context.result.raw_representation
+            _adopt(options, raw)
+            if getattr(raw, "status", None) in _NOT_ANSWERS:
+                _without_calls(context.result)
+
+
+def _without_calls(result: ChatResponse[Any]) -> ChatResponse[Any]:
+    """`result` with no function calls left for AF's tool loop to run."""
+    for message in result.messages:
+        message.contents = [item for item in message.contents if item.type != "function_call"]
+    return result
 
 
 def _adopt(options: dict[str, Any], response: Any) -> None:
@@ -97,10 +139,15 @@ async def updates(
     A resume replays its response from sequence 0 (AF sends no `starting_after`), so events at or before
     `after` are skipped; a response AF's tool loop started is new, and all its events pass. The terminal
     event of a response that only asked for tools carries no snapshot: the row is not done, it is about
-    to move. The AF stream is opened on first iteration and closed however the iteration ends."""
+    to move. The AF stream is opened on first iteration and closed however the iteration ends.
+
+    A cut is read as a create's lost answer only while a create is waiting for the event that names its
+    job: the row's own before its first event, or a follow-up after the response that asked for tools
+    ended. A cut after that event is a dropped stream like any other, resumed from the cursor."""
     replay = after is not None
     last = -1 if after is None else after
     current: str | None = None
+    asked_for_tools = False  # the current response ended in function calls: a follow-up create is next
     stream = start()
     try:
         async for update in stream:
@@ -114,14 +161,15 @@ async def updates(
             if response is not None and response.id != current:
                 if current is not None:
                     last, replay = -1, False  # the tool loop's new response numbers its events from 0
-                current = response.id
+                current, asked_for_tools = response.id, False
             if sequence <= last:
                 continue
             last = sequence
-            snapshot = None if response is None or awaits_tools(response) else snapshot_of(response)
+            asked_for_tools = response is not None and awaits_tools(response)
+            snapshot = None if response is None or asked_for_tools else snapshot_of(response)
             yield StreamUpdate(sequence, snapshot)
     except ChatClientException as exc:
-        error = translate_agent_error(exc, creating=current is None and not replay)
+        error = translate_agent_error(exc, creating=(current is None and not replay) or asked_for_tools)
         if replay and last == after and last >= 0 and _is_drop(error):
             raise StreamUnavailableError(
                 f"the stream replayed from sequence 0 was cut before passing {after}: poll instead"
@@ -147,19 +195,23 @@ def _is_drop(error: Exception) -> bool:
     return isinstance(error, TransientError) and not isinstance(error, RateLimitedError)
 
 
-def translate_agent_error(exc: ChatClientException, *, creating: bool = False) -> Exception:
+def translate_agent_error(exc: ChatClientException, *, creating: bool | None = None) -> Exception:
     """AF wraps the SDK's exception (somewhere down its `__cause__` chain); translate that one.
 
-    A timeout or dropped connection on `POST /responses` is a create that got no answer, whichever AF
-    call sent it: a poll or resume whose tool round created the follow-up may have started a paid job.
+    `creating`: whether the call that failed was waiting on a create's answer, when the caller knows (a
+    stream knows which of its events named their responses). None, for a poll: a timeout or dropped
+    connection on `POST /responses` is a create that got no answer, the tool round's follow-up created
+    inside the poll, which may have started a paid job. Read by the request in a stream, every cut of a
+    stream whose job was long named (its create's `POST`) was counted as a lost create.
     AF's own exception repeats the SDK's words: its keys are masked too (masking.py)."""
     mask_chain(exc)
     cause = _sdk_error(exc)
-    if isinstance(cause, openai.APIConnectionError | openai.APIStatusError) and _posts_a_create(cause):
-        # Read as a create's whatever call sent it: a timeout, cut connection or gateway's 5xx is maybe
-        # created, a create that never connected is not sent (`translate` decides both, for every backend).
-        return translate(cause, creating=True)
     if cause is not None:
+        if creating is None:
+            # A timeout, cut connection or gateway's 5xx is maybe created, a create that never
+            # connected is not sent (`translate` decides both, for every backend).
+            is_call = isinstance(cause, openai.APIConnectionError | openai.APIStatusError)
+            creating = is_call and _posts_a_create(cause)  # type: ignore[arg-type]
         return translate(cause, creating=creating)
     if isinstance(exc, ChatClientInvalidRequestException):
         return RequestRejectedError(f"the agent refused the request: {exc}")

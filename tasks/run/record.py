@@ -173,11 +173,36 @@ def maybe_created(row: RowState, message: str, *, max_attempts: int, policy: Pol
 
 def moved_on(row: RowState, response_id: str, cursor: int | None) -> Change:
     """The row's work went on in a new response (an agent answered a response's tool calls with a new,
-    paid, one): from now on the row waits on that one, and the earlier ids stay on record."""
+    paid, one): from now on the row waits on that one, and the earlier ids stay on record. Its create
+    named its job, so the write-ahead note of its leaving (`follow_up_leaving`) goes."""
     chain = " ".join(part for part in (row.previous_response_ids, row.response_id) if part)
-    return Change(
-        row.status, {"response_id": response_id, "previous_response_ids": chain, "sequence_number": cursor}
-    )
+    fields = {"response_id": response_id, "previous_response_ids": chain, "sequence_number": cursor}
+    return Change(row.status, {**fields, "note": None})
+
+
+FOLLOW_UP_LEAVING = (
+    "a tool round's follow-up create was sent and has not yet named its job: if this note outlives the "
+    "run, the next run counts it as maybe created before it runs the tools again"
+)
+"""The write-ahead of a tool round's follow-up create, as `submitting` is of a row's own create: written
+durably before AF sends it (inside a poll or a stream), gone when its answer names the new response."""
+
+
+def follow_up_leaving(row: RowState) -> Change:
+    """A tool round's follow-up create is about to leave (`FOLLOW_UP_LEAVING`)."""
+    return Change(row.status, {"note": FOLLOW_UP_LEAVING})
+
+
+def follow_up_unanswered(row: RowState) -> bool:
+    """Whether a follow-up create left from the row's response and its answer never came back: the run
+    that sent it stopped first (a crash, a kill), or its stream ended before naming the job."""
+    return row.note == FOLLOW_UP_LEAVING
+
+
+def follow_up_not_sent(row: RowState) -> Change:
+    """The follow-up's create was refused before anything started (a 429, a refused connection, a 400):
+    no job to count, so the write-ahead note goes."""
+    return Change(row.status, {"note": None})
 
 
 def follow_up_maybe_created(row: RowState, message: str, now: datetime, *, max_attempts: int) -> Change:

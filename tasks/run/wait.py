@@ -15,7 +15,6 @@ from typing import Literal
 
 from rowrelay.tasks.errors import RateLimitedError, ResponseGoneError, TransientError
 from rowrelay.tasks.llm import (
-    BackendRefusedError,
     BackgroundBackend,
     MaybeSentError,
     RequestRejectedError,
@@ -24,11 +23,12 @@ from rowrelay.tasks.llm import (
     StreamUnavailableError,
     StreamUpdate,
 )
-from rowrelay.tasks.records import HOLDING_TOKEN
 from rowrelay.tasks.run import record
 from rowrelay.tasks.run.context import RowContext, backoff, now, seconds_since
 from rowrelay.tasks.run.creating import Live
+from rowrelay.tasks.run.follow_ups import FollowUps, RowEnded
 from rowrelay.tasks.run.schedule import LatencyModel, completion_estimate, next_poll_delay
+from rowrelay.tasks.run.wait_ends import cancel_if_stuck, gone
 from rowrelay.tasks.state import RowState
 
 POLL: Literal["poll"] = "poll"
@@ -54,6 +54,10 @@ class Waiter:
     last_events: dict[str, int] = field(default_factory=dict)
     """Streamed rows: the sequence number of the terminal event, recorded with the row's end."""
     _polling: asyncio.Semaphore = field(init=False, default_factory=lambda: asyncio.Semaphore(POLLING))
+    follow_ups: FollowUps = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.follow_ups = FollowUps(self.context)
 
     async def wait(self, row: RowState, live: Live | None) -> Snapshot | None:
         if self.context.streaming:
@@ -86,9 +90,12 @@ class Waiter:
 
     async def _poll(self, row: RowState) -> Snapshot | None:
         scout = self.context.pace.enlist(self.latencies)
+        assert row.response_id is not None
+        self.follow_ups.waiting(row.row_key, row.response_id)  # an agent's poll may send a follow-up
         try:
             return await self._poll_until_done(row, scout)
         finally:
+            self.follow_ups.done(row.row_key)
             self.context.pace.discharge(scout)
             self.latencies.scouting.left(row.row_key)  # a scout that ended without a latency
 
@@ -100,6 +107,7 @@ class Waiter:
         teaches = scout and submitted >= self.since  # what the scouts see is the run's first estimate
         polls = looks = 0  # looks: the blind schedule's steps, taken with or without a poll
         running_at = 0.0  # seconds after submit when it was last seen still running
+        made = submitted  # when the response waited on was created: a follow-up's queued deadline is its own
         while True:
             elapsed = (now() - submitted).total_seconds()
             blind = model.quantile(0.5) is None
@@ -113,21 +121,26 @@ class Waiter:
             try:
                 snapshot = await self._look(response_id)
             except ResponseGoneError as exc:
-                self._gone(key, exc)
+                gone(self.context, key, exc)
+                return None
+            except (RequestRejectedError, RowEnded) as exc:
+                self.follow_ups.refused(key, exc)
                 return None
             except RateLimitedError as exc:
+                self.follow_ups.not_sent(key)
                 self.context.throttled(exc, poll=True)
                 continue
             except MaybeSentError as exc:
-                if self._follow_up_lost(key, str(exc)):
+                if self.follow_ups.lost(key, str(exc)):
                     return None
                 continue
             except TransientError as exc:
+                self.follow_ups.not_sent(key)
                 self.context.retried(exc)
                 continue
             if snapshot.response_id not in (None, response_id):
-                response_id = snapshot.response_id
-                await self._move_on(key, response_id, None)
+                await self._move_on(key, snapshot.response_id, None)
+                response_id, made = snapshot.response_id, now()
             seen_at = (now() - submitted).total_seconds()
             if snapshot.terminal:
                 # It finished between the last look that found it running and this one, not when we
@@ -140,7 +153,7 @@ class Waiter:
             running_at = seen_at
             if teaches:
                 model.scouting.running(key, seen_at)
-            if await self._stuck(key, snapshot, elapsed):
+            if await cancel_if_stuck(self.context, self.backend, key, snapshot, seconds_since(made)):
                 return None
             self._note_progress(key, snapshot)
 
@@ -158,9 +171,19 @@ class Waiter:
         after drops; poll mode polls instead (`_follow_scouting`)."""
         key, response_id = row.row_key, row.response_id
         assert response_id is not None
+        self.follow_ups.waiting(key, response_id)
+        try:
+            return await self._follow_from(row, response_id, live)
+        finally:
+            self.follow_ups.done(key)
+
+    async def _follow_from(self, row: RowState, response_id: str, live: Live | None) -> Followed:
+        key = row.row_key
         cursor = row.sequence_number if row.sequence_number is not None else -1
         drops, last_cursor, stream = 0, cursor, live
-        queued = row.status == "queued"
+        # The queued deadline runs from when the response the row waits on was made: a tool round's
+        # follow-up is new, and may itself be stuck in the queue however long the row has run.
+        queued, made = row.status == "queued", row.submitted_at
         unnoted: Snapshot | None = None  # the latest response seen, not yet in the row
         while True:
             if stream is None:
@@ -171,16 +194,20 @@ class Waiter:
                 stream = self.backend.resume(response_id, cursor)
             try:
                 async with contextlib.aclosing(stream):
-                    while (update := await self._next_event(key, stream, queued)) is not None:
+                    while (update := await self._next_event(stream, queued, made)) is not None:
                         cursor, snapshot = update.sequence_number, update.snapshot
                         self.context.silence.answers += 1
                         if snapshot is not None:
-                            # as the row's status: forward only (`_note_progress`)
-                            queued = queued and snapshot.status == "queued"
+                            queued = snapshot.status == "queued"
                             if snapshot.response_id and snapshot.response_id != response_id:
-                                response_id = snapshot.response_id  # a new response's events number from 0
-                                last_cursor, unnoted = -1, None
-                                await self._move_on(key, response_id, cursor)
+                                # a new response's events number from 0
+                                await self._move_on(key, snapshot.response_id, cursor)
+                                response_id, last_cursor, unnoted, made = (
+                                    snapshot.response_id,
+                                    -1,
+                                    None,
+                                    now(),
+                                )
                                 if not snapshot.terminal:
                                     self._note_progress(key, snapshot)
                             else:
@@ -204,40 +231,42 @@ class Waiter:
                 if snapshot.terminal:
                     return snapshot
                 if snapshot.response_id not in (None, response_id):
-                    response_id, cursor = snapshot.response_id, -1  # stream the new one from its start
-                    await self._move_on(key, response_id, None)
-                elif await self._stuck(
-                    key, snapshot, seconds_since(self.context.table.get(key).submitted_at)
-                ):
+                    await self._move_on(key, snapshot.response_id, None)
+                    response_id, cursor, made = snapshot.response_id, -1, now()  # stream the new one
+                    queued = snapshot.status == "queued"
+                elif await cancel_if_stuck(self.context, self.backend, key, snapshot, seconds_since(made)):
                     return None
             except (StreamUnavailableError, StreamErrorEvent):
                 return POLL
             except MaybeSentError as exc:
-                if self._follow_up_lost(key, str(exc)):
+                if self.follow_ups.lost(key, str(exc)):
                     return None
             except ResponseGoneError as exc:
-                self._gone(key, exc)
+                gone(self.context, key, exc)
+                return None
+            except (RequestRejectedError, RowEnded) as exc:
+                self.follow_ups.refused(key, exc)
                 return None
             except RateLimitedError as exc:
+                self.follow_ups.not_sent(key)
                 self.context.throttled(exc, poll=True)
             except TransientError as exc:
+                self.follow_ups.not_sent(key)
                 self.context.retried(exc)
                 # A drop after progress resumes at once; drops with nothing new back off.
                 drops = 0 if cursor > last_cursor else drops + 1
                 await self.context.sleep(backoff(drops) if drops else 0.0)
             last_cursor, stream = cursor, None
 
-    async def _next_event(self, key: str, stream: Live, queued: bool) -> StreamUpdate | None:
+    async def _next_event(self, stream: Live, queued: bool, made: datetime | None) -> StreamUpdate | None:
         """The next event, or None when the stream ends or a still-`queued` response reaches its queued
-        deadline: a stuck stream sends only keep-alives, so waiting on it would never end. Once the
-        response runs, no deadline and no read of the row: a long answer is hundreds of text deltas,
-        and that per event was a third of a streamed row's CPU."""
+        deadline (`made`: when it was created): a stuck stream sends only keep-alives, so waiting on it
+        would never end. Once the response runs, no deadline: a long answer is hundreds of text deltas,
+        and reading the clock and the row per event was a third of a streamed row's CPU."""
         try:
             if not queued:
                 return await anext(stream)
-            deadline = self.context.policy.queued_timeout - seconds_since(
-                self.context.table.get(key).submitted_at
-            )
+            deadline = self.context.policy.queued_timeout - seconds_since(made)
             async with asyncio.timeout(max(0.0, deadline)):
                 return await anext(stream)
         except (StopAsyncIteration, TimeoutError):
@@ -246,33 +275,10 @@ class Waiter:
     async def _move_on(self, key: str, response_id: str, cursor: int | None) -> None:
         """Wait on the row's new response from now on, durably at once: after a crash the next run must
         continue from it, not make the round (and pay for it) again."""
+        self.follow_ups.answered(key)
+        self.follow_ups.waiting(key, response_id)
         self.context.apply(key, record.moved_on(self.context.table.get(key), response_id, cursor))
         await self.context.table.commit(urgent=True)
-
-    def _gone(self, key: str, exc: ResponseGoneError) -> None:
-        """The server no longer holds the row's response: expired, sent again by policy. Unless it is too
-        young for any server to have let it go (`record.unfound`): then the server does not find what it
-        makes, and every row would be created, and paid for, again. The run stops instead, as for a
-        refused key: rows keep their response ids. (Not on an emulator: what it loses costs nothing, and a
-        restarted embedded emulator has lost every response it held.)"""
-        said = (
-            None
-            if self.context.policy.emulated
-            else record.unfound(self.context.table.get(key), str(exc), now())
-        )
-        if said is not None:
-            raise BackendRefusedError(said)
-        self.context.apply(key, record.expired(str(exc)))
-
-    def _follow_up_lost(self, key: str, message: str) -> bool:
-        """Count a create made while waiting that got no answer; True when the row has now ended."""
-        self.context.lost_answer(message)
-        row = self.context.table.get(key)
-        change = record.follow_up_maybe_created(
-            row, message, now(), max_attempts=self.context.policy.max_attempts
-        )
-        self.context.apply(key, change)
-        return change.status not in HOLDING_TOKEN
 
     def _note_progress(self, key: str, snapshot: Snapshot, cursor: int | None = None) -> None:
         """Record that the response runs, and the stream's cursor if given, as one change. Only forward: a
@@ -284,26 +290,3 @@ class Waiter:
         if moved_on or cursor is not None:
             fields = {} if cursor is None else {"sequence_number": cursor}
             table.transition(key, "in_progress" if moved_on else status, **fields)
-
-    async def _stuck(self, key: str, snapshot: Snapshot, elapsed: float) -> bool:
-        """A response queued far too long is cancelled and the row failed for retry: a server that never
-        starts a job would otherwise hold the row (and its in-flight slot) for ever. A cancel that does not
-        take (some servers cannot cancel) leaves a job that may yet run, which the row sent again counts
-        (`record.stuck`). False if the cancel finds the response ended meanwhile: the next look has it."""
-        policy = self.context.policy
-        if snapshot.status != "queued" or elapsed < policy.queued_timeout:
-            return False
-        assert snapshot.response_id is not None
-        try:
-            cancelled = await self.backend.cancel(snapshot.response_id)
-        except (TransientError, ResponseGoneError, RequestRejectedError) as exc:
-            not_cancelled: str | None = str(exc)
-        else:
-            if cancelled.terminal and cancelled.status != "cancelled":
-                return False
-            not_cancelled = None if cancelled.terminal else f"the response is still {cancelled.status}"
-        row = self.context.table.get(key)
-        self.context.apply(
-            key, record.stuck(row, elapsed, not_cancelled, now(), max_attempts=policy.max_attempts)
-        )
-        return True
