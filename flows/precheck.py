@@ -83,25 +83,27 @@ def check_run(request: BatchRequest) -> PreparedInput:
 
 def check_state_rows(request: BatchRequest, state_dir: Path, prepared: PreparedInput) -> None:
     """What the plan would refuse in the state's rows, refused before Prefect and the emulator start: a
-    row of the input holding another text than the batch planned under its id
-    (`plan.changed_rows_problem`), a row waiting on a response made on an endpoint this run does not list
-    (`shards.unreachable_problem`). The flow does not call this: its plan reads the state anyway."""
+    row of the input holding another text than the batch sent under its id
+    (`edited_inputs.changed_rows_problem`; a row never sent takes its edited text), a row waiting on a
+    response made on an endpoint this run does not list (`shards.unreachable_problem`). The flow does
+    not call this: its plan reads the state anyway."""
     if not (state_dir / BATCH_FILE).exists():
         return
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from rowrelay.tasks.records import HOLDING_TOKEN, rows
-    from rowrelay.tasks.run.plan import changed_rows_problem  # the run's modules: only to resume
+    from rowrelay.tasks.run.edited_inputs import EDIT_FACTS, changed_rows_problem, edited_rows  # to resume
     from rowrelay.tasks.run.shards import unreachable_problem
     from rowrelay.tasks.state.results import changed_inputs
 
     table = state_rows(state_dir)
     changed = changed_inputs(table.select(["row_key", "input_hash"]), prepared.planned())
-    if changed:
+    sent = edited_rows(table.select(list(EDIT_FACTS)), prepared.planned()).sent if changed else []
+    if sent:  # rows never sent take their edited input
         said = _spec_changes(request, state_dir)
         if said is None:
-            raise UsageError(changed_rows_problem(changed))
+            raise UsageError(changed_rows_problem(sent))
         raise UsageError(
             f"{state_dir}: this run's {said}, so {rows(len(changed))} would be sent otherwise than the "
             f"batch planned them (e.g. {', '.join(changed[:5])}): run it as the batch ran, or give it a "

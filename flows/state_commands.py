@@ -27,6 +27,8 @@ from rowrelay.tasks.records import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from rowrelay.tasks.state import StateTable
 
 out = Console(markup=False)  # plain text: a batch named `data[v2]` holds no style
@@ -202,8 +204,9 @@ def export(
     state = the_batch(state, "export")  # before pandas' import: a refusal here needs none
     from rowrelay.flows.input_reading import reading_of
     from rowrelay.tasks.dataset import InputSpec, output_problem, read_prepared, replaces_input, write_output
+    from rowrelay.tasks.run.edited_inputs import EDIT_FACTS, edited_rows
     from rowrelay.tasks.state import read_run_record, read_table, results_frame
-    from rowrelay.tasks.state.results import asked_columns, changed_inputs
+    from rowrelay.tasks.state.results import asked_columns
 
     if output is not None and (problem := output_problem(output)) is not None:
         fail(f"--output {output}: {problem}")  # before the input and the table are read, as `run` does
@@ -230,11 +233,13 @@ def export(
         spec = InputSpec(**record.spec) if record is not None else InputSpec()
         prepared = read_prepared(source, spec, reading_of(record))
         latest, _damaged = read_table(state)  # as `load` reads it; a damaged file raises
-        changed = changed_inputs(latest.select(["row_key", "input_hash"]), prepared.planned())
-        if changed:
-            fail(_changed_since(source, changed))
+        edited = edited_rows(latest.select(list(EDIT_FACTS)), prepared.planned())
+        if edited.sent:
+            fail(_changed_since(source, edited.sent))
         asked = () if record is None else asked_columns(record)
-        results = results_frame(latest.to_pandas(), prepared.keys, asked)
+        unsent: list[str] = edited.unsent.column("row_key").to_pylist()  # type: ignore[assignment]
+        state_rows = _as_pending(latest.to_pandas(), unsent)
+        results = results_frame(state_rows, prepared.keys, asked)
         if record is not None and record.output_schema is not None:
             from rowrelay.tasks.dataset.typed import with_typed_columns
 
@@ -244,7 +249,24 @@ def export(
         fail(state_problem(exc, state))
     except UsageError as exc:
         fail(str(exc))
+    if unsent:
+        out.print(
+            f"{rows(len(unsent))} never sent changed since the batch ran (e.g. {', '.join(unsent[:5])}): "
+            f"written as pending; the next run sends {'it' if len(unsent) == 1 else 'them'} as edited",
+            soft_wrap=True,
+        )
     out.print(f"wrote {path}", soft_wrap=True)
+
+
+def _as_pending(state: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """`state` with the rows `keys` (never sent, their input edited since: `edited_inputs`) as the next
+    run takes them: pending, with no error (one that failed before sending did so for its earlier text,
+    an empty prompt say, which its row in the output no longer holds)."""
+    if keys:
+        edited = state["row_key"].isin(keys)
+        state.loc[edited, "status"] = "pending"
+        state.loc[edited, ["error_type", "error_code", "error_message"]] = None
+    return state
 
 
 def _changed_since(source: Path, changed: list[str]) -> str:

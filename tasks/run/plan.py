@@ -35,9 +35,10 @@ from rowrelay.tasks.records import (
     WaitMode,
     rows,
 )
+from rowrelay.tasks.run.edited_inputs import EDIT_FACTS, changed_rows_problem, edited_rows, take_edits
 from rowrelay.tasks.run.shards import Shard, cut_shards
 from rowrelay.tasks.state import RowState, StateTable
-from rowrelay.tasks.state.results import changed_inputs, in_input
+from rowrelay.tasks.state.results import in_input
 
 log = logging.getLogger("rowrelay.plan")
 
@@ -161,7 +162,9 @@ def plan_batch(
     endpoints: Mapping[str, int] | None = None,
     limit: int | None = None,
 ) -> BatchPlan:
-    """Add unseen rows as pending, fail bad rows alone, and cut the work into shards.
+    """Add unseen rows as pending, fail bad rows alone, and cut the work into shards. A row whose input
+    was edited since it was planned takes the edit if it was never sent, and is refused (`UsageError`)
+    if it was (`edited_inputs`).
 
     With `endpoints` (each one's rpm, in order), rows to send are spread across them by rpm and a row
     holding a token goes to the endpoint that created it (`shards.cut_shards`: a `UsageError` when that
@@ -171,7 +174,7 @@ def plan_batch(
     are for a later run (`held_back`). Every input row is planned all the same, so the batch is the whole
     input's: a later run without a limit sends the rest and never these again. Rows holding a token are
     waited on whatever the limit: their jobs run and are paid for."""
-    _refuse_changed_inputs(table, prepared)
+    _take_edited_inputs(table, prepared)  # before the bad rows: an edited row may be bad again
     table.add_pending(prepared.planned())
     for key, reason in prepared.bad_rows.items():
         if table.get(key).status == "pending":
@@ -240,24 +243,12 @@ def _outside_input(table: StateTable, prepared: PreparedInput) -> pa.Table | Non
     return state.filter(pc.invert(in_input(state.column("row_key"), prepared.keys)))
 
 
-def _refuse_changed_inputs(table: StateTable, prepared: PreparedInput) -> None:
-    """A key whose input changed since it was planned would mix two inputs' results: refuse."""
+def _take_edited_inputs(table: StateTable, prepared: PreparedInput) -> None:
+    """A key whose input changed since it was planned: a row never sent takes the edit, a row a create
+    was sent for is refused, as it would mix two inputs' results (`edited_inputs`)."""
     if len(table) == 0:
         return
-    refuse_changed_inputs(table.columns(None, ("row_key", "input_hash")), prepared)
-
-
-def refuse_changed_inputs(stored: pa.Table, prepared: PreparedInput) -> None:
-    """`UsageError` when a key of `prepared` holds another input than the state's (`stored`: its
-    `row_key` and `input_hash` columns) says it was planned with."""
-    changed = changed_inputs(stored, prepared.planned())
-    if changed:
-        raise UsageError(changed_rows_problem(changed))
-
-
-def changed_rows_problem(changed: list[str]) -> str:
-    """What a refusal says of rows whose input changed under their key (`changed_inputs`)."""
-    return (
-        f"{rows(len(changed))} changed input since this batch was planned (e.g. {', '.join(changed[:5])}); "
-        "use a new --state directory for the new input, or restore the old one"
-    )
+    edited = edited_rows(table.columns(None, EDIT_FACTS), prepared.planned())
+    if edited.sent:
+        raise UsageError(changed_rows_problem(edited.sent))
+    take_edits(table, edited.unsent)

@@ -821,7 +821,7 @@ def test_rows_whose_text_changed_under_their_ids_are_refused_before_anything_sta
     frame.to_csv(case.source, index=False)
     line = case.refuse(env=_NOTHING_STARTED)
     assert line == (
-        "error: 1 row changed input since this batch was planned (e.g. T-00001); use a new --state "
+        "error: 1 row changed input since this batch sent it (e.g. T-00001); use a new --state "
         "directory for the new input, or restore the old one"
     )
 

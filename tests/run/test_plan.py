@@ -149,14 +149,20 @@ def _asks(rows: int) -> tuple[pd.DataFrame, InputSpec, RowPolicy]:
     return frame, InputSpec(prompt_column="p", id_column="id"), RowPolicy("b", "m")
 
 
-def test_a_key_whose_input_changed_is_refused(batch_dir: Path, clock: FakeClock) -> None:
+def test_a_key_whose_input_changed_after_it_was_sent_is_refused(batch_dir: Path, clock: FakeClock) -> None:
+    """(A row never sent takes its edited input: tests/run/test_edited_inputs.py.)"""
     frame, spec, policy = _asks(8)
     with StateTable.open(batch_dir, batch_id="b", clock=clock) as table:
         plan_batch(table, prepare(frame, spec), policy, shard_size=10)
-    frame.loc[[6, 2], "p"] = "something else"
+        for key in ("k2", "k6"):
+            table.transition(key, "submitting", attempts=1)
+            table.transition(key, "completed", output_text="done")
+    frame.loc[[6, 2, 3], "p"] = "something else"
     frame.loc[len(frame)] = ["k8", "a new row is fine"]
     with StateTable.open(batch_dir, clock=clock) as table:
-        with pytest.raises(UsageError, match=r"^2 rows changed input .* \(e\.g\. k2, k6\)"):
+        with pytest.raises(
+            UsageError, match=r"^2 rows changed input since this batch sent them \(e\.g\. k2, k6\)"
+        ):
             plan_batch(table, prepare(frame, spec), policy, shard_size=10)
         assert len(table) == 8  # refused before anything was added
 

@@ -1,0 +1,108 @@
+"""Rows whose input was edited since the batch planned them: which take the edit, and which are refused.
+
+    edited = edited_rows(table.columns(None, EDIT_FACTS), prepared.planned())
+    if edited.sent:
+        raise UsageError(changed_rows_problem(edited.sent))
+    take_edits(table, edited.unsent)  # their new input_hash; a row failed before sending back to pending
+
+A row is known by its key; its `input_hash` says what it was planned to ask. A row a create was sent for
+(any attempt, a response id, an orphan: completed or not) has, or may have, an answer to its old text, or
+a job working on it: sent the new text under the same key, the batch would pair one text's answer with
+another, and the way out is a new `--state` (or the old text back). A row no create was ever sent for
+holds nothing of its old text but the text: it is pending (a `--limit` left it, or the run stopped before
+it), or it failed before it was sent for its own input (`bad_input`: an empty prompt, an attachment that
+cannot be read). Such a row takes its edited input and is sent with it, and the run says how many did:
+refusing it sent the user to a new `--state`, which sends, and pays for, every completed row again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rowrelay.tasks.records import rows
+from rowrelay.tasks.state import StateTable
+
+log = logging.getLogger("rowrelay.plan")
+
+EDIT_FACTS = ("row_key", "input_hash", "status", "attempts", "orphans", "response_id", "error_type")
+"""The state's columns `edited_rows` reads: the planned input, and whether a create was ever sent."""
+TOOK_EDIT_NOTE = "took its edited input (never sent before)"
+
+
+@dataclass(frozen=True)
+class EditedRows:
+    """The input's rows whose `input_hash` differs from the state's, in input order."""
+
+    sent: list[str]
+    """Keys of rows a create was sent for: refused (`changed_rows_problem`)."""
+    unsent: pa.Table
+    """`row_key`, `input_hash` (the input's, new) and `status` of rows never sent: they take the edit."""
+
+
+def edited_rows(stored: pa.Table, planned: pa.Table) -> EditedRows:
+    """The rows of `planned` (the input's `row_key`, `input_hash`) whose input differs from `stored`'s
+    (the state's `EDIT_FACTS`), split by whether a create was ever sent for them. A key the state does
+    not hold is new, not edited."""
+    at = pc.index_in(planned.column("row_key"), value_set=stored.column("row_key").combine_chunks())
+    was = stored.select(list(EDIT_FACTS)).combine_chunks().take(at)  # null rows for new keys
+    unequal: Any = pc.not_equal(was.column("input_hash"), planned.column("input_hash"))
+    edited: Any = pc.fill_null(unequal, False)
+    was, now = was.filter(edited), planned.filter(edited)
+    unsent: Any = pc.fill_null(_never_sent(was), False)
+    sent = now.column("row_key").filter(pc.invert(unsent))
+    taken = now.select(["row_key", "input_hash"]).append_column("status", was.column("status"))
+    return EditedRows([str(key) for key in sent.to_pylist()], taken.filter(unsent))
+
+
+def _never_sent(was: pa.Table) -> Any:
+    """Per row, whether no create was ever sent for it: no attempt, no response id, no orphan, and
+    pending, or failed before sending for its own input (`bad_input`). A create refused before anything
+    started (a 429, a 5xx that reached no job) spends no attempt and leaves such a row pending."""
+    status, error = was.column("status"), was.column("error_type")
+    unsent_end = pc.and_kleene(_equals(status, "failed"), _equals(error, "bad_input"))
+    waiting_or_unsent = pc.or_kleene(_equals(status, "pending"), unsent_end)
+    nothing_spent = pc.and_kleene(_equals(was.column("attempts"), 0), _equals(was.column("orphans"), 0))
+    return pc.and_kleene(
+        pc.and_kleene(waiting_or_unsent, nothing_spent), pc.is_null(was.column("response_id"))
+    )
+
+
+def _equals(column: Any, value: Any) -> Any:
+    """Per value of `column`, whether it equals `value` (null where null)."""
+    return pc.equal(column, value)
+
+
+def take_edits(table: StateTable, unsent: pa.Table) -> int:
+    """Give each of `unsent`'s rows (`EditedRows.unsent`) its new input hash, a failed one back to
+    pending with its error cleared (it failed for the old text), and say how many in one line; returns
+    how many. The prompt itself is the input's: a run reads it from there, never from the state."""
+    if not unsent.num_rows:
+        return 0
+    keys: list[str] = unsent.column("row_key").to_pylist()  # type: ignore[assignment]
+    hashes: list[str] = unsent.column("input_hash").to_pylist()  # type: ignore[assignment]
+    statuses: list[str] = unsent.column("status").to_pylist()  # type: ignore[assignment]
+    cleared = {"error_type": None, "error_code": None, "error_message": None, "completed_at": None}
+    for key, input_hash, status in zip(keys, hashes, statuses, strict=True):
+        errors = cleared if status == "failed" else {}
+        table.transition(key, "pending", input_hash=input_hash, note=TOOK_EDIT_NOTE, **errors)
+    failed = statuses.count("failed")
+    log.warning(
+        "%s never sent took %s edited input, and %s sent as edited (e.g. %s)%s",
+        rows(len(keys)), "its" if len(keys) == 1 else "their", "is" if len(keys) == 1 else "are",
+        ", ".join(keys[:5]), f"; {failed:,} of them had failed for the earlier text" if failed else "",
+    )  # fmt: skip
+    return len(keys)
+
+
+def changed_rows_problem(changed: list[str]) -> str:
+    """What a refusal says of rows a create was sent for whose input changed under their key."""
+    them = "it" if len(changed) == 1 else "them"
+    return (
+        f"{rows(len(changed))} changed input since this batch sent {them} (e.g. {', '.join(changed[:5])}); "
+        "use a new --state directory for the new input, or restore the old one"
+    )
