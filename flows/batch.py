@@ -42,6 +42,7 @@ from rowrelay.tasks.hosted_tools import tool_list
 from rowrelay.tasks.run import open_table
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import RunRecord, StateTable, of_input, summarize, write_run_record
+from rowrelay.tasks.state.left_out import keys_outside
 from rowrelay.tasks.steps import export_results, load_input
 
 if TYPE_CHECKING:
@@ -242,13 +243,16 @@ async def _finish(
 ) -> BatchResult:
     """Export, summarise and publish what the closed table holds of the input: its rows are in memory.
     `server`: what the run ran on, as said (`targets.backend_label`), and its base URL."""
-    latest = table.latest()
+    latest = everything = table.latest()
+    left_out = None
     if len(table) > len(prepared):  # the plan added every input key: only then can rows be outside it
-        latest = of_input(latest, prepared.keys)
+        latest, left_out = of_input(latest, prepared.keys), keys_outside(latest, prepared.keys)
     frame = latest.to_pandas()
     schema = None if output_schema is None else output_schema.schema
     export_results(whole(frame), whole(prepared), out, whole(schema), columns_asked(settings))
-    facts = summarize(latest, table.problems)
+    # Counted as `status` counts them: rows outside the input apart, but what they cost spent all the
+    # same (a row removed while in flight was waited on, and paid for, by this run)
+    facts = summarize(everything, table.problems, left_out)
     held_back = held_back or {}
     log_outcome(table.batch_id, facts, str(out), held=sum(held_back.values()))
     await publish_summary(table.batch_id, facts, frame, table.directory)

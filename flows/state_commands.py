@@ -11,7 +11,7 @@ server); tests/flows/test_cli_imports.py pins what each command imports.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -64,7 +64,8 @@ def status(
         typer.Option(
             "--json",
             help="Print the same facts as one JSON object (for scripts and monitors): counts, tokens, "
-            "latency, orphans, cost, tool calls, and the rows not completed by kind.",
+            "latency, orphans, cost, tool calls, the rows not completed by kind, and the rows not in the "
+            "last run's input (not_in_input: left out of rows, counts and the projection).",
         ),
     ] = False,
 ) -> None:
@@ -92,6 +93,8 @@ def status(
         if count:
             table.add_row(name, f"{count:,}")
     out.print(table)
+    if facts["not_in_input"]["rows"]:
+        out.print(_not_in_input(facts["not_in_input"]), soft_wrap=True)
     p50, p95 = facts["latency_p50"], facts["latency_p95"]
     out.print(
         f"rows {facts['rows']:,}  tokens in {facts['input_tokens']:,} out {facts['output_tokens']:,} "
@@ -124,6 +127,18 @@ def status(
         out.print("cost unknown: no row has a price (its model had none; `run --prices FILE` adds one)")
     if plot is not None:
         _draw(state, plot, out)
+
+
+def _not_in_input(left_out: dict[str, Any]) -> str:
+    """What `status` says of rows the last run's input did not hold (`summarize`'s `not_in_input`): they
+    are not left to do, so the counts above and the projection leave them out; what they cost is spent."""
+    by_status = ", ".join(f"{status} {n:,}" for status, n in left_out["counts"].items() if n)
+    cost = left_out["cost_usd"]
+    spent = f"; the {usd(cost)} they cost is in the cost spent" if cost else ""
+    return (
+        f"{rows(left_out['rows'])} not in the last run's input ({by_status}): left out of the rows above and "
+        f"of the projection{spent}; put back in the input, they resume"
+    )
 
 
 def _draw(state: Path, plot: Path, said: Console) -> None:

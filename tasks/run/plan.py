@@ -38,6 +38,7 @@ from rowrelay.tasks.records import (
 from rowrelay.tasks.run.edited_inputs import EDIT_FACTS, changed_rows_problem, edited_rows, take_edits
 from rowrelay.tasks.run.shards import Shard, cut_shards
 from rowrelay.tasks.state import RowState, StateTable
+from rowrelay.tasks.state.left_out import record_left_out
 from rowrelay.tasks.state.results import in_input
 
 log = logging.getLogger("rowrelay.plan")
@@ -164,7 +165,8 @@ def plan_batch(
 ) -> BatchPlan:
     """Add unseen rows as pending, fail bad rows alone, and cut the work into shards. A row whose input
     was edited since it was planned takes the edit if it was never sent, and is refused (`UsageError`)
-    if it was (`edited_inputs`).
+    if it was (`edited_inputs`); the keys of the state's rows the input does not hold are noted in the
+    run's record for `status` (`state.left_out`).
 
     With `endpoints` (each one's rpm, in order), rows to send are spread across them by rpm and a row
     holding a token goes to the endpoint that created it (`shards.cut_shards`: a `UsageError` when that
@@ -182,6 +184,8 @@ def plan_batch(
     table.flush()
     holding, fresh = _holding_and_fresh(table, policy, None)
     outside = _outside_input(table, prepared)
+    left_out = [] if outside is None else outside.column("row_key").to_pylist()
+    record_left_out(table.directory, cast(list[str], left_out))  # for `status`, which reads no input
     left_alone: dict[RowStatus, int] = {}
     if outside is not None:
         fresh_keys = pa.array(fresh, type=pa.string())

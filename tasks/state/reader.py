@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.errors import DamagedFileError, UsageError
 from rowrelay.tasks.records import ENDED, ROW_STATUSES
 from rowrelay.tasks.state.batch import is_state_directory, no_batch_problem
 from rowrelay.tasks.state.failures import failure_kinds
+from rowrelay.tasks.state.left_out import left_out_keys, split_left_out
 from rowrelay.tasks.state.schema import value_counts
 from rowrelay.tasks.state.segments import read_latest
 
@@ -58,24 +59,44 @@ def summary(directory: Path, *, skip_damaged: bool = False) -> dict[str, Any]:
     None when no row has a price) and the projected cost of the whole batch, and the damaged files skipped
     (`problems`; a damaged file raises `CorruptSegmentError` unless `skip_damaged`), rows by the
     endpoint their latest response was created on (`endpoints`; empty for a batch run without them), and
-    the rows that did not complete by kind, largest first (`not_completed`: `state.failures`)."""
-    return summarize(*read_table(directory, skip_damaged=skip_damaged))
+    the rows that did not complete by kind, largest first (`not_completed`: `state.failures`).
+
+    Rows the last run's input did not hold (`left_out`) are counted apart (`not_in_input`), as
+    `summarize` says; a damaged `run.json` raises `DamagedFileError` unless `skip_damaged` (then they
+    are counted with the others, and the record is named in the problems)."""
+    table, problems = read_table(directory, skip_damaged=skip_damaged)
+    try:
+        left_out = left_out_keys(Path(directory))
+    except DamagedFileError as exc:
+        if not skip_damaged:
+            raise
+        log.warning("skipping %s", exc)
+        left_out, problems = None, [*problems, str(exc)]
+    return summarize(table, problems, left_out)
 
 
-def summarize(table: pa.Table, problems: list[str]) -> dict[str, Any]:
+def summarize(table: pa.Table, problems: list[str], left_out: pa.Array[Any] | None = None) -> dict[str, Any]:
     """`summary` of rows already in hand (`read_table`, or an open table's `latest()`).
+
+    `left_out`: keys of rows the batch's last run did not find in its input (`left_out.record_left_out`).
+    Where the batch stands (`rows`, `counts`, latency, `endpoints`, `not_completed`, and the rows the
+    projection adds) covers the others, the rows its runs send and report on: a removed pending row is
+    not left to do. What the batch spent (tokens, tool calls, orphans, `cost_usd`) covers every row,
+    as the bill does. `not_in_input` counts the rows left out: `rows`, `counts` and `cost_usd` (already
+    in the whole's).
 
     In Arrow compute alone, comparing with values Arrow already holds: converting a Python or NumPy value
     to Arrow (or back) makes pyarrow import pandas, which `rowrelay status` would pay for on every start.
     """
-    statuses = table.column("status")
-    counts = dict.fromkeys(ROW_STATUSES, 0) | value_counts(statuses)
-    held: Any = pc.unique(statuses)  # "completed" as Arrow holds it, if any row has it
-    names = held.to_pylist()
+    held, outside = split_left_out(table, left_out)
+    counts = _counts(held)
+    statuses = held.column("status")
+    present: Any = pc.unique(statuses)  # "completed" as Arrow holds it, if any row has it
+    names = present.to_pylist()
     done = (
-        table.filter(pc.equal(statuses, held[names.index("completed")]))
+        held.filter(pc.equal(statuses, present[names.index("completed")]))
         if "completed" in names
-        else table.slice(0, 0)
+        else held.slice(0, 0)
     )
     micros = pc.cast(pc.subtract(done.column("completed_at"), done.column("submitted_at")), pa.int64())
     # linear interpolation, as NumPy's percentile; null when no row completed
@@ -84,13 +105,11 @@ def summarize(table: pa.Table, problems: list[str]) -> dict[str, Any]:
     def total(name: str) -> int:
         return int(pc.sum(table.column(name)).as_py() or 0)
 
-    costs = table.column("cost_usd")
-    priced = len(costs) - costs.null_count
-    spent = float(pc.sum(costs).as_py() or 0.0) if priced else None
+    spent, priced = _spent(table)
     ended = sum(counts[status] for status in ENDED)
 
     return {
-        "rows": table.num_rows,
+        "rows": held.num_rows,
         "counts": counts,
         "input_tokens": total("input_tokens"),
         "output_tokens": total("output_tokens"),
@@ -102,11 +121,28 @@ def summarize(table: pa.Table, problems: list[str]) -> dict[str, Any]:
         "orphaned": counts["orphaned"],
         "cached_input_tokens": total("cached_input_tokens"),
         "cost_usd": spent,
-        "projected_cost_usd": projected_cost(spent or 0.0, priced, table.num_rows, ended),
+        "projected_cost_usd": projected_cost(spent or 0.0, priced, held.num_rows, ended),
         "problems": problems,
-        "endpoints": value_counts(table.column("endpoint").drop_null()),
-        "not_completed": failure_kinds(table),
+        "endpoints": value_counts(held.column("endpoint").drop_null()),
+        "not_completed": failure_kinds(held),
+        "not_in_input": {
+            "rows": outside.num_rows,
+            "counts": _counts(outside),
+            "cost_usd": _spent(outside)[0],
+        },
     }
+
+
+def _counts(table: pa.Table) -> dict[str, int]:
+    """Rows per status, every status present (zeros included)."""
+    return dict.fromkeys(ROW_STATUSES, 0) | value_counts(table.column("status"))
+
+
+def _spent(table: pa.Table) -> tuple[float | None, int]:
+    """What `table`'s rows cost (None when none has a price), and how many have one."""
+    costs = table.column("cost_usd")
+    priced = len(costs) - costs.null_count
+    return (float(pc.sum(costs).as_py() or 0.0) if priced else None), priced
 
 
 def projected_cost(spent: float, priced: int, rows: int, ended: int) -> float | None:

@@ -62,6 +62,11 @@ class RunRecord:
     reading: int | None = None
     """How the input file was read (`tasks.dataset.reading`); None in records of releases before there
     was a choice, whose batches were planned with `FIRST_READING`."""
+    left_out: list[str] | None = None
+    """The keys of the batch's rows this run's input did not hold (removed from it since they were
+    planned), written by its plan (`tasks.state.left_out`): `status` counts them apart, so a monitor sees
+    the batch finish. None: the input held every row (or the run did not get as far as its plan, or an
+    older release wrote the record)."""
     unrecorded: tuple[str, ...] = field(default=(), compare=False)
     """The fields a record read back does not hold (a release before them wrote it): their None means
     "not known", not "none asked". Never written."""
@@ -108,6 +113,9 @@ def _parsed(data: Any) -> RunRecord:
     for name, value in values.items():
         if name == "spec":
             _check_spec(value)
+        elif name == "left_out":
+            if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                raise TypeError(f"left_out is {value!r}")
         elif name in ("endpoints", "tools"):
             if value is not None and not (
                 isinstance(value, list) and all(isinstance(v, dict) for v in value)

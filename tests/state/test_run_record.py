@@ -96,6 +96,7 @@ def test_the_record_has_no_field_for_a_secret() -> None:
     # reasoning_effort, reasoning_summary and image_detail are names from the spec's enums
     # (tasks/settings.py); temperature and logprobs are numbers; unrecorded names fields a record read
     # back lacks, and is never written.
+    # left_out holds the keys of rows the run's input did not hold: ids from the input, or hashes of rows.
     # tools holds the API's tool objects; tasks/hosted_tools.py refuses an MCP tool's `authorization`
     # and `headers`, the only tool fields that carry credentials (tests/llm/test_hosted_tools.py).
     names_ = {"input", "spec", "output", "backend", "base_url", "model", "mode", "agent", "output_schema"}
@@ -111,6 +112,7 @@ def test_the_record_has_no_field_for_a_secret() -> None:
         "tools",
         "unrecorded",
         "reading",
+        "left_out",
     }
 
 
@@ -160,3 +162,15 @@ def test_a_state_directory_is_one_holding_batch_json(tmp_path: Path, clock: Fake
     (tmp_path / "other").mkdir()
     write_run_record(tmp_path / "other", RECORD)
     assert not is_state_directory(tmp_path / "other")  # a run record alone does not make one
+
+
+@pytest.mark.parametrize("bad", ["T-00001", ["T-00001", 2], {"T-00001": 1}])
+def test_the_rows_left_out_round_trip_and_damaged_ones_are_named(tmp_path: Path, bad: object) -> None:
+    """The keys of rows the run's input did not hold (`tasks.state.left_out`); absent from records of
+    earlier releases, which read as none noted."""
+    record = RunRecord(output="o", backend="b", model="m", mode="poll", left_out=["T-00001", "T-00007"])
+    write_run_record(tmp_path, record)
+    assert read_run_record(tmp_path) == record
+    (tmp_path / RUN_FILE).write_text(json.dumps({**dataclasses.asdict(record), "left_out": bad}))
+    with pytest.raises(DamagedFileError, match="left_out is"):
+        read_run_record(tmp_path)
