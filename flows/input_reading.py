@@ -1,14 +1,15 @@
-"""Which reading of its input a batch runs with (`tasks.dataset.reading`): this release's, unless an
+"""Which reading of its input a batch runs with (`tasks.dataset.readings`): this release's, unless an
 earlier release planned the batch with its own.
 
 A row's key (without `--id-column`) and input hash come from its prompt, and the prompt of a row whose
 template names integers with a missing value among them changed between readings ("3.0" before, "3"
 now): in an integer column of their own with reading 2, inside a Parquet list, struct or map with
-reading 3. Read the new way, a batch an earlier release planned would become another batch (the default
-state directory is named by the input's fingerprint) or, in a given `--state`, rows under new keys or
-with changed text: sent again, paid twice, or refused. So such a batch keeps the reading it was planned
-with, and a new batch gets this release's; each run's record says which (`run.json`'s `reading`, absent
-from the records of the releases before reading 2).
+reading 3; with reading 4, a Parquet map (`{"a": 1}`, not `[["a", 1]]`) and bytes (their text or base64,
+not `b'...'`), and the key of an id written `2.0` ("2"). Read the new way, a batch an earlier release
+planned would become another batch (the default state directory is named by the input's fingerprint)
+or, in a given `--state`, rows under new keys or with changed text: sent again, paid twice, or refused.
+So such a batch keeps the reading it was planned with, and a new batch gets this release's; each run's
+record says which (`run.json`'s `reading`, absent from the records of the releases before reading 2).
 
     prepared = prepared_for(request, lambda reading: read_prepared(request.source, request.spec, reading))
 """
@@ -61,7 +62,7 @@ def prepared_for(request: BatchRequest, read: Callable[[int], PreparedInput]) ->
     earlier = [
         reading
         for reading in range(READING - 1, FIRST_READING - 1, -1)
-        if not reads_alike(request.source, current.frame, READING, reading)
+        if not reads_alike(request.source, current.frame, READING, reading, request.spec.id_column)
     ]
     if earlier and request.state is not None:
         recorded = recorded_reading(request.state)  # the given state directory: its record alone decides
@@ -76,7 +77,7 @@ def prepared_for(request: BatchRequest, read: Callable[[int], PreparedInput]) ->
         if is_state_directory(planned) and recorded_reading(planned) == reading:
             log.warning(
                 "%s was planned by an earlier release, which read %s: the batch keeps that reading, so none "
-                "of its rows is sent again (a new batch reads them as integers)",
+                "of its rows is sent again (a new batch reads them as this release does)",
                 planned,
                 EARLIER_READINGS[reading],
             )

@@ -16,14 +16,8 @@ from rowrelay.tasks.lazy import exports
 if TYPE_CHECKING:
     from rowrelay.tasks.dataset.input_spec import InputSpec
     from rowrelay.tasks.dataset.preparing import input_fingerprint, prepare, read_prepared
-    from rowrelay.tasks.dataset.reading import (
-        EARLIER_READINGS,
-        FIRST_READING,
-        INPUT_EXTENSIONS,
-        READING,
-        read_input,
-        reads_alike,
-    )
+    from rowrelay.tasks.dataset.reading import INPUT_EXTENSIONS, read_input
+    from rowrelay.tasks.dataset.readings import EARLIER_READINGS, FIRST_READING, READING, reads_alike
     from rowrelay.tasks.dataset.spec import PreparedInput, PreparedRow
     from rowrelay.tasks.dataset.template_syntax import template_fields
     from rowrelay.tasks.dataset.templates import render_template
@@ -40,10 +34,10 @@ if TYPE_CHECKING:
 __getattr__, __dir__ = exports(
     __name__,
     {
-        "EARLIER_READINGS": "reading",
-        "FIRST_READING": "reading",
+        "EARLIER_READINGS": "readings",
+        "FIRST_READING": "readings",
         "INPUT_EXTENSIONS": "reading",
-        "READING": "reading",
+        "READING": "readings",
         "input_fingerprint": "preparing",
         "InputSpec": "input_spec",
         "OUTPUT_EXTENSIONS": "writing",
@@ -54,7 +48,7 @@ __getattr__, __dir__ = exports(
         "PreparedRow": "spec",
         "read_input": "reading",
         "read_prepared": "preparing",
-        "reads_alike": "reading",
+        "reads_alike": "readings",
         "render_template": "templates",
         "replaces_input": "writing",
         "result_clash": "writing",

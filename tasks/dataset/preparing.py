@@ -29,9 +29,10 @@ import pyarrow.compute as pc
 
 from rowrelay.tasks.dataset.media import RowMedia
 from rowrelay.tasks.dataset.prompts import Prompts
-from rowrelay.tasks.dataset.reading import READING, read_input
+from rowrelay.tasks.dataset.reading import read_input
+from rowrelay.tasks.dataset.readings import READING, SHOWN_AS_DATA
 from rowrelay.tasks.dataset.spec import InputSpec, PreparedInput, PreparedRow
-from rowrelay.tasks.dataset.templates import column_text
+from rowrelay.tasks.dataset.templates import bytes_shown, column_text
 from rowrelay.tasks.errors import UsageError
 
 __all__ = ["input_fingerprint", "prepare", "read_prepared"]
@@ -85,11 +86,17 @@ def _hashes_and_blanks(
     return pa.concat_arrays(chunks), blank
 
 
-def _id_keys(frame: pd.DataFrame, id_column: str) -> pa.Array[Any]:
-    """The id column as keys; refuses null, blank or duplicated ids, showing the first few."""
+def _id_keys(frame: pd.DataFrame, id_column: str, reading: int) -> pa.Array[Any]:
+    """The id column as keys (as `reading` reads them); refuses null, blank or duplicated ids, showing
+    the first few."""
     if id_column not in frame.columns:
         raise _missing_column("id column", id_column, frame)
-    text = column_text(frame[id_column]).reset_index(drop=True)
+    ids = frame[id_column].reset_index(drop=True)
+    if reading >= SHOWN_AS_DATA:
+        ids = bytes_shown(ids)
+    text = column_text(ids)
+    if reading >= SHOWN_AS_DATA:
+        text = _whole_numbers_as_integers(ids, text)
     empty = np.flatnonzero(text.str.strip().eq("").to_numpy())
     if len(empty):
         # Counted as a user counts them, as the reader's own refusals do ("line 3", "row 2"): the
@@ -110,6 +117,21 @@ def _id_keys(frame: pd.DataFrame, id_column: str) -> pa.Array[Any]:
             + " (ids must be unique)"
         )
     return pa.array(text, pa.string())
+
+
+def _whole_numbers_as_integers(ids: pd.Series, text: pd.Series) -> pd.Series:
+    """`text` (the ids' keys) with each id that is a float without a fraction keyed as that integer: a
+    JSON id column holding one `1.5` made pandas read every id as a float, so `2` was keyed "2.0", and
+    ids `"1"` and `1.0` were two keys. Any other id keeps its text (`1.5`)."""
+    if not (pd.api.types.is_float_dtype(ids.dtype) or ids.dtype == object):
+        return text
+    values = ids.astype(object).tolist()
+    whole = [i for i, value in enumerate(values) if isinstance(value, float) and value.is_integer()]
+    if not whole:
+        return text
+    text = text.copy()
+    text.iloc[whole] = [str(int(values[i])) for i in whole]
+    return text
 
 
 def _hash_keys(hashes: pa.Array[Any]) -> pa.Array[Any]:
@@ -163,21 +185,23 @@ def input_fingerprint(rows: Sequence[PreparedRow], spec: InputSpec) -> str:
     return _fingerprint(keys, pa.array([r.input_hash for r in rows], pa.string()), spec)
 
 
-def prepare(frame: pd.DataFrame, spec: InputSpec, folder: Path | None = None) -> PreparedInput:
+def prepare(
+    frame: pd.DataFrame, spec: InputSpec, folder: Path | None = None, reading: int = READING
+) -> PreparedInput:
     """Validate `frame` against `spec` and prepare every row; raises `UsageError` before anything is sent.
 
     Refused as a whole: an empty input, a template naming absent columns, an unknown prompt, id, image or
     file column, null/empty or duplicated ids. A row whose prompt renders blank (with nothing attached),
     or that names an image or file it cannot send, is not an error of the batch: it is listed in
     `PreparedInput.bad_rows` and fails alone. `folder` is where relative paths of attachments are found:
-    the input file's (default: here).
+    the input file's (default: here). `reading` says how values are shown and ids keyed (`readings`).
     """
     if len(frame) == 0:
         raise UsageError("the input has no rows: nothing to send")
     try:
-        prompts = Prompts.build(frame, spec)
+        prompts = Prompts.build(frame, spec, reading)
         # Ids are checked before the hashing pass, so a bad id column is refused fast.
-        id_keys = _id_keys(frame, spec.id_column) if spec.id_column is not None else None
+        id_keys = _id_keys(frame, spec.id_column, reading) if spec.id_column is not None else None
     except UnicodeEncodeError as exc:  # only a DataFrame built in memory can hold such text
         raise UsageError(f"the input holds text that is not valid Unicode: {exc}") from exc
     media = _media(frame, spec, folder or Path.cwd())
@@ -218,7 +242,7 @@ def read_prepared(
     """`source` read as `reading` says (`read_input`) and prepared, the reading kept with it; relative
     paths of attachments are the input file's folder's."""
     folder = None if isinstance(source, pd.DataFrame) else Path(source).resolve().parent
-    return dataclasses.replace(prepare(read_input(source, reading), spec, folder), reading=reading)
+    return dataclasses.replace(prepare(read_input(source, reading), spec, folder, reading), reading=reading)
 
 
 def _gaps(prompts: Prompts, keys: pa.Array[Any], unsent: list[int]) -> dict[str, pa.Array[Any]]:

@@ -23,7 +23,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rowrelay.tasks.dataset.templates import column_text
+from rowrelay.tasks.dataset.readings import READING, SHOWN_AS_DATA
+from rowrelay.tasks.dataset.templates import bytes_shown, column_text
 from rowrelay.tasks.errors import UsageError
 
 if TYPE_CHECKING:
@@ -49,8 +50,10 @@ def _absent(spec: InputSpec, frame: pd.DataFrame, names: list[str]) -> UsageErro
     return UsageError(f"prompt column {absent[0]!r} is not in the input (available: {available})")
 
 
-def _text(series: pd.Series) -> pa.ChunkedArray[Any]:
-    """A column as Arrow text, as `column_text` gives it; a text column's own buffers when it has them."""
+def _text(series: pd.Series, reading: int) -> pa.ChunkedArray[Any]:
+    """A column as Arrow text, as `column_text` gives it (bytes as `bytes_shown` from reading 4); a text
+    column's own buffers when it has them."""
+    series = bytes_shown(series) if reading >= SHOWN_AS_DATA else series
     text: Any = pa.array(column_text(series) if not isinstance(series.dtype, pd.StringDtype) else series)
     text = pa.chunked_array([text]) if isinstance(text, pa.Array) else text  # zero-copy for Arrow strings
     return pc.fill_null(text, pa.scalar("", text.type)) if text.null_count else text
@@ -97,14 +100,15 @@ class Prompts:
     rows: int
 
     @classmethod
-    def build(cls, frame: pd.DataFrame, spec: InputSpec) -> Prompts:
-        """The prompts of `frame` under `spec`; `UsageError` if a column they need is absent."""
+    def build(cls, frame: pd.DataFrame, spec: InputSpec, reading: int = READING) -> Prompts:
+        """The prompts of `frame` under `spec`, shown as `reading` shows values; `UsageError` if a
+        column they need is absent."""
         parts = tuple(spec.parts())
         names = list(dict.fromkeys(name for _, name in parts if name is not None))
         problem = _absent(spec, frame, names)
         if problem is not None:
             raise problem
-        columns = {name: _text(frame[name]) for name in names}
+        columns = {name: _text(frame[name], reading) for name in names}
         return cls(parts, columns, len(frame))
 
     def empty(self) -> dict[str, npt.NDArray[np.bool_]]:

@@ -5,11 +5,13 @@ header line shows) and TSV are read with every column as a string and only empty
 so ids such as ``"007"`` and text such as ``"N/A"`` survive untouched; Parquet and
 JSON keep the types they carry, integers with missing values included: an integer column with a gap, and
 the integers inside a Parquet list, struct or map with one (pandas alone reads both as float64: ``3.0``
-in prompts, ``12345678901234567`` rounded). Anything unreadable becomes a `UsageError` naming the path,
-before any request is spent.
+in prompts, ``12345678901234567`` rounded), and a Parquet map is read as a dict (a JSON object). Anything
+unreadable, text that is not UTF-8 included, becomes a `UsageError` naming the path, before any request
+is spent. The Arrow types pandas' values do not tell (a map, a decimal) are noted on the frame for the
+output (`kept_types`).
 
-How a file is read is versioned (`READING`), because a row's prompt, and so its key and input hash,
-depend on it: a batch planned by an earlier release is resumed with the reading it was planned with
+How a file is read is versioned (`readings.READING`), because a row's prompt, and so its key and input
+hash, depend on it: a batch planned by an earlier release is resumed with the reading it was planned with
 (`EARLIER_READINGS` says what each did), so no row of it is planned again and paid twice.
 
     >>> frame = read_input("data/sample/tickets.csv")
@@ -29,28 +31,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rowrelay.tasks.dataset.kept_types import kept_types
+from rowrelay.tasks.dataset.readings import (
+    COLUMNS_KEPT,
+    FIRST_READING,
+    NESTED_KEPT,
+    READING,
+    SHOWN_AS_DATA,
+    holds_maps,
+    nested_integers,
+)
 from rowrelay.tasks.dataset.valid_text import arrow_columns, invalid_text
 from rowrelay.tasks.errors import UsageError
 
-__all__ = ["EARLIER_READINGS", "FIRST_READING", "INPUT_EXTENSIONS", "READING", "read_input", "reads_alike"]
-
-READING = 3
-"""How this release reads files: integers with missing values stay integers, in a column of their own
-(pandas' nullable `Int64`, or Python ints where they exceed it) and inside a Parquet list, struct or map
-(read as Python lists, dicts and ints, as JSON's nested values are). Recorded with each batch (`run.json`)."""
-FIRST_READING = 1
-"""How the releases before reading 2 read files: as pandas does. The reading of every batch whose record
-names none."""
-_COLUMNS_KEPT = 2
-"""The reading from which an integer column with missing values stays integers."""
-_NESTED_KEPT = 3
-"""The reading from which integers inside a Parquet file's nested values stay integers."""
-EARLIER_READINGS: dict[int, str] = {
-    FIRST_READING: "integer columns with missing values as decimals (3.0)",
-    _COLUMNS_KEPT: "integers inside nested values (lists, structs) with missing values as decimals (3.0)",
-}
-"""What each reading before `READING` did that this release does not, in the words a resumed batch's
-warning uses."""
+__all__ = ["INPUT_EXTENSIONS", "read_input"]
 
 _NULLABLE_INTEGERS: dict[pa.DataType, pd.api.extensions.ExtensionDtype] = {
     pa.int8(): pd.Int8Dtype(),
@@ -114,17 +108,19 @@ def _read_csv(path: Path, separator: str | None = None) -> pd.DataFrame:
 
 
 def _read_parquet(path: Path, reading: int) -> pd.DataFrame:
+    schema = pq.read_schema(path)
+    maps = reading >= SHOWN_AS_DATA and bool(holds_maps(schema, schema.names))
     try:
-        frame = pd.read_parquet(path)
+        frame, maps = _parquet_frame(path, maps)
     except (pa.ArrowException, UnicodeDecodeError):
         # A list, struct or dictionary column holding such text fails here, in pyarrow's words ("Wrapping
         # caf\ufffd failed"): the file's columns say where. A plain text column passes, and is checked below.
         _refuse_invalid_text(path, pq.read_table(path))
         raise
     _refuse_invalid_text(path, arrow_columns(frame))
-    if reading < _COLUMNS_KEPT:
+    frame.attrs.update(kept_types(schema))
+    if reading < COLUMNS_KEPT:
         return frame
-    schema = pq.read_schema(path)
     # pandas gives an integer column with a null float64 (one without keeps int64, and one written from a
     # nullable pandas dtype comes back as that dtype): those columns are read again, as nullable.
     widened = [
@@ -136,15 +132,29 @@ def _read_parquet(path: Path, reading: int) -> pd.DataFrame:
     ]
     # It gives the integers inside a list, struct or map NumPy's types, float64 where the column holds a
     # null among them ({"k": 1.2345678901234568e+16}): those columns are read again, as Python values.
-    nested = _nested_integers(schema, frame) if reading >= _NESTED_KEPT else []
+    nested = nested_integers(schema, frame) if reading >= NESTED_KEPT else []
     if widened or nested:
         table = pq.read_table(path, columns=widened + nested)
         exact = table.select(widened).to_pandas(types_mapper=_NULLABLE_INTEGERS.get)
         for name in widened:
             frame[name] = exact[name].array  # positional: the frame may carry an index of its own
         for name in nested:
-            frame[name] = pd.Series(table.column(name).to_pylist(), index=frame.index, dtype=object)
+            values = table.column(name).to_pylist(maps_as_pydicts="strict" if maps else None)
+            frame[name] = pd.Series(values, index=frame.index, dtype=object)
     return frame
+
+
+def _parquet_frame(path: Path, maps: bool) -> tuple[pd.DataFrame, bool]:
+    """The file as pandas reads it; with `maps`, its maps as dicts (JSON objects in prompts and outputs),
+    unless one repeats a key, which a dict cannot hold: then as pandas' lists of pairs, as before. Says
+    whether its maps are dicts."""
+    if maps:
+        try:
+            return pd.read_parquet(path, "pyarrow", to_pandas_kwargs={"maps_as_pydicts": "strict"}), True
+        except (KeyError, pa.ArrowException) as exc:
+            if "duplicate key" not in str(exc):
+                raise
+    return pd.read_parquet(path), False
 
 
 def _refuse_invalid_text(path: Path, columns: pa.Table | dict[str, pa.ChunkedArray[Any]]) -> None:
@@ -160,49 +170,12 @@ def _refuse_invalid_text(path: Path, columns: pa.Table | dict[str, pa.ChunkedArr
         )
 
 
-def _nested_integers(schema: pa.Schema, frame: pd.DataFrame) -> list[str]:
-    """The columns of `frame` whose Parquet type nests an integer (a list, struct or map, at any depth)."""
-    return [
-        field.name
-        for field in schema
-        if pa.types.is_nested(field.type) and _holds_integers(field.type) and field.name in frame.columns
-    ]
-
-
-def _holds_integers(kind: pa.DataType) -> bool:
-    return pa.types.is_integer(kind) or any(
-        _holds_integers(kind.field(i).type) for i in range(kind.num_fields)
-    )
-
-
-def reads_alike(source: str | Path | pd.DataFrame, frame: pd.DataFrame, reading: int, earlier: int) -> bool:
-    """Whether the `earlier` reading is sure to read `source` as `reading` read it, into `frame`, told
-    without reading the file again (its Parquet schema at most). False when they may differ: `frame` has
-    an integer column with missing values that `earlier` made floats, or `source` is a Parquet file with
-    integers inside nested values that `earlier` made floats."""
-    if isinstance(source, pd.DataFrame):
-        return True  # taken as it is, whatever the reading
-    if earlier < _COLUMNS_KEPT <= reading and _has_nullable_integers(frame):
-        return False
-    path = Path(source)
-    if earlier < _NESTED_KEPT <= reading and INPUT_EXTENSIONS.get(path.suffix.lower()) == "parquet":
-        return not _nested_integers(pq.read_schema(path), frame)
-    return True
-
-
-def _has_nullable_integers(frame: pd.DataFrame) -> bool:
-    return any(
-        isinstance(dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_integer_dtype(dtype)
-        for dtype in frame.dtypes
-    )
-
-
 def _records_frame(path: Path, records: list[Any], where: Callable[[int], str], reading: int) -> pd.DataFrame:
     for number, record in enumerate(records, start=1):
         if not isinstance(record, dict):
             raise UsageError(f"{path}: {where(number)} is not a JSON object (got {type(record).__name__})")
     frame = pd.DataFrame(records)
-    if reading >= _COLUMNS_KEPT:
+    if reading >= COLUMNS_KEPT:
         _keep_integers(frame, records)
     return frame
 

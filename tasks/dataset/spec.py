@@ -15,7 +15,7 @@ import pyarrow as pa
 from rowrelay.tasks.dataset.input_spec import InputSpec
 from rowrelay.tasks.dataset.media import RowMedia
 from rowrelay.tasks.dataset.prompts import KeyedMedia, KeyedPrompts, Prompts, SortedKeys
-from rowrelay.tasks.dataset.reading import READING
+from rowrelay.tasks.dataset.readings import READING
 from rowrelay.tasks.media_refs import Attachment
 
 __all__ = ["InputSpec", "PreparedInput", "PreparedRow"]

@@ -11,13 +11,16 @@ Parquet struct or list) as JSON text.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from rowrelay.tasks.dataset.template_syntax import parse, template_fields
 from rowrelay.tasks.errors import UsageError
@@ -80,6 +83,42 @@ def column_text(series: pd.Series) -> pd.Series:
         return series.map(cell_text).astype("str")
     # pandas >= 3 keeps missing values missing through astype(str); fillna then makes them "".
     return series.astype(str).fillna("")
+
+
+_BYTES = (bytes, bytearray, memoryview)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""Control characters text does not hold (a tab, a line break and a carriage return it may)."""
+
+
+def bytes_shown(series: pd.Series) -> pd.Series:
+    """A column's bytes as a prompt shows them (from reading 4): their UTF-8 text where every one of the
+    column's is text (strings that a Parquet writer stored as binary, as Hive and older Spark do), else
+    base64, as the output writes bytes (where one holds control characters too: binary data can
+    decode); other values as they are. Python's repr (`b'\\x00\\x01'`) was
+    shown before: neither the text nor data a reader could decode. Bytes meant as an image or a file go
+    with --image-column or --file-column."""
+    kind = series.dtype.pyarrow_dtype if isinstance(series.dtype, pd.ArrowDtype) else None
+    if kind is not None and (pa.types.is_binary(kind) or pa.types.is_large_binary(kind)):
+        values: list[Any] = pa.array(series).to_pylist()
+    elif series.dtype == object and pd.api.types.infer_dtype(series, skipna=True).startswith(
+        ("bytes", "mixed")
+    ):
+        values = series.tolist()
+    else:
+        return series
+    blobs = [bytes(value) for value in values if isinstance(value, _BYTES)]
+    if not blobs:
+        return series
+    try:
+        decoded = [blob.decode("utf-8") for blob in blobs]
+    except UnicodeDecodeError:
+        decoded = None
+    if decoded is not None and not any(_CONTROL.search(text) for text in decoded):
+        texts = iter(decoded)
+    else:  # not text, or binary data that happens to decode (b"\x00\x01" does)
+        texts = iter([base64.b64encode(blob).decode("ascii") for blob in blobs])
+    shown = [next(texts) if isinstance(value, _BYTES) else value for value in values]
+    return pd.Series(shown, index=series.index, dtype=object)
 
 
 def render_column(frame: pd.DataFrame, template: str) -> pd.Series:

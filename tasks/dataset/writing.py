@@ -17,14 +17,15 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
-from typing import Literal, cast, get_args
+from typing import Any, Literal, cast, get_args
 
 import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from rowrelay.tasks.dataset.kept_types import KEPT_TYPES
+from rowrelay.tasks.dataset.parquet_writing import nested_columns, write_parquet
 from rowrelay.tasks.dataset.templates import cell_text
 from rowrelay.tasks.dataset.typed import holds_json, json_parsed
 from rowrelay.tasks.durable import atomic_write_path, make_dirs_durable, writable_problem
@@ -65,44 +66,6 @@ OUTPUT_EXTENSIONS: dict[str, OutputFormat] = {
 }
 
 
-def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    try:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # an int past int64 inside a list: Overflow
-        table = pa.Table.from_pandas(_mixed_as_text(frame), preserve_index=False)
-    nested = _nested_columns(frame)
-    if not nested:
-        pq.write_table(table, path)
-        return
-    # pandas records an Arrow-backed list or struct column's dtype as text it cannot read back
-    # (`list<item: string>[pyarrow]`): written as is, the file would not open in pandas. Said to be
-    # `object`, the column reads back as lists and dicts; its Arrow type is in the file either way.
-    metadata = orjson.loads(table.schema.metadata[b"pandas"])
-    for column in metadata["columns"]:
-        if column["name"] in nested:
-            column["numpy_type"] = "object"
-    schema_metadata = {**table.schema.metadata, b"pandas": orjson.dumps(metadata)}
-    pq.write_table(table.replace_schema_metadata(schema_metadata), path)
-
-
-def _mixed_as_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` with each object column Parquet cannot type (values of several types, as a DataFrame built
-    in Python may hold: 1, "x", 2.5) as text, nested values as JSON (`templates.cell_text`, as prompts
-    show them), said once per column: the output, written after every row was paid for, once failed on
-    such a column."""
-    as_text: dict[str, pd.Series] = {}
-    for column, dtype in frame.dtypes.items():
-        if not pd.api.types.is_object_dtype(dtype):
-            continue
-        try:
-            pa.array(frame[column], from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            values = frame[column]
-            as_text[str(column)] = values.map(cell_text).where(values.notna(), None)
-            log.warning("column %r holds values of several types: written to Parquet as text", column)
-    return frame.assign(**as_text)
-
-
 _NESTED = (dict, list, tuple, np.ndarray)
 _BYTES = (bytes, bytearray, memoryview)
 _REPRS = (*_NESTED, *_BYTES)
@@ -135,15 +98,6 @@ def _csv_cell(value: object) -> object:
     return value
 
 
-def _nested_columns(frame: pd.DataFrame) -> list[str]:
-    """Arrow-backed list and struct columns (structured outputs' typed columns)."""
-    return [
-        str(column)
-        for column, dtype in frame.dtypes.items()
-        if isinstance(dtype, pd.ArrowDtype) and pa.types.is_nested(dtype.pyarrow_dtype)
-    ]
-
-
 def _write_csv(frame: pd.DataFrame, path: Path, separator: str = ",") -> None:
     """Lists and structs as their JSON text, as prompts show them: CSV has no nesting. Those are
     structured outputs' typed columns (Arrow-backed), and an input's own nested values (a Parquet list,
@@ -155,7 +109,7 @@ def _write_csv(frame: pd.DataFrame, path: Path, separator: str = ",") -> None:
             index=frame.index,
             dtype=object,
         )
-        for column in _nested_columns(frame) + _binary_columns(frame)
+        for column in nested_columns(frame) + _binary_columns(frame)
     }
     for column, dtype in frame.dtypes.items():
         if pd.api.types.is_object_dtype(dtype):
@@ -193,11 +147,13 @@ def _json_default(value: object) -> object:
 def _write_jsonl(frame: pd.DataFrame, path: Path) -> None:
     """One JSON object per line, missing values as null; orjson row by row (pandas' to_json is ~5x slower)."""
     names = [str(column) for column in frame.columns]
-    nested = set(_nested_columns(frame))  # lists and structs as JSON arrays and objects, from Arrow
+    nested = set(nested_columns(frame))  # lists and structs as JSON arrays and objects, from Arrow
     columns = [
         pa.array(frame[column]).to_pylist()
         if column in nested
-        else frame[column].astype(object).where(frame[column].notna(), None).tolist()
+        else _infinities_as_text(
+            frame[column], frame[column].astype(object).where(frame[column].notna(), None)
+        )
         for column in frame
     ]
     options = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
@@ -212,8 +168,21 @@ def _write_jsonl(frame: pd.DataFrame, path: Path) -> None:
             )
 
 
+def _infinities_as_text(column: pd.Series, values: pd.Series) -> list[Any]:
+    """`values` (the column's, missing ones None) with an infinite float as "inf" or "-inf", as CSV and
+    prompts show it: JSON has no infinity, and orjson wrote null, the mark of a missing value."""
+    if not pd.api.types.is_float_dtype(column.dtype):
+        return values.tolist()
+    numbers = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    infinite = np.flatnonzero(np.isinf(numbers))
+    listed = values.tolist()
+    for i in infinite:
+        listed[i] = "inf" if numbers[i] > 0 else "-inf"
+    return listed
+
+
 _WRITERS: dict[OutputFormat, Callable[[pd.DataFrame, Path], None]] = {
-    "parquet": _write_parquet,
+    "parquet": write_parquet,
     "csv": _write_csv,
     "tsv": lambda frame, path: _write_csv(frame, path, "\t"),
     "jsonl": _write_jsonl,
@@ -287,7 +256,9 @@ def _joined(frame: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
     problem = result_clash(frame.columns, map(str, aligned.columns))
     if problem is not None:
         raise UsageError(problem)
-    return pd.concat([frame.reset_index(drop=True), aligned], axis=1)
+    joined = pd.concat([frame.reset_index(drop=True), aligned], axis=1)
+    joined.attrs = {k: v for k, v in frame.attrs.items() if k == KEPT_TYPES}  # the input's types, for Parquet
+    return joined
 
 
 def _json_text_parsed(joined: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,61 @@
+"""The Arrow types of a Parquet input's columns that pandas' values do not tell, kept for the output.
+
+pandas reads a map as dicts (or lists of pairs) and a decimal as Python's `Decimal`, which carries no
+precision; written back by inference, a map became text (with a warning that the column "holds values
+of several types") and decimal128(10, 4) became decimal128(6, 4). The reader notes such columns' types
+on the frame it returns (`DataFrame.attrs`, which pandas keeps through copies and slices), and the
+Parquet writer builds those columns with them.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+__all__ = ["KEPT_TYPES", "kept_arrays", "kept_types"]
+
+KEPT_TYPES = "rowrelay.arrow_types"
+"""The key of `DataFrame.attrs` under which a Parquet input's frame carries the Arrow types of its
+columns that pandas' values do not tell, by column name."""
+
+
+def kept_types(schema: pa.Schema) -> dict[str, str]:
+    """The `attrs` that note the columns whose Arrow type pandas' values do not tell: a map (read as dicts
+    or pairs) and a decimal (Python's `Decimal` carries no precision). Empty if there are none. The
+    types travel as a serialized Arrow schema in base64 text: pyarrow writes a frame's `attrs` into a
+    Parquet file's metadata as JSON, and warns (an error in the tests) about any it cannot."""
+    untold = pa.schema([field for field in schema if _untold(field.type)])
+    if not len(untold):
+        return {}
+    return {KEPT_TYPES: base64.b64encode(untold.serialize().to_pybytes()).decode("ascii")}
+
+
+def _untold(kind: pa.DataType) -> bool:
+    return (
+        pa.types.is_map(kind)
+        or pa.types.is_decimal(kind)
+        or any(_untold(kind.field(i).type) for i in range(kind.num_fields))
+    )
+
+
+def kept_arrays(frame: pd.DataFrame) -> dict[str, pa.Array[Any]]:
+    """The input's columns whose Arrow type its Parquet file gave (`KEPT_TYPES`: a map, a decimal)
+    as arrays of that type, in the frame's order; one whose values no longer fit it is left to inference.
+    Inferred from pandas' values, a map (dicts, or lists of pairs) was written as text with a warning that
+    it held "values of several types", and decimal128(10, 4) as decimal128(6, 4)."""
+    kept: dict[str, pa.Array[Any]] = {}
+    noted = frame.attrs.get(KEPT_TYPES)
+    if not isinstance(noted, str):
+        return kept
+    schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(noted)))
+    types = {field.name: field.type for field in schema}
+    for name in frame.columns:
+        if name not in types:
+            continue
+        with contextlib.suppress(pa.ArrowException, TypeError, ValueError, OverflowError):
+            kept[name] = pa.array(frame[name], type=types[name], from_pandas=True)
+    return kept
