@@ -46,7 +46,7 @@ from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import check_state_files, state_directory_problem
 from rowrelay.tasks.state.files import BATCH_FILE, MAIN_WRITER
 from rowrelay.tasks.state.lease import held_error, live_holder
-from rowrelay.tasks.state.results import asked_columns
+from rowrelay.tasks.state.results import asked_columns, tool_columns
 
 __all__ = [
     "check_destinations",
@@ -76,7 +76,7 @@ def check_run(request: BatchRequest) -> PreparedInput:
     check_resume(request, prepared, state_dir)
     check_state_rows(request, state_dir, prepared)
     if request.agent is not None:
-        check_agent(request.agent)
+        check_agent(request, prepared)
     cluster.precheck(request.dask, request.dask_workers)
     return prepared
 
@@ -211,21 +211,34 @@ def _named(option: str, given: bool, path: Path) -> str:
     return f"{option} {path}" if given else f"{path} (the default; choose another with {option})"
 
 
-def check_agent(spec: str) -> None:
-    """Import the agent factory and check it takes the one argument rowrelay gives it (the client)."""
+def check_agent(request: BatchRequest, prepared: PreparedInput) -> None:
+    """Import the agent factory, check it takes the one argument rowrelay gives it (the client), and
+    call it once (it only builds objects): a factory that raises, returns no agent or builds its agent
+    on a client of its own is refused here in one line (`agent_factory.build_agent`), not after Prefect
+    has started. An agent with server-side tools adds their result columns, which may not clash."""
     from rowrelay.tasks.llm.agent_backend import load_agent_factory  # Agent Framework: only when asked
+    from rowrelay.tasks.llm.agent_factory import check_factory, hosted_tools
 
+    spec = request.agent
+    assert spec is not None, "only asked of a run with --agent"
     factory = load_agent_factory(spec)
     try:
         signature = inspect.signature(factory)
     except (TypeError, ValueError):
-        return  # a builtin or C callable without a signature: its first call will say
-    try:
-        signature.bind(object())
-    except TypeError as exc:
-        raise UsageError(
-            f"--agent {spec!r}: must be a function taking the client and returning an Agent ({exc})"
-        ) from exc
+        signature = None  # a builtin or C callable without a signature: its call below will say
+    if signature is not None:
+        try:
+            signature.bind(object())
+        except TypeError as exc:
+            raise UsageError(
+                f"--agent {spec!r}: must be a function taking the client and returning an Agent ({exc})"
+            ) from exc
+    settings = request.settings
+    agent = check_factory(factory, settings.model, settings.base_url)
+    if hosted_tools(agent):
+        problem = result_clash(prepared.frame.columns, tool_columns())
+        if problem is not None:
+            raise UsageError(f"{request.input_path() or 'the input DataFrame'}: {problem}")
 
 
 def key_problem(endpoint: Endpoint, where: str = "--endpoints") -> str | None:

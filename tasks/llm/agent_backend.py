@@ -22,6 +22,8 @@ How AF's behaviour is mapped onto the `Backend` protocol:
 - Every AF call may create (a tool round's follow-up is a paid create), so every one goes through an SDK
   client with no transport retries: a retried create may start a second job that nobody sees.
 - AF has no cancel: the agent's own `AsyncOpenAI` (`OpenAIChatClient.client`) sends `responses.cancel`.
+  A factory's agent must run on the client rowrelay hands it (`agent_factory.build_agent`): one built
+  on a client of its own creates on a server that rowrelay's cancels and resumes never reach.
 - Errors: `ChatClientException` carries the SDK's exception as its cause; that cause is translated as the
   plain backend translates it. A stream `error` event of the flat shape has no cause: transient.
 - The row's `metadata` goes in AF's `metadata` option, which AF forwards to `responses.create`; a tool
@@ -30,9 +32,10 @@ How AF's behaviour is mapped onto the `Backend` protocol:
 
 from __future__ import annotations
 
+import copy
 import logging
-from collections.abc import AsyncGenerator, Callable
-from typing import Any, TypeAlias, TypeGuard
+from collections.abc import AsyncGenerator
+from typing import TypeAlias, TypeGuard
 
 import openai
 
@@ -44,6 +47,13 @@ try:
     from agent_framework.openai import OpenAIChatClient, OpenAIChatOptions
     from agent_framework_openai import OpenAIContinuationToken
 
+    from rowrelay.tasks.llm.agent_factory import (
+        AgentFactory,
+        AnyAgent,
+        build_agent,
+        hosted_tools,
+        load_agent_factory,
+    )
     from rowrelay.tasks.llm.agent_message import agent_input
     from rowrelay.tasks.llm.agent_rounds import (
         CarryRowRequest,
@@ -59,10 +69,9 @@ from rowrelay.tasks.llm.masking import mask_logged
 from rowrelay.tasks.llm.one_task import stepped_in_one_task
 from rowrelay.tasks.llm.sdk_errors import translate
 from rowrelay.tasks.llm.snapshots import snapshot_of
-from rowrelay.tasks.llm.user_code import import_user_module
 
-AnyAgent: TypeAlias = Agent[Any]
-AgentFactory: TypeAlias = Callable[[OpenAIChatClient], AnyAgent]
+__all__ = ["AgentBackend", "AgentFactory", "AgentSource", "default_agent", "is_agent", "load_agent_factory"]
+
 AgentSource: TypeAlias = AnyAgent | AgentFactory
 """An agent, or a function that builds one on the client rowrelay configured (base URL, key, retries)."""
 _log = logging.getLogger(__name__)
@@ -75,8 +84,8 @@ class AgentBackend:
     may run a tool round, whose follow-up create must not be retried blind (a transient poll failure is
     retried by the runner instead). Given a factory, the agent is built on `creates` (that client), and
     `reads` (with the SDK's retries) serves only cancels, which are idempotent; `aclose` closes both.
-    Given an agent, it runs on the agent's own client, its retries turned off, and closing it is left
-    to its owner.
+    Given an agent, it runs on the agent's own server, through copies of the agent and its client with
+    the retries turned off (the caller's are left as they are), and closing it is left to its owner.
     """
 
     def __init__(
@@ -94,16 +103,18 @@ class AgentBackend:
         mask_logged(logging.getLogger("agent_framework"))
         self._owned: list[openai.AsyncOpenAI] = []
         if isinstance(agent, Agent):
-            self._agent = agent
-            self._sdk = _without_retries(agent)
+            self._agent, self._sdk = _without_retries(agent)
         else:
             if creates is None or reads is None:
                 raise UsageError("an agent factory needs the clients to build on (creates= and reads=)")
             self._owned = [creates, reads]
-            self._agent = _build(agent, creates, model)
-            _without_retries(self._agent)  # a factory may have built its agent on another client
+            # On `creates` itself (`build_agent` refuses any other client), so the server the agent
+            # creates on is the one `reads` cancels on, and the run's base URL that run.json records.
+            self._agent = build_agent(agent, creates, model)
             self._sdk = reads
         self._carry = [CarryRowRequest()]
+        self.hosted_tools = hosted_tools(self._agent)
+        """The server-side tools the agent offers (web search, ...): billed per call (`Spend.offer`)."""
 
     async def create(self, request: RowRequest) -> Snapshot:
         try:
@@ -161,23 +172,6 @@ class AgentBackend:
             await client.close()
 
 
-def load_agent_factory(spec: str) -> AgentFactory:
-    """Import `package.module:function`, a function that takes an `OpenAIChatClient` and returns an Agent."""
-    module_name, colon, attribute = spec.partition(":")
-    if not colon or not module_name or not attribute.isidentifier():
-        raise UsageError(f"--agent {spec!r}: expected module:function, e.g. mypackage.agents:make_agent")
-    try:
-        module = import_user_module(module_name)
-    except ImportError as exc:
-        raise UsageError(f"--agent {spec!r}: cannot import {module_name!r}: {exc}") from exc
-    factory = getattr(module, attribute, None)
-    if factory is None:
-        raise UsageError(f"--agent {spec!r}: module {module_name!r} has no {attribute!r}")
-    if not callable(factory) or isinstance(factory, Agent):
-        raise UsageError(f"--agent {spec!r}: {attribute!r} must be a function (client) -> Agent")
-    return factory  # type: ignore[no-any-return]
-
-
 def is_agent(source: AgentSource) -> TypeGuard[AnyAgent]:
     """An agent itself (run on its own client), rather than a factory rowrelay hands a client to."""
     return isinstance(source, Agent)
@@ -188,16 +182,11 @@ def default_agent(client: OpenAIChatClient) -> AnyAgent:
     return Agent(client=client, name="rowrelay")
 
 
-def _build(factory: AgentFactory, client: openai.AsyncOpenAI, model: str | None) -> AnyAgent:
-    agent = factory(OpenAIChatClient(model=model, async_client=client))
-    if not isinstance(agent, Agent):
-        raise UsageError(f"the agent factory returned {type(agent).__name__}, not an agent_framework.Agent")
-    return agent
-
-
-def _without_retries(agent: AnyAgent) -> openai.AsyncOpenAI:
-    """The agent's SDK client, made to send every request once: swapped for a copy with
-    `max_retries=0` (sharing its connection pool) when it had retries, with a warning saying so."""
+def _without_retries(agent: AnyAgent) -> tuple[AnyAgent, openai.AsyncOpenAI]:
+    """The agent, and its SDK client, sending every request once: when its client retries, a copy of
+    the agent on a copy of its `OpenAIChatClient` whose SDK client has `max_retries=0` (sharing its
+    connection pool), with a warning saying so. The caller's own agent and clients are left as they
+    were: they may serve other work of the caller's, retries and all."""
     client = agent.client
     if not isinstance(client, OpenAIChatClient):
         raise UsageError(
@@ -210,17 +199,23 @@ def _without_retries(agent: AnyAgent) -> openai.AsyncOpenAI:
             "retrying creates; build it on an SDK client with no retries: "
             "OpenAIChatClient(async_client=openai.AsyncOpenAI(max_retries=0, ...))"
         )
-    if sdk.max_retries > 0:
-        _log.warning(
-            "agent %r: rowrelay turned off the OpenAI SDK's %d transport retries on its client. Its tool "
-            "rounds create responses inside polls, and the SDK retries a create that timed out without an "
-            "Idempotency-Key, which can start a second paid job; rowrelay retries failed calls itself. "
-            "Build the agent on openai.AsyncOpenAI(max_retries=0) to silence this.",
-            agent.name,
-            sdk.max_retries,
-        )
-        sdk = client.client = sdk.with_options(max_retries=0)
-    return sdk
+    if sdk.max_retries == 0:
+        return agent, sdk
+    _log.warning(
+        "agent %r: rowrelay runs it on a copy of its client with the OpenAI SDK's %d transport retries "
+        "turned off (your client is left as it is). Its tool rounds create responses inside polls, and "
+        "the SDK retries a create that timed out without an Idempotency-Key, which can start a second "
+        "paid job; rowrelay retries failed calls itself. Build the agent on "
+        "openai.AsyncOpenAI(max_retries=0) to silence this.",
+        agent.name,
+        sdk.max_retries,
+    )
+    quiet = sdk.with_options(max_retries=0)
+    chat = copy.copy(client)  # AF's clients and agents hold their settings as attributes: shallow is whole
+    chat.client = quiet
+    copied = copy.copy(agent)
+    copied.client = chat
+    return copied, quiet
 
 
 def _options(request: RowRequest) -> OpenAIChatOptions:

@@ -102,6 +102,8 @@ def open_session(
     backend = make_backend(
         settings, base_url=base_url, on_headers=on_headers, agent=agent, on_taken=budget.on_taken
     )
+    # An agent's own server-side tools (not `--tools`, which the settings hold) are billed per call too.
+    spend.offer(getattr(backend, "hosted_tools", ()))
     policy = RowPolicy(
         batch_id=table.batch_id,
         model=settings.model,

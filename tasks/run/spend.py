@@ -93,6 +93,8 @@ class Spend:
     _fees: float = 0.0
     """What the tool calls of the responses settled this run cost, to learn a row's mean from."""
     _settled: int = 0
+    _earlier: tuple[int, int] = (0, 0)
+    """The batch's tool calls and priced rows before this run, for a tool mean learnt from them."""
     _rates: Rates | None = field(init=False)
     _pruned_at: float = float("-inf")
 
@@ -128,9 +130,27 @@ class Spend:
             tool_fees=fees_of_run(prices, tool_list(settings.tools), settings.model),
             max_tool_calls=settings.max_tool_calls,
         )
-        if spend.tool_fees and priced_rows:  # each earlier call at the dearest fee offered: never under
-            spend._fees, spend._settled = tool_calls * max(spend.tool_fees.values()), priced_rows
+        spend._earlier = (tool_calls, priced_rows)
+        spend._learn_earlier_calls()
         return spend
+
+    def offer(self, tools: tuple[dict[str, Any], ...]) -> None:
+        """Server-side tools the rows are offered beside `--tools`: an agent's own (its factory's
+        `client.get_web_search_tool()`), known once its backend is built. Their calls are priced, and
+        estimated under the cap, as those of `--tools` are; unknown to the settings, they cost nothing
+        here, and a batch of web searches was priced at its tokens alone ($0.001 for $0.11)."""
+        fees = fees_of_run(self.prices, tools, self.model)
+        added = {item: fee for item, fee in fees.items() if item not in self.tool_fees}
+        if added:
+            had = bool(self.tool_fees)
+            self.tool_fees = {**self.tool_fees, **added}
+            if not had:
+                self._learn_earlier_calls()
+
+    def _learn_earlier_calls(self) -> None:
+        calls, priced = self._earlier
+        if self.tool_fees and priced:  # each earlier call at the dearest fee offered: never under
+            self._fees, self._settled = calls * max(self.tool_fees.values()), priced
 
     @classmethod
     def unpriced(cls) -> Spend:

@@ -32,7 +32,15 @@ from rowrelay.tasks.token_logprobs import answer_logprob, logprobs_from_text
 if TYPE_CHECKING:
     import pandas as pd  # only the frame's own methods are used: importing pandas costs 1-2 s a process
 
-__all__ = ["RESULT_STATUS", "asked_columns", "in_input", "of_input", "results_frame", "results_frame_of"]
+__all__ = [
+    "RESULT_STATUS",
+    "asked_columns",
+    "in_input",
+    "of_input",
+    "results_frame",
+    "results_frame_of",
+    "tool_columns",
+]
 
 RESULT_STATUS = "rowrelay_status"
 """The status column's name in the results (and so in every output)."""
@@ -52,7 +60,8 @@ SUMMARY = "reasoning_summary"
 """The column (in the state and the results) of each row's reasoning summary, when the batch asked for
 them (`--reasoning-summary`)."""
 TOOL_CALLS = "tool_calls"
-"""The column of each row's billed server-side tool calls, when the batch offered tools (`--tools`)."""
+"""The column of each row's billed server-side tool calls, when the batch offered tools (`--tools`), or
+its rows made some (an agent's own web search: `tool_columns`)."""
 CITATIONS = "citations"
 """The column of the sources each row's answer cites (`rowrelay.tasks.citations`), when the batch
 offered tools: a list of structs in the results, JSON text in the state."""
@@ -85,8 +94,24 @@ def asked_columns(asks: Asks) -> tuple[str, ...]:
     calls and citations; token log probabilities), after the others: every other batch's output keeps
     its shape."""
     columns: tuple[str, ...] = (SUMMARY,) if asks.reasoning_summary is not None else ()
-    columns += (TOOL_CALLS, CITATIONS) if asks.tools is not None else ()
+    columns += tool_columns() if asks.tools is not None else ()
     return columns + ((ANSWER_LOGPROB, TOKEN_LOGPROBS) if asks.logprobs is not None else ())
+
+
+def tool_columns() -> tuple[str, ...]:
+    """The result columns of server-side tools: each row's billed calls and the sources it cites. A
+    batch has them when it offered tools (`--tools`), and when its rows made such calls without
+    rowrelay offering any: an agent's own hosted tools (`--agent`), which the settings do not hold, but
+    whose calls are billed and whose answers cite what they found all the same."""
+    return (TOOL_CALLS, CITATIONS)
+
+
+def _with_tools_made(state: pd.DataFrame, asked: Sequence[str]) -> Sequence[str]:
+    """`asked`, and the tool columns in their place when rows made billed tool calls unasked."""
+    if TOOL_CALLS in asked or TOOL_CALLS not in state or not state[TOOL_CALLS].notna().any():
+        return asked
+    at = 1 if SUMMARY in asked else 0  # where `asked_columns` puts them
+    return (*asked[:at], *tool_columns(), *asked[at:])
 
 
 def results_frame(
@@ -94,7 +119,8 @@ def results_frame(
 ) -> pd.DataFrame:
     """One row per state row whose key is in `keys` (the input's, in input order): its position there
     as row_index, status, output text, error and tokens (no I/O), then the `asked` columns
-    (`asked_columns`)."""
+    (`asked_columns`; the tool columns too when rows made tool calls, `tool_columns`)."""
+    asked = _with_tools_made(state, asked)
     position = pc.index_in(pa.array(state["row_key"], type=pa.string()), value_set=_as_keys(keys))
     held = position.is_valid().to_numpy(zero_copy_only=False)
     stored = list(dict.fromkeys(_STORED_AS.get(name, name) for name in asked))

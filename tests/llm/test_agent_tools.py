@@ -267,7 +267,7 @@ async def test_a_tool_rounds_create_that_gets_no_answer_is_maybe_sent_and_not_re
     assert creates_per_row(emulator)[ROW] == 2, "the lost follow-up was created once, not retried"
 
 
-async def test_a_users_agent_with_sdk_retries_is_rewrapped_once_with_a_warning(
+async def test_a_users_agent_with_sdk_retries_runs_on_a_copy_with_a_warning(
     emulator: RunningEmulator, tool: CountingTool, caplog: pytest.LogCaptureFixture
 ) -> None:
     chat = OpenAIChatClient(
@@ -279,9 +279,9 @@ async def test_a_users_agent_with_sdk_retries_is_rewrapped_once_with_a_warning(
         with caplog.at_level(logging.WARNING, logger="rowrelay.tasks.llm.agent_backend"):
             backend = AgentBackend(agent)
             AgentBackend(agent)
-        assert chat.client.max_retries == 0
+        assert chat.client.max_retries == 2  # the caller's own client is left as it was
         warnings = [r.getMessage() for r in caplog.records if "turned off" in r.getMessage()]
-        assert len(warnings) == 1
+        assert len(warnings) == 2  # each backend runs on a copy of its own, and says so
         assert "Idempotency-Key" in warnings[0]
         first = await backend.create(REQUEST)
         assert first.response_id is not None

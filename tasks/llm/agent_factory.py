@@ -1,0 +1,115 @@
+"""An `--agent module:function` factory: found, called and checked before it runs a row.
+
+    factory = load_agent_factory("mypkg.agents:make_agent")
+    agent = build_agent(factory, creates, model="gpt-4.1-mini")   # UsageError: one line naming the factory
+
+rowrelay polls, resumes, cancels and records every row on the run's server (its base URL is what
+`run.json` keeps, what `rowrelay cancel` reaches, what a resume checks with `same_server`), so the agent
+must run on the client rowrelay hands its factory. An agent built on a client of its own would create its
+responses on another server: a cancel would find none of them there and a resume would send every row
+again, each paid twice. Such an agent is refused, as is a factory that raises or returns no agent;
+`check_factory` does it before anything starts (the factory only builds objects: calling it costs
+nothing), and the run's own call checks again (a factory called from Python, or on a Dask worker).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeAlias
+
+import openai
+from agent_framework import Agent
+from agent_framework.openai import OpenAIChatClient
+
+from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.llm.user_code import import_user_module
+
+__all__ = [
+    "AgentFactory",
+    "AnyAgent",
+    "build_agent",
+    "check_factory",
+    "factory_name",
+    "hosted_tools",
+    "load_agent_factory",
+]
+
+AnyAgent: TypeAlias = Agent[Any]
+AgentFactory: TypeAlias = Callable[[OpenAIChatClient], AnyAgent]
+_NOWHERE = "http://127.0.0.1:9/v1"
+"""The base URL of the client `check_factory` hands a factory when the run's is not known yet (the
+embedded emulator starts later): the client sends nothing, so its address is never used."""
+
+
+def load_agent_factory(spec: str) -> AgentFactory:
+    """Import `package.module:function`, a function that takes an `OpenAIChatClient` and returns an Agent."""
+    module_name, colon, attribute = spec.partition(":")
+    if not colon or not module_name or not attribute.isidentifier():
+        raise UsageError(f"--agent {spec!r}: expected module:function, e.g. mypackage.agents:make_agent")
+    try:
+        module = import_user_module(module_name)
+    except ImportError as exc:
+        raise UsageError(f"--agent {spec!r}: cannot import {module_name!r}: {exc}") from exc
+    factory = getattr(module, attribute, None)
+    if factory is None:
+        raise UsageError(f"--agent {spec!r}: module {module_name!r} has no {attribute!r}")
+    if not callable(factory) or isinstance(factory, Agent):
+        raise UsageError(f"--agent {spec!r}: {attribute!r} must be a function (client) -> Agent")
+    return factory  # type: ignore[no-any-return]
+
+
+def factory_name(factory: Callable[..., Any]) -> str:
+    """`module:function`, as `--agent` names it."""
+    module = getattr(factory, "__module__", None) or "?"
+    return f"{module}:{getattr(factory, '__qualname__', type(factory).__name__)}"
+
+
+def build_agent(factory: AgentFactory, client: openai.AsyncOpenAI, model: str | None) -> AnyAgent:
+    """The factory's agent on `client` (wrapped in an `OpenAIChatClient` of `model`); a `UsageError` in
+    one line, naming the factory, when it raises, returns no agent, or builds its agent on a client of
+    its own (the module docstring says why)."""
+    said = f"--agent {factory_name(factory)}"
+    try:
+        agent = factory(OpenAIChatClient(model=model, async_client=client))
+    except Exception as exc:  # the user's code: anything it raises is its problem, said in one line
+        raise UsageError(f"{said}: the factory raised {type(exc).__name__}: {_one_line(exc)}") from exc
+    if not isinstance(agent, Agent):
+        raise UsageError(f"{said}: the factory returned {type(agent).__name__}, not an agent_framework.Agent")
+    chat = agent.client
+    if not isinstance(chat, OpenAIChatClient):
+        raise UsageError(
+            f"{said}: rowrelay runs agents on OpenAIChatClient (Responses API), not {type(chat).__name__}"
+        )
+    if chat.client is not client:
+        raise UsageError(
+            f"{said}: the agent runs on a client of its own ({_address(chat.client)}), not the one "
+            "rowrelay gives the factory; rowrelay polls, cancels and resumes rows on the run's server, "
+            "where that agent's responses are not: build it with Agent(client=client, ...) and point "
+            "rowrelay at your server with --base-url"
+        )
+    return agent
+
+
+def check_factory(factory: AgentFactory, model: str, base_url: str | None) -> AnyAgent:
+    """`build_agent` on a client that is never used: what the run's call would refuse, refused before
+    anything is sent. The factory is called once more by the run."""
+    client = openai.AsyncOpenAI(api_key="unused", base_url=base_url or _NOWHERE, max_retries=0)
+    return build_agent(factory, client, model)
+
+
+def hosted_tools(agent: AnyAgent) -> tuple[dict[str, Any], ...]:
+    """The server-side tools the agent offers its model (`client.get_web_search_tool()`, ...), as the
+    Responses API's tool objects: billed per call beside the tokens, as `--tools` is. Its function
+    tools (Python callables AF wraps) run here and cost only their rounds' tokens."""
+    tools = agent.default_options.get("tools") or ()
+    return tuple(dict(tool) for tool in tools if isinstance(tool, Mapping))
+
+
+def _address(client: object) -> str:
+    url = getattr(client, "base_url", None)
+    return str(url).rstrip("/") if url is not None else type(client).__name__
+
+
+def _one_line(exc: BaseException) -> str:
+    words = " ".join(str(exc).split())
+    return words[:300] + ("..." if len(words) > 300 else "") if words else "(no message)"
