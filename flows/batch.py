@@ -221,7 +221,9 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
         # and summary read the rows from memory).
         table = open_table(state_dir, settings)
         table.close()
-    labelled = (backend_label(targets), url)
+    # An agent's runs reach the API through its backend; the line says whose calls they were too.
+    agent = f" (agent {request.agent})" if request.agent else ""
+    labelled = (backend_label(targets) + agent, url)
     result = await _finish(
         table, prepared, out, settings, labelled, request.output_schema, stopped, held_back
     )

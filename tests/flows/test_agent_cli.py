@@ -44,3 +44,5 @@ def test_run_with_an_agent_factory(prefect_env: dict[str, str], tmp_path: Path) 
     assert len(bodies) == 10
     assert {body["instructions"] for body in bodies} == {INSTRUCTIONS}
     assert pd.read_csv(tmp_path / "out.csv")["rowrelay_status"].eq("completed").all()
+    # the closing line says whose calls they were, not only the backend the agent's client reached
+    assert "backend: emulator (agent tests.llm.agent_factories:make_agent)" in result.stderr, result.stderr
