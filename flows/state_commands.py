@@ -203,6 +203,22 @@ def retry(
     out.print(f"{rows(made)} made eligible again; run the batch again to send {them}")
 
 
+def _refuse_a_running_batchs_output(state: Path, output: Path) -> None:
+    """A run holding the batch writes its output when it ends: an export there now is a snapshot of rows
+    in flight that the run overwrites, or, if the run dies, that stays as the batch's output, with nothing
+    saying it was taken mid-run (it was written with a plain `wrote ...`)."""
+    import time
+
+    from rowrelay.tasks.state.lease import live_holders
+
+    holders = live_holders(state, time.time())
+    if holders:
+        fail(
+            f"{state}: a run holds this batch ({holders[0].describe()}) and writes {output} when it ends; "
+            "pass --output OTHER for a snapshot of its rows now"
+        )
+
+
 def export(
     state: StateArg = None,
     output: Annotated[
@@ -235,6 +251,7 @@ def export(
         output = Path(record.output)
         if (problem := output_problem(output)) is not None:
             fail(f"the batch's output {output}: {problem}")
+        _refuse_a_running_batchs_output(state, output)
     recorded = record.input if record is not None else None
     source = input or (Path(recorded) if recorded else None)
     if source is None:
