@@ -59,6 +59,7 @@ try:
         CarryRowRequest,
         FollowUpHook,
         agent_snapshot,
+        rounds_read,
         translate_agent_error,
         updates,
     )
@@ -141,11 +142,12 @@ class AgentBackend:
     async def retrieve(self, response_id: str) -> Snapshot:
         """The state of `response_id`, or, when it ended in function calls, of the follow-up response
         AF created after running the tools (its id differs from `response_id`: the row moved)."""
-        try:
-            response = await self._agent.run(options=_resume_options(response_id), middleware=self._carry)
-        except ChatClientException as exc:
-            raise translate_agent_error(exc) from exc
-        return agent_snapshot(response)
+        with rounds_read(response_id) as carried:
+            try:
+                response = await self._agent.run(options=_resume_options(response_id), middleware=self._carry)
+            except ChatClientException as exc:
+                raise translate_agent_error(exc) from exc
+            return carried(agent_snapshot(response))
 
     def resume(self, response_id: str, after: int) -> AsyncGenerator[StreamUpdate, None]:
         """Events of `response_id` after `after`, then every event of any follow-up a tool round creates

@@ -12,6 +12,9 @@ crash after that costs nothing: the tools already ran and their answer is the fo
   them when it continues a polled response, and a foreground follow-up would hold the poll until done).
 - `updates` reduces AF's stream to `StreamUpdate`s across responses: each response numbers its events
   from 0, so the cursor restarts when the stream moves on to a new response.
+- The response that asked for the tools was paid for, yet the row's next snapshot is the follow-up's:
+  that snapshot carries it as it ended (`Snapshot.answers`; a poll's through `rounds_read`), and the
+  runner adds its usage to the row's in the same write that moves the row on, so it is counted once.
 - `translate_agent_error` tells a create that got no answer (a tool round's, too) from a failed read.
 
 The follow-up is a create sent inside a read, so it follows the rule of every create: whoever runs the
@@ -23,7 +26,10 @@ and sends no follow-up that the server would refuse ("No tool call found for fun
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import replace
 from typing import Any
 
 import openai
@@ -40,6 +46,8 @@ FollowUpHook = Callable[[str], Awaitable[None]]
 """Told the id of the response a tool round's follow-up continues, before that create is sent."""
 _NOT_ANSWERS = frozenset({"failed", "incomplete", "cancelled"})
 """Ends whose function calls, if any, are not the model's answer: no tool runs on them."""
+_ASKED: ContextVar[list[Snapshot] | None] = ContextVar("rowrelay_asked_for_tools", default=None)
+"""The responses that asked for tools, read by the AF call in progress (`rounds_read`)."""
 _LIFECYCLE = frozenset(
     {"response.created", "response.queued", "response.in_progress"}
     | {"response.completed", "response.failed", "response.incomplete"}
@@ -90,6 +98,8 @@ class CarryRowRequest(ChatMiddleware):
         if isinstance(context.result, ChatResponse):
             raw = context.result.raw_representation
             _adopt(options, raw)
+            if (asked := _ASKED.get()) is not None and awaits_tools(raw):
+                asked.append(snapshot_of(raw))
             if getattr(raw, "status", None) in _NOT_ANSWERS:
                 _without_calls(context.result)
 
@@ -125,6 +135,27 @@ def _adopt(options: dict[str, Any], response: Any) -> None:
         options["response_format"] = {"format": text_format.to_dict()}  # type: ignore[union-attr]
 
 
+@contextmanager
+def rounds_read(response_id: str) -> Iterator[Callable[[Snapshot], Snapshot]]:
+    """Around one AF call that continues `response_id` without a stream (a poll): gives what the call's
+    snapshot becomes, which, when the row moved on to a follow-up, carries `response_id` as it ended
+    (`Snapshot.answers`). The middleware reads that response inside the call; the follow-up that
+    comes back holds none of its usage, which was paid for all the same."""
+    asked: list[Snapshot] = []
+    token = _ASKED.set(asked)
+
+    def carried(snapshot: Snapshot) -> Snapshot:
+        if snapshot.response_id == response_id:
+            return snapshot  # the row did not move: nothing to carry
+        ended = next((each for each in asked if each.response_id == response_id), None)
+        return snapshot if ended is None else replace(snapshot, answers=ended)
+
+    try:
+        yield carried
+    finally:
+        _ASKED.reset(token)
+
+
 def awaits_tools(response: Any) -> bool:
     """A completed response whose answer holds function calls: AF runs them and continues elsewhere."""
     output = getattr(response, "output", None) or ()
@@ -148,6 +179,8 @@ async def updates(
     last = -1 if after is None else after
     current: str | None = None
     asked_for_tools = False  # the current response ended in function calls: a follow-up create is next
+    asked: Snapshot | None = None  # the current response, ended in function calls (read even if replayed)
+    answered: Snapshot | None = None  # the response the current one answers, for its first snapshot
     stream = start()
     try:
         async for update in stream:
@@ -161,12 +194,17 @@ async def updates(
             if response is not None and response.id != current:
                 if current is not None:
                     last, replay = -1, False  # the tool loop's new response numbers its events from 0
-                current, asked_for_tools = response.id, False
+                current, asked_for_tools, answered, asked = response.id, False, asked, None
+            if response is not None and awaits_tools(response):
+                # Before the replay skip: a resume whose cursor is past this end still moves on from it.
+                asked = snapshot_of(response)
             if sequence <= last:
                 continue
             last = sequence
             asked_for_tools = response is not None and awaits_tools(response)
             snapshot = None if response is None or asked_for_tools else snapshot_of(response)
+            if snapshot is not None and answered is not None:
+                snapshot, answered = replace(snapshot, answers=answered), None
             yield StreamUpdate(sequence, snapshot)
     except ChatClientException as exc:
         error = translate_agent_error(exc, creating=(current is None and not replay) or asked_for_tools)

@@ -134,6 +134,11 @@ class Snapshot:
     awaits_tools: bool = False
     """A completed response whose answer holds function calls: an agent's tool round answers them with
     a follow-up response, so it is not the row's end (a cancel finds such a response completed)."""
+    answers: Snapshot | None = None
+    """On an agent's tool-round follow-up, read in the same call as the response whose function calls it
+    answers: that response, as it ended. It was paid for, and the row counts its usage when it moves on
+    from it to this one (`record.moved_on`); None when this response answers none, or that one was not
+    read in the same call."""
 
     @property
     def terminal(self) -> bool:

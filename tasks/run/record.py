@@ -41,18 +41,15 @@ def ended(
     A completed answer that is a refusal, or (with `output_schema`) not JSON or not valid against the
     schema, fails the row instead, its text kept: paid for, so on record, and retried by policy.
     `cost` (what this response cost, if known) is added to what the row's earlier attempts cost;
-    `last_event`, the terminal event's sequence number when the end was streamed, is the row's cursor."""
+    `last_event`, the terminal event's sequence number when the end was streamed, is the row's cursor.
+    A row that moved on through tool rounds already holds what their responses used (`moved_on`):
+    this one's usage is added to it, so the row's tokens are those of every response it paid for."""
     told: dict[str, object] = {  # what the response told, kept whatever the row becomes
-        "input_tokens": snapshot.input_tokens,
-        "output_tokens": snapshot.output_tokens,
-        "reasoning_tokens": snapshot.reasoning_tokens,
-        "cached_input_tokens": snapshot.cached_tokens,
+        **_usage(snapshot, row if row.previous_response_ids is not None else None),
         "service_tier": snapshot.service_tier,
     }
     if snapshot.reasoning_summary is not None:
         told["reasoning_summary"] = snapshot.reasoning_summary
-    if snapshot.tool_calls:
-        told["tool_calls"] = sum(snapshot.tool_calls.values())
     if snapshot.citations:
         told["citations"] = citations_text(snapshot.citations)
     if snapshot.logprobs:
@@ -88,6 +85,28 @@ def ended(
             **told,
         },
     )
+
+
+def _usage(snapshot: Snapshot, added_to: RowState | None) -> dict[str, object]:
+    """`snapshot`'s usage columns, added to the row's when `added_to` is given (null only where neither
+    holds a value). Only a row that moved on holds usage while it waits, and `-> submitting` clears it
+    with the chain of ids: what an earlier attempt used is never added to this one's."""
+    told = {
+        "input_tokens": snapshot.input_tokens,
+        "output_tokens": snapshot.output_tokens,
+        "reasoning_tokens": snapshot.reasoning_tokens,
+        "cached_input_tokens": snapshot.cached_tokens,
+        "tool_calls": sum(snapshot.tool_calls.values()) if snapshot.tool_calls else None,
+    }
+    if added_to is None:
+        return {name: value for name, value in told.items() if name != "tool_calls" or value is not None}
+    return {name: _plus(getattr(added_to, name), value) for name, value in told.items()}
+
+
+def _plus(held: object, more: int | None) -> int | None:
+    if not isinstance(held, int):
+        return more
+    return held if more is None else held + more
 
 
 def _answer_problem(snapshot: Snapshot, output_schema: OutputSchema | None) -> tuple[ErrorType, str] | None:
@@ -171,13 +190,35 @@ def maybe_created(row: RowState, message: str, *, max_attempts: int, policy: Pol
     )
 
 
-def moved_on(row: RowState, response_id: str, cursor: int | None) -> Change:
+def moved_on(
+    row: RowState,
+    response_id: str,
+    cursor: int | None,
+    answered: Snapshot | None = None,
+    cost: float | None = None,
+) -> Change:
     """The row's work went on in a new response (an agent answered a response's tool calls with a new,
     paid, one): from now on the row waits on that one, and the earlier ids stay on record. Its create
-    named its job, so the write-ahead note of its leaving (`follow_up_leaving`) goes."""
+    named its job, so the write-ahead note of its leaving (`follow_up_leaving`) goes.
+
+    `answered`: the response left, as it ended (`Snapshot.answers`), and `cost`, what it cost: its usage
+    and cost are added to the row's in this same change, which also moves `response_id` off it, so each
+    response is counted exactly once whatever crashes or replays (a response the row no longer waits on
+    is never added again; one whose move was not written is added when the row moves on from it). The
+    row's usage columns hold, while it waits, what its tool rounds' responses used so far; before, they
+    were the last response's alone, and every round's tokens and cost went uncounted."""
     chain = " ".join(part for part in (row.previous_response_ids, row.response_id) if part)
-    fields = {"response_id": response_id, "previous_response_ids": chain, "sequence_number": cursor}
-    return Change(row.status, {**fields, "note": None})
+    fields: dict[str, object] = {
+        "response_id": response_id,
+        "previous_response_ids": chain,
+        "sequence_number": cursor,
+        "note": None,
+    }
+    if answered is not None and answered.response_id == row.response_id:
+        fields.update(_usage(answered, row))
+        if cost is not None:
+            fields["cost_usd"] = (row.cost_usd or 0.0) + cost
+    return Change(row.status, fields)
 
 
 FOLLOW_UP_LEAVING = (

@@ -3,6 +3,7 @@
     spend = Spend.open(settings, **spent_so_far(table))       # before any create
     spend.admit(key, prompt_tokens, output_tokens)            # the create path: "go", "wait" or "capped"
     cost = spend.settle(key, snapshot)                        # a response ended
+    cost = spend.paid_round(snapshot)                         # a row moved on from it (tool round)
 
 The cap (`--max-cost`) is one decision, `admit`: before each create, what the batch has spent (earlier runs
 included) + what the rows in flight are estimated to cost + this row's estimate must stay within it. An
@@ -261,6 +262,19 @@ class Spend:
             if self.tool_fees:
                 self._fees += tool_fee(snapshot.tool_calls, self.tool_fees)
                 self._settled += 1
+        return cost
+
+    def paid_round(self, snapshot: Snapshot) -> float | None:
+        """A response a row moved on from (an agent's tool round asked for tools in it): its cost (None
+        without usage or a known price), counted as spent at once, so the cap sees each round as it is
+        paid for. The row stays in flight: its estimate stays committed until its last response ends,
+        and a row's priced count and tool calls are counted once, at that end, as one row's. Counted
+        nothing, a capped batch of agent rows spent past its cap by every round but the last."""
+        cost = self.cost_of(snapshot)
+        if cost is not None:
+            self.spent += cost
+            if self.tool_fees:  # the mean learnt per row (`_settled`) includes its rounds' calls
+                self._fees += tool_fee(snapshot.tool_calls, self.tool_fees)
         return cost
 
     def _unmetered(self, estimate: float) -> None:

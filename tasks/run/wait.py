@@ -139,7 +139,7 @@ class Waiter:
                 self.context.retried(exc)
                 continue
             if snapshot.response_id not in (None, response_id):
-                await self._move_on(key, snapshot.response_id, None)
+                await self._move_on(key, snapshot, None)
                 response_id, made = snapshot.response_id, now()
             seen_at = (now() - submitted).total_seconds()
             if snapshot.terminal:
@@ -201,7 +201,7 @@ class Waiter:
                             queued = snapshot.status == "queued"
                             if snapshot.response_id and snapshot.response_id != response_id:
                                 # a new response's events number from 0
-                                await self._move_on(key, snapshot.response_id, cursor)
+                                await self._move_on(key, snapshot, cursor)
                                 response_id, last_cursor, unnoted, made = (
                                     snapshot.response_id,
                                     -1,
@@ -231,7 +231,7 @@ class Waiter:
                 if snapshot.terminal:
                     return snapshot
                 if snapshot.response_id not in (None, response_id):
-                    await self._move_on(key, snapshot.response_id, None)
+                    await self._move_on(key, snapshot, None)
                     response_id, cursor, made = snapshot.response_id, -1, now()  # stream the new one
                     queued = snapshot.status == "queued"
                 elif await cancel_if_stuck(self.context, self.backend, key, snapshot, seconds_since(made)):
@@ -272,12 +272,19 @@ class Waiter:
         except (StopAsyncIteration, TimeoutError):
             return None
 
-    async def _move_on(self, key: str, response_id: str, cursor: int | None) -> None:
-        """Wait on the row's new response from now on, durably at once: after a crash the next run must
-        continue from it, not make the round (and pay for it) again."""
+    async def _move_on(self, key: str, snapshot: Snapshot, cursor: int | None) -> None:
+        """Wait on the row's new response (`snapshot`'s) from now on, durably at once: after a crash the
+        next run must continue from it, not make the round (and pay for it) again. The response it
+        answers, paid for, is counted in the same write (`record.moved_on`), and against the cap now."""
+        response_id = snapshot.response_id
+        assert response_id is not None
         self.follow_ups.answered(key)
         self.follow_ups.waiting(key, response_id)
-        self.context.apply(key, record.moved_on(self.context.table.get(key), response_id, cursor))
+        row, answered = self.context.table.get(key), snapshot.answers
+        if answered is not None and answered.response_id != row.response_id:
+            answered = None  # not the response the row leaves: counted when the row left it, if ever
+        cost = None if answered is None else self.context.spend.paid_round(answered)
+        self.context.apply(key, record.moved_on(row, response_id, cursor, answered, cost))
         await self.context.table.commit(urgent=True)
 
     def _note_progress(self, key: str, snapshot: Snapshot, cursor: int | None = None) -> None:
