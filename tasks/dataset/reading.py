@@ -272,6 +272,15 @@ def _read_file(path: Path, reading: int) -> pd.DataFrame:
         raise UsageError(f"cannot read {path} as {kind}: {exc}") from exc
 
 
+def _index_as_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """A DataFrame's named index levels as columns, as the data they are (`set_index("ticket_id")`): the
+    output had no ticket ids, and `id_column="ticket_id"` was refused as no column. An unnamed index (a
+    filtered or shuffled frame's positions) is not data, and stays out. Keys and prompts are unchanged:
+    a prompt names columns, and the index could not be named before."""
+    named = [name for name in frame.index.names if name is not None and name not in frame.columns]
+    return frame.reset_index(level=named) if named else frame
+
+
 def read_input(source: str | Path | pd.DataFrame, reading: int = READING) -> pd.DataFrame:
     """Read a batch's input into a DataFrame, in input order; a file as `reading` says (`READING`, or an
     earlier one, from `FIRST_READING` on, for a batch an earlier release planned).
@@ -283,7 +292,7 @@ def read_input(source: str | Path | pd.DataFrame, reading: int = READING) -> pd.
     if not FIRST_READING <= reading <= READING:
         raise ValueError(f"unknown input reading {reading} (this release reads {FIRST_READING} to {READING})")
     if isinstance(source, pd.DataFrame):
-        frame, where = source.copy(), "the input DataFrame"
+        frame, where = _index_as_columns(source.copy()), "the input DataFrame"
         problem = invalid_text(arrow_columns(frame))  # Arrow-backed columns built from a file's bytes
         if problem is not None:
             raise UsageError(f"{where}: {problem}")

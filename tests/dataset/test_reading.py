@@ -106,6 +106,17 @@ def test_dataframe_passes_through_as_a_copy(frame: pd.DataFrame) -> None:
     assert frame.loc[0, "subject"] == "Refund"
 
 
+def test_a_dataframes_named_index_is_kept_as_columns_and_an_unnamed_one_left_out(frame: pd.DataFrame) -> None:
+    """`set_index("ticket_id")` made the ids the index: the output lost them, and `id_column` could not
+    name them. A filtered frame's unnamed positions are not data."""
+    keyed = frame.assign(ticket_id=["T-1", "T-2", "T-3"]).set_index("ticket_id")
+    assert list(read_input(keyed).columns) == ["ticket_id", *frame.columns]
+    assert read_input(keyed)["ticket_id"].tolist() == ["T-1", "T-2", "T-3"]
+    two = frame.assign(a=[1, 2, 3], b=["x", "y", "z"]).set_index(["a", "b"])
+    assert list(read_input(two).columns)[:2] == ["a", "b"]
+    pd.testing.assert_frame_equal(read_input(frame.iloc[::-1]), frame.iloc[::-1])
+
+
 def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "absent.csv"
     with pytest.raises(UsageError, match=r"input file not found: .*absent\.csv"):

@@ -62,6 +62,22 @@ async def test_a_dataframe_from_python_runs_too(
     assert list(pd.read_parquet(result.output)["question"]) == list(frame["question"])
 
 
+async def test_a_dataframe_keyed_by_its_index_keeps_it_in_the_output(
+    prefect_api: str, tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    """`set_index("ticket_id")`: the output had no ticket ids, and `id_column="ticket_id"` was refused as
+    "not in the input"."""
+    from rowrelay.flows.batch import run_batch
+
+    frame = pd.DataFrame({"ticket_id": ["a-1", "b-2"], "question": ["What is 2+2?", "Say hi."]})
+    frame = frame.set_index("ticket_id")
+    args = flow_args(tmp_path, emulator, template=None, id_column="ticket_id", prompt_column="question")
+    result = await run_batch(frame, **args)
+    assert result.counts["completed"] == 2
+    assert list(pd.read_parquet(result.output)["ticket_id"]) == ["a-1", "b-2"]
+    assert set(load(result.state_dir)["row_key"]) == {"a-1", "b-2"}
+
+
 async def test_failed_rows_are_in_the_output_with_their_error_and_retry_makes_them_eligible(
     prefect_api: str, tmp_path: Path
 ) -> None:
