@@ -24,7 +24,7 @@ def test_export_refuses_the_output_a_running_batch_writes_and_writes_a_snapshot_
 ) -> None:
     source = write_tickets(tmp_path / "tickets.csv", 3)
     state, output = tmp_path / "state", tmp_path / "out" / "tickets.csv"
-    spec = {"template": TEMPLATE, "id_column": "ticket_id"}
+    spec: dict[str, str | None] = {"template": TEMPLATE, "id_column": "ticket_id"}
     prepared = prepare(read_input(source), InputSpec(TEMPLATE, id_column="ticket_id"))
     planned = [(row.row_key, row.row_index, row.input_hash) for row in prepared.rows]
     statuses = ["completed", "queued", "pending"]
