@@ -84,13 +84,17 @@ def finish(code: int) -> NoReturn:
     os._exit(code)
 
 
+_UNCATCHABLE = frozenset({signal.SIGKILL, signal.SIGSTOP})
+
+
 def _end_as(status: int) -> NoReturn:
     """End as the warm run did: its exit code, or killed by the same signal (a shell then says so)."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
     if status < 0:
-        signal.signal(-status, signal.SIG_DFL)
+        if -status not in _UNCATCHABLE:  # no handler may be set for them (EINVAL): they kill as they are
+            signal.signal(-status, signal.SIG_DFL)
         os.kill(os.getpid(), -status)
         status = 128 - status  # a signal it cannot die of (an ignored one)
     os._exit(status)

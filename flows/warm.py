@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import resource
+import select
 import signal
 import socket
 import sys
@@ -150,32 +151,72 @@ def serve_warm(argv: list[str], environ: Mapping[str, str], print_: str) -> int 
     with relay, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
         replies = connection.makefile("rb")  # one reader: both answers may arrive in one read
         try:
-            pid = _hand_over(connection, replies, path, [sys.argv[0], *argv], environ)
+            started = _hand_over(connection, replies, path, [sys.argv[0], *argv], environ)
         except (OSError, ValueError):
-            pid = None  # no runner, a stale socket, a closed stdin: nothing was started
-        if pid is None:
+            started = None  # no runner, a stale socket, a closed stdin: nothing was started
+        if started is None:
             return -relay.pending[0] if relay.pending else None  # Ctrl-C before anything started
+        pid, supervisor = started
         relay.target(pid)
         connection.settimeout(None)
-        try:
-            ended = json.loads(replies.readline() or b"null")
-        except (OSError, ValueError):
-            ended = None
-    if not isinstance(ended, dict) or not isinstance(ended.get("status"), int):
+        with _watched(pid) as ended_fd:
+            try:
+                ended = json.loads(replies.readline() or b"null")
+            except (OSError, ValueError):
+                ended = None
+            if not isinstance(ended, dict) or not isinstance(ended.get("status"), int):
+                # Its supervisor is gone (killed, or out of memory) and took the command with it
+                # (`warm_runner._become`): a SIGTERM, which stops it as it stops any run. Waited for, so
+                # that it no longer writes here nor holds the batch when this says "the same command again".
+                _wait_for_end(ended_fd)
+                return _supervisor_lost(pid, supervisor)
+    status: int = ended["status"]
+    if status == -signal.SIGKILL:  # not relayed by this process: the OOM killer, or a kill -9 of it
         print(
-            f"rowrelay: the warm runner serving this run (pid {pid}) stopped before it said how the run "
-            "ended; `rowrelay status` shows what the batch holds, and the same command again resumes it",
+            f"rowrelay: this run (pid {pid}) was killed (SIGKILL: `kill -9`, or the kernel out of memory); "
+            "`rowrelay status` shows what the batch holds, and the same command again resumes it",
             file=sys.stderr,
         )
-        return 1
-    status: int = ended["status"]
     return status
+
+
+def _supervisor_lost(pid: int, supervisor: int) -> int:
+    print(
+        f"rowrelay: the warm runner's supervisor of this run (pid {supervisor}) stopped before the run "
+        f"ended, and the run (pid {pid}) was stopped with it as a SIGTERM stops a run (its in-flight "
+        "responses cancelled); `rowrelay status` shows what the batch holds, and the same command again "
+        "resumes it",
+        file=sys.stderr,
+    )
+    return 1
+
+
+@contextlib.contextmanager
+def _watched(pid: int) -> Iterator[int | None]:
+    """A descriptor that becomes readable when process `pid` ends, opened while it surely runs (its
+    supervisor has not reaped it), or None where pidfds are missing."""
+    try:
+        fd: int | None = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        fd = None
+    try:
+        yield fd
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _wait_for_end(ended_fd: int | None) -> None:
+    """Until the watched process ends; signals meanwhile still reach it (the relay is in place)."""
+    if ended_fd is not None:
+        select.select([ended_fd], [], [])
 
 
 def _hand_over(
     connection: socket.socket, replies: BinaryIO, path: Path, argv: list[str], environ: Mapping[str, str]
-) -> int | None:
-    """Send the request and the three streams; the command's pid once the runner has started it."""
+) -> tuple[int, int] | None:
+    """Send the request and the three streams; the command's pid and its supervisor's once the runner
+    has started it."""
     if path.stat().st_uid != os.getuid():
         return None  # never hand a command (its keys) to another user's socket
     connection.settimeout(ANSWER_SECONDS)
@@ -187,8 +228,10 @@ def _hand_over(
     body = json.dumps(request).encode()
     socket.send_fds(connection, [len(body).to_bytes(8, "big") + body], [0, 1, 2])
     started = json.loads(replies.readline() or b"null")
-    pid = started.get("pid") if isinstance(started, dict) else None
-    return pid if isinstance(pid, int) else None
+    if not isinstance(started, dict):
+        return None
+    pid, supervisor = started.get("pid"), started.get("supervisor")
+    return (pid, supervisor) if isinstance(pid, int) and isinstance(supervisor, int) else None
 
 
 class _Relay:

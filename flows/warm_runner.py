@@ -14,6 +14,7 @@ thread held at that moment would stay held forever in the copy.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import importlib
 import json
@@ -60,6 +61,7 @@ WARMED = (
 """What `rowrelay run` imports, through its flow's end (`python -X importtime` of a run, after these:
 nothing above a millisecond left)."""
 _MAX_FDS = 3
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _STARTED = time.time()
 
 
@@ -126,15 +128,16 @@ def _supervise(connection: socket.socket) -> None:
     connection.settimeout(warm.ANSWER_SECONDS)  # a client that connects and says nothing is let go
     request, fds = _receive(connection)
     connection.settimeout(None)
+    supervisor = os.getpid()
     command = os.fork()
     if command == 0:
-        _become(request, fds, connection)
+        _become(request, fds, connection, supervisor)
     for fd in fds:
         os.close(fd)
     said = " ".join(arg for arg in request["argv"][1:3] if arg.startswith("-") or arg == "run")
     print(f"pid {command}: rowrelay {said} (in {request['cwd']})", file=sys.stderr, flush=True)
     with contextlib.suppress(OSError):
-        connection.sendall(json.dumps({"pid": command}).encode() + b"\n")
+        connection.sendall(json.dumps({"pid": command, "supervisor": supervisor}).encode() + b"\n")
     status = _wait(command, connection)
     with contextlib.suppress(OSError):
         connection.sendall(json.dumps({"status": status}).encode() + b"\n")
@@ -174,7 +177,7 @@ def _wait(command: int, connection: socket.socket) -> int:
             return os.waitstatus_to_exitcode(status)
 
 
-def _become(request: dict[str, Any], fds: list[int], connection: socket.socket) -> NoReturn:
+def _become(request: dict[str, Any], fds: list[int], connection: socket.socket, supervisor: int) -> NoReturn:
     """In the forked command: take on the client's streams, place and environment, then run the CLI."""
     from rowrelay.flows import entry
 
@@ -183,6 +186,7 @@ def _become(request: dict[str, Any], fds: list[int], connection: socket.socket) 
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
             signal.signal(signum, signal.SIG_DFL)
+        _stop_with(supervisor)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
@@ -212,6 +216,17 @@ def _become(request: dict[str, Any], fds: list[int], connection: socket.socket) 
         traceback.print_exc()
         code = 1
     entry.finish(code)
+
+
+def _stop_with(supervisor: int) -> None:
+    """Have the kernel send this command SIGTERM when its supervisor dies (killed, out of memory), which
+    stops it as a SIGTERM stops any run: its in-flight responses cancelled, the batch's lease let go. The
+    supervisor alone answers the client; without it the client, seeing its socket close, took the run
+    for ended while it went on detached, writing to the terminal and holding the batch."""
+    if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+    if os.getppid() != supervisor:  # it died before the line above: no signal will come
+        raise RuntimeError(f"its supervisor (pid {supervisor}) stopped before it started")
 
 
 def _settings_from_here() -> None:
