@@ -1,15 +1,18 @@
 """A changed input under its default state: refused when it would send rows an earlier batch of it sent.
 
 A batch's default state is named by the input's contents (`BatchRequest.state_dir`: the input's name and
-its fingerprint), so the same file resumes the same batch. Once the file changes (rows appended, one
-edited, the whole sorted), the same command names a new batch, which sent every row again: rows an
-earlier batch of that file had answered were created and paid for a second time, without a word. Now a
-run under a default state that does not exist yet looks for earlier batches of the same input beside it
-(the same file, or any DataFrame for a DataFrame), on the same server, asking the same of a row (model,
-schema, agent), and refuses, in one line, when any of them already sent one of this input's requests
-(the same prompt and instructions), naming that batch and both ways on: resume it over the changed input
-(`--state` it), or send them again (`--state` a new directory). A given `--state` is never
-second-guessed, and on an emulator, where nothing is paid, the changed input is a batch of its own.
+its fingerprint) under the working folder, so the same file resumes the same batch. Once the file
+changes (rows appended, one edited, the whole sorted), or the same command is run from another folder (a
+cron job from $HOME), it names a new batch, which sent every row again: rows an earlier batch of that
+file had sent were created and paid for a second time, without a word, and its rows in flight were never
+collected. Now a run under a default state that does not exist yet looks for earlier batches of the same
+input beside it (the same file, or any DataFrame for a DataFrame) and, through the index of default
+states (`batch_index`), begun from other folders (the same file, or the same contents), on the same
+server, asking the same of a row (model, schema, agent), and refuses, in one line, when any of them
+already sent one of this input's requests (the same prompt and instructions), naming that batch and the
+ways on: resume it (`--state` it; or run from its folder), or send them again (`--state` a new
+directory). A given `--state` is never second-guessed, and on an emulator, where nothing is paid, the
+input is a batch of its own.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rowrelay.flows.batch_index import batches_of, note_batch
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.same_server import changes_from, key_change, server_of_record, server_of_run
 from rowrelay.tasks.dataset import PreparedInput
@@ -34,8 +38,21 @@ _FINGERPRINT_DIGITS = 10
 
 
 @dataclass(frozen=True, slots=True)
-class _Sent:
+class _Earlier:
+    """A batch that may have sent this input's rows."""
+
     state_dir: Path
+    folder: Path | None = None
+    """The working folder it was begun from, when that is another than this run's (`batch_index`)."""
+    elsewhere: bool = False
+    """Whether its default state is in another state folder than this run's (begun from another folder)."""
+    same_contents: bool = False
+    """Whether it is of the same contents (fingerprint): then its input may be a copy at another path."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    earlier: _Earlier
     rows: int
     """Rows of this input whose request the earlier batch sent."""
     keyed: str | None
@@ -43,48 +60,86 @@ class _Sent:
 
 
 def check_earlier_batches(request: BatchRequest, prepared: PreparedInput, state_dir: Path) -> None:
-    """Refuse a first run under a default state when an earlier batch of the same input, on the same server
-    and asking the same of a row, has already sent some of its rows' requests: they would be sent, and
-    paid for, again."""
-    if request.state is not None or state_dir.exists() or server_of_run(request.settings)[0] == "emulator":
-        return  # a given state is the user's choice; on an emulator, nothing is paid
-    found = [sent for earlier in _earlier(state_dir) if (sent := _sent_before(request, prepared, earlier))]
+    """Refuse a first run under a default state when an earlier batch of the same input (beside it, or
+    begun from another folder: `batch_index`), on the same server and asking the same of a row, has
+    already sent some of its rows' requests: they would be sent, and paid for, again. A default state
+    let through is noted in the index, for a run from another folder to find."""
+    if request.state is not None:
+        return  # a given state is the user's choice
+    if not state_dir.exists() and server_of_run(request.settings)[0] != "emulator":  # emulator: unpaid
+        _refuse_sending_again(request, prepared, state_dir)
+    relative = not request.settings.state_dir.expanduser().is_absolute()
+    home = request.settings.home
+    note_batch(home, state_dir, request.input_path(), prepared.fingerprint, relative=relative)
+
+
+def _refuse_sending_again(request: BatchRequest, prepared: PreparedInput, state_dir: Path) -> None:
+    earlier = [*_beside(state_dir), *_begun_elsewhere(request, prepared, state_dir)]
+    found = [sent for batch in earlier if (sent := _sent_before(request, prepared, batch))]
     if not found:
         return
     most = max(found, key=lambda sent: sent.rows)
+    batch, them = most.earlier, _them(most.rows)
     rows = "1 row of this input was" if most.rows == 1 else f"{most.rows} rows of this input were"
     path = request.input_path()
-    of = "an earlier DataFrame" if path is None else f"{Path(path).name} before it changed"
+    name = "a DataFrame" if path is None else Path(path).name
+    begun = _begun(batch)
     if most.keyed is not None:  # the input may be the same: its rows' keys are not
-        name = "a DataFrame" if path is None else Path(path).name
         raise UsageError(
-            f"{rows} already sent by {most.state_dir}, a batch of {name}; this run keys rows {most.keyed}, "
-            f"so it gets a new default state ({state_dir}) that would send {_them(most.rows)} again, paid "
-            f"twice: run it as that batch ran, or pass --state NEW_DIR to send {_them(most.rows)} again"
+            f"{rows} already sent by {batch.state_dir}, a batch of {name}{begun}; this run keys rows "
+            f"{most.keyed}, so it gets a new default state ({state_dir}) that would send {them} again, "
+            f"paid twice: run it as that batch ran, or pass --state NEW_DIR to send {them} again"
         )
+    if batch.elsewhere and batch.same_contents:  # the very input, run from another folder
+        there = f" or run from {batch.folder}" if batch.folder else ""
+        raise UsageError(
+            f"{rows} already sent by {batch.state_dir}, a batch of {name}{begun}; from this folder, "
+            f"the same input gets a new default state ({state_dir}) that would send {them} again, paid "
+            f"twice: resume that batch with --state {batch.state_dir}{there}, or pass --state NEW_DIR to "
+            f"send {them} again"
+        )
+    of = "an earlier DataFrame" if path is None else f"{name} before it changed"
     raise UsageError(
-        f"{rows} already sent by {most.state_dir}, a batch of {of}; as changed, the input gets a new "
-        f"default state ({state_dir}) that would send {_them(most.rows)} again, paid twice: resume that "
-        f"batch over the changed input with --state {most.state_dir} (rows are matched by key; new rows "
-        f"are planned), or pass --state NEW_DIR to send {_them(most.rows)} again"
+        f"{rows} already sent by {batch.state_dir}, a batch of {of}{begun}; as changed, the input gets a "
+        f"new default state ({state_dir}) that would send {them} again, paid twice: resume that batch "
+        f"over the changed input with --state {batch.state_dir} (rows are matched by key; new rows are "
+        f"planned), or pass --state NEW_DIR to send {them} again"
     )
+
+
+def _begun(batch: _Earlier) -> str:
+    """Where a batch in another state folder was begun, as the refusal says it."""
+    if not batch.elsewhere:
+        return ""
+    return f", begun from {batch.folder}" if batch.folder else ", begun under another state folder"
 
 
 def _them(rows: int) -> str:
     return "it" if rows == 1 else "them"
 
 
-def _earlier(state_dir: Path) -> list[Path]:
+def _begun_elsewhere(request: BatchRequest, prepared: PreparedInput, state_dir: Path) -> list[_Earlier]:
+    """The batches of the same input file or contents that the index holds in another state folder: a
+    default state is under the working folder, so the same command run from elsewhere names a new one."""
+    here = state_dir.resolve().parent
+    return [
+        _Earlier(batch.state_dir, batch.folder, True, batch.fingerprint == prepared.fingerprint)
+        for batch in batches_of(request.settings.home, request.input_path(), prepared.fingerprint)
+        if batch.state_dir.parent != here  # beside this one: `_beside` lists it
+    ]
+
+
+def _beside(state_dir: Path) -> list[_Earlier]:
     """The other default states of the same input name beside `state_dir` (`<name>-<fingerprint>`)."""
     stem = state_dir.name[: -_FINGERPRINT_DIGITS - 1]
     parent = state_dir.parent
     if not parent.is_dir():
         return []
-    return sorted(
-        path
-        for path in parent.iterdir()
+    return [
+        _Earlier(path)
+        for path in sorted(parent.iterdir())
         if path.name != state_dir.name and _default_state_of(path.name, stem) and path.is_dir()
-    )
+    ]
 
 
 def _default_state_of(name: str, stem: str) -> bool:
@@ -97,13 +152,14 @@ def _default_state_of(name: str, stem: str) -> bool:
     )
 
 
-def _sent_before(request: BatchRequest, prepared: PreparedInput, earlier: Path) -> _Sent | None:
+def _sent_before(request: BatchRequest, prepared: PreparedInput, batch: _Earlier) -> _Sent | None:
     """How many of this input's requests `earlier` sent, if it is a batch of the same input asking the
     same of a row on the same server; None otherwise, or when it cannot be read (it is not the batch
     being run, and a damaged file of its own is found when it runs)."""
+    earlier = batch.state_dir
     try:
         record = read_run_record(earlier)
-        if record is None or not _same_requests(request, record):
+        if record is None or not _same_requests(request, record, batch.same_contents):
             return None
         table, _damaged = read_table(earlier, skip_damaged=True)
     except (StateError, OSError):
@@ -111,14 +167,15 @@ def _sent_before(request: BatchRequest, prepared: PreparedInput, earlier: Path) 
     tried = pc.greater(table.column("attempts"), pa.scalar(0, pa.int32()))
     sent = table.filter(tried).column("input_hash").combine_chunks()
     rows = len(prepared.hashes.filter(pc.is_in(prepared.hashes, value_set=sent))) if len(sent) else 0
-    return _Sent(earlier, rows, key_change(request, record)) if rows else None
+    return _Sent(batch, rows, key_change(request, record)) if rows else None
 
 
-def _same_requests(request: BatchRequest, record: RunRecord) -> bool:
+def _same_requests(request: BatchRequest, record: RunRecord, same_contents: bool) -> bool:
     """Whether the earlier batch's requests of a prompt are this run's: the same input file (or both
-    DataFrames), asking the same of a row (model, schema, agent), on the same server (every emulator
-    being one)."""
-    if record.input != request.input_path() or bool(record.endpoints) != bool(request.endpoints):
+    DataFrames, or the same contents from another folder), asking the same of a row (model, schema,
+    agent), on the same server (every emulator being one)."""
+    same_input = same_contents or record.input == request.input_path()
+    if not same_input or bool(record.endpoints) != bool(request.endpoints):
         return False
     if request.endpoints:
         return True  # several servers: a row names its own; taken to be the same rather than pay twice
