@@ -49,6 +49,9 @@ _STARTUP_SECONDS = 180.0
 bound rowrelay gives Prefect's ephemeral server)."""
 _PATIENCE_SECONDS = 10.0
 """How long a recorded server of ours that does not answer gets before it is taken to be hung."""
+_HEALTH_SECONDS = 2.0
+"""How long the guard's health check waits for an answer (a loopback call: milliseconds when healthy)."""
+_HUNG_STOP_SECONDS = 2.0
 _PORT_ATTEMPTS = 3
 _ADDRESS = ("--host", "127.0.0.1", "--port")
 
@@ -248,27 +251,37 @@ class PrefectTracking:
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         guard = ServerGuard("the local Prefect server", lambda: self.record is None or alive(self.record),
-                            self._revive, say)  # fmt: skip
+                            self._revive, say, answers=self._answers)  # fmt: skip
         with temporary_settings(updates={PREFECT_API_URL: self.record.url}), guard:
             yield
 
+    def _answers(self) -> bool:
+        """Whether the server this run uses answers its health check (the guard's second question)."""
+        return self.record is None or answers(self.record.url, timeout=_HEALTH_SECONDS)
+
     def _revive(self) -> str | None:
-        """The server this run uses is gone: start it again on the same port, where this run's client
-        (which holds that URL) finds it at its next retry. Under the lock, as any start: another run
-        using it may have started it first."""
+        """The server this run uses is gone, or hung: start it again on the same port, where this run's
+        client (which holds that URL) finds it at its next retry. Under the lock, as any start: another
+        run using it may have started it first. A hung one (its process there, no answer: frozen with
+        SIGSTOP, say) is stopped first: its calls would never be answered, and it holds the port."""
         assert self.home is not None
         assert self.record is not None
         gone = self.record
+        how = "stopped"
         with detached.exclusive(self.home / _LOCK):
             current = read_server(self.home)
             if current is not None and current.port == gone.port and alive(current):
-                self.record = current
-                return None
+                if answers(current.url, timeout=_HEALTH_SECONDS):
+                    self.record = current
+                    return None
+                # SIGKILL soon after SIGTERM: a frozen process does not act on SIGTERM until resumed.
+                detached.stop(current.pid, MARKER, timeout=_HUNG_STOP_SECONDS)
+                how = "stopped answering"
             if not detached.port_freed(gone.port):  # a server elsewhere would not help: the URL is fixed
                 raise OSError(f"another program listens on its port, {gone.port}")
             self.started, self.record = self._start(gone.port)
         return (
-            f"the local Prefect server (pid {gone.pid}) stopped during this run; started it again on its "
+            f"the local Prefect server (pid {gone.pid}) {how} during this run; started it again on its "
             f"port (pid {self.record.pid}, log {self.record.log}) so the run goes on being recorded"
         )
 

@@ -4,6 +4,7 @@ here is a flag; `test_local_prefect.py` kills a real Prefect server under a real
 from __future__ import annotations
 
 import threading
+import time
 
 from rowrelay.flows.server_guard import RESTARTS, ServerGuard
 
@@ -85,3 +86,29 @@ def test_nothing_is_said_when_another_process_had_started_it_first() -> None:
         server.up = False
         assert server.checked(50)
     assert (server.revived, server.said) == (1, [])
+
+
+def test_a_server_up_but_silent_for_its_patience_is_started_again() -> None:
+    server = Server()
+    silent = threading.Event()
+
+    def answers() -> bool:
+        return not silent.is_set() or server.revived > 0  # silent until started again
+
+    guard = ServerGuard(
+        "the test server",
+        server.is_up,
+        server.revive,
+        server.say,
+        answers=answers,
+        every=0.001,
+        patience=0.05,
+    )
+    with guard:
+        assert server.checked(20)
+        assert server.revived == 0  # answering: left alone
+        silent.set()  # its process still there (`is_up`), but no answer
+        deadline = time.monotonic() + 60  # a hang guard only
+        while not server.said and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert (server.revived, server.said) == (1, ["started again (1)"])
