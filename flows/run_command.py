@@ -3,6 +3,7 @@ progress bar and exit with the batch's code (0 all completed, 1 not, 2 the user'
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -98,6 +99,7 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
     from rowrelay.flows.local_prefect import PrefectTracking
     from rowrelay.flows.prefect_api import engine_refusal
 
+    began = time.time()  # an output written since is this run's (`stopped_with_nothing_in_flight`)
     tracking = PrefectTracking.begin(request.settings)  # a server it starts warms up during the import
     if not request.endpoints and needs_embedded_emulator(request.settings):  # as `resolve_targets` decides
         try:
@@ -168,27 +170,30 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
             raise
         fail(refused)
     except KeyboardInterrupt:
-        err.print(_stopped("interrupted", request, prepared, stops), soft_wrap=True)
+        err.print(_stopped("interrupted", request, prepared, stops, began), soft_wrap=True)
         raise typer.Exit(130) from None
     except TerminationSignal as exc:
         # SIGTERM (a supervisor, `kill`, `timeout`): Prefect's handler turns it into this exception, and
         # the run unwinds as for Ctrl-C. Exit as a process ended by that signal would.
-        err.print(_stopped("terminated", request, prepared, stops), soft_wrap=True)
+        err.print(_stopped("terminated", request, prepared, stops, began), soft_wrap=True)
         raise typer.Exit(128 + exc.signal) from None
     raise typer.Exit(console_progress.closing_summary(err, result))
 
 
-def _stopped(how: str, request: BatchRequest, prepared: PreparedInput, stops: list[Cancelled]) -> Text:
+def _stopped(
+    how: str, request: BatchRequest, prepared: PreparedInput, stops: list[Cancelled], since: float
+) -> Text:
     """`interrupted: 10 in-flight responses were cancelled; ...`: what a stopped run did to its work on the
     server, from what its runners said as they stopped (`run.cancel.stops_seen`), and how to go on. Text,
-    not markup: a server's message may hold brackets."""
+    not markup: a server's message may hold brackets. `since`: when the run began (time.time())."""
     from rowrelay.tasks.run.cancel import said_on_stop
 
     resume = "run the same command to resume"
     if request.dask or request.dask_workers:  # runners on the workers: their logs say what they did
         said = f"in-flight responses were cancelled; {resume}"
-    elif not stops:  # stopped before any row's turn (Prefect's start, the plan): this run sent nothing
-        said = f"stopped before sending anything; {resume}"
+    elif not stops:  # no runner was stopped: before the rows' turn (Prefect's start, the plan), or after it
+        state_dir = request.state_dir(prepared)
+        said = stopped_with_nothing_in_flight(state_dir, request.output_path(state_dir), since)
     elif any(stop.unreached or stop.left for stop in stops):
         cancel = f"rowrelay cancel {request.state_dir(prepared)}"
         said = f"{said_on_stop(stops)}; `{cancel}` tries again, or {resume}"
@@ -196,6 +201,33 @@ def _stopped(how: str, request: BatchRequest, prepared: PreparedInput, stops: li
         again = " (it sends them again)" if any(stop.cancelled for stop in stops) else ""
         said = f"{said_on_stop(stops)}; {resume}{again}"
     return Text.assemble((f"{how}:", "yellow"), " ", said)
+
+
+def stopped_with_nothing_in_flight(state_dir: Path, output: Path, since: float) -> str:
+    """What a run stopped with no row in flight leaves, from its state table and output: said as found.
+    It was "stopped before sending anything" whatever happened, also from a run whose 60 rows had all
+    completed and whose output was never written (it waited on a Prefect server that did not answer)."""
+    from rowrelay.tasks.state import load
+
+    resume = "run the same command to resume"
+    try:
+        frame = load(state_dir)
+    except (UsageError, StateError, OSError):  # no table yet (stopped before the plan), or unreadable
+        return f"stopped before sending anything; {resume}"
+    if frame.empty or (frame["status"].eq("pending") & frame["attempts"].eq(0)).all():
+        return f"stopped before sending anything; {resume}"
+    counts = frame["status"].value_counts()
+    rows = ", ".join(f"{int(count):,} {status}" for status, count in counts.items())
+    try:
+        written = output.stat().st_mtime >= since
+    except OSError:
+        written = False
+    if written:
+        return f"stopped with no row in flight ({rows}), after writing {output}; {resume}"
+    return (
+        f"stopped with no row in flight ({rows}) before writing the output; {resume}: it writes {output} "
+        "and sends only the rows not completed"
+    )
 
 
 def _precheck(request: BatchRequest) -> PreparedInput:

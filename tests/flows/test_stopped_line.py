@@ -1,0 +1,36 @@
+"""The line a run stopped with no row in flight ends with says what its state table and output hold. It
+said "stopped before sending anything" whenever no runner had been stopped: also after every row of the
+batch had completed (the run then waiting on a Prefect server that did not answer, its output unwritten)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rowrelay.flows.run_command import stopped_with_nothing_in_flight
+from rowrelay.tasks.emulator import RunningEmulator
+from tests.support.finished_batch import finished_batch
+
+
+def test_a_run_stopped_after_its_rows_completed_says_so_and_whether_it_wrote_the_output(
+    tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    began = time.time()
+    state = finished_batch(emulator, tmp_path, 3)
+    output = tmp_path / "out.csv"
+    assert stopped_with_nothing_in_flight(state, output, began) == (
+        f"stopped with no row in flight (3 completed) before writing the output; run the same command to "
+        f"resume: it writes {output} and sends only the rows not completed"
+    )
+    output.write_text("row_key\n")
+    assert stopped_with_nothing_in_flight(state, output, began) == (
+        f"stopped with no row in flight (3 completed), after writing {output}; run the same command to resume"
+    )
+    # An output left by an earlier run is not this run's
+    assert "before writing the output" in stopped_with_nothing_in_flight(state, output, time.time() + 60)
+
+
+def test_a_run_stopped_before_its_plan_sent_nothing(tmp_path: Path) -> None:
+    assert stopped_with_nothing_in_flight(tmp_path / "state", tmp_path / "out.csv", time.time()) == (
+        "stopped before sending anything; run the same command to resume"
+    )
