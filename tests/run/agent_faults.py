@@ -1,5 +1,6 @@
 """Agents for the tests of how agent rows are waited on: one tool, and faults the emulator is asked for
-(`x-emulator-fault`) on the tool round's follow-up creates alone, or on the rows' own creates alone.
+(`x-emulator-fault`) on the tool round's follow-up creates alone, or on the rows' own creates alone; and
+the run that finishes such a batch (`finish`) and the row it reads back (`row_of`).
 
 A follow-up is told from a row's own create by its body, which answers a function call
 (`function_call_output`); the header is added on the way out by a request hook on the SDK client's
@@ -9,13 +10,41 @@ connection pool, the client rowrelay built and handed to the factory.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx2
+import pandas as pd
 from agent_framework import Agent
 from agent_framework.openai import OpenAIChatClient
 
+from rowrelay.tasks.emulator import RunningEmulator
+from rowrelay.tasks.run import RunReport, open_session
+from rowrelay.tasks.state import StateTable, load
 from tests.llm.agent_factories import ANSWER
+from tests.support.runs import prompts, settings_for
+
+KEY = "row-0000"
+
+
+async def finish(
+    emu: RunningEmulator, directory: Path, factory: Callable[..., Any], **settings: Any
+) -> RunReport:
+    """Run the batch at `directory` to its end, as a new process would: a new table, a new agent."""
+    table = StateTable.open(directory, batch_id="test-batch", checkpoint_interval=0.05)
+    session = open_session(settings_for(emu, **settings), table, prompts(len(table)), agent=factory)
+    try:
+        return await session.runner.run()
+    finally:
+        await session.aclose()
+        table.close()
+
+
+def row_of(directory: Path, key: str = KEY) -> pd.Series[Any]:
+    row = load(directory).set_index("row_key").loc[key]
+    assert isinstance(row, pd.Series)
+    return row
 
 
 class FaultyRounds:

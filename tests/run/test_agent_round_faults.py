@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,34 +20,13 @@ import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emulator
 from rowrelay.tasks.llm import RowRequest, make_backend
-from rowrelay.tasks.run import RunReport, cancel_in_flight, open_session
+from rowrelay.tasks.run import cancel_in_flight, open_session
 from rowrelay.tasks.run.cancel import end_recorder, said_on_stop
 from rowrelay.tasks.run.spend import Spend
-from rowrelay.tasks.state import StateTable, load
+from rowrelay.tasks.state import load
 from tests.llm.agent_factories import ANSWER, CountingTool, make_agent
-from tests.run.agent_faults import FaultyRounds
+from tests.run.agent_faults import KEY, FaultyRounds, finish, row_of
 from tests.support.runs import creates_per_row, new_table, prompts, running, settings_for
-
-KEY = "row-0000"
-
-
-async def finish(
-    emu: RunningEmulator, directory: Path, factory: Callable[..., Any], **settings: Any
-) -> RunReport:
-    """Run the batch at `directory` to its end, as a new process would: a new table, a new agent."""
-    table = StateTable.open(directory, batch_id="test-batch", checkpoint_interval=0.05)
-    session = open_session(settings_for(emu, **settings), table, prompts(len(table)), agent=factory)
-    try:
-        return await session.runner.run()
-    finally:
-        await session.aclose()
-        table.close()
-
-
-def row_of(directory: Path, key: str = KEY) -> pd.Series[Any]:
-    row = load(directory).set_index("row_key").loc[key]
-    assert isinstance(row, pd.Series)
-    return row
 
 
 def assert_jobs_counted(row: pd.Series[Any], jobs: int) -> None:

@@ -25,8 +25,7 @@ from rowrelay.tasks.run.spend import Spend
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import load
 from tests.llm.agent_factories import ANSWER, CountingTool
-from tests.run.agent_faults import FaultyRounds
-from tests.run.test_agent_round_faults import KEY, finish, row_of
+from tests.run.agent_faults import KEY, FaultyRounds, finish, row_of
 from tests.support.clock import ManualClock
 from tests.support.runs import creates_per_row, new_table, prompts, running, settings_for
 
