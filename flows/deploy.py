@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from rowrelay.flows.batch import run_batch
+from rowrelay.flows.scheduled import scheduled_batch
 
 
 def cron_problem(cron: str) -> str | None:
@@ -47,5 +47,6 @@ def serve_deployment(*, name: str, cron: str, parameters: dict[str, Any], tags: 
     # restarted one would not run it again until someone resumes it. limit=1: every run works on the one
     # state, so a run due while another still goes (or the runs a restarted server catches up on) waits
     # its turn; it started at once and failed on the batch's lease, a `Failed` run the README's alert
-    # reported as a bad night.
-    run_batch.serve(name=name, cron=cron, parameters=given, tags=tags, pause_on_shutdown=False, limit=1)
+    # reported as a bad night. The limit holds within this process only: a run of the same deployment
+    # served by another process that finds the batch held ends `Cancelled` (flows/scheduled.py).
+    scheduled_batch.serve(name=name, cron=cron, parameters=given, tags=tags, pause_on_shutdown=False, limit=1)

@@ -93,12 +93,15 @@ def deploy(
     _check_deployment(request, state)
     from rowrelay.flows.local_prefect import PrefectTracking
     from rowrelay.flows.run_labels import tags_of
+    from rowrelay.flows.serving import served_twice, serving
 
     # With no API configured, the local Prefect server `run` uses (started once, reused): Prefect's
     # ephemeral one has no scheduler, so the cron never fired and the command served for ever in vain.
     tracking = PrefectTracking.begin(request.settings)
     try:
-        with tracking.applied(err.out):
+        with tracking.applied(err.out), serving(request.settings.home.expanduser(), name) as other:
+            if other is not None:
+                err.out(served_twice(name, other))
             serve_deployment(
                 name=name, cron=cron, parameters={**request.parameters(), "state": str(state)},
                 tags=tags_of(state.name, request),

@@ -1,0 +1,65 @@
+"""The flow a deployment serves (flows/deploy.py): the batch flow, except that a run finding its batch held
+by another live run ends `Cancelled`, in one log line, instead of `Failed` with a traceback.
+
+Every run of a deployment works on one state directory. `limit=1` makes a run due while another goes wait
+its turn, but only within one serving process: the same deployment served twice (two `rowrelay deploy
+--name N`, an old process left running beside its replacement), each process started its run at once,
+and the one that found the batch held failed on its lease. A `Failed` run is what the README's
+automation alerts on, so a healthy night was reported as a bad one. Such a run ends `Cancelled` now, at
+once, having sent nothing: the live run is doing the batch's work, and the next scheduled run resumes
+whatever it leaves. Waiting for it instead would, at best, start a run that finds the batch finished and
+sends nothing, after holding a `Running` flow run (and, with `limit=1`, that process's next runs) for as
+long as the other takes, hours on a big night.
+
+A returned `Cancelled` state runs no `on_cancellation` hook (Prefect runs those for a run asked to cancel
+only), so nothing reaches for the in-flight responses the live run holds.
+
+Its own module, and a flow of its own named as the batch flow: a served run is started in a process of
+its own, which loads the flow from this module and function (the deployment's entrypoint).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from prefect import get_run_logger
+from prefect.client.schemas.objects import State
+from prefect.states import Cancelled
+
+from rowrelay.flows.batch import run_batch
+from rowrelay.flows.cancel_hook import cancel_on_the_server
+from rowrelay.flows.tracked_flow import flow
+from rowrelay.tasks.errors import LeaseHeldError
+
+HELD_ELSEWHERE = (
+    "this scheduled run ends Cancelled, having sent nothing: its batch is held by another live run, which "
+    "does the batch's work ({held}). If that run is this deployment's too, the deployment is served by "
+    "two processes (two `rowrelay deploy` of one name), which starts each of its runs twice: serve it once"
+)
+
+
+def _signed_as_run_batch(fn: Any) -> Any:
+    """`fn` with the batch flow's parameters (its deployment's parameter schema), under its own name, module
+    and docstring: Prefect finds a served flow again by its function's module and qualified name."""
+    own = (fn.__module__, fn.__name__, fn.__qualname__)
+    signed = functools.wraps(run_batch.fn)(fn)
+    signed.__module__, signed.__name__, signed.__qualname__ = own
+    return signed
+
+
+@flow(
+    name="rowrelay-batch",
+    log_prints=False,
+    on_cancellation=[cancel_on_the_server],
+    validate_parameters=False,
+)
+@_signed_as_run_batch
+async def scheduled_batch(*args: Any, **kwargs: Any) -> Any:
+    try:
+        return await run_batch.fn(*args, **kwargs)
+    except LeaseHeldError as exc:
+        message = HELD_ELSEWHERE.format(held=exc)
+        get_run_logger().warning(message)
+        held: State[Any] = Cancelled(message=message)
+        return held

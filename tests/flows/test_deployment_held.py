@@ -1,0 +1,116 @@
+"""A scheduled run whose batch another live run holds (the deployment served by two processes, each
+starting its own run of the same night): it ends Cancelled in one log line, having sent nothing, not
+Failed with a traceback, which the README's automation on Failed would report as a bad night.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from rowrelay.tasks.state import StateTable, load
+from tests.flows.test_deployment import served, wait_for_deployment
+from tests.support.cli import ROOT
+from tests.support.prefect_records import logs_of
+from tests.support.tickets import TEMPLATE, write_tickets
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+async def test_a_scheduled_run_finding_its_batch_held_by_another_live_run_ends_cancelled_in_one_line(
+    prefect_env: dict[str, str], prefect_api: str, tmp_path: Path
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import arun_deployment
+
+    with (
+        running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"))) as emu,
+        served("held", prefect_env, emu, tmp_path, rows=4) as (name, state),
+    ):
+        await wait_for_deployment(name, tmp_path / "serve-held.log")
+        first = await arun_deployment(name, timeout=180)
+        assert first.state is not None
+        assert first.state.is_completed(), first.state
+        sent = len(emu.emulator.listing())
+        # Another live run of the batch (as a second serving process's run of the same night would be).
+        with StateTable.open(state):
+            run = await arun_deployment(name, timeout=0)
+            deadline = time.monotonic() + 180
+            async with get_client() as client:
+                while True:
+                    current = (await client.read_flow_run(run.id)).state
+                    if current is not None and current.is_final():
+                        break
+                    assert time.monotonic() < deadline, (tmp_path / "serve-held.log").read_text()[-3000:]
+                    await asyncio.sleep(0.5)
+        assert current.is_cancelled(), current
+        assert len(emu.emulator.listing()) == sent  # nothing was sent
+        logs = await logs_of(run.id)
+        # No error but Prefect's own closing line (which it logs at ERROR for every state but Completed).
+        errors = [log.message for log in logs if log.level >= 40]
+        assert [message.split("(")[0] for message in errors] == ["Finished in state Cancelled"], errors
+        ours = [log.message for log in logs if log.message.startswith("this scheduled run")]
+        assert [message.split(" (")[0] for message in ours] == [
+            "this scheduled run ends Cancelled, having sent nothing: its batch is held by another live run, "
+            "which does the batch's work"
+        ], [log.message for log in logs]
+        assert all("Traceback" not in log.message for log in logs)
+        assert all("LeaseHeldError" not in log.message for log in logs)
+    said = (tmp_path / "serve-held.log").read_text()
+    assert "Traceback" not in said, said[-3000:]
+    assert set(load(state)["status"]) == {"completed"}
+
+
+def _serve(
+    name: str, env: dict[str, str], emu_url: str, tmp_path: Path, log: Path
+) -> subprocess.Popen[bytes]:
+    source = write_tickets(tmp_path / "tickets.csv", 2)
+    command = [
+        sys.executable, "-P", "-m", "rowrelay.flows.cli", "deploy", str(source), "--cron", "0 3 * * *",
+        "--name", name, "--template", TEMPLATE, "--id-column", "ticket_id",
+        "--state", str(tmp_path / "state"),
+    ]  # fmt: skip
+    run_env = {**env, "ROWRELAY_BACKEND": "emulator", "ROWRELAY_BASE_URL": emu_url}
+    with log.open("wb") as out:
+        return subprocess.Popen(command, cwd=ROOT, env=run_env, stdout=out, stderr=out)
+
+
+def _stopped(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+async def test_serving_a_deployment_served_already_warns_naming_the_other_process(
+    prefect_env: dict[str, str], prefect_api: str, tmp_path: Path
+) -> None:
+    env = {**prefect_env, "ROWRELAY_HOME": str(tmp_path / "home")}
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"))) as emu:
+        first = _serve("twice", env, emu.url, tmp_path, tmp_path / "first.log")
+        try:
+            await wait_for_deployment("rowrelay-batch/twice", tmp_path / "first.log")
+            second = _serve("twice", env, emu.url, tmp_path, tmp_path / "second.log")
+            try:
+                said = (
+                    f"warning: deployment 'twice' is served already, by pid {first.pid} (`rowrelay deploy`)"
+                )
+                deadline = time.monotonic() + 120
+                while said not in (tmp_path / "second.log").read_text():
+                    assert second.poll() is None, (tmp_path / "second.log").read_text()[-3000:]
+                    assert time.monotonic() < deadline, (tmp_path / "second.log").read_text()[-3000:]
+                    await asyncio.sleep(0.2)
+            finally:
+                _stopped(second)
+        finally:
+            _stopped(first)
+    assert "served already" not in (tmp_path / "first.log").read_text()
