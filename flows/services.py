@@ -17,6 +17,7 @@ import typer
 
 from rowrelay.flows import detached, embedded, local_prefect, warm
 from rowrelay.flows.cli_errors import fail
+from rowrelay.flows.service_users import described, port_of, users
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.settings import load_settings
 
@@ -117,15 +118,55 @@ def stop(
             "runs it serves going."
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Stop the emulator or the Prefect server even while a run uses it (the run starts it again "
+            "at once; the rows the emulator held are sent again).",
+        ),
+    ] = False,
 ) -> None:
-    """Stop them (all, or the one named) and forget their records."""
+    """Stop them (all, or the one named) and forget their records. Refused while a run uses the emulator
+    or the Prefect server, unless --force."""
     if name is not None and name not in _STOPPERS:
         fail(f"no service named {name!r} (the services are {', '.join(_STOPPERS)})")
     home = _home()
-    for service in [name] if name else list(_STOPPERS):
+    names = [name] if name else list(_STOPPERS)
+    used = _in_use(home, names)
+    if used and not force:
+        fail(
+            f"{_uses(used)}: a run starts the emulator and the Prefect server again as soon as they stop, "
+            "and the responses the emulator holds would be lost, their rows sent again; stop the run first "
+            "(Ctrl-C), or pass --force to stop them anyway",
+            code=1,
+        )
+    for service in names:
         pids = [found.pid for found in recorded(home) if found.name == service and found.alive]
         if _STOPPERS[service](home) and pids:
             for pid in pids:
                 typer.echo(f"stopped {service} (pid {pid})")
         else:
             typer.echo(f"{service}: not running")
+    if used:
+        typer.echo(f"note: {_uses(used)}, and will start what it uses again")
+
+
+def _in_use(home: Path, names: list[str]) -> dict[str, list[int]]:
+    """The live services among `names` that a run restarts when stopped, by name, with their users' pids."""
+    found: dict[str, list[int]] = {}
+    for service in recorded(home):
+        port = port_of(service.address)
+        if service.name in names and service.name != "runner" and service.alive and port is not None:
+            pids = users(service.pid, port)
+            if pids:
+                found.setdefault(service.name, []).extend(pids)
+    return found
+
+
+def _uses(used: dict[str, list[int]]) -> str:
+    """`a live run (pid N: rowrelay run ...) uses the embedded emulator and the local Prefect server`."""
+    pids = sorted({pid for pids in used.values() for pid in pids})
+    runs = "; ".join(described(pid) for pid in pids)
+    said = {"emulator": "embedded emulator", local_prefect.NAME: "local Prefect server"}
+    return f"a live run ({runs}) uses the {' and the '.join(said.get(name, name) for name in used)}"
