@@ -6,7 +6,7 @@ again.
 
 A run keeps its connections open between requests (the SDK's and Prefect's clients pool them), so one
 found connected is a run going; one between requests for longer than the pools keep a connection (5 s)
-may go unseen.
+may go unseen, and so does `run_batch` called from a notebook (a process not named rowrelay).
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ def port_of(address: str) -> int | None:
 
 
 def users(service_pid: int, port: int) -> list[int]:
-    """The pids of processes, other than the service's and this one, connected to loopback `port`."""
+    """The pids of rowrelay's processes, other than the service's and this one, connected to loopback
+    `port`."""
     try:
         connections = psutil.net_connections(kind="tcp")
     except psutil.Error:  # not ours to read (where /proc hides other processes' sockets)
@@ -43,7 +44,16 @@ def users(service_pid: int, port: int) -> list[int]:
         and connection.pid is not None
         and connection.pid not in (service_pid, os.getpid())
     }
-    return sorted(found)
+    return sorted(pid for pid in found if _is_rowrelays(pid))
+
+
+def _is_rowrelays(pid: int) -> bool:
+    """Whether `pid` runs rowrelay (a command, a warm run): not a browser on the Prefect UI, say, whose
+    connection stops nothing from stopping."""
+    try:
+        return "rowrelay" in " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
+        return False
 
 
 def described(pid: int) -> str:
