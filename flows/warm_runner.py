@@ -5,9 +5,10 @@ to it on its socket in a forked copy of itself.
 
 For each connection it forks a *supervisor* in a process group of its own (so stopping the runner
 leaves the runs it serves alone), which reads the request, forks the *command* and answers the client
-twice: the command's pid (where the client relays its signals), then its wait status. If the client goes
-away first (killed outright), the supervisor kills the command: a run dies with its `rowrelay` process,
-warm or not. The runner itself keeps no thread: `fork` copies only the calling thread, and a lock another
+twice: the command's and its own pid (where the client relays its signals), then the command's wait
+status. If the client goes away first (killed outright), the supervisor kills the command: a run dies
+with its `rowrelay` process, warm or not. If the supervisor dies first, the kernel sends the command
+SIGTERM (`_stop_with`), and the client waits for it to end before saying so. The runner itself keeps no thread: `fork` copies only the calling thread, and a lock another
 thread held at that moment would stay held forever in the copy.
 """
 
