@@ -8,8 +8,9 @@ leaves the runs it serves alone), which reads the request, forks the *command* a
 twice: the command's and its own pid (where the client relays its signals), then the command's wait
 status. If the client goes away first (killed outright), the supervisor kills the command: a run dies
 with its `rowrelay` process, warm or not. If the supervisor dies first, the kernel sends the command
-SIGTERM (`_stop_with`), and the client waits for it to end before saying so. The runner itself keeps no thread: `fork` copies only the calling thread, and a lock another
-thread held at that moment would stay held forever in the copy.
+SIGTERM (`_stop_with`), and the client waits for it to end before saying so. The runner itself keeps
+no thread: `fork` copies only the calling thread, and a lock another thread held at that moment would
+stay held forever in the copy.
 """
 
 from __future__ import annotations
