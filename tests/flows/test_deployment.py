@@ -8,68 +8,22 @@ and leaves a resumable state table.
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from rowrelay.tasks.state import load
-from tests.support.cli import ROOT, holds_tokens
+from tests.support.cli import holds_tokens
+from tests.support.deployments import served, wait_for_deployment
 from tests.support.local_prefect import stopped_afterwards
 from tests.support.prefect_records import logs_of
-from tests.support.tickets import TEMPLATE, write_tickets
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(300),
 ]
-
-
-@contextmanager
-def served(
-    name: str, env: dict[str, str], emu: RunningEmulator, tmp_path: Path, rows: int
-) -> Iterator[tuple[str, Path]]:
-    """`rowrelay deploy` in a subprocess; yields the deployment's full name and the state dir."""
-    source = write_tickets(tmp_path / "tickets.csv", rows)
-    state = tmp_path / "state"
-    command = [
-        sys.executable, "-P", "-m", "rowrelay.flows.cli", "deploy", str(source), "--cron", "0 3 * * *",
-        "--name", name,
-        "--template", TEMPLATE, "--id-column", "ticket_id", "--state", str(state),
-        "--output", str(tmp_path / "out.parquet"),
-    ]  # fmt: skip
-    run_env = {**env, "ROWRELAY_BACKEND": "emulator", "ROWRELAY_BASE_URL": emu.url}
-    with (tmp_path / f"serve-{name}.log").open("wb") as log:
-        server = subprocess.Popen(command, cwd=ROOT, env=run_env, stdout=log, stderr=log)
-        try:
-            yield f"rowrelay-batch/{name}", state
-        finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-
-
-async def wait_for_deployment(full_name: str, log: Path) -> object:
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
-
-    deadline = time.monotonic() + 90
-    async with get_client() as client:
-        while True:
-            try:
-                return await client.read_deployment_by_name(full_name)
-            except ObjectNotFound:
-                assert time.monotonic() < deadline, f"deployment never appeared; see {log}"
-                await asyncio.sleep(0.5)
 
 
 async def test_the_cron_deployment_runs_and_a_second_run_resumes_instead_of_resubmitting(

@@ -16,8 +16,8 @@ import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from rowrelay.tasks.state import StateTable, load
-from tests.flows.test_deployment import served, wait_for_deployment
 from tests.support.cli import ROOT
+from tests.support.deployments import served, wait_for_deployment
 from tests.support.prefect_records import logs_of
 from tests.support.tickets import TEMPLATE, write_tickets
 

@@ -1,0 +1,58 @@
+"""`rowrelay deploy` served in a subprocess for the deployment tests, and the wait for its deployment to
+appear on the Prefect API."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rowrelay.tasks.emulator import RunningEmulator
+from tests.support.cli import ROOT
+from tests.support.tickets import TEMPLATE, write_tickets
+
+
+@contextmanager
+def served(
+    name: str, env: dict[str, str], emu: RunningEmulator, tmp_path: Path, rows: int
+) -> Iterator[tuple[str, Path]]:
+    """`rowrelay deploy` in a subprocess; yields the deployment's full name and the state dir."""
+    source = write_tickets(tmp_path / "tickets.csv", rows)
+    state = tmp_path / "state"
+    command = [
+        sys.executable, "-P", "-m", "rowrelay.flows.cli", "deploy", str(source), "--cron", "0 3 * * *",
+        "--name", name,
+        "--template", TEMPLATE, "--id-column", "ticket_id", "--state", str(state),
+        "--output", str(tmp_path / "out.parquet"),
+    ]  # fmt: skip
+    run_env = {**env, "ROWRELAY_BACKEND": "emulator", "ROWRELAY_BASE_URL": emu.url}
+    with (tmp_path / f"serve-{name}.log").open("wb") as log:
+        server = subprocess.Popen(command, cwd=ROOT, env=run_env, stdout=log, stderr=log)
+        try:
+            yield f"rowrelay-batch/{name}", state
+        finally:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+async def wait_for_deployment(full_name: str, log: Path) -> object:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    deadline = time.monotonic() + 90
+    async with get_client() as client:
+        while True:
+            try:
+                return await client.read_deployment_by_name(full_name)
+            except ObjectNotFound:
+                assert time.monotonic() < deadline, f"deployment never appeared; see {log}"
+                await asyncio.sleep(0.5)
