@@ -27,6 +27,7 @@ from rowrelay.tasks.run.runner import BatchRunner, Progress
 from rowrelay.tasks.run.spend import Spend, spent_so_far
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
+from rowrelay.tasks.state.allocator import hand_back_large_blocks
 
 if TYPE_CHECKING:
     from rowrelay.tasks.llm.agent_backend import AgentSource
@@ -84,6 +85,7 @@ def open_session(
     `settings` are that endpoint's, so its budget is its own), all sharing one `spend` (one cost cap for
     the batch) and one `counters` (one story of the run).
     """
+    hand_back_large_blocks()  # or a long run's RSS grows with the rows done, freed memory glibc kept
     spend = Spend.open(settings, **spent_so_far(table)) if spend is None else spend
     budget = RateBudget(
         rpm=settings.rpm,
