@@ -17,7 +17,7 @@ import time
 
 ORDER = (
     "ratelimit", "baseline", "overhead", "throughput", "scale", "crash", "state", "emulator", "startup",
-    "startup_run", "inflight", "tier5", "tokens", "cli", "structured", "spend", "streamcpu", "dask",
+    "startup_run", "inflight", "tier5", "tokens", "cli", "structured", "spend", "streamcpu", "dask", "rss",
 )  # fmt: skip
 QUICK_ARGS = {"emulator": ["--seconds", "2", "--runs", "1", "--held", "20000"]}
 
