@@ -17,6 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rowrelay.tasks.dataset.templates import BYTES
+
 __all__ = [
     "COLUMNS_KEPT",
     "EARLIER_READINGS",
@@ -119,12 +121,9 @@ def _may_hold_bytes(frame: pd.DataFrame) -> bool:
                 return True
         elif pd.api.types.is_object_dtype(dtype):
             kind = pd.api.types.infer_dtype(series, skipna=True)
-            if kind == "bytes" or (kind.startswith("mixed") and any(isinstance(v, _BYTES) for v in series)):
+            if kind == "bytes" or (kind.startswith("mixed") and any(isinstance(v, BYTES) for v in series)):
                 return True
     return False
-
-
-_BYTES = (bytes, bytearray, memoryview)
 
 
 def _whole_decimals(frame: pd.DataFrame, id_column: str | None) -> bool:

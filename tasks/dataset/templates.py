@@ -85,7 +85,9 @@ def column_text(series: pd.Series) -> pd.Series:
     return series.astype(str).fillna("")
 
 
-_BYTES = (bytes, bytearray, memoryview)
+BYTES = (bytes, bytearray, memoryview)
+"""The types a column's bytes come as (Parquet binary, Python values): one list for reading, showing and
+writing them."""
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 """Control characters text does not hold (a tab, a line break and a carriage return it may)."""
 
@@ -106,7 +108,7 @@ def bytes_shown(series: pd.Series) -> pd.Series:
         values = series.tolist()
     else:
         return series
-    blobs = [bytes(value) for value in values if isinstance(value, _BYTES)]
+    blobs = [bytes(value) for value in values if isinstance(value, BYTES)]
     if not blobs:
         return series
     try:
@@ -117,7 +119,7 @@ def bytes_shown(series: pd.Series) -> pd.Series:
         texts = iter(decoded)
     else:  # not text, or binary data that happens to decode (b"\x00\x01" does)
         texts = iter([base64.b64encode(blob).decode("ascii") for blob in blobs])
-    shown = [next(texts) if isinstance(value, _BYTES) else value for value in values]
+    shown = [next(texts) if isinstance(value, BYTES) else value for value in values]
     return pd.Series(shown, index=series.index, dtype=object)
 
 

@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from rowrelay.tasks.dataset.kept_types import KEPT_TYPES
 from rowrelay.tasks.dataset.parquet_writing import nested_columns, write_parquet
-from rowrelay.tasks.dataset.templates import cell_text
+from rowrelay.tasks.dataset.templates import BYTES, cell_text
 from rowrelay.tasks.dataset.typed import holds_json, json_parsed
 from rowrelay.tasks.durable import atomic_write_path, make_dirs_durable, writable_problem
 from rowrelay.tasks.errors import UsageError
@@ -67,8 +67,7 @@ OUTPUT_EXTENSIONS: dict[str, OutputFormat] = {
 
 
 _NESTED = (dict, list, tuple, np.ndarray)
-_BYTES = (bytes, bytearray, memoryview)
-_REPRS = (*_NESTED, *_BYTES)
+_REPRS = (*_NESTED, *BYTES)
 """What pandas writes to CSV as Python's repr."""
 
 
@@ -80,7 +79,7 @@ def _base64(value: bytes | bytearray | memoryview) -> str:
 
 def _bytes_as_base64(value: object) -> object:
     """Nested data (an image struct `{bytes, path}`, a list) with its bytes as `_base64` text."""
-    if isinstance(value, _BYTES):
+    if isinstance(value, BYTES):
         return _base64(value)
     if isinstance(value, dict):
         return {key: _bytes_as_base64(item) for key, item in value.items()}
@@ -91,7 +90,7 @@ def _bytes_as_base64(value: object) -> object:
 
 def _csv_cell(value: object) -> object:
     """A cell CSV would write as Python's repr: lists and structs as their JSON text, bytes as base64."""
-    if isinstance(value, _BYTES):
+    if isinstance(value, BYTES):
         return _base64(value)
     if isinstance(value, _NESTED):
         return cell_text(_bytes_as_base64(value))
@@ -135,7 +134,7 @@ def _json_default(value: object) -> object:
     objects (pandas' Parquet lists) → JSON arrays, bytes → base64, anything else → text."""
     if value is pd.NA or value is pd.NaT:
         return None
-    if isinstance(value, _BYTES):  # at any depth: orjson calls this for each value it cannot encode
+    if isinstance(value, BYTES):  # at any depth: orjson calls this for each value it cannot encode
         return _base64(value)
     if isinstance(value, np.ndarray):  # orjson takes numeric arrays only; it calls this again inside
         return value.tolist()

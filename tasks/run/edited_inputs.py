@@ -64,9 +64,11 @@ def _never_sent(was: pa.Table) -> Any:
     pending, or failed before sending for its own input (`bad_input`). A create refused before anything
     started (a 429, a 5xx that reached no job) spends no attempt and leaves such a row pending."""
     status, error = was.column("status"), was.column("error_type")
-    unsent_end = pc.and_kleene(pc.equal(status, "failed"), pc.equal(error, "bad_input"))
-    waiting_or_unsent = pc.or_kleene(pc.equal(status, "pending"), unsent_end)
-    nothing_spent = pc.and_kleene(pc.equal(was.column("attempts"), 0), pc.equal(was.column("orphans"), 0))
+    unsent_end = pc.and_kleene(pc.equal(status, pa.scalar("failed")), pc.equal(error, pa.scalar("bad_input")))
+    waiting_or_unsent = pc.or_kleene(pc.equal(status, pa.scalar("pending")), unsent_end)
+    nothing_spent = pc.and_kleene(
+        pc.equal(was.column("attempts"), pa.scalar(0)), pc.equal(was.column("orphans"), pa.scalar(0))
+    )
     return pc.and_kleene(
         pc.and_kleene(waiting_or_unsent, nothing_spent), pc.is_null(was.column("response_id"))
     )
