@@ -19,7 +19,7 @@ from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator
 from rowrelay.tasks.llm import BackendRefusedError, NotTheApiError, RowRequest, Snapshot
 from rowrelay.tasks.run import open_session, submit
 from rowrelay.tasks.run.cancel import CANCEL_CONCURRENCY
-from rowrelay.tasks.run.runner import heap_frozen
+from rowrelay.tasks.run.frozen_heap import heap_frozen
 from rowrelay.tasks.state import StateTable, load, summary
 from tests.support.clock import ManualClock
 from tests.support.duplicates import jobs_of
