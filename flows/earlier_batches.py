@@ -23,9 +23,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rowrelay.flows.asked_of_a_row import changes_from, key_change
 from rowrelay.flows.batch_index import batches_of, note_batch
 from rowrelay.flows.request import BatchRequest
-from rowrelay.flows.same_server import changes_from, key_change, server_of_record, server_of_run
+from rowrelay.flows.same_server import server_of_record, server_of_run
 from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.errors import StateError, UsageError
 from rowrelay.tasks.state import read_run_record, read_table
@@ -56,7 +57,7 @@ class _Sent:
     rows: int
     """Rows of this input whose request the earlier batch sent."""
     keyed: str | None
-    """How this run keys rows otherwise than the earlier batch (`same_server.key_change`), or None."""
+    """How this run keys rows otherwise than the earlier batch (`asked_of_a_row.key_change`), or None."""
 
 
 def check_earlier_batches(request: BatchRequest, prepared: PreparedInput, state_dir: Path) -> None:
