@@ -14,19 +14,18 @@ rest are submitted under the rate budget.
 from __future__ import annotations
 
 import contextlib
-import contextvars
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-import pandas as pd
 from prefect.context import SyncClientContext, TagsContext
 
 from rowrelay.flows.artifacts import publish_summary
 from rowrelay.flows.backends import embedded_kept_up
 from rowrelay.flows.cancel_hook import cancel_on_the_server, running
 from rowrelay.flows.cluster import ClusterChoice, check_cost_cap, started
+from rowrelay.flows.handed_input import handed_over
 from rowrelay.flows.input_reading import prepared_for
 from rowrelay.flows.narration import log_outcome
 from rowrelay.flows.outcome import FailThreshold, final_state
@@ -200,7 +199,7 @@ async def run_batch(
 
 
 async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchResult:
-    prepared = _handed_over(request) or prepared_for(
+    prepared = handed_over(request) or prepared_for(
         request, lambda reading: load_input(whole(request.source), request.spec, reading)
     )
     check_fields(request, prepared)
@@ -263,31 +262,6 @@ async def _finish(
         table.batch_id, str(table.directory), str(out), counts, *server,
         facts["cost_usd"], facts["projected_cost_usd"], stopped, held_back, facts["tool_calls"],
     )  # fmt: skip
-
-
-_HANDED_OVER: contextvars.ContextVar[tuple[BatchRequest, PreparedInput] | None] = contextvars.ContextVar(
-    "rowrelay_prepared_input", default=None
-)
-
-
-@contextlib.contextmanager
-def prepared_input(request: BatchRequest, prepared: PreparedInput) -> Iterator[None]:
-    """Hand an input already read and checked (the CLI checks it before Prefect starts) to the flow
-    run started inside this block, so a run reads its input once."""
-    token = _HANDED_OVER.set((request, prepared))
-    try:
-        yield
-    finally:
-        _HANDED_OVER.reset(token)
-
-
-def _handed_over(request: BatchRequest) -> PreparedInput | None:
-    handed = _HANDED_OVER.get()
-    if handed is None or isinstance(request.source, pd.DataFrame):
-        return None
-    given, prepared = handed
-    same = isinstance(given.source, str) and given.source == request.source and given.spec == request.spec
-    return prepared if same else None
 
 
 def _agent_factory(spec: str | None) -> AgentFactory | None:

@@ -109,7 +109,8 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
         start_emulator_early(request.settings.home, request.settings.emulator_args)
     from prefect.exceptions import TerminationSignal
 
-    from rowrelay.flows.batch import prepared_input, run_batch  # Prefect's import costs a second
+    from rowrelay.flows.batch import run_batch  # Prefect's import costs a second
+    from rowrelay.flows.handed_input import prepared_input
     from rowrelay.flows.run_labels import tags_for
     from rowrelay.flows.termination import SwallowedStop, terminated_as_raised
     from rowrelay.tasks.errors import BankUnreachableError, OutageError
