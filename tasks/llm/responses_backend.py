@@ -8,7 +8,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import openai
-from openai.types.responses import ResponseIncludable, ResponseStreamEvent
+from openai.types.responses import ResponseIncludable
 
 from rowrelay.tasks.llm.answers import STREAMED, lean_answer, nothing_named, parsed, sdk_answer
 from rowrelay.tasks.llm.calls import (
@@ -18,7 +18,7 @@ from rowrelay.tasks.llm.calls import (
     StreamUnavailableError,
     StreamUpdate,
 )
-from rowrelay.tasks.llm.event_stream import EventStream
+from rowrelay.tasks.llm.responses_events import ResponsesStream, passable, stream_updates
 from rowrelay.tasks.llm.sdk_errors import translate
 from rowrelay.tasks.llm.snapshots import snapshot_of
 from rowrelay.tasks.llm.wire import Wire
@@ -30,30 +30,8 @@ TakenHook = Callable[[bool], None]
 """Told of each call the server took: a create (False), or a poll or stream resume (True); the rate
 budget's backoff after 429s starts over at one (`RateBudget.on_taken`)."""
 Transport = Literal["lean", "sdk"]
-_Stream = EventStream | openai.AsyncStream[ResponseStreamEvent]
-_LIFECYCLE = frozenset(
-    {
-        "response.created",
-        "response.queued",
-        "response.in_progress",
-        "response.completed",
-        "response.failed",
-        "response.incomplete",
-    }
-)
-
-
-_LIFECYCLE_NAMES = frozenset(kind.encode() for kind in _LIFECYCLE)
 LOGPROBS: ResponseIncludable = "message.output_text.logprobs"
 """The `include` value that asks for the answer's token log probabilities (`--logprobs`)."""
-
-
-def _passable(name: bytes) -> bool:
-    """Events the lean transport need not decode when the next one is already read: a Responses event
-    (`response.*`) that carries no response, so its sequence number is all `_updates` keeps of it, and
-    `response.queued`, whose response says no more than `response.created` before it (a row waiting is
-    held as queued until an event says otherwise). An `error` event is never passed over."""
-    return name.startswith(b"response.") and (name not in _LIFECYCLE_NAMES or name == b"response.queued")
 
 
 class ResponsesBackend:
@@ -145,11 +123,11 @@ class ResponsesBackend:
 
     async def create_stream(self, request: RowRequest) -> AsyncGenerator[StreamUpdate, None]:
         body = {**self._body(request), "stream": True}
-        stream: _Stream | None = None
+        stream: ResponsesStream | None = None
         answer: Any = None
         try:
             if self._wires is not None:
-                opened = await self._wires[0].stream("POST", "responses", body, passable=_passable)
+                opened = await self._wires[0].stream("POST", "responses", body, passable=passable)
                 headers = opened.headers
                 answer, stream = await lean_answer(opened)
             else:
@@ -167,7 +145,7 @@ class ResponsesBackend:
             yield StreamUpdate(-1, self._named(snapshot_of(answer), answer))
             return
         named = False
-        async with contextlib.aclosing(_updates(stream, creating=True)) as updates:
+        async with contextlib.aclosing(stream_updates(stream, creating=True)) as updates:
             async for update in updates:
                 if not named and update.snapshot is not None:
                     self._named(update.snapshot)
@@ -193,14 +171,14 @@ class ResponsesBackend:
     async def resume(self, response_id: str, after: int) -> AsyncGenerator[StreamUpdate, None]:
         # A server-side cursor (exclusive: events after `after`); responses.stream() would replay
         # every event from the start and filter on the client.
-        stream: _Stream | None = None
+        stream: ResponsesStream | None = None
         try:
             if self._wires is not None:
                 path = f"responses/{quote(response_id, safe='')}"
                 query = {"stream": "true", **({"starting_after": str(after)} if after >= 0 else {})}
                 query |= self._included()
                 opened = await self._wires[1].stream(
-                    "GET", path, params=query, retries=self._retries, passable=_passable
+                    "GET", path, params=query, retries=self._retries, passable=passable
                 )
                 _, stream = await lean_answer(opened)  # an object is read to its end all the same
             else:
@@ -218,7 +196,7 @@ class ResponsesBackend:
             # ended early, the waiter would retrieve and resume again at once, without end: poll it.
             raise StreamUnavailableError(f"{response_id}: the server answered a stream resume without events")
         self._taken(poll=True)
-        async for update in _updates(stream):
+        async for update in stream_updates(stream):
             yield update
 
     def _included(self) -> dict[str, str]:
@@ -272,50 +250,6 @@ class ResponsesBackend:
     def _taken(self, *, poll: bool) -> None:
         if self._on_taken is not None:
             self._on_taken(poll)
-
-
-async def _updates(stream: _Stream, *, creating: bool = False) -> AsyncGenerator[StreamUpdate, None]:
-    """Reduce events (the SDK's models, or the lean transport's JSON objects) to updates; transport
-    failures and `error` events become TransientError, or, on a create's own stream before any event has
-    named the response, MaybeSentError: the server accepted the create, so its job may exist although we
-    never learnt its id."""
-    named = not creating
-    passed, last_passed = 0, -1  # text deltas read in one piece with the event after them, not handed on
-    lean = stream if isinstance(stream, EventStream) else None
-    try:
-        async with stream:
-            async for event in stream:
-                if isinstance(event, dict):
-                    if lean is not None:  # the deltas it passed over before this event
-                        passed += lean.take_passed()
-                    kind, number = event["type"], event["sequence_number"]
-                    if kind not in _LIFECYCLE:
-                        # A stream read in large pieces (a fast server, or a reader catching up)
-                        # brings dozens of deltas at once; each handed up the waiter's generators cost
-                        # as much as reading it, for a cursor the next event, already here, moves on.
-                        if lean is not None and lean.buffered:
-                            passed, last_passed = passed + 1, number
-                            continue
-                        snapshot = None
-                    else:
-                        snapshot = snapshot_of(event["response"])
-                else:
-                    lifecycle = event.type in _LIFECYCLE
-                    number = event.sequence_number
-                    snapshot = snapshot_of(event.response) if lifecycle else None  # type: ignore[union-attr]
-                named = named or snapshot is not None
-                yield StreamUpdate(number, snapshot, passed + 1, lean is not None and lean.buffered)
-                passed = 0
-    except Exception as exc:
-        if lean is not None and (pending := lean.take_passed()):  # read after anything counted above
-            number = lean.last_passed_number()
-            if number is not None:
-                passed, last_passed = passed + pending, number
-        if passed:  # the cursor stays exact: the break comes after the last delta read
-            yield StreamUpdate(last_passed, None, passed)
-        if isinstance(exc, openai.OpenAIError):
-            raise translate(exc, creating=not named) from exc
-        raise
 
 
 def _input(request: RowRequest) -> str | list[dict[str, Any]]:

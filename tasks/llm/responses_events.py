@@ -1,0 +1,88 @@
+"""A Responses event stream read as `StreamUpdate`s: which events carry a response (the lifecycle
+events), which the lean transport may pass over undecoded, and how a break in the stream is told
+(the cursor kept exact, the SDK's error translated). The SDK's `AsyncStream` and the lean transport's
+`EventStream` are read alike, so a row's updates cannot depend on the transport.
+
+Apart from responses_backend.py, which makes the calls: this is what is done with a stream once it is
+open, for a create's stream and a resumed one alike, and it needs nothing of the backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import openai
+from openai.types.responses import ResponseStreamEvent
+
+from rowrelay.tasks.llm.calls import StreamUpdate
+from rowrelay.tasks.llm.event_stream import EventStream
+from rowrelay.tasks.llm.sdk_errors import translate
+from rowrelay.tasks.llm.snapshots import snapshot_of
+
+ResponsesStream = EventStream | openai.AsyncStream[ResponseStreamEvent]
+"""An open stream of either transport: the lean one's (events as JSON objects) or the SDK's (its models)."""
+_LIFECYCLE = frozenset(
+    {
+        "response.created",
+        "response.queued",
+        "response.in_progress",
+        "response.completed",
+        "response.failed",
+        "response.incomplete",
+    }
+)
+_LIFECYCLE_NAMES = frozenset(kind.encode() for kind in _LIFECYCLE)
+
+
+def passable(name: bytes) -> bool:
+    """Events the lean transport need not decode when the next one is already read: a Responses event
+    (`response.*`) that carries no response, so its sequence number is all `stream_updates` keeps of
+    it, and `response.queued`, whose response says no more than `response.created` before it (a row
+    waiting is held as queued until an event says otherwise). An `error` event is never passed over."""
+    return name.startswith(b"response.") and (name not in _LIFECYCLE_NAMES or name == b"response.queued")
+
+
+async def stream_updates(
+    stream: ResponsesStream, *, creating: bool = False
+) -> AsyncGenerator[StreamUpdate, None]:
+    """Reduce events (the SDK's models, or the lean transport's JSON objects) to updates; transport
+    failures and `error` events become TransientError, or, on a create's own stream before any event has
+    named the response, MaybeSentError: the server accepted the create, so its job may exist although we
+    never learnt its id."""
+    named = not creating
+    passed, last_passed = 0, -1  # text deltas read in one piece with the event after them, not handed on
+    lean = stream if isinstance(stream, EventStream) else None
+    try:
+        async with stream:
+            async for event in stream:
+                if isinstance(event, dict):
+                    if lean is not None:  # the deltas it passed over before this event
+                        passed += lean.take_passed()
+                    kind, number = event["type"], event["sequence_number"]
+                    if kind not in _LIFECYCLE:
+                        # A stream read in large pieces (a fast server, or a reader catching up)
+                        # brings dozens of deltas at once; each handed up the waiter's generators cost
+                        # as much as reading it, for a cursor the next event, already here, moves on.
+                        if lean is not None and lean.buffered:
+                            passed, last_passed = passed + 1, number
+                            continue
+                        snapshot = None
+                    else:
+                        snapshot = snapshot_of(event["response"])
+                else:
+                    lifecycle = event.type in _LIFECYCLE
+                    number = event.sequence_number
+                    snapshot = snapshot_of(event.response) if lifecycle else None  # type: ignore[union-attr]
+                named = named or snapshot is not None
+                yield StreamUpdate(number, snapshot, passed + 1, lean is not None and lean.buffered)
+                passed = 0
+    except Exception as exc:
+        if lean is not None and (pending := lean.take_passed()):  # read after anything counted above
+            number = lean.last_passed_number()
+            if number is not None:
+                passed, last_passed = passed + pending, number
+        if passed:  # the cursor stays exact: the break comes after the last delta read
+            yield StreamUpdate(last_passed, None, passed)
+        if isinstance(exc, openai.OpenAIError):
+            raise translate(exc, creating=not named) from exc
+        raise
