@@ -175,7 +175,7 @@ class EmulatorConfig:
     cached_share: float = 0.5
     """Share of a long prompt's tokens reported as served from the prompt cache
     (`usage.input_tokens_details.cached_tokens`). As OpenAI caches: only prompts of at least 1,024
-    tokens, in whole 128-token steps (`model.cached_tokens`); shorter prompts report 0."""
+    tokens, in whole 128-token steps (`token_counts.cached_tokens`); shorter prompts report 0."""
 
     def serves(self, model: object) -> bool:
         return self.models is None or model in self.models

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rowrelay.tasks.emulator.model import prompt_tokens
 from rowrelay.tasks.emulator.refusals import BadRequest
 from rowrelay.tasks.emulator.structured import Route
+from rowrelay.tasks.emulator.token_counts import prompt_tokens
 
 # By name prefix, lower-cased, first match wins; from OpenAI's model pages (a dated snapshot such as
 # gpt-4o-2024-08-06 shares its family's window). Later family members with other windows (o1-mini's

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rowrelay.tasks.emulator.faults import NetworkFault
-from rowrelay.tasks.emulator.model import Plan, text_of_input
+from rowrelay.tasks.emulator.model import Plan
 from rowrelay.tasks.emulator.timeline import TERMINAL, Record
+from rowrelay.tasks.emulator.token_counts import text_of_input
 
 JobKind = Literal["response", "chat.completion"]
 PROMPT_KEPT = 1_000

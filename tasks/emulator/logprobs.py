@@ -34,9 +34,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from rowrelay.tasks.emulator.model import CHARS_PER_TOKEN, Plan, answer_format
+from rowrelay.tasks.emulator.model import Plan, answer_format
 from rowrelay.tasks.emulator.reasoning import is_reasoning_model
 from rowrelay.tasks.emulator.searches import UrlCitation
+from rowrelay.tasks.emulator.token_counts import CHARS_PER_TOKEN
 from rowrelay.tasks.emulator.tools import mention, tool_outputs
 from rowrelay.tasks.emulator.words import WORDS, draws
 

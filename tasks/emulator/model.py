@@ -7,7 +7,6 @@ came before, so that a retried row can draw a different fault while its text sta
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -15,12 +14,18 @@ from typing import Any, Literal
 import orjson
 
 from rowrelay.tasks.emulator.config import EmulatorConfig
-from rowrelay.tasks.emulator.content_parts import media_tokens
 from rowrelay.tasks.emulator.hosted_tools import search_kinds
 from rowrelay.tasks.emulator.reasoning import asked_effort, effort_scale, written_summary
 from rowrelay.tasks.emulator.searches import Citation, Search, WebSearch, cite, cites, link, plan_searches
 from rowrelay.tasks.emulator.structured import JsonFormat, Mangle, answer, json_format
 from rowrelay.tasks.emulator.summary import summary_chunks
+from rowrelay.tasks.emulator.token_counts import (
+    CHARS_PER_TOKEN,
+    cached_tokens,
+    estimate_tokens,
+    prompt_tokens,
+    text_of_input,
+)
 from rowrelay.tasks.emulator.tools import ToolCall, function_to_call, mention, plan_call, tool_outputs
 from rowrelay.tasks.emulator.words import answer_words, chunk, split
 
@@ -76,39 +81,6 @@ def uniforms(seed: int, digest: bytes, salt: str, count: int) -> list[float]:
     """`count` numbers in the open interval (0, 1), derived only from the arguments."""
     raw = hashlib.blake2b(digest + f"|{seed}|{salt}".encode(), digest_size=8 * count).digest()
     return [(int.from_bytes(raw[8 * i : 8 * i + 8], "big") + 0.5) / 2.0**64 for i in range(count)]
-
-
-def text_of_input(value: Any) -> str:
-    """Flatten a Responses `input` (string or item array) or chat `messages` into plain text. What has
-    no text (an image or file part) adds nothing, not even a separating newline."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "\n".join(text for text in map(text_of_input, value) if text)
-    if isinstance(value, dict):
-        for key in ("text", "content", "input_text", "output"):
-            if key in value:
-                return text_of_input(value[key])
-    return ""
-
-
-CHARS_PER_TOKEN = 4
-"""OpenAI's rule of thumb, for text the emulator does not draw word by word (a drawn word is one token)."""
-
-
-def estimate_tokens(text: str) -> int:
-    """About four characters a token, as OpenAI's rule of thumb says; at least one."""
-    return max(1, math.ceil(len(text) / CHARS_PER_TOKEN))
-
-
-def prompt_tokens(body: dict[str, Any]) -> int:
-    """A create's input tokens: its instructions and input (or chat messages), estimated, plus its images
-    and files as OpenAI bills them (content_parts.py). One count for the usage reported, the TPM bucket's
-    charge and the context window, so they cannot disagree."""
-    prompt = text_of_input(body.get("instructions")) + text_of_input(body.get("input", body.get("messages")))
-    return estimate_tokens(prompt) + media_tokens(body)
 
 
 def plan_response(
@@ -204,21 +176,6 @@ def _searches(
     if kind == "refusal" or not kinds or function_to_call(body) is not None:
         return ()
     return plan_searches(config.seed, digest, body, kinds, text_of_input(body.get("input")))
-
-
-CACHE_MINIMUM = 1024
-"""Prompts shorter than this many tokens are never cached (OpenAI's prompt caching guide)."""
-CACHE_STEP = 128
-"""Cache hits come in whole steps of this many tokens past the minimum (the same guide)."""
-
-
-def cached_tokens(input_tokens: int, share: float) -> int:
-    """How many of a prompt's tokens the emulator reports as cache hits: `share` of it, rounded down to
-    a whole number of 128-token steps, and none below 1,024 tokens. Deterministic: a function of the
-    prompt's size alone, so a rerun reports the same usage."""
-    if input_tokens < CACHE_MINIMUM:
-        return 0
-    return int(input_tokens * share) // CACHE_STEP * CACHE_STEP
 
 
 def _answer(

@@ -22,7 +22,7 @@ words out one after another, as the service writes its citations:
 
 The text is the one the answer has without the tools, with the links written in. The links are output the
 model writes, so they count as output tokens like the rest of the text (each estimated at four characters
-a token, as `model.estimate_tokens` does for text that is not drawn word by word) and against
+a token, as `token_counts.estimate_tokens` does for text that is not drawn word by word) and against
 `max_output_tokens`; a file citation adds no text and so no tokens: usage stays a function of the text the
 caller sees. A structured answer (a `json_schema` or `json_object` text format) cites nothing: the service
 keeps that JSON intact. The search results the service reads are billed by it as input tokens; the

@@ -18,15 +18,10 @@ from rowrelay.tasks.emulator.config import EmulatorConfig
 from rowrelay.tasks.emulator.faults import Faults, NetworkFault, draw_network_fault
 from rowrelay.tasks.emulator.jobs import EndedJob, Job
 from rowrelay.tasks.emulator.limits import Bucket, ratelimit_headers, retry_after_headers
-from rowrelay.tasks.emulator.model import (
-    Plan,
-    draw_create_error,
-    plan_response,
-    prompt_tokens,
-    request_digest,
-)
+from rowrelay.tasks.emulator.model import Plan, draw_create_error, plan_response, request_digest
 from rowrelay.tasks.emulator.replicas import Replicas
 from rowrelay.tasks.emulator.timeline import TERMINAL, Record
+from rowrelay.tasks.emulator.token_counts import prompt_tokens
 
 _SWEEP_EVERY = 1000
 

@@ -7,7 +7,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from rowrelay.tasks.emulator import EmulatorConfig, running_emulator
-from rowrelay.tasks.emulator.model import cached_tokens
+from rowrelay.tasks.emulator.token_counts import cached_tokens
 from tests.emulator.contract import Spec, check_response
 from tests.support.sse import ClientFactory
 
