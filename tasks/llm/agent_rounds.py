@@ -39,6 +39,7 @@ from agent_framework.exceptions import ChatClientException, ChatClientInvalidReq
 from rowrelay.tasks.errors import RateLimitedError, TransientError
 from rowrelay.tasks.llm.calls import RequestRejectedError, Snapshot, StreamUnavailableError, StreamUpdate
 from rowrelay.tasks.llm.masking import mask_chain
+from rowrelay.tasks.llm.responses_events import LIFECYCLE
 from rowrelay.tasks.llm.sdk_errors import translate
 from rowrelay.tasks.llm.snapshots import snapshot_of
 
@@ -48,10 +49,6 @@ _NOT_ANSWERS = frozenset({"failed", "incomplete", "cancelled"})
 """Ends whose function calls, if any, are not the model's answer: no tool runs on them."""
 _ASKED: ContextVar[list[Snapshot] | None] = ContextVar("rowrelay_asked_for_tools", default=None)
 """The responses that asked for tools, read by the AF call in progress (`rounds_read`)."""
-_LIFECYCLE = frozenset(
-    {"response.created", "response.queued", "response.in_progress"}
-    | {"response.completed", "response.failed", "response.incomplete"}
-)
 
 
 class CarryRowRequest(ChatMiddleware):
@@ -188,9 +185,7 @@ async def updates(
             sequence = getattr(event, "sequence_number", None)
             if not isinstance(sequence, int):
                 continue  # AF's own updates (tool results) are not service events
-            response = (
-                getattr(event, "response", None) if getattr(event, "type", None) in _LIFECYCLE else None
-            )
+            response = getattr(event, "response", None) if getattr(event, "type", None) in LIFECYCLE else None
             if response is not None and response.id != current:
                 if current is not None:
                     last, replay = -1, False  # the tool loop's new response numbers its events from 0

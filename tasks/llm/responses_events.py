@@ -21,7 +21,7 @@ from rowrelay.tasks.llm.snapshots import snapshot_of
 
 ResponsesStream = EventStream | openai.AsyncStream[ResponseStreamEvent]
 """An open stream of either transport: the lean one's (events as JSON objects) or the SDK's (its models)."""
-_LIFECYCLE = frozenset(
+LIFECYCLE = frozenset(
     {
         "response.created",
         "response.queued",
@@ -31,7 +31,9 @@ _LIFECYCLE = frozenset(
         "response.incomplete",
     }
 )
-_LIFECYCLE_NAMES = frozenset(kind.encode() for kind in _LIFECYCLE)
+"""The events that carry the whole response (its status and, at its end, its answer), whatever the
+backend: the others carry parts of its output."""
+_LIFECYCLE_NAMES = frozenset(kind.encode() for kind in LIFECYCLE)
 
 
 def passable(name: bytes) -> bool:
@@ -59,7 +61,7 @@ async def stream_updates(
                     if lean is not None:  # the deltas it passed over before this event
                         passed += lean.take_passed()
                     kind, number = event["type"], event["sequence_number"]
-                    if kind not in _LIFECYCLE:
+                    if kind not in LIFECYCLE:
                         # A stream read in large pieces (a fast server, or a reader catching up)
                         # brings dozens of deltas at once; each handed up the waiter's generators cost
                         # as much as reading it, for a cursor the next event, already here, moves on.
@@ -70,7 +72,7 @@ async def stream_updates(
                     else:
                         snapshot = snapshot_of(event["response"])
                 else:
-                    lifecycle = event.type in _LIFECYCLE
+                    lifecycle = event.type in LIFECYCLE
                     number = event.sequence_number
                     snapshot = snapshot_of(event.response) if lifecycle else None  # type: ignore[union-attr]
                 named = named or snapshot is not None
