@@ -7,17 +7,17 @@
 
 The cap (`--max-cost`) is one decision, `admit`: before each create, what the batch has spent (earlier runs
 included) + what the rows in flight are estimated to cost + this row's estimate must stay within it. An
-estimate is the row's prompt (about four characters a token, no cache hits assumed; its images and files
-as `run.attached_tokens` learns them) at the input rate and
-the run's output estimate (`--max-output-tokens`, else what answers have used so far, with a margin) at the
-output rate, plus its server-side tool calls (`--tools`: `--max-tool-calls` of the dearest kind, else the
-mean of the answers so far, with the same margin); until ten answers have come back that estimate is a
-guess, and fewer rows are in flight than answers still to see, so no more than ten are paid for on it. A row
-that fits only once rows in flight have ended (and their estimates became what they really cost, usually
-less) waits for them (`wait`); a row that would not fit even with nothing in flight is refused, and from
-then on no row is sent this run (`capped`): rows in flight finish, the rest stay to send. So a capped run
-ends within one row's estimate of the cap. A create whose answer never came may have started a paid job: its
-estimate stays counted as spent for the rest of the run.
+estimate is the row's prompt (about four characters a token, no cache hits assumed; its images and files as
+`run.attached_tokens` learns them) at the input rate and the run's output estimate (`--max-output-tokens`,
+else what answers have used so far, with a margin) at the output rate, plus its server-side tool calls
+(`--tools`: `--max-tool-calls` of the dearest kind, else the mean of the answers so far, with the same margin:
+`run.tool_costs`); until ten answers have come back that estimate is a guess, and fewer rows are in flight
+than answers still to see, so no more than ten are paid for on it. A row that fits only once rows in flight
+have ended (and their estimates became what they really cost, usually less) waits for them (`wait`); a row
+that would not fit even with nothing in flight is refused, and from then on no row is sent this run
+(`capped`): rows in flight finish, the rest stay to send. So a capped run ends within one row's estimate of
+the cap. A create whose answer never came may have started a paid job: its estimate stays counted as spent for
+the rest of the run.
 
 `admit` is arithmetic on floats already in memory: far from the cap it adds no latency to a create.
 """
@@ -46,8 +46,9 @@ from rowrelay.tasks.llm.prices import (
     load_prices,
     provider_of,
 )
-from rowrelay.tasks.llm.tool_fees import fees_of_run, tool_fee
+from rowrelay.tasks.llm.tool_fees import fees_of_run
 from rowrelay.tasks.records import HOLDING_TOKEN, RowStatus, rows, usd
+from rowrelay.tasks.run.tool_costs import ToolCosts
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
 from rowrelay.tasks.state.reader import projected_cost
@@ -59,8 +60,6 @@ log = logging.getLogger("rowrelay.spend")
 _PER_TOKEN = 1e-6
 _BILLED = frozenset({"completed", "incomplete"})
 """Ends whose tokens are billed: a failed or cancelled response's are not counted against the cap."""
-_MARGIN = 1.25
-"""Over the mean tool fee of the answers so far, as the output estimate's margin over their mean."""
 _PRUNE_AFTER = 1.0
 """Seconds a waiting row waits for a row in flight to end before it looks for estimates left behind."""
 Admission = Literal["go", "wait", "capped"]
@@ -88,14 +87,8 @@ class Spend:
     _committed_total: float = 0.0
     _change: asyncio.Event | None = None
     """Set when an estimate is released, while rows wait for room under the cap (None: none wait)."""
-    tool_fees: dict[str, float] = field(default_factory=dict)
-    """USD per server-side tool call by output item type (`tool_fees.fees_of_run`); empty: no tools."""
-    max_tool_calls: int | None = None
-    _fees: float = 0.0
-    """What the tool calls of the responses settled this run cost, to learn a row's mean from."""
-    _settled: int = 0
-    _earlier: tuple[int, int] = (0, 0)
-    """The batch's tool calls and priced rows before this run, for a tool mean learnt from them."""
+    tools: ToolCosts = field(default_factory=ToolCosts)
+    """What the rows' server-side tool calls cost, and may cost (empty `fees`: no tools)."""
     _rates: Rates | None = field(init=False)
     _pruned_at: float = float("-inf")
 
@@ -120,7 +113,7 @@ class Spend:
         if problem is not None:
             raise UsageError(problem)
         prices = load_prices(settings.prices)
-        spend = cls(
+        return cls(
             prices,
             provider_of(settings.backend),
             settings.model,
@@ -128,30 +121,19 @@ class Spend:
             None if pricing_only else settings.max_cost,
             spent,
             priced_rows,
-            tool_fees=fees_of_run(prices, tool_list(settings.tools), settings.model),
-            max_tool_calls=settings.max_tool_calls,
+            tools=ToolCosts(
+                fees_of_run(prices, tool_list(settings.tools), settings.model),
+                settings.max_tool_calls,
+                earlier=(tool_calls, priced_rows),
+            ),
         )
-        spend._earlier = (tool_calls, priced_rows)
-        spend._learn_earlier_calls()
-        return spend
 
     def offer(self, tools: tuple[dict[str, Any], ...]) -> None:
         """Server-side tools the rows are offered beside `--tools`: an agent's own (its factory's
         `client.get_web_search_tool()`), known once its backend is built. Their calls are priced, and
         estimated under the cap, as those of `--tools` are; unknown to the settings, they cost nothing
         here, and a batch of web searches was priced at its tokens alone ($0.001 for $0.11)."""
-        fees = fees_of_run(self.prices, tools, self.model)
-        added = {item: fee for item, fee in fees.items() if item not in self.tool_fees}
-        if added:
-            had = bool(self.tool_fees)
-            self.tool_fees = {**self.tool_fees, **added}
-            if not had:
-                self._learn_earlier_calls()
-
-    def _learn_earlier_calls(self) -> None:
-        calls, priced = self._earlier
-        if self.tool_fees and priced:  # each earlier call at the dearest fee offered: never under
-            self._fees, self._settled = calls * max(self.tool_fees.values()), priced
+        self.tools.offer(fees_of_run(self.prices, tools, self.model))
 
     @classmethod
     def unpriced(cls) -> Spend:
@@ -212,7 +194,7 @@ class Spend:
         if rates is None:
             return None
         estimate = (prompt_tokens * rates.input + output_tokens * rates.output) * _PER_TOKEN
-        return estimate + self._tool_estimate() if self.tool_fees else estimate
+        return estimate + self.tools.estimate() if self.tools.fees else estimate
 
     async def changed(self, may_cost: Callable[[str], bool]) -> None:
         """Wait until a row in flight has ended (or a moment has passed); then drop the estimates of rows
@@ -259,9 +241,7 @@ class Spend:
         if cost is not None:
             self.spent += cost
             self.priced_rows += 1  # a row's second priced attempt counts again: the mean is per response
-            if self.tool_fees:
-                self._fees += tool_fee(snapshot.tool_calls, self.tool_fees)
-                self._settled += 1
+            self.tools.paid(snapshot.tool_calls, row_ended=True)
         return cost
 
     def paid_round(self, snapshot: Snapshot) -> float | None:
@@ -273,8 +253,7 @@ class Spend:
         cost = self.cost_of(snapshot)
         if cost is not None:
             self.spent += cost
-            if self.tool_fees:  # the mean learnt per row (`_settled`) includes its rounds' calls
-                self._fees += tool_fee(snapshot.tool_calls, self.tool_fees)
+            self.tools.paid(snapshot.tool_calls, row_ended=False)  # the row's mean includes its rounds'
         return cost
 
     def _unmetered(self, estimate: float) -> None:
@@ -287,16 +266,6 @@ class Spend:
                 "the server answers without token usage: its rows get no cost_usd, and --max-cost counts "
                 "each at its estimate (prompt tokens and the output ceiling)"
             )
-
-    def _tool_estimate(self) -> float:
-        """What a row's tool calls may cost: at most `max_tool_calls` of the dearest kind when a ceiling is
-        set; else the mean of the answers so far (this run's, and the batch's earlier rows') with the output
-        estimate's margin; before the first, one call of the dearest kind (a row offered a tool was
-        guessed to make none, so a capped run of searches spent several times its cap on that guess)."""
-        dearest = max(self.tool_fees.values())
-        if self.max_tool_calls is not None:
-            return self.max_tool_calls * dearest
-        return self._fees / self._settled * _MARGIN if self._settled else dearest
 
     def cost_of(self, snapshot: Snapshot) -> float | None:
         """What one ended response cost, at the tier it reports it was served in (the one asked for when
@@ -318,7 +287,7 @@ class Spend:
             cached_tokens=snapshot.cached_tokens or 0,
             output_tokens=snapshot.output_tokens,
         )
-        return round(tokens + tool_fee(snapshot.tool_calls, self.tool_fees), 10) if self.tool_fees else tokens
+        return round(tokens + self.tools.fee(snapshot.tool_calls), 10) if self.tools.fees else tokens
 
     @property
     def known(self) -> bool:
