@@ -9,7 +9,7 @@ none: asked only through `include`, its parts keep `"logprobs": []`.
 Nothing is stored. The logprobs are a function of the plan, derived when shown, so a poll, a stream, a
 resumed stream and a later GET show the same numbers, and 100,000 held responses carry no token lists.
 
-Tokens are cut as the answer's usage counts them (model.py): a drawn word is one token with its leading
+Tokens are cut as the answer's usage counts them (answers.py): a drawn word is one token with its leading
 space; text not drawn word by word (a structured answer's JSON, a refusal, the sentence an answer after
 a tool round opens with, each cited page's link with the space before it) is cut every four characters.
 Every delta starts and ends on a token boundary, so a delta's tokens join to its text: a four-character
@@ -34,7 +34,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from rowrelay.tasks.emulator.model import Plan, answer_format
+from rowrelay.tasks.emulator.answers import answer_format
+from rowrelay.tasks.emulator.model import Plan
 from rowrelay.tasks.emulator.reasoning import is_reasoning_model
 from rowrelay.tasks.emulator.searches import UrlCitation
 from rowrelay.tasks.emulator.token_counts import CHARS_PER_TOKEN

@@ -7,34 +7,27 @@ came before, so that a retried row can draw a different fault while its text sta
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
 
+from rowrelay.tasks.emulator.answers import write_answer
 from rowrelay.tasks.emulator.config import EmulatorConfig
 from rowrelay.tasks.emulator.hosted_tools import search_kinds
 from rowrelay.tasks.emulator.reasoning import asked_effort, effort_scale, written_summary
 from rowrelay.tasks.emulator.searches import Citation, Search, WebSearch, cite, cites, link, plan_searches
-from rowrelay.tasks.emulator.structured import JsonFormat, Mangle, answer, json_format
+from rowrelay.tasks.emulator.structured import Mangle
 from rowrelay.tasks.emulator.summary import summary_chunks
-from rowrelay.tasks.emulator.token_counts import (
-    CHARS_PER_TOKEN,
-    cached_tokens,
-    estimate_tokens,
-    prompt_tokens,
-    text_of_input,
-)
-from rowrelay.tasks.emulator.tools import ToolCall, function_to_call, mention, plan_call, tool_outputs
-from rowrelay.tasks.emulator.words import answer_words, chunk, split
+from rowrelay.tasks.emulator.token_counts import cached_tokens, estimate_tokens, prompt_tokens, text_of_input
+from rowrelay.tasks.emulator.tools import ToolCall, function_to_call
+from rowrelay.tasks.emulator.words import chunk, split
 
 Outcome = Literal["completed", "failed", "incomplete", "stuck"]
 ForcedFault = Literal["fail", "incomplete", "stuck", "content-filter"]
 ForcedAnswer = Literal["broken", "mismatch", "invalid-json", "refusal"]
 """What a request may force its answer to be: JSON that does not parse, JSON that breaks the schema,
 either of the two (drawn), or a refusal."""
-REFUSAL = "I'm sorry, but I can't help with that request."
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,13 +122,7 @@ def plan_response(
         room = max(0, limit - reasoning_tokens - linked)
     if outcome == "incomplete" and visible == wanted:
         visible = max(1, wanted // 2)
-    if kind == "refusal":
-        words = split(REFUSAL)
-        written = _fit(words, room)
-        chunks, call, cut = chunk(list(written), config.max_deltas), None, _cut(words, written)
-        visible = estimate_tokens("".join(written)) if written else 0
-    else:
-        call, chunks, visible, cut = _answer(config, body, digest, visible, wanted, kind, room)
+    call, chunks, visible, cut = write_answer(config, body, digest, visible, wanted, kind, room)
     if cut:  # the answer as planned costs more than the ceiling leaves: it stops where the tokens run out
         outcome = "incomplete" if outcome == "completed" else outcome
     if call is not None and not call.chunks and room == 0:
@@ -178,70 +165,6 @@ def _searches(
     return plan_searches(config.seed, digest, body, kinds, text_of_input(body.get("input")))
 
 
-def _answer(
-    config: EmulatorConfig,
-    body: dict[str, Any],
-    digest: bytes,
-    visible: int,
-    wanted: int,
-    mangle: Mangle | None,
-    room: int | None,
-) -> tuple[ToolCall | None, tuple[str, ...], int, bool]:
-    """A function call or the text's chunks, the visible tokens they cost, and whether the ceiling cut
-    them shorter than planned.
-
-    `visible < wanted` means the answer is cut short (incomplete): a call keeps that share of its
-    argument deltas, a text that many words. Whatever is kept then costs at most `room` tokens (None: no
-    ceiling): arguments, JSON and an opening are counted by their characters, not by `wanted`, and may
-    need cutting further."""
-    tool = function_to_call(body)
-    if tool is not None:
-        call = plan_call(tool, config.seed, digest, config.max_deltas)
-        kept = call.chunks if visible >= wanted else call.chunks[: len(call.chunks) * visible // wanted]
-        fitted = _fit(kept, room)
-        call = ToolCall(call.name, fitted)
-        return call, (), estimate_tokens(call.arguments) if fitted else 0, _cut(kept, fitted)
-    fmt = answer_format(body)
-    if fmt is not None:
-        text = answer(fmt, config.seed, digest, mangle)
-        pieces = chunk(split(text), config.max_deltas)
-        kept = pieces if visible >= wanted else pieces[: max(1, len(pieces) * visible // wanted)]
-        fitted = _fit(kept, room)
-        return None, fitted, estimate_tokens("".join(fitted)) if fitted else 0, _cut(kept, fitted)
-    words = answer_words(config.seed, digest, visible)
-    outputs = tool_outputs(body.get("input"))
-    cut = False
-    if outputs and words:
-        opening = mention(outputs)
-        cost = estimate_tokens(opening)
-        if room is not None and visible + cost > room:  # the opening is written first: fewer words
-            words, cut = words[: max(0, room - cost)], True
-            visible = len(words)  # a drawn word is one token
-        if words:
-            words = [opening + words[0], *words[1:]]
-            visible += cost
-    return None, chunk(words, config.max_deltas), visible, cut
-
-
-def _fit(pieces: Sequence[str], room: int | None) -> tuple[str, ...]:
-    """`pieces` cut to their text's first `room` tokens, four characters a token: the pieces wholly inside,
-    then the start of the one the ceiling falls in (the same pieces when there is no ceiling or they fit)."""
-    if room is None or estimate_tokens("".join(pieces)) <= room:
-        return tuple(pieces)
-    left, kept = room * CHARS_PER_TOKEN, []
-    for piece in pieces:
-        if left <= 0:
-            break
-        kept.append(piece[:left])
-        left -= len(piece)
-    return tuple(kept)
-
-
-def _cut(kept: Sequence[str], fitted: Sequence[str]) -> bool:
-    """Whether `_fit` cut any of the text."""
-    return sum(map(len, fitted)) < sum(map(len, kept))
-
-
 def output_ceiling(body: dict[str, Any]) -> int | None:
     """The most tokens a create may generate, reasoning and visible output together: the Responses API's
     `max_output_tokens`; Chat Completions' `max_completion_tokens`, or failing it the deprecated
@@ -253,12 +176,6 @@ def output_ceiling(body: dict[str, Any]) -> int | None:
         if isinstance(limit, int) and not isinstance(limit, bool):
             return max(0, limit)
     return None
-
-
-def answer_format(body: dict[str, Any]) -> JsonFormat | None:
-    """The JSON format a text answer is written in, if any (checked at the door already): such an answer
-    is counted four characters a token, not word by word."""
-    return json_format(body, "chat" if "messages" in body else "responses")
 
 
 def _filtered(config: EmulatorConfig, digest: bytes, occurrence: int, forced: ForcedFault | None) -> bool:

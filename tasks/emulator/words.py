@@ -1,7 +1,7 @@
 """The fake model's vocabulary: the words it writes answers and reasoning summaries with, drawn from the
 seed and the request digest, and how a text is cut into the deltas that stream it.
 
-A module of its own so that the answer (model.py) and the reasoning summary (summary.py) draw from one
+A module of its own so that the answer (answers.py) and the reasoning summary (summary.py) draw from one
 word list without importing each other.
 """
 
