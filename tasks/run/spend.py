@@ -24,7 +24,6 @@ the rest of the run.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from rowrelay.tasks.llm.prices import (
 )
 from rowrelay.tasks.llm.tool_fees import fees_of_run
 from rowrelay.tasks.records import HOLDING_TOKEN, RowStatus, rows, usd
+from rowrelay.tasks.run.in_flight_estimates import InFlightEstimates
 from rowrelay.tasks.run.tool_costs import ToolCosts
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
@@ -60,8 +60,6 @@ log = logging.getLogger("rowrelay.spend")
 _PER_TOKEN = 1e-6
 _BILLED = frozenset({"completed", "incomplete"})
 """Ends whose tokens are billed: a failed or cancelled response's are not counted against the cap."""
-_PRUNE_AFTER = 1.0
-"""Seconds a waiting row waits for a row in flight to end before it looks for estimates left behind."""
 Admission = Literal["go", "wait", "capped"]
 
 
@@ -83,14 +81,10 @@ class Spend:
     a job nobody can see, and answers the server gave without their token usage (some OpenAI-compatible
     servers), whose cost is unknown but not nothing."""
     _told_unmetered: bool = False
-    _committed: dict[str, float] = field(default_factory=dict)
-    _committed_total: float = 0.0
-    _change: asyncio.Event | None = None
-    """Set when an estimate is released, while rows wait for room under the cap (None: none wait)."""
+    _in_flight: InFlightEstimates = field(default_factory=InFlightEstimates)
     tools: ToolCosts = field(default_factory=ToolCosts)
     """What the rows' server-side tool calls cost, and may cost (empty `fees`: no tools)."""
     _rates: Rates | None = field(init=False)
-    _pruned_at: float = float("-inf")
 
     def __post_init__(self) -> None:
         self._rates = self.prices.rates(self.provider, self.model, self.tier)  # once: admit is hot
@@ -148,7 +142,7 @@ class Spend:
     @property
     def committed(self) -> float:
         """Estimated cost of the rows in flight."""
-        return self._committed_total
+        return self._in_flight.total
 
     def admit(self, key: str, prompt_tokens: int, output_tokens: int, *, guesses_left: int = 0) -> Admission:
         """Whether row `key` may be sent now (`go`: its estimate is committed until it ends), once rows
@@ -168,12 +162,11 @@ class Spend:
             if self.spent + self.lost + estimate > self.cap:
                 self.capped = True
                 return "capped"
-            if guesses_left and len(self._committed) >= guesses_left:
+            if guesses_left and len(self._in_flight) >= guesses_left:
                 return "wait"
-            if self.spent + self.lost + self._committed_total + estimate > self.cap:
+            if self.spent + self.lost + self._in_flight.total + estimate > self.cap:
                 return "wait"
-        self._committed[key] = estimate
-        self._committed_total += estimate
+        self._in_flight.add(key, estimate)
         return "go"
 
     def hold(self, key: str, prompt_tokens: int, output_tokens: int) -> None:
@@ -181,12 +174,11 @@ class Spend:
         this run waits on. It will be paid for whatever the cap says, so rows sent meanwhile must leave room
         for it: uncounted, a run resumed after a crash sent past the cap by what the rows it found in
         flight cost."""
-        if self.cap is None or key in self._committed:
+        if self.cap is None or key in self._in_flight:
             return
         estimate = self._estimate(prompt_tokens, output_tokens)
         if estimate is not None:
-            self._committed[key] = estimate
-            self._committed_total += estimate
+            self._in_flight.add(key, estimate)
 
     def _estimate(self, prompt_tokens: int, output_tokens: int) -> float | None:
         """What a row may cost (None without a price): its tokens at this run's rates, and its tool calls."""
@@ -197,29 +189,13 @@ class Spend:
         return estimate + self.tools.estimate() if self.tools.fees else estimate
 
     async def changed(self, may_cost: Callable[[str], bool]) -> None:
-        """Wait until a row in flight has ended (or a moment has passed); then drop the estimates of rows
-        that can no longer cost anything (`may_cost` says no), so an end that was not settled here (a
-        response gone, a row failed while waiting) cannot hold the rest back for ever."""
-        if self._change is None:
-            self._change = asyncio.Event()
-        change = self._change
-        try:
-            await asyncio.wait_for(change.wait(), _PRUNE_AFTER)
-        except TimeoutError:
-            now = asyncio.get_running_loop().time()
-            if now - self._pruned_at >= _PRUNE_AFTER:  # once a moment, however many rows wait
-                self._pruned_at = now
-                for key in [key for key in self._committed if not may_cost(key)]:
-                    self.release(key)
+        """Wait until a row in flight has ended, or a moment has passed and the estimates of rows that can
+        no longer cost anything (`may_cost` says no) are dropped (`InFlightEstimates.changed`)."""
+        await self._in_flight.changed(may_cost)
 
     def release(self, key: str) -> float:
         """Drop row `key`'s estimate (its create started nothing, or it ended); returns it."""
-        estimate = self._committed.pop(key, 0.0)
-        self._committed_total = max(0.0, self._committed_total - estimate) if self._committed else 0.0
-        if estimate and self._change is not None:
-            self._change.set()  # wake the rows waiting for room under the cap: all of them ask again
-            self._change = None
-        return estimate
+        return self._in_flight.release(key)
 
     def sent(self, key: str, status: RowStatus, error_type: str | None) -> None:
         """After a create: a row holding its token keeps its estimate until it ends; one whose create may
