@@ -14,6 +14,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from rowrelay.tasks.emulator import chat, delivery, streaming
+from rowrelay.tasks.emulator.admission import RateLimited
 from rowrelay.tasks.emulator.config import EmulatorConfig
 from rowrelay.tasks.emulator.content_parts import as_listed
 from rowrelay.tasks.emulator.create import create_response
@@ -28,7 +29,7 @@ from rowrelay.tasks.emulator.replies import (
     not_found,
     rate_limited,
 )
-from rowrelay.tasks.emulator.service import Clock, Emulator, RateLimited, RealClock
+from rowrelay.tasks.emulator.service import Clock, Emulator, RealClock
 from rowrelay.tasks.emulator.timeline import Record
 from rowrelay.tasks.emulator.validation import truthy
 

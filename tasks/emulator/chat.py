@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from rowrelay.tasks.emulator import delivery
+from rowrelay.tasks.emulator.admission import RateLimited
 from rowrelay.tasks.emulator.content_parts import check_parts
 from rowrelay.tasks.emulator.context import check_context
 from rowrelay.tasks.emulator.faults import Faults
@@ -23,7 +24,7 @@ from rowrelay.tasks.emulator.model import Plan
 from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, error_body, served_tier
 from rowrelay.tasks.emulator.refusals import BadRequest
 from rowrelay.tasks.emulator.replies import model_not_found
-from rowrelay.tasks.emulator.service import Emulator, RateLimited
+from rowrelay.tasks.emulator.service import Emulator
 from rowrelay.tasks.emulator.structured import json_format
 from rowrelay.tasks.emulator.validation import check_chat
 

@@ -9,13 +9,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from rowrelay.tasks.emulator import delivery, streaming
+from rowrelay.tasks.emulator.admission import RateLimited
 from rowrelay.tasks.emulator.content_parts import check_parts
 from rowrelay.tasks.emulator.context import check_context
 from rowrelay.tasks.emulator.faults import Faults
 from rowrelay.tasks.emulator.hosted_tools import check_tools
 from rowrelay.tasks.emulator.payloads import SERVER_ERROR_MESSAGE, response_object
 from rowrelay.tasks.emulator.replies import error_response, json_response, model_not_found, rate_limited
-from rowrelay.tasks.emulator.service import Emulator, RateLimited
+from rowrelay.tasks.emulator.service import Emulator
 from rowrelay.tasks.emulator.structured import json_format
 from rowrelay.tasks.emulator.timeline import CREATED, Record
 from rowrelay.tasks.emulator.validation import BadRequest, check_create, check_tool_outputs

@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from rowrelay.tasks.emulator.admission import RateLimited, TooLarge
 from rowrelay.tasks.emulator.payloads import error_body
-from rowrelay.tasks.emulator.service import RateLimited, TooLarge
 
 
 def json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:

@@ -14,14 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from rowrelay.tasks.emulator.admission import charge_create, charge_poll, token_estimate
 from rowrelay.tasks.emulator.config import EmulatorConfig
 from rowrelay.tasks.emulator.faults import Faults, NetworkFault, draw_network_fault
 from rowrelay.tasks.emulator.jobs import EndedJob, Job
-from rowrelay.tasks.emulator.limits import Bucket, ratelimit_headers, retry_after_headers
+from rowrelay.tasks.emulator.limits import Bucket, ratelimit_headers
 from rowrelay.tasks.emulator.model import Plan, draw_create_error, plan_response, request_digest
 from rowrelay.tasks.emulator.replicas import Replicas
+from rowrelay.tasks.emulator.retention import expired
 from rowrelay.tasks.emulator.timeline import TERMINAL, Record
-from rowrelay.tasks.emulator.token_counts import prompt_tokens
 
 _SWEEP_EVERY = 1000
 
@@ -39,34 +40,6 @@ class RealClock:
 
     def wall(self) -> float:
         return time.time()
-
-
-POLLING_WINDOW = 600.0
-"""Seconds a background response created without `store: true` is held after it ends, under the current
-store policy ("background mode stores response data for roughly 10 minutes to enable polling")."""
-
-
-@dataclass(slots=True)
-class RateLimited(Exception):
-    """A request refused by a bucket; carries the OpenAI-style 429 details."""
-
-    kind: str  # "requests" or "tokens"
-    limit: int
-    wait: float
-
-    def headers(self) -> dict[str, str]:
-        return retry_after_headers(self.wait)
-
-
-@dataclass(slots=True)
-class TooLarge(RateLimited):
-    """A create whose tokens exceed the whole per-minute limit: OpenAI refuses it with a 429 that no wait
-    cures ("Request too large ... The input or output tokens must be reduced"), every time it is sent."""
-
-    requested: int = 0
-
-    def headers(self) -> dict[str, str]:
-        return {}  # no retry-after: waiting never lets it through
 
 
 @dataclass
@@ -101,35 +74,11 @@ class Emulator:
 
     def admit_create(self, body: dict[str, Any], forced: bool) -> None:
         """Charge a create to the request and token buckets, or raise RateLimited."""
-        now = self.clock.monotonic()
-        cost = self.token_estimate(body)
-        if forced:
-            raise RateLimited("requests", self.requests.limit, 1.0)
-        wait = self.requests.wait_for(1, now)
-        if wait > 0:
-            raise RateLimited("requests", self.requests.limit, wait)
-        if cost > self.tokens.limit:
-            raise TooLarge("tokens", self.tokens.limit, 0.0, cost)
-        wait = self.tokens.wait_for(cost, now)
-        if wait > 0:
-            raise RateLimited("tokens", self.tokens.limit, wait)
-        self.requests.take(1, now)
-        self.tokens.take(cost, now)
+        cost = token_estimate(body, self.config.output_tokens[1])
+        charge_create(self.requests, self.tokens, cost, self.clock.monotonic(), forced=forced)
 
     def admit_poll(self, forced: bool = False) -> None:
-        now = self.clock.monotonic()
-        if forced:
-            raise RateLimited("requests", self.polls.limit, 1.0)
-        wait = self.polls.wait_for(1, now)
-        if wait > 0:
-            raise RateLimited("requests", self.polls.limit, wait)
-        self.polls.take(1, now)
-
-    def token_estimate(self, body: dict[str, Any]) -> int:
-        """What OpenAI charges a create against TPM: the prompt estimate plus the output ceiling."""
-        ceiling = body.get("max_output_tokens") or body.get("max_tokens")
-        ceiling = ceiling if isinstance(ceiling, int) else self.config.output_tokens[1]
-        return prompt_tokens(body) + ceiling
+        charge_poll(self.polls, self.clock.monotonic(), forced=forced)
 
     def headers(self, poll: bool) -> dict[str, str]:
         now = self.clock.monotonic()
@@ -248,17 +197,7 @@ class Emulator:
             self.jobs[response_id] = ended
 
     def _expired(self, record: Record) -> bool:
-        retention, elapsed = self.config.retention, self.elapsed(record)
-        return (retention is not None and elapsed > retention) or self._past_polling_window(record, elapsed)
-
-    def _past_polling_window(self, record: Record, elapsed: float) -> bool:
-        """The current store policy (newer versions of OpenAI's background guide): a background response
-        created without an explicit `store: true` is held for its polling window after it ends, then
-        deleted; with `store: true` it is held for the retention period."""
-        if self.config.store_policy != "current" or not record.background or record.body.get("store") is True:
-            return False
-        ended = record.finished_after if record.cancelled_after is None else record.cancelled_after
-        return ended is not None and elapsed > ended + POLLING_WINDOW
+        return expired(self.config, record, self.elapsed(record))
 
     def sweep(self) -> None:
         """Drop responses past retention. Dicts keep creation order, so stop at the first young one."""
