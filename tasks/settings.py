@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.hosted_tools import canonical
 from rowrelay.tasks.key_variables import read_a_key_from
 from rowrelay.tasks.records import DEFAULT_HOME, DEFAULT_STATE_DIR, POLL_STREAMS, WaitMode
-from rowrelay.tasks.urls import CREDENTIALS_IN_URL, AzureUrl, HttpUrl
+from rowrelay.tasks.setting_problems import first_problem
+from rowrelay.tasks.urls import AzureUrl, HttpUrl
 
 Backend = Literal["auto", "emulator", "openai", "azure", "chat", "agent"]
 AzureAuth = Literal["key", "entra"]
@@ -308,62 +307,4 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         # Not chained: the line says what was wrong, and pydantic's error under it in a traceback repeats
         # the value (`input_value='http://user:password@...'`), a URL's credentials too.
-        raise UsageError(_first_problem(exc, given)) from None
-
-
-_SECRET = frozenset(
-    name for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation)
-)
-"""Fields whose value an error message must never repeat."""
-
-
-def _first_problem(exc: ValidationError, given: Mapping[str, object]) -> str:
-    """The first invalid setting, those given explicitly first, as one line."""
-    problems = sorted(exc.errors(), key=lambda problem: _field(problem) not in given)
-    problem = problems[0]
-    name = _field(problem)
-    if name in given:
-        where = f"--{name.replace('_', '-')}"
-    elif name.isupper():  # read through an alias: the variable that was set (`OPENAI_BASE_URL`)
-        where = next((alias for alias in _aliases_of(name) if alias in os.environ), name)
-    else:
-        where = f"ROWRELAY_{name.upper()}"
-    secret = name in _SECRET or problem["type"] == CREDENTIALS_IN_URL
-    # A validator's own words say what was wrong; the value may be a whole JSON document (tools).
-    value = "" if secret or problem["type"] == "value_error" else f" (got {problem.get('input')!r})"
-    return f"{where}: {_said(problem)}{value}"
-
-
-def _aliases_of(alias: str) -> list[str]:
-    """Every variable naming the same setting as `alias`, in the order they are read."""
-    for field in Settings.model_fields.values():
-        choices = field.validation_alias
-        if isinstance(choices, AliasChoices) and alias in choices.choices:
-            return [str(choice) for choice in choices.choices]
-    return [alias]
-
-
-def _field(problem: ErrorDetails) -> str:
-    return str(problem["loc"][0]) if problem["loc"] else "settings"
-
-
-def _said(problem: ErrorDetails) -> str:
-    """What pydantic found wrong, in the words of the command line."""
-    context: dict[str, Any] = dict(problem.get("ctx") or {})
-    kind = problem["type"]
-    if kind == "greater_than_equal":
-        return f"must be at least {context['ge']:g}"  # 0, not the 0.0 of a float field
-    if kind == "greater_than":
-        return f"must be more than {context['gt']}"
-    if kind == "less_than_equal":
-        return f"must be at most {context['le']:g}"
-    if kind == "literal_error":
-        return f"must be {context['expected']}"
-    if kind in ("int_parsing", "int_from_float", "int_type"):
-        return "must be a whole number"
-    if kind in ("float_parsing", "float_type"):
-        return "must be a number"
-    if kind == "value_error":  # our own validators' words, without pydantic's "Value error, "
-        return str(context["error"])
-    message = problem["msg"]
-    return message[:1].lower() + message[1:]
+        raise UsageError(first_problem(exc, given, Settings.model_fields, os.environ)) from None
