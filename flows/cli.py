@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from rowrelay.flows import repair_command, state_commands
+from rowrelay.flows import export_command, repair_command, state_commands
 from rowrelay.tasks.console_filter import CONSOLE_LEVEL
 from rowrelay.tasks.emulator.cli import emulator
 
@@ -75,7 +75,7 @@ app.command("emulator")(emulator)
 app.command("status")(state_commands.status)
 app.command("cancel")(state_commands.cancel)
 app.command("retry")(state_commands.retry)
-app.command("export")(state_commands.export)
+app.command("export")(export_command.export)
 app.command("repair")(repair_command.repair)
 Opt = typer.Option
 

@@ -321,7 +321,7 @@ async def test_export_from_another_folder_writes_the_batchs_own_output(
     """A run given a relative output recorded it as given, so `rowrelay export STATE` from another folder
     wrote a new file there, not the batch's own output."""
     from rowrelay.flows.batch import run_batch
-    from rowrelay.flows.state_commands import export
+    from rowrelay.flows.export_command import export
 
     source = write_tickets(tmp_path / "tickets.csv", 3)
     monkeypatch.chdir(tmp_path)

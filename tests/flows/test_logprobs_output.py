@@ -24,7 +24,7 @@ async def test_the_output_has_each_answers_log_probability_and_its_tokens(
     prefect_api: str, tmp_path: Path
 ) -> None:
     from rowrelay.flows.batch import run_batch
-    from rowrelay.flows.state_commands import export
+    from rowrelay.flows.export_command import export
 
     source = write_tickets(tmp_path / "tickets.csv", ROWS)
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"))) as emu:

@@ -35,7 +35,7 @@ async def test_a_batch_sends_each_rows_images_and_fails_a_row_whose_image_is_mis
     prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from rowrelay.flows.batch import run_batch
-    from rowrelay.flows.state_commands import export
+    from rowrelay.flows.export_command import export
 
     data = tmp_path / "data"
     data.mkdir()

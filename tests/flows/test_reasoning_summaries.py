@@ -24,7 +24,7 @@ async def test_each_rows_summary_reaches_the_table_the_output_and_the_export(
     prefect_api: str, tmp_path: Path, mode: str
 ) -> None:
     from rowrelay.flows.batch import run_batch
-    from rowrelay.flows.state_commands import export
+    from rowrelay.flows.export_command import export
 
     source = write_tickets(tmp_path / "tickets.csv", ROWS)
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("uniform:0.05,0.3"))) as emu:

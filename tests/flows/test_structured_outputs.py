@@ -34,7 +34,7 @@ async def test_every_field_becomes_a_typed_column_in_parquet_and_csv(
     prefect_api: str, tmp_path: Path, mode: str
 ) -> None:
     from rowrelay.flows.batch import run_batch
-    from rowrelay.flows.state_commands import export
+    from rowrelay.flows.export_command import export
 
     source = write_tickets(tmp_path / "tickets.csv", 24)
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("uniform:0.05,0.3"))) as emu:
@@ -155,7 +155,7 @@ async def test_typed_columns_follow_the_results_and_the_asked_columns_end_the_ou
     result columns and the asked ones end the output, as the README says, in the run's output and in
     `rowrelay export`'s alike."""
     from rowrelay.flows.batch import run_batch
-    from rowrelay.flows.state_commands import export
+    from rowrelay.flows.export_command import export
 
     source = write_tickets(tmp_path / "tickets.csv", 3)
     result = await run_batch(str(source), **flow_args(tmp_path, emulator, logprobs=1))

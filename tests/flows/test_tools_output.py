@@ -27,7 +27,8 @@ async def test_each_rows_searches_reach_the_table_the_output_the_export_and_stat
     prefect_api: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from rowrelay.flows.batch import run_batch
-    from rowrelay.flows.state_commands import export, status
+    from rowrelay.flows.export_command import export
+    from rowrelay.flows.state_commands import status
 
     source = write_tickets(tmp_path / "tickets.csv", ROWS)
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("uniform:0.05,0.3"))) as emu:

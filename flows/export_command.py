@@ -1,0 +1,135 @@
+"""`rowrelay export STATE`: the input joined with each row's current result, written in input order.
+
+Apart from the other state commands (flows/state_commands.py) because it alone reads the batch's input
+as its run read it, and writes where its run writes: it refuses an input edited under the rows it sent
+(their results answer the earlier text) and a running batch's own output (the run overwrites it). Like
+them, it imports pandas only when it runs (tests/flows/test_cli_imports.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from rowrelay.flows.cli_errors import fail, state_problem
+from rowrelay.flows.default_batch import the_batch
+from rowrelay.flows.state_commands import StateArg, existing, out
+from rowrelay.tasks.errors import StateError, UsageError
+from rowrelay.tasks.records import rows
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["export"]
+
+
+def _refuse_a_running_batchs_output(state: Path, output: Path) -> None:
+    """A run holding the batch writes its output when it ends: an export there now is a snapshot of rows
+    in flight that the run overwrites, or, if the run dies, that stays as the batch's output, with nothing
+    saying it was taken mid-run (it was written with a plain `wrote ...`)."""
+    import time
+
+    from rowrelay.tasks.state.lease import live_holders
+
+    holders = live_holders(state, time.time())
+    if holders:
+        fail(
+            f"{state}: a run holds this batch ({holders[0].describe()}) and writes {output} when it ends; "
+            "pass --output OTHER for a snapshot of its rows now"
+        )
+
+
+def export(
+    state: StateArg = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where to write (.parquet, .csv, .tsv or .jsonl); by default the batch's own output, "
+            "where its run writes.",
+            show_default=False,
+        ),
+    ] = None,
+    input: Annotated[Path | None, typer.Option(help="The batch's input, if it has moved.")] = None,
+) -> None:
+    """Write the input joined with each row's current result, in input order."""
+    state = the_batch(state, "export")  # before pandas' import: a refusal here needs none
+    from rowrelay.flows.input_reading import reading_of
+    from rowrelay.tasks.dataset import InputSpec, output_problem, read_prepared, replaces_input, write_output
+    from rowrelay.tasks.run.edited_inputs import EDIT_FACTS, edited_rows
+    from rowrelay.tasks.state import read_run_record, read_table, results_frame
+    from rowrelay.tasks.state.results import asked_columns
+
+    if output is not None and (problem := output_problem(output)) is not None:
+        fail(f"--output {output}: {problem}")  # before the input and the table are read, as `run` does
+    try:
+        record = read_run_record(existing(state))
+    except StateError as exc:
+        fail(state_problem(exc, state))
+    if output is None:
+        if record is None or not record.output:
+            fail("this batch has no output on record: pass --output")
+        output = Path(record.output)
+        if (problem := output_problem(output)) is not None:
+            fail(f"the batch's output {output}: {problem}")
+        _refuse_a_running_batchs_output(state, output)
+    recorded = record.input if record is not None else None
+    source = input or (Path(recorded) if recorded else None)
+    if source is None:
+        fail("this batch's input was a DataFrame or is unknown: pass --input")
+    if input is None and not source.exists():
+        fail(f"this batch's input {source} is not there any more: pass --input with where it is now")
+    replaced = replaces_input(output, source)
+    if replaced is not None:
+        fail(f"--output {output}: {replaced}")
+    try:
+        spec = InputSpec(**record.spec) if record is not None else InputSpec()
+        prepared = read_prepared(source, spec, reading_of(record))
+        latest, _damaged = read_table(state)  # as `load` reads it; a damaged file raises
+        edited = edited_rows(latest.select(list(EDIT_FACTS)), prepared.planned())
+        if edited.sent:
+            fail(_changed_since(source, edited.sent))
+        asked = () if record is None else asked_columns(record)
+        unsent: list[str] = edited.unsent.column("row_key").to_pylist()  # type: ignore[assignment]
+        state_rows = _as_pending(latest.to_pandas(), unsent)
+        results = results_frame(state_rows, prepared.keys, asked)
+        if record is not None and record.output_schema is not None:
+            from rowrelay.tasks.dataset.typed import with_typed_columns
+
+            results = with_typed_columns(results, record.output_schema, last=asked)
+        path = write_output(prepared.frame, results, output)
+    except StateError as exc:
+        fail(state_problem(exc, state))
+    except UsageError as exc:
+        fail(str(exc))
+    if unsent:
+        out.print(
+            f"{rows(len(unsent))} never sent changed since the batch ran (e.g. {', '.join(unsent[:5])}): "
+            f"written as pending; the next run sends {'it' if len(unsent) == 1 else 'them'} as edited",
+            soft_wrap=True,
+        )
+    out.print(f"wrote {path}", soft_wrap=True)
+
+
+def _as_pending(state: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """`state` with the rows `keys` (never sent, their input edited since: `edited_inputs`) as the next
+    run takes them: pending, with no error (one that failed before sending did so for its earlier text,
+    an empty prompt say, which its row in the output no longer holds)."""
+    if keys:
+        edited = state["row_key"].isin(keys)
+        state.loc[edited, "status"] = "pending"
+        state.loc[edited, ["error_type", "error_code", "error_message"]] = None
+    return state
+
+
+def _changed_since(source: Path, changed: list[str]) -> str:
+    """An input whose rows changed under their keys since the batch ran them: their results answer the
+    earlier text, and written beside the new one they would look like its answers."""
+    them, their = ("it", "its result answers") if len(changed) == 1 else ("them", "their results answer")
+    sample = ", ".join(changed[:5])
+    return (
+        f"{rows(len(changed))} of {source} changed since the batch ran {them} (e.g. {sample}): {their} the "
+        "earlier text; pass the input the batch ran with --input, or run the batch over this one (rowrelay "
+        "run, with a new --state)"
+    )
