@@ -20,6 +20,7 @@ from rowrelay.tasks.hosted_tools import canonical
 from rowrelay.tasks.key_variables import read_a_key_from
 from rowrelay.tasks.records import DEFAULT_HOME, DEFAULT_STATE_DIR, POLL_STREAMS, WaitMode
 from rowrelay.tasks.setting_problems import first_problem
+from rowrelay.tasks.unsendable_keys import unsendable_key
 from rowrelay.tasks.urls import AzureUrl, HttpUrl
 
 Backend = Literal["auto", "emulator", "openai", "azure", "chat", "agent"]
@@ -263,23 +264,6 @@ def secret_from_env(variable: str, where: str) -> SecretStr:
     if (problem := unsendable_key(value, variable if named else "its key's variable")) is not None:
         raise UsageError(f"{where}: {problem}")
     return SecretStr(value)
-
-
-def unsendable_key(key: str, variable: str) -> str | None:
-    """Why `key` (read from `variable`) cannot be sent in a request's header, in one line that never
-    shows it, else None. A key pasted from a file keeps its line break, which no HTTP client will put in
-    a header: every create of the run failed on it, each row as a crash of rowrelay's."""
-    bad = next((char for char in key if ord(char) < 32 or ord(char) == 127), None)
-    if bad is None:
-        return None
-    if bad in "\r\n":
-        return (
-            f"{variable} holds a line break, which cannot be sent in a request's header (a key pasted from "
-            "a file keeps its newline): set it to the key alone"
-        )
-    return (
-        f"{variable} holds a control character ({ord(bad):#04x}), which no key holds: set it to the key alone"
-    )
 
 
 def variable_of(name: str) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 
-from rowrelay.tasks.settings import Settings, unsendable_key, variable_of
+from rowrelay.tasks.settings import Settings, variable_of
+from rowrelay.tasks.unsendable_keys import unsendable_key
 
 _ENTRA_INSTEAD = ", or ROWRELAY_AZURE_AUTH=entra to sign in with Microsoft Entra ID"
 
