@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -207,13 +207,13 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     factory = _agent_factory(request.agent)
     state_dir = request.state_dir(prepared)
     check_destinations(request, state_dir)  # before the emulator starts or the state dir is made
-    check_resume(request, prepared, state_dir)
+    kept = check_resume(request, prepared, state_dir)  # the server on record, when this run's is not it
     settings, url, targets = resolve_targets(request)
     table = open_table(state_dir, settings)
     out = request.output_path(state_dir)
     await label_flow_run(table.batch_id, settings.model, backend_label(targets))
     with running(state_dir), contextlib.closing(table), embedded_kept_up(settings, url):
-        _record_run(state_dir, request, out, settings, url, targets, prepared.reading)
+        _record_run(state_dir, request, out, settings, url, targets, prepared.reading, kept)
         stopped, held_back = await process(settings, table, prepared, targets, factory, request, runner)
     if runner is not None:
         # The workers wrote the rows: read every writer's files again, and close at once (the export
@@ -280,8 +280,10 @@ def _record_run(
     url: str | None,
     targets: list[Target],
     reading: int,
+    kept: RunRecord | None = None,
 ) -> None:
-    """What `rowrelay export`/`cancel` need later: never a key, only where and what (atomic, fsynced)."""
+    """What `rowrelay export`/`cancel` need later: never a key, only where and what (atomic, fsynced).
+    `kept`: the batch's record, whose server stays on record (this run, on another, sends nothing)."""
     record = RunRecord(
         input=request.input_path(),
         spec=asdict(request.spec),
@@ -302,4 +304,7 @@ def _record_run(
         azure_endpoint=settings.azure_endpoint if settings.backend == "azure" else None,
         reading=reading,
     )
+    if kept is not None:
+        server = ("backend", "base_url", "azure_endpoint", "endpoints")
+        record = replace(record, **{name: getattr(kept, name) for name in server})
     write_run_record(state_dir, record)

@@ -47,6 +47,7 @@ from rowrelay.tasks.state import check_state_files, state_directory_problem
 from rowrelay.tasks.state.files import BATCH_FILE, MAIN_WRITER
 from rowrelay.tasks.state.lease import held_error, live_holder
 from rowrelay.tasks.state.results import asked_columns, tool_columns
+from rowrelay.tasks.state.run_record import RunRecord
 
 __all__ = [
     "check_destinations",
@@ -174,13 +175,15 @@ def _spec_changes(request: BatchRequest, state_dir: Path) -> str | None:
     return "; ".join(changed) or None
 
 
-def check_resume(request: BatchRequest, prepared: PreparedInput, state_dir: Path) -> None:
+def check_resume(request: BatchRequest, prepared: PreparedInput, state_dir: Path) -> RunRecord | None:
     """What the batch's earlier runs allow this one: the same server and the same requests of a row while
     rows hold their answers (`same_server`), and no request sent again that an earlier batch of a changed
-    input sent (`earlier_batches`). Checked by `rowrelay run` before anything starts, and by the flow."""
-    check_same_server(request, state_dir, prepared.keys)
+    input sent (`earlier_batches`). Checked by `rowrelay run` before anything starts, and by the flow.
+    Returns the record whose server the run keeps on record (`check_same_server`), or None."""
+    kept = check_same_server(request, state_dir, prepared.keys)
     check_same_requests(request, state_dir, prepared.keys)
     check_earlier_batches(request, prepared, state_dir)
+    return kept
 
 
 def check_destinations(request: BatchRequest, state_dir: Path) -> None:

@@ -47,21 +47,26 @@ log = logging.getLogger("rowrelay.resume")
 __all__ = ["check_same_requests", "check_same_server", "server_of_record", "server_of_run"]
 
 
-def check_same_server(request: BatchRequest, state_dir: Path, keys: pa.Array[Any]) -> None:
+def check_same_server(request: BatchRequest, state_dir: Path, keys: pa.Array[Any]) -> RunRecord | None:
     """Refuse a run on another server than the batch's last run where rows hold that server's response
     ids, that falls back to the embedded emulator on a batch that ran on a real backend, or that runs on a
-    real backend a batch whose rows the emulator answered. `keys`: the input's row keys."""
+    real backend a batch whose rows the emulator answered. `keys`: the input's row keys.
+
+    A run on another server that would send nothing goes ahead (it writes the output again), but the
+    batch's record keeps the server that answered its rows: returned, for the run to record (None: this
+    run's server is the batch's). Recorded as the run's, a rerun with no key configured made the batch
+    one of the emulator's, and the next run with rows to send mixed emulated answers into real ones."""
     if request.endpoints:
-        return
+        return None
     record = _run_record(state_dir)
     if record is None:
         _warn_unrecorded(request, state_dir)
-        return
+        return None
     settings = request.settings
     backend = backend_name(settings)
     was, now = _servers_of_record(record), server_of_run(settings)
     if now in was or _unrecorded_azure(record.backend, record.base_url, record.azure_endpoint, backend):
-        return
+        return None
     table = state_rows(state_dir)
     counts = value_counts(table.column("status"))
     holding = _holding(counts)
@@ -75,7 +80,7 @@ def check_same_server(request: BatchRequest, state_dir: Path, keys: pa.Array[Any
         )
     answered = counts.get("completed", 0)
     if not _left_to_send(table, keys):
-        return  # no answer of this run's server would join the others
+        return record  # no answer of this run's server joins the others; theirs stays on record
     emulated = all(server[0] == "emulator" for server in was)
     if settings.backend == "auto" and backend == "emulator" and not emulated:
         again = "run it with its --endpoints again" if record.endpoints else "configure that backend again"
@@ -91,6 +96,7 @@ def check_same_server(request: BatchRequest, state_dir: Path, keys: pa.Array[Any
             f"again: this run on {_described(now)} would keep the emulator's answers in its output. Give "
             "it a state of its own (--state)"
         )
+    return None
 
 
 def check_same_requests(request: BatchRequest, state_dir: Path, keys: pa.Array[Any]) -> None:

@@ -50,6 +50,28 @@ async def test_a_fresh_run_completes_every_row_and_writes_the_output_in_order(
     assert summary["rows completed"] == 30
 
 
+async def test_a_rerun_on_another_server_that_sends_nothing_keeps_the_batchs_server_on_record(
+    prefect_api: str, tmp_path: Path, emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A finished batch run again on another server (where nothing is configured: the embedded emulator)
+    sends nothing, and its record still names the server that answered. Recorded as the emulator's, the
+    batch let the next run with new rows and no key fall back to the emulator, its answers beside the
+    real ones, and refused the real backend the batch had run on."""
+    from rowrelay.flows.batch import run_batch
+    from rowrelay.tasks.state import read_run_record
+
+    source = write_tickets(tmp_path / "tickets.csv", 5)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+    real = flow_args(tmp_path, emulator, backend="openai")  # its address as any OpenAI-compatible server's
+    await run_batch(str(source), **real)
+    again = await run_batch(str(source), **flow_args(tmp_path, emulator))  # the emulator: another server
+    assert again.counts == {**dict.fromkeys(again.counts, 0), "completed": 5}
+    assert set(creates_per_row(emulator).values()) == {1}  # it sent nothing
+    record = read_run_record(Path(real["state"]))
+    assert record is not None
+    assert (record.backend, record.base_url) == ("openai", emulator.url)
+
+
 async def test_a_dataframe_from_python_runs_too(
     prefect_api: str, tmp_path: Path, emulator: RunningEmulator
 ) -> None:

@@ -13,6 +13,7 @@ from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.same_server import check_same_requests, check_same_server
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.state import read_table
+from rowrelay.tasks.state.run_record import RunRecord
 from tests.support.last_run import ran_on
 from tests.support.tickets import TEMPLATE
 
@@ -31,19 +32,27 @@ def nothing_configured(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def _check(state: Path, backend: str | None = None, base_url: str | None = None) -> None:
+def _check(state: Path, backend: str | None = None, base_url: str | None = None) -> RunRecord | None:
     """The check of a run whose input holds the batch's rows, no more."""
     request = BatchRequest.build("in.csv", template=TEMPLATE, backend=backend, base_url=base_url)
-    check_same_server(request, state, read_table(state)[0].column("row_key").combine_chunks())
+    return check_same_server(request, state, read_table(state)[0].column("row_key").combine_chunks())
 
 
-def test_a_batch_with_nothing_left_to_send_may_run_anywhere(tmp_path: Path) -> None:
-    """Such a run sends nothing (it writes the output again): no answer of another server joins them."""
+def test_a_batch_with_nothing_left_to_send_may_run_anywhere_and_keeps_its_server_on_record(
+    tmp_path: Path,
+) -> None:
+    """Such a run sends nothing (it writes the output again): no answer of another server joins them. The
+    record it writes keeps the server that answered (returned for the run to record)."""
     state = tmp_path / "state"
-    ran_on(state, tmp_path / "out.csv", "openai", None, ["completed", "completed"])
-    _check(state)  # the embedded emulator, by default
+    ran_on(state, tmp_path / "out.csv", "openai", "http://127.0.0.1:9/v1", ["completed", "completed"])
+    kept = _check(state)  # the embedded emulator, by default
+    assert kept is not None
+    assert (kept.backend, kept.base_url) == ("openai", "http://127.0.0.1:9/v1")
+    assert _check(state, backend="openai", base_url="http://127.0.0.1:9/v1") is None  # its own server
     ran_on(state, tmp_path / "out.csv", "emulator", None, [])
-    _check(state, base_url="http://127.0.0.1:10/v1", backend="openai")
+    kept = _check(state, base_url="http://127.0.0.1:10/v1", backend="openai")
+    assert kept is not None
+    assert kept.backend == "emulator"
 
 
 def test_the_emulator_when_asked_for_and_the_same_server_by_another_spelling_go_ahead(tmp_path: Path) -> None:
