@@ -46,8 +46,8 @@ def export(
     output: Annotated[
         Path | None,
         typer.Option(
-            help="Where to write (.parquet, .csv, .tsv or .jsonl); by default the batch's own output, "
-            "where its run writes.",
+            help="Where to write (.parquet/.pq, .csv, .tsv or .jsonl/.ndjson); by default the batch's own "
+            "output, where its run writes.",
             show_default=False,
         ),
     ] = None,
@@ -107,9 +107,8 @@ def export(
         out.print(
             f"{rows(len(unsent))} never sent changed since the batch ran (e.g. {', '.join(unsent[:5])}): "
             f"written as pending; the next run sends {'it' if len(unsent) == 1 else 'them'} as edited",
-            soft_wrap=True,
         )
-    out.print(f"wrote {path}", soft_wrap=True)
+    out.print(f"wrote {path}")
 
 
 def _as_pending(state: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -30,7 +30,9 @@ from rowrelay.tasks.records import (
 if TYPE_CHECKING:
     from rowrelay.tasks.state import StateTable
 
-out = Console(markup=False)  # plain text: a batch named `data[v2]` holds no style
+# Plain text (a batch named `data[v2]` holds no style), each message on one line however narrow the
+# terminal or pipe: scripts match on them, and a line cut at 80 columns reads as two.
+out = Console(soft_wrap=True, markup=False)
 StateArg = Annotated[
     Path | None,
     typer.Argument(
@@ -91,36 +93,33 @@ def status(
     for name, count in facts["counts"].items():
         if count:
             table.add_row(name, f"{count:,}")
-    out.print(table)
+    out.print(table, soft_wrap=False)  # a table fits itself to the width
     if facts["not_in_input"]["rows"]:
-        out.print(_not_in_input(facts["not_in_input"]), soft_wrap=True)
+        out.print(_not_in_input(facts["not_in_input"]))
     p50, p95 = facts["latency_p50"], facts["latency_p95"]
     out.print(
         f"rows {facts['rows']:,}  tokens in {facts['input_tokens']:,} out {facts['output_tokens']:,} "
         f"(reasoning {facts['reasoning_tokens']:,})  orphans {facts['orphans']:,}"
         + (" (creates whose answer was lost: possible duplicate jobs)" if facts["orphans"] else ""),
-        soft_wrap=True,  # one fact a line, whole, for a terminal's width and for a script reading it
     )
     if facts["endpoints"]:
         by_endpoint = "  ".join(f"{name} {n:,}" for name, n in facts["endpoints"].items())
-        out.print(f"rows by endpoint  {by_endpoint}", soft_wrap=True, markup=False)
+        out.print(f"rows by endpoint  {by_endpoint}")
     if facts["tool_calls"]:
         per_row = facts["tool_calls"] / max(1, facts["counts"]["completed"])
         out.print(
             f"tool calls {facts['tool_calls']:,} (web searches, file searches, code interpreter containers: "
             f"billed beside the tokens), {per_row:.1f} a completed row",
-            soft_wrap=True,
         )
     if p50 is not None:
         out.print(f"latency p50 {p50:.2f}s  p95 {p95:.2f}s")
     if facts["not_completed"]:  # what a run's closing line sends the user here to learn
-        out.print(f"did not complete: {kinds_said(facts['not_completed'])}", soft_wrap=True, markup=False)
+        out.print(f"did not complete: {kinds_said(facts['not_completed'])}")
     if facts["cost_usd"] is not None:
         projected = facts["projected_cost_usd"]
         out.print(
             f"cost {usd(facts['cost_usd'])} spent, ~{usd(projected)} projected for the whole batch "
             f"(cached input tokens {facts['cached_input_tokens']:,})",
-            soft_wrap=True,
         )
     elif facts["counts"].get("completed"):  # answered, perhaps paid for, at a price no one knew
         out.print("cost unknown: no row has a price (its model had none; `run --prices FILE` adds one)")
@@ -143,7 +142,7 @@ def _not_in_input(left_out: dict[str, Any]) -> str:
 def _draw(state: Path, plot: Path, said: Console) -> None:
     from rowrelay.tasks.plots import write_overview  # matplotlib's import costs: only when asked
 
-    said.print(f"wrote {write_overview(state, plot)}", soft_wrap=True)
+    said.print(f"wrote {write_overview(state, plot)}")
 
 
 _STOP_THAT_RUN = (
