@@ -135,10 +135,16 @@ def stop(
     names = [name] if name else list(_STOPPERS)
     used = _in_use(home, names)
     if used and not force:
+        # Only what was asked to stop, and used: a refusal of `stop emulator` named the Prefect server too.
+        again = "it stops" if len(used) == 1 else "they stop"
+        lost = (
+            ", and the responses the emulator holds would be lost, their rows sent again"
+            if "emulator" in used
+            else ""
+        )
         fail(
-            f"{_uses(used)}: a run starts the emulator and the Prefect server again as soon as they stop, "
-            "and the responses the emulator holds would be lost, their rows sent again; stop the run first "
-            "(Ctrl-C), or pass --force to stop them anyway",
+            f"{_uses(used)}: a run starts {_said(used)} again as soon as {again}{lost}; stop the run first "
+            f"(Ctrl-C), or pass --force to stop {'it' if len(used) == 1 else 'them'} anyway",
             code=1,
         )
     for service in names:
@@ -168,5 +174,10 @@ def _uses(used: dict[str, list[int]]) -> str:
     """`a live run (pid N: rowrelay run ...) uses the embedded emulator and the local Prefect server`."""
     pids = sorted({pid for pids in used.values() for pid in pids})
     runs = "; ".join(described(pid) for pid in pids)
+    return f"a live run ({runs}) uses {_said(used)}"
+
+
+def _said(used: dict[str, list[int]]) -> str:
+    """`the embedded emulator and the local Prefect server`: the services in `used`, by what they are."""
     said = {"emulator": "embedded emulator", local_prefect.NAME: "local Prefect server"}
-    return f"a live run ({runs}) uses the {' and the '.join(said.get(name, name) for name in used)}"
+    return " and ".join(f"the {said.get(name, name)}" for name in used)

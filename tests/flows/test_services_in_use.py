@@ -52,7 +52,12 @@ def test_stopping_the_emulator_a_run_uses_is_refused_naming_the_run_unless_force
         assert refused.stdout == ""
         said = refused.stderr.replace("\n", "")
         assert said.startswith(f"error: a live run (pid {run.pid}: "), said
-        assert "uses the embedded emulator: a run starts the emulator and the Prefect server again" in said
+        # Only the service it uses is named: the refusal named the Prefect server too, in use or not.
+        assert (
+            "uses the embedded emulator: a run starts the embedded emulator again as soon as it stops, and "
+            "the responses the emulator holds would be lost, their rows sent again; stop the run first "
+            "(Ctrl-C), or pass --force to stop it anyway"
+        ) in said
         assert detached.runs(int(record["pid"]), MARKER)  # nothing was stopped
         assert emulator_record(home) == record
         forced = _services(["stop", "emulator", "--force"], env)
