@@ -27,7 +27,11 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 @app.command()
 def run(
     input: Annotated[
-        Path, typer.Argument(help="CSV (or ; tab | separated), Parquet or JSONL: one request per row.")
+        Path,
+        typer.Argument(
+            help="CSV (or ; tab | separated), TSV, Parquet, JSONL or JSON (.csv .tsv .parquet .pq .jsonl "
+            ".ndjson .json): one request per row."
+        ),
     ],
     template: Annotated[
         str | None, Opt(help="Prompt template over the columns, e.g. 'Triage: {body}'.")
@@ -41,7 +45,9 @@ def run(
     model: options.Model = None,
     id_column: Annotated[str | None, Opt(help="Column of unique row ids (else a hash of each row).")] = None,
     state: Annotated[Path | None, Opt(help="Batch state directory; the same one resumes.")] = None,
-    output: Annotated[Path | None, Opt(help="Output file (.parquet, .csv, .tsv or .jsonl).")] = None,
+    output: Annotated[
+        Path | None, Opt(help="Output file (.parquet/.pq, .csv, .tsv or .jsonl/.ndjson).")
+    ] = None,
     mode: options.Mode = None,
     rpm: options.Rpm = None,
     tpm: options.Tpm = None,

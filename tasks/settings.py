@@ -103,7 +103,7 @@ class Settings(BaseSettings):
         ge=16,
         description="Ceiling on each answer's output tokens, reasoning included (the API's "
         "max_output_tokens); also what --tpm and --max-cost count a row's answer as. A row that reaches it "
-        "ends incomplete, its output kept.",
+        "ends incomplete, its output kept. At least 16.",
     )
     reasoning_effort: ReasoningEffort | None = Field(
         None,
