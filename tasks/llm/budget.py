@@ -10,6 +10,7 @@ slows the batch: callers wait at the gate and retry, and no row is failed for it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from collections.abc import Mapping
@@ -104,6 +105,8 @@ class RateBudget:
     _shared_polls: SharedRate | None = field(init=False, default=None)
     _reports: set[asyncio.Task[None]] = field(init=False, default_factory=set)
     _create_turn: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
+    _given_back: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    """Set when tokens are given back: the create at the front, asleep until its turn, looks again."""
 
     def __post_init__(self) -> None:
         self._requests = LearnedPace(self.rpm)
@@ -184,10 +187,22 @@ class RateBudget:
                 else:
                     self._pauses.front(due, "requests", _paced_by(self._requests, self.rpm, "--rpm"))
                 # Looked at again after waking: a pause may have begun, or moved later, meanwhile.
-                await asyncio.sleep(due - now)
+                self._given_back.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(due - now):
+                        await self._given_back.wait()
             self._pauses.front(None)
             self._requests.take(now)
             self._tokens.take(now, tokens)
+
+    def give_back_create(self, prompt_tokens: int) -> None:
+        """A create refused before anything started (a 400; a 429 over the whole tokens-per-minute limit)
+        took nothing from the server's bucket: ours gives the charge back and wakes the create waiting on
+        it. Kept, each row too large for a 20,000/min limit held every later create a minute (a shared
+        bank, `tasks.cluster`, keeps it: a wait there, not a cost)."""
+        if self._shared_creates is None:
+            self._tokens.give_back(self._now(), self.estimate(prompt_tokens))
+            self._given_back.set()
 
     def slots_bind(self, rows_left: int, within: float = 0.0) -> bool:
         """Whether a create that a slot freed `within` seconds from now would start is one the rate would

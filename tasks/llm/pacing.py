@@ -76,6 +76,11 @@ class LearnedPace:
         self._level = self._level_at(now) + amount
         self._at = now
 
+    def give_back(self, now: float, amount: float) -> None:
+        """`amount` taken that the server never charged (a create it refused before anything started)."""
+        self._level = max(0.0, self._level_at(now) - amount)
+        self._at = now
+
     def room(self, at: float) -> float:
         """Units that would fit at `at` (now or later), if nothing were taken meanwhile."""
         return self.burst - self._level_at(at)

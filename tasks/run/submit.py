@@ -217,6 +217,7 @@ class Submitter:
             return "throttled"
         if isinstance(exc, RequestRejectedError):
             context.silence.answers += 1
+            context.budget.give_back_create(self._prompt_tokens(self._request(key)))  # nothing started
             failure = record.failed(
                 "rejected", None, str(exc), row.attempts, now(), max_attempts=context.policy.max_attempts
             )

@@ -221,6 +221,25 @@ def test_creates_are_held_to_the_tokens_per_minute() -> None:
     assert third == pytest.approx(90.0, abs=EXACT)  # 600 paid back in 30 s
 
 
+def test_a_create_the_server_refused_gives_its_tokens_back() -> None:
+    """A row too large for a 20,000/min limit learned from the server's headers is charged more than a
+    minute of it; the server refuses it (a 429 no wait cures) having taken nothing from its bucket. Kept,
+    the charge held every later create for over a minute, and each such row another (114 s for a
+    40-row batch that took 1.5 s without its two long rows)."""
+
+    async def main() -> list[float]:
+        budget = _budget(output=100)
+        budget.observe_headers(_tokens_left(19_000, limit=20_000), tokens_needed=100)
+        await budget.acquire_create(22_000)  # goes alone, the bucket being empty
+        waiting = asyncio.ensure_future(_create_times(budget, 2, prompt=50))  # asleep until the charge drains
+        await asyncio.sleep(1.0)
+        budget.give_back_create(22_000)  # its answer: refused, nothing started
+        return await waiting
+
+    # The create asleep behind the charge wakes at the give-back, not 66 s later; the next follows it.
+    assert run_in_virtual_time(main) == [pytest.approx(1.0, abs=EXACT), pytest.approx(1.0, abs=EXACT)]
+
+
 def _tokens_left(remaining: int, limit: int = 12_000) -> dict[str, str]:
     return {
         "x-ratelimit-limit-tokens": str(limit),
