@@ -8,6 +8,9 @@ import typer
 
 from rowrelay.tasks.emulator.config import EmulatorConfig, LatencySpec
 
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+"""uvicorn's log levels (`uvicorn.config.LOG_LEVELS`), named here: its import waits until serving."""
+
 
 def _latency(text: str) -> LatencySpec:
     try:
@@ -28,7 +31,7 @@ def emulator(
     host: Annotated[
         str, typer.Option(help="Interface to bind (loopback unless you say otherwise).")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 0,
+    port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.", min=0, max=65535)] = 0,
     seed: Annotated[int, typer.Option(help="Seeds text, token counts, latencies and faults.")] = 0,
     latency: Annotated[
         str,
@@ -147,6 +150,8 @@ def emulator(
         raise typer.BadParameter("expected nested or flat", param_hint="--error-shape")
     if background_refusal not in ("none", "param", "unnamed"):
         raise typer.BadParameter("expected none, param or unnamed", param_hint="--background-refusal")
+    if log_level not in _LOG_LEVELS:
+        raise typer.BadParameter(f"expected one of {', '.join(_LOG_LEVELS)}", param_hint="--log-level")
     try:
         config = EmulatorConfig(
             seed=seed,
@@ -189,9 +194,12 @@ def emulator(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    from rowrelay.tasks.emulator.server import serve  # uvicorn's and starlette's import: only when serving
+    from rowrelay.tasks.emulator.server import CannotListen, serve  # uvicorn's import: only when serving
 
-    serve(config, host, port, announce=lambda line: print(line, flush=True), log_level=log_level)
+    try:
+        serve(config, host, port, announce=lambda line: print(line, flush=True), log_level=log_level)
+    except CannotListen as exc:
+        raise typer.BadParameter(str(exc), param_hint="--host/--port") from exc
 
 
 def main() -> None:

@@ -55,12 +55,20 @@ def room_for_connections() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
+class CannotListen(Exception):
+    """The emulator cannot bind its address (a port in use, a host that is not this machine's)."""
+
+
 def bind(host: str, port: int) -> socket.socket:
     """Bind before serving, so port 0 resolves to a real port we can announce."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     # Listen now, not when uvicorn gets round to it: whoever reads the announced URL may connect at
     # once, and a bound socket that is not yet listening refuses the connection.
     sock.listen(4096)
@@ -83,7 +91,10 @@ def serve(
 ) -> None:
     """Serve until SIGINT/SIGTERM (uvicorn handles both and shuts down cleanly)."""
     room_for_connections()
-    sock = bind(host, port)
+    try:
+        sock = bind(host, port)
+    except OSError as exc:  # taken, not this machine's, not an address: said as the option's fault
+        raise CannotListen(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     app = create_app(config)
     app.state.emulator.heap = tuned_for_serving().report
     server = _uvicorn(app, log_level=log_level)

@@ -6,6 +6,7 @@ import asyncio
 import re
 import resource
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -106,6 +107,9 @@ def test_cli_serves_and_exits_cleanly_on_sigterm_and_sigint() -> None:
         (["--background-refusal", "sometimes"], "expected none, param or unnamed"),
         (["--models", "gpt-4.1-mini,,o3"], "models must name at least one model, none of them blank"),
         (["--port", "http"], "Invalid value for '--port'"),
+        (["--port", "99999"], "less than or equal to 65535"),  # these four were tracebacks, exit 1
+        (["--log-level", "nope"], "expected one of critical, error, warning, info, debug, trace"),
+        (["--host", "999.1.1.1"], "cannot listen on 999.1.1.1:0"),
     ],
 )
 def test_bad_options_exit_2_with_a_clear_message(option: list[str], message: str) -> None:
@@ -113,6 +117,17 @@ def test_bad_options_exit_2_with_a_clear_message(option: list[str], message: str
     result = CliRunner().invoke(_APP, option)
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.replace("│", " ").split())
+
+
+def test_a_port_in_use_exits_2_naming_it() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(_APP, ["--port", str(port)])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.replace("│", " ").split())
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in said
 
 
 def test_network_fault_rates_reach_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
