@@ -46,6 +46,8 @@ PUBLIC = {
     "LeaseHeldError",
     "DamagedFileError",
     "CorruptSegmentError",
+    "MissingVersionsError",  # the README names these two as what a read of a damaged table raises
+    "StateAccessError",
     "IllegalTransition",
     "ResponseGoneError",
     "OutageError",
