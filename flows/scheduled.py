@@ -35,7 +35,8 @@ from rowrelay.tasks.errors import LeaseHeldError
 HELD_ELSEWHERE = (
     "this scheduled run ends Cancelled, having sent nothing: its batch is held by another live run, which "
     "does the batch's work ({held}). If that run is this deployment's too, the deployment is served by "
-    "two processes (two `rowrelay deploy` of one name), which starts each of its runs twice: serve it once"
+    "two processes (two `rowrelay deploy` of one name), each starting its runs while the other's goes: "
+    "serve it once"
 )
 
 

@@ -1,11 +1,11 @@
 """The `rowrelay deploy` processes serving a deployment from this home, so that a second one says so.
 
 A deployment served by two processes (a second `rowrelay deploy --name N`, or an old one left running
-beside its replacement) starts each of its runs twice: `limit=1` holds within one process only, and the
-run that finds the batch held by the other ends `Cancelled` (flows/scheduled.py). Each serving process
-notes itself under rowrelay's home (`deployments/NAME.json`) while it serves; one started while another
-noted there still runs warns at once (a note left by a process that is gone is passed over). Only
-processes of this home on this machine are seen.
+beside its replacement) runs in both: `limit=1` holds within one process only, so a run due while the
+other process's still goes starts in the free one, finds the batch held, and ends `Cancelled`
+(flows/scheduled.py). Each serving process notes itself under rowrelay's home (`deployments/NAME.json`)
+while it serves; one started while another noted there still runs warns at once (a note left by a process
+that is gone is passed over). Only processes of this home on this machine are seen.
 """
 
 from __future__ import annotations
@@ -50,6 +50,6 @@ def serving(home: Path, name: str) -> Iterator[int | None]:
 def served_twice(name: str, other: int) -> str:
     return (
         f"warning: deployment {name!r} is served already, by pid {other} (`rowrelay deploy`): served twice, "
-        "each of its runs starts twice, and the one that finds the batch held by the other ends Cancelled; "
+        "a run due while the other process's goes starts here, finds the batch held, and ends Cancelled; "
         "stop one of them (README, Scheduled jobs)"
     )

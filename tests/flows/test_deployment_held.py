@@ -1,5 +1,5 @@
-"""A scheduled run whose batch another live run holds (the deployment served by two processes, each
-starting its own run of the same night): it ends Cancelled in one log line, having sent nothing, not
+"""A scheduled run whose batch another live run holds (the deployment served by two processes, one
+starting a run due while the other's goes): it ends Cancelled in one log line, having sent nothing, not
 Failed with a traceback, which the README's automation on Failed would report as a bad night.
 """
 
