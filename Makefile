@@ -51,11 +51,9 @@ contracts: venv
 # grown past what two cores do in that time: on 2026-12-03 three workers took 15.1 min and four 16.3 min,
 # the cores 99% busy throughout (/proc/stat), so more workers only add contention. The CLI tests served
 # by a warm runner and the usage errors forked from a preloaded process brought it to 9.9-11.2 min in four runs, 17 min in a fifth (README).
-# --no-loadscope-reorder: xdist otherwise hands files out by their number of tests, most first, over the
-# order tests/conftest.py gives them, so a slow file of one test (a frozen Prefect server's, 34 s) began
-# last and the other two workers sat idle while it ran.
+# xdist hands files out by their number of tests, most first (tests/conftest.py says why that is kept).
 pytest: venv
-	$(VENV)/bin/pytest -n 3 --dist loadfile --no-loadscope-reorder
+	$(VENV)/bin/pytest -n 3 --dist loadfile
 
 bench: venv
 	$(VENV)/bin/python -m tests.benchmarks
