@@ -40,9 +40,9 @@ def _meets_prefect(item: pytest.Item) -> bool:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Files with slow tests first. A worker takes a whole file at a time (`--dist loadfile`), so a slow
     file collected late (alphabetically) ran while the other workers, done with theirs, sat idle. xdist
-    then hands files out by their number of tests, most first (this order breaks its ties), which mixes
-    heavy files with light ones: keeping the slow files first (`--no-loadscope-reorder`) ran the
-    Prefect, Dask and kill tests all at once on two cores, and the suite took 937 s against 643 s.
+    then hands files out by their number of tests, most first (this order breaks its ties). Holding this
+    order instead (`--no-loadscope-reorder`) gained nothing measured: 937 s against 946 s for the
+    default, back to back on a machine that had slowed (643 s for the default two hours before).
 
     In tests that meet Prefect, the two unraisable warnings its leftovers raise when collected (Prefect's
     housekeeping, not ours) are let through."""
