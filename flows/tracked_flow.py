@@ -51,7 +51,7 @@ class LocallyTracked(Flow[P, R]):
 
     async def _checked(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         arguments = self._arguments(args, kwargs)
-        if self.check is not None and arguments is not None:
+        if self.check is not None:
             self.check(arguments)
         if FlowRunContext.get() is not None:  # a subflow: its parent's run set up the clients
             return await Flow.__call__(self, *args, **kwargs)
@@ -59,14 +59,15 @@ class LocallyTracked(Flow[P, R]):
             return await self._on_one_sync_client(args, kwargs)
         return await self._recorded_locally(args, kwargs)
 
-    def _arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
-        """The call's arguments by name, defaults filled in; None for a call that binds to no parameters
-        (Prefect's own call refuses it, as before, creating no run)."""
+    def _arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The call's arguments by name, defaults filled in. A call that binds to no parameters (an unknown
+        or missing one) is a `TypeError` in one line, as any function's: Prefect's own refusal printed its
+        whole signature, forty-odd parameters, around the one mistyped name."""
         given = {name: value for name, value in kwargs.items() if name not in _PREFECT_KEYWORDS}
         try:
             bound = inspect.signature(self.fn).bind(*args, **given)
-        except TypeError:
-            return None
+        except TypeError as exc:
+            raise TypeError(f"{self.fn.__name__}(): {exc}") from None
         bound.apply_defaults()
         return dict(bound.arguments)
 

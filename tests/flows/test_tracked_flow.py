@@ -10,6 +10,8 @@ import sys
 import warnings
 from pathlib import Path
 
+import pytest
+
 from rowrelay.flows.batch import run_batch
 from rowrelay.flows.tracked_flow import LocallyTracked
 from rowrelay.tasks.emulator import RunningEmulator
@@ -24,6 +26,13 @@ def test_a_copy_with_other_options_is_tracked_as_the_flow_is() -> None:
     assert (nightly.name, nightly.retries, nightly.fn) == ("nightly-triage", 1, run_batch.fn)
     assert nightly.on_cancellation_hooks == run_batch.on_cancellation_hooks
     assert isinstance(run_batch, LocallyTracked)
+
+
+async def test_a_call_with_an_unknown_keyword_is_a_one_line_type_error_before_any_run() -> None:
+    """Prefect's own refusal (a `ParameterBindError`) printed the flow's whole signature around the name."""
+    with pytest.raises(TypeError) as caught:
+        await run_batch("in.csv", template="{body}", nonsense_opt=1)
+    assert str(caught.value) == "run_batch(): got an unexpected keyword argument 'nonsense_opt'"
 
 
 async def test_a_flow_run_leaves_no_connection_for_the_garbage_collector(
