@@ -6,9 +6,6 @@ Failed with a traceback, which the README's automation on Failed would report as
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,10 +13,8 @@ import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from rowrelay.tasks.state import StateTable, load
-from tests.support.cli import ROOT
-from tests.support.deployments import served, wait_for_deployment
+from tests.support.deployments import served, serving, stopped, wait_for_deployment
 from tests.support.prefect_records import logs_of
-from tests.support.tickets import TEMPLATE, write_tickets
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -68,38 +63,15 @@ async def test_a_scheduled_run_finding_its_batch_held_by_another_live_run_ends_c
     assert set(load(state)["status"]) == {"completed"}
 
 
-def _serve(
-    name: str, env: dict[str, str], emu_url: str, tmp_path: Path, log: Path
-) -> subprocess.Popen[bytes]:
-    source = write_tickets(tmp_path / "tickets.csv", 2)
-    command = [
-        sys.executable, "-P", "-m", "rowrelay.flows.cli", "deploy", str(source), "--cron", "0 3 * * *",
-        "--name", name, "--template", TEMPLATE, "--id-column", "ticket_id",
-        "--state", str(tmp_path / "state"),
-    ]  # fmt: skip
-    run_env = {**env, "ROWRELAY_BACKEND": "emulator", "ROWRELAY_BASE_URL": emu_url}
-    with log.open("wb") as out:
-        return subprocess.Popen(command, cwd=ROOT, env=run_env, stdout=out, stderr=out)
-
-
-def _stopped(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 async def test_serving_a_deployment_served_already_warns_naming_the_other_process(
     prefect_env: dict[str, str], prefect_api: str, tmp_path: Path
 ) -> None:
     env = {**prefect_env, "ROWRELAY_HOME": str(tmp_path / "home")}
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"))) as emu:
-        first = _serve("twice", env, emu.url, tmp_path, tmp_path / "first.log")
+        first = serving("twice", env, emu.url, tmp_path, 2, tmp_path / "first.log")
         try:
             await wait_for_deployment("rowrelay-batch/twice", tmp_path / "first.log")
-            second = _serve("twice", env, emu.url, tmp_path, tmp_path / "second.log")
+            second = serving("twice", env, emu.url, tmp_path, 2, tmp_path / "second.log")
             try:
                 said = (
                     f"warning: deployment 'twice' is served already, by pid {first.pid} (`rowrelay deploy`)"
@@ -110,7 +82,7 @@ async def test_serving_a_deployment_served_already_warns_naming_the_other_proces
                     assert time.monotonic() < deadline, (tmp_path / "second.log").read_text()[-3000:]
                     await asyncio.sleep(0.2)
             finally:
-                _stopped(second)
+                stopped(second)
         finally:
-            _stopped(first)
+            stopped(first)
     assert "served already" not in (tmp_path / "first.log").read_text()

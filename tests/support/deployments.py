@@ -17,31 +17,44 @@ from tests.support.cli import ROOT
 from tests.support.tickets import TEMPLATE, write_tickets
 
 
+def serving(
+    name: str, env: dict[str, str], emu_url: str, tmp_path: Path, rows: int, log: Path
+) -> subprocess.Popen[bytes]:
+    """`rowrelay deploy` of `rows` tickets in a subprocess serving on `emu_url`, its output in `log`; the
+    state dir is tmp_path/state. Stop it with `stopped`."""
+    source = write_tickets(tmp_path / "tickets.csv", rows)
+    command = [
+        sys.executable, "-P", "-m", "rowrelay.flows.cli", "deploy", str(source), "--cron", "0 3 * * *",
+        "--name", name,
+        "--template", TEMPLATE, "--id-column", "ticket_id", "--state", str(tmp_path / "state"),
+        "--output", str(tmp_path / "out.parquet"),
+    ]  # fmt: skip
+    run_env = {**env, "ROWRELAY_BACKEND": "emulator", "ROWRELAY_BASE_URL": emu_url}
+    with log.open("wb") as out:
+        return subprocess.Popen(command, cwd=ROOT, env=run_env, stdout=out, stderr=out)
+
+
+def stopped(server: subprocess.Popen[bytes]) -> None:
+    """Stop a serving process as a supervisor does (SIGTERM), killing it if it does not end in 30 s."""
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
 @contextmanager
 def served(
     name: str, env: dict[str, str], emu: RunningEmulator, tmp_path: Path, rows: int
 ) -> Iterator[tuple[str, Path]]:
-    """`rowrelay deploy` in a subprocess; yields the deployment's full name and the state dir."""
-    source = write_tickets(tmp_path / "tickets.csv", rows)
-    state = tmp_path / "state"
-    command = [
-        sys.executable, "-P", "-m", "rowrelay.flows.cli", "deploy", str(source), "--cron", "0 3 * * *",
-        "--name", name,
-        "--template", TEMPLATE, "--id-column", "ticket_id", "--state", str(state),
-        "--output", str(tmp_path / "out.parquet"),
-    ]  # fmt: skip
-    run_env = {**env, "ROWRELAY_BACKEND": "emulator", "ROWRELAY_BASE_URL": emu.url}
-    with (tmp_path / f"serve-{name}.log").open("wb") as log:
-        server = subprocess.Popen(command, cwd=ROOT, env=run_env, stdout=log, stderr=log)
-        try:
-            yield f"rowrelay-batch/{name}", state
-        finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+    """`serving` for the block, its output in tmp_path/serve-NAME.log; yields the deployment's full name
+    and the state dir."""
+    server = serving(name, env, emu.url, tmp_path, rows, tmp_path / f"serve-{name}.log")
+    try:
+        yield f"rowrelay-batch/{name}", tmp_path / "state"
+    finally:
+        stopped(server)
 
 
 async def wait_for_deployment(full_name: str, log: Path) -> object:
