@@ -47,7 +47,13 @@ async def test_a_scheduled_run_finding_its_batch_held_by_another_live_run_ends_c
                     await asyncio.sleep(0.5)
         assert current.is_cancelled(), current
         assert len(emu.emulator.listing()) == sent  # nothing was sent
+        # The serving process ships its logs in batches, after the run's final state: wait for the last.
+        deadline = time.monotonic() + 60
         logs = await logs_of(run.id)
+        while not any(log.message.startswith("Finished in state") for log in logs):
+            assert time.monotonic() < deadline, [log.message for log in logs]
+            await asyncio.sleep(0.5)
+            logs = await logs_of(run.id)
         # No error but Prefect's own closing line (which it logs at ERROR for every state but Completed).
         errors = [log.message for log in logs if log.level >= 40]
         assert [message.split("(")[0] for message in errors] == ["Finished in state Cancelled"], errors
