@@ -22,6 +22,7 @@ jobs beyond the row's spent attempts (must be 0); and resume times.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import random
@@ -203,9 +204,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if argv[:1] == ["--child"]:
         asyncio.run(_worker(argv[1], Path(argv[2]), int(argv[3]), argv[4]))
         return {}
-    quick = "--quick" in argv
-    rows = 200 if quick else int(argv[argv.index("--rows") + 1]) if "--rows" in argv else 400
-    kills = int(argv[argv.index("--kills") + 1]) if "--kills" in argv else 5
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--rows", type=int, default=400)
+    parser.add_argument("--kills", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="200 rows")
+    args = parser.parse_args(argv)
+    rows, kills = (200 if args.quick else int(args.rows)), int(args.kills)
     with tempfile.TemporaryDirectory(prefix="bench-crash-") as tmp:
         results = [
             _scenario(name, mode, rows, kills, Path(tmp)) for name in SCENARIOS for mode in ("poll", "stream")

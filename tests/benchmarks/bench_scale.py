@@ -20,6 +20,7 @@ Targets: plan <= 1 GB peak RSS; resume load <= 3 s and <= 1 GB.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import statistics
@@ -58,9 +59,11 @@ def _checkpoint_child(directory: Path) -> None:
 
 
 def _rows(argv: list[str]) -> int:
-    if "--quick" in argv:
-        return 100_000
-    return int(argv[argv.index("--rows") + 1]) if "--rows" in argv else 1_000_000
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="100,000 rows")
+    args = parser.parse_args(argv)
+    return 100_000 if args.quick else int(args.rows)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

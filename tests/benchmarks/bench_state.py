@@ -9,6 +9,7 @@ themselves are done before the clock starts).
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -21,7 +22,9 @@ RESULTS = Path(__file__).parent / "results" / "state.json"
 
 
 def main(argv: list[str]) -> None:
-    sizes = [10_000, 100_000] if "--quick" in argv else [10_000, 100_000, 1_000_000]
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="10,000 and 100,000 rows only")
+    sizes = [10_000, 100_000] if parser.parse_args(argv).quick else [10_000, 100_000, 1_000_000]
     results: dict[str, Any] = {"changed_rows": CHANGED, "repeats": REPEATS, "sizes": {}}
     with tempfile.TemporaryDirectory(prefix="bench-state-") as tmp:
         for n in sizes:

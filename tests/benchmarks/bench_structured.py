@@ -14,6 +14,7 @@ rounds (each round runs all four, so a change of the machine's load falls on all
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -45,7 +46,9 @@ def main(argv: list[str]) -> None:
     from rowrelay.tasks.llm.structured import load_output_schema
     from tests.support.structured import AllTypes
 
-    rows = 2_000 if "--quick" in argv else 20_000
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2,000 rows")
+    rows = 2_000 if parser.parse_args(argv).quick else 20_000
     schema = load_output_schema(AllTypes)
     fmt = JsonFormat(schema.name, schema.schema, True)
     texts = [answer(fmt, 0, i.to_bytes(16, "big"), None) for i in range(rows)]
