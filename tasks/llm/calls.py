@@ -134,6 +134,9 @@ class Snapshot:
     awaits_tools: bool = False
     """A completed response whose answer holds function calls: an agent's tool round answers them with
     a follow-up response, so it is not the row's end (a cancel finds such a response completed)."""
+    background: bool | None = None
+    """The response's `background` as the server says it: False from a server that ignores background
+    mode (some OpenAI-compatible ones), which a streamed create shows only this way; None when not said."""
     answers: Snapshot | None = None
     """On an agent's tool-round follow-up, read in the same call as the response whose function calls it
     answers: that response, as it ended. It was paid for, and the row counts its usage when it moves on

@@ -49,6 +49,7 @@ def snapshot_of(response: Any) -> Snapshot:
         citations=citations_of(response) if text is not None else None,
         logprobs=logprobs_of(response) if text is not None else None,
         awaits_tools=status == "completed" and _asks_for_functions(response),
+        background=background if isinstance(background := _field(response, "background"), bool) else None,
     )
 
 

@@ -33,6 +33,7 @@ from rowrelay.tasks.run import creating, record
 from rowrelay.tasks.run.context import RowContext, now
 from rowrelay.tasks.run.creating import Created, Live
 from rowrelay.tasks.run.inline_bytes import InlineBytes, inlined_all, local_bytes
+from rowrelay.tasks.run.no_background import NoBackground
 from rowrelay.tasks.run.outage import Turn
 from rowrelay.tasks.run.refused_alike import RefusedAlike
 from rowrelay.tasks.state import RowState
@@ -60,7 +61,7 @@ class Submitter:
     context: RowContext
     _sending: asyncio.Semaphore = field(init=False, default_factory=lambda: asyncio.Semaphore(SENDING))
     _told_unreachable: bool = field(init=False, default=False)
-    _told_no_background: bool = field(init=False, default=False)
+    _no_background: NoBackground = field(init=False, default_factory=NoBackground)
     _inline: InlineBytes = field(init=False, default_factory=InlineBytes)
     _alike: RefusedAlike = field(init=False, default_factory=RefusedAlike)
 
@@ -163,9 +164,9 @@ class Submitter:
         self._alike.taken()
         context.silence.answers += 1
         context.apply(key, record.accepted(snapshot, row, now(), cursor=cursor, model=context.policy.model))
+        if context.background is not None:
+            self._no_background.created(snapshot, streamed=stream is not None)
         if snapshot.terminal:
-            if stream is None and context.background is not None and snapshot.status == "completed":
-                self._tell_no_background()
             return snapshot
         # The token is durable before anything waits on it, and at once: until then a crash would leave
         # a paid job no run can find (followers still share this write).
@@ -252,21 +253,6 @@ class Submitter:
             self.context.table.transition(other, "pending", **cleared)
         if rows and not stopping:
             raise BackendRefusedError(self._alike.said())
-
-    def _tell_no_background(self) -> None:
-        """A background create is answered at once, before its response has ended; one answered with the
-        end comes from a server that ignores `background` (some OpenAI-compatible ones). Its rows still
-        complete, but each create waits for the whole answer, and one longer than the request timeout is
-        cut and counted as maybe sent: said once, with what to do about it."""
-        if self._told_no_background:
-            return
-        self._told_no_background = True
-        log.warning(
-            "the server answered a background create only once its response had ended: it ignores "
-            "background mode, so each create waits for its whole answer, and one that takes longer than "
-            "the request timeout is cut and counted as maybe sent (paid again if sent again); raise "
-            "ROWRELAY_REQUEST_TIMEOUT (60 s by default) above the longest answer"
-        )
 
     def _maybe_created(self, row: RowState, reason: str) -> None:
         context, policy = self.context, self.context.policy
