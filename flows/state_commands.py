@@ -20,7 +20,8 @@ from rich.table import Table
 
 from rowrelay.flows.cli_errors import fail, state_problem
 from rowrelay.flows.default_batch import the_batch
-from rowrelay.tasks.errors import StateError, UsageError
+from rowrelay.tasks.errors import MissingExtraError, StateError, UsageError
+from rowrelay.tasks.plot_files import plot_formats_said
 from rowrelay.tasks.records import (
     RETRY_BY_DEFAULT,
     rows,
@@ -58,7 +59,11 @@ def status(
     state: StateArg = None,
     plot: Annotated[
         Path | None,
-        typer.Option(help="Also draw latency, completions over time and statuses into this PNG."),
+        typer.Option(
+            help="Also draw latency, completions over time and rows by status into this file, in the "
+            f"format its suffix names ({plot_formats_said()}); a name without a suffix is a PNG.",
+            show_default=False,
+        ),
     ] = None,
     as_json: Annotated[
         bool,
@@ -71,6 +76,8 @@ def status(
     ] = False,
 ) -> None:
     """Counts by status, tokens, latency percentiles; readable while a run is going."""
+    if plot is not None:
+        _refuse_a_plot_it_could_not_write(plot)
     state = the_batch(state, "status")
     from rowrelay.tasks.state import summary
     from rowrelay.tasks.state.failures import kinds_said
@@ -139,10 +146,29 @@ def _not_in_input(left_out: dict[str, Any]) -> str:
     )
 
 
+def _refuse_a_plot_it_could_not_write(plot: Path) -> None:
+    """Exit 2 naming --plot, before anything is printed, for a picture that would not be written: the
+    status was printed, then matplotlib's traceback (exit 1), which a script reading `--json` got too."""
+    from rowrelay.tasks.plot_files import plot_file_problem
+
+    if (problem := plot_file_problem(plot)) is not None:
+        fail(f"--plot {plot}: {problem}")
+    try:
+        import rowrelay.tasks.plots  # noqa: F401  # matplotlib, an extra: said missing before the status
+    except MissingExtraError as exc:
+        fail(str(exc))
+
+
 def _draw(state: Path, plot: Path, said: Console) -> None:
     from rowrelay.tasks.plots import write_overview  # matplotlib's import costs: only when asked
 
-    said.print(f"wrote {write_overview(state, plot)}")
+    try:
+        written = write_overview(state, plot)
+    except UsageError as exc:  # the path changed since the check: a directory made there meanwhile
+        fail(f"--plot {exc}")
+    except OSError as exc:  # what no check could know before: a name too long, a disk full
+        fail(f"--plot {plot}: cannot write it ({exc.strerror or exc})")
+    said.print(f"wrote {written}")
 
 
 _STOP_THAT_RUN = (

@@ -2,7 +2,8 @@
 
 Each panel is a function that draws one state-table frame (`rowrelay.load(dir)`) on an Axes, a new
 one unless you pass yours, so a notebook can show them one at a time; `write_overview` puts the three side by
-side in a PNG, readable mid-run from any process:
+side in a picture (a PNG, or the format its suffix names: tasks/plot_files.py), readable mid-run from any
+process:
 
     from rowrelay.tasks.plots import write_overview
     write_overview(Path("data/state/demo-tickets"), Path("overview.png"))
@@ -21,7 +22,8 @@ from typing import Any, ParamSpec, TypeVar
 
 import pandas as pd
 
-from rowrelay.tasks.errors import MissingExtraError
+from rowrelay.tasks.errors import MissingExtraError, UsageError
+from rowrelay.tasks.plot_files import plot_file_problem, plot_format
 from rowrelay.tasks.records import ROW_STATUSES
 
 try:
@@ -164,14 +166,24 @@ def overview(frame: pd.DataFrame, title: str | None = None) -> Figure:
 
 
 def write_overview(state_dir: Path, path: Path) -> Path:
-    """Draw the batch in `state_dir` (mid-run is fine) as one PNG at `path`; returns the path."""
+    """Draw the batch in `state_dir` (mid-run is fine) as one picture at `path`, in the format its suffix
+    names (`PLOT_SUFFIXES`; no suffix: a PNG under that very name); returns the path.
+
+    Raises `UsageError` for a path it would not write (a directory, a suffix naming no format written, a
+    parent that is a file or cannot be written in), before drawing; an `OSError` of the write itself
+    passes through."""
+    path = Path(path)
+    problem = plot_file_problem(path)
+    if problem is not None:  # matplotlib's own errors said "Format 'xyz' is not supported" in a traceback
+        raise UsageError(f"{path}: {problem}")
     frame = load(Path(state_dir))
     seconds = latencies(frame)
     title = f"batch {Path(state_dir).name}: {len(frame)} rows"
     if not seconds.empty:
         title += f", latency p50 {seconds.median():.2f} s"
     figure = overview(frame, title)
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    # The format named, never guessed: matplotlib adds `.png` to a name without a suffix, so `status`
+    # said it wrote `noext` where `noext.png` was written.
+    figure.savefig(path, dpi=110, format=plot_format(path))
     return path

@@ -9,9 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.patches import Rectangle
+from typer.testing import CliRunner, Result
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.plot_files import PLOT_SUFFIXES
 from rowrelay.tasks.plots import latencies, latency_ax, status_ax, timeline_ax, write_overview
 from rowrelay.tasks.state import load
 from tests.support.runs import run_batch
@@ -104,8 +108,6 @@ def test_row_counts_are_ticked_in_whole_rows() -> None:
 def test_status_plot_prints_the_counts_and_where_it_wrote_the_picture(
     state_dir: Path, tmp_path: Path
 ) -> None:
-    from typer.testing import CliRunner
-
     from rowrelay.flows.cli import app
 
     target = tmp_path / "status.png"
@@ -114,3 +116,85 @@ def test_status_plot_prints_the_counts_and_where_it_wrote_the_picture(
     assert "completed" in result.output
     assert f"wrote {target}" in result.output.replace("\n", "")
     assert png_size(target)[0] >= 1200
+
+
+def _status_with_plot(state_dir: Path, plot: Path, *more: str) -> Result:
+    from rowrelay.flows.cli import app
+
+    return CliRunner().invoke(app, ["status", str(state_dir), "--plot", str(plot), *more])
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_status_refuses_a_plot_it_could_not_write_before_printing_anything(
+    state_dir: Path, tmp_path: Path, as_json: bool
+) -> None:
+    """Each printed the status, then matplotlib's 55-70 line traceback, and exited 1: a script reading
+    `--json` got the object followed by the traceback. Now: exit 2, one line naming --plot, nothing on
+    stdout, nothing written."""
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "somefile.json").write_text("{}")
+    refused = {
+        tmp_path / "x.xyz": "no picture format is written under '.xyz': name a .png, .svg, .pdf, .jpg, "
+        ".jpeg, .webp, .tif, .tiff, .eps or .ps file (a name without a suffix is a PNG)",
+        Path("/proc/x.png"): "cannot write in /proc (No such file or directory)",
+        tmp_path / "somefile.json" / "x.png": f"{tmp_path / 'somefile.json'} is not a directory",
+        tmp_path
+        / "a-folder": f"is a directory; name a file in it, such as {tmp_path / 'a-folder' / 'overview.png'}",
+    }
+    for plot, problem in refused.items():
+        result = _status_with_plot(state_dir, plot, *(["--json"] if as_json else []))
+        assert (result.exit_code, result.stdout, result.stderr) == (
+            2,
+            "",
+            f"error: --plot {plot}: {problem}\n",
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-folder", "somefile.json"]
+    assert list((tmp_path / "a-folder").iterdir()) == []
+
+
+def test_write_overview_refuses_a_suffix_it_does_not_write_before_drawing(
+    state_dir: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(UsageError, match=r"x\.xyz: no picture format is written under '\.xyz'"):
+        write_overview(state_dir, tmp_path / "x.xyz")
+
+
+def test_a_write_that_fails_is_one_line_naming_plot(state_dir: Path, tmp_path: Path) -> None:
+    """What no check before the status can know (here a name longer than the filesystem takes) is said
+    after it, in one line, where it was a traceback."""
+    plot = tmp_path / f"{'y' * 300}.png"
+    result = _status_with_plot(state_dir, plot)
+    assert result.exit_code == 2
+    assert "completed" in result.stdout
+    assert result.stderr == f"error: --plot {plot}: cannot write it (File name too long)\n"
+
+
+def test_a_plot_named_without_a_suffix_is_a_png_under_that_very_name(state_dir: Path, tmp_path: Path) -> None:
+    """`status` said `wrote noext` where matplotlib wrote `noext.png`."""
+    plot = tmp_path / "noext"
+    result = _status_with_plot(state_dir, plot)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.endswith(f"wrote {plot}\n")
+    assert png_size(plot)[0] >= 1200
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["noext"]
+
+
+def test_the_plot_is_written_in_the_format_its_suffix_names_as_the_help_says(
+    state_dir: Path, tmp_path: Path
+) -> None:
+    """The help said "into this PNG" while `--plot p.jpg` wrote a JPEG: it lists what is written."""
+    from rowrelay.flows.cli import app
+
+    assert {s.removeprefix(".") for s in PLOT_SUFFIXES} <= set(FigureCanvasAgg.get_supported_filetypes())
+    shown = CliRunner().invoke(app, ["status", "--help"])
+    said = " ".join(shown.stdout.replace("│", " ").split())  # the help box's lines, as one text
+    assert (
+        "in the format its suffix names (.png, .svg, .pdf, .jpg, .jpeg, .webp, .tif, .tiff, .eps or .ps)"
+        in said
+    )
+    assert "a name without a suffix is a PNG" in said
+    magic = {"p.JPG": b"\xff\xd8\xff", "p.svg": b"<?xml", "p.pdf": b"%PDF-", "p.tiff": b"II*\x00"}
+    for name, starts in magic.items():
+        result = _status_with_plot(state_dir, tmp_path / name)
+        assert result.exit_code == 0, result.stderr
+        assert (tmp_path / name).read_bytes().startswith(starts), name
