@@ -23,6 +23,7 @@ from rowrelay.flows.default_batch import the_batch
 from rowrelay.tasks.errors import MissingExtraError, StateError, UsageError
 from rowrelay.tasks.plot_files import plot_formats_said
 from rowrelay.tasks.records import (
+    NOT_COMPLETED,
     RETRY_BY_DEFAULT,
     rows,
     usd,
@@ -205,7 +206,12 @@ def cancel(state: StateArg = None) -> None:
 def retry(
     state: StateArg = None,
     status: Annotated[
-        str, typer.Option("--status", help="Statuses to make eligible again.")
+        str,
+        typer.Option(
+            "--status",
+            help=f"Statuses to make eligible again, comma-separated, any of {', '.join(NOT_COMPLETED)} "
+            "(cancelled rows, stopped on request, only when named).",
+        ),
     ] = _RETRY_DEFAULT,
 ) -> None:
     """Make rows with these statuses eligible again (they go back to pending; completed never do)."""

@@ -37,9 +37,11 @@ def retry(state: str | Path, status: str | Iterable[str] = RETRY_BY_DEFAULT) -> 
 
 def retried_statuses(status: str | Iterable[str], directory: Path) -> list[RowStatus]:
     """The statuses `status` names (`failed,incomplete` or a list), in the table's order; a `UsageError`
-    for one that cannot be retried (`directory`: the batch, for the way out it names)."""
+    for one that cannot be retried, or for none named (`directory`: the batch, for the way out it names)."""
     wanted = [s.strip() for s in status.split(",")] if isinstance(status, str) else [str(s) for s in status]
     wanted = [s for s in wanted if s]
+    if not wanted:  # `--status ''` said "no row is : nothing to make eligible again" and exited 0
+        raise UsageError(f"--status names no status: give one or more of {', '.join(NOT_COMPLETED)}")
     refused = [s for s in wanted if s not in NOT_COMPLETED]
     if refused:
         why = ""
