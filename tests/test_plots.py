@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.plot_files import PLOT_SUFFIXES
 from rowrelay.tasks.plots import latencies, latency_ax, status_ax, timeline_ax, write_overview
 from rowrelay.tasks.state import load
+from tests.support.cli import ROOT
 from tests.support.runs import run_batch
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -198,3 +201,24 @@ def test_the_plot_is_written_in_the_format_its_suffix_names_as_the_help_says(
         result = _status_with_plot(state_dir, tmp_path / name)
         assert result.exit_code == 0, result.stderr
         assert (tmp_path / name).read_bytes().startswith(starts), name
+
+
+_WITHOUT_MATPLOTLIB = """
+import sys
+sys.modules["matplotlib"] = None  # as where the plots extra is not installed: its import fails
+sys.argv[0] = "rowrelay"
+from rowrelay.flows.cli import app
+app()
+"""
+
+
+def test_status_without_the_plots_extra_says_so_before_printing_the_status(
+    state_dir: Path, tmp_path: Path
+) -> None:
+    """It printed the status, then a traceback ending in the MissingExtraError's message (exit 1)."""
+    plot = tmp_path / "o.png"
+    command = [sys.executable, "-P", "-c", _WITHOUT_MATPLOTLIB, "status", str(state_dir), "--plot", str(plot)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout) == (2, ""), done.stderr
+    assert done.stderr == "error: plots need rowrelay's optional extra: pip install 'rowrelay[plots]'\n"
+    assert not plot.exists()
