@@ -101,16 +101,21 @@ async def process(
                     "--limit %d: %s to send left for a later run (the same command without --limit)",
                     request.limit, rows(sum(held.values())),
                 )  # fmt: skip
-            shards = len(batch.shards)
+            # On a cluster the planned shards are cut again for its threads: say the shards that run.
+            shards = (
+                batch.shards
+                if runner is None or not batch.shards
+                else spread(batch.shards, threads_of(runner))
+            )
             log.info(
                 "batch %s: %s, %s done, %s holding a token (resumed first), %s to send, %d shard%s",
                 table.batch_id, rows(len(table) - sum(left_alone.values())), f"{batch.already_done:,}",
-                f"{batch.resumed:,}", f"{batch.to_send:,}", shards, "" if shards == 1 else "s",
+                f"{batch.resumed:,}", f"{batch.to_send:,}", len(shards), "" if len(shards) == 1 else "s",
             )  # fmt: skip
-            if runner is not None and batch.shards:
+            if runner is not None and shards:
                 schema = None if output_schema is None else output_schema.parts()
                 jobs = shard_jobs(
-                    spread(batch.shards, threads_of(runner)), targets, table.directory, prepared.prompt,
+                    shards, targets, table.directory, prepared.prompt,
                     instructions=prepared.instructions, agent=request.agent, output_schema=schema,
                     attachments=prepared.attachments,
                 )  # fmt: skip

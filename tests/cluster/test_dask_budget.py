@@ -48,6 +48,8 @@ def test_two_workers_share_one_rate_budget(
         assert "8787" not in done.stderr, done.stderr[-3000:]
         frame = load(tmp_path / "state")
         assert set(frame["writer"]) == {f"shard-{n}" for n in range(4)}  # 2 workers, 2 threads each
+        planned = _said(tmp_path / "state", " to send, ")
+        assert [line.split(", ")[-2:] for line in planned] == [["400 to send", "4 shards"]], planned  # as run
         assert_finished_and_paid_for(tmp_path / "state", emu, rows)
         _assert_every_create_drew_on_the_one_budget(tmp_path / "state", {"default": (emu, RPM)})
 
@@ -83,11 +85,7 @@ def _granted(state: Path) -> dict[str, tuple[int, int]]:
     """Creates the run's shared budget granted, and at what rate a minute, by endpoint: the flow's own
     account of it in its logs."""
 
-    async def read() -> list[str]:
-        run = await flow_run_on(state)
-        return [each.message for each in await logs_of(run.id) if "shared budget" in each.message]
-
-    said = asyncio.run(read())
+    said = _said(state, "shared budget")
     assert len(said) == 1, said
     found = re.findall(r"(\w+) ([\d,]+) creates at ([\d,]+)/min", said[0])
     return {name: (int(count.replace(",", "")), int(rpm.replace(",", ""))) for name, count, rpm in found}
@@ -129,3 +127,13 @@ def test_each_endpoint_keeps_its_own_budget_across_workers(
         _assert_every_create_drew_on_the_one_budget(
             tmp_path / "state", {"east": (east, east_rpm), "west": (west, west_rpm)}
         )
+
+
+def _said(state: Path, words: str) -> list[str]:
+    """The lines of the run's flow logs (in Prefect) that hold `words`."""
+
+    async def read() -> list[str]:
+        run = await flow_run_on(state)
+        return [each.message for each in await logs_of(run.id) if words in each.message]
+
+    return asyncio.run(read())
