@@ -32,11 +32,16 @@ def resolve_backend(settings: Settings) -> tuple[Settings, str | None]:
     """Resolve `auto` and start the embedded emulator when needed; returns the settings and base URL."""
     backend = backend_name(settings)
     url = settings.base_url
+    update: dict[str, object] = {"backend": backend}
     if needs_embedded_emulator(settings):
         url, started = ensure_emulator(settings.home, settings.emulator_args)
         verb = "started" if started else "reusing"
-        log.warning("no API key or base URL configured: %s the embedded emulator at %s", verb, url)
-    return settings.model_copy(update={"backend": backend}), url
+        why = "backend emulator" if settings.backend == "emulator" else "no API key or base URL configured"
+        log.warning("%s the embedded emulator at %s (%s)", verb, url, why)
+        # It checks no key: one set for a real server (OPENAI_API_KEY beside --backend emulator) stays
+        # out of its requests, and the client sends the emulator's own (`client.EMULATOR_KEY`).
+        update["api_key"] = None
+    return settings.model_copy(update=update), url
 
 
 def embedded_kept_up(settings: Settings, url: str | None) -> contextlib.AbstractContextManager[None]:

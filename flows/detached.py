@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import warnings
 import zlib
@@ -89,13 +90,26 @@ NOT_PASSED = ("ROWRELAY_", "OPENAI_", "AZURE_OPENAI_", "PREFECT_API_URL", "PREFE
 settings and Prefect API."""
 
 
+SAFE_PATH = {"PYTHONSAFEPATH": "1"}
+"""`-P` for every Python process a started one starts in turn (the Prefect server's uvicorn, say)."""
+
+
+def python(*args: str) -> list[str]:
+    """A command running this interpreter on `args` with `-P`: a process rowrelay starts imports its
+    modules from the installation, never from the working directory, where a user's `uvicorn.py` or
+    `typer.py` would shadow them (the process failed to start, or ran the user's file)."""
+    return [sys.executable, "-P", *args]
+
+
 def passed_on(environ: Mapping[str, str]) -> dict[str, str]:
     """`environ` without what a long-lived process must not hold: `NOT_PASSED`, and the variables this
-    process read a key from by name (an endpoints file's `api_key_env`: tasks/key_variables.py)."""
+    process read a key from by name (an endpoints file's `api_key_env`: tasks/key_variables.py); with
+    `SAFE_PATH`, so that what it starts is not shadowed either."""
     keys = key_variables()
-    return {
+    kept = {
         name: value for name, value in environ.items() if not name.startswith(NOT_PASSED) and name not in keys
     }
+    return {**kept, **SAFE_PATH}
 
 
 def spawn(

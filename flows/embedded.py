@@ -20,10 +20,10 @@ import contextlib
 import functools
 import hashlib
 import json
+import os
 import select
 import shlex
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -169,9 +169,11 @@ def _clear(path: Path, args: str) -> None:
 def _start(home: Path, args: str, port: int = 0) -> dict[str, Any]:
     """Start an emulator (on `port`, or a free one) and record it; returns its record."""
     log = (home / "emulator.log").open("ab")
-    command = [sys.executable, "-P", "-m", "rowrelay.tasks.emulator", "--port", str(port), *shlex.split(args)]
+    command = detached.python("-m", "rowrelay.tasks.emulator", "--port", str(port), *shlex.split(args))
+    # Long-lived, as the Prefect server: no key of this run's (`passed_on`); its home, to be found by.
+    env = {**detached.passed_on(os.environ), "ROWRELAY_HOME": str(home)}
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+        command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, env=env
     )
     log.close()
     url = _read_url(process)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -167,7 +166,7 @@ class PrefectTracking:
         log = self.home / _LOG
         if port is None or not detached.port_free(port):
             port = detached.service_port(str(self.home))
-        command = [sys.executable, "-m", "prefect", "server", "start", *_ADDRESS, str(port)]
+        command = detached.python("-m", "prefect", "server", "start", *_ADDRESS, str(port))
         # Not rowrelay's settings nor any API key: a long-lived process has no use for them.
         env = detached.passed_on(os.environ)
         env.update(PREFECT_HOME=str(data), PREFECT_SERVER_ANALYTICS_ENABLED="false")

@@ -22,11 +22,12 @@ import contextlib
 import os
 import sqlite3
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
+
+from rowrelay.flows import detached
 
 SCHEMA = Path(__file__).with_name("prefect_schema.sql")
 DATABASE = "prefect.db"
@@ -71,13 +72,13 @@ def migrated_database(*, blocks: bool = False) -> Iterator[Path]:
     """A new database migrated by the installed Prefect (and holding the block types its server registers,
     if `blocks`), in a temporary folder removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="rowrelay-prefect-seed-") as home:
-        env = {**os.environ, "PREFECT_HOME": home}
+        env = {**os.environ, **detached.SAFE_PATH, "PREFECT_HOME": home}
         for name in ("PREFECT_API_DATABASE_CONNECTION_URL", "PREFECT_SERVER_DATABASE_CONNECTION_URL"):
             env.pop(name, None)
-        command = [sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"]
+        command = detached.python("-m", "prefect", "server", "database", "upgrade", "-y")
         subprocess.run(command, env=env, check=True, capture_output=True, timeout=600)
         if blocks:
-            register = [sys.executable, "-c", _REGISTER_BLOCKS]
+            register = detached.python("-c", _REGISTER_BLOCKS)
             subprocess.run(register, env=env, check=True, capture_output=True, timeout=600)
         yield Path(home) / DATABASE
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import atexit
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -50,7 +49,7 @@ class RunServer:
     def _spawn(self) -> None:
         port = detached.free_port()
         address = ["--host", "127.0.0.1", "--port", str(port)]
-        command = [sys.executable, "-m", "prefect", "server", "start", *address]
+        command = detached.python("-m", "prefect", "server", "start", *address)
         env = detached.passed_on(os.environ)
         env.update(PREFECT_UI_ENABLED="false", PREFECT_SERVER_ANALYTICS_ENABLED="false")
         with self._log.open("ab") as sink:

@@ -290,7 +290,7 @@ def start_runner(environ: Mapping[str, str], print_: str) -> None:
             if held is not None and held.get("fingerprint") == print_:
                 return
             detached.stop(pid, MARKER)
-        command = [sys.executable, "-P", "-m", MARKER, str(home), print_]
+        command = detached.python("-m", MARKER, str(home), print_)
         # No keys nor settings of rowrelay's: each command brings its own environment.
         env = detached.passed_on(environ)
         process = detached.spawn(command, log, env, cwd=home)

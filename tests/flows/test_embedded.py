@@ -14,10 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from typer.testing import CliRunner
 
 from rowrelay.flows import detached
+from rowrelay.flows.backends import resolve_backend
 from rowrelay.flows.cli import app
 from rowrelay.flows.embedded import (
     MARKER,
@@ -28,6 +30,8 @@ from rowrelay.flows.embedded import (
     stop_emulator,
 )
 from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.settings import Settings
+from tests.support.key_echo import SECRET
 
 
 @pytest.fixture
@@ -143,3 +147,32 @@ def test_a_process_that_leaves_services_running_ends_without_a_warning_about_the
     assert ended.returncode == 0, ended.stderr
     assert emulator_record(home) is not None  # the emulator still runs: it is left, by design
     assert ended.stderr == ""
+
+
+@pytest.mark.timeout(60)
+def test_chosen_beside_a_key_the_emulator_gets_its_own_key_and_holds_none_of_the_runs(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--backend emulator` with OPENAI_API_KEY set (for other runs): the key is not sent to the embedded
+    emulator, nor left in the environment of that long-lived process, which is started with `-P`, its
+    own modules never shadowed by the working directory's."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "uvicorn.py").write_text("raise SystemExit('imported from the working directory')\n")
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    resolved, url = resolve_backend(Settings(backend="emulator", api_key=SECRET, home=home))
+    assert resolved.api_key is None, "the client sends the emulator's own key (client.EMULATOR_KEY)"
+    assert url is not None
+    assert httpx.get(f"{url}/models", timeout=5).status_code == 200
+    record = emulator_record(home)
+    assert record is not None
+    environ = psutil.Process(record["pid"]).environ()
+    assert "OPENAI_API_KEY" not in environ
+    assert SECRET not in environ.values()
+    assert environ["ROWRELAY_HOME"] == str(home)  # what finds it (tests/support/local_prefect.servers_of)
+    assert environ["PYTHONSAFEPATH"] == "1"  # and -P for what it starts in turn
+    # Given a URL, the emulator is the user's own, which may check the key it was given: it is sent.
+    own, _ = resolve_backend(Settings(backend="emulator", api_key=SECRET, base_url=url, home=home))
+    assert own.api_key is not None
+    assert own.api_key.get_secret_value() == SECRET

@@ -179,11 +179,11 @@ with tracking.applied(lambda line: print(line, file=sys.stderr)):
 """
 
 
-def _begin(home: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+def _begin(home: Path, env: dict[str, str], cwd: Path = ROOT) -> subprocess.Popen[str]:
     """A process that starts or reuses the local server under `home`, as `rowrelay run` does first."""
     command = [sys.executable, "-P", "-c", _BEGIN, str(home)]
     return subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
 
@@ -209,7 +209,11 @@ def test_runs_starting_at_once_start_one_server_and_stale_records_are_replaced(
     tmp_path: Path, home: Path
 ) -> None:
     env = environment(home, tmp_path / "client-prefect", OPENAI_API_KEY="sk-not-for-the-server")
-    both = [_begin(home, env), _begin(home, env)]
+    # Started where a module of the user's has the name of one the server imports: the server's is.
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "uvicorn.py").write_text("raise SystemExit('imported from the working directory')\n")
+    both = [_begin(home, env, work), _begin(home, env, work)]
     (one, said_one), (two, said_two) = (_finish(process) for process in both)
     assert one == two
     assert (_STARTED in said_one) != (_STARTED in said_two)  # one started it, the other waited and reused it
