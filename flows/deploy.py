@@ -14,24 +14,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from pydantic import ValidationError
-
 from rowrelay.flows.scheduled import scheduled_batch
-
-
-def cron_problem(cron: str) -> str | None:
-    """Why Prefect would refuse `cron` as a schedule, in its words, or None. Served, a bad one was a
-    traceback once the Prefect server had started."""
-    from prefect.client.schemas.schedules import CronSchedule
-
-    try:
-        CronSchedule(cron=cron)
-    except ValidationError as exc:
-        said = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
-        return (
-            f"{said}; five fields, minute hour day-of-month month day-of-week, e.g. '0 2 * * *' (02:00 daily)"
-        )
-    return None
 
 
 def serve_deployment(*, name: str, cron: str, parameters: dict[str, Any], tags: list[str]) -> None:

@@ -11,6 +11,7 @@ import typer
 from rowrelay.flows import run_options as options
 from rowrelay.flows.cli_errors import fail, state_problem
 from rowrelay.flows.cli_options import DEPLOY_LIMIT, Opt, err, request_of
+from rowrelay.flows.deploy_checks import FIVE_FIELDS, cron_problem, name_problem
 from rowrelay.tasks.errors import StateError, UsageError
 
 if TYPE_CHECKING:
@@ -23,8 +24,10 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 @app.command()
 def deploy(
     input: Annotated[Path, typer.Argument(help="Input file the scheduled job reads each time.")],
-    cron: Annotated[str, Opt(help="Cron schedule, e.g. '0 2 * * *' (nightly at 02:00).")],
-    name: Annotated[str, Opt(help="Deployment name.")] = "rowrelay-nightly",
+    cron: Annotated[str, Opt(help=f"Cron schedule: {FIVE_FIELDS}.")],
+    name: Annotated[
+        str, Opt(help="Deployment name, and the default state directory's (no / % & < >).")
+    ] = "rowrelay-nightly",
     template: Annotated[str | None, Opt(help="Prompt template.")] = None,
     prompt_column: Annotated[str | None, Opt(help="Prompt column.")] = None,
     id_column: Annotated[str | None, Opt(help="Id column.")] = None,
@@ -65,9 +68,14 @@ def deploy(
     limit: Annotated[int | None, Opt(help=DEPLOY_LIMIT)] = None,
 ) -> None:
     """Serve the batch flow as a Prefect deployment on a cron schedule (runs until stopped)."""
+    if (problem := name_problem(name)) is not None:
+        fail(f"--name: {problem}")
+    if (problem := cron_problem(cron)) is not None:
+        fail(f"--cron: {problem}")
     # Paths resolved: each scheduled run starts in a directory of Prefect's choosing.
     request = request_of(
         input.resolve(), template=template, prompt_column=prompt_column, id_column=id_column,
+        state=None if state is None else state.resolve(),
         image_column=image_column, image_detail=image_detail, file_column=file_column,
         instructions=instructions, model=model, output=None if output is None else output.resolve(),
         mode=mode, rpm=rpm, tpm=tpm, poll_rpm=poll_rpm, max_in_flight=max_in_flight,
@@ -84,13 +92,11 @@ def deploy(
         dask_workers=dask_workers, limit=limit, give_up_after=give_up_after,
     )  # fmt: skip
     # An explicit state directory, so every scheduled run (and a cancellation hook run by Prefect's
-    # runner process) finds the same batch.
-    state = (state or request.settings.state_dir / name).resolve()
-    from rowrelay.flows.deploy import cron_problem, serve_deployment
-
-    if (problem := cron_problem(cron)) is not None:
-        fail(f"--cron: {problem}")
+    # runner process) finds the same batch. Given, it is the request's, so a refusal of it names --state
+    # as the user's choice (it called a given one "the default").
+    state = request.state or (request.settings.state_dir / name).resolve()
     _check_deployment(request, state)
+    from rowrelay.flows.deploy import serve_deployment
     from rowrelay.flows.local_prefect import PrefectTracking
     from rowrelay.flows.run_labels import tags_of
     from rowrelay.flows.serving import served_twice, serving

@@ -111,22 +111,35 @@ def test_a_bad_run_option_is_refused_before_anything_is_served(
 @pytest.mark.parametrize(
     ("cron", "said"),
     [
-        ("every day", 'Invalid cron string: "every day"'),
-        ("0 2 * *", 'Invalid cron string: "0 2 * *"'),
+        ("every day", '"every day" has 2 fields'),
+        ("0 2 * *", '"0 2 * *" has 4 fields'),
         ("61 2 * * *", 'Invalid cron string: "61 2 * * *"'),
+        ("@reboot", 'Invalid cron string: "@reboot"'),
     ],
 )
 def test_a_cron_prefect_cannot_schedule_is_refused_in_one_line_before_anything_is_served(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cron: str, said: str
 ) -> None:
-    """It was a traceback (exit 1) from Prefect once its server had started."""
+    """It was a traceback (exit 1) from Prefect once its server had started. (More than five fields:
+    test_deploy_refusals.py.)"""
     code, output, served = _deploy(tmp_path, monkeypatch, cron=cron)
     assert (code, served) == (2, [])
     assert output == (
         f"error: --cron: {said}; five fields, minute hour day-of-month month day-of-week, e.g. '0 2 * * *' "
-        "(02:00 daily)\n"
+        "(02:00 daily), or one of @hourly, @daily, @weekly, @monthly, @yearly\n"
     )
     assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize("cron", ["@daily", "@hourly", "0 2 L * *", "0 2 * * mon-fri"])
+def test_a_nickname_or_a_five_field_extension_prefect_schedules_is_served_as_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cron: str
+) -> None:
+    """Only the field count is rowrelay's own check: `@daily` is '0 0 * * *' to cron and to Prefect alike,
+    and what five fields may hold (L, names, ranges) is Prefect's to say."""
+    code, said, served = _deploy(tmp_path, monkeypatch, cron=cron)
+    assert code == 0, said
+    assert [entry["cron"] for entry in served] == [cron]
 
 
 def test_a_redeployment_asking_another_model_of_a_batch_with_rows_left_is_refused_before_serving(
