@@ -28,13 +28,13 @@ def deploy(
     name: Annotated[
         str, Opt(help="Deployment name, and the default state directory's (no / % & < >).")
     ] = "rowrelay-nightly",
-    template: Annotated[str | None, Opt(help="Prompt template.")] = None,
-    prompt_column: Annotated[str | None, Opt(help="Prompt column.")] = None,
-    id_column: Annotated[str | None, Opt(help="Id column.")] = None,
+    template: options.Template = None,
+    prompt_column: options.PromptColumn = None,
+    id_column: options.IdColumn = None,
     state: Annotated[
         Path | None, Opt(help="State directory reused by every scheduled run (default: <state dir>/NAME).")
     ] = None,
-    output: Annotated[Path | None, Opt(help="Output file.")] = None,
+    output: options.Output = None,
     instructions: options.Instructions = None,
     image_column: options.ImageColumn = None,
     image_detail: options.ImageDetail = None,

@@ -33,21 +33,17 @@ def run(
             ".ndjson .json): one request per row."
         ),
     ],
-    template: Annotated[
-        str | None, Opt(help="Prompt template over the columns, e.g. 'Triage: {body}'.")
-    ] = None,
-    prompt_column: Annotated[str | None, Opt(help="Column holding each row's whole prompt.")] = None,
+    template: options.Template = None,
+    prompt_column: options.PromptColumn = None,
     instructions: options.Instructions = None,
     image_column: options.ImageColumn = None,
     image_detail: options.ImageDetail = None,
     logprobs: options.Logprobs = None,
     file_column: options.FileColumn = None,
     model: options.Model = None,
-    id_column: Annotated[str | None, Opt(help="Column of unique row ids (else a hash of each row).")] = None,
+    id_column: options.IdColumn = None,
     state: Annotated[Path | None, Opt(help="Batch state directory; the same one resumes.")] = None,
-    output: Annotated[
-        Path | None, Opt(help="Output file (.parquet/.pq, .csv, .tsv or .jsonl/.ndjson).")
-    ] = None,
+    output: options.Output = None,
     mode: options.Mode = None,
     rpm: options.Rpm = None,
     tpm: options.Tpm = None,

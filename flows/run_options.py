@@ -12,6 +12,10 @@ from typing import Annotated
 
 from rowrelay.flows.cli_options import DASK, DASK_WORKERS, ENDPOINTS, FAIL_WHEN_FAILED, Opt, about
 
+Template = Annotated[str | None, Opt(help="Prompt template over the columns, e.g. 'Triage: {body}'.")]
+PromptColumn = Annotated[str | None, Opt(help="Column holding each row's whole prompt.")]
+IdColumn = Annotated[str | None, Opt(help="Column of unique row ids (else a hash of each row).")]
+Output = Annotated[Path | None, Opt(help="Output file (.parquet/.pq, .csv, .tsv or .jsonl/.ndjson).")]
 Instructions = Annotated[str | None, Opt(help="Instructions (system prompt) sent with every row.")]
 ImageDetail = Annotated[str | None, Opt(help=about("image_detail"))]
 Logprobs = Annotated[int | None, Opt(help=about("logprobs"))]

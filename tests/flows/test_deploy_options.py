@@ -142,6 +142,25 @@ def test_a_nickname_or_a_five_field_extension_prefect_schedules_is_served_as_giv
     assert [entry["cron"] for entry in served] == [cron]
 
 
+def test_each_option_deploy_shares_with_run_is_explained_as_runs_is() -> None:
+    """`deploy --help` said only "Prompt template." or "Output file." where `run --help` explains each:
+    both take the help from one declaration (flows/run_options.py)."""
+    import typer.main
+
+    from rowrelay.flows.deploy_command import app as deploy_app
+    from rowrelay.flows.run_command import app as run_app
+
+    def helps(app: typer.Typer) -> dict[str, str | None]:
+        command = typer.main.get_command(app)
+        return {param.name: getattr(param, "help", None) for param in command.params if param.name}
+
+    ran, deployed = helps(run_app), helps(deploy_app)
+    own = {"input", "state", "limit"}  # what a scheduled run reads, keeps and sends differs from a run's
+    shared = sorted(set(ran) & set(deployed) - own)
+    assert {"template", "prompt_column", "id_column", "output", "model", "rpm"} <= set(shared)
+    assert {name: deployed[name] for name in shared} == {name: ran[name] for name in shared}
+
+
 def test_a_redeployment_asking_another_model_of_a_batch_with_rows_left_is_refused_before_serving(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
