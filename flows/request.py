@@ -22,6 +22,7 @@ from rowrelay.tasks.dataset.input_spec import InputSpec
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.hosted_tools import research_problem, tool_list
 from rowrelay.tasks.run.endpoints import Endpoint, EndpointsSource, load_endpoints
+from rowrelay.tasks.setting_problems import said_as
 from rowrelay.tasks.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -118,6 +119,11 @@ class BatchRequest:
         if settings.image_detail is not None and image_column is None:
             raise UsageError("--image-detail: no --image-column is given, so no row sends an image")
         schema_source = schema_object if schema_object is not None else settings.output_schema
+        schema_named = (
+            "--schema" if schema_object is not None else said_as("output_schema", given, "--schema")
+        )
+        if settings.prices is not None:  # checked here, where it is known how it was given
+            _check_prices(settings.prices, said_as("prices", given))
         listed = () if endpoints is None else load_endpoints(endpoints, settings)
         source_of_endpoints = _endpoints_source(endpoints)
         return cls(
@@ -128,7 +134,7 @@ class BatchRequest:
             state=None if state is None else Path(state),
             output=None if output is None else Path(output),
             agent=agent,
-            output_schema=None if schema_source is None else _loaded(schema_source),
+            output_schema=None if schema_source is None else _loaded(schema_source, schema_named),
             fail_when_failed=None if threshold is None else str(threshold),
             endpoints=listed,
             endpoints_source=source_of_endpoints,
@@ -230,10 +236,16 @@ def _endpoints_source(source: EndpointsSource | None) -> str | list[dict[str, An
     return [dict(entry) for entry in source]
 
 
-def _loaded(source: SchemaSource) -> OutputSchema:
+def _loaded(source: SchemaSource, named: str) -> OutputSchema:
     from rowrelay.tasks.llm.structured import load_output_schema  # the SDK and jsonschema: only when asked
 
-    return load_output_schema(source)
+    return load_output_schema(source, named=named)
+
+
+def _check_prices(path: Path, named: str) -> None:
+    from rowrelay.tasks.llm.prices import load_prices  # only for a run given a price file
+
+    load_prices(path, named=named)
 
 
 def _not_run_parameters(names: list[str]) -> str:

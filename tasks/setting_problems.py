@@ -20,7 +20,7 @@ from pydantic_core import ErrorDetails
 
 from rowrelay.tasks.urls import CREDENTIALS_IN_URL
 
-__all__ = ["first_problem"]
+__all__ = ["first_problem", "said_as"]
 
 
 def first_problem(
@@ -34,16 +34,23 @@ def first_problem(
     problems = sorted(exc.errors(), key=lambda problem: _field(problem) not in given)
     problem = problems[0]
     name = _field(problem)
-    if name in given:
-        where = f"--{name.replace('_', '-')}"
-    elif name.isupper():  # read through an alias: the variable that was set (`OPENAI_BASE_URL`)
+    if name.isupper() and name not in given:  # read through an alias: the variable that was set
         where = next((alias for alias in _aliases_of(name, fields) if alias in environ), name)
     else:
-        where = f"ROWRELAY_{name.upper()}"
+        where = said_as(name, given)
     secret = _is_secret(fields.get(name)) or problem["type"] == CREDENTIALS_IN_URL
     # A validator's own words say what was wrong; the value may be a whole JSON document (tools).
     value = "" if secret or problem["type"] == "value_error" else f" (got {problem.get('input')!r})"
     return f"{where}: {_said(problem)}{value}"
+
+
+def said_as(name: str, given: Mapping[str, object], option: str | None = None) -> str:
+    """How the setting `name` was given, as a problem with it names it: its option when given explicitly
+    (`--rpm`; `option` where the option's name is not the setting's: `--schema` for `output_schema`),
+    else its environment variable (`ROWRELAY_RPM`)."""
+    if name in given:
+        return option or f"--{name.replace('_', '-')}"
+    return f"ROWRELAY_{name.upper()}"
 
 
 def _is_secret(field: FieldInfo | None) -> bool:

@@ -110,24 +110,24 @@ def provider_of(backend: str) -> Provider:
     return "azure" if backend == "azure" else "openai"
 
 
-def load_prices(path: Path | None) -> PriceTable:
+def load_prices(path: Path | None, *, named: str = "--prices") -> PriceTable:
     """rowrelay's table, with the entries of the price file at `path` (if any) over it.
 
     A file that cannot be read, is not JSON, or does not have the table's shape is a `UsageError` in one
-    line naming it."""
+    line naming it, and the setting as it was given (`named`: `--prices`, or `ROWRELAY_PRICES`)."""
     shipped = _shipped()
     if path is None:
         return PriceTable(_index(shipped), f"rowrelay's price table of {shipped.date}", shipped.tool_calls)
     try:
         given = PriceFile.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
     except OSError as exc:
-        raise UsageError(f"--prices {path}: cannot read it ({exc.strerror or exc})") from exc
+        raise UsageError(f"{named} {path}: cannot read it ({exc.strerror or exc})") from exc
     except json.JSONDecodeError as exc:
-        raise UsageError(f"--prices {path}: not JSON ({exc.msg}, line {exc.lineno})") from exc
+        raise UsageError(f"{named} {path}: not JSON ({exc.msg}, line {exc.lineno})") from exc
     except ValidationError as exc:
         problem = exc.errors()[0]
         where = ".".join(str(part) for part in problem["loc"]) or "the file"
-        raise UsageError(f"--prices {path}: {where}: {_said(problem)}") from exc
+        raise UsageError(f"{named} {path}: {where}: {_said(problem)}") from exc
     merged = {**_index(shipped), **_index(given)}
     origin = f"rowrelay's price table of {shipped.date}, with {path} over it"
     return PriceTable(merged, origin, {**shipped.tool_calls, **given.tool_calls})

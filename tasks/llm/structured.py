@@ -97,8 +97,22 @@ class OutputSchema:
         return True
 
 
-def load_output_schema(source: SchemaSource) -> OutputSchema:
-    """The schema `source` names, checked; a `UsageError` in one line when it is not usable."""
+def load_output_schema(source: SchemaSource, *, named: str = "--schema") -> OutputSchema:
+    """The schema `source` names, checked; a `UsageError` in one line when it is not usable, naming the
+    setting as it was given (`named`: `--schema`, or `ROWRELAY_OUTPUT_SCHEMA` from the environment)."""
+    try:
+        return _loaded(source)
+    except _NotUsable as exc:
+        raise UsageError(f"{named} {exc.source!r}: {exc.problem}") from exc.__cause__
+
+
+class _NotUsable(Exception):
+    def __init__(self, source: str, problem: str) -> None:
+        super().__init__(problem)
+        self.source, self.problem = source, problem
+
+
+def _loaded(source: SchemaSource) -> OutputSchema:
     if isinstance(source, type):
         return _of_model(source, source.__name__, f"{source.__module__}:{source.__qualname__}")
     if isinstance(source, Mapping):
@@ -108,17 +122,15 @@ def load_output_schema(source: SchemaSource) -> OutputSchema:
         return _of_file(path, source)
     module_name, _, attribute = source.partition(":")
     if not module_name or not attribute.isidentifier():
-        raise UsageError(
-            f"--schema {source!r}: expected a .json file or module:Model, e.g. mypkg.models:Triage"
-        )
+        raise _NotUsable(source, "expected a .json file or module:Model, e.g. mypkg.models:Triage")
     try:
         module = import_user_module(module_name)
     except Exception as exc:  # whatever the user's module raises on import
-        raise UsageError(f"--schema {source!r}: cannot import {module_name!r}: {exc}") from exc
+        raise _NotUsable(source, f"cannot import {module_name!r}: {exc}") from exc
     model = getattr(module, attribute, None)
     if not (isinstance(model, type) and issubclass(model, pydantic.BaseModel)):
         found = "nothing by that name" if model is None else f"{type(model).__name__} {attribute}"
-        raise UsageError(f"--schema {source!r}: {attribute!r} is not a Pydantic model (found {found})")
+        raise _NotUsable(source, f"{attribute!r} is not a Pydantic model (found {found})")
     return _of_model(model, attribute, source)
 
 
@@ -126,18 +138,17 @@ def _of_file(path: Path, source: str) -> OutputSchema:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise UsageError(
-            f"--schema {source!r}: cannot read it ({exc.strerror or exc}); expected a JSON Schema file "
-            "(.json) or a Pydantic model (module:Model)"
+        raise _NotUsable(
+            source,
+            f"cannot read it ({exc.strerror or exc}); expected a JSON Schema file "
+            "(.json) or a Pydantic model (module:Model)",
         ) from exc
     try:
         schema = json.loads(text)
     except ValueError as exc:
-        raise UsageError(f"--schema {source!r}: not JSON ({exc})") from exc
+        raise _NotUsable(source, f"not JSON ({exc})") from exc
     if not isinstance(schema, dict):
-        raise UsageError(
-            f"--schema {source!r}: not a JSON Schema (a JSON object), found {type(schema).__name__}"
-        )
+        raise _NotUsable(source, f"not a JSON Schema (a JSON object), found {type(schema).__name__}")
     return _checked(schema, source, path.stem)
 
 
@@ -145,7 +156,7 @@ def _of_model(model: type[pydantic.BaseModel], name: str, source: str) -> Output
     try:
         schema = to_strict_json_schema(model)
     except Exception as exc:  # a model pydantic cannot describe in JSON Schema
-        raise UsageError(f"--schema {source!r}: no JSON Schema for this model ({exc})") from exc
+        raise _NotUsable(source, f"no JSON Schema for this model ({exc})") from exc
     return _checked(schema, source, name)
 
 
@@ -156,10 +167,10 @@ def _checked(schema: dict[str, Any], source: str, fallback_name: str) -> OutputS
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         where = "/".join(str(part) for part in exc.absolute_path) or "the root"
-        raise UsageError(f"--schema {source!r}: not a valid JSON Schema (at {where}: {exc.message})") from exc
+        raise _NotUsable(source, f"not a valid JSON Schema (at {where}: {exc.message})") from exc
     problem = strict_problem(schema)
     if problem is not None:
-        raise UsageError(f"--schema {source!r}: strict structured outputs do not take this schema: {problem}")
+        raise _NotUsable(source, f"strict structured outputs do not take this schema: {problem}")
     title = schema.get("title")
     name = (
         _NAME_PART.sub("_", title if isinstance(title, str) and title else fallback_name)[:64] or "response"

@@ -253,6 +253,8 @@ def test_a_price_file_that_is_not_one_is_refused(case: Case) -> None:
     assert case.refuse("--prices", str(prices)) == f"error: --prices {prices}: {problem}"
     missing = case.tmp / "nope.json"
     assert case.refuse("--prices", str(missing)).startswith(f"error: --prices {missing}: cannot read it")
+    from_env = case.refuse(env={"ROWRELAY_PRICES": str(missing)})  # named as it was given
+    assert from_env.startswith(f"error: ROWRELAY_PRICES {missing}: cannot read it")
     assert not case.state.exists()
 
 
@@ -520,6 +522,8 @@ def test_a_schema_file_that_strict_outputs_cannot_take_is_refused(
     if content is not None:
         path.write_text(content)
     assert case.refuse("--schema", str(path)).startswith(f"error: --schema {str(path)!r}: {problem}")
+    from_env = case.refuse(env={"ROWRELAY_OUTPUT_SCHEMA": str(path)})  # named as it was given
+    assert from_env.startswith(f"error: ROWRELAY_OUTPUT_SCHEMA {str(path)!r}: {problem}")
     assert not case.state.exists()
 
 
