@@ -99,6 +99,8 @@ def deploy(
     from rowrelay.flows.deploy import serve_deployment
     from rowrelay.flows.local_prefect import PrefectTracking
     from rowrelay.flows.run_labels import tags_of
+    from rowrelay.flows.schedule_change import drop_runs_of_a_changed_schedule
+    from rowrelay.flows.scheduled import scheduled_batch
     from rowrelay.flows.serving import served_twice, serving
 
     # With no API configured, the local Prefect server `run` uses (started once, reused): Prefect's
@@ -108,6 +110,8 @@ def deploy(
         with tracking.applied(err.out), serving(request.settings.home.expanduser(), name) as other:
             if other is not None:
                 err.out(served_twice(name, other))
+            if (dropped := drop_runs_of_a_changed_schedule(scheduled_batch.name, name, cron)) is not None:
+                err.out(dropped)
             serve_deployment(
                 name=name, cron=cron, parameters={**request.parameters(), "state": str(state)},
                 tags=tags_of(state.name, request),

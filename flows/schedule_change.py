@@ -1,0 +1,91 @@
+"""A deployment served again on another cron: the runs its old schedule planned, not yet started, are
+dropped before the new schedule is served.
+
+Prefect's scheduler plans a deployment's runs while nothing serves it (`pause_on_shutdown=False` keeps
+the schedule active across a restart), and those past due stay `Scheduled` (shown `Late`). Serving the
+deployment again replaces its schedule, but Prefect 3.8.8 then deletes only the runs planned for the
+future (`models.deployments.create_deployment` calls `_delete_scheduled_runs(future_only=True)`): the
+late runs of the old schedule stayed, and the new process's runner started them at once, one after
+another, each a batch run sending rows. A user who stopped a deployment firing every few seconds and
+served it again with '0 2 * * *' had about 200 such runs queued, and saw three run straight away.
+
+Deleting the old schedule through Prefect's API drops them on the server, in one statement: the
+deployment's auto-scheduled runs still `Scheduled` that never ran (`run_count == 0`). A run already
+started, one waiting for a retry and one asked for by hand (`run_deployment`, the UI's "Quick run") stay.
+The same cron served again keeps its late runs: those are the runs a restarted server catches up on, one
+at a time (README, Scheduled jobs).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.objects import DeploymentSchedule
+
+
+def drop_runs_of_a_changed_schedule(flow_name: str, name: str, cron: str) -> str | None:
+    """Before deployment `name` of `flow_name` is served on `cron`: if Prefect holds it on another
+    schedule, delete that schedule, and with it the runs it planned that have not started. Returns the
+    line saying so, or None (a new deployment, or the same cron)."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            deployment = client.read_deployment_by_name(f"{flow_name}/{name}")
+        except ObjectNotFound:
+            return None
+        old = [schedule for schedule in deployment.schedules if _cron_of(schedule) != _fields(cron)]
+        if not old:
+            return None
+        waiting = _scheduled_runs(client, deployment.id)
+        for schedule in old:
+            client.delete_deployment_schedule(deployment.id, schedule.id)
+        dropped = waiting - _scheduled_runs(client, deployment.id)
+    was = " and ".join(_said(schedule) for schedule in old)
+    return (
+        f"deployment {name!r} was scheduled {was}, now {cron!r}: {dropped} run{'' if dropped == 1 else 's'} "
+        "of the old schedule not yet started dropped (Prefect would have started the late ones at once); "
+        "runs already started are left to finish"
+    )
+
+
+def _fields(cron: str) -> str:
+    """A cron as its fields: '0 2  * * *' is '0 2 * * *'."""
+    return " ".join(cron.split())
+
+
+def _cron_of(schedule: DeploymentSchedule) -> str | None:
+    """The schedule's cron, as its fields; None for an interval or rrule schedule (set in Prefect's UI)."""
+    from prefect.client.schemas.schedules import CronSchedule
+
+    return _fields(schedule.schedule.cron) if isinstance(schedule.schedule, CronSchedule) else None
+
+
+def _said(schedule: DeploymentSchedule) -> str:
+    cron = _cron_of(schedule)
+    return repr(cron) if cron is not None else type(schedule.schedule).__name__
+
+
+def _scheduled_runs(client: SyncPrefectClient, deployment_id: UUID) -> int:
+    """How many of the deployment's runs are `Scheduled` (`Late` among them): what a dropped schedule
+    takes away is the difference."""
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    return client.count_flow_runs(
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+        flow_run_filter=FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
+        ),
+    )

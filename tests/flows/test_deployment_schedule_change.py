@@ -1,0 +1,139 @@
+"""A deployment served again on another cron starts none of the runs its old schedule left queued.
+
+Prefect's scheduler keeps planning a deployment's runs while nothing serves it; those past due stay
+`Scheduled` (`Late`). Serving the deployment again replaced its schedule, but Prefect deletes only the
+runs planned for the future, so the new process's runner started the late runs of the old schedule at
+once: a trial redeployed with a corrected `--cron '0 2 * * *'` and three runs of about 200 queued by a
+too frequent one ran straight away (flows/schedule_change.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+import httpx
+import pytest
+
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from tests.support.deployments import serving, stopped, wait_for_deployment
+from tests.support.tickets import TEMPLATE, write_tickets
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import PrefectClient
+    from prefect.client.schemas.objects import FlowRun
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+EVERY_MINUTE = "* * * * *"
+SERVED_CRON = "0 3 * * *"
+"""The cron tests/support/deployments.serving serves on."""
+
+
+async def test_redeploying_on_another_cron_drops_the_old_schedules_late_runs_and_keeps_started_ones(
+    prefect_env: dict[str, str], prefect_api: str, tmp_path: Path
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import Running, Scheduled
+
+    from rowrelay.flows.scheduled import scheduled_batch
+
+    state, out = tmp_path / "state", tmp_path / "out.parquet"
+    source = write_tickets(tmp_path / "tickets.csv", 3)  # the served process writes the same file again
+    parameters = {"source": str(source), "template": TEMPLATE, "id_column": "ticket_id",
+                  "state": str(state), "output": str(out)}  # fmt: skip
+    # The deployment as a stopped `rowrelay deploy --cron '* * * * *'` left it, its late runs queued:
+    # half an hour of them, planned by the scheduler (auto-scheduled) with nothing serving.
+    old = await scheduled_batch.ato_deployment(name="retimed", cron=EVERY_MINUTE, parameters=parameters)
+    deployment_id = await old.aapply()
+    now = datetime.now(UTC)
+    async with httpx.AsyncClient() as http:
+        planned = await http.post(
+            f"{prefect_api}/deployments/{deployment_id}/schedule",
+            json={"start_time": (now - timedelta(minutes=30)).isoformat(),
+                  "end_time": (now - timedelta(minutes=1)).isoformat(), "max_runs": 100},
+        )  # fmt: skip
+        planned.raise_for_status()
+    async with get_client() as client:
+        late = [run.id for run in await _runs_of(client, deployment_id) if run.auto_scheduled]
+        assert len(late) >= 25, late
+        started, *left = late
+        await client.set_flow_run_state(started, Running(), force=True)  # a run already going: kept
+        asked = await client.create_flow_run_from_deployment(  # asked for by hand, not the schedule's: kept
+            deployment_id, state=Scheduled(scheduled_time=now + timedelta(days=1))
+        )
+    log = tmp_path / "serve-retimed.log"
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"))) as emu:
+        server = serving("retimed", prefect_env, emu.url, tmp_path, rows=3, log=log)
+        try:
+            deadline = time.monotonic() + 120
+            while (await _cron_of(deployment_id)) != SERVED_CRON:  # served: its schedule replaced
+                assert server.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                await asyncio.sleep(0.5)
+            await wait_for_deployment("rowrelay-batch/retimed", log)
+            async with get_client() as client:
+                kept = {run.id: run for run in await _runs_of(client, deployment_id)}
+                assert not set(left) & set(kept), "a late run of the old schedule was left to start"
+                assert kept[started].state_name == "Running"
+                assert kept[asked.id].state_name == "Scheduled"
+                for run_id in left:
+                    with pytest.raises(ObjectNotFound):
+                        await client.read_flow_run(run_id)
+            assert emu.emulator.listing() == []  # no batch run started: nothing sent
+        finally:
+            stopped(server)
+    said = log.read_text()
+    line = next((line for line in said.splitlines() if line.startswith("deployment 'retimed'")), None)
+    assert line is not None, said[-3000:]
+    assert line.startswith(f"deployment 'retimed' was scheduled '{EVERY_MINUTE}', now '{SERVED_CRON}': "), (
+        line
+    )
+    dropped = int(line.split(": ", 1)[1].split(" ", 1)[0])
+    assert dropped >= len(left)  # with what the scheduler planned for the minutes ahead
+    assert line.endswith(
+        " runs of the old schedule not yet started dropped (Prefect would have started the late ones at "
+        "once); runs already started are left to finish"
+    ), line
+
+
+async def test_redeploying_on_the_same_cron_drops_nothing(
+    prefect_env: dict[str, str], prefect_api: str, tmp_path: Path
+) -> None:
+    """The late runs of an unchanged schedule are the nights a restarted server catches up on (one at a
+    time): they stay, and nothing is said."""
+    from prefect.client.orchestration import get_client
+
+    from rowrelay.flows.schedule_change import drop_runs_of_a_changed_schedule
+    from rowrelay.flows.scheduled import scheduled_batch
+
+    same = await scheduled_batch.ato_deployment(name="kept", cron=SERVED_CRON, parameters={})
+    deployment_id = await same.aapply()
+    async with get_client() as client:
+        before = {run.id for run in await _runs_of(client, deployment_id)}
+    drop = drop_runs_of_a_changed_schedule
+    assert await asyncio.to_thread(drop, "rowrelay-batch", "kept", " 0 3  * * * ") is None  # its fields
+    assert await asyncio.to_thread(drop, "rowrelay-batch", "never-served", SERVED_CRON) is None
+    async with get_client() as client:
+        assert {run.id for run in await _runs_of(client, deployment_id)} == before
+    assert await _cron_of(deployment_id) == SERVED_CRON
+
+
+async def _runs_of(client: PrefectClient, deployment_id: UUID) -> list[FlowRun]:
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    only_it = DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+    return list(await client.read_flow_runs(deployment_filter=only_it))
+
+
+async def _cron_of(deployment_id: UUID) -> str | None:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        schedules = (await client.read_deployment(deployment_id)).schedules
+    return " ".join(getattr(s.schedule, "cron", "") for s in schedules) or None
