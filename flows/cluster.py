@@ -60,6 +60,8 @@ class ClusterChoice:
             raise UsageError("--dask, --dask-workers and task_runner= each choose the cluster: give one")
         if workers is not None and workers < 1:
             raise UsageError(f"--dask-workers {workers}: give at least 1 worker")
+        if address is not None and not address.strip():
+            raise UsageError("--dask: names no scheduler; give its address, e.g. tcp://10.0.0.5:8786")
         if address is None and workers is None and task_runner is None:
             return None
         return cls(address, workers, task_runner)

@@ -44,7 +44,10 @@ def emulator(
         int | None, typer.Option(help="Retrieves, stream resumes and cancels per minute.")
     ] = None,
     rate_window: Annotated[
-        float, typer.Option(help="Seconds of traffic a full rate bucket allows at once (60 = a minute's).")
+        float,
+        typer.Option(
+            help="Seconds of traffic a full rate bucket allows at once (60 = a minute's, the most)."
+        ),
     ] = 60.0,
     create_delay: Annotated[
         float, typer.Option(help="Seconds a create takes to answer after its job has started.")
@@ -193,7 +196,9 @@ def emulator(
             cached_share=cached_share,
         )
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+        # The config names the field first (`fail_rate must be ...`): said as the option the user typed.
+        field, _, problem = str(exc).partition(" ")
+        raise typer.BadParameter(problem, param_hint=f"--{field.replace('_', '-')}") from exc
     from rowrelay.tasks.emulator.server import CannotListen, serve  # uvicorn's import: only when serving
 
     try:

@@ -117,6 +117,10 @@ def _loaded(source: SchemaSource) -> OutputSchema:
         return _of_model(source, source.__name__, f"{source.__module__}:{source.__qualname__}")
     if isinstance(source, Mapping):
         return _checked(dict(source), "the output_schema dict", "response")
+    if not source.strip():
+        raise _NotUsable(
+            source, "names no file; give a JSON Schema file (.json) or a Pydantic model (module:Model)"
+        )
     path = Path(source)
     if path.suffix.lower() == ".json" or path.is_file() or ":" not in source:
         return _of_file(path, source)

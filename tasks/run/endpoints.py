@@ -143,8 +143,10 @@ def _is_entries(source: EndpointsSource) -> bool:
 def _read(path: Path, where: str) -> list[Any]:
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{where}: cannot read the file ({type(exc).__name__}: {exc})") from exc
+    except OSError as exc:
+        raise UsageError(f"{where}: cannot read it ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     try:
         if path.suffix.lower() == ".toml":
             data: Any = tomllib.loads(text)

@@ -90,22 +90,26 @@ def test_cli_serves_and_exits_cleanly_on_sigterm_and_sigint() -> None:
     [
         (["--latency", "bogus"], "latency 'bogus'"),
         (["--latency", "uniform:2,1"], "0 <= A <= B"),
-        (["--fail-rate", "2"], "fail_rate must be between 0 and 1"),
-        (["--hang-rate", "2"], "hang_rate must be between 0 and 1"),
-        (["--gateway-error-rate", "-0.5"], "gateway_error_rate must be between 0 and 1"),
-        (["--stream-cut-rate", "1.01"], "stream_cut_rate must be between 0 and 1"),
-        (["--empty-stream-rate", "3"], "empty_stream_rate must be between 0 and 1"),
-        (["--skip-created-rate", "-1"], "skip_created_rate must be between 0 and 1"),
+        (["--fail-rate", "2"], "Invalid value for --fail-rate: must be between 0 and 1"),
+        (["--hang-rate", "2"], "Invalid value for --hang-rate: must be between 0 and 1"),
+        (["--gateway-error-rate", "-0.5"], "Invalid value for --gateway-error-rate: must be between 0 and 1"),
+        (["--stream-cut-rate", "1.01"], "Invalid value for --stream-cut-rate: must be between 0 and 1"),
+        (["--empty-stream-rate", "3"], "Invalid value for --empty-stream-rate: must be between 0 and 1"),
+        (["--skip-created-rate", "-1"], "Invalid value for --skip-created-rate: must be between 0 and 1"),
         (["--hang-rate", "often"], "Invalid value for '--hang-rate'"),
         (["--output-tokens", "x"], "expected A,B"),
         (["--store-policy", "sometimes"], "expected legacy or current"),
         (["--error-shape", "round"], "expected nested or flat"),
-        (["--rpm", "0"], "rpm must be at least 1"),
-        (["--replicas", "0"], "replicas must be at least 1"),
-        (["--cancel-refusal", "500"], "cancel_refusal must be 400 or 405"),
-        (["--down-for", "-1"], "down_for must not be negative"),
+        (["--rpm", "0"], "Invalid value for --rpm: must be at least 1"),
+        (["--replicas", "0"], "Invalid value for --replicas: must be at least 1"),
+        (["--cancel-refusal", "500"], "Invalid value for --cancel-refusal: must be 400 or 405"),
+        (["--down-for", "-1"], "Invalid value for --down-for: must not be negative"),
+        (["--rate-window", "100"], "Invalid value for --rate-window: must be in (0, 60] seconds"),
         (["--background-refusal", "sometimes"], "expected none, param or unnamed"),
-        (["--models", "gpt-4.1-mini,,o3"], "models must name at least one model, none of them blank"),
+        (
+            ["--models", "gpt-4.1-mini,,o3"],
+            "Invalid value for --models: must name at least one model, none of them blank",
+        ),
         (["--port", "http"], "Invalid value for '--port'"),
         (["--port", "99999"], "less than or equal to 65535"),  # these four were tracebacks, exit 1
         (["--log-level", "nope"], "expected one of critical, error, warning, info, debug, trace"),
@@ -158,7 +162,7 @@ def test_network_fault_rates_reach_the_config(monkeypatch: pytest.MonkeyPatch) -
 def test_bad_option_in_a_real_process() -> None:
     done = subprocess.run([*MODULE, "--fail-rate", "2"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    assert "fail_rate must be between 0 and 1" in done.stderr
+    assert "Invalid value for --fail-rate: must be between 0 and 1" in done.stderr
     assert done.stdout == ""
 
 

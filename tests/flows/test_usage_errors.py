@@ -179,6 +179,11 @@ def test_a_run_that_passes_every_check_fails_in_these_processes_where_it_reaches
         ),
         (["--image-detail", "low"], "--image-detail: no --image-column is given, so no row sends an image"),
         (["--logprobs", "21"], "--logprobs: must be at most 20 (got 21)"),
+        (["--dask", " "], "--dask: names no scheduler; give its address, e.g. tcp://10.0.0.5:8786"),
+        (
+            ["--schema", ""],
+            "--schema '': names no file; give a JSON Schema file (.json) or a Pydantic model (module:Model)",
+        ),
         (["--logprobs", "-1"], "--logprobs: must be at least 0 (got -1)"),
         (
             ["--logprobs", "3", "--agent", "tests.llm.agent_factories:make_agent"],

@@ -111,7 +111,7 @@ def test_a_key_written_in_the_file_is_refused_without_repeating_it(tmp_path: Pat
 
 def test_an_unreadable_or_unknown_kind_of_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(
-        UsageError, match=r"^--endpoints .*missing.toml: cannot read the file \(FileNotFoundError"
+        UsageError, match=r"^--endpoints .*missing.toml: cannot read it \(No such file or directory\)$"
     ):
         load_endpoints(tmp_path / "missing.toml", _run_settings())
     other = tmp_path / "endpoints.yaml"
