@@ -1,4 +1,4 @@
-# The README's two commands. Each builds .venv with uv when needed (installing uv with pip if missing).
+# The README's commands (test, bench, demo). Each builds .venv with uv when needed (installing uv with pip if missing).
 SHELL := /bin/bash
 PYTHON ?= python3
 # uv from PATH, else the one pip installs next to $(PYTHON) (run as `python -m uv`).

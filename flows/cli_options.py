@@ -61,7 +61,7 @@ FAIL_WHEN_FAILED = (
 )
 DASK = (
     "Run the shards on the Dask cluster at this scheduler address, under one rate budget "
-    "(needs the dask extra)."
+    "(needs the dask extra; not with --max-cost, which one process keeps)."
 )
 LIMIT = (
     "Send at most N rows in this run, the first in input order: a trial whose results the whole batch "
@@ -71,7 +71,10 @@ DEPLOY_LIMIT = (
     "Each scheduled run sends at most N rows, the next in input order: a large input drips through, "
     "run by run, and no row is ever sent twice."
 )
-DASK_WORKERS = "Run the shards on a local Dask cluster of this many worker processes, under one rate budget."
+DASK_WORKERS = (
+    "Run the shards on a local Dask cluster of this many worker processes, under one rate budget "
+    "(not with --max-cost)."
+)
 
 
 def request_of(input: Path, **options: Any) -> BatchRequest:
