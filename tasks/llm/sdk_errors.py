@@ -140,10 +140,10 @@ EXCERPT = 100
 """Characters of an answer that is not the API's quoted in its error: enough to tell a web server's page."""
 
 
-def excerpt(body: object) -> str:
+def excerpt(body: object, limit: int = EXCERPT) -> str:
     """The start of an answer's body, on one line."""
     flat = " ".join((body if isinstance(body, str) else repr(body)).split())
-    return flat if len(flat) <= EXCERPT else flat[:EXCERPT] + "..."
+    return flat if len(flat) <= limit else flat[:limit] + "..."
 
 
 _CONNECTING = (
@@ -196,9 +196,38 @@ def _answered_by(exc: openai.APIStatusError) -> str:
 
 
 def _message(exc: openai.APIStatusError) -> str:
+    """The server's words: the envelope's `message`, else a web framework's `detail` (FastAPI's string, or
+    its validation errors), else the start of the body. The SDK's own text names only the status
+    (`Error code: 400`) when the body holds no `message`: a row rejected by such a server said nothing of
+    why. The body was masked of keys with the rest of the exception (`translate`)."""
     body = exc.body
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict) and isinstance(inner.get("message"), str):
             return str(inner["message"])
-    return exc.message
+        detail = _detail(body.get("detail"))
+        if detail:
+            return excerpt(detail, WORDS)
+    if body is None or body == "":
+        return exc.message  # nothing to quote: the status alone
+    return excerpt(body, WORDS)
+
+
+WORDS = 300
+"""Characters of a body with no `message` quoted as the server's words: a validation error's list, or
+JSON of another shape, is cut there."""
+
+
+def _detail(detail: object) -> str | None:
+    """A web framework's `detail`: its words (`{"detail": "input too long"}`), or FastAPI's validation
+    errors (`[{"loc": ["body", "input"], "msg": "field required"}]`) as `body.input: field required`."""
+    if isinstance(detail, str):
+        return detail
+    if not isinstance(detail, list):
+        return None
+    said = []
+    for problem in detail:
+        if isinstance(problem, dict) and isinstance(problem.get("msg"), str):
+            where = ".".join(str(part) for part in problem.get("loc") or ())
+            said.append(f"{where}: {problem['msg']}" if where else problem["msg"])
+    return "; ".join(said) or None
