@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx2
 import openai
 
-from rowrelay.tasks.llm.answers import nothing_named, parsed
-from rowrelay.tasks.llm.calls import RequestRejectedError, RowRequest, Snapshot
-from rowrelay.tasks.llm.sdk_errors import translate
-from rowrelay.tasks.llm.snapshots import token_logprobs
+from rowrelay.tasks.llm.answers import nothing_named, parsed, read_page, route, shown
+from rowrelay.tasks.llm.calls import NotTheApiError, RequestRejectedError, RowRequest, Snapshot
+from rowrelay.tasks.llm.chat_answers import FIRST_ANSWERS, FirstAnswers, no_choice, snapshot_of_choice
+from rowrelay.tasks.llm.masking import masked, secrets_in
+from rowrelay.tasks.llm.sdk_errors import content_type, excerpt, translate
+from rowrelay.tasks.llm.unusual_statuses import route_hint
 from rowrelay.tasks.media_refs import ref_kind
+
+EVENT_STREAM = "text/event-stream"
 
 
 class ChatBackend:
@@ -20,6 +25,7 @@ class ChatBackend:
     def __init__(self, name: str, client: openai.AsyncOpenAI) -> None:
         self.name = name
         self._client = client
+        self._first = FirstAnswers()
 
     async def create(self, request: RowRequest) -> Snapshot:
         messages: list[dict[str, Any]] = []
@@ -41,44 +47,52 @@ class ChatBackend:
                 temperature=openai.omit if request.temperature is None else request.temperature,
                 **_logprobs(request),
             )
+            if content_type(raw.headers) == EVENT_STREAM:
+                raise self._streamed(await read_page(raw.http_response))
             completion = await parsed(raw)
         except openai.OpenAIError as exc:
             raise translate(exc, creating=True) from exc
-        if not isinstance(getattr(completion, "choices", None), list) or not completion.choices:
+        return self._answered(completion)
+
+    def _answered(self, completion: object) -> Snapshot:
+        """The row's end as the completion says it; or why no answer of the run's will be one."""
+        choices = getattr(completion, "choices", None)
+        if not isinstance(choices, list):
             # A success with no answer in it is not the API's (a row would fail on it as a crash, its
             # create uncounted): the create may have been passed on, and every row would meet the same.
             raise nothing_named(
                 self._client.base_url, "chat/completions", "choices", completion, self._client.auth_headers
             )
-        choice = completion.choices[0]
-        usage = completion.usage
-        details = usage.completion_tokens_details if usage else None
-        prompt_details = usage.prompt_tokens_details if usage else None
-        # Cut short, as the Responses API's `incomplete`: by the token ceiling, or by the content filter
-        # (read as a completed answer, the filter's partial text went to the output as the answer).
-        cut = choice.finish_reason if choice.finish_reason in _CUT_SHORT else None
-        return Snapshot(
-            response_id=None,
-            status="incomplete" if cut else "completed",
-            output_text=choice.message.content or "",
-            input_tokens=usage.prompt_tokens if usage else None,
-            output_tokens=usage.completion_tokens if usage else None,
-            reasoning_tokens=details.reasoning_tokens if details else None,
-            error_code="incomplete" if cut else None,
-            error_message=f"incomplete: {cut}" if cut else None,
-            model=completion.model,
-            refusal=choice.message.refusal or None,
-            cached_tokens=prompt_details.cached_tokens if prompt_details else None,
-            service_tier=completion.service_tier,
-            logprobs=token_logprobs(choice.logprobs.content) or None if choice.logprobs else None,
+        if not choices:
+            if self._first.none_yet():
+                raise self._never_a_choice(completion)
+            return no_choice(completion)
+        self._first.named_a_choice()
+        return snapshot_of_choice(completion)
+
+    def _never_a_choice(self, completion: object) -> NotTheApiError:
+        """The run's first answers all named no choice: what answers is not the API, or answers no row."""
+        url = route(self._client.base_url, "chat/completions")
+        answer = excerpt(masked(shown(completion), secrets_in(self._client.auth_headers)))
+        return NotTheApiError(
+            f"POST {url} was answered with a success naming no choices ({answer}), as were the run's first "
+            f"{FIRST_ANSWERS} answers, none naming one: not the API's answer, or one that answers no row; "
+            f"{route_hint(url)}"
+        )
+
+    def _streamed(self, answer: httpx2.Response) -> NotTheApiError:
+        """A create that asked for no stream answered with one: every create would be, and each may have
+        started a job. The SDK read the events' text as the answer, and it was said to be no API's."""
+        url = route(self._client.base_url, "chat/completions")
+        events = excerpt(masked(answer.text, secrets_in(self._client.auth_headers)))
+        return NotTheApiError(
+            f"POST {url} was answered with a stream ({EVENT_STREAM}: {events}) though the create asked for "
+            "none: the server (or a proxy in front of it) streams every answer, and rowrelay reads a Chat "
+            "Completions answer whole; have it answer a create without `stream` with one JSON object"
         )
 
     async def aclose(self) -> None:
         await self._client.close()
-
-
-_CUT_SHORT = frozenset({"length", "content_filter"})
-"""The `finish_reason`s of an answer that stopped before the model finished it."""
 
 
 def _logprobs(request: RowRequest) -> dict[str, Any]:
