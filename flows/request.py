@@ -110,7 +110,7 @@ class BatchRequest:
         settings = load_settings(**given)
         if settings.tools is not None:
             given["tools"] = settings.tools  # the tools themselves, never a path read differently later
-        _refuse_unsendable(settings, agent)
+        _refuse_unsendable(settings, agent, given)
         limit = _row_count("--limit", limit)
         threshold = FailThreshold.parse(fail_when_failed)
         if ClusterChoice.of(dask, dask_workers) is not None:
@@ -185,8 +185,16 @@ class BatchRequest:
         return {"source": self.source, **{name: value for name, value in given.items() if value is not None}}
 
 
-def _refuse_unsendable(settings: Settings, agent: str | None) -> None:
+def _refuse_unsendable(settings: Settings, agent: str | None, given: dict[str, Any]) -> None:
     """Options the run's backend has no way to send: refused before anything starts, not dropped."""
+    if settings.mode == "stream" and settings.backend == "chat":
+        # Taken silently, it did nothing: a user who asked for streams (to see answers come, or to outlast
+        # the request timeout) got each answer whole, as in poll mode.
+        raise UsageError(
+            f"{said_as('mode', given)}: Chat Completions has no stream mode: it has no background mode, and "
+            "each row's answer comes whole with its create; leave the mode out, or stream with --backend "
+            "openai or azure"
+        )
     if settings.reasoning_summary is not None and settings.backend == "chat":
         raise UsageError(
             "--reasoning-summary: Chat Completions writes no reasoning summary; ask the Responses API "
