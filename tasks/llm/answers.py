@@ -2,20 +2,22 @@
 proxy's sign-in page), JSON of another kind. The SDK hands a page's text over as a plain call's answer
 and reads it as a stream with no events; the lean transport raises the SDK's
 `APIResponseValidationError` for it (wire.py). Both backends raise that, so that `sdk_errors.translate` makes
-one decision of it."""
+one decision of it. And a stream request answered with the response object (a server that ignores
+`stream`), whatever the content type it is labelled with: both transports read it as the answer."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx2
 import openai
 import orjson
+from openai._streaming import ServerSentEvent, SSEDecoder
 from openai.types.responses import ResponseStreamEvent
 
 from rowrelay.tasks.llm.calls import NotTheApiError
-from rowrelay.tasks.llm.event_stream import EventStream
+from rowrelay.tasks.llm.event_stream import EventStream, starts_as_json
 from rowrelay.tasks.llm.masking import masked, secrets_in
 from rowrelay.tasks.llm.sdk_errors import content_type, excerpt, not_the_api
 
@@ -42,11 +44,6 @@ def nothing_named(
     server's): the keys `sent` carries (the client's `auth_headers`) are masked in it."""
     said = f"with a success naming no {what} ({excerpt(masked(shown(answer), secrets_in(sent)))})"
     return NotTheApiError(not_the_api("POST", route(base_url, path), said))
-
-
-def plain(headers: Mapping[str, str]) -> bool:
-    """A stream request answered with a JSON object, not events."""
-    return content_type(headers) == "application/json"
 
 
 def web_page(headers: Mapping[str, str]) -> bool:
@@ -89,28 +86,112 @@ def shown(answer: object) -> str:
     return str(to_json(indent=None)) if callable(to_json) else repr(answer)
 
 
-async def read_json(answer: httpx2.Response) -> Any:
-    """The SDK transport's whole answer as JSON; a failure reading it as the SDK's own exception."""
-    return orjson.loads((await read_page(answer)).content)
-
-
 async def lean_answer(opened: EventStream) -> tuple[Any, EventStream | None]:
     """A stream request's answer on the lean transport: its events (None, the stream), or the object a
     server that ignores `stream` sends instead (it, None), read whole so the connection goes back to the
     pool. A web page is not the API's: the SDK's exception for it."""
-    if plain(opened.headers):
-        return await opened.json(), None
-    if web_page(opened.headers):
+    headers = opened.headers
+    if web_page(headers):
         raise page_error(await opened.whole())
+    if plain(headers) or (not events(headers) and await opened.opens_as_json()):
+        whole = await opened.whole()
+        return json_object(whole.content, whole), None
     return None, opened
 
 
 async def sdk_answer(
     raw: LegacyAPIResponse[openai.AsyncStream[ResponseStreamEvent]],
 ) -> tuple[Any, openai.AsyncStream[ResponseStreamEvent] | None]:
-    """`lean_answer` on the SDK's own transport."""
-    if plain(raw.headers):
-        return await read_json(raw.http_response), None
+    """`lean_answer` on the SDK's own transport (`events`: told by its first bytes where its content type
+    says neither events nor JSON)."""
+    answer = raw.http_response
     if web_page(raw.headers):
-        raise page_error(await read_page(raw.http_response))
-    return None, raw.parse()
+        raise page_error(await read_page(answer))
+    if plain(raw.headers):
+        return json_object((await read_page(answer)).content, answer), None
+    head, body = b"", None
+    if not events(raw.headers):
+        body = answer.aiter_bytes()
+        head = await _read(answer, _head(body))
+        if starts_as_json(head):
+            return json_object(head + await _read(answer, _joined(body)), answer), None
+    stream = raw.parse()
+    # The one change to the SDK's reading: events with no data are passed over, as sse.py passes them.
+    stream._decoder = DataEvents(head, body)
+    return None, stream
+
+
+def plain(headers: Mapping[str, str]) -> bool:
+    """A stream request answered with a JSON object, not events, by its content type."""
+    return content_type(headers) == "application/json"
+
+
+def events(headers: Mapping[str, str]) -> bool:
+    """A stream request answered with events, by its content type. An answer labelled neither this nor
+    JSON (`text/plain`, or no content type, from some compatible servers and proxies) is told by its
+    first bytes (`starts_as_json`): read as events, a response object was a create whose job nothing
+    named, counted as maybe created and sent again, every one of them paid."""
+    return content_type(headers) == "text/event-stream"
+
+
+def json_object(content: bytes, answer: httpx2.Response) -> Any:
+    """A body that must be the API's JSON object (a response): the object, else the SDK's exception for a
+    success whose body is not the API's, as its plain calls raise it (`page_error`)."""
+    try:
+        parsed = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise openai.APIResponseValidationError(answer, content.decode(errors="replace"))
+    return parsed
+
+
+class DataEvents:
+    """The SDK's SSE decoder (an `SSEBytesDecoder`, which `AsyncStream` reads its events through), less
+    the events whose data is empty: the SDK fails to parse those as JSON (sse.py). `head`: the body's
+    first bytes, already read from `body` (the rest of it) to tell JSON from events; the stream reads
+    them, then the rest, in place of the body's bytes it would read itself."""
+
+    def __init__(self, head: bytes = b"", body: AsyncIterator[bytes] | None = None) -> None:
+        self._head, self._body = head, body
+
+    def iter_bytes(self, iterator: Iterator[bytes]) -> Iterator[ServerSentEvent]:
+        return (event for event in SSEDecoder().iter_bytes(iterator) if event.data)
+
+    async def aiter_bytes(self, iterator: AsyncIterator[bytes]) -> AsyncIterator[ServerSentEvent]:
+        if self._body is not None:
+            iterator = _after(self._head, self._body)  # the body's own iterator was never started
+        async for event in SSEDecoder().aiter_bytes(iterator):
+            if event.data:
+                yield event
+
+
+async def _head(body: AsyncIterator[bytes]) -> bytes:
+    """A body's first bytes, up to the first that is not white space (or all of it)."""
+    head = b""
+    async for chunk in body:
+        head += chunk
+        if head.strip():
+            break
+    return head
+
+
+async def _joined(body: AsyncIterator[bytes]) -> bytes:
+    return b"".join([chunk async for chunk in body])
+
+
+async def _after(head: bytes, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if head:
+        yield head
+    async for chunk in body:
+        yield chunk
+
+
+async def _read(answer: httpx2.Response, reading: Awaitable[bytes]) -> bytes:
+    """What `reading` reads of the SDK transport's answer; a failure reading it as the SDK's exception."""
+    try:
+        return await reading
+    except httpx2.TimeoutException as exc:
+        raise openai.APITimeoutError(request=answer.request) from exc
+    except httpx2.HTTPError as exc:
+        raise openai.APIConnectionError(request=answer.request) from exc

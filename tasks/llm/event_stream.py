@@ -38,6 +38,7 @@ class EventStream:
         "_answer",
         "_decoder",
         "_done",
+        "_head",
         "_mapping",
         "_method",
         "_passable",
@@ -59,6 +60,7 @@ class EventStream:
         self._decoder = EventDecoder()
         self._ready: deque[tuple[bytes, bytes]] = deque()
         self._done = False
+        self._head = b""  # the body's first bytes, read by `opens_as_json`
         self._passable = passable
         self._passed = 0
         self._passed_data = b""
@@ -89,15 +91,28 @@ class EventStream:
     def __aiter__(self) -> EventStream:
         return self
 
-    async def json(self) -> Any:
-        """The whole body as JSON: a server that ignores `stream` answers with the object itself."""
-        return orjson.loads((await self.whole()).content)
+    async def opens_as_json(self) -> bool:
+        """Whether the body starts as JSON, not events (`starts_as_json`): reads it up to its first
+        byte that is not white space. What was read is kept for `whole`, or else decoded as events."""
+        head = b""
+        try:
+            with self._mapping:
+                while not head.strip() and (chunk := await self._answer.content.readany()):
+                    head += chunk
+        except BaseException:
+            self.close()
+            raise
+        if starts_as_json(head):
+            self._head = head
+            return True
+        self._ready.extend(self._decoder.feed_named(head))
+        return False
 
     async def whole(self) -> httpx2.Response:
         """The whole answer, read (no events to come), as the httpx2 response the SDK's exceptions carry."""
         try:
             with self._mapping:
-                content = await self._answer.read()
+                content = self._head + await self._answer.read()
         finally:
             self.close()
         return as_httpx(self._method, self._url, self._answer, content)
@@ -156,9 +171,17 @@ class EventStream:
         self.close()
 
 
+def starts_as_json(head: bytes) -> bool:
+    """Whether a body whose start is `head` is JSON (an object, or an array), not events: no line of an
+    event stream starts with a bracket (each is a field's name, a comment or blank)."""
+    return head.lstrip()[:1] in (b"{", b"[")
+
+
 def as_httpx(method: str, url: str, answer: aiohttp.ClientResponse, content: bytes) -> httpx2.Response:
-    """An answer as the httpx2 response the SDK's exceptions carry (and `translate` reads)."""
-    headers = list(answer.headers.items())
+    """An answer as the httpx2 response the SDK's exceptions carry (and `translate` reads). aiohttp has
+    already decoded `content`: a `content-encoding` left on it had httpx2 decode it again, and fail (a
+    gzipped answer raised `DecodingError`, not the SDK's exception for it)."""
+    headers = [(name, value) for name, value in answer.headers.items() if name.lower() not in _ENCODED]
     return httpx2.Response(answer.status, headers=headers, content=content, request=sent(method, url, answer))
 
 
@@ -176,6 +199,8 @@ def _error_event(error: Any, request: httpx2.Request) -> openai.APIError:
     return openai.APIError(message, request, body=error)
 
 
+_ENCODED = frozenset({"content-encoding", "content-length"})
+"""Headers that describe the body as it came over the wire, not as aiohttp hands it over."""
 _DRAIN_SECONDS = 0.1
 """The SDK's own bound (openai/_streaming_cleanup.py) on reading the rest of a stream after `[DONE]`."""
 

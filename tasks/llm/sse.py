@@ -3,10 +3,11 @@
 The SDK's `SSEDecoder` (openai/_streaming.py) costs a regex match, a `str` decode and a
 `ServerSentEvent` per line; a stream's events are a few lines each, so this works on whole chunks
 (`bytes.split`) and hands over only what the caller reads: each event's `data`. It keeps the SDK's
-reading of the stream, which differs from the WHATWG algorithm in two places that matter here:
-- an event is dispatched at a blank line when it set any field (`event`, `data`, `retry`) or an `id`
-  was ever set, even with no `data` (the SDK then fails to parse the empty data as JSON, and so do we);
-- an unfinished event at the end of the stream is dropped.
+reading of the stream (an unfinished event at the end of the stream is dropped) but for one thing: the
+SDK dispatches an event that set a field other than `data` (`event: keepalive` alone, which some
+compatible servers send) with empty data, then fails to parse that as JSON, so every row of such a
+stream failed; this dispatches no event whose data is empty, as the WHATWG algorithm dispatches none
+without data (nothing in it to read), and the SDK's transport passes them over too (answers.DataEvents).
 Lines end at CR, LF or CRLF, also when a CRLF is split across two chunks. Event names are not kept:
 the SDK reads a Responses stream's event from its data (`type`), never from the `event:` line.
 httpx-sse, the library the SDK's decoder was copied from, speaks httpx, not aiohttp.
@@ -14,25 +15,22 @@ httpx-sse, the library the SDK's decoder was copied from, speaks httpx, not aioh
 
 from __future__ import annotations
 
-import contextlib
-
 _COLON = 0x3A
 _LF = b"\n"
 _CR = b"\r"
 
 
 class EventDecoder:
-    """Feed it a stream's chunks in order; each feed returns the `data` of the events it completed."""
+    """Feed it a stream's chunks in order; each feed returns the `data` of the events it completed (those
+    with data: see the module's docstring)."""
 
-    __slots__ = ("_data", "_event", "_id", "_partial", "_retry", "_skip_lf")
+    __slots__ = ("_data", "_event", "_partial", "_skip_lf")
 
     def __init__(self) -> None:
         self._partial: list[bytes] = []  # the line still being received, in pieces
         self._skip_lf = False  # the last chunk ended in CR: a LF opening the next ends the same line
         self._data: list[bytes] = []
         self._event = b""
-        self._id = b""  # not reset between events, as the SDK does not
-        self._retry: int | None = None
 
     def feed(self, chunk: bytes) -> list[bytes]:
         return [data for _, data in self.feed_named(chunk)]
@@ -64,9 +62,10 @@ class EventDecoder:
         events: list[tuple[bytes, bytes]] = []
         for line in lines:
             if not line:
-                if self._data or self._event or self._id or self._retry is not None:
-                    events.append((self._event, _LF.join(self._data)))
-                    self._data, self._event, self._retry = [], b"", None
+                data = _LF.join(self._data)
+                if data:
+                    events.append((self._event, data))
+                self._data, self._event = [], b""
                 continue
             if line[0] == _COLON:  # a comment (keep-alive)
                 continue
@@ -77,10 +76,5 @@ class EventDecoder:
                 self._data.append(value)
             elif name == b"event":
                 self._event = value
-            elif name == b"id":
-                if b"\0" not in value:
-                    self._id = value
-            elif name == b"retry":
-                with contextlib.suppress(ValueError):
-                    self._retry = int(value)
+            # `id` and `retry` say where a browser reconnects and when: nothing an event's data needs.
         return events

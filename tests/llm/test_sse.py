@@ -2,7 +2,9 @@
 
 Streams are drawn from the lines a server may send (events, data, ids, retries, comments, unknown
 fields, blank lines), ended by LF, CR or CRLF, and cut into chunks anywhere, a CRLF included; the SDK's
-`SSEDecoder` reads the whole stream in one piece and must dispatch the same events with the same data.
+`SSEDecoder` reads the whole stream in one piece and must dispatch the same events with the same data,
+less the events with empty data, which both transports pass over (sse.py; the SDK's through
+`answers.DataEvents`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openai._streaming import SSEDecoder
 
+from rowrelay.tasks.llm.answers import DataEvents
 from rowrelay.tasks.llm.sse import EventDecoder
 
 _BLANK = st.just(b"")  # drawn as often as all the others: it is what dispatches an event
@@ -39,7 +42,12 @@ _ENDINGS = st.sampled_from([b"\n", b"\r", b"\r\n"])
 
 
 def _sdk(stream: bytes) -> list[str]:
-    return [event.data for event in SSEDecoder().iter_bytes(iter([stream]))]
+    return [event.data for event in SSEDecoder().iter_bytes(iter([stream])) if event.data]
+
+
+def _sdk_as_read(stream: bytes) -> list[str]:
+    """The SDK's transport as rowrelay reads a stream through it."""
+    return [event.data for event in DataEvents().iter_bytes(iter([stream]))]
 
 
 def _ours(chunks: list[bytes]) -> list[str]:
@@ -56,7 +64,17 @@ def test_any_stream_cut_anywhere_decodes_as_the_sdk_decodes_it(
     cuts = data.draw(st.lists(st.integers(min_value=0, max_value=len(stream)), max_size=12))
     bounds = sorted(set(cuts))
     chunks = [stream[start:end] for start, end in zip([0, *bounds], [*bounds, len(stream)], strict=True)]
-    assert _ours(chunks) == _sdk(stream)
+    assert _ours(chunks) == _sdk(stream) == _sdk_as_read(stream)
+
+
+def test_an_event_with_no_data_is_passed_over_where_the_sdks_decoder_hands_it_on_empty() -> None:
+    """`event: keepalive` alone, as some compatible servers send between events: the SDK's decoder
+    dispatches it with empty data and its stream then fails to parse that as JSON, so every streamed
+    row of such a server failed, on both transports."""
+    stream = b"event: keepalive\n\nid: 3\n\nretry: 10\n\ndata:\n\ndata: 1\n\n"
+    assert [event.data for event in SSEDecoder().iter_bytes(iter([stream]))] == ["", "", "", "", "1"]
+    assert _ours([stream]) == ["1"]
+    assert _sdk_as_read(stream) == ["1"]
 
 
 def test_a_crlf_split_across_chunks_ends_one_line_not_two() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -27,6 +28,7 @@ from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulato
 from rowrelay.tasks.errors import TransientError
 from rowrelay.tasks.llm.calls import (
     MaybeSentError,
+    NotTheApiError,
     RowRequest,
     StreamErrorEvent,
     StreamUnavailableError,
@@ -72,6 +74,14 @@ ERROR_3 = frame({"type": "error", "sequence_number": 3, "error": {"type": "serve
                  "code": "server_error", "message": "The model broke"}})  # fmt: skip
 
 
+def _unnumbered(*frames: bytes) -> tuple[bytes, ...]:
+    events = [orjson.loads(one.split(b"data: ")[1]) for one in frames]
+    return tuple(frame({k: v for k, v in event.items() if k != "sequence_number"}) for event in events)
+
+
+UNNUMBERED = _unnumbered(CREATED, DELTA, DELTA_2, COMPLETED_3)
+
+
 @dataclass(frozen=True)
 class Script:
     """The body the server streams, one HTTP chunk per item, and how it ends."""
@@ -88,6 +98,8 @@ class Outcome:
 
 
 WHOLE = Outcome(((0, "queued"), (1, None), (2, "completed")))
+UNNUMBERED_READ = Outcome(((-1, "queued"), (-1, None), (-1, None), (-1, "completed")))
+UNNUMBERED_CUT = Outcome(((-1, "queued"), (-1, None)), StreamUnavailableError, "numbers no stream events")
 CUT_NAMED = Outcome(((0, "queued"), (1, None)), TransientError, "connection problem")
 TWO_DELTAS = ((0, "queued"), (1, None), (2, None))
 CRLF = frame(orjson.loads(CREATED.split(b"data: ")[1]), b"\r\n")
@@ -130,6 +142,16 @@ CASES: list[tuple[str, Script, Outcome, Outcome]] = [
      Outcome(((0, "queued"),), StreamErrorEvent, "The model broke")),
     # The spec's flat `error` event carries no `error` member: an event like any other.
     ("flat-error", Script((CREATED, FLAT_ERROR, COMPLETED)), WHOLE, WHOLE),
+    # Keep-alives some compatible servers send between events: an event with no `type`, one with no
+    # data at all. Nothing to read in them: every row of such a stream failed on the lean transport (and
+    # on both for the one with no data).
+    ("keep-alive-events", Script((CREATED, b"event: ping\ndata: {}\n\n", b"event: keepalive\n\n" + DELTA,
+                                  b"data: {}\n\n" + COMPLETED)), WHOLE, WHOLE),
+    # A server that numbers no events: no cursor (-1, as before the first event), on both transports.
+    ("unnumbered", Script((b"".join(UNNUMBERED),)), UNNUMBERED_READ, UNNUMBERED_READ),
+    ("unnumbered-an-event-a-chunk", Script(UNNUMBERED), UNNUMBERED_READ, UNNUMBERED_READ),
+    # Broken after an unnumbered event, a stream cannot resume where it broke: it is polled.
+    ("unnumbered-cut", Script(UNNUMBERED[:2], "cut"), UNNUMBERED_CUT, UNNUMBERED_CUT),
 ]  # fmt: skip
 
 
@@ -189,8 +211,8 @@ def _check(got: tuple[list[StreamUpdate], Exception | None], expected: Outcome) 
     events = events_of(updates)
     assert len(events) == len(expected.updates), (events, expected.updates)
     for (number, status), (want_number, want_status) in zip(events, expected.updates, strict=True):
-        assert (number, status) in ((want_number, want_status), (-1, None)), (events, expected.updates)
-        assert number != -1 or want_status is None, "a lifecycle event is never passed over"
+        passed_over = (number, status) == (-1, None) and want_status is None  # a lifecycle event never is
+        assert (number, status) == (want_number, want_status) or passed_over, (events, expected.updates)
     if updates:  # a break, or the end, leaves the cursor at the last event read
         assert updates[-1].sequence_number == expected.updates[-1][0]
     if expected.error is None:
@@ -326,34 +348,57 @@ async def test_the_last_delta_read_is_handed_on_before_the_stream_waits_for_more
     assert [(u.sequence_number, u.events) for u in rest] == [(3, 1)]
 
 
-async def _answering_json(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stop: asyncio.Event
-) -> None:
-    """A server that ignores `stream`: every request is answered with the response object (a kept-alive
-    connection's next request too)."""
-    while not reader.at_eof():
-        try:
-            await read_request(reader)
-        except asyncio.IncompleteReadError:
-            return  # the client closed the connection
-        body = orjson.dumps(_response("queued"))
-        writer.write(
-            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-ratelimit-remaining-requests: 41\r\n"
-            b"content-length: %d\r\n\r\n%s" % (len(body), body)
-        )
-        await writer.drain()
+def _answering(
+    body: bytes, content_type: str | None = "application/json", *, gzipped: bool = False
+) -> contextlib.AbstractAsyncContextManager[str]:
+    """A server that ignores `stream`: every request is answered with `body` (the response object, say)
+    labelled `content_type` (None: no content type), gzipped if asked; a kept-alive connection's next
+    request too."""
+    sent = gzip.compress(body) if gzipped else body
+    head = b"HTTP/1.1 200 OK\r\nx-ratelimit-remaining-requests: 41\r\n"
+    head += b"" if content_type is None else b"content-type: %s\r\n" % content_type.encode()
+    head += b"content-encoding: gzip\r\n" if gzipped else b""
+    head += b"content-length: %d\r\n\r\n" % len(sent)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stop: asyncio.Event) -> None:
+        while not reader.at_eof():
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return  # the client closed the connection
+            writer.write(head + sent)
+            await writer.drain()
+
+    return raw_server(handle)
+
+
+OBJECT = orjson.dumps(_response("queued"))
+LABELS = {
+    "json": ("application/json", False),
+    "text": ("text/plain; charset=utf-8", False),
+    "unlabelled": (None, False),
+    "text-gzipped": ("text/plain", True),
+    "octets-pretty": ("application/octet-stream", False),
+}
+"""How servers that ignore `stream` label the response object they answer with (`_answering`)."""
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("label", list(LABELS))
 async def test_a_streamed_create_answered_with_the_response_object_names_its_job(
-    transport: Transport,
+    transport: Transport, label: str
 ) -> None:
-    """Some OpenAI-compatible servers ignore `stream` and answer the create with the response itself.
-    The job exists and the body names it: read as a stream with no events, the create would count as
-    maybe created and be sent again (paid twice). Its headers still reach the rate budget."""
-
+    """Some OpenAI-compatible servers ignore `stream` and answer the create with the response itself,
+    labelled JSON or not (`text/plain`, no content type). The job exists and the body names it: read as a
+    stream with no events, the create counted as maybe created and was sent again (paid twice), as it was
+    for every label but JSON. Its headers still reach the rate budget."""
+    content_type, gzipped = LABELS[label]
+    body = orjson.dumps(_response("queued"), option=orjson.OPT_INDENT_2) if "pretty" in label else OBJECT
     seen: list[Mapping[str, str]] = []
-    async with raw_server(_answering_json) as url, backend_at(url, transport, seen) as backend:
+    async with (
+        _answering(b"\n" + body, content_type, gzipped=gzipped) as url,
+        backend_at(url, transport, seen) as backend,
+    ):
         updates, error = await read(backend.create_stream(REQUEST))
     assert error is None, repr(error)
     assert [(u.sequence_number, u.snapshot and u.snapshot.response_id) for u in updates] == [(-1, "resp_1")]
@@ -363,12 +408,55 @@ async def test_a_streamed_create_answered_with_the_response_object_names_its_job
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("content_type", ["text/plain", None])
+async def test_events_labelled_otherwise_are_still_read_as_events(
+    transport: Transport, content_type: str | None
+) -> None:
+    """Told by its first bytes, a stream labelled `text/plain` or nothing is still a stream: its events
+    are read as they come (the first chunk a keep-alive, the next the events)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stop: asyncio.Event) -> None:
+        await read_request(reader)
+        label = b"" if content_type is None else b"content-type: %s\r\n" % content_type.encode()
+        writer.write(b"HTTP/1.1 200 OK\r\n" + label + b"transfer-encoding: chunked\r\n\r\n")
+        for chunk in (b"\n", b": ping\n\n", CREATED + DELTA, COMPLETED):
+            writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    async with raw_server(handle) as url, backend_at(url, transport) as backend:
+        _check(await read(backend.create_stream(REQUEST)), WHOLE)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain"])
+async def test_a_streamed_create_answered_with_json_that_is_no_object_is_not_the_api(
+    transport: Transport, content_type: str
+) -> None:
+    """JSON cut short, or an array: a success that is not the API's answer, as a plain create's is, on
+    both transports (it was a JSON decoder's error on the way up, or for `text/plain` a stream with no
+    events, sent again)."""
+    for body in (OBJECT[: len(OBJECT) // 2], b"[1, 2]"):
+        async with _answering(body, content_type) as url, backend_at(url, transport) as backend:
+            updates, error = await read(backend.create_stream(REQUEST))
+        assert updates == []
+        assert isinstance(error, NotTheApiError), repr(error)
+        assert "which is not the API's answer" in str(error)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("label", list(LABELS))
 async def test_a_stream_resume_answered_with_the_response_object_is_polled_instead(
-    transport: Transport,
+    transport: Transport, label: str
 ) -> None:
     """Read as a stream that ended without its terminal event, the waiter would retrieve the row and
     resume it again at once, for as long as the response runs: a resume with no events is no stream."""
-    async with raw_server(_answering_json) as url, backend_at(url, transport) as backend:
+    content_type, gzipped = LABELS[label]
+    async with (
+        _answering(OBJECT, content_type, gzipped=gzipped) as url,
+        backend_at(url, transport) as backend,
+    ):
         updates, error = await read(backend.resume("resp_1", 3))
         assert updates == []
         assert isinstance(error, StreamUnavailableError), repr(error)
