@@ -11,6 +11,11 @@ the flow without calling it, keep Prefect's own choice.
 A call is checked (`check`) before any of that: a flow run stores its parameters as given, so a call
 refused for what it holds (a base URL with credentials, an endpoint's key) was recorded by the very run
 that refused it, in the server's database and its error log.
+
+A DataFrame given as a parameter is recorded as a description (`<DataFrame: 3,000 rows x 4 columns>`),
+never its contents: Prefect stored a text-only frame whole, every row readable in its database and UI,
+and refused one over 512 KB (`422 Flow run parameters must be less than 524,288 bytes`). The flow
+itself still gets the frame, in-process.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from prefect import Flow
 from prefect.context import FlowRunContext, SyncClientContext
 
 from rowrelay.flows.prefect_api import configured_api
+from rowrelay.tasks.records import rows
 
 __all__ = ["LocallyTracked", "flow"]
 
@@ -71,6 +77,13 @@ class LocallyTracked(Flow[P, R]):
         bound.apply_defaults()
         return dict(bound.arguments)
 
+    def serialize_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        """What Prefect stores of a call's parameters (the flow run's record, the UI): a DataFrame only
+        described. Prefect's own encoding copied a frame of text whole into its database, and one over
+        512 KB was refused by its API, so the run could not start; the flow is called with the frame
+        itself, not with this record."""
+        return super().serialize_parameters({name: _described(value) for name, value in parameters.items()})
+
     def with_options(self, **options: Any) -> LocallyTracked[P, R]:
         """Prefect's copy (a renamed nightly flow, other retries), tracked and checked as this one is:
         Prefect builds the copy as a plain `Flow`, whose call would start an ephemeral server again."""
@@ -105,6 +118,16 @@ class LocallyTracked(Flow[P, R]):
 
         with SyncClientContext.get_or_create(), told_once(*RUN_STOPPERS):
             return await Flow.__call__(self, *args, **kwargs)
+
+
+def _described(value: Any) -> Any:
+    """A DataFrame as a line that says its shape (`<DataFrame: 3,000 rows x 4 columns>`); any other value
+    as it is. Without importing pandas: no DataFrame exists unless pandas was imported."""
+    pandas = sys.modules.get("pandas")
+    if pandas is None or not isinstance(value, pandas.DataFrame):
+        return value
+    count, columns = value.shape
+    return f"<DataFrame: {rows(count)} x {columns:,} column{'' if columns == 1 else 's'}>"
 
 
 def _said(message: str) -> None:
