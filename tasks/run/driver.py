@@ -101,6 +101,27 @@ class RowDriver:
             else:
                 return
 
+    def crashed(self, key: str, exc: Exception) -> None:
+        """Record a bug or surprise that ended the row's drive in this run (the batch goes on). What it
+        may have cost decides: a row `submitting` may have started a paid job its create never named, so
+        it is counted as any such create is (an attempt and an orphan: failed outright, a later run sent
+        it again with neither counted); a row holding a token keeps it, for a later run to wait on, never
+        to send anew; any other row sent nothing and fails with the error."""
+        context, row = self.context, self.context.table.get(key)
+        said = f"{type(exc).__name__}: {exc}"
+        if row.status == "submitting":
+            context.counters.maybe_created += 1
+            policy = context.policy
+            reason = f"the row crashed while its create was on its way ({said})"
+            context.apply(
+                key,
+                record.maybe_created(
+                    row, reason, max_attempts=policy.max_attempts, policy=policy.orphan_policy
+                ),
+            )
+        elif row.status not in HOLDING_TOKEN:
+            context.table.transition(key, "failed", error_type="internal", error_message=said)
+
     def record_end(self, key: str, snapshot: Snapshot) -> None:
         """Record a terminal snapshot, and learn from a completion: its latency, its output size and what
         its attachments cost. Also how a stopping run records a response its cancel found ended."""

@@ -185,9 +185,7 @@ class BatchRunner:
                 # A bug or surprise in one row must not take the batch down: record it on the row.
                 log.exception("row %s crashed", key)
                 crashed.append(key)
-                context.table.transition(
-                    key, "failed", error_type="internal", error_message=f"{type(exc).__name__}: {exc}"
-                )
+                self.driver.crashed(key, exc)
             finally:
                 gate.release()
                 running -= 1
