@@ -91,6 +91,13 @@ def _refuse_sending_again(request: BatchRequest, prepared: PreparedInput, state_
             f"{most.keyed}, so it gets a new default state ({state_dir}) that would send {them} again, "
             f"paid twice: run it as that batch ran, or pass --state NEW_DIR to send {them} again"
         )
+    if batch.same_contents and not batch.elsewhere:  # the very rows, under another name in this folder
+        raise UsageError(
+            f"{rows} already sent by {batch.state_dir}, a batch of the same contents under another name; "
+            f"as {name}, they get a new default state ({state_dir}) that would send {them} again, paid "
+            f"twice: resume that batch with --state {batch.state_dir}, or pass --state NEW_DIR to send "
+            f"{them} again"
+        )
     if batch.elsewhere and batch.same_contents:  # the very input, run from another folder
         there = f" or run from {batch.folder}" if batch.folder else ""
         raise UsageError(
@@ -120,19 +127,27 @@ def _them(rows: int) -> str:
 
 
 def _begun_elsewhere(request: BatchRequest, prepared: PreparedInput, state_dir: Path) -> list[_Earlier]:
-    """The batches of the same input file or contents that the index holds in another state folder: a
-    default state is under the working folder, so the same command run from elsewhere names a new one."""
+    """The batches of the same input file or contents that the index holds and `_beside` does not list: in
+    another state folder (a default state is under the working folder, so the same command run from
+    elsewhere names a new one), or beside this one under another name (the same contents as a copy of
+    the file, or as a DataFrame: its name is part of the default state's)."""
     here = state_dir.resolve().parent
+    stem = _stem(state_dir)
     return [
-        _Earlier(batch.state_dir, batch.folder, True, batch.fingerprint == prepared.fingerprint)
+        _Earlier(batch.state_dir, batch.folder, elsewhere, batch.fingerprint == prepared.fingerprint)
         for batch in batches_of(request.settings.home, request.input_path(), prepared.fingerprint)
-        if batch.state_dir.parent != here  # beside this one: `_beside` lists it
+        if (elsewhere := batch.state_dir.parent != here) or not _default_state_of(batch.state_dir.name, stem)
     ]
+
+
+def _stem(state_dir: Path) -> str:
+    """The input's name in a default state's name (`<name>-<fingerprint>`)."""
+    return state_dir.name[: -_FINGERPRINT_DIGITS - 1]
 
 
 def _beside(state_dir: Path) -> list[_Earlier]:
     """The other default states of the same input name beside `state_dir` (`<name>-<fingerprint>`)."""
-    stem = state_dir.name[: -_FINGERPRINT_DIGITS - 1]
+    stem = _stem(state_dir)
     parent = state_dir.parent
     if not parent.is_dir():
         return []

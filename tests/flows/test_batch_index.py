@@ -100,3 +100,39 @@ def test_the_index_lists_only_batches_that_exist_and_a_damaged_one_fails_nothing
     unwritable = tmp_path / "file-home"
     unwritable.write_text("a file where the home should be")
     note_batch(unwritable, kept, "/in/t.csv", "f1", relative=True)  # no error: the run goes on
+
+
+def test_a_copy_of_the_input_in_the_same_folder_is_refused_naming_the_batch_of_the_original(
+    prefect_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The same rows under another name (a copied file; a DataFrame of the file, whose default state is
+    named `dataframe-...`) get a default state of their own beside the first: the run sent every row
+    again, paid twice, as neither the states of the same name beside it nor the index's batches of other
+    folders covered it. On a paid server (the emulator's address with a key) it is refused in one line."""
+    source = write_tickets(tmp_path / "tickets.csv", 5)
+    copy = tmp_path / "tickets-copy.csv"
+    copy.write_bytes(source.read_bytes())
+    folder = tmp_path / "cwd"
+    folder.mkdir()
+    args = ["--id-column", "ticket_id", "--template", TEMPLATE]
+    with running_emulator(EmulatorConfig()) as emu:
+        env = {**prefect_env, "ROWRELAY_BACKEND": "openai", "ROWRELAY_BASE_URL": emu.url}
+        env["OPENAI_API_KEY"] = "sk-test"
+        first = rowrelay(["run", str(source), *args], env, cwd=folder)
+        assert first.returncode == 0, first.stderr
+        [earlier] = (folder / "data" / "state").iterdir()
+        again = rowrelay(["run", str(copy), *args], env, cwd=folder)
+        jobs = creates_per_row(emu)
+    earlier = earlier.resolve()
+    assert again.returncode == 2, again.stderr
+    assert again.stdout == ""
+    [line] = again.stderr.splitlines()
+    assert line.startswith(
+        f"error: 5 rows of this input were already sent by {earlier}, a batch of the same contents under "
+        "another name; as tickets-copy.csv, they get a new default state (data/state/tickets-copy-"
+    ), line
+    assert line.endswith(
+        f"resume that batch with --state {earlier}, or pass --state NEW_DIR to send them again"
+    ), line
+    assert sorted(jobs.values()) == [1] * 5
+    assert [path.name for path in (folder / "data" / "state").iterdir()] == [earlier.name]
