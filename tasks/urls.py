@@ -33,6 +33,11 @@ def checked_url(value: str | None, key: str = _OPENAI_KEY) -> str | None:
     variables a key belongs in instead."""
     if value is None:
         return None
+    # Pasted with a space or a line break around it: urlsplit passed ' http://...', which the HTTP client
+    # then could not send, and every create was counted as maybe sent when nothing had left.
+    value = value.strip()
+    if any(char.isspace() for char in value):
+        raise PydanticCustomError("url_form", "must not hold spaces or line breaks")
     # Credentials and a query first, told apart from the text alone: a URL malformed besides (a port out
     # of range, a broken IPv6 address) is said with its value, which must not hold them.
     if holds_credentials(value):

@@ -86,6 +86,21 @@ def test_a_url_wrong_in_another_way_still_says_why(monkeypatch: pytest.MonkeyPat
         load_settings(base_url="http://[::1/v1")
 
 
+def test_a_url_pasted_with_spaces_around_it_is_taken_without_them_and_one_within_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """' http://...' passed the check, then the HTTP client could not send to it: every create was counted
+    as maybe sent (an attempt and an orphan) when nothing had left."""
+    assert load_settings(base_url=" http://127.0.0.1:8000/v1\n").base_url == "http://127.0.0.1:8000/v1"
+    monkeypatch.setenv("OPENAI_BASE_URL", "\thttp://127.0.0.1:8000/v1 ")
+    assert load_settings().base_url == "http://127.0.0.1:8000/v1"
+    with pytest.raises(UsageError) as caught:
+        load_settings(base_url="http://127.0.0.1:8000 /v1")
+    assert str(caught.value) == (
+        "--base-url: must not hold spaces or line breaks (got 'http://127.0.0.1:8000 /v1')"
+    )
+
+
 def test_an_azure_endpoint_with_credentials_is_told_to_give_azures_key(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
