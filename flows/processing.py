@@ -39,7 +39,8 @@ log = logging.getLogger("rowrelay.flow")
 progress_sink: contextvars.ContextVar[Callable[[Progress], None] | None] = contextvars.ContextVar(
     "rowrelay_progress_sink", default=None
 )
-"""Where a caller (the CLI's progress bar, a notebook widget) wants progress; set it before the flow."""
+"""Where a caller (the CLI's progress bar, a notebook widget) wants progress; set it before the flow. What
+it raises is logged once, as a warning, and ignored: the run goes on (`_forgiving`)."""
 T = TypeVar("T")
 
 
@@ -47,6 +48,31 @@ def whole(value: T) -> T:
     """Hand a task its argument as is: Prefect would otherwise walk big objects looking for futures.
     (`quote` is unwrapped before the task body runs, so the task sees the plain value.)"""
     return cast(T, quote(value))
+
+
+def _forgiving(sink: Callable[[Progress], None] | None) -> Callable[[Progress], None] | None:
+    """`sink`, whose errors are logged (the first one, as a warning) and go no further. The runner tells
+    progress from its housekeeping task, which also checkpoints the table and refreshes the lease's
+    heartbeat: a notebook's progress bar that raised ended that task, so another command took the live
+    run's lease as stale (the run then failed with LeaseHeldError and wrote no output), or a short run
+    finished its rows only to raise the sink's error instead of exporting them."""
+    if sink is None:
+        return None
+    said = False
+
+    def told(progress: Progress) -> None:
+        nonlocal said
+        try:
+            sink(progress)
+        except Exception as exc:  # the caller's code: whatever it raises, the run is not about it
+            if not said:
+                said = True
+                log.warning(
+                    "progress_sink raised %s: %s (its errors are ignored: the run goes on)",
+                    type(exc).__name__, exc,
+                )  # fmt: skip
+
+    return told
 
 
 async def process(
@@ -65,7 +91,7 @@ async def process(
     once; the cost cap and the run's counters are the batch's, shared."""
     output_schema = request.output_schema
     artifact = await ProgressArtifact.create(table.batch_id)
-    sink = progress_sink.get()
+    sink = _forgiving(progress_sink.get())
     narrator = Narrator()
     left_alone: dict[RowStatus, int] = {}  # the plan's: rows of the state this run neither sends nor waits on
     began = time.monotonic()
