@@ -197,7 +197,7 @@ def cancel(state: StateArg = None) -> None:
             f"{said_on_stop([cancelled])}; run `rowrelay cancel {state}` again once the server answers",
             code=1,
         )
-    if not (cancelled.cancelled or cancelled.ended or cancelled.awaiting_tools):
+    if not cancelled.anything:
         out.print("nothing was in flight: no response to cancel")
         return
     out.print(f"{said_on_stop([cancelled])}; run the batch again to resume the rest")

@@ -100,7 +100,10 @@ async def cancel_response(request: Request, emu: Emulator) -> Response:
         )
     if emu.config.cancel_delay and await delivery.left_within(request, emu.config.cancel_delay):
         return GatewayResponse(b"", CLIENT_GONE)  # it never reached the response
+    before = response_object(record, record.visible(emu.elapsed(record)))
     emu.cancel(record)
+    if emu.config.cancels_later:
+        return json_response(before)
     return json_response(response_object(record, record.visible(emu.elapsed(record))))
 
 

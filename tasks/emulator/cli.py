@@ -55,6 +55,13 @@ def emulator(
     cancel_delay: Annotated[
         float, typer.Option(help="Seconds a cancel takes to reach its response and answer.")
     ] = 0.0,
+    cancels_later: Annotated[
+        bool,
+        typer.Option(
+            "--cancels-later/--cancels-at-once",
+            help="Answer a cancel with the response as it stood, then cancel it (an asynchronous cancel).",
+        ),
+    ] = False,
     cancel_refusal: Annotated[
         int | None,
         typer.Option(help="Refuse every cancel with 400 (the API's words) or 405 (no cancel route)."),
@@ -166,6 +173,7 @@ def emulator(
             rate_window=rate_window,
             create_delay=create_delay,
             cancel_delay=cancel_delay,
+            cancels_later=cancels_later,
             cancel_refusal=cancel_refusal,
             api_key=api_key,
             models=None if models is None else tuple(name.strip() for name in models.split(",")),

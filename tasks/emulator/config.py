@@ -98,6 +98,9 @@ class EmulatorConfig:
     cancel_delay: float = 0.0
     """Seconds a cancel takes to reach the response and answer (a far or busy server: thousands in flight
     take a while to cancel); a client that leaves first cancels nothing."""
+    cancels_later: bool = False
+    """Answer a cancel with the response as it stood (`queued`, `in_progress`) and cancel it after, as
+    servers whose cancel is asynchronous do; a poll then finds it `cancelled`."""
     cancel_refusal: int | None = None
     """When set (400 or 405), every cancel is refused and its response goes on, as servers that cannot cancel
     answer: 400 `Cancel is not supported for this response.` in the API's error envelope, or 405 `{"detail":

@@ -63,6 +63,9 @@ class Cancelled:
     left: int = 0
     ended: int = 0
     awaiting_tools: int = 0
+    cancelling: int = 0
+    """Answered still going: a server that cancels later (its cancel answered `in_progress`). Kept with
+    their tokens: a later run collects what each became."""
 
     def __add__(self, other: Cancelled) -> Cancelled:
         return Cancelled(
@@ -72,6 +75,19 @@ class Cancelled:
             self.left + other.left,
             self.ended + other.ended,
             self.awaiting_tools + other.awaiting_tools,
+            self.cancelling + other.cancelling,
+        )
+
+    @property
+    def anything(self) -> bool:
+        """Whether any response was in flight to cancel (answered in any way, or not reached)."""
+        return bool(
+            self.cancelled
+            or self.unreached
+            or self.left
+            or self.ended
+            or self.awaiting_tools
+            or self.cancelling
         )
 
     def unreached_problem(self) -> str:
@@ -94,7 +110,7 @@ def said_on_stop(stops: list[Cancelled]) -> str:
     responses were cancelled', '8 ..., but 2 rows could not be cancelled (last: ...): ...', or '149
     in-flight responses had ended before the cancel reached them (kept as they ended)'."""
     total = sum(stops, Cancelled())
-    if not (total.cancelled or total.unreached or total.left or total.ended or total.awaiting_tools):
+    if not total.anything:
         return "nothing was in flight"
     one = total.cancelled == 1
     said = f"{total.cancelled:,} in-flight response{'' if one else 's'} {'was' if one else 'were'} cancelled"
@@ -115,6 +131,13 @@ def said_on_stop(stops: list[Cancelled]) -> str:
             "run runs (kept resumable)"
         )
         said = f"{said}; {tools}" if total.cancelled or total.ended else tools
+    if total.cancelling:
+        still = (
+            f"{rows(total.cancelling)} {'was' if total.cancelling == 1 else 'were'} still ending when the "
+            "server took the cancel (it cancels later): kept with their responses, which the next run "
+            "collects"
+        )
+        said = f"{said}; {still}" if total.cancelled or total.ended or total.awaiting_tools else still
     if total.unreached:
         said = f"{said}, but {total.unreached_problem()}"
     if total.left:
@@ -136,11 +159,18 @@ class CancelTally:
     last_error: str | None = None
     ended: int = 0  # had ended before the cancel reached them
     awaiting_tools: int = 0  # had ended asking for an agent's tools: kept for the next run
+    cancelling: int = 0  # answered still going: the server cancels later
 
     def so_far(self) -> Cancelled:
         left = self.asked - self.settled - self.unreached
         return Cancelled(
-            self.cancelled, self.unreached, self.last_error, left, self.ended, self.awaiting_tools
+            self.cancelled,
+            self.unreached,
+            self.last_error,
+            left,
+            self.ended,
+            self.awaiting_tools,
+            self.cancelling,
         )
 
 
@@ -202,6 +232,10 @@ async def cancel_in_flight(
         elif snapshot.terminal:
             tally.ended += 1
             record_end(key, snapshot)
+        else:  # a server that cancels later: the row keeps its token; a later run collects its end
+            tally.cancelling += 1
+            if stopping:
+                table.update(key, **_INTERRUPTED)  # found cancelled, it is sent again (record.ended)
         tally.settled += 1
 
     await asyncio.gather(*(one(key) for key in keys))

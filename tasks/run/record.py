@@ -72,16 +72,19 @@ def ended(
             "response_failed", snapshot.error_code, message, row.attempts, now, max_attempts=max_attempts
         )
         return Change(failure.status, {**failure.fields, **told})
-    # incomplete or cancelled: kept as they are; `rowrelay retry` makes them eligible again
+    # incomplete or cancelled: kept as they are; `rowrelay retry` makes them eligible again. A cancel a
+    # stopping run asked of a server that cancels later (`cancel.cancel_in_flight`) marked the row
+    # interrupted: found cancelled, it is the work that stop cut short, which the next run sends again.
+    interrupted = snapshot.status == "cancelled" and row.error_type == "interrupted"
     kind: ErrorType = "incomplete" if snapshot.status == "incomplete" else "cancelled"
     return Change(
         snapshot.status,
         {
             "output_text": snapshot.output_text,
             "completed_at": now,
-            "error_type": kind,
+            "error_type": "interrupted" if interrupted else kind,
             "error_code": snapshot.error_code,
-            "error_message": snapshot.error_message or snapshot.status,
+            "error_message": row.error_message if interrupted else snapshot.error_message or snapshot.status,
             **told,
         },
     )

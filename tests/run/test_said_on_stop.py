@@ -35,6 +35,11 @@ from rowrelay.tasks.run.cancel import Cancelled, said_on_stop
             "ended); the cancelling was stopped with 6 rows left: their responses may still run, and be paid "
             "for",
         ),
+        (
+            [Cancelled(2, cancelling=1)],
+            "2 in-flight responses were cancelled; 1 row was still ending when the server took the cancel "
+            "(it cancels later): kept with their responses, which the next run collects",
+        ),
     ],
 )
 def test_each_count_is_said(stops: list[Cancelled], said: str) -> None:
