@@ -4,6 +4,8 @@ error. One reading for every backend and transport, so a row's record cannot dep
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Iterator
 from typing import Any, get_args
 
@@ -12,6 +14,7 @@ from rowrelay.tasks.llm.calls import ResponseStatus, Snapshot
 from rowrelay.tasks.token_logprobs import TokenLogprob
 
 _STATUSES: frozenset[str] = frozenset(get_args(ResponseStatus))
+log = logging.getLogger("rowrelay.backend")
 
 
 def snapshot_of(response: Any) -> Snapshot:
@@ -24,7 +27,11 @@ def snapshot_of(response: Any) -> Snapshot:
     incomplete = _field(response, "incomplete_details")
     raw_status = _field(response, "status")
     # The SDK types status as optional; a server that omits it is still working as far as we know.
-    status: ResponseStatus = raw_status if raw_status in _STATUSES else "in_progress"
+    status: ResponseStatus = raw_status
+    if raw_status not in _STATUSES:
+        status = "in_progress"
+        if raw_status is not None:
+            _said_unknown(str(raw_status)[:100])
     code = _field(error, "code")
     message = _field(error, "message")
     if status == "incomplete" and incomplete is not None:
@@ -50,6 +57,18 @@ def snapshot_of(response: Any) -> Snapshot:
         logprobs=logprobs_of(response) if text is not None else None,
         awaits_tools=status == "completed" and _asks_for_functions(response),
         background=background if isinstance(background := _field(response, "background"), bool) else None,
+    )
+
+
+@functools.cache
+def _said_unknown(status: str) -> None:
+    """Said once a process for each status the API does not have (`"succeeded"`, `"done"`): such a
+    response is read as still in progress and polled on, which without a word looked like a hang."""
+    log.warning(
+        "the server answered a response status the API does not have, %r: read as still in progress "
+        "(the API's: %s)",
+        status,
+        ", ".join(sorted(_STATUSES)),
     )
 
 
