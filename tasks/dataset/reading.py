@@ -31,6 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rowrelay.tasks.dataset.given_frame import given_frame
 from rowrelay.tasks.dataset.kept_types import kept_types
 from rowrelay.tasks.dataset.readings import (
     COLUMNS_KEPT,
@@ -272,15 +273,6 @@ def _read_file(path: Path, reading: int) -> pd.DataFrame:
         raise UsageError(f"cannot read {path} as {kind}: {exc}") from exc
 
 
-def _index_as_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """A DataFrame's named index levels as columns, as the data they are (`set_index("ticket_id")`): the
-    output had no ticket ids, and `id_column="ticket_id"` was refused as no column. An unnamed index (a
-    filtered or shuffled frame's positions) is not data, and stays out. Keys and prompts are unchanged:
-    a prompt names columns, and the index could not be named before."""
-    named = [name for name in frame.index.names if name is not None and name not in frame.columns]
-    return frame.reset_index(level=named) if named else frame
-
-
 def read_input(source: str | Path | pd.DataFrame, reading: int = READING) -> pd.DataFrame:
     """Read a batch's input into a DataFrame, in input order; a file as `reading` says (`READING`, or an
     earlier one, from `FIRST_READING` on, for a batch an earlier release planned).
@@ -292,7 +284,7 @@ def read_input(source: str | Path | pd.DataFrame, reading: int = READING) -> pd.
     if not FIRST_READING <= reading <= READING:
         raise ValueError(f"unknown input reading {reading} (this release reads {FIRST_READING} to {READING})")
     if isinstance(source, pd.DataFrame):
-        frame, where = _index_as_columns(source.copy()), "the input DataFrame"
+        frame, where = given_frame(source), "the input DataFrame"
         problem = invalid_text(arrow_columns(frame))  # Arrow-backed columns built from a file's bytes
         if problem is not None:
             raise UsageError(f"{where}: {problem}")

@@ -1,0 +1,55 @@
+"""A DataFrame given as a batch's input, as the batch reads it: a copy (later changes to the caller's frame
+cannot change the batch), its named index levels as columns, and every column named by a string, as a
+file's are.
+
+    frame = given_frame(pd.read_csv("tickets.csv", header=None))   # columns "0", "1", ...
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pandas as pd
+
+from rowrelay.tasks.errors import UsageError
+
+__all__ = ["given_frame"]
+
+
+def given_frame(source: pd.DataFrame) -> pd.DataFrame:
+    """`source` as the batch reads it (the module docstring says how); `UsageError` for columns whose
+    names are alike once they are strings (`1` and `"1"`)."""
+    frame = _index_as_columns(source.copy())
+    _name_by_strings(frame, "the input DataFrame")
+    return frame
+
+
+def _index_as_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """A DataFrame's named index levels as columns, as the data they are (`set_index("ticket_id")`): the
+    output had no ticket ids, and `id_column="ticket_id"` was refused as no column. An unnamed index (a
+    filtered or shuffled frame's positions) is not data, and stays out. Keys and prompts are unchanged:
+    a prompt names columns, and the index could not be named before."""
+    named = [name for name in frame.index.names if name is not None and name not in frame.columns]
+    return frame.reset_index(level=named) if named else frame
+
+
+def _name_by_strings(frame: pd.DataFrame, where: str) -> None:
+    """Name the frame's columns by strings, as every file's are: an output names them so (two columns,
+    `1` and `"1"`, were written as two Parquet fields named 1, which pandas then could not read, and a
+    CSV header `1,1`), and options name them so (`prompt_column="0"` for a frame read with `header=None`
+    was refused as not in the input, available: 0, 1). Columns named alike once their names are strings
+    are refused, before anything is sent. Prompts and keys are unchanged: a template cannot name a
+    column `0` (`{0}` is positional), and an option naming one by a number was refused or broke."""
+    if all(isinstance(name, str) for name in frame.columns):
+        return
+    names = [str(name) for name in frame.columns]
+    if not frame.columns.has_duplicates:  # one name given twice: `read_input` says so, as for a file
+        counts = Counter(names)
+        alike = [name for name in frame.columns if counts[str(name)] > 1]
+        if alike:
+            shown = ", ".join(f"{name!r} ({type(name).__name__})" for name in alike)
+            raise UsageError(
+                f"{where} has columns named alike once their names are strings, as outputs and options "
+                f"name them: {shown}; rename them apart"
+            )
+    frame.columns = pd.Index(names)
