@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, SupportsIndex, TypeAlias, TypeGuard, cast
 
 from rowrelay.flows.cluster import ClusterChoice, check_cost_cap
 from rowrelay.flows.outcome import FailThreshold
+from rowrelay.flows.parameter_types import refuse_wrong_types
 from rowrelay.tasks.dataset.input_spec import InputSpec
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.hosted_tools import research_problem, tool_list
@@ -98,6 +99,13 @@ class BatchRequest:
                 f"the input must be a file's path (CSV, Parquet, JSONL) or a pandas DataFrame (got a "
                 f"{type(source).__name__})"
             )
+        own = {
+            "template": template, "prompt_column": prompt_column, "id_column": id_column,
+            "instructions": instructions, "image_column": image_column, "file_column": file_column,
+            "state": state, "output": output, "agent": agent, "fail_when_failed": fail_when_failed,
+            "dask": dask, "dask_workers": dask_workers,
+        }  # fmt: skip
+        refuse_wrong_types(own)  # before any is used: each wrong one raised its own TypeError, or worse
         given = {name: value for name, value in overrides.items() if value is not None}
         if isinstance(given.get("tools"), list | dict):  # from Python: the API's tool objects themselves
             given["tools"] = json.dumps(given["tools"])

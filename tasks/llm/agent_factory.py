@@ -43,6 +43,8 @@ embedded emulator starts later): the client sends nothing, so its address is nev
 
 def load_agent_factory(spec: str) -> AgentFactory:
     """Import `package.module:function`, a function that takes an `OpenAIChatClient` and returns an Agent."""
+    if not isinstance(spec, str):  # a function or an Agent from Python: `BatchRequest.build` says which name
+        raise UsageError(f"--agent: expected module:function, a string (got {type(spec).__name__})")
     module_name, colon, attribute = spec.partition(":")
     if not colon or not module_name or not attribute.isidentifier():
         raise UsageError(f"--agent {spec!r}: expected module:function, e.g. mypackage.agents:make_agent")
