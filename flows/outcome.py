@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.errors import FailWhenFailedError, UsageError
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import State
@@ -65,7 +65,10 @@ def outcome_message(counts: dict[str, int]) -> str | None:
 
 def final_state(result: Any, counts: dict[str, int], threshold: FailThreshold | None) -> Any:
     """The flow's return value: `result` itself when every row completed (Prefect marks it `Completed`),
-    else a `Completed` or (past `threshold`) `Failed` state carrying `result` and the counts."""
+    else a `Completed` state carrying `result` and the counts, or (past `threshold`) a `Failed` one
+    carrying a `FailWhenFailedError` that holds `result`. Prefect raises a failed state's data to a caller
+    who asked for the result, and must find an exception there: a `Failed` state holding the result
+    itself was a `TypeError: Unexpected result for failed state` from Python, without the reason."""
     message = outcome_message(counts)
     if message is None:
         return result
@@ -73,6 +76,7 @@ def final_state(result: Any, counts: dict[str, int], threshold: FailThreshold | 
 
     not_completed = sum(n for status, n in counts.items() if status != "completed")
     if threshold is not None and threshold.exceeded(not_completed, sum(counts.values())):
-        state: State[Any] = Failed(message=f"{message}: past --fail-when-failed {threshold}", data=result)
+        reason = f"{message}: past --fail-when-failed {threshold}"
+        state: State[Any] = Failed(message=reason, data=FailWhenFailedError(reason, result))
         return state
     return Completed(message=message, data=result)

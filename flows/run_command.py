@@ -115,7 +115,7 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
     from rowrelay.flows.handed_input import prepared_input
     from rowrelay.flows.run_labels import tags_for
     from rowrelay.flows.termination import SwallowedStop, terminated_as_raised
-    from rowrelay.tasks.errors import BankUnreachableError, OutageError
+    from rowrelay.tasks.errors import BankUnreachableError, FailWhenFailedError, OutageError
     from rowrelay.tasks.llm import BackendRefusedError, NotTheApiError
     from rowrelay.tasks.run.cancel import stops_seen
     from rowrelay.tasks.steps import RUN_STOPPERS
@@ -133,6 +133,8 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
                 # The state, not the result: a run past --fail-when-failed ends Failed yet has a result.
                 state = await run_batch(**request.parameters(), return_state=True)
                 result = await state.aresult(raise_on_failure=False)
+                if isinstance(result, FailWhenFailedError):  # the counts are said below, and exit 1
+                    return result.result
                 if isinstance(result, BaseException):
                     raise result
                 return result

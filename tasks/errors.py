@@ -5,6 +5,7 @@ RowrelayError
 │   └── RateLimitedError    the server asked us to slow down (429), maybe with a retry-after
 └── TerminalError           do not retry this step
     ├── OutageError         the server answered nothing for `give_up_after` seconds: the run stops
+    ├── FailWhenFailedError more rows than `fail_when_failed` allows did not complete (`result` holds them)
     ├── BankUnreachableError    a shard lost the run's shared budget (its Dask scheduler): it stops
     ├── UsageError          bad input, option or file: refused before any request is spent
     │   └── MissingExtraError    a feature needs an optional extra that is not installed
@@ -77,6 +78,17 @@ class BankUnreachableError(TerminalError):
     or its scheduler is gone): no row may be sent without it, so the shard stops as for an outage, its
     rows keep their state and response ids, and the same command resumes them. Not a row's failure: a
     row waiting on a grant when the coordinator closed the cluster was recorded failed (internal)."""
+
+
+class FailWhenFailedError(TerminalError):
+    """More rows than `fail_when_failed` allows did not complete: the flow run ended `Failed`. Raised to a
+    caller of `run_batch` from Python, its message the reason (`11 of 200 rows did not complete (9 failed,
+    2 expired): past --fail-when-failed 5`) and `result` the run's `BatchResult`, whole: the output is
+    written and the counts are there to read. (The CLI prints the counts and exits 1 instead.)"""
+
+    def __init__(self, message: str, result: Any) -> None:
+        super().__init__(message)
+        self.result = result  # a `BatchResult`, typed `Any`: the flows that make it are above this module
 
 
 def seconds_said(seconds: float) -> str:

@@ -17,7 +17,8 @@ from rowrelay.tasks.llm.refusals import Refusal
 SAMPLES = {"message": "m", "path": "state/x.parquet", "reason": "torn", "seconds": 90.0,
            "last_error": "connection refused", "extra": "agents", "feature": "Agents", "retry_after": 1.5,
            "row_key": "row-7", "old": "completed", "new": "pending", "endpoint": "west",
-           "refusal": Refusal("input", "context_length_exceeded", "m")}  # fmt: skip
+           "refusal": Refusal("input", "context_length_exceeded", "m"),
+           "result": {"completed": 3}}  # fmt: skip
 
 
 def _every(kind: type[RowrelayError]) -> list[type[RowrelayError]]:

@@ -52,6 +52,7 @@ PUBLIC = {
     "ResponseGoneError",
     "OutageError",
     "BankUnreachableError",
+    "FailWhenFailedError",  # raised from Python past `fail_when_failed`, the run's result on it
 }
 
 

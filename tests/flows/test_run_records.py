@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from rowrelay.flows.cli import app
 from rowrelay.flows.outcome import FailThreshold, outcome_message
 from rowrelay.tasks.emulator import EmulatorConfig, running_emulator
-from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.errors import FailWhenFailedError, UsageError
 from rowrelay.tasks.state import load
 from tests.support.cli import ROOT, env_for, rowrelay, run_args
 from tests.support.prefect_records import artifacts_of, flow_run_on, logs_of, task_runs_of
@@ -141,9 +141,9 @@ async def test_a_clean_run_completes_without_a_message_and_a_flow_parameter_sets
     assert failed.type.value == "FAILED"
     assert failed.message is not None
     assert failed.message.endswith("past --fail-when-failed 5%")
-    result = await failed.aresult(raise_on_failure=False)
-    assert not isinstance(result, BaseException)
-    assert result.counts["failed"] > 0  # the batch's result is kept on the Failed state
+    raised = await failed.aresult(raise_on_failure=False)
+    assert isinstance(raised, FailWhenFailedError)  # an exception, as Prefect takes a Failed state's data
+    assert raised.result.counts["failed"] > 0  # the batch's result is kept on the Failed state, in it
     await _flush_run_logs()
 
 
