@@ -76,13 +76,30 @@ def render_template(template: str, row: Mapping[Any, object]) -> str:
 
 
 def column_text(series: pd.Series) -> pd.Series:
-    """A whole column as prompt text, vectorized; agrees with `cell_text` cell by cell."""
+    """A whole column as prompt text, vectorized; agrees with `cell_text` cell by cell (an Arrow-backed
+    map's cells as the dicts a Parquet file's maps are read as)."""
     if isinstance(series.dtype, pd.StringDtype):
         return series.fillna("")
+    if isinstance(series.dtype, pd.ArrowDtype) and pa.types.is_nested(series.dtype.pyarrow_dtype):
+        return _arrow_nested_text(series)
     if series.dtype == object:  # mixed or nested values: cell by cell, as astype(str) was anyway
         return series.map(cell_text).astype("str")
     # pandas >= 3 keeps missing values missing through astype(str); fillna then makes them "".
     return series.astype(str).fillna("")
+
+
+def _arrow_nested_text(series: pd.Series) -> pd.Series:
+    """An Arrow-backed list, struct or map column (`pd.read_parquet(..., dtype_backend="pyarrow")`) as the
+    JSON text the same file gives read directly: astype(str) gave NumPy's and Python's reprs (`[1 2]`,
+    `{'x': 1}`, `[('k', 1)]`). A map is a JSON object, as a Parquet file's is (`reading`), unless one
+    repeats a key, which an object cannot hold: then its pairs, as the file's are then too. Only this
+    kind of column renders anew; every other keeps its text, and so its rows' input hashes."""
+    values = pa.array(series)
+    try:
+        cells: list[Any] = values.to_pylist(maps_as_pydicts="strict")
+    except KeyError:  # pyarrow's word for a map that repeats a key
+        cells = values.to_pylist()
+    return pd.Series([cell_text(cell) for cell in cells], index=series.index, dtype="str")
 
 
 BYTES = (bytes, bytearray, memoryview)

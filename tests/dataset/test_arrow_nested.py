@@ -1,0 +1,68 @@
+"""Arrow-backed nested columns (`pd.read_parquet(..., dtype_backend="pyarrow")`) reach prompts as the JSON
+text the same file gives read directly: they were NumPy's and Python's reprs (`[1 2]`, `{'x': 1, 'y':
+'q'}`, `[('k', 1)]`), so the same data made other prompts, keys and a batch of its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rowrelay.tasks.dataset import InputSpec, read_prepared
+
+SPEC = InputSpec(template="{lst} | {st} | {mp} | {tags}")
+
+
+def write_nested(path: Path) -> Path:
+    table = pa.table(
+        {
+            "lst": pa.array([[1, 2], [3, None], None]),
+            "st": pa.array([{"x": 1, "y": "q"}, {"x": 2, "y": "r"}, None]),
+            "mp": pa.array([[("k", 1)], [("j", 2), ("é", 3)], None], pa.map_(pa.string(), pa.int64())),
+            "tags": pa.array([["a", "b"], [], ["c"]]),
+        }
+    )
+    pq.write_table(table, path)
+    return path
+
+
+def prompts_of(source: str | pd.DataFrame) -> list[str]:
+    prepared = read_prepared(source, SPEC)
+    return [prepared.prompts.at(i) for i in range(3)]
+
+
+def test_an_arrow_backed_frame_renders_as_the_file_does(tmp_path: Path) -> None:
+    path = write_nested(tmp_path / "nested.parquet")
+    arrow = pd.read_parquet(path, dtype_backend="pyarrow")
+    assert (
+        prompts_of(arrow)
+        == prompts_of(str(path))
+        == [
+            '[1, 2] | {"x": 1, "y": "q"} | {"k": 1} | ["a", "b"]',
+            '[3, null] | {"x": 2, "y": "r"} | {"j": 2, "é": 3} | []',
+            ' |  |  | ["c"]',
+        ]
+    )
+    assert read_prepared(arrow, SPEC).fingerprint == read_prepared(str(path), SPEC).fingerprint
+
+
+def test_a_map_that_repeats_a_key_is_its_pairs() -> None:
+    repeated = pa.array([[("k", 1), ("k", 2)]], pa.map_(pa.string(), pa.int64()))
+    frame = pd.DataFrame({"mp": pd.Series(repeated, dtype=pd.ArrowDtype(repeated.type))})
+    prepared = read_prepared(frame, InputSpec(template="{mp}"))
+    assert prepared.prompts.at(0) == '[["k", 1], ["k", 2]]'
+
+
+def test_other_columns_keep_their_text(tmp_path: Path) -> None:
+    """A prompt's text is part of its row's input hash: only Arrow-backed nested columns render anew, so
+    no batch planned before over other columns looks edited."""
+    path = write_nested(tmp_path / "nested.parquet")
+    numpy_backed = pd.read_parquet(path)  # pandas' own values: floats where a null is near, pairs for a map
+    assert prompts_of(numpy_backed)[0] == '[1.0, 2.0] | {"x": 1.0, "y": "q"} | [["k", 1]] | ["a", "b"]'
+    scalars = pd.DataFrame({"n": [1, None], "f": [2.5, None], "s": ["a", None], "b": [True, None]})
+    arrow = scalars.convert_dtypes(dtype_backend="pyarrow")
+    spec = InputSpec(template="{n}/{f}/{s}/{b}")
+    shown = read_prepared(arrow, spec)
+    assert [shown.prompts.at(i) for i in range(2)] == ["1/2.5/a/True", "///"]
