@@ -55,7 +55,9 @@ if TYPE_CHECKING:
 class BatchResult:
     batch_id: str
     state_dir: str
+    """The batch's state directory, an absolute path."""
     output: str
+    """The output file, an absolute path."""
     counts: dict[str, int]
     backend: str
     base_url: str | None
@@ -259,9 +261,15 @@ async def _finish(
     await publish_summary(table.batch_id, facts, frame, table.directory)
     counts = {status: int(n) for status, n in facts["counts"].items()}
     return BatchResult(
-        table.batch_id, str(table.directory), str(out), counts, *server,
+        table.batch_id, _absolute(table.directory), _absolute(out), counts, *server,
         facts["cost_usd"], facts["projected_cost_usd"], stopped, held_back, facts["tool_calls"],
     )  # fmt: skip
+
+
+def _absolute(path: Path) -> str:
+    """`path` from the root, as `BatchResult` gives it: relative, it pointed elsewhere once a notebook
+    changed its working directory after the run (`os.chdir`)."""
+    return str(path.resolve())
 
 
 def _agent_factory(spec: str | None) -> AgentFactory | None:
