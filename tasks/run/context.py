@@ -75,6 +75,9 @@ class RowContext:
     """Creates held back while their answers are lost (a gateway's burst of 502s): this server's own."""
     background: BackgroundBackend | None = field(init=False)
     """The backend when it runs rows in the background (tokens to wait on), else None."""
+    holders: dict[str, str] = field(default_factory=dict)
+    """The row each response id this run's creates were answered with belongs to, while it is waited on
+    (`submit` adds it, `driver.record_end` takes it away): a server naming one id for two rows is found."""
 
     def __post_init__(self) -> None:
         self.background = in_background(self.backend)

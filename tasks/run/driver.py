@@ -126,6 +126,8 @@ class RowDriver:
         """Record a terminal snapshot, and learn from a completion: its latency, its output size and what
         its attachments cost. Also how a stopping run records a response its cancel found ended."""
         context, row, moment = self.context, self.context.table.get(key), now()
+        if row.response_id is not None:
+            context.holders.pop(row.response_id, None)
         waiter = self._waiter
         finished = None if waiter is None else waiter.finished_after.pop(key, None)
         last_event = None if waiter is None else waiter.last_events.pop(key, None)

@@ -163,6 +163,16 @@ class Submitter:
         turn.met(None)
         self._alike.taken()
         context.silence.answers += 1
+        if (holder := self._holder_besides(key, snapshot)) is not None:
+            if stream is not None:
+                await stream.aclose()
+            said = (
+                f"the server answered the creates of rows {holder} and {key} with the same response id "
+                f"({snapshot.response_id!r}): it does not keep responses apart, so one row would be given "
+                "the other's answer"
+            )
+            self._maybe_created(row, said)  # a job may exist for it: counted, as for any create so answered
+            raise NotTheApiError(said)
         context.apply(key, record.accepted(snapshot, row, now(), cursor=cursor, model=context.policy.model))
         if context.background is not None:
             self._no_background.created(snapshot, streamed=stream is not None)
@@ -253,6 +263,15 @@ class Submitter:
             self.context.table.transition(other, "pending", **cleared)
         if rows and not stopping:
             raise BackendRefusedError(self._alike.said())
+
+    def _holder_besides(self, key: str, snapshot: Snapshot) -> str | None:
+        """The other row already waiting on the response id `key`'s create was answered with, if any (a
+        server that names one id for many creates: a trial's gave every row `resp_same`, and every row
+        recorded the last one's answer); else the id is held for `key`."""
+        if snapshot.response_id is None or snapshot.terminal:
+            return None
+        holder = self.context.holders.setdefault(snapshot.response_id, key)
+        return None if holder == key else holder
 
     def _maybe_created(self, row: RowState, reason: str) -> None:
         context, policy = self.context, self.context.policy
