@@ -25,6 +25,7 @@ from rowrelay.tasks.emulator import EmulatorConfig, running_emulator
 from rowrelay.tasks.state import load
 from tests.support.cli import env_for, rowrelay
 from tests.support.runs import creates_per_row
+from tests.support.said import Said
 
 ROWS = 6
 TEMPLATE = "Ticket {n} from {name}: {items} {extra}"
@@ -53,15 +54,6 @@ def _as_an_earlier_release_recorded_it(state: Path) -> None:
     record = json.loads((state / "run.json").read_text())
     del record["reading"]
     (state / "run.json").write_text(json.dumps(record))
-
-
-class _Said(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
 
 
 @pytest.mark.parametrize("reading", sorted(EARLIER_READINGS))
@@ -104,7 +96,7 @@ async def test_a_batch_an_earlier_release_planned_is_resumed_with_its_reading_an
             assert result.returncode == 0, result.stderr[-3000:]
             told = result.stderr
         else:
-            said = _Said()
+            said = Said()
             logging.getLogger("rowrelay.input").addHandler(said)  # Prefect's logging setup drops caplog's
             try:
                 await run_batch(str(source), **args, state=given, base_url=emu.url)

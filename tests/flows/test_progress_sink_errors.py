@@ -16,20 +16,10 @@ from rowrelay.tasks.run import Progress
 from rowrelay.tasks.state import load
 from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
 from tests.support.runs import flow_args
+from tests.support.said import Said
 from tests.support.tickets import write_tickets
 
 _ROWS = 4
-
-
-class _Said(logging.Handler):
-    """The warnings a logger gave (Prefect's logging setup drops pytest's caplog handler)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
 
 
 async def test_a_sink_that_always_raises_is_warned_of_once_and_the_batch_completes_and_exports(
@@ -45,7 +35,7 @@ async def test_a_sink_that_always_raises_is_warned_of_once_and_the_batch_complet
         raise RuntimeError("my progress bar broke")
 
     source = write_tickets(tmp_path / "tickets.csv", _ROWS)
-    said = _Said()
+    said = Said()
     logging.getLogger("rowrelay.flow").addHandler(said)
     sink = progress_sink.set(broken_bar)
     try:

@@ -23,6 +23,7 @@ import pytest
 
 from rowrelay.tasks.emulator import RunningEmulator
 from rowrelay.tasks.state import StateTable
+from tests.flows.test_chat_stream_mode import WHY as NO_CHAT_STREAM
 from tests.support.cli import ROOT
 from tests.support.last_run import ran_on
 from tests.support.local_prefect import stopped_afterwards
@@ -963,3 +964,12 @@ def test_other_instructions_are_named_where_every_row_would_be_sent_otherwise(ca
         "be sent otherwise than the batch planned them (e.g. T-00000, T-00001, T-00002): run it as the batch "
         "ran, or give it a state of its own (--state) to send every row this way"
     )
+
+
+def test_stream_mode_on_chat_completions_is_refused_as_it_was_given(case: Case) -> None:
+    chat = ("--backend", "chat", "--base-url", "http://127.0.0.1:9/v1")
+    key = {"OPENAI_API_KEY": "sk-unused"}
+    assert case.refuse(*chat, "--mode", "stream", env=key) == f"error: --mode: {NO_CHAT_STREAM}"
+    said = case.refuse(*chat, env={**key, "ROWRELAY_MODE": "stream"})
+    assert said == f"error: ROWRELAY_MODE: {NO_CHAT_STREAM}"
+    assert not case.state.exists()
