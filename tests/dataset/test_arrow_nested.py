@@ -8,24 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from rowrelay.tasks.dataset import InputSpec, read_prepared
+from tests.support.nested_columns import write_nested
 
 SPEC = InputSpec(template="{lst} | {st} | {mp} | {tags}")
-
-
-def write_nested(path: Path) -> Path:
-    table = pa.table(
-        {
-            "lst": pa.array([[1, 2], [3, None], None]),
-            "st": pa.array([{"x": 1, "y": "q"}, {"x": 2, "y": "r"}, None]),
-            "mp": pa.array([[("k", 1)], [("j", 2), ("é", 3)], None], pa.map_(pa.string(), pa.int64())),
-            "tags": pa.array([["a", "b"], [], ["c"]]),
-        }
-    )
-    pq.write_table(table, path)
-    return path
 
 
 def prompts_of(source: str | pd.DataFrame) -> list[str]:

@@ -11,8 +11,8 @@ import pandas as pd
 
 from rowrelay.tasks.emulator import RunningEmulator
 from rowrelay.tasks.state import load
-from tests.dataset.test_arrow_nested import write_nested
 from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
+from tests.support.nested_columns import write_nested
 
 
 async def test_the_frame_sends_the_file_s_text_and_the_file_resumes_it(

@@ -14,11 +14,6 @@ from rowrelay.flows.request import BatchRequest
 from rowrelay.tasks.errors import UsageError
 from tests.support.tickets import TEMPLATE
 
-WHY = (
-    "Chat Completions has no stream mode: it has no background mode, and each row's answer comes whole "
-    "with its create; leave the mode out, or stream with --backend openai or azure"
-)
-
 
 def test_poll_mode_and_stream_mode_elsewhere_are_taken(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

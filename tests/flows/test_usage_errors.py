@@ -23,7 +23,6 @@ import pytest
 
 from rowrelay.tasks.emulator import RunningEmulator
 from rowrelay.tasks.state import StateTable
-from tests.flows.test_chat_stream_mode import WHY as NO_CHAT_STREAM
 from tests.support.cli import ROOT
 from tests.support.last_run import ran_on
 from tests.support.local_prefect import stopped_afterwards
@@ -964,6 +963,12 @@ def test_other_instructions_are_named_where_every_row_would_be_sent_otherwise(ca
         "be sent otherwise than the batch planned them (e.g. T-00000, T-00001, T-00002): run it as the batch "
         "ran, or give it a state of its own (--state) to send every row this way"
     )
+
+
+NO_CHAT_STREAM = (
+    "Chat Completions has no stream mode: it has no background mode, and each row's answer comes whole "
+    "with its create; leave the mode out, or stream with --backend openai or azure"
+)
 
 
 def test_stream_mode_on_chat_completions_is_refused_as_it_was_given(case: Case) -> None:
