@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from tests.support.raw_http import raw_server
+from tests.support.raw_http import raw_server, read_whole, write_answer
 
 
 @dataclass(frozen=True)
@@ -37,22 +37,12 @@ def canned_server(
     """A server answering each request (keeping its JSON body in `bodies`) with `answer(body)`; yields /v1."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stop: asyncio.Event) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        lengths = [line for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")]
-        raw = await reader.readexactly(int(lengths[0].split(b":")[1]) if lengths else 0)
+        _, raw = await read_whole(reader)
         body = orjson.loads(raw) if raw else {}
         if bodies is not None:
             bodies.append(body)
         canned = answer(body)
-        content = canned.encoded()
-        lines = [
-            f"HTTP/1.1 {canned.status} Whatever",
-            f"content-type: {canned.content_type}",
-            f"content-length: {len(content)}",
-            "connection: close",
-        ]
-        writer.write("\r\n".join(lines).encode() + b"\r\n\r\n" + content)
-        await writer.drain()
+        await write_answer(writer, canned.status, canned.content_type, canned.encoded())
 
     return raw_server(handle)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 import openai
 
@@ -21,10 +21,35 @@ ANSWERED = 30.0
 
 async def read_request(reader: asyncio.StreamReader) -> bytes:
     """Read one request whole; returns its head."""
+    head, _ = await read_whole(reader)
+    return head
+
+
+async def read_whole(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """Read one request whole; returns its head and its body."""
     head = await reader.readuntil(b"\r\n\r\n")
     lengths = [line for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")]
-    await reader.readexactly(int(lengths[0].split(b":")[1]) if lengths else 0)
-    return head
+    body = await reader.readexactly(int(lengths[0].split(b":")[1]) if lengths else 0)
+    return head, body
+
+
+async def write_answer(
+    writer: asyncio.StreamWriter,
+    status: int,
+    content_type: str,
+    body: bytes,
+    headers: Sequence[tuple[str, str]] = (),
+) -> None:
+    """Answer with `status` and `body` (and `headers`), closing the connection after it."""
+    lines = [
+        f"HTTP/1.1 {status} Whatever",
+        f"content-type: {content_type}",
+        f"content-length: {len(body)}",
+        "connection: close",
+        *(f"{name}: {value}" for name, value in headers),
+    ]
+    writer.write("\r\n".join(lines).encode() + b"\r\n\r\n" + body)
+    await writer.drain()
 
 
 @contextlib.asynccontextmanager

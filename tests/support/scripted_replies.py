@@ -11,7 +11,7 @@ from typing import Literal
 
 import orjson
 
-from tests.support.raw_http import raw_server, read_request
+from tests.support.raw_http import raw_server, read_request, write_answer
 
 MESSAGE = "the server's own words about it"
 """Every scripted error's `message`: the translated error must carry it."""
@@ -58,14 +58,7 @@ def serving(reply: Reply, heads: list[bytes] | None = None) -> contextlib.Abstra
             fields = {"message": MESSAGE, "type": reply.type, "param": reply.param, "code": reply.code}
             page = f"<html><body><h1>{reply.status} from the proxy</h1></body></html>"
             body = page.encode() if reply.page else orjson.dumps({"error": fields})
-            lines = [
-                f"HTTP/1.1 {reply.status} Whatever",
-                f"content-type: {'text/html' if reply.page else 'application/json'}",
-                f"content-length: {len(body)}",
-                "connection: close",
-                *(f"{name}: {value}" for name, value in reply.headers),
-            ]
-            writer.write("\r\n".join(lines).encode() + b"\r\n\r\n" + body)
-            await writer.drain()
+            kind = "text/html" if reply.page else "application/json"
+            await write_answer(writer, reply.status, kind, body, reply.headers)
 
     return raw_server(handle)
