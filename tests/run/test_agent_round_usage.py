@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import openai
+import pandas as pd
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
@@ -130,7 +131,10 @@ async def test_a_run_killed_after_the_row_moved_on_does_not_count_the_round_agai
             assert not driving.done(), "the row ended before it was created"
             await asyncio.sleep(0.01)
         clock.advance(31)  # the row's own response ends, asking for the tool
-        while table.get(KEY).previous_response_ids is None:  # moved on, and written (`_move_on` commits)
+        # Moved on, and written: `_move_on` commits the move before the row waits on the follow-up. The
+        # file is read, not the table in memory, which holds the move before the write is done (a run
+        # killed in between makes the round again, a counted orphan: not what this test is about).
+        while pd.isna(row_of(directory)["previous_response_ids"]):
             assert not driving.done(), "the row ended before it moved on"
             await asyncio.sleep(0.01)
         moved = table.get(KEY)
