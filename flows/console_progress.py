@@ -160,13 +160,16 @@ def _troubles(clock: Callable[[], float]) -> Callable[[RunCounters], str]:
 
 def _holds(update: RunProgress) -> str:
     """`  creates paused 4:12 (429 retry-after)`, `  polls paused 0:30 (429, backing off)`, `  creates
-    wait 0:42 for the token budget (--tpm)`, while something holds the run's calls back: without it a
+    wait 0:42 for the token budget (--tpm)`, `  creates one at a time (3 create answers lost in a row)`,
+    while something holds the run's calls back: without it a
     300 s retry-after on polls read `in flight 20  0.0 rows/s` for four minutes."""
     told = ""
     for hold in update.held if isinstance(update, HeldProgress) else ():
         minutes, seconds = divmod(math.ceil(hold.seconds), 60)
         left = f"{minutes}:{seconds:02d}"
-        if hold.by in ("creates", "polls"):
+        if hold.by == "one_by_one":
+            told += f"  creates one at a time ({hold.why})"
+        elif hold.by in ("creates", "polls"):
             told += f"  {hold.by} paused {left} ({hold.why})"
         else:
             budget = "token" if hold.by == "tokens" else "request"

@@ -10,9 +10,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-HeldBy = Literal["creates", "polls", "tokens", "requests"]
+HeldBy = Literal["creates", "polls", "tokens", "requests", "one_by_one"]
 """`creates`, `polls`: that kind of call is paused. `tokens`, `requests`: the create at the front of the
-line waits for that budget."""
+line waits for that budget. `one_by_one`: creates go one at a time, none paused just now (their answers
+were lost: `run.outage.CreateHold`)."""
 BACKOFF_FIRST = 1.0
 """Seconds a 429 that names no wait pauses its kind of call, the first of a streak; each 429 of the same
 kind that meets the calls sent once that pause ended doubles it (`RateBudget.on_rate_limited`)."""

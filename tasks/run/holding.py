@@ -1,16 +1,19 @@
-"""A run's progress with what holds its calls back (`RateBudget.held`): pauses of creates or polls, and
-a create waiting long for a budget, which the progress line says with how much longer they last.
+"""A run's progress with what holds its calls back (`RateBudget.held`, `CreateHold.held`): pauses of
+creates or polls, a create waiting long for a budget, creates going one at a time while their answers
+are lost, which the progress line says with how much longer they last.
 
 A subclass, not a field of `Progress`, while runner.py is being changed by others: the session wraps
 its runner's progress (`telling_holds`), and every copy made with `dataclasses.replace` keeps it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 from rowrelay.tasks.llm.budget import RateBudget
 from rowrelay.tasks.llm.holds import Hold
+from rowrelay.tasks.run.outage import CreateHold
 from rowrelay.tasks.run.runner import Progress
 
 
@@ -19,11 +22,16 @@ class HeldProgress(Progress):
     held: tuple[Hold, ...] = ()
 
 
-def telling_holds(progress: Callable[[Progress], None], budget: RateBudget) -> Callable[[Progress], None]:
-    """`progress`, told each moment with what holds `budget`'s calls back at it."""
+def telling_holds(
+    progress: Callable[[Progress], None], budget: RateBudget, hold: CreateHold
+) -> Callable[[Progress], None]:
+    """`progress`, told each moment with what holds the run's calls back at it: `budget`'s pauses and
+    waits, and `hold`, creates held back while their answers are lost. Told on the event loop (the run's
+    housekeeping), whose clock `hold` keeps."""
 
     def tell(update: Progress) -> None:
         moment = {each.name: getattr(update, each.name) for each in fields(update)}
-        progress(HeldProgress(**moment, held=budget.held()))
+        lost = hold.held(asyncio.get_running_loop().time())
+        progress(HeldProgress(**moment, held=budget.held() + (() if lost is None else (lost,))))
 
     return tell

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from rowrelay.tasks.errors import OutageError, RateLimitedError
 from rowrelay.tasks.llm import MaybeSentError, NotTheApiError, RequestRejectedError
+from rowrelay.tasks.llm.holds import TOLD_PAUSE, Hold
 
 log = logging.getLogger("rowrelay.outage")
 
@@ -144,6 +145,17 @@ class CreateHold:
             self._line.remove(ticket)
             if first:
                 self._wake()  # the next in line looks again
+
+    def held(self, now: float) -> Hold | None:
+        """What the progress line says while creates are held back (`now` on the event loop's clock): the
+        pause left, or that they go one at a time. Said in the log's one warning alone, a run sending one
+        create every 30 s read as stalled."""
+        if not self.lost_in_turn:
+            return None
+        why = f"{self.lost_in_turn} create answer{'' if self.lost_in_turn == 1 else 's'} lost in a row"
+        if self._until - now >= TOLD_PAUSE:
+            return Hold("creates", self._until - now, why)
+        return Hold("one_by_one", 0.0, why)
 
     def answered(self) -> None:
         if self.lost_in_turn:

@@ -137,7 +137,7 @@ def open_session(
     if counters is not None:
         context.counters = counters
     driver = RowDriver(context)
-    told = None if progress is None else telling_holds(progress, budget)
+    told = None if progress is None else telling_holds(progress, budget, context.hold)
     runner = BatchRunner(driver, progress=told, checkpoint_interval=settings.checkpoint_interval)
     return Session(backend, budget, driver, runner)
 

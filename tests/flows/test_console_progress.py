@@ -105,12 +105,17 @@ def test_the_line_says_while_calls_are_held_back_by_what_and_for_how_long() -> N
     )
     sink(HeldProgress({"queued": 20}, 20, 60.0, RunCounters(), held=held))
     sink(HeldProgress({"queued": 20}, 20, 61.0, RunCounters(), held=(Hold("requests", 3.0, "--rpm"),)))
-    sink(HeldProgress({"completed": 20}, 20, 62.0, RunCounters()))
+    lost = "3 create answers lost in a row"  # a gateway's 502s: creates held back (`run.outage.CreateHold`)
+    sink(HeldProgress({"queued": 20}, 20, 62.0, RunCounters(), held=(Hold("creates", 7.2, lost),)))
+    sink(HeldProgress({"queued": 20}, 20, 63.0, RunCounters(), held=(Hold("one_by_one", 0.0, lost),)))
+    sink(HeldProgress({"completed": 20}, 20, 64.0, RunCounters()))
     tails = [line.split("rows/s")[1].rsplit("  ", 1)[0] for line in out.getvalue().splitlines()]
     assert tails == [
         "  creates paused 4:12 (429 retry-after)  polls paused 0:30 (429, backing off)"
         "  creates wait 0:42 for the token budget (--tpm)",
         "  creates wait 0:03 for the request budget (--rpm)",
+        "  creates paused 0:08 (3 create answers lost in a row)",
+        "  creates one at a time (3 create answers lost in a row)",
         "",  # nothing holds them any more
     ]
 

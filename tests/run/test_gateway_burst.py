@@ -7,10 +7,13 @@ time, after a pause that grows with each one lost, the rows taking turns (`run.o
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 from rowrelay.tasks.emulator import EmulatorConfig, running_emulator
-from rowrelay.tasks.run import open_session
+from rowrelay.tasks.llm.holds import Hold
+from rowrelay.tasks.run import Progress, open_session
+from rowrelay.tasks.run.holding import HeldProgress
 from rowrelay.tasks.run.outage import CreateHold
 from rowrelay.tasks.state import load
 from tests.support.clock import ManualClock
@@ -28,7 +31,12 @@ async def test_a_gateway_down_for_a_while_costs_the_rows_a_few_attempts_not_all_
     clock = ManualClock()  # the gateway's upstream is back when the test moves it past `down_for`
     with running_emulator(EmulatorConfig(down_for=60.0), clock=clock) as emu:
         table = new_table(tmp_path / "batch", ROWS)
-        session = open_session(settings_for(emu, max_attempts=3), table, prompts(ROWS))
+        told: list[tuple[Hold, ...]] = []  # what held calls back, at each progress moment
+
+        def progress(update: Progress) -> None:
+            told.append(update.held if isinstance(update, HeldProgress) else ())
+
+        session = open_session(settings_for(emu, max_attempts=3), table, prompts(ROWS), progress=progress)
 
         def lost() -> int:
             return int(emu.emulator.stats()["status_codes"].get("502", 0))
@@ -44,6 +52,9 @@ async def test_a_gateway_down_for_a_while_costs_the_rows_a_few_attempts_not_all_
             # Every row's first create went before any answer was lost; then one at a time, a second and
             # more apart. (Sent again at once, every row spent all its attempts within moments.)
             await eventually(reading(lost), settled)
+            # ... and the progress line says so while it lasts (in one warning alone, a run sending one
+            # create a minute read as stalled).
+            said = await eventually(reading(lambda: told[-1]), lambda held: bool(held))
             clock.advance(60.0)
             report = await asyncio.wait_for(run, timeout=120)
         started, unanswered = jobs_of(emu.url)
@@ -55,6 +66,10 @@ async def test_a_gateway_down_for_a_while_costs_the_rows_a_few_attempts_not_all_
     assert frame["orphans"].sum() == pages  # each create it answered counted on its row, as maybe sent
     assert (frame["attempts"] == frame["orphans"] + 1).all()
     assert_every_job_is_paid_for(frame, started, unanswered)
+    (hold,) = said
+    assert hold.by in ("creates", "one_by_one")
+    assert re.fullmatch(r"\d+ create answers? lost in a row", hold.why), hold.why
+    assert told[-1] == ()  # the run's closing moment: the first create answered let them all go
 
 
 def test_creates_go_one_at_a_time_in_line_after_growing_pauses_until_one_is_answered() -> None:
@@ -90,3 +105,35 @@ def test_creates_go_one_at_a_time_in_line_after_growing_pauses_until_one_is_answ
         (7.3, "c", True),  # answered: the rest go at once
     ]  # fmt: skip
     assert sorted(went[6:]) == [(7.4, "a", False), (7.4, "b", False)]
+
+
+def test_what_the_hold_tells_the_progress_line_the_pause_left_then_one_at_a_time_then_nothing() -> None:
+    """On a virtual clock: the pause left while it lasts, with the losses in a row; `one_by_one` while
+    the probe is out; nothing once a create is answered."""
+
+    async def main() -> list[Hold | None]:
+        loop = asyncio.get_running_loop()
+        hold = CreateHold(lambda lost: 4.0 * lost)
+        told = [hold.held(loop.time())]
+        hold.lost(False, "server error (502)")
+        told.append(hold.held(loop.time()))
+        await asyncio.sleep(1.5)
+        told.append(hold.held(loop.time()))
+        async with hold.turn() as turn:
+            assert turn.probe
+            told.append(hold.held(loop.time()))
+            hold.lost(turn.probe, "server error (502)")
+        told.append(hold.held(loop.time()))
+        async with hold.turn() as turn:
+            hold.answered()
+        told.append(hold.held(loop.time()))
+        return told
+
+    assert run_in_virtual_time(main) == [
+        None,
+        Hold("creates", 4.0, "1 create answer lost in a row"),
+        Hold("creates", 2.5, "1 create answer lost in a row"),
+        Hold("one_by_one", 0.0, "1 create answer lost in a row"),  # the pause over, the probe out
+        Hold("creates", 8.0, "2 create answers lost in a row"),
+        None,
+    ]
