@@ -32,7 +32,9 @@ RPM = 1200
 def test_two_workers_share_one_rate_budget(
     tmp_path: Path, prefect_env: dict[str, str], prefect_api: str
 ) -> None:
-    rows = 400
+    # Enough rows for all four shards (a batch under --shard-size is cut one per thread) and some seconds
+    # of sends at the server's rate; more rows only add seconds at 20 a second, not another case.
+    rows = 120
     source = write_tickets(tmp_path / "tickets.csv", rows)
     with (
         emulator_process("--rpm", str(RPM), "--rate-window", "1", "--latency", "fixed:0.5") as emu,
@@ -49,7 +51,9 @@ def test_two_workers_share_one_rate_budget(
         frame = load(tmp_path / "state")
         assert set(frame["writer"]) == {f"shard-{n}" for n in range(4)}  # 2 workers, 2 threads each
         planned = _said(tmp_path / "state", " to send, ")
-        assert [line.split(", ")[-2:] for line in planned] == [["400 to send", "4 shards"]], planned  # as run
+        assert [line.split(", ")[-2:] for line in planned] == [[f"{rows} to send", "4 shards"]], (
+            planned
+        )  # as run
         assert_finished_and_paid_for(tmp_path / "state", emu, rows)
         _assert_every_create_drew_on_the_one_budget(tmp_path / "state", {"default": (emu, RPM)})
 
@@ -98,7 +102,7 @@ def test_each_endpoint_keeps_its_own_budget_across_workers(
     rows split by rpm, every create to each server granted at its rate by the one budget all the workers
     draw on, every job on the server the table names, the second endpoint's key read by the workers
     from the variable its entry names."""
-    rows, east_rpm, west_rpm = 240, 1200, 600
+    rows, east_rpm, west_rpm = 120, 1200, 600  # each endpoint's rows take ~4 s at its rate
     source = write_tickets(tmp_path / "tickets.csv", rows)
     limits = ("--rate-window", "1", "--latency", "fixed:0.5")
     with (
@@ -117,7 +121,7 @@ def test_each_endpoint_keeps_its_own_budget_across_workers(
         assert done.returncode == 0, done.stderr[-3000:]
         frame = load(tmp_path / "state")
         assert set(frame["status"]) == {"completed"}
-        assert Counter(frame["endpoint"]) == {"east": 160, "west": 80}  # 2:1, as their rpm
+        assert Counter(frame["endpoint"]) == {"east": 80, "west": 40}  # 2:1, as their rpm
         jobs = {"east": jobs_of(east.url)[0], "west": jobs_of(west.url)[0]}
         for key, endpoint, attempts in zip(
             frame["row_key"], frame["endpoint"], frame["attempts"], strict=True
