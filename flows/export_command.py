@@ -67,34 +67,41 @@ def export(
         record = read_run_record(existing(state))
     except StateError as exc:
         fail(state_problem(exc, state))
+    if record is None:  # how the input's rows were read (template, id column) is on record alone
+        fail(
+            "this batch has no run on record (run.json): export reads the input as the run did, "
+            "which only that record says (`rowrelay status` still reads the rows)"
+        )
     if output is None:
-        if record is None or not record.output:
+        if not record.output:
             fail("this batch has no output on record: pass --output")
         output = Path(record.output)
         if (problem := output_problem(output)) is not None:
             fail(f"the batch's output {output}: {problem}")
         _refuse_a_running_batchs_output(state, output)
-    recorded = record.input if record is not None else None
-    source = input or (Path(recorded) if recorded else None)
-    if source is None:
-        fail("this batch's input was a DataFrame or is unknown: pass --input")
+    source = input or (Path(record.input) if record.input else None)
+    if source is None:  # a run from Python on a DataFrame: no file to read
+        fail(
+            "this batch's input was a DataFrame: pass --input with it saved to a file "
+            "(frame.to_parquet(PATH)), or call run_batch on it again, which writes the output"
+        )
     if input is None and not source.exists():
         fail(f"this batch's input {source} is not there any more: pass --input with where it is now")
     replaced = replaces_input(output, source)
     if replaced is not None:
         fail(f"--output {output}: {replaced}")
     try:
-        spec = InputSpec(**record.spec) if record is not None else InputSpec()
+        spec = InputSpec(**record.spec)
         prepared = read_prepared(source, spec, reading_of(record))
         latest, _damaged = read_table(state)  # as `load` reads it; a damaged file raises
         edited = edited_rows(latest.select(list(EDIT_FACTS)), prepared.planned())
         if edited.sent:
             fail(_changed_since(source, edited.sent))
-        asked = () if record is None else asked_columns(record)
+        asked = asked_columns(record)
         unsent: list[str] = edited.unsent.column("row_key").to_pylist()  # type: ignore[assignment]
         state_rows = _as_pending(latest.to_pandas(), unsent)
         results = results_frame(state_rows, prepared.keys, asked)
-        if record is not None and record.output_schema is not None:
+        if record.output_schema is not None:
             from rowrelay.tasks.dataset.typed import with_typed_columns
 
             results = with_typed_columns(results, record.output_schema, last=asked)

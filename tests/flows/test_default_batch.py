@@ -89,9 +89,10 @@ def test_export_with_no_output_writes_the_batchs_own(tmp_path: Path, emulator: R
     assert " ".join(done.stdout.split()) == f"wrote {tmp_path / 'out.csv'}"
     written = pd.read_csv(tmp_path / "out.csv")
     assert (len(written), set(written["rowrelay_status"])) == (4, {"completed"})
-    (state / "run.json").unlink()  # a batch run from Python on a DataFrame records none
+    (state / "run.json").unlink()  # its record gone: no output on record, nor how the input was read
     refused = rowrelay(["export", str(state)], _environment(tmp_path), cwd=tmp_path)
     assert (refused.returncode, refused.stderr) == (
         2,
-        "error: this batch has no output on record: pass --output\n",
+        "error: this batch has no run on record (run.json): export reads the input as the run did, "
+        "which only that record says (`rowrelay status` still reads the rows)\n",
     )
