@@ -36,10 +36,8 @@ def checked_url(value: str | None, key: str = _OPENAI_KEY) -> str | None:
     # Pasted with a space or a line break around it: urlsplit passed ' http://...', which the HTTP client
     # then could not send, and every create was counted as maybe sent when nothing had left.
     value = value.strip()
-    if any(char.isspace() for char in value):
-        raise PydanticCustomError("url_form", "must not hold spaces or line breaks")
     # Credentials and a query first, told apart from the text alone: a URL malformed besides (a port out
-    # of range, a broken IPv6 address) is said with its value, which must not hold them.
+    # of range, a broken IPv6 address, a space within) is said with its value, which must not hold them.
     if holds_credentials(value):
         raise PydanticCustomError(
             CREDENTIALS_IN_URL,
@@ -56,6 +54,8 @@ def checked_url(value: str | None, key: str = _OPENAI_KEY) -> str | None:
             "would reach the API, and it would be recorded with the run; give a key as the API key ({key})",
             {"key": key},
         )
+    if any(char.isspace() for char in value):
+        raise PydanticCustomError("url_form", "must not hold spaces or line breaks")
     try:
         parts = urlsplit(value)
         scheme, host = parts.scheme, parts.hostname  # raises on a malformed IPv6 address, like the port

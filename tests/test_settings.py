@@ -58,6 +58,8 @@ PASSWORD = "pw-5e1f0c9a7b"
         f"http://user:{PASSWORD}@[::1/v1",  # a malformed IPv6 address besides
         f"user:{PASSWORD}@127.0.0.1:8000/v1",  # no scheme besides
         f"http://127.0.0.1:99999/v1?key={PASSWORD}",  # a key in the query, and a bad port
+        f"https://user:{PASSWORD}@host/v1 x",  # a space within besides
+        f"https://host/v1 ?api_key={PASSWORD}",  # a key in the query, and a space within
     ],
 )
 @pytest.mark.parametrize(("option", "variable"), [("base_url", "OPENAI_BASE_URL"),
