@@ -17,9 +17,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rowrelay.tasks.dataset.templates import BYTES
+from rowrelay.tasks.dataset.templates import BYTES, arrow_nested
 
 __all__ = [
+    "ARROW_NESTED_AS_JSON",
     "COLUMNS_KEPT",
     "EARLIER_READINGS",
     "FIRST_READING",
@@ -31,12 +32,14 @@ __all__ = [
     "reads_alike",
 ]
 
-READING = 4
+READING = 5
 """How this release reads inputs: integers with missing values stay integers, in a column of their own
 (pandas' nullable `Int64`, or Python ints where they exceed it) and inside a Parquet list, struct or map
 (read as Python lists, dicts and ints, as JSON's nested values are); a Parquet map is a JSON object; bytes
 in a prompt are their UTF-8 text (base64 where a column's bytes are not all text); a whole-number id
-written as a decimal (`2.0`) is the key `2`. Recorded with each batch (`run.json`)."""
+written as a decimal (`2.0`) is the key `2`; an Arrow-backed nested column of a DataFrame (a list,
+struct or map, `pd.read_parquet(..., dtype_backend="pyarrow")`) is the JSON text its file gives. Recorded
+with each batch (`run.json`)."""
 FIRST_READING = 1
 """How the releases before reading 2 read files: as pandas does. The reading of every batch whose record
 names none."""
@@ -48,11 +51,15 @@ SHOWN_AS_DATA = 4
 """The reading from which a Parquet map is read as a JSON object (it was a list of pairs, `[["a", 1]]`),
 bytes in a prompt are shown as text (they were Python's `b'...'`), and a whole-number id written as a
 decimal is keyed as an integer (`2.0` was the key "2.0", apart from "2")."""
+ARROW_NESTED_AS_JSON = 5
+"""The reading from which an Arrow-backed nested column is shown as JSON (`[1, 2]`); it was NumPy's and
+Python's reprs (`[1 2]`, `{'x': 1}`, `[('k', 1)]`)."""
 EARLIER_READINGS: dict[int, str] = {
     FIRST_READING: "integer columns with missing values as decimals (3.0)",
     COLUMNS_KEPT: "integers inside nested values (lists, structs) with missing values as decimals (3.0)",
     NESTED_KEPT: "Parquet maps as lists of pairs, bytes in prompts as Python's b'...', and ids written as "
     "decimals (2.0) as keys of their own",
+    SHOWN_AS_DATA: "Arrow-backed nested columns of a DataFrame as NumPy's and Python's reprs ([1 2])",
 }
 """What each reading before `READING` did that this release does not, in the words a resumed batch's
 warning uses."""
@@ -71,6 +78,8 @@ def reads_alike(
     floats, a column that may hold bytes, or an id column holding whole numbers written as decimals, or
     `source` is a Parquet file with integers or maps inside its values that `earlier` read otherwise."""
     if earlier < SHOWN_AS_DATA <= reading and (_may_hold_bytes(frame) or _whole_decimals(frame, id_column)):
+        return False
+    if earlier < ARROW_NESTED_AS_JSON <= reading and any(map(arrow_nested, frame.dtypes)):
         return False
     if isinstance(source, pd.DataFrame):
         return True  # taken as it is: only how it is shown and keyed may differ

@@ -75,17 +75,23 @@ def render_template(template: str, row: Mapping[Any, object]) -> str:
     return "".join(out)
 
 
-def column_text(series: pd.Series) -> pd.Series:
+def column_text(series: pd.Series, arrow_nested_as_json: bool = True) -> pd.Series:
     """A whole column as prompt text, vectorized; agrees with `cell_text` cell by cell (an Arrow-backed
-    map's cells as the dicts a Parquet file's maps are read as)."""
+    map's cells as the dicts a Parquet file's maps are read as). `arrow_nested_as_json` False: an
+    Arrow-backed nested column as the readings before `ARROW_NESTED_AS_JSON` showed it (`readings`)."""
     if isinstance(series.dtype, pd.StringDtype):
         return series.fillna("")
-    if isinstance(series.dtype, pd.ArrowDtype) and pa.types.is_nested(series.dtype.pyarrow_dtype):
+    if arrow_nested_as_json and arrow_nested(series.dtype):
         return _arrow_nested_text(series)
     if series.dtype == object:  # mixed or nested values: cell by cell, as astype(str) was anyway
         return series.map(cell_text).astype("str")
     # pandas >= 3 keeps missing values missing through astype(str); fillna then makes them "".
     return series.astype(str).fillna("")
+
+
+def arrow_nested(dtype: object) -> bool:
+    """Whether `dtype` is an Arrow-backed list, struct or map."""
+    return isinstance(dtype, pd.ArrowDtype) and bool(pa.types.is_nested(dtype.pyarrow_dtype))
 
 
 def _arrow_nested_text(series: pd.Series) -> pd.Series:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from rowrelay.tasks.dataset import InputSpec, read_prepared
+from rowrelay.tasks.dataset import READING, InputSpec, read_prepared, reads_alike
+from rowrelay.tasks.dataset.readings import SHOWN_AS_DATA
 from tests.support.nested_columns import write_nested
 
 SPEC = InputSpec(template="{lst} | {st} | {mp} | {tags}")
@@ -53,3 +54,16 @@ def test_other_columns_keep_their_text(tmp_path: Path) -> None:
     spec = InputSpec(template="{n}/{f}/{s}/{b}")
     shown = read_prepared(arrow, spec)
     assert [shown.prompts.at(i) for i in range(2)] == ["1/2.5/a/True", "///"]
+
+
+def test_a_batch_planned_by_reading_4_keeps_its_reprs_and_reads_alike_says_they_differ(
+    tmp_path: Path,
+) -> None:
+    """Reading 4 sent such a frame's reprs: a batch it planned keeps them (`readings`), and `reads_alike`
+    tells a frame with such a column apart from one without, so the earlier reading is looked for."""
+    arrow = pd.read_parquet(write_nested(tmp_path / "nested.parquet"), dtype_backend="pyarrow")
+    before = read_prepared(arrow, SPEC, SHOWN_AS_DATA)
+    assert before.prompts.at(0) == "[1. 2.] | {'x': 1, 'y': 'q'} | [('k', 1)] | ['a' 'b']"
+    assert not reads_alike(arrow, arrow, READING, SHOWN_AS_DATA)
+    flat = arrow[[]].assign(text=["a", "b", "c"])
+    assert reads_alike(flat, flat, READING, SHOWN_AS_DATA)

@@ -30,7 +30,8 @@ from tests.support.said import Said
 ROWS = 6
 TEMPLATE = "Ticket {n} from {name}: {items} {extra}"
 CHANGED = {FIRST_READING: 6, 2: 4, 3: 1}
-"""How many rows' prompts each earlier reading gives otherwise than this release's."""
+"""How many rows' prompts each earlier reading gives otherwise than this release's. Reading 4 reads a
+file as reading 5 does (it differs in DataFrames alone: tests/flows/test_arrow_nested_prompts.py)."""
 
 
 def _input(path: Path) -> Path:
@@ -56,7 +57,7 @@ def _as_an_earlier_release_recorded_it(state: Path) -> None:
     (state / "run.json").write_text(json.dumps(record))
 
 
-@pytest.mark.parametrize("reading", sorted(EARLIER_READINGS))
+@pytest.mark.parametrize("reading", sorted(CHANGED))  # the readings that read this file otherwise
 @pytest.mark.parametrize("entry", ["cli, default state directory", "python, given state directory"])
 async def test_a_batch_an_earlier_release_planned_is_resumed_with_its_reading_and_nothing_is_paid_twice(
     prefect_api: str,
@@ -169,7 +170,11 @@ def _strings(path: Path) -> Path:
         (_strings, None, [READING]),  # no integer with a gap, in a column or a list
         (_lines, None, [READING]),  # JSON's nested integers were Python's in every reading
         (_input, "of this release", [READING]),  # the given state's record says this release's reading
-        (_input, None, [READING, *sorted(EARLIER_READINGS, reverse=True)]),  # a new batch: any earlier one's?
+        (
+            _input,
+            None,
+            [READING, *sorted(CHANGED, reverse=True)],
+        ),  # a new batch: any earlier one's? (not 4's)
         (_input, "of reading 2", [READING, 2]),  # the given state's record alone decides
     ],
 )
