@@ -11,13 +11,14 @@ from datetime import UTC, datetime
 from rowrelay.tasks.errors import RateLimitedError
 from rowrelay.tasks.llm import Backend, BackgroundBackend, RateBudget, estimate_tokens, in_background
 from rowrelay.tasks.media_refs import Attachment
+from rowrelay.tasks.run import record
 from rowrelay.tasks.run.attached_tokens import AttachedTokens
 from rowrelay.tasks.run.outage import CreateHold, Silence
 from rowrelay.tasks.run.pace import Pace
 from rowrelay.tasks.run.plan import RowPolicy
 from rowrelay.tasks.run.record import Change
 from rowrelay.tasks.run.spend import Spend
-from rowrelay.tasks.state import StateTable
+from rowrelay.tasks.state import RowState, StateTable
 
 Sleep = Callable[[float], Awaitable[None]]
 _MAX_BACKOFF = 30.0
@@ -102,6 +103,20 @@ class RowContext:
         """A create whose answer never came, so its job may exist (the row counts it)."""
         self.counters.maybe_created += 1
         self.silence.failed(reason)
+
+    def maybe_created(self, row: RowState, reason: str, *, answer_lost: bool = True) -> None:
+        """Count on its row a create that may have started a job no answer named: an attempt and an
+        orphan (`record.maybe_created`). `answer_lost`: the server's answer was lost, which the outage
+        watch hears of; a create cut short by a crash of rowrelay's own says nothing of the server."""
+        if answer_lost:
+            self.lost_answer(reason)
+        else:
+            self.counters.maybe_created += 1
+        policy = self.policy
+        change = record.maybe_created(
+            row, reason, max_attempts=policy.max_attempts, policy=policy.orphan_policy
+        )
+        self.apply(row.row_key, change)
 
     def throttled(self, exc: RateLimitedError, *, poll: bool) -> None:
         """A 429 pauses the kind of call that earned it; the row just waits and tries again."""

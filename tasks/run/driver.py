@@ -106,20 +106,22 @@ class RowDriver:
         may have cost decides: a row `submitting` may have started a paid job its create never named, so
         it is counted as any such create is (an attempt and an orphan: failed outright, a later run sent
         it again with neither counted); a row holding a token keeps it, for a later run to wait on, never
-        to send anew; any other row sent nothing and fails with the error."""
+        to send anew, with a note saying why it is still waited on; a `pending` row sent nothing and fails
+        with the error. A row that has ended (or was given up on) keeps what it recorded: a crash after
+        its end was written raised `IllegalTransition` here (`completed` -> `failed`), out of the
+        runner's handler, stopping the batch, or wrote `internal` over an answer paid for."""
         context, row = self.context, self.context.table.get(key)
         said = f"{type(exc).__name__}: {exc}"
         if row.status == "submitting":
-            context.counters.maybe_created += 1
-            policy = context.policy
-            reason = f"the row crashed while its create was on its way ({said})"
-            context.apply(
-                key,
-                record.maybe_created(
-                    row, reason, max_attempts=policy.max_attempts, policy=policy.orphan_policy
-                ),
+            context.maybe_created(
+                row, f"the row crashed while its create was on its way ({said})", answer_lost=False
             )
-        elif row.status not in HOLDING_TOKEN:
+            after = context.table.get(key)
+            context.spend.sent(key, after.status, after.error_type)  # its estimate kept as maybe spent
+        elif row.status in HOLDING_TOKEN:
+            note = f"crashed while waited on ({said}); the next run waits on it again"
+            context.table.update(key, note=note)
+        elif row.status == "pending":
             context.table.transition(key, "failed", error_type="internal", error_message=said)
 
     def record_end(self, key: str, snapshot: Snapshot) -> None:

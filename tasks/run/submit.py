@@ -171,7 +171,7 @@ class Submitter:
                 f"({snapshot.response_id!r}): it does not keep responses apart, so one row would be given "
                 "the other's answer"
             )
-            self._maybe_created(row, said)  # a job may exist for it: counted, as for any create so answered
+            context.maybe_created(row, said)  # a job may exist for it: counted, as for any so answered
             raise NotTheApiError(said)
         context.apply(key, record.accepted(snapshot, row, now(), cursor=cursor, model=context.policy.model))
         if context.background is not None:
@@ -194,7 +194,7 @@ class Submitter:
             if not create.done():
                 create.cancel()
                 await asyncio.wait([create])  # let it close its connection or stream
-                self._maybe_created(row, "the run stopped while this create was in flight")
+                self.context.maybe_created(row, "the run stopped while this create was in flight")
             elif (error := create.exception()) is not None:
                 if isinstance(error, TransientError | RequestRejectedError | BackendRefusedError):
                     self._refused(row, error)
@@ -220,7 +220,7 @@ class Submitter:
         """Record a create that did not answer with a job; what it spends depends on whether one may exist."""
         context, key = self.context, row.row_key
         if isinstance(exc, MaybeSentError | NotTheApiError):  # the latter also stops the run
-            self._maybe_created(row, str(exc))
+            self.context.maybe_created(row, str(exc))
             return None
         if isinstance(exc, RateLimitedError):
             context.throttled(exc, poll=False)
@@ -272,14 +272,6 @@ class Submitter:
             return None
         holder = self.context.holders.setdefault(snapshot.response_id, key)
         return None if holder == key else holder
-
-    def _maybe_created(self, row: RowState, reason: str) -> None:
-        context, policy = self.context, self.context.policy
-        context.lost_answer(reason)
-        change = record.maybe_created(
-            row, reason, max_attempts=policy.max_attempts, policy=policy.orphan_policy
-        )
-        context.apply(row.row_key, change)
 
     def _request(self, key: str) -> RowRequest:
         policy = self.context.policy

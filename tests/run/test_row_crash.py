@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
-from rowrelay.tasks.run import record
+from rowrelay.tasks.run import open_session, record
+from rowrelay.tasks.run.context import RowContext
+from rowrelay.tasks.run.record import Change
 from rowrelay.tasks.state import load
 from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
-from tests.support.runs import run_batch
+from tests.support.runs import new_table, prompts, run_batch, settings_for
 
 ROWS = 6
 VICTIM = "row-0002"
@@ -68,8 +70,55 @@ async def test_a_row_that_crashes_holding_its_token_keeps_it_and_the_next_run_wa
     assert first.crashed_rows == [VICTIM]
     assert held["status"] in ("queued", "in_progress")
     assert held["response_id"] is not None
+    assert held["note"] == (  # why it is still in flight
+        "crashed while waited on (RuntimeError: a surprise in this row's answer); "
+        "the next run waits on it again"
+    )
     assert second.counts == {"completed": ROWS}
     frame = load(tmp_path / "batch")
     assert started == Counter(dict.fromkeys(frame["row_key"], 1)), "the second run waited on its job"
     assert (frame["attempts"] == 1).all()
     assert_every_job_is_paid_for(frame, started, unanswered)
+
+
+async def test_a_row_that_crashes_after_its_end_was_written_keeps_it_and_the_batch_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Failing a completed row is a move the table refuses: the `IllegalTransition` escaped the handler
+    meant to keep one row's crash from the batch, and the whole run stopped (a failed or incomplete row
+    had its paid outcome written over with `internal`)."""
+    original = RowContext.apply
+
+    def apply_then_raise(context: RowContext, key: str, change: Change) -> None:
+        original(context, key, change)
+        if key == VICTIM and change.status == "completed":
+            raise RuntimeError("a surprise after this row's end was written")
+
+    monkeypatch.setattr(RowContext, "apply", apply_then_raise)
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.1"))) as emu:
+        report = await run_batch(emu, tmp_path / "batch", rows=ROWS, mode="poll")
+        started, unanswered = jobs_of(emu.url)
+    assert report.crashed_rows == [VICTIM]
+    assert report.counts == {"completed": ROWS}
+    frame = load(tmp_path / "batch")
+    assert frame.set_index("row_key").loc[VICTIM, "output_text"]  # its answer, as recorded
+    assert_every_job_is_paid_for(frame, started, unanswered)
+
+
+async def test_a_crash_with_the_create_on_its_way_keeps_its_estimate_as_maybe_spent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under --max-cost, a create that may have started a job counts against the cap as maybe spent,
+    as when its answer is lost; a crashed row's was released, as if nothing had been sent."""
+    monkeypatch.setattr(record, "accepted", _raising_for(VICTIM, record.accepted))
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.1"))) as emu:
+        table = new_table(tmp_path / "batch", ROWS)
+        session = open_session(settings_for(emu, max_attempts=1, max_cost=10.0), table, prompts(ROWS))
+        try:
+            report = await session.runner.run()
+            spend = session.driver.context.spend
+        finally:
+            await session.aclose()
+            table.close()
+    assert report.crashed_rows == [VICTIM]
+    assert spend.lost > 0
