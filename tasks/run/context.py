@@ -77,8 +77,10 @@ class RowContext:
     background: BackgroundBackend | None = field(init=False)
     """The backend when it runs rows in the background (tokens to wait on), else None."""
     holders: dict[str, str] = field(default_factory=dict)
-    """The row each response id this run's creates were answered with belongs to, while it is waited on
-    (`submit` adds it, `driver.record_end` takes it away): a server naming one id for two rows is found."""
+    """The row each response id this run's creates were answered with belongs to (`submit` adds it,
+    `driver.record_end` takes it away as the row ends): a server naming one id for two rows is found. An
+    id a row leaves otherwise (a tool round's, one expired or gone) stays until the run ends: no server
+    names it for a create again, and it costs ~100 bytes."""
 
     def __post_init__(self) -> None:
         self.background = in_background(self.backend)
