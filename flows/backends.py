@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shlex
 
-from rowrelay.flows.embedded import ensure_emulator, kept_up
+from pydantic import SecretStr
+
+from rowrelay.flows.embedded import emulator_records, ensure_emulator, kept_up
 from rowrelay.tasks.settings import Settings
 
 log = logging.getLogger("rowrelay.backend")
@@ -38,10 +41,37 @@ def resolve_backend(settings: Settings) -> tuple[Settings, str | None]:
         verb = "started" if started else "reusing"
         why = "backend emulator" if settings.backend == "emulator" else "no API key or base URL configured"
         log.warning("%s the embedded emulator at %s (%s)", verb, url, why)
-        # It checks no key: one set for a real server (OPENAI_API_KEY beside --backend emulator) stays
-        # out of its requests, and the client sends the emulator's own (`client.EMULATOR_KEY`).
-        update["api_key"] = None
+        update["api_key"] = embedded_key(settings.emulator_args)
     return settings.model_copy(update=update), url
+
+
+def embedded_key(emulator_args: str) -> SecretStr | None:
+    """The key a client sends the embedded emulator started with `emulator_args`: the one it was told to
+    require (its `--api-key K`, the last given, as its command line takes it), else None (it checks none,
+    and the client sends `client.EMULATOR_KEY`). Never the run's own key: one set for a real server
+    (OPENAI_API_KEY beside `--backend emulator`) must not reach a local test server, and one that requires
+    a key of its own refused it (401: the run stopped at its first create)."""
+    key = None
+    words = shlex.split(emulator_args)
+    for word, following in zip(words, [*words[1:], None], strict=True):
+        if word == "--api-key" and following is not None:
+            key = following
+        elif word.startswith("--api-key="):
+            key = word.removeprefix("--api-key=")
+    return None if key is None else SecretStr(key)
+
+
+def with_embedded_key(settings: Settings) -> Settings:
+    """`settings` of a batch that ran at a base URL, keyed as `resolve_backend` keyed its run when that URL
+    is an embedded emulator's still on record (`rowrelay cancel` reaches it by its recorded URL, where the
+    run's settings named none); any other server gets the settings' key, as a run on it did."""
+    if settings.backend != "emulator" or settings.base_url is None:
+        return settings
+    url = str(settings.base_url).rstrip("/")
+    for record in emulator_records(settings.home):
+        if str(record.get("url", "")).rstrip("/") == url:
+            return settings.model_copy(update={"api_key": embedded_key(str(record.get("args", "")))})
+    return settings
 
 
 def embedded_kept_up(settings: Settings, url: str | None) -> contextlib.AbstractContextManager[None]:

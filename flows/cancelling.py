@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from rowrelay.flows.backends import with_embedded_key
 from rowrelay.tasks.errors import LeaseHeldError, UsageError
 from rowrelay.tasks.llm import make_backend
 from rowrelay.tasks.llm.structured import load_output_schema
@@ -51,7 +52,7 @@ async def cancel_batch_async(
     settings = load_settings(
         backend=record.backend, base_url=record.base_url, model=record.model, tools=tools
     )
-    endpoints = _endpoints(record, settings)
+    endpoints = {name: with_embedded_key(where) for name, where in _endpoints(record, settings).items()}
     schema = None if record.output_schema is None else load_output_schema(record.output_schema)
     cancelled = Cancelled()
     with await _open_when_free(state_dir, lease_wait, sleep, clock) as table:

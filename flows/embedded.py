@@ -49,7 +49,9 @@ MARKER = "rowrelay.tasks.emulator"
 def _answers(url: str) -> bool:
     try:
         # Plain HTTP on loopback: verify=False spares building a certificate store (up to 0.1 s a run).
-        return httpx.get(f"{url}/models", timeout=2.0, verify=False).status_code == 200
+        # One told to require a key (`--api-key`) answers this keyless request 401: it answers. Taken for
+        # hung, it was stopped by the next run, the responses it held for a batch gone with it.
+        return httpx.get(f"{url}/models", timeout=2.0, verify=False).status_code in (200, 401)
     except httpx.HTTPError:
         return False
 

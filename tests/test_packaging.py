@@ -97,7 +97,16 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         str(wheel),
         "ipykernel",
     ]
-    subprocess.run(install, check=True, capture_output=True)
+    # Not compiled at install (the Makefile's UV_COMPILE_BYTECODE compiled all of Prefect, pandas and the
+    # SDK: 15 s): the processes run here write the bytecode of just what they import (`env`). One import
+    # first, so site-packages' own __pycache__ exists before the first run: made during it, it changed
+    # site-packages' mtime, a part of the warm runner's fingerprint (flows/warm.py), and the runner the
+    # first run left could not serve the second.
+    uncompiled = {**os.environ, "UV_COMPILE_BYTECODE": "0"}
+    subprocess.run(install, check=True, capture_output=True, env=uncompiled)
+    writing = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    top_level = [python, "-c", "import typing_extensions"]  # a module at site-packages' top, as Prefect's
+    subprocess.run(top_level, check=True, capture_output=True, env=writing)
     return venv / "bin"
 
 
@@ -122,6 +131,9 @@ def env(prefect_env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, str]]
     clean = {k: v for k, v in prefect_env.items() if not k.startswith(("OPENAI_", "AZURE_", "ROWRELAY_"))}
     clean.pop("VIRTUAL_ENV", None)
     clean.pop("PYTHONPATH", None)
+    # The first process of the fresh venv writes the bytecode of what it imports, which the later ones
+    # read (with PYTHONDONTWRITEBYTECODE, as on CI machines, each would compile the same modules again).
+    clean.pop("PYTHONDONTWRITEBYTECODE", None)
     yield {**clean, "ROWRELAY_HOME": str(home), "ROWRELAY_EMULATOR_ARGS": "--latency fixed:0.2"}
     record = home / "emulator.json"
     if record.exists():
