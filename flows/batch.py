@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -34,13 +34,14 @@ from rowrelay.flows.processing import process, whole
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.run_labels import label_flow_run
 from rowrelay.flows.run_logs import sent_to_flow_run
-from rowrelay.flows.targets import Target, backend_label, recorded_endpoints, resolve_targets
+from rowrelay.flows.run_record import record_run
+from rowrelay.flows.stop_said import note_batch, note_finished
+from rowrelay.flows.targets import backend_label, resolve_targets
 from rowrelay.flows.tracked_flow import flow  # recorded in the local Prefect server when called
 from rowrelay.tasks.dataset import PreparedInput
-from rowrelay.tasks.hosted_tools import tool_list
 from rowrelay.tasks.run import open_table
 from rowrelay.tasks.settings import Settings
-from rowrelay.tasks.state import RunRecord, StateTable, of_input, summarize, write_run_record
+from rowrelay.tasks.state import StateTable, of_input, summarize
 from rowrelay.tasks.state.left_out import keys_outside
 from rowrelay.tasks.steps import export_results, load_input
 
@@ -213,9 +214,10 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     settings, url, targets = resolve_targets(request)
     table = open_table(state_dir, settings)
     out = request.output_path(state_dir)
+    note_batch(state_dir, out, on_workers=runner is not None)  # what a stop of this call then says
     await label_flow_run(table.batch_id, settings.model, backend_label(targets))
     with running(state_dir), contextlib.closing(table), embedded_kept_up(settings, url):
-        _record_run(state_dir, request, out, settings, url, targets, prepared.reading, kept)
+        record_run(state_dir, request, out, settings, url, targets, prepared.reading, kept)
         stopped, held_back = await process(settings, table, prepared, targets, factory, request, runner)
     if runner is not None:
         # The workers wrote the rows: read every writer's files again, and close at once (the export
@@ -231,6 +233,7 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     # Prefect takes a returned state as the run's final one: a caller receives `result` when it is
     # Completed, and an exception carrying the message when it is Failed (the CLI asks for the state).
     threshold = FailThreshold.parse(request.fail_when_failed)
+    note_finished()
     return cast(BatchResult, final_state(result, result.run_counts, threshold))
 
 
@@ -278,41 +281,3 @@ def _agent_factory(spec: str | None) -> AgentFactory | None:
     from rowrelay.tasks.llm.agent_backend import load_agent_factory  # Agent Framework only when asked for
 
     return load_agent_factory(spec)
-
-
-def _record_run(
-    state_dir: Path,
-    request: BatchRequest,
-    out: Path,
-    settings: Settings,
-    url: str | None,
-    targets: list[Target],
-    reading: int,
-    kept: RunRecord | None = None,
-) -> None:
-    """What `rowrelay export`/`cancel` need later: never a key, only where and what (atomic, fsynced).
-    `kept`: the batch's record, whose server stays on record (this run, on another, sends nothing)."""
-    record = RunRecord(
-        input=request.input_path(),
-        spec=asdict(request.spec),
-        output=str(out.resolve()),  # `export` from any folder writes where this run did
-        backend=settings.backend,
-        base_url=url,
-        model=settings.model,
-        mode=settings.mode,
-        reasoning_effort=settings.reasoning_effort,
-        temperature=settings.temperature,
-        image_detail=settings.image_detail,
-        reasoning_summary=settings.reasoning_summary,
-        logprobs=settings.logprobs,
-        tools=list(tool_list(settings.tools)) or None,
-        agent=request.agent,
-        output_schema=None if request.output_schema is None else request.output_schema.schema,
-        endpoints=recorded_endpoints(targets),
-        azure_endpoint=settings.azure_endpoint if settings.backend == "azure" else None,
-        reading=reading,
-    )
-    if kept is not None:
-        server = ("backend", "base_url", "azure_endpoint", "endpoints")
-        record = replace(record, **{name: getattr(kept, name) for name in server})
-    write_run_record(state_dir, record)

@@ -21,6 +21,7 @@ itself still gets the frame, in-process.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import sys
 from collections.abc import Callable, Coroutine
@@ -30,6 +31,7 @@ from prefect import Flow
 from prefect.context import FlowRunContext, SyncClientContext
 
 from rowrelay.flows.prefect_api import configured_api
+from rowrelay.flows.stop_said import said_when_stopped
 from rowrelay.tasks.records import rows
 
 __all__ = ["LocallyTracked", "flow"]
@@ -53,7 +55,8 @@ class LocallyTracked(Flow[P, R]):
         self.check = check
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._checked(args, kwargs)
+        # A stopped call says what the stop did, in a line (flows/stop_said.py), not a traceback.
+        return said_when_stopped(functools.partial(self._checked, args, kwargs))
 
     async def _checked(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         arguments = self._arguments(args, kwargs)

@@ -1,0 +1,53 @@
+"""The batch's run record (`run.json`): what `rowrelay export` and `cancel` need later, written by each run
+before it sends anything: where it ran and what it asked, never a key."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from rowrelay.flows.request import BatchRequest
+from rowrelay.flows.targets import Target, recorded_endpoints
+from rowrelay.tasks.hosted_tools import tool_list
+from rowrelay.tasks.settings import Settings
+from rowrelay.tasks.state import RunRecord, write_run_record
+
+__all__ = ["record_run"]
+
+
+def record_run(
+    state_dir: Path,
+    request: BatchRequest,
+    out: Path,
+    settings: Settings,
+    url: str | None,
+    targets: list[Target],
+    reading: int,
+    kept: RunRecord | None = None,
+) -> None:
+    """What `rowrelay export`/`cancel` need later: never a key, only where and what (atomic, fsynced).
+    `kept`: the batch's record, whose server stays on record (this run, on another, sends nothing)."""
+    record = RunRecord(
+        input=request.input_path(),
+        spec=asdict(request.spec),
+        output=str(out.resolve()),  # `export` from any folder writes where this run did
+        backend=settings.backend,
+        base_url=url,
+        model=settings.model,
+        mode=settings.mode,
+        reasoning_effort=settings.reasoning_effort,
+        temperature=settings.temperature,
+        image_detail=settings.image_detail,
+        reasoning_summary=settings.reasoning_summary,
+        logprobs=settings.logprobs,
+        tools=list(tool_list(settings.tools)) or None,
+        agent=request.agent,
+        output_schema=None if request.output_schema is None else request.output_schema.schema,
+        endpoints=recorded_endpoints(targets),
+        azure_endpoint=settings.azure_endpoint if settings.backend == "azure" else None,
+        reading=reading,
+    )
+    if kept is not None:
+        server = ("backend", "base_url", "azure_endpoint", "endpoints")
+        record = replace(record, **{name: getattr(kept, name) for name in server})
+    write_run_record(state_dir, record)
