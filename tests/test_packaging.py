@@ -105,7 +105,8 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     uncompiled = {**os.environ, "UV_COMPILE_BYTECODE": "0"}
     subprocess.run(install, check=True, capture_output=True, env=uncompiled)
     writing = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    top_level = [python, "-c", "import typing_extensions"]  # a module at site-packages' top, as Prefect's
+    # typing_extensions: a module at site-packages' top, as those Prefect imports
+    top_level: list[str | Path] = [python, "-c", "import typing_extensions"]
     subprocess.run(top_level, check=True, capture_output=True, env=writing)
     return venv / "bin"
 
