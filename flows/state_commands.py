@@ -20,7 +20,7 @@ from rich.table import Table
 
 from rowrelay.flows.cli_errors import fail, state_problem
 from rowrelay.flows.default_batch import the_batch
-from rowrelay.tasks.errors import MissingExtraError, StateError, UsageError
+from rowrelay.tasks.errors import LeaseHeldError, MissingExtraError, StateError, UsageError
 from rowrelay.tasks.plot_files import plot_formats_said
 from rowrelay.tasks.records import (
     NOT_COMPLETED,
@@ -172,23 +172,20 @@ def _draw(state: Path, plot: Path, said: Console) -> None:
     said.print(f"wrote {written}")
 
 
-_STOP_THAT_RUN = (
-    "stop that run instead (Ctrl-C where it runs, or `kill` its pid): a run that stops cancels its "
-    "in-flight responses itself"
-)
-
-
 def cancel(state: StateArg = None) -> None:
     """Cancel the batch's in-flight background responses on the server (the state stays resumable)."""
     state = the_batch(state, "cancel", changes_it=True)
+    from rowrelay.flows.batch_holder import how_to_stop_the_holder
     from rowrelay.flows.cancelling import cancel_batch
     from rowrelay.tasks.run.cancel import said_on_stop
 
     try:
         cancelled = cancel_batch(existing(state))
     except StateError as exc:
-        # The run holding the batch cancels its own in-flight responses when it is stopped (README).
-        fail(state_problem(exc, state, held=_STOP_THAT_RUN))
+        # The run holding the batch cancels its own in-flight responses when it is stopped (README): how
+        # to stop it depends on what it is (a Jupyter kernel is interrupted, never killed).
+        held = how_to_stop_the_holder(state) if isinstance(exc, LeaseHeldError) else ""
+        fail(state_problem(exc, state, held=held))
     except UsageError as exc:
         fail(str(exc))
     if cancelled.unreached:
