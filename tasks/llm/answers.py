@@ -1,13 +1,15 @@
 """Reading an answer that may not be the API's: a web page where the API should be (a wrong address, a
-proxy's sign-in page), JSON of another kind. The SDK hands a page's text over as a plain call's answer
-and reads it as a stream with no events; the lean transport raises the SDK's
-`APIResponseValidationError` for it (wire.py). Both backends raise that, so that `sdk_errors.translate` makes
-one decision of it. And a stream request answered with the response object (a server that ignores
-`stream`), whatever the content type it is labelled with: both transports read it as the answer."""
+proxy's sign-in page), events where one JSON object was asked for (a server or proxy that streams every
+answer), JSON of another kind. The SDK hands a body it cannot read as JSON over as a plain call's text,
+and reads a page as a stream with no events; the lean transport reads every plain answer through
+`json_object` (wire.py). Both raise the SDK's `APIResponseValidationError` for such a body, so that
+`sdk_errors.translate` makes one decision of it. And a stream request answered with the response object
+(a server that ignores `stream`), whatever the content type it is labelled with: both transports read it
+as the answer."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx2
@@ -17,14 +19,15 @@ from openai._streaming import ServerSentEvent, SSEDecoder
 from openai.types.responses import ResponseStreamEvent
 
 from rowrelay.tasks.llm.calls import NotTheApiError
-from rowrelay.tasks.llm.event_stream import EventStream, starts_as_json
+from rowrelay.tasks.llm.event_stream import EventStream, head_of, starts_as_json
 from rowrelay.tasks.llm.masking import masked, secrets_in
-from rowrelay.tasks.llm.sdk_errors import content_type, excerpt, not_the_api
+from rowrelay.tasks.llm.sdk_errors import content_type, events, excerpt, not_the_api
 
 if TYPE_CHECKING:
     from openai._legacy_response import LegacyAPIResponse  # what `with_raw_response` calls return
 
 _Model = TypeVar("_Model")
+_Read = TypeVar("_Read")
 STREAMED = "the events of its stream, whose first response has no id"
 """What a streamed create's answer was, for `nothing_named`: no JSON object to show."""
 
@@ -37,12 +40,14 @@ def route(base_url: object, path: str) -> str:
 
 
 def nothing_named(
-    base_url: object, path: str, what: str, answer: object, sent: Mapping[str, str]
+    base_url: object, path: str, what: str, answer: object, sent: Mapping[str, str], *, besides: str = ""
 ) -> NotTheApiError:
     """The error for a create answered with a success that names no `what` (a response, a completion's
-    choices): whatever answered is not the API. Such an answer may show the request it got (an echo
-    server's): the keys `sent` carries (the client's `auth_headers`) are masked in it."""
-    said = f"with a success naming no {what} ({excerpt(masked(shown(answer), secrets_in(sent)))})"
+    choices): whatever answered is not the API. `besides`: what else the run saw, said after the answer.
+    Such an answer may show the request it got (an echo server's): the keys `sent` carries (the client's
+    `auth_headers`) are masked in it."""
+    shown_masked = excerpt(masked(shown(answer), secrets_in(sent)))
+    said = f"with a success naming no {what} ({shown_masked}){besides}"
     return NotTheApiError(not_the_api("POST", route(base_url, path), said))
 
 
@@ -57,22 +62,19 @@ def page_error(answer: httpx2.Response) -> openai.APIResponseValidationError:
 
 
 async def parsed(raw: LegacyAPIResponse[_Model]) -> _Model:
-    """The SDK's answer to a plain call. A web page is not the API's: the SDK would hand over its text as
-    the answer, where the lean transport raises (wire.py), so this raises as that does."""
-    if web_page(raw.headers):
+    """The SDK's answer to a plain call. A body the SDK cannot read as JSON (a web page, events from a
+    server that streams every answer) it hands over as its text, where the lean transport raises
+    (`json_object`): this raises as that does."""
+    answer = raw.parse()
+    if isinstance(answer, str):
         raise page_error(await read_page(raw.http_response))
-    return raw.parse()
+    return answer
 
 
 async def read_page(answer: httpx2.Response) -> httpx2.Response:
     """The SDK transport's answer, read whole (a page, or JSON); a failure reading it as the SDK's own
     exception."""
-    try:
-        await answer.aread()
-    except httpx2.TimeoutException as exc:
-        raise openai.APITimeoutError(request=answer.request) from exc
-    except httpx2.HTTPError as exc:
-        raise openai.APIConnectionError(request=answer.request) from exc
+    await _read(answer, answer.aread())
     return answer
 
 
@@ -95,26 +97,29 @@ async def lean_answer(opened: EventStream) -> tuple[Any, EventStream | None]:
         raise page_error(await opened.whole())
     if plain(headers) or (not events(headers) and await opened.opens_as_json()):
         whole = await opened.whole()
-        return json_object(whole.content, whole), None
+        return json_object(whole.content, lambda: whole), None
     return None, opened
 
 
 async def sdk_answer(
     raw: LegacyAPIResponse[openai.AsyncStream[ResponseStreamEvent]],
 ) -> tuple[Any, openai.AsyncStream[ResponseStreamEvent] | None]:
-    """`lean_answer` on the SDK's own transport (`events`: told by its first bytes where its content type
-    says neither events nor JSON)."""
+    """`lean_answer` on the SDK's own transport. An answer labelled neither events nor JSON (`text/plain`,
+    or no content type, from some compatible servers and proxies) is told by its first bytes: read as
+    events, a response object was a create whose job nothing named, counted as maybe created and sent
+    again, every one of them paid."""
     answer = raw.http_response
     if web_page(raw.headers):
         raise page_error(await read_page(answer))
     if plain(raw.headers):
-        return json_object((await read_page(answer)).content, answer), None
+        return json_object((await read_page(answer)).content, lambda: answer), None
     head, body = b"", None
     if not events(raw.headers):
-        body = answer.aiter_bytes()
-        head = await _read(answer, _head(body))
+        body = aiter(answer.aiter_bytes())
+        head = await _read(answer, head_of(lambda: anext(body, b"")))
         if starts_as_json(head):
-            return json_object(head + await _read(answer, _joined(body)), answer), None
+            whole = head + await _read(answer, _joined(body))
+            return json_object(whole, lambda: answer), None
     stream = raw.parse()
     # The one change to the SDK's reading: events with no data are passed over, as sse.py passes them.
     stream._decoder = DataEvents(head, body)
@@ -126,23 +131,17 @@ def plain(headers: Mapping[str, str]) -> bool:
     return content_type(headers) == "application/json"
 
 
-def events(headers: Mapping[str, str]) -> bool:
-    """A stream request answered with events, by its content type. An answer labelled neither this nor
-    JSON (`text/plain`, or no content type, from some compatible servers and proxies) is told by its
-    first bytes (`starts_as_json`): read as events, a response object was a create whose job nothing
-    named, counted as maybe created and sent again, every one of them paid."""
-    return content_type(headers) == "text/event-stream"
-
-
-def json_object(content: bytes, answer: httpx2.Response) -> Any:
-    """A body that must be the API's JSON object (a response): the object, else the SDK's exception for a
-    success whose body is not the API's, as its plain calls raise it (`page_error`)."""
+def json_object(content: bytes, answer: Callable[[], httpx2.Response]) -> dict[str, Any]:
+    """A body that must be the API's JSON object (a response, a poll's or a cancel's answer): the object,
+    else the SDK's exception for a success whose body is not the API's, as its plain calls raise it
+    (`page_error`). `answer` makes the response the exception carries, only then: the lean transport
+    reads every background call's answer here, and builds the SDK's kind of response only for that."""
     try:
         parsed = orjson.loads(content)
     except orjson.JSONDecodeError:
         parsed = None
     if not isinstance(parsed, dict):
-        raise openai.APIResponseValidationError(answer, content.decode(errors="replace"))
+        raise openai.APIResponseValidationError(answer(), content.decode(errors="replace"))
     return parsed
 
 
@@ -166,16 +165,6 @@ class DataEvents:
                 yield event
 
 
-async def _head(body: AsyncIterator[bytes]) -> bytes:
-    """A body's first bytes, up to the first that is not white space (or all of it)."""
-    head = b""
-    async for chunk in body:
-        head += chunk
-        if head.strip():
-            break
-    return head
-
-
 async def _joined(body: AsyncIterator[bytes]) -> bytes:
     return b"".join([chunk async for chunk in body])
 
@@ -187,7 +176,7 @@ async def _after(head: bytes, body: AsyncIterator[bytes]) -> AsyncIterator[bytes
         yield chunk
 
 
-async def _read(answer: httpx2.Response, reading: Awaitable[bytes]) -> bytes:
+async def _read(answer: httpx2.Response, reading: Awaitable[_Read]) -> _Read:
     """What `reading` reads of the SDK transport's answer; a failure reading it as the SDK's exception."""
     try:
         return await reading

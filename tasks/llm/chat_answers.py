@@ -82,9 +82,9 @@ class FirstAnswers:
     def named_a_choice(self) -> None:
         self.chose = True
 
-    def none_yet(self) -> bool:
-        """Count an answer with no choice; whether it stops the run (no answer yet has named one, and
-        this is the `FIRST_ANSWERS`th or a later one)."""
+    def choiceless_stops_run(self) -> bool:
+        """Count an answer with no choice, and say whether it stops the run: no answer yet has named
+        one, and this is the `FIRST_ANSWERS`th or a later one."""
         self.choiceless += 1
         return not self.chose and self.choiceless >= FIRST_ANSWERS
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx2
 import openai
 
-from rowrelay.tasks.llm.answers import nothing_named, parsed, read_page, route, shown
+from rowrelay.tasks.llm.answers import nothing_named, parsed
 from rowrelay.tasks.llm.calls import NotTheApiError, RequestRejectedError, RowRequest, Snapshot
 from rowrelay.tasks.llm.chat_answers import FIRST_ANSWERS, FirstAnswers, no_choice, snapshot_of_choice
-from rowrelay.tasks.llm.masking import masked, secrets_in
-from rowrelay.tasks.llm.sdk_errors import content_type, excerpt, translate
-from rowrelay.tasks.llm.unusual_statuses import route_hint
+from rowrelay.tasks.llm.sdk_errors import translate
 from rowrelay.tasks.media_refs import ref_kind
 
-EVENT_STREAM = "text/event-stream"
+NEVER_A_CHOICE = (
+    f", as were the run's first {FIRST_ANSWERS} answers, none naming one (or the server answers no row)"
+)
+"""What the run's first answers said besides, when none named a choice (`FirstAnswers`)."""
 
 
 class ChatBackend:
@@ -47,9 +47,7 @@ class ChatBackend:
                 temperature=openai.omit if request.temperature is None else request.temperature,
                 **_logprobs(request),
             )
-            if content_type(raw.headers) == EVENT_STREAM:
-                raise self._streamed(await read_page(raw.http_response))
-            completion = await parsed(raw)
+            completion = await parsed(raw)  # a body that is no JSON (a page, events): the SDK's exception
         except openai.OpenAIError as exc:
             raise translate(exc, creating=True) from exc
         return self._answered(completion)
@@ -60,35 +58,18 @@ class ChatBackend:
         if not isinstance(choices, list):
             # A success with no answer in it is not the API's (a row would fail on it as a crash, its
             # create uncounted): the create may have been passed on, and every row would meet the same.
-            raise nothing_named(
-                self._client.base_url, "chat/completions", "choices", completion, self._client.auth_headers
-            )
+            raise self._nothing_named(completion)
         if not choices:
-            if self._first.none_yet():
-                raise self._never_a_choice(completion)
+            if self._first.choiceless_stops_run():
+                raise self._nothing_named(completion, besides=NEVER_A_CHOICE)
             return no_choice(completion)
         self._first.named_a_choice()
         return snapshot_of_choice(completion)
 
-    def _never_a_choice(self, completion: object) -> NotTheApiError:
-        """The run's first answers all named no choice: what answers is not the API, or answers no row."""
-        url = route(self._client.base_url, "chat/completions")
-        answer = excerpt(masked(shown(completion), secrets_in(self._client.auth_headers)))
-        return NotTheApiError(
-            f"POST {url} was answered with a success naming no choices ({answer}), as were the run's first "
-            f"{FIRST_ANSWERS} answers, none naming one: not the API's answer, or one that answers no row; "
-            f"{route_hint(url)}"
-        )
-
-    def _streamed(self, answer: httpx2.Response) -> NotTheApiError:
-        """A create that asked for no stream answered with one: every create would be, and each may have
-        started a job. The SDK read the events' text as the answer, and it was said to be no API's."""
-        url = route(self._client.base_url, "chat/completions")
-        events = excerpt(masked(answer.text, secrets_in(self._client.auth_headers)))
-        return NotTheApiError(
-            f"POST {url} was answered with a stream ({EVENT_STREAM}: {events}) though the create asked for "
-            "none: the server (or a proxy in front of it) streams every answer, and rowrelay reads a Chat "
-            "Completions answer whole; have it answer a create without `stream` with one JSON object"
+    def _nothing_named(self, completion: object, *, besides: str = "") -> NotTheApiError:
+        client = self._client
+        return nothing_named(
+            client.base_url, "chat/completions", "choices", completion, client.auth_headers, besides=besides
         )
 
     async def aclose(self) -> None:

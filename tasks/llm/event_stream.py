@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -94,11 +94,9 @@ class EventStream:
     async def opens_as_json(self) -> bool:
         """Whether the body starts as JSON, not events (`starts_as_json`): reads it up to its first
         byte that is not white space. What was read is kept for `whole`, or else decoded as events."""
-        head = b""
         try:
             with self._mapping:
-                while not head.strip() and (chunk := await self._answer.content.readany()):
-                    head += chunk
+                head = await head_of(self._answer.content.readany)
         except BaseException:
             self.close()
             raise
@@ -169,6 +167,15 @@ class EventStream:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+async def head_of(read: Callable[[], Awaitable[bytes]]) -> bytes:
+    """A body's first bytes, up to the first that is not white space (or all of it), each chunk from
+    `read` (empty at the body's end): enough for `starts_as_json`, and no more is read."""
+    head = b""
+    while not head.strip() and (chunk := await read()):
+        head += chunk
+    return head
 
 
 def starts_as_json(head: bytes) -> bool:

@@ -102,7 +102,9 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
         cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ is not None else ""
         return maybe(f"connection problem: {exc}{cause}")
     if isinstance(exc, openai.APIResponseValidationError):  # a success whose body is not the API's
-        said = not_the_api(exc.request.method, str(exc.request.url), _status(exc))
+        said = streamed_unasked(exc, creating=creating)
+        if said is None:
+            said = not_the_api(exc.request.method, str(exc.request.url), _status(exc))
         return NotTheApiError(said) if creating else TransientError(said)
     if isinstance(exc, openai.APIError):
         # Raised mid-stream for an `error` event (the nested shape production sends). Before any event
@@ -125,6 +127,21 @@ def not_the_api(method: str, url: str, answered: str) -> str:
     return f"{method} {url} was answered {answered}, which is not the API's answer: {route_hint(url)}"
 
 
+def streamed_unasked(exc: openai.APIResponseValidationError, *, creating: bool) -> str | None:
+    """What a plain call answered with events was, or None for another body. A server (or a proxy in front
+    of it) that streams every answer serves a streamed create, and is no wrong address: told to check the
+    base URL, its user had nothing to fix there. A create so answered was taken, and may have started a
+    job (`NotTheApiError` counts it on its row)."""
+    if not events(exc.response.headers):
+        return None
+    return (
+        f"{exc.request.method} {exc.request.url} was answered with a stream (text/event-stream: "
+        f"{excerpt(exc.body)}) though the {'create' if creating else 'call'} asked for none: the server (or "
+        "a proxy in front of it) streams every answer, and rowrelay reads this one whole; have it answer a "
+        "request without `stream` with one JSON object"
+    )
+
+
 def _status(exc: openai.APIStatusError | openai.APIResponseValidationError) -> str:
     """An answer's status, content type and the start of its body: what it was, for its error."""
     kind = content_type(exc.response.headers) or "no content type"
@@ -134,6 +151,13 @@ def _status(exc: openai.APIStatusError | openai.APIResponseValidationError) -> s
 def content_type(headers: Mapping[str, str]) -> str:
     """An answer's media type, without its parameters (`; charset=...`), in lower case as it compares."""
     return headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def events(headers: Mapping[str, str]) -> bool:
+    """An answer of server-sent events, by its content type: a stream request's, or one a server that
+    streams every answer gives a plain call (`streamed_unasked`). A stream request's answer labelled
+    neither this nor JSON is told by its first bytes (`answers.sdk_answer`)."""
+    return content_type(headers) == "text/event-stream"
 
 
 EXCERPT = 100

@@ -30,7 +30,7 @@ import openai
 import orjson
 from openai._models import FinalRequestOptions
 
-from rowrelay.tasks.llm.answers import route
+from rowrelay.tasks.llm.answers import json_object, route
 from rowrelay.tasks.llm.event_stream import EventStream, as_httpx, mapped
 
 Json = dict[str, Any]
@@ -131,14 +131,9 @@ class Wire:
                 content = await answer.read()
             finally:
                 answer.release()
-        try:
-            parsed = orjson.loads(content)
-        except orjson.JSONDecodeError:
-            parsed = None
-        if not isinstance(parsed, dict):
-            response = as_httpx(method, url, answer, content)
-            raise openai.APIResponseValidationError(response, content.decode(errors="replace"))
-        return parsed, answer.headers
+        # Not one JSON object (a web page, events from a server that streams every answer): the SDK's
+        # exception, as `answers.parsed` raises it on the SDK's transport.
+        return json_object(content, lambda: as_httpx(method, url, answer, content)), answer.headers
 
     async def _open(
         self, method: str, url: str, body: Json | None, params: Mapping[str, str] | None

@@ -32,6 +32,7 @@ from rowrelay.tasks.llm.calls import (
 )
 from rowrelay.tasks.llm.responses_backend import ResponsesBackend, Transport
 from rowrelay.tasks.llm.sdk_errors import translate
+from tests.support.canned import Canned, canned_server
 from tests.support.inspection import eventually, reading
 from tests.support.raw_http import ANSWERED, backend_on
 from tests.support.scripted_replies import MESSAGE, Reply, error, proxy_page, serving
@@ -383,3 +384,27 @@ async def test_azure_urls_keys_and_api_versions_come_from_the_sdk_client(transpo
         assert b"api-version=2025-04-01-preview" in first
         assert b"api-key: az-key" in fields
         assert not any(field.startswith(b"authorization:") for field in fields)
+
+
+@pytest.mark.parametrize("transport", ["sdk", "lean"])
+async def test_a_plain_call_answered_with_events_says_the_server_streams_every_answer(
+    transport: Transport,
+) -> None:
+    """A server (or proxy) that streams every answer: a plain create's events were, on the SDK's
+    transport, its text read as a success naming no response, on the lean one a body not the API's, both
+    telling the user to check the base URL; a poll's crashed on the SDK's transport (its text read as a
+    response). A create so answered was taken (maybe sent: `NotTheApiError`); a read is retried."""
+    events = b'event: response.created\ndata: {"type":"response.created","sequence_number":0}\n\n'
+    async with (
+        canned_server(lambda _: Canned(events, content_type="text/event-stream")) as url,
+        backend_on(url, transport) as backend,
+    ):
+        created = await _raised(backend.create(REQUEST))
+        polled = await _raised(backend.retrieve("resp_123"))
+    answered = "was answered with a stream (text/event-stream: event: response.created data: {"
+    assert type(created) is NotTheApiError
+    assert str(created).startswith(f"POST {url}/responses {answered}")
+    assert "though the create asked for none: the server (or a proxy in front of it)" in str(created)
+    assert type(polled) is TransientError
+    assert str(polled).startswith(f"GET {url}/responses/resp_123 {answered}")
+    assert "though the call asked for none" in str(polled)

@@ -5,7 +5,9 @@ proxy that rewrites what it answers, so the emulator still counts the jobs each 
 - `keep_alives`: after each event, `event: ping` with `data: {}`, and `event: keepalive` with no data;
 - `ignores_stream`: a streamed create or resume is answered with the response object, labelled
   `content_type` (empty: a `content-type` header with nothing in it, as aiohttp sends for one set to
-  nothing; it labels a body with none `application/octet-stream`), as a server that ignores `stream`.
+  nothing; it labels a body with none `application/octet-stream`), as a server that ignores `stream`;
+- `streams_always`: a create that asks for no stream is sent on asking for one, and answered with its
+  events, as a proxy that streams every answer.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class Quirks:
     keep_alives: bool = False
     ignores_stream: bool = False
     content_type: str = "application/json"
+    streams_always: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ async def quirky(emulator_url: str, quirks: Quirks) -> AsyncIterator[Quirky]:
             query = dict(request.query)
             asked = orjson.loads(body) if body else {}
             streamed = query.get("stream") == "true" or (isinstance(asked, dict) and asked.get("stream"))
+            if quirks.streams_always and isinstance(asked, dict) and "model" in asked and not streamed:
+                body = orjson.dumps({**asked, "stream": True})
             if quirks.ignores_stream and streamed:
                 query.pop("stream", None)
                 query.pop("starting_after", None)
