@@ -75,11 +75,12 @@ ErrorType = Literal[
     "invalid_json",  # structured outputs: the answer is not JSON (its text kept)
     "schema_mismatch",  # structured outputs: the answer is JSON that breaks the schema (its text kept)
     "refusal",  # the model refused to answer (a `refusal` content part): never re-sent automatically
+    "no_answer",  # paid, and holds no answer (a chat tool call, no content, no choice): never re-sent
 ]
 ERROR_TYPES: tuple[ErrorType, ...] = get_args(ErrorType)
-NEVER_RESENT: frozenset[ErrorType] = frozenset({"rejected", "bad_input", "refusal"})
+NEVER_RESENT: frozenset[ErrorType] = frozenset({"rejected", "bad_input", "refusal", "no_answer"})
 """Error types whose rows stay failed until a person asks (`rowrelay retry`): the same input would fail
-the same way (a refusal too, most likely, and each one is paid for)."""
+the same way (a refusal too, most likely, and an answer with no answer in it: each one is paid for)."""
 
 
 def rows(count: int) -> str:

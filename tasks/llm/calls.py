@@ -17,6 +17,7 @@ from rowrelay.tasks.errors import (
 )
 from rowrelay.tasks.llm.refusals import Refusal
 from rowrelay.tasks.media_refs import Attachment
+from rowrelay.tasks.records import ErrorType
 from rowrelay.tasks.token_logprobs import TokenLogprob
 
 ResponseStatus = Literal["queued", "in_progress", "completed", "failed", "incomplete", "cancelled"]
@@ -142,6 +143,9 @@ class Snapshot:
     answers: that response, as it ended. It was paid for, and the row counts its usage when it moves on
     from it to this one (`record.moved_on`); None when this response answers none, or that one was not
     read in the same call."""
+    error_type: ErrorType | None = None
+    """A failed answer's error type, when not the server's `response_failed`: `no_answer` for one that
+    holds no answer (chat_answers.py), which is not sent again by itself."""
 
     @property
     def terminal(self) -> bool:

@@ -6,14 +6,15 @@ OpenAI-compatible servers answer otherwise, and each was recorded `completed` wi
 sent again and never said: a tool call nobody offered (a model trained to call tools, `content: null`,
 `finish_reason: tool_calls`), a message with no content at all (`content: null`, neither a refusal nor a
 call), or no choice (`choices: []`, some providers' answer to content they filtered). Each now fails its
-row (`failed`, paid for and counted, sent again within `--max-attempts` like any failed response) with
-what the server did. An empty text (`content: ""`) is the model's answer, as a Responses answer with no
-text is: completed.
+row with what the server did (`failed`, `no_answer`, paid for and counted). Such a row is not sent again
+by itself, as a refusal is not: the same prompt most likely meets the same answer, and each is paid for
+(`rowrelay retry` sends it again). An empty text (`content: ""`) is the model's answer, as a Responses
+answer with no text is: completed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rowrelay.tasks.llm.calls import ResponseStatus, Snapshot
@@ -49,10 +50,10 @@ def snapshot_of_choice(completion: Any) -> Snapshot:
             f"the model asked to call a tool{named} and gave no answer (finish_reason {reason!r}): rowrelay "
             "offers no tools on Chat Completions rows, so there is no answer to record"
         )
-        return _snapshot(completion, "failed", None, "tool_calls", said)
+        return _no_answer(completion, "tool_calls", said)
     if content is None and refusal is None:
         said = f"the model gave no answer: its message has no content (null; finish_reason {reason!r})"
-        return _snapshot(completion, "failed", None, "no_content", said)
+        return _no_answer(completion, "no_content", said)
     return _snapshot(completion, "completed", content or "", **kept)
 
 
@@ -62,7 +63,7 @@ def no_choice(completion: Any) -> Snapshot:
         "the server answered with no choice (choices: []), so there is no answer to record; some servers "
         "answer so for content they filtered"
     )
-    return _snapshot(completion, "failed", None, "no_choice", said)
+    return _no_answer(completion, "no_choice", said)
 
 
 @dataclass
@@ -99,6 +100,11 @@ def _calls(message: Any) -> list[str]:
     if older is not None:
         names.append(str(getattr(older, "name", None) or "unnamed"))
     return names
+
+
+def _no_answer(completion: Any, code: str, said: str) -> Snapshot:
+    """The row's end when the answer holds no answer: failed, never sent again by itself (`NEVER_RESENT`)."""
+    return replace(_snapshot(completion, "failed", None, code, said), error_type="no_answer")
 
 
 def _snapshot(

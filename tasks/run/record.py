@@ -68,8 +68,9 @@ def ended(
         )
     if snapshot.status == "failed":
         message = snapshot.error_message
+        failed_as = snapshot.error_type or "response_failed"
         failure = failed(
-            "response_failed", snapshot.error_code, message, row.attempts, now, max_attempts=max_attempts
+            failed_as, snapshot.error_code, message, row.attempts, now, max_attempts=max_attempts
         )
         return Change(failure.status, {**failure.fields, **told})
     # incomplete or cancelled: kept as they are; `rowrelay retry` makes them eligible again. A cancel a
