@@ -234,8 +234,9 @@ async def cancel_in_flight(
             record_end(key, snapshot)
         else:  # a server that cancels later: the row keeps its token; a later run collects its end
             tally.cancelling += 1
-            if stopping:
-                table.update(key, **_INTERRUPTED)  # found cancelled, it is sent again (record.ended)
+            # Found cancelled, a stop's is sent again (record.ended), a cancel asked for is not: marked
+            # either way, so a cancel asked for after a stop is not taken for the stop's.
+            table.update(key, **(_INTERRUPTED if stopping else _ASKED))
         tally.settled += 1
 
     await asyncio.gather(*(one(key) for key in keys))

@@ -55,3 +55,35 @@ async def test_a_cancel_the_server_carries_out_later_is_said_and_its_rows_are_se
     assert (frame["attempts"] == 2).all()
     assert (frame["orphans"] == 0).all()
     assert sum(unanswered.values()) == 0
+
+
+async def test_a_cancel_asked_for_after_a_stop_keeps_the_rows_from_being_sent_again(tmp_path: Path) -> None:
+    """A run stopped, its rows marked as interrupted work with their responses still ending, then
+    `rowrelay cancel` asked for, the server still ending them: the rows kept the stop's mark, and the
+    next run, finding them cancelled, sent them again, against the user's cancel. The cancel asked for is
+    what the next run reads now."""
+    config = EmulatorConfig(cancels_later=True, latency=LatencySpec.parse("fixed:0.3"))
+    directory = tmp_path / "batch"
+    with running_emulator(config) as emu:
+        table = new_table(directory, ROWS)
+        asked = prompts(ROWS)
+        requests = [RowRequest(key, asked[key], None, "gpt-4.1-mini", {"rowrelay_row": key}) for key in asked]
+        backend = make_backend(settings_for(emu))
+        try:
+            await left_in_flight(table, emu.url, requests)
+            for key in asked:  # as a stop whose cancel the server took to carry out later leaves them
+                table.update(key, error_type="interrupted", error_message="cancelled as its run stopped")
+            record_end = end_recorder(table, Spend.unpriced(), max_attempts=3, output_schema=None)
+            asked_for = await cancel_in_flight(table, backend, record_end=record_end, stopping=False)
+        finally:
+            await backend.aclose()
+            table.close()
+        report = await run_batch(emu, directory, rows=ROWS, max_attempts=3)
+        started, unanswered = jobs_of(emu.url)
+    assert asked_for.cancelling == ROWS
+    assert report.counts == {"cancelled": ROWS}, "cancelled as asked, not sent again"
+    frame = load(directory)
+    assert set(frame["error_type"]) == {"cancelled"}
+    assert started == Counter(dict.fromkeys(frame["row_key"], 1))
+    assert (frame["attempts"] == 1).all()
+    assert sum(unanswered.values()) == 0
