@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from rowrelay.tasks.errors import ResponseGoneError, TransientError
 from rowrelay.tasks.llm import Backend, Snapshot, in_background
@@ -68,27 +68,18 @@ class Cancelled:
     their tokens: a later run collects what each became."""
 
     def __add__(self, other: Cancelled) -> Cancelled:
-        return Cancelled(
-            self.cancelled + other.cancelled,
-            self.unreached + other.unreached,
-            other.last_error or self.last_error,
-            self.left + other.left,
-            self.ended + other.ended,
-            self.awaiting_tools + other.awaiting_tools,
-            self.cancelling + other.cancelling,
-        )
+        summed = {name: getattr(self, name) + getattr(other, name) for name in self.counted()}
+        return Cancelled(**summed, last_error=other.last_error or self.last_error)
+
+    @classmethod
+    def counted(cls) -> list[str]:
+        """The counts (every field but `last_error`): one list for adding, asking and tallying them."""
+        return [each.name for each in fields(cls) if each.name != "last_error"]
 
     @property
     def anything(self) -> bool:
         """Whether any response was in flight to cancel (answered in any way, or not reached)."""
-        return bool(
-            self.cancelled
-            or self.unreached
-            or self.left
-            or self.ended
-            or self.awaiting_tools
-            or self.cancelling
-        )
+        return any(getattr(self, name) for name in self.counted())
 
     def unreached_problem(self) -> str:
         """'2 rows could not be cancelled (last: ...): their responses may still run, and be paid for'."""
@@ -112,32 +103,36 @@ def said_on_stop(stops: list[Cancelled]) -> str:
     total = sum(stops, Cancelled())
     if not total.anything:
         return "nothing was in flight"
-    one = total.cancelled == 1
-    said = f"{total.cancelled:,} in-flight response{'' if one else 's'} {'was' if one else 'were'} cancelled"
+    parts: list[str] = []
+    if total.cancelled or not (total.ended or total.awaiting_tools or total.cancelling):
+        one = total.cancelled == 1
+        parts.append(
+            f"{total.cancelled:,} in-flight response{'' if one else 's'} {'was' if one else 'were'} cancelled"
+        )
     if total.ended:
         # Said, not left out: after "cancelling 149 in-flight responses", "nothing was in flight" read
         # as a contradiction when all 149 had ended while the run stopped.
         alone = total.ended == 1
         it, they = ("it", "it") if alone else ("them", "they")
-        before = f"had ended before the cancel reached {it} (kept as {they} ended)"
-        if total.cancelled:
-            said = f"{said}; {total.ended:,} {before}"
-        else:
-            said = f"{total.ended:,} in-flight response{'' if alone else 's'} {before}"
+        what = (
+            f"{total.ended:,}"
+            if total.cancelled
+            else f"{total.ended:,} in-flight response{'' if alone else 's'}"
+        )
+        parts.append(f"{what} had ended before the cancel reached {it} (kept as {they} ended)")
     if total.awaiting_tools:
         waits = total.awaiting_tools
-        tools = (
+        parts.append(
             f"{rows(waits)} had asked for {'its' if waits == 1 else 'their'} agent's tools, which the next "
             "run runs (kept resumable)"
         )
-        said = f"{said}; {tools}" if total.cancelled or total.ended else tools
     if total.cancelling:
-        still = (
+        parts.append(
             f"{rows(total.cancelling)} {'was' if total.cancelling == 1 else 'were'} still ending when the "
             "server took the cancel (it cancels later): kept with their responses, which the next run "
             "collects"
         )
-        said = f"{said}; {still}" if total.cancelled or total.ended or total.awaiting_tools else still
+    said = "; ".join(parts)
     if total.unreached:
         said = f"{said}, but {total.unreached_problem()}"
     if total.left:
@@ -163,15 +158,8 @@ class CancelTally:
 
     def so_far(self) -> Cancelled:
         left = self.asked - self.settled - self.unreached
-        return Cancelled(
-            self.cancelled,
-            self.unreached,
-            self.last_error,
-            left,
-            self.ended,
-            self.awaiting_tools,
-            self.cancelling,
-        )
+        counts = {name: getattr(self, name) for name in Cancelled.counted() if name != "left"}
+        return Cancelled(**counts, last_error=self.last_error, left=left)
 
 
 async def cancel_in_flight(
