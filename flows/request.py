@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, SupportsIndex, TypeAlias, TypeGuard, cast
 
+from rowrelay.flows.backend_options import refuse_unsendable
 from rowrelay.flows.cluster import ClusterChoice, check_cost_cap
 from rowrelay.flows.outcome import FailThreshold
 from rowrelay.flows.parameter_types import refuse_wrong_types
 from rowrelay.tasks.dataset.input_spec import InputSpec
 from rowrelay.tasks.errors import UsageError
-from rowrelay.tasks.hosted_tools import research_problem, tool_list
 from rowrelay.tasks.run.endpoints import Endpoint, EndpointsSource, load_endpoints
 from rowrelay.tasks.setting_problems import said_as
 from rowrelay.tasks.settings import Settings, load_settings
@@ -118,7 +118,7 @@ class BatchRequest:
         settings = load_settings(**given)
         if settings.tools is not None:
             given["tools"] = settings.tools  # the tools themselves, never a path read differently later
-        _refuse_unsendable(settings, agent, given)
+        refuse_unsendable(settings, agent, given)
         limit = _row_count("--limit", limit)
         threshold = FailThreshold.parse(fail_when_failed)
         if ClusterChoice.of(dask, dask_workers) is not None:
@@ -191,45 +191,6 @@ class BatchRequest:
         ):
             given["output_schema"] = schema.schema  # a dict or model from Python: as sent
         return {"source": self.source, **{name: value for name, value in given.items() if value is not None}}
-
-
-def _refuse_unsendable(settings: Settings, agent: str | None, given: dict[str, Any]) -> None:
-    """Options the run's backend has no way to send: refused before anything starts, not dropped."""
-    if settings.mode == "stream" and settings.backend == "chat":
-        # Taken silently, it did nothing: a user who asked for streams (to see answers come, or to outlast
-        # the request timeout) got each answer whole, as in poll mode.
-        raise UsageError(
-            f"{said_as('mode', given)}: Chat Completions has no stream mode: it has no background mode, and "
-            "each row's answer comes whole with its create; leave the mode out, or stream with --backend "
-            "openai or azure"
-        )
-    if settings.reasoning_summary is not None and settings.backend == "chat":
-        raise UsageError(
-            "--reasoning-summary: Chat Completions writes no reasoning summary; ask the Responses API "
-            "for one (--backend openai or azure)"
-        )
-    for option, value in (("--tools", settings.tools), ("--max-tool-calls", settings.max_tool_calls)):
-        if value is None:
-            continue
-        if settings.backend == "chat":
-            raise UsageError(
-                f"{option}: Chat Completions runs no server-side tools (--backend openai or azure)"
-            )
-        if agent is not None or settings.backend == "agent":
-            raise UsageError(
-                f"{option}: an agent's tools are its own: give them to the agent its factory builds"
-            )
-    if agent is None and settings.backend != "agent":
-        problem = research_problem(settings.model, tool_list(settings.tools))
-        if problem is not None:
-            raise UsageError(problem)
-    if settings.max_tool_calls is not None and settings.tools is None:
-        raise UsageError("--max-tool-calls: no --tools are given, so no row's response calls a tool")
-    if settings.logprobs is not None and (agent is not None or settings.backend == "agent"):
-        raise UsageError(
-            "--logprobs: an agent hands back its answer's text, not its tokens' log probabilities "
-            "(--backend openai, azure or chat give them)"
-        )
 
 
 def _row_count(option: str, value: object) -> int | None:

@@ -1,0 +1,56 @@
+"""Options a run's backend has no way to send, refused when the request is built, before anything starts:
+taken silently they did nothing (a stream mode on Chat Completions answered each row whole), or were
+dropped from every create.
+
+    refuse_unsendable(settings, agent, given)   # UsageError naming the option, as it was given
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.hosted_tools import research_problem, tool_list
+from rowrelay.tasks.setting_problems import said_as
+from rowrelay.tasks.settings import Settings
+
+__all__ = ["refuse_unsendable"]
+
+
+def refuse_unsendable(settings: Settings, agent: str | None, given: dict[str, Any]) -> None:
+    """Options the run's backend has no way to send: refused before anything starts, not dropped."""
+    if settings.mode == "stream" and settings.backend == "chat":
+        # Taken silently, it did nothing: a user who asked for streams (to see answers come, or to outlast
+        # the request timeout) got each answer whole, as in poll mode.
+        raise UsageError(
+            f"{said_as('mode', given)}: Chat Completions has no stream mode: it has no background mode, and "
+            "each row's answer comes whole with its create; leave the mode out, or stream with --backend "
+            "openai or azure"
+        )
+    if settings.reasoning_summary is not None and settings.backend == "chat":
+        raise UsageError(
+            "--reasoning-summary: Chat Completions writes no reasoning summary; ask the Responses API "
+            "for one (--backend openai or azure)"
+        )
+    for option, value in (("--tools", settings.tools), ("--max-tool-calls", settings.max_tool_calls)):
+        if value is None:
+            continue
+        if settings.backend == "chat":
+            raise UsageError(
+                f"{option}: Chat Completions runs no server-side tools (--backend openai or azure)"
+            )
+        if agent is not None or settings.backend == "agent":
+            raise UsageError(
+                f"{option}: an agent's tools are its own: give them to the agent its factory builds"
+            )
+    if agent is None and settings.backend != "agent":
+        problem = research_problem(settings.model, tool_list(settings.tools))
+        if problem is not None:
+            raise UsageError(problem)
+    if settings.max_tool_calls is not None and settings.tools is None:
+        raise UsageError("--max-tool-calls: no --tools are given, so no row's response calls a tool")
+    if settings.logprobs is not None and (agent is not None or settings.backend == "agent"):
+        raise UsageError(
+            "--logprobs: an agent hands back its answer's text, not its tokens' log probabilities "
+            "(--backend openai, azure or chat give them)"
+        )
