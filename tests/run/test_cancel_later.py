@@ -9,35 +9,45 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.llm import RowRequest, make_backend
 from rowrelay.tasks.run import cancel_in_flight
-from rowrelay.tasks.run.cancel import end_recorder, said_on_stop
+from rowrelay.tasks.run.cancel import Cancelled, end_recorder, said_on_stop
 from rowrelay.tasks.run.spend import Spend
 from rowrelay.tasks.state import load
 from tests.support.duplicates import jobs_of
 from tests.support.runs import left_in_flight, new_table, prompts, run_batch, settings_for
 
 ROWS = 3
+CONFIG = EmulatorConfig(cancels_later=True, latency=LatencySpec.parse("fixed:0.3"))
+
+
+async def cancelled_in_flight(
+    emu: RunningEmulator, directory: Path, *, stopping: bool, marked: dict[str, str] | None = None
+) -> Cancelled:
+    """`ROWS` rows left in flight on `emu` (each field of `marked` set on them, as a stop leaves them),
+    then cancelled as a stopping run (`stopping`) or `rowrelay cancel` does."""
+    table = new_table(directory, ROWS)
+    asked = prompts(ROWS)
+    requests = [RowRequest(key, asked[key], None, "gpt-4.1-mini", {"rowrelay_row": key}) for key in asked]
+    backend = make_backend(settings_for(emu))
+    try:
+        await left_in_flight(table, emu.url, requests)
+        for key in asked:
+            table.update(key, **(marked or {}))
+        record_end = end_recorder(table, Spend.unpriced(), max_attempts=3, output_schema=None)
+        return await cancel_in_flight(table, backend, record_end=record_end, stopping=stopping)
+    finally:
+        await backend.aclose()
+        table.close()
 
 
 async def test_a_cancel_the_server_carries_out_later_is_said_and_its_rows_are_sent_again(
     tmp_path: Path,
 ) -> None:
-    config = EmulatorConfig(cancels_later=True, latency=LatencySpec.parse("fixed:0.3"))
     directory = tmp_path / "batch"
-    with running_emulator(config) as emu:
-        table = new_table(directory, ROWS)
-        asked = prompts(ROWS)
-        requests = [RowRequest(key, asked[key], None, "gpt-4.1-mini", {"rowrelay_row": key}) for key in asked]
-        backend = make_backend(settings_for(emu))
-        try:
-            await left_in_flight(table, emu.url, requests)
-            record_end = end_recorder(table, Spend.unpriced(), max_attempts=3, output_schema=None)
-            cancelled = await cancel_in_flight(table, backend, record_end=record_end, stopping=True)
-        finally:
-            await backend.aclose()
-            table.close()
+    with running_emulator(CONFIG) as emu:
+        cancelled = await cancelled_in_flight(emu, directory, stopping=True)
         held = load(directory)
         report = await run_batch(emu, directory, rows=ROWS, max_attempts=3)
         started, unanswered = jobs_of(emu.url)
@@ -62,22 +72,11 @@ async def test_a_cancel_asked_for_after_a_stop_keeps_the_rows_from_being_sent_ag
     `rowrelay cancel` asked for, the server still ending them: the rows kept the stop's mark, and the
     next run, finding them cancelled, sent them again, against the user's cancel. The cancel asked for is
     what the next run reads now."""
-    config = EmulatorConfig(cancels_later=True, latency=LatencySpec.parse("fixed:0.3"))
     directory = tmp_path / "batch"
-    with running_emulator(config) as emu:
-        table = new_table(directory, ROWS)
-        asked = prompts(ROWS)
-        requests = [RowRequest(key, asked[key], None, "gpt-4.1-mini", {"rowrelay_row": key}) for key in asked]
-        backend = make_backend(settings_for(emu))
-        try:
-            await left_in_flight(table, emu.url, requests)
-            for key in asked:  # as a stop whose cancel the server took to carry out later leaves them
-                table.update(key, error_type="interrupted", error_message="cancelled as its run stopped")
-            record_end = end_recorder(table, Spend.unpriced(), max_attempts=3, output_schema=None)
-            asked_for = await cancel_in_flight(table, backend, record_end=record_end, stopping=False)
-        finally:
-            await backend.aclose()
-            table.close()
+    with running_emulator(CONFIG) as emu:
+        # As a stop whose cancel the server took, to carry it out later, leaves them.
+        stopped = {"error_type": "interrupted", "error_message": "cancelled as its run stopped"}
+        asked_for = await cancelled_in_flight(emu, directory, stopping=False, marked=stopped)
         report = await run_batch(emu, directory, rows=ROWS, max_attempts=3)
         started, unanswered = jobs_of(emu.url)
     assert asked_for.cancelling == ROWS
