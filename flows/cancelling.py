@@ -20,12 +20,14 @@ from pathlib import Path
 from rowrelay.flows.backends import with_embedded_key
 from rowrelay.tasks.errors import LeaseHeldError, UsageError
 from rowrelay.tasks.llm import make_backend
+from rowrelay.tasks.llm.prices import load_prices
 from rowrelay.tasks.llm.structured import load_output_schema
 from rowrelay.tasks.records import HOLDING_TOKEN
 from rowrelay.tasks.run import Cancelled, cancel_in_flight
 from rowrelay.tasks.run.cancel import end_recorder
 from rowrelay.tasks.run.endpoints import load_endpoints
 from rowrelay.tasks.run.spend import Spend
+from rowrelay.tasks.setting_problems import said_as
 from rowrelay.tasks.settings import Settings, load_settings
 from rowrelay.tasks.state import RunRecord, StateTable, read_run_record
 
@@ -49,9 +51,10 @@ async def cancel_batch_async(
     if record is None:
         raise UsageError(f"{state_dir}: this batch never ran, so nothing is in flight")
     tools = None if record.tools is None else json.dumps(record.tools)
-    settings = load_settings(
-        backend=record.backend, base_url=record.base_url, model=record.model, tools=tools
-    )
+    given = {"backend": record.backend, "base_url": record.base_url, "model": record.model, "tools": tools}
+    settings = load_settings(**given)
+    # No `--prices` here: a price file comes from the environment, and is named so when it is not valid.
+    prices = load_prices(settings.prices, named=said_as("prices", given))
     endpoints = {name: with_embedded_key(where) for name, where in _endpoints(record, settings).items()}
     schema = None if record.output_schema is None else load_output_schema(record.output_schema)
     cancelled = Cancelled()
@@ -70,7 +73,7 @@ async def cancel_batch_async(
             where = endpoints[name]
             backend = make_backend(where, base_url=where.base_url)
             # A response found ended is recorded as a poll would: priced, its answer checked.
-            spend = Spend.open(where, pricing_only=True)
+            spend = Spend.open(where, pricing_only=True, prices=prices)
             record_end = end_recorder(table, spend, max_attempts=where.max_attempts, output_schema=schema)
             try:
                 cancelled += await cancel_in_flight(

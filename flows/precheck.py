@@ -63,7 +63,7 @@ __all__ = [
 
 def check_run(request: BatchRequest) -> PreparedInput:
     """Everything `rowrelay run` checks before it starts the flow; returns the input's one reading."""
-    problem = cap_problem(request.settings)  # a price file that is not valid raises its own
+    problem = cap_problem(request.settings, request.price_table())
     if problem is not None:
         raise UsageError(problem)
     check_keys(request)  # the variables the endpoints name were read when the request was built

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from rowrelay.tasks.dataset import PreparedInput
+    from rowrelay.tasks.llm.prices import PriceTable
     from rowrelay.tasks.llm.structured import OutputSchema, SchemaSource
 
 Source: TypeAlias = "str | pd.DataFrame"
@@ -130,8 +131,7 @@ class BatchRequest:
         schema_named = (
             "--schema" if schema_object is not None else said_as("output_schema", given, "--schema")
         )
-        if settings.prices is not None:  # checked here, where it is known how it was given
-            _check_prices(settings.prices, said_as("prices", given))
+        _price_table(settings, given)  # a price file checked here, where it is known how it was given
         listed = () if endpoints is None else load_endpoints(endpoints, settings)
         source_of_endpoints = _endpoints_source(endpoints)
         return cls(
@@ -168,6 +168,10 @@ class BatchRequest:
         """The input file's absolute path (None for a DataFrame): what a later `rowrelay export` rereads."""
         path = _path_of(self.source)
         return None if path is None else str(path.resolve())
+
+    def price_table(self) -> PriceTable:
+        """The run's prices: rowrelay's table, with its price file over it (checked by `build`)."""
+        return _price_table(self.settings, self.overrides)
 
     def parameters(self) -> dict[str, Any]:
         """The `run_batch` parameters that rebuild this request: paths, spec, overrides; never a key."""
@@ -219,10 +223,11 @@ def _loaded(source: SchemaSource, named: str) -> OutputSchema:
     return load_output_schema(source, named=named)
 
 
-def _check_prices(path: Path, named: str) -> None:
-    from rowrelay.tasks.llm.prices import load_prices  # only for a run given a price file
+def _price_table(settings: Settings, given: dict[str, Any]) -> PriceTable:
+    """The settings' prices, a price file named as it was given (`--prices`, or `ROWRELAY_PRICES`)."""
+    from rowrelay.tasks.llm.prices import load_prices
 
-    load_prices(path, named=named)
+    return load_prices(settings.prices, named=said_as("prices", given))
 
 
 def _not_run_parameters(names: list[str]) -> str:

@@ -110,24 +110,37 @@ def provider_of(backend: str) -> Provider:
     return "azure" if backend == "azure" else "openai"
 
 
-def load_prices(path: Path | None, *, named: str = "--prices") -> PriceTable:
+def load_prices(path: Path | None, *, named: str | None = None) -> PriceTable:
     """rowrelay's table, with the entries of the price file at `path` (if any) over it.
 
     A file that cannot be read, is not JSON, or does not have the table's shape is a `UsageError` in one
-    line naming it, and the setting as it was given (`named`: `--prices`, or `ROWRELAY_PRICES`)."""
+    line naming it, and the setting as it was given (`named`: `--prices`, or `ROWRELAY_PRICES`; where
+    that is not known, as on a Dask worker, "the price file"). A file is parsed once while it stays as
+    it is: a run asks for its prices as its request is built (twice in the flow's process), as its cost
+    cap is checked and as its spend opens, and each read and validated the whole file again."""
     shipped = _shipped()
     if path is None:
         return PriceTable(_index(shipped), f"rowrelay's price table of {shipped.date}", shipped.tool_calls)
+    said = f"{named or 'the price file'} {path}"
     try:
-        given = PriceFile.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
+        stat = Path(path).stat()
+        return _with_file(str(path), stat.st_mtime_ns, stat.st_size)
     except OSError as exc:
-        raise UsageError(f"{named} {path}: cannot read it ({exc.strerror or exc})") from exc
+        raise UsageError(f"{said}: cannot read it ({exc.strerror or exc})") from exc
     except json.JSONDecodeError as exc:
-        raise UsageError(f"{named} {path}: not JSON ({exc.msg}, line {exc.lineno})") from exc
+        raise UsageError(f"{said}: not JSON ({exc.msg}, line {exc.lineno})") from exc
     except ValidationError as exc:
         problem = exc.errors()[0]
         where = ".".join(str(part) for part in problem["loc"]) or "the file"
-        raise UsageError(f"{named} {path}: {where}: {_said(problem)}") from exc
+        raise UsageError(f"{said}: {where}: {_said(problem)}") from exc
+
+
+@functools.lru_cache(maxsize=8)
+def _with_file(path: str, modified_ns: int, size: int) -> PriceTable:
+    """The table with the file at `path` over it, as it was when it had this modification time and size
+    (the cache's key: a file edited between two runs of one warm process is read again)."""
+    shipped = _shipped()
+    given = PriceFile.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
     merged = {**_index(shipped), **_index(given)}
     origin = f"rowrelay's price table of {shipped.date}, with {path} over it"
     return PriceTable(merged, origin, {**shipped.tool_calls, **given.tool_calls})
@@ -162,10 +175,12 @@ def _index(prices: PriceFile) -> dict[tuple[str, str], ModelPrices]:
     return index
 
 
-def cap_problem(settings: Settings) -> str | None:
+def cap_problem(settings: Settings, prices: PriceTable | None = None) -> str | None:
     """Why a run with these settings may not start (a cap on a model with no known price), else None.
-    Loading a price file that is not valid raises its own `UsageError`."""
-    prices = load_prices(settings.prices)
+    Without `prices`, the settings' are loaded: a price file that is not valid raises its own
+    `UsageError`."""
+    if prices is None:
+        prices = load_prices(settings.prices)
     if settings.max_cost is None:
         return None
     provider, tier = provider_of(settings.backend), settings.service_tier or "default"

@@ -98,15 +98,18 @@ class Spend:
         priced_rows: int = 0,
         tool_calls: int = 0,
         pricing_only: bool = False,
+        prices: PriceTable | None = None,
     ) -> Spend:
         """The run's spend, from its settings and what the batch's rows have cost so far (`spent_so_far`:
         `tool_calls` of its priced rows' responses, which the tool estimate starts from rather than from
         nothing); refuses a cap on a model with no known price. With `pricing_only`, what prices
-        responses outside a run (`rowrelay cancel`): no cap at all."""
-        problem = None if pricing_only else cap_problem(settings)
+        responses outside a run (`rowrelay cancel`): no cap at all. `prices`: the settings' price table,
+        loaded by a caller that knows how its file was given (`load_prices`); else loaded here."""
+        if prices is None:
+            prices = load_prices(settings.prices)
+        problem = None if pricing_only else cap_problem(settings, prices)
         if problem is not None:
             raise UsageError(problem)
-        prices = load_prices(settings.prices)
         return cls(
             prices,
             provider_of(settings.backend),

@@ -12,7 +12,7 @@ import pytest
 from rowrelay.flows.cancelling import cancel_batch_async
 from rowrelay.tasks.dataset import InputSpec, prepare, read_input
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
-from rowrelay.tasks.errors import LeaseHeldError
+from rowrelay.tasks.errors import LeaseHeldError, UsageError
 from rowrelay.tasks.llm import RowRequest
 from rowrelay.tasks.run import Cancelled
 from rowrelay.tasks.state import RunRecord, StateTable, load, write_run_record
@@ -166,3 +166,18 @@ async def test_responses_a_cancel_finds_ended_are_recorded_as_a_poll_would_recor
         assert frame["input_tokens"].gt(0).all()
         assert frame["output_tokens"].gt(0).all()
         assert frame["cost_usd"].gt(0).all()
+
+
+async def test_a_bad_price_file_is_named_as_the_variable_that_gave_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rowrelay cancel` has no --prices: a price file reaches it from ROWRELAY_PRICES alone, and a bad one
+    is named so (it said `--prices`, an option the user never passed), before the batch is touched."""
+    state, prices = tmp_path / "state", tmp_path / "prices.json"
+    prices.write_text("{not json")
+    monkeypatch.setenv("ROWRELAY_PRICES", str(prices))
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:60"))) as emu:
+        (await _batch_in_flight(state, emu, rows=2)).close()
+        with pytest.raises(UsageError, match=f"^ROWRELAY_PRICES {prices}: not JSON "):
+            await cancel_batch_async(state)
+        assert {r["status"] for r in emu.emulator.listing()} <= {"queued", "in_progress"}  # none cancelled

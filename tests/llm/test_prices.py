@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -77,7 +78,7 @@ def test_a_bad_price_file_is_one_usage_error_naming_it(tmp_path: Path, content: 
     path = tmp_path / "prices.json"
     path.write_text(content)
     with pytest.raises(UsageError, match=f"^--prices {path}: .*{problem}") as caught:
-        load_prices(path)
+        load_prices(path, named="--prices")
     assert "\n" not in str(caught.value)
 
 
@@ -91,3 +92,24 @@ def test_cached_tokens_are_charged_at_the_cached_rate_or_else_the_input_rate() -
     # no float noise in what outputs write: 11 input and 15 output tokens at gpt-4.1-mini's 0.4 and 1.6 $/1M
     mini = Rates(input=0.4, cached_input=0.1, output=1.6)
     assert repr(cost_usd(mini, input_tokens=11, cached_tokens=0, output_tokens=15)) == "2.84e-05"
+
+
+def test_a_run_parses_its_price_file_once_while_it_stays_as_it_is(tmp_path: Path) -> None:
+    """Built twice (by the CLI, then by the flow), its cap checked and its spend opened, a run read and
+    validated its price file four times or more; an edited file is read again (a warm runner's next run)."""
+    from rowrelay.flows.request import BatchRequest
+    from rowrelay.tasks.llm.prices import _with_file, cap_problem
+    from rowrelay.tasks.run.spend import Spend
+
+    path = tmp_path / "prices.json"
+    path.write_text('{"providers": {"openai": {"m": {"default": {"input": 1, "output": 2}}}}}')
+    _with_file.cache_clear()
+    for _ in range(2):
+        request = BatchRequest.build("in.csv", template="{a}", prices=str(path), model="m", max_cost=5)
+    assert cap_problem(request.settings, request.price_table()) is None
+    spend = Spend.open(request.settings)
+    assert spend.rates == Rates(input=1, output=2)
+    assert _with_file.cache_info().misses == 1
+    path.write_text('{"providers": {"openai": {"m": {"default": {"input": 3, "output": 4}}}}}')
+    os.utime(path, ns=(1, 1))  # another modification time, however coarse the file system's clock
+    assert Spend.open(request.settings).rates == Rates(input=3, output=4)
