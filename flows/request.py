@@ -119,10 +119,15 @@ class BatchRequest:
         settings = load_settings(**given)
         if settings.tools is not None:
             given["tools"] = settings.tools  # the tools themselves, never a path read differently later
+        # Numbers as the settings took them: a NumPy scalar (rpm=frame["n"].max()) stayed one in
+        # `parameters`, which Prefect, unable to encode it, recorded as '<int64>'.
+        taken = {name: getattr(settings, name) for name in given}
+        given.update({name: value for name, value in taken.items() if isinstance(value, int | float)})
         refuse_unsendable(settings, agent, given)
         limit = _row_count("--limit", limit)
+        workers = None if dask_workers is None else operator.index(dask_workers)  # a NumPy one: an int
         threshold = FailThreshold.parse(fail_when_failed)
-        if ClusterChoice.of(dask, dask_workers) is not None:
+        if ClusterChoice.of(dask, workers) is not None:
             check_cost_cap(settings)
         spec = InputSpec(template, prompt_column, id_column, instructions, image_column, file_column)
         if settings.image_detail is not None and image_column is None:
@@ -147,7 +152,7 @@ class BatchRequest:
             endpoints=listed,
             endpoints_source=source_of_endpoints,
             dask=dask,
-            dask_workers=dask_workers,
+            dask_workers=workers,
             limit=limit,
         )
 

@@ -100,3 +100,29 @@ def test_an_input_that_is_neither_a_path_nor_a_dataframe_is_named_as_such(source
         "the input must be a file's path (CSV, Parquet, JSONL) or a pandas DataFrame (got a "
         f"{type(source).__name__})"
     )
+
+
+def test_numbers_from_numpy_are_passed_on_as_prefect_can_record_them() -> None:
+    """NumPy scalars (a notebook's `frame["n"].max()`) pass the checks as whole numbers or numbers, and
+    the request's parameters hold them as Python's: Prefect, which cannot encode a NumPy scalar, recorded
+    `dask_workers` and the settings given so as '<int64>' / '<float32>'."""
+    import numpy as np
+
+    from rowrelay.flows.batch import run_batch
+
+    request = BatchRequest.build(
+        "in.csv", template="{a}", dask_workers=np.int64(2), limit=np.int64(5), rpm=np.int64(300),
+        max_attempts=np.int32(2), temperature=np.float32(0.5), give_up_after=np.float64(60),
+    )  # fmt: skip
+    parameters = request.parameters()
+    numbers = ("dask_workers", "limit", "rpm", "max_attempts", "temperature", "give_up_after")
+    assert {name: type(parameters[name]) for name in numbers} == {
+        "dask_workers": int, "limit": int, "rpm": int, "max_attempts": int, "temperature": float,
+        "give_up_after": float,
+    }  # fmt: skip
+    recorded = run_batch.serialize_parameters(parameters)
+    assert {name: recorded[name] for name in numbers} == {
+        "dask_workers": 2, "limit": 5, "rpm": 300, "max_attempts": 2, "temperature": 0.5,
+        "give_up_after": 60.0,
+    }  # fmt: skip
+    assert BatchRequest.build(**parameters) == request
