@@ -87,7 +87,7 @@ class BatchRequest:
         fail_when_failed: str | None = None,
         endpoints: EndpointsSource | None = None,
         dask: str | None = None,
-        dask_workers: int | None = None,
+        dask_workers: SupportsIndex | None = None,
         limit: SupportsIndex | None = None,
         **overrides: Any,
     ) -> BatchRequest:
