@@ -14,11 +14,20 @@ deployment's auto-scheduled runs still `Scheduled` that never ran (`run_count ==
 started, one waiting for a retry and one asked for by hand (`run_deployment`, the UI's "Quick run") stay.
 The same cron served again keeps its late runs: those are the runs a restarted server catches up on, one
 at a time (README, Scheduled jobs).
+
+The new schedule is added before the old one is deleted: should serving then fail, or the command stop,
+the deployment is on the schedule asked for, never on none (a process still serving it, `served_twice`,
+would have stopped running it). The runs dropped are counted by id, those waiting before and gone after:
+the scheduler plans runs meanwhile, and a difference of two counts could count those. A Prefect API that
+fails or cannot be reached is a `UsageError` in one line, saying what was changed.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
+
+from rowrelay.tasks.errors import UsageError
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -29,29 +38,54 @@ if TYPE_CHECKING:
 
 def drop_runs_of_a_changed_schedule(flow_name: str, name: str, cron: str) -> str | None:
     """Before deployment `name` of `flow_name` is served on `cron`: if Prefect holds it on another
-    schedule, delete that schedule, and with it the runs it planned that have not started. Returns the
-    line saying so, or None (a new deployment, or the same cron)."""
+    schedule, give it `cron` and delete that schedule, and with it the runs it planned that have not
+    started. Returns the line saying so, or None (a new deployment, or the same cron)."""
+    import httpx
     from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
+    from prefect.exceptions import ObjectNotFound, PrefectException
 
-    with get_client(sync_client=True) as client:
-        try:
-            deployment = client.read_deployment_by_name(f"{flow_name}/{name}")
-        except ObjectNotFound:
-            return None
-        old = [schedule for schedule in deployment.schedules if _cron_of(schedule) != _fields(cron)]
-        if not old:
-            return None
-        waiting = _scheduled_runs(client, deployment.id)
-        for schedule in old:
-            client.delete_deployment_schedule(deployment.id, schedule.id)
-        dropped = waiting - _scheduled_runs(client, deployment.id)
+    done = "nothing was changed"
+    try:
+        with get_client(sync_client=True) as client:
+            try:
+                deployment = client.read_deployment_by_name(f"{flow_name}/{name}")
+            except ObjectNotFound:
+                return None
+            old = [schedule for schedule in deployment.schedules if _cron_of(schedule) != _fields(cron)]
+            if not old:
+                return None
+            waiting = _waiting_runs(client, deployment.id)
+            if len(old) == len(deployment.schedules):  # `cron` is not among them yet
+                _add_cron(client, deployment.id, cron)
+                done = f"{cron!r} was added beside the old schedule"
+            for schedule in old:
+                with contextlib.suppress(ObjectNotFound):  # deleted meanwhile (the UI, another deploy)
+                    client.delete_deployment_schedule(deployment.id, schedule.id)
+            dropped = len(waiting) - _still_there(client, waiting)
+    except (httpx.HTTPError, PrefectException) as exc:
+        from prefect.settings import PREFECT_API_URL
+
+        raise UsageError(
+            f"deployment {name!r}: the Prefect API at {PREFECT_API_URL.value()} failed while its schedule "
+            f"was changed to {cron!r} ({_first_line(exc)}); {done}: run the command again once it answers"
+        ) from None
     was = " and ".join(_said(schedule) for schedule in old)
     return (
         f"deployment {name!r} was scheduled {was}, now {cron!r}: {dropped} run{'' if dropped == 1 else 's'} "
         "of the old schedule not yet started dropped (Prefect would have started the late ones at once); "
         "runs already started are left to finish"
     )
+
+
+def _add_cron(client: SyncPrefectClient, deployment_id: UUID, cron: str) -> None:
+    """`cron` as a schedule of the deployment, as serving it sets it (which then replaces it)."""
+    from prefect.client.schemas.schedules import construct_schedule
+
+    client.create_deployment_schedules(deployment_id, [(construct_schedule(cron=cron), True)])
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc) or type(exc).__name__).splitlines()[0]
 
 
 def _fields(cron: str) -> str:
@@ -71,9 +105,13 @@ def _said(schedule: DeploymentSchedule) -> str:
     return repr(cron) if cron is not None else type(schedule.schedule).__name__
 
 
-def _scheduled_runs(client: SyncPrefectClient, deployment_id: UUID) -> int:
-    """How many of the deployment's runs are `Scheduled` (`Late` among them): what a dropped schedule
-    takes away is the difference."""
+_PAGE = 200
+"""Runs read at once: the most Prefect's API hands back by default (PREFECT_API_DEFAULT_LIMIT)."""
+
+
+def _waiting_runs(client: SyncPrefectClient, deployment_id: UUID) -> set[UUID]:
+    """The ids of the deployment's runs that are `Scheduled` (`Late` among them): those deleting the old
+    schedule may drop."""
     from prefect.client.schemas.filters import (
         DeploymentFilter,
         DeploymentFilterId,
@@ -82,10 +120,30 @@ def _scheduled_runs(client: SyncPrefectClient, deployment_id: UUID) -> int:
         FlowRunFilterStateType,
     )
     from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
 
-    return client.count_flow_runs(
-        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
-        flow_run_filter=FlowRunFilter(
-            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
-        ),
-    )
+    ids: set[UUID] = set()
+    offset = 0
+    while True:
+        page = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
+            ),
+            sort=FlowRunSort.ID_DESC,
+            limit=_PAGE,
+            offset=offset,
+        )
+        ids.update(run.id for run in page)
+        offset += len(page)
+        if len(page) < _PAGE:
+            return ids
+
+
+def _still_there(client: SyncPrefectClient, ids: set[UUID]) -> int:
+    """How many of the runs `ids` Prefect still holds, in whatever state (one started meanwhile counts)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    if not ids:
+        return 0
+    return client.count_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=sorted(ids))))

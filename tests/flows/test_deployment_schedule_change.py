@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from rowrelay.tasks.errors import UsageError
 from tests.support.deployments import serving, stopped, wait_for_deployment
 from tests.support.tickets import TEMPLATE, write_tickets
 
@@ -52,16 +53,8 @@ async def test_redeploying_on_another_cron_drops_the_old_schedules_late_runs_and
     old = await scheduled_batch.ato_deployment(name="retimed", cron=EVERY_MINUTE, parameters=parameters)
     deployment_id = await old.aapply()
     now = datetime.now(UTC)
-    async with httpx.AsyncClient() as http:
-        planned = await http.post(
-            f"{prefect_api}/deployments/{deployment_id}/schedule",
-            json={"start_time": (now - timedelta(minutes=30)).isoformat(),
-                  "end_time": (now - timedelta(minutes=1)).isoformat(), "max_runs": 100},
-        )  # fmt: skip
-        planned.raise_for_status()
+    late = await _planned_late(prefect_api, deployment_id)
     async with get_client() as client:
-        late = [run.id for run in await _runs_of(client, deployment_id) if run.auto_scheduled]
-        assert len(late) >= 25, late
         started, *left = late
         await client.set_flow_run_state(started, Running(), force=True)  # a run already going: kept
         asked = await client.create_flow_run_from_deployment(  # asked for by hand, not the schedule's: kept
@@ -122,6 +115,78 @@ async def test_redeploying_on_the_same_cron_drops_nothing(
     async with get_client() as client:
         assert {run.id for run in await _runs_of(client, deployment_id)} == before
     assert await _cron_of(deployment_id) == SERVED_CRON
+
+
+async def test_the_old_schedule_is_replaced_never_left_without_one_and_its_late_runs_counted(
+    prefect_api: str, tmp_path: Path
+) -> None:
+    """Dropped before `serve_deployment` ran, the old schedule left the deployment on none: had serving
+    then failed (or a process still served it), nothing was scheduled at all. The new cron is added first;
+    the late runs the old one planned are dropped and counted, those asked for by hand kept."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import Scheduled
+
+    from rowrelay.flows.schedule_change import drop_runs_of_a_changed_schedule
+    from rowrelay.flows.scheduled import scheduled_batch
+
+    parameters = {"source": str(tmp_path / "in.csv"), "template": "{a}"}  # never run: nothing serves it
+    old = await scheduled_batch.ato_deployment(name="replaced", cron=EVERY_MINUTE, parameters=parameters)
+    deployment_id = await old.aapply()
+    late = await _planned_late(prefect_api, deployment_id)
+    async with get_client() as client:
+        asked = await client.create_flow_run_from_deployment(
+            deployment_id, state=Scheduled(scheduled_time=datetime.now(UTC) - timedelta(minutes=5))
+        )
+    drop = drop_runs_of_a_changed_schedule
+    line = await asyncio.to_thread(drop, "rowrelay-batch", "replaced", "0 2 * * *")
+    assert await _cron_of(deployment_id) == "0 2 * * *"  # on the new schedule, before anything serves it
+    async with get_client() as client:
+        assert (await client.read_flow_run(asked.id)).state_name in ("Scheduled", "Late")  # asked for: kept
+        for run_id in late:
+            with pytest.raises(ObjectNotFound):
+                await client.read_flow_run(run_id)
+    assert line is not None
+    said, _, rest = line.partition(" runs of the old schedule not yet started dropped")
+    assert said.startswith(f"deployment 'replaced' was scheduled '{EVERY_MINUTE}', now '0 2 * * *': "), line
+    assert int(said.rsplit(" ", 1)[1]) >= len(late), line  # with any the scheduler planned ahead
+    assert rest.startswith(" (Prefect would have started the late ones at once)"), line
+    # Done again (the serve failed, say): nothing left to drop, the schedule stays.
+    assert await asyncio.to_thread(drop, "rowrelay-batch", "replaced", "0 2 * * *") is None
+    assert await _cron_of(deployment_id) == "0 2 * * *"
+
+
+def test_a_prefect_api_that_does_not_answer_is_one_line_saying_nothing_was_changed() -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from rowrelay.flows.schedule_change import drop_runs_of_a_changed_schedule
+
+    nowhere = "http://127.0.0.1:9/api"  # the discard port: nothing listens
+    with temporary_settings(updates={PREFECT_API_URL: nowhere}), pytest.raises(UsageError) as refused:
+        drop_runs_of_a_changed_schedule("rowrelay-batch", "anywhere", "0 2 * * *")
+    said = str(refused.value)
+    assert said.startswith(f"deployment 'anywhere': the Prefect API at {nowhere} failed while "), said
+    assert said.endswith("; nothing was changed: run the command again once it answers"), said
+    assert "\n" not in said
+
+
+async def _planned_late(prefect_api: str, deployment_id: UUID) -> list[UUID]:
+    """Half an hour of runs planned by the deployment's schedule with nothing serving it: late, as a
+    stopped `rowrelay deploy` leaves them."""
+    from prefect.client.orchestration import get_client
+
+    now = datetime.now(UTC)
+    async with httpx.AsyncClient() as http:
+        planned = await http.post(
+            f"{prefect_api}/deployments/{deployment_id}/schedule",
+            json={"start_time": (now - timedelta(minutes=30)).isoformat(),
+                  "end_time": (now - timedelta(minutes=1)).isoformat(), "max_runs": 100},
+        )  # fmt: skip
+        planned.raise_for_status()
+    async with get_client() as client:
+        late = [run.id for run in await _runs_of(client, deployment_id) if run.auto_scheduled]
+    assert len(late) >= 25, late
+    return late
 
 
 async def _runs_of(client: PrefectClient, deployment_id: UUID) -> list[FlowRun]:
