@@ -34,17 +34,16 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import FrameType
 from typing import Any, BinaryIO
 
 from rowrelay.flows import detached
+from rowrelay.flows.signal_relay import SignalRelay
 from rowrelay.tasks.records import DEFAULT_HOME
 
 MARKER = "rowrelay.flows.warm_runner"
 """What a live runner's command line holds (`detached.runs`)."""
 IDLE_SECONDS = 3600.0
 """How long a runner waits for a request before it exits."""
-RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 _COMMANDS = frozenset({"run"})
 """The commands served warm: those that import the flow. The others start in under a second anyway."""
 _IMPORT_TIME_ENV = ("PREFECT_", "PYTHON", "LC_")
@@ -147,7 +146,7 @@ def serve_warm(argv: list[str], environ: Mapping[str, str], print_: str) -> int 
     path = socket_path(home, print_)
     if record is None or record.get("fingerprint") != print_:
         return None
-    relay = _Relay()
+    relay = SignalRelay()
     with relay, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
         replies = connection.makefile("rb")  # one reader: both answers may arrive in one read
         try:
@@ -232,48 +231,6 @@ def _hand_over(
         return None
     pid, supervisor = started.get("pid"), started.get("supervisor")
     return (pid, supervisor) if isinstance(pid, int) and isinstance(supervisor, int) else None
-
-
-class _Relay:
-    """While entered, the signals a terminal or a supervisor sends this process go to the command:
-    held until its pid is known. Ctrl-Z stops the command, then this process; `fg` continues both."""
-
-    def __init__(self) -> None:
-        self.pid: int | None = None
-        self.pending: list[int] = []
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _Relay:
-        for signum in (*RELAYED, signal.SIGTSTP, signal.SIGCONT):
-            self._previous[signum] = signal.signal(signum, self._on)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-
-    def target(self, pid: int) -> None:
-        self.pid = pid
-        for signum in self.pending:
-            self._send(signum)
-
-    def _on(self, signum: int, _frame: FrameType | None) -> None:
-        if self.pid is None:
-            self.pending.append(signum)
-            return
-        self._send(signum)
-        if signum == signal.SIGTSTP:
-            signal.signal(signal.SIGTSTP, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTSTP)  # stopped here until SIGCONT
-            signal.signal(signal.SIGTSTP, self._on)
-            # Continued, or never stopped: the kernel discards a terminal stop for a process group no
-            # shell controls (an orphaned one), and the command must not stay stopped on its own.
-            self._send(signal.SIGCONT)
-
-    def _send(self, signum: int) -> None:
-        assert self.pid is not None
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGSTOP if signum == signal.SIGTSTP else signum)
 
 
 def start_runner(environ: Mapping[str, str], print_: str) -> None:
