@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from rowrelay.tasks.lazy import exports
 
 if TYPE_CHECKING:
-    from rowrelay.tasks.llm.budget import OutputEstimate, RateBudget, estimate_tokens
+    from rowrelay.tasks.llm.budget import RateBudget
     from rowrelay.tasks.llm.calls import (
         Backend,
         BackendRefusedError,
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         in_background,
     )
     from rowrelay.tasks.llm.client import describe, make_backend
+    from rowrelay.tasks.llm.estimates import OutputEstimate, estimate_tokens
 
 __getattr__, __dir__ = exports(
     __name__,
@@ -35,7 +36,7 @@ __getattr__, __dir__ = exports(
         "MaybeSentError": "calls",
         "NotSentError": "calls",
         "NotTheApiError": "calls",
-        "OutputEstimate": "budget",
+        "OutputEstimate": "estimates",
         "RateBudget": "budget",
         "RequestRejectedError": "calls",
         "RowRequest": "calls",
@@ -44,7 +45,7 @@ __getattr__, __dir__ = exports(
         "StreamUnavailableError": "calls",
         "StreamUpdate": "calls",
         "describe": "client",
-        "estimate_tokens": "budget",
+        "estimate_tokens": "estimates",
         "in_background": "calls",
         "make_backend": "client",
     },

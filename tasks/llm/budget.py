@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from aiolimiter import AsyncLimiter
 
 from rowrelay.tasks.llm.bank import POLL_BURST_SECONDS, Limits
+from rowrelay.tasks.llm.estimates import OutputEstimate
 from rowrelay.tasks.llm.holds import Hold, Pauses
 from rowrelay.tasks.llm.limit_headers import shown, wait_for_room
 from rowrelay.tasks.llm.pacing import LearnedPace, even_bucket
@@ -26,10 +27,6 @@ from rowrelay.tasks.llm.shared import BankLink, SharedRate, SharedSlots
 
 log = logging.getLogger("rowrelay.budget")
 
-DEFAULT_OUTPUT_ESTIMATE = 1024
-"""Output tokens assumed per answer when no max_output_tokens is set and nothing has been seen yet."""
-ANSWERS_TO_LEARN = 10
-"""Answers seen before the output estimate is their mean (with a margin) instead of the default."""
 POLLS_WAIT_LONG = 2.0
 """Seconds a poll may wait for the poll budget before that wait counts as long: completions are then
 noticed late, and slots freed late (measured: 3,000 rows taking 37 s on the default 3,000 polls/min, a
@@ -40,38 +37,6 @@ A burst is not that: a resumed batch polls every row it holds at once, and 200 r
 wait up to 4 s, once."""
 POLLS_QUIET = 10.0
 """Seconds without a long wait that end a spell of them."""
-
-
-def estimate_tokens(text: str) -> int:
-    """About four characters a token, OpenAI's rule of thumb; good enough to budget TPM."""
-    return max(1, math.ceil(len(text) / 4))
-
-
-@dataclass
-class OutputEstimate:
-    """Running estimate of output tokens per answer, reconciled with the usage that comes back."""
-
-    ceiling: int | None
-    seen: int = 0
-    total: int = 0
-
-    def value(self) -> int:
-        if self.ceiling is not None:
-            return self.ceiling
-        if self.seen < ANSWERS_TO_LEARN:
-            return DEFAULT_OUTPUT_ESTIMATE
-        # Mean plus a margin: over-estimating wastes a little TPM, under-estimating earns 429s.
-        return math.ceil(1.25 * self.total / self.seen)
-
-    @property
-    def guesses_left(self) -> int:
-        """Answers still to see before the estimate stops being the default, a guess (0: it is not one,
-        with a ceiling, or past `ANSWERS_TO_LEARN` answers)."""
-        return 0 if self.ceiling is not None else max(0, ANSWERS_TO_LEARN - self.seen)
-
-    def observe(self, output_tokens: int) -> None:
-        self.seen += 1
-        self.total += output_tokens
 
 
 @dataclass

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from rowrelay.tasks.llm.budget import ANSWERS_TO_LEARN
+from rowrelay.tasks.llm.estimates import ANSWERS_TO_LEARN
 from rowrelay.tasks.media_refs import Attachment, tokens_guess
 
 __all__ = ["AttachedTokens"]

@@ -30,7 +30,7 @@ OUTPUT = 150
 
 
 async def _run(url: str, state: Path, rows: int, tpm: int) -> dict[str, Any]:
-    from rowrelay.tasks.llm.budget import estimate_tokens
+    from rowrelay.tasks.llm.estimates import estimate_tokens
     from rowrelay.tasks.run import open_session
     from rowrelay.tasks.settings import Settings
     from rowrelay.tasks.state import StateTable

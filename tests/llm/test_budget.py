@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rowrelay.tasks.llm.budget import DEFAULT_OUTPUT_ESTIMATE, OutputEstimate, RateBudget
+from rowrelay.tasks.llm.budget import RateBudget
+from rowrelay.tasks.llm.estimates import DEFAULT_OUTPUT_ESTIMATE, OutputEstimate
 from rowrelay.tasks.llm.holds import BACKOFF_FIRST, STREAK_FORGOTTEN, Hold
 from rowrelay.tasks.llm.limit_headers import parse_duration, refill_wait, retry_after
 from tests.support.budgets import answers_midway

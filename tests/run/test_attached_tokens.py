@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
-from rowrelay.tasks.llm.budget import ANSWERS_TO_LEARN
+from rowrelay.tasks.llm.estimates import ANSWERS_TO_LEARN
 from rowrelay.tasks.media_refs import FILE_TOKENS_GUESS, IMAGE_TOKENS_GUESS, Attachment
 from rowrelay.tasks.run import open_session
 from rowrelay.tasks.run.attached_tokens import AttachedTokens

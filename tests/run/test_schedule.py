@@ -11,7 +11,8 @@ import random
 
 import pytest
 
-from rowrelay.tasks.llm.budget import OutputEstimate, RateBudget
+from rowrelay.tasks.llm.budget import RateBudget
+from rowrelay.tasks.llm.estimates import OutputEstimate
 from rowrelay.tasks.run.pace import CLOSING, CROWD, Pace
 from rowrelay.tasks.run.schedule import (
     CLOSING_STEP,
