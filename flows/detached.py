@@ -18,7 +18,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import warnings
 import zlib
@@ -26,6 +25,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rowrelay.flows.interpreter import SAFE_PATH as SAFE_PATH  # re-exported: who starts a process asks here
+from rowrelay.flows.interpreter import python as python
 from rowrelay.tasks.durable import atomic_write_bytes
 from rowrelay.tasks.key_variables import key_variables
 from rowrelay.tasks.processes import pid_alive
@@ -88,17 +89,6 @@ def runs(pid: int, marker: str) -> bool:
 NOT_PASSED = ("ROWRELAY_", "OPENAI_", "AZURE_OPENAI_", "PREFECT_API_URL", "PREFECT_API_KEY")
 """Never in a long-lived process's environment: it has no use for keys, and each run brings its own
 settings and Prefect API."""
-
-
-SAFE_PATH = {"PYTHONSAFEPATH": "1"}
-"""`-P` for every Python process a started one starts in turn (the Prefect server's uvicorn, say)."""
-
-
-def python(*args: str) -> list[str]:
-    """A command running this interpreter on `args` with `-P`: a process rowrelay starts imports its
-    modules from the installation, never from the working directory, where a user's `uvicorn.py` or
-    `typer.py` would shadow them (the process failed to start, or ran the user's file)."""
-    return [sys.executable, "-P", *args]
 
 
 def passed_on(environ: Mapping[str, str]) -> dict[str, str]:

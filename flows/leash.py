@@ -9,7 +9,8 @@ between). The kernel sends the signal when the *thread* that started the child e
 main thread, which lives as long as the process (the CLI does). Elsewhere (no prctl) this process stays
 as COMMAND's parent and watches: once its own parent is gone it terminates COMMAND, then exits.
 
-Nothing here imports more than the standard library: it runs before the command it starts.
+Nothing here imports more than the standard library (and `flows/interpreter.py`, which imports nothing
+else either): it runs before the command it starts.
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ import sys
 import time
 from collections.abc import Sequence
 
+from rowrelay.flows.interpreter import python  # standard library only, as this module
+
 _PR_SET_PDEATHSIG = 1
 _WATCH_SECONDS = 1.0
 
 
 def leashed(command: Sequence[str]) -> list[str]:
     """`command` run so that it dies with this process (start it from the main thread)."""
-    return [sys.executable, "-P", "-m", "rowrelay.flows.leash", str(os.getpid()), *command]
+    return python("-m", "rowrelay.flows.leash", str(os.getpid()), *command)
 
 
 def _pdeathsig() -> bool:
