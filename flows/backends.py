@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shlex
-
-from pydantic import SecretStr
 
 from rowrelay.flows.embedded import emulator_records, ensure_emulator, kept_up
+from rowrelay.tasks.embedded_key import embedded_key
 from rowrelay.tasks.settings import Settings
 
 log = logging.getLogger("rowrelay.backend")
@@ -43,22 +41,6 @@ def resolve_backend(settings: Settings) -> tuple[Settings, str | None]:
         log.warning("%s the embedded emulator at %s (%s)", verb, url, why)
         update["api_key"] = embedded_key(settings.emulator_args)
     return settings.model_copy(update=update), url
-
-
-def embedded_key(emulator_args: str) -> SecretStr | None:
-    """The key a client sends the embedded emulator started with `emulator_args`: the one it was told to
-    require (its `--api-key K`, the last given, as its command line takes it), else None (it checks none,
-    and the client sends `client.EMULATOR_KEY`). Never the run's own key: one set for a real server
-    (OPENAI_API_KEY beside `--backend emulator`) must not reach a local test server, and one that requires
-    a key of its own refused it (401: the run stopped at its first create)."""
-    key = None
-    words = shlex.split(emulator_args)
-    for word, following in zip(words, [*words[1:], None], strict=True):
-        if word == "--api-key" and following is not None:
-            key = following
-        elif word.startswith("--api-key="):
-            key = word.removeprefix("--api-key=")
-    return None if key is None else SecretStr(key)
 
 
 def with_embedded_key(settings: Settings) -> Settings:

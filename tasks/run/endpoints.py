@@ -24,6 +24,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
+from rowrelay.tasks.embedded_key import embedded_key, on_embedded_emulator
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.settings import AzureAuth, Backend, Settings, secret_from_env
 from rowrelay.tasks.urls import CREDENTIALS_IN_URL, AzureUrl, HttpUrl
@@ -122,7 +123,13 @@ def without_keys(settings: Settings) -> Settings:
 def keys_here(entry: Mapping[str, Any] | None, settings: Settings) -> Settings:
     """`settings` with the keys this process's environment holds for `entry` (the variables it names),
     or, for what it names none (or with no entry), the run's usual key variables: what a shard on a
-    Dask worker runs with, the keys never having left that worker's machine."""
+    Dask worker runs with, the keys never having left that worker's machine. The embedded emulator takes
+    the key its own options name, as on the machine that started it: never one of the worker's (a real
+    key sent to a local test server, and refused by one that requires its own)."""
+    if on_embedded_emulator(settings):
+        return settings.model_copy(
+            update={"api_key": embedded_key(settings.emulator_args), "azure_api_key": None}
+        )
     here = Settings()
     update: dict[str, Any] = {setting: getattr(here, setting) for setting in _FROM_ENV.values()}
     for variable_field, setting in _FROM_ENV.items():

@@ -12,10 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rowrelay.flows.backends import embedded_key, resolve_backend
+from rowrelay.flows.backends import resolve_backend
 from rowrelay.flows.cancelling import cancel_batch_async
 from rowrelay.flows.embedded import emulator_record, ensure_emulator, stop_emulator
 from rowrelay.tasks.dataset import InputSpec, prepare, read_input
+from rowrelay.tasks.embedded_key import embedded_key
 from rowrelay.tasks.llm import RowRequest, make_backend
 from rowrelay.tasks.run import Cancelled
 from rowrelay.tasks.settings import Settings
@@ -47,9 +48,12 @@ def test_the_key_is_the_last_api_key_among_the_emulators_options() -> None:
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.parametrize("dask_workers", [None, 1])
 async def test_a_run_on_an_embedded_emulator_requiring_a_key_sends_it_and_completes(
-    prefect_api: str, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    prefect_api: str, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dask_workers: int | None
 ) -> None:
+    """On a Dask worker too, whose shards read their keys from the worker's environment: they sent it
+    OPENAI_API_KEY, refused (401), and the real key reached the local test server."""
     from rowrelay.flows.batch import run_batch
 
     monkeypatch.setenv("ROWRELAY_EMULATOR_ARGS", ARGS)
@@ -57,7 +61,7 @@ async def test_a_run_on_an_embedded_emulator_requiring_a_key_sends_it_and_comple
     state = tmp_path / "state"
     result = await run_batch(
         str(source), template=TEMPLATE, id_column="ticket_id", backend="emulator", state=str(state),
-        output=str(tmp_path / "out.csv"),
+        output=str(tmp_path / "out.csv"), dask_workers=dask_workers,
     )  # fmt: skip
     assert result.all_completed, result.run_counts
     record = emulator_record(home)
