@@ -124,8 +124,13 @@ class LocallyTracked(Flow[P, R]):
 
 
 def _described(value: Any) -> Any:
-    """A DataFrame as a line that says its shape (`<DataFrame: 3,000 rows x 4 columns>`); any other value
-    as it is. Without importing pandas: no DataFrame exists unless pandas was imported."""
+    """A DataFrame as a line that says its shape (`<DataFrame: 3,000 rows x 4 columns>`); a NumPy number
+    as Python's (a notebook's `limit=frame["n"].max()`, which Prefect cannot encode: it recorded
+    '<int64>'); any other value as it is. Without importing pandas or NumPy: neither kind of value
+    exists unless its module was imported."""
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, numpy.generic) and isinstance(value.item(), int | float):
+        return value.item()
     pandas = sys.modules.get("pandas")
     if pandas is None or not isinstance(value, pandas.DataFrame):
         return value

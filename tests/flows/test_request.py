@@ -126,3 +126,6 @@ def test_numbers_from_numpy_are_passed_on_as_prefect_can_record_them() -> None:
         "give_up_after": 60.0,
     }  # fmt: skip
     assert BatchRequest.build(**parameters) == request
+    # Given to run_batch itself, as Prefect records a call's own arguments.
+    given = {"limit": np.int64(5), "rpm": np.int64(300), "temperature": np.float32(0.5)}
+    assert run_batch.serialize_parameters(given) == {"limit": 5, "rpm": 300, "temperature": 0.5}
