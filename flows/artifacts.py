@@ -129,6 +129,8 @@ def failed_rows_markdown(frame: pd.DataFrame, state_dir: Path) -> str:
 
 
 def _key(kind: str, batch_id: str) -> str:
-    """Artifact keys allow lowercase letters, digits and dashes only."""
-    safe = "".join(c if c.isalnum() else "-" for c in batch_id.lower()).strip("-") or "batch"
+    """Artifact keys allow lowercase ASCII letters, digits and dashes only: `é` and `✓` are dashes too
+    (`isalnum` alone took `é`, and Prefect refused the key: no artifacts, and a traceback every run)."""
+    kept = (c if c.isascii() and c.isalnum() else "-" for c in batch_id.lower())
+    safe = "".join(kept).strip("-") or "batch"
     return f"rowrelay-{kind}-{safe}"[:100]
