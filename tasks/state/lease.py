@@ -112,22 +112,24 @@ class Lease:
 
     @classmethod
     def acquire(cls, directory: Path, writer: str, *, timeout: float, clock: Callable[[], float]) -> Lease:
-        """Take `writer`'s lease, or raise `LeaseHeldError` naming the live holder."""
+        """Take `writer`'s lease, or raise `LeaseHeldError` naming the live holder. A folder that cannot
+        be written (read-only, full) is the `StateWriteError` every command says in one line: `retry`,
+        `repair` and `cancel` ended in a traceback (EROFS opening the lock), exit 1."""
         folder = directory / LEASES
-        make_dirs_durable(folder)
         path = folder / f"{writer}.json"
-        with _exclusive(path):
-            now = clock()
-            current = read_lease(path)
-            takeover = None
-            if current is not None:
-                reason = stale_reason(current, now, timeout)
-                if reason is None:
-                    raise held_error(directory, current)
-                takeover = f"took over stale lease of {current.describe()}: {reason}"
-                log.warning("%s: %s", path, takeover)
-            info = LeaseInfo(writer, socket.gethostname(), os.getpid(), now, now, secrets.token_hex(8))
-            with writing(path):
+        with writing(path):
+            make_dirs_durable(folder)
+            with _exclusive(path):
+                now = clock()
+                current = read_lease(path)
+                takeover = None
+                if current is not None:
+                    reason = stale_reason(current, now, timeout)
+                    if reason is None:
+                        raise held_error(directory, current)
+                    takeover = f"took over stale lease of {current.describe()}: {reason}"
+                    log.warning("%s: %s", path, takeover)
+                info = LeaseInfo(writer, socket.gethostname(), os.getpid(), now, now, secrets.token_hex(8))
                 atomic_write_bytes(path, json.dumps(asdict(info)).encode())
         return cls(path, info, clock, takeover)
 
@@ -139,16 +141,26 @@ class Lease:
             raise LeaseHeldError(f"{self.path}: lease lost, now held by {holder}")
 
     def heartbeat(self) -> None:
-        """Refresh the heartbeat (after checking the lease is still ours)."""
-        with _exclusive(self.path):
+        """Refresh the heartbeat (after checking the lease is still ours). Between segments too
+        (`StateTable.commit`): a folder that cannot be written fails here first, as a `StateWriteError`."""
+        with writing(self.path), _exclusive(self.path):
             self.check()
             self.info = LeaseInfo(**{**asdict(self.info), "heartbeat": self._clock()})
-            with writing(self.path):  # between segments too (`StateTable.commit`), on a full disk first
-                atomic_write_bytes(self.path, json.dumps(asdict(self.info)).encode())
+            atomic_write_bytes(self.path, json.dumps(asdict(self.info)).encode())
 
     def release(self) -> None:
-        """Give the lease up, if it is still ours (idempotent)."""
-        with _exclusive(self.path):
-            current = read_lease(self.path)
-            if current is not None and current.token == self.info.token:
-                self.path.unlink(missing_ok=True)
+        """Give the lease up, if it is still ours (idempotent). A folder that cannot be written any more
+        (gone read-only, a full disk) keeps it, said in a warning: the next run takes it over as stale
+        once this process has ended. Raised, it hid the error that stopped the run (a `StateWriteError`,
+        one line) behind a traceback of its own, as the table closed."""
+        try:
+            with _exclusive(self.path):
+                current = read_lease(self.path)
+                if current is not None and current.token == self.info.token:
+                    self.path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning(
+                "%s: could not give the lease up (%s): the next run takes it over once this process ends",
+                self.path,
+                exc.strerror or exc,
+            )
