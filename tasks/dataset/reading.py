@@ -6,9 +6,9 @@ so ids such as ``"007"`` and text such as ``"N/A"`` survive untouched; Parquet a
 JSON keep the types they carry, integers with missing values included: an integer column with a gap, and
 the integers inside a Parquet list, struct or map with one (pandas alone reads both as float64: ``3.0``
 in prompts, ``12345678901234567`` rounded), and a Parquet map is read as a dict (a JSON object). Anything
-unreadable, text that is not UTF-8 included, becomes a `UsageError` naming the path, before any request
-is spent. The Arrow types pandas' values do not tell (a map, a decimal) are noted on the frame for the
-output (`kept_types`).
+unreadable, text that is not UTF-8 or a CSV row with more or fewer fields than its header (`short_rows`)
+included, becomes a `UsageError` naming the path, before any request is spent. The Arrow types pandas'
+values do not tell (a map, a decimal) are noted on the frame for the output (`kept_types`).
 
 How a file is read is versioned (`readings.READING`), because a row's prompt, and so its key and input
 hash, depend on it: a batch planned by an earlier release is resumed with the reading it was planned with
@@ -42,6 +42,7 @@ from rowrelay.tasks.dataset.readings import (
     holds_maps,
     nested_integers,
 )
+from rowrelay.tasks.dataset.short_rows import refuse_short_rows
 from rowrelay.tasks.dataset.valid_text import arrow_columns, invalid_text
 from rowrelay.tasks.errors import UsageError
 
@@ -57,7 +58,6 @@ _NULLABLE_INTEGERS: dict[pa.DataType, pd.api.extensions.ExtensionDtype] = {
     pa.uint32(): pd.UInt32Dtype(),
     pa.uint64(): pd.UInt64Dtype(),
 }
-
 
 _OTHER_SEPARATORS = (";", "\t", "|")
 
@@ -97,6 +97,7 @@ def _read_csv(path: Path, separator: str | None = None) -> pd.DataFrame:
         columns = len(frame.columns)
         header = f"{columns} column{'' if columns == 1 else 's'}"
         raise ValueError(f"its first row has more fields than the header's {header}: {quote}")
+    refuse_short_rows(path, separator, frame)  # a file cut short: pandas fills its last row with nothing
     # pandas renames a repeated header ('text', 'text.1'), so a file whose header named a column twice
     # was read as if it had not (the output's header said 'text.1'): its own names go back, and
     # `read_input` refuses them as for any input. Unnamed columns are left to pandas' 'Unnamed: N'.

@@ -482,3 +482,49 @@ def test_a_file_named_like_a_pattern_is_read(tmp_path: Path) -> None:
     path = tmp_path / "in[1].csv"
     path.write_text("id\n1\n")
     assert read_input(path)["id"].tolist() == ["1"]
+
+
+@pytest.mark.parametrize(
+    ("text", "separator", "suffix", "problem"),
+    [
+        # a file read while still being written: its last row cut after its id
+        ("id,subject,body\n1,a,b\n2,b,c\n3", ",", ".csv", "line 4 has 1 field where the header names 3"),
+        ("id,subject,body\r\n1,a,b\r\n3,\r\n", ",", ".csv", "line 3 has 2 fields where the header names 3"),
+        # counted as lines of the file: a quoted field's line break and a blank line before it count
+        (
+            'id,subject,body\n1,"two\nlines",b\n\n3\n4,x\n5,a,b\n',
+            ",",
+            ".csv",
+            "line 5 has 1 field where the header names 3 (and 1 more row)",
+        ),
+        ("id\tsubject\tbody\n1\ta\tb\n2\tb\n", "\t", ".tsv", "line 3 has 2 fields where the header names 3"),
+        ("id;subject;body\n1;a;b\n2\n", ";", ".csv", "line 3 has 1 field where the header names 3"),
+    ],
+)
+def test_rows_with_fewer_fields_than_the_header_are_refused_naming_the_line(
+    tmp_path: Path, text: str, separator: str, suffix: str, problem: str
+) -> None:
+    """pandas filled such a row with missing values: it was sent with empty fields and paid for, and once
+    the file was complete its changed input refused every later run of the batch."""
+    path = tmp_path / f"in{suffix}"
+    path.write_text(text, newline="")
+    with pytest.raises(UsageError) as refused:
+        read_input(path)
+    kind = suffix[1:]
+    assert str(refused.value) == (
+        f"cannot read {path} as {kind}: {problem}: the file looks cut short (still being written?) or "
+        f"malformed; complete it, or write each row's every field, empty ones too "
+        f"({f'a{separator}{separator}c'!r})"
+    )
+
+
+def test_blank_lines_empty_last_fields_and_quoted_line_breaks_are_read_as_before(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    long = "x" * 200_000  # over Python's csv field limit, which pandas does not have
+    text = f'\ufeffid,subject,body\n1,a,\n\n   \n2,"two\nlines",\n3,{long},\n4,,\n\n'
+    path.write_text(text, newline="")
+    frame = read_input(path)
+    assert frame["id"].tolist() == ["1", "2", "3", "4"]
+    assert frame["subject"].tolist()[:2] == ["a", "two\nlines"]
+    assert frame["subject"].str.len().tolist()[2] == 200_000
+    assert frame["body"].isna().all()
