@@ -18,10 +18,17 @@ crash after that costs nothing: the tools already ran and their answer is the fo
 - `translate_agent_error` tells a create that got no answer (a tool round's, too) from a failed read.
 
 The follow-up is a create sent inside a read, so it follows the rule of every create: whoever runs the
-row is told before it leaves (`CarryRowRequest.before_follow_up`), to make that durable first. A response
-that ended otherwise than completed (failed, incomplete) is the row's end even if its output holds a
-function call (a failed one may carry a partial call): its calls are dropped, so AF runs no tool on it
-and sends no follow-up that the server would refuse ("No tool call found for function call output").
+row is told before it leaves (`CarryRowRequest.before_follow_up`), to make that durable first. Only a
+completed response's function calls are the model's answer: a response still running (a poll reads the
+call it is writing, its arguments cut short) or one that ended otherwise (failed, incomplete; a failed
+one may carry a partial call) has its calls dropped, so AF runs no tool on it and sends no follow-up
+that the server would refuse ("No tool call found for function call output"). Read while running, AF
+ran the tool on the partial arguments (an error), polled again, and again, and after three errors in a
+row stopped running tools for the call: the completed response it then read was handed back unanswered.
+
+A response that asked for tools and comes back from AF unanswered (its tool loop stopped: a tool that
+needs approval, a function-call limit, a middleware that ends the run) is the row's end with no answer
+(`agent_snapshot`): recorded as completed it was a row done with empty output, its tools never run.
 """
 
 from __future__ import annotations
@@ -45,8 +52,12 @@ from rowrelay.tasks.llm.snapshots import snapshot_of
 
 FollowUpHook = Callable[[str], Awaitable[None]]
 """Told the id of the response a tool round's follow-up continues, before that create is sent."""
-_NOT_ANSWERS = frozenset({"failed", "incomplete", "cancelled"})
-"""Ends whose function calls, if any, are not the model's answer: no tool runs on them."""
+_ANSWERED = "completed"
+"""The one status whose function calls are the model's answer: AF's tool loop runs no others'."""
+UNANSWERED = (
+    "the agent handed back the response that asked for its tools without answering them (its tool loop "
+    "stopped: a tool that needs approval, a function-call limit, or agent_framework's warnings say why)"
+)
 _ASKED: ContextVar[list[Snapshot] | None] = ContextVar("rowrelay_asked_for_tools", default=None)
 """The responses that asked for tools, read by the AF call in progress (`rounds_read`)."""
 
@@ -54,7 +65,7 @@ _ASKED: ContextVar[list[Snapshot] | None] = ContextVar("rowrelay_asked_for_tools
 class CarryRowRequest(ChatMiddleware):
     """Copies the row's request fields from each response AF reads into the options of its next create,
     tells `before_follow_up` (when set) that a follow-up create is about to leave, and keeps AF's tool
-    loop off a response that did not complete.
+    loop off a response that has not completed (still running, or ended otherwise).
 
     AF's tool loop reuses one options dict for every call of a run, so what is set here after the call
     that read the function calls is what the follow-up create sends. That create is the one call that
@@ -87,7 +98,9 @@ class CarryRowRequest(ChatMiddleware):
                 return update
 
             def answer_of(result: ChatResponse[Any]) -> ChatResponse[Any]:
-                return _without_calls(result) if ended and ended[0] in _NOT_ANSWERS else result
+                # A stream that ended before its response did (a server closing early) holds calls
+                # still being written.
+                return result if ended == [_ANSWERED] else _without_calls(result)
 
             context.stream_transform_hooks.append(adopt_from)
             context.stream_result_hooks.append(answer_of)
@@ -97,7 +110,7 @@ class CarryRowRequest(ChatMiddleware):
             _adopt(options, raw)
             if (asked := _ASKED.get()) is not None and awaits_tools(raw):
                 asked.append(snapshot_of(raw))
-            if getattr(raw, "status", None) in _NOT_ANSWERS:
+            if isinstance(status := getattr(raw, "status", None), str) and status != _ANSWERED:
                 _without_calls(context.result)
 
 
@@ -214,10 +227,20 @@ async def updates(
 
 def agent_snapshot(response: Any) -> Snapshot:
     """The SDK `Response` AF wrapped (AgentResponse -> ChatResponse -> Response), as a Snapshot: after a
-    tool round, that is the follow-up's."""
+    tool round, that is the follow-up's. One that asked for tools, handed back unanswered, fails as
+    `no_answer` (see the module's docstring), its usage kept: it was paid for."""
     raw = getattr(response.raw_representation, "raw_representation", None)
     if getattr(raw, "object", None) == "response":
-        return snapshot_of(raw)
+        snapshot = snapshot_of(raw)
+        if snapshot.awaits_tools:
+            return replace(
+                snapshot,
+                status="failed",
+                error_type="no_answer",
+                error_message=UNANSWERED,
+                awaits_tools=False,
+            )
+        return snapshot
     token = response.continuation_token
     if token is not None:
         return Snapshot(response_id=str(token["response_id"]), status="in_progress")

@@ -13,59 +13,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import Any
 
-import openai
 import pandas as pd
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
-from rowrelay.tasks.llm.snapshots import snapshot_of
 from rowrelay.tasks.run import open_session
-from rowrelay.tasks.run.spend import Spend
-from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import load
 from tests.llm.agent_factories import ANSWER, CountingTool
-from tests.run.agent_faults import KEY, FaultyRounds, finish, row_of
+from tests.run.agent_faults import (
+    KEY,
+    FaultyRounds,
+    assert_counts_every_response,
+    finish,
+    row_of,
+    served,
+)
 from tests.support.clock import ManualClock
 from tests.support.runs import creates_per_row, new_table, prompts, running, settings_for
-
-USAGE = ("input_tokens", "output_tokens", "reasoning_tokens", "cached_input_tokens")
-
-
-async def served(emu: RunningEmulator, settings: Settings) -> dict[str, dict[str, Any]]:
-    """Per row: the ids of the responses the server holds for it, and their usage and cost, summed."""
-    spend = Spend.open(settings, pricing_only=True)
-    rows: dict[str, dict[str, Any]] = {}
-    async with openai.AsyncOpenAI(base_url=emu.url, api_key="unused") as client:
-        for listed in emu.emulator.listing():
-            snapshot = snapshot_of(await client.responses.retrieve(listed["id"]))
-            assert snapshot.input_tokens is not None  # every response of these rows ended with usage
-            row = rows.setdefault(listed["metadata"]["rowrelay_row"], {"ids": set(), "cost_usd": 0.0})
-            row["ids"].add(listed["id"])
-            for name, told in zip(USAGE, _usage(snapshot), strict=True):
-                row[name] = row.get(name, 0) + told
-            row["cost_usd"] += spend.cost_of(snapshot) or 0.0
-    return rows
-
-
-def _usage(snapshot: Any) -> tuple[int, int, int, int]:
-    return (
-        snapshot.input_tokens,
-        snapshot.output_tokens,
-        snapshot.reasoning_tokens or 0,
-        snapshot.cached_tokens or 0,
-    )
-
-
-def assert_counts_every_response(row: Any, server: dict[str, Any]) -> None:
-    """The row's usage is the sum over the responses the server holds for it, each on record once."""
-    on_record = [*(row["previous_response_ids"] or "").split(), row["response_id"]]
-    assert sorted(on_record) == sorted(server["ids"])
-    assert len(on_record) >= 2, "the row went through a tool round"
-    told = {name: int(row[name] or 0) for name in USAGE}
-    assert told == {name: server[name] for name in USAGE}
-    assert row["cost_usd"] == pytest.approx(server["cost_usd"], rel=1e-9)
 
 
 @pytest.mark.parametrize("mode", ["poll", "stream"])
