@@ -16,7 +16,7 @@ import typer
 from rowrelay.flows.cli_errors import fail, state_problem
 from rowrelay.flows.default_batch import the_batch
 from rowrelay.flows.state_commands import StateArg, existing, out
-from rowrelay.tasks.errors import StateError, UsageError
+from rowrelay.tasks.errors import OutputWriteError, StateError, UsageError
 from rowrelay.tasks.records import rows
 
 if TYPE_CHECKING:
@@ -108,6 +108,8 @@ def export(
         path = write_output(prepared.frame, results, output)
     except StateError as exc:
         fail(state_problem(exc, state))
+    except OutputWriteError as exc:
+        fail(exc.said(state))
     except UsageError as exc:
         fail(str(exc))
     if unsent:

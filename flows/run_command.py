@@ -13,7 +13,7 @@ from rich.text import Text
 from rowrelay.flows import run_options as options
 from rowrelay.flows.cli_errors import fail, state_problem, told_once
 from rowrelay.flows.cli_options import LIMIT, Opt, err, request_of
-from rowrelay.tasks.errors import LeaseHeldError, StateError, UsageError
+from rowrelay.tasks.errors import LeaseHeldError, OutputWriteError, StateError, UsageError
 
 if TYPE_CHECKING:
     from rowrelay.flows.request import BatchRequest
@@ -154,6 +154,8 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
         fail(state_problem(exc, request.state_dir(prepared)))
     except UsageError as exc:
         fail(str(exc))
+    except OutputWriteError as exc:
+        fail(exc.said(request.state_dir(prepared)))
     except NotTheApiError as exc:
         # Counted on their rows, the creates so answered (a web server may have passed them on).
         fail(

@@ -102,6 +102,23 @@ class UsageError(TerminalError):
     """Bad input, option or file; nothing has been spent."""
 
 
+class OutputWriteError(TerminalError):
+    """The output file could not be written (a full disk, a folder gone read-only): the rows' results
+    are in the state table, paid for and kept, and `rowrelay export` writes them once it can."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(self.said())
+
+    def said(self, state: object = "STATE") -> str:
+        """The message, naming the batch's state directory where the caller knows it."""
+        return (
+            f"could not write the output {self.path} ({self.reason}); every row's result is kept in the "
+            f"batch's state table: `rowrelay export {state}` writes it once there is room (nothing is sent "
+            "again)"
+        )
+
+
 class MissingExtraError(UsageError):
     """A feature needs one of rowrelay's optional extras (`rowrelay[agents]`, `rowrelay[plots]`)."""
 

@@ -53,6 +53,7 @@ PUBLIC = {
     "OutageError",
     "BankUnreachableError",
     "FailWhenFailedError",  # raised from Python past `fail_when_failed`, the run's result on it
+    "OutputWriteError",  # the output could not be written at the end: the rows are kept (export)
 }
 
 

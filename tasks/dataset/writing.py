@@ -29,7 +29,7 @@ from rowrelay.tasks.dataset.parquet_writing import nested_columns, write_parquet
 from rowrelay.tasks.dataset.templates import BYTES, cell_text
 from rowrelay.tasks.dataset.typed import holds_json, json_parsed
 from rowrelay.tasks.durable import atomic_write_path, make_dirs_durable, writable_problem
-from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.errors import OutputWriteError, UsageError
 
 log = logging.getLogger("rowrelay.output")
 
@@ -293,10 +293,12 @@ def write_output(
     joined = _joined(frame, results)
     if chosen != "parquet":  # Parquet keeps JSON text: a column's type is one across rows there
         joined = _json_text_parsed(joined, results)
-    make_dirs_durable(target.parent)
     writer = _WRITERS[chosen]
     try:
+        make_dirs_durable(target.parent)
         atomic_write_path(target, lambda temp: writer(joined, temp))
+    except OSError as exc:  # a full disk, a folder gone read-only: the paid rows are safe in the state
+        raise OutputWriteError(str(target), exc.strerror or str(exc)) from exc
     except (pa.ArrowException, ValueError, TypeError) as exc:
         raise UsageError(f"cannot write the output to {target} as {chosen}: {exc}") from exc
     return target

@@ -15,7 +15,7 @@ import pytest
 from rowrelay.tasks.dataset import RESULT_COLUMNS, read_input, write_output
 from rowrelay.tasks.dataset import writing as writing_module
 from rowrelay.tasks.dataset.typed import with_typed_columns
-from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.errors import OutputWriteError, UsageError
 
 
 @pytest.fixture
@@ -151,7 +151,7 @@ def test_failed_write_leaves_target_untouched_and_no_temp(
         raise OSError("disk full")
 
     monkeypatch.setitem(writing_module._WRITERS, "csv", half_then_crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputWriteError, match=r"could not write the output .*out\.csv \(disk full\)"):
         write_output(frame, results, target)
     assert target.read_text() == "previous output\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
