@@ -4,6 +4,9 @@
 
     rowrelay deploy data/sample/tickets.csv --cron "0 2 * * *" --template "..." --id-column ticket_id
 
+The cron is read in a named time zone (`--timezone`, else this machine's: flows/time_zones.py), never in
+Prefect's default of UTC unsaid.
+
 Every scheduled run uses the same state directory, so a run that was interrupted is resumed by the
 next one, and completed rows are never sent again. For several jobs or isolated infrastructure, use
 `prefect.yaml` with a process work pool instead (see the README).
@@ -11,15 +14,43 @@ next one, and completed rows are never sent again. For several jobs or isolated 
 
 from __future__ import annotations
 
+import asyncio
 import warnings
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rowrelay.flows.scheduled import scheduled_batch
 
 
-def serve_deployment(*, name: str, cron: str, parameters: dict[str, Any], tags: list[str]) -> None:
-    """Create (or update) the deployment and serve it until SIGINT/SIGTERM; its runs inherit `tags`
-    (flows/run_labels.py)."""
+def next_run(cron: str, timezone: str, after: datetime) -> datetime:
+    """When Prefect's scheduler starts the first run of `cron` read in `timezone` after `after`, in that
+    zone: its server's own schedule computes it, as it computes the runs it plans."""
+    from prefect.server.schemas.schedules import CronSchedule
+
+    dates = asyncio.run(CronSchedule(cron=cron, timezone=timezone).get_dates(n=1, start=after))
+    return dates[0].astimezone(ZoneInfo(timezone))
+
+
+def next_run_said(cron: str, timezone: str, after: datetime) -> str:
+    """`next run Sun 2026-12-06 02:00 EST (07:00 UTC)`: the time in the schedule's zone, and in UTC
+    (what Prefect's API shows) when the two differ."""
+    when = next_run(cron, timezone, after)
+    said = f"next run {when:%a %Y-%m-%d %H:%M} {when.tzname()}"
+    in_utc = when.astimezone(UTC)
+    if when.utcoffset() == in_utc.utcoffset():
+        return said
+    day = "" if in_utc.date() == when.date() else f"{in_utc:%a} "  # 01:30 IST is 20:00 UTC the day before
+    return f"{said} ({day}{in_utc:%H:%M} UTC)"
+
+
+def serve_deployment(
+    *, name: str, cron: str, timezone: str, parameters: dict[str, Any], tags: list[str]
+) -> None:
+    """Create (or update) the deployment on `cron` read in `timezone` and serve it until SIGINT/SIGTERM;
+    its runs inherit `tags` (flows/run_labels.py)."""
+    from prefect.schedules import Cron
+
     given = {key: value for key, value in parameters.items() if value is not None}
     # Prefect's SIGTERM handler calls the runner's async `astop` from synchronous code and exits without
     # awaiting it: every stop of the serving process (systemd, Kubernetes, `kill`) ended in a
@@ -32,4 +63,7 @@ def serve_deployment(*, name: str, cron: str, parameters: dict[str, Any], tags: 
     # its turn; it started at once and failed on the batch's lease, a `Failed` run the README's alert
     # reported as a bad night. The limit holds within this process only: a run of the same deployment
     # served by another process that finds the batch held ends `Cancelled` (flows/scheduled.py).
-    scheduled_batch.serve(name=name, cron=cron, parameters=given, tags=tags, pause_on_shutdown=False, limit=1)
+    scheduled_batch.serve(
+        name=name, schedule=Cron(cron, timezone=timezone), parameters=given, tags=tags,
+        pause_on_shutdown=False, limit=1,
+    )  # fmt: skip

@@ -12,6 +12,7 @@ from rowrelay.flows import run_options as options
 from rowrelay.flows.cli_errors import fail, state_problem
 from rowrelay.flows.cli_options import DEPLOY_LIMIT, Opt, err, request_of
 from rowrelay.flows.deploy_checks import FIVE_FIELDS, cron_problem, name_problem
+from rowrelay.flows.time_zones import EXAMPLES, MachineZone, machine_zone, zone_problem
 from rowrelay.tasks.errors import StateError, UsageError
 
 if TYPE_CHECKING:
@@ -20,14 +21,22 @@ if TYPE_CHECKING:
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 """The one-command app `rowrelay` builds when `deploy` is asked for (`cli._DeferredGroup`)."""
 
+_HERE = machine_zone()
+"""This machine's time zone, the default of `--timezone` (its help says it)."""
+_TIMEZONE_HELP = (
+    f"IANA time zone the cron is read in ({EXAMPLES}); default: this machine's, {_HERE.name} here "
+    f"({_HERE.found}), else UTC. Prefect reads a cron given no zone in UTC, not local time as cron does."
+)
+
 
 @app.command()
 def deploy(
     input: Annotated[Path, typer.Argument(help="Input file the scheduled job reads each time.")],
-    cron: Annotated[str, Opt(help=f"Cron schedule: {FIVE_FIELDS}.")],
+    cron: Annotated[str, Opt(help=f"Cron schedule: {FIVE_FIELDS}; read in --timezone.")],
     name: Annotated[
         str, Opt(help="Deployment name, and the default state directory's (no / % & < >).")
     ] = "rowrelay-nightly",
+    timezone: Annotated[str | None, Opt(help=_TIMEZONE_HELP, show_default=False)] = None,
     template: options.Template = None,
     prompt_column: options.PromptColumn = None,
     id_column: options.IdColumn = None,
@@ -72,6 +81,9 @@ def deploy(
         fail(f"--name: {problem}")
     if (problem := cron_problem(cron)) is not None:
         fail(f"--cron: {problem}")
+    if timezone is not None and (problem := zone_problem(timezone)) is not None:
+        fail(f"--timezone: {problem}")
+    zone = timezone or _HERE.name
     # Paths resolved: each scheduled run starts in a directory of Prefect's choosing.
     request = request_of(
         input.resolve(), template=template, prompt_column=prompt_column, id_column=id_column,
@@ -110,14 +122,34 @@ def deploy(
         with tracking.applied(err.out), serving(request.settings.home.expanduser(), name) as other:
             if other is not None:
                 err.out(served_twice(name, other))
-            if (dropped := drop_runs_of_a_changed_schedule(scheduled_batch.name, name, cron)) is not None:
+            dropped = drop_runs_of_a_changed_schedule(scheduled_batch.name, name, cron, timezone=zone)
+            if dropped is not None:
                 err.out(dropped)
+            err.out(_schedule_said(name, cron, zone, None if timezone else _HERE))
             serve_deployment(
-                name=name, cron=cron, parameters={**request.parameters(), "state": str(state)},
-                tags=tags_of(state.name, request),
+                name=name, cron=cron, timezone=zone,
+                parameters={**request.parameters(), "state": str(state)}, tags=tags_of(state.name, request),
             )  # fmt: skip
     except UsageError as exc:
         fail(str(exc))
+
+
+def _schedule_said(name: str, cron: str, zone: str, machine: MachineZone | None) -> str:
+    """`deployment 'nightly' runs on '0 2 * * *' in America/New_York (this machine's time zone, from TZ;
+    --timezone names another): next run ...`: a cron's hours mean nothing without the zone they are
+    read in. `machine`: the zone was not asked for, but taken from this machine."""
+    from datetime import UTC, datetime
+
+    from rowrelay.flows.deploy import next_run_said
+
+    if machine is None:
+        why = "--timezone"
+    elif machine.known:
+        why = f"this machine's time zone, {machine.found}; --timezone names another"
+    else:
+        why = f"{machine.found}; --timezone names one"
+    following = next_run_said(cron, zone, datetime.now(UTC))
+    return f"deployment {name!r} runs on {cron!r} in {zone} ({why}): {following}"
 
 
 def _check_deployment(request: BatchRequest, state: Path) -> None:

@@ -20,6 +20,11 @@ the deployment is on the schedule asked for, never on none (a process still serv
 would have stopped running it). The runs dropped are counted by id, those waiting before and gone after:
 the scheduler plans runs meanwhile, and a difference of two counts could count those. A Prefect API that
 fails or cannot be reached is a `UsageError` in one line, saying what was changed.
+
+A schedule is its cron and the time zone it is read in: the same cron in another zone runs at other
+hours, so it is another schedule, and its late runs go as any other's (a deployment served before
+`deploy` named a zone was read in UTC, Prefect's default: served again on a machine in New York, its
+nights at 02:00 UTC are not the new schedule's). A schedule naming no zone is UTC's, as Prefect reads it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
+from rowrelay.flows.time_zones import same_zone
 from rowrelay.tasks.errors import UsageError
 
 if TYPE_CHECKING:
@@ -36,28 +42,29 @@ if TYPE_CHECKING:
     from prefect.client.schemas.objects import DeploymentSchedule
 
 
-def drop_runs_of_a_changed_schedule(flow_name: str, name: str, cron: str) -> str | None:
-    """Before deployment `name` of `flow_name` is served on `cron`: if Prefect holds it on another
-    schedule, give it `cron` and delete that schedule, and with it the runs it planned that have not
-    started. Returns the line saying so, or None (a new deployment, or the same cron)."""
+def drop_runs_of_a_changed_schedule(flow_name: str, name: str, cron: str, *, timezone: str) -> str | None:
+    """Before deployment `name` of `flow_name` is served on `cron` read in `timezone`: if Prefect holds
+    it on another schedule (another cron, or the same in another zone), give it the new one and delete
+    the old, and with it the runs it planned that have not started. Returns the line saying so, or None
+    (a new deployment, or the same schedule)."""
     import httpx
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound, PrefectException
 
-    done = "nothing was changed"
+    done, new = "nothing was changed", f"{cron!r} in {timezone}"
     try:
         with get_client(sync_client=True) as client:
             try:
                 deployment = client.read_deployment_by_name(f"{flow_name}/{name}")
             except ObjectNotFound:
                 return None
-            old = [schedule for schedule in deployment.schedules if _cron_of(schedule) != _fields(cron)]
+            old = [schedule for schedule in deployment.schedules if not _is(schedule, cron, timezone)]
             if not old:
                 return None
             waiting = _waiting_runs(client, deployment.id)
             if len(old) == len(deployment.schedules):  # `cron` is not among them yet
-                _add_cron(client, deployment.id, cron)
-                done = f"{cron!r} was added beside the old schedule"
+                _add_cron(client, deployment.id, cron, timezone)
+                done = f"{new} was added beside the old schedule"
             for schedule in old:
                 with contextlib.suppress(ObjectNotFound):  # deleted meanwhile (the UI, another deploy)
                     client.delete_deployment_schedule(deployment.id, schedule.id)
@@ -67,21 +74,23 @@ def drop_runs_of_a_changed_schedule(flow_name: str, name: str, cron: str) -> str
 
         raise UsageError(
             f"deployment {name!r}: the Prefect API at {PREFECT_API_URL.value()} failed while its schedule "
-            f"was changed to {cron!r} ({_first_line(exc)}); {done}: run the command again once it answers"
+            f"was changed to {new} ({_first_line(exc)}); {done}: run the command again once it answers"
         ) from None
     was = " and ".join(_said(schedule) for schedule in old)
     return (
-        f"deployment {name!r} was scheduled {was}, now {cron!r}: {dropped} run{'' if dropped == 1 else 's'} "
+        f"deployment {name!r} was scheduled {was}, now {new}: {dropped} run{'' if dropped == 1 else 's'} "
         "of the old schedule not yet started dropped (Prefect would have started the late ones at once); "
         "runs already started are left to finish"
     )
 
 
-def _add_cron(client: SyncPrefectClient, deployment_id: UUID, cron: str) -> None:
-    """`cron` as a schedule of the deployment, as serving it sets it (which then replaces it)."""
+def _add_cron(client: SyncPrefectClient, deployment_id: UUID, cron: str, timezone: str) -> None:
+    """`cron` in `timezone` as a schedule of the deployment, as serving it sets it (which then replaces
+    it)."""
     from prefect.client.schemas.schedules import construct_schedule
 
-    client.create_deployment_schedules(deployment_id, [(construct_schedule(cron=cron), True)])
+    schedule = construct_schedule(cron=cron, timezone=timezone)
+    client.create_deployment_schedules(deployment_id, [(schedule, True)])
 
 
 def _first_line(exc: BaseException) -> str:
@@ -93,16 +102,30 @@ def _fields(cron: str) -> str:
     return " ".join(cron.split())
 
 
-def _cron_of(schedule: DeploymentSchedule) -> str | None:
-    """The schedule's cron, as its fields; None for an interval or rrule schedule (set in Prefect's UI)."""
+def _cron_of(schedule: DeploymentSchedule) -> tuple[str, str | None] | None:
+    """The schedule's cron, as its fields, and its zone (None: UTC); None for an interval or rrule
+    schedule (set in Prefect's UI)."""
     from prefect.client.schemas.schedules import CronSchedule
 
-    return _fields(schedule.schedule.cron) if isinstance(schedule.schedule, CronSchedule) else None
+    if not isinstance(schedule.schedule, CronSchedule):
+        return None
+    return _fields(schedule.schedule.cron), schedule.schedule.timezone
+
+
+def _is(schedule: DeploymentSchedule, cron: str, timezone: str) -> bool:
+    """Whether `schedule` is `cron` read in `timezone` (its fields, and a zone that reads them alike)."""
+    if (its := _cron_of(schedule)) is None:
+        return False
+    its_cron, its_zone = its
+    return its_cron == _fields(cron) and same_zone(its_zone, timezone)
 
 
 def _said(schedule: DeploymentSchedule) -> str:
-    cron = _cron_of(schedule)
-    return repr(cron) if cron is not None else type(schedule.schedule).__name__
+    """`'0 2 * * *' in UTC`: a schedule naming no zone is read in UTC."""
+    if (its := _cron_of(schedule)) is None:
+        return type(schedule.schedule).__name__
+    cron, zone = its
+    return f"{cron!r} in {zone or 'UTC'}"
 
 
 _PAGE = 200

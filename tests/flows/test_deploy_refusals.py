@@ -81,3 +81,19 @@ def test_a_state_given_that_cannot_hold_the_batch_is_named_as_given(tmp_path: Pa
     assert said.startswith(f"error: --state {given}: "), said
     assert "the default" not in said
     assert said.count("\n") == 1, said
+
+
+@pytest.mark.parametrize(
+    ("zone", "said"),
+    [
+        ("America/NewYork", "'America/NewYork' is no IANA time zone name; did you mean America/New_York? "),
+        ("CET-1CEST", "'CET-1CEST' is no IANA time zone name; "),  # a POSIX rule TZ takes; Prefect does not
+    ],
+)
+def test_a_time_zone_prefect_cannot_read_the_cron_in_is_refused_naming_the_option(
+    tmp_path: Path, zone: str, said: str
+) -> None:
+    """--timezone is new: without it the cron was read in UTC whatever the machine's zone (README,
+    Scheduled jobs); a name Prefect would refuse is refused before anything starts."""
+    code, output = _deploy(tmp_path, "--timezone", zone)
+    assert (code, output) == (2, f"error: --timezone: {said}e.g. America/New_York, Europe/Paris, UTC\n")

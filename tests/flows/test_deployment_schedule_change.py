@@ -62,7 +62,8 @@ async def test_redeploying_on_another_cron_drops_the_old_schedules_late_runs_and
         )
     log = tmp_path / "serve-retimed.log"
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"))) as emu:
-        server = serving("retimed", prefect_env, emu.url, tmp_path, rows=3, log=log)
+        in_utc = {**prefect_env, "TZ": "UTC"}  # the machine's zone, which the new schedule is read in
+        server = serving("retimed", in_utc, emu.url, tmp_path, rows=3, log=log)
         try:
             deadline = time.monotonic() + 120
             while (await _cron_of(deployment_id)) != SERVED_CRON:  # served: its schedule replaced
@@ -84,9 +85,9 @@ async def test_redeploying_on_another_cron_drops_the_old_schedules_late_runs_and
     said = log.read_text()
     line = next((line for line in said.splitlines() if line.startswith("deployment 'retimed'")), None)
     assert line is not None, said[-3000:]
-    assert line.startswith(f"deployment 'retimed' was scheduled '{EVERY_MINUTE}', now '{SERVED_CRON}': "), (
-        line
-    )
+    assert line.startswith(
+        f"deployment 'retimed' was scheduled '{EVERY_MINUTE}' in UTC, now '{SERVED_CRON}' in UTC: "
+    ), line
     dropped = int(line.split(": ", 1)[1].split(" ", 1)[0])
     assert dropped >= len(left)  # with what the scheduler planned for the minutes ahead
     assert line.endswith(
@@ -110,8 +111,12 @@ async def test_redeploying_on_the_same_cron_drops_nothing(
     async with get_client() as client:
         before = {run.id for run in await _runs_of(client, deployment_id)}
     drop = drop_runs_of_a_changed_schedule
-    assert await asyncio.to_thread(drop, "rowrelay-batch", "kept", " 0 3  * * * ") is None  # its fields
-    assert await asyncio.to_thread(drop, "rowrelay-batch", "never-served", SERVED_CRON) is None
+    # Its fields, in UTC however named (a deployment served before `deploy` named a zone has none: UTC)
+    for zone in ("UTC", "Etc/UTC"):
+        assert await asyncio.to_thread(drop, "rowrelay-batch", "kept", " 0 3  * * * ", timezone=zone) is None
+    assert (
+        await asyncio.to_thread(drop, "rowrelay-batch", "never-served", SERVED_CRON, timezone="UTC") is None
+    )
     async with get_client() as client:
         assert {run.id for run in await _runs_of(client, deployment_id)} == before
     assert await _cron_of(deployment_id) == SERVED_CRON
@@ -139,7 +144,7 @@ async def test_the_old_schedule_is_replaced_never_left_without_one_and_its_late_
             deployment_id, state=Scheduled(scheduled_time=datetime.now(UTC) - timedelta(minutes=5))
         )
     drop = drop_runs_of_a_changed_schedule
-    line = await asyncio.to_thread(drop, "rowrelay-batch", "replaced", "0 2 * * *")
+    line = await asyncio.to_thread(drop, "rowrelay-batch", "replaced", "0 2 * * *", timezone="UTC")
     assert await _cron_of(deployment_id) == "0 2 * * *"  # on the new schedule, before anything serves it
     async with get_client() as client:
         assert (await client.read_flow_run(asked.id)).state_name in ("Scheduled", "Late")  # asked for: kept
@@ -148,12 +153,55 @@ async def test_the_old_schedule_is_replaced_never_left_without_one_and_its_late_
                 await client.read_flow_run(run_id)
     assert line is not None
     said, _, rest = line.partition(" runs of the old schedule not yet started dropped")
-    assert said.startswith(f"deployment 'replaced' was scheduled '{EVERY_MINUTE}', now '0 2 * * *': "), line
+    assert said.startswith(
+        f"deployment 'replaced' was scheduled '{EVERY_MINUTE}' in UTC, now '0 2 * * *' in UTC: "
+    ), line
     assert int(said.rsplit(" ", 1)[1]) >= len(late), line  # with any the scheduler planned ahead
     assert rest.startswith(" (Prefect would have started the late ones at once)"), line
     # Done again (the serve failed, say): nothing left to drop, the schedule stays.
-    assert await asyncio.to_thread(drop, "rowrelay-batch", "replaced", "0 2 * * *") is None
+    assert await asyncio.to_thread(drop, "rowrelay-batch", "replaced", "0 2 * * *", timezone="UTC") is None
     assert await _cron_of(deployment_id) == "0 2 * * *"
+
+
+async def test_the_same_cron_in_another_time_zone_is_another_schedule(
+    prefect_api: str, tmp_path: Path
+) -> None:
+    """A deployment served before `deploy` named a zone was read in UTC (Prefect's default): its late
+    nights at 02:00 UTC are not those of '0 2 * * *' in New York, so they go, counted, as any other old
+    schedule's do, and the deployment is on the cron read in the zone asked for."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    from rowrelay.flows.schedule_change import drop_runs_of_a_changed_schedule
+    from rowrelay.flows.scheduled import scheduled_batch
+
+    parameters = {"source": str(tmp_path / "in.csv"), "template": "{a}"}  # never run: nothing serves it
+    old = await scheduled_batch.ato_deployment(name="rezoned", cron="0 2 * * *", parameters=parameters)
+    deployment_id = await old.aapply()
+    late = await _planned_late(prefect_api, deployment_id, over=timedelta(days=10), at_least=9)
+    drop = drop_runs_of_a_changed_schedule
+    line = await asyncio.to_thread(
+        drop, "rowrelay-batch", "rezoned", "0 2 * * *", timezone="America/New_York"
+    )
+    async with get_client() as client:
+        schedules = (await client.read_deployment(deployment_id)).schedules
+        assert [(s.schedule.cron, s.schedule.timezone) for s in schedules] == [  # type: ignore[union-attr]
+            ("0 2 * * *", "America/New_York")
+        ]
+        for run_id in late:
+            with pytest.raises(ObjectNotFound):
+                await client.read_flow_run(run_id)
+    assert line is not None
+    said = line.partition(" runs of the old schedule not yet started dropped")[0]
+    assert said.startswith(
+        "deployment 'rezoned' was scheduled '0 2 * * *' in UTC, now '0 2 * * *' in America/New_York: "
+    ), line
+    assert int(said.rsplit(" ", 1)[1]) >= len(late), line
+    # Done again: the same schedule now, nothing to drop.
+    assert (
+        await asyncio.to_thread(drop, "rowrelay-batch", "rezoned", "0 2 * * *", timezone="America/New_York")
+        is None
+    )
 
 
 def test_a_prefect_api_that_does_not_answer_is_one_line_saying_nothing_was_changed() -> None:
@@ -163,29 +211,32 @@ def test_a_prefect_api_that_does_not_answer_is_one_line_saying_nothing_was_chang
 
     nowhere = "http://127.0.0.1:9/api"  # the discard port: nothing listens
     with temporary_settings(updates={PREFECT_API_URL: nowhere}), pytest.raises(UsageError) as refused:
-        drop_runs_of_a_changed_schedule("rowrelay-batch", "anywhere", "0 2 * * *")
+        drop_runs_of_a_changed_schedule("rowrelay-batch", "anywhere", "0 2 * * *", timezone="UTC")
     said = str(refused.value)
     assert said.startswith(f"deployment 'anywhere': the Prefect API at {nowhere} failed while "), said
     assert said.endswith("; nothing was changed: run the command again once it answers"), said
     assert "\n" not in said
 
 
-async def _planned_late(prefect_api: str, deployment_id: UUID) -> list[UUID]:
-    """Half an hour of runs planned by the deployment's schedule with nothing serving it: late, as a
-    stopped `rowrelay deploy` leaves them."""
+async def _planned_late(
+    prefect_api: str, deployment_id: UUID, *, over: timedelta = timedelta(minutes=30), at_least: int = 25
+) -> list[UUID]:
+    """The runs the deployment's schedule plans over the time `over` just past, with nothing serving it
+    (half an hour of them by default): late, as a stopped `rowrelay deploy` leaves them."""
     from prefect.client.orchestration import get_client
 
     now = datetime.now(UTC)
     async with httpx.AsyncClient() as http:
         planned = await http.post(
             f"{prefect_api}/deployments/{deployment_id}/schedule",
-            json={"start_time": (now - timedelta(minutes=30)).isoformat(),
-                  "end_time": (now - timedelta(minutes=1)).isoformat(), "max_runs": 100},
+            json={"start_time": (now - over).isoformat(),
+                  "end_time": (now - timedelta(minutes=1)).isoformat(),
+                  "min_runs": at_least, "max_runs": 100},
         )  # fmt: skip
         planned.raise_for_status()
     async with get_client() as client:
         late = [run.id for run in await _runs_of(client, deployment_id) if run.auto_scheduled]
-    assert len(late) >= 25, late
+    assert len(late) >= at_least, late
     return late
 
 
