@@ -19,16 +19,12 @@ crash after that costs nothing: the tools already ran and their answer is the fo
 
 The follow-up is a create sent inside a read, so it follows the rule of every create: whoever runs the
 row is told before it leaves (`CarryRowRequest.before_follow_up`), to make that durable first. Only a
-completed response's function calls are the model's answer: a response still running (a poll reads the
-call it is writing, its arguments cut short) or one that ended otherwise (failed, incomplete; a failed
-one may carry a partial call) has its calls dropped, so AF runs no tool on it and sends no follow-up
-that the server would refuse ("No tool call found for function call output"). Read while running, AF
-ran the tool on the partial arguments (an error), polled again, and again, and after three errors in a
-row stopped running tools for the call: the completed response it then read was handed back unanswered.
-
-A response that asked for tools and comes back from AF unanswered (its tool loop stopped: a tool that
-needs approval, a function-call limit, a middleware that ends the run) is the row's end with no answer
-(`agent_snapshot`): recorded as completed it was a row done with empty output, its tools never run.
+completed response's function calls are the model's answer: one still running (a poll reads the call
+it is writing, its arguments cut short: AF ran the tool on them, polled again, and after three errors
+stopped running tools) or ended otherwise (failed, incomplete) has its calls dropped, so AF runs no tool
+on it and sends no follow-up the server would refuse ("No tool call found for function call output").
+A response asking for tools that AF hands back unanswered (its tool loop stopped: a tool that needs
+approval, a function-call limit) is the row's end with no answer (`agent_snapshot`), not a completion.
 """
 
 from __future__ import annotations
@@ -50,8 +46,11 @@ from rowrelay.tasks.llm.responses_events import LIFECYCLE
 from rowrelay.tasks.llm.sdk_errors import translate
 from rowrelay.tasks.llm.snapshots import snapshot_of
 
-FollowUpHook = Callable[[str], Awaitable[None]]
-"""Told the id of the response a tool round's follow-up continues, before that create is sent."""
+FollowUpHook = Callable[[str, Snapshot | None], Awaitable[None]]
+"""Told the id of the response a tool round's follow-up continues, and that response as AF read it (None
+if not read in the same call), before that create is sent."""
+_READ_KEPT = 4096
+"""Responses that asked for tools kept as read until their follow-up leaves: AF sends none for a few."""
 _ANSWERED = "completed"
 """The one status whose function calls are the model's answer: AF's tool loop runs no others'."""
 UNANSWERED = (
@@ -74,6 +73,17 @@ class CarryRowRequest(ChatMiddleware):
 
     def __init__(self) -> None:
         self.before_follow_up: FollowUpHook | None = None
+        self._read: dict[str, Snapshot] = {}
+        """By id: each response read asking for tools, until the follow-up that answers it leaves."""
+
+    def _asking(self, response: Any) -> Snapshot | None:
+        """`response` as a snapshot, kept for its follow-up's hook, when it asks for tools."""
+        if getattr(response, "object", None) != "response" or not awaits_tools(response):
+            return None
+        if len(self._read) >= _READ_KEPT:
+            self._read.pop(next(iter(self._read)))  # the oldest: its row's round was never made
+        self._read[response.id] = snapshot = snapshot_of(response)
+        return snapshot
 
     async def process(self, context: ChatContext, call_next: Callable[[], Awaitable[None]]) -> None:
         options = context.options
@@ -86,13 +96,14 @@ class CarryRowRequest(ChatMiddleware):
             and isinstance(continued, str)
             and not options.get("continuation_token")
         ):
-            await self.before_follow_up(continued)
+            await self.before_follow_up(continued, self._read.pop(continued, None))
         if context.stream:
             ended: list[str] = []
 
             def adopt_from(update: ChatResponseUpdate) -> ChatResponseUpdate:
                 response = getattr(update.raw_representation, "response", None)
                 _adopt(options, response)
+                self._asking(response)
                 if isinstance(status := getattr(response, "status", None), str):
                     ended[:] = [status]
                 return update
@@ -108,8 +119,8 @@ class CarryRowRequest(ChatMiddleware):
         if isinstance(context.result, ChatResponse):
             raw = context.result.raw_representation
             _adopt(options, raw)
-            if (asked := _ASKED.get()) is not None and awaits_tools(raw):
-                asked.append(snapshot_of(raw))
+            if (read := self._asking(raw)) is not None and (asked := _ASKED.get()) is not None:
+                asked.append(read)
             if isinstance(status := getattr(raw, "status", None), str) and status != _ANSWERED:
                 _without_calls(context.result)
 

@@ -203,7 +203,7 @@ def moved_on(
 ) -> Change:
     """The row's work went on in a new response (an agent answered a response's tool calls with a new,
     paid, one): from now on the row waits on that one, and the earlier ids stay on record. Its create
-    named its job, so the write-ahead note of its leaving (`follow_up_leaving`) goes.
+    named its job, so the write-ahead note of its leaving (`follow_up_record`) goes.
 
     `answered`: the response left, as it ended (`Snapshot.answers`), and `cost`, what it cost: its usage
     and cost are added to the row's in this same change, which also moves `response_id` off it, so each
@@ -218,50 +218,17 @@ def moved_on(
         "sequence_number": cursor,
         "note": None,
     }
-    if answered is not None and answered.response_id == row.response_id:
-        fields.update(_usage(answered, row))
-        if cost is not None:
-            fields["cost_usd"] = (row.cost_usd or 0.0) + cost
-    return Change(row.status, fields)
+    return Change(row.status, {**fields, **paid_for(row, answered, cost)})
 
 
-FOLLOW_UP_LEAVING = (
-    "a tool round's follow-up create was sent and has not yet named its job: if this note outlives the "
-    "run, the next run counts it as maybe created before it runs the tools again"
-)
-"""The write-ahead of a tool round's follow-up create, as `submitting` is of a row's own create: written
-durably before AF sends it (inside a poll or a stream), gone when its answer names the new response."""
-
-
-def follow_up_leaving(row: RowState) -> Change:
-    """A tool round's follow-up create is about to leave (`FOLLOW_UP_LEAVING`)."""
-    return Change(row.status, {"note": FOLLOW_UP_LEAVING})
-
-
-def follow_up_unanswered(row: RowState) -> bool:
-    """Whether a follow-up create left from the row's response and its answer never came back: the run
-    that sent it stopped first (a crash, a kill), or its stream ended before naming the job."""
-    return row.note == FOLLOW_UP_LEAVING
-
-
-def follow_up_not_sent(row: RowState) -> Change:
-    """The follow-up's create was refused before anything started (a 429, a refused connection, a 400):
-    no job to count, so the write-ahead note goes."""
-    return Change(row.status, {"note": None})
-
-
-def follow_up_maybe_created(row: RowState, message: str, now: datetime, *, max_attempts: int) -> Change:
-    """A create made while waiting (an agent's tool round) got no answer naming its job: it spends an
-    attempt and counts a possible duplicate; with attempts left the row keeps waiting on its token (the
-    next look makes the round again), else it fails with a note."""
-    counted = {"attempts": row.attempts + 1, "orphans": row.orphans + 1}
-    if counted["attempts"] >= max_attempts:
-        gave_up = failed("maybe_created", None, message, counted["attempts"], now, max_attempts=max_attempts)
-        return Change(gave_up.status, {**gave_up.fields, **counted})
-    note = "a follow-up create got no answer naming its job: it may have started one rowrelay cannot see"
-    return Change(
-        row.status, {**counted, "error_type": "maybe_created", "error_message": message, "note": note}
-    )
+def paid_for(row: RowState, answered: Snapshot | None, cost: float | None) -> dict[str, object]:
+    """`answered`'s usage and cost added to the row's, if it is the response the row waits on."""
+    if answered is None or answered.response_id != row.response_id:
+        return {}
+    fields = _usage(answered, row)
+    if cost is not None:
+        fields["cost_usd"] = (row.cost_usd or 0.0) + cost
+    return fields
 
 
 def accepted(snapshot: Snapshot, row: RowState, now: datetime, *, cursor: int | None, model: str) -> Change:

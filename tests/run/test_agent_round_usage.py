@@ -4,8 +4,9 @@ The response that asks for the tools is a paid response like any other; the row 
 follow-up that answers it. The row's tokens and cost counted the last response alone, so status, the
 run's closing cost, the output's token columns and `--max-cost` all under-counted every agent row with
 a tool round. Here each row's tokens are held to the server's own usage summed over the row's responses
-(read back from the emulator through the SDK), in poll and stream mode, and after a run killed before
-and after the row moved on, so no response is counted twice or not at all.
+(read back from the emulator through the SDK), in poll and stream mode, after a run killed before and
+after the row moved on, and for a row that ends on the response that asked (its follow-up refused, or
+lost with its last attempt), so no response is counted twice or not at all.
 """
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+import openai
 import pandas as pd
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
+from rowrelay.tasks.llm.snapshots import snapshot_of
 from rowrelay.tasks.run import open_session
+from rowrelay.tasks.run.spend import Spend
+from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import load
 from tests.llm.agent_factories import ANSWER, CountingTool
 from tests.run.agent_faults import (
@@ -116,3 +121,90 @@ async def test_a_run_killed_after_the_row_moved_on_does_not_count_the_round_agai
         assert report.counts == {"completed": 1}
         assert creates_per_row(emu)[KEY] == 2
         assert_counts_every_response(row_of(directory), (await served(emu, settings))[KEY])
+
+
+async def _ended_rows_run(directory: Path, agent: FaultyRounds, settings: Settings) -> float:
+    """Run one row to its end; what the run counted as spent (what the cap saw)."""
+    table = new_table(directory, 1)
+    session = open_session(settings, table, prompts(1), agent=agent.factory)
+    try:
+        report = await session.runner.run()
+        spent = session.driver.context.spend.spent
+    finally:
+        await session.aclose()
+        table.close()
+    assert report.counts == {"failed": 1}
+    return spent
+
+
+@pytest.mark.parametrize("mode", ["poll", "stream"])
+async def test_a_row_whose_follow_up_is_refused_counts_the_response_that_asked(
+    emulator: RunningEmulator, tmp_path: Path, mode: str
+) -> None:
+    """The tool's output is over the model's window, so the server refuses the follow-up (400): the row
+    fails on the response that asked for the tool, which was paid for and counted nowhere (tokens 0, cost
+    none, nothing against the cap)."""
+    huge = FaultyRounds(output="lorem " * 150_000)
+    settings = settings_for(emulator, mode=mode, model="gpt-4o")
+    spent = await _ended_rows_run(tmp_path / "batch", huge, settings)
+    row = row_of(tmp_path / "batch")
+    assert row["error_type"] == "rejected"
+    server = (await served(emulator, settings))[KEY]
+    assert_counts_every_response(row, server, rounds=False)
+    assert spent == pytest.approx(server["cost_usd"], rel=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["poll", "stream"])
+async def test_a_row_whose_lost_follow_ups_spend_its_attempts_counts_the_response_that_asked(
+    emulator: RunningEmulator, tmp_path: Path, mode: str
+) -> None:
+    """Every follow-up starts its job and is answered by a gateway's 502: each is counted maybe created,
+    and the last attempt's ends the row, on the response that asked for the tool, which was paid for
+    and counted nowhere. The lost follow-ups are orphans, whose usage no one can read."""
+    lost = FaultyRounds(follow_up_fault="gateway=502")
+    settings = settings_for(emulator, mode=mode)
+    spent = await _ended_rows_run(tmp_path / "batch", lost, settings)
+    row = row_of(tmp_path / "batch")
+    assert (row["error_type"], row["attempts"], row["orphans"]) == ("maybe_created", 3, 2)
+    assert pd.isna(row["previous_response_ids"])
+    assert creates_per_row(emulator)[KEY] == 3  # the response that asked, and the two lost follow-ups
+    async with openai.AsyncOpenAI(base_url=emulator.url, api_key="unused") as client:
+        asked = snapshot_of(await client.responses.retrieve(row["response_id"]))
+    assert asked.awaits_tools
+    told = (row["input_tokens"], row["output_tokens"])
+    assert told == (asked.input_tokens, asked.output_tokens)
+    cost = Spend.open(settings, pricing_only=True).cost_of(asked)
+    assert row["cost_usd"] == pytest.approx(cost, rel=1e-9)
+    assert spent == pytest.approx(cost, rel=1e-9)
+
+
+async def test_a_lost_follow_up_found_by_the_next_run_that_ends_the_row_counts_the_response_that_asked(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """The run dies while the follow-up's answer hangs; the next run, finding its note, counts it maybe
+    created, which spends the row's last attempt (two here): the row ends before the round is made
+    again, on the response that asked, which is counted once, as it ends."""
+    directory = tmp_path / "batch"
+    hanging = FaultyRounds(follow_up_fault="hang")
+    settings = settings_for(emulator, max_attempts=2)
+    table = new_table(directory, 1)
+    session = open_session(settings, table, prompts(1), agent=hanging.factory)
+    driving = asyncio.ensure_future(session.driver.drive(KEY))
+    while creates_per_row(emulator)[KEY] < 2:  # the follow-up's job has started: its answer hangs
+        assert not driving.done(), "the row ended before its follow-up was sent"
+        await asyncio.sleep(0.01)
+    driving.cancel()  # "die", the table abandoned without a close
+    with contextlib.suppress(asyncio.CancelledError):
+        await driving
+    await session.aclose()
+    table.lease.release()
+
+    report = await finish(emulator, directory, CountingTool().factory, max_attempts=2)
+    row = row_of(directory)
+    assert report.counts == {"failed": 1}
+    assert (row["error_type"], row["attempts"], row["orphans"]) == ("maybe_created", 2, 1)
+    async with openai.AsyncOpenAI(base_url=emulator.url, api_key="unused") as client:
+        asked = snapshot_of(await client.responses.retrieve(row["response_id"]))
+    assert (row["input_tokens"], row["output_tokens"]) == (asked.input_tokens, asked.output_tokens)
+    cost = Spend.open(settings, pricing_only=True).cost_of(asked)
+    assert row["cost_usd"] == pytest.approx(cost, rel=1e-9)
