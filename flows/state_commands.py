@@ -23,6 +23,7 @@ from rowrelay.flows.default_batch import the_batch
 from rowrelay.tasks.errors import LeaseHeldError, MissingExtraError, StateError, UsageError
 from rowrelay.tasks.plot_files import plot_formats_said
 from rowrelay.tasks.records import (
+    IN_FLIGHT,
     NOT_COMPLETED,
     RETRY_BY_DEFAULT,
     rows,
@@ -71,27 +72,36 @@ def status(
         typer.Option(
             "--json",
             help="Print the same facts as one JSON object (for scripts and monitors): counts, tokens, "
-            "latency, orphans, cost, tool calls, the rows not completed by kind, and the rows not in the "
-            "last run's input (not_in_input: left out of rows, counts and the projection).",
+            "latency, orphans, cost, tool calls, the rows not completed by kind, the rows not in the "
+            "last run's input (not_in_input: left out of rows, counts and the projection), and the live "
+            "run holding the batch (held_by: host, pid; null when none does).",
         ),
     ] = False,
 ) -> None:
-    """Counts by status, tokens, latency percentiles; readable while a run is going."""
+    """Counts by status, tokens, latency percentiles, whether a run holds the batch; readable while a
+    run is going."""
     if plot is not None:
         _refuse_a_plot_it_could_not_write(plot)
     state = the_batch(state, "status")
+    import time
+
+    from rowrelay.flows.status_holder import holding, holding_said
     from rowrelay.tasks.state import summary
     from rowrelay.tasks.state.failures import kinds_said
 
+    # Who holds it is read before the rows: read after, a run ending meanwhile would leave rows shown in
+    # flight that "no run holds", the very confusion of a killed run this is to tell apart.
+    held = holding(existing(state), time.time())
     try:
-        facts = summary(existing(state))
+        facts = summary(state)
     except StateError as exc:
         fail(state_problem(exc, state))
     if as_json:
         import json
 
         # stdout holds the object alone; what else is said (a plot written) goes to stderr
-        print(json.dumps({"batch": state.name, "state": str(state), **facts}, indent=2))
+        said = {"batch": state.name, "state": str(state), **facts, "held_by": held.as_json()}
+        print(json.dumps(said, indent=2))
         if plot is not None:
             _draw(state, plot, Console(stderr=True, markup=False))
         return
@@ -123,6 +133,9 @@ def status(
         out.print(f"latency p50 {p50:.2f}s  p95 {p95:.2f}s")
     if facts["not_completed"]:  # what a run's closing line sends the user here to learn
         out.print(f"did not complete: {kinds_said(facts['not_completed'])}")
+    in_flight = sum(facts["counts"].get(status, 0) for status in IN_FLIGHT)
+    if (holder := holding_said(held, in_flight)) is not None:
+        out.print(holder)
     if facts["cost_usd"] is not None:
         projected = facts["projected_cost_usd"]
         out.print(

@@ -1,0 +1,85 @@
+"""Whether a live run holds a batch, as `rowrelay status` says it.
+
+A batch's rows `in_progress` look the same whether a run is waiting on them or the run that sent them
+was killed (a crash, a reboot, `kill -9`): status showed `in_progress 9` either way, and a monitor could
+not tell a night still going from one that died, its rows waiting for the next run. The batch's lease
+tells them apart (tasks/state/lease.py): a live run holds it, and refreshes its heartbeat; a run that is
+gone leaves its lease behind, stale (its pid gone on this host, or its heartbeat older than the lease's
+timeout), and the next run takes it over. Status reads the leases the way a run deciding whether to take
+one over does (`stale_reason`), and only reads them: it takes no lock and writes nothing, so it stays
+fast and can be run while the batch runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rowrelay.tasks.records import rows
+from rowrelay.tasks.state.files import LEASES, MAIN_WRITER
+from rowrelay.tasks.state.lease import LEASE_TIMEOUT, LeaseInfo, read_lease, stale_reason
+from rowrelay.tasks.state.schema import to_datetime
+
+__all__ = ["Holding", "holding", "holding_said"]
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """Who holds a batch: the live run (the main writer's lease first, else any shard's), or, when
+    none does, the lease the last run left behind, stale (that run is gone), and why it is."""
+
+    live: LeaseInfo | None
+    gone: LeaseInfo | None = None
+    why_gone: str | None = None
+    unreadable: str | None = None
+    """Why the leases could not be read (a directory this user may not list): who holds it is unknown."""
+
+    def as_json(self) -> dict[str, Any] | None:
+        """`status --json`'s `held_by`: the live run holding the batch, or None when none does."""
+        if self.live is None:
+            return None
+        return {
+            "host": self.live.host,
+            "pid": self.live.pid,
+            "since": to_datetime(self.live.since).isoformat(timespec="seconds"),
+            "heartbeat": to_datetime(self.live.heartbeat).isoformat(timespec="seconds"),
+            "live": True,
+        }
+
+
+def holding(state: Path, now: float) -> Holding:
+    """Who holds the batch at `state` at time `now` (seconds since the epoch), read from its leases."""
+    folder = state / LEASES
+    try:
+        paths = sorted(folder.glob("*.json"), key=lambda path: path.stem != MAIN_WRITER)
+        leases = [lease for lease in (read_lease(path) for path in paths) if lease is not None]
+    except OSError as exc:
+        return Holding(None, unreadable=f"its leases cannot be read ({exc.strerror or exc})")
+    stale = [(lease, stale_reason(lease, now, LEASE_TIMEOUT)) for lease in leases]
+    live = [lease for lease, why in stale if why is None]
+    if live:
+        return Holding(live[0])
+    gone = [(lease, why) for lease, why in stale if why is not None]
+    if not gone:
+        return Holding(None)
+    latest, why = max(gone, key=lambda left: left[0].heartbeat)
+    return Holding(None, latest, why)
+
+
+def holding_said(held: Holding, in_flight: int) -> str | None:
+    """Status's line on who holds the batch: `held by a run: host H, pid P (live)` while one does; when
+    none does and rows are in flight, that they wait for the next run (and which run left them, gone);
+    None when none does and nothing is in flight (nothing to say)."""
+    if held.live is not None:
+        return f"held by a run: host {held.live.host}, pid {held.live.pid} (live)"
+    if held.unreadable is not None:
+        return f"whether a run holds it is not known: {held.unreadable}"
+    if not in_flight:
+        return None
+    left = ""
+    if held.gone is not None:
+        gone = held.gone
+        left = f" (the lease its last run left, host {gone.host}, pid {gone.pid}, is stale: {held.why_gone})"
+    they = "the row in flight waits" if in_flight == 1 else f"the {rows(in_flight)} in flight wait"
+    return f"no run holds it{left}: {they} for the next run"
