@@ -117,10 +117,13 @@ class Narrator:
             episode.close()
         if self.last is not None:
             c = self.last.counters
+            # A tool round's follow-up is a paid create too, made inside a read: said apart, only where
+            # an agent made some (a trial's agent run said "6 creates" for its 12).
+            rounds = f" (and {c.follow_ups} tool rounds' follow-up creates)" if c.follow_ups else ""
             log.info(
-                "requests: %d creates, %d polls, %d stream resumes, %d rate-limited answers, %d transient "
+                "requests: %d creates%s, %d polls, %d stream resumes, %d rate-limited answers, %d transient "
                 "errors retried, %d creates whose answer was lost (counted and sent again)",
-                c.creates, c.polls, c.resumes, c.rate_limited, c.transient_errors, c.maybe_created,
+                c.creates, rounds, c.polls, c.resumes, c.rate_limited, c.transient_errors, c.maybe_created,
                 extra=_STORY,
             )  # fmt: skip
 

@@ -34,6 +34,8 @@ class RunCounters:
     rate_limited: int = 0
     transient_errors: int = 0
     maybe_created: int = 0
+    follow_ups: int = 0
+    """Creates an agent's tool rounds made inside reads (polls, streams): not among `creates`."""
     last_error: str | None = None
     """The latest transient error's message: what the progress line shows while errors are retried."""
 

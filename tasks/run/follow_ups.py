@@ -98,6 +98,7 @@ class FollowUps:
                 raise RowEnded(key)
             row = context.table.get(key)
         context.apply(key, follow_up_record.follow_up_leaving(row))
+        context.counters.follow_ups += 1
         self._unanswered.add(key)
         await context.table.commit(urgent=True)  # durable before the create leaves
 

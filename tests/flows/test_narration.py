@@ -67,6 +67,18 @@ def test_a_storm_of_429s_is_two_lines_and_a_second_storm_two_more(lines: list[st
     ]
 
 
+def test_the_requests_line_counts_an_agents_tool_round_creates_apart(lines: list[str]) -> None:
+    """They are paid creates made inside reads: `requests: 6 creates` was all a run of 12 said."""
+    narrator = Narrator(quiet=10.0, clock=_Clock())
+    narrator(Progress({"completed": 6}, 6, 0.0, RunCounters(creates=6, polls=9, follow_ups=6)))
+    narrator.close()
+    assert lines[-1] == (
+        "INFO requests: 6 creates (and 6 tool rounds' follow-up creates), 9 polls, 0 stream resumes, 0 "
+        "rate-limited answers, 0 transient errors retried, 0 creates whose answer was lost (counted and "
+        "sent again)"
+    )
+
+
 def test_rows_that_ended_before_the_run_began_are_no_episode_of_it(lines: list[str]) -> None:
     """A resumed batch holds an earlier run's failed rows and the rows a stopped run cancelled (which
     this run sends again, so their count falls): only rows that end unfinished in this run are told."""

@@ -55,6 +55,7 @@ async def test_a_rows_tokens_and_cost_count_every_response_of_its_tool_rounds(
         await session.aclose()
         table.close()
     assert report.counts == {"completed": rows}
+    assert (report.counters.creates, report.counters.follow_ups) == (rows, rows)  # the closing line's
     frame = load(tmp_path / "batch").set_index("row_key")
     server = await served(emulator, settings)
     assert set(server) == set(frame.index)
