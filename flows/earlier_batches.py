@@ -11,8 +11,11 @@ states (`batch_index`), begun from other folders (the same file, or the same con
 server, asking the same of a row (model, schema, agent), and refuses, in one line, when any of them
 already sent one of this input's requests (the same prompt and instructions), naming that batch and the
 ways on: resume it (`--state` it; or run from its folder), or send them again (`--state` a new
-directory). A given `--state` is never second-guessed, and on an emulator, where nothing is paid, the
-input is a batch of its own.
+directory). A changed input that holds the earlier batch's rows under ids written otherwise (`1` now
+`001`) is told to give them their earlier ids first: resumed over the input as it is, that batch refuses
+them (`run.rekeyed_rows`), where the advice to resume it had sent them again, paid twice. A given
+`--state` is never second-guessed, and on an emulator, where nothing is paid, the input is a batch of
+its own.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.same_server import server_of_record, server_of_run
 from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.errors import StateError, UsageError
+from rowrelay.tasks.run.rekeyed_rows import REKEY_FACTS, Rekeyed, rekeyed_examples, rekeyed_rows
 from rowrelay.tasks.state import read_run_record, read_table
 from rowrelay.tasks.state.run_record import RunRecord
 
@@ -58,6 +62,8 @@ class _Sent:
     """Rows of this input whose request the earlier batch sent."""
     keyed: str | None
     """How this run keys rows otherwise than the earlier batch (`asked_of_a_row.key_change`), or None."""
+    rekeyed: Rekeyed
+    """This input's rows that are rows the earlier batch sent, under other ids (`rekeyed_rows`)."""
 
 
 def check_earlier_batches(request: BatchRequest, prepared: PreparedInput, state_dir: Path) -> None:
@@ -107,6 +113,14 @@ def _refuse_sending_again(request: BatchRequest, prepared: PreparedInput, state_
             f"send {them} again"
         )
     of = "an earlier DataFrame" if path is None else f"{name} before it changed"
+    if most.rekeyed.refused:  # resumed over this input, they would be refused: their ids changed form
+        raise UsageError(
+            f"{rows} already sent by {batch.state_dir}, a batch of {of}{begun}, under other ids "
+            f"({rekeyed_examples(most.rekeyed)}); "
+            f"as changed, the input gets a new default state ({state_dir}) that would send {them} again, "
+            f"paid twice: give the input its earlier ids and resume that batch with --state "
+            f"{batch.state_dir}, or pass --state NEW_DIR to send {them} again"
+        )
     raise UsageError(
         f"{rows} already sent by {batch.state_dir}, a batch of {of}{begun}; as changed, the input gets a "
         f"new default state ({state_dir}) that would send {them} again, paid twice: resume that batch "
@@ -183,7 +197,10 @@ def _sent_before(request: BatchRequest, prepared: PreparedInput, batch: _Earlier
     tried = pc.greater(table.column("attempts"), pa.scalar(0, pa.int32()))
     sent = table.filter(tried).column("input_hash").combine_chunks()
     rows = len(prepared.hashes.filter(pc.is_in(prepared.hashes, value_set=sent))) if len(sent) else 0
-    return _Sent(batch, rows, key_change(request, record)) if rows else None
+    if not rows:
+        return None
+    rekeyed = rekeyed_rows(table.select(list(REKEY_FACTS)), prepared.planned())
+    return _Sent(batch, rows, key_change(request, record), rekeyed)
 
 
 def _same_requests(request: BatchRequest, record: RunRecord, same_contents: bool) -> bool:

@@ -95,6 +95,7 @@ def check_state_rows(request: BatchRequest, state_dir: Path, prepared: PreparedI
 
     from rowrelay.tasks.records import HOLDING_TOKEN, rows
     from rowrelay.tasks.run.edited_inputs import EDIT_FACTS, changed_rows_problem, edited_rows  # to resume
+    from rowrelay.tasks.run.rekeyed_rows import REKEY_FACTS, refuse_rekeyed
     from rowrelay.tasks.run.shards import unreachable_problem
     from rowrelay.tasks.state.results import changed_inputs
 
@@ -110,6 +111,7 @@ def check_state_rows(request: BatchRequest, state_dir: Path, prepared: PreparedI
             f"batch planned them (e.g. {', '.join(changed[:5])}): run it as the batch ran, or give it a "
             "state of its own (--state) to send every row this way"
         )
+    refuse_rekeyed(table.select(list(REKEY_FACTS)), prepared.planned())  # rows sent, under other ids
     holding = table.filter(pc.is_in(table.column("status"), pa.array(sorted(HOLDING_TOKEN))))
     listed = [endpoint.name for endpoint in request.endpoints] if request.endpoints else None
     problem = unreachable_problem(holding.column("endpoint").to_pylist(), listed)

@@ -141,7 +141,8 @@ def _check_same_keys(request: BatchRequest, state_dir: Path, record: RunRecord) 
     """Refuse a run that keys the batch's rows otherwise than its last run (another `--id-column`, or
     one given or dropped) while the batch has sent rows: every row of the input is new to it under the
     new keys, so each one sent would be sent, and paid for, again (it went on with a warning that the
-    state's rows were not in the input)."""
+    state's rows were not in the input). The same ids written otherwise (`1` now `001`) are refused
+    with the input's rows in hand, before the run starts and by its plan (`run.rekeyed_rows`)."""
     keyed = key_change(request, record)
     if keyed is None:
         return

@@ -36,6 +36,7 @@ from rowrelay.tasks.records import (
     rows,
 )
 from rowrelay.tasks.run.edited_inputs import EDIT_FACTS, changed_rows_problem, edited_rows, take_edits
+from rowrelay.tasks.run.rekeyed_rows import REKEY_FACTS, refuse_rekeyed
 from rowrelay.tasks.run.shards import Shard, cut_shards
 from rowrelay.tasks.state import RowState, StateTable
 from rowrelay.tasks.state.left_out import record_left_out
@@ -165,7 +166,8 @@ def plan_batch(
 ) -> BatchPlan:
     """Add unseen rows as pending, fail bad rows alone, and cut the work into shards. A row whose input
     was edited since it was planned takes the edit if it was never sent, and is refused (`UsageError`)
-    if it was (`edited_inputs`); the keys of the state's rows the input does not hold are noted in the
+    if it was (`edited_inputs`), as are rows sent that the input holds under other ids (`rekeyed_rows`);
+    the keys of the state's rows the input does not hold are noted in the
     run's record for `status` (`state.left_out`).
 
     With `endpoints` (each one's rpm, in order), rows to send are spread across them by rpm and a row
@@ -249,10 +251,26 @@ def _outside_input(table: StateTable, prepared: PreparedInput) -> pa.Table | Non
 
 def _take_edited_inputs(table: StateTable, prepared: PreparedInput) -> None:
     """A key whose input changed since it was planned: a row never sent takes the edit, a row a create
-    was sent for is refused, as it would mix two inputs' results (`edited_inputs`)."""
+    was sent for is refused, as it would mix two inputs' results (`edited_inputs`); so are rows sent
+    that are back under other ids (`rekeyed_rows`)."""
     if len(table) == 0:
         return
     edited = edited_rows(table.columns(None, EDIT_FACTS), prepared.planned())
     if edited.sent:
         raise UsageError(changed_rows_problem(edited.sent))
+    _refuse_rekeyed(table, prepared)  # before the edits are taken: nothing is written for a refused run
     take_edits(table, edited.unsent)
+
+
+def _refuse_rekeyed(table: StateTable, prepared: PreparedInput) -> None:
+    """Refuse rows the batch sent that are in the input under other ids (`rekeyed_rows`): each would be
+    planned as new, sent and paid for again. A pair that may be a coincidence (a row deleted, a new one
+    asking the same added) is said, and the new row sent."""
+    rekeyed = refuse_rekeyed(table.columns(None, REKEY_FACTS), prepared.planned())
+    if rekeyed.pairs:
+        new, old = rekeyed.pairs[0]
+        log.warning(
+            "%s new to this batch %s what a row it sent, and the input no longer holds, asked (e.g. id %s, "
+            "as id %s): taken for new rows, and sent",
+            rows(len(rekeyed.pairs)), "asks" if len(rekeyed.pairs) == 1 else "ask", new, old,
+        )  # fmt: skip
