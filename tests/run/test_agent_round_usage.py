@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import openai
 import pandas as pd
@@ -21,7 +23,7 @@ import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.llm.snapshots import snapshot_of
-from rowrelay.tasks.run import open_session
+from rowrelay.tasks.run import RunReport, open_session
 from rowrelay.tasks.run.spend import Spend
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import load
@@ -46,14 +48,7 @@ async def test_a_rows_tokens_and_cost_count_every_response_of_its_tool_rounds(
     12 out in a trial) from its own columns, from status and the closing cost, and from the cap."""
     rows = 4
     settings = settings_for(emulator, mode=mode)
-    table = new_table(tmp_path / "batch", rows)
-    session = open_session(settings, table, prompts(rows), agent=CountingTool().factory)
-    try:
-        report = await session.runner.run()
-        spent = session.driver.context.spend.spent
-    finally:
-        await session.aclose()
-        table.close()
+    report, spent = await _run(tmp_path / "batch", rows, CountingTool().factory, settings)
     assert report.counts == {"completed": rows}
     assert (report.counters.creates, report.counters.follow_ups) == (rows, rows)  # the closing line's
     frame = load(tmp_path / "batch").set_index("row_key")
@@ -124,16 +119,22 @@ async def test_a_run_killed_after_the_row_moved_on_does_not_count_the_round_agai
         assert_counts_every_response(row_of(directory), (await served(emu, settings))[KEY])
 
 
-async def _ended_rows_run(directory: Path, agent: FaultyRounds, settings: Settings) -> float:
-    """Run one row to its end; what the run counted as spent (what the cap saw)."""
-    table = new_table(directory, 1)
-    session = open_session(settings, table, prompts(1), agent=agent.factory)
+async def _run(
+    directory: Path, rows: int, factory: Callable[..., Any], settings: Settings
+) -> tuple[RunReport, float]:
+    """Run `rows` rows to their end: the report, and what the run counted as spent (what the cap saw)."""
+    table = new_table(directory, rows)
+    session = open_session(settings, table, prompts(rows), agent=factory)
     try:
-        report = await session.runner.run()
-        spent = session.driver.context.spend.spent
+        return await session.runner.run(), session.driver.context.spend.spent
     finally:
         await session.aclose()
         table.close()
+
+
+async def _ended_rows_run(directory: Path, agent: FaultyRounds, settings: Settings) -> float:
+    """Run one row to its end (failed); what the run counted as spent."""
+    report, spent = await _run(directory, 1, agent.factory, settings)
     assert report.counts == {"failed": 1}
     return spent
 
