@@ -21,6 +21,7 @@ from rowrelay.tasks.records import HOLDING_TOKEN, IN_FLIGHT, RowStatus
 from rowrelay.tasks.run import record
 from rowrelay.tasks.run.context import RowContext, backoff, now
 from rowrelay.tasks.run.creating import Live
+from rowrelay.tasks.run.follow_up_record import follow_up_unanswered
 from rowrelay.tasks.run.plan import wants_submit
 from rowrelay.tasks.run.schedule import LatencyModel
 from rowrelay.tasks.run.submit import Submitter
@@ -118,7 +119,10 @@ class RowDriver:
             )
             after = context.table.get(key)
             context.spend.sent(key, after.status, after.error_type)  # its estimate kept as maybe spent
-        elif row.status in HOLDING_TOKEN:
+        elif row.status in HOLDING_TOKEN and not follow_up_unanswered(row):
+            # A tool round's follow-up noted as on its way keeps that note: the next run counts the
+            # follow-up by it (an attempt and an orphan), where this one, written over it, hid a create
+            # that may have started a paid job.
             note = f"crashed while waited on ({said}); the next run waits on it again"
             context.table.update(key, note=note)
         elif row.status == "pending":

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
-from rowrelay.tasks.run import open_session, record
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
+from rowrelay.tasks.run import follow_up_record, open_session, record
 from rowrelay.tasks.run.context import RowContext
 from rowrelay.tasks.run.record import Change
 from rowrelay.tasks.state import load
@@ -122,3 +122,24 @@ async def test_a_crash_with_the_create_on_its_way_keeps_its_estimate_as_maybe_sp
             table.close()
     assert report.crashed_rows == [VICTIM]
     assert spend.lost > 0
+
+
+async def test_a_crash_while_a_tool_rounds_follow_up_is_on_its_way_keeps_the_note_that_counts_it(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """The note a follow-up create leaves under (written before it is sent) is how the next run counts
+    it, an attempt and an orphan, if its answer never came: the crash's own note was written over it, and
+    the next run made the round again, the lost create counted nowhere."""
+    table = new_table(tmp_path / "batch", 1)
+    key = "row-0000"
+    table.transition(key, "submitting")
+    table.transition(key, "in_progress", response_id="resp_asked_for_tools")
+    session = open_session(settings_for(emulator), table, prompts(1))
+    try:
+        context = session.driver.context
+        context.apply(key, follow_up_record.follow_up_leaving(table.get(key)))
+        session.driver.crashed(key, RuntimeError("a surprise in the tool round"))
+        assert follow_up_record.follow_up_unanswered(table.get(key))
+    finally:
+        await session.aclose()
+        table.close()
