@@ -79,17 +79,34 @@ def test_one_row_under_the_same_id_written_otherwise_is_refused(tmp_path: Path) 
         "5 rows this batch sent are in its input under other ids, asking the same (e.g. id 0006 was 6, "
     )
     _sent(tmp_path / "one", {"A7": "ticket 7", "B8": "ticket 8"})
-    assert _refused(tmp_path / "one", {"a07": "ticket 7", "B8": "ticket 8"}).startswith(
-        "1 row this batch sent is in its input under other ids, asking the same (e.g. id a07 was A7): "
+    assert _refused(tmp_path / "one", {" A07": "ticket 7", "B8": "ticket 8"}).startswith(
+        "1 row this batch sent is in its input under other ids, asking the same (e.g. id  A07 was A7): "
     )
+    # Ids that differ in case are other records (base62 ids): a coincidence, said and sent.
+    _sent(tmp_path / "case", {"abC": "ticket 7", "B8": "ticket 8"})
+    assert _plan(tmp_path / "case", {"ABc": "ticket 7", "B8": "ticket 8"}) == ["ABc"]
 
 
 def test_ids_renumbered_are_refused_when_most_rows_dropped_come_back(tmp_path: Path) -> None:
-    _sent(tmp_path, _tickets(range(1, 7)))
-    renumbered = {f"N{i + 100}": prompt for i, prompt in enumerate(_tickets(range(1, 7)).values())}
+    _sent(tmp_path, _tickets(range(1, 13)))
+    renumbered = {f"N{i + 100}": prompt for i, prompt in enumerate(_tickets(range(1, 13)).values())}
     assert _refused(tmp_path, renumbered).startswith(
-        "6 rows this batch sent are in its input under other ids, asking the same (e.g. id N100 was 1, "
+        "12 rows this batch sent are in its input under other ids, asking the same (e.g. id N100 was 1, "
     )
+
+
+def test_coincidences_are_sent_however_many_of_the_rows_gone_they_are(tmp_path: Path) -> None:
+    """A feed replaced every night whose requests repeat (a template over a column of a few values), and
+    the only two rows dropped coming back as new rows asking the same ("Great product!", "Good"): both
+    were refused, a nightly run stopped with no way on but paying for every row again."""
+    replaced = {str(i): ("refund", "invoice", "password reset")[i % 3] for i in range(30)}
+    _sent(tmp_path, replaced)
+    tomorrow = {f"n{i}": prompt for i, prompt in enumerate(replaced.values())}
+    assert sorted(_plan(tmp_path, tomorrow)) == sorted(tomorrow)
+    reviews = {f"r{i}": f"review {i}" for i in range(20)}
+    _sent(tmp_path / "few", {**reviews, "x1": "Great product!", "x2": "Good"})
+    new = {**reviews, "y1": "Great product!", "y2": "Good", "y3": "Meh"}
+    assert _plan(tmp_path / "few", new) == ["y1", "y2", "y3"]
 
 
 def test_new_rows_asking_what_a_few_dropped_rows_asked_are_sent_and_said(
