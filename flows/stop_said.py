@@ -87,8 +87,11 @@ async def said_when_stopped(call: Callable[[], Awaitable[T]]) -> T:
                 return await call()
             except asyncio.CancelledError as exc:
                 line = _said(progress)
-                if interrupts.count and task.uncancel() == 0:
+                if interrupts.count and task.cancelling() == 1:
                     # Our handler's cancel, and no one else's: Ctrl-C, as Python and asyncio.run end it.
+                    # Uncancelled only then: another's cancel pending too (an `asyncio.timeout` firing
+                    # at the same moment) keeps its count, so it takes the cancel as its own.
+                    task.uncancel()
                     said = f"interrupted: {line}"
                     raise _told(KeyboardInterrupt(said), said) from None
                 _told(exc, f"the batch run stopped: {line}")
