@@ -39,6 +39,7 @@ from rowrelay.flows.stop_said import note_batch, note_finished
 from rowrelay.flows.targets import backend_label, resolve_targets
 from rowrelay.flows.tracked_flow import flow  # recorded in the local Prefect server when called
 from rowrelay.tasks.dataset import PreparedInput
+from rowrelay.tasks.errors import OutputWriteError
 from rowrelay.tasks.run import open_table
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable, of_input, summarize
@@ -255,7 +256,10 @@ async def _finish(
         latest, left_out = of_input(latest, prepared.keys), keys_outside(latest, prepared.keys)
     frame = latest.to_pandas()
     schema = None if output_schema is None else output_schema.schema
-    export_results(whole(frame), whole(prepared), out, whole(schema), columns_asked(settings))
+    try:
+        export_results(whole(frame), whole(prepared), out, whole(schema), columns_asked(settings))
+    except OutputWriteError as exc:  # said with the batch's own state directory, from Python too
+        raise OutputWriteError(exc.path, exc.reason, table.directory) from exc
     # Counted as `status` counts them: rows outside the input apart, but what they cost spent all the
     # same (a row removed while in flight was waited on, and paid for, by this run)
     facts = summarize(everything, table.problems, left_out)

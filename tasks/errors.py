@@ -106,12 +106,13 @@ class OutputWriteError(TerminalError):
     """The output file could not be written (a full disk, a folder gone read-only): the rows' results
     are in the state table, paid for and kept, and `rowrelay export` writes them once it can."""
 
-    def __init__(self, path: str, reason: str) -> None:
-        self.path, self.reason = path, reason
+    def __init__(self, path: str, reason: str, state: object = "STATE") -> None:
+        self.path, self.reason, self.state = path, reason, state
         super().__init__(self.said())
 
-    def said(self, state: object = "STATE") -> str:
-        """The message, naming the batch's state directory where the caller knows it."""
+    def said(self, state: object = None) -> str:
+        """The message, naming the batch's state directory (`state`, else the one it was raised with)."""
+        state = self.state if state is None else state
         return (
             f"could not write the output {self.path} ({self.reason}); every row's result is kept in the "
             f"batch's state table: `rowrelay export {state}` writes it once there is room (nothing is sent "
