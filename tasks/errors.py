@@ -106,7 +106,7 @@ class OutputWriteError(TerminalError):
     """The output file could not be written (a full disk, a folder gone read-only): the rows' results
     are in the state table, paid for and kept, and `rowrelay export` writes them once it can."""
 
-    def __init__(self, path: str, reason: str, state: object = "STATE") -> None:
+    def __init__(self, path: str, reason: str, *, state: object = "STATE") -> None:
         self.path, self.reason, self.state = path, reason, state
         super().__init__(self.said())
 
