@@ -6,7 +6,7 @@ import contextlib
 import logging
 
 from rowrelay.flows.embedded import emulator_records, ensure_emulator, kept_up
-from rowrelay.tasks.embedded_key import embedded_key
+from rowrelay.tasks.embedded_key import embedded_key, on_embedded_emulator
 from rowrelay.tasks.settings import Settings
 
 log = logging.getLogger("rowrelay.backend")
@@ -26,7 +26,7 @@ def backend_name(settings: Settings) -> str:
 
 def needs_embedded_emulator(settings: Settings) -> bool:
     """Whether a run with these settings talks to the embedded emulator (which `resolve_backend` starts)."""
-    return backend_name(settings) == "emulator" and not settings.base_url
+    return on_embedded_emulator(backend_name(settings), settings.base_url)
 
 
 def resolve_backend(settings: Settings) -> tuple[Settings, str | None]:

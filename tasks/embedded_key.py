@@ -8,8 +8,6 @@ import shlex
 
 from pydantic import SecretStr
 
-from rowrelay.tasks.settings import Settings
-
 
 def embedded_key(emulator_args: str) -> SecretStr | None:
     """The key a client sends the embedded emulator started with `emulator_args`: the one it was told to
@@ -27,7 +25,8 @@ def embedded_key(emulator_args: str) -> SecretStr | None:
     return None if key is None else SecretStr(key)
 
 
-def on_embedded_emulator(settings: Settings) -> bool:
-    """Whether resolved `settings` (`flows.backends.resolve_backend`: `auto` decided) run on the embedded
-    emulator: the emulator backend at no base URL of the user's (the emulator's own is found apart)."""
-    return settings.backend == "emulator" and not settings.base_url
+def on_embedded_emulator(backend: str, base_url: str | None) -> bool:
+    """Whether a run on `backend` (`auto` already decided: `flows.backends.backend_name`) at `base_url`
+    runs on the embedded emulator: the emulator backend at no base URL of the user's (the emulator's
+    own is found apart)."""
+    return backend == "emulator" and not base_url

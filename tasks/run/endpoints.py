@@ -126,7 +126,7 @@ def keys_here(entry: Mapping[str, Any] | None, settings: Settings) -> Settings:
     Dask worker runs with, the keys never having left that worker's machine. The embedded emulator takes
     the key its own options name, as on the machine that started it: never one of the worker's (a real
     key sent to a local test server, and refused by one that requires its own)."""
-    if on_embedded_emulator(settings):
+    if on_embedded_emulator(settings.backend, settings.base_url):
         return settings.model_copy(
             update={"api_key": embedded_key(settings.emulator_args), "azure_api_key": None}
         )
