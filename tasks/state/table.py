@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -12,23 +11,22 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from rowrelay.tasks.durable import make_dirs_durable
-from rowrelay.tasks.errors import MissingVersionsError, StateError
+from rowrelay.tasks.errors import StateError
 from rowrelay.tasks.records import ROW_STATUSES, RowStatus
 from rowrelay.tasks.state.batch import ensure_batch
 from rowrelay.tasks.state.changes import apply_change
 from rowrelay.tasks.state.checkpoint import COMPACT_SEGMENTS, Checkpoints, Place
 from rowrelay.tasks.state.commit import GroupCommit
-from rowrelay.tasks.state.files import MAIN_WRITER, SEGMENTS, WRITER_NAME, remove_own_temps, version_in_name
+from rowrelay.tasks.state.files import MAIN_WRITER, SEGMENTS, WRITER_NAME
 from rowrelay.tasks.state.lease import LEASE_TIMEOUT, Lease, writer_is_live
+from rowrelay.tasks.state.loading import load_for_writer
 from rowrelay.tasks.state.options import TableOptions
 from rowrelay.tasks.state.orphans import OrphanPolicy, orphan_changes
 from rowrelay.tasks.state.schema import RowState, pending_table, to_datetime
-from rowrelay.tasks.state.segments import read_latest
-from rowrelay.tasks.state.store import RowStore, planned_table, unseen, winners
+from rowrelay.tasks.state.store import RowStore, planned_table, unseen
 from rowrelay.tasks.state.transitions import check_transition
 
 __all__ = ["COMPACT_SEGMENTS", "OrphanPolicy", "StateTable", "TableOptions"]
-log = logging.getLogger(__name__)
 
 
 class StateTable:
@@ -92,27 +90,16 @@ class StateTable:
         make_dirs_durable(directory / SEGMENTS)
         lease = Lease.acquire(directory, writer, timeout=lease_timeout, clock=clock)
         try:
-            remove_own_temps(directory, writer)
-            latest, files, skipped = read_latest(directory, skip_corrupt=on_corrupt == "skip", dedupe=False)
+            loaded = load_for_writer(directory, writer, skip_corrupt=on_corrupt == "skip")
         except BaseException:
             lease.release()
             raise
-        gaps = any(isinstance(exc, MissingVersionsError) for exc in skipped)
-        damaged = [Path(exc.path) for exc in skipped if not isinstance(exc, MissingVersionsError)]
-        problems = [str(exc) for exc in skipped]
-        for problem in problems:
-            log.warning("skipping %s", problem)
-        versions = [f.version for f in files] + [version_in_name(p) for p in damaged]
-        if latest.num_rows:
-            versions.append(int(pa.compute.max(latest.column("version")).as_py()))
-        latest = winners(latest)  # rebound: every older version is freed before the store's index is built
-        own = sum(1 for f in files if f.writer == writer and not f.snapshot)
-        pa.default_memory_pool().release_unused()  # hand the older versions' pages back before the index
-        place, store = Place(directory, writer, lease, damaged, gaps), RowStore(latest)
-        checkpoints = Checkpoints(place, store, next_version=max(versions, default=0) + 1, own_segments=own,
-                                  lease_timeout=lease_timeout, clock=clock)  # fmt: skip
-        table = cls(place, found_id, store, checkpoints, options)
-        table.problems.extend(problems)
+        place = Place(directory, writer, lease, loaded.damaged, loaded.gaps)
+        checkpoints = Checkpoints(place, loaded.store, next_version=loaded.next_version,
+                                  own_segments=loaded.own_segments, lease_timeout=lease_timeout,
+                                  clock=clock)  # fmt: skip
+        table = cls(place, found_id, loaded.store, checkpoints, options)
+        table.problems.extend(loaded.problems)
         if lease.takeover:
             table.problems.append(f"lease: {lease.takeover}")
         table._recover_orphans(orphans_among)
@@ -213,14 +200,18 @@ class StateTable:
         self._store.append(table)
         return fresh.num_rows
 
-    def transition(self, row_key: str, status: RowStatus, **fields: Any) -> RowState:
-        """Move a row to `status` (checked against the transition table), setting `fields`."""
+    def transition(self, row_key: str, status: RowStatus, *, edited: bool = False, **fields: Any) -> RowState:
+        """Move a row to `status` (checked against the transition table), setting `fields`; `edited`: a row
+        whose input was edited, sent again (`transitions.EDITED_BACK`)."""
         self._check_open()
-        return self._change(self.get(row_key), status, fields)
+        return self._change(self.get(row_key), status, fields, edited=edited)
 
-    def _change(self, old: RowState, status: RowStatus, fields: Mapping[str, Any]) -> RowState:
+    def _change(
+        self, old: RowState, status: RowStatus, fields: Mapping[str, Any], *, edited: bool = False
+    ) -> RowState:
         """`transition` of a row whose latest state `old` the caller holds."""
-        check_transition(old.row_key, old.status, status, hold_orphans=self.orphan_policy == "hold")
+        hold = self.orphan_policy == "hold"
+        check_transition(old.row_key, old.status, status, hold_orphans=hold, edited=edited)
         new = apply_change(old, status, fields, now=to_datetime(self._clock()), writer=self.writer)
         self._store.put(old, new)
         if self._checkpoints.changed(old.row_key) >= self.options.checkpoint_rows:

@@ -1,0 +1,49 @@
+"""What a writer opening a batch reads from its files: the rows' latest states and where versions go on."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from rowrelay.tasks.errors import MissingVersionsError
+from rowrelay.tasks.state.files import remove_own_temps, version_in_name
+from rowrelay.tasks.state.segments import read_latest
+from rowrelay.tasks.state.store import RowStore, winners
+
+__all__ = ["Loaded", "load_for_writer"]
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    store: RowStore
+    damaged: list[Path]
+    """Files that could not be read (`skip_corrupt`): never deleted, not even by compaction."""
+    gaps: bool
+    """Versions are missing between segments (a file moved aside by `repair`)."""
+    problems: list[str]
+    next_version: int
+    own_segments: int
+    """This writer's segments (not snapshots): what its compaction would fold."""
+
+
+def load_for_writer(directory: Path, writer: str, *, skip_corrupt: bool) -> Loaded:
+    """Read the batch in `directory` for `writer`, whose lease is held: its own left-over temp files are
+    removed first (a crash mid-write), every damaged file is logged (and raises unless `skip_corrupt`)."""
+    remove_own_temps(directory, writer)
+    latest, files, skipped = read_latest(directory, skip_corrupt=skip_corrupt, dedupe=False)
+    gaps = any(isinstance(exc, MissingVersionsError) for exc in skipped)
+    damaged = [Path(exc.path) for exc in skipped if not isinstance(exc, MissingVersionsError)]
+    problems = [str(exc) for exc in skipped]
+    for problem in problems:
+        log.warning("skipping %s", problem)
+    versions = [f.version for f in files] + [version_in_name(p) for p in damaged]
+    if latest.num_rows:
+        versions.append(int(pa.compute.max(latest.column("version")).as_py()))
+    latest = winners(latest)  # rebound: every older version is freed before the store's index is built
+    own = sum(1 for f in files if f.writer == writer and not f.snapshot)
+    pa.default_memory_pool().release_unused()  # hand the older versions' pages back before the index
+    return Loaded(RowStore(latest), damaged, gaps, problems, max(versions, default=0) + 1, own)
