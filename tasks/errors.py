@@ -12,6 +12,8 @@ RowrelayError
     ├── StateError          the state table is damaged, locked or from an unknown schema
     │   ├── LeaseHeldError  another live runner holds the batch
     │   ├── StateAccessError     a file of the table this user may not read (it may be whole)
+    │   ├── StateWriteError      a file of the table could not be written: the run stops
+    │   │   └── StateWriteDeniedError   this user may not write the batch's folder (taking its lease)
     │   ├── DamagedFileError     a file of the state table is torn or unreadable (`path` names it)
     │   │   ├── CorruptSegmentError  a segment or snapshot is torn or not a state file
     │   │   └── MissingVersionsError versions of the table no file holds (a file deleted or lost)
@@ -172,6 +174,22 @@ class StateWriteError(StateError):
             "sent go on on the server, and once the folder can be written the same command resumes them"
         )
         self.path = path
+
+
+class StateWriteDeniedError(StateWriteError):
+    """This user may not write the batch's folder (`path`, where the write was refused), found as its
+    lease is taken, before anything is changed: a batch made by another user (or by root), a folder
+    made read-only for this user. Said as what it is, with the way on: `StateWriteError`'s "so the run
+    stopped" read oddly on a first run, or on `retry` and `repair`, which had stopped nothing."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        StateError.__init__(
+            self,
+            f"cannot write the state folder {path}: {reason}; nothing was changed: let this user write the "
+            "batch's folder (or run as the user who owns it), then run the same command again",
+        )
+        self.path = path
+        self.reason = reason
 
 
 class CorruptSegmentError(DamagedFileError):

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rowrelay.tasks.durable import atomic_write_bytes, make_dirs_durable
-from rowrelay.tasks.errors import LeaseHeldError
+from rowrelay.tasks.errors import LeaseHeldError, StateWriteDeniedError
 from rowrelay.tasks.processes import pid_alive
 from rowrelay.tasks.state.files import LEASES, writing
 from rowrelay.tasks.state.schema import to_datetime
@@ -100,6 +100,19 @@ def _exclusive(path: Path) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def _denied_said(folder: Path) -> Iterator[None]:
+    """A write this user may not make, taking the lease (the first write into the batch's folder), said
+    as such: `StateWriteDeniedError`, naming the folder the write was refused in (the lease folder, or
+    the batch's own where that could not be made), not the run-stopping `StateWriteError`."""
+    try:
+        yield
+    except PermissionError as exc:
+        refused = Path(exc.filename) if exc.filename else folder
+        within = refused if refused.is_dir() else refused.parent
+        raise StateWriteDeniedError(str(within), exc.strerror or str(exc)) from exc
+
+
 class Lease:
     """The held lease of one writer. Create with `Lease.acquire`; `release` when done."""
 
@@ -114,10 +127,11 @@ class Lease:
     def acquire(cls, directory: Path, writer: str, *, timeout: float, clock: Callable[[], float]) -> Lease:
         """Take `writer`'s lease, or raise `LeaseHeldError` naming the live holder. A folder that cannot
         be written (read-only, full) is the `StateWriteError` every command says in one line: `retry`,
-        `repair` and `cancel` ended in a traceback (EROFS opening the lock), exit 1."""
+        `repair` and `cancel` ended in a traceback (EROFS opening the lock), exit 1; one this user may not
+        write is the `StateWriteDeniedError` saying so."""
         folder = directory / LEASES
         path = folder / f"{writer}.json"
-        with writing(path):
+        with writing(path), _denied_said(folder):
             make_dirs_durable(folder)
             with _exclusive(path):
                 now = clock()
