@@ -283,6 +283,23 @@ def test_a_runner_serves_only_commands_whose_imports_it_shares() -> None:
         assert not warm.wanted(argv, {**base, "ROWRELAY_WARM": switch}), (argv, switch)
 
 
+def test_a_runner_outlives_the_first_bytecode_but_not_a_package_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A venv installed without bytecode (uv's default) gets its `__pycache__` at the first import: the
+    folder's change time moved, and the second run started a runner cold again."""
+    packages = tmp_path / "site-packages"
+    packages.mkdir()
+    (packages / "six.py").write_text("")
+    monkeypatch.syspath_prepend(str(packages))
+    print_ = warm.fingerprint({})
+    (packages / "__pycache__").mkdir()
+    os.utime(packages, ns=(1, 1))  # as if the folder changed long after: only its names may count
+    assert warm.fingerprint({}) == print_
+    (packages / "attrs-24.2.0.dist-info").mkdir()  # installed, or upgraded: its metadata's name
+    assert warm.fingerprint({}) != print_
+
+
 def test_a_stale_runner_record_or_socket_runs_the_command_itself(tmp_path: Path) -> None:
     environ = {"ROWRELAY_HOME": str(tmp_path)}
     print_ = warm.fingerprint(environ)
