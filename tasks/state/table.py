@@ -200,11 +200,15 @@ class StateTable:
         self._store.append(table)
         return fresh.num_rows
 
-    def transition(self, row_key: str, status: RowStatus, *, edited: bool = False, **fields: Any) -> RowState:
-        """Move a row to `status` (checked against the transition table), setting `fields`; `edited`: a row
-        whose input was edited, sent again (`transitions.EDITED_BACK`)."""
+    def transition(self, row_key: str, status: RowStatus, **fields: Any) -> RowState:
+        """Move a row to `status` (checked against the transition table), setting `fields`."""
         self._check_open()
-        return self._change(self.get(row_key), status, fields, edited=edited)
+        return self._change(self.get(row_key), status, fields)
+
+    def edited_back(self, row_key: str, **fields: Any) -> RowState:
+        """A row whose input was edited back to pending, completed too (`transitions.EDITED_BACK`)."""
+        self._check_open()
+        return self._change(self.get(row_key), "pending", fields, edited=True)
 
     def _change(
         self, old: RowState, status: RowStatus, fields: Mapping[str, Any], *, edited: bool = False

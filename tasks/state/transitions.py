@@ -8,11 +8,14 @@
     in_progress -> completed | failed | incomplete | cancelled | expired
     failed | incomplete | cancelled | expired | orphaned
                 -> submitting (retry by policy) | pending (made eligible again by `rowrelay retry`)
-    completed   -> nothing, ever
+    completed   -> nothing, but for an edited input sent again (below)
 
 A same-status move is always allowed (it is an update, e.g. a new stream cursor), except that nothing may
 be written over a completed row's status. With `hold_orphans`, `orphaned -> submitting` is refused: a held
-orphan waits for a person (`rowrelay retry` moves it to `pending`).
+orphan waits for a person (`rowrelay retry` moves it to `pending`). The one way back from `completed` is
+`edited`: a row whose input was edited since it was sent, that a run was told to send again under its new
+text (`--resend-edited`), goes back to pending from any ended, orphaned or expired status (its answer, or
+its failure, was the earlier text's).
 """
 
 from __future__ import annotations
@@ -41,20 +44,27 @@ TRANSITIONS: Mapping[RowStatus, frozenset[RowStatus]] = {
     "orphaned": _BACK_TO_SENDING,
 }
 """Allowed moves out of each status (same-status updates are allowed separately)."""
+EDITED_BACK: frozenset[RowStatus] = _ENDED | {"orphaned"}
+"""Where a row whose input was edited may go back to pending from, `edited`: never a row a response may
+still be running for (`submitting`, `queued`, `in_progress`)."""
 
 
-def is_allowed(old: RowStatus, new: RowStatus, *, hold_orphans: bool = False) -> bool:
-    """Whether a row may move from `old` to `new`."""
+def is_allowed(old: RowStatus, new: RowStatus, *, hold_orphans: bool = False, edited: bool = False) -> bool:
+    """Whether a row may move from `old` to `new`; `edited`: its input was edited and it is sent again."""
     if old == new:
+        return True
+    if edited and new == "pending" and old in EDITED_BACK:
         return True
     if hold_orphans and old == "orphaned" and new == "submitting":
         return False
     return new in TRANSITIONS[old]
 
 
-def check_transition(row_key: str, old: RowStatus, new: RowStatus, *, hold_orphans: bool = False) -> None:
+def check_transition(
+    row_key: str, old: RowStatus, new: RowStatus, *, hold_orphans: bool = False, edited: bool = False
+) -> None:
     """Raise `IllegalTransition` (naming the row, `old` and `new`) unless the move is allowed."""
-    if is_allowed(old, new, hold_orphans=hold_orphans):
+    if is_allowed(old, new, hold_orphans=hold_orphans, edited=edited):
         return
     if old == "completed":
         reason = "a completed row never changes status"
