@@ -95,8 +95,12 @@ def prefect_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
 
 @pytest.fixture
 def prefect_api(prefect_env: dict[str, str]) -> Iterator[str]:
-    """Point this process's Prefect client at the session's server."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    """Point this process's Prefect client at the session's server, and its result storage (where
+    Prefect writes every failed flow's exception) into the session's Prefect home, not the user's
+    `~/.prefect/storage`, which the suite's in-process flows filled with a few hundred files a run."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
 
-    with temporary_settings(updates={PREFECT_API_URL: prefect_env["PREFECT_API_URL"]}):
+    storage = Path(prefect_env["PREFECT_HOME"]) / "storage"
+    updates = {PREFECT_API_URL: prefect_env["PREFECT_API_URL"], PREFECT_RESULTS_LOCAL_STORAGE_PATH: storage}
+    with temporary_settings(updates=updates):
         yield prefect_env["PREFECT_API_URL"]
