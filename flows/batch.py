@@ -27,6 +27,7 @@ from rowrelay.flows.cancel_hook import cancel_on_the_server, running
 from rowrelay.flows.cluster import ClusterChoice, check_cost_cap, started
 from rowrelay.flows.handed_input import handed_over
 from rowrelay.flows.input_reading import prepared_for
+from rowrelay.flows.killed_runs import leases_name_this_flow_run, mark_killed_holder_crashed
 from rowrelay.flows.narration import log_outcome
 from rowrelay.flows.outcome import FailThreshold, final_state
 from rowrelay.flows.precheck import check_destinations, check_fields, check_keys, check_resume, columns_asked
@@ -194,7 +195,12 @@ async def run_batch(
     # on this machine) on the way to the first create or after the last answer (py-spy). Called from
     # Python or the CLI, the flow already runs in one (flows/tracked_flow.py), reused here; a
     # deployment's worker runs the flow without that call.
-    with sent_to_flow_run(), TagsContext(current_tags=set()), SyncClientContext.get_or_create():
+    with (
+        sent_to_flow_run(),
+        TagsContext(current_tags=set()),
+        SyncClientContext.get_or_create(),
+        leases_name_this_flow_run(),  # so a run taking over from this one, killed, can mark it Crashed
+    ):
         if cluster is None:
             return await _run(request, None)
         check_cost_cap(request.settings)
@@ -217,6 +223,7 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     out = request.output_path(state_dir)
     note_batch(state_dir, out, on_workers=runner is not None)  # what a stop of this call then says
     await label_flow_run(table.batch_id, settings.model, backend_label(targets))
+    await mark_killed_holder_crashed(table.lease)  # the run this one took over from, killed outright
     with running(state_dir), contextlib.closing(table), embedded_kept_up(settings, url):
         record_run(state_dir, request, out, settings, url, targets, prepared.reading, kept)
         stopped, held_back = await process(settings, table, prepared, targets, factory, request, runner)

@@ -1,8 +1,10 @@
 """A lease per (batch, writer): one live runner per shard, refused loudly, taken over when stale.
 
-The lease is `DIR/leases/<writer>.json`, written atomically: host, pid, since, heartbeat and a random
-token. Its holder refreshes `heartbeat` (the table does it at checkpoints) and checks its token before each
-write, so a holder that lost its lease to a takeover stops instead of clobbering its successor's files.
+The lease is `DIR/leases/<writer>.json`, written atomically: host, pid, since, heartbeat, a random
+token and, for a holder running as a Prefect flow run, that run's id (`holding_as`), so a run taking the
+lease over from a holder killed outright can mark that flow run Crashed (flows/killed_runs.py). Its
+holder refreshes `heartbeat` (the table does it at checkpoints) and checks its token before each write,
+so a holder that lost its lease to a takeover stops instead of clobbering its successor's files.
 A lease is stale when its holder's pid is gone on this host, or its heartbeat is older than `timeout`.
 Acquiring is a read-decide-write made exclusive across processes by `flock` on `leases/<writer>.lock`;
 flock is released by the kernel if the process dies, so the critical section cannot wedge.
@@ -18,7 +20,8 @@ import secrets
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,9 @@ class LeaseInfo:
     since: float
     heartbeat: float
     token: str
+    flow_run: str | None = None
+    """The id of the Prefect flow run its holder runs as, if it runs as one (leases written before
+    2026-12-06 have none)."""
 
     def describe(self) -> str:
         since = to_datetime(self.since).isoformat(timespec="seconds")
@@ -48,18 +54,41 @@ class LeaseInfo:
         return f"host={self.host} pid={self.pid} since={since} heartbeat={beat}"
 
 
-def read_lease(path: Path) -> LeaseInfo | None:
-    """The lease at `path`, or None if there is none or it is unreadable (a torn lease holds nothing)."""
+_FIELDS = frozenset(field.name for field in fields(LeaseInfo))
+_flow_run: ContextVar[str | None] = ContextVar("rowrelay_lease_flow_run", default=None)
+"""The flow run the code in this context runs as: recorded in the leases it takes, as host and pid are."""
+
+
+@contextmanager
+def holding_as(flow_run: str | None) -> Iterator[None]:
+    """Leases taken in the block record `flow_run` as their holder's Prefect flow run. A context, not a
+    parameter: the run's lease is taken deep in the table's opening, which knows nothing of Prefect."""
+    token = _flow_run.set(flow_run)
     try:
-        data: dict[str, Any] = json.loads(path.read_bytes())
-        return LeaseInfo(**data)
-    except (FileNotFoundError, ValueError, TypeError):
+        yield
+    finally:
+        _flow_run.reset(token)
+
+
+def read_lease(path: Path) -> LeaseInfo | None:
+    """The lease at `path`, or None if there is none or it is unreadable (a torn lease holds nothing).
+    Fields it does not know (a later release's) are passed over: read as no lease, a live holder's
+    lease would be taken over."""
+    try:
+        data: Any = json.loads(path.read_bytes())
+        return LeaseInfo(**{name: value for name, value in data.items() if name in _FIELDS})
+    except (FileNotFoundError, ValueError, TypeError, AttributeError):
         return None
+
+
+def process_gone(info: LeaseInfo) -> bool:
+    """Whether the holder's process is known to be gone: its pid, on this host, is not alive."""
+    return info.host == socket.gethostname() and not pid_alive(info.pid)
 
 
 def stale_reason(info: LeaseInfo, now: float, timeout: float) -> str | None:
     """Why the lease no longer protects anything, or None if its holder looks alive."""
-    if info.host == socket.gethostname() and not pid_alive(info.pid):
+    if process_gone(info):
         return f"holder pid {info.pid} is gone"
     if now - info.heartbeat > timeout:
         return f"heartbeat {now - info.heartbeat:.1f}s old (timeout {timeout:g}s)"
@@ -113,14 +142,29 @@ def _denied_said(folder: Path) -> Iterator[None]:
         raise StateWriteDeniedError(str(within), exc.strerror or str(exc)) from exc
 
 
+@dataclass(frozen=True, slots=True)
+class TakenOver:
+    """The stale lease a new holder replaced: its holder, and why it was stale."""
+
+    holder: LeaseInfo
+    reason: str
+    process_gone: bool
+    """Its process is known to be gone (its pid, on this host); else only its heartbeat stopped."""
+
+    def said(self) -> str:
+        return f"took over stale lease of {self.holder.describe()}: {self.reason}"
+
+
 class Lease:
     """The held lease of one writer. Create with `Lease.acquire`; `release` when done."""
 
-    def __init__(self, path: Path, info: LeaseInfo, clock: Callable[[], float], takeover: str | None):
+    def __init__(self, path: Path, info: LeaseInfo, clock: Callable[[], float], taken_over: TakenOver | None):
         self.path = path
         self.info = info
-        self.takeover = takeover
+        self.taken_over = taken_over
         """Set when this lease was taken over from a stale holder: who and why."""
+        self.takeover = taken_over.said() if taken_over else None
+        """The same, as the table's problems list says it."""
         self._clock = clock
 
     @classmethod
@@ -136,16 +180,17 @@ class Lease:
             with _exclusive(path):
                 now = clock()
                 current = read_lease(path)
-                takeover = None
+                taken_over = None
                 if current is not None:
                     reason = stale_reason(current, now, timeout)
                     if reason is None:
                         raise held_error(directory, current)
-                    takeover = f"took over stale lease of {current.describe()}: {reason}"
-                    log.warning("%s: %s", path, takeover)
-                info = LeaseInfo(writer, socket.gethostname(), os.getpid(), now, now, secrets.token_hex(8))
+                    taken_over = TakenOver(current, reason, process_gone(current))
+                    log.warning("%s: %s", path, taken_over.said())
+                token = secrets.token_hex(8)
+                info = LeaseInfo(writer, socket.gethostname(), os.getpid(), now, now, token, _flow_run.get())
                 atomic_write_bytes(path, json.dumps(asdict(info)).encode())
-        return cls(path, info, clock, takeover)
+        return cls(path, info, clock, taken_over)
 
     def check(self) -> None:
         """Raise `LeaseHeldError` if someone else now holds this lease (we were taken over)."""
