@@ -145,6 +145,7 @@ async def run_batch(
     task_runner: Any = None,
     limit: int | None = None,
     give_up_after: float | None = None,
+    resend_edited: bool = False,
 ) -> BatchResult:
     """Run (or resume) a batch. `source` is a CSV/Parquet/JSONL path, or a DataFrame from Python.
 
@@ -179,6 +180,10 @@ async def run_batch(
     `limit` sends at most that many rows in this run, the first to send in input order: a trial on a few
     rows whose results the batch keeps (it is still the whole input's, so a run without a limit sends only
     the rest; `result.held_back` counts the rows left to it).
+
+    `resend_edited=True` sends again, under their new text, the rows this batch sent whose input was
+    edited since (each paid for again, its earlier answer replaced; a row still waiting on a response to
+    its old text is refused): without it, such rows refuse the run, `UsageError` (run/edited_inputs.py).
 
     `give_up_after` (seconds, default 3,600; 0 never): a run whose server answers no request for that
     long while rows try stops with `OutageError`; its rows keep their response ids for the next run.

@@ -75,6 +75,7 @@ def deploy(
     dask_workers: options.DaskWorkers = None,
     give_up_after: options.GiveUpAfter = None,
     limit: Annotated[int | None, Opt(help=DEPLOY_LIMIT)] = None,
+    resend_edited: options.ResendEdited = False,
 ) -> None:
     """Serve the batch flow as a Prefect deployment on a cron schedule (runs until stopped)."""
     if (problem := name_problem(name)) is not None:
@@ -101,7 +102,7 @@ def deploy(
         fail_when_failed=fail_when_failed,
         output_schema=None if schema is None or ":" in schema else str(Path(schema).resolve()),
         endpoints=None if endpoints is None else str(endpoints.resolve()), dask=dask,
-        dask_workers=dask_workers, limit=limit, give_up_after=give_up_after,
+        dask_workers=dask_workers, limit=limit, give_up_after=give_up_after, resend_edited=resend_edited,
     )  # fmt: skip
     # An explicit state directory, so every scheduled run (and a cancellation hook run by Prefect's
     # runner process) finds the same batch. Given, it is the request's, so a refusal of it names --state

@@ -94,18 +94,21 @@ def check_state_rows(request: BatchRequest, state_dir: Path, prepared: PreparedI
     import pyarrow.compute as pc
 
     from rowrelay.tasks.records import HOLDING_TOKEN, rows
-    from rowrelay.tasks.run.edited_inputs import EDIT_FACTS, changed_rows_problem, edited_rows  # to resume
+    from rowrelay.tasks.run import edited_inputs as edits  # to resume
     from rowrelay.tasks.run.rekeyed_rows import REKEY_FACTS, refuse_rekeyed
     from rowrelay.tasks.run.shards import unreachable_problem
     from rowrelay.tasks.state.results import changed_inputs
 
     table = state_rows(state_dir)
     changed = changed_inputs(table.select(["row_key", "input_hash"]), prepared.planned())
-    sent = edited_rows(table.select(list(EDIT_FACTS)), prepared.planned()).sent if changed else []
-    if sent:  # rows never sent take their edited input
+    edited = edits.edited_rows(table.select(list(edits.EDIT_FACTS)), prepared.planned()) if changed else None
+    sent = [] if edited is None else edited.sent
+    if edited is not None and request.resend_edited:  # sent again, unless a response may still run
+        edits.refuse_still_running(edited.sent_rows, state_dir)
+    elif sent:  # rows never sent take their edited input
         said = _spec_changes(request, state_dir)
         if said is None:
-            raise UsageError(changed_rows_problem(sent))
+            raise UsageError(edits.changed_rows_problem(sent))
         raise UsageError(
             f"{state_dir}: this run's {said}, so {rows(len(changed))} would be sent otherwise than the "
             f"batch planned them (e.g. {', '.join(changed[:5])}): run it as the batch ran, or give it a "

@@ -118,8 +118,9 @@ async def process(
             policy = session.driver.context.policy  # what decides which rows are sent: the same for all
             narrator.begin(table.counts())  # before the plan, which fails this run's bad rows
             batch = plan(
-                whole(table), whole(prepared), policy, settings.shard_size, rpm_of(targets), request.limit
-            )
+                whole(table), whole(prepared), policy, settings.shard_size, rpm_of(targets), request.limit,
+                request.resend_edited,
+            )  # fmt: skip
             left_alone.update(batch.left_alone)
             held: dict[str, int] = {str(status): n for status, n in batch.held_back.items()}
             if held:

@@ -69,6 +69,8 @@ class BatchRequest:
     """Workers of a LocalCluster started for the run."""
     limit: int | None = None
     """Send at most this many rows in this run, the first to send in input order (`plan.plan_batch`)."""
+    resend_edited: bool = False
+    """Send again, under their new text, rows sent whose input was edited (`run.edited_inputs`)."""
 
     @classmethod
     def build(
@@ -89,6 +91,7 @@ class BatchRequest:
         dask: str | None = None,
         dask_workers: SupportsIndex | None = None,
         limit: SupportsIndex | None = None,
+        resend_edited: bool = False,
         **overrides: Any,
     ) -> BatchRequest:
         """Validate everything a run is asked for; a bad option raises `UsageError` naming it.
@@ -125,6 +128,8 @@ class BatchRequest:
         given.update({name: value for name, value in taken.items() if isinstance(value, int | float)})
         refuse_unsendable(settings, agent, given)
         limit = _row_count("--limit", limit)
+        if not isinstance(resend_edited, bool):  # "no" from Python would be true: it pays for rows again
+            raise UsageError(f"resend_edited: must be True or False (got {resend_edited!r})")
         workers = None if dask_workers is None else operator.index(dask_workers)  # a NumPy one: an int
         threshold = FailThreshold.parse(fail_when_failed)
         if ClusterChoice.of(dask, workers) is not None:
@@ -154,6 +159,7 @@ class BatchRequest:
             dask=dask,
             dask_workers=workers,
             limit=limit,
+            resend_edited=resend_edited,
         )
 
     def state_dir(self, prepared: PreparedInput) -> Path:
@@ -191,6 +197,7 @@ class BatchRequest:
             "dask": self.dask,
             "dask_workers": self.dask_workers,
             "limit": self.limit,
+            "resend_edited": self.resend_edited or None,  # left out unless asked: as every default is
         }
         schema = self.output_schema
         if (
@@ -253,6 +260,7 @@ def _not_run_parameters(names: list[str]) -> str:
 _BUILD_PARAMETERS = (
     "template", "prompt_column", "id_column", "instructions", "image_column", "file_column", "state",
     "output", "agent", "fail_when_failed", "endpoints", "dask", "dask_workers", "limit", "output_schema",
+    "resend_edited",
 )  # fmt: skip
 """`build`'s own keyword parameters, beside the settings a run may override."""
 

@@ -69,6 +69,7 @@ def run(
     dask_workers: options.DaskWorkers = None,
     limit: Annotated[int | None, Opt(help=LIMIT)] = None,
     give_up_after: options.GiveUpAfter = None,
+    resend_edited: options.ResendEdited = False,
 ) -> None:
     """Run a batch, or resume it: the same command again picks up where it stopped."""
     request = request_of(
@@ -84,7 +85,7 @@ def run(
         output_schema=schema, max_cost=max_cost, service_tier=service_tier,
         prices=None if prices is None else str(prices), fail_when_failed=fail_when_failed,
         endpoints=None if endpoints is None else str(endpoints), dask=dask, dask_workers=dask_workers,
-        limit=limit, give_up_after=give_up_after,
+        limit=limit, give_up_after=give_up_after, resend_edited=resend_edited,
     )  # fmt: skip
     prepared = _precheck(request)
     _run_flow(request, prepared)

@@ -61,3 +61,13 @@ Endpoints = Annotated[Path | None, Opt(help=ENDPOINTS)]
 Dask = Annotated[str | None, Opt(help=DASK)]
 DaskWorkers = Annotated[int | None, Opt(help=DASK_WORKERS)]
 GiveUpAfter = Annotated[float | None, Opt(help=about("give_up_after"))]
+ResendEdited = Annotated[
+    bool,
+    Opt(
+        "--resend-edited",
+        help="Send again, under their new text, the rows this batch sent whose input was edited since (a "
+        "typo fixed): each is paid for again, its earlier answer replaced, what it cost still counted; "
+        "the other rows are left as they are. Without it, such rows refuse the run. A row whose response "
+        "to its old text may still be running is refused even so.",
+    ),
+]

@@ -55,10 +55,12 @@ def plan(
     shard_size: int,
     endpoints: Mapping[str, int] | None = None,
     limit: int | None = None,
+    resend_edited: bool = False,
 ) -> BatchPlan:
     """Add unseen rows as pending, fail bad rows alone, and cut the work into shards (per endpoint, given
-    each endpoint's rpm); with `limit`, only that many rows to send are sent (`plan_batch`)."""
-    return plan_batch(table, prepared, policy, shard_size, endpoints, limit)
+    each endpoint's rpm); with `limit`, only that many rows to send are sent; with `resend_edited`, rows
+    sent whose input was edited are sent again (`plan_batch`)."""
+    return plan_batch(table, prepared, policy, shard_size, endpoints, limit, resend_edited)
 
 
 @task(name="process-shard", cache_policy=NO_CACHE, task_run_name="shard-{number}")

@@ -1,8 +1,9 @@
 """Rows whose input was edited since the batch planned them: which take the edit, and which are refused.
 
     edited = edited_rows(table.columns(None, EDIT_FACTS), prepared.planned())
-    if edited.sent:
+    if edited.sent and not resend_edited:
         raise UsageError(changed_rows_problem(edited.sent))
+    resend_edits(table, edited.sent_rows)  # --resend-edited: sent again under the new text, counted
     take_edits(table, edited.unsent)  # their new input_hash; a row failed before sending back to pending
 
 A row is known by its key; its `input_hash` says what it was planned to ask. A row a create was sent for
@@ -13,18 +14,30 @@ holds nothing of its old text but the text: it is pending (a `--limit` left it, 
 it), or it failed before it was sent for its own input (`bad_input`: an empty prompt, an attachment that
 cannot be read). Such a row takes its edited input and is sent with it, and the run says how many did:
 refusing it sent the user to a new `--state`, which sends, and pays for, every completed row again.
+
+A row a create was sent for is sent again under its new text only when the run is told to
+(`--resend-edited`, `resend_edited=True`): it is paid for again, which the user asked for and the run says
+(how many, and an example). Its earlier answer (or failure) is cleared, as the earlier text's; what it
+cost stays in `cost_usd`, and `attempts` still counts every create the row made, for either text, so the
+server's jobs per row can be held to it: the row has what its `--max-attempts` budget left, and at least
+one try (a pending row is always sent), as after `rowrelay retry`. A row whose response may still be
+running for its old text (queued, in progress) is refused even so: resent now, the batch would pay for
+both, and the old one's answer could land on the new text. Its run collects it (over the earlier input),
+or `rowrelay cancel` stops it; then it is sent again like any other.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rowrelay.tasks.records import rows
+from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.records import IN_FLIGHT, rows
 from rowrelay.tasks.state import StateTable
 
 log = logging.getLogger("rowrelay.plan")
@@ -32,6 +45,14 @@ log = logging.getLogger("rowrelay.plan")
 EDIT_FACTS = ("row_key", "input_hash", "status", "attempts", "orphans", "response_id", "error_type")
 """The state's columns `edited_rows` reads: the planned input, and whether a create was ever sent."""
 TOOK_EDIT_NOTE = "took its edited input (never sent before)"
+RESEND_OPTION = "--resend-edited"
+RESENT_EDIT_NOTE = f"sent again for its edited input ({RESEND_OPTION}); its earlier answer was the old text's"
+_ANSWER = (
+    "response_id", "sequence_number", "output_text", "error_type", "error_code", "error_message",
+    "completed_at", "reasoning_summary", "citations", "logprobs", "previous_response_ids",
+)  # fmt: skip
+"""What a row sent again for its edited input no longer holds: its old text's answer or failure. Not its
+tokens or cost: paid all the same (a create clears the tokens; `cost_usd` keeps adding up)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +63,8 @@ class EditedRows:
     """Keys of rows a create was sent for: refused (`changed_rows_problem`)."""
     unsent: pa.Table
     """`row_key`, `input_hash` (the input's, new) and `status` of rows never sent: they take the edit."""
+    sent_rows: pa.Table
+    """The same of the `sent` rows: what `resend_edits` takes, when the run is told to send them again."""
 
 
 def edited_rows(stored: pa.Table, planned: pa.Table) -> EditedRows:
@@ -56,7 +79,8 @@ def edited_rows(stored: pa.Table, planned: pa.Table) -> EditedRows:
     unsent: Any = pc.fill_null(_never_sent(was), False)
     sent = now.column("row_key").filter(pc.invert(unsent))
     taken = now.select(["row_key", "input_hash"]).append_column("status", was.column("status"))
-    return EditedRows([str(key) for key in sent.to_pylist()], taken.filter(unsent))
+    keys = [str(key) for key in sent.to_pylist()]
+    return EditedRows(keys, taken.filter(unsent), taken.filter(pc.invert(unsent)))
 
 
 def _never_sent(was: pa.Table) -> Any:
@@ -96,10 +120,57 @@ def take_edits(table: StateTable, unsent: pa.Table) -> int:
     return len(keys)
 
 
+def resend_edits(table: StateTable, sent: pa.Table) -> int:
+    """Put each of `sent`'s rows (`EditedRows.sent_rows`) back to pending under its new input hash, its
+    old text's answer cleared (`_ANSWER`), and say how many in one line; returns how many. A row whose
+    response may still be running for its old text is refused (`UsageError`), before anything is written."""
+    if not sent.num_rows:
+        return 0
+    refuse_still_running(sent, table.directory)
+    keys: list[str] = sent.column("row_key").to_pylist()  # type: ignore[assignment]
+    hashes: list[str] = sent.column("input_hash").to_pylist()  # type: ignore[assignment]
+    statuses: list[str] = sent.column("status").to_pylist()  # type: ignore[assignment]
+    cleared = dict.fromkeys(_ANSWER)
+    for key, input_hash in zip(keys, hashes, strict=True):
+        table.edited_back(key, input_hash=input_hash, note=RESENT_EDIT_NOTE, **cleared)
+    answered = statuses.count("completed")
+    log.warning(
+        "%s this batch sent took %s edited input, and %s sent again (%s; e.g. %s): paid for again%s; "
+        "what %s cost so far stays counted",
+        rows(len(keys)), "its" if len(keys) == 1 else "their", "is" if len(keys) == 1 else "are",
+        RESEND_OPTION, ", ".join(keys[:5]),
+        f", {answered:,} earlier answer{'' if answered == 1 else 's'} replaced" if answered else "",
+        "it" if len(keys) == 1 else "they",
+    )  # fmt: skip
+    return len(keys)
+
+
+def refuse_still_running(sent: pa.Table, state: Path) -> None:
+    """`UsageError` when any of `sent`'s rows (`EditedRows.sent_rows`) may still have a response running
+    for its old text (`IN_FLIGHT`), naming the ways on; `state`: the batch's directory."""
+    running = sent.filter(pc.is_in(sent.column("status"), pa.array(sorted(IN_FLIGHT), pa.string())))
+    if running.num_rows:
+        keys: list[str] = running.column("row_key").to_pylist()  # type: ignore[assignment]
+        raise UsageError(_still_running_problem(keys, state))
+
+
+def _still_running_problem(running: list[str], state: Path) -> str:
+    """Why rows still waiting on a response to their old text are not sent again, and the ways on."""
+    them, it = ("it", "its") if len(running) == 1 else ("them", "their")
+    return (
+        f"{rows(len(running))} changed input while a response to {it} earlier text may still be running "
+        f"(e.g. {', '.join(running[:5])}): sent again now, both would be paid for, and the earlier one's "
+        f"answer could land on the new text. Resume the batch over its earlier input to collect {them}, "
+        f"or `rowrelay cancel {state}` (it cancels every response of the batch in flight), then run with "
+        f"{RESEND_OPTION}"
+    )
+
+
 def changed_rows_problem(changed: list[str]) -> str:
     """What a refusal says of rows a create was sent for whose input changed under their key."""
     them = "it" if len(changed) == 1 else "them"
     return (
         f"{rows(len(changed))} changed input since this batch sent {them} (e.g. {', '.join(changed[:5])}); "
-        "use a new --state directory for the new input, or restore the old one"
+        f"use a new --state directory for the new input, or restore the old one, or {RESEND_OPTION} to "
+        f"send only {them} again, as edited (paid for again)"
     )

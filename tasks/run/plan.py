@@ -35,7 +35,13 @@ from rowrelay.tasks.records import (
     WaitMode,
     rows,
 )
-from rowrelay.tasks.run.edited_inputs import EDIT_FACTS, changed_rows_problem, edited_rows, take_edits
+from rowrelay.tasks.run.edited_inputs import (
+    EDIT_FACTS,
+    changed_rows_problem,
+    edited_rows,
+    resend_edits,
+    take_edits,
+)
 from rowrelay.tasks.run.rekeyed_rows import REKEY_FACTS, refuse_rekeyed
 from rowrelay.tasks.run.shards import Shard, cut_shards
 from rowrelay.tasks.state import RowState, StateTable
@@ -163,6 +169,7 @@ def plan_batch(
     shard_size: int,
     endpoints: Mapping[str, int] | None = None,
     limit: int | None = None,
+    resend_edited: bool = False,
 ) -> BatchPlan:
     """Add unseen rows as pending, fail bad rows alone, and cut the work into shards. A row whose input
     was edited since it was planned takes the edit if it was never sent, and is refused (`UsageError`)
@@ -178,7 +185,7 @@ def plan_batch(
     are for a later run (`held_back`). Every input row is planned all the same, so the batch is the whole
     input's: a later run without a limit sends the rest and never these again. Rows holding a token are
     waited on whatever the limit: their jobs run and are paid for."""
-    _take_edited_inputs(table, prepared)  # before the bad rows: an edited row may be bad again
+    _take_edited_inputs(table, prepared, resend_edited)  # before the bad rows: an edited row may be bad again
     table.add_pending(prepared.planned())
     for key, reason in prepared.bad_rows.items():
         if table.get(key).status == "pending":
@@ -249,16 +256,18 @@ def _outside_input(table: StateTable, prepared: PreparedInput) -> pa.Table | Non
     return state.filter(pc.invert(in_input(state.column("row_key"), prepared.keys)))
 
 
-def _take_edited_inputs(table: StateTable, prepared: PreparedInput) -> None:
+def _take_edited_inputs(table: StateTable, prepared: PreparedInput, resend_edited: bool) -> None:
     """A key whose input changed since it was planned: a row never sent takes the edit, a row a create
-    was sent for is refused, as it would mix two inputs' results (`edited_inputs`); so are rows sent
-    that are back under other ids (`rekeyed_rows`)."""
+    was sent for is refused, as it would mix two inputs' results, unless `resend_edited` sends it again
+    under its new text (`edited_inputs`); rows sent that are back under other ids are refused
+    (`rekeyed_rows`)."""
     if len(table) == 0:
         return
     edited = edited_rows(table.columns(None, EDIT_FACTS), prepared.planned())
-    if edited.sent:
+    if edited.sent and not resend_edited:
         raise UsageError(changed_rows_problem(edited.sent))
     _refuse_rekeyed(table, prepared)  # before the edits are taken: nothing is written for a refused run
+    resend_edits(table, edited.sent_rows)  # refuses rows still running first, writing nothing
     take_edits(table, edited.unsent)
 
 

@@ -66,7 +66,8 @@ def test_a_row_edited_before_it_was_sent_is_sent_as_edited_and_no_completed_row_
         assert refused.returncode == 2, refused.stderr[-3000:]
         assert refused.stderr.strip().splitlines()[-1] == (
             "error: 1 row changed input since this batch sent it (e.g. T-00001); use a new --state "
-            "directory for the new input, or restore the old one"
+            "directory for the new input, or restore the old one, or --resend-edited to send only it "
+            "again, as edited (paid for again)"
         )
         assert creates_per_row(emu) == Counter({f"T-{i:05d}": 1 for i in range(10)})  # nothing sent
 

@@ -85,7 +85,8 @@ def test_rows_under_ids_written_otherwise_are_refused_and_the_batchs_own_changes
         assert refused.returncode == 2, refused.stderr[-3000:]
         assert refused.stderr.strip().splitlines()[-1] == (
             "error: 1 row changed input since this batch sent it (e.g. 4); use a new --state directory for "
-            "the new input, or restore the old one"
+            "the new input, or restore the old one, or --resend-edited to send only it again, as edited "
+            "(paid for again)"
         )
         _one_job_each(emu, range(1, 11), state)
 

@@ -831,7 +831,8 @@ def test_rows_whose_text_changed_under_their_ids_are_refused_before_anything_sta
     line = case.refuse(env=_NOTHING_STARTED)
     assert line == (
         "error: 1 row changed input since this batch sent it (e.g. T-00001); use a new --state "
-        "directory for the new input, or restore the old one"
+        "directory for the new input, or restore the old one, or --resend-edited to send only it again, "
+        "as edited (paid for again)"
     )
 
 

@@ -141,6 +141,7 @@ def test_a_row_a_create_was_sent_for_is_refused_its_edited_input(
             plan_batch(table, prepare(_frame(["ask 0", "ask 1, edited", "ask 2, edited"]), SPEC), POLICY, 10)
         assert str(refused.value) == (
             "1 row changed input since this batch sent it (e.g. k1); use a new --state directory for the "
-            "new input, or restore the old one"
+            "new input, or restore the old one, or --resend-edited to send only it again, as edited (paid "
+            "for again)"
         )
         assert table.latest().select(["input_hash", "status"]).equals(before.select(["input_hash", "status"]))
