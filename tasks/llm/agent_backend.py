@@ -26,6 +26,9 @@ How AF's behaviour is mapped onto the `Backend` protocol:
   on a client of its own creates on a server that rowrelay's cancels and resumes never reach.
 - Errors: `ChatClientException` carries the SDK's exception as its cause; that cause is translated as the
   plain backend translates it. A stream `error` event of the flat shape has no cause: transient.
+- A plain (non-async) tool runs each call on a daemon thread of the backend's own (`tool_threads`), not
+  on AF's `asyncio.to_thread`: a stopped run's `aclose` waits for the calls still running, saying so,
+  and a second Ctrl-C leaves them, where the loop's shutdown waited unsaid and the exit waited again.
 - The row's `metadata` goes in AF's `metadata` option, which AF forwards to `responses.create`; a tool
   round's follow-up takes it (and the instructions and output limit) from the response it continues.
 """
@@ -63,6 +66,7 @@ try:
         translate_agent_error,
         updates,
     )
+    from rowrelay.tasks.llm.tool_threads import ToolThreads
 except ImportError as exc:  # an optional extra: say which, rather than a bare ModuleNotFoundError
     raise MissingExtraError("agents", "Agent Framework agents") from exc
 from rowrelay.tasks.llm.calls import RowRequest, Snapshot, StreamUpdate
@@ -113,6 +117,9 @@ class AgentBackend:
             # creates on is the one `reads` cancels on, and the run's base URL that run.json records.
             self._agent = build_agent(agent, creates, model)
             self._sdk = reads
+        # Its sync tools on threads of ours, which a stopped run waits for, saying so (tool_threads.py).
+        self._tool_threads = ToolThreads()
+        self._agent = self._tool_threads.threaded(self._agent)
         self._carry = [CarryRowRequest()]
         self.hosted_tools = hosted_tools(self._agent)
         """The server-side tools the agent offers (web search, ...): billed per call (`Spend.offer`)."""
@@ -170,6 +177,7 @@ class AgentBackend:
         self._carry[0].before_follow_up = hook
 
     async def aclose(self) -> None:
+        await self._tool_threads.settled()  # a stopped run's tools still in their threads, said
         for client in self._owned:
             await client.close()
 
