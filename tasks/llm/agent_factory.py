@@ -8,8 +8,15 @@ rowrelay polls, resumes, cancels and records every row on the run's server (its 
 must run on the client rowrelay hands its factory. An agent built on a client of its own would create its
 responses on another server: a cancel would find none of them there and a resume would send every row
 again, each paid twice. Such an agent is refused, as is a factory that raises or returns no agent;
-`check_factory` does it before anything starts (the factory only builds objects: calling it costs
-nothing), and the run's own call checks again (a factory called from Python, or on a Dask worker).
+`check_factory` does it before anything starts, and a factory called from Python, or on a Dask worker,
+is checked as the run builds its agent.
+
+The factory is called once per process: a slow one (a prompt file, an index to load: 8 s in a trial)
+was called twice per run, by the check and again by the run. The check's agent is built on a client
+that sends nothing (the run's server may not be up yet); the run's first build in the same process, for
+the same model, takes that agent and points the very `OpenAIChatClient` the factory was given at the
+run's SDK client, so whatever the factory built on that client (a sub-agent used as a tool) follows.
+Another build (a second endpoint's session, its own client) calls the factory again.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ AgentFactory: TypeAlias = Callable[[OpenAIChatClient], AnyAgent]
 _NOWHERE = "http://127.0.0.1:9/v1"
 """The base URL of the client `check_factory` hands a factory when the run's is not known yet (the
 embedded emulator starts later): the client sends nothing, so its address is never used."""
+_checked: dict[tuple[AgentFactory, str | None], AnyAgent] = {}
+"""By factory and model: the agent `check_factory` built, until this process's run takes it."""
 
 
 def load_agent_factory(spec: str) -> AgentFactory:
@@ -69,7 +78,18 @@ def factory_name(factory: Callable[..., Any]) -> str:
 def build_agent(factory: AgentFactory, client: openai.AsyncOpenAI, model: str | None) -> AnyAgent:
     """The factory's agent on `client` (wrapped in an `OpenAIChatClient` of `model`); a `UsageError` in
     one line, naming the factory, when it raises, returns no agent, or builds its agent on a client of
-    its own (the module docstring says why)."""
+    its own (the module docstring says why). The agent `check_factory` built for `model` in this
+    process, if any, is taken instead of calling the factory again, and pointed at `client`."""
+    checked = _checked.pop((factory, model), None)
+    if checked is not None:
+        chat = checked.client
+        assert isinstance(chat, OpenAIChatClient)  # `_called` checked it
+        chat.client = client  # in place: the chat client the factory was given, and all it built on it
+        return checked
+    return _called(factory, client, model)
+
+
+def _called(factory: AgentFactory, client: openai.AsyncOpenAI, model: str | None) -> AnyAgent:
     said = f"--agent {factory_name(factory)}"
     try:
         agent = factory(OpenAIChatClient(model=model, async_client=client))
@@ -94,9 +114,10 @@ def build_agent(factory: AgentFactory, client: openai.AsyncOpenAI, model: str | 
 
 def check_factory(factory: AgentFactory, model: str, base_url: str | None) -> AnyAgent:
     """`build_agent` on a client that is never used: what the run's call would refuse, refused before
-    anything is sent. The factory is called once more by the run."""
+    anything is sent. The agent is kept for this process's run, which takes it (`build_agent`)."""
     client = openai.AsyncOpenAI(api_key="unused", base_url=base_url or _NOWHERE, max_retries=0)
-    return build_agent(factory, client, model)
+    _checked[(factory, model)] = agent = _called(factory, client, model)
+    return agent
 
 
 def hosted_tools(agent: AnyAgent) -> tuple[dict[str, Any], ...]:
