@@ -41,6 +41,7 @@ from rowrelay.flows.targets import backend_label, resolve_targets
 from rowrelay.flows.tracked_flow import flow  # recorded in the local Prefect server when called
 from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.errors import OutputWriteError
+from rowrelay.tasks.llm.agent_transport import agent_said
 from rowrelay.tasks.run import open_table
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable, of_input, summarize
@@ -238,7 +239,7 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
         table = open_table(state_dir, settings)
         table.close()
     # An agent's runs reach the API through its backend; the line says whose calls they were too.
-    agent = f" (agent {request.agent})" if request.agent else ""
+    agent = agent_said(request.agent, {target.settings.backend for target in targets})
     labelled = (backend_label(targets) + agent, url)
     result = await _finish(
         table, prepared, out, settings, labelled, request.output_schema, stopped, held_back

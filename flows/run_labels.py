@@ -21,6 +21,7 @@ from prefect.context import FlowRunContext
 
 from rowrelay.flows.backends import backend_name
 from rowrelay.flows.request import BatchRequest
+from rowrelay.tasks.llm.agent_transport import transport_of
 
 log = logging.getLogger("rowrelay.flow")
 
@@ -38,8 +39,9 @@ def tags_of(batch_id: str, request: BatchRequest) -> list[str]:
 
 
 def backends_said(backends: Iterable[str]) -> str:
-    """A run's backends as its tag and closing line say them: one, or several joined (`chat+openai`)."""
-    return "+".join(sorted(set(backends)))
+    """A run's backends as its tag and closing line say them: one, or several joined (`chat+openai`);
+    `agent` by the server it reaches (`agent_transport`)."""
+    return "+".join(sorted({transport_of(backend) for backend in backends}))
 
 
 @contextlib.contextmanager

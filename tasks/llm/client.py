@@ -21,6 +21,7 @@ import httpx2
 import openai
 
 from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.llm.agent_transport import transport_of
 from rowrelay.tasks.llm.calls import Backend
 from rowrelay.tasks.llm.chat_backend import ChatBackend
 from rowrelay.tasks.llm.credentials import credentials_problem
@@ -171,7 +172,7 @@ def _agent_backend(settings: Settings, url: str | None, agent: AgentSource | Non
     source = default_agent if agent is None else agent
     if is_agent(source):
         return AgentBackend(source)  # the caller's agent on the caller's client
-    transport = "openai" if settings.backend == "agent" else settings.backend
+    transport = transport_of(settings.backend)
     creates, reads = _clients(settings, transport, url)
     return AgentBackend(source, creates=creates, reads=reads, model=settings.model)
 
