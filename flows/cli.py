@@ -110,4 +110,10 @@ def _not_an_exit_drain_notice(record: logging.LogRecord) -> bool:
 
 
 if __name__ == "__main__":
-    app()
+    # `python -m rowrelay.flows.cli` (README's other way in) refuses a usage error in the installed
+    # command's one `error:` line, not Typer's box: the same wrapper, only the interpreter's usual exit.
+    import sys
+
+    from rowrelay.flows.entry import run_command
+
+    sys.exit(run_command())

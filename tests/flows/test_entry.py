@@ -67,3 +67,13 @@ def test_the_command_alone_shows_its_help(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "Usage: rowrelay [OPTIONS] COMMAND [ARGS]..." in done.stdout + done.stderr
     assert "error:" not in done.stdout + done.stderr
+
+
+def test_the_module_entry_refuses_a_usage_error_in_the_same_one_line(tmp_path: Path) -> None:
+    """`python -m rowrelay.flows.cli`, which the README offers beside the installed command, printed
+    Typer's boxed usage error (five lines and a frame) where `rowrelay` prints one `error:` line."""
+    command = [sys.executable, "-P", "-m", "rowrelay.flows.cli", "run", "x.csv", "--bogus"]
+    env = {"ROWRELAY_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    said = "error: No such option: --bogus (see python -m rowrelay.flows.cli run --help)\n"
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", said)
