@@ -120,14 +120,14 @@ class AgentBackend:
         # Its sync tools on threads of ours, which a stopped run waits for, saying so (tool_threads.py).
         self._tool_threads = ToolThreads()
         self._agent = self._tool_threads.threaded(self._agent)
-        self._carry = [CarryRowRequest()]
+        self._before_follow_up: FollowUpHook | None = None
         self.hosted_tools = hosted_tools(self._agent)
         """The server-side tools the agent offers (web search, ...): billed per call (`Spend.offer`)."""
 
     async def create(self, request: RowRequest) -> Snapshot:
         try:
             response = await self._agent.run(
-                agent_input(request), options=_options(request), middleware=self._carry
+                agent_input(request), options=_options(request), middleware=self._rounds()
             )
         except ChatClientException as exc:
             raise translate_agent_error(exc, creating=True) from exc
@@ -141,7 +141,7 @@ class AgentBackend:
         return stepped_in_one_task(
             updates(
                 lambda: self._agent.run(
-                    message, stream=True, options=_options(request), middleware=self._carry
+                    message, stream=True, options=_options(request), middleware=self._rounds()
                 )
             )
         )
@@ -151,7 +151,9 @@ class AgentBackend:
         AF created after running the tools (its id differs from `response_id`: the row moved)."""
         with rounds_read(response_id) as carried:
             try:
-                response = await self._agent.run(options=_resume_options(response_id), middleware=self._carry)
+                response = await self._agent.run(
+                    options=_resume_options(response_id), middleware=self._rounds()
+                )
             except ChatClientException as exc:
                 raise translate_agent_error(exc) from exc
             return carried(agent_snapshot(response))
@@ -161,7 +163,7 @@ class AgentBackend:
         (their snapshots name the follow-up, and their sequence numbers start again at 0)."""
         return updates(
             lambda: self._agent.run(
-                stream=True, options=_resume_options(response_id), middleware=self._carry
+                stream=True, options=_resume_options(response_id), middleware=self._rounds()
             ),
             after=after,
         )
@@ -174,7 +176,11 @@ class AgentBackend:
 
     def before_follow_ups(self, hook: FollowUpHook) -> None:
         """Await `hook(continued)` before each tool round's follow-up create leaves (`agent_rounds`)."""
-        self._carry[0].before_follow_up = hook
+        self._before_follow_up = hook
+
+    def _rounds(self) -> list[CarryRowRequest]:
+        """The middleware of one AF call: its own, so what it read goes with it (`CarryRowRequest`)."""
+        return [CarryRowRequest(self._before_follow_up)]
 
     async def aclose(self) -> None:
         await self._tool_threads.settled()  # a stopped run's tools still in their threads, said

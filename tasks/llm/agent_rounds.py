@@ -49,8 +49,6 @@ from rowrelay.tasks.llm.snapshots import snapshot_of
 FollowUpHook = Callable[[str, Snapshot | None], Awaitable[None]]
 """Told the id of the response a tool round's follow-up continues, and that response as AF read it (None
 if not read in the same call), before that create is sent."""
-_READ_KEPT = 4096
-"""Responses that asked for tools kept as read until their follow-up leaves: AF sends none for a few."""
 _ANSWERED = "completed"
 """The one status whose function calls are the model's answer: AF's tool loop runs no others'."""
 UNANSWERED = (
@@ -66,22 +64,25 @@ class CarryRowRequest(ChatMiddleware):
     tells `before_follow_up` (when set) that a follow-up create is about to leave, and keeps AF's tool
     loop off a response that has not completed (still running, or ended otherwise).
 
+    One per AF call (a create, a poll, a stream), whose reads go with it: a follow-up leaves from the call
+    that read the response it answers, or not at all, and a later call reads that response again. A
+    shared cache, bounded at 4,096 reads by dropping the oldest, lost reads once more rows than that
+    waited in their tools at once, and a refused or lost follow-up then counted nothing.
+
     AF's tool loop reuses one options dict for every call of a run, so what is set here after the call
     that read the function calls is what the follow-up create sends. That create is the one call that
     continues a response (`conversation_id`, AF's `previous_response_id`) without a continuation token;
     a streamed one is sent only when its stream is first read, after `process` has returned."""
 
-    def __init__(self) -> None:
-        self.before_follow_up: FollowUpHook | None = None
+    def __init__(self, before_follow_up: FollowUpHook | None = None) -> None:
+        self.before_follow_up = before_follow_up
         self._read: dict[str, Snapshot] = {}
-        """By id: each response read asking for tools, until the follow-up that answers it leaves."""
+        """By id: each response this call read asking for tools, until the follow-up answering it leaves."""
 
     def _asking(self, response: Any) -> Snapshot | None:
         """`response` as a snapshot, kept for its follow-up's hook, when it asks for tools."""
         if getattr(response, "object", None) != "response" or not awaits_tools(response):
             return None
-        if len(self._read) >= _READ_KEPT:
-            self._read.pop(next(iter(self._read)))  # the oldest: its row's round was never made
         self._read[response.id] = snapshot = snapshot_of(response)
         return snapshot
 
