@@ -11,6 +11,7 @@ tests/flows/test_cli_imports.py pins what each command imports.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -38,7 +39,12 @@ class _DeferredGroup(TyperGroup):
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         deferred = _DEFERRED.get(cmd_name)
-        return super().get_command(ctx, cmd_name) if deferred is None else typer.main.get_command(deferred())
+        command = (
+            super().get_command(ctx, cmd_name) if deferred is None else typer.main.get_command(deferred())
+        )
+        if command is not None:
+            _take_verbose_after(command)
+        return command
 
 
 def _run() -> typer.Typer:
@@ -80,11 +86,18 @@ app.command("repair")(repair_command.repair)
 Opt = typer.Option
 
 
+_VERBOSE_HELP = "Show Prefect's and rowrelay's info logs."
+
+
 @app.callback()
-def main(
-    verbose: Annotated[bool, Opt("--verbose", "-v", help="Show Prefect's and rowrelay's info logs.")] = False,
-) -> None:
+def main(verbose: Annotated[bool, Opt("--verbose", "-v", help=_VERBOSE_HELP)] = False) -> None:
     """rowrelay: background LLM requests over every row of a dataset, checkpointed and resumable."""
+    _log_to_console(verbose)
+
+
+def _log_to_console(verbose: bool) -> None:
+    """The console's logging: WARNING, or INFO with -v. Run again with True when -v follows the command
+    (`_take_verbose_after`), after the group's callback set it up quiet."""
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     os.environ[CONSOLE_LEVEL] = logging.getLevelName(level)  # for the Dask workers it starts (steps.py)
@@ -92,9 +105,13 @@ def main(
     # must still be made, for the flow run's logs on the Prefect server (flows/run_logs.py).
     for handler in logging.getLogger().handlers:
         handler.setLevel(level)
-        if not verbose:  # the run's story (narration.RUN_LOG_ONLY) is the progress bar's and summary's job
-            handler.addFilter(lambda record: not getattr(record, "rowrelay_run_log_only", False))
-            handler.addFilter(_not_an_exit_drain_notice)
+        for quiet in (_not_the_runs_story, _not_an_exit_drain_notice):
+            # the run's story (narration.RUN_LOG_ONLY) is the progress bar's and summary's job
+            handler.removeFilter(quiet) if verbose else handler.addFilter(quiet)
+
+
+def _not_the_runs_story(record: logging.LogRecord) -> bool:
+    return not getattr(record, "rowrelay_run_log_only", False)
 
 
 def _not_an_exit_drain_notice(record: logging.LogRecord) -> bool:
@@ -107,6 +124,36 @@ def _not_an_exit_drain_notice(record: logging.LogRecord) -> bool:
         and record.module == "services"  # prefect/_internal/concurrency/services.py
         and record.getMessage().startswith("Still processing items")
     )
+
+
+def _verbose_given(verbose: bool) -> None:
+    if verbose:
+        _log_to_console(verbose=True)
+
+
+def _verbose_flag(
+    verbose: Annotated[
+        bool, Opt("--verbose", "-v", help=_VERBOSE_HELP, callback=_verbose_given, expose_value=False)
+    ] = False,
+) -> None:
+    """Never run: declares, for Typer to build, the -v each command takes after its name."""
+
+
+@functools.cache
+def _verbose_after() -> Any:
+    """`-v/--verbose` as each command's own option: users put it last (`rowrelay run x.csv -v`), which the
+    group's option alone refused ("No such option: -v"). Given either place, it means the same."""
+    declared = typer.Typer(add_completion=False)
+    declared.command()(_verbose_flag)
+    return typer.main.get_command(declared).params[0]
+
+
+def _take_verbose_after(command: Any) -> None:
+    """Give `command` (and, for a group such as `services`, each of its commands) the -v option, once."""
+    if all(param.name != "verbose" for param in command.params):
+        command.params.append(_verbose_after())
+    for subcommand in getattr(command, "commands", {}).values():
+        _take_verbose_after(subcommand)
 
 
 if __name__ == "__main__":

@@ -45,14 +45,14 @@ def test_the_entry_point_exits_with_the_commands_code_after_its_output_and_atexi
 @pytest.mark.parametrize(
     ("args", "said"),
     [
-        (["run", "x.csv", "--bogus"], "error: No such option: --bogus (see rowrelay run --help)"),
+        (["run", "x.csv", "--xyzzy"], "error: No such option: --xyzzy (see rowrelay run --help)"),
         (
             ["run", "x.csv", "--rpm", "abc"],
             "error: Invalid value for '--rpm': Input should be a valid integer, unable to parse string as an "
             "integer (see rowrelay run --help)",
         ),
         (["nosuch"], "error: No such command 'nosuch'. (see rowrelay --help)"),
-        (["status", "--bogus"], "error: No such option: --bogus (see rowrelay status --help)"),
+        (["status", "--xyzzy"], "error: No such option: --xyzzy (see rowrelay status --help)"),
     ],
 )
 def test_a_usage_error_is_one_line_and_exit_2(tmp_path: Path, args: list[str], said: str) -> None:
@@ -72,8 +72,8 @@ def test_the_command_alone_shows_its_help(tmp_path: Path) -> None:
 def test_the_module_entry_refuses_a_usage_error_in_the_same_one_line(tmp_path: Path) -> None:
     """`python -m rowrelay.flows.cli`, which the README offers beside the installed command, printed
     Typer's boxed usage error (five lines and a frame) where `rowrelay` prints one `error:` line."""
-    command = [sys.executable, "-P", "-m", "rowrelay.flows.cli", "run", "x.csv", "--bogus"]
+    command = [sys.executable, "-P", "-m", "rowrelay.flows.cli", "run", "x.csv", "--xyzzy"]
     env = {"ROWRELAY_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    said = "error: No such option: --bogus (see python -m rowrelay.flows.cli run --help)\n"
+    said = "error: No such option: --xyzzy (see python -m rowrelay.flows.cli run --help)\n"
     assert (done.returncode, done.stdout, done.stderr) == (2, "", said)
