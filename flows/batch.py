@@ -24,6 +24,7 @@ from prefect.context import SyncClientContext, TagsContext
 from rowrelay.flows.artifacts import publish_summary
 from rowrelay.flows.backends import embedded_kept_up
 from rowrelay.flows.cancel_hook import cancel_on_the_server, running
+from rowrelay.flows.closing_advice import failed_for_their_input
 from rowrelay.flows.cluster import ClusterChoice, check_cost_cap, started
 from rowrelay.flows.handed_input import handed_over
 from rowrelay.flows.input_reading import prepared_for
@@ -74,6 +75,8 @@ class BatchResult:
     """Rows per status that `limit` left to a later run (in `counts` too)."""
     tool_calls: int = 0
     """Billed server-side tool calls (`--tools`) of the rows' latest responses (all runs)."""
+    bad_input: int = 0
+    """Rows failed for their own input, never sent (an empty prompt): fixed in the input, they are sent."""
 
     @property
     def all_completed(self) -> bool:
@@ -283,6 +286,7 @@ async def _finish(
     return BatchResult(
         table.batch_id, _absolute(table.directory), _absolute(out), counts, *server,
         facts["cost_usd"], facts["projected_cost_usd"], stopped, held_back, facts["tool_calls"],
+        failed_for_their_input(facts["not_completed"]),
     )  # fmt: skip
 
 

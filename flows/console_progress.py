@@ -21,7 +21,8 @@ from rich.progress import (
 )
 from rich.table import Column, Table
 
-from rowrelay.tasks.records import NOT_COMPLETED, RETRY_BY_DEFAULT, rows, usd
+from rowrelay.flows.closing_advice import not_completed_line
+from rowrelay.tasks.records import rows, usd
 from rowrelay.tasks.run import Progress as RunProgress
 from rowrelay.tasks.run import RunCounters
 from rowrelay.tasks.run.holding import HeldProgress
@@ -243,20 +244,9 @@ def closing_summary(console: Console, result: Any) -> int:
         console.print(f"[yellow]{escape(stopped)}[/]", soft_wrap=True)
         return 1
     if not result.all_completed:
+        bad_input = getattr(result, "bad_input", 0)  # a warm runner of an older release returns none
         console.print(
-            f"some rows did not complete: see `rowrelay status {result.state_dir}`; "
-            f"`{_retry_command(result.state_dir, result.counts)}` makes them eligible again",
-            markup=False,
-            soft_wrap=True,
+            not_completed_line(result.state_dir, result.counts, bad_input), markup=False, soft_wrap=True
         )
         return 1
     return 0
-
-
-def _retry_command(state_dir: str, counts: dict[str, int]) -> str:
-    """The `retry` that takes every row not completed: plain `retry` leaves cancelled rows as they are
-    (a cancel someone asked for), so a batch holding some names the statuses it has."""
-    left = [status for status in NOT_COMPLETED if counts.get(status)]
-    if set(left) <= set(RETRY_BY_DEFAULT):
-        return f"rowrelay retry {state_dir}"
-    return f"rowrelay retry {state_dir} --status {','.join(left)}"
