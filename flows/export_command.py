@@ -57,6 +57,7 @@ def export(
     state = the_batch(state, "export")  # before pandas' import: a refusal here needs none
     from rowrelay.flows.input_reading import reading_of
     from rowrelay.tasks.dataset import InputSpec, output_problem, read_prepared, replaces_input, write_output
+    from rowrelay.tasks.dataset.readings import saved_frame_reading
     from rowrelay.tasks.run.edited_inputs import EDIT_FACTS, edited_rows
     from rowrelay.tasks.state import read_run_record, read_table, results_frame
     from rowrelay.tasks.state.results import asked_columns
@@ -92,7 +93,8 @@ def export(
         fail(f"--output {output}: {replaced}")
     try:
         spec = InputSpec(**record.spec)
-        prepared = read_prepared(source, spec, reading_of(record))
+        reading = reading_of(record) if record.input else saved_frame_reading(reading_of(record))
+        prepared = read_prepared(source, spec, reading)
         latest, _damaged = read_table(state)  # as `load` reads it; a damaged file raises
         edited = edited_rows(latest.select(list(EDIT_FACTS)), prepared.planned())
         if edited.sent:

@@ -13,22 +13,23 @@ import pandas as pd
 
 from rowrelay.tasks.errors import UsageError
 
-__all__ = ["given_frame"]
+__all__ = ["given_frame", "index_as_columns"]
 
 
 def given_frame(source: pd.DataFrame) -> pd.DataFrame:
     """`source` as the batch reads it (the module docstring says how); `UsageError` for columns whose
     names are alike once they are strings (`1` and `"1"`)."""
-    frame = _index_as_columns(source.copy())
+    frame = index_as_columns(source.copy())
     _name_by_strings(frame, "the input DataFrame")
     return frame
 
 
-def _index_as_columns(frame: pd.DataFrame) -> pd.DataFrame:
+def index_as_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """A DataFrame's named index levels as columns, as the data they are (`set_index("ticket_id")`): the
     output had no ticket ids, and `id_column="ticket_id"` was refused as no column. An unnamed index (a
     filtered or shuffled frame's positions) is not data, and stays out. Keys and prompts are unchanged:
-    a prompt names columns, and the index could not be named before."""
+    a prompt names columns, and the index could not be named before. A Parquet file pandas wrote from
+    such a frame is read so too (`parquet_reading`), so the file and the frame are one input."""
     named = [name for name in frame.index.names if name is not None and name not in frame.columns]
     return frame.reset_index(level=named) if named else frame
 

@@ -5,10 +5,12 @@ header line shows) and TSV are read with every column as a string and only empty
 so ids such as ``"007"`` and text such as ``"N/A"`` survive untouched; Parquet and
 JSON keep the types they carry, integers with missing values included: an integer column with a gap, and
 the integers inside a Parquet list, struct or map with one (pandas alone reads both as float64: ``3.0``
-in prompts, ``12345678901234567`` rounded), and a Parquet map is read as a dict (a JSON object). Anything
-unreadable, text that is not UTF-8 or a CSV row with more or fewer fields than its header (`short_rows`)
-included, becomes a `UsageError` naming the path, before any request is spent. The Arrow types pandas'
-values do not tell (a map, a decimal) are noted on the frame for the output (`kept_types`).
+in prompts, ``12345678901234567`` rounded), a Parquet map is read as a dict (a JSON object), and the
+named index levels pandas writes into a Parquet file are columns, as a DataFrame's are
+(`parquet_reading`). Anything unreadable, text that is not UTF-8 or a CSV row with more or fewer fields
+than its header (`short_rows`) included, becomes a `UsageError` naming the path, before any request is
+spent. The Arrow types pandas' values do not tell (a map, a decimal) are noted on the frame for the
+output (`kept_types`).
 
 How a file is read is versioned (`readings.READING`), because a row's prompt, and so its key and input
 hash, depend on it: a batch planned by an earlier release is resumed with the reading it was planned with
@@ -29,35 +31,15 @@ import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from rowrelay.tasks.dataset.given_frame import given_frame
-from rowrelay.tasks.dataset.kept_types import kept_types
-from rowrelay.tasks.dataset.readings import (
-    COLUMNS_KEPT,
-    FIRST_READING,
-    NESTED_KEPT,
-    READING,
-    SHOWN_AS_DATA,
-    holds_maps,
-    nested_integers,
-)
+from rowrelay.tasks.dataset.parquet_reading import read_parquet
+from rowrelay.tasks.dataset.readings import COLUMNS_KEPT, FIRST_READING, READING
 from rowrelay.tasks.dataset.short_rows import refuse_short_rows
 from rowrelay.tasks.dataset.valid_text import arrow_columns, invalid_text
 from rowrelay.tasks.errors import UsageError
 
 __all__ = ["INPUT_EXTENSIONS", "read_input"]
-
-_NULLABLE_INTEGERS: dict[pa.DataType, pd.api.extensions.ExtensionDtype] = {
-    pa.int8(): pd.Int8Dtype(),
-    pa.int16(): pd.Int16Dtype(),
-    pa.int32(): pd.Int32Dtype(),
-    pa.int64(): pd.Int64Dtype(),
-    pa.uint8(): pd.UInt8Dtype(),
-    pa.uint16(): pd.UInt16Dtype(),
-    pa.uint32(): pd.UInt32Dtype(),
-    pa.uint64(): pd.UInt64Dtype(),
-}
 
 _OTHER_SEPARATORS = (";", "\t", "|")
 
@@ -107,69 +89,6 @@ def _read_csv(path: Path, separator: str | None = None) -> pd.DataFrame:
     if len(names) == len(frame.columns) and len(set(named)) < len(named):
         frame.columns = pd.Index(names)
     return frame
-
-
-def _read_parquet(path: Path, reading: int) -> pd.DataFrame:
-    schema = pq.read_schema(path)
-    maps = reading >= SHOWN_AS_DATA and bool(holds_maps(schema, schema.names))
-    try:
-        frame, maps = _parquet_frame(path, maps)
-    except (pa.ArrowException, UnicodeDecodeError):
-        # A list, struct or dictionary column holding such text fails here, in pyarrow's words ("Wrapping
-        # caf\ufffd failed"): the file's columns say where. A plain text column passes, and is checked below.
-        _refuse_invalid_text(path, pq.read_table(path))
-        raise
-    _refuse_invalid_text(path, arrow_columns(frame))
-    frame.attrs.update(kept_types(schema))
-    if reading < COLUMNS_KEPT:
-        return frame
-    # pandas gives an integer column with a null float64 (one without keeps int64, and one written from a
-    # nullable pandas dtype comes back as that dtype): those columns are read again, as nullable.
-    widened = [
-        field.name
-        for field in schema
-        if pa.types.is_integer(field.type)
-        and field.name in frame.columns
-        and frame[field.name].dtype == np.float64
-    ]
-    # It gives the integers inside a list, struct or map NumPy's types, float64 where the column holds a
-    # null among them ({"k": 1.2345678901234568e+16}): those columns are read again, as Python values.
-    nested = nested_integers(schema, frame) if reading >= NESTED_KEPT else []
-    if widened or nested:
-        table = pq.read_table(path, columns=widened + nested)
-        exact = table.select(widened).to_pandas(types_mapper=_NULLABLE_INTEGERS.get)
-        for name in widened:
-            frame[name] = exact[name].array  # positional: the frame may carry an index of its own
-        for name in nested:
-            values = table.column(name).to_pylist(maps_as_pydicts="strict" if maps else None)
-            frame[name] = pd.Series(values, index=frame.index, dtype=object)
-    return frame
-
-
-def _parquet_frame(path: Path, maps: bool) -> tuple[pd.DataFrame, bool]:
-    """The file as pandas reads it; with `maps`, its maps as dicts (JSON objects in prompts and outputs),
-    unless one repeats a key, which a dict cannot hold: then as pandas' lists of pairs, as before. Says
-    whether its maps are dicts."""
-    if maps:
-        try:
-            return pd.read_parquet(path, "pyarrow", to_pandas_kwargs={"maps_as_pydicts": "strict"}), True
-        except (KeyError, pa.ArrowException) as exc:
-            if "duplicate key" not in str(exc):
-                raise
-    return pd.read_parquet(path), False
-
-
-def _refuse_invalid_text(path: Path, columns: pa.Table | dict[str, pa.ChunkedArray[Any]]) -> None:
-    by_name = (
-        dict(zip(columns.column_names, columns.columns, strict=True))
-        if isinstance(columns, pa.Table)
-        else columns
-    )
-    problem = invalid_text(by_name)
-    if problem is not None:
-        raise UsageError(
-            f"cannot read {path} as parquet: {problem}; write it as UTF-8, or as binary if it holds bytes"
-        )
 
 
 def _records_frame(path: Path, records: list[Any], where: Callable[[int], str], reading: int) -> pd.DataFrame:
@@ -224,7 +143,7 @@ def _read_json(path: Path, reading: int) -> pd.DataFrame:
 _READERS: dict[str, Callable[[Path, int], pd.DataFrame]] = {
     "csv": lambda path, _reading: _read_csv(path),  # text whatever the reading: nothing to keep
     "tsv": lambda path, _reading: _read_csv(path, "\t"),
-    "parquet": _read_parquet,
+    "parquet": read_parquet,
     "jsonl": _read_jsonl,
     "json": _read_json,
 }

@@ -24,22 +24,24 @@ __all__ = [
     "COLUMNS_KEPT",
     "EARLIER_READINGS",
     "FIRST_READING",
+    "INDEX_AS_COLUMNS",
     "NESTED_KEPT",
     "READING",
     "SHOWN_AS_DATA",
     "holds_maps",
     "nested_integers",
     "reads_alike",
+    "saved_frame_reading",
 ]
 
-READING = 5
+READING = 6
 """How this release reads inputs: integers with missing values stay integers, in a column of their own
 (pandas' nullable `Int64`, or Python ints where they exceed it) and inside a Parquet list, struct or map
 (read as Python lists, dicts and ints, as JSON's nested values are); a Parquet map is a JSON object; bytes
 in a prompt are their UTF-8 text (base64 where a column's bytes are not all text); a whole-number id
 written as a decimal (`2.0`) is the key `2`; an Arrow-backed nested column of a DataFrame (a list,
-struct or map, `pd.read_parquet(..., dtype_backend="pyarrow")`) is the JSON text its file gives. Recorded
-with each batch (`run.json`)."""
+struct or map, `pd.read_parquet(..., dtype_backend="pyarrow")`) is the JSON text its file gives; a Parquet
+file's named index levels are columns, as a DataFrame's are. Recorded with each batch (`run.json`)."""
 FIRST_READING = 1
 """How the releases before reading 2 read files: as pandas does. The reading of every batch whose record
 names none."""
@@ -54,12 +56,18 @@ decimal is keyed as an integer (`2.0` was the key "2.0", apart from "2")."""
 ARROW_NESTED_AS_JSON = 5
 """The reading from which an Arrow-backed nested column is shown as JSON (`[1, 2]`); it was NumPy's and
 Python's reprs (`[1 2]`, `{'x': 1}`, `[('k', 1)]`)."""
+INDEX_AS_COLUMNS = 6
+"""The reading from which the named index levels pandas wrote into a Parquet file
+(`df.set_index("ticket_id").to_parquet(path)`) are columns of the input; they were left out, of the output
+too, and a template or id column naming one was refused. Keys and prompts are as before: no batch an
+earlier reading planned could name them."""
 EARLIER_READINGS: dict[int, str] = {
     FIRST_READING: "integer columns with missing values as decimals (3.0)",
     COLUMNS_KEPT: "integers inside nested values (lists, structs) with missing values as decimals (3.0)",
     NESTED_KEPT: "Parquet maps as lists of pairs, bytes in prompts as Python's b'...', and ids written as "
     "decimals (2.0) as keys of their own",
     SHOWN_AS_DATA: "Arrow-backed nested columns of a DataFrame as NumPy's and Python's reprs ([1 2])",
+    ARROW_NESTED_AS_JSON: "a Parquet file's named index levels as no columns (left out of the output)",
 }
 """What each reading before `READING` did that this release does not, in the words a resumed batch's
 warning uses."""
@@ -76,7 +84,9 @@ def reads_alike(
     keyed by `id_column`, if given), told without reading the file again (its Parquet schema at most).
     False when they may differ: `frame` has an integer column with missing values that `earlier` made
     floats, a column that may hold bytes, or an id column holding whole numbers written as decimals, or
-    `source` is a Parquet file with integers or maps inside its values that `earlier` read otherwise."""
+    `source` is a Parquet file with integers or maps inside its values that `earlier` read otherwise.
+    A Parquet file's index levels, which readings before `INDEX_AS_COLUMNS` left out, never make them
+    differ: a batch such a reading planned named none of them, so its keys and prompts are the same."""
     if earlier < SHOWN_AS_DATA <= reading and (_may_hold_bytes(frame) or _whole_decimals(frame, id_column)):
         return False
     if earlier < ARROW_NESTED_AS_JSON <= reading and any(map(arrow_nested, frame.dtypes)):
@@ -92,6 +102,16 @@ def reads_alike(
     if earlier < NESTED_KEPT <= reading and nested_integers(schema, frame):
         return False
     return not (earlier < SHOWN_AS_DATA <= reading and holds_maps(schema, frame))
+
+
+def saved_frame_reading(reading: int) -> int:
+    """The reading of the Parquet file a DataFrame's batch was saved to (`frame.to_parquet(PATH)`, as
+    `rowrelay export STATE --input PATH` asks of a batch planned from a frame), for a batch planned with
+    `reading`: from `SHOWN_AS_DATA` on, at least `INDEX_AS_COLUMNS`, which reads a file as readings 4 and
+    5 do but for taking its named index levels as columns, as the frame's were (`given_frame`, since
+    reading 4): read with the batch's own, a template or id column naming one was refused. The frames of
+    earlier readings' batches had no index columns to name: those keep their reading."""
+    return max(reading, INDEX_AS_COLUMNS) if reading >= SHOWN_AS_DATA else reading
 
 
 def nested_integers(schema: pa.Schema, frame: Container[Any]) -> list[str]:

@@ -1,0 +1,89 @@
+"""A Parquet file's index, as pandas wrote it: its named levels are columns from reading 6, as a
+DataFrame's are; an unnamed index (a filtered frame's positions) is not data and stays out; and no earlier
+reading keys or prompts a row otherwise for it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from rowrelay.tasks.dataset import InputSpec, read_input, read_prepared, reads_alike
+from rowrelay.tasks.dataset.readings import (
+    ARROW_NESTED_AS_JSON,
+    FIRST_READING,
+    INDEX_AS_COLUMNS,
+    READING,
+    SHOWN_AS_DATA,
+    saved_frame_reading,
+)
+
+
+def _tickets() -> pd.DataFrame:
+    return pd.DataFrame({"ticket_id": ["T-1", "T-2", "T-3"], "subject": ["late", "broken", "lost"]})
+
+
+def test_a_named_index_is_a_column_as_the_frames_is(tmp_path: Path) -> None:
+    frame = _tickets().set_index("ticket_id")
+    frame.to_parquet(path := tmp_path / "df.parquet")
+    read = read_input(path)
+    assert list(read.columns) == ["ticket_id", "subject"]
+    assert isinstance(read.index, pd.RangeIndex)
+    pd.testing.assert_frame_equal(read, read_input(frame))  # the file and the frame are one input
+    assert list(read_input(path, ARROW_NESTED_AS_JSON).columns) == ["subject"]  # as reading 5 read it
+
+
+def test_an_unnamed_index_stays_out(tmp_path: Path) -> None:
+    """A filtered frame's positions, which pandas writes as a column of its own (`__index_level_0__`)."""
+    frame = _tickets()[lambda tickets: tickets["subject"] != "broken"]
+    frame.to_parquet(path := tmp_path / "filtered.parquet")
+    for reading in (READING, ARROW_NESTED_AS_JSON):
+        read = read_input(path, reading)
+        assert list(read.columns) == ["ticket_id", "subject"]
+        assert isinstance(read.index, pd.RangeIndex)
+
+
+def test_only_the_named_levels_of_a_multi_index_become_columns(tmp_path: Path) -> None:
+    frame = _tickets().assign(queue=["a", "b", "a"]).set_index(["queue", "ticket_id"])
+    frame.index = frame.index.set_names([None, "ticket_id"])
+    frame.to_parquet(path := tmp_path / "multi.parquet")
+    assert list(read_input(path).columns) == ["ticket_id", "subject"]
+
+
+def test_an_integer_index_with_a_gap_is_read_as_exactly_as_a_column(tmp_path: Path) -> None:
+    """pandas gives it back as float64 (`3.0`); read as any integer column with a gap, it is `3`."""
+    frame = pd.DataFrame(
+        {"n": pd.array([3, None, 12345678901234567], dtype="Int64"), "text": ["a", "b", "c"]}
+    )
+    frame.set_index("n").to_parquet(path := tmp_path / "gap.parquet")
+    read = read_input(path)
+    assert read["n"].tolist()[::2] == [3, 12345678901234567]
+    assert str(read["n"].dtype) == "Int64"
+
+
+@pytest.mark.parametrize("earlier", range(FIRST_READING, READING))
+def test_no_earlier_reading_keys_or_prompts_a_row_otherwise_for_the_index(
+    tmp_path: Path, earlier: int
+) -> None:
+    """Rows without an id column are keyed by their prompts; a batch an earlier reading planned could
+    not name the index, so its keys and prompts are this reading's, and `reads_alike` need not read the
+    file again for it."""
+    _tickets().set_index("ticket_id").to_parquet(path := tmp_path / "df.parquet")
+    spec = InputSpec(template="Ticket: {subject}")
+    current, planned = read_prepared(path, spec), read_prepared(path, spec, earlier)
+    assert current.keys.equals(planned.keys)
+    assert current.fingerprint == planned.fingerprint
+    assert reads_alike(path, current.frame, READING, earlier)
+
+
+def test_a_frames_saved_file_is_read_with_its_index_for_the_readings_that_took_the_frames() -> None:
+    assert [saved_frame_reading(reading) for reading in range(FIRST_READING, READING + 1)] == [
+        1,
+        2,
+        3,
+        INDEX_AS_COLUMNS,  # reading 4: the frame's index was columns (given_frame), the file's not
+        INDEX_AS_COLUMNS,
+        READING,
+    ]
+    assert SHOWN_AS_DATA == 4
