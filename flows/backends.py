@@ -38,7 +38,10 @@ def resolve_backend(settings: Settings) -> tuple[Settings, str | None]:
         url, started = ensure_emulator(settings.home, settings.emulator_args)
         verb = "started" if started else "reusing"
         why = "backend emulator" if settings.backend == "emulator" else "no API key or base URL configured"
-        log.warning("%s the embedded emulator at %s (%s)", verb, url, why)
+        # Started, it is news (a process left running for later runs; no key set, if one was meant); reused,
+        # it is every default run's normal course, which the closing line names (`backend: emulator`).
+        level = logging.WARNING if started else logging.INFO
+        log.log(level, "%s the embedded emulator at %s (%s)", verb, url, why)
         update["api_key"] = embedded_key(settings.emulator_args)
     return settings.model_copy(update=update), url
 

@@ -658,5 +658,10 @@ def test_with_no_key_or_url_run_starts_the_embedded_emulator_and_reuses_it(
         info = json.loads((home / "emulator.json").read_text())
         second = rowrelay(run_args(source, tmp_path), env)
         assert second.returncode == 0, second.stderr[-3000:]
-        assert "reusing the embedded emulator" in second.stderr
+        # every default run's normal course: no warning, the closing line naming the backend
+        assert "reusing the embedded emulator" not in second.stderr
+        assert "WARNING" not in second.stderr
+        assert "backend: emulator" in second.stderr
+        told = rowrelay([*run_args(source, tmp_path), "-v"], env)  # said where it is asked for
+        assert "INFO rowrelay.backend: reusing the embedded emulator" in told.stderr, told.stderr[-3000:]
         assert json.loads((home / "emulator.json").read_text())["pid"] == info["pid"]
