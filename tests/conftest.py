@@ -9,6 +9,7 @@ subprocesses (the CLI, `flow.serve`, a notebook's kernel) through their environm
 from __future__ import annotations
 
 import gc
+import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,6 +65,19 @@ def _collect_prefect_leftovers(request: pytest.FixtureRequest) -> Iterator[None]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ResourceWarning)
             gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def _environment_kept() -> Iterator[None]:
+    """Each test ends with the environment it began with. Libraries the tests drive in this process
+    write into it: a Dask nanny sets PYTHONHASHSEED (and thread counts) for the workers it spawns. Left
+    for every later test of the worker, that seed made the usage-error commands' import-time environment
+    differ from their preforked server's, so some sixty of them (tests/support/preforked.py) started cold."""
+    kept = dict(os.environ)
+    yield
+    if os.environ != kept:
+        os.environ.clear()
+        os.environ.update(kept)
 
 
 @pytest.fixture
