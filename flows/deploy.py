@@ -45,10 +45,17 @@ def next_run_said(cron: str, timezone: str, after: datetime) -> str:
 
 
 def serve_deployment(
-    *, name: str, cron: str, timezone: str, parameters: dict[str, Any], tags: list[str]
+    *,
+    name: str,
+    cron: str,
+    timezone: str,
+    parameters: dict[str, Any],
+    tags: list[str],
+    prefects_hint: bool = True,
 ) -> None:
     """Create (or update) the deployment on `cron` read in `timezone` and serve it until SIGINT/SIGTERM;
-    its runs inherit `tags` (flows/run_labels.py)."""
+    its runs inherit `tags` (flows/run_labels.py). `prefects_hint`: Prefect's own message of how to
+    start a run (`prefect deployment run ...`), left out where the caller says it otherwise."""
     from prefect.schedules import Cron
 
     given = {key: value for key, value in parameters.items() if value is not None}
@@ -65,5 +72,5 @@ def serve_deployment(
     # served by another process that finds the batch held ends `Cancelled` (flows/scheduled.py).
     scheduled_batch.serve(
         name=name, schedule=Cron(cron, timezone=timezone), parameters=given, tags=tags,
-        pause_on_shutdown=False, limit=1,
+        pause_on_shutdown=False, limit=1, print_starting_message=prefects_hint,
     )  # fmt: skip

@@ -127,12 +127,25 @@ def deploy(
             if dropped is not None:
                 err.out(dropped)
             err.out(_schedule_said(name, cron, zone, None if timezone else _HERE))
+            local = tracking.record  # the local Prefect server, when this serves on it
+            if local is not None:
+                err.out(_run_now_said(f"{scheduled_batch.name}/{name}", local.url))
             serve_deployment(
                 name=name, cron=cron, timezone=zone,
                 parameters={**request.parameters(), "state": str(state)}, tags=tags_of(state.name, request),
+                prefects_hint=local is None,
             )  # fmt: skip
     except UsageError as exc:
         fail(str(exc))
+
+
+def _run_now_said(deployment: str, api: str) -> str:
+    """How to start a run now on the local Prefect server: Prefect's own hint (`prefect deployment run
+    'rowrelay-batch/NAME'`) gave no address, and in a plain shell found no such deployment."""
+    from rowrelay.flows.services import UNTOLD_PREFECT_CLI
+
+    command = f"PREFECT_API_URL={api} prefect deployment run '{deployment}'"
+    return f"to start a run now: {command} ({UNTOLD_PREFECT_CLI})"
 
 
 def _schedule_said(name: str, cron: str, zone: str, machine: MachineZone | None) -> str:

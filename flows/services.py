@@ -106,6 +106,17 @@ def listing(context: typer.Context) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    server = local_prefect.read_server(home)
+    if server is not None and local_prefect.alive(server):  # on stderr: stdout stays the table scripts read
+        typer.echo(f"to point Prefect's CLI at the local Prefect server: export PREFECT_API_URL={server.url} "
+                   f"({UNTOLD_PREFECT_CLI})", err=True)  # fmt: skip
+
+
+UNTOLD_PREFECT_CLI = (
+    "without it, a `prefect` command in a plain shell works on a throwaway server of its own, and what it "
+    "makes there (an automation, say) is lost"
+)
+"""Why Prefect's CLI must be given the local server's address: said with each hint of a `prefect` command."""
 
 
 @app.command()
