@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -23,6 +22,7 @@ from prefect.context import SyncClientContext, TagsContext
 
 from rowrelay.flows.artifacts import publish_summary
 from rowrelay.flows.backends import embedded_kept_up
+from rowrelay.flows.batch_result import BatchResult
 from rowrelay.flows.cancel_hook import cancel_on_the_server, running
 from rowrelay.flows.closing_advice import failed_for_their_input
 from rowrelay.flows.cluster import ClusterChoice, check_cost_cap, started
@@ -54,39 +54,6 @@ if TYPE_CHECKING:
 
     from rowrelay.tasks.llm.agent_backend import AgentFactory
     from rowrelay.tasks.llm.structured import OutputSchema
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    batch_id: str
-    state_dir: str
-    """The batch's state directory, an absolute path."""
-    output: str
-    """The output file, an absolute path."""
-    counts: dict[str, int]
-    backend: str
-    base_url: str | None
-    cost_usd: float | None = None
-    """What the batch's rows have cost so far (all runs); None when no row has a price."""
-    projected_cost_usd: float | None = None
-    stopped: str | None = None
-    """Why the run stopped sending rows before the batch was done (the cost cap), if it did."""
-    held_back: dict[str, int] = field(default_factory=dict)
-    """Rows per status that `limit` left to a later run (in `counts` too)."""
-    tool_calls: int = 0
-    """Billed server-side tool calls (`--tools`) of the rows' latest responses (all runs)."""
-    bad_input: int = 0
-    """Rows failed for their own input, never sent (an empty prompt): fixed in the input, they are sent."""
-
-    @property
-    def all_completed(self) -> bool:
-        """Every row this run was to take completed (rows `held_back` are a later run's)."""
-        return all(count == 0 for status, count in self.run_counts.items() if status != "completed")
-
-    @property
-    def run_counts(self) -> dict[str, int]:
-        """`counts` less the rows held back: the rows this run sent or waited on, and those done before."""
-        return {status: n - self.held_back.get(status, 0) for status, n in self.counts.items()}
 
 
 def _checked(arguments: Mapping[str, Any]) -> tuple[BatchRequest, ClusterChoice | None]:

@@ -25,7 +25,8 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 if TYPE_CHECKING:
-    from rowrelay.flows.batch import BatchResult, run_batch
+    from rowrelay.flows.batch import run_batch
+    from rowrelay.flows.batch_result import BatchResult
     from rowrelay.flows.processing import progress_sink
     from rowrelay.flows.request import BatchRequest
     from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
@@ -54,7 +55,8 @@ if TYPE_CHECKING:
     from rowrelay.tasks.state.retrying import retry
 
 _HOMES = {
-    "rowrelay.flows.batch": ["BatchResult", "run_batch"],
+    "rowrelay.flows.batch": ["run_batch"],
+    "rowrelay.flows.batch_result": ["BatchResult"],
     "rowrelay.flows.processing": ["progress_sink"],
     "rowrelay.flows.request": ["BatchRequest"],
     "rowrelay.tasks.emulator": ["EmulatorConfig", "LatencySpec", "RunningEmulator", "running_emulator"],

@@ -114,7 +114,7 @@ def test_dollar_amounts_keep_cents_and_show_fractions_of_a_cent(amount: float, s
 def test_the_closing_summary_of_a_capped_run_says_why_and_exits_1(tmp_path: Path) -> None:
     from rich.console import Console
 
-    from rowrelay.flows.batch import BatchResult
+    from rowrelay.flows.batch_result import BatchResult
     from rowrelay.flows.console_progress import closing_summary
 
     stopped = "cost cap reached: spent $0.0099 of --max-cost $0.0100; 120 rows not sent; run ..."

@@ -1,0 +1,40 @@
+"""`BatchResult`: what `run_batch` returns, and what the CLI's closing lines and a notebook read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["BatchResult"]
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    batch_id: str
+    state_dir: str
+    """The batch's state directory, an absolute path."""
+    output: str
+    """The output file, an absolute path."""
+    counts: dict[str, int]
+    backend: str
+    base_url: str | None
+    cost_usd: float | None = None
+    """What the batch's rows have cost so far (all runs); None when no row has a price."""
+    projected_cost_usd: float | None = None
+    stopped: str | None = None
+    """Why the run stopped sending rows before the batch was done (the cost cap), if it did."""
+    held_back: dict[str, int] = field(default_factory=dict)
+    """Rows per status that `limit` left to a later run (in `counts` too)."""
+    tool_calls: int = 0
+    """Billed server-side tool calls (`--tools`) of the rows' latest responses (all runs)."""
+    bad_input: int = 0
+    """Rows failed for their own input, never sent (an empty prompt): fixed in the input, they are sent."""
+
+    @property
+    def all_completed(self) -> bool:
+        """Every row this run was to take completed (rows `held_back` are a later run's)."""
+        return all(count == 0 for status, count in self.run_counts.items() if status != "completed")
+
+    @property
+    def run_counts(self) -> dict[str, int]:
+        """`counts` less the rows held back: the rows this run sent or waited on, and those done before."""
+        return {status: n - self.held_back.get(status, 0) for status, n in self.counts.items()}
