@@ -88,7 +88,11 @@ def run(
         limit=limit, give_up_after=give_up_after, resend_edited=resend_edited,
     )  # fmt: skip
     prepared = _precheck(request)
-    _run_flow(request, prepared)
+    from rowrelay.flows.service_users import announced, services_a_run_uses
+
+    # Before the services are looked up: `rowrelay services stop` in the run's first seconds is refused.
+    with announced(request.settings.home.expanduser(), services_a_run_uses(request)):
+        _run_flow(request, prepared)
 
 
 def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:

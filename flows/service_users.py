@@ -6,15 +6,36 @@ again.
 
 A run keeps its connections open between requests (the SDK's and Prefect's clients pool them), so one
 found connected is a run going; one between requests for longer than the pools keep a connection (5 s)
-may go unseen, and so does `run_batch` called from a notebook (a process not named rowrelay).
+may go unseen, and so does `run_batch` called from a notebook (a process not named rowrelay). A `rowrelay
+run` is seen all the same, from before it looks the services up to its end (below).
+
+A run has no connection in its first seconds either (it checks its input, looks the services up, imports
+Prefect): a stop then was not refused, and the run started both services again, said so ("started it
+again on its port ... so the run goes on being recorded"), then failed as the Prefect server it had just
+started did not answer yet ("... stopped answering as the run started ... nothing was sent", exit 2). So a
+`rowrelay run` announces the services it will use before it looks them up (`announced`): a file under
+`in-use/` it holds a lock on until it ends (the kernel lets go of it if the run is killed). Announcing and
+`services stop`'s check-then-stop both hold `in-use.lock` (`no_run_announcing`): a run announced first is
+found, and a run that announces during a stop looks the services up once they are stopped, and starts its
+own.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+from collections.abc import Collection, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import psutil
+
+from rowrelay.flows import detached
+
+if TYPE_CHECKING:
+    from rowrelay.flows.request import BatchRequest
 
 _SHOWN = 100
 """Characters of a user's command line shown."""
@@ -65,3 +86,72 @@ def described(pid: int) -> str:
     if "rowrelay.flows.warm_runner" in command:
         command = "a `rowrelay run` served by the warm runner"
     return f"pid {pid}: {command[:_SHOWN]}{'...' if len(command) > _SHOWN else ''}"
+
+
+_ANNOUNCED, _ANNOUNCING = "in-use", "in-use.lock"
+
+
+@contextlib.contextmanager
+def no_run_announcing(home: Path) -> Iterator[None]:
+    """For the block, no run announces its use of `home`'s services: a stop's check and stop are one step
+    to every run (one that announces meanwhile waits, then finds the services stopped)."""
+    if not home.is_dir():  # no service recorded, nor any run that announced one: nothing to make wait
+        yield
+        return
+    with detached.exclusive(home / _ANNOUNCING):
+        yield
+
+
+def services_a_run_uses(request: BatchRequest) -> list[str]:
+    """The services rowrelay keeps that a run of `request` will use (as `PrefectTracking.begin` and
+    `backends.resolve_backend` decide): the local Prefect server when no Prefect API is configured, the
+    embedded emulator when the run or one of its endpoints talks to it."""
+    from rowrelay.flows.backends import needs_embedded_emulator
+    from rowrelay.flows.local_prefect import NAME
+    from rowrelay.flows.prefect_api import configured_api
+
+    settings = [request.settings, *(endpoint.settings for endpoint in request.endpoints)]
+    used = ["emulator"] if any(needs_embedded_emulator(each) for each in settings) else []
+    local = request.settings.prefect == "local" and configured_api() is None
+    return [*used, NAME] if local else used
+
+
+@contextlib.contextmanager
+def announced(home: Path, services: Collection[str]) -> Iterator[None]:
+    """For the block, this process is a user of `services` (names, as `rowrelay services` lists them) that
+    `announced_users` finds, whether or not it holds a connection to them yet."""
+    if not services:
+        yield
+        return
+    folder = home / _ANNOUNCED
+    with no_run_announcing(home):
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{os.getpid()}-{'+'.join(sorted(services))}"
+        handle = path.open("a")  # held, and locked, until the block ends
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        handle.close()
+
+
+def announced_users(home: Path) -> dict[str, list[int]]:
+    """The pids of the live runs that announced their use of each service, by name. Call it holding
+    `no_run_announcing`. An announcement no process holds (its run was killed) is removed."""
+    found: dict[str, list[int]] = {}
+    for path in (home / _ANNOUNCED).glob("*-*"):
+        pid, _, names = path.name.partition("-")
+        if not pid.isdigit():
+            continue
+        try:
+            with path.open("a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:  # held: its run goes on
+            for name in names.split("+"):
+                found.setdefault(name, []).append(int(pid))
+            continue
+        except OSError:  # gone meanwhile, or not ours to open: no run of ours to wait for
+            continue
+        path.unlink(missing_ok=True)
+    return found

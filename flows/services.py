@@ -17,7 +17,7 @@ import typer
 
 from rowrelay.flows import detached, embedded, local_prefect, warm
 from rowrelay.flows.cli_errors import fail
-from rowrelay.flows.service_users import described, port_of, users
+from rowrelay.flows.service_users import announced_users, described, no_run_announcing, port_of, users
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.settings import load_settings
 
@@ -144,6 +144,15 @@ def stop(
         fail(f"no service named {name!r} (the services are {', '.join(_STOPPERS)})")
     home = _home()
     names = [name] if name else list(_STOPPERS)
+    with no_run_announcing(home):  # no run starts using them between the check and the stop
+        used = _stop(home, names, force)
+    if used:
+        typer.echo(f"note: {_uses(used)}, and will start what it uses again")
+
+
+def _stop(home: Path, names: list[str], force: bool) -> dict[str, list[int]]:
+    """Stop the services `names`, unless a run uses one and not `force` (refused, exit 1); returns the
+    runs found using them, by service."""
     used = _in_use(home, names)
     if used and not force:
         # Only what was asked to stop, and used: a refusal of `stop emulator` named the Prefect server too.
@@ -165,17 +174,18 @@ def stop(
                 typer.echo(f"stopped {service} (pid {pid})")
         else:
             typer.echo(f"{service}: not running")
-    if used:
-        typer.echo(f"note: {_uses(used)}, and will start what it uses again")
+    return used
 
 
 def _in_use(home: Path, names: list[str]) -> dict[str, list[int]]:
-    """The live services among `names` that a run restarts when stopped, by name, with their users' pids."""
+    """The live services among `names` that a run restarts when stopped, by name, with their users' pids:
+    the runs connected to them, and those that announced they will be (a run's first seconds)."""
+    announced = announced_users(home)
     found: dict[str, list[int]] = {}
     for service in recorded(home):
         port = port_of(service.address)
         if service.name in names and service.name != "runner" and service.alive and port is not None:
-            pids = users(service.pid, port)
+            pids = sorted({*users(service.pid, port), *announced.get(service.name, [])})
             if pids:
                 found.setdefault(service.name, []).extend(pids)
     return found
