@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 from collections.abc import Collection, Iterator
 from pathlib import Path
@@ -33,6 +34,8 @@ from urllib.parse import urlsplit
 import psutil
 
 from rowrelay.flows import detached
+
+log = logging.getLogger("rowrelay.services")
 
 if TYPE_CHECKING:
     from rowrelay.flows.request import BatchRequest
@@ -124,11 +127,21 @@ def announced(home: Path, services: Collection[str]) -> Iterator[None]:
         yield
         return
     folder = home / _ANNOUNCED
-    with no_run_announcing(home):
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{os.getpid()}-{'+'.join(sorted(services))}"
-        handle = path.open("a")  # held, and locked, until the block ends
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    path = folder / f"{os.getpid()}-{'+'.join(sorted(services))}"
+    try:
+        with no_run_announcing(home):
+            folder.mkdir(parents=True, exist_ok=True)
+            handle = path.open("a")  # held, and locked, until the block ends
+            fcntl.flock(handle, fcntl.LOCK_EX)
+    except OSError as exc:  # a home this user may read, not write (services another user started)
+        log.warning(
+            "cannot note this run's use of the services in %s (%s): a `rowrelay services stop` in its first "
+            "seconds would not see it",
+            folder,
+            exc.strerror or exc,
+        )
+        yield
+        return
     try:
         yield
     finally:
