@@ -96,7 +96,8 @@ def _installed(entry: str) -> str:
     """What a `sys.path` folder holds: the names in it, which installing, upgrading (a metadata folder
     is named with its version) or removing a package changes. Not the folder's change time: the first
     import in a venv installed without bytecode (uv's default) creates its `__pycache__`, and the
-    second run started cold. Names are read without a stat each: this is on every warm command's way."""
+    second run started cold. Names are read without a stat each: this is on every warm command's way.
+    Not seen: a package rebuilt in place at the same version (`rowrelay services stop runner` then)."""
     try:
         with os.scandir(entry) as entries:
             return "\0".join(sorted(e.name for e in entries if e.name != "__pycache__"))
