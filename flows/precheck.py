@@ -29,6 +29,7 @@ from rowrelay.flows.earlier_batches import check_earlier_batches
 from rowrelay.flows.input_reading import prepared_for
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.same_server import check_same_requests, check_same_server, state_rows
+from rowrelay.flows.spec_changes import check_same_spec
 from rowrelay.tasks.dataset import (
     RESULT_COLUMNS,
     PreparedInput,
@@ -93,7 +94,7 @@ def check_state_rows(request: BatchRequest, state_dir: Path, prepared: PreparedI
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from rowrelay.tasks.records import HOLDING_TOKEN, rows
+    from rowrelay.tasks.records import HOLDING_TOKEN
     from rowrelay.tasks.run import edited_inputs as edits  # to resume
     from rowrelay.tasks.run.rekeyed_rows import REKEY_FACTS, refuse_rekeyed
     from rowrelay.tasks.run.shards import unreachable_problem
@@ -102,18 +103,11 @@ def check_state_rows(request: BatchRequest, state_dir: Path, prepared: PreparedI
     table = state_rows(state_dir)
     changed = changed_inputs(table.select(["row_key", "input_hash"]), prepared.planned())
     edited = edits.edited_rows(table.select(list(edits.EDIT_FACTS)), prepared.planned()) if changed else None
-    sent = [] if edited is None else edited.sent
-    if edited is not None and request.resend_edited:  # sent again, unless a response may still run
-        edits.refuse_still_running(edited.sent_rows, state_dir)
-    elif sent:  # rows never sent take their edited input
-        said = _spec_changes(request, state_dir)
-        if said is None:
-            raise UsageError(edits.changed_rows_problem(sent))
-        raise UsageError(
-            f"{state_dir}: this run's {said}, so {rows(len(changed))} would be sent otherwise than the "
-            f"batch planned them (e.g. {', '.join(changed[:5])}): run it as the batch ran, or give it a "
-            "state of its own (--state) to send every row this way"
-        )
+    if edited is not None and edited.sent:  # rows never sent take their edited input
+        check_same_spec(request, prepared, state_dir, table)  # whatever --resend-edited says
+        if not request.resend_edited:
+            raise UsageError(edits.changed_rows_problem(edited.sent))
+        edits.refuse_still_running(edited.sent_rows, state_dir)  # sent again, unless it may still run
     refuse_rekeyed(table.select(list(REKEY_FACTS)), prepared.planned())  # rows sent, under other ids
     holding = table.filter(pc.is_in(table.column("status"), pa.array(sorted(HOLDING_TOKEN))))
     listed = [endpoint.name for endpoint in request.endpoints] if request.endpoints else None
@@ -154,39 +148,16 @@ def check_fields(request: BatchRequest, prepared: PreparedInput) -> None:
         )
 
 
-_SPEC_OPTIONS = {
-    "template": "--template",
-    "prompt_column": "--prompt-column",
-    "instructions": "--instructions",
-}
-
-
-def _spec_changes(request: BatchRequest, state_dir: Path) -> str | None:
-    """What of the prompts' making this run gives otherwise than the batch's last run (its template,
-    prompt column or instructions), for a refusal of changed rows to say: changed rows read as an edited
-    input file when it was `--instructions` that changed."""
-    from rowrelay.tasks.state import read_run_record
-
-    record = read_run_record(state_dir)
-    if record is None:
-        return None
-    now = vars(request.spec)
-    changed = []
-    for name, option in _SPEC_OPTIONS.items():
-        if name in record.spec and record.spec[name] != now[name]:
-            was = record.spec[name]
-            given = f"{option} {now[name]!r}" if now[name] is not None else f"no {option}"
-            changed.append(f"{given} (it ran {'with ' + repr(was) if was is not None else 'without one'})")
-    return "; ".join(changed) or None
-
-
 def check_resume(request: BatchRequest, prepared: PreparedInput, state_dir: Path) -> RunRecord | None:
     """What the batch's earlier runs allow this one: the same server and the same requests of a row while
-    rows hold their answers (`same_server`), and no request sent again that an earlier batch of a changed
-    input sent (`earlier_batches`). Checked by `rowrelay run` before anything starts, and by the flow.
+    rows hold their answers (`same_server`), the same prompts' making while rows sent would be sent
+    again for it, with `--resend-edited` too (`spec_changes`: the flow's plan, after `run.json` is
+    written again, could not tell), and no request sent again that an earlier batch of a changed input
+    sent (`earlier_batches`). Checked by `rowrelay run` before anything starts, and by the flow.
     Returns the record whose server the run keeps on record (`check_same_server`), or None."""
     kept = check_same_server(request, state_dir, prepared.keys)
     check_same_requests(request, state_dir, prepared.keys)
+    check_same_spec(request, prepared, state_dir)
     check_earlier_batches(request, prepared, state_dir)
     return kept
 

@@ -260,7 +260,9 @@ def _take_edited_inputs(table: StateTable, prepared: PreparedInput, resend_edite
     """A key whose input changed since it was planned: a row never sent takes the edit, a row a create
     was sent for is refused, as it would mix two inputs' results, unless `resend_edited` sends it again
     under its new text (`edited_inputs`); rows sent that are back under other ids are refused
-    (`rekeyed_rows`)."""
+    (`rekeyed_rows`). Rows changed by another template or instructions, not by their own text, were
+    refused before the run wrote its record, with or without `resend_edited` (`flows/spec_changes.py`):
+    the state holds no spec to tell the two apart by here."""
     if len(table) == 0:
         return
     edited = edited_rows(table.columns(None, EDIT_FACTS), prepared.planned())

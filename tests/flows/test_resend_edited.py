@@ -15,7 +15,7 @@ from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator
 from rowrelay.tasks.state import StateTable, load
 from tests.support.cli import env_for, rowrelay, run_args
 from tests.support.duplicates import jobs_of
-from tests.support.runs import creates_per_row
+from tests.support.runs import creates_per_row, flow_args
 from tests.support.tickets import write_tickets
 
 EDITED = {1: "Edited: my parcel came twice.", 4: "Edited: the invoice is wrong.", 8: "Edited: refund please."}
@@ -129,3 +129,62 @@ def test_a_row_still_waiting_on_its_old_text_is_refused_before_anything_starts(
         )
         assert creates_per_row(emu) == Counter({f"T-{i:05d}": 1 for i in range(3)})
         assert load(tmp_path / "state").set_index("row_key").loc["T-00003", "status"] == "queued"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_another_instructions_with_the_option_is_refused_nothing_sent(
+    prefect_env: dict[str, str], tmp_path: Path
+) -> None:
+    """--resend-edited is for rows whose own text was edited. Another --instructions changes every row's
+    input: with the option, the refusal naming it was skipped, and the run sent and paid for every row
+    again with only a warning. Refused now as without the option, saying the option does not cover it;
+    the server's jobs per row stay the one create each row counted."""
+    source = write_tickets(tmp_path / "tickets.csv", 5)
+    keys = [f"T-{i:05d}" for i in range(5)]
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"))) as emu:
+        env = env_for(prefect_env, emu)
+        first = rowrelay(run_args(source, tmp_path), env)
+        assert first.returncode == 0, first.stderr[-3000:]
+        before = load(tmp_path / "state").set_index("row_key")
+        changed = [*run_args(source, tmp_path), "--instructions", "Be terse.", "--resend-edited"]
+        refused = rowrelay(changed, env)
+        assert refused.returncode == 2, refused.stderr[-3000:]
+        assert " ".join(refused.stderr.split()).endswith(
+            f"error: {tmp_path / 'state'}: this run's --instructions 'Be terse.' (it ran without one), so 5 "
+            "rows would be sent otherwise than the batch planned them (e.g. T-00000, T-00001, T-00002, "
+            "T-00003, T-00004): run it as the batch ran, or give it a state of its own (--state) to send "
+            "every row this way; --resend-edited sends again only rows whose own input was edited, not "
+            "every row a changed template or instructions changes"
+        )
+        jobs, _ = jobs_of(emu.url)
+        assert jobs == Counter(dict.fromkeys(keys, 1))
+        state = load(tmp_path / "state").set_index("row_key")
+        assert (state["attempts"] == 1).all()  # each row's jobs are the creates it counted
+        assert state.equals(before)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+async def test_a_mistyped_template_with_the_option_from_python_is_refused_nothing_sent(
+    prefect_api: str, tmp_path: Path
+) -> None:
+    """run_batch(resend_edited=True) (a deployment's scheduled run too) goes through no CLI check: the
+    plan took every row a new template changed for an edited one and sent them all again. The flow now
+    refuses it before it writes its record or sends anything."""
+    from rowrelay.flows.batch import run_batch
+    from rowrelay.tasks.errors import UsageError
+
+    source = write_tickets(tmp_path / "tickets.csv", 4)
+    keys = [f"T-{i:05d}" for i in range(4)]
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"))) as emu:
+        await run_batch(str(source), **flow_args(tmp_path, emu))
+        before = load(tmp_path / "state").set_index("row_key")
+        mistyped = flow_args(tmp_path, emu, template="Ticket {subject}", resend_edited=True)
+        with pytest.raises(UsageError, match="--resend-edited sends again only rows whose own input"):
+            await run_batch(str(source), **mistyped)
+        jobs, _ = jobs_of(emu.url)
+    assert jobs == Counter(dict.fromkeys(keys, 1))
+    state = load(tmp_path / "state").set_index("row_key")
+    assert (state["attempts"] == 1).all()
+    assert state.equals(before)
