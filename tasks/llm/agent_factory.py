@@ -11,12 +11,13 @@ again, each paid twice. Such an agent is refused, as is a factory that raises or
 `check_factory` does it before anything starts, and a factory called from Python, or on a Dask worker,
 is checked as the run builds its agent.
 
-The factory is called once per process: a slow one (a prompt file, an index to load: 8 s in a trial)
-was called twice per run, by the check and again by the run. The check's agent is built on a client
-that sends nothing (the run's server may not be up yet); the run's first build in the same process, for
-the same model, takes that agent and points the very `OpenAIChatClient` the factory was given at the
-run's SDK client, so whatever the factory built on that client (a sub-agent used as a tool) follows.
-Another build (a second endpoint's session, its own client) calls the factory again.
+The run calls the factory for its own client, after the check called it on a client that sends
+nothing: a factory builds on that client whatever it likes (a helper agent on
+`OpenAIChatClient(model=..., async_client=chat.client)`, a tool holding `chat.client`), and only the
+factory's own call on the run's client builds all of it on the run's server. Handing the run the check's
+agent, its one `OpenAIChatClient` re-pointed, left those on the check's placeholder address: every helper
+call failed, the model was given the tool's error, and the row completed on a paid, wrong answer. A slow
+factory is called twice per run for it (once per process that runs rows).
 """
 
 from __future__ import annotations
@@ -46,8 +47,6 @@ AgentFactory: TypeAlias = Callable[[OpenAIChatClient], AnyAgent]
 _NOWHERE = "http://127.0.0.1:9/v1"
 """The base URL of the client `check_factory` hands a factory when the run's is not known yet (the
 embedded emulator starts later): the client sends nothing, so its address is never used."""
-_checked: dict[tuple[AgentFactory, str | None], AnyAgent] = {}
-"""By factory and model: the agent `check_factory` built, until this process's run takes it."""
 
 
 def load_agent_factory(spec: str) -> AgentFactory:
@@ -78,18 +77,7 @@ def factory_name(factory: Callable[..., Any]) -> str:
 def build_agent(factory: AgentFactory, client: openai.AsyncOpenAI, model: str | None) -> AnyAgent:
     """The factory's agent on `client` (wrapped in an `OpenAIChatClient` of `model`); a `UsageError` in
     one line, naming the factory, when it raises, returns no agent, or builds its agent on a client of
-    its own (the module docstring says why). The agent `check_factory` built for `model` in this
-    process, if any, is taken instead of calling the factory again, and pointed at `client`."""
-    checked = _checked.pop((factory, model), None)
-    if checked is not None:
-        chat = checked.client
-        assert isinstance(chat, OpenAIChatClient)  # `_called` checked it
-        chat.client = client  # in place: the chat client the factory was given, and all it built on it
-        return checked
-    return _called(factory, client, model)
-
-
-def _called(factory: AgentFactory, client: openai.AsyncOpenAI, model: str | None) -> AnyAgent:
+    its own (the module docstring says why)."""
     said = f"--agent {factory_name(factory)}"
     try:
         agent = factory(OpenAIChatClient(model=model, async_client=client))
@@ -114,10 +102,11 @@ def _called(factory: AgentFactory, client: openai.AsyncOpenAI, model: str | None
 
 def check_factory(factory: AgentFactory, model: str, base_url: str | None) -> AnyAgent:
     """`build_agent` on a client that is never used: what the run's call would refuse, refused before
-    anything is sent. The agent is kept for this process's run, which takes it (`build_agent`)."""
+    anything is sent. Its agent is for looking at (`hosted_tools`), never run: whatever the factory
+    built on this client besides it would send to the placeholder address, so the run calls the factory
+    again for its own client (the module docstring says why)."""
     client = openai.AsyncOpenAI(api_key="unused", base_url=base_url or _NOWHERE, max_retries=0)
-    _checked[(factory, model)] = agent = _called(factory, client, model)
-    return agent
+    return build_agent(factory, client, model)
 
 
 def hosted_tools(agent: AnyAgent) -> tuple[dict[str, Any], ...]:
