@@ -15,6 +15,12 @@ running, saying once how many and which tools, and that a second Ctrl-C leaves t
 keeps no process alive. The row of a call left (or waited for) is not moved on: its follow-up was never
 sent, it keeps the id of the response that asked, which it has paid for, and the next run runs the tools
 again and counts that response when the row moves on.
+
+At most `THREADS_AT_ONCE` calls run at once on a loop, across its backends, as the default executor held
+`to_thread` to: a burst of tool calls from thousands of rows in flight would otherwise start a thread
+each, thousands at once against the user's database or API. A call takes a slot before its thread
+starts and gives it back when its function returns (a call left by a stopped run keeps it until then);
+a call cancelled while it waits for one starts no thread.
 """
 
 from __future__ import annotations
@@ -25,17 +31,26 @@ import contextvars
 import copy
 import inspect
 import logging
+import os
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from agent_framework import Agent, FunctionTool
 
-__all__ = ["ToolThreads"]
+__all__ = ["THREADS_AT_ONCE", "ToolThreads"]
 
 log = logging.getLogger("rowrelay.backend")
 AgentT = TypeVar("AgentT", bound=Agent[Any])
+THREADS_AT_ONCE = min(32, (os.cpu_count() or 1) + 4)
+"""Sync tool calls running at once on one loop: the default executor's size, which bounded them when AF
+ran them with `asyncio.to_thread` (`concurrent.futures.ThreadPoolExecutor`'s default max_workers)."""
+_slots_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+"""Per loop, as its default executor was: shared by every backend on it, gone with it."""
 
 
 class ToolThreads:
@@ -91,23 +106,37 @@ class ToolThreads:
         return copied
 
     async def _run(self, name: str, call: Callable[[], Any]) -> Any:
-        """`call()` on a daemon thread, in a copy of this context (as `asyncio.to_thread` runs it).
-        Cancelled, the caller lets go; the thread runs on, and `settled` waits for it."""
+        """`call()` on a daemon thread, in a copy of this context (as `asyncio.to_thread` runs it), once
+        one of the loop's `THREADS_AT_ONCE` slots is free. Cancelled, the caller lets go; the thread runs
+        on, its slot held, and `settled` waits for it."""
         loop = asyncio.get_running_loop()
+        slots = _slots_of(loop)
+        await slots.acquire()  # cancelled while waiting: no thread started, no slot held
         outcome: asyncio.Future[Any] = loop.create_future()
         self._running[outcome] = name
         outcome.add_done_callback(self._ended)
+        outcome.add_done_callback(lambda _: slots.release())  # the function returned: its thread ends
         context = contextvars.copy_context()
         thread = threading.Thread(
             target=_settle_from_thread, args=(loop, outcome, context, call), name=f"tool {name}", daemon=True
         )
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError as exc:  # no thread to be had: the call fails, its slot given back
+            outcome.set_exception(exc)
         return await asyncio.shield(outcome)
 
     def _ended(self, outcome: asyncio.Future[Any]) -> None:
         self._running.pop(outcome, None)
         if not outcome.cancelled():
             outcome.exception()  # a left call's error is its caller's no more: not "never retrieved"
+
+
+def _slots_of(loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
+    slots = _slots_by_loop.get(loop)
+    if slots is None:
+        _slots_by_loop[loop] = slots = asyncio.Semaphore(THREADS_AT_ONCE)
+    return slots
 
 
 def _runs_in_a_thread(tool: object) -> bool:
