@@ -151,9 +151,10 @@ def _report(state: Path, found: Scan) -> None:
 
 def _unread(state: Path, found: Scan, data_files: list[DamagedFile]) -> list[tuple[str, Version]]:
     """Rows whose newest readable version is older than a version that cannot be read (an unreadable
-    file's, or versions no file holds), and not `completed`: that version may have been a later one of
-    theirs. A torn segment that held the only response ids of 2 rows `submitting`, or the latest
-    versions of 7, read as "0 rows lose their latest version". Each counted once, against the newest."""
+    file's, or versions no file holds), and not `completed` unless the batch resent it for an edited
+    input (`damage.older_than`): that version may have been a later one of theirs. A torn segment that
+    held the only response ids of 2 rows `submitting`, or the latest versions of 7, read as "0 rows lose
+    their latest version". Each counted once, against the newest."""
     from rowrelay.tasks.state.damage import older_than
     from rowrelay.tasks.state.files import version_in_name
     from rowrelay.tasks.state.versions import said
@@ -208,13 +209,21 @@ def _rows(rows: list[Fallback], unknown: str | None) -> None:
     if unread:
         absent = sum(1 for row in unread if row.now is None)
         sending = sum(1 for row in unread if row.now is not None and row.now.status == "submitting")
+        resent = sum(1 for row in unread if row.now is not None and row.now.status == "completed")
         uncounted = " (and others not counted)" if unknown else ""
+        older = "an older version" if resent else "an older version that had not completed"
+        again = (  # a completed row is written again only when sent again for an edited input
+            f"; {resent} `completed`, then sent again for an edited input (--resend-edited), whose new "
+            "create the lost version may have held"
+            if resent
+            else ""
+        )
         out.print(
             f"{len(unread)} rows may have lost their latest version to what cannot be read: {absent} no "
-            f"readable file holds{uncounted}, {len(unread) - absent} show an older version that had not "
-            f"completed ({sending} `submitting`: a create went out, whose response id the lost version may "
-            "have held); all of them may have a job on the server (paid for) that the table no longer "
-            "names, and the next run sends those again"
+            f"readable file holds{uncounted}, {len(unread) - absent} show {older} ({sending} `submitting`: "
+            f"a create went out, whose response id the lost version may have held{again}); all of them "
+            "may have a job on the server (paid for) that the table no longer names, and the next run "
+            "sends those again"
         )
     lines = [("row", "was -> now", "response id kept", "note"), *(_line(row) for row in rows[:_LISTED])]
     widths = [max(len(line[i]) for line in lines) for i in range(3)]

@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.records import IN_FLIGHT, rows
 from rowrelay.tasks.state import StateTable
+from rowrelay.tasks.state.resent import note_resent
 
 log = logging.getLogger("rowrelay.plan")
 
@@ -123,10 +124,12 @@ def take_edits(table: StateTable, unsent: pa.Table) -> int:
 def resend_edits(table: StateTable, sent: pa.Table) -> int:
     """Put each of `sent`'s rows (`EditedRows.sent_rows`) back to pending under its new input hash, its
     old text's answer cleared (`_ANSWER`), and say how many in one line; returns how many. A row whose
-    response may still be running for its old text is refused (`UsageError`), before anything is written."""
+    response may still be running for its old text is refused (`UsageError`), before anything is written.
+    Their keys are noted first (`state.resent`): a completed row written again, which a repair counts."""
     if not sent.num_rows:
         return 0
     refuse_still_running(sent, table.directory)
+    note_resent(table.directory, sent.column("row_key").to_pylist())  # type: ignore[arg-type]
     keys: list[str] = sent.column("row_key").to_pylist()  # type: ignore[assignment]
     hashes: list[str] = sent.column("input_hash").to_pylist()  # type: ignore[assignment]
     statuses: list[str] = sent.column("status").to_pylist()  # type: ignore[assignment]

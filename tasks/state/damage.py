@@ -29,6 +29,7 @@ from rowrelay.tasks.records import ROW_STATUSES
 from rowrelay.tasks.state.batch import read_batch, rebuilt_batch, write_batch
 from rowrelay.tasks.state.files import BATCH_FILE, DAMAGED
 from rowrelay.tasks.state.repair import Version
+from rowrelay.tasks.state.resent import resent_keys
 from rowrelay.tasks.state.run_record import read_run_record
 from rowrelay.tasks.state.schema import SCHEMA, SCHEMA_VERSION_KEY
 from rowrelay.tasks.state.segments import read_latest
@@ -70,6 +71,8 @@ class Scan:
     missing: list[Gap] = field(default_factory=list)
     batch_missing: bool = False
     """No batch.json, though the folder holds a table (a damaged one is among `damaged`)."""
+    resent: frozenset[str] | None = frozenset()
+    """Keys the batch sent again for an edited input (`resent.resent_keys`; None: any may have been)."""
 
     @property
     def batch_lost(self) -> bool:
@@ -95,12 +98,13 @@ def scan(directory: Path) -> Scan:
         for exc in skipped
         if not isinstance(exc, MissingVersionsError)
     ] + damaged_batch
+    resent = resent_keys(directory)
     try:
         read_run_record(directory)
     except DamagedFileError as exc:
         damaged.append(DamagedFile(Path(exc.path), exc.reason, None))
-        return Scan(remaining, damaged, False, missing, batch_missing)
-    return Scan(remaining, damaged, True, missing, batch_missing)
+        return Scan(remaining, damaged, False, missing, batch_missing, resent)
+    return Scan(remaining, damaged, True, missing, batch_missing, resent)
 
 
 def rebuild_batch(directory: Path, found: Scan, moved: Path | None) -> tuple[dict[str, Any], str]:
@@ -114,15 +118,19 @@ def rebuild_batch(directory: Path, found: Scan, moved: Path | None) -> tuple[dic
 
 
 def older_than(found: Scan, version: int) -> list[Version]:
-    """The remaining rows whose newest readable version is older than `version` and not `completed` (a
-    completed row is never written again): rows a lost file at `version` may have held a later version of.
-    In Arrow: a repair of a million-row table lists only these."""
+    """The remaining rows whose newest readable version is older than `version`: rows a lost file at
+    `version` may have held a later version of. A `completed` row only if the batch resent it for an
+    edited input (`found.resent`): no other run writes a completed row again, and a repair of a
+    million-row table that listed them all would bury the few that matter. In Arrow."""
     table = found.remaining
-    older = pc.and_(
-        pc.less(table.column("version"), pa.scalar(version, pa.int64())),
-        pc.not_equal(table.column("status"), pa.scalar("completed")),
-    )
-    return _versions(table.filter(older))
+    older = pc.less(table.column("version"), pa.scalar(version, pa.int64()))
+    rewritable = pc.not_equal(table.column("status"), pa.scalar("completed"))
+    if found.resent is None:  # the note cannot be read: any completed row may have been resent
+        rewritable = pa.array([True] * table.num_rows, pa.bool_())
+    elif found.resent:
+        resent = pc.is_in(table.column("row_key"), value_set=pa.array(sorted(found.resent), pa.string()))
+        rewritable = pc.or_(rewritable, resent)
+    return _versions(table.filter(pc.and_(older, rewritable)))
 
 
 def _versions(table: pa.Table) -> list[Version]:

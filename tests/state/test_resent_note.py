@@ -1,0 +1,23 @@
+"""The note of rows a batch resent for an edited input (`state.resent`), which `rowrelay repair` reads to
+count a completed row whose later version may be lost: keys add up over runs, and a note that cannot be
+read is read as the worst case (any row may have been resent), never as none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rowrelay.tasks.state.resent import EVERY_ROW, RESENT_FILE, note_resent, resent_keys
+
+
+def test_no_note_is_no_row_and_notes_add_up(tmp_path: Path) -> None:
+    assert resent_keys(tmp_path) == frozenset()
+    note_resent(tmp_path, ["T-1", "T-3"])
+    note_resent(tmp_path, ["T-2", "T-3"])
+    assert resent_keys(tmp_path) == frozenset({"T-1", "T-2", "T-3"})
+
+
+def test_a_note_that_cannot_be_read_is_every_row_and_stays_so_when_added_to(tmp_path: Path) -> None:
+    (tmp_path / RESENT_FILE).write_bytes(b'{"keys": ["T-1"')  # torn
+    assert resent_keys(tmp_path) is EVERY_ROW
+    note_resent(tmp_path, ["T-2"])  # the earlier keys are unknown: the note must not forget that
+    assert resent_keys(tmp_path) is EVERY_ROW
