@@ -2,9 +2,11 @@
 
 A run killed hard (`kill -9`, the out-of-memory killer, a reboot) cannot tell Prefect it stopped, so its
 flow run stayed `Running` for ever, in the UI and in `prefect flow-run ls`, beside the runs that resumed
-its batch. rowrelay knows better: the batch's lease records the flow run its holder runs as
-(`leases_name_this_flow_run`), and the next run, finding the lease stale as it takes it over, marks that
-flow run `Crashed`, saying why and which run resumed the batch (`mark_killed_holder_crashed`).
+its batch. rowrelay knows better: beside the batch's lease, its holder records the flow run it runs as
+(`leases_name_this_flow_run`; tasks/state/lease_flow_run.py), removing it when it gives the lease up. The
+next run to take the batch, finding such a record left, marks that flow run `Crashed`, saying why and
+which run resumed the batch (`mark_killed_holder_crashed`), and removes it. `retry`, `cancel` and
+`repair` taking the stale lease in between leave the record for it.
 
 The mark is a courtesy to whoever reads Prefect, never a condition of the run: an API that does not
 answer within a few seconds, or does not know the run (it was recorded on another server), or refuses
@@ -26,7 +28,8 @@ from prefect.context import FlowRunContext
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Crashed
 
-from rowrelay.tasks.state.lease import Lease, TakenOver, holding_as
+from rowrelay.tasks.state.lease import Lease
+from rowrelay.tasks.state.lease_flow_run import FlowRunLeft, holding_as
 
 __all__ = ["leases_name_this_flow_run", "mark_killed_holder_crashed"]
 log = logging.getLogger("rowrelay.flow")
@@ -45,15 +48,23 @@ def leases_name_this_flow_run() -> Iterator[None]:
 
 
 async def mark_killed_holder_crashed(lease: Lease, *, within: float = MARK_SECONDS) -> None:
-    """Mark `Crashed` the flow run of the holder `lease` was taken over from, if it recorded one and
-    that run is not ended; a failure to is one warning, never raised, and waits at most `within`."""
-    taken = lease.taken_over
-    if taken is None or taken.holder.flow_run is None:
+    """Mark `Crashed` the flow run a dead holder left recorded beside `lease` as it was taken, if that
+    run is not ended; a failure to is one warning, never raised, and waits at most `within`. Either way
+    the record is then removed: the mark is tried once, by the run that took the batch."""
+    left = lease.left_running
+    if left is None:
         return
-    flow_run = taken.holder.flow_run
+    try:
+        await _mark(left, within)
+    finally:
+        lease.forget_left_running()
+
+
+async def _mark(left: FlowRunLeft, within: float) -> None:
+    flow_run = left.flow_run
     try:
         async with asyncio.timeout(within):
-            refused = await _marked(UUID(flow_run), _message(taken))
+            refused = await _marked(UUID(flow_run), _message(left))
     except TimeoutError:
         refused = f"the Prefect API did not answer within {within:g} s"
     except ObjectNotFound:
@@ -61,11 +72,10 @@ async def mark_killed_holder_crashed(lease: Lease, *, within: float = MARK_SECON
     except Exception as exc:  # the mark is a courtesy: nothing about it may stop the run
         refused = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}"
     if refused is not None:
-        holder = taken.holder
         log.warning(
             "could not mark flow run %s Crashed (the run it recorded, pid %s on %s, left the lease this "
             "run took over): %s; it may still show Running in Prefect",
-            flow_run, holder.pid, holder.host, refused,
+            flow_run, left.pid, left.host, refused,
         )  # fmt: skip
 
 
@@ -85,11 +95,10 @@ async def _marked(flow_run: UUID, message: str) -> str | None:
     return f"the API answered {result.status.value}" + (f" ({reason})" if reason else "")
 
 
-def _message(taken: TakenOver) -> str:
+def _message(left: FlowRunLeft) -> str:
     """Why the run ended, as its flow run's state says it: its process is gone, and who took over."""
-    holder = taken.holder
-    process = f"its process (pid {holder.pid} on {holder.host})"
-    how = "is gone" if taken.process_gone else f"stopped renewing the batch's lease ({taken.reason})"
+    process = f"its process (pid {left.pid} on {left.host})"
+    how = "is gone" if left.process_gone else f"stopped renewing the batch's lease ({left.reason})"
     context = FlowRunContext.get()
     now = context.flow_run if context is not None else None
     by = "a later run" if now is None else f"run {now.name} (flow run {now.id})"

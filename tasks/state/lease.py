@@ -1,10 +1,12 @@
 """A lease per (batch, writer): one live runner per shard, refused loudly, taken over when stale.
 
-The lease is `DIR/leases/<writer>.json`, written atomically: host, pid, since, heartbeat, a random
-token and, for a holder running as a Prefect flow run, that run's id (`holding_as`), so a run taking the
-lease over from a holder killed outright can mark that flow run Crashed (flows/killed_runs.py). Its
-holder refreshes `heartbeat` (the table does it at checkpoints) and checks its token before each write,
-so a holder that lost its lease to a takeover stops instead of clobbering its successor's files.
+The lease is `DIR/leases/<writer>.json`, written atomically: host, pid, since, heartbeat and a random
+token, those six keys only, as every release reads them (an earlier one reads a lease with a key it does
+not know as no lease, and takes a live holder's over). A holder running as a Prefect flow run records
+that run beside it (tasks/state/lease_flow_run.py), so the run taking the batch over from a holder killed
+outright can mark it Crashed (flows/killed_runs.py). Its holder refreshes `heartbeat` (the table does it
+at checkpoints) and checks its token before each write, so a holder that lost its lease to a takeover
+stops instead of clobbering its successor's files.
 A lease is stale when its holder's pid is gone on this host, or its heartbeat is older than `timeout`.
 Acquiring is a read-decide-write made exclusive across processes by `flock` on `leases/<writer>.lock`;
 flock is released by the kernel if the process dies, so the critical section cannot wedge.
@@ -12,6 +14,7 @@ flock is released by the kernel if the process dies, so the critical section can
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -20,7 +23,6 @@ import secrets
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,13 @@ from rowrelay.tasks.durable import atomic_write_bytes, make_dirs_durable
 from rowrelay.tasks.errors import LeaseHeldError, StateWriteDeniedError
 from rowrelay.tasks.processes import pid_alive
 from rowrelay.tasks.state.files import LEASES, writing
+from rowrelay.tasks.state.lease_flow_run import (
+    FlowRunLeft,
+    flow_run_held_as,
+    left_running,
+    record,
+    remove_if_of,
+)
 from rowrelay.tasks.state.schema import to_datetime
 
 log = logging.getLogger(__name__)
@@ -44,9 +53,6 @@ class LeaseInfo:
     since: float
     heartbeat: float
     token: str
-    flow_run: str | None = None
-    """The id of the Prefect flow run its holder runs as, if it runs as one (leases written before
-    2026-12-06 have none)."""
 
     def describe(self) -> str:
         since = to_datetime(self.since).isoformat(timespec="seconds")
@@ -55,25 +61,12 @@ class LeaseInfo:
 
 
 _FIELDS = frozenset(field.name for field in fields(LeaseInfo))
-_flow_run: ContextVar[str | None] = ContextVar("rowrelay_lease_flow_run", default=None)
-"""The flow run the code in this context runs as: recorded in the leases it takes, as host and pid are."""
-
-
-@contextmanager
-def holding_as(flow_run: str | None) -> Iterator[None]:
-    """Leases taken in the block record `flow_run` as their holder's Prefect flow run. A context, not a
-    parameter: the run's lease is taken deep in the table's opening, which knows nothing of Prefect."""
-    token = _flow_run.set(flow_run)
-    try:
-        yield
-    finally:
-        _flow_run.reset(token)
 
 
 def read_lease(path: Path) -> LeaseInfo | None:
     """The lease at `path`, or None if there is none or it is unreadable (a torn lease holds nothing).
     Fields it does not know (a later release's) are passed over: read as no lease, a live holder's
-    lease would be taken over."""
+    lease would be taken over. This release writes none (`LeaseInfo`'s six, as earlier ones read)."""
     try:
         data: Any = json.loads(path.read_bytes())
         return LeaseInfo(**{name: value for name, value in data.items() if name in _FIELDS})
@@ -158,13 +151,22 @@ class TakenOver:
 class Lease:
     """The held lease of one writer. Create with `Lease.acquire`; `release` when done."""
 
-    def __init__(self, path: Path, info: LeaseInfo, clock: Callable[[], float], taken_over: TakenOver | None):
+    def __init__(
+        self,
+        path: Path,
+        info: LeaseInfo,
+        clock: Callable[[], float],
+        taken_over: TakenOver | None,
+        left: FlowRunLeft | None = None,
+    ):
         self.path = path
         self.info = info
         self.taken_over = taken_over
         """Set when this lease was taken over from a stale holder: who and why."""
         self.takeover = taken_over.said() if taken_over else None
         """The same, as the table's problems list says it."""
+        self.left_running = left
+        """The flow run a holder that died (or went silent) left recorded beside the lease, to be marked."""
         self._clock = clock
 
     @classmethod
@@ -187,10 +189,21 @@ class Lease:
                         raise held_error(directory, current)
                     taken_over = TakenOver(current, reason, process_gone(current))
                     log.warning("%s: %s", path, taken_over.said())
-                token = secrets.token_hex(8)
-                info = LeaseInfo(writer, socket.gethostname(), os.getpid(), now, now, token, _flow_run.get())
+                stale = None if taken_over is None else (taken_over.holder.token, taken_over.reason)
+                left = left_running(path, stale)  # read before a sidecar of ours replaces it
+                info = LeaseInfo(writer, socket.gethostname(), os.getpid(), now, now, secrets.token_hex(8))
                 atomic_write_bytes(path, json.dumps(asdict(info)).encode())
-        return cls(path, info, clock, taken_over)
+                flow_run = flow_run_held_as()
+                if flow_run is not None:
+                    record(path, flow_run, info.token, info.host, info.pid)
+        return cls(path, info, clock, taken_over, left)
+
+    def forget_left_running(self) -> None:
+        """Remove the sidecar of the holder this lease's taker found dead (`left_running`), once told of
+        it, if no sidecar of this holder's own has replaced it already."""
+        if self.left_running is not None:
+            with contextlib.suppress(OSError), _exclusive(self.path):
+                remove_if_of(self.path, self.left_running.token)
 
     def check(self) -> None:
         """Raise `LeaseHeldError` if someone else now holds this lease (we were taken over)."""
@@ -217,6 +230,7 @@ class Lease:
                 current = read_lease(self.path)
                 if current is not None and current.token == self.info.token:
                     self.path.unlink(missing_ok=True)
+                remove_if_of(self.path, self.info.token)  # its flow run, if it recorded one: ours alone
         except OSError as exc:
             log.warning(
                 "%s: could not give the lease up (%s): the next run takes it over once this process ends",

@@ -21,6 +21,7 @@ from rowrelay.flows.killed_runs import mark_killed_holder_crashed
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.state import load
 from rowrelay.tasks.state.lease import Lease, LeaseInfo, TakenOver, read_lease
+from rowrelay.tasks.state.lease_flow_run import FlowRunLeft, read_sidecar, record
 from tests.support.cli import IN_PROCESS, env_for, rowrelay, run_args, run_until_in_flight
 from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
 from tests.support.leases import gone_pid, write_lease
@@ -57,10 +58,11 @@ async def _state_of(flow_run: UUID) -> tuple[str, str | None]:
 def _taken_over_from(flow_run: UUID | str, tmp_path: Path) -> Lease:
     """A lease as a run holds it after taking the batch over from a killed run recorded as `flow_run`."""
     now = time.time()
-    pid = gone_pid()
-    gone = LeaseInfo("main", HERE, pid, now - 60, now - 5, "f" * 16, str(flow_run))
+    pid, reason = gone_pid(), "holder pid {} is gone"
+    gone = LeaseInfo("main", HERE, pid, now - 60, now - 5, "f" * 16)
     mine = LeaseInfo("main", HERE, os.getpid(), now, now, "0" * 16)
-    return Lease(tmp_path / "main.json", mine, time.time, TakenOver(gone, f"holder pid {pid} is gone", True))
+    left = FlowRunLeft(str(flow_run), gone.token, HERE, pid, True, reason.format(pid))
+    return Lease(tmp_path / "main.json", mine, time.time, TakenOver(gone, reason.format(pid), True), left)
 
 
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -79,7 +81,8 @@ async def test_a_run_taking_over_a_killed_runs_batch_marks_its_flow_run_crashed(
     killed = await _flow_run("RUNNING")
     # The lease a run killed outright leaves: its pid gone, its heartbeat fresh, its flow run Running.
     now, pid = time.time(), gone_pid()
-    write_lease(Path(args["state"]), LeaseInfo("main", HERE, pid, now - 30, now - 1, "f" * 16, str(killed)))
+    dead = LeaseInfo("main", HERE, pid, now - 30, now - 1, "f" * 16)
+    record(write_lease(Path(args["state"]), dead), str(killed), dead.token, HERE, pid)
     resumed = await run_batch(str(source), **args, return_state=True)
     assert (await resumed.aresult()).all_completed
     resumer = resumed.state_details.flow_run_id
@@ -109,8 +112,8 @@ async def test_a_flow_run_this_api_does_not_know_is_one_warning(
     unknown = "6f1d9c1e-0000-4000-8000-000000000000"  # recorded on another server
     lease = _taken_over_from(unknown, tmp_path)
     await mark_killed_holder_crashed(lease)
-    assert lease.taken_over is not None
-    pid = lease.taken_over.holder.pid
+    assert lease.left_running is not None
+    pid = lease.left_running.pid
     assert _warnings(caplog) == [
         f"could not mark flow run {unknown} Crashed (the run it recorded, pid {pid} on "
         f"{HERE}, left the lease this run took over): the Prefect API this run records in does not know it "
@@ -140,10 +143,10 @@ async def test_a_prefect_api_that_cannot_be_reached_is_one_warning_and_the_run_g
         await mark_killed_holder_crashed(lease, within=0.5)  # returns: nothing raised
     said = _warnings(caplog)
     assert len(said) == 1, said
-    assert lease.taken_over is not None
-    holder = lease.taken_over.holder
+    assert lease.left_running is not None
     assert said[0].startswith(
-        f"could not mark flow run {flow_run} Crashed (the run it recorded, pid {holder.pid} on {HERE}, "
+        f"could not mark flow run {flow_run} Crashed (the run it recorded, pid {lease.left_running.pid} "
+        f"on {HERE}, "
         "left the lease this run took over): "
     )
     assert said[0].endswith("; it may still show Running in Prefect")
@@ -153,30 +156,41 @@ async def test_a_prefect_api_that_cannot_be_reached_is_one_warning_and_the_run_g
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)
+@pytest.mark.parametrize("between", ["nothing", "cancel"])
 async def test_a_run_killed_9_is_marked_crashed_by_the_run_that_resumes_it(
-    prefect_env: dict[str, str], prefect_api: str, tmp_path: Path
+    between: str, prefect_env: dict[str, str], prefect_api: str, tmp_path: Path
 ) -> None:
+    """`rowrelay cancel STATE` between (the README's advice after a kill) takes the killed run's stale
+    lease and gives it up: the run after it still marks the killed run, whose record it left."""
     source, state = write_tickets(tmp_path / "tickets.csv", 4), tmp_path / "state"
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:15"))) as emu:
         env = env_for(prefect_env, emu)
         run = run_until_in_flight(run_args(source, tmp_path), env, state, 4, tmp_path / "run.log")
         holder = read_lease(state / "leases" / "main.json")
+        recorded = read_sidecar(state / "leases" / "main.json")
         os.kill(run.pid, signal.SIGKILL)  # a crash: its lease left behind, its rows in flight
         run.wait()
         assert holder is not None
-        assert holder.flow_run is not None
+        assert recorded is not None
+        assert recorded["token"] == holder.token
         [killed] = await flow_runs_on(state)
-        assert (str(killed.id), (await _state_of(killed.id))[0]) == (holder.flow_run, "RUNNING")
+        assert (str(killed.id), (await _state_of(killed.id))[0]) == (recorded["flow_run"], "RUNNING")
+        if between == "cancel":
+            cancel = rowrelay(["cancel", str(state)], env, command=IN_PROCESS)
+            assert cancel.returncode == 0, cancel.stderr[-3000:]
+            assert read_lease(state / "leases" / "main.json") is None
         resume = rowrelay(run_args(source, tmp_path), env, command=IN_PROCESS)
         jobs, unanswered = jobs_of(emu.url)
-    assert resume.returncode == 0, resume.stderr[-3000:]
     [resumer] = [run for run in await flow_runs_on(state) if run.id != killed.id]
     assert await _state_of(killed.id) == (
         "CRASHED",
         f"its process (pid {holder.pid} on {HERE}) is gone; run {resumer.name} (flow run {resumer.id}) "
         "resumed the batch",
     )
-    assert (await _state_of(resumer.id))[0] == "COMPLETED"
+    assert read_sidecar(state / "leases" / "main.json") is None  # told once; the resumer's own gone with it
     frame = load(state)
-    assert (frame["status"] == "completed").all()
+    ended = "completed" if between == "nothing" else "cancelled"
+    assert (frame["status"] == ended).all(), frame["status"].tolist()
+    assert resume.returncode == (0 if ended == "completed" else 1), resume.stderr[-3000:]  # 1: rows not done
+    assert (await _state_of(resumer.id))[0] == "COMPLETED"  # rows cancelled on request fail no flow run
     assert_every_job_is_paid_for(frame, jobs, unanswered)
