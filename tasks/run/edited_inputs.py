@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.records import IN_FLIGHT, rows
 from rowrelay.tasks.state import StateTable
+from rowrelay.tasks.state.changes import PER_RESPONSE
 from rowrelay.tasks.state.resent import note_resent
 
 log = logging.getLogger("rowrelay.plan")
@@ -48,12 +49,15 @@ EDIT_FACTS = ("row_key", "input_hash", "status", "attempts", "orphans", "respons
 TOOK_EDIT_NOTE = "took its edited input (never sent before)"
 RESEND_OPTION = "--resend-edited"
 RESENT_EDIT_NOTE = f"sent again for its edited input ({RESEND_OPTION}); its earlier answer was the old text's"
-_ANSWER = (
-    "response_id", "sequence_number", "output_text", "error_type", "error_code", "error_message",
-    "completed_at", "reasoning_summary", "citations", "logprobs", "previous_response_ids",
+_PAID = (
+    "input_tokens", "output_tokens", "reasoning_tokens", "cached_input_tokens", "tool_calls", "service_tier",
+    "endpoint",
 )  # fmt: skip
-"""What a row sent again for its edited input no longer holds: its old text's answer or failure. Not its
-tokens or cost: paid all the same (a create clears the tokens; `cost_usd` keeps adding up)."""
+"""What a row's last response was billed for (tokens, server-side tool calls), at what tier and where:
+kept when it goes back to pending, as `cost_usd` is (its next create clears them; `cost_usd` adds up)."""
+_OLD_ANSWER = dict.fromkeys(name for name in PER_RESPONSE if name not in _PAID)
+"""Cleared when a row takes its edited input: its old text's answer or failure (`changes.PER_RESPONSE`,
+what a new create clears, but what it paid). A row never sent holds none of it but a `bad_input` error."""
 
 
 @dataclass(frozen=True)
@@ -105,13 +109,7 @@ def take_edits(table: StateTable, unsent: pa.Table) -> int:
     how many. The prompt itself is the input's: a run reads it from there, never from the state."""
     if not unsent.num_rows:
         return 0
-    keys: list[str] = unsent.column("row_key").to_pylist()  # type: ignore[assignment]
-    hashes: list[str] = unsent.column("input_hash").to_pylist()  # type: ignore[assignment]
-    statuses: list[str] = unsent.column("status").to_pylist()  # type: ignore[assignment]
-    cleared = {"error_type": None, "error_code": None, "error_message": None, "completed_at": None}
-    for key, input_hash, status in zip(keys, hashes, statuses, strict=True):
-        errors = cleared if status == "failed" else {}
-        table.transition(key, "pending", input_hash=input_hash, note=TOOK_EDIT_NOTE, **errors)
+    keys, statuses = _edited_back(table, unsent, TOOK_EDIT_NOTE)
     failed = statuses.count("failed")
     log.warning(
         "%s never sent took %s edited input, and %s sent as edited (e.g. %s)%s",
@@ -123,19 +121,14 @@ def take_edits(table: StateTable, unsent: pa.Table) -> int:
 
 def resend_edits(table: StateTable, sent: pa.Table) -> int:
     """Put each of `sent`'s rows (`EditedRows.sent_rows`) back to pending under its new input hash, its
-    old text's answer cleared (`_ANSWER`), and say how many in one line; returns how many. A row whose
+    old text's answer cleared (`_OLD_ANSWER`), and say how many in one line; returns how many. A row whose
     response may still be running for its old text is refused (`UsageError`), before anything is written.
     Their keys are noted first (`state.resent`): a completed row written again, which a repair counts."""
     if not sent.num_rows:
         return 0
     refuse_still_running(sent, table.directory)
     note_resent(table.directory, sent.column("row_key").to_pylist())  # type: ignore[arg-type]
-    keys: list[str] = sent.column("row_key").to_pylist()  # type: ignore[assignment]
-    hashes: list[str] = sent.column("input_hash").to_pylist()  # type: ignore[assignment]
-    statuses: list[str] = sent.column("status").to_pylist()  # type: ignore[assignment]
-    cleared = dict.fromkeys(_ANSWER)
-    for key, input_hash in zip(keys, hashes, strict=True):
-        table.edited_back(key, input_hash=input_hash, note=RESENT_EDIT_NOTE, **cleared)
+    keys, statuses = _edited_back(table, sent, RESENT_EDIT_NOTE)
     answered = statuses.count("completed")
     log.warning(
         "%s this batch sent took %s edited input, and %s sent again (%s; e.g. %s): paid for again%s; "
@@ -146,6 +139,17 @@ def resend_edits(table: StateTable, sent: pa.Table) -> int:
         "it" if len(keys) == 1 else "they",
     )  # fmt: skip
     return len(keys)
+
+
+def _edited_back(table: StateTable, edits: pa.Table, note: str) -> tuple[list[str], list[str]]:
+    """Each of `edits`' rows (`row_key`, `input_hash`, `status`) back to pending under its new input hash,
+    its old text's answer cleared, with `note`; returns their keys and the statuses they had."""
+    keys: list[str] = edits.column("row_key").to_pylist()  # type: ignore[assignment]
+    hashes: list[str] = edits.column("input_hash").to_pylist()  # type: ignore[assignment]
+    statuses: list[str] = edits.column("status").to_pylist()  # type: ignore[assignment]
+    for key, input_hash in zip(keys, hashes, strict=True):
+        table.edited_back(key, input_hash=input_hash, note=note, **_OLD_ANSWER)
+    return keys, statuses
 
 
 def refuse_still_running(sent: pa.Table, state: Path) -> None:

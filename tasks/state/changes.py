@@ -33,7 +33,7 @@ SETTABLE: frozenset[str] = frozenset(COLUMNS) - {
     "updated_at",
 }
 _ENDED: frozenset[RowStatus] = frozenset({"completed", "failed", "incomplete", "cancelled", "expired"})
-_PER_RESPONSE = (
+PER_RESPONSE = (
     "response_id",
     "sequence_number",
     "error_type",
@@ -54,7 +54,7 @@ _PER_RESPONSE = (
     "logprobs",
 )
 """Cleared when a row is sent again. Not `cost_usd`: what earlier attempts cost was paid all the same."""
-_PER_RESPONSE_AT = tuple(POSITION[name] for name in _PER_RESPONSE)
+_PER_RESPONSE_AT = tuple(POSITION[name] for name in PER_RESPONSE)
 _NOTE, _STATUS, _WRITER = POSITION["note"], POSITION["status"], POSITION["writer"]
 _SUBMITTED_AT, _COMPLETED_AT, _UPDATED_AT = (
     POSITION[n] for n in ("submitted_at", "completed_at", "updated_at")

@@ -147,3 +147,38 @@ def test_a_row_still_waiting_on_its_old_text_is_refused_nothing_written(
     with StateTable.open(batch, clock=clock) as table:
         columns = ["row_key", "input_hash", "status", "attempts"]
         assert table.latest().select(columns).equals(before.select(columns))
+
+
+def test_a_resent_row_keeps_what_its_old_answer_was_billed_for_and_nothing_else_of_it(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """What a resend clears is what a create clears (`changes.PER_RESPONSE`) but what the old response was
+    billed for (tokens, tool calls, tier, endpoint), kept as `cost_usd` is until the next create."""
+    batch = tmp_path / "batch"
+    _sent_keys(batch, clock, ASKED)
+    with StateTable.open(batch, clock=clock) as table:
+        table.transition("k1", "submitting")
+        table.transition("k1", "queued", response_id="resp_k1", attempts=1, sequence_number=4)
+        table.transition(
+            "k1", "completed", output_text="an answer", input_tokens=9, output_tokens=5, reasoning_tokens=2,
+            cached_input_tokens=1, tool_calls=3, service_tier="flex", reasoning_summary="thought",
+            citations='[{"url": "u"}]', logprobs="[]", previous_response_ids='["resp_0"]', cost_usd=0.25,
+        )  # fmt: skip
+    assert _sent_keys(batch, clock, EDITED) == ["k0", "k1", "k2"]  # k0, k2 never sent: pending
+    with StateTable.open(batch, clock=clock) as table:
+        row = table.get("k1")
+    billed = ("input_tokens", "output_tokens", "reasoning_tokens", "cached_input_tokens", "tool_calls")
+    assert [getattr(row, name) for name in (*billed, "service_tier", "cost_usd")] == [
+        9,
+        5,
+        2,
+        1,
+        3,
+        "flex",
+        0.25,
+    ]
+    answer = (
+        "response_id", "sequence_number", "output_text", "completed_at", "reasoning_summary", "citations",
+        "logprobs", "previous_response_ids",
+    )  # fmt: skip
+    assert {name: getattr(row, name) for name in answer} == dict.fromkeys(answer)
