@@ -144,7 +144,8 @@ def _run_now_said(deployment: str, api: str) -> str:
     'rowrelay-batch/NAME'`) gave no address, and in a plain shell found no such deployment."""
     from rowrelay.flows.services import UNTOLD_PREFECT_CLI
 
-    command = f"PREFECT_API_URL={api} prefect deployment run '{deployment}'"
+    quoted = "'" + deployment.replace("'", "'\\''") + "'"  # pasted into a shell: a name may hold a '
+    command = f"PREFECT_API_URL={api} prefect deployment run {quoted}"
     return f"to start a run now: {command} ({UNTOLD_PREFECT_CLI})"
 
 

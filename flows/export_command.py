@@ -140,6 +140,6 @@ def _changed_since(source: Path, changed: list[str]) -> str:
     sample = ", ".join(changed[:5])
     return (
         f"{rows(len(changed))} of {source} changed since the batch ran {them} (e.g. {sample}): {their} the "
-        "earlier text; pass the input the batch ran with --input, or run the batch over this one (rowrelay "
-        "run, with a new --state)"
+        "earlier text; pass the input the batch ran with --input, or run the batch over this one with "
+        "rowrelay run --resend-edited, which sends only the edited rows again (paid for again)"
     )

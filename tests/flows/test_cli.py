@@ -207,8 +207,8 @@ def test_export_refuses_an_input_whose_rows_changed_since_the_batch_ran_them(
     assert refused.exit_code == 2
     assert refused.stderr == (
         f"error: 1 row of {source} changed since the batch ran it (e.g. T-00001): its result answers the "
-        "earlier text; pass the input the batch ran with --input, or run the batch over this one (rowrelay "
-        "run, with a new --state)\n"
+        "earlier text; pass the input the batch ran with --input, or run the batch over this one with "
+        "rowrelay run --resend-edited, which sends only the edited rows again (paid for again)\n"
     )
     assert not output.exists()
     written = CliRunner().invoke(
