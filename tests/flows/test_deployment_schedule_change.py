@@ -108,8 +108,9 @@ async def test_redeploying_on_the_same_cron_drops_nothing(
 
     same = await scheduled_batch.ato_deployment(name="kept", cron=SERVED_CRON, parameters={})
     deployment_id = await same.aapply()
-    async with get_client() as client:
-        before = {run.id for run in await _runs_of(client, deployment_id)}
+    # Three nights missed. The server's scheduler may add the coming nights' runs at any moment (ci113
+    # read none here, then three at the end), so what is checked is that none of these is dropped.
+    late = set(await _planned_late(prefect_api, deployment_id, over=timedelta(days=3), at_least=3))
     drop = drop_runs_of_a_changed_schedule
     # Its fields, in UTC however named (a deployment served before `deploy` named a zone has none: UTC)
     for zone in ("UTC", "Etc/UTC"):
@@ -118,7 +119,7 @@ async def test_redeploying_on_the_same_cron_drops_nothing(
         await asyncio.to_thread(drop, "rowrelay-batch", "never-served", SERVED_CRON, timezone="UTC") is None
     )
     async with get_client() as client:
-        assert {run.id for run in await _runs_of(client, deployment_id)} == before
+        assert late <= {run.id for run in await _runs_of(client, deployment_id)}
     assert await _cron_of(deployment_id) == SERVED_CRON
 
 
