@@ -131,11 +131,12 @@ def resend_edits(table: StateTable, sent: pa.Table) -> int:
     keys, statuses = _edited_back(table, sent, RESENT_EDIT_NOTE)
     answered = statuses.count("completed")
     log.warning(
-        "%s this batch sent took %s edited input, and %s sent again (%s; e.g. %s): paid for again%s; "
-        "what %s cost so far stays counted",
+        "%s this batch sent took %s edited input, and %s planned again under it (%s; e.g. %s): paid for "
+        "again once sent (a --limit or a cost cap may leave some to a later run)%s; what %s cost so far "
+        "stays counted",
         rows(len(keys)), "its" if len(keys) == 1 else "their", "is" if len(keys) == 1 else "are",
         RESEND_OPTION, ", ".join(keys[:5]),
-        f", {answered:,} earlier answer{'' if answered == 1 else 's'} replaced" if answered else "",
+        f", {answered:,} earlier answer{'' if answered == 1 else 's'} dropped" if answered else "",
         "it" if len(keys) == 1 else "they",
     )  # fmt: skip
     return len(keys)

@@ -68,9 +68,10 @@ def test_three_prompts_fixed_after_the_batch_ran_are_sent_again_alone(
         again = rowrelay([*run_args(source, tmp_path), "--resend-edited"], env)
         assert again.returncode == 0, again.stderr[-3000:]
         assert (
-            "3 rows this batch sent took their edited input, and are sent again (--resend-edited; e.g. "
-            "T-00001, T-00004, T-00008): paid for again, 3 earlier answers replaced; what they cost so far "
-            "stays counted\n"
+            "3 rows this batch sent took their edited input, and are planned again under it "
+            "(--resend-edited; e.g. T-00001, T-00004, T-00008): paid for again once sent (a --limit or a "
+            "cost cap may leave some to a later run), 3 earlier answers dropped; what they cost so far stays "
+            "counted\n"
         ) in again.stderr
         jobs, unanswered = jobs_of(emu.url)
         assert jobs == Counter({key: 2 if key in edited else 1 for key in keys})

@@ -101,10 +101,11 @@ def test_a_sent_row_edited_is_sent_again_as_edited_its_counts_kept(
         assert (row.attempts, row.orphans, row.cost_usd) == (before.attempts, before.orphans, before.cost_usd)
         assert {key: _as_written(table, key) for key in ("k0", "k2")} == unchanged
     said = [r.getMessage() for r in caplog.records if r.name == "rowrelay.plan"]
-    replaced = ", 1 earlier answer replaced" if sent is _completed else ""
+    dropped = ", 1 earlier answer dropped" if sent is _completed else ""
     assert said == [
-        f"1 row this batch sent took its edited input, and is sent again (--resend-edited; e.g. k1): paid "
-        f"for again{replaced}; what it cost so far stays counted"
+        "1 row this batch sent took its edited input, and is planned again under it (--resend-edited; e.g. "
+        "k1): paid for again once sent (a --limit or a cost cap may leave some to a later run)"
+        f"{dropped}; what it cost so far stays counted"
     ]
     assert _sent_keys(batch, clock, EDITED, resend=False) == ["k1"]  # taken once: not refused, not again
 
