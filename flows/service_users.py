@@ -122,8 +122,10 @@ def services_a_run_uses(request: BatchRequest) -> list[str]:
 @contextlib.contextmanager
 def announced(home: Path, services: Collection[str]) -> Iterator[None]:
     """For the block, this process is a user of `services` (names, as `rowrelay services` lists them) that
-    `announced_users` finds, whether or not it holds a connection to them yet."""
-    if not services:
+    `announced_users` finds, whether or not it holds a connection to them yet. With no home yet, no
+    service is recorded for a stop to stop, and nothing is written: a run refused in its first seconds (a
+    Prefect API that cannot be reached) leaves no trace in a home it never used."""
+    if not services or not home.is_dir():
         yield
         return
     folder = home / _ANNOUNCED
