@@ -13,12 +13,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from rowrelay.flows.time_zones import MachineZone, machine_zone
 from rowrelay.tasks.emulator import EmulatorConfig, running_emulator
-from tests.support.deployments import serving, stopped, wait_for_deployment
+from tests.support.deployments import plan_runs, serving, stopped, wait_for_deployment
 
 NEW_YORK = "America/New_York"
 
@@ -92,12 +91,7 @@ async def test_the_cron_is_read_in_the_machines_zone_and_the_next_run_said_in_it
                 ("0 3 * * *", NEW_YORK)
             ]
             now = datetime.now(UTC)
-            async with httpx.AsyncClient() as http:  # the runs Prefect's server plans on it, three nights
-                planned = await http.post(
-                    f"{prefect_api}/deployments/{deployment_id}/schedule",
-                    json={"start_time": now.isoformat(), "end_time": (now + timedelta(days=3)).isoformat()},
-                )
-                planned.raise_for_status()
+            await plan_runs(deployment_id, now, now + timedelta(days=3))  # the runs it plans, three nights
             async with get_client() as client:
                 only_it = DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
                 starts = sorted(

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-import httpx
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from rowrelay.tasks.errors import UsageError
-from tests.support.deployments import serving, stopped, wait_for_deployment
+from tests.support.deployments import plan_runs, serving, stopped, wait_for_deployment
 from tests.support.tickets import TEMPLATE, write_tickets
 
 if TYPE_CHECKING:
@@ -53,7 +52,7 @@ async def test_redeploying_on_another_cron_drops_the_old_schedules_late_runs_and
     old = await scheduled_batch.ato_deployment(name="retimed", cron=EVERY_MINUTE, parameters=parameters)
     deployment_id = await old.aapply()
     now = datetime.now(UTC)
-    late = await _planned_late(prefect_api, deployment_id)
+    late = await _planned_late(deployment_id)
     async with get_client() as client:
         started, *left = late
         await client.set_flow_run_state(started, Running(), force=True)  # a run already going: kept
@@ -110,7 +109,7 @@ async def test_redeploying_on_the_same_cron_drops_nothing(
     deployment_id = await same.aapply()
     # Three nights missed. The server's scheduler may add the coming nights' runs at any moment (ci113
     # read none here, then three at the end), so what is checked is that none of these is dropped.
-    late = set(await _planned_late(prefect_api, deployment_id, over=timedelta(days=3), at_least=3))
+    late = set(await _planned_late(deployment_id, over=timedelta(days=3), at_least=3))
     drop = drop_runs_of_a_changed_schedule
     # Its fields, in UTC however named (a deployment served before `deploy` named a zone has none: UTC)
     for zone in ("UTC", "Etc/UTC"):
@@ -139,7 +138,7 @@ async def test_the_old_schedule_is_replaced_never_left_without_one_and_its_late_
     parameters = {"source": str(tmp_path / "in.csv"), "template": "{a}"}  # never run: nothing serves it
     old = await scheduled_batch.ato_deployment(name="replaced", cron=EVERY_MINUTE, parameters=parameters)
     deployment_id = await old.aapply()
-    late = await _planned_late(prefect_api, deployment_id)
+    late = await _planned_late(deployment_id)
     async with get_client() as client:
         asked = await client.create_flow_run_from_deployment(
             deployment_id, state=Scheduled(scheduled_time=datetime.now(UTC) - timedelta(minutes=5))
@@ -179,7 +178,7 @@ async def test_the_same_cron_in_another_time_zone_is_another_schedule(
     parameters = {"source": str(tmp_path / "in.csv"), "template": "{a}"}  # never run: nothing serves it
     old = await scheduled_batch.ato_deployment(name="rezoned", cron="0 2 * * *", parameters=parameters)
     deployment_id = await old.aapply()
-    late = await _planned_late(prefect_api, deployment_id, over=timedelta(days=10), at_least=9)
+    late = await _planned_late(deployment_id, over=timedelta(days=10), at_least=9)
     drop = drop_runs_of_a_changed_schedule
     line = await asyncio.to_thread(
         drop, "rowrelay-batch", "rezoned", "0 2 * * *", timezone="America/New_York"
@@ -220,21 +219,14 @@ def test_a_prefect_api_that_does_not_answer_is_one_line_saying_nothing_was_chang
 
 
 async def _planned_late(
-    prefect_api: str, deployment_id: UUID, *, over: timedelta = timedelta(minutes=30), at_least: int = 25
+    deployment_id: UUID, *, over: timedelta = timedelta(minutes=30), at_least: int = 25
 ) -> list[UUID]:
     """The runs the deployment's schedule plans over the time `over` just past, with nothing serving it
     (half an hour of them by default): late, as a stopped `rowrelay deploy` leaves them."""
     from prefect.client.orchestration import get_client
 
     now = datetime.now(UTC)
-    async with httpx.AsyncClient() as http:
-        planned = await http.post(
-            f"{prefect_api}/deployments/{deployment_id}/schedule",
-            json={"start_time": (now - over).isoformat(),
-                  "end_time": (now - timedelta(minutes=1)).isoformat(),
-                  "min_runs": at_least, "max_runs": 100},
-        )  # fmt: skip
-        planned.raise_for_status()
+    await plan_runs(deployment_id, now - over, now - timedelta(minutes=1), min_runs=at_least, max_runs=100)
     async with get_client() as client:
         late = [run.id for run in await _runs_of(client, deployment_id) if run.auto_scheduled]
     assert len(late) >= at_least, late

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from rowrelay.tasks.emulator import RunningEmulator
@@ -69,3 +70,17 @@ async def wait_for_deployment(full_name: str, log: Path) -> object:
             except ObjectNotFound:
                 assert time.monotonic() < deadline, f"deployment never appeared; see {log}"
                 await asyncio.sleep(0.5)
+
+
+async def plan_runs(deployment_id: object, start: datetime, end: datetime, **limits: int) -> None:
+    """Have the Prefect server plan `deployment_id`'s scheduled runs between `start` and `end` (its
+    `/deployments/{id}/schedule`), through Prefect's own client, which waits out a 503: a server busy
+    with its SQLite database answers one under load, and a bare POST failed the test (a run of the suite
+    at load 13)."""
+    from prefect.client.orchestration import get_client
+
+    body = {"start_time": start.isoformat(), "end_time": end.isoformat(), **limits}
+    async with get_client() as client:
+        await client.request(
+            "POST", "/deployments/{id}/schedule", path_params={"id": deployment_id}, json=body
+        )  # raises for a status the client does not retry
