@@ -5,6 +5,7 @@ ask without importing the state table."""
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 
@@ -18,6 +19,12 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return not _zombie(pid)
+
+
+def gone_here(host: str, pid: int) -> bool:
+    """Whether a process recorded as `pid` on `host` is known to be gone: on this host, and not alive.
+    On another host nothing is known from here (a lease's heartbeat tells instead)."""
+    return host == socket.gethostname() and not pid_alive(pid)
 
 
 def _zombie(pid: int) -> bool:

@@ -29,7 +29,7 @@ from typing import Any
 
 from rowrelay.tasks.durable import atomic_write_bytes, make_dirs_durable
 from rowrelay.tasks.errors import LeaseHeldError, StateWriteDeniedError
-from rowrelay.tasks.processes import pid_alive
+from rowrelay.tasks.processes import gone_here
 from rowrelay.tasks.state.files import LEASES, writing
 from rowrelay.tasks.state.lease_flow_run import (
     FlowRunLeft,
@@ -74,14 +74,9 @@ def read_lease(path: Path) -> LeaseInfo | None:
         return None
 
 
-def process_gone(info: LeaseInfo) -> bool:
-    """Whether the holder's process is known to be gone: its pid, on this host, is not alive."""
-    return info.host == socket.gethostname() and not pid_alive(info.pid)
-
-
 def stale_reason(info: LeaseInfo, now: float, timeout: float) -> str | None:
     """Why the lease no longer protects anything, or None if its holder looks alive."""
-    if process_gone(info):
+    if gone_here(info.host, info.pid):
         return f"holder pid {info.pid} is gone"
     if now - info.heartbeat > timeout:
         return f"heartbeat {now - info.heartbeat:.1f}s old (timeout {timeout:g}s)"
@@ -135,19 +130,6 @@ def _denied_said(folder: Path) -> Iterator[None]:
         raise StateWriteDeniedError(str(within), exc.strerror or str(exc)) from exc
 
 
-@dataclass(frozen=True, slots=True)
-class TakenOver:
-    """The stale lease a new holder replaced: its holder, and why it was stale."""
-
-    holder: LeaseInfo
-    reason: str
-    process_gone: bool
-    """Its process is known to be gone (its pid, on this host); else only its heartbeat stopped."""
-
-    def said(self) -> str:
-        return f"took over stale lease of {self.holder.describe()}: {self.reason}"
-
-
 class Lease:
     """The held lease of one writer. Create with `Lease.acquire`; `release` when done."""
 
@@ -156,15 +138,13 @@ class Lease:
         path: Path,
         info: LeaseInfo,
         clock: Callable[[], float],
-        taken_over: TakenOver | None,
+        takeover: str | None,
         left: FlowRunLeft | None = None,
     ):
         self.path = path
         self.info = info
-        self.taken_over = taken_over
+        self.takeover = takeover
         """Set when this lease was taken over from a stale holder: who and why."""
-        self.takeover = taken_over.said() if taken_over else None
-        """The same, as the table's problems list says it."""
         self.left_running = left
         """The flow run a holder that died (or went silent) left recorded beside the lease, to be marked."""
         self._clock = clock
@@ -182,21 +162,22 @@ class Lease:
             with _exclusive(path):
                 now = clock()
                 current = read_lease(path)
-                taken_over = None
+                takeover: str | None = None
+                stale: tuple[str, str] | None = None  # the stale lease's token, and why it was stale
                 if current is not None:
                     reason = stale_reason(current, now, timeout)
                     if reason is None:
                         raise held_error(directory, current)
-                    taken_over = TakenOver(current, reason, process_gone(current))
-                    log.warning("%s: %s", path, taken_over.said())
-                stale = None if taken_over is None else (taken_over.holder.token, taken_over.reason)
+                    takeover = f"took over stale lease of {current.describe()}: {reason}"
+                    stale = (current.token, reason)
+                    log.warning("%s: %s", path, takeover)
                 left = left_running(path, stale)  # read before a sidecar of ours replaces it
                 info = LeaseInfo(writer, socket.gethostname(), os.getpid(), now, now, secrets.token_hex(8))
                 atomic_write_bytes(path, json.dumps(asdict(info)).encode())
                 flow_run = flow_run_held_as()
                 if flow_run is not None:
                     record(path, flow_run, info.token, info.host, info.pid)
-        return cls(path, info, clock, taken_over, left)
+        return cls(path, info, clock, takeover, left)
 
     def forget_left_running(self) -> None:
         """Remove the sidecar of the holder this lease's taker found dead (`left_running`), once told of

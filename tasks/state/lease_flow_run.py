@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rowrelay.tasks.durable import atomic_write_bytes
-from rowrelay.tasks.processes import pid_alive
+from rowrelay.tasks.processes import gone_here
 
 log = logging.getLogger(__name__)
 SUFFIX = ".flow_run"
@@ -92,7 +91,7 @@ def left_running(lease_path: Path, stale: tuple[str, str] | None) -> FlowRunLeft
     if data is None:
         return None
     host, pid = str(data.get("host", "")), int(data.get("pid", 0))
-    gone = host == socket.gethostname() and not pid_alive(pid)
+    gone = gone_here(host, pid)
     if stale is not None and stale[0] == data["token"]:
         reason = stale[1]
     else:

@@ -20,7 +20,7 @@ from rowrelay.flows.batch import run_batch
 from rowrelay.flows.killed_runs import mark_killed_holder_crashed
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.state import load
-from rowrelay.tasks.state.lease import Lease, LeaseInfo, TakenOver, read_lease
+from rowrelay.tasks.state.lease import Lease, LeaseInfo, read_lease
 from rowrelay.tasks.state.lease_flow_run import FlowRunLeft, read_sidecar, record
 from tests.support.cli import IN_PROCESS, env_for, rowrelay, run_args, run_until_in_flight
 from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
@@ -62,7 +62,8 @@ def _taken_over_from(flow_run: UUID | str, tmp_path: Path) -> Lease:
     gone = LeaseInfo("main", HERE, pid, now - 60, now - 5, "f" * 16)
     mine = LeaseInfo("main", HERE, os.getpid(), now, now, "0" * 16)
     left = FlowRunLeft(str(flow_run), gone.token, HERE, pid, True, reason.format(pid))
-    return Lease(tmp_path / "main.json", mine, time.time, TakenOver(gone, reason.format(pid), True), left)
+    takeover = f"took over stale lease of {gone.describe()}: {reason.format(pid)}"
+    return Lease(tmp_path / "main.json", mine, time.time, takeover, left)
 
 
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
