@@ -153,7 +153,7 @@ async def run_batch(
     the rest; `result.held_back` counts the rows left to it).
 
     `resend_edited=True` sends again, under their new text, the rows this batch sent whose input was
-    edited since (each paid for again, its earlier answer replaced; a row still waiting on a response to
+    edited since (each paid for again, its earlier answer dropped; a row still waiting on a response to
     its old text is refused): without it, such rows refuse the run, `UsageError` (run/edited_inputs.py).
 
     `give_up_after` (seconds, default 3,600; 0 never): a run whose server answers no request for that

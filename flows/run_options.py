@@ -66,7 +66,7 @@ ResendEdited = Annotated[
     Opt(
         "--resend-edited",
         help="Send again, under their new text, the rows this batch sent whose input was edited since (a "
-        "typo fixed): each is paid for again, its earlier answer replaced, what it cost still counted; "
+        "typo fixed): each is paid for again, its earlier answer dropped, what it cost still counted; "
         "the other rows are left as they are. Without it, such rows refuse the run. A row whose response "
         "to its old text may still be running is refused even so.",
     ),
