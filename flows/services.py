@@ -17,6 +17,7 @@ import typer
 
 from rowrelay.flows import detached, embedded, local_prefect, warm
 from rowrelay.flows.cli_errors import fail
+from rowrelay.flows.prefect_api import configured_api
 from rowrelay.flows.service_users import announced_users, described, no_run_announcing, port_of, users
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.settings import load_settings
@@ -108,8 +109,9 @@ def listing(context: typer.Context) -> None:
         typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     server = local_prefect.read_server(home)
     if server is not None and local_prefect.alive(server):  # on stderr: stdout stays the table scripts read
-        typer.echo(f"to point Prefect's CLI at the local Prefect server: export PREFECT_API_URL={server.url} "
-                   f"({UNTOLD_PREFECT_CLI})", err=True)  # fmt: skip
+        hint = _prefect_cli_hint(server.url, configured_api())
+        if hint is not None:
+            typer.echo(hint, err=True)
 
 
 UNTOLD_PREFECT_CLI = (
@@ -117,6 +119,26 @@ UNTOLD_PREFECT_CLI = (
     "makes there (an automation, say) is lost"
 )
 """Why Prefect's CLI must be given the local server's address: said with each hint of a `prefect` command."""
+
+
+def _prefect_cli_hint(server_url: str, configured: str | None) -> str | None:
+    """What `rowrelay services` says of pointing Prefect's CLI at the local server at `server_url`, where
+    Prefect's settings in this shell name the API `configured` (None: none, so a `prefect` command works on
+    a throwaway server). Nothing when they name this server already: the hint told a user to export what
+    was set. When they name another, so says the hint: that shell's `prefect` commands (and rowrelay's
+    runs, which record where Prefect's settings say) reach that server, not this one."""
+    if configured is None:
+        return (
+            f"to point Prefect's CLI at the local Prefect server: export PREFECT_API_URL={server_url} "
+            f"({UNTOLD_PREFECT_CLI})"
+        )
+    if configured.rstrip("/") == server_url.rstrip("/"):
+        return None
+    return (
+        f"note: Prefect's settings here name another API, {configured}: Prefect's CLI in this shell (and a "
+        f"rowrelay run started from it) reaches that server, not the local Prefect server; to reach this "
+        f"one: export PREFECT_API_URL={server_url}"
+    )
 
 
 @app.command()
