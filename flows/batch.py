@@ -253,7 +253,7 @@ async def _finish(
     return BatchResult(
         table.batch_id, _absolute(table.directory), _absolute(out), counts, *server,
         facts["cost_usd"], facts["projected_cost_usd"], stopped, held_back, facts["tool_calls"],
-        failed_for_their_input(facts["not_completed"]),
+        *failed_for_their_input(everything),
     )  # fmt: skip
 
 

@@ -28,6 +28,9 @@ class BatchResult:
     """Billed server-side tool calls (`--tools`) of the rows' latest responses (all runs)."""
     bad_input: int = 0
     """Rows failed for their own input, never sent (an empty prompt): fixed in the input, they are sent."""
+    bad_input_sent_before: int = 0
+    """Rows failed for their own input that were sent, and paid for, under an earlier text (edited, then
+    resent with --resend-edited): fixed in the input, --resend-edited sends them again."""
 
     @property
     def all_completed(self) -> bool:

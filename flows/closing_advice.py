@@ -6,41 +6,70 @@ retry of it with its input unchanged only fails it again, unsent. Its input is w
 it is (the text filled in), the same command sends it as an edited row never sent, with no retry
 (tasks/run/edited_inputs.py). A file put back under the same name leaves the row's input as it was (rows
 are told edited by what the input says, not by the file's bytes): that row alone needs the retry.
+
+A row sent under an earlier text, then edited and sent again (`--resend-edited`), can fail so too, its new
+text emptied: it was sent, and paid for, before, and its attempts and cost say so. "Never sent" was said
+of it all the same; it is told apart here (`edited_inputs.never_sent`, the plan's own test of a row never
+sent), and its way on is its text fixed and `--resend-edited` again, which pays for it again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from rowrelay.tasks.records import NOT_COMPLETED, RETRY_BY_DEFAULT, rows
 
-if TYPE_CHECKING:  # the summary's kinds, read here only by key: no Arrow for a closing line
-    from rowrelay.tasks.state.failures import FailureKind
+if TYPE_CHECKING:  # the state's rows, read at the run's end: no Arrow imported for a closing line
+    import pyarrow as pa
+
+_WHAT_BAD_INPUT_IS = "bad_input: an empty prompt, a file that cannot be read"
 
 
-def failed_for_their_input(kinds: Iterable[FailureKind]) -> int:
-    """How many of the rows that did not complete (`state.failures` kinds) failed for their own input."""
-    return sum(
-        kind["rows"] for kind in kinds if kind["status"] == "failed" and kind["error_type"] == "bad_input"
+def failed_for_their_input(latest: pa.Table) -> tuple[int, int]:
+    """Of the rows (`latest`: each row's latest state) that failed for their own input (`bad_input`),
+    how many were never sent, and how many were sent, and paid for, under an earlier text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from rowrelay.tasks.run.edited_inputs import never_sent
+
+    status, error = latest.column("status"), latest.column("error_type")
+    failed: Any = pc.and_kleene(
+        pc.equal(status, pa.scalar("failed")), pc.equal(error, pa.scalar("bad_input"))
     )
+    bad = latest.filter(pc.fill_null(failed, False))
+    unsent: int = pc.sum(pc.fill_null(never_sent(bad), False).cast("int64")).as_py() or 0
+    return unsent, bad.num_rows - unsent
 
 
-def not_completed_line(state_dir: str, counts: Mapping[str, int], bad_input: int) -> str:
+def not_completed_line(
+    state_dir: str, counts: Mapping[str, int], bad_input: int, sent_before: int = 0
+) -> str:
     """The closing line for a run some of whose rows did not complete: where to look, and the way on for
-    the rows failed for their input (`bad_input` of them) and for the others."""
+    the rows failed for their input (`bad_input` of them never sent, `sent_before` sent under an earlier
+    text) and for the others."""
     said = f"some rows did not complete: see `rowrelay status {state_dir}`"
     retry = retry_command(state_dir, counts)
-    if not bad_input:
+    if not bad_input and not sent_before:
         return f"{said}; `{retry}` makes them eligible again"
-    it = "it" if bad_input == 1 else "them"
-    said += (
-        f"; {rows(bad_input)} failed for {'its' if bad_input == 1 else 'their'} own input, never sent "
-        f"(bad_input: an empty prompt, a file that cannot be read): fix {it} in the input and run the same "
-        f"command, which sends {it} as edited, with no retry (for a file put back under the same name: "
-        f"`rowrelay retry {state_dir}`)"
-    )
-    others = sum(counts.get(status, 0) for status in NOT_COMPLETED) - bad_input
+    put_back = f"(for a file put back under the same name: `rowrelay retry {state_dir}`)"
+    if bad_input:
+        it = "it" if bad_input == 1 else "them"
+        said += (
+            f"; {rows(bad_input)} failed for {'its' if bad_input == 1 else 'their'} own input, never sent "
+            f"({_WHAT_BAD_INPUT_IS}): fix {it} in the input and run the same command, which sends {it} as "
+            f"edited, with no retry {put_back}"
+        )
+    if sent_before:
+        one = sent_before == 1
+        it, its, was, they = ("it", "its", "was", "it") if one else ("them", "their", "were", "they")
+        said += (
+            f"; {rows(sent_before)} failed for {its} own input and {was} not sent again ({they} {was} sent, "
+            f"and paid for, under {its} earlier text; {_WHAT_BAD_INPUT_IS}): fix {it} in the input and run "
+            f"with --resend-edited, which sends {it} again, paid for again {put_back}"
+        )
+    others = sum(counts.get(status, 0) for status in NOT_COMPLETED) - bad_input - sent_before
     if others > 0:
         said += f"; `{retry}` makes the other {rows(others)} eligible again"
     return said

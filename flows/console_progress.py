@@ -246,7 +246,11 @@ def closing_summary(console: Console, result: Any) -> int:
     if not result.all_completed:
         bad_input = getattr(result, "bad_input", 0)  # a warm runner of an older release returns none
         console.print(
-            not_completed_line(result.state_dir, result.counts, bad_input), markup=False, soft_wrap=True
+            not_completed_line(
+                result.state_dir, result.counts, bad_input, getattr(result, "bad_input_sent_before", 0)
+            ),
+            markup=False,
+            soft_wrap=True,
         )
         return 1
     return 0

@@ -81,17 +81,19 @@ def edited_rows(stored: pa.Table, planned: pa.Table) -> EditedRows:
     unequal: Any = pc.not_equal(was.column("input_hash"), planned.column("input_hash"))
     edited: Any = pc.fill_null(unequal, False)
     was, now = was.filter(edited), planned.filter(edited)
-    unsent: Any = pc.fill_null(_never_sent(was), False)
+    unsent: Any = pc.fill_null(never_sent(was), False)
     sent = now.column("row_key").filter(pc.invert(unsent))
     taken = now.select(["row_key", "input_hash"]).append_column("status", was.column("status"))
     keys = [str(key) for key in sent.to_pylist()]
     return EditedRows(keys, taken.filter(unsent), taken.filter(pc.invert(unsent)))
 
 
-def _never_sent(was: pa.Table) -> Any:
-    """Per row, whether no create was ever sent for it: no attempt, no response id, no orphan, and
-    pending, or failed before sending for its own input (`bad_input`). A create refused before anything
-    started (a 429, a 5xx that reached no job) spends no attempt and leaves such a row pending."""
+def never_sent(was: pa.Table) -> Any:
+    """Per row of `was` (`EDIT_FACTS` but the key and hash), whether no create was ever sent for it: no
+    attempt, no response id, no orphan, and pending, or failed before sending for its own input
+    (`bad_input`). A create refused before anything started (a 429, a 5xx that reached no job) spends no
+    attempt and leaves such a row pending. A `bad_input` row with an attempt was sent, and paid for,
+    under an earlier text (then edited and resent): the closing advice tells the two apart by this."""
     status, error = was.column("status"), was.column("error_type")
     unsent_end = pc.and_kleene(pc.equal(status, pa.scalar("failed")), pc.equal(error, pa.scalar("bad_input")))
     waiting_or_unsent = pc.or_kleene(pc.equal(status, pa.scalar("pending")), unsent_end)
