@@ -37,6 +37,7 @@ from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.run_labels import label_flow_run
 from rowrelay.flows.run_logs import sent_to_flow_run
 from rowrelay.flows.run_record import record_run
+from rowrelay.flows.service_users import announced, services_a_run_uses
 from rowrelay.flows.stop_said import note_batch, note_finished
 from rowrelay.flows.targets import backend_label, resolve_targets
 from rowrelay.flows.tracked_flow import flow  # recorded in the local Prefect server when called
@@ -172,6 +173,8 @@ async def run_batch(
     # Python or the CLI, the flow already runs in one (flows/tracked_flow.py), reused here; a
     # deployment's worker runs the flow without that call.
     with (
+        # Found by `rowrelay services stop` however the run was started (a script, a notebook, a schedule)
+        announced(request.settings.home.expanduser(), services_a_run_uses(request)),
         sent_to_flow_run(),
         TagsContext(current_tags=set()),
         SyncClientContext.get_or_create(),

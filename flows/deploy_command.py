@@ -114,29 +114,33 @@ def deploy(
     from rowrelay.flows.run_labels import tags_of
     from rowrelay.flows.schedule_change import drop_runs_of_a_changed_schedule
     from rowrelay.flows.scheduled import scheduled_batch
+    from rowrelay.flows.service_users import announced, services_a_deployment_uses
     from rowrelay.flows.serving import served_twice, serving
 
-    # With no API configured, the local Prefect server `run` uses (started once, reused): Prefect's
-    # ephemeral one has no scheduler, so the cron never fired and the command served for ever in vain.
-    tracking = PrefectTracking.begin(request.settings)
-    try:
-        with tracking.applied(err.out), serving(request.settings.home.expanduser(), name) as other:
-            if other is not None:
-                err.out(served_twice(name, other))
-            dropped = drop_runs_of_a_changed_schedule(scheduled_batch.name, name, cron, timezone=zone)
-            if dropped is not None:
-                err.out(dropped)
-            err.out(_schedule_said(name, cron, zone, None if timezone else _HERE))
-            local = tracking.record  # the local Prefect server, when this serves on it
-            if local is not None:
-                err.out(_run_now_said(f"{scheduled_batch.name}/{name}", local.url))
-            serve_deployment(
-                name=name, cron=cron, timezone=zone,
-                parameters={**request.parameters(), "state": str(state)}, tags=tags_of(state.name, request),
-                prefects_hint=local is None,
-            )  # fmt: skip
-    except UsageError as exc:
-        fail(str(exc))
+    # Announced before the server is looked up, and for as long as this serves: `rowrelay services stop`
+    # is refused meanwhile, as under a run (flows/service_users.py).
+    with announced(request.settings.home.expanduser(), services_a_deployment_uses(request)):
+        # With no API configured, the local Prefect server `run` uses (started once, reused): Prefect's
+        # ephemeral one has no scheduler, so the cron never fired and the command served for ever in vain.
+        tracking = PrefectTracking.begin(request.settings)
+        try:
+            with tracking.applied(err.out), serving(request.settings.home.expanduser(), name) as other:
+                if other is not None:
+                    err.out(served_twice(name, other))
+                dropped = drop_runs_of_a_changed_schedule(scheduled_batch.name, name, cron, timezone=zone)
+                if dropped is not None:
+                    err.out(dropped)
+                err.out(_schedule_said(name, cron, zone, None if timezone else _HERE))
+                local = tracking.record  # the local Prefect server, when this serves on it
+                if local is not None:
+                    err.out(_run_now_said(f"{scheduled_batch.name}/{name}", local.url))
+                serve_deployment(
+                    name=name, cron=cron, timezone=zone,
+                    parameters={**request.parameters(), "state": str(state)},
+                    tags=tags_of(state.name, request), prefects_hint=local is None,
+                )  # fmt: skip
+        except UsageError as exc:
+            fail(str(exc))
 
 
 def _run_now_said(deployment: str, api: str) -> str:

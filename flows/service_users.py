@@ -17,7 +17,10 @@ started did not answer yet ("... stopped answering as the run started ... nothin
 `in-use/` it holds a lock on until it ends (the kernel lets go of it if the run is killed). Announcing and
 `services stop`'s check-then-stop both hold `in-use.lock` (`no_run_announcing`): a run announced first is
 found, and a run that announces during a stop looks the services up once they are stopped, and starts its
-own.
+own. `run_batch` announces too, however it is called (a script or a notebook, whose command line names no
+rowrelay, was never seen, even connected: a stop took the emulator from under its in-flight rows, which
+were sent again), and so does `rowrelay deploy` while it serves; a machine's first run announces in a
+home made for it.
 """
 
 from __future__ import annotations
@@ -111,44 +114,86 @@ def services_a_run_uses(request: BatchRequest) -> list[str]:
     embedded emulator when the run or one of its endpoints talks to it."""
     from rowrelay.flows.backends import needs_embedded_emulator
     from rowrelay.flows.local_prefect import NAME
-    from rowrelay.flows.prefect_api import configured_api
 
     settings = [request.settings, *(endpoint.settings for endpoint in request.endpoints)]
     used = ["emulator"] if any(needs_embedded_emulator(each) for each in settings) else []
-    local = request.settings.prefect == "local" and configured_api() is None
-    return [*used, NAME] if local else used
+    return [*used, NAME] if _on_the_local_server(request) else used
+
+
+def services_a_deployment_uses(request: BatchRequest) -> list[str]:
+    """The services `rowrelay deploy` itself uses while it serves `request`'s deployment: the local Prefect
+    server its schedule lives on, if it is that one. Its runs announce what they use themselves."""
+    from rowrelay.flows.local_prefect import NAME
+
+    return [NAME] if _on_the_local_server(request) else []
+
+
+def _on_the_local_server(request: BatchRequest) -> bool:
+    """Whether a run of `request` is recorded on the local Prefect server: none configured, or (inside a
+    run that the local server records, Prefect's settings pointed at it for the run) that very server."""
+    from rowrelay.flows.local_prefect import read_server
+    from rowrelay.flows.prefect_api import configured_api
+
+    if request.settings.prefect != "local":
+        return False
+    configured = configured_api()
+    if configured is None:
+        return True
+    local = read_server(request.settings.home.expanduser())
+    return local is not None and local.url.rstrip("/") == configured.rstrip("/")
 
 
 @contextlib.contextmanager
 def announced(home: Path, services: Collection[str]) -> Iterator[None]:
     """For the block, this process is a user of `services` (names, as `rowrelay services` lists them) that
-    `announced_users` finds, whether or not it holds a connection to them yet. With no home yet, no
-    service is recorded for a stop to stop, and nothing is written: a run refused in its first seconds (a
-    Prefect API that cannot be reached) leaves no trace in a home it never used."""
-    if not services or not home.is_dir():
+    `announced_users` finds, whether or not it holds a connection to them yet. Said once per process: a
+    `rowrelay run` announces itself before its flow, whose body (`run_batch`, called from Python too)
+    announces again. With no home yet (a machine's first run) the home is made for it, and removed again
+    at the block's end if nothing else was put there: a run refused in its first seconds (a Prefect API
+    that cannot be reached) leaves no trace in a home it never used."""
+    path = home / _ANNOUNCED / f"{os.getpid()}-{'+'.join(sorted(services))}"
+    if not services or path in _HELD:  # a second flock of it from this process would wait on the first
         yield
         return
-    folder = home / _ANNOUNCED
-    path = folder / f"{os.getpid()}-{'+'.join(sorted(services))}"
+    made = not home.is_dir()
     try:
+        home.mkdir(parents=True, exist_ok=True)
         with no_run_announcing(home):
-            folder.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(exist_ok=True)
             handle = path.open("a")  # held, and locked, until the block ends
             fcntl.flock(handle, fcntl.LOCK_EX)
     except OSError as exc:  # a home this user may read, not write (services another user started)
         log.warning(
             "cannot note this run's use of the services in %s (%s): a `rowrelay services stop` in its first "
             "seconds would not see it",
-            folder,
+            path.parent,
             exc.strerror or exc,
         )
         yield
         return
+    _HELD.add(path)
     try:
         yield
     finally:
+        _HELD.discard(path)
         path.unlink(missing_ok=True)
         handle.close()
+        if made:
+            _forget_if_unused(home)
+
+
+_HELD: set[Path] = set()
+"""The announcements this process holds: the process's own facts, as its flocks are."""
+
+
+def _forget_if_unused(home: Path) -> None:
+    """Remove `home`, made for an announcement, if it holds nothing but announcing's own files: the run
+    started no service there. Under the announcing lock, so no run's announcement in it is lost."""
+    with contextlib.suppress(OSError), no_run_announcing(home):
+        (home / _ANNOUNCED).rmdir()  # fails while another run's announcement is in it
+        if [entry.name for entry in home.iterdir()] == [_ANNOUNCING]:
+            (home / _ANNOUNCING).unlink()
+            home.rmdir()
 
 
 def announced_users(home: Path) -> dict[str, list[int]]:

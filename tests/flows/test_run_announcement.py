@@ -4,6 +4,7 @@ services stop` in its first seconds is refused; a home it cannot note that in mu
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,27 @@ def test_a_home_the_run_cannot_note_its_use_in_is_one_warning_and_the_run_goes_o
     assert ran
     [record] = [r for r in caplog.records if r.name == "rowrelay.services"]
     assert "cannot note this run's use of the services" in record.getMessage()
+
+
+def test_a_first_run_is_announced_in_a_home_made_for_it_and_gone_if_it_started_nothing(
+    tmp_path: Path,
+) -> None:
+    """A machine's first run (no home yet) announced nothing, so a stop once it had started the services
+    did not see it; refused in its first seconds, it must still leave no home behind (nothing to stop)."""
+    home = tmp_path / "home"
+    with announced(home, ["emulator"]):
+        assert announced_users(home) == {"emulator": [os.getpid()]}
+    assert not home.exists()
+
+    with announced(home, ["emulator"]):
+        (home / "emulator.json").write_text("{}")  # the run started a service: its home is kept
+    assert (home / "emulator.json").exists()
+    assert announced_users(home) == {}
+
+
+def test_a_run_announced_twice_in_one_process_holds_one_announcement(tmp_path: Path) -> None:
+    """A `rowrelay run` announces itself, then its flow body (`run_batch`) does: a second flock of the same
+    file from the process waited on the first for ever."""
+    with announced(tmp_path, ["emulator"]), announced(tmp_path, ["emulator"]):
+        assert announced_users(tmp_path) == {"emulator": [os.getpid()]}
+    assert announced_users(tmp_path) == {}
