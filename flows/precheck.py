@@ -107,7 +107,10 @@ def check_state_rows(request: BatchRequest, state_dir: Path, prepared: PreparedI
         check_same_spec(request, prepared, state_dir, table)  # whatever --resend-edited says
         if not request.resend_edited:
             raise UsageError(edits.changed_rows_problem(edited.sent))
-        edits.refuse_still_running(edited.sent_rows, state_dir)  # sent again, unless it may still run
+        # sent again, unless it may still run: as the run's open leaves it (a dead run's `submitting` row
+        # counted as an orphan, then resent), not as the files hold it
+        reopened = edits.as_reopened(edited.sent_rows, table, state_dir, time.time())
+        edits.refuse_still_running(reopened, state_dir)
     refuse_rekeyed(table.select(list(REKEY_FACTS)), prepared.planned())  # rows sent, under other ids
     holding = table.filter(pc.is_in(table.column("status"), pa.array(sorted(HOLDING_TOKEN))))
     listed = [endpoint.name for endpoint in request.endpoints] if request.endpoints else None

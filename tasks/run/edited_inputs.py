@@ -164,6 +164,42 @@ def refuse_still_running(sent: pa.Table, state: Path) -> None:
         raise UsageError(_still_running_problem(keys, state))
 
 
+def as_reopened(sent: pa.Table, stored: pa.Table, state: Path, now: float) -> pa.Table:
+    """`sent` (`EditedRows.sent_rows`, from the state's files: `stored`, every row's latest version) with
+    each `submitting` row's status as the run's open makes it before its plan (`state.orphans`): a row
+    whose runner died is `orphaned` with no response id (its possible job counted: an attempt and an
+    orphan), `queued` with one; a live runner's stays `submitting`. For the precheck, which opens no table,
+    to refuse (`refuse_still_running`) what the plan would, and no more: a job no id names can be neither
+    collected nor cancelled, and the refusal's way on (resume over the earlier input) sent the old text
+    again, a second job before the resend's third; recovered, the row is resent once, counted."""
+    from rowrelay.tasks.state.files import MAIN_WRITER
+    from rowrelay.tasks.state.lease import LEASE_TIMEOUT, writer_is_live
+    from rowrelay.tasks.state.orphans import orphan_changes
+    from rowrelay.tasks.state.schema import table_to_rows
+
+    left = pc.and_kleene(
+        pc.is_in(stored.column("row_key"), sent.column("row_key")),
+        pc.equal(stored.column("status"), pa.scalar("submitting")),
+    )
+    submitting = stored.filter(left)
+    if not submitting.num_rows:
+        return sent
+    changes = orphan_changes(
+        table_to_rows(submitting),
+        writer=MAIN_WRITER,  # the writer a run opens the table as
+        is_live=lambda writer: writer_is_live(state, writer, now, LEASE_TIMEOUT),
+        policy="resubmit",  # the status is all that is read here; the policy sets the note
+        max_attempts=1,
+    )
+    reopened = {change.row_key: change.status for change in changes}
+    keys: list[str] = sent.column("row_key").to_pylist()  # type: ignore[assignment]
+    statuses = [
+        reopened.get(key, was) for key, was in zip(keys, sent.column("status").to_pylist(), strict=True)
+    ]
+    at = sent.schema.get_field_index("status")
+    return sent.set_column(at, "status", pa.array(statuses, pa.string()))
+
+
 def _still_running_problem(running: list[str], state: Path) -> str:
     """Why rows still waiting on a response to their old text are not sent again, and the ways on."""
     them, it = ("it", "its") if len(running) == 1 else ("them", "their")
