@@ -1,6 +1,6 @@
 """A DataFrame given as a batch's input, as the batch reads it: a copy (later changes to the caller's frame
-cannot change the batch), its named index levels as columns, and every column named by a string, as a
-file's are.
+cannot change the batch), its index levels as columns (a lone unnamed index, positions, left out), and
+every column named by a string, as a file's are.
 
     frame = given_frame(pd.read_csv("tickets.csv", header=None))   # columns "0", "1", ...
 """
@@ -8,12 +8,13 @@ file's are.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Hashable
 
 import pandas as pd
 
 from rowrelay.tasks.errors import UsageError
 
-__all__ = ["given_frame", "index_as_columns"]
+__all__ = ["given_frame", "index_as_columns", "index_levels"]
 
 
 def given_frame(source: pd.DataFrame) -> pd.DataFrame:
@@ -25,13 +26,36 @@ def given_frame(source: pd.DataFrame) -> pd.DataFrame:
 
 
 def index_as_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """A DataFrame's named index levels as columns, as the data they are (`set_index("ticket_id")`): the
-    output had no ticket ids, and `id_column="ticket_id"` was refused as no column. An unnamed index (a
+    """A DataFrame's index levels as columns, as the data they are (`set_index("ticket_id")`): the
+    output had no ticket ids, and `id_column="ticket_id"` was refused as no column. A level is read under
+    its name, or (unnamed, in a MultiIndex) as `level_N` (`index_levels`). A lone unnamed index (a
     filtered or shuffled frame's positions) is not data, and stays out. Keys and prompts are unchanged:
-    a prompt names columns, and the index could not be named before. A Parquet file pandas wrote from
-    such a frame is read so too (`parquet_reading`), so the file and the frame are one input."""
-    named = [name for name in frame.index.names if name is not None and name not in frame.columns]
-    return frame.reset_index(level=named) if named else frame
+    a prompt names columns, and no batch could name these before. A Parquet file pandas wrote from such a
+    frame is read so too (`parquet_reading`), so the file and the frame are one input."""
+    columns = index_levels(frame.index)
+    for position, (given, column) in enumerate(zip(frame.index.names, columns, strict=True)):
+        if given is None and column is not None and (column in frame.columns or columns.count(column) > 1):
+            raise UsageError(
+                f"the input's index level {position} has no name, and {column!r}, the name it would be "
+                "read under, is taken by a column or another level: name the level (df.index.set_names) "
+                "or rename that one"
+            )
+    named = [column for column in columns if column is not None and column not in frame.columns]
+    if not named:
+        return frame
+    return frame.set_axis(frame.index.set_names(columns), axis="index").reset_index(level=named)
+
+
+def index_levels(index: pd.Index) -> list[Hashable | None]:
+    """The column each level of `index` is read as, None for none: a named level under its name; an
+    unnamed level of a MultiIndex as `level_N`, N its position, as pandas' `reset_index` names it (left
+    out, it lost data: the lines of `MultiIndex.from_arrays([tickets, lines], names=["ticket", None])`);
+    a lone unnamed index (positions) left out."""
+    multi = isinstance(index, pd.MultiIndex)
+    return [
+        name if name is not None else f"level_{position}" if multi else None
+        for position, name in enumerate(index.names)
+    ]
 
 
 def _name_by_strings(frame: pd.DataFrame, where: str) -> None:

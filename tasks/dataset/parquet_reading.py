@@ -1,8 +1,8 @@
 """Read a Parquet input as `reading` says (`readings`): the types it carries kept, integers with missing
 values included (pandas alone reads them as float64: ``3.0`` in prompts, ``12345678901234567`` rounded), a
 map as a dict, text that is not UTF-8 refused naming its column and row, and, from `INDEX_AS_COLUMNS`, the
-named index levels pandas wrote into the file (``df.set_index("ticket_id").to_parquet(path)``) as columns,
-as a DataFrame's are.
+index levels pandas wrote into the file (``df.set_index("ticket_id").to_parquet(path)``; a MultiIndex's
+unnamed ones as ``level_N``) as columns, as a DataFrame's are.
 
     frame = read_parquet(Path("tickets.parquet"), READING)
 """
@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rowrelay.tasks.dataset.given_frame import index_as_columns
+from rowrelay.tasks.dataset.given_frame import index_as_columns, index_levels
 from rowrelay.tasks.dataset.kept_types import kept_types
 from rowrelay.tasks.dataset.readings import (
     COLUMNS_KEPT,
@@ -55,11 +55,17 @@ def read_parquet(path: Path, reading: int) -> pd.DataFrame:
         # caf\ufffd failed"): the file's columns say where. A plain text column passes, and is checked below.
         _refuse_invalid_text(path, pq.read_table(path))
         raise
+    read_as: dict[str, str] = {}  # the file's fields read under other names: unnamed index levels
     if reading >= INDEX_AS_COLUMNS:
         # pandas gives back the index it wrote (a frame's `set_index("ticket_id")`) as the index, which
         # the output drops: the ticket ids were lost, and a template or --id-column naming them refused.
         # First, so that the index's values are read as exactly as any column's, below.
-        frame = index_as_columns(frame)
+        read_as = _level_fields(schema, frame.index)
+        schema = pa.schema([field.with_name(read_as.get(field.name, field.name)) for field in schema])
+        try:
+            frame = index_as_columns(frame)
+        except UsageError as exc:  # an unnamed level whose name is taken: the file is what to change
+            raise UsageError(f"cannot read {path} as parquet: {exc}") from None
     _refuse_invalid_text(path, arrow_columns(frame))
     frame.attrs.update(kept_types(schema))
     if reading < COLUMNS_KEPT:
@@ -77,7 +83,9 @@ def read_parquet(path: Path, reading: int) -> pd.DataFrame:
     # null among them ({"k": 1.2345678901234568e+16}): those columns are read again, as Python values.
     nested = nested_integers(schema, frame) if reading >= NESTED_KEPT else []
     if widened or nested:
-        table = pq.read_table(path, columns=widened + nested)
+        in_file = {column: field for field, column in read_as.items()}
+        table = pq.read_table(path, columns=[in_file.get(name, name) for name in widened + nested])
+        table = table.rename_columns([read_as.get(name, name) for name in table.column_names])
         # Without pandas' metadata: with it, an index level read again went back into the index.
         exact = table.select(widened).to_pandas(types_mapper=_NULLABLE_INTEGERS.get, ignore_metadata=True)
         for name in widened:
@@ -86,6 +94,17 @@ def read_parquet(path: Path, reading: int) -> pd.DataFrame:
             values = table.column(name).to_pylist(maps_as_pydicts="strict" if maps else None)
             frame[name] = pd.Series(values, index=frame.index, dtype=object)
     return frame
+
+
+def _level_fields(schema: pa.Schema, index: pd.Index) -> dict[str, str]:
+    """The file's fields holding `index`'s unnamed levels (`__index_level_1__`), by the column
+    `index_as_columns` reads each as (`level_1`)."""
+    stored = (schema.pandas_metadata or {}).get("index_columns", [])
+    return {
+        field: str(column)
+        for field, given, column in zip(stored, index.names, index_levels(index), strict=False)
+        if isinstance(field, str) and given is None and column is not None
+    }
 
 
 def _parquet_frame(path: Path, maps: bool) -> tuple[pd.DataFrame, bool]:

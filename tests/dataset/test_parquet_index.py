@@ -1,9 +1,11 @@
 """A Parquet file's index, as pandas wrote it: its named levels are columns from reading 6, as a
-DataFrame's are; an unnamed index (a filtered frame's positions) is not data and stays out; and no earlier
-reading keys or prompts a row otherwise for it."""
+DataFrame's are, and so are a MultiIndex's unnamed levels (as `level_N`); a lone unnamed index (a filtered
+frame's positions) is not data and stays out; and no earlier reading keys or prompts a row otherwise for
+it."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +20,7 @@ from rowrelay.tasks.dataset.readings import (
     SHOWN_AS_DATA,
     saved_frame_reading,
 )
+from rowrelay.tasks.errors import UsageError
 
 
 def _tickets() -> pd.DataFrame:
@@ -44,11 +47,64 @@ def test_an_unnamed_index_stays_out(tmp_path: Path) -> None:
         assert isinstance(read.index, pd.RangeIndex)
 
 
-def test_only_the_named_levels_of_a_multi_index_become_columns(tmp_path: Path) -> None:
-    frame = _tickets().assign(queue=["a", "b", "a"]).set_index(["queue", "ticket_id"])
-    frame.index = frame.index.set_names([None, "ticket_id"])
+def _lines() -> pd.DataFrame:
+    """Ticket lines indexed by ticket and line, the line level unnamed."""
+    index = pd.MultiIndex.from_arrays([["T-1", "T-1", "T-2"], ["L-1", "L-2", "L-1"]], names=["ticket", None])
+    return pd.DataFrame({"subject": ["late", "broken", "lost"]}, index=index)
+
+
+def test_an_unnamed_level_of_a_multi_index_is_read_under_pandas_name_for_it(tmp_path: Path) -> None:
+    """It was left out with the positions a lone unnamed index holds, though it held data (the lines):
+    now `level_1`, as `reset_index` names it, for the file and the frame alike."""
+    frame = _lines()
     frame.to_parquet(path := tmp_path / "multi.parquet")
-    assert list(read_input(path).columns) == ["ticket_id", "subject"]
+    read = read_input(path)
+    assert list(read.columns) == ["ticket", "level_1", "subject"]
+    assert read["level_1"].tolist() == ["L-1", "L-2", "L-1"]
+    assert isinstance(read.index, pd.RangeIndex)
+    pd.testing.assert_frame_equal(read, read_input(frame))  # the file and the frame are one input
+    assert list(read_input(path, ARROW_NESTED_AS_JSON).columns) == ["subject"]  # as reading 5 read it
+
+
+def test_a_multi_index_with_no_name_at_all_is_read_whole(tmp_path: Path) -> None:
+    """`pd.concat({"north": ..., "south": ...})`: the regions, and each frame's own positions."""
+    frame = pd.concat({"north": _tickets().iloc[:2], "south": _tickets().iloc[2:]})
+    frame.to_parquet(path := tmp_path / "regions.parquet")
+    read = read_input(path)
+    assert list(read.columns) == ["level_0", "level_1", "ticket_id", "subject"]
+    assert read["level_0"].tolist() == ["north", "north", "south"]
+
+
+def test_an_unnamed_level_adds_no_key_nor_prompt_to_a_batch_reading_6_planned(tmp_path: Path) -> None:
+    """Reading 6 as released read the file without the level: the batch it planned has the keys, hashes
+    and fingerprint (its default state directory) this reading gives, with or without an id column."""
+    frame = _lines()
+    frame.to_parquet(path := tmp_path / "multi.parquet")
+    frame.droplevel(1).to_parquet(without := tmp_path / "as_released.parquet")  # what reading 6 read
+    for spec in (
+        InputSpec(template="{ticket}: {subject}"),
+        InputSpec(template="{subject}", id_column="subject"),
+    ):
+        current, released = read_prepared(path, spec), read_prepared(without, spec)
+        assert current.keys.equals(released.keys)
+        assert current.fingerprint == released.fingerprint
+
+
+def test_an_integer_level_with_no_name_is_read_as_exactly_as_a_column(tmp_path: Path) -> None:
+    index = pd.MultiIndex.from_arrays(
+        [["T-1", "T-2", "T-3"], pd.array([3, None, 12345678901234567], dtype="Int64")], names=["ticket", None]
+    )
+    pd.DataFrame({"text": ["a", "b", "c"]}, index=index).to_parquet(path := tmp_path / "gap.parquet")
+    read = read_input(path)
+    assert read["level_1"].tolist()[::2] == [3, 12345678901234567]
+    assert str(read["level_1"].dtype) == "Int64"
+
+
+def test_an_unnamed_level_whose_name_a_column_has_is_refused_naming_it(tmp_path: Path) -> None:
+    _lines().assign(level_1="x").to_parquet(path := tmp_path / "taken.parquet")
+    said = f"cannot read {path} as parquet: the input's index level 1 has no name, and 'level_1', the name"
+    with pytest.raises(UsageError, match=re.escape(said)):
+        read_input(path)
 
 
 def test_an_integer_index_with_a_gap_is_read_as_exactly_as_a_column(tmp_path: Path) -> None:
