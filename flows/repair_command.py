@@ -22,6 +22,7 @@ from rich.console import Console
 
 from rowrelay.flows.cli_errors import fail
 from rowrelay.flows.default_batch import the_batch
+from rowrelay.flows.repair_resends import count_lost_resends, lost_resends, rows_said
 from rowrelay.flows.state_commands import StateArg, existing
 from rowrelay.tasks.errors import LeaseHeldError, StateError, UsageError
 
@@ -52,15 +53,17 @@ def repair(
             if not found.damaged and not found.missing and not found.batch_missing:
                 out.print(f"no damaged files in {state}: nothing to repair")
                 return
-            _report(state, found)
+            uncounted = lost_resends(state, found, _report(state, found), out)
             paths = [damaged.path for damaged in found.damaged]
             if dry_run:
-                out.print(f"dry run: nothing moved; `rowrelay repair {state}` {_what(found)}")
+                counts = f", counts {rows_said(len(uncounted))} resent (above)" if uncounted else ""
+                out.print(f"dry run: nothing moved; `rowrelay repair {state}` {_what(found)}{counts}")
                 return
             moved = dict(zip(paths, move_aside(state, paths), strict=True))
             accept(state, found.missing)
             if found.batch_lost:
                 record, source = rebuild_batch(state, found, moved.get(state / BATCH_FILE))
+            count_lost_resends(state, uncounted, out)
     except LeaseHeldError as exc:
         fail(f"{exc}; a repair needs the batch to itself: let that run end (or stop it) first")
     except StateError as exc:
@@ -119,7 +122,7 @@ def _alone(state: Path, *, dry_run: bool) -> Iterator[None]:
         lease.release()
 
 
-def _report(state: Path, found: Scan) -> None:
+def _report(state: Path, found: Scan) -> list[Fallback]:
     from rowrelay.tasks.state.damage import remaining_versions
     from rowrelay.tasks.state.files import BATCH_FILE
     from rowrelay.tasks.state.repair import fallbacks
@@ -135,7 +138,7 @@ def _report(state: Path, found: Scan) -> None:
         out.print(f"  {BATCH_FILE}: missing, though the folder holds the batch's state table")
     data_files = [d for d in found.damaged if _holds_rows(d)]
     if not data_files and not found.missing:
-        return  # only run.json: no row loses anything
+        return []  # only run.json: no row loses anything
     expected, unknown = _input_keys(state, found)
     lost = [(str(d.path.relative_to(state)), v) for d in data_files for v in d.rows or ()]
     rows = fallbacks(remaining_versions(found), lost, expected, _unread(state, found, data_files))
@@ -147,6 +150,7 @@ def _report(state: Path, found: Scan) -> None:
             + ": the next run plans it again as pending"
         )
     _rows(rows, unknown)
+    return rows
 
 
 def _unread(state: Path, found: Scan, data_files: list[DamagedFile]) -> list[tuple[str, Version]]:

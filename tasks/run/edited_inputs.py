@@ -129,7 +129,10 @@ def resend_edits(table: StateTable, sent: pa.Table) -> int:
     if not sent.num_rows:
         return 0
     refuse_still_running(sent, table.directory)
-    note_resent(table.directory, sent.column("row_key").to_pylist())  # type: ignore[arg-type]
+    edited: dict[str, str] = dict(
+        zip(sent.column("row_key").to_pylist(), sent.column("input_hash").to_pylist(), strict=True)  # type: ignore[arg-type]
+    )
+    note_resent(table.directory, edited)  # each key's new text, for a repair to tell a lost resend by
     keys, statuses = _edited_back(table, sent, RESENT_EDIT_NOTE)
     answered = statuses.count("completed")
     log.warning(

@@ -6,18 +6,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rowrelay.tasks.state.resent import EVERY_ROW, RESENT_FILE, note_resent, resent_keys
+from rowrelay.tasks.state.resent import EVERY_ROW, RESENT_FILE, note_resent, resent_hashes, resent_keys
 
 
 def test_no_note_is_no_row_and_notes_add_up(tmp_path: Path) -> None:
     assert resent_keys(tmp_path) == frozenset()
-    note_resent(tmp_path, ["T-1", "T-3"])
-    note_resent(tmp_path, ["T-2", "T-3"])
+    note_resent(tmp_path, {"T-1": "h1", "T-3": "h3"})
+    note_resent(tmp_path, {"T-2": "h2", "T-3": "h3b"})
     assert resent_keys(tmp_path) == frozenset({"T-1", "T-2", "T-3"})
+    assert resent_hashes(tmp_path) == {"T-1": "h1", "T-2": "h2", "T-3": "h3b"}  # the latest resend's text
+
+
+def test_a_note_of_an_older_rowrelay_lists_its_keys_with_no_hash(tmp_path: Path) -> None:
+    (tmp_path / RESENT_FILE).write_bytes(b'{"keys": ["T-1"], "unknown": false}')
+    assert resent_keys(tmp_path) == frozenset({"T-1"})
+    assert (
+        resent_hashes(tmp_path) == {}
+    )  # listed by the repair, never counted: what it was sent as is unknown
 
 
 def test_a_note_that_cannot_be_read_is_every_row_and_stays_so_when_added_to(tmp_path: Path) -> None:
     (tmp_path / RESENT_FILE).write_bytes(b'{"keys": ["T-1"')  # torn
     assert resent_keys(tmp_path) is EVERY_ROW
-    note_resent(tmp_path, ["T-2"])  # the earlier keys are unknown: the note must not forget that
+    note_resent(tmp_path, {"T-2": "h2"})  # the earlier keys are unknown: the note must not forget that
     assert resent_keys(tmp_path) is EVERY_ROW
