@@ -7,20 +7,27 @@ prompt. That is refused whatever `--resend-edited` says: the option is for rows 
 all 10,000 rows edited and sent every one again with only a warning. A batch whose rows are all still
 unsent takes the new prompts (`edited_inputs.take_edits`); a new `--state` sends every row the new way.
 
+A batch folder with no `run.json` (an older batch's, or its record lost), or one whose record names no
+spec, has nothing to compare with: every row another template changed read as edited, and the option
+sent and paid for each again. There, with the option, a run in which every row the batch sent changed
+input (two or more: what another template or instructions does, and a typo fixed in every row almost
+never is) is refused, saying the spec cannot be checked (`_unknown_spec_problem`); a few rows edited are
+sent again as ever. One sent row changed is let through: nothing tells the two apart, and it is one row.
+
     check_same_spec(request, prepared, state_dir)   # run and the flow, before run.json is written again
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.same_server import state_rows
 from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.records import rows
-from rowrelay.tasks.state.files import BATCH_FILE
+from rowrelay.tasks.state.files import BATCH_FILE, RUN_FILE
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -42,7 +49,8 @@ def check_same_spec(
     state's rows, when the caller read them; else they are read only if the prompts' making changed (the
     run's record says so: a run that changes nothing reads no more than before)."""
     said = spec_changes(request, state_dir)
-    if said is None or not (state_dir / BATCH_FILE).exists():
+    unknown = said is None and request.resend_edited and not _spec_on_record(state_dir)
+    if (said is None and not unknown) or not (state_dir / BATCH_FILE).exists():
         return
     from rowrelay.tasks.run import edited_inputs as edits  # to resume
     from rowrelay.tasks.state.results import changed_inputs
@@ -50,6 +58,11 @@ def check_same_spec(
     table = state_rows(state_dir) if table is None else table
     changed = changed_inputs(table.select(["row_key", "input_hash"]), prepared.planned())
     if not changed or not edits.edited_rows(table.select(list(edits.EDIT_FACTS)), prepared.planned()).sent:
+        return
+    if said is None:  # no spec to compare: refused only when every row the batch sent changed
+        problem = _unknown_spec_problem(table, prepared, state_dir)
+        if problem is not None:
+            raise UsageError(problem)
         return
     raise UsageError(
         f"{state_dir}: this run's {said}, so {rows(len(changed))} would be sent otherwise than the batch "
@@ -61,6 +74,40 @@ def check_same_spec(
             if request.resend_edited
             else ""
         )
+    )
+
+
+def _spec_on_record(state_dir: Path) -> bool:
+    """Whether the batch's record says how its prompts were made (a `run.json` with a spec)."""
+    from rowrelay.tasks.state import read_run_record
+
+    record = read_run_record(state_dir)
+    return record is not None and any(name in record.spec for name in _SPEC_OPTIONS)
+
+
+def _unknown_spec_problem(table: pa.Table, prepared: PreparedInput, state_dir: Path) -> str | None:
+    """The refusal of a resend that would send every row the batch sent (two or more) again, when no
+    spec on record tells an edited input from another template or instructions; None when some rows the
+    batch sent kept their input."""
+    import pyarrow.compute as pc
+
+    from rowrelay.tasks.run import edited_inputs as edits  # to resume
+
+    facts = table.select(list(edits.EDIT_FACTS))
+    in_input: Any = pc.is_in(facts.column("row_key"), value_set=prepared.keys)
+    was_sent: Any = pc.invert(pc.fill_null(edits.never_sent(facts), False))
+    sent = facts.filter(pc.and_(in_input, was_sent)).num_rows
+    edited = edits.edited_rows(facts, prepared.planned()).sent
+    if len(edited) < max(2, sent):
+        return None
+    return (
+        f"{state_dir}: the batch holds no {RUN_FILE} (an older batch's folder, or its record lost), so this "
+        "run's --template, --instructions and --prompt-column cannot be compared with the ones it ran "
+        f"with, and every one of the {rows(len(edited))} it sent changed input (e.g. "
+        f"{', '.join(edited[:5])}), as another template or instructions would change them: "
+        f"{edits.RESEND_OPTION} would send, and pay for, each again. Run it with the batch's own "
+        "--template, --instructions and --prompt-column and only the edited rows changed; if every row's "
+        "text was edited on purpose, give it a state of its own (--state), which sends every row"
     )
 
 
