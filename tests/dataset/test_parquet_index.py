@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rowrelay.tasks.dataset import InputSpec, read_input, read_prepared, reads_alike
+from rowrelay.tasks.dataset import InputSpec, read_input, read_prepared, reads_alike, result_clash
 from rowrelay.tasks.dataset.readings import (
     ARROW_NESTED_AS_JSON,
     FIRST_READING,
@@ -143,3 +143,18 @@ def test_a_frames_saved_file_is_read_with_its_index_for_the_readings_that_took_t
         READING,
     ]
     assert SHOWN_AS_DATA == 4
+
+
+def test_an_index_named_like_a_result_column_is_refused_as_such_a_column_is(tmp_path: Path) -> None:
+    """An index level is an input column from reading 6: one named `error` clashes with the output's
+    `error` column as a CSV or Parquet column of that name does, in the same words (the run refuses it,
+    exit 2, before anything is sent); reading 5 left the index out, so a batch it planned has no clash."""
+    tickets = _tickets().rename(columns={"ticket_id": "error"})
+    tickets.to_csv(csv := tmp_path / "tickets.csv", index=False)
+    tickets.to_parquet(column := tmp_path / "column.parquet", index=False)
+    tickets.set_index("error").to_parquet(index := tmp_path / "index.parquet")
+    said = "input column(s) error clash with result columns: rename them in the input"
+    spec = InputSpec(template="{subject}")
+    for source in (csv, column, index, tickets.set_index("error")):
+        assert result_clash(read_prepared(source, spec).frame.columns) == said
+    assert result_clash(read_prepared(index, spec, ARROW_NESTED_AS_JSON).frame.columns) is None
