@@ -10,8 +10,9 @@ from pathlib import Path
 
 from rowrelay.tasks.dataset import InputSpec, prepare, read_input
 from rowrelay.tasks.run import RowPolicy, plan_batch
-from rowrelay.tasks.state import StateTable
+from rowrelay.tasks.state import StateTable, load
 from rowrelay.tasks.state.files import SEGMENTS
+from rowrelay.tasks.state.resent import RESENT_FILE
 from tests.support.cli import rowrelay
 from tests.support.damage import truncate
 from tests.support.state import FakeClock
@@ -70,3 +71,35 @@ def test_a_resent_row_whose_create_was_torn_may_have_a_job_and_no_other_complete
         "on the server (paid for)"
     ) in said, result.stdout
     assert _listed(result.stdout) == {"T-00001": ["?", "->", "completed"]}  # the 5 others never resent
+
+
+def test_a_note_that_does_not_say_what_a_row_was_resent_as_is_said_and_the_count_left(tmp_path: Path) -> None:
+    """A note of an older rowrelay holds the resent keys, not their edited text: the repair cannot tell a
+    lost resend from a readable one, so it writes nothing of the row and says that it cannot."""
+    source = write_tickets(tmp_path / "tickets.csv", 3)
+    state, clock = tmp_path / "state", FakeClock()
+    with StateTable.open(state, clock=clock) as table:
+        _plan(table, source)
+    _answer(state, ["T-00000", "T-00001", "T-00002"], clock, attempt=1)
+    before = {path.name for path in (state / SEGMENTS).glob("*.parquet")}
+    source.write_text(source.read_text().replace("Problem number 1,", "Problem number one,"))
+    table = StateTable.open(state, clock=clock)
+    _plan(table, source, resend=True)
+    table.transition("T-00001", "submitting")
+    table.flush()
+    table.lease.release()
+    for name in {path.name for path in (state / SEGMENTS).glob("*.parquet")} - before:
+        truncate(state / SEGMENTS / name)
+    (state / RESENT_FILE).write_text('{"keys": ["T-00001"], "unknown": false}')  # an older rowrelay's
+
+    result = rowrelay(["repair", str(state)], ENV)
+    assert result.returncode == 0, result.stderr
+    said = " ".join(result.stdout.split())
+    assert (
+        f"1 row `completed` may have been sent again for an edited input (e.g. T-00001), and "
+        f"{state / RESENT_FILE} does not say under what text: a repair cannot tell whether that create was "
+        "lost, and leaves their counts as they are"
+    ) in said, result.stdout
+    assert "counted 1 row whose resend" not in said
+    row = load(state).set_index("row_key").loc["T-00001"]
+    assert (row["status"], row["attempts"]) == ("completed", 1)
