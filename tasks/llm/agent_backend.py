@@ -74,6 +74,7 @@ from rowrelay.tasks.llm.masking import mask_logged
 from rowrelay.tasks.llm.one_task import stepped_in_one_task
 from rowrelay.tasks.llm.sdk_errors import translate
 from rowrelay.tasks.llm.snapshots import snapshot_of
+from rowrelay.tasks.llm.usage_counts import said_anew
 
 __all__ = ["AgentBackend", "AgentFactory", "AgentSource", "default_agent", "is_agent", "load_agent_factory"]
 
@@ -123,6 +124,7 @@ class AgentBackend:
         self._before_follow_up: FollowUpHook | None = None
         self.hosted_tools = hosted_tools(self._agent)
         """The server-side tools the agent offers (web search, ...): billed per call (`Spend.offer`)."""
+        said_anew()  # a run's warnings about the server's usage start again (usage_counts.py)
 
     async def create(self, request: RowRequest) -> Snapshot:
         try:

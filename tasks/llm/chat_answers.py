@@ -19,6 +19,7 @@ from typing import Any
 
 from rowrelay.tasks.llm.calls import ResponseStatus, Snapshot
 from rowrelay.tasks.llm.snapshots import token_logprobs
+from rowrelay.tasks.llm.usage_counts import token_count
 from rowrelay.tasks.token_logprobs import TokenLogprob
 
 CUT_SHORT = frozenset({"length", "content_filter"})
@@ -125,13 +126,18 @@ def _snapshot(
         response_id=None,
         status=status,
         output_text=text,
-        input_tokens=getattr(usage, "prompt_tokens", None),
-        output_tokens=getattr(usage, "completion_tokens", None),
-        reasoning_tokens=getattr(details, "reasoning_tokens", None),
+        # Read defensively: a negative, string or absurd count is unknown (usage_counts.py).
+        input_tokens=token_count(getattr(usage, "prompt_tokens", None), "usage.prompt_tokens"),
+        output_tokens=token_count(getattr(usage, "completion_tokens", None), "usage.completion_tokens"),
+        reasoning_tokens=token_count(
+            getattr(details, "reasoning_tokens", None), "usage.completion_tokens_details.reasoning_tokens"
+        ),
         error_code=code,
         error_message=said,
         model=getattr(completion, "model", None),
-        cached_tokens=getattr(prompt_details, "cached_tokens", None),
+        cached_tokens=token_count(
+            getattr(prompt_details, "cached_tokens", None), "usage.prompt_tokens_details.cached_tokens"
+        ),
         service_tier=getattr(completion, "service_tier", None),
         refusal=refusal,
         logprobs=logprobs,

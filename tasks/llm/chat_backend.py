@@ -11,6 +11,7 @@ from rowrelay.tasks.llm.answers import nothing_named, parsed
 from rowrelay.tasks.llm.calls import NotTheApiError, RequestRejectedError, RowRequest, Snapshot
 from rowrelay.tasks.llm.chat_answers import FIRST_ANSWERS, FirstAnswers, no_choice, snapshot_of_choice
 from rowrelay.tasks.llm.sdk_errors import translate
+from rowrelay.tasks.llm.usage_counts import said_anew
 from rowrelay.tasks.media_refs import ref_kind
 
 NEVER_A_CHOICE = (
@@ -26,6 +27,7 @@ class ChatBackend:
         self.name = name
         self._client = client
         self._first = FirstAnswers()
+        said_anew()  # a run's warnings about the server's usage start again (usage_counts.py)
 
     async def create(self, request: RowRequest) -> Snapshot:
         messages: list[dict[str, Any]] = []

@@ -21,6 +21,7 @@ from rowrelay.tasks.llm.calls import (
 from rowrelay.tasks.llm.responses_events import ResponsesStream, passable, stream_updates
 from rowrelay.tasks.llm.sdk_errors import translate
 from rowrelay.tasks.llm.snapshots import snapshot_of
+from rowrelay.tasks.llm.usage_counts import said_anew
 from rowrelay.tasks.llm.wire import Wire
 from rowrelay.tasks.media_refs import ref_kind
 
@@ -72,6 +73,7 @@ class ResponsesBackend:
         self._on_headers = on_headers
         self._on_taken = on_taken
         self._retries = reads.max_retries
+        said_anew()  # a run's warnings about the server's usage start again (usage_counts.py)
         self._wires: tuple[Wire, Wire] | None = None
         if transport == "lean":
             self._wires = (Wire(creates, connections=connections), Wire(reads, connections=connections))

@@ -11,6 +11,7 @@ from typing import Any, get_args
 
 from rowrelay.tasks.citations import Citation, distinct
 from rowrelay.tasks.llm.calls import ResponseStatus, Snapshot
+from rowrelay.tasks.llm.usage_counts import token_count
 from rowrelay.tasks.token_logprobs import TokenLogprob
 
 _STATUSES: frozenset[str] = frozenset(get_args(ResponseStatus))
@@ -22,7 +23,10 @@ def snapshot_of(response: Any) -> Snapshot:
     Response as its JSON object (a dict), which the lean hot path reads without building the SDK's model."""
     usage = _field(response, "usage")
     details = _field(usage, "output_tokens_details")
-    cached = _field(_field(usage, "input_tokens_details"), "cached_tokens")
+    cached = token_count(
+        _field(_field(usage, "input_tokens_details"), "cached_tokens"),
+        "usage.input_tokens_details.cached_tokens",
+    )
     error = _field(response, "error")
     incomplete = _field(response, "incomplete_details")
     raw_status = _field(response, "status")
@@ -41,9 +45,12 @@ def snapshot_of(response: Any) -> Snapshot:
         response_id=_field(response, "id"),
         status=status,
         output_text=text,
-        input_tokens=_field(usage, "input_tokens"),
-        output_tokens=_field(usage, "output_tokens"),
-        reasoning_tokens=_field(details, "reasoning_tokens"),
+        # Read defensively: a negative, string or absurd count is unknown (usage_counts.py).
+        input_tokens=token_count(_field(usage, "input_tokens"), "usage.input_tokens"),
+        output_tokens=token_count(_field(usage, "output_tokens"), "usage.output_tokens"),
+        reasoning_tokens=token_count(
+            _field(details, "reasoning_tokens"), "usage.output_tokens_details.reasoning_tokens"
+        ),
         error_code=code,
         error_message=message,
         model=_field(response, "model"),

@@ -1,0 +1,53 @@
+"""A server's token counts, read defensively where they arrive (`snapshots.snapshot_of` for the Responses
+API, `chat_answers` for Chat Completions), before anything counts, prices or writes them.
+
+An OpenAI-compatible server may answer a usage the API never gives: a negative count (`input_tokens: -5`),
+a string (`"10"`), a float, a bool, or a count no model can reach (`output_tokens: 10**12`). Copied as it
+was, a negative count was written into the state table, whose damage check then refused the table rowrelay
+itself wrote (every `run`, `status`, `export` exited 2, and `repair` dropped the segment: every row in it
+sent and paid for again); a string crashed its row's pricing on every run, the row stuck in flight; an
+absurd count priced one row at $1.6M. So a count that is not a non-negative integer up to `MOST_TOKENS`
+is read as unknown (None), as a usage the server left out is (its row gets no `cost_usd`; a capped run
+counts it at its estimate), and said once a run for each field, with the server's value: not once a row.
+A null count is the server leaving it out, already said where usage is priced (`run.spend`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger("rowrelay.backend")
+
+MOST_TOKENS = 100_000_000
+"""The largest count read as one: ten times the largest context window any model offers (10M tokens), so
+no response's input or output can be larger; a count beyond it is the server's mistake, and priced as it
+was it would spend a run's whole --max-cost on one row. A count up to it is what the server billed, and
+kept as it said it."""
+
+_told: set[str] = set()
+"""The fields said this run (`said_anew` starts a run's)."""
+
+
+def token_count(value: Any, field: str) -> int | None:
+    """`value` if it is a count of tokens (an int, not a bool, from 0 to `MOST_TOKENS`), else None, the
+    first such value of `field` this run said in a warning. On the hot path: one type test a field."""
+    if type(value) is int and 0 <= value <= MOST_TOKENS:
+        return value
+    if value is not None and field not in _told:
+        _told.add(field)
+        log.warning(
+            "the server answered %s %s, not a count of tokens (a whole number from 0 to %d): read as "
+            "unknown, so such rows get no cost_usd (a --max-cost run counts them at their estimate); said "
+            "once a run",
+            field,
+            repr(value)[:100],
+            MOST_TOKENS,
+        )
+    return None
+
+
+def said_anew() -> None:
+    """Start a run's warnings: a backend calls it as it opens, so a warm process (a deployment's, a
+    notebook's) says a server's odd usage again in each run, not only in its first."""
+    _told.clear()

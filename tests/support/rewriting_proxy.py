@@ -1,0 +1,74 @@
+"""The emulator behind a proxy that rewrites every response object it answers (a create's, a poll's, a
+cancel's, and the `response` of each stream event), on a real socket: what some OpenAI-compatible
+servers answer and the emulator never does (a negative or string usage, a failed response quoting the
+request's key). The emulator still counts the jobs each row started (`duplicates.jobs_of` on
+`emulator_url`)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from rowrelay.tasks.llm.sse import EventDecoder
+
+Rewrite = Callable[[dict[str, Any], Mapping[str, str]], dict[str, Any]]
+"""A response object as the proxy answers it, from the emulator's and the request's headers."""
+
+
+@contextlib.asynccontextmanager
+async def rewriting(emulator_url: str, rewrite: Rewrite) -> AsyncIterator[str]:
+    """Serve the emulator at `emulator_url` (/v1) with its response objects rewritten; yields /v1."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as upstream:
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            body = await request.read()
+            headers = {
+                k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")
+            }
+            target = emulator_url.removesuffix("/v1") + request.path
+            async with upstream.request(
+                request.method, target, data=body, params=request.query, headers=headers
+            ) as got:
+                kind = got.headers.get("content-type", "")
+                if not kind.startswith("text/event-stream"):
+                    answer = _rewritten(await got.read(), rewrite, request.headers)
+                    return web.Response(status=got.status, body=answer, headers={"Content-Type": kind})
+                events = web.StreamResponse(status=got.status, headers={"Content-Type": kind})
+                await events.prepare(request)
+                decoder = EventDecoder()
+                async for chunk in got.content.iter_any():
+                    for name, data in decoder.feed_named(chunk):
+                        data = _rewritten(data, rewrite, request.headers)
+                        await events.write(b"event: " + name + b"\ndata: " + data + b"\n\n")
+                await events.write_eof()
+                return events
+
+        app = web.Application()
+        app.router.add_route("*", "/v1/{tail:.*}", handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        try:
+            yield f"http://127.0.0.1:{port}/v1"
+        finally:
+            await runner.cleanup()
+
+
+def _rewritten(data: bytes, rewrite: Rewrite, headers: Mapping[str, str]) -> bytes:
+    """A JSON answer or event with its response object rewritten; anything else as it was."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return data
+    if isinstance(value, dict) and value.get("object") == "response":
+        return orjson.dumps(rewrite(value, headers))
+    if isinstance(value, dict) and isinstance(value.get("response"), dict):
+        return orjson.dumps({**value, "response": rewrite(value["response"], headers)})
+    return data
