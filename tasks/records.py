@@ -65,7 +65,8 @@ ErrorType = Literal[
     "transient",  # a create failed in a way that started nothing (429 aside): sent again at once
     "maybe_created",  # a create got no answer: it may have started a job; counted as an orphan
     "queued_timeout",  # queued on the server past `queued_timeout`: cancelled, sent again
-    "response_failed",  # the response ended `failed` (the server's error code is kept)
+    "response_failed",  # the response ended `failed` (the server's error code is kept): sent again
+    "input_refused",  # ended `failed` for the row's own input (invalid_prompt, a bad image): not re-sent
     "expired",  # the server no longer holds the response
     "incomplete",  # the response ended early (output kept)
     "cancelled",  # the response was cancelled (`rowrelay cancel`, or by the server)
@@ -78,9 +79,12 @@ ErrorType = Literal[
     "no_answer",  # paid, and holds no answer (a chat tool call, no content, no choice): never re-sent
 ]
 ERROR_TYPES: tuple[ErrorType, ...] = get_args(ErrorType)
-NEVER_RESENT: frozenset[ErrorType] = frozenset({"rejected", "bad_input", "refusal", "no_answer"})
+NEVER_RESENT: frozenset[ErrorType] = frozenset(
+    {"rejected", "bad_input", "refusal", "no_answer", "input_refused"}
+)
 """Error types whose rows stay failed until a person asks (`rowrelay retry`): the same input would fail
-the same way (a refusal too, most likely, and an answer with no answer in it: each one is paid for)."""
+the same way (a refusal too, most likely, an answer with no answer in it, and a response failed for the
+row's own input, `llm.failed_responses`: each one is paid for)."""
 
 
 def rows(count: int) -> str:

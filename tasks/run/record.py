@@ -12,6 +12,7 @@ from datetime import datetime
 from rowrelay.tasks.citations import citations_text
 from rowrelay.tasks.errors import seconds_said
 from rowrelay.tasks.llm import Snapshot
+from rowrelay.tasks.llm.failed_responses import failure_kind, failure_message
 from rowrelay.tasks.llm.structured import OutputSchema
 from rowrelay.tasks.records import NEVER_RESENT, ErrorType, Policy, RowStatus
 from rowrelay.tasks.state import RowState, orphan_note
@@ -67,8 +68,7 @@ def ended(
             "completed", {"output_text": snapshot.output_text, "completed_at": now, **cleared, **told}
         )
     if snapshot.status == "failed":
-        message = snapshot.error_message
-        failed_as = snapshot.error_type or "response_failed"
+        failed_as, message = failure_kind(snapshot), failure_message(snapshot)
         failure = failed(
             failed_as, snapshot.error_code, message, row.attempts, now, max_attempts=max_attempts
         )
