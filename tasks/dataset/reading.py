@@ -9,8 +9,9 @@ in prompts, ``12345678901234567`` rounded), a Parquet map is read as a dict (a J
 named index levels pandas writes into a Parquet file are columns, as a DataFrame's are
 (`parquet_reading`). Anything unreadable, text that is not UTF-8 or a CSV row with more or fewer fields
 than its header (`short_rows`) included, becomes a `UsageError` naming the path, before any request is
-spent. The Arrow types pandas' values do not tell (a map, a decimal) are noted on the frame for the
-output (`kept_types`).
+spent. One leading UTF-8 byte order mark, which Windows tools write, is read past in every text format.
+The Arrow types pandas' values do not tell (a map, a decimal) are noted on the frame for the output
+(`kept_types`).
 
 How a file is read is versioned (`readings.READING`), because a row's prompt, and so its key and input
 hash, depend on it: a batch planned by an earlier release is resumed with the reading it was planned with
@@ -113,11 +114,20 @@ def _keep_integers(frame: pd.DataFrame, records: list[dict[str, Any]]) -> None:
             frame[name] = pd.array(values)  # Int64 or UInt64; Python ints beyond both (object)
 
 
+_BOM = b"\xef\xbb\xbf"
+"""UTF-8's byte order mark, which Windows tools (Notepad, PowerShell's `Out-File -Encoding utf8`) write
+first: one leading mark is read past, as pandas does in a CSV, so the first record is the file's own.
+orjson refused it ("UTF-8 byte order mark (BOM) is not supported"), exit 2, so no batch was ever planned
+from such a file under any reading, and a file without one reads byte for byte as before."""
+
+
 def _read_jsonl(path: Path, reading: int) -> pd.DataFrame:
     records: list[Any] = []
     numbers: list[int] = []
     with path.open("rb") as file:
         for number, line in enumerate(file, start=1):
+            if number == 1:
+                line = line.removeprefix(_BOM)
             if not line.strip():
                 continue
             try:
@@ -130,7 +140,7 @@ def _read_jsonl(path: Path, reading: int) -> pd.DataFrame:
 
 def _read_json(path: Path, reading: int) -> pd.DataFrame:
     """A ``.json`` file: either a list of records or JSON lines, told apart by the first character."""
-    data = path.read_bytes()
+    data = path.read_bytes().removeprefix(_BOM)
     if not data.lstrip().startswith(b"["):
         return _read_jsonl(path, reading)
     try:
