@@ -84,8 +84,9 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
         return RequestRejectedError(f"request rejected ({exc.status_code}): {_message(exc)}", refusal)
     if isinstance(exc, openai.APIStatusError):
         if creating and may_have_started(exc):
+            words = f" ({_message(exc)})" if _from_the_api(exc) else ""  # not a proxy's page
             return MaybeSentError(
-                f"server error ({exc.status_code}) from {_answered_by(exc)}: the job may have started"
+                f"{_kind(exc)} ({exc.status_code}) from {_answered_by(exc)}: the job may have started{words}"
             )
         return TransientError(f"server error ({exc.status_code}): {_message(exc)}")
     if isinstance(exc, openai.APIConnectionError):  # APITimeoutError too
@@ -189,21 +190,32 @@ def never_connected(exc: openai.APIConnectionError) -> bool:
 GATEWAY_STATUSES: frozenset[int] = frozenset({502, 504})
 """Answers only a proxy gives (bad gateway, gateway timeout): the API behind it got the create, or may
 have, and may be running its job."""
+OVERLOADED = 503
+"""Service unavailable: in the API's own envelope (OpenAI's "The engine is currently overloaded", a
+router's "no deployments available"), the create was turned away at the door, before any job."""
+TIMED_OUT_UPSTREAM = 408
+"""Request timeout: no API answers a create with it, but a proxy does when the model behind it is slow
+(LiteLLM raises its `Timeout` as a 408 in the API's envelope, after passing the create on)."""
 
 
 def may_have_started(exc: openai.APIStatusError) -> bool:
-    """Whether a 5xx answer to a create leaves a job that may exist: the one decision, per status and body.
+    """Whether an error answer to a create leaves a job that may exist: the one decision, per status and
+    body.
 
-    502 and 504 always may (see GATEWAY_STATUSES). A 500 or 503 (or any other 5xx) carrying the API's own
-    JSON error envelope (`{"error": {...}}`) was written by the API itself, which refuses a create before
-    making its response object (OpenAI: 500 "server had an error", 503 "overloaded"; Azure OpenAI and
-    compatible servers answer the same way): nothing started. The same statuses without the envelope
-    (an HTML or plain-text page) come from a load balancer or proxy in front of the API, which may have
-    passed the create on: they may have started a job.
+    Any 5xx may, but a 503 in the API's own JSON error envelope (`{"error": {...}}`): an overloaded API
+    refuses a create before making its response object. A 500 may, envelope or not: a server that failed
+    while handling the create may have made its job first, and proxies in front of the API (LiteLLM,
+    gateways of compatible servers) put an upstream failure after the create was passed on into that same
+    envelope. It was read as "nothing started", and a server answering so to a create whose job it had
+    made was sent the row again and again, each a paid job no row counted (a trial: 7 jobs in a minute).
+    So is a 408 (a proxy's upstream timeout). A 5xx page without the envelope (HTML or plain text) comes
+    from a load balancer or proxy, which may have passed the create on.
     """
+    if exc.status_code == TIMED_OUT_UPSTREAM:
+        return True
     if exc.status_code < 500:
         return False
-    return exc.status_code in GATEWAY_STATUSES or not _from_the_api(exc)
+    return exc.status_code != OVERLOADED or not _from_the_api(exc)
 
 
 def _from_the_api(exc: openai.APIStatusError) -> bool:
@@ -213,6 +225,10 @@ def _from_the_api(exc: openai.APIStatusError) -> bool:
     return (
         isinstance(body, dict) and isinstance(body.get("message"), str) and ("type" in body or "code" in body)
     )
+
+
+def _kind(exc: openai.APIStatusError) -> str:
+    return "request timeout" if exc.status_code == TIMED_OUT_UPSTREAM else "server error"
 
 
 def _answered_by(exc: openai.APIStatusError) -> str:

@@ -71,6 +71,7 @@ MAYBE_SENT_TIMEOUT = Expected(
 )
 MAYBE_SENT_CONNECTION = Expected(MaybeSentError, says="connection problem")
 MAYBE_SENT_GATEWAY = Expected(MaybeSentError, says="may have started")
+MAYBE_SENT_BY_THE_API = Expected(MaybeSentError, says=f"from the API: the job may have started ({MESSAGE})")
 MAYBE_SENT_PROXY = Expected(MaybeSentError, says="a gateway (not the API's error format)")
 TRANSIENT_PAGE = Expected(TransientError, says="server error (5")
 
@@ -131,11 +132,15 @@ CASES: list[tuple[str, Reply, Expected, Expected]] = [
     # A web server's 404 page, not the API's: nothing answers at that path (a base URL missing its /v1);
     # on a poll, something in front of the API does not pass polls on, and the run stops.
     ("404-page", proxy_page(404), NO_SUCH_PATH, POLLS_NOT_PASSED),
-    ("408", error(408), TRANSIENT, TRANSIENT),
+    # A 408 comes from a proxy whose model behind it was slow (LiteLLM's upstream timeout), after it passed
+    # the create on: the job may run.
+    ("408", error(408), Expected(MaybeSentError, says="request timeout (408) from the API"), TRANSIENT),
     ("409", error(409), TRANSIENT, TRANSIENT),
-    # A 5xx on a create: written by the API itself (its JSON error envelope), it refused before making a
-    # job; a gateway's statuses (502, 504), or any 5xx page from a proxy, may have passed the create on.
-    ("500", error(500), TRANSIENT, TRANSIENT),
+    # A 5xx on a create may have started its job, but a 503 written by the API itself (its JSON error
+    # envelope: overloaded), which turned the create away before making it. A 500 in that envelope may
+    # come after the job was made (a server's failure midway, a proxy wrapping its upstream's): its words
+    # are kept. A gateway's statuses (502, 504), or any 5xx page from a proxy, may have passed it on.
+    ("500", error(500), MAYBE_SENT_BY_THE_API, TRANSIENT),
     ("503", error(503), TRANSIENT, TRANSIENT),
     ("502", error(502), MAYBE_SENT_GATEWAY, TRANSIENT),
     ("504", error(504), MAYBE_SENT_GATEWAY, TRANSIENT),

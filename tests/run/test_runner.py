@@ -124,19 +124,26 @@ async def test_failed_responses_are_retried_then_recorded_with_their_error(tmp_p
     assert len(retried) > 0  # some rows failed once and then succeeded
 
 
-async def test_http_500s_and_429s_slow_the_batch_but_spend_no_attempts(tmp_path: Path) -> None:
+async def test_http_500s_are_counted_as_maybe_sent_and_429s_spend_no_attempts(tmp_path: Path) -> None:
+    """A 429 turned the create away: nothing spent. A 500, even in the API's envelope, may come after
+    the job was made (the emulator's start nothing; a server's need not): each is counted on its row as
+    maybe sent (tests/run/test_server_errors_on_creates.py)."""
     config = EmulatorConfig(
         latency=LatencySpec.parse("fixed:0.05"), error_rate=0.3, rpm=600, rate_window=1.0, seed=5
     )
     with running_emulator(config) as emu:
-        report = await run_batch(emu, tmp_path / "batch", rows=40)
+        report = await run_batch(emu, tmp_path / "batch", rows=40, max_attempts=8)
         codes = emu.emulator.stats()["status_codes"]
+        jobs, unanswered = jobs_of(emu.url)
     frame = load(tmp_path / "batch")
     unfinished = frame[frame["status"] != "completed"]
     assert report.counts == {"completed": 40}, unfinished[["row_key", "status", "error_message", "note"]]
     assert codes.get("500", 0) > 0
     assert codes.get("429", 0) > 0
-    assert (frame["attempts"] == 1).all()  # nothing was created by a refused create
+    assert int(frame["orphans"].sum()) == codes["500"]  # each 500 counted once, as maybe sent
+    assert (frame["attempts"] == frame["orphans"] + 1).all()  # a 429 spent nothing
+    assert all(jobs[key] == 1 for key in frame["row_key"])
+    assert not unanswered
     assert report.counters.rate_limited > 0
 
 
