@@ -35,6 +35,7 @@ How AF's behaviour is mapped onto the `Backend` protocol:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 from collections.abc import AsyncGenerator
@@ -70,7 +71,7 @@ try:
 except ImportError as exc:  # an optional extra: say which, rather than a bare ModuleNotFoundError
     raise MissingExtraError("agents", "Agent Framework agents") from exc
 from rowrelay.tasks.llm.calls import RowRequest, Snapshot, StreamUpdate
-from rowrelay.tasks.llm.masking import mask_logged
+from rowrelay.tasks.llm.masking import mask_logged, masked_snapshot, masked_update, secrets_in
 from rowrelay.tasks.llm.one_task import stepped_in_one_task
 from rowrelay.tasks.llm.sdk_errors import translate
 from rowrelay.tasks.llm.snapshots import snapshot_of
@@ -124,6 +125,9 @@ class AgentBackend:
         self._before_follow_up: FollowUpHook | None = None
         self.hosted_tools = hosted_tools(self._agent)
         """The server-side tools the agent offers (web search, ...): billed per call (`Spend.offer`)."""
+        # The keys a failed response's own words may quote back (its `error.message`), masked from them
+        # as they are read (masking.py): the key of the client the agent runs on.
+        self._secrets = secrets_in(self._sdk.auth_headers)
         said_anew()  # a run's warnings about the server's usage start again (usage_counts.py)
 
     async def create(self, request: RowRequest) -> Snapshot:
@@ -133,17 +137,19 @@ class AgentBackend:
             )
         except ChatClientException as exc:
             raise translate_agent_error(exc, creating=True) from exc
-        return agent_snapshot(response)
+        return masked_snapshot(agent_snapshot(response), self._secrets)
 
     def create_stream(self, request: RowRequest) -> AsyncGenerator[StreamUpdate, None]:
         # The submitter and then the row's wait read this stream, from different tasks; AF's run keeps
         # context variables across its steps, so one task steps it for both. The message is built first:
         # a row it refuses is refused here, before any stream opens.
         message = agent_input(request)
-        return stepped_in_one_task(
-            updates(
-                lambda: self._agent.run(
-                    message, stream=True, options=_options(request), middleware=self._rounds()
+        return self._masked(
+            stepped_in_one_task(
+                updates(
+                    lambda: self._agent.run(
+                        message, stream=True, options=_options(request), middleware=self._rounds()
+                    )
                 )
             )
         )
@@ -158,23 +164,32 @@ class AgentBackend:
                 )
             except ChatClientException as exc:
                 raise translate_agent_error(exc) from exc
-            return carried(agent_snapshot(response))
+            return masked_snapshot(carried(agent_snapshot(response)), self._secrets)
 
     def resume(self, response_id: str, after: int) -> AsyncGenerator[StreamUpdate, None]:
         """Events of `response_id` after `after`, then every event of any follow-up a tool round creates
         (their snapshots name the follow-up, and their sequence numbers start again at 0)."""
-        return updates(
-            lambda: self._agent.run(
-                stream=True, options=_resume_options(response_id), middleware=self._rounds()
-            ),
-            after=after,
+        return self._masked(
+            updates(
+                lambda: self._agent.run(
+                    stream=True, options=_resume_options(response_id), middleware=self._rounds()
+                ),
+                after=after,
+            )
         )
 
     async def cancel(self, response_id: str) -> Snapshot:
         try:
-            return snapshot_of(await self._sdk.responses.cancel(response_id))
+            answer = await self._sdk.responses.cancel(response_id)
         except openai.OpenAIError as exc:
             raise translate(exc) from exc
+        return masked_snapshot(snapshot_of(answer), self._secrets)
+
+    async def _masked(self, stream: AsyncGenerator[StreamUpdate, None]) -> AsyncGenerator[StreamUpdate, None]:
+        """`stream`'s updates, their snapshots masked of the client's keys (`masked_update`)."""
+        async with contextlib.aclosing(stream):
+            async for update in stream:
+                yield masked_update(update, self._secrets)
 
     def before_follow_ups(self, hook: FollowUpHook) -> None:
         """Await `hook(continued)` before each tool round's follow-up create leaves (`agent_rounds`)."""

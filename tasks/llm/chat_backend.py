@@ -10,6 +10,7 @@ import openai
 from rowrelay.tasks.llm.answers import nothing_named, parsed
 from rowrelay.tasks.llm.calls import NotTheApiError, RequestRejectedError, RowRequest, Snapshot
 from rowrelay.tasks.llm.chat_answers import FIRST_ANSWERS, FirstAnswers, no_choice, snapshot_of_choice
+from rowrelay.tasks.llm.masking import masked_snapshot, secrets_in
 from rowrelay.tasks.llm.sdk_errors import translate
 from rowrelay.tasks.llm.usage_counts import said_anew
 from rowrelay.tasks.media_refs import ref_kind
@@ -27,6 +28,8 @@ class ChatBackend:
         self.name = name
         self._client = client
         self._first = FirstAnswers()
+        # What a failed answer says quotes the server's words (a tool's name): masked of our key.
+        self._secrets = secrets_in(client.auth_headers)
         said_anew()  # a run's warnings about the server's usage start again (usage_counts.py)
 
     async def create(self, request: RowRequest) -> Snapshot:
@@ -64,9 +67,9 @@ class ChatBackend:
         if not choices:
             if self._first.choiceless_stops_run():
                 raise self._nothing_named(completion, besides=NEVER_A_CHOICE)
-            return no_choice(completion)
+            return masked_snapshot(no_choice(completion), self._secrets)
         self._first.named_a_choice()
-        return snapshot_of_choice(completion)
+        return masked_snapshot(snapshot_of_choice(completion), self._secrets)
 
     def _nothing_named(self, completion: object, *, besides: str = "") -> NotTheApiError:
         client = self._client

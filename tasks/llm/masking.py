@@ -6,7 +6,9 @@ What a server says is what rowrelay says of a failed row or a stopped run: the s
 `error_message`, the output's `error` column, `rowrelay status`, the printed error line, its logs and
 Prefect's (logs, states, events, artifacts, pickled exceptions in its result storage). So its words are
 masked once, where they arrive: `sdk_errors.translate` masks the SDK's exception before reading it, and
-with it every exception down its chain, which tracebacks print after the translated one.
+with it every exception down its chain, which tracebacks print after the translated one; and a response
+that reports its own failure in its body (`status: failed`, its `error.message`; an `incomplete_details`
+reason; a chat answer's words) is masked by its backend with `masked_snapshot` as it is read.
 
 The secrets are the credentials of the request the words answer, read from its headers (`Authorization`,
 `api-key`): whatever rowrelay sends is known there, OpenAI's key, Azure's key, a Microsoft Entra token,
@@ -17,11 +19,14 @@ server may also quote part of a key (its start, a few characters masked), so eve
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import openai
+
+from rowrelay.tasks.llm.calls import Snapshot, StreamUpdate
 
 MASK = "[REDACTED]"
 SHORTEST_RUN = 8
@@ -45,6 +50,29 @@ def secrets_in(headers: Mapping[str, str]) -> tuple[str, ...]:
             if len(secret) >= SHORTEST_RUN:
                 found.append(secret)
     return tuple(found)
+
+
+def masked_snapshot(snapshot: Snapshot, secrets: tuple[str, ...]) -> Snapshot:
+    """`snapshot` with the server's words about its end (`error_code`, `error_message`) masked of
+    `secrets`: a failed response may quote the request's key (`Bearer sk-proj-...`), and those words go
+    to the state table, the output's `error` column and the logs. On the hot path: a response with no
+    error costs two attribute tests."""
+    code, said = snapshot.error_code, snapshot.error_message
+    if (code is None and said is None) or not secrets:
+        return snapshot
+    code_masked = None if code is None else masked(code, secrets)
+    said_masked = None if said is None else masked(said, secrets)
+    if code_masked == code and said_masked == said:
+        return snapshot
+    return dataclasses.replace(snapshot, error_code=code_masked, error_message=said_masked)
+
+
+def masked_update(update: StreamUpdate, secrets: tuple[str, ...]) -> StreamUpdate:
+    """A stream event's update with its snapshot masked (`masked_snapshot`)."""
+    snapshot = update.snapshot
+    if snapshot is None or (snapshot.error_code is None and snapshot.error_message is None):
+        return update
+    return dataclasses.replace(update, snapshot=masked_snapshot(snapshot, secrets))
 
 
 def masked(text: str, secrets: Iterable[str]) -> str:
