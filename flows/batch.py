@@ -250,13 +250,14 @@ async def _finish(
     # same (a row removed while in flight was waited on, and paid for, by this run)
     facts = summarize(everything, table.problems, left_out)
     held_back = held_back or {}
-    log_outcome(table.batch_id, facts, str(out), held=sum(held_back.values()))
+    log_outcome(table.batch_id, facts, str(out), held=sum(held_back.values()), state=table.directory)
     await publish_summary(table.batch_id, facts, frame, table.directory)
     counts = {status: int(n) for status, n in facts["counts"].items()}
     return BatchResult(
         table.batch_id, _absolute(table.directory), _absolute(out), counts, *server,
         facts["cost_usd"], facts["projected_cost_usd"], stopped, held_back, facts["tool_calls"],
-        *failed_for_their_input(everything),
+        *failed_for_their_input(everything), orphans=facts["orphans"],
+        rows_with_orphans=facts["rows_with_orphans"],
     )  # fmt: skip
 
 

@@ -22,6 +22,7 @@ from rich.progress import (
 from rich.table import Column, Table
 
 from rowrelay.flows.closing_advice import not_completed_line
+from rowrelay.flows.outcome import possible_duplicates
 from rowrelay.tasks.records import rows, usd
 from rowrelay.tasks.run import Progress as RunProgress
 from rowrelay.tasks.run import RunCounters
@@ -230,6 +231,12 @@ def closing_summary(console: Console, result: Any) -> int:
             "above; --prices FILE adds a price)",
             soft_wrap=True,  # whole, as the lines above: a phrase cut at 80 columns reads as two
         )
+    # after the cost, which it qualifies; before the returns, so a run whose such rows completed says it
+    lost = possible_duplicates(
+        getattr(result, "rows_with_orphans", 0), getattr(result, "orphans", 0), escape(str(result.state_dir))
+    )
+    if lost is not None:
+        console.print(f"[yellow]{lost}[/]", soft_wrap=True)
     calls = getattr(result, "tool_calls", 0)  # a warm runner of an older release returns none
     if calls:
         per_row = calls / max(1, result.counts.get("completed", 0))

@@ -13,7 +13,9 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
+from rowrelay.flows.outcome import possible_duplicates
 from rowrelay.tasks.records import ENDED, RowStatus
 from rowrelay.tasks.run import Progress
 from rowrelay.tasks.state.failures import FailureKind, kinds_said
@@ -128,10 +130,13 @@ class Narrator:
             )  # fmt: skip
 
 
-def log_outcome(batch_id: str, summary: dict[str, object], output: str, held: int = 0) -> None:
-    """The batch's final summary (`state.summarize`'s): counts, tokens, latency, where the output is, and
-    the rows that did not complete by kind, with one example message each; `held`: rows the run's
-    `--limit` left for a later run, which are no cause for a warning."""
+def log_outcome(
+    batch_id: str, summary: dict[str, object], output: str, held: int = 0, state: Path | None = None
+) -> None:
+    """The batch's final summary (`state.summarize`'s): counts, tokens, latency, where the output is,
+    the creates whose answer was lost (possible duplicate jobs, which no cost counts), and the rows that
+    did not complete by kind, with one example message each; `held`: rows the run's `--limit` left for a
+    later run, which are no cause for a warning; `state`: the batch's directory, for `rowrelay status`."""
     counts = {str(k): int(v) for k, v in summary["counts"].items() if v}  # type: ignore[attr-defined]
     total = sum(counts.values())
     said = ", ".join(f"{n} {status}" for status, n in counts.items())
@@ -146,6 +151,11 @@ def log_outcome(batch_id: str, summary: dict[str, object], output: str, held: in
         batch_id, completed, total, said or "no rows", later, summary["input_tokens"],
         summary["output_tokens"], latency, output, extra=_STORY,
     )  # fmt: skip
+    rows_lost: int = summary.get("rows_with_orphans", 0)  # type: ignore[assignment]
+    creates_lost: int = summary.get("orphans", 0)  # type: ignore[assignment]
+    lost = possible_duplicates(rows_lost, creates_lost, str(state or "STATE"))
+    if lost is not None:
+        log.warning("%s", lost, extra=_STORY)
     kinds: list[FailureKind] = summary.get("not_completed", [])  # type: ignore[assignment]
     if kinds:
         log.warning("rows that did not complete, by kind: %s", kinds_said(kinds), extra=_STORY)

@@ -63,6 +63,22 @@ def outcome_message(counts: dict[str, int]) -> str | None:
     return f"{sum(others.values())} of {total} rows did not complete ({detail})"
 
 
+def possible_duplicates(rows: int, creates: int, state: str) -> str | None:
+    """The closing line on creates whose answer was lost (`orphans`, all runs), or None when there were
+    none: each may have started a job the server ran and bills, which no answer named, so no cost counts
+    it. Only `rowrelay status` said so; a run whose such rows all completed then exited 0 without a word."""
+    if not creates:
+        return None
+    one = creates == 1
+    lost = f"{creates:,} create{'' if one else 's'} of {rows:,} row{'' if rows == 1 else 's'}"
+    return (
+        f"possible duplicate jobs: {lost} lost {'its' if one else 'their'} answer, so the server may have "
+        f"run (and billed) {creates:,} job{'' if one else 's'} no answer named, which the cost shown does "
+        f"not include: `rowrelay status {state}` counts them (orphans); the provider's usage page says "
+        "what was billed"
+    )
+
+
 def final_state(result: Any, counts: dict[str, int], threshold: FailThreshold | None) -> Any:
     """The flow's return value: `result` itself when every row completed (Prefect marks it `Completed`),
     else a `Completed` state carrying `result` and the counts, or (past `threshold`) a `Failed` one

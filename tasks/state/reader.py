@@ -118,6 +118,7 @@ def summarize(table: pa.Table, problems: list[str], left_out: pa.Array[Any] | No
         "latency_p50": None if p50 is None else p50 / 1e6,  # seconds
         "latency_p95": None if p95 is None else p95 / 1e6,
         "orphans": total("orphans"),
+        "rows_with_orphans": int(pc.sum(pc.sign(table.column("orphans"))).as_py() or 0),  # never below 0
         "orphaned": counts["orphaned"],
         "cached_input_tokens": total("cached_input_tokens"),
         "cost_usd": spent,

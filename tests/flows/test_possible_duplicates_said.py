@@ -1,0 +1,63 @@
+"""A run whose creates lost their answer says so as it closes: how many creates of how many rows, that the
+server may have run those jobs, that the cost shown leaves them out, and where to look.
+
+In a trial, such a run ended with counts and `cost:` alone; only `rowrelay status` said `orphans 3 (...
+possible duplicate jobs)`, and a run whose such rows all completed in the end exited 0 without a word.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from rowrelay.flows.narration import log_outcome
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from rowrelay.tasks.state import load
+from tests.support.cli import env_for, rowrelay
+from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
+
+ROWS = 12
+
+
+def test_a_run_whose_rows_completed_after_lost_answers_names_the_possible_duplicates(
+    prefect_env: dict[str, str], tmp_path: Path
+) -> None:
+    source, state = tmp_path / "asks.jsonl", tmp_path / "state"
+    source.write_text("".join(json.dumps({"id": f"r{i}", "text": f"Say {i}."}) + "\n" for i in range(ROWS)))
+    args = ["run", str(source), "--prompt-column", "text", "--id-column", "id", "--state", str(state),
+            "--output", str(tmp_path / "out.jsonl")]  # fmt: skip
+    # a gateway's 502 page answers some creates whose job started: each counted on its row, sent again
+    config = EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"), gateway_error_rate=0.5, seed=5)
+    with running_emulator(config) as emu:
+        run = rowrelay(args, {**env_for(prefect_env, emu), "ROWRELAY_MAX_ATTEMPTS": "8"})
+        jobs, unanswered = jobs_of(emu.url)
+    frame = load(state)
+    assert_every_job_is_paid_for(frame, jobs, unanswered)
+    assert (frame["status"] == "completed").all(), run.stderr[-3000:]
+    assert run.returncode == 0, "every row completed: the line is said, the exit code is still 0"
+    creates, rows = int(frame["orphans"].sum()), int((frame["orphans"] > 0).sum())
+    assert creates == sum(unanswered.values()) > 1, "the emulator answered some creates with a 502 page"
+    said = (
+        f"possible duplicate jobs: {creates} creates of {rows} row{'' if rows == 1 else 's'} lost their "
+        f"answer, so the server may have run (and billed) {creates} jobs no answer named, which the cost "
+        f"shown does not include: `rowrelay status {state}` counts them (orphans); the provider's usage "
+        "page says what was billed\n"
+    )
+    assert said in run.stderr, run.stderr[-3000:]
+
+
+def test_the_run_log_names_them_and_a_run_that_lost_none_says_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    base: dict[str, object] = {"counts": {"completed": 3}, "input_tokens": 30, "output_tokens": 15}
+    with caplog.at_level(logging.INFO, logger="rowrelay.flow"):
+        log_outcome("b", {**base, "orphans": 0, "rows_with_orphans": 0}, "out.csv", state=tmp_path)
+        assert "possible duplicate jobs" not in caplog.text
+        log_outcome("b", {**base, "orphans": 1, "rows_with_orphans": 1}, "out.csv", state=tmp_path)
+    assert (
+        f"possible duplicate jobs: 1 create of 1 row lost its answer, so the server may have run (and "
+        f"billed) 1 job no answer named, which the cost shown does not include: `rowrelay status {tmp_path}`"
+    ) in caplog.text
