@@ -30,8 +30,9 @@ import fcntl
 import logging
 import os
 from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import psutil
@@ -152,15 +153,53 @@ def announced(home: Path, services: Collection[str]) -> Iterator[None]:
     at the block's end if nothing else was put there: a run refused in its first seconds (a Prefect API
     that cannot be reached) leaves no trace in a home it never used."""
     path = home / _ANNOUNCED / f"{os.getpid()}-{'+'.join(sorted(services))}"
-    if not services or path in _HELD:  # a second flock of it from this process would wait on the first
+    if not services:
         yield
         return
+    held = _HELD.get(path)
+    if held is None:
+        held = _announce(home, path)
+        if held is None:
+            yield
+            return
+        _HELD[path] = held
+    held.blocks += 1
+    try:
+        yield
+    finally:
+        held.blocks -= 1
+        if held.blocks == 0:  # the last block of this process using them: a stop may take them now
+            del _HELD[path]
+            path.unlink(missing_ok=True)
+            held.handle.close()
+            if held.made_home:
+                _forget_if_unused(home)
+
+
+@dataclass
+class _Held:
+    """An announcement this process holds, and how many of its blocks use it: a second flock of the same
+    file from one process would wait for ever on the first, and two runs at once in one process (two
+    batches gathered in a notebook) must not lose theirs when the first ends."""
+
+    handle: IO[str]
+    made_home: bool
+    blocks: int = 0
+
+
+_HELD: dict[Path, _Held] = {}
+"""The announcements this process holds: the process's own facts, as its flocks are."""
+
+
+def _announce(home: Path, path: Path) -> _Held | None:
+    """Lock the announcement at `path` (held until its handle is closed); None where the home cannot be
+    written (one warning). With no home yet (a machine's first run) the home is made for it."""
     made = not home.is_dir()
     try:
         home.mkdir(parents=True, exist_ok=True)
         with no_run_announcing(home):
             path.parent.mkdir(exist_ok=True)
-            handle = path.open("a")  # held, and locked, until the block ends
+            handle = path.open("a")
             fcntl.flock(handle, fcntl.LOCK_EX)
     except OSError as exc:  # a home this user may read, not write (services another user started)
         log.warning(
@@ -169,21 +208,8 @@ def announced(home: Path, services: Collection[str]) -> Iterator[None]:
             path.parent,
             exc.strerror or exc,
         )
-        yield
-        return
-    _HELD.add(path)
-    try:
-        yield
-    finally:
-        _HELD.discard(path)
-        path.unlink(missing_ok=True)
-        handle.close()
-        if made:
-            _forget_if_unused(home)
-
-
-_HELD: set[Path] = set()
-"""The announcements this process holds: the process's own facts, as its flocks are."""
+        return None
+    return _Held(handle, made)
 
 
 def _forget_if_unused(home: Path) -> None:

@@ -55,3 +55,15 @@ def test_a_run_announced_twice_in_one_process_holds_one_announcement(tmp_path: P
     with announced(tmp_path, ["emulator"]), announced(tmp_path, ["emulator"]):
         assert announced_users(tmp_path) == {"emulator": [os.getpid()]}
     assert announced_users(tmp_path) == {}
+
+
+def test_two_runs_at_once_in_one_process_stay_announced_until_the_last_ends(tmp_path: Path) -> None:
+    """Two batches gathered in one notebook: the first to end took the process's one announcement with it,
+    and a stop then took the services from under the second's in-flight rows."""
+    first, second = announced(tmp_path, ["emulator"]), announced(tmp_path, ["emulator"])
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert announced_users(tmp_path) == {"emulator": [os.getpid()]}
+    second.__exit__(None, None, None)
+    assert announced_users(tmp_path) == {}
