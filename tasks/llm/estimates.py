@@ -11,6 +11,12 @@ DEFAULT_OUTPUT_ESTIMATE = 1024
 """Output tokens assumed per answer when no max_output_tokens is set and nothing has been seen yet."""
 ANSWERS_TO_LEARN = 10
 """Answers seen before the output estimate is their mean (with a margin) instead of the default."""
+MOST_OUTPUT_TOKENS = 128_000
+"""The most output tokens one answer is learned as: the largest output any of OpenAI's models can write
+(the gpt-5 family's 128,000). The estimate is a mean, and a mean follows one outlier: a server's
+`output_tokens` of 10**12 made every later create wait a minute for its tokens. A count above this is the
+server's mistake as far as the estimate goes, whatever the row records as billed; capped, one such answer
+moves the estimate by at most this over the answers seen, and fades as more come back."""
 
 
 def estimate_tokens(text: str) -> int:
@@ -42,4 +48,4 @@ class OutputEstimate:
 
     def observe(self, output_tokens: int) -> None:
         self.seen += 1
-        self.total += output_tokens
+        self.total += min(max(output_tokens, 0), MOST_OUTPUT_TOKENS)

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from rowrelay.tasks.hosted_tools import tool_list
 from rowrelay.tasks.llm import Backend, OutputEstimate, RateBudget, make_backend
+from rowrelay.tasks.llm.estimates import MOST_OUTPUT_TOKENS
 from rowrelay.tasks.llm.shared import BankLink
 from rowrelay.tasks.media_refs import Attachment
 from rowrelay.tasks.records import RowStatus
@@ -149,4 +150,7 @@ def _answered(table: StateTable) -> tuple[int, int]:
     completed: tuple[RowStatus, ...] = ("completed",)
     tokens: Any = table.columns(completed, ("output_tokens",)).column("output_tokens")
     seen = len(tokens) - tokens.null_count
-    return seen, int(pc.sum(tokens).as_py() or 0) if seen else 0
+    # Each answer counted up to what the estimate learns from one (`MOST_OUTPUT_TOKENS`): a table an older
+    # release wrote may hold a server's absurd count (10**12), which summed held every create back.
+    capped = pc.min_element_wise(tokens, MOST_OUTPUT_TOKENS, skip_nulls=False)
+    return seen, int(pc.sum(capped).as_py() or 0) if seen else 0
