@@ -11,6 +11,7 @@ sends rows again as `plan.wants_submit` decides.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -26,6 +27,9 @@ from rowrelay.tasks.run.plan import wants_submit
 from rowrelay.tasks.run.schedule import LatencyModel
 from rowrelay.tasks.run.submit import Submitter
 from rowrelay.tasks.run.wait import Waiter
+from rowrelay.tasks.state import RowState
+
+log = logging.getLogger("rowrelay.wait")
 
 _MAY_COST: frozenset[RowStatus] = IN_FLIGHT | {"pending"}
 """Rows whose cost estimate stays committed: in flight, or admitted under the cap and waiting for the rate
@@ -137,6 +141,27 @@ class RowDriver:
         waiter = self._waiter
         finished = None if waiter is None else waiter.finished_after.pop(key, None)
         last_event = None if waiter is None else waiter.last_events.pop(key, None)
+        try:
+            cost = self._learned(key, row, snapshot, finished, moment)
+        except Exception:  # a bug in what a run learns must not keep a paid answer from its row
+            # Raised out of here, the row stayed in flight (its note: crashed while waited on), and met
+            # the same crash on every later run: its answer, paid for, never recorded, `retry` with
+            # nothing to send. Recorded without its cost instead (a trial's string usage crashed pricing).
+            log.exception("%s: counting its answer failed; its end is recorded without its cost", key)
+            cost = None
+        policy = context.policy
+        ended = record.ended(
+            snapshot, row, moment, max_attempts=policy.max_attempts, output_schema=policy.output_schema,
+            cost=cost, last_event=last_event,
+        )  # fmt: skip
+        context.apply(key, ended)
+
+    def _learned(
+        self, key: str, row: RowState, snapshot: Snapshot, finished: float | None, moment: datetime
+    ) -> float | None:
+        """Learn from a completion (its latency, its output size, what its attachments cost), and count
+        what the response cost (`Spend.settle`): its cost, None when not known."""
+        context = self.context
         if snapshot.status == "completed":
             if finished is None and row.submitted_at is not None:
                 finished = (moment - row.submitted_at).total_seconds()  # seen live (stream) or at once
@@ -150,10 +175,4 @@ class RowDriver:
             if context.attachments is not None and snapshot.input_tokens is not None:
                 text = context.text_tokens(context.prompts(key))  # rendered again: only batches with media
                 context.attached_tokens.observe(snapshot.input_tokens, text, context.attachments(key))
-        cost = context.spend.settle(key, snapshot)
-        policy = context.policy
-        ended = record.ended(
-            snapshot, row, moment, max_attempts=policy.max_attempts, output_schema=policy.output_schema,
-            cost=cost, last_event=last_event,
-        )  # fmt: skip
-        context.apply(key, ended)
+        return context.spend.settle(key, snapshot)
