@@ -187,9 +187,6 @@ def never_connected(exc: openai.APIConnectionError) -> bool:
     return isinstance(exc.__cause__, _CONNECTING)
 
 
-GATEWAY_STATUSES: frozenset[int] = frozenset({502, 504})
-"""Answers only a proxy gives (bad gateway, gateway timeout): the API behind it got the create, or may
-have, and may be running its job."""
 OVERLOADED = 503
 """Service unavailable: in the API's own envelope (OpenAI's "The engine is currently overloaded", a
 router's "no deployments available"), the create was turned away at the door, before any job."""
@@ -203,13 +200,13 @@ def may_have_started(exc: openai.APIStatusError) -> bool:
     body.
 
     Any 5xx may, but a 503 in the API's own JSON error envelope (`{"error": {...}}`): an overloaded API
-    refuses a create before making its response object. A 500 may, envelope or not: a server that failed
-    while handling the create may have made its job first, and proxies in front of the API (LiteLLM,
-    gateways of compatible servers) put an upstream failure after the create was passed on into that same
-    envelope. It was read as "nothing started", and a server answering so to a create whose job it had
-    made was sent the row again and again, each a paid job no row counted (a trial: 7 jobs in a minute).
-    So is a 408 (a proxy's upstream timeout). A 5xx page without the envelope (HTML or plain text) comes
-    from a load balancer or proxy, which may have passed the create on.
+    refuses a create before making its response object. A gateway's 502 or 504, or any 5xx page without
+    the envelope (HTML or plain text, from a load balancer or proxy), may have passed the create on. A
+    500 may, envelope or not: a server that failed while handling the create may have made its job first,
+    and proxies in front of the API (LiteLLM, gateways of compatible servers) put an upstream's failure
+    after passing the create on into that same envelope. Read as "nothing started", a server answering so
+    to a create whose job it had made was sent the row again and again, each a paid job no row counted (a
+    trial: 7 jobs in a minute). A 408 may too (a proxy's upstream timeout).
     """
     if exc.status_code == TIMED_OUT_UPSTREAM:
         return True

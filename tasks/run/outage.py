@@ -81,9 +81,10 @@ class Turn:
     probe: bool
 
     def met(self, error: BaseException | None) -> None:
-        """The create's outcome: None for a job named. A gateway's page, a cut or timed-out create (maybe
-        sent) is an answer lost; a refusal or a 429 is the API's answer, so the way to it is open again.
-        Anything else (a connection refused, the API's own 5xx) spends nothing and says neither."""
+        """The create's outcome: None for a job named. A 5xx that may have started a job (a gateway's page,
+        a 500), a cut or timed-out create (maybe sent) is an answer lost; a refusal or a 429 is the API's
+        answer, so the way to it is open again. Anything else (a connection refused, the API's 503 when
+        overloaded) spends nothing and says neither."""
         if error is None or isinstance(error, RequestRejectedError | RateLimitedError):
             self.hold.answered()
         elif isinstance(error, MaybeSentError) and not isinstance(error, NotTheApiError):
