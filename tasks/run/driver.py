@@ -141,14 +141,14 @@ class RowDriver:
         waiter = self._waiter
         finished = None if waiter is None else waiter.finished_after.pop(key, None)
         last_event = None if waiter is None else waiter.last_events.pop(key, None)
+        cost = context.spend.settle(key, snapshot)  # first: a bug in pricing counts its estimate there
         try:
-            cost = self._learned(key, row, snapshot, finished, moment)
+            self._learned(key, row, snapshot, finished, moment)
         except Exception:  # a bug in what a run learns must not keep a paid answer from its row
             # Raised out of here, the row stayed in flight (its note: crashed while waited on), and met
             # the same crash on every later run: its answer, paid for, never recorded, `retry` with
-            # nothing to send. Recorded without its cost instead (a trial's string usage crashed pricing).
-            log.exception("%s: counting its answer failed; its end is recorded without its cost", key)
-            cost = None
+            # nothing to send. Settled before, so the cost cap has counted the answer either way.
+            log.exception("%s: learning from its answer failed; its end is recorded as it is", key)
         policy = context.policy
         ended = record.ended(
             snapshot, row, moment, max_attempts=policy.max_attempts, output_schema=policy.output_schema,
@@ -158,9 +158,8 @@ class RowDriver:
 
     def _learned(
         self, key: str, row: RowState, snapshot: Snapshot, finished: float | None, moment: datetime
-    ) -> float | None:
-        """Learn from a completion (its latency, its output size, what its attachments cost), and count
-        what the response cost (`Spend.settle`): its cost, None when not known."""
+    ) -> None:
+        """Learn from a completion: its latency, its output size, what its attachments cost."""
         context = self.context
         if snapshot.status == "completed":
             if finished is None and row.submitted_at is not None:
@@ -175,4 +174,3 @@ class RowDriver:
             if context.attachments is not None and snapshot.input_tokens is not None:
                 text = context.text_tokens(context.prompts(key))  # rendered again: only batches with media
                 context.attached_tokens.observe(snapshot.input_tokens, text, context.attachments(key))
-        return context.spend.settle(key, snapshot)

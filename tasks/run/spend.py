@@ -211,12 +211,21 @@ class Spend:
             self.lost += estimate
 
     def settle(self, key: str, snapshot: Snapshot) -> float | None:
-        """A response ended: its cost (None without usage or a known price), now counted as spent."""
+        """A response ended: its cost (None without usage or a known price), now counted as spent. Priced
+        before its estimate is released: a bug in pricing (logged) counts the answer at its estimate, as
+        one without usage is. Released first, such a crash left the row in neither spent, lost nor
+        committed, and a capped run sent other rows in the room its answer, paid for, took."""
+        try:
+            cost, crashed = self.cost_of(snapshot), False
+        except Exception:
+            log.exception("%s: pricing its answer failed: no cost_usd, --max-cost counts its estimate", key)
+            cost, crashed = None, True
         estimate = self.release(key)
-        cost = self.cost_of(snapshot)
-        unmetered = snapshot.input_tokens is None or snapshot.output_tokens is None
-        if cost is None and estimate and unmetered and snapshot.status in _BILLED:
-            self._unmetered(estimate)
+        if cost is None and estimate and snapshot.status in _BILLED:
+            if crashed:
+                self.lost += estimate
+            elif snapshot.input_tokens is None or snapshot.output_tokens is None:
+                self._unmetered(estimate)
         if cost is not None:
             self.spent += cost
             self.priced_rows += 1  # a row's second priced attempt counts again: the mean is per response
