@@ -60,12 +60,9 @@ def read_parquet(path: Path, reading: int) -> pd.DataFrame:
         # pandas gives back the index it wrote (a frame's `set_index("ticket_id")`) as the index, which
         # the output drops: the ticket ids were lost, and a template or --id-column naming them refused.
         # First, so that the index's values are read as exactly as any column's, below.
-        read_as = _level_fields(schema, frame.index)
+        read_as = _level_fields(schema, frame)
         schema = pa.schema([field.with_name(read_as.get(field.name, field.name)) for field in schema])
-        try:
-            frame = index_as_columns(frame)
-        except UsageError as exc:  # an unnamed level whose name is taken: the file is what to change
-            raise UsageError(f"cannot read {path} as parquet: {exc}") from None
+        frame = index_as_columns(frame, str(path))
     _refuse_invalid_text(path, arrow_columns(frame))
     frame.attrs.update(kept_types(schema))
     if reading < COLUMNS_KEPT:
@@ -96,13 +93,13 @@ def read_parquet(path: Path, reading: int) -> pd.DataFrame:
     return frame
 
 
-def _level_fields(schema: pa.Schema, index: pd.Index) -> dict[str, str]:
-    """The file's fields holding `index`'s unnamed levels (`__index_level_1__`), by the column
+def _level_fields(schema: pa.Schema, frame: pd.DataFrame) -> dict[str, str]:
+    """The file's fields holding `frame`'s unnamed index levels (`__index_level_1__`), by the column
     `index_as_columns` reads each as (`level_1`)."""
     stored = (schema.pandas_metadata or {}).get("index_columns", [])
     return {
         field: str(column)
-        for field, given, column in zip(stored, index.names, index_levels(index), strict=False)
+        for field, given, column in zip(stored, frame.index.names, index_levels(frame), strict=False)
         if isinstance(field, str) and given is None and column is not None
     }
 

@@ -5,7 +5,7 @@ it."""
 
 from __future__ import annotations
 
-import re
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +20,6 @@ from rowrelay.tasks.dataset.readings import (
     SHOWN_AS_DATA,
     saved_frame_reading,
 )
-from rowrelay.tasks.errors import UsageError
 
 
 def _tickets() -> pd.DataFrame:
@@ -100,11 +99,25 @@ def test_an_integer_level_with_no_name_is_read_as_exactly_as_a_column(tmp_path: 
     assert str(read["level_1"].dtype) == "Int64"
 
 
-def test_an_unnamed_level_whose_name_a_column_has_is_refused_naming_it(tmp_path: Path) -> None:
-    _lines().assign(level_1="x").to_parquet(path := tmp_path / "taken.parquet")
-    said = f"cannot read {path} as parquet: the input's index level 1 has no name, and 'level_1', the name"
-    with pytest.raises(UsageError, match=re.escape(said)):
-        read_input(path)
+def test_an_unnamed_level_whose_name_is_taken_is_left_out_as_before_said_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every release before 29ed8b7 left it out, and a batch it planned resumes only if it still is:
+    refused (as 29ed8b7 did), the batch could not be run again. Taken by a column, or by a named level."""
+    taken_by_column = _lines().assign(level_1="x")
+    taken_by_column.to_parquet(path := tmp_path / "taken.parquet")
+    with caplog.at_level(logging.WARNING, "rowrelay.input"):
+        read = read_input(path)
+    said = f"{path}: the index's unnamed level 1 (level_1), whose name a column or another level"
+    assert [record.getMessage().startswith(said) for record in caplog.records] == [True]
+    assert list(read.columns) == ["ticket", "subject", "level_1"]
+    assert read["level_1"].tolist() == ["x"] * 3
+    pd.testing.assert_frame_equal(read, read_input(taken_by_column))
+    taken_by_level = _lines().set_axis(_lines().index.set_names(["level_1", None]), axis="index")
+    assert list(read_input(taken_by_level).columns) == ["level_1", "subject"]
+    spec = InputSpec(template="{subject} {level_1}")
+    planned = read_prepared(path, spec, ARROW_NESTED_AS_JSON)  # as an earlier reading read it
+    assert read_prepared(path, spec).keys.equals(planned.keys)
 
 
 def test_an_integer_index_with_a_gap_is_read_as_exactly_as_a_column(tmp_path: Path) -> None:
