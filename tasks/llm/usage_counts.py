@@ -8,8 +8,10 @@ itself wrote (every `run`, `status`, `export` exited 2, and `repair` dropped the
 sent and paid for again); a string crashed its row's pricing on every run, the row stuck in flight; an
 absurd count priced one row at $1.6M. So a count that is not a non-negative integer up to `MOST_TOKENS`
 is read as unknown (None), as a usage the server left out is (its row gets no `cost_usd`; a capped run
-counts it at its estimate), and said once a run for each field, with the server's value: not once a row.
-A null count is the server leaving it out, already said where usage is priced (`run.spend`).
+counts it at its estimate), and said once a run for each field, with what was wrong with the server's
+value (a number as it came; anything else by its type alone: a string may be anything the server chose to
+put there, a key it was sent among them, and the warning goes to Prefect's logs): not once a row. A null
+count is the server leaving it out, already said where usage is priced (`run.spend`).
 """
 
 from __future__ import annotations
@@ -41,10 +43,21 @@ def token_count(value: Any, field: str) -> int | None:
             "unknown, so such rows get no cost_usd (a --max-cost run counts them at their estimate); said "
             "once a run",
             field,
-            repr(value)[:100],
+            _shown(value),
             MOST_TOKENS,
         )
     return None
+
+
+def _shown(value: Any) -> str:
+    """What a warning says of a count that is none: a number as it came (no number holds a key), anything
+    else by its type alone (`usage.input_tokens: "Bearer sk-proj-..."` was logged as it came)."""
+    if type(value) in (int, float):
+        return str(value)
+    return _JSON_TYPES.get(type(value), f"a {type(value).__name__}")
+
+
+_JSON_TYPES = {str: "a string", bool: "a boolean", dict: "an object", list: "an array"}
 
 
 def said_anew() -> None:

@@ -23,6 +23,7 @@ from rowrelay.tasks.emulator import EmulatorConfig, running_emulator
 from rowrelay.tasks.state import load
 from tests.support.canned import Canned, canned_server, chat_completion, prompt_of
 from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
+from tests.support.leaks import every_log_record, files_holding
 from tests.support.rewriting_proxy import rewriting
 from tests.support.runs import Address, new_table, prompts, run_table, settings_for
 
@@ -108,3 +109,36 @@ async def test_odd_chat_usage_is_unknown_and_the_table_stays_readable(
     said = _warnings(caplog)
     assert len(said) == 2, said
     assert any("usage.prompt_tokens" in line for line in said), said
+
+
+def _quoting_the_key(response: dict[str, Any], request_headers: Mapping[str, str]) -> dict[str, Any]:
+    if not isinstance(response.get("usage"), dict):
+        return response
+    return {**response, "usage": {**response["usage"], "input_tokens": request_headers["Authorization"]}}
+
+
+@pytest.mark.parametrize("transport", ["lean", "sdk"])
+async def test_a_usage_quoting_the_key_is_said_by_its_type_alone(
+    transport: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server answered `usage.input_tokens: "Bearer sk-proj-..."`, and the warning named the value as
+    it came, into rowrelay's log and Prefect's: it now says what was wrong, a string."""
+    key = "sk-proj-usage0123456789abcdefSECRET"
+    caplog.set_level(logging.WARNING, "rowrelay.backend")
+    with running_emulator(EmulatorConfig()) as emu, every_log_record() as logged:
+        async with rewriting(emu.url, _quoting_the_key) as url:
+            settings = settings_for(Address(url), transport=transport, poll_streams=0, api_key=key)
+            report = await run_table(new_table(tmp_path / "state", ROWS), settings, prompts(ROWS))
+        started, unanswered = jobs_of(emu.url)
+    frame = load(tmp_path / "state").set_index("row_key")
+    assert report.counts == {"completed": ROWS}, frame[["status", "error_message", "note"]]
+    assert started == Counter(dict.fromkeys(frame.index, 1)) == Counter(frame["attempts"].to_dict())
+    assert_every_job_is_paid_for(frame.reset_index(), started, unanswered)
+    assert frame["input_tokens"].isna().all()
+    assert _warnings(caplog) == [
+        "the server answered usage.input_tokens a string, not a count of tokens (a whole number from 0 to "
+        "100000000): read as unknown, so such rows get no cost_usd (a --max-cost run counts them at their "
+        "estimate); said once a run"
+    ]
+    assert [line for line in logged if key[:12] in line] == []
+    assert files_holding(tmp_path, key[:12]) == []
