@@ -31,6 +31,9 @@ class BatchResult:
     bad_input_sent_before: int = 0
     """Rows failed for their own input that were sent, and paid for, under an earlier text (edited, then
     resent with --resend-edited): fixed in the input, --resend-edited sends them again."""
+    refused_for_input: int = 0
+    """Rows whose response the server failed for their own input (`rejected` with its error_code, such
+    as invalid_prompt): paid for, never sent again by itself; fixed, --resend-edited sends them again."""
     orphans: int = 0
     """Creates whose answer was lost (all runs): each a possible job on the server, not in `cost_usd`."""
     rows_with_orphans: int = 0

@@ -11,6 +11,10 @@ A row sent under an earlier text, then edited and sent again (`--resend-edited`)
 text emptied: it was sent, and paid for, before, and its attempts and cost say so. "Never sent" was said
 of it all the same; it is told apart here (`edited_inputs.never_sent`, the plan's own test of a row never
 sent), and its way on is its text fixed and `--resend-edited` again, which pays for it again.
+
+A row whose response the server failed for the row's own input (`invalid_prompt`, an image it cannot
+take: `llm.failed_responses`) was sent and paid for too, and a retry sends the same input to be refused,
+and paid, again: it is listed apart, its way on the same, its input fixed and `--resend-edited`.
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ if TYPE_CHECKING:  # the state's rows, read at the run's end: no Arrow imported 
 _WHAT_BAD_INPUT_IS = "bad_input: an empty prompt, a file that cannot be read"
 
 
-def failed_for_their_input(latest: pa.Table) -> tuple[int, int]:
-    """Of the rows (`latest`: each row's latest state) that failed for their own input (`bad_input`),
-    how many were never sent, and how many were sent, and paid for, under an earlier text."""
+def failed_for_their_input(latest: pa.Table) -> tuple[int, int, int]:
+    """Of the rows (`latest`: each row's latest state) that failed for their own input: how many failed
+    `bad_input` never sent, how many `bad_input` sent, and paid for, under an earlier text, and how many
+    whose response the server failed for their input (`failed_responses.refused_for_input`)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -40,18 +45,34 @@ def failed_for_their_input(latest: pa.Table) -> tuple[int, int]:
     )
     bad = latest.filter(pc.fill_null(failed, False))
     unsent: int = pc.sum(pc.fill_null(never_sent(bad), False).cast("int64")).as_py() or 0
-    return unsent, bad.num_rows - unsent
+    return unsent, bad.num_rows - unsent, _refused_for_input(latest)
+
+
+def _refused_for_input(latest: pa.Table) -> int:
+    """The failed rows whose response failed for their own input, asked once per (type, code) held."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from rowrelay.tasks.llm.failed_responses import refused_for_input
+
+    failed = latest.filter(pc.equal(latest.column("status"), pa.scalar("failed")))
+    kinds = failed.group_by(["error_type", "error_code"]).aggregate([([], "count_all")])
+    return sum(
+        kind["count_all"]
+        for kind in kinds.to_pylist()
+        if refused_for_input(kind["error_type"], kind["error_code"])
+    )
 
 
 def not_completed_line(
-    state_dir: str, counts: Mapping[str, int], bad_input: int, sent_before: int = 0
+    state_dir: str, counts: Mapping[str, int], bad_input: int, sent_before: int = 0, refused: int = 0
 ) -> str:
     """The closing line for a run some of whose rows did not complete: where to look, and the way on for
     the rows failed for their input (`bad_input` of them never sent, `sent_before` sent under an earlier
-    text) and for the others."""
+    text, `refused` whose response the server failed for it) and for the others."""
     said = f"some rows did not complete: see `rowrelay status {state_dir}`"
     retry = retry_command(state_dir, counts)
-    if not bad_input and not sent_before:
+    if not bad_input and not sent_before and not refused:
         return f"{said}; `{retry}` makes them eligible again"
     put_back = f"(for a file put back under the same name: `rowrelay retry {state_dir}`)"
     if bad_input:
@@ -69,7 +90,16 @@ def not_completed_line(
             f"and paid for, under {its} earlier text; {_WHAT_BAD_INPUT_IS}): fix {it} in the input and run "
             f"with --resend-edited, which sends {it} again, paid for again {put_back}"
         )
-    others = sum(counts.get(status, 0) for status in NOT_COMPLETED) - bad_input - sent_before
+    if refused:
+        one = refused == 1
+        it, its, was = ("it", "its", "was") if one else ("them", "their", "were")
+        said += (
+            f"; {rows(refused)} failed for {its} own input at the server ({its} response failed so: "
+            f"error_code invalid_prompt, or an image it cannot take; {was} sent, and paid for, and not "
+            f"sent again): fix {it} in the input and run with --resend-edited, which sends {it} again, "
+            f"paid for again (a retry sends {it} unchanged, to be refused and paid for again)"
+        )
+    others = sum(counts.get(status, 0) for status in NOT_COMPLETED) - bad_input - sent_before - refused
     if others > 0:
         said += f"; `{retry}` makes the other {rows(others)} eligible again"
     return said

@@ -254,7 +254,11 @@ def closing_summary(console: Console, result: Any) -> int:
         bad_input = getattr(result, "bad_input", 0)  # a warm runner of an older release returns none
         console.print(
             not_completed_line(
-                result.state_dir, result.counts, bad_input, getattr(result, "bad_input_sent_before", 0)
+                result.state_dir,
+                result.counts,
+                bad_input,
+                getattr(result, "bad_input_sent_before", 0),
+                getattr(result, "refused_for_input", 0),
             ),
             markup=False,
             soft_wrap=True,

@@ -61,12 +61,13 @@ Policy = Literal["resubmit", "hold"]
 person (`rowrelay retry`)."""
 
 ErrorType = Literal[
-    "rejected",  # the server refused the request as invalid (400/422): never re-sent automatically
+    # refused as invalid (400/422), or its response failed for the row's own input (error_code kept:
+    # invalid_prompt, an image it cannot take; llm.failed_responses): never re-sent automatically
+    "rejected",
     "transient",  # a create failed in a way that started nothing (429 aside): sent again at once
     "maybe_created",  # a create got no answer: it may have started a job; counted as an orphan
     "queued_timeout",  # queued on the server past `queued_timeout`: cancelled, sent again
     "response_failed",  # the response ended `failed` (the server's error code is kept): sent again
-    "input_refused",  # ended `failed` for the row's own input (invalid_prompt, a bad image): not re-sent
     "expired",  # the server no longer holds the response
     "incomplete",  # the response ended early (output kept)
     "cancelled",  # the response was cancelled (`rowrelay cancel`, or by the server)
@@ -79,12 +80,12 @@ ErrorType = Literal[
     "no_answer",  # paid, and holds no answer (a chat tool call, no content, no choice): never re-sent
 ]
 ERROR_TYPES: tuple[ErrorType, ...] = get_args(ErrorType)
-NEVER_RESENT: frozenset[ErrorType] = frozenset(
-    {"rejected", "bad_input", "refusal", "no_answer", "input_refused"}
-)
+NEVER_RESENT: frozenset[ErrorType] = frozenset({"rejected", "bad_input", "refusal", "no_answer"})
 """Error types whose rows stay failed until a person asks (`rowrelay retry`): the same input would fail
 the same way (a refusal too, most likely, an answer with no answer in it, and a response failed for the
-row's own input, `llm.failed_responses`: each one is paid for)."""
+row's own input, `llm.failed_responses`: each one is paid for). Older releases read the same state table
+and send again a failed row of a type they do not know: a new kind of failure never to be sent again
+takes one of these types (its `error_code` can tell it apart), not a type of its own."""
 
 
 def rows(count: int) -> str:

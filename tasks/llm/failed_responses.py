@@ -5,10 +5,17 @@ A response the API ends `failed` names why in `error.code` (`ResponseErrorCode` 
 spec). `invalid_prompt` (a prompt refused by the content policy), `bio_policy`, and the codes of an image
 the server cannot take (bad format, too large, refused by its content policy) fail the same way on every
 create of that row, and each is paid for: sent again, one trial's row was paid three times for one
-refusal. `data_residency_mismatch` (the project's settings) meets every create too. They are
-`input_refused`, which a run does not send again by itself (`records.NEVER_RESENT`); `rowrelay retry`
-still does. `server_error`, `rate_limit_exceeded`, `vector_store_timeout`, `failed_to_download_image` (a
-host that may answer next time) and codes the API may add later are the server's: retried as before.
+refusal. `data_residency_mismatch` (the project's settings) meets every create too. Such a row fails
+`rejected` with the server's code (`error_code` invalid_prompt, ...), which a run does not send again by
+itself (`records.NEVER_RESENT`); `rowrelay retry` still does. `server_error`, `rate_limit_exceeded`,
+`vector_store_timeout`, `failed_to_download_image` (a host that may answer next time) and codes the API
+may add later are the server's: retried as before.
+
+Why `rejected` and no type of its own: older releases read the same state table (a team on mixed versions,
+a rollback), and each sends again a failed row whose error type it does not know. A type of its own
+(`input_refused`, for an hour of 2026-12-06) had an older release send the refused row twice more, paid,
+and write it back as `response_failed`. Every release has left `rejected` rows alone; the server's code
+tells these apart from a create refused with a 400 or 422, whose rows hold none (`refused_for_input`).
 """
 
 from __future__ import annotations
@@ -39,12 +46,22 @@ INPUT_REFUSED_CODES: frozenset[str] = frozenset(
 """The `ResponseErrorCode`s another create of the same row would meet again: the row's own fault."""
 
 
+REFUSED_FOR_INPUT: ErrorType = "rejected"
+"""The error type of a row whose response failed for its own input: one every release never resends."""
+
+
+def refused_for_input(error_type: str | None, error_code: str | None) -> bool:
+    """Whether a row's error says its response failed for the row's own input (paid for, and sent again
+    only once the input is fixed), rather than a create refused before any job (`rejected`, no code)."""
+    return error_type == REFUSED_FOR_INPUT and error_code in INPUT_REFUSED_CODES
+
+
 def failure_kind(snapshot: Snapshot) -> ErrorType:
     """The row's error type for a failed response: the answer's own when it names one (`no_answer`),
-    `input_refused` for a code of the row's own fault, else `response_failed` (sent again)."""
+    `REFUSED_FOR_INPUT` for a code of the row's own fault, else `response_failed` (sent again)."""
     if snapshot.error_type is not None:
         return snapshot.error_type
-    return "input_refused" if snapshot.error_code in INPUT_REFUSED_CODES else "response_failed"
+    return REFUSED_FOR_INPUT if snapshot.error_code in INPUT_REFUSED_CODES else "response_failed"
 
 
 def failure_message(snapshot: Snapshot) -> str:

@@ -2,18 +2,31 @@
 
 A trial's row whose prompt the content policy refused (`invalid_prompt`) was sent three times (each
 create paid) to be refused three times alike. Such codes, and an image the server cannot take, now fail
-the row alone as `input_refused`, not sent again by itself; a `server_error` is still retried within
---max-attempts. A failed response with `error: null` said only `response_failed`: it now says the server
-gave no reason, and which response. The server's creates per row are held to what each row counted.
+the row alone as `rejected` with the server's code, not sent again by itself; a `server_error` is still
+retried within --max-attempts. A failed response with `error: null` said only `response_failed`: it now
+says the server gave no reason, and which response. The server's creates per row are held to what each
+row counted.
+
+Older releases read the same state table (mixed versions, a rollback). Written as a type of its own
+(`input_refused`), the refused row was one an older release sent twice more, paid: so the rows are held
+to an older release's own decision too, and the run's closing line lists them apart from those a retry
+would help.
 """
 
 from __future__ import annotations
 
+import io
 import itertools
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
+from rowrelay.flows.batch_result import BatchResult
+from rowrelay.flows.closing_advice import failed_for_their_input, not_completed_line
+from rowrelay.flows.console_progress import closing_summary
 from rowrelay.tasks.state import load
 from tests.support.canned import Canned, canned_server
 from tests.support.runs import Address, new_table, run_table, settings_for
@@ -26,6 +39,35 @@ ERRORS: dict[str, dict[str, str] | None] = {
     "row-0003": None,
 }
 ATTEMPTS = 3
+
+# What a release before 2026-12-06 sends again, verbatim: 1b3afb4's records.SENDABLE and NEVER_RESENT and
+# run.plan._wants (its policy the three fields `_wants` reads), the decision an older rowrelay makes of
+# each row of a table this one wrote.
+SENDABLE = ("pending", "orphaned", "expired", "failed", "cancelled")
+NEVER_RESENT = frozenset({"rejected", "bad_input", "refusal", "no_answer"})
+
+
+@dataclass(frozen=True)
+class _OlderPolicy:
+    max_attempts: int
+    orphan_policy: str = "resubmit"
+    expired_policy: str = "resubmit"
+
+
+def _older_release_wants(status: str, attempts: int, error_type: str | None, policy: _OlderPolicy) -> bool:
+    if status not in SENDABLE:
+        return False
+    if status == "pending":
+        return True
+    if attempts >= policy.max_attempts:
+        return False
+    if status == "orphaned":
+        return policy.orphan_policy == "resubmit"
+    if status == "expired":
+        return policy.expired_policy == "resubmit"
+    if status == "cancelled":  # only the work a stopping run cut short; a cancel asked for stays
+        return error_type == "interrupted"
+    return error_type not in NEVER_RESENT  # failed
 
 
 def _failed_response(body: dict[str, Any], number: int) -> dict[str, Any]:
@@ -61,7 +103,8 @@ async def test_a_failed_response_of_the_rows_own_fault_is_not_sent_again(tmp_pat
         settings = settings_for(Address(url), max_attempts=ATTEMPTS, poll_streams=0)
         for _ in range(2):  # the second run sends again only what another create may fix: nothing
             prompts = {key: f"Describe item {key}." for key in ERRORS}
-            await run_table(new_table(tmp_path / "batch", len(ERRORS)), settings, prompts)
+            table = new_table(tmp_path / "batch", len(ERRORS))
+            await run_table(table, settings, prompts)
     frame = load(tmp_path / "batch").set_index("row_key")
     jobs = Counter(body["metadata"]["rowrelay_row"] for body in bodies)
     # A failed response retried is a known job that ended, no possible duplicate: so each row's jobs
@@ -71,14 +114,51 @@ async def test_a_failed_response_of_the_rows_own_fault_is_not_sent_again(tmp_pat
     assert jobs == {"row-0000": 1, "row-0001": 1, "row-0002": ATTEMPTS, "row-0003": ATTEMPTS}
     assert (frame["status"] == "failed").all()
     assert frame["error_type"].to_dict() == {
-        "row-0000": "input_refused",
-        "row-0001": "input_refused",
+        "row-0000": "rejected",
+        "row-0001": "rejected",
         "row-0002": "response_failed",
         "row-0003": "response_failed",
     }
+    # the server's code tells them apart from a create refused with a 400, whose row holds none
     assert frame.loc["row-0000", "error_code"] == "invalid_prompt"
+    assert frame.loc["row-0001", "error_code"] == "image_content_policy_violation"
+    facts = frame[["status", "attempts", "error_type"]].to_dict("index")
+    for key in ("row-0000", "row-0001"):
+        row = facts[key]
+        older = _older_release_wants(
+            row["status"], row["attempts"], row["error_type"], _OlderPolicy(max_attempts=ATTEMPTS)
+        )
+        assert not older, f"an older release would send {key} again, paid, to be refused again"
     assert frame.loc["row-0000", "error_message"] == "Invalid prompt: flagged as potentially violating"
     said = str(frame.loc["row-0003", "error_message"])
     assert said.startswith("the server gave no reason: response resp_row-0003_"), said
     assert str(frame.loc["row-0003", "response_id"]) in said, "the response to ask about is the last one"
     assert (frame["input_tokens"] == 10).all(), "each row's latest answer's usage is kept"
+
+    # the closing line: these two apart, their way on the input fixed; a retry for the other two alone
+    latest = table.latest()
+    assert failed_for_their_input(latest) == (0, 0, 2)
+    said = not_completed_line("st", {"failed": 4}, *failed_for_their_input(latest))
+    assert (
+        "; 2 rows failed for their own input at the server (their response failed so: error_code "
+        "invalid_prompt, or an image it cannot take; were sent, and paid for, and not sent again): fix them "
+        "in the input and run with --resend-edited, which sends them again, paid for again (a retry sends "
+        "them unchanged, to be refused and paid for again)"
+    ) in said, said
+    assert said.endswith("; `rowrelay retry st` makes the other 2 rows eligible again"), said
+
+
+def test_the_closing_summary_lists_rows_refused_for_their_input_apart() -> None:
+    said = io.StringIO()
+    result = BatchResult(
+        "b", "st", "out.jsonl", {"completed": 2, "failed": 1}, "openai", None, refused_for_input=1
+    )
+    assert closing_summary(Console(file=said, width=80), result) == 1
+    line = " ".join(said.getvalue().split())
+    assert line.endswith(
+        "some rows did not complete: see `rowrelay status st`; 1 row failed for its own input at the server "
+        "(its response failed so: error_code invalid_prompt, or an image it cannot take; was sent, and paid "
+        "for, and not sent again): fix it in the input and run with --resend-edited, which sends it again, "
+        "paid for again (a retry sends it unchanged, to be refused and paid for again)"
+    ), line
+    assert "eligible again" not in line
