@@ -7,12 +7,14 @@ prompt. That is refused whatever `--resend-edited` says: the option is for rows 
 all 10,000 rows edited and sent every one again with only a warning. A batch whose rows are all still
 unsent takes the new prompts (`edited_inputs.take_edits`); a new `--state` sends every row the new way.
 
-A batch folder with no `run.json` (an older batch's, or its record lost), or one whose record names no
-spec, has nothing to compare with: every row another template changed read as edited, and the option
-sent and paid for each again. There, with the option, a run in which every row the batch sent changed
-input (two or more: what another template or instructions does, and a typo fixed in every row almost
-never is) is refused, saying the spec cannot be checked (`_unknown_spec_problem`); a few rows edited are
-sent again as ever. One sent row changed is let through: nothing tells the two apart, and it is one row.
+A batch folder with no `run.json` (an older batch's, or its record lost), or one whose record does not
+name its template, prompt column and instructions, has no spec on record to compare with: every row
+another template changed read as edited, and the option sent and paid for each again. There, with the
+option, a run in which every row the batch sent changed input (two or more: what another template or
+instructions does, and a typo fixed in every row almost never is) is refused, saying what the record
+lacks (`_unknown_spec_problem`: it once said "no run.json" of a run.json naming no spec); a few rows
+edited are sent again as ever. One sent row changed is let through: nothing tells the two apart, and it
+is one row.
 
     check_same_spec(request, prepared, state_dir)   # run and the flow, before run.json is written again
 """
@@ -49,8 +51,8 @@ def check_same_spec(
     state's rows, when the caller read them; else they are read only if the prompts' making changed (the
     run's record says so: a run that changes nothing reads no more than before)."""
     said = spec_changes(request, state_dir)
-    unknown = said is None and request.resend_edited and not _spec_on_record(state_dir)
-    if (said is None and not unknown) or not (state_dir / BATCH_FILE).exists():
+    unnamed = _unrecorded_spec(state_dir) if said is None and request.resend_edited else None
+    if (said is None and unnamed is None) or not (state_dir / BATCH_FILE).exists():
         return
     from rowrelay.tasks.run import edited_inputs as edits  # to resume
     from rowrelay.tasks.state.results import changed_inputs
@@ -59,8 +61,8 @@ def check_same_spec(
     changed = changed_inputs(table.select(["row_key", "input_hash"]), prepared.planned())
     if not changed or not edits.edited_rows(table.select(list(edits.EDIT_FACTS)), prepared.planned()).sent:
         return
-    if said is None:  # no spec to compare: refused only when every row the batch sent changed
-        problem = _unknown_spec_problem(table, prepared, state_dir)
+    if unnamed is not None:  # no spec to compare: refused only when every row the batch sent changed
+        problem = _unknown_spec_problem(table, prepared, state_dir, unnamed)
         if problem is not None:
             raise UsageError(problem)
         return
@@ -77,15 +79,30 @@ def check_same_spec(
     )
 
 
-def _spec_on_record(state_dir: Path) -> bool:
-    """Whether the batch's record says how its prompts were made (a `run.json` with a spec)."""
+def _unrecorded_spec(state_dir: Path) -> list[str] | None:
+    """The options of the prompts' making the batch's record does not name (`--instructions`, ...), all
+    of them with no `run.json`; None when it names every one (a spec on record to compare with)."""
     from rowrelay.tasks.state import read_run_record
 
     record = read_run_record(state_dir)
-    return record is not None and any(name in record.spec for name in _SPEC_OPTIONS)
+    unnamed = [option for name, option in _SPEC_OPTIONS.items() if record is None or name not in record.spec]
+    return unnamed or None
 
 
-def _unknown_spec_problem(table: pa.Table, prepared: PreparedInput, state_dir: Path) -> str | None:
+def _unrecorded_why(state_dir: Path, unnamed: list[str]) -> str:
+    """Why the batch has no spec on record for `unnamed`, in the refusal's words: which is missing."""
+    if not (state_dir / RUN_FILE).exists():
+        return f"it holds no {RUN_FILE} (an older batch's folder, or its record lost)"
+    return f"its {RUN_FILE} records no {_listed(unnamed, 'or')} (an older release's record, or one edited)"
+
+
+def _listed(options: list[str], joined_by: str) -> str:
+    return f" {joined_by} ".join([", ".join(options[:-1]), options[-1]] if len(options) > 1 else options)
+
+
+def _unknown_spec_problem(
+    table: pa.Table, prepared: PreparedInput, state_dir: Path, unnamed: list[str]
+) -> str | None:
     """The refusal of a resend that would send every row the batch sent (two or more) again, when no
     spec on record tells an edited input from another template or instructions; None when some rows the
     batch sent kept their input."""
@@ -101,9 +118,9 @@ def _unknown_spec_problem(table: pa.Table, prepared: PreparedInput, state_dir: P
     if len(edited) < max(2, sent):
         return None
     return (
-        f"{state_dir}: the batch holds no {RUN_FILE} (an older batch's folder, or its record lost), so this "
-        "run's --template, --instructions and --prompt-column cannot be compared with the ones it ran "
-        f"with, and every one of the {rows(len(edited))} it sent changed input (e.g. "
+        f"{state_dir}: the batch has no spec on record: {_unrecorded_why(state_dir, unnamed)}, so this "
+        f"run's {_listed(unnamed, 'and')} cannot be compared with the ones it ran with, and every one of "
+        f"the {rows(len(edited))} it sent changed input (e.g. "
         f"{', '.join(edited[:5])}), as another template or instructions would change them: "
         f"{edits.RESEND_OPTION} would send, and pay for, each again. Run it with the batch's own "
         "--template, --instructions and --prompt-column and only the edited rows changed; if every row's "

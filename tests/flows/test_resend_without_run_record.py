@@ -43,9 +43,10 @@ def test_other_instructions_with_no_run_record_are_refused_and_an_edit_is_still_
         assert refused.returncode == 2, refused.stderr[-3000:]
         said = " ".join(refused.stderr.split())
         assert (
-            f"error: {state}: the batch holds no run.json (an older batch's folder, or its record lost), so "
-            "this run's --template, --instructions and --prompt-column cannot be compared with the ones it "
-            "ran with, and every one of the 4 rows it sent changed input (e.g. T-00000, T-00001, T-00002, "
+            f"error: {state}: the batch has no spec on record: it holds no run.json (an older batch's "
+            "folder, or its record lost), so this run's --template, --prompt-column and --instructions "
+            "cannot be compared with the ones it ran with, and every one of the 4 rows it sent changed "
+            "input (e.g. T-00000, T-00001, T-00002, "
             "T-00003), as another template or instructions would change them: --resend-edited would send, "
             "and pay for, each again"
         ) in said, said[-2000:]
