@@ -71,7 +71,7 @@ try:
 except ImportError as exc:  # an optional extra: say which, rather than a bare ModuleNotFoundError
     raise MissingExtraError("agents", "Agent Framework agents") from exc
 from rowrelay.tasks.llm.calls import RowRequest, Snapshot, StreamUpdate
-from rowrelay.tasks.llm.masking import mask_logged, masked_snapshot, masked_update, secrets_in
+from rowrelay.tasks.llm.masking import ClientKeys, mask_logged, says_why
 from rowrelay.tasks.llm.one_task import stepped_in_one_task
 from rowrelay.tasks.llm.sdk_errors import translate
 from rowrelay.tasks.llm.snapshots import snapshot_of
@@ -126,8 +126,8 @@ class AgentBackend:
         self.hosted_tools = hosted_tools(self._agent)
         """The server-side tools the agent offers (web search, ...): billed per call (`Spend.offer`)."""
         # The keys a failed response's own words may quote back (its `error.message`), masked from them
-        # as they are read (masking.py): the key of the client the agent runs on.
-        self._secrets = secrets_in(self._sdk.auth_headers)
+        # as they are read (masking.py): the credentials of the client the agent runs on.
+        self._keys = ClientKeys(self._sdk)
         said_anew()  # a run's warnings about the server's usage start again (usage_counts.py)
 
     async def create(self, request: RowRequest) -> Snapshot:
@@ -137,7 +137,7 @@ class AgentBackend:
             )
         except ChatClientException as exc:
             raise translate_agent_error(exc, creating=True) from exc
-        return masked_snapshot(agent_snapshot(response), self._secrets)
+        return await self._masked_snapshot(agent_snapshot(response))
 
     def create_stream(self, request: RowRequest) -> AsyncGenerator[StreamUpdate, None]:
         # The submitter and then the row's wait read this stream, from different tasks; AF's run keeps
@@ -164,7 +164,7 @@ class AgentBackend:
                 )
             except ChatClientException as exc:
                 raise translate_agent_error(exc) from exc
-            return masked_snapshot(carried(agent_snapshot(response)), self._secrets)
+            return await self._masked_snapshot(carried(agent_snapshot(response)))
 
     def resume(self, response_id: str, after: int) -> AsyncGenerator[StreamUpdate, None]:
         """Events of `response_id` after `after`, then every event of any follow-up a tool round creates
@@ -183,13 +183,18 @@ class AgentBackend:
             answer = await self._sdk.responses.cancel(response_id)
         except openai.OpenAIError as exc:
             raise translate(exc) from exc
-        return masked_snapshot(snapshot_of(answer), self._secrets)
+        return await self._masked_snapshot(snapshot_of(answer))
+
+    async def _masked_snapshot(self, snapshot: Snapshot) -> Snapshot:
+        """`snapshot` masked of the client's credentials when it `says_why` it ended (AF's calls cost
+        far more than this call)."""
+        return await self._keys.masked(snapshot) if says_why(snapshot) else snapshot
 
     async def _masked(self, stream: AsyncGenerator[StreamUpdate, None]) -> AsyncGenerator[StreamUpdate, None]:
         """`stream`'s updates, their snapshots masked of the client's keys (`masked_update`)."""
         async with contextlib.aclosing(stream):
             async for update in stream:
-                yield masked_update(update, self._secrets)
+                yield await self._keys.masked_update(update) if says_why(update.snapshot) else update
 
     def before_follow_ups(self, hook: FollowUpHook) -> None:
         """Await `hook(continued)` before each tool round's follow-up create leaves (`agent_rounds`)."""

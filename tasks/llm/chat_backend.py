@@ -10,7 +10,7 @@ import openai
 from rowrelay.tasks.llm.answers import nothing_named, parsed
 from rowrelay.tasks.llm.calls import NotTheApiError, RequestRejectedError, RowRequest, Snapshot
 from rowrelay.tasks.llm.chat_answers import FIRST_ANSWERS, FirstAnswers, no_choice, snapshot_of_choice
-from rowrelay.tasks.llm.masking import masked_snapshot, secrets_in
+from rowrelay.tasks.llm.masking import ClientKeys, says_why
 from rowrelay.tasks.llm.sdk_errors import translate
 from rowrelay.tasks.llm.usage_counts import said_anew
 from rowrelay.tasks.media_refs import ref_kind
@@ -28,8 +28,8 @@ class ChatBackend:
         self.name = name
         self._client = client
         self._first = FirstAnswers()
-        # What a failed answer says quotes the server's words (a tool's name): masked of our key.
-        self._secrets = secrets_in(client.auth_headers)
+        # What a failed answer says quotes the server's words (a tool's name): masked of our credentials.
+        self._keys = ClientKeys(client)
         said_anew()  # a run's warnings about the server's usage start again (usage_counts.py)
 
     async def create(self, request: RowRequest) -> Snapshot:
@@ -55,7 +55,8 @@ class ChatBackend:
             completion = await parsed(raw)  # a body that is no JSON (a page, events): the SDK's exception
         except openai.OpenAIError as exc:
             raise translate(exc, creating=True) from exc
-        return self._answered(completion)
+        snapshot = self._answered(completion)
+        return await self._keys.masked(snapshot) if says_why(snapshot) else snapshot
 
     def _answered(self, completion: object) -> Snapshot:
         """The row's end as the completion says it; or why no answer of the run's will be one."""
@@ -67,9 +68,9 @@ class ChatBackend:
         if not choices:
             if self._first.choiceless_stops_run():
                 raise self._nothing_named(completion, besides=NEVER_A_CHOICE)
-            return masked_snapshot(no_choice(completion), self._secrets)
+            return no_choice(completion)
         self._first.named_a_choice()
-        return masked_snapshot(snapshot_of_choice(completion), self._secrets)
+        return snapshot_of_choice(completion)
 
     def _nothing_named(self, completion: object, *, besides: str = "") -> NotTheApiError:
         client = self._client

@@ -93,6 +93,7 @@ class EntraTokens:
         self._scope = scope
         self._clock = clock  # Entra ID's `expires_on` is epoch seconds
         self._token: str | None = None
+        self._previous: str | None = None
         self._expires_on = 0.0
         self._refresh_at = 0.0
         self._fetching: asyncio.Lock | None = None
@@ -116,11 +117,18 @@ class EntraTokens:
                 fetched = await self._fetch()
             except Exception as exc:
                 return self._keep(now, _first_line(exc), exc)
+            self._previous = self._token
             self._token, self._expires_on = fetched.token, float(fetched.expires_on)
             # A token that lasts less than twice REFRESH_AHEAD is refreshed half way through its life.
             self._refresh_at = self._expires_on - min(REFRESH_AHEAD, (self._expires_on - now) / 2)
             self._told_failing = False
             return self._token
+
+    @property
+    def recent(self) -> tuple[str, ...]:
+        """The tokens given lately, the current one and the one before it: a response's words may quote
+        the token its request carried, which a refresh may have replaced since (`masking.ClientKeys`)."""
+        return tuple(token for token in (self._token, self._previous) if token is not None)
 
     def _keep(self, now: float, said: str, exc: Exception) -> str:
         """After a failed fetch: the current token while it is good (tried again `RETRY_AFTER` later),

@@ -13,6 +13,9 @@ reason; a chat answer's words) is masked by its backend with `masked_snapshot` a
 The secrets are the credentials of the request the words answer, read from its headers (`Authorization`,
 `api-key`): whatever rowrelay sends is known there, OpenAI's key, Azure's key, a Microsoft Entra token,
 an endpoint's own key, and the key of a caller's own agent too, with no list of keys to keep in step. A
+response's body carries no request, so `ClientKeys` reads them from the clients that sent it, when its
+words are masked: their headers as they are then, and their Entra token, which the SDK adds to each
+request itself and no header of the client holds. A
 server may also quote part of a key (its start, a few characters masked), so every run of
 `SHORTEST_RUN` or more of a secret's characters is masked, not only the whole key.
 """
@@ -27,6 +30,7 @@ from typing import Any
 import openai
 
 from rowrelay.tasks.llm.calls import Snapshot, StreamUpdate
+from rowrelay.tasks.llm.entra import EntraTokens
 
 MASK = "[REDACTED]"
 SHORTEST_RUN = 8
@@ -50,6 +54,52 @@ def secrets_in(headers: Mapping[str, str]) -> tuple[str, ...]:
             if len(secret) >= SHORTEST_RUN:
                 found.append(secret)
     return tuple(found)
+
+
+def says_why(snapshot: Snapshot | None) -> bool:
+    """Whether `snapshot` has words about its end (`error_code`, `error_message`) a key may be in: what a
+    backend asks of each snapshot before it masks one (`ClientKeys`). Two attribute tests: a response
+    with no error costs nothing more."""
+    return snapshot is not None and (snapshot.error_code is not None or snapshot.error_message is not None)
+
+
+class ClientKeys:
+    """The credentials a backend's clients send, read only when a response's words are masked (a response
+    that `says_why`): each client's `auth_headers` as they are then, and its Microsoft Entra token. Read
+    once as the backend was built, an `AsyncAzureOpenAI(azure_ad_token_provider=...)` gave none (its
+    headers are `{}`; the token goes on each request), and a failed response quoting its token kept it in
+    the state table and the logs."""
+
+    def __init__(self, *clients: openai.AsyncOpenAI) -> None:
+        self._clients = tuple({id(client): client for client in clients}.values())
+
+    async def secrets(self) -> tuple[str, ...]:
+        found: set[str] = set()
+        for client in self._clients:
+            found.update(secrets_in(client.auth_headers))
+            found.update(token for token in await _entra_tokens(client) if len(token) >= SHORTEST_RUN)
+        return tuple(found)
+
+    async def masked(self, snapshot: Snapshot) -> Snapshot:
+        """`snapshot` masked of the clients' credentials (`masked_snapshot`)."""
+        return masked_snapshot(snapshot, await self.secrets())
+
+    async def masked_update(self, update: StreamUpdate) -> StreamUpdate:
+        """A stream event's update masked of the clients' credentials (`masked_update`)."""
+        return masked_update(update, await self.secrets())
+
+
+async def _entra_tokens(client: openai.AsyncOpenAI) -> tuple[str, ...]:
+    """The Microsoft Entra tokens `client`'s requests may have carried: rowrelay's own `EntraTokens` keeps
+    the tokens it gave lately (a request sent just before a refresh carried the one before); any other
+    provider (a caller's agent's) is asked, as the SDK asks it for each request."""
+    if not isinstance(client, openai.AsyncAzureOpenAI) or client._azure_ad_token_provider is None:
+        return ()
+    provider = client._azure_ad_token_provider
+    if isinstance(provider, EntraTokens):
+        return provider.recent
+    token = await client._get_azure_ad_token()
+    return () if token is None else (token,)
 
 
 def masked_snapshot(snapshot: Snapshot, secrets: tuple[str, ...]) -> Snapshot:

@@ -18,7 +18,7 @@ from rowrelay.tasks.llm.calls import (
     StreamUnavailableError,
     StreamUpdate,
 )
-from rowrelay.tasks.llm.masking import masked_snapshot, masked_update, secrets_in
+from rowrelay.tasks.llm.masking import ClientKeys, says_why
 from rowrelay.tasks.llm.responses_events import ResponsesStream, passable, stream_updates
 from rowrelay.tasks.llm.sdk_errors import translate
 from rowrelay.tasks.llm.snapshots import snapshot_of
@@ -75,8 +75,8 @@ class ResponsesBackend:
         self._on_taken = on_taken
         self._retries = reads.max_retries
         # The keys a failed response's own words may quote back (its `error.message`), masked from them
-        # as they are read, as an error answer's are (`sdk_errors.translate`): both clients' keys.
-        self._secrets = tuple({*secrets_in(creates.auth_headers), *secrets_in(reads.auth_headers)})
+        # as they are read, as an error answer's are (`sdk_errors.translate`): both clients' credentials.
+        self._keys = ClientKeys(creates, reads)
         said_anew()  # a run's warnings about the server's usage start again (usage_counts.py)
         self._wires: tuple[Wire, Wire] | None = None
         if transport == "lean":
@@ -125,7 +125,8 @@ class ResponsesBackend:
             self._observe_error(exc)
             raise self._translate(exc, creating=True) from exc
         self._observe(headers)
-        return masked_snapshot(self._named(snapshot_of(answer), answer), self._secrets)
+        snapshot = self._named(snapshot_of(answer), answer)
+        return await self._keys.masked(snapshot) if says_why(snapshot) else snapshot
 
     async def create_stream(self, request: RowRequest) -> AsyncGenerator[StreamUpdate, None]:
         body = {**self._body(request), "stream": True}
@@ -148,7 +149,8 @@ class ResponsesBackend:
             # A server that ignores `stream` (some OpenAI-compatible ones) answers with the response
             # object: its job exists and this names it. Read as an empty stream, the create would count
             # as maybe created and be sent again, paid twice. No event follows: the row is polled.
-            yield StreamUpdate(-1, masked_snapshot(self._named(snapshot_of(answer), answer), self._secrets))
+            snapshot = self._named(snapshot_of(answer), answer)
+            yield StreamUpdate(-1, await self._keys.masked(snapshot) if says_why(snapshot) else snapshot)
             return
         named = False
         async with contextlib.aclosing(stream_updates(stream, creating=True)) as updates:
@@ -156,7 +158,7 @@ class ResponsesBackend:
                 if not named and update.snapshot is not None:
                     self._named(update.snapshot)
                     named = True
-                yield masked_update(update, self._secrets)
+                yield await self._keys.masked_update(update) if says_why(update.snapshot) else update
 
     async def retrieve(self, response_id: str) -> Snapshot:
         answer: Any  # the lean transport's JSON, or the SDK's Response
@@ -172,7 +174,8 @@ class ResponsesBackend:
         except openai.OpenAIError as exc:
             raise self._translate(exc) from exc
         self._taken(poll=True)
-        return masked_snapshot(snapshot_of(answer), self._secrets)
+        snapshot = snapshot_of(answer)
+        return await self._keys.masked(snapshot) if says_why(snapshot) else snapshot
 
     async def resume(self, response_id: str, after: int) -> AsyncGenerator[StreamUpdate, None]:
         # A server-side cursor (exclusive: events after `after`); responses.stream() would replay
@@ -203,7 +206,7 @@ class ResponsesBackend:
             raise StreamUnavailableError(f"{response_id}: the server answered a stream resume without events")
         self._taken(poll=True)
         async for update in stream_updates(stream):
-            yield masked_update(update, self._secrets)
+            yield await self._keys.masked_update(update) if says_why(update.snapshot) else update
 
     def _included(self) -> dict[str, str]:
         """The lean transport's query for what a read includes, as the SDK writes it (`include[]=...`)."""
@@ -219,7 +222,8 @@ class ResponsesBackend:
                 answer = await parsed(await self._reads.responses.with_raw_response.cancel(response_id))
         except openai.OpenAIError as exc:
             raise self._translate(exc) from exc
-        return masked_snapshot(snapshot_of(answer), self._secrets)
+        snapshot = snapshot_of(answer)
+        return await self._keys.masked(snapshot) if says_why(snapshot) else snapshot
 
     async def aclose(self) -> None:
         for wire in self._wires or ():

@@ -50,6 +50,7 @@ async def rewriting(emulator_url: str, rewrite: Rewrite) -> AsyncIterator[str]:
 
         app = web.Application()
         app.router.add_route("*", "/v1/{tail:.*}", handle)
+        app.router.add_route("*", "/openai/{tail:.*}", handle)  # Azure's routes: the root as its endpoint
         runner = web.AppRunner(app)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
