@@ -36,6 +36,7 @@ from rowrelay.flows.processing import process, whole
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.run_labels import label_flow_run
 from rowrelay.flows.run_logs import sent_to_flow_run
+from rowrelay.flows.run_orphans import lost_this_run, orphans_at_open
 from rowrelay.flows.run_record import record_run
 from rowrelay.flows.service_users import announced, services_a_run_uses
 from rowrelay.flows.stop_said import note_batch, note_finished
@@ -51,6 +52,7 @@ from rowrelay.tasks.state.left_out import keys_outside
 from rowrelay.tasks.steps import export_results, load_input
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from prefect.task_runners import TaskRunner
 
     from rowrelay.tasks.llm.agent_backend import AgentFactory
@@ -199,6 +201,7 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     kept = check_resume(request, prepared, state_dir)  # the server on record, when this run's is not it
     settings, url, targets = resolve_targets(request)
     table = open_table(state_dir, settings)
+    held_orphans = orphans_at_open(table)  # the closing line says only those this run adds
     out = request.output_path(state_dir)
     note_batch(state_dir, out, on_workers=runner is not None)  # what a stop of this call then says
     await label_flow_run(table.batch_id, settings.model, backend_label(targets))
@@ -215,7 +218,7 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     agent = agent_said(request.agent, {target.settings.backend for target in targets})
     labelled = (backend_label(targets) + agent, url)
     result = await _finish(
-        table, prepared, out, settings, labelled, request.output_schema, stopped, held_back
+        table, prepared, out, settings, labelled, request.output_schema, held_orphans, stopped, held_back
     )
     # Prefect takes a returned state as the run's final one: a caller receives `result` when it is
     # Completed, and an exception carrying the message when it is Failed (the CLI asks for the state).
@@ -231,11 +234,13 @@ async def _finish(
     settings: Settings,
     server: tuple[str, str | None],
     output_schema: OutputSchema | None,
+    held_orphans: pa.Table,
     stopped: str | None = None,
     held_back: dict[str, int] | None = None,
 ) -> BatchResult:
     """Export, summarise and publish what the closed table holds of the input: its rows are in memory.
-    `server`: what the run ran on, as said (`targets.backend_label`), and its base URL."""
+    `server`: what the run ran on, as said (`targets.backend_label`), and its base URL; `held_orphans`:
+    the rows' orphans as the run opened the table (`run_orphans.orphans_at_open`)."""
     latest = everything = table.latest()
     left_out = None
     if len(table) > len(prepared):  # the plan added every input key: only then can rows be outside it
@@ -250,14 +255,15 @@ async def _finish(
     # same (a row removed while in flight was waited on, and paid for, by this run)
     facts = summarize(everything, table.problems, left_out)
     held_back = held_back or {}
-    log_outcome(table.batch_id, facts, str(out), held=sum(held_back.values()), state=table.directory)
+    lost = lost_this_run(held_orphans, everything)
+    log_outcome(table.batch_id, facts, str(out), sum(held_back.values()), table.directory, lost)
     await publish_summary(table.batch_id, facts, frame, table.directory)
     counts = {status: int(n) for status, n in facts["counts"].items()}
     return BatchResult(
         table.batch_id, _absolute(table.directory), _absolute(out), counts, *server,
         facts["cost_usd"], facts["projected_cost_usd"], stopped, held_back, facts["tool_calls"],
-        *failed_for_their_input(everything), orphans=facts["orphans"],
-        rows_with_orphans=facts["rows_with_orphans"],
+        *failed_for_their_input(everything), orphans_this_run=lost.creates,
+        rows_orphaned_this_run=lost.rows,
     )  # fmt: skip
 
 

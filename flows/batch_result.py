@@ -34,9 +34,10 @@ class BatchResult:
     refused_for_input: int = 0
     """Rows whose response the server failed for their own input (`rejected` with its error_code, such
     as invalid_prompt): paid for, never sent again by itself; fixed, --resend-edited sends them again."""
-    orphans: int = 0
-    """Creates whose answer was lost (all runs): each a possible job on the server, not in `cost_usd`."""
-    rows_with_orphans: int = 0
+    orphans_this_run: int = 0
+    """Creates of this run whose answer was lost: each a possible job on the server, not in `cost_usd`
+    (the batch's, of every run, are its state's `orphans`: `rowrelay status`)."""
+    rows_orphaned_this_run: int = 0
     """Rows with at least one such create."""
 
     @property

@@ -233,7 +233,9 @@ def closing_summary(console: Console, result: Any) -> int:
         )
     # after the cost, which it qualifies; before the returns, so a run whose such rows completed says it
     lost = possible_duplicates(
-        getattr(result, "rows_with_orphans", 0), getattr(result, "orphans", 0), escape(str(result.state_dir))
+        getattr(result, "rows_orphaned_this_run", 0),
+        getattr(result, "orphans_this_run", 0),
+        escape(str(result.state_dir)),
     )
     if lost is not None:
         console.print(f"[yellow]{lost}[/]", soft_wrap=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rowrelay.flows.outcome import possible_duplicates
+from rowrelay.flows.run_orphans import LostAnswers
 from rowrelay.tasks.records import ENDED, RowStatus
 from rowrelay.tasks.run import Progress
 from rowrelay.tasks.state.failures import FailureKind, kinds_said
@@ -131,12 +132,18 @@ class Narrator:
 
 
 def log_outcome(
-    batch_id: str, summary: dict[str, object], output: str, held: int = 0, state: Path | None = None
+    batch_id: str,
+    summary: dict[str, object],
+    output: str,
+    held: int = 0,
+    state: Path | None = None,
+    lost: LostAnswers | None = None,
 ) -> None:
     """The batch's final summary (`state.summarize`'s): counts, tokens, latency, where the output is,
-    the creates whose answer was lost (possible duplicate jobs, which no cost counts), and the rows that
-    did not complete by kind, with one example message each; `held`: rows the run's `--limit` left for a
-    later run, which are no cause for a warning; `state`: the batch's directory, for `rowrelay status`."""
+    the creates whose answer this run lost (`lost`: possible duplicate jobs, which no cost counts), and
+    the rows that did not complete by kind, with one example message each; `held`: rows the run's
+    `--limit` left for a later run, which are no cause for a warning; `state`: the batch's directory,
+    for `rowrelay status`."""
     counts = {str(k): int(v) for k, v in summary["counts"].items() if v}  # type: ignore[attr-defined]
     total = sum(counts.values())
     said = ", ".join(f"{n} {status}" for status, n in counts.items())
@@ -151,11 +158,10 @@ def log_outcome(
         batch_id, completed, total, said or "no rows", later, summary["input_tokens"],
         summary["output_tokens"], latency, output, extra=_STORY,
     )  # fmt: skip
-    rows_lost: int = summary.get("rows_with_orphans", 0)  # type: ignore[assignment]
-    creates_lost: int = summary.get("orphans", 0)  # type: ignore[assignment]
-    lost = possible_duplicates(rows_lost, creates_lost, str(state or "STATE"))
-    if lost is not None:
-        log.warning("%s", lost, extra=_STORY)
+    lost = lost or LostAnswers()
+    duplicates = possible_duplicates(lost.rows, lost.creates, str(state or "STATE"))
+    if duplicates is not None:
+        log.warning("%s", duplicates, extra=_STORY)
     kinds: list[FailureKind] = summary.get("not_completed", [])  # type: ignore[assignment]
     if kinds:
         log.warning("rows that did not complete, by kind: %s", kinds_said(kinds), extra=_STORY)

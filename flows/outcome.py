@@ -64,15 +64,18 @@ def outcome_message(counts: dict[str, int]) -> str | None:
 
 
 def possible_duplicates(rows: int, creates: int, state: str) -> str | None:
-    """The closing line on creates whose answer was lost (`orphans`, all runs), or None when there were
-    none: each may have started a job the server ran and bills, which no answer named, so no cost counts
-    it. Only `rowrelay status` said so; a run whose such rows all completed then exited 0 without a word."""
+    """The closing line on creates whose answer this run lost (`run_orphans.lost_this_run`), or None
+    when it lost none: each may have started a job the server ran and bills, which no answer named, so
+    no cost counts it. Only `rowrelay status` said so; a run whose such rows all completed then exited 0
+    without a word. An earlier run's are not said again: the batch's total was, at every later run's
+    close (a nightly deployment logged it every night)."""
     if not creates:
         return None
     one = creates == 1
     lost = f"{creates:,} create{'' if one else 's'} of {rows:,} row{'' if rows == 1 else 's'}"
     return (
-        f"possible duplicate jobs: {lost} lost {'its' if one else 'their'} answer, so the server may have "
+        f"possible duplicate jobs: {lost} lost {'its' if one else 'their'} answer in this run, so the "
+        "server may have "
         f"run (and billed) {creates:,} job{'' if one else 's'} no answer named, which the cost shown does "
         f"not include: `rowrelay status {state}` counts them (orphans); the provider's usage page says "
         "what was billed"

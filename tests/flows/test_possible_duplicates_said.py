@@ -3,6 +3,8 @@ server may have run those jobs, that the cost shown leaves them out, and where t
 
 In a trial, such a run ended with counts and `cost:` alone; only `rowrelay status` said `orphans 3 (...
 possible duplicate jobs)`, and a run whose such rows all completed in the end exited 0 without a word.
+The line is the run's own: said of the batch's every orphan, it came again at the close of each later
+run, one that sent nothing included (a scheduled deployment's log, every night).
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ import json
 import logging
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from rowrelay.flows.narration import log_outcome
+from rowrelay.flows.run_orphans import LostAnswers, lost_this_run
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from rowrelay.tasks.state import load
 from tests.support.cli import env_for, rowrelay
@@ -22,7 +26,7 @@ from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
 ROWS = 12
 
 
-def test_a_run_whose_rows_completed_after_lost_answers_names_the_possible_duplicates(
+def test_a_run_whose_rows_completed_after_lost_answers_names_the_possible_duplicates_once(
     prefect_env: dict[str, str], tmp_path: Path
 ) -> None:
     source, state = tmp_path / "asks.jsonl", tmp_path / "state"
@@ -32,8 +36,12 @@ def test_a_run_whose_rows_completed_after_lost_answers_names_the_possible_duplic
     # a gateway's 502 page answers some creates whose job started: each counted on its row, sent again
     config = EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"), gateway_error_rate=0.5, seed=5)
     with running_emulator(config) as emu:
-        run = rowrelay(args, {**env_for(prefect_env, emu), "ROWRELAY_MAX_ATTEMPTS": "8"})
+        env = {**env_for(prefect_env, emu), "ROWRELAY_MAX_ATTEMPTS": "8"}
+        run = rowrelay(args, env)
         jobs, unanswered = jobs_of(emu.url)
+        # the same command again, as a schedule runs it: every row completed, nothing sent, nothing lost
+        again = rowrelay(args, env)
+        assert jobs_of(emu.url) == (jobs, unanswered), "the second run sent nothing"
     frame = load(state)
     assert_every_job_is_paid_for(frame, jobs, unanswered)
     assert (frame["status"] == "completed").all(), run.stderr[-3000:]
@@ -42,11 +50,13 @@ def test_a_run_whose_rows_completed_after_lost_answers_names_the_possible_duplic
     assert creates == sum(unanswered.values()) > 1, "the emulator answered some creates with a 502 page"
     said = (
         f"possible duplicate jobs: {creates} creates of {rows} row{'' if rows == 1 else 's'} lost their "
-        f"answer, so the server may have run (and billed) {creates} jobs no answer named, which the cost "
-        f"shown does not include: `rowrelay status {state}` counts them (orphans); the provider's usage "
-        "page says what was billed\n"
+        f"answer in this run, so the server may have run (and billed) {creates} jobs no answer named, "
+        f"which the cost shown does not include: `rowrelay status {state}` counts them (orphans); the "
+        "provider's usage page says what was billed\n"
     )
     assert said in run.stderr, run.stderr[-3000:]
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "possible duplicate jobs" not in again.stderr, again.stderr[-3000:]
 
 
 def test_the_run_log_names_them_and_a_run_that_lost_none_says_nothing(
@@ -54,10 +64,24 @@ def test_the_run_log_names_them_and_a_run_that_lost_none_says_nothing(
 ) -> None:
     base: dict[str, object] = {"counts": {"completed": 3}, "input_tokens": 30, "output_tokens": 15}
     with caplog.at_level(logging.INFO, logger="rowrelay.flow"):
-        log_outcome("b", {**base, "orphans": 0, "rows_with_orphans": 0}, "out.csv", state=tmp_path)
+        # the batch holds orphans of an earlier run (its summary's count), this run lost none
+        log_outcome("b", {**base, "orphans": 3}, "out.csv", state=tmp_path, lost=LostAnswers())
         assert "possible duplicate jobs" not in caplog.text
-        log_outcome("b", {**base, "orphans": 1, "rows_with_orphans": 1}, "out.csv", state=tmp_path)
+        log_outcome("b", {**base, "orphans": 3}, "out.csv", state=tmp_path, lost=LostAnswers(1, 1))
     assert (
-        f"possible duplicate jobs: 1 create of 1 row lost its answer, so the server may have run (and "
-        f"billed) 1 job no answer named, which the cost shown does not include: `rowrelay status {tmp_path}`"
+        f"possible duplicate jobs: 1 create of 1 row lost its answer in this run, so the server may have run "
+        f"(and billed) 1 job no answer named, which the cost shown does not include: `rowrelay status "
+        f"{tmp_path}`"
     ) in caplog.text
+
+
+def _orphans(held: dict[str, int]) -> pa.Table:
+    """Rows' latest state, as far as `lost_this_run` reads it."""
+    return pa.table({"row_key": list(held), "orphans": pa.array(list(held.values()), pa.int64())})
+
+
+def test_a_runs_lost_answers_are_those_its_rows_counted_since_the_open() -> None:
+    at_open = pa.table({"row_key": ["a", "b"], "orphans_at_open": pa.array([2, 1], pa.int64())})
+    assert lost_this_run(at_open, _orphans({"a": 2, "b": 1, "c": 0})) == LostAnswers(0, 0)
+    assert lost_this_run(at_open, _orphans({"a": 3, "b": 1, "c": 2})) == LostAnswers(3, 2)
+    assert lost_this_run(at_open.slice(0, 0), _orphans({"a": 1})) == LostAnswers(1, 1)
