@@ -22,7 +22,7 @@ from rich.console import Console
 
 from rowrelay.flows.cli_errors import fail
 from rowrelay.flows.default_batch import the_batch
-from rowrelay.flows.repair_resends import count_lost_resends, lost_resends, rows_said
+from rowrelay.flows.repair_resends import count_lost_resends, lost_resends, owed_before, rows_said
 from rowrelay.flows.state_commands import StateArg, existing
 from rowrelay.tasks.errors import LeaseHeldError, StateError, UsageError
 
@@ -45,20 +45,26 @@ def repair(
     state = the_batch(state, "repair", changes_it=True)
     from rowrelay.tasks.state.damage import move_aside, rebuild_batch, scan
     from rowrelay.tasks.state.files import BATCH_FILE, DAMAGED
+    from rowrelay.tasks.state.resent import note_owed
     from rowrelay.tasks.state.versions import accept, said
 
     try:
         with _alone(existing(state, or_its_table=True), dry_run=dry_run):
+            owed = owed_before(state, out)
             found = scan(state)
             if not found.damaged and not found.missing and not found.batch_missing:
-                out.print(f"no damaged files in {state}: nothing to repair")
+                out.print(f"no damaged files in {state}: nothing {'else ' if owed else ''}to repair")
+                if not dry_run:
+                    count_lost_resends(state, owed, out)
                 return
-            uncounted = lost_resends(state, found, _report(state, found), out)
+            uncounted = owed | lost_resends(state, found, _report(state, found), out)
             paths = [damaged.path for damaged in found.damaged]
             if dry_run:
                 counts = f", counts {rows_said(len(uncounted))} resent (above)" if uncounted else ""
                 out.print(f"dry run: nothing moved; `rowrelay repair {state}` {_what(found)}{counts}")
                 return
+            if uncounted:  # first: once the damaged files are moved, nothing shows what was lost
+                note_owed(state, uncounted)
             moved = dict(zip(paths, move_aside(state, paths), strict=True))
             accept(state, found.missing)
             if found.batch_lost:

@@ -2,7 +2,9 @@
 resend a damaged file lost: each falls back to a version whose attempts do not count the resend's create
 (a job on the server, paid for). The repair counts it on the row (`state.resent`), or, where the note of
 resent rows does not say what a row was sent as (an older rowrelay's, or one that cannot be read), says
-it cannot, and that such a row may have a job its attempts do not count.
+it cannot, and that such a row may have a job its attempts do not count. What it will count is recorded
+before anything is moved (`resent.note_owed`): a repair that stops before counting leaves it to the
+next, which counts each row once (`owed_before`).
 """
 
 from __future__ import annotations
@@ -15,28 +17,46 @@ from rich.console import Console
 if TYPE_CHECKING:
     from rowrelay.tasks.state.damage import Scan
     from rowrelay.tasks.state.repair import Fallback
+    from rowrelay.tasks.state.resent import LostResend
 
-__all__ = ["count_lost_resends", "lost_resends", "rows_said"]
+__all__ = ["count_lost_resends", "lost_resends", "owed_before", "rows_said"]
 
 
 def rows_said(n: int) -> str:
     return "1 row" if n == 1 else f"{n} rows"
 
 
-def lost_resends(state: Path, found: Scan, rows: list[Fallback], out: Console) -> dict[str, str]:
-    """The rows whose resend's create (`--resend-edited`) a lost version may have held, by edited hash,
-    which a repair counts (`resent.uncounted_resends`), said; and the resent rows it cannot tell of."""
+def owed_before(state: Path, out: Console) -> dict[str, LostResend]:
+    """The counts a repair recorded and stopped before making (killed between moving the damaged files,
+    which showed the loss, and counting), said: this repair makes them."""
+    from rowrelay.tasks.state.resent import owed_counts
+
+    owed = owed_counts(state)
+    if owed:
+        out.print(
+            f"an earlier repair found the resend (--resend-edited) of {rows_said(len(owed))} lost and "
+            f"stopped before counting it (e.g. {', '.join(list(owed)[:5])}): a repair counts each, once"
+        )
+    return owed
+
+
+def lost_resends(state: Path, found: Scan, rows: list[Fallback], out: Console) -> dict[str, LostResend]:
+    """The rows whose resend's create (`--resend-edited`) a lost version may have held, with their edited
+    hash and the attempts they fall back to, which a repair counts (`resent.uncounted_resends`), said; and
+    the resent rows it cannot tell of."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from rowrelay.tasks.state.resent import RESENT_FILE, resent_hashes, uncounted_resends
+    from rowrelay.tasks.state.resent import RESENT_FILE, LostResend, resent_hashes, uncounted_resends
 
     noted = resent_hashes(state)
     listed = [row.row_key for row in rows]
     held = found.remaining.filter(pc.is_in(found.remaining.column("row_key"), pa.array(listed, pa.string())))
     keys: list[str] = held.column("row_key").to_pylist()  # type: ignore[assignment]
     hashes: list[str] = held.column("input_hash").to_pylist()  # type: ignore[assignment]
+    attempts: list[int] = held.column("attempts").to_pylist()  # type: ignore[assignment]
     hashes_now = dict(zip(keys, hashes, strict=True))
+    attempts_now = dict(zip(keys, attempts, strict=True))
     uncounted = uncounted_resends(rows, hashes_now, noted)
     if uncounted:
         out.print(
@@ -56,21 +76,23 @@ def lost_resends(state: Path, found: Scan, rows: list[Fallback], out: Console) -
             "cannot tell whether that create was lost, and leaves their counts as they are; each may have "
             "a job on the server its attempts do not count"
         )
-    return {key: noted[key] for key in uncounted}
+    return {key: LostResend(noted[key], attempts_now[key]) for key in uncounted}
 
 
-def count_lost_resends(state: Path, uncounted: dict[str, str], out: Console) -> None:
-    """Count each lost resend on its row (`resent.count_lost_resend`), as a writer of its own: the batch's
-    lease is the repair's already, and no other row's recovery is this command's (`orphans_among`)."""
+def count_lost_resends(state: Path, owed: dict[str, LostResend], out: Console) -> None:
+    """Count each lost resend on its row (`resent.count_lost_resend`: once, however many repairs try), as
+    a writer of its own: the batch's lease is the repair's already, and no other row's recovery is this
+    command's (`orphans_among`); then forget what was owed."""
     from rowrelay.tasks.state import StateTable
-    from rowrelay.tasks.state.resent import count_lost_resend
+    from rowrelay.tasks.state.resent import count_lost_resend, forget_owed
 
-    if not uncounted:
+    if not owed:
         return
     with StateTable.open(state, writer="repair", orphans_among=()) as table:
-        for key, edited_hash in uncounted.items():
-            count_lost_resend(table, key, edited_hash)
-    out.print(
-        f"counted {rows_said(len(uncounted))} whose resend (--resend-edited) was lost: `orphaned` under "
-        "the edited text, one more attempt and orphan each; the next run sends them again"
-    )
+        counted = [key for key, lost in owed.items() if count_lost_resend(table, key, lost)]
+    forget_owed(state)
+    if counted:
+        out.print(
+            f"counted {rows_said(len(counted))} whose resend (--resend-edited) was lost: `orphaned` under "
+            "the edited text, one more attempt and orphan each; the next run sends them again"
+        )

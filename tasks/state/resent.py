@@ -20,16 +20,26 @@ resend's version: nothing of it was lost.
 `unknown`: an earlier note could not be read when a later one was written; every completed row is then
 counted as one that may have been resent, as when the note itself cannot be read. A key with no hash (a
 note of an older rowrelay) is listed, never counted: the repair cannot tell whether its resend was lost.
+
+Once the damaged file is moved aside nothing shows the loss again, so a repair that stopped between the
+move and the count lost the count for good. The repair writes what it owes first (`note_owed`), with
+each row's attempts on the version it falls back to; it (or the next repair, `owed_counts`) counts a row
+only while its attempts are still those (`count_lost_resend`), so a count made once is never made twice,
+and removes the file once every row is counted (`forget_owed`).
+
+    DIR/resent-owed.json    {"T-00001": {"hash": "ab12...", "attempts": 1}}
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rowrelay.tasks.durable import atomic_write_bytes
+from rowrelay.tasks.durable import atomic_write_bytes, fsync_dir
+from rowrelay.tasks.errors import DamagedFileError
 from rowrelay.tasks.records import IN_FLIGHT
 
 if TYPE_CHECKING:
@@ -37,15 +47,21 @@ if TYPE_CHECKING:
     from rowrelay.tasks.state.table import StateTable
 
 __all__ = [
+    "OWED_FILE",
     "RESENT_FILE",
+    "LostResend",
     "count_lost_resend",
+    "forget_owed",
+    "note_owed",
     "note_resent",
+    "owed_counts",
     "resent_hashes",
     "resent_keys",
     "uncounted_resends",
 ]
 
 RESENT_FILE = "resent.json"
+OWED_FILE = "resent-owed.json"
 EVERY_ROW = None
 """What `resent_keys` returns when the note cannot be read: any row may have been resent."""
 
@@ -110,18 +126,56 @@ def uncounted_resends(
     return found
 
 
-def count_lost_resend(table: StateTable, key: str, edited_hash: str) -> None:
+@dataclass(frozen=True, slots=True)
+class LostResend:
+    """A resend's create a repair found lost: the row's edited input hash, and its attempts on the version
+    it falls back to, which do not count that create (while they are still these, it is owed)."""
+
+    edited_hash: str
+    attempts: int
+
+
+def note_owed(directory: Path, owed: Mapping[str, LostResend]) -> None:
+    """Record, durably, the counts a repair owes, before it moves the damaged files that show them."""
+    record = {key: {"hash": lost.edited_hash, "attempts": lost.attempts} for key, lost in owed.items()}
+    atomic_write_bytes(directory / OWED_FILE, json.dumps(record, sort_keys=True).encode())
+
+
+def owed_counts(directory: Path) -> dict[str, LostResend]:
+    """The counts an earlier repair recorded and did not finish (none: no file); `DamagedFileError` if
+    the record cannot be read (never read as none: that loses the counts it holds)."""
+    path = directory / OWED_FILE
+    try:
+        data = json.loads(path.read_bytes())
+        return {key: LostResend(str(row["hash"]), int(row["attempts"])) for key, row in data.items()}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise DamagedFileError(str(path), f"unreadable record of counts a repair owes ({exc})") from exc
+
+
+def forget_owed(directory: Path) -> None:
+    """Remove the record once every count it holds is made (durably: the next repair reads nothing)."""
+    (directory / OWED_FILE).unlink(missing_ok=True)
+    fsync_dir(directory)
+
+
+def count_lost_resend(table: StateTable, key: str, lost: LostResend) -> bool:
     """Write row `key` as its lost resend left it, counted: under its edited input hash, `orphaned` with
     one more attempt and orphan (`orphans.orphan_changes`, how a run counts a create it cannot see), its
     earlier text's answer cleared, so the next run sends it again (its `--max-attempts` and orphan policy
-    decide, as for any orphan)."""
+    decide, as for any orphan). False, nothing written, when the row's attempts are no longer those of
+    the version the repair found (the count was made, by a repair that stopped before it said so) or it
+    is in flight (the next run's open counts it)."""
     from rowrelay.tasks.state.orphans import orphan_changes
 
     row = table.get(key)
+    if row.attempts != lost.attempts or row.status in IN_FLIGHT:
+        return False
     if row.status != "pending":
-        table.edited_back(key, input_hash=edited_hash)
-    elif row.input_hash != edited_hash:
-        table.transition(key, "pending", input_hash=edited_hash)
+        table.edited_back(key, input_hash=lost.edited_hash)
+    elif row.input_hash != lost.edited_hash:
+        table.transition(key, "pending", input_hash=lost.edited_hash)
     sending = table.transition(key, "submitting")  # clears the earlier response, as the resend's did
     options = table.options
     [change] = orphan_changes(
@@ -138,3 +192,4 @@ def count_lost_resend(table: StateTable, key: str, edited_hash: str) -> None:
     )
     error = "the resend's create was lost with a damaged state file (rowrelay repair)"
     table.transition(key, change.status, **{**change.fields, "note": note, "error_message": error})
+    return True

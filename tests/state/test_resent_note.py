@@ -6,7 +6,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rowrelay.tasks.state.resent import EVERY_ROW, RESENT_FILE, note_resent, resent_hashes, resent_keys
+import pytest
+
+from rowrelay.tasks.errors import DamagedFileError
+from rowrelay.tasks.state.resent import (
+    EVERY_ROW,
+    OWED_FILE,
+    RESENT_FILE,
+    LostResend,
+    forget_owed,
+    note_owed,
+    note_resent,
+    owed_counts,
+    resent_hashes,
+    resent_keys,
+)
 
 
 def test_no_note_is_no_row_and_notes_add_up(tmp_path: Path) -> None:
@@ -30,3 +44,16 @@ def test_a_note_that_cannot_be_read_is_every_row_and_stays_so_when_added_to(tmp_
     assert resent_keys(tmp_path) is EVERY_ROW
     note_resent(tmp_path, {"T-2": "h2"})  # the earlier keys are unknown: the note must not forget that
     assert resent_keys(tmp_path) is EVERY_ROW
+
+
+def test_counts_a_repair_owes_are_kept_until_forgotten_and_never_read_as_none_when_torn(
+    tmp_path: Path,
+) -> None:
+    assert owed_counts(tmp_path) == {}
+    note_owed(tmp_path, {"T-1": LostResend("h1", 1)})
+    assert owed_counts(tmp_path) == {"T-1": LostResend("h1", 1)}
+    forget_owed(tmp_path)
+    assert owed_counts(tmp_path) == {}
+    (tmp_path / OWED_FILE).write_bytes(b'{"T-1": {"hash"')  # torn: its counts would be lost
+    with pytest.raises(DamagedFileError, match="unreadable record of counts a repair owes"):
+        owed_counts(tmp_path)
