@@ -7,16 +7,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from rowrelay.tasks.llm.usage_counts import MOST_OUTPUT_TOKENS
+
 DEFAULT_OUTPUT_ESTIMATE = 1024
 """Output tokens assumed per answer when no max_output_tokens is set and nothing has been seen yet."""
 ANSWERS_TO_LEARN = 10
 """Answers seen before the output estimate is their mean (with a margin) instead of the default."""
-MOST_OUTPUT_TOKENS = 128_000
-"""The most output tokens one answer is learned as: the largest output any of OpenAI's models can write
-(the gpt-5 family's 128,000). The estimate is a mean, and a mean follows one outlier: a server's
-`output_tokens` of 10**12 made every later create wait a minute for its tokens. A count above this is the
-server's mistake as far as the estimate goes, whatever the row records as billed; capped, one such answer
-moves the estimate by at most this over the answers seen, and fades as more come back."""
 
 
 def estimate_tokens(text: str) -> int:
@@ -47,5 +43,8 @@ class OutputEstimate:
         return 0 if self.ceiling is not None else max(0, ANSWERS_TO_LEARN - self.seen)
 
     def observe(self, output_tokens: int) -> None:
+        # Each answer learned as at most `MOST_OUTPUT_TOKENS` (decided in usage_counts, where a larger
+        # count arrives as unknown and is not observed at all): the mean follows one outlier, and an
+        # older release's table may still hold a server's 10**12, which made every create wait a minute.
         self.seen += 1
         self.total += min(max(output_tokens, 0), MOST_OUTPUT_TOKENS)

@@ -6,8 +6,9 @@ a string (`"10"`), a float, a bool, or a count no model can reach (`output_token
 was, a negative count was written into the state table, whose damage check then refused the table rowrelay
 itself wrote (every `run`, `status`, `export` exited 2, and `repair` dropped the segment: every row in it
 sent and paid for again); a string crashed its row's pricing on every run, the row stuck in flight; an
-absurd count priced one row at $1.6M. So a count that is not a non-negative integer up to `MOST_TOKENS`
-is read as unknown (None), as a usage the server left out is (its row gets no `cost_usd`; a capped run
+absurd count priced one row at $1.6M. So a count that is not a non-negative integer up to its field's
+limit (`MOST_INPUT_TOKENS`, `MOST_OUTPUT_TOKENS`) is read as unknown (None), as a usage the server left out
+is (its row gets no `cost_usd`; a capped run
 counts it at its estimate), and said once a run for each field, with what was wrong with the server's
 value (a number as it came; anything else by its type alone: a string may be anything the server chose to
 put there, a key it was sent among them, and the warning goes to Prefect's logs): not once a row. A null
@@ -21,20 +22,39 @@ from typing import Any
 
 log = logging.getLogger("rowrelay.backend")
 
-MOST_TOKENS = 100_000_000
-"""The largest count read as one: ten times the largest context window any model offers (10M tokens), so
-no response's input or output can be larger; a count beyond it is the server's mistake, and priced as it
-was it would spend a run's whole --max-cost on one row. A count up to it is what the server billed, and
-kept as it said it."""
+MOST_INPUT_TOKENS = 100_000_000
+"""The largest input count (and cached count) read as one: ten times the largest context window any model
+offers (10M tokens), so no response's input can be larger; a count beyond it is the server's mistake, and
+priced as it was it would spend a run's whole --max-cost on one row. A count up to it is what the server
+billed, and kept as it said it."""
+MOST_OUTPUT_TOKENS = 128_000
+"""The largest output count (and reasoning count, a part of it) read as one: the most any of OpenAI's
+models can write in one answer (the gpt-5 family's 128,000; other providers' OpenAI-compatible APIs allow
+less). One rule for what a row records, what it is priced at and what the output estimate learns: with
+100M here and 128,000 in the estimate, a count between (50M) was the server's mistake to the estimate and
+a bill to the row, priced at $500 on gpt-5, and a --max-cost run stopped on money never spent. Beyond it
+the row keeps no count and no cost_usd, and the cap counts it at its estimate. A server that does write
+more (a local model with a longer window) is said once a run, with this limit: raise it here."""
+_OUTPUT_FIELDS = frozenset(
+    {
+        "usage.output_tokens",
+        "usage.output_tokens_details.reasoning_tokens",
+        "usage.completion_tokens",
+        "usage.completion_tokens_details.reasoning_tokens",
+    }
+)
+"""The fields `MOST_OUTPUT_TOKENS` limits, as `token_count`'s callers name them; any other is an input's."""
 
 _told: set[str] = set()
 """The fields said this run (`said_anew` starts a run's)."""
 
 
 def token_count(value: Any, field: str) -> int | None:
-    """`value` if it is a count of tokens (an int, not a bool, from 0 to `MOST_TOKENS`), else None, the
-    first such value of `field` this run said in a warning. On the hot path: one type test a field."""
-    if type(value) is int and 0 <= value <= MOST_TOKENS:
+    """`value` if it is a count of tokens (an int, not a bool, from 0 to its field's limit), else None,
+    the first such value of `field` this run said in a warning. On the hot path: one type test and one
+    set lookup a field."""
+    most = MOST_OUTPUT_TOKENS if field in _OUTPUT_FIELDS else MOST_INPUT_TOKENS
+    if type(value) is int and 0 <= value <= most:
         return value
     if value is not None and field not in _told:
         _told.add(field)
@@ -44,7 +64,7 @@ def token_count(value: Any, field: str) -> int | None:
             "once a run",
             field,
             _shown(value),
-            MOST_TOKENS,
+            most,
         )
     return None
 

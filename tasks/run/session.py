@@ -16,8 +16,8 @@ import pyarrow.compute as pc
 
 from rowrelay.tasks.hosted_tools import tool_list
 from rowrelay.tasks.llm import Backend, OutputEstimate, RateBudget, make_backend
-from rowrelay.tasks.llm.estimates import MOST_OUTPUT_TOKENS
 from rowrelay.tasks.llm.shared import BankLink
+from rowrelay.tasks.llm.usage_counts import MOST_OUTPUT_TOKENS
 from rowrelay.tasks.media_refs import Attachment
 from rowrelay.tasks.records import RowStatus
 from rowrelay.tasks.run.context import RowContext, RunCounters

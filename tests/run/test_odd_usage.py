@@ -142,3 +142,35 @@ async def test_a_usage_quoting_the_key_is_said_by_its_type_alone(
     ]
     assert [line for line in logged if key[:12] in line] == []
     assert files_holding(tmp_path, key[:12]) == []
+
+
+def _longer_than_any_model_writes(response: dict[str, Any], _: Mapping[str, str]) -> dict[str, Any]:
+    row = (response.get("metadata") or {}).get("rowrelay_row")
+    if row != "row-0000" or not isinstance(response.get("usage"), dict):
+        return response
+    return {**response, "usage": {**response["usage"], "output_tokens": 50_000_000}}
+
+
+async def test_an_output_count_no_model_can_write_is_unknown_and_counted_at_its_estimate(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`output_tokens: 50_000_000` was within what 0a64732 kept (100M) and beyond what the output
+    estimate learned (128,000, 80823c6): the row was priced at $80 on gpt-4.1-mini (on gpt-5, $500) and
+    a capped run stopped on money never spent. One rule now: beyond any model's output, unknown, no
+    cost_usd, and the cap counts the row at its estimate."""
+    caplog.set_level(logging.WARNING, "rowrelay")
+    with running_emulator(EmulatorConfig()) as emu:
+        async with rewriting(emu.url, _longer_than_any_model_writes) as url:
+            settings = settings_for(Address(url), poll_streams=0, max_cost=1.0, max_output_tokens=200)
+            report = await run_table(new_table(tmp_path / "state", ROWS), settings, prompts(ROWS))
+        started, unanswered = jobs_of(emu.url)
+    frame = load(tmp_path / "state").set_index("row_key")
+    assert report.counts == {"completed": ROWS}, frame[["status", "error_message", "note"]]
+    assert started == Counter(dict.fromkeys(frame.index, 1)) == Counter(frame["attempts"].to_dict())
+    assert_every_job_is_paid_for(frame.reset_index(), started, unanswered)
+    assert frame.loc[["row-0000"], ["output_tokens", "cost_usd"]].isna().all(axis=None)
+    assert frame.drop(index="row-0000")["cost_usd"].notna().all()
+    said = [r.getMessage() for r in caplog.records]
+    unknown = "usage.output_tokens 50000000, not a count of tokens (a whole number from 0 to 128000)"
+    assert any(unknown in line for line in said), said
+    assert any("--max-cost counts each at its estimate" in line for line in said), said

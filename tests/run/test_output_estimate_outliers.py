@@ -2,9 +2,9 @@
 
 The rate budget charges each create its prompt and the output estimate, the mean (with a margin) of the
 answers seen. A user trial's server answered one row `output_tokens: 10**12`: the mean followed it, and
-every later create waited about a minute for its tokens. That count is now unknown where usage arrives
-(tests/run/test_odd_usage.py); a count below that limit but beyond any model's output, and a count an
-older release wrote into a table a run resumes, are learned as at most `MOST_OUTPUT_TOKENS`.
+every later create waited about a minute for its tokens. A count beyond any model's output
+(`MOST_OUTPUT_TOKENS`) is now unknown where usage arrives (tests/run/test_odd_usage.py); one an older
+release wrote into a table a run resumes is learned as at most that.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from rowrelay.tasks.emulator import RunningEmulator
-from rowrelay.tasks.llm.estimates import MOST_OUTPUT_TOKENS, OutputEstimate
+from rowrelay.tasks.llm.estimates import OutputEstimate
+from rowrelay.tasks.llm.usage_counts import MOST_OUTPUT_TOKENS
 from rowrelay.tasks.run import open_session
 from tests.support.runs import new_table, prompts, settings_for
 
@@ -23,7 +24,7 @@ def test_one_outlier_moves_the_estimate_by_a_bounded_amount_that_fades() -> None
     estimate = OutputEstimate(ceiling=None)
     for _ in range(9):
         estimate.observe(100)
-    estimate.observe(50_000_000)  # within what usage_counts keeps, beyond any model's output
+    estimate.observe(50_000_000)  # beyond any model's output: what an older release's table may hold
     assert estimate.value() <= 1.25 * (900 + MOST_OUTPUT_TOKENS) / 10 + 1
     for _ in range(2_000):
         estimate.observe(100)
