@@ -27,14 +27,14 @@ MOST_INPUT_TOKENS = 100_000_000
 offers (10M tokens), so no response's input can be larger; a count beyond it is the server's mistake, and
 priced as it was it would spend a run's whole --max-cost on one row. A count up to it is what the server
 billed, and kept as it said it."""
-MOST_OUTPUT_TOKENS = 128_000
-"""The largest output count (and reasoning count, a part of it) read as one: the most any of OpenAI's
-models can write in one answer (the gpt-5 family's 128,000; other providers' OpenAI-compatible APIs allow
-less). One rule for what a row records, what it is priced at and what the output estimate learns: with
-100M here and 128,000 in the estimate, a count between (50M) was the server's mistake to the estimate and
-a bill to the row, priced at $500 on gpt-5, and a --max-cost run stopped on money never spent. Beyond it
-the row keeps no count and no cost_usd, and the cap counts it at its estimate. A server that does write
-more (a local model with a longer window) is said once a run, with this limit: raise it here."""
+MOST_OUTPUT_TOKENS = 1_000_000
+"""The largest output count (and reasoning count, a part of it) read as one: about eight times the most
+any model writes in one answer today (128,000, the gpt-5 family's), room for longer ones to come without
+losing what they billed, and still far below what a broken server sends (10**12 in a trial). One rule for
+what a row records, what it is priced at and what the output estimate learns: with 100M here and 128,000
+in the estimate, a count between (50M) was the server's mistake to the estimate and a bill to the row,
+priced at $500 on gpt-5, and a --max-cost run stopped on money never spent. Beyond it the row keeps no
+count and no cost_usd, and the cap counts it at its estimate; said once a run, with this limit."""
 _OUTPUT_FIELDS = frozenset(
     {
         "usage.output_tokens",

@@ -171,6 +171,6 @@ async def test_an_output_count_no_model_can_write_is_unknown_and_counted_at_its_
     assert frame.loc[["row-0000"], ["output_tokens", "cost_usd"]].isna().all(axis=None)
     assert frame.drop(index="row-0000")["cost_usd"].notna().all()
     said = [r.getMessage() for r in caplog.records]
-    unknown = "usage.output_tokens 50000000, not a count of tokens (a whole number from 0 to 128000)"
+    unknown = "usage.output_tokens 50000000, not a count of tokens (a whole number from 0 to 1000000)"
     assert any(unknown in line for line in said), said
     assert any("--max-cost counts each at its estimate" in line for line in said), said
