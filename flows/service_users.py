@@ -20,7 +20,8 @@ found, and a run that announces during a stop looks the services up once they ar
 own. `run_batch` announces too, however it is called (a script or a notebook, whose command line names no
 rowrelay, was never seen, even connected: a stop took the emulator from under its in-flight rows, which
 were sent again), and so does `rowrelay deploy` while it serves; a machine's first run announces in a
-home made for it.
+home made for it, removed again with its lock file if it started nothing there: the lock is the file at
+its path when taken (`_announcing_held`), so a process that waited on the one removed takes the new one.
 """
 
 from __future__ import annotations
@@ -36,8 +37,6 @@ from typing import IO, TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import psutil
-
-from rowrelay.flows import detached
 
 log = logging.getLogger("rowrelay.services")
 
@@ -102,11 +101,47 @@ _ANNOUNCED, _ANNOUNCING = "in-use", "in-use.lock"
 def no_run_announcing(home: Path) -> Iterator[None]:
     """For the block, no run announces its use of `home`'s services: a stop's check and stop are one step
     to every run (one that announces meanwhile waits, then finds the services stopped)."""
-    if not home.is_dir():  # no service recorded, nor any run that announced one: nothing to make wait
+    with _announcing_held(home, make_home=False):
         yield
-        return
-    with detached.exclusive(home / _ANNOUNCING):
-        yield
+
+
+@contextlib.contextmanager
+def _announcing_held(home: Path, *, make_home: bool) -> Iterator[bool]:
+    """Hold `home`'s announcing lock for the block, and yield whether this made `home` (`make_home`: for
+    an announcement; else, with no home, hold nothing: no service is recorded there, nor any run that
+    announced one). The lock is the file at `in-use.lock` when it is taken: `_forget_if_unused` removes
+    that file with an unused home, so one a process opened before and locked after is no longer it (two
+    runs, or a run and a stop, each locking a file of its own, excluded nothing); it is opened again."""
+    lock, made = home / _ANNOUNCING, False
+    while True:
+        if make_home:
+            with contextlib.suppress(FileExistsError):
+                home.mkdir(parents=True)
+                made = True
+        try:
+            handle = lock.open("a")
+        except (FileNotFoundError, NotADirectoryError):
+            if make_home and not os.path.lexists(home):  # removed as unused just now: made again
+                continue
+            if make_home:
+                raise
+            yield made  # no home (any longer): nothing to make wait
+            return
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            if _is_at(handle, lock):
+                yield made
+                return
+
+
+def _is_at(handle: IO[str], path: Path) -> bool:
+    """Whether the file `handle` holds is the one at `path` now (not removed, nor replaced, since)."""
+    try:
+        now = path.stat()
+    except FileNotFoundError:
+        return False
+    held = os.fstat(handle.fileno())
+    return (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
 
 
 def services_a_run_uses(request: BatchRequest) -> list[str]:
@@ -194,10 +229,8 @@ _HELD: dict[Path, _Held] = {}
 def _announce(home: Path, path: Path) -> _Held | None:
     """Lock the announcement at `path` (held until its handle is closed); None where the home cannot be
     written (one warning). With no home yet (a machine's first run) the home is made for it."""
-    made = not home.is_dir()
     try:
-        home.mkdir(parents=True, exist_ok=True)
-        with no_run_announcing(home):
+        with _announcing_held(home, make_home=True) as made:
             path.parent.mkdir(exist_ok=True)
             handle = path.open("a")
             fcntl.flock(handle, fcntl.LOCK_EX)
@@ -214,7 +247,9 @@ def _announce(home: Path, path: Path) -> _Held | None:
 
 def _forget_if_unused(home: Path) -> None:
     """Remove `home`, made for an announcement, if it holds nothing but announcing's own files: the run
-    started no service there. Under the announcing lock, so no run's announcement in it is lost."""
+    started no service there. Under the announcing lock, so no run's announcement in it is lost; a process
+    waiting on the lock file removed here finds it gone once it has it, and takes the one at its path
+    (`_announcing_held`), making the home again to announce."""
     with contextlib.suppress(OSError), no_run_announcing(home):
         (home / _ANNOUNCED).rmdir()  # fails while another run's announcement is in it
         if [entry.name for entry in home.iterdir()] == [_ANNOUNCING]:
