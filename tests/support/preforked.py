@@ -7,6 +7,9 @@ code, stdout and stderr of the installed command's code (flows/entry.py) in a pr
 `sys.modules["prefect"] = None`, so any import of Prefect fails and shows as a traceback. A command
 whose import-time environment differs from the server's (PYTHONPATH, say, which sets `sys.path` only
 when an interpreter starts) runs cold instead, as the warm runner decides (flows/warm.py).
+
+`preforked(scratch, prefect=True)` serves commands whose refusals read Prefect's own rules (`deploy`'s
+cron and name checks): Prefect imported once too, where a cold start spent ~2 s importing it.
 """
 
 from __future__ import annotations
@@ -22,20 +25,28 @@ from pathlib import Path
 from rowrelay.flows import warm
 
 _BLOCK_PREFECT = "import sys; sys.modules['prefect'] = None\n"
+_PREFECT_ALLOWED = "import sys\n"
 _AS_INSTALLED = "sys.argv[0] = 'rowrelay'\nfrom rowrelay.flows import entry as e\ne.finish(e.run_command())"
 COLD = [sys.executable, "-P", "-c", _BLOCK_PREFECT + _AS_INSTALLED]
 """`rowrelay` in a process of its own where any import of Prefect fails: the installed command's own
 start and end (flows/entry.py: the CLI, the exit handlers, a flush, the exit with the command's code),
 without the warm runner it offers a `run` to."""
+_COLD_WITH_PREFECT = [sys.executable, "-P", "-c", _PREFECT_ALLOWED + _AS_INSTALLED]
 
-_SERVER = (
-    _BLOCK_PREFECT
-    + r"""
+_PRELOADS = r"""
 import json, os, select, signal
 # What a refused `run` imports anyway, Agent Framework's loader included: none imports Prefect, and
 # none reads the environment when imported (the warm runner relies on the same: flows/warm.py).
 import rowrelay.flows.cli, rowrelay.flows.precheck, rowrelay.tasks.llm.agent_backend
 from rowrelay.flows import entry
+"""
+_PREFECTS_RULES = """
+# What `deploy` reads its refusals from (flows/deploy_checks.py): Prefect's settings are read when it
+# is imported, from PREFECT_* variables a command's fingerprint holds equal to this server's.
+import prefect.client.schemas.schedules, prefect.types.names
+"""
+
+_LOOP = r"""
 
 def take(request):
     os.environ.clear()
@@ -60,7 +71,6 @@ for line in sys.stdin:
     _, status = os.waitpid(child, 0)
     print(os.waitstatus_to_exitcode(status), flush=True)
 """
-)
 
 
 _TIMEOUT = 60.0
@@ -70,11 +80,13 @@ _TIMEOUT = 60.0
 class Preforked:
     """One forking server, for one test module's commands at a time."""
 
-    def __init__(self, scratch: Path) -> None:
+    def __init__(self, scratch: Path, *, prefect: bool = False) -> None:
         self._scratch = scratch
         self._print = warm.fingerprint(os.environ)  # a command's own environment replaces the rest
+        self._cold = _COLD_WITH_PREFECT if prefect else COLD
+        source = _PREFECT_ALLOWED + _PRELOADS + _PREFECTS_RULES if prefect else _BLOCK_PREFECT + _PRELOADS
         self._server = subprocess.Popen(
-            [sys.executable, "-P", "-c", _SERVER], cwd=scratch,
+            [sys.executable, "-P", "-c", source + _LOOP], cwd=scratch,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         self._count = 0
@@ -83,7 +95,7 @@ class Preforked:
         """`rowrelay ARGS` with `env` in `cwd`, to its end."""
         if warm.fingerprint(env) != self._print:
             return subprocess.run(
-                [*COLD, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=_TIMEOUT
+                [*self._cold, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=_TIMEOUT
             )
         self._count += 1
         out, err = (self._scratch / f"{self._count}.{name}" for name in ("out", "err"))
@@ -107,8 +119,9 @@ class Preforked:
 
 
 @contextlib.contextmanager
-def preforked(scratch: Path) -> Iterator[Preforked]:
-    server = Preforked(scratch)
+def preforked(scratch: Path, *, prefect: bool = False) -> Iterator[Preforked]:
+    """A forking server for `rowrelay` commands; `prefect`: where Prefect may be imported (and is, once)."""
+    server = Preforked(scratch, prefect=prefect)
     try:
         yield server
     finally:
