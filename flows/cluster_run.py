@@ -71,6 +71,7 @@ async def run_on_cluster(
     client: Client = runner.client  # type: ignore[attr-defined]
     bank = f"rowrelay-{secrets.token_hex(6)}"
     await asyncio.to_thread(on_scheduler, client, install_bank, bank, limits)
+    attempts_before = await asyncio.to_thread(_attempts_on_disk, directory)
     started = time.monotonic()
     watcher = asyncio.create_task(_watch(directory, progress, started))
     try:
@@ -83,13 +84,37 @@ async def run_on_cluster(
         stats = await asyncio.to_thread(on_scheduler, client, drop_bank, bank)
         log.info("shared budget %s: %s round trips to the scheduler%s", bank, stats.get("calls", "?"),
                  _granted(stats.get("granted", {})))  # fmt: skip
+    spent = await asyncio.to_thread(_attempts_on_disk, directory) - attempts_before
+    counters = requests_sent(outcomes, spent, stats.get("workers_left", 0))
+    log.info("%d shards on %d workers", len(outcomes), len({outcome.worker for outcome in outcomes}))
+    await _report(directory, progress, started, counters)  # the end as it is, with what the workers did
+    return outcomes
+
+
+def requests_sent(outcomes: Sequence[ShardOutcome], spent: int, workers_left: int) -> RunCounters:
+    """What the run sent: the shards' counters added up, and the creates of shard runs that never
+    reported (a worker killed mid-run: Dask ran its shard again elsewhere, and only the last run's
+    counters come back). Every create that may start a job spends its row an attempt, durably, before
+    it leaves, so those creates are the attempts the table gained (`spent`) that no report names;
+    their polls, stream resumes and retries are known to nobody, which `workers_lost` says. Before, the
+    closing line said 60 creates for the server's 120 jobs."""
     counters = RunCounters()
     for outcome in outcomes:
         for name, value in outcome.counters.items():
             setattr(counters, name, getattr(counters, name) + value)
-    log.info("%d shards on %d workers", len(outcomes), len({outcome.worker for outcome in outcomes}))
-    await _report(directory, progress, started, counters)  # the end as it is, with what the workers did
-    return outcomes
+    unreported = spent - sum(outcome.attempts_spent for outcome in outcomes)
+    counters.creates += max(0, unreported)
+    counters.workers_lost = max(workers_left, 1 if unreported > 0 else 0)
+    return counters
+
+
+def _attempts_on_disk(directory: Path) -> int:
+    """The attempts every row of the table on disk has spent (the workers' writes included)."""
+    import pyarrow.compute as pc
+
+    rows, _problems = read_table(directory)
+    total = pc.sum(rows.column("attempts")).as_py()
+    return int(total or 0)
 
 
 async def _watch(directory: Path, progress: Callable[[Progress], None], started: float) -> None:

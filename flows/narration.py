@@ -123,11 +123,20 @@ class Narrator:
             # A tool round's follow-up is a paid create too, made inside a read: said apart, only where
             # an agent made some (a trial's agent run said "6 creates" for its 12).
             rounds = f" (and {c.follow_ups} tool rounds' follow-up creates)" if c.follow_ups else ""
+            # A dead Dask worker's creates are counted from the table (`cluster_run.requests_sent`); what
+            # else it sent is known to nobody: said, so the line reads as a floor rather than the whole.
+            lost = (
+                f"; {c.workers_lost} Dask worker{'s' if c.workers_lost > 1 else ''} died mid-run: creates "
+                "are counted from the state table, but a dead worker's polls, stream resumes, rate-limited "
+                "and retried requests are not"
+                if c.workers_lost
+                else ""
+            )
             log.info(
                 "requests: %d creates%s, %d polls, %d stream resumes, %d rate-limited answers, %d transient "
-                "errors retried, %d creates whose answer was lost (counted and sent again)",
+                "errors retried, %d creates whose answer was lost (counted and sent again)%s",
                 c.creates, rounds, c.polls, c.resumes, c.rate_limited, c.transient_errors, c.maybe_created,
-                extra=_STORY,
+                lost, extra=_STORY,
             )  # fmt: skip
 
 

@@ -37,6 +37,9 @@ class Banks(SchedulerPlugin):
 
     def __init__(self) -> None:
         self.banks: dict[str, Bank] = {}
+        self.workers_left: dict[str, int] = {}
+        """Workers that left while each bank was installed (its run going on): a killed worker's shard
+        runs again elsewhere, and what the dead run sent but its creates is known to nobody."""
 
     def grant(self, bank: str, endpoint: str, kind: Kind, count: int, tokens: int) -> float | str:
         held = self.banks.get(bank)
@@ -63,6 +66,7 @@ class Banks(SchedulerPlugin):
 
     def remove_worker(self, scheduler: Scheduler, worker: str, *, stimulus_id: str, **kwargs: Any) -> None:
         for bank_id, bank in self.banks.items():
+            self.workers_left[bank_id] = self.workers_left.get(bank_id, 0) + 1
             freed = bank.forget(f"{worker}/")
             if freed:
                 log.warning(
@@ -88,11 +92,12 @@ def install_bank(bank_id: str, limits: Mapping[str, dict[str, int]], dask_schedu
 
 
 def drop_bank(bank_id: str, dask_scheduler: Scheduler) -> dict[str, Any]:
-    """Run on the scheduler at the end of the run: forget its bank; returns its stats."""
+    """Run on the scheduler at the end of the run: forget its bank; returns its stats and how many
+    workers left the cluster meanwhile."""
     banks = dask_scheduler.extensions.get(EXTENSION)
     if not isinstance(banks, Banks) or bank_id not in banks.banks:
         return {}
-    return stats_of(banks.banks.pop(bank_id))
+    return {**stats_of(banks.banks.pop(bank_id)), "workers_left": banks.workers_left.pop(bank_id, 0)}
 
 
 def stats_of(bank: Bank) -> dict[str, Any]:

@@ -73,12 +73,18 @@ class ShardOutcome:
     counts: dict[str, int]
     counters: dict[str, int] = field(default_factory=dict)
     worker: str = ""
+    attempts_spent: int = 0
+    """The attempts its rows spent from its open to its end: the creates this run of the shard counted
+    on its rows. An earlier run of the shard, on a worker that died, never reports its counters; the
+    coordinator finds its creates as the attempts the table gained that no report names."""
 
 
 async def run_shard(job: ShardJob, link: BankLink, worker: str = "") -> ShardOutcome:
     settings = keys_here(job.entry, job.settings)
     table = await _open_writer(job, settings)
     try:
+        # After the open, which counts a dead earlier run's `submitting` rows: those creates are its.
+        opened = _attempts(table, job.keys)
         schema = None if job.output_schema is None else OutputSchema(*job.output_schema)
         agent = None
         if job.agent is not None:
@@ -94,9 +100,14 @@ async def run_shard(job: ShardJob, link: BankLink, worker: str = "") -> ShardOut
             report = await session.runner.run(job.keys)
         finally:
             await session.aclose()
-        return ShardOutcome(table.counts_of(job.keys), report.counters.totals(), worker)
+        spent = _attempts(table, job.keys) - opened
+        return ShardOutcome(table.counts_of(job.keys), report.counters.totals(), worker, spent)
     finally:
         table.close()
+
+
+def _attempts(table: StateTable, keys: list[str]) -> int:
+    return sum(table.get(key).attempts for key in keys)
 
 
 async def _open_writer(job: ShardJob, settings: Settings) -> StateTable:

@@ -36,6 +36,9 @@ class RunCounters:
     maybe_created: int = 0
     follow_ups: int = 0
     """Creates an agent's tool rounds made inside reads (polls, streams): not among `creates`."""
+    workers_lost: int = 0
+    """Dask workers that left mid-run (killed), whose shards ran again elsewhere: their creates are
+    counted from the state table (`flows.cluster_run`), their other requests are not known."""
     last_error: str | None = None
     """The latest transient error's message: what the progress line shows while errors are retried."""
 

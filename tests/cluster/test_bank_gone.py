@@ -38,6 +38,7 @@ def test_a_grant_from_a_dropped_bank_stops_the_shard_and_the_scheduler_logs_no_e
         assert client.run_on_scheduler(drop_bank, "rowrelay-ended") == {
             "calls": 0,
             "granted": {"default": {"creates": 0, "polls": 0, "rpm": 60, "poll_rpm": 60}},
+            "workers_left": 0,
         }
         with caplog.at_level(logging.WARNING):
             said = client.submit(_grant_after_the_run_ended, "rowrelay-ended").result()

@@ -117,3 +117,16 @@ def test_rows_a_limit_left_for_later_are_no_cause_for_a_warning(
     assert lines[0].startswith(f"{expected} batch b finished: 1 of 3 rows completed")
     assert ("2 left for a later run (--limit)" in lines[0]) == bool(held)
     assert len(lines) == 1  # rows waiting to be sent went wrong in no way: no list of kinds
+
+
+def test_the_requests_line_says_a_dead_dask_workers_requests_are_not_all_counted(lines: list[str]) -> None:
+    """Its creates are counted from the state table (`cluster_run.requests_sent`); its polls are known
+    to nobody."""
+    narrator = Narrator(quiet=10.0, clock=_Clock())
+    narrator(Progress({"completed": 120}, 120, 0.0, RunCounters(creates=120, polls=90, workers_lost=1)))
+    narrator.close()
+    assert lines[-1].endswith(
+        "0 creates whose answer was lost (counted and sent again); 1 Dask worker died mid-run: creates are "
+        "counted from the state table, but a dead worker's polls, stream resumes, rate-limited and retried "
+        "requests are not"
+    )
