@@ -16,6 +16,7 @@ from prefect.utilities.annotations import quote
 
 from rowrelay.flows.artifacts import ProgressArtifact
 from rowrelay.flows.cluster_run import bank_limits, run_on_cluster, shard_jobs, spread, threads_of
+from rowrelay.flows.deployed_run import held_back_said
 from rowrelay.flows.narration import Narrator
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.targets import Target, open_sessions, rpm_of, run_shards
@@ -123,11 +124,8 @@ async def process(
             )  # fmt: skip
             left_alone.update(batch.left_alone)
             held: dict[str, int] = {str(status): n for status, n in batch.held_back.items()}
-            if held:
-                log.info(
-                    "--limit %d: %s to send left for a later run (the same command without --limit)",
-                    request.limit, rows(sum(held.values())),
-                )  # fmt: skip
+            if held and request.limit is not None:
+                log.info(held_back_said(request.limit, sum(held.values())))
             # On a cluster the planned shards are cut again for its threads: say the shards that run.
             shards = (
                 batch.shards

@@ -14,6 +14,13 @@ long as the other takes, hours on a big night.
 A returned `Cancelled` state runs no `on_cancellation` hook (Prefect runs those for a run asked to cancel
 only), so nothing reaches for the in-flight responses the live run holds.
 
+A run refused for what is the user's to fix (its input edited or gone, a damaged state, a refused key:
+the errors `rowrelay run` reports in one line, `RUN_STOPPERS`) ends `Failed` with that line as its state
+message, and the console shows it once, in Prefect's closing line: raised out of the flow, Prefect's task
+and flow engines each printed it with a traceback, 78 lines for one refused night. Any other error (a
+bug) is still raised, traceback and all. The advice is the deployment's: it takes no per-run options, so
+an edited row's way on is to deploy again (`edited_inputs.changed_rows_problem`).
+
 Its own module, and a flow of its own named as the batch flow: a served run is started in a process of
 its own, which loads the flow from this module and function (the deployment's entrypoint).
 """
@@ -21,16 +28,20 @@ its own, which loads the flow from this module and function (the deployment's en
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger
 from prefect.client.schemas.objects import State
-from prefect.states import Cancelled
+from prefect.states import Cancelled, Failed
 
 from rowrelay.flows.batch import run_batch
 from rowrelay.flows.cancel_hook import cancel_on_the_server
+from rowrelay.flows.cli_errors import one_line, state_problem, told_once
 from rowrelay.flows.tracked_flow import flow
-from rowrelay.tasks.errors import LeaseHeldError
+from rowrelay.tasks.errors import EditedInputError, LeaseHeldError, StateError
+from rowrelay.tasks.run.edited_inputs import changed_rows_problem
+from rowrelay.tasks.steps import RUN_STOPPERS
 
 HELD_ELSEWHERE = (
     "this scheduled run ends Cancelled, having sent nothing: its batch is held by another live run, which "
@@ -58,9 +69,24 @@ def _signed_as_run_batch(fn: Any) -> Any:
 @_signed_as_run_batch
 async def scheduled_batch(*args: Any, **kwargs: Any) -> Any:
     try:
-        return await run_batch.fn(*args, **kwargs)
+        with told_once(*RUN_STOPPERS):  # the task engine's records of them, with their tracebacks
+            return await run_batch.fn(*args, **kwargs)
     except LeaseHeldError as exc:
         message = HELD_ELSEWHERE.format(held=exc)
         get_run_logger().warning(message)
         held: State[Any] = Cancelled(message=message)
         return held
+    except RUN_STOPPERS as exc:
+        # Returned, not raised: the flow engine logs a raised error with its traceback, then its state.
+        refused: State[Any] = Failed(message=one_line(refusal_said(exc, kwargs.get("state"))))
+        return refused
+
+
+def refusal_said(exc: BaseException, state: object) -> str:
+    """What a scheduled run refused for `exc` (one of `RUN_STOPPERS`) says, with the way on as a
+    deployment has it; `state`: the batch's directory, as the deployment passes it."""
+    if isinstance(exc, EditedInputError):
+        return changed_rows_problem(exc.rows, deployed=True)
+    if isinstance(exc, StateError):
+        return state_problem(exc, Path(str(state)))
+    return str(exc)

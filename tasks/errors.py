@@ -8,7 +8,8 @@ RowrelayError
     ├── FailWhenFailedError more rows than `fail_when_failed` allows did not complete (`result` holds them)
     ├── BankUnreachableError    a shard lost the run's shared budget (its Dask scheduler): it stops
     ├── UsageError          bad input, option or file: refused before any request is spent
-    │   └── MissingExtraError    a feature needs an optional extra that is not installed
+    │   ├── MissingExtraError    a feature needs an optional extra that is not installed
+    │   └── EditedInputError     rows sent already whose input changed (`rows` names them)
     ├── StateError          the state table is damaged, locked or from an unknown schema
     │   ├── LeaseHeldError  another live runner holds the batch
     │   ├── StateAccessError     a file of the table this user may not read (it may be whole)
@@ -102,6 +103,16 @@ def seconds_said(seconds: float) -> str:
 
 class UsageError(TerminalError):
     """Bad input, option or file; nothing has been spent."""
+
+
+class EditedInputError(UsageError):
+    """Rows a create was sent for whose input changed under their key (`tasks/run/edited_inputs.py`).
+    `rows`, their keys, let a deployment's run word the way on again: it has no per-run options, so the
+    command's advice (`--resend-edited`, a new `--state`) means deploying again there."""
+
+    def __init__(self, message: str, rows: list[str]) -> None:
+        super().__init__(message)
+        self.rows = rows
 
 
 class OutputWriteError(TerminalError):

@@ -2,7 +2,7 @@
 
     edited = edited_rows(table.columns(None, EDIT_FACTS), prepared.planned())
     if edited.sent and not resend_edited:
-        raise UsageError(changed_rows_problem(edited.sent))
+        raise EditedInputError(changed_rows_problem(edited.sent), edited.sent)
     resend_edits(table, edited.sent_rows)  # --resend-edited: sent again under the new text, counted
     take_edits(table, edited.unsent)  # their new input_hash; a row failed before sending back to pending
 
@@ -215,11 +215,22 @@ def _still_running_problem(running: list[str], state: Path) -> str:
     )
 
 
-def changed_rows_problem(changed: list[str]) -> str:
-    """What a refusal says of rows a create was sent for whose input changed under their key."""
+def changed_rows_problem(changed: list[str], *, deployed: bool = False) -> str:
+    """What a refusal says of rows a create was sent for whose input changed under their key. `deployed`:
+    the run is a deployment's, which takes no options of its own: every scheduled run would be refused
+    alike until the deployment is served again with the option (or the old input is back)."""
     them = "it" if len(changed) == 1 else "them"
-    return (
+    said = (
         f"{rows(len(changed))} changed input since this batch sent {them} (e.g. {', '.join(changed[:5])}); "
+    )
+    if deployed:
+        return said + (
+            f"restore the old input, or stop this `rowrelay deploy` and deploy again with {RESEND_OPTION} "
+            f"to send only {them} again, as edited (paid for again; later edits too, while it is so "
+            "served), or with a new --state directory for the new input; until then every scheduled run "
+            "is refused alike"
+        )
+    return said + (
         f"use a new --state directory for the new input, or restore the old one, or {RESEND_OPTION} to "
         f"send only {them} again, as edited (paid for again)"
     )

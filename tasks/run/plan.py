@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rowrelay.tasks.dataset import PreparedInput
-from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.errors import EditedInputError
 from rowrelay.tasks.llm.structured import OutputSchema
 from rowrelay.tasks.records import (
     HOLDING_TOKEN,
@@ -267,7 +267,7 @@ def _take_edited_inputs(table: StateTable, prepared: PreparedInput, resend_edite
         return
     edited = edited_rows(table.columns(None, EDIT_FACTS), prepared.planned())
     if edited.sent and not resend_edited:
-        raise UsageError(changed_rows_problem(edited.sent))
+        raise EditedInputError(changed_rows_problem(edited.sent), edited.sent)
     _refuse_rekeyed(table, prepared)  # before the edits are taken: nothing is written for a refused run
     resend_edits(table, edited.sent_rows)  # refuses rows still running first, writing nothing
     take_edits(table, edited.unsent)

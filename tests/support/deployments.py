@@ -19,16 +19,23 @@ from tests.support.tickets import TEMPLATE, write_tickets
 
 
 def serving(
-    name: str, env: dict[str, str], emu_url: str, tmp_path: Path, rows: int, log: Path
+    name: str,
+    env: dict[str, str],
+    emu_url: str,
+    tmp_path: Path,
+    rows: int,
+    log: Path,
+    options: tuple[str, ...] = (),
 ) -> subprocess.Popen[bytes]:
-    """`rowrelay deploy` of `rows` tickets in a subprocess serving on `emu_url`, its output in `log`; the
-    state dir is tmp_path/state. Stop it with `stopped`."""
+    """`rowrelay deploy` of `rows` tickets (tmp_path/tickets.csv) in a subprocess serving on `emu_url`,
+    with `options` besides, its output in `log`; the state dir is tmp_path/state. Stop it with
+    `stopped`."""
     source = write_tickets(tmp_path / "tickets.csv", rows)
     command = [
         sys.executable, "-P", "-m", "rowrelay.flows.cli", "deploy", str(source), "--cron", "0 3 * * *",
         "--name", name,
         "--template", TEMPLATE, "--id-column", "ticket_id", "--state", str(tmp_path / "state"),
-        "--output", str(tmp_path / "out.parquet"),
+        "--output", str(tmp_path / "out.parquet"), *options,
     ]  # fmt: skip
     run_env = {**env, "ROWRELAY_BACKEND": "emulator", "ROWRELAY_BASE_URL": emu_url}
     with log.open("wb") as out:
@@ -47,11 +54,16 @@ def stopped(server: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def served(
-    name: str, env: dict[str, str], emu: RunningEmulator, tmp_path: Path, rows: int
+    name: str,
+    env: dict[str, str],
+    emu: RunningEmulator,
+    tmp_path: Path,
+    rows: int,
+    options: tuple[str, ...] = (),
 ) -> Iterator[tuple[str, Path]]:
-    """`serving` for the block, its output in tmp_path/serve-NAME.log; yields the deployment's full name
-    and the state dir."""
-    server = serving(name, env, emu.url, tmp_path, rows, tmp_path / f"serve-{name}.log")
+    """`serving` for the block (with `options`), its output in tmp_path/serve-NAME.log; yields the
+    deployment's full name and the state dir."""
+    server = serving(name, env, emu.url, tmp_path, rows, tmp_path / f"serve-{name}.log", options)
     try:
         yield f"rowrelay-batch/{name}", tmp_path / "state"
     finally:
