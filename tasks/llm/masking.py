@@ -107,9 +107,9 @@ def masked_snapshot(snapshot: Snapshot, secrets: tuple[str, ...]) -> Snapshot:
     `secrets`: a failed response may quote the request's key (`Bearer sk-proj-...`), and those words go
     to the state table, the output's `error` column and the logs. On the hot path: a response with no
     error costs two attribute tests."""
-    code, said = snapshot.error_code, snapshot.error_message
-    if (code is None and said is None) or not secrets:
+    if not says_why(snapshot) or not secrets:
         return snapshot
+    code, said = snapshot.error_code, snapshot.error_message
     code_masked = None if code is None else masked(code, secrets)
     said_masked = None if said is None else masked(said, secrets)
     if code_masked == code and said_masked == said:
@@ -120,7 +120,7 @@ def masked_snapshot(snapshot: Snapshot, secrets: tuple[str, ...]) -> Snapshot:
 def masked_update(update: StreamUpdate, secrets: tuple[str, ...]) -> StreamUpdate:
     """A stream event's update with its snapshot masked (`masked_snapshot`)."""
     snapshot = update.snapshot
-    if snapshot is None or (snapshot.error_code is None and snapshot.error_message is None):
+    if snapshot is None or not says_why(snapshot):
         return update
     return dataclasses.replace(update, snapshot=masked_snapshot(snapshot, secrets))
 
