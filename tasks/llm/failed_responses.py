@@ -64,14 +64,16 @@ def failure_kind(snapshot: Snapshot) -> ErrorType:
     return REFUSED_FOR_INPUT if snapshot.error_code in INPUT_REFUSED_CODES else "response_failed"
 
 
-def failure_message(snapshot: Snapshot) -> str:
+def failure_message(snapshot: Snapshot, *, attempts_left: bool) -> str:
     """The row's error message: the server's words, or, when it gave none (`error: null`), that it gave
-    no reason and which response to ask about (a bare `response_failed` told the user nothing)."""
+    no reason and which response to ask about (a bare `response_failed` told the user nothing), and
+    whether the row is sent again (only while it has attempts left: its last one's row is not)."""
     if snapshot.error_message:
         return snapshot.error_message
     which = f"response {snapshot.response_id}" if snapshot.response_id else "the response"
     code = f" (code {snapshot.error_code})" if snapshot.error_code else ""
-    again = "sent again within --max-attempts; " if failure_kind(snapshot) == "response_failed" else ""
+    resent = attempts_left and failure_kind(snapshot) == "response_failed"
+    again = "sent again within --max-attempts; " if resent else ""
     return (
         f"the server gave no reason: {which} ended failed with no error message{code}; {again}"
         "ask the server's logs (or its support) about that id"

@@ -68,9 +68,9 @@ def ended(
             "completed", {"output_text": snapshot.output_text, "completed_at": now, **cleared, **told}
         )
     if snapshot.status == "failed":
-        failed_as, message = failure_kind(snapshot), failure_message(snapshot)
+        message = failure_message(snapshot, attempts_left=row.attempts < max_attempts)
         failure = failed(
-            failed_as, snapshot.error_code, message, row.attempts, now, max_attempts=max_attempts
+            failure_kind(snapshot), snapshot.error_code, message, row.attempts, now, max_attempts=max_attempts
         )
         return Change(failure.status, {**failure.fields, **told})
     # incomplete or cancelled: kept as they are; `rowrelay retry` makes them eligible again. A cancel a

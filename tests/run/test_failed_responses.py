@@ -27,6 +27,8 @@ from rich.console import Console
 from rowrelay.flows.batch_result import BatchResult
 from rowrelay.flows.closing_advice import failed_for_their_input, not_completed_line
 from rowrelay.flows.console_progress import closing_summary
+from rowrelay.tasks.llm.calls import Snapshot
+from rowrelay.tasks.llm.failed_responses import failure_message
 from rowrelay.tasks.state import load
 from tests.support.canned import Canned, canned_server
 from tests.support.runs import Address, new_table, run_table, settings_for
@@ -133,6 +135,9 @@ async def test_a_failed_response_of_the_rows_own_fault_is_not_sent_again(tmp_pat
     said = str(frame.loc["row-0003", "error_message"])
     assert said.startswith("the server gave no reason: response resp_row-0003_"), said
     assert str(frame.loc["row-0003", "response_id"]) in said, "the response to ask about is the last one"
+    # its last attempt is not sent again: its words say nothing of a resend, its note says it gave up
+    assert "sent again" not in said, said
+    assert frame.loc["row-0003", "note"] == f"gave up after {ATTEMPTS} attempts"
     assert (frame["input_tokens"] == 10).all(), "each row's latest answer's usage is kept"
 
     # the closing line: these two apart, their way on the input fixed; a retry for the other two alone
@@ -162,3 +167,9 @@ def test_the_closing_summary_lists_rows_refused_for_their_input_apart() -> None:
         "paid for again (a retry sends it unchanged, to be refused and paid for again)"
     ), line
     assert "eligible again" not in line
+
+
+def test_a_failed_response_without_words_says_it_is_sent_again_only_while_attempts_are_left() -> None:
+    silent = Snapshot("resp_1", "failed", None)
+    assert "; sent again within --max-attempts; " in failure_message(silent, attempts_left=True)
+    assert "sent again" not in failure_message(silent, attempts_left=False)
