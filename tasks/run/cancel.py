@@ -43,7 +43,7 @@ def end_recorder(
     def record_end(key: str, snapshot: Snapshot) -> None:
         change = ended(
             snapshot, table.get(key), now(), max_attempts=max_attempts, output_schema=output_schema,
-            cost=spend.cost_of(snapshot),
+            cost=spend.priced(key, snapshot),
         )  # fmt: skip
         table.transition(key, change.status, **change.fields)
 

@@ -134,7 +134,7 @@ class FollowUps:
         asked = self._asked.pop(key, None)
         if asked is None or asked.response_id != self.context.table.get(key).response_id:
             return None, None
-        return asked, self.context.spend.paid_round(asked)
+        return asked, self.context.spend.paid_round(key, asked)
 
     def refused(self, key: str, exc: RequestRejectedError | RowEnded) -> None:
         """A follow-up refused as invalid (a 400: a tool's output too large for the model, say) fails the

@@ -3,7 +3,7 @@
     spend = Spend.open(settings, **spent_so_far(table))       # before any create
     spend.admit(key, prompt_tokens, output_tokens)            # the create path: "go", "wait" or "capped"
     cost = spend.settle(key, snapshot)                        # a response ended
-    cost = spend.paid_round(snapshot)                         # a row moved on from it (tool round)
+    cost = spend.paid_round(key, snapshot)                    # a row moved on from it (tool round)
 
 The cap (`--max-cost`) is one decision, `admit`: before each create, what the batch has spent (earlier runs
 included) + what the rows in flight are estimated to cost + this row's estimate must stay within it. An
@@ -51,7 +51,7 @@ from rowrelay.tasks.run.in_flight_estimates import InFlightEstimates
 from rowrelay.tasks.run.tool_costs import ToolCosts
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
-from rowrelay.tasks.state.reader import projected_cost
+from rowrelay.tasks.state.reader import projected_cost, spent_of
 
 __all__ = ["Admission", "Spend", "spent_so_far"]
 
@@ -215,11 +215,7 @@ class Spend:
         before its estimate is released: a bug in pricing (logged) counts the answer at its estimate, as
         one without usage is. Released first, such a crash left the row in neither spent, lost nor
         committed, and a capped run sent other rows in the room its answer, paid for, took."""
-        try:
-            cost, crashed = self.cost_of(snapshot), False
-        except Exception:
-            log.exception("%s: pricing its answer failed: no cost_usd, --max-cost counts its estimate", key)
-            cost, crashed = None, True
+        cost, crashed = self._priced(key, snapshot)
         estimate = self.release(key)
         if cost is None and estimate and snapshot.status in _BILLED:
             if crashed:
@@ -232,13 +228,13 @@ class Spend:
             self.tools.paid(snapshot.tool_calls, row_ended=True)
         return cost
 
-    def paid_round(self, snapshot: Snapshot) -> float | None:
+    def paid_round(self, key: str, snapshot: Snapshot) -> float | None:
         """A response a row moved on from (an agent's tool round asked for tools in it): its cost (None
         without usage or a known price), counted as spent at once, so the cap sees each round as it is
         paid for. The row stays in flight: its estimate stays committed until its last response ends,
         and a row's priced count and tool calls are counted once, at that end, as one row's. Counted
         nothing, a capped batch of agent rows spent past its cap by every round but the last."""
-        cost = self.cost_of(snapshot)
+        cost = self.priced(key, snapshot)  # crashed, the round stays within the row's committed estimate
         if cost is not None:
             self.spent += cost
             self.tools.paid(snapshot.tool_calls, row_ended=False)  # the row's mean includes its rounds'
@@ -254,6 +250,20 @@ class Spend:
                 "the server answers without token usage: its rows get no cost_usd, and --max-cost counts "
                 "each at its estimate (prompt tokens and the output ceiling)"
             )
+
+    def priced(self, key: str, snapshot: Snapshot) -> float | None:
+        """What row `key`'s ended response cost (`cost_of`), never raising: see `_priced`."""
+        return self._priced(key, snapshot)[0]
+
+    def _priced(self, key: str, snapshot: Snapshot) -> tuple[float | None, bool]:
+        """`cost_of`, and whether it raised. A bug in pricing is logged and leaves the answer unpriced:
+        raised, it kept the answer, paid for, from its row (a cancel's, a tool round's) or the row from
+        its next response."""
+        try:
+            return self.cost_of(snapshot), False
+        except Exception:
+            log.exception("%s: pricing its answer failed: no cost_usd, --max-cost counts its estimate", key)
+            return None, True
 
     def cost_of(self, snapshot: Snapshot) -> float | None:
         """What one ended response cost, at the tier it reports it was served in (the one asked for when
@@ -299,11 +309,6 @@ class Spend:
 def spent_so_far(table: StateTable) -> dict[str, Any]:
     """What the batch's rows have cost so far (earlier runs included), as `Spend.open` takes it."""
     columns = table.columns(None, ("cost_usd", "tool_calls"))
-    column: Any = columns.column("cost_usd")
-    total = pc.sum(column).as_py() if len(column) else None
-    calls = pc.sum(columns.column("tool_calls")).as_py() if len(column) else None
-    return {
-        "spent": float(total or 0.0),
-        "priced_rows": len(column) - column.null_count,
-        "tool_calls": calls or 0,
-    }
+    spent, priced_rows = spent_of(columns)
+    calls = pc.sum(columns.column("tool_calls")).as_py() if len(columns) else None
+    return {"spent": spent or 0.0, "priced_rows": priced_rows, "tool_calls": calls or 0}

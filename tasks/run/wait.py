@@ -283,7 +283,7 @@ class Waiter:
         row, answered = self.context.table.get(key), snapshot.answers
         if answered is not None and answered.response_id != row.response_id:
             answered = None  # not the response the row leaves: counted when the row left it, if ever
-        cost = None if answered is None else self.context.spend.paid_round(answered)
+        cost = None if answered is None else self.context.spend.paid_round(key, answered)
         self.context.apply(key, record.moved_on(row, response_id, cursor, answered, cost))
         await self.context.table.commit(urgent=True)
 

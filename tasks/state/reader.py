@@ -105,7 +105,7 @@ def summarize(table: pa.Table, problems: list[str], left_out: pa.Array[Any] | No
     def total(name: str) -> int:
         return int(pc.sum(table.column(name)).as_py() or 0)
 
-    spent, priced = _spent(table)
+    spent, priced = spent_of(table)
     ended = sum(counts[status] for status in ENDED)
 
     return {
@@ -129,7 +129,7 @@ def summarize(table: pa.Table, problems: list[str], left_out: pa.Array[Any] | No
         "not_in_input": {
             "rows": outside.num_rows,
             "counts": _counts(outside),
-            "cost_usd": _spent(outside)[0],
+            "cost_usd": spent_of(outside)[0],
         },
     }
 
@@ -139,8 +139,9 @@ def _counts(table: pa.Table) -> dict[str, int]:
     return dict.fromkeys(ROW_STATUSES, 0) | value_counts(table.column("status"))
 
 
-def _spent(table: pa.Table) -> tuple[float | None, int]:
-    """What `table`'s rows cost (None when none has a price), and how many have one."""
+def spent_of(table: pa.Table) -> tuple[float | None, int]:
+    """What `table`'s rows cost (None when none has a price), and how many have one: status's figure,
+    and what a run carries from earlier runs (`run.spend.spent_so_far`)."""
     costs = table.column("cost_usd")
     priced = len(costs) - costs.null_count
     return (float(pc.sum(costs).as_py() or 0.0) if priced else None), priced

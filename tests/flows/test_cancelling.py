@@ -13,8 +13,9 @@ from rowrelay.flows.cancelling import cancel_batch_async
 from rowrelay.tasks.dataset import InputSpec, prepare, read_input
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.errors import LeaseHeldError, UsageError
-from rowrelay.tasks.llm import RowRequest
+from rowrelay.tasks.llm import RowRequest, Snapshot
 from rowrelay.tasks.run import Cancelled
+from rowrelay.tasks.run.spend import Spend
 from rowrelay.tasks.state import RunRecord, StateTable, load, write_run_record
 from tests.support.cli import rowrelay
 from tests.support.clock import ManualClock
@@ -166,6 +167,37 @@ async def test_responses_a_cancel_finds_ended_are_recorded_as_a_poll_would_recor
         assert frame["input_tokens"].gt(0).all()
         assert frame["output_tokens"].gt(0).all()
         assert frame["cost_usd"].gt(0).all()
+
+
+async def test_a_crash_while_pricing_an_answer_a_cancel_found_keeps_the_answer_on_its_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in pricing (monkeypatched: no server's answer makes it raise) met by the first answer a
+    cancel found ended raised out of `rowrelay cancel`: that row kept its token unrecorded and the rows
+    after it were never settled. Now the row is recorded ended, without a cost, like every other."""
+    priced = Spend.cost_of
+    calls: list[str | None] = []
+
+    def crashes_once(spend: Spend, snapshot: Snapshot) -> float | None:
+        calls.append(snapshot.response_id)
+        if len(calls) == 1:
+            raise TypeError("unsupported operand type(s) for -: 'str' and 'int'")
+        return priced(spend, snapshot)
+
+    monkeypatch.setattr(Spend, "cost_of", crashes_once)
+    state, clock = tmp_path / "state", ManualClock()
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:30")), clock=clock) as emu:
+        (await _batch_in_flight(state, emu, rows=3)).close()
+        clock.advance(31)
+        ended = reading(lambda: {r["status"] for r in emu.emulator.listing()})
+        await eventually(ended, lambda statuses: statuses == {"completed"})
+        assert await cancel_batch_async(state) == Cancelled(ended=3)
+    frame = load(state).set_index("response_id")
+    assert set(frame["status"]) == {"completed"}, frame["status"]
+    assert frame["output_text"].notna().all()
+    assert frame["input_tokens"].gt(0).all(), "each answer's usage is kept, the crashed one's too"
+    unpriced = frame.index[frame["cost_usd"].isna()].tolist()
+    assert unpriced == [calls[0]], "only the answer whose pricing crashed has no cost"
 
 
 async def test_a_bad_price_file_is_named_as_the_variable_that_gave_it(

@@ -210,3 +210,31 @@ async def test_a_lost_follow_up_found_by_the_next_run_that_ends_the_row_counts_t
     assert (row["input_tokens"], row["output_tokens"]) == (asked.input_tokens, asked.output_tokens)
     cost = Spend.open(settings, pricing_only=True).cost_of(asked)
     assert row["cost_usd"] == pytest.approx(cost, rel=1e-9)
+
+
+async def test_a_crash_while_pricing_the_response_that_asked_still_moves_the_row_on(
+    emulator: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in pricing (monkeypatched: no server's answer makes it raise) met by the response that asked
+    for the tools raised before the row recorded its follow-up: the follow-up, made and paid for, was
+    never the row's, and the row crashed. Now the round goes unpriced, and the row moves on and ends."""
+    priced = Spend.cost_of
+    calls: list[str | None] = []
+
+    def crashes_first(spend: Spend, snapshot: Any) -> float | None:
+        calls.append(snapshot.response_id)
+        if len(calls) == 1:  # the first response to end: the one that asked for the tool
+            raise TypeError("unsupported operand type(s) for -: 'str' and 'int'")
+        return priced(spend, snapshot)
+
+    monkeypatch.setattr(Spend, "cost_of", crashes_first)
+    settings = settings_for(emulator, mode="poll")
+    report, spent = await _run(tmp_path / "batch", 1, CountingTool().factory, settings)
+    assert report.counts == {"completed": 1}
+    assert creates_per_row(emulator)[KEY] == 2, "the row's create and its follow-up, none made again"
+    row = row_of(tmp_path / "batch")
+    assert ANSWER in row["output_text"]
+    assert len(calls) == 2, "the round and the row's end, each priced once"
+    server = (await served(emulator, settings))[KEY]
+    assert row["cost_usd"] == pytest.approx(spent), "the row's cost is its last response's alone"
+    assert 0 < spent < server["cost_usd"], "the round, its pricing crashed, is not counted"
