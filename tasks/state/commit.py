@@ -8,9 +8,8 @@ waits on a future of its own, which the leader settles with the write's outcome 
 twice a row, and shielding the leader's task cost each wait 5 µs more, 4% of a row's CPU at zero latency).
 
 An urgent caller (`commit(urgent=True)`: a response id just learnt) skips the interval: the leader writes
-at once, or, when the last write ended less than `URGENT_SPACING` ago, once that much has passed since it
-ended. Callers arriving meanwhile still share that write, so urgency costs at most one write in flight plus
-one waiting, never one per caller.
+at once, and a write already under way is followed at once by the next. Callers arriving meanwhile still
+share that write, so urgency costs at most one write in flight plus one waiting, never one per caller.
 """
 
 from __future__ import annotations
@@ -57,16 +56,6 @@ def _retrieved(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-URGENT_SPACING = 0.025
-"""Seconds of the event loop's clock an urgent write waits after the end of the one before, at most (never
-longer than the interval an ordinary one waits). While creates flow every answer's id is urgent, so
-without it writes followed one another back to back, each a few dozen rows: 1 segment per 15-25 rows at
-zero latency, each segment ~2.3 ms of the state thread's CPU (Parquet, the file's fsyncs, the lease
-check) whatever its size, and a compaction every 64 of them. Spaced, a write carries the changes of the
-spacing too: fewer, larger segments, for ~25 ms more before an id is durable, the time a kill in it
-would count that row's create as maybe sent (an attempt and an orphan, as any create on the wire then)."""
-
-
 def due(pending_rows: int, since_last: float, interval: float, rows: int) -> bool:
     """The commit policy: write when the interval has elapsed or enough rows are pending."""
     return pending_rows > 0 and (since_last >= interval or pending_rows >= rows)
@@ -82,7 +71,6 @@ class GroupCommit:
         self._waiting: list[asyncio.Future[None]] = []  # callers settled when the leader's write ends
         self._wake: asyncio.Event | None = None
         self._urgent = False  # an urgent caller waits for the next write
-        self._ended = -URGENT_SPACING  # the event loop's time when the last write ended
 
     def wake(self) -> None:
         """Called when the row threshold is reached: a waiting leader writes at once."""
@@ -117,13 +105,8 @@ class GroupCommit:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), min(remaining, self._interval))
-            loop = asyncio.get_running_loop()
-            spacing = min(URGENT_SPACING, self._interval) - (loop.time() - self._ended)
-            if spacing > 0 and self._table.pending_rows < self._rows:
-                await asyncio.sleep(spacing)  # urgent, right after a write: see URGENT_SPACING
             self._urgent = False  # this write carries every urgent change made so far
             await self._table.write_pending()
-            self._ended = loop.time()
         except asyncio.CancelledError as exc:
             failure = exc
             raise
