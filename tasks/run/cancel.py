@@ -9,11 +9,12 @@ not a warning per row (a batch of 10,000 in flight against a server that is down
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, fields
 
-from rowrelay.tasks.errors import ResponseGoneError, TransientError
+from rowrelay.tasks.errors import ResponseGoneError, StateError, TransientError
 from rowrelay.tasks.llm import Backend, Snapshot, in_background
 from rowrelay.tasks.llm.structured import OutputSchema
 from rowrelay.tasks.records import HOLDING_TOKEN, rows
@@ -197,16 +198,20 @@ async def cancel_in_flight(
     if starting is not None:
         starting(len(keys))
 
+    mark = _INTERRUPTED if stopping else _ASKED
+
     async def one(key: str) -> None:
         row = table.get(key)
         if row.response_id is None:
             tally.settled += 1
             return
         async with limit:
+            await _marked(table, key, mark)
             try:
                 snapshot: Snapshot = await background.cancel(row.response_id)
-            except ResponseGoneError:
-                table.transition(key, "expired", error_type="expired", note="gone when cancelling")
+            except ResponseGoneError as exc:
+                gone = {"error_type": "expired", "error_message": str(exc), "note": "gone when cancelling"}
+                table.transition(key, "expired", **gone)
                 tally.settled += 1
                 return
             except TransientError as exc:
@@ -214,19 +219,33 @@ async def cancel_in_flight(
                 return
         if snapshot.status == "cancelled":
             tally.cancelled += 1
-            table.transition(key, "cancelled", **(_INTERRUPTED if stopping else _ASKED))
+            table.transition(key, "cancelled", **mark)
         elif snapshot.awaits_tools:
             tally.awaiting_tools += 1
         elif snapshot.terminal:
             tally.ended += 1
             record_end(key, snapshot)
-        else:  # a server that cancels later: the row keeps its token; a later run collects its end
-            tally.cancelling += 1
-            # Found cancelled, a stop's is sent again (record.ended), a cancel asked for is not: marked
-            # either way, so a cancel asked for after a stop is not taken for the stop's.
-            table.update(key, **(_INTERRUPTED if stopping else _ASKED))
+        else:  # a server that cancels later: the row keeps its token (and its mark); a later run
+            tally.cancelling += 1  # collects its end
         tally.settled += 1
 
     await asyncio.gather(*(one(key) for key in keys))
     table.flush()
     return tally.so_far()
+
+
+async def _marked(table: StateTable, key: str, mark: dict[str, str]) -> None:
+    """Mark the row with whose cancel it is about to get, durably, before the cancel goes out.
+
+    Its answer may never be heard (a second Ctrl-C stops the cancelling, the connection drops, the process
+    is killed) while the server has cancelled the response: the next run, finding it cancelled, reads the
+    mark (`record.ended`), and a stop's is sent again where, unmarked, it was kept as a cancel asked for and
+    never sent again. Marked either way, so a cancel asked for after a stop is not taken for the stop's.
+    A mark whose cancel never reached the server changes nothing else: a response that ends any other way
+    is recorded as it ended (a completed row's error fields are cleared), one still running is collected by
+    the next run. The rows being cancelled together share each write (a group commit)."""
+    table.update(key, **mark)
+    # Cancelling the paid job matters more than the mark's write: a failed write leaves the mark for the
+    # final flush, which raises the same failure if it lasts.
+    with contextlib.suppress(OSError, StateError):
+        await table.commit(urgent=True)

@@ -73,9 +73,10 @@ def ended(
             failure_kind(snapshot), snapshot.error_code, message, row.attempts, now, max_attempts=max_attempts
         )
         return Change(failure.status, {**failure.fields, **told})
-    # incomplete or cancelled: kept as they are; `rowrelay retry` makes them eligible again. A cancel a
-    # stopping run asked of a server that cancels later (`cancel.cancel_in_flight`) marked the row
-    # interrupted: found cancelled, it is the work that stop cut short, which the next run sends again.
+    # incomplete or cancelled: kept as they are; `rowrelay retry` makes them eligible again. A stopping
+    # run marks a row interrupted before it sends the row's cancel (`cancel.cancel_in_flight`): found
+    # cancelled (its cancel's answer unheard, or carried out later), it is the work that stop cut short,
+    # which the next run sends again.
     interrupted = snapshot.status == "cancelled" and row.error_type == "interrupted"
     kind: ErrorType = "incomplete" if snapshot.status == "incomplete" else "cancelled"
     return Change(
