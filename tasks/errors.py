@@ -4,21 +4,24 @@ RowrelayError
 ├── TransientError          retry the same step later; no attempt is spent
 │   └── RateLimitedError    the server asked us to slow down (429), maybe with a retry-after
 └── TerminalError           do not retry this step
-    ├── OutageError         the server answered nothing for `give_up_after` seconds: the run stops
+    ├── RunStoppingError    stops the whole run, not a row: its starter says it in one line
+    │   ├── OutageError     the server answered nothing for `give_up_after` seconds: the run stops
+    │   ├── BankUnreachableError    a shard lost the run's shared budget (its Dask scheduler): it stops
+    │   ├── OutputWriteError    the output file could not be written; every result is in the state table
+    │   ├── (BackendRefusedError, tasks/llm: the server refused us, not the row)
+    │   ├── UsageError      bad input, option or file: refused before any request is spent
+    │   │   ├── MissingExtraError    a feature needs an optional extra that is not installed
+    │   │   └── EditedInputError     rows sent already whose input changed (`rows` names them)
+    │   └── StateError      the state table is damaged, locked or from an unknown schema
+    │       ├── LeaseHeldError  another live runner holds the batch
+    │       ├── StateAccessError     a file of the table this user may not read (it may be whole)
+    │       ├── StateWriteError      a file of the table could not be written: the command stops
+    │       │   └── StateWriteDeniedError   this user may not write the batch's folder (taking its lease)
+    │       ├── DamagedFileError     a file of the state table is torn or unreadable (`path` names it)
+    │       │   ├── CorruptSegmentError  a segment or snapshot is torn or not a state file
+    │       │   └── MissingVersionsError versions of the table no file holds (a file deleted or lost)
+    │       └── IllegalTransition    a row was asked to move between statuses the table forbids
     ├── FailWhenFailedError more rows than `fail_when_failed` allows did not complete (`result` holds them)
-    ├── BankUnreachableError    a shard lost the run's shared budget (its Dask scheduler): it stops
-    ├── UsageError          bad input, option or file: refused before any request is spent
-    │   ├── MissingExtraError    a feature needs an optional extra that is not installed
-    │   └── EditedInputError     rows sent already whose input changed (`rows` names them)
-    ├── StateError          the state table is damaged, locked or from an unknown schema
-    │   ├── LeaseHeldError  another live runner holds the batch
-    │   ├── StateAccessError     a file of the table this user may not read (it may be whole)
-    │   ├── StateWriteError      a file of the table could not be written: the run stops
-    │   │   └── StateWriteDeniedError   this user may not write the batch's folder (taking its lease)
-    │   ├── DamagedFileError     a file of the state table is torn or unreadable (`path` names it)
-    │   │   ├── CorruptSegmentError  a segment or snapshot is torn or not a state file
-    │   │   └── MissingVersionsError versions of the table no file holds (a file deleted or lost)
-    │   └── IllegalTransition    a row was asked to move between statuses the table forbids
     └── ResponseGoneError   the server no longer holds the response (404 on a token)
 """
 
@@ -58,7 +61,16 @@ class TerminalError(RowrelayError):
     """Not worth retrying as it stands."""
 
 
-class OutageError(TerminalError):
+class RunStoppingError(TerminalError):
+    """Stops the whole run, not one row: raised out of a shard (or before one), and said in one line by
+    whoever started the run (the command line's `error: ...`, a deployment's Failed state, the error
+    raised to a caller from Python). Prefect's console records of it, a traceback for the task run and
+    another for the flow run, are left off the console (`tasks/steps.RUN_STOPPERS`): being one is
+    declared here, by the base class, so an error that stops a run cannot be left out of that list (the
+    output's `OutputWriteError` was, and printed ~150 lines of tracebacks above its one line)."""
+
+
+class OutageError(RunStoppingError):
     """The server answered no request for the run's `give_up_after` seconds while rows tried (refused
     connections, timeouts, 5xx): the run stops, its rows keep their response ids, and the same command
     resumes them. Without it a run against a server that never comes back (a mistyped address, an endpoint
@@ -76,7 +88,7 @@ class OutageError(TerminalError):
         self.seconds = seconds
 
 
-class BankUnreachableError(TerminalError):
+class BankUnreachableError(RunStoppingError):
     """A shard on a Dask worker cannot reach the run's budget on the scheduler (the cluster is closing,
     or its scheduler is gone): no row may be sent without it, so the shard stops as for an outage, its
     rows keep their state and response ids, and the same command resumes them. Not a row's failure: a
@@ -101,7 +113,7 @@ def seconds_said(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
-class UsageError(TerminalError):
+class UsageError(RunStoppingError):
     """Bad input, option or file; nothing has been spent."""
 
 
@@ -115,7 +127,7 @@ class EditedInputError(UsageError):
         self.rows = rows
 
 
-class OutputWriteError(TerminalError):
+class OutputWriteError(RunStoppingError):
     """The output file could not be written (a full disk, a folder gone read-only): the rows' results
     are in the state table, paid for and kept, and `rowrelay export` writes them once it can."""
 
@@ -141,7 +153,7 @@ class MissingExtraError(UsageError):
         self.extra = extra
 
 
-class StateError(TerminalError):
+class StateError(RunStoppingError):
     """The state table cannot be used as it is: damaged, locked, or written by a newer rowrelay."""
 
 

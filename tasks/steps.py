@@ -24,20 +24,15 @@ from rowrelay.tasks.cluster.shard_job import ShardJob, ShardOutcome
 from rowrelay.tasks.console_filter import CONSOLE_LEVEL, ReportedByTheCommand
 from rowrelay.tasks.dataset import READING, InputSpec, PreparedInput, read_prepared, write_output
 from rowrelay.tasks.dataset.typed import with_typed_columns
-from rowrelay.tasks.errors import BankUnreachableError, OutageError, StateError, UsageError
-from rowrelay.tasks.llm import BackendRefusedError
+from rowrelay.tasks.errors import RunStoppingError
 from rowrelay.tasks.run import BatchPlan, BatchRunner, RowPolicy, plan_batch
 from rowrelay.tasks.state import StateTable, results_frame
 
-RUN_STOPPERS: tuple[type[BaseException], ...] = (
-    StateError,
-    UsageError,
-    BackendRefusedError,
-    OutageError,
-    BankUnreachableError,
-)
+RUN_STOPPERS: tuple[type[BaseException], ...] = (RunStoppingError,)
 """Errors that stop a whole run, raised out of a shard: whoever started the run reports them in one
-line (the command line's `error: ...`), so Prefect's records of them stay off the console."""
+line (the command line's `error: ...`), so Prefect's records of them stay off the console. Each such
+error says so by its base class (`errors.RunStoppingError`), not by being listed here: a hand-kept list
+missed `OutputWriteError`, whose one line came after two tracebacks."""
 
 
 @task(name="load-input", cache_policy=NO_CACHE)

@@ -12,6 +12,7 @@ from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 from rowrelay.tasks.citations import Citation
 from rowrelay.tasks.errors import (
+    RunStoppingError,
     TerminalError,
     TransientError,
 )
@@ -47,7 +48,7 @@ class RequestRejectedError(TerminalError):
         self.refusal = refusal
 
 
-class BackendRefusedError(TerminalError):
+class BackendRefusedError(RunStoppingError):
     """The server refused us, not the row (401/403, unknown model, no credit left): the run stops."""
 
 
