@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from rowrelay.flows import export_command, repair_command, state_commands
+from rowrelay.flows import cli_errors, export_command, repair_command, state_commands
 from rowrelay.tasks.console_filter import CONSOLE_LEVEL
 from rowrelay.tasks.emulator.cli import emulator
 
@@ -90,9 +90,12 @@ _VERBOSE_HELP = "Show Prefect's and rowrelay's info logs."
 
 
 @app.callback()
-def main(verbose: Annotated[bool, Opt("--verbose", "-v", help=_VERBOSE_HELP)] = False) -> None:
+def main(
+    context: typer.Context, verbose: Annotated[bool, Opt("--verbose", "-v", help=_VERBOSE_HELP)] = False
+) -> None:
     """rowrelay: background LLM requests over every row of a dataset, checkpointed and resumable."""
     _log_to_console(verbose)
+    context.call_on_close(cli_errors.running(context.invoked_subcommand))  # its errors in its words
 
 
 def _log_to_console(verbose: bool) -> None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import NoReturn
 
@@ -17,7 +18,13 @@ from rich.console import Console
 from rich.text import Text
 
 from rowrelay.tasks.console_filter import ReportedByTheCommand
-from rowrelay.tasks.errors import DamagedFileError, LeaseHeldError, MissingVersionsError, StateError
+from rowrelay.tasks.errors import (
+    DamagedFileError,
+    LeaseHeldError,
+    MissingVersionsError,
+    StateError,
+    StateWriteError,
+)
 
 USAGE_EXIT = 2
 """A usage, input or state error: nothing was sent (README, "Exit codes")."""
@@ -61,7 +68,33 @@ def state_problem(exc: StateError, state: Path, *, held: str = HELD_BY_A_RUN) ->
         )
     if isinstance(exc, LeaseHeldError):
         return f"{exc}; {held}"
+    return said_by_the_command(exc)
+
+
+def said_by_the_command(exc: BaseException) -> str:
+    """`exc`'s text as the command running says it: a state folder that cannot be written in that
+    command's words (`StateWriteError.said`), where `retry`, `cancel` and `repair` said the run's "so
+    the run stopped ... the same command resumes them", having stopped no run."""
+    if isinstance(exc, StateWriteError):
+        return exc.said(command_running())
     return str(exc)
+
+
+def command_running() -> str:
+    """The rowrelay command this process runs (`retry`), as the command line named it (`running`): each
+    command that writes the table is told apart without every caller naming itself. `run` outside the
+    command line (a run from Python, a deployment's run), which is the only other writer of a table."""
+    return _COMMAND.get()
+
+
+def running(command: str | None) -> Callable[[], None]:
+    """Note `command` as the one this process runs (`command_running`); returns what forgets it again,
+    for when the command ends (a test's next command in the same process is its own)."""
+    token = _COMMAND.set(command or "run")
+    return lambda: _COMMAND.reset(token)
+
+
+_COMMAND: ContextVar[str] = ContextVar("rowrelay_command", default="run")
 
 
 @contextlib.contextmanager

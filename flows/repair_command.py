@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from rowrelay.flows.cli_errors import fail
+from rowrelay.flows.cli_errors import fail, said_by_the_command
 from rowrelay.flows.default_batch import the_batch
 from rowrelay.flows.repair_resends import count_lost_resends, lost_resends, owed_before, rows_said
 from rowrelay.flows.state_commands import StateArg, existing
@@ -73,7 +73,7 @@ def repair(
     except LeaseHeldError as exc:
         fail(f"{exc}; a repair needs the batch to itself: let that run end (or stop it) first")
     except StateError as exc:
-        fail(str(exc))
+        fail(said_by_the_command(exc))  # a full or read-only folder in the repair's words
     if paths:
         out.print(f"moved {_files(len(paths))} into {state / DAMAGED} (kept, never deleted)")
     if found.missing:
