@@ -57,8 +57,10 @@ async def cancel_batch_async(
     prices = load_prices(settings.prices, named=said_as("prices", given))
     endpoints = {name: with_embedded_key(where) for name, where in _endpoints(record, settings).items()}
     schema = None if record.output_schema is None else load_output_schema(record.output_schema)
-    cancelled = Cancelled()
     with await _open_when_free(state_dir, lease_wait, sleep, clock) as table:
+        # A killed run's rows caught being sent became orphans as the table opened: their jobs, if any
+        # started, run on where no cancel reaches them, and are said with what the cancel did.
+        cancelled = Cancelled(orphaned=table.orphaned_at_open)
         created_on = table.columns(HOLDING_TOKEN, ("row_key", "endpoint")).to_pylist()
         on: dict[str | None, set[str]] = {}
         for row in created_on:

@@ -210,7 +210,15 @@ def cancel(state: StateArg = None) -> None:
     if not cancelled.anything:
         out.print("nothing was in flight: no response to cancel")
         return
-    out.print(f"{said_on_stop([cancelled])}; run the batch again to resume the rest")
+    resume = "run the batch again to resume the rest"
+    if cancelled.orphaned:
+        # The run sends those rows again: say what that may cost before it is suggested.
+        those = "that row" if cancelled.orphaned == 1 else f"those {cancelled.orphaned:,} rows"
+        resume += (
+            f" (it sends {those} again within their attempts, each perhaps paid for twice, counted on its "
+            "row; ROWRELAY_ORPHAN_POLICY=hold keeps them for `rowrelay retry`)"
+        )
+    out.print(f"{said_on_stop([cancelled])}; {resume}")
 
 
 def retry(

@@ -67,6 +67,9 @@ class Cancelled:
     cancelling: int = 0
     """Answered still going: a server that cancels later (its cancel answered `in_progress`). Kept with
     their tokens: a later run collects what each became."""
+    orphaned: int = 0
+    """Rows a killed run left being sent, made `orphaned` as the batch was opened (`rowrelay cancel`): a
+    job their create may have started has no id, so no cancel reaches it; counted as orphans."""
 
     def __add__(self, other: Cancelled) -> Cancelled:
         summed = {name: getattr(self, name) + getattr(other, name) for name in self.counted()}
@@ -88,6 +91,18 @@ class Cancelled:
             f"{rows(self.unreached)} could not be cancelled (last: {self.last_error}): their responses may "
             "still run, and be paid for"
         )
+
+    def problems(self) -> list[str]:
+        """What may still run, and be paid for: responses not reached, jobs no id names (`orphaned`)."""
+        found = [self.unreached_problem()] if self.unreached else []
+        if self.orphaned:
+            was, its = ("was", "its") if self.orphaned == 1 else ("were", "their")
+            found.append(
+                f"{rows(self.orphaned)} {was} being sent when {its} run was killed: a job {its} create may "
+                "have started has no id to be cancelled by, so it may still run, and be paid for (counted "
+                "as orphans)"
+            )
+        return found
 
 
 stops_seen: contextvars.ContextVar[list[Cancelled] | None] = contextvars.ContextVar(
@@ -134,8 +149,8 @@ def said_on_stop(stops: list[Cancelled]) -> str:
             "collects"
         )
     said = "; ".join(parts)
-    if total.unreached:
-        said = f"{said}, but {total.unreached_problem()}"
+    if problems := total.problems():
+        said = f"{said}, but {'; and '.join(problems)}"
     if total.left:
         said = (
             f"{said}; the cancelling was stopped with {rows(total.left)} left: their responses may still "
@@ -159,7 +174,9 @@ class CancelTally:
 
     def so_far(self) -> Cancelled:
         left = self.asked - self.settled - self.unreached
-        counts = {name: getattr(self, name) for name in Cancelled.counted() if name != "left"}
+        # `left` is worked out here; `orphaned` is the batch's open's doing, never a cancellation's
+        mine = [name for name in Cancelled.counted() if name not in ("left", "orphaned")]
+        counts = {name: getattr(self, name) for name in mine}
         return Cancelled(**counts, last_error=self.last_error, left=left)
 
 

@@ -46,6 +46,8 @@ class StateTable:
         self.batch_id = batch_id
         self.writer = place.writer
         self.problems: list[str] = []
+        self.orphaned_at_open = 0
+        """Dead runners' `submitting` rows the open made `orphaned`: creates whose job no id names."""
         self.damaged = place.damaged
         """Damaged files skipped at open (`on_corrupt="skip"`): never deleted, not even by compaction."""
         self.lease = place.lease
@@ -102,12 +104,12 @@ class StateTable:
         table.problems.extend(loaded.problems)
         if lease.takeover:
             table.problems.append(f"lease: {lease.takeover}")
-        table._recover_orphans(orphans_among)
+        table.orphaned_at_open = table._recover_orphans(orphans_among)
         table.flush()
         return table
 
-    def _recover_orphans(self, among: Collection[str] | None) -> None:
-        """Apply the recovery of dead runners' `submitting` rows (see `orphans`), asking the leases."""
+    def _recover_orphans(self, among: Collection[str] | None) -> int:
+        """Recover dead runners' `submitting` rows (see `orphans`), asking the leases; how many orphaned."""
         heartbeat, timeout = self.lease.info.heartbeat, self.options.lease_timeout
 
         def is_live(other: str) -> bool:
@@ -116,15 +118,14 @@ class StateTable:
         submitting = {
             row.row_key: row for row in self.rows(["submitting"]) if among is None or row.row_key in among
         }
-        for change in orphan_changes(
-            submitting.values(),
-            writer=self.writer,
-            is_live=is_live,
-            policy=self.orphan_policy,
-            max_attempts=self.options.max_attempts,
-        ):
+        policy, max_attempts = self.orphan_policy, self.options.max_attempts
+        changes = orphan_changes(
+            submitting.values(), writer=self.writer, is_live=is_live, policy=policy, max_attempts=max_attempts
+        )
+        for change in changes:
             # from the row in hand: looking each up again read a block of the base per row (half the cost)
             self._change(submitting[change.row_key], change.status, change.fields)
+        return sum(change.status == "orphaned" for change in changes)
 
     # -- reading ---------------------------------------------------------------------------------------
 
