@@ -14,6 +14,7 @@ the bytes on the wire:
   timeout or cut connection the SDK's `APITimeoutError` or `APIConnectionError`, so `sdk_errors.translate`
   decides what each means exactly as it does for the SDK's calls; a stream's `error` event becomes
   the SDK's `APIError`, as its `AsyncStream` raises it;
+- the proxy is the one the SDK's transport would take from the environment (proxies.py);
 - retries are the SDK's decisions (`_should_retry`, `_calculate_retry_timeout`), taken only when the
   caller allows them: never for a create (see client.py), up to the client's `max_retries` for reads.
 """
@@ -32,6 +33,7 @@ from openai._models import FinalRequestOptions
 
 from rowrelay.tasks.llm.answers import json_object, route
 from rowrelay.tasks.llm.event_stream import EventStream, as_httpx, mapped
+from rowrelay.tasks.llm.proxies import proxy_for
 
 Json = dict[str, Any]
 _T = TypeVar("_T")
@@ -60,14 +62,21 @@ class Wire:
             self._token = client._get_azure_ad_token
         self._timeout = _timeout(client.timeout)
         self._connections = connections
+        self._proxy = proxy_for(self._base)  # one server per wire: its proxy is read once
         self._session: aiohttp.ClientSession | None = None
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
             # A pool that keeps every connection it opens: background calls are short and many.
             connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=0)
+            # Not `trust_env`: it reads the proxy variables in a thread on every request, and ~/.netrc,
+            # which httpx does not; `proxies.proxy_for` decides as the SDK's transport does.
             self._session = aiohttp.ClientSession(
-                headers=self._headers, connector=connector, timeout=self._timeout, json_serialize=_dumps
+                headers=self._headers,
+                connector=connector,
+                timeout=self._timeout,
+                json_serialize=_dumps,
+                proxy=self._proxy,
             )
         return self._session
 
