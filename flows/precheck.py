@@ -105,12 +105,10 @@ def check_state_rows(request: BatchRequest, state_dir: Path, prepared: PreparedI
     edited = edits.edited_rows(table.select(list(edits.EDIT_FACTS)), prepared.planned()) if changed else None
     if edited is not None and edited.sent:  # rows never sent take their edited input
         check_same_spec(request, prepared, state_dir, table)  # whatever --resend-edited says
-        if not request.resend_edited:
-            raise UsageError(edits.changed_rows_problem(edited.sent))
-        # sent again, unless it may still run: as the run's open leaves it (a dead run's `submitting` row
-        # counted as an orphan, then resent), not as the files hold it
+        # refused (a row that may still run said first), as the run's open leaves it (a dead run's
+        # `submitting` row counted as an orphan, then resent), not as the files hold it
         reopened = edits.as_reopened(edited.sent_rows, table, state_dir, time.time())
-        edits.refuse_still_running(reopened, state_dir)
+        edits.refuse_sent_edits(reopened, state_dir, request.resend_edited)
     refuse_rekeyed(table.select(list(REKEY_FACTS)), prepared.planned())  # rows sent, under other ids
     holding = table.filter(pc.is_in(table.column("status"), pa.array(sorted(HOLDING_TOKEN))))
     listed = [endpoint.name for endpoint in request.endpoints] if request.endpoints else None

@@ -1,8 +1,7 @@
 """Rows whose input was edited since the batch planned them: which take the edit, and which are refused.
 
     edited = edited_rows(table.columns(None, EDIT_FACTS), prepared.planned())
-    if edited.sent and not resend_edited:
-        raise EditedInputError(changed_rows_problem(edited.sent), edited.sent)
+    refuse_sent_edits(edited.sent_rows, table.directory, resend_edited)  # a row in flight said first
     resend_edits(table, edited.sent_rows)  # --resend-edited: sent again under the new text, counted
     take_edits(table, edited.unsent)  # their new input_hash; a row failed before sending back to pending
 
@@ -36,7 +35,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.errors import EditedInputError, UsageError
 from rowrelay.tasks.records import IN_FLIGHT, rows
 from rowrelay.tasks.state import StateTable
 from rowrelay.tasks.state.changes import PER_RESPONSE
@@ -156,6 +155,20 @@ def _edited_back(table: StateTable, edits: pa.Table, note: str) -> tuple[list[st
     for key, input_hash in zip(keys, hashes, strict=True):
         table.edited_back(key, input_hash=input_hash, note=note, **_OLD_ANSWER)
     return keys, statuses
+
+
+def refuse_sent_edits(sent: pa.Table, state: Path, resend_edited: bool) -> None:
+    """Refuse the edited rows a create was sent for (`EditedRows.sent_rows`; `state`: the batch's
+    directory), unless `resend_edited` sends them again and none may still be running. A row whose
+    response to its old text may still run is said first, option or not: it is what stands in the way
+    either way. Said second, the user followed the changed rows' refusal to `--resend-edited`, only to be
+    refused again for the row in flight (a run killed mid-run, its row then edited)."""
+    if not sent.num_rows:
+        return
+    refuse_still_running(sent, state)
+    if not resend_edited:
+        keys: list[str] = sent.column("row_key").to_pylist()  # type: ignore[assignment]
+        raise EditedInputError(changed_rows_problem(keys), keys)
 
 
 def refuse_still_running(sent: pa.Table, state: Path) -> None:

@@ -23,7 +23,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rowrelay.tasks.dataset import PreparedInput
-from rowrelay.tasks.errors import EditedInputError
 from rowrelay.tasks.llm.structured import OutputSchema
 from rowrelay.tasks.records import (
     HOLDING_TOKEN,
@@ -37,8 +36,8 @@ from rowrelay.tasks.records import (
 )
 from rowrelay.tasks.run.edited_inputs import (
     EDIT_FACTS,
-    changed_rows_problem,
     edited_rows,
+    refuse_sent_edits,
     resend_edits,
     take_edits,
 )
@@ -266,8 +265,7 @@ def _take_edited_inputs(table: StateTable, prepared: PreparedInput, resend_edite
     if len(table) == 0:
         return
     edited = edited_rows(table.columns(None, EDIT_FACTS), prepared.planned())
-    if edited.sent and not resend_edited:
-        raise EditedInputError(changed_rows_problem(edited.sent), edited.sent)
+    refuse_sent_edits(edited.sent_rows, table.directory, resend_edited)  # one still running said first
     _refuse_rekeyed(table, prepared)  # before the edits are taken: nothing is written for a refused run
     resend_edits(table, edited.sent_rows)  # refuses rows still running first, writing nothing
     take_edits(table, edited.unsent)
