@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rowrelay.flows.backends import azure_base_url_problem
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.hosted_tools import research_problem, tool_list
 from rowrelay.tasks.setting_problems import said_as
@@ -19,6 +20,8 @@ __all__ = ["refuse_unsendable"]
 
 def refuse_unsendable(settings: Settings, agent: str | None, given: dict[str, Any]) -> None:
     """Options the run's backend has no way to send: refused before anything starts, not dropped."""
+    if (problem := azure_base_url_problem(settings, given)) is not None:
+        raise UsageError(problem)
     if settings.mode == "stream" and settings.backend == "chat":
         # Taken silently, it did nothing: a user who asked for streams (to see answers come, or to outlast
         # the request timeout) got each answer whole, as in poll mode.

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Mapping
 
 from rowrelay.flows.embedded import emulator_records, ensure_emulator, kept_up
 from rowrelay.tasks.embedded_key import embedded_key, on_embedded_emulator
-from rowrelay.tasks.settings import Settings
+from rowrelay.tasks.settings import Settings, variable_of
 
 log = logging.getLogger("rowrelay.backend")
 
@@ -24,6 +25,26 @@ def backend_name(settings: Settings) -> str:
     return "azure" if settings.azure_endpoint else "emulator"
 
 
+def azure_base_url_problem(settings: Settings, given: Mapping[str, object]) -> str | None:
+    """Why a base URL given to a run on Azure is refused, in one line (None: none is, or it is ignored).
+    The Azure client sends every request to AZURE_OPENAI_ENDPOINT and never to a base URL, yet the base
+    URL was recorded in run.json and compared as the batch's server: a stray one made every Azure
+    resource the same server (a resume on another paid for its rows again) and refused the same resource
+    in a clean shell. One given as rowrelay's option (`--base-url`, `base_url=`, ROWRELAY_BASE_URL) was
+    meant for this run: refused, since it would do nothing. One from OPENAI_BASE_URL alone is the SDK's
+    variable, which its own Azure client ignores too and which a shell keeps for other OpenAI tools:
+    ignored (`resolve_backend` drops it), so it never decides which server a batch ran on."""
+    if backend_name(settings) != "azure" or settings.base_url is None:
+        return None
+    named = "--base-url" if "base_url" in given else variable_of("base_url")
+    if named == "OPENAI_BASE_URL":
+        return None
+    return (
+        f"{named}: the azure backend sends every request to AZURE_OPENAI_ENDPOINT, never to a base URL; "
+        f"leave {named} out, or use --backend openai to run at that base URL"
+    )
+
+
 def needs_embedded_emulator(settings: Settings) -> bool:
     """Whether a run with these settings talks to the embedded emulator (which `resolve_backend` starts)."""
     return on_embedded_emulator(backend_name(settings), settings.base_url)
@@ -34,6 +55,9 @@ def resolve_backend(settings: Settings) -> tuple[Settings, str | None]:
     backend = backend_name(settings)
     url = settings.base_url
     update: dict[str, object] = {"backend": backend}
+    if backend == "azure":  # only OPENAI_BASE_URL gets here (`azure_base_url_problem`): its client ignores it
+        url = None
+        update["base_url"] = None  # nor recorded in run.json, nor said to be where the run went
     if needs_embedded_emulator(settings):
         url, started = ensure_emulator(settings.home, settings.emulator_args)
         verb = "started" if started else "reusing"

@@ -65,7 +65,7 @@ def check_same_server(request: BatchRequest, state_dir: Path, keys: pa.Array[Any
     settings = request.settings
     backend = backend_name(settings)
     was, now = _servers_of_record(record), server_of_run(settings)
-    if now in was or _unrecorded_azure(record.backend, record.base_url, record.azure_endpoint, backend):
+    if now in was or _unrecorded_azure(record.backend, record.azure_endpoint, backend):
         return None
     table = state_rows(state_dir)
     counts = value_counts(table.column("status"))
@@ -162,7 +162,10 @@ def _servers_of_record(record: RunRecord) -> list[tuple[str, str | None]]:
     """The servers a recorded run talked to: its one, or each of its endpoints'."""
     if not record.endpoints:
         return [server_of_record(record)]
-    return [_server(str(entry.get("backend")), entry.get("base_url")) for entry in record.endpoints]
+    return [
+        _server(str(entry.get("backend")), entry.get("base_url"), entry.get("azure_endpoint"))
+        for entry in record.endpoints
+    ]
 
 
 def _described_all(record: RunRecord, servers: list[tuple[str, str | None]]) -> str:
@@ -179,23 +182,26 @@ def server_of_record(record: RunRecord) -> tuple[str, str | None]:
 
 def server_of_run(settings: Settings) -> tuple[str, str | None]:
     """The server a run with these settings talks to (`_server`)."""
-    backend = backend_name(settings)
-    return _server(backend, settings.base_url, settings.azure_endpoint if backend == "azure" else None)
+    return _server(backend_name(settings), settings.base_url, settings.azure_endpoint)
 
 
 def _server(backend: str, base_url: str | None, azure_endpoint: str | None = None) -> tuple[str, str | None]:
     """What a run talks to, as far as response ids go: one identity for every emulator; an Azure
-    resource by its endpoint (response ids of one resource are unknown to another)."""
+    resource by its endpoint alone (response ids of one resource are unknown to another), whatever base
+    URL was set beside it: the Azure client never uses one, so a stray OPENAI_BASE_URL made every
+    resource one server (a resume on another paid for its rows again), and a batch recorded with it by an
+    earlier release was refused on its own resource in a shell without it; any other by its base URL."""
     if backend == "emulator":
         return (backend, None)
-    where = base_url or azure_endpoint
+    where = azure_endpoint if backend == "azure" else base_url
     return (backend, where.rstrip("/") if where else None)
 
 
-def _unrecorded_azure(backend: str, base_url: str | None, azure_endpoint: str | None, now: str) -> bool:
-    """A batch last run on Azure by a release that did not record the endpoint: which resource it used is
-    not known, so a run on Azure is let through as it was before."""
-    return backend == now == "azure" and base_url is None and azure_endpoint is None
+def _unrecorded_azure(backend: str, azure_endpoint: str | None, now: str) -> bool:
+    """A batch last run on Azure by a release that did not record the endpoint (any base URL it recorded
+    is not where it ran: `_server`): which resource it used is not known, so a run on Azure is let
+    through as it was before."""
+    return backend == now == "azure" and azure_endpoint is None
 
 
 def _described(server: tuple[str, str | None]) -> str:

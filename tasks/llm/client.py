@@ -179,5 +179,7 @@ def _agent_backend(settings: Settings, url: str | None, agent: AgentSource | Non
 
 def describe(settings: Settings, base_url: str | None) -> Mapping[str, str]:
     """What a run talks to, safe to print or log (never the key)."""
-    where = base_url or settings.base_url or settings.azure_endpoint or "https://api.openai.com/v1"
+    # Azure's client goes to its endpoint alone, whatever base URL is set beside it (OPENAI_BASE_URL).
+    given = settings.azure_endpoint if settings.backend == "azure" else base_url or settings.base_url
+    where = given or "https://api.openai.com/v1"
     return {"backend": settings.backend, "base_url": where, "model": settings.model}
