@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from rowrelay.flows.embedded import emulator_records, ensure_emulator, kept_up
 from rowrelay.tasks.embedded_key import embedded_key, on_embedded_emulator
+from rowrelay.tasks.llm.credentials import key_set
 from rowrelay.tasks.settings import Settings, variable_of
 
 log = logging.getLogger("rowrelay.backend")
@@ -20,7 +21,7 @@ def backend_name(settings: Settings) -> str:
     # Only Azure signs in with Entra ID: an OpenAI key set as well is not the one meant.
     if settings.azure_auth == "entra":
         return "azure"
-    if settings.api_key is not None or settings.base_url:
+    if key_set(settings.api_key) or settings.base_url:
         return "openai"
     return "azure" if settings.azure_endpoint else "emulator"
 

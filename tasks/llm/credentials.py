@@ -5,10 +5,19 @@ from __future__ import annotations
 
 import importlib.util
 
+from pydantic import SecretStr
+
 from rowrelay.tasks.settings import Settings, variable_of
 from rowrelay.tasks.unsendable_keys import unsendable_key
 
 _ENTRA_INSTEAD = ", or ROWRELAY_AZURE_AUTH=entra to sign in with Microsoft Entra ID"
+
+
+def key_set(key: SecretStr | None) -> bool:
+    """Whether a key is configured: an empty variable (`OPENAI_API_KEY=`) is none, as an unset one is.
+    Taken as a key, `auto` chose OpenAI over the emulator or Azure, and every request went out with
+    `Bearer ` and nothing after it; an empty AZURE_OPENAI_API_KEY was already none."""
+    return key is not None and key.get_secret_value() != ""
 
 
 def credentials_problem(settings: Settings, backend: str) -> str | None:
@@ -21,16 +30,16 @@ def credentials_problem(settings: Settings, backend: str) -> str | None:
         )
     if backend == "azure":
         entra = settings.azure_auth == "entra"
-        needed: list[tuple[str, object]] = [("AZURE_OPENAI_ENDPOINT", settings.azure_endpoint)]
+        needed = [("AZURE_OPENAI_ENDPOINT", bool(settings.azure_endpoint))]
         if not entra:
-            needed.append(("AZURE_OPENAI_API_KEY", settings.azure_api_key))
-        missing = [name for name, value in needed if not value]
+            needed.append(("AZURE_OPENAI_API_KEY", key_set(settings.azure_api_key)))
+        missing = [name for name, given in needed if not given]
         if missing:  # named alone when the other is set: the user is looking for the one that is not
             keyless = "" if entra or settings.azure_endpoint is None else _ENTRA_INSTEAD
             return f"the azure backend needs {' and '.join(missing)} (not set){keyless}"
         if entra:
             return _identity_problem()
-    if backend in ("openai", "chat", "agent") and settings.api_key is None:
+    if backend in ("openai", "chat", "agent") and not key_set(settings.api_key):
         if settings.azure_endpoint is not None and settings.base_url is None:
             # Azure is configured, so an OpenAI key is not what is missing: this backend does not go there.
             on_azure = "--backend azure" if backend != "agent" else "--backend azure --agent MODULE:FUNCTION"
