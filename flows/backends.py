@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from rowrelay.flows.embedded import emulator_records, ensure_emulator, kept_up
+from rowrelay.flows.embedded import emulator_records, ensure_emulator, kept_up, stopped_since
 from rowrelay.tasks.embedded_key import embedded_key, on_embedded_emulator
 from rowrelay.tasks.llm.credentials import key_set
+from rowrelay.tasks.records import HOLDING_TOKEN
 from rowrelay.tasks.settings import Settings, variable_of
+
+if TYPE_CHECKING:
+    from rowrelay.tasks.state import StateTable
 
 log = logging.getLogger("rowrelay.backend")
 
@@ -84,8 +91,24 @@ def with_embedded_key(settings: Settings) -> Settings:
     return settings
 
 
-def embedded_kept_up(settings: Settings, url: str | None) -> contextlib.AbstractContextManager[None]:
-    """For a run on the embedded emulator, keep it up while the block runs (`embedded.kept_up`)."""
+def embedded_kept_up(
+    settings: Settings, url: str | None, table: StateTable
+) -> contextlib.AbstractContextManager[None]:
+    """For a run on the embedded emulator, keep it up while the block runs (`embedded.kept_up`), having
+    first said whether it stopped since `table`'s rows' responses were made (`embedded.stopped_since`)."""
     if url is None or not needs_embedded_emulator(settings):
         return contextlib.nullcontext()
+    if (lost := stopped_since(settings.home, url, functools.partial(_held_before, table))) is not None:
+        log.warning("%s", lost)
     return kept_up(settings.home, settings.emulator_args, url, log.warning)
+
+
+def _held_before(table: StateTable, started: float) -> int:
+    """How many of `table`'s rows hold a response made before the epoch time `started`."""
+    import pyarrow as pa  # a run's alone: commands that import this module to key a cancel need none
+    import pyarrow.compute as pc
+
+    made = table.columns(HOLDING_TOKEN, ("submitted_at",)).column("submitted_at")
+    before: Any = pc.less(made, pa.scalar(datetime.fromtimestamp(started, UTC), made.type))
+    counted: int | None = pc.sum(before.cast("int64")).as_py()
+    return counted or 0

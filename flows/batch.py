@@ -206,7 +206,7 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     note_batch(state_dir, out, on_workers=runner is not None)  # what a stop of this call then says
     await label_flow_run(table.batch_id, settings.model, backend_label(targets))
     await mark_killed_holder_crashed(table.lease)  # the run this one took over from, killed outright
-    with running(state_dir), contextlib.closing(table), embedded_kept_up(settings, url):
+    with running(state_dir), contextlib.closing(table), embedded_kept_up(settings, url, table):
         record_run(state_dir, request, out, settings, url, targets, prepared.reading, kept)
         stopped, held_back = await process(settings, table, prepared, targets, factory, request, runner)
     if runner is not None:

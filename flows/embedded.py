@@ -39,7 +39,11 @@ from rowrelay.flows.server_guard import ServerGuard
 from rowrelay.tasks.durable import atomic_write_bytes
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.processes import pid_alive
+from rowrelay.tasks.records import rows
 
+RESPONSES_LOST = "the responses it held are gone, so their rows are sent again (the emulator charges nothing)"
+"""What a run says of the embedded emulator that made its batch's responses and stopped, however it finds
+it so: during the run (`kept_up`) or since the batch's last run (`stopped_since`)."""
 _STARTUP_SECONDS = 30.0
 _PREFIX = "rowrelay emulator listening on "
 MARKER = "rowrelay.tasks.emulator"
@@ -235,12 +239,31 @@ def kept_up(home: Path, args: str, url: str, say: Callable[[str], object]) -> It
             started = _start(expanded, args, port)
         return (
             f"the embedded emulator stopped during this run; started it again at {url} (pid "
-            f"{started['pid']}): the responses it held are gone, so their rows are sent again (the "
-            "emulator charges nothing)"
+            f"{started['pid']}): {RESPONSES_LOST}"
         )
 
     with ServerGuard("the embedded emulator", lambda: emulator_runs_at(home, url), revive, say):
         yield
+
+
+def stopped_since(home: Path, url: str, made_before: Callable[[float], int]) -> str | None:
+    """The line for a run whose batch's rows hold responses made before the embedded emulator now at `url`
+    started: an earlier one's (killed, stopped by `services stop`, a reboot since the batch's last run),
+    gone with it, so those rows find them unknown, are recorded expired and are sent again, as after a
+    restart during a run, which alone was said. `made_before(t)`: how many rows hold a response made
+    before the epoch time `t`. None when none does (or no running emulator is recorded at `url`)."""
+    for record in emulator_records(home):
+        pid = int(record.get("pid", 0))
+        if record.get("url") != url or not detached.runs(pid, MARKER):
+            continue
+        lost = made_before(float(record.get("started_at", 0.0)))
+        if not lost:
+            return None
+        return (
+            f"the embedded emulator stopped after this batch's last run left {rows(lost)} in flight; it now "
+            f"runs at {url} (pid {pid}): {RESPONSES_LOST}"
+        )
+    return None
 
 
 def emulator_record(home: Path) -> dict[str, Any] | None:
