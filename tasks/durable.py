@@ -8,8 +8,8 @@ two writers of the same file (processes or threads) off each other's temp file. 
 its temp file and leaves the final file as it was. A new directory is no different: its entry lives in
 its parent, so `make_dirs_durable` fsyncs the parent of each directory it creates.
 
-This module sits in the bottom layer, beside the errors: it imports only the standard library, so the
-state table, the dataset writer and the entry points can all share it.
+This module sits in the bottom layer, beside the errors: it imports only the standard library (and its
+sibling `processes`), so the state table, the dataset writer and the entry points can all share it.
 
     atomic_write_bytes(Path("run.json"), b"{}")
     atomic_write(Path("out.parquet"), lambda handle: pq.write_table(table, handle))
@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from rowrelay.tasks.processes import pid_alive
+
 __all__ = [
     "atomic_write",
     "atomic_write_bytes",
@@ -35,11 +37,12 @@ __all__ = [
     "create_exclusive",
     "fsync_dir",
     "make_dirs_durable",
+    "remove_stale_temps",
     "temp_target",
     "writable_problem",
 ]
 
-_TEMP = re.compile(r"^\.(?:(?P<final>.+)\.\d+\.[0-9a-f]{8}|(?P<old>.+)\.\d+)\.tmp$")
+_TEMP = re.compile(r"^\.(?:(?P<final>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}|(?P<old>.+)\.\d+)\.tmp$")
 """A temp file's name: `.<final>.<pid>.<token>.tmp`, or `.<final>.<pid>.tmp` (earlier releases)."""
 
 
@@ -141,7 +144,11 @@ def atomic_write_path(final: Path, write: Callable[[Path], None]) -> None:
     """As `atomic_write`, for writers that open the file themselves: `write` gets the temp file's path.
 
     The temp file exists (empty) when `write` is called; `write` may overwrite it but must not remove it.
+    The outputs are written this way, into a user's folder no state table sweeps: the temp files of
+    `final` that a killed writer left there go first (`remove_stale_temps`), before they take room a full
+    disk needs.
     """
+    remove_stale_temps(final)
     temp, fd = _create_temp(final)
     os.close(fd)
     with _removed_on_failure(temp):
@@ -150,6 +157,36 @@ def atomic_write_path(final: Path, write: Callable[[Path], None]) -> None:
             os.fsync(handle.fileno())
         temp.replace(final)
     fsync_dir(final.parent)
+
+
+def remove_stale_temps(final: Path) -> list[Path]:
+    """Delete the temp files of `final` whose writer is gone; returns what was removed.
+
+    A writer killed mid-write (`kill -9` during a run's export) leaves `.<name>.<pid>.<token>.tmp` beside
+    the file for ever: a 56 KB one outlived later runs that wrote the same output. Only `final`'s are
+    touched, known by this module's own name pattern (never the older `.<name>.<pid>.tmp`, too plain
+    a name to be sure of), and only when no process with that pid runs on this host, so a temp file
+    another live process is writing now (two runs exporting the same output) is never removed; a pid
+    reused since by another process keeps its file, which is safe. A folder shared with another host is
+    the one case a live writer's file may go: its rename then fails, and its run says it could not write
+    the output (its rows are kept), never a torn file. One that cannot be listed or removed is left."""
+    prefix = f".{final.name}."
+    try:
+        names = [entry.name for entry in os.scandir(final.parent) if entry.name.startswith(prefix)]
+    except OSError:  # no folder yet, or one this user may not list: the write says what is wrong
+        return []
+    removed: list[Path] = []
+    for name in names:
+        match = _TEMP.match(name)
+        if match is None or match["final"] != final.name or pid_alive(int(match["pid"])):
+            continue
+        stale = final.with_name(name)
+        try:
+            stale.unlink()
+        except OSError:  # gone meanwhile, or not ours to remove: left as it is
+            continue
+        removed.append(stale)
+    return removed
 
 
 def atomic_write_bytes(final: Path, data: bytes) -> None:
