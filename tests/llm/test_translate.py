@@ -88,6 +88,9 @@ TOO_LARGE_FOR_PROXY = Expected(
 NOT_TAKEN = Expected(
     BackendRefusedError, says="the server takes no create at this address; check the base URL"
 )
+# A read (a poll, a stream's resume) the server does not serve: every one would be refused, and the run
+# stops, rows keeping their ids. It was retried until --give-up-after.
+NOT_READ = Expected(BackendRefusedError, says="the server does not let rowrelay read the responses it made")
 QUOTA = Expected(BackendRefusedError, says="the server asks to wait 11 h 7 min before another request (429: ")
 
 
@@ -149,10 +152,11 @@ CASES: list[tuple[str, Reply, Expected, Expected]] = [
     ("503-proxy-page", proxy_page(503), MAYBE_SENT_PROXY, TRANSIENT_PAGE),
     # Answers that are neither the API's nor a passing fault: a proxy's body limit is the row's (refused
     # each time, nothing started); no create taken at this address is the run's; a quota's wait of hours
-    # is no rate limit to sit out. A read meeting them is retried, as before.
+    # is no rate limit to sit out. A read meeting a 413 or a quota is retried, as before.
     ("413-page", proxy_page(413), TOO_LARGE_FOR_PROXY, Expected(TransientError, says="server error (413)")),
-    ("405-page", proxy_page(405), NOT_TAKEN, Expected(TransientError, says="server error (405)")),
-    ("501-page", proxy_page(501), NOT_TAKEN, TRANSIENT_PAGE),
+    ("405-page", proxy_page(405), NOT_TAKEN, NOT_READ),
+    ("501-page", proxy_page(501), NOT_TAKEN, NOT_READ),
+    ("405", error(405), NOT_TAKEN, NOT_READ),
     ("429-retry-after-quota", error(429, ("retry-after", "40000")), QUOTA, limited(40000.0)),
     ("429-retry-after-ten-minutes", error(429, ("retry-after", "600")), limited(600.0), limited(600.0)),
     # A web page with a success: a web server or a proxy's sign-in page at the base URL, not the API. What
