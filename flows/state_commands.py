@@ -23,7 +23,6 @@ from rowrelay.flows.default_batch import the_batch
 from rowrelay.tasks.errors import LeaseHeldError, MissingExtraError, StateError, UsageError
 from rowrelay.tasks.plot_files import plot_formats_said
 from rowrelay.tasks.records import (
-    IN_FLIGHT,
     NOT_COMPLETED,
     RETRY_BY_DEFAULT,
     rows,
@@ -133,8 +132,7 @@ def status(
         out.print(f"latency p50 {p50:.2f}s  p95 {p95:.2f}s")
     if facts["not_completed"]:  # what a run's closing line sends the user here to learn
         out.print(f"did not complete: {kinds_said(facts['not_completed'])}")
-    in_flight = sum(facts["counts"].get(status, 0) for status in IN_FLIGHT)
-    if (holder := holding_said(held, in_flight)) is not None:
+    if (holder := holding_said(held, facts["counts"])) is not None:
         out.print(holder)
     if facts["cost_usd"] is not None:
         projected = facts["projected_cost_usd"]

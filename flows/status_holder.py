@@ -12,11 +12,12 @@ fast and can be run while the batch runs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rowrelay.tasks.records import rows
+from rowrelay.tasks.records import HOLDING_TOKEN, IN_FLIGHT, rows
 from rowrelay.tasks.state.files import LEASES, MAIN_WRITER
 from rowrelay.tasks.state.lease import LEASE_TIMEOUT, LeaseInfo, read_lease, stale_reason
 from rowrelay.tasks.state.schema import to_datetime
@@ -67,19 +68,43 @@ def holding(state: Path, now: float) -> Holding:
     return Holding(None, latest, why)
 
 
-def holding_said(held: Holding, in_flight: int) -> str | None:
+def holding_said(held: Holding, counts: Mapping[str, int]) -> str | None:
     """Status's line on who holds the batch: `held by a run: host H, pid P (live)` while one does; when
-    none does and rows are in flight, that they wait for the next run (and which run left them, gone);
-    None when none does and nothing is in flight (nothing to say)."""
+    none does and rows are in flight (`counts`: rows by status), what the next run does with them (and
+    which run left them, gone); None when none does and nothing is in flight (nothing to say).
+
+    A row holding a response id waits for the next run, which collects it. A row in flight with none
+    (`submitting`: every row of a `--backend chat` batch, which has no ids, or a create whose id was
+    never written) cannot be waited on: the next run counts it as maybe sent, an attempt and an orphan
+    (`state.orphans`), and sends it again. Status said all of them "wait for the next run", of a killed
+    chat batch's 64 rows too."""
     if held.live is not None:
         return f"held by a run: host {held.live.host}, pid {held.live.pid} (live)"
     if held.unreadable is not None:
         return f"whether a run holds it is not known: {held.unreadable}"
-    if not in_flight:
+    waiting = sum(counts.get(status, 0) for status in HOLDING_TOKEN)
+    unnamed = sum(counts.get(status, 0) for status in IN_FLIGHT - HOLDING_TOKEN)
+    if not waiting and not unnamed:
         return None
     left = ""
     if held.gone is not None:
         gone = held.gone
         left = f" (the lease its last run left, host {gone.host}, pid {gone.pid}, is stale: {held.why_gone})"
-    they = "the row in flight waits" if in_flight == 1 else f"the {rows(in_flight)} in flight wait"
-    return f"no run holds it{left}: {they} for the next run"
+    said: list[str] = []
+    if waiting:
+        holding_ids = "" if not unnamed else " holding a response id"
+        they = (
+            f"the row{holding_ids} in flight waits"
+            if waiting == 1
+            else f"the {rows(waiting)}{holding_ids} in flight wait"
+        )
+        said.append(f"{they} for the next run")
+    if unnamed:
+        they = "the row" if unnamed == 1 else f"the {rows(unnamed)}"
+        each = "it" if unnamed == 1 else "each"
+        said.append(
+            f"{they} in flight with no response id (a --backend chat row never has one) cannot be waited "
+            f"on: the next run counts {each} as maybe sent (an attempt and an orphan) and sends "
+            f"{'it' if unnamed == 1 else 'them'} again"
+        )
+    return f"no run holds it{left}: {'; '.join(said)}"
