@@ -38,12 +38,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TypeAlias, TypeGuard
 
 import openai
 
-from rowrelay.tasks.errors import MissingExtraError, UsageError
+from rowrelay.tasks.errors import MissingExtraError, RowrelayError, UsageError
 
 try:
     from agent_framework import Agent
@@ -70,8 +70,9 @@ try:
     from rowrelay.tasks.llm.tool_threads import ToolThreads
 except ImportError as exc:  # an optional extra: say which, rather than a bare ModuleNotFoundError
     raise MissingExtraError("agents", "Agent Framework agents") from exc
+from rowrelay.tasks.llm.agent_code_errors import AgentCodeError, requests_seen
 from rowrelay.tasks.llm.calls import RowRequest, Snapshot, StreamUpdate
-from rowrelay.tasks.llm.masking import ClientKeys, mask_logged, says_why
+from rowrelay.tasks.llm.masking import ClientKeys, mask_chain_of, mask_logged, masked, says_why
 from rowrelay.tasks.llm.one_task import stepped_in_one_task
 from rowrelay.tasks.llm.sdk_errors import translate
 from rowrelay.tasks.llm.snapshots import snapshot_of
@@ -103,8 +104,11 @@ class AgentBackend:
         reads: openai.AsyncOpenAI | None = None,
         model: str | None = None,
         name: str = "agent",
+        watched: bool = False,
     ) -> None:
+        """`watched`: `creates` tells of each request that leaves it (`agent_code_errors`)."""
         self.name = name
+        self._watched = watched and not isinstance(agent, Agent)  # a caller's agent: its own client
         # AF logs each exception it makes, the SDK's words with it, before `translate_agent_error` masks
         # the keys in them: its records are masked as they are logged (masking.py).
         mask_logged(logging.getLogger("agent_framework"))
@@ -131,12 +135,13 @@ class AgentBackend:
         said_anew()  # a run's warnings about the server's usage start again (usage_counts.py)
 
     async def create(self, request: RowRequest) -> Snapshot:
-        try:
-            response = await self._agent.run(
-                agent_input(request), options=_options(request), middleware=self._rounds()
-            )
-        except ChatClientException as exc:
-            raise translate_agent_error(exc, creating=True) from exc
+        async with self._own_code(creating=True):
+            try:
+                response = await self._agent.run(
+                    agent_input(request), options=_options(request), middleware=self._rounds()
+                )
+            except ChatClientException as exc:
+                raise translate_agent_error(exc, creating=True) from exc
         return await self._masked_snapshot(agent_snapshot(response))
 
     def create_stream(self, request: RowRequest) -> AsyncGenerator[StreamUpdate, None]:
@@ -146,10 +151,13 @@ class AgentBackend:
         message = agent_input(request)
         return self._masked(
             stepped_in_one_task(
-                updates(
-                    lambda: self._agent.run(
-                        message, stream=True, options=_options(request), middleware=self._rounds()
-                    )
+                self._own_stream(
+                    updates(
+                        lambda: self._agent.run(
+                            message, stream=True, options=_options(request), middleware=self._rounds()
+                        )
+                    ),
+                    creating=True,
                 )
             )
         )
@@ -158,23 +166,27 @@ class AgentBackend:
         """The state of `response_id`, or, when it ended in function calls, of the follow-up response
         AF created after running the tools (its id differs from `response_id`: the row moved)."""
         with rounds_read(response_id) as carried:
-            try:
-                response = await self._agent.run(
-                    options=_resume_options(response_id), middleware=self._rounds()
-                )
-            except ChatClientException as exc:
-                raise translate_agent_error(exc) from exc
+            async with self._own_code():
+                try:
+                    response = await self._agent.run(
+                        options=_resume_options(response_id), middleware=self._rounds()
+                    )
+                except ChatClientException as exc:
+                    raise translate_agent_error(exc) from exc
             return await self._masked_snapshot(carried(agent_snapshot(response)))
 
     def resume(self, response_id: str, after: int) -> AsyncGenerator[StreamUpdate, None]:
         """Events of `response_id` after `after`, then every event of any follow-up a tool round creates
         (their snapshots name the follow-up, and their sequence numbers start again at 0)."""
         return self._masked(
-            updates(
-                lambda: self._agent.run(
-                    stream=True, options=_resume_options(response_id), middleware=self._rounds()
+            self._own_stream(
+                updates(
+                    lambda: self._agent.run(
+                        stream=True, options=_resume_options(response_id), middleware=self._rounds()
+                    ),
+                    after=after,
                 ),
-                after=after,
+                creating=False,
             )
         )
 
@@ -195,6 +207,33 @@ class AgentBackend:
         async with contextlib.aclosing(stream):
             async for update in stream:
                 yield await self._keys.masked_update(update) if says_why(update.snapshot) else update
+
+    async def _own_stream(
+        self, stream: AsyncGenerator[StreamUpdate, None], *, creating: bool
+    ) -> AsyncGenerator[StreamUpdate, None]:
+        """`stream`'s updates under `_own_code`; a create's is stepped by one task (`stepped_in_one_task`),
+        in which the requests it lets leave are seen."""
+        async with contextlib.aclosing(stream), self._own_code(creating=creating):
+            async for update in stream:
+                yield update
+
+    @contextlib.asynccontextmanager
+    async def _own_code(self, *, creating: bool = False) -> AsyncIterator[None]:
+        """Around one AF call: an exception of the agent's own code (neither the SDK's, which AF wraps,
+        nor rowrelay's) is raised as an `AgentCodeError`, its words and its chain's masked of the
+        client's keys as a server's are (a key it quotes reached the state table and Prefect's logs),
+        saying whether a create may have left: not if `creating` on a watched client that saw no request
+        leave."""
+        with requests_seen(watched=self._watched and creating) as seen:
+            try:
+                yield
+            except RowrelayError:
+                raise
+            except Exception as exc:
+                secrets = await self._keys.secrets()
+                mask_chain_of(exc, secrets)
+                said = masked(f"{type(exc).__name__}: {exc}", secrets)
+                raise AgentCodeError(said, may_have_sent=seen() is not False) from exc
 
     def before_follow_ups(self, hook: FollowUpHook) -> None:
         """Await `hook(continued)` before each tool round's follow-up create leaves (`agent_rounds`)."""

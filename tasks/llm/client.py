@@ -21,6 +21,7 @@ import httpx2
 import openai
 
 from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.llm.agent_code_errors import note_request
 from rowrelay.tasks.llm.agent_transport import transport_of
 from rowrelay.tasks.llm.calls import Backend
 from rowrelay.tasks.llm.chat_backend import ChatBackend
@@ -52,10 +53,13 @@ def _connections(settings: Settings) -> int:
     return _CONNECTIONS + (settings.max_in_flight if settings.mode == "stream" else settings.poll_streams)
 
 
-def _pool(settings: Settings) -> httpx2.AsyncClient:
+def _pool(settings: Settings, *, watched: bool = False) -> httpx2.AsyncClient:
+    """`watched`: each request says it leaves (`agent_code_errors.note_request`), for an agent's calls,
+    which run the caller's code around their creates; the others' calls are rowrelay's alone."""
     size = _connections(settings)
     limits = httpx2.Limits(max_connections=size, max_keepalive_connections=size)
-    return openai.DefaultAsyncHttpx2Client(limits=limits, verify=tls_context())
+    hooks = {"request": [note_request]} if watched else {}
+    return openai.DefaultAsyncHttpx2Client(limits=limits, verify=tls_context(), event_hooks=hooks)
 
 
 def tls_context() -> ssl.SSLContext:
@@ -73,7 +77,7 @@ def _tls_for(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
 
 
 def _clients(
-    settings: Settings, backend: str, base_url: str | None
+    settings: Settings, backend: str, base_url: str | None, *, watched: bool = False
 ) -> tuple[openai.AsyncOpenAI, openai.AsyncOpenAI]:
     problem = credentials_problem(settings, backend)
     if problem is not None:
@@ -99,7 +103,7 @@ def _clients(
                 api_version=settings.azure_api_version,
                 max_retries=retries,
                 timeout=_timeout(settings),
-                http_client=_pool(settings),
+                http_client=_pool(settings, watched=watched),
                 **auth,
             )
         # No key passes the check above only for the emulator, which takes its own.
@@ -109,7 +113,7 @@ def _clients(
             base_url=base_url,
             max_retries=retries,
             timeout=_timeout(settings),
-            http_client=_pool(settings),
+            http_client=_pool(settings, watched=watched),
         )
 
     return make(0), make(settings.transport_retries)
@@ -173,8 +177,8 @@ def _agent_backend(settings: Settings, url: str | None, agent: AgentSource | Non
     if is_agent(source):
         return AgentBackend(source)  # the caller's agent on the caller's client
     transport = transport_of(settings.backend)
-    creates, reads = _clients(settings, transport, url)
-    return AgentBackend(source, creates=creates, reads=reads, model=settings.model)
+    creates, reads = _clients(settings, transport, url, watched=True)
+    return AgentBackend(source, creates=creates, reads=reads, model=settings.model, watched=True)
 
 
 def describe(settings: Settings, base_url: str | None) -> Mapping[str, str]:

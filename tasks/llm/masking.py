@@ -159,13 +159,21 @@ def mask_chain(exc: BaseException) -> set[str]:
     with the secrets of every request in that chain (the SDK's exceptions carry theirs); returns them."""
     chain = _chain(exc)
     secrets = {s for error in chain for s in secrets_in(_request_headers(error))}
-    if secrets:
-        for error in chain:
-            error.args = tuple(_masked_value(arg, secrets) for arg in error.args)
-            for name in ("message", "body"):  # the SDK's exceptions keep the server's words here too
-                if isinstance(getattr(error, name, None), str | dict | list):
-                    setattr(error, name, _masked_value(getattr(error, name), secrets))
+    mask_chain_of(exc, secrets)
     return secrets
+
+
+def mask_chain_of(exc: BaseException, secrets: Iterable[str]) -> None:
+    """Mask, in place, the words of `exc` and of every exception down its chain with `secrets` (an agent's
+    own exception carries no request: its client's keys are given, `ClientKeys`)."""
+    secrets = set(secrets)
+    if not secrets:
+        return
+    for error in _chain(exc):
+        error.args = tuple(_masked_value(arg, secrets) for arg in error.args)
+        for name in ("message", "body"):  # the SDK's exceptions keep the server's words here too
+            if isinstance(getattr(error, name, None), str | dict | list):
+                setattr(error, name, _masked_value(getattr(error, name), secrets))
 
 
 class MaskingFilter(logging.Filter):

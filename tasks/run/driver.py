@@ -18,6 +18,7 @@ from datetime import datetime
 import pyarrow.compute as pc
 
 from rowrelay.tasks.llm import Snapshot
+from rowrelay.tasks.llm.agent_code_errors import AgentCodeError
 from rowrelay.tasks.records import HOLDING_TOKEN, IN_FLIGHT, RowStatus
 from rowrelay.tasks.run import record
 from rowrelay.tasks.run.context import RowContext, backoff, now
@@ -110,14 +111,22 @@ class RowDriver:
         """Record a bug or surprise that ended the row's drive in this run (the batch goes on). What it
         may have cost decides: a row `submitting` may have started a paid job its create never named, so
         it is counted as any such create is (an attempt and an orphan: failed outright, a later run sent
-        it again with neither counted); a row holding a token keeps it, for a later run to wait on, never
-        to send anew, with a note saying why it is still waited on; a `pending` row sent nothing and fails
+        it again with neither counted), unless its agent's client saw no request leave (`AgentCodeError`:
+        it fails with the error); a row holding a token keeps it, for a later run to wait on, never to
+        send anew, with a note saying why it is still waited on; a `pending` row sent nothing and fails
         with the error. A row that has ended (or was given up on) keeps what it recorded: a crash after
         its end was written raised `IllegalTransition` here (`completed` -> `failed`), out of the
         runner's handler, stopping the batch, or wrote `internal` over an answer paid for."""
         context, row = self.context, self.context.table.get(key)
-        said = f"{type(exc).__name__}: {exc}"
-        if row.status == "submitting":
+        # An agent's own code raising is said as its backend masked it (the key it quoted, as a server's).
+        said = str(exc) if isinstance(exc, AgentCodeError) else f"{type(exc).__name__}: {exc}"
+        if row.status == "submitting" and isinstance(exc, AgentCodeError) and not exc.may_have_sent:
+            # Its client saw no request leave: nothing can have started, so nothing is counted as maybe
+            # sent (it was: an orphan, and "possible duplicate jobs" said on every later run).
+            context.table.transition(key, "failed", error_type="internal", error_message=said)
+            after = context.table.get(key)
+            context.spend.sent(key, after.status, after.error_type)
+        elif row.status == "submitting":
             context.maybe_created(
                 row, f"the row crashed while its create was on its way ({said})", answer_lost=False
             )
