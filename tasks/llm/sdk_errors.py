@@ -22,6 +22,7 @@ from rowrelay.tasks.llm.calls import (
 from rowrelay.tasks.llm.limit_headers import retry_after
 from rowrelay.tasks.llm.masking import mask_chain
 from rowrelay.tasks.llm.refusals import Refusal
+from rowrelay.tasks.llm.tls_problems import lasting_tls_problem
 from rowrelay.tasks.llm.unusual_statuses import route_hint, unusual_answer
 
 _SENT_WITH_EVERY_ROW = frozenset(
@@ -90,6 +91,10 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
             )
         return TransientError(f"server error ({exc.status_code}): {_message(exc)}")
     if isinstance(exc, openai.APIConnectionError):  # APITimeoutError too
+        url = exc.request.url
+        lasting = lasting_tls_problem(exc, f"{url.scheme}://{url.netloc.decode()}")
+        if lasting is not None:  # every request meets it (a wrong scheme, an untrusted certificate)
+            return BackendRefusedError(lasting + ("; nothing was sent" if creating else _KEPT))
         # A create that never had a connection sent nothing: no job can exist, nothing is spent on it.
         unsent = never_connected(exc)
         maybe = (NotSentError if unsent else MaybeSentError) if creating else TransientError
@@ -117,6 +122,7 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
 
 
 _TIMED_OUT = "the request timed out"
+_KEPT = "; rows keep their response ids"
 _TIMEOUT_HINT = (
     " (ROWRELAY_REQUEST_TIMEOUT, 60 s by default: a server that answers a create only once its response"
     " has ended needs more)"
