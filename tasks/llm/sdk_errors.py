@@ -23,7 +23,7 @@ from rowrelay.tasks.llm.limit_headers import retry_after
 from rowrelay.tasks.llm.masking import mask_chain
 from rowrelay.tasks.llm.refusals import Refusal
 from rowrelay.tasks.llm.tls_problems import lasting_tls_problem
-from rowrelay.tasks.llm.unusual_statuses import route_hint, unusual_answer
+from rowrelay.tasks.llm.unusual_statuses import route_hint, unusual_answer, with_way_out
 
 _SENT_WITH_EVERY_ROW = frozenset(
     {
@@ -77,9 +77,9 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
             return StreamUnavailableError(_message(exc))
         if creating and sent_with_every_row(param):
             # Every row would be refused the same: stop the run (nothing started) rather than fail them all.
-            return BackendRefusedError(
-                f"every create is refused for its {param} ({exc.status_code}): {_message(exc)}"
-            )
+            words = _message(exc)
+            refused = f"every create is refused for its {param} ({exc.status_code}): {words}"
+            return BackendRefusedError(with_way_out(refused, param, words))
         code = None if exc.code is None else str(exc.code)
         refusal = Refusal(param if isinstance(param, str) else None, code, _message(exc))
         return RequestRejectedError(f"request rejected ({exc.status_code}): {_message(exc)}", refusal)

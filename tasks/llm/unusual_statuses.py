@@ -19,6 +19,11 @@ run in one line, rather than read as a passing fault and sent again.
   sent, and waiting for it held the batch for ever).
 
 `translate` asks `unusual_answer` first; None leaves the answer to its usual reading.
+
+A create refused for its background mode stops the run (named, `sdk_errors.translate`; unnamed,
+`run.refused_alike`), and the way out is said with it (`with_way_out`): the server is seldom the
+user's to change, and the Chat Completions backend needs no background mode. It ended "fix that, then run
+it again", with nothing to fix.
 """
 
 from __future__ import annotations
@@ -107,6 +112,19 @@ def quota_wait(seconds: float, message: str) -> str:
         f"the server asks to wait {said} before another request (429: {message}): a "
         "quota, not a passing rate limit, so the run stopped; rows keep their state, and the same command "
         "goes on once the quota allows"
+    )
+
+
+def with_way_out(said: str, param: object, words: str) -> str:
+    """`said` (why a create was refused: the server's `words`, naming `param`), with the way out when it
+    was refused for its background mode (the param names `background`, or none is named and the words
+    say it), which no setting of rowrelay's turns off and the server itself is seldom the user's to fix."""
+    named = isinstance(param, str) and param.split(".", 1)[0] == "background"
+    if not named and (param is not None or "background" not in words.lower()):
+        return said
+    return (
+        said.rstrip(". ") + ". Without background mode the server cannot serve rowrelay's Responses "
+        "backends: --backend chat sends Chat Completions, which need none, to a server that has them"
     )
 
 

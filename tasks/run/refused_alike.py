@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from rowrelay.tasks.llm import RequestRejectedError
 from rowrelay.tasks.llm.refusals import refusal_of
+from rowrelay.tasks.llm.unusual_statuses import with_way_out
 
 ALIKE = 5
 """Rows refused alike, and none taken, before the run stops."""
@@ -61,7 +62,8 @@ class RefusedAlike:
 
     def said(self) -> str:
         """Why the run stops, in one line."""
-        return (
+        said = (
             f"every create is refused alike, naming no parameter: the run's first {ALIKE} were, and none was "
             f"taken ({self.words}); nothing started, and those rows are pending again"
         )
+        return with_way_out(said, None, self.words or "")
