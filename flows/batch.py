@@ -250,7 +250,7 @@ async def _finish(
     try:
         export_results(whole(frame), whole(prepared), out, whole(schema), columns_asked(settings))
     except OutputWriteError as exc:  # said with the batch's own state directory, from Python too
-        raise OutputWriteError(exc.path, exc.reason, state=table.directory) from exc
+        raise type(exc)(exc.path, exc.reason, state=table.directory) from exc
     # Counted as `status` counts them: rows outside the input apart, but what they cost spent all the
     # same (a row removed while in flight was waited on, and paid for, by this run)
     facts = summarize(everything, table.problems, left_out)

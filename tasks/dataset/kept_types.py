@@ -1,10 +1,13 @@
 """The Arrow types of a Parquet input's columns that pandas' values do not tell, kept for the output.
 
-pandas reads a map as dicts (or lists of pairs) and a decimal as Python's `Decimal`, which carries no
-precision; written back by inference, a map became text (with a warning that the column "holds values
-of several types") and decimal128(10, 4) became decimal128(6, 4). The reader notes such columns' types
-on the frame it returns (`DataFrame.attrs`, which pandas keeps through copies and slices), and the
-Parquet writer builds those columns with them.
+pandas reads a map as dicts (or lists of pairs), a decimal as Python's `Decimal`, which carries no
+precision, and a list of timestamps as NumPy's `datetime64`, which carries no time zone: written back by
+inference, a map became text (with a warning that the column "holds values of several types"),
+decimal128(10, 4) became decimal128(6, 4), and `list<timestamp[us, tz=Europe/Berlin]>` at 12:00 became
+`list<timestamp[us]>` at 10:00, two hours off for a reader (and a fixed-size list or binary, a large
+list and a time32 came back as their plain kinds). The reader notes such columns' types on the frame it
+returns (`DataFrame.attrs`, which pandas keeps through copies and slices); the Parquet writer builds those
+columns with them, and the text writers read their values through them (a zoned time with its offset).
 """
 
 from __future__ import annotations
@@ -24,9 +27,8 @@ columns that pandas' values do not tell, by column name."""
 
 
 def kept_types(schema: pa.Schema) -> dict[str, str]:
-    """The `attrs` that note the columns whose Arrow type pandas' values do not tell: a map (read as dicts
-    or pairs) and a decimal (Python's `Decimal` carries no precision). Empty if there are none. The
-    types travel as a serialized Arrow schema in base64 text: pyarrow writes a frame's `attrs` into a
+    """The `attrs` that note the columns whose Arrow type pandas' values do not tell (`_untold`), if any:
+    the types travel as a serialized Arrow schema in base64 text: pyarrow writes a frame's `attrs` into a
     Parquet file's metadata as JSON, and warns (an error in the tests) about any it cannot."""
     untold = pa.schema([field for field in schema if _untold(field.type)])
     if not len(untold):
@@ -35,15 +37,19 @@ def kept_types(schema: pa.Schema) -> dict[str, str]:
 
 
 def _untold(kind: pa.DataType) -> bool:
+    """Whether pandas' values of type `kind` lose something of it: every nested type (NumPy arrays and
+    Python dicts say nothing of a list's kind, of a zone, of the widths inside), a decimal's precision,
+    a fixed-size binary's size, a time32's unit."""
     return (
-        pa.types.is_map(kind)
+        pa.types.is_nested(kind)
         or pa.types.is_decimal(kind)
-        or any(_untold(kind.field(i).type) for i in range(kind.num_fields))
+        or pa.types.is_fixed_size_binary(kind)
+        or pa.types.is_time32(kind)
     )
 
 
 def kept_arrays(frame: pd.DataFrame) -> dict[str, pa.Array[Any]]:
-    """The input's columns whose Arrow type its Parquet file gave (`KEPT_TYPES`: a map, a decimal)
+    """The input's columns whose Arrow type its Parquet file gave (`KEPT_TYPES`: a list, a map, a decimal)
     as arrays of that type, in the frame's order; one whose values no longer fit it is left to inference.
     Inferred from pandas' values, a map (dicts, or lists of pairs) was written as text with a warning that
     it held "values of several types", and decimal128(10, 4) as decimal128(6, 4)."""

@@ -1,7 +1,8 @@
 """The output as Parquet: one Arrow type per column, the input's own where its file gave one.
 
 Results' typed columns (structured outputs) are Arrow-backed; the input's columns are pandas' values,
-whose types Arrow infers, but for a map or a decimal, whose type the input's file gave (`kept_types`).
+whose types Arrow infers, but for a Parquet input's nested, decimal and other columns whose type the
+input's file gave (`kept_types`); a column Parquet has no type for is written as text.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     rest.attrs = {}  # pyarrow would write them into the file's metadata: they are ours, not the data's
     try:
         table = pa.Table.from_pandas(rest, preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # an int past int64 inside a list: Overflow
-        table = pa.Table.from_pandas(_mixed_as_text(rest), preserve_index=False)
+    except (pa.ArrowException, OverflowError):  # an int past int64 inside a list: Overflow
+        table = pa.Table.from_pandas(_untyped_as_text(rest), preserve_index=False)
     for name, array in kept.items():  # back in their places, in order, so each index is already right
         table = table.add_column(list(frame.columns).index(name), name, array)
     nested = nested_columns(frame)
@@ -48,21 +49,21 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     pq.write_table(table.replace_schema_metadata(schema_metadata), path)
 
 
-def _mixed_as_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` with each object column Parquet cannot type (values of several types, as a DataFrame built
-    in Python may hold: 1, "x", 2.5) as text, nested values as JSON (`templates.cell_text`, as prompts
-    show them), said once per column: the output, written after every row was paid for, once failed on
-    such a column."""
+def _untyped_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with each column Parquet has no type for as text, said once per column: values of several
+    types (as a DataFrame built in Python may hold: 1, "x", 2.5), nested values as JSON
+    (`templates.cell_text`, as prompts show them), and a NumPy kind Arrow does not take (complex numbers,
+    `(1+2j)`, as CSV and JSONL write them). The output, written after every row was paid for, once failed
+    on such a column ("Unsupported numpy type 15")."""
     as_text: dict[str, pd.Series] = {}
     for column, dtype in frame.dtypes.items():
-        if not pd.api.types.is_object_dtype(dtype):
-            continue
         try:
             pa.array(frame[column], from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        except (pa.ArrowException, OverflowError):
             values = frame[column]
             as_text[str(column)] = values.map(cell_text).where(values.notna(), None)
-            log.warning("column %r holds values of several types: written to Parquet as text", column)
+            kind = "holds values of several types" if pd.api.types.is_object_dtype(dtype) else f"is {dtype}"
+            log.warning("column %r %s: written to Parquet as text", column, kind)
     return frame.assign(**as_text)
 
 

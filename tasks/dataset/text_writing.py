@@ -6,7 +6,6 @@ JSONL; bytes become base64 text in both; Parquet, which keeps types, is `parquet
 
 from __future__ import annotations
 
-import base64
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -16,40 +15,50 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
+from rowrelay.tasks.dataset.kept_types import kept_arrays
 from rowrelay.tasks.dataset.parquet_writing import nested_columns
 from rowrelay.tasks.dataset.templates import BYTES, cell_text
+from rowrelay.tasks.dataset.text_values import as_base64, plain
 
 __all__ = ["write_csv", "write_jsonl"]
 
 _NESTED = (dict, list, tuple, np.ndarray)
-_REPRS = (*_NESTED, *BYTES)
-"""What pandas writes to CSV as Python's repr."""
-
-
-def _base64(value: bytes | bytearray | memoryview) -> str:
-    """Bytes as text any tool decodes: base64, standard alphabet, padded (Python's repr, `b'\\x89PNG…'`,
-    was written before)."""
-    return base64.b64encode(value).decode("ascii")
-
-
-def _bytes_as_base64(value: object) -> object:
-    """Nested data (an image struct `{bytes, path}`, a list) with its bytes as `_base64` text."""
-    if isinstance(value, BYTES):
-        return _base64(value)
-    if isinstance(value, dict):
-        return {key: _bytes_as_base64(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [_bytes_as_base64(item) for item in value]
-    return value
 
 
 def _csv_cell(value: object) -> object:
-    """A cell CSV would write as Python's repr: lists and structs as their JSON text, bytes as base64."""
+    """A cell CSV would write as Python's repr: lists and structs as their JSON text (`plain` first: a
+    null as null, an infinity as "inf", where `json` wrote `Infinity`), bytes as base64."""
     if isinstance(value, BYTES):
-        return _base64(value)
+        return as_base64(value)
     if isinstance(value, _NESTED):
-        return cell_text(_bytes_as_base64(value))
+        return cell_text(plain(value))
     return value
+
+
+def _values_to_make_plain(frame: pd.DataFrame) -> dict[str, list[Any]]:
+    """The values of `frame`'s columns that may hold nested data or bytes, by column, missing ones None:
+    a Parquet input's column whose type pandas' values do not tell from the Arrow type its file gave
+    (`kept_types`: a list of zoned timestamps is NumPy's UTC ones, without the zone, in pandas), an
+    Arrow-backed list, struct or bytes column (structured outputs' typed columns, a frame read with
+    `dtype_backend="pyarrow"`), and any column of Python objects. A column holding a map stays pandas'
+    values: those are the dicts (or, for a map repeating a key, the pairs) the batch read."""
+    kept = {name: array for name, array in kept_arrays(frame).items() if not _holds_map(array.type)}
+    arrow = set(nested_columns(frame) + _binary_columns(frame))
+    values: dict[str, list[Any]] = {}
+    for column, dtype in frame.dtypes.items():
+        name = str(column)
+        if column in kept:
+            values[name] = kept[column].to_pylist()
+        elif name in arrow:
+            values[name] = pa.array(frame[column]).to_pylist()
+        elif pd.api.types.is_object_dtype(dtype):
+            series = frame[column]
+            values[name] = series.astype(object).where(series.notna(), None).tolist()
+    return values
+
+
+def _holds_map(kind: pa.DataType) -> bool:
+    return pa.types.is_map(kind) or any(_holds_map(kind.field(i).type) for i in range(kind.num_fields))
 
 
 def write_csv(frame: pd.DataFrame, path: Path, separator: str = ",") -> None:
@@ -58,19 +67,9 @@ def write_csv(frame: pd.DataFrame, path: Path, separator: str = ",") -> None:
     a JSONL object: Python or NumPy objects), which pandas wrote as their repr (`['a' 'b']`), as it did
     bytes (`_csv_cell`)."""
     as_text = {
-        column: pd.Series(
-            [None if v is None else _csv_cell(v) for v in pa.array(frame[column]).to_pylist()],
-            index=frame.index,
-            dtype=object,
-        )
-        for column in nested_columns(frame) + _binary_columns(frame)
+        name: pd.Series([_csv_cell(value) for value in values], index=frame.index, dtype=object)
+        for name, values in _values_to_make_plain(frame).items()
     }
-    for column, dtype in frame.dtypes.items():
-        if pd.api.types.is_object_dtype(dtype):
-            values = frame[column]
-            reprs = values.map(lambda value: isinstance(value, _REPRS))
-            if reprs.any():
-                as_text[str(column)] = values.where(~reprs, values[reprs].map(_csv_cell))
     frame.assign(**as_text).to_csv(path, index=False, sep=separator)
 
 
@@ -85,32 +84,38 @@ def _binary_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def _json_default(value: object) -> object:
-    """What orjson cannot encode itself: missing markers → null, dates → ISO 8601, NumPy arrays of
-    objects (pandas' Parquet lists) → JSON arrays, bytes → base64, anything else → text."""
+    """What orjson cannot encode itself: missing markers → null, dates → ISO 8601, bytes → base64,
+    anything else (a decimal, a complex number) → text."""
     if value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, BYTES):  # at any depth: orjson calls this for each value it cannot encode
-        return _base64(value)
-    if isinstance(value, np.ndarray):  # orjson takes numeric arrays only; it calls this again inside
-        return value.tolist()
+        return as_base64(value)
     if isinstance(value, date):  # includes pandas Timestamps, which orjson does not take natively
         return value.isoformat()
     return str(value)
 
 
+def _exact_int(number: int) -> orjson.Fragment:
+    """An integer past 64 bits, which orjson refuses, as its digits: JSON numbers have no size limit."""
+    return orjson.Fragment(str(number).encode("ascii"))
+
+
 def write_jsonl(frame: pd.DataFrame, path: Path) -> None:
     """One JSON object per line, missing values as null; orjson row by row (pandas' to_json is ~5x slower)."""
     names = [str(column) for column in frame.columns]
-    nested = set(nested_columns(frame))  # lists and structs as JSON arrays and objects, from Arrow
+    made_plain = {
+        name: [plain(value, _exact_int) for value in values]
+        for name, values in _values_to_make_plain(frame).items()
+    }
     columns = [
-        pa.array(frame[column]).to_pylist()
-        if column in nested
+        made_plain[name]
+        if name in made_plain
         else _infinities_as_text(
             frame[column], frame[column].astype(object).where(frame[column].notna(), None)
         )
-        for column in frame
+        for name, column in zip(names, frame, strict=True)
     ]
-    options = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
+    options = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS  # {1: "a"}
     with path.open("wb") as file:
         for start in range(0, len(frame), 10_000):
             chunk = zip(*(values[start : start + 10_000] for values in columns), strict=True)

@@ -33,6 +33,7 @@ __all__ = [
     "OUTPUT_EXTENSIONS",
     "RESULT_COLUMNS",
     "OutputFormat",
+    "UnwritableValuesError",
     "output_problem",
     "replaces_input",
     "result_clash",
@@ -60,6 +61,22 @@ OUTPUT_EXTENSIONS: dict[str, OutputFormat] = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
 }
+
+
+class UnwritableValuesError(OutputWriteError):
+    """The output's values could not be written in its format (a value the format has no way to hold):
+    as for a full disk, every row's result is in the state table, paid for and kept, but writing the same
+    file again fails the same way, so the way on is another file or format. Raised as an
+    `OutputWriteError`, which every caller that writes an output already says in one line (it was a
+    `UsageError` saying only "cannot write the output", as if nothing had been spent)."""
+
+    def said(self, state: object = None) -> str:
+        state = self.state if state is None else state
+        return (
+            f"could not write the output {self.path} ({self.reason}); every row's result is kept in the "
+            f"batch's state table: `rowrelay export {state} --output OTHER` writes it to another file or "
+            "format (nothing is sent again)"
+        )
 
 
 _WRITERS: dict[OutputFormat, Callable[[pd.DataFrame, Path], None]] = {
@@ -181,6 +198,6 @@ def write_output(
         atomic_write_path(target, lambda temp: writer(joined, temp))
     except OSError as exc:  # a full disk, a folder gone read-only: the paid rows are safe in the state
         raise OutputWriteError(str(target), exc.strerror or str(exc)) from exc
-    except (pa.ArrowException, ValueError, TypeError) as exc:
-        raise UsageError(f"cannot write the output to {target} as {chosen}: {exc}") from exc
+    except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
+        raise UnwritableValuesError(str(target), f"its values cannot be written as {chosen}: {exc}") from exc
     return target
