@@ -826,11 +826,11 @@ def test_rows_whose_text_changed_under_their_ids_are_refused_before_anything_sta
     ran_on(case.state, case.output, "openai", server, statuses, _planned(case, 3), model="gpt-4.1-mini")
     case.reaches_prefect()  # the same input
     frame = pd.read_csv(case.source)
-    frame.loc[1, "body"] = "My order 1 arrived broken."
+    frame.loc[0, "body"] = "My order 0 arrived broken."  # the completed row: T-00001 is still in flight
     frame.to_csv(case.source, index=False)
     line = case.refuse(env=_NOTHING_STARTED)
     assert line == (
-        "error: 1 row changed input since this batch sent it (e.g. T-00001); use a new --state "
+        "error: 1 row changed input since this batch sent it (e.g. T-00000); use a new --state "
         "directory for the new input, or restore the old one, or --resend-edited to send only it again, "
         "as edited (paid for again)"
     )
