@@ -62,7 +62,7 @@ def export(
     from rowrelay.tasks.state import read_run_record, read_table, results_frame
     from rowrelay.tasks.state.results import asked_columns
 
-    if output is not None and (problem := output_problem(output)) is not None:
+    if output is not None and (problem := output_problem(output, state)) is not None:
         fail(f"--output {output}: {problem}")  # before the input and the table are read, as `run` does
     try:
         record = read_run_record(existing(state))
@@ -77,8 +77,9 @@ def export(
         if not record.output:
             fail("this batch has no output on record: pass --output")
         output = Path(record.output)
-        if (problem := output_problem(output)) is not None:
+        if (problem := output_problem(output, state)) is not None:
             fail(f"the batch's output {output}: {problem}")
+    if record.output and output.resolve() == Path(record.output).resolve():  # however it is spelled
         _refuse_a_running_batchs_output(state, output)
     source = input or (Path(record.input) if record.input else None)
     if source is None:  # a run from Python on a DataFrame: no file to read

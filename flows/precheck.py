@@ -164,13 +164,13 @@ def check_resume(request: BatchRequest, prepared: PreparedInput, state_dir: Path
 
 
 def check_destinations(request: BatchRequest, state_dir: Path) -> None:
-    """Refuse a state directory that cannot hold the batch, or an output that could not be written or
-    that is the input file."""
+    """Refuse a state directory that cannot hold the batch, or an output that could not be written, that
+    is inside the state directory, or that is the input file."""
     problem = state_directory_problem(state_dir)
     if problem is not None:
         raise UsageError(f"{_named('--state', request.state is not None, state_dir)}: {problem}")
     output = request.output_path(state_dir)
-    problem = output_problem(output)
+    problem = output_problem(output, state_dir)
     replaced = replaces_input(output, request.input_path())
     if problem is None and replaced is not None:
         problem = f"{replaced}, and the next run would read it as its input"

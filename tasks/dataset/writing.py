@@ -87,13 +87,18 @@ _WRITERS: dict[OutputFormat, Callable[[pd.DataFrame, Path], None]] = {
 }
 
 
-def output_problem(path: Path) -> str | None:
+def output_problem(path: Path, state: Path | None = None) -> str | None:
     """Why an output could not be written to `path` at the end of a run (an extension that names no
-    format, a directory in the way, a folder that cannot be written or created), or None if it could."""
+    format, a directory in the way, a folder that cannot be written or created, a place inside the
+    batch's state folder `state`), or None if it could."""
     if path.is_dir():
         return "is a directory, not a file"
     if path.suffix.lower() not in OUTPUT_EXTENSIONS:
         return f"unknown output extension {path.suffix!r} (use one of {', '.join(OUTPUT_EXTENSIONS)})"
+    if state is not None and path.resolve().is_relative_to(Path(state).resolve()):
+        # Its files are the table: an output named like a snapshot replaced one (`status`: "not a
+        # rowrelay state file"), and any other Parquet file there was read as rows by `**/*.parquet`.
+        return f"is inside the batch's state folder {state}, whose files are its table: write it elsewhere"
     return writable_problem(path.parent)
 
 

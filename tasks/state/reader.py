@@ -157,8 +157,12 @@ def projected_cost(spent: float, priced: int, rows: int, ended: int) -> float | 
 
 
 def latest_sql(directory: Path) -> str:
-    """A DuckDB query for the latest version of each row (raw `read_parquet` sees every version)."""
-    glob = str(Path(directory) / "**" / "*.parquet").replace("'", "''")
+    """A DuckDB query for the latest version of each row (raw `read_parquet` sees every version).
+
+    It reads the table's own files alone, the segments and snapshots (`files`: `<writer>-<version>`, one
+    folder down): a `**/*.parquet` glob read any other Parquet file in the folder as rows too (an export
+    written there added a row with no key)."""
+    glob = str(Path(directory) / "*" / "*-[0-9]*.parquet").replace("'", "''")
     return (
         f"SELECT * FROM read_parquet('{glob}', union_by_name = true) "
         "QUALIFY row_number() OVER (PARTITION BY row_key ORDER BY version DESC) = 1 "
