@@ -1,10 +1,11 @@
 """Write a batch's output: the input columns joined with each row's result, atomically.
 
 Rows keep input order and every input row is present, failed ones with their error; a row the results
-do not mention gets empty result columns. The file is written through `rowrelay.tasks.durable` (a temp
-file in the target's directory, fsynced, moved over the target with `os.replace`, directory fsynced),
-so readers see the old file or the new one, never half of one. An input column named like a result
-column is refused rather than renamed: a silent prefix would change the schema downstream code reads.
+do not mention (never planned: added to the input since) is `pending`, its other result columns empty.
+The file is written through `rowrelay.tasks.durable` (a temp file in the target's directory, fsynced,
+moved over the target with `os.replace`, directory fsynced), so readers see the old file or the new one,
+never half of one. An input column named like a result column is refused rather than renamed: a silent
+prefix would change the schema downstream code reads.
 Bytes (an image column) are base64 text in CSV and JSONL, which have no bytes; Parquet keeps `binary`.
 
     >>> write_output(prepared.frame, results, "data/output/tickets.parquet")
@@ -140,6 +141,9 @@ def _aligned_results(results: pd.DataFrame, n_rows: int) -> pd.DataFrame:
         raise UsageError(f"results' row_index repeats: {index[index.duplicated()].head(5).tolist()}")
     extra = [c for c in results.columns if c not in ("row_index", *RESULT_COLUMNS)]
     aligned = results.set_index("row_index")[[*RESULT_COLUMNS, *extra]].reindex(range(n_rows))
+    # A row the results do not mention was never planned (added to the input after the batch ran): the
+    # next run sends it, as it does a row --limit left unsent, which is `pending` (its status was empty).
+    aligned["rowrelay_status"] = aligned["rowrelay_status"].fillna("pending")
     for column in _TOKEN_COLUMNS:
         aligned[column] = aligned[column].astype("Int64")
     return aligned.reset_index(drop=True)

@@ -96,13 +96,16 @@ def test_creates_parent_directories(tmp_path: Path, frame: pd.DataFrame, results
     assert written.is_file()
 
 
-def test_rows_missing_from_results_are_kept_with_empty_results(tmp_path: Path, frame: pd.DataFrame) -> None:
+def test_rows_missing_from_results_are_kept_pending_with_empty_results(
+    tmp_path: Path, frame: pd.DataFrame
+) -> None:
     partial = pd.DataFrame(
         {"row_index": [1], **{c: ["completed" if c == "rowrelay_status" else None] for c in RESULT_COLUMNS}}
     )
     read = pd.read_parquet(write_output(frame, partial, tmp_path / "out.parquet"))
     assert len(read) == 3
-    assert read["rowrelay_status"].isna().tolist() == [True, False, True]
+    assert read["rowrelay_status"].tolist() == ["pending", "completed", "pending"]  # never planned: sent next
+    assert read["output_text"].isna().tolist() == [True, True, True]
 
 
 def test_extra_result_columns_follow_the_standard_ones(
