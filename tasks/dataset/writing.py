@@ -88,12 +88,19 @@ _WRITERS: dict[OutputFormat, Callable[[pd.DataFrame, Path], None]] = {
 }
 
 
+_STDOUT = ("-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
+"""Names of stdout: the output is written to a temp file beside its path and moved over it, which no
+stream can be (they said "unknown output extension ''")."""
+
+
 def output_problem(path: Path, state: Path | None = None) -> str | None:
     """Why an output could not be written to `path` at the end of a run (an extension that names no
     format, a directory in the way, a folder that cannot be written or created, a place inside the
     batch's state folder `state`), or None if it could."""
     if path.is_dir():
         return "is a directory, not a file"
+    if str(path) in _STDOUT:
+        return f"writing the output to stdout is not supported: give a file ({', '.join(OUTPUT_EXTENSIONS)})"
     if path.suffix.lower() not in OUTPUT_EXTENSIONS:
         return f"unknown output extension {path.suffix!r} (use one of {', '.join(OUTPUT_EXTENSIONS)})"
     if state is not None and path.resolve().is_relative_to(Path(state).resolve()):
