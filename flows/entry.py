@@ -23,9 +23,11 @@ import threading
 from typing import NoReturn
 
 from rowrelay.flows import warm
+from rowrelay.tasks.loopback import direct_to_loopback
 
 
 def main() -> NoReturn:
+    direct_to_loopback(os.environ)  # before any server of ours is reached, or started with this environment
     argv, environ = sys.argv[1:], dict(os.environ)
     print_ = warm.fingerprint(environ) if warm.wanted(argv, environ) else None
     if print_ is not None:

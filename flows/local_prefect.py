@@ -34,6 +34,7 @@ from rowrelay.flows.prefect_api import ApiProbe, configured_api
 from rowrelay.flows.prefect_seed import seed_database
 from rowrelay.flows.server_guard import ServerGuard
 from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.loopback import direct_to_loopback
 from rowrelay.tasks.settings import Settings
 
 if TYPE_CHECKING:
@@ -119,6 +120,7 @@ class PrefectTracking:
     @classmethod
     def begin(cls, settings: Settings) -> PrefectTracking:
         """Nothing to start when the user configured an API; a server for this run alone in ephemeral mode."""
+        direct_to_loopback(os.environ)  # a run from Python: Prefect's client must reach our server directly
         api = configured_api()
         if api is not None:
             tracking = cls(None)

@@ -14,12 +14,11 @@ machine's loopback, and httpx sends it there unless `NO_PROXY` names it.
 
 from __future__ import annotations
 
-import ipaddress
-
 import httpx2
 from httpx2._utils import URLPattern, get_environment_proxies
 
 from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.loopback import loopback
 
 SPOKEN = ("http", "https")
 """Proxy schemes aiohttp speaks (an HTTP proxy, tunnelling https with CONNECT, or one reached over TLS)."""
@@ -44,13 +43,3 @@ def proxy_for(url: str) -> str | None:
             "ROWRELAY_TRANSPORT=sdk, or name an http:// proxy"
         )
     return proxy
-
-
-def loopback(host: str) -> bool:
-    """Whether `host` is this machine's loopback: `localhost`, or an address in 127.0.0.0/8 or ::1."""
-    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
