@@ -6,7 +6,9 @@ covers every segment of `w` with version <= v and every older snapshot of `w`. T
 atomically *before* the covered files are deleted, so a crash in between leaves duplicates that are exact
 copies (same row, same version, same values) and readers resolve them to the same result. Rows `w` wrote
 whose latest version came from another writer are left to that writer's files, which `w` never deletes.
-A live writer's segments are therefore never lost, and no lease on the other shards is needed.
+A live writer's segments are therefore never lost, and no lease on the other shards is needed. Once the
+snapshot is durable its version is recorded as the writer's high-water mark (`high_water`), so a reader
+finds it missing even when it was the newest file.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pyarrow.compute as pc
 
 from rowrelay.tasks.durable import fsync_dir, make_dirs_durable
 from rowrelay.tasks.state.files import SNAPSHOTS, data_file_name, list_state_files
+from rowrelay.tasks.state.high_water import record
 from rowrelay.tasks.state.segments import write_state_file
 
 
@@ -35,6 +38,7 @@ def write_snapshot(
     folder = directory / SNAPSHOTS
     make_dirs_durable(folder)
     write_state_file(folder / data_file_name(writer, version), own, snapshot=True)
+    record(directory, writer, version=version, rows=own.num_rows)  # losing this snapshot is then seen
     covered = [
         f
         for f in list_state_files(directory)

@@ -7,6 +7,7 @@
     DIR/snapshots/<writer>-<version:010d>.parquet one writer's rows folded at compaction
     DIR/damaged/<folder>/<name>.damaged           a damaged file `rowrelay repair` moved aside (kept as
                                                   evidence; the suffix keeps `**/*.parquet` globs off it)
+    DIR/high-water/<writer>.json                  the writer's last snapshot: version, rows (`high_water`)
 
 Every file here is written through `rowrelay.tasks.durable` (temp file beside it, fsync, rename, fsync of
 the directory): a reader sees the old file or the new one, never half of one. Every folder here is created

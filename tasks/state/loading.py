@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from rowrelay.tasks.errors import MissingVersionsError
 from rowrelay.tasks.state.files import remove_own_temps, version_in_name
+from rowrelay.tasks.state.high_water import marks
 from rowrelay.tasks.state.segments import read_latest
 from rowrelay.tasks.state.store import RowStore, winners
 
@@ -40,7 +41,9 @@ def load_for_writer(directory: Path, writer: str, *, skip_corrupt: bool) -> Load
     problems = [str(exc) for exc in skipped]
     for problem in problems:
         log.warning("skipping %s", problem)
+    # above a recorded mark too: a lost newest snapshot's number, once its loss is accepted, is not reused
     versions = [f.version for f in files] + [version_in_name(p) for p in damaged]
+    versions += [mark.version for mark in marks(directory).values()]
     if latest.num_rows:
         versions.append(int(pa.compute.max(latest.column("version")).as_py()))
     latest = winners(latest)  # rebound: every older version is freed before the store's index is built

@@ -13,6 +13,10 @@ number from 1 to the highest one listed is:
 * set aside by `rowrelay repair`: a damaged file moved into `damaged/` (a damaged snapshot still counts
   for the floor), or a gap whose loss was accepted (`damaged/missing/versions-<first>-<last>.missing`).
 
+The highest number is the highest listed, or a writer's high-water mark if higher (`high_water`: the last
+snapshot each writer recorded, so losing the newest files is a gap too); and a writer's mark must have a
+snapshot of that writer at or above it, or be set aside, even below another writer's floor.
+
 Any other number is a gap: its file was deleted or lost, and rows whose latest version it held would read
 as an older version, or not at all (a deleted snapshot of 300 rows read as a table of 111, whose export and
 next run sent 51 completed rows again). Proof that a healthy table has none: take the writer session that
@@ -39,10 +43,12 @@ from rowrelay.tasks.state.files import (
     SEGMENTS,
     SNAPSHOTS,
     StateFile,
+    data_file_name,
     entries,
     list_state_files,
     writing,
 )
+from rowrelay.tasks.state.high_water import Mark, marks
 
 __all__ = ["Gap", "accept", "gaps_of", "missing_error", "said", "whole_listing"]
 
@@ -56,28 +62,43 @@ _SET_ASIDE = re.compile(r"^[A-Za-z0-9_.=+-]+?-(?P<version>\d{10,})\.parquet\.dam
 
 
 def whole_listing(directory: Path) -> tuple[list[StateFile], list[Gap]]:
-    """The state files of the batch and its gaps, a gap counted only if a second listing shows it too."""
+    """The state files of the batch and its gaps, a gap counted only if a second listing shows it too.
+
+    The marks are read before each listing: a mark is recorded after its snapshot is written, so a listing
+    made after reading it sees that snapshot, or a newer one (`whole_listing`'s second look for the race).
+    """
+    recorded = marks(directory)
     files = list_state_files(directory)
-    first = gaps_of(directory, files)
+    first = gaps_of(directory, files, recorded)
     if not first:
         return files, []
+    recorded = marks(directory)
     files = list_state_files(directory)
-    return files, _common(first, gaps_of(directory, files))
+    return files, _common(first, gaps_of(directory, files, recorded))
 
 
-def gaps_of(directory: Path, files: Iterable[StateFile]) -> list[Gap]:
-    """The numbers from the floor up to the highest listed one that nothing accounts for, as ranges."""
+def gaps_of(
+    directory: Path, files: Iterable[StateFile], recorded: dict[str, Mark] | None = None
+) -> list[Gap]:
+    """The numbers from the floor up to the highest listed or recorded one that nothing accounts for, and
+    the marks (`recorded`) whose writer's snapshot is gone, as ranges."""
     held, floor = _set_aside(directory)
-    top = 0
+    recorded = recorded or {}
+    top = max((mark.version for mark in recorded.values()), default=0)
+    snapshots: dict[str, int] = {}
     for state_file in files:
         held.add(state_file.version)
         top = max(top, state_file.version)
         if state_file.snapshot:
             floor = max(floor, state_file.version)
+            snapshots[state_file.writer] = max(snapshots.get(state_file.writer, 0), state_file.version)
+    lost = {
+        mark.version
+        for writer, mark in recorded.items()
+        if snapshots.get(writer, 0) < mark.version and mark.version not in held
+    }
     missing: list[Gap] = []
-    for version in range(floor + 1, top + 1):
-        if version in held:
-            continue
+    for version in sorted(lost.union(v for v in range(floor + 1, top + 1) if v not in held)):
         if missing and missing[-1][1] == version - 1:
             missing[-1] = (missing[-1][0], version)
         else:
@@ -134,10 +155,25 @@ def missing_error(directory: Path, missing: list[Gap]) -> MissingVersionsError:
     """The error naming a batch's gaps, in one line."""
     return MissingVersionsError(
         str(directory),
-        f"no state file holds {said(missing)} of the table (a segment or snapshot deleted or lost): rows "
-        "whose latest version was there would read as an older one, or be missing",
+        f"no state file holds {said(missing)} of the table (a segment or snapshot deleted or lost"
+        f"{_recorded_among(directory, missing)}): rows whose latest version was there would read as an older "
+        "one, or be missing",
         missing=tuple(missing),
     )
+
+
+def _recorded_among(directory: Path, missing: list[Gap]) -> str:
+    """The recorded snapshots among the gaps, as `; among them snapshots/main-0000000100.parquet, of 100
+    rows, the newest its writer recorded`: a lost newest snapshot is the gap only a mark shows."""
+    named = [
+        f"{SNAPSHOTS}/{data_file_name(writer, mark.version)}, of {mark.rows:,} rows"
+        for writer, mark in sorted(marks(directory).items())
+        if any(first <= mark.version <= last for first, last in missing)
+    ]
+    if not named:
+        return ""
+    whose = "its writer" if len(named) == 1 else "each"
+    return f"; among them {' and '.join(named)}, the newest {whose} recorded"
 
 
 def accept(directory: Path, missing: Iterable[Gap]) -> list[Path]:
