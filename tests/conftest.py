@@ -1,5 +1,6 @@
 """Shared fixtures: a real emulator over a real socket, one per test unless a test configures its own;
-a real Prefect API for flow, CLI, deployment and notebook tests, one `prefect server start` per session.
+a real Prefect API for flow, CLI, deployment and notebook tests, one `prefect server start` per run
+(shared by pytest-xdist's workers: tests/prefect_server.py says why).
 
 The server runs on a free port with its own PREFECT_HOME, UI and telemetry off, reached
 through PREFECT_API_URL. In-process flows get it through `temporary_settings` (`prefect_api`);
@@ -8,16 +9,20 @@ subprocesses (the CLI, `flow.serve`, a notebook's kernel) through their environm
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emulator
-from tests.prefect_server import prefect_server
+from tests.prefect_server import prefect_server, shared_prefect_server, stop_shared_prefect_server
 from tests.support.dark_port import dark_port
 from tests.support.local_prefect import stopped_afterwards
 
@@ -30,6 +35,9 @@ _PREFECT_LEFTOVERS = (
 (its engine's own sync client did, per flow run, before flows/tracked_flow.py gave the run one), and
 distributed's connect, which leaves the socket of a failed handshake (tests/cluster/test_address.py)."""
 _FLOW_TESTS = Path(__file__).parent / "flows"
+_SHARED = pytest.StashKey[Path]()
+"""The xdist controller's folder for what its workers share: the run's one Prefect server."""
+_SHARED_INPUT = "rowrelay_shared"
 
 
 def _meets_prefect(item: pytest.Item) -> bool:
@@ -63,6 +71,24 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     leave behind, are collected as before."""
     gc.collect()  # garbage made while collecting is freed, not frozen
     gc.freeze()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist's controller, for each worker it starts: the folder the workers start the run's one
+    Prefect server in (`prefect_env`)."""
+    config: pytest.Config = node.config
+    if _SHARED not in config.stash:
+        config.stash[_SHARED] = Path(tempfile.mkdtemp(prefix="rowrelay-tests-"))
+    node.workerinput[_SHARED_INPUT] = str(config.stash[_SHARED])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The controller, its workers all ended: stop the server one of them started, and remove its files."""
+    shared = config.stash.get(_SHARED, None)
+    if shared is not None:
+        stop_shared_prefect_server(shared)
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
@@ -106,14 +132,19 @@ def emulator() -> Iterator[RunningEmulator]:
 
 
 @pytest.fixture(scope="session")
-def prefect_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """The session's Prefect API, and a rowrelay home of the session's own (never the user's): the
-    installed `rowrelay run` leaves its warm runner there, which serves this worker's later runs, as it
-    serves a user's, and is stopped when the session ends."""
-    with (
-        prefect_server(tmp_path_factory.mktemp("prefect-home")) as env,
-        stopped_afterwards(tmp_path_factory.mktemp("rowrelay-home")) as home,
-    ):
+def prefect_env(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    """The run's Prefect API (an xdist worker's is the one all workers share), and a rowrelay home of
+    the session's own (never the user's): the installed `rowrelay run` leaves its warm runner there,
+    which serves this worker's later runs, as it serves a user's, and is stopped when the session ends."""
+    shared = getattr(request.config, "workerinput", {}).get(_SHARED_INPUT)
+    with contextlib.ExitStack() as stack:
+        if shared is not None:
+            env = shared_prefect_server(Path(shared))
+        else:
+            env = stack.enter_context(prefect_server(tmp_path_factory.mktemp("prefect-home")))
+        home = stack.enter_context(stopped_afterwards(tmp_path_factory.mktemp("rowrelay-home")))
         yield {**env, "ROWRELAY_HOME": str(home)}
 
 
