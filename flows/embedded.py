@@ -46,6 +46,8 @@ RESPONSES_LOST = "the responses it held are gone, so their rows are sent again (
 it so: during the run (`kept_up`) or since the batch's last run (`stopped_since`)."""
 _STARTUP_SECONDS = 30.0
 _PREFIX = "rowrelay emulator listening on "
+_FRAME = " \u2500\u2502\u256d\u256e\u256f\u2570"
+"""The box its command line's errors come framed in (rich's), stripped from the line a failed start says."""
 MARKER = "rowrelay.tasks.emulator"
 """What the emulator's command line holds (`detached.runs`)."""
 
@@ -174,7 +176,9 @@ def _clear(path: Path, args: str) -> None:
 
 def _start(home: Path, args: str, port: int = 0) -> dict[str, Any]:
     """Start an emulator (on `port`, or a free one) and record it; returns its record."""
-    log = (home / "emulator.log").open("ab")
+    log_path = home / "emulator.log"
+    log = log_path.open("ab")
+    start_of_ours = log.seek(0, os.SEEK_END)  # what this start writes there begins here
     command = detached.python("-m", "rowrelay.tasks.emulator", "--port", str(port), *shlex.split(args))
     # Long-lived, as the Prefect server: no key of this run's (`passed_on`); its home, to be found by.
     env = {**detached.passed_on(os.environ), "ROWRELAY_HOME": str(home)}
@@ -182,14 +186,14 @@ def _start(home: Path, args: str, port: int = 0) -> dict[str, Any]:
         command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, env=env
     )
     log.close()
-    url = _read_url(process)
+    url = _read_url(process, log_path, start_of_ours)
     detached.outlive(process)
     info = {"url": url, "pid": process.pid, "args": args, "code": _code(), "started_at": time.time()}
     atomic_write_bytes(_record_path(home), json.dumps(info).encode())
     return info
 
 
-def _read_url(process: subprocess.Popen[bytes]) -> str:
+def _read_url(process: subprocess.Popen[bytes], log_path: Path, start_of_ours: int) -> str:
     assert process.stdout is not None
     ready, _, _ = select.select([process.stdout], [], [], _STARTUP_SECONDS)
     line = process.stdout.readline().decode().strip() if ready else ""
@@ -197,8 +201,18 @@ def _read_url(process: subprocess.Popen[bytes]) -> str:
     if not line.startswith(_PREFIX):
         process.kill()
         process.wait()  # reaped: no zombie, and no warning that it still runs when its Popen goes
-        raise UsageError(f"the embedded emulator did not start (it said {line!r}); see its emulator.log")
+        raise UsageError(f"the embedded emulator did not start ({_why(line, log_path, start_of_ours)})")
     return line.removeprefix(_PREFIX)
+
+
+def _why(line: str, log_path: Path, start_of_ours: int) -> str:
+    """Why an emulator did not start, in its words: the last line its stderr wrote to the log (only its
+    stdout's first line was said, empty for a bad option), framing stripped; and the log's full path."""
+    with contextlib.suppress(OSError), log_path.open("rb") as log:
+        log.seek(start_of_ours)
+        said = [text.strip(_FRAME) for text in log.read().decode(errors="replace").splitlines()]
+        line = next((text for text in reversed(said) if text), line)
+    return f"it said {line!r}; see {log_path}" if line else f"it said nothing; see {log_path}"
 
 
 def emulator_runs_at(home: Path, url: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from pathlib import Path
 from typing import Literal
 
@@ -237,6 +238,23 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"must be a model's (or Azure deployment's) name, without spaces (got {value!r})"
             )
+        return value
+
+    @field_validator("emulator_args")
+    @classmethod
+    def _emulator_would_start(cls, value: str) -> str:
+        """Parsed by the emulator's own command line, nothing started: a bad option was found only once
+        Prefect had been contacted, by an emulator that failed to start and said nothing of why."""
+        if value == cls.model_fields["emulator_args"].default:
+            return value  # the emulator's import spared: what every run without the variable gives
+        from rowrelay.tasks.emulator.cli import options_problem
+
+        try:
+            problem = options_problem(shlex.split(value))
+        except ValueError as exc:  # shlex: an unclosed quote
+            problem = f"cannot be split as a command line ({exc})"
+        if problem is not None:
+            raise ValueError(f"the embedded emulator would refuse {value!r}: {problem}")
         return value
 
     @field_validator("tools")

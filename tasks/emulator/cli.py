@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
+from typer._click.exceptions import ClickException  # typer's own click, as flows/entry.py takes it
 
 from rowrelay.tasks.emulator.config import EmulatorConfig, LatencySpec
 
@@ -152,6 +154,7 @@ def emulator(
         float, typer.Option(help="Share of a prompt of 1,024+ tokens reported as cached (128-token steps).")
     ] = 0.5,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    check_only: Annotated[bool, typer.Option(hidden=True, help="Check the options; serve nothing.")] = False,
 ) -> None:
     """Serve a faithful local emulator of the OpenAI Responses API (background mode)."""
     if store_policy not in ("legacy", "current"):
@@ -207,6 +210,8 @@ def emulator(
         # The config names the field first (`fail_rate must be ...`): said as the option the user typed.
         field, _, problem = str(exc).partition(" ")
         raise typer.BadParameter(problem, param_hint=f"--{field.replace('_', '-')}") from exc
+    if check_only:
+        return
     from rowrelay.tasks.emulator.server import CannotListen, serve  # uvicorn's import: only when serving
 
     try:
@@ -217,3 +222,15 @@ def emulator(
 
 def main() -> None:
     typer.run(emulator)
+
+
+def options_problem(args: Sequence[str]) -> str | None:
+    """Why the emulator would refuse to start with `args`, in its own words, or None: parsed and checked
+    as its command line does, nothing served (a run checks `ROWRELAY_EMULATOR_ARGS` before it starts)."""
+    app = typer.Typer(add_completion=False)
+    app.command()(emulator)
+    try:
+        typer.main.get_command(app).main([*args, "--check-only"], "emulator", standalone_mode=False)
+    except ClickException as exc:
+        return exc.format_message()
+    return None
