@@ -68,7 +68,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     suite (every test module, Prefect, pandas, Dask and the SDK imported: some 420,000 objects), and each
     full collection walked all of it again: 0.2 s for each sweep below, after each of some 650 tests,
     besides the interpreter's own full collections. Objects made from here on, which is all a test can
-    leave behind, are collected as before."""
+    leave behind, are collected as before (and what lives on when a test ends is frozen in turn if that
+    test's run unfroze the heap: `_collect_prefect_leftovers`)."""
     gc.collect()  # garbage made while collecting is freed, not frozen
     gc.freeze()
 
@@ -95,12 +96,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def _collect_prefect_leftovers(request: pytest.FixtureRequest) -> Iterator[None]:
     """Collect those leftovers when a test that met Prefect ends, with ResourceWarning silenced for just
     this sweep. Left to the collector, they surfaced in whichever later test it happened to run: in CI,
-    test_bank_gone.py (no Prefect in it) failed on the socket test_address.py had left."""
+    test_bank_gone.py (no Prefect in it) failed on the socket test_address.py had left. Then freeze the
+    heap again if the test's run unfroze it (`pytest_collection_finish` says why it is frozen)."""
     yield
     if _meets_prefect(request.node):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ResourceWarning)
             gc.collect()
+        if gc.get_freeze_count() == 0:
+            # An in-process run ends by unfreezing the whole heap (tasks/run/frozen_heap.py: gc has one
+            # frozen generation, so what collection froze went back with the run's own), and each later
+            # sweep here walked all of it again, 0.14-0.2 s, until the worker's last test. What lives on
+            # now, the garbage just freed, is frozen in its place.
+            gc.freeze()
 
 
 @pytest.fixture(autouse=True)
