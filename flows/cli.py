@@ -102,7 +102,10 @@ def _log_to_console(verbose: bool) -> None:
     """The console's logging: WARNING, or INFO with -v. Run again with True when -v follows the command
     (`_take_verbose_after`), after the group's callback set it up quiet."""
     level = logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    # The root's level set each time: basicConfig sets it on its first call only, so -v after the command
+    # (the second call) left every logger without its own level (rowrelay's among them) at WARNING.
+    logging.getLogger().setLevel(level)
     os.environ[CONSOLE_LEVEL] = logging.getLevelName(level)  # for the Dask workers it starts (steps.py)
     # The console filters by its handler's level, not the loggers': Prefect's and rowrelay's INFO records
     # must still be made, for the flow run's logs on the Prefect server (flows/run_logs.py).
@@ -111,6 +114,14 @@ def _log_to_console(verbose: bool) -> None:
         for quiet in (_not_the_runs_story, _not_an_exit_drain_notice):
             # the run's story (narration.RUN_LOG_ONLY) is the progress bar's and summary's job
             handler.removeFilter(quiet) if verbose else handler.addFilter(quiet)
+        handler.addFilter(_not_an_http_request)
+
+
+def _not_an_http_request(record: logging.LogRecord) -> bool:
+    """False for httpx's INFO line per request (`HTTP Request: POST .../csrf-token "422 Unprocessable
+    Entity"`, Prefect's client asking whether the server wants a token): 21 of a -v run's 41 lines, one
+    reading as an error, none of them rowrelay's story. Its warnings and errors still show."""
+    return not (record.name.startswith("httpx") and record.levelno < logging.WARNING)
 
 
 def _not_the_runs_story(record: logging.LogRecord) -> bool:
