@@ -54,10 +54,18 @@ def _check_field(name: str, spec: str | None, conversion: str | None) -> None:
             f"template field {{{name}}} uses attribute or index access: name a column instead "
             "(column names containing '.' or '[' cannot be used in templates)" + _LITERAL
         )
+    if conversion is None and name == "Unnamed" and (spec or "").strip().isdigit():
+        # pandas' name for a CSV column whose header cell is empty: `{Unnamed}` names no column either.
+        raise UsageError(
+            f"template field {{{shown}}} is the name given a column whose header is empty, which a template "
+            "cannot name (':' starts a format spec): give that column a header in the input, or write each "
+            "row's prompt in a column and pass --prompt-column COLUMN"
+        )
     if conversion is not None or spec:
         raise UsageError(
             f"template field {{{shown}}} has a conversion or format spec: these are not supported, "
-            "values are inserted as text; write {" + name + "}" + _LITERAL
+            "values are inserted as text; write {" + name + "} (a column whose name holds ':' or '!' cannot "
+            "be named in a template: rename it in the input, or use --prompt-column)" + _LITERAL
         )
 
 
