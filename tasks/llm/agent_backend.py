@@ -38,12 +38,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TypeAlias, TypeGuard
 
 import openai
 
-from rowrelay.tasks.errors import MissingExtraError, RowrelayError, UsageError
+from rowrelay.tasks.errors import MissingExtraError, UsageError
 
 try:
     from agent_framework import Agent
@@ -70,9 +70,9 @@ try:
     from rowrelay.tasks.llm.tool_threads import ToolThreads
 except ImportError as exc:  # an optional extra: say which, rather than a bare ModuleNotFoundError
     raise MissingExtraError("agents", "Agent Framework agents") from exc
-from rowrelay.tasks.llm.agent_code_errors import AgentCodeError, requests_seen
+from rowrelay.tasks.llm.agent_code_errors import OwnCode
 from rowrelay.tasks.llm.calls import RowRequest, Snapshot, StreamUpdate
-from rowrelay.tasks.llm.masking import ClientKeys, mask_chain_of, mask_logged, masked, says_why
+from rowrelay.tasks.llm.masking import ClientKeys, mask_logged, says_why
 from rowrelay.tasks.llm.one_task import stepped_in_one_task
 from rowrelay.tasks.llm.sdk_errors import translate
 from rowrelay.tasks.llm.snapshots import snapshot_of
@@ -108,7 +108,7 @@ class AgentBackend:
     ) -> None:
         """`watched`: `creates` tells of each request that leaves it (`agent_code_errors`)."""
         self.name = name
-        self._watched = watched and not isinstance(agent, Agent)  # a caller's agent: its own client
+        watched = watched and not isinstance(agent, Agent)  # a caller's agent: its own client
         # AF logs each exception it makes, the SDK's words with it, before `translate_agent_error` masks
         # the keys in them: its records are masked as they are logged (masking.py).
         mask_logged(logging.getLogger("agent_framework"))
@@ -132,10 +132,11 @@ class AgentBackend:
         # The keys a failed response's own words may quote back (its `error.message`), masked from them
         # as they are read (masking.py): the credentials of the client the agent runs on.
         self._keys = ClientKeys(self._sdk)
+        self._own = OwnCode(self._keys, watched=watched)  # the agent's own exceptions, masked
         said_anew()  # a run's warnings about the server's usage start again (usage_counts.py)
 
     async def create(self, request: RowRequest) -> Snapshot:
-        async with self._own_code(creating=True):
+        async with self._own.around(creating=True):
             try:
                 response = await self._agent.run(
                     agent_input(request), options=_options(request), middleware=self._rounds()
@@ -151,7 +152,7 @@ class AgentBackend:
         message = agent_input(request)
         return self._masked(
             stepped_in_one_task(
-                self._own_stream(
+                self._own.stream(
                     updates(
                         lambda: self._agent.run(
                             message, stream=True, options=_options(request), middleware=self._rounds()
@@ -166,7 +167,7 @@ class AgentBackend:
         """The state of `response_id`, or, when it ended in function calls, of the follow-up response
         AF created after running the tools (its id differs from `response_id`: the row moved)."""
         with rounds_read(response_id) as carried:
-            async with self._own_code():
+            async with self._own.around():
                 try:
                     response = await self._agent.run(
                         options=_resume_options(response_id), middleware=self._rounds()
@@ -179,7 +180,7 @@ class AgentBackend:
         """Events of `response_id` after `after`, then every event of any follow-up a tool round creates
         (their snapshots name the follow-up, and their sequence numbers start again at 0)."""
         return self._masked(
-            self._own_stream(
+            self._own.stream(
                 updates(
                     lambda: self._agent.run(
                         stream=True, options=_resume_options(response_id), middleware=self._rounds()
@@ -207,33 +208,6 @@ class AgentBackend:
         async with contextlib.aclosing(stream):
             async for update in stream:
                 yield await self._keys.masked_update(update) if says_why(update.snapshot) else update
-
-    async def _own_stream(
-        self, stream: AsyncGenerator[StreamUpdate, None], *, creating: bool
-    ) -> AsyncGenerator[StreamUpdate, None]:
-        """`stream`'s updates under `_own_code`; a create's is stepped by one task (`stepped_in_one_task`),
-        in which the requests it lets leave are seen."""
-        async with contextlib.aclosing(stream), self._own_code(creating=creating):
-            async for update in stream:
-                yield update
-
-    @contextlib.asynccontextmanager
-    async def _own_code(self, *, creating: bool = False) -> AsyncIterator[None]:
-        """Around one AF call: an exception of the agent's own code (neither the SDK's, which AF wraps,
-        nor rowrelay's) is raised as an `AgentCodeError`, its words and its chain's masked of the
-        client's keys as a server's are (a key it quotes reached the state table and Prefect's logs),
-        saying whether a create may have left: not if `creating` on a watched client that saw no request
-        leave."""
-        with requests_seen(watched=self._watched and creating) as seen:
-            try:
-                yield
-            except RowrelayError:
-                raise
-            except Exception as exc:
-                secrets = await self._keys.secrets()
-                mask_chain_of(exc, secrets)
-                said = masked(f"{type(exc).__name__}: {exc}", secrets)
-                raise AgentCodeError(said, may_have_sent=seen() is not False) from exc
 
     def before_follow_ups(self, hook: FollowUpHook) -> None:
         """Await `hook(continued)` before each tool round's follow-up create leaves (`agent_rounds`)."""

@@ -14,16 +14,18 @@ which rowrelay does not hook: a create there may have left unseen, so it is coun
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from rowrelay.tasks.errors import RowrelayError
+from rowrelay.tasks.llm.calls import StreamUpdate
+from rowrelay.tasks.llm.masking import ClientKeys, mask_chain_of, masked
 
 if TYPE_CHECKING:
     import httpx2
 
-__all__ = ["AgentCodeError", "note_request", "requests_seen"]
+__all__ = ["AgentCodeError", "OwnCode", "note_request", "requests_seen"]
 
 _SEEN: ContextVar[list[str] | None] = ContextVar("rowrelay_agent_requests_seen", default=None)
 """The requests that left a watched client in the current call (`requests_seen`); None outside one. A
@@ -61,3 +63,37 @@ class AgentCodeError(RowrelayError):
     def __init__(self, said: str, *, may_have_sent: bool) -> None:
         super().__init__(said)
         self.may_have_sent = may_have_sent
+
+
+class OwnCode:
+    """Around each AF call of an `AgentBackend`: an exception of the agent's own code (neither the SDK's,
+    which AF wraps, nor rowrelay's) is raised as an `AgentCodeError`, its words and its chain's masked of
+    the client's `keys` as a server's are (a key it quotes reached the state table and Prefect's logs),
+    saying whether a create may have left: not if creating on a `watched` client that saw none leave."""
+
+    def __init__(self, keys: ClientKeys, *, watched: bool) -> None:
+        self._keys = keys
+        self._watched = watched
+
+    @contextlib.asynccontextmanager
+    async def around(self, *, creating: bool = False) -> AsyncIterator[None]:
+        """One AF call (`creating`: one that may create)."""
+        with requests_seen(watched=self._watched and creating) as seen:
+            try:
+                yield
+            except RowrelayError:
+                raise
+            except Exception as exc:
+                secrets = await self._keys.secrets()
+                mask_chain_of(exc, secrets)
+                said = masked(f"{type(exc).__name__}: {exc}", secrets)
+                raise AgentCodeError(said, may_have_sent=seen() is not False) from exc
+
+    async def stream(
+        self, stream: AsyncGenerator[StreamUpdate, None], *, creating: bool
+    ) -> AsyncGenerator[StreamUpdate, None]:
+        """`stream`'s updates `around` one call; a create's is stepped by one task (`stepped_in_one_task`),
+        in which the requests it lets leave are seen."""
+        async with contextlib.aclosing(stream), self.around(creating=creating):
+            async for update in stream:
+                yield update
