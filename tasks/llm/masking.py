@@ -22,6 +22,7 @@ server may also quote part of a key (its start, a few characters masked), so eve
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
@@ -171,9 +172,21 @@ def mask_chain_of(exc: BaseException, secrets: Iterable[str]) -> None:
         return
     for error in _chain(exc):
         error.args = tuple(_masked_value(arg, secrets) for arg in error.args)
-        for name in ("message", "body"):  # the SDK's exceptions keep the server's words here too
-            if isinstance(getattr(error, name, None), str | dict | list):
-                setattr(error, name, _masked_value(getattr(error, name), secrets))
+        for name in _WORDS_BESIDE_ARGS:
+            said = getattr(error, name, None)
+            if isinstance(said, str | dict | list) and (unsaid := _masked_value(said, secrets)) != said:
+                with contextlib.suppress(AttributeError, TypeError):  # a read-only property: from args
+                    setattr(error, name, unsaid)
+
+
+_WORDS_BESIDE_ARGS = (
+    "message", "body",  # the SDK's exceptions keep the server's words here too
+    "strerror", "filename", "filename2",  # an OSError (PermissionError, ConnectionError) prints these
+    "msg", "text", "reason",  # ImportError's and SyntaxError's words, UnicodeError's reason
+    "__notes__",  # printed after the exception by every traceback
+)  # fmt: skip
+"""Where an exception keeps words it prints, beside its `args`: rewriting `args` alone left an OSError's
+key in its traceback (`PermissionError: [Errno 13] denied for key sk-...`), which the runner logs."""
 
 
 class MaskingFilter(logging.Filter):

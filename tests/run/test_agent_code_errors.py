@@ -9,7 +9,9 @@ after the create left is still counted: its job exists, paid for.
 
 from __future__ import annotations
 
+import errno
 import logging
+import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,28 @@ async def _raises_after_sending(context: AgentContext, call_next: Callable[[], A
     await call_next()
     if _is_broken_row(context):
         raise RuntimeError(f"middleware could not store the answer with secret {SECRET}")
+
+
+def _os_error(kind: type[OSError]) -> OSError:
+    """An OSError of `kind` quoting the key in each part it prints from (not its `args`): its
+    `strerror`, `filename`, `filename2`, and a note."""
+    error = kind(errno.EACCES, f"denied for key {SECRET}", f"/keys/{SECRET}", None, f"/copy/{SECRET}")
+    error.add_note(f"while reading {SECRET}")
+    return error
+
+
+@agent_middleware
+async def _permission_denied(context: AgentContext, call_next: Callable[[], Awaitable[None]]) -> None:
+    if _is_broken_row(context):
+        raise _os_error(PermissionError)
+    await call_next()
+
+
+@agent_middleware
+async def _connection_failed(context: AgentContext, call_next: Callable[[], Awaitable[None]]) -> None:
+    if _is_broken_row(context):
+        raise _os_error(ConnectionError)
+    await call_next()
 
 
 def _before(client: OpenAIChatClient) -> Agent[Any]:
@@ -104,4 +128,31 @@ async def test_a_middleware_raising_after_its_create_left_is_counted_as_maybe_se
     assert row["orphans"] == 1
     assert FRAGMENT not in row["error_message"]
     assert MASK in row["error_message"]
+    assert FRAGMENT not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "middleware", [_permission_denied, _connection_failed], ids=["permission", "connection"]
+)
+async def test_an_os_error_the_agent_raises_is_masked_where_its_traceback_prints_from(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, middleware: Any
+) -> None:
+    """An OSError prints from its `strerror` and file names, not its `args`, and its notes print after
+    it: masking only `args` left the key in the runner's "row ... crashed" traceback (Prefect's logs)."""
+
+    def factory(client: OpenAIChatClient) -> Agent[Any]:
+        return Agent(client=client, name="os-error", middleware=[middleware])
+
+    with caplog.at_level(logging.DEBUG):
+        row, jobs = await _run(tmp_path, factory, poll_streams=0)
+    assert jobs[BROKEN] == 0
+    assert (row["status"], row["error_type"], row["orphans"]) == ("failed", "internal", 0)
+    assert FRAGMENT not in row["error_message"]
+    crashed = [record for record in caplog.records if record.exc_info and "crashed" in record.getMessage()]
+    assert crashed, "the row's crash is logged with its traceback"
+    for record in caplog.records:
+        if record.exc_info:
+            printed = "".join(traceback.format_exception(*record.exc_info))
+            assert FRAGMENT not in printed
+            assert MASK in printed or "crashed" not in record.getMessage()
     assert FRAGMENT not in caplog.text
