@@ -195,8 +195,8 @@ def cap_problem(settings: Settings, prices: PriceTable | None = None) -> str | N
 def unpriced_warning(provider: Provider, model: str, tier: Tier) -> str:
     """What a run says at its start when the price table has no price for what it asks for."""
     return (
-        f"{_no_price(provider, model, tier)}: its rows get no cost_usd, and the progress line, the summary "
-        f"and `rowrelay status` show no spending; if the name is right and it is billed, "
+        f"{_no_price(provider, model, tier)}: its rows get no cost_usd, and the summary and `rowrelay "
+        f"status` say their cost is unknown; if the name is right and it is billed, "
         f"{_add(provider, model, tier)}"
     )
 

@@ -35,6 +35,8 @@ def no_batch_problem(directory: Path) -> str:
     (its batch.json deleted or lost), how to get it back without sending its rows again."""
     if directory.is_dir() and holds_table(directory):
         return f"{directory}: {_lost(directory)}"
+    if not directory.exists():  # a mistyped path: "no batch.json" sent the user looking for a file
+        return f"{directory} does not exist (no batch's state is there: a run prints its folder as `state:`)"
     return f"{directory} is not a rowrelay state directory (no {BATCH_FILE})"
 
 

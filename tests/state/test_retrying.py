@@ -52,7 +52,7 @@ def test_a_status_it_cannot_retry_is_a_usage_error(tmp_path: Path, status: str, 
 
 
 def test_a_folder_without_a_batch_and_a_held_batch_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match=r"is not a rowrelay state directory \(no batch\.json\)$"):
+    with pytest.raises(UsageError, match=r"typo does not exist \(no batch's state is there"):
         rowrelay.retry(tmp_path / "typo")
     _batch(tmp_path / "batch")
     with StateTable.open(tmp_path / "batch"), pytest.raises(LeaseHeldError):
@@ -62,5 +62,5 @@ def test_a_folder_without_a_batch_and_a_held_batch_are_refused(tmp_path: Path) -
 def test_load_and_summary_refuse_a_folder_without_a_batch(tmp_path: Path) -> None:
     """A mistyped path was read as a batch of no rows: a notebook's watching loop saw zero rows."""
     for read in (rowrelay.load, rowrelay.summary):
-        with pytest.raises(UsageError, match=r"typo is not a rowrelay state directory \(no batch\.json\)$"):
+        with pytest.raises(UsageError, match=r"typo does not exist \(no batch's state is there"):
             read(tmp_path / "typo")
