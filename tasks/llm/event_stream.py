@@ -194,8 +194,10 @@ def as_httpx(method: str, url: str, answer: aiohttp.ClientResponse, content: byt
 
 def sent(method: str, url: str, answer: aiohttp.ClientResponse) -> httpx2.Request:
     """The request an answer answers, with the headers it was sent with, as the SDK's exceptions carry
-    it: its credentials are what `sdk_errors.translate` masks in the server's words (masking.py)."""
-    return httpx2.Request(method, url, headers=list(answer.request_info.headers.items()))
+    it: its credentials are what `sdk_errors.translate` masks in the server's words (masking.py), and
+    its query what it asked (`stream=true` tells a stream's resume from a poll, `unusual_statuses`)."""
+    query = tuple(answer.request_info.url.query.items())
+    return httpx2.Request(method, url, params=query, headers=list(answer.request_info.headers.items()))
 
 
 def _error_event(error: Any, request: httpx2.Request) -> openai.APIError:

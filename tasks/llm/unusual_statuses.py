@@ -7,10 +7,12 @@ run in one line, rather than read as a passing fault and sent again.
 - 405 and 501 are the server's: it takes no create at that address (a server without the Responses
   API, a proxy that forwards only some routes), so the run stops, nothing started. A 405 was retried
   for ever; a 501 counted a possible duplicate on every row, three creates each. So are they to a poll
-  or a stream's resume (a server without `GET /responses/{id}`): the run stops, its rows keeping their
-  response ids, as for a 404 that is not the API's. Each poll was retried until `--give-up-after` (an
-  hour), which then said the server had answered nothing. A cancel so answered is left to its caller:
-  the server cannot cancel, which the row's state records.
+  (a server without `GET /responses/{id}`): the run stops, its rows keeping their response ids, as for
+  a 404 that is not the API's. Each poll was retried until `--give-up-after` (an hour), which then said
+  the server had answered nothing. To a stream's resume (`GET ...?stream=true`) they say only that the
+  server streams no response it made, and the row is polled (`StreamUnavailableError`, as a 400 naming
+  `stream`): stopped as one that serves no reads, a run lost the polls the server would have answered. A
+  cancel so answered is left to its caller: the server cannot cancel, which the row's state records.
 - A 429 whose `retry-after` is longer than `QUOTA_WAIT` is a quota (a daily request limit, as GitHub
   Models' and some Azure deployments' are), not a passing rate limit: the run stops and says when to run
   again. It waited, silently, for as long as the server said (11 hours in a trial).
@@ -32,7 +34,7 @@ from urllib.parse import urlsplit
 
 import openai
 
-from rowrelay.tasks.llm.calls import BackendRefusedError, RequestRejectedError
+from rowrelay.tasks.llm.calls import BackendRefusedError, RequestRejectedError, StreamUnavailableError
 
 QUOTA_WAIT = 600.0
 """Seconds of `retry-after` beyond which a 429 is a quota the run should not sit out."""
@@ -68,7 +70,9 @@ def unusual_answer(
     if exc.status_code in NOT_TAKEN_HERE:
         if creating:
             return BackendRefusedError(not_taken_here(exc))
-        if exc.request.method == "GET":  # a poll or a stream's resume; a cancel refused is the row's
+        if exc.request.method == "GET" and exc.request.url.params.get("stream") == "true":
+            return StreamUnavailableError(not_streamed_here(exc))  # its row is polled instead
+        if exc.request.method == "GET":  # a poll; a cancel refused is the row's
             return BackendRefusedError(not_read_here(exc))
     return None
 
@@ -102,6 +106,13 @@ def not_read_here(exc: openai.APIStatusError) -> str:
         "server does not let rowrelay read the responses it made, so it cannot see them end, and each row "
         "would be created, and paid for, again; rows keep their response ids. A server without it has no "
         "background mode: --backend chat sends Chat Completions"
+    )
+
+
+def not_streamed_here(exc: openai.APIStatusError) -> str:
+    return (
+        f"{exc.request.method} {exc.request.url} was answered {exc.status_code} ({_reason(exc)}): the "
+        "server does not stream a response it made; polled instead"
     )
 
 

@@ -1,21 +1,22 @@
 """The emulator behind a relay on a real socket that passes every request on by its path, whatever host it
 names, keeping what it was asked: an HTTP proxy (a client sends it `GET http://HOST/v1/...`, naming the
 host it wants in `Host`), or a server in front of the emulator that refuses some requests itself (no
-`GET /responses/{id}`, as some OpenAI-compatible servers have none). The emulator still counts the jobs
-each row started (`duplicates.jobs_of` on `Relay.emulator_url`)."""
+`GET /responses/{id}`, as some OpenAI-compatible servers have none, or none streamed), and may cut each
+create's stream after its first event, as a flaky network would, so the row's wait must resume it. The
+emulator still counts the jobs each row started (`duplicates.jobs_of` on `Relay.emulator_url`)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
 import orjson
 from aiohttp import web
 
-Refusal = Callable[[str, str], int | None]
-"""The status a request (method, path) is refused with by the relay itself, or None to pass it on."""
+Refusal = Callable[[str, str, Mapping[str, str]], int | None]
+"""The status a request (method, path, query) is refused with by the relay itself, or None to pass it on."""
 
 
 @dataclass
@@ -30,20 +31,23 @@ class Relay:
         return self.url.removesuffix("/v1")
 
 
-def _passes(method: str, path: str) -> int | None:
+def _passes(method: str, path: str, query: Mapping[str, str]) -> int | None:
     return None
 
 
 @contextlib.asynccontextmanager
-async def relaying(emulator_url: str, refusal: Refusal = _passes) -> AsyncIterator[Relay]:
+async def relaying(
+    emulator_url: str, refusal: Refusal = _passes, *, cut_created_streams: bool = False
+) -> AsyncIterator[Relay]:
     """Relay to the emulator at `emulator_url`, refusing what `refusal` says (with a web framework's JSON,
-    `{"detail": "Method Not Allowed"}`); streams are passed on as they come."""
+    `{"detail": "Method Not Allowed"}`); streams are passed on as they come, but a create's is cut (its
+    connection dropped) after its first event, which names its response, if `cut_created_streams`."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as upstream:
         relay = Relay("", emulator_url)
 
         async def handle(request: web.Request) -> web.StreamResponse:
             relay.hosts.append(request.headers.get("Host", ""))
-            status = refusal(request.method, request.path)
+            status = refusal(request.method, request.path, request.query)
             if status is not None:
                 relay.refused.append(f"{request.method} {request.path}")
                 said = orjson.dumps({"detail": _REASONS.get(status, "Refused")})
@@ -63,8 +67,16 @@ async def relaying(emulator_url: str, refusal: Refusal = _passes) -> AsyncIterat
                     )
                 events = web.StreamResponse(status=got.status, headers={"Content-Type": kind})
                 await events.prepare(request)
+                cut = cut_created_streams and request.method == "POST"
+                passed = b""
                 async for chunk in got.content.iter_any():
-                    await events.write(chunk)
+                    if cut and b"\n\n" in (passed := passed + chunk):
+                        await events.write(passed[: passed.index(b"\n\n") + 2])
+                        assert request.transport is not None
+                        request.transport.abort()  # mid-body: the client reads a dropped connection
+                        return events
+                    if not cut:
+                        await events.write(chunk)
                 await events.write_eof()
                 return events
 
