@@ -62,12 +62,12 @@ def export(
     from rowrelay.tasks.state import read_run_record, read_table, results_frame
     from rowrelay.tasks.state.results import asked_columns
 
-    if output is not None and (problem := output_problem(output, state)) is not None:
-        fail(f"--output {output}: {problem}")  # before the input and the table are read, as `run` does
     try:
-        record = read_run_record(existing(state))
+        record = read_run_record(existing(state))  # a folder that is no batch is said as such first
     except StateError as exc:
         fail(state_problem(exc, state))
+    if output is not None and (problem := output_problem(output, state)) is not None:
+        fail(f"--output {output}: {problem}")  # before the input and the table are read, as `run` does
     if record is None:  # how the input's rows were read (template, id column) is on record alone
         fail(
             "this batch has no run on record (run.json): export reads the input as the run did, "
