@@ -8,6 +8,11 @@ list, orjson wrote null (the mark of a missing value) and `json` the invalid `In
 value is made plain first, the way the top-level columns already are: a null stays null, an infinite
 float is "inf" or "-inf", a duration is pandas' text (`1 days 00:00:00`, as a top-level one is written),
 bytes are base64 text, and an integer too long for orjson is written through `exact_int`.
+
+A NumPy array of finite numbers (an embedding: thousands of float32 per row) is left as it is: orjson
+writes it natively, each float32 in its own width (0.1, not 0.10000000149011612), about 7x faster and
+half the bytes of a walk through Python values; only what needs it (an infinity, a NaT, a duration,
+bytes, objects) is walked element by element.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import base64
 import math
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +32,16 @@ __all__ = ["as_base64", "plain", "plain_float"]
 
 _INT64_MIN, _UINT64_END = -(2**63), 2**64
 """orjson writes the integers from int64's least to uint64's greatest, and refuses any other."""
+
+_WRITTEN_NATIVELY = frozenset(
+    np.dtype(kind)
+    for kind in (
+        *("bool", "float16", "float32", "float64"),
+        *("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"),
+    )
+)
+"""The NumPy types orjson writes itself (in this machine's byte order): any other array (a long double,
+a complex, a big-endian one) it hands to the writer's default, which would write its repr as text."""
 
 
 def as_base64(value: bytes | bytearray | memoryview) -> str:
@@ -50,8 +66,8 @@ def plain(value: object, exact_int: Callable[[int], object] = int) -> object:
     writes its digits as they are). Anything else (a date, a decimal) is left to the writer."""
     if value is None or isinstance(value, str | bool):
         return value
-    if isinstance(value, np.bool_):
-        return bool(value)
+    if isinstance(value, np.generic) and _written_natively(value):
+        return value
     if value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, float | np.floating):
@@ -70,8 +86,21 @@ def plain(value: object, exact_int: Callable[[int], object] = int) -> object:
     if isinstance(value, dict):
         return {key: plain(item, exact_int) for key, item in value.items()}
     if isinstance(value, np.ndarray):
-        items = value if value.dtype.kind in "mMO" else value.tolist()  # tolist: datetimes as integers
+        if value.flags.c_contiguous and _written_natively(value):  # orjson takes C-ordered arrays only
+            return value
+        # Items stay NumPy's where orjson takes them (a float32 keeps its width) and for times, whose
+        # tolist() gives nanoseconds as integers; others become Python's.
+        native = value.dtype in _WRITTEN_NATIVELY or value.dtype.kind in "mMO"
+        items = value if native else value.tolist()
         return [plain(item, exact_int) for item in items]
     if isinstance(value, list | tuple):
         return [plain(item, exact_int) for item in value]
     return value
+
+
+def _written_natively(value: np.ndarray[Any, Any] | np.generic) -> bool:
+    """Whether orjson writes `value` as the text outputs want it as it is: a number type it takes, and
+    no NaN or infinity, which it would write as null."""
+    if value.dtype not in _WRITTEN_NATIVELY:
+        return False
+    return value.dtype.kind != "f" or bool(np.isfinite(value).all())

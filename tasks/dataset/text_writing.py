@@ -41,20 +41,35 @@ def _values_to_make_plain(frame: pd.DataFrame) -> dict[str, list[Any]]:
     (`kept_types`: a list of zoned timestamps is NumPy's UTC ones, without the zone, in pandas), an
     Arrow-backed list, struct or bytes column (structured outputs' typed columns, a frame read with
     `dtype_backend="pyarrow"`), and any column of Python objects. A column holding a map stays pandas'
-    values: those are the dicts (or, for a map repeating a key, the pairs) the batch read."""
+    values: those are the dicts (or, for a map repeating a key, the pairs) the batch read.
+
+    Only a column whose type holds times, bytes or decimals goes through Python's values (`to_pylist`,
+    which gives a zoned time its zone); any other keeps NumPy's arrays, which orjson writes natively:
+    5,000 rows of 768 float32 took 4 s through Python's floats, and twice the bytes."""
     kept = {name: array for name, array in kept_arrays(frame).items() if not _holds_map(array.type)}
     arrow = set(nested_columns(frame) + _binary_columns(frame))
     values: dict[str, list[Any]] = {}
     for column, dtype in frame.dtypes.items():
         name = str(column)
-        if column in kept:
-            values[name] = kept[column].to_pylist()
-        elif name in arrow:
-            values[name] = pa.array(frame[column]).to_pylist()
+        typed = kept.get(name, pa.array(frame[column]) if name in arrow else None)
+        if typed is not None and _needs_python_values(typed.type):
+            values[name] = typed.to_pylist()
+        elif typed is not None and name in arrow:
+            values[name] = typed.to_numpy(zero_copy_only=False).tolist()
         elif pd.api.types.is_object_dtype(dtype):
             series = frame[column]
             values[name] = series.astype(object).where(series.notna(), None).tolist()
     return values
+
+
+def _needs_python_values(kind: pa.DataType) -> bool:
+    """Whether a column of Arrow type `kind` is written from Python's values: NumPy's lose a time's zone
+    and give a nested date or time as `datetime64`; bytes and decimals are Python objects either way."""
+    if pa.types.is_temporal(kind) or pa.types.is_decimal(kind):
+        return True
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind):
+        return True
+    return any(_needs_python_values(kind.field(i).type) for i in range(kind.num_fields))
 
 
 def _holds_map(kind: pa.DataType) -> bool:
