@@ -167,11 +167,13 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
             f"{exc}. The run stopped; each create so answered is counted on its row, in case it started a job"
         )
     except BackendRefusedError as exc:
-        # Not the rows' fault (a key, a model, an account out of credit): the user's to fix, so exit 2, in
-        # one line; Prefect's run log keeps the details. Creates on the wire were counted on their rows.
-        # The server's message may end in a full stop: not before our semicolon.
+        # Not the rows' fault (a key, a model, an account out of credit, a certificate): the user's to fix
+        # or go round, so exit 2, in one line, with its one way on (its words' own, where they name one);
+        # Prefect's run log keeps the details. Creates on the wire were counted on their rows. The server's
+        # message may end in a full stop: not before our semicolon.
         said = str(exc).rstrip(". ")
-        fail(f"the backend refused this batch, so the run stopped: {said}; fix that, then run it again")
+        lead = "the backend refused this batch, so the run stopped" if exc.refused else "the run stopped"
+        fail(f"{lead}: {said}" + ("" if exc.way_on is None else f"; {exc.way_on}"))
     except BankUnreachableError as exc:
         fail(f"{exc}, so the run stopped; rows keep their state, and the same command resumes them", code=1)
     except OutageError as exc:

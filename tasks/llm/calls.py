@@ -6,9 +6,10 @@ reduced to what the runner needs: its sequence number and, for lifecycle events,
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Literal, Protocol, Self, TypeAlias, runtime_checkable
 
 from rowrelay.tasks.citations import Citation
 from rowrelay.tasks.errors import (
@@ -48,8 +49,29 @@ class RequestRejectedError(TerminalError):
         self.refusal = refusal
 
 
+FIX_THAT = "fix that, then run it again"
+"""The way on from a stop whose words name what to fix (a key, a model, a gateway that passes no polls)."""
+
+
 class BackendRefusedError(RunStoppingError):
-    """The server refused us, not the row (401/403, unknown model, no credit left): the run stops."""
+    """The server refused us, not the row (401/403, unknown model, no credit left): the run stops.
+
+    `way_on`: what its user does next, said after its words by the command line: to fix what they name
+    by default, None where the words name their own way out (another backend, a CA to trust, a wait), so
+    the command line says one way and no second. `refused`: False where no server refused anything (a
+    TLS failure on this side), which the command line then does not say. Both travel with a copy
+    (`naming`) and a pickle (an exception's `__dict__` goes with its args)."""
+
+    def __init__(self, said: str, *, way_on: str | None = FIX_THAT, refused: bool = True) -> None:
+        super().__init__(said)
+        self.way_on = way_on
+        self.refused = refused
+
+    def naming(self, where: str) -> Self:
+        """The same stop, its words led by `where` (`endpoint 'east'`, one of several)."""
+        named = copy.copy(self)
+        named.args = (f"{where}: {self}",)
+        return named
 
 
 class NotTheApiError(BackendRefusedError):

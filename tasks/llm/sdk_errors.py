@@ -23,7 +23,7 @@ from rowrelay.tasks.llm.limit_headers import retry_after
 from rowrelay.tasks.llm.masking import mask_chain
 from rowrelay.tasks.llm.refusals import Refusal
 from rowrelay.tasks.llm.tls_problems import lasting_tls_problem
-from rowrelay.tasks.llm.unusual_statuses import route_hint, unusual_answer, with_way_out
+from rowrelay.tasks.llm.unusual_statuses import every_create_refused, route_hint, unusual_answer
 
 _SENT_WITH_EVERY_ROW = frozenset(
     {
@@ -79,7 +79,7 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
             # Every row would be refused the same: stop the run (nothing started) rather than fail them all.
             words = _message(exc)
             refused = f"every create is refused for its {param} ({exc.status_code}): {words}"
-            return BackendRefusedError(with_way_out(refused, param, words))
+            return every_create_refused(refused, param, words)
         code = None if exc.code is None else str(exc.code)
         refusal = Refusal(param if isinstance(param, str) else None, code, _message(exc))
         return RequestRejectedError(f"request rejected ({exc.status_code}): {_message(exc)}", refusal)
@@ -94,7 +94,10 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
         url = exc.request.url
         lasting = lasting_tls_problem(exc, f"{url.scheme}://{url.netloc.decode()}")
         if lasting is not None:  # every request meets it (a wrong scheme, an untrusted certificate)
-            return BackendRefusedError(lasting + ("; nothing was sent" if creating else _KEPT))
+            # It names its way out; no server refused anything (nothing answered on this side of TLS).
+            return BackendRefusedError(
+                lasting + ("; nothing was sent" if creating else _KEPT), way_on=None, refused=False
+            )
         # A create that never had a connection sent nothing: no job can exist, nothing is spent on it.
         unsent = never_connected(exc)
         maybe = (NotSentError if unsent else MaybeSentError) if creating else TransientError

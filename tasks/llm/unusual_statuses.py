@@ -23,9 +23,10 @@ run in one line, rather than read as a passing fault and sent again.
 `translate` asks `unusual_answer` first; None leaves the answer to its usual reading.
 
 A create refused for its background mode stops the run (named, `sdk_errors.translate`; unnamed,
-`run.refused_alike`), and the way out is said with it (`with_way_out`): the server is seldom the
+`run.refused_alike`), and the way out is said with it (`every_create_refused`): the server is seldom the
 user's to change, and the Chat Completions backend needs no background mode. It ended "fix that, then run
-it again", with nothing to fix.
+it again", with nothing to fix. Each stop here whose words name a way out says so (`way_on=None`): the
+command line added that ending to all of them.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def unusual_answer(
         if OUT_OF_CREDIT in (exc.code, exc.type):  # waiting refills nothing: every row would wait for ever
             return BackendRefusedError(
                 f"the account is out of credit (429 {OUT_OF_CREDIT}); add credit or raise the quota in the "
-                f"plan and billing settings, then run again: {message}"
+                f"plan and billing settings, then run again: {message}",
+                way_on=None,
             )
         if creating and _over_the_whole_limit(message):
             return RequestRejectedError(
@@ -63,17 +65,17 @@ def unusual_answer(
                 f"(429): {message}; shorten the row's input or lower --max-output-tokens"
             )
         if creating and retry_after is not None and retry_after > QUOTA_WAIT:
-            return BackendRefusedError(quota_wait(retry_after, message))
+            return BackendRefusedError(quota_wait(retry_after, message), way_on=None)
         return None
     if creating and exc.status_code == ROW_TOO_LARGE:
         return RequestRejectedError(row_too_large(exc))
     if exc.status_code in NOT_TAKEN_HERE:
         if creating:
-            return BackendRefusedError(not_taken_here(exc))
+            return BackendRefusedError(not_taken_here(exc), way_on=None)  # its route_hint
         if exc.request.method == "GET" and exc.request.url.params.get("stream") == "true":
             return StreamUnavailableError(not_streamed_here(exc))  # its row is polled instead
         if exc.request.method == "GET":  # a poll; a cancel refused is the row's
-            return BackendRefusedError(not_read_here(exc))
+            return BackendRefusedError(not_read_here(exc), way_on=None)
     return None
 
 
@@ -126,16 +128,18 @@ def quota_wait(seconds: float, message: str) -> str:
     )
 
 
-def with_way_out(said: str, param: object, words: str) -> str:
-    """`said` (why a create was refused: the server's `words`, naming `param`), with the way out when it
-    was refused for its background mode (the param names `background`, or none is named and the words
-    say it), which no setting of rowrelay's turns off and the server itself is seldom the user's to fix."""
+def every_create_refused(said: str, param: object, words: str) -> BackendRefusedError:
+    """The stop for a refusal every create meets: `said` (why: the server's `words`, naming `param`), with
+    the way out when it was refused for its background mode (the param names `background`, or none is
+    named and the words say it), which no setting of rowrelay's turns off and the server itself is seldom
+    the user's to fix; else the words name what to fix."""
     named = isinstance(param, str) and param.split(".", 1)[0] == "background"
     if not named and (param is not None or "background" not in words.lower()):
-        return said
-    return (
+        return BackendRefusedError(said)
+    return BackendRefusedError(
         said.rstrip(". ") + ". Without background mode the server cannot serve rowrelay's Responses "
-        "backends: --backend chat sends Chat Completions, which need none, to a server that has them"
+        "backends: --backend chat sends Chat Completions, which need none, to a server that has them",
+        way_on=None,
     )
 
 

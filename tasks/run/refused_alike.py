@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rowrelay.tasks.llm import RequestRejectedError
+from rowrelay.tasks.llm import BackendRefusedError, RequestRejectedError
 from rowrelay.tasks.llm.refusals import refusal_of
-from rowrelay.tasks.llm.unusual_statuses import with_way_out
+from rowrelay.tasks.llm.unusual_statuses import every_create_refused
 
 ALIKE = 5
 """Rows refused alike, and none taken, before the run stops."""
@@ -60,10 +60,10 @@ class RefusedAlike:
         self.stopped = True
         return list(self.rows)
 
-    def said(self) -> str:
-        """Why the run stops, in one line."""
+    def stop(self) -> BackendRefusedError:
+        """The run's stop, saying why in one line."""
         said = (
             f"every create is refused alike, naming no parameter: the run's first {ALIKE} were, and none was "
             f"taken ({self.words}); nothing started, and those rows are pending again"
         )
-        return with_way_out(said, None, self.words or "")
+        return every_create_refused(said, None, self.words or "")

@@ -178,7 +178,7 @@ class BatchRunner:
                 if context.endpoint is None:
                     raise
                 # One of several endpoints (one key of several): say which, or the user cannot tell.
-                raise type(exc)(f"endpoint {context.endpoint!r}: {exc}") from exc
+                raise exc.naming(f"endpoint {context.endpoint!r}") from exc
             except (StateWriteError, BankUnreachableError):
                 raise  # about the run too
             except Exception as exc:

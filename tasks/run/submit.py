@@ -262,7 +262,7 @@ class Submitter:
             cleared = {"error_type": None, "error_code": None, "error_message": None, "completed_at": None}
             self.context.table.transition(other, "pending", **cleared)
         if rows and not stopping:
-            raise BackendRefusedError(self._alike.said())
+            raise self._alike.stop()
 
     def _holder_besides(self, key: str, snapshot: Snapshot) -> str | None:
         """The other row already waiting on the response id `key`'s create was answered with, if any (a

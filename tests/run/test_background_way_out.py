@@ -5,6 +5,7 @@ added "fix that, then run it again"; a row refused for anything else is told not
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from rowrelay.tasks.emulator import EmulatorConfig, running_emulator
 from rowrelay.tasks.emulator.config import BackgroundRefusal
 from rowrelay.tasks.llm import BackendRefusedError
-from rowrelay.tasks.llm.unusual_statuses import with_way_out
+from rowrelay.tasks.llm.unusual_statuses import every_create_refused
 from rowrelay.tasks.state import load
 from tests.support.duplicates import jobs_of
 from tests.support.runs import run_batch
@@ -35,6 +36,7 @@ async def test_a_server_refusing_background_mode_stops_the_run_naming_the_way_ou
     said = str(stopped.value)
     assert "does not support the background mode" in said  # the server's words
     assert said.endswith(f". {WAY_OUT}"), said
+    assert stopped.value.way_on is None  # said once: the command line adds no "fix that" (test_stops_way_on)
     frame = load(tmp_path / "batch")
     assert set(frame["status"]) == {"pending"}
     assert (frame["attempts"] == 0).all()
@@ -46,4 +48,15 @@ async def test_a_server_refusing_background_mode_stops_the_run_naming_the_way_ou
     [("input", "background noise in the input"), ("reasoning.effort", "not supported"), (None, "bad input")],
 )
 def test_other_refusals_are_said_as_they_were(param: str | None, words: str) -> None:
-    assert with_way_out(f"refused: {words}.", param, words) == f"refused: {words}."
+    refused = every_create_refused(f"refused: {words}.", param, words)
+    assert str(refused) == f"refused: {words}."
+    assert refused.way_on == "fix that, then run it again"
+
+
+def test_a_stop_named_for_its_endpoint_or_pickled_keeps_its_way_on() -> None:
+    """One endpoint of several names itself in the stop (the runner's `naming`); Prefect may pickle it."""
+    refused = every_create_refused("refused: no background.", "background", "no background")
+    for kept in (refused.naming("endpoint 'east'"), pickle.loads(pickle.dumps(refused))):
+        assert type(kept) is BackendRefusedError
+        assert (kept.way_on, kept.refused) == (None, True)
+    assert str(refused.naming("endpoint 'east'")) == f"endpoint 'east': {refused}"

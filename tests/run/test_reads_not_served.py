@@ -46,6 +46,7 @@ async def test_a_server_that_serves_no_reads_stops_the_run_with_rows_keeping_the
     assert "the server does not let rowrelay read the responses it made" in said
     assert "rows keep their response ids" in said
     assert "--backend chat" in said
+    assert stopped.value.way_on is None  # its words name it: the command line adds no "fix that"
     assert server.refused, "a read was refused"
     holding = frame[frame["response_id"].notna()]
     assert len(holding) == sum(started.values()), "every job made is held by its row"
