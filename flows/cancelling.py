@@ -57,7 +57,7 @@ async def cancel_batch_async(
     prices = load_prices(settings.prices, named=said_as("prices", given))
     endpoints = {name: with_embedded_key(where) for name, where in _endpoints(record, settings).items()}
     schema = None if record.output_schema is None else load_output_schema(record.output_schema)
-    with await _open_when_free(state_dir, lease_wait, sleep, clock) as table:
+    with await _open_when_free(state_dir, settings, lease_wait, sleep, clock) as table:
         # A killed run's rows caught being sent became orphans as the table opened: their jobs, if any
         # started, run on where no cancel reaches them, and are said with what the cancel did.
         cancelled = Cancelled(orphaned=table.orphaned_at_open)
@@ -87,12 +87,19 @@ async def cancel_batch_async(
 
 
 async def _open_when_free(
-    state_dir: Path, wait: float, sleep: Callable[[float], Awaitable[None]], clock: Callable[[], float]
+    state_dir: Path,
+    settings: Settings,
+    wait: float,
+    sleep: Callable[[float], Awaitable[None]],
+    clock: Callable[[], float],
 ) -> StateTable:
     deadline = clock() + wait
     while True:
         try:
-            return StateTable.open(state_dir)
+            # The orphans it makes are noted as a run here treats them (held, under hold)
+            return StateTable.open(
+                state_dir, orphan_policy=settings.orphan_policy, max_attempts=settings.max_attempts
+            )
         except LeaseHeldError:
             if clock() >= deadline:
                 raise

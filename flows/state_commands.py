@@ -84,7 +84,7 @@ def status(
     state = the_batch(state, "status")
     import time
 
-    from rowrelay.flows.status_holder import holding, holding_said
+    from rowrelay.flows.status_holder import being_sent_next, holding, holding_said
     from rowrelay.tasks.state import summary
     from rowrelay.tasks.state.failures import kinds_said
 
@@ -132,7 +132,7 @@ def status(
         out.print(f"latency p50 {p50:.2f}s  p95 {p95:.2f}s")
     if facts["not_completed"]:  # what a run's closing line sends the user here to learn
         out.print(f"did not complete: {kinds_said(facts['not_completed'])}")
-    if (holder := holding_said(held, facts["counts"])) is not None:
+    if (holder := holding_said(held, facts["counts"], lambda: being_sent_next(state))) is not None:
         out.print(holder)
     if facts["cost_usd"] is not None:
         projected = facts["projected_cost_usd"]
@@ -188,9 +188,12 @@ def cancel(state: StateArg = None) -> None:
     state = the_batch(state, "cancel", changes_it=True)
     from rowrelay.flows.batch_holder import how_to_stop_the_holder
     from rowrelay.flows.cancelling import cancel_batch
+    from rowrelay.flows.status_holder import being_sent_next
     from rowrelay.tasks.run.cancel import said_on_stop
 
     try:
+        # Read before the cancel opens the batch, which makes those rows orphans, an attempt each.
+        orphans_then = being_sent_next(existing(state))
         cancelled = cancel_batch(existing(state))
     except StateError as exc:
         # The run holding the batch cancels its own in-flight responses when it is stopped (README): how
@@ -210,12 +213,9 @@ def cancel(state: StateArg = None) -> None:
         return
     resume = "run the batch again to resume the rest"
     if cancelled.orphaned:
-        # The run sends those rows again: say what that may cost before it is suggested.
-        those = "that row" if cancelled.orphaned == 1 else f"those {cancelled.orphaned:,} rows"
-        resume += (
-            f" (it sends {those} again within their attempts, each perhaps paid for twice, counted on its "
-            "row; ROWRELAY_ORPHAN_POLICY=hold keeps them for `rowrelay retry`)"
-        )
+        # What the run does with those rows (sends them again, perhaps paid twice; or holds them), said
+        # before it is suggested.
+        resume += f" (it {orphans_then})"
     out.print(f"{said_on_stop([cancelled])}; {resume}")
 
 

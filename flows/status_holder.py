@@ -12,17 +12,19 @@ fast and can be run while the batch runs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.records import HOLDING_TOKEN, IN_FLIGHT, rows
 from rowrelay.tasks.state.files import LEASES, MAIN_WRITER
 from rowrelay.tasks.state.lease import LEASE_TIMEOUT, LeaseInfo, read_lease, stale_reason
+from rowrelay.tasks.state.orphans import OrphanPolicy, orphans_next
 from rowrelay.tasks.state.schema import to_datetime
 
-__all__ = ["Holding", "holding", "holding_said"]
+__all__ = ["Holding", "being_sent_next", "holding", "holding_said", "next_run_policy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +70,7 @@ def holding(state: Path, now: float) -> Holding:
     return Holding(None, latest, why)
 
 
-def holding_said(held: Holding, counts: Mapping[str, int]) -> str | None:
+def holding_said(held: Holding, counts: Mapping[str, int], being_sent: Callable[[], str]) -> str | None:
     """Status's line on who holds the batch: `held by a run: host H, pid P (live)` while one does; when
     none does and rows are in flight (`counts`: rows by status), what the next run does with them (and
     which run left them, gone); None when none does and nothing is in flight (nothing to say).
@@ -76,8 +78,9 @@ def holding_said(held: Holding, counts: Mapping[str, int]) -> str | None:
     A row holding a response id waits for the next run, which collects it. A row in flight with none
     (`submitting`: every row of a `--backend chat` batch, which has no ids, or a create whose id was
     never written) cannot be waited on: the next run counts it as maybe sent, an attempt and an orphan
-    (`state.orphans`), and sends it again. Status said all of them "wait for the next run", of a killed
-    chat batch's 64 rows too."""
+    (`state.orphans`), then does with it what `being_sent()` says (`being_sent_next`: sends it again, or
+    holds it, or has no attempt left for it). Status said all of them "wait for the next run", of a
+    killed chat batch's 64 rows too, and "sends them again" under ROWRELAY_ORPHAN_POLICY=hold."""
     if held.live is not None:
         return f"held by a run: host {held.live.host}, pid {held.live.pid} (live)"
     if held.unreadable is not None:
@@ -104,7 +107,37 @@ def holding_said(held: Holding, counts: Mapping[str, int]) -> str | None:
         each = "it" if unnamed == 1 else "each"
         said.append(
             f"{they} in flight with no response id (a --backend chat row never has one) cannot be waited "
-            f"on: the next run counts {each} as maybe sent (an attempt and an orphan) and sends "
-            f"{'it' if unnamed == 1 else 'them'} again"
+            f"on: the next run counts {each} as maybe sent (an attempt and an orphan) and {being_sent()}"
         )
     return f"no run holds it{left}: {'; '.join(said)}"
+
+
+def being_sent_next(state: Path) -> str:
+    """What the next run does with the rows a gone run left being sent with no response id, in the words
+    after "the next run ": it spends an attempt of each as it opens the batch (`state.orphans`), then
+    decides as for any orphan (`orphans_next`), under this environment's policy and attempts."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from rowrelay.tasks.state import read_table
+
+    table, _damaged = read_table(state, skip_damaged=True)  # words only: a damaged file is status's to say
+    sending = pc.and_(pc.equal(table["status"], pa.scalar("submitting")), pc.is_null(table["response_id"]))
+    spent = table.filter(sending)["attempts"].to_pylist()
+    if not spent:  # each holds an id after all: the next run opening the batch waits on it
+        return "waits on their responses, whose ids it finds"
+    policy, max_attempts = next_run_policy()
+    return orphans_next(((attempts or 0) + 1 for attempts in spent), max_attempts, policy)
+
+
+def next_run_policy() -> tuple[OrphanPolicy, int]:
+    """The orphan policy and attempts a run started here takes from the environment (`ROWRELAY_ORPHAN_
+    POLICY`, `ROWRELAY_MAX_ATTEMPTS`; a run's own --max-attempts may give more): settings a run would
+    refuse leave the defaults, which status and cancel still speak of."""
+    from rowrelay.tasks.settings import Settings, load_settings
+
+    try:
+        settings = load_settings()
+    except UsageError:
+        settings = Settings.model_construct()
+    return settings.orphan_policy, settings.max_attempts

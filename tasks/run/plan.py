@@ -45,6 +45,7 @@ from rowrelay.tasks.run.rekeyed_rows import REKEY_FACTS, refuse_rekeyed
 from rowrelay.tasks.run.shards import Shard, cut_shards
 from rowrelay.tasks.state import RowState, StateTable
 from rowrelay.tasks.state.left_out import record_left_out
+from rowrelay.tasks.state.orphans import orphan_fate
 from rowrelay.tasks.state.results import in_input
 
 log = logging.getLogger("rowrelay.plan")
@@ -96,10 +97,10 @@ def _wants(status: RowStatus, attempts: int, error_type: str | None, policy: Row
         return False
     if status == "pending":
         return True
+    if status == "orphaned":  # decided where its note, status and cancel say it
+        return orphan_fate(attempts, policy.max_attempts, policy.orphan_policy) == "sent again"
     if attempts >= policy.max_attempts:
         return False
-    if status == "orphaned":
-        return policy.orphan_policy == "resubmit"
     if status == "expired":
         return policy.expired_policy == "resubmit"
     if status == "cancelled":  # only the work a stopping run cut short; a cancel asked for stays

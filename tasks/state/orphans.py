@@ -17,15 +17,29 @@ and applies the changes through its checked transitions.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Literal
 
-from rowrelay.tasks.records import Policy, RowStatus
+from rowrelay.tasks.records import Policy, RowStatus, rows
 from rowrelay.tasks.state.schema import RowState
 
-__all__ = ["Change", "OrphanPolicy", "orphan_changes", "orphan_note"]
+__all__ = [
+    "Change",
+    "OrphanFate",
+    "OrphanPolicy",
+    "orphan_changes",
+    "orphan_fate",
+    "orphan_note",
+    "orphans_next",
+]
 
 OrphanPolicy = Policy
+
+OrphanFate = Literal["sent again", "held", "given up"]
+"""What a run does with an orphaned row: sends it again, holds it for a person (`rowrelay retry`), or
+sends it no more (its attempts are used up; `rowrelay retry` gives it more)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +94,55 @@ def _recovery(row: RowState, policy: OrphanPolicy, max_attempts: int) -> Change:
     return Change(row.row_key, "orphaned", fields)
 
 
+def orphan_fate(attempts: int, max_attempts: int, policy: OrphanPolicy) -> OrphanFate:
+    """What a run does with an orphaned row that has spent `attempts`: the one decision, read by the run
+    plan (`wants_submit`), the row's note, and `status`'s and `cancel`'s lines (which said "sends them
+    again" under `ROWRELAY_ORPHAN_POLICY=hold`, and for rows whose attempts were used up)."""
+    if policy == "hold":
+        return "held"
+    if attempts >= max_attempts:
+        return "given up"
+    return "sent again"
+
+
 def orphan_note(what: str, attempts: int, max_attempts: int, policy: OrphanPolicy) -> str:
     """The note of a row whose create may have started a job nobody can see: what happened, and whether
-    a run will send it again (the run plan's `wants_submit` decides by the same facts)."""
-    if policy == "hold":
-        then = "held for `rowrelay retry`"
-    elif attempts >= max_attempts:
-        then = f"gave up after {attempts} attempts; `rowrelay retry` sends it again"
-    else:
-        then = "it will be sent again"
+    a run will send it again (`orphan_fate`)."""
+    then = {
+        "held": "held for `rowrelay retry`",
+        "given up": f"gave up after {attempts} attempts; `rowrelay retry` sends it again",
+        "sent again": "it will be sent again",
+    }[orphan_fate(attempts, max_attempts, policy)]
     return f"orphaned: {what}; it may have started a job rowrelay cannot see; {then}"
+
+
+def orphans_next(attempts: Iterable[int], max_attempts: int, policy: OrphanPolicy) -> str:
+    """What the next run does with orphaned rows that have spent `attempts` each (one per row), in the
+    words after "the next run " (`orphan_fate`): "sends those 3 rows again within their attempts, each
+    perhaps paid for twice, counted on its row; ROWRELAY_ORPHAN_POLICY=hold keeps them for `rowrelay
+    retry`", "holds that row for `rowrelay retry`, as ROWRELAY_ORPHAN_POLICY=hold asks", "sends those 2
+    rows no more, their attempts used up: `rowrelay retry` makes them eligible again"."""
+    fates = Counter(orphan_fate(spent, max_attempts, policy) for spent in attempts)
+    mixed = len(fates) > 1
+
+    def _those(count: int) -> str:
+        if mixed:
+            return f"{count:,} of them"
+        return "that row" if count == 1 else f"those {rows(count)}"
+
+    said: list[str] = []
+    if sent := fates["sent again"]:
+        its, each, them = ("its", "", "it") if sent == 1 else ("their", "each ", "them")
+        said.append(
+            f"sends {_those(sent)} again within {its} attempts, {each}perhaps paid for twice, counted on its "
+            f"row; ROWRELAY_ORPHAN_POLICY=hold keeps {them} for `rowrelay retry`"
+        )
+    if held := fates["held"]:
+        said.append(f"holds {_those(held)} for `rowrelay retry`, as ROWRELAY_ORPHAN_POLICY=hold asks")
+    if spent := fates["given up"]:
+        its, them = ("its", "it") if spent == 1 else ("their", "them")
+        said.append(
+            f"sends {_those(spent)} no more, {its} attempts used up: `rowrelay retry` makes {them} eligible "
+            "again"
+        )
+    return "; and ".join(said)

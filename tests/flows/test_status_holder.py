@@ -41,12 +41,16 @@ def _gone_pid() -> int:
     return int(ended.stdout)
 
 
+def _never_asked() -> str:
+    raise AssertionError("asked what the next run does with rows being sent, where none are")
+
+
 def test_a_live_holder_is_named_and_a_gone_one_said_gone(tmp_path: Path) -> None:
     here = socket.gethostname()
     live = _lease(tmp_path / "live", "main", host=here, pid=os.getpid(), beat=5)
     assert holding(tmp_path / "live", NOW) == Holding(live)
     assert (
-        holding_said(Holding(live), {"in_progress": 9})
+        holding_said(Holding(live), {"in_progress": 9}, _never_asked)
         == f"held by a run: host {here}, pid {os.getpid()} (live)"
     )
     assert Holding(live).as_json() == {
@@ -59,11 +63,11 @@ def test_a_live_holder_is_named_and_a_gone_one_said_gone(tmp_path: Path) -> None
     found = holding(tmp_path / "killed", NOW)
     assert found == Holding(None, gone, f"holder pid {pid} is gone")
     assert found.as_json() is None
-    assert holding_said(found, {"in_progress": 9}) == (
+    assert holding_said(found, {"in_progress": 9}, _never_asked) == (
         f"no run holds it (the lease its last run left, host {here}, pid {pid}, is stale: holder pid "
         f"{pid} is gone): the 9 rows in flight wait for the next run"
     )
-    assert holding_said(found, {"completed": 9}) is None  # nothing in flight: nothing waits
+    assert holding_said(found, {"completed": 9}, _never_asked) is None  # nothing in flight: nothing waits
 
 
 def test_a_holder_on_another_host_is_live_while_its_heartbeat_is(tmp_path: Path) -> None:
@@ -74,7 +78,7 @@ def test_a_holder_on_another_host_is_live_while_its_heartbeat_is(tmp_path: Path)
     assert holding(tmp_path / "b", NOW) == Holding(
         None, stale, f"heartbeat 61.0s old (timeout {LEASE_TIMEOUT:g}s)"
     )
-    assert holding_said(holding(tmp_path / "b", NOW), {"queued": 1}) == (
+    assert holding_said(holding(tmp_path / "b", NOW), {"queued": 1}, _never_asked) == (
         "no run holds it (the lease its last run left, host worker-7, pid 4242, is stale: heartbeat "
         f"61.0s old (timeout {LEASE_TIMEOUT:g}s)): the row in flight waits for the next run"
     )

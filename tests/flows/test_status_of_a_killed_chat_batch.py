@@ -51,7 +51,8 @@ def test_status_of_a_killed_chat_batch_says_its_rows_are_sent_again_not_waited_o
     said = " ".join(status.stdout.split())
     assert (
         f"the {ROWS} rows in flight with no response id (a --backend chat row never has one) cannot be "
-        f"waited on: the next run counts each as maybe sent (an attempt and an orphan) and sends them again"
+        "waited on: the next run counts each as maybe sent (an attempt and an orphan) and sends those "
+        f"{ROWS} rows again within their attempts"
     ) in said, said
     assert "wait for the next run" not in said, said
     assert_every_job_is_paid_for(load(state), jobs, unanswered)

@@ -1,0 +1,108 @@
+"""What `status` and `cancel` say the next run does with rows a killed run left being sent, as it does it.
+
+Both said the next run "sends them again" whatever it would do: under ROWRELAY_ORPHAN_POLICY=hold it
+holds them for `rowrelay retry` (and cancel's line suggested setting hold, already set), and a row whose
+attempts are used up is not sent again at all. One decision (`state.orphans.orphan_fate`) now gives the
+run plan's choice, the row's note and both lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from rowrelay.tasks.llm import RowRequest, make_backend
+from rowrelay.tasks.records import Policy
+from rowrelay.tasks.run import RowPolicy, wants_submit
+from rowrelay.tasks.settings import Settings
+from rowrelay.tasks.state import RunRecord, load, write_run_record
+from rowrelay.tasks.state.changes import new_pending
+from rowrelay.tasks.state.orphans import orphan_fate
+from tests.support.cli import rowrelay
+from tests.support.clock import ManualClock
+from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
+from tests.support.runs import left_in_flight, new_table, prompts
+
+HELD, SENDING = 1, 2
+"""Rows the killed run left holding their response ids, and rows it left being sent (no id heard)."""
+
+NEXT_RUN = {
+    "hold": (
+        {"ROWRELAY_ORPHAN_POLICY": "hold"},
+        "holds those 2 rows for `rowrelay retry`, as ROWRELAY_ORPHAN_POLICY=hold asks",
+        "held for `rowrelay retry`",
+    ),
+    "attempts used up": (
+        {"ROWRELAY_MAX_ATTEMPTS": "1"},
+        "sends those 2 rows no more, their attempts used up: `rowrelay retry` makes them eligible again",
+        "gave up after 1 attempts",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", NEXT_RUN)
+async def test_cancel_says_what_the_next_run_does_with_the_rows_it_found_being_sent(
+    tmp_path: Path, case: str
+) -> None:
+    variables, then, noted = NEXT_RUN[case]
+    state, rows = tmp_path / "state", HELD + SENDING
+    config = EmulatorConfig(latency=LatencySpec.parse("fixed:30"))
+    with running_emulator(config, clock=ManualClock()) as emu:  # the jobs never end by themselves
+        table = new_table(state, rows)
+        asked = prompts(rows)
+        requests = [RowRequest(key, asked[key], None, "gpt-4.1-mini", {"rowrelay_row": key}) for key in asked]
+        await left_in_flight(table, emu.url, requests[:HELD])
+        backend = make_backend(Settings(backend="emulator", base_url=emu.url))
+        try:
+            for request in requests[HELD:]:  # written `submitting`, created, killed before the id was kept
+                table.transition(request.row_key, "submitting")
+                await backend.create(request)
+        finally:
+            await backend.aclose()
+        table.close()
+        record = RunRecord(output=str(tmp_path / "out.csv"), backend="emulator", base_url=emu.url,
+                           model="gpt-4.1-mini", mode="poll")  # fmt: skip
+        write_run_record(state, record)
+        env = {**os.environ, "ROWRELAY_HOME": str(tmp_path / "home"), **variables}
+        cancel = await asyncio.to_thread(rowrelay, ["cancel", str(state)], env)
+        started, unanswered = jobs_of(emu.url)
+    assert cancel.returncode == 0, cancel.stderr[-3000:]
+    said = cancel.stdout.strip()
+    assert said.endswith(f"; run the batch again to resume the rest (it {then})"), said
+    assert "sends those 2 rows again" not in said
+    frame = load(state).set_index("row_key")
+    sending = [request.row_key for request in requests[HELD:]]
+    assert set(frame.loc[sending, "status"]) == {"orphaned"}
+    assert all(noted in note for note in frame.loc[sending, "note"])  # the row's note says the same
+    assert (frame.loc[sending, "orphans"] == 1).all()
+    assert_every_job_is_paid_for(frame.reset_index(), started, unanswered)
+
+
+@pytest.mark.parametrize("case", NEXT_RUN)
+def test_status_says_what_the_next_run_does_with_rows_left_being_sent(tmp_path: Path, case: str) -> None:
+    variables, then, _noted = NEXT_RUN[case]
+    state = tmp_path / "state"
+    table = new_table(state, 3)
+    for key in ("row-0001", "row-0002"):  # being sent when the run was killed: no create went out here
+        table.transition(key, "submitting")
+    table.close()
+    env = {**os.environ, "ROWRELAY_HOME": str(tmp_path / "home"), **variables}
+    status = rowrelay(["status", str(state)], env)
+    assert status.returncode == 0, status.stderr[-3000:]
+    said = " ".join(status.stdout.split())
+    assert f"counts each as maybe sent (an attempt and an orphan) and {then}" in said, said
+    assert "sends them again" not in said
+
+
+@pytest.mark.parametrize("policy", ["resubmit", "hold"])
+def test_the_plan_sends_an_orphan_again_exactly_when_its_fate_says_so(policy: Policy) -> None:
+    pending = new_pending("k", 0, "h", now=datetime(2027, 1, 1, tzinfo=UTC), writer="main")
+    for attempts in range(5):
+        row = pending._replace(status="orphaned", attempts=attempts)
+        sent = wants_submit(row, RowPolicy("b", "m", orphan_policy=policy, max_attempts=3))
+        assert sent == (orphan_fate(attempts, 3, policy) == "sent again")
