@@ -268,7 +268,9 @@ def _take_edited_inputs(table: StateTable, prepared: PreparedInput, resend_edite
     edited = edited_rows(table.columns(None, EDIT_FACTS), prepared.planned())
     refuse_sent_edits(edited.sent_rows, table.directory, resend_edited)  # one still running said first
     _refuse_rekeyed(table, prepared)  # before the edits are taken: nothing is written for a refused run
-    resend_edits(table, edited.sent_rows)  # refuses rows still running first, writing nothing
+    # Its own check of rows still running finds none here (refused above, and nothing since wrote a row):
+    # kept, as it is what makes resend_edits safe to call alone; it filters the edited rows, no I/O.
+    resend_edits(table, edited.sent_rows)
     take_edits(table, edited.unsent)
 
 
