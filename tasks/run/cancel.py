@@ -216,6 +216,7 @@ async def cancel_in_flight(
         starting(len(keys))
 
     mark = _INTERRUPTED if stopping else _ASKED
+    await _marked(table, [key for key in keys if table.get(key).response_id is not None], mark)
 
     async def one(key: str) -> None:
         row = table.get(key)
@@ -223,7 +224,6 @@ async def cancel_in_flight(
             tally.settled += 1
             return
         async with limit:
-            await _marked(table, key, mark)
             try:
                 snapshot: Snapshot = await background.cancel(row.response_id)
             except ResponseGoneError as exc:
@@ -251,8 +251,8 @@ async def cancel_in_flight(
     return tally.so_far()
 
 
-async def _marked(table: StateTable, key: str, mark: dict[str, str]) -> None:
-    """Mark the row with whose cancel it is about to get, durably, before the cancel goes out.
+async def _marked(table: StateTable, keys: list[str], mark: dict[str, str]) -> None:
+    """Mark the rows with whose cancel they are about to get, durably, before any cancel goes out.
 
     Its answer may never be heard (a second Ctrl-C stops the cancelling, the connection drops, the process
     is killed) while the server has cancelled the response: the next run, finding it cancelled, reads the
@@ -260,8 +260,10 @@ async def _marked(table: StateTable, key: str, mark: dict[str, str]) -> None:
     never sent again. Marked either way, so a cancel asked for after a stop is not taken for the stop's.
     A mark whose cancel never reached the server changes nothing else: a response that ends any other way
     is recorded as it ended (a completed row's error fields are cleared), one still running is collected by
-    the next run. The rows being cancelled together share each write (a group commit)."""
-    table.update(key, **mark)
+    the next run. One write for every row: marked one cancel at a time, each waited on a write of its own
+    (32 at once), hundreds of writes for a stop of 10,000 rows in flight while the user waited."""
+    for key in keys:
+        table.update(key, **mark)
     # Cancelling the paid job matters more than the mark's write: a failed write leaves the mark for the
     # final flush, which raises the same failure if it lasts.
     with contextlib.suppress(OSError, StateError):

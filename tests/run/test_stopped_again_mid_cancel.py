@@ -8,20 +8,24 @@ next run sends it again, each job counted on its row."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
+from rowrelay.tasks.llm import RowRequest, make_backend
 from rowrelay.tasks.records import HOLDING_TOKEN
-from rowrelay.tasks.run import open_session
+from rowrelay.tasks.run import cancel_in_flight, open_session
+from rowrelay.tasks.run.cancel import CANCEL_CONCURRENCY, end_recorder
+from rowrelay.tasks.run.spend import Spend
 from rowrelay.tasks.state import load
 from tests.support.clock import ManualClock
 from tests.support.duplicates import jobs_of
 from tests.support.held_cancels import holding_cancel_answers
 from tests.support.inspection import eventually, reading
-from tests.support.runs import Address, new_table, prompts, running, settings_for
+from tests.support.runs import Address, left_in_flight, new_table, prompts, running, settings_for
 
 ROWS = 6
 
@@ -69,3 +73,36 @@ async def test_rows_whose_cancel_reached_the_server_before_a_second_stop_are_sen
     assert set(started.values()) == {2}
     assert (frame["orphans"] == 0).all()
     assert sum(unanswered.values()) == 0
+
+
+async def test_every_row_is_marked_durably_before_its_first_cancel_goes_out(tmp_path: Path) -> None:
+    """More rows than cancels go at once (`CANCEL_CONCURRENCY`): each row was marked in its turn, with a
+    write of its own, as a slot came free, so a stop of 10,000 rows in flight waited on hundreds of
+    writes, and the rows past the first slots were unmarked while the first cancels were on the wire.
+    Now one write marks them all before any cancel leaves: read from disk as the first cancel reaches
+    the server, every row is marked."""
+    rows = CANCEL_CONCURRENCY + 8
+    directory = tmp_path / "batch"
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:30")), clock=ManualClock()) as emu:
+        table = new_table(directory, rows)
+        asked = prompts(rows)
+        requests = [RowRequest(k, asked[k], None, "gpt-4.1-mini", {"rowrelay_row": k}) for k in asked]
+        await left_in_flight(table, emu.url, requests)
+        await table.commit()
+        async with holding_cancel_answers(emu.url) as proxy:
+            backend = make_backend(settings_for(Address(proxy.url)))
+            record_end = end_recorder(table, Spend.unpriced(), max_attempts=3, output_schema=None)
+            cancelling = asyncio.ensure_future(
+                cancel_in_flight(table, backend, record_end=record_end, stopping=True)
+            )
+            try:
+                await eventually(reading(lambda: len(proxy.carried)), lambda n: n >= 1)
+                on_disk = load(directory)
+            finally:
+                cancelling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await cancelling
+                await backend.aclose()
+                table.close()
+    assert len(on_disk) == rows
+    assert (on_disk["error_type"] == "interrupted").all(), on_disk["error_type"].value_counts()
