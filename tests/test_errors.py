@@ -18,7 +18,7 @@ SAMPLES = {"message": "m", "path": "state/x.parquet", "reason": "torn", "seconds
            "last_error": "connection refused", "extra": "agents", "feature": "Agents", "retry_after": 1.5,
            "row_key": "row-7", "old": "completed", "new": "pending", "endpoint": "west",
            "refusal": Refusal("input", "context_length_exceeded", "m"),
-           "result": {"completed": 3}, "rows": ["row-7", "row-9"]}  # fmt: skip
+           "result": {"completed": 3}, "rows": ["row-7", "row-9"], "said": "refused"}  # fmt: skip
 
 
 def _every(kind: type[RowrelayError]) -> list[type[RowrelayError]]:
