@@ -59,15 +59,18 @@ def export(
     from rowrelay.tasks.dataset import InputSpec, output_problem, read_prepared, replaces_input, write_output
     from rowrelay.tasks.dataset.readings import saved_frame_reading
     from rowrelay.tasks.run.edited_inputs import EDIT_FACTS, edited_rows
-    from rowrelay.tasks.state import read_run_record, read_table, results_frame
+    from rowrelay.tasks.state import is_state_directory, read_run_record, read_table, results_frame
     from rowrelay.tasks.state.results import asked_columns
 
+    # Before anything is read, as `run` does; only a folder holding a batch has files an output would
+    # land among (a folder that is none is said as such just below).
+    batch = state if is_state_directory(state) else None
+    if output is not None and (problem := output_problem(output, batch)) is not None:
+        fail(f"--output {output}: {problem}")
     try:
-        record = read_run_record(existing(state))  # a folder that is no batch is said as such first
+        record = read_run_record(existing(state))
     except StateError as exc:
         fail(state_problem(exc, state))
-    if output is not None and (problem := output_problem(output, state)) is not None:
-        fail(f"--output {output}: {problem}")  # before the input and the table are read, as `run` does
     if record is None:  # how the input's rows were read (template, id column) is on record alone
         fail(
             "this batch has no run on record (run.json): export reads the input as the run did, "
