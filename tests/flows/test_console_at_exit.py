@@ -19,9 +19,9 @@ from tests.support.cli import ROOT
 _EXIT_WITH_ITEMS_QUEUED = """
 import asyncio, sys
 from prefect._internal.concurrency.services import QueueService
-from rowrelay.flows.cli import main
+from rowrelay.flows.cli import _log_to_console
 
-main(verbose=sys.argv[1] == "verbose")
+_log_to_console(verbose=sys.argv[1] == "verbose")  # the console as the command's group callback sets it up
 
 
 class SlowSender(QueueService[int]):
