@@ -64,7 +64,7 @@ def read_parquet(path: Path, reading: int) -> pd.DataFrame:
         schema = pa.schema([field.with_name(read_as.get(field.name, field.name)) for field in schema])
         frame = index_as_columns(frame, str(path))
     _refuse_invalid_text(path, arrow_columns(frame))
-    frame.attrs.update(kept_types(schema))
+    frame.attrs.update(kept_types(schema, nested=reading >= NESTED_KEPT))
     if reading < COLUMNS_KEPT:
         return frame
     # pandas gives an integer column with a null float64 (one without keeps int64, and one written from a
