@@ -10,6 +10,7 @@ import pickle
 
 import pytest
 
+import rowrelay.tasks.llm.agent_code_errors  # as calls: every error, whatever ran before
 import rowrelay.tasks.llm.calls  # noqa: F401  # defines errors of its own under RowrelayError
 from rowrelay.tasks.errors import RowrelayError
 from rowrelay.tasks.llm.refusals import Refusal
@@ -18,7 +19,8 @@ SAMPLES = {"message": "m", "path": "state/x.parquet", "reason": "torn", "seconds
            "last_error": "connection refused", "extra": "agents", "feature": "Agents", "retry_after": 1.5,
            "row_key": "row-7", "old": "completed", "new": "pending", "endpoint": "west",
            "refusal": Refusal("input", "context_length_exceeded", "m"),
-           "result": {"completed": 3}, "rows": ["row-7", "row-9"], "said": "refused"}  # fmt: skip
+           "result": {"completed": 3}, "rows": ["row-7", "row-9"], "said": "refused",
+           "may_have_sent": False}  # fmt: skip
 
 
 def _every(kind: type[RowrelayError]) -> list[type[RowrelayError]]:
@@ -30,7 +32,8 @@ def _made(kind: type[RowrelayError]) -> RowrelayError:
     positional = [p for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
     if not positional:  # Exception's own (*args)
         return kind("m")
-    return kind(**{p.name: SAMPLES[p.name] for p in positional})
+    required = [p for p in parameters if p.kind is p.KEYWORD_ONLY and p.default is p.empty]
+    return kind(**{p.name: SAMPLES[p.name] for p in [*positional, *required]})
 
 
 @pytest.mark.parametrize("kind", _every(RowrelayError), ids=lambda kind: kind.__name__)

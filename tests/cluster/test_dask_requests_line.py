@@ -81,6 +81,11 @@ def test_the_requests_line_counts_a_dead_workers_creates(tmp_path: Path, prefect
     lines = re.findall(r"requests: \d+ creates[^\n]*", log.read_text())
     assert len(lines) == 1, log.read_text()[-3000:]
     creates = int(lines[0].split()[1])
-    attempts = int(load(state)["attempts"].sum())
-    assert (creates, attempts) == (sum(jobs.values()), sum(jobs.values())), lines[0]  # old code: 176 of 200
+    frame = load(state)
+    attempts, orphans = int(frame["attempts"].sum()), int(frame["orphans"].sum())
+    assert creates == attempts, lines[0]  # old code: 176 creates said, 200 attempts
+    # The killed worker's row caught between its `submitting` write and its create leaving is counted as
+    # maybe sent (an attempt and an orphan) with no job on the server (ci123: 201 attempts, 200 jobs):
+    # counted over, never under.
+    assert 0 <= attempts - sum(jobs.values()) <= orphans, (attempts, dict(jobs), orphans)
     assert "; 1 Dask worker died mid-run: creates are counted from the state table" in lines[0], lines[0]
