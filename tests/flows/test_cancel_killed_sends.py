@@ -11,37 +11,23 @@ import os
 from pathlib import Path
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
-from rowrelay.tasks.llm import RowRequest, make_backend
-from rowrelay.tasks.settings import Settings
-from rowrelay.tasks.state import RunRecord, load, write_run_record
+from rowrelay.tasks.state import load
 from tests.support.cli import rowrelay
 from tests.support.clock import ManualClock
 from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
-from tests.support.runs import left_in_flight, new_table, prompts
+from tests.support.killed_mid_send import killed_mid_send
 
 HELD, SENDING = 3, 2
 """Rows the killed run left holding their response ids, and rows it left being sent (no id heard)."""
 
 
 async def test_the_cancel_command_says_which_jobs_of_a_killed_run_it_cannot_cancel(tmp_path: Path) -> None:
-    state, rows = tmp_path / "state", HELD + SENDING
+    state = tmp_path / "state"
     config = EmulatorConfig(latency=LatencySpec.parse("fixed:30"))
     with running_emulator(config, clock=ManualClock()) as emu:  # the jobs never end by themselves
-        table = new_table(state, rows)
-        asked = prompts(rows)
-        requests = [RowRequest(key, asked[key], None, "gpt-4.1-mini", {"rowrelay_row": key}) for key in asked]
-        await left_in_flight(table, emu.url, requests[:HELD])
-        backend = make_backend(Settings(backend="emulator", base_url=emu.url))
-        try:
-            for request in requests[HELD:]:  # written `submitting`, created, killed before the id was kept
-                table.transition(request.row_key, "submitting")
-                await backend.create(request)
-        finally:
-            await backend.aclose()
-        table.close()
-        record = RunRecord(output=str(tmp_path / "out.csv"), backend="emulator", base_url=emu.url,
-                           model="gpt-4.1-mini", mode="poll")  # fmt: skip
-        write_run_record(state, record)
+        sending = await killed_mid_send(
+            state, emu.url, held=HELD, sending=SENDING, output=tmp_path / "out.csv"
+        )
         env = {**os.environ, "ROWRELAY_HOME": str(tmp_path / "home")}
         cancel = await asyncio.to_thread(rowrelay, ["cancel", str(state)], env)
         on_server = {job["metadata"]["rowrelay_row"]: job["status"] for job in emu.emulator.listing()}
@@ -55,7 +41,6 @@ async def test_the_cancel_command_says_which_jobs_of_a_killed_run_it_cannot_canc
         "them for `rowrelay retry`)"
     )
     frame = load(state).set_index("row_key")
-    sending = [request.row_key for request in requests[HELD:]]
     assert {on_server[key] for key in sending} <= {"queued", "in_progress"}, "running on, as said"
     assert set(frame.loc[sending, "status"]) == {"orphaned"}
     assert {on_server[key] for key in frame.index if key not in sending} == {"cancelled"}

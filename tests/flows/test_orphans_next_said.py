@@ -16,17 +16,16 @@ from pathlib import Path
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
-from rowrelay.tasks.llm import RowRequest, make_backend
 from rowrelay.tasks.records import Policy
 from rowrelay.tasks.run import RowPolicy, wants_submit
-from rowrelay.tasks.settings import Settings
-from rowrelay.tasks.state import RunRecord, load, write_run_record
+from rowrelay.tasks.state import load
 from rowrelay.tasks.state.changes import new_pending
 from rowrelay.tasks.state.orphans import orphan_fate
 from tests.support.cli import rowrelay
 from tests.support.clock import ManualClock
 from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
-from tests.support.runs import left_in_flight, new_table, prompts
+from tests.support.killed_mid_send import killed_mid_send
+from tests.support.runs import new_table
 
 HELD, SENDING = 1, 2
 """Rows the killed run left holding their response ids, and rows it left being sent (no id heard)."""
@@ -50,24 +49,12 @@ async def test_cancel_says_what_the_next_run_does_with_the_rows_it_found_being_s
     tmp_path: Path, case: str
 ) -> None:
     variables, then, noted = NEXT_RUN[case]
-    state, rows = tmp_path / "state", HELD + SENDING
+    state = tmp_path / "state"
     config = EmulatorConfig(latency=LatencySpec.parse("fixed:30"))
     with running_emulator(config, clock=ManualClock()) as emu:  # the jobs never end by themselves
-        table = new_table(state, rows)
-        asked = prompts(rows)
-        requests = [RowRequest(key, asked[key], None, "gpt-4.1-mini", {"rowrelay_row": key}) for key in asked]
-        await left_in_flight(table, emu.url, requests[:HELD])
-        backend = make_backend(Settings(backend="emulator", base_url=emu.url))
-        try:
-            for request in requests[HELD:]:  # written `submitting`, created, killed before the id was kept
-                table.transition(request.row_key, "submitting")
-                await backend.create(request)
-        finally:
-            await backend.aclose()
-        table.close()
-        record = RunRecord(output=str(tmp_path / "out.csv"), backend="emulator", base_url=emu.url,
-                           model="gpt-4.1-mini", mode="poll")  # fmt: skip
-        write_run_record(state, record)
+        sending = await killed_mid_send(
+            state, emu.url, held=HELD, sending=SENDING, output=tmp_path / "out.csv"
+        )
         env = {**os.environ, "ROWRELAY_HOME": str(tmp_path / "home"), **variables}
         cancel = await asyncio.to_thread(rowrelay, ["cancel", str(state)], env)
         started, unanswered = jobs_of(emu.url)
@@ -76,7 +63,6 @@ async def test_cancel_says_what_the_next_run_does_with_the_rows_it_found_being_s
     assert said.endswith(f"; run the batch again to resume the rest (it {then})"), said
     assert "sends those 2 rows again" not in said
     frame = load(state).set_index("row_key")
-    sending = [request.row_key for request in requests[HELD:]]
     assert set(frame.loc[sending, "status"]) == {"orphaned"}
     assert all(noted in note for note in frame.loc[sending, "note"])  # the row's note says the same
     assert (frame.loc[sending, "orphans"] == 1).all()
