@@ -90,6 +90,21 @@ class ClientKeys:
         return masked_update(update, await self.secrets())
 
 
+async def secrets_of(backend: object) -> tuple[str, ...]:
+    """The credentials `backend`'s clients send, for words no server said and no request carries (a row's
+    crash: rowrelay's own bug, a surprise), which may still quote them. Every backend keeps its
+    `ClientKeys` as `_keys` (tests/llm/test_secrets_of.py holds each kind to it); one that keeps none
+    (a test's double) has none to mask. Should an Entra token provider fail when asked, the headers'
+    keys are masked still: a crash's words are then masked of what is known, not kept back whole."""
+    keys = getattr(backend, "_keys", None)
+    if not isinstance(keys, ClientKeys):
+        return ()
+    try:
+        return await keys.secrets()
+    except Exception:  # the provider's own failure: the crash being recorded matters more
+        return tuple({secret for client in keys._clients for secret in secrets_in(client.auth_headers)})
+
+
 async def _entra_tokens(client: openai.AsyncOpenAI) -> tuple[str, ...]:
     """The Microsoft Entra tokens `client`'s requests may have carried: rowrelay's own `EntraTokens` keeps
     the tokens it gave lately (a request sent just before a refresh carried the one before); any other

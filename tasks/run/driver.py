@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from rowrelay.tasks.llm import Snapshot
 from rowrelay.tasks.llm.agent_code_errors import AgentCodeError
+from rowrelay.tasks.llm.masking import mask_chain_of, secrets_of
 from rowrelay.tasks.records import HOLDING_TOKEN, IN_FLIGHT, RowStatus
 from rowrelay.tasks.run import record
 from rowrelay.tasks.run.context import RowContext, backoff, now
@@ -107,6 +108,15 @@ class RowDriver:
             else:
                 return
 
+    async def masked(self, exc: Exception) -> None:
+        """Mask, in place, a row's crash (and every exception down its chain) of the credentials the run's
+        clients send, before it is logged and recorded (`crashed`): a crash is no server's answer, so
+        nothing masked its words as they arrived, yet they may quote a key (a client's or request's repr
+        in a bug's message, a library's error), and they went to the row's `error_message` or note, the
+        output's `error` column, the summary and the runner's traceback in the logs. An agent's own
+        code's errors come masked already (`AgentCodeError`)."""
+        mask_chain_of(exc, await secrets_of(self.context.backend))
+
     def crashed(self, key: str, exc: Exception) -> None:
         """Record a bug or surprise that ended the row's drive in this run (the batch goes on). What it
         may have cost decides: a row `submitting` may have started a paid job its create never named, so
@@ -116,7 +126,8 @@ class RowDriver:
         send anew, with a note saying why it is still waited on; a `pending` row sent nothing and fails
         with the error. A row that has ended (or was given up on) keeps what it recorded: a crash after
         its end was written raised `IllegalTransition` here (`completed` -> `failed`), out of the
-        runner's handler, stopping the batch, or wrote `internal` over an answer paid for."""
+        runner's handler, stopping the batch, or wrote `internal` over an answer paid for. `exc` has
+        been `masked` of the run's keys (the runner does so before logging it)."""
         context, row = self.context, self.context.table.get(key)
         # An agent's own code raising is said as its backend masked it (the key it quoted, as a server's).
         said = str(exc) if isinstance(exc, AgentCodeError) else f"{type(exc).__name__}: {exc}"

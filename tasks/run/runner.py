@@ -182,7 +182,9 @@ class BatchRunner:
             except (StateWriteError, BankUnreachableError):
                 raise  # about the run too
             except Exception as exc:
-                # A bug or surprise in one row must not take the batch down: record it on the row.
+                # A bug or surprise in one row must not take the batch down: record it on the row, its
+                # words masked of the run's keys first (they go to the row, the output and this log).
+                await self.driver.masked(exc)
                 log.exception("row %s crashed", key)
                 crashed.append(key)
                 self.driver.crashed(key, exc)
