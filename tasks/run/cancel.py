@@ -15,20 +15,18 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, fields
 
 from rowrelay.tasks.errors import ResponseGoneError, StateError, TransientError
-from rowrelay.tasks.llm import Backend, Snapshot, in_background
+from rowrelay.tasks.llm import Backend, RequestRejectedError, Snapshot, in_background
 from rowrelay.tasks.llm.structured import OutputSchema
 from rowrelay.tasks.records import HOLDING_TOKEN, rows
+from rowrelay.tasks.run.cancels_not_taken import NotTaken, said_not_taken
 from rowrelay.tasks.run.context import now
-from rowrelay.tasks.run.record import ended
+from rowrelay.tasks.run.record import INTERRUPTED, ended
 from rowrelay.tasks.run.spend import Spend
 from rowrelay.tasks.state import StateTable
 
 CANCEL_CONCURRENCY = 32
 _ASKED = {"error_type": "cancelled", "error_message": "cancelled on request"}
-_INTERRUPTED = {
-    "error_type": "interrupted",
-    "error_message": "cancelled as its run stopped; the next run sends it again if it has attempts left",
-}
+_INTERRUPTED = {"error_type": "interrupted", "error_message": INTERRUPTED}
 
 
 EndRecorder = Callable[[str, Snapshot], None]
@@ -202,6 +200,8 @@ async def cancel_in_flight(
     `stopping`: the cancel comes from a run that was stopped (Ctrl-C, SIGTERM, a flow cancellation),
     which cuts its rows' work short without giving up on them, so the next run sends them again (each
     create counted against the row's attempts); a cancel asked for (`rowrelay cancel`) ends them.
+    A row whose cancel did not take (not answered, refused, or answered with a response still running
+    or ended asking for tools) is left saying so, not as cancelled (`said_not_taken`).
     `tally` follows the outcome as it comes, for a caller that may stop the cancellation part way;
     `starting` is told how many responses it is about to cancel.
     """
@@ -217,6 +217,7 @@ async def cancel_in_flight(
 
     mark = _INTERRUPTED if stopping else _ASKED
     await _marked(table, [key for key in keys if table.get(key).response_id is not None], mark)
+    not_taken: dict[str, NotTaken] = {}
 
     async def one(key: str) -> None:
         row = table.get(key)
@@ -231,23 +232,31 @@ async def cancel_in_flight(
                 table.transition(key, "expired", **gone)
                 tally.settled += 1
                 return
-            except TransientError as exc:
+            except (TransientError, RequestRejectedError) as exc:  # unanswered; or refused (400, 405)
                 tally.unreached, tally.last_error = tally.unreached + 1, f"{key} ({row.response_id}): {exc}"
+                why = f"no answer said it took ({exc}): its response may still run; the next run collects it"
+                not_taken[key] = NotTaken(why)
                 return
         if snapshot.status == "cancelled":
             tally.cancelled += 1
             table.transition(key, "cancelled", **mark)
-        elif snapshot.awaits_tools:
+        elif snapshot.awaits_tools:  # ended: the next run runs its tools, and no cancel can reach it
             tally.awaiting_tools += 1
+            ended_asking = "its response had ended asking for its agent's tools, which the next run runs"
+            not_taken[key] = NotTaken(ended_asking, may_take=False)
         elif snapshot.terminal:
             tally.ended += 1
             record_end(key, snapshot)
         else:  # a server that cancels later: the row keeps its token (and its mark); a later run
             tally.cancelling += 1  # collects its end
+            said = snapshot.status
+            why = f"the server answered it with its response {said}; the next run collects what it became"
+            not_taken[key] = NotTaken(why, status=said)
         tally.settled += 1
 
     await asyncio.gather(*(one(key) for key in keys))
-    table.flush()
+    said_not_taken(table, not_taken, "as its run stopped" if stopping else "on request")
+    table.flush()  # the answers' changes, in one write
     return tally.so_far()
 
 
@@ -258,9 +267,10 @@ async def _marked(table: StateTable, keys: list[str], mark: dict[str, str]) -> N
     is killed) while the server has cancelled the response: the next run, finding it cancelled, reads the
     mark (`record.ended`), and a stop's is sent again where, unmarked, it was kept as a cancel asked for and
     never sent again. Marked either way, so a cancel asked for after a stop is not taken for the stop's.
-    A mark whose cancel never reached the server changes nothing else: a response that ends any other way
-    is recorded as it ended (a completed row's error fields are cleared), one still running is collected by
-    the next run. One write for every row: marked one cancel at a time, each waited on a write of its own
+    A mark whose cancel has not taken changes nothing else: a response that ends any other way is recorded
+    as it ended (a completed row's error fields are cleared), one still running is collected by the next
+    run, and once the cancels are answered its words give way to a note saying so (`said_not_taken`). One
+    write for every row: marked one cancel at a time, each waited on a write of its own
     (32 at once), hundreds of writes for a stop of 10,000 rows in flight while the user waited."""
     for key in keys:
         table.update(key, **mark)

@@ -18,6 +18,9 @@ from rowrelay.tasks.records import NEVER_RESENT, ErrorType, Policy, RowStatus
 from rowrelay.tasks.state import RowState, orphan_note
 from rowrelay.tasks.token_logprobs import logprobs_text
 
+INTERRUPTED = "cancelled as its run stopped; the next run sends it again if it has attempts left"
+"""What a row cancelled by its run's stop says (`cancel.cancel_in_flight` marks it so)."""
+
 
 @dataclass(frozen=True)
 class Change:
@@ -86,7 +89,7 @@ def ended(
             "completed_at": now,
             "error_type": "interrupted" if interrupted else kind,
             "error_code": snapshot.error_code,
-            "error_message": row.error_message if interrupted else snapshot.error_message or snapshot.status,
+            "error_message": INTERRUPTED if interrupted else snapshot.error_message or snapshot.status,
             **told,
         },
     )
