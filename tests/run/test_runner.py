@@ -527,6 +527,7 @@ def test_runs_that_overlap_hand_the_collector_back_when_the_last_one_ends() -> N
     stays frozen and the thresholds raised until the second ends, then both are as before the first."""
     import gc
 
+    gc.unfreeze()  # a heap nothing froze (the suite's freeze set aside); a caller's: test_frozen_heap.py
     before = gc.get_threshold()
     first, second = heap_frozen(), heap_frozen()
     first.__enter__()
@@ -544,6 +545,7 @@ async def test_the_heap_is_frozen_only_while_rows_run(slow_emulator: RunningEmul
     collects the young generations less often, and hands both back as they were at the end."""
     import gc
 
+    gc.unfreeze()  # a heap nothing froze (the suite's freeze set aside); a caller's: test_frozen_heap.py
     before = gc.get_threshold()
     seen: list[tuple[int, tuple[int, int, int]]] = []
     table = new_table(tmp_path / "batch", 20)
