@@ -71,16 +71,23 @@ def lines(
     console: Console, *, clock: Callable[[], float] = time.monotonic, every: float = LINE_EVERY
 ) -> Sink:
     """Progress as a plain line: at the first update, then at most one per `every` seconds; the bar's
-    figures, its ETA included (`0:31 elapsed, eta 1:00`; `eta -:--` before a row of this run has ended)."""
+    figures, its ETA included (`0:31 elapsed, eta 1:00`; `eta -:--` before a row of this run has ended).
+
+    An update with fewer rows done than the last line said is told at once: rows that line counted as
+    ended went back (a run that stops because every create is refused alike sends the rows it failed so
+    far back to `pending`, `run.refused_alike`), and its last line, up to `every` seconds old, said
+    `failed 4` of rows the run's end said were pending again."""
     rates = _Rate(clock)
     describe = _describer(clock, rates)
     last: list[float] = []
+    said_done: list[int] = []  # rows done as the last line said
 
     def sink(update: RunProgress) -> None:
         moment = clock()
-        if last and moment - last[0] < every:
+        taken_back = bool(said_done) and update.done < said_done[0]
+        if last and moment - last[0] < every and not taken_back:
             return
-        last[:] = [moment]
+        last[:], said_done[:] = [moment], [update.done]
         told = describe(update)
         left = update.total - update.done
         eta = "0:00" if left <= 0 else "-:--" if rates.last <= 0 else _minutes(left / rates.last)
@@ -108,7 +115,8 @@ class _Rate:
         moment = self._clock()
         if self._first is None:
             self._first = (moment, update.done)
-        seconds, ran = moment - self._first[0], update.done - self._first[1]
+        # rows that had ended may go back (`lines`): never a negative rate
+        seconds, ran = moment - self._first[0], max(0, update.done - self._first[1])
         self.last = ran / seconds if seconds >= 1.0 else 0.0
         return self.last
 
