@@ -91,3 +91,42 @@ def test_an_event_split_mid_line_waits_for_its_end() -> None:
     assert decoder.feed(b'event: x\ndata: {"a"') == []
     assert decoder.feed(b": 1}") == []
     assert decoder.feed(b"\n\ndata: 2\n\n") == [b'{"a": 1}', b"2"]
+
+
+_SIMPLE_EVENTS = st.lists(
+    st.tuples(
+        st.sampled_from([b"response.created", b"response.output_text.delta", b"", b" spaced", b"a:b"]),
+        st.sampled_from([b'{"type": "response.created"}', b"[DONE]", b" x", b"caf\xc3\xa9", b"data: 1"]),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def _sdk_named(stream: bytes) -> list[tuple[str, str]]:
+    return [
+        (event.event or "", event.data) for event in SSEDecoder().iter_bytes(iter([stream])) if event.data
+    ]
+
+
+_ODD = st.sampled_from([b"", b":ping\n\n", b"data: \n\n", b"\n", b"event:x\ndata: 2\n\n", b"data: 3\r\n\r\n"])
+"""What breaks a run of whole events: nothing, a comment, empty data, a blank line, no space, a CRLF."""
+
+
+@settings(max_examples=300)
+@given(events=_SIMPLE_EVENTS, odd=_ODD, at=st.integers(min_value=0, max_value=12), data=st.data())
+def test_whole_events_read_in_one_piece_are_named_as_the_sdk_names_them(
+    events: list[tuple[bytes, bytes]], odd: bytes, at: int, data: st.DataObject
+) -> None:
+    """Chunks of nothing but `event: NAME` and one `data:` line each, as OpenAI writes every event, are
+    read by one regular expression (sse.py); with anything else among them (a comment, empty data, a
+    blank line, a field without its space), or cut mid-event, they are read line by line, and either
+    way each event comes out with the name and data the SDK's decoder gives it."""
+    frames = [b"event: " + name + b"\ndata: " + value + b"\n\n" for name, value in events]
+    stream = b"".join([*frames[:at], odd, *frames[at:]])
+    whole = [(name.decode(), value.decode()) for name, value in EventDecoder().feed_named(stream)]
+    assert whole == _sdk_named(stream)
+    cut = data.draw(st.integers(min_value=0, max_value=len(stream)))
+    decoder = EventDecoder()
+    pieces = decoder.feed_named(stream[:cut]) + decoder.feed_named(stream[cut:])
+    assert [(name.decode(), value.decode()) for name, value in pieces] == whole
