@@ -13,7 +13,14 @@ from rich.text import Text
 from rowrelay.flows import run_options as options
 from rowrelay.flows.cli_errors import fail, state_problem, told_once
 from rowrelay.flows.cli_options import LIMIT, Opt, err, request_of
-from rowrelay.tasks.errors import LeaseHeldError, OutputWriteError, RunStoppingError, StateError, UsageError
+from rowrelay.tasks.errors import (
+    CrashedAlikeError,
+    LeaseHeldError,
+    OutputWriteError,
+    RunStoppingError,
+    StateError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from rowrelay.flows.request import BatchRequest
@@ -178,6 +185,8 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
         fail(f"{exc}, so the run stopped; rows keep their state, and the same command resumes them", code=1)
     except OutageError as exc:
         fail(str(exc), code=1)  # rows did not complete; nothing to fix but the server, or its address
+    except CrashedAlikeError as exc:
+        fail(str(exc), code=1)  # rows were sent (not a usage error): they did not complete
     except RunStoppingError as exc:  # one not named above: still one line, as the console has it
         fail(str(exc))
     except RuntimeError as exc:

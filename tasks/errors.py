@@ -7,6 +7,7 @@ RowrelayError
     ├── RunStoppingError    stops the whole run, not a row: its starter says it in one line
     │   ├── OutageError     the server answered nothing for `give_up_after` seconds: the run stops
     │   ├── BankUnreachableError    a shard lost the run's shared budget (its Dask scheduler): it stops
+    │   ├── CrashedAlikeError   the run's first rows all crashed alike (a bug): it stops sending
     │   ├── OutputWriteError    the output file could not be written; every result is in the state table
     │   ├── (BackendRefusedError, tasks/llm: the server refused us, not the row)
     │   ├── UsageError      bad input, option or file: refused before any request is spent
@@ -93,6 +94,12 @@ class BankUnreachableError(RunStoppingError):
     or its scheduler is gone): no row may be sent without it, so the shard stops as for an outage, its
     rows keep their state and response ids, and the same command resumes them. Not a row's failure: a
     row waiting on a grant when the coordinator closed the cluster was recorded failed (internal)."""
+
+
+class CrashedAlikeError(RunStoppingError):
+    """The run's first rows all crashed alike, of one exception raised at one place, and no row ended
+    otherwise (`tasks/run/crashed_alike.py`): a bug that meets every row, so the run stops sending rather
+    than pay for a create per row only to crash on each. Every crashed row is recorded as any crash is."""
 
 
 class FailWhenFailedError(TerminalError):

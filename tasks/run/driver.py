@@ -17,12 +17,14 @@ from datetime import datetime
 
 import pyarrow.compute as pc
 
+from rowrelay.tasks.errors import CrashedAlikeError
 from rowrelay.tasks.llm import Snapshot
 from rowrelay.tasks.llm.agent_code_errors import AgentCodeError
 from rowrelay.tasks.llm.masking import mask_chain_of, secrets_of
 from rowrelay.tasks.records import HOLDING_TOKEN, IN_FLIGHT, RowStatus
 from rowrelay.tasks.run import record
 from rowrelay.tasks.run.context import RowContext, backoff, now
+from rowrelay.tasks.run.crashed_alike import CrashedAlike
 from rowrelay.tasks.run.creating import Live
 from rowrelay.tasks.run.follow_up_record import follow_up_unanswered
 from rowrelay.tasks.run.plan import wants_submit
@@ -44,6 +46,8 @@ class RowDriver:
 
     context: RowContext
     latencies: LatencyModel = field(default_factory=LatencyModel)
+    crashes: CrashedAlike = field(init=False, default_factory=CrashedAlike)
+    """The run's crashes so far (`run.crashed_alike`): the runner tells it of each row that ended without."""
     _submitter: Submitter = field(init=False)
     _waiter: Waiter | None = field(init=False)
     _since: datetime = field(init=False, default_factory=now)
@@ -117,17 +121,23 @@ class RowDriver:
         code's errors come masked already (`AgentCodeError`)."""
         mask_chain_of(exc, await secrets_of(self.context.backend))
 
-    def crashed(self, key: str, exc: Exception) -> None:
-        """Record a bug or surprise that ended the row's drive in this run (the batch goes on). What it
-        may have cost decides: a row `submitting` may have started a paid job its create never named, so
-        it is counted as any such create is (an attempt and an orphan: failed outright, a later run sent
-        it again with neither counted), unless its agent's client saw no request leave (`AgentCodeError`:
-        it fails with the error); a row holding a token keeps it, for a later run to wait on, never to
-        send anew, with a note saying why it is still waited on; a `pending` row sent nothing and fails
-        with the error. A row that has ended (or was given up on) keeps what it recorded: a crash after
-        its end was written raised `IllegalTransition` here (`completed` -> `failed`), out of the
-        runner's handler, stopping the batch, or wrote `internal` over an answer paid for. `exc` has
-        been `masked` of the run's keys (the runner does so before logging it)."""
+    def crashed(self, key: str, exc: Exception) -> CrashedAlikeError | None:
+        """Tell and record a bug or surprise that ended the row's drive in this run; the run's stop when its
+        first crashes are alike (`run.crashed_alike`: every row's fault, not this one's), else None (the batch
+        goes on). What it may have cost decides: a row `submitting` may have started a paid job its create
+        never named, so it is counted as any such create is (an attempt and an orphan: failed outright, a
+        later run sent it again with neither counted), unless its agent's client saw no request leave
+        (`AgentCodeError`: it fails with the error); a row holding a token keeps it, for a later run to wait
+        on, never to send anew, with a note saying why it is still waited on; a `pending` row sent nothing and
+        fails with the error. A row that has ended (or was given up on) keeps what it recorded: a crash after
+        its end was written raised `IllegalTransition` here (`completed` -> `failed`), out of the runner's
+        handler, stopping the batch, or wrote `internal` over an answer paid for. `exc` has been `masked` of
+        the run's keys (the runner does so first): it is logged as it is recorded."""
+        stop = self.crashes.crashed(key, exc)  # told first: whatever recording it meets, it was said
+        self._record_crash(key, exc)
+        return stop
+
+    def _record_crash(self, key: str, exc: Exception) -> None:
         context, row = self.context, self.context.table.get(key)
         # An agent's own code raising is said as its backend masked it (the key it quoted, as a server's).
         said = str(exc) if isinstance(exc, AgentCodeError) else f"{type(exc).__name__}: {exc}"

@@ -20,50 +20,37 @@ from dataclasses import dataclass, field
 from rowrelay.tasks.llm import BackendRefusedError, RequestRejectedError
 from rowrelay.tasks.llm.refusals import refusal_of
 from rowrelay.tasks.llm.unusual_statuses import every_create_refused
+from rowrelay.tasks.run.alike import ALIKE as ALIKE  # said here too: the run's first ALIKE refusals
+from rowrelay.tasks.run.alike import FirstAlike
 
-ALIKE = 5
-"""Rows refused alike, and none taken, before the run stops."""
 _THE_ROWS_OWN = frozenset({"context_length_exceeded"})
 """Codes of a refusal that is a row's own whatever its words (OpenAI's, and compatible servers')."""
 
 
 @dataclass
 class RefusedAlike:
-    """The run's refusals so far, while each was like the first and no create was taken."""
+    """The run's refusals so far, while each was like the first and no create was taken (`FirstAlike`:
+    alike is in the same words)."""
 
-    words: str | None = None
-    rows: list[str] = field(default_factory=list)
-    over: bool = False
-    """A create was taken, or refused otherwise, before the run stopped: it never stops on this."""
-    stopped: bool = False
+    first: FirstAlike = field(default_factory=FirstAlike)
 
     def taken(self) -> None:
-        self.over = self.over or not self.stopped
+        self.first.spoiled()
 
     def refused(self, key: str, error: RequestRejectedError) -> list[str]:
         """Note a row's refusal; the rows refused alike when the run stops here (this one among them,
         and, once it has stopped, this one alone when refused so too), else none."""
-        if self.over:
-            return []
         refusal = refusal_of(error)
-        alike = self.words in (None, str(error))
-        if refusal is None or refusal.param is not None or refusal.code in _THE_ROWS_OWN or not alike:
-            self.over = not self.stopped
+        if refusal is None or refusal.param is not None or refusal.code in _THE_ROWS_OWN:
+            self.first.spoiled()
             return []
-        self.words = str(error)
-        if key not in self.rows:
-            self.rows.append(key)
-        if len(self.rows) < ALIKE:
-            return []
-        if self.stopped:
-            return [key]
-        self.stopped = True
-        return list(self.rows)
+        return self.first.failed(key, str(error))
 
     def stop(self) -> BackendRefusedError:
         """The run's stop, saying why in one line."""
+        words = str(self.first.sign or "")
         said = (
             f"every create is refused alike, naming no parameter: the run's first {ALIKE} were, and none was "
-            f"taken ({self.words}); nothing started, and those rows are pending again"
+            f"taken ({words}); nothing started, and those rows are pending again"
         )
-        return every_create_refused(said, None, self.words or "")
+        return every_create_refused(said, None, words)

@@ -183,11 +183,14 @@ class BatchRunner:
                 raise  # about the run too
             except Exception as exc:
                 # A bug or surprise in one row must not take the batch down: record it on the row, its
-                # words masked of the run's keys first (they go to the row, the output and this log).
+                # words masked of the run's keys first (they go to the row, the output and the log);
+                # unless every row crashes alike, which stops the run as a refused key does.
                 await self.driver.masked(exc)
-                log.exception("row %s crashed", key)
                 crashed.append(key)
-                self.driver.crashed(key, exc)
+                if (stop := self.driver.crashed(key, exc)) is not None:
+                    raise stop from exc
+            else:
+                self.driver.crashes.ended()
             finally:
                 gate.release()
                 running -= 1
