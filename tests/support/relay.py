@@ -15,6 +15,16 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from tests.support.forwarding import (
+    answer,
+    forwarded,
+    is_stream,
+    served,
+    stream_opened,
+    stream_passed_on,
+    upstream_session,
+)
+
 Refusal = Callable[[str, str, Mapping[str, str]], int | None]
 """The status a request (method, path, query) is refused with by the relay itself, or None to pass it on."""
 
@@ -42,7 +52,7 @@ async def relaying(
     """Relay to the emulator at `emulator_url`, refusing what `refusal` says (with a web framework's JSON,
     `{"detail": "Method Not Allowed"}`); streams are passed on as they come, but a create's is cut (its
     connection dropped) after its first event, which names its response, if `cut_created_streams`."""
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as upstream:
+    async with upstream_session() as upstream:
         relay = Relay("", emulator_url)
 
         async def handle(request: web.Request) -> web.StreamResponse:
@@ -52,46 +62,32 @@ async def relaying(
                 relay.refused.append(f"{request.method} {request.path}")
                 said = orjson.dumps({"detail": _REASONS.get(status, "Refused")})
                 return web.Response(status=status, body=said, content_type="application/json")
-            body = await request.read()
-            headers = {
-                k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")
-            }
-            target = emulator_url.removesuffix("/v1") + request.path
-            async with upstream.request(
-                request.method, target, data=body, params=request.query, headers=headers
-            ) as got:
-                kind = got.headers.get("content-type", "")
-                if not kind.startswith("text/event-stream"):
-                    return web.Response(
-                        status=got.status, body=await got.read(), headers={"Content-Type": kind}
-                    )
-                events = web.StreamResponse(status=got.status, headers={"Content-Type": kind})
-                await events.prepare(request)
-                cut = cut_created_streams and request.method == "POST"
-                passed = b""
-                async for chunk in got.content.iter_any():
-                    if cut and b"\n\n" in (passed := passed + chunk):
-                        await events.write(passed[: passed.index(b"\n\n") + 2])
-                        assert request.transport is not None
-                        request.transport.abort()  # mid-body: the client reads a dropped connection
-                        return events
-                    if not cut:
-                        await events.write(chunk)
-                await events.write_eof()
-                return events
+            async with forwarded(upstream, emulator_url, request) as got:
+                if not is_stream(got):
+                    return answer(got, await got.read())
+                if not (cut_created_streams and request.method == "POST"):
+                    return await stream_passed_on(request, got)
+                return await _cut_after_first_event(request, got)
 
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", handle)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        relay.url = f"http://127.0.0.1:{port}/v1"
-        try:
+        async with served(app) as root:
+            relay.url = f"{root}/v1"
             yield relay
-        finally:
-            await runner.cleanup()
+
+
+async def _cut_after_first_event(request: web.Request, got: aiohttp.ClientResponse) -> web.StreamResponse:
+    """The stream's first event passed on, then its connection dropped mid-body, as a flaky network would."""
+    events = await stream_opened(request, got)
+    passed = b""
+    async for chunk in got.content.iter_any():
+        if b"\n\n" in (passed := passed + chunk):
+            await events.write(passed[: passed.index(b"\n\n") + 2])
+            assert request.transport is not None
+            request.transport.abort()  # mid-body: the client reads a dropped connection
+            return events
+    await events.write_eof()  # ended before a whole event: passed on as it came (nothing)
+    return events
 
 
 _REASONS = {405: "Method Not Allowed", 501: "Not Implemented"}

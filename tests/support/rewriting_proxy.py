@@ -10,11 +10,11 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-import aiohttp
 import orjson
 from aiohttp import web
 
 from rowrelay.tasks.llm.sse import EventDecoder
+from tests.support.forwarding import answer, forwarded, is_stream, served, stream_opened, upstream_session
 
 Rewrite = Callable[[dict[str, Any], Mapping[str, str]], dict[str, Any]]
 """A response object as the proxy answers it, from the emulator's and the request's headers."""
@@ -23,23 +23,13 @@ Rewrite = Callable[[dict[str, Any], Mapping[str, str]], dict[str, Any]]
 @contextlib.asynccontextmanager
 async def rewriting(emulator_url: str, rewrite: Rewrite) -> AsyncIterator[str]:
     """Serve the emulator at `emulator_url` (/v1) with its response objects rewritten; yields /v1."""
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as upstream:
+    async with upstream_session() as upstream:
 
         async def handle(request: web.Request) -> web.StreamResponse:
-            body = await request.read()
-            headers = {
-                k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")
-            }
-            target = emulator_url.removesuffix("/v1") + request.path
-            async with upstream.request(
-                request.method, target, data=body, params=request.query, headers=headers
-            ) as got:
-                kind = got.headers.get("content-type", "")
-                if not kind.startswith("text/event-stream"):
-                    answer = _rewritten(await got.read(), rewrite, request.headers)
-                    return web.Response(status=got.status, body=answer, headers={"Content-Type": kind})
-                events = web.StreamResponse(status=got.status, headers={"Content-Type": kind})
-                await events.prepare(request)
+            async with forwarded(upstream, emulator_url, request) as got:
+                if not is_stream(got):
+                    return answer(got, _rewritten(await got.read(), rewrite, request.headers))
+                events = await stream_opened(request, got)
                 decoder = EventDecoder()
                 async for chunk in got.content.iter_any():
                     for name, data in decoder.feed_named(chunk):
@@ -51,15 +41,8 @@ async def rewriting(emulator_url: str, rewrite: Rewrite) -> AsyncIterator[str]:
         app = web.Application()
         app.router.add_route("*", "/v1/{tail:.*}", handle)
         app.router.add_route("*", "/openai/{tail:.*}", handle)  # Azure's routes: the root as its endpoint
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        try:
-            yield f"http://127.0.0.1:{port}/v1"
-        finally:
-            await runner.cleanup()
+        async with served(app) as root:
+            yield f"{root}/v1"
 
 
 def _rewritten(data: bytes, rewrite: Rewrite, headers: Mapping[str, str]) -> bytes:
