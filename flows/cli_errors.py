@@ -67,7 +67,7 @@ def state_problem(exc: StateError, state: Path, *, held: str = HELD_BY_A_RUN) ->
             "(`--dry-run` first shows which rows fall back to what)"
         )
     if isinstance(exc, LeaseHeldError):
-        return f"{exc}; {held}"
+        return exc.said(held)  # this command's way on, for the run's the error carries
     return said_by_the_command(exc)
 
 

@@ -71,7 +71,7 @@ def repair(
                 record, source = rebuild_batch(state, found, moved.get(state / BATCH_FILE))
             count_lost_resends(state, uncounted, out)
     except LeaseHeldError as exc:
-        fail(f"{exc}; a repair needs the batch to itself: let that run end (or stop it) first")
+        fail(exc.said("a repair needs the batch to itself: let that run end (or stop it) first"))
     except StateError as exc:
         fail(said_by_the_command(exc))  # a full or read-only folder in the repair's words
     if paths:

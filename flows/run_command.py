@@ -269,7 +269,7 @@ def _precheck(request: BatchRequest) -> PreparedInput:
         )
         raise typer.Exit(130) from None
     except LeaseHeldError as exc:
-        fail(f"{exc}; wait for that run to end (or stop it), then run the same command to resume")
+        fail(str(exc))  # its words carry the way on (`lease.held_error`), as raised to Python
     except UsageError as exc:
         fail(str(exc))
     except StateError as exc:  # a state file or folder this user may not read, say: it ended in a traceback

@@ -165,7 +165,17 @@ class StateError(RunStoppingError):
 
 
 class LeaseHeldError(StateError):
-    """Another live runner holds the batch's lease."""
+    """Another live runner holds the batch's lease. Its words end in the way on (`way_on`), as the error a
+    run raises, from Python too (`tasks/state/lease.held_error`); `held` is what holds the batch, for a
+    command whose way on is its own (`said`)."""
+
+    def __init__(self, message: str, *, way_on: str | None = None) -> None:
+        self.held, self.way_on = message, way_on
+        super().__init__(self.said(way_on))
+
+    def said(self, way_on: str | None) -> str:
+        """What holds the batch, then `way_on` (none: nothing after it)."""
+        return f"{self.held}; {way_on}" if way_on else self.held
 
 
 class DamagedFileError(StateError):

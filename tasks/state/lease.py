@@ -102,10 +102,17 @@ def live_holders(directory: Path, now: float, timeout: float = LEASE_TIMEOUT) ->
     return [info for info in infos if info is not None and stale_reason(info, now, timeout) is None]
 
 
+WHEN_IT_ENDS = "wait for that run to end (or stop it), then run the same command to resume"
+"""The way on from a batch a live run holds, for a run (the command line's `run`, `run_batch` from Python):
+said by the error itself, so a caller from Python reads what the command line says. A command whose way
+on differs says its own (`LeaseHeldError.said`)."""
+
+
 def held_error(directory: Path, holder: LeaseInfo) -> LeaseHeldError:
-    """The refusal of a second runner: names the batch, the writer and its live holder."""
+    """The refusal of a second runner: names the batch, the writer and its live holder, and the way on."""
     return LeaseHeldError(
-        f"{directory}: writer {holder.writer!r} is held by a live runner ({holder.describe()})"
+        f"{directory}: writer {holder.writer!r} is held by a live runner ({holder.describe()})",
+        way_on=WHEN_IT_ENDS,
     )
 
 
