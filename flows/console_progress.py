@@ -1,9 +1,11 @@
-"""The terminal's live progress bar and closing summary for `rowrelay run`."""
+"""The terminal's live progress bar and closing summary for `rowrelay run`, and its plain progress line,
+which a run without a console of its own logs instead (`logged`)."""
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -70,8 +72,37 @@ def bar(console: Console) -> Iterator[Sink]:
 def lines(
     console: Console, *, clock: Callable[[], float] = time.monotonic, every: float = LINE_EVERY
 ) -> Sink:
-    """Progress as a plain line: at the first update, then at most one per `every` seconds; the bar's
-    figures, its ETA included (`0:31 elapsed, eta 1:00`; `eta -:--` before a row of this run has ended).
+    """Progress as a plain line on `console` (`plain_lines`)."""
+    said = plain_lines(clock=clock, every=every)
+
+    def sink(update: RunProgress) -> None:
+        if (line := said(update)) is not None:
+            console.print(line, highlight=False, soft_wrap=True, markup=False)
+
+    return sink
+
+
+def logged(
+    logger: logging.Logger, *, clock: Callable[[], float] = time.monotonic, every: float = LINE_EVERY
+) -> Sink:
+    """Progress as the same plain lines (`plain_lines`), logged at INFO through `logger`: for a run that
+    shows no progress of its own (a deployment's, `run_batch` from a script), whose console and Prefect
+    logs said nothing between the plan's line and the end, for minutes."""
+    said = plain_lines(clock=clock, every=every)
+
+    def sink(update: RunProgress) -> None:
+        if (line := said(update)) is not None:
+            logger.info("%s", line)
+
+    return sink
+
+
+def plain_lines(
+    *, clock: Callable[[], float] = time.monotonic, every: float = LINE_EVERY
+) -> Callable[[RunProgress], str | None]:
+    """The line an update is told with, or None between lines: a line at the first update, then at most
+    one per `every` seconds; the bar's figures, its ETA included (`0:31 elapsed, eta 1:00`; `eta -:--`
+    before a row of this run has ended).
 
     An update with fewer rows done than the last line said is told at once: rows that line counted as
     ended went back (a run that stops because every create is refused alike sends the rows it failed so
@@ -82,19 +113,18 @@ def lines(
     last: list[float] = []
     said_done: list[int] = []  # rows done as the last line said
 
-    def sink(update: RunProgress) -> None:
+    def line(update: RunProgress) -> str | None:
         moment = clock()
         taken_back = bool(said_done) and update.done < said_done[0]
         if last and moment - last[0] < every and not taken_back:
-            return
+            return None
         last[:], said_done[:] = [moment], [update.done]
         told = describe(update)
         left = update.total - update.done
         eta = "0:00" if left <= 0 else "-:--" if rates.last <= 0 else _minutes(left / rates.last)
-        line = f"rows {update.done}/{update.total}  {told}  {_minutes(update.elapsed)} elapsed, eta {eta}"
-        console.print(line, highlight=False, soft_wrap=True, markup=False)
+        return f"rows {update.done}/{update.total}  {told}  {_minutes(update.elapsed)} elapsed, eta {eta}"
 
-    return sink
+    return line
 
 
 def _minutes(seconds: float) -> str:

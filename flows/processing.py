@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from prefect.utilities.annotations import quote
 
+from rowrelay.flows import console_progress
 from rowrelay.flows.artifacts import ProgressArtifact
 from rowrelay.flows.cluster_run import bank_limits, run_on_cluster, shard_jobs, spread, threads_of
 from rowrelay.flows.deployed_run import held_back_said
@@ -37,11 +38,14 @@ if TYPE_CHECKING:
     from rowrelay.tasks.records import RowStatus
 
 log = logging.getLogger("rowrelay.flow")
+progress_log = logging.getLogger("rowrelay.progress")
+"""Where a run no caller shows progress for logs its progress line (`console_progress.logged`)."""
 progress_sink: contextvars.ContextVar[Callable[[Progress], None] | None] = contextvars.ContextVar(
     "rowrelay_progress_sink", default=None
 )
 """Where a caller (the CLI's progress bar, a notebook widget) wants progress; set it before the flow. What
-it raises is logged once, as a warning, and ignored: the run goes on (`_forgiving`)."""
+it raises is logged once, as a warning, and ignored: the run goes on (`_forgiving`). Unset, the run logs
+the CLI's plain progress line instead, at its pace (`progress_log`)."""
 T = TypeVar("T")
 
 
@@ -92,7 +96,9 @@ async def process(
     once; the cost cap and the run's counters are the batch's, shared."""
     output_schema = request.output_schema
     artifact = await ProgressArtifact.create(table.batch_id)
-    sink = _forgiving(progress_sink.get())
+    # A caller's own display, else the CLI's plain line logged at its pace: once, never both (the CLI
+    # shows its own), so a deployment's console and the run's Prefect logs say how the run goes.
+    sink = _forgiving(progress_sink.get()) or console_progress.logged(progress_log)
     narrator = Narrator()
     left_alone: dict[RowStatus, int] = {}  # the plan's: rows of the state this run neither sends nor waits on
     began = time.monotonic()
@@ -103,8 +109,7 @@ async def process(
         progress = replace(whole_table.without(left_alone), elapsed=time.monotonic() - began)
         artifact(progress)
         narrator(progress)
-        if sink is not None:
-            sink(progress)
+        sink(progress)
 
     async with contextlib.AsyncExitStack() as sessions_open:
         try:
