@@ -9,6 +9,7 @@ import signal
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -286,10 +287,20 @@ def test_status_export_and_repair_print_names_with_brackets_as_they_are(
 # --- real runs ---------------------------------------------------------------------------------
 
 
-def task_runs(prefect_env: dict[str, str], name: str) -> int:
-    """Task runs whose name holds `name`, on the session's Prefect server."""
-    body = {"task_runs": {"name": {"like_": name}}}
-    count: int = httpx.post(f"{prefect_env['PREFECT_API_URL']}/task_runs/count", json=body).json()
+def task_runs(prefect_env: dict[str, str], state: Path, name: str) -> int:
+    """Task runs whose name holds `name` in the batch flow runs on `state`: the session's Prefect server
+    is shared by the xdist workers, and a count of every run's took in other tests' runs meanwhile."""
+    api, page_size = prefect_env["PREFECT_API_URL"], 200
+    runs: list[dict[str, Any]] = []
+    while True:
+        named = {"flows": {"name": {"any_": ["rowrelay-batch"]}}, "limit": page_size, "offset": len(runs)}
+        page = httpx.post(f"{api}/flow_runs/filter", json=named).json()
+        runs.extend(page)
+        if len(page) < page_size:
+            break
+    ids = [run["id"] for run in runs if run["parameters"].get("state") == str(state)]
+    body = {"flow_runs": {"id": {"any_": ids}}, "task_runs": {"name": {"like_": name}}}
+    count: int = httpx.post(f"{api}/task_runs/count", json=body).json()
     return count
 
 
@@ -302,13 +313,13 @@ def test_run_completes_then_the_same_command_resumes_and_status_and_export_work(
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("uniform:0.05,0.4"))) as emu:
         env = env_for(prefect_env, emu)
         env.pop("PREFECT_LOGGING_LEVEL")  # what a user's shell has: the CLI decides what Prefect prints
-        before = {name: task_runs(prefect_env, name) for name in ("load-input", "plan")}
+        before = {name: task_runs(prefect_env, tmp_path / "state", name) for name in ("load-input", "plan")}
         first = rowrelay(run_args(source, tmp_path), env)
         assert first.returncode == 0, first.stderr[-3000:]
         assert "INFO prefect" not in first.stderr  # Prefect's per-task lines only with --verbose
         # The CLI read and checked the input before Prefect started; the flow run reuses that reading.
-        assert task_runs(prefect_env, "plan") == before["plan"] + 1
-        assert task_runs(prefect_env, "load-input") == before["load-input"]
+        assert task_runs(prefect_env, tmp_path / "state", "plan") == before["plan"] + 1
+        assert task_runs(prefect_env, tmp_path / "state", "load-input") == before["load-input"]
         assert "completed" in first.stderr
         assert str(tmp_path / "out.csv") in first.stderr
         again = rowrelay(run_args(source, tmp_path), env)
