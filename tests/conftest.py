@@ -25,6 +25,7 @@ from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emu
 from tests.prefect_server import prefect_server, shared_prefect_server, stop_shared_prefect_server
 from tests.support.dark_port import dark_port
 from tests.support.local_prefect import stopped_afterwards
+from tests.support.warm import start_runner
 
 _PREFECT_LEFTOVERS = (
     "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning",
@@ -144,8 +145,9 @@ def prefect_env(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, str]]:
     """The run's Prefect API (an xdist worker's is the one all workers share), and a rowrelay home of
-    the session's own (never the user's): the installed `rowrelay run` leaves its warm runner there,
-    which serves this worker's later runs, as it serves a user's, and is stopped when the session ends."""
+    the session's own (never the user's) with a warm runner started in it, as the installed `rowrelay
+    run` leaves one, which serves this worker's runs, as it serves a user's, and is stopped when the
+    session ends (tests/support/warm.py)."""
     shared = getattr(request.config, "workerinput", {}).get(_SHARED_INPUT)
     with contextlib.ExitStack() as stack:
         if shared is not None:
@@ -153,6 +155,7 @@ def prefect_env(
         else:
             env = stack.enter_context(prefect_server(tmp_path_factory.mktemp("prefect-home")))
         home = stack.enter_context(stopped_afterwards(tmp_path_factory.mktemp("rowrelay-home")))
+        start_runner({**env, "ROWRELAY_HOME": str(home)})  # importing while the first tests run
         yield {**env, "ROWRELAY_HOME": str(home)}
 
 

@@ -12,6 +12,7 @@ from rowrelay.flows import warm
 from rowrelay.tasks.emulator import RunningEmulator
 from rowrelay.tasks.state import load
 from tests.support.tickets import TEMPLATE
+from tests.support.warm import ready_if_starting
 
 ROOT = Path(__file__).resolve().parents[2]
 """The checkout: subprocesses run here, so `-m tests...` and `-m rowrelay...` resolve."""
@@ -31,9 +32,10 @@ def rowrelay(
 ) -> subprocess.CompletedProcess[str]:
     """`rowrelay ARGS` to its end. By default the installed command, as users run it: a `run` is served
     by the warm runner an earlier run left in `env`'s ROWRELAY_HOME (`prefect_env` has one per session),
-    whose import-time environment matches, else runs in its own process and leaves one."""
+    whose import-time environment matches, once it is ready, else runs in its own process and leaves one."""
     if command == INSTALLED and warm.wanted(args, env):  # a run that may leave a runner behind
         assert "ROWRELAY_HOME" in env, "a test's run leaves its warm runner in a home of the test's own"
+        ready_if_starting(env)
     command = [*command, *args]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
