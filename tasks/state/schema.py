@@ -146,13 +146,19 @@ def to_datetime(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
+_ROW = pa.struct(SCHEMA)
+"""A row as one Arrow struct of `SCHEMA`'s fields."""
+
+
 def rows_to_table(rows: Sequence[RowState]) -> pa.Table:
-    """Rows as an Arrow table with exactly `SCHEMA` (types kept even when a column is all null)."""
+    """Rows as an Arrow table with exactly `SCHEMA` (types kept even when a column is all null).
+
+    Converted as one struct array, then split into its fields: one conversion in C, where a column at a
+    time was one per column, each with its Python-side setup (31 a checkpoint, taken on the event loop
+    at every group commit: 76 against 179 µs for one row, 161 against 331 for forty)."""
     if not rows:
         return empty_table()
-    columns = zip(*rows, strict=True)
-    arrays = [pa.array(column, type=field.type) for column, field in zip(columns, SCHEMA, strict=True)]
-    return pa.Table.from_arrays(arrays, schema=SCHEMA)
+    return pa.Table.from_arrays(pa.array(rows, type=_ROW).flatten(), schema=SCHEMA)
 
 
 def table_to_rows(table: pa.Table) -> list[RowState]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from rowrelay.tasks.state.migrations import (
     SCHEMA_V7,
     SCHEMA_V8,
 )
-from rowrelay.tasks.state.schema import SCHEMA_VERSION_KEY
+from rowrelay.tasks.state.schema import SCHEMA_VERSION_KEY, RowState, rows_to_table, table_to_rows
 from tests.support.state import FakeClock, rows
 
 
@@ -194,3 +195,26 @@ def test_newer_schema_is_refused(batch_dir: Path, clock: FakeClock) -> None:
     pq.write_table(newer, batch_dir / SEGMENTS / "main-0000000001.parquet")
     with pytest.raises(StateError, match="newer"):
         StateTable.open(batch_dir, batch_id="b1", clock=clock)
+
+
+def _value(kind: pa.DataType, n: int) -> Any:
+    """A value of an Arrow type of `SCHEMA`, different for each `n`."""
+    if pa.types.is_timestamp(kind):
+        return datetime(2026, 12, 6, 12, 0, n, 123456, tzinfo=UTC)
+    if pa.types.is_floating(kind):
+        return n + 0.25
+    if pa.types.is_integer(kind):
+        return n
+    return f"text {n} \u00e9"
+
+
+def test_rows_become_a_table_of_exactly_the_schema_and_come_back_the_same() -> None:
+    """Every column set (each of its types), none set, and the two mixed: the table has `SCHEMA`'s
+    types, and read back each row is the row written (times to the microsecond, in UTC)."""
+    full = [RowState(*(_value(field.type, n) for field in SCHEMA)) for n in range(3)]
+    empty = RowState(*([None] * len(SCHEMA)))
+    for written in (full, [empty], [full[0], empty, full[2]]):
+        table = rows_to_table(written)
+        assert table.schema == SCHEMA
+        assert table_to_rows(table) == written
+    assert rows_to_table([]).schema == SCHEMA
