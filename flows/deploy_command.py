@@ -137,7 +137,7 @@ def deploy(
                 serve_deployment(
                     name=name, cron=cron, timezone=zone,
                     parameters={**request.parameters(), "state": str(state)},
-                    tags=tags_of(state.name, request), prefects_hint=local is None,
+                    tags=tags_of(state.name, request), say=err.out, prefects_hint=local is None,
                 )  # fmt: skip
         except UsageError as exc:
             fail(str(exc))

@@ -4,9 +4,11 @@ appear on the Prefect API."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import signal
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,10 +28,12 @@ def serving(
     rows: int,
     log: Path,
     options: tuple[str, ...] = (),
+    terminal: int | None = None,
 ) -> subprocess.Popen[bytes]:
     """`rowrelay deploy` of `rows` tickets (tmp_path/tickets.csv) in a subprocess serving on `emu_url`,
     with `options` besides, its output in `log`; the state dir is tmp_path/state. Stop it with
-    `stopped`."""
+    `stopped`. `terminal`: a pseudo-terminal's other end, made the process's controlling terminal (its
+    stdin), in a session of its own whose group is that terminal's foreground one, as a shell's job."""
     source = write_tickets(tmp_path / "tickets.csv", rows)
     command = [
         sys.executable, "-P", "-m", "rowrelay.flows.cli", "deploy", str(source), "--cron", "0 3 * * *",
@@ -39,7 +43,17 @@ def serving(
     ]  # fmt: skip
     run_env = {**env, "ROWRELAY_BACKEND": "emulator", "ROWRELAY_BASE_URL": emu_url}
     with log.open("wb") as out:
-        return subprocess.Popen(command, cwd=ROOT, env=run_env, stdout=out, stderr=out)
+        if terminal is None:
+            return subprocess.Popen(command, cwd=ROOT, env=run_env, stdout=out, stderr=out)
+        return subprocess.Popen(
+            command, cwd=ROOT, env=run_env, stdin=terminal, stdout=out, stderr=out, start_new_session=True,
+            preexec_fn=_controlling_stdin,
+        )  # fmt: skip
+
+
+def _controlling_stdin() -> None:
+    """In the new session's leader, before it runs: its stdin becomes its controlling terminal."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def stopped(server: subprocess.Popen[bytes]) -> None:

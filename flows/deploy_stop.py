@@ -1,0 +1,109 @@
+"""One SIGINT to the `rowrelay deploy` process stops it as Ctrl-C from its terminal does.
+
+Ctrl-C in a terminal reaches the whole process group: each flow-run process Prefect's runner started gets
+SIGINT and stops its run (its in-flight responses cancelled on the server, the rows left for the next
+run), while the serving process stops its runner, which waits for those processes to end. `kill -INT PID`
+(Docker's `STOPSIGNAL SIGINT`, a script's stop) reaches the serving process alone: it said nothing, its
+runner waited for the run in progress to end on its own (a 100-row run went on two minutes, runs due
+meanwhile never started, and Docker's SIGKILL after 10 s left the responses running and billed), and a
+second SIGINT was asyncio's `KeyboardInterrupt` raised wherever the loop was, two tracebacks.
+
+`served_until_stopped` runs the runner with a SIGINT handler of its own: the first SIGINT says one line,
+passes SIGINT on to each flow-run process (as the terminal would have) and stops the runner as asyncio's
+own handler does (its main task cancelled; the runner then waits for those processes); a later one says
+it is stopping already and raises nothing. SIGTERM stays Prefect's runner's (flows/deploy.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prefect.runner import Runner
+
+__all__ = ["served_until_stopped"]
+
+
+def served_until_stopped(runner: Runner, say: Callable[[str], None]) -> None:
+    """Serve `runner` until it stops: SIGINT (as above) or SIGTERM (Prefect's)."""
+    stop = _Stop(runner, say)
+    try:
+        asyncio.run(stop.serving())
+    except asyncio.CancelledError:
+        if not stop.asked:  # cancelled by something other than a SIGINT: not ours to swallow
+            raise
+
+
+@dataclass
+class _Stop:
+    runner: Runner
+    say: Callable[[str], None]
+    asked: int = 0
+    """SIGINTs received so far."""
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    async def serving(self) -> None:
+        self.task = asyncio.current_task()  # this coroutine's, run by `asyncio.run`
+        loop = asyncio.get_running_loop()
+        # On the loop, not as a plain `signal.signal` handler: the stop then runs between callbacks, never
+        # in the middle of one. Only the main thread takes signals (a thread's serve keeps Prefect's way).
+        if threading.current_thread() is threading.main_thread():
+            loop.add_signal_handler(signal.SIGINT, self.on_sigint)
+        await self.runner.start()
+
+    def on_sigint(self) -> None:
+        self.asked += 1
+        pids = _flow_run_processes(self.runner)
+        if self.asked > 1:
+            waiting = ", waiting for the run in progress to cancel its responses and end" if pids else ""
+            self.say(f"rowrelay deploy: stopping already{waiting}")
+            return
+        foreground = _terminals_foreground()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):  # ended meanwhile
+                # A Ctrl-C reached the terminal's foreground group whole: sent again, the process would take
+                # it for a second Ctrl-C, which aborts its run mid-cancel (seen: "aborted by an interrupt
+                # signal").
+                if os.getpgid(pid) != foreground:
+                    os.kill(pid, signal.SIGINT)
+        what = (
+            "the run in progress (its in-flight responses are cancelled, the next run sends them again), "
+            "then this process"
+            if pids
+            else "(no run in progress)"
+        )
+        self.say(f"rowrelay deploy: SIGINT, stopping {what}; the schedule stays active")
+        assert self.task is not None
+        self.task.cancel()
+
+
+def _terminals_foreground() -> int | None:
+    """The process group this process's controlling terminal sends its Ctrl-C to, or None without one (a
+    service, a container without a terminal, `setsid`). A SIGINT sent by `kill` to this process alone
+    while it runs in a terminal's foreground cannot be told from a Ctrl-C there: it is not passed on."""
+    try:
+        terminal = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
+    except OSError:
+        return None
+    try:
+        return os.tcgetpgrp(terminal)
+    except OSError:
+        return None
+    finally:
+        os.close(terminal)
+
+
+def _flow_run_processes(runner: Runner) -> list[int]:
+    """The pids of the flow-run processes `runner` has going. Its process manager is what the runner's own
+    shutdown and cancellations go through; the runner rebinds it as it starts, so it is read at the time
+    (pinned with Prefect, 3.8.8)."""
+    manager = runner._process_manager  # Prefect's runner keeps no public list
+    handles = [manager.get(flow_run) for flow_run in manager.flow_run_ids()]
+    return [handle.pid for handle in handles if handle is not None and handle.pid is not None]
