@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -158,7 +158,8 @@ def rows_to_table(rows: Sequence[RowState]) -> pa.Table:
     at every group commit: 76 against 179 µs for one row, 161 against 331 for forty)."""
     if not rows:
         return empty_table()
-    return pa.Table.from_arrays(pa.array(rows, type=_ROW).flatten(), schema=SCHEMA)
+    structs = cast(pa.StructArray, pa.array(rows, type=_ROW))
+    return pa.Table.from_arrays(structs.flatten(), schema=SCHEMA)
 
 
 def table_to_rows(table: pa.Table) -> list[RowState]:
