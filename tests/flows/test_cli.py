@@ -310,8 +310,12 @@ def test_run_completes_then_the_same_command_resumes_and_status_and_export_work(
     prefect_env: dict[str, str], tmp_path: Path
 ) -> None:
     source = write_tickets(tmp_path / "tickets.csv", 25)
-    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("uniform:0.05,0.4"))) as emu:
-        env = env_for(prefect_env, emu)
+    with (
+        running_emulator(EmulatorConfig(latency=LatencySpec.parse("uniform:0.05,0.4"))) as emu,
+        stopped_afterwards(tmp_path / "home") as home,
+    ):
+        # A home of its own: a runner for this import-time environment would replace the session's.
+        env = env_for(prefect_env, emu, ROWRELAY_HOME=str(home))
         env.pop("PREFECT_LOGGING_LEVEL")  # what a user's shell has: the CLI decides what Prefect prints
         before = {name: task_runs(prefect_env, tmp_path / "state", name) for name in ("load-input", "plan")}
         first = rowrelay(run_args(source, tmp_path), env)

@@ -11,6 +11,7 @@ from rowrelay.tasks.emulator import running_emulator
 from rowrelay.tasks.state import load
 from tests.support.cli import env_for, rowrelay, run_args
 from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
+from tests.support.local_prefect import stopped_afterwards
 from tests.support.tickets import write_tickets
 
 
@@ -18,8 +19,9 @@ def test_a_run_with_v_last_shows_the_info_logs_and_sends_each_row_once(
     prefect_env: dict[str, str], tmp_path: Path
 ) -> None:
     source = write_tickets(tmp_path / "tickets.csv", 3)
-    with running_emulator() as emu:
-        env = env_for(prefect_env, emu)
+    with running_emulator() as emu, stopped_afterwards(tmp_path / "home") as home:
+        # A home of its own: a runner for this import-time environment would replace the session's.
+        env = env_for(prefect_env, emu, ROWRELAY_HOME=str(home))
         env.pop("PREFECT_LOGGING_LEVEL")  # what a user's shell has: the CLI decides what Prefect prints
         ran = rowrelay([*run_args(source, tmp_path), "-v"], env)
         assert ran.returncode == 0, ran.stderr[-3000:]
