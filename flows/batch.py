@@ -30,7 +30,7 @@ from rowrelay.flows.handed_input import handed_over
 from rowrelay.flows.input_reading import prepared_for
 from rowrelay.flows.killed_runs import leases_name_this_flow_run, mark_killed_holder_crashed
 from rowrelay.flows.narration import log_outcome
-from rowrelay.flows.outcome import FailThreshold, final_state
+from rowrelay.flows.outcome import FailThreshold, final_state, left_as_found, not_completed
 from rowrelay.flows.precheck import check_destinations, check_fields, check_keys, check_resume, columns_asked
 from rowrelay.flows.processing import process, whole
 from rowrelay.flows.request import BatchRequest
@@ -202,6 +202,7 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     settings, url, targets = resolve_targets(request)
     table = open_table(state_dir, settings)
     held_orphans = orphans_at_open(table)  # the closing line says only those this run adds
+    found_ended = not_completed(table.latest())  # the final state says which ended in earlier runs
     out = request.output_path(state_dir)
     note_batch(state_dir, out, on_workers=runner is not None)  # what a stop of this call then says
     await label_flow_run(table.batch_id, settings.model, backend_label(targets))
@@ -224,7 +225,8 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     # Completed, and an exception carrying the message when it is Failed (the CLI asks for the state).
     threshold = FailThreshold.parse(request.fail_when_failed)
     note_finished()
-    return cast(BatchResult, final_state(result, result.run_counts, threshold))
+    earlier = left_as_found(found_ended, table.latest())
+    return cast(BatchResult, final_state(result, result.run_counts, threshold, earlier))
 
 
 async def _finish(

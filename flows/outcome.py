@@ -5,6 +5,11 @@ did not; `Failed` with that message when more rows than the user's threshold (`-
 
 A row that "did not complete" is any row whose status is not `completed` at the end of the run: failed,
 incomplete, expired, cancelled, or still waiting. Those are the rows the CLI's exit code 1 is about.
+
+Past the threshold, the message also says how many of them ended in earlier runs (rows the run found not
+completed and left as they were): a nightly deployment whose run failed rows went on ending `Failed` with
+the same message every later night, having sent nothing, and the alert read as a new failure each time.
+No run sends such rows again by itself; `rowrelay retry STATE` makes them pending for the next one.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rowrelay.tasks.errors import FailWhenFailedError, UsageError
+from rowrelay.tasks.records import NOT_COMPLETED
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from prefect.client.schemas.objects import State
 
 _USAGE = "--fail-when-failed: expected a row count (N, e.g. 5) or a share of the rows (P%, e.g. 2.5%)"
@@ -82,12 +89,32 @@ def possible_duplicates(rows: int, creates: int, state: str) -> str | None:
     )
 
 
-def final_state(result: Any, counts: dict[str, int], threshold: FailThreshold | None) -> Any:
+def not_completed(latest: pa.Table) -> pa.Table:
+    """The rows of `latest` (a table's `latest()`) not completed and not waiting (`NOT_COMPLETED`), by key
+    and version: what a run found of them as it opened the table, for `left_as_found` at its end."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    statuses = pa.array(NOT_COMPLETED, pa.string())
+    ended = latest.filter(pc.is_in(latest.column("status"), value_set=statuses))
+    return ended.select(["row_key", "version"])
+
+
+def left_as_found(found: pa.Table, latest: pa.Table) -> int:
+    """How many rows not completed at the end (`latest`) are as the run found them (`found`, from
+    `not_completed` at its start): same key, same version, so no write of this run touched them."""
+    return len(not_completed(latest).join(found, ["row_key", "version"], join_type="inner"))
+
+
+def final_state(
+    result: Any, counts: dict[str, int], threshold: FailThreshold | None, earlier: int = 0
+) -> Any:
     """The flow's return value: `result` itself when every row completed (Prefect marks it `Completed`),
     else a `Completed` state carrying `result` and the counts, or (past `threshold`) a `Failed` one
     carrying a `FailWhenFailedError` that holds `result`. Prefect raises a failed state's data to a caller
     who asked for the result, and must find an exception there: a `Failed` state holding the result
-    itself was a `TypeError: Unexpected result for failed state` from Python, without the reason."""
+    itself was a `TypeError: Unexpected result for failed state` from Python, without the reason.
+    `earlier`: rows not completed that ended in earlier runs (`left_as_found`), said past the threshold."""
     message = outcome_message(counts)
     if message is None:
         return result
@@ -95,7 +122,21 @@ def final_state(result: Any, counts: dict[str, int], threshold: FailThreshold | 
 
     not_completed = sum(n for status, n in counts.items() if status != "completed")
     if threshold is not None and threshold.exceeded(not_completed, sum(counts.values())):
-        reason = f"{message}: past --fail-when-failed {threshold}"
+        before = _ended_before(earlier, not_completed, result)
+        reason = f"{message}: past --fail-when-failed {threshold}{before}"
         state: State[Any] = Failed(message=reason, data=FailWhenFailedError(reason, result))
         return state
     return Completed(message=message, data=result)
+
+
+def _ended_before(earlier: int, not_completed: int, result: Any) -> str:
+    """`; none of them ended in this run: ...` when `earlier` of the `not_completed` rows ended in
+    earlier runs, with the way on for the batch at `result.state_dir`; '' when none did."""
+    earlier = min(earlier, not_completed)  # rows since left out of the input are not in the counts
+    if not earlier:
+        return ""
+    way_on = f"`rowrelay retry {result.state_dir}` makes them pending for the next run to send"
+    if earlier >= not_completed:
+        every = "it" if earlier == 1 else f"all {earlier:,}"
+        return f"; {every} ended in earlier runs, this run sent none of them again ({way_on})"
+    return f"; {earlier:,} of them ended in earlier runs ({way_on})"
