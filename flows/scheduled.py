@@ -21,6 +21,10 @@ and flow engines each printed it with a traceback, 78 lines for one refused nigh
 bug) is still raised, traceback and all. The advice is the deployment's: it takes no per-run options, so
 an edited row's way on is to deploy again (`edited_inputs.changed_rows_problem`).
 
+Each run is named as Prefect's engine starts it, before its first line, after its batch and the time it
+was scheduled for (`run_labels.run_name`): Prefect's console then names it as the UI does, and no two of
+a deployment's runs share a name.
+
 Its own module, and a flow of its own named as the batch flow: a served run is started in a process of
 its own, which loads the flow from this module and function (the deployment's entrypoint).
 """
@@ -33,11 +37,13 @@ from typing import Any
 
 from prefect import get_run_logger
 from prefect.client.schemas.objects import State
+from prefect.context import FlowRunContext
 from prefect.states import Cancelled, Failed
 
 from rowrelay.flows.batch import run_batch
 from rowrelay.flows.cancel_hook import cancel_on_the_server
 from rowrelay.flows.cli_errors import one_line, state_problem, told_once
+from rowrelay.flows.run_labels import run_name
 from rowrelay.flows.tracked_flow import flow
 from rowrelay.tasks.errors import EditedInputError, LeaseHeldError, StateError
 from rowrelay.tasks.run.edited_inputs import changed_rows_problem
@@ -60,8 +66,20 @@ def _signed_as_run_batch(fn: Any) -> Any:
     return signed
 
 
+def _named_for_its_schedule() -> str:
+    """The run's name (`run_name`) as Prefect's engine starts it: of the batch at its state directory,
+    whose name a new batch takes as its id (one whose recorded id differs is renamed once its table
+    opens, `label_flow_run`)."""
+    context = FlowRunContext.get()
+    assert context is not None  # Prefect asks inside the run...
+    assert context.flow_run is not None  # ...of a flow run
+    state = (context.parameters or {}).get("state")
+    return run_name(Path(str(state)).name, context.flow_run) if state else context.flow_run.name
+
+
 @flow(
     name="rowrelay-batch",
+    flow_run_name=_named_for_its_schedule,
     log_prints=False,
     on_cancellation=[cancel_on_the_server],
     validate_parameters=False,
