@@ -32,6 +32,7 @@ from rowrelay.tasks.llm import (
 from rowrelay.tasks.run import creating, record
 from rowrelay.tasks.run.context import RowContext, now
 from rowrelay.tasks.run.creating import Created, Live
+from rowrelay.tasks.run.first_creates import FirstCreates
 from rowrelay.tasks.run.inline_bytes import InlineBytes, inlined_all, local_bytes
 from rowrelay.tasks.run.no_background import NoBackground
 from rowrelay.tasks.run.outage import Turn
@@ -64,6 +65,11 @@ class Submitter:
     _no_background: NoBackground = field(init=False, default_factory=NoBackground)
     _inline: InlineBytes = field(init=False, default_factory=InlineBytes)
     _alike: RefusedAlike = field(init=False, default_factory=RefusedAlike)
+    _first: FirstCreates = field(init=False)
+
+    def __post_init__(self) -> None:
+        # A foreground create's answer is the whole response: its batch is not held back for it.
+        self._first = FirstCreates(proven=self.context.background is None)
 
     async def submit(self, row: RowState) -> Submitted:
         async with self._sending:
@@ -124,9 +130,14 @@ class Submitter:
 
     async def _dispatch(self, row: RowState, request: RowRequest) -> Submitted:
         """The create in its turn: at once, or while creates' answers are lost, one at a time after a
-        pause (`outage.CreateHold`)."""
-        async with self.context.hold.turn() as turn:
-            return await self._create_now(row, request, turn)
+        pause (`outage.CreateHold`); until one create's answer is recorded, a few at a time
+        (`first_creates`)."""
+        probing = await self._first.enter()  # the run's first creates, a few at a time
+        try:
+            async with self.context.hold.turn() as turn:
+                return await self._create_now(row, request, turn)
+        finally:
+            self._first.leave(probing)
 
     async def _create_now(self, row: RowState, request: RowRequest, turn: Turn) -> Submitted:
         """The create, `submitting` made durable before it leaves and the token after it answers."""
@@ -176,6 +187,7 @@ class Submitter:
         context.apply(key, record.accepted(snapshot, row, now(), cursor=cursor, model=context.policy.model))
         if context.background is not None:
             self._no_background.created(snapshot, streamed=stream is not None)
+        self._first.answered()
         if snapshot.terminal:
             return snapshot
         # The token is durable before anything waits on it, and at once: until then a crash would leave

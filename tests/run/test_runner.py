@@ -18,6 +18,7 @@ from prefect.exceptions import TerminationSignal
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.llm import BackendRefusedError, NotTheApiError, RowRequest, Snapshot
 from rowrelay.tasks.run import open_session, submit
+from rowrelay.tasks.run.alike import ALIKE
 from rowrelay.tasks.run.cancel import CANCEL_CONCURRENCY
 from rowrelay.tasks.run.frozen_heap import heap_frozen
 from rowrelay.tasks.state import StateTable, load, summary
@@ -356,16 +357,18 @@ async def test_a_signal_raised_inside_a_rows_poll_stops_the_run_and_cancels_its_
 
 
 async def _cancel_once_every_create_is_on_the_wire(emu: RunningEmulator, directory: Path, mode: str) -> None:
-    """Cancel a 10-row run once the server has started every row's job but answered none of the creates."""
+    """Cancel a run once the server has started every row's job but answered none of the creates. Its
+    rows are as many as a run's first creates on the wire at once before one is answered (`ALIKE`,
+    `run.first_creates`); more would wait for an answer this test never lets come first."""
 
     def all_started_none_answered() -> bool:
         jobs = emu.emulator.jobs_listing()
-        if len(jobs) < 10:
+        if len(jobs) < ALIKE:
             return False
         assert not any(job["answered"] for job in jobs)
         return True
 
-    await cancel_midway(emu, directory, 10, all_started_none_answered, mode=mode, request_timeout=60)
+    await cancel_midway(emu, directory, ALIKE, all_started_none_answered, mode=mode, request_timeout=60)
 
 
 @pytest.mark.parametrize("mode", ["poll", "stream"])
