@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 
 from rowrelay.flows.cli_errors import HELD_BY_A_RUN, state_problem
+from rowrelay.tasks.emulator import EmulatorConfig, running_emulator
 from rowrelay.tasks.errors import LeaseHeldError
 from rowrelay.tasks.state import StateTable
 from tests.support.cli import rowrelay, run_args
-from tests.support.tickets import TEMPLATE, write_tickets
+from tests.support.runs import flow_args
+from tests.support.tickets import write_tickets
 
 WHEN_IT_ENDS = "wait for that run to end (or stop it), then run the same command to resume"
 WAY_ON = f"; {WHEN_IT_ENDS}"
@@ -45,12 +47,14 @@ async def test_run_batch_from_python_on_a_held_batch_says_the_way_on(
     from rowrelay.flows.batch import run_batch
 
     source = write_tickets(tmp_path / "tickets.csv", 3)
-    state = tmp_path / "state"
-    with StateTable.open(state), pytest.raises(LeaseHeldError) as refused:
-        await run_batch(
-            str(source), template=TEMPLATE, id_column="ticket_id", state=str(state),
-            output=str(tmp_path / "out.csv"),
-        )  # fmt: skip
+    # A served emulator of the test's own: with no backend given, the run started the embedded one in the
+    # user's real home (~/.rowrelay) and left it running after the suite.
+    with (
+        running_emulator(EmulatorConfig()) as emu,
+        StateTable.open(tmp_path / "state"),
+        pytest.raises(LeaseHeldError) as refused,
+    ):
+        await run_batch(str(source), **flow_args(tmp_path, emu))
     assert str(refused.value).endswith(WAY_ON)
     assert "is held by a live runner" in str(refused.value)
 
