@@ -7,7 +7,9 @@ the default `--max-in-flight` of 200 every one of a 100-row batch's creates was 
 first crash was read, each a paid job recorded as maybe created, and the next run sent them again. So
 until one create's answer has been recorded (the row holds its token, or its end), at most `ALIKE`
 creates are on their way at once; then every row goes as the budget lets it. It costs a run one create's
-round trip with a few rows in flight: milliseconds for a background create, whose answer is its id.
+round trip with a few rows in flight: milliseconds for a background create, whose answer is its id. Each
+session holds its own (an `--endpoints` entry's, a Dask shard's), as each counts its own crashes; a bug
+met only once rows hold their tokens meets every create, but none is paid for twice (the tokens are kept).
 
 A foreground backend (Chat Completions) answers a create with the whole response, minutes for a reasoning
 model: holding the batch back for that would slow every run's start by the first answer's latency, so its
