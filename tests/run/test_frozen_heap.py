@@ -19,6 +19,7 @@ from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulato
 from rowrelay.tasks.run import open_session
 from rowrelay.tasks.run.frozen_heap import heap_frozen
 from tests.support.runs import new_table, prompts, settings_for
+from tests.support.suite_freeze import suite_freeze_set_aside
 
 
 class _CallersObject:
@@ -29,17 +30,10 @@ class _CallersObject:
 def callers_freeze() -> Iterator[object]:
     """The heap frozen by its caller, with one object of the caller's among what it froze (the suite's
     own freeze, tests/conftest.py, set aside for the test and given back after)."""
-    suite_froze = gc.get_freeze_count() > 0
-    gc.unfreeze()
-    mine = _CallersObject()
-    gc.freeze()
-    try:
+    with suite_freeze_set_aside():
+        mine = _CallersObject()
+        gc.freeze()
         yield mine
-    finally:
-        gc.unfreeze()
-        if suite_froze:
-            gc.collect()
-            gc.freeze()
 
 
 def _frozen(thing: object) -> bool:

@@ -39,6 +39,7 @@ from tests.support.runs import (
     settings_for,
 )
 from tests.support.scripted_replies import Reply, error, proxy_page, serving
+from tests.support.suite_freeze import suite_freeze_set_aside
 
 
 @pytest.fixture
@@ -525,12 +526,19 @@ async def test_a_base_url_that_is_not_the_api_stops_the_run_and_counts_every_cre
     assert set(frame["status"]) <= {"pending", "orphaned"}
 
 
-def test_runs_that_overlap_hand_the_collector_back_when_the_last_one_ends() -> None:
+@pytest.fixture
+def nothing_frozen() -> Iterator[None]:
+    """A heap nothing froze (the suite's freeze set aside, and given back after); a caller's frozen heap:
+    test_frozen_heap.py."""
+    with suite_freeze_set_aside():
+        yield
+
+
+def test_runs_that_overlap_hand_the_collector_back_when_the_last_one_ends(nothing_frozen: None) -> None:
     """Two runs in one process, the first to start ending first (shards or endpoints at once): the heap
     stays frozen and the thresholds raised until the second ends, then both are as before the first."""
     import gc
 
-    gc.unfreeze()  # a heap nothing froze (the suite's freeze set aside); a caller's: test_frozen_heap.py
     before = gc.get_threshold()
     first, second = heap_frozen(), heap_frozen()
     first.__enter__()
@@ -543,12 +551,13 @@ def test_runs_that_overlap_hand_the_collector_back_when_the_last_one_ends() -> N
     assert gc.get_threshold() == before
 
 
-async def test_the_heap_is_frozen_only_while_rows_run(slow_emulator: RunningEmulator, tmp_path: Path) -> None:
+async def test_the_heap_is_frozen_only_while_rows_run(
+    slow_emulator: RunningEmulator, tmp_path: Path, nothing_frozen: None
+) -> None:
     """The runner keeps the garbage collector off the pre-run heap while rows run (`heap_frozen`) and
     collects the young generations less often, and hands both back as they were at the end."""
     import gc
 
-    gc.unfreeze()  # a heap nothing froze (the suite's freeze set aside); a caller's: test_frozen_heap.py
     before = gc.get_threshold()
     seen: list[tuple[int, tuple[int, int, int]]] = []
     table = new_table(tmp_path / "batch", 20)
