@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from rowrelay.tasks.errors import BankUnreachableError, StateWriteError
+from rowrelay.tasks.errors import BankUnreachableError, LeaseHeldError, StateWriteError
 from rowrelay.tasks.llm import BackendRefusedError
 from rowrelay.tasks.records import ENDED, IN_FLIGHT, RowStatus
 from rowrelay.tasks.run.cancel import (
@@ -36,6 +36,15 @@ from rowrelay.tasks.run.pace import Pace
 from rowrelay.tasks.run.plan import send_order
 
 log = logging.getLogger("rowrelay.runner")
+
+ABOUT_THE_RUN: tuple[type[Exception], ...] = (StateWriteError, LeaseHeldError, BankUnreachableError)
+"""Errors a row's drive may raise that are the run's, not the row's: the state table cannot be made
+durable (a full disk; the batch's lease lost to another runner, raised by the commit every row waits on)
+or the run's shared budget is gone. They go up and stop the run; handled as a row's crash, a lost lease
+was recorded on every row waiting on a commit, a `submitting` row counted an attempt and an orphan for a
+create that never left, and its first 5 rows stopped the run as a bug that crashes every row alike. Not
+every `RunStoppingError`: an `IllegalTransition`, or a counter that would decrease (`StateError`), is one
+row's change refused, a bug of that row's, which fails it alone."""
 
 
 @dataclass(frozen=True)
@@ -179,8 +188,8 @@ class BatchRunner:
                     raise
                 # One of several endpoints (one key of several): say which, or the user cannot tell.
                 raise exc.naming(f"endpoint {context.endpoint!r}") from exc
-            except (StateWriteError, BankUnreachableError):
-                raise  # about the run too
+            except ABOUT_THE_RUN:
+                raise
             except Exception as exc:
                 # A bug or surprise in one row must not take the batch down: record it on the row, its
                 # words masked of the run's keys first (they go to the row, the output and the log);
