@@ -3,6 +3,11 @@ Prefect's scheduler goes on planning runs nothing serves (a trial's local server
 56 `Late`). `prefect deployment delete` removes the deployment with every run of it not yet started, late
 ones too; `prefect deployment schedule pause` removes only the runs planned for the future, and the late
 ones would start as soon as the deployment is served again.
+
+It checks the README's commands, which are Prefect's own CLI: what it asserts is Prefect's doing, so no
+change of rowrelay's can fail it (short of `rowrelay deploy`, which it serves the deployment with, not
+serving at all); a Prefect whose commands behave otherwise can (re-run it when bumping Prefect). Marked
+slow, as the other served deployment tests are: a real Prefect server, a served deployment, two CLI runs.
 """
 
 from __future__ import annotations
