@@ -2,22 +2,32 @@
 
 Ctrl-C in a terminal reaches the whole process group: each flow-run process Prefect's runner started gets
 SIGINT and stops its run (its in-flight responses cancelled on the server, the rows left for the next
-run), while the serving process stops its runner, which waits for those processes to end. `kill -INT PID`
-(Docker's `STOPSIGNAL SIGINT`, a script's stop) reaches the serving process alone: it said nothing, its
-runner waited for the run in progress to end on its own (a 100-row run went on two minutes, runs due
-meanwhile never started, and Docker's SIGKILL after 10 s left the responses running and billed), and a
-second SIGINT was asyncio's `KeyboardInterrupt` raised wherever the loop was, two tracebacks.
+run), while the serving process stops its runner, which waits for those processes to end (30 s at most,
+below). `kill -INT PID` (Docker's `STOPSIGNAL SIGINT`, a script's stop) reaches the serving process
+alone: it said nothing, its runner waited for the run in progress to end on its own (a 100-row run went
+on two minutes, runs due meanwhile never started, and Docker's SIGKILL after 10 s left the responses
+running and billed), and a second SIGINT was asyncio's `KeyboardInterrupt` raised wherever the loop was,
+two tracebacks.
 
-`served_until_stopped` runs the runner with a SIGINT handler of its own: the first SIGINT says one line,
-passes SIGINT on to each flow-run process (as the terminal would have) and stops the runner as asyncio's
-own handler does (its main task cancelled; the runner then waits for those processes); a later one says
-it is stopping already and raises nothing. SIGTERM stays Prefect's runner's (flows/deploy.py).
+`served_until_stopped` runs the runner with a SIGINT handler of its own: the first SIGINT stops the runner
+as asyncio's own handler does (its main task cancelled), passes SIGINT on to each flow-run process (as the
+terminal would have) and says one line; a later one says it is stopping already and raises nothing. The
+stop is asked for first, and what follows it is guarded: a failure there (Prefect's private process
+manager moved by an upgrade, a closed stderr) is one logged line, where it had asyncio log "Exception in
+callback" and the process went on serving, the SIGINT lost.
+
+The runner does not wait for those processes without end: as it stops, it stops each flow-run process it
+still tracks (Prefect's `ProcessManager.__aexit__`, 3.8.8): SIGTERM, then SIGKILL to one still alive
+30 s later. A stop whose cancels take longer than 30 s is cut short there, and the responses not
+cancelled by then go on running, and billed, on the server. SIGTERM to the serving process stays
+Prefect's runner's (flows/deploy.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import threading
@@ -29,6 +39,8 @@ if TYPE_CHECKING:
     from prefect.runner import Runner
 
 __all__ = ["served_until_stopped"]
+
+log = logging.getLogger("rowrelay.deploy")
 
 
 def served_until_stopped(runner: Runner, say: Callable[[str], None]) -> None:
@@ -60,6 +72,17 @@ class _Stop:
 
     def on_sigint(self) -> None:
         self.asked += 1
+        if self.asked == 1:
+            # First, before anything that can fail: the cancel takes effect at the task's next step, after
+            # this handler returns, so the processes are still the runner's to read and pass SIGINT on to.
+            assert self.task is not None
+            self.task.cancel()
+        try:
+            self._passed_on_and_said()
+        except Exception as exc:  # in a loop callback, raised is only asyncio's "Exception in callback"
+            log.warning("rowrelay deploy: SIGINT: %s: %s; stopping all the same", type(exc).__name__, exc)
+
+    def _passed_on_and_said(self) -> None:
         pids = _flow_run_processes(self.runner)
         if self.asked > 1:
             waiting = ", waiting for the run in progress to cancel its responses and end" if pids else ""
@@ -80,8 +103,6 @@ class _Stop:
             else "(no run in progress)"
         )
         self.say(f"rowrelay deploy: SIGINT, stopping {what}; the schedule stays active")
-        assert self.task is not None
-        self.task.cancel()
 
 
 def _terminals_foreground() -> int | None:
