@@ -90,7 +90,7 @@ async def scheduled_batch(*args: Any, **kwargs: Any) -> Any:
         with told_once(*RUN_STOPPERS):  # the task engine's records of them, with their tracebacks
             return await run_batch.fn(*args, **kwargs)
     except LeaseHeldError as exc:
-        message = HELD_ELSEWHERE.format(held=exc)
+        message = HELD_ELSEWHERE.format(held=exc.held)
         get_run_logger().warning(message)
         held: State[Any] = Cancelled(message=message)
         return held

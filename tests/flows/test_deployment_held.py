@@ -6,6 +6,9 @@ Failed with a traceback, which the README's automation on Failed would report as
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import socket
 import time
 from pathlib import Path
 
@@ -17,6 +20,21 @@ from tests.support.deployments import served, serving, stopped, wait_for_deploym
 from tests.support.prefect_records import logs_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+_HELD_SAID = re.compile(
+    re.escape(
+        "this scheduled run ends Cancelled, having sent nothing: its batch is held by another live run, "
+        "which does the batch's work ("
+    )
+    + r"(?P<directory>\S+): writer 'main' is held by a live runner "
+    + re.escape(f"(host={socket.gethostname()} pid={os.getpid()} since=")
+    + r"\S+ heartbeat=\S+\)\)"
+    + re.escape(
+        ". If that run is this deployment's too, the deployment is served by two processes (two `rowrelay "
+        "deploy` of one name), each starting its runs while the other's goes: serve it once"
+    )
+)
+"""What the refused run logs, and its Cancelled state says: the holder is this test's own table."""
 
 
 async def test_a_scheduled_run_finding_its_batch_held_by_another_live_run_ends_cancelled_in_one_line(
@@ -62,6 +80,12 @@ async def test_a_scheduled_run_finding_its_batch_held_by_another_live_run_ends_c
             "this scheduled run ends Cancelled, having sent nothing: its batch is held by another live run, "
             "which does the batch's work"
         ], [log.message for log in logs]
+        # Whole: what holds the batch, then the deployment's way on alone, not also the command line's
+        # ("wait for that run to end ..., then run the same command to resume"), which contradicted it.
+        said_whole = _HELD_SAID.fullmatch(ours[0])
+        assert said_whole is not None, ours[0]
+        assert Path(said_whole["directory"]) == state, ours[0]
+        assert current.message == ours[0]
         assert all("Traceback" not in log.message for log in logs)
         assert all("LeaseHeldError" not in log.message for log in logs)
     said = (tmp_path / "serve-held.log").read_text()
