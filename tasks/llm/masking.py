@@ -189,7 +189,8 @@ def mask_chain_of(exc: BaseException, secrets: Iterable[str]) -> None:
         error.args = tuple(_masked_value(arg, secrets) for arg in error.args)
         for name in _WORDS_BESIDE_ARGS:
             said = getattr(error, name, None)
-            if isinstance(said, str | dict | list) and (unsaid := _masked_value(said, secrets)) != said:
+            unsaid = None if said is None else _masked_value(said, secrets)
+            if unsaid is not said and unsaid != said:  # any value: an OSError's filename may be an object
                 with contextlib.suppress(AttributeError, TypeError):  # a read-only property: from args
                     setattr(error, name, unsaid)
 
@@ -224,6 +225,9 @@ def mask_logged(logger: logging.Logger) -> None:
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and every exception a traceback of it prints: its cause and context, a group's members
+    (`ExceptionGroup.exceptions`, printed beneath it; a TaskGroup raises them so), and an exception given
+    as an argument of another (`RuntimeError(error)` prints `error`'s words as its own), each in turn."""
     chain: list[BaseException] = []
     pending: list[BaseException | None] = [exc]
     while pending:
@@ -231,6 +235,9 @@ def _chain(exc: BaseException) -> list[BaseException]:
         if error is not None and all(error is not seen for seen in chain):
             chain.append(error)
             pending += [error.__cause__, error.__context__]
+            pending += [arg for arg in error.args if isinstance(arg, BaseException)]
+            if isinstance(error, BaseExceptionGroup):
+                pending += error.exceptions
     return chain
 
 
@@ -247,4 +254,19 @@ def _masked_value(value: Any, secrets: set[str]) -> Any:
         return {key: _masked_value(item, secrets) for key, item in value.items()}
     if type(value) in (list, tuple):
         return type(value)(_masked_value(item, secrets) for item in value)
-    return value
+    if isinstance(value, BaseException):
+        return value  # in the chain (`_chain`): masked in place, kept what it is
+    return _masked_object(value, secrets)
+
+
+def _masked_object(value: Any, secrets: set[str]) -> Any:
+    """Any other value, as an exception prints it: `ValueError(client)` says `str(client)`, and an
+    exception of several arguments, or a `KeyError`, says their `repr`. One whose words quote a secret is
+    replaced by its words masked (the object itself cannot be masked); any other is kept."""
+    try:
+        said, shown = str(value), repr(value)
+    except Exception:  # unprintable: a traceback prints `<exception str() failed>`, not its words
+        return value
+    if masked(said, secrets) == said and masked(shown, secrets) == shown:
+        return value
+    return masked(said, secrets)

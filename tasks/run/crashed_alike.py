@@ -16,9 +16,12 @@ crashing alike later is one line naming the row before it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from traceback import format_exception
 
 from rowrelay.tasks.errors import CrashedAlikeError
+from rowrelay.tasks.llm.masking import masked
 from rowrelay.tasks.run.alike import ALIKE, FirstAlike
 
 log = logging.getLogger("rowrelay.runner")
@@ -58,30 +61,47 @@ class CrashedAlike:
         """A row's drive ended without a crash: the crashes are not every row's."""
         self.first.spoiled()
 
-    def crashed(self, key: str, exc: Exception) -> CrashedAlikeError | None:
+    def crashed(self, key: str, exc: Exception, secrets: Iterable[str] = ()) -> CrashedAlikeError | None:
         """Tell the row's crash (`exc`, masked already), its traceback only for the first of its kind;
-        the run's stop when the run's first crashes are alike (this one the `ALIKE`th), else None."""
+        the run's stop when the run's first crashes are alike (this one the `ALIKE`th), else None. What it
+        says of `exc` is masked of `secrets` as said, its traceback too (`_log_masked`)."""
         place = place_of(exc)
         first = self._told.setdefault(place, key)
         if first == key:
-            log.exception("row %s crashed", key, exc_info=exc)
+            _log_masked(f"row {key} crashed", exc, secrets)
         else:
             log.error(
                 "row %s crashed as row %s did: %s: %s (at %s; traceback above)",
-                key, first, type(exc).__name__, _one_line(exc), place_said(place),
+                key, first, type(exc).__name__, _one_line(exc, secrets), place_said(place),
             )  # fmt: skip
         stopped = self.first.stopped
         if not self.first.failed(key, place) or stopped:
             return None
+        words = _one_line(exc, secrets)
         return CrashedAlikeError(
             f"every row crashes alike, so the run stopped sending: its first {ALIKE} rows crashed with "
-            f"{type(exc).__name__}: {_one_line(exc)} (raised at {place_said(place)}; the traceback is in "
+            f"{type(exc).__name__}: {words} (raised at {place_said(place)}; the traceback is in "
             "the log) and no row ended otherwise. A bug, rowrelay's or the agent's: report it with that "
             "traceback. Each crashed row is recorded (a create on its way counted on it), rows in flight "
             "keep their response ids, and the same command resumes once it is fixed"
         )
 
 
-def _one_line(exc: BaseException) -> str:
-    words = " ".join(str(exc).split())
+def _log_masked(said: str, exc: BaseException, secrets: Iterable[str]) -> None:
+    """Log `said` as an error with `exc`'s traceback, that traceback masked of `secrets`. The record keeps
+    `exc_info` (for handlers that read the exception itself) and its text is set already: a formatter uses
+    it as it stands, where formatting `exc_info` itself would print words masking in place cannot reach
+    (an `__str__` reading an attribute, a client kept on the exception)."""
+    if not log.isEnabledFor(logging.ERROR):
+        return
+    path, line, function, _ = log.findCaller()
+    record = log.makeRecord(
+        log.name, logging.ERROR, path, line, said, (), (type(exc), exc, exc.__traceback__), function
+    )
+    record.exc_text = masked("".join(format_exception(exc)).rstrip("\n"), secrets)
+    log.handle(record)
+
+
+def _one_line(exc: BaseException, secrets: Iterable[str]) -> str:
+    words = " ".join(masked(str(exc), secrets).split())
     return words if len(words) <= 300 else words[:299] + "…"

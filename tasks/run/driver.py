@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from rowrelay.tasks.errors import CrashedAlikeError
 from rowrelay.tasks.llm import Snapshot
 from rowrelay.tasks.llm.agent_code_errors import AgentCodeError
-from rowrelay.tasks.llm.masking import mask_chain_of, secrets_of
+from rowrelay.tasks.llm.masking import mask_chain_of, masked, secrets_of
 from rowrelay.tasks.records import HOLDING_TOKEN, IN_FLIGHT, RowStatus
 from rowrelay.tasks.run import record
 from rowrelay.tasks.run.context import RowContext, backoff, now
@@ -112,16 +112,20 @@ class RowDriver:
             else:
                 return
 
-    async def masked(self, exc: Exception) -> None:
+    async def masked(self, exc: Exception) -> tuple[str, ...]:
         """Mask, in place, a row's crash (and every exception down its chain) of the credentials the run's
         clients send, before it is logged and recorded (`crashed`): a crash is no server's answer, so
         nothing masked its words as they arrived, yet they may quote a key (a client's or request's repr
         in a bug's message, a library's error), and they went to the row's `error_message` or note, the
         output's `error` column, the summary and the runner's traceback in the logs. An agent's own
-        code's errors come masked already (`AgentCodeError`)."""
-        mask_chain_of(exc, await secrets_of(self.context.backend))
+        code's errors come masked already (`AgentCodeError`). Returns the credentials, for `crashed` to
+        mask the words it writes too: an exception whose `__str__` reads an attribute (a client kept on
+        it) says the key whatever its arguments are."""
+        secrets = await secrets_of(self.context.backend)
+        mask_chain_of(exc, secrets)
+        return secrets
 
-    def crashed(self, key: str, exc: Exception) -> CrashedAlikeError | None:
+    def crashed(self, key: str, exc: Exception, secrets: tuple[str, ...] = ()) -> CrashedAlikeError | None:
         """Tell and record a bug or surprise that ended the row's drive in this run; the run's stop when its
         first crashes are alike (`run.crashed_alike`: every row's fault, not this one's), else None (the batch
         goes on). What it may have cost decides: a row `submitting` may have started a paid job its create
@@ -132,15 +136,17 @@ class RowDriver:
         fails with the error. A row that has ended (or was given up on) keeps what it recorded: a crash after
         its end was written raised `IllegalTransition` here (`completed` -> `failed`), out of the runner's
         handler, stopping the batch, or wrote `internal` over an answer paid for. `exc` has been `masked` of
-        the run's keys (the runner does so first): it is logged as it is recorded."""
-        stop = self.crashes.crashed(key, exc)  # told first: whatever recording it meets, it was said
-        self._record_crash(key, exc)
+        the run's keys (the runner does so first, and gives the `secrets` it masked with): what is logged
+        and recorded of it is masked of them again, as said."""
+        stop = self.crashes.crashed(key, exc, secrets)  # told first: whatever recording it meets, it was said
+        self._record_crash(key, exc, secrets)
         return stop
 
-    def _record_crash(self, key: str, exc: Exception) -> None:
+    def _record_crash(self, key: str, exc: Exception, secrets: tuple[str, ...]) -> None:
         context, row = self.context, self.context.table.get(key)
         # An agent's own code raising is said as its backend masked it (the key it quoted, as a server's).
         said = str(exc) if isinstance(exc, AgentCodeError) else f"{type(exc).__name__}: {exc}"
+        said = masked(said, secrets)  # whatever `str(exc)` gives: masking in place cannot reach all
         if row.status == "submitting" and isinstance(exc, AgentCodeError) and not exc.may_have_sent:
             # Its client saw no request leave: nothing can have started, so nothing is counted as maybe
             # sent (it was: an orphan, and "possible duplicate jobs" said on every later run).

@@ -194,9 +194,9 @@ class BatchRunner:
                 # A bug or surprise in one row must not take the batch down: record it on the row, its
                 # words masked of the run's keys first (they go to the row, the output and the log);
                 # unless every row crashes alike, which stops the run as a refused key does.
-                await self.driver.masked(exc)
+                secrets = await self.driver.masked(exc)
                 crashed.append(key)
-                if (stop := self.driver.crashed(key, exc)) is not None:
+                if (stop := self.driver.crashed(key, exc, secrets)) is not None:
                     raise stop from exc
             else:
                 self.driver.crashes.ended()
