@@ -33,12 +33,12 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from prefect.runner import Runner
 
-__all__ = ["served_until_stopped"]
+__all__ = ["cancelled_quietly", "served_until_stopped"]
 
 log = logging.getLogger("rowrelay.deploy")
 
@@ -68,6 +68,7 @@ class _Stop:
         # in the middle of one. Only the main thread takes signals (a thread's serve keeps Prefect's way).
         if threading.current_thread() is threading.main_thread():
             loop.add_signal_handler(signal.SIGINT, self.on_sigint)
+        loop.set_exception_handler(cancelled_quietly)
         await self.runner.start()
 
     def on_sigint(self) -> None:
@@ -103,6 +104,19 @@ class _Stop:
             else "(no run in progress)"
         )
         self.say(f"rowrelay deploy: SIGINT, stopping {what}; the schedule stays active")
+
+
+def cancelled_quietly(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The serving loop's handler of errors no one awaited: a task cancelled as the process stops is not
+    one. Prefect's SIGTERM handler exits (`sys.exit(0)`) from within the loop, which then cancels every
+    task; a control-channel connection of a flow-run process still open then ended in asyncio's
+    "Exception in callback" (its stream's callback asks the cancelled task for its exception), a 60-line
+    traceback of `SystemExit: 0` and `CancelledError` in every stopped service's log (the trial's SIGTERM,
+    and CI's deployment test, seen when a flow run's connection was still open). Anything else is asyncio's
+    to say."""
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
 
 
 def _terminals_foreground() -> int | None:

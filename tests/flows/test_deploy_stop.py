@@ -20,7 +20,7 @@ from uuid import uuid4
 import anyio
 import pytest
 
-from rowrelay.flows.deploy_stop import _flow_run_processes, _Stop
+from rowrelay.flows.deploy_stop import _flow_run_processes, _Stop, cancelled_quietly
 from tests.support.said import Said
 
 if TYPE_CHECKING:
@@ -147,3 +147,50 @@ async def test_a_second_sigint_whose_line_fails_raises_nothing_and_cancels_once(
     assert said.messages == [
         "rowrelay deploy: SIGINT: BrokenPipeError: [Errno 32] Broken pipe; stopping all the same"
     ]
+
+
+def _stopped_with_a_connection_open(quiet: bool) -> list[str]:
+    """What asyncio's logger said when a loop serving a connection, its handler awaiting the peer, was
+    stopped as Prefect's SIGTERM handler stops the serving one (`sys.exit(0)` within the loop: every task
+    cancelled), with the serving loop's handler (`quiet`) or asyncio's own; and after it, one callback
+    raising a real error."""
+    said, logger = Said(), logging.getLogger("asyncio")
+    logger.addHandler(said)
+
+    async def main() -> None:
+        if quiet:
+            asyncio.get_running_loop().set_exception_handler(cancelled_quietly)
+        handled = asyncio.Event()
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            handled.set()
+            await reader.read(1)  # a flow-run process's control channel, open while the runner stops
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _, _writer = await asyncio.open_connection("127.0.0.1", port)
+        await handled.wait()
+        raise SystemExit(0)  # Prefect's handle_sigterm
+
+    try:
+        with pytest.raises(SystemExit):
+            asyncio.run(main())
+        loop = asyncio.new_event_loop()
+        if quiet:
+            loop.set_exception_handler(cancelled_quietly)
+        loop.call_soon(lambda: 1 / 0)
+        loop.run_until_complete(asyncio.sleep(0.01))
+        loop.close()
+    finally:
+        logger.removeHandler(said)
+    return said.messages
+
+
+# The connection is left open as the loop stops, as the stopped service's was: its writer is collected later.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_stop_by_sigterm_with_a_connection_open_logs_no_traceback_and_other_errors_still_are() -> None:
+    loud = _stopped_with_a_connection_open(quiet=False)
+    assert len(loud) == 2, loud  # the cancelled connection's handler, then the division by zero
+    quiet = _stopped_with_a_connection_open(quiet=True)
+    assert len(quiet) == 1, quiet  # the division by zero alone
+    assert "Exception in callback" in quiet[0]
