@@ -73,7 +73,7 @@ def runs_under(api: str, folder: Path) -> list[dict[str, Any]]:
     adds each one's next runs, and its server deletes them again when the deployment is served again,
     updated, paused or deleted (ci126 and ci129 saw the count unchanged across a notebook's three
     batches)."""
-    page_size, runs = 200, []
+    page_size, runs = 200, list[dict[str, Any]]()
     while True:
         named = {"flows": {"name": {"any_": ["rowrelay-batch"]}}, "limit": page_size, "offset": len(runs)}
         page = httpx.post(f"{api}/flow_runs/filter", json=named, timeout=30).json()
