@@ -107,16 +107,27 @@ class _Stop:
 
 
 def cancelled_quietly(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """The serving loop's handler of errors no one awaited: a task cancelled as the process stops is not
+    """The serving loop's handler of errors no one awaited: a task stopped as the process stops is not
     one. Prefect's SIGTERM handler exits (`sys.exit(0)`) from within the loop, which then cancels every
     task; a control-channel connection of a flow-run process still open then ended in asyncio's
     "Exception in callback" (its stream's callback asks the cancelled task for its exception), a 60-line
     traceback of `SystemExit: 0` and `CancelledError` in every stopped service's log (the trial's SIGTERM,
-    and CI's deployment test, seen when a flow run's connection was still open). Anything else is asyncio's
-    to say."""
-    if isinstance(context.get("exception"), asyncio.CancelledError):
-        return
-    loop.default_exception_handler(context)
+    and CI's deployment test, seen when a flow run's connection was still open). A SIGTERM landing while
+    the runner's poller of scheduled runs is mid-request raises that `SystemExit` in the poller's task
+    group, and `asyncio.run`'s shutdown logged the group each task ended with as "unhandled exception",
+    two tracebacks of 60 lines (ci130). Anything else is asyncio's to say."""
+    if not _a_stop(context.get("exception")):
+        loop.default_exception_handler(context)
+
+
+def _a_stop(exc: BaseException | None) -> bool:
+    """Whether `exc` is a task's end as the process stops: cancelled, exited, or a task group's errors
+    that are all of those."""
+    stops = (asyncio.CancelledError, SystemExit)
+    if isinstance(exc, BaseExceptionGroup):
+        _, others = exc.split(stops)
+        return others is None
+    return isinstance(exc, stops)
 
 
 def _terminals_foreground() -> int | None:

@@ -194,3 +194,52 @@ def test_a_stop_by_sigterm_with_a_connection_open_logs_no_traceback_and_other_er
     quiet = _stopped_with_a_connection_open(quiet=True)
     assert len(quiet) == 1, quiet  # the division by zero alone
     assert "Exception in callback" in quiet[0]
+
+
+def _exited_mid_poll(quiet: bool, cleanup_fails: bool = False) -> list[str]:
+    """What asyncio's logger said when a SIGTERM landed mid-poll in Prefect's runner (`Runner.start`'s loops
+    in one task group, `ScheduledRunPoller.run`'s poll in another within): Prefect's `sys.exit(0)` raised
+    there, with the serving loop's handler (`quiet`) or asyncio's own; `asyncio.run`'s shutdown then
+    reports the group each task ended with. `cleanup_fails`: another of the runner's loops raises a real
+    error as it is cancelled."""
+    said, logger = Said(), logging.getLogger("asyncio")
+    logger.addHandler(said)
+
+    async def polled_once() -> None:
+        await asyncio.sleep(0)
+        sys.exit(0)  # Prefect's handle_sigterm
+
+    async def poller() -> None:
+        async with anyio.create_task_group() as polls:
+            polls.start_soon(polled_once)
+
+    async def other_loop() -> None:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            if cleanup_fails:
+                raise ValueError("a loop's own bug as it stops")
+
+    async def start() -> None:
+        if quiet:
+            asyncio.get_running_loop().set_exception_handler(cancelled_quietly)
+        async with anyio.create_task_group() as loops:
+            loops.start_soon(poller)
+            loops.start_soon(other_loop)
+
+    try:
+        with pytest.raises(SystemExit):
+            asyncio.run(start())
+    finally:
+        logger.removeHandler(said)
+    return said.messages
+
+
+def test_a_sigterm_mid_poll_logs_no_traceback_and_a_real_error_there_still_is() -> None:
+    loud = _exited_mid_poll(quiet=False)
+    assert len(loud) == 2, loud  # each task's group: the runner's loops' and the poller's
+    assert all("unhandled exception during asyncio.run() shutdown" in message for message in loud), loud
+    assert _exited_mid_poll(quiet=True) == []
+    said = _exited_mid_poll(quiet=True, cleanup_fails=True)
+    assert len(said) == 2, said  # the failed loop's task, and the loops' group holding its bug
+    assert all("a loop's own bug as it stops" in message for message in said), said
