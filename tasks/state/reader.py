@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+DEFAULT_MAX_ATTEMPTS = 3
+"""Creates per row, as a run takes them by default (`settings.max_attempts`; tasks.state does not read
+settings: importing them would slow every `rowrelay status`)."""
+
 
 def read_table(directory: Path, *, skip_damaged: bool = False) -> tuple[pa.Table, list[str]]:
     """The latest version of every row as Arrow (sorted by row_index), and the damaged files skipped.
@@ -53,7 +57,9 @@ def load(directory: Path, *, skip_damaged: bool = False) -> pd.DataFrame:
     return frame
 
 
-def summary(directory: Path, *, skip_damaged: bool = False) -> dict[str, Any]:
+def summary(
+    directory: Path, *, skip_damaged: bool = False, max_attempts: int = DEFAULT_MAX_ATTEMPTS
+) -> dict[str, Any]:
     """Counts by status, token totals, billed server-side tool calls (`tool_calls`, 0 without tools),
     completed latency p50/p95 (seconds), orphans, cost (`cost_usd`,
     None when no row has a price) and the projected cost of the whole batch, and the damaged files skipped
@@ -72,10 +78,16 @@ def summary(directory: Path, *, skip_damaged: bool = False) -> dict[str, Any]:
             raise
         log.warning("skipping %s", exc)
         left_out, problems = None, [*problems, str(exc)]
-    return summarize(table, problems, left_out)
+    return summarize(table, problems, left_out, max_attempts=max_attempts)
 
 
-def summarize(table: pa.Table, problems: list[str], left_out: pa.Array[Any] | None = None) -> dict[str, Any]:
+def summarize(
+    table: pa.Table,
+    problems: list[str],
+    left_out: pa.Array[Any] | None = None,
+    *,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> dict[str, Any]:
     """`summary` of rows already in hand (`read_table`, or an open table's `latest()`).
 
     `left_out`: keys of rows the batch's last run did not find in its input (`left_out.record_left_out`).
@@ -83,21 +95,15 @@ def summarize(table: pa.Table, problems: list[str], left_out: pa.Array[Any] | No
     projection adds) covers the others, the rows its runs send and report on: a removed pending row is
     not left to do. What the batch spent (tokens, tool calls, orphans, `cost_usd`) covers every row,
     as the bill does. `not_in_input` counts the rows left out: `rows`, `counts` and `cost_usd` (already
-    in the whole's).
+    in the whole's). `max_attempts`: the next run's, which decides whether a row cancelled as its run
+    stopped is sent again (then the projection counts it as not yet ended).
 
     In Arrow compute alone, comparing with values Arrow already holds: converting a Python or NumPy value
     to Arrow (or back) makes pyarrow import pandas, which `rowrelay status` would pay for on every start.
     """
     held, outside = split_left_out(table, left_out)
     counts = _counts(held)
-    statuses = held.column("status")
-    present: Any = pc.unique(statuses)  # "completed" as Arrow holds it, if any row has it
-    names = present.to_pylist()
-    done = (
-        held.filter(pc.equal(statuses, present[names.index("completed")]))
-        if "completed" in names
-        else held.slice(0, 0)
-    )
+    done = _where(held, "status", "completed")
     micros = pc.cast(pc.subtract(done.column("completed_at"), done.column("submitted_at")), pa.int64())
     # linear interpolation, as NumPy's percentile; null when no row completed
     p50, p95 = (pc.quantile(micros.drop_null(), q=q)[0].as_py() for q in (0.5, 0.95))
@@ -106,7 +112,8 @@ def summarize(table: pa.Table, problems: list[str], left_out: pa.Array[Any] | No
         return int(pc.sum(table.column(name)).as_py() or 0)
 
     spent, priced = spent_of(table)
-    ended = sum(counts[status] for status in ENDED)
+    # A row cancelled as its run stopped is sent again by the next run: not ended, for the projection
+    ended = sum(counts[status] for status in ENDED) - _sent_again(held, max_attempts)
 
     return {
         "rows": held.num_rows,
@@ -132,6 +139,30 @@ def summarize(table: pa.Table, problems: list[str], left_out: pa.Array[Any] | No
             "cost_usd": spent_of(outside)[0],
         },
     }
+
+
+def _where(table: pa.Table, name: str, value: str) -> pa.Table:
+    """The rows whose string column `name` holds `value`, compared as Arrow holds it (see `summarize`)."""
+    column = table.column(name)
+    present: Any = pc.unique(column)
+    values = present.to_pylist()
+    if value not in values:
+        return table.slice(0, 0)
+    return table.filter(pc.equal(column, present[values.index(value)]))
+
+
+def _sent_again(held: pa.Table, max_attempts: int) -> int:
+    """Cancelled rows the next run sends again: those a stopping run cut short (`interrupted`, not a
+    cancel asked for) with attempts left, as the run plan decides (`run.plan.wants_submit`, which
+    tasks.state may not import; tests/state/test_projection.py holds the two to the same answer). A
+    status after Ctrl-C had projected the batch's cost with them as ended, as if nothing were left to
+    pay for, right after the run said the same command sends them again (a trial)."""
+    cut = _where(_where(held, "status", "cancelled"), "error_type", "interrupted")
+    if not cut.num_rows:
+        return 0
+    spent: Any = pc.value_counts(cut.column("attempts"))
+    attempts, rows = spent.field("values").to_pylist(), spent.field("counts").to_pylist()
+    return sum(n for tried, n in zip(attempts, rows, strict=True) if (tried or 0) < max_attempts)
 
 
 def _counts(table: pa.Table) -> dict[str, int]:

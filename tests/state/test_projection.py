@@ -1,0 +1,79 @@
+"""The projected cost counts the rows the next run sends: a row cancelled as its run stopped (Ctrl-C)
+is sent again, so it is not ended. A status after Ctrl-C had said `~$0.02213 projected for the whole
+batch`, what was spent, with 154 such rows to send (a trial)."""
+
+from __future__ import annotations
+
+from itertools import product
+from pathlib import Path
+
+import pytest
+
+from rowrelay.tasks.records import ENDED, ErrorType, RowStatus
+from rowrelay.tasks.run.plan import RowPolicy, wants_submit
+from rowrelay.tasks.state import StateTable, summary
+from rowrelay.tasks.state.reader import DEFAULT_MAX_ATTEMPTS
+from tests.support.state import FakeClock, rows
+
+_QUARTER = 0.25
+
+
+def _sent(table: StateTable, key: str, attempts: int) -> None:
+    table.transition(key, "submitting", attempts=attempts)
+    table.transition(key, "queued", response_id=f"resp-{key}")
+
+
+def _cancelled(table: StateTable, key: str, attempts: int, error_type: ErrorType) -> None:
+    _sent(table, key, attempts)
+    table.transition(key, "cancelled", error_type=error_type, error_message="cancelled")
+
+
+def test_rows_cancelled_as_the_run_stopped_are_projected_as_rows_still_to_send(
+    batch_dir: Path, clock: FakeClock
+) -> None:
+    """10 rows: 4 completed at a quarter, 3 cut short by a stop (sent again), 1 cut short with its
+    attempts used up and 1 cancelled on request (neither sent again), 1 pending. Four rows are left
+    to pay for: 1.0 spent, 2.0 projected (it said 1.25: only the pending row left)."""
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        table.add_pending(rows(10))
+        for i in range(4):
+            key = f"row-{i:06d}"
+            _sent(table, key, 1)
+            table.transition(key, "completed", output_text="ok", input_tokens=1, output_tokens=1)
+            table.update(key, cost_usd=_QUARTER)
+        for i in range(4, 7):
+            _cancelled(table, f"row-{i:06d}", 1, "interrupted")
+        _cancelled(table, "row-000007", DEFAULT_MAX_ATTEMPTS, "interrupted")
+        _cancelled(table, "row-000008", 1, "cancelled")  # `rowrelay cancel`: stays cancelled
+    facts = summary(batch_dir)
+    assert facts["counts"]["cancelled"] == 5
+    assert facts["cost_usd"] == 1.0
+    assert facts["projected_cost_usd"] == 2.0
+    assert summary(batch_dir, max_attempts=1)["projected_cost_usd"] == 1.25  # none has an attempt left
+
+
+@pytest.mark.parametrize("status", sorted(ENDED))
+def test_a_row_the_projection_leaves_to_send_is_one_the_plan_sends(
+    batch_dir: Path, clock: FakeClock, status: RowStatus
+) -> None:
+    """The reader may not import the run plan (tasks.state sits below tasks.run): for every ended row,
+    by its error type and attempts, the projection counts it as left to send exactly when the plan
+    (`wants_submit`) would send a cancelled one again. Failed rows the plan sends again are left as
+    ended, as before: what one costs again is no part of this change."""
+    cases = list(product(("interrupted", "cancelled", "transient"), range(DEFAULT_MAX_ATTEMPTS + 2)))
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        table.add_pending(rows(len(cases) + 1))
+        last = f"row-{len(cases):06d}"
+        _sent(table, last, 1)
+        table.transition(last, "completed", output_text="ok", input_tokens=1, output_tokens=1)
+        table.update(last, cost_usd=_QUARTER)
+        expected_left = 0
+        policy = RowPolicy(batch_id="b1", model="m", max_attempts=DEFAULT_MAX_ATTEMPTS)
+        for i, (error_type, attempts) in enumerate(cases):
+            key = f"row-{i:06d}"
+            _sent(table, key, attempts)
+            row = table.transition(key, status, error_type=error_type, error_message="ended")
+            expected_left += status == "cancelled" and wants_submit(row, policy)
+    facts = summary(batch_dir)
+    assert facts["projected_cost_usd"] == _QUARTER + expected_left * _QUARTER
+    assert expected_left == (3 if status == "cancelled" else 0)  # interrupted, attempts 0, 1 and 2
