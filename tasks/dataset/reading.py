@@ -42,20 +42,29 @@ from rowrelay.tasks.errors import UsageError
 
 __all__ = ["INPUT_EXTENSIONS", "read_input"]
 
-_OTHER_SEPARATORS = (";", "\t", "|")
+_SEPARATORS = (",", ";", "\t", "|")
+_QUOTED = re.compile(r'"[^"]*(?:"|$)')
+"""A quoted header cell (a doubled quote inside one reads as two cells, both dropped alike), or one the
+line leaves open (its text goes on past the line break)."""
 
 
 def _separator(path: Path) -> str:
-    """The separator the header line uses: a comma if it holds one; else the only other separator it
-    holds (spreadsheets write ';' where the decimal mark is a comma; exports and .tsv files use tabs or
-    pipes); else a comma (a one-column file). Read as commas, such a file became one column whose
-    name held every header, and a template over its columns was refused as naming none of them."""
+    """The separator the header line uses: the one it holds most often outside quotes, a comma where
+    another is as often (and in a one-column file); spreadsheets write ';' where the decimal mark is a
+    comma, exports and .tsv files tabs or pipes. Read as commas, such a file became one column whose name
+    held every header, and a template over its columns was refused as naming none of them. A comma in a
+    quoted name ('id;"Preis, EUR";text', European Excel's), or any comma ('id<TAB>name, first<TAB>text'),
+    made it read as commas, refused as cut short. Not a new reading: read as commas, such a header's
+    names are cut at other places, none of them a name it has now, so a batch planned from one (its
+    template or id column naming one) is refused now, not in the input, never sent again. The header
+    line alone is read."""
     with path.open("rb") as file:
         header = file.readline(65_536).decode("utf-8", errors="replace")
-    if "," in header:
-        return ","
-    found = [separator for separator in _OTHER_SEPARATORS if separator in header]
-    return found[0] if len(found) == 1 else ","
+    unquoted = _QUOTED.sub("", header)
+    counts = {separator: unquoted.count(separator) for separator in _SEPARATORS}
+    most = max(counts.values())
+    found = [separator for separator, count in counts.items() if count == most]
+    return found[0] if most and len(found) == 1 else ","
 
 
 _RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
