@@ -37,9 +37,10 @@ _SCALARS: dict[Any, pa.DataType] = {
 
 
 def field_clashes(schema: Mapping[str, Any], columns: Iterable[str]) -> list[str]:
-    """The schema's top-level fields that are named like one of `columns` (the input's, the results')."""
-    taken = set(columns)
-    return [name for name in _properties(schema) if name in taken]
+    """The schema's top-level fields that are named like one of `columns` (the input's, the results'),
+    whatever the case: DuckDB does not tell `Text` and `text` apart, and renamed one `text_1`."""
+    taken = {name.casefold() for name in columns}
+    return [name for name in _properties(schema) if name.casefold() in taken]
 
 
 def typed_columns(

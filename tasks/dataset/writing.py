@@ -157,12 +157,17 @@ def _aligned_results(results: pd.DataFrame, n_rows: int) -> pd.DataFrame:
 
 
 def result_clash(columns: Iterable[object], added: Iterable[str] = RESULT_COLUMNS) -> str | None:
-    """What is wrong with input `columns` of which some are named like columns the output adds, else None."""
-    taken = set(added)
-    clashes = [str(c) for c in columns if c in taken]
+    """What is wrong with input `columns` of which some are named like columns the output adds, else None.
+    Named alike whatever the case: an output with `Error` beside `error` was written, and DuckDB, which
+    does not tell names apart by case, read the input's `Error` for `SELECT error` and renamed the
+    result's `error_1`."""
+    taken = {name.casefold(): name for name in added}
+    clashes = [str(c) for c in columns if isinstance(c, str) and c.casefold() in taken]
     if not clashes:
         return None
-    return f"input column(s) {', '.join(clashes)} clash with result columns: rename them in the input"
+    cased = [f"{name} as {taken[name.casefold()]}" for name in clashes if name not in taken.values()]
+    why = f" ({', '.join(cased)}: readers such as DuckDB do not tell names apart by case)" if cased else ""
+    return f"input column(s) {', '.join(clashes)} clash with result columns{why}: rename them in the input"
 
 
 def _joined(frame: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
