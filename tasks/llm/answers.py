@@ -21,7 +21,7 @@ from openai.types.responses import ResponseStreamEvent
 from rowrelay.tasks.llm.calls import NotTheApiError
 from rowrelay.tasks.llm.event_stream import EventStream, head_of, starts_as_json
 from rowrelay.tasks.llm.masking import masked, secrets_in
-from rowrelay.tasks.llm.sdk_errors import content_type, events, excerpt, not_the_api
+from rowrelay.tasks.llm.sdk_errors import answered, content_type, events, excerpt, not_the_api
 
 if TYPE_CHECKING:
     from openai._legacy_response import LegacyAPIResponse  # what `with_raw_response` calls return
@@ -43,12 +43,14 @@ def nothing_named(
     base_url: object, path: str, what: str, answer: object, sent: Mapping[str, str], *, besides: str = ""
 ) -> NotTheApiError:
     """The error for a create answered with a success that names no `what` (a response, a completion's
-    choices): whatever answered is not the API. `besides`: what else the run saw, said after the answer.
-    Such an answer may show the request it got (an echo server's): the keys `sent` carries (the client's
-    `auth_headers`) are masked in it."""
+    choices): whatever answered is not the API. `besides`: what else the run saw, said after the answer,
+    which makes it no glitch (`NotTheApiError.answer`). Such an answer may show the request it got (an
+    echo server's): the keys `sent` carries (the client's `auth_headers`) are masked in it."""
     shown_masked = excerpt(masked(shown(answer), secrets_in(sent)))
-    said = f"with a success naming no {what} ({shown_masked}){besides}"
-    return NotTheApiError(not_the_api("POST", route(base_url, path), said))
+    said = f"with a success naming no {what} ({shown_masked})"
+    url = route(base_url, path)
+    glitch = None if besides else answered("POST", url, said)
+    return NotTheApiError(not_the_api("POST", url, said + besides), answer=glitch)
 
 
 def web_page(headers: Mapping[str, str]) -> bool:
@@ -65,7 +67,10 @@ async def parsed(raw: LegacyAPIResponse[_Model]) -> _Model:
     """The SDK's answer to a plain call. A body the SDK cannot read as JSON (a web page, events from a
     server that streams every answer) it hands over as its text, where the lean transport raises
     (`json_object`): this raises as that does."""
-    answer = raw.parse()
+    try:
+        answer = raw.parse()
+    except ValueError as exc:  # labelled JSON, and none (a body cut short): the SDK's decoder raised
+        raise page_error(await read_page(raw.http_response)) from exc
     if isinstance(answer, str):
         raise page_error(await read_page(raw.http_response))
     return answer

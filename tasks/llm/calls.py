@@ -78,7 +78,34 @@ class NotTheApiError(BackendRefusedError):
     """A create answered with a success that is not the API's answer: a web page, or JSON that names no
     response (a wrong address; a web server, or a proxy's sign-in page, in the way). Not a refusal: what
     took the create may have passed it on, so its row counts it as maybe sent. Every create would meet
-    the same, so the run stops, as at a refusal."""
+    the same, so the run stops, as at a refusal; unless the server has answered the run's creates as the
+    API does, when one such answer is its glitch (`glitch`, decided in `run.glitches`).
+
+    `answer`: what came, in words (`POST URL was answered 200 (...)`), without what to check, when one
+    answer may be a glitch; None when every create would meet it whatever came before (a server that
+    streams every answer, the run's first answers naming no choice)."""
+
+    def __init__(
+        self, said: str, *, answer: str | None = None, way_on: str | None = FIX_THAT, refused: bool = True
+    ) -> None:
+        super().__init__(said, way_on=way_on, refused=refused)
+        self.answer = answer
+
+    def glitch(self) -> GlitchError | None:
+        """This answer as a glitch of a server that answers properly otherwise, or None if it cannot be."""
+        if self.answer is None:
+            return None
+        return GlitchError(
+            f"{self.answer}, which is not the API's answer, from a server that has answered this run's "
+            "creates as the API does: taken as its glitch, the create may have started a job"
+        )
+
+
+class GlitchError(MaybeSentError):
+    """A create answered with a success that is not the API's (a body cut short, an upstream's error sent
+    with a 200) by a server that has answered the run's creates properly: its glitch, not a wrong address.
+    Maybe sent, as any create whose answer named no job: counted on its row, sent again within its
+    attempts."""
 
 
 class StreamUnavailableError(TerminalError):

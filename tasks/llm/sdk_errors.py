@@ -107,14 +107,16 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
             # A create waits for its answer as long as the timeout allows: one that answers only once its
             # response has ended (no background mode, a proxy buffering the stream) is cut and paid again.
             return maybe(_TIMED_OUT + (_TIMEOUT_HINT if creating else ""))
-        # The SDK's text is always "Connection error."; what went wrong (refused, reset, DNS) is its cause.
-        cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ is not None else ""
-        return maybe(f"connection problem: {exc}{cause}")
+        return maybe(f"connection problem: {_connection_problem(exc)}")
     if isinstance(exc, openai.APIResponseValidationError):  # a success whose body is not the API's
         said = streamed_unasked(exc, creating=creating)
-        if said is None:
-            said = not_the_api(exc.request.method, str(exc.request.url), _status(exc))
-        return NotTheApiError(said) if creating else TransientError(said)
+        if said is not None:  # every plain create meets it: never a glitch
+            return NotTheApiError(said) if creating else TransientError(said)
+        method, target, status = exc.request.method, str(exc.request.url), _status(exc)
+        said = not_the_api(method, target, status)
+        if not creating:
+            return TransientError(said)
+        return NotTheApiError(said, answer=answered(method, target, status))  # maybe its server's glitch
     if isinstance(exc, openai.APIError):
         # Raised mid-stream for an `error` event (the nested shape production sends). Before any event
         # named the response, the create's stream failed after the server accepted it.
@@ -132,9 +134,37 @@ _TIMEOUT_HINT = (
 )
 
 
-def not_the_api(method: str, url: str, answered: str) -> str:
+def not_the_api(method: str, url: str, answer: str) -> str:
     """What a success that is not the API's answer was, and what to check, in one line."""
-    return f"{method} {url} was answered {answered}, which is not the API's answer: {route_hint(url)}"
+    return f"{answered(method, url, answer)}, which is not the API's answer: {route_hint(url)}"
+
+
+def answered(method: str, url: str, answer: str) -> str:
+    """What a request was answered with, in words (`answer`: the status and body's start, or a kind)."""
+    return f"{method} {url} was answered {answer}"
+
+
+def _connection_problem(exc: openai.APIConnectionError) -> str:
+    """What went wrong on the connection. The SDK's text is always "Connection error."; what happened
+    (refused, reset, DNS) is its cause. An answer cut mid-body is said as such, on both transports:
+    aiohttp's words for it carry its internal code 400 (`<TransferEncodingError: 400, message=...>`),
+    which in a row's error read as an HTTP 400, a refusal, where the server had refused nothing."""
+    cause = exc.__cause__
+    if _cut_mid_answer(cause):
+        words = str(cause).split(": <", 1)[0]
+        return f"the connection was cut mid-answer ({type(cause).__name__}: {words})"
+    return f"{exc} ({type(cause).__name__}: {cause})" if cause is not None else str(exc)
+
+
+_BODY_CUT = "peer closed connection without sending complete message body"
+"""httpcore's words for an answer whose body ended before its length or last chunk (the SDK's transport)."""
+
+
+def _cut_mid_answer(cause: BaseException | None) -> bool:
+    """Whether a transport's error is an answer cut after it began (its body short of what it promised)."""
+    if isinstance(cause, aiohttp.ClientPayloadError):
+        return True
+    return isinstance(cause, httpx2.RemoteProtocolError) and str(cause).startswith(_BODY_CUT)
 
 
 def streamed_unasked(exc: openai.APIResponseValidationError, *, creating: bool) -> str | None:

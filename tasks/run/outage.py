@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from rowrelay.tasks.errors import OutageError, RateLimitedError
 from rowrelay.tasks.llm import MaybeSentError, NotTheApiError, RequestRejectedError
+from rowrelay.tasks.llm.calls import GlitchError
 from rowrelay.tasks.llm.holds import TOLD_PAUSE, Hold
 
 log = logging.getLogger("rowrelay.outage")
@@ -88,7 +89,8 @@ class Turn:
         if error is None or isinstance(error, RequestRejectedError | RateLimitedError):
             self.hold.answered()
         elif isinstance(error, MaybeSentError) and not isinstance(error, NotTheApiError):
-            self.hold.lost(self.probe, str(error))
+            # A glitch (a success not the API's, `run.glitches`) is a lost answer its own warning says.
+            self.hold.lost(self.probe, str(error), said=isinstance(error, GlitchError))
 
 
 @dataclass
@@ -163,11 +165,12 @@ class CreateHold:
             self.lost_in_turn = 0
             self._wake()
 
-    def lost(self, probe: bool, reason: str) -> None:
+    def lost(self, probe: bool, reason: str, *, said: bool = False) -> None:
         """A create's answer was lost. Creates in flight when the first was lost count as that one loss:
-        they left before anyone knew; each probe lost makes the next pause longer."""
+        they left before anyone knew; each probe lost makes the next pause longer. `said`: the loss was
+        warned of already, in its own words (this warning is kept for the next loss of another kind)."""
         if probe or not self.lost_in_turn:
-            if not self._told:  # once a run: the progress line names the latest error
+            if not self._told and not said:  # once a run: the progress line names the latest error
                 self._told = True
                 log.warning(
                     "a create's answer was lost (%s): while answers are lost, creates go one at a time "

@@ -33,6 +33,7 @@ from rowrelay.tasks.run import creating, record
 from rowrelay.tasks.run.context import RowContext, now
 from rowrelay.tasks.run.creating import Created, Live
 from rowrelay.tasks.run.first_creates import FirstCreates
+from rowrelay.tasks.run.glitches import Glitches
 from rowrelay.tasks.run.inline_bytes import InlineBytes, inlined_all, local_bytes
 from rowrelay.tasks.run.no_background import NoBackground
 from rowrelay.tasks.run.outage import Turn
@@ -66,6 +67,7 @@ class Submitter:
     _inline: InlineBytes = field(init=False, default_factory=InlineBytes)
     _alike: RefusedAlike = field(init=False, default_factory=RefusedAlike)
     _first: FirstCreates = field(init=False)
+    _glitches: Glitches = field(init=False, default_factory=Glitches)
 
     def __post_init__(self) -> None:
         # A foreground create's answer is the whole response: its batch is not held back for it.
@@ -163,15 +165,21 @@ class Submitter:
             raise
         try:
             snapshot, stream, cursor = create.result()
-        except (TransientError, RequestRejectedError, BackendRefusedError) as exc:
+        except (TransientError, RequestRejectedError, BackendRefusedError) as raised:
+            exc = self._glitches.judged(
+                raised
+            )  # not the API's answer: a glitch, from a server that has answered
             turn.met(exc)
             outcome = self._refused(row, exc)
-            if isinstance(exc, BackendRefusedError):
+            if exc is raised and isinstance(exc, BackendRefusedError):
                 raise  # about the run, not the row
+            if isinstance(exc, BackendRefusedError):
+                raise exc from raised  # glitches, one after another
             if isinstance(exc, RequestRejectedError):
                 self._refused_alike(key, exc)
             return outcome
         turn.met(None)
+        self._glitches.answered()
         self._alike.taken()
         context.silence.answers += 1
         if (holder := self._holder_besides(key, snapshot)) is not None:
@@ -210,6 +218,12 @@ class Submitter:
             elif (error := create.exception()) is not None:
                 if isinstance(error, TransientError | RequestRejectedError | BackendRefusedError):
                     self._refused(row, error)
+                else:
+                    # Reading its answer failed otherwise (a bug, a surprise): the job may exist all the
+                    # same. Left `submitting`, it was counted only when a later run opened the table. Its
+                    # type alone: a crash's words are not masked of keys here (`driver.masked`).
+                    said = f"the run stopped while this create was in flight ({type(error).__name__})"
+                    self.context.maybe_created(row, said, answer_lost=False)
                 if isinstance(error, RequestRejectedError):
                     self._refused_alike(row.row_key, error, stopping=True)
             else:

@@ -536,6 +536,7 @@ def _name(error: Exception | None) -> str | None:
     if error is None:
         return None
     text, transport = str(error), getattr(error.__cause__, "__cause__", None)
-    if transport is not None:
-        text = text.removesuffix(f" ({type(transport).__name__}: {transport})")
+    if transport is not None:  # quoted whole, or only its first words (aiohttp's cut: not its code)
+        head, quoted, _ = text.rpartition(f" ({type(transport).__name__}: ")
+        text = head if quoted else text
     return f"{type(error).__name__}: {text}"
