@@ -97,7 +97,8 @@ def _id_keys(frame: pd.DataFrame, id_column: str, reading: int) -> pa.Array[Any]
     text = column_text(ids, reading >= ARROW_NESTED_AS_JSON)
     if reading >= SHOWN_AS_DATA:
         text = _whole_numbers_as_integers(ids, text)
-    empty = np.flatnonzero(text.str.strip().eq("").to_numpy())
+    stripped = text.str.strip()
+    empty = np.flatnonzero(stripped.eq("").to_numpy())
     if len(empty):
         # Counted as a user counts them, as the reader's own refusals do ("line 3", "row 2"): the
         # positions said "row 1 (0-based)" for a CSV file's second row, its third line.
@@ -107,16 +108,36 @@ def _id_keys(frame: pd.DataFrame, id_column: str, reading: int) -> pa.Array[Any]
             + (" …" if len(empty) > _SHOWN else "")
             + " (the first row is 1, a header not counted): every row needs an id"
         )
-    duplicated = text[text.duplicated(keep=False)]
-    if len(duplicated):
-        counts = duplicated.value_counts(sort=True)
-        shown = ", ".join(f"{value!r} ×{count}" for value, count in counts.head(_SHOWN).items())
-        raise UsageError(
-            f"id column {id_column!r} has {len(counts)} duplicated value(s): {shown}"
-            + (" …" if len(counts) > _SHOWN else "")
-            + " (ids must be unique)"
-        )
+    _refuse_duplicates(text, stripped, id_column)
     return pa.array(text, pa.string())
+
+
+def _refuse_duplicates(text: pd.Series, stripped: pd.Series, id_column: str) -> None:
+    """Refuse ids that repeat, spaces around them aside: `" 001"` and `"001"` were two rows of one
+    input, where the check of ids written otherwise (`tasks/run`) takes them for one id, and `1` and
+    `1.0` are refused as one. The keys keep the ids as written: a batch's keys do not change."""
+    repeated = stripped.duplicated(keep=False).to_numpy()
+    if not repeated.any():
+        return
+    written: dict[str, list[str]] = {}  # each repeated id, the ways it is written, in input order
+    for id_, form in zip(stripped[repeated].tolist(), text[repeated].tolist(), strict=True):
+        written.setdefault(id_, []).append(form)
+    ranked = sorted(written.items(), key=lambda item: -len(item[1]))  # stable: ties in input order
+    forms = {id_: list(dict.fromkeys(each)) for id_, each in ranked}
+    shown = ", ".join(
+        f"{forms[id_][0]!r} ×{len(each)}"
+        if len(forms[id_]) == 1
+        else f"{id_!r} ×{len(each)} (as {', '.join(map(repr, forms[id_]))})"
+        for id_, each in ranked[:_SHOWN]
+    )
+    unique = " (ids must be unique)"
+    if any(len(each) > 1 for each in forms.values()):
+        unique = " (ids must be unique; spaces around one do not make it another)"
+    raise UsageError(
+        f"id column {id_column!r} has {len(ranked)} duplicated value(s): {shown}"
+        + (" …" if len(ranked) > _SHOWN else "")
+        + unique
+    )
 
 
 def _whole_numbers_as_integers(ids: pd.Series, text: pd.Series) -> pd.Series:
