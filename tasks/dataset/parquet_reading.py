@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rowrelay.tasks.dataset.duplicate_names import refuse_duplicate_names
 from rowrelay.tasks.dataset.given_frame import index_as_columns, index_levels
 from rowrelay.tasks.dataset.kept_types import kept_types
 from rowrelay.tasks.dataset.readings import (
@@ -47,6 +48,7 @@ _NULLABLE_INTEGERS: dict[pa.DataType, pd.api.extensions.ExtensionDtype] = {
 def read_parquet(path: Path, reading: int) -> pd.DataFrame:
     """The Parquet file at `path` as `reading` reads it (the module docstring says how)."""
     schema = pq.read_schema(path)
+    refuse_duplicate_names(schema.names, str(path))  # before pandas, which can read no such file
     maps = reading >= SHOWN_AS_DATA and bool(holds_maps(schema, schema.names))
     try:
         frame, maps = _parquet_frame(path, maps)

@@ -33,6 +33,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
+from rowrelay.tasks.dataset.duplicate_names import refuse_duplicate_names
 from rowrelay.tasks.dataset.given_frame import given_frame
 from rowrelay.tasks.dataset.parquet_reading import read_parquet
 from rowrelay.tasks.dataset.readings import COLUMNS_KEPT, FIRST_READING, READING
@@ -230,9 +231,7 @@ def read_input(source: str | Path | pd.DataFrame, reading: int = READING) -> pd.
     else:
         path = Path(source)
         frame, where = _read_file(path, reading), str(path)
-    duplicated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
-    if duplicated:
-        raise UsageError(f"{where} has duplicate column names: {', '.join(duplicated)}")
+    refuse_duplicate_names(frame.columns, where)
     if len(frame.columns) == 0 or len(frame) == 0:
         raise UsageError(f"{where} has no rows: nothing to send")
     return frame
