@@ -79,7 +79,12 @@ async def cancel_batch_async(
             record_end = end_recorder(table, spend, max_attempts=where.max_attempts, output_schema=schema)
             try:
                 cancelled += await cancel_in_flight(
-                    table, backend, keys, record_end=record_end, stopping=stopping
+                    table,
+                    backend,
+                    keys,
+                    record_end=record_end,
+                    stopping=stopping,
+                    emulated=where.backend == "emulator",  # as a run's `RowPolicy.emulated`
                 )
             finally:
                 await backend.aclose()

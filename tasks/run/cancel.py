@@ -20,7 +20,7 @@ from rowrelay.tasks.llm.structured import OutputSchema
 from rowrelay.tasks.records import HOLDING_TOKEN, rows
 from rowrelay.tasks.run.cancels_not_taken import NotTaken, said_not_taken
 from rowrelay.tasks.run.context import now
-from rowrelay.tasks.run.record import INTERRUPTED, ended
+from rowrelay.tasks.run.record import INTERRUPTED, ended, lost_young, made_ago
 from rowrelay.tasks.run.spend import Spend
 from rowrelay.tasks.state import StateTable
 
@@ -185,6 +185,7 @@ async def cancel_in_flight(
     *,
     record_end: EndRecorder,
     stopping: bool = False,
+    emulated: bool = False,
     tally: CancelTally | None = None,
     starting: Callable[[int], None] | None = None,
 ) -> Cancelled:
@@ -202,6 +203,11 @@ async def cancel_in_flight(
     create counted against the row's attempts); a cancel asked for (`rowrelay cancel`) ends them.
     A row whose cancel did not take (not answered, refused, or answered with a response still running
     or ended asking for tools) is left saying so, not as cancelled (`said_not_taken`).
+    A 404 is an expiry only on a response old enough for a server to have let it go (`record.lost_young`,
+    as a poll judges it; `emulated`: the server is an emulator, whose 404s are all expiries): a younger
+    one is a server that loses the responses it makes (replicas behind a load balancer), whose job may
+    still run, and be paid for. Recorded expired, its row was sent again by the next run while its first
+    job ran; it is counted as not reached instead, and keeps its token for the next run to wait on.
     `tally` follows the outcome as it comes, for a caller that may stop the cancellation part way;
     `starting` is told how many responses it is about to cancel.
     """
@@ -228,6 +234,12 @@ async def cancel_in_flight(
             try:
                 snapshot: Snapshot = await background.cancel(row.response_id)
             except ResponseGoneError as exc:
+                if (age := lost_young(row, now(), emulated=emulated)) is not None:
+                    lost = f"the server did not find it, made {made_ago(age)} ago, too young to have expired"
+                    tally.unreached += 1
+                    tally.last_error = f"{key} ({row.response_id}): {lost} ({exc})"
+                    not_taken[key] = NotTaken(f"{lost}: its response may still run; the next run waits on it")
+                    return
                 gone = {"error_type": "expired", "error_message": str(exc), "note": "gone when cancelling"}
                 table.transition(key, "expired", **gone)
                 tally.settled += 1

@@ -160,18 +160,33 @@ RETAINED_AT_LEAST = 600.0
 be polled even unstored (a stored one, as rowrelay's creates ask, 30 days), vLLM until it restarts."""
 
 
-def unfound(row: RowState, message: str, now: datetime) -> str | None:
-    """Why a 404 on the row's response stops the run, or None when it is an expiry: a response younger
-    than `RETAINED_AT_LEAST` was let go by no server, so the server does not find the responses it makes
-    and every row would be created, and paid for, again. (Made at an unknown time: an expiry.)"""
-    if row.submitted_at is None or (age := (now - row.submitted_at).total_seconds()) >= RETAINED_AT_LEAST:
+def lost_young(row: RowState, now: datetime, *, emulated: bool) -> float | None:
+    """The age in seconds of the row's response when a 404 on it is the server losing it, not an expiry:
+    younger than `RETAINED_AT_LEAST`, no server has let it go, so its job may still run, and be paid for.
+    None: an expiry (made long ago, or at an unknown time), or an emulator's (`emulated`: its responses
+    cost nothing, and die with it, so a restarted embedded emulator holds none of them, whatever their
+    age). The one place a 404 is judged, whether a poll (`wait_ends.gone`) or a cancel met it."""
+    if emulated or row.submitted_at is None:
         return None
-    made = "moments" if age < 1 else seconds_said(round(age))
+    age = (now - row.submitted_at).total_seconds()
+    return age if age < RETAINED_AT_LEAST else None
+
+
+def made_ago(age: float) -> str:
+    """'moments', '20s': how long ago a response was made, for a sentence."""
+    return "moments" if age < 1 else seconds_said(round(age))
+
+
+def unfound(row: RowState, message: str, now: datetime, *, emulated: bool) -> str | None:
+    """Why a 404 on the row's response stops the run, or None when it is an expiry (`lost_young`): the
+    server does not find the responses it makes, and every row would be created, and paid for, again."""
+    if (age := lost_young(row, now, emulated=emulated)) is None:
+        return None
     return (
-        f"the server does not find a response it made {made} ago ({message}), though servers keep them at "
-        f"least {seconds_said(RETAINED_AT_LEAST)}: it loses the responses it makes (replicas behind a load "
-        "balancer that each keep their own, a gateway that does not route polls), and each row would be "
-        "created, and paid for, again; rows keep their response ids"
+        f"the server does not find a response it made {made_ago(age)} ago ({message}), though servers keep "
+        f"them at least {seconds_said(RETAINED_AT_LEAST)}: it loses the responses it makes (replicas behind "
+        "a load balancer that each keep their own, a gateway that does not route polls), and each row would "
+        "be created, and paid for, again; rows keep their response ids"
     )
 
 

@@ -159,6 +159,7 @@ class BatchRunner:
                 scope,
                 record_end=self.driver.record_end,
                 stopping=True,
+                emulated=context.policy.emulated,
                 tally=tally,
                 starting=starting,
             )

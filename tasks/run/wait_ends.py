@@ -15,7 +15,8 @@ def gone(context: RowContext, key: str, exc: ResponseGoneError) -> None:
     makes, and every row would be created, and paid for, again. The run stops instead, as for a
     refused key: rows keep their response ids. (Not on an emulator: what it loses costs nothing, and a
     restarted embedded emulator has lost every response it held.)"""
-    said = None if context.policy.emulated else record.unfound(context.table.get(key), str(exc), now())
+    row = context.table.get(key)
+    said = record.unfound(row, str(exc), now(), emulated=context.policy.emulated)
     if said is not None:
         raise BackendRefusedError(said)
     context.apply(key, record.expired(str(exc)))
