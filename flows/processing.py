@@ -25,6 +25,7 @@ from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.llm.prices import unpriced_warning
 from rowrelay.tasks.records import rows
 from rowrelay.tasks.run import Progress
+from rowrelay.tasks.run.cap_words import left_to_send
 from rowrelay.tasks.run.plan import send_order
 from rowrelay.tasks.run.spend import Spend, spent_so_far
 from rowrelay.tasks.settings import Settings
@@ -154,7 +155,7 @@ async def process(
             await run_shards(sessions, batch.shards)
             if not batch.shards:  # nothing to send or wait on: still say where the batch stands
                 session.runner.report_progress(len(table), time.monotonic())
-            return spend.stop_message(len(send_order(table, policy)) - sum(held.values())), held
+            return spend.stop_message(left_to_send(table, send_order(table, policy), held)), held
         finally:
             narrator.close()
             await artifact.finish()

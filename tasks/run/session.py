@@ -22,6 +22,7 @@ from rowrelay.tasks.media_refs import Attachment
 from rowrelay.tasks.records import RowStatus
 from rowrelay.tasks.run.context import RowContext, RunCounters
 from rowrelay.tasks.run.driver import RowDriver
+from rowrelay.tasks.run.earlier_orphans import count_earlier_orphans
 from rowrelay.tasks.run.holding import telling_holds
 from rowrelay.tasks.run.plan import RowPolicy
 from rowrelay.tasks.run.runner import BatchRunner, Progress
@@ -137,6 +138,7 @@ def open_session(
     )
     if counters is not None:
         context.counters = counters
+    count_earlier_orphans(context)  # their jobs may have been paid for: under the cap from the first create
     driver = RowDriver(context)
     told = None if progress is None else telling_holds(progress, budget, context.hold)
     runner = BatchRunner(driver, progress=told, checkpoint_interval=settings.checkpoint_interval)

@@ -16,8 +16,8 @@ than answers still to see, so no more than ten are paid for on it. A row that fi
 have ended (and their estimates became what they really cost, usually less) waits for them (`wait`); a row
 that would not fit even with nothing in flight is refused, and from then on no row is sent this run
 (`capped`): rows in flight finish, the rest stay to send. So a capped run ends within one row's estimate of
-the cap. A create whose answer never came may have started a paid job: its estimate stays counted as spent for
-the rest of the run.
+the cap. A create whose answer never came may have started a paid job: its estimate stays counted as spent, in
+this run and in every later run of the batch (the row's `orphans`, `count_orphans`).
 
 `admit` is arithmetic on floats already in memory: far from the cap it adds no latency to a create.
 """
@@ -25,7 +25,7 @@ the rest of the run.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -46,7 +46,8 @@ from rowrelay.tasks.llm.prices import (
     provider_of,
 )
 from rowrelay.tasks.llm.tool_fees import fees_of_run
-from rowrelay.tasks.records import HOLDING_TOKEN, RowStatus, rows, usd
+from rowrelay.tasks.records import HOLDING_TOKEN, RowStatus
+from rowrelay.tasks.run.cap_words import LeftToSend, LostCreates, stop_message
 from rowrelay.tasks.run.in_flight_estimates import InFlightEstimates
 from rowrelay.tasks.run.tool_costs import ToolCosts
 from rowrelay.tasks.settings import Settings
@@ -78,8 +79,11 @@ class Spend:
     """A create was refused at the cap: no row is sent again this run."""
     lost: float = 0.0
     """Estimates of what may have been spent unseen, counted against the cap: creates that may have started
-    a job nobody can see, and answers the server gave without their token usage (some OpenAI-compatible
-    servers), whose cost is unknown but not nothing."""
+    a job nobody can see (`duplicates`), and answers the server gave without their token usage (some
+    OpenAI-compatible servers), whose cost is unknown but not nothing."""
+    duplicates: LostCreates = field(default_factory=LostCreates)
+    """The batch's creates that may have started a job no answer named, this run's and earlier runs' (the
+    rows' `orphans`): the part of `lost` the stop's message names as possible duplicates."""
     _told_unmetered: bool = False
     _in_flight: InFlightEstimates = field(default_factory=InFlightEstimates)
     tools: ToolCosts = field(default_factory=ToolCosts)
@@ -208,7 +212,30 @@ class Spend:
             return
         estimate = self.release(key)
         if error_type == "maybe_created":
-            self.lost += estimate
+            self._maybe_paid(estimate, creates=1)
+
+    def count_orphans(
+        self, orphans: Mapping[str, int], prompt_tokens: Callable[[str], int], output_tokens: int
+    ) -> None:
+        """Count under the cap the creates earlier runs lost the answers of (each row's `orphans`), each at
+        the estimate this run gives its own lost creates (`prompt_tokens` of the row, `output_tokens`):
+        their jobs may have been paid for as surely as this run's. Counted from this run alone, they were
+        forgotten at every resume, and a run with the same cap went on past it. Once per row: every
+        endpoint's session asks."""
+        if self.cap is None:
+            return
+        for key, creates in orphans.items():
+            if not self.duplicates.first_look(key):
+                continue
+            estimate = self._estimate(prompt_tokens(key), output_tokens)
+            if estimate is None:
+                return  # no price: nothing is capped
+            self._maybe_paid(estimate * creates, creates=creates)
+
+    def _maybe_paid(self, estimate: float, *, creates: int) -> None:
+        """Creates whose answers were lost: counted against the cap, and named by the stop's message."""
+        self.lost += estimate
+        self.duplicates.add(estimate, creates)
 
     def settle(self, key: str, snapshot: Snapshot) -> float | None:
         """A response ended: its cost (None without usage or a known price), now counted as spent. Priced
@@ -296,14 +323,11 @@ class Spend:
         """The batch's cost if every row is run (`state.projected_cost`); None until a row has a cost."""
         return projected_cost(self.spent, self.priced_rows, rows, ended)
 
-    def stop_message(self, remaining: int) -> str | None:
-        """What to tell the user when the cap stopped the run, else None."""
+    def stop_message(self, left: LeftToSend) -> str | None:
+        """What to tell the user when the cap stopped the run, else None (`cap_words.stop_message`)."""
         if not self.capped or self.cap is None:
             return None
-        return (
-            f"cost cap reached: spent {usd(self.spent)} of --max-cost {usd(self.cap)}; {rows(remaining)} not "
-            "sent; run the same command with a higher --max-cost to go on"
-        )
+        return stop_message(self.spent + self.lost, self.duplicates, self.cap, left)
 
 
 def spent_so_far(table: StateTable) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.llm import estimate_tokens
 from rowrelay.tasks.llm.prices import cost_usd, load_prices
 from rowrelay.tasks.run import open_session
+from rowrelay.tasks.run.cap_words import LeftToSend
 from rowrelay.tasks.run.spend import Spend
 from rowrelay.tasks.state import StateTable, load, summary
 from tests.support.runs import creates_per_row, left_in_flight, new_table, prompts, settings_for
@@ -64,7 +65,7 @@ async def test_the_cap_stops_creates_within_one_rows_estimate_and_a_higher_cap_r
     spent = float(frame["cost_usd"].sum())
     assert cap - one_row < spent <= cap + 1e-12  # stopped within one row's estimate, never over
     assert spend.capped
-    assert spend.stop_message(ROWS - len(sent)) is not None
+    assert spend.stop_message(LeftToSend(ROWS - len(sent), 0)) is not None
     assert (sent["status"] == "completed").all()  # rows in flight at the cap finished
     assert set(frame.loc[frame["attempts"] == 0, "status"]) == {"pending"}  # the rest never left
     assert len(creates_per_row(exact_emulator)) == len(sent) < ROWS

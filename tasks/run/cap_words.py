@@ -1,0 +1,94 @@
+"""What a run stopped by the cost cap (`--max-cost`) says: what the batch counted against the cap, in its
+two parts, and what is left to send.
+
+    cost cap reached: spent $0.002728, and up to $0.00724 more in 9 creates whose answers were lost
+    (possible duplicates), of --max-cost $0.01; 30 rows not sent and 6 rows to send again (their answers
+    lost, failed or cut short); run the same command with a higher --max-cost to go on (the batch counts
+    $0.009968 against it)
+
+The cap counts what was paid and the estimates of creates that may have started a job no answer named
+(`Spend.lost`); a message naming the first alone said a run stopped at $0.004831 of $0.01, its cap full.
+Rows sent whose answers were lost are not "not sent": they are sent again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rowrelay.tasks.records import rows, usd
+from rowrelay.tasks.state import StateTable
+
+__all__ = ["LeftToSend", "LostCreates", "left_to_send", "stop_message"]
+
+
+@dataclass
+class LostCreates:
+    """Creates that may have started a job no answer named (possible duplicates), and their estimates."""
+
+    creates: int = 0
+    usd: float = 0.0
+    _rows: set[str] = field(default_factory=set)
+    """Rows whose earlier runs' lost creates are counted (`first_look`)."""
+
+    def add(self, estimate: float, creates: int) -> None:
+        self.creates += creates
+        self.usd += estimate
+
+    def first_look(self, key: str) -> bool:
+        """Whether row `key`'s earlier lost creates are still to count (True once per row)."""
+        if key in self._rows:
+            return False
+        self._rows.add(key)
+        return True
+
+
+@dataclass(frozen=True)
+class LeftToSend:
+    """Rows the cap kept from being sent: never sent, and sent before but to send again (their answers
+    lost, failed or cut short)."""
+
+    never_sent: int
+    again: int
+
+
+def left_to_send(table: StateTable, keys: Collection[str], held: Mapping[str, int]) -> LeftToSend:
+    """`keys` (the rows a run would send, `plan.send_order`) told apart by whether a create was ever sent
+    for them (`attempts`), less the rows the run's `--limit` held back (`held`, per status: a `pending`
+    one counted as never sent, which it is unless `retry` put it back)."""
+    columns = table.columns(None, ("row_key", "attempts"))
+    among = columns.filter(pc.is_in(columns.column("row_key"), value_set=pa.array(list(keys), pa.string())))
+    again = len(among.filter(pc.greater(among.column("attempts"), pa.scalar(0))))
+    held_pending = held.get("pending", 0)
+    held_sent = sum(held.values()) - held_pending
+    return LeftToSend(max(0, len(among) - again - held_pending), max(0, again - held_sent))
+
+
+def stop_message(counted: float, duplicates: LostCreates, cap: float, left: LeftToSend) -> str:
+    """The line of a run the cap stopped: `counted` is everything the batch counts against `cap`, of
+    which `duplicates` are the creates whose answers were lost."""
+    spent = max(0.0, counted - duplicates.usd)  # paid answers, those without usage at their estimate
+    if duplicates.creates:
+        creates = f"{duplicates.creates:,} create" + ("" if duplicates.creates == 1 else "s")
+        whose = "whose answer was" if duplicates.creates == 1 else "whose answers were"
+        said = (
+            f"spent {usd(spent)}, and up to {usd(duplicates.usd)} more in {creates} {whose} lost "
+            f"(possible duplicates), of --max-cost {usd(cap)}"
+        )
+        then = f" (the batch counts {usd(counted)} against it)"
+    else:
+        said, then = f"spent {usd(spent)} of --max-cost {usd(cap)}", ""
+    return (
+        f"cost cap reached: {said}; {_left_said(left)}; run the same command with a higher --max-cost to go "
+        f"on{then}"
+    )
+
+
+def _left_said(left: LeftToSend) -> str:
+    if not left.again:
+        return f"{rows(left.never_sent)} not sent"
+    again = f"{rows(left.again)} to send again (their answers lost, failed or cut short)"
+    return again if not left.never_sent else f"{rows(left.never_sent)} not sent and {again}"
