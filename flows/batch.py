@@ -22,6 +22,7 @@ from prefect.context import SyncClientContext, TagsContext
 
 from rowrelay.flows.artifacts import publish_summary
 from rowrelay.flows.backends import embedded_kept_up
+from rowrelay.flows.batch_output import exported, rows_of_input
 from rowrelay.flows.batch_result import BatchResult
 from rowrelay.flows.cancel_hook import cancel_on_the_server, running
 from rowrelay.flows.closing_advice import failed_for_their_input
@@ -31,7 +32,7 @@ from rowrelay.flows.input_reading import prepared_for
 from rowrelay.flows.killed_runs import leases_name_this_flow_run, mark_killed_holder_crashed
 from rowrelay.flows.narration import log_outcome
 from rowrelay.flows.outcome import FailThreshold, final_state, left_as_found, not_completed
-from rowrelay.flows.precheck import check_destinations, check_fields, check_keys, check_resume, columns_asked
+from rowrelay.flows.precheck import check_destinations, check_fields, check_keys, check_resume
 from rowrelay.flows.processing import process, whole
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.run_labels import label_flow_run
@@ -40,16 +41,15 @@ from rowrelay.flows.run_orphans import lost_this_run, orphans_at_open
 from rowrelay.flows.run_record import record_run
 from rowrelay.flows.service_users import announced, services_a_run_uses
 from rowrelay.flows.stop_said import note_batch, note_finished
+from rowrelay.flows.stopped_output import STOPS_AFTER_SENDING, write_at_stop
 from rowrelay.flows.targets import backend_label, resolve_targets
 from rowrelay.flows.tracked_flow import flow  # recorded in the local Prefect server when called
 from rowrelay.tasks.dataset import PreparedInput
-from rowrelay.tasks.errors import OutputWriteError
 from rowrelay.tasks.llm.agent_transport import agent_said
 from rowrelay.tasks.run import open_table
 from rowrelay.tasks.settings import Settings
-from rowrelay.tasks.state import StateTable, of_input, summarize
-from rowrelay.tasks.state.left_out import keys_outside
-from rowrelay.tasks.steps import export_results, load_input
+from rowrelay.tasks.state import StateTable, summarize
+from rowrelay.tasks.steps import load_input
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -207,14 +207,21 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     note_batch(state_dir, out, on_workers=runner is not None)  # what a stop of this call then says
     await label_flow_run(table.batch_id, settings.model, backend_label(targets))
     await mark_killed_holder_crashed(table.lease)  # the run this one took over from, killed outright
-    with running(state_dir), contextlib.closing(table), embedded_kept_up(settings, url, table):
-        record_run(state_dir, request, out, settings, url, targets, prepared.reading, kept)
-        stopped, held_back = await process(settings, table, prepared, targets, factory, request, runner)
-    if runner is not None:
-        # The workers wrote the rows: read every writer's files again, and close at once (the export
-        # and summary read the rows from memory).
-        table = open_table(state_dir, settings)
-        table.close()
+    try:
+        with running(state_dir), contextlib.closing(table), embedded_kept_up(settings, url, table):
+            record_run(state_dir, request, out, settings, url, targets, prepared.reading, kept)
+            stopped, held_back = await process(settings, table, prepared, targets, factory, request, runner)
+    except STOPS_AFTER_SENDING as stop:  # rows may have completed, and been paid for, before it
+
+        def read() -> pa.Table:
+            return rows_of_input(_reread(table, runner, settings), prepared)[0]
+
+        def write(latest: pa.Table) -> object:
+            return exported(latest, prepared, out, settings, request.output_schema, state_dir)
+
+        write_at_stop(stop, read, write, out, state_dir)
+        raise
+    table = _reread(table, runner, settings)
     # An agent's runs reach the API through its backend; the line says whose calls they were too.
     agent = agent_said(request.agent, {target.settings.backend for target in targets})
     labelled = (backend_label(targets) + agent, url)
@@ -243,16 +250,9 @@ async def _finish(
     """Export, summarise and publish what the closed table holds of the input: its rows are in memory.
     `server`: what the run ran on, as said (`targets.backend_label`), and its base URL; `held_orphans`:
     the rows' orphans as the run opened the table (`run_orphans.orphans_at_open`)."""
-    latest = everything = table.latest()
-    left_out = None
-    if len(table) > len(prepared):  # the plan added every input key: only then can rows be outside it
-        latest, left_out = of_input(latest, prepared.keys), keys_outside(latest, prepared.keys)
-    frame = latest.to_pandas()
-    schema = None if output_schema is None else output_schema.schema
-    try:
-        export_results(whole(frame), whole(prepared), out, whole(schema), columns_asked(settings))
-    except OutputWriteError as exc:  # said with the batch's own state directory, from Python too
-        raise type(exc)(exc.path, exc.reason, state=table.directory) from exc
+    everything = table.latest()
+    latest, left_out = rows_of_input(table, prepared)
+    frame = exported(latest, prepared, out, settings, output_schema, table.directory)
     # Counted as `status` counts them: rows outside the input apart, but what they cost spent all the
     # same (a row removed while in flight was waited on, and paid for, by this run)
     facts = summarize(everything, table.problems, left_out)
@@ -267,6 +267,16 @@ async def _finish(
         *failed_for_their_input(everything), orphans_this_run=lost.creates,
         rows_orphaned_this_run=lost.rows,
     )  # fmt: skip
+
+
+def _reread(table: StateTable, runner: TaskRunner[Any] | None, settings: Settings) -> StateTable:
+    """`table`, or with shards on a cluster's workers, which wrote the rows, the table read again from
+    every writer's files and closed at once (the export and summary read the rows from memory)."""
+    if runner is None:
+        return table
+    table = open_table(table.directory, settings)
+    table.close()
+    return table
 
 
 def _absolute(path: Path) -> str:

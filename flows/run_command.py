@@ -170,9 +170,8 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
         fail(exc.said(request.state_dir(prepared)))
     except NotTheApiError as exc:
         # Counted on their rows, the creates so answered (a web server may have passed them on).
-        fail(
-            f"{exc}. The run stopped; each create so answered is counted on its row, in case it started a job"
-        )
+        counted = "each create so answered is counted on its row, in case it started a job"
+        _stopped_after_sending(exc, f"{exc}. The run stopped; {counted}")
     except BackendRefusedError as exc:
         # Not the rows' fault (a key, a model, an account out of credit, a certificate): the user's to fix
         # or go round, so exit 2, in one line, with its one way on (its words' own, where they name one);
@@ -180,13 +179,14 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
         # message may end in a full stop: not before our semicolon.
         said = str(exc).rstrip(". ")
         lead = "the backend refused this batch, so the run stopped" if exc.refused else "the run stopped"
-        fail(f"{lead}: {said}" + ("" if exc.way_on is None else f"; {exc.way_on}"))
+        _stopped_after_sending(exc, f"{lead}: {said}" + ("" if exc.way_on is None else f"; {exc.way_on}"))
     except BankUnreachableError as exc:
-        fail(f"{exc}, so the run stopped; rows keep their state, and the same command resumes them", code=1)
+        said = f"{exc}, so the run stopped; rows keep their state, and the same command resumes them"
+        _stopped_after_sending(exc, said, code=1)
     except OutageError as exc:
-        fail(str(exc), code=1)  # rows did not complete; nothing to fix but the server, or its address
+        _stopped_after_sending(exc, str(exc), code=1)  # nothing to fix but the server, or its address
     except CrashedAlikeError as exc:
-        fail(str(exc), code=1)  # rows were sent (not a usage error): they did not complete
+        _stopped_after_sending(exc, str(exc), code=1)  # rows were sent (not a usage error)
     except RunStoppingError as exc:  # one not named above: still one line, as the console has it
         fail(str(exc))
     except RuntimeError as exc:
@@ -203,6 +203,19 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
         err.print(_stopped("terminated", request, prepared, stops, began), soft_wrap=True)
         raise typer.Exit(128 + exc.signal) from None
     raise typer.Exit(console_progress.closing_summary(err, result))
+
+
+def _stopped_after_sending(stop: BaseException, message: str, code: int = 2) -> NoReturn:
+    """`error: message` and exit `code`, as `fail` says it; under it, what the run left as it stopped
+    (`stopped_output.left_at_stop`: the output written and its rows, where the state is): a run stopped
+    after 14 rows completed said only the error, as if nothing had been done."""
+    from rowrelay.flows.stopped_output import left_at_stop
+
+    try:
+        fail(message, code=code)  # prints the error line first, then exits
+    finally:
+        if (left := left_at_stop(stop)) is not None:
+            err.print(left, markup=False, highlight=False, soft_wrap=True)
 
 
 def _stopped(
