@@ -5,7 +5,10 @@ command run from another folder (a cron job from $HOME, a user who `cd`s elsewhe
 new batch and sent every row again, paid twice, leaving the first batch's rows in flight uncollected.
 Each run under a default state notes it here, one small JSON file per batch under the per-user home
 (`<home>/batches/`): the state's absolute path, the folder it was begun from, the input's absolute path
-and fingerprint. `earlier_batches` reads it before a new default state sends anything.
+and fingerprint, and every input path the batch has run from (a batch resumed from a Parquet copy of its
+CSV is still the CSV's batch when the CSV changes: a trial's edited CSV, its batch's last run read from
+the copy, was not found and every row was sent again). `earlier_batches` reads it before a new default
+state sends anything.
 
 The index only helps: a note that cannot be written is skipped, a damaged or foreign file is ignored,
 and a batch whose state directory no longer exists is never listed. Nothing here fails a run.
@@ -36,26 +39,32 @@ class IndexedBatch:
     """The working folder it was begun from, when its default state was relative to one (None when the
     state folder was absolute: running from another folder would not find it)."""
     input: str | None
-    """The input file's absolute path; None for a DataFrame."""
+    """The input file's absolute path at the batch's last run; None for a DataFrame."""
     fingerprint: str
+    inputs: tuple[str, ...] = ()
+    """Every input file's absolute path the batch has run from, the last one among them."""
 
 
 def note_batch(
     home: Path, state_dir: Path, input_path: str | None, fingerprint: str, *, relative: bool
 ) -> None:
-    """Note the default state `state_dir` of this input (atomically; at once if already noted as such).
-    `relative`: whether the default state folder is relative to the working folder."""
+    """Note the default state `state_dir` of this input (atomically; at once if already noted as such),
+    keeping the input paths it ran from before. `relative`: whether the default state folder is relative
+    to the working folder."""
     absolute = state_dir.resolve()
+    folder = home.expanduser() / _FOLDER
+    # One file per state directory: a batch run again rewrites its own note, never adds a line.
+    path = folder / f"{hashlib.sha256(str(absolute).encode()).hexdigest()[:32]}.json"
+    noted = _read(path)
+    inputs = {*(noted.inputs if noted is not None and noted.state_dir == absolute else ())}
     entry = {
         "state_dir": str(absolute),
         "folder": str(Path.cwd()) if relative else None,
         "input": input_path,
+        "inputs": sorted(inputs | ({input_path} if input_path is not None else set())),
         "fingerprint": fingerprint,
     }
     data = json.dumps(entry, sort_keys=True).encode()
-    folder = home.expanduser() / _FOLDER
-    # One file per state directory: a batch run again rewrites its own note, never adds a line.
-    path = folder / f"{hashlib.sha256(str(absolute).encode()).hexdigest()[:32]}.json"
     try:
         if path.is_file() and path.read_bytes() == data:
             return
@@ -80,7 +89,7 @@ def batches_of(home: Path, input_path: str | None, fingerprint: str) -> list[Ind
         batch = _read(file)
         if batch is None:
             continue
-        same_file = input_path is not None and batch.input == input_path
+        same_file = input_path is not None and input_path in batch.inputs
         if (same_file or batch.fingerprint == fingerprint) and batch.state_dir.is_dir():
             found.append(batch)
     return found
@@ -100,4 +109,9 @@ def _read(file: Path) -> IndexedBatch | None:
         return None
     if not (folder is None or isinstance(folder, str)) or not (source is None or isinstance(source, str)):
         return None
-    return IndexedBatch(Path(state_dir), None if folder is None else Path(folder), source, fingerprint)
+    paths = entry.get("inputs", [])  # absent from a note of an earlier release: its one input stands
+    if not (isinstance(paths, list) and all(isinstance(path, str) for path in paths)):
+        return None
+    inputs = tuple(sorted({*paths, *([source] if source is not None else [])}))
+    begun = None if folder is None else Path(folder)
+    return IndexedBatch(Path(state_dir), begun, source, fingerprint, inputs)

@@ -6,8 +6,9 @@ changes (rows appended, one edited, the whole sorted), or the same command is ru
 cron job from $HOME), it names a new batch, which sent every row again: rows an earlier batch of that
 file had sent were created and paid for a second time, without a word, and its rows in flight were never
 collected. Now a run under a default state that does not exist yet looks for earlier batches of the same
-input beside it (the same file, or any DataFrame for a DataFrame) and, through the index of default
-states (`batch_index`), begun from other folders (the same file, or the same contents), on the same
+input beside it (a file of the same name, wherever it was read from, or any DataFrame for a DataFrame)
+and, through the index of default states (`batch_index`), begun from other folders (a file any of its
+runs read, or the same contents), on the same
 server, asking the same of a row (model, schema, agent), and refuses, in one line, when any of them
 already sent one of this input's requests (the same prompt and instructions), naming that batch and the
 ways on: resume it (`--state` it; or run from its folder), or send them again (`--state` a new
@@ -64,6 +65,8 @@ class _Sent:
     """How this run keys rows otherwise than the earlier batch (`asked_of_a_row.key_change`), or None."""
     rekeyed: Rekeyed
     """This input's rows that are rows the earlier batch sent, under other ids (`rekeyed_rows`)."""
+    read_from: str | None
+    """The input file of the earlier batch's last run (None for a DataFrame)."""
 
 
 def check_earlier_batches(request: BatchRequest, prepared: PreparedInput, state_dir: Path) -> None:
@@ -112,7 +115,7 @@ def _refuse_sending_again(request: BatchRequest, prepared: PreparedInput, state_
             f"twice: resume that batch with --state {batch.state_dir}{there}, or pass --state NEW_DIR to "
             f"send {them} again"
         )
-    of = "an earlier DataFrame" if path is None else f"{name} before it changed"
+    of = "an earlier DataFrame" if path is None else f"{name} before it changed{_read_from(most, path)}"
     if most.rekeyed.refused:  # resumed over this input, they would be refused: their ids changed form
         raise UsageError(
             f"{rows} already sent by {batch.state_dir}, a batch of {of}{begun}, under other ids "
@@ -127,6 +130,11 @@ def _refuse_sending_again(request: BatchRequest, prepared: PreparedInput, state_
         f"over the changed input with --state {batch.state_dir} (rows are matched by key; new rows are "
         f"planned), or pass --state NEW_DIR to send {them} again"
     )
+
+
+def _read_from(sent: _Sent, path: str) -> str:
+    """Which file the earlier batch last read, as the refusal says it when it is not this input's path."""
+    return "" if sent.read_from in (None, path) else f" (read from {sent.read_from})"
 
 
 def _begun(batch: _Earlier) -> str:
@@ -200,14 +208,20 @@ def _sent_before(request: BatchRequest, prepared: PreparedInput, batch: _Earlier
     if not rows:
         return None
     rekeyed = rekeyed_rows(table.select(list(REKEY_FACTS)), prepared.planned())
-    return _Sent(batch, rows, key_change(request, record), rekeyed)
+    return _Sent(batch, rows, key_change(request, record), rekeyed, record.input)
 
 
 def _same_requests(request: BatchRequest, record: RunRecord, same_contents: bool) -> bool:
-    """Whether the earlier batch's requests of a prompt are this run's: the same input file (or both
-    DataFrames, or the same contents from another folder), asking the same of a row (model, schema,
-    agent), on the same server (every emulator being one)."""
-    same_input = same_contents or record.input == request.input_path()
+    """Whether the earlier batch's requests of a prompt are this run's: an input of the same kind (files,
+    or both DataFrames; or the same contents), asking the same of a row (model, schema, agent), on the
+    same server (every emulator being one).
+
+    Not the same input path: a batch is found as this input's by its name beside this run's default
+    state or by the index (`batch_index`), and whether it sent this input's requests is what its rows'
+    input hashes say. Its run.json names only the file of its last run: a batch resumed once from a
+    Parquet copy of its CSV, or tonight's export at a new dated path, was passed over, and every row was
+    sent again, paid twice (a trial)."""
+    same_input = same_contents or (record.input is None) == (request.input_path() is None)
     if not same_input or bool(record.endpoints) != bool(request.endpoints):
         return False
     if request.endpoints:
