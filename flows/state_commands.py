@@ -212,6 +212,14 @@ def cancel(state: StateArg = None) -> None:
         out.print("nothing was in flight: no response to cancel")
         return
     resume = "run the batch again to resume the rest"
+    if cancelled.cancelled:
+        # Cancelled on request, they stay `cancelled`, which a run does not send again (it sent nothing
+        # and exited 1 when this said only "run the batch again"): `retry` names them first.
+        resume = (
+            "the cancelled rows stay cancelled, which a run does not send again: "
+            f"`rowrelay retry {state} --status cancelled` makes them eligible again, then run the batch "
+            "again to send them and the rest"
+        )
     if cancelled.orphaned:
         # What the run does with those rows (sends them again, perhaps paid twice; or holds them), said
         # before it is suggested.

@@ -36,7 +36,9 @@ async def test_the_cancel_command_says_which_jobs_of_a_killed_run_it_cannot_canc
     assert cancel.stdout.strip() == (
         "3 in-flight responses were cancelled, but 2 rows were being sent when their run was killed: a job "
         "their create may have started has no id to be cancelled by, so it may still run, and be paid for "
-        "(counted as orphans); run the batch again to resume the rest (it sends those 2 rows again within "
+        "(counted as orphans); the cancelled rows stay cancelled, which a run does not send again: "
+        f"`rowrelay retry {state} --status cancelled` makes them eligible again, then run the batch again "
+        "to send them and the rest (it sends those 2 rows again within "
         "their attempts, each perhaps paid for twice, counted on its row; ROWRELAY_ORPHAN_POLICY=hold keeps "
         "them for `rowrelay retry`)"
     )

@@ -508,9 +508,11 @@ def test_cancel_stops_the_server_side_work_of_a_crashed_run(
         assert {r["status"] for r in emu.emulator.listing()} <= {"queued", "in_progress"}
         cancelled = rowrelay(["cancel", str(tmp_path / "state")], env)
         assert cancelled.returncode == 0, cancelled.stderr
-        assert (
-            cancelled.stdout
-            == "10 in-flight responses were cancelled; run the batch again to resume the rest\n"
+        state = tmp_path / "state"
+        assert cancelled.stdout == (
+            "10 in-flight responses were cancelled; the cancelled rows stay cancelled, which a run does "
+            f"not send again: `rowrelay retry {state} --status cancelled` makes them eligible again, then "
+            "run the batch again to send them and the rest\n"
         )
         assert {r["status"] for r in emu.emulator.listing()} == {"cancelled"}
     assert set(load(tmp_path / "state")["status"]) == {"cancelled"}

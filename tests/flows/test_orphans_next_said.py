@@ -60,7 +60,7 @@ async def test_cancel_says_what_the_next_run_does_with_the_rows_it_found_being_s
         started, unanswered = jobs_of(emu.url)
     assert cancel.returncode == 0, cancel.stderr[-3000:]
     said = cancel.stdout.strip()
-    assert said.endswith(f"; run the batch again to resume the rest (it {then})"), said
+    assert said.endswith(f"then run the batch again to send them and the rest (it {then})"), said
     assert "sends those 2 rows again" not in said
     frame = load(state).set_index("row_key")
     assert set(frame.loc[sending, "status"]) == {"orphaned"}
