@@ -27,6 +27,7 @@ from rowrelay.flows.batch_result import BatchResult
 from rowrelay.flows.cancel_hook import cancel_on_the_server, running
 from rowrelay.flows.closing_advice import failed_for_their_input
 from rowrelay.flows.cluster import ClusterChoice, check_cost_cap, started
+from rowrelay.flows.cluster_run import coordinator_kept_alive
 from rowrelay.flows.handed_input import handed_over
 from rowrelay.flows.input_reading import prepared_for
 from rowrelay.flows.killed_runs import leases_name_this_flow_run, mark_killed_holder_crashed
@@ -210,7 +211,10 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     try:
         with running(state_dir), contextlib.closing(table), embedded_kept_up(settings, url, table):
             record_run(state_dir, request, out, settings, url, targets, prepared.reading, kept)
-            stopped, held_back = await process(settings, table, prepared, targets, factory, request, runner)
+            async with coordinator_kept_alive(None if runner is None else table.heartbeat):
+                stopped, held_back = await process(
+                    settings, table, prepared, targets, factory, request, runner
+                )
     except STOPS_AFTER_SENDING as stop:  # rows may have completed, and been paid for, before it
 
         def read() -> pa.Table:
@@ -271,10 +275,11 @@ async def _finish(
 
 def _reread(table: StateTable, runner: TaskRunner[Any] | None, settings: Settings) -> StateTable:
     """`table`, or with shards on a cluster's workers, which wrote the rows, the table read again from
-    every writer's files and closed at once (the export and summary read the rows from memory)."""
+    every writer's files and closed at once (the export and summary read the rows from memory). Beside
+    its shards' leases: at a stop some still run, and a dead worker's may look live for a while."""
     if runner is None:
         return table
-    table = open_table(table.directory, settings)
+    table = open_table(table.directory, settings, beside_writers=True)
     table.close()
     return table
 

@@ -12,14 +12,16 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rowrelay.flows.cluster import on_scheduler
+from rowrelay.tasks.errors import LeaseHeldError
 from rowrelay.tasks.run import Progress, Shard
 from rowrelay.tasks.run.context import RunCounters
 from rowrelay.tasks.state import read_table, summarize
+from rowrelay.tasks.state.lease import LEASE_TIMEOUT
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -30,6 +32,47 @@ if TYPE_CHECKING:
     from rowrelay.tasks.media_refs import Attachment
 
 log = logging.getLogger("rowrelay.cluster")
+
+
+BEAT_EVERY = LEASE_TIMEOUT / 4
+"""How often the coordinator refreshes its lease while its shards run: three beats may be lost (a
+loaded machine, a slow disk) before another run takes it for stale."""
+
+
+@contextlib.asynccontextmanager
+async def coordinator_kept_alive(
+    heartbeat: Callable[[], None] | None,
+    every: float = BEAT_EVERY,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> AsyncIterator[None]:
+    """Refresh the coordinator's lease (`heartbeat`: its table's) every `every` seconds while the block
+    runs; None, a run without a cluster, whose own commits refresh it. While its shards run on the
+    workers the coordinator writes no row, and only a commit refreshed its lease: 60 s into a Dask run
+    another run took the batch over as stale and sent the shards' rows again (92 jobs for 60 rows)."""
+    if heartbeat is None:
+        yield
+        return
+    beating = asyncio.create_task(_beat(heartbeat, every, sleep))
+    try:
+        yield
+    finally:
+        beating.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beating
+
+
+async def _beat(
+    heartbeat: Callable[[], None], every: float, sleep: Callable[[float], Awaitable[None]]
+) -> None:
+    while True:
+        await sleep(every)
+        try:
+            heartbeat()
+        except LeaseHeldError as exc:  # taken over: the shards' own leases still guard their rows
+            log.error("the coordinator's lease is lost, no longer refreshed: %s", exc)
+            return
+        except Exception as exc:  # a disk slow or full for a moment: the next beat may pass
+            log.warning("could not refresh the coordinator's lease: %s", exc)
 
 
 def _granted(granted: dict[str, dict[str, int]]) -> str:

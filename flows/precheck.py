@@ -6,9 +6,10 @@ In order: the cost cap (`--max-cost` needs a known price for the model, `--price
 (readable, CSV/Parquet/JSONL, the template's columns present, ids unique, no column named like a result
 column), where the state and the output go (a folder that can hold the batch, its state files' footers
 readable; an output with a known extension in a folder that can be written or created, not the input
-file), the batch's lease (a live runner holding it refuses a second run, by name: found here in a few
-seconds, rather than after Prefect's start-up), the server the batch last ran on and what it asked of a
-row (`same_server`), earlier batches of a changed input that sent some of its rows (`earlier_batches`),
+file), the batch's leases (a live runner holding it, or a shard of one, refuses a second run, by name:
+found here in a few seconds, rather than after Prefect's start-up), the server the batch last ran on and
+what it asked of a row (`same_server`), earlier batches of a changed input that sent some of its rows
+(`earlier_batches`),
 rows whose input changed under their ids since the batch planned them, or that wait on a response made
 on an endpoint this run does not list (the plan's own refusals, made here before Prefect and the
 emulator start), and the `--agent` factory. Each problem is one
@@ -46,7 +47,7 @@ from rowrelay.tasks.run.endpoints import Endpoint
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import check_state_files, state_directory_problem
 from rowrelay.tasks.state.files import BATCH_FILE, MAIN_WRITER
-from rowrelay.tasks.state.lease import held_error, live_holder
+from rowrelay.tasks.state.lease import held_error, live_beside, live_holder
 from rowrelay.tasks.state.results import asked_columns, tool_columns
 from rowrelay.tasks.state.run_record import RunRecord
 
@@ -72,7 +73,8 @@ def check_run(request: BatchRequest) -> PreparedInput:
     state_dir = request.state_dir(prepared)
     check_destinations(request, state_dir)
     check_state_readable(state_dir)
-    holder = live_holder(state_dir, MAIN_WRITER, time.time())
+    now = time.time()  # a run's coordinator, else its shards on Dask workers, or a repair
+    holder = live_holder(state_dir, MAIN_WRITER, now) or live_beside(state_dir, MAIN_WRITER, now)
     if holder is not None:
         raise held_error(state_dir, holder)
     check_resume(request, prepared, state_dir)

@@ -102,6 +102,14 @@ def live_holders(directory: Path, now: float, timeout: float = LEASE_TIMEOUT) ->
     return [info for info in infos if info is not None and stale_reason(info, now, timeout) is None]
 
 
+def live_beside(directory: Path, writer: str, now: float, timeout: float = LEASE_TIMEOUT) -> LeaseInfo | None:
+    """A live holder of another writer's lease on the batch than `writer` (a shard on a Dask worker, a
+    repair), if any. The main writer is not alone while one runs: a run taking a coordinator's lease over
+    (killed while its Dask tasks run on, or silent) and sending the shards' rows again paid for them twice."""
+    others = [info for info in live_holders(directory, now, timeout) if info.writer != writer]
+    return others[0] if others else None
+
+
 WHEN_IT_ENDS = "wait for that run to end (or stop it), then run the same command to resume"
 """The way on from a batch a live run holds, for a run (the command line's `run`, `run_batch` from Python):
 said by the error itself, so a caller from Python reads what the command line says. A command whose way
@@ -114,6 +122,15 @@ def held_error(directory: Path, holder: LeaseInfo) -> LeaseHeldError:
         f"{directory}: writer {holder.writer!r} is held by a live runner ({holder.describe()})",
         way_on=WHEN_IT_ENDS,
     )
+
+
+def refuse_beside(directory: Path, lease: Lease, timeout: float) -> None:
+    """Refuse `lease`'s writer the batch, as a second run is refused (`held_error`), while another
+    writer's lease of it is live (`live_beside`). Asked once `lease` is held, so a shard starting
+    meanwhile could only start under a live coordinator, which holds the lease this one could not take."""
+    holder = live_beside(directory, lease.info.writer, lease.info.heartbeat, timeout)
+    if holder is not None:
+        raise held_error(directory, holder)
 
 
 @contextmanager

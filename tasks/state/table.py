@@ -18,7 +18,7 @@ from rowrelay.tasks.state.changes import apply_change
 from rowrelay.tasks.state.checkpoint import COMPACT_SEGMENTS, Checkpoints, Place
 from rowrelay.tasks.state.commit import GroupCommit
 from rowrelay.tasks.state.files import MAIN_WRITER, SEGMENTS, WRITER_NAME
-from rowrelay.tasks.state.lease import LEASE_TIMEOUT, Lease, writer_is_live
+from rowrelay.tasks.state.lease import LEASE_TIMEOUT, Lease, refuse_beside, writer_is_live
 from rowrelay.tasks.state.loading import load_for_writer
 from rowrelay.tasks.state.options import TableOptions
 from rowrelay.tasks.state.orphans import OrphanPolicy, orphan_changes
@@ -75,8 +75,11 @@ class StateTable:
         on_corrupt: Literal["raise", "skip"] = "raise",
         clock: Callable[[], float] = time.time,
         orphans_among: Collection[str] | None = None,
+        beside_writers: bool = False,
     ) -> StateTable:
         """Open (creating if new) a batch directory for `writer`: take its lease, load, recover orphans.
+        The main writer is refused (`LeaseHeldError`) while another writer's lease is live (a shard on a
+        Dask worker: `lease.live_beside`), unless `beside_writers` (a coordinator reading its shards' rows).
 
         `orphans_among`: recover only these rows' orphans (a shard's own rows). A shard opening beside
         other shards must leave a dead shard's rows to that shard's rerun (or the next run's planner):
@@ -92,6 +95,8 @@ class StateTable:
         make_dirs_durable(directory / SEGMENTS)
         lease = Lease.acquire(directory, writer, timeout=lease_timeout, clock=clock)
         try:
+            if writer == MAIN_WRITER and not beside_writers:
+                refuse_beside(directory, lease, lease_timeout)
             loaded = load_for_writer(directory, writer, skip_corrupt=on_corrupt == "skip")
         except BaseException:
             lease.release()
