@@ -208,13 +208,18 @@ class Checkpoints:
                 raise
 
     def _write_segment(self, version: int, table: pa.Table) -> None:
-        """Write one segment; the caller holds `_io`."""
+        """Write one segment; the caller holds `_io`. The lease is checked again once the segment is
+        durable: a holder gone silent past the timeout (stopped, a VM paused) could be taken over, and
+        its taker load the table, between the first check and the write, and its `submitting` row,
+        unseen by the taker, would go out while the taker sent the same row as pending. A taker writes
+        its lease before it loads, so a lease still ours after the write means the taker sees the row."""
         place = self._place
         place.lease.check()
         self.beat_if_due()
         write_state_file(place.directory / SEGMENTS / data_file_name(place.writer, version), table)
         self._own_segments += 1
         self.last_write = self._clock()
+        place.lease.check()  # raised, the commit fails: no create waiting on it leaves
 
     def _finish(self, batch: Checkpoint, merged: pa.Table | None) -> None:
         self.durable = max(self.durable, batch.changes)
