@@ -166,9 +166,8 @@ class Submitter:
         try:
             snapshot, stream, cursor = create.result()
         except (TransientError, RequestRejectedError, BackendRefusedError) as raised:
-            exc = self._glitches.judged(
-                raised
-            )  # not the API's answer: a glitch, from a server that has answered
+            # A success not the API's, from a server that has answered properly, is its glitch.
+            exc = self._glitches.judged(raised)
             turn.met(exc)
             outcome = self._refused(row, exc)
             if exc is raised and isinstance(exc, BackendRefusedError):
