@@ -52,8 +52,13 @@ contracts: venv
 # the cores 99% busy throughout (/proc/stat), so more workers only add contention. The CLI tests served
 # by a warm runner and the usage errors forked from a preloaded process brought it to 9.9-11.2 min in four runs, 17 min in a fifth (README).
 # xdist hands files out by their number of tests, most first (tests/conftest.py says why that is kept).
+# Bytecode is written here even where PYTHONDONTWRITEBYTECODE is set, as for site-packages above: each
+# worker rewrites the asserts of every test module it collects, and without the cache pytest keeps beside
+# them it did so again in every worker of every run: collecting took 15.7-17.7 CPU-s a worker, 8.4-8.5
+# from the cache (two runs each). A fresh clone's first run gains nothing: its workers collect at once.
+# The checkout's __pycache__ folders are ignored by git.
 pytest: venv
-	$(VENV)/bin/pytest -n 3 --dist loadfile
+	env -u PYTHONDONTWRITEBYTECODE $(VENV)/bin/pytest -n 3 --dist loadfile
 
 bench: venv
 	$(VENV)/bin/python -m tests.benchmarks
