@@ -94,6 +94,9 @@ def test_status_tells_a_run_going_from_one_killed_and_touches_no_lease(
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:120"))) as emu:
         env = env_for(prefect_env, emu)
         run = run_until_in_flight(run_args(source, tmp_path), env, state, 9, tmp_path / "run.log")
+        # Held still while status reads: the run beats its own lease every LEASE_TIMEOUT/4 (15 s), and on a
+        # loaded machine that beat fell between the two reads of the files below (a suite run failed so).
+        os.kill(run.pid, signal.SIGSTOP)
         try:
             leases = _files(state / "leases")
             going = rowrelay(["status", str(state)], env, command=IN_PROCESS)
