@@ -11,8 +11,9 @@ from tests.support.local_prefect import stopped_afterwards
 from tests.support.preforked import Preforked
 
 
-def refused_line(commands: Preforked, tmp_path: Path, source: Path, *options: str) -> str:
-    """`rowrelay run source options`; asserts it was refused cleanly, nothing written; returns its line."""
+def refused_line(commands: Preforked, tmp_path: Path, source: Path | str, *options: str) -> str:
+    """`rowrelay run source options` (`-`: standard input); asserts it was refused cleanly, nothing
+    written; returns its line."""
     home = tmp_path / "home"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("ROWRELAY_", "OPENAI_", "AZURE_"))},
