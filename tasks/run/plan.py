@@ -44,6 +44,7 @@ from rowrelay.tasks.run.edited_inputs import (
 from rowrelay.tasks.run.rekeyed_rows import REKEY_FACTS, refuse_rekeyed
 from rowrelay.tasks.run.shards import Shard, cut_shards
 from rowrelay.tasks.state import RowState, StateTable
+from rowrelay.tasks.state.input_order import record_input_order
 from rowrelay.tasks.state.left_out import record_left_out
 from rowrelay.tasks.state.orphans import orphan_fate
 from rowrelay.tasks.state.results import in_input
@@ -195,6 +196,9 @@ def plan_batch(
     outside = _outside_input(table, prepared)
     left_out = [] if outside is None else outside.column("row_key").to_pylist()
     record_left_out(table.directory, cast(list[str], left_out))  # for `status`, which reads no input
+    record_input_order(
+        table.directory, table.columns(None, ("row_key", "row_index")), prepared.keys
+    )  # `load`
     left_alone: dict[RowStatus, int] = {}
     if outside is not None:
         fresh_keys = pa.array(fresh, type=pa.string())

@@ -2,6 +2,7 @@
 
     DIR/batch.json                                batch id, creation time, schema version
     DIR/run.json                                  what the last run was asked to do (never a key)
+    DIR/input-order.arrow                         the last run's input's keys, if reordered (`input_order`)
     DIR/leases/<writer>.json                      who runs this writer's shard (host, pid, since, heartbeat)
     DIR/segments/<writer>-<version:010d>.parquet  one checkpoint: only the rows that changed
     DIR/snapshots/<writer>-<version:010d>.parquet one writer's rows folded at compaction

@@ -19,6 +19,7 @@ from rowrelay.tasks.errors import DamagedFileError, UsageError
 from rowrelay.tasks.records import ENDED, ROW_STATUSES
 from rowrelay.tasks.state.batch import is_state_directory, no_batch_problem
 from rowrelay.tasks.state.failures import failure_kinds
+from rowrelay.tasks.state.input_order import in_input_order, input_order
 from rowrelay.tasks.state.left_out import left_out_keys, split_left_out
 from rowrelay.tasks.state.schema import value_counts
 from rowrelay.tasks.state.segments import read_latest
@@ -49,10 +50,20 @@ def read_table(directory: Path, *, skip_damaged: bool = False) -> tuple[pa.Table
 
 
 def load(directory: Path, *, skip_damaged: bool = False) -> pd.DataFrame:
-    """The latest state of every row, by row_index. A damaged file raises `CorruptSegmentError`; with
-    `skip_damaged=True` it is skipped and named in `.attrs["problems"]`."""
+    """The latest state of every row, in the order of the batch's last run's input, as its output is
+    written (`input_order`; rows that input did not hold follow, by row_index). A damaged file raises
+    `CorruptSegmentError` (`DamagedFileError` for the order's note); with `skip_damaged=True` it is
+    skipped and named in `.attrs["problems"]` (a skipped note: rows by row_index)."""
     table, problems = read_table(directory, skip_damaged=skip_damaged)
-    frame = table.to_pandas()  # pandas is imported here, not at import time: writers never need it
+    try:
+        keys = input_order(Path(directory))
+    except DamagedFileError as exc:
+        if not skip_damaged:
+            raise
+        log.warning("skipping %s", exc)
+        keys, problems = None, [*problems, str(exc)]
+    # pandas is imported here, not at import time: writers never need it
+    frame = in_input_order(table, keys).to_pandas()
     frame.attrs["problems"] = problems
     return frame
 

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rowrelay.tasks.citations import CITATION_FIELDS, citations_from_text
+from rowrelay.tasks.state.input_order import input_positions
 from rowrelay.tasks.state.reader import load
 from rowrelay.tasks.token_logprobs import answer_logprob, logprobs_from_text
 
@@ -121,7 +122,7 @@ def results_frame(
     as row_index, status, output text, error and tokens (no I/O), then the `asked` columns
     (`asked_columns`; the tool columns too when rows made tool calls, `tool_columns`)."""
     asked = _with_tools_made(state, asked)
-    position = pc.index_in(pa.array(state["row_key"], type=pa.string()), value_set=_as_keys(keys))
+    position = input_positions(pa.array(state["row_key"], type=pa.string()), _as_keys(keys))
     held = position.is_valid().to_numpy(zero_copy_only=False)
     stored = list(dict.fromkeys(_STORED_AS.get(name, name) for name in asked))
     picked = state.loc[held, [*_PICKED, *stored]].rename(columns=_PICKED)
