@@ -259,7 +259,7 @@ async def _finish(
     frame = exported(latest, prepared, out, settings, output_schema, table.directory)
     # Counted as `status` counts them: rows outside the input apart, but what they cost spent all the
     # same (a row removed while in flight was waited on, and paid for, by this run)
-    facts = summarize(everything, table.problems, left_out)
+    facts = summarize(everything, table.problems, left_out, max_attempts=settings.max_attempts)
     held_back = held_back or {}
     lost = lost_this_run(held_orphans, everything)
     log_outcome(table.batch_id, facts, str(out), sum(held_back.values()), table.directory, lost)

@@ -105,9 +105,11 @@ async def run_on_cluster(
     limits: dict[str, dict[str, int]],
     directory: Path,
     progress: Callable[[Progress], None],
+    max_attempts: int,
 ) -> list[ShardOutcome]:
     """Install the run's bank, run every shard job as a Prefect task on the cluster, report progress
-    from the table on disk meanwhile; returns each shard's outcome (the first failure raises)."""
+    from the table on disk meanwhile (its projection by the run's `max_attempts`); returns each shard's
+    outcome (the first failure raises)."""
     from rowrelay.tasks.cluster.bank_service import drop_bank, install_bank
     from rowrelay.tasks.steps import process_shard_on_worker
 
@@ -116,7 +118,7 @@ async def run_on_cluster(
     await asyncio.to_thread(on_scheduler, client, install_bank, bank, limits)
     attempts_before = await asyncio.to_thread(_attempts_on_disk, directory)
     started = time.monotonic()
-    watcher = asyncio.create_task(_watch(directory, progress, started))
+    watcher = asyncio.create_task(_watch(directory, progress, started, max_attempts))
     try:
         futures = [runner.submit(process_shard_on_worker, {"job": job}) for job in jobs(bank)]
         outcomes: list[ShardOutcome] = await asyncio.to_thread(lambda: [f.result() for f in futures])
@@ -130,7 +132,7 @@ async def run_on_cluster(
     spent = await asyncio.to_thread(_attempts_on_disk, directory) - attempts_before
     counters = requests_sent(outcomes, spent, stats.get("workers_left", 0))
     log.info("%d shards on %d workers", len(outcomes), len({outcome.worker for outcome in outcomes}))
-    await _report(directory, progress, started, counters)  # the end as it is, with what the workers did
+    await _report(directory, progress, started, counters, max_attempts)  # the end, with what workers did
     return outcomes
 
 
@@ -160,18 +162,24 @@ def _attempts_on_disk(directory: Path) -> int:
     return int(total or 0)
 
 
-async def _watch(directory: Path, progress: Callable[[Progress], None], started: float) -> None:
+async def _watch(
+    directory: Path, progress: Callable[[Progress], None], started: float, max_attempts: int
+) -> None:
     """Progress from the table on disk (every writer's rows), read at most every tenth of the time the
     last read took times ten, so that a big table does not spend the coordinator's core on reading.
     (What the workers sent is known only when each shard ends: the counters come with the last report.)"""
     while True:
         began = time.monotonic()
-        await _report(directory, progress, started, RunCounters())
+        await _report(directory, progress, started, RunCounters(), max_attempts)
         await asyncio.sleep(max(1.0, 10 * (time.monotonic() - began)))
 
 
 async def _report(
-    directory: Path, progress: Callable[[Progress], None], started: float, counters: RunCounters
+    directory: Path,
+    progress: Callable[[Progress], None],
+    started: float,
+    counters: RunCounters,
+    max_attempts: int,
 ) -> None:
     try:
         rows, _problems = await asyncio.to_thread(read_table, directory)
@@ -180,7 +188,7 @@ async def _report(
         return
     elapsed = time.monotonic() - started
     # What `rowrelay status` would say now, the money included (each worker prices its own rows).
-    said = summarize(rows, [])
+    said = summarize(rows, [], max_attempts=max_attempts)
     money = said["cost_usd"], said["projected_cost_usd"]
     progress(Progress(said["counts"], rows.num_rows, elapsed, counters, *money))
 

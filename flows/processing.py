@@ -150,7 +150,9 @@ async def process(
                     instructions=prepared.instructions, agent=request.agent, output_schema=schema,
                     attachments=prepared.attachments,
                 )  # fmt: skip
-                await run_on_cluster(runner, jobs, bank_limits(targets), table.directory, on_progress)
+                await run_on_cluster(
+                    runner, jobs, bank_limits(targets), table.directory, on_progress, policy.max_attempts
+                )
                 return None, held
             await run_shards(sessions, batch.shards)
             if not batch.shards:  # nothing to send or wait on: still say where the batch stands

@@ -46,6 +46,7 @@ def record_run(
         endpoints=recorded_endpoints(targets),
         azure_endpoint=settings.azure_endpoint if settings.backend == "azure" else None,
         reading=reading,
+        max_attempts=settings.max_attempts,
     )
     if kept is not None:
         server = ("backend", "base_url", "azure_endpoint", "endpoints")

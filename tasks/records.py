@@ -88,6 +88,20 @@ and send again a failed row of a type they do not know: a new kind of failure ne
 takes one of these types (its `error_code` can tell it apart), not a type of its own."""
 
 
+DEFAULT_MAX_ATTEMPTS = 3
+"""Creates per row a run takes unless told otherwise (`--max-attempts`; the settings' default), and what
+a reader takes for a batch whose run record does not say (one written before it did, or none)."""
+
+
+def cancel_sent_again(error_type: str | None, attempts: int | None, max_attempts: int) -> bool:
+    """Whether the next run sends again a row that ended `cancelled`: only work a stopping run cut short
+    (`interrupted`), and only while the row has attempts left; a cancel asked for (`rowrelay cancel`, or
+    the server's) stays. The one place this is decided: the run plan (`run.plan.wants_submit`) sends by
+    it, and `status`'s projection (`state.reader`) counts such rows as not ended by it, each with the
+    batch's `max_attempts`."""
+    return error_type == "interrupted" and (attempts or 0) < max_attempts
+
+
 def rows(count: int) -> str:
     """`1 row`, `2 rows`, `1,000 rows`: as every message counts rows."""
     return f"{count:,} row" + ("" if count == 1 else "s")

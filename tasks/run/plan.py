@@ -32,6 +32,7 @@ from rowrelay.tasks.records import (
     Policy,
     RowStatus,
     WaitMode,
+    cancel_sent_again,
     rows,
 )
 from rowrelay.tasks.run.edited_inputs import (
@@ -100,12 +101,12 @@ def _wants(status: RowStatus, attempts: int, error_type: str | None, policy: Row
         return True
     if status == "orphaned":  # decided where its note, status and cancel say it
         return orphan_fate(attempts, policy.max_attempts, policy.orphan_policy) == "sent again"
+    if status == "cancelled":  # decided where `status`'s projection reads it too
+        return cancel_sent_again(error_type, attempts, policy.max_attempts)
     if attempts >= policy.max_attempts:
         return False
     if status == "expired":
         return policy.expired_policy == "resubmit"
-    if status == "cancelled":  # only the work a stopping run cut short; a cancel asked for stays
-        return error_type == "interrupted"
     return error_type not in NEVER_RESENT  # failed
 
 

@@ -7,7 +7,7 @@ alone, so without a note it counted those rows as the batch's: 100 removed pendi
 their keys in `run.json` (`RunRecord.left_out`); `reader.summarize` counts them apart.
 
     record_left_out(directory, ["r000040", "r000041"])   # the plan, after it added the input's rows
-    left_out_keys(directory)                              # status: as Arrow, or None
+    left_out_keys(read_run_record(directory))            # status: as Arrow, or None
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rowrelay.tasks.state.run_record import read_run_record, write_run_record
+from rowrelay.tasks.state.run_record import RunRecord, read_run_record, write_run_record
 
 __all__ = ["keys_outside", "left_out_keys", "record_left_out", "split_left_out", "string_array"]
 
@@ -38,10 +38,10 @@ def record_left_out(directory: Path, keys: Sequence[str]) -> None:
     write_run_record(directory, dataclasses.replace(record, left_out=noted))
 
 
-def left_out_keys(directory: Path) -> pa.Array[Any] | None:
-    """The keys the batch's last run noted as not in its input (`record_left_out`), as Arrow strings; None
-    when it noted none (or no run got as far as its plan). A damaged record raises `DamagedFileError`."""
-    record = read_run_record(directory)
+def left_out_keys(record: RunRecord | None) -> pa.Array[Any] | None:
+    """The keys the batch's last run noted as not in its `record` (`record_left_out`), as Arrow strings;
+    None when it noted none (or no run got as far as its plan: no record). The record is read by the
+    caller, once, for what else it says (`reader.summary`: the batch's max_attempts too)."""
     if record is None or not record.left_out:
         return None
     return string_array(record.left_out)

@@ -16,11 +16,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rowrelay.tasks.errors import DamagedFileError, UsageError
-from rowrelay.tasks.records import ENDED, ROW_STATUSES
+from rowrelay.tasks.records import DEFAULT_MAX_ATTEMPTS, ENDED, ROW_STATUSES, cancel_sent_again
 from rowrelay.tasks.state.batch import is_state_directory, no_batch_problem
 from rowrelay.tasks.state.failures import failure_kinds
 from rowrelay.tasks.state.input_order import in_input_order, input_order
 from rowrelay.tasks.state.left_out import left_out_keys, split_left_out
+from rowrelay.tasks.state.run_record import RunRecord, read_run_record
 from rowrelay.tasks.state.schema import value_counts
 from rowrelay.tasks.state.segments import read_latest
 
@@ -28,10 +29,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MAX_ATTEMPTS = 3
-"""Creates per row, as a run takes them by default (`settings.max_attempts`; tasks.state does not read
-settings: importing them would slow every `rowrelay status`)."""
 
 
 def read_table(directory: Path, *, skip_damaged: bool = False) -> tuple[pa.Table, list[str]]:
@@ -69,7 +66,7 @@ def load(directory: Path, *, skip_damaged: bool = False) -> pd.DataFrame:
 
 
 def summary(
-    directory: Path, *, skip_damaged: bool = False, max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    directory: Path, *, skip_damaged: bool = False, max_attempts: int | None = None
 ) -> dict[str, Any]:
     """Counts by status, token totals, billed server-side tool calls (`tool_calls`, 0 without tools),
     completed latency p50/p95 (seconds), orphans, cost (`cost_usd`,
@@ -80,16 +77,22 @@ def summary(
 
     Rows the last run's input did not hold (`left_out`) are counted apart (`not_in_input`), as
     `summarize` says; a damaged `run.json` raises `DamagedFileError` unless `skip_damaged` (then they
-    are counted with the others, and the record is named in the problems)."""
+    are counted with the others, and the record is named in the problems).
+
+    `max_attempts`: the creates per row the projection takes the next run to allow; None, the batch's
+    own, as its last run took them (`run.json`; the default for a record written before it said)."""
     table, problems = read_table(directory, skip_damaged=skip_damaged)
+    record: RunRecord | None = None
     try:
-        left_out = left_out_keys(Path(directory))
+        record = read_run_record(Path(directory))
     except DamagedFileError as exc:
         if not skip_damaged:
             raise
         log.warning("skipping %s", exc)
-        left_out, problems = None, [*problems, str(exc)]
-    return summarize(table, problems, left_out, max_attempts=max_attempts)
+        problems = [*problems, str(exc)]
+    if max_attempts is None:
+        max_attempts = (record.max_attempts if record else None) or DEFAULT_MAX_ATTEMPTS
+    return summarize(table, problems, left_out_keys(record), max_attempts=max_attempts)
 
 
 def summarize(
@@ -97,7 +100,7 @@ def summarize(
     problems: list[str],
     left_out: pa.Array[Any] | None = None,
     *,
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    max_attempts: int,
 ) -> dict[str, Any]:
     """`summary` of rows already in hand (`read_table`, or an open table's `latest()`).
 
@@ -106,8 +109,9 @@ def summarize(
     projection adds) covers the others, the rows its runs send and report on: a removed pending row is
     not left to do. What the batch spent (tokens, tool calls, orphans, `cost_usd`) covers every row,
     as the bill does. `not_in_input` counts the rows left out: `rows`, `counts` and `cost_usd` (already
-    in the whole's). `max_attempts`: the next run's, which decides whether a row cancelled as its run
-    stopped is sent again (then the projection counts it as not yet ended).
+    in the whole's). `max_attempts`: the batch's (its run's `--max-attempts`), which decides whether a
+    row cancelled as its run stopped is sent again (then the projection counts it as not yet ended);
+    required, as a default here had `status` project a batch run with 5 by the default 3.
 
     In Arrow compute alone, comparing with values Arrow already holds: converting a Python or NumPy value
     to Arrow (or back) makes pyarrow import pandas, which `rowrelay status` would pay for on every start.
@@ -163,17 +167,20 @@ def _where(table: pa.Table, name: str, value: str) -> pa.Table:
 
 
 def _sent_again(held: pa.Table, max_attempts: int) -> int:
-    """Cancelled rows the next run sends again: those a stopping run cut short (`interrupted`, not a
-    cancel asked for) with attempts left, as the run plan decides (`run.plan.wants_submit`, which
-    tasks.state may not import; tests/state/test_projection.py holds the two to the same answer). A
-    status after Ctrl-C had projected the batch's cost with them as ended, as if nothing were left to
-    pay for, right after the run said the same command sends them again (a trial)."""
-    cut = _where(_where(held, "status", "cancelled"), "error_type", "interrupted")
-    if not cut.num_rows:
+    """Cancelled rows the next run sends again, by the run plan's own decision (`records.cancel_sent_
+    again`, asked once per distinct error type and attempts). A status after Ctrl-C had projected the
+    batch's cost with them as ended, as if nothing were left to pay for, right after the run said the
+    same command sends them again (a trial)."""
+    cancelled = _where(held, "status", "cancelled")
+    if not cancelled.num_rows:
         return 0
-    spent: Any = pc.value_counts(cut.column("attempts"))
-    attempts, rows = spent.field("values").to_pylist(), spent.field("counts").to_pylist()
-    return sum(n for tried, n in zip(attempts, rows, strict=True) if (tried or 0) < max_attempts)
+    facts = ["error_type", "attempts"]
+    groups = cancelled.select(facts).group_by(facts, use_threads=False).aggregate([([], "count_all")])
+    return sum(
+        group["count_all"]
+        for group in groups.to_pylist()
+        if cancel_sent_again(group["error_type"], group["attempts"], max_attempts)
+    )
 
 
 def _counts(table: pa.Table) -> dict[str, int]:

@@ -62,6 +62,10 @@ class RunRecord:
     reading: int | None = None
     """How the input file was read (`tasks.dataset.reading`); None in records of releases before there
     was a choice, whose batches were planned with `FIRST_READING`."""
+    max_attempts: int | None = None
+    """Creates per row the run took (`--max-attempts`), so `status` counts the cancelled rows the batch's
+    next run sends again by the batch's own figure (`records.cancel_sent_again`). None: a record of a
+    release before it, read as the default (`records.DEFAULT_MAX_ATTEMPTS`)."""
     left_out: list[str] | None = None
     """The keys of the batch's rows this run's input did not hold (removed from it since they were
     planned), written by its plan (`tasks.state.left_out`): `status` counts them apart, so a monitor sees
@@ -121,9 +125,9 @@ def _parsed(data: Any) -> RunRecord:
                 isinstance(value, list) and all(isinstance(v, dict) for v in value)
             ):
                 raise TypeError(f"{name} is {value!r}")
-        elif name == "reading":
+        elif name in ("reading", "max_attempts"):
             if value is not None and (type(value) is not int or value < 1):
-                raise TypeError(f"reading is {value!r}")
+                raise TypeError(f"{name} is {value!r}")
         elif name == "logprobs":
             if value is not None and (type(value) is not int or not 0 <= value <= 20):
                 raise TypeError(f"logprobs is {value!r}")

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rowrelay.tasks.records import ENDED, ErrorType, RowStatus
+from rowrelay.tasks.records import DEFAULT_MAX_ATTEMPTS, ENDED, ErrorType, RowStatus
 from rowrelay.tasks.run.plan import RowPolicy, wants_submit
-from rowrelay.tasks.state import StateTable, summary
-from rowrelay.tasks.state.reader import DEFAULT_MAX_ATTEMPTS
+from rowrelay.tasks.state import RunRecord, StateTable, summary, write_run_record
 from tests.support.state import FakeClock, rows
 
 _QUARTER = 0.25
@@ -56,10 +55,11 @@ def test_rows_cancelled_as_the_run_stopped_are_projected_as_rows_still_to_send(
 def test_a_row_the_projection_leaves_to_send_is_one_the_plan_sends(
     batch_dir: Path, clock: FakeClock, status: RowStatus
 ) -> None:
-    """The reader may not import the run plan (tasks.state sits below tasks.run): for every ended row,
-    by its error type and attempts, the projection counts it as left to send exactly when the plan
-    (`wants_submit`) would send a cancelled one again. Failed rows the plan sends again are left as
-    ended, as before: what one costs again is no part of this change."""
+    """The reader may not import the run plan (tasks.state sits below tasks.run): both ask
+    `records.cancel_sent_again`. For every ended row, by its error type and attempts, the projection
+    counts it as left to send exactly when the plan (`wants_submit`) would send a cancelled one again.
+    Failed rows the plan sends again are left as ended, as before: what one costs again is no part of
+    this change."""
     cases = list(product(("interrupted", "cancelled", "transient"), range(DEFAULT_MAX_ATTEMPTS + 2)))
     with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
         table.add_pending(rows(len(cases) + 1))
@@ -77,3 +77,23 @@ def test_a_row_the_projection_leaves_to_send_is_one_the_plan_sends(
     facts = summary(batch_dir)
     assert facts["projected_cost_usd"] == _QUARTER + expected_left * _QUARTER
     assert expected_left == (3 if status == "cancelled" else 0)  # interrupted, attempts 0, 1 and 2
+
+
+@pytest.mark.parametrize(("recorded", "left"), [(5, 4), (None, 2)])
+def test_the_projection_takes_the_batchs_max_attempts_from_its_run_record(
+    batch_dir: Path, clock: FakeClock, recorded: int | None, left: int
+) -> None:
+    """A batch run with `--max-attempts 5` sends again rows a stop cut short after 3 or 4 attempts: not
+    ended. `status` reads no settings, and took the default 3 for every batch; it now reads the run's
+    figure from `run.json`. A record an older release wrote holds none: the default, 3."""
+    with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
+        table.add_pending(rows(5))
+        _sent(table, "row-000000", 1)
+        table.transition("row-000000", "completed", output_text="ok", input_tokens=1, output_tokens=1)
+        table.update("row-000000", cost_usd=_QUARTER)
+        for i, attempts in enumerate((1, 2, 3, 4), start=1):
+            _cancelled(table, f"row-{i:06d}", attempts, "interrupted")
+    record = RunRecord(output="o", backend="emulator", model="m", mode="poll", max_attempts=recorded)
+    write_run_record(batch_dir, record)
+    assert summary(batch_dir)["projected_cost_usd"] == _QUARTER + left * _QUARTER
+    assert summary(batch_dir, max_attempts=2)["projected_cost_usd"] == 2 * _QUARTER  # asked: as asked

@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from rowrelay.tasks.records import DEFAULT_MAX_ATTEMPTS
 from rowrelay.tasks.state import StateTable, latest_sql, load, summarize, summary
 from tests.support.state import FakeClock, rows
 
@@ -117,4 +118,4 @@ def test_an_open_or_closed_tables_latest_rows_are_what_the_readers_read_back(
     latest = table.latest()
     pd.testing.assert_frame_equal(latest.to_pandas(), load(batch_dir), check_like=False)
     read_back = summary(batch_dir)
-    assert summarize(latest, []) == {**read_back, "problems": []}
+    assert summarize(latest, [], max_attempts=DEFAULT_MAX_ATTEMPTS) == {**read_back, "problems": []}

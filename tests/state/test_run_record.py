@@ -92,7 +92,8 @@ def test_the_record_has_no_field_for_a_secret() -> None:
     # endpoints holds the endpoints file's entries, which can name a key's variable but never hold a key
     # (tasks/run/endpoints.py refuses such a field; tests/flows/test_endpoints.py reads every file).
     # azure_endpoint is the Azure resource's URL (AZURE_OPENAI_ENDPOINT), as base_url is the others'.
-    # reading is a small integer: how the input file was read (tasks/dataset/reading.py).
+    # reading is a small integer: how the input file was read (tasks/dataset/reading.py); max_attempts
+    # one too, the run's --max-attempts.
     # reasoning_effort, reasoning_summary and image_detail are names from the spec's enums
     # (tasks/settings.py); temperature and logprobs are numbers; unrecorded names fields a record read
     # back lacks, and is never written.
@@ -112,6 +113,7 @@ def test_the_record_has_no_field_for_a_secret() -> None:
         "tools",
         "unrecorded",
         "reading",
+        "max_attempts",
         "left_out",
     }
 
@@ -121,6 +123,7 @@ def test_the_record_has_no_field_for_a_secret() -> None:
     [
         *(("logprobs", 0, bad) for bad in ("2", -1, 21, 1.5, True)),  # 0 to 20 alternatives
         *(("reading", 2, bad) for bad in ("2", 0, 1.5, True)),  # how the input was read: 1 or more
+        *(("max_attempts", 5, bad) for bad in ("5", 0, 2.5, True)),  # the run's --max-attempts: 1 or more
     ],
 )
 def test_a_numbered_field_round_trips_and_a_damaged_one_is_named(
