@@ -35,6 +35,7 @@ import pyarrow as pa
 
 from rowrelay.tasks.dataset.duplicate_names import refuse_duplicate_names
 from rowrelay.tasks.dataset.given_frame import given_frame
+from rowrelay.tasks.dataset.misnamed import refuse_csv_line_as_json, refuse_json_as_csv
 from rowrelay.tasks.dataset.parquet_reading import read_parquet
 from rowrelay.tasks.dataset.readings import COLUMNS_KEPT, FIRST_READING, READING
 from rowrelay.tasks.dataset.short_rows import refuse_short_rows
@@ -73,6 +74,7 @@ _RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
 def _read_csv(path: Path, separator: str | None = None) -> pd.DataFrame:
+    refuse_json_as_csv(path)  # read as CSV, JSON was 'no rows', or columns named by its pieces
     separator = separator or _separator(path)
     quote = f'quote a value that holds {separator!r} ("hello{separator} world"), or name every column '
     quote += "in the header"
@@ -143,6 +145,8 @@ def _read_jsonl(path: Path, reading: int) -> pd.DataFrame:
             try:
                 records.append(orjson.loads(line))
             except orjson.JSONDecodeError as exc:
+                if not records:  # the first line: a CSV saved as .json reads as one
+                    refuse_csv_line_as_json(path, line, str(exc))
                 raise UsageError(f"{path}: line {number} is not valid JSON: {exc}") from exc
             numbers.append(number)
     return _records_frame(path, records, lambda i: f"line {numbers[i - 1]}", reading)
