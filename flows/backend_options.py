@@ -30,6 +30,13 @@ def refuse_unsendable(settings: Settings, agent: str | None, given: dict[str, An
             "each row's answer comes whole with its create; leave the mode out, or stream with --backend "
             "openai or azure"
         )
+    if agent is not None and settings.backend == "chat":
+        # Found when the flow built its backend (tasks/llm/client.py, which keeps the check for
+        # open_session), it came after Prefect had started and the state folder was written.
+        raise UsageError(
+            f"--agent: an agent runs on the Responses API, not on Chat Completions "
+            f"({said_as('backend', given)} chat): run it with the backend emulator, openai or azure"
+        )
     if settings.reasoning_summary is not None and settings.backend == "chat":
         raise UsageError(
             "--reasoning-summary: Chat Completions writes no reasoning summary; ask the Responses API "

@@ -33,7 +33,13 @@ from rowrelay.flows.input_reading import prepared_for
 from rowrelay.flows.killed_runs import leases_name_this_flow_run, mark_killed_holder_crashed
 from rowrelay.flows.narration import log_outcome
 from rowrelay.flows.outcome import FailThreshold, final_state, left_as_found, not_completed
-from rowrelay.flows.precheck import check_destinations, check_fields, check_keys, check_resume
+from rowrelay.flows.precheck import (
+    check_destinations,
+    check_fields,
+    check_keys,
+    check_prompts,
+    check_resume,
+)
 from rowrelay.flows.processing import process, whole
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.run_labels import label_flow_run
@@ -195,6 +201,7 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
         request, lambda reading: load_input(whole(request.source), request.spec, reading)
     )
     check_fields(request, prepared)
+    check_prompts(request, prepared)  # as `rowrelay run` refuses it, in a call from Python too
     check_keys(request)
     factory = _agent_factory(request.agent)
     state_dir = request.state_dir(prepared)

@@ -43,6 +43,7 @@ from rowrelay.tasks.dataset.typed import field_clashes
 from rowrelay.tasks.errors import DamagedFileError, UsageError
 from rowrelay.tasks.llm.credentials import credentials_problem
 from rowrelay.tasks.llm.prices import cap_problem
+from rowrelay.tasks.records import rows
 from rowrelay.tasks.run.endpoints import Endpoint
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import check_state_files, state_directory_problem
@@ -54,6 +55,8 @@ from rowrelay.tasks.state.run_record import RunRecord
 __all__ = [
     "check_destinations",
     "check_keys",
+    "check_prompts",
+    "check_proxies",
     "check_resume",
     "check_run",
     "check_state_readable",
@@ -69,6 +72,7 @@ def check_run(request: BatchRequest) -> PreparedInput:
     if problem is not None:
         raise UsageError(problem)
     check_keys(request)  # the variables the endpoints name were read when the request was built
+    check_proxies(request)
     prepared = read_checked(request)
     state_dir = request.state_dir(prepared)
     check_destinations(request, state_dir)
@@ -123,7 +127,28 @@ def read_checked(request: BatchRequest) -> PreparedInput:
     """The input, read and prepared (keys, prompts); a `UsageError` names what is wrong with it."""
     prepared = prepared_for(request, lambda reading: read_prepared(request.source, request.spec, reading))
     check_fields(request, prepared)
+    check_prompts(request, prepared)
     return prepared
+
+
+def check_prompts(request: BatchRequest, prepared: PreparedInput) -> None:
+    """Refuse a template or prompt column that leaves every row's prompt blank. A blank row fails alone,
+    unsent, as bad input; but with every row so, the option is what is wrong, and the run started Prefect
+    and the emulator only to fail each row and exit 1. With attachments a row has more than its prompt."""
+    if prepared.media or len(prepared.bad_rows) < len(prepared):
+        return  # with no attachment, a row is bad only for its blank prompt (`PreparedInput.bad_rows`)
+    spec = request.spec
+    if spec.template is None:
+        raise UsageError(
+            f"--prompt-column {spec.prompt_column!r}: empty, blank or missing in all {rows(len(prepared))}, "
+            "so there is nothing to send"
+        )
+    names = list(dict.fromkeys(name for _, name in spec.parts() if name is not None))
+    columns = f"column {names[0]} is" if len(names) == 1 else f"columns {', '.join(names)} are"
+    raise UsageError(
+        f"--template {spec.template!r}: renders blank in all {rows(len(prepared))} ({columns} empty, blank "
+        "or missing in each), so there is nothing to send"
+    )
 
 
 def columns_asked(settings: Settings) -> tuple[str, ...]:
@@ -260,3 +285,24 @@ def check_keys(request: BatchRequest) -> None:
         problem = key_problem(endpoint, where)
         if problem is not None:
             raise UsageError(problem)
+
+
+_OPENAI = "https://api.openai.com/v1"
+"""Where the SDK sends a run with no base URL."""
+
+
+def check_proxies(request: BatchRequest) -> None:
+    """The proxy the environment names for each server the run's lean transport reaches (the Responses
+    backends: `wire.py`) is one it can speak to (`proxies.proxy_for`). Found when the flow built its
+    clients, a SOCKS proxy stopped the run after Prefect had started, or, where httpx lacks its SOCKS
+    support, in a traceback from the first request to Prefect's server."""
+    from rowrelay.tasks.llm.proxies import proxy_for  # httpx: only for the runs that reach a server
+
+    for settings in [endpoint.settings for endpoint in request.endpoints] or [request.settings]:
+        backend = backend_name(settings)
+        if settings.transport != "lean" or backend not in ("openai", "azure", "emulator"):
+            continue  # the SDK's own transport, Chat Completions and agents go through httpx's
+        url = settings.azure_endpoint if backend == "azure" else settings.base_url
+        if url is None and backend == "emulator":
+            continue  # the embedded emulator, on this machine's loopback: reached directly
+        proxy_for(url or _OPENAI)

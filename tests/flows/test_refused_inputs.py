@@ -52,3 +52,69 @@ def test_stdin_is_refused_as_unsupported_not_as_a_missing_file(commands: Prefork
         "error: reading the input from stdin ('-') is not supported: give one CSV, TSV, Parquet, JSONL or "
         "JSON file (.csv, .tsv, .parquet, .pq, .jsonl, .ndjson, .json)"
     )
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        pytest.param(
+            ["--template", "{notes}"],
+            "--template '{notes}': renders blank in all 2 rows (column notes is empty, blank or missing in "
+            "each), so there is nothing to send",
+            id="template",
+        ),
+        pytest.param(
+            ["--template", " {notes}\n{notes} "],
+            "--template ' {notes}\\n{notes} ': renders blank in all 2 rows (column notes is empty, blank or "
+            "missing in each), so there is nothing to send",
+            id="template of spaces",
+        ),
+        pytest.param(
+            ["--prompt-column", "notes"],
+            "--prompt-column 'notes': empty, blank or missing in all 2 rows, so there is nothing to send",
+            id="prompt column",
+        ),
+    ],
+)
+def test_a_prompt_blank_in_every_row_is_refused_before_anything_starts(
+    commands: Preforked, tmp_path: Path, options: list[str], said: str
+) -> None:
+    # Each row alone would fail unsent as bad input; every row so, the run started Prefect and the
+    # emulator only to fail them all and exit 1.
+    source = tmp_path / "in.csv"
+    source.write_text("id,text,notes\na,hello,\nb,world, \n", encoding="utf-8")
+    assert refused_line(commands, tmp_path, source, *options) == f"error: {said}"
+
+
+def test_an_agent_on_chat_completions_is_refused_before_anything_starts(
+    commands: Preforked, tmp_path: Path
+) -> None:
+    # Refused as the flow built its backend, it came after Prefect had started and the state was written.
+    source = tmp_path / "in.csv"
+    source.write_text("id,text\na,hello\n", encoding="utf-8")
+    options = ["--template", "{text}", "--agent", "mypkg.agents:make_agent", "--backend", "chat"]
+    assert refused_line(commands, tmp_path, source, *options) == (
+        "error: --agent: an agent runs on the Responses API, not on Chat Completions (--backend chat): run "
+        "it with the backend emulator, openai or azure"
+    )
+
+
+def test_a_socks_proxy_the_lean_transport_cannot_speak_to_is_refused_before_anything_starts(
+    commands: Preforked, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found as the flow built its clients, it came after Prefect had started (and, where httpx has no
+    # SOCKS support, as a traceback from Prefect's own client).
+    source = tmp_path / "in.csv"
+    source.write_text("id,text\na,hello\n", encoding="utf-8")
+    endpoints = tmp_path / "endpoints.toml"
+    endpoints.write_text(
+        '[[endpoints]]\nname = "far"\nbase_url = "https://api.example.invalid/v1"\napi_key_env = "FAR_KEY"\n'
+    )
+    monkeypatch.setenv("FAR_KEY", "sk-far")
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://127.0.0.1:1")
+    assert refused_line(
+        commands, tmp_path, source, "--template", "{text}", "--endpoints", str(endpoints)
+    ) == (
+        "error: the proxy for https:// requests is socks5:// (from the environment's proxy variables), which "
+        "the lean transport cannot speak to: set ROWRELAY_TRANSPORT=sdk, or name an http:// proxy"
+    )
