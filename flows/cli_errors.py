@@ -25,14 +25,11 @@ from rowrelay.tasks.errors import (
     StateError,
     StateWriteError,
 )
+from rowrelay.tasks.records import one_line
 
 USAGE_EXIT = 2
 """A usage, input or state error: nothing was sent (README, "Exit codes")."""
 _err = Console(stderr=True)
-
-
-def one_line(message: str) -> str:
-    return " ".join(message.split())
 
 
 def fail(message: str, code: int = USAGE_EXIT) -> NoReturn:

@@ -42,10 +42,11 @@ from prefect.states import Cancelled, Failed
 
 from rowrelay.flows.batch import run_batch
 from rowrelay.flows.cancel_hook import cancel_on_the_server
-from rowrelay.flows.cli_errors import one_line, state_problem, told_once
+from rowrelay.flows.cli_errors import state_problem, told_once
 from rowrelay.flows.run_labels import run_name
 from rowrelay.flows.tracked_flow import flow
 from rowrelay.tasks.errors import EditedInputError, LeaseHeldError, StateError
+from rowrelay.tasks.records import one_line
 from rowrelay.tasks.run.edited_inputs import changed_rows_problem
 from rowrelay.tasks.steps import RUN_STOPPERS
 

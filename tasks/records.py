@@ -102,6 +102,19 @@ def cancel_sent_again(error_type: str | None, attempts: int | None, max_attempts
     return error_type == "interrupted" and (attempts or 0) < max_attempts
 
 
+SAID_CAP = 300
+"""The most characters of another's exception text said inside a line of ours (an agent factory's error, a
+row's crash): a repr of a whole request or response must not make the line a page."""
+
+
+def one_line(text: str, cap: int | None = None) -> str:
+    """`text` on one line, as every error is said: each run of whitespace, line breaks included, one space
+    (Arrow's schema errors print a field a line, pydantic's a problem a line, a script reads the first
+    line of stderr). With `cap`, at most that many characters, the last an ellipsis where it was cut."""
+    words = " ".join(text.split())
+    return words if cap is None or len(words) <= cap else words[: cap - 1] + "…"
+
+
 def rows(count: int) -> str:
     """`1 row`, `2 rows`, `1,000 rows`: as every message counts rows."""
     return f"{count:,} row" + ("" if count == 1 else "s")

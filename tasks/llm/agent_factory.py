@@ -31,6 +31,7 @@ from agent_framework.openai import OpenAIChatClient
 
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.llm.user_code import import_user_module
+from rowrelay.tasks.records import SAID_CAP, one_line
 
 __all__ = [
     "AgentFactory",
@@ -82,7 +83,8 @@ def build_agent(factory: AgentFactory, client: openai.AsyncOpenAI, model: str | 
     try:
         agent = factory(OpenAIChatClient(model=model, async_client=client))
     except Exception as exc:  # the user's code: anything it raises is its problem, said in one line
-        raise UsageError(f"{said}: the factory raised {type(exc).__name__}: {_one_line(exc)}") from exc
+        words = one_line(str(exc), SAID_CAP) or "(no message)"
+        raise UsageError(f"{said}: the factory raised {type(exc).__name__}: {words}") from exc
     if not isinstance(agent, Agent):
         raise UsageError(f"{said}: the factory returned {type(agent).__name__}, not an agent_framework.Agent")
     chat = agent.client
@@ -120,8 +122,3 @@ def hosted_tools(agent: AnyAgent) -> tuple[dict[str, Any], ...]:
 def _address(client: object) -> str:
     url = getattr(client, "base_url", None)
     return str(url).rstrip("/") if url is not None else type(client).__name__
-
-
-def _one_line(exc: BaseException) -> str:
-    words = " ".join(str(exc).split())
-    return words[:300] + ("..." if len(words) > 300 else "") if words else "(no message)"

@@ -22,6 +22,7 @@ from traceback import format_exception
 
 from rowrelay.tasks.errors import CrashedAlikeError
 from rowrelay.tasks.llm.masking import masked
+from rowrelay.tasks.records import SAID_CAP, one_line
 from rowrelay.tasks.run.alike import ALIKE, FirstAlike
 
 log = logging.getLogger("rowrelay.runner")
@@ -66,18 +67,18 @@ class CrashedAlike:
         the run's stop when the run's first crashes are alike (this one the `ALIKE`th), else None. What it
         says of `exc` is masked of `secrets` as said, its traceback too (`_log_masked`)."""
         place = place_of(exc)
+        words = one_line(masked(str(exc), secrets), SAID_CAP)
         first = self._told.setdefault(place, key)
         if first == key:
             _log_masked(f"row {key} crashed", exc, secrets)
         else:
             log.error(
                 "row %s crashed as row %s did: %s: %s (at %s; traceback above)",
-                key, first, type(exc).__name__, _one_line(exc, secrets), place_said(place),
+                key, first, type(exc).__name__, words, place_said(place),
             )  # fmt: skip
         stopped = self.first.stopped
         if not self.first.failed(key, place) or stopped:
             return None
-        words = _one_line(exc, secrets)
         return CrashedAlikeError(
             f"every row crashes alike, so the run stopped sending: its first {ALIKE} rows crashed with "
             f"{type(exc).__name__}: {words} (raised at {place_said(place)}; the traceback is in "
@@ -100,8 +101,3 @@ def _log_masked(said: str, exc: BaseException, secrets: Iterable[str]) -> None:
     )
     record.exc_text = masked("".join(format_exception(exc)).rstrip("\n"), secrets)
     log.handle(record)
-
-
-def _one_line(exc: BaseException, secrets: Iterable[str]) -> str:
-    words = " ".join(masked(str(exc), secrets).split())
-    return words if len(words) <= 300 else words[:299] + "…"

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from rowrelay.tasks.durable import atomic_write
 from rowrelay.tasks.errors import CorruptSegmentError, DamagedFileError, StateAccessError, StateError
+from rowrelay.tasks.records import one_line
 from rowrelay.tasks.state.batch import read_batch
 from rowrelay.tasks.state.files import SEGMENTS, SNAPSHOTS, StateFile, named, reading, writing
 from rowrelay.tasks.state.invariants import row_problem
@@ -143,13 +144,8 @@ def _named_if_damaged(path: Path) -> Iterator[None]:
         raise
     except (pa.ArrowException, OSError, ValueError, KeyError) as exc:
         raise CorruptSegmentError(
-            str(path), f"torn, corrupt or of the wrong schema ({_one_line(exc)})"
+            str(path), f"torn, corrupt or of the wrong schema ({one_line(str(exc))})"
         ) from exc
-
-
-def _one_line(exc: BaseException) -> str:
-    """An exception's text on one line (Arrow's schema errors print a schema, one field per line)."""
-    return " ".join(str(exc).split())
 
 
 def by_version(tables: Iterable[pa.Table]) -> pa.Table:
