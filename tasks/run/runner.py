@@ -34,8 +34,12 @@ from rowrelay.tasks.run.frozen_heap import heap_frozen
 from rowrelay.tasks.run.outage import watch_for_outage
 from rowrelay.tasks.run.pace import Pace
 from rowrelay.tasks.run.plan import send_order
+from rowrelay.tasks.state.reader import CANCELLED_FACTS, ended_for_projection
 
 log = logging.getLogger("rowrelay.runner")
+
+_CANCELLED: tuple[RowStatus, ...] = ("cancelled",)
+"""The status whose rows the progress line's projection asks about (`state.ended_for_projection`)."""
 
 ABOUT_THE_RUN: tuple[type[Exception], ...] = (StateWriteError, LeaseHeldError, BankUnreachableError)
 """Errors a row's drive may raise that are the run's, not the row's: the state table cannot be made
@@ -256,8 +260,15 @@ class BatchRunner:
         if self.progress is not None:
             context, spend = self.driver.context, self.driver.context.spend
             counts = context.table.counts()
-            ended = sum(counts[status] for status in ENDED)
-            money = (spend.spent, spend.projected(total, ended)) if spend.known else (None, None)
+            money: tuple[float | None, float | None] = (None, None)
+            if spend.known:
+                # A row a stop cancelled is not ended while the next run sends it again (by this run's
+                # attempts), as `status` counts it: right after Ctrl-C this said `spent $X of ~$X`
+                table, max_attempts = context.table, context.policy.max_attempts
+                ended = ended_for_projection(
+                    counts, lambda: table.columns(_CANCELLED, CANCELLED_FACTS), max_attempts
+                )
+                money = spend.spent, spend.projected(total, ended)
             elapsed = time.monotonic() - started
             self.progress(Progress(counts, total, elapsed, context.counters, *money))
 

@@ -9,6 +9,7 @@ in `problems` (and `.attrs["problems"]`) and logs a warning.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rowrelay.tasks.errors import DamagedFileError, UsageError
-from rowrelay.tasks.records import DEFAULT_MAX_ATTEMPTS, ENDED, ROW_STATUSES, cancel_sent_again
+from rowrelay.tasks.records import (
+    DEFAULT_MAX_ATTEMPTS,
+    ENDED,
+    ROW_STATUSES,
+    RowStatus,
+    cancel_sent_again,
+)
 from rowrelay.tasks.state.batch import is_state_directory, no_batch_problem
 from rowrelay.tasks.state.failures import failure_kinds
 from rowrelay.tasks.state.input_order import in_input_order, input_order
@@ -127,8 +134,7 @@ def summarize(
         return int(pc.sum(table.column(name)).as_py() or 0)
 
     spent, priced = spent_of(table)
-    # A row cancelled as its run stopped is sent again by the next run: not ended, for the projection
-    ended = sum(counts[status] for status in ENDED) - _sent_again(held, max_attempts)
+    ended = ended_for_projection(counts, lambda: _where(held, "status", "cancelled"), max_attempts)
 
     return {
         "rows": held.num_rows,
@@ -166,21 +172,31 @@ def _where(table: pa.Table, name: str, value: str) -> pa.Table:
     return table.filter(pc.equal(column, present[values.index(value)]))
 
 
-def _sent_again(held: pa.Table, max_attempts: int) -> int:
-    """Cancelled rows the next run sends again, by the run plan's own decision (`records.cancel_sent_
-    again`, asked once per distinct error type and attempts). A status after Ctrl-C had projected the
-    batch's cost with them as ended, as if nothing were left to pay for, right after the run said the
-    same command sends them again (a trial)."""
-    cancelled = _where(held, "status", "cancelled")
-    if not cancelled.num_rows:
-        return 0
-    facts = ["error_type", "attempts"]
-    groups = cancelled.select(facts).group_by(facts, use_threads=False).aggregate([([], "count_all")])
-    return sum(
+CANCELLED_FACTS = ("error_type", "attempts")
+"""What `ended_for_projection` reads of each cancelled row (all `records.cancel_sent_again` reads)."""
+
+
+def ended_for_projection(
+    counts: Mapping[RowStatus, int] | Mapping[str, int], cancelled: Callable[[], pa.Table], max_attempts: int
+) -> int:
+    """The rows `projected_cost` takes as ended: those in an ended status (`counts`: rows by status) less
+    the cancelled rows the next run sends again, by the run plan's own decision (`records.cancel_sent_
+    again`, by the batch's `max_attempts`). `cancelled()` gives the cancelled rows' `CANCELLED_FACTS`,
+    asked for only when `counts` holds some (a run's progress asks twice a second); each distinct pair is
+    decided once. `status`, `summary()` and a run's progress line all count by it: after Ctrl-C, status
+    and then the progress line had projected the batch's cost with those rows as ended, as if nothing
+    were left to pay for, right after the run said the same command sends them again (trials)."""
+    ended = sum(counts.get(status, 0) for status in ENDED)
+    if not counts.get("cancelled", 0):
+        return ended
+    facts = list(CANCELLED_FACTS)
+    groups = cancelled().select(facts).group_by(facts, use_threads=False).aggregate([([], "count_all")])
+    sent_again: int = sum(
         group["count_all"]
         for group in groups.to_pylist()
         if cancel_sent_again(group["error_type"], group["attempts"], max_attempts)
     )
+    return ended - sent_again
 
 
 def _counts(table: pa.Table) -> dict[str, int]:
