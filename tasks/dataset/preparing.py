@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from rowrelay.tasks.dataset.media import RowMedia
 from rowrelay.tasks.dataset.prompts import Prompts
 from rowrelay.tasks.dataset.reading import read_input
-from rowrelay.tasks.dataset.readings import ARROW_NESTED_AS_JSON, READING, SHOWN_AS_DATA
+from rowrelay.tasks.dataset.readings import ARROW_NESTED_AS_JSON, BOOLS_AS_JSON, READING, SHOWN_AS_DATA
 from rowrelay.tasks.dataset.spec import InputSpec, PreparedInput, PreparedRow
 from rowrelay.tasks.dataset.templates import bytes_shown, column_text
 from rowrelay.tasks.errors import UsageError
@@ -94,7 +94,7 @@ def _id_keys(frame: pd.DataFrame, id_column: str, reading: int) -> pa.Array[Any]
     ids = frame[id_column].reset_index(drop=True)
     if reading >= SHOWN_AS_DATA:
         ids = bytes_shown(ids)
-    text = column_text(ids, reading >= ARROW_NESTED_AS_JSON)
+    text = column_text(ids, reading >= ARROW_NESTED_AS_JSON, reading >= BOOLS_AS_JSON)
     if reading >= SHOWN_AS_DATA:
         text = _whole_numbers_as_integers(ids, text)
     stripped = text.str.strip()

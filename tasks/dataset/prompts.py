@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rowrelay.tasks.dataset.readings import ARROW_NESTED_AS_JSON, READING, SHOWN_AS_DATA
+from rowrelay.tasks.dataset.readings import ARROW_NESTED_AS_JSON, BOOLS_AS_JSON, READING, SHOWN_AS_DATA
 from rowrelay.tasks.dataset.templates import bytes_shown, column_text
 from rowrelay.tasks.errors import UsageError
 
@@ -52,12 +52,14 @@ def _absent(spec: InputSpec, frame: pd.DataFrame, names: list[str]) -> UsageErro
 
 def _text(series: pd.Series, reading: int) -> pa.ChunkedArray[Any]:
     """A column as Arrow text, as `column_text` gives it (bytes as `bytes_shown` from reading 4, nested
-    Arrow values as JSON from reading 5); a text
+    Arrow values as JSON from reading 5, booleans as `true` from reading 7); a text
     column's own buffers when it has them."""
     series = bytes_shown(series) if reading >= SHOWN_AS_DATA else series
     as_json = reading >= ARROW_NESTED_AS_JSON
     text: Any = pa.array(
-        column_text(series, as_json) if not isinstance(series.dtype, pd.StringDtype) else series
+        column_text(series, as_json, reading >= BOOLS_AS_JSON)
+        if not isinstance(series.dtype, pd.StringDtype)
+        else series
     )
     text = pa.chunked_array([text]) if isinstance(text, pa.Array) else text  # zero-copy for Arrow strings
     return pc.fill_null(text, pa.scalar("", text.type)) if text.null_count else text

@@ -21,6 +21,7 @@ from rowrelay.tasks.dataset.templates import BYTES, arrow_nested
 
 __all__ = [
     "ARROW_NESTED_AS_JSON",
+    "BOOLS_AS_JSON",
     "COLUMNS_KEPT",
     "EARLIER_READINGS",
     "FIRST_READING",
@@ -34,14 +35,15 @@ __all__ = [
     "saved_frame_reading",
 ]
 
-READING = 6
+READING = 7
 """How this release reads inputs: integers with missing values stay integers, in a column of their own
 (pandas' nullable `Int64`, or Python ints where they exceed it) and inside a Parquet list, struct or map
 (read as Python lists, dicts and ints, as JSON's nested values are); a Parquet map is a JSON object; bytes
 in a prompt are their UTF-8 text (base64 where a column's bytes are not all text); a whole-number id
 written as a decimal (`2.0`) is the key `2`; an Arrow-backed nested column of a DataFrame (a list,
 struct or map, `pd.read_parquet(..., dtype_backend="pyarrow")`) is the JSON text its file gives; a Parquet
-file's named index levels are columns, as a DataFrame's are. Recorded with each batch (`run.json`)."""
+file's named index levels are columns, as a DataFrame's are; a boolean in a prompt (and an id) is
+`true` or `false`. Recorded with each batch (`run.json`)."""
 FIRST_READING = 1
 """How the releases before reading 2 read files: as pandas does. The reading of every batch whose record
 names none."""
@@ -61,6 +63,10 @@ INDEX_AS_COLUMNS = 6
 (`df.set_index("ticket_id").to_parquet(path)`) are columns of the input; they were left out, of the output
 too, and a template or id column naming one was refused. Keys and prompts are as before: no batch an
 earlier reading planned could name them."""
+BOOLS_AS_JSON = 7
+"""The reading from which a boolean (a JSON `true`, a Parquet or DataFrame bool column) is shown in a
+prompt, and keys an id, as `true` or `false`, as JSON writes it and as a nested one already was; it was
+Python's `True` and `False`."""
 EARLIER_READINGS: dict[int, str] = {
     FIRST_READING: "integer columns with missing values as decimals (3.0)",
     COLUMNS_KEPT: "integers inside nested values (lists, structs) with missing values as decimals (3.0)",
@@ -68,6 +74,7 @@ EARLIER_READINGS: dict[int, str] = {
     "decimals (2.0) as keys of their own",
     SHOWN_AS_DATA: "Arrow-backed nested columns of a DataFrame as NumPy's and Python's reprs ([1 2])",
     ARROW_NESTED_AS_JSON: "a Parquet file's named index levels as no columns (left out of the output)",
+    INDEX_AS_COLUMNS: "booleans in prompts as Python's True and False",
 }
 """What each reading before `READING` did that this release does not, in the words a resumed batch's
 warning uses."""
@@ -90,6 +97,8 @@ def reads_alike(
     if earlier < SHOWN_AS_DATA <= reading and (_may_hold_bytes(frame) or _whole_decimals(frame, id_column)):
         return False
     if earlier < ARROW_NESTED_AS_JSON <= reading and any(map(arrow_nested, frame.dtypes)):
+        return False
+    if earlier < BOOLS_AS_JSON <= reading and _may_hold_bools(frame):
         return False
     if isinstance(source, pd.DataFrame):
         return True  # taken as it is: only how it is shown and keyed may differ
@@ -152,6 +161,17 @@ def _may_hold_bytes(frame: pd.DataFrame) -> bool:
             kind = pd.api.types.infer_dtype(series, skipna=True)
             if kind == "bytes" or (kind.startswith("mixed") and any(isinstance(v, BYTES) for v in series)):
                 return True
+    return False
+
+
+def _may_hold_bools(frame: pd.DataFrame) -> bool:
+    """Whether a column of `frame` holds booleans: a boolean one (NumPy's, pandas', Arrow's), or one of
+    Python objects holding some (a JSON column with nulls or of several kinds)."""
+    for _, series in frame.items():
+        if pd.api.types.is_bool_dtype(series.dtype):
+            return True
+        if pd.api.types.is_object_dtype(series.dtype) and any(isinstance(v, bool | np.bool_) for v in series):
+            return True
     return False
 
 

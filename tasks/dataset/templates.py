@@ -32,13 +32,17 @@ def _is_missing(value: object) -> bool:
     )
 
 
-def cell_text(value: object) -> str:
+def cell_text(value: object, bools_as_json: bool = True) -> str:
     """A cell as prompt text: missing values become "", strings stay as they are, nested data (a JSON
-    object or array, a Parquet struct or list) becomes JSON text, others go through str."""
+    object or array, a Parquet struct or list) becomes JSON text, a boolean `true` or `false` (as JSON
+    wrote it, and as nested ones are; Python's `True` before `BOOLS_AS_JSON`, `bools_as_json` False),
+    others go through str."""
     if isinstance(value, str):
         return value
     if _is_missing(value):
         return ""
+    if bools_as_json and isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
     if isinstance(value, dict | list | tuple | np.ndarray):
         # str() gave Python's or NumPy's repr ({'name': 'Ann'}, ['a' 'b']): JSON is what the data was
         # and what a model reads as data.
@@ -75,18 +79,24 @@ def render_template(template: str, row: Mapping[Any, object]) -> str:
     return "".join(out)
 
 
-def column_text(series: pd.Series, arrow_nested_as_json: bool = True) -> pd.Series:
+def column_text(
+    series: pd.Series, arrow_nested_as_json: bool = True, bools_as_json: bool = True
+) -> pd.Series:
     """A whole column as prompt text, vectorized; agrees with `cell_text` cell by cell (an Arrow-backed
     map's cells as the dicts a Parquet file's maps are read as). `arrow_nested_as_json` False: an
-    Arrow-backed nested column as the readings before `ARROW_NESTED_AS_JSON` showed it (`readings`)."""
+    Arrow-backed nested column as the readings before `ARROW_NESTED_AS_JSON` showed it; `bools_as_json`
+    False: booleans as Python's `True`, as the readings before `BOOLS_AS_JSON` did (`readings`)."""
     if isinstance(series.dtype, pd.StringDtype):
         return series.fillna("")
     if arrow_nested_as_json and arrow_nested(series.dtype):
         return _arrow_nested_text(series)
     if series.dtype == object:  # mixed or nested values: cell by cell, as astype(str) was anyway
-        return series.map(cell_text).astype("str")
+        return series.map(lambda value: cell_text(value, bools_as_json)).astype("str")
     # pandas >= 3 keeps missing values missing through astype(str); fillna then makes them "".
-    return series.astype(str).fillna("")
+    text = series.astype(str).fillna("")
+    if bools_as_json and pd.api.types.is_bool_dtype(series.dtype):  # NumPy's, pandas' and Arrow's
+        return text.replace({"True": "true", "False": "false"})
+    return text
 
 
 def arrow_nested(dtype: object) -> bool:

@@ -23,13 +23,20 @@ from rowrelay.tasks.dataset.text_values import as_base64, plain
 __all__ = ["write_csv", "write_jsonl"]
 
 _NESTED = (dict, list, tuple, np.ndarray)
+_BOOL_TEXT = {True: "true", False: "false"}
+"""A boolean in CSV, as JSONL, prompts and a nested one in CSV write it, and as DuckDB and Spark write
+CSV: pandas' `True` beside `[true]` in the next column read as two conventions. pandas and DuckDB read
+`true` back as booleans, as they read `True`."""
 
 
 def _csv_cell(value: object) -> object:
     """A cell CSV would write as Python's repr: lists and structs as their JSON text (`plain` first: a
-    null as null, an infinity as "inf", where `json` wrote `Infinity`), bytes as base64."""
+    null as null, an infinity as "inf", where `json` wrote `Infinity`), bytes as base64, a boolean as
+    `true` or `false` (`_BOOL_TEXT`)."""
     if isinstance(value, BYTES):
         return as_base64(value)
+    if isinstance(value, bool | np.bool_):
+        return _BOOL_TEXT[bool(value)]
     if isinstance(value, _NESTED):
         return cell_text(plain(value))
     return value
@@ -85,6 +92,10 @@ def write_csv(frame: pd.DataFrame, path: Path, separator: str = ",") -> None:
         name: pd.Series([_csv_cell(value) for value in values], index=frame.index, dtype=object)
         for name, values in _values_to_make_plain(frame).items()
     }
+    for column, dtype in frame.dtypes.items():  # NumPy's, pandas' nullable and Arrow's booleans
+        if pd.api.types.is_bool_dtype(dtype):
+            series = frame[column]
+            as_text[str(column)] = series.astype(object).map(_BOOL_TEXT).where(series.notna(), None)
     frame.assign(**as_text).to_csv(path, index=False, sep=separator)
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 
 from rowrelay.tasks.dataset import READING, InputSpec, read_prepared, reads_alike
-from rowrelay.tasks.dataset.readings import SHOWN_AS_DATA
+from rowrelay.tasks.dataset.readings import INDEX_AS_COLUMNS, SHOWN_AS_DATA
 from tests.support.nested_columns import write_nested
 
 SPEC = InputSpec(template="{lst} | {st} | {mp} | {tags}")
@@ -52,8 +52,10 @@ def test_other_columns_keep_their_text(tmp_path: Path) -> None:
     scalars = pd.DataFrame({"n": [1, None], "f": [2.5, None], "s": ["a", None], "b": [True, None]})
     arrow = scalars.convert_dtypes(dtype_backend="pyarrow")
     spec = InputSpec(template="{n}/{f}/{s}/{b}")
-    shown = read_prepared(arrow, spec)
+    shown = read_prepared(arrow, spec, INDEX_AS_COLUMNS)  # the last reading before BOOLS_AS_JSON
     assert [shown.prompts.at(i) for i in range(2)] == ["1/2.5/a/True", "///"]
+    shown = read_prepared(arrow, spec)  # a boolean as JSON writes it, from reading 7
+    assert [shown.prompts.at(i) for i in range(2)] == ["1/2.5/a/true", "///"]
 
 
 def test_a_batch_planned_by_reading_4_keeps_its_reprs_and_reads_alike_says_they_differ(

@@ -14,6 +14,7 @@ import pytest
 from rowrelay.tasks.dataset import InputSpec, read_input, read_prepared, reads_alike, result_clash
 from rowrelay.tasks.dataset.readings import (
     ARROW_NESTED_AS_JSON,
+    BOOLS_AS_JSON,
     FIRST_READING,
     INDEX_AS_COLUMNS,
     READING,
@@ -153,7 +154,8 @@ def test_a_frames_saved_file_is_read_with_its_index_for_the_readings_that_took_t
         3,
         INDEX_AS_COLUMNS,  # reading 4: the frame's index was columns (given_frame), the file's not
         INDEX_AS_COLUMNS,
-        READING,
+        INDEX_AS_COLUMNS,
+        BOOLS_AS_JSON,
     ]
     assert SHOWN_AS_DATA == 4
 
