@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.errors import DamagedFileError, UsageError
 from rowrelay.tasks.records import HOLDING_TOKEN, IN_FLIGHT, rows
 from rowrelay.tasks.state.files import LEASES, MAIN_WRITER
 from rowrelay.tasks.state.lease import LEASE_TIMEOUT, LeaseInfo, read_lease, stale_reason
@@ -112,10 +112,12 @@ def holding_said(held: Holding, counts: Mapping[str, int], being_sent: Callable[
     return f"no run holds it{left}: {'; '.join(said)}"
 
 
-def being_sent_next(state: Path) -> str:
+def being_sent_next(state: Path, max_attempts: int | None = None) -> str:
     """What the next run does with the rows a gone run left being sent with no response id, in the words
     after "the next run ": it spends an attempt of each as it opens the batch (`state.orphans`), then
-    decides as for any orphan (`orphans_next`), under this environment's policy and attempts."""
+    decides as for any orphan (`orphans_next`), under this environment's orphan policy and `max_attempts`:
+    None (`status`), the batch's own (`_batch_max_attempts`); `cancel` gives the environment's, by which it
+    notes those rows as it makes them orphans."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -126,8 +128,25 @@ def being_sent_next(state: Path) -> str:
     spent = table.filter(sending)["attempts"].to_pylist()
     if not spent:  # each holds an id after all: the next run opening the batch waits on it
         return "waits on their responses, whose ids it finds"
-    policy, max_attempts = next_run_policy()
+    policy, _environments = next_run_policy()
+    if max_attempts is None:
+        max_attempts = _batch_max_attempts(state)
     return orphans_next(((attempts or 0) + 1 for attempts in spent), max_attempts, policy)
+
+
+def _batch_max_attempts(state: Path) -> int:
+    """The creates per row the batch's runs take, as its last run recorded them in `run.json` (the
+    default for a record without: `state.max_attempts_of`), as `status`'s projection counts them and
+    the same command sends. Status took the environment's (3 unless ROWRELAY_MAX_ATTEMPTS said), so a
+    batch run with --max-attempts 5 read "sends no more" of rows its next run sends again."""
+    from rowrelay.tasks.state import read_run_record
+    from rowrelay.tasks.state.run_record import max_attempts_of
+
+    try:
+        record = read_run_record(state)
+    except DamagedFileError:  # words only: status names the damaged record (its `summary` reads it too)
+        record = None
+    return max_attempts_of(record)
 
 
 def next_run_policy() -> tuple[OrphanPolicy, int]:

@@ -17,18 +17,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rowrelay.tasks.errors import DamagedFileError, UsageError
-from rowrelay.tasks.records import (
-    DEFAULT_MAX_ATTEMPTS,
-    ENDED,
-    ROW_STATUSES,
-    RowStatus,
-    cancel_sent_again,
-)
+from rowrelay.tasks.records import ENDED, ROW_STATUSES, RowStatus, cancel_sent_again
 from rowrelay.tasks.state.batch import is_state_directory, no_batch_problem
 from rowrelay.tasks.state.failures import failure_kinds
 from rowrelay.tasks.state.input_order import in_input_order, input_order
 from rowrelay.tasks.state.left_out import left_out_keys, split_left_out
-from rowrelay.tasks.state.run_record import RunRecord, read_run_record
+from rowrelay.tasks.state.run_record import RunRecord, max_attempts_of, read_run_record
 from rowrelay.tasks.state.schema import value_counts
 from rowrelay.tasks.state.segments import read_latest
 
@@ -98,7 +92,7 @@ def summary(
         log.warning("skipping %s", exc)
         problems = [*problems, str(exc)]
     if max_attempts is None:
-        max_attempts = (record.max_attempts if record else None) or DEFAULT_MAX_ATTEMPTS
+        max_attempts = max_attempts_of(record)
     return summarize(table, problems, left_out_keys(record), max_attempts=max_attempts)
 
 

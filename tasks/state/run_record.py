@@ -18,9 +18,10 @@ from typing import Any
 
 from rowrelay.tasks.durable import atomic_write_bytes
 from rowrelay.tasks.errors import DamagedFileError
+from rowrelay.tasks.records import DEFAULT_MAX_ATTEMPTS
 from rowrelay.tasks.state.files import RUN_FILE, reading, writing
 
-__all__ = ["RunRecord", "read_run_record", "write_run_record"]
+__all__ = ["RunRecord", "max_attempts_of", "read_run_record", "write_run_record"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,6 +75,15 @@ class RunRecord:
     unrecorded: tuple[str, ...] = field(default=(), compare=False)
     """The fields a record read back does not hold (a release before them wrote it): their None means
     "not known", not "none asked". Never written."""
+
+
+def max_attempts_of(record: RunRecord | None) -> int:
+    """The creates per row a batch's runs take, as its last run recorded them: the default for a record
+    of a release before it said, or none. What `status` reads, for its projection (`reader.summary`) and
+    its words on the rows a gone run left being sent (`flows.status_holder`) alike."""
+    if record is None or record.max_attempts is None:
+        return DEFAULT_MAX_ATTEMPTS
+    return record.max_attempts
 
 
 _REQUIRED = ("output", "backend", "model", "mode")

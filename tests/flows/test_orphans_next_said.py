@@ -9,6 +9,7 @@ run plan's choice, the row's note and both lines.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
-from rowrelay.tasks.records import Policy
+from rowrelay.tasks.records import DEFAULT_MAX_ATTEMPTS, Policy
 from rowrelay.tasks.run import RowPolicy, wants_submit
-from rowrelay.tasks.state import load
+from rowrelay.tasks.state import RunRecord, load, write_run_record
 from rowrelay.tasks.state.changes import new_pending
 from rowrelay.tasks.state.orphans import orphan_fate
 from tests.support.cli import rowrelay
@@ -77,12 +78,58 @@ def test_status_says_what_the_next_run_does_with_rows_left_being_sent(tmp_path: 
     for key in ("row-0001", "row-0002"):  # being sent when the run was killed: no create went out here
         table.transition(key, "submitting")
     table.close()
+    # The batch was run in this environment: its record says the attempts it gave (status reads them there)
+    _recorded(state, int(variables.get("ROWRELAY_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)))
     env = {**os.environ, "ROWRELAY_HOME": str(tmp_path / "home"), **variables}
     status = rowrelay(["status", str(state)], env)
     assert status.returncode == 0, status.stderr[-3000:]
     said = " ".join(status.stdout.split())
     assert f"counts each as maybe sent (an attempt and an orphan) and {then}" in said, said
     assert "sends them again" not in said
+
+
+BY_THE_BATCH = {
+    "run with 5, two attempts spent": (
+        5,
+        2,
+        "sends those 2 rows again within their attempts, each perhaps paid for twice",
+    ),
+    "run with 1, none spent": (1, 0, "sends those 2 rows no more, their attempts used up"),
+    "an older release's record": (None, 2, "sends those 2 rows no more, their attempts used up"),
+}
+"""The batch's max_attempts as its run recorded it (None: a record of a release before it said, read as
+the default 3), the attempts its rows being sent had spent, and what status says the next run does."""
+
+
+@pytest.mark.parametrize("case", BY_THE_BATCH)
+def test_status_says_what_the_next_run_does_with_rows_left_being_sent_by_the_batchs_max_attempts(
+    tmp_path: Path, case: str
+) -> None:
+    """By the batch's own --max-attempts, which its run recorded, as its projection counts and the same
+    command sends: status took the environment's (3 unless ROWRELAY_MAX_ATTEMPTS said), so a batch run
+    with --max-attempts 5 read "sends no more" of rows the next run sends again (and the reverse)."""
+    recorded, spent, then = BY_THE_BATCH[case]
+    state = tmp_path / "state"
+    table = new_table(state, 3)
+    for key in ("row-0001", "row-0002"):  # being sent when the run was killed: no create went out here
+        table.transition(key, "submitting", attempts=spent)
+    table.close()
+    _recorded(state, recorded)
+    env = {**os.environ, "ROWRELAY_HOME": str(tmp_path / "home")}
+    env.pop("ROWRELAY_MAX_ATTEMPTS", None)
+    status = rowrelay(["status", str(state)], env)
+    assert status.returncode == 0, status.stderr[-3000:]
+    said = " ".join(status.stdout.split())
+    assert f"counts each as maybe sent (an attempt and an orphan) and {then}" in said, said
+
+
+def _recorded(state: Path, max_attempts: int | None) -> None:
+    """The batch's run record, as its last run wrote it with `max_attempts` (None: as a release before
+    the field did)."""
+    record = RunRecord(
+        output=str(state.parent / "out.csv"), backend="emulator", model="gpt-4.1-mini", mode="poll"
+    )
+    write_run_record(state, dataclasses.replace(record, max_attempts=max_attempts))
 
 
 @pytest.mark.parametrize("policy", ["resubmit", "hold"])
