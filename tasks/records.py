@@ -89,8 +89,9 @@ takes one of these types (its `error_code` can tell it apart), not a type of its
 
 
 DEFAULT_MAX_ATTEMPTS = 3
-"""Creates per row a run takes unless told otherwise (`--max-attempts`; the settings' default), and what
-a reader takes for a batch whose run record does not say (one written before it did, or none)."""
+"""Creates per row a run takes unless told otherwise (`--max-attempts`), and what a reader takes for a
+batch whose run record does not say (one written before it did, or none). Written here alone: the
+settings' default, `RowPolicy`'s and the state table's (`TableOptions`, `StateTable.open`) are this."""
 
 
 def cancel_sent_again(error_type: str | None, attempts: int | None, max_attempts: int) -> bool:

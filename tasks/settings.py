@@ -19,7 +19,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.hosted_tools import canonical
 from rowrelay.tasks.key_variables import read_a_key_from
-from rowrelay.tasks.records import DEFAULT_HOME, DEFAULT_STATE_DIR, POLL_STREAMS, WaitMode
+from rowrelay.tasks.records import (
+    DEFAULT_HOME,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_STATE_DIR,
+    POLL_STREAMS,
+    WaitMode,
+)
 from rowrelay.tasks.setting_problems import first_problem
 from rowrelay.tasks.unsendable_keys import unsendable_key
 from rowrelay.tasks.urls import AzureUrl, HttpUrl
@@ -93,7 +99,9 @@ class Settings(BaseSettings):
         "binds, completions are noticed late (raise it where the server allows, or use --mode stream).",
     )
     max_in_flight: int = Field(200, ge=1, description="Background responses open at once.")
-    max_attempts: int = Field(3, ge=1, description="Creates per row before it ends failed.")
+    max_attempts: int = Field(
+        DEFAULT_MAX_ATTEMPTS, ge=1, description="Creates per row before it ends failed."
+    )
     output_schema: str | None = Field(
         None,
         description="Structured outputs: a JSON Schema file (.json) or a Pydantic model (module:Model); "

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.llm.structured import OutputSchema
 from rowrelay.tasks.records import (
+    DEFAULT_MAX_ATTEMPTS,
     HOLDING_TOKEN,
     NEVER_RESENT,
     POLL_STREAMS,
@@ -63,7 +64,7 @@ class RowPolicy:
     mode: WaitMode = "poll"
     poll_streams: int = POLL_STREAMS
     """Poll mode: creates streamed and followed at once (`run.pace.Pace.streams`); 0 polls every row."""
-    max_attempts: int = 3
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
     max_output_tokens: int | None = None
     queued_timeout: float = 900.0
     give_up_after: float = 0.0

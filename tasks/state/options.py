@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rowrelay.tasks.records import DEFAULT_MAX_ATTEMPTS
 from rowrelay.tasks.state.orphans import OrphanPolicy
 
 __all__ = ["TableOptions"]
@@ -27,5 +28,5 @@ class TableOptions:
     checkpoint_interval: float = 0.2
     checkpoint_rows: int = 1000
     orphan_policy: OrphanPolicy = "resubmit"
-    max_attempts: int = 3
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
     clock: Callable[[], float] = time.time

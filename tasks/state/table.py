@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from rowrelay.tasks.durable import make_dirs_durable
 from rowrelay.tasks.errors import StateError
-from rowrelay.tasks.records import ROW_STATUSES, RowStatus
+from rowrelay.tasks.records import DEFAULT_MAX_ATTEMPTS, ROW_STATUSES, RowStatus
 from rowrelay.tasks.state.batch import ensure_batch
 from rowrelay.tasks.state.changes import apply_change
 from rowrelay.tasks.state.checkpoint import COMPACT_SEGMENTS, Checkpoints, Place
@@ -71,7 +71,7 @@ class StateTable:
         checkpoint_interval: float = 0.2,
         checkpoint_rows: int = 1000,
         orphan_policy: OrphanPolicy = "resubmit",
-        max_attempts: int = 3,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         on_corrupt: Literal["raise", "skip"] = "raise",
         clock: Callable[[], float] = time.time,
         orphans_among: Collection[str] | None = None,
