@@ -167,6 +167,11 @@ def result_clash(columns: Iterable[object], added: Iterable[str] = RESULT_COLUMN
         return None
     cased = [f"{name} as {taken[name.casefold()]}" for name in clashes if name not in taken.values()]
     why = f" ({', '.join(cased)}: readers such as DuckDB do not tell names apart by case)" if cased else ""
+    if "rowrelay_status" in clashes:  # another batch's output: say how to chain, not only what clashes
+        return (
+            f"input column(s) {', '.join(clashes)} clash with result columns: the input is a rowrelay output;"
+            " select the columns the next batch reads, renaming output_text (README, 'Chaining batches')"
+        )
     return f"input column(s) {', '.join(clashes)} clash with result columns{why}: rename them in the input"
 
 
