@@ -180,6 +180,14 @@ class Settings(BaseSettings):
         "prices.json): add a model or an Azure deployment, or a newer price.",
     )
     request_timeout: float = Field(60.0, gt=0, description="Seconds before one HTTP call times out.")
+    chat_timeout: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds a Chat Completions create (--backend chat) waits for its answer, which the "
+        "server sends only once the whole answer is written (no background mode): the model's whole "
+        "generation, so longer than request_timeout; 600 is the SDK's own default. A create it cuts is "
+        "counted as maybe sent and its row held for `rowrelay retry` (see rowrelay.tasks.llm.chat_timeouts).",
+    )
     transport_retries: int = Field(
         2,
         ge=0,

@@ -44,13 +44,19 @@ spent most of its CPU opening, scanning and closing connections (tests/benchmark
 Background calls are short, so a pool that keeps every connection it opens serves them well."""
 
 
-def _timeout(settings: Settings) -> openai.Timeout:
+def _timeout(settings: Settings, backend: str) -> openai.Timeout:
+    if backend == "chat":
+        # A chat create's answer comes only once it is whole: the wait for it (`read`) is the model's
+        # whole generation (tasks/llm/chat_timeouts.py). Connecting, sending and the pool keep theirs.
+        return openai.Timeout(settings.request_timeout, connect=5.0, read=settings.chat_timeout)
     return openai.Timeout(settings.request_timeout, connect=5.0)
 
 
 def _connections(settings: Settings) -> int:
-    # A stream holds its connection for the response's whole life: room for every row streamed at once.
-    return _CONNECTIONS + (settings.max_in_flight if settings.mode == "stream" else settings.poll_streams)
+    # A stream holds its connection for the response's whole life, and a chat create for its answer's:
+    # room for every row in flight at once.
+    holding = settings.mode == "stream" or settings.backend == "chat"
+    return _CONNECTIONS + (settings.max_in_flight if holding else settings.poll_streams)
 
 
 def _pool(settings: Settings, *, watched: bool = False) -> httpx2.AsyncClient:
@@ -102,7 +108,7 @@ def _clients(
                 azure_endpoint=settings.azure_endpoint,
                 api_version=settings.azure_api_version,
                 max_retries=retries,
-                timeout=_timeout(settings),
+                timeout=_timeout(settings, backend),
                 http_client=_pool(settings, watched=watched),
                 **auth,
             )
@@ -112,7 +118,7 @@ def _clients(
             api_key=key,
             base_url=base_url,
             max_retries=retries,
-            timeout=_timeout(settings),
+            timeout=_timeout(settings, backend),
             http_client=_pool(settings, watched=watched),
         )
 

@@ -111,17 +111,20 @@ class RowContext:
         self.counters.maybe_created += 1
         self.silence.failed(reason)
 
-    def maybe_created(self, row: RowState, reason: str, *, answer_lost: bool = True) -> None:
+    def maybe_created(
+        self, row: RowState, reason: str, *, answer_lost: bool = True, code: str | None = None
+    ) -> None:
         """Count on its row a create that may have started a job no answer named: an attempt and an
-        orphan (`record.maybe_created`). `answer_lost`: the server's answer was lost, which the outage
-        watch hears of; a create cut short by a crash of rowrelay's own says nothing of the server."""
+        orphan (`record.maybe_created`, with its `code`). `answer_lost`: the server's answer was lost,
+        which the outage watch hears of; a create cut short by a crash of rowrelay's own says nothing of
+        the server."""
         if answer_lost:
             self.lost_answer(reason)
         else:
             self.counters.maybe_created += 1
         policy = self.policy
         change = record.maybe_created(
-            row, reason, max_attempts=policy.max_attempts, policy=policy.orphan_policy
+            row, reason, max_attempts=policy.max_attempts, policy=policy.orphan_policy, code=code
         )
         self.apply(row.row_key, change)
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from rowrelay.tasks.errors import OutageError, RateLimitedError
 from rowrelay.tasks.llm import MaybeSentError, NotTheApiError, RequestRejectedError
 from rowrelay.tasks.llm.calls import GlitchError
+from rowrelay.tasks.llm.chat_timeouts import AnswerTooSlowError
 from rowrelay.tasks.llm.holds import TOLD_PAUSE, Hold
 
 log = logging.getLogger("rowrelay.outage")
@@ -89,8 +90,9 @@ class Turn:
         if error is None or isinstance(error, RequestRejectedError | RateLimitedError):
             self.hold.answered()
         elif isinstance(error, MaybeSentError) and not isinstance(error, NotTheApiError):
-            # A glitch (a success not the API's, `run.glitches`) is a lost answer its own warning says.
-            self.hold.lost(self.probe, str(error), said=isinstance(error, GlitchError))
+            # A glitch (a success not the API's, `run.glitches`) and an answer cut by the chat timeout
+            # (`llm.chat_timeouts`) are lost answers their own warnings say.
+            self.hold.lost(self.probe, str(error), said=isinstance(error, GlitchError | AnswerTooSlowError))
 
 
 @dataclass

@@ -88,20 +88,22 @@ class RowPolicy:
 
 def wants_submit(row: RowState, policy: RowPolicy) -> bool:
     """Whether a run should (re)send this row now: the one place this is decided."""
-    return _wants(row.status, row.attempts, row.error_type, policy)
+    return _wants(row.status, row.attempts, row.error_type, row.error_code, policy)
 
 
-_FACTS = ("status", "attempts", "error_type")
+_FACTS = ("status", "attempts", "error_type", "error_code")
 """All `wants_submit` reads of a row: so over many rows it is asked once per distinct combination."""
 
 
-def _wants(status: RowStatus, attempts: int, error_type: str | None, policy: RowPolicy) -> bool:
+def _wants(
+    status: RowStatus, attempts: int, error_type: str | None, error_code: str | None, policy: RowPolicy
+) -> bool:
     if status not in SENDABLE:
         return False
     if status == "pending":
         return True
     if status == "orphaned":  # decided where its note, status and cancel say it
-        return orphan_fate(attempts, policy.max_attempts, policy.orphan_policy) == "sent again"
+        return orphan_fate(attempts, policy.max_attempts, policy.orphan_policy, error_code) == "sent again"
     if status == "cancelled":  # decided where `status`'s projection reads it too
         return cancel_sent_again(error_type, attempts, policy.max_attempts)
     if attempts >= policy.max_attempts:
@@ -127,12 +129,12 @@ def _holding_and_fresh(
 
 
 def _accepted(rows: pa.Table, policy: RowPolicy) -> npt.NDArray[np.bool_]:
-    """Per row, whether `wants_submit` says yes: asked once per distinct (status, attempts, error_type)."""
+    """Per row, whether `wants_submit` says yes: asked once per distinct combination of its facts."""
     mask = np.zeros(rows.num_rows, dtype=bool)
     for facts in (
         rows.select(list(_FACTS)).group_by(list(_FACTS), use_threads=False).aggregate([]).to_pylist()
     ):
-        if _wants(facts["status"], facts["attempts"], facts["error_type"], policy):
+        if _wants(facts["status"], facts["attempts"], facts["error_type"], facts["error_code"], policy):
             mask |= _matching(rows, facts)
     return mask
 

@@ -16,6 +16,7 @@ from rowrelay.tasks.llm.failed_responses import failure_kind, failure_message
 from rowrelay.tasks.llm.structured import OutputSchema
 from rowrelay.tasks.records import NEVER_RESENT, ErrorType, Policy, RowStatus
 from rowrelay.tasks.state import RowState, orphan_note
+from rowrelay.tasks.state.orphans import ANSWER_TIMEOUT
 from rowrelay.tasks.token_logprobs import logprobs_text
 
 INTERRUPTED = "cancelled as its run stopped; the next run sends it again if it has attempts left"
@@ -196,21 +197,32 @@ def expired(message: str) -> Change:
     return Change("expired", {"error_type": "expired", "error_message": message, "note": note})
 
 
-def maybe_created(row: RowState, message: str, *, max_attempts: int, policy: Policy) -> Change:
+def maybe_created(
+    row: RowState, message: str, *, max_attempts: int, policy: Policy, code: str | None = None
+) -> Change:
     """A create whose answer did not name its job may have started a paid one: it spends an attempt and
     counts an orphan (a possible duplicate), with the reason; the row is sent again only within its
-    attempts, and its note says whether it will be."""
+    attempts, and its note says whether it will be. `code`: why, where it decides the row's fate
+    (`state.orphans.ANSWER_TIMEOUT` holds it); always written, so an earlier one never lingers."""
     attempts = row.attempts + 1
+    what = _ANSWER_TOO_SLOW if code == ANSWER_TIMEOUT else "the create got no answer naming its job"
     return Change(
         "orphaned",
         {
             "attempts": attempts,
             "orphans": row.orphans + 1,
             "error_type": "maybe_created",
+            "error_code": code,
             "error_message": message,
-            "note": orphan_note("the create got no answer naming its job", attempts, max_attempts, policy),
+            "note": orphan_note(what, attempts, max_attempts, policy, code),
         },
     )
+
+
+_ANSWER_TOO_SLOW = (
+    "the create's answer took longer than the chat timeout (ROWRELAY_CHAT_TIMEOUT), and the same prompt "
+    "most likely would again"
+)
 
 
 def moved_on(

@@ -29,6 +29,7 @@ from rowrelay.tasks.llm import (
     RowRequest,
     Snapshot,
 )
+from rowrelay.tasks.llm.chat_timeouts import AnswerTooSlowError
 from rowrelay.tasks.run import creating, record
 from rowrelay.tasks.run.context import RowContext, now
 from rowrelay.tasks.run.creating import Created, Live
@@ -39,6 +40,7 @@ from rowrelay.tasks.run.no_background import NoBackground
 from rowrelay.tasks.run.outage import Turn
 from rowrelay.tasks.run.refused_alike import RefusedAlike
 from rowrelay.tasks.state import RowState
+from rowrelay.tasks.state.orphans import ANSWER_TIMEOUT
 
 log = logging.getLogger("rowrelay.submit")
 
@@ -245,7 +247,8 @@ class Submitter:
         """Record a create that did not answer with a job; what it spends depends on whether one may exist."""
         context, key = self.context, row.row_key
         if isinstance(exc, MaybeSentError | NotTheApiError):  # the latter also stops the run
-            self.context.maybe_created(row, str(exc))
+            code = ANSWER_TIMEOUT if isinstance(exc, AnswerTooSlowError) else None  # held (state.orphans)
+            self.context.maybe_created(row, str(exc), code=code)
             return None
         if isinstance(exc, RateLimitedError):
             context.throttled(exc, poll=False)

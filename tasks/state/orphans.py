@@ -26,6 +26,7 @@ from rowrelay.tasks.records import Policy, RowStatus, rows
 from rowrelay.tasks.state.schema import RowState
 
 __all__ = [
+    "ANSWER_TIMEOUT",
     "Change",
     "OrphanFate",
     "OrphanPolicy",
@@ -40,6 +41,13 @@ OrphanPolicy = Policy
 OrphanFate = Literal["sent again", "held", "given up"]
 """What a run does with an orphaned row: sends it again, holds it for a person (`rowrelay retry`), or
 sends it no more (its attempts are used up; `rowrelay retry` gives it more)."""
+
+ANSWER_TIMEOUT = "answer_timeout"
+"""The `error_code` of an orphan whose create, fully sent, timed out waiting for its answer, which the
+server writes whole before it answers (Chat Completions: `llm.chat_timeouts`). The server most likely wrote
+it and bills it, and the same prompt would most likely take as long again: such a row is held for a person
+(`rowrelay retry`, once they have raised the timeout), whatever the policy, not paid for again and again
+up to its attempts (a trial's slow answers: three paid creates a row, no answer kept)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,25 +102,30 @@ def _recovery(row: RowState, policy: OrphanPolicy, max_attempts: int) -> Change:
     return Change(row.row_key, "orphaned", fields)
 
 
-def orphan_fate(attempts: int, max_attempts: int, policy: OrphanPolicy) -> OrphanFate:
+def orphan_fate(
+    attempts: int, max_attempts: int, policy: OrphanPolicy, code: str | None = None
+) -> OrphanFate:
     """What a run does with an orphaned row that has spent `attempts`: the one decision, read by the run
     plan (`wants_submit`), the row's note, and `status`'s and `cancel`'s lines (which said "sends them
-    again" under `ROWRELAY_ORPHAN_POLICY=hold`, and for rows whose attempts were used up)."""
-    if policy == "hold":
+    again" under `ROWRELAY_ORPHAN_POLICY=hold`, and for rows whose attempts were used up). `code`: the
+    row's `error_code` (`ANSWER_TIMEOUT` holds it)."""
+    if policy == "hold" or code == ANSWER_TIMEOUT:
         return "held"
     if attempts >= max_attempts:
         return "given up"
     return "sent again"
 
 
-def orphan_note(what: str, attempts: int, max_attempts: int, policy: OrphanPolicy) -> str:
+def orphan_note(
+    what: str, attempts: int, max_attempts: int, policy: OrphanPolicy, code: str | None = None
+) -> str:
     """The note of a row whose create may have started a job nobody can see: what happened, and whether
-    a run will send it again (`orphan_fate`)."""
+    a run will send it again (`orphan_fate`; `code`, the row's `error_code`)."""
     then = {
         "held": "held for `rowrelay retry`",
         "given up": f"gave up after {attempts} attempts; `rowrelay retry` sends it again",
         "sent again": "it will be sent again",
-    }[orphan_fate(attempts, max_attempts, policy)]
+    }[orphan_fate(attempts, max_attempts, policy, code)]
     return f"orphaned: {what}; it may have started a job rowrelay cannot see; {then}"
 
 

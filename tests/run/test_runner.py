@@ -467,17 +467,18 @@ async def test_a_chat_completions_rows_latency_is_from_its_send_to_its_answer(tm
 async def test_a_chat_create_that_times_out_is_counted_and_never_retried_by_the_sdk(tmp_path: Path) -> None:
     """Chat Completions has no token: a create that timed out may still be paid for. Each one spends an
     attempt and counts an orphan on its row, and the SDK sends it only once (no transport retries):
-    the creates the server saw are exactly the attempts the rows counted."""
+    the creates the server saw are exactly the attempts the rows counted. The run sends none again: a
+    chat create cut by its timeout holds its row (tests/run/test_chat_timeout.py)."""
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:3"))) as emu:
         report = await run_batch(
-            emu, tmp_path / "batch", rows=4, backend="chat", api_key="unused", request_timeout=0.3,
+            emu, tmp_path / "batch", rows=4, backend="chat", api_key="unused", chat_timeout=0.3,
             max_attempts=2, transport_retries=2,
         )  # fmt: skip
         seen = emu.emulator.stats()["routes"]["POST /v1/chat/completions"]
     frame = load(tmp_path / "batch")
     assert report.counts == {"orphaned": 4}
-    assert frame["attempts"].tolist() == [2, 2, 2, 2]
-    assert frame["orphans"].tolist() == [2, 2, 2, 2]
+    assert frame["attempts"].tolist() == [1, 1, 1, 1]
+    assert frame["orphans"].tolist() == [1, 1, 1, 1]
     assert seen == frame["attempts"].sum() == report.counters.maybe_created
 
 
