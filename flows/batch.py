@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -28,7 +29,7 @@ from rowrelay.flows.cancel_hook import cancel_on_the_server, running
 from rowrelay.flows.closing_advice import failed_for_their_input
 from rowrelay.flows.cluster import ClusterChoice, check_cost_cap, started
 from rowrelay.flows.cluster_run import coordinator_kept_alive
-from rowrelay.flows.handed_input import handed_over
+from rowrelay.flows.handed_input import handed_over, prepared_input
 from rowrelay.flows.input_reading import prepared_for
 from rowrelay.flows.killed_runs import leases_name_this_flow_run, mark_killed_holder_crashed
 from rowrelay.flows.narration import log_outcome
@@ -39,6 +40,7 @@ from rowrelay.flows.precheck import (
     check_keys,
     check_prompts,
     check_resume,
+    check_run,
 )
 from rowrelay.flows.processing import process, whole
 from rowrelay.flows.request import BatchRequest
@@ -77,6 +79,19 @@ def _checked(arguments: Mapping[str, Any]) -> tuple[BatchRequest, ClusterChoice 
     return request, ClusterChoice.of(request.dask, request.dask_workers, task_runner)
 
 
+def _called(arguments: Mapping[str, Any]) -> AbstractContextManager[None]:
+    """A call's check before its flow run exists: the options (`_checked`), then everything `rowrelay
+    run` checks before it starts anything (`precheck.check_run`: the input, where the state and output
+    go, the batch's lease, the agent). Found in the run, a template naming a column the input lacks was
+    refused only after a Prefect server had started (for a first call, the local one) and a flow run had
+    been made, Failed. Returns the block that hands the input's one reading to the run; a call the CLI
+    makes, inside its own such block, was checked already."""
+    request, _ = _checked(arguments)
+    if handed_over(request) is not None:
+        return contextlib.nullcontext()
+    return prepared_input(request, check_run(request))
+
+
 # Parameters are not validated by Prefect: `_checked` checks every one, in the CLI's one line
 # (`UsageError: --rpm: must be a whole number (got 'fast')`), where Prefect's check refused a `Path` for
 # `state` and said a wrong value with the whole DataFrame and every parameter, as a failed flow run.
@@ -85,7 +100,7 @@ def _checked(arguments: Mapping[str, Any]) -> tuple[BatchRequest, ClusterChoice 
     log_prints=False,
     on_cancellation=[cancel_on_the_server],
     validate_parameters=False,
-    check=_checked,
+    check=_called,
 )
 async def run_batch(
     source: Any,

@@ -10,7 +10,9 @@ the flow without calling it, keep Prefect's own choice.
 
 A call is checked (`check`) before any of that: a flow run stores its parameters as given, so a call
 refused for what it holds (a base URL with credentials, an endpoint's key) was recorded by the very run
-that refused it, in the server's database and its error log.
+that refused it, in the server's database and its error log. The check runs off the loop (it may read a
+big input: a notebook's loop keeps serving its kernel) and may return a context the flow run is called
+in, to hand what it read to the run (the batch flow's input, read once).
 
 A DataFrame given as a parameter is recorded as a description (`<DataFrame: 3,000 rows x 4 columns>`),
 never its contents: Prefect stored a text-only frame whole, every row readable in its database and UI,
@@ -21,10 +23,12 @@ itself still gets the frame, in-process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import sys
 from collections.abc import Callable, Coroutine
+from contextlib import AbstractContextManager
 from typing import Any, ParamSpec, TypeVar
 
 from prefect import Flow
@@ -38,8 +42,9 @@ __all__ = ["LocallyTracked", "flow"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-Check = Callable[[dict[str, Any]], object]
-"""Refuses a call by raising, given its arguments by name."""
+Check = Callable[[dict[str, Any]], AbstractContextManager[object] | None]
+"""Refuses a call by raising, given its arguments by name; else may return a context to call the flow run
+in (what the check read, handed to the run)."""
 _PREFECT_KEYWORDS = ("return_state", "wait_for")
 """The keyword arguments Prefect's call takes for itself, beside the flow's own."""
 
@@ -48,7 +53,8 @@ class LocallyTracked(Flow[P, R]):
     """An async flow that, called where no Prefect API is configured, runs recorded in the local server.
 
     `check`, given the call's arguments by name (defaults filled in), raises for a call that must not
-    run, before any flow run exists."""
+    run, before any flow run exists or any server starts; the context it may return holds the flow
+    run's call."""
 
     def __init__(self, fn: Callable[P, R], *, check: Check | None = None, **options: Any) -> None:
         super().__init__(fn, **options)
@@ -60,13 +66,13 @@ class LocallyTracked(Flow[P, R]):
 
     async def _checked(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         arguments = self._arguments(args, kwargs)
-        if self.check is not None:
-            self.check(arguments)
-        if FlowRunContext.get() is not None:  # a subflow: its parent's run set up the clients
-            return await Flow.__call__(self, *args, **kwargs)
-        if configured_api() is not None:
-            return await self._on_one_sync_client(args, kwargs)
-        return await self._recorded_locally(args, kwargs)
+        checked = None if self.check is None else await asyncio.to_thread(self.check, arguments)
+        with checked or contextlib.nullcontext():
+            if FlowRunContext.get() is not None:  # a subflow: its parent's run set up the clients
+                return await Flow.__call__(self, *args, **kwargs)
+            if configured_api() is not None:
+                return await self._on_one_sync_client(args, kwargs)
+            return await self._recorded_locally(args, kwargs)
 
     def _arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """The call's arguments by name, defaults filled in. A call that binds to no parameters (an unknown
