@@ -34,12 +34,9 @@ from rowrelay.tasks.run.frozen_heap import heap_frozen
 from rowrelay.tasks.run.outage import watch_for_outage
 from rowrelay.tasks.run.pace import Pace
 from rowrelay.tasks.run.plan import send_order
-from rowrelay.tasks.state.reader import CANCELLED_FACTS, ended_for_projection
+from rowrelay.tasks.run.projection import EndedRows
 
 log = logging.getLogger("rowrelay.runner")
-
-_CANCELLED: tuple[RowStatus, ...] = ("cancelled",)
-"""The status whose rows the progress line's projection asks about (`state.ended_for_projection`)."""
 
 ABOUT_THE_RUN: tuple[type[Exception], ...] = (StateWriteError, LeaseHeldError, BankUnreachableError)
 """Errors a row's drive may raise that are the run's, not the row's: the state table cannot be made
@@ -100,6 +97,8 @@ class BatchRunner:
     """Set when another shard of the run met an error about the whole run (a refused key, an outage, a
     state table that cannot be written: `flows.targets.run_shards`). The cancellation that follows stops
     this runner's shards as that error stopped its own: their responses go on, and keep their ids."""
+    _ended: EndedRows | None = field(default=None, init=False)
+    """The rows the progress line's projection takes as ended, built on its first report."""
 
     @property
     def pace(self) -> Pace:
@@ -136,7 +135,7 @@ class BatchRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await background
             table.flush()
-            self.report_progress(total, started)
+            self.report_progress(total, started, last=True)
         counts = {status: n for status, n in table.counts().items() if n}
         return RunReport(counts, context.counters, time.monotonic() - started, 0, crashed)
 
@@ -256,7 +255,8 @@ class BatchRunner:
                 self.report_progress(total, started)
                 next_progress = time.monotonic() + self.progress_interval
 
-    def report_progress(self, total: int, started: float) -> None:
+    def report_progress(self, total: int, started: float, *, last: bool = False) -> None:
+        """Say where the run stands; `last`, as it ends (its projection asked afresh: `run.projection`)."""
         if self.progress is not None:
             context, spend = self.driver.context, self.driver.context.spend
             counts = context.table.counts()
@@ -264,11 +264,9 @@ class BatchRunner:
             if spend.known:
                 # A row a stop cancelled is not ended while the next run sends it again (by this run's
                 # attempts), as `status` counts it: right after Ctrl-C this said `spent $X of ~$X`
-                table, max_attempts = context.table, context.policy.max_attempts
-                ended = ended_for_projection(
-                    counts, lambda: table.columns(_CANCELLED, CANCELLED_FACTS), max_attempts
-                )
-                money = spend.spent, spend.projected(total, ended)
+                if self._ended is None:
+                    self._ended = EndedRows(context.table, context.policy.max_attempts)
+                money = spend.spent, spend.projected(total, self._ended(counts, fresh=last))
             elapsed = time.monotonic() - started
             self.progress(Progress(counts, total, elapsed, context.counters, *money))
 
