@@ -7,7 +7,7 @@ at a pace its cost allows.
 
 The rule is `status`'s (`state.ended_for_projection`: the ended statuses less the cancelled rows the
 next run sends again). Asking it reads the cancelled rows' columns from the table, which a status count
-cannot tell: ~1 ms at 1,000 rows, but 30-40 ms at 1,000,000 (the whole status column is scanned), twice
+cannot tell: ~2 ms at 1,000 rows, but 30-40 ms at 1,000,000 (the whole status column is scanned), twice
 a second on the run's event loop whenever the batch holds a cancelled row, as a run resuming a stopped
 batch does until it has sent them all. So it is asked again only once twenty times what the last asking
 took has passed (at most a twentieth of the loop's time); meanwhile the last answer stands, capped by the
