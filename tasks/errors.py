@@ -77,14 +77,24 @@ class OutageError(RunStoppingError):
     resumes them. Without it a run against a server that never comes back (a mistyped address, an endpoint
     taken down) would wait for ever, holding its batch's lease against the next scheduled run."""
 
-    def __init__(self, seconds: float, last_error: str | None, endpoint: str | None = None) -> None:
+    def __init__(
+        self, seconds: float, last_error: str | None, endpoint: str | None = None, *, streams_cut: int = 0
+    ) -> None:
         said = "" if last_error is None else f" (last: {last_error})"
         # With several endpoints, whose server went quiet: the address in the last error may be a proxy's.
         whose = "" if endpoint is None else f"endpoint {endpoint!r}: "
+        # Streamed creates the server took (200) whose streams were cut before the id came: not silence.
+        quiet = (
+            f"for {seconds_said(seconds)} no request was answered but {streams_cut} streamed "
+            f"create{'' if streams_cut == 1 else 's'}, which the server took (200) and whose "
+            f"stream{'' if streams_cut == 1 else 's'} a proxy or gateway on the way cut before the "
+            "response's id came (ROWRELAY_POLL_STREAMS=0 sends plain creates)"
+            if streams_cut
+            else f"the server has answered no request for {seconds_said(seconds)}"
+        )
         super().__init__(
-            f"{whose}the server has answered no request for {seconds_said(seconds)}{said}, so the run "
-            "stopped; rows holding a response id keep it, and the same command resumes once the server "
-            "answers (--give-up-after sets how long a run waits)"
+            f"{whose}{quiet}{said}, so the run stopped; rows holding a response id keep it, and the same "
+            "command resumes once the server answers (--give-up-after sets how long a run waits)"
         )
         self.seconds = seconds
 

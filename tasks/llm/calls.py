@@ -30,6 +30,13 @@ class MaybeSentError(TransientError):
     """A create got no answer (timeout, dropped connection): it may or may not have started a job."""
 
 
+class StreamCutError(MaybeSentError):
+    """A create's stream opened (the server took the create: 200, events to come) and broke, timed out or
+    ended before any event named the response: a proxy or gateway on the way that cuts or buffers streams,
+    most often. The job may exist, so it is maybe sent; `run.cut_streams` stops streaming creates when it
+    comes again and again."""
+
+
 class NotSentError(TransientError):
     """A create that failed before it had a connection to go out on: no job can exist, nothing is spent."""
 

@@ -15,7 +15,7 @@ import openai
 from openai.types.responses import ResponseStreamEvent
 
 from rowrelay.tasks.errors import TransientError
-from rowrelay.tasks.llm.calls import StreamUnavailableError, StreamUpdate
+from rowrelay.tasks.llm.calls import StreamCutError, StreamUnavailableError, StreamUpdate
 from rowrelay.tasks.llm.event_stream import EventStream
 from rowrelay.tasks.llm.sdk_errors import translate
 from rowrelay.tasks.llm.snapshots import snapshot_of
@@ -44,6 +44,8 @@ stream, as before its first event. A stream broken after such an event is polled
 resumed from its start, one the server cuts at the same point would be cut there every time. One that
 ends early is resumed from its start, each event it replays one the row has seen (only the terminal
 one's response is recorded)."""
+CUT_BEFORE_NAMED = "(the create's stream had opened, 200, and was cut before any event named the response)"
+"""Said after a create's stream breaks before its id came, as its row's error (`StreamCutError`)."""
 _NO_CURSOR = "the server numbers no stream events, so a broken stream cannot resume where it broke"
 
 
@@ -66,8 +68,9 @@ async def stream_updates(
     """Reduce events (the SDK's models, or the lean transport's JSON objects) to updates; transport
     failures and `error` events become TransientError, or, on a create's own stream before any event has
     named the response, MaybeSentError: the server accepted the create, so its job may exist although we
-    never learnt its id; or, after an event without a sequence number, StreamUnavailableError
-    (`UNNUMBERED`). Events without a `type` (keep-alives) are passed over."""
+    never learnt its id (StreamCutError when the stream broke or timed out: it had opened); or, after an
+    event without a sequence number, StreamUnavailableError (`UNNUMBERED`). Events without a `type`
+    (keep-alives) are passed over."""
     named = not creating
     unnumbered = False  # the last event read had no sequence number: a break cannot resume after it
     passed, last_passed = 0, -1  # text deltas read in one piece with the event after them, not handed on
@@ -113,6 +116,10 @@ async def stream_updates(
             yield StreamUpdate(last_passed, None, passed)
         if isinstance(exc, openai.OpenAIError):
             translated = translate(exc, creating=not named)
+            if not named and isinstance(exc, openai.APIConnectionError):  # a timeout too
+                # Opened, so the server took the create, then cut on the way before its id came: told
+                # apart from a create with no answer at all, for `run.cut_streams` to count.
+                raise StreamCutError(f"{translated} {CUT_BEFORE_NAMED}") from exc
             if unnumbered and named and isinstance(translated, TransientError):
                 raise StreamUnavailableError(f"{translated} ({_NO_CURSOR})") from exc
             raise translated from exc

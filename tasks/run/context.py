@@ -96,7 +96,8 @@ class RowContext:
 
     @property
     def streaming(self) -> bool:
-        return self.policy.mode == "stream" and self.background is not None
+        # Not once its streams were cut before their ids came (`run.cut_streams`): polled from then on.
+        return self.policy.mode == "stream" and self.background is not None and not self.pace.refused_streams
 
     def apply(self, key: str, change: Change) -> None:
         self.table.transition(key, change.status, **change.fields)

@@ -1,5 +1,6 @@
 """How a row's create goes out: plain, or streamed (stream mode, and poll mode's first rows) and read up
-to the first event that names its job; and poll mode's way round a server that refuses streamed creates.
+to the first event that names its job; and poll mode's way round a server that refuses streamed creates,
+or a gateway that cuts their streams before the id came (`run.cut_streams`).
 
     snapshot, live, cursor = await create(context, request)   # live: the stream to follow, if streamed
 """
@@ -7,9 +8,9 @@ to the first event that names its job; and poll mode's way round a server that r
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable
 
-from rowrelay.tasks.llm import MaybeSentError, RequestRejectedError, RowRequest, Snapshot, StreamUpdate
+from rowrelay.tasks.llm import RequestRejectedError, RowRequest, Snapshot, StreamCutError, StreamUpdate
 from rowrelay.tasks.llm.refusals import refuses_stream
 from rowrelay.tasks.run.context import RowContext
 
@@ -27,13 +28,13 @@ async def create(context: RowContext, request: RowRequest) -> Created:
     if background is None:
         return await context.backend.create(request), None, None
     if context.streaming:
-        return await first_event(background.create_stream(request))
+        return await _watched(context, first_event(background.create_stream(request)))
     if not context.pace.take_stream(context.policy.poll_streams):
         return await context.backend.create(request), None, None
     # Poll mode follows a few responses on their create's stream: no polls, seen the moment they
     # end; the first rows streamed this way are the scouts every other row is polled by.
     try:
-        return await first_event(context.pace.streamed(background.create_stream(request)))
+        return await _watched(context, first_event(context.pace.streamed(background.create_stream(request))))
     except RequestRejectedError as refused:
         # Refused as invalid, so nothing started. A server that takes background creates but not
         # streamed ones (some OpenAI-compatible servers) refuses every row this way: ask without
@@ -52,6 +53,22 @@ async def create(context: RowContext, request: RowRequest) -> Created:
         return created, None, None
 
 
+async def _watched(context: RowContext, created: Awaitable[Created]) -> Created:
+    """A streamed create's first answer, counted for `run.cut_streams`: a stream cut before its id came
+    is said to the outage watch as such, and once too many are, the run streams nothing more."""
+    pace = context.pace
+    try:
+        answer = await created
+    except StreamCutError as cut:
+        context.silence.streams_cut += 1
+        if pace.cut_streams.cut() and not pace.refused_streams:
+            pace.cut_streams.warn(cut, asked=context.policy.mode, endpoint=context.endpoint)
+            pace.refused_streams = True  # plain creates, and polls, from here on
+        raise
+    pace.cut_streams.named()
+    return answer
+
+
 async def first_event(stream: Live) -> Created:
     """The stream's first event that names the response (closing the stream if it fails first)."""
     try:
@@ -64,4 +81,5 @@ async def first_event(stream: Live) -> Created:
     except BaseException:
         await stream.aclose()
         raise
-    raise MaybeSentError("the create's stream ended before any event named the response")
+    # Opened, so taken, and ended: a gateway that cut it cleanly, or buffered it and gave up.
+    raise StreamCutError("the create's stream ended before any event named the response")

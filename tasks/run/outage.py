@@ -49,6 +49,9 @@ class Silence:
     unanswered: int = 0
     """Transient failures (refused, timed out, cut, 5xx), and creates that may have started a job."""
     last_error: str | None = None
+    streams_cut: int = 0
+    """Of the creates that may have started a job, those whose stream opened (the server took them, 200)
+    and was cut before the id came (`run.cut_streams`): no silence of the server's, which the stop says."""
 
     def failed(self, error: BaseException | str) -> None:
         self.unanswered += 1
@@ -60,9 +63,10 @@ async def watch_for_outage(silence: Silence, give_up_after: float, endpoint: str
     nothing for `give_up_after` seconds while requests failed. Cancel it when the run's rows are done."""
     loop = asyncio.get_running_loop()
     step = min(_LONGEST_LOOK, give_up_after / _LOOKS)
-    answers, failures = silence.answers, silence.unanswered
+    answers, failures, cut = silence.answers, silence.unanswered, silence.streams_cut
     looked_at = loop.time()
     quiet_since: float | None = None
+    cut_before = cut  # streams cut before the quiet began
     while True:
         await asyncio.sleep(step)
         now = loop.time()
@@ -70,9 +74,12 @@ async def watch_for_outage(silence: Silence, give_up_after: float, endpoint: str
             quiet_since = None
         elif quiet_since is None and silence.unanswered != failures:
             quiet_since = looked_at  # failing since the last look at the latest, with no answer since
+            cut_before = cut
         if quiet_since is not None and now - quiet_since >= give_up_after:
-            raise OutageError(give_up_after, silence.last_error, endpoint)
-        answers, failures, looked_at = silence.answers, silence.unanswered, now
+            # Creates taken with a 200 whose streams were cut are not a server that answered nothing.
+            streams_cut = silence.streams_cut - cut_before
+            raise OutageError(give_up_after, silence.last_error, endpoint, streams_cut=streams_cut)
+        answers, failures, cut, looked_at = silence.answers, silence.unanswered, silence.streams_cut, now
 
 
 @dataclass

@@ -16,9 +16,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rowrelay.tasks.llm import StreamUpdate
+from rowrelay.tasks.run.cut_streams import CutStreams
 from rowrelay.tasks.run.schedule import LatencyModel
 
 CLOSING = 32
@@ -67,7 +68,10 @@ class Pace:
     """Poll mode's rows followed on their create's stream (`Pace.streamed`)."""
 
     refused_streams: bool = False
-    """The server refused a streamed create it then took without the stream: none is streamed again."""
+    """The server refused a streamed create it then took without the stream, or cut too many streams
+    before the id came (`run.cut_streams`): none is streamed again."""
+    cut_streams: CutStreams = field(default_factory=CutStreams)
+    """The latest streamed creates, and which were cut before the id came."""
     streams_ended: int = 0
     stream_events: int = 0
     """Events the streams that ended brought (`STREAM_EVENTS`)."""

@@ -30,6 +30,7 @@ from rowrelay.tasks.llm.calls import (
     MaybeSentError,
     NotTheApiError,
     RowRequest,
+    StreamCutError,
     StreamErrorEvent,
     StreamUnavailableError,
     StreamUpdate,
@@ -127,11 +128,12 @@ CASES: list[tuple[str, Script, Outcome, Outcome]] = [
      Outcome(TWO_DELTAS, ValueError), Outcome(TWO_DELTAS, ValueError)),
     ("cut-mid-event", Script((CREATED, DELTA[:20]), "cut"), Outcome(((0, "queued"),), TransientError,
      "connection problem"), Outcome(((0, "queued"),), TransientError, "connection problem")),
-    ("cut-before-events", Script((), "cut"), Outcome((), MaybeSentError, "connection problem"),
+    # Opened, then cut or quiet before any event: told apart as a stream cut (run.cut_streams).
+    ("cut-before-events", Script((), "cut"), Outcome((), StreamCutError, "connection problem"),
      Outcome((), TransientError, "connection problem")),
     ("quiet-after-naming", Script((CREATED,), "hang"), Outcome(((0, "queued"),), TransientError, "timed out"),
      Outcome(((0, "queued"),), TransientError, "timed out")),
-    ("quiet-before-events", Script((), "hang"), Outcome((), MaybeSentError, "timed out"),
+    ("quiet-before-events", Script((), "hang"), Outcome((), StreamCutError, "timed out"),
      Outcome((), TransientError, "timed out")),
     # An `error` event in the nested shape production sends is raised; before any event named the
     # response, the create's job may exist unseen.
