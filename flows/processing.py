@@ -20,14 +20,12 @@ from rowrelay.flows.cluster_run import bank_limits, run_on_cluster, shard_jobs, 
 from rowrelay.flows.deployed_run import held_back_said
 from rowrelay.flows.narration import Narrator
 from rowrelay.flows.request import BatchRequest
-from rowrelay.flows.targets import Target, open_sessions, rpm_of, run_shards
+from rowrelay.flows.targets import Target, open_sessions, open_spend, rpm_of, run_shards
 from rowrelay.tasks.dataset import PreparedInput
-from rowrelay.tasks.llm.prices import unpriced_warning
 from rowrelay.tasks.records import rows
 from rowrelay.tasks.run import Progress
 from rowrelay.tasks.run.cap_words import left_to_send
 from rowrelay.tasks.run.plan import send_order
-from rowrelay.tasks.run.spend import Spend, spent_so_far
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
 from rowrelay.tasks.steps import plan
@@ -114,9 +112,7 @@ async def process(
 
     async with contextlib.AsyncExitStack() as sessions_open:
         try:
-            spend = Spend.open(settings, **spent_so_far(table))
-            if spend.rates is None:  # said before anything is sent: a billed model can still be priced
-                log.warning(unpriced_warning(spend.provider, spend.model, spend.tier))
+            spend = open_spend(settings, targets, table)  # each endpoint's unpriced model said
             sessions = open_sessions(
                 sessions_open, targets, table, prepared, spend, progress=on_progress, agent=agent,
                 output_schema=output_schema,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -23,9 +24,10 @@ from rowrelay.flows.backends import backend_name, resolve_backend
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.run_labels import backends_said
 from rowrelay.tasks.dataset import PreparedInput
+from rowrelay.tasks.llm.prices import unpriced_warning
 from rowrelay.tasks.run import BatchRunner, Progress, RunCounters, Session, Shard, open_session
 from rowrelay.tasks.run.endpoints import Endpoint
-from rowrelay.tasks.run.spend import Spend
+from rowrelay.tasks.run.spend import Spend, spent_so_far
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
 from rowrelay.tasks.steps import process_shard
@@ -35,9 +37,11 @@ if TYPE_CHECKING:
     from rowrelay.tasks.llm.structured import OutputSchema
 
 __all__ = [
-    "Target", "open_sessions", "recorded_endpoints", "resolve_targets", "rpm_of",
+    "Target", "open_sessions", "open_spend", "recorded_endpoints", "resolve_targets", "rpm_of",
     "run_shards", "target_of",
 ]  # fmt: skip
+
+log = logging.getLogger("rowrelay.flow")
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,27 @@ def target_of(endpoint: Endpoint) -> Target:
     return Target(endpoint.name, settings, url, endpoint.entry.model_dump(exclude_none=True))
 
 
+def open_spend(settings: Settings, targets: Sequence[Target], table: StateTable) -> Spend:
+    """The run's spend (its cost cap, what the batch has spent so far), refused as `Spend.open` refuses a
+    cap on a model with no price: with endpoints, each endpoint's model, named with it (its rows are
+    priced at it, `open_sessions`). A model with no price is said before anything is sent, per endpoint:
+    a billed model can still be priced."""
+    endpoints = {t.endpoint: t.settings for t in targets if t.endpoint is not None} or None
+    spend = Spend.open(settings, **spent_so_far(table), endpoints=endpoints)
+    for target in targets:
+        priced = _spend_of(spend, target)
+        if priced.rates is None:
+            log.warning(unpriced_warning(priced.provider, priced.model, priced.tier, target.endpoint))
+    return spend
+
+
+def _spend_of(spend: Spend, target: Target) -> Spend:
+    """What prices a target's rows: an endpoint's own model (its entry's, else the run's `--model`) at its
+    own backend's price list, counted against the batch's one cap; the run's own spend without endpoints.
+    An endpoint's rows priced at the run's `--model` got made-up costs, and the cap capped those."""
+    return spend if target.endpoint is None else spend.at_endpoint(target.settings)
+
+
 def open_sessions(
     stack: contextlib.AsyncExitStack,
     targets: Sequence[Target],
@@ -90,14 +115,15 @@ def open_sessions(
     output_schema: OutputSchema | None,
 ) -> dict[str | None, Session]:
     """One session per target, by endpoint name, each closed by `stack`: its own client and rate budget,
-    the batch's one `spend` (cost cap) and one set of counters."""
+    its rows priced at its own model against the batch's one cost cap (`spend`, `_spend_of`), and the
+    batch's one set of counters."""
     counters = RunCounters()
     sessions: dict[str | None, Session] = {}
     for target in targets:
         sessions[target.endpoint] = session = open_session(
             target.settings, table, prepared.prompt, instructions=prepared.instructions, base_url=target.url,
             progress=progress, agent=agent, output_schema=output_schema, endpoint=target.endpoint,
-            spend=spend, counters=counters, attachments=prepared.attachments,
+            spend=_spend_of(spend, target), counters=counters, attachments=prepared.attachments,
         )  # fmt: skip
         stack.push_async_callback(session.aclose)
     return sessions

@@ -175,27 +175,35 @@ def _index(prices: PriceFile) -> dict[tuple[str, str], ModelPrices]:
     return index
 
 
-def cap_problem(settings: Settings, prices: PriceTable | None = None) -> str | None:
+def cap_problem(
+    settings: Settings, prices: PriceTable | None = None, *, endpoints: Mapping[str, Settings] | None = None
+) -> str | None:
     """Why a run with these settings may not start (a cap on a model with no known price), else None.
+    With `endpoints` (each endpoint's full settings, by name), each endpoint's model is asked for, and
+    named with its endpoint: its rows are priced at it, and the run's own `--model` prices none of them.
     Without `prices`, the settings' are loaded: a price file that is not valid raises its own
     `UsageError`."""
     if prices is None:
         prices = load_prices(settings.prices)
     if settings.max_cost is None:
         return None
-    provider, tier = provider_of(settings.backend), settings.service_tier or "default"
-    if prices.rates(provider, settings.model, tier) is not None:
-        return None
-    model = settings.model
-    return f"--max-cost: {_no_price(provider, model, tier)}, so spending cannot be capped; " + _add(
-        provider, model, tier
-    )
+    for endpoint, asked in endpoints.items() if endpoints else [(None, settings)]:
+        provider, tier = provider_of(asked.backend), asked.service_tier or "default"
+        if prices.rates(provider, asked.model, tier) is None:
+            where = "" if endpoint is None else f"endpoint {endpoint!r}: "
+            no_price = _no_price(provider, asked.model, tier)
+            return f"--max-cost: {where}{no_price}, so spending cannot be capped; " + _add(
+                provider, asked.model, tier
+            )
+    return None
 
 
-def unpriced_warning(provider: Provider, model: str, tier: Tier) -> str:
-    """What a run says at its start when the price table has no price for what it asks for."""
+def unpriced_warning(provider: Provider, model: str, tier: Tier, endpoint: str | None = None) -> str:
+    """What a run says at its start when the price table has no price for what it asks for (for the rows
+    of `endpoint`, when it names one)."""
+    where = "" if endpoint is None else f"endpoint {endpoint!r}: "
     return (
-        f"{_no_price(provider, model, tier)}: its rows get no cost_usd, and the summary and `rowrelay "
+        f"{where}{_no_price(provider, model, tier)}: its rows get no cost_usd, and the summary and `rowrelay "
         f"status` say their cost is unknown; if the name is right and it is billed, "
         f"{_add(provider, model, tier)}"
     )

@@ -31,19 +31,26 @@ class LostCreates:
 
     creates: int = 0
     usd: float = 0.0
-    _rows: set[str] = field(default_factory=set)
-    """Rows whose earlier runs' lost creates are counted (`first_look`)."""
+    _rows: dict[str, float] = field(default_factory=dict)
+    """Rows whose earlier runs' lost creates are counted, and at what estimate (`at_least`)."""
 
     def add(self, estimate: float, creates: int) -> None:
         self.creates += creates
         self.usd += estimate
 
-    def first_look(self, key: str) -> bool:
-        """Whether row `key`'s earlier lost creates are still to count (True once per row)."""
-        if key in self._rows:
-            return False
-        self._rows.add(key)
-        return True
+    def at_least(self, key: str, estimate: float, creates: int) -> float:
+        """Count row `key`'s `creates` lost by earlier runs at `estimate` at least; returns what this adds:
+        the whole estimate at the row's first count, then only what a dearer estimate (another endpoint's
+        price) adds, its creates counted once."""
+        had = self._rows.get(key)
+        if had is not None and estimate <= had:
+            return 0.0
+        if had is None:
+            self.creates += creates
+        self._rows[key] = estimate
+        more = estimate - (had or 0.0)
+        self.usd += more
+        return more
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,10 @@ that would not fit even with nothing in flight is refused, and from then on no r
 the cap. A create whose answer never came may have started a paid job: its estimate stays counted as spent, in
 this run and in every later run of the batch (the row's `orphans`, `count_orphans`).
 
+The arithmetic against the cap is the batch's one `run.ledger.Ledger`; a spend prices for it. With several
+endpoints each has its own spend (`at_endpoint`): its rows' estimates and costs at its own model's rates,
+all counted in the one ledger.
+
 `admit` is arithmetic on floats already in memory: far from the cap it adds no latency to a create.
 """
 
@@ -27,7 +31,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import pyarrow.compute as pc
 
@@ -47,8 +51,8 @@ from rowrelay.tasks.llm.prices import (
 )
 from rowrelay.tasks.llm.tool_fees import fees_of_run
 from rowrelay.tasks.records import HOLDING_TOKEN, RowStatus
-from rowrelay.tasks.run.cap_words import LeftToSend, LostCreates, stop_message
-from rowrelay.tasks.run.in_flight_estimates import InFlightEstimates
+from rowrelay.tasks.run.cap_words import LeftToSend, LostCreates
+from rowrelay.tasks.run.ledger import Admission, Ledger
 from rowrelay.tasks.run.tool_costs import ToolCosts
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
@@ -61,7 +65,6 @@ log = logging.getLogger("rowrelay.spend")
 _PER_TOKEN = 1e-6
 _BILLED = frozenset({"completed", "incomplete"})
 """Ends whose tokens are billed: a failed or cancelled response's are not counted against the cap."""
-Admission = Literal["go", "wait", "capped"]
 
 
 @dataclass
@@ -69,23 +72,10 @@ class Spend:
     prices: PriceTable
     provider: Provider
     model: str
+    """The model this spend prices rows at: the run's, or its endpoint's (`at_endpoint`)."""
     tier: Tier
-    cap: float | None = None
-    spent: float = 0.0
-    """Known cost of the batch's rows: the table's `cost_usd` when the run began, plus what ended since."""
-    priced_rows: int = 0
-    """Rows whose cost is known (for the projection)."""
-    capped: bool = False
-    """A create was refused at the cap: no row is sent again this run."""
-    lost: float = 0.0
-    """Estimates of what may have been spent unseen, counted against the cap: creates that may have started
-    a job nobody can see (`duplicates`), and answers the server gave without their token usage (some
-    OpenAI-compatible servers), whose cost is unknown but not nothing."""
-    duplicates: LostCreates = field(default_factory=LostCreates)
-    """The batch's creates that may have started a job no answer named, this run's and earlier runs' (the
-    rows' `orphans`): the part of `lost` the stop's message names as possible duplicates."""
-    _told_unmetered: bool = False
-    _in_flight: InFlightEstimates = field(default_factory=InFlightEstimates)
+    ledger: Ledger = field(default_factory=Ledger)
+    """The batch's account against the cap: one for the run, shared by every endpoint's spend."""
     tools: ToolCosts = field(default_factory=ToolCosts)
     """What the rows' server-side tool calls cost, and may cost (empty `fees`: no tools)."""
     _rates: Rates | None = field(init=False)
@@ -103,15 +93,18 @@ class Spend:
         tool_calls: int = 0,
         pricing_only: bool = False,
         prices: PriceTable | None = None,
+        endpoints: Mapping[str, Settings] | None = None,
     ) -> Spend:
         """The run's spend, from its settings and what the batch's rows have cost so far (`spent_so_far`:
         `tool_calls` of its priced rows' responses, which the tool estimate starts from rather than from
-        nothing); refuses a cap on a model with no known price. With `pricing_only`, what prices
-        responses outside a run (`rowrelay cancel`): no cap at all. `prices`: the settings' price table,
-        loaded by a caller that knows how its file was given (`load_prices`); else loaded here."""
+        nothing); refuses a cap on a model with no known price (with `endpoints`, each endpoint's model:
+        the run's own prices no row then, each endpoint's spend is `at_endpoint`). With `pricing_only`,
+        what prices responses outside a run (`rowrelay cancel`): no cap at all. `prices`: the settings'
+        price table, loaded by a caller that knows how its file was given (`load_prices`); else loaded
+        here."""
         if prices is None:
             prices = load_prices(settings.prices)
-        problem = None if pricing_only else cap_problem(settings, prices)
+        problem = None if pricing_only else cap_problem(settings, prices, endpoints=endpoints)
         if problem is not None:
             raise UsageError(problem)
         return cls(
@@ -119,15 +112,24 @@ class Spend:
             provider_of(settings.backend),
             settings.model,
             settings.service_tier or "default",
-            None if pricing_only else settings.max_cost,
-            spent,
-            priced_rows,
-            tools=ToolCosts(
+            Ledger(None if pricing_only else settings.max_cost, spent, priced_rows),
+            ToolCosts(
                 fees_of_run(prices, tool_list(settings.tools), settings.model),
                 settings.max_tool_calls,
                 earlier=(tool_calls, priced_rows),
             ),
         )
+
+    def at_endpoint(self, settings: Settings) -> Spend:
+        """The spend of one endpoint's rows: priced at its own backend's price list and its own model
+        (its entry's `model`, else the run's), counted in the run's one ledger against the one cap."""
+        model = settings.model
+        tools = ToolCosts(
+            fees_of_run(self.prices, tool_list(settings.tools), model),
+            settings.max_tool_calls,
+            earlier=self.tools.earlier,
+        )
+        return Spend(self.prices, provider_of(settings.backend), model, self.tier, self.ledger, tools)
 
     def offer(self, tools: tuple[dict[str, Any], ...]) -> None:
         """Server-side tools the rows are offered beside `--tools`: an agent's own (its factory's
@@ -141,51 +143,64 @@ class Spend:
         """A spend that knows no price and caps nothing (a context built without settings)."""
         return cls(PriceTable({}, "no prices"), "openai", "", "default")
 
+    # The batch's account, as the ledger holds it: read by the progress line, the stop and the tests.
+    @property
+    def cap(self) -> float | None:
+        return self.ledger.cap
+
+    @cap.setter
+    def cap(self, value: float | None) -> None:
+        self.ledger.cap = value
+
+    @property
+    def spent(self) -> float:
+        return self.ledger.spent
+
+    @property
+    def priced_rows(self) -> int:
+        return self.ledger.priced_rows
+
+    @property
+    def capped(self) -> bool:
+        return self.ledger.capped
+
+    @property
+    def lost(self) -> float:
+        return self.ledger.lost
+
+    @property
+    def duplicates(self) -> LostCreates:
+        return self.ledger.duplicates
+
     @property
     def rates(self) -> Rates | None:
-        """Prices of the model and tier this run asks for (what estimates use)."""
+        """Prices of the model and tier this spend's rows ask for (what estimates use)."""
         return self._rates
 
     @property
     def committed(self) -> float:
-        """Estimated cost of the rows in flight."""
-        return self._in_flight.total
+        """Estimated cost of the rows in flight, on every endpoint."""
+        return self.ledger.in_flight.total
 
     def admit(self, key: str, prompt_tokens: int, output_tokens: int, *, guesses_left: int = 0) -> Admission:
         """Whether row `key` may be sent now (`go`: its estimate is committed until it ends), once rows
-        in flight have ended (`wait`, then ask again), or not this run (`capped`).
+        in flight have ended (`wait`, then ask again), or not this run (`capped`): `Ledger.admit` on its
+        estimate at this spend's rates.
 
         `guesses_left`: answers still to see before the output estimate stops being the default guess
         (`OutputEstimate.guesses_left`). Under a cap, rows in flight stay fewer than that, so no more
         rows are paid for on the guess than it takes to learn: a reasoning model's answers can run many
         times the default, and each row sent on the guess may cost that much over its estimate."""
-        if self.capped:
-            return "capped"
-        self.release(key)  # a row sent again replaces its earlier estimate
-        estimate = self._estimate(prompt_tokens, output_tokens)
-        if estimate is None:
-            return "go"  # no cap without a price (`cap_problem`), so nothing to hold back
-        if self.cap is not None:
-            if self.spent + self.lost + estimate > self.cap:
-                self.capped = True
-                return "capped"
-            if guesses_left and len(self._in_flight) >= guesses_left:
-                return "wait"
-            if self.spent + self.lost + self._in_flight.total + estimate > self.cap:
-                return "wait"
-        self._in_flight.add(key, estimate)
-        return "go"
+        return self.ledger.admit(key, self._estimate(prompt_tokens, output_tokens), guesses_left=guesses_left)
 
     def hold(self, key: str, prompt_tokens: int, output_tokens: int) -> None:
         """Count row `key`'s estimate as in flight without asking: a response an earlier run created, which
         this run waits on. It will be paid for whatever the cap says, so rows sent meanwhile must leave room
         for it: uncounted, a run resumed after a crash sent past the cap by what the rows it found in
         flight cost."""
-        if self.cap is None or key in self._in_flight:
+        if self.ledger.cap is None or key in self.ledger.in_flight:
             return
-        estimate = self._estimate(prompt_tokens, output_tokens)
-        if estimate is not None:
-            self._in_flight.add(key, estimate)
+        self.ledger.hold(key, self._estimate(prompt_tokens, output_tokens))
 
     def _estimate(self, prompt_tokens: int, output_tokens: int) -> float | None:
         """What a row may cost (None without a price): its tokens at this run's rates, and its tool calls."""
@@ -198,11 +213,11 @@ class Spend:
     async def changed(self, may_cost: Callable[[str], bool]) -> None:
         """Wait until a row in flight has ended, or a moment has passed and the estimates of rows that can
         no longer cost anything (`may_cost` says no) are dropped (`InFlightEstimates.changed`)."""
-        await self._in_flight.changed(may_cost)
+        await self.ledger.changed(may_cost)
 
     def release(self, key: str) -> float:
         """Drop row `key`'s estimate (its create started nothing, or it ended); returns it."""
-        return self._in_flight.release(key)
+        return self.ledger.release(key)
 
     def sent(self, key: str, status: RowStatus, error_type: str | None) -> None:
         """After a create: a row holding its token keeps its estimate until it ends; one whose create may
@@ -212,7 +227,7 @@ class Spend:
             return
         estimate = self.release(key)
         if error_type == "maybe_created":
-            self._maybe_paid(estimate, creates=1)
+            self.ledger.maybe_paid(estimate, creates=1)
 
     def count_orphans(
         self, orphans: Mapping[str, int], prompt_tokens: Callable[[str], int], output_tokens: int
@@ -220,22 +235,15 @@ class Spend:
         """Count under the cap the creates earlier runs lost the answers of (each row's `orphans`), each at
         the estimate this run gives its own lost creates (`prompt_tokens` of the row, `output_tokens`):
         their jobs may have been paid for as surely as this run's. Counted from this run alone, they were
-        forgotten at every resume, and a run with the same cap went on past it. Once per row: every
-        endpoint's session asks."""
-        if self.cap is None:
+        forgotten at every resume, and a run with the same cap went on past it. Once per row, at the
+        dearest estimate: every endpoint's session asks, each at its own price (`Ledger.earlier_lost`)."""
+        if self.ledger.cap is None:
             return
         for key, creates in orphans.items():
-            if not self.duplicates.first_look(key):
-                continue
             estimate = self._estimate(prompt_tokens(key), output_tokens)
             if estimate is None:
                 return  # no price: nothing is capped
-            self._maybe_paid(estimate * creates, creates=creates)
-
-    def _maybe_paid(self, estimate: float, *, creates: int) -> None:
-        """Creates whose answers were lost: counted against the cap, and named by the stop's message."""
-        self.lost += estimate
-        self.duplicates.add(estimate, creates)
+            self.ledger.earlier_lost(key, estimate * creates, creates)
 
     def settle(self, key: str, snapshot: Snapshot) -> float | None:
         """A response ended: its cost (None without usage or a known price), now counted as spent. Priced
@@ -246,12 +254,11 @@ class Spend:
         estimate = self.release(key)
         if cost is None and estimate and snapshot.status in _BILLED:
             if crashed:
-                self.lost += estimate
+                self.ledger.lost += estimate
             elif snapshot.input_tokens is None or snapshot.output_tokens is None:
-                self._unmetered(estimate)
+                self.ledger.unmetered(estimate)
         if cost is not None:
-            self.spent += cost
-            self.priced_rows += 1  # a row's second priced attempt counts again: the mean is per response
+            self.ledger.paid(cost, row_ended=True)
             self.tools.paid(snapshot.tool_calls, row_ended=True)
         return cost
 
@@ -263,20 +270,9 @@ class Spend:
         nothing, a capped batch of agent rows spent past its cap by every round but the last."""
         cost = self.priced(key, snapshot)  # crashed, the round stays within the row's committed estimate
         if cost is not None:
-            self.spent += cost
+            self.ledger.paid(cost, row_ended=False)
             self.tools.paid(snapshot.tool_calls, row_ended=False)  # the row's mean includes its rounds'
         return cost
-
-    def _unmetered(self, estimate: float) -> None:
-        """An answer without its usage (a server that leaves it out): counted at its estimate, since it
-        was paid for; counted as nothing, a capped run sent every row past its cap."""
-        self.lost += estimate
-        if not self._told_unmetered:
-            self._told_unmetered = True
-            log.warning(
-                "the server answers without token usage: its rows get no cost_usd, and --max-cost counts "
-                "each at its estimate (prompt tokens and the output ceiling)"
-            )
 
     def priced(self, key: str, snapshot: Snapshot) -> float | None:
         """What row `key`'s ended response cost (`cost_of`), never raising: see `_priced`."""
@@ -325,9 +321,7 @@ class Spend:
 
     def stop_message(self, left: LeftToSend) -> str | None:
         """What to tell the user when the cap stopped the run, else None (`cap_words.stop_message`)."""
-        if not self.capped or self.cap is None:
-            return None
-        return stop_message(self.spent + self.lost, self.duplicates, self.cap, left)
+        return self.ledger.stop_message(left)
 
 
 def spent_so_far(table: StateTable) -> dict[str, Any]:
