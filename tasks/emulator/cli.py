@@ -1,4 +1,10 @@
-"""`rowrelay emulator` / `python -m rowrelay.tasks.emulator`: serve the Responses API emulator."""
+"""`rowrelay emulator` / `python -m rowrelay.tasks.emulator`: serve the Responses API emulator.
+
+Its options are declared as the main CLI's are, so `--help` reads the same outside a terminal (80 columns):
+a flag has one name (no `--x/--no-x` pair, whose second name took a column of its own) and no range is
+shown beside a type (the port's is checked in the body). With both, the descriptions were squeezed into
+a column of 17 characters.
+"""
 
 from __future__ import annotations
 
@@ -33,7 +39,7 @@ def emulator(
     host: Annotated[
         str, typer.Option(help="Interface to bind (loopback unless you say otherwise).")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.", min=0, max=65535)] = 0,
+    port: Annotated[int, typer.Option(help="Port to listen on (0 to 65535); 0 picks a free one.")] = 0,
     seed: Annotated[int, typer.Option(help="Seeds text, token counts, latencies and faults.")] = 0,
     latency: Annotated[
         str,
@@ -60,7 +66,7 @@ def emulator(
     cancels_later: Annotated[
         bool,
         typer.Option(
-            "--cancels-later/--cancels-at-once",
+            "--cancels-later",
             help="Answer a cancel with the response as it stood, then cancel it (an asynchronous cancel).",
         ),
     ] = False,
@@ -133,30 +139,38 @@ def emulator(
         str, typer.Option(help="legacy: background+store=false is refused; current: accepted.")
     ] = "legacy",
     error_shape: Annotated[str, typer.Option(help="SSE error event shape: nested | flat.")] = "nested",
-    emit_queued: Annotated[
+    no_emit_queued: Annotated[
         bool,
-        typer.Option("--emit-queued/--no-emit-queued", help="Send `response.queued` on background streams."),
-    ] = True,
+        typer.Option("--no-emit-queued", help="Leave `response.queued` out of background streams."),
+    ] = False,
     background_refusal: Annotated[
         str,
         typer.Option(help="Refuse background creates as vLLM without its store: none | param | unnamed."),
     ] = "none",
     ignore_background: Annotated[
         bool,
-        typer.Option(help="Serve creates as if `background` were not asked for (some compatible servers)."),
+        typer.Option(
+            "--ignore-background",
+            help="Serve creates as if `background` were not asked for (some compatible servers).",
+        ),
     ] = False,
     done_sentinel: Annotated[
         bool,
-        typer.Option("--done-sentinel/--no-done-sentinel", help="End response streams with `data: [DONE]`."),
+        typer.Option("--done-sentinel", help="End response streams with `data: [DONE]`."),
     ] = False,
     max_deltas: Annotated[int, typer.Option(help="At most this many text deltas per answer.")] = 16,
     cached_share: Annotated[
         float, typer.Option(help="Share of a prompt of 1,024+ tokens reported as cached (128-token steps).")
     ] = 0.5,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
-    check_only: Annotated[bool, typer.Option(hidden=True, help="Check the options; serve nothing.")] = False,
+    check_only: Annotated[
+        bool, typer.Option("--check-only", hidden=True, help="Check the options; serve nothing.")
+    ] = False,
 ) -> None:
     """Serve a faithful local emulator of the OpenAI Responses API (background mode)."""
+    if not 0 <= port <= 65535:  # here, not as the option's range: see the module's docstring
+        bound = "greater than or equal to 0" if port < 0 else "less than or equal to 65535"
+        raise typer.BadParameter(f"Input should be {bound}", param_hint="'--port'")  # as the range said
     if store_policy not in ("legacy", "current"):
         raise typer.BadParameter("expected legacy or current", param_hint="--store-policy")
     if error_shape not in ("nested", "flat"):
@@ -199,7 +213,7 @@ def emulator(
             stream_window=stream_window,
             store_policy=store_policy,  # type: ignore[arg-type]
             error_shape=error_shape,  # type: ignore[arg-type]
-            emit_queued=emit_queued,
+            emit_queued=not no_emit_queued,
             background_refusal=background_refusal,  # type: ignore[arg-type]
             ignores_background=ignore_background,
             done_sentinel=done_sentinel,
