@@ -188,13 +188,13 @@ def cancel(state: StateArg = None) -> None:
     state = the_batch(state, "cancel", changes_it=True)
     from rowrelay.flows.batch_holder import how_to_stop_the_holder
     from rowrelay.flows.cancelling import cancel_batch
-    from rowrelay.flows.status_holder import being_sent_next, next_run_policy
+    from rowrelay.flows.status_holder import being_sent_next
     from rowrelay.tasks.run.cancel import said_on_stop
 
     try:
-        # Read before the cancel opens the batch, which makes those rows orphans, an attempt each.
-        # By the environment's attempts, as the cancel's open notes on those rows what becomes of them.
-        orphans_then = being_sent_next(existing(state), next_run_policy()[1])
+        # Read before the cancel opens the batch, which makes those rows orphans, an attempt each. By the
+        # batch's own attempts (run.json), as the cancel's open notes on those rows what becomes of them.
+        orphans_then = being_sent_next(existing(state))
         cancelled = cancel_batch(existing(state))
     except StateError as exc:
         # The run holding the batch cancels its own in-flight responses when it is stopped (README): how

@@ -24,7 +24,7 @@ from rowrelay.tasks.state.lease import LEASE_TIMEOUT, LeaseInfo, read_lease, sta
 from rowrelay.tasks.state.orphans import OrphanPolicy, orphans_next
 from rowrelay.tasks.state.schema import to_datetime
 
-__all__ = ["Holding", "being_sent_next", "holding", "holding_said", "next_run_policy"]
+__all__ = ["Holding", "being_sent_next", "holding", "holding_said"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +115,9 @@ def holding_said(held: Holding, counts: Mapping[str, int], being_sent: Callable[
 def being_sent_next(state: Path, max_attempts: int | None = None) -> str:
     """What the next run does with the rows a gone run left being sent with no response id, in the words
     after "the next run ": it spends an attempt of each as it opens the batch (`state.orphans`), then
-    decides as for any orphan (`orphans_next`), under this environment's orphan policy and `max_attempts`:
-    None (`status`), the batch's own (`_batch_max_attempts`); `cancel` gives the environment's, by which it
-    notes those rows as it makes them orphans."""
+    decides as for any orphan (`orphans_next`), under this environment's orphan policy and `max_attempts`,
+    None for the batch's own (`_batch_max_attempts`), by which `cancel` notes those rows as it makes them
+    orphans too (flows/cancelling.py)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -128,7 +128,7 @@ def being_sent_next(state: Path, max_attempts: int | None = None) -> str:
     spent = table.filter(sending)["attempts"].to_pylist()
     if not spent:  # each holds an id after all: the next run opening the batch waits on it
         return "waits on their responses, whose ids it finds"
-    policy, _environments = next_run_policy()
+    policy = _orphan_policy()
     if max_attempts is None:
         max_attempts = _batch_max_attempts(state)
     return orphans_next(((attempts or 0) + 1 for attempts in spent), max_attempts, policy)
@@ -149,14 +149,14 @@ def _batch_max_attempts(state: Path) -> int:
     return max_attempts_of(record)
 
 
-def next_run_policy() -> tuple[OrphanPolicy, int]:
-    """The orphan policy and attempts a run started here takes from the environment (`ROWRELAY_ORPHAN_
-    POLICY`, `ROWRELAY_MAX_ATTEMPTS`; a run's own --max-attempts may give more): settings a run would
-    refuse leave the defaults, which status and cancel still speak of."""
+def _orphan_policy() -> OrphanPolicy:
+    """The orphan policy a run started here takes from the environment (`ROWRELAY_ORPHAN_POLICY`; run.json
+    does not record it): a setting a run would refuse leaves the default, which status and cancel still
+    speak of."""
     from rowrelay.tasks.settings import Settings, load_settings
 
     try:
         settings = load_settings()
     except UsageError:
         settings = Settings.model_construct()
-    return settings.orphan_policy, settings.max_attempts
+    return settings.orphan_policy
