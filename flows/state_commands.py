@@ -240,12 +240,11 @@ def retry(
     ] = _RETRY_DEFAULT,
 ) -> None:
     """Make rows with these statuses eligible again (they go back to pending; completed never do)."""
-    from rowrelay.tasks.state.retrying import retried_statuses
-    from rowrelay.tasks.state.retrying import retry as retry_rows
+    from rowrelay.tasks.state.retrying import retried, retried_statuses
 
     state = the_batch(state, "retry", changes_it=True)
     try:
-        made = retry_rows(state, status)
+        made, lost = retried(state, status)
     except StateError as exc:
         fail(state_problem(exc, state))
     except UsageError as exc:
@@ -255,7 +254,13 @@ def retry(
         out.print(f"no row is {named}: nothing to make eligible again")
         return
     them = "it" if made == 1 else "them"
-    out.print(f"{rows(made)} made eligible again; run the batch again to send {them}")
+    # Sending a row again whose earlier create may have started a job can pay for it twice: said here,
+    # where the person decides, as well as when the next run sends it.
+    earlier = "" if not lost else (
+        f" ({lost:,} of their earlier creates got no answer: those jobs may have run and been billed, and"
+        f" sending {them} again may pay twice)"
+    )  # fmt: skip
+    out.print(f"{rows(made)} made eligible again; run the batch again to send {them}{earlier}")
 
 
 def _open(state: Path) -> StateTable:

@@ -24,15 +24,22 @@ def retry(state: str | Path, status: str | Iterable[str] = RETRY_BY_DEFAULT) -> 
 
     Raises `UsageError` for a folder that holds no batch or a status that cannot be retried,
     `LeaseHeldError` while a run holds the batch, and `StateError` for a damaged table."""
+    return retried(state, status)[0]
+
+
+def retried(state: str | Path, status: str | Iterable[str] = RETRY_BY_DEFAULT) -> tuple[int, int]:
+    """`retry`, and the creates those rows sent whose answers were lost (their `orphans`): jobs that may
+    have run and been billed, which `rowrelay retry` says before the next run sends the rows again."""
     directory = Path(state)
     statuses = retried_statuses(status, directory)
     if not is_state_directory(directory):
         raise UsageError(no_batch_problem(directory))
     with StateTable.open(directory) as table:
+        lost = table.columns(statuses, ["orphans"]).column("orphans")
         keys = table.keys_with_status(statuses)
         for key in keys:
             table.transition(key, "pending", note=RETRIED_NOTE)
-    return len(keys)
+    return len(keys), sum(n or 0 for n in lost.to_pylist())
 
 
 def retried_statuses(status: str | Iterable[str], directory: Path) -> list[RowStatus]:

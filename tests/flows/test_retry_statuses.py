@@ -10,10 +10,13 @@ from typer.testing import CliRunner
 
 import rowrelay
 from rowrelay.flows.cli import app
-from rowrelay.tasks.emulator import EmulatorConfig, running_emulator
+from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.state import load
+from tests.support.clock import ManualClock
+from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
 from tests.support.finished_batch import finished_batch
+from tests.support.killed_mid_send import killed_mid_send
 
 ACCEPTED = "failed, incomplete, cancelled, expired, orphaned"
 
@@ -53,3 +56,21 @@ def test_the_help_lists_the_statuses_it_takes_cancelled_among_them(failed_batch:
         "3 rows made eligible again; run the batch again to send them\n",
     )
     assert load(failed_batch)["status"].tolist() == ["pending"] * 3
+
+
+async def test_retrying_orphaned_rows_says_their_creates_that_got_no_answer(tmp_path: Path) -> None:
+    """`retry` on orphaned rows said only "made eligible again": a trial retried rows already paid for three
+    times each without a word of it, the decision being the person's at that command."""
+    state = tmp_path / "state"
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:30")), clock=ManualClock()) as emu:
+        sending = await killed_mid_send(state, emu.url, held=1, sending=2, output=tmp_path / "out.csv")
+        started, unanswered = jobs_of(emu.url)
+    made = CliRunner().invoke(app, ["retry", str(state), "--status", "orphaned"])
+    assert (made.exit_code, made.stdout) == (
+        0,
+        "2 rows made eligible again; run the batch again to send them (2 of their earlier creates got no"
+        " answer: those jobs may have run and been billed, and sending them again may pay twice)\n",
+    )
+    frame = load(state)
+    assert frame.set_index("row_key").loc[sending, "status"].tolist() == ["pending"] * 2
+    assert_every_job_is_paid_for(frame, started, unanswered)  # the two lost creates are each row's orphan
