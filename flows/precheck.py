@@ -41,7 +41,7 @@ from rowrelay.tasks.dataset import (
 )
 from rowrelay.tasks.dataset.typed import field_clashes
 from rowrelay.tasks.errors import DamagedFileError, UsageError
-from rowrelay.tasks.llm.credentials import credentials_problem
+from rowrelay.tasks.llm.credentials import azure_endpoint_problem, credentials_problem
 from rowrelay.tasks.llm.prices import cap_problem
 from rowrelay.tasks.records import rows
 from rowrelay.tasks.run.endpoints import Endpoint
@@ -261,6 +261,10 @@ def key_problem(endpoint: Endpoint, where: str = "--endpoints") -> str | None:
             f"{said}: Microsoft Entra ID (azure_auth = entra, or ROWRELAY_AZURE_AUTH=entra) signs in to "
             f"Azure OpenAI only, and this endpoint's backend is {backend}"
         )
+    if backend == "azure" and settings.azure_endpoint:  # its form: a problem whatever the key
+        form = azure_endpoint_problem(settings.azure_endpoint)
+        if form is not None:
+            return f"{said}: azure_endpoint {settings.azure_endpoint} {form}"
     if backend == "azure" and settings.azure_auth == "entra":
         return (
             f"{said}: {problem}"

@@ -4,6 +4,7 @@ so without the SDK, which a refused run never needs."""
 from __future__ import annotations
 
 import importlib.util
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -37,6 +38,10 @@ def credentials_problem(settings: Settings, backend: str) -> str | None:
         if missing:  # named alone when the other is set: the user is looking for the one that is not
             keyless = "" if entra or settings.azure_endpoint is None else _ENTRA_INSTEAD
             return f"the azure backend needs {' and '.join(missing)} (not set){keyless}"
+        assert settings.azure_endpoint is not None  # not missing
+        problem = azure_endpoint_problem(settings.azure_endpoint)
+        if problem is not None:
+            return f"{variable_of('azure_endpoint')} {settings.azure_endpoint} {problem}"
         if entra:
             return _identity_problem()
     if backend in ("openai", "chat", "agent") and not key_set(settings.api_key):
@@ -53,6 +58,33 @@ def credentials_problem(settings: Settings, backend: str) -> str | None:
             "value), or use --backend emulator"
         )
     return _unsendable(settings, backend)
+
+
+def azure_endpoint_problem(endpoint: str) -> str | None:
+    """Why `endpoint`, an Azure OpenAI endpoint ending in `/openai` or `/openai/v1`, reaches no API, with
+    the form that does, in words that follow the endpoint's name and value; None for any other. The SDK's
+    Azure client adds `/openai` itself and sends an `api-version` (`ENDPOINT/openai/responses?api-version=
+    ...`), so either doubled the route and every create met a 404: found only at the first create, after
+    Prefect and the run had started. Azure's v1 API (`/openai/v1`, no api-version) is an OpenAI-compatible
+    server: the SDK's plain client reaches it at that base URL with the resource's key, as Microsoft's
+    documentation shows, and so does `--backend openai`."""
+    stripped = endpoint.rstrip("/")
+    path = urlsplit(stripped).path
+    tail = next((tail for tail in ("/openai", "/openai/v1") if path.endswith(tail)), None)
+    if tail is None:
+        return None
+    root, sent = stripped.removesuffix(tail), f"{stripped}/openai/responses?api-version=..."
+    if tail == "/openai":
+        return (
+            f"ends in /openai, which the Azure client adds itself (requests would go to {sent}): give the "
+            f"resource's root, {root}"
+        )
+    return (
+        "ends in /openai/v1, Azure's v1 API, which --backend azure does not use: its client adds /openai "
+        f"itself and sends an api-version (requests would go to {sent}). Give the resource's root, {root}, "
+        f"or run on the v1 API as an OpenAI-compatible server: --backend openai --base-url {stripped}, the "
+        "resource's key as OPENAI_API_KEY"
+    )
 
 
 def _unsendable(settings: Settings, backend: str) -> str | None:

@@ -10,6 +10,7 @@ import httpx2
 import openai
 
 from rowrelay.tasks.errors import RateLimitedError, ResponseGoneError, TransientError
+from rowrelay.tasks.llm.azure_versions import api_version_refused
 from rowrelay.tasks.llm.calls import (
     BackendRefusedError,
     MaybeSentError,
@@ -72,6 +73,9 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
         return BackendRefusedError(f"the server refused our credentials: {_message(exc)}")
     if isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
+        stop = api_version_refused(exc, _message(exc)) if creating else None
+        if stop is not None:  # Azure's api-version, sent with every row: the run's to fix
+            return stop
         param = getattr(exc, "param", None)
         if param == "stream" and not creating:  # a create's refusal is the row's
             return StreamUnavailableError(_message(exc))

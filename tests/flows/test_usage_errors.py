@@ -339,6 +339,37 @@ def test_a_backend_that_does_not_run_on_azure_says_so_to_a_user_set_up_for_azure
     assert not case.state.exists()
 
 
+def test_an_azure_endpoint_ending_in_the_route_the_client_adds_is_refused_with_its_root(case: Case) -> None:
+    """An endpoint ending in /openai (or /openai/v1, Azure's v1 API) doubled the route the SDK's Azure
+    client adds: every create met a 404, found only at the first create, after Prefect had started."""
+    root = "https://example.openai.azure.com"
+    azure = {"AZURE_OPENAI_API_KEY": "k"}
+    sent = f"{root}/openai/openai/responses?api-version=..."
+    assert case.refuse("--backend", "azure", env={**azure, "AZURE_OPENAI_ENDPOINT": f"{root}/openai/"}) == (
+        f"error: AZURE_OPENAI_ENDPOINT {root}/openai/ ends in /openai, which the Azure client adds itself "
+        f"(requests would go to {sent}): give the resource's root, {root}"
+    )
+    v1 = f"{root}/openai/v1"
+    v1_said = (
+        "ends in /openai/v1, Azure's v1 API, which --backend azure does not use: its client adds /openai "
+        f"itself and sends an api-version (requests would go to {v1}/openai/responses?api-version=...). Give "
+        f"the resource's root, {root}, or run on the v1 API as an OpenAI-compatible server: --backend openai "
+        f"--base-url {v1}, the resource's key as OPENAI_API_KEY"
+    )
+    assert case.refuse(env={**azure, "ROWRELAY_AZURE_ENDPOINT": v1}) == (  # auto: Azure's, by its endpoint
+        f"error: ROWRELAY_AZURE_ENDPOINT {v1} {v1_said}"
+    )
+    endpoints = case.tmp / "endpoints.toml"
+    endpoints.write_text(
+        f'[[endpoints]]\nname = "east"\nbackend = "azure"\nazure_endpoint = "{v1}"\n'
+        'azure_api_key_env = "EAST_KEY"\n'
+    )
+    assert case.refuse("--endpoints", str(endpoints), env={"EAST_KEY": "k"}) == (
+        f"error: --endpoints {endpoints}: endpoint 'east': azure_endpoint {v1} {v1_said}"
+    )
+    assert not case.state.exists()
+
+
 def test_entra_id_sign_in_makes_auto_azure_and_refuses_any_other_backend(case: Case) -> None:
     """`ROWRELAY_AZURE_AUTH=entra` means Azure: with `auto` it wins over an OpenAI key in the environment
     (else the run went to OpenAI, or with no key to the emulator, and the setting did nothing), and an
