@@ -14,7 +14,7 @@ rest are submitted under the rate budget.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -46,7 +46,7 @@ from rowrelay.flows.processing import process, whole
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.run_labels import label_flow_run
 from rowrelay.flows.run_logs import sent_to_flow_run
-from rowrelay.flows.run_orphans import lost_this_run, orphans_at_open
+from rowrelay.flows.run_orphans import lost_this_run, orphans_at_open, sent_again
 from rowrelay.flows.run_record import record_run
 from rowrelay.flows.service_users import announced, services_a_run_uses
 from rowrelay.flows.stop_said import note_batch, note_finished
@@ -56,6 +56,8 @@ from rowrelay.flows.tracked_flow import flow  # recorded in the local Prefect se
 from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.llm.agent_transport import agent_said
 from rowrelay.tasks.run import open_table
+from rowrelay.tasks.run.cap_words import LostCreates
+from rowrelay.tasks.setting_problems import words_of
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable, summarize
 from rowrelay.tasks.steps import load_input
@@ -85,15 +87,26 @@ def _called(arguments: Mapping[str, Any]) -> AbstractContextManager[None]:
     go, the batch's lease, the agent). Found in the run, a template naming a column the input lacks was
     refused only after a Prefect server had started (for a first call, the local one) and a flow run had
     been made, Failed. Returns the block that hands the input's one reading to the run; a call the CLI
-    makes, inside its own such block, was checked already."""
-    request, _ = _checked(arguments)
-    if handed_over(request) is not None:
-        return contextlib.nullcontext()
-    return prepared_input(request, check_run(request))
+    makes, inside its own such block, was checked already. A problem names the parameter, as a Python
+    caller gave it (`rpm`), not the command line's option (`--rpm`), in the check and in the run."""
+    with words_of("python"):
+        request, _ = _checked(arguments)  # the CLI's call: the very request it built, so no problem
+        if handed_over(request) is not None:
+            return words_of("cli")  # the CLI's own run: its problems name its options
+        prepared = check_run(request)
+    return _called_from_python(request, prepared)
 
 
-# Parameters are not validated by Prefect: `_checked` checks every one, in the CLI's one line
-# (`UsageError: --rpm: must be a whole number (got 'fast')`), where Prefect's check refused a `Path` for
+@contextlib.contextmanager
+def _called_from_python(request: BatchRequest, prepared: PreparedInput) -> Iterator[None]:
+    """The block a call from Python runs in: its input's one reading handed to the run, its problems said
+    in Python's words."""
+    with prepared_input(request, prepared), words_of("python"):
+        yield
+
+
+# Parameters are not validated by Prefect: `_checked` checks every one, in the CLI's one line, naming
+# the parameter (`UsageError: rpm: must be a whole number (got 'fast')`), where Prefect's check refused a `Path` for
 # `state` and said a wrong value with the whole DataFrame and every parameter, as a failed flow run.
 @flow(
     name="rowrelay-batch",
@@ -234,7 +247,7 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
         with running(state_dir), contextlib.closing(table), embedded_kept_up(settings, url, table):
             record_run(state_dir, request, out, settings, url, targets, prepared.reading, kept)
             async with coordinator_kept_alive(None if runner is None else table.heartbeat):
-                stopped, held_back = await process(
+                stopped, held_back, lost_before = await process(
                     settings, table, prepared, targets, factory, request, runner
                 )
     except STOPS_AFTER_SENDING as stop:  # rows may have completed, and been paid for, before it
@@ -252,8 +265,9 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     agent = agent_said(request.agent, {target.settings.backend for target in targets})
     labelled = (backend_label(targets) + agent, url)
     result = await _finish(
-        table, prepared, out, settings, labelled, request.output_schema, held_orphans, stopped, held_back
-    )
+        table, prepared, out, settings, labelled, request.output_schema, held_orphans, stopped, held_back,
+        lost_before,
+    )  # fmt: skip
     # Prefect takes a returned state as the run's final one: a caller receives `result` when it is
     # Completed, and an exception carrying the message when it is Failed (the CLI asks for the state).
     threshold = FailThreshold.parse(request.fail_when_failed)
@@ -272,10 +286,12 @@ async def _finish(
     held_orphans: pa.Table,
     stopped: str | None = None,
     held_back: dict[str, int] | None = None,
+    lost_before: LostCreates | None = None,
 ) -> BatchResult:
     """Export, summarise and publish what the closed table holds of the input: its rows are in memory.
     `server`: what the run ran on, as said (`targets.backend_label`), and its base URL; `held_orphans`:
-    the rows' orphans as the run opened the table (`run_orphans.orphans_at_open`)."""
+    the rows' orphans as the run opened the table (`run_orphans.orphans_at_open`); `lost_before`: the
+    earlier lost creates the run's cost cap counted, with their estimates (`Spend.count_orphans`)."""
     everything = table.latest()
     latest, left_out = rows_of_input(table, prepared)
     frame = exported(latest, prepared, out, settings, output_schema, table.directory)
@@ -284,14 +300,16 @@ async def _finish(
     facts = summarize(everything, table.problems, left_out, max_attempts=settings.max_attempts)
     held_back = held_back or {}
     lost = lost_this_run(held_orphans, everything)
-    log_outcome(table.batch_id, facts, str(out), sum(held_back.values()), table.directory, lost)
+    again = sent_again(held_orphans, everything, (lost_before or LostCreates()).earlier_of)
+    log_outcome(table.batch_id, facts, str(out), sum(held_back.values()), table.directory, lost, again)
     await publish_summary(table.batch_id, facts, frame, table.directory)
     counts = {status: int(n) for status, n in facts["counts"].items()}
     return BatchResult(
         table.batch_id, _absolute(table.directory), _absolute(out), counts, *server,
         facts["cost_usd"], facts["projected_cost_usd"], stopped, held_back, facts["tool_calls"],
         *failed_for_their_input(everything), orphans_this_run=lost.creates,
-        rows_orphaned_this_run=lost.rows,
+        rows_orphaned_this_run=lost.rows, rows_sent_again=again.rows, creates_lost_before=again.creates,
+        lost_before_usd=again.usd,
     )  # fmt: skip
 
 

@@ -39,6 +39,12 @@ class BatchResult:
     (the batch's, of every run, are its state's `orphans`: `rowrelay status`)."""
     rows_orphaned_this_run: int = 0
     """Rows with at least one such create."""
+    rows_sent_again: int = 0
+    """Rows this run sent again whose earlier creates lost their answers (`run_orphans.sent_again`)."""
+    creates_lost_before: int = 0
+    """Those earlier creates: each a possible job on the server, the row perhaps paid for twice."""
+    lost_before_usd: float | None = None
+    """What they may have cost, as the cost cap counts them; None without a price."""
 
     @property
     def all_completed(self) -> bool:

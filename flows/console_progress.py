@@ -24,7 +24,7 @@ from rich.progress import (
 from rich.table import Column, Table
 
 from rowrelay.flows.closing_advice import not_completed_line
-from rowrelay.flows.outcome import possible_duplicates
+from rowrelay.flows.outcome import possible_duplicates, sent_again_said
 from rowrelay.tasks.records import rows, usd
 from rowrelay.tasks.run import Progress as RunProgress
 from rowrelay.tasks.run import RunCounters
@@ -277,6 +277,14 @@ def closing_summary(console: Console, result: Any) -> int:
     )
     if lost is not None:
         console.print(f"[yellow]{lost}[/]", soft_wrap=True)
+    again = sent_again_said(
+        getattr(result, "rows_sent_again", 0),  # a warm runner of an older release returns none
+        getattr(result, "creates_lost_before", 0),
+        getattr(result, "lost_before_usd", None),
+        escape(str(result.state_dir)),
+    )
+    if again is not None:
+        console.print(f"[yellow]{again}[/]", soft_wrap=True)
     calls = getattr(result, "tool_calls", 0)  # a warm runner of an older release returns none
     if calls:
         per_row = calls / max(1, result.counts.get("completed", 0))

@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from rowrelay.flows.outcome import possible_duplicates
-from rowrelay.flows.run_orphans import LostAnswers
+from rowrelay.flows.outcome import possible_duplicates, sent_again_said
+from rowrelay.flows.run_orphans import LostAnswers, SentAgain
 from rowrelay.tasks.records import ENDED, RowStatus
 from rowrelay.tasks.run import Progress
 from rowrelay.tasks.state.failures import FailureKind, kinds_said
@@ -147,12 +147,13 @@ def log_outcome(
     held: int = 0,
     state: Path | None = None,
     lost: LostAnswers | None = None,
+    again: SentAgain | None = None,
 ) -> None:
     """The batch's final summary (`state.summarize`'s): counts, tokens, latency, where the output is,
     the creates whose answer this run lost (`lost`: possible duplicate jobs, which no cost counts), and
     the rows that did not complete by kind, with one example message each; `held`: rows the run's
     `--limit` left for a later run, which are no cause for a warning; `state`: the batch's directory,
-    for `rowrelay status`."""
+    for `rowrelay status`; `again`: rows this run sent again whose earlier creates lost their answers."""
     counts = {str(k): int(v) for k, v in summary["counts"].items() if v}  # type: ignore[attr-defined]
     total = sum(counts.values())
     said = ", ".join(f"{n} {status}" for status, n in counts.items())
@@ -171,6 +172,10 @@ def log_outcome(
     duplicates = possible_duplicates(lost.rows, lost.creates, str(state or "STATE"))
     if duplicates is not None:
         log.warning("%s", duplicates, extra=_STORY)
+    again = again or SentAgain()
+    resent = sent_again_said(again.rows, again.creates, again.usd, str(state or "STATE"))
+    if resent is not None:
+        log.warning("%s", resent, extra=_STORY)
     kinds: list[FailureKind] = summary.get("not_completed", [])  # type: ignore[assignment]
     if kinds:
         log.warning("rows that did not complete, by kind: %s", kinds_said(kinds), extra=_STORY)

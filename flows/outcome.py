@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rowrelay.tasks.errors import FailWhenFailedError, UsageError
-from rowrelay.tasks.records import NOT_COMPLETED
+from rowrelay.tasks.records import NOT_COMPLETED, usd
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -86,6 +86,29 @@ def possible_duplicates(rows: int, creates: int, state: str) -> str | None:
         f"run (and billed) {creates:,} job{'' if one else 's'} no answer named, which the cost shown does "
         f"not include: `rowrelay status {state}` counts them (orphans); the provider's usage page says "
         "what was billed"
+    )
+
+
+def sent_again_said(rows: int, creates: int, cost: float | None, state: str) -> str | None:
+    """The closing line on rows this run sent again whose earlier creates lost their answers
+    (`run_orphans.sent_again`: a run killed or cut off while sending, then the same command), or None:
+    each such create may have started a job the server ran and bills, so the row may be paid for twice.
+    `cost`: what those creates may have cost, as the cost cap counts them; None without a price."""
+    if not rows:
+        return None
+    one, one_create = rows == 1, creates == 1
+    earlier = f"{creates:,} earlier create{'' if one_create else 's'}"
+    may_cost = (
+        "at a cost not known (no price for the model)"
+        if cost is None
+        else f"estimated at up to {usd(cost)} (as --max-cost counts them)"
+    )
+    return (
+        f"possible duplicate jobs: this run sent {rows:,} row{'' if one else 's'} again whose {earlier} "
+        f"lost {'its' if one_create else 'their'} answer (a run killed or cut off while sending), so the "
+        f"server may have run (and billed) {'that job' if one_create else 'those jobs'} too, {may_cost}, "
+        f"which the cost shown does not include: `rowrelay status {state}` counts them (orphans); the "
+        "provider's usage page says what was billed"
     )
 
 

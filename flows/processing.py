@@ -24,7 +24,7 @@ from rowrelay.flows.targets import Target, open_sessions, open_spend, rpm_of, ru
 from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.records import rows
 from rowrelay.tasks.run import Progress
-from rowrelay.tasks.run.cap_words import left_to_send
+from rowrelay.tasks.run.cap_words import LostCreates, left_to_send
 from rowrelay.tasks.run.plan import send_order
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
@@ -87,7 +87,7 @@ async def process(
     agent: AgentFactory | None,
     request: BatchRequest,
     runner: TaskRunner[Any] | None,
-) -> tuple[str | None, dict[str, int]]:
+) -> tuple[str | None, dict[str, int], LostCreates]:
     """Run the shards, each on its endpoint's session (here, or as tasks on the cluster's workers when
     `runner` is given); returns why the run stopped sending rows early (the cost cap), if it did, and the
     rows its limit held back, per status. Every
@@ -149,11 +149,12 @@ async def process(
                 await run_on_cluster(
                     runner, jobs, bank_limits(targets), table.directory, on_progress, policy.max_attempts
                 )
-                return None, held
+                return None, held, spend.duplicates
             await run_shards(sessions, batch.shards)
             if not batch.shards:  # nothing to send or wait on: still say where the batch stands
                 session.runner.report_progress(len(table), time.monotonic())
-            return spend.stop_message(left_to_send(table, send_order(table, policy), held)), held
+            stop = spend.stop_message(left_to_send(table, send_order(table, policy), held))
+            return stop, held, spend.duplicates
         finally:
             narrator.close()
             await artifact.finish()

@@ -10,6 +10,7 @@ itself (`state.orphans`), before this is read: they are the killed run's, which 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +19,10 @@ import pyarrow.compute as pc
 
 from rowrelay.tasks.state import StateTable
 
-__all__ = ["LostAnswers", "lost_this_run", "orphans_at_open"]
+__all__ = ["LostAnswers", "SentAgain", "lost_this_run", "orphans_at_open", "sent_again"]
 
 _AT_OPEN = "orphans_at_open"
+_ATTEMPTS_AT_OPEN = "attempts_at_open"
 _NONE = pa.scalar(0, pa.int64())
 
 
@@ -32,11 +34,43 @@ class LostAnswers:
     rows: int = 0
 
 
+@dataclass(frozen=True)
+class SentAgain:
+    """Rows a run sent again whose earlier creates (of runs before it, a killed one's included) lost their
+    answers: each of those creates may have started a job the server ran and bills, so the row may be paid
+    for twice. `usd`: what those creates may have cost, as the cost cap counts them (`Spend.count_orphans`:
+    the row's prompt and the run's output estimate at its endpoint's price); None without a price."""
+
+    rows: int = 0
+    creates: int = 0
+    usd: float | None = None
+
+
 def orphans_at_open(table: StateTable) -> pa.Table:
-    """`row_key` and `orphans` of the rows holding any as the run opens `table`: the baseline of
-    `lost_this_run` (most batches have few such rows, or none)."""
-    held = table.columns(None, ("row_key", "orphans"))
-    return held.filter(pc.greater(held.column("orphans"), _NONE)).rename_columns(["row_key", _AT_OPEN])
+    """`row_key`, `orphans` and `attempts` of the rows holding orphans as the run opens `table`: the
+    baseline of `lost_this_run` and `sent_again` (most batches have few such rows, or none)."""
+    held = table.columns(None, ("row_key", "orphans", "attempts"))
+    held = held.filter(pc.greater(held.column("orphans"), _NONE))
+    return held.rename_columns(["row_key", _AT_OPEN, _ATTEMPTS_AT_OPEN])
+
+
+def sent_again(
+    at_open: pa.Table, at_end: pa.Table, estimate: Callable[[list[str]], float | None]
+) -> SentAgain:
+    """The rows of `at_open` (`orphans_at_open`) this run sent again (their attempts grew by the end,
+    `at_end` each row's latest state), their earlier lost creates, and what those may have cost
+    (`estimate` of their keys: the cap's figures, `LostCreates.earlier_of`). After a kill -9 the same
+    command sends the killed run's rows again and said nothing of it: only `status` counted orphans."""
+    if at_open.num_rows == 0:
+        return SentAgain()
+    ended = at_end.select(["row_key", "attempts"])
+    joined = at_open.join(ended, "row_key", join_type="inner")
+    sent = joined.filter(pc.greater(joined.column("attempts"), joined.column(_ATTEMPTS_AT_OPEN)))
+    if sent.num_rows == 0:
+        return SentAgain()
+    keys = [str(key) for key in sent.column("row_key").to_pylist()]
+    creates: int = pc.sum(sent.column(_AT_OPEN)).as_py() or 0
+    return SentAgain(len(keys), creates, estimate(keys))
 
 
 def lost_this_run(at_open: pa.Table, at_end: pa.Table) -> LostAnswers:

@@ -31,8 +31,8 @@ class LostCreates:
 
     creates: int = 0
     usd: float = 0.0
-    _rows: dict[str, float] = field(default_factory=dict)
-    """Rows whose earlier runs' lost creates are counted, and at what estimate (`at_least`)."""
+    _rows: dict[str, tuple[float, int]] = field(default_factory=dict)
+    """Rows whose earlier runs' lost creates are counted: their estimate, and how many (`at_least`)."""
 
     def add(self, estimate: float, creates: int) -> None:
         self.creates += creates
@@ -43,14 +43,21 @@ class LostCreates:
         the whole estimate at the row's first count, then only what a dearer estimate (another endpoint's
         price) adds, its creates counted once."""
         had = self._rows.get(key)
-        if had is not None and estimate <= had:
+        if had is not None and estimate <= had[0]:
             return 0.0
         if had is None:
             self.creates += creates
-        self._rows[key] = estimate
-        more = estimate - (had or 0.0)
+        self._rows[key] = (estimate, creates)
+        more = estimate - (0.0 if had is None else had[0])
         self.usd += more
         return more
+
+    def earlier_of(self, keys: Collection[str]) -> float | None:
+        """What the earlier runs' lost creates of rows `keys` may have cost, as the cap counts them; None
+        when one of them was not counted (no price for its model)."""
+        if any(key not in self._rows for key in keys):
+            return None
+        return sum(self._rows[key][0] for key in keys)
 
 
 @dataclass(frozen=True)

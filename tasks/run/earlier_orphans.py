@@ -1,5 +1,6 @@
 """Earlier runs' lost creates under this run's cost cap: each row's `orphans` at the estimate this run
-gives a create of that row (`Spend.count_orphans`), counted before the run's first create."""
+gives a create of that row (`Spend.count_orphans`), counted before the run's first create; the same figures
+say, at the run's end, what the rows it sent again may have cost twice (`flows.run_orphans`)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ __all__ = ["count_earlier_orphans", "orphans_of"]
 
 
 def count_earlier_orphans(context: RowContext) -> None:
-    """Count the batch's earlier lost creates against `context.spend`'s cap (nothing without a cap)."""
-    if context.spend.cap is None:
-        return  # nothing to count against: the table is not read
+    """Count the batch's earlier lost creates against `context.spend`'s cap, and for the run's closing line
+    on rows it sends again (nothing without a price: no estimate to give them)."""
+    if context.spend.rates is None:
+        return  # no price, no estimate: the table is not read
 
     def prompt_tokens(key: str) -> int:
         # As the create path estimates a row (`submit`): its prompt, and its attachments as learned so far.

@@ -236,9 +236,9 @@ class Spend:
         the estimate this run gives its own lost creates (`prompt_tokens` of the row, `output_tokens`):
         their jobs may have been paid for as surely as this run's. Counted from this run alone, they were
         forgotten at every resume, and a run with the same cap went on past it. Once per row, at the
-        dearest estimate: every endpoint's session asks, each at its own price (`Ledger.earlier_lost`)."""
-        if self.ledger.cap is None:
-            return
+        dearest estimate: every endpoint's session asks, each at its own price (`Ledger.earlier_lost`).
+        Counted with no cap too: the run's closing line says what the rows it sends again may have cost
+        (`duplicates.earlier_of`), in the cap's figures."""
         for key, creates in orphans.items():
             estimate = self._estimate(prompt_tokens(key), output_tokens)
             if estimate is None:
