@@ -227,7 +227,8 @@ def test_a_worker_killed_mid_run_loses_nothing(
         args = [*run_args(source, tmp_path), "--dask", cluster.address, "--rpm", "600"]
         with started(args, env_on(prefect_env, emu), log) as run:
             wait_until(lambda: holding(state) >= 20, run, log)
-            mid_run = rowrelay(["status", str(state)], env_on(prefect_env, emu))  # every writer's rows
+            with emu.held_still():  # a slow status (load 13) once answered after every row had ended
+                mid_run = rowrelay(["status", str(state)], env_on(prefect_env, emu))  # every writer's rows
             assert mid_run.returncode == 0, mid_run.stderr
             assert f"rows {rows} " in mid_run.stdout, mid_run.stdout
             assert "queued" in mid_run.stdout or "in_progress" in mid_run.stdout, mid_run.stdout

@@ -4,6 +4,7 @@ share one GIL with the runner under test."""
 from __future__ import annotations
 
 import contextlib
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,6 +30,16 @@ class EmulatorProcess:
 
     def get(self, path: str) -> Any:
         return httpx.get(self.url.removesuffix("/v1") + path, timeout=30).json()
+
+    @contextlib.contextmanager
+    def held_still(self) -> Iterator[None]:
+        """The server stopped (SIGSTOP) for the block: no response it holds ends, and no client learns of
+        one, so a look at a run's rows finds those in flight still in flight, however slow the look."""
+        self._process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self._process.send_signal(signal.SIGCONT)
 
     def close(self) -> None:
         self._process.terminate()
