@@ -8,9 +8,10 @@ from pathlib import Path
 
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.targets import Target, recorded_endpoints
+from rowrelay.tasks.errors import DamagedFileError
 from rowrelay.tasks.hosted_tools import tool_list
 from rowrelay.tasks.settings import Settings
-from rowrelay.tasks.state import RunRecord, write_run_record
+from rowrelay.tasks.state import RunRecord, read_run_record, write_run_record
 
 __all__ = ["record_run"]
 
@@ -47,8 +48,19 @@ def record_run(
         azure_endpoint=settings.azure_endpoint if settings.backend == "azure" else None,
         reading=reading,
         max_attempts=settings.max_attempts,
+        streams_cut=_streams_cut(state_dir),
     )
     if kept is not None:
         server = ("backend", "base_url", "azure_endpoint", "endpoints")
         record = replace(record, **{name: getattr(kept, name) for name in server})
     write_run_record(state_dir, record)
+
+
+def _streams_cut(state_dir: Path) -> list[str | None] | None:
+    """The endpoints an earlier run found cutting streams (`run.cut_streams`): the batch keeps them, so
+    its later runs send them plain creates. A damaged record is replaced, as before, and keeps none."""
+    try:
+        earlier = read_run_record(state_dir)
+    except DamagedFileError:
+        return None
+    return None if earlier is None else earlier.streams_cut

@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator, Awaitable
 from rowrelay.tasks.llm import RequestRejectedError, RowRequest, Snapshot, StreamCutError, StreamUpdate
 from rowrelay.tasks.llm.refusals import refuses_stream
 from rowrelay.tasks.run.context import RowContext
+from rowrelay.tasks.run.cut_streams import fall_back_if_cut
 
 log = logging.getLogger("rowrelay.submit")
 
@@ -56,16 +57,13 @@ async def create(context: RowContext, request: RowRequest) -> Created:
 async def _watched(context: RowContext, created: Awaitable[Created]) -> Created:
     """A streamed create's first answer, counted for `run.cut_streams`: a stream cut before its id came
     is said to the outage watch as such, and once too many are, the run streams nothing more."""
-    pace = context.pace
     try:
         answer = await created
     except StreamCutError as cut:
         context.silence.streams_cut += 1
-        if pace.cut_streams.cut() and not pace.refused_streams:
-            pace.cut_streams.warn(cut, asked=context.policy.mode, endpoint=context.endpoint)
-            pace.refused_streams = True  # plain creates, and polls, from here on
+        fall_back_if_cut(context, cut)
         raise
-    pace.cut_streams.named()
+    context.pace.cut_streams.named()
     return answer
 
 

@@ -16,16 +16,29 @@ mode too: its every wait is a stream the same gateway would cut (resumed, it wou
 nothing but never ending), so its rows are polled from then on (`RowContext.streaming`), as poll mode's
 are; stopping instead would cost the same jobs and leave the run to the user. Streams already followed
 go on to their end.
+
+The batch remembers it: the run notes the endpoint in its `run.json` (`RunRecord.streams_cut`, kept by the
+batch's later runs), and a later run of the batch starts that endpoint on plain creates, said once
+(`start_plain_if_cut_before`). Without it the same command, resumed, streamed again behind the same
+gateway and paid `CUTS` more jobs before it fell back.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+from rowrelay.tasks.errors import StateError
 from rowrelay.tasks.llm import StreamCutError
 from rowrelay.tasks.records import WaitMode
+from rowrelay.tasks.state.run_record import read_run_record, write_run_record
+
+if TYPE_CHECKING:  # the context holds a `Pace`, which holds `CutStreams`
+    from rowrelay.tasks.run.context import RowContext
 
 log = logging.getLogger("rowrelay.submit")
 
@@ -79,3 +92,45 @@ class CutStreams:
             "its rows" if asked == "poll" else "every row, stream mode's waits being streams too,",
             way_round,
         )
+
+
+def fall_back_if_cut(context: RowContext, cut: StreamCutError) -> None:
+    """Count a streamed create's stream cut before its id came; once `CUTS` of the latest were, the run
+    streams nothing more on this endpoint (said once), and the batch remembers it (`run.json`)."""
+    pace = context.pace
+    if not pace.cut_streams.cut() or pace.refused_streams:
+        return
+    pace.cut_streams.warn(cut, asked=context.policy.mode, endpoint=context.endpoint)
+    pace.refused_streams = True  # plain creates, and polls, from here on
+    _remember(context.table.directory, context.endpoint)
+
+
+def start_plain_if_cut_before(context: RowContext) -> None:
+    """A session's start: if an earlier run of the batch fell back on this endpoint (`run.json`'s
+    `streams_cut`), its creates go plain and its rows are polled from the start, said in one line."""
+    if context.background is None or (context.policy.mode == "poll" and not context.policy.poll_streams):
+        return  # nothing would be streamed anyway
+    record = read_run_record(context.table.directory)
+    if record is None or record.streams_cut is None or context.endpoint not in record.streams_cut:
+        return
+    context.pace.refused_streams = True
+    log.warning(
+        "%san earlier run of this batch had its streamed creates cut before the response's id came (a "
+        "proxy or gateway on the way), so this run sends plain creates and polls %s from the start; once "
+        "streams pass, remove `streams_cut` from the batch's run.json to stream again",
+        "" if context.endpoint is None else f"endpoint {context.endpoint!r}: ",
+        "its rows" if context.policy.mode == "poll" else "every row, stream mode's waits being streams too,",
+    )
+
+
+def _remember(directory: Path, endpoint: str | None) -> None:
+    """Note `endpoint` in the batch's run record (none: a table run from Python without a run, which has
+    no record to note it in). Not written, the run goes on: its later runs pay `CUTS` jobs again."""
+    try:
+        record = read_run_record(directory)
+        if record is None or endpoint in (record.streams_cut or []):
+            return
+        noted = [*(record.streams_cut or []), endpoint]
+        write_run_record(directory, dataclasses.replace(record, streams_cut=noted))
+    except (OSError, StateError) as exc:
+        log.warning("could not note the cut streams in the batch's run.json (%s)", exc)

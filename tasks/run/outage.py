@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from rowrelay.tasks.errors import OutageError, RateLimitedError
-from rowrelay.tasks.llm import MaybeSentError, NotTheApiError, RequestRejectedError
+from rowrelay.tasks.llm import MaybeSentError, NotTheApiError, RequestRejectedError, StreamCutError
 from rowrelay.tasks.llm.calls import GlitchError
 from rowrelay.tasks.llm.chat_timeouts import AnswerTooSlowError
 from rowrelay.tasks.llm.holds import TOLD_PAUSE, Hold
@@ -97,9 +97,11 @@ class Turn:
         if error is None or isinstance(error, RequestRejectedError | RateLimitedError):
             self.hold.answered()
         elif isinstance(error, MaybeSentError) and not isinstance(error, NotTheApiError):
-            # A glitch (a success not the API's, `run.glitches`) and an answer cut by the chat timeout
-            # (`llm.chat_timeouts`) are lost answers their own warnings say.
-            self.hold.lost(self.probe, str(error), said=isinstance(error, GlitchError | AnswerTooSlowError))
+            # A glitch (a success not the API's, `run.glitches`), an answer cut by the chat timeout
+            # (`llm.chat_timeouts`) and a stream cut before its id came (`run.cut_streams`, which names
+            # the gateway as the cause) are lost answers their own warnings say.
+            said = isinstance(error, GlitchError | AnswerTooSlowError | StreamCutError)
+            self.hold.lost(self.probe, str(error), said=said)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from rowrelay.tasks.llm.usage_counts import MOST_OUTPUT_TOKENS
 from rowrelay.tasks.media_refs import Attachment
 from rowrelay.tasks.records import RowStatus
 from rowrelay.tasks.run.context import RowContext, RunCounters
+from rowrelay.tasks.run.cut_streams import start_plain_if_cut_before
 from rowrelay.tasks.run.driver import RowDriver
 from rowrelay.tasks.run.earlier_orphans import count_earlier_orphans
 from rowrelay.tasks.run.holding import telling_holds
@@ -141,6 +142,7 @@ def open_session(
     count_earlier_orphans(context)  # their jobs may have been paid for: under the cap from the first create
     driver = RowDriver(context)
     told = None if progress is None else telling_holds(progress, budget, context.hold)
+    start_plain_if_cut_before(context)  # an earlier run's streams were cut: none streamed (run.cut_streams)
     runner = BatchRunner(driver, progress=told, checkpoint_interval=settings.checkpoint_interval)
     return Session(backend, budget, driver, runner)
 

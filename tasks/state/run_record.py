@@ -72,6 +72,11 @@ class RunRecord:
     planned), written by its plan (`tasks.state.left_out`): `status` counts them apart, so a monitor sees
     the batch finish. None: the input held every row (or the run did not get as far as its plan, or an
     older release wrote the record)."""
+    streams_cut: list[str | None] | None = None
+    """The endpoints (their names; null: a run's one server, without `--endpoints`) on which a run of the
+    batch found streamed creates cut before their id came and sent plain creates (`run.cut_streams`): the
+    batch's later runs keep it and start those endpoints on plain creates. None: none (or an older
+    release wrote the record)."""
     unrecorded: tuple[str, ...] = field(default=(), compare=False)
     """The fields a record read back does not hold (a release before them wrote it): their None means
     "not known", not "none asked". Never written."""
@@ -130,6 +135,11 @@ def _parsed(data: Any) -> RunRecord:
         elif name == "left_out":
             if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
                 raise TypeError(f"left_out is {value!r}")
+        elif name == "streams_cut":
+            if value is not None and not (
+                isinstance(value, list) and all(v is None or isinstance(v, str) for v in value)
+            ):
+                raise TypeError(f"streams_cut is {value!r}")
         elif name in ("endpoints", "tools"):
             if value is not None and not (
                 isinstance(value, list) and all(isinstance(v, dict) for v in value)

@@ -12,21 +12,28 @@ counted on its row: its jobs per row equal the row's attempts.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from rowrelay.flows.request import BatchRequest
+from rowrelay.flows.run_record import record_run
+from rowrelay.flows.targets import resolve_targets
 from rowrelay.tasks.emulator import RunningEmulator
-from rowrelay.tasks.errors import OutageError
+from rowrelay.tasks.errors import DamagedFileError, OutageError
 from rowrelay.tasks.run.alike import ALIKE
 from rowrelay.tasks.run.cut_streams import CUTS, WINDOW, CutStreams
 from rowrelay.tasks.run.outage import Silence, watch_for_outage
-from rowrelay.tasks.state import load
+from rowrelay.tasks.state import RunRecord, load, read_run_record, write_run_record
+from rowrelay.tasks.state.files import RUN_FILE
 from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
 from tests.support.relay import Cut, Relay, relaying
 from tests.support.runs import Address, new_table, prompts, run_table, settings_for
+from tests.support.tickets import TEMPLATE, write_tickets
 from tests.support.virtual_time import run_in_virtual_time
 
 CUT_BEFORE_ID = "cut before the response's id came"
@@ -118,6 +125,80 @@ async def test_stream_mode_creates_plain_and_polls_once_streams_are_cut_before_t
     (warned,) = _warnings(caplog)
     assert "polls every row, stream mode's waits being streams too, from here on" in warned
     assert "--mode poll with ROWRELAY_POLL_STREAMS=0 does so from the start" in warned
+
+
+EARLIER_RUN = "an earlier run of this batch had its streamed creates cut before the response's id came"
+
+
+@pytest.mark.parametrize("mode", ["poll", "stream"])
+async def test_a_later_run_of_a_batch_whose_streams_were_cut_sends_plain_creates_from_the_start(
+    emulator: RunningEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture, mode: str
+) -> None:
+    """The batch remembers the fall back (`run.json`'s `streams_cut`): the same command again, behind the
+    same gateway, streams no create and says why once. On the old code the second run streamed again and
+    paid `CUTS` more jobs before it fell back. The first cut is said once, in the cut streams' words, not
+    in the lost-answer hold's too."""
+    directory = tmp_path / "batch"
+    rows = 6
+    new_table(directory, rows).close()
+    # As the flow records its run before its first create (flows/run_record.py).
+    record = RunRecord(output=str(tmp_path / "out.csv"), backend="emulator", model="gpt-4.1-mini", mode=mode)
+    write_run_record(directory, record)
+    caplog.set_level(logging.WARNING)
+    settings_of = {"max_in_flight": 1, "mode": mode, "give_up_after": 10.0}
+    async with relaying(emulator.url, cut_before_named=Cut()) as relay:
+        settings = settings_for(Address(relay.url), **settings_of)
+        report = await run_table(new_table(directory, rows), settings, prompts(rows))
+    assert report.counts == {"completed": rows}
+    assert relay.streamed[:CUTS] == [True] * CUTS
+    assert not any(relay.streamed[CUTS:])
+    first = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(first) == 1, f"the first cut said once, by its cause: {first}"
+    assert CUT_BEFORE_ID in first[0]
+    noted = read_run_record(directory)
+    assert noted is not None
+    assert noted.streams_cut == [None]
+
+    caplog.clear()
+    more = 2 * rows  # the batch's input grew: the second run sends the new rows
+    async with relaying(emulator.url, cut_before_named=Cut()) as relay:
+        settings = settings_for(Address(relay.url), **settings_of)
+        report = await run_table(new_table(directory, more), settings, prompts(more))
+    assert report.counts == {"completed": more}
+    assert relay.streamed == [False] * rows, "no create streamed: plain from the start"
+    assert relay.cuts == 0
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(said) == 1, said
+    assert EARLIER_RUN in said[0]
+    assert "sends plain creates and polls" in said[0]
+    _paid_as_counted(relay, tmp_path)
+    assert load(directory)["orphans"].sum() == CUTS, "the first run's cuts alone"
+
+
+def test_the_batchs_later_runs_keep_the_cut_streams_on_record(tmp_path: Path) -> None:
+    """Each run records itself afresh (`flows.run_record`) before its first create: it keeps the batch's
+    `streams_cut`, or its next run would stream again. A record of an older release has none."""
+    state = tmp_path / "state"
+    request = BatchRequest.build(
+        write_tickets(tmp_path / "tickets.csv", 2), template=TEMPLATE, id_column="ticket_id", state=state,
+        output=tmp_path / "out.csv", backend="emulator", model="gpt-4.1-mini", base_url="http://127.0.0.1:9/v1",
+    )  # fmt: skip
+    settings, url, targets = resolve_targets(request)
+
+    def recorded() -> RunRecord:
+        record_run(state, request, request.output_path(state), settings, url, targets, reading=1)
+        record = read_run_record(state)
+        assert record is not None
+        return record
+
+    state.mkdir()
+    assert recorded().streams_cut is None
+    write_run_record(state, dataclasses.replace(recorded(), streams_cut=[None, "west"]))
+    assert recorded().streams_cut == [None, "west"]
+    assert recorded().streams_cut == [None, "west"], "and the run after it"
+    (state / RUN_FILE).write_text(json.dumps({**dataclasses.asdict(recorded()), "streams_cut": "west"}))
+    with pytest.raises(DamagedFileError, match="streams_cut is 'west'"):
+        read_run_record(state)
 
 
 def test_cuts_among_the_latest_streams_not_in_a_row() -> None:

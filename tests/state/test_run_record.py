@@ -100,6 +100,7 @@ def test_the_record_has_no_field_for_a_secret() -> None:
     # left_out holds the keys of rows the run's input did not hold: ids from the input, or hashes of rows.
     # tools holds the API's tool objects; tasks/hosted_tools.py refuses an MCP tool's `authorization`
     # and `headers`, the only tool fields that carry credentials (tests/llm/test_hosted_tools.py).
+    # streams_cut holds endpoint names (from the endpoints file) or null (run.cut_streams).
     names_ = {"input", "spec", "output", "backend", "base_url", "model", "mode", "agent", "output_schema"}
     assert names == {
         *names_,
@@ -115,6 +116,7 @@ def test_the_record_has_no_field_for_a_secret() -> None:
         "reading",
         "max_attempts",
         "left_out",
+        "streams_cut",
     }
 
 
