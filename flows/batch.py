@@ -14,7 +14,7 @@ rest are submitted under the rate budget.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -57,6 +57,7 @@ from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.llm.agent_transport import agent_said
 from rowrelay.tasks.run import open_table
 from rowrelay.tasks.run.cap_words import LostCreates
+from rowrelay.tasks.setting_problems import words_of
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable, summarize
 from rowrelay.tasks.steps import load_input
@@ -86,16 +87,27 @@ def _called(arguments: Mapping[str, Any]) -> AbstractContextManager[None]:
     go, the batch's lease, the agent). Found in the run, a template naming a column the input lacks was
     refused only after a Prefect server had started (for a first call, the local one) and a flow run had
     been made, Failed. Returns the block that hands the input's one reading to the run; a call the CLI
-    makes, inside its own such block, was checked already."""
-    request, _ = _checked(arguments)
-    if handed_over(request) is not None:
-        return contextlib.nullcontext()
-    return prepared_input(request, check_run(request))
+    makes, inside its own such block, was checked already. A problem names the parameter, as a Python
+    caller gave it (`rpm`), not the command line's option (`--rpm`), in the check and in the run."""
+    with words_of("python"):
+        request, _ = _checked(arguments)  # the CLI's call: the very request it built, so no problem
+        if handed_over(request) is not None:
+            return words_of("cli")  # the CLI's own run: its problems name its options
+        prepared = check_run(request)
+    return _called_from_python(request, prepared)
 
 
-# Parameters are not validated by Prefect: `_checked` checks every one, in the CLI's one line
-# (`UsageError: --rpm: must be a whole number (got 'fast')`), where Prefect's check refused a `Path` for
-# `state` and said a wrong value with the whole DataFrame and every parameter, as a failed flow run.
+@contextlib.contextmanager
+def _called_from_python(request: BatchRequest, prepared: PreparedInput) -> Iterator[None]:
+    """The block a call from Python runs in: its input's one reading handed to the run, its problems said
+    in Python's words."""
+    with prepared_input(request, prepared), words_of("python"):
+        yield
+
+
+# Parameters are not validated by Prefect: `_checked` checks every one, in the CLI's one line, naming
+# the parameter (`UsageError: rpm: must be a whole number (got 'fast')`), where Prefect's check refused a
+# `Path` for `state` and said a wrong value with the whole DataFrame and every parameter, as a failed run.
 @flow(
     name="rowrelay-batch",
     log_prints=False,

@@ -45,6 +45,7 @@ from rowrelay.tasks.llm.credentials import azure_endpoint_problem, credentials_p
 from rowrelay.tasks.llm.prices import cap_problem
 from rowrelay.tasks.records import rows
 from rowrelay.tasks.run.endpoints import Endpoint
+from rowrelay.tasks.setting_problems import given_as, option_of
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import check_state_files, state_directory_problem
 from rowrelay.tasks.state.files import BATCH_FILE, MAIN_WRITER
@@ -141,14 +142,14 @@ def check_prompts(request: BatchRequest, prepared: PreparedInput) -> None:
     spec = request.spec
     if spec.template is None:
         raise UsageError(
-            f"--prompt-column {spec.prompt_column!r}: empty, blank or missing in all {rows(len(prepared))}, "
-            "so there is nothing to send"
+            f"{given_as('prompt_column', repr(spec.prompt_column))}: empty, blank or missing in all "
+            f"{rows(len(prepared))}, so there is nothing to send"
         )
     names = list(dict.fromkeys(name for _, name in spec.parts() if name is not None))
     columns = f"column {names[0]} is" if len(names) == 1 else f"columns {', '.join(names)} are"
     raise UsageError(
-        f"--template {spec.template!r}: renders blank in all {rows(len(prepared))} ({columns} empty, blank "
-        "or missing in each), so there is nothing to send"
+        f"{given_as('template', repr(spec.template))}: renders blank in all {rows(len(prepared))} ({columns} "
+        "empty, blank or missing in each), so there is nothing to send"
     )
 
 
@@ -172,8 +173,8 @@ def check_fields(request: BatchRequest, prepared: PreparedInput) -> None:
     clashes = field_clashes(schema.schema, [*map(str, prepared.frame.columns), "row_index", *added])
     if clashes:
         raise UsageError(
-            f"--schema {schema.source!r}: field(s) {', '.join(clashes)} are named like input or result "
-            "columns; rename them in the schema"
+            f"{given_as('output_schema', repr(schema.source), '--schema')}: field(s) "
+            f"{', '.join(clashes)} are named like input or result columns; rename them in the schema"
         )
 
 
@@ -196,14 +197,14 @@ def check_destinations(request: BatchRequest, state_dir: Path) -> None:
     is inside the state directory, or that is the input file."""
     problem = state_directory_problem(state_dir)
     if problem is not None:
-        raise UsageError(f"{_named('--state', request.state is not None, state_dir)}: {problem}")
+        raise UsageError(f"{_named('state', request.state is not None, state_dir)}: {problem}")
     output = request.output_path(state_dir)
     problem = output_problem(output, state_dir)
     replaced = replaces_input(output, request.input_path())
     if problem is None and replaced is not None:
         problem = f"{replaced}, and the next run would read it as its input"
     if problem is not None:
-        raise UsageError(f"{_named('--output', request.output is not None, output)}: {problem}")
+        raise UsageError(f"{_named('output', request.output is not None, output)}: {problem}")
 
 
 def check_state_readable(state_dir: Path) -> None:
@@ -215,8 +216,11 @@ def check_state_readable(state_dir: Path) -> None:
         raise UsageError(state_problem(exc, state_dir)) from exc
 
 
-def _named(option: str, given: bool, path: Path) -> str:
-    return f"{option} {path}" if given else f"{path} (the default; choose another with {option})"
+def _named(name: str, given: bool, path: Path) -> str:
+    """`--state PATH` as given, or the default path and the option (from Python: `state`) choosing another."""
+    return (
+        given_as(name, str(path)) if given else f"{path} (the default; choose another with {option_of(name)})"
+    )
 
 
 def check_agent(request: BatchRequest, prepared: PreparedInput) -> None:
@@ -239,7 +243,8 @@ def check_agent(request: BatchRequest, prepared: PreparedInput) -> None:
             signature.bind(object())
         except TypeError as exc:
             raise UsageError(
-                f"--agent {spec!r}: must be a function taking the client and returning an Agent ({exc})"
+                f"{given_as('agent', repr(spec))}: must be a function taking the client and returning an "
+                f"Agent ({exc})"
             ) from exc
     settings = request.settings
     agent = check_factory(factory, settings.model, settings.base_url)
@@ -285,7 +290,7 @@ def check_keys(request: BatchRequest) -> None:
         if problem is not None:
             raise UsageError(problem)
     source = request.endpoints_source
-    where = f"--endpoints {source}" if isinstance(source, str) else "endpoints"
+    where = given_as("endpoints", source) if isinstance(source, str) else "endpoints"
     for endpoint in request.endpoints:
         problem = key_problem(endpoint, where)
         if problem is not None:

@@ -7,12 +7,21 @@ an environment variable, and never the value of a secret.
 Apart from `settings`, which declares the options and validates them once for every entry point:
 translating pydantic's errors into the command line's words is a concern of its own, and pure. It is
 handed the settings' fields and the environment, so reading the environment stays in `settings`.
+
+From Python the same problem names the parameter (`rpm: must be at least 1 (got -5)`, `output_schema
+'x.json': ...`), where it named a command line option the caller never saw (`--rpm`). Whose words a
+problem is said in is a context variable (`words_of`): `run_batch` sets it for a call from Python
+(flows/batch.py), and `open_session` for its own build when no one has (a direct call); unset, they are
+the command line's, as for every command.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import contextlib
+import contextvars
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from pydantic import AliasChoices, ValidationError
 from pydantic.fields import FieldInfo
@@ -20,7 +29,58 @@ from pydantic_core import ErrorDetails
 
 from rowrelay.tasks.urls import CREDENTIALS_IN_URL
 
-__all__ = ["first_problem", "said_as"]
+__all__ = ["Caller", "first_problem", "given_as", "option_of", "python_words", "said_as", "words_of"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+Caller = Literal["cli", "python"]
+"""Whose words a problem is said in: the command line's options, or Python's parameters."""
+
+_WORDS: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("rowrelay_words", default=None)
+
+
+@contextlib.contextmanager
+def words_of(caller: Caller, *, unless_set: bool = False) -> Iterator[None]:
+    """Within the block, problems name options as `caller` gave them: `--rpm` for the command line, `rpm`
+    for Python. `unless_set`: only if no caller has said whose they are (`open_session`, called both by a
+    run's flow and directly)."""
+    if unless_set and _WORDS.get() is not None:
+        yield
+        return
+    token = _WORDS.set(caller)
+    try:
+        yield
+    finally:
+        _WORDS.reset(token)
+
+
+def python_words(fn: Callable[P, R]) -> Callable[P, R]:
+    """`fn`, whose problems name Python's parameters unless its caller said whose words they are: an entry
+    point of the Python API that a run's flow calls too (`open_session`)."""
+
+    @functools.wraps(fn)
+    def in_python_words(*args: P.args, **kwargs: P.kwargs) -> R:
+        with words_of("python", unless_set=True):
+            return fn(*args, **kwargs)
+
+    return in_python_words
+
+
+def option_of(name: str, option: str | None = None) -> str:
+    """The option or parameter `name` as its caller gives it (`words_of`): `--rpm` (`option` where the
+    option's name is not the parameter's: `--schema` for `output_schema`), or from Python `rpm`."""
+    if _WORDS.get() == "python":
+        return name
+    return option or f"--{name.replace('_', '-')}"
+
+
+def given_as(name: str, value: str, option: str | None = None) -> str:
+    """The option `name` with the value it was given (`value`, as it is to be said), as its caller gives
+    it: `--template '{x}'` on the command line, `template='{x}'` from Python."""
+    if _WORDS.get() == "python":
+        return f"{name}={value}"
+    return f"{option_of(name, option)} {value}"
 
 
 def first_problem(
@@ -46,10 +106,10 @@ def first_problem(
 
 def said_as(name: str, given: Mapping[str, object], option: str | None = None) -> str:
     """How the setting `name` was given, as a problem with it names it: its option when given explicitly
-    (`--rpm`; `option` where the option's name is not the setting's: `--schema` for `output_schema`),
-    else its environment variable (`ROWRELAY_RPM`)."""
+    (`--rpm`; `option` where the option's name is not the setting's: `--schema` for `output_schema`; from
+    Python its parameter, `rpm`: `option_of`), else its environment variable (`ROWRELAY_RPM`)."""
     if name in given:
-        return option or f"--{name.replace('_', '-')}"
+        return option_of(name, option)
     return f"ROWRELAY_{name.upper()}"
 
 

@@ -29,6 +29,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.setting_problems import given_as, option_of
 from rowrelay.tasks.settings import Settings
 
 Tier = Literal["default", "flex", "priority"]
@@ -192,7 +193,7 @@ def cap_problem(
         if prices.rates(provider, asked.model, tier) is None:
             where = "" if endpoint is None else f"endpoint {endpoint!r}: "
             no_price = _no_price(provider, asked.model, tier)
-            return f"--max-cost: {where}{no_price}, so spending cannot be capped; " + _add(
+            return f"{option_of('max_cost')}: {where}{no_price}, so spending cannot be capped; " + _add(
                 provider, asked.model, tier
             )
     return None
@@ -218,5 +219,5 @@ def _add(provider: Provider, model: str, tier: Tier) -> str:
     return (
         f'add one in a price file, e.g. {{"providers": {{"{provider}": {{"{model}": {{"{tier}": {{"input": '
         'IN, "cached_input": CACHED, "output": OUT}}}}} (your prices, USD per 1M tokens), and pass it '
-        "with --prices FILE or ROWRELAY_PRICES"
+        f"with {given_as('prices', 'FILE')} or ROWRELAY_PRICES"
     )

@@ -28,6 +28,7 @@ from rowrelay.tasks.run.holding import telling_holds
 from rowrelay.tasks.run.plan import RowPolicy
 from rowrelay.tasks.run.runner import BatchRunner, Progress
 from rowrelay.tasks.run.spend import Spend, spent_so_far
+from rowrelay.tasks.setting_problems import python_words
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
 from rowrelay.tasks.state.allocator import hand_back_large_blocks
@@ -61,6 +62,7 @@ def open_table(directory: Path, settings: Settings, **options: Any) -> StateTabl
     )  # fmt: skip
 
 
+@python_words  # a direct call's problems name its fields (`max_cost`), unless a run's flow said whose words
 def open_session(
     settings: Settings,
     table: StateTable,

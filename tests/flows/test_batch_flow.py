@@ -334,7 +334,7 @@ async def test_paths_from_python_are_taken_and_a_bad_value_is_the_clis_one_line(
     assert len(pd.read_csv(tmp_path / "out.csv")) == 3
     with pytest.raises(UsageError) as refused:
         await run_batch(source, **{**args, "rpm": "fast"})
-    assert str(refused.value) == "--rpm: must be a whole number (got 'fast')"
+    assert str(refused.value) == "rpm: must be a whole number (got 'fast')"  # the parameter, as given
 
 
 async def test_export_from_another_folder_writes_the_batchs_own_output(

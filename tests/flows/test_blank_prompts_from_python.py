@@ -26,7 +26,7 @@ async def test_a_template_blank_in_every_row_is_refused_before_the_state_is_writ
             await run_batch(str(source), **args)
         assert emu.emulator.listing() == []
     assert str(caught.value) == (
-        "--template '{notes}': renders blank in all 2 rows (column notes is empty, blank or missing in "
+        "template='{notes}': renders blank in all 2 rows (column notes is empty, blank or missing in "
         "each), so there is nothing to send"
     )
     assert not (tmp_path / "state").exists()

@@ -154,7 +154,7 @@ async def test_a_model_with_no_price_is_named_before_anything_is_sent_and_its_co
     said = [log.message for log in await logs_of(state.state_details.flow_run_id)]  # as Prefect's UI shows
     warned = [m for m in said if m.startswith("no openai price known for model 'gpt-9-turbo': its rows get")]
     assert len(warned) == 1, said
-    assert "--prices FILE" in warned[0]
+    assert "prices=FILE" in warned[0]  # a call from Python: its parameter, not the option
     assert said.index(warned[0]) < next(i for i, m in enumerate(said) if m.startswith("batch "))  # before
     console = Console(file=(tmp_path / "said.txt").open("w"), width=200)
     assert closing_summary(console, result) == 0

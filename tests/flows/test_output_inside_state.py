@@ -72,7 +72,7 @@ async def test_run_refuses_an_output_inside_its_state_folder_before_sending(
     with pytest.raises(UsageError) as refused:
         await run_batch(frame, **flow_args(tmp_path, emulator, template="{body}", output=str(inside)))
     assert str(refused.value) == (
-        f"--output {inside}: is inside the batch's state folder {tmp_path / 'state'}, whose files are its "
+        f"output={inside}: is inside the batch's state folder {tmp_path / 'state'}, whose files are its "
         "table: write it elsewhere"
     )
     jobs, _unanswered = jobs_of(emulator.url)

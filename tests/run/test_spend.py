@@ -140,7 +140,7 @@ async def test_a_cap_on_a_model_with_no_price_is_refused_before_anything_is_sent
 ) -> None:
     table = new_table(tmp_path / "batch", 3)
     settings = settings_for(exact_emulator, model="my-own-model", max_cost=1.0)
-    with pytest.raises(UsageError, match=r"no openai price known for model 'my-own-model'.*--prices FILE"):
+    with pytest.raises(UsageError, match=r"no openai price known for model 'my-own-model'.*prices=FILE"):
         open_session(settings, table, prompts(3))
     table.close()
     assert creates_per_row(exact_emulator) == {}
