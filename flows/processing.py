@@ -149,12 +149,12 @@ async def process(
                 await run_on_cluster(
                     runner, jobs, bank_limits(targets), table.directory, on_progress, policy.max_attempts
                 )
-                return None, held, spend.duplicates
+                return None, held, spend.ledger.duplicates
             await run_shards(sessions, batch.shards)
             if not batch.shards:  # nothing to send or wait on: still say where the batch stands
                 session.runner.report_progress(len(table), time.monotonic())
             stop = spend.stop_message(left_to_send(table, send_order(table, policy), held))
-            return stop, held, spend.duplicates
+            return stop, held, spend.ledger.duplicates
         finally:
             narrator.close()
             await artifact.finish()

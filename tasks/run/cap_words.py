@@ -7,7 +7,7 @@ two parts, and what is left to send.
     $0.009968 against it)
 
 The cap counts what was paid and the estimates of creates that may have started a job no answer named
-(`Spend.lost`); a message naming the first alone said a run stopped at $0.004831 of $0.01, its cap full.
+(`Ledger.lost`); a message naming the first alone said a run stopped at $0.004831 of $0.01, its cap full.
 Rows sent whose answers were lost are not "not sent": they are sent again.
 """
 

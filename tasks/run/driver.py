@@ -64,7 +64,7 @@ class RowDriver:
     def hold_in_flight(self, scope: set[str] | None) -> None:
         """Before any row is sent under a cost cap: count what the rows an earlier run left in flight may
         cost (their responses are paid for whatever this run does). `scope`: the run's keys (None: all)."""
-        if self.context.spend.cap is None:
+        if self.context.spend.ledger.cap is None:
             return
         held = self.context.table.keys_with_status(
             HOLDING_TOKEN, ("response_id",), lambda rows: pc.is_valid(rows.column("response_id")), among=scope

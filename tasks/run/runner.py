@@ -266,7 +266,7 @@ class BatchRunner:
                 # attempts), as `status` counts it: right after Ctrl-C this said `spent $X of ~$X`
                 if self._ended is None:
                     self._ended = EndedRows(context.table, context.policy.max_attempts)
-                money = spend.spent, spend.projected(total, self._ended(counts, fresh=last))
+                money = spend.ledger.spent, spend.projected(total, self._ended(counts, fresh=last))
             elapsed = time.monotonic() - started
             self.progress(Progress(counts, total, elapsed, context.counters, *money))
 

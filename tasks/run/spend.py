@@ -51,7 +51,7 @@ from rowrelay.tasks.llm.prices import (
 )
 from rowrelay.tasks.llm.tool_fees import fees_of_run
 from rowrelay.tasks.records import HOLDING_TOKEN, RowStatus
-from rowrelay.tasks.run.cap_words import LeftToSend, LostCreates
+from rowrelay.tasks.run.cap_words import LeftToSend
 from rowrelay.tasks.run.ledger import Admission, Ledger
 from rowrelay.tasks.run.tool_costs import ToolCosts
 from rowrelay.tasks.settings import Settings
@@ -142,35 +142,6 @@ class Spend:
     def unpriced(cls) -> Spend:
         """A spend that knows no price and caps nothing (a context built without settings)."""
         return cls(PriceTable({}, "no prices"), "openai", "", "default")
-
-    # The batch's account, as the ledger holds it: read by the progress line, the stop and the tests.
-    @property
-    def cap(self) -> float | None:
-        return self.ledger.cap
-
-    @cap.setter
-    def cap(self, value: float | None) -> None:
-        self.ledger.cap = value
-
-    @property
-    def spent(self) -> float:
-        return self.ledger.spent
-
-    @property
-    def priced_rows(self) -> int:
-        return self.ledger.priced_rows
-
-    @property
-    def capped(self) -> bool:
-        return self.ledger.capped
-
-    @property
-    def lost(self) -> float:
-        return self.ledger.lost
-
-    @property
-    def duplicates(self) -> LostCreates:
-        return self.ledger.duplicates
 
     @property
     def rates(self) -> Rates | None:
@@ -313,11 +284,11 @@ class Spend:
     @property
     def known(self) -> bool:
         """Whether this run can say what it spends: a price for its model, or rows already priced."""
-        return self.priced_rows > 0 or self.rates is not None
+        return self.ledger.priced_rows > 0 or self.rates is not None
 
     def projected(self, rows: int, ended: int) -> float | None:
         """The batch's cost if every row is run (`state.projected_cost`); None until a row has a cost."""
-        return projected_cost(self.spent, self.priced_rows, rows, ended)
+        return projected_cost(self.ledger.spent, self.ledger.priced_rows, rows, ended)
 
     def stop_message(self, left: LeftToSend) -> str | None:
         """What to tell the user when the cap stopped the run, else None (`cap_words.stop_message`)."""

@@ -126,7 +126,7 @@ async def _run(
     table = new_table(directory, rows)
     session = open_session(settings, table, prompts(rows), agent=factory)
     try:
-        return await session.runner.run(), session.driver.context.spend.spent
+        return await session.runner.run(), session.driver.context.spend.ledger.spent
     finally:
         await session.aclose()
         table.close()

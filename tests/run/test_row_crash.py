@@ -121,7 +121,7 @@ async def test_a_crash_with_the_create_on_its_way_keeps_its_estimate_as_maybe_sp
             await session.aclose()
             table.close()
     assert report.crashed_rows == [VICTIM]
-    assert spend.lost > 0
+    assert spend.ledger.lost > 0
 
 
 async def test_a_crash_while_a_tool_rounds_follow_up_is_on_its_way_keeps_the_note_that_counts_it(

@@ -64,7 +64,7 @@ async def test_the_cap_stops_creates_within_one_rows_estimate_and_a_higher_cap_r
     sent = frame[frame["attempts"] > 0]
     spent = float(frame["cost_usd"].sum())
     assert cap - one_row < spent <= cap + 1e-12  # stopped within one row's estimate, never over
-    assert spend.capped
+    assert spend.ledger.capped
     assert spend.stop_message(LeftToSend(ROWS - len(sent), 0)) is not None
     assert (sent["status"] == "completed").all()  # rows in flight at the cap finished
     assert set(frame.loc[frame["attempts"] == 0, "status"]) == {"pending"}  # the rest never left
@@ -75,7 +75,7 @@ async def test_the_cap_stops_creates_within_one_rows_estimate_and_a_higher_cap_r
     frame = load(tmp_path / "batch")
     assert (frame["status"] == "completed").all()
     assert set(creates_per_row(exact_emulator).values()) == {1}  # the resume sent only the rest
-    assert not again.capped
+    assert not again.ledger.capped
     expected = sum(estimate(prompt) for prompt in prompts(ROWS).values())
     assert float(frame["cost_usd"].sum()) == pytest.approx(expected)
     assert summary(tmp_path / "batch")["cost_usd"] == pytest.approx(expected)
@@ -131,7 +131,7 @@ async def test_until_answers_tell_how_long_they_run_few_rows_leave_so_long_answe
 async def test_a_cap_below_one_row_sends_nothing(exact_emulator: RunningEmulator, tmp_path: Path) -> None:
     report, spend = await _run(exact_emulator, tmp_path / "batch", max_cost=0.0)
     assert report.counts == {"pending": ROWS}
-    assert spend.capped
+    assert spend.ledger.capped
     assert creates_per_row(exact_emulator) == {}
 
 
@@ -241,7 +241,7 @@ async def test_rows_an_earlier_run_left_in_flight_count_against_the_cap_from_the
     assert (frame.loc[frame["attempts"] > 0, "status"] == "completed").all()
     assert float(frame["cost_usd"].sum()) <= cap + 1e-12
     assert int((frame["attempts"] > 0).sum()) == held + 2  # the room the held rows left: two rows
-    assert spend.capped
+    assert spend.ledger.capped
 
 
 def test_a_row_offered_a_tool_is_estimated_at_one_call_before_any_answer_and_at_the_batchs_mean_after() -> (
@@ -255,12 +255,12 @@ def test_a_row_offered_a_tool_is_estimated_at_one_call_before_any_answer_and_at_
     assert MINI is not None
     tokens = (100 * MINI.input + OUTPUT * MINI.output) / 1e6
     fresh = Spend.open(settings)
-    fresh.cap = tokens + 0.005  # room for the tokens, not for a search at $0.01
+    fresh.ledger.cap = tokens + 0.005  # room for the tokens, not for a search at $0.01
     assert fresh.admit("row-0000", 100, OUTPUT) == "capped"
     row = tokens + 3 * 0.01 * 1.25  # 3 searches a row so far, with the estimate's margin
     for room, admitted in ((-0.001, "capped"), (0.001, "go")):
         resumed = Spend.open(settings, spent=0.5, priced_rows=10, tool_calls=30)
-        resumed.cap = 0.5 + row + room
+        resumed.ledger.cap = 0.5 + row + room
         assert resumed.admit("row-0010", 100, OUTPUT) == admitted
 
 
@@ -295,14 +295,14 @@ def test_answers_without_their_usage_count_against_the_cap_at_their_estimate(
     spend = Spend.open(settings)
     assert MINI is not None
     row = (100 * MINI.input + OUTPUT * MINI.output) / 1e6
-    spend.cap = 2.5 * row  # room for two rows
+    spend.ledger.cap = 2.5 * row  # room for two rows
     with caplog.at_level(logging.WARNING, logger="rowrelay"):
         for i in range(2):
             assert spend.admit(f"row-{i}", 100, OUTPUT) == "go"
             answer = Snapshot("resp", "completed", "an answer", input_tokens=input_tokens)
             assert spend.settle(f"row-{i}", answer) is None
         assert spend.admit("row-2", 100, OUTPUT) == "capped", "two rows paid for at their estimate"
-    assert spend.lost == pytest.approx(2 * row)
+    assert spend.ledger.lost == pytest.approx(2 * row)
     assert [r.getMessage() for r in caplog.records] == [
         "the server answers without token usage: its rows get no cost_usd, and --max-cost counts each at "
         "its estimate (prompt tokens and the output ceiling)"
@@ -310,4 +310,4 @@ def test_answers_without_their_usage_count_against_the_cap_at_their_estimate(
     failed = Spend.open(settings)
     failed.admit("row-0", 100, OUTPUT)
     failed.settle("row-0", Snapshot("resp", "failed", None))
-    assert failed.lost == 0.0, "a failed response is not billed"
+    assert failed.ledger.lost == 0.0, "a failed response is not billed"
