@@ -19,9 +19,9 @@ that would not fit even with nothing in flight is refused, and from then on no r
 the cap. A create whose answer never came may have started a paid job: its estimate stays counted as spent, in
 this run and in every later run of the batch (the row's `orphans`, `count_orphans`).
 
-The arithmetic against the cap is the batch's one `run.ledger.Ledger`; a spend prices for it. With several
-endpoints each has its own spend (`at_endpoint`): its rows' estimates and costs at its own model's rates,
-all counted in the one ledger.
+The arithmetic against the cap is the batch's one `run.ledger.Ledger`; a spend prices for it, an ended
+response by the one pricing rule (`run.response_cost`). With several endpoints each has its own spend
+(`at_endpoint`): its rows' estimates and costs at its own model's rates, all counted in the one ledger.
 
 `admit` is arithmetic on floats already in memory: far from the cap it adds no latency to a create.
 """
@@ -38,21 +38,12 @@ import pyarrow.compute as pc
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.hosted_tools import tool_list
 from rowrelay.tasks.llm import Snapshot
-from rowrelay.tasks.llm.prices import (
-    TIERS,
-    PriceTable,
-    Provider,
-    Rates,
-    Tier,
-    cap_problem,
-    cost_usd,
-    load_prices,
-    provider_of,
-)
+from rowrelay.tasks.llm.prices import PriceTable, Provider, Rates, Tier, cap_problem, load_prices, provider_of
 from rowrelay.tasks.llm.tool_fees import fees_of_run
 from rowrelay.tasks.records import HOLDING_TOKEN, RowStatus
 from rowrelay.tasks.run.cap_words import LeftToSend
 from rowrelay.tasks.run.ledger import Admission, Ledger
+from rowrelay.tasks.run.response_cost import response_cost
 from rowrelay.tasks.run.tool_costs import ToolCosts
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
@@ -253,33 +244,17 @@ class Spend:
         """`cost_of`, and whether it raised. A bug in pricing is logged and leaves the answer unpriced:
         raised, it kept the answer, paid for, from its row (a cancel's, a tool round's) or the row from
         its next response."""
-        try:
-            return self.cost_of(snapshot), False
+        try:  # `response_cost` called here, not through `cost_of`: one call less per answer
+            return response_cost(
+                snapshot, self.prices, self.provider, self.model, self.tier, self.tools
+            ), False
         except Exception:
             log.exception("%s: pricing its answer failed: no cost_usd, --max-cost counts its estimate", key)
             return None, True
 
     def cost_of(self, snapshot: Snapshot) -> float | None:
-        """What one ended response cost, at the tier it reports it was served in (the one asked for when
-        it says none): by the model asked for, else by the model the response names."""
-        if snapshot.input_tokens is None or snapshot.output_tokens is None:
-            return None
-        served = snapshot.service_tier if snapshot.service_tier is not None else self.tier
-        tier: Tier | None = "default" if served == "auto" else next((t for t in TIERS if t == served), None)
-        if tier is None:
-            return None  # e.g. `scale`: billed by a commitment, not per token
-        rates = self.prices.rates(self.provider, self.model, tier)
-        if rates is None and snapshot.model:
-            rates = self.prices.rates(self.provider, snapshot.model, tier)
-        if rates is None:
-            return None
-        tokens = cost_usd(
-            rates,
-            input_tokens=snapshot.input_tokens,
-            cached_tokens=snapshot.cached_tokens or 0,
-            output_tokens=snapshot.output_tokens,
-        )
-        return round(tokens + self.tools.fee(snapshot.tool_calls), 10) if self.tools.fees else tokens
+        """What one ended response cost, at this spend's prices (`response_cost`)."""
+        return response_cost(snapshot, self.prices, self.provider, self.model, self.tier, self.tools)
 
     @property
     def known(self) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator
 from rowrelay.tasks.errors import LeaseHeldError, UsageError
 from rowrelay.tasks.llm import RowRequest, Snapshot
 from rowrelay.tasks.run import Cancelled
-from rowrelay.tasks.run.spend import Spend
+from rowrelay.tasks.run.response_cost import response_cost
 from rowrelay.tasks.state import RunRecord, StateTable, load, write_run_record
 from tests.support.cli import rowrelay
 from tests.support.clock import ManualClock
@@ -175,16 +176,16 @@ async def test_a_crash_while_pricing_an_answer_a_cancel_found_keeps_the_answer_o
     """A bug in pricing (monkeypatched: no server's answer makes it raise) met by the first answer a
     cancel found ended raised out of `rowrelay cancel`: that row kept its token unrecorded and the rows
     after it were never settled. Now the row is recorded ended, without a cost, like every other."""
-    priced = Spend.cost_of
+    priced = response_cost  # the pricing rule, as `Spend` calls it
     calls: list[str | None] = []
 
-    def crashes_once(spend: Spend, snapshot: Snapshot) -> float | None:
+    def crashes_once(snapshot: Snapshot, *prices: Any) -> float | None:
         calls.append(snapshot.response_id)
         if len(calls) == 1:
             raise TypeError("unsupported operand type(s) for -: 'str' and 'int'")
-        return priced(spend, snapshot)
+        return priced(snapshot, *prices)
 
-    monkeypatch.setattr(Spend, "cost_of", crashes_once)
+    monkeypatch.setattr("rowrelay.tasks.run.spend.response_cost", crashes_once)
     state, clock = tmp_path / "state", ManualClock()
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:30")), clock=clock) as emu:
         (await _batch_in_flight(state, emu, rows=3)).close()

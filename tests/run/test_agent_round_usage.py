@@ -24,6 +24,7 @@ import pytest
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.llm.snapshots import snapshot_of
 from rowrelay.tasks.run import RunReport, open_session
+from rowrelay.tasks.run.response_cost import response_cost
 from rowrelay.tasks.run.spend import Spend
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import load
@@ -218,16 +219,16 @@ async def test_a_crash_while_pricing_the_response_that_asked_still_moves_the_row
     """A bug in pricing (monkeypatched: no server's answer makes it raise) met by the response that asked
     for the tools raised before the row recorded its follow-up: the follow-up, made and paid for, was
     never the row's, and the row crashed. Now the round goes unpriced, and the row moves on and ends."""
-    priced = Spend.cost_of
+    priced = response_cost  # the pricing rule, as `Spend` calls it
     calls: list[str | None] = []
 
-    def crashes_first(spend: Spend, snapshot: Any) -> float | None:
+    def crashes_first(snapshot: Any, *prices: Any) -> float | None:
         calls.append(snapshot.response_id)
         if len(calls) == 1:  # the first response to end: the one that asked for the tool
             raise TypeError("unsupported operand type(s) for -: 'str' and 'int'")
-        return priced(spend, snapshot)
+        return priced(snapshot, *prices)
 
-    monkeypatch.setattr(Spend, "cost_of", crashes_first)
+    monkeypatch.setattr("rowrelay.tasks.run.spend.response_cost", crashes_first)
     settings = settings_for(emulator, mode="poll")
     report, spent = await _run(tmp_path / "batch", 1, CountingTool().factory, settings)
     assert report.counts == {"completed": 1}

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from rowrelay.tasks.emulator import RunningEmulator
+from rowrelay.tasks.run import spend as spending
 from rowrelay.tasks.run.schedule import LatencyModel
-from rowrelay.tasks.run.spend import Spend
 from rowrelay.tasks.state import load
 from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
 from tests.support.runs import run_batch
@@ -31,7 +31,7 @@ ROWS = 6
 @pytest.mark.parametrize(
     ("owner", "step", "uncosted", "said"),
     [
-        (Spend, "cost_of", 1, "pricing its answer failed"),
+        (spending, "response_cost", 1, "pricing its answer failed"),  # the pricing rule `Spend` calls
         (LatencyModel, "observe", 0, "learning from its answer failed"),
     ],
     ids=["pricing", "latency"],
@@ -41,7 +41,7 @@ async def test_a_crash_in_bookkeeping_records_the_answer(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
-    owner: type,
+    owner: object,
     step: str,
     uncosted: int,
     said: str,
@@ -49,11 +49,11 @@ async def test_a_crash_in_bookkeeping_records_the_answer(
     works = getattr(owner, step)
     calls = Counter[str]()
 
-    def crashes_once(self: Any, *args: Any) -> Any:
+    def crashes_once(*args: Any) -> Any:  # a method's `self` among them
         calls[step] += 1
         if calls[step] == 1:  # a bug in the bookkeeping, met by the first answer to end
             raise TypeError("unsupported operand type(s) for -: 'str' and 'int'")
-        return works(self, *args)
+        return works(*args)
 
     monkeypatch.setattr(owner, step, crashes_once)
     caplog.set_level(logging.ERROR, "rowrelay")

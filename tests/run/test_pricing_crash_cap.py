@@ -12,13 +12,14 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.llm import Snapshot, estimate_tokens
 from rowrelay.tasks.llm.prices import load_prices
-from rowrelay.tasks.run.spend import Spend
+from rowrelay.tasks.run.response_cost import response_cost
 from rowrelay.tasks.state import load
 from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
 from tests.support.runs import prompts, run_batch
@@ -47,16 +48,16 @@ async def test_a_crash_in_pricing_counts_the_answer_at_its_estimate_under_the_ca
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    priced = Spend.cost_of
+    priced = response_cost  # the pricing rule, as `Spend` calls it
     calls = Counter[str]()
 
-    def crashes_once(spend: Spend, snapshot: Snapshot) -> float | None:
+    def crashes_once(snapshot: Snapshot, *prices: Any) -> float | None:
         calls["priced"] += 1
         if calls["priced"] == 1:  # a bug in pricing, met by the first answer to end
             raise TypeError("unsupported operand type(s) for -: 'str' and 'int'")
-        return priced(spend, snapshot)
+        return priced(snapshot, *prices)
 
-    monkeypatch.setattr(Spend, "cost_of", crashes_once)
+    monkeypatch.setattr("rowrelay.tasks.run.spend.response_cost", crashes_once)
     caplog.set_level(logging.ERROR, "rowrelay")
     costs = {key: cost_of_row(prompt) for key, prompt in prompts(ROWS).items()}
     cap = 5.5 * max(costs.values())  # room for five rows, never six; rows wait for room as answers end
