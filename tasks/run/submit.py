@@ -1,35 +1,27 @@
-"""Sending one row: under the rate budget, `submitting` made durable before the create leaves, the token
-durable before anything waits on it.
+"""Sending one row: under the cost cap and the rate budget, `submitting` made durable before the create
+leaves, the token durable before anything waits on it.
 
-A create's outcome decides what the row spends:
-- the server answered: one attempt, the row holds its token (or, from a foreground backend, its end);
-- refused before anything started (429, a transient error that reached no job, a create that never had a
-  connection): nothing spent, sent again;
-- refused as invalid (400/422): failed `rejected`, never sent again automatically;
-- no answer that names the job (timeout, cut connection, a gateway's 5xx, a stream that ends or breaks
-  before any event names the response): maybe created, so one attempt and one orphan are counted, with
-  the reason, and the row is sent again only within its attempts (`plan.wants_submit`).
+A create's outcome decides what the row spends: the server answered, one attempt, and the row holds its
+token (or, from a foreground backend, its end); a create the server did not answer with a job is recorded
+by `run.refused_creates` (maybe created, refused before anything started, refused as invalid). The row's
+request is built at its send (`run.row_request`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from rowrelay.tasks.errors import RateLimitedError, TransientError, seconds_said
+from rowrelay.tasks.errors import TransientError
 from rowrelay.tasks.llm import (
     BackendRefusedError,
-    MaybeSentError,
-    NotSentError,
     NotTheApiError,
     RequestRejectedError,
     RowRequest,
     Snapshot,
 )
-from rowrelay.tasks.llm.chat_timeouts import AnswerTooSlowError
 from rowrelay.tasks.run import creating, record
 from rowrelay.tasks.run.context import RowContext, now
 from rowrelay.tasks.run.creating import Created, Live
@@ -39,10 +31,9 @@ from rowrelay.tasks.run.inline_bytes import InlineBytes, inlined_all, local_byte
 from rowrelay.tasks.run.no_background import NoBackground
 from rowrelay.tasks.run.outage import Turn
 from rowrelay.tasks.run.refused_alike import RefusedAlike
+from rowrelay.tasks.run.refused_creates import RefusedCreates
+from rowrelay.tasks.run.row_request import prompt_tokens, row_request
 from rowrelay.tasks.state import RowState
-from rowrelay.tasks.state.orphans import ANSWER_TIMEOUT
-
-log = logging.getLogger("rowrelay.submit")
 
 Submitted = Snapshot | Live | Literal["retry", "throttled", "wait", "capped"] | None
 """A terminal snapshot to record, a live stream to follow, a reason to go round again, the cost cap's
@@ -64,16 +55,17 @@ wait, still `pending`, here."""
 class Submitter:
     context: RowContext
     _sending: asyncio.Semaphore = field(init=False, default_factory=lambda: asyncio.Semaphore(SENDING))
-    _told_unreachable: bool = field(init=False, default=False)
     _no_background: NoBackground = field(init=False, default_factory=NoBackground)
     _inline: InlineBytes = field(init=False, default_factory=InlineBytes)
     _alike: RefusedAlike = field(init=False, default_factory=RefusedAlike)
     _first: FirstCreates = field(init=False)
     _glitches: Glitches = field(init=False, default_factory=Glitches)
+    _refusals: RefusedCreates = field(init=False)
 
     def __post_init__(self) -> None:
         # A foreground create's answer is the whole response: its batch is not held back for it.
         self._first = FirstCreates(proven=self.context.background is None)
+        self._refusals = RefusedCreates(self.context, self._alike)  # what a create not taken spends
 
     async def submit(self, row: RowState) -> Submitted:
         async with self._sending:
@@ -81,25 +73,22 @@ class Submitter:
 
     def hold(self, key: str) -> None:
         """Count under the cost cap a row an earlier run created, which this run waits on (`Spend.hold`)."""
-        self.context.spend.hold(
-            key, self._prompt_tokens(self._request(key)), self.context.budget.output.value()
-        )
-
-    def _prompt_tokens(self, request: RowRequest) -> int:
         context = self.context
-        return context.text_tokens(request.prompt) + context.attached_tokens.value(request.attachments)
+        context.spend.hold(
+            key, prompt_tokens(context, row_request(context, key)), context.budget.output.value()
+        )
 
     async def _send(self, row: RowState) -> Submitted:
         context, key = self.context, row.row_key
-        request = self._request(key)
-        prompt_tokens = self._prompt_tokens(request)
+        request = row_request(context, key)
+        tokens = prompt_tokens(context, request)
         output = context.budget.output
-        admission = context.spend.admit(key, prompt_tokens, output.value(), guesses_left=output.guesses_left)
+        admission = context.spend.admit(key, tokens, output.value(), guesses_left=output.guesses_left)
         if admission != "go":
             return admission  # the cost cap (run.spend): decided in memory, before the rate budget
         context.pace.rate_waits += 1
         try:
-            await context.budget.acquire_create(prompt_tokens)
+            await context.budget.acquire_create(tokens)
         finally:
             context.pace.rate_waits -= 1
         if not any(item.held_locally for item in request.attachments):
@@ -171,13 +160,13 @@ class Submitter:
             # A success not the API's, from a server that has answered properly, is its glitch.
             exc = self._glitches.judged(raised)
             turn.met(exc)
-            outcome = self._refused(row, exc)
+            outcome = self._refusals.refused(row, exc)
             if exc is raised and isinstance(exc, BackendRefusedError):
                 raise  # about the run, not the row
             if isinstance(exc, BackendRefusedError):
                 raise exc from raised  # glitches, one after another
             if isinstance(exc, RequestRejectedError):
-                self._refused_alike(key, exc)
+                self._refusals.refused_alike(key, exc)
             return outcome
         turn.met(None)
         self._glitches.answered()
@@ -218,7 +207,7 @@ class Submitter:
                 self.context.maybe_created(row, "the run stopped while this create was in flight")
             elif (error := create.exception()) is not None:
                 if isinstance(error, TransientError | RequestRejectedError | BackendRefusedError):
-                    self._refused(row, error)
+                    self._refusals.refused(row, error)
                 else:
                     # Reading its answer failed otherwise (a bug, a surprise): the job may exist all the
                     # same. Left `submitting`, it was counted only when a later run opened the table. Its
@@ -226,7 +215,7 @@ class Submitter:
                     said = f"the run stopped while this create was in flight ({type(error).__name__})"
                     self.context.maybe_created(row, said, answer_lost=False)
                 if isinstance(error, RequestRejectedError):
-                    self._refused_alike(row.row_key, error, stopping=True)
+                    self._refusals.refused_alike(row.row_key, error, stopping=True)
             else:
                 snapshot, stream, cursor = create.result()
                 context, key = self.context, row.row_key
@@ -241,57 +230,6 @@ class Submitter:
                 if stream is not None:
                     await stream.aclose()
 
-    def _refused(
-        self, row: RowState, exc: TransientError | RequestRejectedError | BackendRefusedError
-    ) -> Submitted:
-        """Record a create that did not answer with a job; what it spends depends on whether one may exist."""
-        context, key = self.context, row.row_key
-        if isinstance(exc, MaybeSentError | NotTheApiError):  # the latter also stops the run
-            code = ANSWER_TIMEOUT if isinstance(exc, AnswerTooSlowError) else None  # held (state.orphans)
-            self.context.maybe_created(row, str(exc), code=code)
-            return None
-        if isinstance(exc, RateLimitedError):
-            context.throttled(exc, poll=False)
-            context.table.transition(key, "pending")  # refused before anything started
-            return "throttled"
-        if isinstance(exc, RequestRejectedError):
-            context.silence.answers += 1
-            context.budget.give_back_create(self._prompt_tokens(self._request(key)))  # nothing started
-            failure = record.failed(
-                "rejected", None, str(exc), row.attempts, now(), max_attempts=context.policy.max_attempts
-            )
-            context.apply(key, failure)
-            return None
-        if isinstance(exc, BackendRefusedError):
-            context.table.transition(key, "pending")  # nothing started; the run stops
-            return None
-        if isinstance(exc, NotSentError) and not self._told_unreachable:
-            # Said at once: the progress line comes every 30 s where stderr is a log, and a server that
-            # never answers (a mistyped --base-url) keeps rows waiting for as long as the run lasts.
-            self._told_unreachable = True
-            give_up_after = context.policy.give_up_after
-            log.warning(
-                "cannot reach the server (%s): rows wait and are sent again once it answers, spending "
-                "nothing meanwhile%s",
-                exc,
-                f"; the run stops if it answers nothing for {seconds_said(give_up_after)}"
-                if give_up_after
-                else "",
-            )
-        context.retried(exc)
-        context.table.transition(key, "pending", error_type="transient", error_message=str(exc))
-        return "retry"
-
-    def _refused_alike(self, key: str, exc: RequestRejectedError, *, stopping: bool = False) -> None:
-        """When every create is refused alike (`run.refused_alike`): its rows back to `pending`, nothing
-        having started, and the run stops (unless stopping already)."""
-        rows = self._alike.refused(key, exc)
-        for other in rows:
-            cleared = {"error_type": None, "error_code": None, "error_message": None, "completed_at": None}
-            self.context.table.transition(other, "pending", **cleared)
-        if rows and not stopping:
-            raise self._alike.stop()
-
     def _holder_besides(self, key: str, snapshot: Snapshot) -> str | None:
         """The other row already waiting on the response id `key`'s create was answered with, if any (a
         server that names one id for many creates: a trial's gave every row `resp_same`, and every row
@@ -300,24 +238,3 @@ class Submitter:
             return None
         holder = self.context.holders.setdefault(snapshot.response_id, key)
         return None if holder == key else holder
-
-    def _request(self, key: str) -> RowRequest:
-        policy = self.context.policy
-        return RowRequest(
-            row_key=key,
-            prompt=self.context.prompts(key),
-            instructions=policy.instructions,
-            model=policy.model,
-            metadata={"rowrelay_batch": policy.batch_id, "rowrelay_row": key[:512]},
-            max_output_tokens=policy.max_output_tokens,
-            text_format=None if policy.output_schema is None else policy.output_schema.text_format(),
-            service_tier=policy.service_tier,
-            reasoning_effort=policy.reasoning_effort,
-            temperature=policy.temperature,
-            reasoning_summary=policy.reasoning_summary,
-            tools=policy.tools,
-            max_tool_calls=policy.max_tool_calls,
-            attachments=() if self.context.attachments is None else self.context.attachments(key),
-            image_detail=policy.image_detail,
-            top_logprobs=policy.top_logprobs,
-        )
