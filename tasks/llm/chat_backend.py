@@ -10,9 +10,8 @@ import openai
 from rowrelay.tasks.llm.answers import nothing_named, parsed
 from rowrelay.tasks.llm.calls import NotTheApiError, RequestRejectedError, RowRequest, Snapshot
 from rowrelay.tasks.llm.chat_answers import FIRST_ANSWERS, FirstAnswers, no_choice, snapshot_of_choice
-from rowrelay.tasks.llm.chat_timeouts import SlowAnswers, answer_too_slow
+from rowrelay.tasks.llm.chat_timeouts import SlowAnswers
 from rowrelay.tasks.llm.masking import ClientKeys, says_why
-from rowrelay.tasks.llm.sdk_errors import translate
 from rowrelay.tasks.llm.usage_counts import said_anew
 from rowrelay.tasks.media_refs import ref_kind
 
@@ -30,7 +29,7 @@ class ChatBackend:
         self._client = client
         self._first = FirstAnswers()
         # The wait for an answer is the model's whole generation: its own timeout (client.py).
-        self._slow = SlowAnswers(_answer_timeout(client.timeout))
+        self._slow = SlowAnswers(_answer_timeout(client.timeout), _sending_timeout(client.timeout))
         # What a failed answer says quotes the server's words (a tool's name): masked of our credentials.
         self._keys = ClientKeys(client)
         said_anew()  # a run's warnings about the server's usage start again (usage_counts.py)
@@ -56,10 +55,8 @@ class ChatBackend:
                 **_logprobs(request),
             )
             completion = await parsed(raw)  # a body that is no JSON (a page, events): the SDK's exception
-        except openai.OpenAIError as exc:
-            if answer_too_slow(exc):
-                raise self._slow.cut() from exc
-            raise translate(exc, creating=True) from exc
+        except openai.OpenAIError as exc:  # a timeout's (rowrelay's, a gateway's) its own words
+            raise self._slow.translated(exc) from exc
         snapshot = self._answered(completion)
         return await self._keys.masked(snapshot) if says_why(snapshot) else snapshot
 
@@ -90,6 +87,12 @@ class ChatBackend:
 def _answer_timeout(timeout: float | openai.Timeout | None) -> float:
     """The seconds a create waits for its answer: the timeout's `read` part (None: no limit, said as 0)."""
     seconds = timeout.read if isinstance(timeout, openai.Timeout) else timeout
+    return 0.0 if seconds is None else seconds
+
+
+def _sending_timeout(timeout: float | openai.Timeout | None) -> float:
+    """The seconds sending a create may take: the timeout's `write` part (None: no limit, said as 0)."""
+    seconds = timeout.write if isinstance(timeout, openai.Timeout) else timeout
     return 0.0 if seconds is None else seconds
 
 

@@ -49,15 +49,15 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
     mask_chain(exc)
     if isinstance(exc, openai.APIStatusError):
         wait = retry_after(exc.response.headers)
-        unusual = unusual_answer(exc, _message(exc), wait, creating=creating)
+        unusual = unusual_answer(exc, server_words(exc), wait, creating=creating)
         if unusual is not None:
             return unusual
         if isinstance(exc, openai.RateLimitError):
-            return RateLimitedError(f"rate limited (429): {_message(exc)}", wait)
+            return RateLimitedError(f"rate limited (429): {server_words(exc)}", wait)
     if isinstance(exc, openai.NotFoundError):
-        if creating and not _from_the_api(exc):  # a web server's 404: nothing answers at this path
+        if creating and not from_the_api(exc):  # a web server's 404: nothing answers at this path
             return BackendRefusedError(not_the_api(exc.request.method, str(exc.request.url), _status(exc)))
-        if not _from_the_api(exc):
+        if not from_the_api(exc):
             # On a poll or a resume it says nothing of the response, which may well run: something in front
             # of the API does not pass polls on. Read as gone, every row would be created, and paid for,
             # again: the run stops, its rows keeping their response ids.
@@ -68,32 +68,32 @@ def translate(exc: Exception, *, creating: bool = False) -> Exception:
                 "for, again; rows keep their response ids"
             )
         if creating:
-            return BackendRefusedError(f"the server has no such endpoint or model (404): {_message(exc)}")
-        return ResponseGoneError(f"the server no longer holds this response (404): {_message(exc)}")
+            return BackendRefusedError(f"the server has no such endpoint or model (404): {server_words(exc)}")
+        return ResponseGoneError(f"the server no longer holds this response (404): {server_words(exc)}")
     if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-        return BackendRefusedError(f"the server refused our credentials: {_message(exc)}")
+        return BackendRefusedError(f"the server refused our credentials: {server_words(exc)}")
     if isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
-        stop = api_version_refused(exc, _message(exc)) if creating else None
+        stop = api_version_refused(exc, server_words(exc)) if creating else None
         if stop is not None:  # Azure's api-version, sent with every row: the run's to fix
             return stop
         param = getattr(exc, "param", None)
         if param == "stream" and not creating:  # a create's refusal is the row's
-            return StreamUnavailableError(_message(exc))
+            return StreamUnavailableError(server_words(exc))
         if creating and sent_with_every_row(param):
             # Every row would be refused the same: stop the run (nothing started) rather than fail them all.
-            words = _message(exc)
+            words = server_words(exc)
             refused = f"every create is refused for its {param} ({exc.status_code}): {words}"
             return every_create_refused(refused, param, words)
         code = None if exc.code is None else str(exc.code)
-        refusal = Refusal(param if isinstance(param, str) else None, code, _message(exc))
-        return RequestRejectedError(f"request rejected ({exc.status_code}): {_message(exc)}", refusal)
+        refusal = Refusal(param if isinstance(param, str) else None, code, server_words(exc))
+        return RequestRejectedError(f"request rejected ({exc.status_code}): {server_words(exc)}", refusal)
     if isinstance(exc, openai.APIStatusError):
         if creating and may_have_started(exc):
-            words = f" ({_message(exc)})" if _from_the_api(exc) else ""  # not a proxy's page
+            words = f" ({server_words(exc)})" if from_the_api(exc) else ""  # not a proxy's page
             return MaybeSentError(
                 f"{_kind(exc)} ({exc.status_code}) from {_answered_by(exc)}: the job may have started{words}"
             )
-        return TransientError(f"server error ({exc.status_code}): {_message(exc)}")
+        return TransientError(f"server error ({exc.status_code}): {server_words(exc)}")
     if isinstance(exc, openai.APIConnectionError):  # APITimeoutError too
         url = exc.request.url
         lasting = lasting_tls_problem(exc, f"{url.scheme}://{url.netloc.decode()}")
@@ -255,10 +255,10 @@ def may_have_started(exc: openai.APIStatusError) -> bool:
         return True
     if exc.status_code < 500:
         return False
-    return exc.status_code != OVERLOADED or not _from_the_api(exc)
+    return exc.status_code != OVERLOADED or not from_the_api(exc)
 
 
-def _from_the_api(exc: openai.APIStatusError) -> bool:
+def from_the_api(exc: openai.APIStatusError) -> bool:
     # The SDK hands over the envelope's inner object (`{"message", "type", "code", "param"}`); a proxy's
     # page is a string, and a proxy's JSON (`{"statusCode": 500, "message": ...}`) has no type or code.
     body = exc.body
@@ -272,10 +272,10 @@ def _kind(exc: openai.APIStatusError) -> str:
 
 
 def _answered_by(exc: openai.APIStatusError) -> str:
-    return "the API" if _from_the_api(exc) else "a gateway (not the API's error format)"
+    return "the API" if from_the_api(exc) else "a gateway (not the API's error format)"
 
 
-def _message(exc: openai.APIStatusError) -> str:
+def server_words(exc: openai.APIStatusError) -> str:
     """The server's words: the envelope's `message`, else a web framework's `detail` (FastAPI's string, or
     its validation errors), else the start of the body. The SDK's own text names only the status
     (`Error code: 400`) when the body holds no `message`: a row rejected by such a server said nothing of

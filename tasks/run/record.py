@@ -220,8 +220,8 @@ def maybe_created(
 
 
 _ANSWER_TOO_SLOW = (
-    "the create's answer took longer than the chat timeout (ROWRELAY_CHAT_TIMEOUT), and the same prompt "
-    "most likely would again"
+    "the create's answer took longer than a timeout allowed (the chat timeout, ROWRELAY_CHAT_TIMEOUT, or a "
+    "gateway's in front of the server: its error says which), and the same prompt most likely would again"
 )
 
 

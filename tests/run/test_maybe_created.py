@@ -81,6 +81,14 @@ def _jobs_by_row(emu: RunningEmulator) -> tuple[Counter[str], Counter[str]]:
     return _count_jobs(emu.emulator.jobs_listing())
 
 
+def _timed_out_at_a_gateway(emu: RunningEmulator) -> set[str]:
+    """The rows a create of which a gateway answered 504, its own timeout (`llm.chat_timeouts`)."""
+    row_of_prompt = {prompt: key for key, prompt in prompts(ROWS).items()}
+    return {
+        row_of_prompt[job["prompt"]] for job in emu.emulator.jobs_listing() if job["fault"] == "gateway=504"
+    }
+
+
 def _count_jobs(listing: list[dict[str, Any]]) -> tuple[Counter[str], Counter[str]]:
     """Jobs the server started per row, and those whose create was never answered with their id."""
     row_of_prompt = {prompt: key for key, prompt in prompts(ROWS).items()}
@@ -100,6 +108,7 @@ async def test_every_job_beyond_the_first_is_a_counted_maybe_created_create(
     with running_emulator(config) as emu:
         report = await _run(emu, tmp_path / "batch", runner, mode)
         jobs, unanswered = _jobs_by_row(emu)
+        timed_out = _timed_out_at_a_gateway(emu)
     frame = load(tmp_path / "batch").set_index("row_key")
     assert sum(unanswered.values()) > 0, "no create was faulted: the case tested nothing"
     if runner == "chat" and "hang_rate" in options:
@@ -109,6 +118,13 @@ async def test_every_job_beyond_the_first_is_a_counted_maybe_created_create(
         assert set(frame.index[frame["status"] == "orphaned"]) == held
         assert report.counts == {"completed": ROWS - len(held), "orphaned": len(held)}
         assert (frame["attempts"] == 1).all()
+    elif runner == "chat" and "gateway_error_rate" in options:
+        # A gateway's 504 to a chat create is its timeout, held as the chat timeout's cut is
+        # (test_chat_gateway_timeout.py); a 502 or 503 is sent again.
+        assert timed_out, "no create met a 504: the case tested nothing"
+        assert set(frame.index[frame["status"] == "orphaned"]) == timed_out
+        assert report.counts == {"completed": ROWS - len(timed_out), "orphaned": len(timed_out)}
+        assert (frame.loc[list(timed_out), "error_code"] == "answer_timeout").all()
     else:
         assert report.counts == {"completed": ROWS}, frame[["status", "attempts", "note"]]
     assert report.counters.maybe_created == frame["orphans"].sum() >= sum(unanswered.values())
