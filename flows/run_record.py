@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.targets import Target, recorded_endpoints
@@ -48,7 +49,7 @@ def record_run(
         azure_endpoint=settings.azure_endpoint if settings.backend == "azure" else None,
         reading=reading,
         max_attempts=settings.max_attempts,
-        streams_cut=_streams_cut(state_dir),
+        **_noted(state_dir),
     )
     if kept is not None:
         server = ("backend", "base_url", "azure_endpoint", "endpoints")
@@ -56,11 +57,14 @@ def record_run(
     write_run_record(state_dir, record)
 
 
-def _streams_cut(state_dir: Path) -> list[str | None] | None:
-    """The endpoints an earlier run found cutting streams (`run.cut_streams`): the batch keeps them, so
-    its later runs send them plain creates. A damaged record is replaced, as before, and keeps none."""
+def _noted(state_dir: Path) -> dict[str, Any]:
+    """What earlier runs noted for the batch's later ones: the endpoints found cutting streams
+    (`run.cut_streams`), sent plain creates from the start, and the models said to have no price
+    (`flows.unpriced`), not said again. A damaged record is replaced, as before, and keeps none."""
     try:
         earlier = read_run_record(state_dir)
     except DamagedFileError:
-        return None
-    return None if earlier is None else earlier.streams_cut
+        earlier = None
+    if earlier is None:
+        return {"streams_cut": None, "unpriced_said": None}
+    return {"streams_cut": earlier.streams_cut, "unpriced_said": earlier.unpriced_said}

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -23,8 +22,8 @@ from prefect.utilities.annotations import quote
 from rowrelay.flows.backends import backend_name, resolve_backend
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.run_labels import backends_said
+from rowrelay.flows.unpriced import say_unpriced
 from rowrelay.tasks.dataset import PreparedInput
-from rowrelay.tasks.llm.prices import unpriced_warning
 from rowrelay.tasks.run import BatchRunner, Progress, RunCounters, Session, Shard, open_session
 from rowrelay.tasks.run.endpoints import Endpoint
 from rowrelay.tasks.run.spend import Spend, spent_so_far
@@ -40,8 +39,6 @@ __all__ = [
     "Target", "open_sessions", "open_spend", "recorded_endpoints", "resolve_targets", "rpm_of",
     "run_shards", "target_of",
 ]  # fmt: skip
-
-log = logging.getLogger("rowrelay.flow")
 
 
 @dataclass(frozen=True)
@@ -86,13 +83,12 @@ def open_spend(settings: Settings, targets: Sequence[Target], table: StateTable)
     """The run's spend (its cost cap, what the batch has spent so far), refused as `Spend.open` refuses a
     cap on a model with no price: with endpoints, each endpoint's model, named with it (its rows are
     priced at it, `open_sessions`). A model with no price is said before anything is sent, per endpoint:
-    a billed model can still be priced."""
+    a billed model can still be priced; once a batch, not at its every run (`flows.unpriced`)."""
     endpoints = {t.endpoint: t.settings for t in targets if t.endpoint is not None} or None
     spend = Spend.open(settings, **spent_so_far(table), endpoints=endpoints)
-    for target in targets:
-        priced = _spend_of(spend, target)
-        if priced.rates is None:
-            log.warning(unpriced_warning(priced.provider, priced.model, priced.tier, target.endpoint))
+    priced = [(_spend_of(spend, target), target.endpoint) for target in targets]
+    unpriced = [(p.provider, p.model, p.tier, endpoint) for p, endpoint in priced if p.rates is None]
+    say_unpriced(table.directory, unpriced)
     return spend
 
 

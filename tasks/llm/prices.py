@@ -202,12 +202,19 @@ def cap_problem(
 def unpriced_warning(provider: Provider, model: str, tier: Tier, endpoint: str | None = None) -> str:
     """What a run says at its start when the price table has no price for what it asks for (for the rows
     of `endpoint`, when it names one)."""
-    where = "" if endpoint is None else f"endpoint {endpoint!r}: "
+    head = unpriced_head(provider, model, tier, endpoint)
     return (
-        f"{where}{_no_price(provider, model, tier)}: its rows get no cost_usd, and the summary and `rowrelay "
+        f"{head}: its rows get no cost_usd, and the summary and `rowrelay "
         f"status` say their cost is unknown; if the name is right and it is billed, "
         f"{_add(provider, model, tier)}"
     )
+
+
+def unpriced_head(provider: Provider, model: str, tier: Tier, endpoint: str | None = None) -> str:
+    """What has no price, in words (`endpoint 'vllm': no openai price known for model 'Qwen/Qwen3-8B'`):
+    the warning's start, and what a batch's run.json keeps once it was said (`RunRecord.unpriced_said`)."""
+    where = "" if endpoint is None else f"endpoint {endpoint!r}: "
+    return f"{where}{_no_price(provider, model, tier)}"
 
 
 def _no_price(provider: Provider, model: str, tier: Tier) -> str:

@@ -77,6 +77,11 @@ class RunRecord:
     batch found streamed creates cut before their id came and sent plain creates (`run.cut_streams`): the
     batch's later runs keep it and start those endpoints on plain creates. None: none (or an older
     release wrote the record)."""
+    unpriced_said: list[str] | None = None
+    """What a run of the batch said has no price (`llm.prices.unpriced_head`: `endpoint 'vllm': no openai
+    price known for model 'Qwen/Qwen3-8B'`), kept by the batch's later runs, which do not say it again
+    (`flows.unpriced`): a self-hosted model's batch was told it at every run. None: none said (or an
+    older release wrote the record)."""
     unrecorded: tuple[str, ...] = field(default=(), compare=False)
     """The fields a record read back does not hold (a release before them wrote it): their None means
     "not known", not "none asked". Never written."""
@@ -132,9 +137,9 @@ def _parsed(data: Any) -> RunRecord:
     for name, value in values.items():
         if name == "spec":
             _check_spec(value)
-        elif name == "left_out":
+        elif name in ("left_out", "unpriced_said"):
             if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-                raise TypeError(f"left_out is {value!r}")
+                raise TypeError(f"{name} is {value!r}")
         elif name == "streams_cut":
             if value is not None and not (
                 isinstance(value, list) and all(v is None or isinstance(v, str) for v in value)

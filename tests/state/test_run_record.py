@@ -101,6 +101,7 @@ def test_the_record_has_no_field_for_a_secret() -> None:
     # tools holds the API's tool objects; tasks/hosted_tools.py refuses an MCP tool's `authorization`
     # and `headers`, the only tool fields that carry credentials (tests/llm/test_hosted_tools.py).
     # streams_cut holds endpoint names (from the endpoints file) or null (run.cut_streams).
+    # unpriced_said holds what was said to have no price: a provider, a model's and an endpoint's names.
     names_ = {"input", "spec", "output", "backend", "base_url", "model", "mode", "agent", "output_schema"}
     assert names == {
         *names_,
@@ -117,6 +118,7 @@ def test_the_record_has_no_field_for_a_secret() -> None:
         "max_attempts",
         "left_out",
         "streams_cut",
+        "unpriced_said",
     }
 
 
