@@ -13,13 +13,16 @@ import math
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rowrelay.flows.cluster import on_scheduler
+from rowrelay.flows.cluster_workers import NoWorkers, results_while_workers
 from rowrelay.tasks.errors import LeaseHeldError
 from rowrelay.tasks.run import Progress, Shard
 from rowrelay.tasks.run.context import RunCounters
+from rowrelay.tasks.run.holding import HeldProgress
 from rowrelay.tasks.state import read_table, summarize
 from rowrelay.tasks.state.lease import LEASE_TIMEOUT
 
@@ -106,10 +109,12 @@ async def run_on_cluster(
     directory: Path,
     progress: Callable[[Progress], None],
     max_attempts: int,
+    no_workers_after: float,
 ) -> list[ShardOutcome]:
     """Install the run's bank, run every shard job as a Prefect task on the cluster, report progress
     from the table on disk meanwhile (its projection by the run's `max_attempts`); returns each shard's
-    outcome (the first failure raises)."""
+    outcome (the first failure raises). A cluster with no running worker for `no_workers_after` seconds
+    stops the run (`cluster_workers`: Dask would wait for one for ever)."""
     from rowrelay.tasks.cluster.bank_service import drop_bank, install_bank
     from rowrelay.tasks.steps import process_shard_on_worker
 
@@ -118,10 +123,11 @@ async def run_on_cluster(
     await asyncio.to_thread(on_scheduler, client, install_bank, bank, limits)
     attempts_before = await asyncio.to_thread(_attempts_on_disk, directory)
     started = time.monotonic()
-    watcher = asyncio.create_task(_watch(directory, progress, started, max_attempts))
+    gone = NoWorkers(no_workers_after)
+    watcher = asyncio.create_task(_watch(directory, _holding(progress, gone), started, max_attempts))
     try:
         futures = [runner.submit(process_shard_on_worker, {"job": job}) for job in jobs(bank)]
-        outcomes: list[ShardOutcome] = await asyncio.to_thread(lambda: [f.result() for f in futures])
+        outcomes: list[ShardOutcome] = await results_while_workers(client, futures, gone)
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -134,6 +140,21 @@ async def run_on_cluster(
     log.info("%d shards on %d workers", len(outcomes), len({outcome.worker for outcome in outcomes}))
     await _report(directory, progress, started, counters, max_attempts)  # the end, with what workers did
     return outcomes
+
+
+def _holding(progress: Callable[[Progress], None], gone: NoWorkers) -> Callable[[Progress], None]:
+    """`progress`, told while the cluster has no running worker that the shards wait for one, and how
+    much longer the run waits: without it the line read as a run frozen at its last count."""
+
+    def tell(update: Progress) -> None:
+        hold = gone.held(time.monotonic())
+        if hold is None:
+            progress(update)
+        else:
+            moment = {each.name: getattr(update, each.name) for each in fields(update)}
+            progress(HeldProgress(**moment, held=(hold,)))
+
+    return tell
 
 
 def requests_sent(outcomes: Sequence[ShardOutcome], spent: int, workers_left: int) -> RunCounters:

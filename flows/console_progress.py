@@ -205,8 +205,11 @@ def _holds(update: RunProgress) -> str:
     300 s retry-after on polls read `in flight 20  0.0 rows/s` for four minutes."""
     told = ""
     for hold in update.held if isinstance(update, HeldProgress) else ():
-        minutes, seconds = divmod(math.ceil(hold.seconds), 60)
-        left = f"{minutes}:{seconds:02d}"
+        if hold.by == "workers":  # `  no Dask worker is running: waiting 0:42 for one`
+            left = "" if math.isinf(hold.seconds) else f" {_clock_said(hold.seconds)}"
+            told += f"  {hold.why}: waiting{left} for one"
+            continue
+        left = _clock_said(hold.seconds)
         if hold.by == "one_by_one":
             told += f"  creates one at a time ({hold.why})"
         elif hold.by in ("creates", "polls"):
@@ -215,6 +218,11 @@ def _holds(update: RunProgress) -> str:
             budget = "token" if hold.by == "tokens" else "request"
             told += f"  creates wait {left} for the {budget} budget ({hold.why})"
     return told
+
+
+def _clock_said(seconds: float) -> str:
+    minutes, whole = divmod(math.ceil(seconds), 60)
+    return f"{minutes}:{whole:02d}"
 
 
 def _shortened(text: str, chars: int = 100) -> str:

@@ -147,8 +147,9 @@ async def process(
                     attachments=prepared.attachments,
                 )  # fmt: skip
                 await run_on_cluster(
-                    runner, jobs, bank_limits(targets), table.directory, on_progress, policy.max_attempts
-                )
+                    runner, jobs, bank_limits(targets), table.directory, on_progress, policy.max_attempts,
+                    settings.dask_no_workers_after,
+                )  # fmt: skip
                 return None, held, spend.ledger.duplicates
             await run_shards(sessions, batch.shards)
             if not batch.shards:  # nothing to send or wait on: still say where the batch stands

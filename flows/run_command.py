@@ -127,7 +127,12 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
     from rowrelay.flows.handed_input import prepared_input
     from rowrelay.flows.run_labels import tags_for
     from rowrelay.flows.termination import SwallowedStop, terminated_as_raised
-    from rowrelay.tasks.errors import BankUnreachableError, FailWhenFailedError, OutageError
+    from rowrelay.tasks.errors import (
+        BankUnreachableError,
+        FailWhenFailedError,
+        OutageError,
+        WorkersGoneError,
+    )
     from rowrelay.tasks.llm import BackendRefusedError, NotTheApiError
     from rowrelay.tasks.run.cancel import stops_seen
     from rowrelay.tasks.steps import RUN_STOPPERS
@@ -185,6 +190,8 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
         _stopped_after_sending(exc, said, code=1)
     except OutageError as exc:
         _stopped_after_sending(exc, str(exc), code=1)  # nothing to fix but the server, or its address
+    except WorkersGoneError as exc:
+        _stopped_after_sending(exc, str(exc), code=1)  # nothing to fix but the cluster
     except CrashedAlikeError as exc:
         _stopped_after_sending(exc, str(exc), code=1)  # rows were sent (not a usage error)
     except RunStoppingError as exc:  # one not named above: still one line, as the console has it

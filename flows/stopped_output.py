@@ -1,12 +1,13 @@
 """What a run stopped by an error after rows were sent leaves its user: the output, and where it is.
 
-An outage on one of two endpoints, an answer that is not the API's, a refused key, crashes alike or a
-lost Dask budget stop the whole run (`STOPS_AFTER_SENDING`), often after rows completed and were paid
-for on the way. Such a run wrote no output and its command said only the `error:` line: a trial's 14
-completed rows, paid for on the endpoint that answered, were nowhere but in the state table, and nothing
-said so. The run now writes its output as a run's end writes it (every row of the input, those not
-completed as they stand: pending, failed, or holding the response id the next run waits on), before its
-error goes on up, and says where it is and what it holds on the error itself
+An outage on one of two endpoints, an answer that is not the API's, a refused key, crashes alike, a
+lost Dask budget or a Dask cluster without workers stop the whole run (`STOPS_AFTER_SENDING`), often
+after rows completed and were paid for on the way. Such a run wrote no output and its command said only
+the `error:` line: a trial's 14 completed rows, paid for on the endpoint that answered, were nowhere but
+in the state table, and nothing said so. The run now writes its output as a run's end writes it (every
+row of the input, those not completed as they stand: pending, failed, or holding the response id the
+next run waits on), before its error goes on up, and says where it is and what it holds on the error
+itself
 (`output: OUT (written as the run stopped: 14 completed, 6 pending)   state: STATE`): the command line
 prints it under its `error:` line, a traceback from Python shows it as a note (PEP 678), and the flow
 run's log has it (at INFO: on the console it would come before the error line).
@@ -31,6 +32,7 @@ from rowrelay.tasks.errors import (
     OutageError,
     OutputWriteError,
     StateError,
+    WorkersGoneError,
 )
 from rowrelay.tasks.llm import BackendRefusedError
 
@@ -44,6 +46,7 @@ STOPS_AFTER_SENDING: tuple[type[Exception], ...] = (
     BackendRefusedError,  # NotTheApiError too, its subclass
     CrashedAlikeError,
     BankUnreachableError,
+    WorkersGoneError,
 )
 """The errors that stop a run mid-way, rows perhaps completed and paid for, whose output the run writes
 before the error goes on (a usage or state error stops it before anything is sent, or cannot write)."""

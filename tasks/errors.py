@@ -7,6 +7,7 @@ RowrelayError
     ├── RunStoppingError    stops the whole run, not a row: its starter says it in one line
     │   ├── OutageError     the server answered nothing for `give_up_after` seconds: the run stops
     │   ├── BankUnreachableError    a shard lost the run's shared budget (its Dask scheduler): it stops
+    │   ├── WorkersGoneError    the run's Dask cluster had no running worker for a while: the run stops
     │   ├── CrashedAlikeError   the run's first rows all crashed alike (a bug): it stops sending
     │   ├── OutputWriteError    the output file could not be written; every result is in the state table
     │   ├── (BackendRefusedError, tasks/llm: the server refused us, not the row)
@@ -104,6 +105,21 @@ class BankUnreachableError(RunStoppingError):
     or its scheduler is gone): no row may be sent without it, so the shard stops as for an outage, its
     rows keep their state and response ids, and the same command resumes them. Not a row's failure: a
     row waiting on a grant when the coordinator closed the cluster was recorded failed (internal)."""
+
+
+class WorkersGoneError(RunStoppingError):
+    """The run's Dask cluster has had no running worker for `dask_no_workers_after` seconds (every worker
+    gone, none started again): Dask would keep the shards waiting for one for ever, the batch's lease
+    held. The run stops; its rows are as a killed run leaves them, and the same command resumes them."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"the Dask cluster has had no running worker for {seconds_said(seconds)}, so the run stopped; "
+            "nothing is lost: rows keep their state and response ids, a create that may have started a job "
+            "is counted on its row, and the same command resumes them on a cluster with workers "
+            "(ROWRELAY_DASK_NO_WORKERS_AFTER sets how long a run waits for one)"
+        )
+        self.seconds = seconds
 
 
 class CrashedAlikeError(RunStoppingError):

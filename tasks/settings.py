@@ -210,6 +210,14 @@ class Settings(BaseSettings):
         "tried (refused connections, timeouts, 5xx); rows keep their response ids and the same command "
         "resumes. 0 waits for ever.",
     )
+    dask_no_workers_after: float = Field(
+        60.0,
+        ge=0,
+        description="On a Dask cluster (--dask, --dask-workers): stop the run once the cluster has had no "
+        "running worker for this many seconds (every worker gone, none started again), where Dask would "
+        "wait for one for ever; rows keep their state and the same command resumes. Workers back sooner "
+        "go on with the shards. 0 waits for ever.",
+    )
     orphan_policy: Literal["resubmit", "hold"] = Field(
         "resubmit", description="What to do with rows found `submitting` after a crash."
     )

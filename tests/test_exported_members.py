@@ -52,6 +52,7 @@ PUBLIC = {
     "ResponseGoneError",
     "OutageError",
     "BankUnreachableError",
+    "WorkersGoneError",  # a Dask run's cluster had no running worker for ROWRELAY_DASK_NO_WORKERS_AFTER
     "FailWhenFailedError",  # raised from Python past `fail_when_failed`, the run's result on it
     "OutputWriteError",  # the output could not be written at the end: the rows are kept (export)
 }

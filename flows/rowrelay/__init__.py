@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         TerminalError,
         TransientError,
         UsageError,
+        WorkersGoneError,
     )
     from rowrelay.tasks.run import Progress
     from rowrelay.tasks.settings import Settings, load_settings
@@ -78,6 +79,7 @@ _HOMES = {
         "TerminalError",
         "TransientError",
         "UsageError",
+        "WorkersGoneError",
     ],
     "rowrelay.tasks.run": ["Progress"],
     "rowrelay.tasks.settings": ["Settings", "load_settings"],
@@ -113,6 +115,7 @@ __all__ = [
     "TerminalError",
     "TransientError",
     "UsageError",
+    "WorkersGoneError",
     "latest_sql",
     "load",
     "load_settings",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 
 from rich.console import Console
 
@@ -108,6 +109,9 @@ def test_the_line_says_while_calls_are_held_back_by_what_and_for_how_long() -> N
     lost = "3 create answers lost in a row"  # a gateway's 502s: creates held back (`run.outage.CreateHold`)
     sink(HeldProgress({"queued": 20}, 20, 62.0, RunCounters(), held=(Hold("creates", 7.2, lost),)))
     sink(HeldProgress({"queued": 20}, 20, 63.0, RunCounters(), held=(Hold("one_by_one", 0.0, lost),)))
+    none = "no Dask worker is running"  # a Dask run's shards wait for one (`flows.cluster_workers`)
+    sink(HeldProgress({"queued": 20}, 20, 63.5, RunCounters(), held=(Hold("workers", 41.5, none),)))
+    sink(HeldProgress({"queued": 20}, 20, 63.7, RunCounters(), held=(Hold("workers", math.inf, none),)))
     sink(HeldProgress({"completed": 20}, 20, 64.0, RunCounters()))
     tails = [line.split("rows/s")[1].rsplit("  ", 1)[0] for line in out.getvalue().splitlines()]
     assert tails == [
@@ -116,6 +120,8 @@ def test_the_line_says_while_calls_are_held_back_by_what_and_for_how_long() -> N
         "  creates wait 0:03 for the request budget (--rpm)",
         "  creates paused 0:08 (3 create answers lost in a row)",
         "  creates one at a time (3 create answers lost in a row)",
+        "  no Dask worker is running: waiting 0:42 for one",
+        "  no Dask worker is running: waiting for one",  # ROWRELAY_DASK_NO_WORKERS_AFTER=0: for ever
         "",  # nothing holds them any more
     ]
 

@@ -13,7 +13,8 @@ new worker had not joined a minute after a killed run ended: a test that kills o
 after it, and wherever the workers have not all joined within _READY_WITHIN, `SharedClusters.ready`
 starts a fresh cluster, so a test never starts on one worker: at worst, what each test paid before.
 
-    python -m tests.support.dask_cluster      # prints the scheduler's address; answers `workers` lines
+    python -m tests.support.dask_cluster      # prints the scheduler's address; answers `workers`
+                                              # and `drop` lines (every worker closed for good)
 """
 
 from __future__ import annotations
@@ -56,6 +57,14 @@ class SharedCluster:
         self._process.stdin.flush()
         pids = json.loads(self._answer())
         return None if pids is None else [int(pid) for pid in pids]
+
+    def drop_workers(self) -> None:
+        """Close every worker and its nanny, none to start again (the cluster scaled to none), and return
+        once the scheduler holds none: a cluster that lost every worker for good."""
+        assert self._process.stdin is not None
+        self._process.stdin.write("drop\n")
+        self._process.stdin.flush()
+        assert self._answer() == "dropped"
 
     def _answer(self) -> str:
         assert self._process.stdout is not None
@@ -141,6 +150,11 @@ def _serve() -> None:
         for line in sys.stdin:
             if line.strip() == "workers":
                 print(json.dumps(_joined_pids(client)), flush=True)
+            elif line.strip() == "drop":
+                cluster.scale(0)  # the nannies closed with their workers: none restarts them
+                while client.scheduler_info(n_workers=-1)["workers"]:
+                    time.sleep(0.1)
+                print("dropped", flush=True)
 
 
 if __name__ == "__main__":
