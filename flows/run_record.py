@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rowrelay.flows.request import BatchRequest
+from rowrelay.flows.server_moved import say_if_moved
 from rowrelay.flows.targets import Target, recorded_endpoints
 from rowrelay.tasks.errors import DamagedFileError
 from rowrelay.tasks.hosted_tools import tool_list
@@ -29,6 +30,7 @@ def record_run(
 ) -> None:
     """What `rowrelay export`/`cancel` need later: never a key, only where and what (atomic, fsynced).
     `kept`: the batch's record, whose server stays on record (this run, on another, sends nothing)."""
+    earlier = _earlier(state_dir)
     record = RunRecord(
         input=request.input_path(),
         spec=asdict(request.spec),
@@ -49,22 +51,28 @@ def record_run(
         azure_endpoint=settings.azure_endpoint if settings.backend == "azure" else None,
         reading=reading,
         max_attempts=settings.max_attempts,
-        **_noted(state_dir),
+        **_noted(earlier),
     )
     if kept is not None:
         server = ("backend", "base_url", "azure_endpoint", "endpoints")
         record = replace(record, **{name: getattr(kept, name) for name in server})
+    else:
+        say_if_moved(earlier, record)  # rows of another server's answers may be in the batch
     write_run_record(state_dir, record)
 
 
-def _noted(state_dir: Path) -> dict[str, Any]:
+def _earlier(state_dir: Path) -> RunRecord | None:
+    """The batch's record of its earlier run; a damaged one is replaced, as before, and read as none."""
+    try:
+        return read_run_record(state_dir)
+    except DamagedFileError:
+        return None
+
+
+def _noted(earlier: RunRecord | None) -> dict[str, Any]:
     """What earlier runs noted for the batch's later ones: the endpoints found cutting streams
     (`run.cut_streams`), sent plain creates from the start, and the models said to have no price
-    (`flows.unpriced`), not said again. A damaged record is replaced, as before, and keeps none."""
-    try:
-        earlier = read_run_record(state_dir)
-    except DamagedFileError:
-        earlier = None
+    (`flows.unpriced`), not said again."""
     if earlier is None:
         return {"streams_cut": None, "unpriced_said": None}
     return {"streams_cut": earlier.streams_cut, "unpriced_said": earlier.unpriced_said}

@@ -44,7 +44,7 @@ from rowrelay.tasks.state.schema import value_counts
 
 log = logging.getLogger("rowrelay.resume")
 
-__all__ = ["check_same_requests", "check_same_server", "server_of_record", "server_of_run"]
+__all__ = ["check_same_requests", "check_same_server", "described", "server_of_record", "server_of_run"]
 
 
 def check_same_server(request: BatchRequest, state_dir: Path, keys: pa.Array[Any]) -> RunRecord | None:
@@ -74,7 +74,7 @@ def check_same_server(request: BatchRequest, state_dir: Path, keys: pa.Array[Any
     if holding and not record.endpoints:  # each row names its endpoint: `check_state_rows` refuses those
         raise UsageError(
             f"{state_dir}: {_rows_holding(holding)} from {said}, where the batch last ran; this run would "
-            f"use {_described(now)}, which does not know them, so they would be created and paid for again. "
+            f"use {described(now)}, which does not know them, so they would be created and paid for again. "
             f"Run on {said} to collect them, or cancel them there (`rowrelay cancel {state_dir}`, "
             "with its key) and run again"
         )
@@ -93,7 +93,7 @@ def check_same_server(request: BatchRequest, state_dir: Path, keys: pa.Array[Any
         rows = "1 row is" if answered == 1 else f"{answered} rows are"
         raise UsageError(
             f"{state_dir}: the batch last ran on the emulator, and {rows} answered, never to be sent "
-            f"again: this run on {_described(now)} would keep the emulator's answers in its output. Give "
+            f"again: this run on {described(now)} would keep the emulator's answers in its output. Give "
             "it a state of its own (--state)"
         )
     return None
@@ -170,7 +170,7 @@ def _servers_of_record(record: RunRecord) -> list[tuple[str, str | None]]:
 
 def _described_all(record: RunRecord, servers: list[tuple[str, str | None]]) -> str:
     if not record.endpoints:
-        return _described(servers[0])
+        return described(servers[0])
     names = ", ".join(str(entry.get("name")) for entry in record.endpoints)
     return f"its endpoints ({names})"
 
@@ -204,7 +204,7 @@ def _unrecorded_azure(backend: str, azure_endpoint: str | None, now: str) -> boo
     return backend == now == "azure" and azure_endpoint is None
 
 
-def _described(server: tuple[str, str | None]) -> str:
+def described(server: tuple[str, str | None]) -> str:
     backend, url = server
     if backend == "emulator":
         return "the emulator"
@@ -235,7 +235,7 @@ def _warn_unrecorded(request: BatchRequest, state_dir: Path) -> None:
         "server, %s, made them; on any other each is created and paid for again",
         state_dir,
         _rows_holding(holding),
-        _described(server_of_run(request.settings)),
+        described(server_of_run(request.settings)),
     )
 
 
