@@ -274,7 +274,8 @@ def closing_summary(console: Console, result: Any) -> int:
     elif result.counts.get("completed"):  # answers were paid for, perhaps, at a price no one knows
         console.print(
             "cost: unknown: no price for the model, or answers without their token usage (see the warning "
-            "above; --prices FILE adds a price)",
+            "above, or at the batch's first run: a model's is said once a batch; --prices FILE adds a "
+            "price)",
             soft_wrap=True,  # whole, as the lines above: a phrase cut at 80 columns reads as two
         )
     # after the cost, which it qualifies; before the returns, so a run whose such rows completed says it
