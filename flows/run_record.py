@@ -51,6 +51,7 @@ def record_run(
         azure_endpoint=settings.azure_endpoint if settings.backend == "azure" else None,
         reading=reading,
         max_attempts=settings.max_attempts,
+        orphan_policy=settings.orphan_policy,
         **_noted(earlier),
     )
     if kept is not None:

@@ -115,9 +115,9 @@ def holding_said(held: Holding, counts: Mapping[str, int], being_sent: Callable[
 def being_sent_next(state: Path, max_attempts: int | None = None) -> str:
     """What the next run does with the rows a gone run left being sent with no response id, in the words
     after "the next run ": it spends an attempt of each as it opens the batch (`state.orphans`), then
-    decides as for any orphan (`orphans_next`), under this environment's orphan policy and `max_attempts`,
-    None for the batch's own (`_batch_max_attempts`), by which `cancel` notes those rows as it makes them
-    orphans too (flows/cancelling.py)."""
+    decides as for any orphan (`orphans_next`), under the batch's orphan policy (`_orphan_policy`) and
+    `max_attempts`, None for the batch's own (`_batch_max_attempts`), by which `cancel` notes those rows
+    as it makes them orphans too (flows/cancelling.py)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -128,7 +128,7 @@ def being_sent_next(state: Path, max_attempts: int | None = None) -> str:
     spent = table.filter(sending)["attempts"].to_pylist()
     if not spent:  # each holds an id after all: the next run opening the batch waits on it
         return "waits on their responses, whose ids it finds"
-    policy = _orphan_policy()
+    policy = _orphan_policy(state)
     if max_attempts is None:
         max_attempts = _batch_max_attempts(state)
     return orphans_next(((attempts or 0) + 1 for attempts in spent), max_attempts, policy)
@@ -149,12 +149,22 @@ def _batch_max_attempts(state: Path) -> int:
     return max_attempts_of(record)
 
 
-def _orphan_policy() -> OrphanPolicy:
-    """The orphan policy a run started here takes from the environment (`ROWRELAY_ORPHAN_POLICY`; run.json
-    does not record it): a setting a run would refuse leaves the default, which status and cancel still
-    speak of."""
+def _orphan_policy(state: Path) -> OrphanPolicy:
+    """The orphan policy the batch's last run took, as it recorded it in `run.json` (the batch's, as its
+    `--max-attempts`): status and cancel spoke of the shell's ROWRELAY_ORPHAN_POLICY, wherever they were
+    run, so a batch run under `hold` read "sends them again" from a shell that did not set it.
+    A record of a release before it said, or none, or a damaged one: the environment's, as a run started
+    here takes it (a setting a run would refuse leaves the default)."""
     from rowrelay.tasks.settings import Settings, load_settings
+    from rowrelay.tasks.state import read_run_record
+    from rowrelay.tasks.state.run_record import orphan_policy_of
 
+    try:
+        recorded = orphan_policy_of(read_run_record(state))
+    except DamagedFileError:  # words only: status names the damaged record
+        recorded = None
+    if recorded is not None:
+        return recorded
     try:
         settings = load_settings()
     except UsageError:

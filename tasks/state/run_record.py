@@ -18,10 +18,10 @@ from typing import Any
 
 from rowrelay.tasks.durable import atomic_write_bytes
 from rowrelay.tasks.errors import DamagedFileError
-from rowrelay.tasks.records import DEFAULT_MAX_ATTEMPTS
+from rowrelay.tasks.records import DEFAULT_MAX_ATTEMPTS, Policy
 from rowrelay.tasks.state.files import RUN_FILE, reading, writing
 
-__all__ = ["RunRecord", "max_attempts_of", "read_run_record", "write_run_record"]
+__all__ = ["RunRecord", "max_attempts_of", "orphan_policy_of", "read_run_record", "write_run_record"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,6 +82,10 @@ class RunRecord:
     price known for model 'Qwen/Qwen3-8B'`), kept by the batch's later runs, which do not say it again
     (`flows.unpriced`): a self-hosted model's batch was told it at every run. None: none said (or an
     older release wrote the record)."""
+    orphan_policy: Policy | None = None
+    """What the run did with rows whose create lost its answer (`ROWRELAY_ORPHAN_POLICY`: `resubmit` or
+    `hold`), so `status` and `cancel` say what the batch's next run does with them by the batch's own
+    policy, not the shell's. None: a record of a release before it (`orphan_policy_of`)."""
     unrecorded: tuple[str, ...] = field(default=(), compare=False)
     """The fields a record read back does not hold (a release before them wrote it): their None means
     "not known", not "none asked". Never written."""
@@ -94,6 +98,12 @@ def max_attempts_of(record: RunRecord | None) -> int:
     if record is None or record.max_attempts is None:
         return DEFAULT_MAX_ATTEMPTS
     return record.max_attempts
+
+
+def orphan_policy_of(record: RunRecord | None) -> Policy | None:
+    """The orphan policy the batch's last run took, as it recorded it; None when its record does not say
+    (a release before it, or no record): the caller's own environment's then decides."""
+    return None if record is None else record.orphan_policy
 
 
 _REQUIRED = ("output", "backend", "model", "mode")
@@ -153,6 +163,9 @@ def _parsed(data: Any) -> RunRecord:
         elif name in ("reading", "max_attempts"):
             if value is not None and (type(value) is not int or value < 1):
                 raise TypeError(f"{name} is {value!r}")
+        elif name == "orphan_policy":
+            if value not in (None, "resubmit", "hold"):
+                raise ValueError(f"orphan_policy is {value!r}")
         elif name == "logprobs":
             if value is not None and (type(value) is not int or not 0 <= value <= 20):
                 raise TypeError(f"logprobs is {value!r}")

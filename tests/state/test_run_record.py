@@ -101,6 +101,7 @@ def test_the_record_has_no_field_for_a_secret() -> None:
     # tools holds the API's tool objects; tasks/hosted_tools.py refuses an MCP tool's `authorization`
     # and `headers`, the only tool fields that carry credentials (tests/llm/test_hosted_tools.py).
     # streams_cut holds endpoint names (from the endpoints file) or null (run.cut_streams).
+    # orphan_policy is `resubmit` or `hold`.
     # unpriced_said holds what was said to have no price: a provider, a model's and an endpoint's names.
     names_ = {"input", "spec", "output", "backend", "base_url", "model", "mode", "agent", "output_schema"}
     assert names == {
@@ -118,6 +119,7 @@ def test_the_record_has_no_field_for_a_secret() -> None:
         "max_attempts",
         "left_out",
         "streams_cut",
+        "orphan_policy",
         "unpriced_said",
     }
 
@@ -180,4 +182,16 @@ def test_the_rows_left_out_round_trip_and_damaged_ones_are_named(tmp_path: Path,
     assert read_run_record(tmp_path) == record
     (tmp_path / RUN_FILE).write_text(json.dumps({**dataclasses.asdict(record), "left_out": bad}))
     with pytest.raises(DamagedFileError, match="left_out is"):
+        read_run_record(tmp_path)
+
+
+@pytest.mark.parametrize("bad", ["held", 1, ""])
+def test_the_orphan_policy_round_trips_and_a_damaged_one_is_named(tmp_path: Path, bad: object) -> None:
+    """A record of an older release, without it, reads as None (the shell's policy then decides), never
+    as damage (test_older_and_newer_records_still_read); a malformed one is a damaged record, named."""
+    record = RunRecord(output="o", backend="b", model="m", mode="poll", orphan_policy="hold")
+    write_run_record(tmp_path, record)
+    assert read_run_record(tmp_path) == record
+    (tmp_path / RUN_FILE).write_text(json.dumps({**dataclasses.asdict(record), "orphan_policy": bad}))
+    with pytest.raises(DamagedFileError, match="damaged run record \\(orphan_policy is "):
         read_run_record(tmp_path)
