@@ -32,7 +32,7 @@ import openai
 
 from rowrelay.tasks.llm.calls import MaybeSentError
 from rowrelay.tasks.llm.masking import mask_chain
-from rowrelay.tasks.llm.sdk_errors import from_the_api, server_words, translate
+from rowrelay.tasks.llm.sdk_errors import TIMED_OUT_UPSTREAM, from_the_api, server_words, translate
 
 log = logging.getLogger("rowrelay.backend")
 
@@ -45,7 +45,6 @@ default; AWS's load balancers and API Gateway, Envoy's "upstream request timeout
 Cloudflare's 524 (100 s). LiteLLM answers its own upstream timeout 408 in the API's error envelope
 (`_gateway_timed_out`); a 408 page is a server that did not get the whole request in time (nginx's
 client_body_timeout), whose create never reached the model."""
-TIMED_OUT_UPSTREAM = 408
 
 
 class AnswerTooSlowError(MaybeSentError):
