@@ -34,20 +34,14 @@ from rowrelay.flows.input_reading import prepared_for
 from rowrelay.flows.killed_runs import leases_name_this_flow_run, mark_killed_holder_crashed
 from rowrelay.flows.narration import log_outcome
 from rowrelay.flows.outcome import FailThreshold, final_state, left_as_found, not_completed
-from rowrelay.flows.precheck import (
-    check_destinations,
-    check_fields,
-    check_keys,
-    check_prompts,
-    check_resume,
-    check_run,
-)
+from rowrelay.flows.precheck import check_destinations, check_fields, check_prompts, check_resume, check_run
 from rowrelay.flows.processing import process, whole
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.run_labels import label_flow_run
 from rowrelay.flows.run_logs import sent_to_flow_run
 from rowrelay.flows.run_orphans import lost_this_run, orphans_at_open, sent_again
 from rowrelay.flows.run_record import record_run
+from rowrelay.flows.server_access import check_keys
 from rowrelay.flows.service_users import announced, services_a_run_uses
 from rowrelay.flows.stop_said import note_batch, note_finished
 from rowrelay.flows.stopped_output import STOPS_AFTER_SENDING, write_at_stop

@@ -178,12 +178,12 @@ def _check_deployment(request: BatchRequest, state: Path) -> None:
     from rowrelay.flows import cluster
     from rowrelay.flows.precheck import (
         check_destinations,
-        check_keys,
         check_state_readable,
         check_state_rows,
         read_checked,
     )
     from rowrelay.flows.same_server import check_same_requests, check_same_server
+    from rowrelay.flows.server_access import check_keys
 
     try:
         prepared = read_checked(request)
