@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rowrelay.flows.request import BatchRequest
+from rowrelay.flows.run_end import began_here
 from rowrelay.flows.server_moved import say_if_moved
 from rowrelay.flows.targets import Target, recorded_endpoints
 from rowrelay.tasks.errors import DamagedFileError
@@ -53,6 +54,7 @@ def record_run(
         max_attempts=settings.max_attempts,
         orphan_policy=settings.orphan_policy,
         **_noted(earlier),
+        began=began_here(state_dir),  # this run's: its end is noted on it (flows/run_end.py)
     )
     if kept is not None:
         server = ("backend", "base_url", "azure_endpoint", "endpoints")

@@ -72,8 +72,9 @@ def status(
             "--json",
             help="Print the same facts as one JSON object (for scripts and monitors): counts, tokens, "
             "latency, orphans, cost, tool calls, the rows not completed by kind, the rows not in the "
-            "last run's input (not_in_input: left out of rows, counts and the projection), and the live "
-            "run holding the batch (held_by: host, pid; null when none does).",
+            "last run's input (not_in_input: left out of rows, counts and the projection), how the last "
+            "run ended (last_run: ended, at, why; null when none ran) and the live run holding the "
+            "batch (held_by: host, pid; null when none does).",
         ),
     ] = False,
 ) -> None:
@@ -87,6 +88,7 @@ def status(
     from rowrelay.flows.status_holder import being_sent_next, holding, holding_said
     from rowrelay.tasks.state import summary
     from rowrelay.tasks.state.failures import kinds_said
+    from rowrelay.tasks.state.run_end import last_run_said
 
     # Who holds it is read before the rows: read after, a run ending meanwhile would leave rows shown in
     # flight that "no run holds", the very confusion of a killed run this is to tell apart.
@@ -134,6 +136,8 @@ def status(
         out.print(f"did not complete: {kinds_said(facts['not_completed'])}")
     if (holder := holding_said(held, facts["counts"], lambda: being_sent_next(state))) is not None:
         out.print(holder)
+    if (ended := last_run_said(facts["last_run"])) is not None:
+        out.print(ended)
     if facts["cost_usd"] is not None:
         projected = facts["projected_cost_usd"]
         out.print(

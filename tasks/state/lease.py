@@ -142,6 +142,14 @@ def _exclusive(path: Path) -> Iterator[None]:
 
 
 @contextmanager
+def lease_lock(directory: Path, writer: str) -> Iterator[None]:
+    """Hold the lock under which `writer`'s lease is taken: no run takes it meanwhile (`run_end` notes a
+    run's end on the batch's record under it, the run's lease given up already)."""
+    with _exclusive(directory / LEASES / f"{writer}.json"):
+        yield
+
+
+@contextmanager
 def _denied_said(folder: Path) -> Iterator[None]:
     """A write this user may not make, taking the lease (the first write into the batch's folder), said
     as such: `StateWriteDeniedError`, naming the folder the write was refused in (the lease folder, or

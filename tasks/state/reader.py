@@ -9,6 +9,7 @@ in `problems` (and `.attrs["problems"]`) and logs a warning.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from rowrelay.tasks.state.batch import is_state_directory, no_batch_problem
 from rowrelay.tasks.state.failures import failure_kinds
 from rowrelay.tasks.state.input_order import in_input_order, input_order
 from rowrelay.tasks.state.left_out import left_out_keys, split_left_out
+from rowrelay.tasks.state.run_end import last_run
 from rowrelay.tasks.state.run_record import RunRecord, max_attempts_of, read_run_record
 from rowrelay.tasks.state.schema import value_counts
 from rowrelay.tasks.state.segments import read_latest
@@ -74,7 +76,9 @@ def summary(
     None when no row has a price) and the projected cost of the whole batch, and the damaged files skipped
     (`problems`; a damaged file raises `CorruptSegmentError` unless `skip_damaged`), rows by the
     endpoint their latest response was created on (`endpoints`; empty for a batch run without them), and
-    the rows that did not complete by kind, largest first (`not_completed`: `state.failures`).
+    the rows that did not complete by kind, largest first (`not_completed`: `state.failures`), and how
+    the batch's last run ended (`last_run`: `state.run_end.last_run`, None when none got as far as its
+    record: completed, failed, capped, stopped, outage, error, running, killed, or not recorded).
 
     Rows the last run's input did not hold (`left_out`) are counted apart (`not_in_input`), as
     `summarize` says; a damaged `run.json` raises `DamagedFileError` unless `skip_damaged` (then they
@@ -84,16 +88,18 @@ def summary(
     own, as its last run took them (`run.json`; the default for a record written before it said)."""
     table, problems = read_table(directory, skip_damaged=skip_damaged)
     record: RunRecord | None = None
+    damaged = False
     try:
         record = read_run_record(Path(directory))
     except DamagedFileError as exc:
         if not skip_damaged:
             raise
         log.warning("skipping %s", exc)
-        problems = [*problems, str(exc)]
+        problems, damaged = [*problems, str(exc)], True
     if max_attempts is None:
         max_attempts = max_attempts_of(record)
-    return summarize(table, problems, left_out_keys(record), max_attempts=max_attempts)
+    facts = summarize(table, problems, left_out_keys(record), max_attempts=max_attempts)
+    return {**facts, "last_run": last_run(Path(directory), record, time.time(), damaged)}
 
 
 def summarize(

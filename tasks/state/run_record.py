@@ -14,14 +14,22 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from rowrelay.tasks.durable import atomic_write_bytes
 from rowrelay.tasks.errors import DamagedFileError
 from rowrelay.tasks.records import DEFAULT_MAX_ATTEMPTS, Policy
 from rowrelay.tasks.state.files import RUN_FILE, reading, writing
 
-__all__ = ["RunRecord", "max_attempts_of", "orphan_policy_of", "read_run_record", "write_run_record"]
+__all__ = [
+    "RUN_ENDINGS",
+    "RunEnding",
+    "RunRecord",
+    "max_attempts_of",
+    "orphan_policy_of",
+    "read_run_record",
+    "write_run_record",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,6 +94,14 @@ class RunRecord:
     """What the run did with rows whose create lost its answer (`ROWRELAY_ORPHAN_POLICY`: `resubmit` or
     `hold`), so `status` and `cancel` say what the batch's next run does with them by the batch's own
     policy, not the shell's. None: a record of a release before it (`orphan_policy_of`)."""
+    began: dict[str, Any] | None = None
+    """Which run wrote the record and when (`id`, a token of that run; `at`, ISO 8601 UTC; `host`,
+    `pid`): its end is recorded only on its own record (`run_end`), and a run gone without one is told
+    from one still going. None: an older release wrote the record."""
+    ended: dict[str, Any] | None = None
+    """How the run ended (`how`: one of `RUN_ENDINGS`; `at`, ISO 8601 UTC; `why`, its own words or
+    null), written once, at its end (`run_end.record_end`). None: not ended (still going, or killed),
+    or, when `unrecorded` names it, an older release wrote the record."""
     unrecorded: tuple[str, ...] = field(default=(), compare=False)
     """The fields a record read back does not hold (a release before them wrote it): their None means
     "not known", not "none asked". Never written."""
@@ -105,6 +121,12 @@ def orphan_policy_of(record: RunRecord | None) -> Policy | None:
     (a release before it, or no record): the caller's own environment's then decides."""
     return None if record is None else record.orphan_policy
 
+
+RunEnding = Literal["completed", "failed", "capped", "stopped", "outage", "error"]
+"""How a run ends, as its record says (`ended.how`): every row taken to its end (some perhaps not
+completed), `Failed` past `--fail-when-failed`, stopped by the cost cap, by Ctrl-C / SIGTERM / a cancel,
+by an outage, or by another error. A run killed outright records nothing: `run_end.last_run` tells it."""
+RUN_ENDINGS: tuple[RunEnding, ...] = get_args(RunEnding)
 
 _REQUIRED = ("output", "backend", "model", "mode")
 """Fields every record has; the others may be null (and may be absent from records of older releases)."""
@@ -166,6 +188,8 @@ def _parsed(data: Any) -> RunRecord:
         elif name == "orphan_policy":
             if value not in (None, "resubmit", "hold"):
                 raise ValueError(f"orphan_policy is {value!r}")
+        elif name in ("began", "ended"):
+            _check_run_mark(name, value)
         elif name == "logprobs":
             if value is not None and (type(value) is not int or not 0 <= value <= 20):
                 raise TypeError(f"logprobs is {value!r}")
@@ -185,3 +209,20 @@ def _check_spec(value: Any) -> None:
         isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in value.items()
     ):
         raise TypeError(f"spec is {value!r}")
+
+
+_MARKS: dict[str, dict[str, type]] = {
+    "began": {"id": str, "at": str, "host": str, "pid": int},
+    "ended": {"how": str, "at": str},
+}
+"""What `began` and `ended` must hold (`ended` may add `why`, a string or null)."""
+
+
+def _check_run_mark(name: str, value: Any) -> None:
+    if value is None:
+        return
+    wanted = _MARKS[name]
+    if not isinstance(value, dict) or any(type(value.get(key)) is not kind for key, kind in wanted.items()):
+        raise TypeError(f"{name} is {value!r}")
+    if name == "ended" and (value["how"] not in RUN_ENDINGS or not isinstance(value.get("why"), str | None)):
+        raise TypeError(f"ended is {value!r}")

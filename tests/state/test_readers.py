@@ -118,4 +118,5 @@ def test_an_open_or_closed_tables_latest_rows_are_what_the_readers_read_back(
     latest = table.latest()
     pd.testing.assert_frame_equal(latest.to_pandas(), load(batch_dir), check_like=False)
     read_back = summary(batch_dir)
+    assert read_back.pop("last_run") is None  # the batch's last run (none here): the files', not the rows'
     assert summarize(latest, [], max_attempts=DEFAULT_MAX_ATTEMPTS) == {**read_back, "problems": []}

@@ -101,7 +101,9 @@ def test_the_record_has_no_field_for_a_secret() -> None:
     # tools holds the API's tool objects; tasks/hosted_tools.py refuses an MCP tool's `authorization`
     # and `headers`, the only tool fields that carry credentials (tests/llm/test_hosted_tools.py).
     # streams_cut holds endpoint names (from the endpoints file) or null (run.cut_streams).
-    # orphan_policy is `resubmit` or `hold`.
+    # orphan_policy is `resubmit` or `hold`; began holds a random token of the run's own, a time, the
+    # host's name and a pid; ended a word of RUN_ENDINGS, a time, and the run's own words on its end (a
+    # cost cap's line, an error's first line: rowrelay's errors never hold a key).
     # unpriced_said holds what was said to have no price: a provider, a model's and an endpoint's names.
     names_ = {"input", "spec", "output", "backend", "base_url", "model", "mode", "agent", "output_schema"}
     assert names == {
@@ -120,6 +122,8 @@ def test_the_record_has_no_field_for_a_secret() -> None:
         "left_out",
         "streams_cut",
         "orphan_policy",
+        "began",
+        "ended",
         "unpriced_said",
     }
 
@@ -194,4 +198,29 @@ def test_the_orphan_policy_round_trips_and_a_damaged_one_is_named(tmp_path: Path
     assert read_run_record(tmp_path) == record
     (tmp_path / RUN_FILE).write_text(json.dumps({**dataclasses.asdict(record), "orphan_policy": bad}))
     with pytest.raises(DamagedFileError, match="damaged run record \\(orphan_policy is "):
+        read_run_record(tmp_path)
+
+
+BEGAN = {"id": "0123456789abcdef", "at": "2026-12-07T03:00:00+00:00", "host": "h", "pid": 42}
+ENDED = {"how": "capped", "at": "2026-12-07T03:05:00+00:00", "why": "cost cap reached: ..."}
+
+
+@pytest.mark.parametrize(
+    ("field", "good", "bad"),
+    [
+        *(("began", BEGAN, bad) for bad in ("now", {**BEGAN, "pid": "42"}, {"id": "x"})),
+        *(("ended", ENDED, bad) for bad in ({**ENDED, "how": "exploded"}, {**ENDED, "why": 3}, [ENDED])),
+    ],
+)
+def test_how_a_run_began_and_ended_round_trips_and_a_damaged_mark_is_named(
+    tmp_path: Path, field: str, good: object, bad: object
+) -> None:
+    """A record of an older release, without them, reads as not recorded (`unrecorded`), never as damage
+    (test_older_and_newer_records_still_read); a malformed one is a damaged record, named."""
+    given: dict[str, Any] = {field: good}
+    record = RunRecord(output="o", backend="b", model="m", mode="poll", **given)
+    write_run_record(tmp_path, record)
+    assert read_run_record(tmp_path) == record
+    (tmp_path / RUN_FILE).write_text(json.dumps({**dataclasses.asdict(record), field: bad}))
+    with pytest.raises(DamagedFileError, match=f"damaged run record \\({field} is "):
         read_run_record(tmp_path)
