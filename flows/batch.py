@@ -5,7 +5,8 @@
 `run_batch` is an async Prefect flow: call it from Python, `await` it in a notebook cell, or run it from
 a deployment. Running it again on the same state directory resumes: completed rows are never sent
 again, rows holding a continuation token are polled (or streamed from their cursor) first, and the
-rest are submitted under the rate budget.
+rest are submitted under the rate budget. The run's close (the output written, the summary said, the
+result) is `flows.batch_close`.
 
     result = await run_batch("data/sample/tickets.csv", template="Triage: {subject}\\n{body}",
                              id_column="ticket_id")
@@ -21,26 +22,23 @@ from typing import TYPE_CHECKING, Any, cast
 
 from prefect.context import SyncClientContext, TagsContext
 
-from rowrelay.flows.artifacts import publish_summary
 from rowrelay.flows.backends import embedded_kept_up
+from rowrelay.flows.batch_close import finish, reread
 from rowrelay.flows.batch_output import exported, rows_of_input
 from rowrelay.flows.batch_result import BatchResult
 from rowrelay.flows.cancel_hook import cancel_on_the_server, running
-from rowrelay.flows.closing_advice import failed_for_their_input
 from rowrelay.flows.cluster import ClusterChoice, check_cost_cap, started
 from rowrelay.flows.cluster_run import coordinator_kept_alive
 from rowrelay.flows.handed_input import handed_over, prepared_input
 from rowrelay.flows.input_reading import prepared_for
 from rowrelay.flows.killed_runs import leases_name_this_flow_run, mark_killed_holder_crashed
-from rowrelay.flows.narration import log_outcome
 from rowrelay.flows.outcome import FailThreshold, final_state, left_as_found, not_completed
 from rowrelay.flows.precheck import check_destinations, check_fields, check_prompts, check_resume, check_run
 from rowrelay.flows.processing import process, whole
 from rowrelay.flows.request import BatchRequest
-from rowrelay.flows.run_end import ends_recorded
 from rowrelay.flows.run_labels import label_flow_run
 from rowrelay.flows.run_logs import sent_to_flow_run
-from rowrelay.flows.run_orphans import lost_this_run, orphans_at_open, sent_again
+from rowrelay.flows.run_orphans import orphans_at_open
 from rowrelay.flows.run_record import record_run
 from rowrelay.flows.server_access import check_keys
 from rowrelay.flows.service_users import announced, services_a_run_uses
@@ -51,10 +49,7 @@ from rowrelay.flows.tracked_flow import flow  # recorded in the local Prefect se
 from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.llm.agent_transport import agent_said
 from rowrelay.tasks.run import open_table
-from rowrelay.tasks.run.cap_words import LostCreates
 from rowrelay.tasks.setting_problems import words_of
-from rowrelay.tasks.settings import Settings
-from rowrelay.tasks.state import StateTable, summarize
 from rowrelay.tasks.steps import load_input
 
 if TYPE_CHECKING:
@@ -62,7 +57,6 @@ if TYPE_CHECKING:
     from prefect.task_runners import TaskRunner
 
     from rowrelay.tasks.llm.agent_backend import AgentFactory
-    from rowrelay.tasks.llm.structured import OutputSchema
 
 
 def _checked(arguments: Mapping[str, Any]) -> tuple[BatchRequest, ClusterChoice | None]:
@@ -219,7 +213,6 @@ async def run_batch(
             return await _run(request, runner)
 
 
-@ends_recorded  # how it ended, noted in run.json for a later `rowrelay status`
 async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchResult:
     prepared = handed_over(request) or prepared_for(
         request, lambda reading: load_input(whole(request.source), request.spec, reading)
@@ -249,18 +242,18 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     except STOPS_AFTER_SENDING as stop:  # rows may have completed, and been paid for, before it
 
         def read() -> pa.Table:
-            return rows_of_input(_reread(table, runner, settings), prepared)[0]
+            return rows_of_input(reread(table, runner, settings), prepared)[0]
 
         def write(latest: pa.Table) -> object:
             return exported(latest, prepared, out, settings, request.output_schema, state_dir)
 
         write_at_stop(stop, read, write, out, state_dir)
         raise
-    table = _reread(table, runner, settings)
+    table = reread(table, runner, settings)
     # An agent's runs reach the API through its backend; the line says whose calls they were too.
     agent = agent_said(request.agent, {target.settings.backend for target in targets})
     labelled = (backend_label(targets) + agent, url)
-    result = await _finish(
+    result = await finish(
         table, prepared, out, settings, labelled, request.output_schema, held_orphans, stopped, held_back,
         lost_before,
     )  # fmt: skip
@@ -270,60 +263,6 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     note_finished()
     earlier = left_as_found(found_ended, table.latest())
     return cast(BatchResult, final_state(result, result.run_counts, threshold, earlier))
-
-
-async def _finish(
-    table: StateTable,
-    prepared: PreparedInput,
-    out: Path,
-    settings: Settings,
-    server: tuple[str, str | None],
-    output_schema: OutputSchema | None,
-    held_orphans: pa.Table,
-    stopped: str | None = None,
-    held_back: dict[str, int] | None = None,
-    lost_before: LostCreates | None = None,
-) -> BatchResult:
-    """Export, summarise and publish what the closed table holds of the input: its rows are in memory.
-    `server`: what the run ran on, as said (`targets.backend_label`), and its base URL; `held_orphans`:
-    the rows' orphans as the run opened the table (`run_orphans.orphans_at_open`); `lost_before`: the
-    earlier lost creates the run's cost cap counted, with their estimates (`Spend.count_orphans`)."""
-    everything = table.latest()
-    latest, left_out = rows_of_input(table, prepared)
-    frame = exported(latest, prepared, out, settings, output_schema, table.directory)
-    # Counted as `status` counts them: rows outside the input apart, but what they cost spent all the
-    # same (a row removed while in flight was waited on, and paid for, by this run)
-    facts = summarize(everything, table.problems, left_out, max_attempts=settings.max_attempts)
-    held_back = held_back or {}
-    lost = lost_this_run(held_orphans, everything)
-    again = sent_again(held_orphans, everything, (lost_before or LostCreates()).earlier_of)
-    log_outcome(table.batch_id, facts, str(out), sum(held_back.values()), table.directory, lost, again)
-    await publish_summary(table.batch_id, facts, frame, table.directory)
-    counts = {status: int(n) for status, n in facts["counts"].items()}
-    return BatchResult(
-        table.batch_id, _absolute(table.directory), _absolute(out), counts, *server,
-        facts["cost_usd"], facts["projected_cost_usd"], stopped, held_back, facts["tool_calls"],
-        *failed_for_their_input(everything), orphans_this_run=lost.creates,
-        rows_orphaned_this_run=lost.rows, rows_sent_again=again.rows, creates_lost_before=again.creates,
-        lost_before_usd=again.usd,
-    )  # fmt: skip
-
-
-def _reread(table: StateTable, runner: TaskRunner[Any] | None, settings: Settings) -> StateTable:
-    """`table`, or with shards on a cluster's workers, which wrote the rows, the table read again from
-    every writer's files and closed at once (the export and summary read the rows from memory). Beside
-    its shards' leases: at a stop some still run, and a dead worker's may look live for a while."""
-    if runner is None:
-        return table
-    table = open_table(table.directory, settings, beside_writers=True)
-    table.close()
-    return table
-
-
-def _absolute(path: Path) -> str:
-    """`path` from the root, as `BatchResult` gives it: relative, it pointed elsewhere once a notebook
-    changed its working directory after the run (`os.chdir`)."""
-    return str(path.resolve())
 
 
 def _agent_factory(spec: str | None) -> AgentFactory | None:
