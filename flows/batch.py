@@ -36,6 +36,7 @@ from rowrelay.flows.outcome import FailThreshold, final_state, left_as_found, no
 from rowrelay.flows.precheck import check_destinations, check_fields, check_prompts, check_resume, check_run
 from rowrelay.flows.processing import process, whole
 from rowrelay.flows.request import BatchRequest
+from rowrelay.flows.run_end import ends_recorded
 from rowrelay.flows.run_labels import label_flow_run
 from rowrelay.flows.run_logs import sent_to_flow_run
 from rowrelay.flows.run_orphans import orphans_at_open
@@ -213,6 +214,7 @@ async def run_batch(
             return await _run(request, runner)
 
 
+@ends_recorded  # how it ended, noted in run.json for a later `rowrelay status`
 async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchResult:
     prepared = handed_over(request) or prepared_for(
         request, lambda reading: load_input(whole(request.source), request.spec, reading)
