@@ -236,10 +236,10 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     await mark_killed_holder_crashed(table.lease)  # the run this one took over from, killed outright
     try:
         with running(state_dir), contextlib.closing(table), embedded_kept_up(settings, url, table):
-            record_run(state_dir, request, out, settings, url, targets, prepared.reading, kept)
+            record = record_run(state_dir, request, out, settings, url, targets, prepared.reading, kept)
             async with coordinator_kept_alive(None if runner is None else table.heartbeat):
                 stopped, held_back, lost_before = await process(
-                    settings, table, prepared, targets, factory, request, runner
+                    settings, table, prepared, targets, factory, request, runner, record
                 )
     except STOPS_AFTER_SENDING as stop:  # rows may have completed, and been paid for, before it
 

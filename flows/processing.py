@@ -27,7 +27,7 @@ from rowrelay.tasks.run import Progress
 from rowrelay.tasks.run.cap_words import LostCreates, left_to_send
 from rowrelay.tasks.run.plan import send_order
 from rowrelay.tasks.settings import Settings
-from rowrelay.tasks.state import StateTable
+from rowrelay.tasks.state import RunRecord, StateTable
 from rowrelay.tasks.steps import plan
 
 if TYPE_CHECKING:
@@ -87,6 +87,7 @@ async def process(
     agent: AgentFactory | None,
     request: BatchRequest,
     runner: TaskRunner[Any] | None,
+    record: RunRecord,
 ) -> tuple[str | None, dict[str, int], LostCreates]:
     """Run the shards, each on its endpoint's session (here, or as tasks on the cluster's workers when
     `runner` is given); returns why the run stopped sending rows early (the cost cap), if it did, and the
@@ -112,10 +113,10 @@ async def process(
 
     async with contextlib.AsyncExitStack() as sessions_open:
         try:
-            spend = open_spend(settings, targets, table)  # each endpoint's unpriced model said
+            spend = open_spend(settings, targets, table, record)  # each endpoint's unpriced model said
             sessions = open_sessions(
                 sessions_open, targets, table, prepared, spend, progress=on_progress, agent=agent,
-                output_schema=output_schema,
+                output_schema=output_schema, record=record,
             )  # fmt: skip
             session = next(iter(sessions.values()))
             policy = session.driver.context.policy  # what decides which rows are sent: the same for all

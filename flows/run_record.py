@@ -28,9 +28,10 @@ def record_run(
     targets: list[Target],
     reading: int,
     kept: RunRecord | None = None,
-) -> None:
+) -> RunRecord:
     """What `rowrelay export`/`cancel` need later: never a key, only where and what (atomic, fsynced).
-    `kept`: the batch's record, whose server stays on record (this run, on another, sends nothing)."""
+    `kept`: the batch's record, whose server stays on record (this run, on another, sends nothing).
+    Returns the record written, which the run hands down rather than read back (`flows.processing`)."""
     earlier = _earlier(state_dir)
     record = RunRecord(
         input=request.input_path(),
@@ -62,6 +63,7 @@ def record_run(
     else:
         say_if_moved(earlier, record)  # rows of another server's answers may be in the batch
     write_run_record(state_dir, record)
+    return record
 
 
 def _earlier(state_dir: Path) -> RunRecord | None:

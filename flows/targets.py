@@ -28,7 +28,7 @@ from rowrelay.tasks.run import BatchRunner, Progress, RunCounters, Session, Shar
 from rowrelay.tasks.run.endpoints import Endpoint
 from rowrelay.tasks.run.spend import Spend, spent_so_far
 from rowrelay.tasks.settings import Settings
-from rowrelay.tasks.state import StateTable
+from rowrelay.tasks.state import RunRecord, StateTable
 from rowrelay.tasks.steps import process_shard
 
 if TYPE_CHECKING:
@@ -79,16 +79,17 @@ def target_of(endpoint: Endpoint) -> Target:
     return Target(endpoint.name, settings, url, endpoint.entry.model_dump(exclude_none=True))
 
 
-def open_spend(settings: Settings, targets: Sequence[Target], table: StateTable) -> Spend:
+def open_spend(settings: Settings, targets: Sequence[Target], table: StateTable, record: RunRecord) -> Spend:
     """The run's spend (its cost cap, what the batch has spent so far), refused as `Spend.open` refuses a
     cap on a model with no price: with endpoints, each endpoint's model, named with it (its rows are
     priced at it, `open_sessions`). A model with no price is said before anything is sent, per endpoint:
-    a billed model can still be priced; once a batch, not at its every run (`flows.unpriced`)."""
+    a billed model can still be priced; once a batch, not at its every run (`flows.unpriced`, by
+    `record`, the batch's run record as this run wrote it)."""
     endpoints = {t.endpoint: t.settings for t in targets if t.endpoint is not None} or None
     spend = Spend.open(settings, **spent_so_far(table), endpoints=endpoints)
     priced = [(_spend_of(spend, target), target.endpoint) for target in targets]
     unpriced = [(p.provider, p.model, p.tier, endpoint) for p, endpoint in priced if p.rates is None]
-    say_unpriced(table.directory, unpriced)
+    say_unpriced(table.directory, unpriced, record)
     return spend
 
 
@@ -109,10 +110,12 @@ def open_sessions(
     progress: Callable[[Progress], None],
     agent: AgentFactory | None,
     output_schema: OutputSchema | None,
+    record: RunRecord,
 ) -> dict[str | None, Session]:
     """One session per target, by endpoint name, each closed by `stack`: its own client and rate budget,
     its rows priced at its own model against the batch's one cost cap (`spend`, `_spend_of`), and the
-    batch's one set of counters."""
+    batch's one set of counters. `record`: the batch's run record as this run wrote it, whose notes of
+    earlier runs each session reads (`run.cut_streams`) without reading it back."""
     counters = RunCounters()
     sessions: dict[str | None, Session] = {}
     for target in targets:
@@ -120,6 +123,7 @@ def open_sessions(
             target.settings, table, prepared.prompt, instructions=prepared.instructions, base_url=target.url,
             progress=progress, agent=agent, output_schema=output_schema, endpoint=target.endpoint,
             spend=_spend_of(spend, target), counters=counters, attachments=prepared.attachments,
+            record=record,
         )  # fmt: skip
         stack.push_async_callback(session.aclose)
     return sessions

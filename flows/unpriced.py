@@ -21,7 +21,7 @@ from pathlib import Path
 
 from rowrelay.tasks.errors import StateError
 from rowrelay.tasks.llm.prices import Provider, Tier, unpriced_head, unpriced_warning
-from rowrelay.tasks.state import read_run_record, write_run_record
+from rowrelay.tasks.state import RunRecord, write_run_record
 
 __all__ = ["say_unpriced"]
 
@@ -32,14 +32,10 @@ Unpriced = tuple[Provider, str, Tier, str | None]
 the endpoint it serves (None without `--endpoints`)."""
 
 
-def say_unpriced(directory: Path, unpriced: Iterable[Unpriced]) -> None:
-    """Warn of each model with no price that no earlier run of the batch at `directory` said, and note it
-    in its `run.json`; one said before is logged at INFO only. Without a record (a table run from Python
-    without a run), each is said, as before."""
-    try:
-        record = read_run_record(directory)
-    except StateError:
-        record = None
+def say_unpriced(directory: Path, unpriced: Iterable[Unpriced], record: RunRecord | None) -> None:
+    """Warn of each model with no price that no earlier run of the batch at `directory` said (its `record`,
+    as this run wrote it), and note it in its `run.json`; one said before is logged at INFO only. Without
+    a record, each is said."""
     said = set(record.unpriced_said or ()) if record is not None else set()
     new = []
     for provider, model, tier, endpoint in unpriced:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from rowrelay.tasks.errors import StateError
 from rowrelay.tasks.llm import StreamCutError
 from rowrelay.tasks.records import WaitMode
-from rowrelay.tasks.state.run_record import read_run_record, write_run_record
+from rowrelay.tasks.state.run_record import RunRecord, read_run_record, write_run_record
 
 if TYPE_CHECKING:  # the context holds a `Pace`, which holds `CutStreams`
     from rowrelay.tasks.run.context import RowContext
@@ -105,12 +105,15 @@ def fall_back_if_cut(context: RowContext, cut: StreamCutError) -> None:
     _remember(context.table.directory, context.endpoint)
 
 
-def start_plain_if_cut_before(context: RowContext) -> None:
+def start_plain_if_cut_before(context: RowContext, record: RunRecord | None = None) -> None:
     """A session's start: if an earlier run of the batch fell back on this endpoint (`run.json`'s
-    `streams_cut`), its creates go plain and its rows are polled from the start, said in one line."""
+    `streams_cut`), its creates go plain and its rows are polled from the start, said in one line.
+    `record`: the batch's run record as the run wrote it; None, read here (a session opened from Python,
+    or a shard's on a Dask worker)."""
     if context.background is None or (context.policy.mode == "poll" and not context.policy.poll_streams):
         return  # nothing would be streamed anyway
-    record = read_run_record(context.table.directory)
+    if record is None:
+        record = read_run_record(context.table.directory)
     if record is None or record.streams_cut is None or context.endpoint not in record.streams_cut:
         return
     context.pace.refused_streams = True

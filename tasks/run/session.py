@@ -30,7 +30,7 @@ from rowrelay.tasks.run.runner import BatchRunner, Progress
 from rowrelay.tasks.run.spend import Spend, spent_so_far
 from rowrelay.tasks.setting_problems import python_words
 from rowrelay.tasks.settings import Settings
-from rowrelay.tasks.state import StateTable
+from rowrelay.tasks.state import RunRecord, StateTable
 from rowrelay.tasks.state.allocator import hand_back_large_blocks
 
 if TYPE_CHECKING:
@@ -78,6 +78,7 @@ def open_session(
     counters: RunCounters | None = None,
     shared: BankLink | None = None,
     attachments: Mapping[str, tuple[Attachment, ...]] | Callable[[str], tuple[Attachment, ...]] | None = None,
+    record: RunRecord | None = None,
 ) -> Session:
     """Build a run's collaborators; call from inside the event loop that will run them.
 
@@ -88,7 +89,9 @@ def open_session(
     A `--max-cost` on a model with no known price raises `UsageError` here, before anything is sent.
     With several endpoints, one session per endpoint (`endpoint` names it on the rows it creates, its
     `settings` are that endpoint's, so its budget is its own), all sharing one `spend` (one cost cap for
-    the batch) and one `counters` (one story of the run).
+    the batch) and one `counters` (one story of the run). `record`: the batch's run record as the run
+    wrote it, whose notes of earlier runs the session takes (`run.cut_streams`); None, read from the state
+    directory.
     """
     hand_back_large_blocks()  # or a long run's RSS grows with the rows done, freed memory glibc kept
     spend = Spend.open(settings, **spent_so_far(table)) if spend is None else spend
@@ -144,7 +147,9 @@ def open_session(
     count_earlier_orphans(context)  # their jobs may have been paid for: under the cap from the first create
     driver = RowDriver(context)
     told = None if progress is None else telling_holds(progress, budget, context.hold)
-    start_plain_if_cut_before(context)  # an earlier run's streams were cut: none streamed (run.cut_streams)
+    start_plain_if_cut_before(
+        context, record
+    )  # an earlier run's streams were cut: none streamed (run.cut_streams)
     runner = BatchRunner(driver, progress=told, checkpoint_interval=settings.checkpoint_interval)
     return Session(backend, budget, driver, runner)
 
