@@ -103,6 +103,30 @@ def cancel_sent_again(error_type: str | None, attempts: int | None, max_attempts
     return error_type == "interrupted" and (attempts or 0) < max_attempts
 
 
+def failed_sent_again(error_type: str | None, attempts: int | None, max_attempts: int) -> bool:
+    """Whether a run sends again a row that ended `failed`: while it has attempts left, unless its error is
+    one the same input would meet again (`NEVER_RESENT`). A run sends such a row again at once; one a stop
+    (Ctrl-C, the cap, an outage) left failed is sent by the next run. The one place this is decided: the
+    run plan (`run.plan.wants_submit`) sends by it, and the projection (`state.reader.ended_for_projection`)
+    counts such rows as not ended by it, with the batch's `max_attempts`: counted as ended, `status` and the
+    progress line projected a stopped batch's cost without the rows the same command sends again."""
+    return (attempts or 0) < max_attempts and error_type not in NEVER_RESENT
+
+
+def ended_sent_again(status: str, error_type: str | None, attempts: int | None, max_attempts: int) -> bool:
+    """Whether the next run sends again a row in an ended status (`ENDED`): a cancelled row by
+    `cancel_sent_again`, a failed one by `failed_sent_again`; a completed or incomplete row never."""
+    if status == "cancelled":
+        return cancel_sent_again(error_type, attempts, max_attempts)
+    if status == "failed":
+        return failed_sent_again(error_type, attempts, max_attempts)
+    return False
+
+
+ENDED_SENT_AGAIN: tuple[RowStatus, ...] = ("failed", "cancelled")
+"""The ended statuses whose rows a run may send again (`ended_sent_again`)."""
+
+
 SAID_CAP = 300
 """The most characters of another's exception text said inside a line of ours (an agent factory's error, a
 row's crash): a repr of a whole request or response must not make the line a page."""

@@ -27,13 +27,13 @@ from rowrelay.tasks.llm.structured import OutputSchema
 from rowrelay.tasks.records import (
     DEFAULT_MAX_ATTEMPTS,
     HOLDING_TOKEN,
-    NEVER_RESENT,
     POLL_STREAMS,
     SENDABLE,
     Policy,
     RowStatus,
     WaitMode,
     cancel_sent_again,
+    failed_sent_again,
     rows,
 )
 from rowrelay.tasks.run.edited_inputs import (
@@ -106,11 +106,9 @@ def _wants(
         return orphan_fate(attempts, policy.max_attempts, policy.orphan_policy, error_code) == "sent again"
     if status == "cancelled":  # decided where `status`'s projection reads it too
         return cancel_sent_again(error_type, attempts, policy.max_attempts)
-    if attempts >= policy.max_attempts:
-        return False
-    if status == "expired":
-        return policy.expired_policy == "resubmit"
-    return error_type not in NEVER_RESENT  # failed
+    if status == "failed":  # decided where `status`'s projection reads it too
+        return failed_sent_again(error_type, attempts, policy.max_attempts)
+    return attempts < policy.max_attempts and policy.expired_policy == "resubmit"  # expired
 
 
 def send_order(table: StateTable, policy: RowPolicy, scope: Collection[str] | None = None) -> list[str]:

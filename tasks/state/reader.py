@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rowrelay.tasks.errors import DamagedFileError, UsageError
-from rowrelay.tasks.records import ENDED, ROW_STATUSES, RowStatus, cancel_sent_again
+from rowrelay.tasks.records import ENDED, ENDED_SENT_AGAIN, ROW_STATUSES, RowStatus, ended_sent_again
 from rowrelay.tasks.state.batch import is_state_directory, no_batch_problem
 from rowrelay.tasks.state.failures import failure_kinds
 from rowrelay.tasks.state.input_order import in_input_order, input_order
@@ -117,7 +117,8 @@ def summarize(
     not left to do. What the batch spent (tokens, tool calls, orphans, `cost_usd`) covers every row,
     as the bill does. `not_in_input` counts the rows left out: `rows`, `counts` and `cost_usd` (already
     in the whole's). `max_attempts`: the batch's (its run's `--max-attempts`), which decides whether a
-    row cancelled as its run stopped is sent again (then the projection counts it as not yet ended);
+    row cancelled as its run stopped, or failed, is sent again (then the projection counts it as not yet
+    ended);
     required, as a default here had `status` project a batch run with 5 by the default 3.
 
     In Arrow compute alone, comparing with values Arrow already holds: converting a Python or NumPy value
@@ -134,7 +135,7 @@ def summarize(
         return int(pc.sum(table.column(name)).as_py() or 0)
 
     spent, priced = spent_of(table)
-    ended = ended_for_projection(counts, lambda: _where(held, "status", "cancelled"), max_attempts)
+    ended = ended_for_projection(counts, lambda: _ended_sent_again_rows(held), max_attempts)
 
     return {
         "rows": held.num_rows,
@@ -172,29 +173,35 @@ def _where(table: pa.Table, name: str, value: str) -> pa.Table:
     return table.filter(pc.equal(column, present[values.index(value)]))
 
 
-CANCELLED_FACTS = ("error_type", "attempts")
-"""What `ended_for_projection` reads of each cancelled row (all `records.cancel_sent_again` reads)."""
+def _ended_sent_again_rows(table: pa.Table) -> pa.Table:
+    """`table`'s rows in a status `ended_sent_again` may say yes to (failed, cancelled)."""
+    return pa.concat_tables([_where(table, "status", status) for status in ENDED_SENT_AGAIN])
+
+
+SENT_AGAIN_FACTS = ("status", "error_type", "attempts")
+"""What `ended_for_projection` reads of each failed or cancelled row (`records.ended_sent_again`'s facts)."""
 
 
 def ended_for_projection(
-    counts: Mapping[RowStatus, int] | Mapping[str, int], cancelled: Callable[[], pa.Table], max_attempts: int
+    counts: Mapping[RowStatus, int] | Mapping[str, int], sendable: Callable[[], pa.Table], max_attempts: int
 ) -> int:
     """The rows `projected_cost` takes as ended: those in an ended status (`counts`: rows by status) less
-    the cancelled rows the next run sends again, by the run plan's own decision (`records.cancel_sent_
-    again`, by the batch's `max_attempts`). `cancelled()` gives the cancelled rows' `CANCELLED_FACTS`,
-    asked for only when `counts` holds some (a run's progress asks twice a second); each distinct pair is
-    decided once. `status`, `summary()` and a run's progress line all count by it: after Ctrl-C, status
-    and then the progress line had projected the batch's cost with those rows as ended, as if nothing
-    were left to pay for, right after the run said the same command sends them again (trials)."""
+    the failed and cancelled rows the next run sends again, by the run plan's own decision
+    (`records.ended_sent_again`, by the batch's `max_attempts`). `sendable()` gives those rows'
+    `SENT_AGAIN_FACTS`, asked for only when `counts` holds some (a run's progress asks twice a second);
+    each distinct combination is decided once. `status`, `summary()` and a run's progress line all count
+    by it: after Ctrl-C, status and then the progress line had projected the batch's cost with those rows
+    as ended, as if nothing were left to pay for, right after the run said the same command sends them
+    again (trials: cancelled rows, and then failed ones with attempts left)."""
     ended = sum(counts.get(status, 0) for status in ENDED)
-    if not counts.get("cancelled", 0):
+    if not any(counts.get(status, 0) for status in ENDED_SENT_AGAIN):
         return ended
-    facts = list(CANCELLED_FACTS)
-    groups = cancelled().select(facts).group_by(facts, use_threads=False).aggregate([([], "count_all")])
+    facts = list(SENT_AGAIN_FACTS)
+    groups = sendable().select(facts).group_by(facts, use_threads=False).aggregate([([], "count_all")])
     sent_again: int = sum(
         group["count_all"]
         for group in groups.to_pylist()
-        if cancel_sent_again(group["error_type"], group["attempts"], max_attempts)
+        if ended_sent_again(group["status"], group["error_type"], group["attempts"], max_attempts)
     )
     return ended - sent_again
 

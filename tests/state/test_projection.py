@@ -56,11 +56,12 @@ def test_a_row_the_projection_leaves_to_send_is_one_the_plan_sends(
     batch_dir: Path, clock: FakeClock, status: RowStatus
 ) -> None:
     """The reader may not import the run plan (tasks.state sits below tasks.run): both ask
-    `records.cancel_sent_again`. For every ended row, by its error type and attempts, the projection
-    counts it as left to send exactly when the plan (`wants_submit`) would send a cancelled one again.
-    Failed rows the plan sends again are left as ended, as before: what one costs again is no part of
-    this change."""
-    cases = list(product(("interrupted", "cancelled", "transient"), range(DEFAULT_MAX_ATTEMPTS + 2)))
+    `records.ended_sent_again`. For every ended row, by its error type and attempts, the projection
+    counts it as left to send exactly when the plan (`wants_submit`) would send it again: a cancelled
+    row cut short by a stop, and a failed row with attempts left whose error is not the row's own (it
+    counted every failed row as ended, and projected a stopped batch without the rows sent again)."""
+    kinds = ("interrupted", "cancelled", "transient", "rejected")
+    cases = list(product(kinds, range(DEFAULT_MAX_ATTEMPTS + 2)))
     with StateTable.open(batch_dir, batch_id="b1", clock=clock) as table:
         table.add_pending(rows(len(cases) + 1))
         last = f"row-{len(cases):06d}"
@@ -73,10 +74,11 @@ def test_a_row_the_projection_leaves_to_send_is_one_the_plan_sends(
             key = f"row-{i:06d}"
             _sent(table, key, attempts)
             row = table.transition(key, status, error_type=error_type, error_message="ended")
-            expected_left += status == "cancelled" and wants_submit(row, policy)
+            expected_left += wants_submit(row, policy)
     facts = summary(batch_dir)
     assert facts["projected_cost_usd"] == _QUARTER + expected_left * _QUARTER
-    assert expected_left == (3 if status == "cancelled" else 0)  # interrupted, attempts 0, 1 and 2
+    # cancelled: interrupted, attempts 0, 1 and 2; failed: all but rejected, attempts 0, 1 and 2
+    assert expected_left == {"cancelled": 3, "failed": 9}.get(status, 0)
 
 
 @pytest.mark.parametrize(("recorded", "left"), [(5, 4), (None, 2)])
