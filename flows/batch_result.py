@@ -45,6 +45,9 @@ class BatchResult:
     """Those earlier creates: each a possible job on the server, the row perhaps paid for twice."""
     lost_before_usd: float | None = None
     """What they may have cost, as the cost cap counts them; None without a price."""
+    timed_out_before: int = 0
+    """Of `rows_sent_again`, those whose earlier create a timeout cut while the server wrote its answer
+    (`error_code` answer_timeout), not a run killed or cut off while sending."""
 
     @property
     def all_completed(self) -> bool:

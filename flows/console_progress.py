@@ -291,6 +291,7 @@ def closing_summary(console: Console, result: Any) -> int:
         getattr(result, "creates_lost_before", 0),
         getattr(result, "lost_before_usd", None),
         escape(str(result.state_dir)),
+        getattr(result, "timed_out_before", 0),
     )
     if again is not None:
         console.print(f"[yellow]{again}[/]", soft_wrap=True)

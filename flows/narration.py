@@ -173,7 +173,7 @@ def log_outcome(
     if duplicates is not None:
         log.warning("%s", duplicates, extra=_STORY)
     again = again or SentAgain()
-    resent = sent_again_said(again.rows, again.creates, again.usd, str(state or "STATE"))
+    resent = sent_again_said(again.rows, again.creates, again.usd, str(state or "STATE"), again.timed_out)
     if resent is not None:
         log.warning("%s", resent, extra=_STORY)
     kinds: list[FailureKind] = summary.get("not_completed", [])  # type: ignore[assignment]

@@ -89,26 +89,46 @@ def possible_duplicates(rows: int, creates: int, state: str) -> str | None:
     )
 
 
-def sent_again_said(rows: int, creates: int, cost: float | None, state: str) -> str | None:
+def sent_again_said(
+    rows: int, creates: int, cost: float | None, state: str, timed_out: int = 0
+) -> str | None:
     """The closing line on rows this run sent again whose earlier creates lost their answers
-    (`run_orphans.sent_again`: a run killed or cut off while sending, then the same command), or None:
-    each such create may have started a job the server ran and bills, so the row may be paid for twice.
-    `cost`: what those creates may have cost, as the cost cap counts them; None without a price."""
+    (`run_orphans.sent_again`), or None: each such create may have started a job the server ran and bills,
+    so the row may be paid for twice. `timed_out`: of the rows, those whose create a timeout cut while the
+    server wrote the answer (`error_code` answer_timeout, held, then `rowrelay retry`), said as such: it
+    said "a run killed or cut off while sending" of them too. `cost`: what those creates may have cost as
+    the cost cap counts them (each at its prompt and the run's output estimate), None without a price:
+    said as that estimate, no usage having come back for them; it said "up to", a bound it is not (an
+    answer may be longer than the estimate, and a trial's answers to those rows cost a fifteenth of it)."""
     if not rows:
         return None
     one, one_create = rows == 1, creates == 1
     earlier = f"{creates:,} earlier create{'' if one_create else 's'}"
     may_cost = (
-        "at a cost not known (no price for the model)"
+        f"{'its' if one_create else 'their'} cost is not known (no price for the model)"
         if cost is None
-        else f"estimated at up to {usd(cost)} (as --max-cost counts them)"
+        else f"--max-cost counts {'it' if one_create else 'them'} at {usd(cost)}, an estimate (each at its "
+        "row's prompt and the run's output estimate, --max-output-tokens where set: no usage came back "
+        f"for {'it' if one_create else 'them'})"
     )
+    jobs = "that job" if one_create else "those jobs"
+    if timed_out >= rows:
+        cause = (
+            "to a timeout while the server wrote it (the chat timeout or a gateway's), so the server most "
+            f"likely ran (and billed) {jobs} too"
+        )
+    elif timed_out:
+        cause = (
+            f"({timed_out:,} of the rows' to a timeout while the server wrote it, the others' to a run "
+            f"killed or cut off while sending), so the server may have run (and billed) {jobs} too"
+        )
+    else:
+        cause = f"(a run killed or cut off while sending), so the server may have run (and billed) {jobs} too"
     return (
         f"possible duplicate jobs: this run sent {rows:,} row{'' if one else 's'} again whose {earlier} "
-        f"lost {'its' if one_create else 'their'} answer (a run killed or cut off while sending), so the "
-        f"server may have run (and billed) {'that job' if one_create else 'those jobs'} too, {may_cost}, "
-        f"which the cost shown does not include: `rowrelay status {state}` counts them (orphans); the "
-        "provider's usage page says what was billed"
+        f"lost {'its' if one_create else 'their'} answer {cause}, which the cost shown does not include; "
+        f"{may_cost}; `rowrelay status {state}` counts them (orphans); the provider's usage page says what "
+        "was billed"
     )
 
 

@@ -18,11 +18,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rowrelay.tasks.state import StateTable
+from rowrelay.tasks.state.orphans import ANSWER_TIMEOUT
 
 __all__ = ["LostAnswers", "SentAgain", "lost_this_run", "orphans_at_open", "sent_again"]
 
 _AT_OPEN = "orphans_at_open"
 _ATTEMPTS_AT_OPEN = "attempts_at_open"
+_CODE_AT_OPEN = "error_code_at_open"
 _NONE = pa.scalar(0, pa.int64())
 
 
@@ -44,14 +46,18 @@ class SentAgain:
     rows: int = 0
     creates: int = 0
     usd: float | None = None
+    timed_out: int = 0
+    """Of `rows`, those whose lost create was cut by a timeout while the server wrote its answer (the
+    chat timeout or a gateway's: `error_code` answer_timeout, held, then `rowrelay retry`), not by a run
+    killed or cut off while sending: the closing line says which."""
 
 
 def orphans_at_open(table: StateTable) -> pa.Table:
-    """`row_key`, `orphans` and `attempts` of the rows holding orphans as the run opens `table`: the
-    baseline of `lost_this_run` and `sent_again` (most batches have few such rows, or none)."""
-    held = table.columns(None, ("row_key", "orphans", "attempts"))
+    """`row_key`, `orphans`, `attempts` and `error_code` of the rows holding orphans as the run opens
+    `table`: the baseline of `lost_this_run` and `sent_again` (most batches have few such rows, or none)."""
+    held = table.columns(None, ("row_key", "orphans", "attempts", "error_code"))
     held = held.filter(pc.greater(held.column("orphans"), _NONE))
-    return held.rename_columns(["row_key", _AT_OPEN, _ATTEMPTS_AT_OPEN])
+    return held.rename_columns(["row_key", _AT_OPEN, _ATTEMPTS_AT_OPEN, _CODE_AT_OPEN])
 
 
 def sent_again(
@@ -70,7 +76,8 @@ def sent_again(
         return SentAgain()
     keys = [str(key) for key in sent.column("row_key").to_pylist()]
     creates: int = pc.sum(sent.column(_AT_OPEN)).as_py() or 0
-    return SentAgain(len(keys), creates, estimate(keys))
+    timed_out = sent.column(_CODE_AT_OPEN).to_pylist().count(ANSWER_TIMEOUT)
+    return SentAgain(len(keys), creates, estimate(keys), timed_out)
 
 
 def lost_this_run(at_open: pa.Table, at_end: pa.Table) -> LostAnswers:

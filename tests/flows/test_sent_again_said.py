@@ -79,9 +79,10 @@ async def test_the_run_after_a_kill_says_the_rows_it_sent_again_and_what_they_ma
     line = (
         f"possible duplicate jobs: this run sent 5 rows again whose 5 earlier creates lost their answer (a "
         f"run killed or cut off while sending), so the server may have run (and billed) those jobs too, "
-        f"estimated at up to {usd(result.lost_before_usd)} (as --max-cost counts them), which the cost "
-        f"shown does not include: `rowrelay status {result.state_dir}` counts them (orphans); the "
-        "provider's usage page says what was billed"
+        f"which the cost shown does not include; --max-cost counts them at {usd(result.lost_before_usd)}, "
+        "an estimate (each at its row's prompt and the run's output estimate, --max-output-tokens where "
+        f"set: no usage came back for them); `rowrelay status {result.state_dir}` counts them (orphans); "
+        "the provider's usage page says what was billed"
     )
     console = Console(file=(tmp_path / "said.txt").open("w"), width=80)
     closing_summary(console, result)
