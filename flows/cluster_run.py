@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from rowrelay.flows.cluster import on_scheduler
 from rowrelay.flows.cluster_workers import NoWorkers, results_while_workers
-from rowrelay.tasks.errors import LeaseHeldError
+from rowrelay.tasks.errors import LeaseHeldError, SchedulerGoneError
 from rowrelay.tasks.run import Progress, Shard
 from rowrelay.tasks.run.context import RunCounters
 from rowrelay.tasks.run.holding import HeldProgress
@@ -125,16 +125,22 @@ async def run_on_cluster(
     started = time.monotonic()
     gone = NoWorkers(no_workers_after)
     watcher = asyncio.create_task(_watch(directory, _holding(progress, gone), started, max_attempts))
+    reachable = True
     try:
         futures = [runner.submit(process_shard_on_worker, {"job": job}) for job in jobs(bank)]
         outcomes: list[ShardOutcome] = await results_while_workers(client, futures, gone)
+    except SchedulerGoneError:
+        reachable = False  # the bank went with its scheduler: dropping it would fail over the stop
+        raise
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
-        stats = await asyncio.to_thread(on_scheduler, client, drop_bank, bank)
-        log.info("shared budget %s: %s round trips to the scheduler%s", bank, stats.get("calls", "?"),
-                 _granted(stats.get("granted", {})))  # fmt: skip
+        stats: dict[str, Any] = {}
+        if reachable:
+            stats = await asyncio.to_thread(on_scheduler, client, drop_bank, bank)
+            log.info("shared budget %s: %s round trips to the scheduler%s", bank, stats.get("calls", "?"),
+                     _granted(stats.get("granted", {})))  # fmt: skip
     spent = await asyncio.to_thread(_attempts_on_disk, directory) - attempts_before
     counters = requests_sent(outcomes, spent, stats.get("workers_left", 0))
     log.info("%d shards on %d workers", len(outcomes), len({outcome.worker for outcome in outcomes}))

@@ -9,8 +9,16 @@ none for the bound, the run stops with `WorkersGoneError`, its rows as a killed 
 same command to resume. Workers that come back within the bound (a nanny restarting its worker, an
 adaptive cluster scaling up) are waited for, and the progress line says so meanwhile.
 
-`NoWorkers` is the one decision (since when none, how long is left, whether that is past the bound),
-on a clock given to it, so a test drives it without waiting.
+A scheduler gone (killed, its machine lost, the network cut) stops the run too, with
+`SchedulerGoneError`: Dask's client, its connection lost, cancels the shards' futures at once and tries
+to reconnect for its own timeout (`Client(timeout=...)`, `CONNECT_TIMEOUT`), then closes; the run waits
+for that decision and stops on it, whichever way it goes (reconnected, the shards' tasks are gone all the
+same). A scheduler that keeps its connection but answers nothing (its process stopped or hung) is a look
+that fails, counted as no worker reached: past the bound the run stops. One failed look stops
+nothing: before, a failed look was only logged, and such a run waited for ever.
+
+`NoWorkers` is the one decision (since when none, how long is left, whether that is past the bound, and
+which stop it is), on a clock given to it, so a test drives it without waiting.
 """
 
 from __future__ import annotations
@@ -19,12 +27,13 @@ import asyncio
 import contextlib
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rowrelay.tasks.errors import WorkersGoneError, seconds_said
+from rowrelay.tasks.errors import SchedulerGoneError, WorkersGoneError, seconds_said
 from rowrelay.tasks.llm.holds import Hold
 
 if TYPE_CHECKING:
@@ -40,31 +49,71 @@ _SHORTEST_LOOK = 0.1
 """`wait_for_workers` takes a timeout of 0 as none: never less than this."""
 _CANCELLED_WITHIN = 10.0
 """Seconds the stop waits for the shards' futures, cancelled, to end the thread waiting on them."""
+_GAVE_UP = ("closing", "closed")
+"""A Dask client's statuses once it has given up reconnecting to its scheduler (its own timeout)."""
+_ANSWER_WITHIN = 10.0
+"""Seconds past a look's own length after which a look not yet answered counts as the scheduler not
+reached (as `flows.cluster.CONNECT_TIMEOUT`, Dask's own wait for a connection): a scheduler stopped or
+hung keeps its connection open and never answers, and Dask's TCP timeout
+(`distributed.comm.timeouts.tcp`) does not fire while its machine's kernel acknowledges what is sent."""
 
 
 @dataclass
 class NoWorkers:
-    """Since when the cluster has had no running worker, and whether the run stops for it."""
+    """Since when the cluster has had no running worker the run reaches, and whether the run stops for it."""
 
     bound: float
     """Seconds without a worker before the run stops; 0 waits for ever."""
     since: float | None = None
     """When a look first found none (None: the last look found one)."""
+    unreached: bool = False
+    """The last look could not reach the scheduler at all (else: it found no worker)."""
+    client: str = "running"
+    """The Dask client's status at the last look: "connecting" while it reconnects to a scheduler whose
+    connection it lost, "closing" and "closed" once it gave up (its own timeout): nothing comes back."""
+    dropped: bool = False
+    """Dask cancelled the shards' futures, its connection to the scheduler lost: no result will come."""
 
-    def saw(self, workers: bool, now: float) -> None:
+    def saw(self, workers: bool | None, now: float, client: str = "running") -> None:
+        """A look's finding: a running worker (True), none (False), the scheduler not reached (None)."""
+        self.client = client
         if workers:
-            self.since = None
-        elif self.since is None:
+            self.since, self.unreached = None, False
+            return
+        if self.since is None:
             self.since = now
+        self.unreached = workers is None
 
     def over(self, now: float) -> bool:
+        if self.client in _GAVE_UP or (self.dropped and self.client != "connecting"):
+            return True  # Dask's own decision, whatever the bound: it will not give the shards back
         return self.bound > 0 and self.since is not None and now - self.since >= self.bound
+
+    def stop(self, address: str, gave_up_after: float) -> WorkersGoneError:
+        """The error the run stops with, once `over`."""
+        scheduler = f"the Dask scheduler at {address}"
+        if self.client in _GAVE_UP:
+            after = seconds_said(gave_up_after)
+            why = f"the connection to it was lost and Dask's client gave up reconnecting after {after}"
+            return SchedulerGoneError(address, f"{scheduler} cannot be reached: {why}", gave_up_after)
+        if self.dropped:
+            why = (
+                f"the connection to {scheduler} was lost mid-run, and Dask dropped the shards' tasks with it"
+            )
+            return SchedulerGoneError(address, why, 0.0)
+        if self.unreached:
+            setting = "ROWRELAY_DASK_NO_WORKERS_AFTER sets how long a run waits for it"
+            why = f"it has not answered for {seconds_said(self.bound)} ({setting})"
+            return SchedulerGoneError(address, f"{scheduler} cannot be reached: {why}", self.bound)
+        return WorkersGoneError(self.bound)
 
     def held(self, now: float) -> Hold | None:
         """What the progress line says while there is no worker: the wait left (infinite: for ever)."""
         if self.since is None:
             return None
         left = math.inf if self.bound == 0 else max(0.0, self.bound - (now - self.since))
+        if self.unreached:
+            return Hold("workers", left, "no Dask worker can be reached (the scheduler does not answer)")
         return Hold("workers", left, "no Dask worker is running")
 
     @property
@@ -83,14 +132,21 @@ async def results_while_workers(
 ) -> list[Any]:
     """Every future's result (Prefect's futures of the shards' task runs), in order, the first failure
     raised; `WorkersGoneError` once the cluster has had no running worker for `gone.bound`, the futures
-    then cancelled on the scheduler, so the thread waiting on them ends."""
-    waiting = asyncio.ensure_future(asyncio.to_thread(lambda: [future.result() for future in futures]))
-    watching = asyncio.create_task(_watch(client, gone, clock))
+    then cancelled on the scheduler, so the thread waiting on them ends; `SchedulerGoneError` once the
+    scheduler cannot be reached (`NoWorkers.over`)."""
+    waiting = asyncio.ensure_future(asyncio.to_thread(_results, futures))
+    address = str(getattr(client.scheduler, "address", "?"))  # here: a closed client forgets it
+    watching = asyncio.create_task(_watch(client, address, gone, clock))
     try:
         await asyncio.wait({waiting, watching}, return_when=asyncio.FIRST_COMPLETED)
+        if waiting.done() and isinstance(waiting.exception(), _Dropped):
+            gone.dropped = True  # the watch says what became of the scheduler, Dask's client deciding
+            await watching
         if not waiting.done():  # the watch raised: no worker within the bound
             wrapped = [future.wrapped_future for future in futures]
-            await asyncio.to_thread(client.cancel, wrapped)
+            # A scheduler gone takes no cancel (its tasks went with it), one that does not answer never
+            # says so: not awaited for ever either.
+            await asyncio.wait({_in_thread(client.cancel, wrapped)}, timeout=_CANCELLED_WITHIN)
             # Their results raise now (cancelled), retrieved unsaid: the stop says what happened. Not
             # awaited for ever: a scheduler that took no cancel leaves them to the client's close.
             await asyncio.wait({waiting}, timeout=_CANCELLED_WITHIN)
@@ -104,35 +160,100 @@ async def results_while_workers(
             await watching
 
 
-async def _watch(client: Client, gone: NoWorkers, clock: Callable[[], float]) -> None:
-    """Return never; raise `WorkersGoneError` once `gone` says so. Each look is Dask's own wait for a
+class _Dropped(Exception):
+    """Dask cancelled a shard's future because its connection to the scheduler was lost."""
+
+
+def _results(futures: Sequence[Any]) -> list[Any]:
+    """The futures' results, in a thread. Dask's cancel for a lost connection is told apart here, by its
+    reason: raised out of a thread into a task as it is, a CancelledError would read as the task's own."""
+    from distributed.client import FutureCancelledError
+
+    try:
+        return [future.result() for future in futures]
+    except FutureCancelledError as exc:
+        if exc.reason == "scheduler-connection-lost":
+            raise _Dropped(str(exc)) from exc
+        raise
+
+
+async def _watch(client: Client, address: str, gone: NoWorkers, clock: Callable[[], float]) -> None:
+    """Return never; raise `gone.stop(...)` once `gone` says so. Each look is Dask's own wait for a
     running worker, at most `gone.look` long: at once while there is one (the run then looks again after
     that long), the whole time while there is none. A wait in a thread cannot be cancelled, so it is cut
-    into looks: a run that ends meanwhile is not held a whole bound."""
+    into looks: a run that ends meanwhile is not held a whole bound. A look that cannot reach the
+    scheduler (refused, past Dask's connect timeout, the client closed), or not answered `_ANSWER_WITHIN`
+    past its length (then not asked again while it waits), counts as no worker reached, never as a stop
+    by itself: the bound runs from the first such look."""
+    look: asyncio.Future[Any] | None = None
     while True:
-        try:
-            await asyncio.to_thread(client.wait_for_workers, 1, timeout=gone.look)
-            workers = True
-        except TimeoutError:
-            workers = False
-        except Exception as exc:  # the scheduler busy or restarting: a look that says nothing
-            log.debug("could not ask the scheduler for its workers: %s", exc)
-            await asyncio.sleep(gone.look)
-            continue
-        now, since = clock(), gone.since
-        gone.saw(workers, now)
+        if look is None:
+            look = _in_thread(client.wait_for_workers, 1, timeout=gone.look)
+        await asyncio.wait({look}, timeout=gone.look + _ANSWER_WITHIN)
+        workers = _found(look)
+        if look.done():
+            look = None
+        now, since, unreached = clock(), gone.since, gone.unreached
+        gone.saw(workers, now, str(client.status))
         if gone.over(now):
-            raise WorkersGoneError(gone.bound)
-        if not workers and since is None:
-            wait = "for ever" if gone.bound == 0 else f"up to {seconds_said(gone.bound)}"
-            log.warning(
-                "the Dask cluster has no running worker: its shards wait for one to join, %s "
-                "(ROWRELAY_DASK_NO_WORKERS_AFTER sets how long)",
-                wait,
-            )
-        elif workers and since is not None:
-            log.warning(
-                "a Dask worker is running again after %s: the shards go on", seconds_said(round(now - since))
-            )
-        if workers:
-            await asyncio.sleep(gone.look)
+            # The client's own reconnection timeout (`Client(timeout=...)`), kept on it in seconds.
+            raise gone.stop(address, float(getattr(client, "_timeout", 0.0)))
+        _say_change(gone, workers, since, unreached, now)
+        if workers is not False:  # a look that found none waited its length already; one that failed
+            await asyncio.sleep(gone.look)  # at once (a closed client) is not asked again straight away
+
+
+def _found(look: asyncio.Future[Any]) -> bool | None:
+    """What a look found: a running worker, none (Dask's wait timed out), the scheduler not reached."""
+    if not look.done():
+        return None
+    try:
+        look.result()
+    except TimeoutError:
+        return False
+    except Exception as exc:  # the scheduler busy, restarting or gone: the bound decides which
+        log.debug("could not ask the scheduler for its workers: %s", exc)
+        return None
+    return True
+
+
+def _in_thread(call: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+    """`call(...)` in a daemon thread of its own: a call to a scheduler that never answers blocks its
+    thread for ever, which must not hold the process at its exit (the executor's threads are joined)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(ending: Callable[[Any], None], value: Any) -> None:
+        if not future.done():  # an abandoned look's answer comes after the wait for it ended
+            ending(value)
+
+    def run() -> None:
+        try:
+            ending, value = future.set_result, call(*args, **kwargs)
+        except BaseException as exc:
+            ending, value = future.set_exception, exc
+        with contextlib.suppress(RuntimeError):  # the run's loop closed meanwhile: nobody waits for it
+            loop.call_soon_threadsafe(settle, ending, value)
+
+    # Whoever waits reads the outcome; an abandoned call's, answered as the client closes, is not said.
+    future.add_done_callback(lambda done: done.cancelled() or done.exception())
+    threading.Thread(target=run, name="rowrelay-dask-look", daemon=True).start()
+    return future
+
+
+def _say_change(
+    gone: NoWorkers, workers: bool | None, since: float | None, unreached: bool, now: float
+) -> None:
+    """Warn once as the run starts waiting for a worker (or for the scheduler), and once as one is back."""
+    wait = "for ever" if gone.bound == 0 else f"up to {seconds_said(gone.bound)}"
+    setting = "(ROWRELAY_DASK_NO_WORKERS_AFTER sets how long)"
+    if workers is None and not unreached:
+        log.warning("the Dask scheduler does not answer: the run waits for it, %s %s", wait, setting)
+    elif workers is False and since is None:
+        log.warning(
+            "the Dask cluster has no running worker: its shards wait for one to join, %s %s", wait, setting
+        )
+    elif workers and since is not None:
+        log.warning(
+            "a Dask worker is running again after %s: the shards go on", seconds_said(round(now - since))
+        )

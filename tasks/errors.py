@@ -8,6 +8,7 @@ RowrelayError
     │   ├── OutageError     the server answered nothing for `give_up_after` seconds: the run stops
     │   ├── BankUnreachableError    a shard lost the run's shared budget (its Dask scheduler): it stops
     │   ├── WorkersGoneError    the run's Dask cluster had no running worker for a while: the run stops
+    │   │   └── SchedulerGoneError   its Dask scheduler cannot be reached (killed, machine gone, cut off)
     │   ├── CrashedAlikeError   the run's first rows all crashed alike (a bug): it stops sending
     │   ├── OutputWriteError    the output file could not be written; every result is in the state table
     │   ├── (BackendRefusedError, tasks/llm: the server refused us, not the row)
@@ -120,6 +121,22 @@ class WorkersGoneError(RunStoppingError):
             "(ROWRELAY_DASK_NO_WORKERS_AFTER sets how long a run waits for one)"
         )
         self.seconds = seconds
+
+
+class SchedulerGoneError(WorkersGoneError):
+    """The run's Dask scheduler cannot be reached (killed, its machine gone, the network cut): Dask's
+    client gave up reconnecting to it, or it has not answered for `dask_no_workers_after` seconds, or the
+    connection to it was lost and Dask dropped the shards' tasks with it. A WorkersGoneError (no worker
+    the run can reach), stopped and said as one; the same command resumes once a cluster is there."""
+
+    def __init__(self, address: str, why: str, seconds: float) -> None:
+        RunStoppingError.__init__(
+            self,
+            f"{why}, so the run stopped; nothing is lost: rows keep their state and response ids, a create "
+            "that may have started a job is counted on its row, and the same command resumes them once a "
+            f"cluster is there (a scheduler at {address} again, or another given by --dask)",
+        )
+        self.address, self.why, self.seconds = address, why, seconds
 
 
 class CrashedAlikeError(RunStoppingError):

@@ -20,7 +20,7 @@ SAMPLES = {"message": "m", "path": "state/x.parquet", "reason": "torn", "seconds
            "row_key": "row-7", "old": "completed", "new": "pending", "endpoint": "west",
            "refusal": Refusal("input", "context_length_exceeded", "m"),
            "result": {"completed": 3}, "rows": ["row-7", "row-9"], "said": "refused",
-           "may_have_sent": False}  # fmt: skip
+           "may_have_sent": False, "address": "tcp://10.0.0.5:8786", "why": "no answer"}  # fmt: skip
 
 
 def _every(kind: type[RowrelayError]) -> list[type[RowrelayError]]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -65,6 +66,18 @@ class SharedCluster:
         self._process.stdin.write("drop\n")
         self._process.stdin.flush()
         assert self._answer() == "dropped"
+
+    def kill_scheduler(self) -> None:
+        """SIGKILL the cluster's process, its scheduler and nannies in it (their workers, each watching
+        its nanny's process, exit with it): a scheduler gone at once, as when its machine is lost, with
+        no word to its clients."""
+        self._process.kill()
+        self._process.wait()
+
+    def stop_scheduler(self) -> None:
+        """SIGSTOP the cluster's process: its scheduler keeps its connections open and answers nothing, as
+        a hung one. `kill_scheduler` ends it (a stopped process takes no `close`)."""
+        self._process.send_signal(signal.SIGSTOP)
 
     def _answer(self) -> str:
         assert self._process.stdout is not None
