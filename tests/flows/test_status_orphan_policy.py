@@ -7,47 +7,23 @@ mid-send, the emulator over a real socket, status and cancel as a user runs them
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from rowrelay.tasks.state import RUN_FILE, load
-from tests.support.cli import IN_PROCESS, ROOT, env_for, rowrelay, run_args
-from tests.support.tickets import write_tickets
+from tests.support.cli import rowrelay
+from tests.support.killed_chat_batch import chat_batch_killed_while_sending
 
 ROWS = 3
-
-
-def _all_submitting(state: Path) -> bool:
-    if not (state / "batch.json").exists():
-        return False
-    return int(load(state)["status"].eq("submitting").sum()) == ROWS
 
 
 @pytest.mark.timeout(400)
 def test_a_batch_run_under_hold_is_said_held_from_a_shell_saying_resubmit(
     prefect_env: dict[str, str], tmp_path: Path
 ) -> None:
-    source = write_tickets(tmp_path / "tickets.csv", ROWS)
-    state, args = tmp_path / "state", [*run_args(source, tmp_path), "--backend", "chat"]
-    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:60"))) as emu:
-        env = env_for(prefect_env, emu, OPENAI_API_KEY="sk-emulated")  # the emulator checks none
-        with (tmp_path / "run.log").open("wb") as log:
-            run = subprocess.Popen(
-                [*IN_PROCESS, *args], cwd=ROOT, env={**env, "ROWRELAY_ORPHAN_POLICY": "hold"}, stdout=log,
-                stderr=log,
-            )  # fmt: skip
-        try:
-            while not _all_submitting(state):  # a wait for the rows to be sent, not an assertion
-                assert run.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
-                time.sleep(0.1)
-        finally:
-            run.send_signal(signal.SIGKILL)  # as `kill -9`
-            run.wait()
+    hold = {"ROWRELAY_ORPHAN_POLICY": "hold"}
+    with chat_batch_killed_while_sending(prefect_env, tmp_path, ROWS, hold) as (state, env, _):
         elsewhere = {**env, "ROWRELAY_ORPHAN_POLICY": "resubmit"}
         status = rowrelay(["status", str(state)], elsewhere)
         cancel = rowrelay(["cancel", str(state)], elsewhere)
