@@ -2,8 +2,7 @@
 clock the test gives: the bound counts from the first look that found no running worker, a worker seen
 again starts it afresh, 0 waits for ever, and the progress line's hold says how long is left; a scheduler
 that cannot be reached counts as no worker, and Dask's client giving up on it stops the run at once.
-(That a run on a real cluster stops by it, and resumes, is tests/cluster/test_workers_gone.py's and
-test_scheduler_gone.py's.)"""
+(That a run on a real cluster stops by it, and resumes, is tests/cluster/test_workers_gone.py's.)"""
 
 from __future__ import annotations
 
