@@ -40,7 +40,7 @@ from rowrelay.flows.run_end import ends_recorded
 from rowrelay.flows.run_labels import label_flow_run
 from rowrelay.flows.run_logs import sent_to_flow_run
 from rowrelay.flows.run_orphans import orphans_at_open
-from rowrelay.flows.run_record import record_run
+from rowrelay.flows.run_record import kept_policies, record_run
 from rowrelay.flows.server_access import check_keys
 from rowrelay.flows.service_users import announced, services_a_run_uses
 from rowrelay.flows.stop_said import note_batch, note_finished
@@ -226,6 +226,7 @@ async def _run(request: BatchRequest, runner: TaskRunner[Any] | None) -> BatchRe
     state_dir = request.state_dir(prepared)
     check_destinations(request, state_dir)  # before the emulator starts or the state dir is made
     kept = check_resume(request, prepared, state_dir)  # the server on record, when this run's is not it
+    request = kept_policies(request, state_dir)  # the batch's --max-attempts and orphan policy, unless given
     settings, url, targets = resolve_targets(request)
     table = open_table(state_dir, settings)
     held_orphans = orphans_at_open(table)  # the closing line says only those this run adds

@@ -30,7 +30,7 @@ from rowrelay.tasks.run.spend import Spend
 from rowrelay.tasks.setting_problems import said_as
 from rowrelay.tasks.settings import Settings, load_settings
 from rowrelay.tasks.state import RunRecord, StateTable, read_run_record
-from rowrelay.tasks.state.run_record import max_attempts_of, orphan_policy_of
+from rowrelay.tasks.state.batch_policies import next_run_policies
 
 _LEASE_LOOK = 0.2
 """Seconds between looks at a batch whose runner is letting go of it (`lease_wait`)."""
@@ -53,13 +53,10 @@ async def cancel_batch_async(
         raise UsageError(f"{state_dir}: this batch never ran, so nothing is in flight")
     tools = None if record.tools is None else json.dumps(record.tools)
     given = {"backend": record.backend, "base_url": record.base_url, "model": record.model, "tools": tools}
-    # The batch's own creates per row, as `status` reads them: whether a row the cancel leaves orphaned
-    # is sent again is the next run's of this batch to decide, not this shell's ROWRELAY_MAX_ATTEMPTS.
-    settings = load_settings(**given)
-    # Its orphan policy too (run.json; this shell's for a record of a release before it): the cancel
-    # notes on the rows it makes orphans what the batch's next run does with them.
-    policy = orphan_policy_of(record) or settings.orphan_policy
-    settings = settings.model_copy(update={"max_attempts": max_attempts_of(record), "orphan_policy": policy})
+    # The batch's own creates per row and orphan policy, as `status` reads them (`next_run_policies`): the
+    # cancel notes on the rows it makes orphans what the batch's next run does with them, not what this
+    # shell's ROWRELAY_MAX_ATTEMPTS or ROWRELAY_ORPHAN_POLICY would have a run started here do.
+    settings = next_run_policies(load_settings(**given), record)
     # No `--prices` here: a price file comes from the environment, and is named so when it is not valid.
     prices = load_prices(settings.prices, named=said_as("prices", given))
     endpoints = {name: with_embedded_key(where) for name, where in _endpoints(record, settings).items()}

@@ -1,8 +1,10 @@
 """The batch's run record (`run.json`): what `rowrelay export` and `cancel` need later, written by each run
-before it sends anything: where it ran and what it asked, never a key."""
+before it sends anything: where it ran and what it asked, never a key. What the batch's runs keep from it
+(its --max-attempts and orphan policy, unless a run is given others) is taken here too (`kept_policies`)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -13,10 +15,14 @@ from rowrelay.flows.server_moved import say_if_moved
 from rowrelay.flows.targets import Target, recorded_endpoints
 from rowrelay.tasks.errors import DamagedFileError
 from rowrelay.tasks.hosted_tools import tool_list
+from rowrelay.tasks.setting_problems import given_as, said_as
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import RunRecord, read_run_record, write_run_record
+from rowrelay.tasks.state.batch_policies import batch_policies, overridden
 
-__all__ = ["record_run"]
+__all__ = ["kept_policies", "record_run"]
+
+log = logging.getLogger("rowrelay.resume")
 
 
 def record_run(
@@ -64,6 +70,32 @@ def record_run(
         say_if_moved(earlier, record)  # rows of another server's answers may be in the batch
     write_run_record(state_dir, record)
     return record
+
+
+def kept_policies(request: BatchRequest, state_dir: Path) -> BatchRequest:
+    """`request` with the batch's --max-attempts and orphan policy where this run was given none
+    (`state.batch_policies`: given, else recorded, else the default), its endpoints' settings too, so a
+    shard on a Dask worker takes them with its endpoint's; a given one that differs from the batch's is
+    said once, in one line. Before the table opens: its open counts a killed run's rows being sent as
+    orphans, noting what the run does with them (`state.orphans`)."""
+    earlier = _earlier(state_dir)
+    differ = overridden(request.settings, earlier)
+    if differ:
+        log.warning(_overridden_said(differ, request.overrides))
+    endpoints = tuple(replace(e, settings=batch_policies(e.settings, earlier)) for e in request.endpoints)
+    return replace(request, settings=batch_policies(request.settings, earlier), endpoints=endpoints)
+
+
+_WHAT = {"max_attempts": "the creates per row", "orphan_policy": "the orphan policy"}
+
+
+def _overridden_said(differ: dict[str, tuple[Any, Any]], overrides: dict[str, Any]) -> str:
+    """`--max-attempts 2 given: this run takes it over 5, the creates per row this batch ran with; ...`"""
+    said = []
+    for name, (given, recorded) in differ.items():
+        named = given_as(name, str(given)) if name in overrides else f"{said_as(name, overrides)}={given}"
+        said.append(f"{named} given: this run takes it over {recorded}, {_WHAT[name]} this batch ran with")
+    return "; ".join(said) + " (its later runs keep what this run takes, unless given another)"
 
 
 def _earlier(state_dir: Path) -> RunRecord | None:

@@ -45,7 +45,9 @@ NOT_COMPLETED: tuple[RowStatus, ...] = ("failed", "incomplete", "cancelled", "ex
 not completed, and what `rowrelay retry` may make eligible again. Rows still waiting to be sent or on their
 response (pending, submitting, queued, in_progress) went wrong in no way yet."""
 RETRY_BY_DEFAULT: tuple[RowStatus, ...] = ("failed", "incomplete", "expired", "orphaned")
-"""What `rowrelay retry` makes eligible again (back to pending, attempts reset) unless told otherwise."""
+"""What `rowrelay retry` makes eligible again unless told otherwise: back to `pending`, their attempts kept
+(`attempts` never decreases; `tasks.state.retrying`). A pending row is always sent, so each such row gets
+one create more, and is sent again after that only while it has attempts left under `--max-attempts`."""
 
 WaitMode = Literal["poll", "stream"]
 """How a run waits for background responses."""

@@ -108,7 +108,14 @@ def orphan_fate(
     """What a run does with an orphaned row that has spent `attempts`: the one decision, read by the run
     plan (`wants_submit`), the row's note, and `status`'s and `cancel`'s lines (which said "sends them
     again" under `ROWRELAY_ORPHAN_POLICY=hold`, and for rows whose attempts were used up). `code`: the
-    row's `error_code` (`ANSWER_TIMEOUT` holds it)."""
+    row's `error_code` (`ANSWER_TIMEOUT` holds it).
+
+    The callers that pass no code (`orphans_next`, for `status` and `cancel`; the open's `_recovery`)
+    speak of rows left `submitting`, and are right only by an invariant: such a row holds no error code
+    (writing a row `submitting` clears it, `changes.apply_change`), and the open that makes it an orphan
+    sets none, so the plan (`plan.wants_submit`, which passes the row's code) decides the same fate. A
+    caller speaking of rows that may hold a code (an `orphaned` row a run recorded, `run.record`) must
+    pass it."""
     if policy == "hold" or code == ANSWER_TIMEOUT:
         return "held"
     if attempts >= max_attempts:
