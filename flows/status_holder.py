@@ -17,12 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rowrelay.tasks.errors import DamagedFileError, UsageError
 from rowrelay.tasks.records import HOLDING_TOKEN, IN_FLIGHT, rows
 from rowrelay.tasks.state.files import LEASES, MAIN_WRITER
 from rowrelay.tasks.state.lease import LEASE_TIMEOUT, LeaseInfo, read_lease, stale_reason
-from rowrelay.tasks.state.orphans import OrphanPolicy, orphans_next
-from rowrelay.tasks.state.run_record import RunRecord
+from rowrelay.tasks.state.orphans import orphans_next
 from rowrelay.tasks.state.schema import to_datetime
 
 __all__ = ["Holding", "being_sent_next", "holding", "holding_said"]
@@ -116,9 +114,10 @@ def holding_said(held: Holding, counts: Mapping[str, int], being_sent: Callable[
 def being_sent_next(state: Path, max_attempts: int | None = None) -> str:
     """What the next run does with the rows a gone run left being sent with no response id, in the words
     after "the next run ": it spends an attempt of each as it opens the batch (`state.orphans`), then
-    decides as for any orphan (`orphans_next`), under the batch's orphan policy (`_orphan_policy`) and
-    `max_attempts`, None for the batch's own (`_batch_record`), by which `cancel` notes those rows as it
-    makes them orphans too (flows/cancelling.py)."""
+    decides as for any orphan (`orphans_next`), under the batch's orphan policy and `max_attempts`, None
+    for the batch's own (`next_run_policies_at`: status spoke by the environment's, so a batch run with
+    --max-attempts 5, or under `hold`, read "sends them again" from a shell that did not say so), by which
+    `cancel` notes those rows as it makes them orphans too (flows/cancelling.py)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -129,42 +128,9 @@ def being_sent_next(state: Path, max_attempts: int | None = None) -> str:
     spent = table.filter(sending)["attempts"].to_pylist()
     if not spent:  # each holds an id after all: the next run opening the batch waits on it
         return "waits on their responses, whose ids it finds"
-    from rowrelay.tasks.state.run_record import max_attempts_of
+    from rowrelay.tasks.state.batch_policies import next_run_policies_at
 
-    record = _batch_record(state)  # read once for both of the batch's own settings
+    policies = next_run_policies_at(state)
     if max_attempts is None:
-        max_attempts = max_attempts_of(record)
-    return orphans_next(((attempts or 0) + 1 for attempts in spent), max_attempts, _orphan_policy(record))
-
-
-def _batch_record(state: Path) -> RunRecord | None:
-    """The batch's `run.json`, whose `--max-attempts` and orphan policy its runs take (`max_attempts_of`,
-    `_orphan_policy`). Status counted rows by the environment's (3 unless ROWRELAY_MAX_ATTEMPTS said),
-    so a batch run with --max-attempts 5 read "sends no more" of rows its next run sends again. Damaged,
-    it reads as none: these are words only, and status names the damaged record (its `summary` reads it
-    too)."""
-    from rowrelay.tasks.state import read_run_record
-
-    try:
-        return read_run_record(state)
-    except DamagedFileError:
-        return None
-
-
-def _orphan_policy(record: RunRecord | None) -> OrphanPolicy:
-    """The orphan policy the batch's last run took, as it recorded it in `run.json` (the batch's, as its
-    `--max-attempts`): status and cancel spoke of the shell's ROWRELAY_ORPHAN_POLICY, wherever they were
-    run, so a batch run under `hold` read "sends them again" from a shell that did not set it.
-    A record of a release before it said, or none, or a damaged one: the environment's, as a run started
-    here takes it (a setting a run would refuse leaves the default)."""
-    from rowrelay.tasks.settings import Settings, load_settings
-    from rowrelay.tasks.state.run_record import orphan_policy_of
-
-    recorded = orphan_policy_of(record)
-    if recorded is not None:
-        return recorded
-    try:
-        settings = load_settings()
-    except UsageError:
-        settings = Settings.model_construct()
-    return settings.orphan_policy
+        max_attempts = policies.max_attempts
+    return orphans_next(((attempts or 0) + 1 for attempts in spent), max_attempts, policies.orphan_policy)

@@ -16,15 +16,17 @@ attempt.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rowrelay.tasks.state.run_record import max_attempts_of, orphan_policy_of
+from rowrelay.tasks.errors import DamagedFileError, UsageError
+from rowrelay.tasks.state.run_record import max_attempts_of, orphan_policy_of, read_run_record
 
 if TYPE_CHECKING:
     from rowrelay.tasks.settings import Settings
     from rowrelay.tasks.state.run_record import RunRecord
 
-__all__ = ["KEPT", "batch_policies", "next_run_policies", "overridden"]
+__all__ = ["KEPT", "batch_policies", "next_run_policies", "next_run_policies_at", "overridden"]
 
 KEPT = ("max_attempts", "orphan_policy")
 """The settings a batch keeps across its runs: what decides whether its rows are paid for again."""
@@ -56,6 +58,24 @@ def next_run_policies(here: Settings, record: RunRecord | None) -> Settings:
     (`max_attempts_of`), and this shell's orphan policy."""
     policy = orphan_policy_of(record) or here.orphan_policy
     return here.model_copy(update={"max_attempts": max_attempts_of(record), "orphan_policy": policy})
+
+
+def next_run_policies_at(directory: Path) -> Settings:
+    """`next_run_policies` of the batch at `directory` with this shell's settings: what `status` and
+    `rowrelay retry` say its next run does with rows left being sent. Theirs are words only: a damaged
+    `run.json` reads as none (status names it), a setting here a run would refuse as the default. The
+    settings' model is imported here alone: `status`, which imports this package, does without it."""
+    from rowrelay.tasks.settings import Settings, load_settings
+
+    try:
+        record = read_run_record(directory)
+    except DamagedFileError:
+        record = None
+    try:
+        here = load_settings()
+    except UsageError:
+        here = Settings.model_construct()
+    return next_run_policies(here, record)
 
 
 def _recorded(record: RunRecord | None) -> dict[str, Any]:

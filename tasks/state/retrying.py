@@ -8,17 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from rowrelay.tasks.errors import DamagedFileError, UsageError
+from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.records import IN_FLIGHT, NOT_COMPLETED, RETRY_BY_DEFAULT, ROW_STATUSES, RowStatus
 from rowrelay.tasks.state.batch import is_state_directory, no_batch_problem
-from rowrelay.tasks.state.batch_policies import next_run_policies
-from rowrelay.tasks.state.run_record import read_run_record
+from rowrelay.tasks.state.batch_policies import next_run_policies_at
 from rowrelay.tasks.state.table import StateTable
-
-if TYPE_CHECKING:
-    from rowrelay.tasks.settings import Settings
 
 RETRIED_NOTE = "made eligible again by rowrelay retry"
 
@@ -40,7 +35,7 @@ def retried(state: str | Path, status: str | Iterable[str] = RETRY_BY_DEFAULT) -
     statuses = retried_statuses(status, directory)
     if not is_state_directory(directory):
         raise UsageError(no_batch_problem(directory))
-    policies = _next_run_policies(directory)
+    policies = next_run_policies_at(directory)
     # Its open makes a killed run's rows being sent orphans, noted with what the batch's next run does
     # with them: by the batch's own policies (it noted "it will be sent again" of a batch run under hold).
     with StateTable.open(
@@ -72,20 +67,3 @@ def retried_statuses(status: str | Iterable[str], directory: Path) -> list[RowSt
             why = ": pending rows are eligible already; run the batch again to send them"
         raise UsageError(f"--status takes {', '.join(NOT_COMPLETED)}; not {', '.join(refused)}{why}")
     return [s for s in ROW_STATUSES if s in wanted]
-
-
-def _next_run_policies(directory: Path) -> Settings:
-    """The batch's --max-attempts and orphan policy for its next run (`next_run_policies`), as `status`
-    and `cancel` take them: a damaged record, or a setting here a run would refuse, reads as none. The
-    settings' model is imported here alone: `status`, which imports this package, does without it."""
-    from rowrelay.tasks.settings import Settings, load_settings
-
-    try:
-        record = read_run_record(directory)
-    except DamagedFileError:
-        record = None
-    try:
-        here = load_settings()
-    except UsageError:
-        here = Settings.model_construct()
-    return next_run_policies(here, record)
