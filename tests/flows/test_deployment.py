@@ -1,8 +1,8 @@
 """Scheduled jobs: `rowrelay deploy` serves a cron deployment on a real Prefect server.
 
-Run through `run_deployment` it completes; run again on the same state it resumes instead of
-resubmitting; cancelled from the Prefect API it cancels the batch's in-flight responses on the server
-and leaves a resumable state table.
+Run through `run_deployment` it completes; a second run due meanwhile waits its turn and resumes the
+same state instead of resubmitting; cancelled from the Prefect API it cancels the batch's in-flight
+responses on the server and leaves a resumable state table.
 """
 
 from __future__ import annotations
@@ -26,61 +26,43 @@ pytestmark = [
 ]
 
 
-async def test_the_cron_deployment_runs_and_a_second_run_resumes_instead_of_resubmitting(
-    prefect_env: dict[str, str], prefect_api: str, tmp_path: Path
-) -> None:
-    from prefect.deployments import arun_deployment
-
-    with (
-        running_emulator(EmulatorConfig(latency=LatencySpec.parse("uniform:0.05,0.3"))) as emu,
-        served("ci", prefect_env, emu, tmp_path, rows=20) as (name, state),
-    ):
-        deployment = await wait_for_deployment(name, tmp_path / "serve-ci.log")
-        schedules = deployment.schedules  # type: ignore[attr-defined]
-        assert [s.schedule.cron for s in schedules] == ["0 3 * * *"]
-        assert f"batch:{state.name}" in deployment.tags  # type: ignore[attr-defined]  # its runs inherit it
-        first = await arun_deployment(name, timeout=180)
-        assert first.state is not None
-        assert first.state.is_completed(), first.state
-        assert {f"batch:{state.name}", "backend:emulator"} <= set(first.tags)
-        creates = len(emu.emulator.listing())
-        assert creates == 20
-        second = await arun_deployment(name, timeout=180)
-        assert second.state is not None
-        assert second.state.is_completed()
-        assert len(emu.emulator.listing()) == creates  # resumed: nothing was sent again
-    assert (load(state)["status"] == "completed").all()
-    said = (tmp_path / "serve-ci.log").read_text()  # the server was stopped by SIGTERM, as a service is
-    assert "Traceback" not in said, said[-2000:]
-    assert "never awaited" not in said, said[-2000:]
-
-
-async def test_a_run_due_while_another_goes_waits_its_turn_instead_of_failing_on_the_lease(
+async def test_the_cron_deployment_runs_and_a_run_due_while_another_goes_waits_then_resumes(
     prefect_env: dict[str, str], prefect_api: str, tmp_path: Path
 ) -> None:
     """Every run of the deployment works on one state. A run due while another was still going (a long
     night, or the runs a restarted server catches up on) started at once and failed on the batch's
-    lease: a `Failed` run, which the README's alert reports as too many rows failed."""
+    lease: a `Failed` run, which the README's alert reports as too many rows failed. Now it waits its
+    turn, then resumes the batch the first finished instead of resubmitting it: nothing is sent again."""
     from prefect.client.orchestration import get_client
     from prefect.deployments import arun_deployment
 
+    log = tmp_path / "serve-ci.log"
     with (
         running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:3"))) as emu,
-        served("overlap", prefect_env, emu, tmp_path, rows=6) as (name, state),
+        served("ci", prefect_env, emu, tmp_path, rows=6) as (name, state),
     ):
-        await wait_for_deployment(name, tmp_path / "serve-overlap.log")
+        deployment = await wait_for_deployment(name, log)
+        schedules = deployment.schedules  # type: ignore[attr-defined]
+        assert [s.schedule.cron for s in schedules] == ["0 3 * * *"]
+        assert f"batch:{state.name}" in deployment.tags  # type: ignore[attr-defined]  # its runs inherit it
         runs = [await arun_deployment(name, timeout=0) for _ in range(2)]
         deadline = time.monotonic() + 200
         async with get_client() as client:
             while True:
-                states = [(await client.read_flow_run(run.id)).state for run in runs]
+                ran = [await client.read_flow_run(run.id) for run in runs]
+                states = [run.state for run in ran]
                 if all(s is not None and s.is_final() for s in states):
                     break
-                assert time.monotonic() < deadline, (tmp_path / "serve-overlap.log").read_text()[-3000:]
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
                 await asyncio.sleep(0.5)
         assert [s.type.value for s in states if s is not None] == ["COMPLETED", "COMPLETED"], states
+        for run in ran:
+            assert {f"batch:{state.name}", "backend:emulator"} <= set(run.tags)
         assert len(emu.emulator.listing()) == 6  # the second found the batch done: nothing sent again
     assert (load(state)["status"] == "completed").all()
+    said = log.read_text()  # the server was stopped by SIGTERM, as a service is
+    assert "Traceback" not in said, said[-2000:]
+    assert "never awaited" not in said, said[-2000:]
 
 
 async def test_cancelling_the_flow_run_cancels_in_flight_responses_on_the_server(
