@@ -210,7 +210,8 @@ async def run_batch(
         if cluster is None:
             return await _run(request, None)
         check_cost_cap(request.settings)
-        async with started(cluster) as runner:  # before the emulator starts or anything is sent
+        waited = request.settings.dask_no_workers_after  # for its first worker, as for one gone mid-run
+        async with started(cluster, waited) as runner:  # before the emulator starts or anything is sent
             return await _run(request, runner)
 
 

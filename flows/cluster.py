@@ -9,8 +9,11 @@ The coordinator (the flow) plans the batch as ever, installs the run's bank on t
 shard as its own writer of the state table. Meanwhile the coordinator reads the table from disk for
 progress (the union of every writer), and at the end reopens it for the export and summary.
 
-Before anything is sent, the cluster is checked: a scheduler that does not answer, a cluster with no
-workers, or workers (or a scheduler) without rowrelay each raise `UsageError` in one line.
+Before anything is sent, the cluster is checked: a scheduler that does not answer, workers (or a
+scheduler) without rowrelay each raise `UsageError` in one line. A cluster with no worker yet is waited for
+as a run waits for workers gone mid-run (`cluster_workers.first_worker`, `dask_no_workers_after`): a
+SLURM, PBS or adaptive cluster has none until its batch system grants them. Past that bound, it too is
+a `UsageError` in one line, nothing sent.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from rowrelay.tasks.errors import UsageError
+from rowrelay.flows.cluster_workers import NoWorkers, first_worker
+from rowrelay.tasks.errors import SchedulerGoneError, UsageError, WorkersGoneError, seconds_said
 from rowrelay.tasks.settings import Settings
 
 if TYPE_CHECKING:
@@ -33,8 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rowrelay.cluster")
 CONNECT_TIMEOUT = "10s"
-WORKERS_TIMEOUT = 10.0
-"""Seconds to wait for an existing cluster's first worker before calling it a cluster with no workers."""
 THREADS_PER_WORKER = 2
 """Shards a LocalCluster worker runs at once: the next starts while the last one's tail finishes."""
 LOCAL_CLUSTER_HTTP: dict[str, Any] = {
@@ -100,16 +102,19 @@ def dask_installed() -> None:
 
 
 @contextlib.asynccontextmanager
-async def started(choice: ClusterChoice) -> AsyncIterator[TaskRunner[Any]]:
-    """The task runner, started and checked (scheduler answers, has workers, all with rowrelay).
-    Dask's blocking client runs in threads here: the flow's event loop keeps serving meanwhile."""
+async def started(choice: ClusterChoice, no_workers_after: float) -> AsyncIterator[TaskRunner[Any]]:
+    """The task runner, started and checked (scheduler answers, has a worker within `no_workers_after`
+    seconds, 0 for ever, all with rowrelay). Dask's blocking client runs in threads here: the flow's event
+    loop keeps serving meanwhile."""
     dask_installed()
     if choice.address is not None:
         await _answering(choice.address, choice.describe())
     runner = choice.runner()
     await asyncio.to_thread(_start, runner, choice)
     try:
-        await asyncio.to_thread(check_cluster, runner.client, choice.describe())  # type: ignore[attr-defined]
+        client = runner.client  # type: ignore[attr-defined]
+        await with_a_worker(client, choice.describe(), no_workers_after)
+        await asyncio.to_thread(check_rowrelay, client, choice.describe())
         yield runner
     finally:
         await asyncio.to_thread(runner.__exit__, None, None, None)
@@ -124,13 +129,22 @@ def _start(runner: TaskRunner[Any], choice: ClusterChoice) -> None:
         raise _no_scheduler(choice.describe(), exc) from None
 
 
-def check_cluster(client: Client, where: str) -> None:
+async def with_a_worker(client: Client, where: str, no_workers_after: float) -> None:
+    """Return once the cluster has a running worker; `UsageError` in one line once it has had none for
+    `no_workers_after` seconds (0: waits for ever), or its scheduler could not be reached that long."""
     try:
-        client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
-    except TimeoutError:
+        await first_worker(client, NoWorkers(no_workers_after))
+    except SchedulerGoneError as exc:
+        raise UsageError(exc.why) from None
+    except WorkersGoneError:
         raise UsageError(
-            f"{where}: the cluster has no workers (none joined in {WORKERS_TIMEOUT:g} s)"
+            f"{where}: the cluster has no workers (none joined in {seconds_said(no_workers_after)}; "
+            "ROWRELAY_DASK_NO_WORKERS_AFTER sets how long a run waits for one)"
         ) from None
+
+
+def check_rowrelay(client: Client, where: str) -> None:
+    """`UsageError` in one line unless rowrelay is installed on every worker and on the scheduler."""
     found = client.run(importlib.util.find_spec, "rowrelay")
     missing = sorted(address for address, spec in found.items() if spec is None)
     if missing:
@@ -163,9 +177,10 @@ def check_cost_cap(settings: Settings) -> None:
         )
 
 
-def precheck(request_dask: str | None, dask_workers: int | None) -> None:
+def precheck(request_dask: str | None, dask_workers: int | None, no_workers_after: float) -> None:
     """What `rowrelay run` checks of the cluster before Prefect or the emulator start: the extra is
-    installed and, for an existing scheduler, that it answers, has workers, and they all have rowrelay."""
+    installed and, for an existing scheduler, that it answers, has a worker (waited for up to
+    `no_workers_after` seconds, 0 for ever), and they all have rowrelay."""
     if request_dask is None and dask_workers is None:
         return
     dask_installed()
@@ -180,7 +195,8 @@ def precheck(request_dask: str | None, dask_workers: int | None) -> None:
     except (OSError, TimeoutError, ValueError) as exc:
         raise _no_scheduler(where, exc) from None
     with client:
-        check_cluster(client, where)
+        asyncio.run(with_a_worker(client, where, no_workers_after))
+        check_rowrelay(client, where)
 
 
 async def _answering(address: str, where: str) -> None:

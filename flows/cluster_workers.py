@@ -17,6 +17,11 @@ same). A scheduler that keeps its connection but answers nothing (its process st
 that fails, counted as no worker reached: past the bound the run stops. One failed look stops
 nothing: before, a failed look was only logged, and such a run waited for ever.
 
+A run's start waits for the cluster's first worker the same way (`first_worker`), by the same decision
+and bound: a SLURM, PBS or adaptive cluster commonly has none until its batch system grants them,
+minutes later, and the start refused such a cluster after a fixed 10 s where a run that lost its
+workers mid-run waited the bound. It says at once that it waits, and for how long.
+
 `NoWorkers` is the one decision (since when none, how long is left, whether that is past the bound, and
 which stop it is), on a clock given to it, so a test drives it without waiting.
 """
@@ -177,19 +182,33 @@ def _results(futures: Sequence[Any]) -> list[Any]:
         raise
 
 
-async def _watch(client: Client, address: str, gone: NoWorkers, clock: Callable[[], float]) -> None:
-    """Return never; raise `gone.stop(...)` once `gone` says so. Each look is Dask's own wait for a
-    running worker, at most `gone.look` long: at once while there is one (the run then looks again after
-    that long), the whole time while there is none. A wait in a thread cannot be cancelled, so it is cut
-    into looks: a run that ends meanwhile is not held a whole bound. A look that cannot reach the
-    scheduler (refused, past Dask's connect timeout, the client closed), or not answered `_ANSWER_WITHIN`
-    past its length (then not asked again while it waits), counts as no worker reached, never as a stop
-    by itself: the bound runs from the first such look."""
+async def first_worker(client: Client, gone: NoWorkers, clock: Callable[[], float] = time.monotonic) -> None:
+    """Return once the cluster has a running worker (at once when it has one); raise `gone.stop(...)`
+    once it has had none for `gone.bound`, as a run mid-way stops. A first look that finds none says so
+    at once, naming the scheduler and the bound; `asyncio` cancels the wait at once (Ctrl-C): its looks
+    run in daemon threads."""
+    address = str(getattr(client.scheduler, "address", "?"))
+    await _watch(client, address, gone, clock, starting=True)
+
+
+async def _watch(
+    client: Client, address: str, gone: NoWorkers, clock: Callable[[], float], starting: bool = False
+) -> None:
+    """Return never (`starting`: once a look finds a running worker); raise `gone.stop(...)` once `gone`
+    says so. Each look is Dask's own wait for a running worker, at most `gone.look` long: at once while
+    there is one (the run then looks again after that long), the whole time while there is none (a
+    start's first, only `_SHORTEST_LOOK`: its wait is said at once). A wait in a thread cannot be
+    cancelled, so it is cut into looks: a run that ends meanwhile is not held a whole bound. A look that
+    cannot reach the scheduler (refused, past Dask's connect timeout, the client closed), or not answered
+    `_ANSWER_WITHIN` past its length (then not asked again while it waits), counts as no worker reached,
+    never as a stop by itself: the bound runs from the first such look."""
     look: asyncio.Future[Any] | None = None
+    length = _SHORTEST_LOOK if starting else gone.look
     while True:
         if look is None:
-            look = _in_thread(client.wait_for_workers, 1, timeout=gone.look)
-        await asyncio.wait({look}, timeout=gone.look + _ANSWER_WITHIN)
+            look = _in_thread(client.wait_for_workers, 1, timeout=length)
+        await asyncio.wait({look}, timeout=length + _ANSWER_WITHIN)
+        length = gone.look
         workers = _found(look)
         if look.done():
             look = None
@@ -198,7 +217,12 @@ async def _watch(client: Client, address: str, gone: NoWorkers, clock: Callable[
         if gone.over(now):
             # The client's own reconnection timeout (`Client(timeout=...)`), kept on it in seconds.
             raise gone.stop(address, float(getattr(client, "_timeout", 0.0)))
-        _say_change(gone, workers, since, unreached, now)
+        if starting:
+            _say_at_start(gone, workers, since, unreached, now, address)
+            if workers:
+                return
+        else:
+            _say_change(gone, workers, since, unreached, now)
         if workers is not False:  # a look that found none waited its length already; one that failed
             await asyncio.sleep(gone.look)  # at once (a closed client) is not asked again straight away
 
@@ -241,11 +265,32 @@ def _in_thread(call: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.F
     return future
 
 
+_SETTING = "(ROWRELAY_DASK_NO_WORKERS_AFTER sets how long; 0 waits for ever)"
+
+
+def _wait(gone: NoWorkers) -> str:
+    return "for ever" if gone.bound == 0 else f"up to {seconds_said(gone.bound)}"
+
+
+def _say_at_start(
+    gone: NoWorkers, workers: bool | None, since: float | None, unreached: bool, now: float, address: str
+) -> None:
+    """Warn once as the start waits for the cluster's first worker (or for its scheduler), and once as
+    one joins: a batch system may take minutes to grant one, and the run would look hung meanwhile."""
+    scheduler, waits = f"the Dask scheduler at {address}", f"{_wait(gone)} {_SETTING}"
+    if workers is None and not unreached:
+        log.warning("%s does not answer: the run waits for it, %s", scheduler, waits)
+    elif workers is False and since is None:
+        log.warning("%s has no worker yet: the run waits for its first to join, %s", scheduler, waits)
+    elif workers and since is not None:
+        log.warning("a Dask worker joined after %s: the run starts", seconds_said(round(now - since)))
+
+
 def _say_change(
     gone: NoWorkers, workers: bool | None, since: float | None, unreached: bool, now: float
 ) -> None:
     """Warn once as the run starts waiting for a worker (or for the scheduler), and once as one is back."""
-    wait = "for ever" if gone.bound == 0 else f"up to {seconds_said(gone.bound)}"
+    wait = _wait(gone)
     setting = "(ROWRELAY_DASK_NO_WORKERS_AFTER sets how long)"
     if workers is None and not unreached:
         log.warning("the Dask scheduler does not answer: the run waits for it, %s %s", wait, setting)

@@ -193,7 +193,7 @@ def _check_deployment(request: BatchRequest, state: Path) -> None:
         check_same_requests(request, state, prepared.keys)
         check_state_rows(request, state, prepared)
         check_keys(request)
-        cluster.precheck(request.dask, request.dask_workers)
+        cluster.precheck(request.dask, request.dask_workers, request.settings.dask_no_workers_after)
     except UsageError as exc:
         fail(str(exc))
     except StateError as exc:

@@ -84,7 +84,7 @@ def check_run(request: BatchRequest) -> PreparedInput:
     check_state_rows(request, state_dir, prepared)
     if request.agent is not None:
         check_agent(request, prepared)
-    cluster.precheck(request.dask, request.dask_workers)
+    cluster.precheck(request.dask, request.dask_workers, request.settings.dask_no_workers_after)
     return prepared
 
 

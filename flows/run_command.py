@@ -276,17 +276,16 @@ def stopped_with_nothing_in_flight(state_dir: Path, output: Path, since: float) 
 
 
 def _precheck(request: BatchRequest) -> PreparedInput:
-    """Check the input, where state and output go, the batch's lease and the agent before Prefect starts
-    and before any request is spent (exit 2 if one is wrong); the run then reuses this reading of the
-    input instead of reading it again."""
+    """Check the input, where state and output go, the batch's lease, the agent and the cluster (waiting
+    for its first worker) before Prefect starts and before any request is spent (exit 2 if one is wrong);
+    the run then reuses this reading of the input instead of reading it again."""
     from rowrelay.flows.precheck import check_run
 
     try:
         return check_run(request)
-    except KeyboardInterrupt:  # Ctrl-C while a big input is read: said, not a silent exit 130
-        err.print(
-            "[yellow]interrupted[/] while checking the input, before anything started: nothing was sent"
-        )
+    # Ctrl-C while a big input is read or a cluster's first worker waited for: said, not a silent exit 130
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/] while checking the run, before anything started: nothing was sent")
         raise typer.Exit(130) from None
     except LeaseHeldError as exc:
         fail(str(exc))  # its words carry the way on (`lease.held_error`), as raised to Python

@@ -1,6 +1,14 @@
 """A Dask run that can reach no worker stops in one line, exit 1, where it waited for ever, and the same
-command resumes it on a cluster with workers. Each test runs on an existing cluster (`--dask ADDRESS`,
-tests/support/dask_cluster.py), the bound made short through its setting, and loses it mid-run:
+command resumes it on a cluster with workers; one whose cluster has no worker yet at its start waits for
+its first. Each test runs on an existing cluster (`--dask ADDRESS`, tests/support/dask_cluster.py).
+
+The first starts on the cluster scaled to no worker, as a SLURM, PBS or adaptive cluster is until its
+batch system grants them: the start refused it after a fixed 10 s, where a run that lost its workers
+mid-run waited ROWRELAY_DASK_NO_WORKERS_AFTER. Now it says at once that it waits for the first worker,
+and once workers are started it completes every row. Its cluster gets its workers back for the others
+(the refusal past the bound, nothing sent, is tests/flows/test_usage_errors.py's).
+
+The others, the bound made short through its setting, lose the cluster mid-run:
 
 - every worker, closed with its nanny (the cluster scaled to none), so that none comes back: twice under
   load a `--dask-workers` run's workers were all gone (the scheduler logging "Received heartbeat from
@@ -34,12 +42,37 @@ from tests.support.tickets import write_tickets
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 BOUND = 3.0
 ROWS = 40
+FIRST_WORKER_ROWS = 8
 
 
 @pytest.fixture(scope="module")
 def clusters(prefect_env: dict[str, str]) -> Iterator[SharedClusters]:
     with shared_clusters(prefect_env) as running:
         yield running
+
+
+def test_a_run_started_before_the_clusters_first_worker_waits_for_it(
+    tmp_path: Path, prefect_env: dict[str, str], prefect_api: str, clusters: SharedClusters
+) -> None:
+    cluster, _workers = clusters.ready()
+    cluster.drop_workers()  # none yet, as a batch system has granted none
+    source = write_tickets(tmp_path / "tickets.csv", FIRST_WORKER_ROWS)
+    log = tmp_path / "run.log"
+    waits = (
+        f"the Dask scheduler at {cluster.address} has no worker yet: the run waits for its first to join, "
+        "up to 10 min (ROWRELAY_DASK_NO_WORKERS_AFTER sets how long; 0 waits for ever)"
+    )
+    with emulator_process() as emu:
+        # A bound no start of a worker reaches: only the outcome is asserted.
+        env = {**env_on(prefect_env, emu), "ROWRELAY_DASK_NO_WORKERS_AFTER": "600"}
+        with started([*run_args(source, tmp_path), "--dask", cluster.address], env, log) as run:
+            wait_until(lambda: waits in log.read_text(), run, log)
+            cluster.add_workers()
+            code = exit_code(run, log, within=300)
+        said = log.read_text()
+        assert code == 0, said[-3000:]
+        assert "Traceback" not in said, said[-3000:]
+        assert_finished_and_paid_for(tmp_path / "state", emu, FIRST_WORKER_ROWS)
 
 
 def test_a_run_whose_cluster_lost_every_worker_stops_and_resumes(

@@ -119,7 +119,7 @@ def test_ctrl_c_while_the_input_is_checked_says_nothing_was_sent(
     result = CliRunner().invoke(app, run_args(source, tmp_path))
     assert result.exit_code == 130, result.output
     assert result.output.strip() == (
-        "interrupted while checking the input, before anything started: nothing was sent"
+        "interrupted while checking the run, before anything started: nothing was sent"
     )
     assert not (tmp_path / "state").exists()
 

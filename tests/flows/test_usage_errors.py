@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +25,7 @@ import pytest
 
 from rowrelay.tasks.emulator import RunningEmulator
 from rowrelay.tasks.state import StateTable
-from tests.support.cli import ROOT
+from tests.support.cli import IN_PROCESS, ROOT
 from tests.support.last_run import ran_on
 from tests.support.local_prefect import stopped_afterwards
 from tests.support.preforked import Preforked, preforked
@@ -57,16 +59,20 @@ class Case:
         source: Path | None = None,
         env: dict[str, str] | None = None,
         given_state: bool = True,
+        warned: tuple[str, ...] = (),
     ) -> str:
-        """Run the batch with `options`; assert it was refused cleanly; returns the one line it said."""
+        """Run the batch with `options`; assert it was refused cleanly; returns the one line it said.
+        `warned`: the lines said before it, as they come (that the run waits for a cluster's worker)."""
         args = self.args(*options, source=source, given_state=given_state)
         result = self.commands.run(args, {**self.env, **(env or {})}, ROOT)
         assert result.returncode == 2, result.stderr
         assert "Traceback" not in result.stderr, result.stderr
         assert result.stdout == ""
         lines = result.stderr.splitlines()
-        assert len(lines) == 1, result.stderr  # a second line (a library's warning, say) breaks the rule
-        [line] = lines
+        # a line more (a library's warning, say) breaks the rule
+        assert len(lines) == 1 + len(warned), result.stderr
+        assert tuple(lines[:-1]) == warned, result.stderr
+        line = lines[-1]
         assert not self.output.exists()
         assert not (self.home / "emulator.json").exists()
         # The local Prefect server starts without importing Prefect here: its record is the proof.
@@ -657,9 +663,19 @@ def test_a_dask_cluster_with_no_workers_or_without_rowrelay_is_refused(case: Cas
     from rowrelay.flows.cluster import LOCAL_CLUSTER_HTTP
 
     with LocalCluster(n_workers=0, processes=True, **LOCAL_CLUSTER_HTTP) as empty:  # type: ignore[no-untyped-call]
-        where = f"error: the Dask scheduler at {empty.scheduler_address}"
-        line = case.refuse("--dask", empty.scheduler_address)
-        assert line == f"{where}: the cluster has no workers (none joined in 10 s)"
+        # Waited for as a run waits for its workers gone mid-run, within the same bound: said at once.
+        where = f"the Dask scheduler at {empty.scheduler_address}"
+        waits = (
+            f"WARNING rowrelay.cluster: {where} has no worker yet: the run waits for its first to join, "
+            "up to 2 s (ROWRELAY_DASK_NO_WORKERS_AFTER sets how long; 0 waits for ever)"
+        )
+        bound = {"ROWRELAY_DASK_NO_WORKERS_AFTER": "2"}
+        line = case.refuse("--dask", empty.scheduler_address, env=bound, warned=(waits,))
+        assert line == (
+            f"error: {where}: the cluster has no workers (none joined in 2 s; "
+            "ROWRELAY_DASK_NO_WORKERS_AFTER sets how long a run waits for one)"
+        )
+        _interrupted_while_it_waits(case, empty.scheduler_address)
     hide = case.tmp / "hide_rowrelay.py"
     hide.write_text("import sys\nsys.modules['rowrelay'] = None  # a worker environment without rowrelay\n")
     bare_cluster = LocalCluster(n_workers=1, processes=True, preload=[str(hide)], **LOCAL_CLUSTER_HTTP)  # type: ignore[no-untyped-call]
@@ -669,6 +685,28 @@ def test_a_dask_cluster_with_no_workers_or_without_rowrelay_is_refused(case: Cas
         assert line.startswith(f"{where}: rowrelay is not installed on 1 worker(s) ("), line
         assert line.endswith("install rowrelay[dask] in every worker's environment"), line
     assert not case.state.exists()
+
+
+def _interrupted_while_it_waits(case: Case, address: str) -> None:
+    """Ctrl-C while the run waits for the cluster's first worker (the bound its default 60 s) stops it at
+    once: exit 130, said, nothing started, rather than the refusal the bound would have come to."""
+    command = [*IN_PROCESS, *case.args("--dask", address)]
+    with subprocess.Popen(
+        command, cwd=ROOT, env=case.env, stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_at_default
+    ) as run:
+        assert run.stderr is not None
+        waits = run.stderr.readline()
+        assert "has no worker yet: the run waits for its first to join, up to 60 s" in waits, waits
+        run.send_signal(signal.SIGINT)
+        rest = run.stderr.read()
+    assert run.returncode == 130, rest
+    assert rest == "interrupted while checking the run, before anything started: nothing was sent\n"
+
+
+def _sigint_at_default() -> None:
+    """A test worker's children may inherit SIGINT ignored; a terminal's Ctrl-C reaches a command at its
+    default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _ran_on(case: Case, backend: str, base_url: str | None, statuses: list[str]) -> None:

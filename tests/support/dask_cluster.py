@@ -13,8 +13,9 @@ new worker had not joined a minute after a killed run ended: a test that kills o
 after it, and wherever the workers have not all joined within _READY_WITHIN, `SharedClusters.ready`
 starts a fresh cluster, so a test never starts on one worker: at worst, what each test paid before.
 
-    python -m tests.support.dask_cluster      # prints the scheduler's address; answers `workers`
-                                              # and `drop` lines (every worker closed for good)
+    python -m tests.support.dask_cluster      # prints the scheduler's address; answers `workers`,
+                                              # `drop` (every worker closed for good) and `add`
+                                              # (WORKERS workers started again) lines
 """
 
 from __future__ import annotations
@@ -66,6 +67,14 @@ class SharedCluster:
         self._process.stdin.write("drop\n")
         self._process.stdin.flush()
         assert self._answer() == "dropped"
+
+    def add_workers(self) -> None:
+        """Start WORKERS workers again, as a batch system grants a cluster's workers, and return once
+        they are asked for (`worker_pids` waits for them to join)."""
+        assert self._process.stdin is not None
+        self._process.stdin.write("add\n")
+        self._process.stdin.flush()
+        assert self._answer() == "adding"
 
     def kill_scheduler(self) -> None:
         """SIGKILL the cluster's process, its scheduler and nannies in it (their workers, each watching
@@ -168,6 +177,9 @@ def _serve() -> None:
                 while client.scheduler_info(n_workers=-1)["workers"]:
                     time.sleep(0.1)
                 print("dropped", flush=True)
+            elif line.strip() == "add":
+                cluster.scale(WORKERS)
+                print("adding", flush=True)
 
 
 if __name__ == "__main__":
