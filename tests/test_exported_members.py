@@ -53,6 +53,7 @@ PUBLIC = {
     "OutageError",
     "BankUnreachableError",
     "WorkersGoneError",  # a Dask run's cluster had no running worker for ROWRELAY_DASK_NO_WORKERS_AFTER
+    "SchedulerGoneError",  # a WorkersGoneError: the Dask scheduler itself cannot be reached
     "FailWhenFailedError",  # raised from Python past `fail_when_failed`, the run's result on it
     "OutputWriteError",  # the output could not be written at the end: the rows are kept (export)
 }
