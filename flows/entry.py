@@ -4,7 +4,7 @@ After a run, tearing down the interpreter (freeing every module Prefect, pandas,
 loaded, object by object) took 0.8-1.2 s of a 3-row run's 5-7 s here, and frees nothing the operating
 system would not free at once. So once the command is done, this runs what an exit must run (the
 `atexit` handlers: Prefect sends its last logs and events, logging closes its files), waits for any
-non-daemon thread as the interpreter would, flushes stdout and stderr, and ends the process with the
+non-daemon thread as the interpreter does, flushes stdout and stderr, and ends the process with the
 command's exit code. Only the installed `rowrelay` command does this; `python -m rowrelay.flows.cli` and
 in-process callers (tests, notebooks) exit as usual.
 
@@ -75,10 +75,14 @@ def run_command() -> int:
 
 
 def finish(code: int) -> NoReturn:
-    """What an exit must run, then the exit itself, without the interpreter's teardown."""
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join()
+    """What an exit must run, then the exit itself, without the interpreter's teardown.
+
+    Threads are waited for as the interpreter waits for them, by its own `threading._shutdown`: it first
+    runs the hooks that tell idle pool workers to end (`concurrent.futures` registers one), then joins
+    every non-daemon thread. Joining them directly hung for ever on an idle worker of a pool nobody shut
+    down: a run stopped by Ctrl-C pressed three times fast left the state table's writer thread
+    (`rowrelay-state`) so, and `rowrelay run` said `interrupted: ...` and never exited."""
+    threading._shutdown()  # type: ignore[attr-defined]  # what Py_FinalizeEx calls before atexit
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe (`rowrelay services | head`)

@@ -77,3 +77,23 @@ def test_the_module_entry_refuses_a_usage_error_in_the_same_one_line(tmp_path: P
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     said = "error: No such option: --xyzzy (see python -m rowrelay.flows.cli run --help)\n"
     assert (done.returncode, done.stdout, done.stderr) == (2, "", said)
+
+
+_IDLE_POOL_LEFT = (
+    "import atexit, sys, threading; from concurrent.futures import ThreadPoolExecutor; "
+    "atexit.register(print, 'atexit ran', file=sys.stderr); "
+    "pool = ThreadPoolExecutor(1, thread_name_prefix='rowrelay-state'); pool.submit(int).result(); "
+    "worker = threading.Thread(target=print, args=('a thread of the command ran to its end',)); "
+    "from rowrelay.flows.entry import finish; worker.start(); finish(130)"
+)
+
+
+def test_the_entry_point_exits_past_an_idle_pool_worker_nobody_shut_down() -> None:
+    """A run stopped by Ctrl-C pressed three times fast never shut its state writer's pool down (its
+    cancel was cut short), and the command, having said `interrupted: ...`, hung for ever joining that
+    pool's idle worker. It now waits for threads as the interpreter does: idle workers are told to end,
+    a thread still working is waited for, then `atexit` runs and the command's code is the exit's."""
+    command = [sys.executable, "-P", "-c", _IDLE_POOL_LEFT]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    said = (done.returncode, done.stdout, done.stderr)
+    assert said == (130, "a thread of the command ran to its end\n", "atexit ran\n")
