@@ -41,7 +41,7 @@ from tests.support.tickets import write_tickets
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 BOUND = 3.0
-ROWS = 40
+ROWS = 12
 FIRST_WORKER_ROWS = 8
 
 
@@ -121,10 +121,10 @@ def test_a_run_whose_scheduler_answers_nothing_stops(
 def _stopped_mid_run(
     tmp_path: Path, env: dict[str, str], cluster: SharedCluster, lose: Callable[[SharedCluster], None]
 ) -> tuple[list[str], str]:
-    """Start a run of ROWS rows on `cluster` (a few in flight at a time, 5 s each: the batch would take
-    some 40 s, most rows unsent when the cluster is lost), `lose` it once rows are in flight, and check
-    the run's stop: exit 1, no traceback, rows left for a resume. Returns the run's arguments, without its
-    --dask, and what it said."""
+    """Start a run of ROWS rows on `cluster` (four in flight at a time, 5 s each: the batch would take
+    some 15 s, and at least two thirds of its rows are unsent when the cluster is lost), `lose` it once
+    rows are in flight, and check the run's stop: exit 1, no traceback, rows left for a resume. Returns
+    the run's arguments, without its --dask, and what it said."""
     source = write_tickets(tmp_path / "tickets.csv", ROWS)
     state, log = tmp_path / "state", tmp_path / "run.log"
     args = [*run_args(source, tmp_path), "--max-in-flight", "4"]
