@@ -2,8 +2,8 @@
 one LocalCluster of 2 worker processes of 2 threads (tests/support/dask_cluster.py) serves every test of
 this module, whose behaviour is a run on a cluster, not the cluster's start (each test started a
 LocalCluster of its own through `--dask-workers`; tests/cluster/test_dask_runs.py and test_dask_budget.py
-still do, end to end). Each test starts with both workers joined; the two that SIGKILL a worker run last,
-each closing the cluster after it. Every duplicate check compares the server's jobs per row with what
+still do, end to end). Each test starts with both workers joined; the one that SIGKILLs a worker runs
+last, closing the cluster after it. Every duplicate check compares the server's jobs per row with what
 the row counted.
 
 - a second run of the batch during a Dask run is refused;
@@ -70,7 +70,7 @@ def cluster(clusters: SharedClusters) -> SharedCluster:
 def cluster_to_kill(clusters: SharedClusters) -> Iterator[tuple[SharedCluster, list[int]]]:
     """The module's cluster and its two workers' pids, for a test that SIGKILLs one: the cluster is
     closed after it, and the next test starts a fresh one. The killed worker's nanny starts it again, but
-    twice at load 11-13 that worker had not joined a minute later. These tests run last."""
+    twice at load 11-13 that worker had not joined a minute later. The test runs last."""
     yield clusters.ready()
     clusters.close()
 
@@ -211,38 +211,6 @@ def _mid_run(shown: tuple[float, str], seen: list[str]) -> bool:
     return 0 < shown[0] < 100
 
 
-def test_a_worker_killed_mid_run_loses_nothing(
-    tmp_path: Path,
-    prefect_env: dict[str, str],
-    prefect_api: str,
-    cluster_to_kill: tuple[SharedCluster, list[int]],
-) -> None:
-    cluster, workers = cluster_to_kill
-    rows = 200
-    source = write_tickets(tmp_path / "tickets.csv", rows)
-    state, log = tmp_path / "state", tmp_path / "run.log"
-    with emulator_process("--latency", "fixed:3") as emu:
-        # 10 creates a second: rows complete over some 20 s, long enough to see the artifact mid-run on
-        # a loaded machine (at 3,000/min the whole batch could end before the test looked)
-        args = [*run_args(source, tmp_path), "--dask", cluster.address, "--rpm", "600"]
-        with started(args, env_on(prefect_env, emu), log) as run:
-            wait_until(lambda: holding(state) >= 20, run, log)
-            with emu.held_still():  # a slow status (load 13) once answered after every row had ended
-                mid_run = rowrelay(["status", str(state)], env_on(prefect_env, emu))  # every writer's rows
-            assert mid_run.returncode == 0, mid_run.stderr
-            assert f"rows {rows} " in mid_run.stdout, mid_run.stdout
-            assert "queued" in mid_run.stdout or "in_progress" in mid_run.stdout, mid_run.stdout
-            psutil.Process(workers[0]).send_signal(signal.SIGKILL)
-            # the coordinator's artifact, from what every worker wrote to the table, moves meanwhile,
-            # saying what the rows answered so far cost (each worker prices its own)
-            seen: list[str] = []
-            wait_until(lambda: _mid_run(_progress_shown(state), seen), run, log)
-            money = r"\$[\d.]+ spent \(~\$[\d.]+ projected\)"
-            assert re.fullmatch(rf"\d+/{rows} rows done, \d+ in flight, {money}", seen[0]), seen[0]
-            assert exit_code(run, log, within=400) == 0, log.read_text()[-3000:]
-        assert_finished_and_paid_for(state, emu, rows)
-
-
 ROWS = 200
 QUARTERS = 4
 """2 workers of 2 threads: the batch runs as 4 shards of 50 consecutive rows."""
@@ -260,21 +228,38 @@ def _every_shard_has_sent(state: Path) -> bool:
     return False
 
 
-def test_the_requests_line_counts_a_dead_workers_creates(
-    tmp_path: Path, prefect_env: dict[str, str], cluster_to_kill: tuple[SharedCluster, list[int]]
+def test_a_worker_killed_mid_run_loses_nothing_and_the_requests_line_counts_its_creates(
+    tmp_path: Path,
+    prefect_env: dict[str, str],
+    prefect_api: str,
+    cluster_to_kill: tuple[SharedCluster, list[int]],
 ) -> None:
-    """The run's closing `requests:` line after a worker is SIGKILLed mid-run: its creates are the
-    server's jobs (and the rows' attempts), not only those of the shards' last runs, and the line says
-    that a worker died."""
+    """A worker SIGKILLed once every shard has sent: `status` mid-run reads every writer's rows, the
+    coordinator's progress artifact moves on, every row completes, each job counted on its row, and the
+    run's closing `requests:` line counts the dead worker's creates (the server's jobs, the rows'
+    attempts), not only those of the shards' last runs, and says that a worker died."""
     cluster, workers = cluster_to_kill
     source = write_tickets(tmp_path / "tickets.csv", ROWS)
     state, log = tmp_path / "state", tmp_path / "run.log"
     with emulator_process("--latency", "fixed:3") as emu:
-        # 10 creates a second: the batch's creates take some 20 s, and every shard sends within the first
+        # 10 creates a second: rows complete over some 20 s, long enough to see the artifact mid-run on
+        # a loaded machine (at 3,000/min the whole batch could end before the test looked), and every
+        # shard sends within the first
         args = [*run_args(source, tmp_path), "--dask", cluster.address, "--rpm", "600", "-v"]
         with started(args, env_on(prefect_env, emu), log) as run:
-            wait_until(lambda: _every_shard_has_sent(state), run, log)
+            wait_until(lambda: _every_shard_has_sent(state) and holding(state) >= 20, run, log)
+            with emu.held_still():  # a slow status (load 13) once answered after every row had ended
+                mid_run = rowrelay(["status", str(state)], env_on(prefect_env, emu))  # every writer's rows
+            assert mid_run.returncode == 0, mid_run.stderr
+            assert f"rows {ROWS} " in mid_run.stdout, mid_run.stdout
+            assert "queued" in mid_run.stdout or "in_progress" in mid_run.stdout, mid_run.stdout
             psutil.Process(workers[0]).send_signal(signal.SIGKILL)
+            # the coordinator's artifact, from what every worker wrote to the table, moves meanwhile,
+            # saying what the rows answered so far cost (each worker prices its own)
+            seen: list[str] = []
+            wait_until(lambda: _mid_run(_progress_shown(state), seen), run, log)
+            money = r"\$[\d.]+ spent \(~\$[\d.]+ projected\)"
+            assert re.fullmatch(rf"\d+/{ROWS} rows done, \d+ in flight, {money}", seen[0]), seen[0]
             assert exit_code(run, log, within=400) == 0, log.read_text()[-3000:]
         assert_finished_and_paid_for(state, emu, ROWS)
         jobs, _unanswered = jobs_of(emu.url)
