@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import operator
+import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -110,6 +111,9 @@ class BatchRequest:
             "dask": dask, "dask_workers": dask_workers,
         }  # fmt: skip
         refuse_wrong_types(own)  # before any is used: each wrong one raised its own TypeError, or worse
+        _refuse_names_not_utf8(
+            {"input": None if _is_frame(source) else source, "--state": state, "--output": output}
+        )
         given = {name: value for name, value in overrides.items() if value is not None}
         if isinstance(given.get("tools"), list | dict):  # from Python: the API's tool objects themselves
             given["tools"] = json.dumps(given["tools"])
@@ -263,6 +267,27 @@ _BUILD_PARAMETERS = (
     "resend_edited",
 )  # fmt: skip
 """`build`'s own keyword parameters, beside the settings a run may override."""
+
+
+def _refuse_names_not_utf8(paths: dict[str, object]) -> None:
+    """A path whose name is not UTF-8 text (a file unzipped from a Windows archive: `caf\\xe9.csv`) is
+    refused in one line: the batch's records (its run.json, its note in the home, Prefect's flow run)
+    are UTF-8 JSON and cannot hold it, and the run ended in a `UnicodeEncodeError` traceback, exit 1."""
+    for named, value in paths.items():
+        if not isinstance(value, str | Path):
+            continue
+        text = str(value)
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            try:  # the bytes the file system holds, as the name was read (surrogate escapes)
+                shown = os.fsencode(text).decode(errors="backslashreplace")
+            except UnicodeEncodeError:  # not a name from the file system: a lone surrogate from Python
+                shown = text.encode(errors="backslashreplace").decode()
+            raise UsageError(
+                f"{named} {shown}: its name is not UTF-8 text, which the batch's records (its run.json, "
+                "Prefect's flow run) cannot hold: rename it, or its folder, in UTF-8"
+            ) from None
 
 
 def _is_frame(source: object) -> TypeGuard[pd.DataFrame]:

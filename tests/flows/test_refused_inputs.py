@@ -5,6 +5,7 @@ clean refusal proves the flow, the embedded emulator and every request were neve
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -118,3 +119,28 @@ def test_a_socks_proxy_the_lean_transport_cannot_speak_to_is_refused_before_anyt
         "error: the proxy for https:// requests is socks5:// (from the environment's proxy variables), which "
         "the lean transport cannot speak to: set ROWRELAY_TRANSPORT=sdk, or name an http:// proxy"
     )
+
+
+@pytest.mark.parametrize("named", ["input", "--state", "--output"])
+def test_a_path_whose_name_is_not_utf8_is_refused_in_one_line_before_anything_starts(
+    commands: Preforked, tmp_path: Path, named: str
+) -> None:
+    """A name that is not UTF-8 (a file unzipped from a Windows archive, `caf\\xe9.csv`) reaches Python
+    with surrogate escapes, which the batch's UTF-8 records cannot hold: the run started Prefect and then
+    ended in a `UnicodeEncodeError` traceback, exit 1, from the home's note, Prefect's parameters or
+    `run.json`, whichever came first."""
+    odd = os.fsdecode(b"caf\xe9")  # as the command line hands such a name to Python
+    source = tmp_path / (f"{odd}.csv" if named == "input" else "in.csv")
+    source.write_text("id,text\n1,a\n", encoding="utf-8")
+    where = {
+        "--state": ["--state", str(tmp_path / odd)],
+        "--output": ["--output", str(tmp_path / f"{odd}.csv")],
+    }
+    line = refused_line(commands, tmp_path, source, "--template", "{text}", *where.get(named, []))
+    given = source if named == "input" else tmp_path / (odd if named == "--state" else f"{odd}.csv")
+    shown = os.fsencode(given).decode(errors="backslashreplace")
+    assert line == (
+        f"error: {named} {shown}: its name is not UTF-8 text, which the batch's records (its run.json, "
+        "Prefect's flow run) cannot hold: rename it, or its folder, in UTF-8"
+    )
+    assert not (tmp_path / odd).exists()
