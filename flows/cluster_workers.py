@@ -217,12 +217,9 @@ async def _watch(
         if gone.over(now):
             # The client's own reconnection timeout (`Client(timeout=...)`), kept on it in seconds.
             raise gone.stop(address, float(getattr(client, "_timeout", 0.0)))
-        if starting:
-            _say_at_start(gone, workers, since, unreached, now, address)
-            if workers:
-                return
-        else:
-            _say_change(gone, workers, since, unreached, now)
+        _say_change(gone, workers, since, unreached, now, address, _AT_START if starting else _MID_RUN)
+        if starting and workers:
+            return
         if workers is not False:  # a look that found none waited its length already; one that failed
             await asyncio.sleep(gone.look)  # at once (a closed client) is not asked again straight away
 
@@ -265,40 +262,36 @@ def _in_thread(call: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.F
     return future
 
 
-_SETTING = "(ROWRELAY_DASK_NO_WORKERS_AFTER sets how long; 0 waits for ever)"
-
-
-def _wait(gone: NoWorkers) -> str:
-    return "for ever" if gone.bound == 0 else f"up to {seconds_said(gone.bound)}"
-
-
-def _say_at_start(
-    gone: NoWorkers, workers: bool | None, since: float | None, unreached: bool, now: float, address: str
-) -> None:
-    """Warn once as the start waits for the cluster's first worker (or for its scheduler), and once as
-    one joins: a batch system may take minutes to grant one, and the run would look hung meanwhile."""
-    scheduler, waits = f"the Dask scheduler at {address}", f"{_wait(gone)} {_SETTING}"
-    if workers is None and not unreached:
-        log.warning("%s does not answer: the run waits for it, %s", scheduler, waits)
-    elif workers is False and since is None:
-        log.warning("%s has no worker yet: the run waits for its first to join, %s", scheduler, waits)
-    elif workers and since is not None:
-        log.warning("a Dask worker joined after %s: the run starts", seconds_said(round(now - since)))
+_MID_RUN = (
+    "the Dask scheduler does not answer: the run waits for it, {wait}",
+    "the Dask cluster has no running worker: its shards wait for one to join, {wait}",
+    "a Dask worker is running again after {after}: the shards go on",
+)
+_AT_START = (
+    "the Dask scheduler at {address} does not answer: the run waits for it, {wait}",
+    "the Dask scheduler at {address} has no worker yet: the run waits for its first to join, {wait}",
+    "a Dask worker joined after {after}: the run starts",
+)
+"""What a run says as it starts waiting for its scheduler, or for a worker, and once one is there: mid-run
+(its shards), or at its start (a batch system may take minutes to grant a first worker)."""
 
 
 def _say_change(
-    gone: NoWorkers, workers: bool | None, since: float | None, unreached: bool, now: float
+    gone: NoWorkers,
+    workers: bool | None,
+    since: float | None,
+    unreached: bool,
+    now: float,
+    address: str,
+    words: tuple[str, str, str],
 ) -> None:
-    """Warn once as the run starts waiting for a worker (or for the scheduler), and once as one is back."""
-    wait = _wait(gone)
-    setting = "(ROWRELAY_DASK_NO_WORKERS_AFTER sets how long)"
+    """Warn once as the run starts waiting for a worker (or for the scheduler), and once as one is back,
+    in `words` (`_MID_RUN` or `_AT_START`): the run would look hung meanwhile."""
+    wait = "for ever" if gone.bound == 0 else f"up to {seconds_said(gone.bound)}"
+    wait += " (ROWRELAY_DASK_NO_WORKERS_AFTER sets how long; 0 waits for ever)"
     if workers is None and not unreached:
-        log.warning("the Dask scheduler does not answer: the run waits for it, %s %s", wait, setting)
+        log.warning(words[0].format(address=address, wait=wait))
     elif workers is False and since is None:
-        log.warning(
-            "the Dask cluster has no running worker: its shards wait for one to join, %s %s", wait, setting
-        )
+        log.warning(words[1].format(address=address, wait=wait))
     elif workers and since is not None:
-        log.warning(
-            "a Dask worker is running again after %s: the shards go on", seconds_said(round(now - since))
-        )
+        log.warning(words[2].format(after=seconds_said(round(now - since))))

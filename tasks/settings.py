@@ -213,10 +213,12 @@ class Settings(BaseSettings):
     dask_no_workers_after: float = Field(
         60.0,
         ge=0,
-        description="On a Dask cluster (--dask, --dask-workers): stop the run once the cluster has had no "
-        "running worker for this many seconds (every worker gone, none started again), or its scheduler "
-        "has not answered for as long, where Dask would wait for ever; rows keep their state and the same "
-        "command resumes. Workers back sooner go on with the shards. 0 waits for ever.",
+        description="On a Dask cluster (--dask, --dask-workers): how long a run waits for a worker. At its "
+        "start, for the cluster's first (a SLURM, PBS or adaptive cluster has none until they are granted), "
+        "then refused, nothing sent; mid-run, it stops once the cluster has had no running worker for this "
+        "many seconds (every worker gone, none started again), or its scheduler has not answered for as "
+        "long, where Dask would wait for ever; rows keep their state and the same command resumes. Workers "
+        "back sooner go on with the shards. 0 waits for ever.",
     )
     orphan_policy: Literal["resubmit", "hold"] = Field(
         "resubmit", description="What to do with rows found `submitting` after a crash."
