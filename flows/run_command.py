@@ -249,9 +249,11 @@ def _stopped(
 
 
 def stopped_with_nothing_in_flight(state_dir: Path, output: Path, since: float) -> str:
-    """What a run stopped with no row in flight leaves, from its state table and output: said as found.
+    """What a run stopped with no runner's word on its stop leaves, from its state table and output: said
+    as found (rows in flight among it, when a second Ctrl-C cut the cancel short before a runner spoke).
     It was "stopped before sending anything" whatever happened, also from a run whose 60 rows had all
     completed and whose output was never written (it waited on a Prefect server that did not answer)."""
+    from rowrelay.tasks.records import IN_FLIGHT
     from rowrelay.tasks.state import load
 
     resume = "run the same command to resume"
@@ -263,6 +265,14 @@ def stopped_with_nothing_in_flight(state_dir: Path, output: Path, since: float) 
         return f"stopped before sending anything; {resume}"
     counts = frame["status"].value_counts()
     rows = ", ".join(f"{int(count):,} {status}" for status, count in counts.items())
+    if in_flight := int(frame["status"].isin(IN_FLIGHT).sum()):
+        # The run's cancel cut short (Ctrl-C pressed again as it cancelled) before its runner said what
+        # it did, or rows an earlier run left: this said "stopped with no row in flight (56 in_progress)".
+        return (
+            f"stopped with {in_flight:,} rows in flight ({rows}), not cancelled: their responses may still "
+            f"run, and be paid for; `rowrelay cancel {state_dir}` cancels those holding a response id, or "
+            f"{resume}"
+        )
     try:
         written = output.stat().st_mtime >= since
     except OSError:

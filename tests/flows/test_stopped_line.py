@@ -9,7 +9,9 @@ from pathlib import Path
 
 from rowrelay.flows.run_command import stopped_with_nothing_in_flight
 from rowrelay.tasks.emulator import RunningEmulator
+from rowrelay.tasks.state import StateTable
 from tests.support.finished_batch import finished_batch
+from tests.support.state import rows
 
 
 def test_a_run_stopped_after_its_rows_completed_says_so_and_whether_it_wrote_the_output(
@@ -33,4 +35,22 @@ def test_a_run_stopped_after_its_rows_completed_says_so_and_whether_it_wrote_the
 def test_a_run_stopped_before_its_plan_sent_nothing(tmp_path: Path) -> None:
     assert stopped_with_nothing_in_flight(tmp_path / "state", tmp_path / "out.csv", time.time()) == (
         "stopped before sending anything; run the same command to resume"
+    )
+
+
+def test_a_run_stopped_with_rows_in_flight_no_runner_spoke_of_says_they_may_still_run(tmp_path: Path) -> None:
+    """Ctrl-C pressed three times fast cut the run's cancel short before its runner said what it did, and
+    the line said `stopped with no row in flight (216 pending, 54 in_progress, 24 completed, 4 orphaned, 2
+    submitting)`: 56 responses ran on, and were paid for, with nothing telling the user to cancel them."""
+    state = tmp_path / "state"
+    with StateTable.open(state, batch_id="b") as table:
+        table.add_pending(rows(4))
+        for key in ("row-000000", "row-000001"):
+            table.transition(key, "submitting")
+        table.transition("row-000000", "in_progress", response_id="resp_1")
+        table.flush()
+    assert stopped_with_nothing_in_flight(state, tmp_path / "out.csv", time.time()) == (
+        f"stopped with 2 rows in flight (2 pending, 1 in_progress, 1 submitting), not cancelled: their "
+        f"responses may still run, and be paid for; `rowrelay cancel {state}` cancels those holding a "
+        "response id, or run the same command to resume"
     )
