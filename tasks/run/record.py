@@ -191,6 +191,18 @@ def unfound(row: RowState, message: str, now: datetime, *, emulated: bool) -> st
     )
 
 
+def unfound_way_on() -> str:
+    """What the user of a run `unfound` stopped does next: fix the way polls go, or, where the server
+    lost its responses for good (a self-hosted one restarted), wait: the line said only "fix that", and
+    a restarted server has nothing to fix, so every run stopped the same way until the responses were
+    old enough to be taken as expired (README, "What happens to a row")."""
+    return (
+        "fix that, then run it again; a server that lost them for good (restarted) has them recorded "
+        f"expired, and sent again by ROWRELAY_EXPIRED_POLICY, by a run {seconds_said(RETAINED_AT_LEAST)} "
+        "after the last was made"
+    )
+
+
 def expired(message: str) -> Change:
     """The server no longer holds the row's response (404 on its token)."""
     note = "the server no longer holds this response"

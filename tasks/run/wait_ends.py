@@ -18,7 +18,7 @@ def gone(context: RowContext, key: str, exc: ResponseGoneError) -> None:
     row = context.table.get(key)
     said = record.unfound(row, str(exc), now(), emulated=context.policy.emulated)
     if said is not None:
-        raise BackendRefusedError(said)
+        raise BackendRefusedError(said, way_on=record.unfound_way_on())
     context.apply(key, record.expired(str(exc)))
 
 

@@ -48,6 +48,11 @@ async def test_a_server_that_does_not_find_its_own_responses_stops_the_run_befor
     assert said.startswith("the server does not find a response it made ")
     assert "Response with id 'resp_" in said  # the server's own words
     assert "each row would be created, and paid for, again; rows keep their response ids" in said
+    # the way on names the wait a server that lost them for good (restarted) leaves: it said "fix that"
+    assert stopped.value.way_on == (
+        "fix that, then run it again; a server that lost them for good (restarted) has them recorded "
+        "expired, and sent again by ROWRELAY_EXPIRED_POLICY, by a run 10 min after the last was made"
+    )
     frame = load(tmp_path / "batch")
     assert set(started.values()) == {1}, started  # no row created again
     assert_every_job_is_paid_for(frame, started, unanswered)
