@@ -13,6 +13,7 @@ from rowrelay.flows.embedded import emulator_records, ensure_emulator, kept_up, 
 from rowrelay.tasks.embedded_key import embedded_key, on_embedded_emulator
 from rowrelay.tasks.llm.credentials import key_set
 from rowrelay.tasks.records import HOLDING_TOKEN
+from rowrelay.tasks.setting_problems import one_of, option_of
 from rowrelay.tasks.settings import Settings, variable_of
 
 if TYPE_CHECKING:
@@ -44,12 +45,12 @@ def azure_base_url_problem(settings: Settings, given: Mapping[str, object]) -> s
     ignored (`resolve_backend` drops it), so it never decides which server a batch ran on."""
     if backend_name(settings) != "azure" or settings.base_url is None:
         return None
-    named = "--base-url" if "base_url" in given else variable_of("base_url")
+    named = option_of("base_url") if "base_url" in given else variable_of("base_url")
     if named == "OPENAI_BASE_URL":
         return None
     return (
         f"{named}: the azure backend sends every request to AZURE_OPENAI_ENDPOINT, never to a base URL; "
-        f"leave {named} out, or use --backend openai to run at that base URL"
+        f"leave {named} out, or use {one_of('backend', ('openai',))} to run at that base URL"
     )
 
 

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from rowrelay.tasks.records import NOT_COMPLETED, RETRY_BY_DEFAULT, rows
+from rowrelay.tasks.setting_problems import switch_of
 
 if TYPE_CHECKING:  # the state's rows, read at the run's end: no Arrow imported for a closing line
     import pyarrow as pa
@@ -88,7 +89,7 @@ def not_completed_line(
         said += (
             f"; {rows(sent_before)} failed for {its} own input and {was} not sent again ({they} {was} sent, "
             f"and paid for, under {its} earlier text; {_WHAT_BAD_INPUT_IS}): fix {it} in the input and run "
-            f"with --resend-edited, which sends {it} again, paid for again {put_back}"
+            f"with {switch_of('resend_edited')}, which sends {it} again, paid for again {put_back}"
         )
     if refused:
         one = refused == 1
@@ -96,7 +97,8 @@ def not_completed_line(
         said += (
             f"; {rows(refused)} failed for {its} own input at the server ({its} response failed so: "
             f"error_code invalid_prompt, or an image it cannot take; {was} sent, and paid for, and not "
-            f"sent again): fix {it} in the input and run with --resend-edited, which sends {it} again, "
+            f"sent again): fix {it} in the input and run with {switch_of('resend_edited')}, which sends {it} "
+            "again, "
             f"paid for again (a retry sends {it} unchanged, to be refused and paid for again)"
         )
     others = sum(counts.get(status, 0) for status in NOT_COMPLETED) - bad_input - sent_before - refused

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from rowrelay.flows.cluster_workers import NoWorkers, first_worker
 from rowrelay.tasks.errors import SchedulerGoneError, UsageError, WorkersGoneError, seconds_said
+from rowrelay.tasks.setting_problems import given_as, option_of
 from rowrelay.tasks.settings import Settings
 
 if TYPE_CHECKING:
@@ -59,11 +60,16 @@ class ClusterChoice:
     @classmethod
     def of(cls, address: str | None, workers: int | None, task_runner: Any = None) -> ClusterChoice | None:
         if sum(option is not None for option in (address, workers, task_runner)) > 1:
-            raise UsageError("--dask, --dask-workers and task_runner= each choose the cluster: give one")
+            raise UsageError(
+                f"{option_of('dask')}, {option_of('dask_workers')} and task_runner= each choose the "
+                "cluster: give one"
+            )
         if workers is not None and workers < 1:
-            raise UsageError(f"--dask-workers {workers}: give at least 1 worker")
+            raise UsageError(f"{given_as('dask_workers', str(workers))}: give at least 1 worker")
         if address is not None and not address.strip():
-            raise UsageError("--dask: names no scheduler; give its address, e.g. tcp://10.0.0.5:8786")
+            raise UsageError(
+                f"{option_of('dask')}: names no scheduler; give its address, e.g. tcp://10.0.0.5:8786"
+            )
         if address is None and workers is None and task_runner is None:
             return None
         return cls(address, workers, task_runner)
@@ -172,8 +178,8 @@ def _first_line(exc: BaseException) -> str:
 def check_cost_cap(settings: Settings) -> None:
     if settings.max_cost is not None:
         raise UsageError(
-            "--max-cost with --dask/--dask-workers: the cost cap is kept by one process; "
-            "run without a cluster to cap the cost"
+            f"{option_of('max_cost')} with {option_of('dask')}/{option_of('dask_workers')}: the cost cap is "
+            "kept by one process; run without a cluster to cap the cost"
         )
 
 

@@ -9,6 +9,7 @@ started it; a run of `rowrelay run`, `run_batch` from Python or a subflow has no
 from __future__ import annotations
 
 from rowrelay.tasks.records import rows
+from rowrelay.tasks.setting_problems import given_as, option_of, same_run
 
 
 def a_deployments_run() -> bool:
@@ -24,9 +25,10 @@ def a_deployments_run() -> bool:
 def held_back_said(limit: int, held: int) -> str:
     """The line a `--limit` run logs of the rows it left to send: by hand, the same command without the
     limit sends them; in a deployment, its next scheduled runs do, `limit` each."""
+    limited = given_as("limit", str(limit))  # as given: `--limit 1000`, from Python `limit=1000`
     if a_deployments_run():
         return (
-            f"--limit {limit:,}: {rows(held)} to send left for this deployment's next scheduled runs "
+            f"{limited}: {rows(held)} to send left for this deployment's next scheduled runs "
             f"(each sends up to {limit:,})"
         )
-    return f"--limit {limit:,}: {rows(held)} to send left for a later run (the same command without --limit)"
+    return f"{limited}: {rows(held)} to send left for a later run ({same_run()} without {option_of('limit')})"

@@ -34,6 +34,7 @@ from rowrelay.flows.same_server import server_of_record, server_of_run
 from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.errors import StateError, UsageError
 from rowrelay.tasks.run.rekeyed_rows import REKEY_FACTS, Rekeyed, rekeyed_examples, rekeyed_rows
+from rowrelay.tasks.setting_problems import given_as
 from rowrelay.tasks.state import read_run_record, read_table
 from rowrelay.tasks.state.run_record import RunRecord
 
@@ -94,17 +95,18 @@ def _refuse_sending_again(request: BatchRequest, prepared: PreparedInput, state_
     path = request.input_path()
     name = "a DataFrame" if path is None else Path(path).name
     begun = _begun(batch)
+    resume, anew = given_as("state", str(batch.state_dir)), given_as("state", "NEW_DIR")  # `state=...`
     if most.keyed is not None:  # the input may be the same: its rows' keys are not
         raise UsageError(
             f"{rows} already sent by {batch.state_dir}, a batch of {name}{begun}; this run keys rows "
             f"{most.keyed}, so it gets a new default state ({state_dir}) that would send {them} again, "
-            f"paid twice: run it as that batch ran, or pass --state NEW_DIR to send {them} again"
+            f"paid twice: run it as that batch ran, or pass {anew} to send {them} again"
         )
     if batch.same_contents and not batch.elsewhere:  # the very rows, under another name in this folder
         raise UsageError(
             f"{rows} already sent by {batch.state_dir}, a batch of the same contents under another name; "
             f"as {name}, they get a new default state ({state_dir}) that would send {them} again, paid "
-            f"twice: resume that batch with --state {batch.state_dir}, or pass --state NEW_DIR to send "
+            f"twice: resume that batch with {resume}, or pass {anew} to send "
             f"{them} again"
         )
     if batch.elsewhere and batch.same_contents:  # the very input, run from another folder
@@ -112,7 +114,7 @@ def _refuse_sending_again(request: BatchRequest, prepared: PreparedInput, state_
         raise UsageError(
             f"{rows} already sent by {batch.state_dir}, a batch of {name}{begun}; from this folder, "
             f"the same input gets a new default state ({state_dir}) that would send {them} again, paid "
-            f"twice: resume that batch with --state {batch.state_dir}{there}, or pass --state NEW_DIR to "
+            f"twice: resume that batch with {resume}{there}, or pass {anew} to "
             f"send {them} again"
         )
     of = "an earlier DataFrame" if path is None else f"{name} before it changed{_read_from(most, path)}"
@@ -121,14 +123,14 @@ def _refuse_sending_again(request: BatchRequest, prepared: PreparedInput, state_
             f"{rows} already sent by {batch.state_dir}, a batch of {of}{begun}, under other ids "
             f"({rekeyed_examples(most.rekeyed)}); "
             f"as changed, the input gets a new default state ({state_dir}) that would send {them} again, "
-            f"paid twice: give the input its earlier ids and resume that batch with --state "
-            f"{batch.state_dir}, or pass --state NEW_DIR to send {them} again"
+            f"paid twice: give the input its earlier ids and resume that batch with "
+            f"{resume}, or pass {anew} to send {them} again"
         )
     raise UsageError(
         f"{rows} already sent by {batch.state_dir}, a batch of {of}{begun}; as changed, the input gets a "
         f"new default state ({state_dir}) that would send {them} again, paid twice: resume that batch "
-        f"over the changed input with --state {batch.state_dir} (rows are matched by key; new rows are "
-        f"planned), or pass --state NEW_DIR to send {them} again"
+        f"over the changed input with {resume} (rows are matched by key; new rows are "
+        f"planned), or pass {anew} to send {them} again"
     )
 
 

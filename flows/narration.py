@@ -19,6 +19,7 @@ from rowrelay.flows.outcome import possible_duplicates, sent_again_said
 from rowrelay.flows.run_orphans import LostAnswers, SentAgain
 from rowrelay.tasks.records import ENDED, RowStatus
 from rowrelay.tasks.run import Progress
+from rowrelay.tasks.setting_problems import option_of
 from rowrelay.tasks.state.failures import FailureKind, kinds_said
 
 log = logging.getLogger("rowrelay.flow")
@@ -161,7 +162,7 @@ def log_outcome(
     latency = "" if p50 is None else f"; latency p50 {p50:.2f} s, p95 {p95:.2f} s"
     completed = counts.get("completed", 0)
     level = logging.INFO if completed + held == total else logging.WARNING
-    later = f"; {held} left for a later run (--limit)" if held else ""
+    later = f"; {held} left for a later run ({option_of('limit')})" if held else ""
     log.log(
         level,
         "batch %s finished: %d of %d rows completed (%s)%s; tokens in %s, out %s%s; output %s",

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from rowrelay.tasks.errors import FailWhenFailedError, UsageError
 from rowrelay.tasks.records import NOT_COMPLETED, usd
+from rowrelay.tasks.setting_problems import one_of, option_of
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from prefect.client.schemas.objects import State
 
-_USAGE = "--fail-when-failed: expected a row count (N, e.g. 5) or a share of the rows (P%, e.g. 2.5%)"
+_USAGE = "expected a row count (N, e.g. 5) or a share of the rows (P%, e.g. 2.5%)"
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,9 @@ class FailThreshold:
         try:
             limit = float(number) if percent else int(number)
         except ValueError:
-            raise UsageError(f"{_USAGE}, got {text!r}") from None
+            raise UsageError(f"{option_of('fail_when_failed')}: {_USAGE}, got {text!r}") from None
         if limit < 0 or (percent and limit > 100) or limit != limit:  # NaN
-            raise UsageError(f"{_USAGE}, got {text!r}")
+            raise UsageError(f"{option_of('fail_when_failed')}: {_USAGE}, got {text!r}")
         return cls(float(limit), percent)
 
     def exceeded(self, not_completed: int, total: int) -> bool:
@@ -107,8 +108,9 @@ def sent_again_said(
     may_cost = (
         f"{'its' if one_create else 'their'} cost is not known (no price for the model)"
         if cost is None
-        else f"--max-cost counts {'it' if one_create else 'them'} at {usd(cost)}, an estimate (each at its "
-        "row's prompt and the run's output estimate, --max-output-tokens where set: no usage came back "
+        else f"{option_of('max_cost')} counts {'it' if one_create else 'them'} at {usd(cost)}, an estimate "
+        f"(each at its row's prompt and the run's output estimate, {option_of('max_output_tokens')} where "
+        "set: no usage came back "
         f"for {'it' if one_create else 'them'})"
     )
     jobs = "that job" if one_create else "those jobs"
@@ -166,7 +168,7 @@ def final_state(
     not_completed = sum(n for status, n in counts.items() if status != "completed")
     if threshold is not None and threshold.exceeded(not_completed, sum(counts.values())):
         before = _ended_before(earlier, not_completed, result)
-        reason = f"{message}: past --fail-when-failed {threshold}{before}"
+        reason = f"{message}: past {one_of('fail_when_failed', (str(threshold),))}{before}"
         state: State[Any] = Failed(message=reason, data=FailWhenFailedError(reason, result))
         return state
     return Completed(message=message, data=result)

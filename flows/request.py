@@ -24,7 +24,7 @@ from rowrelay.flows.parameter_types import refuse_wrong_types
 from rowrelay.tasks.dataset.input_spec import InputSpec
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.run.endpoints import Endpoint, EndpointsSource, load_endpoints
-from rowrelay.tasks.setting_problems import said_as
+from rowrelay.tasks.setting_problems import given_as, option_of, said_as
 from rowrelay.tasks.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ class BatchRequest:
         }  # fmt: skip
         refuse_wrong_types(own)  # before any is used: each wrong one raised its own TypeError, or worse
         _refuse_names_not_utf8(
-            {"input": None if _is_frame(source) else source, "--state": state, "--output": output}
+            {"input": None if _is_frame(source) else source, "state": state, "output": output}
         )
         given = {name: value for name, value in overrides.items() if value is not None}
         if isinstance(given.get("tools"), list | dict):  # from Python: the API's tool objects themselves
@@ -131,7 +131,7 @@ class BatchRequest:
         taken = {name: getattr(settings, name) for name in given}
         given.update({name: value for name, value in taken.items() if isinstance(value, int | float)})
         refuse_unsendable(settings, agent, given)
-        limit = _row_count("--limit", limit)
+        limit = _row_count("limit", limit)
         if not isinstance(resend_edited, bool):  # "no" from Python would be true: it pays for rows again
             raise UsageError(f"resend_edited: must be True or False (got {resend_edited!r})")
         workers = None if dask_workers is None else operator.index(dask_workers)  # a NumPy one: an int
@@ -140,10 +140,15 @@ class BatchRequest:
             check_cost_cap(settings)
         spec = InputSpec(template, prompt_column, id_column, instructions, image_column, file_column)
         if settings.image_detail is not None and image_column is None:
-            raise UsageError("--image-detail: no --image-column is given, so no row sends an image")
+            raise UsageError(
+                f"{said_as('image_detail', given)}: no {option_of('image_column')} is given, so no row sends "
+                "an image"
+            )
         schema_source = schema_object if schema_object is not None else settings.output_schema
         schema_named = (
-            "--schema" if schema_object is not None else said_as("output_schema", given, "--schema")
+            option_of("output_schema", "--schema")
+            if schema_object is not None
+            else said_as("output_schema", given, "--schema")
         )
         _price_table(settings, given)  # a price file checked here, where it is known how it was given
         listed = () if endpoints is None else load_endpoints(endpoints, settings)
@@ -213,8 +218,9 @@ class BatchRequest:
         return {"source": self.source, **{name: value for name, value in given.items() if value is not None}}
 
 
-def _row_count(option: str, value: object) -> int | None:
-    """A whole number of rows, at least 1 (a NumPy integer from a notebook too), else `UsageError`."""
+def _row_count(name: str, value: object) -> int | None:
+    """A whole number of rows, at least 1 (a NumPy integer from a notebook too), else `UsageError` naming
+    the option `name` as its caller gave it (`--limit`, from Python `limit`)."""
     if value is None:
         return None
     try:
@@ -222,7 +228,7 @@ def _row_count(option: str, value: object) -> int | None:
     except TypeError:
         count = 0
     if isinstance(value, bool) or count < 1:
-        raise UsageError(f"{option}: must be a whole number of rows, at least 1 (got {value!r})")
+        raise UsageError(f"{option_of(name)}: must be a whole number of rows, at least 1 (got {value!r})")
     return count
 
 
@@ -284,8 +290,9 @@ def _refuse_names_not_utf8(paths: dict[str, object]) -> None:
                 shown = os.fsencode(text).decode(errors="backslashreplace")
             except UnicodeEncodeError:  # not a name from the file system: a lone surrogate from Python
                 shown = text.encode(errors="backslashreplace").decode()
+            where = f"input {shown}" if named == "input" else given_as(named, shown)  # `state=...`
             raise UsageError(
-                f"{named} {shown}: its name is not UTF-8 text, which the batch's records (its run.json, "
+                f"{where}: its name is not UTF-8 text, which the batch's records (its run.json, "
                 "Prefect's flow run) cannot hold: rename it, or its folder, in UTF-8"
             ) from None
 

@@ -36,6 +36,7 @@ from rowrelay.flows.cli_errors import state_problem
 from rowrelay.flows.request import BatchRequest
 from rowrelay.tasks.errors import DamagedFileError, UsageError
 from rowrelay.tasks.records import HOLDING_TOKEN
+from rowrelay.tasks.setting_problems import one_of, option_of
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import read_run_record, read_table
 from rowrelay.tasks.state.files import BATCH_FILE
@@ -83,18 +84,22 @@ def check_same_server(request: BatchRequest, state_dir: Path, keys: pa.Array[Any
         return record  # no answer of this run's server joins the others; theirs stays on record
     emulated = all(server[0] == "emulator" for server in was)
     if settings.backend == "auto" and backend == "emulator" and not emulated:
-        again = "run it with its --endpoints again" if record.endpoints else "configure that backend again"
+        again = (
+            f"run it with its {option_of('endpoints')} again"
+            if record.endpoints
+            else "configure that backend again"
+        )
         raise UsageError(
             f"{state_dir}: the batch last ran on {said}, and with no API key or base URL "
             "configured this run would use the embedded emulator, mixing emulated answers into its "
-            f"output: {again}, or pass --backend emulator to mean it"
+            f"output: {again}, or pass {one_of('backend', ('emulator',))} to mean it"
         )
     if emulated and answered:
         rows = "1 row is" if answered == 1 else f"{answered} rows are"
         raise UsageError(
             f"{state_dir}: the batch last ran on the emulator, and {rows} answered, never to be sent "
             f"again: this run on {described(now)} would keep the emulator's answers in its output. Give "
-            "it a state of its own (--state)"
+            f"it a state of its own ({option_of('state')})"
         )
     return None
 
@@ -122,8 +127,8 @@ def check_same_requests(request: BatchRequest, state_dir: Path, keys: pa.Array[A
     if not _left_to_send(table, keys):
         raise UsageError(
             f"{state_dir}: every row holds (or awaits) the answer of the batch's last run, and {asks}. It "
-            "would send nothing: run it as before, or give it a state of its own (--state) to send every "
-            "row this way"
+            f"would send nothing: run it as before, or give it a state of its own ({option_of('state')}) to "
+            "send every row this way"
         )
     rows = (
         "1 row holds its answer (or awaits it)"
@@ -133,7 +138,7 @@ def check_same_requests(request: BatchRequest, state_dir: Path, keys: pa.Array[A
     raise UsageError(
         f"{state_dir}: {rows} from the batch's last run, never to be sent again, and {asks}. Its answers "
         "would sit beside those in the output, nothing telling them apart: run it as before to finish the "
-        "batch, or give it a state of its own (--state) to send every row this way"
+        f"batch, or give it a state of its own ({option_of('state')}) to send every row this way"
     )
 
 
@@ -154,7 +159,7 @@ def _check_same_keys(request: BatchRequest, state_dir: Path, record: RunRecord) 
     raise UsageError(
         f"{state_dir}: this run keys rows {keyed}: every row is new to the batch under these keys, and "
         f"{rows} would be sent, and paid for, again. Run it as before to resume the batch, or give it a "
-        "state of its own (--state) to send every row again"
+        f"state of its own ({option_of('state')}) to send every row again"
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 
 from rowrelay.flows.same_server import described, server_of_record
+from rowrelay.tasks.setting_problems import one_of, option_of
 from rowrelay.tasks.state import RunRecord
 
 __all__ = ["say_if_moved"]
@@ -35,8 +36,10 @@ def say_if_moved(earlier: RunRecord | None, now: RunRecord) -> None:
     log.warning(
         "this batch's earlier run used %s; this run uses %s: the rows it sends are answered there, beside "
         "the earlier server's answers, and the output does not tell them apart (a row holding no response "
-        "id, as every --backend chat row, is tied to no server). To keep one server's answers, run it on the "
-        "earlier one, or give it a state of its own (--state)",
+        "id, as every %s row, is tied to no server). To keep one server's answers, run it on the "
+        "earlier one, or give it a state of its own (%s)",
         described(was),
         described(goes),
+        one_of("backend", ("chat",)),
+        option_of("state"),
     )

@@ -29,6 +29,7 @@ from rowrelay.flows.same_server import state_rows
 from rowrelay.tasks.dataset import PreparedInput
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.records import rows
+from rowrelay.tasks.setting_problems import given_as, option_of, switch_of
 from rowrelay.tasks.state.files import BATCH_FILE, RUN_FILE
 
 if TYPE_CHECKING:
@@ -36,11 +37,8 @@ if TYPE_CHECKING:
 
 __all__ = ["check_same_spec", "spec_changes"]
 
-_SPEC_OPTIONS = {
-    "template": "--template",
-    "prompt_column": "--prompt-column",
-    "instructions": "--instructions",
-}
+_SPEC_OPTIONS = ("template", "prompt_column", "instructions")
+"""The settings that make a row's prompt, named as their caller gives them (`option_of`)."""
 
 
 def check_same_spec(
@@ -69,10 +67,10 @@ def check_same_spec(
     raise UsageError(
         f"{state_dir}: this run's {said}, so {rows(len(changed))} would be sent otherwise than the batch "
         f"planned them (e.g. {', '.join(changed[:5])}): run it as the batch ran, or give it a state of its "
-        "own (--state) to send every row this way"
+        f"own ({option_of('state')}) to send every row this way"
         + (
-            f"; {edits.RESEND_OPTION} sends again only rows whose own input was edited, not every row a "
-            "changed template or instructions changes"
+            f"; {switch_of('resend_edited')} sends again only rows whose own input was edited, not every "
+            "row a changed template or instructions changes"
             if request.resend_edited
             else ""
         )
@@ -85,7 +83,7 @@ def _unrecorded_spec(state_dir: Path) -> list[str] | None:
     from rowrelay.tasks.state import read_run_record
 
     record = read_run_record(state_dir)
-    unnamed = [option for name, option in _SPEC_OPTIONS.items() if record is None or name not in record.spec]
+    unnamed = [option_of(name) for name in _SPEC_OPTIONS if record is None or name not in record.spec]
     return unnamed or None
 
 
@@ -122,9 +120,10 @@ def _unknown_spec_problem(
         f"run's {_listed(unnamed, 'and')} cannot be compared with the ones it ran with, and every one of "
         f"the {rows(len(edited))} it sent changed input (e.g. "
         f"{', '.join(edited[:5])}), as another template or instructions would change them: "
-        f"{edits.RESEND_OPTION} would send, and pay for, each again. Run it with the batch's own "
-        "--template, --instructions and --prompt-column and only the edited rows changed; if every row's "
-        "text was edited on purpose, give it a state of its own (--state), which sends every row"
+        f"{switch_of('resend_edited')} would send, and pay for, each again. Run it with the batch's own "
+        f"{_listed([option_of(name) for name in _SPEC_OPTIONS], 'and')} and only the edited rows changed; "
+        f"if every row's text was edited on purpose, give it a state of its own ({option_of('state')}), "
+        "which sends every row"
     )
 
 
@@ -139,9 +138,9 @@ def spec_changes(request: BatchRequest, state_dir: Path) -> str | None:
         return None
     now = vars(request.spec)
     changed = []
-    for name, option in _SPEC_OPTIONS.items():
+    for name in _SPEC_OPTIONS:
         if name in record.spec and record.spec[name] != now[name]:
             was = record.spec[name]
-            given = f"{option} {now[name]!r}" if now[name] is not None else f"no {option}"
+            given = given_as(name, repr(now[name])) if now[name] is not None else f"no {option_of(name)}"
             changed.append(f"{given} (it ran {'with ' + repr(was) if was is not None else 'without one'})")
     return "; ".join(changed) or None

@@ -130,11 +130,13 @@ class SchedulerGoneError(WorkersGoneError):
     the run can reach), stopped and said as one; the same command resumes once a cluster is there."""
 
     def __init__(self, address: str, why: str, seconds: float) -> None:
+        from rowrelay.tasks.setting_problems import option_of  # pydantic: not for every import of errors
+
         RunStoppingError.__init__(
             self,
             f"{why}, so the run stopped; nothing is lost: rows keep their state and response ids, a create "
             "that may have started a job is counted on its row, and the same command resumes them once a "
-            f"cluster is there (a scheduler at {address} again, or another given by --dask)",
+            f"cluster is there (a scheduler at {address} again, or another given by {option_of('dask')})",
         )
         self.address, self.why, self.seconds = address, why, seconds
 

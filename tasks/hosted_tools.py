@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rowrelay.tasks.setting_problems import one_of, option_of
 from rowrelay.tasks.urls import holds_credentials, holds_query
 
 __all__ = ["BY_NAME", "canonical", "research_problem", "tool_family", "tool_list"]
@@ -67,9 +68,9 @@ def research_problem(model: str, tools: tuple[dict[str, Any], ...]) -> str | Non
     if "deep-research" not in model or any(tool_family(str(tool.get("type"))) in _RESEARCH for tool in tools):
         return None
     return (
-        f"--model {model}: a deep research model needs a web search, file search or MCP tool to research "
-        "with, and OpenAI refuses it any create without one: add --tools web_search_preview (or a JSON file "
-        "of file_search or mcp tools)"
+        f"{one_of('model', (model,))}: a deep research model needs a web search, file search or MCP tool to "
+        f"research with, and OpenAI refuses it any create without one: add "
+        f"{one_of('tools', ('web_search_preview',))} (or a JSON file of file_search or mcp tools)"
     )
 
 
@@ -110,7 +111,7 @@ def _checked(tools: Any) -> list[dict[str, Any]]:
     if not isinstance(listed, list):
         raise ValueError("expected a JSON array of tool objects (or one tool object)")
     if not listed:
-        raise ValueError("no tool in the list: name at least one, or leave --tools out")
+        raise ValueError(f"no tool in the list: name at least one, or leave {option_of('tools')} out")
     for index, tool in enumerate(listed):
         if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
             raise ValueError(f"tool {index + 1} is not an object with a 'type'")
@@ -125,7 +126,7 @@ def _check_tool(tool: dict[str, Any], which: str) -> None:
     if kind in _CALLERS:
         raise ValueError(
             f"{which}: its calls are answered by the caller, and a background batch has nobody to answer "
-            "them; run the rows through an Agent Framework agent that holds the tool (--agent)"
+            f"them; run the rows through an Agent Framework agent that holds the tool ({option_of('agent')})"
         )
     if kind == "image_generation":
         raise ValueError(

@@ -13,6 +13,12 @@ From Python the same problem names the parameter (`rpm: must be at least 1 (got 
 problem is said in is a context variable (`words_of`): `run_batch` sets it for a call from Python
 (flows/batch.py), and `open_session` for its own build when no one has (a direct call); unset, they are
 the command line's, as for every command.
+
+Every message that names an option asks here how to say it, never `if python:` of its own: the option
+(`option_of`), with its value (`given_as`), a value to give it as advice (`one_of`: `--backend openai`,
+from Python `backend='openai'`), a flag (`switch_of`: `--resend-edited`, `resend_edited=True`), and what
+runs the batch again (`same_run`: the same command, or call). A line logged on a Dask worker, where no one
+has set whose words, says the options.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from pydantic import AliasChoices, ValidationError
@@ -29,7 +35,18 @@ from pydantic_core import ErrorDetails
 
 from rowrelay.tasks.urls import CREDENTIALS_IN_URL
 
-__all__ = ["Caller", "first_problem", "given_as", "option_of", "python_words", "said_as", "words_of"]
+__all__ = [
+    "Caller",
+    "first_problem",
+    "given_as",
+    "one_of",
+    "option_of",
+    "python_words",
+    "said_as",
+    "same_run",
+    "switch_of",
+    "words_of",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -81,6 +98,27 @@ def given_as(name: str, value: str, option: str | None = None) -> str:
     if _WORDS.get() == "python":
         return f"{name}={value}"
     return f"{option_of(name, option)} {value}"
+
+
+def one_of(name: str, values: Sequence[str], option: str | None = None) -> str:
+    """The option `name` given any of `values`, as advice in its caller's words: `--backend openai, azure
+    or chat` on the command line, `backend='openai', 'azure' or 'chat'` from Python, where a bare word is
+    no value."""
+    said = [repr(value) for value in values] if _WORDS.get() == "python" else list(values)
+    either = ", ".join(said[:-1]) + " or " + said[-1] if len(said) > 1 else said[0]
+    return f"{name}={either}" if _WORDS.get() == "python" else f"{option_of(name, option)} {either}"
+
+
+def switch_of(name: str) -> str:
+    """The flag `name` turned on, as its caller turns it on: `--resend-edited` on the command line,
+    `resend_edited=True` from Python."""
+    return f"{name}=True" if _WORDS.get() == "python" else option_of(name)
+
+
+def same_run() -> str:
+    """What runs the batch again as it was run: `the same command` on the command line, from Python `the
+    same call` (a notebook user typed no command)."""
+    return "the same call" if _WORDS.get() == "python" else "the same command"
 
 
 def first_problem(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import string
 
 from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.setting_problems import given_as, option_of
 
 _FORMATTER = string.Formatter()
 
@@ -59,13 +60,13 @@ def _check_field(name: str, spec: str | None, conversion: str | None) -> None:
         raise UsageError(
             f"template field {{{shown}}} is the name given a column whose header is empty, which a template "
             "cannot name (':' starts a format spec): give that column a header in the input, or write each "
-            "row's prompt in a column and pass --prompt-column COLUMN"
+            f"row's prompt in a column and pass {given_as('prompt_column', 'COLUMN')}"
         )
     if conversion is not None or spec:
         raise UsageError(
             f"template field {{{shown}}} has a conversion or format spec: these are not supported, "
             "values are inserted as text; write {" + name + "} (a column whose name holds ':' or '!' cannot "
-            "be named in a template: rename it in the input, or use --prompt-column)" + _LITERAL
+            f"be named in a template: rename it in the input, or use {option_of('prompt_column')})" + _LITERAL
         )
 
 

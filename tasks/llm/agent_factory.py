@@ -32,6 +32,7 @@ from agent_framework.openai import OpenAIChatClient
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.llm.user_code import import_user_module
 from rowrelay.tasks.records import SAID_CAP, one_line
+from rowrelay.tasks.setting_problems import given_as, one_of, option_of
 
 __all__ = [
     "AgentFactory",
@@ -53,19 +54,25 @@ embedded emulator starts later): the client sends nothing, so its address is nev
 def load_agent_factory(spec: str) -> AgentFactory:
     """Import `package.module:function`, a function that takes an `OpenAIChatClient` and returns an Agent."""
     if not isinstance(spec, str):  # a function or an Agent from Python: `BatchRequest.build` says which name
-        raise UsageError(f"--agent: expected module:function, a string (got {type(spec).__name__})")
+        raise UsageError(
+            f"{option_of('agent')}: expected module:function, a string (got {type(spec).__name__})"
+        )
     module_name, colon, attribute = spec.partition(":")
     if not colon or not module_name or not attribute.isidentifier():
-        raise UsageError(f"--agent {spec!r}: expected module:function, e.g. mypackage.agents:make_agent")
+        raise UsageError(
+            f"{given_as('agent', repr(spec))}: expected module:function, e.g. mypackage.agents:make_agent"
+        )
     try:
         module = import_user_module(module_name)
     except ImportError as exc:
-        raise UsageError(f"--agent {spec!r}: cannot import {module_name!r}: {exc}") from exc
+        raise UsageError(f"{given_as('agent', repr(spec))}: cannot import {module_name!r}: {exc}") from exc
     factory = getattr(module, attribute, None)
     if factory is None:
-        raise UsageError(f"--agent {spec!r}: module {module_name!r} has no {attribute!r}")
+        raise UsageError(f"{given_as('agent', repr(spec))}: module {module_name!r} has no {attribute!r}")
     if not callable(factory) or isinstance(factory, Agent):
-        raise UsageError(f"--agent {spec!r}: {attribute!r} must be a function (client) -> Agent")
+        raise UsageError(
+            f"{given_as('agent', repr(spec))}: {attribute!r} must be a function (client) -> Agent"
+        )
     return factory  # type: ignore[no-any-return]
 
 
@@ -79,7 +86,7 @@ def build_agent(factory: AgentFactory, client: openai.AsyncOpenAI, model: str | 
     """The factory's agent on `client` (wrapped in an `OpenAIChatClient` of `model`); a `UsageError` in
     one line, naming the factory, when it raises, returns no agent, or builds its agent on a client of
     its own (the module docstring says why)."""
-    said = f"--agent {factory_name(factory)}"
+    said = one_of("agent", (factory_name(factory),))  # `--agent m:f`, from Python `agent='m:f'`
     try:
         agent = factory(OpenAIChatClient(model=model, async_client=client))
     except Exception as exc:  # the user's code: anything it raises is its problem, said in one line
@@ -97,7 +104,7 @@ def build_agent(factory: AgentFactory, client: openai.AsyncOpenAI, model: str | 
             f"{said}: the agent runs on a client of its own ({_address(chat.client)}), not the one "
             "rowrelay gives the factory; rowrelay polls, cancels and resumes rows on the run's server, "
             "where that agent's responses are not: build it with Agent(client=client, ...) and point "
-            "rowrelay at your server with --base-url"
+            f"rowrelay at your server with {option_of('base_url')}"
         )
     return agent
 

@@ -24,6 +24,7 @@ from rowrelay.tasks.llm.holds import Hold, Pauses
 from rowrelay.tasks.llm.limit_headers import shown, wait_for_room
 from rowrelay.tasks.llm.pacing import LearnedPace, even_bucket
 from rowrelay.tasks.llm.shared import BankLink, SharedRate, SharedSlots
+from rowrelay.tasks.setting_problems import one_of, option_of
 
 log = logging.getLogger("rowrelay.budget")
 
@@ -105,9 +106,10 @@ class RateBudget:
         if wanted > self.tpm and not self._said_over:
             self._said_over = True
             log.warning(
-                "a row's estimate (%d tokens: its prompt and its max output) is over --tpm %d: each such "
+                "a row's estimate (%d tokens: its prompt and its max output) is over %s %d: each such "
                 "create waits for a whole minute of the token budget",
                 wanted,
+                option_of("tpm"),
                 self.tpm,
             )
         return min(self.tpm, wanted)
@@ -148,9 +150,9 @@ class RateBudget:
                 if due <= now:
                     break
                 if tokens_due >= requests:
-                    self._pauses.front(due, "tokens", _paced_by(self._tokens, self.tpm, "--tpm"))
+                    self._pauses.front(due, "tokens", _paced_by(self._tokens, self.tpm, "tpm"))
                 else:
-                    self._pauses.front(due, "requests", _paced_by(self._requests, self.rpm, "--rpm"))
+                    self._pauses.front(due, "requests", _paced_by(self._requests, self.rpm, "rpm"))
                 # Looked at again after waking: a pause may have begun, or moved later, meanwhile.
                 self._given_back.clear()
                 with contextlib.suppress(TimeoutError):
@@ -204,13 +206,15 @@ class RateBudget:
             return
         self._said_polls_bind = True
         log.warning(
-            "polls are waiting for the poll budget (--poll-rpm %s/min; for %.0f s now, this one %.1f s): "
+            "polls are waiting for the poll budget (%s %s/min; for %.0f s now, this one %.1f s): "
             "responses that have ended are noticed late, and their in-flight slots freed late; raise "
-            "--poll-rpm where the server allows it%s",
+            "%s where the server allows it%s",
+            option_of("poll_rpm"),
             f"{self.poll_rpm:,}",
             now - self._polls_long_since,
             waited,
-            "" if self.streaming else ", or use --mode stream",
+            option_of("poll_rpm"),
+            "" if self.streaming else f", or use {one_of('mode', ('stream',))}",
         )
 
     def pause(self, seconds: float, why: str, *, poll: bool = False) -> None:
@@ -266,6 +270,7 @@ class RateBudget:
                 self.pause(wait, f"x-ratelimit: {unit} spent")
 
 
-def _paced_by(pace: LearnedPace, ours: int, option: str) -> str:
-    """What sets a bucket's rate: our option, or a lower limit the server's headers showed."""
-    return option if pace.per_minute >= ours else f"the server's limit, {pace.per_minute:,}/min"
+def _paced_by(pace: LearnedPace, ours: int, name: str) -> str:
+    """What sets a bucket's rate: our option `name` (`--tpm`, from Python `tpm`), or a lower limit the
+    server's headers showed."""
+    return option_of(name) if pace.per_minute >= ours else f"the server's limit, {pace.per_minute:,}/min"

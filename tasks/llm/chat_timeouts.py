@@ -33,6 +33,7 @@ import openai
 from rowrelay.tasks.llm.calls import MaybeSentError
 from rowrelay.tasks.llm.masking import mask_chain
 from rowrelay.tasks.llm.sdk_errors import TIMED_OUT_UPSTREAM, from_the_api, server_words, translate
+from rowrelay.tasks.setting_problems import option_of
 
 log = logging.getLogger("rowrelay.backend")
 
@@ -139,11 +140,12 @@ class SlowAnswers:
                 "and is held, not sent again, as the same prompt would most likely take as long; while "
                 "answers are lost so, creates go one at a time after a growing pause. Raise the gateway's "
                 "timeout above the longest answer (nginx: proxy_read_timeout, 60 s by default), or send to "
-                "the server directly (--base-url), then `rowrelay retry` sends the held rows",
+                "the server directly (%s), then `rowrelay retry` sends the held rows",
                 said,
                 exc.request.url,
                 CHAT_TIMEOUT_VARIABLE,
                 _seconds(self.timeout),
+                option_of("base_url"),
             )
         words = f": {server_words(exc)}" if from_the_api(exc) else ""  # a page's HTML says nothing more
         return AnswerTooSlowError(

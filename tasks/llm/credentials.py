@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from rowrelay.tasks.setting_problems import given_as, one_of, option_of
 from rowrelay.tasks.settings import Settings, variable_of
 from rowrelay.tasks.unsendable_keys import unsendable_key
 
@@ -27,7 +28,7 @@ def credentials_problem(settings: Settings, backend: str) -> str | None:
     if settings.azure_auth == "entra" and backend != "azure":  # else it would be ignored without a word
         return (
             f"ROWRELAY_AZURE_AUTH=entra signs in to Azure OpenAI only, and this run's backend is {backend}: "
-            "use --backend azure, or unset ROWRELAY_AZURE_AUTH"
+            f"use {one_of('backend', ('azure',))}, or unset ROWRELAY_AZURE_AUTH"
         )
     if backend == "azure":
         entra = settings.azure_auth == "entra"
@@ -47,15 +48,18 @@ def credentials_problem(settings: Settings, backend: str) -> str | None:
     if backend in ("openai", "chat", "agent") and not key_set(settings.api_key):
         if settings.azure_endpoint is not None and settings.base_url is None:
             # Azure is configured, so an OpenAI key is not what is missing: this backend does not go there.
-            on_azure = "--backend azure" if backend != "agent" else "--backend azure --agent MODULE:FUNCTION"
+            on_azure = one_of("backend", ("azure",))
+            if backend == "agent":
+                on_azure += f" {given_as('agent', 'MODULE:FUNCTION')}"
             return (
-                f"--backend {backend} runs on OpenAI or an OpenAI-compatible --base-url, not on the Azure "
+                f"{one_of('backend', (backend,))} runs on OpenAI or an OpenAI-compatible "
+                f"{option_of('base_url')}, not on the Azure "
                 f"OpenAI resource AZURE_OPENAI_ENDPOINT names: use {on_azure} (the Responses API, in "
                 "background mode), or set OPENAI_API_KEY to run on OpenAI"
             )
         return (
             "no API key: set OPENAI_API_KEY (or ROWRELAY_API_KEY; a server that checks none takes any "
-            "value), or use --backend emulator"
+            f"value), or use {one_of('backend', ('emulator',))}"
         )
     return _unsendable(settings, backend)
 
@@ -80,9 +84,11 @@ def azure_endpoint_problem(endpoint: str) -> str | None:
             f"resource's root, {root}"
         )
     return (
-        "ends in /openai/v1, Azure's v1 API, which --backend azure does not use: its client adds /openai "
+        f"ends in /openai/v1, Azure's v1 API, which {one_of('backend', ('azure',))} does not use: its client "
+        "adds /openai "
         f"itself and sends an api-version (requests would go to {sent}). Give the resource's root, {root}, "
-        f"or run on the v1 API as an OpenAI-compatible server: --backend openai --base-url {stripped}, the "
+        "or run on the v1 API as an OpenAI-compatible server: "
+        f"{one_of('backend', ('openai',))} {one_of('base_url', (stripped,))}, the "
         "resource's key as OPENAI_API_KEY"
     )
 

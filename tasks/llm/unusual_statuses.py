@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 import openai
 
 from rowrelay.tasks.llm.calls import BackendRefusedError, RequestRejectedError, StreamUnavailableError
+from rowrelay.tasks.setting_problems import one_of, option_of
 
 QUOTA_WAIT = 600.0
 """Seconds of `retry-after` beyond which a 429 is a quota the run should not sit out."""
@@ -62,7 +63,7 @@ def unusual_answer(
         if creating and _over_the_whole_limit(message):
             return RequestRejectedError(
                 "the request is larger than the server's tokens-per-minute limit, so it is never accepted "
-                f"(429): {message}; shorten the row's input or lower --max-output-tokens"
+                f"(429): {message}; shorten the row's input or lower {option_of('max_output_tokens')}"
             )
         if creating and retry_after is not None and retry_after > QUOTA_WAIT:
             return BackendRefusedError(quota_wait(retry_after, message), way_on=None)
@@ -107,7 +108,7 @@ def not_read_here(exc: openai.APIStatusError) -> str:
         f"{exc.request.method} {exc.request.url} was answered {exc.status_code} ({_reason(exc)}): the "
         "server does not let rowrelay read the responses it made, so it cannot see them end, and each row "
         "would be created, and paid for, again; rows keep their response ids. A server without it has no "
-        "background mode: --backend chat sends Chat Completions"
+        f"background mode: {one_of('backend', ('chat',))} sends Chat Completions"
     )
 
 
@@ -138,7 +139,8 @@ def every_create_refused(said: str, param: object, words: str) -> BackendRefused
         return BackendRefusedError(said)
     return BackendRefusedError(
         said.rstrip(". ") + ". Without background mode the server cannot serve rowrelay's Responses "
-        "backends: --backend chat sends Chat Completions, which need none, to a server that has them",
+        f"backends: {one_of('backend', ('chat',))} sends Chat Completions, which need none, to a server that "
+        "has them",
         way_on=None,
     )
 
@@ -155,7 +157,7 @@ def route_hint(url: str) -> str:
     if path.endswith("/responses"):
         return (
             "check the base URL (the API's most often ends in /v1), or, for a server without the Responses "
-            "API (vLLM, Ollama, LM Studio), --backend chat sends Chat Completions"
+            f"API (vLLM, Ollama, LM Studio), {one_of('backend', ('chat',))} sends Chat Completions"
         )
     return "check the base URL (the API's most often ends in /v1)"
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from rowrelay.tasks.setting_problems import option_of
+
 log = logging.getLogger("rowrelay.backend")
 
 MOST_INPUT_TOKENS = 100_000_000
@@ -60,11 +62,12 @@ def token_count(value: Any, field: str) -> int | None:
         _told.add(field)
         log.warning(
             "the server answered %s %s, not a count of tokens (a whole number from 0 to %d): read as "
-            "unknown, so such rows get no cost_usd (a --max-cost run counts them at their estimate); said "
+            "unknown, so such rows get no cost_usd (a %s run counts them at their estimate); said "
             "once a run",
             field,
             _shown(value),
             most,
+            option_of("max_cost"),
         )
     return None
 

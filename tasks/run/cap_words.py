@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rowrelay.tasks.records import rows, usd
+from rowrelay.tasks.setting_problems import option_of, same_run
 from rowrelay.tasks.state import StateTable
 
 __all__ = ["LeftToSend", "LostCreates", "left_to_send", "stop_message"]
@@ -90,14 +91,14 @@ def stop_message(counted: float, duplicates: LostCreates, cap: float, left: Left
         whose = "whose answer was" if duplicates.creates == 1 else "whose answers were"
         said = (
             f"spent {usd(spent)}, and up to {usd(duplicates.usd)} more in {creates} {whose} lost "
-            f"(possible duplicates), of --max-cost {usd(cap)}"
+            f"(possible duplicates), of {option_of('max_cost')} {usd(cap)}"
         )
         then = f" (the batch counts {usd(counted)} against it)"
     else:
-        said, then = f"spent {usd(spent)} of --max-cost {usd(cap)}", ""
+        said, then = f"spent {usd(spent)} of {option_of('max_cost')} {usd(cap)}", ""
     return (
-        f"cost cap reached: {said}; {_left_said(left)}; run the same command with a higher --max-cost to go "
-        f"on{then}"
+        f"cost cap reached: {said}; {_left_said(left)}; run {same_run()} with a higher "
+        f"{option_of('max_cost')} to go on{then}"
     )
 
 

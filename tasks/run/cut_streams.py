@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from rowrelay.tasks.errors import StateError
 from rowrelay.tasks.llm import StreamCutError
 from rowrelay.tasks.records import WaitMode
+from rowrelay.tasks.setting_problems import one_of
 from rowrelay.tasks.state.run_record import RunRecord, read_run_record, write_run_record
 
 if TYPE_CHECKING:  # the context holds a `Pace`, which holds `CutStreams`
@@ -79,7 +80,7 @@ class CutStreams:
         go plain and its rows are polled (in stream mode, `asked`, too: its every wait is a stream)."""
         cuts, of = self.latest.count(True), len(self.latest)
         where = "" if endpoint is None else f"endpoint {endpoint!r}: "
-        way_round = WAY_ROUND if asked == "poll" else f"--mode poll with {WAY_ROUND}"
+        way_round = WAY_ROUND if asked == "poll" else f"{one_of('mode', ('poll',))} with {WAY_ROUND}"
         log.warning(
             "%sstreamed creates were cut before the response's id came, %d of the latest %d (the server "
             "took each, 200, then the stream broke or ended before its first event: a proxy or gateway on "

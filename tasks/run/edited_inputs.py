@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 
 from rowrelay.tasks.errors import EditedInputError, UsageError
 from rowrelay.tasks.records import IN_FLIGHT, rows
+from rowrelay.tasks.setting_problems import option_of, switch_of
 from rowrelay.tasks.state import StateTable
 from rowrelay.tasks.state.changes import PER_RESPONSE
 from rowrelay.tasks.state.resent import note_resent
@@ -136,10 +137,10 @@ def resend_edits(table: StateTable, sent: pa.Table) -> int:
     answered = statuses.count("completed")
     log.warning(
         "%s this batch sent took %s edited input, and %s planned again under it (%s; e.g. %s): paid for "
-        "again once sent (a --limit or a cost cap may leave some to a later run)%s; what %s cost so far "
+        "again once sent (a %s or a cost cap may leave some to a later run)%s; what %s cost so far "
         "stays counted",
         rows(len(keys)), "its" if len(keys) == 1 else "their", "is" if len(keys) == 1 else "are",
-        RESEND_OPTION, ", ".join(keys[:5]),
+        switch_of("resend_edited"), ", ".join(keys[:5]), option_of("limit"),
         f", {answered:,} earlier answer{'' if answered == 1 else 's'} dropped" if answered else "",
         "it" if len(keys) == 1 else "they",
     )  # fmt: skip
@@ -224,7 +225,7 @@ def _still_running_problem(running: list[str], state: Path) -> str:
         f"(e.g. {', '.join(running[:5])}): sent again now, both would be paid for, and the earlier one's "
         f"answer could land on the new text. Resume the batch over its earlier input to collect {them}, "
         f"or `rowrelay cancel {state}` (it cancels every response of the batch in flight), then run with "
-        f"{RESEND_OPTION}"
+        f"{switch_of('resend_edited')}"
     )
 
 
@@ -244,6 +245,6 @@ def changed_rows_problem(changed: list[str], *, deployed: bool = False) -> str:
             "is refused alike"
         )
     return said + (
-        f"use a new --state directory for the new input, or restore the old one, or {RESEND_OPTION} to "
-        f"send only {them} again, as edited (paid for again)"
+        f"use a new {option_of('state')} directory for the new input, or restore the old one, or "
+        f"{switch_of('resend_edited')} to send only {them} again, as edited (paid for again)"
     )

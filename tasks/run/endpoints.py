@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from rowrelay.tasks.embedded_key import embedded_key, on_embedded_emulator
 from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.setting_problems import given_as
 from rowrelay.tasks.settings import AzureAuth, Backend, Settings, secret_from_env
 from rowrelay.tasks.urls import CREDENTIALS_IN_URL, AzureUrl, HttpUrl
 
@@ -103,7 +104,7 @@ def load_endpoints(source: EndpointsSource, settings: Settings) -> tuple[Endpoin
     """The endpoints `source` lists, resolved over `settings`; a `UsageError` in one line naming the
     file, the entry and the field for an unreadable file, an unknown or literal-key field, a bad value, a
     duplicate name or an unset key variable."""
-    where = "endpoints" if _is_entries(source) else f"--endpoints {source}"
+    where = "endpoints" if _is_entries(source) else given_as("endpoints", str(source))
     items = list(source) if _is_entries(source) else _read(Path(str(source)), where)  # type: ignore[arg-type]
     if not items:
         raise UsageError(f"{where}: lists no endpoint")

@@ -20,6 +20,7 @@ from typing import Literal
 
 from rowrelay.tasks.run.cap_words import LeftToSend, LostCreates, stop_message
 from rowrelay.tasks.run.in_flight_estimates import InFlightEstimates
+from rowrelay.tasks.setting_problems import option_of
 
 __all__ = ["Admission", "Ledger"]
 
@@ -108,8 +109,9 @@ class Ledger:
         if not self._told_unmetered:
             self._told_unmetered = True
             log.warning(
-                "the server answers without token usage: its rows get no cost_usd, and --max-cost counts "
-                "each at its estimate (prompt tokens and the output ceiling)"
+                "the server answers without token usage: its rows get no cost_usd, and %s counts "
+                "each at its estimate (prompt tokens and the output ceiling)",
+                option_of("max_cost"),
             )
 
     def stop_message(self, left: LeftToSend) -> str | None:

@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.records import rows
+from rowrelay.tasks.setting_problems import option_of
 
 __all__ = ["REKEY_FACTS", "Rekeyed", "refuse_rekeyed", "rekeyed_examples", "rekeyed_problem", "rekeyed_rows"]
 
@@ -141,7 +142,7 @@ def rekeyed_problem(rekeyed: Rekeyed) -> str:
         f"asking the same ({rekeyed_examples(rekeyed)}): each would be sent, and paid for, again. Give the "
         "input its earlier ids to resume the batch; if they are new rows asking the same, keep the earlier "
         "rows in the input beside them (rows the batch answered are not sent again), or pass a new "
-        "--state, which sends every row again"
+        f"{option_of('state')}, which sends every row again"
     )
 
 

@@ -17,6 +17,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.setting_problems import option_of
 
 __all__ = ["Shard", "apportion", "cut_shards", "unreachable_problem"]
 
@@ -80,13 +81,14 @@ def unreachable_problem(
 
 def _strays_problem(strays: Mapping[str | None, int], no_endpoints: bool) -> str:
     """One line: which rows hold tokens this run cannot reach, and what to do."""
+    endpoints = option_of("endpoints")
     where = [
-        f"{count} created without --endpoints" if name is None else f"{count} on endpoint {name!r}"
+        f"{count} created without {endpoints}" if name is None else f"{count} on endpoint {name!r}"
         for name, count in sorted(strays.items(), key=lambda item: str(item[0]))
     ]
-    listed = "run with the --endpoints file that lists" if no_endpoints else "list in --endpoints"
+    listed = f"run with the {endpoints} file that lists" if no_endpoints else f"list in {endpoints}"
     return (
         f"rows hold responses this run cannot reach ({', '.join(where)}): only the server that created a "
         f"response can poll or cancel it; {listed} that endpoint again (rows made without endpoints: run "
-        "without --endpoints)"
+        f"without {endpoints})"
     )

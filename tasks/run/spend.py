@@ -45,6 +45,7 @@ from rowrelay.tasks.run.cap_words import LeftToSend
 from rowrelay.tasks.run.ledger import Admission, Ledger
 from rowrelay.tasks.run.response_cost import response_cost
 from rowrelay.tasks.run.tool_costs import ToolCosts
+from rowrelay.tasks.setting_problems import option_of
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
 from rowrelay.tasks.state.reader import projected_cost, spent_of
@@ -249,7 +250,11 @@ class Spend:
                 snapshot, self.prices, self.provider, self.model, self.tier, self.tools
             ), False
         except Exception:
-            log.exception("%s: pricing its answer failed: no cost_usd, --max-cost counts its estimate", key)
+            log.exception(
+                "%s: pricing its answer failed: no cost_usd, %s counts its estimate",
+                key,
+                option_of("max_cost"),
+            )
             return None, True
 
     def cost_of(self, snapshot: Snapshot) -> float | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.records import IN_FLIGHT, NOT_COMPLETED, RETRY_BY_DEFAULT, ROW_STATUSES, RowStatus
+from rowrelay.tasks.setting_problems import option_of, python_words
 from rowrelay.tasks.state.batch import is_state_directory, no_batch_problem
 from rowrelay.tasks.state.batch_policies import next_run_policies_at
 from rowrelay.tasks.state.table import StateTable
@@ -18,6 +19,7 @@ from rowrelay.tasks.state.table import StateTable
 RETRIED_NOTE = "made eligible again by rowrelay retry"
 
 
+@python_words  # a status it refuses is named `status`, not `rowrelay retry`'s `--status`
 def retry(state: str | Path, status: str | Iterable[str] = RETRY_BY_DEFAULT) -> int:
     """Put the batch's rows with these statuses (`failed,incomplete` or a list of them; by default
     failed, incomplete, expired and orphaned) back to pending, for the next run to send; completed rows
@@ -54,7 +56,9 @@ def retried_statuses(status: str | Iterable[str], directory: Path) -> list[RowSt
     wanted = [s.strip() for s in status.split(",")] if isinstance(status, str) else [str(s) for s in status]
     wanted = [s for s in wanted if s]
     if not wanted:  # `--status ''` said "no row is : nothing to make eligible again" and exited 0
-        raise UsageError(f"--status names no status: give one or more of {', '.join(NOT_COMPLETED)}")
+        raise UsageError(
+            f"{option_of('status')} names no status: give one or more of {', '.join(NOT_COMPLETED)}"
+        )
     refused = [s for s in wanted if s not in NOT_COMPLETED]
     if refused:
         why = ""
@@ -65,5 +69,7 @@ def retried_statuses(status: str | Iterable[str], directory: Path) -> list[RowSt
             )
         elif "pending" in refused:
             why = ": pending rows are eligible already; run the batch again to send them"
-        raise UsageError(f"--status takes {', '.join(NOT_COMPLETED)}; not {', '.join(refused)}{why}")
+        raise UsageError(
+            f"{option_of('status')} takes {', '.join(NOT_COMPLETED)}; not {', '.join(refused)}{why}"
+        )
     return [s for s in ROW_STATUSES if s in wanted]

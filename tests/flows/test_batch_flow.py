@@ -310,8 +310,8 @@ async def test_a_changed_input_under_its_default_state_is_refused_where_it_would
         "changed, the input gets a new default state ("
     )
     assert str(refused.value).endswith(
-        f"paid twice: resume that batch over the changed input with --state {earlier} (rows are matched "
-        "by key; new rows are planned), or pass --state NEW_DIR to send them again"
+        f"paid twice: resume that batch over the changed input with state={earlier} (rows are matched "
+        "by key; new rows are planned), or pass state=NEW_DIR to send them again"  # its parameter
     )
     assert resumed.counts["completed"] == 5
     assert sorted(jobs.values()) == [1] * 5

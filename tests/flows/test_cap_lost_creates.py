@@ -62,7 +62,7 @@ async def test_the_cap_counts_earlier_runs_lost_creates_and_the_stop_says_both_p
         said = " ".join(first.stopped.split())
         spent = usd(float(frame["cost_usd"].sum()))
         assert said.startswith(f"cost cap reached: spent {spent}, and up to $")
-        assert f"more in {lost} creates whose answers were lost (possible duplicates), of --max-cost" in said
+        assert f"more in {lost} creates whose answers were lost (possible duplicates), of max_cost" in said
         # Rows whose answers were lost are sent again, not "not sent" (whether any are left depends on
         # which rows the run had sent again before the cap).
         left = f"; {rows(never)} not sent" + (f" and {rows(again)} to send again" if again else ";")

@@ -35,7 +35,7 @@ async def test_the_flow_stops_at_the_cap_says_why_and_a_higher_cap_finishes(
         assert capped.stopped is not None
         assert capped.cost_usd is not None
         assert capped.stopped.startswith(
-            f"cost cap reached: spent {usd(capped.cost_usd)} of --max-cost $0.002;"
+            f"cost cap reached: spent {usd(capped.cost_usd)} of max_cost $0.002;"  # as run_batch takes it
         )
         assert f"{rows(capped.counts['pending'])} not sent" in capped.stopped
         assert 0 < capped.counts["completed"] < 30

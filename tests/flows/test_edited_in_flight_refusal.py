@@ -31,12 +31,13 @@ def _edit_body(source: Path, row: int, body: str) -> None:
     frame.to_csv(source, index=False)
 
 
-def _still_running(key: str, state: Path) -> str:
+def _still_running(key: str, state: Path, resend: str) -> str:
+    """The refusal, its flag as the caller gives it (`resend`: `--resend-edited`, `resend_edited=True`)."""
     return (
         f"1 row changed input while a response to its earlier text may still be running (e.g. {key}): sent "
         "again now, both would be paid for, and the earlier one's answer could land on the new text. Resume "
         f"the batch over its earlier input to collect it, or `rowrelay cancel {state}` (it cancels every "
-        "response of the batch in flight), then run with --resend-edited"
+        f"response of the batch in flight), then run with {resend}"
     )
 
 
@@ -56,9 +57,9 @@ def test_a_killed_runs_row_edited_while_in_flight_is_refused_as_in_flight_first(
         refused = rowrelay(args, env)
         jobs, unanswered = jobs_of(emu.url)
     assert refused.returncode == 2, refused.stderr[-3000:]
-    assert " ".join(refused.stderr.split()).endswith(f"error: {_still_running('T-00001', state)}"), (
-        refused.stderr[-3000:]
-    )
+    assert " ".join(refused.stderr.split()).endswith(
+        f"error: {_still_running('T-00001', state, '--resend-edited')}"
+    ), refused.stderr[-3000:]
     rows = load(state)
     assert set(rows["status"]) <= {"queued", "in_progress"}  # nothing was changed, nothing sent again
     assert_every_job_is_paid_for(rows, jobs, unanswered)
@@ -82,6 +83,6 @@ async def test_a_run_from_python_refuses_an_edited_row_in_flight_as_in_flight(
         with pytest.raises(UsageError) as refused:
             await run_batch(str(source), **args)
         jobs, _ = jobs_of(emu.url)
-    assert str(refused.value) == _still_running("T-00002", state)
+    assert str(refused.value) == _still_running("T-00002", state, "resend_edited=True")
     assert jobs == {f"T-{i:05d}": 1 for i in range(ROWS - 1)}  # nothing sent again
     assert load(state).set_index("row_key").loc["T-00002", "status"] == "queued"  # nothing written

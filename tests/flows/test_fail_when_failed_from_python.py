@@ -1,7 +1,8 @@
 """`run_batch(..., fail_when_failed=...)` from Python, past the threshold, raises `FailWhenFailedError`: its
-one line the reason, the CLI's, and on it the run's `BatchResult`, so a notebook can still read the counts
-and the output. It raised `TypeError: Unexpected result for failed state: BatchResult(...)`: Prefect raises
-a Failed state's data, and found the result there instead of an exception.
+one line the reason (naming `fail_when_failed=`, where the CLI says `--fail-when-failed`), and on it the
+run's `BatchResult`, so a notebook can still read the counts and the output. It raised `TypeError:
+Unexpected result for failed state: BatchResult(...)`: Prefect raises a Failed state's data, and found the
+result there instead of an exception.
 
 Rows fail deterministically: the emulator's `fail_rate` draws from its seed and the request."""
 
@@ -42,7 +43,7 @@ async def test_past_the_threshold_python_gets_a_rowrelay_error_saying_why_and_ho
     assert 0 < failed < _ROWS, "the seed must fail some rows, not all"
     assert isinstance(caught.value, RowrelayError)
     assert str(caught.value) == (
-        f"{failed} of {_ROWS} rows did not complete ({failed} failed): past --fail-when-failed 0"
+        f"{failed} of {_ROWS} rows did not complete ({failed} failed): past fail_when_failed='0'"
     )
     result = caught.value.result
     assert result.counts["failed"] == failed

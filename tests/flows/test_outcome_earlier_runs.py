@@ -43,7 +43,7 @@ async def test_a_run_that_sent_nothing_says_its_rows_not_completed_ended_in_earl
 
     failed = int((load(state)["status"] == "failed").sum())
     assert 1 < failed < _ROWS, "the seed must fail some rows, not all"
-    counted = f"{failed} of {_ROWS} rows did not complete ({failed} failed): past --fail-when-failed 0"
+    counted = f"{failed} of {_ROWS} rows did not complete ({failed} failed): past fail_when_failed='0'"
     assert str(first.value) == counted  # the run that failed them says nothing more
     assert str(again.value) == (
         f"{counted}; all {failed} ended in earlier runs, this run sent none of them again "
@@ -70,7 +70,7 @@ async def test_a_run_that_failed_rows_of_its_own_says_how_many_ended_in_earlier_
     failed = int((load(state)["status"] == "failed").sum())
     assert 0 < before < failed, "the seed must fail some of the new rows too"
     assert str(caught.value) == (
-        f"{failed} of {2 * _ROWS} rows did not complete ({failed} failed): past --fail-when-failed 0; "
+        f"{failed} of {2 * _ROWS} rows did not complete ({failed} failed): past fail_when_failed='0'; "
         f"{before} of them ended in earlier runs "
         f"(`rowrelay retry {state}` makes them pending for the next run to send)"
     )

@@ -124,6 +124,6 @@ async def test_run_batch_refuses_them_before_sending_and_a_default_state_says_to
         f"6 rows of this input were already sent by {earlier}, a batch of feed.csv before it changed, under "
         "other ids (e.g. id 01 was 1, id 02 was 2, id 03 was 3 …); as changed, the input gets a new default "
         f"state ({new_state}) that would send them again, paid twice: give the input its earlier ids and "
-        f"resume that batch with --state {earlier}, or pass --state NEW_DIR to send them again"
+        f"resume that batch with state={earlier}, or pass state=NEW_DIR to send them again"
     )
     assert str(resumed.value).startswith("6 rows this batch sent are in its input under other ids")

@@ -182,7 +182,7 @@ async def test_a_mistyped_template_with_the_option_from_python_is_refused_nothin
         await run_batch(str(source), **flow_args(tmp_path, emu))
         before = load(tmp_path / "state").set_index("row_key")
         mistyped = flow_args(tmp_path, emu, template="Ticket {subject}", resend_edited=True)
-        with pytest.raises(UsageError, match="--resend-edited sends again only rows whose own input"):
+        with pytest.raises(UsageError, match="resend_edited=True sends again only rows whose own input"):
             await run_batch(str(source), **mistyped)
         jobs, _ = jobs_of(emu.url)
     assert jobs == Counter(dict.fromkeys(keys, 1))

@@ -28,11 +28,11 @@ ROWS = 3
     [
         (
             ["template", "prompt_column", "instructions"],
-            "its run.json records no --template, --prompt-column or --instructions (an older release's "
-            "record, or one edited), so this run's --template, --prompt-column and --instructions cannot "
+            "its run.json records no template, prompt_column or instructions (an older release's "
+            "record, or one edited), so this run's template, prompt_column and instructions cannot "
             "be compared",
         ),
-        (["instructions"], "its run.json records no --instructions (an older release's record, or one "),
+        (["instructions"], "its run.json records no instructions (an older release's record, or one "),
     ],
 )
 async def test_a_record_naming_no_spec_is_refused_as_no_spec_on_record_naming_what_it_lacks(

@@ -41,7 +41,7 @@ def test_a_status_option_naming_no_status_is_refused_naming_what_it_takes(
     assert load(failed_batch)["status"].tolist() == ["failed"] * 3
     nothing: str | list[str]
     for nothing in (named, []):
-        with pytest.raises(UsageError, match=r"^--status names no status"):
+        with pytest.raises(UsageError, match=r"^status names no status"):  # its parameter, from Python
             rowrelay.retry(failed_batch, nothing)
 
 

@@ -140,7 +140,7 @@ async def test_a_clean_run_completes_without_a_message_and_a_flow_parameter_sets
         failed = await run_batch(str(source), **args, return_state=True)
     assert failed.type.value == "FAILED"
     assert failed.message is not None
-    assert failed.message.endswith("past --fail-when-failed 5%")
+    assert failed.message.endswith("past fail_when_failed='5%'")  # the parameter, as given
     raised = await failed.aresult(raise_on_failure=False)
     assert isinstance(raised, FailWhenFailedError)  # an exception, as Prefect takes a Failed state's data
     assert raised.result.counts["failed"] > 0  # the batch's result is kept on the Failed state, in it

@@ -53,9 +53,9 @@ async def test_a_chat_batch_resumed_on_another_server_says_which_each_run_used(
         assert [m for m in said if m.startswith(MOVED)] == [
             f"this batch's earlier run used chat at {first.url}; this run uses chat at {second.url}: the "
             "rows it sends are answered there, beside the earlier server's answers, and the output does not "
-            "tell them apart (a row holding no response id, as every --backend chat row, is tied to no "
+            "tell them apart (a row holding no response id, as every backend='chat' row, is tied to no "
             "server). To keep one server's answers, run it on the earlier one, or give it a state of its "
-            "own (--state)"
+            "own (state)"
         ], said
         assert (_chat_jobs(first), _chat_jobs(second)) == (3, 2)
         assert json.loads((tmp_path / "state" / "run.json").read_text())["base_url"] == second.url

@@ -62,9 +62,10 @@ async def test_a_factory_agent_on_a_client_of_its_own_is_refused_before_anything
         made_here, unanswered_here = jobs_of(runs_on.url)
     said = str(refused.value)
     assert "\n" not in said
-    assert said.startswith("--agent tests.llm.setup_factories:on_its_own_client: ")
+    # open_session from Python: the parameter as given, not `rowrelay run`'s `--agent`
+    assert said.startswith("agent='tests.llm.setup_factories:on_its_own_client': ")
     assert its_own.url.rstrip("/") in said
-    assert "--base-url" in said
+    assert said.endswith("point rowrelay at your server with base_url")
     frame = load(tmp_path / "batch")
     assert made_there.total() == made_here.total() == 0
     assert_every_job_is_paid_for(frame, made_there + made_here, unanswered_there + unanswered_here)
@@ -79,7 +80,7 @@ async def test_a_factory_that_raises_is_named_in_one_line(emulator: RunningEmula
     finally:
         table.close()
     assert str(refused.value) == (
-        f"--agent tests.llm.setup_factories:raising: the factory raised ValueError: {RAISED}"
+        f"agent='tests.llm.setup_factories:raising': the factory raised ValueError: {RAISED}"
     )
     assert emulator.emulator.listing() == []
 
