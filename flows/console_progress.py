@@ -210,13 +210,15 @@ def _holds(update: RunProgress) -> str:
             told += f"  {hold.why}: waiting{left} for one"
             continue
         left = _clock_said(hold.seconds)
+        # With several endpoints, whose: `  creates paused 0:06 at endpoint 'slow' (x-ratelimit: ...)`.
+        at = "" if hold.endpoint is None else f" at endpoint {hold.endpoint!r}"
         if hold.by == "one_by_one":
-            told += f"  creates one at a time ({hold.why})"
+            told += f"  creates one at a time{at} ({hold.why})"
         elif hold.by in ("creates", "polls"):
-            told += f"  {hold.by} paused {left} ({hold.why})"
+            told += f"  {hold.by} paused {left}{at} ({hold.why})"
         else:
             budget = "token" if hold.by == "tokens" else "request"
-            told += f"  creates wait {left} for the {budget} budget ({hold.why})"
+            told += f"  creates wait {left} for the {budget} budget{at} ({hold.why})"
     return told
 
 

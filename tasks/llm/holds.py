@@ -37,6 +37,9 @@ class Hold:
     seconds: float
     """How much longer, as far as is known now."""
     why: str
+    endpoint: str | None = None
+    """The `--endpoints` entry whose calls are held (None: the run has one server): each has its own
+    budget, and a pause said without its name left a user of two keys guessing which one was spent."""
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from rowrelay.tasks.llm.budget import RateBudget
 from rowrelay.tasks.llm.holds import Hold
@@ -23,15 +23,17 @@ class HeldProgress(Progress):
 
 
 def telling_holds(
-    progress: Callable[[Progress], None], budget: RateBudget, hold: CreateHold
+    progress: Callable[[Progress], None], budget: RateBudget, hold: CreateHold, endpoint: str | None = None
 ) -> Callable[[Progress], None]:
     """`progress`, told each moment with what holds the run's calls back at it: `budget`'s pauses and
-    waits, and `hold`, creates held back while their answers are lost. Told on the event loop (the run's
+    waits, and `hold`, creates held back while their answers are lost, each naming `endpoint` (the
+    session's `--endpoints` entry, whose budget they are). Told on the event loop (the run's
     housekeeping), whose clock `hold` keeps."""
 
     def tell(update: Progress) -> None:
         moment = {each.name: getattr(update, each.name) for each in fields(update)}
         lost = hold.held(asyncio.get_running_loop().time())
-        progress(HeldProgress(**moment, held=budget.held() + (() if lost is None else (lost,))))
+        held = budget.held() + (() if lost is None else (lost,))
+        progress(HeldProgress(**moment, held=tuple(replace(each, endpoint=endpoint) for each in held)))
 
     return tell

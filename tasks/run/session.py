@@ -146,7 +146,7 @@ def open_session(
         context.counters = counters
     count_earlier_orphans(context)  # their jobs may have been paid for: under the cap from the first create
     driver = RowDriver(context)
-    told = None if progress is None else telling_holds(progress, budget, context.hold)
+    told = None if progress is None else telling_holds(progress, budget, context.hold, endpoint)
     start_plain_if_cut_before(
         context, record
     )  # an earlier run's streams were cut: none streamed (run.cut_streams)
