@@ -22,18 +22,34 @@ import sys
 import threading
 from typing import NoReturn
 
-from rowrelay.flows import warm
-from rowrelay.tasks.loopback import direct_to_loopback
+from rowrelay.flows.start_ctrl_c import (
+    hold_ctrl_c,
+    interrupted_at_start,
+    let_go_ctrl_c,
+    runs_a_batch,
+)
 
 
 def main() -> NoReturn:
-    direct_to_loopback(os.environ)  # before any server of ours is reached, or started with this environment
     argv, environ = sys.argv[1:], dict(os.environ)
-    print_ = warm.fingerprint(environ) if warm.wanted(argv, environ) else None
-    if print_ is not None:
-        status = warm.serve_warm(argv, environ, print_)
-        if status is not None:
-            _end_as(status)
+    batch = runs_a_batch(argv)
+    if batch:  # Ctrl-C is taken once `run`'s body begins, and said there (flows/start_ctrl_c.py)
+        hold_ctrl_c()
+    try:  # or here, before the CLI: not a traceback of the import it cut
+        from rowrelay.flows import warm
+        from rowrelay.tasks.loopback import direct_to_loopback
+
+        direct_to_loopback(os.environ)  # before any server of ours is reached, or started with it
+        print_ = warm.fingerprint(environ) if warm.wanted(argv, environ) else None
+        let_go_ctrl_c()  # the hand-off relays signals itself (flows/signal_relay.py)
+        status = None if print_ is None else warm.serve_warm(argv, environ, print_)
+        if batch:
+            hold_ctrl_c()
+    except KeyboardInterrupt:
+        print(interrupted_at_start(argv), file=sys.stderr)
+        _end_as(130)
+    if status is not None:
+        _end_as(status)
     code = run_command()
     if print_ is not None and code in (0, 1) and _ran_a_batch():
         warm.start_runner(environ, print_)
@@ -49,14 +65,19 @@ def _ran_a_batch() -> bool:
 def run_command() -> int:
     """The CLI on `sys.argv`, to its exit code. A usage error (an unknown option or command, a value of
     the wrong kind) is one line, as every other refusal is, not click's usage box."""
-    import typer
+    if runs_a_batch(sys.argv[1:]):  # held already, unless a warm runner's copy runs this
+        hold_ctrl_c()
+    try:  # a Ctrl-C in these imports (typer's, the CLI's: 0.1-0.2 s) was a traceback, exit -2
+        import typer
 
-    # Typer (0.26+) raises its own copy of click's errors, not exported: a usage error's words and
-    # context are all this reads of them.
-    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+        # Typer (0.26+) raises its own copy of click's errors, not exported: a usage error's words and
+        # context are all this reads of them.
+        from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
-    from rowrelay.flows.cli import app
-
+        from rowrelay.flows.cli import app
+    except KeyboardInterrupt:
+        print(interrupted_at_start(sys.argv[1:]), file=sys.stderr)
+        return 130
     try:
         result = app(standalone_mode=False)
     except NoArgsIsHelpError as exc:
@@ -71,6 +92,8 @@ def run_command() -> int:
         return 1
     except SystemExit as exc:
         return _exit_status(exc.code)
+    finally:
+        let_go_ctrl_c(then_raise=False)  # a command refused before `run`'s body began: its own line said
     return result if isinstance(result, int) else 0
 
 

@@ -3,7 +3,9 @@ progress bar and exit with the batch's code (0 all completed, 1 not, 2 the user'
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -13,6 +15,8 @@ from rich.text import Text
 from rowrelay.flows import run_options as options
 from rowrelay.flows.cli_errors import fail, state_problem, told_once
 from rowrelay.flows.cli_options import LIMIT, Opt, err, request_of
+from rowrelay.flows.start_ctrl_c import INTERRUPTED_AT_START, ctrl_c_held, let_go_ctrl_c
+from rowrelay.flows.stopped_line import stopped
 from rowrelay.tasks.errors import (
     CrashedAlikeError,
     LeaseHeldError,
@@ -79,23 +83,27 @@ def run(
     resend_edited: options.ResendEdited = False,
 ) -> None:
     """Run a batch, or resume it: the same command again picks up where it stopped."""
-    request = request_of(
-        input, template=template, prompt_column=prompt_column, id_column=id_column,
-        image_column=image_column, image_detail=image_detail, file_column=file_column,
-        instructions=instructions,
-        state=state, output=output, agent=agent, model=model, mode=mode, rpm=rpm, tpm=tpm, poll_rpm=poll_rpm,
-        max_in_flight=max_in_flight, max_attempts=max_attempts, max_output_tokens=max_output_tokens,
-        reasoning_effort=reasoning_effort, temperature=temperature,
-        reasoning_summary=reasoning_summary, tools=tools, max_tool_calls=max_tool_calls, backend=backend,
-        logprobs=logprobs,
-        base_url=base_url,
-        output_schema=schema, max_cost=max_cost, service_tier=service_tier,
-        prices=None if prices is None else str(prices), fail_when_failed=fail_when_failed,
-        endpoints=None if endpoints is None else str(endpoints), dask=dask, dask_workers=dask_workers,
-        limit=limit, give_up_after=give_up_after, resend_edited=resend_edited,
-    )  # fmt: skip
+    with _interrupted_at_start():  # its imports (pydantic-settings, the request's): typer's silent 130
+        let_go_ctrl_c()  # held since the entry point (flows/start_ctrl_c.py): one that came is raised here
+        request = request_of(
+            input, template=template, prompt_column=prompt_column, id_column=id_column,
+            image_column=image_column, image_detail=image_detail, file_column=file_column,
+            instructions=instructions,
+            state=state, output=output, agent=agent, model=model, mode=mode, rpm=rpm, tpm=tpm,
+            poll_rpm=poll_rpm,
+            max_in_flight=max_in_flight, max_attempts=max_attempts, max_output_tokens=max_output_tokens,
+            reasoning_effort=reasoning_effort, temperature=temperature,
+            reasoning_summary=reasoning_summary, tools=tools, max_tool_calls=max_tool_calls, backend=backend,
+            logprobs=logprobs,
+            base_url=base_url,
+            output_schema=schema, max_cost=max_cost, service_tier=service_tier,
+            prices=None if prices is None else str(prices), fail_when_failed=fail_when_failed,
+            endpoints=None if endpoints is None else str(endpoints), dask=dask, dask_workers=dask_workers,
+            limit=limit, give_up_after=give_up_after, resend_edited=resend_edited,
+        )  # fmt: skip
     prepared = _precheck(request)
-    from rowrelay.flows.service_users import announced, services_a_run_uses
+    with _interrupted_at_start():
+        from rowrelay.flows.service_users import announced, services_a_run_uses
 
     # Before the services are looked up: `rowrelay services stop` in the run's first seconds is refused.
     with announced(request.settings.home.expanduser(), services_a_run_uses(request)):
@@ -104,41 +112,47 @@ def run(
 
 def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
     """Run the batch flow with a progress bar; exit with the batch's code (0 all completed, 1 not)."""
-    # The run's loop: its callbacks cost 5-8% less CPU than asyncio's (tests/benchmarks/RESULTS.md, tier 5).
-    import uvloop
-
-    from rowrelay.flows import console_progress
-    from rowrelay.flows.backends import needs_embedded_emulator
-    from rowrelay.flows.embedded import start_emulator_early
-    from rowrelay.flows.local_prefect import PrefectTracking
-    from rowrelay.flows.prefect_api import engine_refusal
-
     began = time.time()  # an output written since is this run's (`stopped_with_nothing_in_flight`)
-    tracking = PrefectTracking.begin(request.settings)  # a server it starts warms up during the import
-    if not request.endpoints and needs_embedded_emulator(request.settings):  # as `resolve_targets` decides
-        try:
-            tracking.check_reachable()  # else `applied` refuses the run: no emulator started for it
-        except UsageError as exc:
-            fail(str(exc))
-        start_emulator_early(request.settings.home, request.settings.emulator_args)
-    from prefect.exceptions import TerminationSignal
+    stops: list[Cancelled] = []
+    try:  # a Ctrl-C before the flow's loop runs: said from the state table, as one in the flow's start
+        # Prefect's import (about a second) holds one: cut by it, a pydantic serializer it runs said
+        # `PydanticSerializationError: ... KeyboardInterrupt` in a 100-line traceback, exit 1.
+        with ctrl_c_held():
+            from rowrelay.flows import console_progress
+            from rowrelay.flows.backends import needs_embedded_emulator
+            from rowrelay.flows.embedded import start_emulator_early
+            from rowrelay.flows.local_prefect import PrefectTracking
+            from rowrelay.flows.prefect_api import engine_refusal
 
-    from rowrelay.flows.batch import run_batch  # Prefect's import costs a second
-    from rowrelay.flows.handed_input import prepared_input
-    from rowrelay.flows.run_labels import tags_for
-    from rowrelay.flows.termination import SwallowedStop, terminated_as_raised
-    from rowrelay.tasks.errors import (
-        BankUnreachableError,
-        FailWhenFailedError,
-        OutageError,
-        WorkersGoneError,
-    )
-    from rowrelay.tasks.llm import BackendRefusedError, NotTheApiError
-    from rowrelay.tasks.run.cancel import stops_seen
-    from rowrelay.tasks.steps import RUN_STOPPERS
+            tracking = PrefectTracking.begin(request.settings)  # a server it starts warms up meanwhile
+        if not request.endpoints and needs_embedded_emulator(request.settings):  # as `resolve_targets`
+            try:
+                tracking.check_reachable()  # else `applied` refuses the run: no emulator started for it
+            except UsageError as exc:
+                fail(str(exc))
+            start_emulator_early(request.settings.home, request.settings.emulator_args)
+        with ctrl_c_held():
+            from prefect.exceptions import TerminationSignal
+
+            from rowrelay.flows.batch import run_batch  # Prefect's import costs a second
+            from rowrelay.flows.handed_input import prepared_input
+            from rowrelay.flows.run_labels import tags_for
+            from rowrelay.flows.run_loop import run_loop
+            from rowrelay.flows.termination import SwallowedStop, terminated_as_raised
+            from rowrelay.tasks.errors import (
+                BankUnreachableError,
+                FailWhenFailedError,
+                OutageError,
+                WorkersGoneError,
+            )
+            from rowrelay.tasks.llm import BackendRefusedError, NotTheApiError
+            from rowrelay.tasks.run.cancel import stops_seen
+            from rowrelay.tasks.steps import RUN_STOPPERS
+    except KeyboardInterrupt:
+        _say_stopped("interrupted", request, prepared, stops, began)
+        raise typer.Exit(130) from None
 
     swallowed = SwallowedStop(TerminationSignal)
-    stops: list[Cancelled] = []
 
     async def go() -> object:
         swallowed.guard()
@@ -162,7 +176,7 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
         reported = told_once(*RUN_STOPPERS, signals=(TerminationSignal,))
         with tracking.applied(err.out), reported, terminated_as_raised(TerminationSignal):
             try:
-                result = uvloop.run(go())
+                result = run_loop(go())  # uvloop's, a third Ctrl-C said, not raised
             except BaseException as exc:
                 if swallowed.signum is None:
                     raise
@@ -202,12 +216,12 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
             raise
         fail(refused)
     except KeyboardInterrupt:
-        err.print(_stopped("interrupted", request, prepared, stops, began), soft_wrap=True)
+        _say_stopped("interrupted", request, prepared, stops, began)
         raise typer.Exit(130) from None
     except TerminationSignal as exc:
         # SIGTERM (a supervisor, `kill`, `timeout`): Prefect's handler turns it into this exception, and
         # the run unwinds as for Ctrl-C. Exit as a process ended by that signal would.
-        err.print(_stopped("terminated", request, prepared, stops, began), soft_wrap=True)
+        _say_stopped("terminated", request, prepared, stops, began)
         raise typer.Exit(128 + exc.signal) from None
     raise typer.Exit(console_progress.closing_summary(err, result))
 
@@ -225,81 +239,40 @@ def _stopped_after_sending(stop: BaseException, message: str, code: int = 2) -> 
             err.print(left, markup=False, highlight=False, soft_wrap=True)
 
 
-def _stopped(
+def _say_stopped(
     how: str, request: BatchRequest, prepared: PreparedInput, stops: list[Cancelled], since: float
-) -> Text:
-    """`interrupted: 10 in-flight responses were cancelled; ...`: what a stopped run did to its work on the
-    server, from what its runners said as they stopped (`run.cancel.stops_seen`), and how to go on. Text,
-    not markup: a server's message may hold brackets. `since`: when the run began (time.time())."""
-    from rowrelay.tasks.run.cancel import said_on_stop
-
-    resume = "run the same command to resume"
-    if request.dask or request.dask_workers:  # runners on the workers: their logs say what they did
-        said = f"in-flight responses were cancelled; {resume}"
-    elif not stops:  # no runner was stopped: before the rows' turn (Prefect's start, the plan), or after it
-        state_dir = request.state_dir(prepared)
-        said = stopped_with_nothing_in_flight(state_dir, request.output_path(state_dir), since)
-    elif any(stop.unreached or stop.left for stop in stops):
-        cancel = f"rowrelay cancel {request.state_dir(prepared)}"
-        said = f"{said_on_stop(stops)}; `{cancel}` tries again, or {resume}"
-    else:
-        again = " (it sends them again)" if any(stop.cancelled for stop in stops) else ""
-        said = f"{said_on_stop(stops)}; {resume}{again}"
-    return Text.assemble((f"{how}:", "yellow"), " ", said)
-
-
-def stopped_with_nothing_in_flight(state_dir: Path, output: Path, since: float) -> str:
-    """What a run stopped with no runner's word on its stop leaves, from its state table and output: said
-    as found (rows in flight among it, when a second Ctrl-C cut the cancel short before a runner spoke).
-    It was "stopped before sending anything" whatever happened, also from a run whose 60 rows had all
-    completed and whose output was never written (it waited on a Prefect server that did not answer)."""
-    from rowrelay.tasks.records import IN_FLIGHT
-    from rowrelay.tasks.state import load
-
-    resume = "run the same command to resume"
-    try:
-        frame = load(state_dir)
-    except (UsageError, StateError, OSError):  # no table yet (stopped before the plan), or unreadable
-        return f"stopped before sending anything; {resume}"
-    if frame.empty or (frame["status"].eq("pending") & frame["attempts"].eq(0)).all():
-        return f"stopped before sending anything; {resume}"
-    counts = frame["status"].value_counts()
-    rows = ", ".join(f"{int(count):,} {status}" for status, count in counts.items())
-    if in_flight := int(frame["status"].isin(IN_FLIGHT).sum()):
-        # The run's cancel cut short (Ctrl-C pressed again as it cancelled) before its runner said what
-        # it did, or rows an earlier run left: this said "stopped with no row in flight (56 in_progress)".
-        return (
-            f"stopped with {in_flight:,} rows in flight ({rows}), not cancelled: their responses may still "
-            f"run, and be paid for; `rowrelay cancel {state_dir}` cancels those holding a response id, or "
-            f"{resume}"
-        )
-    try:
-        written = output.stat().st_mtime >= since
-    except OSError:
-        written = False
-    if written:
-        return f"stopped with no row in flight ({rows}), after writing {output}; {resume}"
-    return (
-        f"stopped with no row in flight ({rows}) before writing the output; {resume}: it writes {output} "
-        "and sends only the rows not completed"
-    )
+) -> None:
+    """The closing line of a stopped run. Made with Ctrl-C held: it may read the state table (pandas'
+    import, a second), and one more Ctrl-C then cut it short, exit 130 and nothing said."""
+    with ctrl_c_held(then_raise=False):
+        err.print(stopped(how, request, prepared, stops, since), soft_wrap=True)
 
 
 def _precheck(request: BatchRequest) -> PreparedInput:
     """Check the input, where state and output go, the batch's lease, the agent and the cluster (waiting
     for its first worker) before Prefect starts and before any request is spent (exit 2 if one is wrong);
     the run then reuses this reading of the input instead of reading it again."""
-    from rowrelay.flows.precheck import check_run
+    # Ctrl-C while a big input is read or a cluster's first worker waited for: said, not a silent exit 130
+    with _interrupted_at_start():
+        from rowrelay.flows.precheck import check_run
 
     try:
-        return check_run(request)
-    # Ctrl-C while a big input is read or a cluster's first worker waited for: said, not a silent exit 130
-    except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/] while checking the run, before anything started: nothing was sent")
-        raise typer.Exit(130) from None
+        with _interrupted_at_start():
+            return check_run(request)
     except LeaseHeldError as exc:
         fail(str(exc))  # its words carry the way on (`lease.held_error`), as raised to Python
     except UsageError as exc:
         fail(str(exc))
     except StateError as exc:  # a state file or folder this user may not read, say: it ended in a traceback
         fail(str(exc))
+
+
+@contextlib.contextmanager
+def _interrupted_at_start() -> Iterator[None]:
+    """Ctrl-C in the block (before the batch's flow begins): `INTERRUPTED_AT_START`, exit 130. Left to
+    typer, a `KeyboardInterrupt` in a command is a silent exit 130 (flows/start_ctrl_c.py)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        err.print(Text.assemble(("interrupted", "yellow"), INTERRUPTED_AT_START.removeprefix("interrupted")))
+        raise typer.Exit(130) from None

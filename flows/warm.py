@@ -38,6 +38,7 @@ from typing import Any, BinaryIO
 
 from rowrelay.flows import detached
 from rowrelay.flows.signal_relay import SignalRelay
+from rowrelay.flows.start_ctrl_c import interrupted_at_start
 from rowrelay.tasks.records import DEFAULT_HOME
 
 MARKER = "rowrelay.flows.warm_runner"
@@ -165,8 +166,8 @@ def serve_warm(argv: list[str], environ: Mapping[str, str], print_: str) -> int 
             started = _hand_over(connection, replies, path, [sys.argv[0], *argv], environ)
         except (OSError, ValueError):
             started = None  # no runner, a stale socket, a closed stdin: nothing was started
-        if started is None:
-            return -relay.pending[0] if relay.pending else None  # Ctrl-C before anything started
+        if started is None:  # nothing was started: a signal meanwhile ends the command as it would have
+            return _before_start(relay.pending[0], argv) if relay.pending else None
         pid, supervisor = started
         relay.target(pid)
         connection.settimeout(None)
@@ -189,6 +190,15 @@ def serve_warm(argv: list[str], environ: Mapping[str, str], print_: str) -> int 
             file=sys.stderr,
         )
     return status
+
+
+def _before_start(signum: int, argv: list[str]) -> int:
+    """How a command stopped while it was handed over ends: Ctrl-C in one line, exit 130, as a run it
+    reached says it (it died of the SIGINT, silently); another signal kills it as it would have."""
+    if signum != signal.SIGINT:
+        return -signum
+    print(interrupted_at_start(argv), file=sys.stderr)
+    return 128 + signum
 
 
 def _supervisor_lost(pid: int, supervisor: int) -> int:

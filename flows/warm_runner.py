@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from rowrelay.flows import detached, warm
+from rowrelay.flows.signal_relay import RELAYED
+from rowrelay.flows.start_ctrl_c import hold_ctrl_c
 
 WARMED = (
     "rowrelay.flows.cli",
@@ -63,6 +65,7 @@ WARMED = (
 """What `rowrelay run` imports, through its flow's end (`python -X importtime` of a run, after these:
 nothing above a millisecond left)."""
 _MAX_FDS = 3
+_RELAYED = {*RELAYED}
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _STARTED = time.time()
 
@@ -131,9 +134,14 @@ def _supervise(connection: socket.socket) -> None:
     request, fds = _receive(connection)
     connection.settimeout(None)
     supervisor = os.getpid()
+    # Held until the command has its handlers: the client relays a Ctrl-C as soon as it has the pid, and
+    # one landing in the fork's hooks was ignored there ("Exception ignored in ... _at_fork_reinit"),
+    # leaving logging's lock held: the run went on, deaf to Ctrl-C, and hung at its first log line.
+    unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, _RELAYED)
     command = os.fork()
     if command == 0:
-        _become(request, fds, connection, supervisor)
+        _become(request, fds, connection, supervisor, unblocked)
+    signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
     for fd in fds:
         os.close(fd)
     said = " ".join(arg for arg in request["argv"][1:3] if arg.startswith("-") or arg == "run")
@@ -179,15 +187,20 @@ def _wait(command: int, connection: socket.socket) -> int:
             return os.waitstatus_to_exitcode(status)
 
 
-def _become(request: dict[str, Any], fds: list[int], connection: socket.socket, supervisor: int) -> NoReturn:
-    """In the forked command: take on the client's streams, place and environment, then run the CLI."""
+def _become(
+    request: dict[str, Any], fds: list[int], connection: socket.socket, supervisor: int, mask: set[int]
+) -> NoReturn:
+    """In the forked command: take on the client's streams, place and environment, then run the CLI.
+    The relayed signals are blocked until their handlers are in place; `mask` is the mask to restore."""
     from rowrelay.flows import entry
 
     try:
-        connection.close()
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        hold_ctrl_c()  # a Ctrl-C is said once `run`'s body begins, as in a command's own process
         for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
             signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        connection.close()
         _stop_with(supervisor)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)

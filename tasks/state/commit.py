@@ -83,8 +83,12 @@ class GroupCommit:
             self._urgent = True
             self.wake()
         while self._table.durable < target:
+            # Its failure is its callers' (`_lead`), not the task's to log: Ctrl-C pressed again as a run
+            # stops raises asyncio's KeyboardInterrupt wherever the loop is, here mid-write, and the task
+            # kept it ("Task exception was never retrieved" at exit). Its callers, settled, see their
+            # changes not yet durable and write again (`commit`'s loop).
             if self._leader is None:
-                self._leader = asyncio.ensure_future(self._lead())
+                self._leader = unread(asyncio.ensure_future(self._lead()))
             settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiting.append(settled)
             await settled

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from rowrelay.flows.run_command import stopped_with_nothing_in_flight
+from rowrelay.flows.stopped_line import stopped_with_nothing_in_flight
 from rowrelay.tasks.emulator import RunningEmulator
 from rowrelay.tasks.state import StateTable
 from tests.support.finished_batch import finished_batch
