@@ -82,7 +82,7 @@ async def test_a_batch_is_not_resumed_looking_at_its_images_otherwise_while_answ
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"))) as emu:
         args = flow_args(tmp_path, emu, template="Label: {id}", id_column="id", image_column="image")
         await run_batch(str(source), **args, limit=1)
-        with pytest.raises(UsageError, match=r"--image-detail low \(it ran without one\)"):
+        with pytest.raises(UsageError, match=r"image_detail='low' \(it ran without one\)"):
             await run_batch(str(source), **args, image_detail="low")
         result = await run_batch(str(source), **args)  # as it ran
         assert result.all_completed

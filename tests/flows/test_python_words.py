@@ -21,6 +21,7 @@ from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.run import open_session
 from tests.support.prefect_records import flow_runs_on
 from tests.support.runs import flow_args, new_table, prompts, settings_for
+from tests.support.said import Said
 from tests.support.tickets import write_tickets
 
 FRAME = pd.DataFrame({"id": ["a", "b"], "text": ["x", "y"]})
@@ -184,21 +185,26 @@ async def test_a_template_field_it_cannot_take_is_sent_to_prompt_column(tmp_path
     assert "rename it in the input, or use prompt_column)" in said, said
 
 
-async def test_a_runs_own_lines_name_the_parameter(
-    prefect_api: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_a_runs_own_lines_name_the_parameter(prefect_api: str, tmp_path: Path) -> None:
     """A trial run of `limit` rows says in its log what it left, and how to send it: the same call
     without `limit`, where it said the same command without `--limit`, a command the notebook never ran."""
     from rowrelay.flows.batch import run_batch
 
     source = write_tickets(tmp_path / "tickets.csv", 3)
-    with (
-        running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.01"))) as emu,
-        caplog.at_level(logging.INFO, logger="rowrelay.flow"),
-    ):
-        result = await run_batch(str(source), **flow_args(tmp_path, emu, limit=1))
+    # A handler of its own: Prefect's logging setup, on its first import here (the line above, when this
+    # test is the worker's first to import it), drops caplog's from the root logger.
+    logger, kept = logging.getLogger("rowrelay.flow"), Said(logging.INFO)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(kept)
+    try:
+        with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.01"))) as emu:
+            result = await run_batch(str(source), **flow_args(tmp_path, emu, limit=1))
+    finally:
+        logger.removeHandler(kept)
+        logger.setLevel(level)
     assert result.counts["completed"] == 1
-    said = [record.getMessage() for record in caplog.records if record.name == "rowrelay.flow"]
+    said = kept.messages
     assert "limit=1: 2 rows to send left for a later run (the same call without limit)" in said, said
     finished = next(line for line in said if " finished: " in line)
     assert "; 2 left for a later run (limit);" in finished, finished

@@ -7,10 +7,10 @@ import logging
 
 
 class Said(logging.Handler):
-    """Each WARNING (and above) record's message, in order; add it to the logger to watch."""
+    """Each record's message at `level` (WARNING) and above, in order; add it to the logger to watch."""
 
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
+    def __init__(self, level: int = logging.WARNING) -> None:
+        super().__init__(level)
         self.messages: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
