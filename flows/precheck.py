@@ -28,6 +28,7 @@ from rowrelay.flows import cluster
 from rowrelay.flows.cli_errors import state_problem
 from rowrelay.flows.earlier_batches import check_earlier_batches
 from rowrelay.flows.input_reading import prepared_for
+from rowrelay.flows.kept_prices import kept_cap_problem
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.same_server import check_same_requests, check_same_server, state_rows
 from rowrelay.flows.server_access import check_keys, check_proxies
@@ -68,7 +69,7 @@ def check_run(request: BatchRequest) -> PreparedInput:
     """Everything `rowrelay run` checks before it starts the flow; returns the input's one reading."""
     endpoints = {endpoint.name: endpoint.settings for endpoint in request.endpoints or ()} or None
     problem = cap_problem(request.settings, request.price_table(), endpoints=endpoints)  # each priced
-    if problem is not None:
+    if problem is not None and "prices" in request.settings.model_fields_set:
         raise UsageError(problem)
     check_keys(request)  # the variables the endpoints name were read when the request was built
     check_proxies(request)
@@ -76,6 +77,8 @@ def check_run(request: BatchRequest) -> PreparedInput:
     state_dir = request.state_dir(prepared)
     check_destinations(request, state_dir)
     check_state_readable(state_dir)
+    if problem is not None and (problem := kept_cap_problem(request.settings, state_dir, endpoints)):
+        raise UsageError(problem)  # at the prices the batch recorded, which a run given none takes
     now = time.time()  # a run's coordinator, else its shards on Dask workers, or a repair
     holder = live_holder(state_dir, MAIN_WRITER, now) or live_beside(state_dir, MAIN_WRITER, now)
     if holder is not None:

@@ -1,6 +1,7 @@
 """The batch's run record (`run.json`): what `rowrelay export` and `cancel` need later, written by each run
 before it sends anything: where it ran and what it asked, never a key. What the batch's runs keep from it
-(its --max-attempts and orphan policy, unless a run is given others) is taken here too (`kept_policies`)."""
+(its --max-attempts, orphan policy and prices, unless a run is given others) is taken here too
+(`kept_policies`)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from rowrelay.flows.kept_prices import kept_prices, recorded_prices
 from rowrelay.flows.request import BatchRequest
 from rowrelay.flows.run_end import began_here
 from rowrelay.flows.server_moved import say_if_moved
 from rowrelay.flows.targets import Target, recorded_endpoints
 from rowrelay.tasks.errors import DamagedFileError
 from rowrelay.tasks.hosted_tools import tool_list
+from rowrelay.tasks.llm.prices import load_prices
 from rowrelay.tasks.setting_problems import given_as, said_as
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import RunRecord, read_run_record, write_run_record
@@ -60,6 +63,7 @@ def record_run(
         reading=reading,
         max_attempts=settings.max_attempts,
         orphan_policy=settings.orphan_policy,
+        prices=recorded_prices(load_prices(settings.prices), [target.settings for target in targets]),
         **_noted(earlier),
         began=began_here(state_dir),  # this run's: its end is noted on it (flows/run_end.py)
     )
@@ -73,17 +77,29 @@ def record_run(
 
 
 def kept_policies(request: BatchRequest, state_dir: Path) -> BatchRequest:
-    """`request` with the batch's --max-attempts and orphan policy where this run was given none
+    """`request` with the batch's --max-attempts, orphan policy and prices where this run was given none
     (`state.batch_policies`: given, else recorded, else the default), its endpoints' settings too, so a
     shard on a Dask worker takes them with its endpoint's; a given one that differs from the batch's is
-    said once, in one line. Before the table opens: its open counts a killed run's rows being sent as
-    orphans, noting what the run does with them (`state.orphans`)."""
+    said once, in one line, and recorded prices taken are said once too. Before the table opens: its
+    open counts a killed run's rows being sent as orphans, noting what the run does with them
+    (`state.orphans`)."""
     earlier = _earlier(state_dir)
-    differ = overridden(request.settings, earlier)
+    priced = [endpoint.settings for endpoint in request.endpoints] or [request.settings]
+    stand_ins, as_recorded = kept_prices(request.settings, priced, state_dir, earlier)
+    differ = overridden(request.settings, earlier, as_recorded)
     if differ:
         log.warning(_overridden_said(differ, request.overrides))
-    endpoints = tuple(replace(e, settings=batch_policies(e.settings, earlier)) for e in request.endpoints)
-    return replace(request, settings=batch_policies(request.settings, earlier), endpoints=endpoints)
+    if stand_ins:
+        log.warning(
+            "prices: as this batch ran with (recorded in run.json), so its cost, cost cap and projection "
+            f"stay at the same prices; {given_as('prices', 'FILE')} to change them"
+        )
+
+    def kept(settings: Settings) -> Settings:
+        return batch_policies(settings, earlier, stand_ins)
+
+    endpoints = tuple(replace(e, settings=kept(e.settings)) for e in request.endpoints)
+    return replace(request, settings=kept(request.settings), endpoints=endpoints)
 
 
 _WHAT = {"max_attempts": "the creates per row", "orphan_policy": "the orphan policy"}
@@ -94,7 +110,16 @@ def _overridden_said(differ: dict[str, tuple[Any, Any]], overrides: dict[str, An
     said = []
     for name, (given, recorded) in differ.items():
         named = given_as(name, str(given)) if name in overrides else f"{said_as(name, overrides)}={given}"
-        said.append(f"{named} given: this run takes it over {recorded}, {_WHAT[name]} this batch ran with")
+        if name == "prices":  # held by value: its entries are no words
+            over = "rowrelay's shipped ones" if recorded is None else "those recorded in run.json"
+            said.append(
+                f"{named} given: this run prices the rows it sends from now at its prices, over {over}, "
+                "which this batch ran with (rows already answered keep their cost_usd)"
+            )
+        else:
+            said.append(
+                f"{named} given: this run takes it over {recorded}, {_WHAT[name]} this batch ran with"
+            )
     return "; ".join(said) + " (its later runs keep what this run takes, unless given another)"
 
 

@@ -140,11 +140,21 @@ def load_prices(path: Path | None, *, named: str | None = None) -> PriceTable:
 def _with_file(path: str, modified_ns: int, size: int) -> PriceTable:
     """The table with the file at `path` over it, as it was when it had this modification time and size
     (the cache's key: a file edited between two runs of one warm process is read again)."""
-    shipped = _shipped()
     given = PriceFile.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
+    return _over(given, path)
+
+
+def prices_over(entries: Mapping[str, Any], origin: str) -> PriceTable:
+    """rowrelay's table with `entries`, a price file's content (as `run.json` keeps a batch's), over it,
+    said to come from `origin`; `ValidationError` for entries not of a price file's shape."""
+    return _over(PriceFile.model_validate(entries), origin)
+
+
+def _over(given: PriceFile, origin: str) -> PriceTable:
+    shipped = _shipped()
     merged = {**_index(shipped), **_index(given)}
-    origin = f"rowrelay's price table of {shipped.date}, with {path} over it"
-    return PriceTable(merged, origin, {**shipped.tool_calls, **given.tool_calls})
+    said = f"rowrelay's price table of {shipped.date}, with {origin} over it"
+    return PriceTable(merged, said, {**shipped.tool_calls, **given.tool_calls})
 
 
 _ENTRIES: dict[int, type[BaseModel]] = {1: PriceFile, 3: ToolFee, 4: ModelPrices, 5: Rates}

@@ -2,6 +2,8 @@
 
     DIR/batch.json                                batch id, creation time, schema version
     DIR/run.json                                  what the last run was asked to do (never a key)
+    DIR/prices.json                               the prices run.json kept, as the price file a run
+                                                  given none prices with (`run_record.kept_price_file`)
     DIR/input-order.arrow                         the last run's input's keys, if reordered (`input_order`)
     DIR/leases/<writer>.json                      who runs this writer's shard (host, pid, since, heartbeat)
     DIR/segments/<writer>-<version:010d>.parquet  one checkpoint: only the rows that changed
@@ -38,6 +40,7 @@ MAIN_WRITER = "main"
 """The writer `rowrelay run`, `retry`, `cancel` and `repair` hold the batch as (shards may add others)."""
 BATCH_FILE = "batch.json"
 RUN_FILE = "run.json"
+PRICES_FILE = "prices.json"
 
 _NAME = re.compile(r"^(?P<writer>[A-Za-z0-9_.=+-]+?)-(?P<version>\d{10,})\.parquet$")
 WRITER_NAME = re.compile(r"^[A-Za-z0-9_=+-][A-Za-z0-9_.=+-]*$")

@@ -19,12 +19,13 @@ from typing import Any, Literal, get_args
 from rowrelay.tasks.durable import atomic_write_bytes
 from rowrelay.tasks.errors import DamagedFileError
 from rowrelay.tasks.records import DEFAULT_MAX_ATTEMPTS, Policy
-from rowrelay.tasks.state.files import RUN_FILE, reading, writing
+from rowrelay.tasks.state.files import PRICES_FILE, RUN_FILE, reading, writing
 
 __all__ = [
     "RUN_ENDINGS",
     "RunEnding",
     "RunRecord",
+    "kept_price_file",
     "max_attempts_of",
     "orphan_policy_of",
     "read_run_record",
@@ -94,6 +95,12 @@ class RunRecord:
     """What the run did with rows whose create lost its answer (`ROWRELAY_ORPHAN_POLICY`: `resubmit` or
     `hold`), so `status` and `cancel` say what the batch's next run does with them by the batch's own
     policy, not the shell's. None: a record of a release before it (`orphan_policy_of`)."""
+    prices: dict[str, Any] | None = None
+    """What the run priced its rows at where that came from the user (`--prices`, `ROWRELAY_PRICES`):
+    the price file's entries for the models the batch uses, by value, in a price file's shape (the file
+    may move or change), so a later run given no prices prices with them (`state.batch_policies`). None:
+    the shipped prices, which a new release's replace (and, when `unrecorded` names it, an older
+    release wrote the record: its runs priced as each was given)."""
     began: dict[str, Any] | None = None
     """Which run wrote the record and when (`id`, a token of that run; `at`, ISO 8601 UTC; `host`,
     `pid`): its end is recorded only on its own record (`run_end`), and a run gone without one is told
@@ -139,6 +146,16 @@ def write_run_record(directory: Path, record: RunRecord) -> Path:
         fields = dataclasses.asdict(record)
         del fields["unrecorded"]
         atomic_write_bytes(path, json.dumps(fields, indent=2).encode())
+    return path
+
+
+def kept_price_file(directory: Path, record: RunRecord) -> Path:
+    """`record.prices` written as a price file in the batch's folder: what a run of the batch given no
+    prices names as its own, so every part of it (a Dask worker's too) prices with them. Rewritten by
+    each such run, from the record alone."""
+    path = directory / PRICES_FILE
+    with writing(path):
+        atomic_write_bytes(path, json.dumps(record.prices, indent=2).encode())
     return path
 
 
@@ -196,9 +213,9 @@ def _parsed(data: Any) -> RunRecord:
         elif name == "temperature":
             if value is not None and type(value) not in (int, float):
                 raise TypeError(f"temperature is {value!r}")
-        elif name == "output_schema":
+        elif name in ("output_schema", "prices"):
             if value is not None and not isinstance(value, dict):
-                raise TypeError(f"output_schema is {value!r}")
+                raise TypeError(f"{name} is {value!r}")
         elif not isinstance(value, str) and (name in _REQUIRED or value is not None):
             raise TypeError(f"{name} is {value!r}")
     return RunRecord(**values, unrecorded=tuple(sorted(known - set(values))))

@@ -105,6 +105,8 @@ def test_the_record_has_no_field_for_a_secret() -> None:
     # host's name and a pid; ended a word of RUN_ENDINGS, a time, and the run's own words on its end (a
     # cost cap's line, an error's first line: rowrelay's errors never hold a key).
     # unpriced_said holds what was said to have no price: a provider, a model's and an endpoint's names.
+    # prices holds a price file's entries (tasks/llm/prices.py's models forbid other fields): model names,
+    # aliases, numbers and their sources' names.
     names_ = {"input", "spec", "output", "backend", "base_url", "model", "mode", "agent", "output_schema"}
     assert names == {
         *names_,
@@ -125,6 +127,7 @@ def test_the_record_has_no_field_for_a_secret() -> None:
         "began",
         "ended",
         "unpriced_said",
+        "prices",
     }
 
 
