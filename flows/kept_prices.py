@@ -3,7 +3,7 @@ none (`--prices`, ROWRELAY_PRICES, `prices=`, a deployment's parameter) on a bat
 prices with those, so its cost cap, cost and projection stay in one currency of prices.
 
 A user trial: a batch capped at $1 then $3 under a contract's price file, resumed with `--max-cost 10`
-and no `--prices`, sent its last 87 rows at the shipped prices, a third of the file's, and ended
+and no `--prices`, sent its last 87 rows at the shipped prices, a 250th of the file's, and ended
 "cost: $3.00", exit 0, its cap counting the new rows at the cheaper prices, and nothing said.
 
 `run.json` holds the entries by value (`RunRecord.prices`, `recorded_prices`); a run that keeps them
