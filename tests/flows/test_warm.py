@@ -170,13 +170,18 @@ def test_ctrl_z_stops_the_warm_run_with_its_command_and_fg_continues_both(
         run = run_until_in_flight(
             run_args(source, tmp_path), slow_env, tmp_path / "state", 4, log, command=INSTALLED, group=group
         )
-        command, client = psutil.Process(served(home)[-1]), psutil.Process(run.pid)
-        run.send_signal(signal.SIGTSTP)
-        if group == "job":
-            _wait_for_status(command, psutil.STATUS_STOPPED)
-            _wait_for_status(client, psutil.STATUS_STOPPED)
-            run.send_signal(signal.SIGCONT)  # what `fg` sends
-        assert exit_code(run, log, within=120) == 0, log.read_text()[-3000:]
+        try:
+            command, client = psutil.Process(served(home)[-1]), psutil.Process(run.pid)
+            run.send_signal(signal.SIGTSTP)
+            if group == "job":
+                _wait_for_status(command, psutil.STATUS_STOPPED)
+                _wait_for_status(client, psutil.STATUS_STOPPED)
+                run.send_signal(signal.SIGCONT)  # what `fg` sends
+            assert exit_code(run, log, within=120) == 0, log.read_text()[-3000:]
+        finally:  # a failed look left the command (stopped, or waiting on its run) behind the suite
+            if run.poll() is None:
+                run.kill()
+                run.wait()
     assert set(load(tmp_path / "state")["status"]) == {"completed"}
 
 
