@@ -82,9 +82,12 @@ def left_to_send(table: StateTable, keys: Collection[str], held: Mapping[str, in
     return LeftToSend(max(0, len(among) - again - held_pending), max(0, again - held_sent))
 
 
-def stop_message(counted: float, duplicates: LostCreates, cap: float, left: LeftToSend) -> str:
+def stop_message(
+    counted: float, duplicates: LostCreates, cap: float, left: LeftToSend, tools_unbounded: bool = False
+) -> str:
     """The line of a run the cap stopped: `counted` is everything the batch counts against `cap`, of
-    which `duplicates` are the creates whose answers were lost."""
+    which `duplicates` are the creates whose answers were lost. Past the cap, it says by how much and
+    why (`_over_said`); `tools_unbounded`: the rows call hosted tools with no `--max-tool-calls`."""
     spent = max(0.0, counted - duplicates.usd)  # paid answers, those without usage at their estimate
     if duplicates.creates:
         creates = f"{duplicates.creates:,} create" + ("" if duplicates.creates == 1 else "s")
@@ -98,8 +101,21 @@ def stop_message(counted: float, duplicates: LostCreates, cap: float, left: Left
         said, then = f"spent {usd(spent)} of {option_of('max_cost')} {usd(cap)}", ""
     return (
         f"cost cap reached: {said}; {_left_said(left)}; run {same_run()} with a higher "
-        f"{option_of('max_cost')} to go on{then}"
+        f"{option_of('max_cost')} to go on{then}{_over_said(counted - cap, tools_unbounded)}"
     )
+
+
+def _over_said(over: float, tools_unbounded: bool) -> str:
+    """Why a stopped run counts more than its cap: the rows in flight as it was reached are answered (and
+    paid for) all the same, and each was sent on an estimate their answers passed. A trial's `--tools
+    web_search --max-cost 0.05` spent $0.1105 (2.8 calls a row, sent on a guess of one until answers
+    taught it) and the line said only "spent $0.1105 of --max-cost $0.05"."""
+    if over <= 0:
+        return ""
+    why = f"; {usd(over)} over it: the rows already sent when it was reached cost more than their estimate"
+    if tools_unbounded:
+        why += f" (their hosted tool calls: {option_of('max_tool_calls')} bounds a row's, and its estimate)"
+    return why
 
 
 def _left_said(left: LeftToSend) -> str:

@@ -114,8 +114,8 @@ class Ledger:
                 option_of("max_cost"),
             )
 
-    def stop_message(self, left: LeftToSend) -> str | None:
+    def stop_message(self, left: LeftToSend, tools_unbounded: bool = False) -> str | None:
         """What to tell the user when the cap stopped the run, else None (`cap_words.stop_message`)."""
         if not self.capped or self.cap is None:
             return None
-        return stop_message(self.spent + self.lost, self.duplicates, self.cap, left)
+        return stop_message(self.spent + self.lost, self.duplicates, self.cap, left, tools_unbounded)

@@ -272,7 +272,9 @@ class Spend:
 
     def stop_message(self, left: LeftToSend) -> str | None:
         """What to tell the user when the cap stopped the run, else None (`cap_words.stop_message`)."""
-        return self.ledger.stop_message(left)
+        return self.ledger.stop_message(
+            left, tools_unbounded=bool(self.tools.fees) and self.tools.max_calls is None
+        )
 
 
 def spent_so_far(table: StateTable) -> dict[str, Any]:
