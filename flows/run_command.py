@@ -112,7 +112,7 @@ def run(
 
 def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
     """Run the batch flow with a progress bar; exit with the batch's code (0 all completed, 1 not)."""
-    began = time.time()  # an output written since is this run's (`stopped_with_nothing_in_flight`)
+    began = time.time()  # an output written since is this run's (`stopped_as_found`)
     stops: list[Cancelled] = []
     try:  # a Ctrl-C before the flow's loop runs: said from the state table, as one in the flow's start
         # Prefect's import (about a second) holds one: cut by it, a pydantic serializer it runs said

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from rowrelay.tasks.dataset import PreparedInput
     from rowrelay.tasks.run.cancel import Cancelled
 
-__all__ = ["stopped", "stopped_with_nothing_in_flight"]
+__all__ = ["stopped", "stopped_as_found"]
 
 
 def stopped(
@@ -31,7 +31,7 @@ def stopped(
         said = f"in-flight responses were cancelled; {resume}"
     elif not stops:  # no runner was stopped: before the rows' turn (Prefect's start, the plan), or after it
         state_dir = request.state_dir(prepared)
-        said = stopped_with_nothing_in_flight(state_dir, request.output_path(state_dir), since)
+        said = stopped_as_found(state_dir, request.output_path(state_dir), since)
     elif any(stop.unreached or stop.left for stop in stops):
         cancel = f"rowrelay cancel {request.state_dir(prepared)}"
         said = f"{said_on_stop(stops)}; `{cancel}` tries again, or {resume}"
@@ -41,7 +41,7 @@ def stopped(
     return Text.assemble((f"{how}:", "yellow"), " ", said)
 
 
-def stopped_with_nothing_in_flight(state_dir: Path, output: Path, since: float) -> str:
+def stopped_as_found(state_dir: Path, output: Path, since: float) -> str:
     """What a run stopped with no runner's word on its stop leaves, from its state table and output: said
     as found (rows in flight among it, when a second Ctrl-C cut the cancel short before a runner spoke).
     It was "stopped before sending anything" whatever happened, also from a run whose 60 rows had all

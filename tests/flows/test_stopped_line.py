@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from rowrelay.flows.stopped_line import stopped_with_nothing_in_flight
+from rowrelay.flows.stopped_line import stopped_as_found
 from rowrelay.tasks.emulator import RunningEmulator
 from rowrelay.tasks.state import StateTable
 from tests.support.finished_batch import finished_batch
@@ -20,20 +20,20 @@ def test_a_run_stopped_after_its_rows_completed_says_so_and_whether_it_wrote_the
     began = time.time()
     state = finished_batch(emulator, tmp_path, 3)
     output = tmp_path / "out.csv"
-    assert stopped_with_nothing_in_flight(state, output, began) == (
+    assert stopped_as_found(state, output, began) == (
         f"stopped with no row in flight (3 completed) before writing the output; run the same command to "
         f"resume: it writes {output} and sends only the rows not completed"
     )
     output.write_text("row_key\n")
-    assert stopped_with_nothing_in_flight(state, output, began) == (
+    assert stopped_as_found(state, output, began) == (
         f"stopped with no row in flight (3 completed), after writing {output}; run the same command to resume"
     )
     # An output left by an earlier run is not this run's
-    assert "before writing the output" in stopped_with_nothing_in_flight(state, output, time.time() + 60)
+    assert "before writing the output" in stopped_as_found(state, output, time.time() + 60)
 
 
 def test_a_run_stopped_before_its_plan_sent_nothing(tmp_path: Path) -> None:
-    assert stopped_with_nothing_in_flight(tmp_path / "state", tmp_path / "out.csv", time.time()) == (
+    assert stopped_as_found(tmp_path / "state", tmp_path / "out.csv", time.time()) == (
         "stopped before sending anything; run the same command to resume"
     )
 
@@ -49,7 +49,7 @@ def test_a_run_stopped_with_rows_in_flight_no_runner_spoke_of_says_they_may_stil
             table.transition(key, "submitting")
         table.transition("row-000000", "in_progress", response_id="resp_1")
         table.flush()
-    assert stopped_with_nothing_in_flight(state, tmp_path / "out.csv", time.time()) == (
+    assert stopped_as_found(state, tmp_path / "out.csv", time.time()) == (
         f"stopped with 2 rows in flight (2 pending, 1 in_progress, 1 submitting), not cancelled: their "
         f"responses may still run, and be paid for; `rowrelay cancel {state}` cancels those holding a "
         "response id, or run the same command to resume"
