@@ -80,9 +80,12 @@ class RefusedCreates:
             # never answers (a mistyped --base-url) keeps rows waiting for as long as the run lasts.
             self._told_unreachable = True
             give_up_after = context.policy.give_up_after
+            # With several endpoints, whose server: the other endpoints' rows go on meanwhile.
+            at = "" if context.endpoint is None else f" of endpoint {context.endpoint!r}"
             log.warning(
-                "cannot reach the server (%s): rows wait and are sent again once it answers, spending "
+                "cannot reach the server%s (%s): rows wait and are sent again once it answers, spending "
                 "nothing meanwhile%s",
+                at,
                 exc,
                 f"; the run stops if it answers nothing for {seconds_said(give_up_after)}"
                 if give_up_after
