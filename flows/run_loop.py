@@ -19,10 +19,11 @@ import asyncio
 import contextlib
 import os
 import signal
-import threading
 from collections.abc import Coroutine
 from types import FrameType
 from typing import Any, TypeVar
+
+from rowrelay.flows.start_ctrl_c import ctrl_c_is_pythons
 
 T = TypeVar("T")
 
@@ -85,8 +86,7 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
             raise KeyboardInterrupt()
         return await main
 
-    ours = threading.current_thread() is threading.main_thread()
-    ours = ours and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    ours = ctrl_c_is_pythons()
     if ours:  # else asyncio.Runner keeps the handler there, as `asyncio.run` does
         signal.signal(signal.SIGINT, ctrl_c)
     try:

@@ -26,6 +26,7 @@ __all__ = [
     "INTERRUPTED_AT_START",
     "Held",
     "ctrl_c_held",
+    "ctrl_c_is_pythons",
     "hold_ctrl_c",
     "interrupted_at_start",
     "let_go_ctrl_c",
@@ -66,10 +67,7 @@ def ctrl_c_held(*, then_raise: bool = True) -> Iterator[Held]:
     cut: an import whose pydantic serializer would wrap it, a line being made of the stop. Only under
     Python's default handler in the main thread; any other handler (asyncio's, a kernel's) is kept."""
     held = Held()
-    if threading.current_thread() is not threading.main_thread():
-        yield held
-        return
-    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    if not ctrl_c_is_pythons():
         yield held
         return
     signal.signal(signal.SIGINT, held._on_sigint)
@@ -81,6 +79,13 @@ def ctrl_c_held(*, then_raise: bool = True) -> Iterator[Held]:
         raise KeyboardInterrupt()
 
 
+def ctrl_c_is_pythons() -> bool:
+    """Whether a Ctrl-C here is Python's to raise: in the main thread, under its default handler (any
+    other, asyncio's or a kernel's, is kept, and a signal handler can be set from the main thread only)."""
+    main = threading.current_thread() is threading.main_thread()
+    return main and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 _held: list[Held] = []
 """The hold `hold_ctrl_c` put in place, while it lasts: process-wide, as the handler is."""
 
@@ -89,8 +94,7 @@ def hold_ctrl_c() -> None:
     """Hold Ctrl-C (as `ctrl_c_held` does) until `let_go_ctrl_c`: across code whose frames are not ours
     (typer's, between the entry point and `run`'s body), which turns a `KeyboardInterrupt` into a
     silent exit 130, or raises it out of the app as a traceback."""
-    main = threading.current_thread() is threading.main_thread()
-    if main and not _held and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    if not _held and ctrl_c_is_pythons():
         _held.append(Held())
         signal.signal(signal.SIGINT, _held[0]._on_sigint)
 
