@@ -62,20 +62,18 @@ def kept_prices(
 
 
 def kept_cap_problem(
-    settings: Settings, state_dir: Path, endpoints: dict[str, Settings] | None
+    first: str, settings: Settings, state_dir: Path, endpoints: dict[str, Settings] | None
 ) -> str | None:
-    """`cap_problem` of a run given no prices, at the prices the batch at `state_dir` recorded, which the
-    run takes (`rowrelay run` checks the cap before its flow reads them): a batch capped under a price file
-    naming a model the shipped table has not (an Azure deployment) resumes without it. None when the run
-    was given prices, or the batch recorded none: the problem as first found stands."""
-    if "prices" in settings.model_fields_set:
-        return cap_problem(settings, load_prices(settings.prices), endpoints=endpoints)
+    """`first`, the `cap_problem` of a run given no prices at the shipped ones, asked again at the prices
+    the batch at `state_dir` recorded, which the run takes (`rowrelay run` checks the cap before its flow
+    reads them): a batch capped under a price file naming a model the shipped table has not (an Azure
+    deployment) resumes without it. `first` stands where the batch recorded none."""
     try:
         record = read_run_record(state_dir)
     except DamagedFileError:
         record = None
     if record is None or record.prices is None:
-        return cap_problem(settings, load_prices(None), endpoints=endpoints)
+        return first
     try:
         table = prices_over(record.prices, "the prices recorded in run.json")
     except ValueError:  # pydantic's ValidationError: a damaged record's; the run then names it

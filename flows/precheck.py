@@ -77,7 +77,7 @@ def check_run(request: BatchRequest) -> PreparedInput:
     state_dir = request.state_dir(prepared)
     check_destinations(request, state_dir)
     check_state_readable(state_dir)
-    if problem is not None and (problem := kept_cap_problem(request.settings, state_dir, endpoints)):
+    if problem is not None and (problem := kept_cap_problem(problem, request.settings, state_dir, endpoints)):
         raise UsageError(problem)  # at the prices the batch recorded, which a run given none takes
     now = time.time()  # a run's coordinator, else its shards on Dask workers, or a repair
     holder = live_holder(state_dir, MAIN_WRITER, now) or live_beside(state_dir, MAIN_WRITER, now)
