@@ -120,6 +120,7 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
         with ctrl_c_held():
             from rowrelay.flows import console_progress
             from rowrelay.flows.backends import needs_embedded_emulator
+            from rowrelay.flows.closing_summary import closing_summary
             from rowrelay.flows.embedded import start_emulator_early
             from rowrelay.flows.local_prefect import PrefectTracking
             from rowrelay.flows.prefect_api import engine_refusal
@@ -223,7 +224,7 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
         # the run unwinds as for Ctrl-C. Exit as a process ended by that signal would.
         _say_stopped("terminated", request, prepared, stops, began)
         raise typer.Exit(128 + exc.signal) from None
-    raise typer.Exit(console_progress.closing_summary(err, result))
+    raise typer.Exit(closing_summary(err, result))
 
 
 def _stopped_after_sending(stop: BaseException, message: str, code: int = 2) -> NoReturn:

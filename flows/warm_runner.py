@@ -41,6 +41,7 @@ WARMED = (
     "rowrelay.flows.batch",
     "rowrelay.flows.precheck",
     "rowrelay.flows.console_progress",
+    "rowrelay.flows.closing_summary",
     "rowrelay.flows.backends",
     "rowrelay.flows.embedded",
     "rowrelay.flows.local_prefect",

@@ -56,7 +56,7 @@ def test_rows_failed_for_their_input_are_told_to_fix_it_and_the_others_to_retry(
 
 def test_with_only_rows_failed_for_their_input_no_retry_is_advised() -> None:
     from rowrelay.flows.batch_result import BatchResult
-    from rowrelay.flows.console_progress import closing_summary
+    from rowrelay.flows.closing_summary import closing_summary
 
     said = io.StringIO()
     result = BatchResult("b", "st", "out.jsonl", {"completed": 2, "failed": 1}, "emulator", None, bad_input=1)

@@ -138,7 +138,7 @@ def test_names_and_messages_with_brackets_are_printed_as_they_are() -> None:
     """rich read `[v2]` in a path, or `[closed]` in a server's message, as a style and dropped it: a path
     in the summary that could not be pasted back (the file `report[v2].csv` became `report.csv`)."""
     from rowrelay.flows.batch_result import BatchResult
-    from rowrelay.flows.console_progress import closing_summary
+    from rowrelay.flows.closing_summary import closing_summary
 
     counters = RunCounters(transient_errors=1, last_error="connection [closed] by peer")
     update = Progress({"queued": 1}, 1, 0.0, counters)
@@ -162,7 +162,7 @@ def test_the_retry_it_suggests_takes_the_cancelled_rows_plain_retry_leaves() -> 
     """Plain `rowrelay retry` leaves cancelled rows as they are; a summary that suggested it for a batch
     with cancelled rows sent the user to `no row has the statuses asked for`."""
     from rowrelay.flows.batch_result import BatchResult
-    from rowrelay.flows.console_progress import closing_summary
+    from rowrelay.flows.closing_summary import closing_summary
 
     for counts, retry in [
         ({"completed": 3, "failed": 1, "expired": 1}, "rowrelay retry st"),
@@ -178,7 +178,7 @@ def test_the_retry_it_suggests_takes_the_cancelled_rows_plain_retry_leaves() -> 
 def test_the_summary_counts_rows_with_thousands_separators() -> None:
     """`1999980` pending beside `--limit: 1,999,980 rows left`: the table now counts as the lines do."""
     from rowrelay.flows.batch_result import BatchResult
-    from rowrelay.flows.console_progress import closing_summary
+    from rowrelay.flows.closing_summary import closing_summary
 
     counts = {"pending": 1_999_980, "completed": 20}
     result = BatchResult(
@@ -192,7 +192,7 @@ def test_the_summary_counts_rows_with_thousands_separators() -> None:
 
 def test_the_summary_counts_the_tool_calls_only_of_a_batch_that_made_some() -> None:
     from rowrelay.flows.batch_result import BatchResult
-    from rowrelay.flows.console_progress import closing_summary
+    from rowrelay.flows.closing_summary import closing_summary
 
     for calls, line in [(41, "tool calls: 41 (4.1 a completed row, billed beside the tokens)"), (0, None)]:
         result = BatchResult("b", "st", "out.parquet", {"completed": 10}, "emulator", None, tool_calls=calls)

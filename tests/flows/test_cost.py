@@ -115,7 +115,7 @@ def test_the_closing_summary_of_a_capped_run_says_why_and_exits_1(tmp_path: Path
     from rich.console import Console
 
     from rowrelay.flows.batch_result import BatchResult
-    from rowrelay.flows.console_progress import closing_summary
+    from rowrelay.flows.closing_summary import closing_summary
 
     stopped = "cost cap reached: spent $0.0099 of --max-cost $0.0100; 120 rows not sent; run ..."
     result = BatchResult("b", "state", "out.parquet", {"completed": 80, "pending": 120}, "emulator", None,
@@ -140,7 +140,7 @@ async def test_a_model_with_no_price_is_named_before_anything_is_sent_and_its_co
 
     from rowrelay.flows.batch import run_batch
     from rowrelay.flows.cli import app
-    from rowrelay.flows.console_progress import closing_summary
+    from rowrelay.flows.closing_summary import closing_summary
 
     source = write_tickets(tmp_path / "tickets.csv", 3)
     with running_emulator(EXACT) as emu:

@@ -55,7 +55,7 @@ async def test_the_run_after_a_kill_says_the_rows_it_sent_again_and_what_they_ma
     from rich.console import Console
 
     from rowrelay.flows.batch import run_batch
-    from rowrelay.flows.console_progress import closing_summary
+    from rowrelay.flows.closing_summary import closing_summary
 
     monkeypatch.setenv("ROWRELAY_MAX_OUTPUT_TOKENS", str(OUTPUT))
     source = write_tickets(tmp_path / "tickets.csv", 12)

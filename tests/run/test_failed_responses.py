@@ -26,7 +26,7 @@ from rich.console import Console
 
 from rowrelay.flows.batch_result import BatchResult
 from rowrelay.flows.closing_advice import failed_for_their_input, not_completed_line
-from rowrelay.flows.console_progress import closing_summary
+from rowrelay.flows.closing_summary import closing_summary
 from rowrelay.tasks.llm.calls import Snapshot
 from rowrelay.tasks.llm.failed_responses import failure_message
 from rowrelay.tasks.state import load
