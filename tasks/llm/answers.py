@@ -18,10 +18,10 @@ import orjson
 from openai._streaming import ServerSentEvent, SSEDecoder
 from openai.types.responses import ResponseStreamEvent
 
+from rowrelay.tasks.llm.answer_words import answered, content_type, events, excerpt, not_the_api
 from rowrelay.tasks.llm.calls import NotTheApiError
 from rowrelay.tasks.llm.event_stream import EventStream, head_of, starts_as_json
 from rowrelay.tasks.llm.masking import masked, secrets_in
-from rowrelay.tasks.llm.sdk_errors import answered, content_type, events, excerpt, not_the_api
 
 if TYPE_CHECKING:
     from openai._legacy_response import LegacyAPIResponse  # what `with_raw_response` calls return

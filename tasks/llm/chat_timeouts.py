@@ -30,9 +30,10 @@ import logging
 import httpx2
 import openai
 
+from rowrelay.tasks.llm.answer_words import from_the_api, server_words
 from rowrelay.tasks.llm.calls import MaybeSentError
 from rowrelay.tasks.llm.masking import mask_chain
-from rowrelay.tasks.llm.sdk_errors import TIMED_OUT_UPSTREAM, from_the_api, server_words, translate
+from rowrelay.tasks.llm.sdk_errors import TIMED_OUT_UPSTREAM, translate
 from rowrelay.tasks.setting_problems import option_of
 
 log = logging.getLogger("rowrelay.backend")

@@ -1,15 +1,24 @@
-"""The one place the SDK's exceptions become rowrelay's (`translate`), and what it reads of an answer to
-decide: whether a create may have started a job, whether the answer is the API's at all, what to say."""
+"""The one place the SDK's exceptions become rowrelay's (`translate`), and the decisions it makes of an
+answer: whether a create may have started a job (`may_have_started`, `never_connected`), whether a refusal
+names what every row is sent with (`sent_with_every_row`). What an answer says, and whether it is the
+API's at all, is read by `answer_words`."""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 import aiohttp
 import httpx2
 import openai
 
 from rowrelay.tasks.errors import RateLimitedError, ResponseGoneError, TransientError
+from rowrelay.tasks.llm.answer_words import (
+    answered,
+    content_type,
+    events,
+    excerpt,
+    from_the_api,
+    not_the_api,
+    server_words,
+)
 from rowrelay.tasks.llm.azure_versions import api_version_refused
 from rowrelay.tasks.llm.calls import (
     BackendRefusedError,
@@ -24,7 +33,7 @@ from rowrelay.tasks.llm.limit_headers import retry_after
 from rowrelay.tasks.llm.masking import mask_chain
 from rowrelay.tasks.llm.refusals import Refusal
 from rowrelay.tasks.llm.tls_problems import lasting_tls_problem
-from rowrelay.tasks.llm.unusual_statuses import every_create_refused, route_hint, unusual_answer
+from rowrelay.tasks.llm.unusual_statuses import every_create_refused, unusual_answer
 
 _SENT_WITH_EVERY_ROW = frozenset(
     {
@@ -138,16 +147,6 @@ _TIMEOUT_HINT = (
 )
 
 
-def not_the_api(method: str, url: str, answer: str) -> str:
-    """What a success that is not the API's answer was, and what to check, in one line."""
-    return f"{answered(method, url, answer)}, which is not the API's answer: {route_hint(url)}"
-
-
-def answered(method: str, url: str, answer: str) -> str:
-    """What a request was answered with, in words (`answer`: the status and body's start, or a kind)."""
-    return f"{method} {url} was answered {answer}"
-
-
 def _connection_problem(exc: openai.APIConnectionError) -> str:
     """What went wrong on the connection. The SDK's text is always "Connection error."; what happened
     (refused, reset, DNS) is its cause. An answer cut mid-body is said as such, on both transports:
@@ -190,28 +189,6 @@ def _status(exc: openai.APIStatusError | openai.APIResponseValidationError) -> s
     """An answer's status, content type and the start of its body: what it was, for its error."""
     kind = content_type(exc.response.headers) or "no content type"
     return f"{exc.response.status_code} ({kind}: {excerpt(exc.body)})"
-
-
-def content_type(headers: Mapping[str, str]) -> str:
-    """An answer's media type, without its parameters (`; charset=...`), in lower case as it compares."""
-    return headers.get("content-type", "").split(";")[0].strip().lower()
-
-
-def events(headers: Mapping[str, str]) -> bool:
-    """An answer of server-sent events, by its content type: a stream request's, or one a server that
-    streams every answer gives a plain call (`streamed_unasked`). A stream request's answer labelled
-    neither this nor JSON is told by its first bytes (`answers.sdk_answer`)."""
-    return content_type(headers) == "text/event-stream"
-
-
-EXCERPT = 100
-"""Characters of an answer that is not the API's quoted in its error: enough to tell a web server's page."""
-
-
-def excerpt(body: object, limit: int = EXCERPT) -> str:
-    """The start of an answer's body, on one line."""
-    flat = " ".join((body if isinstance(body, str) else repr(body)).split())
-    return flat if len(flat) <= limit else flat[:limit] + "..."
 
 
 _CONNECTING = (
@@ -258,56 +235,9 @@ def may_have_started(exc: openai.APIStatusError) -> bool:
     return exc.status_code != OVERLOADED or not from_the_api(exc)
 
 
-def from_the_api(exc: openai.APIStatusError) -> bool:
-    # The SDK hands over the envelope's inner object (`{"message", "type", "code", "param"}`); a proxy's
-    # page is a string, and a proxy's JSON (`{"statusCode": 500, "message": ...}`) has no type or code.
-    body = exc.body
-    return (
-        isinstance(body, dict) and isinstance(body.get("message"), str) and ("type" in body or "code" in body)
-    )
-
-
 def _kind(exc: openai.APIStatusError) -> str:
     return "request timeout" if exc.status_code == TIMED_OUT_UPSTREAM else "server error"
 
 
 def _answered_by(exc: openai.APIStatusError) -> str:
     return "the API" if from_the_api(exc) else "a gateway (not the API's error format)"
-
-
-def server_words(exc: openai.APIStatusError) -> str:
-    """The server's words: the envelope's `message`, else a web framework's `detail` (FastAPI's string, or
-    its validation errors), else the start of the body. The SDK's own text names only the status
-    (`Error code: 400`) when the body holds no `message`: a row rejected by such a server said nothing of
-    why. The body was masked of keys with the rest of the exception (`translate`)."""
-    body = exc.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return str(inner["message"])
-        detail = _detail(body.get("detail"))
-        if detail:
-            return excerpt(detail, WORDS)
-    if body is None or body == "":
-        return exc.message  # nothing to quote: the status alone
-    return excerpt(body, WORDS)
-
-
-WORDS = 300
-"""Characters of a body with no `message` quoted as the server's words: a validation error's list, or
-JSON of another shape, is cut there."""
-
-
-def _detail(detail: object) -> str | None:
-    """A web framework's `detail`: its words (`{"detail": "input too long"}`), or FastAPI's validation
-    errors (`[{"loc": ["body", "input"], "msg": "field required"}]`) as `body.input: field required`."""
-    if isinstance(detail, str):
-        return detail
-    if not isinstance(detail, list):
-        return None
-    said = []
-    for problem in detail:
-        if isinstance(problem, dict) and isinstance(problem.get("msg"), str):
-            where = ".".join(str(part) for part in problem.get("loc") or ())
-            said.append(f"{where}: {problem['msg']}" if where else problem["msg"])
-    return "; ".join(said) or None
