@@ -1,5 +1,6 @@
 """The types of a run's own parameters (`BatchRequest.build`'s, beside the settings `load_settings` checks),
-refused in one line naming the parameter before anything is built from them.
+and the few values of them no run can take, refused in one line naming the parameter before anything is
+built from them.
 
 Only Python can give a value of the wrong type (the CLI hands every option over as text), and each one
 used to get past the request: `template=123` was Python's bare `TypeError: expected str, got int`,
@@ -9,18 +10,24 @@ damaged. Columns are named by their string names: an int-named DataFrame column 
 (`tasks/dataset/given_frame.py` names every column by a string).
 
     refuse_wrong_types({"id_column": 0})   # UsageError: id_column: must be a column's name as a string ...
+
+The values: a row count below 1 (`row_count`, `limit`), and a path whose name is not UTF-8 text
+(`refuse_names_not_utf8`), which the batch's records cannot hold.
 """
 
 from __future__ import annotations
 
 import inspect
+import operator
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import SupportsIndex
 
 from rowrelay.tasks.errors import UsageError
+from rowrelay.tasks.setting_problems import given_as, option_of
 
-__all__ = ["refuse_wrong_types"]
+__all__ = ["refuse_names_not_utf8", "refuse_wrong_types", "row_count"]
 
 _COLUMNS = ("prompt_column", "id_column", "image_column", "file_column")
 _TEXTS = {
@@ -86,3 +93,39 @@ def _shown(value: object) -> str:
     shown = repr(value)
     plain = isinstance(value, int | float | str | bytes | list | tuple | dict)
     return f"{kind} {shown}" if plain and len(shown) <= 60 else kind
+
+
+def row_count(name: str, value: object) -> int | None:
+    """A whole number of rows, at least 1 (a NumPy integer from a notebook too), else `UsageError` naming
+    the option `name` as its caller gave it (`--limit`, from Python `limit`)."""
+    if value is None:
+        return None
+    try:
+        count = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        count = 0
+    if isinstance(value, bool) or count < 1:
+        raise UsageError(f"{option_of(name)}: must be a whole number of rows, at least 1 (got {value!r})")
+    return count
+
+
+def refuse_names_not_utf8(paths: dict[str, object]) -> None:
+    """A path whose name is not UTF-8 text (a file unzipped from a Windows archive: `caf\\xe9.csv`) is
+    refused in one line: the batch's records (its run.json, its note in the home, Prefect's flow run)
+    are UTF-8 JSON and cannot hold it, and the run ended in a `UnicodeEncodeError` traceback, exit 1."""
+    for named, value in paths.items():
+        if not isinstance(value, str | Path):
+            continue
+        text = str(value)
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            try:  # the bytes the file system holds, as the name was read (surrogate escapes)
+                shown = os.fsencode(text).decode(errors="backslashreplace")
+            except UnicodeEncodeError:  # not a name from the file system: a lone surrogate from Python
+                shown = text.encode(errors="backslashreplace").decode()
+            where = f"input {shown}" if named == "input" else given_as(named, shown)  # `state=...`
+            raise UsageError(
+                f"{where}: its name is not UTF-8 text, which the batch's records (its run.json, "
+                "Prefect's flow run) cannot hold: rename it, or its folder, in UTF-8"
+            ) from None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import operator
-import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,11 +19,11 @@ from typing import TYPE_CHECKING, Any, SupportsIndex, TypeAlias, TypeGuard, cast
 from rowrelay.flows.backend_options import refuse_unsendable
 from rowrelay.flows.cluster import ClusterChoice, check_cost_cap
 from rowrelay.flows.outcome import FailThreshold
-from rowrelay.flows.parameter_types import refuse_wrong_types
+from rowrelay.flows.parameter_types import refuse_names_not_utf8, refuse_wrong_types, row_count
 from rowrelay.tasks.dataset.input_spec import InputSpec
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.run.endpoints import Endpoint, EndpointsSource, load_endpoints
-from rowrelay.tasks.setting_problems import given_as, option_of, said_as
+from rowrelay.tasks.setting_problems import option_of, said_as
 from rowrelay.tasks.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -111,7 +110,7 @@ class BatchRequest:
             "dask": dask, "dask_workers": dask_workers,
         }  # fmt: skip
         refuse_wrong_types(own)  # before any is used: each wrong one raised its own TypeError, or worse
-        _refuse_names_not_utf8(
+        refuse_names_not_utf8(
             {"input": None if _is_frame(source) else source, "state": state, "output": output}
         )
         given = {name: value for name, value in overrides.items() if value is not None}
@@ -131,7 +130,7 @@ class BatchRequest:
         taken = {name: getattr(settings, name) for name in given}
         given.update({name: value for name, value in taken.items() if isinstance(value, int | float)})
         refuse_unsendable(settings, agent, given)
-        limit = _row_count("limit", limit)
+        limit = row_count("limit", limit)
         if not isinstance(resend_edited, bool):  # "no" from Python would be true: it pays for rows again
             raise UsageError(f"resend_edited: must be True or False (got {resend_edited!r})")
         workers = None if dask_workers is None else operator.index(dask_workers)  # a NumPy one: an int
@@ -218,20 +217,6 @@ class BatchRequest:
         return {"source": self.source, **{name: value for name, value in given.items() if value is not None}}
 
 
-def _row_count(name: str, value: object) -> int | None:
-    """A whole number of rows, at least 1 (a NumPy integer from a notebook too), else `UsageError` naming
-    the option `name` as its caller gave it (`--limit`, from Python `limit`)."""
-    if value is None:
-        return None
-    try:
-        count = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        count = 0
-    if isinstance(value, bool) or count < 1:
-        raise UsageError(f"{option_of(name)}: must be a whole number of rows, at least 1 (got {value!r})")
-    return count
-
-
 def _endpoints_source(source: EndpointsSource | None) -> str | list[dict[str, Any]] | None:
     """A file as its path (a flow run's parameter), entries as plain dicts; neither can hold a key."""
     if source is None or isinstance(source, str | Path):
@@ -273,28 +258,6 @@ _BUILD_PARAMETERS = (
     "resend_edited",
 )  # fmt: skip
 """`build`'s own keyword parameters, beside the settings a run may override."""
-
-
-def _refuse_names_not_utf8(paths: dict[str, object]) -> None:
-    """A path whose name is not UTF-8 text (a file unzipped from a Windows archive: `caf\\xe9.csv`) is
-    refused in one line: the batch's records (its run.json, its note in the home, Prefect's flow run)
-    are UTF-8 JSON and cannot hold it, and the run ended in a `UnicodeEncodeError` traceback, exit 1."""
-    for named, value in paths.items():
-        if not isinstance(value, str | Path):
-            continue
-        text = str(value)
-        try:
-            text.encode()
-        except UnicodeEncodeError:
-            try:  # the bytes the file system holds, as the name was read (surrogate escapes)
-                shown = os.fsencode(text).decode(errors="backslashreplace")
-            except UnicodeEncodeError:  # not a name from the file system: a lone surrogate from Python
-                shown = text.encode(errors="backslashreplace").decode()
-            where = f"input {shown}" if named == "input" else given_as(named, shown)  # `state=...`
-            raise UsageError(
-                f"{where}: its name is not UTF-8 text, which the batch's records (its run.json, "
-                "Prefect's flow run) cannot hold: rename it, or its folder, in UTF-8"
-            ) from None
 
 
 def _is_frame(source: object) -> TypeGuard[pd.DataFrame]:
