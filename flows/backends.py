@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from rowrelay.flows.embedded import emulator_records, ensure_emulator, kept_up, stopped_since
+from rowrelay.flows.embedded import ensure_emulator, kept_up, stopped_since
+from rowrelay.flows.emulator_records import emulator_records
 from rowrelay.tasks.embedded_key import embedded_key, on_embedded_emulator
 from rowrelay.tasks.llm.credentials import key_set
 from rowrelay.tasks.records import HOLDING_TOKEN

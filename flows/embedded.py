@@ -10,7 +10,8 @@ other options, or after an upgrade (or an edit of a checkout's emulator), starts
 replaces in `emulator.json` is not stopped (a batch may be running against it) but set aside, still
 recorded, as `emulator-<hash of its options and code>.json`, where a run with those finds it again.
 `rowrelay services` lists them all and `services stop emulator` stops them all. Deciding and starting
-happen under a file lock, so two runs starting at once start one emulator.
+happen under a file lock, so two runs starting at once start one emulator. Where each is recorded, and
+which record is the one a run would start now, is `emulator_records`'.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
-import hashlib
 import json
 import os
 import select
@@ -35,6 +35,14 @@ from urllib.parse import urlsplit
 import httpx
 
 from rowrelay.flows import detached
+from rowrelay.flows.emulator_records import (
+    MARKER,
+    emulator_code,
+    emulator_records,
+    emulator_runs_at,
+    is_current,
+    record_path,
+)
 from rowrelay.flows.server_guard import ServerGuard
 from rowrelay.tasks.durable import atomic_write_bytes
 from rowrelay.tasks.errors import UsageError
@@ -48,8 +56,6 @@ _STARTUP_SECONDS = 30.0
 _PREFIX = "rowrelay emulator listening on "
 _FRAME = " \u2500\u2502\u256d\u256e\u256f\u2570"
 """The box its command line's errors come framed in (rich's), stripped from the line a failed start says."""
-MARKER = "rowrelay.tasks.emulator"
-"""What the emulator's command line holds (`detached.runs`)."""
 
 
 def _answers(url: str) -> bool:
@@ -62,39 +68,12 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _record_path(home: Path, args: str | None = None, code: str | None = None) -> Path:
-    """`emulator.json` (the last one started), or where an emulator of options `args` and emulator code
-    `code` (this rowrelay's unless given) is set aside."""
-    if args is None:
-        return home / "emulator.json"
-    identity = f"{args}\0{_code() if code is None else code}"
-    return home / f"emulator-{hashlib.sha256(identity.encode()).hexdigest()[:12]}.json"
-
-
-@functools.cache
-def _code() -> str:
-    """The emulator code this rowrelay runs: its version and its sources' newest change. An emulator
-    started by another (before an upgrade, or before its checkout was edited) answers as that one's
-    code does, so it is not reused: a run would get the old answers, features missing."""
-    from importlib.metadata import version
-
-    import rowrelay.tasks.emulator
-
-    newest = max(detached.newest_source(path) for path in rowrelay.tasks.emulator.__path__)
-    return f"{version('rowrelay')}+{newest}"
-
-
-def _same(record: dict[str, Any], args: str) -> bool:
-    """Whether a recorded emulator is one a run with options `args` would start now."""
-    return record.get("args") == args and record.get("code") == _code()
-
-
 def running_emulator_url(home: Path, args: str) -> str | None:
     """The URL of an embedded emulator started earlier with the same options, if it still answers."""
     home = home.expanduser()
-    for path in (_record_path(home), _record_path(home, args)):
+    for path in (record_path(home), record_path(home, args)):
         info = detached.read_record(path)
-        if info is None or not _same(info, args) or not pid_alive(int(info.get("pid", 0))):
+        if info is None or not is_current(info, args) or not pid_alive(int(info.get("pid", 0))):
             continue
         url = str(info.get("url"))
         if _answers(url):
@@ -153,7 +132,7 @@ def _reuse_or_start(home: Path, args: str) -> tuple[str, bool]:
         url = running_emulator_url(home, args)
         if url is not None:
             return url, False
-        for path in (_record_path(home), _record_path(home, args)):
+        for path in (record_path(home), record_path(home, args)):
             _clear(path, args)
         return str(_start(home, args)["url"]), True
 
@@ -166,11 +145,11 @@ def _clear(path: Path, args: str) -> None:
     if record is None:
         return
     pid = int(record.get("pid", 0))
-    if _same(record, args):
+    if is_current(record, args):
         detached.stop(pid, MARKER)
         path.unlink(missing_ok=True)
     elif detached.runs(pid, MARKER):
-        aside = _record_path(path.parent, str(record.get("args")), str(record.get("code")))
+        aside = record_path(path.parent, str(record.get("args")), str(record.get("code")))
         detached.write_record(aside, record)
 
 
@@ -188,8 +167,8 @@ def _start(home: Path, args: str, port: int = 0) -> dict[str, Any]:
     log.close()
     url = _read_url(process, log_path, start_of_ours)
     detached.outlive(process)
-    info = {"url": url, "pid": process.pid, "args": args, "code": _code(), "started_at": time.time()}
-    atomic_write_bytes(_record_path(home), json.dumps(info).encode())
+    info = {"url": url, "pid": process.pid, "args": args, "code": emulator_code(), "started_at": time.time()}
+    atomic_write_bytes(record_path(home), json.dumps(info).encode())
     return info
 
 
@@ -215,14 +194,6 @@ def _why(line: str, log_path: Path, start_of_ours: int) -> str:
     return f"it said {line!r}; see {log_path}" if line else f"it said nothing; see {log_path}"
 
 
-def emulator_runs_at(home: Path, url: str) -> bool:
-    """Whether an embedded emulator recorded at `url` still runs (its process: nothing on the wire)."""
-    return any(
-        record.get("url") == url and detached.runs(int(record.get("pid", 0)), MARKER)
-        for record in emulator_records(home)
-    )
-
-
 @contextlib.contextmanager
 def kept_up(home: Path, args: str, url: str, say: Callable[[str], object]) -> Iterator[None]:
     """While the block runs, start the embedded emulator at `url` again whenever its process is gone
@@ -240,10 +211,10 @@ def kept_up(home: Path, args: str, url: str, say: Callable[[str], object]) -> It
             port = int(urlsplit(url).port or 0)
             if not detached.port_freed(port):  # one elsewhere would not help: the URL is fixed
                 raise OSError(f"another program listens on its port, {port}")
-            paths = (_record_path(expanded), _record_path(expanded, args))
+            paths = (record_path(expanded), record_path(expanded, args))
             for record in filter(None, map(detached.read_record, paths)):
                 pid = int(record.get("pid", 0))
-                if _same(record, args) and record.get("url") != url and detached.runs(pid, MARKER):
+                if is_current(record, args) and record.get("url") != url and detached.runs(pid, MARKER):
                     # `_clear` would stop it, and some other run may be using it.
                     raise OSError(
                         f"another embedded emulator of the same options now runs, at {record['url']}"
@@ -280,30 +251,13 @@ def stopped_since(home: Path, url: str, made_before: Callable[[float], int]) -> 
     return None
 
 
-def emulator_record(home: Path) -> dict[str, Any] | None:
-    """The last started embedded emulator's record (url, pid, args, started_at), if one was written."""
-    return detached.read_record(_record_path(home.expanduser()))
-
-
-def emulator_records(home: Path) -> list[dict[str, Any]]:
-    """Every embedded emulator recorded: the last started first, then those set aside."""
-    home = home.expanduser()
-    paths = [_record_path(home), *sorted(home.glob("emulator-*.json"))]
-    # One set aside by a run that then failed to start its own is recorded twice.
-    by_pid: dict[object, dict[str, Any]] = {}
-    for record in map(detached.read_record, paths):
-        if record is not None:
-            by_pid.setdefault(record.get("pid"), record)
-    return list(by_pid.values())
-
-
 def stop_emulator(home: Path) -> bool:
     """Stop every recorded embedded emulator still running (they hold batches' in-flight work!) and
     forget them. False if none was running (a recorded pid now held by another program is left alone)."""
     home = home.expanduser()
     with detached.exclusive(home / "emulator.lock"):
         records = emulator_records(home)
-        for path in [_record_path(home), *home.glob("emulator-*.json")]:
+        for path in [record_path(home), *home.glob("emulator-*.json")]:
             path.unlink(missing_ok=True)
     stopped = False
     for record in records:

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import psutil
 import typer
 
-from rowrelay.flows import detached, embedded, local_prefect, warm
+from rowrelay.flows import detached, embedded, emulator_records, local_prefect, warm
 from rowrelay.flows.cli_errors import fail
 from rowrelay.flows.prefect_api import configured_api
 from rowrelay.flows.service_users import announced_users, described, no_run_announcing, port_of, users
@@ -59,7 +59,10 @@ class Service:
 
 def recorded(home: Path) -> list[Service]:
     """The services with a record under `home`, whether or not their process still runs."""
-    found = [_from_record("emulator", e, "url", embedded.MARKER) for e in embedded.emulator_records(home)]
+    found = [
+        _from_record("emulator", e, "url", emulator_records.MARKER)
+        for e in emulator_records.emulator_records(home)
+    ]
     server = local_prefect.read_server(home)
     if server is not None:
         alive = local_prefect.alive(server)

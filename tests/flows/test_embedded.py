@@ -21,14 +21,8 @@ from typer.testing import CliRunner
 from rowrelay.flows import detached
 from rowrelay.flows.backends import resolve_backend
 from rowrelay.flows.cli import app
-from rowrelay.flows.embedded import (
-    MARKER,
-    emulator_record,
-    emulator_records,
-    ensure_emulator,
-    start_emulator_early,
-    stop_emulator,
-)
+from rowrelay.flows.embedded import ensure_emulator, start_emulator_early, stop_emulator
+from rowrelay.flows.emulator_records import MARKER, emulator_record, emulator_records
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.settings import Settings
 from tests.support.key_echo import SECRET

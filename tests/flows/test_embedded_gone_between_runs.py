@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rowrelay.flows.embedded import emulator_record
+from rowrelay.flows.emulator_records import emulator_record
 from rowrelay.tasks.state import load
 from tests.support.cli import IN_PROCESS, ROOT, run_args, run_until_in_flight
 from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of

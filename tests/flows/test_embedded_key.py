@@ -14,7 +14,8 @@ import pytest
 
 from rowrelay.flows.backends import resolve_backend
 from rowrelay.flows.cancelling import cancel_batch_async
-from rowrelay.flows.embedded import emulator_record, ensure_emulator, stop_emulator
+from rowrelay.flows.embedded import ensure_emulator, stop_emulator
+from rowrelay.flows.emulator_records import emulator_record
 from rowrelay.tasks.dataset import InputSpec, prepare, read_input
 from rowrelay.tasks.embedded_key import embedded_key
 from rowrelay.tasks.llm import RowRequest, make_backend

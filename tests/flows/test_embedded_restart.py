@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from rowrelay.flows import detached
-from rowrelay.flows.embedded import MARKER as EMULATOR
-from rowrelay.flows.embedded import emulator_record
+from rowrelay.flows.emulator_records import MARKER as EMULATOR
+from rowrelay.flows.emulator_records import emulator_record
 from rowrelay.tasks.state import load
 from tests.support.cli import exit_code, run_args, run_until_in_flight
 from tests.support.duplicates import jobs_of

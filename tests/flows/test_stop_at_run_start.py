@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from rowrelay.flows import detached
-from rowrelay.flows.embedded import MARKER, emulator_record
+from rowrelay.flows.emulator_records import MARKER, emulator_record
 from rowrelay.flows.local_prefect import alive, read_server
 from rowrelay.tasks.state import load
 from tests.support.cli import IN_PROCESS, ROOT, rowrelay, run_args

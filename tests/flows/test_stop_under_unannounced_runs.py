@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from rowrelay.flows import detached
-from rowrelay.flows.embedded import MARKER, emulator_record, stop_emulator
+from rowrelay.flows.embedded import stop_emulator
+from rowrelay.flows.emulator_records import MARKER, emulator_record
 from rowrelay.tasks.state import load
 from tests.support.cli import ROOT, exit_code, run_until_in_flight
 from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
