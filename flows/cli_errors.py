@@ -18,14 +18,9 @@ from rich.console import Console
 from rich.text import Text
 
 from rowrelay.tasks.console_filter import ReportedByTheCommand
-from rowrelay.tasks.errors import (
-    DamagedFileError,
-    LeaseHeldError,
-    MissingVersionsError,
-    StateError,
-    StateWriteError,
-)
+from rowrelay.tasks.errors import DamagedFileError, LeaseHeldError, MissingVersionsError, StateError
 from rowrelay.tasks.records import one_line
+from rowrelay.tasks.state_folder_errors import StateWriteError
 
 USAGE_EXIT = 2
 """A usage, input or state error: nothing was sent (README, "Exit codes")."""

@@ -44,7 +44,6 @@ if TYPE_CHECKING:
         ResponseGoneError,
         RowrelayError,
         SchedulerGoneError,
-        StateAccessError,
         StateError,
         TerminalError,
         TransientError,
@@ -55,6 +54,7 @@ if TYPE_CHECKING:
     from rowrelay.tasks.settings import Settings, load_settings
     from rowrelay.tasks.state import StateTable, latest_sql, load, read_table, summary
     from rowrelay.tasks.state.retrying import retry
+    from rowrelay.tasks.state_folder_errors import StateAccessError
 
 _HOMES = {
     "rowrelay.flows.batch": ["run_batch"],
@@ -76,7 +76,6 @@ _HOMES = {
         "ResponseGoneError",
         "RowrelayError",
         "SchedulerGoneError",
-        "StateAccessError",
         "StateError",
         "TerminalError",
         "TransientError",
@@ -87,6 +86,7 @@ _HOMES = {
     "rowrelay.tasks.settings": ["Settings", "load_settings"],
     "rowrelay.tasks.state": ["StateTable", "latest_sql", "load", "read_table", "summary"],
     "rowrelay.tasks.state.retrying": ["retry"],
+    "rowrelay.tasks.state_folder_errors": ["StateAccessError"],
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 """Where each public name is defined; tests/test_exported_members.py checks it against `__all__`."""

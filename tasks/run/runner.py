@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from rowrelay.tasks.errors import BankUnreachableError, LeaseHeldError, StateWriteError
+from rowrelay.tasks.errors import BankUnreachableError, LeaseHeldError
 from rowrelay.tasks.llm import BackendRefusedError
 from rowrelay.tasks.records import ENDED, IN_FLIGHT, RowStatus
 from rowrelay.tasks.run.cancel import (
@@ -35,6 +35,7 @@ from rowrelay.tasks.run.outage import watch_for_outage
 from rowrelay.tasks.run.pace import Pace
 from rowrelay.tasks.run.plan import send_order
 from rowrelay.tasks.run.projection import EndedRows
+from rowrelay.tasks.state_folder_errors import StateWriteError
 
 log = logging.getLogger("rowrelay.runner")
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rowrelay.tasks.durable import temp_target
-from rowrelay.tasks.errors import StateAccessError, StateWriteError
+from rowrelay.tasks.state_folder_errors import StateAccessError, StateWriteError
 
 SEGMENTS = "segments"
 SNAPSHOTS = "snapshots"

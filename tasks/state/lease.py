@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rowrelay.tasks.durable import atomic_write_bytes, make_dirs_durable
-from rowrelay.tasks.errors import LeaseHeldError, StateWriteDeniedError
+from rowrelay.tasks.errors import LeaseHeldError
 from rowrelay.tasks.processes import gone_here
 from rowrelay.tasks.state.files import LEASES, writing
 from rowrelay.tasks.state.lease_flow_run import (
@@ -39,6 +39,7 @@ from rowrelay.tasks.state.lease_flow_run import (
     remove_if_of,
 )
 from rowrelay.tasks.state.schema import to_datetime
+from rowrelay.tasks.state_folder_errors import StateWriteDeniedError
 
 log = logging.getLogger(__name__)
 LEASE_TIMEOUT = 60.0

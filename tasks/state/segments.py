@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rowrelay.tasks.durable import atomic_write
-from rowrelay.tasks.errors import CorruptSegmentError, DamagedFileError, StateAccessError, StateError
+from rowrelay.tasks.errors import CorruptSegmentError, DamagedFileError, StateError
 from rowrelay.tasks.records import one_line
 from rowrelay.tasks.state.batch import read_batch
 from rowrelay.tasks.state.files import SEGMENTS, SNAPSHOTS, StateFile, named, reading, writing
@@ -30,6 +30,7 @@ from rowrelay.tasks.state.invariants import row_problem
 from rowrelay.tasks.state.migrations import migrate, retyped
 from rowrelay.tasks.state.schema import ROWS_KEY, SCHEMA_VERSION_KEY, empty_table
 from rowrelay.tasks.state.versions import missing_error, whole_listing
+from rowrelay.tasks.state_folder_errors import StateAccessError
 
 _THREADED_ROWS = 100_000
 _READERS = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)

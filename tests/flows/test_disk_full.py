@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from rowrelay.tasks.emulator import RunningEmulator
-from rowrelay.tasks.errors import StateWriteError
 from rowrelay.tasks.state import load
 from rowrelay.tasks.state.lease import Lease
+from rowrelay.tasks.state_folder_errors import StateWriteError
 from tests.support.cli import env_for, rowrelay
 from tests.support.duplicates import assert_every_job_is_paid_for
 from tests.support.tickets import TEMPLATE, write_tickets

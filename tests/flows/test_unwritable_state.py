@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 
 from rowrelay.flows.cli import app
 from rowrelay.tasks.emulator import RunningEmulator
-from rowrelay.tasks.errors import StateWriteError
 from rowrelay.tasks.state import StateTable
 from rowrelay.tasks.state.files import LEASES
+from rowrelay.tasks.state_folder_errors import StateWriteError
 from tests.support.finished_batch import finished_batch
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from rowrelay.tasks.errors import MissingVersionsError, StateError, StateWriteError
+from rowrelay.tasks.errors import MissingVersionsError, StateError
 from rowrelay.tasks.state import StateTable, check_state_files, load, summary
 from rowrelay.tasks.state import checkpoint as checkpoint_module
 from rowrelay.tasks.state import versions as versions_module
@@ -23,6 +23,7 @@ from rowrelay.tasks.state.damage import scan
 from rowrelay.tasks.state.files import DAMAGED, SEGMENTS, SNAPSHOTS, list_state_files
 from rowrelay.tasks.state.segments import write_state_file
 from rowrelay.tasks.state.versions import accept
+from rowrelay.tasks.state_folder_errors import StateWriteError
 from tests.support.damage import compacted_then_crashed
 from tests.support.state import FakeClock, rows
 
