@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 
 from rowrelay.tasks.errors import BankUnreachableError, LeaseHeldError
 from rowrelay.tasks.llm import BackendRefusedError
-from rowrelay.tasks.records import ENDED, IN_FLIGHT, RowStatus
+from rowrelay.tasks.records import ENDED, HOLDING_TOKEN, IN_FLIGHT, RowStatus
 from rowrelay.tasks.run.cancel import (
     CANCEL_CONCURRENCY,
     Cancelled,
@@ -98,6 +98,11 @@ class BatchRunner:
     """Set when another shard of the run met an error about the whole run (a refused key, an outage, a
     state table that cannot be written: `flows.targets.run_shards`). The cancellation that follows stops
     this runner's shards as that error stopped its own: their responses go on, and keep their ids."""
+    _shards: dict[int, set[str] | None] = field(default_factory=dict, init=False)  # keys of shards under way
+    _stopping: int = field(default=0, init=False)
+    """Shards cancelling their rows as the run stops, each its own once its rows' tasks have ended, the
+    stop said once (a line a shard, a run of --max-in-flight 10000 said it eleven times); `_stopped` sums."""
+    _stopped: Cancelled = field(default_factory=Cancelled, init=False)
     _ended: EndedRows | None = field(default=None, init=False)
     """The rows the progress line's projection takes as ended, built on its first report."""
 
@@ -115,6 +120,8 @@ class BatchRunner:
         self.driver.hold_in_flight(scope)
         total = len(table)  # progress is the batch's, shards included: counts cover the whole table
         crashed: list[str] = []
+        shard = id(order)
+        self._shards[shard] = scope
         background = asyncio.create_task(self._housekeeping(total, started))
         try:
             with heap_frozen():
@@ -132,6 +139,7 @@ class BatchRunner:
                 await self._cancel_in_flight(how, scope)
             raise
         finally:
+            del self._shards[shard]
             background.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await background
@@ -147,8 +155,11 @@ class BatchRunner:
         responses may run on, and be paid for; the next run waits on them), said as such rather than
         not at all."""
         context = self.driver.context
+        first = self._stopping == 0  # the stop's first shard says it, for every shard under way
+        self._stopping += 1
 
         def starting(held: int) -> None:
+            held = max(held, self._held()) if first else 0
             if held > CANCEL_CONCURRENCY:  # more than one round: long enough to be stopped again
                 log.warning(
                     "run %s: cancelling %s on the server; stopping again leaves the rest running",
@@ -168,14 +179,32 @@ class BatchRunner:
                 starting=starting,
             )
         )
+        cancelled = Cancelled()
         try:
             cancelled = await asyncio.shield(cancelling)
         except BaseException:
             cancelling.cancel()  # no change to the table once the run has let go of it
             await asyncio.wait([cancelling])
-            _say_stopped(how, tally.so_far())
+            cancelled = tally.so_far()
             raise
-        _say_stopped(how, cancelled)
+        finally:
+            self._stopping -= 1
+            self._say_stopped(how, cancelled)
+
+    def _held(self) -> int:
+        """Rows holding a response id in this runner's shards under way: what their stop cancels."""
+        scopes = list(self._shards.values())
+        among = None if None in scopes else {key for keys in scopes if keys is not None for key in keys}
+        return len(self.driver.context.table.keys_with_status(HOLDING_TOKEN, among=among))
+
+    def _say_stopped(self, how: str, cancelled: Cancelled) -> None:
+        """Hand a shard's stop to the CLI's closing line; log the stop's sum once its last shard ends."""
+        if (seen := stops_seen.get()) is not None:
+            seen.append(cancelled)
+        self._stopped += cancelled
+        if self._stopping == 0:
+            _log_stopped(how, self._stopped)
+            self._stopped = Cancelled()
 
     async def _drive_all(self, keys: list[str], crashed: list[str]) -> None:
         context = self.driver.context
@@ -272,12 +301,10 @@ class BatchRunner:
             self.progress(Progress(counts, total, elapsed, context.counters, *money))
 
 
-def _say_stopped(how: str, cancelled: Cancelled) -> None:
-    """Log what a stopping run did to its work on the server, and hand it to the CLI's closing line, in
-    the words that line and `rowrelay cancel` use (`said_on_stop`). A shard with nothing in flight says
-    nothing: beside another's count, its `nothing was in flight` read as a contradiction."""
+def _log_stopped(how: str, cancelled: Cancelled) -> None:
+    """Log what a stopping run did to its work on the server, in the words the CLI's closing line and
+    `rowrelay cancel` use (`said_on_stop`). A stop with nothing in flight says nothing: beside another
+    endpoint's count, its `nothing was in flight` read as a contradiction."""
     if cancelled != Cancelled():
         waits = "; the next run waits on them" if cancelled.unreached or cancelled.left else ""
         log.warning("run %s: %s%s", how, said_on_stop([cancelled]), waits)
-    if (seen := stops_seen.get()) is not None:
-        seen.append(cancelled)
