@@ -9,6 +9,24 @@ Apart from `spend`, which prices: a row's estimate and an answer's cost are in t
 that sends the row (`Spend`, one per endpoint, each with its own model), and all of them are counted here,
 in dollars, against the one cap. Priced at the run's `--model` alone, an endpoint serving another model
 had its rows costed at made-up figures, and the cap capped those.
+
+A row sent while its estimate is still a guess (`admit(..., guessing=True)`: the output estimate before
+ten answers, the tool estimate before the first) may cost several times that guess: a trial's web
+searches, guessed at one a row, came back three, and its rows in flight, each fitting under its $0.05 cap
+by its guess, spent $0.11. So while in flight such rows count against the room left at `GUESS_FACTOR`
+times their estimate. A row on a guess that does not fit so waits for the rows on a guess to end, and then
+goes alone if its estimate fits: the first row is never held back by the rule (a guess may be high), and
+near the cap rows go one at a time until answers have taught the estimate. Rows up to `GUESS_FACTOR` times
+as dear as their guess end within the cap, or past it by what the one row sent alone cost over its
+estimate; dearer rows, by what the rows on a guess in flight cost over the factor times their estimates
+(near the cap, again one row's).
+
+Chosen over scaling the rows in flight by room / estimate, which is what the plain arithmetic already did
+(the trial's four rows fitted by their guesses), and over a share of the room as a threshold, which is
+this factor said less plainly: the factor is what the rule promises. Far from the cap the weighted sum
+fits as the plain one does, and nothing is held back. The factor is not learned from the answers (the
+most a row sent on a guess cost over it): once the first answer has taught the tool estimate, the rows
+after it are estimated at what it learned, and a factor learned from the guess would count it twice.
 """
 
 from __future__ import annotations
@@ -27,6 +45,13 @@ __all__ = ["Admission", "Ledger"]
 log = logging.getLogger("rowrelay.spend")
 
 Admission = Literal["go", "wait", "capped"]
+
+GUESS_FACTOR = 8.0
+"""Times its estimate a row sent on a guess counts against the room left while in flight: past the
+trial's three searches for a guess of one, a deep research model's three to eight, and a reasoning
+model's several thousand tokens for a guess of 1,024. The price is paid near the cap alone: the nine rows
+on a guess the count allows go at once as before under a cap of 72 of their estimates (a guessed
+gpt-4.1-mini row's is $0.0017: $0.12; an o3 row's $0.0082: $0.59), and under less fewer go at a time."""
 
 
 @dataclass
@@ -48,15 +73,19 @@ class Ledger:
     in_flight: InFlightEstimates = field(default_factory=InFlightEstimates)
     _told_unmetered: bool = False
 
-    def admit(self, key: str, estimate: float | None, *, guesses_left: int = 0) -> Admission:
+    def admit(
+        self, key: str, estimate: float | None, *, guesses_left: int = 0, guessing: bool | None = None
+    ) -> Admission:
         """Whether row `key`, estimated at `estimate` (None: no price), may be sent now (`go`: its estimate
         is committed until it ends), once rows in flight have ended (`wait`), or not this run (`capped`);
-        `guesses_left` as `Spend.admit` says."""
+        `guesses_left` as `Spend.admit` says; `guessing`: the estimate is still a guess (by default, while
+        `guesses_left`), and the row counts as the module's docstring says."""
         if self.capped:
             return "capped"
         self.release(key)  # a row sent again replaces its earlier estimate
         if estimate is None:
             return "go"  # no cap without a price (`prices.cap_problem`), so nothing to hold back
+        guessed = bool(guesses_left) if guessing is None else guessing
         if self.cap is not None:
             if self.spent + self.lost + estimate > self.cap:
                 self.capped = True
@@ -65,8 +94,17 @@ class Ledger:
                 return "wait"
             if self.spent + self.lost + self.in_flight.total + estimate > self.cap:
                 return "wait"
-        self.in_flight.add(key, estimate)
+            if self.in_flight.guessed and self._weighted(estimate, guessed) > self.cap:
+                return "wait"  # rows on a guess in flight: this one goes once they have ended
+        self.in_flight.add(key, estimate, guessed=guessed)
         return "go"
+
+    def _weighted(self, estimate: float, guessed: bool) -> float:
+        """What the batch may have cost with row estimated at `estimate` sent: the rows in flight on a
+        guess (and this one, if on a guess) counted at `GUESS_FACTOR` times their estimate."""
+        factor, flight = GUESS_FACTOR, self.in_flight
+        more = (factor - 1.0) * flight.guessed_total + (factor if guessed else 1.0) * estimate
+        return self.spent + self.lost + flight.total + more
 
     def hold(self, key: str, estimate: float | None) -> None:
         """Count row `key` as in flight without asking (`Spend.hold`)."""

@@ -12,12 +12,18 @@ estimate is the row's prompt (about four characters a token, no cache hits assum
 else what answers have used so far, with a margin) at the output rate, plus its server-side tool calls
 (`--tools`: `--max-tool-calls` of the dearest kind, else the mean of the answers so far, with the same margin:
 `run.tool_costs`); until ten answers have come back that estimate is a guess, and fewer rows are in flight
-than answers still to see, so no more than ten are paid for on it. A row that fits only once rows in flight
-have ended (and their estimates became what they really cost, usually less) waits for them (`wait`); a row
-that would not fit even with nothing in flight is refused, and from then on no row is sent this run
-(`capped`): rows in flight finish, the rest stay to send. So a capped run ends within one row's estimate of
-the cap. A create whose answer never came may have started a paid job: its estimate stays counted as spent, in
-this run and in every later run of the batch (the row's `orphans`, `count_orphans`).
+than answers still to see, so no more than ten are paid for on it. While the output or the tool estimate
+is a guess (the tool estimate until the first answer, with no `--max-tool-calls`), a row sent on it counts
+against the room left at eight times its estimate until it ends (`run.ledger`'s `GUESS_FACTOR`), and one
+that does not fit so goes alone once the others on a guess have ended: near the cap, rows go one at a time
+until answers teach the estimate. A row that fits only once rows in flight have ended (and their estimates
+became what they really cost, usually less) waits for them (`wait`); a row that would not fit even with
+nothing in flight is refused, and from then on no row is sent this run (`capped`): rows in flight finish,
+the rest stay to send. So a capped run ends within one row's estimate under the cap, or past it by what
+its rows cost over their estimates: rows on a guess up to eight times as dear pass it by one row's excess
+at most (a row sent alone). A create whose answer never came may have started a paid job: its
+estimate stays counted as spent, in this run and in every later run of the batch (the row's `orphans`,
+`count_orphans`).
 
 The arithmetic against the cap is the batch's one `run.ledger.Ledger`; a spend prices for it, an ended
 response by the one pricing rule (`run.response_cost`). With several endpoints each has its own spend
@@ -153,8 +159,12 @@ class Spend:
         `guesses_left`: answers still to see before the output estimate stops being the default guess
         (`OutputEstimate.guesses_left`). Under a cap, rows in flight stay fewer than that, so no more
         rows are paid for on the guess than it takes to learn: a reasoning model's answers can run many
-        times the default, and each row sent on the guess may cost that much over its estimate."""
-        return self.ledger.admit(key, self._estimate(prompt_tokens, output_tokens), guesses_left=guesses_left)
+        times the default, and each row sent on the guess may cost that much over its estimate. A row sent
+        while the output estimate or the tool estimate (`ToolCosts.guessing`) is a guess is counted as
+        sent on one (`Ledger.admit`'s `guessing`)."""
+        guessing = bool(guesses_left) or (bool(self.tools.fees) and self.tools.guessing)
+        estimate = self._estimate(prompt_tokens, output_tokens)
+        return self.ledger.admit(key, estimate, guesses_left=guesses_left, guessing=guessing)
 
     def hold(self, key: str, prompt_tokens: int, output_tokens: int) -> None:
         """Count row `key`'s estimate as in flight without asking: a response an earlier run created, which

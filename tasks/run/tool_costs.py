@@ -71,6 +71,12 @@ class ToolCosts:
             if row_ended:
                 self._settled += 1
 
+    @property
+    def guessing(self) -> bool:
+        """Whether `estimate` is still the guess of one call (no ceiling, no answer yet): the cap counts a
+        row sent on it at more than its estimate (`run.ledger`)."""
+        return self.max_calls is None and not self._settled
+
     def estimate(self) -> float:
         """What a row's tool calls may cost (with `fees` not empty): at most `max_calls` of the dearest
         kind when a ceiling is set; else the mean of the answers so far (this run's, and the batch's

@@ -41,22 +41,22 @@ def test_a_line_past_the_cap_says_by_how_much_and_names_the_tool_ceiling() -> No
 
 
 @pytest.mark.parametrize(
-    ("ceiling", "in_flight", "output_tokens", "named"),
-    [(None, 4, 0, True), (3, 1, 100_000, False)],
+    ("ceiling", "searches", "output_tokens", "named"),
+    [(None, 6, 0, True), (3, 3, 100_000, False)],
     ids=["no-ceiling", "ceiling"],
 )
 def test_a_run_capped_past_its_cap_says_so(
-    ceiling: int | None, in_flight: int, output_tokens: int, named: bool
+    ceiling: int | None, searches: int, output_tokens: int, named: bool
 ) -> None:
-    """Rows in flight at once, each admitted on its estimate before any answer, then answered with three
-    searches each ($0.03) and, with a ceiling (whose three calls the estimate holds already), a long
-    answer: settled past the cap, the line says by how much, and names the ceiling only where the run was
-    given none."""
+    """A row admitted on its estimate before any answer, then answered dearer than the whole cap: six
+    searches ($0.06) on the guess of one, or, with a ceiling (whose three calls the estimate holds
+    already), three and a long answer. Settled past the cap, the line says by how much, and names the
+    ceiling only where the run was given none. (Rows in flight at once on the guess of one search, as the
+    trial's four were, now wait for the first to answer: `test_cap_guess.py`.)"""
     settings = load_settings(tools="web_search", max_tool_calls=ceiling, max_cost=0.05, model="gpt-4.1-mini")
     spend = Spend.open(settings)
-    assert [spend.admit(f"row-{n}", 0, 0) for n in range(in_flight)] == ["go"] * in_flight
-    for n in range(in_flight):
-        spend.settle(f"row-{n}", snapshot_of(_response(SEARCH, SEARCH, SEARCH, output_tokens=output_tokens)))
+    assert spend.admit("row-0", 0, 0) == "go"
+    spend.settle("row-0", snapshot_of(_response(*[SEARCH] * searches, output_tokens=output_tokens)))
     assert spend.admit("next", 0, 0) != "go"  # capped
     said = spend.stop_message(LeftToSend(1, 0))
     assert said is not None
