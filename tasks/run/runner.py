@@ -61,10 +61,14 @@ class Progress:
     """What the batch's rows have cost so far (earlier runs included); None without prices."""
     projected_usd: float | None = None
     """What the whole batch would cost at the mean cost of a priced row so far."""
+    sent_again: int = 0
+    """Rows of `counts` ended failed or cancelled that the run sends again (a stop's, on a resume): not
+    done. Counted done, a resume after Ctrl-C began at `rows 2613/3000`, fell back as it sent them, and
+    its rate read 0.0 rows/s, eta -:--, until more rows ended than that first line had said."""
 
     @property
     def done(self) -> int:
-        return sum(self.counts.get(status, 0) for status in ENDED)
+        return max(0, sum(self.counts.get(status, 0) for status in ENDED) - self.sent_again)
 
     @property
     def in_flight(self) -> int:
@@ -290,15 +294,17 @@ class BatchRunner:
         if self.progress is not None:
             context, spend = self.driver.context, self.driver.context.spend
             counts = context.table.counts()
+            # A row a stop cancelled is not ended while the run sends it again (by its attempts), as
+            # `status` counts it: right after Ctrl-C the projection said `spent $X of ~$X`
+            if self._ended is None:
+                self._ended = EndedRows(context.table, context.policy.max_attempts)
+            ended = self._ended(counts, fresh=last)
             money: tuple[float | None, float | None] = (None, None)
             if spend.known:
-                # A row a stop cancelled is not ended while the next run sends it again (by this run's
-                # attempts), as `status` counts it: right after Ctrl-C this said `spent $X of ~$X`
-                if self._ended is None:
-                    self._ended = EndedRows(context.table, context.policy.max_attempts)
-                money = spend.ledger.spent, spend.projected(total, self._ended(counts, fresh=last))
+                money = spend.ledger.spent, spend.projected(total, ended)
+            again = sum(counts.get(status, 0) for status in ENDED) - ended
             elapsed = time.monotonic() - started
-            self.progress(Progress(counts, total, elapsed, context.counters, *money))
+            self.progress(Progress(counts, total, elapsed, context.counters, *money, sent_again=again))
 
 
 def _log_stopped(how: str, cancelled: Cancelled) -> None:
