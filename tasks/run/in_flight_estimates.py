@@ -51,6 +51,10 @@ class InFlightEstimates:
         """Rows in flight sent on an estimate that was still a guess."""
         return len(self._guessed)
 
+    def on_guess(self, key: str) -> bool:
+        """Whether row `key` is in flight on an estimate that was a guess when it was sent."""
+        return key in self._guessed
+
     def add(self, key: str, estimate: float, *, guessed: bool = False) -> None:
         """Count row `key` as in flight at `estimate` until it is released; `guessed`: sent on a guess."""
         self._estimates[key] = estimate

@@ -13,20 +13,25 @@ had its rows costed at made-up figures, and the cap capped those.
 A row sent while its estimate is still a guess (`admit(..., guessing=True)`: the output estimate before
 ten answers, the tool estimate before the first) may cost several times that guess: a trial's web
 searches, guessed at one a row, came back three, and its rows in flight, each fitting under its $0.05 cap
-by its guess, spent $0.11. So while in flight such rows count against the room left at `GUESS_FACTOR`
-times their estimate. A row on a guess that does not fit so waits for the rows on a guess to end, and then
-goes alone if its estimate fits: the first row is never held back by the rule (a guess may be high), and
-near the cap rows go one at a time until answers have taught the estimate. Rows up to `GUESS_FACTOR` times
-as dear as their guess end within the cap, or past it by what the one row sent alone cost over its
-estimate; dearer rows, by what the rows on a guess in flight cost over the factor times their estimates
-(near the cap, again one row's).
+by its guess, spent $0.11. So while in flight such rows count against the room left at `guess_factor`
+times their estimate: `GUESS_FACTOR`, until rows sent on a guess have been answered below it, and then
+that factor times the dearest of their costs over their estimates (at least 1: never below the estimate).
+A row on a guess that does not fit so waits for the rows on a guess to end, and then goes alone if its
+estimate fits: the first row is never held back by the rule (a guess may be high), and near the cap rows
+go one at a time until answers have taught the estimate. Rows up to `guess_factor` times as dear as their
+guess end within the cap, or past it by what the one row sent alone cost over its estimate; dearer rows,
+by what the rows on a guess in flight cost over the factor times their estimates (near the cap, again one
+row's).
 
 Chosen over scaling the rows in flight by room / estimate, which is what the plain arithmetic already did
 (the trial's four rows fitted by their guesses), and over a share of the room as a threshold, which is
 this factor said less plainly: the factor is what the rule promises. Far from the cap the weighted sum
-fits as the plain one does, and nothing is held back. The factor is not learned from the answers (the
-most a row sent on a guess cost over it): once the first answer has taught the tool estimate, the rows
-after it are estimated at what it learned, and a factor learned from the guess would count it twice.
+fits as the plain one does, and nothing is held back. Scaled down by answers cheaper than their guess
+(the usual case: 1,024 output tokens guessed, a few hundred written), because at the fixed factor a cap
+of a few guesses sent the first ten rows one at a time however cheap they came back: the demo's batch
+at $0.01, on answers of a second, took 17 s where it had taken 6 s. Never raised past `GUESS_FACTOR` by
+answers dearer than their guess: once the first answer has taught the tool estimate the rows after it
+are estimated at what it learned, and a factor raised by the guess it replaced would count that twice.
 """
 
 from __future__ import annotations
@@ -71,6 +76,8 @@ class Ledger:
     """The batch's creates that may have started a job no answer named, this run's and earlier runs' (the
     rows' `orphans`): the part of `lost` the stop's message names as possible duplicates."""
     in_flight: InFlightEstimates = field(default_factory=InFlightEstimates)
+    _dearest_guess: float | None = None
+    """The most a row answered after being sent on a guess cost over its estimate (None: none yet)."""
     _told_unmetered: bool = False
 
     def admit(
@@ -101,10 +108,17 @@ class Ledger:
 
     def _weighted(self, estimate: float, guessed: bool) -> float:
         """What the batch may have cost with row estimated at `estimate` sent: the rows in flight on a
-        guess (and this one, if on a guess) counted at `GUESS_FACTOR` times their estimate."""
-        factor, flight = GUESS_FACTOR, self.in_flight
+        guess (and this one, if on a guess) counted at `guess_factor` times their estimate."""
+        factor, flight = self.guess_factor, self.in_flight
         more = (factor - 1.0) * flight.guessed_total + (factor if guessed else 1.0) * estimate
         return self.spent + self.lost + flight.total + more
+
+    @property
+    def guess_factor(self) -> float:
+        """Times its estimate a row in flight on a guess counts against the cap: `GUESS_FACTOR`, scaled
+        down by the dearest answer sent on a guess, if that cost less than its estimate (at least 1)."""
+        dearest = self._dearest_guess
+        return GUESS_FACTOR if dearest is None else max(1.0, GUESS_FACTOR * min(1.0, dearest))
 
     def hold(self, key: str, estimate: float | None) -> None:
         """Count row `key` as in flight without asking (`Spend.hold`)."""
@@ -115,6 +129,15 @@ class Ledger:
     def release(self, key: str) -> float:
         """Drop row `key`'s estimate (its create started nothing, or it ended); returns it."""
         return self.in_flight.release(key)
+
+    def settled(self, key: str, cost: float | None) -> float:
+        """Row `key` ended at `cost` (None: unpriced): its estimate dropped and returned; sent on a guess,
+        what it cost over that estimate is learned (`guess_factor`)."""
+        guessed = self.in_flight.on_guess(key)
+        estimate = self.release(key)
+        if guessed and cost is not None and estimate > 0.0:
+            self._dearest_guess = max(self._dearest_guess or 0.0, cost / estimate)
+        return estimate
 
     async def changed(self, may_cost: Callable[[str], bool]) -> None:
         """`InFlightEstimates.changed`: a row in flight ended, or estimates left behind were dropped."""

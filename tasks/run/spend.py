@@ -12,18 +12,18 @@ estimate is the row's prompt (about four characters a token, no cache hits assum
 else what answers have used so far, with a margin) at the output rate, plus its server-side tool calls
 (`--tools`: `--max-tool-calls` of the dearest kind, else the mean of the answers so far, with the same margin:
 `run.tool_costs`); until ten answers have come back that estimate is a guess, and fewer rows are in flight
-than answers still to see, so no more than ten are paid for on it. While the output or the tool estimate
-is a guess (the tool estimate until the first answer, with no `--max-tool-calls`), a row sent on it counts
-against the room left at eight times its estimate until it ends (`run.ledger`'s `GUESS_FACTOR`), and one
-that does not fit so goes alone once the others on a guess have ended: near the cap, rows go one at a time
-until answers teach the estimate. A row that fits only once rows in flight have ended (and their estimates
-became what they really cost, usually less) waits for them (`wait`); a row that would not fit even with
-nothing in flight is refused, and from then on no row is sent this run (`capped`): rows in flight finish,
-the rest stay to send. So a capped run ends within one row's estimate under the cap, or past it by what
-its rows cost over their estimates: rows on a guess up to eight times as dear pass it by one row's excess
-at most (a row sent alone). A create whose answer never came may have started a paid job: its
-estimate stays counted as spent, in this run and in every later run of the batch (the row's `orphans`,
-`count_orphans`).
+than answers still to see, so no more than ten are paid for on it. While the output or the tool estimate is a
+guess (the tool estimate until the first answer, with no `--max-tool-calls`), a row sent on it counts against
+the room left at eight times its estimate until it ends (less once answers on a guess came back cheaper than
+it: `run.ledger`'s `guess_factor`), and one that does not fit so goes alone once the others on a guess have
+ended: near the cap, rows go one at a time until answers teach the estimate. A row that fits only once rows in
+flight have ended (and their estimates became what they really cost, usually less) waits for them (`wait`); a
+row that would not fit even with nothing in flight is refused, and from then on no row is sent this run
+(`capped`): rows in flight finish, the rest stay to send. So a capped run ends within one row's estimate under
+the cap, or past it by what its rows cost over their estimates: rows on a guess up to `guess_factor` times as
+dear pass it by one row's excess at most (a row sent alone). A create whose answer never came may have started
+a paid job: its estimate stays counted as spent, in this run and in every later run of the batch (the row's
+`orphans`, `count_orphans`).
 
 The arithmetic against the cap is the batch's one `run.ledger.Ledger`; a spend prices for it, an ended
 response by the one pricing rule (`run.response_cost`). With several endpoints each has its own spend
@@ -224,7 +224,7 @@ class Spend:
         one without usage is. Released first, such a crash left the row in neither spent, lost nor
         committed, and a capped run sent other rows in the room its answer, paid for, took."""
         cost, crashed = self._priced(key, snapshot)
-        estimate = self.release(key)
+        estimate = self.ledger.settled(key, cost)  # sent on a guess, what it cost over it is learned
         if cost is None and estimate and snapshot.status in _BILLED:
             if crashed:
                 self.ledger.lost += estimate

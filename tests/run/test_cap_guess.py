@@ -1,9 +1,10 @@
 """Rows sent while their estimate is still a guess, under `--max-cost`: against the real emulator over a real
 socket, through the official SDK. A user trial's `--tools web_search --max-cost 0.05` sent four rows at
 once on the guess of one search each; the emulator answered each with about three, and the batch spent
-$0.1105. Rows on a guess now count at eight times their estimate while in flight (`run.ledger`), so near
-the cap they go one at a time until an answer has taught the estimate, and a run ends within its cap or
-past it by what one row sent alone cost over its estimate."""
+$0.1105. Rows on a guess now count at eight times their estimate while in flight (less once answers came
+back cheaper than their guess: `run.ledger`), so near the cap they go one at a time until an answer has
+taught the estimate, and a run ends within its cap or past it by what one row sent alone cost over its
+estimate."""
 
 from __future__ import annotations
 
@@ -84,8 +85,8 @@ async def test_a_capped_run_of_a_reasoning_model_ends_within_one_rows_excess_of_
     assert spent <= CAP + dearest - _guess("o4-mini", 0.0), (spent, list(sent["cost_usd"]))
 
 
-def _answer(searches: int) -> Any:
-    """A completed answer, no tokens, after `searches` web searches."""
+def _answer(searches: int, input_tokens: int = 0, output_tokens: int = 0) -> Any:
+    """A completed answer after `searches` web searches."""
     search = {"type": "web_search_call", "id": "ws_1", "status": "completed"}
     text = {"type": "output_text", "text": "ok", "annotations": []}
     message = {
@@ -98,7 +99,8 @@ def _answer(searches: int) -> Any:
     return snapshot_of({
         "id": "resp_1", "object": "response", "status": "completed", "model": "gpt-4.1-mini",
         "output": [*[search] * searches, message],
-        "usage": {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0},
+        "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens,
+                  "total_tokens": input_tokens + output_tokens},
     })  # fmt: skip
 
 
@@ -122,3 +124,18 @@ def test_rows_on_a_guess_wait_near_the_cap_and_go_far_from_it() -> None:
     assert mixed.admit("row-2", 0, 0) == "wait", f"$0.01 + {GUESS_FACTOR} x $0.0125 + $0.0125: past $0.095"
     mixed.release("row-1")
     assert mixed.admit("row-2", 0, 0) == "go"
+
+
+def test_answers_cheaper_than_their_guess_let_the_rows_on_it_go_as_the_estimate_allows() -> None:
+    """The usual guess is high (1,024 output tokens guessed, 64 written): once such an answer is in, the
+    rows on the guess count at their estimate again, and go as many at once as it allows, where at eight
+    times it a cap of a few guesses sent the first ten one at a time (the demo's batch at $0.01 took
+    17 s for 6 s)."""
+    spend = Spend.open(load_settings(max_cost=0.01, model="gpt-4.1-mini"))
+    assert spend.ledger.guess_factor == GUESS_FACTOR
+    assert spend.admit("row-0", 100, DEFAULT_OUTPUT_ESTIMATE, guesses_left=10) == "go"
+    assert spend.admit("row-1", 100, DEFAULT_OUTPUT_ESTIMATE, guesses_left=10) == "wait"
+    spend.settle("row-0", _answer(0, input_tokens=100, output_tokens=64))
+    assert spend.ledger.guess_factor == 1.0
+    said = [spend.admit(f"row-{n}", 100, DEFAULT_OUTPUT_ESTIMATE, guesses_left=9) for n in range(1, 8)]
+    assert said == ["go"] * 5 + ["wait"] * 2  # $0.00014 spent, five guesses of $0.0017 under $0.01
