@@ -117,8 +117,22 @@ said by the error itself, so a caller from Python reads what the command line sa
 on differs says its own (`LeaseHeldError.said`)."""
 
 
+IN_THIS_PROCESS = (
+    "that run is this process's own (a run_batch another cell, thread or task started, still going): let "
+    "it end, or interrupt it, then try again"
+)
+"""The way on where the live holder is the caller's own process: a notebook's kernel running a batch from
+a cell, thread or task still going, and asked to run (or cancel) it again. Named as 'a live runner' with
+"(or stop it)", its pid sent the user looking for another process to stop: their own kernel."""
+
+
 def held_error(directory: Path, holder: LeaseInfo) -> LeaseHeldError:
     """The refusal of a second runner: names the batch, the writer and its live holder, and the way on."""
+    if holder.pid == os.getpid() and holder.host == socket.gethostname():
+        return LeaseHeldError(
+            f"{directory}: writer {holder.writer!r} is held by a run in this process ({holder.describe()})",
+            way_on=IN_THIS_PROCESS,
+        )
     return LeaseHeldError(
         f"{directory}: writer {holder.writer!r} is held by a live runner ({holder.describe()})",
         way_on=WHEN_IT_ENDS,

@@ -80,10 +80,10 @@ async def test_a_cancel_gives_up_on_a_runner_that_keeps_the_batch(tmp_path: Path
         sleep = _Looks(clock, runner, lets_go_at=None)
         looks = sleep.looks
         with runner:
-            with pytest.raises(LeaseHeldError, match="held by a live runner"):
+            with pytest.raises(LeaseHeldError, match="held by a run in this process"):
                 await cancel_batch_async(state, sleep=sleep, clock=clock)  # no wait asked: at once
             assert looks == []
-            with pytest.raises(LeaseHeldError, match="held by a live runner"):
+            with pytest.raises(LeaseHeldError, match="held by a run in this process"):
                 await cancel_batch_async(state, lease_wait=5.0, sleep=sleep, clock=clock)
             assert 5.0 <= sum(looks) < 5.0 + looks[0] * 2
         assert {r["status"] for r in emu.emulator.listing()} <= {"queued", "in_progress"}  # none cancelled

@@ -9,7 +9,7 @@ import pytest
 
 from rowrelay.tasks.errors import LeaseHeldError
 from rowrelay.tasks.state import StateTable
-from rowrelay.tasks.state.lease import LEASE_TIMEOUT, WHEN_IT_ENDS
+from rowrelay.tasks.state.lease import IN_THIS_PROCESS, LEASE_TIMEOUT
 from tests.support.state import FakeClock, rows
 
 
@@ -19,9 +19,9 @@ def test_the_main_writer_is_refused_while_a_shard_is_live(batch_dir: Path, clock
         clock.advance(LEASE_TIMEOUT / 2)  # the coordinator's lease would be stale by now; the shard's is not
         with pytest.raises(LeaseHeldError) as caught:
             StateTable.open(batch_dir, clock=clock)
-        # the words and way on of a held batch, naming the shard
-        assert "writer 'shard-0' is held by a live runner" in str(caught.value)
-        assert WHEN_IT_ENDS in str(caught.value)
+        # the words and way on of a held batch, naming the shard (held here by this very process)
+        assert "writer 'shard-0' is held by a run in this process" in str(caught.value)
+        assert IN_THIS_PROCESS in str(caught.value)
         assert not (batch_dir / "leases" / "main.json").exists()  # the refused open kept nothing
         # the coordinator reading its own shards' rows is not refused
         with StateTable.open(batch_dir, clock=clock, beside_writers=True) as reader:
