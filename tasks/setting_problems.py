@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from pydantic import AliasChoices, ValidationError
@@ -39,6 +39,7 @@ __all__ = [
     "Caller",
     "first_problem",
     "given_as",
+    "misspelt_variable",
     "one_of",
     "option_of",
     "python_words",
@@ -140,6 +141,49 @@ def first_problem(
     # A validator's own words say what was wrong; the value may be a whole JSON document (tools).
     value = "" if secret or problem["type"] == "value_error" else f" (got {problem.get('input')!r})"
     return f"{where}: {_said(problem)}{value}"
+
+
+_MEANT = {"ROWRELAY_SCHEMA": "ROWRELAY_OUTPUT_SCHEMA"}
+"""Variables named after an option whose setting is named otherwise (`--schema` sets `output_schema`)."""
+
+
+def misspelt_variable(known: Collection[str], environ: Mapping[str, str]) -> str | None:
+    """The first `ROWRELAY_*` variable set that names nothing rowrelay reads but is a letter or two off
+    one of the `known` variables it does (`ROWRELAY_RMP` for `ROWRELAY_RPM`), as one line; else None.
+
+    Such a variable was ignored: a run went on at 500 creates a minute under `ROWRELAY_RMP=10`, or with no
+    spending cap under `ROWRELAY_MAXCOST=5`, saying nothing. Only near misses are refused: a variable far
+    from every name (`ROWRELAY_EAST_KEY`, a key an endpoints file names) is someone's own. Names alone are
+    said, never a value (the variable may hold a key)."""
+    names = {name.upper() for name in known}
+    for variable in sorted(environ):
+        upper = variable.upper()  # read whatever its case, as pydantic-settings reads them
+        if not upper.startswith("ROWRELAY_") or upper in names:
+            continue
+        near = _MEANT.get(upper) or next((name for name in sorted(names) if _near(upper, name)), None)
+        if near is not None:
+            return f"{variable}: no such setting (did you mean {near}?); rename the variable, or unset it"
+    return None
+
+
+def _near(given: str, name: str) -> bool:
+    """Whether `given` is one edit from `name` (an adjacent swap counts as one), or two for names past
+    the prefix longer than five letters, where two slips are as likely as one in a short name."""
+    a, b = given.removeprefix("ROWRELAY_"), name.removeprefix("ROWRELAY_")
+    bound = 1 if min(len(a), len(b)) <= 5 else 2
+    if abs(len(a) - len(b)) > bound:
+        return False
+    # optimal string alignment distance: Levenshtein's, with a swap of adjacent letters as one edit
+    rows = [list(range(len(b) + 1))]
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            row[j] = min(rows[i - 1][j] + 1, row[j - 1] + 1, rows[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], rows[i - 2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1] <= bound
 
 
 def said_as(name: str, given: Mapping[str, object], option: str | None = None) -> str:

@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rowrelay.tasks.console_filter import CONSOLE_LEVEL
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.hosted_tools import canonical
 from rowrelay.tasks.key_variables import read_a_key_from
@@ -26,7 +27,7 @@ from rowrelay.tasks.records import (
     POLL_STREAMS,
     WaitMode,
 )
-from rowrelay.tasks.setting_problems import first_problem
+from rowrelay.tasks.setting_problems import first_problem, misspelt_variable
 from rowrelay.tasks.unsendable_keys import unsendable_key
 from rowrelay.tasks.urls import AzureUrl, HttpUrl
 
@@ -322,14 +323,29 @@ def variable_of(name: str) -> str:
     return next((variable for variable in names if variable in os.environ), names[0])
 
 
+def _variables() -> list[str]:
+    """Every `ROWRELAY_*` variable rowrelay reads: the settings' and two read elsewhere (the console's
+    level, set by the command line for the processes it starts, and the emulator's key)."""
+    names = [CONSOLE_LEVEL, "ROWRELAY_EMULATOR_API_KEY"]
+    for name, field in Settings.model_fields.items():
+        choices = field.validation_alias
+        names += [str(c) for c in choices.choices] if isinstance(choices, AliasChoices) else []
+        names.append(f"ROWRELAY_{name.upper()}")
+    return names
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the environment once; explicit overrides (CLI flags, flow parameters) win.
 
     An invalid value is a `UsageError` in one line naming where it came from, as the command line option
     when it was given (`--rpm: must be at least 1 (got -5)`) or else as its variable (`ROWRELAY_RPM: ...`):
-    the one place settings are validated, for every entry point.
+    the one place settings are validated, for every entry point. A `ROWRELAY_*` variable a letter or two
+    off one rowrelay reads (`ROWRELAY_RMP`) is refused so too, naming the one meant: ignored, it left a
+    run at the default it was set to change.
     """
     given = {key: value for key, value in overrides.items() if value is not None}
+    if (misspelt := misspelt_variable(_variables(), os.environ)) is not None:
+        raise UsageError(misspelt)
     try:
         return Settings(**given)  # type: ignore[arg-type]
     except ValidationError as exc:
