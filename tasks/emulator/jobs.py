@@ -4,11 +4,15 @@ its answer. A test counts jobs per row here, and sees which creates' answers rea
 An entry outlives its response's retention and deletion (the work was done and paid), but not all that
 its response held: once the emulator forgets an ended response, its entry becomes an `EndedJob`, which
 keeps only what the ledger shows. The request body (megabytes, when it carries inline images), the plan
-(the answer's text) and the record go, and only the start of its prompt is kept: a long-lived emulator
-with a retention holds what its retention window holds, not every request it was ever sent."""
+(the answer's text) and the record go, and only the start of its prompt is kept. A job the emulator held
+no response for (a chat completion, a response created with `store: false`) is cut down the same way once
+it is past the retention, and every entry is dropped once it is `LEDGER_RETENTIONS` retentions old: a
+long-lived emulator with a retention (the embedded one, reused for weeks by a scheduled job) holds what
+its retention window holds and a little more, not every request it was ever sent, nor an entry for each."""
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,6 +25,10 @@ JobKind = Literal["response", "chat.completion"]
 PROMPT_KEPT = 1_000
 """Characters of a prompt the ledger shows (enough to tell rows apart by): a whole prompt may be as large
 as the request, and the ledger would hold every one."""
+LEDGER_RETENTIONS = 2.0
+"""An entry is dropped once its job is this many retention periods old: a test reading the ledger after a
+response's retention still finds its job, and an emulator left running for weeks keeps two retentions'
+worth of entries (a day's jobs a day more, for the embedded emulator) rather than 0.9 KB a job for ever."""
 
 
 @dataclass(slots=True)
@@ -100,3 +108,27 @@ def prompt_of(kind: JobKind, body: dict[str, Any]) -> str:
         if isinstance(item, dict) and item.get("role") == "user"
     ]
     return text_of_input(users[-1].get("content")) if users else ""
+
+
+def sweep_ledger(jobs: dict[str, Job | EndedJob], held: Container[str], now: float, retention: float) -> None:
+    """Cut down the entries past `retention` whose response the emulator does not hold (`held`: those it
+    does are cut down as it forgets them), and drop the ended ones past `LEDGER_RETENTIONS` retentions. A
+    job still working keeps its whole entry. `jobs` is in order of creation: the walk stops at the first
+    young one."""
+    changes: list[tuple[str, EndedJob | None]] = []
+    for ident, job in jobs.items():
+        age = now - job.started
+        if age <= retention:
+            break
+        entry = job if isinstance(job, EndedJob) else None if ident in held else job.ended(age)
+        if entry is None:
+            continue  # still working (or still held): its status is to come from what it keeps
+        if age > LEDGER_RETENTIONS * retention:
+            changes.append((ident, None))
+        elif entry is not job:
+            changes.append((ident, entry))
+    for ident, entry in changes:
+        if entry is None:
+            del jobs[ident]
+        else:
+            jobs[ident] = entry

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from rowrelay.tasks.emulator.admission import charge_create, charge_poll, token_estimate
 from rowrelay.tasks.emulator.config import EmulatorConfig
 from rowrelay.tasks.emulator.faults import Faults, NetworkFault, draw_network_fault
-from rowrelay.tasks.emulator.jobs import EndedJob, Job
+from rowrelay.tasks.emulator.jobs import EndedJob, Job, sweep_ledger
 from rowrelay.tasks.emulator.limits import Bucket, ratelimit_headers
 from rowrelay.tasks.emulator.model import Plan, draw_create_error, plan_response, request_digest
 from rowrelay.tasks.emulator.replicas import Replicas
@@ -53,7 +53,7 @@ class Emulator:
     watchers: dict[str, set[asyncio.Future[bool]]] = field(default_factory=dict)
     """The streams sleeping on a response, woken early when it is cancelled or deleted."""
     jobs: dict[str, Job | EndedJob] = field(default_factory=dict)
-    """The ledger (`jobs.py`), in order of creation."""
+    """The ledger (`jobs.py`), in order of creation; with a retention, its old entries go (`sweep`)."""
     told_ended: dict[str, float] = field(default_factory=dict)
     """Monotonic time a client was first told a response ended (its terminal event written on a stream,
     or a poll answered with it): the benchmarks split a client's lag from the server's own lateness."""
@@ -61,6 +61,7 @@ class Emulator:
     heap: Callable[[], dict[str, Any]] | None = None
     """The collector's counts while serving, when the emulator has a process of its own (`heap.py`)."""
     _creates: int = 0
+    """Jobs started, of both APIs: what the ledger would count had it dropped none."""
 
     def __post_init__(self) -> None:
         self.replicas = Replicas(self.config.replicas, self.config.seed)
@@ -112,9 +113,7 @@ class Emulator:
 
     def create(self, body: dict[str, Any], faults: Faults, *, background: bool) -> Record:
         """Start a response's job; its ledger entry is `jobs[record.id]`."""
-        self._creates += 1
-        if self._creates % _SWEEP_EVERY == 0:
-            self.sweep()
+        self._count_create()
         plan = self.plan(body, faults, background=background)
         stream_options = body.get("stream_options") or {}
         stream = bool(body.get("stream"))
@@ -145,6 +144,7 @@ class Emulator:
     def start_chat(self, body: dict[str, Any], faults: Faults) -> Job:
         """Start a chat completion's job. Its streams meet no stream-only fault: those model the
         Responses API's lifecycle events, and rowrelay reads chat completions whole."""
+        self._count_create()
         plan = self.plan(body, faults, background=False)
         ident = "chatcmpl-" + secrets.token_hex(12)
         fault = self.network_fault(body, faults, stream=False)
@@ -199,14 +199,21 @@ class Emulator:
     def _expired(self, record: Record) -> bool:
         return expired(self.config, record, self.elapsed(record))
 
+    def _count_create(self) -> None:
+        self._creates += 1
+        if self._creates % _SWEEP_EVERY == 0:
+            self.sweep()
+
     def sweep(self) -> None:
-        """Drop responses past retention. Dicts keep creation order, so stop at the first young one."""
+        """Drop responses past retention, then the ledger's old entries (`jobs.sweep_ledger`). Dicts keep
+        creation order, so stop at the first young one."""
         if self.config.retention is None:
             return
         for response_id, record in list(self.records.items()):
             if not self._expired(record):
                 break
             self._forget(response_id)
+        sweep_ledger(self.jobs, self.records, self.clock.monotonic(), self.config.retention)
 
     # --- waiting for change (streams) --------------------------------------------------------
 
@@ -288,7 +295,7 @@ class Emulator:
             "status_codes": {str(code): n for code, n in sorted(self.status_codes.items())},
             "final_status": dict(final),
             "held": len(self.records),
-            "jobs": len(self.jobs),
+            "jobs": self._creates,
             "unanswered_creates": self.unanswered,
             "gc": None if self.heap is None else self.heap(),
         }
