@@ -61,7 +61,8 @@ async def finish(
     return BatchResult(
         table.batch_id, _absolute(table.directory), _absolute(out), counts, *server,
         facts["cost_usd"], facts["projected_cost_usd"], stopped, held_back, facts["tool_calls"],
-        *failed_for_their_input(everything), orphans_this_run=lost.creates,
+        *failed_for_their_input(everything), cut_at_ceiling=facts["cut_at_ceiling"],
+        orphans_this_run=lost.creates,
         rows_orphaned_this_run=lost.rows, rows_sent_again=again.rows, creates_lost_before=again.creates,
         lost_before_usd=again.usd, timed_out_before=again.timed_out,
     )  # fmt: skip

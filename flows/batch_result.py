@@ -34,6 +34,9 @@ class BatchResult:
     refused_for_input: int = 0
     """Rows whose response the server failed for their own input (`rejected` with its error_code, such
     as invalid_prompt): paid for, never sent again by itself; fixed, --resend-edited sends them again."""
+    cut_at_ceiling: int = 0
+    """Rows that ended `incomplete` at their output token ceiling (`--max-output-tokens`): sent again at the
+    same ceiling, each most likely ends the same way, paid for again (`closing_advice.ceiling_said`)."""
     orphans_this_run: int = 0
     """Creates of this run whose answer was lost: each a possible job on the server, not in `cost_usd`
     (the batch's, of every run, are its state's `orphans`: `rowrelay status`)."""

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from rowrelay.tasks.records import NOT_COMPLETED, RETRY_BY_DEFAULT, rows
-from rowrelay.tasks.setting_problems import switch_of
+from rowrelay.tasks.setting_problems import option_of, switch_of
 
 if TYPE_CHECKING:  # the state's rows, read at the run's end: no Arrow imported for a closing line
     import pyarrow as pa
@@ -66,15 +66,21 @@ def _refused_for_input(latest: pa.Table) -> int:
 
 
 def not_completed_line(
-    state_dir: str, counts: Mapping[str, int], bad_input: int, sent_before: int = 0, refused: int = 0
+    state_dir: str,
+    counts: Mapping[str, int],
+    bad_input: int,
+    sent_before: int = 0,
+    refused: int = 0,
+    cut_at_ceiling: int = 0,
 ) -> str:
     """The closing line for a run some of whose rows did not complete: where to look, and the way on for
     the rows failed for their input (`bad_input` of them never sent, `sent_before` sent under an earlier
-    text, `refused` whose response the server failed for it) and for the others."""
+    text, `refused` whose response the server failed for it), for those `cut_at_ceiling` (incomplete at
+    --max-output-tokens, `ceiling_said`) and for the others."""
     said = f"some rows did not complete: see `rowrelay status {state_dir}`"
     retry = retry_command(state_dir, counts)
     if not bad_input and not sent_before and not refused:
-        return f"{said}; `{retry}` makes them eligible again"
+        return f"{said}; `{retry}` makes them eligible again{ceiling_said(cut_at_ceiling)}"
     put_back = f"(for a file put back under the same name: `rowrelay retry {state_dir}`)"
     if bad_input:
         it = "it" if bad_input == 1 else "them"
@@ -103,8 +109,28 @@ def not_completed_line(
         )
     others = sum(counts.get(status, 0) for status in NOT_COMPLETED) - bad_input - sent_before - refused
     if others > 0:
-        said += f"; `{retry}` makes the other {rows(others)} eligible again"
+        said += f"; `{retry}` makes the other {rows(others)} eligible again{ceiling_said(cut_at_ceiling)}"
     return said
+
+
+def ceiling_said(cut: int) -> str:
+    """What is said of `cut` rows that ended `incomplete` at their output token ceiling, after the advice
+    to retry them (`rowrelay status` says it too): a user trial retried 26 such rows at the same
+    --max-output-tokens as advised, and each ended incomplete again, paid for twice, nothing said. ''
+    when none did."""
+    return f", but {ceiling_advice(cut)}" if cut else ""
+
+
+def ceiling_advice(cut: int) -> str:
+    """`26 of them ended incomplete at the output token ceiling ...: raise --max-output-tokens ...`."""
+    they, them = ("it ends", "it") if cut == 1 else ("they end", "them")
+    effort = option_of("reasoning_effort")
+    return (
+        f"{cut:,} of them ended incomplete at the output token ceiling (max_output_tokens): sent again at "
+        f"the same ceiling {they} the same way, most likely, and {'is' if cut == 1 else 'are'} paid for "
+        f"again; raise {option_of('max_output_tokens')} (or, for a reasoning model, lower {effort}) for the "
+        f"run that sends {them}"
+    )
 
 
 def retry_command(state_dir: str, counts: Mapping[str, int]) -> str:

@@ -83,6 +83,7 @@ def closing_summary(console: Console, result: Any) -> int:
                 bad_input,
                 getattr(result, "bad_input_sent_before", 0),
                 getattr(result, "refused_for_input", 0),
+                getattr(result, "cut_at_ceiling", 0),
             ),
             markup=False,
             soft_wrap=True,

@@ -71,7 +71,8 @@ def status(
         typer.Option(
             "--json",
             help="Print the same facts as one JSON object (for scripts and monitors): counts, tokens, "
-            "latency, orphans, cost, tool calls, the rows not completed by kind, the rows not in the "
+            "latency, orphans, cost, tool calls, the rows not completed by kind (cut_at_ceiling: of them, "
+            "those incomplete at the output token ceiling), the rows not in the "
             "last run's input (not_in_input: left out of rows, counts and the projection), how the last "
             "run ended (last_run: ended, at, why; null when none ran) and the live run holding the "
             "batch (held_by: host, pid; null when none does).",
@@ -134,6 +135,10 @@ def status(
         out.print(f"latency p50 {p50:.2f}s  p95 {p95:.2f}s")
     if facts["not_completed"]:  # what a run's closing line sends the user here to learn
         out.print(f"did not complete: {kinds_said(facts['not_completed'])}")
+        if facts["cut_at_ceiling"]:  # a retry as is pays for the same cut answer again
+            from rowrelay.flows.closing_advice import ceiling_advice
+
+            out.print(ceiling_advice(facts["cut_at_ceiling"]))
     if (holder := holding_said(held, facts["counts"], lambda: being_sent_next(state))) is not None:
         out.print(holder)
     if (ended := last_run_said(facts["last_run"])) is not None:

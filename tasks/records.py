@@ -44,6 +44,10 @@ NOT_COMPLETED: tuple[RowStatus, ...] = ("failed", "incomplete", "cancelled", "ex
 """Statuses of rows that ended, or were given up on, without an answer: what `rowrelay status` lists as
 not completed, and what `rowrelay retry` may make eligible again. Rows still waiting to be sent or on their
 response (pending, submitting, queued, in_progress) went wrong in no way yet."""
+CUT_AT_CEILING: frozenset[str] = frozenset({"incomplete: max_output_tokens", "incomplete: length"})
+"""The `error_message` of a row that ended `incomplete` at its output token ceiling (`--max-output-tokens`):
+the Responses API's reason (`llm.snapshots`), Chat Completions' `finish_reason` (`llm.chat_answers`). Sent
+again at the same ceiling, such a row most likely ends the same way, and is paid for again."""
 RETRY_BY_DEFAULT: tuple[RowStatus, ...] = ("failed", "incomplete", "expired", "orphaned")
 """What `rowrelay retry` makes eligible again unless told otherwise: back to `pending`, their attempts kept
 (`attempts` never decreases; `tasks.state.retrying`). A pending row is always sent, so each such row gets

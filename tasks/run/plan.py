@@ -36,6 +36,7 @@ from rowrelay.tasks.records import (
     failed_sent_again,
     rows,
 )
+from rowrelay.tasks.run.ceiling_again import warn_if_cut_again
 from rowrelay.tasks.run.edited_inputs import (
     EDIT_FACTS,
     edited_rows,
@@ -215,6 +216,7 @@ def plan_batch(
         fresh = fresh[:limit]
         left_alone = dict(Counter(left_alone) + Counter(held_back))
     _say_gaps(prepared, fresh)
+    warn_if_cut_again(table, fresh, policy.max_output_tokens)  # cut at the same ceiling, paid for again
     where = table.columns(HOLDING_TOKEN, ("row_key", "endpoint"))  # the same rows, in the same order
     keys: list[str] = where.column("row_key").to_pylist()  # type: ignore[assignment]
     names: list[str | None] = where.column("endpoint").to_pylist()

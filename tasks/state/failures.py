@@ -12,7 +12,7 @@ from typing import Any, TypedDict
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rowrelay.tasks.records import NOT_COMPLETED
+from rowrelay.tasks.records import CUT_AT_CEILING, NOT_COMPLETED
 
 KINDS_SAID = 5
 MESSAGE_CHARS = 200
@@ -64,3 +64,18 @@ def kinds_said(kinds: list[FailureKind]) -> str:
     ]
     more = len(kinds) - len(parts)
     return "; ".join(parts) + (f"; and {more} more kinds" if more > 0 else "")
+
+
+def cut_at_ceiling(table: pa.Table) -> int:
+    """The rows (latest versions) that ended `incomplete` at their output token ceiling
+    (`records.CUT_AT_CEILING`): a retry at the same `--max-output-tokens` ends them the same way, paid for
+    again, which the advice to retry them says."""
+    statuses = table.column("status")
+    held: Any = pc.unique(statuses)
+    values = held.to_pylist()
+    if "incomplete" not in values:
+        return 0
+    rows = table.filter(pc.equal(statuses, held[values.index("incomplete")]))
+    counts: Any = pc.value_counts(rows.column("error_message").drop_null())
+    pairs = zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)
+    return sum(n for message, n in pairs if message in CUT_AT_CEILING)

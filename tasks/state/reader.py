@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from rowrelay.tasks.errors import DamagedFileError, UsageError
 from rowrelay.tasks.records import ENDED, ENDED_SENT_AGAIN, ROW_STATUSES, RowStatus, ended_sent_again
 from rowrelay.tasks.state.batch import is_state_directory, no_batch_problem
-from rowrelay.tasks.state.failures import failure_kinds
+from rowrelay.tasks.state.failures import cut_at_ceiling, failure_kinds
 from rowrelay.tasks.state.input_order import in_input_order, input_order
 from rowrelay.tasks.state.left_out import left_out_keys, split_left_out
 from rowrelay.tasks.state.run_end import last_run
@@ -156,6 +156,7 @@ def summarize(
         "problems": problems,
         "endpoints": value_counts(held.column("endpoint").drop_null()),
         "not_completed": failure_kinds(held),
+        "cut_at_ceiling": cut_at_ceiling(held),  # incomplete at --max-output-tokens: a retry as is ends so
         "not_in_input": {
             "rows": outside.num_rows,
             "counts": _counts(outside),
