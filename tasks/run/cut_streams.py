@@ -18,9 +18,10 @@ are; stopping instead would cost the same jobs and leave the run to the user. St
 go on to their end.
 
 The batch remembers it: the run notes the endpoint in its `run.json` (`RunRecord.streams_cut`, kept by the
-batch's later runs), and a later run of the batch starts that endpoint on plain creates, said once
-(`start_plain_if_cut_before`). Without it the same command, resumed, streamed again behind the same
-gateway and paid `CUTS` more jobs before it fell back.
+batch's later runs), and a later run of the batch starts that endpoint on plain creates, said once as it
+takes its first row (`start_plain_if_cut_before`): a run with nothing to send or wait on says nothing.
+Without it the same command, resumed, streamed again behind the same gateway and paid `CUTS` more jobs
+before it fell back.
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ class CutStreams:
     """One endpoint's latest streamed creates, and whether each was cut before its id came."""
 
     latest: deque[bool] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    earlier: str | None = None
+    """An earlier run's fall-back, not yet said (`start_plain_if_cut_before`): said as the session takes
+    its first row (`say_earlier_cut`), so a run that sends and waits on nothing says nothing of it."""
 
     def named(self) -> None:
         """A streamed create's stream named its response."""
@@ -118,13 +122,26 @@ def start_plain_if_cut_before(context: RowContext, record: RunRecord | None = No
     if record is None or record.streams_cut is None or context.endpoint not in record.streams_cut:
         return
     context.pace.refused_streams = True
-    log.warning(
-        "%san earlier run of this batch had its streamed creates cut before the response's id came (a "
-        "proxy or gateway on the way), so this run sends plain creates and polls %s from the start; once "
-        "streams pass, remove `streams_cut` from the batch's run.json to stream again",
-        "" if context.endpoint is None else f"endpoint {context.endpoint!r}: ",
-        "its rows" if context.policy.mode == "poll" else "every row, stream mode's waits being streams too,",
+    # Said at the first row the session takes, not here: a user trial's batch, all its rows completed,
+    # said "this run sends plain creates and polls every row" on every later run, which sent nothing.
+    where = "" if context.endpoint is None else f"endpoint {context.endpoint!r}: "
+    polled = (
+        "its rows" if context.policy.mode == "poll" else "every row, stream mode's waits being streams too,"
     )
+    context.pace.cut_streams.earlier = (
+        f"{where}an earlier run of this batch had its streamed creates cut before the response's id came (a "
+        f"proxy or gateway on the way), so this run sends plain creates and polls {polled} from the start; "
+        "once streams pass, remove `streams_cut` from the batch's run.json to stream again"
+    )
+
+
+def say_earlier_cut(context: RowContext) -> None:
+    """As the session takes a row to send or wait on: say the fall-back an earlier run's cut streams
+    left (`start_plain_if_cut_before`), once."""
+    cut = context.pace.cut_streams
+    if cut.earlier is not None:
+        log.warning("%s", cut.earlier)
+        cut.earlier = None
 
 
 def _remember(directory: Path, endpoint: str | None) -> None:

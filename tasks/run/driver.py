@@ -26,6 +26,7 @@ from rowrelay.tasks.run import record
 from rowrelay.tasks.run.context import RowContext, backoff, now
 from rowrelay.tasks.run.crashed_alike import CrashedAlike
 from rowrelay.tasks.run.creating import Live
+from rowrelay.tasks.run.cut_streams import say_earlier_cut
 from rowrelay.tasks.run.follow_up_record import follow_up_unanswered
 from rowrelay.tasks.run.plan import wants_submit
 from rowrelay.tasks.run.schedule import LatencyModel
@@ -75,6 +76,8 @@ class RowDriver:
     async def drive(self, key: str) -> None:
         """Take one row as far as it can go in this run."""
         table, pace = self.context.table, self.context.pace
+        if pace.cut_streams.earlier is not None:  # the session's first row: now it is worth saying
+            say_earlier_cut(self.context)
         live: Live | None = None
         transient = 0
         while True:
