@@ -6,7 +6,7 @@ first two: they outlive the runs on purpose. The runner exits by itself after an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -110,11 +110,28 @@ def listing(context: typer.Context) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    typer.echo(what_they_are(service.name for service in services), err=True)
     server = local_prefect.read_server(home)
     if server is not None and local_prefect.alive(server):  # on stderr: stdout stays the table scripts read
         hint = _prefect_cli_hint(server.url, configured_api())
         if hint is not None:
             typer.echo(hint, err=True)
+
+
+_ROLES = {
+    "emulator": "answers the runs that have no API key or base URL, in place of OpenAI",
+    local_prefect.NAME: "records the runs (its UI at its address)",
+    "runner": "keeps rowrelay loaded, so the next `rowrelay run` starts at once; it exits after an idle hour",
+}
+
+
+def what_they_are(names: Iterable[str]) -> str:
+    """What each service listed is for, a line each, and how to stop them: said under the table, on stderr
+    (stdout stays the table scripts read). The table alone listed three processes a first run had left
+    behind, the runner's address a socket, and said neither what they were for nor how to stop them."""
+    said = [f"{name}: {_ROLES[name]}" for name in dict.fromkeys(names) if name in _ROLES]
+    stop = "`rowrelay services stop` stops them all, `rowrelay services stop NAME` one"
+    return "\n".join([*said, f"they keep running for later runs: {stop}"])
 
 
 UNTOLD_PREFECT_CLI = (

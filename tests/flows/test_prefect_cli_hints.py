@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rowrelay.flows.local_prefect import read_server
-from rowrelay.flows.services import UNTOLD_PREFECT_CLI
+from rowrelay.flows.services import UNTOLD_PREFECT_CLI, what_they_are
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from rowrelay.tasks.state import load
 from tests.support.cli import ROOT, rowrelay
@@ -59,7 +59,9 @@ def test_the_hinted_prefect_command_reaches_the_local_server_and_services_says_i
         listed = rowrelay(["services"], env)
         assert listed.returncode == 0, listed.stderr
         assert listed.stdout.splitlines()[0].split() == ["name", "pid", "address", "since", "memory", "alive"]
-        assert listed.stderr == (
+        assert listed.stderr == what_they_are(
+            line.split()[0] for line in listed.stdout.splitlines()[1:]
+        ) + "\n" + (
             f"to point Prefect's CLI at the local Prefect server: export PREFECT_API_URL={record.url} "
             f"({UNTOLD_PREFECT_CLI})\n"
         )

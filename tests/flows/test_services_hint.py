@@ -19,7 +19,7 @@ import pytest
 
 from rowrelay.flows import detached
 from rowrelay.flows.local_prefect import ServerRecord, read_server
-from rowrelay.flows.services import UNTOLD_PREFECT_CLI
+from rowrelay.flows.services import UNTOLD_PREFECT_CLI, what_they_are
 from tests.support.cli import rowrelay
 
 _ELSEWHERE = "http://127.0.0.1:9/api"
@@ -64,18 +64,19 @@ def test_the_export_hint_is_said_only_where_prefect_points_elsewhere_or_nowhere(
     assert pointed.returncode == 0, pointed.stderr
     assert pointed.stdout.splitlines()[1].split()[0] == "prefect"  # listed, alive
     assert pointed.stdout.splitlines()[1].split()[-1] == "yes"
-    assert pointed.stderr == ""  # it was: export PREFECT_API_URL=<the address already set>
+    said = what_they_are(["prefect"]) + "\n"  # what the process listed is for, and how to stop it
+    assert pointed.stderr == said  # it was: export PREFECT_API_URL=<the address already set>
 
     unset = rowrelay(["services"], plain)
     assert unset.returncode == 0, unset.stderr
-    assert unset.stderr == (
+    assert unset.stderr == said + (
         f"to point Prefect's CLI at the local Prefect server: export PREFECT_API_URL={record.url} "
         f"({UNTOLD_PREFECT_CLI})\n"
     )
 
     elsewhere = rowrelay(["services"], {**plain, "PREFECT_API_URL": _ELSEWHERE})
     assert elsewhere.returncode == 0, elsewhere.stderr
-    assert elsewhere.stderr.replace("\n", " ").strip() == (
+    assert elsewhere.stderr.removeprefix(said).replace("\n", " ").strip() == (
         f"note: Prefect's settings here name another API, {_ELSEWHERE}: Prefect's CLI in this shell (and a "
         f"rowrelay run started from it) reaches that server, not the local Prefect server; to reach this "
         f"one: export PREFECT_API_URL={record.url}"
