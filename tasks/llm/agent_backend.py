@@ -29,6 +29,8 @@ How AF's behaviour is mapped onto the `Backend` protocol:
 - A plain (non-async) tool runs each call on a daemon thread of the backend's own (`tool_threads`), not
   on AF's `asyncio.to_thread`: a stopped run's `aclose` waits for the calls still running, saying so,
   and a second Ctrl-C leaves them, where the loop's shutdown waited unsaid and the exit waited again.
+- A tool that raises: AF's two lines a failed call (without the exception's words) are replaced by one
+  line per tool, its first failure with its words masked, and a count said at `aclose` (`tool_failures`).
 - The row's `metadata` goes in AF's `metadata` option, which AF forwards to `responses.create`; a tool
   round's follow-up takes it (and the instructions and output limit) from the response it continues.
 """
@@ -72,10 +74,11 @@ except ImportError as exc:  # an optional extra: say which, rather than a bare M
     raise MissingExtraError("agents", "Agent Framework agents") from exc
 from rowrelay.tasks.llm.agent_code_errors import OwnCode
 from rowrelay.tasks.llm.calls import RowRequest, Snapshot, StreamUpdate
-from rowrelay.tasks.llm.masking import ClientKeys, mask_logged, says_why
+from rowrelay.tasks.llm.masking import ClientKeys, mask_logged, says_why, secrets_in
 from rowrelay.tasks.llm.one_task import stepped_in_one_task
 from rowrelay.tasks.llm.sdk_errors import translate
 from rowrelay.tasks.llm.snapshots import snapshot_of
+from rowrelay.tasks.llm.tool_failures import ToolFailures
 from rowrelay.tasks.llm.usage_counts import said_anew
 
 __all__ = ["AgentBackend", "AgentFactory", "AgentSource", "default_agent", "is_agent", "load_agent_factory"]
@@ -133,6 +136,10 @@ class AgentBackend:
         # as they are read (masking.py): the credentials of the client the agent runs on.
         self._keys = ClientKeys(self._sdk)
         self._own = OwnCode(self._keys, watched=watched)  # the agent's own exceptions, masked
+        # A tool that raises: said once per tool with its words, counted after (AF's two lines a call)
+        clients = [self._sdk, *self._owned]
+        self._tool_failures = ToolFailures(lambda: {s for c in clients for s in secrets_in(c.auth_headers)})
+        logging.getLogger("agent_framework").addFilter(self._tool_failures)
         said_anew()  # a run's warnings about the server's usage start again (usage_counts.py)
 
     async def create(self, request: RowRequest) -> Snapshot:
@@ -219,6 +226,8 @@ class AgentBackend:
 
     async def aclose(self) -> None:
         await self._tool_threads.settled()  # a stopped run's tools still in their threads, said
+        logging.getLogger("agent_framework").removeFilter(self._tool_failures)
+        self._tool_failures.said_at_close()
         for client in self._owned:
             await client.close()
 
