@@ -70,12 +70,18 @@ def resolve_backend(settings: Settings) -> tuple[Settings, str | None]:
         update["base_url"] = None  # nor recorded in run.json, nor said to be where the run went
     if needs_embedded_emulator(settings):
         url, started = ensure_emulator(settings.home, settings.emulator_args)
-        verb = "started" if started else "reusing"
         why = "backend emulator" if settings.backend == "emulator" else "no API key or base URL configured"
         # Started, it is news (a process left running for later runs; no key set, if one was meant); reused,
         # it is every default run's normal course, which the closing line names (`backend: emulator`).
-        level = logging.WARNING if started else logging.INFO
-        log.log(level, "%s the embedded emulator at %s (%s)", verb, url, why)
+        if started:  # what a first run's user needs: that the answers are not a model's, and how to stop it
+            log.warning(
+                "started the embedded emulator at %s for this and later runs (%s): its answers are made-up "
+                "words, not a model's; `rowrelay services stop emulator` stops it",
+                url,
+                why,
+            )
+        else:
+            log.info("reusing the embedded emulator at %s (%s)", url, why)
         update["api_key"] = embedded_key(settings.emulator_args)
     return settings.model_copy(update=update), url
 
