@@ -231,9 +231,8 @@ def _rows(rows: list[Fallback], unknown: str | None) -> None:
         out.print(
             f"{len(unread)} rows may have lost their latest version to what cannot be read: {absent} no "
             f"readable file holds{uncounted}, {len(unread) - absent} show {older} ({sending} `submitting`: "
-            f"a create went out, whose response id the lost version may have held{again}); all of them "
-            "may have a job on the server (paid for) that the table no longer names, and the next run "
-            "sends those again"
+            f"a create went out, whose response id the lost version may have held{again}); any of them "
+            f"may have a job on the server (paid for) that the table no longer names{_next_run(unread)}"
         )
     lines = [("row", "was -> now", "response id kept", "note"), *(_line(row) for row in rows[:_LISTED])]
     widths = [max(len(line[i]) for line in lines) for i in range(3)]
@@ -242,6 +241,26 @@ def _rows(rows: list[Fallback], unknown: str | None) -> None:
         out.print("  " + "  ".join([*cells, line[3]]).rstrip())
     if len(rows) > _LISTED:
         out.print(f"  ... and {len(rows) - _LISTED} more")
+
+
+def _next_run(rows: list[Fallback]) -> str:
+    """What the next run does with `rows` as they fall back (`: ...`, '' when nothing is left to say):
+    waits on those holding a response id, sends again those without one, leaves the ended ones be (a
+    `completed` row falls back so only from a resend, which the lines after this one speak of). It said
+    "the next run sends those again" of all of them: a user trial's 40 rows fell back to `queued` with
+    their ids, and the next run sent none of them again."""
+    from rowrelay.tasks.records import HOLDING_TOKEN, NOT_COMPLETED
+
+    now = [row.now for row in rows]
+    waits = sum(1 for v in now if v is not None and v.status in HOLDING_TOKEN and v.response_id is not None)
+    sends = sum(1 for v in now if v is None or v.status in ("pending", "submitting", "orphaned"))
+    ended = sum(1 for v in now if v is not None and v.status in NOT_COMPLETED and v.status != "orphaned")
+    parts = [f"waits on the {waits} holding a response id, creating nothing for them"] if waits else []
+    if sends:
+        parts.append(f"sends again the {sends} without one (a second job for any the lost version had sent)")
+    if ended:
+        parts.append(f"leaves the {ended} that ended as they are")
+    return f": the next run {', '.join(parts[:-1])}{' and ' if parts[1:] else ''}{parts[-1]}" if parts else ""
 
 
 def _line(row: Fallback) -> tuple[str, str, str, str]:

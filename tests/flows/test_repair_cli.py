@@ -110,8 +110,9 @@ def test_repair_of_unreadable_files_lists_the_rows_it_can_from_the_input(tmp_pat
     assert (
         "6 rows may have lost their latest version to what cannot be read: 2 no readable file holds, 4 show "
         "an older version that had not completed (0 `submitting`: a create went out, whose response id the "
-        "lost version may have held); all of them may have a job on the server (paid for) that the table no "
-        "longer names, and the next run sends those again" in said
+        "lost version may have held); any of them may have a job on the server (paid for) that the table no "
+        "longer names: the next run waits on the 2 holding a response id, creating nothing for them and "
+        "sends again the 4 without one (a second job for any the lost version had sent)" in said
     )
     absent = [line.split()[0] for line in result.stdout.splitlines() if "? -> absent" in line]
     assert absent == ["T-00004", "T-00005"]

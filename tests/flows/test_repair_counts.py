@@ -32,7 +32,7 @@ def test_rows_whose_only_response_ids_were_torn_are_counted_as_may_have_a_job(tm
         "6 rows may have lost their latest version to what cannot be read: 0 no readable file holds, " in said
     )
     assert (
-        "(2 `submitting`: a create went out, whose response id the lost version may have held); all of them "
+        "(2 `submitting`: a create went out, whose response id the lost version may have held); any of them "
         in said
     )
     listed = _listed(result.stdout)

@@ -67,7 +67,7 @@ def test_a_resent_row_whose_create_was_torn_may_have_a_job_and_no_other_complete
         "1 rows may have lost their latest version to what cannot be read: 0 no readable file holds (and "
         "others not counted), 1 show an older version (0 `submitting`: a create went out, whose response id "
         "the lost version may have held; 1 `completed`, then sent again for an edited input "
-        "(--resend-edited), whose new create the lost version may have held); all of them may have a job "
+        "(--resend-edited), whose new create the lost version may have held); any of them may have a job "
         "on the server (paid for)"
     ) in said, result.stdout
     assert _listed(result.stdout) == {"T-00001": ["?", "->", "completed"]}  # the 5 others never resent
