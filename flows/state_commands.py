@@ -253,7 +253,7 @@ def retry(
 
     state = the_batch(state, "retry", changes_it=True)
     try:
-        made, lost = retried(state, status)
+        made, lost, cut = retried(state, status)
     except StateError as exc:
         fail(state_problem(exc, state))
     except UsageError as exc:
@@ -269,7 +269,11 @@ def retry(
         f" ({lost:,} of their earlier creates got no answer: those jobs may have run and been billed, and"
         f" sending {them} again may pay twice)"
     )  # fmt: skip
-    out.print(f"{rows(made)} made eligible again; run the batch again to send {them}{earlier}")
+    from rowrelay.flows.closing_advice import ceiling_said
+
+    # Rows cut at their output ceiling end so again at the same one: said where the person decides too.
+    again = f"{rows(made)} made eligible again; run the batch again to send {them}"
+    out.print(f"{again}{earlier}{ceiling_said(cut)}")
 
 
 def _open(state: Path) -> StateTable:

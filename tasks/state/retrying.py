@@ -10,7 +10,14 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rowrelay.tasks.errors import UsageError
-from rowrelay.tasks.records import IN_FLIGHT, NOT_COMPLETED, RETRY_BY_DEFAULT, ROW_STATUSES, RowStatus
+from rowrelay.tasks.records import (
+    CUT_AT_CEILING,
+    IN_FLIGHT,
+    NOT_COMPLETED,
+    RETRY_BY_DEFAULT,
+    ROW_STATUSES,
+    RowStatus,
+)
 from rowrelay.tasks.setting_problems import option_of, python_words
 from rowrelay.tasks.state.batch import is_state_directory, no_batch_problem
 from rowrelay.tasks.state.batch_policies import next_run_policies_at
@@ -30,9 +37,11 @@ def retry(state: str | Path, status: str | Iterable[str] = RETRY_BY_DEFAULT) -> 
     return retried(state, status)[0]
 
 
-def retried(state: str | Path, status: str | Iterable[str] = RETRY_BY_DEFAULT) -> tuple[int, int]:
+def retried(state: str | Path, status: str | Iterable[str] = RETRY_BY_DEFAULT) -> tuple[int, int, int]:
     """`retry`, and the creates those rows sent whose answers were lost (their `orphans`): jobs that may
-    have run and been billed, which `rowrelay retry` says before the next run sends the rows again."""
+    have run and been billed, which `rowrelay retry` says before the next run sends the rows again; and
+    how many of the rows ended incomplete at their output token ceiling (`records.CUT_AT_CEILING`), which
+    sent again at the same ceiling end so again, paid for again."""
     directory = Path(state)
     statuses = retried_statuses(status, directory)
     if not is_state_directory(directory):
@@ -44,10 +53,12 @@ def retried(state: str | Path, status: str | Iterable[str] = RETRY_BY_DEFAULT) -
         directory, orphan_policy=policies.orphan_policy, max_attempts=policies.max_attempts
     ) as table:
         lost = table.columns(statuses, ["orphans"]).column("orphans")
+        said = table.columns(statuses, ["error_message"]).column("error_message").to_pylist()
+        cut = sum(1 for message in said if message in CUT_AT_CEILING)
         keys = table.keys_with_status(statuses)
         for key in keys:
             table.transition(key, "pending", note=RETRIED_NOTE)
-    return len(keys), sum(n or 0 for n in lost.to_pylist())
+    return len(keys), sum(n or 0 for n in lost.to_pylist()), cut
 
 
 def retried_statuses(status: str | Iterable[str], directory: Path) -> list[RowStatus]:

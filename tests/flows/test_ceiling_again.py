@@ -1,8 +1,8 @@
 """Rows that ended `incomplete` at their output token ceiling, and the advice to retry them: a user trial
 ran with --max-output-tokens 40, retried the rows cut short as the closing line advised, and ran again at
-40: 26 rows ended incomplete again, each paid for twice, nothing said. The closing line and `status` now
-say a retry at the same ceiling ends them the same way, and the run that sends them again at a ceiling no
-higher says so before it sends them."""
+40: 26 rows ended incomplete again, each paid for twice, nothing said. The closing line, `status` and
+`retry` now say a retry at the same ceiling ends them the same way, and the run that sends them again at
+a ceiling no higher says so before it sends them."""
 
 from __future__ import annotations
 
@@ -50,7 +50,9 @@ def test_rows_cut_at_the_ceiling_are_told_apart_before_a_retry_pays_for_them_aga
         )
         status = rowrelay(["status", str(state)], env)
         assert advice in _said(status.stdout), status.stdout
-        assert rowrelay(["retry", str(state)], env).returncode == 0
+        retried = rowrelay(["retry", str(state)], env)  # said where the person decides, too
+        assert retried.returncode == 0, retried.stderr
+        assert f"run the batch again to send them, but {advice}" in _said(retried.stdout), retried.stdout
         again = rowrelay(args, env)  # the same ceiling, as the user did
         said = _said(again.stderr)
         assert (
