@@ -3,12 +3,12 @@ network faults the configuration draws: what happens to a started job's answer o
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from rowrelay.tasks.emulator.config import EmulatorConfig
 from rowrelay.tasks.emulator.model import ForcedAnswer, ForcedFault, request_digest, uniforms
+from rowrelay.tasks.emulator.occurrences import Occurrences
 
 NetworkKind = Literal["gateway", "hang", "cut-before-events", "empty-stream", "skip-created"]
 GATEWAY_STATUSES = (502, 503, 504)
@@ -89,7 +89,7 @@ class Faults:
 
 
 def draw_network_fault(
-    config: EmulatorConfig, body: dict[str, Any], occurrences: Counter[bytes], *, stream: bool
+    config: EmulatorConfig, body: dict[str, Any], occurrences: Occurrences, *, stream: bool
 ) -> NetworkFault | None:
     """The network fault a create meets, drawn from the seed, the request and how many identical requests
     came before (so a retried row draws again). Stream-only faults are drawn for stream creates only."""

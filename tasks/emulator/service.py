@@ -20,6 +20,7 @@ from rowrelay.tasks.emulator.faults import Faults, NetworkFault, draw_network_fa
 from rowrelay.tasks.emulator.jobs import EndedJob, Job, sweep_ledger
 from rowrelay.tasks.emulator.limits import Bucket, ratelimit_headers
 from rowrelay.tasks.emulator.model import Plan, draw_create_error, plan_response, request_digest
+from rowrelay.tasks.emulator.occurrences import Occurrences
 from rowrelay.tasks.emulator.replicas import Replicas
 from rowrelay.tasks.emulator.retention import expired
 from rowrelay.tasks.emulator.timeline import TERMINAL, Record
@@ -47,7 +48,6 @@ class Emulator:
     config: EmulatorConfig = field(default_factory=EmulatorConfig)
     clock: Clock = field(default_factory=RealClock)
     records: dict[str, Record] = field(default_factory=dict)
-    occurrences: Counter[bytes] = field(default_factory=Counter)
     routes: Counter[str] = field(default_factory=Counter)
     status_codes: Counter[int] = field(default_factory=Counter)
     watchers: dict[str, set[asyncio.Future[bool]]] = field(default_factory=dict)
@@ -66,6 +66,7 @@ class Emulator:
     def __post_init__(self) -> None:
         self.replicas = Replicas(self.config.replicas, self.config.seed)
         now = self.clock.monotonic()
+        self.occurrences = Occurrences(self.config.retention, now)
         window = self.config.rate_window
         self.requests = Bucket.per_minute(self.config.rpm, now, window)
         self.tokens = Bucket.per_minute(self.config.tpm, now, window)
@@ -88,9 +89,7 @@ class Emulator:
     # --- responses ---------------------------------------------------------------------------
 
     def draw_http_error(self, body: dict[str, Any]) -> bool:
-        digest = request_digest(body)
-        self.occurrences[digest] += 1
-        return draw_create_error(self.config, body, self.occurrences[digest])
+        return draw_create_error(self.config, body, self.occurrences.add(request_digest(body)))
 
     def plan(self, body: dict[str, Any], faults: Faults, *, background: bool) -> Plan:
         """The fake model's plan for this request (its fault draw depends on prior identical ones)."""
@@ -213,7 +212,9 @@ class Emulator:
             if not self._expired(record):
                 break
             self._forget(response_id)
-        sweep_ledger(self.jobs, self.records, self.clock.monotonic(), self.config.retention)
+        now = self.clock.monotonic()
+        sweep_ledger(self.jobs, self.records, now, self.config.retention)
+        self.occurrences.age(now)
 
     # --- waiting for change (streams) --------------------------------------------------------
 

@@ -1,6 +1,7 @@
-"""A long-lived emulator's ledger is bounded by its retention: the embedded emulator is reused by every
-run for weeks (a scheduled job every few minutes), and a ledger that kept an entry for every job, and a
-chat completion's whole request, for ever grew by the row, however short its retention."""
+"""A long-lived emulator's ledger and request counts are bounded by its retention: the embedded emulator
+is reused by every run for weeks (a scheduled job every few minutes), and a ledger that kept an entry for
+every job, a chat completion's whole request, and a count for every distinct request, for ever grew by
+the row, however short its retention."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import openai
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulator
 from rowrelay.tasks.emulator.faults import Faults
 from rowrelay.tasks.emulator.jobs import LEDGER_RETENTIONS, EndedJob
+from rowrelay.tasks.emulator.model import request_digest
 from rowrelay.tasks.emulator.service import _SWEEP_EVERY, Emulator
 from tests.support.clock import ManualClock
 
@@ -50,6 +52,7 @@ def test_weeks_of_creates_leave_two_retentions_of_entries() -> None:
     per_retention = _SWEEP_EVERY
     for row in range(10 * per_retention):
         body = {"model": "gpt-4.1-mini", "input": f"row {row}", "metadata": {"row": str(row)}}
+        assert not emulator.draw_http_error(body)  # as the routes do before each create
         if row % 2:
             emulator.settle(emulator.start_chat(body, Faults()), answered=True)
         else:
@@ -58,6 +61,24 @@ def test_weeks_of_creates_leave_two_retentions_of_entries() -> None:
     assert len(emulator.jobs) <= (LEDGER_RETENTIONS + 1) * per_retention
     assert emulator.stats()["jobs"] == 10 * per_retention
     assert len(emulator.records) <= 2 * per_retention
+    # Each request's count (a retried one draws again) goes too, once unseen for two retentions.
+    assert len(emulator.occurrences) <= (LEDGER_RETENTIONS + 1) * per_retention
+
+
+def test_a_request_sent_again_within_a_retention_keeps_its_count() -> None:
+    clock = ManualClock()
+    emulator = Emulator(EmulatorConfig(retention=RETENTION, latency=LatencySpec.parse("fixed:1")), clock)
+    body = {"model": "gpt-4.1-mini", "input": "the same row"}
+    for _ in range(6):
+        emulator.draw_http_error(body)  # counts the send, as each create does
+        clock.advance(RETENTION / 2)
+        emulator.sweep()
+    assert emulator.occurrences[request_digest(body)] == 6
+    clock.advance(2 * RETENTION)
+    emulator.sweep()
+    clock.advance(RETENTION)
+    emulator.sweep()
+    assert emulator.occurrences[request_digest(body)] == 0  # unseen for two retentions: forgotten
 
 
 def _listing(url: str, what: str) -> list[dict[str, object]]:
