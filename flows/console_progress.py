@@ -9,6 +9,7 @@ import contextvars
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 
 from rich.console import Console
@@ -37,6 +38,15 @@ there rich's live bar prints only its last state, so a long run said nothing unt
 RECENT = LINE_EVERY
 """Seconds a burst of 429s or transient errors stays on the progress line after the last one: a line
 printed every `LINE_EVERY` seconds shows any that came since the one before."""
+RATE_WINDOW = 20.0
+"""Seconds back the rate (rows/s, and the ETA from it) is measured over: the pace rows end at now. Measured
+from the run's start, a run held by --rpm counted its first seconds' burst (the create bucket grows to
+what the server shows it holds, up to a minute of the rate) for ever: 1,000 rows at --rpm 300 said
+`eta 0:38` at 0:30 with 1:50 left, and stayed low on every line."""
+RATE_ROWS = 30
+"""Rows ended the window holds at least, reaching further back for them (to the run's first update at
+most): a slow run's rows end a few at a time, and a window with one or none in it read 0.0 rows/s and
+`eta -:--` between them; one with two bunches, one at its start, read twice their pace."""
 
 
 @contextlib.contextmanager
@@ -57,7 +67,10 @@ def bar(console: Console) -> Iterator[Sink]:
         TextColumn("[dim]eta"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=False, refresh_per_second=4) as progress:
+    # the bar's ETA over the window the line's rate is measured over, not rich's 30 s (`RATE_WINDOW`)
+    with Progress(
+        *columns, console=console, transient=False, refresh_per_second=4, speed_estimate_period=RATE_WINDOW
+    ) as progress:
         task = progress.add_task("rows", total=None, detail="starting")
         describe = _describer(time.monotonic)
 
@@ -112,6 +125,7 @@ def plain_lines(
     said_done: list[int] = []  # rows done as the last line said
 
     def line(update: RunProgress) -> str | None:
+        rates.observe(update)  # every update, not only those told: the window's rows end between lines
         moment = clock()
         taken_back = bool(said_done) and update.done < said_done[0]
         if last and moment - last[0] < every and not taken_back:
@@ -131,20 +145,30 @@ def _minutes(seconds: float) -> str:
 
 
 class _Rate:
-    """This run's rows a second, measured from the first update seen: rows a resumed batch had ended
-    before are not this run's throughput. `last` is the rate the latest update was told with."""
+    """This run's rows a second, as they end now: over the last `RATE_WINDOW` seconds of updates, reaching
+    back for `RATE_ROWS` rows ended, never before the first update seen (rows a resumed batch had ended
+    before are not this run's throughput). `last` is the rate the latest update was told with."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
-        self._first: tuple[float, int] | None = None
+        self._seen: deque[tuple[float, int]] = deque()  # (moment, rows done), oldest first
         self.last = 0.0
 
+    def observe(self, update: RunProgress) -> None:
+        """Note `update`'s rows done, now; drop the moments older than the window's start."""
+        moment, done, seen = self._clock(), update.done, self._seen
+        if seen and seen[-1][0] == moment:
+            seen.pop()
+        seen.append((moment, done))
+        # A moment is the window's start while the next one is not far enough back to be it.
+        while len(seen) > 1 and moment - seen[1][0] >= RATE_WINDOW and done - seen[1][1] >= RATE_ROWS:
+            seen.popleft()
+
     def __call__(self, update: RunProgress) -> float:
-        moment = self._clock()
-        if self._first is None:
-            self._first = (moment, update.done)
+        self.observe(update)
+        (since, then), (moment, done) = self._seen[0], self._seen[-1]
         # rows that had ended may go back (`lines`): never a negative rate
-        seconds, ran = moment - self._first[0], max(0, update.done - self._first[1])
+        seconds, ran = moment - since, max(0, done - then)
         self.last = ran / seconds if seconds >= 1.0 else 0.0
         return self.last
 
