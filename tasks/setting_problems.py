@@ -147,20 +147,25 @@ _MEANT = {"ROWRELAY_SCHEMA": "ROWRELAY_OUTPUT_SCHEMA"}
 """Variables named after an option whose setting is named otherwise (`--schema` sets `output_schema`)."""
 
 
-def misspelt_variable(known: Collection[str], environ: Mapping[str, str]) -> str | None:
+def misspelt_variable(
+    known: Collection[str], environ: Mapping[str, str], *, keys: Collection[str] = ()
+) -> str | None:
     """The first `ROWRELAY_*` variable set that names nothing rowrelay reads but is a letter or two off
     one of the `known` variables it does (`ROWRELAY_RMP` for `ROWRELAY_RPM`), as one line; else None.
 
     Such a variable was ignored: a run went on at 500 creates a minute under `ROWRELAY_RMP=10`, or with no
     spending cap under `ROWRELAY_MAXCOST=5`, saying nothing. Only near misses are refused: a variable far
-    from every name (`ROWRELAY_EAST_KEY`, a key an endpoints file names) is someone's own. Names alone are
-    said, never a value (the variable may hold a key)."""
+    from every name (`ROWRELAY_EAST_KEY`, a key an endpoints file names) is someone's own. So is one near
+    only a key's variable (`keys`): an endpoints file's second key is as likely as not named
+    `ROWRELAY_API_KEY_2`, and a key's own name misspelt needs no refusal, the run finding no key refuses
+    itself. Names alone are said, never a value (the variable may hold a key)."""
     names = {name.upper() for name in known}
+    targets = names - {name.upper() for name in keys}
     for variable in sorted(environ):
         upper = variable.upper()  # read whatever its case, as pydantic-settings reads them
         if not upper.startswith("ROWRELAY_") or upper in names:
             continue
-        near = _MEANT.get(upper) or next((name for name in sorted(names) if _near(upper, name)), None)
+        near = _MEANT.get(upper) or next((name for name in sorted(targets) if _near(upper, name)), None)
         if near is not None:
             return f"{variable}: no such setting (did you mean {near}?); rename the variable, or unset it"
     return None

@@ -334,6 +334,12 @@ def _variables() -> list[str]:
     return names
 
 
+def _key_variables() -> list[str]:
+    """The `ROWRELAY_*` variables among `_variables()` that hold a key."""
+    keys = [name for name, field in Settings.model_fields.items() if field.annotation == SecretStr | None]
+    return ["ROWRELAY_EMULATOR_API_KEY", *(f"ROWRELAY_{name.upper()}" for name in keys)]
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the environment once; explicit overrides (CLI flags, flow parameters) win.
 
@@ -344,7 +350,7 @@ def load_settings(**overrides: object) -> Settings:
     run at the default it was set to change.
     """
     given = {key: value for key, value in overrides.items() if value is not None}
-    if (misspelt := misspelt_variable(_variables(), os.environ)) is not None:
+    if (misspelt := misspelt_variable(_variables(), os.environ, keys=_key_variables())) is not None:
         raise UsageError(misspelt)
     try:
         return Settings(**given)  # type: ignore[arg-type]

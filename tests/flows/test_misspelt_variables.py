@@ -14,6 +14,7 @@ import pytest
 from rowrelay.flows.request import BatchRequest
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.setting_problems import misspelt_variable
+from rowrelay.tasks.settings import load_settings
 from tests.support.local_prefect import stopped_afterwards
 from tests.support.preforked import Preforked, preforked
 
@@ -42,6 +43,17 @@ def test_a_near_miss_is_named_with_the_variable_meant(variable: str, meant: str)
 def test_a_known_variable_or_one_far_from_all_is_left_alone(variable: str) -> None:
     """A key an endpoints file names (`ROWRELAY_EAST_KEY`) is the user's own, not a slip."""
     assert misspelt_variable(KNOWN, {variable: "x"}) is None
+
+
+@pytest.mark.parametrize("variable", ["ROWRELAY_API_KEY_2", "ROWRELAY_AZURE_API_KEYB", "ROWRELAY_APIKEY"])
+def test_a_variable_near_only_a_keys_is_left_alone(variable: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An endpoints file's second key is as likely as not named after the first: refused, a working
+    configuration would stop at the upgrade; and a key's name misspelt needs no refusal (no key found)."""
+    monkeypatch.setenv(variable, "sk-secret-value")
+    assert load_settings().rpm == 500  # the settings as they read, nothing refused
+    monkeypatch.setenv("ROWRELAY_RMP", "10")
+    with pytest.raises(UsageError, match="ROWRELAY_RMP: no such setting"):
+        load_settings()  # a near miss of another setting beside it is still refused
 
 
 def test_a_run_from_python_is_refused_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
