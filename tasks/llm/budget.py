@@ -71,6 +71,10 @@ class RateBudget:
     _shared_polls: SharedRate | None = field(init=False, default=None)
     _reports: set[asyncio.Task[None]] = field(init=False, default_factory=set)
     _create_turn: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
+    _creates_waiting: int = field(init=False, default=0)
+    """Creates in the line for `_create_turn`, the one at its front included."""
+    _front_tokens: int | None = field(init=False, default=None)
+    """The tokens charged the create at the front of the line while it waits (None: none waits)."""
     _given_back: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     """Set when tokens are given back: the create at the front, asleep until its turn, looks again."""
 
@@ -121,7 +125,9 @@ class RateBudget:
 
     def held(self) -> tuple[Hold, ...]:
         """What holds calls back now, for the progress line (`holds.py`)."""
-        return self._pauses.held(self._now())
+        now = self._now()
+        self._tell_line_waits(now)
+        return self._pauses.held(now)
 
     async def acquire_create(self, prompt_tokens: int) -> None:
         """Wait until a create of a `prompt_tokens` prompt fits the request and token budgets, and no
@@ -141,26 +147,50 @@ class RateBudget:
             await self._shared_creates.acquire(lambda: self.estimate(prompt_tokens))
             await self._gate(poll=False)  # a 429 elsewhere may have closed the gate while we queued
             return
-        async with self._create_turn:
-            tokens = self.estimate(prompt_tokens)
+        self._creates_waiting += 1
+        try:
+            async with self._create_turn:
+                await self._take_create_turn(self.estimate(prompt_tokens))
+        finally:
+            self._creates_waiting -= 1
+
+    async def _take_create_turn(self, tokens: int) -> None:
+        """Wait, at the front of the line, until a create of `tokens` fits; then take it."""
+        try:
             while True:
                 now = self._now()
                 requests, tokens_due = self._requests.due(now), self._tokens.due(now, tokens)
                 due = max(self._pauses.until(poll=False), requests, tokens_due)
                 if due <= now:
                     break
-                if tokens_due >= requests:
-                    self._pauses.front(due, "tokens", _paced_by(self._tokens, self.tpm, "tpm"))
-                else:
-                    self._pauses.front(due, "requests", _paced_by(self._requests, self.rpm, "rpm"))
+                self._front_tokens = tokens  # a create waits at the front: `held` tells the line's wait
                 # Looked at again after waking: a pause may have begun, or moved later, meanwhile.
                 self._given_back.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(due - now):
                         await self._given_back.wait()
+        finally:  # taken, or the create cancelled (a stop): the line no longer waits on this one
+            self._front_tokens = None
+        self._requests.take(now)
+        self._tokens.take(now, tokens)
+
+    def _tell_line_waits(self, now: float) -> None:
+        """Tell how long the line of creates waits for the budget (`holds.Pauses.front`, which says it when
+        long enough), and which bucket holds it: the front's wait, and a create's share of the bucket
+        for each create behind it, charged the tokens the front is. The front's wait alone, a run held
+        by --rpm 300 waited 0.2 s a create, never long enough to be said, while 190 creates waited
+        behind it (38 s), and its progress line said nothing held it back."""
+        if (tokens := self._front_tokens) is None:
             self._pauses.front(None)
-            self._requests.take(now)
-            self._tokens.take(now, tokens)
+            return
+        behind = max(0, self._creates_waiting - 1)
+        requests = self._requests.due(now) + behind * self._requests.interval
+        tokens_due = self._tokens.due(now, tokens) + behind * tokens * self._tokens.interval
+        paused = self._pauses.until(poll=False)
+        if tokens_due >= requests:
+            self._pauses.front(max(paused, tokens_due), "tokens", _paced_by(self._tokens, self.tpm, "tpm"))
+        else:
+            self._pauses.front(max(paused, requests), "requests", _paced_by(self._requests, self.rpm, "rpm"))
 
     def give_back_create(self, prompt_tokens: int) -> None:
         """A create refused before anything started (a 400; a 429 over the whole tokens-per-minute limit)

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 HeldBy = Literal["creates", "polls", "tokens", "requests", "one_by_one", "workers"]
-"""`creates`, `polls`: that kind of call is paused. `tokens`, `requests`: the create at the front of the
-line waits for that budget. `one_by_one`: creates go one at a time, none paused just now (their answers
-were lost: `run.outage.CreateHold`). `workers`: a Dask run's shards wait for a worker, the cluster having
-none running (`flows.cluster_workers`; infinite seconds: for ever)."""
+"""`creates`, `polls`: that kind of call is paused. `tokens`, `requests`: the line of creates waits for
+that budget (its seconds: until the last create now in the line goes, `RateBudget.held`). `one_by_one`:
+creates go one at a time, none paused just now (their answers were lost: `run.outage.CreateHold`).
+`workers`: a Dask run's shards wait for a worker, the cluster having none running
+(`flows.cluster_workers`; infinite seconds: for ever)."""
 BACKOFF_FIRST = 1.0
 """Seconds a 429 that names no wait pauses its kind of call, the first of a streak; each 429 of the same
 kind that meets the calls sent once that pause ended doubles it (`RateBudget.on_rate_limited`)."""
