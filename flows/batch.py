@@ -146,46 +146,58 @@ async def run_batch(
     give_up_after: float | None = None,
     resend_edited: bool = False,
 ) -> BatchResult:
-    """Run (or resume) a batch. `source` is a CSV/Parquet/JSONL path, or a DataFrame from Python.
+    """Send each row of `source` to a model as one prompt, and write every row's answer beside its input.
+    Called again on the same input, it resumes the same batch: completed rows are never sent again, rows
+    with a response under way are waited on, and the rest are sent.
 
-    `image_column` names a column of images sent with each row's prompt: http(s) or data URLs, uploaded
-    file ids, or local image files (relative to the input file's folder), several as a JSON array or a
-    list (tasks/dataset/media.py); `image_detail` (`low`, `high`, `auto`, `original`) how closely the
-    model looks at them; `file_column` a column of files (PDFs, documents, spreadsheets) sent the same
-    way. `logprobs` (0 to 20) keeps each answer token's log probability and that many likeliest
-    alternatives: the output gets `answer_logprob` (exp() of it: a classification row's confidence) and
-    `token_logprobs`.
-    `agent` names an Agent Framework agent factory, `package.module:function` taking an
-    `OpenAIChatClient` and returning an `Agent`: every row is then run by that agent.
-    `output_schema` (structured outputs) is a JSON Schema file, `module:Model`, a JSON Schema dict or a
-    Pydantic model class: every answer must be JSON valid against it, and the output gets a typed column
-    per top-level field. `max_cost` caps what the batch may cost in US dollars (`result.stopped` says
-    when the cap stopped it), `service_tier` asks for `flex`, `default` or `priority`, and `prices` names
-    a price file over rowrelay's own. `max_output_tokens` caps each answer (reasoning included) and
-    `reasoning_effort` asks a reasoning model for `none` ... `max` effort (the API's `reasoning.effort`),
-    and `temperature` (0 to 2) how freely any other model samples its answer; `reasoning_summary`
-    (`auto`, `concise`, `detailed`) puts each row's reasoning summary in a `reasoning_summary` column.
-    `tools` offers the model server-side tools (web search, file search, code interpreter, a remote MCP
-    server): names (`"web_search"`), a JSON file, or the API's tool objects themselves (a list of dicts);
-    `max_tool_calls` bounds the calls one row's response makes (tasks/hosted_tools.py).
-    `fail_when_failed` (`N` or `P%`): past that many rows that did not complete, the flow run ends
-    `Failed` instead of `Completed` with the counts (flows/outcome.py).
-    `endpoints` (a TOML or JSON file, or a list of entries) spreads the rows across several endpoints,
-    each with its own key, base URL or deployment and its own limits (tasks/run/endpoints.py).
-    `dask` (a scheduler address), `dask_workers` (a LocalCluster of that many worker processes) or
-    `task_runner` (a `prefect_dask.DaskTaskRunner` of any cluster class) run the shards on Dask workers
-    under one rate budget for the whole batch (flows/cluster.py).
+    An async Prefect flow: `await` it in a notebook cell, or `asyncio.run(run_batch(...))` in a script
+    (called without either, it returns a coroutine and sends nothing).
 
-    `limit` sends at most that many rows in this run, the first to send in input order: a trial on a few
-    rows whose results the batch keeps (it is still the whole input's, so a run without a limit sends only
-    the rest; `result.held_back` counts the rows left to it).
+        from rowrelay import run_batch
+        result = await run_batch("tickets.csv", template="Triage: {subject}: {body}", id_column="ticket_id")
+        print(result.counts, result.output)
 
-    `resend_edited=True` sends again, under their new text, the rows this batch sent whose input was
-    edited since (each paid for again, its earlier answer dropped; a row still waiting on a response to
-    its old text is refused): without it, such rows refuse the run, `UsageError` (run/edited_inputs.py).
+    The arguments to give first:
 
-    `give_up_after` (seconds, default 3,600; 0 never): a run whose server answers no request for that
-    long while rows try stops with `OutageError`; its rows keep their response ids for the next run.
+    - `source`: a file, by its extension `.csv`, `.tsv`, `.parquet` (or `.pq`), `.jsonl` (or `.ndjson`),
+      or `.json` holding a list of records; or a pandas DataFrame.
+    - `template`: the prompt, with `{column}` fields filled from each row (`"Triage: {subject}"`); or
+      `prompt_column`, a column holding each row's whole prompt. Exactly one of the two.
+    - `id_column`: a column of unique ids, the rows' keys in the state and output. Without it a row's key
+      is a hash of its input, so an edited row is a new row, sent again.
+    - `state`: the batch's state directory, which resumes it. Default: `data/state/<input name>-<hash of
+      the input>` in the current folder, so the same input and prompt resume the same batch.
+    - `output`: the output file, in the format its extension names (`.parquet`, `.csv`, `.tsv`, `.jsonl`).
+      Default: `data/output/<the state directory's name>.parquet`.
+    - `model`: default `gpt-4.1-mini`. With no OpenAI key or base URL in the environment (`OPENAI_API_KEY`,
+      `OPENAI_BASE_URL`, `ROWRELAY_*`), rows go to rowrelay's embedded emulator, whose answers are made
+      up.
+
+    Every other argument is the `rowrelay run` option of the same name, `-` written `_` (`--max-in-flight`
+    is `max_in_flight`, `--schema` is `output_schema`): `rowrelay run --help` says what each does, and one
+    not given takes the default the option does there (from its `ROWRELAY_*` variable, if set). From Python,
+    `output_schema` also takes a Pydantic model class or a JSON Schema dict, `tools` a list of the API's
+    tool dicts, and `endpoints` a list of entries; `agent` is a factory's import name
+    (`"mypkg.agents:make_agent"`), never the function itself; `task_runner` (Python's only) is a
+    `prefect_dask.DaskTaskRunner` to run the shards on.
+
+    Returns a `BatchResult`: `counts` (rows per status), `output` and `state_dir` (absolute paths),
+    `cost_usd` (None without a price for the model), `all_completed`, and `stopped` (why the run stopped
+    sending rows early, as at the `max_cost` cap; None otherwise). Rows that failed are counted, not
+    raised: `rowrelay.retry(result.state_dir)` (`rowrelay retry STATE`) makes them eligible for the next
+    call.
+
+    Raises (each a `rowrelay.RowrelayError`):
+
+    - `UsageError`: a bad argument, input or template, refused before anything is sent;
+    - `LeaseHeldError`: another run (or another call in this process) holds the batch;
+    - `OutageError`: the server answered no request for `give_up_after` seconds (default 3,600); the
+      rows keep their response ids, and the same call resumes;
+    - `FailWhenFailedError`: more rows than `fail_when_failed` did not complete; its `result` is the
+      `BatchResult`, the output written.
+
+    Cancelling the call (a notebook's Interrupt button, a task's cancel, a timeout) cancels its in-flight
+    responses on the server and raises asyncio's `CancelledError`; the same call resumes.
     """
     arguments = dict(locals())  # the first statement: the parameters by name, and nothing else yet
     request, cluster = _checked(arguments)
