@@ -12,7 +12,7 @@ from rowrelay.tasks.dataset import INPUT_EXTENSIONS
 
 
 def _help() -> str:
-    return pydoc.render_doc(rowrelay.run_batch, renderer=pydoc.plaintext)
+    return pydoc.plain(pydoc.render_doc(rowrelay.run_batch))  # as help() shows it, without its bold
 
 
 def test_it_names_every_input_format_the_reader_takes() -> None:
