@@ -174,6 +174,9 @@ class PrefectTracking:
         env.update(PREFECT_HOME=str(data), PREFECT_SERVER_ANALYTICS_ENABLED="false")
         if seeded:
             env["PREFECT_API_BLOCKS_REGISTER_ON_START"] = "false"
+        # Prefect keeps runs, logs and artifacts for ever (25 KB a run: 215 MB a month for a job every 5
+        # minutes); vacuumed, those ended past its retention go (90 days, ..._RETENTION_PERIOD). Yours wins.
+        env.setdefault("PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED", "events,flow_runs")
         self.started = detached.spawn(command, log, env)
         base = f"http://127.0.0.1:{port}"
         # Recorded at once, before it answers: a run killed while waiting leaves a record, not a stray.

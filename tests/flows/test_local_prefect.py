@@ -220,7 +220,9 @@ def test_runs_starting_at_once_start_one_server_and_stale_records_are_replaced(
     record = read_server(home)
     assert record is not None
     assert record.pid == one["pid"]
-    assert "OPENAI_API_KEY" not in psutil.Process(record.pid).environ()
+    served = psutil.Process(record.pid).environ()
+    assert "OPENAI_API_KEY" not in served
+    assert served["PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED"] == "events,flow_runs"  # old runs deleted
 
     # Its process gone (its pid not reused yet): replaced by a new server.
     assert stop_server(home) == record
