@@ -12,7 +12,7 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,7 +116,8 @@ async def run_on_cluster(
     outcome (the first failure raises). A cluster with no running worker for `no_workers_after` seconds
     stops the run (`cluster_workers`: Dask would wait for one for ever)."""
     from rowrelay.tasks.cluster.bank_service import drop_bank, install_bank
-    from rowrelay.tasks.steps import process_shard_on_worker
+    from rowrelay.tasks.cluster.shard_job import ShardGroup
+    from rowrelay.tasks.steps import process_shards_on_worker
 
     client: Client = runner.client  # type: ignore[attr-defined]
     bank = f"rowrelay-{secrets.token_hex(6)}"
@@ -127,8 +128,11 @@ async def run_on_cluster(
     watcher = asyncio.create_task(_watch(directory, _holding(progress, gone), started, max_attempts))
     reachable = True
     try:
-        futures = [runner.submit(process_shard_on_worker, {"job": job}) for job in jobs(bank)]
-        outcomes: list[ShardOutcome] = await results_while_workers(client, futures, gone)
+        shards = jobs(bank)
+        each = together(shards, limits, await asyncio.to_thread(threads_of, runner))
+        groups = [ShardGroup(tuple(shards[i : i + each])) for i in range(0, len(shards), each)]
+        futures = [runner.submit(process_shards_on_worker, {"group": group}) for group in groups]
+        outcomes = [one for group in await results_while_workers(client, futures, gone) for one in group]
     except SchedulerGoneError:
         reachable = False  # the bank went with its scheduler: dropping it would fail over the stop
         raise
@@ -225,6 +229,20 @@ def threads_of(runner: TaskRunner[Any]) -> int:
     client: Client = runner.client  # type: ignore[attr-defined]
     threads: dict[str, int] = client.nthreads()  # type: ignore[no-untyped-call]
     return max(1, sum(threads.values()))
+
+
+def together(jobs: Sequence[ShardJob], limits: Mapping[str, Mapping[str, int]], threads: int) -> int:
+    """Shards each Dask task runs at once: each endpoint's `shards_at_once` (`limits` by the bank's names),
+    as without a cluster, over the threads, and no more than a thread's even share. A thread runs one
+    task at a time: a shard a task held 4 threads' shards in flight at most, 20 rows at --max-in-flight
+    40 in shards of 5, silently. The bank's in-flight gate still bounds rows in flight."""
+    from rowrelay.flows.targets import shards_at_once
+
+    widest: dict[str, int] = {}
+    for job in jobs:
+        widest[job.budget] = max(widest.get(job.budget, 0), len(job.keys))
+    needed = sum(shards_at_once(limits[name]["max_in_flight"], rows) for name, rows in widest.items())
+    return max(1, min(-(-needed // threads), -(-len(jobs) // threads)))
 
 
 def spread(shards: Sequence[Shard], slots: int) -> list[Shard]:

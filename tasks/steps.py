@@ -20,7 +20,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from rowrelay.tasks.cluster.shard_job import ShardJob, ShardOutcome
+from rowrelay.tasks.cluster.shard_job import ShardGroup, ShardOutcome
 from rowrelay.tasks.console_filter import CONSOLE_LEVEL, ReportedByTheCommand
 from rowrelay.tasks.dataset import READING, InputSpec, PreparedInput, read_prepared, write_output
 from rowrelay.tasks.dataset.typed import with_typed_columns
@@ -65,18 +65,20 @@ async def process_shard(runner: BatchRunner, number: int, keys: list[str]) -> di
     return runner.driver.context.table.counts_of(keys)
 
 
-@task(name="process-shard", cache_policy=NO_CACHE, task_run_name="shard-{job.number}")
-async def process_shard_on_worker(job: ShardJob) -> ShardOutcome:
-    """Run one shard on the Dask worker this task landed on, drawing on the run's shared budget."""
+@task(name="process-shard", cache_policy=NO_CACHE, task_run_name="shard-{group.numbers}")
+async def process_shards_on_worker(group: ShardGroup) -> list[ShardOutcome]:
+    """Run a group of shards at once on the Dask worker this task landed on, drawing on the run's
+    shared budget."""
     from distributed import get_worker  # Dask only where the task runs on it
 
     from rowrelay.tasks.cluster.link import DaskLink
-    from rowrelay.tasks.cluster.shard_job import run_shard
+    from rowrelay.tasks.cluster.shard_job import run_group
 
     _console_as_the_commands()
     worker = get_worker()
-    link = DaskLink(job.bank, job.budget, job.writer, worker)
-    return await run_shard(job, link, worker.address)
+    return await run_group(
+        group, lambda job: DaskLink(job.bank, job.budget, job.writer, worker), worker.address
+    )
 
 
 @functools.cache

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from rowrelay.tasks.errors import LeaseHeldError
 from rowrelay.tasks.llm.shared import BankLink
 from rowrelay.tasks.llm.structured import OutputSchema
 from rowrelay.tasks.media_refs import Attachment
-from rowrelay.tasks.run import open_session, open_table
+from rowrelay.tasks.run import BatchRunner, open_session, open_table
 from rowrelay.tasks.run.endpoints import keys_here
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
@@ -79,7 +80,49 @@ class ShardOutcome:
     coordinator finds its creates as the attempts the table gained that no report names."""
 
 
-async def run_shard(job: ShardJob, link: BankLink, worker: str = "") -> ShardOutcome:
+@dataclass(frozen=True)
+class ShardGroup:
+    """The shards one Dask task runs at once (`flows.cluster_run.together`): a worker thread runs one
+    task at a time, so a task of one shard held at most a shard's rows in flight per thread."""
+
+    jobs: tuple[ShardJob, ...]
+
+    @property
+    def numbers(self) -> str:
+        """The shards' numbers, as the task run is named: "4", or "3-5" for shards 3 to 5."""
+        first, last = self.jobs[0].number, self.jobs[-1].number
+        return str(first) if first == last else f"{first}-{last}"
+
+
+async def run_group(
+    group: ShardGroup, link: Callable[[ShardJob], BankLink], worker: str = ""
+) -> list[ShardOutcome]:
+    """Every shard of `group` at once, each its own writer drawing on the run's bank (`link`). A shard
+    that fails stops the others as one endpoint's shards stop each other in a run without a cluster
+    (`flows.targets.run_shards`): their responses go on, keeping their ids, for the next run to wait
+    on, and the failure is raised as itself."""
+    runners: list[BatchRunner] = []
+
+    async def one(job: ShardJob) -> ShardOutcome:
+        try:
+            return await run_shard(job, link(job), worker, runners)
+        except Exception:
+            for runner in runners:  # before the group cancels the others
+                runner.halted = True
+            raise
+
+    try:
+        async with asyncio.TaskGroup() as shards:
+            running = [shards.create_task(one(job)) for job in group.jobs]
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [each.result() for each in running]
+
+
+async def run_shard(
+    job: ShardJob, link: BankLink, worker: str = "", runners: list[BatchRunner] | None = None
+) -> ShardOutcome:
+    """One shard's rows, its runner added to `runners` (its group's, which halts it if another fails)."""
     settings = keys_here(job.entry, job.settings)
     table = await _open_writer(job, settings)
     try:
@@ -96,6 +139,8 @@ async def run_shard(job: ShardJob, link: BankLink, worker: str = "") -> ShardOut
             agent=agent, output_schema=schema, endpoint=job.endpoint, shared=link,
             attachments=job.attachments,
         )  # fmt: skip
+        if runners is not None:
+            runners.append(session.runner)
         try:
             report = await session.runner.run(job.keys)
         finally:
