@@ -9,9 +9,10 @@ One emulator per option set (`ROWRELAY_EMULATOR_ARGS`) and version of the emulat
 other options, or after an upgrade (or an edit of a checkout's emulator), starts its own, and the one it
 replaces in `emulator.json` is not stopped (a batch may be running against it) but set aside, still
 recorded, as `emulator-<hash of its options and code>.json`, where a run with those finds it again.
-`rowrelay services` lists them all and `services stop emulator` stops them all. Deciding and starting
-happen under a file lock, so two runs starting at once start one emulator. Where each is recorded, and
-which record is the one a run would start now, is `emulator_records`'.
+`rowrelay services` lists them all and `services stop emulator` stops them all; a run stops one set
+aside once no run uses it and it holds no response a batch could resume (`emulators_set_aside`).
+Deciding and starting happen under a file lock, so two runs starting at once start one emulator. Where
+each is recorded, and which record is the one a run would start now, is `emulator_records`'.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from rowrelay.flows.emulator_records import (
     is_current,
     record_path,
 )
+from rowrelay.flows.emulators_set_aside import stop_unneeded
 from rowrelay.flows.server_guard import ServerGuard
 from rowrelay.tasks.durable import atomic_write_bytes
 from rowrelay.tasks.errors import UsageError
@@ -129,12 +131,15 @@ def ensure_emulator(home: Path, args: str) -> tuple[str, bool]:
 def _reuse_or_start(home: Path, args: str) -> tuple[str, bool]:
     home = home.expanduser()
     with detached.exclusive(home / "emulator.lock"):
-        url = running_emulator_url(home, args)
-        if url is not None:
-            return url, False
-        for path in (record_path(home), record_path(home, args)):
-            _clear(path, args)
-        return str(_start(home, args)["url"]), True
+        url, started = running_emulator_url(home, args), False
+        if url is None:
+            for path in (record_path(home), record_path(home, args)):
+                _clear(path, args)
+            url, started = str(_start(home, args)["url"]), True
+        # Those set aside (another release's, other options) that no batch can need any longer: else one
+        # more ran for ever with each upgrade, under a job that never stops its services.
+        stop_unneeded(home, args)
+        return url, started
 
 
 def _clear(path: Path, args: str) -> None:

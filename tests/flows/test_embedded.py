@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import openai
 import psutil
 import pytest
 from typer.testing import CliRunner
@@ -61,6 +62,7 @@ def test_an_emulator_of_other_options_stays_recorded_is_found_again_and_stopped_
     home: Path,
 ) -> None:
     first, _ = ensure_emulator(home, "--latency fixed:0")
+    _hold_a_response(first)  # a batch's: one holding none is stopped once set aside (test_embedded_set_aside)
     other, started = ensure_emulator(home, "--latency fixed:0.01")
     assert started
     assert other != first
@@ -87,6 +89,7 @@ def test_an_emulator_an_older_release_started_is_not_reused_but_set_aside_and_st
     """It answers as its own code does (an upgrade's new features missing): a run starts this release's,
     and the older one, which a batch may still be waiting on, keeps running, recorded."""
     older, _ = ensure_emulator(home, "--latency fixed:0")
+    _hold_a_response(older)
     record = emulator_record(home)
     assert record is not None
     (home / "emulator.json").write_text(json.dumps({**record, "code": "0.0.9+1"}))  # as an older release's
@@ -98,6 +101,11 @@ def test_an_emulator_an_older_release_started_is_not_reused_but_set_aside_and_st
     pids = [r["pid"] for r in emulator_records(home)]
     assert stop_emulator(home)
     assert not any(detached.runs(pid, MARKER) for pid in pids)
+
+
+def _hold_a_response(url: str) -> None:
+    with openai.OpenAI(base_url=url, api_key="x") as client:
+        client.responses.create(model="gpt-4.1-mini", input="hello")
 
 
 @pytest.mark.timeout(60)
