@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -23,21 +22,11 @@ from rowrelay.tasks.llm.estimates import OutputEstimate
 from rowrelay.tasks.llm.holds import Hold, Pauses
 from rowrelay.tasks.llm.limit_headers import shown, wait_for_room
 from rowrelay.tasks.llm.pacing import LearnedPace, even_bucket
+from rowrelay.tasks.llm.poll_waits import PollWaits
 from rowrelay.tasks.llm.shared import BankLink, SharedRate, SharedSlots
-from rowrelay.tasks.setting_problems import one_of, option_of
+from rowrelay.tasks.setting_problems import option_of
 
 log = logging.getLogger("rowrelay.budget")
-
-POLLS_WAIT_LONG = 2.0
-"""Seconds a poll may wait for the poll budget before that wait counts as long: completions are then
-noticed late, and slots freed late (measured: 3,000 rows taking 37 s on the default 3,000 polls/min, a
-poll waiting 5 s at the median, against 4.7 s at 30,000/min)."""
-POLLS_BIND_FOR = 30.0
-"""Seconds of long waits, none more than `POLLS_QUIET` apart, before the run says the poll budget binds.
-A burst is not that: a resumed batch polls every row it holds at once, and 200 rows on the default budget
-wait up to 4 s, once."""
-POLLS_QUIET = 10.0
-"""Seconds without a long wait that end a spell of them."""
 
 
 @dataclass
@@ -56,13 +45,11 @@ class RateBudget:
     shared: BankLink | None = None
     streaming: bool = False
     """Stream mode: its polls are stream resumes and cancels only, so streaming is no way out of the poll
-    budget (what the run says when polls wait on it)."""
+    budget (what the run says when polls wait on it: poll_waits.py)."""
     throttled: int = 0
     _pauses: Pauses = field(init=False, default_factory=Pauses)
     _said_over: bool = False
-    _said_polls_bind: bool = False
-    _polls_long_since: float = -math.inf
-    _polls_long_last: float = -math.inf
+    _poll_waits: PollWaits = field(init=False, default_factory=PollWaits)
     _requests: LearnedPace = field(init=False)
     _tokens: LearnedPace = field(init=False)
     _polls: AsyncLimiter = field(init=False)
@@ -224,28 +211,7 @@ class RateBudget:
         else:
             await self._polls.acquire()
         now = self._now()
-        if not self._said_polls_bind and now - asked > POLLS_WAIT_LONG:
-            self._note_long_poll_wait(now, now - asked)
-
-    def _note_long_poll_wait(self, now: float, waited: float) -> None:
-        """Say once that the poll budget binds, when polls have waited long for `POLLS_BIND_FOR`."""
-        if now - self._polls_long_last > POLLS_QUIET:
-            self._polls_long_since = now  # a new spell of long waits
-        self._polls_long_last = now
-        if now - self._polls_long_since < POLLS_BIND_FOR:
-            return
-        self._said_polls_bind = True
-        log.warning(
-            "polls are waiting for the poll budget (%s %s/min; for %.0f s now, this one %.1f s): "
-            "responses that have ended are noticed late, and their in-flight slots freed late; raise "
-            "%s where the server allows it%s",
-            option_of("poll_rpm"),
-            f"{self.poll_rpm:,}",
-            now - self._polls_long_since,
-            waited,
-            option_of("poll_rpm"),
-            "" if self.streaming else f", or use {one_of('mode', ('stream',))}",
-        )
+        self._poll_waits.note(now, now - asked, self.poll_rpm, streaming=self.streaming)
 
     def pause(self, seconds: float, why: str, *, poll: bool = False) -> None:
         """Hold creates (or, with `poll`, polls and resumes) for `seconds`, for the reason `why`."""
