@@ -20,7 +20,8 @@ How AF's behaviour is mapped onto the `Backend` protocol:
   runs the tools and creates a follow-up response inside AF. The snapshot or update then names the
   follow-up, and the runner moves the row to it: the backend holds no state per row.
 - Every AF call may create (a tool round's follow-up is a paid create), so every one goes through an SDK
-  client with no transport retries: a retried create may start a second job that nobody sees.
+  client with no transport retries: a retried create may start a second job that nobody sees (a caller's
+  own agent runs on a copy of its client with them turned off: `agent_given`).
 - AF has no cancel: the agent's own `AsyncOpenAI` (`OpenAIChatClient.client`) sends `responses.cancel`.
   A factory's agent must run on the client rowrelay hands it (`agent_factory.build_agent`): one built
   on a client of its own creates on a server that rowrelay's cancels and resumes never reach.
@@ -38,7 +39,6 @@ How AF's behaviour is mapped onto the `Backend` protocol:
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 from collections.abc import AsyncGenerator
 from typing import TypeAlias, TypeGuard
@@ -60,6 +60,7 @@ try:
         hosted_tools,
         load_agent_factory,
     )
+    from rowrelay.tasks.llm.agent_given import without_retries
     from rowrelay.tasks.llm.agent_message import agent_input
     from rowrelay.tasks.llm.agent_rounds import (
         CarryRowRequest,
@@ -85,7 +86,6 @@ __all__ = ["AgentBackend", "AgentFactory", "AgentSource", "default_agent", "is_a
 
 AgentSource: TypeAlias = AnyAgent | AgentFactory
 """An agent, or a function that builds one on the client rowrelay configured (base URL, key, retries)."""
-_log = logging.getLogger(__name__)
 
 
 class AgentBackend:
@@ -117,7 +117,7 @@ class AgentBackend:
         mask_logged(logging.getLogger("agent_framework"))
         self._owned: list[openai.AsyncOpenAI] = []
         if isinstance(agent, Agent):
-            self._agent, self._sdk = _without_retries(agent)
+            self._agent, self._sdk = without_retries(agent)
         else:
             if creates is None or reads is None:
                 raise UsageError("an agent factory needs the clients to build on (creates= and reads=)")
@@ -240,42 +240,6 @@ def is_agent(source: AgentSource) -> TypeGuard[AnyAgent]:
 def default_agent(client: OpenAIChatClient) -> AnyAgent:
     """The agent of `--backend agent` with no `--agent`: no tools, rowrelay's instructions only."""
     return Agent(client=client, name="rowrelay")
-
-
-def _without_retries(agent: AnyAgent) -> tuple[AnyAgent, openai.AsyncOpenAI]:
-    """The agent, and its SDK client, sending every request once: when its client retries, a copy of
-    the agent on a copy of its `OpenAIChatClient` whose SDK client has `max_retries=0` (sharing its
-    connection pool), with a warning saying so. The caller's own agent and clients are left as they
-    were: they may serve other work of the caller's, retries and all."""
-    client = agent.client
-    if not isinstance(client, OpenAIChatClient):
-        raise UsageError(
-            f"rowrelay runs agents on OpenAIChatClient (Responses API), not {type(client).__name__}"
-        )
-    sdk = client.client
-    if not isinstance(sdk, openai.AsyncOpenAI):
-        raise UsageError(
-            f"the agent's OpenAIChatClient runs on {type(sdk).__name__}, which rowrelay cannot stop from "
-            "retrying creates; build it on an SDK client with no retries: "
-            "OpenAIChatClient(async_client=openai.AsyncOpenAI(max_retries=0, ...))"
-        )
-    if sdk.max_retries == 0:
-        return agent, sdk
-    _log.warning(
-        "agent %r: rowrelay runs it on a copy of its client with the OpenAI SDK's %d transport retries "
-        "turned off (your client is left as it is). Its tool rounds create responses inside polls, and "
-        "the SDK retries a create that timed out without an Idempotency-Key, which can start a second "
-        "paid job; rowrelay retries failed calls itself. Build the agent on "
-        "openai.AsyncOpenAI(max_retries=0) to silence this.",
-        agent.name,
-        sdk.max_retries,
-    )
-    quiet = sdk.with_options(max_retries=0)
-    chat = copy.copy(client)  # AF's clients and agents hold their settings as attributes: shallow is whole
-    chat.client = quiet
-    copied = copy.copy(agent)
-    copied.client = chat
-    return copied, quiet
 
 
 def _options(request: RowRequest) -> OpenAIChatOptions:
