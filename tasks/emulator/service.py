@@ -19,6 +19,7 @@ from rowrelay.tasks.emulator.config import EmulatorConfig
 from rowrelay.tasks.emulator.faults import Faults, NetworkFault, draw_network_fault
 from rowrelay.tasks.emulator.jobs import EndedJob, Job, sweep_ledger
 from rowrelay.tasks.emulator.limits import Bucket, ratelimit_headers
+from rowrelay.tasks.emulator.listing import response_row
 from rowrelay.tasks.emulator.model import Plan, draw_create_error, plan_response, request_digest
 from rowrelay.tasks.emulator.occurrences import Occurrences
 from rowrelay.tasks.emulator.replicas import Replicas
@@ -244,6 +245,7 @@ class Emulator:
     # --- inspection --------------------------------------------------------------------------
 
     def listing(self) -> list[dict[str, Any]]:
+        """Every response held, past retention ones left out, as `/emulator/responses` lists them."""
         rows = []
         # Wall time of creation to the microsecond, from the monotonic start (benchmarks measure lag).
         wall_offset = self.clock.wall() - self.clock.monotonic()
@@ -251,37 +253,8 @@ class Emulator:
             if self._expired(record):
                 continue
             elapsed = self.elapsed(record)
-            status = record.status(elapsed)
-            finished = record.finished_after
-            completed_at = (
-                record.created_at + round(finished)
-                if status == "completed" and finished is not None
-                else None
-            )
-            job = self.job(record.id)
-            rows.append(
-                {
-                    "id": record.id,
-                    "status": status,
-                    "background": record.background,
-                    "stream": record.stream,
-                    "model": record.body.get("model"),
-                    "metadata": record.body.get("metadata") or {},
-                    "created_at": record.created_at,
-                    "completed_at": completed_at,
-                    "created_at_precise": record.started + wall_offset,
-                    "completed_at_precise": (
-                        record.started + wall_offset + finished
-                        if status == "completed" and finished is not None
-                        else None
-                    ),
-                    "ended_told_at_precise": (
-                        None if (told := self.told_ended.get(record.id)) is None else told + wall_offset
-                    ),
-                    "answered": job.answered is True,
-                    "fault": None if job.fault is None else str(job.fault),
-                }
-            )
+            told = self.told_ended.get(record.id)
+            rows.append(response_row(record, self.job(record.id), elapsed, told, wall_offset))
         return rows
 
     def jobs_listing(self) -> list[dict[str, Any]]:
