@@ -16,7 +16,6 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rowrelay.tasks.console_filter import CONSOLE_LEVEL
 from rowrelay.tasks.errors import UsageError
 from rowrelay.tasks.hosted_tools import canonical
 from rowrelay.tasks.key_variables import read_a_key_from
@@ -28,6 +27,7 @@ from rowrelay.tasks.records import (
     WaitMode,
 )
 from rowrelay.tasks.setting_problems import first_problem, misspelt_variable
+from rowrelay.tasks.setting_variables import every_variable, key_variables_of, variable_named
 from rowrelay.tasks.unsendable_keys import unsendable_key
 from rowrelay.tasks.urls import AzureUrl, HttpUrl
 
@@ -313,31 +313,8 @@ def secret_from_env(variable: str, where: str) -> SecretStr:
 
 def variable_of(name: str) -> str:
     """The environment variable setting `name` was read from (the first of its names that is set), to
-    name it in a message; its first name when none is set."""
-    choices = Settings.model_fields[name].validation_alias
-    names = (
-        [str(c) for c in choices.choices]
-        if isinstance(choices, AliasChoices)
-        else [f"ROWRELAY_{name.upper()}"]
-    )
-    return next((variable for variable in names if variable in os.environ), names[0])
-
-
-def _variables() -> list[str]:
-    """Every `ROWRELAY_*` variable rowrelay reads: the settings' and two read elsewhere (the console's
-    level, set by the command line for the processes it starts, and the emulator's key)."""
-    names = [CONSOLE_LEVEL, "ROWRELAY_EMULATOR_API_KEY"]
-    for name, field in Settings.model_fields.items():
-        choices = field.validation_alias
-        names += [str(c) for c in choices.choices] if isinstance(choices, AliasChoices) else []
-        names.append(f"ROWRELAY_{name.upper()}")
-    return names
-
-
-def _key_variables() -> list[str]:
-    """The `ROWRELAY_*` variables among `_variables()` that hold a key."""
-    keys = [name for name, field in Settings.model_fields.items() if field.annotation == SecretStr | None]
-    return ["ROWRELAY_EMULATOR_API_KEY", *(f"ROWRELAY_{name.upper()}" for name in keys)]
+    name it in a message; its first name when none is set (`setting_variables`)."""
+    return variable_named(name, Settings.model_fields, os.environ)
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -350,7 +327,9 @@ def load_settings(**overrides: object) -> Settings:
     run at the default it was set to change.
     """
     given = {key: value for key, value in overrides.items() if value is not None}
-    if (misspelt := misspelt_variable(_variables(), os.environ, keys=_key_variables())) is not None:
+    fields = Settings.model_fields
+    misspelt = misspelt_variable(every_variable(fields), os.environ, keys=key_variables_of(fields))
+    if misspelt is not None:
         raise UsageError(misspelt)
     try:
         return Settings(**given)  # type: ignore[arg-type]
