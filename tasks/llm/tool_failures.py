@@ -10,15 +10,20 @@ trial's 10,000 rows, with nothing to say why, and no count at the end.
 `ToolFailures` is a filter the backend puts on AF's logger for its life: it drops those two records, and
 says the first failure of each tool itself, with the exception's type and words (masked of the client's
 keys, cut at `WORDS`: a tool's exception may quote whatever it was given), then counts the rest, which
-the backend's close says per tool. The records are read as AF logs them, inside the `except` block that
-caught the tool's exception: the exception is the one being handled (`sys.exc_info`). The row goes on
-as AF lets it: the model is told the call failed and answers without it.
+the backend's close says per tool. Several backends may be open in one process (an agent endpoint each,
+on keys of their own), each with its filter on the one AF logger, and the first to see a record says it:
+so a tool's words are masked of the keys of every live backend's clients (`_LIVE`), not only its own,
+where another backend's key would have been logged as the tool quoted it. The records are read as AF logs
+them, inside the `except` block that caught the tool's exception: the exception is the one being handled
+(`sys.exc_info`). The row goes on as AF lets it: the model is told the call failed and answers without
+it.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable
 
@@ -36,6 +41,10 @@ _FAILED = ("Function %s failed (%s).", "Function failed. Error: %s")
 after it counting the same failure."""
 
 
+_LIVE: weakref.WeakSet[ToolFailures] = weakref.WeakSet()
+"""Every filter made and not yet collected: the keys a tool's words are masked of are all of theirs."""
+
+
 class ToolFailures(logging.Filter):
     """On AF's logger: its two records of each failed tool call replaced by one line per tool, the first
     time, and a count (`counts`); `secrets()` gives the keys a tool's words are masked of."""
@@ -44,6 +53,7 @@ class ToolFailures(logging.Filter):
         super().__init__()
         self.counts: Counter[str] = Counter()
         self._secrets = secrets
+        _LIVE.add(self)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.msg
@@ -82,7 +92,8 @@ class ToolFailures(logging.Filter):
     def _said(self, error: BaseException | None) -> str:
         if error is None:
             return "an exception"
-        words = masked(" ".join(str(error).split()), self._secrets())  # masked whole, then cut
+        secrets = {secret for live in list(_LIVE) for secret in live._secrets()}
+        words = masked(" ".join(str(error).split()), secrets)  # masked whole, then cut
         if len(words) > WORDS:
             words = words[:WORDS] + "..."
         return f"{type(error).__name__}: {words}" if words else type(error).__name__

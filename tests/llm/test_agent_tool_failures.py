@@ -55,3 +55,30 @@ async def test_a_failing_tool_is_said_once_with_its_words_and_its_failures_count
     assert all(KEY[:8] not in line for line in said)
     kept = logging.getLogger("agent_framework").filters
     assert not [each for each in kept if isinstance(each, ToolFailures)], "the filter left with the backend"
+
+
+def test_a_tools_words_are_masked_of_every_live_backends_keys() -> None:
+    """Two backends open in one process, each its filter on AF's one logger: the first filter to see a
+    record says it, so it masks the other's key too (it logged it whole, masking only its own)."""
+    other_key = "ZZpartner-endpoint-QWERTYUIOPLKJH"  # shares no 8 characters with KEY
+    first, second = ToolFailures(lambda: {KEY}), ToolFailures(lambda: {other_key})
+    record = logging.LogRecord(
+        "agent_framework", logging.WARNING, __file__, 1,
+        "Function '%s' raised an exception; returning an error result to the model.", ("lookup",), None,
+    )  # fmt: skip
+    said: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda r: said.append(r.getMessage())  # type: ignore[method-assign,assignment]
+    logging.getLogger("rowrelay.backend").addHandler(handler)
+    try:
+        try:
+            raise ValueError(f"refused key {other_key} (and {KEY})")
+        except ValueError:
+            assert first.filter(record) is False
+    finally:
+        logging.getLogger("rowrelay.backend").removeHandler(handler)
+    assert len(said) == 1
+    assert other_key not in said[0]
+    assert KEY not in said[0]
+    assert MASK in said[0]
+    assert second.counts == {}  # the record was the first's

@@ -278,7 +278,7 @@ async def test_a_users_agent_with_sdk_retries_runs_on_a_copy_with_a_warning(
     try:
         with caplog.at_level(logging.WARNING, logger="rowrelay.tasks.llm.agent_backend"):
             backend = AgentBackend(agent)
-            AgentBackend(agent)
+            await AgentBackend(agent).aclose()  # closed: its filter off AF's logger, as a run leaves it
         assert chat.client.max_retries == 2  # the caller's own client is left as it was
         warnings = [r.getMessage() for r in caplog.records if "turned off" in r.getMessage()]
         assert len(warnings) == 2  # each backend runs on a copy of its own, and says so
@@ -286,6 +286,7 @@ async def test_a_users_agent_with_sdk_retries_runs_on_a_copy_with_a_warning(
         first = await backend.create(REQUEST)
         assert first.response_id is not None
         assert (await until_moved(backend, first.response_id)).response_id != first.response_id
+        await backend.aclose()
     finally:
         await chat.client.close()  # the copy shares the original's connection pool
     assert tool.calls == 1
