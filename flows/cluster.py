@@ -87,9 +87,12 @@ class ClusterChoice:
             return cast("TaskRunner[Any]", self.task_runner.duplicate())  # type: ignore[no-untyped-call]
         if self.address is not None:
             return DaskTaskRunner(address=self.address, client_kwargs={"timeout": CONNECT_TIMEOUT})
+        from rowrelay.tasks.cluster.worker_ctrl_c import PRELOAD  # Ctrl-C left to the run's own stop
+
         cluster = {
             "n_workers": self.workers,
             "threads_per_worker": THREADS_PER_WORKER,
+            "preload": [PRELOAD],
             **LOCAL_CLUSTER_HTTP,
         }
         return DaskTaskRunner(cluster_kwargs=cluster)

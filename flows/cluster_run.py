@@ -13,17 +13,17 @@ import math
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rowrelay.flows.cluster import on_scheduler
+from rowrelay.flows.cluster_progress import holding, report, watch
+from rowrelay.flows.cluster_stop import stop_shards_on_workers
 from rowrelay.flows.cluster_workers import NoWorkers, results_while_workers
 from rowrelay.tasks.errors import LeaseHeldError, SchedulerGoneError
 from rowrelay.tasks.run import Progress, Shard
 from rowrelay.tasks.run.context import RunCounters
-from rowrelay.tasks.run.holding import HeldProgress
-from rowrelay.tasks.state import read_table, summarize
+from rowrelay.tasks.state import read_table
 from rowrelay.tasks.state.lease import LEASE_TIMEOUT
 
 if TYPE_CHECKING:
@@ -125,8 +125,8 @@ async def run_on_cluster(
     attempts_before = await asyncio.to_thread(_attempts_on_disk, directory)
     started = time.monotonic()
     gone = NoWorkers(no_workers_after)
-    watcher = asyncio.create_task(_watch(directory, _holding(progress, gone), started, max_attempts))
-    reachable = True
+    watcher = asyncio.create_task(watch(directory, holding(progress, gone), started, max_attempts))
+    reachable, groups, futures = True, list[ShardGroup](), list[Any]()
     try:
         shards = jobs(bank)
         each = together(shards, limits, await asyncio.to_thread(threads_of, runner))
@@ -135,6 +135,10 @@ async def run_on_cluster(
         outcomes = [one for group in await results_while_workers(client, futures, gone) for one in group]
     except SchedulerGoneError:
         reachable = False  # the bank went with its scheduler: dropping it would fail over the stop
+        raise
+    except BaseException as stop:  # Ctrl-C, SIGTERM, a flow's cancellation: Dask stops no running task
+        if not isinstance(stop, Exception) and futures:
+            await stop_shards_on_workers(client, bank, groups, futures, directory)
         raise
     finally:
         watcher.cancel()
@@ -148,23 +152,8 @@ async def run_on_cluster(
     spent = await asyncio.to_thread(_attempts_on_disk, directory) - attempts_before
     counters = requests_sent(outcomes, spent, stats.get("workers_left", 0))
     log.info("%d shards on %d workers", len(outcomes), len({outcome.worker for outcome in outcomes}))
-    await _report(directory, progress, started, counters, max_attempts)  # the end, with what workers did
+    await report(directory, progress, started, counters, max_attempts)  # the end, with what workers did
     return outcomes
-
-
-def _holding(progress: Callable[[Progress], None], gone: NoWorkers) -> Callable[[Progress], None]:
-    """`progress`, told while the cluster has no running worker that the shards wait for one, and how
-    much longer the run waits: without it the line read as a run frozen at its last count."""
-
-    def tell(update: Progress) -> None:
-        hold = gone.held(time.monotonic())
-        if hold is None:
-            progress(update)
-        else:
-            moment = {each.name: getattr(update, each.name) for each in fields(update)}
-            progress(HeldProgress(**moment, held=(hold,)))
-
-    return tell
 
 
 def requests_sent(outcomes: Sequence[ShardOutcome], spent: int, workers_left: int) -> RunCounters:
@@ -191,37 +180,6 @@ def _attempts_on_disk(directory: Path) -> int:
     rows, _problems = read_table(directory)
     total = pc.sum(rows.column("attempts")).as_py()
     return int(total or 0)
-
-
-async def _watch(
-    directory: Path, progress: Callable[[Progress], None], started: float, max_attempts: int
-) -> None:
-    """Progress from the table on disk (every writer's rows), read at most every tenth of the time the
-    last read took times ten, so that a big table does not spend the coordinator's core on reading.
-    (What the workers sent is known only when each shard ends: the counters come with the last report.)"""
-    while True:
-        began = time.monotonic()
-        await _report(directory, progress, started, RunCounters(), max_attempts)
-        await asyncio.sleep(max(1.0, 10 * (time.monotonic() - began)))
-
-
-async def _report(
-    directory: Path,
-    progress: Callable[[Progress], None],
-    started: float,
-    counters: RunCounters,
-    max_attempts: int,
-) -> None:
-    try:
-        rows, _problems = await asyncio.to_thread(read_table, directory)
-    except Exception as exc:  # a read racing a compaction: the next one sees the snapshot
-        log.debug("progress read failed: %s", exc)
-        return
-    elapsed = time.monotonic() - started
-    # What `rowrelay status` would say now, the money included (each worker prices its own rows).
-    said = summarize(rows, [], max_attempts=max_attempts)
-    money = said["cost_usd"], said["projected_cost_usd"]
-    progress(Progress(said["counts"], rows.num_rows, elapsed, counters, *money))
 
 
 def threads_of(runner: TaskRunner[Any]) -> int:

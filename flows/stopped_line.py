@@ -27,14 +27,14 @@ def stopped(
     from rowrelay.tasks.run.cancel import said_on_stop
 
     resume = "run the same command to resume"
-    if request.dask or request.dask_workers:  # runners on the workers: their logs say what they did
-        said = f"in-flight responses were cancelled; {resume}"
-    elif not stops:  # no runner was stopped: before the rows' turn (Prefect's start, the plan), or after it
+    # A Dask run's stop: one word for all its shards, from what the workers answered (`cluster_stop`)
+    if not stops:  # no runner was stopped: before the rows' turn (Prefect's start, the plan), or after it
         state_dir = request.state_dir(prepared)
         said = stopped_as_found(state_dir, request.output_path(state_dir), since)
-    elif any(stop.unreached or stop.left for stop in stops):
+    elif any(stop.unreached or stop.left or stop.not_stopped for stop in stops):
         cancel = f"rowrelay cancel {request.state_dir(prepared)}"
-        said = f"{said_on_stop(stops)}; `{cancel}` tries again, or {resume}"
+        tried = any(stop.unreached or stop.left for stop in stops)  # else only shards the stop never reached
+        said = f"{said_on_stop(stops)}; `{cancel}` {'tries again' if tried else 'cancels them'}, or {resume}"
     else:
         again = " (it sends them again)" if any(stop.cancelled for stop in stops) else ""
         said = f"{said_on_stop(stops)}; {resume}{again}"

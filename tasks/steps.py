@@ -19,6 +19,8 @@ from typing import Any
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
+from prefect.states import Cancelled
 
 from rowrelay.tasks.cluster.shard_job import ShardGroup, ShardOutcome
 from rowrelay.tasks.console_filter import CONSOLE_LEVEL, ReportedByTheCommand
@@ -66,29 +68,35 @@ async def process_shard(runner: BatchRunner, number: int, keys: list[str]) -> di
 
 
 @task(name="process-shard", cache_policy=NO_CACHE, task_run_name="shard-{group.numbers}")
-async def process_shards_on_worker(group: ShardGroup) -> list[ShardOutcome]:
+async def process_shards_on_worker(group: ShardGroup) -> list[ShardOutcome] | State[Any]:
     """Run a group of shards at once on the Dask worker this task landed on, drawing on the run's
-    shared budget."""
+    shared budget; a group its run stopped ends Cancelled, as a local run's shards do."""
     from distributed import get_worker  # Dask only where the task runs on it
 
     from rowrelay.tasks.cluster.link import DaskLink
     from rowrelay.tasks.cluster.shard_job import run_group
+    from rowrelay.tasks.cluster.stopping import GroupStopped
 
     _console_as_the_commands()
     worker = get_worker()
-    return await run_group(
-        group, lambda job: DaskLink(job.bank, job.budget, job.writer, worker), worker.address
-    )
+    try:
+        return await run_group(
+            group, lambda job: DaskLink(job.bank, job.budget, job.writer, worker), worker.address
+        )
+    except GroupStopped as stop:  # a state returned is the task run's own: not Failed, no traceback
+        # Its final state's record (ERROR) kept off the console, as a run stopper's: the command says it
+        _console_as_the_commands().texts.add(str(stop))
+        return Cancelled(message=str(stop))
 
 
 @functools.cache
-def _console_as_the_commands() -> None:
+def _console_as_the_commands() -> ReportedByTheCommand:
     """Once per worker process, whose console is often the command's own stderr (a LocalCluster's): it
     leaves out Prefect's records of a run stopper, each shard's traceback and final state, twenty lines
     a shard above the command's one line; and where the command said its console's level
     (`CONSOLE_LEVEL`), it shows no more than that (not a line per shard's end, at INFO, beside the
     progress bar). Every record still reaches the task run's logs on the Prefect server (another
-    handler), tracebacks and all."""
+    handler), tracebacks and all. Returns the filter, which a shard task tells of texts it drops."""
     quiet = ReportedByTheCommand(RUN_STOPPERS)
     # A name logging does not know (a typo on another cluster) leaves the level alone, not every shard failed
     level = logging.getLevelNamesMapping().get(os.environ.get(CONSOLE_LEVEL, "").upper())
@@ -96,6 +104,7 @@ def _console_as_the_commands() -> None:
         handler.addFilter(quiet)
         if level is not None:
             handler.setLevel(level)
+    return quiet
 
 
 @task(name="export", cache_policy=NO_CACHE)

@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rowrelay.tasks.cluster.stopping import GroupStopped, entered, was_stopped
 from rowrelay.tasks.errors import LeaseHeldError
 from rowrelay.tasks.llm.shared import BankLink
 from rowrelay.tasks.llm.structured import OutputSchema
 from rowrelay.tasks.media_refs import Attachment
 from rowrelay.tasks.run import BatchRunner, open_session, open_table
+from rowrelay.tasks.run.cancel import Cancelled, stops_seen
 from rowrelay.tasks.run.endpoints import keys_here
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
@@ -100,8 +102,10 @@ async def run_group(
     """Every shard of `group` at once, each its own writer drawing on the run's bank (`link`). A shard
     that fails stops the others as one endpoint's shards stop each other in a run without a cluster
     (`flows.targets.run_shards`): their responses go on, keeping their ids, for the next run to wait
-    on, and the failure is raised as itself."""
+    on, and the failure is raised as itself. The run's stop (`stopping.stop_shards`) cancels them as a
+    local run's stop does, and the group raises `GroupStopped`."""
     runners: list[BatchRunner] = []
+    stops: list[Cancelled] = []
 
     async def one(job: ShardJob) -> ShardOutcome:
         try:
@@ -111,12 +115,24 @@ async def run_group(
                 runner.halted = True
             raise
 
-    try:
-        async with asyncio.TaskGroup() as shards:
-            running = [shards.create_task(one(job)) for job in group.jobs]
-    except BaseExceptionGroup as failed:
-        raise failed.exceptions[0] from None
-    return [each.result() for each in running]
+    async def every() -> list[ShardOutcome]:
+        stops_seen.set(stops)  # this task's context: what its runners cancel as their run stops
+        try:
+            async with asyncio.TaskGroup() as shards:
+                running = [shards.create_task(one(job)) for job in group.jobs]
+        except BaseExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+        return [each.result() for each in running]
+
+    bank = group.jobs[0].bank
+    work = asyncio.ensure_future(every())
+    with entered(bank, group.numbers, work, stops):  # the run's stop cancels `work` (`stopping`)
+        try:
+            return await work
+        except asyncio.CancelledError:
+            if not was_stopped(bank):
+                raise
+    raise GroupStopped(f"shards {group.numbers}: stopped with their run")
 
 
 async def run_shard(

@@ -68,6 +68,9 @@ class Cancelled:
     orphaned: int = 0
     """Rows a killed run left being sent, made `orphaned` as the batch was opened (`rowrelay cancel`): a
     job their create may have started has no id, so no cancel reaches it; counted as orphans."""
+    not_stopped: int = 0
+    """Rows in flight on a Dask run's shards its stop did not reach, or that did not answer in time (their
+    worker gone or busy): their responses, and maybe the shards, may still run."""
 
     def __add__(self, other: Cancelled) -> Cancelled:
         summed = {name: getattr(self, name) + getattr(other, name) for name in self.counted()}
@@ -99,6 +102,11 @@ class Cancelled:
                 f"{rows(self.orphaned)} {was} being sent when {its} run was killed: a job {its} create may "
                 "have started has no id to be cancelled by, so it may still run, and be paid for (counted "
                 "as orphans)"
+            )
+        if self.not_stopped:
+            found.append(
+                f"{rows(self.not_stopped)} in flight on Dask shards the stop did not reach in time were not "
+                "cancelled: their responses may still run, and be paid for"
             )
         return found
 
@@ -172,8 +180,8 @@ class CancelTally:
 
     def so_far(self) -> Cancelled:
         left = self.asked - self.settled - self.unreached
-        # `left` is worked out here; `orphaned` is the batch's open's doing, never a cancellation's
-        mine = [name for name in Cancelled.counted() if name not in ("left", "orphaned")]
+        # `left` is worked out here; `orphaned` is the batch's open's doing, `not_stopped` a Dask stop's
+        mine = [name for name in Cancelled.counted() if name not in ("left", "orphaned", "not_stopped")]
         counts = {name: getattr(self, name) for name in mine}
         return Cancelled(**counts, last_error=self.last_error, left=left)
 

@@ -1,0 +1,79 @@
+"""A Dask run's stop (Ctrl-C, SIGTERM, a flow's cancellation) carried to its shards on the workers.
+
+Dask stops no task that runs: the coordinator's cancel reached its own wait alone, and the run said its
+in-flight responses were cancelled while the shards ran on, holding their leases (40 responses in
+progress on the server, the same command refused for about a minute). Here the shards' futures are
+cancelled on the scheduler (the groups not yet started never start), then every worker cancels the run's
+groups it runs (`tasks.cluster.stopping.stop_shards`): each shard cancels its in-flight responses and
+lets go of its lease, as a local run's do, and what they cancelled comes back for the closing line
+(`cancel.stops_seen`). Rows in flight on groups that did not answer (a worker gone, or busy past
+`STOP_WITHIN`) are counted from the table on disk as not cancelled: their responses may still run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rowrelay.tasks.run.cancel import Cancelled, stops_seen
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from rowrelay.tasks.cluster.shard_job import ShardGroup
+    from rowrelay.tasks.cluster.stopping import WorkerStop
+
+log = logging.getLogger("rowrelay.cluster")
+
+_ASKED_WITHIN = 30.0
+"""Seconds past the workers' own bound (`STOP_WITHIN`) the coordinator waits for their answers."""
+
+
+async def stop_shards_on_workers(
+    client: Client, bank: str, groups: Sequence[ShardGroup], futures: Sequence[Any], directory: Path
+) -> None:
+    """Stop the run's groups on the cluster, and tell the closing line (`stops_seen`) what that did."""
+    from rowrelay.tasks.cluster.stopping import STOP_WITHIN, stop_shards
+
+    answers: dict[str, WorkerStop | BaseException] = {}
+    try:
+        await asyncio.to_thread(client.cancel, [future.wrapped_future for future in futures])
+        asking = asyncio.to_thread(client.run, stop_shards, bank, STOP_WITHIN, on_error="return")
+        answers = await asyncio.wait_for(asking, STOP_WITHIN + _ASKED_WITHIN)
+    except Exception as exc:  # the scheduler gone or not answering: nothing reached the shards
+        log.warning("the stop could not reach the run's shards on the Dask workers: %s", exc)
+    stop, ended = Cancelled(), set[str]()
+    for worker, answer in answers.items():
+        if isinstance(answer, BaseException):
+            log.warning("the stop could not reach Dask worker %s: %s", worker, answer)
+            continue
+        stop, ended = stop + answer.cancelled, ended | answer.ended
+    unanswered = [
+        key for group in groups if group.numbers not in ended for job in group.jobs for key in job.keys
+    ]
+    stop = stop + Cancelled(not_stopped=await asyncio.to_thread(_in_flight, directory, unanswered))
+    if (seen := stops_seen.get()) is not None:
+        seen.append(stop)
+
+
+def _in_flight(directory: Path, keys: Sequence[str]) -> int:
+    """Rows among `keys` still holding a response id in the table on disk (every writer's files)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from rowrelay.tasks.records import HOLDING_TOKEN
+    from rowrelay.tasks.state import read_table
+
+    if not keys:
+        return 0
+    try:
+        rows, _problems = read_table(directory)
+    except Exception as exc:  # unreadable now: none of them is said cancelled
+        log.warning("could not read the state table after the stop: %s", exc)
+        return len(keys)
+    among = pc.is_in(rows.column("row_key"), value_set=pa.array(list(keys)))
+    holding = pc.is_in(rows.column("status"), value_set=pa.array(sorted(HOLDING_TOKEN)))
+    return int(pc.sum(pc.cast(pc.and_(among, holding), pa.int64())).as_py() or 0)

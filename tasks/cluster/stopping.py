@@ -1,0 +1,99 @@
+"""A run's stop reaching its shards on the Dask workers (Ctrl-C, SIGTERM, a flow's cancellation).
+
+Dask cannot stop a task that runs: a future cancelled, or released as the run's client closes, is
+forgotten by the scheduler while the worker's thread runs the task on. So a run stopped on an existing
+cluster said its in-flight responses were cancelled while its shards ran on, holding their leases: the
+server's 40 responses stayed in progress, the same command was refused for about a minute, and the
+shards finished rows of their own meanwhile. Each group of shards therefore enters itself here (in its
+worker's process, under its run's bank id) as it starts, and the coordinator, stopping, runs `stop_shards`
+on every worker (`Client.run`): it cancels the groups' tasks on their own loops, as Ctrl-C cancels a
+local run's shards (each cancels its in-flight responses and closes its writer, letting go of its
+lease), and answers what they cancelled once they have ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from rowrelay.tasks.run.cancel import Cancelled
+
+STOP_WITHIN = 60.0
+"""Seconds a worker waits for its groups to cancel their responses and end: past it, a group is said
+not to have answered (thousands in flight take a while, 32 cancels at a time)."""
+
+
+class GroupStopped(Exception):
+    """The group was stopped by its run's coordinator: what it cancelled went back in `stop_shards`."""
+
+
+@dataclass
+class _Group:
+    numbers: str
+    loop: asyncio.AbstractEventLoop
+    task: asyncio.Future[Any]
+    stops: list[Cancelled]
+    """What each of its shards' runners cancelled as it stopped (`cancel.stops_seen`, set for the group)."""
+    ended: concurrent.futures.Future[None] = field(default_factory=concurrent.futures.Future)
+
+
+@dataclass(frozen=True)
+class WorkerStop:
+    """A worker's answer to `stop_shards`: what its groups of the run cancelled, and which ended."""
+
+    cancelled: Cancelled
+    ended: frozenset[str]
+    """The groups (their shards' numbers, `ShardGroup.numbers`) that ended within `STOP_WITHIN`."""
+
+
+# Per worker process, as Dask's own extensions are per worker: the groups under way, by bank id, and
+# the banks whose stop came (a group starting after it, its task already on its way, does not run).
+_running: dict[str, list[_Group]] = {}
+_stopped: set[str] = set()
+_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def entered(bank: str, numbers: str, task: asyncio.Future[Any], stops: list[Cancelled]) -> Iterator[_Group]:
+    """`task` (a group's shards, running on this thread's loop) reachable by its run's stop while the
+    block runs; `GroupStopped` at once if that stop came before."""
+    group = _Group(numbers, asyncio.get_running_loop(), task, stops)
+    with _lock:
+        if bank in _stopped:
+            task.cancel()
+            raise GroupStopped(f"shards {numbers}: their run was stopped before they started")
+        _running.setdefault(bank, []).append(group)
+    try:
+        yield group
+    finally:
+        with _lock:
+            _running[bank].remove(group)
+            if not _running[bank]:
+                del _running[bank]
+        group.ended.set_result(None)
+
+
+def was_stopped(bank: str) -> bool:
+    with _lock:
+        return bank in _stopped
+
+
+async def stop_shards(bank: str, within: float = STOP_WITHIN) -> WorkerStop:
+    """Run on each worker (`Client.run`, on the worker's loop): cancel the run's groups here, wait up to
+    `within` for them to end, and say what their shards cancelled."""
+    with _lock:
+        _stopped.add(bank)  # a few bytes a stopped run, for the worker's life
+        groups = list(_running.get(bank, ()))
+    for group in groups:
+        with contextlib.suppress(RuntimeError):  # its loop closed: the group has ended
+            group.loop.call_soon_threadsafe(group.task.cancel)
+    if groups:
+        await asyncio.wait([asyncio.wrap_future(group.ended) for group in groups], timeout=within)
+    done = [group for group in groups if group.ended.done()]
+    total = sum((stop for group in done for stop in list(group.stops)), Cancelled())
+    return WorkerStop(total, frozenset(group.numbers for group in done))
