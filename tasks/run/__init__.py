@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from rowrelay.tasks.run.context import RowContext, RunCounters
     from rowrelay.tasks.run.driver import RowDriver
     from rowrelay.tasks.run.plan import BatchPlan, RowPolicy, plan_batch, send_order, wants_submit
-    from rowrelay.tasks.run.runner import BatchRunner, Progress, RunReport
+    from rowrelay.tasks.run.progress import Progress, RunReport
+    from rowrelay.tasks.run.runner import BatchRunner
     from rowrelay.tasks.run.session import Session, open_session, open_table
     from rowrelay.tasks.run.shards import Shard
 
@@ -25,12 +26,12 @@ __getattr__, __dir__ = exports(
         "BatchPlan": "plan",
         "BatchRunner": "runner",
         "Cancelled": "cancel",
-        "Progress": "runner",
+        "Progress": "progress",
         "RowContext": "context",
         "RowDriver": "driver",
         "RowPolicy": "plan",
         "RunCounters": "context",
-        "RunReport": "runner",
+        "RunReport": "progress",
         "Session": "session",
         "Shard": "shards",
         "cancel_in_flight": "cancel",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields, replace
 from rowrelay.tasks.llm.budget import RateBudget
 from rowrelay.tasks.llm.holds import Hold
 from rowrelay.tasks.run.outage import CreateHold
-from rowrelay.tasks.run.runner import Progress
+from rowrelay.tasks.run.progress import Progress
 
 
 @dataclass(frozen=True)

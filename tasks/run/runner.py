@@ -14,12 +14,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from rowrelay.tasks.errors import BankUnreachableError, LeaseHeldError
 from rowrelay.tasks.llm import BackendRefusedError
-from rowrelay.tasks.records import ENDED, HOLDING_TOKEN, IN_FLIGHT, RowStatus
+from rowrelay.tasks.records import ENDED, HOLDING_TOKEN
 from rowrelay.tasks.run.cancel import (
     CANCEL_CONCURRENCY,
     Cancelled,
@@ -28,12 +28,12 @@ from rowrelay.tasks.run.cancel import (
     said_on_stop,
     stops_seen,
 )
-from rowrelay.tasks.run.context import RunCounters
 from rowrelay.tasks.run.driver import RowDriver
 from rowrelay.tasks.run.frozen_heap import heap_frozen
 from rowrelay.tasks.run.outage import watch_for_outage
 from rowrelay.tasks.run.pace import Pace
 from rowrelay.tasks.run.plan import send_order
+from rowrelay.tasks.run.progress import Progress, RunReport
 from rowrelay.tasks.run.projection import EndedRows
 from rowrelay.tasks.state_folder_errors import StateWriteError
 
@@ -47,49 +47,6 @@ was recorded on every row waiting on a commit, a `submitting` row counted an att
 create that never left, and its first 5 rows stopped the run as a bug that crashes every row alike. Not
 every `RunStoppingError`: an `IllegalTransition`, or a counter that would decrease (`StateError`), is one
 row's change refused, a bug of that row's, which fails it alone."""
-
-
-@dataclass(frozen=True)
-class Progress:
-    """A moment of a run, for progress bars and artifacts."""
-
-    counts: dict[RowStatus, int]
-    total: int
-    elapsed: float
-    counters: RunCounters
-    spent_usd: float | None = None
-    """What the batch's rows have cost so far (earlier runs included); None without prices."""
-    projected_usd: float | None = None
-    """What the whole batch would cost at the mean cost of a priced row so far."""
-    sent_again: int = 0
-    """Rows of `counts` ended failed or cancelled that the run sends again (a stop's, on a resume): not
-    done. Counted done, a resume after Ctrl-C began at `rows 2613/3000`, fell back as it sent them, and
-    its rate read 0.0 rows/s, eta -:--, until more rows ended than that first line had said."""
-
-    @property
-    def done(self) -> int:
-        return max(0, sum(self.counts.get(status, 0) for status in ENDED) - self.sent_again)
-
-    @property
-    def in_flight(self) -> int:
-        return sum(self.counts.get(status, 0) for status in IN_FLIGHT)
-
-    def without(self, rows: Mapping[RowStatus, int]) -> Progress:
-        """This moment over fewer rows: the table's counts less `rows` (per status), e.g. the rows a run
-        leaves alone (`BatchPlan.left_alone`)."""
-        if not rows:
-            return self
-        counts = {status: n - rows.get(status, 0) for status, n in self.counts.items()}
-        return replace(self, counts=counts, total=self.total - sum(rows.values()))
-
-
-@dataclass
-class RunReport:
-    counts: dict[RowStatus, int]
-    counters: RunCounters
-    elapsed: float
-    cancelled: int = 0
-    crashed_rows: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -26,7 +26,8 @@ from rowrelay.tasks.run.driver import RowDriver
 from rowrelay.tasks.run.earlier_orphans import count_earlier_orphans
 from rowrelay.tasks.run.holding import telling_holds
 from rowrelay.tasks.run.plan import RowPolicy
-from rowrelay.tasks.run.runner import BatchRunner, Progress
+from rowrelay.tasks.run.progress import Progress
+from rowrelay.tasks.run.runner import BatchRunner
 from rowrelay.tasks.run.spend import Spend, spent_so_far
 from rowrelay.tasks.setting_problems import python_words
 from rowrelay.tasks.settings import Settings
