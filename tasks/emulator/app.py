@@ -182,6 +182,10 @@ async def inspect_stats(request: Request, emu: Emulator) -> Response:
     return json_response(emu.stats())
 
 
+async def inspect_counts(request: Request, emu: Emulator) -> Response:
+    return json_response(emu.counts())
+
+
 # --- wiring ----------------------------------------------------------------------------------
 
 _POLL_PATHS = frozenset({"GET /responses/{response_id}", "POST /responses/{response_id}/cancel"})
@@ -249,6 +253,7 @@ _TABLE: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/emulator/responses", inspect_responses),
     ("GET", "/emulator/jobs", inspect_jobs),
     ("GET", "/emulator/stats", inspect_stats),
+    ("GET", "/emulator/counts", inspect_counts),
 )
 
 

@@ -263,15 +263,26 @@ class Emulator:
         return [job.row(now - job.started) for job in list(self.jobs.values())]
 
     def stats(self) -> dict[str, Any]:
+        """`counts`, with the held responses by current status and the collector's record: the statuses
+        walk every response held (~20 us each, 2 s at 100,000), on the loop that serves."""
         final: Counter[str] = Counter(row["status"] for row in self.listing())
+        return {
+            **self.counts(),
+            "final_status": dict(final),
+            "gc": None if self.heap is None else self.heap(),
+        }
+
+    def counts(self) -> dict[str, Any]:
+        """What `stats` counts as requests come (by route, by HTTP status, creates, responses held), at a
+        cost that does not grow with the responses held: what a client watching a ramp of creates reads.
+        bench_inflight --through-cli read `stats` twice a second while 100,000 went in flight, and the
+        emulator's core spent most of its time on the walk: creates fell from 1,800/s to 350/s."""
         return {
             "routes": dict(self.routes),
             "status_codes": {str(code): n for code, n in sorted(self.status_codes.items())},
-            "final_status": dict(final),
             "held": len(self.records),
             "jobs": self._creates,
             "unanswered_creates": self.unanswered,
-            "gc": None if self.heap is None else self.heap(),
         }
 
 

@@ -62,6 +62,12 @@ class Emulator:
         stats: dict[str, Any] = httpx.get(f"{self.root}/emulator/stats", timeout=120).json()
         return stats
 
+    def counts(self) -> dict[str, Any]:
+        """`stats` without the walk of every response held (`final_status`), whose cost grows with them:
+        what a measure reads while responses pile up."""
+        counts: dict[str, Any] = httpx.get(f"{self.root}/emulator/counts", timeout=120).json()
+        return counts
+
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -9,8 +9,11 @@ fork. The home's local Prefect server is started first by a one-row run against 
 at latency 0, so the measured command finds it running, as a user's second run does (a machine's first
 run, which starts and migrates it, is bench_startup_run's).
 
-From the command's start, the emulator's /emulator/stats is read every half second: its first create, all
-ROWS in flight (`jobs`: the latency outlasts the run, so nothing ends) and its first poll are timed. The
+From the command's start, the emulator's /emulator/counts is read every half second: its first create, all
+ROWS in flight (`jobs`: the latency outlasts the run, so nothing ends) and its first poll are timed
+(not /emulator/stats, which walks every response held, about 20 us each: read twice a second it took
+most of the emulator's core once tens of thousands were held, and the creates measured fell from
+1,800/s to 350/s, 440-487 s to 100,000 in flight). The
 poll window opens once all are in flight and polled (the runner's side is polling by the time it reports
 all in flight; the command's first poll came about 10 s after, in 2,000-row trials, which would count
 as a low rate): the server's retrieve counter is read at both ends, the command's VmRSS at its start and
@@ -75,7 +78,7 @@ def _measured(
         "--tpm", str(10**11), "--poll-rpm", str(poll_rpm),
         "--state", str(tmp / "state"), "--output", str(tmp / "out.parquet"),
     ]  # fmt: skip
-    jobs_before = int(emu.stats()["jobs"])
+    jobs_before = int(emu.counts()["jobs"])
     _, others = cores()
     with log.open("w") as out:
         started = time.monotonic()
@@ -90,7 +93,7 @@ def _measured(
         time.sleep(max(0.0, at + window - time.monotonic()))
         after, until = retrieves(emu), time.monotonic()
         peak = status(run.pid, "VmHWM")
-        stats = emu.stats()
+        stats = emu.counts()
         if run.poll() is not None:
             raise RuntimeError(f"rowrelay run ended in the window (exit {run.returncode}):\n{_tail(log)}")
     finally:
@@ -126,7 +129,7 @@ def _in_flight(
             raise RuntimeError(
                 f"rowrelay run exited {run.returncode} before all were in flight:\n{_tail(log)}"
             )
-        stats = emu.stats()
+        stats = emu.counts()
         created, polled = int(stats["jobs"]), stats["routes"].get(RETRIEVE, 0)
         for name, reached in (("first_create", created > before), ("all_in_flight", created >= target),
                               ("first_poll", polled > polls_before)):  # fmt: skip
@@ -164,7 +167,7 @@ def _source(path: Path, rows: int) -> Path:
 
 def retrieves(emu: Emulator) -> int:
     """Polls the server has answered so far (its route counter)."""
-    routes: dict[str, int] = emu.stats()["routes"]
+    routes: dict[str, int] = emu.counts()["routes"]
     return routes.get(RETRIEVE, 0)
 
 
