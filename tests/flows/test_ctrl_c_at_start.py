@@ -5,7 +5,6 @@ hit from outside at a delay, so the SIGINT is sent from the import that opens ea
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 
 from rowrelay.flows.start_ctrl_c import INTERRUPTED_AT_START
 from rowrelay.tasks.emulator import EmulatorConfig, running_emulator
-from tests.support.cli import ROOT, env_for, run_args
+from tests.support.cli import ROOT, env_for, run_args, sigint_as_from_a_terminal
 from tests.support.tickets import write_tickets
 
 AT_IMPORT = """
@@ -60,16 +59,10 @@ def test_ctrl_c_in_the_start_of_a_run_says_so_in_one_line(
             capture_output=True,
             text=True,
             timeout=100,
-            preexec_fn=_sigint_at_its_default,
+            preexec_fn=sigint_as_from_a_terminal,
         )
         assert not emu.emulator.listing(), "nothing was sent"
     assert (ended.returncode, ended.stderr.strip().splitlines()[-1:]) == (130, [WINDOWS[module]]), (
         ended.stderr
     )
     assert "Traceback" not in ended.stderr
-
-
-def _sigint_at_its_default() -> None:
-    """As a terminal's command gets it: a test worker's children may inherit it ignored, and Python then
-    installs no handler of its own."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)

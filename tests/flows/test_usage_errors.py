@@ -25,7 +25,7 @@ import pytest
 
 from rowrelay.tasks.emulator import RunningEmulator
 from rowrelay.tasks.state import StateTable
-from tests.support.cli import IN_PROCESS, ROOT
+from tests.support.cli import IN_PROCESS, ROOT, sigint_as_from_a_terminal
 from tests.support.last_run import ran_on
 from tests.support.local_prefect import stopped_afterwards
 from tests.support.preforked import Preforked, preforked
@@ -692,7 +692,12 @@ def _interrupted_while_it_waits(case: Case, address: str) -> None:
     once: exit 130, said, nothing started, rather than the refusal the bound would have come to."""
     command = [*IN_PROCESS, *case.args("--dask", address)]
     with subprocess.Popen(
-        command, cwd=ROOT, env=case.env, stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_at_default
+        command,
+        cwd=ROOT,
+        env=case.env,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=sigint_as_from_a_terminal,
     ) as run:
         assert run.stderr is not None
         waits = run.stderr.readline()
@@ -701,12 +706,6 @@ def _interrupted_while_it_waits(case: Case, address: str) -> None:
         rest = run.stderr.read()
     assert run.returncode == 130, rest
     assert rest == "interrupted while checking the run, before anything started: nothing was sent\n"
-
-
-def _sigint_at_default() -> None:
-    """A test worker's children may inherit SIGINT ignored; a terminal's Ctrl-C reaches a command at its
-    default."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _ran_on(case: Case, backend: str, base_url: str | None, statuses: list[str]) -> None:

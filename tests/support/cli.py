@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import signal
 import subprocess
 import sys
@@ -70,12 +71,14 @@ def run_until_in_flight(
     within: float = 120,
     command: list[str] = IN_PROCESS,
     group: str = "inherit",
+    ignoring: tuple[int, ...] = (),
 ) -> subprocess.Popen[bytes]:
     """`rowrelay ARGS` started as a process of its own (its output in `log`), returned once all `rows`
     rows of the batch at `state` hold a durable response id: mid-run, for a test to kill or signal.
     `group`: "job" puts it in a process group of its own, as a shell with job control starts a command
     (a stop signal stops it); "orphaned" in a session of its own, a group no shell controls (the kernel
-    discards a terminal stop sent to it); "inherit" leaves it in the test's."""
+    discards a terminal stop sent to it); "inherit" leaves it in the test's. `ignoring`: signals it is
+    started ignoring, as `nohup` (SIGHUP) or a shell without job control (SIGINT) starts a command."""
     if command == IN_PROCESS:  # SIGABRT prints every thread's stack (see exit_code); not for a warm run,
         env = {**env, "PYTHONFAULTHANDLER": "1"}  # which a runner serves only with its own PYTHON* settings
     with log.open("wb") as out:
@@ -85,7 +88,7 @@ def run_until_in_flight(
             env=env,
             stdout=out,
             stderr=out,
-            preexec_fn=_sigint_as_a_terminal_sends_it,
+            preexec_fn=functools.partial(_started_ignoring, ignoring),
             process_group=0 if group == "job" else None,
             start_new_session=group == "orphaned",
         )
@@ -114,6 +117,15 @@ def exit_code(run: subprocess.Popen[bytes], log: Path, *, within: float) -> int:
         raise AssertionError(f"still running after {within:.0f} s:\n{log.read_text()[-12000:]}") from None
 
 
-def _sigint_as_a_terminal_sends_it() -> None:
-    """SIGINT at its default in the child: a test worker's children may inherit it ignored."""
+def sigint_as_from_a_terminal() -> None:
+    """A `preexec_fn`: SIGINT at its default in the child, as a command a terminal starts has it. A test
+    worker started in the background (`make test &`, `nohup`, a CI runner's shell without job control)
+    ignores SIGINT, and its children inherit that; a command that inherits it ignored rightly keeps it
+    so, and took no notice of the test's Ctrl-C."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _started_ignoring(ignoring: tuple[int, ...]) -> None:
+    sigint_as_from_a_terminal()
+    for signum in ignoring:
+        signal.signal(signum, signal.SIG_IGN)

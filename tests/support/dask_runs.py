@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rowrelay.tasks.state import load
-from tests.support.cli import IN_PROCESS, ROOT
+from tests.support.cli import IN_PROCESS, ROOT, sigint_as_from_a_terminal
 from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
 from tests.support.emulator_process import EmulatorProcess
 from tests.support.prefect_records import flow_run_on, logs_of
@@ -37,9 +37,16 @@ def assert_finished_and_paid_for(state: Path, emu: EmulatorProcess, rows: int) -
 def started(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`rowrelay ARGS` in its own process and session (its output in `log`), the whole session (the
     command, any LocalCluster it started and that cluster's workers) SIGKILLed when the block ends."""
+    env = {**env, "PYTHONFAULTHANDLER": "1"}  # SIGABRT prints every thread's stack (`exit_code`)
     with log.open("wb") as out:
         run = subprocess.Popen(
-            [*IN_PROCESS, *args], cwd=ROOT, env=env, stdout=out, stderr=out, start_new_session=True
+            [*IN_PROCESS, *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            preexec_fn=sigint_as_from_a_terminal,
         )
         try:
             yield run
