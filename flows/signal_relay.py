@@ -15,16 +15,26 @@ RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 class SignalRelay:
     """While entered, the signals a terminal or a supervisor sends this process go to the command:
-    held until its pid is known. Ctrl-Z stops the command, then this process; `fg` continues both."""
+    held until its pid is known. Ctrl-Z stops the command, then this process; `fg` continues both.
+
+    A signal this process was started ignoring (`nohup` ignores SIGHUP; a shell without job control, as
+    in `rowrelay run ... &` in a script or a cron line, ignores SIGINT and SIGQUIT) stays ignored, here
+    and in the command (`ignored`, which the runner applies), as a run in its own process keeps it: the
+    relay had taken them over, so a `nohup rowrelay run` served warm died of the hangup it was started to
+    survive. SIGTERM is relayed even so: a run takes it over in its own process too (flows/termination.py)."""
 
     def __init__(self) -> None:
         self.pid: int | None = None
         self.pending: list[int] = []
+        self.ignored: list[int] = []
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> SignalRelay:
         for signum in (*RELAYED, signal.SIGTSTP, signal.SIGCONT):
-            self._previous[signum] = signal.signal(signum, self._on)
+            if signum != signal.SIGTERM and signal.getsignal(signum) == signal.SIG_IGN:
+                self.ignored.append(signum)
+            else:
+                self._previous[signum] = signal.signal(signum, self._on)
         return self
 
     def __exit__(self, *_exc: object) -> None:

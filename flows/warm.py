@@ -163,7 +163,7 @@ def serve_warm(argv: list[str], environ: Mapping[str, str], print_: str) -> int 
     with relay, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
         replies = connection.makefile("rb")  # one reader: both answers may arrive in one read
         try:
-            started = _hand_over(connection, replies, path, [sys.argv[0], *argv], environ)
+            started = _hand_over(connection, replies, path, [sys.argv[0], *argv], environ, relay.ignored)
         except (OSError, ValueError):
             started = None  # no runner, a stale socket, a closed stdin: nothing was started
         if started is None:  # nothing was started: a signal meanwhile ends the command as it would have
@@ -234,10 +234,15 @@ def _wait_for_end(ended_fd: int | None) -> None:
 
 
 def _hand_over(
-    connection: socket.socket, replies: BinaryIO, path: Path, argv: list[str], environ: Mapping[str, str]
+    connection: socket.socket,
+    replies: BinaryIO,
+    path: Path,
+    argv: list[str],
+    environ: Mapping[str, str],
+    ignored: list[int],
 ) -> tuple[int, int] | None:
-    """Send the request and the three streams; the command's pid and its supervisor's once the runner
-    has started it."""
+    """Send the request (with the signals this process ignores, which the command ignores too) and the
+    three streams; the command's pid and its supervisor's once the runner has started it."""
     if path.stat().st_uid != os.getuid():
         return None  # never hand a command (its keys) to another user's socket
     connection.settimeout(ANSWER_SECONDS)
@@ -245,7 +250,7 @@ def _hand_over(
         connection.connect(name)
     umask = os.umask(0o022)
     os.umask(umask)
-    request = {"argv": argv, "env": dict(environ), "cwd": str(Path.cwd()), "umask": umask}
+    request = {"argv": argv, "env": dict(environ), "cwd": str(Path.cwd()), "umask": umask, "ignored": ignored}
     body = json.dumps(request).encode()
     socket.send_fds(connection, [len(body).to_bytes(8, "big") + body], [0, 1, 2])
     started = json.loads(replies.readline() or b"null")

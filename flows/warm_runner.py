@@ -196,10 +196,12 @@ def _become(
     from rowrelay.flows import entry
 
     try:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        ignored = _ignored(request)
+        ctrl_c = signal.SIG_IGN if signal.SIGINT in ignored else signal.default_int_handler
+        signal.signal(signal.SIGINT, ctrl_c)
         hold_ctrl_c()  # a Ctrl-C is said once `run`'s body begins, as in a command's own process
-        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
-            signal.signal(signum, signal.SIG_DFL)
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGTSTP):
+            signal.signal(signum, signal.SIG_IGN if signum in ignored else signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         connection.close()
         _stop_with(supervisor)
@@ -232,6 +234,13 @@ def _become(
         traceback.print_exc()
         code = 1
     entry.finish(code)
+
+
+def _ignored(request: dict[str, Any]) -> set[int]:
+    """The signals the client was started ignoring (`SignalRelay.ignored`), which the command ignores as
+    it would in its own process. SIGTERM never: a run takes it over wherever it runs."""
+    kept = {signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGTSTP}
+    return {int(signum) for signum in request.get("ignored", [])} & kept
 
 
 def _stop_with(supervisor: int) -> None:

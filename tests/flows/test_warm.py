@@ -157,6 +157,35 @@ def test_ctrl_c_and_sigterm_reach_the_warm_run_which_cancels_its_work(
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)
+@pytest.mark.parametrize("served_warm", [True, False], ids=["warm", "own-process"])
+def test_a_run_started_ignoring_hangups_and_ctrl_c_ignores_them_warm_or_not(
+    first_run: object, env: dict[str, str], home: Path, tmp_path: Path, served_warm: bool
+) -> None:
+    """`nohup rowrelay run ... &` in a script starts the command ignoring SIGHUP (nohup) and SIGINT (a
+    shell without job control): a run in its own process keeps them ignored and outlives its terminal.
+    Served warm, the relay took both over and passed them on to the warm copy, which died of the hangup."""
+    source = write_tickets(tmp_path / "tickets.csv", 4)
+    with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:3"))) as slowish:
+        run_env = {**env, "ROWRELAY_BASE_URL": slowish.url}
+        if not served_warm:
+            run_env["ROWRELAY_WARM"] = "false"
+        log = tmp_path / "run.log"
+        before = served(home)
+        run = run_until_in_flight(
+            run_args(source, tmp_path), run_env, tmp_path / "state", 4, log, command=INSTALLED,
+            ignoring=(signal.SIGHUP, signal.SIGINT),
+        )  # fmt: skip
+        copy = [pid for pid in served(home) if pid not in before]
+        assert len(copy) == served_warm
+        for signum in (signal.SIGHUP, signal.SIGINT):
+            for pid in (run.pid, *copy):  # the terminal's, and `pkill -HUP rowrelay`'s
+                os.kill(pid, signum)
+        assert exit_code(run, log, within=120) == 0, log.read_text()[-3000:]
+    assert set(load(tmp_path / "state")["status"]) == {"completed"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
 @pytest.mark.parametrize("group", ["job", "orphaned"])
 def test_ctrl_z_stops_the_warm_run_with_its_command_and_fg_continues_both(
     first_run: object, env: dict[str, str], home: Path, tmp_path: Path, group: str
