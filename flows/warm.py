@@ -7,8 +7,8 @@ all that once and waits on a Unix socket under rowrelay's home. The next `rowrel
 over its arguments, environment, working directory, umask and its stdin, stdout and stderr themselves
 (SCM_RIGHTS); the runner forks a copy of itself that runs the command as the command would have: the same
 code, its output on the same terminal or pipe, the same exit code. This process waits for it, relays
-Ctrl-C, SIGTERM, SIGHUP and SIGQUIT to it, and if this process is killed outright (kill -9) the copy is
-killed too, as the run itself would have been.
+Ctrl-C, SIGTERM, SIGHUP and SIGQUIT to it (those it was started ignoring stay ignored, there too), and
+if this process is killed outright (kill -9) the copy is killed too, as the run itself would have been.
 
 A runner serves only commands whose interpreter, installed code, import-time environment and process
 context match its own (`fingerprint`): an upgrade, an edited source file, another PREFECT_* setting or a
