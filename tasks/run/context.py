@@ -81,6 +81,9 @@ class RowContext:
     """Creates held back while their answers are lost (a gateway's burst of 502s): this server's own."""
     background: BackgroundBackend | None = field(init=False)
     """The backend when it runs rows in the background (tokens to wait on), else None."""
+    cut_on_stop: set[str] = field(default_factory=set)
+    """The rows whose create a stop found on the wire and cut unanswered (`submit`), counted as maybe
+    created: the runner's stop says them with what it cancelled (`stops.Cancelled.cut`)."""
     holders: dict[str, str] = field(default_factory=dict)
     """The row each response id this run's creates were answered with belongs to (`submit` adds it,
     `driver.record_end` takes it away as the row ends): a server naming one id for two rows is found. An

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rowrelay.tasks.errors import BankUnreachableError, LeaseHeldError
 from rowrelay.tasks.llm import BackendRefusedError
@@ -150,7 +150,14 @@ class BatchRunner:
             raise
         finally:
             self._stopping -= 1
-            self._say_stopped(how, cancelled)
+            self._say_stopped(how, replace(cancelled, cut=self._cut(scope)))
+
+    def _cut(self, scope: set[str] | None) -> int:
+        """The rows of this shard whose creates its stop cut on the wire (`submit`), each said once."""
+        cut = self.driver.context.cut_on_stop
+        mine = set(cut) if scope is None else cut & scope
+        cut -= mine
+        return len(mine)
 
     def _held(self) -> int:
         """Rows holding a response id in this runner's shards under way: what their stop cancels."""

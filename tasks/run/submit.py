@@ -205,6 +205,7 @@ class Submitter:
                 create.cancel()
                 await asyncio.wait([create])  # let it close its connection or stream
                 self.context.maybe_created(row, "the run stopped while this create was in flight")
+                self.context.cut_on_stop.add(row.row_key)
             elif (error := create.exception()) is not None:
                 if isinstance(error, TransientError | RequestRejectedError | BackendRefusedError):
                     self._refusals.refused(row, error)
@@ -214,6 +215,7 @@ class Submitter:
                     # type alone: a crash's words are not masked of keys here (`driver.masked`).
                     said = f"the run stopped while this create was in flight ({type(error).__name__})"
                     self.context.maybe_created(row, said, answer_lost=False)
+                    self.context.cut_on_stop.add(row.row_key)
                 if isinstance(error, RequestRejectedError):
                     self._refusals.refused_alike(row.row_key, error, stopping=True)
             else:
