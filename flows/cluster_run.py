@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from rowrelay.flows.cluster import on_scheduler
 from rowrelay.flows.cluster_progress import holding, report, watch
-from rowrelay.flows.cluster_stop import stop_shards_on_workers
+from rowrelay.flows.cluster_stop import halt_shards_on_workers, stop_shards_on_workers
 from rowrelay.flows.cluster_workers import NoWorkers, results_while_workers
-from rowrelay.tasks.errors import LeaseHeldError, SchedulerGoneError
+from rowrelay.tasks.errors import LeaseHeldError, SchedulerGoneError, WorkersGoneError
 from rowrelay.tasks.run import Progress, Shard
 from rowrelay.tasks.run.context import RunCounters
 from rowrelay.tasks.state import read_table
@@ -139,6 +139,8 @@ async def run_on_cluster(
     except BaseException as stop:  # Ctrl-C, SIGTERM, a flow's cancellation: Dask stops no running task
         if not isinstance(stop, Exception) and futures:
             await stop_shards_on_workers(client, bank, groups, futures, directory)
+        elif futures and not isinstance(stop, WorkersGoneError):  # a group's error: the run's
+            await halt_shards_on_workers(client, bank, futures)
         raise
     finally:
         watcher.cancel()

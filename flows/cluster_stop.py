@@ -59,6 +59,27 @@ async def stop_shards_on_workers(
         seen.append(stop)
 
 
+async def halt_shards_on_workers(client: Client, bank: str, futures: Sequence[Any]) -> None:
+    """One group's error stops the run (a refused key, a model the server does not have, an outage): stop
+    every other group as a run without a cluster stops its other shards (`flows.targets.run_shards`),
+    their responses left running and their rows keeping their ids, the groups not started never
+    started. Before, only the failing group stopped: the others went on sending the batch, and the run
+    said the error once every group before it had ended. What they did is not said: the error's line is
+    the run's. A group not reached stops at its next call on the run's budget, dropped as the run ends."""
+    from rowrelay.tasks.cluster.stopping import STOP_WITHIN, stop_shards
+
+    try:
+        await asyncio.to_thread(client.cancel, [future.wrapped_future for future in futures])
+        asking = asyncio.to_thread(client.run, stop_shards, bank, STOP_WITHIN, halt=True, on_error="return")
+        answers = await asyncio.wait_for(asking, STOP_WITHIN + _ASKED_WITHIN)
+    except Exception as exc:  # the scheduler gone or not answering
+        log.warning("the run's other shards on the Dask workers could not be stopped: %s", exc)
+        return
+    for worker, answer in answers.items():
+        if isinstance(answer, BaseException):
+            log.warning("the run's shards on Dask worker %s could not be stopped: %s", worker, answer)
+
+
 def _in_flight(directory: Path, keys: Sequence[str]) -> int:
     """Rows among `keys` still holding a response id in the table on disk (every writer's files)."""
     import pyarrow as pa

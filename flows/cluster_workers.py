@@ -170,11 +170,17 @@ class _Dropped(Exception):
 
 
 def _results(futures: Sequence[Any]) -> list[Any]:
-    """The futures' results, in a thread. Dask's cancel for a lost connection is told apart here, by its
-    reason: raised out of a thread into a task as it is, a CancelledError would read as the task's own."""
+    """The futures' results, in a thread, in order, the first failure raised as it comes (waited on in
+    order, a group's refused model was raised once the groups before it had sent all their rows). Dask's
+    cancel for a lost connection is told apart by its reason: raised out of a thread into a task as it
+    is, a CancelledError would read as the task's own."""
+    from distributed import as_completed
     from distributed.client import FutureCancelledError
 
-    try:
+    by_key, wrapped = {f.wrapped_future.key: f for f in futures}, [f.wrapped_future for f in futures]
+    try:  # on the futures' client's loop: Prefect's client is no default one for Dask to find
+        for done in as_completed(wrapped, loop=wrapped[0].client.loop) if wrapped else ():  # type: ignore[no-untyped-call]
+            by_key[done.key].result()  # a Prefect future: raises its task run's failure
         return [future.result() for future in futures]
     except FutureCancelledError as exc:
         if exc.reason == "scheduler-connection-lost":

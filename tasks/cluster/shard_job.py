@@ -103,16 +103,20 @@ async def run_group(
     that fails stops the others as one endpoint's shards stop each other in a run without a cluster
     (`flows.targets.run_shards`): their responses go on, keeping their ids, for the next run to wait
     on, and the failure is raised as itself. The run's stop (`stopping.stop_shards`) cancels them as a
-    local run's stop does, and the group raises `GroupStopped`."""
+    local run's stop does, and the group raises `GroupStopped`; so does another group's failure, which
+    halts them first (their responses go on, as here)."""
     runners: list[BatchRunner] = []
     stops: list[Cancelled] = []
+
+    def halt() -> None:
+        for runner in runners:  # their responses go on, keeping their ids, as the failing shard's do
+            runner.halted = True
 
     async def one(job: ShardJob) -> ShardOutcome:
         try:
             return await run_shard(job, link(job), worker, runners)
         except Exception:
-            for runner in runners:  # before the group cancels the others
-                runner.halted = True
+            halt()  # before the group cancels the others
             raise
 
     async def every() -> list[ShardOutcome]:
@@ -126,7 +130,7 @@ async def run_group(
 
     bank = group.jobs[0].bank
     work = asyncio.ensure_future(every())
-    with entered(bank, group.numbers, work, stops):  # the run's stop cancels `work` (`stopping`)
+    with entered(bank, group.numbers, work, stops, halt):  # the run's stop cancels `work` (`stopping`)
         try:
             return await work
         except asyncio.CancelledError:

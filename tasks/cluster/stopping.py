@@ -9,6 +9,11 @@ worker's process, under its run's bank id) as it starts, and the coordinator, st
 on every worker (`Client.run`): it cancels the groups' tasks on their own loops, as Ctrl-C cancels a
 local run's shards (each cancels its in-flight responses and closes its writer, letting go of its
 lease), and answers what they cancelled once they have ended.
+
+A run-stopping error met by one group (a refused key, a model the server does not have, an outage) stops
+the run's other groups the same way, halted first (`halt`): as a run without a cluster stops its other
+shards (`flows.targets.run_shards`), their responses go on, keeping their ids for the next run to wait on,
+rather than being cancelled for a fault that is not theirs.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +44,9 @@ class _Group:
     task: asyncio.Future[Any]
     stops: list[Cancelled]
     """What each of its shards' runners cancelled as it stopped (`cancel.stops_seen`, set for the group)."""
+    halt: Callable[[], None]
+    """Called on the group's loop before its task is cancelled when another group's error stops the run:
+    its shards then leave their responses running (`BatchRunner.halted`)."""
     ended: concurrent.futures.Future[None] = field(default_factory=concurrent.futures.Future)
 
 
@@ -59,10 +67,16 @@ _lock = threading.Lock()
 
 
 @contextlib.contextmanager
-def entered(bank: str, numbers: str, task: asyncio.Future[Any], stops: list[Cancelled]) -> Iterator[_Group]:
+def entered(
+    bank: str,
+    numbers: str,
+    task: asyncio.Future[Any],
+    stops: list[Cancelled],
+    halt: Callable[[], None] = lambda: None,
+) -> Iterator[_Group]:
     """`task` (a group's shards, running on this thread's loop) reachable by its run's stop while the
     block runs; `GroupStopped` at once if that stop came before."""
-    group = _Group(numbers, asyncio.get_running_loop(), task, stops)
+    group = _Group(numbers, asyncio.get_running_loop(), task, stops, halt)
     with _lock:
         if bank in _stopped:
             task.cancel()
@@ -83,17 +97,26 @@ def was_stopped(bank: str) -> bool:
         return bank in _stopped
 
 
-async def stop_shards(bank: str, within: float = STOP_WITHIN) -> WorkerStop:
+async def stop_shards(bank: str, within: float = STOP_WITHIN, *, halt: bool = False) -> WorkerStop:
     """Run on each worker (`Client.run`, on the worker's loop): cancel the run's groups here, wait up to
-    `within` for them to end, and say what their shards cancelled."""
+    `within` for them to end, and say what their shards cancelled. `halt`: another group's error stops
+    the run, and these groups leave their responses running, as a run without a cluster does."""
     with _lock:
         _stopped.add(bank)  # a few bytes a stopped run, for the worker's life
         groups = list(_running.get(bank, ()))
     for group in groups:
         with contextlib.suppress(RuntimeError):  # its loop closed: the group has ended
-            group.loop.call_soon_threadsafe(group.task.cancel)
+            group.loop.call_soon_threadsafe(_stop, group, halt)
     if groups:
         await asyncio.wait([asyncio.wrap_future(group.ended) for group in groups], timeout=within)
     done = [group for group in groups if group.ended.done()]
     total = sum((stop for group in done for stop in list(group.stops)), Cancelled())
     return WorkerStop(total, frozenset(group.numbers for group in done))
+
+
+def _stop(group: _Group, halt: bool) -> None:
+    """On the group's loop: halt its shards first if asked (in one callback, so no shard starts between),
+    then cancel its task."""
+    if halt:
+        group.halt()
+    group.task.cancel()
