@@ -25,9 +25,10 @@ Layout and guarantees (details in each module's docstring):
   next.
 * `commit`: group commit. `await table.commit()` returns once the caller's changes are durable; concurrent
   callers share one write, at most every `checkpoint_interval` s, or at once at `checkpoint_rows` changes.
-* `compaction`: each writer folds only its *own* files into `snapshots/<writer>-<version>.parquet` (at
-  close, and when it has > 64 segments), writing the snapshot before deleting what it covers; writers on
-  disjoint shards therefore run side by side without ever deleting each other's segments.
+* `compaction`: each writer folds only its *own* files into `snapshots/<writer>-<version>.parquet` (when
+  it has > 64 segments, and at close when its segments hold more than a tenth of its snapshot's rows or it
+  has none: `worth_compacting`), writing the snapshot before deleting what it covers; writers on disjoint
+  shards therefore run side by side without ever deleting each other's segments.
 * `lease`: one runner per (batch, writer); a second one gets `LeaseHeldError` naming the holder; a stale
   lease (dead pid on this host, or heartbeat older than `lease_timeout`) is taken over and reported.
 * `orphans`: a `submitting` row found on reload becomes `queued` (its id was durable) or `orphaned`

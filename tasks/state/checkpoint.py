@@ -23,16 +23,15 @@ from pathlib import Path
 import pyarrow as pa
 
 from rowrelay.tasks.state.commit import shielded, unread
-from rowrelay.tasks.state.compaction import write_snapshot
+from rowrelay.tasks.state.compaction import COMPACT_SEGMENTS as COMPACT_SEGMENTS
+from rowrelay.tasks.state.compaction import worth_compacting, write_snapshot
 from rowrelay.tasks.state.files import SEGMENTS, SNAPSHOTS, data_file_name
 from rowrelay.tasks.state.folding import Fold, merge_written
+from rowrelay.tasks.state.high_water import Mark, record
 from rowrelay.tasks.state.lease import Lease
 from rowrelay.tasks.state.schema import rows_to_table, with_version
 from rowrelay.tasks.state.segments import write_state_file
 from rowrelay.tasks.state.store import RowStore
-
-COMPACT_SEGMENTS = 64
-"""A writer folds its segments into a snapshot once it has more than this many."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +43,16 @@ class Checkpoint:
     keys: tuple[str, ...]
     table: pa.Table
     fold: Fold | None
+
+
+@dataclass(frozen=True, slots=True)
+class Own:
+    """A writer's own files when it opens: its segments, the rows they hold, and its last snapshot (its
+    version and rows; None if it has none). What a run's end asks to decide whether to compact."""
+
+    segments: int
+    segment_rows: int
+    snapshot: Mark | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,13 +72,16 @@ class Place:
 class Checkpoints:
     """The changed rows of one open table and their way to disk (`Committable` for the group commit)."""
 
-    def __init__(self, place: Place, store: RowStore, *, next_version: int, own_segments: int,
-                 lease_timeout: float, clock: Callable[[], float]) -> None:  # fmt: skip
-        """`next_version`: above every version in the directory; `own_segments`: this writer's segments."""
+    def __init__(self, place: Place, store: RowStore, *, next_version: int, own: Own, lease_timeout: float,
+                 clock: Callable[[], float]) -> None:  # fmt: skip
+        """`next_version`: above every version in the directory; `own`: this writer's files."""
         self._place = place
         self._store = store
         self._next_version = next_version
-        self._own_segments = own_segments
+        self._own_segments = own.segments
+        self._own_segment_rows = own.segment_rows
+        self._snapshot = own.snapshot
+        self._last_segment: int | None = None  # written since the last snapshot or mark: a run's end marks it
         self._lease_timeout = lease_timeout
         self._clock = clock
         self.dirty: set[str] = set()
@@ -105,13 +117,19 @@ class Checkpoints:
                 raise
         return table
 
-    def flush(self, *, compact: bool = False) -> Checkpoint | None:
-        """Write every changed row now, blocking; returns the checkpoint written (None if none was due)."""
+    def flush(self, *, compact: bool = False, end: bool = False) -> Checkpoint | None:
+        """Write every changed row now, blocking; returns the checkpoint written (None if none was due).
+
+        `compact`: fold this writer's files into a snapshot too. `end`: a run's end, which compacts only if
+        `worth_compacting` says so, and otherwise records its last segment beside its snapshot's mark.
+        """
         if self._in_flight is not None:
             wait([self._in_flight])  # its outcome is its own caller's: this one only needs it finished
-        batch = self._capture(compact=compact)
+        batch = self._capture(compact=compact or (end and self._worth_compacting()))
         if batch is not None:
             self._finish(batch, self._write(batch))
+        if end:
+            self._mark_last_segment()
         return batch
 
     async def write_pending(self) -> None:
@@ -145,6 +163,25 @@ class Checkpoints:
         """Stop the writer thread (after the last flush: nothing is in flight then)."""
         if self._writes is not None:
             self._writes.shutdown()
+
+    def _worth_compacting(self) -> bool:
+        """Whether a run's end compacts, counting the checkpoint it is about to write (`worth_compacting`)."""
+        due = 1 if self.dirty else 0
+        snapshot_rows = None if self._snapshot is None else self._snapshot.rows
+        return worth_compacting(segments=self._own_segments + due, segment_rows=self._own_segment_rows +
+                                len(self.dirty), snapshot_rows=snapshot_rows)  # fmt: skip
+
+    def _mark_last_segment(self) -> None:
+        """At a run's end that did not compact: record the writer's last segment in its mark, beside its
+        snapshot (`high_water`), so losing the segments the run left past the snapshot is a gap too, as
+        losing the snapshot a compacting end wrote is. A writer with no snapshot keeps no mark yet."""
+        with self._io:
+            last, snapshot = self._last_segment, self._snapshot
+            if last is None or snapshot is None:
+                return
+            record(self._place.directory, self._place.writer, version=snapshot.version, rows=snapshot.rows,
+                   last=last)  # fmt: skip
+            self._last_segment = None
 
     def _take_version(self) -> int:
         version = self._next_version
@@ -199,8 +236,11 @@ class Checkpoints:
                     return None
                 place = self._place
                 merged = merge_written(batch.fold.base, batch.fold.written)
-                write_snapshot(place.directory, place.writer, batch.version, merged, keep=place.damaged)
-                self._own_segments = 0
+                rows = write_snapshot(
+                    place.directory, place.writer, batch.version, merged, keep=place.damaged
+                )
+                self._own_segments = self._own_segment_rows = 0
+                self._snapshot, self._last_segment = Mark(batch.version, rows), None  # marked by it
                 return merged
             except BaseException:
                 self.dirty.update(batch.keys)
@@ -218,6 +258,8 @@ class Checkpoints:
         self.beat_if_due()
         write_state_file(place.directory / SEGMENTS / data_file_name(place.writer, version), table)
         self._own_segments += 1
+        self._own_segment_rows += table.num_rows
+        self._last_segment = version
         self.last_write = self._clock()
         place.lease.check()  # raised, the commit fails: no create waiting on it leaves
 

@@ -5,9 +5,11 @@ files leaves no gap, so a finished batch whose one snapshot was deleted read as 
 next run sent and paid for every row again. A compaction therefore records, once its snapshot is durable,
 that snapshot's version and row count in `high-water/<writer>.json`; a reader then takes every recorded
 version as written (it must be held by a file, at or below a remaining snapshot's floor, or set aside by
-`rowrelay repair`), and a writer's own snapshot at or above its mark must remain. Compactions are few (at
-the end of a run and every `COMPACT_SEGMENTS` checkpoints), so no checkpoint pays for the record; a
-reader pays one listing and a few small reads.
+`rowrelay repair`), and a writer's own snapshot at or above its mark must remain. A run's end that does
+not compact (`compaction.worth_compacting`) leaves segments past the snapshot, the newest files again: it
+records its last one in the mark too (`last`), which must then remain, or a snapshot of the writer at or
+above it. Marks are written at compactions and at runs' ends only, so no checkpoint pays for the record;
+a reader pays one listing and a few small reads.
 
 A compaction that crashed between its snapshot and its record leaves the record one snapshot behind: the
 newer snapshot is above the mark, which is all the check asks. Batches of older releases have no record
@@ -15,7 +17,7 @@ and are read as before; so is a record that does not parse (it can only have bee
 that never compacted (a run killed before its first compaction) has none yet.
 
     record(Path("data/state/b1"), "main", version=120, rows=1_000)
-    marks(Path("data/state/b1"))  # {"main": Mark(version=120, rows=1000)}
+    marks(Path("data/state/b1"))  # {"main": Mark(version=120, rows=1000, last=None)}
 """
 
 from __future__ import annotations
@@ -35,22 +37,30 @@ HIGH_WATER = "high-water"
 
 @dataclass(frozen=True, slots=True)
 class Mark:
-    """The last snapshot a writer recorded: its version (in its name) and the rows it held."""
+    """The last snapshot a writer recorded: its version (in its name) and the rows it held; and `last`, the
+    last segment of a run that ended without compacting (above `version`; None once a snapshot covers it)."""
 
     version: int
     rows: int
+    last: int | None = None
 
 
 def mark_path(directory: Path, writer: str) -> Path:
     return directory / HIGH_WATER / f"{writer}.json"
 
 
-def record(directory: Path, writer: str, *, version: int, rows: int) -> None:
-    """Record `writer`'s snapshot at `version`, holding `rows`, durably (after the snapshot itself is)."""
+def record(directory: Path, writer: str, *, version: int, rows: int, last: int | None = None) -> None:
+    """Record `writer`'s snapshot at `version`, holding `rows`, durably (after the snapshot itself is), and
+    its `last` segment, if a run ended past it without compacting. A mark recorded higher (a snapshot lost
+    and its loss accepted since) stays: a mark never goes down."""
     path = mark_path(directory, writer)
+    kept = _parsed(path)
+    if kept is not None and kept.version > version:
+        version, rows = kept.version, kept.rows
     with writing(path):
         make_dirs_durable(path.parent)
-        atomic_write_bytes(path, json.dumps({"version": version, "rows": rows}).encode())
+        fields = {"version": version, "rows": rows} | ({} if last is None else {"last": last})
+        atomic_write_bytes(path, json.dumps(fields).encode())
 
 
 def marks(directory: Path) -> dict[str, Mark]:
@@ -80,4 +90,5 @@ def _parsed(path: Path) -> Mark | None:
         return None
     if type(version) is not int or type(rows) is not int or version < 1 or rows < 0:
         return None
-    return Mark(version, rows)
+    last = raw.get("last")
+    return Mark(version, rows, last if type(last) is int and last > version else None)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from rowrelay.tasks.errors import MissingVersionsError
-from rowrelay.tasks.state.files import remove_own_temps, version_in_name
-from rowrelay.tasks.state.high_water import marks
+from rowrelay.tasks.state.checkpoint import Own
+from rowrelay.tasks.state.files import StateFile, remove_own_temps, version_in_name
+from rowrelay.tasks.state.high_water import Mark, marks
 from rowrelay.tasks.state.segments import read_latest
 from rowrelay.tasks.state.store import RowStore, winners
 
@@ -27,8 +30,8 @@ class Loaded:
     """Versions are missing between segments (a file moved aside by `repair`)."""
     problems: list[str]
     next_version: int
-    own_segments: int
-    """This writer's segments (not snapshots): what its compaction would fold."""
+    own: Own
+    """This writer's segments (what its compaction would fold), their rows, and its snapshot."""
 
 
 def load_for_writer(directory: Path, writer: str, *, skip_corrupt: bool) -> Loaded:
@@ -43,10 +46,29 @@ def load_for_writer(directory: Path, writer: str, *, skip_corrupt: bool) -> Load
         log.warning("skipping %s", problem)
     # above a recorded mark too: a lost newest snapshot's number, once its loss is accepted, is not reused
     versions = [f.version for f in files] + [version_in_name(p) for p in damaged]
-    versions += [mark.version for mark in marks(directory).values()]
+    versions += [max(mark.version, mark.last or 0) for mark in marks(directory).values()]
     if latest.num_rows:
-        versions.append(int(pa.compute.max(latest.column("version")).as_py()))
+        versions.append(int(pc.max(latest.column("version")).as_py()))
+    own = own_files(latest, files, writer)
     latest = winners(latest)  # rebound: every older version is freed before the store's index is built
-    own = sum(1 for f in files if f.writer == writer and not f.snapshot)
     pa.default_memory_pool().release_unused()  # hand the older versions' pages back before the index
     return Loaded(RowStore(latest), damaged, gaps, problems, max(versions, default=0) + 1, own)
+
+
+def own_files(versions: pa.Table, files: list[StateFile], writer: str) -> Own:
+    """`writer`'s segments, the rows they hold past its last snapshot, and that snapshot's version and
+    rows, from every version read (each row version names its writer: `invariants`). Segments a crash left
+    under the snapshot count as files, their rows as the snapshot's; leftovers only delay a compaction."""
+    segments = sum(1 for f in files if f.writer == writer and not f.snapshot)
+    snapshot = max((f.version for f in files if f.writer == writer and f.snapshot), default=None)
+    if not versions.num_rows:
+        return Own(segments, 0, None if snapshot is None else Mark(snapshot, 0))
+    mine = pc.equal(versions.column("writer"), pa.scalar(writer))
+    if snapshot is None:
+        return Own(segments, _trues(mine), None)
+    past = _trues(pc.and_(mine, pc.greater(versions.column("version"), pa.scalar(snapshot, pa.int64()))))
+    return Own(segments, past, Mark(snapshot, _trues(mine) - past))
+
+
+def _trues(mask: Any) -> int:
+    return int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)

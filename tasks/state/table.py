@@ -15,8 +15,9 @@ from rowrelay.tasks.errors import StateError
 from rowrelay.tasks.records import DEFAULT_MAX_ATTEMPTS, ROW_STATUSES, RowStatus
 from rowrelay.tasks.state.batch import ensure_batch
 from rowrelay.tasks.state.changes import apply_change
-from rowrelay.tasks.state.checkpoint import COMPACT_SEGMENTS, Checkpoints, Place
+from rowrelay.tasks.state.checkpoint import Checkpoints, Place
 from rowrelay.tasks.state.commit import GroupCommit
+from rowrelay.tasks.state.compaction import COMPACT_SEGMENTS
 from rowrelay.tasks.state.files import MAIN_WRITER, SEGMENTS, WRITER_NAME
 from rowrelay.tasks.state.lease import LEASE_TIMEOUT, Lease, refuse_beside, writer_is_live
 from rowrelay.tasks.state.loading import load_for_writer
@@ -102,9 +103,8 @@ class StateTable:
             lease.release()
             raise
         place = Place(directory, writer, lease, loaded.damaged, loaded.gaps)
-        checkpoints = Checkpoints(place, loaded.store, next_version=loaded.next_version,
-                                  own_segments=loaded.own_segments, lease_timeout=lease_timeout,
-                                  clock=clock)  # fmt: skip
+        checkpoints = Checkpoints(place, loaded.store, next_version=loaded.next_version, own=loaded.own,
+                                  lease_timeout=lease_timeout, clock=clock)  # fmt: skip
         table = cls(place, found_id, loaded.store, checkpoints, options)
         table.problems.extend(loaded.problems)
         if lease.takeover:
@@ -254,7 +254,8 @@ class StateTable:
         return self._checkpoints.last_write
 
     def flush(self, *, compact: bool = False) -> int:
-        """Write every changed row now, as one segment, durably; returns the number of rows written."""
+        """Write every changed row now, as one segment, durably; returns the number of rows written.
+        `compact`: fold this writer's files into a snapshot too, whatever `close` would decide."""
         written = self._checkpoints.flush(compact=compact)
         return 0 if written is None else len(written.keys)
 
@@ -288,11 +289,12 @@ class StateTable:
             raise StateError(f"state table {self.directory} ({self.writer}) is closed")
 
     def close(self) -> None:
-        """Final flush, compaction of this writer's files, lease release. Idempotent."""
+        """Final flush, compaction of this writer's files if worth it (`compaction.worth_compacting`),
+        lease release. Idempotent."""
         if self._closed:
             return
         try:
-            self.flush(compact=True)
+            self._checkpoints.flush(end=True)
         finally:
             self._closed = True
             self._checkpoints.stop()

@@ -14,8 +14,9 @@ number from 1 to the highest one listed is:
   for the floor), or a gap whose loss was accepted (`damaged/missing/versions-<first>-<last>.missing`).
 
 The highest number is the highest listed, or a writer's high-water mark if higher (`high_water`: the last
-snapshot each writer recorded, so losing the newest files is a gap too); and a writer's mark must have a
-snapshot of that writer at or above it, or be set aside, even below another writer's floor.
+snapshot each writer recorded, and the last segment of a run that ended without compacting, so losing the
+newest files is a gap too); and a writer's mark must have a snapshot of that writer at or above it, or be
+set aside, even below another writer's floor, and its last segment the same or that segment itself.
 
 Any other number is a gap: its file was deleted or lost, and rows whose latest version it held would read
 as an older version, or not at all (a deleted snapshot of 300 rows read as a table of 111, whose export and
@@ -84,7 +85,7 @@ def gaps_of(
     the marks (`recorded`) whose writer's snapshot is gone, as ranges."""
     held, floor = _set_aside(directory)
     recorded = recorded or {}
-    top = max((mark.version for mark in recorded.values()), default=0)
+    top = max((max(mark.version, mark.last or 0) for mark in recorded.values()), default=0)
     snapshots: dict[str, int] = {}
     for state_file in files:
         held.add(state_file.version)
@@ -93,9 +94,10 @@ def gaps_of(
             floor = max(floor, state_file.version)
             snapshots[state_file.writer] = max(snapshots.get(state_file.writer, 0), state_file.version)
     lost = {
-        mark.version
+        version
         for writer, mark in recorded.items()
-        if snapshots.get(writer, 0) < mark.version and mark.version not in held
+        for version in (mark.version, mark.last or 0)
+        if snapshots.get(writer, 0) < version and version not in held
     }
     missing: list[Gap] = []
     for version in sorted(lost.union(v for v in range(floor + 1, top + 1) if v not in held)):
@@ -163,17 +165,29 @@ def missing_error(directory: Path, missing: list[Gap]) -> MissingVersionsError:
 
 
 def _recorded_among(directory: Path, missing: list[Gap]) -> str:
-    """The recorded snapshots among the gaps, as `; among them snapshots/main-0000000100.parquet, of 100
-    rows, the newest its writer recorded`: a lost newest snapshot is the gap only a mark shows."""
-    named = [
+    """The recorded files among the gaps, as `; among them snapshots/main-0000000100.parquet, of 100 rows,
+    the newest its writer recorded`: a lost newest snapshot (or a run's last segment past it) is the gap
+    only a mark shows."""
+
+    def among(version: int | None) -> bool:
+        return version is not None and any(first <= version <= last for first, last in missing)
+
+    recorded = sorted(marks(directory).items())
+    snapshots = [
         f"{SNAPSHOTS}/{data_file_name(writer, mark.version)}, of {mark.rows:,} rows"
-        for writer, mark in sorted(marks(directory).items())
-        if any(first <= mark.version <= last for first, last in missing)
+        for writer, mark in recorded
+        if among(mark.version)
     ]
-    if not named:
-        return ""
-    whose = "its writer" if len(named) == 1 else "each"
-    return f"; among them {' and '.join(named)}, the newest {whose} recorded"
+    lasts = [(writer, mark.last) for writer, mark in recorded if mark.last is not None and among(mark.last)]
+    segments = [f"{SEGMENTS}/{data_file_name(writer, last)}" for writer, last in lasts]
+    said = []
+    if snapshots:
+        whose = "its writer" if len(snapshots) == 1 else "each"
+        said.append(f"{' and '.join(snapshots)}, the newest {whose} recorded")
+    if segments:
+        whose = "segment its writer" if len(segments) == 1 else "segments their writers"
+        said.append(f"{' and '.join(segments)}, the last {whose} wrote at a run's end")
+    return "".join(f"; among them {part}" if i == 0 else f"; and {part}" for i, part in enumerate(said))
 
 
 def accept(directory: Path, missing: Iterable[Gap]) -> list[Path]:
