@@ -80,6 +80,12 @@ def export(
         if not record.output:
             fail("this batch has no output on record: pass --output")
         output = Path(record.output)
+        if (elsewhere := _ran_elsewhere(state, record.state)) is not None:
+            fail(
+                f"this batch ran in {elsewhere}, and its folder was copied or moved here since: the output "
+                f"on record, {output}, is where that folder's runs write (exporting this one there would "
+                "overwrite it); pass --output with where to write this one's"
+            )
         if (problem := output_problem(output, state)) is not None:
             fail(f"the batch's output {output}: {problem}")
     if record.output and output.resolve() == Path(record.output).resolve():  # however it is spelled
@@ -124,6 +130,19 @@ def export(
             f"written as pending; the next run sends {'it' if len(unsent) == 1 else 'them'} as edited",
         )
     out.print(f"wrote {path}")
+
+
+def _ran_elsewhere(state: Path, recorded: str | None) -> str | None:
+    """Where the batch's last run ran it, when that is not `state` (the folder was copied, or moved, since
+    the record was written); None when it is, or the record does not say (an older release wrote it)."""
+    if recorded is None:
+        return None
+    try:
+        if state.resolve() == Path(recorded).resolve() or state.samefile(recorded):
+            return None
+    except OSError:  # the recorded folder is not there (moved, or on another machine's disk)
+        pass
+    return recorded
 
 
 def _as_pending(state: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -46,6 +46,7 @@ def record_run(
         input=request.input_path(),
         spec=asdict(request.spec),
         output=str(out.resolve()),  # `export` from any folder writes where this run did
+        state=str(state_dir.resolve()),  # whose output that is: `export` of a copy writes none there
         backend=settings.backend,
         base_url=url,
         model=settings.model,

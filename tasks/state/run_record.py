@@ -109,6 +109,10 @@ class RunRecord:
     """How the run ended (`how`: one of `RUN_ENDINGS`; `at`, ISO 8601 UTC; `why`, its own words or
     null), written once, at its end (`run_end.record_end`). None: not ended (still going, or killed),
     or, when `unrecorded` names it, an older release wrote the record."""
+    state: str | None = None
+    """The batch's folder as the run that wrote the record found it (absolute), so `export` tells a copy
+    of the folder (a colleague's batch copied to a notebook's machine, another user's home) from the
+    folder the output on record is written from. None: an older release wrote the record."""
     unrecorded: tuple[str, ...] = field(default=(), compare=False)
     """The fields a record read back does not hold (a release before them wrote it): their None means
     "not known", not "none asked". Never written."""

@@ -106,7 +106,7 @@ def test_the_record_has_no_field_for_a_secret() -> None:
     # cost cap's line, an error's first line: rowrelay's errors never hold a key).
     # unpriced_said holds what was said to have no price: a provider, a model's and an endpoint's names.
     # prices holds a price file's entries (tasks/llm/prices.py's models forbid other fields): model names,
-    # aliases, numbers and their sources' names.
+    # aliases, numbers and their sources' names. state is the batch folder's path, as input and output are.
     names_ = {"input", "spec", "output", "backend", "base_url", "model", "mode", "agent", "output_schema"}
     assert names == {
         *names_,
@@ -128,6 +128,7 @@ def test_the_record_has_no_field_for_a_secret() -> None:
         "ended",
         "unpriced_said",
         "prices",
+        "state",
     }
 
 
