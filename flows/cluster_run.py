@@ -138,7 +138,12 @@ async def run_on_cluster(
         raise
     except BaseException as stop:  # Ctrl-C, SIGTERM, a flow's cancellation: Dask stops no running task
         if not isinstance(stop, Exception) and futures:
-            await stop_shards_on_workers(client, bank, groups, futures, directory)
+            how = (
+                "cancelled"
+                if isinstance(stop, asyncio.CancelledError)
+                else f"stopped ({type(stop).__name__})"
+            )
+            await stop_shards_on_workers(client, bank, groups, futures, directory, how)
         elif futures and not isinstance(stop, WorkersGoneError):  # a group's error: the run's
             await halt_shards_on_workers(client, bank, futures)
         raise

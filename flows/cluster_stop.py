@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rowrelay.tasks.run.cancel import Cancelled, stops_seen
+from rowrelay.tasks.run.cancel import CANCEL_CONCURRENCY, Cancelled, said_on_stop, stops_seen
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -33,15 +33,27 @@ _ASKED_WITHIN = 30.0
 
 
 async def stop_shards_on_workers(
-    client: Client, bank: str, groups: Sequence[ShardGroup], futures: Sequence[Any], directory: Path
+    client: Client,
+    bank: str,
+    groups: Sequence[ShardGroup],
+    futures: Sequence[Any],
+    directory: Path,
+    how: str = "cancelled",
 ) -> None:
-    """Stop the run's groups on the cluster, and tell the closing line (`stops_seen`) what that did."""
+    """Stop the run's groups on the cluster, say once what that did (`run cancelled: ...`, as a run
+    without a cluster says it: the workers leave it to the command, `stopping.said_by_the_command`), and
+    tell the closing line (`stops_seen`)."""
     from rowrelay.tasks.cluster.stopping import STOP_WITHIN, stop_shards
 
     answers: dict[str, WorkerStop | BaseException] = {}
+    keys = [key for group in groups for job in group.jobs for key in job.keys]
     try:
         await asyncio.to_thread(client.cancel, [future.wrapped_future for future in futures])
-        asking = asyncio.to_thread(client.run, stop_shards, bank, STOP_WITHIN, on_error="return")
+        asking = asyncio.ensure_future(
+            asyncio.to_thread(client.run, stop_shards, bank, STOP_WITHIN, on_error="return")
+        )
+        if (held := await asyncio.to_thread(_in_flight, directory, keys)) > CANCEL_CONCURRENCY:
+            log.warning("run %s: cancelling %s in-flight responses on the server", how, f"{held:,}")
         answers = await asyncio.wait_for(asking, STOP_WITHIN + _ASKED_WITHIN)
     except Exception as exc:  # the scheduler gone or not answering: nothing reached the shards
         log.warning("the stop could not reach the run's shards on the Dask workers: %s", exc)
@@ -55,6 +67,9 @@ async def stop_shards_on_workers(
         key for group in groups if group.numbers not in ended for job in group.jobs for key in job.keys
     ]
     stop = stop + Cancelled(not_stopped=await asyncio.to_thread(_in_flight, directory, unanswered))
+    if stop != Cancelled():  # a stop with nothing in flight says nothing, as a local run's
+        waits = "; the next run waits on them" if stop.unreached or stop.left else ""
+        log.warning("run %s: %s%s", how, said_on_stop([stop]), waits)
     if (seen := stops_seen.get()) is not None:
         seen.append(stop)
 

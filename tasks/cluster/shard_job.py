@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rowrelay.tasks.cluster.stopping import GroupStopped, entered, was_stopped
+from rowrelay.tasks.cluster.stopping import GroupStopped, entered, said_by_the_command, was_stopped
 from rowrelay.tasks.errors import LeaseHeldError
 from rowrelay.tasks.llm.shared import BankLink
 from rowrelay.tasks.llm.structured import OutputSchema
@@ -105,6 +105,7 @@ async def run_group(
     on, and the failure is raised as itself. The run's stop (`stopping.stop_shards`) cancels them as a
     local run's stop does, and the group raises `GroupStopped`; so does another group's failure, which
     halts them first (their responses go on, as here)."""
+    said_by_the_command()  # each shard's stop: the command says their sum once
     runners: list[BatchRunner] = []
     stops: list[Cancelled] = []
 

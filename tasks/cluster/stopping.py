@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -120,3 +122,26 @@ def _stop(group: _Group, halt: bool) -> None:
     if halt:
         group.halt()
     group.task.cancel()
+
+
+_STOP_SAID = ("run cancelled: ", "run stopped (")
+"""How a runner says its stop (`runner._cancel_in_flight`): its cancelling, and what that did."""
+
+
+class _SaidByTheCommand(logging.Filter):
+    """Drops a shard's own words on its stop from a worker's console: a shard on Dask is a runner of its
+    own, and `--dask-workers` prints to the command's stderr, so each said its `run cancelled: 5
+    in-flight responses were cancelled` above the progress line, one a shard for one Ctrl-C. The
+    coordinator says the run's sum once (`flows.cluster_stop`), as a run without a cluster does."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "rowrelay.runner" and record.getMessage().startswith(_STOP_SAID))
+
+
+@functools.cache
+def said_by_the_command() -> None:
+    """Once per worker process: its console's handlers (the root logger's) leave the shards' words on
+    their stop to the command; every other handler (a task run's logs in Prefect) still gets them."""
+    quiet = _SaidByTheCommand()
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(quiet)

@@ -72,3 +72,27 @@ def test_ctrl_c_cancels_the_shards_responses_on_the_workers(
     # each row's jobs are its attempts: the stopped one and the resume's
     assert dict(zip(frame["row_key"], frame["attempts"], strict=True)) == dict(jobs)
     assert set(jobs.values()) == {2}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_workers_stop_is_said_once(tmp_path: Path, prefect_env: dict[str, str], prefect_api: str) -> None:
+    """The workers of `--dask-workers` print to the command's stderr: each shard said its own `run
+    cancelled: 5 in-flight responses were cancelled` above the progress line, four of them for one stop.
+    Now the workers leave it to the command, which says the sum once, as a run without a cluster does."""
+    source = write_tickets(tmp_path / "tickets.csv", ROWS)
+    log = tmp_path / "run.log"
+    with emulator_process("--latency", f"fixed:{LATENCY}") as emu:
+        env = {**env_on(prefect_env, emu), "ROWRELAY_SHARD_SIZE": str(SHARD)}
+        args = [*run_args(source, tmp_path), "--max-in-flight", str(ROWS), "--rpm", "1000"]
+        with started([*args, "--dask-workers", "2"], env, log) as run:
+            in_flight = ("in_progress", "queued")
+            wait_until(lambda: sum(s in in_flight for s in _statuses(emu)) == ROWS, run, log)
+            run.send_signal(signal.SIGINT)
+            assert exit_code(run, log, within=120) == 130, log.read_text()[-3000:]
+        said = log.read_text()
+        assert _statuses(emu) == ["cancelled"] * ROWS, said[-3000:]
+    stops = [line for line in said.splitlines() if "run cancelled: " in line]
+    assert len(stops) == 1, said[-3000:]
+    assert stops[0].endswith(f"run cancelled: {ROWS} in-flight responses were cancelled"), stops
+    assert f"interrupted: {ROWS} in-flight responses were cancelled; run the same command" in said
