@@ -83,26 +83,44 @@ def left_to_send(table: StateTable, keys: Collection[str], held: Mapping[str, in
 
 
 def stop_message(
-    counted: float, duplicates: LostCreates, cap: float, left: LeftToSend, tools_unbounded: bool = False
+    counted: float,
+    duplicates: LostCreates,
+    cap: float,
+    left: LeftToSend,
+    tools_unbounded: bool = False,
+    *,
+    unmetered: LostCreates | None = None,
 ) -> str:
     """The line of a run the cap stopped: `counted` is everything the batch counts against `cap`, of
-    which `duplicates` are the creates whose answers were lost. Past the cap, it says by how much and
-    why (`_over_said`); `tools_unbounded`: the rows call hosted tools with no `--max-tool-calls`."""
-    spent = max(0.0, counted - duplicates.usd)  # paid answers, those without usage at their estimate
+    which `duplicates` are the creates whose answers were lost, and `unmetered` the answers the server
+    gave without their token usage (each at its estimate). Past the cap, it says by how much and why
+    (`_over_said`); `tools_unbounded`: the rows call hosted tools with no `--max-tool-calls`."""
+    unmetered = unmetered or LostCreates()
+    spent = max(0.0, counted - duplicates.usd - unmetered.usd)  # what answers with usage were billed
+    parts = _spent_said(spent, unmetered)
     if duplicates.creates:
         creates = f"{duplicates.creates:,} create" + ("" if duplicates.creates == 1 else "s")
         whose = "whose answer was" if duplicates.creates == 1 else "whose answers were"
-        said = (
-            f"spent {usd(spent)}, and up to {usd(duplicates.usd)} more in {creates} {whose} lost "
-            f"(possible duplicates), of {option_of('max_cost')} {usd(cap)}"
-        )
-        then = f" (the batch counts {usd(counted)} against it)"
-    else:
-        said, then = f"spent {usd(spent)} of {option_of('max_cost')} {usd(cap)}", ""
+        parts.append(f"up to {usd(duplicates.usd)} more in {creates} {whose} lost (possible duplicates)")
+    said = ", and ".join(parts) + ("," if len(parts) > 1 else "") + f" of {option_of('max_cost')} {usd(cap)}"
+    then = f" (the batch counts {usd(counted)} against it)" if duplicates.creates or unmetered.creates else ""
     return (
         f"cost cap reached: {said}; {_left_said(left)}; run {same_run()} with a higher "
         f"{option_of('max_cost')} to go on{then}{_over_said(counted - cap, tools_unbounded)}"
     )
+
+
+def _spent_said(spent: float, unmetered: LostCreates) -> list[str]:
+    """['spent $0.0049'], with the answers given without token usage apart: a server that leaves usage out
+    (vLLM, Ollama) stopped a capped run at 'spent $0.04934 of --max-cost $0.05' under its summary's
+    'cost: unknown', every cent of it estimates."""
+    if not unmetered.creates:
+        return [f"spent {usd(spent)}"]
+    answers = f"{unmetered.creates:,} answer" + ("" if unmetered.creates == 1 else "s")
+    estimated = f"{usd(unmetered.usd)} counted at their estimates for {answers} given without token usage"
+    if spent <= 0.0:
+        return [f"{estimated} (what they cost is not known)"]
+    return [f"spent {usd(spent)}", estimated]
 
 
 def _over_said(over: float, tools_unbounded: bool) -> str:

@@ -78,6 +78,9 @@ class Ledger:
     in_flight: InFlightEstimates = field(default_factory=InFlightEstimates)
     _dearest_guess: float | None = None
     """The most a row answered after being sent on a guess cost over its estimate (None: none yet)."""
+    unmetered_answers: LostCreates = field(default_factory=LostCreates)
+    """Answers the server gave without their token usage, at their estimates: the part of `lost` the
+    stop's message names as such, not as spent (their cost is not known)."""
     _told_unmetered: bool = False
 
     def admit(
@@ -167,6 +170,7 @@ class Ledger:
         """An answer without its usage (a server that leaves it out): counted at its estimate, since it
         was paid for; counted as nothing, a capped run sent every row past its cap."""
         self.lost += estimate
+        self.unmetered_answers.add(estimate, 1)
         if not self._told_unmetered:
             self._told_unmetered = True
             log.warning(
@@ -179,4 +183,11 @@ class Ledger:
         """What to tell the user when the cap stopped the run, else None (`cap_words.stop_message`)."""
         if not self.capped or self.cap is None:
             return None
-        return stop_message(self.spent + self.lost, self.duplicates, self.cap, left, tools_unbounded)
+        return stop_message(
+            self.spent + self.lost,
+            self.duplicates,
+            self.cap,
+            left,
+            tools_unbounded,
+            unmetered=self.unmetered_answers,
+        )
