@@ -118,8 +118,7 @@ def status(
         out.print(_not_in_input(facts["not_in_input"]))
     p50, p95 = facts["latency_p50"], facts["latency_p95"]
     out.print(
-        f"rows {facts['rows']:,}  tokens in {facts['input_tokens']:,} out {facts['output_tokens']:,} "
-        f"(reasoning {facts['reasoning_tokens']:,})  orphans {facts['orphans']:,}"
+        f"rows {facts['rows']:,}  {_tokens_said(facts)}  orphans {facts['orphans']:,}"
         + (" (creates whose answer was lost: possible duplicate jobs)" if facts["orphans"] else ""),
     )
     if facts["endpoints"]:
@@ -153,6 +152,18 @@ def status(
         out.print("cost unknown: no row has a price (its model had none; `run --prices FILE` adds one)")
     if plot is not None:
         _draw(state, plot, out)
+
+
+def _tokens_said(facts: dict[str, Any]) -> str:
+    """'tokens in 1,234 out 567 (reasoning 0)'; for rows answered with no token count at all, as a server
+    that leaves usage out (vLLM, Ollama) answers, that they are not known: it said 'tokens in 0 out 0' of
+    a 2,000-row batch it had answered."""
+    if facts["counts"]["completed"] and not (facts["input_tokens"] or facts["output_tokens"]):
+        return "tokens not known (the server answered without token usage)"
+    return (
+        f"tokens in {facts['input_tokens']:,} out {facts['output_tokens']:,} "
+        f"(reasoning {facts['reasoning_tokens']:,})"
+    )
 
 
 def _not_in_input(left_out: dict[str, Any]) -> str:
