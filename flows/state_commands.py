@@ -148,6 +148,8 @@ def status(
             f"cost {usd(facts['cost_usd'])} spent, ~{usd(projected)} projected for the whole batch "
             f"(cached input tokens {facts['cached_input_tokens']:,})",
         )
+    elif _no_usage(facts):  # a price file would not help: there are no counts to price
+        out.print("cost unknown: the server answered without token usage, so no row could be priced")
     elif facts["counts"].get("completed"):  # answered, perhaps paid for, at a price no one knew
         out.print("cost unknown: no row has a price (its model had none; `run --prices FILE` adds one)")
     if plot is not None:
@@ -158,12 +160,17 @@ def _tokens_said(facts: dict[str, Any]) -> str:
     """'tokens in 1,234 out 567 (reasoning 0)'; for rows answered with no token count at all, as a server
     that leaves usage out (vLLM, Ollama) answers, that they are not known: it said 'tokens in 0 out 0' of
     a 2,000-row batch it had answered."""
-    if facts["counts"]["completed"] and not (facts["input_tokens"] or facts["output_tokens"]):
+    if _no_usage(facts):
         return "tokens not known (the server answered without token usage)"
     return (
         f"tokens in {facts['input_tokens']:,} out {facts['output_tokens']:,} "
         f"(reasoning {facts['reasoning_tokens']:,})"
     )
+
+
+def _no_usage(facts: dict[str, Any]) -> bool:
+    """Rows completed and not one token counted: a server that leaves usage out answered them."""
+    return bool(facts["counts"]["completed"]) and not (facts["input_tokens"] or facts["output_tokens"])
 
 
 def _not_in_input(left_out: dict[str, Any]) -> str:

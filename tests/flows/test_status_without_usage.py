@@ -1,6 +1,8 @@
 """`rowrelay status` of a batch a server answered without token usage (vLLM, Ollama and many gateways
 leave it out): its rows' token counts are not known, and status said `tokens in 0 out 0 (reasoning 0)` of
-a 2,000-row batch it had answered, in a user trial. It says they are not known."""
+a 2,000-row batch it had answered, in a user trial, and of its cost `no row has a price (its model had
+none; `run --prices FILE` adds one)` of a batch run with a price file. It says the counts are not
+known, and so the cost."""
 
 from __future__ import annotations
 
@@ -34,6 +36,10 @@ async def test_status_says_tokens_are_not_known_when_the_server_gave_no_usage(tm
         unknown.output
     ), unknown.output
     assert "tokens in 0" not in unknown.output
+    # not 'its model had none; `run --prices FILE` adds one': the model had a price, the answers no counts
+    assert "cost unknown: the server answered without token usage, so no row could be priced" in (
+        unknown.output
+    ), unknown.output
     known = CliRunner().invoke(app, ["status", str(tmp_path / "some")])
     assert known.exit_code == 0, known.output
     assert f"rows {ROWS}  tokens in " in known.output, known.output  # counts, as before
