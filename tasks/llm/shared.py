@@ -90,9 +90,12 @@ class SharedRate:
 class SharedSlots:
     """In-flight slots held from the bank: `acquire()` / `release()`, as an asyncio.Semaphore's.
 
-    Slots are held `chunk` at a time and handed back once more than two chunks lie free here, down to
-    one: a slot per round trip (a row starts, a row ends) was most of a run's calls on the scheduler
-    (bench_dask). A shard so keeps at most a chunk or two idle that another could use."""
+    Slots are held `chunk` at a time: a slot per round trip (a row starts, a row ends) was most of a run's
+    calls on the scheduler (bench_dask). A freed slot is kept while a row here waits for one, and handed
+    back once none does: the shard's rows are then all started (its runner asks for the next one as soon
+    as it has the last), so nothing here would use it. Before, two chunks were kept idle, and the last
+    chunk's rest until the shard ended: at 60,000 creates a minute (chunks of 2) shards of 5 rows took 6
+    slots each, and a run held 35 of its 40 in flight for ever, others' rows waiting on the 5."""
 
     def __init__(self, link: BankLink, chunk: int, sleep: Callable[[float], Awaitable[None]]) -> None:
         self._link, self._chunk, self._sleep = link, chunk, sleep
@@ -120,9 +123,13 @@ class SharedSlots:
 
     def release(self) -> None:
         self._free += 1
-        if self._waiting == 0 and self._free > 2 * self._chunk:
-            count = self._free - self._chunk
-            self._free, self._held = self._chunk, self._held - count
+        self.spare()
+
+    def spare(self) -> None:
+        """Hand back every free slot unless a row here waits for one: called as a row ends, and by the
+        runner once its shard's rows are all started (the rest of the chunk its last row took)."""
+        if self._waiting == 0 and self._free:
+            count, self._free, self._held = self._free, 0, self._held - self._free
             task = asyncio.get_running_loop().create_task(self._give_back(count))
             self._returns.add(task)  # keep a reference until done: the loop holds tasks only weakly
             task.add_done_callback(self._returns.discard)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 
 from rowrelay.tasks.errors import BankUnreachableError, LeaseHeldError
 from rowrelay.tasks.llm import BackendRefusedError
+from rowrelay.tasks.llm.shared import SharedSlots
 from rowrelay.tasks.records import ENDED, HOLDING_TOKEN
 from rowrelay.tasks.run.cancel import (
     CANCEL_CONCURRENCY,
@@ -228,6 +229,8 @@ class BatchRunner:
                     running += 1
                     rows_done.clear()
                     group.create_task(one(key), name=f"row:{key}")
+                if isinstance(gate, SharedSlots):
+                    gate.spare()  # all started: the rest of the last row's chunk goes back to the bank
                 if running:
                     await rows_done.wait()
                 if watch is not None:

@@ -11,6 +11,7 @@ import pytest
 
 from rowrelay.tasks.llm import OutputEstimate, RateBudget
 from rowrelay.tasks.llm.bank import CREATE_BURST_SECONDS, Bank, Kind, Limits
+from rowrelay.tasks.llm.shared import SharedSlots
 from tests.support.budgets import answers_midway
 from tests.support.virtual_time import run_in_virtual_time
 
@@ -189,3 +190,28 @@ def test_in_flight_cap_holds_across_workers() -> None:
         return most
 
     assert run_in_virtual_time(main) == 6
+
+
+def test_a_shard_whose_rows_are_all_started_keeps_no_idle_slot() -> None:
+    """At 60,000 creates a minute a shard holds slots 2 at a time (`slot_chunk`): a shard of 5 rows took
+    a sixth it never used and kept it until it ended, as it kept the slots its ended rows freed (up to
+    two chunks), while another shard's rows waited (35 of 40 in flight on a Dask cluster). Now the rest
+    goes back once its rows are all started (`spare`, the runner's call), and each freed slot as its row
+    ends, nobody here waiting for one."""
+
+    async def main() -> tuple[int, int, int]:
+        bank = _bank(rpm=60_000, max_in_flight=40)
+        assert Limits(60_000, 10**9, 600, 40).slot_chunk() == 2
+        slots = _budget(LocalLink(bank, "w0/shard-0"), rpm=60_000, max_in_flight=40).in_flight
+        assert isinstance(slots, SharedSlots)
+        for _ in range(5):  # as the runner starts a shard's rows: one at a time
+            await slots.acquire()
+        took = bank.in_flight("default")
+        slots.spare()  # every row started
+        await asyncio.sleep(0)  # the give-back reaches the bank
+        started = bank.in_flight("default")
+        slots.release()  # a row ends
+        await asyncio.sleep(0)
+        return took, started, bank.in_flight("default")
+
+    assert run_in_virtual_time(main) == (6, 5, 4)
