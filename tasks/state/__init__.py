@@ -26,7 +26,7 @@ Layout and guarantees (details in each module's docstring):
 * `commit`: group commit. `await table.commit()` returns once the caller's changes are durable; concurrent
   callers share one write, at most every `checkpoint_interval` s, or at once at `checkpoint_rows` changes.
 * `compaction`: each writer folds only its *own* files into `snapshots/<writer>-<version>.parquet` (when
-  it has > 64 segments, and at close when its segments hold more than a tenth of its snapshot's rows or it
+  it has > 64 segments, and at close when its segments hold more than 5% of its snapshot's rows or it
   has none: `worth_compacting`), writing the snapshot before deleting what it covers; writers on disjoint
   shards therefore run side by side without ever deleting each other's segments.
 * `lease`: one runner per (batch, writer); a second one gets `LeaseHeldError` naming the holder; a stale

@@ -30,9 +30,9 @@ from rowrelay.tasks.state.segments import write_state_file
 
 COMPACT_SEGMENTS = 64
 """A writer folds its segments into a snapshot once it has more than this many."""
-COMPACT_SHARE = 0.1
+COMPACT_SHARE = 0.05
 """At a run's end, a writer with a snapshot compacts once its segments since hold more rows than this
-share of the snapshot's (or more than `COMPACT_SEGMENTS` of them)."""
+share of the snapshot's (or more than `COMPACT_SEGMENTS` of them): `worth_compacting`."""
 
 
 def worth_compacting(*, segments: int, segment_rows: int, snapshot_rows: int | None) -> bool:
@@ -41,14 +41,16 @@ def worth_compacting(*, segments: int, segment_rows: int, snapshot_rows: int | N
     writer's snapshot holds; None if it has none yet, and then any segment is worth it (a finished first
     run leaves one file).
 
-    A compaction writes every row of the writer, however few changed: a 200,000-row batch run with
-    `--limit 20` every 5 minutes rewrote its whole snapshot at every run's end (33 GB a month, hOps's
-    measure). What leaving segments costs is the next load's: a resume reads every file, each small one
-    about 3-4 ms whatever it holds. Measured on the 2-core VM at load 7 (`StateTable`'s load, in one
-    process, medians of 7), a 200,000-row table: one snapshot 0.33 s; with 64 segments of 5 rows beside
-    it 0.61 s; with 63 segments holding a tenth of its rows 0.85 s. Runs of 20 rows over it (3
-    checkpoints each) wrote 1.47 MB a run before (the snapshot, every time) and 23.5 KB now, a
-    compaction every 22nd run (the segments' count): 68 KB a run on average, 21x less.
+    A compaction writes every row of the writer, however few changed. Measured (2026-12-07, the 2-core VM
+    at load 11-15, so CPU figures): a 200,000-row batch, `rowrelay run --limit 20` on the emulator
+    (lognormal 1 s): its snapshot is 3.84 MB, which every run's end wrote (33 GB a month at a run every 5
+    minutes); each run writes 13-16 segments (125-156 KB), so now the count compacts every 4th or 5th
+    run: ten runs wrote 9.0 MB, 0.9 MB a run, about 4x less. What leaving segments costs is the next
+    load's, about 1.9 ms of CPU a small file: a 200,000-row table, 80% completed, loads in 0.19 s alone,
+    0.31 s beside 64 small segments. The share bounds what they hold: target 6's crashed 1,000,000-row
+    table (bench_scale) whose main writer had left 63 segments just under 5% of its rows before the crash
+    resumes in 1.74 s of CPU against 1.62 s, peak 881 MB against 843; at 10%, 1.78 s and 909 MB, too near
+    the target's 1 GB.
     """
     if segments == 0:
         return False

@@ -1,6 +1,6 @@
 """A scheduled job's small runs over a big batch leave its snapshot alone: each `rowrelay run --limit 5`
-of a 2,000-row batch rewrote the whole table at its end (one snapshot of every row, a compaction), however
-few rows it sent. Now its end writes its rows' segments only, until they hold a tenth of the snapshot's
+of a 5,000-row batch rewrote the whole table at its end (one snapshot of every row, a compaction), however
+few rows it sent. Now its end writes its rows' segments only, until they hold 5% of the snapshot's
 rows (`compaction.worth_compacting`), and `status`, `export` and DuckDB read the batch as before."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from rowrelay.tasks.state.files import SEGMENTS, SNAPSHOTS
 from tests.support.cli import env_for, rowrelay, run_args
 from tests.support.tickets import write_tickets
 
-ROWS = 2_000
+ROWS = 5_000
 
 
 @pytest.mark.slow
@@ -30,7 +30,7 @@ def test_runs_of_a_few_rows_leave_a_big_batchs_snapshot_untouched(
     state = tmp_path / "state"
     with running_emulator(EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"))) as emu:
         env = env_for(prefect_env, emu)
-        first = rowrelay([*run_args(source, tmp_path), "--limit", "20"], env)  # plans all 2,000 rows
+        first = rowrelay([*run_args(source, tmp_path), "--limit", "20"], env)  # plans all 5,000 rows
         assert first.returncode == 0, first.stderr[-3000:]
         [snapshot] = (state / SNAPSHOTS).glob("*.parquet")
         stamp = (snapshot.stat().st_ino, snapshot.stat().st_mtime_ns)

@@ -1,6 +1,6 @@
 """A run's end compacts only when it is worth it (`compaction.worth_compacting`): a scheduled job working a
 big batch a few rows a run rewrote the whole table at every run's end (a 200,000-row batch run with
-`--limit 20` every 5 minutes wrote 33 GB a month). Its segments stay until they hold a tenth of the
+`--limit 20` every 5 minutes wrote 33 GB a month). Its segments stay until they hold 5% of the
 snapshot's rows (or pass `COMPACT_SEGMENTS`), the table reads the same meanwhile, and losing them is
 still found: the run's end records its last segment beside its writer's snapshot in the mark."""
 
@@ -19,14 +19,14 @@ from rowrelay.tasks.state.files import SEGMENTS, SNAPSHOTS, list_state_files
 from rowrelay.tasks.state.high_water import marks
 from tests.support.state import FakeClock, rows
 
-ROWS = 2_000
+ROWS = 4_000
 LIMIT = 5
 STEPS = ("submitting", "queued", "completed")
 """A run of `--limit 5`: each step of its rows one checkpoint, as its commits write them."""
 
 
 def _finished(directory: Path, clock: FakeClock) -> Path:
-    """A 2,000-row batch whose first run planned every row and completed the first 100; its snapshot."""
+    """A 4,000-row batch whose first run planned every row and completed the first 100; its snapshot."""
     with StateTable.open(directory, batch_id="b1", clock=clock) as table:
         table.add_pending(rows(ROWS))
         _steps(table, table.keys_with_status(["pending"])[:100])
