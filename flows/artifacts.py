@@ -25,6 +25,7 @@ from prefect.artifacts import (
 
 from rowrelay.tasks.records import rows, usd
 from rowrelay.tasks.run import Progress
+from rowrelay.tasks.shell_words import shell_arg
 
 log = logging.getLogger("rowrelay.artifacts")
 _FAILED_LISTED = 200
@@ -124,7 +125,7 @@ def failed_rows_markdown(frame: pd.DataFrame, state_dir: Path) -> str:
         error = str(row.error_message or row.note or "").replace("|", "\\|").replace("\n", " ")[:300]
         lines.append(f"| `{row.row_key}` | {row.status} | {row.attempts} | {error} |")
     if len(failed) > _FAILED_LISTED:
-        lines.append(f"\n…and {len(failed) - _FAILED_LISTED} more: `rowrelay status {state_dir}`")
+        lines.append(f"\n…and {len(failed) - _FAILED_LISTED} more: `rowrelay status {shell_arg(state_dir)}`")
     return "\n".join(lines)
 
 

@@ -18,6 +18,7 @@ from prefect.runtime import flow_run as flow_run_context
 from rowrelay.flows.cancelling import cancel_batch_async
 from rowrelay.flows.run_logs import sent_to_flow_run
 from rowrelay.tasks.run.cancel import said_on_stop
+from rowrelay.tasks.shell_words import shell_arg
 from rowrelay.tasks.state import RUN_FILE
 
 log = logging.getLogger("rowrelay.flow")
@@ -56,7 +57,7 @@ async def _cancel_batch_of(flow_run: FlowRun, say: logging.LoggerAdapter[logging
     except Exception:
         say.exception("could not cancel the in-flight responses of %s", state_dir)
         return
-    again = f"; `rowrelay cancel {state_dir}` tries again" if cancelled.unreached else ""
+    again = f"; `rowrelay cancel {shell_arg(state_dir)}` tries again" if cancelled.unreached else ""
     say.warning("flow run cancelled (batch at %s): %s%s", state_dir, said_on_stop([cancelled]), again)
 
 

@@ -20,6 +20,7 @@ from rich.text import Text
 from rowrelay.tasks.console_filter import ReportedByTheCommand
 from rowrelay.tasks.errors import DamagedFileError, LeaseHeldError, MissingVersionsError, StateError
 from rowrelay.tasks.records import one_line
+from rowrelay.tasks.shell_words import shell_arg
 from rowrelay.tasks.state_folder_errors import StateWriteError
 
 USAGE_EXIT = 2
@@ -45,17 +46,19 @@ def state_problem(exc: StateError, state: Path, *, held: str = HELD_BY_A_RUN) ->
 
     if isinstance(exc, MissingVersionsError):
         return (
-            f"{exc}; run `rowrelay repair {state}` to accept the loss knowingly (`--dry-run` first shows "
+            f"{exc}; run `rowrelay repair {shell_arg(state)}`"
+            " to accept the loss knowingly (`--dry-run` first shows "
             "which rows may have lost their latest version, and may have a job on the server)"
         )
     if isinstance(exc, DamagedFileError) and Path(exc.path).name == BATCH_FILE:
         return (
-            f"{exc.path}: {exc.reason}; run `rowrelay repair {state}` to write it again (no row's state is "
+            f"{exc.path}: {exc.reason}; run `rowrelay repair {shell_arg(state)}`"
+            " to write it again (no row's state is "
             "in it: every row, and the responses already paid for, are kept)"
         )
     if isinstance(exc, DamagedFileError):
         return (
-            f"{exc.path}: {exc.reason}; run `rowrelay repair {state}` to move damaged files aside "
+            f"{exc.path}: {exc.reason}; run `rowrelay repair {shell_arg(state)}` to move damaged files aside "
             "(`--dry-run` first shows which rows fall back to what)"
         )
     if isinstance(exc, LeaseHeldError):

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from rowrelay.tasks.records import NOT_COMPLETED, RETRY_BY_DEFAULT, rows
 from rowrelay.tasks.setting_problems import option_of, switch_of
+from rowrelay.tasks.shell_words import shell_arg
 
 if TYPE_CHECKING:  # the state's rows, read at the run's end: no Arrow imported for a closing line
     import pyarrow as pa
@@ -77,11 +78,11 @@ def not_completed_line(
     the rows failed for their input (`bad_input` of them never sent, `sent_before` sent under an earlier
     text, `refused` whose response the server failed for it), for those `cut_at_ceiling` (incomplete at
     --max-output-tokens, `ceiling_said`) and for the others."""
-    said = f"some rows did not complete: see `rowrelay status {state_dir}`"
+    said = f"some rows did not complete: see `rowrelay status {shell_arg(state_dir)}`"
     retry = retry_command(state_dir, counts)
     if not bad_input and not sent_before and not refused:
         return f"{said}; `{retry}` makes them eligible again{ceiling_said(cut_at_ceiling)}"
-    put_back = f"(for a file put back under the same name: `rowrelay retry {state_dir}`)"
+    put_back = f"(for a file put back under the same name: `rowrelay retry {shell_arg(state_dir)}`)"
     if bad_input:
         it = "it" if bad_input == 1 else "them"
         said += (
@@ -138,5 +139,5 @@ def retry_command(state_dir: str, counts: Mapping[str, int]) -> str:
     (a cancel someone asked for), so a batch holding some names the statuses it has."""
     left = [status for status in NOT_COMPLETED if counts.get(status)]
     if set(left) <= set(RETRY_BY_DEFAULT):
-        return f"rowrelay retry {state_dir}"
-    return f"rowrelay retry {state_dir} --status {','.join(left)}"
+        return f"rowrelay retry {shell_arg(state_dir)}"
+    return f"rowrelay retry {shell_arg(state_dir)} --status {','.join(left)}"

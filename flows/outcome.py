@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from rowrelay.tasks.errors import FailWhenFailedError, UsageError
 from rowrelay.tasks.records import NOT_COMPLETED, usd
 from rowrelay.tasks.setting_problems import one_of, option_of
+from rowrelay.tasks.shell_words import shell_arg
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -85,7 +86,8 @@ def possible_duplicates(rows: int, creates: int, state: str) -> str | None:
         f"possible duplicate jobs: {lost} lost {'its' if one else 'their'} answer in this run, so the "
         "server may have "
         f"run (and billed) {creates:,} job{'' if one else 's'} no answer named, which the cost shown does "
-        f"not include: `rowrelay status {state}` counts them (orphans); the provider's usage page says "
+        f"not include: `rowrelay status {shell_arg(state)}`"
+        " counts them (orphans); the provider's usage page says "
         "what was billed"
     )
 
@@ -129,7 +131,8 @@ def sent_again_said(
     return (
         f"possible duplicate jobs: this run sent {rows:,} row{'' if one else 's'} again whose {earlier} "
         f"lost {'its' if one_create else 'their'} answer {cause}, which the cost shown does not include; "
-        f"{may_cost}; `rowrelay status {state}` counts them (orphans); the provider's usage page says what "
+        f"{may_cost}; `rowrelay status {shell_arg(state)}`"
+        " counts them (orphans); the provider's usage page says what "
         "was billed"
     )
 
@@ -180,7 +183,7 @@ def _ended_before(earlier: int, not_completed: int, result: Any) -> str:
     earlier = min(earlier, not_completed)  # rows since left out of the input are not in the counts
     if not earlier:
         return ""
-    way_on = f"`rowrelay retry {result.state_dir}` makes them pending for the next run to send"
+    way_on = f"`rowrelay retry {shell_arg(result.state_dir)}` makes them pending for the next run to send"
     if earlier >= not_completed:
         every = "it" if earlier == 1 else f"all {earlier:,}"
         return f"; {every} ended in earlier runs, this run sent none of them again ({way_on})"

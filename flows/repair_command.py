@@ -25,6 +25,7 @@ from rowrelay.flows.default_batch import the_batch
 from rowrelay.flows.repair_resends import count_lost_resends, lost_resends, owed_before, rows_said
 from rowrelay.flows.state_commands import StateArg, existing
 from rowrelay.tasks.errors import LeaseHeldError, StateError, UsageError
+from rowrelay.tasks.shell_words import shell_arg
 
 if TYPE_CHECKING:
     from rowrelay.tasks.state.damage import DamagedFile, Scan
@@ -61,7 +62,9 @@ def repair(
             paths = [damaged.path for damaged in found.damaged]
             if dry_run:
                 counts = f", counts {rows_said(len(uncounted))} resent (above)" if uncounted else ""
-                out.print(f"dry run: nothing moved; `rowrelay repair {state}` {_what(found)}{counts}")
+                out.print(
+                    f"dry run: nothing moved; `rowrelay repair {shell_arg(state)}` {_what(found)}{counts}"
+                )
                 return
             if uncounted:  # first: once the damaged files are moved, nothing shows what was lost
                 note_owed(state, uncounted)

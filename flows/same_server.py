@@ -38,6 +38,7 @@ from rowrelay.tasks.errors import DamagedFileError, UsageError
 from rowrelay.tasks.records import HOLDING_TOKEN
 from rowrelay.tasks.setting_problems import one_of, option_of
 from rowrelay.tasks.settings import Settings
+from rowrelay.tasks.shell_words import shell_arg
 from rowrelay.tasks.state import read_run_record, read_table
 from rowrelay.tasks.state.files import BATCH_FILE
 from rowrelay.tasks.state.run_record import RunRecord
@@ -76,7 +77,7 @@ def check_same_server(request: BatchRequest, state_dir: Path, keys: pa.Array[Any
         raise UsageError(
             f"{state_dir}: {_rows_holding(holding)} from {said}, where the batch last ran; this run would "
             f"use {described(now)}, which does not know them, so they would be created and paid for again. "
-            f"Run on {said} to collect them, or cancel them there (`rowrelay cancel {state_dir}`, "
+            f"Run on {said} to collect them, or cancel them there (`rowrelay cancel {shell_arg(state_dir)}`, "
             "with its key) and run again"
         )
     answered = counts.get("completed", 0)

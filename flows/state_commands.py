@@ -28,6 +28,7 @@ from rowrelay.tasks.records import (
     rows,
     usd,
 )
+from rowrelay.tasks.shell_words import shell_arg
 
 if TYPE_CHECKING:
     from rowrelay.tasks.state import StateTable
@@ -233,7 +234,8 @@ def cancel(state: StateArg = None) -> None:
     if cancelled.unreached:
         # Not done: those may run on, and be paid for. Exit 1, as a run whose rows did not all complete.
         fail(
-            f"{said_on_stop([cancelled])}; run `rowrelay cancel {state}` again once the server answers",
+            f"{said_on_stop([cancelled])}; run `rowrelay cancel {shell_arg(state)}`"
+            " again once the server answers",
             code=1,
         )
     if not cancelled.anything:
@@ -245,7 +247,8 @@ def cancel(state: StateArg = None) -> None:
         # and exited 1 when this said only "run the batch again"): `retry` names them first.
         resume = (
             "the cancelled rows stay cancelled, which a run does not send again: "
-            f"`rowrelay retry {state} --status cancelled` makes them eligible again, then run the batch "
+            f"`rowrelay retry {shell_arg(state)} --status cancelled`"
+            " makes them eligible again, then run the batch "
             "again to send them and the rest"
         )
     if cancelled.orphaned:

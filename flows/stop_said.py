@@ -31,6 +31,7 @@ from typing import TypeVar
 
 from rowrelay.flows.ctrl_c import ctrl_c_cancels
 from rowrelay.tasks.run.cancel import Cancelled, said_on_stop, stops_seen
+from rowrelay.tasks.shell_words import shell_arg
 
 __all__ = ["note_batch", "note_finished", "said_when_stopped"]
 
@@ -124,6 +125,7 @@ def _said(progress: _Progress) -> str:
     if not stops:
         return f"no row was in flight, so nothing was cancelled; {_RESUME}"
     if any(stop.unreached or stop.left for stop in stops):
-        return f"{said_on_stop(stops)}; `rowrelay cancel {progress.state_dir}` tries again, or {_RESUME}"
+        cancel = f"rowrelay cancel {shell_arg(progress.state_dir)}"
+        return f"{said_on_stop(stops)}; `{cancel}` tries again, or {_RESUME}"
     again = " (it sends them again)" if any(stop.cancelled for stop in stops) else ""
     return f"{said_on_stop(stops)}; {_RESUME}{again}"

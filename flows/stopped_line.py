@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 from rowrelay.tasks.errors import StateError, UsageError
+from rowrelay.tasks.shell_words import shell_arg
 
 if TYPE_CHECKING:
     from rowrelay.flows.request import BatchRequest
@@ -32,7 +33,7 @@ def stopped(
         state_dir = request.state_dir(prepared)
         said = stopped_as_found(state_dir, request.output_path(state_dir), since)
     elif any(stop.unreached or stop.left or stop.not_stopped for stop in stops):
-        cancel = f"rowrelay cancel {request.state_dir(prepared)}"
+        cancel = f"rowrelay cancel {shell_arg(request.state_dir(prepared))}"
         tried = any(stop.unreached or stop.left for stop in stops)  # else only shards the stop never reached
         said = f"{said_on_stop(stops)}; `{cancel}` {'tries again' if tried else 'cancels them'}, or {resume}"
     else:
@@ -63,7 +64,8 @@ def stopped_as_found(state_dir: Path, output: Path, since: float) -> str:
         # it did, or rows an earlier run left: this said "stopped with no row in flight (56 in_progress)".
         return (
             f"stopped with {in_flight:,} rows in flight ({rows}), not cancelled: their responses may still "
-            f"run, and be paid for; `rowrelay cancel {state_dir}` cancels those holding a response id, or "
+            f"run, and be paid for; `rowrelay cancel {shell_arg(state_dir)}` cancels those holding a "
+            "response id, or "
             f"{resume}"
         )
     try:

@@ -35,6 +35,7 @@ from rowrelay.tasks.errors import (
     WorkersGoneError,
 )
 from rowrelay.tasks.llm import BackendRefusedError
+from rowrelay.tasks.shell_words import shell_arg
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -73,7 +74,7 @@ def write_at_stop(
     try:
         latest = read()
     except (StateError, OSError) as exc:  # a shard on a worker still holding the rows, say
-        said = f"the output was not written ({exc}); `rowrelay export {state}` writes it"
+        said = f"the output was not written ({exc}); `rowrelay export {shell_arg(state)}` writes it"
     else:
         counts = _counts(latest)
         if not counts.get("completed"):  # the error's line alone, as before: it says how to go on

@@ -36,6 +36,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rowrelay.tasks.shell_words import shell_arg
+
 
 class RowrelayError(Exception):
     """Base of every error rowrelay raises on purpose."""
@@ -196,7 +198,8 @@ class OutputWriteError(RunStoppingError):
         state = self.state if state is None else state
         return (
             f"could not write the output {self.path} ({self.reason}); every row's result is kept in the "
-            f"batch's state table: `rowrelay export {state}` writes it once there is room (nothing is sent "
+            f"batch's state table: `rowrelay export {shell_arg(state)}` writes it once there is room "
+            "(nothing is sent "
             "again)"
         )
 

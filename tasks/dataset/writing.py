@@ -27,6 +27,7 @@ from rowrelay.tasks.dataset.text_writing import write_csv, write_jsonl
 from rowrelay.tasks.dataset.typed import holds_json, json_parsed
 from rowrelay.tasks.durable import atomic_write_path, make_dirs_durable, writable_problem
 from rowrelay.tasks.errors import OutputWriteError, UsageError
+from rowrelay.tasks.shell_words import shell_arg
 
 log = logging.getLogger("rowrelay.output")
 
@@ -75,7 +76,8 @@ class UnwritableValuesError(OutputWriteError):
         state = self.state if state is None else state
         return (
             f"could not write the output {self.path} ({self.reason}); every row's result is kept in the "
-            f"batch's state table: `rowrelay export {state} --output OTHER` writes it to another file or "
+            f"batch's state table: `rowrelay export {shell_arg(state)} --output OTHER` writes it to another "
+            "file or "
             "format (nothing is sent again)"
         )
 

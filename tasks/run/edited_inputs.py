@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 from rowrelay.tasks.errors import EditedInputError, UsageError
 from rowrelay.tasks.records import IN_FLIGHT, rows
 from rowrelay.tasks.setting_problems import option_of, switch_of
+from rowrelay.tasks.shell_words import shell_arg
 from rowrelay.tasks.state import StateTable
 from rowrelay.tasks.state.changes import PER_RESPONSE
 from rowrelay.tasks.state.resent import note_resent
@@ -224,7 +225,8 @@ def _still_running_problem(running: list[str], state: Path) -> str:
         f"{rows(len(running))} changed input while a response to {it} earlier text may still be running "
         f"(e.g. {', '.join(running[:5])}): sent again now, both would be paid for, and the earlier one's "
         f"answer could land on the new text. Resume the batch over its earlier input to collect {them}, "
-        f"or `rowrelay cancel {state}` (it cancels every response of the batch in flight), then run with "
+        f"or `rowrelay cancel {shell_arg(state)}` (it cancels every response of the batch in flight), then "
+        "run with "
         f"{switch_of('resend_edited')}"
     )
 

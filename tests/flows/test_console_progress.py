@@ -155,7 +155,8 @@ def test_names_and_messages_with_brackets_are_printed_as_they_are() -> None:
     text = said.getvalue()
     assert "report[v2]-012345678" in text  # the title, wrapped to the table's width
     assert f"output: data/output/report[v2]-0123456789.parquet   state: {state}   backend: emulator\n" in text
-    assert f"see `rowrelay status {state}`; `rowrelay retry {state}` makes them eligible again" in text
+    # quoted in the commands: a shell would read `[v2]` as a pattern
+    assert f"see `rowrelay status '{state}'`; `rowrelay retry '{state}'` makes them eligible again" in text
 
 
 def test_the_retry_it_suggests_takes_the_cancelled_rows_plain_retry_leaves() -> None:
