@@ -19,7 +19,7 @@ from rowrelay.tasks.emulator import EmulatorConfig, running_emulator
 from rowrelay.tasks.state import load
 from tests.run.agent_faults import assert_counts_every_response, served
 from tests.support.blocking_tools import TOOL, TOOLS_DIR
-from tests.support.cli import IN_PROCESS, env_for, exit_code, rowrelay, run_args, run_until_in_flight
+from tests.support.cli import env_for, exit_code, rowrelay, run_args, run_until_in_flight
 from tests.support.duplicates import assert_every_job_is_paid_for, jobs_of
 from tests.support.runs import settings_for
 from tests.support.tickets import write_tickets
@@ -67,7 +67,7 @@ def test_a_run_stopped_while_sync_tools_run_says_it_waits_and_a_second_ctrl_c_le
         assert frame["response_id"].notna().all(), "every row keeps its response: resumable"
         assert not frame["status"].isin(["completed", "failed"]).any()
 
-        done = rowrelay(args, env, command=IN_PROCESS)
+        done = rowrelay(args, env)  # warm, as a user's next run is
         assert done.returncode == 0, done.stderr[-5000:]
         frame = load(state)
         assert (frame["status"] == "completed").all()

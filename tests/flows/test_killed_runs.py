@@ -180,7 +180,9 @@ async def test_a_run_killed_9_is_marked_crashed_by_the_run_that_resumes_it(
             cancel = rowrelay(["cancel", str(state)], env, command=IN_PROCESS)
             assert cancel.returncode == 0, cancel.stderr[-3000:]
             assert read_lease(state / "leases" / "main.json") is None
-        resume = rowrelay(run_args(source, tmp_path), env, command=IN_PROCESS)
+        # The resume is the session's warm runner's, as a user's next run is: the killed run's own
+        # process (run_until_in_flight) is the one whose end matters here.
+        resume = rowrelay(run_args(source, tmp_path), env)
         jobs, unanswered = jobs_of(emu.url)
     [resumer] = [run for run in await flow_runs_on(state) if run.id != killed.id]
     assert await _state_of(killed.id) == (

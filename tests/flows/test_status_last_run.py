@@ -87,7 +87,9 @@ def test_status_says_a_run_capped_one_failed_past_its_threshold_and_one_complete
     with running_emulator(EXACT) as emu:
         env = env_for(prefect_env, emu, ROWRELAY_MAX_IN_FLIGHT="3", ROWRELAY_MAX_OUTPUT_TOKENS="64")
         args = [*run_args(source, tmp_path), "--mode", "stream"]
-        capped = rowrelay([*args, "--max-cost", "0.001"], env, command=IN_PROCESS)
+        # The runs themselves are the warm runner's, as a user's are (what ended them is the test's
+        # subject, not how they started): each cold one imported Prefect, pandas and the SDK anew.
+        capped = rowrelay([*args, "--max-cost", "0.001"], env)
         assert capped.returncode == 1, capped.stderr[-3000:]
         line, last = _last_run(state, env)
         assert re.fullmatch(
@@ -99,7 +101,7 @@ def test_status_says_a_run_capped_one_failed_past_its_threshold_and_one_complete
         assert last["ended"] == "capped", last
 
         # a cap as low, and no row may be left: Failed past --fail-when-failed 0
-        failed = rowrelay([*args, "--max-cost", "0.0015", "--fail-when-failed", "0"], env, command=IN_PROCESS)
+        failed = rowrelay([*args, "--max-cost", "0.0015", "--fail-when-failed", "0"], env)
         assert failed.returncode == 1, failed.stderr[-3000:]
         assert "Traceback" not in failed.stderr, failed.stderr[-3000:]
         line, last = _last_run(state, env)
@@ -111,7 +113,7 @@ def test_status_says_a_run_capped_one_failed_past_its_threshold_and_one_complete
         assert last is not None
         assert last["ended"] == "failed", last
 
-        done = rowrelay([*args, "--max-cost", "1"], env, command=IN_PROCESS)
+        done = rowrelay([*args, "--max-cost", "1"], env)
         assert done.returncode == 0, done.stderr[-3000:]
         line, last = _last_run(state, env)
         assert re.fullmatch(f"last run: completed at {WHEN}", line), line
