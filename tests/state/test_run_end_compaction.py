@@ -147,3 +147,17 @@ def test_a_writer_with_no_snapshot_yet_compacts_at_its_end(batch_dir: Path, cloc
         table.add_pending(rows(ROWS))
         _steps(table, table.keys_with_status(["pending"])[:LIMIT])
     assert [f.snapshot for f in list_state_files(batch_dir)] == [True]
+
+
+def test_many_small_runs_keep_the_file_count_bounded(batch_dir: Path, clock: FakeClock) -> None:
+    """Runs too small to pass the share still compact once their segments pass `COMPACT_SEGMENTS`: a
+    scheduled job's table never holds more than that many segments beside its snapshot."""
+    _finished(batch_dir, clock)
+    snapshots: set[str] = set()
+    for _ in range(3 * COMPACT_SEGMENTS // len(STEPS)):  # three times the count's worth of segments
+        held = _small_run(batch_dir, clock)
+        files = list_state_files(batch_dir)
+        assert len(files) <= COMPACT_SEGMENTS + 1
+        snapshots.update(f.path.name for f in files if f.snapshot)
+    assert len(snapshots) >= 3  # compacted on the way, by the count
+    pd.testing.assert_frame_equal(load(batch_dir), held)
