@@ -177,10 +177,11 @@ def _results(futures: Sequence[Any]) -> list[Any]:
     from distributed import as_completed
     from distributed.client import FutureCancelledError
 
-    by_key, wrapped = {f.wrapped_future.key: f for f in futures}, [f.wrapped_future for f in futures]
+    wrapped = [getattr(future, "wrapped_future", future) for future in futures]  # Prefect's, or Dask's
+    by_key = {each.key: future for each, future in zip(wrapped, futures, strict=True)}
     try:  # on the futures' client's loop: Prefect's client is no default one for Dask to find
         for done in as_completed(wrapped, loop=wrapped[0].client.loop) if wrapped else ():  # type: ignore[no-untyped-call]
-            by_key[done.key].result()  # a Prefect future: raises its task run's failure
+            by_key[done.key].result()  # raises its task run's failure
         return [future.result() for future in futures]
     except FutureCancelledError as exc:
         if exc.reason == "scheduler-connection-lost":
