@@ -10,7 +10,8 @@ either way. Its close then cancelled every task left under Python's handler agai
 and aiohttp's callbacks). Here every Ctrl-C cancels the run's task: the first its work, the second
 the cancelling of it (which the runner takes as "stop the cancelling", saying what it left), and from
 the third on the command says once that it is already stopping (`ALREADY_STOPPING`) and lets the
-stop and the loop's close end.
+stop and the loop's close end. The first also tells the run's Chat Completions creates on the wire to
+wait for their answers, which the second cuts (`run.answers_awaited`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from types import FrameType
 from typing import Any, TypeVar
 
 from rowrelay.flows.start_ctrl_c import ctrl_c_is_pythons
+from rowrelay.tasks.run.answers_awaited import AnswersAwaited, answers_awaited
 
 T = TypeVar("T")
 
@@ -44,6 +46,7 @@ class _CtrlC:
     def __init__(self) -> None:
         self.count = 0
         self.task: asyncio.Task[Any] | None = None
+        self.waits = AnswersAwaited()
         self._said = False
 
     def __call__(self, _signum: int, _frame: FrameType | None) -> None:
@@ -60,6 +63,8 @@ class _CtrlC:
             # out of the loop. The run's task alone did not reach the runner's cancelling (a shard's
             # task of its own, below Prefect's engine), which ran on to its end.
             loop = task.get_loop()
+            if self.count == 1:
+                self.waits.asked(loop)  # chat creates on the wire are waited for, said at once
             for each in asyncio.all_tasks(loop) if self.count > 1 else {task}:
                 each.cancel()
             loop.call_soon_threadsafe(lambda: None)  # wake a loop blocked in select()
@@ -81,6 +86,7 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
 
     async def started() -> T:
         ctrl_c.task = asyncio.current_task()
+        answers_awaited.set(ctrl_c.waits)  # the run's own context: gone with its task
         if ctrl_c.count:  # Ctrl-C as the loop started: nothing of the run has begun
             main.close()
             raise KeyboardInterrupt()

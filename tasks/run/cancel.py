@@ -67,8 +67,9 @@ class CancelTally:
     def so_far(self) -> Cancelled:
         left = self.asked - self.settled - self.unreached
         # `left` is worked out here; `orphaned` is the batch's open's doing, `not_stopped` a Dask stop's,
-        # `cut` the runner's (creates its stop cut on the wire)
-        mine = [n for n in Cancelled.counted() if n not in ("left", "orphaned", "not_stopped", "cut")]
+        # `cut` and `waited` the runner's (creates its stop cut on the wire, or waited for)
+        theirs = ("left", "orphaned", "not_stopped", "cut", "waited")
+        mine = [n for n in Cancelled.counted() if n not in theirs]
         counts = {name: getattr(self, name) for name in mine}
         return Cancelled(**counts, last_error=self.last_error, left=left)
 

@@ -84,6 +84,9 @@ class RowContext:
     cut_on_stop: set[str] = field(default_factory=set)
     """The rows whose create a stop found on the wire and cut unanswered (`submit`), counted as maybe
     created: the runner's stop says them with what it cancelled (`stops.Cancelled.cut`)."""
+    waited_on_stop: set[str] = field(default_factory=set)
+    """The rows whose chat create a Ctrl-C found on the wire and waited for to its answer (`submit`,
+    `run.answers_awaited`): the runner's stop says them (`stops.Cancelled.waited`)."""
     holders: dict[str, str] = field(default_factory=dict)
     """The row each response id this run's creates were answered with belongs to (`submit` adds it,
     `driver.record_end` takes it away as the row ends): a server naming one id for two rows is found. An

@@ -151,14 +151,9 @@ class BatchRunner:
             raise
         finally:
             self._stopping -= 1
-            self._say_stopped(how, replace(cancelled, cut=self._cut(scope)))
-
-    def _cut(self, scope: set[str] | None) -> int:
-        """The rows of this shard whose creates its stop cut on the wire (`submit`), each said once."""
-        cut = self.driver.context.cut_on_stop
-        mine = set(cut) if scope is None else cut & scope
-        cut -= mine
-        return len(mine)
+            context = self.driver.context
+            cut, waited = _mine(context.cut_on_stop, scope), _mine(context.waited_on_stop, scope)
+            self._say_stopped(how, replace(cancelled, cut=cut, waited=waited))
 
     def _held(self) -> int:
         """Rows holding a response id in this runner's shards under way: what their stop cancels."""
@@ -272,6 +267,13 @@ class BatchRunner:
             again = sum(counts.get(status, 0) for status in ENDED) - ended
             elapsed = time.monotonic() - started
             self.progress(Progress(counts, total, elapsed, context.counters, *money, sent_again=again))
+
+
+def _mine(keys: set[str], scope: set[str] | None) -> int:
+    """How many of `keys` (rows a stop cut, or waited for: `submit`) are this shard's, each said once."""
+    mine = set(keys) if scope is None else keys & scope
+    keys -= mine
+    return len(mine)
 
 
 def _log_stopped(how: str, cancelled: Cancelled) -> None:

@@ -41,6 +41,10 @@ class Cancelled:
     flight on a Chat Completions run, whose create is its whole answer: the stop said "nothing was in
     flight" of 92 such rows, their answers most likely written and billed, and sent again."""
 
+    waited: int = 0
+    """Rows whose Chat Completions create a Ctrl-C found on the wire and waited for, their answers kept
+    as they came (`run.answers_awaited`): nothing to send again, nor to pay for twice."""
+
     def __add__(self, other: Cancelled) -> Cancelled:
         summed = {name: getattr(self, name) + getattr(other, name) for name in self.counted()}
         return Cancelled(**summed, last_error=other.last_error or self.last_error)
@@ -103,7 +107,8 @@ def said_on_stop(stops: list[Cancelled]) -> str:
     if not total.anything:
         return "nothing was in flight"
     parts: list[str] = []
-    if total.cancelled or not (total.ended or total.awaiting_tools or total.cancelling or total.cut):
+    others = (total.ended, total.awaiting_tools, total.cancelling, total.cut, total.waited)
+    if total.cancelled or not any(others):
         one = total.cancelled == 1
         parts.append(
             f"{total.cancelled:,} in-flight response{'' if one else 's'} {'was' if one else 'were'} cancelled"
@@ -130,6 +135,12 @@ def said_on_stop(stops: list[Cancelled]) -> str:
             f"{rows(total.cancelling)} {'was' if total.cancelling == 1 else 'were'} still ending when the "
             "server took the cancel (it cancels later): kept with their responses, which the next run "
             "collects"
+        )
+    if total.waited:
+        one = total.waited == 1
+        parts.append(
+            f"the answer{'' if one else 's'} of {rows(total.waited)} being written as the run stopped "
+            f"{'was' if one else 'were'} waited for and kept"
         )
     said = "; ".join(parts)
     if problems := total.problems():

@@ -23,6 +23,7 @@ from rowrelay.tasks.llm import (
     Snapshot,
 )
 from rowrelay.tasks.run import creating, record
+from rowrelay.tasks.run.answers_awaited import AnswersAwaited, answers_awaited
 from rowrelay.tasks.run.context import RowContext, now
 from rowrelay.tasks.run.creating import Created, Live
 from rowrelay.tasks.run.first_creates import FirstCreates
@@ -42,7 +43,8 @@ sent), or None when the row's state already says what happened (held its token t
 
 
 STOP_GRACE = 5.0
-"""Seconds a stopping run waits for creates already on the wire to answer (`Submitter._stopping`)."""
+"""Seconds a stopping run waits for creates already on the wire to answer (`Submitter._stopping`); but a
+Ctrl-C waits for a Chat Completions create to its end (`run.answers_awaited`)."""
 SENDING = 256
 """Rows between the create budget and the create's answer at once. The budget lets a minute's creates
 through in one burst (a full bucket), and with many thousands in flight that burst, all queued on the
@@ -149,11 +151,17 @@ class Submitter:
         context.pace.last_create = time.monotonic()
         # The create runs as its own task so that a stop does not cut it off mid-wire (see `_stopping`).
         create = asyncio.ensure_future(creating.create(self.context, request))
+        waits = answers_awaited.get() if context.background is None else None  # a chat create's stop
+        if waits is not None:
+            waits.sent(key)
         try:
             await asyncio.wait([create])  # waits without cancelling `create` when the run stops
         except asyncio.CancelledError:
-            await self._stopping(row, create)
+            await self._stopping(row, create, waits)
             raise
+        finally:
+            if waits is not None:
+                waits.back(key, answered=key not in context.cut_on_stop)  # cut: by a second Ctrl-C
         try:
             snapshot, stream, cursor = create.result()
         except (TransientError, RequestRejectedError, BackendRefusedError) as raised:
@@ -193,14 +201,21 @@ class Submitter:
         await context.table.commit(urgent=True)
         return stream
 
-    async def _stopping(self, row: RowState, create: asyncio.Future[Created]) -> None:
+    async def _stopping(
+        self, row: RowState, create: asyncio.Future[Created], waits: AnswersAwaited | None
+    ) -> None:
         """The run is stopping (Ctrl-C, a refused key) with this create on the wire. A background create
         answers within moments, so give it `STOP_GRACE` seconds: answered, the row holds its token and
         the runner cancels the job on the server with the others; unanswered, or stopped again, the job
-        may exist, and the row counts it as maybe created."""
+        may exist, and the row counts it as maybe created. A chat create (`waits`: its whole answer, which
+        the server writes and bills either way) stopped by Ctrl-C is waited for to its end, until Ctrl-C
+        comes again (`run.answers_awaited`)."""
+        waited = waits is not None and waits.stop_asked
         try:
-            await asyncio.wait([create], timeout=STOP_GRACE)
+            await asyncio.wait([create], timeout=None if waited else STOP_GRACE)
         finally:
+            if waited and create.done():
+                self.context.waited_on_stop.add(row.row_key)  # kept: said by the runner's stop
             if not create.done():
                 create.cancel()
                 await asyncio.wait([create])  # let it close its connection or stream
