@@ -72,7 +72,7 @@ def record_run(
         server = ("backend", "base_url", "azure_endpoint", "endpoints")
         record = replace(record, **{name: getattr(kept, name) for name in server})
     else:
-        say_if_moved(earlier, record)  # rows of another server's answers may be in the batch
+        say_if_moved(earlier, record, state_dir)  # rows of another server's answers may be in the batch
     write_run_record(state_dir, record)
     return record
 

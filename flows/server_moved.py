@@ -9,14 +9,17 @@ resumed against another vLLM server (another base URL) finished there in silence
 the earlier run used and what this one uses, from `run.json`, before it sends anything. It goes on:
 moving a batch to another replica of the same model is a fair thing to do, and the user is told.
 
-Runs over several endpoints are not compared here: each row names the endpoint that made it.
+Runs over several endpoints are not compared here: each row names the endpoint that made it. Nor is a
+batch no earlier server answered a row of (its first run refused, say, by a wrong key): no answer of
+another server is there for this run's to sit beside, and saying so sent the user looking for them.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
-from rowrelay.flows.same_server import described, server_of_record
+from rowrelay.flows.same_server import described, server_of_record, state_rows
 from rowrelay.tasks.setting_problems import one_of, option_of
 from rowrelay.tasks.state import RunRecord
 
@@ -25,13 +28,14 @@ __all__ = ["say_if_moved"]
 log = logging.getLogger("rowrelay.resume")
 
 
-def say_if_moved(earlier: RunRecord | None, now: RunRecord) -> None:
+def say_if_moved(earlier: RunRecord | None, now: RunRecord, state_dir: Path) -> None:
     """Warn, once, when this run (`now`, its record) uses another server than the batch's earlier run
-    (`earlier`, its record; None: the batch's first run, or a record that could not be read)."""
+    (`earlier`, its record; None: the batch's first run, or a record that could not be read), and that
+    server answered some row of the batch at `state_dir`."""
     if earlier is None or earlier.endpoints or now.endpoints:
         return
     was, goes = server_of_record(earlier), server_of_record(now)
-    if was == goes:
+    if was == goes or not _answered(state_dir):
         return
     log.warning(
         "this batch's earlier run used %s; this run uses %s: the rows it sends are answered there, beside "
@@ -43,3 +47,11 @@ def say_if_moved(earlier: RunRecord | None, now: RunRecord) -> None:
         one_of("backend", ("chat",)),
         option_of("state"),
     )
+
+
+def _answered(state_dir: Path) -> bool:
+    """Whether a row of the batch holds an answer: completed, or failed on what its answer said (a refusal,
+    a broken schema), whose text is kept. Read from disk only when the server moved."""
+    rows = state_rows(state_dir)
+    completed = "completed" in rows.column("status").unique().to_pylist()
+    return completed or rows.column("output_text").null_count < len(rows)

@@ -66,3 +66,26 @@ async def test_a_chat_batch_resumed_on_another_server_says_which_each_run_used(
         assert not [m for m in said if m.startswith(MOVED)], said
     assert began.all_completed
     assert moved.all_completed
+
+
+async def test_a_batch_no_server_answered_says_nothing_of_earlier_answers_on_another(
+    prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its first run refused (a wrong key: no row answered), its resume on another server said its rows
+    were 'answered there, beside the earlier server's answers', of answers that did not exist."""
+    from prefect.logging.handlers import APILogHandler
+
+    from rowrelay.flows.batch import run_batch
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
+    config = EmulatorConfig(latency=LatencySpec.parse("fixed:0.05"))
+    with running_emulator(EmulatorConfig(api_key="sk-right")) as first, running_emulator(config) as second:
+        source = write_tickets(tmp_path / "tickets.csv", 3)
+        state = await run_batch(str(source), **flow_args(tmp_path, first, backend="chat"), return_state=True)
+        assert state.is_failed(), state  # the key refused: nothing answered
+        await APILogHandler.aflush()
+        assert _chat_jobs(first) == 0
+
+        resumed, said = await _run(tmp_path, second, 3)
+        assert not [m for m in said if m.startswith(MOVED)], said
+    assert resumed.all_completed
