@@ -11,7 +11,7 @@ why. A run without a cluster had the same cap (two shards at once per endpoint) 
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from rowrelay.tasks.cluster.shard_job import ShardJob
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import load
 from tests.support.cli import exit_code, run_args
-from tests.support.dask_cluster import SharedClusters, shared_clusters
+from tests.support.dask_cluster import SharedClusters
 from tests.support.dask_runs import env_on, started, wait_until
 from tests.support.duplicates import jobs_of
 from tests.support.emulator_process import EmulatorProcess, emulator_process
@@ -30,12 +30,6 @@ from tests.support.tickets import write_tickets
 
 ROWS, SHARD, MAX_IN_FLIGHT = 60, 5, 40
 """Twelve shards of 5 on the cluster's four threads: 20 rows in flight on the old code."""
-
-
-@pytest.fixture(scope="module")
-def clusters(prefect_env: dict[str, str]) -> Iterator[SharedClusters]:
-    with shared_clusters(prefect_env) as running:
-        yield running
 
 
 def _in_flight(emu: EmulatorProcess) -> int:

@@ -11,32 +11,21 @@ minutes), the other groups went on sending, and the groups not yet started start
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from rowrelay.tasks.state import load
 from tests.support.cli import exit_code, run_args
-from tests.support.dask_cluster import SharedClusters, shared_clusters
-from tests.support.dask_runs import started
-from tests.support.emulator_process import EmulatorProcess, emulator_process
+from tests.support.dask_cluster import SharedClusters
+from tests.support.dask_runs import started, statuses
+from tests.support.emulator_process import emulator_process
 from tests.support.tickets import write_tickets
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 ROWS, SHARD = 20, 5
 LATENCY = 600
 """Seconds the good endpoint's responses take: the run ends long before any does, or never (the bound)."""
-
-
-@pytest.fixture(scope="module")
-def clusters(prefect_env: dict[str, str]) -> Iterator[SharedClusters]:
-    with shared_clusters(prefect_env) as running:
-        yield running
-
-
-def _statuses(emu: EmulatorProcess) -> list[str]:
-    return sorted(job["status"] for job in emu.get("/emulator/jobs")["data"])
 
 
 def test_a_model_refused_on_one_endpoint_stops_every_group(
@@ -66,16 +55,16 @@ def test_a_model_refused_on_one_endpoint_stops_every_group(
             "error: the backend refused this batch, so the run stopped: endpoint 'bad': "
         ), errors
         assert bad.get("/emulator/jobs")["data"] == []  # refused: no job started there
-        statuses = _statuses(good)
+        jobs = statuses(good)
     frame = load(state)
     good_rows = frame[frame["endpoint"] == "good"]
     holding = good_rows["response_id"].notna()
     # The good endpoint's responses were left running, as a run without a cluster leaves them, each
     # held by its row for the next run to wait on; its rows not sent stay pending, and none was sent
     # after the stop (the endpoint's 4 in flight at most).
-    assert statuses == ["in_progress"] * int(holding.sum()), (statuses, good_rows["status"].tolist())
+    assert jobs == ["in_progress"] * int(holding.sum()), (jobs, good_rows["status"].tolist())
     assert set(good_rows[holding]["status"]) <= {"queued", "in_progress"}
     assert set(good_rows[~holding]["status"]) <= {"pending"}
-    assert len(statuses) <= 4
+    assert len(jobs) <= 4
     # Every shard let go of its lease: none is left for the next run to wait out.
     assert not list((state / "leases").glob("shard-*.json")), list((state / "leases").iterdir())

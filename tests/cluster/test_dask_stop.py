@@ -11,32 +11,21 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from rowrelay.tasks.state import load
 from tests.support.cli import IN_PROCESS, ROOT, exit_code, run_args
-from tests.support.dask_cluster import SharedClusters, shared_clusters
-from tests.support.dask_runs import env_on, started, wait_until
+from tests.support.dask_cluster import SharedClusters
+from tests.support.dask_runs import env_on, started, statuses, wait_until
 from tests.support.duplicates import jobs_of
-from tests.support.emulator_process import EmulatorProcess, emulator_process
+from tests.support.emulator_process import emulator_process
 from tests.support.tickets import write_tickets
 
 ROWS, SHARD = 20, 5
 LATENCY = 30
 """Seconds a response takes: long enough that none ends before the stop, short for the resume."""
-
-
-@pytest.fixture(scope="module")
-def clusters(prefect_env: dict[str, str]) -> Iterator[SharedClusters]:
-    with shared_clusters(prefect_env) as running:
-        yield running
-
-
-def _statuses(emu: EmulatorProcess) -> list[str]:
-    return sorted(job["status"] for job in emu.get("/emulator/jobs")["data"])
 
 
 @pytest.mark.slow
@@ -53,13 +42,13 @@ def test_ctrl_c_cancels_the_shards_responses_on_the_workers(
         args += ["--dask", cluster.address]
         with started(args, env, log) as run:
             in_flight = ("in_progress", "queued")
-            wait_until(lambda: sum(s in in_flight for s in _statuses(emu)) == ROWS, run, log)
+            wait_until(lambda: sum(s in in_flight for s in statuses(emu)) == ROWS, run, log)
             run.send_signal(signal.SIGINT)
             assert exit_code(run, log, within=120) == 130, log.read_text()[-3000:]
         said = log.read_text()
         # The server's responses were cancelled as the run stopped (before: all 20 in progress), and the
         # line says so; or, had a shard not been reached, that its responses may still run.
-        assert _statuses(emu) == ["cancelled"] * ROWS, said[-3000:]
+        assert statuses(emu) == ["cancelled"] * ROWS, said[-3000:]
         assert f"interrupted: {ROWS} in-flight responses were cancelled; run the same command" in said
         # The shards let go of their leases: the same command resumes at once (before: refused ~55 s).
         resumed = subprocess.run(
@@ -87,11 +76,11 @@ def test_the_workers_stop_is_said_once(tmp_path: Path, prefect_env: dict[str, st
         args = [*run_args(source, tmp_path), "--max-in-flight", str(ROWS), "--rpm", "1000"]
         with started([*args, "--dask-workers", "2"], env, log) as run:
             in_flight = ("in_progress", "queued")
-            wait_until(lambda: sum(s in in_flight for s in _statuses(emu)) == ROWS, run, log)
+            wait_until(lambda: sum(s in in_flight for s in statuses(emu)) == ROWS, run, log)
             run.send_signal(signal.SIGINT)
             assert exit_code(run, log, within=120) == 130, log.read_text()[-3000:]
         said = log.read_text()
-        assert _statuses(emu) == ["cancelled"] * ROWS, said[-3000:]
+        assert statuses(emu) == ["cancelled"] * ROWS, said[-3000:]
     stops = [line for line in said.splitlines() if "run cancelled: " in line]
     assert len(stops) == 1, said[-3000:]
     assert stops[0].endswith(f"run cancelled: {ROWS} in-flight responses were cancelled"), stops

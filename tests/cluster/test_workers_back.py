@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from rowrelay.flows.cluster import with_a_worker
+from rowrelay.flows.cluster import LOCAL_CLUSTER_HTTP, with_a_worker
 from rowrelay.flows.cluster_workers import NoWorkers, results_while_workers
 from rowrelay.tasks.errors import UsageError
 
@@ -33,7 +33,7 @@ async def test_a_worker_back_within_the_bound_takes_the_work_on(caplog: pytest.L
     from distributed import Client, LocalCluster
 
     with (
-        LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster,  # type: ignore[no-untyped-call]
+        LocalCluster(n_workers=1, processes=False, **LOCAL_CLUSTER_HTTP) as cluster,  # type: ignore[no-untyped-call]
         Client(cluster) as client,  # type: ignore[no-untyped-call]
         caplog.at_level(logging.WARNING, "rowrelay.cluster"),
     ):
@@ -57,7 +57,7 @@ async def test_a_start_waits_for_the_clusters_first_worker(caplog: pytest.LogCap
     from distributed import Client, LocalCluster
 
     with (
-        LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster,  # type: ignore[no-untyped-call]
+        LocalCluster(n_workers=0, processes=False, **LOCAL_CLUSTER_HTTP) as cluster,  # type: ignore[no-untyped-call]
         Client(cluster) as client,  # type: ignore[no-untyped-call]
         caplog.at_level(logging.WARNING, "rowrelay.cluster"),
     ):

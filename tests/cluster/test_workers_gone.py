@@ -26,7 +26,7 @@ The resumes complete every row, each job the server started counted on its row."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,7 +34,7 @@ import pytest
 from rowrelay.tasks.errors import WorkersGoneError
 from rowrelay.tasks.state import load
 from tests.support.cli import exit_code, rowrelay, run_args
-from tests.support.dask_cluster import SharedCluster, SharedClusters, shared_clusters
+from tests.support.dask_cluster import SharedCluster, SharedClusters
 from tests.support.dask_runs import assert_finished_and_paid_for, env_on, holding, started, wait_until
 from tests.support.emulator_process import EmulatorProcess, emulator_process
 from tests.support.tickets import write_tickets
@@ -43,12 +43,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 BOUND = 3.0
 ROWS = 12
 FIRST_WORKER_ROWS = 8
-
-
-@pytest.fixture(scope="module")
-def clusters(prefect_env: dict[str, str]) -> Iterator[SharedClusters]:
-    with shared_clusters(prefect_env) as running:
-        yield running
 
 
 def test_a_run_started_before_the_clusters_first_worker_waits_for_it(

@@ -21,6 +21,11 @@ from tests.support.emulator_process import EmulatorProcess
 from tests.support.prefect_records import flow_run_on, logs_of
 
 
+def statuses(emu: EmulatorProcess) -> list[str]:
+    """Every job's status on the emulator, sorted."""
+    return sorted(job["status"] for job in emu.get("/emulator/jobs")["data"])
+
+
 def env_on(prefect_env: dict[str, str], emu: EmulatorProcess) -> dict[str, str]:
     return {**prefect_env, "ROWRELAY_BACKEND": "emulator", "ROWRELAY_BASE_URL": emu.url}
 
