@@ -34,7 +34,7 @@ async def test_a_worker_back_within_the_bound_takes_the_work_on(caplog: pytest.L
 
     with (
         LocalCluster(n_workers=1, processes=False, **LOCAL_CLUSTER_HTTP) as cluster,  # type: ignore[no-untyped-call]
-        Client(cluster) as client,  # type: ignore[no-untyped-call]
+        Client(cluster.scheduler_address) as client,  # type: ignore[no-untyped-call]
         caplog.at_level(logging.WARNING, "rowrelay.cluster"),
     ):
         cluster.scale(0)
@@ -58,7 +58,7 @@ async def test_a_start_waits_for_the_clusters_first_worker(caplog: pytest.LogCap
 
     with (
         LocalCluster(n_workers=0, processes=False, **LOCAL_CLUSTER_HTTP) as cluster,  # type: ignore[no-untyped-call]
-        Client(cluster) as client,  # type: ignore[no-untyped-call]
+        Client(cluster.scheduler_address) as client,  # type: ignore[no-untyped-call]
         caplog.at_level(logging.WARNING, "rowrelay.cluster"),
     ):
         where = f"the Dask scheduler at {cluster.scheduler_address}"
