@@ -17,7 +17,7 @@ from prefect.runtime import flow_run as flow_run_context
 
 from rowrelay.flows.cancelling import cancel_batch_async
 from rowrelay.flows.run_logs import sent_to_flow_run
-from rowrelay.tasks.run.cancel import said_on_stop
+from rowrelay.tasks.run.stops import said_on_stop
 from rowrelay.tasks.shell_words import shell_arg
 from rowrelay.tasks.state import RUN_FILE
 

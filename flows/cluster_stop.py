@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rowrelay.tasks.run.cancel import CANCEL_CONCURRENCY, Cancelled, said_on_stop, stops_seen
+from rowrelay.tasks.run.cancel import CANCEL_CONCURRENCY
+from rowrelay.tasks.run.stops import Cancelled, said_on_stop, stops_seen
 
 if TYPE_CHECKING:
     from distributed import Client

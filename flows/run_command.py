@@ -29,7 +29,7 @@ from rowrelay.tasks.errors import (
 if TYPE_CHECKING:
     from rowrelay.flows.request import BatchRequest
     from rowrelay.tasks.dataset import PreparedInput
-    from rowrelay.tasks.run.cancel import Cancelled
+    from rowrelay.tasks.run.stops import Cancelled
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 """The one-command app `rowrelay` builds when `run` is asked for (`cli._DeferredGroup`)."""
@@ -147,7 +147,7 @@ def _run_flow(request: BatchRequest, prepared: PreparedInput) -> NoReturn:
                 WorkersGoneError,
             )
             from rowrelay.tasks.llm import BackendRefusedError, NotTheApiError
-            from rowrelay.tasks.run.cancel import stops_seen
+            from rowrelay.tasks.run.stops import stops_seen
             from rowrelay.tasks.steps import RUN_STOPPERS
     except KeyboardInterrupt:
         _say_stopped("interrupted", request, prepared, stops, began)

@@ -217,7 +217,7 @@ def cancel(state: StateArg = None) -> None:
     from rowrelay.flows.batch_holder import how_to_stop_the_holder
     from rowrelay.flows.cancelling import cancel_batch
     from rowrelay.flows.status_holder import being_sent_next
-    from rowrelay.tasks.run.cancel import said_on_stop
+    from rowrelay.tasks.run.stops import said_on_stop
 
     try:
         # Read before the cancel opens the batch, which makes those rows orphans, an attempt each. By the

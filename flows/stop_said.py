@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from rowrelay.flows.ctrl_c import ctrl_c_cancels
-from rowrelay.tasks.run.cancel import Cancelled, said_on_stop, stops_seen
+from rowrelay.tasks.run.stops import Cancelled, said_on_stop, stops_seen
 from rowrelay.tasks.shell_words import shell_arg
 
 __all__ = ["note_batch", "note_finished", "said_when_stopped"]

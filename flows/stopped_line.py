@@ -14,7 +14,7 @@ from rowrelay.tasks.shell_words import shell_arg
 if TYPE_CHECKING:
     from rowrelay.flows.request import BatchRequest
     from rowrelay.tasks.dataset import PreparedInput
-    from rowrelay.tasks.run.cancel import Cancelled
+    from rowrelay.tasks.run.stops import Cancelled
 
 __all__ = ["stopped", "stopped_as_found"]
 
@@ -25,7 +25,7 @@ def stopped(
     """`interrupted: 10 in-flight responses were cancelled; ...`: what a stopped run did to its work on the
     server, from what its runners said as they stopped (`run.cancel.stops_seen`), and how to go on. Text,
     not markup: a server's message may hold brackets. `since`: when the run began (time.time())."""
-    from rowrelay.tasks.run.cancel import said_on_stop
+    from rowrelay.tasks.run.stops import said_on_stop
 
     resume = "run the same command to resume"
     # A Dask run's stop: one word for all its shards, from what the workers answered (`cluster_stop`)

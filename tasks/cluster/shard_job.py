@@ -27,8 +27,8 @@ from rowrelay.tasks.llm.shared import BankLink
 from rowrelay.tasks.llm.structured import OutputSchema
 from rowrelay.tasks.media_refs import Attachment
 from rowrelay.tasks.run import BatchRunner, open_session, open_table
-from rowrelay.tasks.run.cancel import Cancelled, stops_seen
 from rowrelay.tasks.run.endpoints import keys_here
+from rowrelay.tasks.run.stops import Cancelled, stops_seen
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import StateTable
 from rowrelay.tasks.state.lease import LEASE_TIMEOUT

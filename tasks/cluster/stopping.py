@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from rowrelay.tasks.run.cancel import Cancelled
+from rowrelay.tasks.run.stops import Cancelled
 
 STOP_WITHIN = 60.0
 """Seconds a worker waits for its groups to cancel their responses and end: past it, a group is said

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from rowrelay.tasks.lazy import exports
 
 if TYPE_CHECKING:
-    from rowrelay.tasks.run.cancel import Cancelled, cancel_in_flight
+    from rowrelay.tasks.run.cancel import cancel_in_flight
     from rowrelay.tasks.run.context import RowContext, RunCounters
     from rowrelay.tasks.run.driver import RowDriver
     from rowrelay.tasks.run.plan import BatchPlan, RowPolicy, plan_batch, send_order, wants_submit
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from rowrelay.tasks.run.runner import BatchRunner
     from rowrelay.tasks.run.session import Session, open_session, open_table
     from rowrelay.tasks.run.shards import Shard
+    from rowrelay.tasks.run.stops import Cancelled
 
 __getattr__, __dir__ = exports(
     __name__,

@@ -21,9 +21,7 @@ from rowrelay.tasks.run.cancels_not_taken import NotTaken, said_not_taken
 from rowrelay.tasks.run.context import now
 from rowrelay.tasks.run.record import INTERRUPTED, ended, lost_young, made_ago
 from rowrelay.tasks.run.spend import Spend
-from rowrelay.tasks.run.stops import Cancelled as Cancelled
-from rowrelay.tasks.run.stops import said_on_stop as said_on_stop
-from rowrelay.tasks.run.stops import stops_seen as stops_seen
+from rowrelay.tasks.run.stops import Cancelled
 from rowrelay.tasks.state import StateTable
 
 CANCEL_CONCURRENCY = 32

@@ -21,14 +21,7 @@ from rowrelay.tasks.errors import BankUnreachableError, LeaseHeldError
 from rowrelay.tasks.llm import BackendRefusedError
 from rowrelay.tasks.llm.shared import SharedSlots
 from rowrelay.tasks.records import ENDED, HOLDING_TOKEN
-from rowrelay.tasks.run.cancel import (
-    CANCEL_CONCURRENCY,
-    Cancelled,
-    CancelTally,
-    cancel_in_flight,
-    said_on_stop,
-    stops_seen,
-)
+from rowrelay.tasks.run.cancel import CANCEL_CONCURRENCY, CancelTally, cancel_in_flight
 from rowrelay.tasks.run.driver import RowDriver
 from rowrelay.tasks.run.frozen_heap import heap_frozen
 from rowrelay.tasks.run.outage import watch_for_outage
@@ -36,6 +29,7 @@ from rowrelay.tasks.run.pace import Pace
 from rowrelay.tasks.run.plan import send_order
 from rowrelay.tasks.run.progress import Progress, RunReport
 from rowrelay.tasks.run.projection import EndedRows
+from rowrelay.tasks.run.stops import Cancelled, said_on_stop, stops_seen
 from rowrelay.tasks.state_folder_errors import StateWriteError
 
 log = logging.getLogger("rowrelay.runner")

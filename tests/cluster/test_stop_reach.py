@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from rowrelay.tasks.cluster.stopping import GroupStopped, entered, stop_shards
-from rowrelay.tasks.run.cancel import Cancelled, said_on_stop
+from rowrelay.tasks.run.stops import Cancelled, said_on_stop
 
 
 def _group_in_thread(bank: str, numbers: str, on_cancel: Callable[[], Cancelled | None]) -> threading.Thread:

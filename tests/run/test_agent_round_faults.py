@@ -21,8 +21,9 @@ import pytest
 from rowrelay.tasks.emulator import EmulatorConfig, RunningEmulator, running_emulator
 from rowrelay.tasks.llm import RowRequest, make_backend
 from rowrelay.tasks.run import cancel_in_flight, open_session
-from rowrelay.tasks.run.cancel import end_recorder, said_on_stop
+from rowrelay.tasks.run.cancel import end_recorder
 from rowrelay.tasks.run.spend import Spend
+from rowrelay.tasks.run.stops import said_on_stop
 from rowrelay.tasks.state import load
 from tests.llm.agent_factories import ANSWER, CountingTool, make_agent
 from tests.run.agent_faults import KEY, FaultyRounds, finish, row_of

@@ -12,8 +12,9 @@ from pathlib import Path
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.llm import RowRequest, make_backend
 from rowrelay.tasks.run import cancel_in_flight
-from rowrelay.tasks.run.cancel import Cancelled, end_recorder, said_on_stop
+from rowrelay.tasks.run.cancel import end_recorder
 from rowrelay.tasks.run.spend import Spend
+from rowrelay.tasks.run.stops import Cancelled, said_on_stop
 from rowrelay.tasks.state import load
 from tests.support.duplicates import jobs_of
 from tests.support.runs import left_in_flight, new_table, prompts, run_batch, settings_for

@@ -21,9 +21,10 @@ from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, running_emulato
 from rowrelay.tasks.llm import BackendRefusedError, RowRequest, make_backend
 from rowrelay.tasks.records import HOLDING_TOKEN
 from rowrelay.tasks.run import cancel_in_flight, open_session
-from rowrelay.tasks.run.cancel import Cancelled, end_recorder, said_on_stop, stops_seen
+from rowrelay.tasks.run.cancel import end_recorder
 from rowrelay.tasks.run.record import RETAINED_AT_LEAST
 from rowrelay.tasks.run.spend import Spend
+from rowrelay.tasks.run.stops import Cancelled, said_on_stop, stops_seen
 from rowrelay.tasks.state import load
 from tests.support.clock import ManualClock
 from tests.support.duplicates import jobs_of

@@ -20,8 +20,9 @@ import pytest
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.llm import RowRequest, make_backend
 from rowrelay.tasks.run import cancel_in_flight
-from rowrelay.tasks.run.cancel import Cancelled, end_recorder
+from rowrelay.tasks.run.cancel import end_recorder
 from rowrelay.tasks.run.spend import Spend
+from rowrelay.tasks.run.stops import Cancelled
 from rowrelay.tasks.state import load, results_frame_of
 from tests.support.dark_port import dark_port
 from tests.support.duplicates import jobs_of

@@ -18,7 +18,7 @@ import pytest
 
 from rowrelay.tasks.emulator import EmulatorConfig, LatencySpec, RunningEmulator, running_emulator
 from rowrelay.tasks.run import open_session, submit
-from rowrelay.tasks.run.cancel import Cancelled, said_on_stop, stops_seen
+from rowrelay.tasks.run.stops import Cancelled, said_on_stop, stops_seen
 from rowrelay.tasks.state import load
 from tests.support.inspection import eventually, reading
 from tests.support.runs import new_table, prompts, running, settings_for

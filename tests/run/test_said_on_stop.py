@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rowrelay.tasks.run.cancel import Cancelled, said_on_stop
+from rowrelay.tasks.run.stops import Cancelled, said_on_stop
 
 
 @pytest.mark.parametrize(
