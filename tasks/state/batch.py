@@ -16,6 +16,7 @@ from typing import Any
 
 from rowrelay.tasks.durable import create_exclusive, make_dirs_durable, writable_problem
 from rowrelay.tasks.errors import DamagedFileError, StateError
+from rowrelay.tasks.shell_words import shell_arg
 from rowrelay.tasks.state.files import BATCH_FILE, RUN_FILE, list_state_files, reading
 from rowrelay.tasks.state.schema import SCHEMA_VERSION, to_datetime
 
@@ -43,8 +44,8 @@ def no_batch_problem(directory: Path) -> str:
 def _lost(directory: Path) -> str:
     return (
         f"{BATCH_FILE} is missing, but the folder holds a batch's state table: run `rowrelay repair "
-        f"{directory}` to write it again, then run this again (every row's state, and the responses "
-        "already paid for, are kept)"
+        f"{shell_arg(directory)}` to write it again, then run this again (every row's state, and the "
+        "responses already paid for, are kept)"
     )
 
 

@@ -19,6 +19,7 @@ from rowrelay.tasks.records import (
     RowStatus,
 )
 from rowrelay.tasks.setting_problems import option_of, python_words
+from rowrelay.tasks.shell_words import shell_arg
 from rowrelay.tasks.state.batch import is_state_directory, no_batch_problem
 from rowrelay.tasks.state.batch_policies import next_run_policies_at
 from rowrelay.tasks.state.table import StateTable
@@ -76,7 +77,8 @@ def retried_statuses(status: str | Iterable[str], directory: Path) -> list[RowSt
         if IN_FLIGHT.intersection(refused):  # holding, or maybe holding, a response still running
             why = (
                 ": those rows hold a response the server may still be working on; run the batch again to "
-                f"collect it, or `rowrelay cancel {directory}` to stop it, then retry the cancelled rows"
+                f"collect it, or `rowrelay cancel {shell_arg(directory)}` to stop it, then retry the "
+                "cancelled rows"
             )
         elif "pending" in refused:
             why = ": pending rows are eligible already; run the batch again to send them"

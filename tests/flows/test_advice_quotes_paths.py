@@ -7,9 +7,12 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+import pytest
+
 from rowrelay.flows.cli_errors import state_problem
 from rowrelay.flows.closing_advice import not_completed_line
-from rowrelay.tasks.errors import MissingVersionsError
+from rowrelay.tasks.errors import MissingVersionsError, UsageError
+from rowrelay.tasks.state.retrying import retried_statuses
 
 
 def _advised(line: str) -> list[list[str]]:
@@ -29,6 +32,9 @@ def test_a_folder_a_shell_would_split_is_quoted_in_every_command_advised() -> No
     missing = MissingVersionsError(f"{folder}/segments", "version 3 of writer w is missing")
     problem = state_problem(missing, Path(folder))
     assert _advised(problem) == [["rowrelay", "repair", folder]], problem
+    with pytest.raises(UsageError) as refused:
+        retried_statuses("in_progress", Path(folder))
+    assert _advised(str(refused.value)) == [["rowrelay", "cancel", folder]], refused.value
 
 
 def test_a_plain_folder_is_named_as_it_is() -> None:
