@@ -21,20 +21,15 @@ from rowrelay.tasks.cluster.bank_service import limits_of
 from rowrelay.tasks.cluster.shard_job import ShardJob
 from rowrelay.tasks.settings import Settings
 from rowrelay.tasks.state import load
-from tests.support.cli import exit_code, run_args
+from tests.support.cli import exit_code, run_args, wait_until
 from tests.support.dask_cluster import SharedClusters
-from tests.support.dask_runs import env_on, started, wait_until
+from tests.support.dask_runs import env_on, in_flight, started
 from tests.support.duplicates import jobs_of
-from tests.support.emulator_process import EmulatorProcess, emulator_process
+from tests.support.emulator_process import emulator_process
 from tests.support.tickets import write_tickets
 
 ROWS, SHARD, MAX_IN_FLIGHT = 60, 5, 40
 """Twelve shards of 5 on the cluster's four threads: 20 rows in flight on the old code."""
-
-
-def _in_flight(emu: EmulatorProcess) -> int:
-    """Responses the server is still working on."""
-    return sum(job["status"] in ("queued", "in_progress") for job in emu.get("/emulator/jobs")["data"])
 
 
 @pytest.mark.slow
@@ -55,12 +50,12 @@ def test_a_dask_run_holds_max_in_flight_rows_in_flight(
         args = [*run_args(source, tmp_path), "--max-in-flight", str(MAX_IN_FLIGHT), "--rpm", str(rpm)]
         with started([*args, "--dask", cluster.address], env, log) as run:
             # On the old code four shards of 5 went in flight and the others waited for ever.
-            wait_until(lambda: _in_flight(emu) >= MAX_IN_FLIGHT, run, log)
-            in_flight = _in_flight(emu)
+            wait_until(lambda: in_flight(emu) >= MAX_IN_FLIGHT, run, log)
+            held = in_flight(emu)
             run.send_signal(signal.SIGINT)
             assert exit_code(run, log, within=120) == 130, log.read_text()[-3000:]
         jobs, _unanswered = jobs_of(emu.url)
-    assert in_flight == MAX_IN_FLIGHT  # the bank's in-flight gate still bounds them
+    assert held == MAX_IN_FLIGHT  # the bank's in-flight gate still bounds them
     # no row was sent twice: each row's jobs are its attempts
     frame = load(tmp_path / "state")
     attempts = {key: n for key, n in zip(frame["row_key"], frame["attempts"], strict=True) if n}

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from rowrelay.tasks.state import load
-from tests.support.cli import rowrelay, run_args
-from tests.support.dask_runs import assert_finished_and_paid_for, env_on, holding, started, wait_until
+from tests.support.cli import rowrelay, run_args, wait_until
+from tests.support.dask_runs import assert_finished_and_paid_for, env_on, holding, started
 from tests.support.emulator_process import emulator_process
 from tests.support.tickets import write_tickets
 

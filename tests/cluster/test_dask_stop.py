@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from rowrelay.tasks.state import load
-from tests.support.cli import IN_PROCESS, ROOT, exit_code, run_args
+from tests.support.cli import IN_PROCESS, ROOT, exit_code, run_args, wait_until
 from tests.support.dask_cluster import SharedClusters
-from tests.support.dask_runs import env_on, started, statuses, wait_until
+from tests.support.dask_runs import env_on, in_flight, started, statuses
 from tests.support.duplicates import jobs_of
 from tests.support.emulator_process import emulator_process
 from tests.support.tickets import write_tickets
@@ -41,8 +41,7 @@ def test_ctrl_c_cancels_the_shards_responses_on_the_workers(
         args = [*run_args(source, tmp_path), "--max-in-flight", str(ROWS), "--rpm", "1000"]
         args += ["--dask", cluster.address]
         with started(args, env, log) as run:
-            in_flight = ("in_progress", "queued")
-            wait_until(lambda: sum(s in in_flight for s in statuses(emu)) == ROWS, run, log)
+            wait_until(lambda: in_flight(emu) == ROWS, run, log)
             run.send_signal(signal.SIGINT)
             assert exit_code(run, log, within=120) == 130, log.read_text()[-3000:]
         said = log.read_text()
@@ -75,8 +74,7 @@ def test_the_workers_stop_is_said_once(tmp_path: Path, prefect_env: dict[str, st
         env = {**env_on(prefect_env, emu), "ROWRELAY_SHARD_SIZE": str(SHARD)}
         args = [*run_args(source, tmp_path), "--max-in-flight", str(ROWS), "--rpm", "1000"]
         with started([*args, "--dask-workers", "2"], env, log) as run:
-            in_flight = ("in_progress", "queued")
-            wait_until(lambda: sum(s in in_flight for s in statuses(emu)) == ROWS, run, log)
+            wait_until(lambda: in_flight(emu) == ROWS, run, log)
             run.send_signal(signal.SIGINT)
             assert exit_code(run, log, within=120) == 130, log.read_text()[-3000:]
         said = log.read_text()

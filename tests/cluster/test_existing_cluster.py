@@ -33,7 +33,7 @@ import pytest
 
 from rowrelay.tasks.state import load
 from rowrelay.tasks.state.lease import LEASE_TIMEOUT, WHEN_IT_ENDS, read_lease
-from tests.support.cli import IN_PROCESS, exit_code, rowrelay, run_args
+from tests.support.cli import IN_PROCESS, exit_code, rowrelay, run_args, wait_until
 from tests.support.dask_cluster import SharedCluster, SharedClusters, shared_clusters
 from tests.support.dask_runs import (
     assert_every_create_drew_on_the_one_budget,
@@ -41,7 +41,6 @@ from tests.support.dask_runs import (
     env_on,
     holding,
     started,
-    wait_until,
 )
 from tests.support.duplicates import jobs_of
 from tests.support.emulator_process import emulator_process

@@ -33,9 +33,9 @@ import pytest
 
 from rowrelay.tasks.errors import WorkersGoneError
 from rowrelay.tasks.state import load
-from tests.support.cli import exit_code, rowrelay, run_args
+from tests.support.cli import exit_code, rowrelay, run_args, wait_until
 from tests.support.dask_cluster import SharedCluster, SharedClusters
-from tests.support.dask_runs import assert_finished_and_paid_for, env_on, holding, started, wait_until
+from tests.support.dask_runs import assert_finished_and_paid_for, env_on, holding, started
 from tests.support.emulator_process import EmulatorProcess, emulator_process
 from tests.support.tickets import write_tickets
 

@@ -12,7 +12,6 @@ import json
 import re
 import signal
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from tests.support.cli import (
     holds_tokens,
     run_args,
     sigint_as_from_a_terminal,
+    wait_until,
 )
 from tests.support.tickets import write_tickets
 
@@ -64,20 +64,12 @@ def _started(
             [*IN_PROCESS, *args], cwd=ROOT, env=env, stdout=log, stderr=log,
             preexec_fn=sigint_as_from_a_terminal,
         )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while sum(_chat_jobs(emu)[0].values()) < IN_FLIGHT:
-        assert run.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
-        assert time.monotonic() < deadline, (tmp_path / "run.log").read_text()[-3000:]
-        time.sleep(0.05)
+    wait_until(lambda: sum(_chat_jobs(emu)[0].values()) >= IN_FLIGHT, run, tmp_path / "run.log", within=120)
     return run
 
 
 def _said_once(run: subprocess.Popen[bytes], log: Path, words: str) -> None:
-    deadline = time.monotonic() + 60
-    while words not in log.read_text():
-        assert run.poll() is None, log.read_text()[-3000:]
-        assert time.monotonic() < deadline, log.read_text()[-3000:]
-        time.sleep(0.05)
+    wait_until(lambda: words in log.read_text(), run, log, within=60)
 
 
 @pytest.mark.slow
@@ -159,11 +151,11 @@ def test_a_run_over_a_chat_and_a_responses_endpoint_stops_each_its_way(
                 [*IN_PROCESS, *args], cwd=ROOT, env=env, stdout=out, stderr=out,
                 preexec_fn=sigint_as_from_a_terminal,
             )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while not (holds_tokens(tmp_path / "state", 2) and sum(_chat_jobs(chat)[0].values()) == 2):
-            assert run.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.05)
+
+        def both_in_flight() -> bool:
+            return holds_tokens(tmp_path / "state", 2) and sum(_chat_jobs(chat)[0].values()) == 2
+
+        wait_until(both_in_flight, run, log, within=120)
         run.send_signal(signal.SIGINT)
         _said_once(run, log, "interrupted: waiting for the answers of 2 rows being written")
         assert exit_code(run, log, within=120) == 130, log.read_text()[-3000:]

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rowrelay.flows import warm
@@ -92,17 +93,25 @@ def run_until_in_flight(
             process_group=0 if group == "job" else None,
             start_new_session=group == "orphaned",
         )
-    deadline = time.monotonic() + within
     try:
-        while not holds_tokens(state, rows):
-            assert run.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.1)
+        wait_until(lambda: holds_tokens(state, rows), run, log, within=within)
     except AssertionError:
         run.kill()  # not left running into later tests (a ResourceWarning there, failing one of them)
         run.wait()
         raise
     return run
+
+
+def wait_until(
+    condition: Callable[[], bool], run: subprocess.Popen[bytes], log: Path, *, within: float = 300
+) -> None:
+    """Until `condition()` holds, failing the test with the end of the run's output if the run ends
+    first, or `within` seconds pass (a bound against a hang, not a window the test measures)."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert run.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.1)
 
 
 def exit_code(run: subprocess.Popen[bytes], log: Path, *, within: float) -> int:

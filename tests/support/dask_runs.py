@@ -10,8 +10,7 @@ import os
 import re
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from rowrelay.tasks.state import load
@@ -24,6 +23,11 @@ from tests.support.prefect_records import flow_run_on, logs_of
 def statuses(emu: EmulatorProcess) -> list[str]:
     """Every job's status on the emulator, sorted."""
     return sorted(job["status"] for job in emu.get("/emulator/jobs")["data"])
+
+
+def in_flight(emu: EmulatorProcess) -> int:
+    """Responses the server is still working on."""
+    return sum(status in ("queued", "in_progress") for status in statuses(emu))
 
 
 def env_on(prefect_env: dict[str, str], emu: EmulatorProcess) -> dict[str, str]:
@@ -59,15 +63,6 @@ def started(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(run.pid, signal.SIGKILL)
             run.wait()
-
-
-def wait_until(condition: Callable[[], bool], run: subprocess.Popen[bytes], log: Path) -> None:
-    """Until `condition()` holds, failing the test with the run's output if the run ends first."""
-    deadline = time.monotonic() + 300
-    while not condition():
-        assert run.poll() is None, log.read_text()[-3000:]
-        assert time.monotonic() < deadline, log.read_text()[-3000:]
-        time.sleep(0.1)
 
 
 def holding(state: Path) -> int:
