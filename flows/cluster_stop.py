@@ -44,18 +44,13 @@ async def stop_shards_on_workers(
     """Stop the run's groups on the cluster, say once what that did (`run cancelled: ...`, as a run
     without a cluster says it: the workers leave it to the command, `stopping.said_by_the_command`), and
     tell the closing line (`stops_seen`)."""
-    from rowrelay.tasks.cluster.stopping import STOP_WITHIN, stop_shards
-
     answers: dict[str, WorkerStop | BaseException] = {}
     keys = [key for group in groups for job in group.jobs for key in job.keys]
     try:
-        await asyncio.to_thread(client.cancel, [future.wrapped_future for future in futures])
-        asking = asyncio.ensure_future(
-            asyncio.to_thread(client.run, stop_shards, bank, STOP_WITHIN, on_error="return")
-        )
+        asking = await _asking(client, bank, futures, halt=False)
         if (held := await asyncio.to_thread(_in_flight, directory, keys)) > CANCEL_CONCURRENCY:
             log.warning("run %s: cancelling %s in-flight responses on the server", how, f"{held:,}")
-        answers = await asyncio.wait_for(asking, STOP_WITHIN + _ASKED_WITHIN)
+        answers = await asking
     except Exception as exc:  # the scheduler gone or not answering: nothing reached the shards
         log.warning("the stop could not reach the run's shards on the Dask workers: %s", exc)
     stop, ended = Cancelled(), set[str]()
@@ -82,18 +77,28 @@ async def halt_shards_on_workers(client: Client, bank: str, futures: Sequence[An
     started. Before, only the failing group stopped: the others went on sending the batch, and the run
     said the error once every group before it had ended. What they did is not said: the error's line is
     the run's. A group not reached stops at its next call on the run's budget, dropped as the run ends."""
-    from rowrelay.tasks.cluster.stopping import STOP_WITHIN, stop_shards
-
     try:
-        await asyncio.to_thread(client.cancel, [future.wrapped_future for future in futures])
-        asking = asyncio.to_thread(client.run, stop_shards, bank, STOP_WITHIN, halt=True, on_error="return")
-        answers = await asyncio.wait_for(asking, STOP_WITHIN + _ASKED_WITHIN)
+        answers = await (await _asking(client, bank, futures, halt=True))
     except Exception as exc:  # the scheduler gone or not answering
         log.warning("the run's other shards on the Dask workers could not be stopped: %s", exc)
         return
     for worker, answer in answers.items():
         if isinstance(answer, BaseException):
             log.warning("the run's shards on Dask worker %s could not be stopped: %s", worker, answer)
+
+
+async def _asking(
+    client: Client, bank: str, futures: Sequence[Any], *, halt: bool
+) -> asyncio.Future[dict[str, WorkerStop | BaseException]]:
+    """Cancel the run's futures on the scheduler (groups not started never start), and start asking
+    every worker to stop the run's groups there (`stopping.stop_shards`; `halt`: they leave their
+    responses running): each worker's answer, or what it raised, within the workers' own bound and
+    `_ASKED_WITHIN` past it."""
+    from rowrelay.tasks.cluster.stopping import STOP_WITHIN, stop_shards
+
+    await asyncio.to_thread(client.cancel, [future.wrapped_future for future in futures])
+    asking = asyncio.to_thread(client.run, stop_shards, bank, STOP_WITHIN, halt=halt, on_error="return")
+    return asyncio.ensure_future(asyncio.wait_for(asking, STOP_WITHIN + _ASKED_WITHIN))
 
 
 def _in_flight(directory: Path, keys: Sequence[str]) -> int:
