@@ -117,9 +117,13 @@ def test_a_second_ctrl_c_cuts_the_chat_answers_being_waited_for(
         assert last.startswith(
             "interrupted: 4 rows were being sent as the run stopped, with no answer yet"
         ), last
+        jobs, unanswered = _chat_jobs(emu)
     frame = load(tmp_path / "state")
     assert Counter(frame["status"]) == {"orphaned": IN_FLIGHT}  # each counted on its row, as before
     assert (frame["orphans"] == 1).all()
+    # the server's jobs per row are the row's attempts, each cut one unanswered and counted on its row
+    assert dict(jobs) == dict(zip(frame["row_key"], frame["attempts"], strict=True))
+    assert dict(unanswered) == dict(zip(frame["row_key"], frame["orphans"], strict=True))
 
 
 @pytest.mark.slow
